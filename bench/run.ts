@@ -1,0 +1,84 @@
+/**
+ * `npm run bench`: word count on a local cluster (JobManager, 2 TaskManagers, parallelism 2)
+ * beside a single-process baseline that counts the same words in one plain loop, plus a
+ * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 3).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterClient, LocalCluster, runJob } from '../packages/client/src/index.js';
+import { line, WORDS_PER_LINE } from './words.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+function baseline(): number {
+  const t0 = performance.now();
+  const counts = new Map<string, number>();
+  for (let i = 0; i < LINES; i++) {
+    for (const w of line(i).split(' ')) counts.set(w, (counts.get(w) ?? 0) + 1);
+  }
+  const s = (performance.now() - t0) / 1000;
+  if (counts.size === 0) throw new Error('baseline counted nothing');
+  return (LINES * WORDS_PER_LINE) / s;
+}
+
+async function clusterRun(cluster: LocalCluster, job: string): Promise<number> {
+  let jobId = '';
+  const log = console.log;
+  console.log = (...a: unknown[]) => {
+    const m = /submitted with id (\w+)/.exec(String(a[0]));
+    if (m) jobId = m[1]!;
+  };
+  let code: number;
+  try {
+    code = await runJob(path.join(here, 'jobs', job), { jobmanager: cluster.jobManagerAddress, args: [String(LINES)], progress: (l, final) => process.stderr.write(`\r\x1b[2K  ${l}${final ? '\n' : ''}`) });
+  } finally {
+    console.log = log;
+  }
+  if (code !== 0) throw new Error(`${job} ended with exit code ${code}`);
+  const client = await ClusterClient.connect(cluster.jobManagerAddress);
+  try {
+    const d = await client.status(jobId);
+    const secs = (Number(d.endTime) - Number(d.startTime)) / 1000;
+    return (LINES * WORDS_PER_LINE) / secs;
+  } finally {
+    client.close();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`);
+  const base: number[] = [];
+  for (let i = 0; i < RUNS; i++) base.push(baseline());
+  const cluster = new LocalCluster({ taskManagers: 2, slots: 1, port: 0, dir: path.join(here, '.tmp') });
+  await cluster.start();
+  const shuffle: number[] = [];
+  const chained: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      shuffle.push(await clusterRun(cluster, 'wordcount.ts'));
+      chained.push(await clusterRun(cluster, 'chained.ts'));
+    }
+  } finally {
+    await cluster.stop();
+  }
+  const b = median(base);
+  const rows: Array<[string, number]> = [
+    ['single-process baseline (one loop, Map counts)', b],
+    ['cluster word count, hash shuffle + keyed state, p=2', median(shuffle)],
+    ['cluster chained only (no shuffle), p=2', median(chained)],
+  ];
+  console.log('');
+  console.log('| pipeline | records/s (median) | vs baseline |');
+  console.log('|---|---:|---:|');
+  for (const [name, v] of rows) console.log(`| ${name} | ${fmt(v)} | ${(v / b).toFixed(2)}x |`);
+  console.log('');
+  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}`);
+}
+
+await main();

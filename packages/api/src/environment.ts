@@ -1,0 +1,127 @@
+import { DataStream, SingleOutputStreamOperator } from './datastream.js';
+import { currentPlanner } from './planner.js';
+import type { Source } from './source.js';
+import { CollectionSource } from './sources/collection-source.js';
+import { NumberSequenceSource } from './sources/number-sequence-source.js';
+import { SocketTextSource } from './sources/socket-text-source.js';
+import { TextFileSource } from './sources/text-file-source.js';
+import { buildStreamGraph, type StreamGraph } from './stream-graph.js';
+import type { Transformation } from './transformation.js';
+
+export const DEFAULT_MAX_PARALLELISM = 128;
+
+/** What `execute()` resolves to once a job has been handed over. */
+export interface JobExecutionResult {
+  jobName: string;
+}
+
+/**
+ * Entry point of every job. A job module builds its pipeline on an environment and calls
+ * `execute()`; `weir run` evaluates the module in planning mode and submits the graph.
+ */
+export class StreamExecutionEnvironment {
+  private parallelism: number | undefined;
+  private maxParallelism = DEFAULT_MAX_PARALLELISM;
+  private readonly transformations: Transformation[] = [];
+  private readonly sinks: Transformation[] = [];
+  private seq = 0;
+
+  static getExecutionEnvironment(): StreamExecutionEnvironment {
+    return new StreamExecutionEnvironment();
+  }
+
+  setParallelism(parallelism: number): this {
+    if (!Number.isInteger(parallelism) || parallelism < 1) {
+      throw new Error(`Parallelism must be a positive integer, got ${parallelism}`);
+    }
+    this.parallelism = parallelism;
+    return this;
+  }
+
+  getParallelism(): number {
+    return this.parallelism ?? currentPlanner()?.defaultParallelism ?? 1;
+  }
+
+  /** Number of key groups: the upper bound of any operator's parallelism, fixed for the job's life. */
+  setMaxParallelism(maxParallelism: number): this {
+    if (!Number.isInteger(maxParallelism) || maxParallelism < 1 || maxParallelism > 32768) {
+      throw new Error(`Max parallelism must be an integer in 1..32768, got ${maxParallelism}`);
+    }
+    this.maxParallelism = maxParallelism;
+    return this;
+  }
+
+  getMaxParallelism(): number {
+    return this.maxParallelism;
+  }
+
+  /** @internal */
+  addTransformation(t: Omit<Transformation, 'seq'>): Transformation {
+    const full: Transformation = { ...t, seq: this.seq++ };
+    this.transformations.push(full);
+    return full;
+  }
+
+  /** @internal */
+  registerSink(t: Transformation): void {
+    this.sinks.push(t);
+  }
+
+  fromSource<T>(source: Source<T>, name = 'Source'): SingleOutputStreamOperator<T> {
+    if (!source || typeof source.createReader !== 'function') {
+      throw new Error('fromSource() needs a Source (an object with createReader)');
+    }
+    const t = this.addTransformation({ kind: 'source', name, inputs: [], source: source as Source<unknown> });
+    if (source.maxParallelism !== undefined) t.parallelismCap = source.maxParallelism;
+    return new SingleOutputStreamOperator<T>(this, t);
+  }
+
+  fromElements<T>(...elements: T[]): SingleOutputStreamOperator<T> {
+    return this.fromSource(new CollectionSource(elements), 'Source: Collection');
+  }
+
+  fromCollection<T>(collection: Iterable<T>): SingleOutputStreamOperator<T> {
+    return this.fromSource(new CollectionSource([...collection]), 'Source: Collection');
+  }
+
+  /** Numbers from `from` to `to`, both inclusive, split evenly across the subtasks. */
+  fromSequence(from: number, to: number): SingleOutputStreamOperator<number> {
+    return this.fromSource(new NumberSequenceSource(from, to), 'Source: Sequence');
+  }
+
+  /** Lines of a file, or of every file in a directory. */
+  readTextFile(path: string): SingleOutputStreamOperator<string> {
+    return this.fromSource(new TextFileSource(path), `Source: ${path}`);
+  }
+
+  /** Lines read from a TCP server; runs as a single subtask. */
+  socketTextStream(host: string, port: number, delimiter = '\n'): SingleOutputStreamOperator<string> {
+    return this.fromSource(new SocketTextSource(host, port, delimiter), `Source: Socket ${host}:${port}`);
+  }
+
+  /** The graph this environment describes, with virtual nodes resolved into edges. */
+  getStreamGraph(jobName = 'weir job'): StreamGraph {
+    if (this.sinks.length === 0) {
+      throw new Error('The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()');
+    }
+    return buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism);
+  }
+
+  /**
+   * Hands the job to the planner that loaded this module. Under `weir run` the promise never
+   * settles (the client takes over from there), so code after `execute()` does not run.
+   */
+  execute(jobName = 'weir job'): Promise<JobExecutionResult> {
+    const planner = currentPlanner();
+    const graph = this.getStreamGraph(jobName);
+    if (!planner) {
+      return Promise.reject(
+        new Error(`Job '${jobName}' was run directly; submit it with \`weir run <job-file>\` (add --local for a local cluster)`),
+      );
+    }
+    planner.onExecute(graph);
+    return new Promise<JobExecutionResult>(() => {});
+  }
+}
+
+export { DataStream };

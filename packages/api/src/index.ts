@@ -1,0 +1,17 @@
+export * from './functions.js';
+export * from './state.js';
+export * from './runtime-context.js';
+export * from './source.js';
+export * from './sink.js';
+export * from './transformation.js';
+export * from './stream-graph.js';
+export * from './planner.js';
+export * from './datastream.js';
+export * from './environment.js';
+export { CollectionSource } from './sources/collection-source.js';
+export { NumberSequenceSource } from './sources/number-sequence-source.js';
+export { DataGeneratorSource } from './sources/data-generator-source.js';
+export { TextFileSource } from './sources/text-file-source.js';
+export { SocketTextSource } from './sources/socket-text-source.js';
+export { PrintSink } from './sinks/print-sink.js';
+export { FileSink } from './sinks/file-sink.js';

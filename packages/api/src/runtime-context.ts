@@ -1,0 +1,30 @@
+import type {
+  AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState,
+  MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+} from './state.js';
+
+/** What a running function can learn about its subtask and where it gets keyed state. */
+export interface RuntimeContext {
+  getJobId(): string;
+  getTaskName(): string;
+  getIndexOfThisSubtask(): number;
+  getNumberOfParallelSubtasks(): number;
+  getMaxNumberOfParallelSubtasks(): number;
+  getAttemptNumber(): number;
+  getState<T>(descriptor: ValueStateDescriptor<T>): ValueState<T>;
+  getListState<T>(descriptor: ListStateDescriptor<T>): ListState<T>;
+  getMapState<UK, UV>(descriptor: MapStateDescriptor<UK, UV>): MapState<UK, UV>;
+  getReducingState<T>(descriptor: ReducingStateDescriptor<T>): ReducingState<T>;
+  getAggregatingState<IN, ACC, OUT>(descriptor: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+}
+
+/** The subtask facts handed to sources and sinks when the runtime creates their readers and writers. */
+export interface TaskInfo {
+  jobId: string;
+  taskName: string;
+  subtaskIndex: number;
+  parallelism: number;
+  attemptNumber: number;
+  /** the directory relative paths in the job resolve against (the submitting client's cwd) */
+  workingDirectory: string;
+}

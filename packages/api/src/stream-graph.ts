@@ -1,0 +1,89 @@
+import type { KeySelector } from './functions.js';
+import type { OperatorKind, Partitioner, Transformation } from './transformation.js';
+
+export interface StreamNode {
+  /** stable across runs of the same job file: from `uid()`, else from the node's position */
+  id: string;
+  name: string;
+  kind: OperatorKind;
+  parallelism: number;
+  maxParallelism: number;
+  transformation: Transformation;
+  keySelector?: KeySelector<unknown, unknown>;
+}
+
+export interface StreamEdge {
+  sourceId: string;
+  targetId: string;
+  partitioner: Partitioner;
+}
+
+export interface StreamGraph {
+  jobName: string;
+  maxParallelism: number;
+  nodes: StreamNode[];
+  edges: StreamEdge[];
+}
+
+function operatorId(t: Transformation): string {
+  return t.uid !== undefined ? `uid-${t.uid}` : `${t.kind}-${t.seq}`;
+}
+
+/**
+ * Resolves virtual union and partition nodes into edges. Where no partitioning was given,
+ * equal parallelism means forward (chainable) and different parallelism means rebalance,
+ * as in Flink.
+ */
+export function buildStreamGraph(
+  jobName: string,
+  sinks: Transformation[],
+  defaultParallelism: number,
+  maxParallelism: number,
+): StreamGraph {
+  const nodes = new Map<number, StreamNode>();
+  const edges: StreamEdge[] = [];
+  const ids = new Set<string>();
+
+  const visit = (t: Transformation): void => {
+    if (nodes.has(t.seq) || t.kind === 'union' || t.kind === 'partition') {
+      if (t.kind === 'union' || t.kind === 'partition') t.inputs.forEach(visit);
+      return;
+    }
+    const id = operatorId(t);
+    if (ids.has(id)) throw new Error(`Duplicate operator uid '${t.uid}': every uid() in a job must be unique`);
+    ids.add(id);
+    let parallelism = t.parallelism ?? defaultParallelism;
+    if (t.parallelismCap !== undefined) parallelism = Math.min(parallelism, t.parallelismCap);
+    if (parallelism > maxParallelism) {
+      throw new Error(`Operator '${t.name}' has parallelism ${parallelism} above the max parallelism ${maxParallelism}`);
+    }
+    const node: StreamNode = { id, name: t.name, kind: t.kind, parallelism, maxParallelism, transformation: t };
+    if (t.keySelector) node.keySelector = t.keySelector;
+    nodes.set(t.seq, node);
+    t.inputs.forEach(visit);
+  };
+  sinks.forEach(visit);
+
+  /** physical upstream nodes of a transformation, each with the partitioner on its way */
+  const upstream = (t: Transformation, partitioner: Partitioner | undefined): Array<[StreamNode, Partitioner | undefined]> => {
+    if (t.kind === 'union') return t.inputs.flatMap((i) => upstream(i, partitioner));
+    if (t.kind === 'partition') return t.inputs.flatMap((i) => upstream(i, partitioner ?? t.partitioner));
+    return [[nodes.get(t.seq)!, partitioner]];
+  };
+
+  for (const node of nodes.values()) {
+    for (const input of node.transformation.inputs) {
+      for (const [src, p] of upstream(input, undefined)) {
+        const partitioner: Partitioner = p ?? { type: src.parallelism === node.parallelism ? 'forward' : 'rebalance' };
+        if (partitioner.type === 'forward' && src.parallelism !== node.parallelism) {
+          throw new Error(
+            `Forward partitioning needs equal parallelism: '${src.name}' (${src.parallelism}) -> '${node.name}' (${node.parallelism})`,
+          );
+        }
+        edges.push({ sourceId: src.id, targetId: node.id, partitioner });
+      }
+    }
+  }
+  const ordered = [...nodes.values()].sort((a, b) => a.transformation.seq - b.transformation.seq);
+  return { jobName, maxParallelism, nodes: ordered, edges };
+}

@@ -1,0 +1,49 @@
+import {
+  createClient, dispatcherProto, unary, waitForReady, type CancelJobResponse__Output, type ClusterOverview__Output,
+  type DispatcherClient, type JobDetails__Output, type ListJobsResponse__Output, type SubmitJobResponse__Output,
+} from '@weir/core';
+
+/** The client's view of a JobManager: its Dispatcher service. */
+export class ClusterClient {
+  private readonly client: DispatcherClient;
+
+  private constructor(readonly address: string) {
+    this.client = createClient(dispatcherProto.Dispatcher, address);
+  }
+
+  /** Connects, or fails naming the address within `timeoutMs`. */
+  static async connect(address: string, timeoutMs = 5_000): Promise<ClusterClient> {
+    const c = new ClusterClient(address);
+    try {
+      await waitForReady(c.client, address, timeoutMs);
+    } catch {
+      c.close();
+      throw new Error(`Cannot reach the JobManager at ${address} (no answer within ${timeoutMs / 1000} s). Is it running? Start one with \`weir cluster start\`.`);
+    }
+    return c;
+  }
+
+  submit(jobName: string, jobGraphJson: string, bundle: string, jobContextJson: string): Promise<SubmitJobResponse__Output> {
+    return unary(this.client.SubmitJob.bind(this.client), { jobName, jobGraphJson, bundle: Buffer.from(bundle), jobContextJson }, 60_000);
+  }
+
+  status(jobId: string): Promise<JobDetails__Output> {
+    return unary(this.client.GetJobStatus.bind(this.client), { jobId }, 10_000);
+  }
+
+  list(): Promise<ListJobsResponse__Output> {
+    return unary(this.client.ListJobs.bind(this.client), {}, 10_000);
+  }
+
+  cancel(jobId: string): Promise<CancelJobResponse__Output> {
+    return unary(this.client.CancelJob.bind(this.client), { jobId }, 10_000);
+  }
+
+  overview(): Promise<ClusterOverview__Output> {
+    return unary(this.client.GetClusterOverview.bind(this.client), {}, 10_000);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

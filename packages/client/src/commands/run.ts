@@ -1,0 +1,90 @@
+import { buildJobGraph, planJobBundle } from '@weir/core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleJob } from '../bundler.js';
+import { ClusterClient } from '../cluster-client.js';
+import { describeJob, formatCount, formatRate, shortStatus, taskStates } from '../format.js';
+
+export interface RunOptions {
+  jobmanager: string;
+  parallelism?: number;
+  detached?: boolean;
+  args: string[];
+  /** prints progress lines; attached runs only */
+  progress?: (line: string, final: boolean) => void;
+}
+
+/** Bundles, plans and submits a job; attached, follows it to its end and returns the exit code. */
+export async function runJob(file: string, opts: RunOptions): Promise<number> {
+  const bundle = await bundleJob(file);
+  const jobContext = {
+    workingDirectory: process.cwd(),
+    args: opts.args,
+    ...(opts.parallelism !== undefined ? { defaultParallelism: opts.parallelism } : {}),
+  };
+  const planDir = mkdtempSync(path.join(os.tmpdir(), 'weir-plan-'));
+  let streamGraph;
+  try {
+    streamGraph = await planJobBundle(bundle, jobContext, planDir);
+  } catch (err) {
+    throw new Error(`The job in ${path.resolve(file)} could not be planned: ${(err as Error).message}`);
+  } finally {
+    rmSync(planDir, { recursive: true, force: true });
+  }
+  const jobGraph = buildJobGraph(streamGraph);
+  const outputs = streamGraph.nodes
+    .map((n) => (n.transformation.sink as { describe?: (cwd: string) => string } | undefined)?.describe?.(jobContext.workingDirectory))
+    .filter((d): d is string => typeof d === 'string');
+  const client = await ClusterClient.connect(opts.jobmanager);
+  try {
+    const { jobId } = await client.submit(jobGraph.jobName, JSON.stringify(jobGraph), bundle, JSON.stringify(jobContext));
+    console.log(`Job '${jobGraph.jobName}' submitted with id ${jobId}`);
+    if (opts.detached) return 0;
+    return await follow(client, jobId, opts.progress ?? defaultProgress(), outputs);
+  } finally {
+    client.close();
+  }
+}
+
+export function defaultProgress(): (line: string, final: boolean) => void {
+  const tty = process.stderr.isTTY;
+  let lastPrint = 0;
+  return (line, final) => {
+    if (tty) {
+      process.stderr.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
+    } else if (final || Date.now() - lastPrint >= 2_000) {
+      lastPrint = Date.now();
+      process.stderr.write(`${line}\n`);
+    }
+  };
+}
+
+async function follow(client: ClusterClient, jobId: string, progress: (line: string, final: boolean) => void, outputs: string[]): Promise<number> {
+  let prev = { t: Date.now(), in: 0, out: 0 };
+  const started = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const d = await client.status(jobId);
+    const now = Date.now();
+    const dt = (now - prev.t) / 1000;
+    const rin = (Number(d.recordsIn) - prev.in) / dt;
+    const rout = (Number(d.recordsOut) - prev.out) / dt;
+    prev = { t: now, in: Number(d.recordsIn), out: Number(d.recordsOut) };
+    const elapsed = Math.round((now - started) / 1000);
+    const terminal = d.status === 'JOB_FINISHED' || d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED';
+    const waiting = d.waitingReason ? `  (${d.waitingReason})` : '';
+    progress(
+      `[${elapsed}s] ${shortStatus(d.status).padEnd(9)} tasks: ${taskStates(d)}  sources ${formatRate(rin)} (${formatCount(Number(d.recordsIn))})  sinks ${formatRate(rout)} (${formatCount(Number(d.recordsOut))})${waiting}`,
+      terminal,
+    );
+    if (!terminal) continue;
+    if (d.status === 'JOB_FINISHED') {
+      console.log(`Job ${jobId} FINISHED in ${((Number(d.endTime) - Number(d.startTime)) / 1000).toFixed(1)} s: ${d.recordsIn} records read, ${d.recordsOut} written to sinks`);
+      for (const o of outputs) console.log(`Output: ${o}`);
+      return 0;
+    }
+    console.error(describeJob(d));
+    return d.status === 'JOB_CANCELED' ? 3 : 2;
+  }
+}

@@ -1,0 +1,43 @@
+import type { JobDetails__Output } from '@weir/core';
+
+export function formatRate(perSecond: number): string {
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)}M/s`;
+  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(1)}k/s`;
+  return `${Math.round(perSecond)}/s`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+export function shortStatus(s: string): string {
+  return s.replace(/^JOB_/, '');
+}
+
+/** Counts of subtasks per state, e.g. "4 RUNNING, 2 FINISHED". */
+export function taskStates(d: JobDetails__Output): string {
+  const counts = new Map<string, number>();
+  for (const v of d.vertices) for (const s of v.subtasks) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+  return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+export function describeJob(d: JobDetails__Output): string {
+  const lines = [
+    `Job ${d.jobId} '${d.name}': ${shortStatus(d.status)}`,
+    `  started ${new Date(Number(d.startTime)).toISOString()}${Number(d.endTime) ? `, ended ${new Date(Number(d.endTime)).toISOString()}` : ''}`,
+    `  records read by sources: ${d.recordsIn}, written to sinks: ${d.recordsOut}`,
+  ];
+  if (d.waitingReason) lines.push(`  ${d.waitingReason}`);
+  if (d.failureCause) lines.push(`  cause: ${d.failureCause}`);
+  for (const v of d.vertices) {
+    lines.push(`  ${v.name} (parallelism ${v.parallelism})`);
+    for (const s of v.subtasks) {
+      lines.push(`    #${s.subtaskIndex} ${s.state.padEnd(9)} ${s.taskManagerId.padEnd(12)} in ${s.recordsIn} out ${s.recordsOut}`);
+    }
+  }
+  if (d.failure?.stack) lines.push('', `  ${d.failure.stack.split('\n').join('\n  ')}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,33 @@
+import { Packr } from 'msgpackr';
+
+/**
+ * Records cross task boundaries in batches: one msgpack array per network buffer, so the
+ * codec runs once per buffer, not once per record. Records inside a chain are never encoded.
+ */
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+export function encodeRecords(records: unknown[]): Uint8Array {
+  return packr.pack(records);
+}
+
+export function decodeRecords(buffer: Uint8Array): unknown[] {
+  const out = packr.unpack(buffer);
+  if (!Array.isArray(out)) throw new Error('Corrupt network buffer: expected a record batch');
+  return out;
+}
+
+/** In-band events travel in order with the buffers of a channel. */
+export type ChannelEvent =
+  | { type: 'EndOfPartition' }
+  | { type: 'CheckpointBarrier'; checkpointId: number; timestamp: number; isSavepoint?: boolean }
+  | { type: 'CancelCheckpointMarker'; checkpointId: number };
+
+export function encodeEvent(event: ChannelEvent): Uint8Array {
+  return packr.pack(event);
+}
+
+export function decodeEvent(buffer: Uint8Array): ChannelEvent {
+  const e = packr.unpack(buffer) as ChannelEvent;
+  if (!e || typeof e !== 'object' || typeof e.type !== 'string') throw new Error('Corrupt channel event');
+  return e;
+}

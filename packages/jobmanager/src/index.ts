@@ -1,0 +1,1 @@
+export { JobManager, type JobManagerOptions } from './job-manager.js';

@@ -1,0 +1,141 @@
+import type * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import {
+  bindServer, controlProto, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
+} from '@weir/core';
+import { JobMaster } from './job-master.js';
+import { ResourceManager } from './resource-manager.js';
+
+export interface JobManagerOptions {
+  host: string;
+  port: number;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  slotRequestTimeoutMs?: number;
+}
+
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
+
+const BUNDLE_CHUNK = 1024 * 1024;
+
+function invalid(message: string): Partial<grpc.StatusObject> {
+  return { code: 3 /* INVALID_ARGUMENT */, details: message };
+}
+
+function notFound(message: string): Partial<grpc.StatusObject> {
+  return { code: 5 /* NOT_FOUND */, details: message };
+}
+
+/**
+ * The JobManager process: the Dispatcher for clients, the gateway for TaskManagers, one
+ * JobMaster per job and the ResourceManager behind them.
+ */
+export class JobManager {
+  readonly id = `jm-${randomUUID().slice(0, 8)}`;
+  readonly log: Logger = createLogger('jobmanager');
+  readonly rm: ResourceManager;
+  private readonly server = createServer();
+  private readonly jobs = new Map<string, JobMaster>();
+  private readonly bundles = new Map<string, Buffer>();
+  port = 0;
+
+  constructor(private readonly opts: JobManagerOptions) {
+    this.rm = new ResourceManager(this.log, opts.heartbeatIntervalMs ?? 1_000, opts.heartbeatTimeoutMs ?? 10_000, this.id);
+  }
+
+  async start(): Promise<number> {
+    this.server.addService(dispatcherProto.Dispatcher.service, {
+      SubmitJob: this.submitJob,
+      ListJobs: ((_call, cb) => {
+        cb(null, {
+          jobs: [...this.jobs.values()].map((j) => ({ jobId: j.jobId, name: j.name, status: j.status, startTime: j.startTime, endTime: j.endTime })),
+        });
+      }) as Unary<unknown, unknown>,
+      GetJobStatus: ((call, cb) => {
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
+        cb(null, job.details());
+      }) as Unary<{ jobId: string }, unknown>,
+      CancelJob: ((call, cb) => {
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
+        if (job.isTerminal) return cb(null, { accepted: false, message: `Job ${job.jobId} already ended (${job.status})` });
+        job.cancel();
+        cb(null, { accepted: true, message: 'cancellation requested' });
+      }) as Unary<{ jobId: string }, unknown>,
+      GetClusterOverview: ((_call, cb) => {
+        cb(null, {
+          taskManagers: [...this.rm.taskManagers.values()].map((tm) => ({
+            taskManagerId: tm.id, address: tm.address, slots: tm.slots,
+            freeSlots: tm.allocations.filter((a) => a === undefined).length,
+            rssBytes: tm.rssBytes, heapUsedBytes: tm.heapUsedBytes, lastHeartbeat: tm.lastHeartbeat,
+          })),
+          totalSlots: this.rm.totalSlots(),
+          freeSlots: this.rm.freeSlots(),
+        });
+      }) as Unary<unknown, unknown>,
+    });
+    this.server.addService(controlProto.JobManagerGateway.service, {
+      RegisterTaskManager: ((call, cb) => {
+        const r = call.request;
+        if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
+          return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
+        }
+        const tm = this.rm.register(r.taskManagerId, r.address, r.slots);
+        cb(null, {
+          accepted: true, registrationId: tm.registrationId, jobManagerId: this.id,
+          heartbeatIntervalMs: this.rm.heartbeatIntervalMs, heartbeatTimeoutMs: this.rm.heartbeatTimeoutMs,
+        });
+      }) as Unary<{ taskManagerId: string; address: string; slots: number }, unknown>,
+      Heartbeat: (stream: Parameters<ResourceManager['attachHeartbeat']>[0]) => this.rm.attachHeartbeat(stream),
+      UpdateTaskExecutionState: ((call, cb) => {
+        const u = call.request;
+        this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics);
+        cb(null, { ok: true });
+      }) as Unary<Parameters<JobMaster['updateTaskState']> extends infer _ ? { jobId: string; executionId: string; state: never; failure: never; metrics: never } : never, unknown>,
+      GetJobBundle: (call: grpc.ServerWritableStream<{ jobId: string }, { data: Buffer }>) => {
+        const bundle = this.bundles.get(call.request.jobId);
+        if (!bundle) {
+          call.emit('error', notFound(`No bundle for job '${call.request.jobId}'`));
+          return;
+        }
+        for (let off = 0; off < bundle.length; off += BUNDLE_CHUNK) call.write({ data: bundle.subarray(off, off + BUNDLE_CHUNK) });
+        call.end();
+      },
+    });
+    this.port = await bindServer(this.server, this.opts.host, this.opts.port);
+    this.log.info({ host: this.opts.host, port: this.port, jobManagerId: this.id }, 'JobManager listening');
+    return this.port;
+  }
+
+  private readonly submitJob: Unary<{ jobName: string; jobGraphJson: string; bundle: Buffer; jobContextJson: string }, unknown> = (call, cb) => {
+    const req = call.request;
+    let graph: JobGraph;
+    try {
+      graph = JSON.parse(req.jobGraphJson) as JobGraph;
+      if (!Array.isArray(graph.vertices) || graph.vertices.length === 0 || !Array.isArray(graph.edges)) {
+        throw new Error('the job graph has no vertices');
+      }
+    } catch (err) {
+      return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
+    }
+    if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
+    const jobId = randomUUID().replace(/-/g, '');
+    this.bundles.set(jobId, req.bundle);
+    const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
+      slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
+    });
+    this.jobs.set(jobId, job);
+    this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length }, 'job submitted');
+    job.start();
+    cb(null, { jobId });
+  };
+
+  async stop(): Promise<void> {
+    this.log.info('JobManager stopping');
+    for (const job of this.jobs.values()) if (!job.isTerminal) job.cancel();
+    await new Promise((r) => setTimeout(r, 300));
+    this.rm.close();
+    await shutdownServer(this.server, 1_000);
+  }
+}

@@ -1,0 +1,173 @@
+import type * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import {
+  controlProto, createClient, type JobManagerHeartbeat__Output, type Logger, type TaskExecutorGatewayClient,
+  type TaskManagerHeartbeat__Output, type TaskMetrics__Output,
+} from '@weir/core';
+
+export interface RegisteredTaskManager {
+  id: string;
+  registrationId: string;
+  address: string;
+  slots: number;
+  /** jobId per slot, undefined when free */
+  allocations: Array<string | undefined>;
+  gateway: TaskExecutorGatewayClient;
+  lastHeartbeat: number;
+  heartbeatStream?: grpc.ServerDuplexStream<TaskManagerHeartbeat__Output, JobManagerHeartbeat__Output>;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+export interface SlotAllocation {
+  taskManager: RegisteredTaskManager;
+  slotIndex: number;
+}
+
+export interface ResourceManagerEvents {
+  taskManagerLost: [tm: RegisteredTaskManager, reason: string];
+  slotsAvailable: [];
+  metrics: [metrics: TaskMetrics__Output[]];
+}
+
+/**
+ * Knows the registered TaskManagers and their slots. A TaskManager is lost when its
+ * heartbeat stream breaks (at once) or stays silent past the heartbeat timeout.
+ */
+export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
+  readonly taskManagers = new Map<string, RegisteredTaskManager>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly log: Logger, readonly heartbeatIntervalMs: number, readonly heartbeatTimeoutMs: number, private readonly jobManagerId: string) {
+    super();
+    this.timer = setInterval(() => this.checkHeartbeats(), Math.min(1000, heartbeatIntervalMs));
+    this.timer.unref();
+  }
+
+  register(id: string, address: string, slots: number): RegisteredTaskManager {
+    const previous = this.taskManagers.get(id);
+    if (previous) this.lose(previous, 'it registered again (restarted)');
+    const tm: RegisteredTaskManager = {
+      id,
+      registrationId: `${id}-${Date.now().toString(36)}`,
+      address,
+      slots,
+      allocations: new Array<string | undefined>(slots).fill(undefined),
+      gateway: createClient(controlProto.TaskExecutorGateway, address),
+      lastHeartbeat: Date.now(),
+      rssBytes: 0,
+      heapUsedBytes: 0,
+    };
+    this.taskManagers.set(id, tm);
+    this.log.info({ taskManagerId: id, address, slots }, 'TaskManager registered');
+    this.emit('slotsAvailable');
+    return tm;
+  }
+
+  attachHeartbeat(stream: grpc.ServerDuplexStream<TaskManagerHeartbeat__Output, JobManagerHeartbeat__Output>): void {
+    let tm: RegisteredTaskManager | undefined;
+    const reply = setInterval(() => stream.write({ jobManagerId: this.jobManagerId, timestamp: Date.now() }), this.heartbeatIntervalMs);
+    stream.on('data', (hb: TaskManagerHeartbeat__Output) => {
+      const known = this.taskManagers.get(hb.taskManagerId);
+      if (!known || known.registrationId !== hb.registrationId) {
+        stream.end();
+        return;
+      }
+      tm = known;
+      tm.heartbeatStream = stream;
+      tm.lastHeartbeat = Date.now();
+      tm.rssBytes = hb.rssBytes;
+      tm.heapUsedBytes = hb.heapUsedBytes;
+      if (hb.metrics.length > 0) this.emit('metrics', hb.metrics);
+    });
+    const closed = (why: string): void => {
+      clearInterval(reply);
+      if (tm && this.taskManagers.get(tm.id) === tm && tm.heartbeatStream === stream) this.lose(tm, why);
+    };
+    stream.on('end', () => closed('its heartbeat stream closed'));
+    stream.on('error', (err: Error) => closed(`its heartbeat stream broke (${err.message})`));
+    stream.on('cancelled', () => closed('its connection was lost'));
+  }
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    for (const tm of this.taskManagers.values()) {
+      if (now - tm.lastHeartbeat > this.heartbeatTimeoutMs) {
+        this.lose(tm, `no heartbeat for ${Math.round((now - tm.lastHeartbeat) / 1000)} s (timeout ${this.heartbeatTimeoutMs / 1000} s)`);
+      }
+    }
+  }
+
+  private lose(tm: RegisteredTaskManager, reason: string): void {
+    if (this.taskManagers.get(tm.id) !== tm) return;
+    this.taskManagers.delete(tm.id);
+    this.log.warn({ taskManagerId: tm.id, address: tm.address, reason }, 'TaskManager lost');
+    tm.gateway.close();
+    try {
+      tm.heartbeatStream?.end();
+    } catch {
+      /* already closed */
+    }
+    this.emit('taskManagerLost', tm, reason);
+  }
+
+  freeSlots(): number {
+    let n = 0;
+    for (const tm of this.taskManagers.values()) n += tm.allocations.filter((a) => a === undefined).length;
+    return n;
+  }
+
+  totalSlots(): number {
+    let n = 0;
+    for (const tm of this.taskManagers.values()) n += tm.slots;
+    return n;
+  }
+
+  /**
+   * All or nothing: `count` slots for a job, spread over TaskManagers (the one with the most
+   * free slots first), so a job uses every process and core it can.
+   */
+  allocate(jobId: string, count: number): SlotAllocation[] | undefined {
+    if (this.freeSlots() < count) return undefined;
+    const result: SlotAllocation[] = [];
+    const tms = [...this.taskManagers.values()];
+    while (result.length < count) {
+      let best: RegisteredTaskManager | undefined;
+      let bestFree = 0;
+      for (const tm of tms) {
+        const free = tm.allocations.filter((a) => a === undefined).length;
+        if (free > bestFree) {
+          best = tm;
+          bestFree = free;
+        }
+      }
+      const slotIndex = best!.allocations.indexOf(undefined);
+      best!.allocations[slotIndex] = jobId;
+      result.push({ taskManager: best!, slotIndex });
+    }
+    return result;
+  }
+
+  release(jobId: string): void {
+    let freed = false;
+    for (const tm of this.taskManagers.values()) {
+      tm.allocations = tm.allocations.map((a) => {
+        if (a === jobId) freed = true;
+        return a === jobId ? undefined : a;
+      });
+    }
+    if (freed) this.emit('slotsAvailable');
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const tm of this.taskManagers.values()) {
+      tm.gateway.close();
+      try {
+        tm.heartbeatStream?.end();
+      } catch {
+        /* ignore */
+      }
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export { TaskExecutor, type TaskManagerOptions } from './task-executor.js';
+export { HeapKeyedStateBackend } from './state/heap-keyed-state-backend.js';

@@ -1,0 +1,117 @@
+import { decodeEvent, decodeRecords, type ChannelEvent } from '@weir/core';
+import type { FrameKind } from '../worker-protocol.js';
+
+interface QueuedFrame {
+  kind: FrameKind;
+  bytes: Uint8Array;
+}
+
+class InputChannel {
+  readonly queue: QueuedFrame[] = [];
+  head = 0;
+  finished = false;
+  /** credits earned by consumed buffers, returned to the producer in one message per slice */
+  creditToReturn = 0;
+  constructor(readonly index: number) {}
+
+  get size(): number {
+    return this.queue.length - this.head;
+  }
+
+  take(): QueuedFrame | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const f = this.queue[this.head]!;
+    this.head++;
+    if (this.head > 64 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return f;
+  }
+}
+
+export interface InputHandler {
+  onRecords(records: unknown[], channel: number): void;
+  onEvent(event: ChannelEvent, channel: number): void;
+}
+
+/**
+ * All input channels of one task. Frames are queued per channel as they arrive and read
+ * round-robin; each consumed buffer earns the producer one credit back.
+ */
+export class InputGate {
+  private readonly channels: InputChannel[];
+  private next = 0;
+  private finishedCount = 0;
+  /** channels that may not be read right now (barrier alignment) */
+  private readonly blocked = new Set<number>();
+
+  constructor(numberOfChannels: number, private readonly returnCredit: (channel: number, credit: number) => void) {
+    this.channels = Array.from({ length: numberOfChannels }, (_, i) => new InputChannel(i));
+  }
+
+  get numberOfChannels(): number {
+    return this.channels.length;
+  }
+
+  onFrame(channel: number, kind: FrameKind, bytes: Uint8Array): void {
+    const ch = this.channels[channel];
+    if (!ch) throw new Error(`No input channel ${channel}`);
+    ch.queue.push({ kind, bytes });
+  }
+
+  hasData(): boolean {
+    for (const ch of this.channels) if (ch.size > 0 && !this.blocked.has(ch.index)) return true;
+    return false;
+  }
+
+  isFinished(): boolean {
+    return this.finishedCount === this.channels.length;
+  }
+
+  isChannelFinished(channel: number): boolean {
+    return this.channels[channel]!.finished;
+  }
+
+  block(channel: number): void {
+    this.blocked.add(channel);
+  }
+
+  unblockAll(): void {
+    this.blocked.clear();
+  }
+
+  /** Processes one frame from the next readable channel; false when nothing was readable. */
+  pollNext(handler: InputHandler): boolean {
+    const n = this.channels.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.next + i) % n;
+      const ch = this.channels[idx]!;
+      if (ch.size === 0 || this.blocked.has(idx)) continue;
+      this.next = (idx + 1) % n;
+      const frame = ch.take()!;
+      if (frame.kind === 'buffer') {
+        ch.creditToReturn++;
+        handler.onRecords(decodeRecords(frame.bytes), idx);
+      } else {
+        const event = decodeEvent(frame.bytes);
+        if (event.type === 'EndOfPartition') {
+          ch.finished = true;
+          this.finishedCount++;
+        }
+        handler.onEvent(event, idx);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  flushCredits(): void {
+    for (const ch of this.channels) {
+      if (ch.creditToReturn > 0 && !ch.finished) {
+        this.returnCredit(ch.index, ch.creditToReturn);
+      }
+      ch.creditToReturn = 0;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import {
+  AbstractRichFunction, KeyedProcessFunction, ProcessFunction, ReducingStateDescriptor, type Collector, type KeySelector, type ReduceFunction, type StreamNode,
+} from '@weir/api';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import { StreamingRuntimeContext, type SubtaskInfo } from '../task/runtime-context.js';
+import type { StreamOperator } from './stream-operator.js';
+
+type Fn = (...args: unknown[]) => unknown;
+
+/** A lambda or a method of a rich function, as a plain function. */
+function callable(fn: unknown, method: string): Fn {
+  if (typeof fn === 'function') return fn as Fn;
+  const m = (fn as Record<string, unknown> | undefined)?.[method];
+  if (typeof m === 'function') return (m as Fn).bind(fn);
+  throw new Error(`Expected a function or an object with ${method}()`);
+}
+
+abstract class BaseOperator implements StreamOperator {
+  constructor(readonly name: string, protected readonly fn: unknown, protected readonly ctx: StreamingRuntimeContext) {}
+
+  async open(): Promise<void> {
+    if (this.fn instanceof AbstractRichFunction) {
+      this.fn.setRuntimeContext(this.ctx);
+      await this.fn.open();
+    }
+  }
+
+  finish(): void {}
+
+  async close(): Promise<void> {
+    if (this.fn instanceof AbstractRichFunction) await this.fn.close();
+  }
+
+  abstract collect(record: unknown): void;
+}
+
+class KeyContext {
+  constructor(readonly backend: HeapKeyedStateBackend, readonly keySelector: KeySelector<unknown, unknown>) {}
+  setKeyOf(record: unknown): void {
+    this.backend.setCurrentKey(this.keySelector(record));
+  }
+}
+
+/**
+ * Builds the operator for one stream node. Keyed operators get a state backend and set the
+ * current key from the record before calling the user function.
+ */
+export function createOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>): StreamOperator {
+  const t = node.transformation;
+  const keyed = node.keySelector ? new KeyContext(new HeapKeyedStateBackend(), node.keySelector) : undefined;
+  const ctx = new StreamingRuntimeContext(info, keyed?.backend);
+  const fn = t.fn;
+  const name = node.name;
+  switch (node.kind) {
+    case 'map': {
+      const f = callable(fn, 'map');
+      return new (class extends BaseOperator {
+        collect(r: unknown): void {
+          keyed?.setKeyOf(r);
+          output.collect(f(r));
+        }
+      })(name, fn, ctx);
+    }
+    case 'flatMap': {
+      const f = callable(fn, 'flatMap');
+      return new (class extends BaseOperator {
+        collect(r: unknown): void {
+          keyed?.setKeyOf(r);
+          f(r, output);
+        }
+      })(name, fn, ctx);
+    }
+    case 'filter': {
+      const f = callable(fn, 'filter');
+      return new (class extends BaseOperator {
+        collect(r: unknown): void {
+          keyed?.setKeyOf(r);
+          if (f(r)) output.collect(r);
+        }
+      })(name, fn, ctx);
+    }
+    case 'process':
+    case 'keyedProcess': {
+      if (!(fn instanceof ProcessFunction || fn instanceof KeyedProcessFunction) && typeof (fn as { processElement?: unknown })?.processElement !== 'function') {
+        throw new Error(`Operator '${name}' needs a ProcessFunction or KeyedProcessFunction`);
+      }
+      const f = callable(fn, 'processElement');
+      const pctx: KeyedProcessFunction.Context<unknown> = {
+        currentProcessingTime: () => Date.now(),
+        getCurrentKey: () => {
+          if (!keyed) throw new Error('getCurrentKey() is only available on a keyed stream');
+          return keyed.backend.getCurrentKey();
+        },
+      };
+      return new (class extends BaseOperator {
+        collect(r: unknown): void {
+          keyed?.setKeyOf(r);
+          f(r, pctx, output);
+        }
+      })(name, fn, ctx);
+    }
+    case 'reduce': {
+      if (!keyed) throw new Error('reduce() needs a keyed stream');
+      const state = keyed.backend.getReducingState(new ReducingStateDescriptor<unknown>('reduce', fn as ReduceFunction<unknown>));
+      return new (class extends BaseOperator {
+        collect(r: unknown): void {
+          keyed.setKeyOf(r);
+          state.add(r);
+          output.collect(state.get());
+        }
+      })(name, fn, ctx);
+    }
+    case 'sink': {
+      const sink = t.sink;
+      if (!sink) throw new Error(`Sink operator '${name}' has no sink`);
+      const writer = sink.createWriter(info);
+      return {
+        name,
+        collect: (r: unknown) => writer.write(r),
+        open: () => {},
+        finish: async () => { await writer.flush?.(true); },
+        close: async () => { await writer.close?.(); },
+      };
+    }
+    case 'source':
+      throw new Error('A source is driven by its task, not created as a chained operator');
+  }
+}
+

@@ -1,0 +1,13 @@
+import type { Collector } from '@weir/api';
+
+/**
+ * One operator of a chain. It is the Collector of the operator before it, so a record
+ * passes down a chain as nested function calls.
+ */
+export interface StreamOperator extends Collector<unknown> {
+  readonly name: string;
+  open(): void | Promise<void>;
+  /** end of input: emit and flush what is still buffered */
+  finish(): void | Promise<void>;
+  close(): void | Promise<void>;
+}

@@ -1,0 +1,85 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { StreamGraph } from '@weir/api';
+import { planJobBundle, type TaskDeploymentDescriptor__Output } from '@weir/core';
+import type { ResultPartition } from './network/result-partition.js';
+import { StreamTask, type NetworkSettings, type TaskHost } from './task/stream-task.js';
+import type { FromWorker, ToWorker } from './worker-protocol.js';
+
+/**
+ * Entry of a slot's worker thread. It plans the job bundle once, runs the tasks deployed
+ * to the slot, and exchanges frames and credits with the main thread, which owns gRPC.
+ */
+export interface SlotWorkerData {
+  taskManagerId: string;
+  bundleCacheDir: string;
+  network: NetworkSettings;
+}
+
+const port = parentPort!;
+const data = workerData as SlotWorkerData;
+const tasks = new Map<string, StreamTask>();
+const partitions = new Map<string, ResultPartition>();
+let graph: Promise<StreamGraph> | undefined;
+
+const host: TaskHost = {
+  post: (msg: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []),
+  registerPartition: (p) => void partitions.set(p.partitionId, p),
+  unregisterPartition: (id) => {
+    partitions.delete(id);
+    port.postMessage({ t: 'partitionReleased', partitionId: id } satisfies FromWorker);
+  },
+  taskEnded: (task) => {
+    tasks.delete(task.executionId);
+  },
+  network: data.network,
+  taskManagerId: data.taskManagerId,
+};
+
+async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {
+  graph ??= planJobBundle(bundle, JSON.parse(tdd.jobContextJson || '{}'), data.bundleCacheDir);
+  let g: StreamGraph;
+  try {
+    g = await graph;
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    port.postMessage({
+      t: 'taskState', executionId: tdd.executionId, state: 'FAILED',
+      failure: { vertexName: tdd.vertexName, subtaskIndex: tdd.subtaskIndex, taskManagerId: data.taskManagerId, message: `Loading the job bundle failed: ${e.message}`, stack: e.stack ?? '', domain: 'user' },
+    } satisfies FromWorker);
+    return;
+  }
+  const task = new StreamTask(tdd, g, host);
+  tasks.set(task.executionId, task);
+  await task.start();
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.t) {
+    case 'deploy':
+      void deploy(msg.tdd, msg.bundle);
+      break;
+    case 'cancel':
+      void tasks.get(msg.executionId)?.cancel();
+      break;
+    case 'frame':
+      tasks.get(msg.executionId)?.onFrame(msg.channel, msg.kind, msg.bytes);
+      break;
+    case 'subpartitionRequest':
+      partitions.get(msg.partitionId)?.onRequest(msg.subpartition, msg.credit);
+      break;
+    case 'credit':
+      partitions.get(msg.partitionId)?.onCredit(msg.subpartition, msg.credit);
+      break;
+    case 'subpartitionReleased':
+      partitions.get(msg.partitionId)?.onRelease(msg.subpartition);
+      break;
+    case 'channelError':
+      void tasks.get(msg.executionId)?.fail(new Error(msg.message));
+      break;
+  }
+});
+
+setInterval(() => {
+  if (tasks.size === 0) return;
+  port.postMessage({ t: 'metrics', metrics: [...tasks.values()].map((t) => t.metrics()) } satisfies FromWorker);
+}, 1000).unref();

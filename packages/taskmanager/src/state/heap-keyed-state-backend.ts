@@ -1,0 +1,169 @@
+import type {
+  AggregatingState, AggregatingStateDescriptor, AppendingState, ListState, ListStateDescriptor, MapState,
+  MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateDescriptor, State, ValueState, ValueStateDescriptor,
+} from '@weir/api';
+import { normalizeKey } from '@weir/core';
+
+type StateTable<V> = Map<string | number, V>;
+
+/**
+ * Keyed state in the task's memory: one table per state name, keyed by the normalized
+ * current key. The operator sets the key before each record; state objects read it here.
+ */
+export class HeapKeyedStateBackend {
+  private currentKey: unknown;
+  private currentMapKey: string | number = '';
+  private readonly tables = new Map<string, { kind: string; table: StateTable<unknown> }>();
+  private readonly states = new Map<string, State>();
+
+  setCurrentKey(key: unknown): void {
+    this.currentKey = key;
+    this.currentMapKey = normalizeKey(key);
+  }
+
+  getCurrentKey(): unknown {
+    return this.currentKey;
+  }
+
+  /** @internal the normalized key the state objects index by */
+  get mapKey(): string | number {
+    return this.currentMapKey;
+  }
+
+  private table<V>(desc: StateDescriptor<State>): StateTable<V> {
+    const existing = this.tables.get(desc.name);
+    if (existing) {
+      if (existing.kind !== desc.kind) {
+        throw new Error(`State '${desc.name}' is already registered as ${existing.kind} state, not ${desc.kind}`);
+      }
+      return existing.table as StateTable<V>;
+    }
+    const table: StateTable<V> = new Map();
+    this.tables.set(desc.name, { kind: desc.kind, table: table as StateTable<unknown> });
+    return table;
+  }
+
+  private cached<S extends State>(desc: StateDescriptor<S>, make: () => S): S {
+    const s = this.states.get(desc.name);
+    if (s) {
+      this.table(desc); // kind check
+      return s as S;
+    }
+    const created = make();
+    this.states.set(desc.name, created);
+    return created;
+  }
+
+  getState<T>(desc: ValueStateDescriptor<T>): ValueState<T> {
+    return this.cached(desc, () => {
+      const table = this.table<T>(desc);
+      const backend = this;
+      const dflt = desc.defaultValue;
+      return {
+        value: () => {
+          const v = table.get(backend.currentMapKey);
+          return v === undefined ? dflt : v;
+        },
+        update: (v: T) => {
+          if (v === undefined || v === null) table.delete(backend.currentMapKey);
+          else table.set(backend.currentMapKey, v);
+        },
+        clear: () => void table.delete(backend.currentMapKey),
+      };
+    });
+  }
+
+  getListState<T>(desc: ListStateDescriptor<T>): ListState<T> {
+    return this.cached(desc, () => {
+      const table = this.table<T[]>(desc);
+      const backend = this;
+      const list = (): T[] => {
+        let l = table.get(backend.currentMapKey);
+        if (!l) table.set(backend.currentMapKey, (l = []));
+        return l;
+      };
+      return {
+        get: () => table.get(backend.currentMapKey) ?? [],
+        add: (v: T) => void list().push(v),
+        addAll: (vs: T[]) => void list().push(...vs),
+        update: (vs: T[]) => {
+          if (vs.length === 0) table.delete(backend.currentMapKey);
+          else table.set(backend.currentMapKey, [...vs]);
+        },
+        clear: () => void table.delete(backend.currentMapKey),
+      };
+    });
+  }
+
+  getMapState<UK, UV>(desc: MapStateDescriptor<UK, UV>): MapState<UK, UV> {
+    return this.cached(desc, () => {
+      const table = this.table<Map<UK, UV>>(desc);
+      const backend = this;
+      const empty = new Map<UK, UV>();
+      const get = (): Map<UK, UV> => table.get(backend.currentMapKey) ?? empty;
+      const getOrCreate = (): Map<UK, UV> => {
+        let m = table.get(backend.currentMapKey);
+        if (!m) table.set(backend.currentMapKey, (m = new Map()));
+        return m;
+      };
+      return {
+        get: (k: UK) => get().get(k),
+        put: (k: UK, v: UV) => void getOrCreate().set(k, v),
+        putAll: (entries: Iterable<[UK, UV]>) => {
+          const m = getOrCreate();
+          for (const [k, v] of entries) m.set(k, v);
+        },
+        remove: (k: UK) => {
+          const m = table.get(backend.currentMapKey);
+          if (!m) return;
+          m.delete(k);
+          if (m.size === 0) table.delete(backend.currentMapKey);
+        },
+        contains: (k: UK) => get().has(k),
+        entries: () => get().entries(),
+        keys: () => get().keys(),
+        values: () => get().values(),
+        isEmpty: () => get().size === 0,
+        clear: () => void table.delete(backend.currentMapKey),
+      };
+    });
+  }
+
+  private appending<IN, ACC, OUT>(
+    desc: StateDescriptor<State>,
+    fold: (acc: ACC | undefined, v: IN) => ACC,
+    result: (acc: ACC) => OUT,
+  ): AppendingState<IN, OUT> {
+    const table = this.table<ACC>(desc);
+    const backend = this;
+    return {
+      get: () => {
+        const acc = table.get(backend.currentMapKey);
+        return acc === undefined ? undefined : result(acc);
+      },
+      add: (v: IN) => void table.set(backend.currentMapKey, fold(table.get(backend.currentMapKey), v)),
+      clear: () => void table.delete(backend.currentMapKey),
+    };
+  }
+
+  getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T> {
+    const reduce = desc.reduceFunction;
+    return this.cached(desc, () =>
+      this.appending<T, T, T>(desc, (acc, v) => (acc === undefined ? v : reduce(acc, v)), (acc) => acc),
+    );
+  }
+
+  getAggregatingState<IN, ACC, OUT>(desc: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT> {
+    const f = desc.aggregateFunction;
+    return this.cached(desc, () =>
+      this.appending<IN, ACC, OUT>(desc, (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc), (acc) => f.getResult(acc)),
+    );
+  }
+
+  /** Number of keys with state, over all states (for metrics and tests). */
+  numKeys(): number {
+    const keys = new Set<string | number>();
+    for (const { table } of this.tables.values()) for (const k of table.keys()) keys.add(k);
+    return keys.size;
+  }
+}

@@ -1,0 +1,327 @@
+import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
+import type { ChannelEvent, TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from '@weir/core';
+import { InputGate } from '../network/input-gate.js';
+import { createRecordWriter, fanOut } from '../network/record-writer.js';
+import { ResultPartition } from '../network/result-partition.js';
+import { createOperator } from '../operators/operator-factory.js';
+import type { StreamOperator } from '../operators/stream-operator.js';
+import type { FromWorker } from '../worker-protocol.js';
+import type { SubtaskInfo } from './runtime-context.js';
+
+export interface NetworkSettings {
+  creditsPerChannel: number;
+  maxBacklog: number;
+  bufferTimeoutMs: number;
+}
+
+/** What a task needs from the worker thread that hosts it. */
+export interface TaskHost {
+  post(msg: FromWorker, transfer?: ArrayBuffer[]): void;
+  registerPartition(partition: ResultPartition): void;
+  unregisterPartition(partitionId: string): void;
+  taskEnded(task: StreamTask): void;
+  network: NetworkSettings;
+  taskManagerId: string;
+}
+
+type TerminalState = 'FINISHED' | 'CANCELED' | 'FAILED';
+
+const SLICE_MS = 5;
+const NOOP: Collector<unknown> = { collect: () => {} };
+
+/**
+ * One subtask: a chain of operators with its inputs and outputs. Records, events and
+ * lifecycle steps run one at a time on the slot's thread (Flink's mailbox model), in
+ * slices of a few milliseconds so the other tasks of the slot and the control messages get
+ * their turn.
+ */
+export class StreamTask {
+  readonly executionId: string;
+  private readonly partitions: ResultPartition[] = [];
+  private readonly operators: StreamOperator[] = [];
+  private gate: InputGate | undefined;
+  private reader: SourceReader<unknown> | undefined;
+  private head: Collector<unknown> = NOOP;
+  private readonly counters = { recordsIn: 0, recordsOut: 0 };
+  private state: 'DEPLOYING' | 'RUNNING' | 'ENDING' | TerminalState = 'DEPLOYING';
+  private scheduled = false;
+  private waitingForOutput = false;
+  private wakeUp: (() => void) | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly info: SubtaskInfo;
+
+  constructor(private readonly tdd: TaskDeploymentDescriptor__Output, private readonly graph: StreamGraph, private readonly host: TaskHost) {
+    this.executionId = tdd.executionId;
+    const ctx = JSON.parse(tdd.jobContextJson || '{}') as { workingDirectory?: string };
+    this.info = {
+      jobId: tdd.jobId,
+      taskName: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
+      subtaskIndex: tdd.subtaskIndex,
+      parallelism: tdd.parallelism,
+      maxParallelism: tdd.maxParallelism,
+      attemptNumber: tdd.attemptNumber,
+      workingDirectory: ctx.workingDirectory ?? process.cwd(),
+    };
+  }
+
+  get isTerminal(): boolean {
+    return this.state === 'FINISHED' || this.state === 'CANCELED' || this.state === 'FAILED';
+  }
+
+  metrics(): TaskMetrics {
+    return {
+      executionId: this.executionId,
+      recordsIn: this.counters.recordsIn,
+      recordsOut: this.counters.recordsOut,
+      bytesOut: this.partitions.reduce((s, p) => s + p.bytesOut, 0),
+    };
+  }
+
+  async start(): Promise<void> {
+    try {
+      this.setUp();
+      for (let i = this.operators.length - 1; i >= 0; i--) await this.operators[i]!.open();
+      if (this.reader) await this.reader.start?.();
+      if (this.isTerminal) return;
+      this.state = 'RUNNING';
+      this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING' });
+      this.openInputChannels();
+      if (this.partitions.length > 0) {
+        this.flushTimer = setInterval(() => this.partitions.forEach((p) => p.flushAll()), this.host.network.bufferTimeoutMs);
+      }
+      if (this.reader) void this.runSource();
+      else this.schedule();
+    } catch (err) {
+      void this.fail(err);
+    }
+  }
+
+  private nodeById(id: string): StreamNode {
+    const node = this.graph.nodes.find((n) => n.id === id);
+    if (!node) throw new Error(`Operator '${id}' is not in the job bundle; was the job file changed after submission?`);
+    return node;
+  }
+
+  private setUp(): void {
+    const chain = this.tdd.operatorIds.map((id) => this.nodeById(id));
+    const tail = chain[chain.length - 1]!;
+    const writers: Collector<unknown>[] = [];
+    for (const rp of this.tdd.resultPartitions) {
+      const edge = this.graph.edges.find((e) => e.sourceId === tail.id && e.targetId === rp.consumerVertexId);
+      if (!edge) throw new Error(`No edge from '${tail.name}' to vertex ${rp.consumerVertexId}`);
+      const partition = new ResultPartition({
+        partitionId: rp.partitionId,
+        numberOfSubpartitions: rp.numberOfSubpartitions,
+        maxBacklog: this.host.network.maxBacklog,
+        send: (partitionId, subpartition, kind, bytes) =>
+          this.host.post({ t: 'frame', partitionId, subpartition, kind, bytes }, [bytes.buffer as ArrayBuffer]),
+        onAvailable: () => this.onOutputAvailable(),
+      });
+      this.partitions.push(partition);
+      this.host.registerPartition(partition);
+      writers.push(createRecordWriter(partition, edge.partitioner.type, this.tdd.subtaskIndex, this.tdd.maxParallelism, edge.partitioner.keySelector, this.counters));
+    }
+    let output: Collector<unknown> = writers.length > 0 ? fanOut(writers) : NOOP;
+    const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
+    for (let i = operatorNodes.length - 1; i >= 0; i--) {
+      const op = createOperator(operatorNodes[i]!, this.info, output);
+      this.operators.unshift(op);
+      output = op;
+    }
+    if (chain[0]!.kind === 'source') {
+      const source = chain[0]!.transformation.source!;
+      this.reader = source.createReader(this.info);
+      const counters = this.counters;
+      const next = output;
+      this.head = { collect: (r) => { counters.recordsIn++; next.collect(r); } };
+    } else {
+      this.head = output;
+      this.gate = new InputGate(this.tdd.inputChannels.length, (channel, credit) =>
+        this.host.post({ t: 'credit', executionId: this.executionId, channel, credit }),
+      );
+    }
+    for (const p of this.partitions) this.host.post({ t: 'partitionReady', partitionId: p.partitionId, executionId: this.executionId });
+  }
+
+  private openInputChannels(): void {
+    this.tdd.inputChannels.forEach((ch, channel) =>
+      this.host.post({
+        t: 'openChannel',
+        executionId: this.executionId,
+        channel,
+        partitionId: ch.partitionId,
+        subpartition: ch.subpartitionIndex,
+        producerAddress: ch.producerAddress,
+        producerTaskManagerId: ch.producerTaskManagerId,
+        credit: this.host.network.creditsPerChannel,
+      }),
+    );
+    if (this.gate && this.gate.numberOfChannels === 0) void this.endOfInput();
+  }
+
+  private outputAvailable(): boolean {
+    for (const p of this.partitions) if (!p.isAvailable()) return false;
+    return true;
+  }
+
+  private onOutputAvailable(): void {
+    if (!this.outputAvailable()) return;
+    if (this.waitingForOutput) {
+      this.waitingForOutput = false;
+      this.schedule();
+    }
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  // ---- one-input processing, driven by arriving frames
+
+  onFrame(channel: number, kind: 'buffer' | 'event', bytes: Uint8Array): void {
+    if (this.state !== 'RUNNING' || !this.gate) return;
+    this.gate.onFrame(channel, kind, bytes);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.state !== 'RUNNING' || !this.gate) return;
+    this.scheduled = true;
+    setImmediate(this.processSlice);
+  }
+
+  private readonly inputHandler = {
+    onRecords: (records: unknown[]): void => {
+      this.counters.recordsIn += records.length;
+      const head = this.head;
+      for (let i = 0; i < records.length; i++) head.collect(records[i]);
+    },
+    onEvent: (_event: ChannelEvent): void => {},
+  };
+
+  private readonly processSlice = (): void => {
+    this.scheduled = false;
+    const gate = this.gate;
+    if (this.state !== 'RUNNING' || !gate) return;
+    try {
+      const deadline = performance.now() + SLICE_MS;
+      while (this.outputAvailable() && gate.pollNext(this.inputHandler)) {
+        if (performance.now() > deadline) break;
+      }
+      gate.flushCredits();
+      if (gate.isFinished()) {
+        void this.endOfInput();
+      } else if (!this.outputAvailable()) {
+        this.waitingForOutput = true;
+      } else if (gate.hasData()) {
+        this.schedule();
+      }
+    } catch (err) {
+      void this.fail(err);
+    }
+  };
+
+  // ---- sources, driven by output availability
+
+  private async runSource(): Promise<void> {
+    const reader = this.reader!;
+    try {
+      for (;;) {
+        if (this.state !== 'RUNNING') return;
+        if (!this.outputAvailable()) {
+          await new Promise<void>((resolve) => (this.wakeUp = resolve));
+          continue;
+        }
+        const deadline = performance.now() + SLICE_MS;
+        let status: InputStatus;
+        let polls = 0;
+        do {
+          status = reader.pollNext(this.head);
+        } while (status === InputStatus.MORE_AVAILABLE && (++polls & 7 || (performance.now() < deadline && this.outputAvailable())));
+        if (status === InputStatus.END_OF_INPUT) break;
+        if (status === InputStatus.NOTHING_AVAILABLE) {
+          await Promise.race([reader.isAvailable(), new Promise<void>((resolve) => (this.wakeUp = resolve))]);
+        } else {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
+      await this.endOfInput();
+    } catch (err) {
+      await this.fail(err);
+    }
+  }
+
+  // ---- lifecycle
+
+  /** Finishes operators head first, sends end-of-partition and waits until all output left. */
+  private async endOfInput(): Promise<void> {
+    if (this.state !== 'RUNNING') return;
+    this.state = 'ENDING';
+    try {
+      for (const op of this.operators) await op.finish();
+      for (const p of this.partitions) p.broadcastEvent({ type: 'EndOfPartition' });
+      while (!this.partitions.every((p) => p.isDrained())) {
+        if (this.isTerminal) return;
+        await new Promise<void>((resolve) => setTimeout(resolve, 5));
+      }
+      await this.closeAll();
+      this.terminate('FINISHED');
+    } catch (err) {
+      await this.fail(err);
+    }
+  }
+
+  async cancel(): Promise<void> {
+    if (this.isTerminal) return;
+    this.state = 'CANCELED';
+    this.wakeUp?.();
+    await this.closeAll().catch(() => {});
+    this.terminate('CANCELED');
+  }
+
+  async fail(err: unknown): Promise<void> {
+    if (this.isTerminal) return;
+    this.state = 'FAILED';
+    this.wakeUp?.();
+    await this.closeAll().catch(() => {});
+    const e = err instanceof Error ? err : new Error(String(err));
+    const failure: TaskFailure = {
+      vertexName: this.tdd.vertexName,
+      subtaskIndex: this.tdd.subtaskIndex,
+      taskManagerId: this.host.taskManagerId,
+      message: e.message,
+      stack: e.stack ?? e.message,
+      domain: 'user',
+    };
+    this.terminate('FAILED', failure);
+  }
+
+  private async closeAll(): Promise<void> {
+    clearInterval(this.flushTimer);
+    let first: unknown;
+    for (const op of this.operators) {
+      try {
+        await op.close();
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    try {
+      await this.reader?.close?.();
+    } catch (e) {
+      first ??= e;
+    }
+    if (first) throw first;
+  }
+
+  private terminate(state: TerminalState, failure?: TaskFailure): void {
+    this.state = state;
+    clearInterval(this.flushTimer);
+    for (let i = 0; i < this.tdd.inputChannels.length; i++) {
+      this.host.post({ t: 'closeChannel', executionId: this.executionId, channel: i });
+    }
+    for (const p of this.partitions) this.host.unregisterPartition(p.partitionId);
+    this.host.post({ t: 'metrics', metrics: [this.metrics()] });
+    this.host.post({ t: 'taskState', executionId: this.executionId, state, ...(failure ? { failure } : {}) });
+    this.host.taskEnded(this);
+  }
+}

@@ -1,0 +1,29 @@
+import type { TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from '@weir/core';
+
+/**
+ * Messages between the TaskManager's main thread (gRPC, routing) and a slot's worker thread
+ * (tasks). Buffers move with their ArrayBuffer transferred, never copied again.
+ */
+export type FrameKind = 'buffer' | 'event';
+
+export type ToWorker =
+  | { t: 'deploy'; tdd: TaskDeploymentDescriptor__Output; bundle: string }
+  | { t: 'cancel'; executionId: string }
+  /** a frame for a consumer task's input channel */
+  | { t: 'frame'; executionId: string; channel: number; kind: FrameKind; bytes: Uint8Array }
+  /** a consumer asked for a subpartition of a producer task in this worker */
+  | { t: 'subpartitionRequest'; partitionId: string; subpartition: number; credit: number }
+  | { t: 'credit'; partitionId: string; subpartition: number; credit: number }
+  /** the consumer of a subpartition went away (canceled, failed, or its TaskManager was lost) */
+  | { t: 'subpartitionReleased'; partitionId: string; subpartition: number }
+  | { t: 'channelError'; executionId: string; channel: number; message: string };
+
+export type FromWorker =
+  | { t: 'taskState'; executionId: string; state: 'RUNNING' | 'FINISHED' | 'CANCELED' | 'FAILED'; failure?: TaskFailure }
+  | { t: 'partitionReady'; partitionId: string; executionId: string }
+  | { t: 'openChannel'; executionId: string; channel: number; partitionId: string; subpartition: number; producerAddress: string; producerTaskManagerId: string; credit: number }
+  | { t: 'closeChannel'; executionId: string; channel: number }
+  | { t: 'frame'; partitionId: string; subpartition: number; kind: FrameKind; bytes: Uint8Array }
+  | { t: 'credit'; executionId: string; channel: number; credit: number }
+  | { t: 'partitionReleased'; partitionId: string }
+  | { t: 'metrics'; metrics: TaskMetrics[] };

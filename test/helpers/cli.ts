@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const WEIR = path.join(ROOT, 'packages/client/bin/weir.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `weir ...` as a real process and collects its output. */
+export function weir(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WEIR, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`weir ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function tempDir(prefix = 'weir-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** `weir cluster start` as a real process tree on an ephemeral port. */
+export class TestCluster {
+  private child: ChildProcess | undefined;
+  address = '';
+  readonly dir: string;
+
+  constructor(private readonly opts: { taskManagers?: number; slots?: number; extra?: string[] } = {}) {
+    this.dir = tempDir('weir-cluster-');
+  }
+
+  async start(): Promise<this> {
+    const args = [
+      WEIR, 'cluster', 'start', '--port', '0', '--dir', this.dir,
+      '--taskmanagers', String(this.opts.taskManagers ?? 2), '--slots', String(this.opts.slots ?? 2), ...(this.opts.extra ?? []),
+    ];
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.child = child;
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    this.address = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`cluster did not start: ${out}`)), 60_000);
+      child.on('message', (m: { type: string; address: string }) => {
+        if (m.type === 'ready') {
+          clearTimeout(timer);
+          resolve(m.address);
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`cluster exited with ${code}: ${out}`));
+      });
+    });
+    return this;
+  }
+
+  run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return weir([...args, '--jobmanager', this.address], opts);
+  }
+
+  /** PIDs of the TaskManager processes, from the cluster's log directory. */
+  logDir(): string {
+    return path.join(this.dir, 'logs');
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 15_000);
+      child.once('exit', () => { clearTimeout(t); resolve(); });
+      child.kill('SIGTERM');
+    });
+  }
+}
