@@ -77,7 +77,7 @@ export class TestCluster {
   }
 
   run(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-    return weir([...args, '--jobmanager', this.address], opts);
+    return weir([args[0]!, '--jobmanager', this.address, ...args.slice(1)], opts);
   }
 
   /** PIDs of the TaskManager processes, from the cluster's log directory. */
