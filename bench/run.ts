@@ -27,7 +27,7 @@ function baseline(): number {
   return (LINES * WORDS_PER_LINE) / s;
 }
 
-async function clusterRun(cluster: LocalCluster, job: string): Promise<number> {
+async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?: number): Promise<number> {
   let jobId = '';
   const log = console.log;
   console.log = (...a: unknown[]) => {
@@ -44,6 +44,9 @@ async function clusterRun(cluster: LocalCluster, job: string): Promise<number> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
   try {
     const d = await client.status(jobId);
+    if (expectSinkRecords !== undefined && Number(d.recordsOut) !== expectSinkRecords) {
+      throw new Error(`${job}: the sink received ${d.recordsOut} records, expected ${expectSinkRecords}`);
+    }
     const secs = (Number(d.endTime) - Number(d.startTime)) / 1000;
     return (LINES * WORDS_PER_LINE) / secs;
   } finally {
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
   const chained: number[] = [];
   try {
     for (let i = 0; i < RUNS; i++) {
-      shuffle.push(await clusterRun(cluster, 'wordcount.ts'));
+      shuffle.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE));
       chained.push(await clusterRun(cluster, 'chained.ts'));
     }
   } finally {
