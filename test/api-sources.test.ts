@@ -1,0 +1,123 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import {
+  CollectionSource, DataGeneratorSource, FileSink, InputStatus, NumberSequenceSource, SocketTextSource, TextFileSource,
+  type Source, type TaskInfo,
+} from '../packages/api/src/index.js';
+import { tempDir } from './helpers/cli.js';
+
+const info = (subtaskIndex: number, parallelism: number, workingDirectory = process.cwd()): TaskInfo => ({
+  jobId: 'j', taskName: 't', subtaskIndex, parallelism, attemptNumber: 0, workingDirectory,
+});
+
+/** Drives one reader the way a source task does, to its end. */
+async function drain<T>(source: Source<T>, ctx: TaskInfo, limit = Infinity): Promise<T[]> {
+  const reader = source.createReader(ctx);
+  await reader.start?.();
+  const out: T[] = [];
+  const output = { collect: (r: T) => void out.push(r) };
+  for (;;) {
+    const s = reader.pollNext(output);
+    if (s === InputStatus.END_OF_INPUT || out.length >= limit) break;
+    if (s === InputStatus.NOTHING_AVAILABLE) await reader.isAvailable();
+  }
+  await reader.close?.();
+  return out;
+}
+
+async function all<T>(source: Source<T>, p: number, cwd?: string): Promise<T[]> {
+  const parts = await Promise.all(Array.from({ length: p }, (_, i) => drain(source, info(i, p, cwd))));
+  return parts.flat();
+}
+
+const sorted = <T>(xs: T[]): T[] => [...xs].sort();
+
+describe('built-in sources', () => {
+  test('collection and sequence sources emit every element once over all subtasks', async () => {
+    const elems = Array.from({ length: 1000 }, (_, i) => `e${i}`);
+    for (const p of [1, 2, 3, 5]) {
+      assert.deepEqual(sorted(await all(new CollectionSource(elems), p)), sorted(elems));
+      const seq = await all(new NumberSequenceSource(-5, 2000), p);
+      assert.equal(seq.length, 2006);
+      assert.deepEqual([...seq].sort((a, b) => a - b), Array.from({ length: 2006 }, (_, i) => i - 5));
+    }
+    assert.throws(() => new NumberSequenceSource(5, 1), /from <= to/);
+  });
+
+  test('text files are split by byte ranges and every line is read exactly once', async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    const files: Record<string, string> = {
+      'a.txt': Array.from({ length: 5000 }, (_, i) => { const l = `line ${i} ${'x'.repeat(i % 97)} ünïcödé ✓`; lines.push(l); return l; }).join('\n') + '\n',
+      'b.txt': 'crlf one\r\ncrlf two\r\nno newline at end',
+      'c.txt': '',
+      'd.txt': 'x',
+      '.hidden': 'ignored\n',
+    };
+    lines.push('crlf one', 'crlf two', 'no newline at end', 'x');
+    for (const [n, c] of Object.entries(files)) writeFileSync(path.join(dir, n), c);
+    for (const p of [1, 2, 3, 5, 16]) {
+      assert.deepEqual(sorted(await all(new TextFileSource(dir), p)), sorted(lines), `parallelism ${p}`);
+    }
+    const single = await all(new TextFileSource('a.txt'), 3, dir);
+    assert.equal(single.length, 5000);
+    await assert.rejects(drain(new TextFileSource(path.join(dir, 'missing')), info(0, 1)), /no such file or directory: .*missing/);
+  });
+
+  test('the data generator honours count, subtask split and rate', async () => {
+    const gen = new DataGeneratorSource((i) => i * 2, 1000);
+    assert.deepEqual([...(await all(gen, 3))].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i * 2));
+    const limited = new DataGeneratorSource((i) => i, undefined, 2000);
+    const reader = limited.createReader(info(0, 1));
+    let n = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 500) {
+      if (reader.pollNext({ collect: () => void n++ }) === InputStatus.NOTHING_AVAILABLE) await reader.isAvailable();
+    }
+    assert.ok(n > 700 && n < 1300, `about 1000 records in 0.5 s at 2000/s, got ${n}`);
+  });
+
+  test('the socket source reads lines until the server closes', async () => {
+    const server = net.createServer((s) => {
+      s.write('alpha\nbeta\r\n');
+      setTimeout(() => s.end('gamma\nlast'), 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      assert.deepEqual(await drain(new SocketTextSource('127.0.0.1', port), info(0, 1)), ['alpha', 'beta', 'gamma', 'last']);
+    } finally {
+      server.close();
+    }
+    await assert.rejects(drain(new SocketTextSource('127.0.0.1', 1), info(0, 1)), /Socket source 127\.0\.0\.1:1/);
+  });
+});
+
+describe('FileSink', () => {
+  test('writes to a dot file while open and commits part files on close', async () => {
+    const dir = tempDir();
+    const sink = new FileSink<[string, number] | string>({ path: 'out', format: 'lines' });
+    const w = sink.createWriter(info(1, 2, dir));
+    for (let i = 0; i < 20_000; i++) w.write(i % 2 ? ['k', i] : `s${i}`);
+    const during = readdirSync(path.join(dir, 'out'));
+    assert.ok(during.every((f) => f.startsWith('.')), `only in-progress files while open: ${during}`);
+    await w.close?.();
+    assert.deepEqual(readdirSync(path.join(dir, 'out')), ['part-1-0']);
+    const lines = readFileSync(path.join(dir, 'out', 'part-1-0'), 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 20_000);
+    assert.equal(lines[0], 's0');
+    assert.equal(lines[1], '["k",1]');
+  });
+
+  test('an unwritable path is named in the error', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'file'), 'x');
+    mkdirSync(path.join(dir, 'ok'));
+    const w = new FileSink<string>({ path: path.join(dir, 'file', 'sub') }).createWriter(info(0, 1));
+    w.write('a');
+    assert.throws(() => w.flush?.(true), /FileSink cannot write to .*file\/sub/);
+  });
+});
