@@ -95,6 +95,29 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
     });
   }
 
+  test('the DataStream API on a cluster: union, keyed state of every kind, sum/min/max, broadcast, rebalance, filter, collect', async () => {
+    const r = await cluster.run(['run', job('api-coverage.ts')]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as [string, ...number[]]);
+    const tagged = (tag: string) => rows.filter((x) => x[0] === tag);
+    // keyed state: the last update of each key has seen all of its 24 numbers
+    for (let k = 0; k < 5; k++) {
+      const nums = Array.from({ length: 120 }, (_, i) => i + 1).filter((n) => n % 5 === k);
+      const last = tagged('state').filter((x) => x[1] === k).sort((a, b) => (a[2] as number) - (b[2] as number)).at(-1)!;
+      const sum = nums.reduce((a, b) => a + b, 0);
+      assert.deepEqual(last.slice(2), [nums.length, sum, sum / nums.length, nums.filter((n) => n % 2 === 0).length, nums.filter((n) => n % 2 === 1).length]);
+    }
+    assert.equal(tagged('state').length, 120);
+    const final = (tag: string, key: string) => tagged(tag).filter((x) => (x[1] as unknown) === key).map((x) => x[2]);
+    assert.deepEqual(final('sum', 'a').sort((a, b) => a! - b!), [1, 4, 14]);
+    assert.deepEqual(final('min', 'b').sort((a, b) => a! - b!), [-4, 2]);
+    assert.equal(Math.max(...final('max', 'a') as number[]), 10);
+    assert.deepEqual(tagged('broadcast').map((x) => x[1]).sort(), [1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    const perSubtask = [0, 1, 2].map((i) => tagged('rebalance').filter((x) => x[2] === i).length);
+    assert.deepEqual(perSubtask, [10, 10, 10]);
+    assert.deepEqual(tagged('filter').map((x) => x[1]).sort((a, b) => a! - b!), [10, 20, 30, 40, 50]);
+  });
+
   test('a slow sink throttles a fast source and memory stays bounded', async () => {
     const r = await cluster.run(['run', job('slow-sink.ts'), '--detached']);
     assert.equal(r.code, 0, r.stderr);

@@ -3,6 +3,7 @@ import type {
 } from './functions.js';
 import type { Sink } from './sink.js';
 import { PrintSink } from './sinks/print-sink.js';
+import { CollectSink } from './sinks/collect-sink.js';
 import type { OperatorKind, Partitioner, Transformation } from './transformation.js';
 import type { StreamExecutionEnvironment } from './environment.js';
 
@@ -75,6 +76,11 @@ export class DataStream<T> {
     });
     this.env.registerSink(t);
     return new DataStreamSink<T>(t);
+  }
+
+  /** Sends every record back to `weir run`, which prints them as JSON lines at the end. */
+  collect(): DataStreamSink<T> {
+    return this.sinkTo(new CollectSink<T>()).name('Collect');
   }
 
   /** Prints every record to the TaskManager's stdout, prefixed with the subtask index. */

@@ -15,3 +15,4 @@ export { TextFileSource } from './sources/text-file-source.js';
 export { SocketTextSource } from './sources/socket-text-source.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { FileSink } from './sinks/file-sink.js';
+export { CollectSink } from './sinks/collect-sink.js';

@@ -27,4 +27,6 @@ export interface TaskInfo {
   attemptNumber: number;
   /** the directory relative paths in the job resolve against (the submitting client's cwd) */
   workingDirectory: string;
+  /** set by the runtime: hands a batch of a collecting sink's records to the client */
+  emitCollected?: (records: unknown[]) => void;
 }

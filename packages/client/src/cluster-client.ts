@@ -1,6 +1,6 @@
 import {
   createClient, dispatcherProto, unary, waitForReady, type CancelJobResponse__Output, type ClusterOverview__Output,
-  type DispatcherClient, type JobDetails__Output, type ListJobsResponse__Output, type SubmitJobResponse__Output,
+  type DispatcherClient, type CollectedRecordsResponse__Output, type JobDetails__Output, type ListJobsResponse__Output, type SubmitJobResponse__Output,
 } from '@weir/core';
 
 /** The client's view of a JobManager: its Dispatcher service. */
@@ -37,6 +37,10 @@ export class ClusterClient {
 
   cancel(jobId: string): Promise<CancelJobResponse__Output> {
     return unary(this.client.CancelJob.bind(this.client), { jobId }, 10_000);
+  }
+
+  collected(jobId: string): Promise<CollectedRecordsResponse__Output> {
+    return unary(this.client.GetCollectedRecords.bind(this.client), { jobId }, 60_000);
   }
 
   overview(): Promise<ClusterOverview__Output> {

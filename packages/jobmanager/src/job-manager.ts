@@ -63,6 +63,11 @@ export class JobManager {
         job.cancel();
         cb(null, { accepted: true, message: 'cancellation requested' });
       }) as Unary<{ jobId: string }, unknown>,
+      GetCollectedRecords: ((call, cb) => {
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
+        cb(null, { batches: job.collected, truncated: job.collectedTruncated });
+      }) as Unary<{ jobId: string }, unknown>,
       GetClusterOverview: ((_call, cb) => {
         cb(null, {
           taskManagers: [...this.rm.taskManagers.values()].map((tm) => ({
@@ -93,6 +98,10 @@ export class JobManager {
         this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics);
         cb(null, { ok: true });
       }) as Unary<Parameters<JobMaster['updateTaskState']> extends infer _ ? { jobId: string; executionId: string; state: never; failure: never; metrics: never } : never, unknown>,
+      ReportCollectedRecords: ((call, cb) => {
+        this.jobs.get(call.request.jobId)?.addCollected(call.request.batch);
+        cb(null, { ok: true });
+      }) as Unary<{ jobId: string; batch: Buffer }, unknown>,
       GetJobBundle: (call: grpc.ServerWritableStream<{ jobId: string }, { data: Buffer }>) => {
         const bundle = this.bundles.get(call.request.jobId);
         if (!bundle) {

@@ -43,6 +43,9 @@ export class JobMaster {
   private readonly onLost = (tm: RegisteredTaskManager, reason: string): void => this.taskManagerLost(tm, reason);
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
   private readonly terminalListeners: Array<() => void> = [];
+  readonly collected: Buffer[] = [];
+  private collectedBytes = 0;
+  collectedTruncated = false;
 
   constructor(
     readonly jobId: string,
@@ -70,6 +73,16 @@ export class JobMaster {
 
   get isTerminal(): boolean {
     return TERMINAL_JOB.has(this.status);
+  }
+
+  /** Keeps a collecting sink's batch for the client, up to 64 MiB per job. */
+  addCollected(batch: Buffer): void {
+    if (this.collectedBytes + batch.length > 64 * 1024 * 1024) {
+      this.collectedTruncated = true;
+      return;
+    }
+    this.collectedBytes += batch.length;
+    this.collected.push(batch);
   }
 
   onTerminal(listener: () => void): void {

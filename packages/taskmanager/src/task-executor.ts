@@ -68,6 +68,8 @@ export class TaskExecutor {
   private readonly dataClients = new Map<string, DataExchangeClient>();
   private readonly metrics = new Map<string, TaskMetrics>();
   private readonly executionSlot = new Map<string, Slot>();
+  /** collected records of each execution, reported in order and before its final state */
+  private readonly collectReports = new Map<string, Promise<void>>();
   private stopping = false;
 
   constructor(private readonly opts: TaskManagerOptions) {
@@ -265,12 +267,28 @@ export class TaskExecutor {
           }
         }
         break;
+      case 'collected': {
+        const jobId = this.executionSlot.get(msg.executionId)?.jobId ?? '';
+        const prev = this.collectReports.get(msg.executionId) ?? Promise.resolve();
+        this.collectReports.set(msg.executionId, prev.then(() =>
+          unary<unknown>(this.jm.ReportCollectedRecords.bind(this.jm), { jobId, executionId: msg.executionId, batch: Buffer.from(msg.bytes) }, 30_000)
+            .then(() => {}, (err: Error) => this.log.warn({ executionId: msg.executionId, err: err.message }, 'could not report collected records')),
+        ));
+        break;
+      }
       case 'metrics':
         for (const m of msg.metrics) this.metrics.set(m.executionId!, m);
         break;
       case 'taskState': {
         const slot = this.executionSlot.get(msg.executionId);
-        this.reportState({ jobId: slot?.jobId ?? '', executionId: msg.executionId, state: msg.state, ...(msg.failure ? { failure: msg.failure as never } : {}) });
+        const update = { jobId: slot?.jobId ?? '', executionId: msg.executionId, state: msg.state, ...(msg.failure ? { failure: msg.failure as never } : {}) };
+        const collected = this.collectReports.get(msg.executionId);
+        if (collected && msg.state !== 'RUNNING') {
+          this.collectReports.delete(msg.executionId);
+          void collected.then(() => this.reportState(update));
+        } else {
+          this.reportState(update);
+        }
         if (msg.state !== 'RUNNING' && slot) {
           this.log.info({ executionId: msg.executionId, state: msg.state, ...(msg.failure ? { cause: msg.failure.message } : {}) }, 'task ended');
           slot.tasks.delete(msg.executionId);

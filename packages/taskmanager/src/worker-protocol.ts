@@ -26,4 +26,5 @@ export type FromWorker =
   | { t: 'frame'; partitionId: string; subpartition: number; kind: FrameKind; bytes: Uint8Array }
   | { t: 'credit'; executionId: string; channel: number; credit: number }
   | { t: 'partitionReleased'; partitionId: string }
+  | { t: 'collected'; executionId: string; bytes: Uint8Array }
   | { t: 'metrics'; metrics: TaskMetrics[] };

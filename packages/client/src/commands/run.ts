@@ -1,4 +1,4 @@
-import { buildJobGraph, planJobBundle } from '@weir/core';
+import { buildJobGraph, decodeRecords, planJobBundle } from '@weir/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,15 +36,35 @@ export async function runJob(file: string, opts: RunOptions): Promise<number> {
   const outputs = streamGraph.nodes
     .map((n) => (n.transformation.sink as { describe?: (cwd: string) => string } | undefined)?.describe?.(jobContext.workingDirectory))
     .filter((d): d is string => typeof d === 'string');
+  const collects = streamGraph.nodes.some((n) => (n.transformation.sink as { collects?: boolean } | undefined)?.collects === true);
   const client = await ClusterClient.connect(opts.jobmanager);
   try {
     const { jobId } = await client.submit(jobGraph.jobName, JSON.stringify(jobGraph), bundle, JSON.stringify(jobContext));
     console.log(`Job '${jobGraph.jobName}' submitted with id ${jobId}`);
     if (opts.detached) return 0;
-    return await follow(client, jobId, opts.progress ?? defaultProgress(), outputs);
+    const code = await follow(client, jobId, opts.progress ?? defaultProgress(), outputs);
+    if (code === 0 && collects) await printCollected(client, jobId);
+    return code;
   } finally {
     client.close();
   }
+}
+
+/** The records of the job's collecting sinks, one JSON line each, on stdout. */
+async function printCollected(client: ClusterClient, jobId: string): Promise<void> {
+  const { batches, truncated } = await client.collected(jobId);
+  let out = '';
+  for (const b of batches) {
+    for (const r of decodeRecords(b)) {
+      out += `${JSON.stringify(r)}\n`;
+      if (out.length > 1 << 20) {
+        process.stdout.write(out);
+        out = '';
+      }
+    }
+  }
+  process.stdout.write(out);
+  if (truncated) console.error('weir: the collected result was truncated at 64 MiB');
 }
 
 export function defaultProgress(): (line: string, final: boolean) => void {

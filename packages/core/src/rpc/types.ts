@@ -3,6 +3,7 @@ export type { Ack, Ack__Output } from '../generated/weir/Ack.js';
 export type { RegisterTaskManagerResponse__Output } from '../generated/weir/RegisterTaskManagerResponse.js';
 export type { SubmitJobResponse__Output } from '../generated/weir/SubmitJobResponse.js';
 export type { ListJobsResponse__Output } from '../generated/weir/ListJobsResponse.js';
+export type { CollectedRecordsResponse__Output } from '../generated/weir/CollectedRecordsResponse.js';
 export type { CancelJobResponse__Output } from '../generated/weir/CancelJobResponse.js';
 export type { ExecutionState } from '../generated/weir/ExecutionState.js';
 export type { JobStatus } from '../generated/weir/JobStatus.js';

@@ -1,5 +1,5 @@
 import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
-import type { ChannelEvent, TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from '@weir/core';
+import { encodeRecords, type ChannelEvent, type TaskDeploymentDescriptor__Output, type TaskFailure, type TaskMetrics } from '@weir/core';
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
@@ -61,6 +61,10 @@ export class StreamTask {
       maxParallelism: tdd.maxParallelism,
       attemptNumber: tdd.attemptNumber,
       workingDirectory: ctx.workingDirectory ?? process.cwd(),
+      emitCollected: (records) => {
+        const bytes = new Uint8Array(encodeRecords(records));
+        host.post({ t: 'collected', executionId: this.executionId, bytes }, [bytes.buffer]);
+      },
     };
   }
 
