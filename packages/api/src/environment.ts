@@ -7,6 +7,7 @@ import { SocketTextSource } from './sources/socket-text-source.js';
 import { TextFileSource } from './sources/text-file-source.js';
 import { buildStreamGraph, type StreamGraph } from './stream-graph.js';
 import type { Transformation } from './transformation.js';
+import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
 
 export const DEFAULT_MAX_PARALLELISM = 128;
 
@@ -25,6 +26,7 @@ export class StreamExecutionEnvironment {
   private readonly transformations: Transformation[] = [];
   private readonly sinks: Transformation[] = [];
   private seq = 0;
+  private readonly checkpointConfig = new CheckpointConfig();
 
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     return new StreamExecutionEnvironment();
@@ -36,6 +38,16 @@ export class StreamExecutionEnvironment {
     }
     this.parallelism = parallelism;
     return this;
+  }
+
+  /** Takes a checkpoint every `intervalMs` (Flink's enableCheckpointing). */
+  enableCheckpointing(intervalMs: number, mode: CheckpointingMode = 'EXACTLY_ONCE'): this {
+    this.checkpointConfig.setCheckpointInterval(intervalMs).setCheckpointingMode(mode);
+    return this;
+  }
+
+  getCheckpointConfig(): CheckpointConfig {
+    return this.checkpointConfig;
   }
 
   getParallelism(): number {
@@ -104,7 +116,7 @@ export class StreamExecutionEnvironment {
     if (this.sinks.length === 0) {
       throw new Error('The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()');
     }
-    return buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism);
+    return { ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism), checkpoint: { ...this.checkpointConfig.settings } };
   }
 
   /**

@@ -1,5 +1,6 @@
 export * from './functions.js';
 export * from './state.js';
+export * from './checkpoint-config.js';
 export * from './runtime-context.js';
 export * from './source.js';
 export * from './sink.js';

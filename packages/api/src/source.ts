@@ -24,6 +24,8 @@ export interface SourceReader<T> {
   /** resolves when a NOTHING_AVAILABLE reader has data again */
   isAvailable(): Promise<void>;
   close?(): void | Promise<void>;
+  /** the reader's position, kept in a checkpoint so the source can resume from it */
+  snapshotState?(): unknown;
 }
 
 export type Boundedness = 'BOUNDED' | 'CONTINUOUS_UNBOUNDED';

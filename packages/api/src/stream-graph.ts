@@ -1,5 +1,6 @@
 import type { KeySelector } from './functions.js';
 import type { OperatorKind, Partitioner, Transformation } from './transformation.js';
+import type { CheckpointSettings } from './checkpoint-config.js';
 
 export interface StreamNode {
   /** stable across runs of the same job file: from `uid()`, else from the node's position */
@@ -23,6 +24,7 @@ export interface StreamGraph {
   maxParallelism: number;
   nodes: StreamNode[];
   edges: StreamEdge[];
+  checkpoint?: CheckpointSettings;
 }
 
 function operatorId(t: Transformation): string {

@@ -3,6 +3,27 @@ import {
   type DispatcherClient, type CollectedRecordsResponse__Output, type JobDetails__Output, type ListJobsResponse__Output, type SubmitJobResponse__Output,
 } from '@weir/core';
 
+export interface CheckpointView {
+  id: number;
+  status: string;
+  triggerTime: number;
+  durationMs?: number;
+  stateSizeBytes: number;
+  failureReason?: string;
+  maxSyncDurationMs: number;
+  maxAsyncDurationMs: number;
+  maxAlignmentDurationMs: number;
+  path: string;
+  subtasks: Array<{ vertex: string; subtask: number; acknowledged: boolean; syncDurationMs?: number; asyncDurationMs?: number; alignmentDurationMs?: number; stateSizeBytes?: number }>;
+}
+
+export interface CheckpointStatsView {
+  disabled?: boolean;
+  counts?: { completed: number; failed: number; inProgress: number };
+  latestCompleted?: CheckpointView;
+  history?: CheckpointView[];
+}
+
 /** The client's view of a JobManager: its Dispatcher service. */
 export class ClusterClient {
   private readonly client: DispatcherClient;
@@ -41,6 +62,12 @@ export class ClusterClient {
 
   collected(jobId: string): Promise<CollectedRecordsResponse__Output> {
     return unary(this.client.GetCollectedRecords.bind(this.client), { jobId }, 60_000);
+  }
+
+  /** Checkpoint statistics of a job (see CheckpointCoordinator.snapshotStats). */
+  async checkpoints(jobId: string): Promise<CheckpointStatsView> {
+    const r = await unary<{ statsJson: string }>(this.client.GetCheckpoints.bind(this.client), { jobId }, 10_000);
+    return JSON.parse(r.statsJson) as CheckpointStatsView;
   }
 
   overview(): Promise<ClusterOverview__Output> {

@@ -1,4 +1,5 @@
 import type { JobDetails__Output } from '@weir/core';
+import type { CheckpointStatsView, CheckpointView } from './cluster-client.js';
 
 export function formatRate(perSecond: number): string {
   if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)}M/s`;
@@ -39,5 +40,30 @@ export function describeJob(d: JobDetails__Output): string {
     }
   }
   if (d.failure?.stack) lines.push('', `  ${d.failure.stack.split('\n').join('\n  ')}`);
+  return lines.join('\n');
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export function checkpointLine(c: CheckpointView): string {
+  const timing = c.durationMs !== undefined ? `${c.durationMs} ms` : 'in progress';
+  return `#${c.id} ${c.status.padEnd(11)} ${new Date(c.triggerTime).toISOString()}  ${timing.padStart(10)}  sync ${c.maxSyncDurationMs} ms  async ${c.maxAsyncDurationMs} ms  alignment ${c.maxAlignmentDurationMs} ms  ${formatBytes(c.stateSizeBytes)}${c.failureReason ? `  (${c.failureReason})` : ''}`;
+}
+
+export function describeCheckpoints(s: CheckpointStatsView): string {
+  if (s.disabled) return 'Checkpointing is not enabled for this job (env.enableCheckpointing(ms)).';
+  const lines = [`checkpoints: ${s.counts!.completed} completed, ${s.counts!.failed} failed, ${s.counts!.inProgress} in progress`];
+  if (s.latestCompleted) lines.push(`latest completed: #${s.latestCompleted.id} at ${s.latestCompleted.path}`);
+  for (const c of [...(s.history ?? [])].reverse()) {
+    lines.push(checkpointLine(c));
+    for (const t of c.subtasks) {
+      lines.push(`    ${t.vertex} (${t.subtask + 1}) ${t.acknowledged ? `sync ${t.syncDurationMs} ms, async ${t.asyncDurationMs} ms, alignment ${t.alignmentDurationMs} ms, ${formatBytes(t.stateSizeBytes ?? 0)}` : 'pending'}`);
+    }
+  }
   return lines.join('\n');
 }

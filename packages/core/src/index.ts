@@ -7,3 +7,4 @@ export * from './logger.js';
 export * from './rpc/grpc-factory.js';
 export * from './rpc/proto.js';
 export * from './rpc/types.js';
+export * from './checkpoint-storage.js';

@@ -1,4 +1,4 @@
-import type { OperatorKind, PartitionerType, StreamEdge, StreamGraph, StreamNode } from '@weir/api';
+import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings, type OperatorKind, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {
@@ -6,6 +6,7 @@ export interface JobGraph {
   maxParallelism: number;
   vertices: JobVertex[];
   edges: JobEdge[];
+  checkpoint: CheckpointSettings;
 }
 
 export interface ChainedOperator {
@@ -91,7 +92,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       targetOperatorId: e.targetId,
       partitioner: e.partitioner.type,
     }));
-  return { jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges };
+  return { jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? { ...DEFAULT_CHECKPOINT_SETTINGS } };
 }
 
 /** How many slots a job needs: slot sharing puts one subtask of every vertex in a slot. */

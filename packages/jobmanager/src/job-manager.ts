@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  bindServer, controlProto, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
+  bindServer, controlProto, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
 } from '@weir/core';
 import { JobMaster } from './job-master.js';
 import { ResourceManager } from './resource-manager.js';
@@ -12,6 +12,8 @@ export interface JobManagerOptions {
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   slotRequestTimeoutMs?: number;
+  /** default checkpoint storage root (file:///... ) */
+  checkpointStorage?: string;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -68,6 +70,11 @@ export class JobManager {
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
       }) as Unary<{ jobId: string }, unknown>,
+      GetCheckpoints: ((call, cb) => {
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
+        cb(null, { statsJson: JSON.stringify(job.coordinator?.snapshotStats() ?? { disabled: true }) });
+      }) as Unary<{ jobId: string }, unknown>,
       GetClusterOverview: ((_call, cb) => {
         cb(null, {
           taskManagers: [...this.rm.taskManagers.values()].map((tm) => ({
@@ -98,6 +105,19 @@ export class JobManager {
         this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics);
         cb(null, { ok: true });
       }) as Unary<Parameters<JobMaster['updateTaskState']> extends infer _ ? { jobId: string; executionId: string; state: never; failure: never; metrics: never } : never, unknown>,
+      AcknowledgeCheckpoint: ((call, cb) => {
+        const r = call.request;
+        this.jobs.get(r.jobId)?.coordinator?.acknowledge(r.executionId, Number(r.checkpointId), r.stateJson, {
+          syncDurationMs: Number(r.syncDurationMs), asyncDurationMs: Number(r.asyncDurationMs),
+          alignmentDurationMs: Number(r.alignmentDurationMs), stateSizeBytes: Number(r.stateSizeBytes),
+        });
+        cb(null, { ok: true });
+      }) as Unary<{ jobId: string; executionId: string; checkpointId: number; stateJson: string; syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }, unknown>,
+      DeclineCheckpoint: ((call, cb) => {
+        const r = call.request;
+        this.jobs.get(r.jobId)?.coordinator?.decline(r.executionId, Number(r.checkpointId), r.reason);
+        cb(null, { ok: true });
+      }) as Unary<{ jobId: string; executionId: string; checkpointId: number; reason: string }, unknown>,
       ReportCollectedRecords: ((call, cb) => {
         this.jobs.get(call.request.jobId)?.addCollected(call.request.batch);
         cb(null, { ok: true });
@@ -133,6 +153,7 @@ export class JobManager {
     this.bundles.set(jobId, req.bundle);
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
+      checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
     });
     this.jobs.set(jobId, job);
     this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length }, 'job submitted');

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
-  requiredSlots, unary, type ExecutionState, type JobDetails, type JobGraph, type JobStatus, type JobVertex, type Logger,
+  createCheckpointStorage, requiredSlots, unary, type ExecutionState, type JobDetails, type JobGraph, type JobStatus, type JobVertex, type Logger,
   type TaskDeploymentDescriptor, type TaskFailure, type TaskMetrics__Output, type Ack__Output,
 } from '@weir/core';
 import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
+import { CheckpointCoordinator, type CheckpointedJob } from './checkpoint-coordinator.js';
 
 /** One attempt to run one subtask. */
 export interface Execution {
@@ -22,6 +23,8 @@ const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['JOB_FINISHED', 'JOB_CANCE
 
 export interface JobMasterOptions {
   slotRequestTimeoutMs: number;
+  /** the cluster's default checkpoint storage, used when the job sets none */
+  checkpointStorage: string;
 }
 
 /**
@@ -38,11 +41,14 @@ export class JobMaster {
   failureCause = '';
   private readonly executions: Execution[] = [];
   private readonly byId = new Map<string, Execution>();
+  private coordinatorStarted = false;
   private slotTimer: NodeJS.Timeout | undefined;
   private readonly onSlots = (): void => this.tryAllocate();
   private readonly onLost = (tm: RegisteredTaskManager, reason: string): void => this.taskManagerLost(tm, reason);
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
   private readonly terminalListeners: Array<() => void> = [];
+  readonly checkpointStorageUri: string;
+  readonly coordinator: CheckpointCoordinator | undefined;
   readonly collected: Buffer[] = [];
   private collectedBytes = 0;
   collectedTruncated = false;
@@ -55,6 +61,10 @@ export class JobMaster {
     private readonly log: Logger,
     private readonly opts: JobMasterOptions,
   ) {
+    this.checkpointStorageUri = graph.checkpoint?.storage || opts.checkpointStorage;
+    if (graph.checkpoint && graph.checkpoint.intervalMs > 0) {
+      this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), graph.checkpoint, createCheckpointStorage(this.checkpointStorageUri), log);
+    }
     for (const vertex of graph.vertices) {
       for (let i = 0; i < vertex.parallelism; i++) {
         const e: Execution = {
@@ -65,6 +75,27 @@ export class JobMaster {
         this.byId.set(e.executionId, e);
       }
     }
+  }
+
+  private checkpointedJob(): CheckpointedJob {
+    return {
+      jobId: this.jobId,
+      runningTasks: () => {
+        if (this.status !== 'JOB_RUNNING' || !this.executions.every((e) => e.state === 'RUNNING')) return undefined;
+        return this.executions.map((e) => ({ executionId: e.executionId, vertex: e.vertex.name, subtask: e.subtaskIndex, isSource: e.vertex.isSource }));
+      },
+      trigger: async (executionId, checkpointId, timestamp) => {
+        const e = this.byId.get(executionId)!;
+        const gw = e.slot!.taskManager.gateway;
+        const ack = await unary<Ack__Output>(gw.TriggerCheckpoint.bind(gw), { jobId: this.jobId, executionId, checkpointId, timestamp }, 10_000);
+        if (!ack.ok) throw new Error(ack.message);
+      },
+      notify: (executionId, checkpointId, completed) => {
+        const gw = this.byId.get(executionId)?.slot?.taskManager.gateway;
+        if (gw) unary(gw.NotifyCheckpoint.bind(gw), { jobId: this.jobId, executionId, checkpointId, completed }, 10_000).catch(() => {});
+      },
+      failJob: (cause) => this.failJob(cause),
+    };
   }
 
   get name(): string {
@@ -163,6 +194,8 @@ export class JobMaster {
       inputChannels,
       resultPartitions,
       jobContextJson: this.jobContextJson,
+      checkpointStorage: this.checkpointStorageUri,
+      checkpointingMode: this.graph.checkpoint?.mode ?? 'EXACTLY_ONCE',
     };
   }
 
@@ -194,6 +227,11 @@ export class JobMaster {
       return;
     }
     e.state = state;
+    if (state === 'RUNNING' && this.executions.every((x) => x.state === 'RUNNING') && !this.coordinatorStarted) {
+      this.coordinatorStarted = true;
+      this.coordinator?.start();
+    }
+    if (TERMINAL_TASK.has(state)) this.coordinator?.taskEnded(executionId);
     this.checkCompletion();
   }
 
@@ -288,6 +326,7 @@ export class JobMaster {
     this.rm.off('slotsAvailable', this.onSlots);
     this.rm.off('taskManagerLost', this.onLost);
     this.rm.off('metrics', this.onMetrics);
+    void this.coordinator?.stop(String(status));
     this.log.info({ jobId: this.jobId, status, durationMs: this.endTime - this.startTime }, 'job ended');
     for (const l of this.terminalListeners) l();
   }

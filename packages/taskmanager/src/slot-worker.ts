@@ -73,6 +73,11 @@ port.on('message', (msg: ToWorker) => {
     case 'subpartitionReleased':
       partitions.get(msg.partitionId)?.onRelease(msg.subpartition);
       break;
+    case 'triggerCheckpoint':
+      tasks.get(msg.executionId)?.triggerCheckpoint(msg.checkpointId, msg.timestamp);
+      break;
+    case 'notifyCheckpoint':
+      break;
     case 'channelError':
       void tasks.get(msg.executionId)?.fail(new Error(msg.message));
       break;

@@ -93,6 +93,18 @@ export class TaskExecutor {
         this.cancelTask(call.request.executionId);
         cb(null, { ok: true });
       },
+      TriggerCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; timestamp: number }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const r = call.request;
+        const worker = this.executionSlot.get(r.executionId)?.worker;
+        if (!worker) return cb(null, { ok: false, message: `no task ${r.executionId} on ${this.id}` });
+        worker.postMessage({ t: 'triggerCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), timestamp: Number(r.timestamp) } satisfies ToWorker);
+        cb(null, { ok: true });
+      },
+      NotifyCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; completed: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const r = call.request;
+        this.executionSlot.get(r.executionId)?.worker?.postMessage({ t: 'notifyCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), completed: r.completed } satisfies ToWorker);
+        cb(null, { ok: true });
+      },
     });
     this.server.addService(dataProto.DataExchange.service, {
       Exchange: (call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage>) => this.serveExchange(call),
@@ -274,6 +286,15 @@ export class TaskExecutor {
           unary<unknown>(this.jm.ReportCollectedRecords.bind(this.jm), { jobId, executionId: msg.executionId, batch: Buffer.from(msg.bytes) }, 30_000)
             .then(() => {}, (err: Error) => this.log.warn({ executionId: msg.executionId, err: err.message }, 'could not report collected records')),
         ));
+        break;
+      }
+      case 'checkpointAck':
+      case 'checkpointDecline': {
+        const jobId = this.executionSlot.get(msg.executionId)?.jobId ?? '';
+        const { t, ...rest } = msg;
+        const call = t === 'checkpointAck' ? this.jm.AcknowledgeCheckpoint.bind(this.jm) : this.jm.DeclineCheckpoint.bind(this.jm);
+        unary<unknown>(call, { jobId, ...rest }, 30_000)
+          .catch((err: Error) => this.log.warn({ executionId: msg.executionId, checkpointId: msg.checkpointId, err: err.message }, 'could not report checkpoint'));
         break;
       }
       case 'metrics':

@@ -16,7 +16,9 @@ export type ToWorker =
   | { t: 'credit'; partitionId: string; subpartition: number; credit: number }
   /** the consumer of a subpartition went away (canceled, failed, or its TaskManager was lost) */
   | { t: 'subpartitionReleased'; partitionId: string; subpartition: number }
-  | { t: 'channelError'; executionId: string; channel: number; message: string };
+  | { t: 'channelError'; executionId: string; channel: number; message: string }
+  | { t: 'triggerCheckpoint'; executionId: string; checkpointId: number; timestamp: number }
+  | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean };
 
 export type FromWorker =
   | { t: 'taskState'; executionId: string; state: 'RUNNING' | 'FINISHED' | 'CANCELED' | 'FAILED'; failure?: TaskFailure }
@@ -27,4 +29,6 @@ export type FromWorker =
   | { t: 'credit'; executionId: string; channel: number; credit: number }
   | { t: 'partitionReleased'; partitionId: string }
   | { t: 'collected'; executionId: string; bytes: Uint8Array }
+  | { t: 'checkpointAck'; executionId: string; checkpointId: number; stateJson: string; syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }
+  | { t: 'checkpointDecline'; executionId: string; checkpointId: number; reason: string }
   | { t: 'metrics'; metrics: TaskMetrics[] };

@@ -19,6 +19,9 @@ export class CollectionSource<T> implements Source<T> {
         return this.position < elements.length ? InputStatus.MORE_AVAILABLE : InputStatus.END_OF_INPUT;
       },
       isAvailable: () => AVAILABLE,
+      snapshotState() {
+        return { position: this.position };
+      },
     };
   }
 }

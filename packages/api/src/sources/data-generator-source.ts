@@ -45,6 +45,9 @@ export class DataGeneratorSource<T> implements Source<T> {
         return this.next < count ? InputStatus.MORE_AVAILABLE : InputStatus.END_OF_INPUT;
       },
       isAvailable: () => available,
+      snapshotState() {
+        return { next: this.next };
+      },
     };
   }
 }

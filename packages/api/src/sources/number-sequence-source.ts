@@ -22,6 +22,9 @@ export class NumberSequenceSource implements Source<number> {
         return stop < end ? InputStatus.MORE_AVAILABLE : InputStatus.END_OF_INPUT;
       },
       isAvailable: () => AVAILABLE,
+      snapshotState() {
+        return { next: this.next };
+      },
     };
   }
 }

@@ -79,7 +79,7 @@ class TextFileReader implements SourceReader<string> {
   }
 
   /** The position checkpointing will keep: file index and the offset of the next unread line. */
-  position(): { fileIndex: number; offset: number } {
+  snapshotState(): { fileIndex: number; offset: number } {
     return { fileIndex: this.fileIndex, offset: this.leftoverStart };
   }
 

@@ -1,13 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseAddress, parsePort, parsePositiveInt } from '@weir/core';
+import { fileStorageUri, parseAddress, parsePort, parsePositiveInt } from '@weir/core';
 import { JobManager } from '@weir/jobmanager';
 import { TaskExecutor } from '@weir/taskmanager';
 import { JobFileError } from '../bundler.js';
 import { ClusterClient } from '../cluster-client.js';
 import { runJob } from '../commands/run.js';
-import { describeJob, shortStatus } from '../format.js';
+import { describeCheckpoints, describeJob, shortStatus } from '../format.js';
 import { LocalCluster, type ReadyMessage } from '../local-cluster.js';
 
 const DEFAULT_JOBMANAGER = '127.0.0.1:6123';
@@ -78,10 +78,11 @@ program
   .option('--heartbeat-interval <ms>', 'heartbeat interval', arg(parsePositiveInt, '--heartbeat-interval'), 1000)
   .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long', arg(parsePositiveInt, '--heartbeat-timeout'), 10000)
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'), 300000)
-  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number }) => {
+  .option('--checkpoint-dir <dir>', 'default checkpoint storage directory', path.join('.weir', 'checkpoints'))
+  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number; checkpointDir: string }) => {
     const jm = new JobManager({
       host: o.host, port: o.port, heartbeatIntervalMs: o.heartbeatInterval, heartbeatTimeoutMs: o.heartbeatTimeout,
-      slotRequestTimeoutMs: o.slotRequestTimeout,
+      slotRequestTimeoutMs: o.slotRequestTimeout, checkpointStorage: fileStorageUri(o.checkpointDir),
     });
     const port = await jm.start();
     onShutdown(() => jm.stop());
@@ -187,6 +188,17 @@ program
   .action(async (jobId: string, o: { jobmanager?: string; json?: boolean }) => {
     const d = await withClient(o.jobmanager, (c) => c.status(jobId));
     console.log(o.json ? JSON.stringify(d, null, 2) : describeJob(d));
+  });
+
+program
+  .command('checkpoints')
+  .description('list the checkpoints of a job: status, timings, sizes, per-subtask breakdown')
+  .argument('<job-id>')
+  .option('--jobmanager <host:port>', 'JobManager address')
+  .option('--json', 'print JSON')
+  .action(async (jobId: string, o: { jobmanager?: string; json?: boolean }) => {
+    const s = await withClient(o.jobmanager, (c) => c.checkpoints(jobId));
+    console.log(o.json ? JSON.stringify(s, null, 2) : describeCheckpoints(s));
   });
 
 program

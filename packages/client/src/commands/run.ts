@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleJob } from '../bundler.js';
 import { ClusterClient } from '../cluster-client.js';
-import { describeJob, formatCount, formatRate, shortStatus, taskStates } from '../format.js';
+import { describeJob, formatBytes, formatCount, formatRate, shortStatus, taskStates } from '../format.js';
 
 export interface RunOptions {
   jobmanager: string;
@@ -94,8 +94,10 @@ async function follow(client: ClusterClient, jobId: string, progress: (line: str
     const elapsed = Math.round((now - started) / 1000);
     const terminal = d.status === 'JOB_FINISHED' || d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED';
     const waiting = d.waitingReason ? `  (${d.waitingReason})` : '';
+    const cp = await client.checkpoints(jobId).catch(() => undefined);
+    const latest = cp?.latestCompleted ? `  checkpoint #${cp.latestCompleted.id} ${cp.latestCompleted.durationMs} ms ${formatBytes(cp.latestCompleted.stateSizeBytes)}` : '';
     progress(
-      `[${elapsed}s] ${shortStatus(d.status).padEnd(9)} tasks: ${taskStates(d)}  sources ${formatRate(rin)} (${formatCount(Number(d.recordsIn))})  sinks ${formatRate(rout)} (${formatCount(Number(d.recordsOut))})${waiting}`,
+      `[${elapsed}s] ${shortStatus(d.status).padEnd(9)} tasks: ${taskStates(d)}  sources ${formatRate(rin)} (${formatCount(Number(d.recordsIn))})  sinks ${formatRate(rout)} (${formatCount(Number(d.recordsOut))})${latest}${waiting}`,
       terminal,
     );
     if (!terminal) continue;

@@ -46,8 +46,14 @@ class KeyContext {
  * current key from the record before calling the user function.
  */
 export function createOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>): StreamOperator {
-  const t = node.transformation;
   const keyed = node.keySelector ? new KeyContext(new HeapKeyedStateBackend(), node.keySelector) : undefined;
+  const op = buildOperator(node, info, output, keyed);
+  if (keyed) op.keyedBackend = keyed.backend;
+  return op;
+}
+
+function buildOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, keyed: KeyContext | undefined): StreamOperator {
+  const t = node.transformation;
   const ctx = new StreamingRuntimeContext(info, keyed?.backend);
   const fn = t.fn;
   const name = node.name;

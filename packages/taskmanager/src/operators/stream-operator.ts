@@ -1,4 +1,5 @@
 import type { Collector } from '@weir/api';
+import type { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 
 /**
  * One operator of a chain. It is the Collector of the operator before it, so a record
@@ -10,4 +11,6 @@ export interface StreamOperator extends Collector<unknown> {
   /** end of input: emit and flush what is still buffered */
   finish(): void | Promise<void>;
   close(): void | Promise<void>;
+  /** set on keyed operators: snapshotted at each checkpoint */
+  keyedBackend?: HeapKeyedStateBackend;
 }

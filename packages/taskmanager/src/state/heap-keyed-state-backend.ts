@@ -2,7 +2,14 @@ import type {
   AggregatingState, AggregatingStateDescriptor, AppendingState, ListState, ListStateDescriptor, MapState,
   MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateDescriptor, State, ValueState, ValueStateDescriptor,
 } from '@weir/api';
-import { normalizeKey } from '@weir/core';
+import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+
+export interface KeyedStateSnapshot {
+  data: Uint8Array;
+  /** key group -> [offset, length] in data */
+  index: Record<number, [number, number]>;
+  kinds: Record<string, string>;
+}
 
 type StateTable<V> = Map<string | number, V>;
 
@@ -158,6 +165,36 @@ export class HeapKeyedStateBackend {
     return this.cached(desc, () =>
       this.appending<IN, ACC, OUT>(desc, (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc), (acc) => f.getResult(acc)),
     );
+  }
+
+  /**
+   * The synchronous part of a snapshot: every entry serialized now, grouped by key group, so
+   * processing may go on while the bytes are written and state can be split on rescale.
+   * Map-state values are stored as entry lists.
+   */
+  snapshot(maxParallelism: number): KeyedStateSnapshot | undefined {
+    const groups = new Map<number, unknown[]>();
+    const kinds: Record<string, string> = {};
+    for (const [name, { kind, table }] of this.tables) {
+      kinds[name] = kind;
+      for (const [k, v] of table) {
+        const kg = assignToKeyGroup(k, maxParallelism);
+        let list = groups.get(kg);
+        if (!list) groups.set(kg, (list = []));
+        list.push([name, k, kind === 'map' ? [...(v as Map<unknown, unknown>).entries()] : v]);
+      }
+    }
+    if (groups.size === 0) return undefined;
+    const parts: Uint8Array[] = [];
+    const index: Record<number, [number, number]> = {};
+    let offset = 0;
+    for (const kg of [...groups.keys()].sort((a, b) => a - b)) {
+      const bytes = encodeRecords(groups.get(kg)!);
+      index[kg] = [offset, bytes.byteLength];
+      parts.push(new Uint8Array(bytes));
+      offset += bytes.byteLength;
+    }
+    return { data: Buffer.concat(parts), index, kinds };
   }
 
   /** Number of keys with state, over all states (for metrics and tests). */

@@ -1,5 +1,11 @@
 import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
-import { encodeRecords, type ChannelEvent, type TaskDeploymentDescriptor__Output, type TaskFailure, type TaskMetrics } from '@weir/core';
+import { randomUUID } from 'node:crypto';
+import {
+  createCheckpointStorage, encodeRecords, type ChannelEvent, type CheckpointStorage, type TaskDeploymentDescriptor__Output, type TaskFailure,
+  type TaskMetrics,
+} from '@weir/core';
+import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
+import type { KeyedStateSnapshot } from '../state/heap-keyed-state-backend.js';
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
@@ -39,6 +45,9 @@ export class StreamTask {
   readonly executionId: string;
   private readonly partitions: ResultPartition[] = [];
   private readonly operators: StreamOperator[] = [];
+  private readonly operatorIds: string[] = [];
+  private barrierHandler: CheckpointBarrierHandler | undefined;
+  private storage: CheckpointStorage | undefined;
   private gate: InputGate | undefined;
   private reader: SourceReader<unknown> | undefined;
   private head: Collector<unknown> = NOOP;
@@ -130,6 +139,7 @@ export class StreamTask {
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
       const op = createOperator(operatorNodes[i]!, this.info, output);
       this.operators.unshift(op);
+      this.operatorIds.unshift(operatorNodes[i]!.id);
       output = op;
     }
     if (chain[0]!.kind === 'source') {
@@ -142,6 +152,9 @@ export class StreamTask {
       this.head = output;
       this.gate = new InputGate(this.tdd.inputChannels.length, (channel, credit) =>
         this.host.post({ t: 'credit', executionId: this.executionId, channel, credit }),
+      );
+      this.barrierHandler = new CheckpointBarrierHandler(this.gate, this.tdd.checkpointingMode !== 'AT_LEAST_ONCE', (barrier, alignmentMs) =>
+        void this.performCheckpoint(barrier, alignmentMs),
       );
     }
     for (const p of this.partitions) this.host.post({ t: 'partitionReady', partitionId: p.partitionId, executionId: this.executionId });
@@ -199,7 +212,10 @@ export class StreamTask {
       const head = this.head;
       for (let i = 0; i < records.length; i++) head.collect(records[i]);
     },
-    onEvent: (_event: ChannelEvent): void => {},
+    onEvent: (event: ChannelEvent, channel: number): void => {
+      if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
+      else if (event.type === 'EndOfPartition') this.barrierHandler!.onEndOfPartition();
+    },
   };
 
   private readonly processSlice = (): void => {
@@ -251,6 +267,63 @@ export class StreamTask {
       await this.endOfInput();
     } catch (err) {
       await this.fail(err);
+    }
+  }
+
+  // ---- checkpoints
+
+  /** A source's turn: it runs between two polls of the reader, so the position is exact. */
+  triggerCheckpoint(checkpointId: number, timestamp: number): void {
+    if (this.state !== 'RUNNING' || !this.reader) {
+      this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId, reason: `task is ${this.state}, not a running source` });
+      return;
+    }
+    void this.performCheckpoint({ type: 'CheckpointBarrier', checkpointId, timestamp }, 0);
+  }
+
+  /**
+   * Synchronous part: freeze the state (serialize it) and send the barrier on, in order after
+   * the records before it. Asynchronous part: write the files, then acknowledge.
+   */
+  private async performCheckpoint(barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>, alignmentMs: number): Promise<void> {
+    const id = barrier.checkpointId;
+    if (this.state !== 'RUNNING') return;
+    const t0 = performance.now();
+    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshot; operatorState?: unknown }> = [];
+    try {
+      const position = this.reader?.snapshotState?.();
+      if (position !== undefined) snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
+      this.operators.forEach((op, i) => {
+        const keyed = op.keyedBackend?.snapshot(this.tdd.maxParallelism);
+        if (keyed) snapshots.push({ operatorId: this.operatorIds[i]!, keyed });
+      });
+    } catch (err) {
+      this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId: id, reason: `snapshot failed: ${(err as Error).message}` });
+      return;
+    }
+    for (const p of this.partitions) p.broadcastEvent(barrier);
+    const syncMs = performance.now() - t0;
+    const t1 = performance.now();
+    try {
+      this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage);
+      const state: Record<string, unknown> = {};
+      let size = 0;
+      for (const s of snapshots) {
+        const entry: Record<string, unknown> = {};
+        if (s.keyed) {
+          const handle = await this.storage.write(`${this.tdd.jobId}/chk-${id}/${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`, s.keyed.data);
+          entry.keyed = { ...handle, index: s.keyed.index, kinds: s.keyed.kinds };
+          size += handle.size;
+        }
+        if (s.operatorState !== undefined) entry.operatorState = s.operatorState;
+        state[s.operatorId] = entry;
+      }
+      this.host.post({
+        t: 'checkpointAck', executionId: this.executionId, checkpointId: id, stateJson: JSON.stringify(state),
+        syncDurationMs: Math.round(syncMs), asyncDurationMs: Math.round(performance.now() - t1), alignmentDurationMs: Math.round(alignmentMs), stateSizeBytes: size,
+      });
+    } catch (err) {
+      this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId: id, reason: (err as Error).message });
     }
   }
 

@@ -1,0 +1,87 @@
+export type CheckpointingMode = 'EXACTLY_ONCE' | 'AT_LEAST_ONCE';
+export type ExternalizedCheckpointRetention = 'DELETE_ON_CANCELLATION' | 'RETAIN_ON_CANCELLATION';
+
+/** Serializable checkpoint settings, with Flink's meanings and defaults. */
+export interface CheckpointSettings {
+  /** 0: checkpointing off */
+  intervalMs: number;
+  mode: CheckpointingMode;
+  timeoutMs: number;
+  minPauseBetweenCheckpointsMs: number;
+  maxConcurrentCheckpoints: number;
+  tolerableFailedCheckpoints: number;
+  retainedCheckpoints: number;
+  externalizedRetention: ExternalizedCheckpointRetention;
+  /** file:///path or s3://bucket/prefix; empty: the cluster's default */
+  storage: string;
+}
+
+export const DEFAULT_CHECKPOINT_SETTINGS: CheckpointSettings = {
+  intervalMs: 0,
+  mode: 'EXACTLY_ONCE',
+  timeoutMs: 10 * 60_000,
+  minPauseBetweenCheckpointsMs: 0,
+  maxConcurrentCheckpoints: 1,
+  tolerableFailedCheckpoints: 0,
+  retainedCheckpoints: 1,
+  externalizedRetention: 'DELETE_ON_CANCELLATION',
+  storage: '',
+};
+
+function nonNegative(v: number, what: string): number {
+  if (!Number.isFinite(v) || v < 0) throw new Error(`${what} must be a non-negative number, got ${v}`);
+  return v;
+}
+
+function positiveInt(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${what} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export class CheckpointConfig {
+  readonly settings: CheckpointSettings = { ...DEFAULT_CHECKPOINT_SETTINGS };
+
+  isCheckpointingEnabled(): boolean {
+    return this.settings.intervalMs > 0;
+  }
+  setCheckpointInterval(ms: number): this {
+    this.settings.intervalMs = positiveInt(ms, 'Checkpoint interval');
+    return this;
+  }
+  setCheckpointingMode(mode: CheckpointingMode): this {
+    if (mode !== 'EXACTLY_ONCE' && mode !== 'AT_LEAST_ONCE') throw new Error(`Checkpointing mode must be EXACTLY_ONCE or AT_LEAST_ONCE, got ${mode}`);
+    this.settings.mode = mode;
+    return this;
+  }
+  setCheckpointTimeout(ms: number): this {
+    this.settings.timeoutMs = positiveInt(ms, 'Checkpoint timeout');
+    return this;
+  }
+  setMinPauseBetweenCheckpoints(ms: number): this {
+    this.settings.minPauseBetweenCheckpointsMs = nonNegative(ms, 'Min pause between checkpoints');
+    return this;
+  }
+  setMaxConcurrentCheckpoints(n: number): this {
+    this.settings.maxConcurrentCheckpoints = positiveInt(n, 'Max concurrent checkpoints');
+    return this;
+  }
+  setTolerableCheckpointFailureNumber(n: number): this {
+    if (!Number.isInteger(n) || n < 0) throw new Error(`Tolerable checkpoint failures must be an integer >= 0, got ${n}`);
+    this.settings.tolerableFailedCheckpoints = n;
+    return this;
+  }
+  setNumRetainedCheckpoints(n: number): this {
+    this.settings.retainedCheckpoints = positiveInt(n, 'Retained checkpoints');
+    return this;
+  }
+  setExternalizedCheckpointRetention(r: ExternalizedCheckpointRetention): this {
+    this.settings.externalizedRetention = r;
+    return this;
+  }
+  /** `file:///absolute/dir` or `s3://bucket/prefix` */
+  setCheckpointStorage(uri: string): this {
+    if (!/^(file:\/\/\/|s3:\/\/)/.test(uri)) throw new Error(`Checkpoint storage must be file:///path or s3://bucket/prefix, got '${uri}'`);
+    this.settings.storage = uri;
+    return this;
+  }
+}

@@ -1,0 +1,213 @@
+import type { CheckpointSettings } from '@weir/api';
+import type { CheckpointStorage, Logger } from '@weir/core';
+
+export interface SubtaskCheckpointStats {
+  executionId: string;
+  vertex: string;
+  subtask: number;
+  acknowledged: boolean;
+  ackTime?: number;
+  syncDurationMs?: number;
+  asyncDurationMs?: number;
+  alignmentDurationMs?: number;
+  stateSizeBytes?: number;
+}
+
+export interface CheckpointStats {
+  id: number;
+  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  triggerTime: number;
+  endTime?: number;
+  durationMs?: number;
+  stateSizeBytes: number;
+  failureReason?: string;
+  /** the largest per-subtask figures, for a one-line summary */
+  maxSyncDurationMs: number;
+  maxAsyncDurationMs: number;
+  maxAlignmentDurationMs: number;
+  path: string;
+  subtasks: SubtaskCheckpointStats[];
+}
+
+/** What the coordinator needs from its job. */
+export interface CheckpointedJob {
+  jobId: string;
+  /** all tasks (id, vertex, subtask, operator ids, whether a source) if all are RUNNING, else undefined */
+  runningTasks(): Array<{ executionId: string; vertex: string; subtask: number; isSource: boolean }> | undefined;
+  trigger(executionId: string, checkpointId: number, timestamp: number): Promise<void>;
+  notify(executionId: string, checkpointId: number, completed: boolean): void;
+  failJob(cause: string): void;
+}
+
+interface PendingCheckpoint {
+  stats: CheckpointStats;
+  notYetAcknowledged: Set<string>;
+  states: Map<string, { subtask: number; state: Record<string, unknown> }>;
+  timer: NodeJS.Timeout;
+}
+
+const HISTORY = 50;
+
+/**
+ * Triggers checkpoints at the sources, collects acknowledgements and declines, completes a
+ * checkpoint by writing its `_metadata` last, and discards what is subsumed or aborted,
+ * after Flink's CheckpointCoordinator.
+ */
+export class CheckpointCoordinator {
+  private nextId = 1;
+  private readonly pending = new Map<number, PendingCheckpoint>();
+  private readonly retained: number[] = [];
+  private readonly history: CheckpointStats[] = [];
+  private consecutiveFailures = 0;
+  private lastTrigger = 0;
+  private lastCompletion = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private counts = { completed: 0, failed: 0 };
+
+  constructor(
+    private readonly job: CheckpointedJob,
+    readonly settings: CheckpointSettings,
+    private readonly storage: CheckpointStorage,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.lastTrigger = Date.now();
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(100, this.settings.intervalMs / 4)));
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    if (now - this.lastTrigger < this.settings.intervalMs) return;
+    if (this.pending.size >= this.settings.maxConcurrentCheckpoints) return;
+    if (now - this.lastCompletion < this.settings.minPauseBetweenCheckpointsMs) return;
+    const tasks = this.job.runningTasks();
+    if (!tasks) return;
+    this.trigger(tasks, now);
+  }
+
+  private trigger(tasks: NonNullable<ReturnType<CheckpointedJob['runningTasks']>>, now: number): void {
+    const id = this.nextId++;
+    this.lastTrigger = now;
+    const stats: CheckpointStats = {
+      id, status: 'IN_PROGRESS', triggerTime: now, stateSizeBytes: 0, maxSyncDurationMs: 0, maxAsyncDurationMs: 0, maxAlignmentDurationMs: 0,
+      path: `${this.storage.root.replace(/\/$/, '')}/${this.job.jobId}/chk-${id}`,
+      subtasks: tasks.map((t) => ({ executionId: t.executionId, vertex: t.vertex, subtask: t.subtask, acknowledged: false })),
+    };
+    const p: PendingCheckpoint = {
+      stats,
+      notYetAcknowledged: new Set(tasks.map((t) => t.executionId)),
+      states: new Map(),
+      timer: setTimeout(() => void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`), this.settings.timeoutMs),
+    };
+    this.pending.set(id, p);
+    this.remember(stats);
+    for (const t of tasks.filter((x) => x.isSource)) {
+      this.job.trigger(t.executionId, id, now).catch((err: Error) => void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`));
+    }
+  }
+
+  private remember(stats: CheckpointStats): void {
+    this.history.push(stats);
+    if (this.history.length > HISTORY) this.history.shift();
+  }
+
+  acknowledge(executionId: string, id: number, stateJson: string, m: { syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }): void {
+    const p = this.pending.get(id);
+    if (!p || !p.notYetAcknowledged.delete(executionId)) return;
+    const st = p.stats.subtasks.find((s) => s.executionId === executionId)!;
+    Object.assign(st, { acknowledged: true, ackTime: Date.now(), ...m });
+    p.stats.stateSizeBytes += m.stateSizeBytes;
+    p.stats.maxSyncDurationMs = Math.max(p.stats.maxSyncDurationMs, m.syncDurationMs);
+    p.stats.maxAsyncDurationMs = Math.max(p.stats.maxAsyncDurationMs, m.asyncDurationMs);
+    p.stats.maxAlignmentDurationMs = Math.max(p.stats.maxAlignmentDurationMs, m.alignmentDurationMs);
+    p.states.set(executionId, { subtask: st.subtask, state: JSON.parse(stateJson || '{}') as Record<string, unknown> });
+    if (p.notYetAcknowledged.size === 0) void this.complete(id, p);
+  }
+
+  decline(executionId: string, id: number, reason: string): void {
+    if (!this.pending.has(id)) return;
+    void this.abort(id, `declined by ${executionId}: ${reason}`);
+  }
+
+  /** A task that ends before acknowledging can never acknowledge. */
+  taskEnded(executionId: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.notYetAcknowledged.has(executionId)) void this.abort(id, `task ${executionId} ended before acknowledging`);
+    }
+  }
+
+  private async complete(id: number, p: PendingCheckpoint): Promise<void> {
+    clearTimeout(p.timer);
+    const operators: Record<string, { subtasks: Record<number, unknown> }> = {};
+    for (const { subtask, state } of p.states.values()) {
+      for (const [op, entry] of Object.entries(state)) (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
+    }
+    const metadata = { version: 1, jobId: this.job.jobId, checkpointId: id, timestamp: p.stats.triggerTime, operators };
+    try {
+      await this.storage.write(`${this.job.jobId}/chk-${id}/_metadata`, Buffer.from(JSON.stringify(metadata)));
+    } catch (err) {
+      await this.abort(id, (err as Error).message);
+      return;
+    }
+    if (!this.pending.delete(id)) {
+      // aborted while the metadata was written: leave nothing behind
+      await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+      return;
+    }
+    const now = Date.now();
+    Object.assign(p.stats, { status: 'COMPLETED', endTime: now, durationMs: now - p.stats.triggerTime });
+    this.counts.completed++;
+    this.consecutiveFailures = 0;
+    this.lastCompletion = now;
+    this.log.info({ checkpointId: id, durationMs: p.stats.durationMs, sizeBytes: p.stats.stateSizeBytes }, 'checkpoint completed');
+    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true);
+    this.retained.push(id);
+    while (this.retained.length > this.settings.retainedCheckpoints) {
+      const old = this.retained.shift()!;
+      await this.storage.deleteDir(`${this.job.jobId}/chk-${old}`).catch((err: Error) => this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'));
+    }
+  }
+
+  private async abort(id: number, reason: string): Promise<void> {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), durationMs: Date.now() - p.stats.triggerTime, failureReason: reason });
+    this.counts.failed++;
+    this.consecutiveFailures++;
+    this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
+    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false);
+    await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+    if (this.consecutiveFailures > this.settings.tolerableFailedCheckpoints) {
+      this.job.failJob(`Exceeded the tolerable number of failed checkpoints (${this.settings.tolerableFailedCheckpoints}); last: checkpoint ${id}: ${reason}`);
+    }
+  }
+
+  /** Stops triggering; discards pending checkpoints, and completed ones unless they are kept. */
+  async stop(jobStatus: string): Promise<void> {
+    clearInterval(this.timer);
+    for (const [id, p] of [...this.pending]) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), failureReason: `job ${jobStatus}` });
+      await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+    }
+    const keep = jobStatus === 'JOB_FAILED' || (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
+    if (!keep) {
+      for (const id of this.retained.splice(0)) await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+    }
+  }
+
+  snapshotStats(): { counts: { completed: number; failed: number; inProgress: number }; latestCompleted?: CheckpointStats; history: CheckpointStats[]; settings: CheckpointSettings } {
+    const latest = [...this.history].reverse().find((s) => s.status === 'COMPLETED');
+    return {
+      counts: { ...this.counts, inProgress: this.pending.size },
+      ...(latest ? { latestCompleted: latest } : {}),
+      history: this.history,
+      settings: this.settings,
+    };
+  }
+}

@@ -1,0 +1,96 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { ClusterClient } from '../packages/client/src/cluster-client.js';
+import { decodeRecords } from '../packages/core/src/codec.js';
+import { ROOT, TestCluster, weir } from './helpers/cli.js';
+
+const job = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
+
+interface Metadata {
+  checkpointId: number;
+  operators: Record<string, { subtasks: Record<string, { operatorState?: { next: number }; keyed?: { path: string; sha256: string; size: number; index: Record<string, [number, number]> } }> }>;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('checkpoints to file:// storage', () => {
+  let cluster: TestCluster;
+  let client: ClusterClient;
+  before(async () => {
+    cluster = await new TestCluster({ taskManagers: 2, slots: 1 }).start();
+    client = await ClusterClient.connect(cluster.address);
+  });
+  after(async () => {
+    client?.close();
+    await cluster?.stop();
+  });
+
+  test('exactly-once snapshots are consistent, retained count holds, cancel deletes them', async () => {
+    const r = await cluster.run(['run', job, '--detached', '--', '200', '3', 'EXACTLY_ONCE']);
+    assert.equal(r.code, 0, r.stderr);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    await until('six completed checkpoints', async () => {
+      const s = await client.checkpoints(jobId);
+      return (s.counts?.completed ?? 0) >= 6 ? s : undefined;
+    });
+    const listing = await weir(['checkpoints', jobId, '--jobmanager', cluster.address]);
+    assert.match(listing.stdout, /#\d+ COMPLETED/);
+    assert.match(listing.stdout, /alignment \d+ ms/);
+    const s = await client.checkpoints(jobId);
+    const latest = s.latestCompleted!;
+    assert.equal(latest.subtasks.length, 4);
+    assert.ok(latest.subtasks.every((t) => t.acknowledged));
+
+    const jobDir = path.join(cluster.dir, 'checkpoints', jobId);
+    const chks = await until('three retained checkpoints', async () => {
+      const dirs = readdirSync(jobDir).filter((d) => d.startsWith('chk-'));
+      return dirs.length === 3 ? dirs : undefined;
+    }, 5_000).catch(() => readdirSync(jobDir).filter((d) => d.startsWith('chk-')));
+    assert.ok(chks.length >= 3 && chks.length <= 4, `retained: ${chks}`); // a fourth may be in flight
+    const complete = chks.filter((d) => existsSync(path.join(jobDir, d, '_metadata')));
+    assert.ok(complete.length >= 3);
+
+    // consistency: the counts in keyed state equal the records the sources had emitted at the barrier
+    for (const chk of complete) {
+      const md = JSON.parse(readFileSync(path.join(jobDir, chk, '_metadata'), 'utf8')) as Metadata;
+      const gen = md.operators['uid-generator']!.subtasks;
+      const emitted = Object.entries(gen).reduce((sum, [i, st]) => sum + (st.operatorState!.next - Number(i)) / 2, 0);
+      let counted = 0;
+      for (const st of Object.values(md.operators['uid-count']!.subtasks)) {
+        const data = readFileSync(path.join(cluster.dir, 'checkpoints', st.keyed!.path));
+        assert.equal(createHash('sha256').update(data).digest('hex'), st.keyed!.sha256);
+        for (const [off, len] of Object.values(st.keyed!.index)) {
+          for (const [name, , value] of decodeRecords(data.subarray(off, off + len)) as Array<[string, number, number]>) {
+            if (name === 'count') counted += value;
+          }
+        }
+      }
+      assert.ok(emitted > 0);
+      assert.equal(counted, emitted, `checkpoint ${md.checkpointId}: state counts ${counted} records, sources emitted ${emitted}`);
+    }
+
+    const c = await weir(['cancel', jobId, '--jobmanager', cluster.address]);
+    assert.equal(c.code, 0, c.stderr);
+    await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    await until('checkpoints discarded on cancellation', async () => (readdirSync(jobDir).some((d) => d.startsWith('chk-')) ? undefined : true), 5_000);
+  });
+
+  test('at-least-once mode checkpoints too, and a job without checkpointing says so', async () => {
+    const r = await cluster.run(['run', job, '--detached', '--', '200', '1', 'AT_LEAST_ONCE']);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    await until('a completed checkpoint', async () => ((await client.checkpoints(jobId)).counts!.completed >= 2 ? true : undefined));
+    await weir(['cancel', jobId, '--jobmanager', cluster.address]);
+    await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+  });
+});
