@@ -27,7 +27,7 @@ function baseline(): number {
   return (LINES * WORDS_PER_LINE) / s;
 }
 
-async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?: number): Promise<number> {
+async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?: number, extraArgs: string[] = []): Promise<number> {
   let jobId = '';
   const log = console.log;
   console.log = (...a: unknown[]) => {
@@ -36,7 +36,7 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
   };
   let code: number;
   try {
-    code = await runJob(path.join(here, 'jobs', job), { jobmanager: cluster.jobManagerAddress, args: [String(LINES)], progress: (l, final) => process.stderr.write(`\r\x1b[2K  ${l}${final ? '\n' : ''}`) });
+    code = await runJob(path.join(here, 'jobs', job), { jobmanager: cluster.jobManagerAddress, args: [String(LINES), ...extraArgs], progress: (l, final) => process.stderr.write(`\r\x1b[2K  ${l}${final ? '\n' : ''}`) });
   } finally {
     console.log = log;
   }
@@ -54,6 +54,38 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
   }
 }
 
+/** Runs the large-state job until `n` checkpoints completed; returns the completed ones' stats. */
+async function largeState(cluster: LocalCluster, keys: number, n: number): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
+  const client = await ClusterClient.connect(cluster.jobManagerAddress);
+  let jobId = '';
+  const log = console.log;
+  console.log = (...a: unknown[]) => {
+    const m = /submitted with id (\w+)/.exec(String(a[0]));
+    if (m) jobId = m[1]!;
+  };
+  try {
+    await runJob(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000'], detached: true });
+  } finally {
+    console.log = log;
+  }
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const s = await client.checkpoints(jobId);
+      const done = (s.history ?? []).filter((c) => c.status === 'COMPLETED');
+      process.stderr.write(`\r\x1b[2K  large state: ${done.length}/${n} checkpoints completed`);
+      // the first checkpoint may come before every key exists; count the later ones
+      if (done.length > n) {
+        process.stderr.write('\n');
+        return done.slice(1).map((c) => ({ durationMs: c.durationMs!, stateSizeBytes: c.stateSizeBytes }));
+      }
+    }
+  } finally {
+    await client.cancel(jobId);
+    client.close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`);
   const base: number[] = [];
@@ -61,12 +93,16 @@ async function main(): Promise<void> {
   const cluster = new LocalCluster({ taskManagers: 2, slots: 1, port: 0, dir: path.join(here, '.tmp') });
   await cluster.start();
   const shuffle: number[] = [];
+  const checkpointed: number[] = [];
   const chained: number[] = [];
+  let state: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   try {
     for (let i = 0; i < RUNS; i++) {
       shuffle.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE));
+      checkpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000']));
       chained.push(await clusterRun(cluster, 'chained.ts'));
     }
+    state = await largeState(cluster, 1_000_000, 3);
   } finally {
     await cluster.stop();
   }
@@ -74,6 +110,7 @@ async function main(): Promise<void> {
   const rows: Array<[string, number]> = [
     ['single-process baseline (one loop, Map counts)', b],
     ['cluster word count, hash shuffle + keyed state, p=2', median(shuffle)],
+    ['cluster word count with checkpoints every 1 s (file://)', median(checkpointed)],
     ['cluster chained only (no shuffle), p=2', median(chained)],
   ];
   console.log('');
@@ -81,7 +118,14 @@ async function main(): Promise<void> {
   console.log('|---|---:|---:|');
   for (const [name, v] of rows) console.log(`| ${name} | ${fmt(v)} | ${(v / b).toFixed(2)}x |`);
   console.log('');
-  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}`);
+  console.log(`checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`);
+  console.log('');
+  console.log('| 1M keys of heap state, checkpoint to file:// | median |');
+  console.log('|---|---:|');
+  console.log(`| checkpoint duration (trigger to _metadata) | ${median(state.map((s) => s.durationMs))} ms |`);
+  console.log(`| checkpoint size | ${(median(state.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB |`);
+  console.log('');
+  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; large-state checkpoints ${state.map((s) => `${s.durationMs} ms/${s.stateSizeBytes} B`).join(', ')}`);
 }
 
 await main();

@@ -16,8 +16,10 @@ class CountWords extends KeyedProcessFunction<string, string, [string, number]> 
 }
 
 const lines = Number(getJobArgs()[0] ?? 2_000_000);
+const checkpointInterval = Number(getJobArgs()[1] ?? 0);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
+if (checkpointInterval > 0) env.enableCheckpointing(checkpointInterval);
 env.fromSource(new DataGeneratorSource<string>(line, lines), 'Lines')
   .flatMap((l: string, out: Collector<string>) => {
     for (const w of l.split(' ')) out.collect(w);
