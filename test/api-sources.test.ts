@@ -112,6 +112,15 @@ describe('FileSink', () => {
     assert.equal(lines[1], '["k",1]');
   });
 
+  test('a small output (under one write buffer) is committed too', async () => {
+    const dir = tempDir();
+    const w = new FileSink<string>({ path: 'small' }).createWriter(info(0, 1, dir));
+    w.write('only line');
+    await w.flush?.(true);
+    await w.close?.();
+    assert.equal(readFileSync(path.join(dir, 'small', 'part-0-0'), 'utf8'), 'only line\n');
+  });
+
   test('an unwritable path is named in the error', () => {
     const dir = tempDir();
     writeFileSync(path.join(dir, 'file'), 'x');

@@ -11,7 +11,7 @@ const job = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
 
 interface Metadata {
   checkpointId: number;
-  operators: Record<string, { subtasks: Record<string, { operatorState?: { next: number }; keyed?: { path: string; sha256: string; size: number; index: Record<string, [number, number]> } }> }>;
+  operators: Record<string, { subtasks: Record<string, { operatorState?: Array<{ next: number }>; keyed?: { path: string; sha256: string; size: number; index: Record<string, [number, number]> } }> }>;
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -65,10 +65,10 @@ describe('checkpoints to file:// storage', () => {
     for (const chk of complete) {
       const md = JSON.parse(readFileSync(path.join(jobDir, chk, '_metadata'), 'utf8')) as Metadata;
       const gen = md.operators['uid-generator']!.subtasks;
-      const emitted = Object.entries(gen).reduce((sum, [i, st]) => sum + (st.operatorState!.next - Number(i)) / 2, 0);
+      const emitted = Object.entries(gen).reduce((sum, [i, st]) => sum + (st.operatorState![0]!.next - Number(i)) / 2, 0);
       let counted = 0;
       for (const st of Object.values(md.operators['uid-count']!.subtasks)) {
-        const data = readFileSync(path.join(cluster.dir, 'checkpoints', st.keyed!.path));
+        const data = readFileSync(path.join(jobDir, chk, st.keyed!.path));
         assert.equal(createHash('sha256').update(data).digest('hex'), st.keyed!.sha256);
         for (const [off, len] of Object.values(st.keyed!.index)) {
           for (const [name, , value] of decodeRecords(data.subarray(off, off + len)) as Array<[string, number, number]>) {

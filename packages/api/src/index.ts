@@ -9,6 +9,7 @@ export * from './stream-graph.js';
 export * from './planner.js';
 export * from './datastream.js';
 export * from './environment.js';
+export type { ProgressionSplit } from './sources/progression-reader.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { NumberSequenceSource } from './sources/number-sequence-source.js';
 export { DataGeneratorSource } from './sources/data-generator-source.js';

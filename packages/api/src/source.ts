@@ -24,8 +24,11 @@ export interface SourceReader<T> {
   /** resolves when a NOTHING_AVAILABLE reader has data again */
   isAvailable(): Promise<void>;
   close?(): void | Promise<void>;
-  /** the reader's position, kept in a checkpoint so the source can resume from it */
-  snapshotState?(): unknown;
+  /**
+   * The reader's position as a list of splits (Flink's operator list state): kept in each
+   * checkpoint, and on restore dealt out round-robin to the new subtasks.
+   */
+  snapshotState?(): unknown[];
 }
 
 export type Boundedness = 'BOUNDED' | 'CONTINUOUS_UNBOUNDED';
@@ -34,7 +37,8 @@ export interface Source<T> {
   readonly boundedness: Boundedness;
   /** sources that can only run as one subtask (a socket) say so; the graph caps their parallelism */
   readonly maxParallelism?: number;
-  createReader(context: TaskInfo): SourceReader<T>;
+  /** `restored`: the splits this subtask resumes from, when the job was restored */
+  createReader(context: TaskInfo, restored?: unknown[]): SourceReader<T>;
 }
 
 export const AVAILABLE: Promise<void> = Promise.resolve();

@@ -44,8 +44,17 @@ export class ClusterClient {
     return c;
   }
 
-  submit(jobName: string, jobGraphJson: string, bundle: string, jobContextJson: string): Promise<SubmitJobResponse__Output> {
-    return unary(this.client.SubmitJob.bind(this.client), { jobName, jobGraphJson, bundle: Buffer.from(bundle), jobContextJson }, 60_000);
+  submit(jobName: string, jobGraphJson: string, bundle: string, jobContextJson: string, restore?: { path: string; allowNonRestoredState: boolean }): Promise<SubmitJobResponse__Output> {
+    return unary(this.client.SubmitJob.bind(this.client), {
+      jobName, jobGraphJson, bundle: Buffer.from(bundle), jobContextJson,
+      restorePath: restore?.path ?? '', allowNonRestoredState: restore?.allowNonRestoredState ?? false,
+    }, 60_000);
+  }
+
+  /** Takes a savepoint (and cancels the job after it, if asked); resolves to its directory. */
+  async savepoint(jobId: string, target: string | undefined, cancelJob: boolean): Promise<string> {
+    const r = await unary<{ path: string }>(this.client.TriggerSavepoint.bind(this.client), { jobId, target: target ?? '', cancelJob }, 600_000);
+    return r.path;
   }
 
   status(jobId: string): Promise<JobDetails__Output> {

@@ -55,7 +55,7 @@ export class LocalCluster {
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
     const jm = await this.spawn('jobmanager', [
-      'jobmanager', '--port', String(this.opts.port), '--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), ...(this.opts.jobManagerArgs ?? []),
+      'jobmanager', '--port', String(this.opts.port), '--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints'), ...(this.opts.jobManagerArgs ?? []),
     ]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);

@@ -19,7 +19,7 @@ export function decodeRecords(buffer: Uint8Array): unknown[] {
 /** In-band events travel in order with the buffers of a channel. */
 export type ChannelEvent =
   | { type: 'EndOfPartition' }
-  | { type: 'CheckpointBarrier'; checkpointId: number; timestamp: number; isSavepoint?: boolean }
+  | { type: 'CheckpointBarrier'; checkpointId: number; timestamp: number; isSavepoint?: boolean; storage?: string; directory?: string }
   | { type: 'CancelCheckpointMarker'; checkpointId: number };
 
 export function encodeEvent(event: ChannelEvent): Uint8Array {

@@ -15,6 +15,7 @@ export interface SubtaskCheckpointStats {
 
 export interface CheckpointStats {
   id: number;
+  savepoint: boolean;
   status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
   triggerTime: number;
   endTime?: number;
@@ -33,14 +34,25 @@ export interface CheckpointStats {
 export interface CheckpointedJob {
   jobId: string;
   /** all tasks (id, vertex, subtask, operator ids, whether a source) if all are RUNNING, else undefined */
-  runningTasks(): Array<{ executionId: string; vertex: string; subtask: number; isSource: boolean }> | undefined;
-  trigger(executionId: string, checkpointId: number, timestamp: number): Promise<void>;
+  maxParallelism: number;
+  runningTasks(): Array<{ executionId: string; vertex: string; subtask: number; isSource: boolean; operatorIds: string[]; parallelism: number }> | undefined;
+  trigger(executionId: string, checkpointId: number, timestamp: number, location: CheckpointLocation): Promise<void>;
   notify(executionId: string, checkpointId: number, completed: boolean): void;
   failJob(cause: string): void;
 }
 
+/** Where a checkpoint's files go: a storage root and a directory under it. */
+export interface CheckpointLocation {
+  storage: CheckpointStorage;
+  directory: string;
+  isSavepoint: boolean;
+}
+
 interface PendingCheckpoint {
   stats: CheckpointStats;
+  location: CheckpointLocation;
+  tasks: NonNullable<ReturnType<CheckpointedJob['runningTasks']>>;
+  savepoint?: { resolve: (path: string) => void; reject: (err: Error) => void };
   notYetAcknowledged: Set<string>;
   states: Map<string, { subtask: number; state: Record<string, unknown> }>;
   timer: NodeJS.Timeout;
@@ -73,6 +85,7 @@ export class CheckpointCoordinator {
 
   start(): void {
     this.lastTrigger = Date.now();
+    if (this.settings.intervalMs <= 0) return;
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(100, this.settings.intervalMs / 4)));
     this.timer.unref();
   }
@@ -87,16 +100,33 @@ export class CheckpointCoordinator {
     this.trigger(tasks, now);
   }
 
-  private trigger(tasks: NonNullable<ReturnType<CheckpointedJob['runningTasks']>>, now: number): void {
+  /** A savepoint into `target` (a storage root URI); resolves to its directory when complete. */
+  triggerSavepoint(target: CheckpointStorage): Promise<string> {
+    const tasks = this.job.runningTasks();
+    if (!tasks) return Promise.reject(new Error('A savepoint needs every task of the job RUNNING'));
+    return new Promise((resolve, reject) => this.trigger(tasks, Date.now(), { target, resolve, reject }));
+  }
+
+  private trigger(
+    tasks: NonNullable<ReturnType<CheckpointedJob['runningTasks']>>,
+    now: number,
+    savepoint?: { target: CheckpointStorage; resolve: (path: string) => void; reject: (err: Error) => void },
+  ): void {
     const id = this.nextId++;
-    this.lastTrigger = now;
+    if (!savepoint) this.lastTrigger = now;
+    const location: CheckpointLocation = savepoint
+      ? { storage: savepoint.target, directory: `savepoint-${this.job.jobId.slice(0, 6)}-${id}`, isSavepoint: true }
+      : { storage: this.storage, directory: `${this.job.jobId}/chk-${id}`, isSavepoint: false };
     const stats: CheckpointStats = {
-      id, status: 'IN_PROGRESS', triggerTime: now, stateSizeBytes: 0, maxSyncDurationMs: 0, maxAsyncDurationMs: 0, maxAlignmentDurationMs: 0,
-      path: `${this.storage.root.replace(/\/$/, '')}/${this.job.jobId}/chk-${id}`,
+      id, savepoint: !!savepoint, status: 'IN_PROGRESS', triggerTime: now, stateSizeBytes: 0, maxSyncDurationMs: 0, maxAsyncDurationMs: 0, maxAlignmentDurationMs: 0,
+      path: `${location.storage.root.replace(/\/$/, '')}/${location.directory}`,
       subtasks: tasks.map((t) => ({ executionId: t.executionId, vertex: t.vertex, subtask: t.subtask, acknowledged: false })),
     };
     const p: PendingCheckpoint = {
       stats,
+      location,
+      tasks,
+      ...(savepoint ? { savepoint: { resolve: savepoint.resolve, reject: savepoint.reject } } : {}),
       notYetAcknowledged: new Set(tasks.map((t) => t.executionId)),
       states: new Map(),
       timer: setTimeout(() => void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`), this.settings.timeoutMs),
@@ -104,7 +134,7 @@ export class CheckpointCoordinator {
     this.pending.set(id, p);
     this.remember(stats);
     for (const t of tasks.filter((x) => x.isSource)) {
-      this.job.trigger(t.executionId, id, now).catch((err: Error) => void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`));
+      this.job.trigger(t.executionId, id, now, location).catch((err: Error) => void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`));
     }
   }
 
@@ -140,20 +170,25 @@ export class CheckpointCoordinator {
 
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
     clearTimeout(p.timer);
-    const operators: Record<string, { subtasks: Record<number, unknown> }> = {};
+    const operators: Record<string, { parallelism: number; subtasks: Record<number, unknown> }> = {};
+    for (const t of p.tasks) for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
     for (const { subtask, state } of p.states.values()) {
-      for (const [op, entry] of Object.entries(state)) (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
+      for (const [op, entry] of Object.entries(state)) operators[op]!.subtasks[subtask] = entry;
     }
-    const metadata = { version: 1, jobId: this.job.jobId, checkpointId: id, timestamp: p.stats.triggerTime, operators };
+    const metadata = {
+      version: 1, jobId: this.job.jobId, checkpointId: id, savepoint: p.location.isSavepoint, timestamp: p.stats.triggerTime,
+      maxParallelism: this.job.maxParallelism, operators,
+    };
+    const { storage, directory } = p.location;
     try {
-      await this.storage.write(`${this.job.jobId}/chk-${id}/_metadata`, Buffer.from(JSON.stringify(metadata)));
+      await storage.write(`${directory}/_metadata`, Buffer.from(JSON.stringify(metadata)));
     } catch (err) {
       await this.abort(id, (err as Error).message);
       return;
     }
     if (!this.pending.delete(id)) {
       // aborted while the metadata was written: leave nothing behind
-      await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+      await storage.deleteDir(directory).catch(() => {});
       return;
     }
     const now = Date.now();
@@ -163,6 +198,11 @@ export class CheckpointCoordinator {
     this.lastCompletion = now;
     this.log.info({ checkpointId: id, durationMs: p.stats.durationMs, sizeBytes: p.stats.stateSizeBytes }, 'checkpoint completed');
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true);
+    if (p.savepoint) {
+      // savepoints belong to the user: never counted as retained, never discarded
+      p.savepoint.resolve(p.stats.path);
+      return;
+    }
     this.retained.push(id);
     while (this.retained.length > this.settings.retainedCheckpoints) {
       const old = this.retained.shift()!;
@@ -180,7 +220,11 @@ export class CheckpointCoordinator {
     this.consecutiveFailures++;
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false);
-    await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+    await p.location.storage.deleteDir(p.location.directory).catch(() => {});
+    if (p.savepoint) {
+      p.savepoint.reject(new Error(`Savepoint ${id} failed: ${reason}`));
+      return;
+    }
     if (this.consecutiveFailures > this.settings.tolerableFailedCheckpoints) {
       this.job.failJob(`Exceeded the tolerable number of failed checkpoints (${this.settings.tolerableFailedCheckpoints}); last: checkpoint ${id}: ${reason}`);
     }
@@ -193,7 +237,8 @@ export class CheckpointCoordinator {
       clearTimeout(p.timer);
       this.pending.delete(id);
       Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), failureReason: `job ${jobStatus}` });
-      await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+      p.savepoint?.reject(new Error(`Savepoint ${id} failed: the job ended (${jobStatus})`));
+      await p.location.storage.deleteDir(p.location.directory).catch(() => {});
     }
     const keep = jobStatus === 'JOB_FAILED' || (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
     if (!keep) {

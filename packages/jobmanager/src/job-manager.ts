@@ -1,10 +1,16 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  bindServer, controlProto, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
+  bindServer, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
 } from '@weir/core';
 import { JobMaster } from './job-master.js';
 import { ResourceManager } from './resource-manager.js';
+import { RestorePlan } from './restore.js';
+
+/** A savepoint target as given by a user: a URI, or a directory path. */
+function toStorageUri(target: string): string {
+  return /^(file|s3):\/\//.test(target) ? target : fileStorageUri(target);
+}
 
 export interface JobManagerOptions {
   host: string;
@@ -14,6 +20,8 @@ export interface JobManagerOptions {
   slotRequestTimeoutMs?: number;
   /** default checkpoint storage root (file:///... ) */
   checkpointStorage?: string;
+  /** default savepoint directory */
+  savepointDir?: string;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -70,6 +78,21 @@ export class JobManager {
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
       }) as Unary<{ jobId: string }, unknown>,
+      TriggerSavepoint: ((call, cb) => {
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
+        let target;
+        try {
+          target = createCheckpointStorage(call.request.target ? toStorageUri(call.request.target) : fileStorageUri(this.opts.savepointDir ?? '.weir/savepoints'));
+        } catch (err) {
+          return cb(invalid((err as Error).message));
+        }
+        job.coordinator.triggerSavepoint(target).then((p) => {
+          this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
+          if (call.request.cancelJob) job.cancel();
+          cb(null, { path: p });
+        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: err.message }));
+      }) as Unary<{ jobId: string; target: string; cancelJob: boolean }, unknown>,
       GetCheckpoints: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
@@ -137,7 +160,7 @@ export class JobManager {
     return this.port;
   }
 
-  private readonly submitJob: Unary<{ jobName: string; jobGraphJson: string; bundle: Buffer; jobContextJson: string }, unknown> = (call, cb) => {
+  private readonly submitJob: Unary<{ jobName: string; jobGraphJson: string; bundle: Buffer; jobContextJson: string; restorePath: string; allowNonRestoredState: boolean }, unknown> = (call, cb) => {
     const req = call.request;
     let graph: JobGraph;
     try {
@@ -149,14 +172,23 @@ export class JobManager {
       return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
+    let restore: RestorePlan | undefined;
+    if (req.restorePath) {
+      try {
+        restore = RestorePlan.load(req.restorePath, graph, req.allowNonRestoredState);
+      } catch (err) {
+        return cb(invalid((err as Error).message));
+      }
+    }
     const jobId = randomUUID().replace(/-/g, '');
     this.bundles.set(jobId, req.bundle);
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
+      ...(restore ? { restore } : {}),
       checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
     });
     this.jobs.set(jobId, job);
-    this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length }, 'job submitted');
+    this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length, ...(restore ? { restoredFrom: restore.metadataFile } : {}) }, 'job submitted');
     job.start();
     cb(null, { jobId });
   };

@@ -5,6 +5,8 @@ import {
 } from '@weir/core';
 import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
 import { CheckpointCoordinator, type CheckpointedJob } from './checkpoint-coordinator.js';
+import { DEFAULT_CHECKPOINT_SETTINGS } from '@weir/api';
+import type { RestorePlan } from './restore.js';
 
 /** One attempt to run one subtask. */
 export interface Execution {
@@ -23,6 +25,7 @@ const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['JOB_FINISHED', 'JOB_CANCE
 
 export interface JobMasterOptions {
   slotRequestTimeoutMs: number;
+  restore?: RestorePlan;
   /** the cluster's default checkpoint storage, used when the job sets none */
   checkpointStorage: string;
 }
@@ -48,7 +51,7 @@ export class JobMaster {
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
   private readonly terminalListeners: Array<() => void> = [];
   readonly checkpointStorageUri: string;
-  readonly coordinator: CheckpointCoordinator | undefined;
+  readonly coordinator: CheckpointCoordinator;
   readonly collected: Buffer[] = [];
   private collectedBytes = 0;
   collectedTruncated = false;
@@ -62,9 +65,8 @@ export class JobMaster {
     private readonly opts: JobMasterOptions,
   ) {
     this.checkpointStorageUri = graph.checkpoint?.storage || opts.checkpointStorage;
-    if (graph.checkpoint && graph.checkpoint.intervalMs > 0) {
-      this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), graph.checkpoint, createCheckpointStorage(this.checkpointStorageUri), log);
-    }
+    // always present: savepoints work with periodic checkpoints off
+    this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), graph.checkpoint ?? { ...DEFAULT_CHECKPOINT_SETTINGS }, createCheckpointStorage(this.checkpointStorageUri), log);
     for (const vertex of graph.vertices) {
       for (let i = 0; i < vertex.parallelism; i++) {
         const e: Execution = {
@@ -80,14 +82,20 @@ export class JobMaster {
   private checkpointedJob(): CheckpointedJob {
     return {
       jobId: this.jobId,
+      maxParallelism: this.graph.maxParallelism,
       runningTasks: () => {
         if (this.status !== 'JOB_RUNNING' || !this.executions.every((e) => e.state === 'RUNNING')) return undefined;
-        return this.executions.map((e) => ({ executionId: e.executionId, vertex: e.vertex.name, subtask: e.subtaskIndex, isSource: e.vertex.isSource }));
+        return this.executions.map((e) => ({
+          executionId: e.executionId, vertex: e.vertex.name, subtask: e.subtaskIndex, isSource: e.vertex.isSource,
+          operatorIds: e.vertex.operators.map((o) => o.id), parallelism: e.vertex.parallelism,
+        }));
       },
-      trigger: async (executionId, checkpointId, timestamp) => {
+      trigger: async (executionId, checkpointId, timestamp, location) => {
         const e = this.byId.get(executionId)!;
         const gw = e.slot!.taskManager.gateway;
-        const ack = await unary<Ack__Output>(gw.TriggerCheckpoint.bind(gw), { jobId: this.jobId, executionId, checkpointId, timestamp }, 10_000);
+        const ack = await unary<Ack__Output>(gw.TriggerCheckpoint.bind(gw), {
+          jobId: this.jobId, executionId, checkpointId, timestamp, storage: location.storage.root, directory: location.directory, isSavepoint: location.isSavepoint,
+        }, 10_000);
         if (!ack.ok) throw new Error(ack.message);
       },
       notify: (executionId, checkpointId, completed) => {
@@ -196,6 +204,7 @@ export class JobMaster {
       jobContextJson: this.jobContextJson,
       checkpointStorage: this.checkpointStorageUri,
       checkpointingMode: this.graph.checkpoint?.mode ?? 'EXACTLY_ONCE',
+      restoreJson: this.opts.restore ? JSON.stringify(this.opts.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
     };
   }
 

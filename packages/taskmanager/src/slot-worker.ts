@@ -74,7 +74,9 @@ port.on('message', (msg: ToWorker) => {
       partitions.get(msg.partitionId)?.onRelease(msg.subpartition);
       break;
     case 'triggerCheckpoint':
-      tasks.get(msg.executionId)?.triggerCheckpoint(msg.checkpointId, msg.timestamp);
+      tasks.get(msg.executionId)?.triggerCheckpoint({
+        type: 'CheckpointBarrier', checkpointId: msg.checkpointId, timestamp: msg.timestamp, isSavepoint: msg.isSavepoint, storage: msg.storage, directory: msg.directory,
+      });
       break;
     case 'notifyCheckpoint':
       break;

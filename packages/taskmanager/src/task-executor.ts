@@ -93,11 +93,14 @@ export class TaskExecutor {
         this.cancelTask(call.request.executionId);
         cb(null, { ok: true });
       },
-      TriggerCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; timestamp: number }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      TriggerCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; timestamp: number; storage: string; directory: string; isSavepoint: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const r = call.request;
         const worker = this.executionSlot.get(r.executionId)?.worker;
         if (!worker) return cb(null, { ok: false, message: `no task ${r.executionId} on ${this.id}` });
-        worker.postMessage({ t: 'triggerCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), timestamp: Number(r.timestamp) } satisfies ToWorker);
+        worker.postMessage({
+          t: 'triggerCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), timestamp: Number(r.timestamp),
+          storage: r.storage, directory: r.directory, isSavepoint: r.isSavepoint,
+        } satisfies ToWorker);
         cb(null, { ok: true });
       },
       NotifyCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; completed: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {

@@ -17,7 +17,7 @@ export type ToWorker =
   /** the consumer of a subpartition went away (canceled, failed, or its TaskManager was lost) */
   | { t: 'subpartitionReleased'; partitionId: string; subpartition: number }
   | { t: 'channelError'; executionId: string; channel: number; message: string }
-  | { t: 'triggerCheckpoint'; executionId: string; checkpointId: number; timestamp: number }
+  | { t: 'triggerCheckpoint'; executionId: string; checkpointId: number; timestamp: number; storage: string; directory: string; isSavepoint: boolean }
   | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean };
 
 export type FromWorker =

@@ -47,8 +47,6 @@ export class FileSink<T> implements Sink<T> {
       } catch (e) {
         throw new Error(`FileSink cannot write to ${dir}: ${(e as Error).message}`);
       }
-      size = 0;
-      written = 0;
     };
     const flushBuf = (): void => {
       if (!buf) return;
@@ -68,6 +66,8 @@ export class FileSink<T> implements Sink<T> {
       if (written === 0) unlinkSync(file);
       else renameSync(file, name(false));
       part++;
+      size = 0;
+      written = 0;
     };
     return {
       write: (r: T) => {

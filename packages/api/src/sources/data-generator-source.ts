@@ -1,5 +1,6 @@
-import { AVAILABLE, InputStatus, type ReaderOutput, type Source, type SourceReader } from '../source.js';
+import type { Source, SourceReader } from '../source.js';
 import type { TaskInfo } from '../runtime-context.js';
+import { progressionReader, type ProgressionSplit } from './progression-reader.js';
 
 /**
  * Records made by a function of their index, like Flink's DataGeneratorSource. Subtask i
@@ -16,38 +17,29 @@ export class DataGeneratorSource<T> implements Source<T> {
     this.boundedness = this.count === Infinity ? ('CONTINUOUS_UNBOUNDED' as const) : ('BOUNDED' as const);
   }
 
-  createReader(ctx: TaskInfo): SourceReader<T> & { next: number } {
-    const gen = this.generator;
-    const count = this.count;
-    const step = ctx.parallelism;
-    const rate = this.recordsPerSecond === undefined ? undefined : this.recordsPerSecond / ctx.parallelism;
+  createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<T> {
+    // a finite end, so the split survives JSON in checkpoint metadata
+    const end = this.count === Infinity ? Number.MAX_SAFE_INTEGER : this.count;
+    const splits = (restored as ProgressionSplit[] | undefined) ?? [{ next: ctx.subtaskIndex, step: ctx.parallelism, end }];
+    if (this.recordsPerSecond === undefined) return progressionReader(splits, this.generator);
+    // a per-subtask budget that refills with time (a token bucket without a timer per record)
+    const rate = this.recordsPerSecond / ctx.parallelism;
     const started = Date.now();
     let emitted = 0;
-    let available: Promise<void> = AVAILABLE;
-    return {
-      next: ctx.subtaskIndex,
-      pollNext(out: ReaderOutput<T>): InputStatus {
-        let budget = 256;
-        if (rate !== undefined) {
-          const allowed = Math.floor(((Date.now() - started) / 1000) * rate) + 1 - emitted;
-          if (allowed <= 0) {
-            const waitMs = Math.max(1, Math.ceil(((emitted + 1) / rate) * 1000 - (Date.now() - started)));
-            available = new Promise((r) => setTimeout(r, Math.min(waitMs, 100)));
-            return InputStatus.NOTHING_AVAILABLE;
-          }
-          budget = Math.min(budget, allowed);
+    let available: Promise<void> = Promise.resolve();
+    return progressionReader(splits, (i) => {
+      emitted++;
+      return this.generator(i);
+    }, {
+      budget: () => {
+        const allowed = Math.floor(((Date.now() - started) / 1000) * rate) + 1 - emitted;
+        if (allowed <= 0) {
+          const waitMs = Math.max(1, Math.ceil(((emitted + 1) / rate) * 1000 - (Date.now() - started)));
+          available = new Promise((r) => setTimeout(r, Math.min(waitMs, 100)));
         }
-        for (let n = 0; n < budget && this.next < count; n++) {
-          out.collect(gen(this.next));
-          this.next += step;
-          emitted++;
-        }
-        return this.next < count ? InputStatus.MORE_AVAILABLE : InputStatus.END_OF_INPUT;
+        return allowed;
       },
-      isAvailable: () => available,
-      snapshotState() {
-        return { next: this.next };
-      },
-    };
+      available: () => available,
+    });
   }
 }

@@ -79,7 +79,8 @@ class TextFileReader implements SourceReader<string> {
   }
 
   /** The position checkpointing will keep: file index and the offset of the next unread line. */
-  snapshotState(): { fileIndex: number; offset: number } {
+  /** Position of the next unread line (restoring a text-file source is not implemented yet). */
+  position(): { fileIndex: number; offset: number } {
     return { fileIndex: this.fileIndex, offset: this.leftoverStart };
   }
 

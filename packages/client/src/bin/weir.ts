@@ -79,10 +79,11 @@ program
   .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long', arg(parsePositiveInt, '--heartbeat-timeout'), 10000)
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'), 300000)
   .option('--checkpoint-dir <dir>', 'default checkpoint storage directory', path.join('.weir', 'checkpoints'))
-  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number; checkpointDir: string }) => {
+  .option('--savepoint-dir <dir>', 'default savepoint directory', path.join('.weir', 'savepoints'))
+  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number; checkpointDir: string; savepointDir: string }) => {
     const jm = new JobManager({
       host: o.host, port: o.port, heartbeatIntervalMs: o.heartbeatInterval, heartbeatTimeoutMs: o.heartbeatTimeout,
-      slotRequestTimeoutMs: o.slotRequestTimeout, checkpointStorage: fileStorageUri(o.checkpointDir),
+      slotRequestTimeoutMs: o.slotRequestTimeout, checkpointStorage: fileStorageUri(o.checkpointDir), savepointDir: path.resolve(o.savepointDir),
     });
     const port = await jm.start();
     onShutdown(() => jm.stop());
@@ -145,7 +146,9 @@ program
   .option('-p, --parallelism <n>', 'default parallelism of the job', arg(parsePositiveInt, '--parallelism'))
   .option('-d, --detached', 'submit and return the job id without waiting')
   .option('--local', 'start an embedded local cluster (JobManager and 2 TaskManagers) for this job, then stop it')
-  .action(async (file: string, args: string[], o: { jobmanager?: string; parallelism?: number; detached?: boolean; local?: boolean }) => {
+  .option('-s, --from-savepoint <path>', 'start from a savepoint or retained checkpoint (its directory or _metadata)')
+  .option('--allow-non-restored-state', 'drop state of operators the job no longer has')
+  .action(async (file: string, args: string[], o: { jobmanager?: string; parallelism?: number; detached?: boolean; local?: boolean; fromSavepoint?: string; allowNonRestoredState?: boolean }) => {
     if (o.jobmanager) parseAddress(o.jobmanager, '--jobmanager');
     let lc: LocalCluster | undefined;
     if (o.local) {
@@ -161,6 +164,8 @@ program
         args,
         ...(o.parallelism !== undefined ? { parallelism: o.parallelism } : {}),
         ...(o.detached ? { detached: true } : {}),
+        ...(o.fromSavepoint ? { fromSavepoint: o.fromSavepoint } : {}),
+        ...(o.allowNonRestoredState ? { allowNonRestoredState: true } : {}),
       });
     } finally {
       await lc?.stop();
@@ -202,11 +207,32 @@ program
   });
 
 program
+  .command('savepoint')
+  .description('take a savepoint of a running job')
+  .argument('<job-id>')
+  .argument('[target]', 'directory for the savepoint (default: the cluster\'s savepoint directory)')
+  .option('--jobmanager <host:port>', 'JobManager address')
+  .action(async (jobId: string, target: string | undefined, o: { jobmanager?: string }) => {
+    console.error(`Triggering a savepoint of job ${jobId}...`);
+    const p = await withClient(o.jobmanager, (c) => c.savepoint(jobId, target ? path.resolve(target) : undefined, false));
+    console.log(`Savepoint completed: ${p}`);
+  });
+
+program
   .command('cancel')
   .description('cancel a running job')
   .argument('<job-id>')
   .option('--jobmanager <host:port>', 'JobManager address')
-  .action(async (jobId: string, o: { jobmanager?: string }) => {
+  .option('--savepoint [target]', 'take a savepoint first, then cancel')
+  .action(async (jobId: string, o: { jobmanager?: string; savepoint?: string | boolean }) => {
+    if (o.savepoint !== undefined) {
+      const target = typeof o.savepoint === 'string' ? path.resolve(o.savepoint) : undefined;
+      console.error(`Triggering a savepoint of job ${jobId}, then canceling it...`);
+      const p = await withClient(o.jobmanager, (c) => c.savepoint(jobId, target, true));
+      console.log(`Savepoint completed: ${p}`);
+      console.log(`Cancellation of job ${jobId} requested`);
+      return;
+    }
     const r = await withClient(o.jobmanager, (c) => c.cancel(jobId));
     if (!r.accepted) throw new Error(r.message);
     console.log(`Cancellation of job ${jobId} requested`);

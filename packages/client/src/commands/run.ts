@@ -11,6 +11,9 @@ export interface RunOptions {
   parallelism?: number;
   detached?: boolean;
   args: string[];
+  /** a savepoint or retained checkpoint to start from */
+  fromSavepoint?: string;
+  allowNonRestoredState?: boolean;
   /** prints progress lines; attached runs only */
   progress?: (line: string, final: boolean) => void;
 }
@@ -39,7 +42,8 @@ export async function runJob(file: string, opts: RunOptions): Promise<number> {
   const collects = streamGraph.nodes.some((n) => (n.transformation.sink as { collects?: boolean } | undefined)?.collects === true);
   const client = await ClusterClient.connect(opts.jobmanager);
   try {
-    const { jobId } = await client.submit(jobGraph.jobName, JSON.stringify(jobGraph), bundle, JSON.stringify(jobContext));
+    const restore = opts.fromSavepoint ? { path: path.resolve(opts.fromSavepoint), allowNonRestoredState: opts.allowNonRestoredState ?? false } : undefined;
+    const { jobId } = await client.submit(jobGraph.jobName, JSON.stringify(jobGraph), bundle, JSON.stringify(jobContext), restore);
     console.log(`Job '${jobGraph.jobName}' submitted with id ${jobId}`);
     if (opts.detached) return 0;
     const code = await follow(client, jobId, opts.progress ?? defaultProgress(), outputs);

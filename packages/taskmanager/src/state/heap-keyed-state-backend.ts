@@ -197,6 +197,18 @@ export class HeapKeyedStateBackend {
     return { data: Buffer.concat(parts), index, kinds };
   }
 
+  /** Loads entries of a snapshot (one key group's batch) back into the tables. */
+  restoreEntries(kinds: Record<string, string>, entries: unknown[]): void {
+    for (const e of entries as Array<[string, string | number, unknown]>) {
+      const [name, key, value] = e;
+      const kind = kinds[name];
+      if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+      let t = this.tables.get(name);
+      if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
+      t.table.set(key, kind === 'map' ? new Map(value as Array<[unknown, unknown]>) : value);
+    }
+  }
+
   /** Number of keys with state, over all states (for metrics and tests). */
   numKeys(): number {
     const keys = new Set<string | number>();

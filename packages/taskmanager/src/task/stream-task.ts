@@ -1,11 +1,18 @@
 import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
-  createCheckpointStorage, encodeRecords, type ChannelEvent, type CheckpointStorage, type TaskDeploymentDescriptor__Output, type TaskFailure,
+  computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, decodeRecords, encodeRecords, type ChannelEvent, type CheckpointStorage, type TaskDeploymentDescriptor__Output, type TaskFailure,
   type TaskMetrics,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
 import type { KeyedStateSnapshot } from '../state/heap-keyed-state-backend.js';
+
+/** What the JobManager sends a restored task (see RestorePlan in the JobManager). */
+interface TaskRestoreState {
+  storage: string;
+  checkpointId: number;
+  operators: Record<string, { splits?: unknown[]; keyed?: Array<{ path: string; sha256: string; index: Record<string, [number, number]>; kinds: Record<string, string> }> }>;
+}
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
@@ -58,9 +65,11 @@ export class StreamTask {
   private wakeUp: (() => void) | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly info: SubtaskInfo;
+  private readonly restore: TaskRestoreState | undefined;
 
   constructor(private readonly tdd: TaskDeploymentDescriptor__Output, private readonly graph: StreamGraph, private readonly host: TaskHost) {
     this.executionId = tdd.executionId;
+    this.restore = tdd.restoreJson ? (JSON.parse(tdd.restoreJson) as TaskRestoreState) : undefined;
     const ctx = JSON.parse(tdd.jobContextJson || '{}') as { workingDirectory?: string };
     this.info = {
       jobId: tdd.jobId,
@@ -93,6 +102,7 @@ export class StreamTask {
   async start(): Promise<void> {
     try {
       this.setUp();
+      await this.restoreKeyedState();
       for (let i = this.operators.length - 1; i >= 0; i--) await this.operators[i]!.open();
       if (this.reader) await this.reader.start?.();
       if (this.isTerminal) return;
@@ -106,6 +116,28 @@ export class StreamTask {
       else this.schedule();
     } catch (err) {
       void this.fail(err);
+    }
+  }
+
+
+  /** Reads the key groups of this subtask's range from the restored files, verifying checksums. */
+  private async restoreKeyedState(): Promise<void> {
+    const r = this.restore;
+    if (!r) return;
+    const range = computeKeyGroupRangeForOperatorIndex(this.tdd.maxParallelism, this.tdd.parallelism, this.tdd.subtaskIndex);
+    const storage = createCheckpointStorage(r.storage);
+    for (let i = 0; i < this.operators.length; i++) {
+      const handles = r.operators[this.operatorIds[i]!]?.keyed;
+      const backend = this.operators[i]!.keyedBackend;
+      if (!handles || !backend) continue;
+      for (const h of handles) {
+        const data = await storage.read(h.path, h.sha256);
+        for (const [kg, [off, len]] of Object.entries(h.index)) {
+          if (!range.contains(Number(kg))) continue;
+          if (off + len > data.byteLength) throw new Error(`Checkpoint file ${h.path} is truncated`);
+          backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
+        }
+      }
     }
   }
 
@@ -144,7 +176,7 @@ export class StreamTask {
     }
     if (chain[0]!.kind === 'source') {
       const source = chain[0]!.transformation.source!;
-      this.reader = source.createReader(this.info);
+      this.reader = source.createReader(this.info, this.restore?.operators[chain[0]!.id]?.splits);
       const counters = this.counters;
       const next = output;
       this.head = { collect: (r) => { counters.recordsIn++; next.collect(r); } };
@@ -273,12 +305,13 @@ export class StreamTask {
   // ---- checkpoints
 
   /** A source's turn: it runs between two polls of the reader, so the position is exact. */
-  triggerCheckpoint(checkpointId: number, timestamp: number): void {
+  triggerCheckpoint(barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>): void {
+    const checkpointId = barrier.checkpointId;
     if (this.state !== 'RUNNING' || !this.reader) {
       this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId, reason: `task is ${this.state}, not a running source` });
       return;
     }
-    void this.performCheckpoint({ type: 'CheckpointBarrier', checkpointId, timestamp }, 0);
+    void this.performCheckpoint(barrier, 0);
   }
 
   /**
@@ -305,14 +338,18 @@ export class StreamTask {
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
     try {
-      this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage);
+      // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
+      const storage = barrier.storage ? createCheckpointStorage(barrier.storage) : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
+      const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: Record<string, unknown> = {};
       let size = 0;
       for (const s of snapshots) {
         const entry: Record<string, unknown> = {};
         if (s.keyed) {
-          const handle = await this.storage.write(`${this.tdd.jobId}/chk-${id}/${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`, s.keyed.data);
-          entry.keyed = { ...handle, index: s.keyed.index, kinds: s.keyed.kinds };
+          // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
+          const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
+          const handle = await storage.write(`${directory}/${file}`, s.keyed.data);
+          entry.keyed = { ...handle, path: file, index: s.keyed.index, kinds: s.keyed.kinds };
           size += handle.size;
         }
         if (s.operatorState !== undefined) entry.operatorState = s.operatorState;

@@ -1,0 +1,93 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { computeKeyGroupRangeForOperatorIndex, fileStorageUri, type JobGraph } from '@weir/core';
+
+interface KeyedHandle {
+  path: string;
+  size: number;
+  sha256: string;
+  index: Record<string, [number, number]>;
+  kinds: Record<string, string>;
+}
+
+interface OperatorSubtaskState {
+  operatorState?: unknown[];
+  keyed?: KeyedHandle;
+}
+
+export interface CheckpointMetadata {
+  version: number;
+  jobId: string;
+  checkpointId: number;
+  maxParallelism: number;
+  operators: Record<string, { parallelism: number; subtasks: Record<string, OperatorSubtaskState> }>;
+}
+
+/** What one new subtask restores, per operator of its chain. */
+export interface TaskRestoreState {
+  /** storage root the handle paths are relative to */
+  storage: string;
+  checkpointId: number;
+  operators: Record<string, { splits?: unknown[]; keyed?: KeyedHandle[] }>;
+}
+
+/**
+ * Reads a savepoint or retained checkpoint and plans how its state is dealt out to the new
+ * job: keyed state by key group (any parallelism), source splits as Flink's list state
+ * (kept per subtask at equal parallelism, round-robin otherwise). Every error names the file.
+ */
+export class RestorePlan {
+  private constructor(readonly metadataFile: string, readonly metadata: CheckpointMetadata, readonly storageRoot: string) {}
+
+  static load(restorePath: string, graph: JobGraph, allowNonRestoredState: boolean): RestorePlan {
+    const p = restorePath.startsWith('file://') ? fileURLToPath(restorePath) : path.resolve(restorePath);
+    if (!existsSync(p)) throw new Error(`Restore path does not exist: ${p}`);
+    const file = statSync(p).isDirectory() ? path.join(p, '_metadata') : p;
+    if (!existsSync(file)) throw new Error(`No _metadata in ${p}: not a savepoint or completed checkpoint`);
+    let md: CheckpointMetadata;
+    try {
+      md = JSON.parse(readFileSync(file, 'utf8')) as CheckpointMetadata;
+    } catch (e) {
+      throw new Error(`Corrupt checkpoint metadata ${file}: ${(e as Error).message}`);
+    }
+    if (md?.version !== 1 || typeof md.operators !== 'object' || !Number.isInteger(md.maxParallelism)) {
+      throw new Error(`Corrupt checkpoint metadata ${file}: missing version, operators or maxParallelism`);
+    }
+    if (md.maxParallelism !== graph.maxParallelism) {
+      throw new Error(`The checkpoint in ${file} has max parallelism ${md.maxParallelism} but the job has ${graph.maxParallelism}; the number of key groups cannot change`);
+    }
+    const known = new Set(graph.vertices.flatMap((v) => v.operators.map((o) => o.id)));
+    const orphans = Object.entries(md.operators)
+      .filter(([id, op]) => !known.has(id) && Object.keys(op.subtasks).length > 0)
+      .map(([id]) => id);
+    if (orphans.length > 0 && !allowNonRestoredState) {
+      throw new Error(`The checkpoint in ${file} has state for operators the job does not have: ${orphans.join(', ')}. Set uid() on operators, or pass --allow-non-restored-state to drop that state`);
+    }
+    // handle paths are relative to the directory of _metadata
+    return new RestorePlan(file, md, fileStorageUri(path.dirname(file)));
+  }
+
+  forSubtask(operatorIds: string[], subtask: number, parallelism: number): TaskRestoreState | undefined {
+    const out: TaskRestoreState = { storage: this.storageRoot, checkpointId: this.metadata.checkpointId, operators: {} };
+    const range = computeKeyGroupRangeForOperatorIndex(this.metadata.maxParallelism, parallelism, subtask);
+    for (const id of operatorIds) {
+      const op = this.metadata.operators[id];
+      if (!op) continue;
+      const entries = Object.entries(op.subtasks).sort(([a], [b]) => Number(a) - Number(b));
+      const restored: { splits?: unknown[]; keyed?: KeyedHandle[] } = {};
+      const withSplits = entries.filter(([, s]) => Array.isArray(s.operatorState));
+      if (withSplits.length > 0) {
+        restored.splits = op.parallelism === parallelism
+          ? (op.subtasks[subtask]?.operatorState ?? [])
+          : withSplits.flatMap(([, s]) => s.operatorState!).filter((_, k) => k % parallelism === subtask);
+      }
+      const keyed = entries
+        .map(([, s]) => s.keyed)
+        .filter((k): k is KeyedHandle => !!k && Object.keys(k.index).some((kg) => range.contains(Number(kg))));
+      if (keyed.length > 0) restored.keyed = keyed;
+      out.operators[id] = restored;
+    }
+    return out;
+  }
+}
