@@ -46,7 +46,7 @@ export class TestCluster {
   address = '';
   readonly dir: string;
 
-  constructor(private readonly opts: { taskManagers?: number; slots?: number; extra?: string[] } = {}) {
+  constructor(private readonly opts: { taskManagers?: number; slots?: number; extra?: string[]; env?: Record<string, string> } = {}) {
     this.dir = tempDir('weir-cluster-');
   }
 
@@ -55,7 +55,7 @@ export class TestCluster {
       WEIR, 'cluster', 'start', '--port', '0', '--dir', this.dir,
       '--taskmanagers', String(this.opts.taskManagers ?? 2), '--slots', String(this.opts.slots ?? 2), ...(this.opts.extra ?? []),
     ];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...this.opts.env } });
     this.child = child;
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -87,7 +87,7 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 15_000);
       child.once('exit', () => { clearTimeout(t); resolve(); });

@@ -14,11 +14,13 @@ class Count extends KeyedProcessFunction<number, number, number> {
   }
 }
 
-const [interval, retained, mode] = getJobArgs();
+const [interval, retained, mode, storage, tolerable] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 env.enableCheckpointing(Number(interval ?? 300), (mode ?? 'EXACTLY_ONCE') as CheckpointingMode);
 env.getCheckpointConfig().setNumRetainedCheckpoints(Number(retained ?? 3));
+if (storage) env.getCheckpointConfig().setCheckpointStorage(storage);
+if (tolerable) env.getCheckpointConfig().setTolerableCheckpointFailureNumber(Number(tolerable));
 env.fromSource(new DataGeneratorSource<number>((i) => i, undefined, 20_000), 'Generator').uid('generator')
   .keyBy((n) => n % 100)
   .process(new Count()).uid('count')

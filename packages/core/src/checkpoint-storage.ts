@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { S3CheckpointStorage } from './s3-checkpoint-storage.js';
 
 /** Where a written file is, how big it is, and its checksum, so restore can verify it. */
 export interface StateHandle {
@@ -80,7 +81,7 @@ export class FileCheckpointStorage implements CheckpointStorage {
 
 export function createCheckpointStorage(uri: string): CheckpointStorage {
   if (uri.startsWith('file:///')) return new FileCheckpointStorage(uri);
-  if (uri.startsWith('s3://')) throw new Error(`S3 checkpoint storage is not implemented yet: ${uri}`);
+  if (uri.startsWith('s3://')) return new S3CheckpointStorage(uri);
   throw new Error(`Checkpoint storage must be file:///path or s3://bucket/prefix, got '${uri}'`);
 }
 

@@ -8,3 +8,4 @@ export * from './rpc/grpc-factory.js';
 export * from './rpc/proto.js';
 export * from './rpc/types.js';
 export * from './checkpoint-storage.js';
+export * from './s3-checkpoint-storage.js';

@@ -172,14 +172,22 @@ export class JobManager {
       return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
-    let restore: RestorePlan | undefined;
     if (req.restorePath) {
-      try {
-        restore = RestorePlan.load(req.restorePath, graph, req.allowNonRestoredState);
-      } catch (err) {
-        return cb(invalid((err as Error).message));
-      }
+      RestorePlan.load(req.restorePath, graph, req.allowNonRestoredState).then(
+        (restore) => this.startJob(graph, req, restore, cb),
+        (err: Error) => cb(invalid(err.message)),
+      );
+    } else {
+      this.startJob(graph, req, undefined, cb);
     }
+  };
+
+  private startJob(
+    graph: JobGraph,
+    req: { bundle: Buffer; jobContextJson: string },
+    restore: RestorePlan | undefined,
+    cb: grpc.sendUnaryData<unknown>,
+  ): void {
     const jobId = randomUUID().replace(/-/g, '');
     this.bundles.set(jobId, req.bundle);
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {

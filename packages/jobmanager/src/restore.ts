@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeKeyGroupRangeForOperatorIndex, fileStorageUri, type JobGraph } from '@weir/core';
+import { computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, fileStorageUri, type JobGraph } from '@weir/core';
 
 interface KeyedHandle {
   path: string;
@@ -40,14 +40,25 @@ export interface TaskRestoreState {
 export class RestorePlan {
   private constructor(readonly metadataFile: string, readonly metadata: CheckpointMetadata, readonly storageRoot: string) {}
 
-  static load(restorePath: string, graph: JobGraph, allowNonRestoredState: boolean): RestorePlan {
-    const p = restorePath.startsWith('file://') ? fileURLToPath(restorePath) : path.resolve(restorePath);
-    if (!existsSync(p)) throw new Error(`Restore path does not exist: ${p}`);
-    const file = statSync(p).isDirectory() ? path.join(p, '_metadata') : p;
-    if (!existsSync(file)) throw new Error(`No _metadata in ${p}: not a savepoint or completed checkpoint`);
+  static async load(restorePath: string, graph: JobGraph, allowNonRestoredState: boolean): Promise<RestorePlan> {
+    let file: string;
+    let text: string;
+    let root: string;
+    if (restorePath.startsWith('s3://')) {
+      root = restorePath.replace(/\/(_metadata)?$/, '');
+      file = `${root}/_metadata`;
+      text = (await createCheckpointStorage(root).read('_metadata')).toString('utf8');
+    } else {
+      const p = restorePath.startsWith('file://') ? fileURLToPath(restorePath) : path.resolve(restorePath);
+      if (!existsSync(p)) throw new Error(`Restore path does not exist: ${p}`);
+      file = statSync(p).isDirectory() ? path.join(p, '_metadata') : p;
+      if (!existsSync(file)) throw new Error(`No _metadata in ${p}: not a savepoint or completed checkpoint`);
+      text = readFileSync(file, 'utf8');
+      root = fileStorageUri(path.dirname(file));
+    }
     let md: CheckpointMetadata;
     try {
-      md = JSON.parse(readFileSync(file, 'utf8')) as CheckpointMetadata;
+      md = JSON.parse(text) as CheckpointMetadata;
     } catch (e) {
       throw new Error(`Corrupt checkpoint metadata ${file}: ${(e as Error).message}`);
     }
@@ -65,7 +76,7 @@ export class RestorePlan {
       throw new Error(`The checkpoint in ${file} has state for operators the job does not have: ${orphans.join(', ')}. Set uid() on operators, or pass --allow-non-restored-state to drop that state`);
     }
     // handle paths are relative to the directory of _metadata
-    return new RestorePlan(file, md, fileStorageUri(path.dirname(file)));
+    return new RestorePlan(file, md, root);
   }
 
   forSubtask(operatorIds: string[], subtask: number, parallelism: number): TaskRestoreState | undefined {

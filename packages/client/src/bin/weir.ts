@@ -6,7 +6,7 @@ import { JobManager } from '@weir/jobmanager';
 import { TaskExecutor } from '@weir/taskmanager';
 import { JobFileError } from '../bundler.js';
 import { ClusterClient } from '../cluster-client.js';
-import { runJob } from '../commands/run.js';
+import { resolveLocation, runJob } from '../commands/run.js';
 import { describeCheckpoints, describeJob, shortStatus } from '../format.js';
 import { LocalCluster, type ReadyMessage } from '../local-cluster.js';
 
@@ -214,7 +214,7 @@ program
   .option('--jobmanager <host:port>', 'JobManager address')
   .action(async (jobId: string, target: string | undefined, o: { jobmanager?: string }) => {
     console.error(`Triggering a savepoint of job ${jobId}...`);
-    const p = await withClient(o.jobmanager, (c) => c.savepoint(jobId, target ? path.resolve(target) : undefined, false));
+    const p = await withClient(o.jobmanager, (c) => c.savepoint(jobId, target ? resolveLocation(target) : undefined, false));
     console.log(`Savepoint completed: ${p}`);
   });
 
@@ -226,7 +226,7 @@ program
   .option('--savepoint [target]', 'take a savepoint first, then cancel')
   .action(async (jobId: string, o: { jobmanager?: string; savepoint?: string | boolean }) => {
     if (o.savepoint !== undefined) {
-      const target = typeof o.savepoint === 'string' ? path.resolve(o.savepoint) : undefined;
+      const target = typeof o.savepoint === 'string' ? resolveLocation(o.savepoint) : undefined;
       console.error(`Triggering a savepoint of job ${jobId}, then canceling it...`);
       const p = await withClient(o.jobmanager, (c) => c.savepoint(jobId, target, true));
       console.log(`Savepoint completed: ${p}`);

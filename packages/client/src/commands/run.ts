@@ -42,7 +42,7 @@ export async function runJob(file: string, opts: RunOptions): Promise<number> {
   const collects = streamGraph.nodes.some((n) => (n.transformation.sink as { collects?: boolean } | undefined)?.collects === true);
   const client = await ClusterClient.connect(opts.jobmanager);
   try {
-    const restore = opts.fromSavepoint ? { path: path.resolve(opts.fromSavepoint), allowNonRestoredState: opts.allowNonRestoredState ?? false } : undefined;
+    const restore = opts.fromSavepoint ? { path: resolveLocation(opts.fromSavepoint), allowNonRestoredState: opts.allowNonRestoredState ?? false } : undefined;
     const { jobId } = await client.submit(jobGraph.jobName, JSON.stringify(jobGraph), bundle, JSON.stringify(jobContext), restore);
     console.log(`Job '${jobGraph.jobName}' submitted with id ${jobId}`);
     if (opts.detached) return 0;
@@ -69,6 +69,11 @@ async function printCollected(client: ClusterClient, jobId: string): Promise<voi
   }
   process.stdout.write(out);
   if (truncated) console.error('weir: the collected result was truncated at 64 MiB');
+}
+
+/** A storage URI as it is; a local path made absolute here, where the user typed it. */
+export function resolveLocation(p: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(p) ? p : path.resolve(p);
 }
 
 export function defaultProgress(): (line: string, final: boolean) => void {

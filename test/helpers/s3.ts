@@ -1,0 +1,51 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ROOT, tempDir } from './cli.js';
+
+/** s3rver as a child process; its settings as the WEIR_S3_* environment weir reads. */
+export class TestS3Server {
+  private child: ChildProcess | undefined;
+  port = 0;
+
+  async start(): Promise<this> {
+    const child = fork(path.join(ROOT, 'test/helpers/s3-server-main.ts'), [tempDir('weir-s3-')], { execArgv: ['--import', 'tsx'], stdio: 'ignore' });
+    this.child = child;
+    this.port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m: { port: number }) => resolve(m.port));
+      child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+    });
+    return this;
+  }
+
+  get env(): Record<string, string> {
+    return {
+      WEIR_S3_ENDPOINT: `http://127.0.0.1:${this.port}`,
+      WEIR_S3_REGION: 'us-east-1',
+      WEIR_S3_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    };
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    const s3 = new S3Client({ endpoint: this.env.WEIR_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const r = await s3.send(new ListObjectsV2Command({ Bucket: 'weir', Prefix: prefix, ContinuationToken: token }));
+      for (const o of r.Contents ?? []) out.push(o.Key!);
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGKILL');
+    });
+  }
+}

@@ -1,0 +1,98 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ClusterClient } from '../packages/client/src/cluster-client.js';
+import { ROOT, TestCluster, tempDir, weir } from './helpers/cli.js';
+import { TestS3Server } from './helpers/s3.js';
+
+const counting = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
+const savepointJob = path.join(ROOT, 'test/jobs/savepoint-count.ts');
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('checkpoints and savepoints on S3 (s3rver over HTTP)', () => {
+  let s3: TestS3Server;
+  let cluster: TestCluster;
+  let client: ClusterClient;
+  const work = tempDir();
+
+  before(async () => {
+    s3 = await new TestS3Server().start();
+    cluster = await new TestCluster({ taskManagers: 2, slots: 2, env: s3.env }).start();
+    client = await ClusterClient.connect(cluster.address);
+  });
+  after(async () => {
+    client?.close();
+    await cluster?.stop();
+    await s3?.stop();
+  });
+
+  test('checkpoints complete with _metadata in S3 and only the retained ones stay', async () => {
+    const r = await cluster.run(['run', counting, '--detached', '--', '200', '2', 'EXACTLY_ONCE', 's3://weir/checkpoints']);
+    assert.equal(r.code, 0, r.stderr);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    try {
+      await until('five completed checkpoints', async () => ((await client.checkpoints(jobId)).counts!.completed >= 5 ? true : undefined));
+      const latest = (await client.checkpoints(jobId)).latestCompleted!;
+      const keys = await s3.keys(`checkpoints/${jobId}/`);
+      const metadata = keys.filter((k) => k.endsWith('/_metadata'));
+      assert.ok(metadata.length >= 2 && metadata.length <= 3, `metadata objects: ${metadata}`);
+      assert.match(latest.path, new RegExp(`^s3://weir/checkpoints/${jobId}/chk-\\d+$`));
+      assert.ok(keys.some((k) => k.startsWith(`checkpoints/${jobId}/chk-${latest.id}/uid-count/`)), `keyed state files are in S3: ${keys.join(', ')}`);
+    } finally {
+      await weir(['cancel', jobId, '--jobmanager', cluster.address]);
+      await until('canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    }
+  });
+
+  test('a savepoint to S3 restores exactly', async () => {
+    const records = 60_000;
+    const out1 = path.join(work, 's3-1');
+    const r = await cluster.run(['run', savepointJob, '-p', '2', '--detached', '--', String(records), out1]);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    await until('records flowing', async () => (Number((await client.status(jobId)).recordsIn) > 5_000 ? true : undefined));
+    const c = await weir(['cancel', jobId, '--savepoint', 's3://weir/savepoints', '--jobmanager', cluster.address]);
+    assert.equal(c.code, 0, c.stderr);
+    const savepoint = /Savepoint completed: (\S+)/.exec(c.stdout)![1]!;
+    assert.match(savepoint, /^s3:\/\/weir\/savepoints\/savepoint-/);
+    await until('canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    const out2 = path.join(work, 's3-2');
+    const r2 = await cluster.run(['run', savepointJob, '-p', '3', '--from-savepoint', savepoint, '--', String(records), out2]);
+    assert.equal(r2.code, 0, r2.stderr);
+    const counts = new Map<number, number>();
+    for (const dir of [out1, out2]) {
+      for (const f of readdirSync(dir).filter((n) => n.startsWith('part-'))) {
+        for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean)) {
+          const [k, n] = JSON.parse(line) as [number, number];
+          counts.set(k, Math.max(counts.get(k) ?? 0, n));
+        }
+      }
+    }
+    for (let k = 0; k < 97; k++) assert.equal(counts.get(k), Math.floor(records / 97) + (k < records % 97 ? 1 : 0), `count of key ${k}`);
+  });
+
+  test('an unreachable S3 declines checkpoints with bucket, key and error, and the tolerable count fails the job', async () => {
+    const r = await cluster.run(['run', counting, '--detached', '--', '200', '1', 'EXACTLY_ONCE', 's3://weir/doomed', '2']);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    await until('a completed checkpoint', async () => ((await client.checkpoints(jobId)).counts!.completed >= 1 ? true : undefined));
+    await s3.stop();
+    const d = await until('job failed', async () => {
+      const s = await client.status(jobId);
+      return s.status === 'JOB_FAILED' ? s : undefined;
+    }, 60_000);
+    assert.match(d.failureCause, /Exceeded the tolerable number of failed checkpoints \(2\)/);
+    const cps = await client.checkpoints(jobId);
+    const failed = (cps.history ?? []).filter((c) => c.status === 'FAILED');
+    assert.ok(failed.length >= 3);
+    assert.ok(failed.some((c) => /s3:\/\/weir\/doomed\/.*(failed|Error)/.test(c.failureReason ?? '')), failed.map((c) => c.failureReason).join('\n'));
+  });
+});
