@@ -67,6 +67,37 @@ describe('built-in sources', () => {
     await assert.rejects(drain(new TextFileSource(path.join(dir, 'missing')), info(0, 1)), /no such file or directory: .*missing/);
   });
 
+  test('a text-file reader resumes from its snapshot, also on another number of subtasks', async () => {
+    const dir = tempDir();
+    const lines = Array.from({ length: 20_000 }, (_, i) => `l${i} ${'é'.repeat(i % 13)}`);
+    writeFileSync(path.join(dir, 'a.txt'), lines.slice(0, 12_000).join('\n') + '\n');
+    writeFileSync(path.join(dir, 'b.txt'), lines.slice(12_000).join('\r\n'));
+    const source = new TextFileSource(dir);
+    const seen: string[] = [];
+    const splits: unknown[] = [];
+    for (let i = 0; i < 2; i++) {
+      const reader = source.createReader(info(i, 2));
+      await reader.start?.();
+      const part = i === 0 ? 3_000 : 7_100;
+      const out = { collect: (r: string) => void seen.push(r) };
+      let n = 0;
+      while (n < part) {
+        const before = seen.length;
+        const st = reader.pollNext(out);
+        n += seen.length - before;
+        if (st === InputStatus.NOTHING_AVAILABLE) await reader.isAvailable();
+        if (st === InputStatus.END_OF_INPUT) break;
+      }
+      splits.push(...(reader.snapshotState!() as unknown[]));
+      await reader.close?.();
+    }
+    for (let i = 0; i < 3; i++) {
+      const mine = splits.filter((_, k) => k % 3 === i);
+      seen.push(...(await drain({ ...source, boundedness: 'BOUNDED', createReader: (ctx: TaskInfo) => source.createReader(ctx, mine) } as Source<string>, info(i, 3))));
+    }
+    assert.deepEqual(sorted(seen), sorted(lines));
+  });
+
   test('the data generator honours count, subtask split and rate', async () => {
     const gen = new DataGeneratorSource((i) => i * 2, 1000);
     assert.deepEqual([...(await all(gen, 3))].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i * 2));

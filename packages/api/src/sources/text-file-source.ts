@@ -7,11 +7,13 @@ import type { TaskInfo } from '../runtime-context.js';
 const CHUNK = 64 * 1024;
 const NEWLINE = 0x0a;
 
-interface FileSplit {
+export interface FileSplit {
   path: string;
   /** bytes [start, end) of the file; a line belongs here when its first byte does */
   start: number;
   end: number;
+  /** start is known to be the first byte of a line (a restored position) */
+  exact?: boolean;
 }
 
 function listFiles(p: string): Array<{ path: string; size: number }> {
@@ -41,8 +43,8 @@ export class TextFileSource implements Source<string> {
     if (!path) throw new Error('readTextFile needs a path');
   }
 
-  createReader(ctx: TaskInfo): SourceReader<string> {
-    return new TextFileReader(path.resolve(ctx.workingDirectory, this.path), ctx.subtaskIndex, ctx.parallelism);
+  createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<string> {
+    return new TextFileReader(path.resolve(ctx.workingDirectory, this.path), ctx.subtaskIndex, ctx.parallelism, restored as FileSplit[] | undefined);
   }
 }
 
@@ -56,14 +58,24 @@ class TextFileReader implements SourceReader<string> {
   private leftoverStart = 0;
   private skipFirst = false;
   private readonly lines: string[] = [];
+  /** for each queued line, the offset of the byte after it: where reading resumes once it is emitted */
+  private readonly lineEnds: number[] = [];
   private lineHead = 0;
+  /** resume offset in the current split after the last emitted line; -1 before the first */
+  private emittedUpTo = -1;
+  private splitRead = false;
   private reading: Promise<void> | undefined;
   private error: Error | undefined;
   private done = false;
 
-  constructor(private readonly root: string, private readonly subtask: number, private readonly parallelism: number) {}
+  constructor(private readonly root: string, private readonly subtask: number, private readonly parallelism: number, private readonly restored?: FileSplit[]) {}
 
   start(): void {
+    if (this.restored) {
+      this.splits = this.restored.filter((s) => s.start < s.end);
+      if (this.splits.length === 0) this.done = true;
+      return;
+    }
     const files = listFiles(this.root);
     const total = files.reduce((s, f) => s + f.size, 0);
     const rs = Math.floor((total * this.subtask) / this.parallelism);
@@ -79,9 +91,11 @@ class TextFileReader implements SourceReader<string> {
   }
 
   /** The position checkpointing will keep: file index and the offset of the next unread line. */
-  /** Position of the next unread line (restoring a text-file source is not implemented yet). */
-  position(): { fileIndex: number; offset: number } {
-    return { fileIndex: this.fileIndex, offset: this.leftoverStart };
+  /** The splits still to read, the current one from just after the last emitted line. */
+  snapshotState(): FileSplit[] {
+    const rest = this.splits.slice(this.fileIndex).map((s) => ({ ...s }));
+    if (rest.length > 0 && this.emittedUpTo >= 0) rest[0] = { ...rest[0]!, start: this.emittedUpTo, exact: true };
+    return rest.filter((s) => s.start < s.end);
   }
 
   pollNext(out: ReaderOutput<string>): InputStatus {
@@ -89,10 +103,13 @@ class TextFileReader implements SourceReader<string> {
     if (this.lineHead < this.lines.length) {
       const stop = Math.min(this.lines.length, this.lineHead + 512);
       for (let i = this.lineHead; i < stop; i++) out.collect(this.lines[i]!);
+      this.emittedUpTo = this.lineEnds[stop - 1]!;
       this.lineHead = stop;
       if (stop === this.lines.length) {
         this.lines.length = 0;
+        this.lineEnds.length = 0;
         this.lineHead = 0;
+        if (this.splitRead) this.nextSplit();
       }
       return InputStatus.MORE_AVAILABLE;
     }
@@ -117,8 +134,9 @@ class TextFileReader implements SourceReader<string> {
         throw new Error(`Text file source: cannot open ${split.path}: ${(e as Error).message}`);
       }
       // start one byte early: if that byte ends a line, our first line starts exactly at split.start
-      this.skipFirst = split.start > 0;
-      this.readPos = split.start > 0 ? split.start - 1 : 0;
+      this.skipFirst = split.start > 0 && !split.exact;
+      this.readPos = this.skipFirst ? split.start - 1 : split.start;
+      this.emittedUpTo = -1;
       this.leftover = Buffer.alloc(0);
       this.leftoverStart = this.readPos;
     }
@@ -137,7 +155,7 @@ class TextFileReader implements SourceReader<string> {
           splitDone = true;
           break;
         }
-        this.pushLine(data, s, nl);
+        this.pushLine(data, s, nl, base + nl + 1);
       }
       s = nl + 1;
     }
@@ -145,20 +163,31 @@ class TextFileReader implements SourceReader<string> {
     this.leftover = Buffer.from(data.subarray(s));
     this.leftoverStart = base + s;
     if (!splitDone && bytesRead === 0) {
-      if (this.leftover.length > 0 && !this.skipFirst && this.leftoverStart < split.end) this.pushLine(this.leftover, 0, this.leftover.length);
+      if (this.leftover.length > 0 && !this.skipFirst && this.leftoverStart < split.end) {
+        this.pushLine(this.leftover, 0, this.leftover.length, this.leftoverStart + this.leftover.length);
+      }
       splitDone = true;
     }
     if (splitDone) {
       await this.handle.close();
       this.handle = undefined;
-      this.fileIndex++;
-      if (this.fileIndex >= this.splits.length) this.done = true;
+      // the split's last lines may still be queued: move on once they are emitted
+      this.splitRead = true;
+      if (this.lines.length === 0) this.nextSplit();
     }
   }
 
-  private pushLine(data: Buffer, start: number, end: number): void {
+  private nextSplit(): void {
+    this.splitRead = false;
+    this.fileIndex++;
+    this.emittedUpTo = -1;
+    if (this.fileIndex >= this.splits.length) this.done = true;
+  }
+
+  private pushLine(data: Buffer, start: number, end: number, resumeAt: number): void {
     if (end > start && data[end - 1] === 0x0d) end--;
     this.lines.push(data.toString('utf8', start, end));
+    this.lineEnds.push(resumeAt);
   }
 
   async close(): Promise<void> {
