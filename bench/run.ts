@@ -7,10 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterClient, LocalCluster, runJob } from '../packages/client/src/index.js';
 import { line, WORDS_PER_LINE } from './words.js';
+import { TestS3Server } from '../test/helpers/s3.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -55,7 +56,7 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
 }
 
 /** Runs the large-state job until `n` checkpoints completed; returns the completed ones' stats. */
-async function largeState(cluster: LocalCluster, keys: number, n: number): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
+async function largeState(cluster: LocalCluster, keys: number, n: number, storage: string): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
   let jobId = '';
   const log = console.log;
@@ -64,7 +65,7 @@ async function largeState(cluster: LocalCluster, keys: number, n: number): Promi
     if (m) jobId = m[1]!;
   };
   try {
-    await runJob(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000'], detached: true });
+    await runJob(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000', storage], detached: true });
   } finally {
     console.log = log;
   }
@@ -73,7 +74,7 @@ async function largeState(cluster: LocalCluster, keys: number, n: number): Promi
       await new Promise((r) => setTimeout(r, 500));
       const s = await client.checkpoints(jobId);
       const done = (s.history ?? []).filter((c) => c.status === 'COMPLETED');
-      process.stderr.write(`\r\x1b[2K  large state: ${done.length}/${n} checkpoints completed`);
+      process.stderr.write(`\r\x1b[2K  large state to ${storage || 'file://'}: ${done.length}/${n} checkpoints completed`);
       // the first checkpoint may come before every key exists; count the later ones
       if (done.length > n) {
         process.stderr.write('\n');
@@ -90,21 +91,27 @@ async function main(): Promise<void> {
   console.log(`weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`);
   const base: number[] = [];
   for (let i = 0; i < RUNS; i++) base.push(baseline());
+  // a real S3 server (s3rver, its own process) for the S3 checkpoint figures; the cluster reads its settings from the environment
+  const s3 = await new TestS3Server().start();
+  Object.assign(process.env, s3.env);
   const cluster = new LocalCluster({ taskManagers: 2, slots: 1, port: 0, dir: path.join(here, '.tmp') });
   await cluster.start();
   const shuffle: number[] = [];
   const checkpointed: number[] = [];
   const chained: number[] = [];
   let state: Array<{ durationMs: number; stateSizeBytes: number }> = [];
+  let stateS3: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   try {
     for (let i = 0; i < RUNS; i++) {
       shuffle.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE));
       checkpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000']));
       chained.push(await clusterRun(cluster, 'chained.ts'));
     }
-    state = await largeState(cluster, 1_000_000, 3);
+    state = await largeState(cluster, 1_000_000, 3, '');
+    stateS3 = await largeState(cluster, 1_000_000, 3, 's3://weir/bench');
   } finally {
     await cluster.stop();
+    await s3.stop();
   }
   const b = median(base);
   const rows: Array<[string, number]> = [
@@ -120,12 +127,12 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`);
   console.log('');
-  console.log('| 1M keys of heap state, checkpoint to file:// | median |');
-  console.log('|---|---:|');
-  console.log(`| checkpoint duration (trigger to _metadata) | ${median(state.map((s) => s.durationMs))} ms |`);
-  console.log(`| checkpoint size | ${(median(state.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB |`);
+  console.log('| 1M keys of heap state | file:// | s3:// (s3rver) |');
+  console.log('|---|---:|---:|');
+  console.log(`| checkpoint duration (trigger to _metadata), median | ${median(state.map((s) => s.durationMs))} ms | ${median(stateS3.map((s) => s.durationMs))} ms |`);
+  console.log(`| checkpoint size | ${(median(state.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB | ${(median(stateS3.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB |`);
   console.log('');
-  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; large-state checkpoints ${state.map((s) => `${s.durationMs} ms/${s.stateSizeBytes} B`).join(', ')}`);
+  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}`);
 }
 
 await main();

@@ -16,6 +16,7 @@ const keys = Number(getJobArgs()[0] ?? 1_000_000);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 env.enableCheckpointing(Number(getJobArgs()[1] ?? 3000));
+if (getJobArgs()[2]) env.getCheckpointConfig().setCheckpointStorage(getJobArgs()[2]!);
 env.fromSource(new DataGeneratorSource<number>((i) => i % keys, undefined, 500_000), 'Keys')
   .keyBy((n) => n)
   .process(new Count())
