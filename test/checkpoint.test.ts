@@ -89,6 +89,31 @@ describe('checkpoints to file:// storage', () => {
     await until('checkpoints discarded on cancellation', async () => (readdirSync(jobDir).some((d) => d.startsWith('chk-')) ? undefined : true), 5_000);
   });
 
+  test('a checkpoint that times out is aborted and leaves no files behind', async () => {
+    const r = await cluster.run(['run', path.join(ROOT, 'test/jobs/stuck-barriers.ts'), '--detached']);
+    assert.equal(r.code, 0, r.stderr);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    try {
+      const s = await until('three expired checkpoints', async () => {
+        const st = await client.checkpoints(jobId);
+        return (st.counts?.failed ?? 0) >= 3 ? st : undefined;
+      });
+      const expired = (s.history ?? []).filter((c) => c.status === 'FAILED');
+      assert.ok(expired.every((c) => /expired after 50 ms/.test(c.failureReason ?? '')), expired.map((c) => c.failureReason).join('; '));
+      assert.equal(s.counts!.completed, 0);
+      assert.equal((await client.status(jobId)).status, 'JOB_RUNNING', 'the job keeps running within the tolerable failures');
+      // an aborted checkpoint's directory is deleted; only the one in flight may exist
+      await new Promise((res) => setTimeout(res, 300));
+      const jobDir = path.join(cluster.dir, 'checkpoints', jobId);
+      const dirs = existsSync(jobDir) ? readdirSync(jobDir) : [];
+      const abortedIds = expired.map((c) => `chk-${c.id}`);
+      assert.deepEqual(dirs.filter((d) => abortedIds.includes(d)), [], `aborted checkpoints left files: ${dirs}`);
+    } finally {
+      await weir(['cancel', jobId, '--jobmanager', cluster.address]);
+      await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    }
+  });
+
   test('at-least-once mode checkpoints too, and a job without checkpointing says so', async () => {
     const r = await cluster.run(['run', job, '--detached', '--', '200', '1', 'AT_LEAST_ONCE']);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;

@@ -241,8 +241,8 @@ export class StreamTask {
   private readonly inputHandler = {
     onRecords: (records: unknown[]): void => {
       this.counters.recordsIn += records.length;
-      const head = this.head;
-      for (let i = 0; i < records.length; i++) head.collect(records[i]);
+      this.pending = records;
+      this.pendingAt = 0;
     },
     onEvent: (event: ChannelEvent, channel: number): void => {
       if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
@@ -250,17 +250,47 @@ export class StreamTask {
     },
   };
 
+  /** Records of the current buffer not yet pushed down the chain. */
+  private pending: unknown[] | undefined;
+  private pendingAt = 0;
+
+  /**
+   * Pushes the current buffer's records down the chain until the slice is used up or the
+   * output is full, so one large buffer behind a slow operator does not hold off cancellation
+   * or checkpoints. True when the buffer is done.
+   */
+  private drainPending(deadline: number): boolean {
+    const records = this.pending!;
+    const head = this.head;
+    let i = this.pendingAt;
+    while (i < records.length) {
+      const stop = Math.min(records.length, i + 64);
+      for (; i < stop; i++) head.collect(records[i]);
+      if (i < records.length && (performance.now() > deadline || !this.outputAvailable())) {
+        this.pendingAt = i;
+        return false;
+      }
+    }
+    this.pending = undefined;
+    return true;
+  }
+
   private readonly processSlice = (): void => {
     this.scheduled = false;
     const gate = this.gate;
     if (this.state !== 'RUNNING' || !gate) return;
     try {
       const deadline = performance.now() + SLICE_MS;
-      while (this.outputAvailable() && gate.pollNext(this.inputHandler)) {
-        if (performance.now() > deadline) break;
+      // the next frame is read only once the current buffer is done, so order is kept
+      while (this.outputAvailable()) {
+        if (this.pending && !this.drainPending(deadline)) break;
+        if (performance.now() > deadline || !gate.pollNext(this.inputHandler)) break;
       }
       gate.flushCredits();
-      if (gate.isFinished()) {
+      if (this.pending) {
+        if (this.outputAvailable()) this.schedule();
+        else this.waitingForOutput = true;
+      } else if (gate.isFinished()) {
         void this.endOfInput();
       } else if (!this.outputAvailable()) {
         this.waitingForOutput = true;
