@@ -86,6 +86,29 @@ describe('savepoints and restore', () => {
     });
   }
 
+  test('operator list state is split and union list state is broadcast on a restore at another parallelism', async () => {
+    const opJob = path.join(ROOT, 'test/jobs/operator-state.ts');
+    const r = await cluster.run(['run', opJob, '-p', '2', '--detached', '--', '60000']);
+    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    await until('records flowing', async () => (Number((await client.status(jobId)).recordsIn) > 5_000 ? true : undefined));
+    const c = await weir(['cancel', jobId, '--savepoint', path.join(work, 'op-savepoints'), '--jobmanager', cluster.address]);
+    assert.equal(c.code, 0, c.stderr);
+    const savepoint = /Savepoint completed: (.+)/.exec(c.stdout)![1]!.trim().replace(/^file:\/\//, '');
+    await until('canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    const r2 = await cluster.run(['run', opJob, '-p', '3', '--from-savepoint', savepoint, '--', '60000']);
+    assert.equal(r2.code, 0, r2.stderr);
+    const rows = r2.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as [string, number, number[], Array<[number, number]>]);
+    assert.equal(rows.length, 3);
+    rows.sort((a, b) => a[1] - b[1]);
+    // split: the two lists of the old subtasks go to new subtasks 0 and 1; union: all get both
+    assert.deepEqual(rows.map((x) => x[2].length), [1, 1, 0]);
+    for (const row of rows) assert.deepEqual(row[3].map((e) => e[0]).sort(), [0, 1]);
+    const splitTotal = rows.flatMap((x) => x[2]).reduce((a, b) => a + b, 0);
+    const unionTotal = rows[0]![3].reduce((a, e) => a + e[1], 0);
+    assert.equal(splitTotal, unionTotal);
+    assert.ok(splitTotal > 5_000);
+  });
+
   test('missing, corrupt and foreign restore paths are refused with the file named', async () => {
     const missing = await cluster.run(['run', job, '--from-savepoint', path.join(work, 'nope'), '--', '10', path.join(work, 'x')]);
     assert.equal(missing.code, 1);

@@ -16,6 +16,18 @@ export interface RuntimeContext {
   getMapState<UK, UV>(descriptor: MapStateDescriptor<UK, UV>): MapState<UK, UV>;
   getReducingState<T>(descriptor: ReducingStateDescriptor<T>): ReducingState<T>;
   getAggregatingState<IN, ACC, OUT>(descriptor: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+  /** Operator (non-keyed) state of this subtask, kept in checkpoints; values must be JSON. */
+  getOperatorStateStore(): OperatorStateStore;
+}
+
+/**
+ * Per-subtask list state, after Flink's OperatorStateStore. On restore at another
+ * parallelism, list state is split round-robin over the new subtasks and union list state is
+ * given whole to every subtask. Restored contents are there in `open()`.
+ */
+export interface OperatorStateStore {
+  getListState<T>(descriptor: ListStateDescriptor<T>): ListState<T>;
+  getUnionListState<T>(descriptor: ListStateDescriptor<T>): ListState<T>;
 }
 
 /** The subtask facts handed to sources and sinks when the runtime creates their readers and writers. */

@@ -11,8 +11,11 @@ interface KeyedHandle {
   kinds: Record<string, string>;
 }
 
+type OperatorLists = Record<string, { mode: 'split' | 'union'; items: unknown[] }>;
+
 interface OperatorSubtaskState {
   operatorState?: unknown[];
+  lists?: OperatorLists;
   keyed?: KeyedHandle;
 }
 
@@ -29,7 +32,7 @@ export interface TaskRestoreState {
   /** storage root the handle paths are relative to */
   storage: string;
   checkpointId: number;
-  operators: Record<string, { splits?: unknown[]; keyed?: KeyedHandle[] }>;
+  operators: Record<string, { splits?: unknown[]; lists?: OperatorLists; keyed?: KeyedHandle[] }>;
 }
 
 /**
@@ -79,6 +82,23 @@ export class RestorePlan {
     return new RestorePlan(file, md, root);
   }
 
+  /**
+   * List state: kept per subtask at equal parallelism, else all items dealt round-robin;
+   * union list state: every subtask gets the items of all old subtasks.
+   */
+  private redistributeLists(all: Array<OperatorLists | undefined>, own: OperatorLists | undefined, subtask: number, parallelism: number, same: boolean): OperatorLists | undefined {
+    const names = new Map<string, 'split' | 'union'>();
+    for (const l of all) for (const [name, v] of Object.entries(l ?? {})) names.set(name, v.mode);
+    if (names.size === 0) return undefined;
+    const out: OperatorLists = {};
+    for (const [name, mode] of names) {
+      const everything = all.flatMap((l) => l?.[name]?.items ?? []);
+      if (mode === 'union') out[name] = { mode, items: everything };
+      else out[name] = { mode, items: same ? (own?.[name]?.items ?? []) : everything.filter((_, k) => k % parallelism === subtask) };
+    }
+    return out;
+  }
+
   forSubtask(operatorIds: string[], subtask: number, parallelism: number): TaskRestoreState | undefined {
     const out: TaskRestoreState = { storage: this.storageRoot, checkpointId: this.metadata.checkpointId, operators: {} };
     const range = computeKeyGroupRangeForOperatorIndex(this.metadata.maxParallelism, parallelism, subtask);
@@ -86,7 +106,9 @@ export class RestorePlan {
       const op = this.metadata.operators[id];
       if (!op) continue;
       const entries = Object.entries(op.subtasks).sort(([a], [b]) => Number(a) - Number(b));
-      const restored: { splits?: unknown[]; keyed?: KeyedHandle[] } = {};
+      const restored: { splits?: unknown[]; lists?: OperatorLists; keyed?: KeyedHandle[] } = {};
+      const lists = this.redistributeLists(entries.map(([, s]) => s.lists), op.parallelism === parallelism ? op.subtasks[subtask]?.lists : undefined, subtask, parallelism, op.parallelism === parallelism);
+      if (lists) restored.lists = lists;
       const withSplits = entries.filter(([, s]) => Array.isArray(s.operatorState));
       if (withSplits.length > 0) {
         restored.splits = op.parallelism === parallelism

@@ -3,6 +3,7 @@ import {
 } from '@weir/api';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 import { StreamingRuntimeContext, type SubtaskInfo } from '../task/runtime-context.js';
+import { OperatorStateBackend, type OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { StreamOperator } from './stream-operator.js';
 
 type Fn = (...args: unknown[]) => unknown;
@@ -45,16 +46,17 @@ class KeyContext {
  * Builds the operator for one stream node. Keyed operators get a state backend and set the
  * current key from the record before calling the user function.
  */
-export function createOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>): StreamOperator {
+export function createOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, restoredOperatorState?: OperatorListSnapshot): StreamOperator {
   const keyed = node.keySelector ? new KeyContext(new HeapKeyedStateBackend(), node.keySelector) : undefined;
-  const op = buildOperator(node, info, output, keyed);
+  const operatorState = new OperatorStateBackend(restoredOperatorState);
+  const op = buildOperator(node, info, output, keyed, new StreamingRuntimeContext(info, keyed?.backend, operatorState));
   if (keyed) op.keyedBackend = keyed.backend;
+  op.operatorState = operatorState;
   return op;
 }
 
-function buildOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, keyed: KeyContext | undefined): StreamOperator {
+function buildOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, keyed: KeyContext | undefined, ctx: StreamingRuntimeContext): StreamOperator {
   const t = node.transformation;
-  const ctx = new StreamingRuntimeContext(info, keyed?.backend);
   const fn = t.fn;
   const name = node.name;
   switch (node.kind) {

@@ -1,5 +1,6 @@
 import type { Collector } from '@weir/api';
 import type { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import type { OperatorStateBackend } from '../state/operator-state-backend.js';
 
 /**
  * One operator of a chain. It is the Collector of the operator before it, so a record
@@ -13,4 +14,5 @@ export interface StreamOperator extends Collector<unknown> {
   close(): void | Promise<void>;
   /** set on keyed operators: snapshotted at each checkpoint */
   keyedBackend?: HeapKeyedStateBackend;
+  operatorState?: OperatorStateBackend;
 }

@@ -3,6 +3,7 @@ import type {
   TaskInfo, ValueStateDescriptor,
 } from '@weir/api';
 import type { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import type { OperatorStateBackend } from '../state/operator-state-backend.js';
 
 export interface SubtaskInfo extends TaskInfo {
   maxParallelism: number;
@@ -10,7 +11,15 @@ export interface SubtaskInfo extends TaskInfo {
 
 /** The runtime context of one operator in one subtask; keyed state only on keyed streams. */
 export class StreamingRuntimeContext implements RuntimeContext {
-  constructor(private readonly info: SubtaskInfo, private readonly keyed: HeapKeyedStateBackend | undefined) {}
+  constructor(
+    private readonly info: SubtaskInfo,
+    private readonly keyed: HeapKeyedStateBackend | undefined,
+    private readonly operatorState: OperatorStateBackend,
+  ) {}
+
+  getOperatorStateStore(): OperatorStateBackend {
+    return this.operatorState;
+  }
 
   private backend(what: string): HeapKeyedStateBackend {
     if (!this.keyed) {

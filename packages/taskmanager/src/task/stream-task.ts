@@ -6,12 +6,13 @@ import {
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
 import type { KeyedStateSnapshot } from '../state/heap-keyed-state-backend.js';
+import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 
 /** What the JobManager sends a restored task (see RestorePlan in the JobManager). */
 interface TaskRestoreState {
   storage: string;
   checkpointId: number;
-  operators: Record<string, { splits?: unknown[]; keyed?: Array<{ path: string; sha256: string; index: Record<string, [number, number]>; kinds: Record<string, string> }> }>;
+  operators: Record<string, { splits?: unknown[]; lists?: OperatorListSnapshot; keyed?: Array<{ path: string; sha256: string; index: Record<string, [number, number]>; kinds: Record<string, string> }> }>;
 }
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
@@ -169,7 +170,7 @@ export class StreamTask {
     let output: Collector<unknown> = writers.length > 0 ? fanOut(writers) : NOOP;
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
-      const op = createOperator(operatorNodes[i]!, this.info, output);
+      const op = createOperator(operatorNodes[i]!, this.info, output, this.restore?.operators[operatorNodes[i]!.id]?.lists);
       this.operators.unshift(op);
       this.operatorIds.unshift(operatorNodes[i]!.id);
       output = op;
@@ -352,13 +353,14 @@ export class StreamTask {
     const id = barrier.checkpointId;
     if (this.state !== 'RUNNING') return;
     const t0 = performance.now();
-    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshot; operatorState?: unknown }> = [];
+    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshot; operatorState?: unknown; lists?: OperatorListSnapshot }> = [];
     try {
       const position = this.reader?.snapshotState?.();
       if (position !== undefined) snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
       this.operators.forEach((op, i) => {
         const keyed = op.keyedBackend?.snapshot(this.tdd.maxParallelism);
-        if (keyed) snapshots.push({ operatorId: this.operatorIds[i]!, keyed });
+        const lists = op.operatorState?.snapshot();
+        if (keyed || lists) snapshots.push({ operatorId: this.operatorIds[i]!, ...(keyed ? { keyed } : {}), ...(lists ? { lists } : {}) });
       });
     } catch (err) {
       this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId: id, reason: `snapshot failed: ${(err as Error).message}` });
@@ -383,6 +385,7 @@ export class StreamTask {
           size += handle.size;
         }
         if (s.operatorState !== undefined) entry.operatorState = s.operatorState;
+        if (s.lists) entry.lists = s.lists;
         state[s.operatorId] = entry;
       }
       this.host.post({
