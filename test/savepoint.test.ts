@@ -6,7 +6,7 @@ import { ClusterClient } from '../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, tempDir, weir } from './helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/savepoint-count.ts');
-const RECORDS = 45_000;
+const RECORDS = 90_000;
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
