@@ -40,48 +40,52 @@ function positiveInt(v: number, what: string): number {
 
 export class CheckpointConfig {
   readonly settings: CheckpointSettings = { ...DEFAULT_CHECKPOINT_SETTINGS };
+  /** what the job set itself: it wins over the cluster's configuration file */
+  private readonly explicit = new Set<keyof CheckpointSettings>();
+
+  private set<K extends keyof CheckpointSettings>(key: K, value: CheckpointSettings[K]): this {
+    this.settings[key] = value;
+    this.explicit.add(key);
+    return this;
+  }
+
+  /** Only the settings the job made, for merging over the cluster's defaults. */
+  explicitSettings(): Partial<CheckpointSettings> {
+    return Object.fromEntries([...this.explicit].map((k) => [k, this.settings[k]])) as Partial<CheckpointSettings>;
+  }
 
   isCheckpointingEnabled(): boolean {
     return this.settings.intervalMs > 0;
   }
   setCheckpointInterval(ms: number): this {
-    this.settings.intervalMs = positiveInt(ms, 'Checkpoint interval');
-    return this;
+    return this.set('intervalMs', positiveInt(ms, 'Checkpoint interval'));
   }
   setCheckpointingMode(mode: CheckpointingMode): this {
     if (mode !== 'EXACTLY_ONCE' && mode !== 'AT_LEAST_ONCE') throw new Error(`Checkpointing mode must be EXACTLY_ONCE or AT_LEAST_ONCE, got ${mode}`);
-    this.settings.mode = mode;
-    return this;
+    return this.set('mode', mode);
   }
   setCheckpointTimeout(ms: number): this {
-    this.settings.timeoutMs = positiveInt(ms, 'Checkpoint timeout');
-    return this;
+    return this.set('timeoutMs', positiveInt(ms, 'Checkpoint timeout'));
   }
   setMinPauseBetweenCheckpoints(ms: number): this {
-    this.settings.minPauseBetweenCheckpointsMs = nonNegative(ms, 'Min pause between checkpoints');
-    return this;
+    return this.set('minPauseBetweenCheckpointsMs', nonNegative(ms, 'Min pause between checkpoints'));
   }
   setMaxConcurrentCheckpoints(n: number): this {
-    this.settings.maxConcurrentCheckpoints = positiveInt(n, 'Max concurrent checkpoints');
-    return this;
+    return this.set('maxConcurrentCheckpoints', positiveInt(n, 'Max concurrent checkpoints'));
   }
   setTolerableCheckpointFailureNumber(n: number): this {
     if (!Number.isInteger(n) || n < 0) throw new Error(`Tolerable checkpoint failures must be an integer >= 0, got ${n}`);
-    this.settings.tolerableFailedCheckpoints = n;
-    return this;
+    return this.set('tolerableFailedCheckpoints', n);
   }
   setNumRetainedCheckpoints(n: number): this {
-    this.settings.retainedCheckpoints = positiveInt(n, 'Retained checkpoints');
-    return this;
+    return this.set('retainedCheckpoints', positiveInt(n, 'Retained checkpoints'));
   }
   setExternalizedCheckpointRetention(r: ExternalizedCheckpointRetention): this {
-    this.settings.externalizedRetention = r;
-    return this;
+    return this.set('externalizedRetention', r);
   }
   /** `file:///absolute/dir` or `s3://bucket/prefix` */
   setCheckpointStorage(uri: string): this {
     if (!/^(file:\/\/\/|s3:\/\/)/.test(uri)) throw new Error(`Checkpoint storage must be file:///path or s3://bucket/prefix, got '${uri}'`);
-    this.settings.storage = uri;
-    return this;
+    return this.set('storage', uri);
   }
 }

@@ -116,7 +116,7 @@ export class StreamExecutionEnvironment {
     if (this.sinks.length === 0) {
       throw new Error('The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()');
     }
-    return { ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism), checkpoint: { ...this.checkpointConfig.settings } };
+    return { ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism), checkpoint: this.checkpointConfig.explicitSettings() };
   }
 
   /**

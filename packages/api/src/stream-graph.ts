@@ -24,7 +24,8 @@ export interface StreamGraph {
   maxParallelism: number;
   nodes: StreamNode[];
   edges: StreamEdge[];
-  checkpoint?: CheckpointSettings;
+  /** the checkpoint settings the job made itself; the cluster fills in the rest */
+  checkpoint?: Partial<CheckpointSettings>;
 }
 
 function operatorId(t: Transformation): string {

@@ -54,9 +54,10 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const jm = await this.spawn('jobmanager', [
-      'jobmanager', '--port', String(this.opts.port), '--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints'), ...(this.opts.jobManagerArgs ?? []),
-    ]);
+    const extra = this.opts.jobManagerArgs ?? [];
+    // with a configuration file, its directories apply; otherwise everything stays under dir
+    const dirs = extra.includes('--config') ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints')];
+    const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);
     await Promise.all(

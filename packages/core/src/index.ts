@@ -9,3 +9,4 @@ export * from './rpc/proto.js';
 export * from './rpc/types.js';
 export * from './checkpoint-storage.js';
 export * from './s3-checkpoint-storage.js';
+export * from './config.js';

@@ -1,4 +1,4 @@
-import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings, type OperatorKind, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
+import { type CheckpointSettings, type OperatorKind, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {
@@ -6,7 +6,8 @@ export interface JobGraph {
   maxParallelism: number;
   vertices: JobVertex[];
   edges: JobEdge[];
-  checkpoint: CheckpointSettings;
+  /** set by the job; the JobManager merges them over its configuration */
+  checkpoint: Partial<CheckpointSettings>;
 }
 
 export interface ChainedOperator {
@@ -92,7 +93,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       targetOperatorId: e.targetId,
       partitioner: e.partitioner.type,
     }));
-  return { jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? { ...DEFAULT_CHECKPOINT_SETTINGS } };
+  return { jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? {} };
 }
 
 /** How many slots a job needs: slot sharing puts one subtask of every vertex in a slot. */

@@ -1,1 +1,1 @@
-export { JobManager, type JobManagerOptions } from './job-manager.js';
+export { JobManager, toStorageUri, type JobManagerOptions } from './job-manager.js';

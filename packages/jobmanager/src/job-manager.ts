@@ -4,11 +4,12 @@ import {
   bindServer, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
 } from '@weir/core';
 import { JobMaster } from './job-master.js';
+import type { CheckpointSettings } from '@weir/api';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 
-/** A savepoint target as given by a user: a URI, or a directory path. */
-function toStorageUri(target: string): string {
+/** A storage location as given by a user: a URI, or a directory path. */
+export function toStorageUri(target: string): string {
   return /^(file|s3):\/\//.test(target) ? target : fileStorageUri(target);
 }
 
@@ -22,6 +23,8 @@ export interface JobManagerOptions {
   checkpointStorage?: string;
   /** default savepoint directory */
   savepointDir?: string;
+  /** checkpoint settings from the configuration file */
+  checkpointDefaults?: Partial<CheckpointSettings>;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -83,7 +86,7 @@ export class JobManager {
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         let target;
         try {
-          target = createCheckpointStorage(call.request.target ? toStorageUri(call.request.target) : fileStorageUri(this.opts.savepointDir ?? '.weir/savepoints'));
+          target = createCheckpointStorage(toStorageUri(call.request.target || (this.opts.savepointDir ?? '.weir/savepoints')));
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
@@ -194,6 +197,7 @@ export class JobManager {
       slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
       ...(restore ? { restore } : {}),
       checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
+      ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
     });
     this.jobs.set(jobId, job);
     this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length, ...(restore ? { restoredFrom: restore.metadataFile } : {}) }, 'job submitted');

@@ -5,7 +5,7 @@ import {
 } from '@weir/core';
 import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
 import { CheckpointCoordinator, type CheckpointedJob } from './checkpoint-coordinator.js';
-import { DEFAULT_CHECKPOINT_SETTINGS } from '@weir/api';
+import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '@weir/api';
 import type { RestorePlan } from './restore.js';
 
 /** One attempt to run one subtask. */
@@ -28,6 +28,8 @@ export interface JobMasterOptions {
   restore?: RestorePlan;
   /** the cluster's default checkpoint storage, used when the job sets none */
   checkpointStorage: string;
+  /** checkpoint settings from the cluster's configuration file */
+  checkpointDefaults?: Partial<CheckpointSettings>;
 }
 
 /**
@@ -51,6 +53,7 @@ export class JobMaster {
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
   private readonly terminalListeners: Array<() => void> = [];
   readonly checkpointStorageUri: string;
+  readonly checkpointSettings: CheckpointSettings;
   readonly coordinator: CheckpointCoordinator;
   readonly collected: Buffer[] = [];
   private collectedBytes = 0;
@@ -64,9 +67,11 @@ export class JobMaster {
     private readonly log: Logger,
     private readonly opts: JobMasterOptions,
   ) {
-    this.checkpointStorageUri = graph.checkpoint?.storage || opts.checkpointStorage;
+    // defaults <- cluster configuration file <- what the job set in code
+    this.checkpointSettings = { ...DEFAULT_CHECKPOINT_SETTINGS, ...opts.checkpointDefaults, ...graph.checkpoint };
+    this.checkpointStorageUri = this.checkpointSettings.storage || opts.checkpointStorage;
     // always present: savepoints work with periodic checkpoints off
-    this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), graph.checkpoint ?? { ...DEFAULT_CHECKPOINT_SETTINGS }, createCheckpointStorage(this.checkpointStorageUri), log);
+    this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), this.checkpointSettings, createCheckpointStorage(this.checkpointStorageUri), log);
     for (const vertex of graph.vertices) {
       for (let i = 0; i < vertex.parallelism; i++) {
         const e: Execution = {
@@ -203,7 +208,7 @@ export class JobMaster {
       resultPartitions,
       jobContextJson: this.jobContextJson,
       checkpointStorage: this.checkpointStorageUri,
-      checkpointingMode: this.graph.checkpoint?.mode ?? 'EXACTLY_ONCE',
+      checkpointingMode: this.checkpointSettings.mode,
       restoreJson: this.opts.restore ? JSON.stringify(this.opts.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
     };
   }

@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileStorageUri, parseAddress, parsePort, parsePositiveInt } from '@weir/core';
-import { JobManager } from '@weir/jobmanager';
+import { loadClusterConfig, parseAddress, parsePort, parsePositiveInt } from '@weir/core';
+import { JobManager, toStorageUri } from '@weir/jobmanager';
 import { TaskExecutor } from '@weir/taskmanager';
 import { JobFileError } from '../bundler.js';
 import { ClusterClient } from '../cluster-client.js';
@@ -78,12 +78,17 @@ program
   .option('--heartbeat-interval <ms>', 'heartbeat interval', arg(parsePositiveInt, '--heartbeat-interval'), 1000)
   .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long', arg(parsePositiveInt, '--heartbeat-timeout'), 10000)
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'), 300000)
-  .option('--checkpoint-dir <dir>', 'default checkpoint storage directory', path.join('.weir', 'checkpoints'))
-  .option('--savepoint-dir <dir>', 'default savepoint directory', path.join('.weir', 'savepoints'))
-  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number; checkpointDir: string; savepointDir: string }) => {
+  .option('--config <file>', 'cluster configuration file (YAML, Flink key names); flags win over it')
+  .option('--checkpoint-dir <dir>', 'default checkpoint storage: a directory or s3://bucket/prefix (default .weir/checkpoints)')
+  .option('--savepoint-dir <dir>', 'default savepoint target: a directory or s3://bucket/prefix (default .weir/savepoints)')
+  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number; config?: string; checkpointDir?: string; savepointDir?: string }) => {
+    const config = o.config ? loadClusterConfig(o.config) : undefined;
     const jm = new JobManager({
       host: o.host, port: o.port, heartbeatIntervalMs: o.heartbeatInterval, heartbeatTimeoutMs: o.heartbeatTimeout,
-      slotRequestTimeoutMs: o.slotRequestTimeout, checkpointStorage: fileStorageUri(o.checkpointDir), savepointDir: path.resolve(o.savepointDir),
+      slotRequestTimeoutMs: o.slotRequestTimeout,
+      checkpointStorage: toStorageUri(resolveLocation(o.checkpointDir ?? config?.checkpointDir ?? path.join('.weir', 'checkpoints'))),
+      savepointDir: resolveLocation(o.savepointDir ?? config?.savepointDir ?? path.join('.weir', 'savepoints')),
+      ...(config ? { checkpointDefaults: config.checkpoint } : {}),
     });
     const port = await jm.start();
     onShutdown(() => jm.stop());
@@ -121,10 +126,15 @@ cluster
   .option('--port <port>', 'JobManager port (0: any free port)', arg(parsePort, '--port'), 6123)
   .option('--dir <dir>', 'directory for logs and working files', '.weir')
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'))
-  .action(async (o: { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number }) => {
+  .option('--config <file>', 'cluster configuration file for the JobManager (YAML)')
+  .action(async (o: { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number; config?: string }) => {
+    if (o.config) loadClusterConfig(o.config); // a bad file fails here, before any process starts
     const lc = new LocalCluster({
       taskManagers: o.taskmanagers, slots: o.slots, port: o.port, dir: path.resolve(o.dir),
-      ...(o.slotRequestTimeout ? { jobManagerArgs: ['--slot-request-timeout', String(o.slotRequestTimeout)] } : {}),
+      jobManagerArgs: [
+        ...(o.slotRequestTimeout ? ['--slot-request-timeout', String(o.slotRequestTimeout)] : []),
+        ...(o.config ? ['--config', path.resolve(o.config)] : []),
+      ],
     });
     onShutdown(() => lc.stop());
     try {

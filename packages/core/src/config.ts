@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { CheckpointSettings } from '@weir/api';
+
+/**
+ * The cluster configuration file (YAML, Flink's key names, flat `a.b.c: v` or nested). It
+ * gives defaults; what a job sets in code wins, and command-line flags win over the file.
+ */
+export interface ClusterConfig {
+  checkpoint: Partial<CheckpointSettings>;
+  checkpointDir?: string;
+  savepointDir?: string;
+}
+
+type Parser = (v: unknown, key: string) => unknown;
+
+function fail(key: string, expected: string, v: unknown): never {
+  throw new Error(`Invalid value for '${key}': ${JSON.stringify(v)}; expected ${expected}`);
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, min: 60_000, m: 60_000, h: 3_600_000 };
+
+/** A duration in ms: a number (ms) or "500 ms", "10 s", "2 min". */
+export function parseDuration(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$/.exec(v) : null;
+  if (!m) fail(key, 'a duration such as 500, "500 ms", "10 s" or "1 min"', v);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
+}
+
+const int = (min: number): Parser => (v, key) => (Number.isInteger(v) && (v as number) >= min ? v : fail(key, `an integer >= ${min}`, v));
+const oneOf = (...values: string[]): Parser => (v, key) => (typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v));
+const storageUri: Parser = (v, key) => (typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v) ? v : fail(key, 'file:///path or s3://bucket/prefix', v));
+
+const CHECKPOINT_KEYS: Record<string, [keyof CheckpointSettings, Parser]> = {
+  'execution.checkpointing.interval': ['intervalMs', parseDuration],
+  'execution.checkpointing.mode': ['mode', oneOf('EXACTLY_ONCE', 'AT_LEAST_ONCE')],
+  'execution.checkpointing.timeout': ['timeoutMs', parseDuration],
+  'execution.checkpointing.min-pause': ['minPauseBetweenCheckpointsMs', parseDuration],
+  'execution.checkpointing.max-concurrent-checkpoints': ['maxConcurrentCheckpoints', int(1)],
+  'execution.checkpointing.tolerable-failed-checkpoints': ['tolerableFailedCheckpoints', int(0)],
+  'execution.checkpointing.externalized-checkpoint-retention': ['externalizedRetention', oneOf('DELETE_ON_CANCELLATION', 'RETAIN_ON_CANCELLATION')],
+  'state.checkpoints.num-retained': ['retainedCheckpoints', int(1)],
+  'state.checkpoints.dir': ['storage', storageUri],
+};
+
+function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) {
+    out[prefix] = obj;
+  }
+  return out;
+}
+
+export function parseClusterConfig(text: string, source: string): ClusterConfig {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new Error(`Cannot parse the configuration file ${source}: ${(e as Error).message}`);
+  }
+  const config: ClusterConfig = { checkpoint: {} };
+  for (const [key, value] of Object.entries(flatten(doc ?? {}))) {
+    const known = CHECKPOINT_KEYS[key];
+    if (known) {
+      (config.checkpoint as Record<string, unknown>)[known[0]] = known[1](value, key);
+    } else if (key === 'state.savepoints.dir') {
+      config.savepointDir = storageUri(value, key) as string;
+    } else {
+      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), 'state.savepoints.dir'].join(', ')}`);
+    }
+  }
+  if (config.checkpoint.storage) config.checkpointDir = config.checkpoint.storage;
+  return config;
+}
+
+export function loadClusterConfig(file: string): ClusterConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`Cannot read the configuration file ${file}: ${(e as Error).message}`);
+  }
+  return parseClusterConfig(text, file);
+}
