@@ -5,23 +5,13 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
 import { decodeRecords } from '../packages/core/src/codec.js';
-import { ROOT, TestCluster, weir } from './helpers/cli.js';
+import { ROOT, TestCluster, until, weir } from './helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
 
 interface Metadata {
   checkpointId: number;
   operators: Record<string, { subtasks: Record<string, { operatorState?: Array<{ next: number }>; keyed?: { path: string; sha256: string; size: number; index: Record<string, [number, number]> } }> }>;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('checkpoints to file:// storage', () => {

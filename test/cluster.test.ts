@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, weir } from './helpers/cli.js';
+import { ROOT, TestCluster, tempDir, until, weir } from './helpers/cli.js';
 
 const job = (name: string): string => path.join(ROOT, 'test/jobs', name);
 
@@ -44,16 +44,6 @@ function readCounts(dir: string): { counts: Map<string, number>; files: string[]
     }
   }
   return { counts, files };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function jobIdOf(stdout: string): string {
@@ -122,7 +112,7 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
     const r = await cluster.run(['run', job('slow-sink.ts'), '--detached']);
     assert.equal(r.code, 0, r.stderr);
     const jobId = jobIdOf(r.stdout);
-    await waitFor('job running', async () => ((await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined));
+    await until('job running', async () => ((await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined));
     const samples: Array<{ read: number; written: number; rss: number }> = [];
     for (let i = 0; i < 8; i++) {
       await new Promise((res) => setTimeout(res, 1000));
@@ -143,14 +133,14 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
     assert.ok(last.rss < samples[2]!.rss * 1.5, `RSS grows: ${samples.map((s) => s.rss).join(', ')}`);
     const c = await weir(['cancel', jobId, '--jobmanager', cluster.address]);
     assert.equal(c.code, 0, c.stderr);
-    await waitFor('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
   });
 
   test('cancel ends every task and frees the slots', async () => {
     const r = await cluster.run(['run', job('unbounded.ts'), '--detached', '--', '4']);
     assert.equal(r.code, 0, r.stderr);
     const jobId = jobIdOf(r.stdout);
-    await waitFor('tasks running', async () => {
+    await until('tasks running', async () => {
       const d = await client.status(jobId);
       return d.vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined;
     });
@@ -158,12 +148,12 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
     assert.match(list.stdout, new RegExp(`${jobId}\\s+RUNNING`));
     const c = await weir(['cancel', jobId, '--jobmanager', cluster.address]);
     assert.equal(c.code, 0, c.stderr);
-    const d = await waitFor('job canceled', async () => {
+    const d = await until('job canceled', async () => {
       const s = await client.status(jobId);
       return s.status === 'JOB_CANCELED' ? s : undefined;
     });
     for (const v of d.vertices) for (const s of v.subtasks) assert.equal(s.state, 'CANCELED');
-    const o = await waitFor('slots free', async () => {
+    const o = await until('slots free', async () => {
       const ov = await client.overview();
       return ov.freeSlots === 4 ? ov : undefined;
     });
@@ -189,7 +179,7 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
     const jobId = jobIdOf(r.stdout);
     const s = await weir(['status', jobId, '--jobmanager', cluster.address]);
     assert.match(s.stdout, /waiting for 5 slots/);
-    const d = await waitFor('job failed', async () => {
+    const d = await until('job failed', async () => {
       const st = await client.status(jobId);
       return st.status === 'JOB_FAILED' ? st : undefined;
     });
@@ -241,14 +231,14 @@ describe('a TaskManager that dies', () => {
       const jobId = jobIdOf(r.stdout);
       const client = await ClusterClient.connect(cluster.address);
       try {
-        await waitFor('tasks running', async () => {
+        await until('tasks running', async () => {
           const d = await client.status(jobId);
           return d.vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined;
         });
         const log = readFileSync(path.join(cluster.logDir(), 'taskmanager-2.log'), 'utf8').split('\n')[0]!;
         const pid = (JSON.parse(log) as { pid: number }).pid;
         process.kill(pid, 'SIGKILL');
-        const d = await waitFor('job failed', async () => {
+        const d = await until('job failed', async () => {
           const s = await client.status(jobId);
           return s.status === 'JOB_FAILED' ? s : undefined;
         }, 15_000);

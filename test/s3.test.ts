@@ -3,21 +3,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, weir } from './helpers/cli.js';
+import { ROOT, TestCluster, tempDir, until, weir } from './helpers/cli.js';
 import { TestS3Server } from './helpers/s3.js';
 
 const counting = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
 const savepointJob = path.join(ROOT, 'test/jobs/savepoint-count.ts');
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('checkpoints and savepoints on S3 (s3rver over HTTP)', () => {
   let s3: TestS3Server;

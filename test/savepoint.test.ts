@@ -3,20 +3,10 @@ import assert from 'node:assert/strict';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, weir } from './helpers/cli.js';
+import { ROOT, TestCluster, tempDir, until, weir } from './helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/savepoint-count.ts');
 const RECORDS = 90_000;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Final [count, sum] per key over the output of every run: the update with the largest count. */
 function finals(dirs: string[]): Map<number, [number, number]> {

@@ -36,6 +36,17 @@ export function weir(args: string[], opts: { cwd?: string; timeoutMs?: number; e
   });
 }
 
+/** Polls `fn` until it returns a value; fails naming what it waited for. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export function tempDir(prefix = 'weir-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
