@@ -5,7 +5,7 @@ import { CollectionSource } from './sources/collection-source.js';
 import { NumberSequenceSource } from './sources/number-sequence-source.js';
 import { SocketTextSource } from './sources/socket-text-source.js';
 import { TextFileSource } from './sources/text-file-source.js';
-import { buildStreamGraph, type StreamGraph } from './stream-graph.js';
+import { buildStreamGraph, type StateBackendType, type StreamGraph } from './stream-graph.js';
 import type { Transformation } from './transformation.js';
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
 
@@ -27,6 +27,7 @@ export class StreamExecutionEnvironment {
   private readonly sinks: Transformation[] = [];
   private seq = 0;
   private readonly checkpointConfig = new CheckpointConfig();
+  private stateBackend: StateBackendType | undefined;
 
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     return new StreamExecutionEnvironment();
@@ -48,6 +49,23 @@ export class StreamExecutionEnvironment {
 
   getCheckpointConfig(): CheckpointConfig {
     return this.checkpointConfig;
+  }
+
+  /**
+   * Where keyed state lives: 'heap' (the task's memory) or 'rocksdb' (a RocksDB database per
+   * task on the TaskManager's local disk, for state larger than memory). Wins over the
+   * cluster's `state.backend.type`; checkpoints and savepoints of either restore into the other.
+   */
+  setStateBackend(backend: StateBackendType): this {
+    if (backend !== 'heap' && backend !== 'rocksdb') {
+      throw new Error(`Unknown state backend ${JSON.stringify(backend)}; expected 'heap' or 'rocksdb'`);
+    }
+    this.stateBackend = backend;
+    return this;
+  }
+
+  getStateBackend(): StateBackendType | undefined {
+    return this.stateBackend;
   }
 
   getParallelism(): number {
@@ -116,7 +134,11 @@ export class StreamExecutionEnvironment {
     if (this.sinks.length === 0) {
       throw new Error('The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()');
     }
-    return { ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism), checkpoint: this.checkpointConfig.explicitSettings() };
+    return {
+      ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism),
+      checkpoint: this.checkpointConfig.explicitSettings(),
+      ...(this.stateBackend ? { stateBackend: this.stateBackend } : {}),
+    };
   }
 
   /**

@@ -26,7 +26,12 @@ export interface StreamGraph {
   edges: StreamEdge[];
   /** the checkpoint settings the job made itself; the cluster fills in the rest */
   checkpoint?: Partial<CheckpointSettings>;
+  /** the keyed state backend the job chose; else the cluster's (state.backend.type), else heap */
+  stateBackend?: StateBackendType;
 }
+
+/** Where keyed state lives: `heap` (maps in the task's memory) or `rocksdb` (on local disk). */
+export type StateBackendType = 'heap' | 'rocksdb';
 
 function operatorId(t: Transformation): string {
   return t.uid !== undefined ? `uid-${t.uid}` : `${t.kind}-${t.seq}`;

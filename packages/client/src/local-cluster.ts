@@ -14,6 +14,8 @@ export interface LocalClusterOptions {
   dir: string;
   /** extra flags for the JobManager, e.g. a slot request timeout */
   jobManagerArgs?: string[];
+  /** extra flags for every TaskManager, e.g. --config */
+  taskManagerArgs?: string[];
 }
 
 export interface ReadyMessage {
@@ -55,6 +57,7 @@ export class LocalCluster {
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
     const extra = this.opts.jobManagerArgs ?? [];
+    const tmExtra = this.opts.taskManagerArgs ?? [];
     // with a configuration file, its directories apply; otherwise everything stays under dir
     const dirs = extra.includes('--config') ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints')];
     const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
@@ -65,6 +68,9 @@ export class LocalCluster {
         this.spawn(`taskmanager-${i + 1}`, [
           'taskmanager', '--jobmanager', jm.address, '--slots', String(this.opts.slots), '--id', `tm-${i + 1}`,
           '--work-dir', path.join(workDir, `tm-${i + 1}`),
+          // RocksDB state stays under dir unless a configuration file says where
+          ...(tmExtra.includes('--config') || tmExtra.includes('--state-dir') ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
+          ...tmExtra,
         ]).then((tm) => onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`)),
       ),
     );

@@ -4,7 +4,7 @@ import {
   bindServer, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
 } from '@weir/core';
 import { JobMaster } from './job-master.js';
-import type { CheckpointSettings } from '@weir/api';
+import type { CheckpointSettings, StateBackendType } from '@weir/api';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 
@@ -25,6 +25,8 @@ export interface JobManagerOptions {
   savepointDir?: string;
   /** checkpoint settings from the configuration file */
   checkpointDefaults?: Partial<CheckpointSettings>;
+  /** keyed state backend of jobs that choose none (configuration file: state.backend.type) */
+  stateBackend?: StateBackendType;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -198,6 +200,7 @@ export class JobManager {
       ...(restore ? { restore } : {}),
       checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
+      ...(this.opts.stateBackend ? { stateBackend: this.opts.stateBackend } : {}),
     });
     this.jobs.set(jobId, job);
     this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length, ...(restore ? { restoredFrom: restore.metadataFile } : {}) }, 'job submitted');

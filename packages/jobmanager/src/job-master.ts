@@ -5,7 +5,7 @@ import {
 } from '@weir/core';
 import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
 import { CheckpointCoordinator, type CheckpointedJob } from './checkpoint-coordinator.js';
-import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '@weir/api';
+import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings, type StateBackendType } from '@weir/api';
 import type { RestorePlan } from './restore.js';
 
 /** One attempt to run one subtask. */
@@ -30,6 +30,8 @@ export interface JobMasterOptions {
   checkpointStorage: string;
   /** checkpoint settings from the cluster's configuration file */
   checkpointDefaults?: Partial<CheckpointSettings>;
+  /** the cluster's keyed state backend, for jobs that set none */
+  stateBackend?: StateBackendType;
 }
 
 /**
@@ -209,6 +211,8 @@ export class JobMaster {
       jobContextJson: this.jobContextJson,
       checkpointStorage: this.checkpointStorageUri,
       checkpointingMode: this.checkpointSettings.mode,
+      // what the job set wins over the cluster's configuration
+      stateBackend: this.graph.stateBackend ?? this.opts.stateBackend ?? 'heap',
       restoreJson: this.opts.restore ? JSON.stringify(this.opts.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
     };
   }

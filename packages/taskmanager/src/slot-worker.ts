@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamGraph } from '@weir/api';
 import { planJobBundle, type TaskDeploymentDescriptor__Output } from '@weir/core';
 import type { ResultPartition } from './network/result-partition.js';
+import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { StreamTask, type NetworkSettings, type TaskHost } from './task/stream-task.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
@@ -13,6 +14,7 @@ export interface SlotWorkerData {
   taskManagerId: string;
   bundleCacheDir: string;
   network: NetworkSettings;
+  rocksdb: RocksDBSettings;
 }
 
 const port = parentPort!;
@@ -33,6 +35,7 @@ const host: TaskHost = {
   },
   network: data.network,
   taskManagerId: data.taskManagerId,
+  rocksdb: data.rocksdb,
 };
 
 async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
+import { rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -10,6 +11,7 @@ import {
   type TaskManagerHeartbeat, type TaskMetrics, type RegisterTaskManagerResponse__Output,
 } from '@weir/core';
 import type { SlotWorkerData } from './slot-worker.js';
+import { DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE, DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE, type RocksDBSettings } from './state/keyed-state-backend.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FrameKind, FromWorker, ToWorker } from './worker-protocol.js';
 
@@ -24,6 +26,14 @@ export interface TaskManagerOptions {
   workDir: string;
   network?: Partial<NetworkSettings>;
   taskManagerId?: string;
+  /**
+   * Local state directory root (RocksDB working state): this TaskManager uses
+   * `<stateDir>/<taskManagerId>`, default `<cwd>/.weir/tm-state`.
+   */
+  stateDir?: string;
+  /** RocksDB memory per database, bytes */
+  rocksdbBlockCacheSize?: number;
+  rocksdbWriteBufferSize?: number;
 }
 
 interface Slot {
@@ -61,6 +71,8 @@ export class TaskExecutor {
   private readonly slots: Slot[];
   private readonly bundles = new Map<string, Promise<string>>();
   private readonly network: NetworkSettings;
+  /** the local state directory of this TaskManager and RocksDB's memory bounds */
+  readonly rocksdb: RocksDBSettings;
   private readonly producers = new Map<string, Worker>();
   private readonly pendingRequests = new Map<string, Array<{ subpartition: number; credit: number; route: ConsumerRoute }>>();
   private readonly consumers = new Map<string, ConsumerRoute>();
@@ -77,6 +89,11 @@ export class TaskExecutor {
     this.log = createLogger('taskmanager', { taskManagerId: this.id });
     this.slots = Array.from({ length: opts.slots }, (_, index) => ({ index, tasks: new Set<string>() }));
     this.network = { ...DEFAULT_NETWORK, ...opts.network };
+    this.rocksdb = {
+      localDir: path.join(path.resolve(opts.stateDir ?? path.join('.weir', 'tm-state')), this.id),
+      blockCacheSize: opts.rocksdbBlockCacheSize ?? DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE,
+      writeBufferSize: opts.rocksdbWriteBufferSize ?? DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE,
+    };
     this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress);
   }
 
@@ -216,6 +233,7 @@ export class TaskExecutor {
       taskManagerId: this.id,
       bundleCacheDir: path.join(this.opts.workDir, 'bundles'),
       network: this.network,
+      rocksdb: this.rocksdb,
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));
@@ -466,6 +484,12 @@ export class TaskExecutor {
     await new Promise((r) => setTimeout(r, 200));
     this.heartbeat?.end();
     await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    // each task attempt deletes its own database; the TaskManager's directory goes if empty
+    try {
+      rmdirSync(this.rocksdb.localDir);
+    } catch {
+      /* absent, or holds what another process with this id still uses */
+    }
     await shutdownServer(this.server, 1_000);
     for (const c of this.dataClients.values()) c.close();
     this.jm.close();

@@ -89,6 +89,7 @@ program
       checkpointStorage: toStorageUri(resolveLocation(o.checkpointDir ?? config?.checkpointDir ?? path.join('.weir', 'checkpoints'))),
       savepointDir: resolveLocation(o.savepointDir ?? config?.savepointDir ?? path.join('.weir', 'savepoints')),
       ...(config ? { checkpointDefaults: config.checkpoint } : {}),
+      ...(config?.stateBackend ? { stateBackend: config.stateBackend } : {}),
     });
     const port = await jm.start();
     onShutdown(() => jm.stop());
@@ -105,10 +106,17 @@ program
   .option('--port <port>', 'port for tasks and data exchange (0: any free port)', arg(parsePort, '--port'), 0)
   .option('--id <id>', 'TaskManager id (default: random)')
   .option('--work-dir <dir>', 'local working directory', path.join('.weir', 'work'))
-  .action(async (o: { jobmanager: { host: string; port: number }; slots: number; host: string; advertisedHost?: string; port: number; id?: string; workDir: string }) => {
+  .option('--state-dir <dir>', 'local state directory root for RocksDB state; this TaskManager uses <dir>/<id> (default: state.backend.rocksdb.localdir, else .weir/tm-state)')
+  .option('--config <file>', 'cluster configuration file (YAML): state.backend.rocksdb.* settings; flags win over it')
+  .action(async (o: { jobmanager: { host: string; port: number }; slots: number; host: string; advertisedHost?: string; port: number; id?: string; workDir: string; stateDir?: string; config?: string }) => {
+    const config = o.config ? loadClusterConfig(o.config) : undefined;
+    const stateDir = o.stateDir ?? config?.rocksdbLocalDir;
     const tm = new TaskExecutor({
       jobManagerAddress: `${o.jobmanager.host}:${o.jobmanager.port}`,
       slots: o.slots, host: o.host, port: o.port, workDir: path.resolve(o.workDir),
+      ...(stateDir ? { stateDir: path.resolve(stateDir) } : {}),
+      ...(config?.rocksdbBlockCacheSize ? { rocksdbBlockCacheSize: config.rocksdbBlockCacheSize } : {}),
+      ...(config?.rocksdbWriteBufferSize ? { rocksdbWriteBufferSize: config.rocksdbWriteBufferSize } : {}),
       ...(o.advertisedHost ? { advertisedHost: o.advertisedHost } : {}),
       ...(o.id ? { taskManagerId: o.id } : {}),
     });
@@ -126,7 +134,7 @@ cluster
   .option('--port <port>', 'JobManager port (0: any free port)', arg(parsePort, '--port'), 6123)
   .option('--dir <dir>', 'directory for logs and working files', '.weir')
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'))
-  .option('--config <file>', 'cluster configuration file for the JobManager (YAML)')
+  .option('--config <file>', 'cluster configuration file for the JobManager and TaskManagers (YAML)')
   .action(async (o: { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number; config?: string }) => {
     if (o.config) loadClusterConfig(o.config); // a bad file fails here, before any process starts
     const lc = new LocalCluster({
@@ -135,6 +143,7 @@ cluster
         ...(o.slotRequestTimeout ? ['--slot-request-timeout', String(o.slotRequestTimeout)] : []),
         ...(o.config ? ['--config', path.resolve(o.config)] : []),
       ],
+      ...(o.config ? { taskManagerArgs: ['--config', path.resolve(o.config)] } : {}),
     });
     onShutdown(() => lc.stop());
     try {

@@ -2,6 +2,7 @@ import {
   AbstractRichFunction, KeyedProcessFunction, ProcessFunction, ReducingStateDescriptor, type Collector, type KeySelector, type ReduceFunction, type StreamNode,
 } from '@weir/api';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { StreamingRuntimeContext, type SubtaskInfo } from '../task/runtime-context.js';
 import { OperatorStateBackend, type OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { StreamOperator } from './stream-operator.js';
@@ -36,7 +37,7 @@ abstract class BaseOperator implements StreamOperator {
 }
 
 class KeyContext {
-  constructor(readonly backend: HeapKeyedStateBackend, readonly keySelector: KeySelector<unknown, unknown>) {}
+  constructor(readonly backend: KeyedStateBackend, readonly keySelector: KeySelector<unknown, unknown>) {}
   setKeyOf(record: unknown): void {
     this.backend.setCurrentKey(this.keySelector(record));
   }
@@ -44,10 +45,14 @@ class KeyContext {
 
 /**
  * Builds the operator for one stream node. Keyed operators get a state backend and set the
- * current key from the record before calling the user function.
+ * current key from the record before calling the user function. `keyedBackend` makes the
+ * backend of a keyed operator (heap by default).
  */
-export function createOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, restoredOperatorState?: OperatorListSnapshot): StreamOperator {
-  const keyed = node.keySelector ? new KeyContext(new HeapKeyedStateBackend(), node.keySelector) : undefined;
+export function createOperator(
+  node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, restoredOperatorState?: OperatorListSnapshot,
+  keyedBackend: () => KeyedStateBackend = () => new HeapKeyedStateBackend(),
+): StreamOperator {
+  const keyed = node.keySelector ? new KeyContext(keyedBackend(), node.keySelector) : undefined;
   const operatorState = new OperatorStateBackend(restoredOperatorState);
   const op = buildOperator(node, info, output, keyed, new StreamingRuntimeContext(info, keyed?.backend, operatorState));
   if (keyed) op.keyedBackend = keyed.backend;

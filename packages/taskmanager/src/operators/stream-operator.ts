@@ -1,5 +1,5 @@
 import type { Collector } from '@weir/api';
-import type { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import type { OperatorStateBackend } from '../state/operator-state-backend.js';
 
 /**
@@ -13,6 +13,6 @@ export interface StreamOperator extends Collector<unknown> {
   finish(): void | Promise<void>;
   close(): void | Promise<void>;
   /** set on keyed operators: snapshotted at each checkpoint */
-  keyedBackend?: HeapKeyedStateBackend;
+  keyedBackend?: KeyedStateBackend;
   operatorState?: OperatorStateBackend;
 }

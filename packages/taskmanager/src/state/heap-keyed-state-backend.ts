@@ -3,13 +3,9 @@ import type {
   MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateDescriptor, State, ValueState, ValueStateDescriptor,
 } from '@weir/api';
 import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+import type { KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer } from './keyed-state-backend.js';
 
-export interface KeyedStateSnapshot {
-  data: Uint8Array;
-  /** key group -> [offset, length] in data */
-  index: Record<number, [number, number]>;
-  kinds: Record<string, string>;
-}
+export type { KeyedStateSnapshot } from './keyed-state-backend.js';
 
 type StateTable<V> = Map<string | number, V>;
 
@@ -17,11 +13,19 @@ type StateTable<V> = Map<string | number, V>;
  * Keyed state in the task's memory: one table per state name, keyed by the normalized
  * current key. The operator sets the key before each record; state objects read it here.
  */
-export class HeapKeyedStateBackend {
+export class HeapKeyedStateBackend implements KeyedStateBackend {
+  readonly type = 'heap' as const;
   private currentKey: unknown;
   private currentMapKey: string | number = '';
   private readonly tables = new Map<string, { kind: string; table: StateTable<unknown> }>();
   private readonly states = new Map<string, State>();
+
+  async open(): Promise<void> {}
+
+  async dispose(): Promise<void> {
+    this.tables.clear();
+    this.states.clear();
+  }
 
   setCurrentKey(key: unknown): void {
     this.currentKey = key;
@@ -168,11 +172,17 @@ export class HeapKeyedStateBackend {
   }
 
   /**
-   * The synchronous part of a snapshot: every entry serialized now, grouped by key group, so
-   * processing may go on while the bytes are written and state can be split on rescale.
-   * Map-state values are stored as entry lists.
+   * The synchronous part of a snapshot: every entry serialized now (the maps are mutable, so
+   * this copy is the consistent view), grouped by key group; the asynchronous part only hands
+   * the bytes over.
    */
-  snapshot(maxParallelism: number): KeyedStateSnapshot | undefined {
+  snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
+    const snap = this.serialize(maxParallelism);
+    return async () => snap;
+  }
+
+  /** Every entry in the canonical format; map-state values as entry lists. */
+  serialize(maxParallelism: number): KeyedStateSnapshot | undefined {
     const groups = new Map<number, unknown[]>();
     const kinds: Record<string, string> = {};
     for (const [name, { kind, table }] of this.tables) {

@@ -2,7 +2,7 @@ import type {
   AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, RuntimeContext,
   TaskInfo, ValueStateDescriptor,
 } from '@weir/api';
-import type { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import type { OperatorStateBackend } from '../state/operator-state-backend.js';
 
 export interface SubtaskInfo extends TaskInfo {
@@ -13,7 +13,7 @@ export interface SubtaskInfo extends TaskInfo {
 export class StreamingRuntimeContext implements RuntimeContext {
   constructor(
     private readonly info: SubtaskInfo,
-    private readonly keyed: HeapKeyedStateBackend | undefined,
+    private readonly keyed: KeyedStateBackend | undefined,
     private readonly operatorState: OperatorStateBackend,
   ) {}
 
@@ -21,7 +21,7 @@ export class StreamingRuntimeContext implements RuntimeContext {
     return this.operatorState;
   }
 
-  private backend(what: string): HeapKeyedStateBackend {
+  private backend(what: string): KeyedStateBackend {
     if (!this.keyed) {
       throw new Error(`Keyed state (${what}) is only available on a keyed stream: apply the function after keyBy()`);
     }

@@ -5,7 +5,8 @@ import {
   type TaskMetrics,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
-import type { KeyedStateSnapshot } from '../state/heap-keyed-state-backend.js';
+import type { KeyedStateBackend, KeyedStateSnapshotMaterializer, RocksDBSettings } from '../state/keyed-state-backend.js';
+import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 
 /** What the JobManager sends a restored task (see RestorePlan in the JobManager). */
@@ -36,6 +37,8 @@ export interface TaskHost {
   taskEnded(task: StreamTask): void;
   network: NetworkSettings;
   taskManagerId: string;
+  /** where RocksDB keyed state lives (the TaskManager's local state directory, memory bounds) */
+  rocksdb: RocksDBSettings;
 }
 
 type TerminalState = 'FINISHED' | 'CANCELED' | 'FAILED';
@@ -121,8 +124,16 @@ export class StreamTask {
   }
 
 
-  /** Reads the key groups of this subtask's range from the restored files, verifying checksums. */
+  /** The keyed state backend the job chose (TaskDeploymentDescriptor.stateBackend) for one operator. */
+  private createKeyedBackend(operatorId: string): KeyedStateBackend {
+    return createKeyedStateBackend(parseStateBackendType(this.tdd.stateBackend, 'the task deployment'), this.host.rocksdb, {
+      jobId: this.tdd.jobId, operatorId, subtaskIndex: this.tdd.subtaskIndex, attemptNumber: this.tdd.attemptNumber, maxParallelism: this.tdd.maxParallelism,
+    });
+  }
+
+  /** Opens the keyed state backends, then reads the key groups of this subtask's range from the restored files, verifying checksums. */
   private async restoreKeyedState(): Promise<void> {
+    for (const op of this.operators) await op.keyedBackend?.open();
     const r = this.restore;
     if (!r) return;
     const range = computeKeyGroupRangeForOperatorIndex(this.tdd.maxParallelism, this.tdd.parallelism, this.tdd.subtaskIndex);
@@ -170,7 +181,7 @@ export class StreamTask {
     let output: Collector<unknown> = writers.length > 0 ? fanOut(writers) : NOOP;
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
-      const op = createOperator(operatorNodes[i]!, this.info, output, this.restore?.operators[operatorNodes[i]!.id]?.lists);
+      const op = createOperator(operatorNodes[i]!, this.info, output, this.restore?.operators[operatorNodes[i]!.id]?.lists, () => this.createKeyedBackend(operatorNodes[i]!.id));
       this.operators.unshift(op);
       this.operatorIds.unshift(operatorNodes[i]!.id);
       output = op;
@@ -346,14 +357,15 @@ export class StreamTask {
   }
 
   /**
-   * Synchronous part: freeze the state (serialize it) and send the barrier on, in order after
-   * the records before it. Asynchronous part: write the files, then acknowledge.
+   * Synchronous part: freeze the state (heap: serialize it; RocksDB: flush and take a
+   * consistent view) and send the barrier on, in order after the records before it.
+   * Asynchronous part: produce the keyed state bytes, write the files, then acknowledge.
    */
   private async performCheckpoint(barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>, alignmentMs: number): Promise<void> {
     const id = barrier.checkpointId;
     if (this.state !== 'RUNNING') return;
     const t0 = performance.now();
-    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshot; operatorState?: unknown; lists?: OperatorListSnapshot }> = [];
+    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshotMaterializer; operatorState?: unknown; lists?: OperatorListSnapshot }> = [];
     try {
       const position = this.reader?.snapshotState?.();
       if (position !== undefined) snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
@@ -375,18 +387,21 @@ export class StreamTask {
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: Record<string, unknown> = {};
       let size = 0;
-      for (const s of snapshots) {
+      // every materializer runs (each releases its view when done), even if one fails
+      const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
+      for (const [i, s] of snapshots.entries()) {
         const entry: Record<string, unknown> = {};
-        if (s.keyed) {
+        const keyed = keyedSnapshots[i];
+        if (keyed) {
           // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
           const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
-          const handle = await storage.write(`${directory}/${file}`, s.keyed.data);
-          entry.keyed = { ...handle, path: file, index: s.keyed.index, kinds: s.keyed.kinds };
+          const handle = await storage.write(`${directory}/${file}`, keyed.data);
+          entry.keyed = { ...handle, path: file, index: keyed.index, kinds: keyed.kinds };
           size += handle.size;
         }
         if (s.operatorState !== undefined) entry.operatorState = s.operatorState;
         if (s.lists) entry.lists = s.lists;
-        state[s.operatorId] = entry;
+        if (Object.keys(entry).length > 0) state[s.operatorId] = entry;
       }
       this.host.post({
         t: 'checkpointAck', executionId: this.executionId, checkpointId: id, stateJson: JSON.stringify(state),
@@ -456,6 +471,14 @@ export class StreamTask {
       await this.reader?.close?.();
     } catch (e) {
       first ??= e;
+    }
+    // keyed state lives as long as the attempt: a RocksDB database is closed and deleted
+    for (const op of this.operators) {
+      try {
+        await op.keyedBackend?.dispose();
+      } catch (e) {
+        first ??= e;
+      }
     }
     if (first) throw first;
   }

@@ -1,0 +1,66 @@
+import type {
+  StateBackendType,
+  AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
+  ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+} from '@weir/api';
+
+/**
+ * The canonical snapshot of keyed state, the same for every backend, so a checkpoint or
+ * savepoint of one backend restores into the other: per key group one msgpack batch
+ * (`encodeRecords`) of `[stateName, normalizedKey, value]` entries, map-state values as
+ * `[userKey, userValue]` entry lists.
+ */
+export interface KeyedStateSnapshot {
+  data: Uint8Array;
+  /** key group -> [offset, length] in data */
+  index: Record<number, [number, number]>;
+  kinds: Record<string, string>;
+}
+
+/**
+ * What the synchronous part of a snapshot returns: a consistent view taken now. Calling it
+ * (the asynchronous part) produces the canonical bytes while processing goes on; undefined
+ * when there is no state. It must be called exactly once, so the view is released.
+ */
+export type KeyedStateSnapshotMaterializer = () => Promise<KeyedStateSnapshot | undefined>;
+
+export type { StateBackendType } from '@weir/api';
+
+/**
+ * Keyed state of one operator in one subtask (Flink's KeyedStateBackend): the operator sets
+ * the current key before each record; the state objects read and write that key's state,
+ * synchronously.
+ */
+export interface KeyedStateBackend {
+  readonly type: StateBackendType;
+  /** Prepares storage (a RocksDB database is opened here); before restore and processing. */
+  open(): Promise<void>;
+  setCurrentKey(key: unknown): void;
+  getCurrentKey(): unknown;
+  getState<T>(desc: ValueStateDescriptor<T>): ValueState<T>;
+  getListState<T>(desc: ListStateDescriptor<T>): ListState<T>;
+  getMapState<UK, UV>(desc: MapStateDescriptor<UK, UV>): MapState<UK, UV>;
+  getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T>;
+  getAggregatingState<IN, ACC, OUT>(desc: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+  /** The synchronous part of a checkpoint; see KeyedStateSnapshotMaterializer. */
+  snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer;
+  /** Loads entries of a canonical snapshot (one key group's batch). */
+  restoreEntries(kinds: Record<string, string>, entries: unknown[]): void;
+  /** Number of keys with state, over all states (for metrics and tests). */
+  numKeys(): number;
+  /** Releases storage (a RocksDB database is closed and its directory deleted). Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** Where and how a TaskManager keeps RocksDB state. */
+export interface RocksDBSettings {
+  /** the TaskManager's local state directory; each task attempt opens a fresh database below it */
+  localDir: string;
+  /** bytes of RocksDB block cache per database */
+  blockCacheSize: number;
+  /** bytes of one RocksDB memtable (write buffer) per database */
+  writeBufferSize: number;
+}
+
+export const DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE = 8 * 1024 * 1024;
+export const DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE = 16 * 1024 * 1024;

@@ -1,0 +1,527 @@
+import type {
+  AggregatingState, AggregatingStateDescriptor, AppendingState, ListState, ListStateDescriptor, MapState,
+  MapStateDescriptor, ReducingState, ReducingStateDescriptor, State, StateDescriptor, ValueState, ValueStateDescriptor,
+} from '@weir/api';
+import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+import { Packr } from 'msgpackr';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer } from './keyed-state-backend.js';
+
+/*
+ * The binding is @nxtedition/rocksdb (chosen by measurement, see bench/README.md): the only one
+ * with synchronous reads, writes and iteration, which the synchronous state API needs. It is a
+ * CommonJS native module, loaded on first use so heap-only tasks never load it.
+ */
+interface RocksIterator {
+  nextv(size: number): Promise<Array<[Buffer, Buffer]>>;
+  _nextvSync(size: number, options: object): { rows: Buffer[]; finished: boolean };
+  close(): Promise<void>;
+}
+interface RocksBatch {
+  _put(key: Buffer, value: Buffer, options: object): void;
+  _del(key: Buffer, options: object): void;
+  _writeSync(options: object): void;
+  _closeSync(): void;
+}
+interface RocksDB {
+  status: string;
+  open(options: object): Promise<void>;
+  close(): Promise<void>;
+  batch(): RocksBatch;
+  iterator(options: object): RocksIterator;
+  _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>;
+}
+type RocksLevelClass = new (location: string, options: object) => RocksDB;
+
+let rocksLevel: RocksLevelClass | undefined;
+function loadBinding(): RocksLevelClass {
+  rocksLevel ??= (createRequire(import.meta.url)('@nxtedition/rocksdb') as { RocksLevel: RocksLevelClass }).RocksLevel;
+  return rocksLevel;
+}
+
+export interface RocksDBKeyedStateBackendOptions {
+  /** the database directory; must not exist yet (a fresh one per task attempt) */
+  directory: string;
+  maxParallelism: number;
+  blockCacheSize: number;
+  writeBufferSize: number;
+  /** written entries held in memory before a batched write (default 50,000) */
+  maxBufferedEntries?: number;
+  /** read entries cached in memory (default 100,000) */
+  maxCachedEntries?: number;
+}
+
+/** A fresh database directory below the TaskManager's local state directory. */
+export function rocksDBDirectory(localDir: string, t: { jobId: string; operatorId: string; subtaskIndex: number; attemptNumber: number }): string {
+  const op = t.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return path.join(localDir, `job_${t.jobId}_op_${op}_${t.subtaskIndex}_attempt_${t.attemptNumber}_${randomUUID().slice(0, 8)}`);
+}
+
+const DELETED = Symbol('deleted');
+const ABSENT = Symbol('absent');
+const NO_OPTIONS = {};
+const ITERATOR_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
+
+type NK = string | number;
+interface StateMeta {
+  name: string;
+  kind: string;
+  id: number;
+  /** written, not yet in RocksDB: normalized key -> value or DELETED */
+  dirty: Map<NK, unknown>;
+  /** read cache: normalized key -> value or ABSENT; the same values RocksDB holds */
+  clean: Map<NK, unknown>;
+  /** map state only: normalized key -> normalized user key -> [user key, value or DELETED] */
+  mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
+}
+
+/**
+ * Keyed state in RocksDB (one database per task attempt, on local disk), with the heap
+ * backend's synchronous semantics.
+ *
+ * Layout of a RocksDB key: key group (2 bytes, big-endian), state id (2 bytes), the
+ * normalized key (msgpack, self-delimiting), and for map state the user key (msgpack); so
+ * one key group, one state of a key group, or one key's map can each be scanned alone.
+ * Values are msgpack.
+ *
+ * In front of RocksDB: a write buffer (Map of dirty entries per state, written in one batch
+ * before each snapshot and whenever it reaches maxBufferedEntries) and a read cache of
+ * decoded values (dropped whole when it reaches maxCachedEntries). As in Flink's RocksDB
+ * backend, a value read from state is a copy: change it and call update(), or the change is
+ * lost when the cache is dropped.
+ */
+export class RocksDBKeyedStateBackend implements KeyedStateBackend {
+  readonly type = 'rocksdb' as const;
+  private db: RocksDB | undefined;
+  private closed = false;
+  private currentKey: unknown;
+  private nk: NK = '';
+  private readonly packr = new Packr({ useRecords: false, moreTypes: true });
+  private readonly metas = new Map<string, StateMeta>();
+  private readonly byId = new Map<number, StateMeta>();
+  private readonly states = new Map<string, State>();
+  private dirtyCount = 0;
+  private cleanCount = 0;
+  private readonly maxBuffered: number;
+  private readonly maxCached: number;
+  private readonly snapshots = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
+    this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
+    this.maxCached = opts.maxCachedEntries ?? 100_000;
+  }
+
+  get directory(): string {
+    return this.opts.directory;
+  }
+
+  async open(): Promise<void> {
+    if (this.db) return;
+    const dir = this.opts.directory;
+    try {
+      mkdirSync(path.dirname(dir), { recursive: true });
+    } catch (e) {
+      throw new Error(`Cannot create the RocksDB local state directory ${path.dirname(dir)}: ${(e as Error).message}`);
+    }
+    const RocksLevel = loadBinding();
+    const db = new RocksLevel(dir, {});
+    try {
+      await db.open({
+        createIfMissing: true,
+        errorIfExists: true,
+        cacheSize: this.opts.blockCacheSize,
+        // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4
+        compaction: 'level',
+        memtableMemoryBudget: this.opts.writeBufferSize * 4,
+        compression: false,
+        walCompression: false,
+        parallelism: 1,
+      });
+    } catch (e) {
+      const cause = (e as Error & { cause?: Error }).cause?.message;
+      throw new Error(`Cannot open RocksDB state in ${dir}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`);
+    }
+    this.db = db;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // running snapshots notice `closed` at their next batch and give up
+    await Promise.allSettled([...this.snapshots]);
+    const db = this.db;
+    this.db = undefined;
+    if (db) await db.close().catch(() => {});
+    rmSync(this.opts.directory, { recursive: true, force: true });
+  }
+
+  private get rdb(): RocksDB {
+    if (!this.db) throw new Error(this.closed ? 'RocksDB state backend used after it was disposed' : 'RocksDB state backend used before open()');
+    return this.db;
+  }
+
+  setCurrentKey(key: unknown): void {
+    this.currentKey = key;
+    this.nk = normalizeKey(key);
+  }
+
+  getCurrentKey(): unknown {
+    return this.currentKey;
+  }
+
+  // ---- keys and values
+
+  /** key group, state id and normalized key: the prefix of every RocksDB key of this key's state */
+  private prefix(meta: StateMeta, nk: NK): Buffer {
+    const key = this.packr.pack(nk);
+    const out = Buffer.allocUnsafe(4 + key.length);
+    out.writeUInt16BE(assignToKeyGroup(nk, this.opts.maxParallelism), 0);
+    out.writeUInt16BE(meta.id, 2);
+    key.copy(out, 4);
+    return out;
+  }
+
+  private mapKey(meta: StateMeta, nk: NK, userKey: unknown): Buffer {
+    return Buffer.concat([this.prefix(meta, nk), this.packr.pack(userKey)]);
+  }
+
+  private get(key: Buffer): unknown {
+    const v = this.rdb._getManySync([key], NO_OPTIONS)[0];
+    return v === undefined || v === null ? undefined : this.packr.unpack(v);
+  }
+
+  /** Synchronous scan of every RocksDB key starting with prefix. */
+  private scan(prefix: Buffer, limit = Infinity): Array<[Buffer, Buffer]> {
+    // the first key after every key starting with prefix: drop trailing 0xff bytes, add one to the last
+    let i = prefix.length - 1;
+    while (i >= 0 && prefix[i] === 0xff) i--;
+    const bounds: { gte: Buffer; lt?: Buffer } = { gte: prefix };
+    if (i >= 0) {
+      bounds.lt = Buffer.from(prefix.subarray(0, i + 1));
+      bounds.lt[i]! += 1;
+    }
+    const it = this.rdb.iterator({ ...ITERATOR_OPTIONS, ...bounds });
+    const out: Array<[Buffer, Buffer]> = [];
+    try {
+      for (;;) {
+        const { rows, finished } = it._nextvSync(Math.min(1000, limit - out.length), NO_OPTIONS);
+        for (let j = 0; j < rows.length; j += 2) out.push([rows[j]!, rows[j + 1]!]);
+        if (finished || out.length >= limit) break;
+      }
+    } finally {
+      void it.close();
+    }
+    return out;
+  }
+
+  // ---- registration
+
+  private register(name: string, kind: string): StateMeta {
+    const existing = this.metas.get(name);
+    if (existing) {
+      if (existing.kind !== kind) throw new Error(`State '${name}' is already registered as ${existing.kind} state, not ${kind}`);
+      return existing;
+    }
+    if (this.metas.size >= 0xffff) throw new Error('Too many keyed states in one operator (at most 65535)');
+    const meta: StateMeta = { name, kind, id: this.metas.size + 1, dirty: new Map(), clean: new Map(), mapDirty: new Map() };
+    this.metas.set(name, meta);
+    this.byId.set(meta.id, meta);
+    return meta;
+  }
+
+  private cached<S extends State>(desc: StateDescriptor<S>, make: (meta: StateMeta) => S): S {
+    const meta = this.register(desc.name, desc.kind);
+    let s = this.states.get(desc.name);
+    if (!s) this.states.set(desc.name, (s = make(meta)));
+    return s as S;
+  }
+
+  // ---- one value per key (value, list, reducing, aggregating), through the buffer and cache
+
+  private read(meta: StateMeta): unknown {
+    const nk = this.nk;
+    let v = meta.dirty.get(nk);
+    if (v !== undefined) return v === DELETED ? undefined : v;
+    v = meta.clean.get(nk);
+    if (v !== undefined) return v === ABSENT ? undefined : v;
+    v = this.get(this.prefix(meta, nk));
+    if (this.cleanCount >= this.maxCached) this.dropCache();
+    meta.clean.set(nk, v === undefined ? ABSENT : v);
+    this.cleanCount++;
+    return v;
+  }
+
+  private write(meta: StateMeta, v: unknown): void {
+    const before = meta.dirty.size;
+    meta.dirty.set(this.nk, v);
+    if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
+  }
+
+  private dropCache(): void {
+    for (const m of this.metas.values()) m.clean.clear();
+    this.cleanCount = 0;
+  }
+
+  /** Writes the buffered entries to RocksDB in one batch; they stay readable from the cache. */
+  flush(): void {
+    if (this.dirtyCount === 0) return;
+    const batch = this.rdb.batch();
+    try {
+      for (const meta of this.metas.values()) {
+        for (const [nk, v] of meta.dirty) {
+          const key = this.prefix(meta, nk);
+          if (v === DELETED) batch._del(key, NO_OPTIONS);
+          else batch._put(key, this.packr.pack(v), NO_OPTIONS);
+          meta.clean.set(nk, v === DELETED ? ABSENT : v);
+          this.cleanCount++;
+        }
+        meta.dirty.clear();
+        for (const [nk, entries] of meta.mapDirty) {
+          const prefix = this.prefix(meta, nk);
+          for (const [uk, v] of entries.values()) {
+            const key = Buffer.concat([prefix, this.packr.pack(uk)]);
+            if (v === DELETED) batch._del(key, NO_OPTIONS);
+            else batch._put(key, this.packr.pack(v), NO_OPTIONS);
+          }
+        }
+        meta.mapDirty.clear();
+      }
+      batch._writeSync(NO_OPTIONS);
+    } finally {
+      batch._closeSync();
+    }
+    this.dirtyCount = 0;
+    if (this.cleanCount > this.maxCached) this.dropCache();
+  }
+
+  getState<T>(desc: ValueStateDescriptor<T>): ValueState<T> {
+    return this.cached(desc, (meta) => {
+      const dflt = desc.defaultValue;
+      return {
+        value: () => {
+          const v = this.read(meta) as T | undefined;
+          return v === undefined ? dflt : v;
+        },
+        update: (v: T) => this.write(meta, v === undefined || v === null ? DELETED : v),
+        clear: () => this.write(meta, DELETED),
+      };
+    });
+  }
+
+  getListState<T>(desc: ListStateDescriptor<T>): ListState<T> {
+    return this.cached(desc, (meta) => {
+      const list = (): T[] => (this.read(meta) as T[] | undefined) ?? [];
+      return {
+        get: list,
+        add: (v: T) => {
+          const l = list();
+          l.push(v);
+          this.write(meta, l);
+        },
+        addAll: (vs: T[]) => {
+          if (vs.length === 0) return;
+          const l = list();
+          l.push(...vs);
+          this.write(meta, l);
+        },
+        update: (vs: T[]) => this.write(meta, vs.length === 0 ? DELETED : [...vs]),
+        clear: () => this.write(meta, DELETED),
+      };
+    });
+  }
+
+  private appending<IN, ACC, OUT>(meta: StateMeta, fold: (acc: ACC | undefined, v: IN) => ACC, result: (acc: ACC) => OUT): AppendingState<IN, OUT> {
+    return {
+      get: () => {
+        const acc = this.read(meta) as ACC | undefined;
+        return acc === undefined ? undefined : result(acc);
+      },
+      add: (v: IN) => this.write(meta, fold(this.read(meta) as ACC | undefined, v)),
+      clear: () => this.write(meta, DELETED),
+    };
+  }
+
+  getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T> {
+    const reduce = desc.reduceFunction;
+    return this.cached(desc, (meta) => this.appending<T, T, T>(meta, (acc, v) => (acc === undefined ? v : reduce(acc, v)), (acc) => acc));
+  }
+
+  getAggregatingState<IN, ACC, OUT>(desc: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT> {
+    const f = desc.aggregateFunction;
+    return this.cached(desc, (meta) =>
+      this.appending<IN, ACC, OUT>(meta, (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc), (acc) => f.getResult(acc)),
+    );
+  }
+
+  // ---- map state: one RocksDB entry per user key
+
+  getMapState<UK, UV>(desc: MapStateDescriptor<UK, UV>): MapState<UK, UV> {
+    return this.cached(desc, (meta) => {
+      const get = (k: UK): UV | undefined => {
+        const d = meta.mapDirty.get(this.nk)?.get(normalizeKey(k));
+        if (d) return d[1] === DELETED ? undefined : (d[1] as UV);
+        return this.get(this.mapKey(meta, this.nk, k)) as UV | undefined;
+      };
+      const put = (k: UK, v: unknown): void => {
+        let m = meta.mapDirty.get(this.nk);
+        if (!m) meta.mapDirty.set(this.nk, (m = new Map()));
+        const before = m.size;
+        m.set(normalizeKey(k), [k, v]);
+        if (m.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
+      };
+      /** every entry of the current key's map, from RocksDB after a flush */
+      const all = (): Array<[UK, UV]> => {
+        this.flush();
+        const prefixLength = this.prefix(meta, this.nk).length;
+        return this.scan(this.prefix(meta, this.nk)).map(([k, v]) => [this.packr.unpack(k.subarray(prefixLength)) as UK, this.packr.unpack(v) as UV]);
+      };
+      return {
+        get,
+        put: (k: UK, v: UV) => put(k, v),
+        putAll: (entries: Iterable<[UK, UV]>) => {
+          for (const [k, v] of entries) put(k, v);
+        },
+        remove: (k: UK) => put(k, DELETED),
+        contains: (k: UK) => get(k) !== undefined,
+        entries: () => all(),
+        keys: () => all().map((e) => e[0]),
+        values: () => all().map((e) => e[1]),
+        isEmpty: () => {
+          this.flush();
+          return this.scan(this.prefix(meta, this.nk), 1).length === 0;
+        },
+        clear: () => {
+          this.flush();
+          const rows = this.scan(this.prefix(meta, this.nk));
+          if (rows.length === 0) return;
+          const batch = this.rdb.batch();
+          try {
+            for (const [k] of rows) batch._del(k, NO_OPTIONS);
+            batch._writeSync(NO_OPTIONS);
+          } finally {
+            batch._closeSync();
+          }
+        },
+      };
+    });
+  }
+
+  // ---- snapshots and restore
+
+  /**
+   * Synchronous part: write the buffer to RocksDB and open an iterator, which is a consistent
+   * point-in-time view. Asynchronous part: read that view in batches (the reads run on libuv's
+   * pool) and build the canonical per-key-group batches between them, while records go on.
+   */
+  snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
+    if (maxParallelism !== this.opts.maxParallelism) {
+      throw new Error(`Snapshot with max parallelism ${maxParallelism}, but the RocksDB state was laid out for ${this.opts.maxParallelism}`);
+    }
+    this.flush();
+    const it = this.rdb.iterator(ITERATOR_OPTIONS);
+    const kinds: Record<string, string> = {};
+    const names = new Map<number, { name: string; map: boolean }>();
+    for (const m of this.metas.values()) {
+      kinds[m.name] = m.kind;
+      names.set(m.id, { name: m.name, map: m.kind === 'map' });
+    }
+    let called = false;
+    return () => {
+      if (called) throw new Error('A snapshot can be materialized only once');
+      called = true;
+      const p = this.materialize(it, kinds, names).finally(() => {
+        this.snapshots.delete(p);
+        return it.close().catch(() => {});
+      });
+      this.snapshots.add(p);
+      return p;
+    };
+  }
+
+  private async materialize(it: RocksIterator, kinds: Record<string, string>, names: Map<number, { name: string; map: boolean }>): Promise<KeyedStateSnapshot | undefined> {
+    const parts: Buffer[] = [];
+    const index: Record<number, [number, number]> = {};
+    let offset = 0;
+    let group = -1;
+    let entries: unknown[] = [];
+    let lastMap: [string, unknown, Array<[unknown, unknown]>] | undefined;
+    const endGroup = (): void => {
+      if (entries.length > 0) {
+        const bytes = Buffer.from(encodeRecords(entries));
+        index[group] = [offset, bytes.byteLength];
+        parts.push(bytes);
+        offset += bytes.byteLength;
+      }
+      entries = [];
+      lastMap = undefined;
+    };
+    for (;;) {
+      if (this.closed) throw new Error('The task ended while its RocksDB state was being snapshotted');
+      const rows = await it.nextv(1000);
+      if (rows.length === 0) break;
+      for (const [k, v] of rows) {
+        const g = k.readUInt16BE(0);
+        if (g !== group) {
+          endGroup();
+          group = g;
+        }
+        const state = names.get(k.readUInt16BE(2));
+        if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${k.readUInt16BE(2)}`);
+        if (state.map) {
+          const [nk, uk] = this.packr.unpackMultiple(k.subarray(4)) as [unknown, unknown];
+          const uv = this.packr.unpack(v);
+          if (lastMap && lastMap[0] === state.name && lastMap[1] === nk) lastMap[2].push([uk, uv]);
+          else entries.push((lastMap = [state.name, nk, [[uk, uv]]]));
+        } else {
+          entries.push([state.name, this.packr.unpack(k.subarray(4)), this.packr.unpack(v)]);
+        }
+      }
+    }
+    endGroup();
+    if (parts.length === 0) return undefined;
+    return { data: Buffer.concat(parts), index, kinds };
+  }
+
+  /** Writes entries of a canonical snapshot (one key group's batch) into RocksDB. */
+  restoreEntries(kinds: Record<string, string>, entries: unknown[]): void {
+    this.flush();
+    this.dropCache();
+    const batch = this.rdb.batch();
+    try {
+      for (const e of entries as Array<[string, NK, unknown]>) {
+        const [name, nk, value] = e;
+        const kind = kinds[name];
+        if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+        const meta = this.register(name, kind);
+        if (kind === 'map') {
+          const prefix = this.prefix(meta, nk);
+          for (const [uk, uv] of value as Array<[unknown, unknown]>) batch._put(Buffer.concat([prefix, this.packr.pack(uk)]), this.packr.pack(uv), NO_OPTIONS);
+        } else {
+          batch._put(this.prefix(meta, nk), this.packr.pack(value), NO_OPTIONS);
+        }
+      }
+      batch._writeSync(NO_OPTIONS);
+    } finally {
+      batch._closeSync();
+    }
+  }
+
+  numKeys(): number {
+    this.flush();
+    const keys = new Set<unknown>();
+    const it = this.rdb.iterator(ITERATOR_OPTIONS);
+    try {
+      for (;;) {
+        const { rows, finished } = it._nextvSync(1000, NO_OPTIONS);
+        for (let j = 0; j < rows.length; j += 2) keys.add(this.packr.unpackMultiple(rows[j]!.subarray(4))[0]);
+        if (finished) break;
+      }
+    } finally {
+      void it.close();
+    }
+    return keys.size;
+  }
+}

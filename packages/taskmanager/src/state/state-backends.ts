@@ -1,0 +1,24 @@
+import { HeapKeyedStateBackend } from './heap-keyed-state-backend.js';
+import type { KeyedStateBackend, RocksDBSettings, StateBackendType } from './keyed-state-backend.js';
+import { RocksDBKeyedStateBackend, rocksDBDirectory } from './rocksdb-keyed-state-backend.js';
+
+export function parseStateBackendType(v: string | undefined, what: string): StateBackendType {
+  if (v === undefined || v === '' || v === 'heap' || v === 'hashmap') return 'heap';
+  if (v === 'rocksdb') return 'rocksdb';
+  throw new Error(`Unknown state backend '${v}' in ${what}; expected heap or rocksdb`);
+}
+
+/** The keyed state backend of one operator of one task attempt. */
+export function createKeyedStateBackend(
+  type: StateBackendType,
+  rocksdb: RocksDBSettings,
+  task: { jobId: string; operatorId: string; subtaskIndex: number; attemptNumber: number; maxParallelism: number },
+): KeyedStateBackend {
+  if (type === 'heap') return new HeapKeyedStateBackend();
+  return new RocksDBKeyedStateBackend({
+    directory: rocksDBDirectory(rocksdb.localDir, task),
+    maxParallelism: task.maxParallelism,
+    blockCacheSize: rocksdb.blockCacheSize,
+    writeBufferSize: rocksdb.writeBufferSize,
+  });
+}
