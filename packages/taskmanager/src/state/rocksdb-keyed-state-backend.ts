@@ -63,6 +63,7 @@ export function rocksDBDirectory(localDir: string, t: { jobId: string; operatorI
 const DELETED = Symbol('deleted');
 const ABSENT = Symbol('absent');
 const NO_OPTIONS = {};
+const DISPOSED = 'RocksDB state backend used after it was disposed';
 const ITERATOR_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
 
 type NK = string | number;
@@ -155,11 +156,15 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const db = this.db;
     this.db = undefined;
     if (db) await db.close().catch(() => {});
-    rmSync(this.opts.directory, { recursive: true, force: true });
+    try {
+      rmSync(this.opts.directory, { recursive: true, force: true });
+    } catch {
+      /* it was never created (an unusable local directory) */
+    }
   }
 
   private get rdb(): RocksDB {
-    if (!this.db) throw new Error(this.closed ? 'RocksDB state backend used after it was disposed' : 'RocksDB state backend used before open()');
+    if (!this.db) throw new Error(this.closed ? DISPOSED : 'RocksDB state backend used before open()');
     return this.db;
   }
 
@@ -242,6 +247,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   // ---- one value per key (value, list, reducing, aggregating), through the buffer and cache
 
   private read(meta: StateMeta): unknown {
+    if (this.closed) throw new Error(DISPOSED); // also for what the cache still holds
     const nk = this.nk;
     let v = meta.dirty.get(nk);
     if (v !== undefined) return v === DELETED ? undefined : v;
@@ -255,6 +261,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   }
 
   private write(meta: StateMeta, v: unknown): void {
+    if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
     meta.dirty.set(this.nk, v);
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
