@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, ValueStateDescriptor,
+  AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StreamExecutionEnvironment, ValueStateDescriptor,
 } from '../packages/api/src/index.js';
-import { assignToKeyGroup, computeKeyGroupRangeForOperatorIndex, decodeRecords, type KeyGroupRange } from '../packages/core/src/index.js';
+import {
+  assignToKeyGroup, buildJobGraph, computeKeyGroupRangeForOperatorIndex, decodeRecords, parseClusterConfig, parseMemorySize, type KeyGroupRange,
+} from '../packages/core/src/index.js';
 import { HeapKeyedStateBackend } from '../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../packages/taskmanager/src/state/keyed-state-backend.js';
 import { RocksDBKeyedStateBackend, rocksDBDirectory } from '../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
@@ -322,5 +324,40 @@ describe('RocksDB state files', () => {
       (snap) => assert.ok(snap, 'finished before dispose'),
       (e: Error) => assert.match(e.message, /task ended while its RocksDB state was being snapshotted/),
     );
+  });
+});
+
+describe('choosing the state backend', () => {
+  test('configuration keys: state.backend.type (or state.backend), RocksDB directory and memory sizes', () => {
+    const c = parseClusterConfig(`
+state:
+  backend:
+    type: rocksdb
+    rocksdb:
+      localdir: /var/weir/state
+      block.cache-size: 64 mb
+      writebuffer.size: 512kb
+`, 'n.yaml');
+    assert.equal(c.stateBackend, 'rocksdb');
+    assert.equal(c.rocksdbLocalDir, '/var/weir/state');
+    assert.equal(c.rocksdbBlockCacheSize, 64 * 1024 * 1024);
+    assert.equal(c.rocksdbWriteBufferSize, 512 * 1024);
+    assert.equal(parseClusterConfig('state.backend: hashmap', 'f.yaml').stateBackend, 'heap');
+    assert.equal(parseMemorySize(4096, 'k'), 4096);
+    assert.equal(parseMemorySize('1g', 'k'), 1024 ** 3);
+    assert.throws(() => parseClusterConfig('state.backend.type: leveldb', 'f.yaml'), /'state.backend.type'.*heap or hashmap or rocksdb/);
+    assert.throws(() => parseClusterConfig('state.backend.rocksdb.writebuffer.size: lots', 'f.yaml'), /'state.backend.rocksdb.writebuffer.size'.*memory size/);
+  });
+
+  test('env.setStateBackend travels in the job graph; unset leaves the choice to the cluster', () => {
+    const graph = (backend?: 'heap' | 'rocksdb') => {
+      const env = StreamExecutionEnvironment.getExecutionEnvironment();
+      if (backend) env.setStateBackend(backend);
+      env.fromElements(1, 2).keyBy((n) => n).sinkTo({ createWriter: () => ({ write: () => {} }) });
+      return buildJobGraph(env.getStreamGraph('j'));
+    };
+    assert.equal(graph('rocksdb').stateBackend, 'rocksdb');
+    assert.equal(graph().stateBackend, undefined);
+    assert.throws(() => StreamExecutionEnvironment.getExecutionEnvironment().setStateBackend('disk' as 'heap'), /Unknown state backend "disk"/);
   });
 });
