@@ -12,6 +12,9 @@ import { TestS3Server } from '../test/helpers/s3.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -56,7 +59,7 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
 }
 
 /** Runs the large-state job until `n` checkpoints completed; returns the completed ones' stats. */
-async function largeState(cluster: LocalCluster, keys: number, n: number, storage: string): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
+async function largeState(cluster: LocalCluster, keys: number, n: number, storage: string, backend = 'heap'): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
   let jobId = '';
   const log = console.log;
@@ -65,7 +68,7 @@ async function largeState(cluster: LocalCluster, keys: number, n: number, storag
     if (m) jobId = m[1]!;
   };
   try {
-    await runJob(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000', storage], detached: true });
+    await runJob(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000', storage, backend], detached: true });
   } finally {
     console.log = log;
   }
@@ -74,7 +77,7 @@ async function largeState(cluster: LocalCluster, keys: number, n: number, storag
       await new Promise((r) => setTimeout(r, 500));
       const s = await client.checkpoints(jobId);
       const done = (s.history ?? []).filter((c) => c.status === 'COMPLETED');
-      process.stderr.write(`\r\x1b[2K  large state to ${storage || 'file://'}: ${done.length}/${n} checkpoints completed`);
+      process.stderr.write(`\r\x1b[2K  large ${backend} state to ${storage || 'file://'}: ${done.length}/${n} checkpoints completed`);
       // the first checkpoint may come before every key exists; count the later ones
       if (done.length > n) {
         process.stderr.write('\n');
@@ -99,40 +102,55 @@ async function main(): Promise<void> {
   const shuffle: number[] = [];
   const checkpointed: number[] = [];
   const chained: number[] = [];
+  const rocksdb: number[] = [];
+  const rocksdbCheckpointed: number[] = [];
   let state: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateS3: Array<{ durationMs: number; stateSizeBytes: number }> = [];
+  let stateRocks: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   try {
     for (let i = 0; i < RUNS; i++) {
-      shuffle.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE));
-      checkpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000']));
-      chained.push(await clusterRun(cluster, 'chained.ts'));
+      if (want('shuffle')) shuffle.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE));
+      if (want('checkpointed')) checkpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000']));
+      if (want('chained')) chained.push(await clusterRun(cluster, 'chained.ts'));
+      if (want('rocksdb')) {
+        rocksdb.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['0', 'rocksdb']));
+        rocksdbCheckpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000', 'rocksdb']));
+      }
     }
-    state = await largeState(cluster, 1_000_000, 3, '');
-    stateS3 = await largeState(cluster, 1_000_000, 3, 's3://weir/bench');
+    if (want('large-state')) {
+      state = await largeState(cluster, 1_000_000, 3, '');
+      stateS3 = await largeState(cluster, 1_000_000, 3, 's3://weir/bench');
+    }
+    if (want('large-state-rocksdb')) stateRocks = await largeState(cluster, 1_000_000, 3, '', 'rocksdb');
   } finally {
     await cluster.stop();
     await s3.stop();
   }
   const b = median(base);
-  const rows: Array<[string, number]> = [
-    ['single-process baseline (one loop, Map counts)', b],
-    ['cluster word count, hash shuffle + keyed state, p=2', median(shuffle)],
-    ['cluster word count with checkpoints every 1 s (file://)', median(checkpointed)],
-    ['cluster chained only (no shuffle), p=2', median(chained)],
+  const rows: Array<[string, number[]]> = [
+    ['single-process baseline (one loop, Map counts)', base],
+    ['cluster word count, hash shuffle + keyed state, p=2', shuffle],
+    ['cluster word count with checkpoints every 1 s (file://)', checkpointed],
+    ['cluster chained only (no shuffle), p=2', chained],
+    ['cluster word count, RocksDB keyed state, p=2', rocksdb],
+    ['cluster word count, RocksDB keyed state, checkpoints every 1 s (file://)', rocksdbCheckpointed],
   ];
   console.log('');
   console.log('| pipeline | records/s (median) | vs baseline |');
   console.log('|---|---:|---:|');
-  for (const [name, v] of rows) console.log(`| ${name} | ${fmt(v)} | ${(v / b).toFixed(2)}x |`);
+  for (const [name, v] of rows) if (v.length > 0) console.log(`| ${name} | ${fmt(median(v))} | ${(median(v) / b).toFixed(2)}x |`);
   console.log('');
-  console.log(`checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`);
+  if (checkpointed.length > 0 && shuffle.length > 0) console.log(`checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`);
+  if (rocksdb.length > 0 && shuffle.length > 0) console.log(`RocksDB vs heap on word count: ${((median(rocksdb) / median(shuffle)) * 100).toFixed(1)}% of the heap rate`);
   console.log('');
-  console.log('| 1M keys of heap state | file:// | s3:// (s3rver) |');
-  console.log('|---|---:|---:|');
-  console.log(`| checkpoint duration (trigger to _metadata), median | ${median(state.map((s) => s.durationMs))} ms | ${median(stateS3.map((s) => s.durationMs))} ms |`);
-  console.log(`| checkpoint size | ${(median(state.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB | ${(median(stateS3.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB |`);
+  const ms = (xs: Array<{ durationMs: number }>) => (xs.length > 0 ? `${median(xs.map((s) => s.durationMs))} ms` : '-');
+  const mb = (xs: Array<{ stateSizeBytes: number }>) => (xs.length > 0 ? `${(median(xs.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB` : '-');
+  console.log('| 1M keys of state (2 subtasks) | heap, file:// | heap, s3:// (s3rver) | RocksDB, file:// |');
+  console.log('|---|---:|---:|---:|');
+  console.log(`| checkpoint duration (trigger to _metadata), median | ${ms(state)} | ${ms(stateS3)} | ${ms(stateRocks)} |`);
+  console.log(`| checkpoint size | ${mb(state)} | ${mb(stateS3)} | ${mb(stateRocks)} |`);
   console.log('');
-  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}`);
+  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`);
 }
 
 await main();

@@ -1,6 +1,7 @@
-// Benchmark: a job holding <keys> keys of heap state, checkpointed every <interval> ms; runs until canceled.
+// Benchmark: a job holding <keys> keys of state, checkpointed every <interval> ms; runs until canceled.
+// Args: <keys> <interval ms> [checkpoint storage] [heap|rocksdb].
 import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, ValueStateDescriptor, getJobArgs } from '@weir/api';
-import type { Collector, ValueState } from '@weir/api';
+import type { Collector, StateBackendType, ValueState } from '@weir/api';
 
 class Count extends KeyedProcessFunction<number, number, number> {
   private count!: ValueState<number>;
@@ -17,6 +18,7 @@ const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 env.enableCheckpointing(Number(getJobArgs()[1] ?? 3000));
 if (getJobArgs()[2]) env.getCheckpointConfig().setCheckpointStorage(getJobArgs()[2]!);
+if (getJobArgs()[3]) env.setStateBackend(getJobArgs()[3] as StateBackendType);
 env.fromSource(new DataGeneratorSource<number>((i) => i % keys, undefined, 500_000), 'Keys')
   .keyBy((n) => n)
   .process(new Count())

@@ -1,6 +1,6 @@
-// Benchmark: keyed word count with a hash shuffle. Args: <lines>.
+// Benchmark: keyed word count with a hash shuffle. Args: <lines> [checkpoint interval ms] [heap|rocksdb].
 import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, ValueStateDescriptor, getJobArgs } from '@weir/api';
-import type { Collector, ValueState } from '@weir/api';
+import type { Collector, StateBackendType, ValueState } from '@weir/api';
 import { line } from '../words.js';
 
 class CountWords extends KeyedProcessFunction<string, string, [string, number]> {
@@ -20,6 +20,7 @@ const checkpointInterval = Number(getJobArgs()[1] ?? 0);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 if (checkpointInterval > 0) env.enableCheckpointing(checkpointInterval);
+if (getJobArgs()[2]) env.setStateBackend(getJobArgs()[2] as StateBackendType);
 env.fromSource(new DataGeneratorSource<string>(line, lines), 'Lines')
   .flatMap((l: string, out: Collector<string>) => {
     for (const w of l.split(' ')) out.collect(w);

@@ -2,7 +2,7 @@ import type {
   AggregatingState, AggregatingStateDescriptor, AppendingState, ListState, ListStateDescriptor, MapState,
   MapStateDescriptor, ReducingState, ReducingStateDescriptor, State, StateDescriptor, ValueState, ValueStateDescriptor,
 } from '@weir/api';
-import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+import { assignToKeyGroup, normalizeKey } from '@weir/core';
 import { Packr } from 'msgpackr';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -67,6 +67,33 @@ const DISPOSED = 'RocksDB state backend used after it was disposed';
 const ITERATOR_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
 
 type NK = string | number;
+
+const ENTRY_HEADER = Buffer.from([0x93]); // msgpack fixarray of 3: [state name, key, value]
+const PAIR_HEADER = Buffer.from([0x92]); // fixarray of 2: [user key, user value]
+
+function array32(n: number): Buffer {
+  const b = Buffer.allocUnsafe(5);
+  b[0] = 0xdd;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+/** Length of the msgpack item (a normalized key: a string or a number) starting at `at`. */
+function msgpackItemLength(b: Buffer, at: number): number {
+  const t = b[at]!;
+  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return 1;
+  if (t >= 0xa0 && t <= 0xbf) return 1 + (t & 0x1f);
+  switch (t) {
+    case 0xd9: return 2 + b[at + 1]!;
+    case 0xda: return 3 + b.readUInt16BE(at + 1);
+    case 0xdb: return 5 + b.readUInt32BE(at + 1);
+    case 0xcc: case 0xd0: return 2;
+    case 0xcd: case 0xd1: return 3;
+    case 0xce: case 0xd2: case 0xca: return 5;
+    case 0xcf: case 0xd3: case 0xcb: return 9;
+    default: throw new Error(`Unexpected msgpack type 0x${t.toString(16)} in a RocksDB state key`);
+  }
+}
 interface StateMeta {
   name: string;
   kind: string;
@@ -430,10 +457,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.flush();
     const it = this.rdb.iterator(ITERATOR_OPTIONS);
     const kinds: Record<string, string> = {};
-    const names = new Map<number, { name: string; map: boolean }>();
+    const names = new Map<number, { name: Buffer; map: boolean }>();
     for (const m of this.metas.values()) {
       kinds[m.name] = m.kind;
-      names.set(m.id, { name: m.name, map: m.kind === 'map' });
+      names.set(m.id, { name: Buffer.from(this.packr.pack(m.name)), map: m.kind === 'map' });
     }
     let called = false;
     return () => {
@@ -448,26 +475,46 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     };
   }
 
-  private async materialize(it: RocksIterator, kinds: Record<string, string>, names: Map<number, { name: string; map: boolean }>): Promise<KeyedStateSnapshot | undefined> {
+  /**
+   * Builds the canonical batches from the stored bytes without decoding them: keys and values
+   * are already msgpack (written by the same codec), so each key group's batch is an array32
+   * header and, per entry, a 3-array of the packed state name, the key's bytes and the value's
+   * bytes (map state: an array32 of [user key, value] 2-arrays). It decodes exactly as
+   * encodeRecords() of the same entries would.
+   */
+  private async materialize(it: RocksIterator, kinds: Record<string, string>, names: Map<number, { name: Buffer; map: boolean }>): Promise<KeyedStateSnapshot | undefined> {
     const parts: Buffer[] = [];
     const index: Record<number, [number, number]> = {};
     let offset = 0;
     let group = -1;
-    let entries: unknown[] = [];
-    let lastMap: [string, unknown, Array<[unknown, unknown]>] | undefined;
+    let groupParts: Buffer[] = [];
+    let groupEntries = 0;
+    // the map entry being gathered: its state id and key bytes, and its [user key, value] pairs
+    let mapId = -1;
+    let mapKey: Buffer | undefined;
+    let mapParts: Buffer[] = [];
+    let mapEntries = 0;
+    const endMap = (): void => {
+      if (mapKey) groupParts.push(Buffer.concat([array32(mapEntries), ...mapParts]));
+      mapId = -1;
+      mapKey = undefined;
+      mapParts = [];
+      mapEntries = 0;
+    };
     const endGroup = (): void => {
-      if (entries.length > 0) {
-        const bytes = Buffer.from(encodeRecords(entries));
+      endMap();
+      if (groupEntries > 0) {
+        const bytes = Buffer.concat([array32(groupEntries), ...groupParts]);
         index[group] = [offset, bytes.byteLength];
         parts.push(bytes);
         offset += bytes.byteLength;
       }
-      entries = [];
-      lastMap = undefined;
+      groupParts = [];
+      groupEntries = 0;
     };
     for (;;) {
       if (this.closed) throw new Error('The task ended while its RocksDB state was being snapshotted');
-      const rows = await it.nextv(1000);
+      const rows = await it.nextv(8192);
       if (rows.length === 0) break;
       for (const [k, v] of rows) {
         const g = k.readUInt16BE(0);
@@ -475,15 +522,25 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           endGroup();
           group = g;
         }
-        const state = names.get(k.readUInt16BE(2));
-        if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${k.readUInt16BE(2)}`);
+        const id = k.readUInt16BE(2);
+        const state = names.get(id);
+        if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${id}`);
         if (state.map) {
-          const [nk, uk] = this.packr.unpackMultiple(k.subarray(4)) as [unknown, unknown];
-          const uv = this.packr.unpack(v);
-          if (lastMap && lastMap[0] === state.name && lastMap[1] === nk) lastMap[2].push([uk, uv]);
-          else entries.push((lastMap = [state.name, nk, [[uk, uv]]]));
+          const keyEnd = 4 + msgpackItemLength(k, 4);
+          const key = k.subarray(4, keyEnd);
+          if (id !== mapId || !mapKey || !mapKey.equals(key)) {
+            endMap();
+            mapId = id;
+            mapKey = key;
+            groupParts.push(ENTRY_HEADER, state.name, key);
+            groupEntries++;
+          }
+          mapParts.push(PAIR_HEADER, k.subarray(keyEnd), v);
+          mapEntries++;
         } else {
-          entries.push([state.name, this.packr.unpack(k.subarray(4)), this.packr.unpack(v)]);
+          endMap();
+          groupParts.push(ENTRY_HEADER, state.name, k.subarray(4), v);
+          groupEntries++;
         }
       }
     }
