@@ -1,5 +1,6 @@
-// Benchmark: a job holding <keys> keys of heap state, checkpointed every <interval> ms; runs until canceled.
-import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, ValueStateDescriptor, getJobArgs } from '@weir/api';
+// Benchmark: a job holding <keys> keys of heap state, checkpointed every <interval> ms, to [storage],
+// restarting after [restart delay ms] (default: the cluster's strategy); runs until canceled.
+import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, RestartStrategies, ValueStateDescriptor, getJobArgs } from '@weir/api';
 import type { Collector, ValueState } from '@weir/api';
 
 class Count extends KeyedProcessFunction<number, number, number> {
@@ -17,6 +18,7 @@ const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 env.enableCheckpointing(Number(getJobArgs()[1] ?? 3000));
 if (getJobArgs()[2]) env.getCheckpointConfig().setCheckpointStorage(getJobArgs()[2]!);
+if (getJobArgs()[3]) env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, Number(getJobArgs()[3])));
 env.fromSource(new DataGeneratorSource<number>((i) => i % keys, undefined, 500_000), 'Keys')
   .keyBy((n) => n)
   .process(new Count())

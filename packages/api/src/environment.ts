@@ -8,6 +8,7 @@ import { TextFileSource } from './sources/text-file-source.js';
 import { buildStreamGraph, type StreamGraph } from './stream-graph.js';
 import type { Transformation } from './transformation.js';
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
+import { validateRestartStrategy, type RestartStrategyConfiguration } from './restart-strategy.js';
 
 export const DEFAULT_MAX_PARALLELISM = 128;
 
@@ -27,6 +28,7 @@ export class StreamExecutionEnvironment {
   private readonly sinks: Transformation[] = [];
   private seq = 0;
   private readonly checkpointConfig = new CheckpointConfig();
+  private restartStrategy: RestartStrategyConfiguration | undefined;
 
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     return new StreamExecutionEnvironment();
@@ -48,6 +50,19 @@ export class StreamExecutionEnvironment {
 
   getCheckpointConfig(): CheckpointConfig {
     return this.checkpointConfig;
+  }
+
+  /**
+   * How the job restarts after a failure (Flink's setRestartStrategy). Unset, the cluster's
+   * `restart-strategy.type` applies: exponential delay when checkpointing is on, else none.
+   */
+  setRestartStrategy(strategy: RestartStrategyConfiguration): this {
+    this.restartStrategy = validateRestartStrategy(strategy);
+    return this;
+  }
+
+  getRestartStrategy(): RestartStrategyConfiguration | undefined {
+    return this.restartStrategy;
   }
 
   getParallelism(): number {
@@ -116,7 +131,8 @@ export class StreamExecutionEnvironment {
     if (this.sinks.length === 0) {
       throw new Error('The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()');
     }
-    return { ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism), checkpoint: this.checkpointConfig.explicitSettings() };
+    return { ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism), checkpoint: this.checkpointConfig.explicitSettings(),
+      ...(this.restartStrategy ? { restartStrategy: this.restartStrategy } : {}) };
   }
 
   /**

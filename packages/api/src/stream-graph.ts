@@ -1,6 +1,7 @@
 import type { KeySelector } from './functions.js';
 import type { OperatorKind, Partitioner, Transformation } from './transformation.js';
 import type { CheckpointSettings } from './checkpoint-config.js';
+import type { RestartStrategyConfiguration } from './restart-strategy.js';
 
 export interface StreamNode {
   /** stable across runs of the same job file: from `uid()`, else from the node's position */
@@ -26,6 +27,8 @@ export interface StreamGraph {
   edges: StreamEdge[];
   /** the checkpoint settings the job made itself; the cluster fills in the rest */
   checkpoint?: Partial<CheckpointSettings>;
+  /** the job's own restart strategy, if it set one */
+  restartStrategy?: RestartStrategyConfiguration;
 }
 
 function operatorId(t: Transformation): string {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import type { CheckpointSettings } from '@weir/api';
+import { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy, type CheckpointSettings, type RestartStrategyConfiguration, type RestartStrategyType } from '@weir/api';
 
 /**
  * The cluster configuration file (YAML, Flink's key names, flat `a.b.c: v` or nested). It
@@ -10,6 +10,12 @@ export interface ClusterConfig {
   checkpoint: Partial<CheckpointSettings>;
   checkpointDir?: string;
   savepointDir?: string;
+  /** restart-strategy.type and the settings of that type over Flink's defaults */
+  restartStrategy?: RestartStrategyConfiguration;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** where running jobs are kept so a restarted JobManager resumes them (Flink's high-availability.storageDir) */
+  jobStore?: string;
 }
 
 type Parser = (v: unknown, key: string) => unknown;
@@ -44,6 +50,32 @@ const CHECKPOINT_KEYS: Record<string, [keyof CheckpointSettings, Parser]> = {
   'state.checkpoints.dir': ['storage', storageUri],
 };
 
+const RESTART_TYPES: Record<string, RestartStrategyType> = {
+  none: 'none', off: 'none', disable: 'none', 'no-restart': 'none',
+  'fixed-delay': 'fixed-delay', fixeddelay: 'fixed-delay',
+  'exponential-delay': 'exponential-delay', exponentialdelay: 'exponential-delay',
+  'failure-rate': 'failure-rate', failurerate: 'failure-rate',
+};
+
+const num = (min: number): Parser => (v, key) => (typeof v === 'number' && Number.isFinite(v) && v >= min ? v : fail(key, `a number >= ${min}`, v));
+
+/** Settings of each restart strategy, under `restart-strategy.<type>.` */
+const RESTART_KEYS: Record<string, [RestartStrategyType, string, Parser]> = {
+  'restart-strategy.fixed-delay.attempts': ['fixed-delay', 'attempts', int(0)],
+  'restart-strategy.fixed-delay.delay': ['fixed-delay', 'delayMs', parseDuration],
+  'restart-strategy.exponential-delay.initial-backoff': ['exponential-delay', 'initialBackoffMs', parseDuration],
+  'restart-strategy.exponential-delay.max-backoff': ['exponential-delay', 'maxBackoffMs', parseDuration],
+  'restart-strategy.exponential-delay.backoff-multiplier': ['exponential-delay', 'multiplier', num(1)],
+  'restart-strategy.exponential-delay.jitter-factor': ['exponential-delay', 'jitterFactor', num(0)],
+  'restart-strategy.exponential-delay.reset-backoff-threshold': ['exponential-delay', 'resetBackoffThresholdMs', parseDuration],
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': ['exponential-delay', 'attempts', int(0)],
+  'restart-strategy.failure-rate.max-failures-per-interval': ['failure-rate', 'maxFailuresPerInterval', int(1)],
+  'restart-strategy.failure-rate.failure-rate-interval': ['failure-rate', 'failureRateIntervalMs', parseDuration],
+  'restart-strategy.failure-rate.delay': ['failure-rate', 'delayMs', parseDuration],
+};
+
+const OTHER_KEYS = ['state.savepoints.dir', 'restart-strategy.type', 'heartbeat.interval', 'heartbeat.timeout', 'high-availability.storageDir'];
+
 function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
   if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
     for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
@@ -61,17 +93,37 @@ export function parseClusterConfig(text: string, source: string): ClusterConfig 
     throw new Error(`Cannot parse the configuration file ${source}: ${(e as Error).message}`);
   }
   const config: ClusterConfig = { checkpoint: {} };
+  let restartType: RestartStrategyType | undefined;
+  const restartSettings: Partial<Record<RestartStrategyType, Record<string, unknown>>> = {};
   for (const [key, value] of Object.entries(flatten(doc ?? {}))) {
     const known = CHECKPOINT_KEYS[key];
+    const restart = RESTART_KEYS[key];
     if (known) {
       (config.checkpoint as Record<string, unknown>)[known[0]] = known[1](value, key);
+    } else if (restart) {
+      (restartSettings[restart[0]] ??= {})[restart[1]] = restart[2](value, key);
+    } else if (key === 'restart-strategy.type') {
+      restartType = RESTART_TYPES[String(value).toLowerCase()] ?? fail(key, 'none, fixed-delay, exponential-delay or failure-rate', value);
     } else if (key === 'state.savepoints.dir') {
       config.savepointDir = storageUri(value, key) as string;
+    } else if (key === 'high-availability.storageDir') {
+      config.jobStore = storageUri(value, key) as string;
+    } else if (key === 'heartbeat.interval') {
+      config.heartbeatIntervalMs = parseDuration(value, key);
+    } else if (key === 'heartbeat.timeout') {
+      config.heartbeatTimeoutMs = parseDuration(value, key);
     } else {
-      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), 'state.savepoints.dir'].join(', ')}`);
+      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), ...Object.keys(RESTART_KEYS), ...OTHER_KEYS].join(', ')}`);
     }
   }
   if (config.checkpoint.storage) config.checkpointDir = config.checkpoint.storage;
+  if (restartType) {
+    try {
+      config.restartStrategy = validateRestartStrategy({ ...RESTART_STRATEGY_DEFAULTS[restartType], ...restartSettings[restartType] } as RestartStrategyConfiguration);
+    } catch (e) {
+      throw new Error(`Invalid restart strategy in ${source}: ${(e as Error).message}`);
+    }
+  }
   return config;
 }
 

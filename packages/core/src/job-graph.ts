@@ -1,4 +1,4 @@
-import { type CheckpointSettings, type OperatorKind, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
+import { type CheckpointSettings, type RestartStrategyConfiguration, type OperatorKind, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {
@@ -8,6 +8,7 @@ export interface JobGraph {
   edges: JobEdge[];
   /** set by the job; the JobManager merges them over its configuration */
   checkpoint: Partial<CheckpointSettings>;
+  restartStrategy?: RestartStrategyConfiguration;
 }
 
 export interface ChainedOperator {
@@ -93,7 +94,8 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       targetOperatorId: e.targetId,
       partitioner: e.partitioner.type,
     }));
-  return { jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? {} };
+  return { jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? {},
+    ...(graph.restartStrategy ? { restartStrategy: graph.restartStrategy } : {}) };
 }
 
 /** How many slots a job needs: slot sharing puts one subtask of every vertex in a slot. */

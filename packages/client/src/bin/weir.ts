@@ -75,20 +75,26 @@ program
   .description('run a JobManager in this process')
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0: any free port)', arg(parsePort, '--port'), 6123)
-  .option('--heartbeat-interval <ms>', 'heartbeat interval', arg(parsePositiveInt, '--heartbeat-interval'), 1000)
-  .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long', arg(parsePositiveInt, '--heartbeat-timeout'), 10000)
+  .option('--heartbeat-interval <ms>', 'heartbeat interval (default 1000)', arg(parsePositiveInt, '--heartbeat-interval'))
+  .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long (default 10000)', arg(parsePositiveInt, '--heartbeat-timeout'))
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'), 300000)
   .option('--config <file>', 'cluster configuration file (YAML, Flink key names); flags win over it')
   .option('--checkpoint-dir <dir>', 'default checkpoint storage: a directory or s3://bucket/prefix (default .weir/checkpoints)')
   .option('--savepoint-dir <dir>', 'default savepoint target: a directory or s3://bucket/prefix (default .weir/savepoints)')
-  .action(async (o: { host: string; port: number; heartbeatInterval: number; heartbeatTimeout: number; slotRequestTimeout: number; config?: string; checkpointDir?: string; savepointDir?: string }) => {
+  .option('--job-store <dir>', 'keep running jobs here so a restarted JobManager resumes them: a directory or s3://bucket/prefix (default .weir/ha)')
+  .option('--no-job-store', 'jobs do not survive a JobManager restart')
+  .action(async (o: { host: string; port: number; heartbeatInterval?: number; heartbeatTimeout?: number; slotRequestTimeout: number; config?: string; checkpointDir?: string; savepointDir?: string; jobStore?: string | boolean }) => {
     const config = o.config ? loadClusterConfig(o.config) : undefined;
     const jm = new JobManager({
-      host: o.host, port: o.port, heartbeatIntervalMs: o.heartbeatInterval, heartbeatTimeoutMs: o.heartbeatTimeout,
+      host: o.host, port: o.port,
+      heartbeatIntervalMs: o.heartbeatInterval ?? config?.heartbeatIntervalMs ?? 1000,
+      heartbeatTimeoutMs: o.heartbeatTimeout ?? config?.heartbeatTimeoutMs ?? 10000,
       slotRequestTimeoutMs: o.slotRequestTimeout,
       checkpointStorage: toStorageUri(resolveLocation(o.checkpointDir ?? config?.checkpointDir ?? path.join('.weir', 'checkpoints'))),
       savepointDir: resolveLocation(o.savepointDir ?? config?.savepointDir ?? path.join('.weir', 'savepoints')),
       ...(config ? { checkpointDefaults: config.checkpoint } : {}),
+      ...(config?.restartStrategy ? { restartStrategy: config.restartStrategy } : {}),
+      ...(o.jobStore === false ? {} : { jobStore: toStorageUri(resolveLocation((typeof o.jobStore === 'string' ? o.jobStore : undefined) ?? config?.jobStore ?? path.join('.weir', 'ha'))) }),
     });
     const port = await jm.start();
     onShutdown(() => jm.stop());
@@ -163,7 +169,7 @@ program
     let lc: LocalCluster | undefined;
     if (o.local) {
       if (o.detached) throw new Error('--local and --detached cannot be combined: the embedded cluster stops when the job ends');
-      lc = new LocalCluster({ taskManagers: 2, slots: 2, port: 0, dir: path.resolve('.weir') });
+      lc = new LocalCluster({ taskManagers: 2, slots: 2, port: 0, dir: path.resolve('.weir'), jobStore: false });
       onShutdown(() => lc!.stop());
       console.error('Starting a local cluster: 1 JobManager, 2 TaskManagers (logs in .weir/logs)');
       await lc.start();
