@@ -14,6 +14,10 @@ export interface LocalClusterOptions {
   dir: string;
   /** extra flags for the JobManager, e.g. a slot request timeout */
   jobManagerArgs?: string[];
+  /** --config and security flags for every process (this one must be configured alike, see applySecurity) */
+  securityArgs?: string[];
+  /** more fields for cluster.json, e.g. the security settings later commands in this directory use */
+  clusterFileExtra?: Record<string, unknown>;
 }
 
 export interface ReadyMessage {
@@ -54,7 +58,8 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const extra = this.opts.jobManagerArgs ?? [];
+    const sec = this.opts.securityArgs ?? [];
+    const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
     // with a configuration file, its directories apply; otherwise everything stays under dir
     const dirs = extra.includes('--config') ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints')];
     const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
@@ -64,12 +69,12 @@ export class LocalCluster {
       Array.from({ length: this.opts.taskManagers }, (_, i) =>
         this.spawn(`taskmanager-${i + 1}`, [
           'taskmanager', '--jobmanager', jm.address, '--slots', String(this.opts.slots), '--id', `tm-${i + 1}`,
-          '--work-dir', path.join(workDir, `tm-${i + 1}`),
+          '--work-dir', path.join(workDir, `tm-${i + 1}`), ...sec,
         ]).then((tm) => onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`)),
       ),
     );
     await this.waitForTaskManagers(this.opts.taskManagers);
-    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid }, null, 2));
+    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2));
   }
 
   private async waitForTaskManagers(n: number): Promise<void> {

@@ -1,8 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  bindServer, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
+  bindServer, checkExposure, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, getTransportSecurity,
+  maskSecrets, shutdownServer, type JobGraph, type Logger,
 } from '@weir/core';
+import { StoragePathPolicy } from './storage-paths.js';
 import { JobMaster } from './job-master.js';
 import type { CheckpointSettings } from '@weir/api';
 import { ResourceManager } from './resource-manager.js';
@@ -25,6 +27,10 @@ export interface JobManagerOptions {
   savepointDir?: string;
   /** checkpoint settings from the configuration file */
   checkpointDefaults?: Partial<CheckpointSettings>;
+  /** extra directories savepoints may be written to and restored from (security.storage.allowed-dirs) */
+  allowedStorageDirs?: string[];
+  /** listen on a non-loopback address without TLS and a token anyway */
+  insecure?: boolean;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -50,13 +56,24 @@ export class JobManager {
   private readonly server = createServer();
   private readonly jobs = new Map<string, JobMaster>();
   private readonly bundles = new Map<string, Buffer>();
+  private readonly paths: StoragePathPolicy;
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
     this.rm = new ResourceManager(this.log, opts.heartbeatIntervalMs ?? 1_000, opts.heartbeatTimeoutMs ?? 10_000, this.id);
+    const sec = getTransportSecurity();
+    this.paths = new StoragePathPolicy({
+      checkpointStorage: opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
+      savepointDir: opts.savepointDir ?? '.weir/savepoints',
+      ...(opts.allowedStorageDirs ? { allowedDirs: opts.allowedStorageDirs } : {}),
+      restrict: !!(sec.tls || sec.token || opts.allowedStorageDirs?.length),
+    });
   }
 
   async start(): Promise<number> {
+    const sec = getTransportSecurity();
+    const refusal = checkExposure(this.opts.host, sec, 'JobManager', this.opts.insecure ?? false);
+    if (refusal) throw new Error(refusal);
     this.server.addService(dispatcherProto.Dispatcher.service, {
       SubmitJob: this.submitJob,
       ListJobs: ((_call, cb) => {
@@ -67,7 +84,7 @@ export class JobManager {
       GetJobStatus: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, job.details());
+        cb(null, maskSecrets(job.details()));
       }) as Unary<{ jobId: string }, unknown>,
       CancelJob: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
@@ -82,24 +99,24 @@ export class JobManager {
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
       }) as Unary<{ jobId: string }, unknown>,
       TriggerSavepoint: ((call, cb) => {
-        const job = this.jobs.get(call.request.jobId);
-        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         let target;
         try {
-          target = createCheckpointStorage(toStorageUri(call.request.target || (this.opts.savepointDir ?? '.weir/savepoints')));
+          target = createCheckpointStorage(toStorageUri(this.paths.savepointTarget(call.request.target)));
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         job.coordinator.triggerSavepoint(target).then((p) => {
           this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
           if (call.request.cancelJob) job.cancel();
           cb(null, { path: p });
-        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: err.message }));
+        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: maskSecrets(err.message) }));
       }) as Unary<{ jobId: string; target: string; cancelJob: boolean }, unknown>,
       GetCheckpoints: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, { statsJson: JSON.stringify(job.coordinator?.snapshotStats() ?? { disabled: true }) });
+        cb(null, { statsJson: JSON.stringify(maskSecrets(job.coordinator?.snapshotStats() ?? { disabled: true })) });
       }) as Unary<{ jobId: string }, unknown>,
       GetClusterOverview: ((_call, cb) => {
         cb(null, {
@@ -159,7 +176,11 @@ export class JobManager {
       },
     });
     this.port = await bindServer(this.server, this.opts.host, this.opts.port);
-    this.log.info({ host: this.opts.host, port: this.port, jobManagerId: this.id }, 'JobManager listening');
+    this.log.info({
+      host: this.opts.host, port: this.port, jobManagerId: this.id,
+      tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
+      clientAuth: sec.token ? 'bearer token' : 'none', maxMessageBytes: sec.maxMessageBytes,
+    }, 'JobManager listening');
     return this.port;
   }
 
@@ -176,7 +197,13 @@ export class JobManager {
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     if (req.restorePath) {
-      RestorePlan.load(req.restorePath, graph, req.allowNonRestoredState).then(
+      let restorePath: string;
+      try {
+        restorePath = this.paths.restorePath(req.restorePath);
+      } catch (err) {
+        return cb(invalid((err as Error).message));
+      }
+      RestorePlan.load(restorePath, graph, req.allowNonRestoredState).then(
         (restore) => this.startJob(graph, req, restore, cb),
         (err: Error) => cb(invalid(err.message)),
       );
