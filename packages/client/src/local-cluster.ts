@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadClusterConfig } from '@weir/core';
 import { ClusterClient } from './cluster-client.js';
 
 export const WEIR_BIN = fileURLToPath(new URL('./bin/weir.js', import.meta.url));
@@ -60,8 +61,13 @@ export class LocalCluster {
     const workDir = path.join(this.opts.dir, 'work');
     const sec = this.opts.securityArgs ?? [];
     const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
-    // with a configuration file, its directories apply; otherwise everything stays under dir
-    const dirs = extra.includes('--config') ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints')];
+    // the configuration file's directories apply where it has them; otherwise everything stays under dir
+    const configFile = extra[extra.indexOf('--config') + 1];
+    const config = extra.includes('--config') && configFile ? loadClusterConfig(configFile) : undefined;
+    const dirs = [
+      ...(config?.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
+      ...(config?.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
+    ];
     const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);

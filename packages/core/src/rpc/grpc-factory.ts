@@ -214,6 +214,7 @@ function tokenInterceptor(token: string): grpc.Interceptor {
  */
 export function createClient<C>(ctor: ClientCtor<C>, address: string, override?: Partial<TransportSecurity>): C {
   const s: TransportSecurity = override ? { ...security, ...override } : security;
+  if (s.tls) silenceIpServerNameWarning();
   const isDispatcher = Object.values(ctor.service ?? {}).some((d) => d.path.startsWith(`/${CLIENT_SERVICE}/`));
   const options: grpc.ClientOptions = {
     'grpc.max_receive_message_length': s.maxMessageBytes,
