@@ -20,9 +20,6 @@ import { validateRequest } from './request-validation.js';
  */
 let security: TransportSecurity = { maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES };
 
-/** @deprecated the default bound; the configured one is `getTransportSecurity().maxMessageBytes` */
-export const MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_BYTES;
-
 export function configureTransportSecurity(s: TransportSecurity): void {
   security = s;
   if (s.tls) silenceIpServerNameWarning();
