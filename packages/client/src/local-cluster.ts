@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadClusterConfig } from '@weir/core';
 import { ClusterClient } from './cluster-client.js';
 
 export const WEIR_BIN = fileURLToPath(new URL('./bin/weir.js', import.meta.url));
@@ -16,6 +17,10 @@ export interface LocalClusterOptions {
   jobManagerArgs?: string[];
   /** keep running jobs in <dir>/ha so a restarted JobManager resumes them (off for the embedded cluster of `run --local`) */
   jobStore?: boolean;
+  /** --config and security flags for every process (this one must be configured alike, see applySecurity) */
+  securityArgs?: string[];
+  /** more fields for cluster.json, e.g. the security settings later commands in this directory use */
+  clusterFileExtra?: Record<string, unknown>;
 }
 
 export interface ReadyMessage {
@@ -63,10 +68,17 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const extra = this.opts.jobManagerArgs ?? [];
-    // with a configuration file, its directories apply; otherwise everything stays under dir
-    const dirs = extra.includes('--config') ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints')];
-    if (!extra.includes('--config') || this.opts.jobStore === false) dirs.push(...(this.opts.jobStore === false ? ['--no-job-store'] : ['--job-store', path.join(this.opts.dir, 'ha')]));
+    const sec = this.opts.securityArgs ?? [];
+    const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
+    // the configuration file's directories apply where it has them; otherwise everything stays under dir
+    const configFile = extra[extra.indexOf('--config') + 1];
+    const config = extra.includes('--config') && configFile ? loadClusterConfig(configFile) : undefined;
+    const dirs = [
+      ...(config?.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
+      ...(config?.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
+    ];
+    if (this.opts.jobStore === false) dirs.push('--no-job-store');
+    else if (!config?.jobStore) dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
     const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);
@@ -75,7 +87,7 @@ export class LocalCluster {
         const name = `taskmanager-${i + 1}`;
         const args = [
           'taskmanager', '--jobmanager', jm.address, '--slots', String(this.opts.slots), '--id', `tm-${i + 1}`,
-          '--work-dir', path.join(workDir, `tm-${i + 1}`),
+          '--work-dir', path.join(workDir, `tm-${i + 1}`), ...sec,
         ];
         return this.spawn(name, args).then((tm) => {
           onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);
@@ -84,7 +96,7 @@ export class LocalCluster {
       }),
     );
     await this.waitForTaskManagers(this.opts.taskManagers);
-    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid }, null, 2));
+    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2));
   }
 
   /** Starts a TaskManager again when it exits on its own: after 0.2 s, doubling to 10 s, reset after a minute up. */

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
 import { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy, type CheckpointSettings, type RestartStrategyConfiguration, type RestartStrategyType } from '@weir/api';
 
@@ -16,6 +17,26 @@ export interface ClusterConfig {
   heartbeatTimeoutMs?: number;
   /** where running jobs are kept so a restarted JobManager resumes them (Flink's high-availability.storageDir) */
   jobStore?: string;
+  /** `security.*` and `rpc.*` keys: transport security, authentication, message sizes */
+  security: SecurityConfig;
+}
+
+/** What the configuration file says about security; file paths are resolved against the file's directory. */
+export interface SecurityConfig {
+  /** security.ssl.enabled: TLS on every gRPC server and channel, mutual between cluster processes */
+  sslEnabled?: boolean;
+  /** security.ssl.ca: PEM of the cluster CA that every peer's certificate must chain to */
+  sslCa?: string;
+  /** security.ssl.cert: PEM certificate (chain) this process presents */
+  sslCert?: string;
+  /** security.ssl.key: PEM private key of that certificate */
+  sslKey?: string;
+  /** security.auth.token-file: file holding the bearer token clients must present to the Dispatcher */
+  tokenFile?: string;
+  /** security.storage.allowed-dirs: where savepoints may be written and restored from, besides the savepoint directory */
+  allowedDirs?: string[];
+  /** rpc.max-message-size: largest gRPC message sent or received, in bytes */
+  maxMessageBytes?: number;
 }
 
 type Parser = (v: unknown, key: string) => unknown;
@@ -36,6 +57,19 @@ export function parseDuration(v: unknown, key: string): number {
 
 const int = (min: number): Parser => (v, key) => (Number.isInteger(v) && (v as number) >= min ? v : fail(key, `an integer >= ${min}`, v));
 const oneOf = (...values: string[]): Parser => (v, key) => (typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v));
+const bool: Parser = (v, key) => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v));
+const file: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1 << 20, m: 1 << 20, mib: 1 << 20, gb: 1 << 30, g: 1 << 30, gib: 1 << 30 };
+
+/** A size in bytes: a number, or "512 kb", "64 mb", "1 gb" (binary units). */
+export function parseSize(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$/i.exec(v) : null;
+  const unit = SIZE_UNITS[(m?.[2] ?? 'b').toLowerCase()];
+  if (!m || !unit || Number(m[1]) <= 0) fail(key, 'a size such as 4194304, "512 kb" or "64 mb"', v);
+  return Math.round(Number(m[1]) * unit);
+}
+
 const storageUri: Parser = (v, key) => (typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v) ? v : fail(key, 'file:///path or s3://bucket/prefix', v));
 
 const CHECKPOINT_KEYS: Record<string, [keyof CheckpointSettings, Parser]> = {
@@ -76,8 +110,23 @@ const RESTART_KEYS: Record<string, [RestartStrategyType, string, Parser]> = {
 
 const OTHER_KEYS = ['state.savepoints.dir', 'restart-strategy.type', 'heartbeat.interval', 'heartbeat.timeout', 'high-availability.storageDir'];
 
+const SECURITY_KEYS: Record<string, [keyof SecurityConfig, Parser]> = {
+  'security.ssl.enabled': ['sslEnabled', bool],
+  'security.ssl.ca': ['sslCa', file],
+  'security.ssl.cert': ['sslCert', file],
+  'security.ssl.key': ['sslKey', file],
+  'security.auth.token-file': ['tokenFile', file],
+  'security.storage.allowed-dirs': ['allowedDirs', (v, key) => {
+    const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+    return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '') ? list : fail(key, 'a list of directories or s3:// URIs', v);
+  }],
+  'rpc.max-message-size': ['maxMessageBytes', parseSize],
+};
+
+const PATH_KEYS = new Set<keyof SecurityConfig>(['sslCa', 'sslCert', 'sslKey', 'tokenFile']);
+
 function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
-  if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+  if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(prefix in SECURITY_KEYS)) {
     for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else if (prefix) {
     out[prefix] = obj;
@@ -85,14 +134,15 @@ function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): 
   return out;
 }
 
-export function parseClusterConfig(text: string, source: string): ClusterConfig {
+/** `baseDir`: relative file paths in security keys are resolved against it (the file's directory). */
+export function parseClusterConfig(text: string, source: string, baseDir = process.cwd()): ClusterConfig {
   let doc: unknown;
   try {
     doc = parse(text);
   } catch (e) {
     throw new Error(`Cannot parse the configuration file ${source}: ${(e as Error).message}`);
   }
-  const config: ClusterConfig = { checkpoint: {} };
+  const config: ClusterConfig = { checkpoint: {}, security: {} };
   let restartType: RestartStrategyType | undefined;
   const restartSettings: Partial<Record<RestartStrategyType, Record<string, unknown>>> = {};
   for (const [key, value] of Object.entries(flatten(doc ?? {}))) {
@@ -104,6 +154,11 @@ export function parseClusterConfig(text: string, source: string): ClusterConfig 
       (restartSettings[restart[0]] ??= {})[restart[1]] = restart[2](value, key);
     } else if (key === 'restart-strategy.type') {
       restartType = RESTART_TYPES[String(value).toLowerCase()] ?? fail(key, 'none, fixed-delay, exponential-delay or failure-rate', value);
+    } else if (SECURITY_KEYS[key]) {
+      const [field, parse] = SECURITY_KEYS[key]!;
+      let v = parse(value, key);
+      if (PATH_KEYS.has(field)) v = path.resolve(baseDir, v as string);
+      (config.security as Record<string, unknown>)[field] = v;
     } else if (key === 'state.savepoints.dir') {
       config.savepointDir = storageUri(value, key) as string;
     } else if (key === 'high-availability.storageDir') {
@@ -113,7 +168,7 @@ export function parseClusterConfig(text: string, source: string): ClusterConfig 
     } else if (key === 'heartbeat.timeout') {
       config.heartbeatTimeoutMs = parseDuration(value, key);
     } else {
-      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), ...Object.keys(RESTART_KEYS), ...OTHER_KEYS].join(', ')}`);
+      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), ...Object.keys(RESTART_KEYS), ...OTHER_KEYS, ...Object.keys(SECURITY_KEYS)].join(', ')}`);
     }
   }
   if (config.checkpoint.storage) config.checkpointDir = config.checkpoint.storage;
@@ -134,5 +189,5 @@ export function loadClusterConfig(file: string): ClusterConfig {
   } catch (e) {
     throw new Error(`Cannot read the configuration file ${file}: ${(e as Error).message}`);
   }
-  return parseClusterConfig(text, file);
+  return parseClusterConfig(text, file, path.dirname(path.resolve(file)));
 }

@@ -1,8 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  bindServer, controlProto, type TaskExecutionStateUpdate__Output, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
+  bindServer, checkExposure, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, getTransportSecurity,
+  maskSecrets, shutdownServer, type JobGraph, type Logger, type TaskExecutionStateUpdate__Output,
 } from '@weir/core';
+import { StoragePathPolicy } from './storage-paths.js';
 import { JobMaster } from './job-master.js';
 import type { CheckpointSettings, RestartStrategyConfiguration } from '@weir/api';
 import { ResourceManager } from './resource-manager.js';
@@ -33,6 +35,10 @@ export interface JobManagerOptions {
    * store resumes them from their latest checkpoints. Unset: jobs do not survive a restart.
    */
   jobStore?: string;
+  /** extra directories savepoints may be written to and restored from (security.storage.allowed-dirs) */
+  allowedStorageDirs?: string[];
+  /** listen on a non-loopback address without TLS and a token anyway */
+  insecure?: boolean;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -59,10 +65,18 @@ export class JobManager {
   private readonly jobs = new Map<string, JobMaster>();
   private readonly bundles = new Map<string, Buffer>();
   private readonly store: JobStore | undefined;
+  private readonly paths: StoragePathPolicy;
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
     this.rm = new ResourceManager(this.log, opts.heartbeatIntervalMs ?? 1_000, opts.heartbeatTimeoutMs ?? 10_000, this.id);
+    const sec = getTransportSecurity();
+    this.paths = new StoragePathPolicy({
+      checkpointStorage: opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
+      savepointDir: opts.savepointDir ?? '.weir/savepoints',
+      ...(opts.allowedStorageDirs ? { allowedDirs: opts.allowedStorageDirs } : {}),
+      restrict: !!(sec.tls || sec.token || opts.allowedStorageDirs?.length),
+    });
     this.store = opts.jobStore ? new JobStore(opts.jobStore, this.log) : undefined;
   }
 
@@ -96,6 +110,9 @@ export class JobManager {
   }
 
   async start(): Promise<number> {
+    const sec = getTransportSecurity();
+    const refusal = checkExposure(this.opts.host, sec, 'JobManager', this.opts.insecure ?? false);
+    if (refusal) throw new Error(refusal);
     this.server.addService(dispatcherProto.Dispatcher.service, {
       SubmitJob: this.submitJob,
       ListJobs: ((_call, cb) => {
@@ -106,7 +123,7 @@ export class JobManager {
       GetJobStatus: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, job.details());
+        cb(null, maskSecrets(job.details()));
       }) as Unary<{ jobId: string }, unknown>,
       CancelJob: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
@@ -121,24 +138,24 @@ export class JobManager {
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
       }) as Unary<{ jobId: string }, unknown>,
       TriggerSavepoint: ((call, cb) => {
-        const job = this.jobs.get(call.request.jobId);
-        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         let target;
         try {
-          target = createCheckpointStorage(toStorageUri(call.request.target || (this.opts.savepointDir ?? '.weir/savepoints')));
+          target = createCheckpointStorage(toStorageUri(this.paths.savepointTarget(call.request.target)));
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         job.coordinator.triggerSavepoint(target).then((p) => {
           this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
           if (call.request.cancelJob) job.cancel();
           cb(null, { path: p });
-        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: err.message }));
+        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: maskSecrets(err.message) }));
       }) as Unary<{ jobId: string; target: string; cancelJob: boolean }, unknown>,
       GetCheckpoints: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, { statsJson: JSON.stringify(job.coordinator?.snapshotStats() ?? { disabled: true }) });
+        cb(null, { statsJson: JSON.stringify(maskSecrets(job.coordinator?.snapshotStats() ?? { disabled: true })) });
       }) as Unary<{ jobId: string }, unknown>,
       GetClusterOverview: ((_call, cb) => {
         cb(null, {
@@ -198,7 +215,12 @@ export class JobManager {
       },
     });
     this.port = await bindServer(this.server, this.opts.host, this.opts.port);
-    this.log.info({ host: this.opts.host, port: this.port, jobManagerId: this.id, ...(this.store ? { jobStore: this.store.uri } : {}) }, 'JobManager listening');
+    this.log.info({
+      host: this.opts.host, port: this.port, jobManagerId: this.id,
+      tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
+      clientAuth: sec.token ? 'bearer token' : 'none', maxMessageBytes: sec.maxMessageBytes,
+      ...(this.store ? { jobStore: this.store.uri } : {}),
+    }, 'JobManager listening');
     await this.recoverJobs();
     return this.port;
   }
@@ -217,7 +239,8 @@ export class JobManager {
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     const jobId = randomUUID().replace(/-/g, '');
     void (async () => {
-      const restore = req.restorePath ? await RestorePlan.load(req.restorePath, graph, req.allowNonRestoredState) : undefined;
+      // the path is checked against the storage policy before anything is read
+      const restore = req.restorePath ? await RestorePlan.load(this.paths.restorePath(req.restorePath), graph, req.allowNonRestoredState) : undefined;
       try {
         await this.store?.putJob({
           jobId, graph, jobContextJson: req.jobContextJson, bundle: req.bundle, restorePath: req.restorePath,
