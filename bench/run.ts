@@ -8,11 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { ClusterClient, LocalCluster, runJob } from '../packages/client/src/index.js';
 import { line, WORDS_PER_LINE } from './words.js';
 import { TestS3Server } from '../test/helpers/s3.js';
+import { submitDetached } from './submit.js';
+import { measureRecovery, recoveryJob, type RecoveryTimes } from './recovery.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, recovery */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -61,17 +63,7 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
 /** Runs the large-state job until `n` checkpoints completed; returns the completed ones' stats. */
 async function largeState(cluster: LocalCluster, keys: number, n: number, storage: string, backend = 'heap'): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
-  let jobId = '';
-  const log = console.log;
-  console.log = (...a: unknown[]) => {
-    const m = /submitted with id (\w+)/.exec(String(a[0]));
-    if (m) jobId = m[1]!;
-  };
-  try {
-    await runJob(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000', storage, backend], detached: true });
-  } finally {
-    console.log = log;
-  }
+  const jobId = await submitDetached(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000', storage, backend] });
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 500));
@@ -88,6 +80,33 @@ async function largeState(cluster: LocalCluster, keys: number, n: number, storag
     await client.cancel(jobId);
     client.close();
   }
+}
+
+/** Recovery after kill -9, on 3 TaskManagers x 1 slot for a job of parallelism 2 (one spare slot). */
+async function recovery(): Promise<void> {
+  const runs = Number(process.env.BENCH_RECOVERY_RUNS ?? 3);
+  const cluster = new LocalCluster({ taskManagers: 3, slots: 1, port: 0, dir: path.join(here, '.tmp-recovery'), jobStore: false });
+  await cluster.start();
+  const results: Record<string, RecoveryTimes[]> = { '1M keys': [], '1k keys': [] };
+  try {
+    for (let i = 0; i < runs; i++) {
+      results['1M keys']!.push(await measureRecovery(cluster, recoveryJob(here), 1_000_000));
+      results['1k keys']!.push(await measureRecovery(cluster, recoveryJob(here), 1_000));
+    }
+  } finally {
+    await cluster.stop();
+  }
+  const m = (k: string, f: keyof RecoveryTimes): string => `${median(results[k]!.map((r) => r[f]))} ms`;
+  console.log('');
+  console.log(`| recovery after kill -9 of a TaskManager (spare slot, restart delay 0), median of ${runs} | 1M keys | 1k keys |`);
+  console.log('|---|---:|---:|');
+  console.log(`| kill to detection | ${m('1M keys', 'detectionMs')} | ${m('1k keys', 'detectionMs')} |`);
+  console.log(`| detection to redeploy | ${m('1M keys', 'redeployMs')} | ${m('1k keys', 'redeployMs')} |`);
+  console.log(`| state restore (slowest task) | ${m('1M keys', 'stateRestoreMs')} | ${m('1k keys', 'stateRestoreMs')} |`);
+  console.log(`| kill to all tasks RUNNING | ${m('1M keys', 'runningMs')} | ${m('1k keys', 'runningMs')} |`);
+  console.log(`| kill to first checkpoint completed | ${m('1M keys', 'firstCheckpointMs')} | ${m('1k keys', 'firstCheckpointMs')} |`);
+  console.log('');
+  console.log(`recovery runs: ${Object.entries(results).map(([k, rs]) => `${k}: ${rs.map((r) => `${r.detectionMs}/${r.runningMs}/${r.firstCheckpointMs} ms`).join(', ')}`).join('; ')} (detection/running/first checkpoint)`);
 }
 
 async function main(): Promise<void> {
@@ -150,6 +169,7 @@ async function main(): Promise<void> {
   console.log(`| checkpoint duration (trigger to _metadata), median | ${ms(state)} | ${ms(stateS3)} | ${ms(stateRocks)} |`);
   console.log(`| checkpoint size | ${mb(state)} | ${mb(stateS3)} | ${mb(stateRocks)} |`);
   console.log('');
+  if (want('recovery')) await recovery();
   console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`);
 }
 

@@ -1,6 +1,6 @@
 // Benchmark: a job holding <keys> keys of state, checkpointed every <interval> ms; runs until canceled.
-// Args: <keys> <interval ms> [checkpoint storage] [heap|rocksdb].
-import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, ValueStateDescriptor, getJobArgs } from '@weir/api';
+// Args: <keys> <interval ms> [checkpoint storage] [heap|rocksdb] [restart delay ms (default: the cluster's strategy)].
+import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, RestartStrategies, ValueStateDescriptor, getJobArgs } from '@weir/api';
 import type { Collector, StateBackendType, ValueState } from '@weir/api';
 
 class Count extends KeyedProcessFunction<number, number, number> {
@@ -19,6 +19,7 @@ env.setParallelism(2);
 env.enableCheckpointing(Number(getJobArgs()[1] ?? 3000));
 if (getJobArgs()[2]) env.getCheckpointConfig().setCheckpointStorage(getJobArgs()[2]!);
 if (getJobArgs()[3]) env.setStateBackend(getJobArgs()[3] as StateBackendType);
+if (getJobArgs()[4]) env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, Number(getJobArgs()[4])));
 env.fromSource(new DataGeneratorSource<number>((i) => i % keys, undefined, 500_000), 'Keys')
   .keyBy((n) => n)
   .process(new Count())

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +97,14 @@ export class TestCluster {
     return path.join(this.dir, 'logs');
   }
 
+  /** The pid of a TaskManager (tm-1, tm-2, ...): the newest process that logged under that id. */
+  taskManagerPid(taskManagerId: string): number {
+    const n = /^tm-(\d+)$/.exec(taskManagerId)?.[1];
+    if (!n) throw new Error(`not a local cluster TaskManager id: ${taskManagerId}`);
+    const lines = readFileSync(path.join(this.logDir(), `taskmanager-${n}.log`), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+    return (JSON.parse(lines[lines.length - 1]!) as { pid: number }).pid;
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -105,4 +114,32 @@ export class TestCluster {
       child.kill('SIGTERM');
     });
   }
+}
+
+/** One `weir` process (jobmanager or taskmanager) with its output in a log file; resolves once it said where it listens. */
+export async function startWeirProcess(args: string[], logFile: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; address: string }> {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [WEIR, ...args], { cwd: ROOT, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, ...env } });
+  closeSync(fd);
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`weir ${args[0]} did not start; see ${logFile}`)), 30_000);
+    child.once('message', (m: { address: string }) => {
+      clearTimeout(timer);
+      resolve(m.address);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`weir ${args[0]} exited with ${code}; see ${logFile}`));
+    });
+  });
+  return { child, address };
+}
+
+/** A port that was free a moment ago, for a process that must come back on the same address. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
 }

@@ -8,6 +8,7 @@ import { TextFileSource } from './sources/text-file-source.js';
 import { buildStreamGraph, type StateBackendType, type StreamGraph } from './stream-graph.js';
 import type { Transformation } from './transformation.js';
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
+import { validateRestartStrategy, type RestartStrategyConfiguration } from './restart-strategy.js';
 
 export const DEFAULT_MAX_PARALLELISM = 128;
 
@@ -28,6 +29,7 @@ export class StreamExecutionEnvironment {
   private seq = 0;
   private readonly checkpointConfig = new CheckpointConfig();
   private stateBackend: StateBackendType | undefined;
+  private restartStrategy: RestartStrategyConfiguration | undefined;
 
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     return new StreamExecutionEnvironment();
@@ -66,6 +68,19 @@ export class StreamExecutionEnvironment {
 
   getStateBackend(): StateBackendType | undefined {
     return this.stateBackend;
+  }
+
+  /**
+   * How the job restarts after a failure (Flink's setRestartStrategy). Unset, the cluster's
+   * `restart-strategy.type` applies: exponential delay when checkpointing is on, else none.
+   */
+  setRestartStrategy(strategy: RestartStrategyConfiguration): this {
+    this.restartStrategy = validateRestartStrategy(strategy);
+    return this;
+  }
+
+  getRestartStrategy(): RestartStrategyConfiguration | undefined {
+    return this.restartStrategy;
   }
 
   getParallelism(): number {
@@ -138,6 +153,7 @@ export class StreamExecutionEnvironment {
       ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism),
       checkpoint: this.checkpointConfig.explicitSettings(),
       ...(this.stateBackend ? { stateBackend: this.stateBackend } : {}),
+      ...(this.restartStrategy ? { restartStrategy: this.restartStrategy } : {}),
     };
   }
 

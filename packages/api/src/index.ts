@@ -1,6 +1,7 @@
 export * from './functions.js';
 export * from './state.js';
 export * from './checkpoint-config.js';
+export * from './restart-strategy.js';
 export * from './runtime-context.js';
 export * from './source.js';
 export * from './sink.js';
@@ -17,4 +18,5 @@ export { TextFileSource } from './sources/text-file-source.js';
 export { SocketTextSource } from './sources/socket-text-source.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { FileSink } from './sinks/file-sink.js';
+export { TwoPhaseCommitSink } from './sinks/two-phase-commit-sink.js';
 export { CollectSink } from './sinks/collect-sink.js';

@@ -5,9 +5,19 @@ export interface SinkWriter<T> {
   write(record: T): void;
   /** called at the end of input so buffered records reach their destination */
   flush?(endOfInput: boolean): void | Promise<void>;
+  /**
+   * The synchronous part of a checkpoint, at the barrier: make what was written so far
+   * committable and return what must survive a failure (kept as union list state, so every
+   * subtask sees all of it on restore). Values must be JSON.
+   */
+  snapshotState?(checkpointId: number): unknown[];
+  /** checkpoint `checkpointId` completed everywhere: commit what it covers */
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
+  notifyCheckpointAborted?(checkpointId: number): void;
   close?(): void | Promise<void>;
 }
 
 export interface Sink<T> {
-  createWriter(context: TaskInfo): SinkWriter<T>;
+  /** `restoredState`: the snapshotState() items of every subtask of the restored checkpoint */
+  createWriter(context: TaskInfo, restoredState?: unknown[]): SinkWriter<T>;
 }

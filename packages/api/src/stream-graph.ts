@@ -1,6 +1,7 @@
 import type { KeySelector } from './functions.js';
 import type { OperatorKind, Partitioner, Transformation } from './transformation.js';
 import type { CheckpointSettings } from './checkpoint-config.js';
+import type { RestartStrategyConfiguration } from './restart-strategy.js';
 
 export interface StreamNode {
   /** stable across runs of the same job file: from `uid()`, else from the node's position */
@@ -28,6 +29,8 @@ export interface StreamGraph {
   checkpoint?: Partial<CheckpointSettings>;
   /** the keyed state backend the job chose; else the cluster's (state.backend.type), else heap */
   stateBackend?: StateBackendType;
+  /** the job's own restart strategy, if it set one */
+  restartStrategy?: RestartStrategyConfiguration;
 }
 
 /** Where keyed state lives: `heap` (maps in the task's memory) or `rocksdb` (on local disk). */

@@ -1,4 +1,4 @@
-import type { JobDetails__Output } from '@weir/core';
+import type { JobDetails__Output, JobRestart__Output } from '@weir/core';
 import type { CheckpointStatsView, CheckpointView } from './cluster-client.js';
 
 export function formatRate(perSecond: number): string {
@@ -32,7 +32,11 @@ export function describeJob(d: JobDetails__Output): string {
     `  records read by sources: ${d.recordsIn}, written to sinks: ${d.recordsOut}`,
   ];
   if (d.waitingReason) lines.push(`  ${d.waitingReason}`);
-  if (d.failureCause) lines.push(`  cause: ${d.failureCause}`);
+  if (d.failureCause) lines.push(`  ${d.restarts.length > 0 && d.status !== 'JOB_FAILED' ? 'last failure' : 'cause'}: ${d.failureCause}`);
+  if (d.restarts.length > 0) {
+    lines.push(`  restarts: ${d.numRestarts}`);
+    for (const r of d.restarts) lines.push(`    ${describeRestart(r)}`);
+  }
   for (const v of d.vertices) {
     lines.push(`  ${v.name} (parallelism ${v.parallelism})`);
     for (const s of v.subtasks) {
@@ -41,6 +45,25 @@ export function describeJob(d: JobDetails__Output): string {
   }
   if (d.failure?.stack) lines.push('', `  ${d.failure.stack.split('\n').join('\n  ')}`);
   return lines.join('\n');
+}
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+
+/** One failover in a line: when, why, and how long each step of the recovery took. */
+export function describeRestart(r: JobRestart__Output): string {
+  const at = (t: number | string): number => Number(t);
+  const steps: string[] = [];
+  if (at(r.runningAt)) {
+    steps.push(`running again after ${secs(at(r.runningAt) - at(r.detectedAt))}`);
+    if (at(r.canceledAt)) steps.push(`old tasks ended ${secs(at(r.canceledAt) - at(r.detectedAt))}`);
+    if (at(r.deployedAt)) steps.push(`deployed ${secs(at(r.deployedAt) - at(r.detectedAt))}`);
+    if (at(r.stateRestoreMs)) steps.push(`state restore ${at(r.stateRestoreMs)} ms`);
+  } else {
+    steps.push('recovering');
+  }
+  if (at(r.firstCheckpointAt)) steps.push(`first checkpoint ${secs(at(r.firstCheckpointAt) - at(r.detectedAt))}`);
+  const from = at(r.restoredCheckpointId) ? `from checkpoint ${r.restoredCheckpointId}` : r.restoredFrom ? `from ${r.restoredFrom}` : 'from scratch';
+  return `#${r.attempt} ${new Date(at(r.detectedAt)).toISOString()} ${from}: ${steps.join(', ')}; cause: ${r.cause}`;
 }
 
 export function formatBytes(n: number): string {

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadClusterConfig } from '@weir/core';
 import { ClusterClient } from './cluster-client.js';
 
 export const WEIR_BIN = fileURLToPath(new URL('./bin/weir.js', import.meta.url));
@@ -14,8 +15,12 @@ export interface LocalClusterOptions {
   dir: string;
   /** extra flags for the JobManager, e.g. a slot request timeout */
   jobManagerArgs?: string[];
-  /** extra flags for every TaskManager, e.g. --config */
-  taskManagerArgs?: string[];
+  /** keep running jobs in <dir>/ha so a restarted JobManager resumes them (off for the embedded cluster of `run --local`) */
+  jobStore?: boolean;
+  /** --config and security flags for every process (this one must be configured alike, see applySecurity) */
+  securityArgs?: string[];
+  /** more fields for cluster.json, e.g. the security settings later commands in this directory use */
+  clusterFileExtra?: Record<string, unknown>;
 }
 
 export interface ReadyMessage {
@@ -25,10 +30,16 @@ export interface ReadyMessage {
 
 /**
  * A JobManager and TaskManagers as child processes of this one, logging to files. They are
- * forked with an IPC channel so each can say where it listens once it is ready.
+ * forked with an IPC channel so each can say where it listens once it is ready. Like a
+ * container platform, it starts a TaskManager again when it dies, with a growing delay.
  */
 export class LocalCluster {
   private readonly children: ChildProcess[] = [];
+  /** the current process of each name (jobmanager, taskmanager-1, ...) */
+  private readonly byName = new Map<string, ChildProcess>();
+  private stopping = false;
+  /** TaskManagers started again after they died, for the CLI and tests to see */
+  readonly restarts: Array<{ name: string; at: number; code: number | null; signal: string | null }> = [];
   jobManagerAddress = '';
 
   constructor(readonly opts: LocalClusterOptions) {}
@@ -41,6 +52,7 @@ export class LocalCluster {
     const child = fork(WEIR_BIN, args, { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env } });
     closeSync(fd);
     this.children.push(child);
+    this.byName.set(name, child);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s; see ${logFile}`)), 30_000);
       child.once('message', (m: ReadyMessage) => {
@@ -56,26 +68,66 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const extra = this.opts.jobManagerArgs ?? [];
-    const tmExtra = this.opts.taskManagerArgs ?? [];
-    // with a configuration file, its directories apply; otherwise everything stays under dir
-    const dirs = extra.includes('--config') ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints'), '--savepoint-dir', path.join(this.opts.dir, 'savepoints')];
+    const sec = this.opts.securityArgs ?? [];
+    const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
+    // the configuration file's directories apply where it has them; otherwise everything stays under dir
+    const configFile = extra[extra.indexOf('--config') + 1];
+    const config = extra.includes('--config') && configFile ? loadClusterConfig(configFile) : undefined;
+    const dirs = [
+      ...(config?.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
+      ...(config?.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
+    ];
+    if (this.opts.jobStore === false) dirs.push('--no-job-store');
+    else if (!config?.jobStore) dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
     const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);
     await Promise.all(
-      Array.from({ length: this.opts.taskManagers }, (_, i) =>
-        this.spawn(`taskmanager-${i + 1}`, [
+      Array.from({ length: this.opts.taskManagers }, (_, i) => {
+        const name = `taskmanager-${i + 1}`;
+        const args = [
           'taskmanager', '--jobmanager', jm.address, '--slots', String(this.opts.slots), '--id', `tm-${i + 1}`,
-          '--work-dir', path.join(workDir, `tm-${i + 1}`),
+          '--work-dir', path.join(workDir, `tm-${i + 1}`), ...sec,
           // RocksDB state stays under dir unless a configuration file says where
-          ...(tmExtra.includes('--config') || tmExtra.includes('--state-dir') ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
-          ...tmExtra,
-        ]).then((tm) => onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`)),
-      ),
+          ...(config?.rocksdbLocalDir ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
+        ];
+        return this.spawn(name, args).then((tm) => {
+          onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);
+          this.supervise(name, args, tm.child, onProgress);
+        });
+      }),
     );
     await this.waitForTaskManagers(this.opts.taskManagers);
-    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid }, null, 2));
+    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2));
+  }
+
+  /** Starts a TaskManager again when it exits on its own: after 0.2 s, doubling to 10 s, reset after a minute up. */
+  private supervise(name: string, args: string[], child: ChildProcess, onProgress: (msg: string) => void, delayMs = 200): void {
+    const startedAt = Date.now();
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      const delay = Date.now() - startedAt > 60_000 ? 200 : delayMs;
+      this.restarts.push({ name, at: Date.now(), code, signal });
+      onProgress(`${name} exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms`);
+      this.respawn(name, args, onProgress, delay);
+    });
+  }
+
+  private respawn(name: string, args: string[], onProgress: (msg: string) => void, delay: number): void {
+    const next = Math.min(delay * 2, 10_000);
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawn(name, args).then(
+        (tm) => {
+          onProgress(`${name} started again, listening on ${tm.address}`);
+          this.supervise(name, args, tm.child, onProgress, next);
+        },
+        (err: Error) => {
+          onProgress(`${name} failed to start again: ${err.message}`);
+          this.respawn(name, args, onProgress, next);
+        },
+      );
+    }, delay);
   }
 
   private async waitForTaskManagers(n: number): Promise<void> {
@@ -95,6 +147,7 @@ export class LocalCluster {
 
   /** SIGTERM to every process, SIGKILL to any still alive after the grace period. */
   async stop(graceMs = 5_000): Promise<void> {
+    this.stopping = true;
     rmSync(path.join(this.opts.dir, 'cluster.json'), { force: true });
     const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
     // TaskManagers first, so the JobManager does not see them as lost mid-cancel
@@ -103,6 +156,11 @@ export class LocalCluster {
       c.once('exit', () => { clearTimeout(t); resolve(); });
       c.kill('SIGTERM');
     })));
+  }
+
+  /** The pid of TaskManager `tm-<n>`'s current process. */
+  taskManagerPid(taskManagerId: string): number | undefined {
+    return this.byName.get(taskManagerId.replace(/^tm-/, 'taskmanager-'))?.pid;
   }
 
   pids(): number[] {

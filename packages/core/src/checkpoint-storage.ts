@@ -21,6 +21,7 @@ export interface CheckpointStorage {
   write(relPath: string, data: Uint8Array): Promise<StateHandle>;
   read(relPath: string, expectedSha256?: string): Promise<Buffer>;
   list(relDir: string): Promise<string[]>;
+  delete(relPath: string): Promise<void>;
   deleteDir(relDir: string): Promise<void>;
 }
 
@@ -72,6 +73,10 @@ export class FileCheckpointStorage implements CheckpointStorage {
     } catch {
       return [];
     }
+  }
+
+  async delete(relPath: string): Promise<void> {
+    await rm(path.join(this.dir, safeRelative(relPath)), { force: true });
   }
 
   async deleteDir(relDir: string): Promise<void> {

@@ -19,6 +19,8 @@ export function decodeRecords(buffer: Uint8Array): unknown[] {
 /** In-band events travel in order with the buffers of a channel. */
 export type ChannelEvent =
   | { type: 'EndOfPartition' }
+  /** no more records on this channel; barriers still follow until the final checkpoint (FLIP-147) */
+  | { type: 'EndOfData' }
   | { type: 'CheckpointBarrier'; checkpointId: number; timestamp: number; isSavepoint?: boolean; storage?: string; directory?: string }
   | { type: 'CancelCheckpointMarker'; checkpointId: number };
 

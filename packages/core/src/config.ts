@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
-import type { CheckpointSettings, StateBackendType } from '@weir/api';
+import { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy, type CheckpointSettings, type RestartStrategyConfiguration, type RestartStrategyType, type StateBackendType } from '@weir/api';
 
 /**
  * The cluster configuration file (YAML, Flink's key names, flat `a.b.c: v` or nested). It
@@ -18,6 +19,32 @@ export interface ClusterConfig {
   rocksdbBlockCacheSize?: number;
   /** state.backend.rocksdb.writebuffer.size, bytes */
   rocksdbWriteBufferSize?: number;
+  /** restart-strategy.type and the settings of that type over Flink's defaults */
+  restartStrategy?: RestartStrategyConfiguration;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** where running jobs are kept so a restarted JobManager resumes them (Flink's high-availability.storageDir) */
+  jobStore?: string;
+  /** `security.*` and `rpc.*` keys: transport security, authentication, message sizes */
+  security: SecurityConfig;
+}
+
+/** What the configuration file says about security; file paths are resolved against the file's directory. */
+export interface SecurityConfig {
+  /** security.ssl.enabled: TLS on every gRPC server and channel, mutual between cluster processes */
+  sslEnabled?: boolean;
+  /** security.ssl.ca: PEM of the cluster CA that every peer's certificate must chain to */
+  sslCa?: string;
+  /** security.ssl.cert: PEM certificate (chain) this process presents */
+  sslCert?: string;
+  /** security.ssl.key: PEM private key of that certificate */
+  sslKey?: string;
+  /** security.auth.token-file: file holding the bearer token clients must present to the Dispatcher */
+  tokenFile?: string;
+  /** security.storage.allowed-dirs: where savepoints may be written and restored from, besides the savepoint directory */
+  allowedDirs?: string[];
+  /** rpc.max-message-size: largest gRPC message sent or received, in bytes */
+  maxMessageBytes?: number;
 }
 
 type Parser = (v: unknown, key: string) => unknown;
@@ -36,19 +63,26 @@ export function parseDuration(v: unknown, key: string): number {
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
 }
 
-const MEMORY_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
-
-/** A memory size in bytes: a number (bytes) or "64 mb", "512kb", "1g" (Flink's units, powers of 1024). */
+/** A memory size in bytes (Flink's units, powers of 1024); the same parser as rpc.max-message-size. */
 export function parseMemorySize(v: unknown, key: string): number {
-  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|m|mb|g|gb)?\s*$/i.exec(v) : null;
-  const bytes = m ? Math.round(Number(m[1]) * MEMORY_UNITS[(m[2] ?? 'b').toLowerCase()]!) : 0;
-  if (!(bytes > 0)) fail(key, 'a positive memory size such as 8388608, "64 mb", "512kb" or "1g"', v);
-  return bytes;
+  return parseSize(v, key);
 }
 
 const int = (min: number): Parser => (v, key) => (Number.isInteger(v) && (v as number) >= min ? v : fail(key, `an integer >= ${min}`, v));
 const oneOf = (...values: string[]): Parser => (v, key) => (typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v));
+const bool: Parser = (v, key) => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v));
+const file: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1 << 20, m: 1 << 20, mib: 1 << 20, gb: 1 << 30, g: 1 << 30, gib: 1 << 30 };
+
+/** A size in bytes: a number, or "512 kb", "64 mb", "1 gb" (binary units). */
+export function parseSize(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$/i.exec(v) : null;
+  const unit = SIZE_UNITS[(m?.[2] ?? 'b').toLowerCase()];
+  if (!m || !unit || Number(m[1]) <= 0) fail(key, 'a size such as 4194304, "512 kb" or "64 mb"', v);
+  return Math.round(Number(m[1]) * unit);
+}
+
 const storageUri: Parser = (v, key) => (typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v) ? v : fail(key, 'file:///path or s3://bucket/prefix', v));
 
 const CHECKPOINT_KEYS: Record<string, [keyof CheckpointSettings, Parser]> = {
@@ -63,13 +97,52 @@ const CHECKPOINT_KEYS: Record<string, [keyof CheckpointSettings, Parser]> = {
   'state.checkpoints.dir': ['storage', storageUri],
 };
 
+const RESTART_TYPES: Record<string, RestartStrategyType> = {
+  none: 'none', off: 'none', disable: 'none', 'no-restart': 'none',
+  'fixed-delay': 'fixed-delay', fixeddelay: 'fixed-delay',
+  'exponential-delay': 'exponential-delay', exponentialdelay: 'exponential-delay',
+  'failure-rate': 'failure-rate', failurerate: 'failure-rate',
+};
+
+const num = (min: number): Parser => (v, key) => (typeof v === 'number' && Number.isFinite(v) && v >= min ? v : fail(key, `a number >= ${min}`, v));
+
+/** Settings of each restart strategy, under `restart-strategy.<type>.` */
+const RESTART_KEYS: Record<string, [RestartStrategyType, string, Parser]> = {
+  'restart-strategy.fixed-delay.attempts': ['fixed-delay', 'attempts', int(0)],
+  'restart-strategy.fixed-delay.delay': ['fixed-delay', 'delayMs', parseDuration],
+  'restart-strategy.exponential-delay.initial-backoff': ['exponential-delay', 'initialBackoffMs', parseDuration],
+  'restart-strategy.exponential-delay.max-backoff': ['exponential-delay', 'maxBackoffMs', parseDuration],
+  'restart-strategy.exponential-delay.backoff-multiplier': ['exponential-delay', 'multiplier', num(1)],
+  'restart-strategy.exponential-delay.jitter-factor': ['exponential-delay', 'jitterFactor', num(0)],
+  'restart-strategy.exponential-delay.reset-backoff-threshold': ['exponential-delay', 'resetBackoffThresholdMs', parseDuration],
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': ['exponential-delay', 'attempts', int(0)],
+  'restart-strategy.failure-rate.max-failures-per-interval': ['failure-rate', 'maxFailuresPerInterval', int(1)],
+  'restart-strategy.failure-rate.failure-rate-interval': ['failure-rate', 'failureRateIntervalMs', parseDuration],
+  'restart-strategy.failure-rate.delay': ['failure-rate', 'delayMs', parseDuration],
+};
+
 const OTHER_KEYS = [
-  'state.savepoints.dir', 'state.backend.type', 'state.backend', 'state.backend.rocksdb.localdir',
-  'state.backend.rocksdb.block.cache-size', 'state.backend.rocksdb.writebuffer.size',
+  'state.savepoints.dir', 'restart-strategy.type', 'heartbeat.interval', 'heartbeat.timeout', 'high-availability.storageDir',
+  'state.backend.type', 'state.backend', 'state.backend.rocksdb.localdir', 'state.backend.rocksdb.block.cache-size', 'state.backend.rocksdb.writebuffer.size',
 ];
 
+const SECURITY_KEYS: Record<string, [keyof SecurityConfig, Parser]> = {
+  'security.ssl.enabled': ['sslEnabled', bool],
+  'security.ssl.ca': ['sslCa', file],
+  'security.ssl.cert': ['sslCert', file],
+  'security.ssl.key': ['sslKey', file],
+  'security.auth.token-file': ['tokenFile', file],
+  'security.storage.allowed-dirs': ['allowedDirs', (v, key) => {
+    const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+    return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '') ? list : fail(key, 'a list of directories or s3:// URIs', v);
+  }],
+  'rpc.max-message-size': ['maxMessageBytes', parseSize],
+};
+
+const PATH_KEYS = new Set<keyof SecurityConfig>(['sslCa', 'sslCert', 'sslKey', 'tokenFile']);
+
 function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
-  if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+  if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(prefix in SECURITY_KEYS)) {
     for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else if (prefix) {
     out[prefix] = obj;
@@ -77,18 +150,31 @@ function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): 
   return out;
 }
 
-export function parseClusterConfig(text: string, source: string): ClusterConfig {
+/** `baseDir`: relative file paths in security keys are resolved against it (the file's directory). */
+export function parseClusterConfig(text: string, source: string, baseDir = process.cwd()): ClusterConfig {
   let doc: unknown;
   try {
     doc = parse(text);
   } catch (e) {
     throw new Error(`Cannot parse the configuration file ${source}: ${(e as Error).message}`);
   }
-  const config: ClusterConfig = { checkpoint: {} };
+  const config: ClusterConfig = { checkpoint: {}, security: {} };
+  let restartType: RestartStrategyType | undefined;
+  const restartSettings: Partial<Record<RestartStrategyType, Record<string, unknown>>> = {};
   for (const [key, value] of Object.entries(flatten(doc ?? {}))) {
     const known = CHECKPOINT_KEYS[key];
+    const restart = RESTART_KEYS[key];
     if (known) {
       (config.checkpoint as Record<string, unknown>)[known[0]] = known[1](value, key);
+    } else if (restart) {
+      (restartSettings[restart[0]] ??= {})[restart[1]] = restart[2](value, key);
+    } else if (key === 'restart-strategy.type') {
+      restartType = RESTART_TYPES[String(value).toLowerCase()] ?? fail(key, 'none, fixed-delay, exponential-delay or failure-rate', value);
+    } else if (SECURITY_KEYS[key]) {
+      const [field, parse] = SECURITY_KEYS[key]!;
+      let v = parse(value, key);
+      if (PATH_KEYS.has(field)) v = path.resolve(baseDir, v as string);
+      (config.security as Record<string, unknown>)[field] = v;
     } else if (key === 'state.savepoints.dir') {
       config.savepointDir = storageUri(value, key) as string;
     } else if (key === 'state.backend.type' || key === 'state.backend') {
@@ -101,11 +187,24 @@ export function parseClusterConfig(text: string, source: string): ClusterConfig 
       config.rocksdbBlockCacheSize = parseMemorySize(value, key);
     } else if (key === 'state.backend.rocksdb.writebuffer.size') {
       config.rocksdbWriteBufferSize = parseMemorySize(value, key);
+    } else if (key === 'high-availability.storageDir') {
+      config.jobStore = storageUri(value, key) as string;
+    } else if (key === 'heartbeat.interval') {
+      config.heartbeatIntervalMs = parseDuration(value, key);
+    } else if (key === 'heartbeat.timeout') {
+      config.heartbeatTimeoutMs = parseDuration(value, key);
     } else {
-      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), ...OTHER_KEYS].join(', ')}`);
+      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), ...Object.keys(RESTART_KEYS), ...OTHER_KEYS, ...Object.keys(SECURITY_KEYS)].join(', ')}`);
     }
   }
   if (config.checkpoint.storage) config.checkpointDir = config.checkpoint.storage;
+  if (restartType) {
+    try {
+      config.restartStrategy = validateRestartStrategy({ ...RESTART_STRATEGY_DEFAULTS[restartType], ...restartSettings[restartType] } as RestartStrategyConfiguration);
+    } catch (e) {
+      throw new Error(`Invalid restart strategy in ${source}: ${(e as Error).message}`);
+    }
+  }
   return config;
 }
 
@@ -116,5 +215,5 @@ export function loadClusterConfig(file: string): ClusterConfig {
   } catch (e) {
     throw new Error(`Cannot read the configuration file ${file}: ${(e as Error).message}`);
   }
-  return parseClusterConfig(text, file);
+  return parseClusterConfig(text, file, path.dirname(path.resolve(file)));
 }

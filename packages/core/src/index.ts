@@ -10,3 +10,6 @@ export * from './rpc/types.js';
 export * from './checkpoint-storage.js';
 export * from './s3-checkpoint-storage.js';
 export * from './config.js';
+export * from './security.js';
+export * from './secrets.js';
+export * from './rpc/request-validation.js';

@@ -1,4 +1,4 @@
-import { type CheckpointSettings, type OperatorKind, type StateBackendType, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
+import { type CheckpointSettings, type RestartStrategyConfiguration, type OperatorKind, type StateBackendType, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {
@@ -10,6 +10,7 @@ export interface JobGraph {
   checkpoint: Partial<CheckpointSettings>;
   /** set by the job (setStateBackend); else the JobManager's configuration decides */
   stateBackend?: StateBackendType;
+  restartStrategy?: RestartStrategyConfiguration;
 }
 
 export interface ChainedOperator {
@@ -98,6 +99,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
   return {
     jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? {},
     ...(graph.stateBackend ? { stateBackend: graph.stateBackend } : {}),
+    ...(graph.restartStrategy ? { restartStrategy: graph.restartStrategy } : {}),
   };
 }
 

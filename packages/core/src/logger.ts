@@ -1,13 +1,37 @@
 import { pino, type Logger } from 'pino';
+import { hasSecrets, maskSecrets, maskString, registerEnvironmentSecrets } from './secrets.js';
 
 export type { Logger };
 
-/** One structured logger per process; the component name tells whose line it is. */
+/** Keys whose values are never written, whatever they hold. */
+const REDACT = [
+  'token', 'authorization', 'secretAccessKey', 'accessKeyId', 'sessionToken', 'password',
+  '*.token', '*.authorization', '*.secretAccessKey', '*.accessKeyId', '*.sessionToken', '*.password',
+  'credentials', '*.credentials',
+];
+
+/**
+ * One structured logger per process; the component name tells whose line it is. Secrets the
+ * process knows (see secrets.ts) are masked in every message and field.
+ */
 export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
+  registerEnvironmentSecrets();
   return pino({
     name: component,
     level: process.env.WEIR_LOG_LEVEL ?? 'info',
     base: { pid: process.pid, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT, censor: '***' },
+    formatters: {
+      log: (obj) => (hasSecrets() ? maskSecrets(obj) : obj),
+    },
+    hooks: {
+      logMethod(args, method) {
+        if (hasSecrets()) {
+          for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = maskString(args[i] as string);
+        }
+        method.apply(this, args as Parameters<typeof method>);
+      },
+    },
   });
 }

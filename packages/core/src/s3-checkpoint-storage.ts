@@ -95,6 +95,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
     return [...keys, ...dirs].map((k) => k.slice(prefix.length).replace(/\/$/, '')).sort();
   }
 
+  async delete(relPath: string): Promise<void> {
+    await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.key(relPath) }] } }));
+  }
+
   async deleteDir(relDir: string): Promise<void> {
     const { keys } = await this.keys(relDir);
     for (let i = 0; i < keys.length; i += 1000) {

@@ -37,8 +37,20 @@ export interface CheckpointedJob {
   maxParallelism: number;
   runningTasks(): Array<{ executionId: string; vertex: string; subtask: number; isSource: boolean; operatorIds: string[]; parallelism: number }> | undefined;
   trigger(executionId: string, checkpointId: number, timestamp: number, location: CheckpointLocation): Promise<void>;
-  notify(executionId: string, checkpointId: number, completed: boolean): void;
-  failJob(cause: string): void;
+  notify(executionId: string, checkpointId: number, completed: boolean, final: boolean): void;
+  /** too many checkpoints failed in a row: the job fails over (or fails, per its restart strategy) */
+  failover(cause: string): void;
+  /** a checkpoint (not a savepoint) completed and is now the latest to restore from */
+  completed?(checkpointId: number, path: string): void;
+  /** records the retained checkpoints durably (for a restarted JobManager); a failure fails the checkpoint */
+  persist?(retained: RetainedCheckpoint[], highestCheckpointId: number): Promise<void>;
+}
+
+/** A completed checkpoint the job can restore from. */
+export interface RetainedCheckpoint {
+  id: number;
+  /** storage root URI and directory, e.g. file:///var/weir/checkpoints/<job>/chk-7 */
+  path: string;
 }
 
 /** Where a checkpoint's files go: a storage root and a directory under it. */
@@ -54,6 +66,8 @@ interface PendingCheckpoint {
   tasks: NonNullable<ReturnType<CheckpointedJob['runningTasks']>>;
   savepoint?: { resolve: (path: string) => void; reject: (err: Error) => void };
   notYetAcknowledged: Set<string>;
+  /** triggered after every source ended: its completion lets the tasks finish */
+  final: boolean;
   states: Map<string, { subtask: number; state: Record<string, unknown> }>;
   timer: NodeJS.Timeout;
 }
@@ -68,13 +82,16 @@ const HISTORY = 50;
 export class CheckpointCoordinator {
   private nextId = 1;
   private readonly pending = new Map<number, PendingCheckpoint>();
-  private readonly retained: number[] = [];
+  private readonly retained: RetainedCheckpoint[] = [];
   private readonly history: CheckpointStats[] = [];
   private consecutiveFailures = 0;
   private lastTrigger = 0;
   private lastCompletion = 0;
   private timer: NodeJS.Timeout | undefined;
   private counts = { completed: 0, failed: 0 };
+  /** all sources reached the end of their input: take the final checkpoint without waiting */
+  private finalRequested = false;
+  private readonly abortedWhileSuspending: CheckpointLocation[] = [];
 
   constructor(
     private readonly job: CheckpointedJob,
@@ -83,21 +100,73 @@ export class CheckpointCoordinator {
     private readonly log: Logger,
   ) {}
 
+  /** Starts (or, after a restart, resumes) periodic checkpoints once every task runs. */
   start(): void {
     this.lastTrigger = Date.now();
-    if (this.settings.intervalMs <= 0) return;
+    this.finalRequested = false;
+    // tasks of the failed attempt may have written files after the abort; they have all ended now
+    for (const l of this.abortedWhileSuspending.splice(0)) void l.storage.deleteDir(l.directory).catch(() => {});
+    if (this.settings.intervalMs <= 0 || this.timer) return;
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(100, this.settings.intervalMs / 4)));
     this.timer.unref();
   }
 
+  /**
+   * The job is restarting: periodic triggering pauses and checkpoints in flight are aborted
+   * without counting as failures (they failed because the job did).
+   */
+  async suspend(reason: string): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const [id, p] of [...this.pending]) {
+      this.abortedWhileSuspending.push(p.location);
+      await this.abort(id, reason, false);
+    }
+  }
+
+  /** Every source reached its end: the next checkpoint is the final one, taken at once. */
+  requestFinalCheckpoint(): void {
+    this.finalRequested = true;
+    this.tick();
+  }
+
   private tick(): void {
     const now = Date.now();
-    if (now - this.lastTrigger < this.settings.intervalMs) return;
     if (this.pending.size >= this.settings.maxConcurrentCheckpoints) return;
-    if (now - this.lastCompletion < this.settings.minPauseBetweenCheckpointsMs) return;
+    if (!this.finalRequested) {
+      if (now - this.lastTrigger < this.settings.intervalMs) return;
+      if (now - this.lastCompletion < this.settings.minPauseBetweenCheckpointsMs) return;
+    } else if (this.pending.size > 0) {
+      return;
+    }
     const tasks = this.job.runningTasks();
     if (!tasks) return;
     this.trigger(tasks, now);
+  }
+
+  /**
+   * After a JobManager restart: checkpoints found in storage are retained again and new ids
+   * continue above every id used before, so files of an earlier attempt are never reused.
+   */
+  recover(retained: RetainedCheckpoint[], highestIdUsed: number): void {
+    this.retained.splice(0, this.retained.length, ...retained.sort((a, b) => a.id - b.id));
+    this.nextId = Math.max(this.nextId, highestIdUsed + 1, ...retained.map((r) => r.id + 1));
+  }
+
+  /** The newest completed checkpoint, if any. */
+  latestCompleted(): RetainedCheckpoint | undefined {
+    return this.retained[this.retained.length - 1];
+  }
+
+  /** A retained checkpoint that could not be restored is dropped, so failover falls back to the one before. */
+  forget(id: number): RetainedCheckpoint | undefined {
+    const i = this.retained.findIndex((r) => r.id === id);
+    if (i >= 0) this.retained.splice(i, 1);
+    return this.latestCompleted();
+  }
+
+  get highestId(): number {
+    return this.nextId - 1;
   }
 
   /** A savepoint into `target` (a storage root URI); resolves to its directory when complete. */
@@ -128,6 +197,7 @@ export class CheckpointCoordinator {
       tasks,
       ...(savepoint ? { savepoint: { resolve: savepoint.resolve, reject: savepoint.reject } } : {}),
       notYetAcknowledged: new Set(tasks.map((t) => t.executionId)),
+      final: this.finalRequested && !savepoint,
       states: new Map(),
       timer: setTimeout(() => void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`), this.settings.timeoutMs),
     };
@@ -161,10 +231,10 @@ export class CheckpointCoordinator {
     void this.abort(id, `declined by ${executionId}: ${reason}`);
   }
 
-  /** A task that ends before acknowledging can never acknowledge. */
+  /** A task that ends before acknowledging can never acknowledge; its failure is the job's, not the checkpoint's. */
   taskEnded(executionId: string): void {
     for (const [id, p] of this.pending) {
-      if (p.notYetAcknowledged.has(executionId)) void this.abort(id, `task ${executionId} ended before acknowledging`);
+      if (p.notYetAcknowledged.has(executionId)) void this.abort(id, `task ${executionId} ended before acknowledging`, false);
     }
   }
 
@@ -191,48 +261,64 @@ export class CheckpointCoordinator {
       await storage.deleteDir(directory).catch(() => {});
       return;
     }
+    if (!p.savepoint) {
+      // the pointer to the new checkpoint is durable before any task may commit on its account
+      const retained = [...this.retained, { id, path: p.stats.path }];
+      const kept = retained.slice(Math.max(0, retained.length - this.settings.retainedCheckpoints));
+      try {
+        await this.job.persist?.(kept, this.highestId);
+      } catch (err) {
+        this.pending.set(id, p);
+        await this.abort(id, `cannot record the checkpoint for recovery: ${(err as Error).message}`);
+        return;
+      }
+    }
     const now = Date.now();
     Object.assign(p.stats, { status: 'COMPLETED', endTime: now, durationMs: now - p.stats.triggerTime });
     this.counts.completed++;
     this.consecutiveFailures = 0;
     this.lastCompletion = now;
     this.log.info({ checkpointId: id, durationMs: p.stats.durationMs, sizeBytes: p.stats.stateSizeBytes }, 'checkpoint completed');
-    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true);
     if (p.savepoint) {
-      // savepoints belong to the user: never counted as retained, never discarded
+      // savepoints belong to the user: never retained, never discarded, and they must not let
+      // sinks commit, since failover does not restore them (as in Flink 1.15+)
       p.savepoint.resolve(p.stats.path);
       return;
     }
-    this.retained.push(id);
+    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true, p.final);
+    this.retained.push({ id, path: p.stats.path });
+    this.job.completed?.(id, p.stats.path);
     while (this.retained.length > this.settings.retainedCheckpoints) {
-      const old = this.retained.shift()!;
+      const old = this.retained.shift()!.id;
       await this.storage.deleteDir(`${this.job.jobId}/chk-${old}`).catch((err: Error) => this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'));
     }
   }
 
-  private async abort(id: number, reason: string): Promise<void> {
+  private async abort(id: number, reason: string, countsAsFailure = true): Promise<void> {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
     clearTimeout(p.timer);
     Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), durationMs: Date.now() - p.stats.triggerTime, failureReason: reason });
     this.counts.failed++;
-    this.consecutiveFailures++;
+    if (countsAsFailure) this.consecutiveFailures++;
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
-    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false);
+    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false, false);
     await p.location.storage.deleteDir(p.location.directory).catch(() => {});
     if (p.savepoint) {
       p.savepoint.reject(new Error(`Savepoint ${id} failed: ${reason}`));
       return;
     }
-    if (this.consecutiveFailures > this.settings.tolerableFailedCheckpoints) {
-      this.job.failJob(`Exceeded the tolerable number of failed checkpoints (${this.settings.tolerableFailedCheckpoints}); last: checkpoint ${id}: ${reason}`);
+    if (countsAsFailure && this.consecutiveFailures > this.settings.tolerableFailedCheckpoints) {
+      this.consecutiveFailures = 0;
+      this.job.failover(`Exceeded the tolerable number of failed checkpoints (${this.settings.tolerableFailedCheckpoints}); last: checkpoint ${id}: ${reason}`);
     }
   }
 
   /** Stops triggering; discards pending checkpoints, and completed ones unless they are kept. */
   async stop(jobStatus: string): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     for (const [id, p] of [...this.pending]) {
       clearTimeout(p.timer);
       this.pending.delete(id);
@@ -242,7 +328,7 @@ export class CheckpointCoordinator {
     }
     const keep = jobStatus === 'JOB_FAILED' || (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
     if (!keep) {
-      for (const id of this.retained.splice(0)) await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+      for (const { id } of this.retained.splice(0)) await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
     }
   }
 

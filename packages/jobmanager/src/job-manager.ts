@@ -1,12 +1,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  bindServer, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, shutdownServer, type JobGraph, type Logger,
+  bindServer, checkExposure, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, getTransportSecurity,
+  maskSecrets, shutdownServer, type JobGraph, type Logger, type TaskExecutionStateUpdate__Output,
 } from '@weir/core';
+import { StoragePathPolicy } from './storage-paths.js';
 import { JobMaster } from './job-master.js';
-import type { CheckpointSettings, StateBackendType } from '@weir/api';
+import type { CheckpointSettings, RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
+import { JobStore, type StoredJob } from './job-store.js';
 
 /** A storage location as given by a user: a URI, or a directory path. */
 export function toStorageUri(target: string): string {
@@ -27,6 +30,17 @@ export interface JobManagerOptions {
   checkpointDefaults?: Partial<CheckpointSettings>;
   /** keyed state backend of jobs that choose none (configuration file: state.backend.type) */
   stateBackend?: StateBackendType;
+  /** restart strategy from the configuration file */
+  restartStrategy?: RestartStrategyConfiguration;
+  /**
+   * Durable store of running jobs (file:///... or s3://...): a JobManager restarted on the same
+   * store resumes them from their latest checkpoints. Unset: jobs do not survive a restart.
+   */
+  jobStore?: string;
+  /** extra directories savepoints may be written to and restored from (security.storage.allowed-dirs) */
+  allowedStorageDirs?: string[];
+  /** listen on a non-loopback address without TLS and a token anyway */
+  insecure?: boolean;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
@@ -52,13 +66,55 @@ export class JobManager {
   private readonly server = createServer();
   private readonly jobs = new Map<string, JobMaster>();
   private readonly bundles = new Map<string, Buffer>();
+  private readonly store: JobStore | undefined;
+  private readonly paths: StoragePathPolicy;
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
     this.rm = new ResourceManager(this.log, opts.heartbeatIntervalMs ?? 1_000, opts.heartbeatTimeoutMs ?? 10_000, this.id);
+    const sec = getTransportSecurity();
+    this.paths = new StoragePathPolicy({
+      checkpointStorage: opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
+      savepointDir: opts.savepointDir ?? '.weir/savepoints',
+      ...(opts.allowedStorageDirs ? { allowedDirs: opts.allowedStorageDirs } : {}),
+      restrict: !!(sec.tls || sec.token || opts.allowedStorageDirs?.length),
+    });
+    this.store = opts.jobStore ? new JobStore(opts.jobStore, this.log) : undefined;
+  }
+
+  /** Jobs that were running under an earlier JobManager on the same store start again from their latest checkpoints. */
+  private async recoverJobs(): Promise<void> {
+    if (!this.store) return;
+    for (const stored of await this.store.recoverJobs()) {
+      try {
+        const restore = await this.recoveryPlan(stored);
+        this.startJob(stored.jobId, stored.graph, stored, restore, {
+          retained: stored.retained.filter((r) => !restore || r.id <= restore.metadata.checkpointId), highestCheckpointId: stored.highestCheckpointId,
+        });
+        this.log.info({ jobId: stored.jobId, name: stored.graph.jobName, from: restore?.metadataFile ?? 'the beginning' }, 'recovered job from the job store');
+      } catch (err) {
+        this.log.error({ jobId: stored.jobId, err: (err as Error).message }, 'cannot recover job');
+      }
+    }
+  }
+
+  /** The newest retained checkpoint that can be read; else the savepoint the job was submitted with. */
+  private async recoveryPlan(stored: StoredJob): Promise<RestorePlan | undefined> {
+    for (const cp of [...stored.retained].sort((a, b) => b.id - a.id)) {
+      try {
+        return await RestorePlan.load(cp.path, stored.graph, true);
+      } catch (err) {
+        this.log.error({ jobId: stored.jobId, checkpointId: cp.id, err: (err as Error).message }, 'cannot read a retained checkpoint; trying the one before');
+      }
+    }
+    if (stored.retained.length > 0) throw new Error(`none of the retained checkpoints ${stored.retained.map((r) => r.id).join(', ')} can be read`);
+    return stored.restorePath ? RestorePlan.load(stored.restorePath, stored.graph, stored.allowNonRestoredState) : undefined;
   }
 
   async start(): Promise<number> {
+    const sec = getTransportSecurity();
+    const refusal = checkExposure(this.opts.host, sec, 'JobManager', this.opts.insecure ?? false);
+    if (refusal) throw new Error(refusal);
     this.server.addService(dispatcherProto.Dispatcher.service, {
       SubmitJob: this.submitJob,
       ListJobs: ((_call, cb) => {
@@ -69,7 +125,7 @@ export class JobManager {
       GetJobStatus: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, job.details());
+        cb(null, maskSecrets(job.details()));
       }) as Unary<{ jobId: string }, unknown>,
       CancelJob: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
@@ -84,24 +140,24 @@ export class JobManager {
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
       }) as Unary<{ jobId: string }, unknown>,
       TriggerSavepoint: ((call, cb) => {
-        const job = this.jobs.get(call.request.jobId);
-        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         let target;
         try {
-          target = createCheckpointStorage(toStorageUri(call.request.target || (this.opts.savepointDir ?? '.weir/savepoints')));
+          target = createCheckpointStorage(toStorageUri(this.paths.savepointTarget(call.request.target)));
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
+        const job = this.jobs.get(call.request.jobId);
+        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         job.coordinator.triggerSavepoint(target).then((p) => {
           this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
           if (call.request.cancelJob) job.cancel();
           cb(null, { path: p });
-        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: err.message }));
+        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: maskSecrets(err.message) }));
       }) as Unary<{ jobId: string; target: string; cancelJob: boolean }, unknown>,
       GetCheckpoints: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, { statsJson: JSON.stringify(job.coordinator?.snapshotStats() ?? { disabled: true }) });
+        cb(null, { statsJson: JSON.stringify(maskSecrets(job.coordinator?.snapshotStats() ?? { disabled: true })) });
       }) as Unary<{ jobId: string }, unknown>,
       GetClusterOverview: ((_call, cb) => {
         cb(null, {
@@ -130,9 +186,9 @@ export class JobManager {
       Heartbeat: (stream: Parameters<ResourceManager['attachHeartbeat']>[0]) => this.rm.attachHeartbeat(stream),
       UpdateTaskExecutionState: ((call, cb) => {
         const u = call.request;
-        this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics);
+        this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, { endOfData: u.endOfData, restoreDurationMs: Number(u.restoreDurationMs) });
         cb(null, { ok: true });
-      }) as Unary<Parameters<JobMaster['updateTaskState']> extends infer _ ? { jobId: string; executionId: string; state: never; failure: never; metrics: never } : never, unknown>,
+      }) as Unary<TaskExecutionStateUpdate__Output, unknown>,
       AcknowledgeCheckpoint: ((call, cb) => {
         const r = call.request;
         this.jobs.get(r.jobId)?.coordinator?.acknowledge(r.executionId, Number(r.checkpointId), r.stateJson, {
@@ -161,7 +217,13 @@ export class JobManager {
       },
     });
     this.port = await bindServer(this.server, this.opts.host, this.opts.port);
-    this.log.info({ host: this.opts.host, port: this.port, jobManagerId: this.id }, 'JobManager listening');
+    this.log.info({
+      host: this.opts.host, port: this.port, jobManagerId: this.id,
+      tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
+      clientAuth: sec.token ? 'bearer token' : 'none', maxMessageBytes: sec.maxMessageBytes,
+      ...(this.store ? { jobStore: this.store.uri } : {}),
+    }, 'JobManager listening');
+    await this.recoverJobs();
     return this.port;
   }
 
@@ -177,23 +239,30 @@ export class JobManager {
       return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
-    if (req.restorePath) {
-      RestorePlan.load(req.restorePath, graph, req.allowNonRestoredState).then(
-        (restore) => this.startJob(graph, req, restore, cb),
-        (err: Error) => cb(invalid(err.message)),
-      );
-    } else {
-      this.startJob(graph, req, undefined, cb);
-    }
+    const jobId = randomUUID().replace(/-/g, '');
+    void (async () => {
+      // the path is checked against the storage policy before anything is read
+      const restore = req.restorePath ? await RestorePlan.load(this.paths.restorePath(req.restorePath), graph, req.allowNonRestoredState) : undefined;
+      try {
+        await this.store?.putJob({
+          jobId, graph, jobContextJson: req.jobContextJson, bundle: req.bundle, restorePath: req.restorePath,
+          allowNonRestoredState: req.allowNonRestoredState, submittedAt: Date.now(),
+        });
+      } catch (err) {
+        throw Object.assign(new Error(`Cannot store the job for recovery in ${this.store!.uri}: ${(err as Error).message}`), { code: 14 /* UNAVAILABLE */ });
+      }
+      this.startJob(jobId, graph, req, restore);
+      cb(null, { jobId });
+    })().catch((err: Error & { code?: number }) => cb(err.code ? { code: err.code, details: err.message } : invalid(err.message)));
   };
 
   private startJob(
+    jobId: string,
     graph: JobGraph,
     req: { bundle: Buffer; jobContextJson: string },
     restore: RestorePlan | undefined,
-    cb: grpc.sendUnaryData<unknown>,
+    recovered?: { retained: StoredJob['retained']; highestCheckpointId: number },
   ): void {
-    const jobId = randomUUID().replace(/-/g, '');
     this.bundles.set(jobId, req.bundle);
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
@@ -201,16 +270,23 @@ export class JobManager {
       checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
       ...(this.opts.stateBackend ? { stateBackend: this.opts.stateBackend } : {}),
+      ...(this.opts.restartStrategy ? { restartStrategy: this.opts.restartStrategy } : {}),
+      ...(this.store ? { jobStore: this.store } : {}),
+      ...(recovered ? { recovered } : {}),
     });
     this.jobs.set(jobId, job);
-    this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length, ...(restore ? { restoredFrom: restore.metadataFile } : {}) }, 'job submitted');
+    if (!recovered) this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length, ...(restore ? { restoredFrom: restore.metadataFile } : {}) }, 'job submitted');
     job.start();
-    cb(null, { jobId });
-  };
+  }
 
   async stop(): Promise<void> {
     this.log.info('JobManager stopping');
-    for (const job of this.jobs.values()) if (!job.isTerminal) job.cancel();
+    // with a job store, running jobs are suspended, not canceled: the next JobManager resumes them
+    for (const job of this.jobs.values()) {
+      if (job.isTerminal) continue;
+      if (this.store) job.suspend();
+      else job.cancel();
+    }
     await new Promise((r) => setTimeout(r, 300));
     this.rm.close();
     await shutdownServer(this.server, 1_000);

@@ -4,9 +4,11 @@ import {
   type TaskDeploymentDescriptor, type TaskFailure, type TaskMetrics__Output, type Ack__Output,
 } from '@weir/core';
 import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
-import { CheckpointCoordinator, type CheckpointedJob } from './checkpoint-coordinator.js';
-import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings, type StateBackendType } from '@weir/api';
-import type { RestorePlan } from './restore.js';
+import { CheckpointCoordinator, type CheckpointedJob, type RetainedCheckpoint } from './checkpoint-coordinator.js';
+import type { JobStore } from './job-store.js';
+import { DEFAULT_CHECKPOINT_SETTINGS, RESTART_STRATEGY_DEFAULTS, type CheckpointSettings, type RestartStrategyConfiguration, type StateBackendType } from '@weir/api';
+import { RestorePlan } from './restore.js';
+import { RestartBackoff } from './restart-backoff.js';
 
 /** One attempt to run one subtask. */
 export interface Execution {
@@ -18,6 +20,22 @@ export interface Execution {
   slot?: SlotAllocation;
   recordsIn: number;
   recordsOut: number;
+  /** a running source whose input ended; it waits for the final checkpoint */
+  endOfData?: boolean;
+}
+
+/** One failover, with the timings of its recovery (epoch ms, 0 until the step happened). */
+export interface JobRestart {
+  attempt: number;
+  cause: string;
+  detectedAt: number;
+  canceledAt: number;
+  deployedAt: number;
+  runningAt: number;
+  firstCheckpointAt: number;
+  restoredCheckpointId: number;
+  restoredFrom: string;
+  stateRestoreMs: number;
 }
 
 const TERMINAL_TASK: ReadonlySet<ExecutionState> = new Set(['FINISHED', 'CANCELED', 'FAILED']);
@@ -32,12 +50,22 @@ export interface JobMasterOptions {
   checkpointDefaults?: Partial<CheckpointSettings>;
   /** the cluster's keyed state backend, for jobs that set none */
   stateBackend?: StateBackendType;
+  /** the cluster's restart strategy; unset: exponential delay with checkpointing, else none */
+  restartStrategy?: RestartStrategyConfiguration;
+  /** tasks of a failed attempt that do not confirm their cancellation are given up after this long */
+  cancelTimeoutMs?: number;
+  /** where the job's checkpoint pointers are kept for a restarted JobManager */
+  jobStore?: JobStore;
+  /** a job recovered by a restarted JobManager: its retained checkpoints and the highest id it used */
+  recovered?: { retained: RetainedCheckpoint[]; highestCheckpointId: number };
 }
 
 /**
  * Runs one job: builds its execution graph (one execution per subtask), waits for slots,
  * deploys every task with the locations of its inputs, and follows task states to the job's
- * end. A failed task or a lost TaskManager fails the job (restarts come with failover).
+ * end. A failed task or a lost TaskManager fails the whole attempt over: the other tasks are
+ * canceled and, as the restart strategy allows, every task is deployed again with the state
+ * of the latest completed checkpoint (Flink's full-restart failover).
  */
 export class JobMaster {
   status: JobStatus = 'JOB_CREATED';
@@ -46,10 +74,18 @@ export class JobMaster {
   waitingReason = '';
   failure: TaskFailure | undefined;
   failureCause = '';
-  private readonly executions: Execution[] = [];
+  private executions: Execution[] = [];
   private readonly byId = new Map<string, Execution>();
-  private coordinatorStarted = false;
   private slotTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private cancelTimer: NodeJS.Timeout | undefined;
+  private restartScheduled = false;
+  private attempt = 0;
+  readonly restarts: JobRestart[] = [];
+  readonly backoff: RestartBackoff;
+  /** the state the current attempt was deployed with */
+  private restore: RestorePlan | undefined;
+  private restoredCheckpointId = 0;
   private readonly onSlots = (): void => this.tryAllocate();
   private readonly onLost = (tm: RegisteredTaskManager, reason: string): void => this.taskManagerLost(tm, reason);
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
@@ -74,16 +110,36 @@ export class JobMaster {
     this.checkpointStorageUri = this.checkpointSettings.storage || opts.checkpointStorage;
     // always present: savepoints work with periodic checkpoints off
     this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), this.checkpointSettings, createCheckpointStorage(this.checkpointStorageUri), log);
-    for (const vertex of graph.vertices) {
+    const strategy = graph.restartStrategy ?? opts.restartStrategy
+      ?? (this.checkpointSettings.intervalMs > 0 ? RESTART_STRATEGY_DEFAULTS['exponential-delay'] : RESTART_STRATEGY_DEFAULTS.none);
+    this.backoff = new RestartBackoff(strategy);
+    this.restore = opts.restore;
+    this.restoredCheckpointId = opts.restore?.metadata.checkpointId ?? 0;
+    if (opts.recovered) {
+      this.coordinator.recover(opts.recovered.retained, opts.recovered.highestCheckpointId);
+      this.restoredCheckpointId = this.coordinator.latestCompleted()?.id === this.restoredCheckpointId ? this.restoredCheckpointId : 0;
+    }
+    this.createExecutions();
+  }
+
+  /** One new execution per subtask for the next attempt; reports from older ones are ignored. */
+  private createExecutions(): void {
+    this.byId.clear();
+    this.executions = [];
+    for (const vertex of this.graph.vertices) {
       for (let i = 0; i < vertex.parallelism; i++) {
         const e: Execution = {
-          executionId: `${jobId.slice(0, 8)}-${vertex.id}-${i}-${randomUUID().slice(0, 4)}`,
-          vertex, subtaskIndex: i, attempt: 0, state: 'CREATED', recordsIn: 0, recordsOut: 0,
+          executionId: `${this.jobId.slice(0, 8)}-${vertex.id}-${i}-${randomUUID().slice(0, 4)}`,
+          vertex, subtaskIndex: i, attempt: this.attempt, state: 'CREATED', recordsIn: 0, recordsOut: 0,
         };
         this.executions.push(e);
         this.byId.set(e.executionId, e);
       }
     }
+  }
+
+  get restartStrategy(): RestartStrategyConfiguration {
+    return this.backoff.strategy;
   }
 
   private checkpointedJob(): CheckpointedJob {
@@ -105,11 +161,19 @@ export class JobMaster {
         }, 10_000);
         if (!ack.ok) throw new Error(ack.message);
       },
-      notify: (executionId, checkpointId, completed) => {
+      notify: (executionId, checkpointId, completed, final) => {
         const gw = this.byId.get(executionId)?.slot?.taskManager.gateway;
-        if (gw) unary(gw.NotifyCheckpoint.bind(gw), { jobId: this.jobId, executionId, checkpointId, completed }, 10_000).catch(() => {});
+        if (gw) unary(gw.NotifyCheckpoint.bind(gw), { jobId: this.jobId, executionId, checkpointId, completed, final }, 10_000).catch(() => {});
       },
-      failJob: (cause) => this.failJob(cause),
+      failover: (cause) => this.failGlobally(cause),
+      persist: this.opts.jobStore ? (retained, highest) => this.opts.jobStore!.putCheckpoints(this.jobId, retained, highest) : undefined,
+      completed: (checkpointId) => {
+        const r = this.restarts[this.restarts.length - 1];
+        if (r && r.runningAt > 0 && r.firstCheckpointAt === 0) {
+          r.firstCheckpointAt = Date.now();
+          this.log.info({ checkpointId, recoveryMs: r.firstCheckpointAt - r.detectedAt }, 'first checkpoint after the restart completed');
+        }
+      },
     };
   }
 
@@ -139,6 +203,11 @@ export class JobMaster {
     this.rm.on('slotsAvailable', this.onSlots);
     this.rm.on('taskManagerLost', this.onLost);
     this.rm.on('metrics', this.onMetrics);
+    this.waitForSlots();
+  }
+
+  private waitForSlots(): void {
+    clearTimeout(this.slotTimer);
     this.slotTimer = setTimeout(() => {
       if (this.status === 'JOB_CREATED') {
         this.failJob(`Could not get ${requiredSlots(this.graph)} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`);
@@ -160,6 +229,8 @@ export class JobMaster {
     clearTimeout(this.slotTimer);
     this.waitingReason = '';
     this.status = 'JOB_RUNNING';
+    const r = this.restarts[this.restarts.length - 1];
+    if (r && r.attempt === this.attempt) r.deployedAt = Date.now();
     for (const e of this.executions) {
       e.slot = slots[e.subtaskIndex];
       e.state = 'SCHEDULED';
@@ -213,14 +284,16 @@ export class JobMaster {
       checkpointingMode: this.checkpointSettings.mode,
       // what the job set wins over the cluster's configuration
       stateBackend: this.graph.stateBackend ?? this.opts.stateBackend ?? 'heap',
-      restoreJson: this.opts.restore ? JSON.stringify(this.opts.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
+      restoreJson: this.restore ? JSON.stringify(this.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
+      finalCheckpoint: this.checkpointSettings.intervalMs > 0,
     };
   }
 
   private async deployAll(): Promise<void> {
     this.log.info({ jobId: this.jobId, tasks: this.executions.length }, 'deploying job');
+    const executions = this.executions;
     await Promise.all(
-      this.executions.map(async (e) => {
+      executions.map(async (e) => {
         e.state = 'DEPLOYING';
         const tm = e.slot!.taskManager;
         try {
@@ -236,7 +309,10 @@ export class JobMaster {
     );
   }
 
-  updateTaskState(executionId: string, state: ExecutionState, failure: TaskFailure | undefined | null, metrics: TaskMetrics__Output | undefined | null): void {
+  updateTaskState(
+    executionId: string, state: ExecutionState, failure: TaskFailure | undefined | null, metrics: TaskMetrics__Output | undefined | null,
+    extra: { endOfData?: boolean; restoreDurationMs?: number } = {},
+  ): void {
     const e = this.byId.get(executionId);
     if (!e || TERMINAL_TASK.has(e.state)) return;
     if (metrics) this.updateMetrics([metrics]);
@@ -244,12 +320,22 @@ export class JobMaster {
       this.taskFailed(e, failure ?? { vertexName: e.vertex.name, subtaskIndex: e.subtaskIndex, message: 'unknown failure', stack: '', domain: 'internal', taskManagerId: '' });
       return;
     }
+    const wasRunning = e.state === 'RUNNING';
     e.state = state;
-    if (state === 'RUNNING' && this.executions.every((x) => x.state === 'RUNNING') && !this.coordinatorStarted) {
-      this.coordinatorStarted = true;
-      this.coordinator?.start();
+    const r = this.restarts[this.restarts.length - 1];
+    if (r && r.attempt === this.attempt && extra.restoreDurationMs) r.stateRestoreMs = Math.max(r.stateRestoreMs, extra.restoreDurationMs);
+    if (state === 'RUNNING' && !wasRunning && this.status === 'JOB_RUNNING' && this.executions.every((x) => x.state === 'RUNNING')) {
+      if (r && r.attempt === this.attempt && r.runningAt === 0) {
+        r.runningAt = Date.now();
+        this.log.info({ attempt: this.attempt, recoveryMs: r.runningAt - r.detectedAt }, 'all tasks running again');
+      }
+      this.coordinator.start();
     }
-    if (TERMINAL_TASK.has(state)) this.coordinator?.taskEnded(executionId);
+    if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
+      e.endOfData = true;
+      if (this.executions.filter((x) => x.vertex.isSource).every((x) => x.endOfData)) this.coordinator.requestFinalCheckpoint();
+    }
+    if (TERMINAL_TASK.has(state)) this.coordinator.taskEnded(executionId);
     this.checkCompletion();
   }
 
@@ -264,16 +350,109 @@ export class JobMaster {
 
   private taskFailed(e: Execution, failure: TaskFailure): void {
     e.state = 'FAILED';
-    if (this.status === 'JOB_FAILING' || this.isTerminal) {
+    this.coordinator.taskEnded(e.executionId);
+    if (this.status !== 'JOB_RUNNING' && this.status !== 'JOB_CREATED') {
       this.checkCompletion();
       return;
     }
     this.failure = failure;
-    this.failureCause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
-    this.log.error({ jobId: this.jobId, executionId: e.executionId, cause: failure.message }, 'task failed; failing the job');
-    this.status = 'JOB_FAILING';
+    const cause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
+    if (failure.domain === 'restore' && this.restoredCheckpointId > 0 && this.coordinator.latestCompleted()?.id === this.restoredCheckpointId) {
+      // do not try the same damaged checkpoint again: fall back to the one before it
+      const previous = this.coordinator.forget(this.restoredCheckpointId);
+      const note = previous ? `falling back to checkpoint ${previous.id}` : 'no earlier retained checkpoint to fall back to';
+      this.log.error({ checkpointId: this.restoredCheckpointId, cause: failure.message }, `restoring checkpoint ${this.restoredCheckpointId} failed; ${note}`);
+      if (!previous) {
+        this.failGlobally(`${cause} (restoring checkpoint ${this.restoredCheckpointId} failed and ${note})`, true);
+        return;
+      }
+      this.failGlobally(`${cause} (restoring checkpoint ${this.restoredCheckpointId} failed; ${note})`);
+      return;
+    }
+    this.failGlobally(cause);
+  }
+
+  /**
+   * The current attempt has failed: restart it if the restart strategy allows, else fail the
+   * job with this cause. Tasks still running are canceled either way.
+   */
+  failGlobally(cause: string, noRestart = false): void {
+    if (this.status !== 'JOB_RUNNING' && this.status !== 'JOB_CREATED') return;
+    const delay = noRestart ? undefined : this.backoff.onFailure();
+    if (delay === undefined) {
+      this.failureCause = cause;
+      if (this.restarts.length > 0 || this.backoff.strategy.type !== 'none') {
+        this.log.error({ cause, restarts: this.restarts.length }, `not restarting: ${this.backoff.describe()}`);
+      }
+      this.failJob(cause);
+      return;
+    }
+    this.failureCause = cause;
+    this.attempt++;
+    this.restarts.push({
+      attempt: this.attempt, cause, detectedAt: Date.now(), canceledAt: 0, deployedAt: 0, runningAt: 0, firstCheckpointAt: 0,
+      restoredCheckpointId: 0, restoredFrom: '', stateRestoreMs: 0,
+    });
+    this.log.warn({ cause, attempt: this.attempt, delayMs: delay }, 'job failing over: canceling the remaining tasks, then restarting');
+    this.status = 'JOB_RESTARTING';
+    clearTimeout(this.slotTimer);
+    void this.coordinator.suspend(`the job is restarting after: ${cause}`);
+    this.restartScheduled = false;
+    this.restartDelayMs = delay;
     this.cancelRemaining();
+    // a task that never confirms its cancellation (its TaskManager hangs) does not hold up recovery
+    this.cancelTimer = setTimeout(() => {
+      for (const x of this.executions) if (!TERMINAL_TASK.has(x.state)) x.state = 'CANCELED';
+      this.checkCompletion();
+    }, this.opts.cancelTimeoutMs ?? 10_000);
     this.checkCompletion();
+  }
+
+  private restartDelayMs = 0;
+
+  /** Every task of the failed attempt has ended: wait out the backoff, then deploy again. */
+  private scheduleRestart(): void {
+    if (this.restartScheduled) return;
+    this.restartScheduled = true;
+    clearTimeout(this.cancelTimer);
+    const r = this.restarts[this.restarts.length - 1]!;
+    r.canceledAt = Date.now();
+    this.rm.release(this.jobId);
+    this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
+  }
+
+  private async restart(): Promise<void> {
+    if (this.status !== 'JOB_RESTARTING') return;
+    const r = this.restarts[this.restarts.length - 1]!;
+    // the latest completed checkpoint; else the savepoint the job started from; else nothing
+    for (;;) {
+      const latest = this.coordinator.latestCompleted();
+      if (!latest) {
+        this.restore = this.opts.restore;
+        this.restoredCheckpointId = 0;
+        break;
+      }
+      try {
+        this.restore = await RestorePlan.load(latest.path, this.graph, true);
+        this.restoredCheckpointId = latest.id;
+        break;
+      } catch (err) {
+        const previous = this.coordinator.forget(latest.id);
+        this.log.error({ checkpointId: latest.id, err: (err as Error).message }, `cannot read checkpoint ${latest.id}; ${previous ? `falling back to checkpoint ${previous.id}` : 'no earlier checkpoint'}`);
+        if (!previous) {
+          this.status = 'JOB_RUNNING'; // so failJob runs its normal path
+          this.failJob(`Cannot restore checkpoint ${latest.id} after: ${r.cause}: ${(err as Error).message}`);
+          return;
+        }
+      }
+    }
+    if (this.status !== 'JOB_RESTARTING') return;
+    r.restoredCheckpointId = this.restoredCheckpointId;
+    r.restoredFrom = this.restore?.metadataFile ?? '';
+    this.log.info({ attempt: this.attempt, restoredCheckpointId: this.restoredCheckpointId, from: r.restoredFrom }, 'restarting the job');
+    this.createExecutions();
+    this.status = 'JOB_CREATED';
+    this.waitForSlots();
   }
 
   private taskManagerLost(tm: RegisteredTaskManager, reason: string): void {
@@ -304,7 +483,9 @@ export class JobMaster {
   cancel(): void {
     if (this.isTerminal || this.status === 'JOB_CANCELLING') return;
     this.log.info({ jobId: this.jobId }, 'canceling job');
-    if (this.status === 'JOB_CREATED') {
+    clearTimeout(this.restartTimer);
+    void this.coordinator.suspend('the job is being canceled');
+    if (this.status === 'JOB_CREATED' || (this.status === 'JOB_RESTARTING' && this.restartScheduled)) {
       for (const e of this.executions) e.state = 'CANCELED';
       this.finish('JOB_CANCELED');
       return;
@@ -318,7 +499,9 @@ export class JobMaster {
     if (this.isTerminal) return;
     this.failureCause = cause;
     this.log.error({ jobId: this.jobId, cause }, 'job failed');
-    if (this.status === 'JOB_CREATED') {
+    clearTimeout(this.restartTimer);
+    void this.coordinator.suspend('the job is failing');
+    if (this.status === 'JOB_CREATED' || (this.status === 'JOB_RESTARTING' && this.restartScheduled)) {
       for (const e of this.executions) e.state = 'CANCELED';
       this.finish('JOB_FAILED');
       return;
@@ -331,7 +514,8 @@ export class JobMaster {
   private checkCompletion(): void {
     if (this.isTerminal) return;
     if (!this.executions.every((e) => TERMINAL_TASK.has(e.state))) return;
-    if (this.status === 'JOB_FAILING') this.finish('JOB_FAILED');
+    if (this.status === 'JOB_RESTARTING') this.scheduleRestart();
+    else if (this.status === 'JOB_FAILING') this.finish('JOB_FAILED');
     else if (this.status === 'JOB_CANCELLING') this.finish('JOB_CANCELED');
     else if (this.executions.every((e) => e.state === 'FINISHED')) this.finish('JOB_FINISHED');
   }
@@ -340,13 +524,29 @@ export class JobMaster {
     this.status = status;
     this.endTime = Date.now();
     clearTimeout(this.slotTimer);
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.cancelTimer);
     this.rm.release(this.jobId);
     this.rm.off('slotsAvailable', this.onSlots);
     this.rm.off('taskManagerLost', this.onLost);
     this.rm.off('metrics', this.onMetrics);
-    void this.coordinator?.stop(String(status));
+    void this.coordinator.stop(String(status)).then(() => this.opts.jobStore?.removeJob(this.jobId)).catch((err: Error) =>
+      this.log.warn({ err: err.message }, 'could not remove the job from the job store'));
     this.log.info({ jobId: this.jobId, status, durationMs: this.endTime - this.startTime }, 'job ended');
     for (const l of this.terminalListeners) l();
+  }
+
+  /** The JobManager shuts down but the job lives on in the job store: stop here without ending it. */
+  suspend(): void {
+    if (this.isTerminal) return;
+    this.log.info({ jobId: this.jobId }, 'suspending job; a JobManager on the same job store will resume it');
+    clearTimeout(this.slotTimer);
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.cancelTimer);
+    this.rm.off('slotsAvailable', this.onSlots);
+    this.rm.off('taskManagerLost', this.onLost);
+    this.rm.off('metrics', this.onMetrics);
+    void this.coordinator.suspend('the JobManager is shutting down');
   }
 
   details(): JobDetails {
@@ -377,6 +577,8 @@ export class JobMaster {
       failureCause: this.failureCause,
       recordsIn: sources.reduce((s, e) => s + e.recordsIn, 0),
       recordsOut: sinks.reduce((s, e) => s + e.recordsIn, 0),
+      numRestarts: this.restarts.length,
+      restarts: this.restarts,
     };
   }
 }

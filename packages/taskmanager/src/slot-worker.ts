@@ -82,6 +82,7 @@ port.on('message', (msg: ToWorker) => {
       });
       break;
     case 'notifyCheckpoint':
+      tasks.get(msg.executionId)?.notifyCheckpoint(msg.checkpointId, msg.completed, msg.final);
       break;
     case 'channelError':
       void tasks.get(msg.executionId)?.fail(new Error(msg.message));

@@ -120,9 +120,9 @@ export class TaskExecutor {
         } satisfies ToWorker);
         cb(null, { ok: true });
       },
-      NotifyCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; completed: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      NotifyCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; completed: boolean; final: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const r = call.request;
-        this.executionSlot.get(r.executionId)?.worker?.postMessage({ t: 'notifyCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), completed: r.completed } satisfies ToWorker);
+        this.executionSlot.get(r.executionId)?.worker?.postMessage({ t: 'notifyCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), completed: r.completed, final: r.final } satisfies ToWorker);
         cb(null, { ok: true });
       },
     });
@@ -186,7 +186,9 @@ export class TaskExecutor {
     stream.on('end', () => onLost('heartbeat stream closed by the JobManager'));
   }
 
-  private reportState(update: Omit<TaskExecutionStateUpdate__Output, 'taskManagerId' | 'metrics' | 'failure'> & { failure?: TaskExecutionStateUpdate__Output['failure'] }): void {
+  private reportState(
+    update: Pick<TaskExecutionStateUpdate__Output, 'jobId' | 'executionId' | 'state'> & Partial<Pick<TaskExecutionStateUpdate__Output, 'failure' | 'endOfData' | 'restoreDurationMs'>>,
+  ): void {
     const metrics = this.metrics.get(update.executionId);
     unary(this.jm.UpdateTaskExecutionState.bind(this.jm), { ...update, taskManagerId: this.id, ...(metrics ? { metrics } : {}) }, 10_000)
       .catch((err: Error) => this.log.warn({ executionId: update.executionId, err: err.message }, 'could not report task state'));
@@ -323,7 +325,10 @@ export class TaskExecutor {
         break;
       case 'taskState': {
         const slot = this.executionSlot.get(msg.executionId);
-        const update = { jobId: slot?.jobId ?? '', executionId: msg.executionId, state: msg.state, ...(msg.failure ? { failure: msg.failure as never } : {}) };
+        const update = {
+          jobId: slot?.jobId ?? '', executionId: msg.executionId, state: msg.state, ...(msg.failure ? { failure: msg.failure as never } : {}),
+          ...(msg.endOfData ? { endOfData: true } : {}), ...(msg.restoreDurationMs ? { restoreDurationMs: msg.restoreDurationMs } : {}),
+        };
         const collected = this.collectReports.get(msg.executionId);
         if (collected && msg.state !== 'RUNNING') {
           this.collectReports.delete(msg.executionId);

@@ -18,10 +18,10 @@ export type ToWorker =
   | { t: 'subpartitionReleased'; partitionId: string; subpartition: number }
   | { t: 'channelError'; executionId: string; channel: number; message: string }
   | { t: 'triggerCheckpoint'; executionId: string; checkpointId: number; timestamp: number; storage: string; directory: string; isSavepoint: boolean }
-  | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean };
+  | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean; final: boolean };
 
 export type FromWorker =
-  | { t: 'taskState'; executionId: string; state: 'RUNNING' | 'FINISHED' | 'CANCELED' | 'FAILED'; failure?: TaskFailure }
+  | { t: 'taskState'; executionId: string; state: 'RUNNING' | 'FINISHED' | 'CANCELED' | 'FAILED'; failure?: TaskFailure; endOfData?: boolean; restoreDurationMs?: number }
   | { t: 'partitionReady'; partitionId: string; executionId: string }
   | { t: 'openChannel'; executionId: string; channel: number; partitionId: string; subpartition: number; producerAddress: string; producerTaskManagerId: string; credit: number }
   | { t: 'closeChannel'; executionId: string; channel: number }

@@ -102,7 +102,7 @@ async function follow(client: ClusterClient, jobId: string, progress: (line: str
     prev = { t: now, in: Number(d.recordsIn), out: Number(d.recordsOut) };
     const elapsed = Math.round((now - started) / 1000);
     const terminal = d.status === 'JOB_FINISHED' || d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED';
-    const waiting = d.waitingReason ? `  (${d.waitingReason})` : '';
+    const waiting = (d.waitingReason ? `  (${d.waitingReason})` : '') + (d.numRestarts > 0 ? `  restarts: ${d.numRestarts}` : '');
     const cp = await client.checkpoints(jobId).catch(() => undefined);
     const latest = cp?.latestCompleted ? `  checkpoint #${cp.latestCompleted.id} ${cp.latestCompleted.durationMs} ms ${formatBytes(cp.latestCompleted.stateSizeBytes)}` : '';
     progress(

@@ -1,46 +1,230 @@
 import * as grpc from '@grpc/grpc-js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { DEFAULT_MAX_MESSAGE_BYTES, type TransportSecurity } from '../security.js';
+import { validateRequest } from './request-validation.js';
 
 /**
- * Every gRPC server and client of weir is made here, so transport security and
- * authentication can be added in one place.
+ * Every gRPC server and client of weir is made here, and so is their transport security:
+ *
+ * - TLS on every server and channel when the process is configured with it. Servers ask every
+ *   peer for a certificate (mutual TLS) but do not require one at the handshake, so the CLI can
+ *   connect with the CA alone; the server interceptor below then requires a certificate from
+ *   the cluster CA on the cluster-internal services (JobManagerGateway, TaskExecutorGateway,
+ *   DataExchange) and the bearer token on the Dispatcher.
+ * - Bounded message sizes (RESOURCE_EXHAUSTED beyond them).
+ * - Every request decoded without throwing and validated (request-validation.ts):
+ *   a malformed one gets INVALID_ARGUMENT and the process keeps serving.
+ *
+ * The settings are per process (`configureTransportSecurity`, called once at start-up by the
+ * CLI), so the JobManager and TaskManager code only calls createServer/bindServer/createClient.
  */
-export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+let security: TransportSecurity = { maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES };
 
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 1,
-  // a lost peer must be noticed quickly; do not keep reconnecting for long
-  'grpc.initial_reconnect_backoff_ms': 200,
-  'grpc.max_reconnect_backoff_ms': 2_000,
+export function configureTransportSecurity(s: TransportSecurity): void {
+  security = s;
+  if (s.tls) silenceIpServerNameWarning();
+}
+
+let silenced = false;
+/**
+ * grpc-js sets the TLS server name to the target host even when it is an IP address, and Node
+ * warns about that (DEP0123) on every CLI run. Verification is unaffected (the certificate's IP
+ * SAN is checked), so only that one warning is dropped.
+ */
+function silenceIpServerNameWarning(): void {
+  if (silenced) return;
+  silenced = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+export function getTransportSecurity(): TransportSecurity {
+  return security;
+}
+
+/** Services only cluster processes may call: they need a certificate from the cluster CA when TLS is on. */
+const INTERNAL_SERVICES = new Set(['weir.JobManagerGateway', 'weir.TaskExecutorGateway', 'weir.DataExchange']);
+const CLIENT_SERVICE = 'weir.Dispatcher';
+const AUTH_HEADER = 'authorization';
+
+const MALFORMED = Symbol('malformed request');
+type Malformed = { [MALFORMED]: string };
+
+function isMalformed(m: unknown): m is Malformed {
+  return typeof m === 'object' && m !== null && MALFORMED in m;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Constant-time comparison of the presented token with the expected one (over their hashes, so lengths leak nothing). */
+export function tokenMatches(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+/** Why a call is refused (UNAUTHENTICATED), or undefined. Never echoes what the caller sent. */
+function authenticate(service: string, metadata: grpc.Metadata, call: grpc.ServerInterceptingCallInterface, s: TransportSecurity): string | undefined {
+  if (service === CLIENT_SERVICE) {
+    if (!s.token) return undefined;
+    const values = metadata.get(AUTH_HEADER);
+    const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : '';
+    const m = /^Bearer (.+)$/.exec(header);
+    if (!m) return 'This JobManager requires a bearer token: give --token-file, security.auth.token-file or WEIR_AUTH_TOKEN';
+    if (!tokenMatches(m[1]!, s.token)) return 'The bearer token was not accepted';
+    return undefined;
+  }
+  if (INTERNAL_SERVICES.has(service) && s.tls) {
+    // set only when the peer presented a certificate that chains to the cluster CA
+    if (!call.getAuthContext()?.sslPeerCertificate) {
+      return `${service} is for cluster processes only: present a certificate issued by the cluster CA (mutual TLS)`;
+    }
+  }
+  return undefined;
+}
+
+/** Authentication and request validation for every call, ahead of the handlers. */
+const securityInterceptor: grpc.ServerInterceptor = (method, call) => {
+  const path = method.path;
+  const service = path.split('/')[1] ?? '';
+  let refused = false;
+  const refuse = (code: grpc.status, details: string): void => {
+    if (refused) return;
+    refused = true;
+    call.sendStatus({ code, details });
+  };
+  const listener = new grpc.ServerListenerBuilder()
+    .withOnReceiveMetadata((metadata, next) => {
+      const why = authenticate(service, metadata, call, security);
+      if (why) return refuse(grpc.status.UNAUTHENTICATED, why);
+      // the token is checked; handlers never see it
+      metadata.remove(AUTH_HEADER);
+      next(metadata);
+    })
+    .withOnReceiveMessage((message, next) => {
+      if (refused) return;
+      if (isMalformed(message)) return refuse(grpc.status.INVALID_ARGUMENT, `Malformed ${path} request: ${message[MALFORMED]}`);
+      const problem = validateRequest(path, message);
+      if (problem) return refuse(grpc.status.INVALID_ARGUMENT, `Invalid ${path} request: ${problem}`);
+      next(message);
+    })
+    .withOnReceiveHalfClose((next) => {
+      if (!refused) next();
+    })
+    .build();
+  return new grpc.ServerInterceptingCall(call, { start: (next) => next(listener) });
 };
 
+/** A server whose services decode requests without ever throwing: a decoding error becomes INVALID_ARGUMENT. */
+class WeirServer extends grpc.Server {
+  override addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    const safe: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    for (const [name, def] of Object.entries(service)) {
+      const decode = def.requestDeserialize;
+      safe[name] = {
+        ...def,
+        requestDeserialize: (buf: Buffer): unknown => {
+          try {
+            return decode(buf);
+          } catch (err) {
+            return { [MALFORMED]: (err as Error).message } satisfies Malformed;
+          }
+        },
+      };
+    }
+    super.addService(safe as grpc.ServiceDefinition, implementation);
+  }
+}
+
 export function createServer(): grpc.Server {
-  return new grpc.Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  return new WeirServer({
+    'grpc.max_receive_message_length': security.maxMessageBytes,
+    'grpc.max_send_message_length': security.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    interceptors: [securityInterceptor],
   });
+}
+
+/**
+ * Certificates that never change, for the certificate-provider credentials of grpc-js. Updates
+ * are delivered on the next tick, as a file-watching provider would: grpc-js registers its
+ * listeners before the server that receives the update.
+ */
+class StaticCertificateProvider implements grpc.experimental.CertificateProvider {
+  constructor(private readonly ca: Buffer, private readonly cert: Buffer, private readonly key: Buffer) {}
+  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    process.nextTick(() => l({ caCertificate: this.ca }));
+  }
+  removeCaCertificateListener(): void {}
+  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    process.nextTick(() => l({ certificate: this.cert, privateKey: this.key }));
+  }
+  removeIdentityCertificateListener(): void {}
+}
+
+function serverCredentials(s: TransportSecurity): grpc.ServerCredentials {
+  if (!s.tls) return grpc.ServerCredentials.createInsecure();
+  const { ca, cert, key } = s.tls;
+  if (!cert || !key) throw new Error('A TLS server needs a certificate and key (security.ssl.cert, security.ssl.key)');
+  const provider = new StaticCertificateProvider(ca, cert, key);
+  // request a client certificate, verify it against the CA, but let clients without one (the CLI) in:
+  // the interceptor decides per service
+  return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
 /** Binds `host:port` (port 0 picks a free one) and resolves to the bound port. */
 export function bindServer(server: grpc.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(target, serverCredentials(security), (err, bound) => {
       if (err) reject(new Error(`Cannot listen on ${target}: ${err.message}`));
       else resolve(bound);
     });
   });
 }
 
-type ClientCtor<C> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C;
+type ClientCtor<C> = (new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C) & { service?: grpc.ServiceDefinition };
 
-export function createClient<C>(ctor: ClientCtor<C>, address: string): C {
-  return new ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+function channelCredentials(s: TransportSecurity): grpc.ChannelCredentials {
+  if (!s.tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(s.tls.ca, s.tls.key ?? null, s.tls.cert ?? null);
+}
+
+/** Adds the bearer token to every call of a Dispatcher client; it never goes to other services. */
+function tokenInterceptor(token: string): grpc.Interceptor {
+  return (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set(AUTH_HEADER, `Bearer ${token}`);
+      next(metadata, listener);
+    },
+  });
+}
+
+/**
+ * A client of `address` with this process's transport security; `override` replaces parts of
+ * it for this one client (tests use it to connect with other credentials).
+ */
+export function createClient<C>(ctor: ClientCtor<C>, address: string, override?: Partial<TransportSecurity>): C {
+  const s: TransportSecurity = override ? { ...security, ...override } : security;
+  if (s.tls) silenceIpServerNameWarning();
+  const isDispatcher = Object.values(ctor.service ?? {}).some((d) => d.path.startsWith(`/${CLIENT_SERVICE}/`));
+  const options: grpc.ClientOptions = {
+    'grpc.max_receive_message_length': s.maxMessageBytes,
+    'grpc.max_send_message_length': s.maxMessageBytes,
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    // a lost peer must be noticed quickly; do not keep reconnecting for long
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 2_000,
+    ...(isDispatcher && s.token ? { interceptors: [tokenInterceptor(s.token)] } : {}),
+  };
+  return new ctor(address, channelCredentials(s), options);
 }
 
 /** Stops a server: lets calls finish for `graceMs`, then cuts what is left. */

@@ -13,6 +13,7 @@ export type { TaskDeploymentDescriptor, TaskDeploymentDescriptor__Output } from 
 export type { InputChannelDescriptor, InputChannelDescriptor__Output } from '../generated/weir/InputChannelDescriptor.js';
 export type { ResultPartitionDescriptor, ResultPartitionDescriptor__Output } from '../generated/weir/ResultPartitionDescriptor.js';
 export type { JobDetails, JobDetails__Output } from '../generated/weir/JobDetails.js';
+export type { JobRestart, JobRestart__Output } from '../generated/weir/JobRestart.js';
 export type { JobSummary__Output } from '../generated/weir/JobSummary.js';
 export type { ClusterOverview__Output } from '../generated/weir/ClusterOverview.js';
 export type { TaskExecutionStateUpdate__Output } from '../generated/weir/TaskExecutionStateUpdate.js';

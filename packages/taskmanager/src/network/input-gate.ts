@@ -10,6 +10,7 @@ class InputChannel {
   readonly queue: QueuedFrame[] = [];
   head = 0;
   finished = false;
+  endOfData = false;
   /** credits earned by consumed buffers, returned to the producer in one message per slice */
   creditToReturn = 0;
   constructor(readonly index: number) {}
@@ -43,6 +44,7 @@ export class InputGate {
   private readonly channels: InputChannel[];
   private next = 0;
   private finishedCount = 0;
+  private endOfDataCount = 0;
   /** channels that may not be read right now (barrier alignment) */
   private readonly blocked = new Set<number>();
 
@@ -67,6 +69,11 @@ export class InputGate {
 
   isFinished(): boolean {
     return this.finishedCount === this.channels.length;
+  }
+
+  /** Every channel delivered EndOfData (or ended): no record will arrive any more. */
+  isEndOfData(): boolean {
+    return this.endOfDataCount === this.channels.length;
   }
 
   isChannelFinished(channel: number): boolean {
@@ -95,6 +102,10 @@ export class InputGate {
         handler.onRecords(decodeRecords(frame.bytes), idx);
       } else {
         const event = decodeEvent(frame.bytes);
+        if (event.type === 'EndOfData' || (event.type === 'EndOfPartition' && !ch.endOfData)) {
+          ch.endOfData = true;
+          this.endOfDataCount++;
+        }
         if (event.type === 'EndOfPartition') {
           ch.finished = true;
           this.finishedCount++;

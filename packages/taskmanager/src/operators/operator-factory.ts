@@ -1,5 +1,5 @@
 import {
-  AbstractRichFunction, KeyedProcessFunction, ProcessFunction, ReducingStateDescriptor, type Collector, type KeySelector, type ReduceFunction, type StreamNode,
+  AbstractRichFunction, KeyedProcessFunction, ListStateDescriptor, ProcessFunction, ReducingStateDescriptor, type Collector, type KeySelector, type ReduceFunction, type StreamNode,
 } from '@weir/api';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
@@ -54,13 +54,18 @@ export function createOperator(
 ): StreamOperator {
   const keyed = node.keySelector ? new KeyContext(keyedBackend(), node.keySelector) : undefined;
   const operatorState = new OperatorStateBackend(restoredOperatorState);
-  const op = buildOperator(node, info, output, keyed, new StreamingRuntimeContext(info, keyed?.backend, operatorState));
+  const op = buildOperator(node, info, output, keyed, new StreamingRuntimeContext(info, keyed?.backend, operatorState), operatorState);
   if (keyed) op.keyedBackend = keyed.backend;
   op.operatorState = operatorState;
   return op;
 }
 
-function buildOperator(node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, keyed: KeyContext | undefined, ctx: StreamingRuntimeContext): StreamOperator {
+/** Where a sink keeps what its writer returns at each checkpoint (pending transactions). */
+const SINK_STATE = new ListStateDescriptor<unknown>('weir.sink-state');
+
+function buildOperator(
+  node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, keyed: KeyContext | undefined, ctx: StreamingRuntimeContext, operatorState: OperatorStateBackend,
+): StreamOperator {
   const t = node.transformation;
   const fn = t.fn;
   const name = node.name;
@@ -126,13 +131,21 @@ function buildOperator(node: StreamNode, info: SubtaskInfo, output: Collector<un
     case 'sink': {
       const sink = t.sink;
       if (!sink) throw new Error(`Sink operator '${name}' has no sink`);
-      const writer = sink.createWriter(info);
+      // union list state: after a rescale, every subtask sees every transaction and takes its share
+      const state = operatorState.getUnionListState(SINK_STATE);
+      const writer = sink.createWriter(info, info.restoredCheckpointId !== undefined ? [...state.get()] : undefined);
+      state.clear();
       return {
         name,
         collect: (r: unknown) => writer.write(r),
         open: () => {},
         finish: async () => { await writer.flush?.(true); },
         close: async () => { await writer.close?.(); },
+        snapshotState: (checkpointId: number) => {
+          if (writer.snapshotState) state.update(writer.snapshotState(checkpointId));
+        },
+        notifyCheckpointComplete: (checkpointId: number) => writer.notifyCheckpointComplete?.(checkpointId),
+        notifyCheckpointAborted: (checkpointId: number) => writer.notifyCheckpointAborted?.(checkpointId),
       };
     }
     case 'source':

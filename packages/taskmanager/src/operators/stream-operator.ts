@@ -12,6 +12,10 @@ export interface StreamOperator extends Collector<unknown> {
   /** end of input: emit and flush what is still buffered */
   finish(): void | Promise<void>;
   close(): void | Promise<void>;
+  /** synchronous part of a checkpoint, before state is copied (a sink pre-commits here) */
+  snapshotState?(checkpointId: number): void;
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
+  notifyCheckpointAborted?(checkpointId: number): void;
   /** set on keyed operators: snapshotted at each checkpoint */
   keyedBackend?: KeyedStateBackend;
   operatorState?: OperatorStateBackend;

@@ -7,6 +7,8 @@ import type { OperatorStateBackend } from '../state/operator-state-backend.js';
 
 export interface SubtaskInfo extends TaskInfo {
   maxParallelism: number;
+  /** set when the task was deployed with the state of a checkpoint or savepoint */
+  restoredCheckpointId?: number;
 }
 
 /** The runtime context of one operator in one subtask; keyed state only on keyed streams. */

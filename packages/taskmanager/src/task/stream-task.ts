@@ -70,6 +70,15 @@ export class StreamTask {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly info: SubtaskInfo;
   private readonly restore: TaskRestoreState | undefined;
+  /** the input ended and the operators were finished; with a final checkpoint pending, the task still runs */
+  private dataEnded = false;
+  /** the first checkpoint taken after the end of data: once it completes, the task may finish */
+  private finalCheckpointId: number | undefined;
+  private finalCheckpointCompleted = false;
+  /** checkpoints aborted while their files were still being written: those files are removed */
+  private readonly abortedCheckpoints = new Set<number>();
+  /** notifications run one after another, in order */
+  private notifications: Promise<void> = Promise.resolve();
 
   constructor(private readonly tdd: TaskDeploymentDescriptor__Output, private readonly graph: StreamGraph, private readonly host: TaskHost) {
     this.executionId = tdd.executionId;
@@ -83,6 +92,8 @@ export class StreamTask {
       maxParallelism: tdd.maxParallelism,
       attemptNumber: tdd.attemptNumber,
       workingDirectory: ctx.workingDirectory ?? process.cwd(),
+      checkpointingEnabled: tdd.finalCheckpoint,
+      ...(this.restore ? { restoredCheckpointId: this.restore.checkpointId } : {}),
       emitCollected: (records) => {
         const bytes = new Uint8Array(encodeRecords(records));
         host.post({ t: 'collected', executionId: this.executionId, bytes }, [bytes.buffer]);
@@ -104,14 +115,24 @@ export class StreamTask {
   }
 
   async start(): Promise<void> {
+    let restoreMs = 0;
     try {
+      const t0 = performance.now();
       this.setUp();
-      await this.restoreKeyedState();
+      // a state directory that cannot be used is the TaskManager's problem, not the checkpoint's
+      for (const op of this.operators) await op.keyedBackend?.open();
+      try {
+        await this.restoreKeyedState();
+      } catch (err) {
+        void this.fail(err, 'restore');
+        return;
+      }
+      restoreMs = this.restore ? Math.max(1, Math.round(performance.now() - t0)) : 0;
       for (let i = this.operators.length - 1; i >= 0; i--) await this.operators[i]!.open();
       if (this.reader) await this.reader.start?.();
       if (this.isTerminal) return;
       this.state = 'RUNNING';
-      this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING' });
+      this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING', ...(restoreMs ? { restoreDurationMs: restoreMs } : {}) });
       this.openInputChannels();
       if (this.partitions.length > 0) {
         this.flushTimer = setInterval(() => this.partitions.forEach((p) => p.flushAll()), this.host.network.bufferTimeoutMs);
@@ -133,7 +154,6 @@ export class StreamTask {
 
   /** Opens the keyed state backends, then reads the key groups of this subtask's range from the restored files, verifying checksums. */
   private async restoreKeyedState(): Promise<void> {
-    for (const op of this.operators) await op.keyedBackend?.open();
     const r = this.restore;
     if (!r) return;
     const range = computeKeyGroupRangeForOperatorIndex(this.tdd.maxParallelism, this.tdd.parallelism, this.tdd.subtaskIndex);
@@ -217,7 +237,7 @@ export class StreamTask {
         credit: this.host.network.creditsPerChannel,
       }),
     );
-    if (this.gate && this.gate.numberOfChannels === 0) void this.endOfInput();
+    if (this.gate && this.gate.numberOfChannels === 0) void this.endOfData();
   }
 
   private outputAvailable(): boolean {
@@ -259,6 +279,7 @@ export class StreamTask {
     onEvent: (event: ChannelEvent, channel: number): void => {
       if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
       else if (event.type === 'EndOfPartition') this.barrierHandler!.onEndOfPartition();
+      else if (event.type === 'EndOfData' && this.gate!.isEndOfData()) void this.endOfData();
     },
   };
 
@@ -303,7 +324,8 @@ export class StreamTask {
         if (this.outputAvailable()) this.schedule();
         else this.waitingForOutput = true;
       } else if (gate.isFinished()) {
-        void this.endOfInput();
+        if (!this.dataEnded) void this.endOfData();
+        else this.maybeFinish();
       } else if (!this.outputAvailable()) {
         this.waitingForOutput = true;
       } else if (gate.hasData()) {
@@ -338,7 +360,7 @@ export class StreamTask {
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
-      await this.endOfInput();
+      await this.endOfData();
     } catch (err) {
       await this.fail(err);
     }
@@ -369,6 +391,7 @@ export class StreamTask {
     try {
       const position = this.reader?.snapshotState?.();
       if (position !== undefined) snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
+      for (const op of this.operators) op.snapshotState?.(id);
       this.operators.forEach((op, i) => {
         const keyed = op.keyedBackend?.snapshot(this.tdd.maxParallelism);
         const lists = op.operatorState?.snapshot();
@@ -379,6 +402,7 @@ export class StreamTask {
       return;
     }
     for (const p of this.partitions) p.broadcastEvent(barrier);
+    if (this.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint) this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
     try {
@@ -386,6 +410,7 @@ export class StreamTask {
       const storage = barrier.storage ? createCheckpointStorage(barrier.storage) : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: Record<string, unknown> = {};
+      const written: string[] = [];
       let size = 0;
       // every materializer runs (each releases its view when done), even if one fails
       const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
@@ -395,6 +420,7 @@ export class StreamTask {
         if (keyed) {
           // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
           const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
+          written.push(`${directory}/${file}`);
           const handle = await storage.write(`${directory}/${file}`, keyed.data);
           entry.keyed = { ...handle, path: file, index: keyed.index, kinds: keyed.kinds };
           size += handle.size;
@@ -402,6 +428,11 @@ export class StreamTask {
         if (s.operatorState !== undefined) entry.operatorState = s.operatorState;
         if (s.lists) entry.lists = s.lists;
         if (Object.keys(entry).length > 0) state[s.operatorId] = entry;
+      }
+      if (this.abortedCheckpoints.has(id) || this.isTerminal) {
+        // aborted (or the task ended) while writing: the coordinator already removed the directory
+        await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
+        return;
       }
       this.host.post({
         t: 'checkpointAck', executionId: this.executionId, checkpointId: id, stateJson: JSON.stringify(state),
@@ -412,14 +443,69 @@ export class StreamTask {
     }
   }
 
+  /**
+   * The JobManager's word on a checkpoint. Completion lets sinks commit and, after the end of
+   * data, lets the task finish; savepoints are never announced as complete (they are not
+   * restored on failover, so nothing may be committed on their account).
+   */
+  notifyCheckpoint(checkpointId: number, completed: boolean, final = false): void {
+    if (!completed) {
+      this.abortedCheckpoints.add(checkpointId);
+      if (this.abortedCheckpoints.size > 64) this.abortedCheckpoints.delete(this.abortedCheckpoints.values().next().value!);
+    }
+    this.notifications = this.notifications.then(async () => {
+      if (this.isTerminal) return;
+      try {
+        for (const op of this.operators) {
+          if (completed) await op.notifyCheckpointComplete?.(checkpointId);
+          else op.notifyCheckpointAborted?.(checkpointId);
+        }
+      } catch (err) {
+        await this.fail(err);
+        return;
+      }
+      // only a checkpoint taken after every source ended may end the tasks: a task that finished
+      // earlier could not take part in the checkpoints the others still need
+      if (completed && final && this.finalCheckpointId !== undefined && checkpointId >= this.finalCheckpointId) {
+        this.finalCheckpointCompleted = true;
+        this.maybeFinish();
+      }
+    });
+  }
+
   // ---- lifecycle
 
-  /** Finishes operators head first, sends end-of-partition and waits until all output left. */
-  private async endOfInput(): Promise<void> {
+  /**
+   * No more records will come: finish the operators head first (they emit what they buffer)
+   * and tell the consumers. With checkpointing on, the task keeps running until a checkpoint
+   * taken after this point completes, so everything it emitted is committed (FLIP-147).
+   */
+  private async endOfData(): Promise<void> {
+    if (this.state !== 'RUNNING' || this.dataEnded) return;
+    this.dataEnded = true;
+    try {
+      for (const op of this.operators) await op.finish();
+      for (const p of this.partitions) p.broadcastEvent({ type: 'EndOfData' });
+    } catch (err) {
+      await this.fail(err);
+      return;
+    }
+    if (this.tdd.finalCheckpoint) this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING', endOfData: true });
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.state !== 'RUNNING' || !this.dataEnded) return;
+    if (this.tdd.finalCheckpoint && !this.finalCheckpointCompleted) return;
+    if (this.gate && !this.gate.isFinished()) return;
+    void this.finishTask();
+  }
+
+  /** Sends end-of-partition, waits until all output left, closes the operators. */
+  private async finishTask(): Promise<void> {
     if (this.state !== 'RUNNING') return;
     this.state = 'ENDING';
     try {
-      for (const op of this.operators) await op.finish();
       for (const p of this.partitions) p.broadcastEvent({ type: 'EndOfPartition' });
       while (!this.partitions.every((p) => p.isDrained())) {
         if (this.isTerminal) return;
@@ -440,7 +526,7 @@ export class StreamTask {
     this.terminate('CANCELED');
   }
 
-  async fail(err: unknown): Promise<void> {
+  async fail(err: unknown, domain: 'user' | 'restore' = 'user'): Promise<void> {
     if (this.isTerminal) return;
     this.state = 'FAILED';
     this.wakeUp?.();
@@ -452,7 +538,7 @@ export class StreamTask {
       taskManagerId: this.host.taskManagerId,
       message: e.message,
       stack: e.stack ?? e.message,
-      domain: 'user',
+      domain,
     };
     this.terminate('FAILED', failure);
   }

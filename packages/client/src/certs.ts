@@ -1,0 +1,115 @@
+import { webcrypto, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
+
+export interface CertOptions {
+  dir: string;
+  /** extra DNS names or IP addresses for the node certificate, besides localhost and 127.0.0.1 */
+  hostnames?: string[];
+  days?: number;
+  /** overwrite existing files */
+  force?: boolean;
+}
+
+export interface CreatedCerts {
+  ca: string;
+  caKey: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+  token: string;
+}
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+
+function pem(label: string, der: ArrayBuffer): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+function serial(): string {
+  const b = randomBytes(16);
+  b[0] = b[0]! & 0x7f; // positive
+  return b.toString('hex');
+}
+
+/**
+ * A development PKI for a weir cluster, in pure JavaScript (WebCrypto ECDSA P-256 keys and
+ * @peculiar/x509; no openssl binary needed):
+ *
+ * - `ca.pem`, `ca-key.pem`: the cluster CA (10 years by default is too long: `days`, default 825)
+ * - `node.pem`, `node-key.pem`: one certificate for every JobManager and TaskManager, for
+ *   server and client authentication, with SANs localhost, 127.0.0.1, ::1 and `hostnames`
+ * - `client.pem`, `client-key.pem`: a client certificate (not needed by the CLI, which
+ *   authenticates with the token, but usable for tools that want mutual TLS)
+ * - `token`: a random bearer token (256 bits, hex)
+ *
+ * Key files and the token are written with mode 0600.
+ */
+export async function createDevCertificates(opts: CertOptions): Promise<CreatedCerts> {
+  // @peculiar/x509 needs a Reflect metadata polyfill; loaded here only, not in every weir process
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+  const dir = path.resolve(opts.dir);
+  mkdirSync(dir, { recursive: true });
+  const out: CreatedCerts = {
+    ca: path.join(dir, 'ca.pem'), caKey: path.join(dir, 'ca-key.pem'),
+    cert: path.join(dir, 'node.pem'), key: path.join(dir, 'node-key.pem'),
+    clientCert: path.join(dir, 'client.pem'), clientKey: path.join(dir, 'client-key.pem'),
+    token: path.join(dir, 'token'),
+  };
+  if (!opts.force) {
+    const existing = Object.values(out).filter((f) => existsSync(f));
+    if (existing.length > 0) throw new Error(`${existing.join(', ')} already exist; pass --force to overwrite them`);
+  }
+  const notBefore = new Date(Date.now() - 60_000);
+  const notAfter = new Date(Date.now() + (opts.days ?? 825) * 86_400_000);
+  const subtle = webcrypto.subtle;
+
+  const caKeys = await subtle.generateKey(ALG, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(), name: 'CN=weir development CA, O=weir', notBefore, notAfter, keys: caKeys, signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+
+  const names = ['localhost', '127.0.0.1', '::1', ...(opts.hostnames ?? [])];
+  const sans = [...new Set(names)].map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }));
+  const issue = async (cn: string, usages: string[], withSans: boolean): Promise<{ cert: string; key: string }> => {
+    const keys = await subtle.generateKey(ALG, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(), subject: `CN=${cn}, O=weir`, issuer: ca.subject, notBefore, notAfter,
+      publicKey: keys.publicKey, signingKey: caKeys.privateKey, signingAlgorithm: ALG,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.ExtendedKeyUsageExtension(usages),
+        ...(withSans ? [new x509.SubjectAlternativeNameExtension(sans)] : []),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+      ],
+    });
+    return { cert: cert.toString('pem') + '\n', key: pem('PRIVATE KEY', await subtle.exportKey('pkcs8', keys.privateKey)) };
+  };
+  const node = await issue('weir node', [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], true);
+  const client = await issue('weir client', [x509.ExtendedKeyUsage.clientAuth], false);
+
+  const secret = (file: string, data: string): void => {
+    writeFileSync(file, data, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  };
+  writeFileSync(out.ca, ca.toString('pem') + '\n');
+  secret(out.caKey, pem('PRIVATE KEY', await subtle.exportKey('pkcs8', caKeys.privateKey)));
+  writeFileSync(out.cert, node.cert);
+  secret(out.key, node.key);
+  writeFileSync(out.clientCert, client.cert);
+  secret(out.clientKey, client.key);
+  secret(out.token, `${randomBytes(32).toString('hex')}\n`);
+  return out;
+}

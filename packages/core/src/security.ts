@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { SecurityConfig } from './config.js';
+import { registerSecret } from './secrets.js';
+
+/** 128 MiB: large job bundles and collected results fit; a single message cannot exhaust memory. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
+/** PEM material of this process: the cluster CA, and the certificate it presents (servers always, clients optionally). */
+export interface TlsMaterial {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** where they came from, for messages */
+  files: { ca: string; cert?: string; key?: string };
+}
+
+/**
+ * The transport security of one process, set once at start-up (see `configureTransportSecurity`)
+ * and applied by the gRPC factory to every server and channel it makes.
+ */
+export interface TransportSecurity {
+  /** TLS on every server and channel; servers ask for client certificates (mutual TLS) */
+  tls?: TlsMaterial;
+  /** the bearer token: a server requires it on Dispatcher calls, a client sends it there */
+  token?: string;
+  maxMessageBytes: number;
+}
+
+/** Security settings as given on the command line; they win over the configuration file. */
+export interface SecurityFlags {
+  sslCa?: string;
+  sslCert?: string;
+  sslKey?: string;
+  tokenFile?: string;
+  /** false: turn TLS off even if the file enables it */
+  ssl?: boolean;
+  maxMessageSize?: number;
+}
+
+function readPem(file: string, what: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch (e) {
+    throw new Error(`Cannot read ${what} ${file}: ${(e as Error).message}`);
+  }
+  if (!data.toString('latin1').includes(kind === 'CERTIFICATE' ? '-----BEGIN CERTIFICATE-----' : 'PRIVATE KEY-----')) {
+    throw new Error(`${what} ${file} is not a PEM ${kind === 'CERTIFICATE' ? 'certificate' : 'private key'}`);
+  }
+  return data;
+}
+
+/** Reads a token file: the first line, trimmed. An empty file is an error. */
+export function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`Cannot read the token file ${file} (security.auth.token-file): ${(e as Error).message}`);
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (token.length < 16) throw new Error(`The token in ${file} is too short: use at least 16 characters (e.g. \`openssl rand -hex 32\`)`);
+  return token;
+}
+
+/**
+ * Resolves the security of a process from flags, the configuration file and the environment
+ * (`WEIR_AUTH_TOKEN`). `role` 'server' (JobManager, TaskManager) needs a certificate and key
+ * when TLS is on; a 'client' (the CLI) needs only the CA and sends its certificate if it has one.
+ * Reading the token registers it as a secret, so it is masked in every log line.
+ */
+export function resolveTransportSecurity(
+  config: SecurityConfig | undefined,
+  flags: SecurityFlags = {},
+  role: 'server' | 'client' = 'server',
+  env: NodeJS.ProcessEnv = process.env,
+): TransportSecurity {
+  const c = config ?? {};
+  const ca = flags.sslCa ?? c.sslCa;
+  const cert = flags.sslCert ?? c.sslCert;
+  const key = flags.sslKey ?? c.sslKey;
+  const enabled = flags.ssl === false ? false : (c.sslEnabled ?? (ca !== undefined || cert !== undefined)) === true;
+  const out: TransportSecurity = { maxMessageBytes: flags.maxMessageSize ?? c.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES };
+  if (enabled) {
+    if (!ca) throw new Error('TLS is enabled but no CA is given: set security.ssl.ca or --ssl-ca (create one with `weir cert create --dir DIR`)');
+    if (role === 'server' && (!cert || !key)) {
+      throw new Error('TLS is enabled but this process has no certificate: set security.ssl.cert and security.ssl.key, or --ssl-cert and --ssl-key');
+    }
+    if ((cert && !key) || (key && !cert)) throw new Error('security.ssl.cert and security.ssl.key go together: give both or neither');
+    out.tls = {
+      ca: readPem(ca, 'the CA certificate (security.ssl.ca)', 'CERTIFICATE'),
+      files: { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
+      ...(cert ? { cert: readPem(cert, 'the certificate (security.ssl.cert)', 'CERTIFICATE') } : {}),
+      ...(key ? { key: readPem(key, 'the private key (security.ssl.key)', 'PRIVATE KEY') } : {}),
+    };
+  }
+  const tokenFile = flags.tokenFile ?? c.tokenFile;
+  const token = tokenFile ? readTokenFile(tokenFile) : env.WEIR_AUTH_TOKEN?.trim() || undefined;
+  if (token) {
+    if (!tokenFile && token.length < 16) throw new Error('WEIR_AUTH_TOKEN is too short: use at least 16 characters');
+    registerSecret(token);
+    out.token = token;
+  }
+  return out;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || h.startsWith('::ffff:127.');
+  return false;
+}
+
+/**
+ * Safe defaults: a process that listens on a non-loopback address must have TLS and (for the
+ * JobManager, which accepts jobs, i.e. code) a token, unless the operator says `--insecure`.
+ * Returns why it refuses, or undefined.
+ */
+export function checkExposure(host: string, sec: TransportSecurity, role: 'JobManager' | 'TaskManager', insecure: boolean): string | undefined {
+  if (insecure || isLoopback(host)) return undefined;
+  const missing: string[] = [];
+  if (!sec.tls) missing.push('TLS (security.ssl.enabled with security.ssl.ca/cert/key, or --ssl-ca/--ssl-cert/--ssl-key)');
+  if (role === 'JobManager' && !sec.token) missing.push('client authentication (security.auth.token-file, --token-file or WEIR_AUTH_TOKEN)');
+  if (missing.length === 0) return undefined;
+  return `Refusing to listen on ${host}, which is not a loopback address, without ${missing.join(' and ')}: `
+    + `anyone who can reach it could ${role === 'JobManager' ? 'submit jobs, which run arbitrary code' : 'deploy tasks, which run arbitrary code'}. `
+    + 'Configure security (see the Security section of the README), listen on 127.0.0.1, or pass --insecure to accept the risk.';
+}
