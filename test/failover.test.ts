@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
@@ -132,6 +132,36 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
       // committed output follows the restored state, so counts stay contiguous; replays only add
       assert.ok(counts.length >= n && counts.every((c, i) => c === i + 1), `key ${k}: contiguous counts covering 1..${n}`);
       assert.ok(per.get(k)![counts.length - 1]![1] >= sum, `key ${k}: nothing lost from the sum`);
+    }
+  });
+
+  test('a checkpoint whose state file is missing: failover falls back to the previous one and says so', async () => {
+    const client = await ClusterClient.connect(cluster.address);
+    try {
+      const out = path.join(work, 'fallback');
+      const r = await cluster.run(['run', job, '--detached', '--', '60000', '6000', out, 'EXACTLY_ONCE', '', '2500']);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      const latest = await until('two completed checkpoints', async () => {
+        const s = await client.checkpoints(jobId);
+        return (s.counts?.completed ?? 0) >= 2 ? s.latestCompleted : undefined;
+      }, 60_000);
+      const stateDir = path.join(cluster.dir, 'checkpoints', jobId, `chk-${latest!.id}`, 'uid-count-and-sum');
+      for (const f of readdirSync(stateDir)) rmSync(path.join(stateDir, f));
+      const d = await client.status(jobId);
+      const keyedTm = d.vertices.find((v) => v.name.includes('KeyedProcess'))!.subtasks[0]!.taskManagerId;
+      process.kill(cluster.taskManagerPid(keyedTm), 'SIGKILL');
+      const done = await until('job finished', async () => {
+        const s = await client.status(jobId);
+        if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+        return s.status === 'JOB_FINISHED' ? s : undefined;
+      }, 90_000);
+      const fallback = done.restarts.find((x) => /restoring checkpoint \d+ failed; falling back to checkpoint \d+/.test(x.cause));
+      assert.ok(fallback, `a restart says it fell back: ${done.restarts.map((x) => x.cause).join(' | ')}`);
+      assert.ok(Number(fallback.restoredCheckpointId) < latest!.id, 'the next attempt restored an older checkpoint');
+      assert.match(fallback.cause, /Cannot read checkpoint file .*ENOENT/);
+    } finally {
+      client.close();
     }
   });
 

@@ -1,13 +1,13 @@
 // Running count and sum per key (i % 1000) over a rate-limited sequence, every update written
-// through FileSink: args <records> <records/s> <output dir> [mode] [checkpoint storage].
+// through FileSink: args <records> <records/s> <output dir> [mode] [checkpoint storage] [interval ms].
 import { StreamExecutionEnvironment, DataGeneratorSource, FileSink, RestartStrategies, getJobArgs } from '@weir/api';
 import type { CheckpointingMode } from '@weir/api';
 import { CountAndSum } from './count-and-sum.js';
 
-const [records, rate, output, mode, storage] = getJobArgs();
+const [records, rate, output, mode, storage, interval] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
-env.enableCheckpointing(500, (mode ?? 'EXACTLY_ONCE') as CheckpointingMode);
+env.enableCheckpointing(Number(interval || 500), (mode || 'EXACTLY_ONCE') as CheckpointingMode);
 env.getCheckpointConfig().setNumRetainedCheckpoints(2);
 if (storage) env.getCheckpointConfig().setCheckpointStorage(storage);
 env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, 100));

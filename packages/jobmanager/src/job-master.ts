@@ -7,7 +7,7 @@ import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './r
 import { CheckpointCoordinator, type CheckpointedJob, type RetainedCheckpoint } from './checkpoint-coordinator.js';
 import type { JobStore } from './job-store.js';
 import { DEFAULT_CHECKPOINT_SETTINGS, RESTART_STRATEGY_DEFAULTS, type CheckpointSettings, type RestartStrategyConfiguration, type StateBackendType } from '@weir/api';
-import { RestorePlan } from './restore.js';
+import { RestorePlan, isCheckpointDamaged } from './restore.js';
 import { RestartBackoff } from './restart-backoff.js';
 
 /** One attempt to run one subtask. */
@@ -357,7 +357,7 @@ export class JobMaster {
     }
     this.failure = failure;
     const cause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
-    if (failure.domain === 'restore' && this.restoredCheckpointId > 0 && this.coordinator.latestCompleted()?.id === this.restoredCheckpointId) {
+    if (failure.domain === 'restore' && isCheckpointDamaged(failure.message ?? '') && this.restoredCheckpointId > 0 && this.coordinator.latestCompleted()?.id === this.restoredCheckpointId) {
       // do not try the same damaged checkpoint again: fall back to the one before it
       const previous = this.coordinator.forget(this.restoredCheckpointId);
       const note = previous ? `falling back to checkpoint ${previous.id}` : 'no earlier retained checkpoint to fall back to';
@@ -437,6 +437,12 @@ export class JobMaster {
         this.restoredCheckpointId = latest.id;
         break;
       } catch (err) {
+        if (!isCheckpointDamaged((err as Error).message)) {
+          // storage unreachable for now: this attempt fails, the restart strategy decides on the next
+          this.status = 'JOB_CREATED';
+          this.failGlobally(`Reading checkpoint ${latest.id} failed: ${(err as Error).message}`);
+          return;
+        }
         const previous = this.coordinator.forget(latest.id);
         this.log.error({ checkpointId: latest.id, err: (err as Error).message }, `cannot read checkpoint ${latest.id}; ${previous ? `falling back to checkpoint ${previous.id}` : 'no earlier checkpoint'}`);
         if (!previous) {

@@ -27,6 +27,15 @@ export interface CheckpointMetadata {
   operators: Record<string, { parallelism: number; subtasks: Record<string, OperatorSubtaskState> }>;
 }
 
+/**
+ * Damage to a checkpoint (a file missing, truncated or failing its checksum, unreadable
+ * metadata), as opposed to storage that is unreachable for a while: only damage makes failover
+ * give up on a checkpoint and fall back to an older one.
+ */
+export function isCheckpointDamaged(message: string): boolean {
+  return /Checksum mismatch|is truncated|Corrupt checkpoint metadata|ENOENT|NoSuchKey|does not exist|No _metadata/i.test(message);
+}
+
 /** What one new subtask restores, per operator of its chain. */
 export interface TaskRestoreState {
   /** storage root the handle paths are relative to */
