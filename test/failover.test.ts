@@ -121,6 +121,12 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
     assertExactlyOnce(out);
   });
 
+  test('exactly-once with the RocksDB state backend', async () => {
+    const out = path.join(work, 'rocksdb');
+    await runUnderFire(cluster, out, ['EXACTLY_ONCE', '', '', 'rocksdb']);
+    assertExactlyOnce(out);
+  });
+
   test('at-least-once loses nothing (repeats allowed)', async () => {
     const out = path.join(work, 'at-least-once');
     await runUnderFire(cluster, out, ['AT_LEAST_ONCE']);

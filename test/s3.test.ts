@@ -70,19 +70,34 @@ describe('checkpoints and savepoints on S3 (s3rver over HTTP)', () => {
     for (let k = 0; k < 97; k++) assert.equal(counts.get(k), Math.floor(records / 97) + (k < records % 97 ? 1 : 0), `count of key ${k}`);
   });
 
-  test('an unreachable S3 declines checkpoints with bucket, key and error, and the tolerable count fails the job', async () => {
+  test('S3 down for a while: checkpoints decline, past the tolerable count the job fails over, and it recovers when S3 is back', async () => {
     const r = await cluster.run(['run', counting, '--detached', '--', '200', '1', 'EXACTLY_ONCE', 's3://weir/doomed', '2']);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
-    await until('a completed checkpoint', async () => ((await client.checkpoints(jobId)).counts!.completed >= 1 ? true : undefined));
-    await s3.stop();
-    const d = await until('job failed', async () => {
-      const s = await client.status(jobId);
-      return s.status === 'JOB_FAILED' ? s : undefined;
-    }, 60_000);
-    assert.match(d.failureCause, /Exceeded the tolerable number of failed checkpoints \(2\)/);
-    const cps = await client.checkpoints(jobId);
-    const failed = (cps.history ?? []).filter((c) => c.status === 'FAILED');
-    assert.ok(failed.length >= 3);
-    assert.ok(failed.some((c) => /s3:\/\/weir\/doomed\/.*(failed|Error)/.test(c.failureReason ?? '')), failed.map((c) => c.failureReason).join('\n'));
+    try {
+      await until('a completed checkpoint', async () => ((await client.checkpoints(jobId)).counts!.completed >= 1 ? true : undefined));
+      await s3.stop();
+      const d = await until('a failover', async () => {
+        const s = await client.status(jobId);
+        return s.numRestarts >= 1 ? s : undefined;
+      }, 60_000);
+      assert.match(d.restarts[0]!.cause, /Exceeded the tolerable number of failed checkpoints \(2\)/);
+      const cps = await client.checkpoints(jobId);
+      const failed = (cps.history ?? []).filter((c) => c.status === 'FAILED');
+      assert.ok(failed.length >= 3);
+      assert.ok(failed.some((c) => /s3:\/\/weir\/doomed\/.*(failed|Error)/.test(c.failureReason ?? '')), failed.map((c) => c.failureReason).join('\n'));
+      // S3 unreachable is not damage: the latest checkpoint is kept and restored once S3 answers again
+      await new Promise((res) => setTimeout(res, 1_500));
+      await s3.start();
+      const before = (await client.checkpoints(jobId)).counts!.completed;
+      const back = await until('running with checkpoints completing again', async () => {
+        const s = await client.status(jobId);
+        const c = await client.checkpoints(jobId);
+        return s.status === 'JOB_RUNNING' && c.counts!.completed > before ? s : undefined;
+      }, 60_000);
+      assert.notEqual(back.status, 'JOB_FAILED');
+      assert.ok(back.restarts.some((x) => Number(x.restoredCheckpointId) > 0), 'a restart restored the checkpoint taken before S3 went away');
+    } finally {
+      await weir(['cancel', jobId, '--jobmanager', cluster.address]);
+    }
   });
 });

@@ -6,10 +6,12 @@ import { ROOT, tempDir } from './cli.js';
 /** s3rver as a child process; its settings as the WEIR_S3_* environment weir reads. */
 export class TestS3Server {
   private child: ChildProcess | undefined;
+  private readonly dir = tempDir('weir-s3-');
   port = 0;
 
+  /** Starts the server; after stop(), start() again serves the same objects on the same port. */
   async start(): Promise<this> {
-    const child = fork(path.join(ROOT, 'test/helpers/s3-server-main.ts'), [tempDir('weir-s3-')], { execArgv: ['--import', 'tsx'], stdio: 'ignore' });
+    const child = fork(path.join(ROOT, 'test/helpers/s3-server-main.ts'), [this.dir, ...(this.port ? [String(this.port)] : [])], { execArgv: ['--import', 'tsx'], stdio: 'ignore' });
     this.child = child;
     this.port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { port: number }) => resolve(m.port));
