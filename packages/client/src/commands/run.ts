@@ -92,9 +92,22 @@ export function defaultProgress(): (line: string, final: boolean) => void {
 async function follow(client: ClusterClient, jobId: string, progress: (line: string, final: boolean) => void, outputs: string[]): Promise<number> {
   let prev = { t: Date.now(), in: 0, out: 0 };
   const started = Date.now();
+  let unreachableSince = 0;
   for (;;) {
     await new Promise((r) => setTimeout(r, 500));
-    const d = await client.status(jobId);
+    let d;
+    try {
+      d = await client.status(jobId);
+      unreachableSince = 0;
+    } catch (err) {
+      // a JobManager restarting on its job store comes back with the job: keep following for a while
+      const code = (err as { code?: number }).code;
+      if (code !== 14 /* UNAVAILABLE */ && code !== 5 /* NOT_FOUND, while it recovers its jobs */) throw err;
+      unreachableSince ||= Date.now();
+      if (Date.now() - unreachableSince > 120_000) throw new Error(`Lost the JobManager at ${client.address} for 2 min: ${(err as Error).message}`);
+      progress(`JobManager ${client.address} unreachable for ${Math.round((Date.now() - unreachableSince) / 1000)} s, waiting for it (Ctrl-C leaves the job running)`, false);
+      continue;
+    }
     const now = Date.now();
     const dt = (now - prev.t) / 1000;
     const rin = (Number(d.recordsIn) - prev.in) / dt;
