@@ -250,7 +250,8 @@ program
   .option('--local', 'start an embedded local cluster (JobManager and 2 TaskManagers) for this job, then stop it')
   .option('-s, --from-savepoint <path>', 'start from a savepoint or retained checkpoint (its directory or _metadata)')
   .option('--allow-non-restored-state', 'drop state of operators the job no longer has')
-  .action(async (file: string, args: string[], o: SecurityCliOptions & { jobmanager?: string; parallelism?: number; detached?: boolean; local?: boolean; fromSavepoint?: string; allowNonRestoredState?: boolean }) => {
+  .option('--working-dir <dir>', 'directory on the TaskManagers that relative paths in the job (FileSink, readTextFile) resolve against (default: the current directory; /var/lib/weir in the container image)')
+  .action(async (file: string, args: string[], o: SecurityCliOptions & { jobmanager?: string; parallelism?: number; detached?: boolean; local?: boolean; fromSavepoint?: string; allowNonRestoredState?: boolean; workingDir?: string }) => {
     if (o.jobmanager) parseAddress(o.jobmanager, '--jobmanager');
     let lc: LocalCluster | undefined;
     if (o.local) {
@@ -271,6 +272,7 @@ program
         ...(o.detached ? { detached: true } : {}),
         ...(o.fromSavepoint ? { fromSavepoint: o.fromSavepoint } : {}),
         ...(o.allowNonRestoredState ? { allowNonRestoredState: true } : {}),
+        ...(o.workingDir ? { workingDirectory: o.workingDir } : {}),
       });
     } finally {
       await lc?.stop();
