@@ -277,7 +277,8 @@ export interface FlagValue {
 }
 
 function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
-  if (obj && typeof obj === 'object' && !Array.isArray(obj) && !BY_KEY.has(prefix)) {
+  // nested mappings are keys too (`state: { backend: { type: rocksdb } }`); lists and scalars are values
+  if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
     for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else if (prefix) {
     out[prefix] = obj;
