@@ -3,9 +3,14 @@
  * state, and write every update to part files under out/wordcount.
  *
  *   npx weir run examples/wordcount.ts --local
+ *
+ * Optional arguments make it longer and paced, to watch checkpoints and recovery on a cluster:
+ *
+ *   npx weir run examples/wordcount.ts --jobmanager localhost:6123 -- 200000 2000   # lines, lines/s
  */
 import {
   StreamExecutionEnvironment, KeyedProcessFunction, ValueState, ValueStateDescriptor, FileSink, Collector,
+  DataGeneratorSource, getJobArgs, type DataStream,
 } from '@weir/api';
 import { corpus } from './corpus.js';
 
@@ -24,7 +29,16 @@ class CountWords extends KeyedProcessFunction<string, [string, number], [string,
 
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
-env.fromElements(...corpus())
+const [lines, linesPerSecond] = getJobArgs().map(Number);
+let text: DataStream<string>;
+if (lines) {
+  // the same deterministic text, generated at a steady pace (a checkpointed source position)
+  const all = corpus(lines);
+  text = env.fromSource(new DataGeneratorSource<string>((i) => all[i]!, lines, linesPerSecond || undefined), 'Corpus').uid('corpus');
+} else {
+  text = env.fromElements(...corpus());
+}
+text
   .flatMap((line: string, out: Collector<[string, number]>) => {
     for (const w of line.split(/\s+/)) out.collect([w, 1]);
   })

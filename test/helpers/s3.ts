@@ -11,7 +11,7 @@ export class TestS3Server {
 
   /** Starts the server; after stop(), start() again serves the same objects on the same port. */
   async start(): Promise<this> {
-    const child = fork(path.join(ROOT, 'test/helpers/s3-server-main.ts'), [this.dir, ...(this.port ? [String(this.port)] : [])], { execArgv: ['--import', 'tsx'], stdio: 'ignore' });
+    const child = fork(path.join(ROOT, 'test/helpers/s3-server-main.ts'), [this.dir, ...(this.port ? ['127.0.0.1', String(this.port)] : [])], { execArgv: ['--import', 'tsx'], stdio: 'ignore' });
     this.child = child;
     this.port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { port: number }) => resolve(m.port));

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadClusterConfig } from '@weir/core';
+import { parseDefinitions, resolveConfig } from '@weir/core';
 import { ClusterClient } from './cluster-client.js';
 
 export const WEIR_BIN = fileURLToPath(new URL('./bin/weir.js', import.meta.url));
@@ -71,14 +71,16 @@ export class LocalCluster {
     const sec = this.opts.securityArgs ?? [];
     const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
     // the configuration file's directories apply where it has them; otherwise everything stays under dir
-    const configFile = extra[extra.indexOf('--config') + 1];
-    const config = extra.includes('--config') && configFile ? loadClusterConfig(configFile) : undefined;
+    const configFile = extra.includes('--config') ? extra[extra.indexOf('--config') + 1] : undefined;
+    const defines = extra.flatMap((a, i) => (a === '-D' && extra[i + 1] ? [extra[i + 1]!] : []));
+    // what the file, the environment or -D set is left alone; flags would override it
+    const config = resolveConfig({ ...(configFile ? { file: configFile } : {}), flags: parseDefinitions(defines) }).toClusterConfig();
     const dirs = [
-      ...(config?.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
-      ...(config?.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
+      ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
+      ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
     ];
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
-    else if (!config?.jobStore) dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
+    else if (!config.jobStore && config.jobStoreEnabled !== false) dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
     const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);
@@ -89,7 +91,7 @@ export class LocalCluster {
           'taskmanager', '--jobmanager', jm.address, '--slots', String(this.opts.slots), '--id', `tm-${i + 1}`,
           '--work-dir', path.join(workDir, `tm-${i + 1}`), ...sec,
           // RocksDB state stays under dir unless a configuration file says where
-          ...(config?.rocksdbLocalDir ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
+          ...(config.rocksdbLocalDir ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
         ];
         return this.spawn(name, args).then((tm) => {
           onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);

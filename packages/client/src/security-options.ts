@@ -1,8 +1,9 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import {
-  configureTransportSecurity, loadClusterConfig, parseSize, resolveTransportSecurity, type ClusterConfig, type TransportSecurity,
+  configureTransportSecurity, parseSize, resolveTransportSecurity, type ClusterConfig, type TransportSecurity,
 } from '@weir/core';
+import { resolveCommandConfig } from './config-options.js';
 
 /** Security flags shared by every command that talks gRPC; they win over the configuration file. */
 export interface SecurityCliOptions {
@@ -26,7 +27,7 @@ export interface ClusterSecurityRecord {
 
 export function addSecurityOptions(cmd: Command, role: 'server' | 'client'): Command {
   cmd
-    .option('--config <file>', 'cluster configuration file (YAML): checkpoint defaults, security.* and rpc.* keys; flags win over it')
+    .option('--config <file>', 'configuration file (YAML, Flink key names); the environment (WEIR_*) and flags win over it')
     .option('--ssl-ca <pem>', 'CA certificate every peer must chain to (enables TLS; security.ssl.ca)')
     .option('--ssl-cert <pem>', `certificate this process presents (security.ssl.cert)${role === 'server' ? '' : '; optional for clients'}`)
     .option('--ssl-key <pem>', 'private key of that certificate (security.ssl.key)')
@@ -36,17 +37,13 @@ export function addSecurityOptions(cmd: Command, role: 'server' | 'client'): Com
   return cmd;
 }
 
-/** Resolves the process's transport security from flags and the configuration file, and applies it to every gRPC server and channel. */
+/**
+ * Resolves the process's transport security from flags, the environment and the configuration
+ * file (see config-options.ts), and applies it to every gRPC server and channel.
+ */
 export function applySecurity(o: SecurityCliOptions, role: 'server' | 'client', config?: ClusterConfig): TransportSecurity {
-  const c = config ?? (o.config ? loadClusterConfig(o.config) : undefined);
-  const abs = (p: string | undefined): string | undefined => (p ? path.resolve(p) : undefined);
-  const sec = resolveTransportSecurity(c?.security, {
-    ...(o.sslCa ? { sslCa: abs(o.sslCa)! } : {}),
-    ...(o.sslCert ? { sslCert: abs(o.sslCert)! } : {}),
-    ...(o.sslKey ? { sslKey: abs(o.sslKey)! } : {}),
-    ...(o.tokenFile ? { tokenFile: abs(o.tokenFile)! } : {}),
-    ...(o.maxMessageSize ? { maxMessageSize: o.maxMessageSize } : {}),
-  }, role);
+  const c = config ?? resolveCommandConfig(o).toClusterConfig();
+  const sec = resolveTransportSecurity(c.security, {}, role);
   configureTransportSecurity(sec);
   return sec;
 }

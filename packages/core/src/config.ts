@@ -1,11 +1,428 @@
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy, type CheckpointSettings, type RestartStrategyConfiguration, type RestartStrategyType, type StateBackendType } from '@weir/api';
+import { registerSecret } from './secrets.js';
 
 /**
- * The cluster configuration file (YAML, Flink's key names, flat `a.b.c: v` or nested). It
- * gives defaults; what a job sets in code wins, and command-line flags win over the file.
+ * weir's configuration: one registry of settings (`CONFIG_OPTIONS`, Flink's key names), read
+ * in layers with this precedence:
+ *
+ *   command-line flags  >  WEIR_* environment variables  >  the configuration file  >  defaults
+ *
+ * Every key has one environment variable, derived systematically: `WEIR_` + the key in upper
+ * case with `.` and `-` turned into `_` (`state.checkpoints.dir` <-> `WEIR_STATE_CHECKPOINTS_DIR`).
+ * A few older names are kept as aliases (`WEIR_S3_PATH_STYLE`, `WEIR_AUTH_TOKEN`,
+ * `AWS_ACCESS_KEY_ID`, ...); they rank below the systematic name. Every command-line flag of
+ * a setting maps to its key, and `-D key=value` sets any key.
+ *
+ * An unknown key in the file, an unknown WEIR_* variable in a configuration namespace, or a
+ * bad value anywhere is an error naming the key (or variable, or flag) and the expected form.
+ */
+
+export type Parser = (v: unknown, key: string) => unknown;
+
+export interface ConfigOption {
+  key: string;
+  parse: Parser;
+  /** the expected form, for `weir config --describe` and the docs */
+  form: string;
+  description: string;
+  /** the default, as a parsed value (undefined: unset) */
+  default?: unknown;
+  /** shown as `***` and registered as a secret so logs mask it */
+  secret?: boolean;
+  /** a file path: relative values in the configuration file are relative to the file */
+  path?: boolean;
+  /** older environment variables that also set this key, below the systematic one */
+  envAliases?: string[];
+  /** other key names accepted in the file (Flink's older names) */
+  keyAliases?: string[];
+}
+
+function fail(key: string, expected: string, v: unknown): never {
+  throw new Error(`Invalid value for '${key}': ${JSON.stringify(v)}; expected ${expected}`);
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, min: 60_000, m: 60_000, h: 3_600_000 };
+
+/** A duration in ms: a number (ms) or "500 ms", "10 s", "2 min". */
+export function parseDuration(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$/.exec(v) : null;
+  if (!m) fail(key, 'a duration such as 500, "500 ms", "10 s" or "1 min"', v);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1 << 20, m: 1 << 20, mib: 1 << 20, gb: 1 << 30, g: 1 << 30, gib: 1 << 30 };
+
+/** A size in bytes: a number, or "512 kb", "64 mb", "1 gb" (binary units). */
+export function parseSize(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$/i.exec(v) : null;
+  const unit = SIZE_UNITS[(m?.[2] ?? 'b').toLowerCase()];
+  if (!m || !unit || Number(m[1]) <= 0) fail(key, 'a memory size such as 4194304, "512 kb" or "64 mb"', v);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A memory size in bytes (Flink's units, powers of 1024); the same parser as rpc.max-message-size. */
+export function parseMemorySize(v: unknown, key: string): number {
+  return parseSize(v, key);
+}
+
+const asNumber = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): Parser => (v, key) => {
+  const n = asNumber(v);
+  return Number.isInteger(n) && (n as number) >= min && (n as number) <= max ? n : fail(key, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`, v);
+};
+const num = (min: number): Parser => (v, key) => {
+  const n = asNumber(v);
+  return typeof n === 'number' && Number.isFinite(n) && n >= min ? n : fail(key, `a number >= ${min}`, v);
+};
+const oneOf = (...values: string[]): Parser => (v, key) => (typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v));
+const bool: Parser = (v, key) => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v));
+const file: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
+const dir: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a directory', v));
+const text: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : fail(key, 'a non-empty string', v));
+const host: Parser = (v, key) => (typeof v === 'string' && /^[A-Za-z0-9._:[\]-]+$/.test(v) ? v : fail(key, 'a host name or IP address', v));
+const httpUrl: Parser = (v, key) => (typeof v === 'string' && /^https?:\/\/[^\s/]+/.test(v) ? v : fail(key, 'an http:// or https:// URL such as http://minio:9000', v));
+const storageUri: Parser = (v, key) => (typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v) ? v : fail(key, 'file:///path or s3://bucket/prefix', v));
+const stringList: Parser = (v, key) => {
+  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+  return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '') ? list : fail(key, 'a list of directories or s3:// URIs (comma-separated in a variable)', v);
+};
+
+const RESTART_TYPES: Record<string, RestartStrategyType> = {
+  none: 'none', off: 'none', disable: 'none', 'no-restart': 'none',
+  'fixed-delay': 'fixed-delay', fixeddelay: 'fixed-delay',
+  'exponential-delay': 'exponential-delay', exponentialdelay: 'exponential-delay',
+  'failure-rate': 'failure-rate', failurerate: 'failure-rate',
+};
+const restartType: Parser = (v, key) => RESTART_TYPES[String(v).toLowerCase()] ?? fail(key, 'none, fixed-delay, exponential-delay or failure-rate', v);
+/** Flink's `hashmap` is the heap backend */
+const stateBackend: Parser = (v, key) => (oneOf('heap', 'hashmap', 'rocksdb')(v, key) === 'rocksdb' ? 'rocksdb' : 'heap');
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const DURATION = 'a duration: 500, "500 ms", "10 s", "1 min"';
+const SIZE = 'a memory size: 4194304, "512 kb", "64 mb"';
+const STORAGE = 'file:///path or s3://bucket/prefix';
+
+const o = (key: string, parse: Parser, form: string, description: string, extra: Partial<ConfigOption> = {}): ConfigOption => ({ key, parse, form, description, ...extra });
+
+/** Every setting weir reads. */
+export const CONFIG_OPTIONS: readonly ConfigOption[] = [
+  // processes and ports
+  o('jobmanager.rpc.address', host, 'a host name or IP', 'the JobManager a TaskManager registers with', { default: '127.0.0.1' }),
+  o('jobmanager.rpc.port', int(0, 65535), 'a port (0: any free port)', 'the JobManager port', { default: 6123 }),
+  o('jobmanager.bind-host', host, 'an address to listen on (0.0.0.0: all)', 'the interface the JobManager listens on', { default: '127.0.0.1' }),
+  o('taskmanager.numberOfTaskSlots', int(1, 1024), 'an integer from 1 to 1024', 'task slots per TaskManager (one worker thread each)', { default: 1 }),
+  o('taskmanager.bind-host', host, 'an address to listen on (0.0.0.0: all)', 'the interface a TaskManager listens on', { default: '127.0.0.1' }),
+  o('taskmanager.host', host, 'a host name or IP', 'the address other processes use to reach this TaskManager (default: the bind host, or this machine\'s first non-loopback IPv4 address when binding to all interfaces)'),
+  o('taskmanager.rpc.port', int(0, 65535), 'a port (0: any free port)', 'the TaskManager port for tasks and data exchange', { default: 0 }),
+  o('taskmanager.resource-id', text, 'a name', 'the TaskManager id (default: tm-<random>)'),
+  o('process.taskmanager.working-dir', dir, 'a directory', 'a TaskManager\'s working directory (bundle cache)', { default: '.weir/work' }),
+  o('slot.request.timeout', parseDuration, DURATION, 'a job that cannot get its slots fails after this long', { default: 300_000 }),
+  o('heartbeat.interval', parseDuration, DURATION, 'heartbeat interval between JobManager and TaskManagers', { default: 1000 }),
+  o('heartbeat.timeout', parseDuration, DURATION, 'a silent TaskManager is lost after this long', { default: 10_000 }),
+  o('log.level', oneOf(...LOG_LEVELS), LOG_LEVELS.join(', '), 'log level of JobManagers and TaskManagers (pino)', { default: 'info' }),
+  // checkpoints (defaults for jobs that set nothing in code)
+  o('execution.checkpointing.interval', parseDuration, DURATION, 'checkpoint every this long (unset: checkpointing off unless the job enables it)'),
+  o('execution.checkpointing.mode', oneOf('EXACTLY_ONCE', 'AT_LEAST_ONCE'), 'EXACTLY_ONCE or AT_LEAST_ONCE', 'barrier alignment or counting'),
+  o('execution.checkpointing.timeout', parseDuration, DURATION, 'a checkpoint not complete after this long is aborted'),
+  o('execution.checkpointing.min-pause', parseDuration, DURATION, 'minimum pause between checkpoints'),
+  o('execution.checkpointing.max-concurrent-checkpoints', int(1), 'an integer >= 1', 'checkpoints in flight at once'),
+  o('execution.checkpointing.tolerable-failed-checkpoints', int(0), 'an integer >= 0', 'consecutive checkpoint failures before the job fails'),
+  o('execution.checkpointing.externalized-checkpoint-retention', oneOf('DELETE_ON_CANCELLATION', 'RETAIN_ON_CANCELLATION'), 'DELETE_ON_CANCELLATION or RETAIN_ON_CANCELLATION', 'what happens to checkpoints when a job is canceled'),
+  o('state.checkpoints.num-retained', int(1), 'an integer >= 1', 'completed checkpoints kept'),
+  o('state.checkpoints.dir', storageUri, STORAGE, 'checkpoint storage (default file:// under .weir/checkpoints)'),
+  o('state.savepoints.dir', storageUri, STORAGE, 'default savepoint target (default file:// under .weir/savepoints)'),
+  o('high-availability.type', oneOf('job-store', 'none'), 'job-store or none', 'keep running jobs in the job store so a restarted JobManager resumes them', { default: 'job-store' }),
+  o('high-availability.storageDir', storageUri, STORAGE, 'the job store (default file:// under .weir/ha)'),
+  // state backends
+  o('state.backend.type', stateBackend, 'heap, hashmap or rocksdb', 'the state backend of jobs that choose none', { keyAliases: ['state.backend'] }),
+  o('state.backend.rocksdb.localdir', dir, 'a directory', 'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)'),
+  o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', { default: 8 << 20 }),
+  o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', { default: 16 << 20 }),
+  // restart strategy
+  o('restart-strategy.type', restartType, 'none, fixed-delay, exponential-delay or failure-rate', 'the restart strategy of jobs that set none (default: exponential-delay with checkpointing, none without)'),
+  o('restart-strategy.fixed-delay.attempts', int(0), 'an integer >= 0', 'fixed-delay: restarts before the job fails'),
+  o('restart-strategy.fixed-delay.delay', parseDuration, DURATION, 'fixed-delay: wait before a restart'),
+  o('restart-strategy.exponential-delay.initial-backoff', parseDuration, DURATION, 'exponential-delay: first wait'),
+  o('restart-strategy.exponential-delay.max-backoff', parseDuration, DURATION, 'exponential-delay: longest wait'),
+  o('restart-strategy.exponential-delay.backoff-multiplier', num(1), 'a number >= 1', 'exponential-delay: growth factor'),
+  o('restart-strategy.exponential-delay.jitter-factor', num(0), 'a number >= 0', 'exponential-delay: random jitter'),
+  o('restart-strategy.exponential-delay.reset-backoff-threshold', parseDuration, DURATION, 'exponential-delay: reset after running this long'),
+  o('restart-strategy.exponential-delay.attempts-before-reset-backoff', int(0), 'an integer >= 0', 'exponential-delay: restarts allowed before a reset'),
+  o('restart-strategy.failure-rate.max-failures-per-interval', int(1), 'an integer >= 1', 'failure-rate: failures allowed per interval'),
+  o('restart-strategy.failure-rate.failure-rate-interval', parseDuration, DURATION, 'failure-rate: the interval'),
+  o('restart-strategy.failure-rate.delay', parseDuration, DURATION, 'failure-rate: wait before a restart'),
+  // S3 (and MinIO)
+  o('s3.endpoint', httpUrl, 'an http(s) URL such as http://minio:9000', 'S3 endpoint for MinIO and other S3-compatible servers (default: AWS)'),
+  o('s3.region', text, 'a region such as us-east-1', 'S3 region', { default: 'us-east-1', envAliases: ['AWS_REGION'] }),
+  o('s3.path-style-access', bool, 'true or false', 'path-style bucket addressing (default: true when an endpoint is set)', { envAliases: ['WEIR_S3_PATH_STYLE'] }),
+  o('s3.access-key', text, 'an access key id', 'S3 access key (else the AWS SDK\'s default credential chain)', { secret: true, envAliases: ['AWS_ACCESS_KEY_ID'] }),
+  o('s3.secret-key', text, 'a secret access key', 'S3 secret key', { secret: true, envAliases: ['AWS_SECRET_ACCESS_KEY'] }),
+  // security
+  o('security.ssl.enabled', bool, 'true or false', 'TLS on every gRPC server and channel (default: on when a CA or certificate is given)'),
+  o('security.ssl.ca', file, 'a PEM file', 'the cluster CA every peer must chain to', { path: true }),
+  o('security.ssl.cert', file, 'a PEM file', 'the certificate this process presents', { path: true }),
+  o('security.ssl.key', file, 'a PEM file', 'the private key of that certificate', { path: true }),
+  o('security.auth.token-file', file, 'a file path', 'file holding the bearer token for the Dispatcher', { path: true }),
+  o('security.auth.token', text, 'a token of at least 16 characters', 'the bearer token itself (prefer token-file or the environment)', { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] }),
+  o('security.storage.allowed-dirs', stringList, 'a list of directories or s3:// URIs', 'where savepoints may be written and restored from, besides the savepoint directory'),
+  o('security.insecure', bool, 'true or false', 'allow listening on a non-loopback address without TLS (and, for the JobManager, a token)', { default: false }),
+  o('rpc.max-message-size', parseSize, SIZE, 'largest gRPC message', { default: 128 << 20 }),
+];
+
+const BY_KEY = new Map<string, ConfigOption>();
+for (const opt of CONFIG_OPTIONS) {
+  BY_KEY.set(opt.key, opt);
+  for (const a of opt.keyAliases ?? []) BY_KEY.set(a, opt);
+}
+
+/** The environment variable of a key: `state.checkpoints.dir` -> `WEIR_STATE_CHECKPOINTS_DIR`. */
+export function envVarForKey(key: string): string {
+  return `WEIR_${key.replace(/[.-]/g, '_').toUpperCase()}`;
+}
+
+const BY_ENV = new Map<string, ConfigOption>();
+for (const opt of CONFIG_OPTIONS) {
+  const name = envVarForKey(opt.key);
+  const clash = BY_ENV.get(name);
+  if (clash) throw new Error(`configuration keys ${clash.key} and ${opt.key} map to the same variable ${name}`);
+  BY_ENV.set(name, opt);
+}
+
+/** WEIR_* variables that are not configuration keys. */
+export const OTHER_ENV_VARS: Readonly<Record<string, string>> = {
+  WEIR_JOBMANAGER: 'the JobManager address client commands use (HOST:PORT)',
+};
+
+/** First segments of WEIR_* names that belong to configuration keys: an unknown variable under one of them is an error. */
+const CONFIG_NAMESPACES = new Set(['EXECUTION', 'STATE', 'RESTART', 'HEARTBEAT', 'HIGH', 'SECURITY', 'RPC', 'S3', 'LOG', 'JOBMANAGER', 'TASKMANAGER', 'SLOT', 'PROCESS', 'AUTH']);
+
+export function findOption(key: string): ConfigOption | undefined {
+  return BY_KEY.get(key);
+}
+
+/** The option an environment variable sets (its systematic name or an alias), or undefined. */
+export function optionForEnvVar(name: string): ConfigOption | undefined {
+  return BY_ENV.get(name) ?? CONFIG_OPTIONS.find((opt) => opt.envAliases?.includes(name));
+}
+
+/** Every environment variable weir understands, with what it does. */
+export function knownEnvVars(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const opt of CONFIG_OPTIONS) {
+    m.set(envVarForKey(opt.key), opt.key);
+    for (const a of opt.envAliases ?? []) m.set(a, `${opt.key} (alias)`);
+  }
+  for (const [k, v] of Object.entries(OTHER_ENV_VARS)) m.set(k, v);
+  return m;
+}
+
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dd = distance(name.toLowerCase(), c.toLowerCase());
+    if (dd < bestD) [best, bestD] = [c, dd];
+  }
+  return best !== undefined && bestD <= Math.max(3, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+function unknownKey(key: string, where: string): Error {
+  const near = closest(key, BY_KEY.keys());
+  return new Error(`Unknown configuration key '${key}' in ${where}${near ? ` (did you mean '${near}'?)` : ''}; known keys: ${CONFIG_OPTIONS.map((x) => x.key).join(', ')}`);
+}
+
+/** Parses one value, with an error naming where it came from. */
+function parseValue(opt: ConfigOption, raw: unknown, label: string, where: string): unknown {
+  try {
+    return opt.parse(raw, label);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}${where ? ` (${where})` : ''}`);
+  }
+}
+
+// ---------------------------------------------------------------- layers
+
+export type ConfigSource = 'default' | `file ${string}` | `env ${string}` | `flag ${string}`;
+
+export interface ConfigValue {
+  value: unknown;
+  source: ConfigSource;
+}
+
+/** A flag value for a key: `flag` names the flag for messages and `weir config`. */
+export interface FlagValue {
+  key: string;
+  value: unknown;
+  flag: string;
+}
+
+function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  // nested mappings are keys too (`state: { backend: { type: rocksdb } }`); lists and scalars are values
+  if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) {
+    out[prefix] = obj;
+  }
+  return out;
+}
+
+/** The settings of a configuration file: key -> parsed value (relative paths resolved against `baseDir`). */
+export function parseConfigFile(text: string, source: string, baseDir = process.cwd()): Map<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new Error(`Cannot parse the configuration file ${source}: ${(e as Error).message}`);
+  }
+  if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
+    throw new Error(`The configuration file ${source} must be a YAML mapping of keys to values`);
+  }
+  const out = new Map<string, unknown>();
+  for (const [key, raw] of Object.entries(flatten(doc ?? {}))) {
+    const opt = BY_KEY.get(key);
+    if (!opt) throw unknownKey(key, source);
+    let v = opt.parse(raw, key);
+    if (opt.path) v = path.resolve(baseDir, v as string);
+    out.set(opt.key, v);
+  }
+  return out;
+}
+
+function readConfigFile(file: string): Map<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`Cannot read the configuration file ${file}: ${(e as Error).message}`);
+  }
+  return parseConfigFile(text, file, path.dirname(path.resolve(file)));
+}
+
+/**
+ * The settings of the environment: WEIR_<KEY> variables and the older aliases. An unknown
+ * WEIR_* variable in a configuration namespace (WEIR_STATE_..., WEIR_S3_..., ...) is an error.
+ */
+export function parseConfigEnv(env: NodeJS.ProcessEnv = process.env): Map<string, ConfigValue> {
+  const out = new Map<string, ConfigValue>();
+  const known = knownEnvVars();
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined || !name.startsWith('WEIR_')) continue;
+    if (OTHER_ENV_VARS[name]) continue;
+    const opt = BY_ENV.get(name);
+    if (opt) {
+      if (raw === '') continue;
+      out.set(opt.key, { value: parseValue(opt, raw, name, `environment variable for ${opt.key}`), source: `env ${name}` });
+      continue;
+    }
+    if (optionForEnvVar(name)) continue; // an alias, below
+    const ns = name.slice(5).split('_')[0]!;
+    if (CONFIG_NAMESPACES.has(ns)) {
+      const near = closest(name, known.keys());
+      throw new Error(`Unknown environment variable ${name}: it is in weir's configuration namespace but sets no key${near ? ` (did you mean ${near}, for ${known.get(near)}?)` : ''}. `
+        + 'Variables are WEIR_ + the key in upper case with . and - as _, e.g. WEIR_STATE_CHECKPOINTS_DIR for state.checkpoints.dir (see `weir config --describe`)');
+    }
+  }
+  // aliases: only where the systematic variable is absent; earlier aliases win
+  for (const opt of CONFIG_OPTIONS) {
+    if (out.has(opt.key)) continue;
+    for (const alias of opt.envAliases ?? []) {
+      const raw = env[alias];
+      if (raw === undefined || raw === '') continue;
+      out.set(opt.key, { value: parseValue(opt, raw, alias, `environment variable for ${opt.key}`), source: `env ${alias}` });
+      break;
+    }
+  }
+  return out;
+}
+
+/** Parses `-D key=value` flags. */
+export function parseDefinitions(defs: string[] | undefined): FlagValue[] {
+  return (defs ?? []).map((d) => {
+    const i = d.indexOf('=');
+    if (i <= 0) throw new Error(`Invalid -D ${JSON.stringify(d)}: expected -D key=value, e.g. -D state.checkpoints.dir=s3://weir/checkpoints`);
+    const key = d.slice(0, i).trim();
+    const opt = BY_KEY.get(key);
+    if (!opt) throw unknownKey(key, `-D ${d}`);
+    return { key: opt.key, value: d.slice(i + 1), flag: `-D ${key}` };
+  });
+}
+
+/** The effective configuration of one process: each key's value and where it came from. */
+export class EffectiveConfig {
+  constructor(readonly values: ReadonlyMap<string, ConfigValue>, readonly file?: string) {}
+
+  get<T = unknown>(key: string): T | undefined {
+    return this.values.get(key)?.value as T | undefined;
+  }
+
+  source(key: string): ConfigSource | undefined {
+    return this.values.get(key)?.source;
+  }
+
+  /** True when the key was set by a flag, the environment or the file (not a default). */
+  isSet(key: string): boolean {
+    const s = this.values.get(key)?.source;
+    return s !== undefined && s !== 'default';
+  }
+
+  /** Every key (set or not) with its value, masked when secret, and its source. */
+  describe(): Array<{ key: string; value: unknown; source: ConfigSource | 'unset'; env: string }> {
+    return CONFIG_OPTIONS.map((opt) => {
+      const v = this.values.get(opt.key);
+      return { key: opt.key, value: v === undefined ? undefined : opt.secret ? '***' : v.value, source: v?.source ?? 'unset', env: envVarForKey(opt.key) };
+    });
+  }
+
+  /** The structured view the processes use. */
+  toClusterConfig(): ClusterConfig {
+    return buildClusterConfig(this, this.file ?? 'the configuration');
+  }
+}
+
+/**
+ * Resolves the configuration: defaults, then the file, then the environment, then flags.
+ * Secret values are registered so logs mask them.
+ */
+export function resolveConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: FlagValue[] } = {}): EffectiveConfig {
+  const values = new Map<string, ConfigValue>();
+  for (const opt of CONFIG_OPTIONS) if (opt.default !== undefined) values.set(opt.key, { value: opt.default, source: 'default' });
+  if (opts.file) for (const [k, v] of readConfigFile(opts.file)) values.set(k, { value: v, source: `file ${opts.file}` });
+  for (const [k, v] of parseConfigEnv(opts.env ?? process.env)) values.set(k, v);
+  for (const f of opts.flags ?? []) {
+    const opt = BY_KEY.get(f.key);
+    if (!opt) throw unknownKey(f.key, f.flag);
+    if (f.value === undefined) continue;
+    values.set(opt.key, { value: parseValue(opt, f.value, f.flag, `flag for ${opt.key}`), source: `flag ${f.flag}` });
+  }
+  for (const opt of CONFIG_OPTIONS) if (opt.secret) registerSecret(values.get(opt.key)?.value as string | undefined);
+  return new EffectiveConfig(values, opts.file);
+}
+
+// ---------------------------------------------------------------- the structured view
+
+/**
+ * The cluster configuration (Flink's key names). It gives defaults for jobs; what a job sets in
+ * code wins.
  */
 export interface ClusterConfig {
   checkpoint: Partial<CheckpointSettings>;
@@ -25,11 +442,26 @@ export interface ClusterConfig {
   heartbeatTimeoutMs?: number;
   /** where running jobs are kept so a restarted JobManager resumes them (Flink's high-availability.storageDir) */
   jobStore?: string;
+  /** high-availability.type: none turns the job store off */
+  jobStoreEnabled?: boolean;
   /** `security.*` and `rpc.*` keys: transport security, authentication, message sizes */
   security: SecurityConfig;
+  jobManager: { address?: string; port?: number; bindHost?: string };
+  taskManager: { slots?: number; bindHost?: string; host?: string; port?: number; resourceId?: string; workDir?: string };
+  slotRequestTimeoutMs?: number;
+  logLevel?: string;
+  s3: S3Settings;
 }
 
-/** What the configuration file says about security; file paths are resolved against the file's directory. */
+export interface S3Settings {
+  endpoint?: string;
+  region?: string;
+  pathStyleAccess?: boolean;
+  accessKey?: string;
+  secretKey?: string;
+}
+
+/** What the configuration says about security; file paths are resolved against the file's directory. */
 export interface SecurityConfig {
   /** security.ssl.enabled: TLS on every gRPC server and channel, mutual between cluster processes */
   sslEnabled?: boolean;
@@ -41,166 +473,101 @@ export interface SecurityConfig {
   sslKey?: string;
   /** security.auth.token-file: file holding the bearer token clients must present to the Dispatcher */
   tokenFile?: string;
+  /** security.auth.token: the token itself (WEIR_AUTH_TOKEN) */
+  token?: string;
   /** security.storage.allowed-dirs: where savepoints may be written and restored from, besides the savepoint directory */
   allowedDirs?: string[];
   /** rpc.max-message-size: largest gRPC message sent or received, in bytes */
   maxMessageBytes?: number;
+  /** security.insecure: listening on a non-loopback address without TLS is allowed */
+  insecure?: boolean;
 }
 
-type Parser = (v: unknown, key: string) => unknown;
-
-function fail(key: string, expected: string, v: unknown): never {
-  throw new Error(`Invalid value for '${key}': ${JSON.stringify(v)}; expected ${expected}`);
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, min: 60_000, m: 60_000, h: 3_600_000 };
-
-/** A duration in ms: a number (ms) or "500 ms", "10 s", "2 min". */
-export function parseDuration(v: unknown, key: string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$/.exec(v) : null;
-  if (!m) fail(key, 'a duration such as 500, "500 ms", "10 s" or "1 min"', v);
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
-}
-
-/** A memory size in bytes (Flink's units, powers of 1024); the same parser as rpc.max-message-size. */
-export function parseMemorySize(v: unknown, key: string): number {
-  return parseSize(v, key);
-}
-
-const int = (min: number): Parser => (v, key) => (Number.isInteger(v) && (v as number) >= min ? v : fail(key, `an integer >= ${min}`, v));
-const oneOf = (...values: string[]): Parser => (v, key) => (typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v));
-const bool: Parser = (v, key) => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v));
-const file: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1 << 20, m: 1 << 20, mib: 1 << 20, gb: 1 << 30, g: 1 << 30, gib: 1 << 30 };
-
-/** A size in bytes: a number, or "512 kb", "64 mb", "1 gb" (binary units). */
-export function parseSize(v: unknown, key: string): number {
-  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
-  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$/i.exec(v) : null;
-  const unit = SIZE_UNITS[(m?.[2] ?? 'b').toLowerCase()];
-  if (!m || !unit || Number(m[1]) <= 0) fail(key, 'a size such as 4194304, "512 kb" or "64 mb"', v);
-  return Math.round(Number(m[1]) * unit);
-}
-
-const storageUri: Parser = (v, key) => (typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v) ? v : fail(key, 'file:///path or s3://bucket/prefix', v));
-
-const CHECKPOINT_KEYS: Record<string, [keyof CheckpointSettings, Parser]> = {
-  'execution.checkpointing.interval': ['intervalMs', parseDuration],
-  'execution.checkpointing.mode': ['mode', oneOf('EXACTLY_ONCE', 'AT_LEAST_ONCE')],
-  'execution.checkpointing.timeout': ['timeoutMs', parseDuration],
-  'execution.checkpointing.min-pause': ['minPauseBetweenCheckpointsMs', parseDuration],
-  'execution.checkpointing.max-concurrent-checkpoints': ['maxConcurrentCheckpoints', int(1)],
-  'execution.checkpointing.tolerable-failed-checkpoints': ['tolerableFailedCheckpoints', int(0)],
-  'execution.checkpointing.externalized-checkpoint-retention': ['externalizedRetention', oneOf('DELETE_ON_CANCELLATION', 'RETAIN_ON_CANCELLATION')],
-  'state.checkpoints.num-retained': ['retainedCheckpoints', int(1)],
-  'state.checkpoints.dir': ['storage', storageUri],
+const CHECKPOINT_FIELDS: Record<string, keyof CheckpointSettings> = {
+  'execution.checkpointing.interval': 'intervalMs',
+  'execution.checkpointing.mode': 'mode',
+  'execution.checkpointing.timeout': 'timeoutMs',
+  'execution.checkpointing.min-pause': 'minPauseBetweenCheckpointsMs',
+  'execution.checkpointing.max-concurrent-checkpoints': 'maxConcurrentCheckpoints',
+  'execution.checkpointing.tolerable-failed-checkpoints': 'tolerableFailedCheckpoints',
+  'execution.checkpointing.externalized-checkpoint-retention': 'externalizedRetention',
+  'state.checkpoints.num-retained': 'retainedCheckpoints',
+  'state.checkpoints.dir': 'storage',
 };
 
-const RESTART_TYPES: Record<string, RestartStrategyType> = {
-  none: 'none', off: 'none', disable: 'none', 'no-restart': 'none',
-  'fixed-delay': 'fixed-delay', fixeddelay: 'fixed-delay',
-  'exponential-delay': 'exponential-delay', exponentialdelay: 'exponential-delay',
-  'failure-rate': 'failure-rate', failurerate: 'failure-rate',
+const RESTART_FIELDS: Record<string, [RestartStrategyType, string]> = {
+  'restart-strategy.fixed-delay.attempts': ['fixed-delay', 'attempts'],
+  'restart-strategy.fixed-delay.delay': ['fixed-delay', 'delayMs'],
+  'restart-strategy.exponential-delay.initial-backoff': ['exponential-delay', 'initialBackoffMs'],
+  'restart-strategy.exponential-delay.max-backoff': ['exponential-delay', 'maxBackoffMs'],
+  'restart-strategy.exponential-delay.backoff-multiplier': ['exponential-delay', 'multiplier'],
+  'restart-strategy.exponential-delay.jitter-factor': ['exponential-delay', 'jitterFactor'],
+  'restart-strategy.exponential-delay.reset-backoff-threshold': ['exponential-delay', 'resetBackoffThresholdMs'],
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': ['exponential-delay', 'attempts'],
+  'restart-strategy.failure-rate.max-failures-per-interval': ['failure-rate', 'maxFailuresPerInterval'],
+  'restart-strategy.failure-rate.failure-rate-interval': ['failure-rate', 'failureRateIntervalMs'],
+  'restart-strategy.failure-rate.delay': ['failure-rate', 'delayMs'],
 };
 
-const num = (min: number): Parser => (v, key) => (typeof v === 'number' && Number.isFinite(v) && v >= min ? v : fail(key, `a number >= ${min}`, v));
-
-/** Settings of each restart strategy, under `restart-strategy.<type>.` */
-const RESTART_KEYS: Record<string, [RestartStrategyType, string, Parser]> = {
-  'restart-strategy.fixed-delay.attempts': ['fixed-delay', 'attempts', int(0)],
-  'restart-strategy.fixed-delay.delay': ['fixed-delay', 'delayMs', parseDuration],
-  'restart-strategy.exponential-delay.initial-backoff': ['exponential-delay', 'initialBackoffMs', parseDuration],
-  'restart-strategy.exponential-delay.max-backoff': ['exponential-delay', 'maxBackoffMs', parseDuration],
-  'restart-strategy.exponential-delay.backoff-multiplier': ['exponential-delay', 'multiplier', num(1)],
-  'restart-strategy.exponential-delay.jitter-factor': ['exponential-delay', 'jitterFactor', num(0)],
-  'restart-strategy.exponential-delay.reset-backoff-threshold': ['exponential-delay', 'resetBackoffThresholdMs', parseDuration],
-  'restart-strategy.exponential-delay.attempts-before-reset-backoff': ['exponential-delay', 'attempts', int(0)],
-  'restart-strategy.failure-rate.max-failures-per-interval': ['failure-rate', 'maxFailuresPerInterval', int(1)],
-  'restart-strategy.failure-rate.failure-rate-interval': ['failure-rate', 'failureRateIntervalMs', parseDuration],
-  'restart-strategy.failure-rate.delay': ['failure-rate', 'delayMs', parseDuration],
-};
-
-const OTHER_KEYS = [
-  'state.savepoints.dir', 'restart-strategy.type', 'heartbeat.interval', 'heartbeat.timeout', 'high-availability.storageDir',
-  'state.backend.type', 'state.backend', 'state.backend.rocksdb.localdir', 'state.backend.rocksdb.block.cache-size', 'state.backend.rocksdb.writebuffer.size',
-];
-
-const SECURITY_KEYS: Record<string, [keyof SecurityConfig, Parser]> = {
-  'security.ssl.enabled': ['sslEnabled', bool],
-  'security.ssl.ca': ['sslCa', file],
-  'security.ssl.cert': ['sslCert', file],
-  'security.ssl.key': ['sslKey', file],
-  'security.auth.token-file': ['tokenFile', file],
-  'security.storage.allowed-dirs': ['allowedDirs', (v, key) => {
-    const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
-    return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '') ? list : fail(key, 'a list of directories or s3:// URIs', v);
-  }],
-  'rpc.max-message-size': ['maxMessageBytes', parseSize],
-};
-
-const PATH_KEYS = new Set<keyof SecurityConfig>(['sslCa', 'sslCert', 'sslKey', 'tokenFile']);
-
-function flatten(obj: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
-  if (obj && typeof obj === 'object' && !Array.isArray(obj) && !(prefix in SECURITY_KEYS)) {
-    for (const [k, v] of Object.entries(obj)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  } else if (prefix) {
-    out[prefix] = obj;
-  }
-  return out;
-}
-
-/** `baseDir`: relative file paths in security keys are resolved against it (the file's directory). */
-export function parseClusterConfig(text: string, source: string, baseDir = process.cwd()): ClusterConfig {
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (e) {
-    throw new Error(`Cannot parse the configuration file ${source}: ${(e as Error).message}`);
-  }
-  const config: ClusterConfig = { checkpoint: {}, security: {} };
-  let restartType: RestartStrategyType | undefined;
-  const restartSettings: Partial<Record<RestartStrategyType, Record<string, unknown>>> = {};
-  for (const [key, value] of Object.entries(flatten(doc ?? {}))) {
-    const known = CHECKPOINT_KEYS[key];
-    const restart = RESTART_KEYS[key];
-    if (known) {
-      (config.checkpoint as Record<string, unknown>)[known[0]] = known[1](value, key);
-    } else if (restart) {
-      (restartSettings[restart[0]] ??= {})[restart[1]] = restart[2](value, key);
-    } else if (key === 'restart-strategy.type') {
-      restartType = RESTART_TYPES[String(value).toLowerCase()] ?? fail(key, 'none, fixed-delay, exponential-delay or failure-rate', value);
-    } else if (SECURITY_KEYS[key]) {
-      const [field, parse] = SECURITY_KEYS[key]!;
-      let v = parse(value, key);
-      if (PATH_KEYS.has(field)) v = path.resolve(baseDir, v as string);
-      (config.security as Record<string, unknown>)[field] = v;
-    } else if (key === 'state.savepoints.dir') {
-      config.savepointDir = storageUri(value, key) as string;
-    } else if (key === 'state.backend.type' || key === 'state.backend') {
-      // Flink's modern key and its older one; 'hashmap' is Flink's name for the heap backend
-      const v = oneOf('heap', 'hashmap', 'rocksdb')(value, key);
-      config.stateBackend = v === 'rocksdb' ? 'rocksdb' : 'heap';
-    } else if (key === 'state.backend.rocksdb.localdir') {
-      config.rocksdbLocalDir = typeof value === 'string' && value !== '' ? value : fail(key, 'a directory', value);
-    } else if (key === 'state.backend.rocksdb.block.cache-size') {
-      config.rocksdbBlockCacheSize = parseMemorySize(value, key);
-    } else if (key === 'state.backend.rocksdb.writebuffer.size') {
-      config.rocksdbWriteBufferSize = parseMemorySize(value, key);
-    } else if (key === 'high-availability.storageDir') {
-      config.jobStore = storageUri(value, key) as string;
-    } else if (key === 'heartbeat.interval') {
-      config.heartbeatIntervalMs = parseDuration(value, key);
-    } else if (key === 'heartbeat.timeout') {
-      config.heartbeatTimeoutMs = parseDuration(value, key);
-    } else {
-      throw new Error(`Unknown configuration key '${key}' in ${source}; known keys: ${[...Object.keys(CHECKPOINT_KEYS), ...Object.keys(RESTART_KEYS), ...OTHER_KEYS, ...Object.keys(SECURITY_KEYS)].join(', ')}`);
-    }
+/** Only values that were set (not defaults) go into the structured view, except where noted. */
+function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
+  const set = <T>(key: string): T | undefined => (c.isSet(key) ? c.get<T>(key) : undefined);
+  const config: ClusterConfig = {
+    checkpoint: {}, security: {}, jobManager: {}, taskManager: {}, s3: {},
+  };
+  for (const [key, field] of Object.entries(CHECKPOINT_FIELDS)) {
+    const v = set(key);
+    if (v !== undefined) (config.checkpoint as Record<string, unknown>)[field] = v;
   }
   if (config.checkpoint.storage) config.checkpointDir = config.checkpoint.storage;
-  if (restartType) {
+  const assign = <O extends object>(target: O, field: keyof O, key: string, always = false): void => {
+    const v = always ? c.get(key) : set(key);
+    if (v !== undefined) (target as Record<string, unknown>)[field as string] = v;
+  };
+  assign(config, 'savepointDir', 'state.savepoints.dir');
+  assign(config, 'stateBackend', 'state.backend.type');
+  assign(config, 'rocksdbLocalDir', 'state.backend.rocksdb.localdir');
+  assign(config, 'rocksdbBlockCacheSize', 'state.backend.rocksdb.block.cache-size');
+  assign(config, 'rocksdbWriteBufferSize', 'state.backend.rocksdb.writebuffer.size');
+  assign(config, 'heartbeatIntervalMs', 'heartbeat.interval');
+  assign(config, 'heartbeatTimeoutMs', 'heartbeat.timeout');
+  assign(config, 'jobStore', 'high-availability.storageDir');
+  if (c.get('high-availability.type') === 'none') config.jobStoreEnabled = false;
+  assign(config, 'slotRequestTimeoutMs', 'slot.request.timeout');
+  assign(config, 'logLevel', 'log.level');
+  assign(config.jobManager, 'address', 'jobmanager.rpc.address');
+  assign(config.jobManager, 'port', 'jobmanager.rpc.port');
+  assign(config.jobManager, 'bindHost', 'jobmanager.bind-host');
+  assign(config.taskManager, 'slots', 'taskmanager.numberOfTaskSlots');
+  assign(config.taskManager, 'bindHost', 'taskmanager.bind-host');
+  assign(config.taskManager, 'host', 'taskmanager.host');
+  assign(config.taskManager, 'port', 'taskmanager.rpc.port');
+  assign(config.taskManager, 'resourceId', 'taskmanager.resource-id');
+  assign(config.taskManager, 'workDir', 'process.taskmanager.working-dir');
+  assign(config.s3, 'endpoint', 's3.endpoint');
+  assign(config.s3, 'region', 's3.region');
+  assign(config.s3, 'pathStyleAccess', 's3.path-style-access');
+  assign(config.s3, 'accessKey', 's3.access-key');
+  assign(config.s3, 'secretKey', 's3.secret-key');
+  assign(config.security, 'sslEnabled', 'security.ssl.enabled');
+  assign(config.security, 'sslCa', 'security.ssl.ca');
+  assign(config.security, 'sslCert', 'security.ssl.cert');
+  assign(config.security, 'sslKey', 'security.ssl.key');
+  assign(config.security, 'tokenFile', 'security.auth.token-file');
+  assign(config.security, 'token', 'security.auth.token');
+  assign(config.security, 'allowedDirs', 'security.storage.allowed-dirs');
+  assign(config.security, 'maxMessageBytes', 'rpc.max-message-size');
+  assign(config.security, 'insecure', 'security.insecure');
+
+  const type = set<RestartStrategyType>('restart-strategy.type');
+  if (type) {
+    const settings: Record<string, unknown> = {};
+    for (const [key, [t, field]] of Object.entries(RESTART_FIELDS)) {
+      const v = set(key);
+      if (t === type && v !== undefined) settings[field] = v;
+    }
     try {
-      config.restartStrategy = validateRestartStrategy({ ...RESTART_STRATEGY_DEFAULTS[restartType], ...restartSettings[restartType] } as RestartStrategyConfiguration);
+      config.restartStrategy = validateRestartStrategy({ ...RESTART_STRATEGY_DEFAULTS[type], ...settings } as RestartStrategyConfiguration);
     } catch (e) {
       throw new Error(`Invalid restart strategy in ${source}: ${(e as Error).message}`);
     }
@@ -208,12 +575,29 @@ export function parseClusterConfig(text: string, source: string, baseDir = proce
   return config;
 }
 
+/** `baseDir`: relative file paths in security keys are resolved against it (the file's directory). */
+export function parseClusterConfig(text: string, source: string, baseDir = process.cwd()): ClusterConfig {
+  const values = new Map<string, ConfigValue>();
+  for (const [k, v] of parseConfigFile(text, source, baseDir)) values.set(k, { value: v, source: `file ${source}` });
+  return buildClusterConfig(new EffectiveConfig(values, source), source);
+}
+
+/** The file alone (no environment, no flags). */
 export function loadClusterConfig(file: string): ClusterConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`Cannot read the configuration file ${file}: ${(e as Error).message}`);
+  const values = new Map<string, ConfigValue>();
+  for (const [k, v] of readConfigFile(file)) values.set(k, { value: v, source: `file ${file}` });
+  return buildClusterConfig(new EffectiveConfig(values, file), file);
+}
+
+/**
+ * The address a TaskManager advertises when none is configured: the bind host, or, when it
+ * binds every interface, this machine's first non-internal IPv4 address (a container's own
+ * address), else its host name.
+ */
+export function defaultAdvertisedHost(bindHost: string): string {
+  if (bindHost !== '0.0.0.0' && bindHost !== '::' && bindHost !== '[::]') return bindHost;
+  for (const addrs of Object.values(os.networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
-  return parseClusterConfig(text, file, path.dirname(path.resolve(file)));
+  return os.hostname();
 }

@@ -13,3 +13,4 @@ export * from './config.js';
 export * from './security.js';
 export * from './secrets.js';
 export * from './rpc/request-validation.js';
+export * from './rpc/health.js';

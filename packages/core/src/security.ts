@@ -96,9 +96,9 @@ export function resolveTransportSecurity(
     };
   }
   const tokenFile = flags.tokenFile ?? c.tokenFile;
-  const token = tokenFile ? readTokenFile(tokenFile) : env.WEIR_AUTH_TOKEN?.trim() || undefined;
+  const token = tokenFile ? readTokenFile(tokenFile) : (c.token ?? env.WEIR_SECURITY_AUTH_TOKEN ?? env.WEIR_AUTH_TOKEN)?.trim() || undefined;
   if (token) {
-    if (!tokenFile && token.length < 16) throw new Error('WEIR_AUTH_TOKEN is too short: use at least 16 characters');
+    if (!tokenFile && token.length < 16) throw new Error('The token (security.auth.token, WEIR_SECURITY_AUTH_TOKEN or WEIR_AUTH_TOKEN) is too short: use at least 16 characters');
     registerSecret(token);
     out.token = token;
   }

@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  bindServer, checkExposure, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, getTransportSecurity,
+  HealthReporter, bindServer, checkExposure, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, getTransportSecurity,
   maskSecrets, shutdownServer, type JobGraph, type Logger, type TaskExecutionStateUpdate__Output,
 } from '@weir/core';
 import { StoragePathPolicy } from './storage-paths.js';
@@ -64,6 +64,8 @@ export class JobManager {
   readonly log: Logger = createLogger('jobmanager');
   readonly rm: ResourceManager;
   private readonly server = createServer();
+  /** grpc.health.v1.Health: SERVING once listening and the job store's jobs are resumed, NOT_SERVING when stopping */
+  readonly health = new HealthReporter(this.server, ['weir.Dispatcher', 'weir.JobManagerGateway']);
   private readonly jobs = new Map<string, JobMaster>();
   private readonly bundles = new Map<string, Buffer>();
   private readonly store: JobStore | undefined;
@@ -224,6 +226,7 @@ export class JobManager {
       ...(this.store ? { jobStore: this.store.uri } : {}),
     }, 'JobManager listening');
     await this.recoverJobs();
+    this.health.set('SERVING');
     return this.port;
   }
 
@@ -281,6 +284,7 @@ export class JobManager {
 
   async stop(): Promise<void> {
     this.log.info('JobManager stopping');
+    this.health.set('NOT_SERVING');
     // with a job store, running jobs are suspended, not canceled: the next JobManager resumes them
     for (const job of this.jobs.values()) {
       if (job.isTerminal) continue;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  bindServer, controlProto, createClient, createLogger, createServer, dataProto, shutdownServer, unary,
+  HealthReporter, bindServer, controlProto, createClient, createLogger, createServer, dataProto, shutdownServer, unary,
   type ConsumerMessage__Output, type DataExchangeClient, type JobManagerGatewayClient, type JobManagerHeartbeat__Output,
   type Logger, type ProducerMessage, type TaskDeploymentDescriptor__Output, type TaskExecutionStateUpdate__Output,
   type TaskManagerHeartbeat, type TaskMetrics, type RegisterTaskManagerResponse__Output,
@@ -63,6 +63,8 @@ export class TaskExecutor {
   readonly id: string;
   readonly log: Logger;
   private readonly server = createServer();
+  /** grpc.health.v1.Health: SERVING only while registered with the JobManager */
+  readonly health = new HealthReporter(this.server, ['weir.TaskExecutorGateway', 'weir.DataExchange']);
   private address = '';
   private registrationId = '';
   private jm: JobManagerGatewayClient;
@@ -148,6 +150,7 @@ export class TaskExecutor {
         this.registrationId = res.registrationId;
         this.log.info({ jobManager: this.opts.jobManagerAddress, registrationId: res.registrationId }, 'registered at JobManager');
         this.startHeartbeat(Number(res.heartbeatIntervalMs) || 1000);
+        this.health.set('SERVING');
         return;
       } catch (err) {
         this.log.warn({ jobManager: this.opts.jobManagerAddress, err: (err as Error).message }, 'cannot register at JobManager, retrying');
@@ -177,6 +180,7 @@ export class TaskExecutor {
       if (lost || this.stopping) return;
       lost = true;
       clearInterval(this.heartbeatTimer);
+      this.health.set('NOT_SERVING');
       this.log.error({ reason: why }, 'lost the JobManager; canceling all tasks and registering again');
       this.cancelAll();
       void this.register();
@@ -483,6 +487,7 @@ export class TaskExecutor {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.health.set('NOT_SERVING');
     this.log.info('TaskManager stopping');
     this.cancelAll();
     clearInterval(this.heartbeatTimer);

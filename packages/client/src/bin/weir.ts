@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkExposure, loadClusterConfig, maskSecrets, maskString, registerEnvironmentSecrets, parseAddress, parsePort, parsePositiveInt, type ClusterConfig } from '@weir/core';
+import {
+  checkExposure, checkHealth, defaultAdvertisedHost, loadClusterConfig, maskSecrets, maskString, registerEnvironmentSecrets, parseAddress, parsePort, parsePositiveInt, resolveTransportSecurity,
+} from '@weir/core';
 import { JobManager, toStorageUri } from '@weir/jobmanager';
 import { TaskExecutor } from '@weir/taskmanager';
 import { JobFileError } from '../bundler.js';
@@ -10,6 +12,9 @@ import { resolveLocation, runJob } from '../commands/run.js';
 import { describeCheckpoints, describeJob, shortStatus } from '../format.js';
 import { LocalCluster, type ReadyMessage } from '../local-cluster.js';
 import { createDevCertificates } from '../certs.js';
+import {
+  addDefineOption, addLogLevelOption, describeOptions, formatConfig, resolveCommandConfig, storage, type ConfigCliOptions,
+} from '../config-options.js';
 import {
   addSecurityOptions, applySecurity, securityArgs, securityRecord, type ClusterSecurityRecord, type SecurityCliOptions,
 } from '../security-options.js';
@@ -92,92 +97,135 @@ async function withClient<T>(o: SecurityCliOptions & { jobmanager?: string }, fn
 const program = new Command();
 program.name('weir').description('weir: distributed stream processing in TypeScript').showHelpAfterError();
 
-addSecurityOptions(program
+addSecurityOptions(addLogLevelOption(addDefineOption(program
   .command('jobmanager')
-  .description('run a JobManager in this process')
-  .option('--host <host>', 'interface to listen on (a non-loopback address needs TLS and a token, or --insecure)', '127.0.0.1')
-  .option('--port <port>', 'port to listen on (0: any free port)', arg(parsePort, '--port'), 6123)
-  .option('--heartbeat-interval <ms>', 'heartbeat interval (default 1000)', arg(parsePositiveInt, '--heartbeat-interval'))
-  .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long (default 10000)', arg(parsePositiveInt, '--heartbeat-timeout'))
-  .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'), 300000)
-  .option('--checkpoint-dir <dir>', 'default checkpoint storage: a directory or s3://bucket/prefix (default .weir/checkpoints)')
-  .option('--savepoint-dir <dir>', 'default savepoint target: a directory or s3://bucket/prefix (default .weir/savepoints)')
-  .option('--job-store <dir>', 'keep running jobs here so a restarted JobManager resumes them: a directory or s3://bucket/prefix (default .weir/ha)')
-  .option('--no-job-store', 'jobs do not survive a JobManager restart'), 'server')
-  .action(async (o: SecurityCliOptions & { host: string; port: number; heartbeatInterval?: number; heartbeatTimeout?: number; slotRequestTimeout: number; checkpointDir?: string; savepointDir?: string; jobStore?: string | boolean }) => {
-    const config = o.config ? loadClusterConfig(o.config) : undefined;
+  .description('run a JobManager in this process (settings: flags > WEIR_* environment > --config file > defaults; see `weir config`)')
+  .option('--host <host>', 'interface to listen on (jobmanager.bind-host; default 127.0.0.1; a non-loopback address needs TLS and a token, or --insecure)')
+  .option('--port <port>', 'port to listen on (jobmanager.rpc.port; default 6123; 0: any free port)', arg(parsePort, '--port'))
+  .option('--heartbeat-interval <ms>', 'heartbeat interval (heartbeat.interval; default 1000)', arg(parsePositiveInt, '--heartbeat-interval'))
+  .option('--heartbeat-timeout <ms>', 'a silent TaskManager is lost after this long (heartbeat.timeout; default 10000)', arg(parsePositiveInt, '--heartbeat-timeout'))
+  .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long (slot.request.timeout; default 300000)', arg(parsePositiveInt, '--slot-request-timeout'))
+  .option('--checkpoint-dir <dir>', 'default checkpoint storage: a directory or s3://bucket/prefix (state.checkpoints.dir; default .weir/checkpoints)')
+  .option('--savepoint-dir <dir>', 'default savepoint target: a directory or s3://bucket/prefix (state.savepoints.dir; default .weir/savepoints)')
+  .option('--job-store <dir>', 'keep running jobs here so a restarted JobManager resumes them: a directory or s3://bucket/prefix (high-availability.storageDir; default .weir/ha)')
+  .option('--no-job-store', 'jobs do not survive a JobManager restart (high-availability.type: none)'))), 'server')
+  .action(async (o: ConfigCliOptions & { host?: string; port?: number; heartbeatInterval?: number; heartbeatTimeout?: number; slotRequestTimeout?: number; checkpointDir?: string; savepointDir?: string; jobStore?: string | boolean }) => {
+    const cfg = resolveCommandConfig({ ...o, noJobStore: o.jobStore === false ? 'none' : undefined, jobStore: typeof o.jobStore === 'string' ? o.jobStore : undefined }, [
+      ['host', '--host', 'jobmanager.bind-host'],
+      ['port', '--port', 'jobmanager.rpc.port'],
+      ['heartbeatInterval', '--heartbeat-interval', 'heartbeat.interval'],
+      ['heartbeatTimeout', '--heartbeat-timeout', 'heartbeat.timeout'],
+      ['slotRequestTimeout', '--slot-request-timeout', 'slot.request.timeout'],
+      ['checkpointDir', '--checkpoint-dir', 'state.checkpoints.dir', storage],
+      ['savepointDir', '--savepoint-dir', 'state.savepoints.dir', storage],
+      ['jobStore', '--job-store', 'high-availability.storageDir', storage],
+      ['noJobStore', '--no-job-store', 'high-availability.type'],
+    ]);
+    const config = cfg.toClusterConfig();
     applySecurity(o, 'server', config);
+    const host = cfg.get<string>('jobmanager.bind-host')!;
     const jm = new JobManager({
-      host: o.host, port: o.port,
-      heartbeatIntervalMs: o.heartbeatInterval ?? config?.heartbeatIntervalMs ?? 1000,
-      heartbeatTimeoutMs: o.heartbeatTimeout ?? config?.heartbeatTimeoutMs ?? 10000,
-      slotRequestTimeoutMs: o.slotRequestTimeout,
-      checkpointStorage: toStorageUri(resolveLocation(o.checkpointDir ?? config?.checkpointDir ?? path.join('.weir', 'checkpoints'))),
-      savepointDir: resolveLocation(o.savepointDir ?? config?.savepointDir ?? path.join('.weir', 'savepoints')),
-      ...(config ? { checkpointDefaults: config.checkpoint } : {}),
-      ...(config?.stateBackend ? { stateBackend: config.stateBackend } : {}),
-      ...(config?.restartStrategy ? { restartStrategy: config.restartStrategy } : {}),
-      ...(o.jobStore === false ? {} : { jobStore: toStorageUri(resolveLocation((typeof o.jobStore === 'string' ? o.jobStore : undefined) ?? config?.jobStore ?? path.join('.weir', 'ha'))) }),
-      ...(config?.security.allowedDirs ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) } : {}),
-      ...(o.insecure ? { insecure: true } : {}),
+      host, port: cfg.get<number>('jobmanager.rpc.port')!,
+      heartbeatIntervalMs: cfg.get<number>('heartbeat.interval')!,
+      heartbeatTimeoutMs: cfg.get<number>('heartbeat.timeout')!,
+      slotRequestTimeoutMs: cfg.get<number>('slot.request.timeout')!,
+      checkpointStorage: config.checkpointDir ?? toStorageUri(path.resolve('.weir', 'checkpoints')),
+      savepointDir: config.savepointDir ?? path.resolve('.weir', 'savepoints'),
+      checkpointDefaults: config.checkpoint,
+      ...(config.stateBackend ? { stateBackend: config.stateBackend } : {}),
+      ...(config.restartStrategy ? { restartStrategy: config.restartStrategy } : {}),
+      ...(config.jobStoreEnabled === false ? {} : { jobStore: config.jobStore ?? toStorageUri(path.resolve('.weir', 'ha')) }),
+      ...(config.security.allowedDirs ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) } : {}),
+      ...(config.security.insecure ? { insecure: true } : {}),
     });
     const port = await jm.start();
     onShutdown(() => jm.stop());
-    readyToParent(`${o.host}:${port}`);
+    readyToParent(`${host}:${port}`);
   });
 
-addSecurityOptions(program
+addSecurityOptions(addLogLevelOption(addDefineOption(program
   .command('taskmanager')
-  .description('run a TaskManager in this process')
-  .requiredOption('--jobmanager <host:port>', 'JobManager to register with', arg(parseAddress, '--jobmanager'))
-  .option('--slots <n>', 'number of task slots (one worker thread each)', arg(parsePositiveInt, '--slots'), 1)
-  .option('--host <host>', 'interface to listen on', '127.0.0.1')
-  .option('--advertised-host <host>', 'host other processes use to reach this TaskManager')
-  .option('--port <port>', 'port for tasks and data exchange (0: any free port)', arg(parsePort, '--port'), 0)
-  .option('--id <id>', 'TaskManager id (default: random)')
-  .option('--work-dir <dir>', 'local working directory', path.join('.weir', 'work'))
-  .option('--state-dir <dir>', 'local state directory root for RocksDB state; this TaskManager uses <dir>/<id> (default: state.backend.rocksdb.localdir, else .weir/tm-state)'), 'server')
-  .action(async (o: SecurityCliOptions & { jobmanager: { host: string; port: number }; slots: number; host: string; advertisedHost?: string; port: number; id?: string; workDir: string; stateDir?: string }) => {
-    const config = o.config ? loadClusterConfig(o.config) : undefined;
+  .description('run a TaskManager in this process (settings: flags > WEIR_* environment > --config file > defaults; see `weir config`)')
+  .option('--jobmanager <host:port>', 'JobManager to register with (jobmanager.rpc.address and jobmanager.rpc.port; default 127.0.0.1:6123)', arg(parseAddress, '--jobmanager'))
+  .option('--slots <n>', 'number of task slots, one worker thread each (taskmanager.numberOfTaskSlots; default 1)', arg(parsePositiveInt, '--slots'))
+  .option('--host <host>', 'interface to listen on (taskmanager.bind-host; default 127.0.0.1)')
+  .option('--advertised-host <host>', 'host other processes use to reach this TaskManager (taskmanager.host; default: --host, or this machine\'s first non-loopback IPv4 address when --host is 0.0.0.0)')
+  .option('--port <port>', 'port for tasks and data exchange (taskmanager.rpc.port; default 0: any free port)', arg(parsePort, '--port'))
+  .option('--id <id>', 'TaskManager id (taskmanager.resource-id; default: random)')
+  .option('--work-dir <dir>', 'local working directory (process.taskmanager.working-dir; default .weir/work)')
+  .option('--state-dir <dir>', 'local state directory root for RocksDB state; this TaskManager uses <dir>/<id> (state.backend.rocksdb.localdir; default .weir/tm-state)'))), 'server')
+  .action(async (o: ConfigCliOptions & { jobmanager?: { host: string; port: number }; slots?: number; host?: string; advertisedHost?: string; port?: number; id?: string; workDir?: string; stateDir?: string }) => {
+    const cfg = resolveCommandConfig({ ...o, jmHost: o.jobmanager?.host, jmPort: o.jobmanager?.port }, [
+      ['jmHost', '--jobmanager', 'jobmanager.rpc.address'],
+      ['jmPort', '--jobmanager', 'jobmanager.rpc.port'],
+      ['slots', '--slots', 'taskmanager.numberOfTaskSlots'],
+      ['host', '--host', 'taskmanager.bind-host'],
+      ['advertisedHost', '--advertised-host', 'taskmanager.host'],
+      ['port', '--port', 'taskmanager.rpc.port'],
+      ['id', '--id', 'taskmanager.resource-id'],
+      ['workDir', '--work-dir', 'process.taskmanager.working-dir'],
+      ['stateDir', '--state-dir', 'state.backend.rocksdb.localdir'],
+    ]);
+    const config = cfg.toClusterConfig();
     const sec = applySecurity(o, 'server', config);
-    const refusal = checkExposure(o.host, sec, 'TaskManager', o.insecure ?? false);
+    const host = cfg.get<string>('taskmanager.bind-host')!;
+    const refusal = checkExposure(host, sec, 'TaskManager', config.security.insecure ?? false);
     if (refusal) throw new Error(refusal);
-    const stateDir = o.stateDir ?? config?.rocksdbLocalDir;
+    const stateDir = config.rocksdbLocalDir;
+    const id = cfg.get<string>('taskmanager.resource-id');
     const tm = new TaskExecutor({
-      jobManagerAddress: `${o.jobmanager.host}:${o.jobmanager.port}`,
-      slots: o.slots, host: o.host, port: o.port, workDir: path.resolve(o.workDir),
+      jobManagerAddress: `${cfg.get<string>('jobmanager.rpc.address')}:${cfg.get<number>('jobmanager.rpc.port')}`,
+      slots: cfg.get<number>('taskmanager.numberOfTaskSlots')!, host, port: cfg.get<number>('taskmanager.rpc.port')!,
+      workDir: path.resolve(cfg.get<string>('process.taskmanager.working-dir')!),
       ...(stateDir ? { stateDir: path.resolve(stateDir) } : {}),
-      ...(config?.rocksdbBlockCacheSize ? { rocksdbBlockCacheSize: config.rocksdbBlockCacheSize } : {}),
-      ...(config?.rocksdbWriteBufferSize ? { rocksdbWriteBufferSize: config.rocksdbWriteBufferSize } : {}),
-      ...(o.advertisedHost ? { advertisedHost: o.advertisedHost } : {}),
-      ...(o.id ? { taskManagerId: o.id } : {}),
+      rocksdbBlockCacheSize: cfg.get<number>('state.backend.rocksdb.block.cache-size')!,
+      rocksdbWriteBufferSize: cfg.get<number>('state.backend.rocksdb.writebuffer.size')!,
+      advertisedHost: cfg.get<string>('taskmanager.host') ?? defaultAdvertisedHost(host),
+      ...(id ? { taskManagerId: id } : {}),
     });
     onShutdown(() => tm.stop());
     await tm.start();
     readyToParent(tm.boundAddress);
   });
 
+addSecurityOptions(program
+  .command('health')
+  .description('check a JobManager or TaskManager with the standard gRPC health service (grpc.health.v1.Health); exit 0 when SERVING, 1 otherwise; for container health checks and probes')
+  .option('--address <host:port>', 'the process to check (default 127.0.0.1:<jobmanager.rpc.port>)')
+  .option('--service <name>', 'a service name (default: the whole process)', '')
+  .option('--timeout <ms>', 'give up after this long', arg(parsePositiveInt, '--timeout'), 5000)
+  .option('-q, --quiet', 'print nothing'), 'client')
+  .action(async (o: ConfigCliOptions & { address?: string; service: string; timeout: number; quiet?: boolean }) => {
+    const cfg = resolveCommandConfig(o);
+    applySecurity(o, 'client', cfg.toClusterConfig());
+    const address = o.address ?? `127.0.0.1:${cfg.get<number>('jobmanager.rpc.port')}`;
+    parseAddress(address, '--address');
+    const status = await checkHealth(address, o.service, o.timeout);
+    if (!o.quiet) console.log(`${address}${o.service ? ` ${o.service}` : ''}: ${status}`);
+    if (status !== 'SERVING') process.exitCode = 1;
+  });
+
 const cluster = program.command('cluster').description('run a local cluster');
-addSecurityOptions(cluster
+addSecurityOptions(addDefineOption(cluster
   .command('start')
   .description('start a JobManager and TaskManagers as child processes; Ctrl-C stops them all')
   .option('--taskmanagers <n>', 'number of TaskManagers', arg(parsePositiveInt, '--taskmanagers'), 2)
   .option('--slots <n>', 'slots per TaskManager', arg(parsePositiveInt, '--slots'), 2)
   .option('--port <port>', 'JobManager port (0: any free port)', arg(parsePort, '--port'), 6123)
   .option('--dir <dir>', 'directory for logs and working files', '.weir')
-  .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'))
+  .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout')))
   , 'client')
-  .action(async (o: SecurityCliOptions & { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number }) => {
-    // a bad file or certificate fails here, before any process starts; this process talks to the JobManager as a client
-    const config = o.config ? loadClusterConfig(o.config) : undefined;
-    applySecurity(o, 'client', config);
+  .action(async (o: ConfigCliOptions & { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number }) => {
+    // a bad file, variable or certificate fails here, before any process starts; this process talks to the JobManager as a client
+    applySecurity(o, 'client');
     const security = securityRecord(o);
+    const defines = (o.define ?? []).flatMap((d) => ['-D', d]);
     const lc = new LocalCluster({
       taskManagers: o.taskmanagers, slots: o.slots, port: o.port, dir: path.resolve(o.dir),
       jobManagerArgs: [
         ...(o.slotRequestTimeout ? ['--slot-request-timeout', String(o.slotRequestTimeout)] : []),
       ],
-      securityArgs: securityArgs(o, true),
+      securityArgs: [...securityArgs(o, true), ...defines],
       ...(security ? { clusterFileExtra: { security } } : {}),
     });
     onShutdown(() => lc.stop());
@@ -202,7 +250,8 @@ program
   .option('--local', 'start an embedded local cluster (JobManager and 2 TaskManagers) for this job, then stop it')
   .option('-s, --from-savepoint <path>', 'start from a savepoint or retained checkpoint (its directory or _metadata)')
   .option('--allow-non-restored-state', 'drop state of operators the job no longer has')
-  .action(async (file: string, args: string[], o: SecurityCliOptions & { jobmanager?: string; parallelism?: number; detached?: boolean; local?: boolean; fromSavepoint?: string; allowNonRestoredState?: boolean }) => {
+  .option('--working-dir <dir>', 'directory on the TaskManagers that relative paths in the job (FileSink, readTextFile) resolve against (default: the current directory; /var/lib/weir in the container image)')
+  .action(async (file: string, args: string[], o: SecurityCliOptions & { jobmanager?: string; parallelism?: number; detached?: boolean; local?: boolean; fromSavepoint?: string; allowNonRestoredState?: boolean; workingDir?: string }) => {
     if (o.jobmanager) parseAddress(o.jobmanager, '--jobmanager');
     let lc: LocalCluster | undefined;
     if (o.local) {
@@ -223,6 +272,7 @@ program
         ...(o.detached ? { detached: true } : {}),
         ...(o.fromSavepoint ? { fromSavepoint: o.fromSavepoint } : {}),
         ...(o.allowNonRestoredState ? { allowNonRestoredState: true } : {}),
+        ...(o.workingDir ? { workingDirectory: o.workingDir } : {}),
       });
     } finally {
       await lc?.stop();
@@ -323,28 +373,17 @@ Use them in a configuration file:
   security.auth.token-file: ${c.token}`);
   });
 
-addSecurityOptions(program
+addSecurityOptions(addLogLevelOption(addDefineOption(program
   .command('config')
-  .description('print the effective configuration (file, flags and environment) with secrets masked'), 'client')
-  .action((o: SecurityCliOptions) => {
-    const config: ClusterConfig | undefined = o.config ? loadClusterConfig(o.config) : undefined;
-    const sec = applySecurity(o, 'client', config);
-    const env = process.env;
-    const s3Secret = env.WEIR_S3_SECRET_KEY ?? env.AWS_SECRET_ACCESS_KEY;
-    const view = {
-      checkpoint: config?.checkpoint ?? {},
-      'state.checkpoints.dir': config?.checkpointDir, 'state.savepoints.dir': config?.savepointDir,
-      'security.ssl.enabled': !!sec.tls,
-      'security.ssl.ca': sec.tls?.files.ca, 'security.ssl.cert': sec.tls?.files.cert, 'security.ssl.key': sec.tls?.files.key,
-      'security.auth.token': sec.token ? `*** (from ${o.tokenFile ?? config?.security.tokenFile ?? 'WEIR_AUTH_TOKEN'})` : undefined,
-      'security.storage.allowed-dirs': config?.security.allowedDirs,
-      'rpc.max-message-size': sec.maxMessageBytes,
-      s3: {
-        endpoint: env.WEIR_S3_ENDPOINT, region: env.WEIR_S3_REGION ?? env.AWS_REGION,
-        accessKeyId: (env.WEIR_S3_ACCESS_KEY ?? env.AWS_ACCESS_KEY_ID) ? '***' : undefined, secretAccessKey: s3Secret ? '***' : undefined,
-      },
-    };
-    console.log(JSON.stringify(maskSecrets(view), null, 2));
+  .description('print the effective configuration: every key, its value (secrets as ***) and where it came from (flag, environment variable, file or default)')
+  .option('--json', 'print JSON: key -> { value, source, env }')
+  .option('--describe', 'list every key with its environment variable, expected form and default'))), 'server')
+  .action((o: ConfigCliOptions & { json?: boolean; describe?: boolean }) => {
+    if (o.describe) return console.log(describeOptions());
+    const cfg = resolveCommandConfig(o);
+    // certificates and token files are read, so a wrong path is reported here too
+    resolveTransportSecurity(cfg.toClusterConfig().security, {}, 'client');
+    console.log(maskString(formatConfig(cfg, o.json ?? false)));
   });
 
 registerEnvironmentSecrets();

@@ -14,6 +14,12 @@ export interface RunOptions {
   /** a savepoint or retained checkpoint to start from */
   fromSavepoint?: string;
   allowNonRestoredState?: boolean;
+  /**
+   * the directory relative paths in the job (FileSink, readTextFile) are resolved against on
+   * the TaskManagers; default: the current directory, which suits a local cluster. On a
+   * cluster in containers, a directory of theirs (e.g. /var/lib/weir).
+   */
+  workingDirectory?: string;
   /** prints progress lines; attached runs only */
   progress?: (line: string, final: boolean) => void;
 }
@@ -22,7 +28,7 @@ export interface RunOptions {
 export async function runJob(file: string, opts: RunOptions): Promise<number> {
   const bundle = await bundleJob(file);
   const jobContext = {
-    workingDirectory: process.cwd(),
+    workingDirectory: opts.workingDirectory ?? process.cwd(),
     args: opts.args,
     ...(opts.parallelism !== undefined ? { defaultParallelism: opts.parallelism } : {}),
   };

