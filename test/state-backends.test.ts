@@ -346,7 +346,7 @@ state:
     assert.equal(parseMemorySize(4096, 'k'), 4096);
     assert.equal(parseMemorySize('1g', 'k'), 1024 ** 3);
     assert.throws(() => parseClusterConfig('state.backend.type: leveldb', 'f.yaml'), /'state.backend.type'.*heap or hashmap or rocksdb/);
-    assert.throws(() => parseClusterConfig('state.backend.rocksdb.writebuffer.size: lots', 'f.yaml'), /'state.backend.rocksdb.writebuffer.size'.*expected a size/);
+    assert.throws(() => parseClusterConfig('state.backend.rocksdb.writebuffer.size: lots', 'f.yaml'), /'state.backend.rocksdb.writebuffer.size'.*memory size such as/);
   });
 
   test('env.setStateBackend travels in the job graph; unset leaves the choice to the cluster', () => {
