@@ -13,6 +13,8 @@ export interface ClusterConfig {
   savepointDir?: string;
   /** state.backend.type (or state.backend): the JobManager's default for jobs that set none */
   stateBackend?: StateBackendType;
+  /** state.backend.incremental: incremental checkpoints for jobs that do not say */
+  incrementalCheckpoints?: boolean;
   /** state.backend.rocksdb.localdir: a TaskManager's local state directory root */
   rocksdbLocalDir?: string;
   /** state.backend.rocksdb.block.cache-size, bytes */
@@ -123,7 +125,7 @@ const RESTART_KEYS: Record<string, [RestartStrategyType, string, Parser]> = {
 
 const OTHER_KEYS = [
   'state.savepoints.dir', 'restart-strategy.type', 'heartbeat.interval', 'heartbeat.timeout', 'high-availability.storageDir',
-  'state.backend.type', 'state.backend', 'state.backend.rocksdb.localdir', 'state.backend.rocksdb.block.cache-size', 'state.backend.rocksdb.writebuffer.size',
+  'state.backend.type', 'state.backend', 'state.backend.incremental', 'state.backend.rocksdb.localdir', 'state.backend.rocksdb.block.cache-size', 'state.backend.rocksdb.writebuffer.size',
 ];
 
 const SECURITY_KEYS: Record<string, [keyof SecurityConfig, Parser]> = {
@@ -181,6 +183,8 @@ export function parseClusterConfig(text: string, source: string, baseDir = proce
       // Flink's modern key and its older one; 'hashmap' is Flink's name for the heap backend
       const v = oneOf('heap', 'hashmap', 'rocksdb')(value, key);
       config.stateBackend = v === 'rocksdb' ? 'rocksdb' : 'heap';
+    } else if (key === 'state.backend.incremental') {
+      config.incrementalCheckpoints = bool(value, key) as boolean;
     } else if (key === 'state.backend.rocksdb.localdir') {
       config.rocksdbLocalDir = typeof value === 'string' && value !== '' ? value : fail(key, 'a directory', value);
     } else if (key === 'state.backend.rocksdb.block.cache-size') {

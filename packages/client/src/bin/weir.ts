@@ -116,6 +116,7 @@ addSecurityOptions(program
       savepointDir: resolveLocation(o.savepointDir ?? config?.savepointDir ?? path.join('.weir', 'savepoints')),
       ...(config ? { checkpointDefaults: config.checkpoint } : {}),
       ...(config?.stateBackend ? { stateBackend: config.stateBackend } : {}),
+      ...(config?.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: config.incrementalCheckpoints } : {}),
       ...(config?.restartStrategy ? { restartStrategy: config.restartStrategy } : {}),
       ...(o.jobStore === false ? {} : { jobStore: toStorageUri(resolveLocation((typeof o.jobStore === 'string' ? o.jobStore : undefined) ?? config?.jobStore ?? path.join('.weir', 'ha'))) }),
       ...(config?.security.allowedDirs ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) } : {}),
