@@ -1,3 +1,6 @@
+import { createCheckpointStorage, decodeRecords, resolveStoragePath } from '@weir/core';
+import type { KeyedStateBackend } from './keyed-state-backend.js';
+
 /*
  * Incremental checkpoints of keyed state: the format of their handles and of their delta
  * batches, shared by the RocksDB backend (which writes them) and restore (which reads them).
@@ -80,4 +83,32 @@ export function linksByGroup(handles: IncrementalKeyedHandle[], wanted: (kg: num
     }
   }
   return out;
+}
+
+/**
+ * Restores the key groups in range from incremental handles: applies every key group's chain
+ * (a full batch, then deltas), reading each shared file once and verifying its checksum, oldest
+ * file first, so the links of every chain are applied in order. `root` is the URI of the
+ * checkpoint's directory, which the handles' paths are relative to.
+ */
+export async function restoreIncrementalState(root: string, handles: IncrementalKeyedHandle[], backend: KeyedStateBackend, inRange: (kg: number) => boolean): Promise<void> {
+  const byFile = new Map<string, { file: SharedFileHandle; links: ResolvedLink[] }>();
+  for (const links of linksByGroup(handles, inRange).values()) {
+    for (const l of links) {
+      let f = byFile.get(l.file.path);
+      if (!f) byFile.set(l.file.path, (f = { file: l.file, links: [] }));
+      f.links.push(l);
+    }
+  }
+  const kinds = Object.assign({}, ...handles.map((h) => h.kinds)) as Record<string, string>;
+  for (const { file, links } of [...byFile.values()].sort((a, b) => a.file.checkpointId - b.file.checkpointId)) {
+    const where = resolveStoragePath(root, file.path);
+    const data = await createCheckpointStorage(where.root).read(where.path, file.sha256);
+    for (const l of links) {
+      if (l.offset + l.length > data.byteLength) throw new Error(`Checkpoint file ${where.root}/${where.path} is truncated`);
+      const batch = decodeRecords(data.subarray(l.offset, l.offset + l.length));
+      if (l.full) backend.restoreEntries(kinds, batch);
+      else backend.restoreDelta(kinds, batch);
+    }
+  }
 }

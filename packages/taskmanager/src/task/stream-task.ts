@@ -1,12 +1,12 @@
 import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
-  computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, decodeRecords, encodeRecords, resolveStoragePath, type ChannelEvent, type CheckpointStorage, type TaskDeploymentDescriptor__Output, type TaskFailure,
+  computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, decodeRecords, encodeRecords, type ChannelEvent, type CheckpointStorage, type TaskDeploymentDescriptor__Output, type TaskFailure,
   type TaskMetrics,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
 import type { IncrementalSnapshotMaterializer, KeyedStateBackend, KeyedStateSnapshotMaterializer, RocksDBSettings } from '../state/keyed-state-backend.js';
-import { isIncrementalHandle, linksByGroup, type IncrementalKeyedHandle, type ResolvedLink } from '../state/incremental-snapshot.js';
+import { isIncrementalHandle, restoreIncrementalState, type IncrementalKeyedHandle } from '../state/incremental-snapshot.js';
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 
@@ -185,37 +185,11 @@ export class StreamTask {
         }
       }
       if (incremental.length > 0) {
-        await this.restoreIncremental(r.storage, incremental, backend, (kg) => range.contains(kg));
+        await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
         // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
         // another job (restored as a savepoint) is not ours to reference, so the next one is full
         const ownRoot = `${this.tdd.checkpointStorage.replace(/\/+$/, '')}/${this.tdd.jobId}/`;
         if (r.storage.startsWith(ownRoot)) backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
-      }
-    }
-  }
-
-  /**
-   * Applies every key group's chain (a full batch, then deltas), reading each shared file once,
-   * oldest first, so the links of every chain are applied in order.
-   */
-  private async restoreIncremental(root: string, handles: IncrementalKeyedHandle[], backend: KeyedStateBackend, inRange: (kg: number) => boolean): Promise<void> {
-    const byFile = new Map<string, { file: ResolvedLink['file']; links: Array<[number, ResolvedLink]> }>();
-    for (const [kg, links] of linksByGroup(handles, inRange)) {
-      for (const l of links) {
-        let f = byFile.get(l.file.path);
-        if (!f) byFile.set(l.file.path, (f = { file: l.file, links: [] }));
-        f.links.push([kg, l]);
-      }
-    }
-    const kinds = Object.assign({}, ...handles.map((h) => h.kinds)) as Record<string, string>;
-    for (const { file, links } of [...byFile.values()].sort((a, b) => a.file.checkpointId - b.file.checkpointId)) {
-      const where = resolveStoragePath(root, file.path);
-      const data = await createCheckpointStorage(where.root).read(where.path, file.sha256);
-      for (const [, l] of links) {
-        if (l.offset + l.length > data.byteLength) throw new Error(`Checkpoint file ${where.root}/${where.path} is truncated`);
-        const batch = decodeRecords(data.subarray(l.offset, l.offset + l.length));
-        if (l.full) backend.restoreEntries(kinds, batch);
-        else backend.restoreDelta(kinds, batch);
       }
     }
   }
