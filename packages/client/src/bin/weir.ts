@@ -167,8 +167,9 @@ addSecurityOptions(cluster
   .option('--port <port>', 'JobManager port (0: any free port)', arg(parsePort, '--port'), 6123)
   .option('--dir <dir>', 'directory for logs and working files', '.weir')
   .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'))
+  .option('--taskmanager-node-args <flags>', 'Node.js flags for the TaskManager processes, space-separated, e.g. "--max-old-space-size=256"')
   , 'client')
-  .action(async (o: SecurityCliOptions & { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number }) => {
+  .action(async (o: SecurityCliOptions & { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number; taskmanagerNodeArgs?: string }) => {
     // a bad file or certificate fails here, before any process starts; this process talks to the JobManager as a client
     const config = o.config ? loadClusterConfig(o.config) : undefined;
     applySecurity(o, 'client', config);
@@ -180,6 +181,7 @@ addSecurityOptions(cluster
       ],
       securityArgs: securityArgs(o, true),
       ...(security ? { clusterFileExtra: { security } } : {}),
+      ...(o.taskmanagerNodeArgs ? { taskManagerNodeArgs: o.taskmanagerNodeArgs.split(/\s+/).filter(Boolean) } : {}),
     });
     onShutdown(() => lc.stop());
     try {
