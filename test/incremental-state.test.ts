@@ -5,6 +5,8 @@ import path from 'node:path';
 import { ListStateDescriptor, MapStateDescriptor, StreamExecutionEnvironment, ValueStateDescriptor } from '../packages/api/src/index.js';
 import { buildJobGraph, computeKeyGroupRangeForOperatorIndex, createLogger, decodeRecords, FileCheckpointStorage, fileStorageUri, parseClusterConfig } from '../packages/core/src/index.js';
 import { SharedStateRegistry, sharedFilesOf } from '../packages/jobmanager/src/shared-state-registry.js';
+import { CheckpointCoordinator, type CheckpointedJob } from '../packages/jobmanager/src/checkpoint-coordinator.js';
+import { DEFAULT_CHECKPOINT_SETTINGS } from '../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import { restoreIncrementalState, type IncrementalKeyedHandle } from '../packages/taskmanager/src/state/incremental-snapshot.js';
 import type { KeyedStateBackend } from '../packages/taskmanager/src/state/keyed-state-backend.js';
@@ -190,6 +192,31 @@ describe('SharedStateRegistry', () => {
     assert.deepEqual(readdirSync(path.join(dir, 'job/shared')).sort(), ['a', 'c']);
     await r.unregister(2);
     assert.deepEqual(readdirSync(path.join(dir, 'job/shared')), []);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a restarted JobManager', () => {
+  test('rebuilds the registry from the retained checkpoints\' _metadata: referenced files stay, orphans of earlier checkpoints go', async () => {
+    const dir = tempDir('weir-recover-');
+    const st = new FileCheckpointStorage(fileStorageUri(dir));
+    const jobId = 'j1';
+    const md = (id: number, files: Array<[string, number]>) => Buffer.from(JSON.stringify({
+      version: 1, jobId, checkpointId: id, maxParallelism: MAX_P,
+      operators: { op: { parallelism: 1, subtasks: { 0: { keyed: { format: 'incremental', kinds: {}, groups: {}, files: files.map(([p, c]) => ({ path: `../shared/${p}`, checkpointId: c, size: 1, sha256: '' })) } } } } },
+    }));
+    await st.write(`${jobId}/chk-4/_metadata`, md(4, [['3-op-0-a-0', 3], ['4-op-0-b-0', 4]]));
+    await st.write(`${jobId}/chk-5/_metadata`, md(5, [['3-op-0-a-0', 3], ['5-op-0-c-0', 5]]));
+    for (const f of ['3-op-0-a-0', '4-op-0-b-0', '5-op-0-c-0', '4-op-1-orphan-0', '6-op-0-in-flight-0', '9-op-0-newer-0']) await st.write(`${jobId}/shared/${f}`, Buffer.from(f));
+    const job = { jobId, maxParallelism: MAX_P, runningTasks: () => undefined, trigger: async () => {}, notify: () => {}, failover: () => {} } satisfies CheckpointedJob;
+    const c = new CheckpointCoordinator(job, { ...DEFAULT_CHECKPOINT_SETTINGS, retainedCheckpoints: 2 }, st, createLogger('test'));
+    c.recover([{ id: 4, path: `${st.root}/${jobId}/chk-4` }, { id: 5, path: `${st.root}/${jobId}/chk-5` }], 6);
+    await c.sharedStateRecovered();
+    // 6 was in flight when the old JobManager died; 9 is being written by the new one
+    assert.deepEqual(readdirSync(path.join(dir, jobId, 'shared')).sort(), ['3-op-0-a-0', '4-op-0-b-0', '5-op-0-c-0', '9-op-0-newer-0']);
+    assert.deepEqual([...c.sharedState.referenced()].sort(), [`${jobId}/shared/3-op-0-a-0`, `${jobId}/shared/4-op-0-b-0`, `${jobId}/shared/5-op-0-c-0`]);
+    // discarding checkpoint 4 deletes only what 5 does not use
+    assert.deepEqual(await c.sharedState.unregister(4), [`${jobId}/shared/4-op-0-b-0`]);
     rmSync(dir, { recursive: true, force: true });
   });
 });

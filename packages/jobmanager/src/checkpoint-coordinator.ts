@@ -193,6 +193,11 @@ export class CheckpointCoordinator {
     return sharedFilesOf(operators, p.location.directory);
   }
 
+  /** Resolves when the shared state registry is rebuilt after recover() (for tests). */
+  sharedStateRecovered(): Promise<void> {
+    return this.sharedStateReady;
+  }
+
   /** The newest completed checkpoint, if any. */
   latestCompleted(): RetainedCheckpoint | undefined {
     return this.retained[this.retained.length - 1];

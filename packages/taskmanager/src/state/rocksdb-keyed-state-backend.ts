@@ -62,7 +62,7 @@ export interface RocksDBKeyedStateBackendOptions {
   maxTrackedKeys?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;
-  /** a key group's chain is rewritten in full when it has this many deltas (default 16) */
+  /** a key group's chain is rewritten in full at the latest when it has this many links (default 64; each group's own limit lies between half of it and it) */
   maxChainLength?: number;
 }
 
@@ -705,10 +705,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const fullGroups: number[] = [];
     const deltaGroups: Array<[number, Set<string>]> = [];
     if (!all) {
-      const maxChain = this.opts.maxChainLength ?? 16;
+      // chains are capped between half the maximum and the maximum, staggered by key group, so
+      // the key groups written whole by one checkpoint are not all rewritten again by one later
+      const half = Math.ceil((this.opts.maxChainLength ?? 64) / 2);
       for (const [g, keys] of [...changed].sort((a, b) => a[0] - b[0])) {
         const st = base.stats.get(g);
         const chain = base.groups.get(g) ?? [];
+        const maxChain = half + (Math.imul(g + 1, 0x9e3779b1) >>> 0) % half;
         // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
         const rewrite = st !== undefined && ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || chain.length >= maxChain);
         if (rewrite) fullGroups.push(g);
