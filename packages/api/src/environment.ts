@@ -5,7 +5,7 @@ import { CollectionSource } from './sources/collection-source.js';
 import { NumberSequenceSource } from './sources/number-sequence-source.js';
 import { SocketTextSource } from './sources/socket-text-source.js';
 import { TextFileSource } from './sources/text-file-source.js';
-import { buildStreamGraph, type StateBackendType, type StreamGraph } from './stream-graph.js';
+import { buildStreamGraph, type StateBackendOptions, type StateBackendType, type StreamGraph } from './stream-graph.js';
 import type { Transformation } from './transformation.js';
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
 import { validateRestartStrategy, type RestartStrategyConfiguration } from './restart-strategy.js';
@@ -29,6 +29,7 @@ export class StreamExecutionEnvironment {
   private seq = 0;
   private readonly checkpointConfig = new CheckpointConfig();
   private stateBackend: StateBackendType | undefined;
+  private incrementalCheckpoints: boolean | undefined;
   private restartStrategy: RestartStrategyConfiguration | undefined;
 
   static getExecutionEnvironment(): StreamExecutionEnvironment {
@@ -57,12 +58,18 @@ export class StreamExecutionEnvironment {
    * Where keyed state lives: 'heap' (the task's memory) or 'rocksdb' (a RocksDB database per
    * task on the TaskManager's local disk, for state larger than memory). Wins over the
    * cluster's `state.backend.type`; checkpoints and savepoints of either restore into the other.
+   * `{ incremental: true }` (RocksDB) makes checkpoints upload only what changed since the last
+   * completed one; it wins over the cluster's `state.backend.incremental`.
    */
-  setStateBackend(backend: StateBackendType): this {
+  setStateBackend(backend: StateBackendType, options: StateBackendOptions = {}): this {
     if (backend !== 'heap' && backend !== 'rocksdb') {
       throw new Error(`Unknown state backend ${JSON.stringify(backend)}; expected 'heap' or 'rocksdb'`);
     }
+    if (options.incremental !== undefined && typeof options.incremental !== 'boolean') {
+      throw new Error(`State backend option 'incremental' must be true or false, got ${JSON.stringify(options.incremental)}`);
+    }
     this.stateBackend = backend;
+    this.incrementalCheckpoints = options.incremental;
     return this;
   }
 
@@ -153,6 +160,7 @@ export class StreamExecutionEnvironment {
       ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism),
       checkpoint: this.checkpointConfig.explicitSettings(),
       ...(this.stateBackend ? { stateBackend: this.stateBackend } : {}),
+      ...(this.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: this.incrementalCheckpoints } : {}),
       ...(this.restartStrategy ? { restartStrategy: this.restartStrategy } : {}),
     };
   }

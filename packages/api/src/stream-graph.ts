@@ -29,12 +29,23 @@ export interface StreamGraph {
   checkpoint?: Partial<CheckpointSettings>;
   /** the keyed state backend the job chose; else the cluster's (state.backend.type), else heap */
   stateBackend?: StateBackendType;
+  /** incremental checkpoints of keyed state, if the job said (setStateBackend's options); else the cluster's state.backend.incremental */
+  incrementalCheckpoints?: boolean;
   /** the job's own restart strategy, if it set one */
   restartStrategy?: RestartStrategyConfiguration;
 }
 
 /** Where keyed state lives: `heap` (maps in the task's memory) or `rocksdb` (on local disk). */
 export type StateBackendType = 'heap' | 'rocksdb';
+
+/** Options of a state backend (Flink's EmbeddedRocksDBStateBackend(enableIncrementalCheckpointing)). */
+export interface StateBackendOptions {
+  /**
+   * Checkpoints upload only what changed since the last completed checkpoint and reference the
+   * rest in shared files (RocksDB backend). Savepoints are always full and self-contained.
+   */
+  incremental?: boolean;
+}
 
 function operatorId(t: Transformation): string {
   return t.uid !== undefined ? `uid-${t.uid}` : `${t.kind}-${t.seq}`;

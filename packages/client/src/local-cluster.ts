@@ -21,6 +21,8 @@ export interface LocalClusterOptions {
   securityArgs?: string[];
   /** more fields for cluster.json, e.g. the security settings later commands in this directory use */
   clusterFileExtra?: Record<string, unknown>;
+  /** Node.js flags for the TaskManager processes, e.g. --max-old-space-size=256 */
+  taskManagerNodeArgs?: string[];
 }
 
 export interface ReadyMessage {
@@ -44,12 +46,12 @@ export class LocalCluster {
 
   constructor(readonly opts: LocalClusterOptions) {}
 
-  private spawn(name: string, args: string[]): Promise<{ child: ChildProcess; address: string }> {
+  private spawn(name: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; address: string }> {
     const logDir = path.join(this.opts.dir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const child = fork(WEIR_BIN, args, { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env } });
+    const child = fork(WEIR_BIN, args, { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env }, ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}) });
     closeSync(fd);
     this.children.push(child);
     this.byName.set(name, child);
@@ -93,7 +95,7 @@ export class LocalCluster {
           // RocksDB state stays under dir unless a configuration file says where
           ...(config.rocksdbLocalDir ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
         ];
-        return this.spawn(name, args).then((tm) => {
+        return this.spawn(name, args, this.opts.taskManagerNodeArgs).then((tm) => {
           onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);
           this.supervise(name, args, tm.child, onProgress);
         });
@@ -119,7 +121,7 @@ export class LocalCluster {
     const next = Math.min(delay * 2, 10_000);
     setTimeout(() => {
       if (this.stopping) return;
-      this.spawn(name, args).then(
+      this.spawn(name, args, this.opts.taskManagerNodeArgs).then(
         (tm) => {
           onProgress(`${name} started again, listening on ${tm.address}`);
           this.supervise(name, args, tm.child, onProgress, next);

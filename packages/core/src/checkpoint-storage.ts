@@ -90,6 +90,22 @@ export function createCheckpointStorage(uri: string): CheckpointStorage {
   throw new Error(`Checkpoint storage must be file:///path or s3://bucket/prefix, got '${uri}'`);
 }
 
+/**
+ * A handle path relative to a checkpoint's directory may climb out of it (`../shared/<file>`, the
+ * files of incremental checkpoints): the storage root to read it from, and the path under that.
+ */
+export function resolveStoragePath(rootUri: string, relPath: string): { root: string; path: string } {
+  let root = rootUri.replace(/\/+$/, '');
+  let rel = path.posix.normalize(relPath);
+  while (rel.startsWith('../')) {
+    const cut = root.lastIndexOf('/');
+    if (cut < 0 || /^[a-z0-9]+:\/\/?$/i.test(root.slice(0, cut + 1))) throw new Error(`Checkpoint path ${relPath} escapes ${rootUri}`);
+    root = root.slice(0, cut);
+    rel = rel.slice(3);
+  }
+  return { root, path: rel };
+}
+
 export function fileStorageUri(dir: string): string {
   return pathToFileURL(path.resolve(dir)).href;
 }

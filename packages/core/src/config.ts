@@ -141,6 +141,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   o('high-availability.storageDir', storageUri, STORAGE, 'the job store (default file:// under .weir/ha)'),
   // state backends
   o('state.backend.type', stateBackend, 'heap, hashmap or rocksdb', 'the state backend of jobs that choose none', { keyAliases: ['state.backend'] }),
+  o('state.backend.incremental', bool, 'true or false', 'incremental checkpoints (RocksDB) for jobs that do not say', { default: false }),
   o('state.backend.rocksdb.localdir', dir, 'a directory', 'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)'),
   o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', { default: 8 << 20 }),
   o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', { default: 16 << 20 }),
@@ -430,6 +431,8 @@ export interface ClusterConfig {
   savepointDir?: string;
   /** state.backend.type (or state.backend): the JobManager's default for jobs that set none */
   stateBackend?: StateBackendType;
+  /** state.backend.incremental: incremental checkpoints for jobs that do not say */
+  incrementalCheckpoints?: boolean;
   /** state.backend.rocksdb.localdir: a TaskManager's local state directory root */
   rocksdbLocalDir?: string;
   /** state.backend.rocksdb.block.cache-size, bytes */
@@ -526,6 +529,7 @@ function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
   };
   assign(config, 'savepointDir', 'state.savepoints.dir');
   assign(config, 'stateBackend', 'state.backend.type');
+  assign(config, 'incrementalCheckpoints', 'state.backend.incremental');
   assign(config, 'rocksdbLocalDir', 'state.backend.rocksdb.localdir');
   assign(config, 'rocksdbBlockCacheSize', 'state.backend.rocksdb.block.cache-size');
   assign(config, 'rocksdbWriteBufferSize', 'state.backend.rocksdb.writebuffer.size');

@@ -10,6 +10,8 @@ export interface JobGraph {
   checkpoint: Partial<CheckpointSettings>;
   /** set by the job (setStateBackend); else the JobManager's configuration decides */
   stateBackend?: StateBackendType;
+  /** set by the job (setStateBackend(.., { incremental })); else state.backend.incremental */
+  incrementalCheckpoints?: boolean;
   restartStrategy?: RestartStrategyConfiguration;
 }
 
@@ -99,6 +101,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
   return {
     jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? {},
     ...(graph.stateBackend ? { stateBackend: graph.stateBackend } : {}),
+    ...(graph.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: graph.incrementalCheckpoints } : {}),
     ...(graph.restartStrategy ? { restartStrategy: graph.restartStrategy } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import type { CheckpointSettings } from '@weir/api';
 import type { CheckpointStorage, Logger } from '@weir/core';
+import { SharedStateRegistry, sharedFilesOf, type SharedFileRef } from './shared-state-registry.js';
 
 export interface SubtaskCheckpointStats {
   executionId: string;
@@ -92,13 +93,19 @@ export class CheckpointCoordinator {
   /** all sources reached the end of their input: take the final checkpoint without waiting */
   private finalRequested = false;
   private readonly abortedWhileSuspending: CheckpointLocation[] = [];
+  /** reference counts of the shared files of incremental checkpoints */
+  readonly sharedState: SharedStateRegistry;
+  /** after a JobManager restart: the registry is rebuilt from the retained checkpoints' metadata */
+  private sharedStateReady: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly job: CheckpointedJob,
     readonly settings: CheckpointSettings,
     private readonly storage: CheckpointStorage,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sharedState = new SharedStateRegistry(storage, log);
+  }
 
   /** Starts (or, after a restart, resumes) periodic checkpoints once every task runs. */
   start(): void {
@@ -151,6 +158,44 @@ export class CheckpointCoordinator {
   recover(retained: RetainedCheckpoint[], highestIdUsed: number): void {
     this.retained.splice(0, this.retained.length, ...retained.sort((a, b) => a.id - b.id));
     this.nextId = Math.max(this.nextId, highestIdUsed + 1, ...retained.map((r) => r.id + 1));
+    this.sharedStateReady = this.rebuildSharedState(this.nextId - 1);
+  }
+
+  /**
+   * Registers the shared files of every retained checkpoint (read from its _metadata), so none
+   * still referenced is deleted, then deletes shared files that checkpoints of the previous
+   * JobManager wrote but never completed (ids up to `highestIdUsed`; newer ones are being written now).
+   */
+  private async rebuildSharedState(highestIdUsed: number): Promise<void> {
+    for (const r of this.retained) {
+      const directory = `${this.job.jobId}/chk-${r.id}`;
+      try {
+        const md = JSON.parse((await this.storage.read(`${directory}/_metadata`)).toString('utf8')) as { operators?: Record<string, { subtasks: Record<string, unknown> }> };
+        this.sharedState.register(r.id, sharedFilesOf(md.operators ?? {}, directory));
+      } catch (err) {
+        this.log.warn({ checkpointId: r.id, err: (err as Error).message }, 'cannot read a retained checkpoint to count its shared state; not sweeping shared files');
+        return;
+      }
+    }
+    const dir = `${this.job.jobId}/shared`;
+    const orphans = (await this.storage.list(dir).catch(() => [] as string[]))
+      .filter((name) => Number(/^(\d+)-/.exec(name)?.[1] ?? Infinity) <= highestIdUsed && !this.sharedState.isReferenced(`${dir}/${name}`));
+    if (orphans.length > 0) this.log.info({ files: orphans.length }, 'deleting shared state files no retained checkpoint references');
+    await Promise.all(orphans.map((name) => this.storage.delete(`${dir}/${name}`).catch(() => {})));
+  }
+
+  /** The shared files that the acknowledgements of a checkpoint reference. */
+  private sharedFilesOfAcks(p: PendingCheckpoint): SharedFileRef[] {
+    const operators: Record<string, { subtasks: Record<string, unknown> }> = {};
+    for (const { subtask, state } of p.states.values()) {
+      for (const [op, entry] of Object.entries(state)) (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
+    }
+    return sharedFilesOf(operators, p.location.directory);
+  }
+
+  /** Resolves when the shared state registry is rebuilt after recover() (for tests). */
+  sharedStateRecovered(): Promise<void> {
+    return this.sharedStateReady;
   }
 
   /** The newest completed checkpoint, if any. */
@@ -161,7 +206,10 @@ export class CheckpointCoordinator {
   /** A retained checkpoint that could not be restored is dropped, so failover falls back to the one before. */
   forget(id: number): RetainedCheckpoint | undefined {
     const i = this.retained.findIndex((r) => r.id === id);
-    if (i >= 0) this.retained.splice(i, 1);
+    if (i >= 0) {
+      this.retained.splice(i, 1);
+      void this.sharedState.unregister(id);
+    }
     return this.latestCompleted();
   }
 
@@ -215,7 +263,12 @@ export class CheckpointCoordinator {
 
   acknowledge(executionId: string, id: number, stateJson: string, m: { syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }): void {
     const p = this.pending.get(id);
-    if (!p || !p.notYetAcknowledged.delete(executionId)) return;
+    if (!p) {
+      // too late (the checkpoint was aborted): new shared files it wrote are nobody's
+      if (stateJson.includes('"incremental"')) void this.discardLateAck(id, stateJson);
+      return;
+    }
+    if (!p.notYetAcknowledged.delete(executionId)) return;
     const st = p.stats.subtasks.find((s) => s.executionId === executionId)!;
     Object.assign(st, { acknowledged: true, ackTime: Date.now(), ...m });
     p.stats.stateSizeBytes += m.stateSizeBytes;
@@ -224,6 +277,17 @@ export class CheckpointCoordinator {
     p.stats.maxAlignmentDurationMs = Math.max(p.stats.maxAlignmentDurationMs, m.alignmentDurationMs);
     p.states.set(executionId, { subtask: st.subtask, state: JSON.parse(stateJson || '{}') as Record<string, unknown> });
     if (p.notYetAcknowledged.size === 0) void this.complete(id, p);
+  }
+
+  private async discardLateAck(id: number, stateJson: string): Promise<void> {
+    try {
+      const state = JSON.parse(stateJson) as Record<string, unknown>;
+      const operators = Object.fromEntries(Object.entries(state).map(([op, entry]) => [op, { subtasks: { 0: entry } }]));
+      await this.sharedStateReady;
+      await this.sharedState.discardUnreferenced(sharedFilesOf(operators, `${this.job.jobId}/chk-${id}`).filter((f) => f.checkpointId === id));
+    } catch {
+      /* nothing to discard */
+    }
   }
 
   decline(executionId: string, id: number, reason: string): void {
@@ -250,6 +314,14 @@ export class CheckpointCoordinator {
       maxParallelism: this.job.maxParallelism, operators,
     };
     const { storage, directory } = p.location;
+    // incremental checkpoints: every shared file an earlier checkpoint wrote must still be retained
+    await this.sharedStateReady;
+    const shared = p.location.isSavepoint ? [] : sharedFilesOf(operators, directory);
+    const gone = this.sharedState.missing(id, shared);
+    if (gone) {
+      await this.abort(id, `shared state file ${gone.path} of checkpoint ${gone.checkpointId} is no longer retained`);
+      return;
+    }
     try {
       await storage.write(`${directory}/_metadata`, Buffer.from(JSON.stringify(metadata)));
     } catch (err) {
@@ -285,12 +357,15 @@ export class CheckpointCoordinator {
       p.savepoint.resolve(p.stats.path);
       return;
     }
+    this.sharedState.register(id, shared);
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true, p.final);
     this.retained.push({ id, path: p.stats.path });
     this.job.completed?.(id, p.stats.path);
     while (this.retained.length > this.settings.retainedCheckpoints) {
       const old = this.retained.shift()!.id;
       await this.storage.deleteDir(`${this.job.jobId}/chk-${old}`).catch((err: Error) => this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'));
+      // shared files only the subsumed checkpoint used go with it
+      await this.sharedState.unregister(old);
     }
   }
 
@@ -305,6 +380,9 @@ export class CheckpointCoordinator {
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false, false);
     await p.location.storage.deleteDir(p.location.directory).catch(() => {});
+    // shared files this checkpoint wrote, unless a retained checkpoint took them over
+    await this.sharedStateReady;
+    await this.sharedState.discardUnreferenced(this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id));
     if (p.savepoint) {
       p.savepoint.reject(new Error(`Savepoint ${id} failed: ${reason}`));
       return;
@@ -325,10 +403,16 @@ export class CheckpointCoordinator {
       Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), failureReason: `job ${jobStatus}` });
       p.savepoint?.reject(new Error(`Savepoint ${id} failed: the job ended (${jobStatus})`));
       await p.location.storage.deleteDir(p.location.directory).catch(() => {});
+      await this.sharedState.discardUnreferenced(this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id)).catch(() => {});
     }
     const keep = jobStatus === 'JOB_FAILED' || (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
     if (!keep) {
-      for (const { id } of this.retained.splice(0)) await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+      for (const { id } of this.retained.splice(0)) {
+        await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
+        await this.sharedState.unregister(id).catch(() => {});
+      }
+      // and whatever tasks of aborted checkpoints left behind
+      await this.storage.deleteDir(`${this.job.jobId}/shared`).catch(() => {});
     }
   }
 

@@ -30,6 +30,8 @@ export interface JobManagerOptions {
   checkpointDefaults?: Partial<CheckpointSettings>;
   /** keyed state backend of jobs that choose none (configuration file: state.backend.type) */
   stateBackend?: StateBackendType;
+  /** incremental checkpoints for jobs that do not say (configuration file: state.backend.incremental) */
+  incrementalCheckpoints?: boolean;
   /** restart strategy from the configuration file */
   restartStrategy?: RestartStrategyConfiguration;
   /**
@@ -273,6 +275,7 @@ export class JobManager {
       checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
       ...(this.opts.stateBackend ? { stateBackend: this.opts.stateBackend } : {}),
+      ...(this.opts.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: this.opts.incrementalCheckpoints } : {}),
       ...(this.opts.restartStrategy ? { restartStrategy: this.opts.restartStrategy } : {}),
       ...(this.store ? { jobStore: this.store } : {}),
       ...(recovered ? { recovered } : {}),

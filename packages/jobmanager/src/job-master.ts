@@ -50,6 +50,8 @@ export interface JobMasterOptions {
   checkpointDefaults?: Partial<CheckpointSettings>;
   /** the cluster's keyed state backend, for jobs that set none */
   stateBackend?: StateBackendType;
+  /** the cluster's state.backend.incremental, for jobs that set none */
+  incrementalCheckpoints?: boolean;
   /** the cluster's restart strategy; unset: exponential delay with checkpointing, else none */
   restartStrategy?: RestartStrategyConfiguration;
   /** tasks of a failed attempt that do not confirm their cancellation are given up after this long */
@@ -284,6 +286,7 @@ export class JobMaster {
       checkpointingMode: this.checkpointSettings.mode,
       // what the job set wins over the cluster's configuration
       stateBackend: this.graph.stateBackend ?? this.opts.stateBackend ?? 'heap',
+      incrementalCheckpoints: this.graph.incrementalCheckpoints ?? this.opts.incrementalCheckpoints ?? false,
       restoreJson: this.restore ? JSON.stringify(this.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
       finalCheckpoint: this.checkpointSettings.intervalMs > 0,
     };

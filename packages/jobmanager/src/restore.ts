@@ -3,12 +3,33 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, fileStorageUri, type JobGraph } from '@weir/core';
 
-interface KeyedHandle {
+/** Keyed state of one subtask in the canonical format: one file with an index of its key groups. */
+interface FullKeyedHandle {
   path: string;
   size: number;
   sha256: string;
   index: Record<string, [number, number]>;
   kinds: Record<string, string>;
+}
+
+/**
+ * Keyed state of one subtask in an incremental checkpoint: per key group a chain of batches in
+ * shared files (`../shared/<name>`, relative to the checkpoint's directory), see the
+ * TaskManager's incremental-snapshot.ts.
+ */
+export interface IncrementalKeyedHandle {
+  format: 'incremental';
+  kinds: Record<string, string>;
+  files: Array<{ path: string; size: number; sha256: string; checkpointId: number }>;
+  groups: Record<string, Array<[number, number, number, 0 | 1]>>;
+  checkpointedSize: number;
+  fullSize: number;
+}
+
+type KeyedHandle = FullKeyedHandle | IncrementalKeyedHandle;
+
+function keyGroupsOf(h: KeyedHandle): string[] {
+  return Object.keys('format' in h && h.format === 'incremental' ? h.groups : (h as FullKeyedHandle).index);
 }
 
 type OperatorLists = Record<string, { mode: 'split' | 'union'; items: unknown[] }>;
@@ -126,7 +147,7 @@ export class RestorePlan {
       }
       const keyed = entries
         .map(([, s]) => s.keyed)
-        .filter((k): k is KeyedHandle => !!k && Object.keys(k.index).some((kg) => range.contains(Number(kg))));
+        .filter((k): k is KeyedHandle => !!k && keyGroupsOf(k).some((kg) => range.contains(Number(kg))));
       if (keyed.length > 0) restored.keyed = keyed;
       out.operators[id] = restored;
     }

@@ -133,6 +133,7 @@ addSecurityOptions(addLogLevelOption(addDefineOption(program
       savepointDir: config.savepointDir ?? path.resolve('.weir', 'savepoints'),
       checkpointDefaults: config.checkpoint,
       ...(config.stateBackend ? { stateBackend: config.stateBackend } : {}),
+      ...(config.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: config.incrementalCheckpoints } : {}),
       ...(config.restartStrategy ? { restartStrategy: config.restartStrategy } : {}),
       ...(config.jobStoreEnabled === false ? {} : { jobStore: config.jobStore ?? toStorageUri(path.resolve('.weir', 'ha')) }),
       ...(config.security.allowedDirs ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) } : {}),
@@ -213,9 +214,10 @@ addSecurityOptions(addDefineOption(cluster
   .option('--slots <n>', 'slots per TaskManager', arg(parsePositiveInt, '--slots'), 2)
   .option('--port <port>', 'JobManager port (0: any free port)', arg(parsePort, '--port'), 6123)
   .option('--dir <dir>', 'directory for logs and working files', '.weir')
-  .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout')))
+  .option('--slot-request-timeout <ms>', 'a job waiting for slots fails after this long', arg(parsePositiveInt, '--slot-request-timeout'))
+  .option('--taskmanager-node-args <flags>', 'Node.js flags for the TaskManager processes, space-separated, e.g. "--max-old-space-size=256"'))
   , 'client')
-  .action(async (o: ConfigCliOptions & { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number }) => {
+  .action(async (o: ConfigCliOptions & { taskmanagers: number; slots: number; port: number; dir: string; slotRequestTimeout?: number; taskmanagerNodeArgs?: string }) => {
     // a bad file, variable or certificate fails here, before any process starts; this process talks to the JobManager as a client
     applySecurity(o, 'client');
     const security = securityRecord(o);
@@ -227,6 +229,7 @@ addSecurityOptions(addDefineOption(cluster
       ],
       securityArgs: [...securityArgs(o, true), ...defines],
       ...(security ? { clusterFileExtra: { security } } : {}),
+      ...(o.taskmanagerNodeArgs ? { taskManagerNodeArgs: o.taskmanagerNodeArgs.split(/\s+/).filter(Boolean) } : {}),
     });
     onShutdown(() => lc.stop());
     try {

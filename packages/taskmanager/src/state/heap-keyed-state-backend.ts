@@ -3,6 +3,7 @@ import type {
   MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateDescriptor, State, ValueState, ValueStateDescriptor,
 } from '@weir/api';
 import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+import { DeltaOp } from './incremental-snapshot.js';
 import type { KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer } from './keyed-state-backend.js';
 
 export type { KeyedStateSnapshot } from './keyed-state-backend.js';
@@ -216,6 +217,29 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       let t = this.tables.get(name);
       if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
       t.table.set(key, kind === 'map' ? new Map(value as Array<[unknown, unknown]>) : value);
+    }
+  }
+
+  /** Applies a delta batch of an incremental checkpoint (written by the RocksDB backend; see DeltaOp). */
+  restoreDelta(kinds: Record<string, string>, ops: unknown[]): void {
+    for (const op of ops as Array<[number, string, string | number, unknown?, unknown?]>) {
+      const [code, name, key] = op;
+      const kind = kinds[name];
+      if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+      let t = this.tables.get(name);
+      if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
+      if (code === DeltaOp.PUT) t.table.set(key, op[3]);
+      else if (code === DeltaOp.DELETE_KEY) t.table.delete(key);
+      else if (code === DeltaOp.MAP_PUT || code === DeltaOp.MAP_REMOVE) {
+        let m = t.table.get(key) as Map<unknown, unknown> | undefined;
+        if (code === DeltaOp.MAP_PUT) {
+          if (!m) t.table.set(key, (m = new Map()));
+          m.set(op[3], op[4]);
+        } else if (m) {
+          m.delete(op[3]);
+          if (m.size === 0) t.table.delete(key);
+        }
+      } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
     }
   }
 

@@ -3,6 +3,7 @@ import type {
   AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
   ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
 } from '@weir/api';
+import type { IncrementalKeyedHandle } from './incremental-snapshot.js';
 
 /**
  * The canonical snapshot of keyed state, the same for every backend, so a checkpoint or
@@ -23,6 +24,12 @@ export interface KeyedStateSnapshot {
  * when there is no state. It must be called exactly once, so the view is released.
  */
 export type KeyedStateSnapshotMaterializer = () => Promise<KeyedStateSnapshot | undefined>;
+
+/** Writes one new shared file of an incremental checkpoint (name unique within the snapshot) and returns its handle. */
+export type SharedFileWriter = (name: string, data: Uint8Array) => Promise<{ path: string; size: number; sha256: string }>;
+
+/** The asynchronous part of an incremental snapshot: writes the new shared files, returns the handle of the whole state. */
+export type IncrementalSnapshotMaterializer = (write: SharedFileWriter) => Promise<IncrementalKeyedHandle | undefined>;
 
 export type { StateBackendType } from '@weir/api';
 
@@ -46,6 +53,18 @@ export interface KeyedStateBackend {
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer;
   /** Loads entries of a canonical snapshot (one key group's batch). */
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void;
+  /** Applies a delta batch of an incremental checkpoint (one key group's, after the earlier links of its chain). */
+  restoreDelta(kinds: Record<string, string>, ops: unknown[]): void;
+  /**
+   * Incremental checkpoints (backends that have them, when the job turned them on): the
+   * synchronous part, like snapshot(); the materializer uploads only what changed since the
+   * last completed checkpoint and references the rest.
+   */
+  snapshotIncremental?(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer;
+  notifyCheckpointComplete?(checkpointId: number): void;
+  notifyCheckpointAborted?(checkpointId: number): void;
+  /** The restored checkpoint's chains become the base of the next incremental checkpoint. */
+  adoptRestoredChains?(checkpointId: number, handles: IncrementalKeyedHandle[], inRange: (kg: number) => boolean): void;
   /** Number of keys with state, over all states (for metrics and tests). */
   numKeys(): number;
   /** Releases storage (a RocksDB database is closed and its directory deleted). Idempotent. */

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer } from './keyed-state-backend.js';
+import type { IncrementalSnapshotMaterializer, KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer, SharedFileWriter } from './keyed-state-backend.js';
+import { DeltaOp, linksByGroup, type ChainLink, type IncrementalKeyedHandle, type ResolvedLink, type SharedFileHandle } from './incremental-snapshot.js';
 
 /*
  * The binding is @nxtedition/rocksdb (chosen by measurement, see bench/README.md): the only one
@@ -18,6 +19,9 @@ import type { KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMateriali
 interface RocksIterator {
   nextv(size: number): Promise<Array<[Buffer, Buffer]>>;
   _nextvSync(size: number, options: object): { rows: Buffer[]; finished: boolean };
+  /** flat rows [k0, v0, k1, v1, ...], read on libuv's pool; no [k, v] pair per row as nextv() makes */
+  _nextvAsync(size: number, options: object): Promise<{ rows: Buffer[]; finished: boolean }>;
+  _seekSync(target: Buffer): void;
   close(): Promise<void>;
 }
 interface RocksBatch {
@@ -52,6 +56,47 @@ export interface RocksDBKeyedStateBackendOptions {
   maxBufferedEntries?: number;
   /** read entries cached in memory (default 100,000) */
   maxCachedEntries?: number;
+  /** incremental checkpoints: track what changed since the last completed checkpoint */
+  incremental?: boolean;
+  /** changed keys remembered individually before the tracking gives up and the next checkpoint is full (default 200,000) */
+  maxTrackedKeys?: number;
+  /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
+  maxSharedFileBytes?: number;
+  /** a key group's chain is rewritten in full at the latest when it has this many links (default 64; each group's own limit lies between half of it and it) */
+  maxChainLength?: number;
+}
+
+/** Rows read from RocksDB per call while snapshotting (measured: see bench/README.md). */
+const SCAN_BATCH = 16_384;
+
+/** What changed since a point in time, per key group: RocksDB keys ('k' + key) and cleared map prefixes ('p' + prefix), latin1. */
+interface ChangeSegment {
+  /** the checkpoint whose synchronous part froze this segment (0 while it is the current one) */
+  id: number;
+  /** everything may have changed (at the start, after a restore that is not reused, or when tracking overflowed) */
+  all: boolean;
+  keys: Map<number, Set<string>>;
+  count: number;
+}
+
+/** One link of a key group's chain as the backend keeps it. */
+type Link = ResolvedLink;
+
+interface Chains {
+  groups: Map<number, Link[]>;
+  /** entries of the group's last full batch (-1 unknown), bytes of it and of its deltas */
+  stats: Map<number, { entries: number; fullBytes: number; deltaBytes: number }>;
+}
+
+function emptySegment(all: boolean): ChangeSegment {
+  return { id: 0, all, keys: new Map(), count: 0 };
+}
+
+/** The first key after every key of key group g (for an iterator's upper bound). */
+function groupBound(g: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(g, 0);
+  return b;
 }
 
 /** A fresh database directory below the TaskManager's local state directory. */
@@ -70,6 +115,31 @@ type NK = string | number;
 
 const ENTRY_HEADER = Buffer.from([0x93]); // msgpack fixarray of 3: [state name, key, value]
 const PAIR_HEADER = Buffer.from([0x92]); // fixarray of 2: [user key, user value]
+// delta operations (see DeltaOp): a fixarray header and the op code
+const OP_PUT = Buffer.from([0x94, DeltaOp.PUT]);
+const OP_DELETE_KEY = Buffer.from([0x93, DeltaOp.DELETE_KEY]);
+const OP_MAP_PUT = Buffer.from([0x95, DeltaOp.MAP_PUT]);
+const OP_MAP_REMOVE = Buffer.from([0x94, DeltaOp.MAP_REMOVE]);
+
+/** The handle of a checkpoint's chains: every file they reference, once, and the links by index. */
+function chainsToHandle(chains: { groups: Map<number, ResolvedLink[]> }, kinds: Record<string, string>, uploaded: number): IncrementalKeyedHandle {
+  const files: SharedFileHandle[] = [];
+  const indexOf = new Map<string, number>();
+  const groups: Record<string, ChainLink[]> = {};
+  let fullSize = 0;
+  for (const [g, links] of [...chains.groups].sort((a, b) => a[0] - b[0])) {
+    groups[g] = links.map((l) => {
+      let i = indexOf.get(l.file.path);
+      if (i === undefined) {
+        indexOf.set(l.file.path, (i = files.length));
+        files.push({ path: l.file.path, size: l.file.size, sha256: l.file.sha256, checkpointId: l.file.checkpointId });
+      }
+      fullSize += l.length;
+      return [i, l.offset, l.length, l.full ? 1 : 0];
+    });
+  }
+  return { format: 'incremental', kinds, files, groups, checkpointedSize: uploaded, fullSize };
+}
 
 function array32(n: number): Buffer {
   const b = Buffer.allocUnsafe(5);
@@ -136,10 +206,22 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly maxBuffered: number;
   private readonly maxCached: number;
   private readonly snapshots = new Set<Promise<unknown>>();
+  // ---- incremental checkpoints
+  private readonly incremental: boolean;
+  /** changes since the synchronous part of the last incremental snapshot; starts as "everything" */
+  private tracking: ChangeSegment;
+  /** segments frozen by snapshots whose checkpoints have not completed yet, oldest first */
+  private frozen: ChangeSegment[] = [];
+  /** the chains of the last completed checkpoint: what the next one builds on */
+  private base: Chains = { groups: new Map(), stats: new Map() };
+  private readonly pendingChains = new Map<number, Chains>();
+  private lastCompleted = 0;
 
   constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
     this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
     this.maxCached = opts.maxCachedEntries ?? 100_000;
+    this.incremental = opts.incremental ?? false;
+    this.tracking = emptySegment(true);
   }
 
   get directory(): string {
@@ -309,6 +391,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           const key = this.prefix(meta, nk);
           if (v === DELETED) batch._del(key, NO_OPTIONS);
           else batch._put(key, this.packr.pack(v), NO_OPTIONS);
+          if (this.incremental) this.track(key, 'k');
           meta.clean.set(nk, v === DELETED ? ABSENT : v);
           this.cleanCount++;
         }
@@ -319,6 +402,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
             const key = Buffer.concat([prefix, this.packr.pack(uk)]);
             if (v === DELETED) batch._del(key, NO_OPTIONS);
             else batch._put(key, this.packr.pack(v), NO_OPTIONS);
+            if (this.incremental) this.track(key, 'k');
           }
         }
         meta.mapDirty.clear();
@@ -329,6 +413,23 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     }
     this.dirtyCount = 0;
     if (this.cleanCount > this.maxCached) this.dropCache();
+  }
+
+  /** Remembers a changed RocksDB key (or a cleared map prefix) for the next incremental checkpoint. */
+  private track(key: Buffer, kind: 'k' | 'p'): void {
+    const t = this.tracking;
+    if (t.all) return;
+    const g = key.readUInt16BE(0);
+    let set = t.keys.get(g);
+    if (!set) t.keys.set(g, (set = new Set()));
+    const before = set.size;
+    set.add(kind + key.toString('latin1'));
+    if (set.size > before && ++t.count > (this.opts.maxTrackedKeys ?? 200_000)) {
+      // too many to remember one by one: the next checkpoint rewrites every key group
+      t.all = true;
+      t.keys.clear();
+      t.count = 0;
+    }
   }
 
   getState<T>(desc: ValueStateDescriptor<T>): ValueState<T> {
@@ -429,8 +530,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         },
         clear: () => {
           this.flush();
-          const rows = this.scan(this.prefix(meta, this.nk));
+          const prefix = this.prefix(meta, this.nk);
+          const rows = this.scan(prefix);
           if (rows.length === 0) return;
+          if (this.incremental) this.track(prefix, 'p');
           const batch = this.rdb.batch();
           try {
             for (const [k] of rows) batch._del(k, NO_OPTIONS);
@@ -445,23 +548,28 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   // ---- snapshots and restore
 
-  /**
-   * Synchronous part: write the buffer to RocksDB and open an iterator, which is a consistent
-   * point-in-time view. Asynchronous part: read that view in batches (the reads run on libuv's
-   * pool) and build the canonical per-key-group batches between them, while records go on.
-   */
-  snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
-    if (maxParallelism !== this.opts.maxParallelism) {
-      throw new Error(`Snapshot with max parallelism ${maxParallelism}, but the RocksDB state was laid out for ${this.opts.maxParallelism}`);
-    }
-    this.flush();
-    const it = this.rdb.iterator(ITERATOR_OPTIONS);
+  /** Packed state names by state id, and the kinds, as of now. */
+  private stateNames(): { kinds: Record<string, string>; names: Map<number, { name: Buffer; map: boolean }> } {
     const kinds: Record<string, string> = {};
     const names = new Map<number, { name: Buffer; map: boolean }>();
     for (const m of this.metas.values()) {
       kinds[m.name] = m.kind;
       names.set(m.id, { name: Buffer.from(this.packr.pack(m.name)), map: m.kind === 'map' });
     }
+    return { kinds, names };
+  }
+
+  /**
+   * Synchronous part: write the buffer to RocksDB and open an iterator, which is a consistent
+   * point-in-time view. Asynchronous part: read that view in batches (the reads run on libuv's
+   * pool) and build the canonical per-key-group batches between them, while records go on.
+   * Savepoints and checkpoints without incremental mode take this path.
+   */
+  snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
+    this.checkLayout(maxParallelism);
+    this.flush();
+    const it = this.rdb.iterator(ITERATOR_OPTIONS);
+    const { kinds, names } = this.stateNames();
     let called = false;
     return () => {
       if (called) throw new Error('A snapshot can be materialized only once');
@@ -475,17 +583,37 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     };
   }
 
-  /**
-   * Builds the canonical batches from the stored bytes without decoding them: keys and values
-   * are already msgpack (written by the same codec), so each key group's batch is an array32
-   * header and, per entry, a 3-array of the packed state name, the key's bytes and the value's
-   * bytes (map state: an array32 of [user key, value] 2-arrays). It decodes exactly as
-   * encodeRecords() of the same entries would.
-   */
+  private checkLayout(maxParallelism: number): void {
+    if (maxParallelism !== this.opts.maxParallelism) {
+      throw new Error(`Snapshot with max parallelism ${maxParallelism}, but the RocksDB state was laid out for ${this.opts.maxParallelism}`);
+    }
+  }
+
   private async materialize(it: RocksIterator, kinds: Record<string, string>, names: Map<number, { name: Buffer; map: boolean }>): Promise<KeyedStateSnapshot | undefined> {
     const parts: Buffer[] = [];
     const index: Record<number, [number, number]> = {};
     let offset = 0;
+    await this.scanCanonical(it, names, (group, bytes) => {
+      index[group] = [offset, bytes.byteLength];
+      parts.push(bytes);
+      offset += bytes.byteLength;
+    });
+    if (parts.length === 0) return undefined;
+    return { data: Buffer.concat(parts), index, kinds };
+  }
+
+  /**
+   * Reads an iterator to its end and hands over one canonical batch per key group, built from
+   * the stored bytes without decoding them: keys and values are already msgpack (written by the
+   * same codec), so a key group's batch is an array32 header and, per entry, a 3-array of the
+   * packed state name, the key's bytes and the value's bytes (map state: an array32 of
+   * [user key, value] 2-arrays). It decodes exactly as encodeRecords() of the same entries would.
+   */
+  private async scanCanonical(
+    it: RocksIterator,
+    names: Map<number, { name: Buffer; map: boolean }>,
+    onGroup: (group: number, bytes: Buffer, entries: number) => void | Promise<void>,
+  ): Promise<void> {
     let group = -1;
     let groupParts: Buffer[] = [];
     let groupEntries = 0;
@@ -501,25 +629,22 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       mapParts = [];
       mapEntries = 0;
     };
-    const endGroup = (): void => {
+    const endGroup = async (): Promise<void> => {
       endMap();
-      if (groupEntries > 0) {
-        const bytes = Buffer.concat([array32(groupEntries), ...groupParts]);
-        index[group] = [offset, bytes.byteLength];
-        parts.push(bytes);
-        offset += bytes.byteLength;
-      }
+      if (groupEntries > 0) await onGroup(group, Buffer.concat([array32(groupEntries), ...groupParts]), groupEntries);
       groupParts = [];
       groupEntries = 0;
     };
     for (;;) {
       if (this.closed) throw new Error('The task ended while its RocksDB state was being snapshotted');
-      const rows = await it.nextv(8192);
-      if (rows.length === 0) break;
-      for (const [k, v] of rows) {
+      // flat rows and large batches: fewer round trips to libuv's pool and no pair array per row
+      const { rows, finished } = await it._nextvAsync(SCAN_BATCH, NO_OPTIONS);
+      for (let j = 0; j < rows.length; j += 2) {
+        const k = rows[j]!;
+        const v = rows[j + 1]!;
         const g = k.readUInt16BE(0);
         if (g !== group) {
-          endGroup();
+          await endGroup();
           group = g;
         }
         const id = k.readUInt16BE(2);
@@ -543,10 +668,258 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           groupEntries++;
         }
       }
+      if (finished || rows.length === 0) break;
     }
-    endGroup();
-    if (parts.length === 0) return undefined;
-    return { data: Buffer.concat(parts), index, kinds };
+    await endGroup();
+  }
+
+  // ---- incremental checkpoints
+
+  /**
+   * Synchronous part of an incremental checkpoint: write the buffer, freeze what changed since
+   * the last snapshot, and open consistent views (iterators) of what must be uploaded: whole key
+   * groups that changed much (or everything, the first time), and the changed keys of the others.
+   * Key groups that did not change since the last completed checkpoint reference its files.
+   */
+  snapshotIncremental(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer {
+    this.checkLayout(maxParallelism);
+    if (!this.incremental) throw new Error('Incremental snapshot of a RocksDB backend made without incremental mode');
+    this.flush();
+    const seg = this.tracking;
+    seg.id = checkpointId;
+    this.frozen.push(seg);
+    this.tracking = emptySegment(false);
+    // everything that changed since the last completed checkpoint: the segments not covered by it
+    let all = false;
+    const changed = new Map<number, Set<string>>();
+    for (const s of this.frozen) {
+      if (s.all) all = true;
+      if (all) continue;
+      for (const [g, keys] of s.keys) {
+        const have = changed.get(g);
+        if (!have) changed.set(g, keys);
+        else changed.set(g, new Set([...have, ...keys]));
+      }
+    }
+    const base = this.base;
+    const fullGroups: number[] = [];
+    const deltaGroups: Array<[number, Set<string>]> = [];
+    if (!all) {
+      // chains are capped between half the maximum and the maximum, staggered by key group, so
+      // the key groups written whole by one checkpoint are not all rewritten again by one later
+      const half = Math.ceil((this.opts.maxChainLength ?? 64) / 2);
+      for (const [g, keys] of [...changed].sort((a, b) => a[0] - b[0])) {
+        const st = base.stats.get(g);
+        const chain = base.groups.get(g) ?? [];
+        const maxChain = half + (Math.imul(g + 1, 0x9e3779b1) >>> 0) % half;
+        // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
+        const rewrite = st !== undefined && ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || chain.length >= maxChain);
+        if (rewrite) fullGroups.push(g);
+        else deltaGroups.push([g, keys]);
+      }
+    }
+    // iterators opened now see the state as of now, whenever they are read
+    const scans: Array<[number, RocksIterator]> = all
+      ? [[-1, this.rdb.iterator(ITERATOR_OPTIONS)]]
+      : fullGroups.map((g) => [g, this.rdb.iterator({ ...ITERATOR_OPTIONS, gte: groupBound(g), ...(g < 0xffff ? { lt: groupBound(g + 1) } : {}) })]);
+    const deltaView = deltaGroups.length > 0 ? this.rdb.iterator(ITERATOR_OPTIONS) : undefined;
+    const { kinds, names } = this.stateNames();
+    let called = false;
+    return (write) => {
+      if (called) throw new Error('A snapshot can be materialized only once');
+      called = true;
+      const p = this.materializeIncremental(checkpointId, write, all, base, scans, deltaView, deltaGroups, kinds, names).finally(() =>
+        Promise.all([...scans.map(([, it]) => it), ...(deltaView ? [deltaView] : [])].map((it) => it.close().catch(() => {}))).then(() => this.snapshots.delete(p)),
+      );
+      this.snapshots.add(p);
+      return p;
+    };
+  }
+
+  private async materializeIncremental(
+    checkpointId: number,
+    write: SharedFileWriter,
+    all: boolean,
+    base: Chains,
+    scans: Array<[number, RocksIterator]>,
+    deltaView: RocksIterator | undefined,
+    deltaGroups: Array<[number, Set<string>]>,
+    kinds: Record<string, string>,
+    names: Map<number, { name: Buffer; map: boolean }>,
+  ): Promise<IncrementalKeyedHandle | undefined> {
+    const maxFile = this.opts.maxSharedFileBytes ?? 64 * 1024 * 1024;
+    const next: Chains = all ? { groups: new Map(), stats: new Map() } : { groups: new Map(base.groups), stats: new Map(base.stats) };
+    // the shared file being filled: its batches, and the links that point into it
+    let parts: Buffer[] = [];
+    let size = 0;
+    let file: SharedFileHandle = { path: '', size: 0, sha256: '', checkpointId };
+    let fileNo = 0;
+    let uploaded = 0;
+    const closeFile = async (): Promise<void> => {
+      if (size === 0) return;
+      const h = await write(`${fileNo++}`, Buffer.concat(parts));
+      Object.assign(file, h, { checkpointId });
+      uploaded += h.size;
+      parts = [];
+      size = 0;
+      file = { path: '', size: 0, sha256: '', checkpointId };
+    };
+    const add = async (bytes: Buffer, full: boolean): Promise<Link> => {
+      const link: Link = { file, offset: size, length: bytes.byteLength, full };
+      parts.push(bytes);
+      size += bytes.byteLength;
+      if (size >= maxFile) await closeFile();
+      return link;
+    };
+    for (const [g, it] of scans) {
+      let seen = false;
+      await this.scanCanonical(it, names, async (group, bytes, entries) => {
+        seen = true;
+        next.groups.set(group, [await add(bytes, true)]);
+        next.stats.set(group, { entries, fullBytes: bytes.byteLength, deltaBytes: 0 });
+      });
+      // a key group that is empty now has no chain
+      if (!seen && g >= 0) {
+        next.groups.delete(g);
+        next.stats.delete(g);
+      }
+    }
+    let done = 0;
+    for (const [g, keys] of deltaGroups) {
+      const { bytes, ops } = this.deltaBatch(deltaView!, keys, names);
+      if (ops > 0) {
+        next.groups.set(g, [...(base.groups.get(g) ?? []), await add(bytes, false)]);
+        const st = base.stats.get(g) ?? { entries: -1, fullBytes: 0, deltaBytes: 0 };
+        next.stats.set(g, { ...st, deltaBytes: st.deltaBytes + bytes.byteLength });
+      }
+      done += keys.size;
+      if (done >= 2048) {
+        // let records through between chunks of point reads
+        done = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed) throw new Error('The task ended while its RocksDB state was being snapshotted');
+      }
+    }
+    await closeFile();
+    this.pendingChains.set(checkpointId, next);
+    if (next.groups.size === 0) return undefined;
+    return chainsToHandle(next, kinds, uploaded);
+  }
+
+  /**
+   * The delta of one key group: for every changed key its state in the snapshot's view (a put,
+   * or a removal when it is gone); for a cleared map, a removal of the whole key and its entries
+   * as they are now. Built from the stored bytes, like the canonical batches.
+   */
+  private deltaBatch(view: RocksIterator, keys: Set<string>, names: Map<number, { name: Buffer; map: boolean }>): { bytes: Buffer; ops: number } {
+    const parts: Buffer[] = [];
+    let ops = 0;
+    const stateOf = (k: Buffer): { name: Buffer; map: boolean } => {
+      const id = k.readUInt16BE(2);
+      const state = names.get(id);
+      if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${id}`);
+      return state;
+    };
+    for (const tracked of keys) {
+      const key = Buffer.from(tracked.slice(1), 'latin1');
+      const state = stateOf(key);
+      view._seekSync(key);
+      if (tracked[0] === 'p') {
+        // a cleared map: drop the key, then put back what the map holds now
+        parts.push(OP_DELETE_KEY, state.name, key.subarray(4));
+        ops++;
+        for (;;) {
+          const { rows, finished } = view._nextvSync(256, NO_OPTIONS);
+          let j = 0;
+          for (; j < rows.length; j += 2) {
+            const k = rows[j]!;
+            if (k.length < key.length || k.compare(key, 0, key.length, 0, key.length) !== 0) break;
+            parts.push(OP_MAP_PUT, state.name, key.subarray(4), k.subarray(key.length), rows[j + 1]!);
+            ops++;
+          }
+          if (finished || j < rows.length || rows.length === 0) break;
+        }
+        continue;
+      }
+      const { rows } = view._nextvSync(1, NO_OPTIONS);
+      const found = rows.length > 0 && rows[0]!.equals(key);
+      if (state.map) {
+        const keyEnd = 4 + msgpackItemLength(key, 4);
+        if (found) parts.push(OP_MAP_PUT, state.name, key.subarray(4, keyEnd), key.subarray(keyEnd), rows[1]!);
+        else parts.push(OP_MAP_REMOVE, state.name, key.subarray(4, keyEnd), key.subarray(keyEnd));
+      } else if (found) {
+        parts.push(OP_PUT, state.name, key.subarray(4), rows[1]!);
+      } else {
+        parts.push(OP_DELETE_KEY, state.name, key.subarray(4));
+      }
+      ops++;
+    }
+    return { bytes: Buffer.concat([array32(ops), ...parts]), ops };
+  }
+
+  /** Checkpoint n completed: its chains are what the next checkpoint builds on. */
+  notifyCheckpointComplete(checkpointId: number): void {
+    if (!this.incremental || checkpointId <= this.lastCompleted) return;
+    const chains = this.pendingChains.get(checkpointId);
+    if (!chains) return; // not an incremental checkpoint of this backend (a savepoint, or taken before a restore)
+    this.lastCompleted = checkpointId;
+    this.base = chains;
+    this.frozen = this.frozen.filter((s) => s.id > checkpointId);
+    for (const id of this.pendingChains.keys()) if (id <= checkpointId) this.pendingChains.delete(id);
+  }
+
+  /** Checkpoint n was aborted: its changes stay to be uploaded by the next one. */
+  notifyCheckpointAborted(checkpointId: number): void {
+    this.pendingChains.delete(checkpointId);
+  }
+
+  /**
+   * After restoring an incremental checkpoint of this job: its chains (of this subtask's key
+   * groups) become the base of the next checkpoint, which uploads only what changes from now.
+   */
+  adoptRestoredChains(checkpointId: number, handles: IncrementalKeyedHandle[], inRange: (kg: number) => boolean): void {
+    if (!this.incremental) return;
+    const groups = linksByGroup(handles, inRange);
+    const stats = new Map<number, { entries: number; fullBytes: number; deltaBytes: number }>();
+    for (const [g, links] of groups) {
+      let fullBytes = 0;
+      let deltaBytes = 0;
+      for (const l of links) {
+        if (l.full) fullBytes += l.length;
+        else deltaBytes += l.length;
+      }
+      stats.set(g, { entries: -1, fullBytes, deltaBytes });
+    }
+    this.base = { groups, stats };
+    this.lastCompleted = checkpointId;
+    this.tracking = emptySegment(false);
+    this.frozen = [];
+  }
+
+  /** Applies a delta batch of an incremental checkpoint (see DeltaOp), after the chain's earlier links. */
+  restoreDelta(kinds: Record<string, string>, ops: unknown[]): void {
+    this.flush();
+    this.dropCache();
+    const batch = this.rdb.batch();
+    try {
+      for (const op of ops as Array<[number, string, NK, unknown?, unknown?]>) {
+        const [code, name, nk] = op;
+        const kind = kinds[name];
+        if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+        const meta = this.register(name, kind);
+        const prefix = this.prefix(meta, nk);
+        if (code === DeltaOp.PUT) batch._put(prefix, this.packr.pack(op[3]), NO_OPTIONS);
+        else if (code === DeltaOp.MAP_PUT) batch._put(Buffer.concat([prefix, this.packr.pack(op[3])]), this.packr.pack(op[4]), NO_OPTIONS);
+        else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, this.packr.pack(op[3])]), NO_OPTIONS);
+        else if (code === DeltaOp.DELETE_KEY) {
+          if (kind === 'map') for (const [k] of this.scan(prefix)) batch._del(k, NO_OPTIONS);
+          else batch._del(prefix, NO_OPTIONS);
+        } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
+      }
+      batch._writeSync(NO_OPTIONS);
+    } finally {
+      batch._closeSync();
+    }
   }
 
   /** Writes entries of a canonical snapshot (one key group's batch) into RocksDB. */

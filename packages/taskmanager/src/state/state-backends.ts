@@ -13,6 +13,7 @@ export function createKeyedStateBackend(
   type: StateBackendType,
   rocksdb: RocksDBSettings,
   task: { jobId: string; operatorId: string; subtaskIndex: number; attemptNumber: number; maxParallelism: number },
+  incremental = false,
 ): KeyedStateBackend {
   if (type === 'heap') return new HeapKeyedStateBackend();
   return new RocksDBKeyedStateBackend({
@@ -20,5 +21,6 @@ export function createKeyedStateBackend(
     maxParallelism: task.maxParallelism,
     blockCacheSize: rocksdb.blockCacheSize,
     writeBufferSize: rocksdb.writeBufferSize,
+    incremental,
   });
 }

@@ -5,15 +5,24 @@ import {
   type TaskMetrics,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
-import type { KeyedStateBackend, KeyedStateSnapshotMaterializer, RocksDBSettings } from '../state/keyed-state-backend.js';
+import type { IncrementalSnapshotMaterializer, KeyedStateBackend, KeyedStateSnapshotMaterializer, RocksDBSettings } from '../state/keyed-state-backend.js';
+import { isIncrementalHandle, restoreIncrementalState, type IncrementalKeyedHandle } from '../state/incremental-snapshot.js';
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
+
+/** The keyed state of one old subtask in the canonical format: one file, an index of its key groups. */
+interface FullKeyedHandle {
+  path: string;
+  sha256: string;
+  index: Record<string, [number, number]>;
+  kinds: Record<string, string>;
+}
 
 /** What the JobManager sends a restored task (see RestorePlan in the JobManager). */
 interface TaskRestoreState {
   storage: string;
   checkpointId: number;
-  operators: Record<string, { splits?: unknown[]; lists?: OperatorListSnapshot; keyed?: Array<{ path: string; sha256: string; index: Record<string, [number, number]>; kinds: Record<string, string> }> }>;
+  operators: Record<string, { splits?: unknown[]; lists?: OperatorListSnapshot; keyed?: Array<FullKeyedHandle | IncrementalKeyedHandle> }>;
 }
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
@@ -149,7 +158,7 @@ export class StreamTask {
   private createKeyedBackend(operatorId: string): KeyedStateBackend {
     return createKeyedStateBackend(parseStateBackendType(this.tdd.stateBackend, 'the task deployment'), this.host.rocksdb, {
       jobId: this.tdd.jobId, operatorId, subtaskIndex: this.tdd.subtaskIndex, attemptNumber: this.tdd.attemptNumber, maxParallelism: this.tdd.maxParallelism,
-    });
+    }, this.tdd.incrementalCheckpoints);
   }
 
   /** Opens the keyed state backends, then reads the key groups of this subtask's range from the restored files, verifying checksums. */
@@ -162,13 +171,25 @@ export class StreamTask {
       const handles = r.operators[this.operatorIds[i]!]?.keyed;
       const backend = this.operators[i]!.keyedBackend;
       if (!handles || !backend) continue;
+      const incremental: IncrementalKeyedHandle[] = [];
       for (const h of handles) {
+        if (isIncrementalHandle(h)) {
+          incremental.push(h);
+          continue;
+        }
         const data = await storage.read(h.path, h.sha256);
         for (const [kg, [off, len]] of Object.entries(h.index)) {
           if (!range.contains(Number(kg))) continue;
           if (off + len > data.byteLength) throw new Error(`Checkpoint file ${h.path} is truncated`);
           backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
         }
+      }
+      if (incremental.length > 0) {
+        await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
+        // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
+        // another job (restored as a savepoint) is not ours to reference, so the next one is full
+        const ownRoot = `${this.tdd.checkpointStorage.replace(/\/+$/, '')}/${this.tdd.jobId}/`;
+        if (r.storage.startsWith(ownRoot)) backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
       }
     }
   }
@@ -387,15 +408,19 @@ export class StreamTask {
     const id = barrier.checkpointId;
     if (this.state !== 'RUNNING') return;
     const t0 = performance.now();
-    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshotMaterializer; operatorState?: unknown; lists?: OperatorListSnapshot }> = [];
+    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshotMaterializer; incremental?: IncrementalSnapshotMaterializer; operatorState?: unknown; lists?: OperatorListSnapshot }> = [];
+    // savepoints are always full and self-contained (the canonical format, no shared files)
+    const incremental = this.tdd.incrementalCheckpoints && !barrier.isSavepoint;
     try {
       const position = this.reader?.snapshotState?.();
       if (position !== undefined) snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
       for (const op of this.operators) op.snapshotState?.(id);
       this.operators.forEach((op, i) => {
-        const keyed = op.keyedBackend?.snapshot(this.tdd.maxParallelism);
+        const backend = op.keyedBackend;
+        const incr = incremental && backend?.snapshotIncremental ? backend.snapshotIncremental(id, this.tdd.maxParallelism) : undefined;
+        const keyed = incr ? undefined : backend?.snapshot(this.tdd.maxParallelism);
         const lists = op.operatorState?.snapshot();
-        if (keyed || lists) snapshots.push({ operatorId: this.operatorIds[i]!, ...(keyed ? { keyed } : {}), ...(lists ? { lists } : {}) });
+        if (keyed || incr || lists) snapshots.push({ operatorId: this.operatorIds[i]!, ...(keyed ? { keyed } : {}), ...(incr ? { incremental: incr } : {}), ...(lists ? { lists } : {}) });
       });
     } catch (err) {
       this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId: id, reason: `snapshot failed: ${(err as Error).message}` });
@@ -414,8 +439,26 @@ export class StreamTask {
       let size = 0;
       // every materializer runs (each releases its view when done), even if one fails
       const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
+      // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
+      const incrementalHandles = await Promise.all(
+        snapshots.map((s) => {
+          if (!s.incremental) return undefined;
+          const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
+          return s.incremental(async (name, data) => {
+            const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
+            written.push(rel);
+            const h = await storage.write(rel, data);
+            return { ...h, path: `../shared/${stem}-${name}` };
+          });
+        }),
+      );
       for (const [i, s] of snapshots.entries()) {
         const entry: Record<string, unknown> = {};
+        const incr = incrementalHandles[i];
+        if (incr) {
+          entry.keyed = incr;
+          size += incr.checkpointedSize;
+        }
         const keyed = keyedSnapshots[i];
         if (keyed) {
           // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
@@ -457,6 +500,8 @@ export class StreamTask {
       if (this.isTerminal) return;
       try {
         for (const op of this.operators) {
+          if (completed) op.keyedBackend?.notifyCheckpointComplete?.(checkpointId);
+          else op.keyedBackend?.notifyCheckpointAborted?.(checkpointId);
           if (completed) await op.notifyCheckpointComplete?.(checkpointId);
           else op.notifyCheckpointAborted?.(checkpointId);
         }

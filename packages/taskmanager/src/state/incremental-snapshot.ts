@@ -1,0 +1,114 @@
+import { createCheckpointStorage, decodeRecords, resolveStoragePath } from '@weir/core';
+import type { KeyedStateBackend } from './keyed-state-backend.js';
+
+/*
+ * Incremental checkpoints of keyed state: the format of their handles and of their delta
+ * batches, shared by the RocksDB backend (which writes them) and restore (which reads them).
+ *
+ * A checkpoint's keyed state is, per key group, a *chain*: optionally one full batch (the
+ * canonical format: `[stateName, key, value]` entries) followed by delta batches, oldest first.
+ * Each batch lives in a shared file (`<job>/shared/...`) written by the checkpoint that first
+ * needed it; later checkpoints reference it again while its key group is unchanged, and append
+ * a delta for a key group that changed a little. Restoring a key group applies its chain in
+ * order. The JobManager counts, per shared file, the retained checkpoints that reference it
+ * (SharedStateRegistry) and deletes the file when none does.
+ */
+
+/** A shared file referenced by an incremental handle; `path` is relative to the checkpoint's directory (`../shared/<name>`). */
+export interface SharedFileHandle {
+  path: string;
+  size: number;
+  sha256: string;
+  /** the checkpoint that wrote the file */
+  checkpointId: number;
+}
+
+/** [index into files, offset, length, 1 for a full batch or 0 for a delta] */
+export type ChainLink = [number, number, number, 0 | 1];
+
+/** The keyed state of one operator subtask in an incremental checkpoint. */
+export interface IncrementalKeyedHandle {
+  format: 'incremental';
+  kinds: Record<string, string>;
+  files: SharedFileHandle[];
+  /** key group -> chain, oldest first */
+  groups: Record<string, ChainLink[]>;
+  /** bytes this checkpoint uploaded, and bytes of the whole state it references */
+  checkpointedSize: number;
+  fullSize: number;
+}
+
+export function isIncrementalHandle(h: unknown): h is IncrementalKeyedHandle {
+  return !!h && typeof h === 'object' && (h as { format?: unknown }).format === 'incremental';
+}
+
+/** Delta operations, each a msgpack array whose first element is the op code. */
+export const DeltaOp = {
+  /** [0, state, key, value]: the key's value (value, list, reducing, aggregating state) */
+  PUT: 0,
+  /** [1, state, key]: the key has no state any more (map state: every entry of the key's map) */
+  DELETE_KEY: 1,
+  /** [2, state, key, userKey, userValue]: one map entry */
+  MAP_PUT: 2,
+  /** [3, state, key, userKey]: one map entry removed */
+  MAP_REMOVE: 3,
+} as const;
+
+/** A chain link resolved to its file. */
+export interface ResolvedLink {
+  file: SharedFileHandle;
+  offset: number;
+  length: number;
+  full: boolean;
+}
+
+/**
+ * Every shared file the handles reference, with the links of the key groups in `wanted`, so a
+ * restore reads each file once and only the files it needs.
+ */
+export function linksByGroup(handles: IncrementalKeyedHandle[], wanted: (kg: number) => boolean): Map<number, ResolvedLink[]> {
+  const out = new Map<number, ResolvedLink[]>();
+  for (const h of handles) {
+    for (const [kg, chain] of Object.entries(h.groups)) {
+      const g = Number(kg);
+      if (!wanted(g)) continue;
+      out.set(
+        g,
+        chain.map(([fi, offset, length, full]) => {
+          const file = h.files[fi];
+          if (!file) throw new Error(`Incremental state handle refers to file #${fi}, but it lists ${h.files.length}`);
+          return { file, offset, length, full: full === 1 };
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Restores the key groups in range from incremental handles: applies every key group's chain
+ * (a full batch, then deltas), reading each shared file once and verifying its checksum, oldest
+ * file first, so the links of every chain are applied in order. `root` is the URI of the
+ * checkpoint's directory, which the handles' paths are relative to.
+ */
+export async function restoreIncrementalState(root: string, handles: IncrementalKeyedHandle[], backend: KeyedStateBackend, inRange: (kg: number) => boolean): Promise<void> {
+  const byFile = new Map<string, { file: SharedFileHandle; links: ResolvedLink[] }>();
+  for (const links of linksByGroup(handles, inRange).values()) {
+    for (const l of links) {
+      let f = byFile.get(l.file.path);
+      if (!f) byFile.set(l.file.path, (f = { file: l.file, links: [] }));
+      f.links.push(l);
+    }
+  }
+  const kinds = Object.assign({}, ...handles.map((h) => h.kinds)) as Record<string, string>;
+  for (const { file, links } of [...byFile.values()].sort((a, b) => a.file.checkpointId - b.file.checkpointId)) {
+    const where = resolveStoragePath(root, file.path);
+    const data = await createCheckpointStorage(where.root).read(where.path, file.sha256);
+    for (const l of links) {
+      if (l.offset + l.length > data.byteLength) throw new Error(`Checkpoint file ${where.root}/${where.path} is truncated`);
+      const batch = decodeRecords(data.subarray(l.offset, l.offset + l.length));
+      if (l.full) backend.restoreEntries(kinds, batch);
+      else backend.restoreDelta(kinds, batch);
+    }
+  }
+}
