@@ -251,3 +251,36 @@ describe('a TaskManager that dies', () => {
     }
   });
 });
+
+describe('a task stuck in user code', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await new TestCluster({ taskManagers: 1, slots: 2, env: { WEIR_TASK_CANCELLATION_TIMEOUT: '1 s' } }).start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('is stopped by terminating its worker thread after the cancellation timeout; the slot works again', async () => {
+    const client = await ClusterClient.connect(cluster.address);
+    try {
+      const r = await cluster.run(['run', job('stuck-in-user-code.ts'), '--detached']);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = jobIdOf(r.stdout);
+      await until('job running', async () => ((await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined));
+      await new Promise((res) => setTimeout(res, 1_000)); // record 1000 arrives after 0.2 s at 5000/s
+      const c = await weir(['cancel', jobId, '--jobmanager', cluster.address]);
+      assert.equal(c.code, 0, c.stderr);
+      const t0 = Date.now();
+      await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined), 15_000);
+      assert.ok(Date.now() - t0 < 10_000, 'canceled within the timeout and some slack');
+      assert.match(readFileSync(path.join(cluster.logDir(), 'taskmanager-1.log'), 'utf8'), /did not react to cancellation; terminating its slot's worker thread/);
+      const out = tempDir();
+      const again = await cluster.run(['run', job('exactly-once.ts'), '--', '2000', '20000', out], { timeoutMs: 60_000 });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /FINISHED/);
+    } finally {
+      client.close();
+    }
+  });
+});

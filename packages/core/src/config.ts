@@ -125,6 +125,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   o('slot.request.timeout', parseDuration, DURATION, 'a job that cannot get its slots fails after this long', { default: 300_000 }),
   o('heartbeat.interval', parseDuration, DURATION, 'heartbeat interval between JobManager and TaskManagers', { default: 1000 }),
   o('heartbeat.timeout', parseDuration, DURATION, 'a silent TaskManager is lost after this long', { default: 10_000 }),
+  o('task.cancellation.timeout', parseDuration, DURATION, 'a task stuck in user code this long after a cancel has its slot\'s worker thread terminated', { default: 30_000 }),
   o('log.level', oneOf(...LOG_LEVELS), LOG_LEVELS.join(', '), 'log level of JobManagers and TaskManagers (pino)', { default: 'info' }),
   // checkpoints (defaults for jobs that set nothing in code)
   o('execution.checkpointing.interval', parseDuration, DURATION, 'checkpoint every this long (unset: checkpointing off unless the job enables it)'),

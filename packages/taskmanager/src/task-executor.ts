@@ -34,6 +34,12 @@ export interface TaskManagerOptions {
   /** RocksDB memory per database, bytes */
   rocksdbBlockCacheSize?: number;
   rocksdbWriteBufferSize?: number;
+  /**
+   * A task that has not ended this long after it was told to cancel (user code stuck in a loop)
+   * gets its slot's worker thread terminated, like Flink's task cancellation watchdog but
+   * without taking the whole TaskManager down. Default 30 s.
+   */
+  cancellationTimeoutMs?: number;
 }
 
 interface Slot {
@@ -258,13 +264,51 @@ export class TaskExecutor {
 
   private cancelTask(executionId: string): void {
     const slot = this.executionSlot.get(executionId);
-    slot?.worker?.postMessage({ t: 'cancel', executionId } satisfies ToWorker);
+    const worker = slot?.worker;
+    if (!slot || !worker) return;
+    worker.postMessage({ t: 'cancel', executionId } satisfies ToWorker);
+    this.watchCancellation(slot, worker, executionId);
   }
 
   private cancelAll(): void {
-    for (const slot of this.slots) {
-      for (const executionId of slot.tasks) slot.worker?.postMessage({ t: 'cancel', executionId } satisfies ToWorker);
+    for (const slot of this.slots) for (const executionId of [...slot.tasks]) this.cancelTask(executionId);
+  }
+
+  /**
+   * A worker thread blocked in user code never reads the cancel message; terminating it stops
+   * the code where it is (V8 interrupts even a busy loop), and the slot gets a fresh worker.
+   */
+  private watchCancellation(slot: Slot, worker: Worker, executionId: string): void {
+    const timeoutMs = this.opts.cancellationTimeoutMs ?? 30_000;
+    setTimeout(() => {
+      if (slot.worker !== worker || !slot.tasks.has(executionId)) return;
+      this.log.error({ executionId, slot: slot.index, timeoutMs }, 'task did not react to cancellation; terminating its slot\'s worker thread');
+      const stuck = [...slot.tasks];
+      const jobId = slot.jobId ?? '';
+      slot.tasks.clear();
+      slot.worker = undefined;
+      slot.jobId = undefined;
+      void worker.terminate();
+      this.forgetWorker(worker);
+      for (const id of stuck) {
+        this.executionSlot.delete(id);
+        this.reportState({ jobId, executionId: id, state: 'CANCELED' });
+      }
+    }, timeoutMs).unref();
+  }
+
+  /** Routes to and from a terminated worker go, so consumers see their channels end. */
+  private forgetWorker(worker: Worker): void {
+    for (const [partitionId, w] of this.producers) {
+      if (w !== worker) continue;
+      this.producers.delete(partitionId);
+      for (const [key, route] of this.consumers) {
+        if (!key.startsWith(`${partitionId}/`)) continue;
+        this.consumers.delete(key);
+        if (!route.local) route.call.end();
+      }
     }
+    for (const [key, route] of this.consumers) if (route.local && route.worker === worker) this.consumers.delete(key);
   }
 
   // ---- messages from slot workers

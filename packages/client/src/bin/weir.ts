@@ -182,6 +182,7 @@ addSecurityOptions(addLogLevelOption(addDefineOption(program
       rocksdbBlockCacheSize: cfg.get<number>('state.backend.rocksdb.block.cache-size')!,
       rocksdbWriteBufferSize: cfg.get<number>('state.backend.rocksdb.writebuffer.size')!,
       advertisedHost: cfg.get<string>('taskmanager.host') ?? defaultAdvertisedHost(host),
+      cancellationTimeoutMs: cfg.get<number>('task.cancellation.timeout')!,
       ...(id ? { taskManagerId: id } : {}),
     });
     onShutdown(() => tm.stop());
