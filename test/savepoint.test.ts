@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, until, weir } from './helpers/cli.js';
+import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from './helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/savepoint-count.ts');
 const RECORDS = 90_000;
@@ -54,13 +54,7 @@ describe('savepoints and restore', () => {
       const d = await client.status(jobId);
       return Number(d.recordsIn) > 8_000 ? true : undefined;
     });
-    const c = await weir(['cancel', jobId, '--savepoint', path.join(work, 'savepoints'), '--jobmanager', cluster.address]);
-    assert.equal(c.code, 0, c.stderr);
-    const savepoint = /Savepoint completed: (.+)/.exec(c.stdout)![1]!.trim().replace(/^file:\/\//, '');
-    const d = await until('canceled', async () => {
-      const s = await client.status(jobId);
-      return s.status === 'JOB_CANCELED' ? s : undefined;
-    });
+    const { savepoint, details: d } = await cancelWithSavepoint(cluster, client, jobId, path.join(work, 'savepoints'));
     assert.ok(Number(d.recordsIn) < RECORDS, 'the first run was stopped before its end');
     return { savepoint, out1 };
   }
@@ -81,10 +75,7 @@ describe('savepoints and restore', () => {
     const r = await cluster.run(['run', opJob, '-p', '2', '--detached', '--', '60000']);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
     await until('records flowing', async () => (Number((await client.status(jobId)).recordsIn) > 5_000 ? true : undefined));
-    const c = await weir(['cancel', jobId, '--savepoint', path.join(work, 'op-savepoints'), '--jobmanager', cluster.address]);
-    assert.equal(c.code, 0, c.stderr);
-    const savepoint = /Savepoint completed: (.+)/.exec(c.stdout)![1]!.trim().replace(/^file:\/\//, '');
-    await until('canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    const { savepoint } = await cancelWithSavepoint(cluster, client, jobId, path.join(work, 'op-savepoints'));
     const r2 = await cluster.run(['run', opJob, '-p', '3', '--from-savepoint', savepoint, '--', '60000']);
     assert.equal(r2.code, 0, r2.stderr);
     const rows = r2.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as [string, number, number[], Array<[number, number]>]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, until, weir } from './helpers/cli.js';
+import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from './helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/state-backend-count.ts');
 const RECORDS = 90_000;
@@ -81,13 +81,7 @@ describe('RocksDB state backend on a cluster (state.backend: rocksdb in the conf
     });
     // the keyed operator's two subtasks each work on a RocksDB database of their own
     assert.equal(databases(stateRoot).length, 2, `databases under ${stateRoot}`);
-    const c = await weir(['cancel', jobId, '--savepoint', path.join(work, 'savepoints'), '--jobmanager', cluster.address]);
-    assert.equal(c.code, 0, c.stderr);
-    const savepoint = /Savepoint completed: (.+)/.exec(c.stdout)![1]!.trim().replace(/^file:\/\//, '');
-    const d = await until('canceled', async () => {
-      const s = await client.status(jobId);
-      return s.status === 'JOB_CANCELED' ? s : undefined;
-    });
+    const { savepoint, details: d } = await cancelWithSavepoint(cluster, client, jobId, path.join(work, 'savepoints'));
     assert.ok(Number(d.recordsIn) < RECORDS, 'the first run was stopped before its end');
     await until('the canceled tasks deleted their databases', async () => (databases(stateRoot).length === 0 ? true : undefined), 10_000);
 

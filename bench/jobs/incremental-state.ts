@@ -2,18 +2,9 @@
 // consecutive checkpoints: the source loads every key once, and afterwards emits one batch of
 // changes after each checkpoint's barrier, so every checkpoint covers exactly one batch.
 // Args: <keys> <changed per checkpoint> <full|incremental> <checkpoint storage> [interval ms]
-import { StreamExecutionEnvironment, KeyedProcessFunction, ValueStateDescriptor, InputStatus, getJobArgs } from '@weir/api';
-import type { Collector, ReaderOutput, Source, SourceReader, ValueState } from '@weir/api';
-
-class Count extends KeyedProcessFunction<number, number, number> {
-  private count!: ValueState<number>;
-  override open(): void {
-    this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
-  }
-  override processElement(_n: number, _ctx: KeyedProcessFunction.Context<number>, _out: Collector<number>): void {
-    this.count.update((this.count.value() ?? 0) + 1);
-  }
-}
+import { StreamExecutionEnvironment, InputStatus, getJobArgs } from '@weir/api';
+import type { ReaderOutput, Source, SourceReader } from '@weir/api';
+import { Count } from './count.js';
 
 const [keysArg, changedArg, mode, storage, interval] = getJobArgs();
 const KEYS = Number(keysArg ?? 1_000_000);

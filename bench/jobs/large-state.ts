@@ -1,17 +1,8 @@
 // Benchmark: a job holding <keys> keys of state, checkpointed every <interval> ms; runs until canceled.
 // Args: <keys> <interval ms> [checkpoint storage] [heap|rocksdb] [restart delay ms (default: the cluster's strategy)].
-import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, RestartStrategies, ValueStateDescriptor, getJobArgs } from '@weir/api';
-import type { Collector, StateBackendType, ValueState } from '@weir/api';
-
-class Count extends KeyedProcessFunction<number, number, number> {
-  private count!: ValueState<number>;
-  override open(): void {
-    this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
-  }
-  override processElement(_n: number, _ctx: KeyedProcessFunction.Context<number>, _out: Collector<number>): void {
-    this.count.update((this.count.value() ?? 0) + 1);
-  }
-}
+import { StreamExecutionEnvironment, DataGeneratorSource, RestartStrategies, getJobArgs } from '@weir/api';
+import type { StateBackendType } from '@weir/api';
+import { Count } from './count.js';
 
 const keys = Number(getJobArgs()[0] ?? 1_000_000);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();

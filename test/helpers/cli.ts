@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import assert from 'node:assert/strict';
 import os from 'node:os';
+import type { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import type { JobDetails__Output } from '../../packages/core/src/index.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,6 +49,21 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * `weir cancel JOB --savepoint DIR` (it must succeed), then waits for CANCELED; gives the
+ * savepoint's path and the job's final details.
+ */
+export async function cancelWithSavepoint(cluster: TestCluster, client: ClusterClient, jobId: string, dir: string): Promise<{ savepoint: string; details: JobDetails__Output }> {
+  const c = await weir(['cancel', jobId, '--savepoint', dir, '--jobmanager', cluster.address]);
+  assert.equal(c.code, 0, c.stderr);
+  const savepoint = /Savepoint completed: (.+)/.exec(c.stdout)![1]!.trim().replace(/^file:\/\//, '');
+  const details = await until('canceled', async () => {
+    const s = await client.status(jobId);
+    return s.status === 'JOB_CANCELED' ? s : undefined;
+  });
+  return { savepoint, details };
 }
 
 export function tempDir(prefix = 'weir-test-'): string {

@@ -88,6 +88,8 @@ export class JobMaster {
   /** the state the current attempt was deployed with */
   private restore: RestorePlan | undefined;
   private restoredCheckpointId = 0;
+  /** the restart strategy's delay before the pending restart */
+  private restartDelayMs = 0;
   private readonly onSlots = (): void => this.tryAllocate();
   private readonly onLost = (tm: RegisteredTaskManager, reason: string): void => this.taskManagerLost(tm, reason);
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
@@ -116,10 +118,11 @@ export class JobMaster {
       ?? (this.checkpointSettings.intervalMs > 0 ? RESTART_STRATEGY_DEFAULTS['exponential-delay'] : RESTART_STRATEGY_DEFAULTS.none);
     this.backoff = new RestartBackoff(strategy);
     this.restore = opts.restore;
-    this.restoredCheckpointId = opts.restore?.metadata.checkpointId ?? 0;
+    // only a retained checkpoint of this job counts as "restored checkpoint" (for the damaged-checkpoint
+    // fallback): a recovered job restores its latest retained one; a start savepoint is not one
     if (opts.recovered) {
       this.coordinator.recover(opts.recovered.retained, opts.recovered.highestCheckpointId);
-      this.restoredCheckpointId = this.coordinator.latestCompleted()?.id === this.restoredCheckpointId ? this.restoredCheckpointId : 0;
+      this.restoredCheckpointId = opts.restore?.metadata.checkpointId ?? 0;
     }
     this.createExecutions();
   }
@@ -410,8 +413,6 @@ export class JobMaster {
     }, this.opts.cancelTimeoutMs ?? 10_000);
     this.checkCompletion();
   }
-
-  private restartDelayMs = 0;
 
   /** Every task of the failed attempt has ended: wait out the backoff, then deploy again. */
   private scheduleRestart(): void {

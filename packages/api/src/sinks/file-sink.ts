@@ -25,7 +25,6 @@ interface OpenFile {
   name: string;
   buf: string;
   size: number;
-  records: number;
 }
 
 const FLUSH_AT = 64 * 1024;
@@ -64,7 +63,7 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
   }
 
   private newFile(txn: FileSinkTransaction): OpenFile {
-    const f: OpenFile = { fd: undefined, name: `.part-${txn.subtask}-${txn.writer}-${(this.fileCounter++).toString(36)}.inprogress`, buf: '', size: 0, records: 0 };
+    const f: OpenFile = { fd: undefined, name: `.part-${txn.subtask}-${txn.writer}-${(this.fileCounter++).toString(36)}.inprogress`, buf: '', size: 0 };
     this.open.set(txn, f);
     return f;
   }
@@ -103,7 +102,6 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
     const line = (this.options.format === 'json' || typeof r !== 'string' ? JSON.stringify(r) : r) + '\n';
     f.buf += line;
     f.size += line.length;
-    f.records++;
     if (f.buf.length >= FLUSH_AT) {
       this.flushFile(txn, f);
       if (f.size >= (this.options.rollingSizeBytes ?? 128 * 1024 * 1024)) this.closeFile(txn, false);

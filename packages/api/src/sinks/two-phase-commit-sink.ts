@@ -11,8 +11,8 @@ export interface TransactionContext extends TaskInfo {
 interface TransactionStateItem<TXN> {
   /** the subtask that opened the transaction; after rescaling, subtask (owner % parallelism) recovers it */
   owner: number;
-  /** pre-committed at this checkpoint; undefined for the transaction that was open at the barrier */
-  checkpointId?: number;
+  /** pre-committed at this checkpoint (the open transaction is never kept: the barrier pre-commits it) */
+  checkpointId: number;
   txn: TXN;
 }
 
@@ -47,16 +47,14 @@ export abstract class TwoPhaseCommitSink<T, TXN> implements Sink<T> {
     const pending: Array<{ checkpointId: number; txn: TXN }> = [];
     let current: TXN | undefined;
     let recovering: Promise<void> | undefined;
-    const restored = (restoredState ?? []) as Array<TransactionStateItem<TXN>>;
-    if (restored.length > 0 || ctx.attemptNumber > 0 || restoredState !== undefined) {
-      const mine = restored.filter((i) => i.owner % ctx.parallelism === ctx.subtaskIndex);
+    // restored, or restarted without a checkpoint: earlier attempts may have left transactions behind
+    if (restoredState !== undefined || ctx.attemptNumber > 0) {
+      const mine = ((restoredState ?? []) as Array<TransactionStateItem<TXN>>).filter((i) => i.owner % ctx.parallelism === ctx.subtaskIndex);
       // the subtasks this one stands in for after a rescale, its own index included
       const owned = [...new Set([ctx.subtaskIndex, ...mine.map((i) => i.owner)])];
       recovering = (async () => {
-        for (const item of mine) {
-          if (item.checkpointId !== undefined) await this.commit(item.txn);
-          else this.abort(item.txn);
-        }
+        // everything a restored checkpoint kept was pre-committed there, and that checkpoint completed
+        for (const item of mine) await this.commit(item.txn);
         this.recoveryFinished(ctx, owned);
       })();
     }
@@ -85,8 +83,7 @@ export abstract class TwoPhaseCommitSink<T, TXN> implements Sink<T> {
           pending.push({ checkpointId, txn: current });
           current = undefined;
         }
-        const items: Array<TransactionStateItem<TXN>> = pending.map((p) => ({ owner: ctx.subtaskIndex, checkpointId: p.checkpointId, txn: p.txn }));
-        return items;
+        return pending.map((p): TransactionStateItem<TXN> => ({ owner: ctx.subtaskIndex, ...p }));
       },
       notifyCheckpointComplete: async (checkpointId) => {
         await recovering;
