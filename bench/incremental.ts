@@ -6,8 +6,16 @@
  */
 import path from 'node:path';
 import { ClusterClient, LocalCluster } from '../packages/client/src/index.js';
-import { computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, decodeRecords } from '../packages/core/src/index.js';
-import { isIncrementalHandle, restoreIncrementalState, type IncrementalKeyedHandle } from '../packages/taskmanager/src/state/incremental-snapshot.js';
+import {
+  computeKeyGroupRangeForOperatorIndex,
+  createCheckpointStorage,
+  decodeRecords,
+} from '../packages/core/src/index.js';
+import {
+  isIncrementalHandle,
+  restoreIncrementalState,
+  type IncrementalKeyedHandle,
+} from '../packages/taskmanager/src/state/incremental-snapshot.js';
 import { RocksDBKeyedStateBackend } from '../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
@@ -15,7 +23,10 @@ import { submitDetached } from './submit.js';
 const KEYS = Number(process.env.BENCH_INCREMENTAL_KEYS ?? 1_000_000);
 const CHANGED = Math.round(KEYS / 100);
 /** checkpoints measured once every key is loaded */
-const MEASURED = { full: 5, incremental: Math.min(45, Number(process.env.BENCH_INCREMENTAL_CHECKPOINTS ?? 45)) };
+const MEASURED = {
+  full: 5,
+  incremental: Math.min(45, Number(process.env.BENCH_INCREMENTAL_CHECKPOINTS ?? 45)),
+};
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -29,7 +40,10 @@ interface Run {
 async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremental'): Promise<Run> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
   const storage = `s3://weir/bench-${mode}`;
-  const jobId = await submitDetached(path.join(here, 'jobs', 'incremental-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(KEYS), String(CHANGED), mode, storage, '500'] });
+  const jobId = await submitDetached(path.join(here, 'jobs', 'incremental-state.ts'), {
+    jobmanager: cluster.jobManagerAddress,
+    args: [String(KEYS), String(CHANGED), mode, storage, '500'],
+  });
   let completed: Awaited<ReturnType<ClusterClient['checkpoints']>>['history'] = [];
   try {
     // loading takes the first few checkpoints; from then on each covers one batch of changes
@@ -37,7 +51,7 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
       await new Promise((r) => setTimeout(r, 500));
       const [s, c] = await Promise.all([client.status(jobId), client.checkpoints(jobId)]);
       if (s.status !== 'JOB_RUNNING') throw new Error(`bench job ${s.status}: ${s.failureCause}`);
-      completed = c.history.filter((x) => x.status === 'COMPLETED');
+      completed = (c.history ?? []).filter((x) => x.status === 'COMPLETED');
       process.stderr.write(`\r\x1b[2K  ${mode}: ${completed.length} checkpoints, ${s.recordsIn} records`);
       // (the history keeps the last 50 checkpoints)
       if (Number(s.recordsIn) >= KEYS && Number(c.counts!.completed) >= 4 + MEASURED[mode]) break;
@@ -53,20 +67,36 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
   const md = JSON.parse((await createCheckpointStorage(latest.path).read('_metadata')).toString('utf8')) as {
     operators: Record<string, { subtasks: Record<string, { keyed?: unknown }> }>;
   };
-  const handles = Object.values(md.operators).flatMap((op) => Object.values(op.subtasks).map((s) => s.keyed).filter(Boolean));
+  const handles = Object.values(md.operators).flatMap((op) =>
+    Object.values(op.subtasks)
+      .map((s) => s.keyed)
+      .filter(Boolean),
+  );
   const restoreMs: number[] = [];
   let keysRestored = 0;
   for (let subtask = 0; subtask < 2; subtask++) {
     const range = computeKeyGroupRangeForOperatorIndex(128, 2, subtask);
-    const backend = new RocksDBKeyedStateBackend({ directory: path.join(here, '.tmp', `restore-${mode}-${subtask}-${Date.now()}`), maxParallelism: 128, blockCacheSize: 8 << 20, writeBufferSize: 16 << 20 });
+    const backend = new RocksDBKeyedStateBackend({
+      directory: path.join(here, '.tmp', `restore-${mode}-${subtask}-${Date.now()}`),
+      maxParallelism: 128,
+      blockCacheSize: 8 << 20,
+      writeBufferSize: 16 << 20,
+    });
     await backend.open();
     const t0 = performance.now();
     const incremental = handles.filter(isIncrementalHandle) as IncrementalKeyedHandle[];
-    if (incremental.length > 0) await restoreIncrementalState(latest.path, incremental, backend, (kg) => range.contains(kg));
-    for (const h of handles.filter((x) => !isIncrementalHandle(x)) as Array<{ path: string; sha256: string; index: Record<string, [number, number]>; kinds: Record<string, string> }>) {
+    if (incremental.length > 0)
+      await restoreIncrementalState(latest.path, incremental, backend, (kg) => range.contains(kg));
+    for (const h of handles.filter((x) => !isIncrementalHandle(x)) as Array<{
+      path: string;
+      sha256: string;
+      index: Record<string, [number, number]>;
+      kinds: Record<string, string>;
+    }>) {
       const data = await createCheckpointStorage(latest.path).read(h.path, h.sha256);
       for (const [kg, [off, len]] of Object.entries(h.index)) {
-        if (range.contains(Number(kg))) backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
+        if (range.contains(Number(kg)))
+          backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
       }
     }
     backend.flush();
@@ -74,13 +104,24 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
     keysRestored += backend.numKeys();
     await backend.dispose();
   }
-  return { sizes: measured.map((c) => Number(c.stateSizeBytes)), durations: measured.map((c) => Number(c.durationMs)), restoreMs, keysRestored };
+  return {
+    sizes: measured.map((c) => Number(c.stateSizeBytes)),
+    durations: measured.map((c) => Number(c.durationMs)),
+    restoreMs,
+    keysRestored,
+  };
 }
 
 export async function incrementalCheckpoints(here: string): Promise<void> {
   const s3 = await new TestS3Server().start();
   Object.assign(process.env, s3.env);
-  const cluster = new LocalCluster({ taskManagers: 2, slots: 1, port: 0, dir: path.join(here, '.tmp-incremental'), jobStore: false });
+  const cluster = new LocalCluster({
+    taskManagers: 2,
+    slots: 1,
+    port: 0,
+    dir: path.join(here, '.tmp-incremental'),
+    jobStore: false,
+  });
   await cluster.start();
   let full: Run;
   let incr: Run;
@@ -93,17 +134,33 @@ export async function incrementalCheckpoints(here: string): Promise<void> {
   }
   const kb = (n: number): string => `${(n / 1024).toFixed(0)} KiB`;
   console.log('');
-  console.log(`| ${KEYS.toLocaleString('en-US')} keys of RocksDB state (2 subtasks), ${CHANGED.toLocaleString('en-US')} keys (1%) changed between checkpoints, s3:// (s3rver) | full | incremental |`);
+  console.log(
+    `| ${KEYS.toLocaleString('en-US')} keys of RocksDB state (2 subtasks), ${CHANGED.toLocaleString('en-US')} keys (1%) changed between checkpoints, s3:// (s3rver) | full | incremental |`,
+  );
   console.log('|---|---:|---:|');
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   console.log(`| checkpoints measured (after loading) | ${full.sizes.length} | ${incr.sizes.length} |`);
   console.log(`| checkpoint size, median | ${kb(median(full.sizes))} | ${kb(median(incr.sizes))} |`);
-  console.log(`| checkpoint size, mean (includes rewriting long chains) | ${kb(mean(full.sizes))} | ${kb(mean(incr.sizes))} |`);
-  console.log(`| checkpoint size, largest | ${kb(Math.max(...full.sizes))} | ${kb(Math.max(...incr.sizes))} |`);
-  console.log(`| checkpoint duration (trigger to _metadata), median | ${median(full.durations)} ms | ${median(incr.durations)} ms |`);
-  console.log(`| restore of the latest checkpoint, 2 subtasks one after the other | ${full.restoreMs.join(' + ')} ms | ${incr.restoreMs.join(' + ')} ms |`);
-  console.log(`| keys restored | ${full.keysRestored.toLocaleString('en-US')} | ${incr.keysRestored.toLocaleString('en-US')} |`);
+  console.log(
+    `| checkpoint size, mean (includes rewriting long chains) | ${kb(mean(full.sizes))} | ${kb(mean(incr.sizes))} |`,
+  );
+  console.log(
+    `| checkpoint size, largest | ${kb(Math.max(...full.sizes))} | ${kb(Math.max(...incr.sizes))} |`,
+  );
+  console.log(
+    `| checkpoint duration (trigger to _metadata), median | ${median(full.durations)} ms | ${median(incr.durations)} ms |`,
+  );
+  console.log(
+    `| restore of the latest checkpoint, 2 subtasks one after the other | ${full.restoreMs.join(' + ')} ms | ${incr.restoreMs.join(' + ')} ms |`,
+  );
+  console.log(
+    `| keys restored | ${full.keysRestored.toLocaleString('en-US')} | ${incr.keysRestored.toLocaleString('en-US')} |`,
+  );
   console.log('');
-  console.log(`incremental / full checkpoint size: median ${((median(incr.sizes) / median(full.sizes)) * 100).toFixed(2)}%, mean ${((mean(incr.sizes) / mean(full.sizes)) * 100).toFixed(2)}% (bar: at most 5%)`);
-  console.log(`incremental runs: sizes ${incr.sizes.map(kb).join(', ')}; durations ${incr.durations.join(', ')} ms. full runs: sizes ${full.sizes.map(kb).join(', ')}; durations ${full.durations.join(', ')} ms`);
+  console.log(
+    `incremental / full checkpoint size: median ${((median(incr.sizes) / median(full.sizes)) * 100).toFixed(2)}%, mean ${((mean(incr.sizes) / mean(full.sizes)) * 100).toFixed(2)}% (bar: at most 5%)`,
+  );
+  console.log(
+    `incremental runs: sizes ${incr.sizes.map(kb).join(', ')}; durations ${incr.durations.join(', ')} ms. full runs: sizes ${full.sizes.map(kb).join(', ')}; durations ${full.durations.join(', ')} ms`,
+  );
 }

@@ -15,9 +15,16 @@ export interface RecoveryTimes {
   firstCheckpointMs: number;
 }
 
-export async function measureRecovery(cluster: LocalCluster, jobFile: string, keys: number): Promise<RecoveryTimes> {
+export async function measureRecovery(
+  cluster: LocalCluster,
+  jobFile: string,
+  keys: number,
+): Promise<RecoveryTimes> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
-  const jobId = await submitDetached(jobFile, { jobmanager: cluster.jobManagerAddress, args: [String(keys), '1000', '', '', '0'] });
+  const jobId = await submitDetached(jobFile, {
+    jobmanager: cluster.jobManagerAddress,
+    args: [String(keys), '1000', '', '', '0'],
+  });
   try {
     // state of every key exists once two checkpoints after the first completed
     for (;;) {
@@ -35,7 +42,9 @@ export async function measureRecovery(cluster: LocalCluster, jobFile: string, ke
     for (;;) {
       await new Promise((r) => setTimeout(r, 100));
       const r = (await client.status(jobId)).restarts[0];
-      process.stderr.write(`\r\x1b[2K  recovery with ${keys} keys: ${r ? (Number(r.firstCheckpointAt) ? 'done' : Number(r.runningAt) ? 'running, waiting for a checkpoint' : 'restarting') : 'waiting for detection'}`);
+      process.stderr.write(
+        `\r\x1b[2K  recovery with ${keys} keys: ${r ? (Number(r.firstCheckpointAt) ? 'done' : Number(r.runningAt) ? 'running, waiting for a checkpoint' : 'restarting') : 'waiting for detection'}`,
+      );
       if (r && Number(r.firstCheckpointAt) > 0) {
         process.stderr.write('\n');
         return {

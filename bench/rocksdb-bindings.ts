@@ -16,7 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-const base = process.env.ROCKSDB_BENCH_MODULES ? path.join(path.resolve(process.env.ROCKSDB_BENCH_MODULES), 'x.js') : import.meta.url;
+const base = process.env.ROCKSDB_BENCH_MODULES
+  ? path.join(path.resolve(process.env.ROCKSDB_BENCH_MODULES), 'x.js')
+  : import.meta.url;
 const require = createRequire(base);
 const N = Number(process.env.BENCH_KEYS ?? 200_000);
 const N_ASYNC = Math.min(N, 20_000);
@@ -31,7 +33,15 @@ function key(i: number): Buffer {
 const keys = Array.from({ length: N }, (_, i) => key(i));
 const value = Buffer.from([0xce, 0, 0, 0, 1]);
 
-interface Row { binding: string; version: string; worker: string; asyncGet?: number; syncGet?: number; batchPut?: number; scan?: number }
+interface Row {
+  binding: string;
+  version: string;
+  worker: string;
+  asyncGet?: number;
+  syncGet?: number;
+  batchPut?: number;
+  scan?: number;
+}
 
 function rate(n: number, t0: number): number {
   return Math.round(n / ((performance.now() - t0) / 1000));
@@ -41,7 +51,10 @@ function loadsInWorker(mod: string): Promise<string> {
   const code = `const { createRequire } = require('node:module'); const r = createRequire(${JSON.stringify(base)}); r(${JSON.stringify(mod)}); require('node:worker_threads').parentPort.postMessage('ok')`;
   return new Promise((resolve) => {
     const w = new Worker(code, { eval: true });
-    w.once('message', () => { resolve('yes'); void w.terminate(); });
+    w.once('message', () => {
+      resolve('yes');
+      void w.terminate();
+    });
     w.once('error', (e) => resolve(`no: ${e.message}`));
   });
 }
@@ -74,17 +87,26 @@ async function nxtedition(dir: string): Promise<Row> {
   const scan = rate(seen, t0);
   await it.close();
   await db.close();
-  return { binding: '@nxtedition/rocksdb', version: require('@nxtedition/rocksdb/package.json').version, worker: await loadsInWorker('@nxtedition/rocksdb'), asyncGet, syncGet, batchPut, scan };
+  return {
+    binding: '@nxtedition/rocksdb',
+    version: require('@nxtedition/rocksdb/package.json').version,
+    worker: await loadsInWorker('@nxtedition/rocksdb'),
+    asyncGet,
+    syncGet,
+    batchPut,
+    scan,
+  };
 }
 
 async function level(dir: string): Promise<Row> {
   const rocksdb = require('rocksdb') as (loc: string) => any;
   const db = rocksdb(dir);
-  const p = <T>(f: (cb: (err: Error | null, v?: T) => void) => void) => new Promise<T>((res, rej) => f((e, v) => (e ? rej(e) : res(v as T))));
+  const p = <T>(f: (cb: (err: Error | null, v?: T) => void) => void) =>
+    new Promise<T>((res, rej) => f((e, v) => (e ? rej(e) : res(v as T))));
   await p((cb) => db.open({ createIfMissing: true }, cb));
   let t0 = performance.now();
   for (let i = 0; i < N; i += 1000) {
-    const ops = [];
+    const ops: { type: 'put'; key: unknown; value: unknown }[] = [];
     for (let j = i; j < Math.min(N, i + 1000); j++) ops.push({ type: 'put', key: keys[j], value });
     await p((cb) => db.batch(ops, cb));
   }
@@ -96,14 +118,23 @@ async function level(dir: string): Promise<Row> {
   const it = db.iterator({ keyAsBuffer: true, valueAsBuffer: true });
   let seen = 0;
   for (;;) {
-    const k = await new Promise((res, rej) => it.next((e: Error | null, k?: Buffer) => (e ? rej(e) : res(k))));
+    const k = await new Promise((res, rej) =>
+      it.next((e: Error | null, k?: Buffer) => (e ? rej(e) : res(k))),
+    );
     if (k === undefined) break;
     seen++;
   }
   const scan = rate(seen, t0);
   await p((cb) => it.end(cb));
   await p((cb) => db.close(cb));
-  return { binding: 'rocksdb (Level)', version: require('rocksdb/package.json').version, worker: await loadsInWorker('rocksdb'), asyncGet, batchPut, scan };
+  return {
+    binding: 'rocksdb (Level)',
+    version: require('rocksdb/package.json').version,
+    worker: await loadsInWorker('rocksdb'),
+    asyncGet,
+    batchPut,
+    scan,
+  };
 }
 
 async function holepunch(dir: string): Promise<Row> {
@@ -131,13 +162,27 @@ async function holepunch(dir: string): Promise<Row> {
   const scan = rate(seen, t0);
   const worker = await loadsInWorker('rocksdb-native');
   // seen here: close() of 3.18.1 never settled after an iterator had run, so it gets 2 s
-  const closed = await Promise.race([db.close().then(() => true), new Promise((r) => setTimeout(r, 2000, false)).then(() => false)]);
-  return { binding: 'rocksdb-native', version: require('rocksdb-native/package').version, worker: closed ? worker : `${worker} (close() did not settle)`, asyncGet, batchPut, scan };
+  const closed = await Promise.race([
+    db.close().then(() => true),
+    new Promise((r) => setTimeout(r, 2000, false)).then(() => false),
+  ]);
+  return {
+    binding: 'rocksdb-native',
+    version: require('rocksdb-native/package').version,
+    worker: closed ? worker : `${worker} (close() did not settle)`,
+    asyncGet,
+    batchPut,
+    scan,
+  };
 }
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  for (const [name, run] of [['@nxtedition/rocksdb', nxtedition], ['rocksdb', level], ['rocksdb-native', holepunch]] as const) {
+  for (const [name, run] of [
+    ['@nxtedition/rocksdb', nxtedition],
+    ['rocksdb', level],
+    ['rocksdb-native', holepunch],
+  ] as const) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-rdb-bench-'));
     try {
       rows.push(await run(dir));
@@ -148,10 +193,17 @@ async function main(): Promise<void> {
     }
   }
   const f = (n?: number) => (n === undefined ? '-' : n.toLocaleString('en-US'));
-  console.log(`${N.toLocaleString('en-US')} keys (${N_ASYNC.toLocaleString('en-US')} for awaited gets), ops/s`);
-  console.log('| binding | version | loads in a worker thread | awaited get | sync get | batched put (1,000/batch) | full scan |');
+  console.log(
+    `${N.toLocaleString('en-US')} keys (${N_ASYNC.toLocaleString('en-US')} for awaited gets), ops/s`,
+  );
+  console.log(
+    '| binding | version | loads in a worker thread | awaited get | sync get | batched put (1,000/batch) | full scan |',
+  );
   console.log('|---|---|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.binding} | ${r.version} | ${r.worker} | ${f(r.asyncGet)} | ${f(r.syncGet)} | ${f(r.batchPut)} | ${f(r.scan)} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.binding} | ${r.version} | ${r.worker} | ${f(r.asyncGet)} | ${f(r.syncGet)} | ${f(r.batchPut)} | ${f(r.scan)} |`,
+    );
 }
 
 await main();

@@ -34,7 +34,12 @@ function baseline(): number {
   return (LINES * WORDS_PER_LINE) / s;
 }
 
-async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?: number, extraArgs: string[] = []): Promise<number> {
+async function clusterRun(
+  cluster: LocalCluster,
+  job: string,
+  expectSinkRecords?: number,
+  extraArgs: string[] = [],
+): Promise<number> {
   let jobId = '';
   const log = console.log;
   console.log = (...a: unknown[]) => {
@@ -43,7 +48,11 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
   };
   let code: number;
   try {
-    code = await runJob(path.join(here, 'jobs', job), { jobmanager: cluster.jobManagerAddress, args: [String(LINES), ...extraArgs], progress: (l, final) => process.stderr.write(`\r\x1b[2K  ${l}${final ? '\n' : ''}`) });
+    code = await runJob(path.join(here, 'jobs', job), {
+      jobmanager: cluster.jobManagerAddress,
+      args: [String(LINES), ...extraArgs],
+      progress: (l, final) => process.stderr.write(`\r\x1b[2K  ${l}${final ? '\n' : ''}`),
+    });
   } finally {
     console.log = log;
   }
@@ -62,15 +71,26 @@ async function clusterRun(cluster: LocalCluster, job: string, expectSinkRecords?
 }
 
 /** Runs the large-state job until `n` checkpoints completed; returns the completed ones' stats. */
-async function largeState(cluster: LocalCluster, keys: number, n: number, storage: string, backend = 'heap'): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
+async function largeState(
+  cluster: LocalCluster,
+  keys: number,
+  n: number,
+  storage: string,
+  backend = 'heap',
+): Promise<Array<{ durationMs: number; stateSizeBytes: number }>> {
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
-  const jobId = await submitDetached(path.join(here, 'jobs', 'large-state.ts'), { jobmanager: cluster.jobManagerAddress, args: [String(keys), '3000', storage, backend] });
+  const jobId = await submitDetached(path.join(here, 'jobs', 'large-state.ts'), {
+    jobmanager: cluster.jobManagerAddress,
+    args: [String(keys), '3000', storage, backend],
+  });
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 500));
       const s = await client.checkpoints(jobId);
       const done = (s.history ?? []).filter((c) => c.status === 'COMPLETED');
-      process.stderr.write(`\r\x1b[2K  large ${backend} state to ${storage || 'file://'}: ${done.length}/${n} checkpoints completed`);
+      process.stderr.write(
+        `\r\x1b[2K  large ${backend} state to ${storage || 'file://'}: ${done.length}/${n} checkpoints completed`,
+      );
       // the first checkpoint may come before every key exists; count the later ones
       if (done.length > n) {
         process.stderr.write('\n');
@@ -86,7 +106,13 @@ async function largeState(cluster: LocalCluster, keys: number, n: number, storag
 /** Recovery after kill -9, on 3 TaskManagers x 1 slot for a job of parallelism 2 (one spare slot). */
 async function recovery(): Promise<void> {
   const runs = Number(process.env.BENCH_RECOVERY_RUNS ?? 3);
-  const cluster = new LocalCluster({ taskManagers: 3, slots: 1, port: 0, dir: path.join(here, '.tmp-recovery'), jobStore: false });
+  const cluster = new LocalCluster({
+    taskManagers: 3,
+    slots: 1,
+    port: 0,
+    dir: path.join(here, '.tmp-recovery'),
+    jobStore: false,
+  });
   await cluster.start();
   const results: Record<string, RecoveryTimes[]> = { '1M keys': [], '1k keys': [] };
   try {
@@ -99,19 +125,34 @@ async function recovery(): Promise<void> {
   }
   const m = (k: string, f: keyof RecoveryTimes): string => `${median(results[k]!.map((r) => r[f]))} ms`;
   console.log('');
-  console.log(`| recovery after kill -9 of a TaskManager (spare slot, restart delay 0), median of ${runs} | 1M keys | 1k keys |`);
+  console.log(
+    `| recovery after kill -9 of a TaskManager (spare slot, restart delay 0), median of ${runs} | 1M keys | 1k keys |`,
+  );
   console.log('|---|---:|---:|');
   console.log(`| kill to detection | ${m('1M keys', 'detectionMs')} | ${m('1k keys', 'detectionMs')} |`);
   console.log(`| detection to redeploy | ${m('1M keys', 'redeployMs')} | ${m('1k keys', 'redeployMs')} |`);
-  console.log(`| state restore (slowest task) | ${m('1M keys', 'stateRestoreMs')} | ${m('1k keys', 'stateRestoreMs')} |`);
+  console.log(
+    `| state restore (slowest task) | ${m('1M keys', 'stateRestoreMs')} | ${m('1k keys', 'stateRestoreMs')} |`,
+  );
   console.log(`| kill to all tasks RUNNING | ${m('1M keys', 'runningMs')} | ${m('1k keys', 'runningMs')} |`);
-  console.log(`| kill to first checkpoint completed | ${m('1M keys', 'firstCheckpointMs')} | ${m('1k keys', 'firstCheckpointMs')} |`);
+  console.log(
+    `| kill to first checkpoint completed | ${m('1M keys', 'firstCheckpointMs')} | ${m('1k keys', 'firstCheckpointMs')} |`,
+  );
   console.log('');
-  console.log(`recovery runs: ${Object.entries(results).map(([k, rs]) => `${k}: ${rs.map((r) => `${r.detectionMs}/${r.runningMs}/${r.firstCheckpointMs} ms`).join(', ')}`).join('; ')} (detection/running/first checkpoint)`);
+  console.log(
+    `recovery runs: ${Object.entries(results)
+      .map(
+        ([k, rs]) =>
+          `${k}: ${rs.map((r) => `${r.detectionMs}/${r.runningMs}/${r.firstCheckpointMs} ms`).join(', ')}`,
+      )
+      .join('; ')} (detection/running/first checkpoint)`,
+  );
 }
 
 async function main(): Promise<void> {
-  console.log(`weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`);
+  console.log(
+    `weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`,
+  );
   const base: number[] = [];
   for (let i = 0; i < RUNS; i++) base.push(baseline());
   // a real S3 server (s3rver, its own process) for the S3 checkpoint figures; the cluster reads its settings from the environment
@@ -130,11 +171,14 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < RUNS; i++) {
       if (want('shuffle')) shuffle.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE));
-      if (want('checkpointed')) checkpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000']));
+      if (want('checkpointed'))
+        checkpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000']));
       if (want('chained')) chained.push(await clusterRun(cluster, 'chained.ts'));
       if (want('rocksdb')) {
         rocksdb.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['0', 'rocksdb']));
-        rocksdbCheckpointed.push(await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000', 'rocksdb']));
+        rocksdbCheckpointed.push(
+          await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000', 'rocksdb']),
+        );
       }
     }
     if (want('large-state')) {
@@ -158,21 +202,34 @@ async function main(): Promise<void> {
   console.log('');
   console.log('| pipeline | records/s (median) | vs baseline |');
   console.log('|---|---:|---:|');
-  for (const [name, v] of rows) if (v.length > 0) console.log(`| ${name} | ${fmt(median(v))} | ${(median(v) / b).toFixed(2)}x |`);
+  for (const [name, v] of rows)
+    if (v.length > 0) console.log(`| ${name} | ${fmt(median(v))} | ${(median(v) / b).toFixed(2)}x |`);
   console.log('');
-  if (checkpointed.length > 0 && shuffle.length > 0) console.log(`checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`);
-  if (rocksdb.length > 0 && shuffle.length > 0) console.log(`RocksDB vs heap on word count: ${((median(rocksdb) / median(shuffle)) * 100).toFixed(1)}% of the heap rate`);
+  if (checkpointed.length > 0 && shuffle.length > 0)
+    console.log(
+      `checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`,
+    );
+  if (rocksdb.length > 0 && shuffle.length > 0)
+    console.log(
+      `RocksDB vs heap on word count: ${((median(rocksdb) / median(shuffle)) * 100).toFixed(1)}% of the heap rate`,
+    );
   console.log('');
-  const ms = (xs: Array<{ durationMs: number }>) => (xs.length > 0 ? `${median(xs.map((s) => s.durationMs))} ms` : '-');
-  const mb = (xs: Array<{ stateSizeBytes: number }>) => (xs.length > 0 ? `${(median(xs.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB` : '-');
+  const ms = (xs: Array<{ durationMs: number }>) =>
+    xs.length > 0 ? `${median(xs.map((s) => s.durationMs))} ms` : '-';
+  const mb = (xs: Array<{ stateSizeBytes: number }>) =>
+    xs.length > 0 ? `${(median(xs.map((s) => s.stateSizeBytes)) / 1e6).toFixed(1)} MB` : '-';
   console.log('| 1M keys of state (2 subtasks) | heap, file:// | heap, s3:// (s3rver) | RocksDB, file:// |');
   console.log('|---|---:|---:|---:|');
-  console.log(`| checkpoint duration (trigger to _metadata), median | ${ms(state)} | ${ms(stateS3)} | ${ms(stateRocks)} |`);
+  console.log(
+    `| checkpoint duration (trigger to _metadata), median | ${ms(state)} | ${ms(stateS3)} | ${ms(stateRocks)} |`,
+  );
   console.log(`| checkpoint size | ${mb(state)} | ${mb(stateS3)} | ${mb(stateRocks)} |`);
   console.log('');
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('recovery')) await recovery();
-  console.log(`all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`);
+  console.log(
+    `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
+  );
 }
 
 await main();

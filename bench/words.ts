@@ -5,7 +5,10 @@
 export const WORDS_PER_LINE = 10;
 const VOCABULARY_SIZE = 10_000;
 
-export const VOCABULARY: string[] = Array.from({ length: VOCABULARY_SIZE }, (_, i) => `w${(i * 2654435761 >>> 0).toString(36)}`);
+export const VOCABULARY: string[] = Array.from(
+  { length: VOCABULARY_SIZE },
+  (_, i) => `w${((i * 2654435761) >>> 0).toString(36)}`,
+);
 
 export function line(i: number): string {
   let h = (i * 2654435761) >>> 0;

@@ -9,8 +9,15 @@
  *   npx weir run examples/wordcount.ts --jobmanager localhost:6123 -- 200000 2000   # lines, lines/s
  */
 import {
-  StreamExecutionEnvironment, KeyedProcessFunction, ValueState, ValueStateDescriptor, FileSink, Collector,
-  DataGeneratorSource, getJobArgs, type DataStream,
+  StreamExecutionEnvironment,
+  KeyedProcessFunction,
+  type ValueState,
+  ValueStateDescriptor,
+  FileSink,
+  type Collector,
+  DataGeneratorSource,
+  getJobArgs,
+  type DataStream,
 } from '@weir/api';
 import { corpus } from './corpus.js';
 
@@ -19,8 +26,11 @@ class CountWords extends KeyedProcessFunction<string, [string, number], [string,
   override open(): void {
     this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
   }
-  override processElement(v: [string, number], ctx: KeyedProcessFunction.Context<string>,
-                          out: Collector<[string, number]>): void {
+  override processElement(
+    v: [string, number],
+    ctx: KeyedProcessFunction.Context<string>,
+    out: Collector<[string, number]>,
+  ): void {
     const c = (this.count.value() ?? 0) + v[1];
     this.count.update(c);
     out.collect([v[0], c]);
@@ -34,7 +44,9 @@ let text: DataStream<string>;
 if (lines) {
   // the same deterministic text, generated at a steady pace (a checkpointed source position)
   const all = corpus(lines);
-  text = env.fromSource(new DataGeneratorSource<string>((i) => all[i]!, lines, linesPerSecond || undefined), 'Corpus').uid('corpus');
+  text = env
+    .fromSource(new DataGeneratorSource<string>((i) => all[i]!, lines, linesPerSecond || undefined), 'Corpus')
+    .uid('corpus');
 } else {
   text = env.fromElements(...corpus());
 }

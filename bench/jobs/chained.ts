@@ -6,7 +6,8 @@ import { line } from '../words.js';
 const lines = Number(getJobArgs()[0] ?? 2_000_000);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
-env.fromSource(new DataGeneratorSource<string>(line, lines), 'Lines')
+env
+  .fromSource(new DataGeneratorSource<string>(line, lines), 'Lines')
   .flatMap((l: string, out: Collector<string>) => {
     for (const w of l.split(' ')) out.collect(w);
   })

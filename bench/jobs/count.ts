@@ -7,7 +7,11 @@ export class Count extends KeyedProcessFunction<number, number, number> {
   override open(): void {
     this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
   }
-  override processElement(_n: number, _ctx: KeyedProcessFunction.Context<number>, _out: Collector<number>): void {
+  override processElement(
+    _n: number,
+    _ctx: KeyedProcessFunction.Context<number>,
+    _out: Collector<number>,
+  ): void {
     this.count.update((this.count.value() ?? 0) + 1);
   }
 }

@@ -49,8 +49,12 @@ const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 env.setStateBackend('rocksdb', { incremental: mode === 'incremental' });
 env.enableCheckpointing(Number(interval ?? 1000));
-env.getCheckpointConfig().setCheckpointStorage(storage!).setExternalizedCheckpointRetention('RETAIN_ON_CANCELLATION');
-env.fromSource(new LoadThenChange(), 'LoadThenChange')
+env
+  .getCheckpointConfig()
+  .setCheckpointStorage(storage!)
+  .setExternalizedCheckpointRetention('RETAIN_ON_CANCELLATION');
+env
+  .fromSource(new LoadThenChange(), 'LoadThenChange')
   .keyBy((n) => n)
   .process(new Count())
   .sinkTo({ createWriter: () => ({ write: () => {} }) });

@@ -11,7 +11,8 @@ env.enableCheckpointing(Number(getJobArgs()[1] ?? 3000));
 if (getJobArgs()[2]) env.getCheckpointConfig().setCheckpointStorage(getJobArgs()[2]!);
 if (getJobArgs()[3]) env.setStateBackend(getJobArgs()[3] as StateBackendType);
 if (getJobArgs()[4]) env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, Number(getJobArgs()[4])));
-env.fromSource(new DataGeneratorSource<number>((i) => i % keys, undefined, 500_000), 'Keys')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i % keys, undefined, 500_000), 'Keys')
   .keyBy((n) => n)
   .process(new Count())
   .sinkTo({ createWriter: () => ({ write: () => {} }) });

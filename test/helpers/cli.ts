@@ -18,7 +18,10 @@ export interface CliResult {
 }
 
 /** Runs `weir ...` as a real process and collects its output. */
-export function weir(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function weir(
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WEIR, ...args], {
       cwd: opts.cwd ?? ROOT,
@@ -41,7 +44,11 @@ export function weir(args: string[], opts: { cwd?: string; timeoutMs?: number; e
 }
 
 /** Polls `fn` until it returns a value; fails naming what it waited for. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -55,10 +62,18 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
  * `weir cancel JOB --savepoint DIR` (it must succeed), then waits for CANCELED; gives the
  * savepoint's path and the job's final details.
  */
-export async function cancelWithSavepoint(cluster: TestCluster, client: ClusterClient, jobId: string, dir: string): Promise<{ savepoint: string; details: JobDetails__Output }> {
+export async function cancelWithSavepoint(
+  cluster: TestCluster,
+  client: ClusterClient,
+  jobId: string,
+  dir: string,
+): Promise<{ savepoint: string; details: JobDetails__Output }> {
   const c = await weir(['cancel', jobId, '--savepoint', dir, '--jobmanager', cluster.address]);
   assert.equal(c.code, 0, c.stderr);
-  const savepoint = /Savepoint completed: (.+)/.exec(c.stdout)![1]!.trim().replace(/^file:\/\//, '');
+  const savepoint = /Savepoint completed: (.+)/
+    .exec(c.stdout)![1]!
+    .trim()
+    .replace(/^file:\/\//, '');
   const details = await until('canceled', async () => {
     const s = await client.status(jobId);
     return s.status === 'JOB_CANCELED' ? s : undefined;
@@ -76,16 +91,37 @@ export class TestCluster {
   address = '';
   readonly dir: string;
 
-  constructor(private readonly opts: { taskManagers?: number; slots?: number; extra?: string[]; env?: Record<string, string> } = {}) {
+  constructor(
+    private readonly opts: {
+      taskManagers?: number;
+      slots?: number;
+      extra?: string[];
+      env?: Record<string, string>;
+    } = {},
+  ) {
     this.dir = tempDir('weir-cluster-');
   }
 
   async start(): Promise<this> {
     const args = [
-      WEIR, 'cluster', 'start', '--port', '0', '--dir', this.dir,
-      '--taskmanagers', String(this.opts.taskManagers ?? 2), '--slots', String(this.opts.slots ?? 2), ...(this.opts.extra ?? []),
+      WEIR,
+      'cluster',
+      'start',
+      '--port',
+      '0',
+      '--dir',
+      this.dir,
+      '--taskmanagers',
+      String(this.opts.taskManagers ?? 2),
+      '--slots',
+      String(this.opts.slots ?? 2),
+      ...(this.opts.extra ?? []),
     ];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, ...this.opts.env } });
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...this.opts.env },
+    });
     this.child = child;
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -119,7 +155,9 @@ export class TestCluster {
   taskManagerPid(taskManagerId: string): number {
     const n = /^tm-(\d+)$/.exec(taskManagerId)?.[1];
     if (!n) throw new Error(`not a local cluster TaskManager id: ${taskManagerId}`);
-    const lines = readFileSync(path.join(this.logDir(), `taskmanager-${n}.log`), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+    const lines = readFileSync(path.join(this.logDir(), `taskmanager-${n}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'));
     return (JSON.parse(lines[lines.length - 1]!) as { pid: number }).pid;
   }
 
@@ -127,20 +165,37 @@ export class TestCluster {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { child.kill('SIGKILL'); resolve(); }, 15_000);
-      child.once('exit', () => { clearTimeout(t); resolve(); });
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve();
+      }, 15_000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
       child.kill('SIGTERM');
     });
   }
 }
 
 /** One `weir` process (jobmanager or taskmanager) with its output in a log file; resolves once it said where it listens. */
-export async function startWeirProcess(args: string[], logFile: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; address: string }> {
+export async function startWeirProcess(
+  args: string[],
+  logFile: string,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; address: string }> {
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [WEIR, ...args], { cwd: ROOT, stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [WEIR, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', fd, fd, 'ipc'],
+    env: { ...process.env, ...env },
+  });
   closeSync(fd);
   const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`weir ${args[0]} did not start; see ${logFile}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`weir ${args[0]} did not start; see ${logFile}`)),
+      30_000,
+    );
     child.once('message', (m: { address: string }) => {
       clearTimeout(timer);
       resolve(m.address);

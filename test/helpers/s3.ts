@@ -11,7 +11,11 @@ export class TestS3Server {
 
   /** Starts the server; after stop(), start() again serves the same objects on the same port. */
   async start(): Promise<this> {
-    const child = fork(path.join(ROOT, 'test/helpers/s3-server-main.ts'), [this.dir, ...(this.port ? ['127.0.0.1', String(this.port)] : [])], { execArgv: ['--import', 'tsx'], stdio: 'ignore' });
+    const child = fork(
+      path.join(ROOT, 'test/helpers/s3-server-main.ts'),
+      [this.dir, ...(this.port ? ['127.0.0.1', String(this.port)] : [])],
+      { execArgv: ['--import', 'tsx'], stdio: 'ignore' },
+    );
     this.child = child;
     this.port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { port: number }) => resolve(m.port));
@@ -31,11 +35,18 @@ export class TestS3Server {
   }
 
   async keys(prefix: string): Promise<string[]> {
-    const s3 = new S3Client({ endpoint: this.env.WEIR_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const s3 = new S3Client({
+      endpoint: this.env.WEIR_S3_ENDPOINT,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const r = await s3.send(new ListObjectsV2Command({ Bucket: 'weir', Prefix: prefix, ContinuationToken: token }));
+      const r = await s3.send(
+        new ListObjectsV2Command({ Bucket: 'weir', Prefix: prefix, ContinuationToken: token }),
+      );
       for (const o of r.Contents ?? []) out.push(o.Key!);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);

@@ -5,7 +5,8 @@ const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(1);
 env.enableCheckpointing(200);
 env.setRestartStrategy(RestartStrategies.fixedDelayRestart(2, 100));
-env.fromSource(new DataGeneratorSource<number>((i) => i, undefined, 1000), 'Numbers')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i, undefined, 1000), 'Numbers')
   .map((n) => {
     if (n >= 0) throw new Error(`poisoned record ${n}`);
     return n;

@@ -1,5 +1,11 @@
 // A keyed count with checkpoints: args are <interval ms> <retained> <mode>.
-import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, ValueStateDescriptor, getJobArgs } from '@weir/api';
+import {
+  StreamExecutionEnvironment,
+  DataGeneratorSource,
+  KeyedProcessFunction,
+  ValueStateDescriptor,
+  getJobArgs,
+} from '@weir/api';
 import type { Collector, ValueState, CheckpointingMode } from '@weir/api';
 
 class Count extends KeyedProcessFunction<number, number, number> {
@@ -7,7 +13,11 @@ class Count extends KeyedProcessFunction<number, number, number> {
   override open(): void {
     this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
   }
-  override processElement(_n: number, _ctx: KeyedProcessFunction.Context<number>, out: Collector<number>): void {
+  override processElement(
+    _n: number,
+    _ctx: KeyedProcessFunction.Context<number>,
+    out: Collector<number>,
+  ): void {
     const c = (this.count.value() ?? 0) + 1;
     this.count.update(c);
     out.collect(c);
@@ -21,8 +31,11 @@ env.enableCheckpointing(Number(interval ?? 300), (mode ?? 'EXACTLY_ONCE') as Che
 env.getCheckpointConfig().setNumRetainedCheckpoints(Number(retained ?? 3));
 if (storage) env.getCheckpointConfig().setCheckpointStorage(storage);
 if (tolerable) env.getCheckpointConfig().setTolerableCheckpointFailureNumber(Number(tolerable));
-env.fromSource(new DataGeneratorSource<number>((i) => i, undefined, 20_000), 'Generator').uid('generator')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i, undefined, 20_000), 'Generator')
+  .uid('generator')
   .keyBy((n) => n % 100)
-  .process(new Count()).uid('count')
+  .process(new Count())
+  .uid('count')
   .sinkTo({ createWriter: () => ({ write: () => {} }) });
 await env.execute('checkpointed-count');

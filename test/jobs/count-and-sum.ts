@@ -9,7 +9,11 @@ export class CountAndSum extends KeyedProcessFunction<number, number, [number, n
     this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
     this.sum = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('sum'));
   }
-  override processElement(n: number, ctx: KeyedProcessFunction.Context<number>, out: Collector<[number, number, number]>): void {
+  override processElement(
+    n: number,
+    ctx: KeyedProcessFunction.Context<number>,
+    out: Collector<[number, number, number]>,
+  ): void {
     const c = (this.count.value() ?? 0) + 1;
     const s = (this.sum.value() ?? 0) + n;
     this.count.update(c);

@@ -6,7 +6,8 @@ import { StreamExecutionEnvironment, getJobArgs } from '@weir/api';
 const [tokenFile] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(1);
-env.fromElements(1, 2, 3)
+env
+  .fromElements(1, 2, 3)
   .map((x: number) => {
     if (x === 2) {
       const token = readFileSync(tokenFile!, 'utf8').trim();

@@ -1,5 +1,11 @@
 // Operator list state and union list state in a rich map function; args: <records>.
-import { StreamExecutionEnvironment, DataGeneratorSource, RichMapFunction, ListStateDescriptor, getJobArgs } from '@weir/api';
+import {
+  StreamExecutionEnvironment,
+  DataGeneratorSource,
+  RichMapFunction,
+  ListStateDescriptor,
+  getJobArgs,
+} from '@weir/api';
 import type { ListState } from '@weir/api';
 
 type Row = [string, number, number[], Array<[number, number]>];
@@ -33,9 +39,15 @@ class Tally extends RichMapFunction<number, Row | null> {
 }
 
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
-env.fromSource(new DataGeneratorSource<number>((i) => i, Number(getJobArgs()[0] ?? 40_000), 15_000), 'Generator').uid('gen')
+env
+  .fromSource(
+    new DataGeneratorSource<number>((i) => i, Number(getJobArgs()[0] ?? 40_000), 15_000),
+    'Generator',
+  )
+  .uid('gen')
   .rebalance()
-  .map(new Tally()).uid('tally')
+  .map(new Tally())
+  .uid('tally')
   .filter((r) => r !== null)
   .collect();
 await env.execute('operator-state');

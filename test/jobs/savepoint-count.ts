@@ -4,8 +4,12 @@ import { CountAndSum } from './count-and-sum.js';
 
 const [records, output] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
-env.fromSource(new DataGeneratorSource<number>((i) => i, Number(records), 15_000), 'Sequence').uid('sequence')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i, Number(records), 15_000), 'Sequence')
+  .uid('sequence')
   .keyBy((n) => n % 97)
-  .process(new CountAndSum()).uid('count-and-sum')
-  .sinkTo(new FileSink<[number, number, number]>({ path: output!, format: 'json' })).uid('sink');
+  .process(new CountAndSum())
+  .uid('count-and-sum')
+  .sinkTo(new FileSink<[number, number, number]>({ path: output!, format: 'json' }))
+  .uid('sink');
 await env.execute('savepoint-count');

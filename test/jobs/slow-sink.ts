@@ -18,7 +18,11 @@ class SlowSink implements Sink<string> {
 
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
-env.fromSource(new DataGeneratorSource<string>((i) => `record-${i}-${'x'.repeat(100)}`, undefined), 'Fast generator')
+env
+  .fromSource(
+    new DataGeneratorSource<string>((i) => `record-${i}-${'x'.repeat(100)}`, undefined),
+    'Fast generator',
+  )
   .keyBy((s) => s.length + (s.charCodeAt(7) % 7))
   .map((s: string) => s.toUpperCase())
   .sinkTo(new SlowSink());

@@ -1,6 +1,14 @@
 // Keyed running count, sum (ValueState) and per-parity counts (MapState) over a rate-limited
 // bounded sequence: args <records> <output dir> [heap|rocksdb] (default: the cluster's backend).
-import { StreamExecutionEnvironment, DataGeneratorSource, KeyedProcessFunction, MapStateDescriptor, ValueStateDescriptor, FileSink, getJobArgs } from '@weir/api';
+import {
+  StreamExecutionEnvironment,
+  DataGeneratorSource,
+  KeyedProcessFunction,
+  MapStateDescriptor,
+  ValueStateDescriptor,
+  FileSink,
+  getJobArgs,
+} from '@weir/api';
 import type { Collector, MapState, StateBackendType, ValueState } from '@weir/api';
 
 class CountAndSum extends KeyedProcessFunction<number, number, [number, number, number, number]> {
@@ -12,7 +20,11 @@ class CountAndSum extends KeyedProcessFunction<number, number, [number, number, 
     this.sum = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('sum'));
     this.parity = this.getRuntimeContext().getMapState(new MapStateDescriptor<string, number>('parity'));
   }
-  override processElement(n: number, ctx: KeyedProcessFunction.Context<number>, out: Collector<[number, number, number, number]>): void {
+  override processElement(
+    n: number,
+    ctx: KeyedProcessFunction.Context<number>,
+    out: Collector<[number, number, number, number]>,
+  ): void {
     const c = this.count.value()! + 1;
     const s = (this.sum.value() ?? 0) + n;
     const p = n % 2 === 0 ? 'even' : 'odd';
@@ -26,8 +38,12 @@ class CountAndSum extends KeyedProcessFunction<number, number, [number, number, 
 const [records, output, backend] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 if (backend) env.setStateBackend(backend as StateBackendType);
-env.fromSource(new DataGeneratorSource<number>((i) => i, Number(records), 15_000), 'Sequence').uid('sequence')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i, Number(records), 15_000), 'Sequence')
+  .uid('sequence')
   .keyBy((n) => n % 97)
-  .process(new CountAndSum()).uid('count-and-sum')
-  .sinkTo(new FileSink<[number, number, number, number]>({ path: output!, format: 'json' })).uid('sink');
+  .process(new CountAndSum())
+  .uid('count-and-sum')
+  .sinkTo(new FileSink<[number, number, number, number]>({ path: output!, format: 'json' }))
+  .uid('sink');
 await env.execute('state-backend-count');

@@ -15,7 +15,8 @@ const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(2);
 env.enableCheckpointing(200);
 env.getCheckpointConfig().setCheckpointTimeout(50).setTolerableCheckpointFailureNumber(1000);
-env.fromSource(new DataGeneratorSource<number>((i) => i, undefined), 'Generator')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i, undefined), 'Generator')
   .keyBy((n) => n % 10)
   .sinkTo(new VerySlowSink());
 await env.execute('stuck-barriers');

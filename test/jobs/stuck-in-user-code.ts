@@ -3,9 +3,13 @@ import { StreamExecutionEnvironment, DataGeneratorSource } from '@weir/api';
 
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(1);
-env.fromSource(new DataGeneratorSource<number>((i) => i, undefined, 5000), 'Numbers')
+env
+  .fromSource(new DataGeneratorSource<number>((i) => i, undefined, 5000), 'Numbers')
   .map((n) => {
-    if (n === 1000) for (;;) { /* stuck */ }
+    if (n === 1000)
+      for (;;) {
+        /* stuck */
+      }
     return n;
   })
   .sinkTo({ createWriter: () => ({ write: () => {} }) });

@@ -1,5 +1,11 @@
 // Word count over a text file: args are <input> <output dir>. Parallelism comes from -p.
-import { StreamExecutionEnvironment, KeyedProcessFunction, ValueStateDescriptor, FileSink, getJobArgs } from '@weir/api';
+import {
+  StreamExecutionEnvironment,
+  KeyedProcessFunction,
+  ValueStateDescriptor,
+  FileSink,
+  getJobArgs,
+} from '@weir/api';
 import type { Collector, ValueState } from '@weir/api';
 
 class CountWords extends KeyedProcessFunction<string, [string, number], [string, number]> {
@@ -7,7 +13,11 @@ class CountWords extends KeyedProcessFunction<string, [string, number], [string,
   override open(): void {
     this.count = this.getRuntimeContext().getState(new ValueStateDescriptor<number>('count'));
   }
-  override processElement(v: [string, number], _ctx: KeyedProcessFunction.Context<string>, out: Collector<[string, number]>): void {
+  override processElement(
+    v: [string, number],
+    _ctx: KeyedProcessFunction.Context<string>,
+    out: Collector<[string, number]>,
+  ): void {
     const c = (this.count.value() ?? 0) + v[1];
     this.count.update(c);
     out.collect([v[0], c]);
@@ -16,7 +26,8 @@ class CountWords extends KeyedProcessFunction<string, [string, number], [string,
 
 const [input, output] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
-env.readTextFile(input!)
+env
+  .readTextFile(input!)
   .flatMap((line: string, out: Collector<[string, number]>) => {
     for (const w of line.split(/\s+/)) if (w) out.collect([w, 1]);
   })

@@ -51,7 +51,9 @@ export class CheckpointConfig {
 
   /** Only the settings the job made, for merging over the cluster's defaults. */
   explicitSettings(): Partial<CheckpointSettings> {
-    return Object.fromEntries([...this.explicit].map((k) => [k, this.settings[k]])) as Partial<CheckpointSettings>;
+    return Object.fromEntries(
+      [...this.explicit].map((k) => [k, this.settings[k]]),
+    ) as Partial<CheckpointSettings>;
   }
 
   isCheckpointingEnabled(): boolean {
@@ -61,7 +63,8 @@ export class CheckpointConfig {
     return this.set('intervalMs', positiveInt(ms, 'Checkpoint interval'));
   }
   setCheckpointingMode(mode: CheckpointingMode): this {
-    if (mode !== 'EXACTLY_ONCE' && mode !== 'AT_LEAST_ONCE') throw new Error(`Checkpointing mode must be EXACTLY_ONCE or AT_LEAST_ONCE, got ${mode}`);
+    if (mode !== 'EXACTLY_ONCE' && mode !== 'AT_LEAST_ONCE')
+      throw new Error(`Checkpointing mode must be EXACTLY_ONCE or AT_LEAST_ONCE, got ${mode}`);
     return this.set('mode', mode);
   }
   setCheckpointTimeout(ms: number): this {
@@ -74,7 +77,8 @@ export class CheckpointConfig {
     return this.set('maxConcurrentCheckpoints', positiveInt(n, 'Max concurrent checkpoints'));
   }
   setTolerableCheckpointFailureNumber(n: number): this {
-    if (!Number.isInteger(n) || n < 0) throw new Error(`Tolerable checkpoint failures must be an integer >= 0, got ${n}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`Tolerable checkpoint failures must be an integer >= 0, got ${n}`);
     return this.set('tolerableFailedCheckpoints', n);
   }
   setNumRetainedCheckpoints(n: number): this {
@@ -85,7 +89,8 @@ export class CheckpointConfig {
   }
   /** `file:///absolute/dir` or `s3://bucket/prefix` */
   setCheckpointStorage(uri: string): this {
-    if (!/^(file:\/\/\/|s3:\/\/)/.test(uri)) throw new Error(`Checkpoint storage must be file:///path or s3://bucket/prefix, got '${uri}'`);
+    if (!/^(file:\/\/\/|s3:\/\/)/.test(uri))
+      throw new Error(`Checkpoint storage must be file:///path or s3://bucket/prefix, got '${uri}'`);
     return this.set('storage', uri);
   }
 }

@@ -1,5 +1,12 @@
 import type {
-  Collector, FilterLike, FlatMapLike, KeySelector, KeyedProcessFunction, MapLike, ProcessFunction, ReduceFunction,
+  Collector,
+  FilterLike,
+  FlatMapLike,
+  KeySelector,
+  KeyedProcessFunction,
+  MapLike,
+  ProcessFunction,
+  ReduceFunction,
 } from './functions.js';
 import type { Sink } from './sink.js';
 import { PrintSink } from './sinks/print-sink.js';
@@ -18,7 +25,12 @@ export class DataStream<T> {
     return this.env;
   }
 
-  protected addOperator<R>(kind: OperatorKind, name: string, fn: unknown, extra: Partial<Transformation> = {}): SingleOutputStreamOperator<R> {
+  protected addOperator<R>(
+    kind: OperatorKind,
+    name: string,
+    fn: unknown,
+    extra: Partial<Transformation> = {},
+  ): SingleOutputStreamOperator<R> {
     const t = this.env.addTransformation({ kind, name, inputs: [this.transformation], fn, ...extra });
     return new SingleOutputStreamOperator<R>(this.env, t);
   }
@@ -40,7 +52,8 @@ export class DataStream<T> {
   }
 
   keyBy<K>(keySelector: KeySelector<T, K>): KeyedStream<T, K> {
-    if (typeof keySelector !== 'function') throw new Error('keyBy() needs a key selector function, e.g. keyBy((t) => t[0])');
+    if (typeof keySelector !== 'function')
+      throw new Error('keyBy() needs a key selector function, e.g. keyBy((t) => t[0])');
     const t = this.partition({ type: 'hash', keySelector: keySelector as KeySelector<unknown, unknown> });
     return new KeyedStream<T, K>(this.env, t, keySelector);
   }
@@ -62,7 +75,9 @@ export class DataStream<T> {
       if (o.env !== this.env) throw new Error('union() needs streams of the same execution environment');
     }
     const t = this.env.addTransformation({
-      kind: 'union', name: 'Union', inputs: [this.transformation, ...others.map((o) => o.transformation)],
+      kind: 'union',
+      name: 'Union',
+      inputs: [this.transformation, ...others.map((o) => o.transformation)],
     });
     return new DataStream<T>(this.env, t);
   }
@@ -72,7 +87,10 @@ export class DataStream<T> {
       throw new Error('sinkTo() needs a Sink (an object with createWriter), e.g. new FileSink({ path })');
     }
     const t = this.env.addTransformation({
-      kind: 'sink', name: `Sink: ${sink.constructor.name}`, inputs: [this.transformation], sink: sink as Sink<unknown>,
+      kind: 'sink',
+      name: `Sink: ${sink.constructor.name}`,
+      inputs: [this.transformation],
+      sink: sink as Sink<unknown>,
     });
     this.env.registerSink(t);
     return new DataStreamSink<T>(t);
@@ -91,7 +109,12 @@ export class DataStream<T> {
   }
 
   private partition(partitioner: Partitioner): Transformation {
-    return this.env.addTransformation({ kind: 'partition', name: partitioner.type, inputs: [this.transformation], partitioner });
+    return this.env.addTransformation({
+      kind: 'partition',
+      name: partitioner.type,
+      inputs: [this.transformation],
+      partitioner,
+    });
   }
 }
 
@@ -101,8 +124,14 @@ export class SingleOutputStreamOperator<T> extends DataStream<T> {
     if (!Number.isInteger(parallelism) || parallelism < 1) {
       throw new Error(`Parallelism must be a positive integer, got ${parallelism}`);
     }
-    if (this.transformation.kind === 'source' && this.transformation.parallelismCap !== undefined && parallelism > this.transformation.parallelismCap) {
-      throw new Error(`The source '${this.transformation.name}' cannot run with parallelism ${parallelism} (at most ${this.transformation.parallelismCap})`);
+    if (
+      this.transformation.kind === 'source' &&
+      this.transformation.parallelismCap !== undefined &&
+      parallelism > this.transformation.parallelismCap
+    ) {
+      throw new Error(
+        `The source '${this.transformation.name}' cannot run with parallelism ${parallelism} (at most ${this.transformation.parallelismCap})`,
+      );
     }
     this.transformation.parallelism = parallelism;
     return this;
@@ -110,7 +139,8 @@ export class SingleOutputStreamOperator<T> extends DataStream<T> {
 
   /** A stable operator id, so state finds its operator again after the job changes. */
   uid(uid: string): this {
-    if (!/^[A-Za-z0-9_.-]+$/.test(uid)) throw new Error(`uid '${uid}' may only contain letters, digits, '_', '.' and '-'`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(uid))
+      throw new Error(`uid '${uid}' may only contain letters, digits, '_', '.' and '-'`);
     this.transformation.uid = uid;
     return this;
   }
@@ -146,7 +176,10 @@ export class DataStreamSink<T> {
 
 type FieldRef<T> = T extends readonly unknown[] ? number : keyof T & string;
 
-function fieldAggregation<T>(field: string | number, pick: (a: number, b: number) => number): ReduceFunction<T> {
+function fieldAggregation<T>(
+  field: string | number,
+  pick: (a: number, b: number) => number,
+): ReduceFunction<T> {
   return (acc: T, v: T): T => {
     const a = (acc as Record<string | number, unknown>)[field];
     const b = (v as Record<string | number, unknown>)[field];
@@ -161,15 +194,23 @@ function fieldAggregation<T>(field: string | number, pick: (a: number, b: number
 
 /** A stream partitioned by key: operators on it see keyed state scoped to the record's key. */
 export class KeyedStream<T, K> extends DataStream<T> {
-  constructor(env: StreamExecutionEnvironment, transformation: Transformation, readonly keySelector: KeySelector<T, K>) {
+  constructor(
+    env: StreamExecutionEnvironment,
+    transformation: Transformation,
+    readonly keySelector: KeySelector<T, K>,
+  ) {
     super(env, transformation);
   }
 
   private keyed<R>(kind: OperatorKind, name: string, fn: unknown): SingleOutputStreamOperator<R> {
-    return this.addOperator<R>(kind, name, fn, { keySelector: this.keySelector as KeySelector<unknown, unknown> });
+    return this.addOperator<R>(kind, name, fn, {
+      keySelector: this.keySelector as KeySelector<unknown, unknown>,
+    });
   }
 
-  override process<R>(fn: KeyedProcessFunction<K, T, R> | ProcessFunction<T, R>): SingleOutputStreamOperator<R> {
+  override process<R>(
+    fn: KeyedProcessFunction<K, T, R> | ProcessFunction<T, R>,
+  ): SingleOutputStreamOperator<R> {
     return this.keyed('keyedProcess', 'KeyedProcess', fn);
   }
 
@@ -192,7 +233,11 @@ export class KeyedStream<T, K> extends DataStream<T> {
 
   /** Rolling sum of a tuple index or object field; the other fields come from the first record. */
   sum(field: FieldRef<T>): SingleOutputStreamOperator<T> {
-    return this.keyed('reduce', 'Keyed Aggregation (sum)', fieldAggregation<T>(field, (a, b) => a + b));
+    return this.keyed(
+      'reduce',
+      'Keyed Aggregation (sum)',
+      fieldAggregation<T>(field, (a, b) => a + b),
+    );
   }
 
   min(field: FieldRef<T>): SingleOutputStreamOperator<T> {

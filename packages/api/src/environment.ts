@@ -5,7 +5,12 @@ import { CollectionSource } from './sources/collection-source.js';
 import { NumberSequenceSource } from './sources/number-sequence-source.js';
 import { SocketTextSource } from './sources/socket-text-source.js';
 import { TextFileSource } from './sources/text-file-source.js';
-import { buildStreamGraph, type StateBackendOptions, type StateBackendType, type StreamGraph } from './stream-graph.js';
+import {
+  buildStreamGraph,
+  type StateBackendOptions,
+  type StateBackendType,
+  type StreamGraph,
+} from './stream-graph.js';
 import type { Transformation } from './transformation.js';
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
 import { validateRestartStrategy, type RestartStrategyConfiguration } from './restart-strategy.js';
@@ -66,7 +71,9 @@ export class StreamExecutionEnvironment {
       throw new Error(`Unknown state backend ${JSON.stringify(backend)}; expected 'heap' or 'rocksdb'`);
     }
     if (options.incremental !== undefined && typeof options.incremental !== 'boolean') {
-      throw new Error(`State backend option 'incremental' must be true or false, got ${JSON.stringify(options.incremental)}`);
+      throw new Error(
+        `State backend option 'incremental' must be true or false, got ${JSON.stringify(options.incremental)}`,
+      );
     }
     this.stateBackend = backend;
     this.incrementalCheckpoints = options.incremental;
@@ -154,13 +161,17 @@ export class StreamExecutionEnvironment {
   /** The graph this environment describes, with virtual nodes resolved into edges. */
   getStreamGraph(jobName = 'weir job'): StreamGraph {
     if (this.sinks.length === 0) {
-      throw new Error('The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()');
+      throw new Error(
+        'The job has no sinks: end the pipeline with sinkTo(...), print() or another sink before execute()',
+      );
     }
     return {
       ...buildStreamGraph(jobName, this.sinks, this.getParallelism(), this.maxParallelism),
       checkpoint: this.checkpointConfig.explicitSettings(),
       ...(this.stateBackend ? { stateBackend: this.stateBackend } : {}),
-      ...(this.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: this.incrementalCheckpoints } : {}),
+      ...(this.incrementalCheckpoints !== undefined
+        ? { incrementalCheckpoints: this.incrementalCheckpoints }
+        : {}),
       ...(this.restartStrategy ? { restartStrategy: this.restartStrategy } : {}),
     };
   }
@@ -174,7 +185,9 @@ export class StreamExecutionEnvironment {
     const graph = this.getStreamGraph(jobName);
     if (!planner) {
       return Promise.reject(
-        new Error(`Job '${jobName}' was run directly; submit it with \`weir run <job-file>\` (add --local for a local cluster)`),
+        new Error(
+          `Job '${jobName}' was run directly; submit it with \`weir run <job-file>\` (add --local for a local cluster)`,
+        ),
       );
     }
     planner.onExecute(graph);

@@ -25,7 +25,9 @@ export abstract class AbstractRichFunction {
 
   getRuntimeContext(): RuntimeContext {
     if (!this.runtimeContext) {
-      throw new Error('The runtime context is only available once the function is running (in open() or later)');
+      throw new Error(
+        'The runtime context is only available once the function is running (in open() or later)',
+      );
     }
     return this.runtimeContext;
   }
@@ -50,7 +52,6 @@ export abstract class ProcessFunction<IN, OUT> extends AbstractRichFunction {
   abstract processElement(value: IN, ctx: ProcessFunction.Context, out: Collector<OUT>): void;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-namespace
 export namespace ProcessFunction {
   export interface Context {
     /** Processing time in milliseconds since the epoch. */
@@ -62,7 +63,6 @@ export abstract class KeyedProcessFunction<K, IN, OUT> extends AbstractRichFunct
   abstract processElement(value: IN, ctx: KeyedProcessFunction.Context<K>, out: Collector<OUT>): void;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-namespace
 export namespace KeyedProcessFunction {
   export interface Context<K> extends ProcessFunction.Context {
     getCurrentKey(): K;

@@ -54,7 +54,10 @@ export abstract class StateDescriptor<S extends State> {
 
 export class ValueStateDescriptor<T> extends StateDescriptor<ValueState<T>> {
   readonly kind = 'value' as const;
-  constructor(name: string, readonly defaultValue?: T) {
+  constructor(
+    name: string,
+    readonly defaultValue?: T,
+  ) {
     super(name);
   }
 }
@@ -70,14 +73,20 @@ export class MapStateDescriptor<UK, UV> extends StateDescriptor<MapState<UK, UV>
 
 export class ReducingStateDescriptor<T> extends StateDescriptor<ReducingState<T>> {
   readonly kind = 'reducing' as const;
-  constructor(name: string, readonly reduceFunction: (a: T, b: T) => T) {
+  constructor(
+    name: string,
+    readonly reduceFunction: (a: T, b: T) => T,
+  ) {
     super(name);
   }
 }
 
 export class AggregatingStateDescriptor<IN, ACC, OUT> extends StateDescriptor<AggregatingState<IN, OUT>> {
   readonly kind = 'aggregating' as const;
-  constructor(name: string, readonly aggregateFunction: AggregateFunction<IN, ACC, OUT>) {
+  constructor(
+    name: string,
+    readonly aggregateFunction: AggregateFunction<IN, ACC, OUT>,
+  ) {
     super(name);
   }
 }

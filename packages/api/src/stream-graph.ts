@@ -72,14 +72,24 @@ export function buildStreamGraph(
       return;
     }
     const id = operatorId(t);
-    if (ids.has(id)) throw new Error(`Duplicate operator uid '${t.uid}': every uid() in a job must be unique`);
+    if (ids.has(id))
+      throw new Error(`Duplicate operator uid '${t.uid}': every uid() in a job must be unique`);
     ids.add(id);
     let parallelism = t.parallelism ?? defaultParallelism;
     if (t.parallelismCap !== undefined) parallelism = Math.min(parallelism, t.parallelismCap);
     if (parallelism > maxParallelism) {
-      throw new Error(`Operator '${t.name}' has parallelism ${parallelism} above the max parallelism ${maxParallelism}`);
+      throw new Error(
+        `Operator '${t.name}' has parallelism ${parallelism} above the max parallelism ${maxParallelism}`,
+      );
     }
-    const node: StreamNode = { id, name: t.name, kind: t.kind, parallelism, maxParallelism, transformation: t };
+    const node: StreamNode = {
+      id,
+      name: t.name,
+      kind: t.kind,
+      parallelism,
+      maxParallelism,
+      transformation: t,
+    };
     if (t.keySelector) node.keySelector = t.keySelector;
     nodes.set(t.seq, node);
     t.inputs.forEach(visit);
@@ -87,7 +97,10 @@ export function buildStreamGraph(
   sinks.forEach(visit);
 
   /** physical upstream nodes of a transformation, each with the partitioner on its way */
-  const upstream = (t: Transformation, partitioner: Partitioner | undefined): Array<[StreamNode, Partitioner | undefined]> => {
+  const upstream = (
+    t: Transformation,
+    partitioner: Partitioner | undefined,
+  ): Array<[StreamNode, Partitioner | undefined]> => {
     if (t.kind === 'union') return t.inputs.flatMap((i) => upstream(i, partitioner));
     if (t.kind === 'partition') return t.inputs.flatMap((i) => upstream(i, partitioner ?? t.partitioner));
     return [[nodes.get(t.seq)!, partitioner]];
@@ -96,7 +109,9 @@ export function buildStreamGraph(
   for (const node of nodes.values()) {
     for (const input of node.transformation.inputs) {
       for (const [src, p] of upstream(input, undefined)) {
-        const partitioner: Partitioner = p ?? { type: src.parallelism === node.parallelism ? 'forward' : 'rebalance' };
+        const partitioner: Partitioner = p ?? {
+          type: src.parallelism === node.parallelism ? 'forward' : 'rebalance',
+        };
         if (partitioner.type === 'forward' && src.parallelism !== node.parallelism) {
           throw new Error(
             `Forward partitioning needs equal parallelism: '${src.name}' (${src.parallelism}) -> '${node.name}' (${node.parallelism})`,

@@ -10,7 +10,7 @@ export interface Partitioner {
 }
 
 export type OperatorKind =
-  | 'source' | 'map' | 'flatMap' | 'filter' | 'process' | 'keyedProcess' | 'reduce' | 'sink';
+  'source' | 'map' | 'flatMap' | 'filter' | 'process' | 'keyedProcess' | 'reduce' | 'sink';
 
 /**
  * One node of the user's pipeline as the API records it. Virtual nodes (union, partition)

@@ -30,7 +30,9 @@ export async function bundleJob(file: string): Promise<string> {
       logLevel: 'silent',
       sourcemap: 'inline',
       sourcesContent: false,
-      banner: { js: "import { createRequire as __weirCreateRequire } from 'node:module'; const require = __weirCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __weirCreateRequire } from 'node:module'; const require = __weirCreateRequire(import.meta.url);",
+      },
     });
     return result.outputFiles[0]!.text;
   } catch (err) {

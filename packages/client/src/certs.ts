@@ -25,7 +25,10 @@ export interface CreatedCerts {
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -56,22 +59,31 @@ export async function createDevCertificates(opts: CertOptions): Promise<CreatedC
   const dir = path.resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const out: CreatedCerts = {
-    ca: path.join(dir, 'ca.pem'), caKey: path.join(dir, 'ca-key.pem'),
-    cert: path.join(dir, 'node.pem'), key: path.join(dir, 'node-key.pem'),
-    clientCert: path.join(dir, 'client.pem'), clientKey: path.join(dir, 'client-key.pem'),
+    ca: path.join(dir, 'ca.pem'),
+    caKey: path.join(dir, 'ca-key.pem'),
+    cert: path.join(dir, 'node.pem'),
+    key: path.join(dir, 'node-key.pem'),
+    clientCert: path.join(dir, 'client.pem'),
+    clientKey: path.join(dir, 'client-key.pem'),
     token: path.join(dir, 'token'),
   };
   if (!opts.force) {
     const existing = Object.values(out).filter((f) => existsSync(f));
-    if (existing.length > 0) throw new Error(`${existing.join(', ')} already exist; pass --force to overwrite them`);
+    if (existing.length > 0)
+      throw new Error(`${existing.join(', ')} already exist; pass --force to overwrite them`);
   }
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + (opts.days ?? 825) * 86_400_000);
   const subtle = webcrypto.subtle;
 
-  const caKeys = await subtle.generateKey(ALG, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const caKeys = (await subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(), name: 'CN=weir development CA, O=weir', notBefore, notAfter, keys: caKeys, signingAlgorithm: ALG,
+    serialNumber: serial(),
+    name: 'CN=weir development CA, O=weir',
+    notBefore,
+    notAfter,
+    keys: caKeys,
+    signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -80,24 +92,46 @@ export async function createDevCertificates(opts: CertOptions): Promise<CreatedC
   });
 
   const names = ['localhost', '127.0.0.1', '::1', ...(opts.hostnames ?? [])];
-  const sans = [...new Set(names)].map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }));
-  const issue = async (cn: string, usages: string[], withSans: boolean): Promise<{ cert: string; key: string }> => {
-    const keys = await subtle.generateKey(ALG, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+  const sans = [...new Set(names)].map((n) =>
+    isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
+  );
+  const issue = async (
+    cn: string,
+    usages: string[],
+    withSans: boolean,
+  ): Promise<{ cert: string; key: string }> => {
+    const keys = (await subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial(), subject: `CN=${cn}, O=weir`, issuer: ca.subject, notBefore, notAfter,
-      publicKey: keys.publicKey, signingKey: caKeys.privateKey, signingAlgorithm: ALG,
+      serialNumber: serial(),
+      subject: `CN=${cn}, O=weir`,
+      issuer: ca.subject,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: caKeys.privateKey,
+      signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+          true,
+        ),
         new x509.ExtendedKeyUsageExtension(usages),
         ...(withSans ? [new x509.SubjectAlternativeNameExtension(sans)] : []),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
       ],
     });
-    return { cert: cert.toString('pem') + '\n', key: pem('PRIVATE KEY', await subtle.exportKey('pkcs8', keys.privateKey)) };
+    return {
+      cert: cert.toString('pem') + '\n',
+      key: pem('PRIVATE KEY', await subtle.exportKey('pkcs8', keys.privateKey)),
+    };
   };
-  const node = await issue('weir node', [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], true);
+  const node = await issue(
+    'weir node',
+    [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+    true,
+  );
   const client = await issue('weir client', [x509.ExtendedKeyUsage.clientAuth], false);
 
   const secret = (file: string, data: string): void => {

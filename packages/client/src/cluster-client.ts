@@ -1,6 +1,15 @@
 import {
-  createClient, dispatcherProto, unary, waitForReady, type CancelJobResponse__Output, type ClusterOverview__Output,
-  type DispatcherClient, type CollectedRecordsResponse__Output, type JobDetails__Output, type ListJobsResponse__Output, type SubmitJobResponse__Output,
+  createClient,
+  dispatcherProto,
+  unary,
+  waitForReady,
+  type CancelJobResponse__Output,
+  type ClusterOverview__Output,
+  type DispatcherClient,
+  type CollectedRecordsResponse__Output,
+  type JobDetails__Output,
+  type ListJobsResponse__Output,
+  type SubmitJobResponse__Output,
 } from '@weir/core';
 
 export interface CheckpointView {
@@ -14,7 +23,15 @@ export interface CheckpointView {
   maxAsyncDurationMs: number;
   maxAlignmentDurationMs: number;
   path: string;
-  subtasks: Array<{ vertex: string; subtask: number; acknowledged: boolean; syncDurationMs?: number; asyncDurationMs?: number; alignmentDurationMs?: number; stateSizeBytes?: number }>;
+  subtasks: Array<{
+    vertex: string;
+    subtask: number;
+    acknowledged: boolean;
+    syncDurationMs?: number;
+    asyncDurationMs?: number;
+    alignmentDurationMs?: number;
+    stateSizeBytes?: number;
+  }>;
 }
 
 export interface CheckpointStatsView {
@@ -39,21 +56,41 @@ export class ClusterClient {
       await waitForReady(c.client, address, timeoutMs);
     } catch {
       c.close();
-      throw new Error(`Cannot reach the JobManager at ${address} (no answer within ${timeoutMs / 1000} s). Is it running? Start one with \`weir cluster start\`.`);
+      throw new Error(
+        `Cannot reach the JobManager at ${address} (no answer within ${timeoutMs / 1000} s). Is it running? Start one with \`weir cluster start\`.`,
+      );
     }
     return c;
   }
 
-  submit(jobName: string, jobGraphJson: string, bundle: string, jobContextJson: string, restore?: { path: string; allowNonRestoredState: boolean }): Promise<SubmitJobResponse__Output> {
-    return unary(this.client.SubmitJob.bind(this.client), {
-      jobName, jobGraphJson, bundle: Buffer.from(bundle), jobContextJson,
-      restorePath: restore?.path ?? '', allowNonRestoredState: restore?.allowNonRestoredState ?? false,
-    }, 60_000);
+  submit(
+    jobName: string,
+    jobGraphJson: string,
+    bundle: string,
+    jobContextJson: string,
+    restore?: { path: string; allowNonRestoredState: boolean },
+  ): Promise<SubmitJobResponse__Output> {
+    return unary(
+      this.client.SubmitJob.bind(this.client),
+      {
+        jobName,
+        jobGraphJson,
+        bundle: Buffer.from(bundle),
+        jobContextJson,
+        restorePath: restore?.path ?? '',
+        allowNonRestoredState: restore?.allowNonRestoredState ?? false,
+      },
+      60_000,
+    );
   }
 
   /** Takes a savepoint (and cancels the job after it, if asked); resolves to its directory. */
   async savepoint(jobId: string, target: string | undefined, cancelJob: boolean): Promise<string> {
-    const r = await unary<{ path: string }>(this.client.TriggerSavepoint.bind(this.client), { jobId, target: target ?? '', cancelJob }, 600_000);
+    const r = await unary<{ path: string }>(
+      this.client.TriggerSavepoint.bind(this.client),
+      { jobId, target: target ?? '', cancelJob },
+      600_000,
+    );
     return r.path;
   }
 
@@ -75,7 +112,11 @@ export class ClusterClient {
 
   /** Checkpoint statistics of a job (see CheckpointCoordinator.snapshotStats). */
   async checkpoints(jobId: string): Promise<CheckpointStatsView> {
-    const r = await unary<{ statsJson: string }>(this.client.GetCheckpoints.bind(this.client), { jobId }, 10_000);
+    const r = await unary<{ statsJson: string }>(
+      this.client.GetCheckpoints.bind(this.client),
+      { jobId },
+      10_000,
+    );
     return JSON.parse(r.statsJson) as CheckpointStatsView;
   }
 

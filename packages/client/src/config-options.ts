@@ -1,7 +1,13 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import {
-  CONFIG_OPTIONS, envVarForKey, exportS3Settings, parseDefinitions, resolveConfig, type EffectiveConfig, type FlagValue,
+  CONFIG_OPTIONS,
+  envVarForKey,
+  exportS3Settings,
+  parseDefinitions,
+  resolveConfig,
+  type EffectiveConfig,
+  type FlagValue,
 } from '@weir/core';
 import { toStorageUri } from '@weir/jobmanager';
 import type { SecurityCliOptions } from './security-options.js';
@@ -13,12 +19,19 @@ export interface ConfigCliOptions extends SecurityCliOptions {
 }
 
 export function addDefineOption(cmd: Command): Command {
-  return cmd.addOption(new Option('-D, --define <key=value>', 'set any configuration key (repeatable); wins over the environment and the file')
-    .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
+  return cmd.addOption(
+    new Option(
+      '-D, --define <key=value>',
+      'set any configuration key (repeatable); wins over the environment and the file',
+    ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
+  );
 }
 
 export function addLogLevelOption(cmd: Command): Command {
-  return cmd.option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (log.level; default info)');
+  return cmd.option(
+    '--log-level <level>',
+    'fatal, error, warn, info, debug, trace or silent (log.level; default info)',
+  );
 }
 
 /** How a command's option becomes a key: `transform` turns the flag's value into the key's form. */
@@ -26,7 +39,8 @@ export type FlagMapping = [option: string, flag: string, key: string, transform?
 
 const abs = (v: unknown): unknown => (typeof v === 'string' ? path.resolve(v) : v);
 /** A directory or URI on the command line becomes a storage URI (a relative directory is relative to the current one). */
-export const storage = (v: unknown): unknown => (typeof v === 'string' ? toStorageUri(/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : path.resolve(v)) : v);
+export const storage = (v: unknown): unknown =>
+  typeof v === 'string' ? toStorageUri(/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : path.resolve(v)) : v;
 
 /** The security flags every gRPC command has, as keys. */
 export const SECURITY_FLAGS: FlagMapping[] = [
@@ -44,7 +58,11 @@ export const SECURITY_FLAGS: FlagMapping[] = [
  * flags (`mapping`, then -D). Also hands settings that live in the process environment on to
  * the rest of the process and its worker threads: the S3 settings and the log level.
  */
-export function resolveCommandConfig<T extends ConfigCliOptions>(opts: T, mapping: FlagMapping[] = [], env: NodeJS.ProcessEnv = process.env): EffectiveConfig {
+export function resolveCommandConfig<T extends ConfigCliOptions>(
+  opts: T,
+  mapping: FlagMapping[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): EffectiveConfig {
   const o = opts as ConfigCliOptions & Record<string, unknown>;
   const flags: FlagValue[] = [];
   for (const [opt, flag, key, transform] of [...SECURITY_FLAGS, ...mapping]) {
@@ -69,15 +87,26 @@ function show(v: unknown): string {
 /** `weir config`: every key, its effective value (secrets masked) and where it came from. */
 export function formatConfig(cfg: EffectiveConfig, json: boolean): string {
   const rows = cfg.describe();
-  if (json) return JSON.stringify(Object.fromEntries(rows.map((r) => [r.key, { value: r.value ?? null, source: r.source, env: r.env }])), null, 2);
+  if (json)
+    return JSON.stringify(
+      Object.fromEntries(rows.map((r) => [r.key, { value: r.value ?? null, source: r.source, env: r.env }])),
+      null,
+      2,
+    );
   const w = Math.max(...rows.map((r) => r.key.length));
   const vw = Math.min(48, Math.max(...rows.map((r) => show(r.value).length)));
-  return ['precedence: flags > environment (WEIR_*) > configuration file > defaults', '',
+  return [
+    'precedence: flags > environment (WEIR_*) > configuration file > defaults',
+    '',
     `${'key'.padEnd(w)}  ${'value'.padEnd(vw)}  source`,
-    ...rows.map((r) => `${r.key.padEnd(w)}  ${show(r.value).padEnd(vw)}  ${r.source}`)].join('\n');
+    ...rows.map((r) => `${r.key.padEnd(w)}  ${show(r.value).padEnd(vw)}  ${r.source}`),
+  ].join('\n');
 }
 
 /** `weir config --describe`: every key with its variable, form and meaning. */
 export function describeOptions(): string {
-  return CONFIG_OPTIONS.map((opt) => `${opt.key}\n    env ${envVarForKey(opt.key)}${opt.envAliases ? ` (also ${opt.envAliases.join(', ')})` : ''}\n    ${opt.form}${opt.default !== undefined ? `; default ${show(opt.default)}` : ''}\n    ${opt.description}`).join('\n');
+  return CONFIG_OPTIONS.map(
+    (opt) =>
+      `${opt.key}\n    env ${envVarForKey(opt.key)}${opt.envAliases ? ` (also ${opt.envAliases.join(', ')})` : ''}\n    ${opt.form}${opt.default !== undefined ? `; default ${show(opt.default)}` : ''}\n    ${opt.description}`,
+  ).join('\n');
 }

@@ -32,7 +32,10 @@ export function describeJob(d: JobDetails__Output): string {
     `  records read by sources: ${d.recordsIn}, written to sinks: ${d.recordsOut}`,
   ];
   if (d.waitingReason) lines.push(`  ${d.waitingReason}`);
-  if (d.failureCause) lines.push(`  ${d.restarts.length > 0 && d.status !== 'JOB_FAILED' ? 'last failure' : 'cause'}: ${d.failureCause}`);
+  if (d.failureCause)
+    lines.push(
+      `  ${d.restarts.length > 0 && d.status !== 'JOB_FAILED' ? 'last failure' : 'cause'}: ${d.failureCause}`,
+    );
   if (d.restarts.length > 0) {
     lines.push(`  restarts: ${d.numRestarts}`);
     for (const r of d.restarts) lines.push(`    ${describeRestart(r)}`);
@@ -40,7 +43,9 @@ export function describeJob(d: JobDetails__Output): string {
   for (const v of d.vertices) {
     lines.push(`  ${v.name} (parallelism ${v.parallelism})`);
     for (const s of v.subtasks) {
-      lines.push(`    #${s.subtaskIndex} ${s.state.padEnd(9)} ${s.taskManagerId.padEnd(12)} in ${s.recordsIn} out ${s.recordsOut}`);
+      lines.push(
+        `    #${s.subtaskIndex} ${s.state.padEnd(9)} ${s.taskManagerId.padEnd(12)} in ${s.recordsIn} out ${s.recordsOut}`,
+      );
     }
   }
   if (d.failure?.stack) lines.push('', `  ${d.failure.stack.split('\n').join('\n  ')}`);
@@ -61,8 +66,13 @@ export function describeRestart(r: JobRestart__Output): string {
   } else {
     steps.push('recovering');
   }
-  if (at(r.firstCheckpointAt)) steps.push(`first checkpoint ${secs(at(r.firstCheckpointAt) - at(r.detectedAt))}`);
-  const from = at(r.restoredCheckpointId) ? `from checkpoint ${r.restoredCheckpointId}` : r.restoredFrom ? `from ${r.restoredFrom}` : 'from scratch';
+  if (at(r.firstCheckpointAt))
+    steps.push(`first checkpoint ${secs(at(r.firstCheckpointAt) - at(r.detectedAt))}`);
+  const from = at(r.restoredCheckpointId)
+    ? `from checkpoint ${r.restoredCheckpointId}`
+    : r.restoredFrom
+      ? `from ${r.restoredFrom}`
+      : 'from scratch';
   return `#${r.attempt} ${new Date(at(r.detectedAt)).toISOString()} ${from}: ${steps.join(', ')}; cause: ${r.cause}`;
 }
 
@@ -80,12 +90,17 @@ export function checkpointLine(c: CheckpointView): string {
 
 export function describeCheckpoints(s: CheckpointStatsView): string {
   if (s.disabled) return 'Checkpointing is not enabled for this job (env.enableCheckpointing(ms)).';
-  const lines = [`checkpoints: ${s.counts!.completed} completed, ${s.counts!.failed} failed, ${s.counts!.inProgress} in progress`];
-  if (s.latestCompleted) lines.push(`latest completed: #${s.latestCompleted.id} at ${s.latestCompleted.path}`);
+  const lines = [
+    `checkpoints: ${s.counts!.completed} completed, ${s.counts!.failed} failed, ${s.counts!.inProgress} in progress`,
+  ];
+  if (s.latestCompleted)
+    lines.push(`latest completed: #${s.latestCompleted.id} at ${s.latestCompleted.path}`);
   for (const c of [...(s.history ?? [])].reverse()) {
     lines.push(checkpointLine(c));
     for (const t of c.subtasks) {
-      lines.push(`    ${t.vertex} (${t.subtask + 1}) ${t.acknowledged ? `sync ${t.syncDurationMs} ms, async ${t.asyncDurationMs} ms, alignment ${t.alignmentDurationMs} ms, ${formatBytes(t.stateSizeBytes ?? 0)}` : 'pending'}`);
+      lines.push(
+        `    ${t.vertex} (${t.subtask + 1}) ${t.acknowledged ? `sync ${t.syncDurationMs} ms, async ${t.asyncDurationMs} ms, alignment ${t.alignmentDurationMs} ms, ${formatBytes(t.stateSizeBytes ?? 0)}` : 'pending'}`,
+      );
     }
   }
   return lines.join('\n');

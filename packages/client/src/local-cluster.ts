@@ -46,17 +46,28 @@ export class LocalCluster {
 
   constructor(readonly opts: LocalClusterOptions) {}
 
-  private spawn(name: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; address: string }> {
+  private spawn(
+    name: string,
+    args: string[],
+    execArgv: string[] = [],
+  ): Promise<{ child: ChildProcess; address: string }> {
     const logDir = path.join(this.opts.dir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const child = fork(WEIR_BIN, args, { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env }, ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}) });
+    const child = fork(WEIR_BIN, args, {
+      stdio: ['ignore', fd, fd, 'ipc'],
+      env: { ...process.env },
+      ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
+    });
     closeSync(fd);
     this.children.push(child);
     this.byName.set(name, child);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s; see ${logFile}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not start within 30 s; see ${logFile}`)),
+        30_000,
+      );
       child.once('message', (m: ReadyMessage) => {
         clearTimeout(timer);
         resolve({ child, address: m.address });
@@ -76,22 +87,40 @@ export class LocalCluster {
     const configFile = extra.includes('--config') ? extra[extra.indexOf('--config') + 1] : undefined;
     const defines = extra.flatMap((a, i) => (a === '-D' && extra[i + 1] ? [extra[i + 1]!] : []));
     // what the file, the environment or -D set is left alone; flags would override it
-    const config = resolveConfig({ ...(configFile ? { file: configFile } : {}), flags: parseDefinitions(defines) }).toClusterConfig();
+    const config = resolveConfig({
+      ...(configFile ? { file: configFile } : {}),
+      flags: parseDefinitions(defines),
+    }).toClusterConfig();
     const dirs = [
       ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
     ];
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
-    else if (!config.jobStore && config.jobStoreEnabled !== false) dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
-    const jm = await this.spawn('jobmanager', ['jobmanager', '--port', String(this.opts.port), ...dirs, ...extra]);
+    else if (!config.jobStore && config.jobStoreEnabled !== false)
+      dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
+    const jm = await this.spawn('jobmanager', [
+      'jobmanager',
+      '--port',
+      String(this.opts.port),
+      ...dirs,
+      ...extra,
+    ]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);
     await Promise.all(
       Array.from({ length: this.opts.taskManagers }, (_, i) => {
         const name = `taskmanager-${i + 1}`;
         const args = [
-          'taskmanager', '--jobmanager', jm.address, '--slots', String(this.opts.slots), '--id', `tm-${i + 1}`,
-          '--work-dir', path.join(workDir, `tm-${i + 1}`), ...sec,
+          'taskmanager',
+          '--jobmanager',
+          jm.address,
+          '--slots',
+          String(this.opts.slots),
+          '--id',
+          `tm-${i + 1}`,
+          '--work-dir',
+          path.join(workDir, `tm-${i + 1}`),
+          ...sec,
           // RocksDB state stays under dir unless a configuration file says where
           ...(config.rocksdbLocalDir ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
         ];
@@ -102,11 +131,20 @@ export class LocalCluster {
       }),
     );
     await this.waitForTaskManagers(this.opts.taskManagers);
-    writeFileSync(path.join(this.opts.dir, 'cluster.json'), JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2));
+    writeFileSync(
+      path.join(this.opts.dir, 'cluster.json'),
+      JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2),
+    );
   }
 
   /** Starts a TaskManager again when it exits on its own: after 0.2 s, doubling to 10 s, reset after a minute up. */
-  private supervise(name: string, args: string[], child: ChildProcess, onProgress: (msg: string) => void, delayMs = 200): void {
+  private supervise(
+    name: string,
+    args: string[],
+    child: ChildProcess,
+    onProgress: (msg: string) => void,
+    delayMs = 200,
+  ): void {
     const startedAt = Date.now();
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
@@ -143,7 +181,9 @@ export class LocalCluster {
         if (o.taskManagers.length >= n) return;
         await new Promise((r) => setTimeout(r, 100));
       }
-      throw new Error(`Only some of ${n} TaskManagers registered within 30 s; see ${path.join(this.opts.dir, 'logs')}`);
+      throw new Error(
+        `Only some of ${n} TaskManagers registered within 30 s; see ${path.join(this.opts.dir, 'logs')}`,
+      );
     } finally {
       client.close();
     }
@@ -155,11 +195,22 @@ export class LocalCluster {
     rmSync(path.join(this.opts.dir, 'cluster.json'), { force: true });
     const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null);
     // TaskManagers first, so the JobManager does not see them as lost mid-cancel
-    await Promise.all(alive.map((c) => new Promise<void>((resolve) => {
-      const t = setTimeout(() => { c.kill('SIGKILL'); resolve(); }, graceMs);
-      c.once('exit', () => { clearTimeout(t); resolve(); });
-      c.kill('SIGTERM');
-    })));
+    await Promise.all(
+      alive.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(() => {
+              c.kill('SIGKILL');
+              resolve();
+            }, graceMs);
+            c.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
   }
 
   /** The pid of TaskManager `tm-<n>`'s current process. */

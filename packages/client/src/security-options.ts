@@ -1,7 +1,11 @@
 import { Option, type Command } from 'commander';
 import path from 'node:path';
 import {
-  configureTransportSecurity, parseSize, resolveTransportSecurity, type ClusterConfig, type TransportSecurity,
+  configureTransportSecurity,
+  parseSize,
+  resolveTransportSecurity,
+  type ClusterConfig,
+  type TransportSecurity,
 } from '@weir/core';
 import { resolveCommandConfig } from './config-options.js';
 
@@ -27,13 +31,28 @@ export interface ClusterSecurityRecord {
 
 export function addSecurityOptions(cmd: Command, role: 'server' | 'client'): Command {
   cmd
-    .option('--config <file>', 'configuration file (YAML, Flink key names); the environment (WEIR_*) and flags win over it')
+    .option(
+      '--config <file>',
+      'configuration file (YAML, Flink key names); the environment (WEIR_*) and flags win over it',
+    )
     .option('--ssl-ca <pem>', 'CA certificate every peer must chain to (enables TLS; security.ssl.ca)')
-    .option('--ssl-cert <pem>', `certificate this process presents (security.ssl.cert)${role === 'server' ? '' : '; optional for clients'}`)
+    .option(
+      '--ssl-cert <pem>',
+      `certificate this process presents (security.ssl.cert)${role === 'server' ? '' : '; optional for clients'}`,
+    )
     .option('--ssl-key <pem>', 'private key of that certificate (security.ssl.key)')
-    .option('--token-file <file>', `file holding the bearer token ${role === 'server' ? 'clients must present' : 'to present'} (security.auth.token-file; or env WEIR_AUTH_TOKEN)`)
-    .addOption(new Option('--max-message-size <size>', 'largest gRPC message, e.g. 64mb (rpc.max-message-size; default 128mb)').argParser((v) => parseSize(v, '--max-message-size')));
-  if (role === 'server') cmd.option('--insecure', 'allow listening on a non-loopback address without TLS and a token');
+    .option(
+      '--token-file <file>',
+      `file holding the bearer token ${role === 'server' ? 'clients must present' : 'to present'} (security.auth.token-file; or env WEIR_AUTH_TOKEN)`,
+    )
+    .addOption(
+      new Option(
+        '--max-message-size <size>',
+        'largest gRPC message, e.g. 64mb (rpc.max-message-size; default 128mb)',
+      ).argParser((v) => parseSize(v, '--max-message-size')),
+    );
+  if (role === 'server')
+    cmd.option('--insecure', 'allow listening on a non-loopback address without TLS and a token');
   return cmd;
 }
 
@@ -41,7 +60,11 @@ export function addSecurityOptions(cmd: Command, role: 'server' | 'client'): Com
  * Resolves the process's transport security from flags, the environment and the configuration
  * file (see config-options.ts), and applies it to every gRPC server and channel.
  */
-export function applySecurity(o: SecurityCliOptions, role: 'server' | 'client', config?: ClusterConfig): TransportSecurity {
+export function applySecurity(
+  o: SecurityCliOptions,
+  role: 'server' | 'client',
+  config?: ClusterConfig,
+): TransportSecurity {
   const c = config ?? resolveCommandConfig(o).toClusterConfig();
   const sec = resolveTransportSecurity(c.security, {}, role);
   configureTransportSecurity(sec);
@@ -65,6 +88,7 @@ export function securityArgs(o: SecurityCliOptions, withConfig: boolean): string
 
 export function securityRecord(o: SecurityCliOptions): ClusterSecurityRecord | undefined {
   const r: ClusterSecurityRecord = {};
-  for (const k of ['config', 'sslCa', 'sslCert', 'sslKey', 'tokenFile'] as const) if (o[k]) r[k] = path.resolve(o[k]);
+  for (const k of ['config', 'sslCa', 'sslCert', 'sslKey', 'tokenFile'] as const)
+    if (o[k]) r[k] = path.resolve(o[k]);
   return Object.keys(r).length > 0 ? r : undefined;
 }

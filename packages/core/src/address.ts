@@ -9,12 +9,14 @@ export function parseAddress(value: string, what = 'address'): { host: string; p
 
 export function parsePort(value: string, what = '--port'): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`Invalid ${what} '${value}': expected a port number in 0..65535`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`Invalid ${what} '${value}': expected a port number in 0..65535`);
   return n;
 }
 
 export function parsePositiveInt(value: string, what: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`Invalid ${what} '${value}': expected a positive integer`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`Invalid ${what} '${value}': expected a positive integer`);
   return n;
 }

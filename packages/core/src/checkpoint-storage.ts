@@ -1,37 +1,15 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { S3CheckpointStorage } from './s3-checkpoint-storage.js';
+import { sha256, type CheckpointStorage, type StateHandle } from './storage-handle.js';
 
-/** Where a written file is, how big it is, and its checksum, so restore can verify it. */
-export interface StateHandle {
-  path: string;
-  size: number;
-  sha256: string;
-}
-
-/**
- * Checkpoint files behind one interface (file:// now, s3:// with the S3 issue). Paths are
- * relative to the storage root, in the design guide's layout:
- * `<jobId>/chk-<n>/_metadata`, `<jobId>/chk-<n>/<operator>/<subtask>-<uuid>`.
- */
-export interface CheckpointStorage {
-  readonly root: string;
-  write(relPath: string, data: Uint8Array): Promise<StateHandle>;
-  read(relPath: string, expectedSha256?: string): Promise<Buffer>;
-  list(relDir: string): Promise<string[]>;
-  delete(relPath: string): Promise<void>;
-  deleteDir(relDir: string): Promise<void>;
-}
-
-export function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256, type CheckpointStorage, type StateHandle } from './storage-handle.js';
 
 function safeRelative(rel: string): string {
   const norm = path.posix.normalize(rel);
-  if (norm.startsWith('..') || path.posix.isAbsolute(norm)) throw new Error(`Checkpoint path escapes the storage root: ${rel}`);
+  if (norm.startsWith('..') || path.posix.isAbsolute(norm))
+    throw new Error(`Checkpoint path escapes the storage root: ${rel}`);
   return norm;
 }
 
@@ -63,7 +41,8 @@ export class FileCheckpointStorage implements CheckpointStorage {
     } catch (e) {
       throw new Error(`Cannot read checkpoint file ${file}: ${(e as Error).message}`);
     }
-    if (expectedSha256 && sha256(data) !== expectedSha256) throw new Error(`Checksum mismatch in checkpoint file ${file}: the file is corrupt`);
+    if (expectedSha256 && sha256(data) !== expectedSha256)
+      throw new Error(`Checksum mismatch in checkpoint file ${file}: the file is corrupt`);
     return data;
   }
 
@@ -99,7 +78,8 @@ export function resolveStoragePath(rootUri: string, relPath: string): { root: st
   let rel = path.posix.normalize(relPath);
   while (rel.startsWith('../')) {
     const cut = root.lastIndexOf('/');
-    if (cut < 0 || /^[a-z0-9]+:\/\/?$/i.test(root.slice(0, cut + 1))) throw new Error(`Checkpoint path ${relPath} escapes ${rootUri}`);
+    if (cut < 0 || /^[a-z0-9]+:\/\/?$/i.test(root.slice(0, cut + 1)))
+      throw new Error(`Checkpoint path ${relPath} escapes ${rootUri}`);
     root = root.slice(0, cut);
     rel = rel.slice(3);
   }

@@ -21,7 +21,14 @@ export type ChannelEvent =
   | { type: 'EndOfPartition' }
   /** no more records on this channel; barriers still follow until the final checkpoint (FLIP-147) */
   | { type: 'EndOfData' }
-  | { type: 'CheckpointBarrier'; checkpointId: number; timestamp: number; isSavepoint?: boolean; storage?: string; directory?: string }
+  | {
+      type: 'CheckpointBarrier';
+      checkpointId: number;
+      timestamp: number;
+      isSavepoint?: boolean;
+      storage?: string;
+      directory?: string;
+    }
   | { type: 'CancelCheckpointMarker'; checkpointId: number };
 
 export function encodeEvent(event: ChannelEvent): Uint8Array {

@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy, type CheckpointSettings, type RestartStrategyConfiguration, type RestartStrategyType, type StateBackendType } from '@weir/api';
+import {
+  RESTART_STRATEGY_DEFAULTS,
+  validateRestartStrategy,
+  type CheckpointSettings,
+  type RestartStrategyConfiguration,
+  type RestartStrategyType,
+  type StateBackendType,
+} from '@weir/api';
 import { registerSecret } from './secrets.js';
 
 /**
@@ -55,7 +62,18 @@ export function parseDuration(v: unknown, key: string): number {
   return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, k: 1024, kib: 1024, mb: 1 << 20, m: 1 << 20, mib: 1 << 20, gb: 1 << 30, g: 1 << 30, gib: 1 << 30 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  k: 1024,
+  kib: 1024,
+  mb: 1 << 20,
+  m: 1 << 20,
+  mib: 1 << 20,
+  gb: 1 << 30,
+  g: 1 << 30,
+  gib: 1 << 30,
+};
 
 /** A size in bytes: a number, or "512 kb", "64 mb", "1 gb" (binary units). */
 export function parseSize(v: unknown, key: string): number {
@@ -71,109 +89,380 @@ export function parseMemorySize(v: unknown, key: string): number {
   return parseSize(v, key);
 }
 
-const asNumber = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v);
-const int = (min: number, max = Number.MAX_SAFE_INTEGER): Parser => (v, key) => {
-  const n = asNumber(v);
-  return Number.isInteger(n) && (n as number) >= min && (n as number) <= max ? n : fail(key, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`, v);
-};
-const num = (min: number): Parser => (v, key) => {
-  const n = asNumber(v);
-  return typeof n === 'number' && Number.isFinite(n) && n >= min ? n : fail(key, `a number >= ${min}`, v);
-};
-const oneOf = (...values: string[]): Parser => (v, key) => (typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v));
-const bool: Parser = (v, key) => (typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v));
+const asNumber = (v: unknown): unknown =>
+  typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser =>
+  (v, key) => {
+    const n = asNumber(v);
+    return Number.isInteger(n) && (n as number) >= min && (n as number) <= max
+      ? n
+      : fail(
+          key,
+          max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+          v,
+        );
+  };
+const num =
+  (min: number): Parser =>
+  (v, key) => {
+    const n = asNumber(v);
+    return typeof n === 'number' && Number.isFinite(n) && n >= min ? n : fail(key, `a number >= ${min}`, v);
+  };
+const oneOf =
+  (...values: string[]): Parser =>
+  (v, key) =>
+    typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v);
+const bool: Parser = (v, key) =>
+  typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v);
 const file: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
 const dir: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a directory', v));
-const text: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : fail(key, 'a non-empty string', v));
-const host: Parser = (v, key) => (typeof v === 'string' && /^[A-Za-z0-9._:[\]-]+$/.test(v) ? v : fail(key, 'a host name or IP address', v));
-const httpUrl: Parser = (v, key) => (typeof v === 'string' && /^https?:\/\/[^\s/]+/.test(v) ? v : fail(key, 'an http:// or https:// URL such as http://minio:9000', v));
-const storageUri: Parser = (v, key) => (typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v) ? v : fail(key, 'file:///path or s3://bucket/prefix', v));
+const text: Parser = (v, key) =>
+  typeof v === 'string' && v.trim() !== '' ? v.trim() : fail(key, 'a non-empty string', v);
+const host: Parser = (v, key) =>
+  typeof v === 'string' && /^[A-Za-z0-9._:[\]-]+$/.test(v) ? v : fail(key, 'a host name or IP address', v);
+const httpUrl: Parser = (v, key) =>
+  typeof v === 'string' && /^https?:\/\/[^\s/]+/.test(v)
+    ? v
+    : fail(key, 'an http:// or https:// URL such as http://minio:9000', v);
+const storageUri: Parser = (v, key) =>
+  typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v)
+    ? v
+    : fail(key, 'file:///path or s3://bucket/prefix', v);
 const stringList: Parser = (v, key) => {
-  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
-  return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '') ? list : fail(key, 'a list of directories or s3:// URIs (comma-separated in a variable)', v);
+  const list =
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : v;
+  return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '')
+    ? list
+    : fail(key, 'a list of directories or s3:// URIs (comma-separated in a variable)', v);
 };
 
 const RESTART_TYPES: Record<string, RestartStrategyType> = {
-  none: 'none', off: 'none', disable: 'none', 'no-restart': 'none',
-  'fixed-delay': 'fixed-delay', fixeddelay: 'fixed-delay',
-  'exponential-delay': 'exponential-delay', exponentialdelay: 'exponential-delay',
-  'failure-rate': 'failure-rate', failurerate: 'failure-rate',
+  none: 'none',
+  off: 'none',
+  disable: 'none',
+  'no-restart': 'none',
+  'fixed-delay': 'fixed-delay',
+  fixeddelay: 'fixed-delay',
+  'exponential-delay': 'exponential-delay',
+  exponentialdelay: 'exponential-delay',
+  'failure-rate': 'failure-rate',
+  failurerate: 'failure-rate',
 };
-const restartType: Parser = (v, key) => RESTART_TYPES[String(v).toLowerCase()] ?? fail(key, 'none, fixed-delay, exponential-delay or failure-rate', v);
+const restartType: Parser = (v, key) =>
+  RESTART_TYPES[String(v).toLowerCase()] ??
+  fail(key, 'none, fixed-delay, exponential-delay or failure-rate', v);
 /** Flink's `hashmap` is the heap backend */
-const stateBackend: Parser = (v, key) => (oneOf('heap', 'hashmap', 'rocksdb')(v, key) === 'rocksdb' ? 'rocksdb' : 'heap');
+const stateBackend: Parser = (v, key) =>
+  oneOf('heap', 'hashmap', 'rocksdb')(v, key) === 'rocksdb' ? 'rocksdb' : 'heap';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const DURATION = 'a duration: 500, "500 ms", "10 s", "1 min"';
 const SIZE = 'a memory size: 4194304, "512 kb", "64 mb"';
 const STORAGE = 'file:///path or s3://bucket/prefix';
 
-const o = (key: string, parse: Parser, form: string, description: string, extra: Partial<ConfigOption> = {}): ConfigOption => ({ key, parse, form, description, ...extra });
+const o = (
+  key: string,
+  parse: Parser,
+  form: string,
+  description: string,
+  extra: Partial<ConfigOption> = {},
+): ConfigOption => ({ key, parse, form, description, ...extra });
 
 /** Every setting weir reads. */
 export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   // processes and ports
-  o('jobmanager.rpc.address', host, 'a host name or IP', 'the JobManager a TaskManager registers with', { default: '127.0.0.1' }),
-  o('jobmanager.rpc.port', int(0, 65535), 'a port (0: any free port)', 'the JobManager port', { default: 6123 }),
-  o('jobmanager.bind-host', host, 'an address to listen on (0.0.0.0: all)', 'the interface the JobManager listens on', { default: '127.0.0.1' }),
-  o('taskmanager.numberOfTaskSlots', int(1, 1024), 'an integer from 1 to 1024', 'task slots per TaskManager (one worker thread each)', { default: 1 }),
-  o('taskmanager.bind-host', host, 'an address to listen on (0.0.0.0: all)', 'the interface a TaskManager listens on', { default: '127.0.0.1' }),
-  o('taskmanager.host', host, 'a host name or IP', 'the address other processes use to reach this TaskManager (default: the bind host, or this machine\'s first non-loopback IPv4 address when binding to all interfaces)'),
-  o('taskmanager.rpc.port', int(0, 65535), 'a port (0: any free port)', 'the TaskManager port for tasks and data exchange', { default: 0 }),
+  o('jobmanager.rpc.address', host, 'a host name or IP', 'the JobManager a TaskManager registers with', {
+    default: '127.0.0.1',
+  }),
+  o('jobmanager.rpc.port', int(0, 65535), 'a port (0: any free port)', 'the JobManager port', {
+    default: 6123,
+  }),
+  o(
+    'jobmanager.bind-host',
+    host,
+    'an address to listen on (0.0.0.0: all)',
+    'the interface the JobManager listens on',
+    { default: '127.0.0.1' },
+  ),
+  o(
+    'taskmanager.numberOfTaskSlots',
+    int(1, 1024),
+    'an integer from 1 to 1024',
+    'task slots per TaskManager (one worker thread each)',
+    { default: 1 },
+  ),
+  o(
+    'taskmanager.bind-host',
+    host,
+    'an address to listen on (0.0.0.0: all)',
+    'the interface a TaskManager listens on',
+    { default: '127.0.0.1' },
+  ),
+  o(
+    'taskmanager.host',
+    host,
+    'a host name or IP',
+    "the address other processes use to reach this TaskManager (default: the bind host, or this machine's first non-loopback IPv4 address when binding to all interfaces)",
+  ),
+  o(
+    'taskmanager.rpc.port',
+    int(0, 65535),
+    'a port (0: any free port)',
+    'the TaskManager port for tasks and data exchange',
+    { default: 0 },
+  ),
   o('taskmanager.resource-id', text, 'a name', 'the TaskManager id (default: tm-<random>)'),
-  o('process.taskmanager.working-dir', dir, 'a directory', 'a TaskManager\'s working directory (bundle cache)', { default: '.weir/work' }),
-  o('slot.request.timeout', parseDuration, DURATION, 'a job that cannot get its slots fails after this long', { default: 300_000 }),
-  o('heartbeat.interval', parseDuration, DURATION, 'heartbeat interval between JobManager and TaskManagers', { default: 1000 }),
-  o('heartbeat.timeout', parseDuration, DURATION, 'a silent TaskManager is lost after this long', { default: 10_000 }),
-  o('task.cancellation.timeout', parseDuration, DURATION, 'a task stuck in user code this long after a cancel has its slot\'s worker thread terminated', { default: 30_000 }),
-  o('log.level', oneOf(...LOG_LEVELS), LOG_LEVELS.join(', '), 'log level of JobManagers and TaskManagers (pino)', { default: 'info' }),
+  o(
+    'process.taskmanager.working-dir',
+    dir,
+    'a directory',
+    "a TaskManager's working directory (bundle cache)",
+    { default: '.weir/work' },
+  ),
+  o(
+    'slot.request.timeout',
+    parseDuration,
+    DURATION,
+    'a job that cannot get its slots fails after this long',
+    { default: 300_000 },
+  ),
+  o('heartbeat.interval', parseDuration, DURATION, 'heartbeat interval between JobManager and TaskManagers', {
+    default: 1000,
+  }),
+  o('heartbeat.timeout', parseDuration, DURATION, 'a silent TaskManager is lost after this long', {
+    default: 10_000,
+  }),
+  o(
+    'task.cancellation.timeout',
+    parseDuration,
+    DURATION,
+    "a task stuck in user code this long after a cancel has its slot's worker thread terminated",
+    { default: 30_000 },
+  ),
+  o(
+    'log.level',
+    oneOf(...LOG_LEVELS),
+    LOG_LEVELS.join(', '),
+    'log level of JobManagers and TaskManagers (pino)',
+    { default: 'info' },
+  ),
   // checkpoints (defaults for jobs that set nothing in code)
-  o('execution.checkpointing.interval', parseDuration, DURATION, 'checkpoint every this long (unset: checkpointing off unless the job enables it)'),
-  o('execution.checkpointing.mode', oneOf('EXACTLY_ONCE', 'AT_LEAST_ONCE'), 'EXACTLY_ONCE or AT_LEAST_ONCE', 'barrier alignment or counting'),
-  o('execution.checkpointing.timeout', parseDuration, DURATION, 'a checkpoint not complete after this long is aborted'),
+  o(
+    'execution.checkpointing.interval',
+    parseDuration,
+    DURATION,
+    'checkpoint every this long (unset: checkpointing off unless the job enables it)',
+  ),
+  o(
+    'execution.checkpointing.mode',
+    oneOf('EXACTLY_ONCE', 'AT_LEAST_ONCE'),
+    'EXACTLY_ONCE or AT_LEAST_ONCE',
+    'barrier alignment or counting',
+  ),
+  o(
+    'execution.checkpointing.timeout',
+    parseDuration,
+    DURATION,
+    'a checkpoint not complete after this long is aborted',
+  ),
   o('execution.checkpointing.min-pause', parseDuration, DURATION, 'minimum pause between checkpoints'),
-  o('execution.checkpointing.max-concurrent-checkpoints', int(1), 'an integer >= 1', 'checkpoints in flight at once'),
-  o('execution.checkpointing.tolerable-failed-checkpoints', int(0), 'an integer >= 0', 'consecutive checkpoint failures before the job fails'),
-  o('execution.checkpointing.externalized-checkpoint-retention', oneOf('DELETE_ON_CANCELLATION', 'RETAIN_ON_CANCELLATION'), 'DELETE_ON_CANCELLATION or RETAIN_ON_CANCELLATION', 'what happens to checkpoints when a job is canceled'),
+  o(
+    'execution.checkpointing.max-concurrent-checkpoints',
+    int(1),
+    'an integer >= 1',
+    'checkpoints in flight at once',
+  ),
+  o(
+    'execution.checkpointing.tolerable-failed-checkpoints',
+    int(0),
+    'an integer >= 0',
+    'consecutive checkpoint failures before the job fails',
+  ),
+  o(
+    'execution.checkpointing.externalized-checkpoint-retention',
+    oneOf('DELETE_ON_CANCELLATION', 'RETAIN_ON_CANCELLATION'),
+    'DELETE_ON_CANCELLATION or RETAIN_ON_CANCELLATION',
+    'what happens to checkpoints when a job is canceled',
+  ),
   o('state.checkpoints.num-retained', int(1), 'an integer >= 1', 'completed checkpoints kept'),
-  o('state.checkpoints.dir', storageUri, STORAGE, 'checkpoint storage (default file:// under .weir/checkpoints)'),
-  o('state.savepoints.dir', storageUri, STORAGE, 'default savepoint target (default file:// under .weir/savepoints)'),
-  o('high-availability.type', oneOf('job-store', 'none'), 'job-store or none', 'keep running jobs in the job store so a restarted JobManager resumes them', { default: 'job-store' }),
+  o(
+    'state.checkpoints.dir',
+    storageUri,
+    STORAGE,
+    'checkpoint storage (default file:// under .weir/checkpoints)',
+  ),
+  o(
+    'state.savepoints.dir',
+    storageUri,
+    STORAGE,
+    'default savepoint target (default file:// under .weir/savepoints)',
+  ),
+  o(
+    'high-availability.type',
+    oneOf('job-store', 'none'),
+    'job-store or none',
+    'keep running jobs in the job store so a restarted JobManager resumes them',
+    { default: 'job-store' },
+  ),
   o('high-availability.storageDir', storageUri, STORAGE, 'the job store (default file:// under .weir/ha)'),
   // state backends
-  o('state.backend.type', stateBackend, 'heap, hashmap or rocksdb', 'the state backend of jobs that choose none', { keyAliases: ['state.backend'] }),
-  o('state.backend.incremental', bool, 'true or false', 'incremental checkpoints (RocksDB) for jobs that do not say', { default: false }),
-  o('state.backend.rocksdb.localdir', dir, 'a directory', 'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)'),
-  o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', { default: 8 << 20 }),
-  o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', { default: 16 << 20 }),
+  o(
+    'state.backend.type',
+    stateBackend,
+    'heap, hashmap or rocksdb',
+    'the state backend of jobs that choose none',
+    { keyAliases: ['state.backend'] },
+  ),
+  o(
+    'state.backend.incremental',
+    bool,
+    'true or false',
+    'incremental checkpoints (RocksDB) for jobs that do not say',
+    { default: false },
+  ),
+  o(
+    'state.backend.rocksdb.localdir',
+    dir,
+    'a directory',
+    'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)',
+  ),
+  o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', {
+    default: 8 << 20,
+  }),
+  o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', {
+    default: 16 << 20,
+  }),
   // restart strategy
-  o('restart-strategy.type', restartType, 'none, fixed-delay, exponential-delay or failure-rate', 'the restart strategy of jobs that set none (default: exponential-delay with checkpointing, none without)'),
-  o('restart-strategy.fixed-delay.attempts', int(0), 'an integer >= 0', 'fixed-delay: restarts before the job fails'),
+  o(
+    'restart-strategy.type',
+    restartType,
+    'none, fixed-delay, exponential-delay or failure-rate',
+    'the restart strategy of jobs that set none (default: exponential-delay with checkpointing, none without)',
+  ),
+  o(
+    'restart-strategy.fixed-delay.attempts',
+    int(0),
+    'an integer >= 0',
+    'fixed-delay: restarts before the job fails',
+  ),
   o('restart-strategy.fixed-delay.delay', parseDuration, DURATION, 'fixed-delay: wait before a restart'),
-  o('restart-strategy.exponential-delay.initial-backoff', parseDuration, DURATION, 'exponential-delay: first wait'),
-  o('restart-strategy.exponential-delay.max-backoff', parseDuration, DURATION, 'exponential-delay: longest wait'),
-  o('restart-strategy.exponential-delay.backoff-multiplier', num(1), 'a number >= 1', 'exponential-delay: growth factor'),
-  o('restart-strategy.exponential-delay.jitter-factor', num(0), 'a number >= 0', 'exponential-delay: random jitter'),
-  o('restart-strategy.exponential-delay.reset-backoff-threshold', parseDuration, DURATION, 'exponential-delay: reset after running this long'),
-  o('restart-strategy.exponential-delay.attempts-before-reset-backoff', int(0), 'an integer >= 0', 'exponential-delay: restarts allowed before a reset'),
-  o('restart-strategy.failure-rate.max-failures-per-interval', int(1), 'an integer >= 1', 'failure-rate: failures allowed per interval'),
-  o('restart-strategy.failure-rate.failure-rate-interval', parseDuration, DURATION, 'failure-rate: the interval'),
+  o(
+    'restart-strategy.exponential-delay.initial-backoff',
+    parseDuration,
+    DURATION,
+    'exponential-delay: first wait',
+  ),
+  o(
+    'restart-strategy.exponential-delay.max-backoff',
+    parseDuration,
+    DURATION,
+    'exponential-delay: longest wait',
+  ),
+  o(
+    'restart-strategy.exponential-delay.backoff-multiplier',
+    num(1),
+    'a number >= 1',
+    'exponential-delay: growth factor',
+  ),
+  o(
+    'restart-strategy.exponential-delay.jitter-factor',
+    num(0),
+    'a number >= 0',
+    'exponential-delay: random jitter',
+  ),
+  o(
+    'restart-strategy.exponential-delay.reset-backoff-threshold',
+    parseDuration,
+    DURATION,
+    'exponential-delay: reset after running this long',
+  ),
+  o(
+    'restart-strategy.exponential-delay.attempts-before-reset-backoff',
+    int(0),
+    'an integer >= 0',
+    'exponential-delay: restarts allowed before a reset',
+  ),
+  o(
+    'restart-strategy.failure-rate.max-failures-per-interval',
+    int(1),
+    'an integer >= 1',
+    'failure-rate: failures allowed per interval',
+  ),
+  o(
+    'restart-strategy.failure-rate.failure-rate-interval',
+    parseDuration,
+    DURATION,
+    'failure-rate: the interval',
+  ),
   o('restart-strategy.failure-rate.delay', parseDuration, DURATION, 'failure-rate: wait before a restart'),
   // S3 (and MinIO)
-  o('s3.endpoint', httpUrl, 'an http(s) URL such as http://minio:9000', 'S3 endpoint for MinIO and other S3-compatible servers (default: AWS)'),
-  o('s3.region', text, 'a region such as us-east-1', 'S3 region', { default: 'us-east-1', envAliases: ['AWS_REGION'] }),
-  o('s3.path-style-access', bool, 'true or false', 'path-style bucket addressing (default: true when an endpoint is set)', { envAliases: ['WEIR_S3_PATH_STYLE'] }),
-  o('s3.access-key', text, 'an access key id', 'S3 access key (else the AWS SDK\'s default credential chain)', { secret: true, envAliases: ['AWS_ACCESS_KEY_ID'] }),
-  o('s3.secret-key', text, 'a secret access key', 'S3 secret key', { secret: true, envAliases: ['AWS_SECRET_ACCESS_KEY'] }),
+  o(
+    's3.endpoint',
+    httpUrl,
+    'an http(s) URL such as http://minio:9000',
+    'S3 endpoint for MinIO and other S3-compatible servers (default: AWS)',
+  ),
+  o('s3.region', text, 'a region such as us-east-1', 'S3 region', {
+    default: 'us-east-1',
+    envAliases: ['AWS_REGION'],
+  }),
+  o(
+    's3.path-style-access',
+    bool,
+    'true or false',
+    'path-style bucket addressing (default: true when an endpoint is set)',
+    { envAliases: ['WEIR_S3_PATH_STYLE'] },
+  ),
+  o(
+    's3.access-key',
+    text,
+    'an access key id',
+    "S3 access key (else the AWS SDK's default credential chain)",
+    { secret: true, envAliases: ['AWS_ACCESS_KEY_ID'] },
+  ),
+  o('s3.secret-key', text, 'a secret access key', 'S3 secret key', {
+    secret: true,
+    envAliases: ['AWS_SECRET_ACCESS_KEY'],
+  }),
   // security
-  o('security.ssl.enabled', bool, 'true or false', 'TLS on every gRPC server and channel (default: on when a CA or certificate is given)'),
+  o(
+    'security.ssl.enabled',
+    bool,
+    'true or false',
+    'TLS on every gRPC server and channel (default: on when a CA or certificate is given)',
+  ),
   o('security.ssl.ca', file, 'a PEM file', 'the cluster CA every peer must chain to', { path: true }),
   o('security.ssl.cert', file, 'a PEM file', 'the certificate this process presents', { path: true }),
   o('security.ssl.key', file, 'a PEM file', 'the private key of that certificate', { path: true }),
-  o('security.auth.token-file', file, 'a file path', 'file holding the bearer token for the Dispatcher', { path: true }),
-  o('security.auth.token', text, 'a token of at least 16 characters', 'the bearer token itself (prefer token-file or the environment)', { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] }),
-  o('security.storage.allowed-dirs', stringList, 'a list of directories or s3:// URIs', 'where savepoints may be written and restored from, besides the savepoint directory'),
-  o('security.insecure', bool, 'true or false', 'allow listening on a non-loopback address without TLS (and, for the JobManager, a token)', { default: false }),
+  o('security.auth.token-file', file, 'a file path', 'file holding the bearer token for the Dispatcher', {
+    path: true,
+  }),
+  o(
+    'security.auth.token',
+    text,
+    'a token of at least 16 characters',
+    'the bearer token itself (prefer token-file or the environment)',
+    { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] },
+  ),
+  o(
+    'security.storage.allowed-dirs',
+    stringList,
+    'a list of directories or s3:// URIs',
+    'where savepoints may be written and restored from, besides the savepoint directory',
+  ),
+  o(
+    'security.insecure',
+    bool,
+    'true or false',
+    'allow listening on a non-loopback address without TLS (and, for the JobManager, a token)',
+    { default: false },
+  ),
   o('rpc.max-message-size', parseSize, SIZE, 'largest gRPC message', { default: 128 << 20 }),
 ];
 
@@ -192,7 +481,8 @@ const BY_ENV = new Map<string, ConfigOption>();
 for (const opt of CONFIG_OPTIONS) {
   const name = envVarForKey(opt.key);
   const clash = BY_ENV.get(name);
-  if (clash) throw new Error(`configuration keys ${clash.key} and ${opt.key} map to the same variable ${name}`);
+  if (clash)
+    throw new Error(`configuration keys ${clash.key} and ${opt.key} map to the same variable ${name}`);
   BY_ENV.set(name, opt);
 }
 
@@ -202,7 +492,22 @@ export const OTHER_ENV_VARS: Readonly<Record<string, string>> = {
 };
 
 /** First segments of WEIR_* names that belong to configuration keys: an unknown variable under one of them is an error. */
-const CONFIG_NAMESPACES = new Set(['EXECUTION', 'STATE', 'RESTART', 'HEARTBEAT', 'HIGH', 'SECURITY', 'RPC', 'S3', 'LOG', 'JOBMANAGER', 'TASKMANAGER', 'SLOT', 'PROCESS', 'AUTH']);
+const CONFIG_NAMESPACES = new Set([
+  'EXECUTION',
+  'STATE',
+  'RESTART',
+  'HEARTBEAT',
+  'HIGH',
+  'SECURITY',
+  'RPC',
+  'S3',
+  'LOG',
+  'JOBMANAGER',
+  'TASKMANAGER',
+  'SLOT',
+  'PROCESS',
+  'AUTH',
+]);
 
 export function findOption(key: string): ConfigOption | undefined {
   return BY_KEY.get(key);
@@ -250,7 +555,9 @@ function closest(name: string, candidates: Iterable<string>): string | undefined
 
 function unknownKey(key: string, where: string): Error {
   const near = closest(key, BY_KEY.keys());
-  return new Error(`Unknown configuration key '${key}' in ${where}${near ? ` (did you mean '${near}'?)` : ''}; known keys: ${CONFIG_OPTIONS.map((x) => x.key).join(', ')}`);
+  return new Error(
+    `Unknown configuration key '${key}' in ${where}${near ? ` (did you mean '${near}'?)` : ''}; known keys: ${CONFIG_OPTIONS.map((x) => x.key).join(', ')}`,
+  );
 }
 
 /** Parses one value, with an error naming where it came from. */
@@ -333,15 +640,20 @@ export function parseConfigEnv(env: NodeJS.ProcessEnv = process.env): Map<string
     const opt = BY_ENV.get(name);
     if (opt) {
       if (raw === '') continue;
-      out.set(opt.key, { value: parseValue(opt, raw, name, `environment variable for ${opt.key}`), source: `env ${name}` });
+      out.set(opt.key, {
+        value: parseValue(opt, raw, name, `environment variable for ${opt.key}`),
+        source: `env ${name}`,
+      });
       continue;
     }
     if (optionForEnvVar(name)) continue; // an alias, below
     const ns = name.slice(5).split('_')[0]!;
     if (CONFIG_NAMESPACES.has(ns)) {
       const near = closest(name, known.keys());
-      throw new Error(`Unknown environment variable ${name}: it is in weir's configuration namespace but sets no key${near ? ` (did you mean ${near}, for ${known.get(near)}?)` : ''}. `
-        + 'Variables are WEIR_ + the key in upper case with . and - as _, e.g. WEIR_STATE_CHECKPOINTS_DIR for state.checkpoints.dir (see `weir config --describe`)');
+      throw new Error(
+        `Unknown environment variable ${name}: it is in weir's configuration namespace but sets no key${near ? ` (did you mean ${near}, for ${known.get(near)}?)` : ''}. ` +
+          'Variables are WEIR_ + the key in upper case with . and - as _, e.g. WEIR_STATE_CHECKPOINTS_DIR for state.checkpoints.dir (see `weir config --describe`)',
+      );
     }
   }
   // aliases: only where the systematic variable is absent; earlier aliases win
@@ -350,7 +662,10 @@ export function parseConfigEnv(env: NodeJS.ProcessEnv = process.env): Map<string
     for (const alias of opt.envAliases ?? []) {
       const raw = env[alias];
       if (raw === undefined || raw === '') continue;
-      out.set(opt.key, { value: parseValue(opt, raw, alias, `environment variable for ${opt.key}`), source: `env ${alias}` });
+      out.set(opt.key, {
+        value: parseValue(opt, raw, alias, `environment variable for ${opt.key}`),
+        source: `env ${alias}`,
+      });
       break;
     }
   }
@@ -361,7 +676,10 @@ export function parseConfigEnv(env: NodeJS.ProcessEnv = process.env): Map<string
 export function parseDefinitions(defs: string[] | undefined): FlagValue[] {
   return (defs ?? []).map((d) => {
     const i = d.indexOf('=');
-    if (i <= 0) throw new Error(`Invalid -D ${JSON.stringify(d)}: expected -D key=value, e.g. -D state.checkpoints.dir=s3://weir/checkpoints`);
+    if (i <= 0)
+      throw new Error(
+        `Invalid -D ${JSON.stringify(d)}: expected -D key=value, e.g. -D state.checkpoints.dir=s3://weir/checkpoints`,
+      );
     const key = d.slice(0, i).trim();
     const opt = BY_KEY.get(key);
     if (!opt) throw unknownKey(key, `-D ${d}`);
@@ -371,7 +689,10 @@ export function parseDefinitions(defs: string[] | undefined): FlagValue[] {
 
 /** The effective configuration of one process: each key's value and where it came from. */
 export class EffectiveConfig {
-  constructor(readonly values: ReadonlyMap<string, ConfigValue>, readonly file?: string) {}
+  constructor(
+    readonly values: ReadonlyMap<string, ConfigValue>,
+    readonly file?: string,
+  ) {}
 
   get<T = unknown>(key: string): T | undefined {
     return this.values.get(key)?.value as T | undefined;
@@ -391,7 +712,12 @@ export class EffectiveConfig {
   describe(): Array<{ key: string; value: unknown; source: ConfigSource | 'unset'; env: string }> {
     return CONFIG_OPTIONS.map((opt) => {
       const v = this.values.get(opt.key);
-      return { key: opt.key, value: v === undefined ? undefined : opt.secret ? '***' : v.value, source: v?.source ?? 'unset', env: envVarForKey(opt.key) };
+      return {
+        key: opt.key,
+        value: v === undefined ? undefined : opt.secret ? '***' : v.value,
+        source: v?.source ?? 'unset',
+        env: envVarForKey(opt.key),
+      };
     });
   }
 
@@ -405,18 +731,26 @@ export class EffectiveConfig {
  * Resolves the configuration: defaults, then the file, then the environment, then flags.
  * Secret values are registered so logs mask them.
  */
-export function resolveConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: FlagValue[] } = {}): EffectiveConfig {
+export function resolveConfig(
+  opts: { file?: string; env?: NodeJS.ProcessEnv; flags?: FlagValue[] } = {},
+): EffectiveConfig {
   const values = new Map<string, ConfigValue>();
-  for (const opt of CONFIG_OPTIONS) if (opt.default !== undefined) values.set(opt.key, { value: opt.default, source: 'default' });
-  if (opts.file) for (const [k, v] of readConfigFile(opts.file)) values.set(k, { value: v, source: `file ${opts.file}` });
+  for (const opt of CONFIG_OPTIONS)
+    if (opt.default !== undefined) values.set(opt.key, { value: opt.default, source: 'default' });
+  if (opts.file)
+    for (const [k, v] of readConfigFile(opts.file)) values.set(k, { value: v, source: `file ${opts.file}` });
   for (const [k, v] of parseConfigEnv(opts.env ?? process.env)) values.set(k, v);
   for (const f of opts.flags ?? []) {
     const opt = BY_KEY.get(f.key);
     if (!opt) throw unknownKey(f.key, f.flag);
     if (f.value === undefined) continue;
-    values.set(opt.key, { value: parseValue(opt, f.value, f.flag, `flag for ${opt.key}`), source: `flag ${f.flag}` });
+    values.set(opt.key, {
+      value: parseValue(opt, f.value, f.flag, `flag for ${opt.key}`),
+      source: `flag ${f.flag}`,
+    });
   }
-  for (const opt of CONFIG_OPTIONS) if (opt.secret) registerSecret(values.get(opt.key)?.value as string | undefined);
+  for (const opt of CONFIG_OPTIONS)
+    if (opt.secret) registerSecret(values.get(opt.key)?.value as string | undefined);
   return new EffectiveConfig(values, opts.file);
 }
 
@@ -451,7 +785,14 @@ export interface ClusterConfig {
   /** `security.*` and `rpc.*` keys: transport security, authentication, message sizes */
   security: SecurityConfig;
   jobManager: { address?: string; port?: number; bindHost?: string };
-  taskManager: { slots?: number; bindHost?: string; host?: string; port?: number; resourceId?: string; workDir?: string };
+  taskManager: {
+    slots?: number;
+    bindHost?: string;
+    host?: string;
+    port?: number;
+    resourceId?: string;
+    workDir?: string;
+  };
   slotRequestTimeoutMs?: number;
   logLevel?: string;
   s3: S3Settings;
@@ -506,7 +847,10 @@ const RESTART_FIELDS: Record<string, [RestartStrategyType, string]> = {
   'restart-strategy.exponential-delay.max-backoff': ['exponential-delay', 'maxBackoffMs'],
   'restart-strategy.exponential-delay.backoff-multiplier': ['exponential-delay', 'multiplier'],
   'restart-strategy.exponential-delay.jitter-factor': ['exponential-delay', 'jitterFactor'],
-  'restart-strategy.exponential-delay.reset-backoff-threshold': ['exponential-delay', 'resetBackoffThresholdMs'],
+  'restart-strategy.exponential-delay.reset-backoff-threshold': [
+    'exponential-delay',
+    'resetBackoffThresholdMs',
+  ],
   'restart-strategy.exponential-delay.attempts-before-reset-backoff': ['exponential-delay', 'attempts'],
   'restart-strategy.failure-rate.max-failures-per-interval': ['failure-rate', 'maxFailuresPerInterval'],
   'restart-strategy.failure-rate.failure-rate-interval': ['failure-rate', 'failureRateIntervalMs'],
@@ -517,7 +861,11 @@ const RESTART_FIELDS: Record<string, [RestartStrategyType, string]> = {
 function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
   const set = <T>(key: string): T | undefined => (c.isSet(key) ? c.get<T>(key) : undefined);
   const config: ClusterConfig = {
-    checkpoint: {}, security: {}, jobManager: {}, taskManager: {}, s3: {},
+    checkpoint: {},
+    security: {},
+    jobManager: {},
+    taskManager: {},
+    s3: {},
   };
   for (const [key, field] of Object.entries(CHECKPOINT_FIELDS)) {
     const v = set(key);
@@ -572,7 +920,10 @@ function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
       if (t === type && v !== undefined) settings[field] = v;
     }
     try {
-      config.restartStrategy = validateRestartStrategy({ ...RESTART_STRATEGY_DEFAULTS[type], ...settings } as RestartStrategyConfiguration);
+      config.restartStrategy = validateRestartStrategy({
+        ...RESTART_STRATEGY_DEFAULTS[type],
+        ...settings,
+      } as RestartStrategyConfiguration);
     } catch (e) {
       throw new Error(`Invalid restart strategy in ${source}: ${(e as Error).message}`);
     }
@@ -583,7 +934,8 @@ function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
 /** `baseDir`: relative file paths in security keys are resolved against it (the file's directory). */
 export function parseClusterConfig(text: string, source: string, baseDir = process.cwd()): ClusterConfig {
   const values = new Map<string, ConfigValue>();
-  for (const [k, v] of parseConfigFile(text, source, baseDir)) values.set(k, { value: v, source: `file ${source}` });
+  for (const [k, v] of parseConfigFile(text, source, baseDir))
+    values.set(k, { value: v, source: `file ${source}` });
   return buildClusterConfig(new EffectiveConfig(values, source), source);
 }
 

@@ -18,7 +18,12 @@ const API_SPECIFIER = /(["'])@weir\/api\1/g;
  * `execute()`. The bundle imports `@weir/api` as an external; it is pointed at this
  * runtime's own copy so the module and the runtime share one set of classes.
  */
-export async function planJobBundle(bundle: string, ctx: JobContext, cacheDir: string, timeoutMs = 60_000): Promise<StreamGraph> {
+export async function planJobBundle(
+  bundle: string,
+  ctx: JobContext,
+  cacheDir: string,
+  timeoutMs = 60_000,
+): Promise<StreamGraph> {
   const apiUrl = import.meta.resolve('@weir/api');
   const source = bundle.replace(API_SPECIFIER, JSON.stringify(apiUrl));
   mkdirSync(cacheDir, { recursive: true });
@@ -45,7 +50,10 @@ export async function planJobBundle(bundle: string, ctx: JobContext, cacheDir: s
       if (!captured) throw new Error('The job module finished without calling env.execute()');
     });
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`The job module did not call env.execute() within ${timeoutMs / 1000} s`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`The job module did not call env.execute() within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
     });
     await Promise.race([executed, evaluated, timeout]);
     return captured!;

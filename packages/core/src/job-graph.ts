@@ -1,4 +1,13 @@
-import { type CheckpointSettings, type RestartStrategyConfiguration, type OperatorKind, type StateBackendType, type PartitionerType, type StreamEdge, type StreamGraph, type StreamNode } from '@weir/api';
+import {
+  type CheckpointSettings,
+  type RestartStrategyConfiguration,
+  type OperatorKind,
+  type StateBackendType,
+  type PartitionerType,
+  type StreamEdge,
+  type StreamGraph,
+  type StreamNode,
+} from '@weir/api';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {
@@ -85,7 +94,12 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       name: chain.map((n) => n.name).join(' -> '),
       parallelism: node.parallelism,
       maxParallelism: graph.maxParallelism,
-      operators: chain.map((n) => ({ id: n.id, name: n.name, kind: n.kind, keyed: n.keySelector !== undefined })),
+      operators: chain.map((n) => ({
+        id: n.id,
+        name: n.name,
+        kind: n.kind,
+        keyed: n.keySelector !== undefined,
+      })),
       isSource: node.kind === 'source',
     });
   }
@@ -99,9 +113,15 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       partitioner: e.partitioner.type,
     }));
   return {
-    jobName: graph.jobName, maxParallelism: graph.maxParallelism, vertices, edges, checkpoint: graph.checkpoint ?? {},
+    jobName: graph.jobName,
+    maxParallelism: graph.maxParallelism,
+    vertices,
+    edges,
+    checkpoint: graph.checkpoint ?? {},
     ...(graph.stateBackend ? { stateBackend: graph.stateBackend } : {}),
-    ...(graph.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: graph.incrementalCheckpoints } : {}),
+    ...(graph.incrementalCheckpoints !== undefined
+      ? { incrementalCheckpoints: graph.incrementalCheckpoints }
+      : {}),
     ...(graph.restartStrategy ? { restartStrategy: graph.restartStrategy } : {}),
   };
 }

@@ -27,7 +27,9 @@ export function hashKey(key: unknown): number {
     case 'string':
       return mix(hashString(key));
     case 'number':
-      return mix(Number.isInteger(key) && key >= -0x80000000 && key <= 0x7fffffff ? key : hashString(String(key)));
+      return mix(
+        Number.isInteger(key) && key >= -0x80000000 && key <= 0x7fffffff ? key : hashString(String(key)),
+      );
     case 'bigint':
     case 'boolean':
       return mix(hashString(String(key)));
@@ -44,12 +46,19 @@ export function assignToKeyGroup(key: unknown, maxParallelism: number): number {
 }
 
 /** Flink's formula, so a key group maps to the same subtask as it would there. */
-export function computeOperatorIndexForKeyGroup(maxParallelism: number, parallelism: number, keyGroup: number): number {
+export function computeOperatorIndexForKeyGroup(
+  maxParallelism: number,
+  parallelism: number,
+  keyGroup: number,
+): number {
   return Math.floor((keyGroup * parallelism) / maxParallelism);
 }
 
 export class KeyGroupRange {
-  constructor(readonly start: number, readonly end: number) {}
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {}
 
   contains(keyGroup: number): boolean {
     return keyGroup >= this.start && keyGroup <= this.end;
@@ -64,8 +73,13 @@ export class KeyGroupRange {
   }
 }
 
-export function computeKeyGroupRangeForOperatorIndex(maxParallelism: number, parallelism: number, operatorIndex: number): KeyGroupRange {
-  if (parallelism > maxParallelism) throw new Error(`Parallelism ${parallelism} exceeds max parallelism ${maxParallelism}`);
+export function computeKeyGroupRangeForOperatorIndex(
+  maxParallelism: number,
+  parallelism: number,
+  operatorIndex: number,
+): KeyGroupRange {
+  if (parallelism > maxParallelism)
+    throw new Error(`Parallelism ${parallelism} exceeds max parallelism ${maxParallelism}`);
   const start = Math.floor((operatorIndex * maxParallelism + parallelism - 1) / parallelism);
   const end = Math.floor(((operatorIndex + 1) * maxParallelism - 1) / parallelism);
   return new KeyGroupRange(start, end);

@@ -5,9 +5,20 @@ export type { Logger };
 
 /** Keys whose values are never written, whatever they hold. */
 const REDACT = [
-  'token', 'authorization', 'secretAccessKey', 'accessKeyId', 'sessionToken', 'password',
-  '*.token', '*.authorization', '*.secretAccessKey', '*.accessKeyId', '*.sessionToken', '*.password',
-  'credentials', '*.credentials',
+  'token',
+  'authorization',
+  'secretAccessKey',
+  'accessKeyId',
+  'sessionToken',
+  'password',
+  '*.token',
+  '*.authorization',
+  '*.secretAccessKey',
+  '*.accessKeyId',
+  '*.sessionToken',
+  '*.password',
+  'credentials',
+  '*.credentials',
 ];
 
 /**
@@ -28,7 +39,8 @@ export function createLogger(component: string, bindings: Record<string, unknown
     hooks: {
       logMethod(args, method) {
         if (hasSecrets()) {
-          for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = maskString(args[i] as string);
+          for (let i = 0; i < args.length; i++)
+            if (typeof args[i] === 'string') args[i] = maskString(args[i] as string);
         }
         method.apply(this, args as Parameters<typeof method>);
       },

@@ -1,9 +1,13 @@
 import {
-  DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import path from 'node:path';
-import { sha256, type CheckpointStorage, type StateHandle } from './checkpoint-storage.js';
+import { sha256, type CheckpointStorage, type StateHandle } from './storage-handle.js';
 
 /**
  * S3 settings come from the process's configuration (`s3.*` keys: flags, WEIR_S3_* variables, the
@@ -14,11 +18,13 @@ import { sha256, type CheckpointStorage, type StateHandle } from './checkpoint-s
  * WEIR_S3_SECRET_KEY, and the standard AWS variables below them.
  */
 export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const pick = (...names: string[]): string | undefined => names.map((n) => env[n]).find((v) => v !== undefined && v !== '');
+  const pick = (...names: string[]): string | undefined =>
+    names.map((n) => env[n]).find((v) => v !== undefined && v !== '');
   const endpoint = pick('WEIR_S3_ENDPOINT');
   const config: S3ClientConfig = {
     region: pick('WEIR_S3_REGION', 'AWS_REGION') ?? 'us-east-1',
-    forcePathStyle: (pick('WEIR_S3_PATH_STYLE_ACCESS', 'WEIR_S3_PATH_STYLE') ?? (endpoint ? 'true' : 'false')) === 'true',
+    forcePathStyle:
+      (pick('WEIR_S3_PATH_STYLE_ACCESS', 'WEIR_S3_PATH_STYLE') ?? (endpoint ? 'true' : 'false')) === 'true',
     maxAttempts: 2,
   };
   if (endpoint) config.endpoint = endpoint;
@@ -33,7 +39,16 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientC
  * every S3 client of the process and of its worker threads uses them (flags and the file
  * included, not only the environment it started with).
  */
-export function exportS3Settings(s3: { endpoint?: string; region?: string; pathStyleAccess?: boolean; accessKey?: string; secretKey?: string }, env: NodeJS.ProcessEnv = process.env): void {
+export function exportS3Settings(
+  s3: {
+    endpoint?: string;
+    region?: string;
+    pathStyleAccess?: boolean;
+    accessKey?: string;
+    secretKey?: string;
+  },
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   if (s3.endpoint !== undefined) env.WEIR_S3_ENDPOINT = s3.endpoint;
   if (s3.region !== undefined) env.WEIR_S3_REGION = s3.region;
   if (s3.pathStyleAccess !== undefined) env.WEIR_S3_PATH_STYLE_ACCESS = String(s3.pathStyleAccess);
@@ -52,7 +67,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
   readonly prefix: string;
   private readonly client: S3Client;
 
-  constructor(readonly root: string, config: S3ClientConfig = s3ConfigFromEnv()) {
+  constructor(
+    readonly root: string,
+    config: S3ClientConfig = s3ConfigFromEnv(),
+  ) {
     const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(root);
     if (!m) throw new Error(`Invalid S3 checkpoint storage '${root}': expected s3://bucket/prefix`);
     this.bucket = m[1]!;
@@ -62,7 +80,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
 
   private key(rel: string): string {
     const norm = path.posix.normalize(rel);
-    if (norm.startsWith('..') || path.posix.isAbsolute(norm)) throw new Error(`Checkpoint path escapes the storage root: ${rel}`);
+    if (norm.startsWith('..') || path.posix.isAbsolute(norm))
+      throw new Error(`Checkpoint path escapes the storage root: ${rel}`);
     return this.prefix ? `${this.prefix}/${norm}` : norm;
   }
 
@@ -73,7 +92,12 @@ export class S3CheckpointStorage implements CheckpointStorage {
   async write(relPath: string, data: Uint8Array): Promise<StateHandle> {
     const key = this.key(relPath);
     try {
-      await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: key, Body: data }, partSize: 8 * 1024 * 1024, queueSize: 2 }).done();
+      await new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: key, Body: data },
+        partSize: 8 * 1024 * 1024,
+        queueSize: 2,
+      }).done();
     } catch (err) {
       throw new Error(`S3 upload to ${this.where(key)} failed: ${describe(err)}`);
     }
@@ -89,7 +113,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
     } catch (err) {
       throw new Error(`Cannot read checkpoint file ${this.where(key)}: ${describe(err)}`);
     }
-    if (expectedSha256 && sha256(data) !== expectedSha256) throw new Error(`Checksum mismatch in checkpoint file ${this.where(key)}: the file is corrupt`);
+    if (expectedSha256 && sha256(data) !== expectedSha256)
+      throw new Error(`Checksum mismatch in checkpoint file ${this.where(key)}: the file is corrupt`);
     return data;
   }
 
@@ -99,7 +124,14 @@ export class S3CheckpointStorage implements CheckpointStorage {
     const dirs: string[] = [];
     let token: string | undefined;
     do {
-      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...(delimiter ? { Delimiter: delimiter } : {}) }));
+      const res = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ContinuationToken: token,
+          ...(delimiter ? { Delimiter: delimiter } : {}),
+        }),
+      );
       for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
       for (const p of res.CommonPrefixes ?? []) if (p.Prefix) dirs.push(p.Prefix);
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
@@ -114,13 +146,20 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   async delete(relPath: string): Promise<void> {
-    await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.key(relPath) }] } }));
+    await this.client.send(
+      new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.key(relPath) }] } }),
+    );
   }
 
   async deleteDir(relDir: string): Promise<void> {
     const { keys } = await this.keys(relDir);
     for (let i = 0; i < keys.length; i += 1000) {
-      await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
+      await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) },
+        }),
+      );
     }
   }
 }

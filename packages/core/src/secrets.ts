@@ -17,12 +17,27 @@ function escape(s: string): string {
 export function registerSecret(value: string | undefined): void {
   if (!value || value.length < 4 || secrets.has(value)) return;
   secrets.add(value);
-  pattern = new RegExp([...secrets].sort((a, b) => b.length - a.length).map(escape).join('|'), 'g');
+  pattern = new RegExp(
+    [...secrets]
+      .sort((a, b) => b.length - a.length)
+      .map(escape)
+      .join('|'),
+    'g',
+  );
 }
 
 /** Registers the S3 secrets of the environment (the same variables the S3 storage reads). */
 export function registerEnvironmentSecrets(env: NodeJS.ProcessEnv = process.env): void {
-  for (const k of ['WEIR_S3_SECRET_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'WEIR_S3_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'WEIR_AUTH_TOKEN', 'WEIR_SECURITY_AUTH_TOKEN']) registerSecret(env[k]);
+  for (const k of [
+    'WEIR_S3_SECRET_KEY',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'WEIR_S3_ACCESS_KEY',
+    'AWS_ACCESS_KEY_ID',
+    'WEIR_AUTH_TOKEN',
+    'WEIR_SECURITY_AUTH_TOKEN',
+  ])
+    registerSecret(env[k]);
 }
 
 export function hasSecrets(): boolean {

@@ -45,7 +45,11 @@ function readPem(file: string, what: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'
   } catch (e) {
     throw new Error(`Cannot read ${what} ${file}: ${(e as Error).message}`);
   }
-  if (!data.toString('latin1').includes(kind === 'CERTIFICATE' ? '-----BEGIN CERTIFICATE-----' : 'PRIVATE KEY-----')) {
+  if (
+    !data
+      .toString('latin1')
+      .includes(kind === 'CERTIFICATE' ? '-----BEGIN CERTIFICATE-----' : 'PRIVATE KEY-----')
+  ) {
     throw new Error(`${what} ${file} is not a PEM ${kind === 'CERTIFICATE' ? 'certificate' : 'private key'}`);
   }
   return data;
@@ -60,7 +64,10 @@ export function readTokenFile(file: string): string {
     throw new Error(`Cannot read the token file ${file} (security.auth.token-file): ${(e as Error).message}`);
   }
   const token = text.split(/\r?\n/)[0]!.trim();
-  if (token.length < 16) throw new Error(`The token in ${file} is too short: use at least 16 characters (e.g. \`openssl rand -hex 32\`)`);
+  if (token.length < 16)
+    throw new Error(
+      `The token in ${file} is too short: use at least 16 characters (e.g. \`openssl rand -hex 32\`)`,
+    );
   return token;
 }
 
@@ -80,14 +87,23 @@ export function resolveTransportSecurity(
   const ca = flags.sslCa ?? c.sslCa;
   const cert = flags.sslCert ?? c.sslCert;
   const key = flags.sslKey ?? c.sslKey;
-  const enabled = flags.ssl === false ? false : (c.sslEnabled ?? (ca !== undefined || cert !== undefined)) === true;
-  const out: TransportSecurity = { maxMessageBytes: flags.maxMessageSize ?? c.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES };
+  const enabled =
+    flags.ssl === false ? false : (c.sslEnabled ?? (ca !== undefined || cert !== undefined)) === true;
+  const out: TransportSecurity = {
+    maxMessageBytes: flags.maxMessageSize ?? c.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+  };
   if (enabled) {
-    if (!ca) throw new Error('TLS is enabled but no CA is given: set security.ssl.ca or --ssl-ca (create one with `weir cert create --dir DIR`)');
+    if (!ca)
+      throw new Error(
+        'TLS is enabled but no CA is given: set security.ssl.ca or --ssl-ca (create one with `weir cert create --dir DIR`)',
+      );
     if (role === 'server' && (!cert || !key)) {
-      throw new Error('TLS is enabled but this process has no certificate: set security.ssl.cert and security.ssl.key, or --ssl-cert and --ssl-key');
+      throw new Error(
+        'TLS is enabled but this process has no certificate: set security.ssl.cert and security.ssl.key, or --ssl-cert and --ssl-key',
+      );
     }
-    if ((cert && !key) || (key && !cert)) throw new Error('security.ssl.cert and security.ssl.key go together: give both or neither');
+    if ((cert && !key) || (key && !cert))
+      throw new Error('security.ssl.cert and security.ssl.key go together: give both or neither');
     out.tls = {
       ca: readPem(ca, 'the CA certificate (security.ssl.ca)', 'CERTIFICATE'),
       files: { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
@@ -96,9 +112,14 @@ export function resolveTransportSecurity(
     };
   }
   const tokenFile = flags.tokenFile ?? c.tokenFile;
-  const token = tokenFile ? readTokenFile(tokenFile) : (c.token ?? env.WEIR_SECURITY_AUTH_TOKEN ?? env.WEIR_AUTH_TOKEN)?.trim() || undefined;
+  const token = tokenFile
+    ? readTokenFile(tokenFile)
+    : (c.token ?? env.WEIR_SECURITY_AUTH_TOKEN ?? env.WEIR_AUTH_TOKEN)?.trim() || undefined;
   if (token) {
-    if (!tokenFile && token.length < 16) throw new Error('The token (security.auth.token, WEIR_SECURITY_AUTH_TOKEN or WEIR_AUTH_TOKEN) is too short: use at least 16 characters');
+    if (!tokenFile && token.length < 16)
+      throw new Error(
+        'The token (security.auth.token, WEIR_SECURITY_AUTH_TOKEN or WEIR_AUTH_TOKEN) is too short: use at least 16 characters',
+      );
     registerSecret(token);
     out.token = token;
   }
@@ -119,13 +140,24 @@ export function isLoopback(host: string): boolean {
  * JobManager, which accepts jobs, i.e. code) a token, unless the operator says `--insecure`.
  * Returns why it refuses, or undefined.
  */
-export function checkExposure(host: string, sec: TransportSecurity, role: 'JobManager' | 'TaskManager', insecure: boolean): string | undefined {
+export function checkExposure(
+  host: string,
+  sec: TransportSecurity,
+  role: 'JobManager' | 'TaskManager',
+  insecure: boolean,
+): string | undefined {
   if (insecure || isLoopback(host)) return undefined;
   const missing: string[] = [];
-  if (!sec.tls) missing.push('TLS (security.ssl.enabled with security.ssl.ca/cert/key, or --ssl-ca/--ssl-cert/--ssl-key)');
-  if (role === 'JobManager' && !sec.token) missing.push('client authentication (security.auth.token-file, --token-file or WEIR_AUTH_TOKEN)');
+  if (!sec.tls)
+    missing.push(
+      'TLS (security.ssl.enabled with security.ssl.ca/cert/key, or --ssl-ca/--ssl-cert/--ssl-key)',
+    );
+  if (role === 'JobManager' && !sec.token)
+    missing.push('client authentication (security.auth.token-file, --token-file or WEIR_AUTH_TOKEN)');
   if (missing.length === 0) return undefined;
-  return `Refusing to listen on ${host}, which is not a loopback address, without ${missing.join(' and ')}: `
-    + `anyone who can reach it could ${role === 'JobManager' ? 'submit jobs, which run arbitrary code' : 'deploy tasks, which run arbitrary code'}. `
-    + 'Configure security (see the Security section of the README), listen on 127.0.0.1, or pass --insecure to accept the risk.';
+  return (
+    `Refusing to listen on ${host}, which is not a loopback address, without ${missing.join(' and ')}: ` +
+    `anyone who can reach it could ${role === 'JobManager' ? 'submit jobs, which run arbitrary code' : 'deploy tasks, which run arbitrary code'}. ` +
+    'Configure security (see the Security section of the README), listen on 127.0.0.1, or pass --insecure to accept the risk.'
+  );
 }

@@ -36,8 +36,22 @@ export interface CheckpointedJob {
   jobId: string;
   /** all tasks (id, vertex, subtask, operator ids, whether a source) if all are RUNNING, else undefined */
   maxParallelism: number;
-  runningTasks(): Array<{ executionId: string; vertex: string; subtask: number; isSource: boolean; operatorIds: string[]; parallelism: number }> | undefined;
-  trigger(executionId: string, checkpointId: number, timestamp: number, location: CheckpointLocation): Promise<void>;
+  runningTasks():
+    | Array<{
+        executionId: string;
+        vertex: string;
+        subtask: number;
+        isSource: boolean;
+        operatorIds: string[];
+        parallelism: number;
+      }>
+    | undefined;
+  trigger(
+    executionId: string,
+    checkpointId: number,
+    timestamp: number,
+    location: CheckpointLocation,
+  ): Promise<void>;
   notify(executionId: string, checkpointId: number, completed: boolean, final: boolean): void;
   /** too many checkpoints failed in a row: the job fails over (or fails, per its restart strategy) */
   failover(cause: string): void;
@@ -112,7 +126,8 @@ export class CheckpointCoordinator {
     this.lastTrigger = Date.now();
     this.finalRequested = false;
     // tasks of the failed attempt may have written files after the abort; they have all ended now
-    for (const l of this.abortedWhileSuspending.splice(0)) void l.storage.deleteDir(l.directory).catch(() => {});
+    for (const l of this.abortedWhileSuspending.splice(0))
+      void l.storage.deleteDir(l.directory).catch(() => {});
     if (this.settings.intervalMs <= 0 || this.timer) return;
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(100, this.settings.intervalMs / 4)));
     this.timer.unref();
@@ -170,17 +185,29 @@ export class CheckpointCoordinator {
     for (const r of this.retained) {
       const directory = `${this.job.jobId}/chk-${r.id}`;
       try {
-        const md = JSON.parse((await this.storage.read(`${directory}/_metadata`)).toString('utf8')) as { operators?: Record<string, { subtasks: Record<string, unknown> }> };
+        const md = JSON.parse((await this.storage.read(`${directory}/_metadata`)).toString('utf8')) as {
+          operators?: Record<string, { subtasks: Record<string, unknown> }>;
+        };
         this.sharedState.register(r.id, sharedFilesOf(md.operators ?? {}, directory));
       } catch (err) {
-        this.log.warn({ checkpointId: r.id, err: (err as Error).message }, 'cannot read a retained checkpoint to count its shared state; not sweeping shared files');
+        this.log.warn(
+          { checkpointId: r.id, err: (err as Error).message },
+          'cannot read a retained checkpoint to count its shared state; not sweeping shared files',
+        );
         return;
       }
     }
     const dir = `${this.job.jobId}/shared`;
-    const orphans = (await this.storage.list(dir).catch(() => [] as string[]))
-      .filter((name) => Number(/^(\d+)-/.exec(name)?.[1] ?? Infinity) <= highestIdUsed && !this.sharedState.isReferenced(`${dir}/${name}`));
-    if (orphans.length > 0) this.log.info({ files: orphans.length }, 'deleting shared state files no retained checkpoint references');
+    const orphans = (await this.storage.list(dir).catch(() => [] as string[])).filter(
+      (name) =>
+        Number(/^(\d+)-/.exec(name)?.[1] ?? Infinity) <= highestIdUsed &&
+        !this.sharedState.isReferenced(`${dir}/${name}`),
+    );
+    if (orphans.length > 0)
+      this.log.info(
+        { files: orphans.length },
+        'deleting shared state files no retained checkpoint references',
+      );
     await Promise.all(orphans.map((name) => this.storage.delete(`${dir}/${name}`).catch(() => {})));
   }
 
@@ -188,7 +215,8 @@ export class CheckpointCoordinator {
   private sharedFilesOfAcks(p: PendingCheckpoint): SharedFileRef[] {
     const operators: Record<string, { subtasks: Record<string, unknown> }> = {};
     for (const { subtask, state } of p.states.values()) {
-      for (const [op, entry] of Object.entries(state)) (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
+      for (const [op, entry] of Object.entries(state))
+        (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
     }
     return sharedFilesOf(operators, p.location.directory);
   }
@@ -232,12 +260,28 @@ export class CheckpointCoordinator {
     const id = this.nextId++;
     if (!savepoint) this.lastTrigger = now;
     const location: CheckpointLocation = savepoint
-      ? { storage: savepoint.target, directory: `savepoint-${this.job.jobId.slice(0, 6)}-${id}`, isSavepoint: true }
+      ? {
+          storage: savepoint.target,
+          directory: `savepoint-${this.job.jobId.slice(0, 6)}-${id}`,
+          isSavepoint: true,
+        }
       : { storage: this.storage, directory: `${this.job.jobId}/chk-${id}`, isSavepoint: false };
     const stats: CheckpointStats = {
-      id, savepoint: !!savepoint, status: 'IN_PROGRESS', triggerTime: now, stateSizeBytes: 0, maxSyncDurationMs: 0, maxAsyncDurationMs: 0, maxAlignmentDurationMs: 0,
+      id,
+      savepoint: !!savepoint,
+      status: 'IN_PROGRESS',
+      triggerTime: now,
+      stateSizeBytes: 0,
+      maxSyncDurationMs: 0,
+      maxAsyncDurationMs: 0,
+      maxAlignmentDurationMs: 0,
       path: `${location.storage.root.replace(/\/$/, '')}/${location.directory}`,
-      subtasks: tasks.map((t) => ({ executionId: t.executionId, vertex: t.vertex, subtask: t.subtask, acknowledged: false })),
+      subtasks: tasks.map((t) => ({
+        executionId: t.executionId,
+        vertex: t.vertex,
+        subtask: t.subtask,
+        acknowledged: false,
+      })),
     };
     const p: PendingCheckpoint = {
       stats,
@@ -247,12 +291,20 @@ export class CheckpointCoordinator {
       notYetAcknowledged: new Set(tasks.map((t) => t.executionId)),
       final: this.finalRequested && !savepoint,
       states: new Map(),
-      timer: setTimeout(() => void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`), this.settings.timeoutMs),
+      timer: setTimeout(
+        () =>
+          void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`),
+        this.settings.timeoutMs,
+      ),
     };
     this.pending.set(id, p);
     this.remember(stats);
     for (const t of tasks.filter((x) => x.isSource)) {
-      this.job.trigger(t.executionId, id, now, location).catch((err: Error) => void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`));
+      this.job
+        .trigger(t.executionId, id, now, location)
+        .catch(
+          (err: Error) => void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`),
+        );
     }
   }
 
@@ -261,7 +313,17 @@ export class CheckpointCoordinator {
     if (this.history.length > HISTORY) this.history.shift();
   }
 
-  acknowledge(executionId: string, id: number, stateJson: string, m: { syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }): void {
+  acknowledge(
+    executionId: string,
+    id: number,
+    stateJson: string,
+    m: {
+      syncDurationMs: number;
+      asyncDurationMs: number;
+      alignmentDurationMs: number;
+      stateSizeBytes: number;
+    },
+  ): void {
     const p = this.pending.get(id);
     if (!p) {
       // too late (the checkpoint was aborted): new shared files it wrote are nobody's
@@ -275,16 +337,23 @@ export class CheckpointCoordinator {
     p.stats.maxSyncDurationMs = Math.max(p.stats.maxSyncDurationMs, m.syncDurationMs);
     p.stats.maxAsyncDurationMs = Math.max(p.stats.maxAsyncDurationMs, m.asyncDurationMs);
     p.stats.maxAlignmentDurationMs = Math.max(p.stats.maxAlignmentDurationMs, m.alignmentDurationMs);
-    p.states.set(executionId, { subtask: st.subtask, state: JSON.parse(stateJson || '{}') as Record<string, unknown> });
+    p.states.set(executionId, {
+      subtask: st.subtask,
+      state: JSON.parse(stateJson || '{}') as Record<string, unknown>,
+    });
     if (p.notYetAcknowledged.size === 0) void this.complete(id, p);
   }
 
   private async discardLateAck(id: number, stateJson: string): Promise<void> {
     try {
       const state = JSON.parse(stateJson) as Record<string, unknown>;
-      const operators = Object.fromEntries(Object.entries(state).map(([op, entry]) => [op, { subtasks: { 0: entry } }]));
+      const operators = Object.fromEntries(
+        Object.entries(state).map(([op, entry]) => [op, { subtasks: { 0: entry } }]),
+      );
       await this.sharedStateReady;
-      await this.sharedState.discardUnreferenced(sharedFilesOf(operators, `${this.job.jobId}/chk-${id}`).filter((f) => f.checkpointId === id));
+      await this.sharedState.discardUnreferenced(
+        sharedFilesOf(operators, `${this.job.jobId}/chk-${id}`).filter((f) => f.checkpointId === id),
+      );
     } catch {
       /* nothing to discard */
     }
@@ -298,20 +367,27 @@ export class CheckpointCoordinator {
   /** A task that ends before acknowledging can never acknowledge; its failure is the job's, not the checkpoint's. */
   taskEnded(executionId: string): void {
     for (const [id, p] of this.pending) {
-      if (p.notYetAcknowledged.has(executionId)) void this.abort(id, `task ${executionId} ended before acknowledging`, false);
+      if (p.notYetAcknowledged.has(executionId))
+        void this.abort(id, `task ${executionId} ended before acknowledging`, false);
     }
   }
 
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
     clearTimeout(p.timer);
     const operators: Record<string, { parallelism: number; subtasks: Record<number, unknown> }> = {};
-    for (const t of p.tasks) for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
+    for (const t of p.tasks)
+      for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
     for (const { subtask, state } of p.states.values()) {
       for (const [op, entry] of Object.entries(state)) operators[op]!.subtasks[subtask] = entry;
     }
     const metadata = {
-      version: 1, jobId: this.job.jobId, checkpointId: id, savepoint: p.location.isSavepoint, timestamp: p.stats.triggerTime,
-      maxParallelism: this.job.maxParallelism, operators,
+      version: 1,
+      jobId: this.job.jobId,
+      checkpointId: id,
+      savepoint: p.location.isSavepoint,
+      timestamp: p.stats.triggerTime,
+      maxParallelism: this.job.maxParallelism,
+      operators,
     };
     const { storage, directory } = p.location;
     // incremental checkpoints: every shared file an earlier checkpoint wrote must still be retained
@@ -319,7 +395,10 @@ export class CheckpointCoordinator {
     const shared = p.location.isSavepoint ? [] : sharedFilesOf(operators, directory);
     const gone = this.sharedState.missing(id, shared);
     if (gone) {
-      await this.abort(id, `shared state file ${gone.path} of checkpoint ${gone.checkpointId} is no longer retained`);
+      await this.abort(
+        id,
+        `shared state file ${gone.path} of checkpoint ${gone.checkpointId} is no longer retained`,
+      );
       return;
     }
     try {
@@ -350,7 +429,10 @@ export class CheckpointCoordinator {
     this.counts.completed++;
     this.consecutiveFailures = 0;
     this.lastCompletion = now;
-    this.log.info({ checkpointId: id, durationMs: p.stats.durationMs, sizeBytes: p.stats.stateSizeBytes }, 'checkpoint completed');
+    this.log.info(
+      { checkpointId: id, durationMs: p.stats.durationMs, sizeBytes: p.stats.stateSizeBytes },
+      'checkpoint completed',
+    );
     if (p.savepoint) {
       // savepoints belong to the user: never retained, never discarded, and they must not let
       // sinks commit, since failover does not restore them (as in Flink 1.15+)
@@ -363,7 +445,11 @@ export class CheckpointCoordinator {
     this.job.completed?.(id, p.stats.path);
     while (this.retained.length > this.settings.retainedCheckpoints) {
       const old = this.retained.shift()!.id;
-      await this.storage.deleteDir(`${this.job.jobId}/chk-${old}`).catch((err: Error) => this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'));
+      await this.storage
+        .deleteDir(`${this.job.jobId}/chk-${old}`)
+        .catch((err: Error) =>
+          this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'),
+        );
       // shared files only the subsumed checkpoint used go with it
       await this.sharedState.unregister(old);
     }
@@ -374,7 +460,12 @@ export class CheckpointCoordinator {
     if (!p) return;
     this.pending.delete(id);
     clearTimeout(p.timer);
-    Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), durationMs: Date.now() - p.stats.triggerTime, failureReason: reason });
+    Object.assign(p.stats, {
+      status: 'FAILED',
+      endTime: Date.now(),
+      durationMs: Date.now() - p.stats.triggerTime,
+      failureReason: reason,
+    });
     this.counts.failed++;
     if (countsAsFailure) this.consecutiveFailures++;
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
@@ -382,14 +473,18 @@ export class CheckpointCoordinator {
     await p.location.storage.deleteDir(p.location.directory).catch(() => {});
     // shared files this checkpoint wrote, unless a retained checkpoint took them over
     await this.sharedStateReady;
-    await this.sharedState.discardUnreferenced(this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id));
+    await this.sharedState.discardUnreferenced(
+      this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id),
+    );
     if (p.savepoint) {
       p.savepoint.reject(new Error(`Savepoint ${id} failed: ${reason}`));
       return;
     }
     if (countsAsFailure && this.consecutiveFailures > this.settings.tolerableFailedCheckpoints) {
       this.consecutiveFailures = 0;
-      this.job.failover(`Exceeded the tolerable number of failed checkpoints (${this.settings.tolerableFailedCheckpoints}); last: checkpoint ${id}: ${reason}`);
+      this.job.failover(
+        `Exceeded the tolerable number of failed checkpoints (${this.settings.tolerableFailedCheckpoints}); last: checkpoint ${id}: ${reason}`,
+      );
     }
   }
 
@@ -403,9 +498,13 @@ export class CheckpointCoordinator {
       Object.assign(p.stats, { status: 'FAILED', endTime: Date.now(), failureReason: `job ${jobStatus}` });
       p.savepoint?.reject(new Error(`Savepoint ${id} failed: the job ended (${jobStatus})`));
       await p.location.storage.deleteDir(p.location.directory).catch(() => {});
-      await this.sharedState.discardUnreferenced(this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id)).catch(() => {});
+      await this.sharedState
+        .discardUnreferenced(this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id))
+        .catch(() => {});
     }
-    const keep = jobStatus === 'JOB_FAILED' || (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
+    const keep =
+      jobStatus === 'JOB_FAILED' ||
+      (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
     if (!keep) {
       for (const { id } of this.retained.splice(0)) {
         await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
@@ -416,7 +515,12 @@ export class CheckpointCoordinator {
     }
   }
 
-  snapshotStats(): { counts: { completed: number; failed: number; inProgress: number }; latestCompleted?: CheckpointStats; history: CheckpointStats[]; settings: CheckpointSettings } {
+  snapshotStats(): {
+    counts: { completed: number; failed: number; inProgress: number };
+    latestCompleted?: CheckpointStats;
+    history: CheckpointStats[];
+    settings: CheckpointSettings;
+  } {
     const latest = [...this.history].reverse().find((s) => s.status === 'COMPLETED');
     return {
       counts: { ...this.counts, inProgress: this.pending.size },

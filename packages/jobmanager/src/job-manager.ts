@@ -1,8 +1,21 @@
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
-  HealthReporter, bindServer, checkExposure, controlProto, createCheckpointStorage, fileStorageUri, createLogger, createServer, dispatcherProto, getTransportSecurity,
-  maskSecrets, shutdownServer, type JobGraph, type Logger, type TaskExecutionStateUpdate__Output,
+  HealthReporter,
+  bindServer,
+  checkExposure,
+  controlProto,
+  createCheckpointStorage,
+  fileStorageUri,
+  createLogger,
+  createServer,
+  dispatcherProto,
+  getTransportSecurity,
+  maskSecrets,
+  shutdownServer,
+  type JobGraph,
+  type Logger,
+  type TaskExecutionStateUpdate__Output,
 } from '@weir/core';
 import { StoragePathPolicy } from './storage-paths.js';
 import { JobMaster } from './job-master.js';
@@ -75,7 +88,12 @@ export class JobManager {
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
-    this.rm = new ResourceManager(this.log, opts.heartbeatIntervalMs ?? 1_000, opts.heartbeatTimeoutMs ?? 10_000, this.id);
+    this.rm = new ResourceManager(
+      this.log,
+      opts.heartbeatIntervalMs ?? 1_000,
+      opts.heartbeatTimeoutMs ?? 10_000,
+      this.id,
+    );
     const sec = getTransportSecurity();
     this.paths = new StoragePathPolicy({
       checkpointStorage: opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
@@ -93,9 +111,13 @@ export class JobManager {
       try {
         const restore = await this.recoveryPlan(stored);
         this.startJob(stored.jobId, stored.graph, stored, restore, {
-          retained: stored.retained.filter((r) => !restore || r.id <= restore.metadata.checkpointId), highestCheckpointId: stored.highestCheckpointId,
+          retained: stored.retained.filter((r) => !restore || r.id <= restore.metadata.checkpointId),
+          highestCheckpointId: stored.highestCheckpointId,
         });
-        this.log.info({ jobId: stored.jobId, name: stored.graph.jobName, from: restore?.metadataFile ?? 'the beginning' }, 'recovered job from the job store');
+        this.log.info(
+          { jobId: stored.jobId, name: stored.graph.jobName, from: restore?.metadataFile ?? 'the beginning' },
+          'recovered job from the job store',
+        );
       } catch (err) {
         this.log.error({ jobId: stored.jobId, err: (err as Error).message }, 'cannot recover job');
       }
@@ -108,11 +130,19 @@ export class JobManager {
       try {
         return await RestorePlan.load(cp.path, stored.graph, true);
       } catch (err) {
-        this.log.error({ jobId: stored.jobId, checkpointId: cp.id, err: (err as Error).message }, 'cannot read a retained checkpoint; trying the one before');
+        this.log.error(
+          { jobId: stored.jobId, checkpointId: cp.id, err: (err as Error).message },
+          'cannot read a retained checkpoint; trying the one before',
+        );
       }
     }
-    if (stored.retained.length > 0) throw new Error(`none of the retained checkpoints ${stored.retained.map((r) => r.id).join(', ')} can be read`);
-    return stored.restorePath ? RestorePlan.load(stored.restorePath, stored.graph, stored.allowNonRestoredState) : undefined;
+    if (stored.retained.length > 0)
+      throw new Error(
+        `none of the retained checkpoints ${stored.retained.map((r) => r.id).join(', ')} can be read`,
+      );
+    return stored.restorePath
+      ? RestorePlan.load(stored.restorePath, stored.graph, stored.allowNonRestoredState)
+      : undefined;
   }
 
   async start(): Promise<number> {
@@ -123,7 +153,13 @@ export class JobManager {
       SubmitJob: this.submitJob,
       ListJobs: ((_call, cb) => {
         cb(null, {
-          jobs: [...this.jobs.values()].map((j) => ({ jobId: j.jobId, name: j.name, status: j.status, startTime: j.startTime, endTime: j.endTime })),
+          jobs: [...this.jobs.values()].map((j) => ({
+            jobId: j.jobId,
+            name: j.name,
+            status: j.status,
+            startTime: j.startTime,
+            endTime: j.endTime,
+          })),
         });
       }) as Unary<unknown, unknown>,
       GetJobStatus: ((call, cb) => {
@@ -134,7 +170,8 @@ export class JobManager {
       CancelJob: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        if (job.isTerminal) return cb(null, { accepted: false, message: `Job ${job.jobId} already ended (${job.status})` });
+        if (job.isTerminal)
+          return cb(null, { accepted: false, message: `Job ${job.jobId} already ended (${job.status})` });
         job.cancel();
         cb(null, { accepted: true, message: 'cancellation requested' });
       }) as Unary<{ jobId: string }, unknown>,
@@ -152,23 +189,32 @@ export class JobManager {
         }
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        job.coordinator.triggerSavepoint(target).then((p) => {
-          this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
-          if (call.request.cancelJob) job.cancel();
-          cb(null, { path: p });
-        }, (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: maskSecrets(err.message) }));
+        job.coordinator.triggerSavepoint(target).then(
+          (p) => {
+            this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
+            if (call.request.cancelJob) job.cancel();
+            cb(null, { path: p });
+          },
+          (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: maskSecrets(err.message) }),
+        );
       }) as Unary<{ jobId: string; target: string; cancelJob: boolean }, unknown>,
       GetCheckpoints: ((call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        cb(null, { statsJson: JSON.stringify(maskSecrets(job.coordinator?.snapshotStats() ?? { disabled: true })) });
+        cb(null, {
+          statsJson: JSON.stringify(maskSecrets(job.coordinator?.snapshotStats() ?? { disabled: true })),
+        });
       }) as Unary<{ jobId: string }, unknown>,
       GetClusterOverview: ((_call, cb) => {
         cb(null, {
           taskManagers: [...this.rm.taskManagers.values()].map((tm) => ({
-            taskManagerId: tm.id, address: tm.address, slots: tm.slots,
+            taskManagerId: tm.id,
+            address: tm.address,
+            slots: tm.slots,
             freeSlots: tm.allocations.filter((a) => a === undefined).length,
-            rssBytes: tm.rssBytes, heapUsedBytes: tm.heapUsedBytes, lastHeartbeat: tm.lastHeartbeat,
+            rssBytes: tm.rssBytes,
+            heapUsedBytes: tm.heapUsedBytes,
+            lastHeartbeat: tm.lastHeartbeat,
           })),
           totalSlots: this.rm.totalSlots(),
           freeSlots: this.rm.freeSlots(),
@@ -183,24 +229,45 @@ export class JobManager {
         }
         const tm = this.rm.register(r.taskManagerId, r.address, r.slots);
         cb(null, {
-          accepted: true, registrationId: tm.registrationId, jobManagerId: this.id,
-          heartbeatIntervalMs: this.rm.heartbeatIntervalMs, heartbeatTimeoutMs: this.rm.heartbeatTimeoutMs,
+          accepted: true,
+          registrationId: tm.registrationId,
+          jobManagerId: this.id,
+          heartbeatIntervalMs: this.rm.heartbeatIntervalMs,
+          heartbeatTimeoutMs: this.rm.heartbeatTimeoutMs,
         });
       }) as Unary<{ taskManagerId: string; address: string; slots: number }, unknown>,
-      Heartbeat: (stream: Parameters<ResourceManager['attachHeartbeat']>[0]) => this.rm.attachHeartbeat(stream),
+      Heartbeat: (stream: Parameters<ResourceManager['attachHeartbeat']>[0]) =>
+        this.rm.attachHeartbeat(stream),
       UpdateTaskExecutionState: ((call, cb) => {
         const u = call.request;
-        this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, { endOfData: u.endOfData, restoreDurationMs: Number(u.restoreDurationMs) });
+        this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, {
+          endOfData: u.endOfData,
+          restoreDurationMs: Number(u.restoreDurationMs),
+        });
         cb(null, { ok: true });
       }) as Unary<TaskExecutionStateUpdate__Output, unknown>,
       AcknowledgeCheckpoint: ((call, cb) => {
         const r = call.request;
         this.jobs.get(r.jobId)?.coordinator?.acknowledge(r.executionId, Number(r.checkpointId), r.stateJson, {
-          syncDurationMs: Number(r.syncDurationMs), asyncDurationMs: Number(r.asyncDurationMs),
-          alignmentDurationMs: Number(r.alignmentDurationMs), stateSizeBytes: Number(r.stateSizeBytes),
+          syncDurationMs: Number(r.syncDurationMs),
+          asyncDurationMs: Number(r.asyncDurationMs),
+          alignmentDurationMs: Number(r.alignmentDurationMs),
+          stateSizeBytes: Number(r.stateSizeBytes),
         });
         cb(null, { ok: true });
-      }) as Unary<{ jobId: string; executionId: string; checkpointId: number; stateJson: string; syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }, unknown>,
+      }) as Unary<
+        {
+          jobId: string;
+          executionId: string;
+          checkpointId: number;
+          stateJson: string;
+          syncDurationMs: number;
+          asyncDurationMs: number;
+          alignmentDurationMs: number;
+          stateSizeBytes: number;
+        },
+        unknown
+      >,
       DeclineCheckpoint: ((call, cb) => {
         const r = call.request;
         this.jobs.get(r.jobId)?.coordinator?.decline(r.executionId, Number(r.checkpointId), r.reason);
@@ -216,23 +283,40 @@ export class JobManager {
           call.emit('error', notFound(`No bundle for job '${call.request.jobId}'`));
           return;
         }
-        for (let off = 0; off < bundle.length; off += BUNDLE_CHUNK) call.write({ data: bundle.subarray(off, off + BUNDLE_CHUNK) });
+        for (let off = 0; off < bundle.length; off += BUNDLE_CHUNK)
+          call.write({ data: bundle.subarray(off, off + BUNDLE_CHUNK) });
         call.end();
       },
     });
     this.port = await bindServer(this.server, this.opts.host, this.opts.port);
-    this.log.info({
-      host: this.opts.host, port: this.port, jobManagerId: this.id,
-      tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
-      clientAuth: sec.token ? 'bearer token' : 'none', maxMessageBytes: sec.maxMessageBytes,
-      ...(this.store ? { jobStore: this.store.uri } : {}),
-    }, 'JobManager listening');
+    this.log.info(
+      {
+        host: this.opts.host,
+        port: this.port,
+        jobManagerId: this.id,
+        tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
+        clientAuth: sec.token ? 'bearer token' : 'none',
+        maxMessageBytes: sec.maxMessageBytes,
+        ...(this.store ? { jobStore: this.store.uri } : {}),
+      },
+      'JobManager listening',
+    );
     await this.recoverJobs();
     this.health.set('SERVING');
     return this.port;
   }
 
-  private readonly submitJob: Unary<{ jobName: string; jobGraphJson: string; bundle: Buffer; jobContextJson: string; restorePath: string; allowNonRestoredState: boolean }, unknown> = (call, cb) => {
+  private readonly submitJob: Unary<
+    {
+      jobName: string;
+      jobGraphJson: string;
+      bundle: Buffer;
+      jobContextJson: string;
+      restorePath: string;
+      allowNonRestoredState: boolean;
+    },
+    unknown
+  > = (call, cb) => {
     const req = call.request;
     let graph: JobGraph;
     try {
@@ -247,18 +331,30 @@ export class JobManager {
     const jobId = randomUUID().replace(/-/g, '');
     void (async () => {
       // the path is checked against the storage policy before anything is read
-      const restore = req.restorePath ? await RestorePlan.load(this.paths.restorePath(req.restorePath), graph, req.allowNonRestoredState) : undefined;
+      const restore = req.restorePath
+        ? await RestorePlan.load(this.paths.restorePath(req.restorePath), graph, req.allowNonRestoredState)
+        : undefined;
       try {
         await this.store?.putJob({
-          jobId, graph, jobContextJson: req.jobContextJson, bundle: req.bundle, restorePath: req.restorePath,
-          allowNonRestoredState: req.allowNonRestoredState, submittedAt: Date.now(),
+          jobId,
+          graph,
+          jobContextJson: req.jobContextJson,
+          bundle: req.bundle,
+          restorePath: req.restorePath,
+          allowNonRestoredState: req.allowNonRestoredState,
+          submittedAt: Date.now(),
         });
       } catch (err) {
-        throw Object.assign(new Error(`Cannot store the job for recovery in ${this.store!.uri}: ${(err as Error).message}`), { code: 14 /* UNAVAILABLE */ });
+        throw Object.assign(
+          new Error(`Cannot store the job for recovery in ${this.store!.uri}: ${(err as Error).message}`),
+          { code: 14 /* UNAVAILABLE */ },
+        );
       }
       this.startJob(jobId, graph, req, restore);
       cb(null, { jobId });
-    })().catch((err: Error & { code?: number }) => cb(err.code ? { code: err.code, details: err.message } : invalid(err.message)));
+    })().catch((err: Error & { code?: number }) =>
+      cb(err.code ? { code: err.code, details: err.message } : invalid(err.message)),
+    );
   };
 
   private startJob(
@@ -275,13 +371,24 @@ export class JobManager {
       checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
       ...(this.opts.stateBackend ? { stateBackend: this.opts.stateBackend } : {}),
-      ...(this.opts.incrementalCheckpoints !== undefined ? { incrementalCheckpoints: this.opts.incrementalCheckpoints } : {}),
+      ...(this.opts.incrementalCheckpoints !== undefined
+        ? { incrementalCheckpoints: this.opts.incrementalCheckpoints }
+        : {}),
       ...(this.opts.restartStrategy ? { restartStrategy: this.opts.restartStrategy } : {}),
       ...(this.store ? { jobStore: this.store } : {}),
       ...(recovered ? { recovered } : {}),
     });
     this.jobs.set(jobId, job);
-    if (!recovered) this.log.info({ jobId, name: graph.jobName, vertices: graph.vertices.length, ...(restore ? { restoredFrom: restore.metadataFile } : {}) }, 'job submitted');
+    if (!recovered)
+      this.log.info(
+        {
+          jobId,
+          name: graph.jobName,
+          vertices: graph.vertices.length,
+          ...(restore ? { restoredFrom: restore.metadataFile } : {}),
+        },
+        'job submitted',
+      );
     job.start();
   }
 

@@ -1,12 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import {
-  createCheckpointStorage, requiredSlots, unary, type ExecutionState, type JobDetails, type JobGraph, type JobStatus, type JobVertex, type Logger,
-  type TaskDeploymentDescriptor, type TaskFailure, type TaskMetrics__Output, type Ack__Output,
+  createCheckpointStorage,
+  requiredSlots,
+  unary,
+  type ExecutionState,
+  type JobDetails,
+  type JobGraph,
+  type JobStatus,
+  type JobVertex,
+  type Logger,
+  type TaskDeploymentDescriptor,
+  type TaskFailure,
+  type TaskMetrics__Output,
+  type Ack__Output,
 } from '@weir/core';
 import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
-import { CheckpointCoordinator, type CheckpointedJob, type RetainedCheckpoint } from './checkpoint-coordinator.js';
+import {
+  CheckpointCoordinator,
+  type CheckpointedJob,
+  type RetainedCheckpoint,
+} from './checkpoint-coordinator.js';
 import type { JobStore } from './job-store.js';
-import { DEFAULT_CHECKPOINT_SETTINGS, RESTART_STRATEGY_DEFAULTS, type CheckpointSettings, type RestartStrategyConfiguration, type StateBackendType } from '@weir/api';
+import {
+  DEFAULT_CHECKPOINT_SETTINGS,
+  RESTART_STRATEGY_DEFAULTS,
+  type CheckpointSettings,
+  type RestartStrategyConfiguration,
+  type StateBackendType,
+} from '@weir/api';
 import { RestorePlan, isCheckpointDamaged } from './restore.js';
 import { RestartBackoff } from './restart-backoff.js';
 
@@ -91,7 +112,8 @@ export class JobMaster {
   /** the restart strategy's delay before the pending restart */
   private restartDelayMs = 0;
   private readonly onSlots = (): void => this.tryAllocate();
-  private readonly onLost = (tm: RegisteredTaskManager, reason: string): void => this.taskManagerLost(tm, reason);
+  private readonly onLost = (tm: RegisteredTaskManager, reason: string): void =>
+    this.taskManagerLost(tm, reason);
   private readonly onMetrics = (m: TaskMetrics__Output[]): void => this.updateMetrics(m);
   private readonly terminalListeners: Array<() => void> = [];
   readonly checkpointStorageUri: string;
@@ -110,12 +132,25 @@ export class JobMaster {
     private readonly opts: JobMasterOptions,
   ) {
     // defaults <- cluster configuration file <- what the job set in code
-    this.checkpointSettings = { ...DEFAULT_CHECKPOINT_SETTINGS, ...opts.checkpointDefaults, ...graph.checkpoint };
+    this.checkpointSettings = {
+      ...DEFAULT_CHECKPOINT_SETTINGS,
+      ...opts.checkpointDefaults,
+      ...graph.checkpoint,
+    };
     this.checkpointStorageUri = this.checkpointSettings.storage || opts.checkpointStorage;
     // always present: savepoints work with periodic checkpoints off
-    this.coordinator = new CheckpointCoordinator(this.checkpointedJob(), this.checkpointSettings, createCheckpointStorage(this.checkpointStorageUri), log);
-    const strategy = graph.restartStrategy ?? opts.restartStrategy
-      ?? (this.checkpointSettings.intervalMs > 0 ? RESTART_STRATEGY_DEFAULTS['exponential-delay'] : RESTART_STRATEGY_DEFAULTS.none);
+    this.coordinator = new CheckpointCoordinator(
+      this.checkpointedJob(),
+      this.checkpointSettings,
+      createCheckpointStorage(this.checkpointStorageUri),
+      log,
+    );
+    const strategy =
+      graph.restartStrategy ??
+      opts.restartStrategy ??
+      (this.checkpointSettings.intervalMs > 0
+        ? RESTART_STRATEGY_DEFAULTS['exponential-delay']
+        : RESTART_STRATEGY_DEFAULTS.none);
     this.backoff = new RestartBackoff(strategy);
     this.restore = opts.restore;
     // only a retained checkpoint of this job counts as "restored checkpoint" (for the damaged-checkpoint
@@ -135,7 +170,12 @@ export class JobMaster {
       for (let i = 0; i < vertex.parallelism; i++) {
         const e: Execution = {
           executionId: `${this.jobId.slice(0, 8)}-${vertex.id}-${i}-${randomUUID().slice(0, 4)}`,
-          vertex, subtaskIndex: i, attempt: this.attempt, state: 'CREATED', recordsIn: 0, recordsOut: 0,
+          vertex,
+          subtaskIndex: i,
+          attempt: this.attempt,
+          state: 'CREATED',
+          recordsIn: 0,
+          recordsOut: 0,
         };
         this.executions.push(e);
         this.byId.set(e.executionId, e);
@@ -152,31 +192,56 @@ export class JobMaster {
       jobId: this.jobId,
       maxParallelism: this.graph.maxParallelism,
       runningTasks: () => {
-        if (this.status !== 'JOB_RUNNING' || !this.executions.every((e) => e.state === 'RUNNING')) return undefined;
+        if (this.status !== 'JOB_RUNNING' || !this.executions.every((e) => e.state === 'RUNNING'))
+          return undefined;
         return this.executions.map((e) => ({
-          executionId: e.executionId, vertex: e.vertex.name, subtask: e.subtaskIndex, isSource: e.vertex.isSource,
-          operatorIds: e.vertex.operators.map((o) => o.id), parallelism: e.vertex.parallelism,
+          executionId: e.executionId,
+          vertex: e.vertex.name,
+          subtask: e.subtaskIndex,
+          isSource: e.vertex.isSource,
+          operatorIds: e.vertex.operators.map((o) => o.id),
+          parallelism: e.vertex.parallelism,
         }));
       },
       trigger: async (executionId, checkpointId, timestamp, location) => {
         const e = this.byId.get(executionId)!;
         const gw = e.slot!.taskManager.gateway;
-        const ack = await unary<Ack__Output>(gw.TriggerCheckpoint.bind(gw), {
-          jobId: this.jobId, executionId, checkpointId, timestamp, storage: location.storage.root, directory: location.directory, isSavepoint: location.isSavepoint,
-        }, 10_000);
+        const ack = await unary<Ack__Output>(
+          gw.TriggerCheckpoint.bind(gw),
+          {
+            jobId: this.jobId,
+            executionId,
+            checkpointId,
+            timestamp,
+            storage: location.storage.root,
+            directory: location.directory,
+            isSavepoint: location.isSavepoint,
+          },
+          10_000,
+        );
         if (!ack.ok) throw new Error(ack.message);
       },
       notify: (executionId, checkpointId, completed, final) => {
         const gw = this.byId.get(executionId)?.slot?.taskManager.gateway;
-        if (gw) unary(gw.NotifyCheckpoint.bind(gw), { jobId: this.jobId, executionId, checkpointId, completed, final }, 10_000).catch(() => {});
+        if (gw)
+          unary(
+            gw.NotifyCheckpoint.bind(gw),
+            { jobId: this.jobId, executionId, checkpointId, completed, final },
+            10_000,
+          ).catch(() => {});
       },
       failover: (cause) => this.failGlobally(cause),
-      persist: this.opts.jobStore ? (retained, highest) => this.opts.jobStore!.putCheckpoints(this.jobId, retained, highest) : undefined,
+      persist: this.opts.jobStore
+        ? (retained, highest) => this.opts.jobStore!.putCheckpoints(this.jobId, retained, highest)
+        : undefined,
       completed: (checkpointId) => {
         const r = this.restarts[this.restarts.length - 1];
         if (r && r.runningAt > 0 && r.firstCheckpointAt === 0) {
           r.firstCheckpointAt = Date.now();
-          this.log.info({ checkpointId, recoveryMs: r.firstCheckpointAt - r.detectedAt }, 'first checkpoint after the restart completed');
+          this.log.info(
+            { checkpointId, recoveryMs: r.firstCheckpointAt - r.detectedAt },
+            'first checkpoint after the restart completed',
+          );
         }
       },
     };
@@ -215,7 +280,9 @@ export class JobMaster {
     clearTimeout(this.slotTimer);
     this.slotTimer = setTimeout(() => {
       if (this.status === 'JOB_CREATED') {
-        this.failJob(`Could not get ${requiredSlots(this.graph)} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`);
+        this.failJob(
+          `Could not get ${requiredSlots(this.graph)} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`,
+        );
       }
     }, this.opts.slotRequestTimeoutMs);
     this.tryAllocate();
@@ -252,7 +319,10 @@ export class JobMaster {
     const inputChannels = [];
     for (const edge of g.edges.filter((x) => x.targetVertexId === e.vertex.id)) {
       const producers = this.executions.filter((p) => p.vertex.id === edge.sourceVertexId);
-      const connected = edge.partitioner === 'forward' ? producers.filter((p) => p.subtaskIndex === e.subtaskIndex) : producers;
+      const connected =
+        edge.partitioner === 'forward'
+          ? producers.filter((p) => p.subtaskIndex === e.subtaskIndex)
+          : producers;
       for (const p of connected) {
         inputChannels.push({
           partitionId: this.partitionId(p, e.vertex.id),
@@ -290,7 +360,15 @@ export class JobMaster {
       // what the job set wins over the cluster's configuration
       stateBackend: this.graph.stateBackend ?? this.opts.stateBackend ?? 'heap',
       incrementalCheckpoints: this.graph.incrementalCheckpoints ?? this.opts.incrementalCheckpoints ?? false,
-      restoreJson: this.restore ? JSON.stringify(this.restore.forSubtask(e.vertex.operators.map((o) => o.id), e.subtaskIndex, e.vertex.parallelism)) : '',
+      restoreJson: this.restore
+        ? JSON.stringify(
+            this.restore.forSubtask(
+              e.vertex.operators.map((o) => o.id),
+              e.subtaskIndex,
+              e.vertex.parallelism,
+            ),
+          )
+        : '',
       finalCheckpoint: this.checkpointSettings.intervalMs > 0,
     };
   }
@@ -303,12 +381,20 @@ export class JobMaster {
         e.state = 'DEPLOYING';
         const tm = e.slot!.taskManager;
         try {
-          const ack = await unary<Ack__Output>(tm.gateway.SubmitTask.bind(tm.gateway), this.descriptor(e), 30_000);
+          const ack = await unary<Ack__Output>(
+            tm.gateway.SubmitTask.bind(tm.gateway),
+            this.descriptor(e),
+            30_000,
+          );
           if (!ack.ok) throw new Error(ack.message);
         } catch (err) {
           this.taskFailed(e, {
-            vertexName: e.vertex.name, subtaskIndex: e.subtaskIndex, taskManagerId: tm.id,
-            message: `Deployment to TaskManager ${tm.id} (${tm.address}) failed: ${(err as Error).message}`, stack: '', domain: 'internal',
+            vertexName: e.vertex.name,
+            subtaskIndex: e.subtaskIndex,
+            taskManagerId: tm.id,
+            message: `Deployment to TaskManager ${tm.id} (${tm.address}) failed: ${(err as Error).message}`,
+            stack: '',
+            domain: 'internal',
           });
         }
       }),
@@ -316,30 +402,53 @@ export class JobMaster {
   }
 
   updateTaskState(
-    executionId: string, state: ExecutionState, failure: TaskFailure | undefined | null, metrics: TaskMetrics__Output | undefined | null,
+    executionId: string,
+    state: ExecutionState,
+    failure: TaskFailure | undefined | null,
+    metrics: TaskMetrics__Output | undefined | null,
     extra: { endOfData?: boolean; restoreDurationMs?: number } = {},
   ): void {
     const e = this.byId.get(executionId);
     if (!e || TERMINAL_TASK.has(e.state)) return;
     if (metrics) this.updateMetrics([metrics]);
     if (state === 'FAILED') {
-      this.taskFailed(e, failure ?? { vertexName: e.vertex.name, subtaskIndex: e.subtaskIndex, message: 'unknown failure', stack: '', domain: 'internal', taskManagerId: '' });
+      this.taskFailed(
+        e,
+        failure ?? {
+          vertexName: e.vertex.name,
+          subtaskIndex: e.subtaskIndex,
+          message: 'unknown failure',
+          stack: '',
+          domain: 'internal',
+          taskManagerId: '',
+        },
+      );
       return;
     }
     const wasRunning = e.state === 'RUNNING';
     e.state = state;
     const r = this.restarts[this.restarts.length - 1];
-    if (r && r.attempt === this.attempt && extra.restoreDurationMs) r.stateRestoreMs = Math.max(r.stateRestoreMs, extra.restoreDurationMs);
-    if (state === 'RUNNING' && !wasRunning && this.status === 'JOB_RUNNING' && this.executions.every((x) => x.state === 'RUNNING')) {
+    if (r && r.attempt === this.attempt && extra.restoreDurationMs)
+      r.stateRestoreMs = Math.max(r.stateRestoreMs, extra.restoreDurationMs);
+    if (
+      state === 'RUNNING' &&
+      !wasRunning &&
+      this.status === 'JOB_RUNNING' &&
+      this.executions.every((x) => x.state === 'RUNNING')
+    ) {
       if (r && r.attempt === this.attempt && r.runningAt === 0) {
         r.runningAt = Date.now();
-        this.log.info({ attempt: this.attempt, recoveryMs: r.runningAt - r.detectedAt }, 'all tasks running again');
+        this.log.info(
+          { attempt: this.attempt, recoveryMs: r.runningAt - r.detectedAt },
+          'all tasks running again',
+        );
       }
       this.coordinator.start();
     }
     if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
       e.endOfData = true;
-      if (this.executions.filter((x) => x.vertex.isSource).every((x) => x.endOfData)) this.coordinator.requestFinalCheckpoint();
+      if (this.executions.filter((x) => x.vertex.isSource).every((x) => x.endOfData))
+        this.coordinator.requestFinalCheckpoint();
     }
     if (TERMINAL_TASK.has(state)) this.coordinator.taskEnded(executionId);
     this.checkCompletion();
@@ -363,13 +472,26 @@ export class JobMaster {
     }
     this.failure = failure;
     const cause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
-    if (failure.domain === 'restore' && isCheckpointDamaged(failure.message ?? '') && this.restoredCheckpointId > 0 && this.coordinator.latestCompleted()?.id === this.restoredCheckpointId) {
+    if (
+      failure.domain === 'restore' &&
+      isCheckpointDamaged(failure.message ?? '') &&
+      this.restoredCheckpointId > 0 &&
+      this.coordinator.latestCompleted()?.id === this.restoredCheckpointId
+    ) {
       // do not try the same damaged checkpoint again: fall back to the one before it
       const previous = this.coordinator.forget(this.restoredCheckpointId);
-      const note = previous ? `falling back to checkpoint ${previous.id}` : 'no earlier retained checkpoint to fall back to';
-      this.log.error({ checkpointId: this.restoredCheckpointId, cause: failure.message }, `restoring checkpoint ${this.restoredCheckpointId} failed; ${note}`);
+      const note = previous
+        ? `falling back to checkpoint ${previous.id}`
+        : 'no earlier retained checkpoint to fall back to';
+      this.log.error(
+        { checkpointId: this.restoredCheckpointId, cause: failure.message },
+        `restoring checkpoint ${this.restoredCheckpointId} failed; ${note}`,
+      );
       if (!previous) {
-        this.failGlobally(`${cause} (restoring checkpoint ${this.restoredCheckpointId} failed and ${note})`, true);
+        this.failGlobally(
+          `${cause} (restoring checkpoint ${this.restoredCheckpointId} failed and ${note})`,
+          true,
+        );
         return;
       }
       this.failGlobally(`${cause} (restoring checkpoint ${this.restoredCheckpointId} failed; ${note})`);
@@ -388,7 +510,10 @@ export class JobMaster {
     if (delay === undefined) {
       this.failureCause = cause;
       if (this.restarts.length > 0 || this.backoff.strategy.type !== 'none') {
-        this.log.error({ cause, restarts: this.restarts.length }, `not restarting: ${this.backoff.describe()}`);
+        this.log.error(
+          { cause, restarts: this.restarts.length },
+          `not restarting: ${this.backoff.describe()}`,
+        );
       }
       this.failJob(cause);
       return;
@@ -396,10 +521,21 @@ export class JobMaster {
     this.failureCause = cause;
     this.attempt++;
     this.restarts.push({
-      attempt: this.attempt, cause, detectedAt: Date.now(), canceledAt: 0, deployedAt: 0, runningAt: 0, firstCheckpointAt: 0,
-      restoredCheckpointId: 0, restoredFrom: '', stateRestoreMs: 0,
+      attempt: this.attempt,
+      cause,
+      detectedAt: Date.now(),
+      canceledAt: 0,
+      deployedAt: 0,
+      runningAt: 0,
+      firstCheckpointAt: 0,
+      restoredCheckpointId: 0,
+      restoredFrom: '',
+      stateRestoreMs: 0,
     });
-    this.log.warn({ cause, attempt: this.attempt, delayMs: delay }, 'job failing over: canceling the remaining tasks, then restarting');
+    this.log.warn(
+      { cause, attempt: this.attempt, delayMs: delay },
+      'job failing over: canceling the remaining tasks, then restarting',
+    );
     this.status = 'JOB_RESTARTING';
     clearTimeout(this.slotTimer);
     void this.coordinator.suspend(`the job is restarting after: ${cause}`);
@@ -448,7 +584,10 @@ export class JobMaster {
           return;
         }
         const previous = this.coordinator.forget(latest.id);
-        this.log.error({ checkpointId: latest.id, err: (err as Error).message }, `cannot read checkpoint ${latest.id}; ${previous ? `falling back to checkpoint ${previous.id}` : 'no earlier checkpoint'}`);
+        this.log.error(
+          { checkpointId: latest.id, err: (err as Error).message },
+          `cannot read checkpoint ${latest.id}; ${previous ? `falling back to checkpoint ${previous.id}` : 'no earlier checkpoint'}`,
+        );
         if (!previous) {
           this.status = 'JOB_RUNNING'; // so failJob runs its normal path
           this.failJob(`Cannot restore checkpoint ${latest.id} after: ${r.cause}: ${(err as Error).message}`);
@@ -459,25 +598,42 @@ export class JobMaster {
     if (this.status !== 'JOB_RESTARTING') return;
     r.restoredCheckpointId = this.restoredCheckpointId;
     r.restoredFrom = this.restore?.metadataFile ?? '';
-    this.log.info({ attempt: this.attempt, restoredCheckpointId: this.restoredCheckpointId, from: r.restoredFrom }, 'restarting the job');
+    this.log.info(
+      { attempt: this.attempt, restoredCheckpointId: this.restoredCheckpointId, from: r.restoredFrom },
+      'restarting the job',
+    );
     this.createExecutions();
     this.status = 'JOB_CREATED';
     this.waitForSlots();
   }
 
   private taskManagerLost(tm: RegisteredTaskManager, reason: string): void {
-    const affected = this.executions.filter((e) => e.slot?.taskManager.id === tm.id && !TERMINAL_TASK.has(e.state));
+    const affected = this.executions.filter(
+      (e) => e.slot?.taskManager.id === tm.id && !TERMINAL_TASK.has(e.state),
+    );
     if (affected.length === 0) return;
     const message = `TaskManager ${tm.id} (${tm.address}) was lost: ${reason}`;
     for (const e of affected) {
-      this.taskFailed(e, { vertexName: e.vertex.name, subtaskIndex: e.subtaskIndex, taskManagerId: tm.id, message, stack: '', domain: 'external' });
+      this.taskFailed(e, {
+        vertexName: e.vertex.name,
+        subtaskIndex: e.subtaskIndex,
+        taskManagerId: tm.id,
+        message,
+        stack: '',
+        domain: 'external',
+      });
     }
   }
 
   private cancelRemaining(): void {
     for (const e of this.executions) {
       if (TERMINAL_TASK.has(e.state)) continue;
-      if (e.state === 'CREATED' || e.state === 'SCHEDULED' || !e.slot || !this.rm.taskManagers.has(e.slot.taskManager.id)) {
+      if (
+        e.state === 'CREATED' ||
+        e.state === 'SCHEDULED' ||
+        !e.slot ||
+        !this.rm.taskManagers.has(e.slot.taskManager.id)
+      ) {
         e.state = 'CANCELED';
         continue;
       }
@@ -540,8 +696,12 @@ export class JobMaster {
     this.rm.off('slotsAvailable', this.onSlots);
     this.rm.off('taskManagerLost', this.onLost);
     this.rm.off('metrics', this.onMetrics);
-    void this.coordinator.stop(String(status)).then(() => this.opts.jobStore?.removeJob(this.jobId)).catch((err: Error) =>
-      this.log.warn({ err: err.message }, 'could not remove the job from the job store'));
+    void this.coordinator
+      .stop(String(status))
+      .then(() => this.opts.jobStore?.removeJob(this.jobId))
+      .catch((err: Error) =>
+        this.log.warn({ err: err.message }, 'could not remove the job from the job store'),
+      );
     this.log.info({ jobId: this.jobId, status, durationMs: this.endTime - this.startTime }, 'job ended');
     for (const l of this.terminalListeners) l();
   }
@@ -564,17 +724,21 @@ export class JobMaster {
       vertexId: v.id,
       name: v.name,
       parallelism: v.parallelism,
-      subtasks: this.executions.filter((e) => e.vertex === v).map((e) => ({
-        executionId: e.executionId,
-        subtaskIndex: e.subtaskIndex,
-        state: e.state,
-        taskManagerId: e.slot?.taskManager.id ?? '',
-        recordsIn: e.recordsIn,
-        recordsOut: e.recordsOut,
-      })),
+      subtasks: this.executions
+        .filter((e) => e.vertex === v)
+        .map((e) => ({
+          executionId: e.executionId,
+          subtaskIndex: e.subtaskIndex,
+          state: e.state,
+          taskManagerId: e.slot?.taskManager.id ?? '',
+          recordsIn: e.recordsIn,
+          recordsOut: e.recordsOut,
+        })),
     }));
     const sources = this.executions.filter((e) => e.vertex.isSource);
-    const sinks = this.executions.filter((e) => !this.graph.edges.some((x) => x.sourceVertexId === e.vertex.id));
+    const sinks = this.executions.filter(
+      (e) => !this.graph.edges.some((x) => x.sourceVertexId === e.vertex.id),
+    );
     return {
       jobId: this.jobId,
       name: this.graph.jobName,

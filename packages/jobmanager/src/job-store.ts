@@ -39,14 +39,22 @@ interface CheckpointsFile {
 export class JobStore {
   private readonly storage: CheckpointStorage;
 
-  constructor(readonly uri: string, private readonly log: Logger) {
+  constructor(
+    readonly uri: string,
+    private readonly log: Logger,
+  ) {
     this.storage = createCheckpointStorage(uri);
   }
 
   async putJob(job: Omit<StoredJob, 'retained' | 'highestCheckpointId'>): Promise<void> {
     const file: JobFile = {
-      version: 1, jobId: job.jobId, graph: job.graph, jobContextJson: job.jobContextJson,
-      restorePath: job.restorePath, allowNonRestoredState: job.allowNonRestoredState, submittedAt: job.submittedAt,
+      version: 1,
+      jobId: job.jobId,
+      graph: job.graph,
+      jobContextJson: job.jobContextJson,
+      restorePath: job.restorePath,
+      allowNonRestoredState: job.allowNonRestoredState,
+      submittedAt: job.submittedAt,
     };
     await this.storage.write(`jobs/${job.jobId}/bundle.js`, job.bundle);
     // job.json last: a job without it was never fully stored and is not recovered
@@ -54,7 +62,11 @@ export class JobStore {
   }
 
   /** Written before tasks hear of the completion, so no output is committed for a checkpoint a new JobManager would not know. */
-  async putCheckpoints(jobId: string, retained: RetainedCheckpoint[], highestCheckpointId: number): Promise<void> {
+  async putCheckpoints(
+    jobId: string,
+    retained: RetainedCheckpoint[],
+    highestCheckpointId: number,
+  ): Promise<void> {
     const file: CheckpointsFile = { retained, highestCheckpointId };
     await this.storage.write(`jobs/${jobId}/checkpoints.json`, Buffer.from(JSON.stringify(file)));
   }
@@ -70,18 +82,28 @@ export class JobStore {
       try {
         const names = await this.storage.list(`jobs/${jobId}`);
         if (!names.includes('job.json')) {
-          this.log.warn({ jobId, store: this.uri }, 'skipping a job entry without job.json (its submission never completed)');
+          this.log.warn(
+            { jobId, store: this.uri },
+            'skipping a job entry without job.json (its submission never completed)',
+          );
           continue;
         }
-        const file = JSON.parse((await this.storage.read(`jobs/${jobId}/job.json`)).toString('utf8')) as JobFile;
+        const file = JSON.parse(
+          (await this.storage.read(`jobs/${jobId}/job.json`)).toString('utf8'),
+        ) as JobFile;
         if (file.version !== 1 || file.jobId !== jobId) throw new Error('unexpected content in job.json');
         const bundle = await this.storage.read(`jobs/${jobId}/bundle.js`);
         const cps: CheckpointsFile = names.includes('checkpoints.json')
-          ? (JSON.parse((await this.storage.read(`jobs/${jobId}/checkpoints.json`)).toString('utf8')) as CheckpointsFile)
+          ? (JSON.parse(
+              (await this.storage.read(`jobs/${jobId}/checkpoints.json`)).toString('utf8'),
+            ) as CheckpointsFile)
           : { retained: [], highestCheckpointId: 0 };
         out.push({ ...file, bundle, retained: cps.retained, highestCheckpointId: cps.highestCheckpointId });
       } catch (err) {
-        this.log.error({ jobId, store: this.uri, err: (err as Error).message }, 'cannot recover a stored job; leaving it in place');
+        this.log.error(
+          { jobId, store: this.uri, err: (err as Error).message },
+          'cannot recover a stored job; leaving it in place',
+        );
       }
     }
     return out;

@@ -1,8 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import {
-  controlProto, createClient, type JobManagerHeartbeat__Output, type Logger, type TaskExecutorGatewayClient,
-  type TaskManagerHeartbeat__Output, type TaskMetrics__Output,
+  controlProto,
+  createClient,
+  type JobManagerHeartbeat__Output,
+  type Logger,
+  type TaskExecutorGatewayClient,
+  type TaskManagerHeartbeat__Output,
+  type TaskMetrics__Output,
 } from '@weir/core';
 
 export interface RegisteredTaskManager {
@@ -38,7 +43,12 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   readonly taskManagers = new Map<string, RegisteredTaskManager>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly log: Logger, readonly heartbeatIntervalMs: number, readonly heartbeatTimeoutMs: number, private readonly jobManagerId: string) {
+  constructor(
+    private readonly log: Logger,
+    readonly heartbeatIntervalMs: number,
+    readonly heartbeatTimeoutMs: number,
+    private readonly jobManagerId: string,
+  ) {
     super();
     this.timer = setInterval(() => this.checkHeartbeats(), Math.min(1000, heartbeatIntervalMs));
     this.timer.unref();
@@ -64,9 +74,14 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     return tm;
   }
 
-  attachHeartbeat(stream: grpc.ServerDuplexStream<TaskManagerHeartbeat__Output, JobManagerHeartbeat__Output>): void {
+  attachHeartbeat(
+    stream: grpc.ServerDuplexStream<TaskManagerHeartbeat__Output, JobManagerHeartbeat__Output>,
+  ): void {
     let tm: RegisteredTaskManager | undefined;
-    const reply = setInterval(() => stream.write({ jobManagerId: this.jobManagerId, timestamp: Date.now() }), this.heartbeatIntervalMs);
+    const reply = setInterval(
+      () => stream.write({ jobManagerId: this.jobManagerId, timestamp: Date.now() }),
+      this.heartbeatIntervalMs,
+    );
     stream.on('data', (hb: TaskManagerHeartbeat__Output) => {
       const known = this.taskManagers.get(hb.taskManagerId);
       if (!known || known.registrationId !== hb.registrationId) {
@@ -93,7 +108,10 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     const now = Date.now();
     for (const tm of this.taskManagers.values()) {
       if (now - tm.lastHeartbeat > this.heartbeatTimeoutMs) {
-        this.lose(tm, `no heartbeat for ${Math.round((now - tm.lastHeartbeat) / 1000)} s (timeout ${this.heartbeatTimeoutMs / 1000} s)`);
+        this.lose(
+          tm,
+          `no heartbeat for ${Math.round((now - tm.lastHeartbeat) / 1000)} s (timeout ${this.heartbeatTimeoutMs / 1000} s)`,
+        );
       }
     }
   }

@@ -26,7 +26,8 @@ export class RestartBackoff {
         return s.delayMs;
       case 'failure-rate': {
         this.failures.push(now);
-        while (this.failures.length > 0 && this.failures[0]! <= now - s.failureRateIntervalMs) this.failures.shift();
+        while (this.failures.length > 0 && this.failures[0]! <= now - s.failureRateIntervalMs)
+          this.failures.shift();
         if (this.failures.length > s.maxFailuresPerInterval) return undefined;
         this.restarts++;
         return s.delayMs;

@@ -1,7 +1,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, fileStorageUri, type JobGraph } from '@weir/core';
+import {
+  computeKeyGroupRangeForOperatorIndex,
+  createCheckpointStorage,
+  fileStorageUri,
+  type JobGraph,
+} from '@weir/core';
 
 /** Keyed state of one subtask in the canonical format: one file with an index of its key groups. */
 interface FullKeyedHandle {
@@ -54,7 +59,9 @@ export interface CheckpointMetadata {
  * give up on a checkpoint and fall back to an older one.
  */
 export function isCheckpointDamaged(message: string): boolean {
-  return /Checksum mismatch|is truncated|Corrupt checkpoint metadata|ENOENT|NoSuchKey|does not exist|No _metadata/i.test(message);
+  return /Checksum mismatch|is truncated|Corrupt checkpoint metadata|ENOENT|NoSuchKey|does not exist|No _metadata/i.test(
+    message,
+  );
 }
 
 /** What one new subtask restores, per operator of its chain. */
@@ -71,9 +78,17 @@ export interface TaskRestoreState {
  * (kept per subtask at equal parallelism, round-robin otherwise). Every error names the file.
  */
 export class RestorePlan {
-  private constructor(readonly metadataFile: string, readonly metadata: CheckpointMetadata, readonly storageRoot: string) {}
+  private constructor(
+    readonly metadataFile: string,
+    readonly metadata: CheckpointMetadata,
+    readonly storageRoot: string,
+  ) {}
 
-  static async load(restorePath: string, graph: JobGraph, allowNonRestoredState: boolean): Promise<RestorePlan> {
+  static async load(
+    restorePath: string,
+    graph: JobGraph,
+    allowNonRestoredState: boolean,
+  ): Promise<RestorePlan> {
     let file: string;
     let text: string;
     let root: string;
@@ -99,14 +114,18 @@ export class RestorePlan {
       throw new Error(`Corrupt checkpoint metadata ${file}: missing version, operators or maxParallelism`);
     }
     if (md.maxParallelism !== graph.maxParallelism) {
-      throw new Error(`The checkpoint in ${file} has max parallelism ${md.maxParallelism} but the job has ${graph.maxParallelism}; the number of key groups cannot change`);
+      throw new Error(
+        `The checkpoint in ${file} has max parallelism ${md.maxParallelism} but the job has ${graph.maxParallelism}; the number of key groups cannot change`,
+      );
     }
     const known = new Set(graph.vertices.flatMap((v) => v.operators.map((o) => o.id)));
     const orphans = Object.entries(md.operators)
       .filter(([id, op]) => !known.has(id) && Object.keys(op.subtasks).length > 0)
       .map(([id]) => id);
     if (orphans.length > 0 && !allowNonRestoredState) {
-      throw new Error(`The checkpoint in ${file} has state for operators the job does not have: ${orphans.join(', ')}. Set uid() on operators, or pass --allow-non-restored-state to drop that state`);
+      throw new Error(
+        `The checkpoint in ${file} has state for operators the job does not have: ${orphans.join(', ')}. Set uid() on operators, or pass --allow-non-restored-state to drop that state`,
+      );
     }
     // handle paths are relative to the directory of _metadata
     return new RestorePlan(file, md, root);
@@ -116,7 +135,13 @@ export class RestorePlan {
    * List state: kept per subtask at equal parallelism, else all items dealt round-robin;
    * union list state: every subtask gets the items of all old subtasks.
    */
-  private redistributeLists(all: Array<OperatorLists | undefined>, own: OperatorLists | undefined, subtask: number, parallelism: number, same: boolean): OperatorLists | undefined {
+  private redistributeLists(
+    all: Array<OperatorLists | undefined>,
+    own: OperatorLists | undefined,
+    subtask: number,
+    parallelism: number,
+    same: boolean,
+  ): OperatorLists | undefined {
     const names = new Map<string, 'split' | 'union'>();
     for (const l of all) for (const [name, v] of Object.entries(l ?? {})) names.set(name, v.mode);
     if (names.size === 0) return undefined;
@@ -124,26 +149,41 @@ export class RestorePlan {
     for (const [name, mode] of names) {
       const everything = all.flatMap((l) => l?.[name]?.items ?? []);
       if (mode === 'union') out[name] = { mode, items: everything };
-      else out[name] = { mode, items: same ? (own?.[name]?.items ?? []) : everything.filter((_, k) => k % parallelism === subtask) };
+      else
+        out[name] = {
+          mode,
+          items: same ? (own?.[name]?.items ?? []) : everything.filter((_, k) => k % parallelism === subtask),
+        };
     }
     return out;
   }
 
   forSubtask(operatorIds: string[], subtask: number, parallelism: number): TaskRestoreState | undefined {
-    const out: TaskRestoreState = { storage: this.storageRoot, checkpointId: this.metadata.checkpointId, operators: {} };
+    const out: TaskRestoreState = {
+      storage: this.storageRoot,
+      checkpointId: this.metadata.checkpointId,
+      operators: {},
+    };
     const range = computeKeyGroupRangeForOperatorIndex(this.metadata.maxParallelism, parallelism, subtask);
     for (const id of operatorIds) {
       const op = this.metadata.operators[id];
       if (!op) continue;
       const entries = Object.entries(op.subtasks).sort(([a], [b]) => Number(a) - Number(b));
       const restored: { splits?: unknown[]; lists?: OperatorLists; keyed?: KeyedHandle[] } = {};
-      const lists = this.redistributeLists(entries.map(([, s]) => s.lists), op.parallelism === parallelism ? op.subtasks[subtask]?.lists : undefined, subtask, parallelism, op.parallelism === parallelism);
+      const lists = this.redistributeLists(
+        entries.map(([, s]) => s.lists),
+        op.parallelism === parallelism ? op.subtasks[subtask]?.lists : undefined,
+        subtask,
+        parallelism,
+        op.parallelism === parallelism,
+      );
       if (lists) restored.lists = lists;
       const withSplits = entries.filter(([, s]) => Array.isArray(s.operatorState));
       if (withSplits.length > 0) {
-        restored.splits = op.parallelism === parallelism
-          ? (op.subtasks[subtask]?.operatorState ?? [])
-          : withSplits.flatMap(([, s]) => s.operatorState!).filter((_, k) => k % parallelism === subtask);
+        restored.splits =
+          op.parallelism === parallelism
+            ? (op.subtasks[subtask]?.operatorState ?? [])
+            : withSplits.flatMap(([, s]) => s.operatorState!).filter((_, k) => k % parallelism === subtask);
       }
       const keyed = entries
         .map(([, s]) => s.keyed)

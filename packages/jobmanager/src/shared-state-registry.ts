@@ -12,11 +12,17 @@ export interface SharedFileRef {
  * their paths made relative to the storage root. `directory` is the checkpoint's directory
  * under the root (handle paths are relative to it).
  */
-export function sharedFilesOf(operators: Record<string, { subtasks: Record<string, unknown> }>, directory: string): SharedFileRef[] {
+export function sharedFilesOf(
+  operators: Record<string, { subtasks: Record<string, unknown> }>,
+  directory: string,
+): SharedFileRef[] {
   const out = new Map<string, SharedFileRef>();
   for (const op of Object.values(operators)) {
     for (const st of Object.values(op.subtasks)) {
-      const keyed = (st as { keyed?: { format?: string; files?: Array<{ path: string; checkpointId: number }> } } | undefined)?.keyed;
+      const keyed = (
+        st as
+          { keyed?: { format?: string; files?: Array<{ path: string; checkpointId: number }> } } | undefined
+      )?.keyed;
       if (keyed?.format !== 'incremental') continue;
       for (const f of keyed.files ?? []) {
         const p = path.posix.normalize(`${directory}/${f.path}`);
@@ -39,7 +45,10 @@ export class SharedStateRegistry {
   private readonly users = new Map<string, Set<number>>();
   private readonly filesOf = new Map<number, string[]>();
 
-  constructor(private readonly storage: CheckpointStorage, private readonly log: Logger) {}
+  constructor(
+    private readonly storage: CheckpointStorage,
+    private readonly log: Logger,
+  ) {}
 
   /** A file that an earlier checkpoint wrote but no retained checkpoint holds any more: taking it over would point at a deleted file. */
   missing(checkpointId: number, files: SharedFileRef[]): SharedFileRef | undefined {
@@ -89,7 +98,13 @@ export class SharedStateRegistry {
 
   private async deleteFiles(paths: string[]): Promise<void> {
     await Promise.all(
-      paths.map((p) => this.storage.delete(p).catch((err: Error) => this.log.warn({ file: p, err: err.message }, 'could not delete a shared state file'))),
+      paths.map((p) =>
+        this.storage
+          .delete(p)
+          .catch((err: Error) =>
+            this.log.warn({ file: p, err: err.message }, 'could not delete a shared state file'),
+          ),
+      ),
     );
   }
 }

@@ -20,7 +20,12 @@ export class StoragePathPolicy {
   private readonly allowed: string[];
   private readonly restrict: boolean;
 
-  constructor(opts: { checkpointStorage: string; savepointDir: string; allowedDirs?: string[]; restrict: boolean }) {
+  constructor(opts: {
+    checkpointStorage: string;
+    savepointDir: string;
+    allowedDirs?: string[];
+    restrict: boolean;
+  }) {
     this.restrict = opts.restrict;
     this.checkpointRoot = canonical(opts.checkpointStorage);
     this.savepointRoot = canonical(opts.savepointDir);
@@ -32,7 +37,9 @@ export class StoragePathPolicy {
     if (!target) return this.savepointRoot;
     const uri = this.resolve(target, 'Savepoint target');
     if (within(uri, this.checkpointRoot)) {
-      throw new Error(`Savepoint target '${target}' is refused: it is inside the checkpoint storage ${this.checkpointRoot}, where the jobs' checkpoints live. Use the savepoint directory (${this.savepointRoot}) or another directory`);
+      throw new Error(
+        `Savepoint target '${target}' is refused: it is inside the checkpoint storage ${this.checkpointRoot}, where the jobs' checkpoints live. Use the savepoint directory (${this.savepointRoot}) or another directory`,
+      );
     }
     this.checkAllowed(uri, target, 'Savepoint target', [this.savepointRoot, ...this.allowed]);
     return uri;
@@ -49,20 +56,26 @@ export class StoragePathPolicy {
     if (p.includes('\0')) throw new Error(`${what} is refused: it contains a NUL character`);
     const rest = p.replace(/^(file|s3):\/\/[^/]*/, '');
     if (rest.split(/[/\\]+/).includes('..')) {
-      throw new Error(`${what} '${p}' is refused: '..' segments are not allowed; give the directory without them`);
+      throw new Error(
+        `${what} '${p}' is refused: '..' segments are not allowed; give the directory without them`,
+      );
     }
     if (/^s3:\/\//.test(p)) return p.replace(/\/+$/, '');
     if (/^file:\/\//.test(p)) return canonical(p);
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) throw new Error(`${what} '${p}' is refused: only directories, file:// and s3:// URIs are supported`);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p))
+      throw new Error(`${what} '${p}' is refused: only directories, file:// and s3:// URIs are supported`);
     if (path.isAbsolute(p)) return canonical(p);
-    if (this.savepointRoot.startsWith('s3://')) return `${this.savepointRoot}/${p.replace(/^\.\/+/, '').replace(/\/+$/, '')}`;
+    if (this.savepointRoot.startsWith('s3://'))
+      return `${this.savepointRoot}/${p.replace(/^\.\/+/, '').replace(/\/+$/, '')}`;
     return canonical(path.join(fileURLToPath(this.savepointRoot), p));
   }
 
   private checkAllowed(uri: string, given: string, what: string, roots: string[]): void {
     if (!this.restrict) return;
     if (roots.some((r) => within(uri, r))) return;
-    throw new Error(`${what} '${given}' is refused: it is outside the directories this cluster allows (${roots.join(', ')}); add it to security.storage.allowed-dirs`);
+    throw new Error(
+      `${what} '${given}' is refused: it is outside the directories this cluster allows (${roots.join(', ')}); add it to security.storage.allowed-dirs`,
+    );
   }
 }
 

@@ -46,8 +46,17 @@ async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Pr
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     port.postMessage({
-      t: 'taskState', executionId: tdd.executionId, state: 'FAILED',
-      failure: { vertexName: tdd.vertexName, subtaskIndex: tdd.subtaskIndex, taskManagerId: data.taskManagerId, message: `Loading the job bundle failed: ${e.message}`, stack: e.stack ?? '', domain: 'user' },
+      t: 'taskState',
+      executionId: tdd.executionId,
+      state: 'FAILED',
+      failure: {
+        vertexName: tdd.vertexName,
+        subtaskIndex: tdd.subtaskIndex,
+        taskManagerId: data.taskManagerId,
+        message: `Loading the job bundle failed: ${e.message}`,
+        stack: e.stack ?? '',
+        domain: 'user',
+      },
     } satisfies FromWorker);
     return;
   }
@@ -78,7 +87,12 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'triggerCheckpoint':
       tasks.get(msg.executionId)?.triggerCheckpoint({
-        type: 'CheckpointBarrier', checkpointId: msg.checkpointId, timestamp: msg.timestamp, isSavepoint: msg.isSavepoint, storage: msg.storage, directory: msg.directory,
+        type: 'CheckpointBarrier',
+        checkpointId: msg.checkpointId,
+        timestamp: msg.timestamp,
+        isSavepoint: msg.isSavepoint,
+        storage: msg.storage,
+        directory: msg.directory,
       });
       break;
     case 'notifyCheckpoint':
@@ -92,5 +106,8 @@ port.on('message', (msg: ToWorker) => {
 
 setInterval(() => {
   if (tasks.size === 0) return;
-  port.postMessage({ t: 'metrics', metrics: [...tasks.values()].map((t) => t.metrics()) } satisfies FromWorker);
+  port.postMessage({
+    t: 'metrics',
+    metrics: [...tasks.values()].map((t) => t.metrics()),
+  } satisfies FromWorker);
 }, 1000).unref();

@@ -1,17 +1,37 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  HealthReporter, bindServer, controlProto, createClient, createLogger, createServer, dataProto, shutdownServer, unary,
-  type ConsumerMessage__Output, type DataExchangeClient, type JobManagerGatewayClient, type JobManagerHeartbeat__Output,
-  type Logger, type ProducerMessage, type TaskDeploymentDescriptor__Output, type TaskExecutionStateUpdate__Output,
-  type TaskManagerHeartbeat, type TaskMetrics, type RegisterTaskManagerResponse__Output,
+  HealthReporter,
+  bindServer,
+  controlProto,
+  createClient,
+  createLogger,
+  createServer,
+  dataProto,
+  shutdownServer,
+  unary,
+  type ConsumerMessage__Output,
+  type DataExchangeClient,
+  type JobManagerGatewayClient,
+  type JobManagerHeartbeat__Output,
+  type Logger,
+  type ProducerMessage,
+  type TaskDeploymentDescriptor__Output,
+  type TaskExecutionStateUpdate__Output,
+  type TaskManagerHeartbeat,
+  type TaskMetrics,
+  type RegisterTaskManagerResponse__Output,
 } from '@weir/core';
 import type { SlotWorkerData } from './slot-worker.js';
-import { DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE, DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE, type RocksDBSettings } from './state/keyed-state-backend.js';
+import {
+  DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE,
+  DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE,
+  type RocksDBSettings,
+} from './state/keyed-state-backend.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FrameKind, FromWorker, ToWorker } from './worker-protocol.js';
 
@@ -55,7 +75,11 @@ type ConsumerRoute =
 
 type ChannelRoute =
   | { local: true; partitionId: string; subpartition: number }
-  | { local: false; call: grpc.ClientDuplexStream<ConsumerMessage__Output, ProducerMessage>; closed: boolean };
+  | {
+      local: false;
+      call: grpc.ClientDuplexStream<ConsumerMessage__Output, ProducerMessage>;
+      closed: boolean;
+    };
 
 const DEFAULT_NETWORK: NetworkSettings = { creditsPerChannel: 4, maxBacklog: 4, bufferTimeoutMs: 100 };
 const WORKER_ENTRY = new URL('./slot-worker.js', import.meta.url);
@@ -82,7 +106,10 @@ export class TaskExecutor {
   /** the local state directory of this TaskManager and RocksDB's memory bounds */
   readonly rocksdb: RocksDBSettings;
   private readonly producers = new Map<string, Worker>();
-  private readonly pendingRequests = new Map<string, Array<{ subpartition: number; credit: number; route: ConsumerRoute }>>();
+  private readonly pendingRequests = new Map<
+    string,
+    Array<{ subpartition: number; credit: number; route: ConsumerRoute }>
+  >();
   private readonly consumers = new Map<string, ConsumerRoute>();
   private readonly channels = new Map<string, ChannelRoute>();
   private readonly dataClients = new Map<string, DataExchangeClient>();
@@ -111,31 +138,71 @@ export class TaskExecutor {
 
   async start(): Promise<void> {
     this.server.addService(controlProto.TaskExecutorGateway.service, {
-      SubmitTask: (call: grpc.ServerUnaryCall<TaskDeploymentDescriptor__Output, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.submitTask(call.request).then(() => cb(null, { ok: true }), (err: Error) => cb(null, { ok: false, message: err.message }));
+      SubmitTask: (
+        call: grpc.ServerUnaryCall<TaskDeploymentDescriptor__Output, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        this.submitTask(call.request).then(
+          () => cb(null, { ok: true }),
+          (err: Error) => cb(null, { ok: false, message: err.message }),
+        );
       },
-      CancelTask: (call: grpc.ServerUnaryCall<{ executionId: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      CancelTask: (
+        call: grpc.ServerUnaryCall<{ executionId: string }, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
         this.cancelTask(call.request.executionId);
         cb(null, { ok: true });
       },
-      TriggerCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; timestamp: number; storage: string; directory: string; isSavepoint: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      TriggerCheckpoint: (
+        call: grpc.ServerUnaryCall<
+          {
+            executionId: string;
+            checkpointId: number;
+            timestamp: number;
+            storage: string;
+            directory: string;
+            isSavepoint: boolean;
+          },
+          unknown
+        >,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
         const r = call.request;
         const worker = this.executionSlot.get(r.executionId)?.worker;
         if (!worker) return cb(null, { ok: false, message: `no task ${r.executionId} on ${this.id}` });
         worker.postMessage({
-          t: 'triggerCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), timestamp: Number(r.timestamp),
-          storage: r.storage, directory: r.directory, isSavepoint: r.isSavepoint,
+          t: 'triggerCheckpoint',
+          executionId: r.executionId,
+          checkpointId: Number(r.checkpointId),
+          timestamp: Number(r.timestamp),
+          storage: r.storage,
+          directory: r.directory,
+          isSavepoint: r.isSavepoint,
         } satisfies ToWorker);
         cb(null, { ok: true });
       },
-      NotifyCheckpoint: (call: grpc.ServerUnaryCall<{ executionId: string; checkpointId: number; completed: boolean; final: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      NotifyCheckpoint: (
+        call: grpc.ServerUnaryCall<
+          { executionId: string; checkpointId: number; completed: boolean; final: boolean },
+          unknown
+        >,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
         const r = call.request;
-        this.executionSlot.get(r.executionId)?.worker?.postMessage({ t: 'notifyCheckpoint', executionId: r.executionId, checkpointId: Number(r.checkpointId), completed: r.completed, final: r.final } satisfies ToWorker);
+        this.executionSlot.get(r.executionId)?.worker?.postMessage({
+          t: 'notifyCheckpoint',
+          executionId: r.executionId,
+          checkpointId: Number(r.checkpointId),
+          completed: r.completed,
+          final: r.final,
+        } satisfies ToWorker);
         cb(null, { ok: true });
       },
     });
     this.server.addService(dataProto.DataExchange.service, {
-      Exchange: (call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage>) => this.serveExchange(call),
+      Exchange: (call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage>) =>
+        this.serveExchange(call),
     });
     const port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.address = `${this.opts.advertisedHost ?? this.opts.host}:${port}`;
@@ -149,17 +216,31 @@ export class TaskExecutor {
     let delay = 200;
     while (!this.stopping) {
       try {
-        const res = await unary<RegisterTaskManagerResponse__Output>(this.jm.RegisterTaskManager.bind(this.jm), {
-          taskManagerId: this.id, address: this.address, slots: this.opts.slots, pid: process.pid, hostname: os.hostname(),
-        }, 5_000);
+        const res = await unary<RegisterTaskManagerResponse__Output>(
+          this.jm.RegisterTaskManager.bind(this.jm),
+          {
+            taskManagerId: this.id,
+            address: this.address,
+            slots: this.opts.slots,
+            pid: process.pid,
+            hostname: os.hostname(),
+          },
+          5_000,
+        );
         if (!res.accepted) throw new Error(res.reason || 'registration refused');
         this.registrationId = res.registrationId;
-        this.log.info({ jobManager: this.opts.jobManagerAddress, registrationId: res.registrationId }, 'registered at JobManager');
+        this.log.info(
+          { jobManager: this.opts.jobManagerAddress, registrationId: res.registrationId },
+          'registered at JobManager',
+        );
         this.startHeartbeat(Number(res.heartbeatIntervalMs) || 1000);
         this.health.set('SERVING');
         return;
       } catch (err) {
-        this.log.warn({ jobManager: this.opts.jobManagerAddress, err: (err as Error).message }, 'cannot register at JobManager, retrying');
+        this.log.warn(
+          { jobManager: this.opts.jobManagerAddress, err: (err as Error).message },
+          'cannot register at JobManager, retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5_000);
       }
@@ -197,11 +278,17 @@ export class TaskExecutor {
   }
 
   private reportState(
-    update: Pick<TaskExecutionStateUpdate__Output, 'jobId' | 'executionId' | 'state'> & Partial<Pick<TaskExecutionStateUpdate__Output, 'failure' | 'endOfData' | 'restoreDurationMs'>>,
+    update: Pick<TaskExecutionStateUpdate__Output, 'jobId' | 'executionId' | 'state'> &
+      Partial<Pick<TaskExecutionStateUpdate__Output, 'failure' | 'endOfData' | 'restoreDurationMs'>>,
   ): void {
     const metrics = this.metrics.get(update.executionId);
-    unary(this.jm.UpdateTaskExecutionState.bind(this.jm), { ...update, taskManagerId: this.id, ...(metrics ? { metrics } : {}) }, 10_000)
-      .catch((err: Error) => this.log.warn({ executionId: update.executionId, err: err.message }, 'could not report task state'));
+    unary(
+      this.jm.UpdateTaskExecutionState.bind(this.jm),
+      { ...update, taskManagerId: this.id, ...(metrics ? { metrics } : {}) },
+      10_000,
+    ).catch((err: Error) =>
+      this.log.warn({ executionId: update.executionId, err: err.message }, 'could not report task state'),
+    );
   }
 
   // ---- task deployment
@@ -213,7 +300,9 @@ export class TaskExecutor {
         const chunks: Buffer[] = [];
         const call = this.jm.GetJobBundle({ jobId });
         call.on('data', (c: { data: Buffer }) => chunks.push(c.data));
-        call.on('error', (err: Error) => reject(new Error(`Cannot download the bundle of job ${jobId}: ${err.message}`)));
+        call.on('error', (err: Error) =>
+          reject(new Error(`Cannot download the bundle of job ${jobId}: ${err.message}`)),
+        );
         call.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
       });
       this.bundles.set(jobId, p);
@@ -236,7 +325,15 @@ export class TaskExecutor {
     }
     slot.tasks.add(tdd.executionId);
     this.executionSlot.set(tdd.executionId, slot);
-    this.log.info({ jobId: tdd.jobId, executionId: tdd.executionId, task: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`, slot: slot.index }, 'deploying task');
+    this.log.info(
+      {
+        jobId: tdd.jobId,
+        executionId: tdd.executionId,
+        task: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
+        slot: slot.index,
+      },
+      'deploying task',
+    );
     slot.worker.postMessage({ t: 'deploy', tdd, bundle } satisfies ToWorker);
   }
 
@@ -252,9 +349,19 @@ export class TaskExecutor {
     worker.on('error', (err) => {
       this.log.error({ slot: slot.index, err: err.message }, 'slot worker crashed');
       for (const executionId of slot.tasks) {
-        this.reportState({ jobId: slot.jobId ?? '', executionId, state: 'FAILED', failure: {
-          vertexName: '', subtaskIndex: 0, taskManagerId: this.id, message: `Slot worker crashed: ${err.message}`, stack: err.stack ?? '', domain: 'internal',
-        } });
+        this.reportState({
+          jobId: slot.jobId ?? '',
+          executionId,
+          state: 'FAILED',
+          failure: {
+            vertexName: '',
+            subtaskIndex: 0,
+            taskManagerId: this.id,
+            message: `Slot worker crashed: ${err.message}`,
+            stack: err.stack ?? '',
+            domain: 'internal',
+          },
+        });
       }
       slot.tasks.clear();
       slot.worker = undefined;
@@ -282,7 +389,10 @@ export class TaskExecutor {
     const timeoutMs = this.opts.cancellationTimeoutMs ?? 30_000;
     setTimeout(() => {
       if (slot.worker !== worker || !slot.tasks.has(executionId)) return;
-      this.log.error({ executionId, slot: slot.index, timeoutMs }, 'task did not react to cancellation; terminating its slot\'s worker thread');
+      this.log.error(
+        { executionId, slot: slot.index, timeoutMs },
+        "task did not react to cancellation; terminating its slot's worker thread",
+      );
       const stuck = [...slot.tasks];
       const jobId = slot.jobId ?? '';
       slot.tasks.clear();
@@ -308,7 +418,8 @@ export class TaskExecutor {
         if (!route.local) route.call.end();
       }
     }
-    for (const [key, route] of this.consumers) if (route.local && route.worker === worker) this.consumers.delete(key);
+    for (const [key, route] of this.consumers)
+      if (route.local && route.worker === worker) this.consumers.delete(key);
   }
 
   // ---- messages from slot workers
@@ -322,7 +433,12 @@ export class TaskExecutor {
         const route = this.channels.get(`${msg.executionId}/${msg.channel}`);
         if (!route) return;
         if (route.local) {
-          this.producers.get(route.partitionId)?.postMessage({ t: 'credit', partitionId: route.partitionId, subpartition: route.subpartition, credit: msg.credit } satisfies ToWorker);
+          this.producers.get(route.partitionId)?.postMessage({
+            t: 'credit',
+            partitionId: route.partitionId,
+            subpartition: route.subpartition,
+            credit: msg.credit,
+          } satisfies ToWorker);
         } else if (!route.closed) {
           route.call.write({ credit: msg.credit });
         }
@@ -338,7 +454,8 @@ export class TaskExecutor {
         this.producers.set(msg.partitionId, worker);
         const pending = this.pendingRequests.get(msg.partitionId);
         this.pendingRequests.delete(msg.partitionId);
-        for (const r of pending ?? []) this.attachConsumer(msg.partitionId, r.subpartition, r.credit, r.route);
+        for (const r of pending ?? [])
+          this.attachConsumer(msg.partitionId, r.subpartition, r.credit, r.route);
         break;
       }
       case 'partitionReleased':
@@ -353,19 +470,39 @@ export class TaskExecutor {
       case 'collected': {
         const jobId = this.executionSlot.get(msg.executionId)?.jobId ?? '';
         const prev = this.collectReports.get(msg.executionId) ?? Promise.resolve();
-        this.collectReports.set(msg.executionId, prev.then(() =>
-          unary<unknown>(this.jm.ReportCollectedRecords.bind(this.jm), { jobId, executionId: msg.executionId, batch: Buffer.from(msg.bytes) }, 30_000)
-            .then(() => {}, (err: Error) => this.log.warn({ executionId: msg.executionId, err: err.message }, 'could not report collected records')),
-        ));
+        this.collectReports.set(
+          msg.executionId,
+          prev.then(() =>
+            unary<unknown>(
+              this.jm.ReportCollectedRecords.bind(this.jm),
+              { jobId, executionId: msg.executionId, batch: Buffer.from(msg.bytes) },
+              30_000,
+            ).then(
+              () => {},
+              (err: Error) =>
+                this.log.warn(
+                  { executionId: msg.executionId, err: err.message },
+                  'could not report collected records',
+                ),
+            ),
+          ),
+        );
         break;
       }
       case 'checkpointAck':
       case 'checkpointDecline': {
         const jobId = this.executionSlot.get(msg.executionId)?.jobId ?? '';
         const { t, ...rest } = msg;
-        const call = t === 'checkpointAck' ? this.jm.AcknowledgeCheckpoint.bind(this.jm) : this.jm.DeclineCheckpoint.bind(this.jm);
-        unary<unknown>(call, { jobId, ...rest }, 30_000)
-          .catch((err: Error) => this.log.warn({ executionId: msg.executionId, checkpointId: msg.checkpointId, err: err.message }, 'could not report checkpoint'));
+        const call =
+          t === 'checkpointAck'
+            ? this.jm.AcknowledgeCheckpoint.bind(this.jm)
+            : this.jm.DeclineCheckpoint.bind(this.jm);
+        unary<unknown>(call, { jobId, ...rest }, 30_000).catch((err: Error) =>
+          this.log.warn(
+            { executionId: msg.executionId, checkpointId: msg.checkpointId, err: err.message },
+            'could not report checkpoint',
+          ),
+        );
         break;
       }
       case 'metrics':
@@ -374,8 +511,12 @@ export class TaskExecutor {
       case 'taskState': {
         const slot = this.executionSlot.get(msg.executionId);
         const update = {
-          jobId: slot?.jobId ?? '', executionId: msg.executionId, state: msg.state, ...(msg.failure ? { failure: msg.failure as never } : {}),
-          ...(msg.endOfData ? { endOfData: true } : {}), ...(msg.restoreDurationMs ? { restoreDurationMs: msg.restoreDurationMs } : {}),
+          jobId: slot?.jobId ?? '',
+          executionId: msg.executionId,
+          state: msg.state,
+          ...(msg.failure ? { failure: msg.failure as never } : {}),
+          ...(msg.endOfData ? { endOfData: true } : {}),
+          ...(msg.restoreDurationMs ? { restoreDurationMs: msg.restoreDurationMs } : {}),
         };
         const collected = this.collectReports.get(msg.executionId);
         if (collected && msg.state !== 'RUNNING') {
@@ -385,7 +526,14 @@ export class TaskExecutor {
           this.reportState(update);
         }
         if (msg.state !== 'RUNNING' && slot) {
-          this.log.info({ executionId: msg.executionId, state: msg.state, ...(msg.failure ? { cause: msg.failure.message } : {}) }, 'task ended');
+          this.log.info(
+            {
+              executionId: msg.executionId,
+              state: msg.state,
+              ...(msg.failure ? { cause: msg.failure.message } : {}),
+            },
+            'task ended',
+          );
           slot.tasks.delete(msg.executionId);
           this.executionSlot.delete(msg.executionId);
           setTimeout(() => this.metrics.delete(msg.executionId), 5_000).unref();
@@ -412,7 +560,16 @@ export class TaskExecutor {
     const route = this.consumers.get(`${partitionId}/${subpartition}`);
     if (!route) return;
     if (route.local) {
-      route.worker.postMessage({ t: 'frame', executionId: route.executionId, channel: route.channel, kind, bytes } satisfies ToWorker, [bytes.buffer as ArrayBuffer]);
+      route.worker.postMessage(
+        {
+          t: 'frame',
+          executionId: route.executionId,
+          channel: route.channel,
+          kind,
+          bytes,
+        } satisfies ToWorker,
+        [bytes.buffer as ArrayBuffer],
+      );
     } else {
       const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       route.call.write(kind === 'buffer' ? { buffer: buf } : { event: buf });
@@ -420,7 +577,12 @@ export class TaskExecutor {
   }
 
   /** A consumer (local or remote) asks for a subpartition; wait for the producer if needed. */
-  private attachConsumer(partitionId: string, subpartition: number, credit: number, route: ConsumerRoute): void {
+  private attachConsumer(
+    partitionId: string,
+    subpartition: number,
+    credit: number,
+    route: ConsumerRoute,
+  ): void {
     const producer = this.producers.get(partitionId);
     if (!producer) {
       const list = this.pendingRequests.get(partitionId) ?? [];
@@ -436,7 +598,12 @@ export class TaskExecutor {
     const key = `${msg.executionId}/${msg.channel}`;
     if (msg.producerTaskManagerId === this.id) {
       this.channels.set(key, { local: true, partitionId: msg.partitionId, subpartition: msg.subpartition });
-      this.attachConsumer(msg.partitionId, msg.subpartition, msg.credit, { local: true, worker, executionId: msg.executionId, channel: msg.channel });
+      this.attachConsumer(msg.partitionId, msg.subpartition, msg.credit, {
+        local: true,
+        worker,
+        executionId: msg.executionId,
+        channel: msg.channel,
+      });
       return;
     }
     let client = this.dataClients.get(msg.producerAddress);
@@ -447,21 +614,44 @@ export class TaskExecutor {
     const call = client.Exchange();
     const route: ChannelRoute = { local: false, call, closed: false };
     this.channels.set(key, route);
-    call.write({ request: { partitionId: msg.partitionId, subpartitionIndex: msg.subpartition, initialCredit: msg.credit, consumerExecutionId: msg.executionId } });
+    call.write({
+      request: {
+        partitionId: msg.partitionId,
+        subpartitionIndex: msg.subpartition,
+        initialCredit: msg.credit,
+        consumerExecutionId: msg.executionId,
+      },
+    });
     call.on('data', (m: { buffer?: Buffer; event?: Buffer; error?: string }) => {
       if (m.error) {
-        worker.postMessage({ t: 'channelError', executionId: msg.executionId, channel: msg.channel, message: m.error } satisfies ToWorker);
+        worker.postMessage({
+          t: 'channelError',
+          executionId: msg.executionId,
+          channel: msg.channel,
+          message: m.error,
+        } satisfies ToWorker);
         return;
       }
       const src = (m.buffer ?? m.event)!;
       const bytes = new Uint8Array(src); // own ArrayBuffer, so it can be transferred
-      worker.postMessage({ t: 'frame', executionId: msg.executionId, channel: msg.channel, kind: m.buffer ? 'buffer' : 'event', bytes } satisfies ToWorker, [bytes.buffer]);
+      worker.postMessage(
+        {
+          t: 'frame',
+          executionId: msg.executionId,
+          channel: msg.channel,
+          kind: m.buffer ? 'buffer' : 'event',
+          bytes,
+        } satisfies ToWorker,
+        [bytes.buffer],
+      );
     });
     call.on('error', (err: grpc.ServiceError) => {
       if (route.closed) return;
       route.closed = true;
       worker.postMessage({
-        t: 'channelError', executionId: msg.executionId, channel: msg.channel,
+        t: 'channelError',
+        executionId: msg.executionId,
+        channel: msg.channel,
         message: `Lost the input channel from TaskManager ${msg.producerTaskManagerId} at ${msg.producerAddress}: ${err.details || err.message}`,
       } satisfies ToWorker);
     });
@@ -478,7 +668,11 @@ export class TaskExecutor {
       const ckey = `${route.partitionId}/${route.subpartition}`;
       if (this.consumers.has(ckey)) {
         this.consumers.delete(ckey);
-        this.producers.get(route.partitionId)?.postMessage({ t: 'subpartitionReleased', partitionId: route.partitionId, subpartition: route.subpartition } satisfies ToWorker);
+        this.producers.get(route.partitionId)?.postMessage({
+          t: 'subpartitionReleased',
+          partitionId: route.partitionId,
+          subpartition: route.subpartition,
+        } satisfies ToWorker);
       }
     } else if (!route.closed) {
       route.closed = true;
@@ -497,12 +691,20 @@ export class TaskExecutor {
         partitionId = m.request.partitionId;
         subpartition = m.request.subpartitionIndex;
         key = `${partitionId}/${subpartition}`;
-        this.attachConsumer(partitionId, subpartition, m.request.initialCredit + pendingCredit, { local: false, call });
+        this.attachConsumer(partitionId, subpartition, m.request.initialCredit + pendingCredit, {
+          local: false,
+          call,
+        });
         pendingCredit = 0;
       } else if (m.credit) {
         const producer = this.producers.get(partitionId);
         if (key && producer && this.consumers.has(key)) {
-          producer.postMessage({ t: 'credit', partitionId, subpartition, credit: m.credit } satisfies ToWorker);
+          producer.postMessage({
+            t: 'credit',
+            partitionId,
+            subpartition,
+            credit: m.credit,
+          } satisfies ToWorker);
         } else if (key) {
           const pending = this.pendingRequests.get(partitionId)?.find((r) => r.subpartition === subpartition);
           if (pending) pending.credit += m.credit;
@@ -514,10 +716,16 @@ export class TaskExecutor {
       const route = this.consumers.get(key);
       if (route && !route.local && route.call === call) {
         this.consumers.delete(key);
-        this.producers.get(partitionId)?.postMessage({ t: 'subpartitionReleased', partitionId, subpartition } satisfies ToWorker);
+        this.producers
+          .get(partitionId)
+          ?.postMessage({ t: 'subpartitionReleased', partitionId, subpartition } satisfies ToWorker);
       }
       const pending = this.pendingRequests.get(partitionId);
-      if (pending) this.pendingRequests.set(partitionId, pending.filter((r) => r.route.local || r.route.call !== call));
+      if (pending)
+        this.pendingRequests.set(
+          partitionId,
+          pending.filter((r) => r.route.local || r.route.call !== call),
+        );
       key = undefined;
     };
     call.on('end', () => {

@@ -17,18 +17,51 @@ export type ToWorker =
   /** the consumer of a subpartition went away (canceled, failed, or its TaskManager was lost) */
   | { t: 'subpartitionReleased'; partitionId: string; subpartition: number }
   | { t: 'channelError'; executionId: string; channel: number; message: string }
-  | { t: 'triggerCheckpoint'; executionId: string; checkpointId: number; timestamp: number; storage: string; directory: string; isSavepoint: boolean }
+  | {
+      t: 'triggerCheckpoint';
+      executionId: string;
+      checkpointId: number;
+      timestamp: number;
+      storage: string;
+      directory: string;
+      isSavepoint: boolean;
+    }
   | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean; final: boolean };
 
 export type FromWorker =
-  | { t: 'taskState'; executionId: string; state: 'RUNNING' | 'FINISHED' | 'CANCELED' | 'FAILED'; failure?: TaskFailure; endOfData?: boolean; restoreDurationMs?: number }
+  | {
+      t: 'taskState';
+      executionId: string;
+      state: 'RUNNING' | 'FINISHED' | 'CANCELED' | 'FAILED';
+      failure?: TaskFailure;
+      endOfData?: boolean;
+      restoreDurationMs?: number;
+    }
   | { t: 'partitionReady'; partitionId: string; executionId: string }
-  | { t: 'openChannel'; executionId: string; channel: number; partitionId: string; subpartition: number; producerAddress: string; producerTaskManagerId: string; credit: number }
+  | {
+      t: 'openChannel';
+      executionId: string;
+      channel: number;
+      partitionId: string;
+      subpartition: number;
+      producerAddress: string;
+      producerTaskManagerId: string;
+      credit: number;
+    }
   | { t: 'closeChannel'; executionId: string; channel: number }
   | { t: 'frame'; partitionId: string; subpartition: number; kind: FrameKind; bytes: Uint8Array }
   | { t: 'credit'; executionId: string; channel: number; credit: number }
   | { t: 'partitionReleased'; partitionId: string }
   | { t: 'collected'; executionId: string; bytes: Uint8Array }
-  | { t: 'checkpointAck'; executionId: string; checkpointId: number; stateJson: string; syncDurationMs: number; asyncDurationMs: number; alignmentDurationMs: number; stateSizeBytes: number }
+  | {
+      t: 'checkpointAck';
+      executionId: string;
+      checkpointId: number;
+      stateJson: string;
+      syncDurationMs: number;
+      asyncDurationMs: number;
+      alignmentDurationMs: number;
+      stateSizeBytes: number;
+    }
   | { t: 'checkpointDecline'; executionId: string; checkpointId: number; reason: string }
   | { t: 'metrics'; metrics: TaskMetrics[] };

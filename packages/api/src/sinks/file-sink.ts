@@ -1,4 +1,14 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { TwoPhaseCommitSink, type TransactionContext } from './two-phase-commit-sink.js';
 
@@ -63,7 +73,12 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
   }
 
   private newFile(txn: FileSinkTransaction): OpenFile {
-    const f: OpenFile = { fd: undefined, name: `.part-${txn.subtask}-${txn.writer}-${(this.fileCounter++).toString(36)}.inprogress`, buf: '', size: 0 };
+    const f: OpenFile = {
+      fd: undefined,
+      name: `.part-${txn.subtask}-${txn.writer}-${(this.fileCounter++).toString(36)}.inprogress`,
+      buf: '',
+      size: 0,
+    };
     this.open.set(txn, f);
     return f;
   }
@@ -163,7 +178,10 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
       const m = /^\.part-(\d+)-([^-]+)-.*\.inprogress$/.exec(name);
       if (!m || m[2] === ctx.writerId) continue;
       const owner = Number(m[1]);
-      if (ownedSubtasks.includes(owner) || (owner >= ctx.parallelism && owner % ctx.parallelism === ctx.subtaskIndex)) {
+      if (
+        ownedSubtasks.includes(owner) ||
+        (owner >= ctx.parallelism && owner % ctx.parallelism === ctx.subtaskIndex)
+      ) {
         try {
           unlinkSync(path.join(dir, name));
         } catch {
@@ -172,5 +190,4 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
       }
     }
   }
-
 }

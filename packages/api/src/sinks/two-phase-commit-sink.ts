@@ -49,7 +49,9 @@ export abstract class TwoPhaseCommitSink<T, TXN> implements Sink<T> {
     let recovering: Promise<void> | undefined;
     // restored, or restarted without a checkpoint: earlier attempts may have left transactions behind
     if (restoredState !== undefined || ctx.attemptNumber > 0) {
-      const mine = ((restoredState ?? []) as Array<TransactionStateItem<TXN>>).filter((i) => i.owner % ctx.parallelism === ctx.subtaskIndex);
+      const mine = ((restoredState ?? []) as Array<TransactionStateItem<TXN>>).filter(
+        (i) => i.owner % ctx.parallelism === ctx.subtaskIndex,
+      );
       // the subtasks this one stands in for after a rescale, its own index included
       const owned = [...new Set([ctx.subtaskIndex, ...mine.map((i) => i.owner)])];
       recovering = (async () => {
@@ -67,7 +69,8 @@ export abstract class TwoPhaseCommitSink<T, TXN> implements Sink<T> {
       this.preCommit(t, 0);
       return this.commit(t);
     };
-    const commitNow = (): void | Promise<void> => (recovering ? recovering.then(commitCurrent) : commitCurrent());
+    const commitNow = (): void | Promise<void> =>
+      recovering ? recovering.then(commitCurrent) : commitCurrent();
     if (!ctx.checkpointingEnabled) {
       return {
         write: (r) => this.invoke(txn(), r),

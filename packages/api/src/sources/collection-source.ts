@@ -8,7 +8,9 @@ export class CollectionSource<T> implements Source<T> {
   constructor(private readonly elements: T[]) {}
 
   createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<T> {
-    const splits = (restored as ProgressionSplit[] | undefined) ?? [{ next: ctx.subtaskIndex, step: ctx.parallelism, end: this.elements.length }];
+    const splits = (restored as ProgressionSplit[] | undefined) ?? [
+      { next: ctx.subtaskIndex, step: ctx.parallelism, end: this.elements.length },
+    ];
     return progressionReader(splits, (i) => this.elements[i]!);
   }
 }

@@ -10,36 +10,47 @@ export class DataGeneratorSource<T> implements Source<T> {
   readonly boundedness;
   private readonly count: number;
 
-  constructor(private readonly generator: (index: number) => T, count?: number, private readonly recordsPerSecond?: number) {
+  constructor(
+    private readonly generator: (index: number) => T,
+    count?: number,
+    private readonly recordsPerSecond?: number,
+  ) {
     this.count = count === undefined ? Infinity : count;
     if (!(this.count >= 0)) throw new Error(`DataGeneratorSource count must be >= 0, got ${count}`);
-    if (recordsPerSecond !== undefined && !(recordsPerSecond > 0)) throw new Error(`recordsPerSecond must be > 0, got ${recordsPerSecond}`);
+    if (recordsPerSecond !== undefined && !(recordsPerSecond > 0))
+      throw new Error(`recordsPerSecond must be > 0, got ${recordsPerSecond}`);
     this.boundedness = this.count === Infinity ? ('CONTINUOUS_UNBOUNDED' as const) : ('BOUNDED' as const);
   }
 
   createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<T> {
     // a finite end, so the split survives JSON in checkpoint metadata
     const end = this.count === Infinity ? Number.MAX_SAFE_INTEGER : this.count;
-    const splits = (restored as ProgressionSplit[] | undefined) ?? [{ next: ctx.subtaskIndex, step: ctx.parallelism, end }];
+    const splits = (restored as ProgressionSplit[] | undefined) ?? [
+      { next: ctx.subtaskIndex, step: ctx.parallelism, end },
+    ];
     if (this.recordsPerSecond === undefined) return progressionReader(splits, this.generator);
     // a per-subtask budget that refills with time (a token bucket without a timer per record)
     const rate = this.recordsPerSecond / ctx.parallelism;
     const started = Date.now();
     let emitted = 0;
     let available: Promise<void> = Promise.resolve();
-    return progressionReader(splits, (i) => {
-      emitted++;
-      return this.generator(i);
-    }, {
-      budget: () => {
-        const allowed = Math.floor(((Date.now() - started) / 1000) * rate) + 1 - emitted;
-        if (allowed <= 0) {
-          const waitMs = Math.max(1, Math.ceil(((emitted + 1) / rate) * 1000 - (Date.now() - started)));
-          available = new Promise((r) => setTimeout(r, Math.min(waitMs, 100)));
-        }
-        return allowed;
+    return progressionReader(
+      splits,
+      (i) => {
+        emitted++;
+        return this.generator(i);
       },
-      available: () => available,
-    });
+      {
+        budget: () => {
+          const allowed = Math.floor(((Date.now() - started) / 1000) * rate) + 1 - emitted;
+          if (allowed <= 0) {
+            const waitMs = Math.max(1, Math.ceil(((emitted + 1) / rate) * 1000 - (Date.now() - started)));
+            available = new Promise((r) => setTimeout(r, Math.min(waitMs, 100)));
+          }
+          return allowed;
+        },
+        available: () => available,
+      },
+    );
   }
 }

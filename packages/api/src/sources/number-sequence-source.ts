@@ -5,8 +5,12 @@ import { progressionReader, type ProgressionSplit } from './progression-reader.j
 /** Integers from..to inclusive, split into one contiguous range per subtask. */
 export class NumberSequenceSource implements Source<number> {
   readonly boundedness = 'BOUNDED' as const;
-  constructor(readonly from: number, readonly to: number) {
-    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw new Error(`fromSequence needs integers, got ${from}..${to}`);
+  constructor(
+    readonly from: number,
+    readonly to: number,
+  ) {
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to))
+      throw new Error(`fromSequence needs integers, got ${from}..${to}`);
     if (from > to) throw new Error(`fromSequence needs from <= to, got ${from}..${to}`);
   }
 

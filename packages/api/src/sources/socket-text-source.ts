@@ -8,7 +8,11 @@ const HIGH_WATER = 10_000;
 export class SocketTextSource implements Source<string> {
   readonly boundedness = 'CONTINUOUS_UNBOUNDED' as const;
   readonly maxParallelism = 1;
-  constructor(readonly host: string, readonly port: number, readonly delimiter = '\n') {}
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly delimiter = '\n',
+  ) {}
 
   createReader(): SourceReader<string> {
     const { host, port, delimiter } = this;

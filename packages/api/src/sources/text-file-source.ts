@@ -44,7 +44,12 @@ export class TextFileSource implements Source<string> {
   }
 
   createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<string> {
-    return new TextFileReader(path.resolve(ctx.workingDirectory, this.path), ctx.subtaskIndex, ctx.parallelism, restored as FileSplit[] | undefined);
+    return new TextFileReader(
+      path.resolve(ctx.workingDirectory, this.path),
+      ctx.subtaskIndex,
+      ctx.parallelism,
+      restored as FileSplit[] | undefined,
+    );
   }
 }
 
@@ -68,7 +73,12 @@ class TextFileReader implements SourceReader<string> {
   private error: Error | undefined;
   private done = false;
 
-  constructor(private readonly root: string, private readonly subtask: number, private readonly parallelism: number, private readonly restored?: FileSplit[]) {}
+  constructor(
+    private readonly root: string,
+    private readonly subtask: number,
+    private readonly parallelism: number,
+    private readonly restored?: FileSplit[],
+  ) {}
 
   start(): void {
     if (this.restored) {
@@ -94,7 +104,8 @@ class TextFileReader implements SourceReader<string> {
   /** The splits still to read, the current one from just after the last emitted line. */
   snapshotState(): FileSplit[] {
     const rest = this.splits.slice(this.fileIndex).map((s) => ({ ...s }));
-    if (rest.length > 0 && this.emittedUpTo >= 0) rest[0] = { ...rest[0]!, start: this.emittedUpTo, exact: true };
+    if (rest.length > 0 && this.emittedUpTo >= 0)
+      rest[0] = { ...rest[0]!, start: this.emittedUpTo, exact: true };
     return rest.filter((s) => s.start < s.end);
   }
 
@@ -115,8 +126,13 @@ class TextFileReader implements SourceReader<string> {
     }
     if (this.done) return InputStatus.END_OF_INPUT;
     this.reading ??= this.readChunk().then(
-      () => { this.reading = undefined; },
-      (e: Error) => { this.error = e; this.reading = undefined; },
+      () => {
+        this.reading = undefined;
+      },
+      (e: Error) => {
+        this.error = e;
+        this.reading = undefined;
+      },
     );
     return InputStatus.NOTHING_AVAILABLE;
   }
@@ -143,7 +159,10 @@ class TextFileReader implements SourceReader<string> {
     const buf = Buffer.allocUnsafe(CHUNK);
     const { bytesRead } = await this.handle.read(buf, 0, CHUNK, this.readPos);
     this.readPos += bytesRead;
-    const data = this.leftover.length > 0 ? Buffer.concat([this.leftover, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+    const data =
+      this.leftover.length > 0
+        ? Buffer.concat([this.leftover, buf.subarray(0, bytesRead)])
+        : buf.subarray(0, bytesRead);
     const base = this.leftoverStart;
     let s = 0;
     let splitDone = false;

@@ -43,13 +43,30 @@ export async function runJob(file: string, opts: RunOptions): Promise<number> {
   }
   const jobGraph = buildJobGraph(streamGraph);
   const outputs = streamGraph.nodes
-    .map((n) => (n.transformation.sink as { describe?: (cwd: string) => string } | undefined)?.describe?.(jobContext.workingDirectory))
+    .map((n) =>
+      (n.transformation.sink as { describe?: (cwd: string) => string } | undefined)?.describe?.(
+        jobContext.workingDirectory,
+      ),
+    )
     .filter((d): d is string => typeof d === 'string');
-  const collects = streamGraph.nodes.some((n) => (n.transformation.sink as { collects?: boolean } | undefined)?.collects === true);
+  const collects = streamGraph.nodes.some(
+    (n) => (n.transformation.sink as { collects?: boolean } | undefined)?.collects === true,
+  );
   const client = await ClusterClient.connect(opts.jobmanager);
   try {
-    const restore = opts.fromSavepoint ? { path: resolveLocation(opts.fromSavepoint), allowNonRestoredState: opts.allowNonRestoredState ?? false } : undefined;
-    const { jobId } = await client.submit(jobGraph.jobName, JSON.stringify(jobGraph), bundle, JSON.stringify(jobContext), restore);
+    const restore = opts.fromSavepoint
+      ? {
+          path: resolveLocation(opts.fromSavepoint),
+          allowNonRestoredState: opts.allowNonRestoredState ?? false,
+        }
+      : undefined;
+    const { jobId } = await client.submit(
+      jobGraph.jobName,
+      JSON.stringify(jobGraph),
+      bundle,
+      JSON.stringify(jobContext),
+      restore,
+    );
     console.log(`Job '${jobGraph.jobName}' submitted with id ${jobId}`);
     if (opts.detached) return 0;
     const code = await follow(client, jobId, opts.progress ?? defaultProgress(), outputs);
@@ -95,7 +112,12 @@ export function defaultProgress(): (line: string, final: boolean) => void {
   };
 }
 
-async function follow(client: ClusterClient, jobId: string, progress: (line: string, final: boolean) => void, outputs: string[]): Promise<number> {
+async function follow(
+  client: ClusterClient,
+  jobId: string,
+  progress: (line: string, final: boolean) => void,
+  outputs: string[],
+): Promise<number> {
   let prev = { t: Date.now(), in: 0, out: 0 };
   const started = Date.now();
   let unreachableSince = 0;
@@ -110,8 +132,12 @@ async function follow(client: ClusterClient, jobId: string, progress: (line: str
       const code = (err as { code?: number }).code;
       if (code !== 14 /* UNAVAILABLE */ && code !== 5 /* NOT_FOUND, while it recovers its jobs */) throw err;
       unreachableSince ||= Date.now();
-      if (Date.now() - unreachableSince > 120_000) throw new Error(`Lost the JobManager at ${client.address} for 2 min: ${(err as Error).message}`);
-      progress(`JobManager ${client.address} unreachable for ${Math.round((Date.now() - unreachableSince) / 1000)} s, waiting for it (Ctrl-C leaves the job running)`, false);
+      if (Date.now() - unreachableSince > 120_000)
+        throw new Error(`Lost the JobManager at ${client.address} for 2 min: ${(err as Error).message}`);
+      progress(
+        `JobManager ${client.address} unreachable for ${Math.round((Date.now() - unreachableSince) / 1000)} s, waiting for it (Ctrl-C leaves the job running)`,
+        false,
+      );
       continue;
     }
     const now = Date.now();
@@ -121,16 +147,22 @@ async function follow(client: ClusterClient, jobId: string, progress: (line: str
     prev = { t: now, in: Number(d.recordsIn), out: Number(d.recordsOut) };
     const elapsed = Math.round((now - started) / 1000);
     const terminal = d.status === 'JOB_FINISHED' || d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED';
-    const waiting = (d.waitingReason ? `  (${d.waitingReason})` : '') + (d.numRestarts > 0 ? `  restarts: ${d.numRestarts}` : '');
+    const waiting =
+      (d.waitingReason ? `  (${d.waitingReason})` : '') +
+      (d.numRestarts > 0 ? `  restarts: ${d.numRestarts}` : '');
     const cp = await client.checkpoints(jobId).catch(() => undefined);
-    const latest = cp?.latestCompleted ? `  checkpoint #${cp.latestCompleted.id} ${cp.latestCompleted.durationMs} ms ${formatBytes(cp.latestCompleted.stateSizeBytes)}` : '';
+    const latest = cp?.latestCompleted
+      ? `  checkpoint #${cp.latestCompleted.id} ${cp.latestCompleted.durationMs} ms ${formatBytes(cp.latestCompleted.stateSizeBytes)}`
+      : '';
     progress(
       `[${elapsed}s] ${shortStatus(d.status).padEnd(9)} tasks: ${taskStates(d)}  sources ${formatRate(rin)} (${formatCount(Number(d.recordsIn))})  sinks ${formatRate(rout)} (${formatCount(Number(d.recordsOut))})${latest}${waiting}`,
       terminal,
     );
     if (!terminal) continue;
     if (d.status === 'JOB_FINISHED') {
-      console.log(`Job ${jobId} FINISHED in ${((Number(d.endTime) - Number(d.startTime)) / 1000).toFixed(1)} s: ${d.recordsIn} records read, ${d.recordsOut} written to sinks`);
+      console.log(
+        `Job ${jobId} FINISHED in ${((Number(d.endTime) - Number(d.startTime)) / 1000).toFixed(1)} s: ${d.recordsIn} records read, ${d.recordsOut} written to sinks`,
+      );
       for (const o of outputs) console.log(`Output: ${o}`);
       return 0;
     }

@@ -36,7 +36,8 @@ function silenceIpServerNameWarning(): void {
   silenced = true;
   const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
   process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
-    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    const code =
+      typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
     if (code === 'DEP0123') return;
     emit(warning, ...rest);
   }) as typeof process.emitWarning;
@@ -47,7 +48,11 @@ export function getTransportSecurity(): TransportSecurity {
 }
 
 /** Services only cluster processes may call: they need a certificate from the cluster CA when TLS is on. */
-const INTERNAL_SERVICES = new Set(['weir.JobManagerGateway', 'weir.TaskExecutorGateway', 'weir.DataExchange']);
+const INTERNAL_SERVICES = new Set([
+  'weir.JobManagerGateway',
+  'weir.TaskExecutorGateway',
+  'weir.DataExchange',
+]);
 const CLIENT_SERVICE = 'weir.Dispatcher';
 const AUTH_HEADER = 'authorization';
 
@@ -68,13 +73,19 @@ export function tokenMatches(presented: string, expected: string): boolean {
 }
 
 /** Why a call is refused (UNAUTHENTICATED), or undefined. Never echoes what the caller sent. */
-function authenticate(service: string, metadata: grpc.Metadata, call: grpc.ServerInterceptingCallInterface, s: TransportSecurity): string | undefined {
+function authenticate(
+  service: string,
+  metadata: grpc.Metadata,
+  call: grpc.ServerInterceptingCallInterface,
+  s: TransportSecurity,
+): string | undefined {
   if (service === CLIENT_SERVICE) {
     if (!s.token) return undefined;
     const values = metadata.get(AUTH_HEADER);
     const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : '';
     const m = /^Bearer (.+)$/.exec(header);
-    if (!m) return 'This JobManager requires a bearer token: give --token-file, security.auth.token-file or WEIR_AUTH_TOKEN';
+    if (!m)
+      return 'This JobManager requires a bearer token: give --token-file, security.auth.token-file or WEIR_AUTH_TOKEN';
     if (!tokenMatches(m[1]!, s.token)) return 'The bearer token was not accepted';
     return undefined;
   }
@@ -107,7 +118,8 @@ const securityInterceptor: grpc.ServerInterceptor = (method, call) => {
     })
     .withOnReceiveMessage((message, next) => {
       if (refused) return;
-      if (isMalformed(message)) return refuse(grpc.status.INVALID_ARGUMENT, `Malformed ${path} request: ${message[MALFORMED]}`);
+      if (isMalformed(message))
+        return refuse(grpc.status.INVALID_ARGUMENT, `Malformed ${path} request: ${message[MALFORMED]}`);
       const problem = validateRequest(path, message);
       if (problem) return refuse(grpc.status.INVALID_ARGUMENT, `Invalid ${path} request: ${problem}`);
       next(message);
@@ -121,7 +133,10 @@ const securityInterceptor: grpc.ServerInterceptor = (method, call) => {
 
 /** A server whose services decode requests without ever throwing: a decoding error becomes INVALID_ARGUMENT. */
 class WeirServer extends grpc.Server {
-  override addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+  override addService(
+    service: grpc.ServiceDefinition,
+    implementation: grpc.UntypedServiceImplementation,
+  ): void {
     const safe: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
     for (const [name, def] of Object.entries(service)) {
       const decode = def.requestDeserialize;
@@ -156,7 +171,11 @@ export function createServer(): grpc.Server {
  * listeners before the server that receives the update.
  */
 class StaticCertificateProvider implements grpc.experimental.CertificateProvider {
-  constructor(private readonly ca: Buffer, private readonly cert: Buffer, private readonly key: Buffer) {}
+  constructor(
+    private readonly ca: Buffer,
+    private readonly cert: Buffer,
+    private readonly key: Buffer,
+  ) {}
   addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
     process.nextTick(() => l({ caCertificate: this.ca }));
   }
@@ -170,7 +189,8 @@ class StaticCertificateProvider implements grpc.experimental.CertificateProvider
 function serverCredentials(s: TransportSecurity): grpc.ServerCredentials {
   if (!s.tls) return grpc.ServerCredentials.createInsecure();
   const { ca, cert, key } = s.tls;
-  if (!cert || !key) throw new Error('A TLS server needs a certificate and key (security.ssl.cert, security.ssl.key)');
+  if (!cert || !key)
+    throw new Error('A TLS server needs a certificate and key (security.ssl.cert, security.ssl.key)');
   const provider = new StaticCertificateProvider(ca, cert, key);
   // request a client certificate, verify it against the CA, but let clients without one (the CLI) in:
   // the interceptor decides per service
@@ -188,7 +208,11 @@ export function bindServer(server: grpc.Server, host: string, port: number): Pro
   });
 }
 
-type ClientCtor<C> = (new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C) & { service?: grpc.ServiceDefinition };
+type ClientCtor<C> = (new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => C) & { service?: grpc.ServiceDefinition };
 
 function channelCredentials(s: TransportSecurity): grpc.ChannelCredentials {
   if (!s.tls) return grpc.credentials.createInsecure();
@@ -197,22 +221,29 @@ function channelCredentials(s: TransportSecurity): grpc.ChannelCredentials {
 
 /** Adds the bearer token to every call of a Dispatcher client; it never goes to other services. */
 function tokenInterceptor(token: string): grpc.Interceptor {
-  return (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
-    start(metadata, listener, next) {
-      metadata.set(AUTH_HEADER, `Bearer ${token}`);
-      next(metadata, listener);
-    },
-  });
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set(AUTH_HEADER, `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
 }
 
 /**
  * A client of `address` with this process's transport security; `override` replaces parts of
  * it for this one client (tests use it to connect with other credentials).
  */
-export function createClient<C>(ctor: ClientCtor<C>, address: string, override?: Partial<TransportSecurity>): C {
+export function createClient<C>(
+  ctor: ClientCtor<C>,
+  address: string,
+  override?: Partial<TransportSecurity>,
+): C {
   const s: TransportSecurity = override ? { ...security, ...override } : security;
   if (s.tls) silenceIpServerNameWarning();
-  const isDispatcher = Object.values(ctor.service ?? {}).some((d) => d.path.startsWith(`/${CLIENT_SERVICE}/`));
+  const isDispatcher = Object.values(ctor.service ?? {}).some((d) =>
+    d.path.startsWith(`/${CLIENT_SERVICE}/`),
+  );
   const options: grpc.ClientOptions = {
     'grpc.max_receive_message_length': s.maxMessageBytes,
     'grpc.max_send_message_length': s.maxMessageBytes,
@@ -252,8 +283,12 @@ export function waitForReady(client: grpc.Client, address: string, timeoutMs: nu
   });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type UnaryMethod = (req: any, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: any) => void) => unknown;
+type UnaryMethod = (
+  req: any,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: any) => void,
+) => unknown;
 
 /** A unary call as a Promise, with a deadline. Pass the method bound to its client. */
 export function unary<Res>(fn: UnaryMethod, req: unknown, timeoutMs = 30_000): Promise<Res> {

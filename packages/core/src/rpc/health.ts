@@ -1,5 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation, service as healthServiceDefinition, type ServingStatus } from 'grpc-health-check';
+import {
+  HealthImplementation,
+  service as healthServiceDefinition,
+  type ServingStatus,
+} from 'grpc-health-check';
 import { createClient } from './grpc-factory.js';
 
 export type { ServingStatus };
@@ -18,8 +22,13 @@ export class HealthReporter {
   private readonly impl: HealthImplementation;
   private current: ServingStatus = 'NOT_SERVING';
 
-  constructor(server: grpc.Server, private readonly services: string[]) {
-    this.impl = new HealthImplementation(Object.fromEntries(['', ...services].map((s) => [s, 'NOT_SERVING' as ServingStatus])));
+  constructor(
+    server: grpc.Server,
+    private readonly services: string[],
+  ) {
+    this.impl = new HealthImplementation(
+      Object.fromEntries(['', ...services].map((s) => [s, 'NOT_SERVING' as ServingStatus])),
+    );
     this.impl.addToServer(server);
   }
 
@@ -35,11 +44,22 @@ export class HealthReporter {
 }
 
 interface HealthClient extends grpc.Client {
-  Check(req: { service: string }, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string | number }) => void): void;
+  Check(
+    req: { service: string },
+    meta: grpc.Metadata,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { status: string | number }) => void,
+  ): void;
 }
 
-const HealthClientCtor = grpc.makeGenericClientConstructor(healthServiceDefinition as unknown as grpc.ServiceDefinition, 'Health') as unknown as
-  (new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => HealthClient) & { service: grpc.ServiceDefinition };
+const HealthClientCtor = grpc.makeGenericClientConstructor(
+  healthServiceDefinition as unknown as grpc.ServiceDefinition,
+  'Health',
+) as unknown as (new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => HealthClient) & { service: grpc.ServiceDefinition };
 
 const STATUS_NAMES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
 
@@ -53,8 +73,18 @@ export function checkHealth(address: string, service = '', timeoutMs = 5_000): P
   return new Promise<string>((resolve, reject) => {
     client.Check({ service }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
       client.close();
-      if (err) reject(new Error(`Health check of ${address}${service ? ` (service ${service})` : ''} failed: ${grpc.status[err.code] ?? err.code} ${err.details}`));
-      else resolve(typeof res?.status === 'number' ? STATUS_NAMES[res.status] ?? String(res.status) : String(res?.status ?? 'UNKNOWN'));
+      if (err)
+        reject(
+          new Error(
+            `Health check of ${address}${service ? ` (service ${service})` : ''} failed: ${grpc.status[err.code] ?? err.code} ${err.details}`,
+          ),
+        );
+      else
+        resolve(
+          typeof res?.status === 'number'
+            ? (STATUS_NAMES[res.status] ?? String(res.status))
+            : String(res?.status ?? 'UNKNOWN'),
+        );
     });
   });
 }

@@ -8,35 +8,60 @@ type Msg = Record<string, unknown>;
 type Check = (m: Msg) => string | undefined;
 
 const JOB_ID = /^[0-9a-f]{32}$/;
-const EXECUTION_STATES = new Set(['CREATED', 'SCHEDULED', 'DEPLOYING', 'RUNNING', 'FINISHED', 'CANCELING', 'CANCELED', 'FAILED']);
-// eslint-disable-next-line no-control-regex
+const EXECUTION_STATES = new Set([
+  'CREATED',
+  'SCHEDULED',
+  'DEPLOYING',
+  'RUNNING',
+  'FINISHED',
+  'CANCELING',
+  'CANCELED',
+  'FAILED',
+]);
+
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function str(m: Msg, field: string, opts: { required?: boolean; max?: number; pattern?: RegExp; what?: string } = {}): string | undefined {
+function str(
+  m: Msg,
+  field: string,
+  opts: { required?: boolean; max?: number; pattern?: RegExp; what?: string } = {},
+): string | undefined {
   const v = m[field];
   if (typeof v !== 'string') return `${field} must be a string`;
   if (opts.required && v.length === 0) return `${field} is required`;
   if (v.length > (opts.max ?? 1024)) return `${field} is longer than ${opts.max ?? 1024} characters`;
-  if (v.length > 0 && opts.pattern && !opts.pattern.test(v)) return `${field} '${v.slice(0, 80)}' is not ${opts.what ?? 'valid'}`;
+  if (v.length > 0 && opts.pattern && !opts.pattern.test(v))
+    return `${field} '${v.slice(0, 80)}' is not ${opts.what ?? 'valid'}`;
   return undefined;
 }
 
 function int(m: Msg, field: string, min: number, max: number): string | undefined {
   const v = Number(m[field]);
-  if (!Number.isInteger(v) || v < min || v > max) return `${field} must be an integer in ${min}..${max}, got ${String(m[field])}`;
+  if (!Number.isInteger(v) || v < min || v > max)
+    return `${field} must be an integer in ${min}..${max}, got ${String(m[field])}`;
   return undefined;
 }
 
-const jobId: Check = (m) => str(m, 'jobId', { required: true, max: 32, pattern: JOB_ID, what: 'a job id (32 hex digits)' });
+const jobId: Check = (m) =>
+  str(m, 'jobId', { required: true, max: 32, pattern: JOB_ID, what: 'a job id (32 hex digits)' });
 const executionId: Check = (m) => str(m, 'executionId', { required: true, max: 256 });
-const noControl = (field: string, max: number): Check => (m) => str(m, field, { max, pattern: new RegExp(`^[^${CONTROL.source.slice(1, -1)}]*$`), what: 'free of control characters' });
-const all = (...checks: Check[]): Check => (m) => {
-  for (const c of checks) {
-    const problem = c(m);
-    if (problem) return problem;
-  }
-  return undefined;
-};
+const noControl =
+  (field: string, max: number): Check =>
+  (m) =>
+    str(m, field, {
+      max,
+      pattern: new RegExp(`^[^${CONTROL.source.slice(1, -1)}]*$`),
+      what: 'free of control characters',
+    });
+const all =
+  (...checks: Check[]): Check =>
+  (m) => {
+    for (const c of checks) {
+      const problem = c(m);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
 
 const RULES: Record<string, Check> = {
   // clients -> JobManager
@@ -56,24 +81,51 @@ const RULES: Record<string, Check> = {
   '/weir.Dispatcher/TriggerSavepoint': all(jobId, noControl('target', 4096)),
   // TaskManagers -> JobManager
   '/weir.JobManagerGateway/RegisterTaskManager': all(
-    (m) => str(m, 'taskManagerId', { required: true, max: 128, pattern: /^[A-Za-z0-9._:@-]+$/, what: 'a TaskManager id (letters, digits, . _ : @ -)' }),
-    (m) => str(m, 'address', { required: true, max: 300, pattern: /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/, what: 'HOST:PORT' }),
+    (m) =>
+      str(m, 'taskManagerId', {
+        required: true,
+        max: 128,
+        pattern: /^[A-Za-z0-9._:@-]+$/,
+        what: 'a TaskManager id (letters, digits, . _ : @ -)',
+      }),
+    (m) =>
+      str(m, 'address', {
+        required: true,
+        max: 300,
+        pattern: /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/,
+        what: 'HOST:PORT',
+      }),
     (m) => int(m, 'slots', 1, 1024),
     noControl('hostname', 256),
   ),
   '/weir.JobManagerGateway/Heartbeat': all(
     (m) => str(m, 'taskManagerId', { required: true, max: 128 }),
     (m) => str(m, 'registrationId', { required: true, max: 256 }),
-    (m) => (Array.isArray(m.metrics) && m.metrics.length <= 100_000 ? undefined : 'metrics must be a list of at most 100000 entries'),
+    (m) =>
+      Array.isArray(m.metrics) && m.metrics.length <= 100_000
+        ? undefined
+        : 'metrics must be a list of at most 100000 entries',
   ),
-  '/weir.JobManagerGateway/UpdateTaskExecutionState': all(jobId, executionId,
-    (m) => (EXECUTION_STATES.has(m.state as string) ? undefined : `state must be one of ${[...EXECUTION_STATES].join(', ')}`)),
+  '/weir.JobManagerGateway/UpdateTaskExecutionState': all(jobId, executionId, (m) =>
+    EXECUTION_STATES.has(m.state as string)
+      ? undefined
+      : `state must be one of ${[...EXECUTION_STATES].join(', ')}`,
+  ),
   '/weir.JobManagerGateway/GetJobBundle': jobId,
   '/weir.JobManagerGateway/ReportCollectedRecords': all(jobId, executionId),
-  '/weir.JobManagerGateway/AcknowledgeCheckpoint': all(jobId, executionId, (m) => int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER)),
-  '/weir.JobManagerGateway/DeclineCheckpoint': all(jobId, executionId, (m) => int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER), noControl('reason', 64 * 1024)),
+  '/weir.JobManagerGateway/AcknowledgeCheckpoint': all(jobId, executionId, (m) =>
+    int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER),
+  ),
+  '/weir.JobManagerGateway/DeclineCheckpoint': all(
+    jobId,
+    executionId,
+    (m) => int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER),
+    noControl('reason', 64 * 1024),
+  ),
   // JobManager -> TaskManagers
-  '/weir.TaskExecutorGateway/SubmitTask': all(jobId, executionId,
+  '/weir.TaskExecutorGateway/SubmitTask': all(
+    jobId,
+    executionId,
     (m) => int(m, 'parallelism', 1, 32_768),
     (m) => int(m, 'maxParallelism', 1, 32_768),
     (m) => int(m, 'subtaskIndex', 0, Number(m.parallelism) - 1),
@@ -82,15 +134,24 @@ const RULES: Record<string, Check> = {
     (m) => (Array.isArray(m.operatorIds) && m.operatorIds.length > 0 ? undefined : 'operatorIds is required'),
   ),
   '/weir.TaskExecutorGateway/CancelTask': executionId,
-  '/weir.TaskExecutorGateway/TriggerCheckpoint': all(jobId, executionId, (m) => int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER)),
-  '/weir.TaskExecutorGateway/NotifyCheckpoint': all(executionId, (m) => int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER)),
+  '/weir.TaskExecutorGateway/TriggerCheckpoint': all(jobId, executionId, (m) =>
+    int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER),
+  ),
+  '/weir.TaskExecutorGateway/NotifyCheckpoint': all(executionId, (m) =>
+    int(m, 'checkpointId', 1, Number.MAX_SAFE_INTEGER),
+  ),
   // TaskManager -> TaskManager
   '/weir.DataExchange/Exchange': (m) => {
     if (m.kind === 'credit') return int(m, 'credit', 0, 1_000_000);
-    if (m.kind !== 'request' || !m.request || typeof m.request !== 'object') return 'a message needs a partition request or a credit';
+    if (m.kind !== 'request' || !m.request || typeof m.request !== 'object')
+      return 'a message needs a partition request or a credit';
     const r = m.request as Msg;
-    return str(r, 'partitionId', { required: true, max: 512 }) ?? int(r, 'subpartitionIndex', 0, 32_767) ?? int(r, 'initialCredit', 0, 1_000_000)
-      ?? str(r, 'consumerExecutionId', { max: 256 });
+    return (
+      str(r, 'partitionId', { required: true, max: 512 }) ??
+      int(r, 'subpartitionIndex', 0, 32_767) ??
+      int(r, 'initialCredit', 0, 1_000_000) ??
+      str(r, 'consumerExecutionId', { max: 256 })
+    );
   },
 };
 

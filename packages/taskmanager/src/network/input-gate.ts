@@ -48,7 +48,10 @@ export class InputGate {
   /** channels that may not be read right now (barrier alignment) */
   private readonly blocked = new Set<number>();
 
-  constructor(numberOfChannels: number, private readonly returnCredit: (channel: number, credit: number) => void) {
+  constructor(
+    numberOfChannels: number,
+    private readonly returnCredit: (channel: number, credit: number) => void,
+  ) {
     this.channels = Array.from({ length: numberOfChannels }, (_, i) => new InputChannel(i));
   }
 

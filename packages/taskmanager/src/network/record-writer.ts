@@ -18,10 +18,20 @@ export function createRecordWriter(
   switch (partitioner) {
     case 'forward': {
       const target = ownSubtaskIndex % n;
-      return { collect: (r) => { counter.recordsOut++; partition.emit(target, r); } };
+      return {
+        collect: (r) => {
+          counter.recordsOut++;
+          partition.emit(target, r);
+        },
+      };
     }
     case 'broadcast':
-      return { collect: (r) => { counter.recordsOut++; partition.broadcastEmit(r); } };
+      return {
+        collect: (r) => {
+          counter.recordsOut++;
+          partition.broadcastEmit(r);
+        },
+      };
     case 'rebalance': {
       // start at a different channel per subtask, as Flink does, so small inputs spread out
       let next = ownSubtaskIndex % n;
@@ -34,7 +44,8 @@ export function createRecordWriter(
       };
     }
     case 'hash': {
-      if (!keySelector) throw new Error('A hash-partitioned edge needs the key selector of its keyed operator');
+      if (!keySelector)
+        throw new Error('A hash-partitioned edge needs the key selector of its keyed operator');
       return {
         collect: (r) => {
           counter.recordsOut++;
@@ -49,5 +60,9 @@ export function createRecordWriter(
 /** Fans one chain output out to every outgoing edge. */
 export function fanOut(collectors: Collector<unknown>[]): Collector<unknown> {
   if (collectors.length === 1) return collectors[0]!;
-  return { collect: (r) => { for (const c of collectors) c.collect(r); } };
+  return {
+    collect: (r) => {
+      for (const c of collectors) c.collect(r);
+    },
+  };
 }

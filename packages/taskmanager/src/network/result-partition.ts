@@ -1,7 +1,12 @@
 import { encodeEvent, encodeRecords, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
 
-export type FrameSink = (partitionId: string, subpartition: number, kind: FrameKind, bytes: Uint8Array) => void;
+export type FrameSink = (
+  partitionId: string,
+  subpartition: number,
+  kind: FrameKind,
+  bytes: Uint8Array,
+) => void;
 
 interface Frame {
   kind: FrameKind;
@@ -46,7 +51,10 @@ export class ResultPartition {
 
   constructor(opts: ResultPartitionOptions) {
     this.partitionId = opts.partitionId;
-    this.subpartitions = Array.from({ length: opts.numberOfSubpartitions }, (_, i) => new ResultSubpartition(i));
+    this.subpartitions = Array.from(
+      { length: opts.numberOfSubpartitions },
+      (_, i) => new ResultSubpartition(i),
+    );
     this.send = opts.send;
     this.maxBacklog = opts.maxBacklog;
     this.onAvailable = opts.onAvailable;

@@ -1,5 +1,13 @@
 import {
-  AbstractRichFunction, KeyedProcessFunction, ListStateDescriptor, ProcessFunction, ReducingStateDescriptor, type Collector, type KeySelector, type ReduceFunction, type StreamNode,
+  AbstractRichFunction,
+  KeyedProcessFunction,
+  ListStateDescriptor,
+  ProcessFunction,
+  ReducingStateDescriptor,
+  type Collector,
+  type KeySelector,
+  type ReduceFunction,
+  type StreamNode,
 } from '@weir/api';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
@@ -18,7 +26,11 @@ function callable(fn: unknown, method: string): Fn {
 }
 
 abstract class BaseOperator implements StreamOperator {
-  constructor(readonly name: string, protected readonly fn: unknown, protected readonly ctx: StreamingRuntimeContext) {}
+  constructor(
+    readonly name: string,
+    protected readonly fn: unknown,
+    protected readonly ctx: StreamingRuntimeContext,
+  ) {}
 
   async open(): Promise<void> {
     if (this.fn instanceof AbstractRichFunction) {
@@ -37,7 +49,10 @@ abstract class BaseOperator implements StreamOperator {
 }
 
 class KeyContext {
-  constructor(readonly backend: KeyedStateBackend, readonly keySelector: KeySelector<unknown, unknown>) {}
+  constructor(
+    readonly backend: KeyedStateBackend,
+    readonly keySelector: KeySelector<unknown, unknown>,
+  ) {}
   setKeyOf(record: unknown): void {
     this.backend.setCurrentKey(this.keySelector(record));
   }
@@ -49,12 +64,22 @@ class KeyContext {
  * backend of a keyed operator (heap by default).
  */
 export function createOperator(
-  node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, restoredOperatorState?: OperatorListSnapshot,
+  node: StreamNode,
+  info: SubtaskInfo,
+  output: Collector<unknown>,
+  restoredOperatorState?: OperatorListSnapshot,
   keyedBackend: () => KeyedStateBackend = () => new HeapKeyedStateBackend(),
 ): StreamOperator {
   const keyed = node.keySelector ? new KeyContext(keyedBackend(), node.keySelector) : undefined;
   const operatorState = new OperatorStateBackend(restoredOperatorState);
-  const op = buildOperator(node, info, output, keyed, new StreamingRuntimeContext(info, keyed?.backend, operatorState), operatorState);
+  const op = buildOperator(
+    node,
+    info,
+    output,
+    keyed,
+    new StreamingRuntimeContext(info, keyed?.backend, operatorState),
+    operatorState,
+  );
   if (keyed) op.keyedBackend = keyed.backend;
   op.operatorState = operatorState;
   return op;
@@ -64,7 +89,12 @@ export function createOperator(
 const SINK_STATE = new ListStateDescriptor<unknown>('weir.sink-state');
 
 function buildOperator(
-  node: StreamNode, info: SubtaskInfo, output: Collector<unknown>, keyed: KeyContext | undefined, ctx: StreamingRuntimeContext, operatorState: OperatorStateBackend,
+  node: StreamNode,
+  info: SubtaskInfo,
+  output: Collector<unknown>,
+  keyed: KeyContext | undefined,
+  ctx: StreamingRuntimeContext,
+  operatorState: OperatorStateBackend,
 ): StreamOperator {
   const t = node.transformation;
   const fn = t.fn;
@@ -99,7 +129,10 @@ function buildOperator(
     }
     case 'process':
     case 'keyedProcess': {
-      if (!(fn instanceof ProcessFunction || fn instanceof KeyedProcessFunction) && typeof (fn as { processElement?: unknown })?.processElement !== 'function') {
+      if (
+        !(fn instanceof ProcessFunction || fn instanceof KeyedProcessFunction) &&
+        typeof (fn as { processElement?: unknown })?.processElement !== 'function'
+      ) {
         throw new Error(`Operator '${name}' needs a ProcessFunction or KeyedProcessFunction`);
       }
       const f = callable(fn, 'processElement');
@@ -119,7 +152,9 @@ function buildOperator(
     }
     case 'reduce': {
       if (!keyed) throw new Error('reduce() needs a keyed stream');
-      const state = keyed.backend.getReducingState(new ReducingStateDescriptor<unknown>('reduce', fn as ReduceFunction<unknown>));
+      const state = keyed.backend.getReducingState(
+        new ReducingStateDescriptor<unknown>('reduce', fn as ReduceFunction<unknown>),
+      );
       return new (class extends BaseOperator {
         collect(r: unknown): void {
           keyed.setKeyOf(r);
@@ -133,14 +168,21 @@ function buildOperator(
       if (!sink) throw new Error(`Sink operator '${name}' has no sink`);
       // union list state: after a rescale, every subtask sees every transaction and takes its share
       const state = operatorState.getUnionListState(SINK_STATE);
-      const writer = sink.createWriter(info, info.restoredCheckpointId !== undefined ? [...state.get()] : undefined);
+      const writer = sink.createWriter(
+        info,
+        info.restoredCheckpointId !== undefined ? [...state.get()] : undefined,
+      );
       state.clear();
       return {
         name,
         collect: (r: unknown) => writer.write(r),
         open: () => {},
-        finish: async () => { await writer.flush?.(true); },
-        close: async () => { await writer.close?.(); },
+        finish: async () => {
+          await writer.flush?.(true);
+        },
+        close: async () => {
+          await writer.close?.();
+        },
         snapshotState: (checkpointId: number) => {
           if (writer.snapshotState) state.update(writer.snapshotState(checkpointId));
         },
@@ -152,4 +194,3 @@ function buildOperator(
       throw new Error('A source is driven by its task, not created as a chained operator');
   }
 }
-

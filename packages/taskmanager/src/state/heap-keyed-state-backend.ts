@@ -1,10 +1,25 @@
 import type {
-  AggregatingState, AggregatingStateDescriptor, AppendingState, ListState, ListStateDescriptor, MapState,
-  MapStateDescriptor, ReducingState, ReducingStateDescriptor, StateDescriptor, State, ValueState, ValueStateDescriptor,
+  AggregatingState,
+  AggregatingStateDescriptor,
+  AppendingState,
+  ListState,
+  ListStateDescriptor,
+  MapState,
+  MapStateDescriptor,
+  ReducingState,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  State,
+  ValueState,
+  ValueStateDescriptor,
 } from '@weir/api';
 import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
 import { DeltaOp } from './incremental-snapshot.js';
-import type { KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer } from './keyed-state-backend.js';
+import type {
+  KeyedStateBackend,
+  KeyedStateSnapshot,
+  KeyedStateSnapshotMaterializer,
+} from './keyed-state-backend.js';
 
 export type { KeyedStateSnapshot } from './keyed-state-backend.js';
 
@@ -46,7 +61,9 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const existing = this.tables.get(desc.name);
     if (existing) {
       if (existing.kind !== desc.kind) {
-        throw new Error(`State '${desc.name}' is already registered as ${existing.kind} state, not ${desc.kind}`);
+        throw new Error(
+          `State '${desc.name}' is already registered as ${existing.kind} state, not ${desc.kind}`,
+        );
       }
       return existing.table as StateTable<V>;
     }
@@ -161,14 +178,24 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T> {
     const reduce = desc.reduceFunction;
     return this.cached(desc, () =>
-      this.appending<T, T, T>(desc, (acc, v) => (acc === undefined ? v : reduce(acc, v)), (acc) => acc),
+      this.appending<T, T, T>(
+        desc,
+        (acc, v) => (acc === undefined ? v : reduce(acc, v)),
+        (acc) => acc,
+      ),
     );
   }
 
-  getAggregatingState<IN, ACC, OUT>(desc: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT> {
+  getAggregatingState<IN, ACC, OUT>(
+    desc: AggregatingStateDescriptor<IN, ACC, OUT>,
+  ): AggregatingState<IN, OUT> {
     const f = desc.aggregateFunction;
     return this.cached(desc, () =>
-      this.appending<IN, ACC, OUT>(desc, (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc), (acc) => f.getResult(acc)),
+      this.appending<IN, ACC, OUT>(
+        desc,
+        (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc),
+        (acc) => f.getResult(acc),
+      ),
     );
   }
 

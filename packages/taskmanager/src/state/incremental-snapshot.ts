@@ -66,7 +66,10 @@ export interface ResolvedLink {
  * Every shared file the handles reference, with the links of the key groups in `wanted`, so a
  * restore reads each file once and only the files it needs.
  */
-export function linksByGroup(handles: IncrementalKeyedHandle[], wanted: (kg: number) => boolean): Map<number, ResolvedLink[]> {
+export function linksByGroup(
+  handles: IncrementalKeyedHandle[],
+  wanted: (kg: number) => boolean,
+): Map<number, ResolvedLink[]> {
   const out = new Map<number, ResolvedLink[]>();
   for (const h of handles) {
     for (const [kg, chain] of Object.entries(h.groups)) {
@@ -76,7 +79,8 @@ export function linksByGroup(handles: IncrementalKeyedHandle[], wanted: (kg: num
         g,
         chain.map(([fi, offset, length, full]) => {
           const file = h.files[fi];
-          if (!file) throw new Error(`Incremental state handle refers to file #${fi}, but it lists ${h.files.length}`);
+          if (!file)
+            throw new Error(`Incremental state handle refers to file #${fi}, but it lists ${h.files.length}`);
           return { file, offset, length, full: full === 1 };
         }),
       );
@@ -91,7 +95,12 @@ export function linksByGroup(handles: IncrementalKeyedHandle[], wanted: (kg: num
  * file first, so the links of every chain are applied in order. `root` is the URI of the
  * checkpoint's directory, which the handles' paths are relative to.
  */
-export async function restoreIncrementalState(root: string, handles: IncrementalKeyedHandle[], backend: KeyedStateBackend, inRange: (kg: number) => boolean): Promise<void> {
+export async function restoreIncrementalState(
+  root: string,
+  handles: IncrementalKeyedHandle[],
+  backend: KeyedStateBackend,
+  inRange: (kg: number) => boolean,
+): Promise<void> {
   const byFile = new Map<string, { file: SharedFileHandle; links: ResolvedLink[] }>();
   for (const links of linksByGroup(handles, inRange).values()) {
     for (const l of links) {
@@ -101,11 +110,14 @@ export async function restoreIncrementalState(root: string, handles: Incremental
     }
   }
   const kinds = Object.assign({}, ...handles.map((h) => h.kinds)) as Record<string, string>;
-  for (const { file, links } of [...byFile.values()].sort((a, b) => a.file.checkpointId - b.file.checkpointId)) {
+  for (const { file, links } of [...byFile.values()].sort(
+    (a, b) => a.file.checkpointId - b.file.checkpointId,
+  )) {
     const where = resolveStoragePath(root, file.path);
     const data = await createCheckpointStorage(where.root).read(where.path, file.sha256);
     for (const l of links) {
-      if (l.offset + l.length > data.byteLength) throw new Error(`Checkpoint file ${where.root}/${where.path} is truncated`);
+      if (l.offset + l.length > data.byteLength)
+        throw new Error(`Checkpoint file ${where.root}/${where.path} is truncated`);
       const batch = decodeRecords(data.subarray(l.offset, l.offset + l.length));
       if (l.full) backend.restoreEntries(kinds, batch);
       else backend.restoreDelta(kinds, batch);

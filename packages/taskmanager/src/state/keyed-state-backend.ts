@@ -1,7 +1,15 @@
 import type {
   StateBackendType,
-  AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
-  ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+  AggregatingState,
+  AggregatingStateDescriptor,
+  ListState,
+  ListStateDescriptor,
+  MapState,
+  MapStateDescriptor,
+  ReducingState,
+  ReducingStateDescriptor,
+  ValueState,
+  ValueStateDescriptor,
 } from '@weir/api';
 import type { IncrementalKeyedHandle } from './incremental-snapshot.js';
 
@@ -26,10 +34,15 @@ export interface KeyedStateSnapshot {
 export type KeyedStateSnapshotMaterializer = () => Promise<KeyedStateSnapshot | undefined>;
 
 /** Writes one new shared file of an incremental checkpoint (name unique within the snapshot) and returns its handle. */
-export type SharedFileWriter = (name: string, data: Uint8Array) => Promise<{ path: string; size: number; sha256: string }>;
+export type SharedFileWriter = (
+  name: string,
+  data: Uint8Array,
+) => Promise<{ path: string; size: number; sha256: string }>;
 
 /** The asynchronous part of an incremental snapshot: writes the new shared files, returns the handle of the whole state. */
-export type IncrementalSnapshotMaterializer = (write: SharedFileWriter) => Promise<IncrementalKeyedHandle | undefined>;
+export type IncrementalSnapshotMaterializer = (
+  write: SharedFileWriter,
+) => Promise<IncrementalKeyedHandle | undefined>;
 
 export type { StateBackendType } from '@weir/api';
 
@@ -48,7 +61,9 @@ export interface KeyedStateBackend {
   getListState<T>(desc: ListStateDescriptor<T>): ListState<T>;
   getMapState<UK, UV>(desc: MapStateDescriptor<UK, UV>): MapState<UK, UV>;
   getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T>;
-  getAggregatingState<IN, ACC, OUT>(desc: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT>;
+  getAggregatingState<IN, ACC, OUT>(
+    desc: AggregatingStateDescriptor<IN, ACC, OUT>,
+  ): AggregatingState<IN, OUT>;
   /** The synchronous part of a checkpoint; see KeyedStateSnapshotMaterializer. */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer;
   /** Loads entries of a canonical snapshot (one key group's batch). */
@@ -64,7 +79,11 @@ export interface KeyedStateBackend {
   notifyCheckpointComplete?(checkpointId: number): void;
   notifyCheckpointAborted?(checkpointId: number): void;
   /** The restored checkpoint's chains become the base of the next incremental checkpoint. */
-  adoptRestoredChains?(checkpointId: number, handles: IncrementalKeyedHandle[], inRange: (kg: number) => boolean): void;
+  adoptRestoredChains?(
+    checkpointId: number,
+    handles: IncrementalKeyedHandle[],
+    inRange: (kg: number) => boolean,
+  ): void;
   /** Number of keys with state, over all states (for metrics and tests). */
   numKeys(): number;
   /** Releases storage (a RocksDB database is closed and its directory deleted). Idempotent. */

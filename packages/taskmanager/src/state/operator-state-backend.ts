@@ -11,13 +11,17 @@ export class OperatorStateBackend implements OperatorStateStore {
   private readonly lists = new Map<string, { mode: OperatorListMode; items: unknown[] }>();
 
   constructor(restored?: OperatorListSnapshot) {
-    for (const [name, l] of Object.entries(restored ?? {})) this.lists.set(name, { mode: l.mode, items: [...l.items] });
+    for (const [name, l] of Object.entries(restored ?? {}))
+      this.lists.set(name, { mode: l.mode, items: [...l.items] });
   }
 
   private list<T>(desc: ListStateDescriptor<T>, mode: OperatorListMode): ListState<T> {
     let l = this.lists.get(desc.name);
     if (!l) this.lists.set(desc.name, (l = { mode, items: [] }));
-    else if (l.mode !== mode) throw new Error(`Operator state '${desc.name}' is ${l.mode === 'union' ? 'union ' : ''}list state, not ${mode === 'union' ? 'union ' : ''}list state`);
+    else if (l.mode !== mode)
+      throw new Error(
+        `Operator state '${desc.name}' is ${l.mode === 'union' ? 'union ' : ''}list state, not ${mode === 'union' ? 'union ' : ''}list state`,
+      );
     const entry = l;
     return {
       get: () => entry.items as T[],

@@ -1,6 +1,17 @@
 import type {
-  AggregatingState, AggregatingStateDescriptor, AppendingState, ListState, ListStateDescriptor, MapState,
-  MapStateDescriptor, ReducingState, ReducingStateDescriptor, State, StateDescriptor, ValueState, ValueStateDescriptor,
+  AggregatingState,
+  AggregatingStateDescriptor,
+  AppendingState,
+  ListState,
+  ListStateDescriptor,
+  MapState,
+  MapStateDescriptor,
+  ReducingState,
+  ReducingStateDescriptor,
+  State,
+  StateDescriptor,
+  ValueState,
+  ValueStateDescriptor,
 } from '@weir/api';
 import { assignToKeyGroup, normalizeKey } from '@weir/core';
 import { Packr } from 'msgpackr';
@@ -8,8 +19,21 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { IncrementalSnapshotMaterializer, KeyedStateBackend, KeyedStateSnapshot, KeyedStateSnapshotMaterializer, SharedFileWriter } from './keyed-state-backend.js';
-import { DeltaOp, linksByGroup, type ChainLink, type IncrementalKeyedHandle, type ResolvedLink, type SharedFileHandle } from './incremental-snapshot.js';
+import type {
+  IncrementalSnapshotMaterializer,
+  KeyedStateBackend,
+  KeyedStateSnapshot,
+  KeyedStateSnapshotMaterializer,
+  SharedFileWriter,
+} from './keyed-state-backend.js';
+import {
+  DeltaOp,
+  linksByGroup,
+  type ChainLink,
+  type IncrementalKeyedHandle,
+  type ResolvedLink,
+  type SharedFileHandle,
+} from './incremental-snapshot.js';
 
 /*
  * The binding is @nxtedition/rocksdb (chosen by measurement, see bench/README.md): the only one
@@ -42,7 +66,8 @@ type RocksLevelClass = new (location: string, options: object) => RocksDB;
 
 let rocksLevel: RocksLevelClass | undefined;
 function loadBinding(): RocksLevelClass {
-  rocksLevel ??= (createRequire(import.meta.url)('@nxtedition/rocksdb') as { RocksLevel: RocksLevelClass }).RocksLevel;
+  rocksLevel ??= (createRequire(import.meta.url)('@nxtedition/rocksdb') as { RocksLevel: RocksLevelClass })
+    .RocksLevel;
   return rocksLevel;
 }
 
@@ -100,9 +125,15 @@ function groupBound(g: number): Buffer {
 }
 
 /** A fresh database directory below the TaskManager's local state directory. */
-export function rocksDBDirectory(localDir: string, t: { jobId: string; operatorId: string; subtaskIndex: number; attemptNumber: number }): string {
+export function rocksDBDirectory(
+  localDir: string,
+  t: { jobId: string; operatorId: string; subtaskIndex: number; attemptNumber: number },
+): string {
   const op = t.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_');
-  return path.join(localDir, `job_${t.jobId}_op_${op}_${t.subtaskIndex}_attempt_${t.attemptNumber}_${randomUUID().slice(0, 8)}`);
+  return path.join(
+    localDir,
+    `job_${t.jobId}_op_${op}_${t.subtaskIndex}_attempt_${t.attemptNumber}_${randomUUID().slice(0, 8)}`,
+  );
 }
 
 const DELETED = Symbol('deleted');
@@ -122,7 +153,11 @@ const OP_MAP_PUT = Buffer.from([0x95, DeltaOp.MAP_PUT]);
 const OP_MAP_REMOVE = Buffer.from([0x94, DeltaOp.MAP_REMOVE]);
 
 /** The handle of a checkpoint's chains: every file they reference, once, and the links by index. */
-function chainsToHandle(chains: { groups: Map<number, ResolvedLink[]> }, kinds: Record<string, string>, uploaded: number): IncrementalKeyedHandle {
+function chainsToHandle(
+  chains: { groups: Map<number, ResolvedLink[]> },
+  kinds: Record<string, string>,
+  uploaded: number,
+): IncrementalKeyedHandle {
   const files: SharedFileHandle[] = [];
   const indexOf = new Map<string, number>();
   const groups: Record<string, ChainLink[]> = {};
@@ -132,7 +167,12 @@ function chainsToHandle(chains: { groups: Map<number, ResolvedLink[]> }, kinds: 
       let i = indexOf.get(l.file.path);
       if (i === undefined) {
         indexOf.set(l.file.path, (i = files.length));
-        files.push({ path: l.file.path, size: l.file.size, sha256: l.file.sha256, checkpointId: l.file.checkpointId });
+        files.push({
+          path: l.file.path,
+          size: l.file.size,
+          sha256: l.file.sha256,
+          checkpointId: l.file.checkpointId,
+        });
       }
       fullSize += l.length;
       return [i, l.offset, l.length, l.full ? 1 : 0];
@@ -154,14 +194,28 @@ function msgpackItemLength(b: Buffer, at: number): number {
   if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return 1;
   if (t >= 0xa0 && t <= 0xbf) return 1 + (t & 0x1f);
   switch (t) {
-    case 0xd9: return 2 + b[at + 1]!;
-    case 0xda: return 3 + b.readUInt16BE(at + 1);
-    case 0xdb: return 5 + b.readUInt32BE(at + 1);
-    case 0xcc: case 0xd0: return 2;
-    case 0xcd: case 0xd1: return 3;
-    case 0xce: case 0xd2: case 0xca: return 5;
-    case 0xcf: case 0xd3: case 0xcb: return 9;
-    default: throw new Error(`Unexpected msgpack type 0x${t.toString(16)} in a RocksDB state key`);
+    case 0xd9:
+      return 2 + b[at + 1]!;
+    case 0xda:
+      return 3 + b.readUInt16BE(at + 1);
+    case 0xdb:
+      return 5 + b.readUInt32BE(at + 1);
+    case 0xcc:
+    case 0xd0:
+      return 2;
+    case 0xcd:
+    case 0xd1:
+      return 3;
+    case 0xce:
+    case 0xd2:
+    case 0xca:
+      return 5;
+    case 0xcf:
+    case 0xd3:
+    case 0xcb:
+      return 9;
+    default:
+      throw new Error(`Unexpected msgpack type 0x${t.toString(16)} in a RocksDB state key`);
   }
 }
 interface StateMeta {
@@ -234,7 +288,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     try {
       mkdirSync(path.dirname(dir), { recursive: true });
     } catch (e) {
-      throw new Error(`Cannot create the RocksDB local state directory ${path.dirname(dir)}: ${(e as Error).message}`);
+      throw new Error(
+        `Cannot create the RocksDB local state directory ${path.dirname(dir)}: ${(e as Error).message}`,
+      );
     }
     const RocksLevel = loadBinding();
     const db = new RocksLevel(dir, {});
@@ -252,7 +308,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       });
     } catch (e) {
       const cause = (e as Error & { cause?: Error }).cause?.message;
-      throw new Error(`Cannot open RocksDB state in ${dir}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`);
+      throw new Error(
+        `Cannot open RocksDB state in ${dir}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`,
+      );
     }
     this.db = db;
   }
@@ -336,11 +394,19 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private register(name: string, kind: string): StateMeta {
     const existing = this.metas.get(name);
     if (existing) {
-      if (existing.kind !== kind) throw new Error(`State '${name}' is already registered as ${existing.kind} state, not ${kind}`);
+      if (existing.kind !== kind)
+        throw new Error(`State '${name}' is already registered as ${existing.kind} state, not ${kind}`);
       return existing;
     }
     if (this.metas.size >= 0xffff) throw new Error('Too many keyed states in one operator (at most 65535)');
-    const meta: StateMeta = { name, kind, id: this.metas.size + 1, dirty: new Map(), clean: new Map(), mapDirty: new Map() };
+    const meta: StateMeta = {
+      name,
+      kind,
+      id: this.metas.size + 1,
+      dirty: new Map(),
+      clean: new Map(),
+      mapDirty: new Map(),
+    };
     this.metas.set(name, meta);
     this.byId.set(meta.id, meta);
     return meta;
@@ -468,7 +534,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     });
   }
 
-  private appending<IN, ACC, OUT>(meta: StateMeta, fold: (acc: ACC | undefined, v: IN) => ACC, result: (acc: ACC) => OUT): AppendingState<IN, OUT> {
+  private appending<IN, ACC, OUT>(
+    meta: StateMeta,
+    fold: (acc: ACC | undefined, v: IN) => ACC,
+    result: (acc: ACC) => OUT,
+  ): AppendingState<IN, OUT> {
     return {
       get: () => {
         const acc = this.read(meta) as ACC | undefined;
@@ -481,13 +551,25 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T> {
     const reduce = desc.reduceFunction;
-    return this.cached(desc, (meta) => this.appending<T, T, T>(meta, (acc, v) => (acc === undefined ? v : reduce(acc, v)), (acc) => acc));
+    return this.cached(desc, (meta) =>
+      this.appending<T, T, T>(
+        meta,
+        (acc, v) => (acc === undefined ? v : reduce(acc, v)),
+        (acc) => acc,
+      ),
+    );
   }
 
-  getAggregatingState<IN, ACC, OUT>(desc: AggregatingStateDescriptor<IN, ACC, OUT>): AggregatingState<IN, OUT> {
+  getAggregatingState<IN, ACC, OUT>(
+    desc: AggregatingStateDescriptor<IN, ACC, OUT>,
+  ): AggregatingState<IN, OUT> {
     const f = desc.aggregateFunction;
     return this.cached(desc, (meta) =>
-      this.appending<IN, ACC, OUT>(meta, (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc), (acc) => f.getResult(acc)),
+      this.appending<IN, ACC, OUT>(
+        meta,
+        (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc),
+        (acc) => f.getResult(acc),
+      ),
     );
   }
 
@@ -511,7 +593,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const all = (): Array<[UK, UV]> => {
         this.flush();
         const prefixLength = this.prefix(meta, this.nk).length;
-        return this.scan(this.prefix(meta, this.nk)).map(([k, v]) => [this.packr.unpack(k.subarray(prefixLength)) as UK, this.packr.unpack(v) as UV]);
+        return this.scan(this.prefix(meta, this.nk)).map(([k, v]) => [
+          this.packr.unpack(k.subarray(prefixLength)) as UK,
+          this.packr.unpack(v) as UV,
+        ]);
       };
       return {
         get,
@@ -549,7 +634,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   // ---- snapshots and restore
 
   /** Packed state names by state id, and the kinds, as of now. */
-  private stateNames(): { kinds: Record<string, string>; names: Map<number, { name: Buffer; map: boolean }> } {
+  private stateNames(): {
+    kinds: Record<string, string>;
+    names: Map<number, { name: Buffer; map: boolean }>;
+  } {
     const kinds: Record<string, string> = {};
     const names = new Map<number, { name: Buffer; map: boolean }>();
     for (const m of this.metas.values()) {
@@ -585,11 +673,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   private checkLayout(maxParallelism: number): void {
     if (maxParallelism !== this.opts.maxParallelism) {
-      throw new Error(`Snapshot with max parallelism ${maxParallelism}, but the RocksDB state was laid out for ${this.opts.maxParallelism}`);
+      throw new Error(
+        `Snapshot with max parallelism ${maxParallelism}, but the RocksDB state was laid out for ${this.opts.maxParallelism}`,
+      );
     }
   }
 
-  private async materialize(it: RocksIterator, kinds: Record<string, string>, names: Map<number, { name: Buffer; map: boolean }>): Promise<KeyedStateSnapshot | undefined> {
+  private async materialize(
+    it: RocksIterator,
+    kinds: Record<string, string>,
+    names: Map<number, { name: Buffer; map: boolean }>,
+  ): Promise<KeyedStateSnapshot | undefined> {
     const parts: Buffer[] = [];
     const index: Record<number, [number, number]> = {};
     let offset = 0;
@@ -631,7 +725,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     };
     const endGroup = async (): Promise<void> => {
       endMap();
-      if (groupEntries > 0) await onGroup(group, Buffer.concat([array32(groupEntries), ...groupParts]), groupEntries);
+      if (groupEntries > 0)
+        await onGroup(group, Buffer.concat([array32(groupEntries), ...groupParts]), groupEntries);
       groupParts = [];
       groupEntries = 0;
     };
@@ -683,7 +778,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   snapshotIncremental(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer {
     this.checkLayout(maxParallelism);
-    if (!this.incremental) throw new Error('Incremental snapshot of a RocksDB backend made without incremental mode');
+    if (!this.incremental)
+      throw new Error('Incremental snapshot of a RocksDB backend made without incremental mode');
     this.flush();
     const seg = this.tracking;
     seg.id = checkpointId;
@@ -711,9 +807,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       for (const [g, keys] of [...changed].sort((a, b) => a[0] - b[0])) {
         const st = base.stats.get(g);
         const chain = base.groups.get(g) ?? [];
-        const maxChain = half + (Math.imul(g + 1, 0x9e3779b1) >>> 0) % half;
+        const maxChain = half + ((Math.imul(g + 1, 0x9e3779b1) >>> 0) % half);
         // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
-        const rewrite = st !== undefined && ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || chain.length >= maxChain);
+        const rewrite =
+          st !== undefined &&
+          ((st.entries > 0 && keys.size * 2 >= st.entries) ||
+            st.deltaBytes > st.fullBytes ||
+            chain.length >= maxChain);
         if (rewrite) fullGroups.push(g);
         else deltaGroups.push([g, keys]);
       }
@@ -721,15 +821,36 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     // iterators opened now see the state as of now, whenever they are read
     const scans: Array<[number, RocksIterator]> = all
       ? [[-1, this.rdb.iterator(ITERATOR_OPTIONS)]]
-      : fullGroups.map((g) => [g, this.rdb.iterator({ ...ITERATOR_OPTIONS, gte: groupBound(g), ...(g < 0xffff ? { lt: groupBound(g + 1) } : {}) })]);
+      : fullGroups.map((g) => [
+          g,
+          this.rdb.iterator({
+            ...ITERATOR_OPTIONS,
+            gte: groupBound(g),
+            ...(g < 0xffff ? { lt: groupBound(g + 1) } : {}),
+          }),
+        ]);
     const deltaView = deltaGroups.length > 0 ? this.rdb.iterator(ITERATOR_OPTIONS) : undefined;
     const { kinds, names } = this.stateNames();
     let called = false;
     return (write) => {
       if (called) throw new Error('A snapshot can be materialized only once');
       called = true;
-      const p = this.materializeIncremental(checkpointId, write, all, base, scans, deltaView, deltaGroups, kinds, names).finally(() =>
-        Promise.all([...scans.map(([, it]) => it), ...(deltaView ? [deltaView] : [])].map((it) => it.close().catch(() => {}))).then(() => this.snapshots.delete(p)),
+      const p = this.materializeIncremental(
+        checkpointId,
+        write,
+        all,
+        base,
+        scans,
+        deltaView,
+        deltaGroups,
+        kinds,
+        names,
+      ).finally(() =>
+        Promise.all(
+          [...scans.map(([, it]) => it), ...(deltaView ? [deltaView] : [])].map((it) =>
+            it.close().catch(() => {}),
+          ),
+        ).then(() => this.snapshots.delete(p)),
       );
       this.snapshots.add(p);
       return p;
@@ -748,7 +869,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     names: Map<number, { name: Buffer; map: boolean }>,
   ): Promise<IncrementalKeyedHandle | undefined> {
     const maxFile = this.opts.maxSharedFileBytes ?? 64 * 1024 * 1024;
-    const next: Chains = all ? { groups: new Map(), stats: new Map() } : { groups: new Map(base.groups), stats: new Map(base.stats) };
+    const next: Chains = all
+      ? { groups: new Map(), stats: new Map() }
+      : { groups: new Map(base.groups), stats: new Map(base.stats) };
     // the shared file being filled: its batches, and the links that point into it
     let parts: Buffer[] = [];
     let size = 0;
@@ -811,7 +934,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * or a removal when it is gone); for a cleared map, a removal of the whole key and its entries
    * as they are now. Built from the stored bytes, like the canonical batches.
    */
-  private deltaBatch(view: RocksIterator, keys: Set<string>, names: Map<number, { name: Buffer; map: boolean }>): { bytes: Buffer; ops: number } {
+  private deltaBatch(
+    view: RocksIterator,
+    keys: Set<string>,
+    names: Map<number, { name: Buffer; map: boolean }>,
+  ): { bytes: Buffer; ops: number } {
     const parts: Buffer[] = [];
     let ops = 0;
     const stateOf = (k: Buffer): { name: Buffer; map: boolean } => {
@@ -845,7 +972,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const found = rows.length > 0 && rows[0]!.equals(key);
       if (state.map) {
         const keyEnd = 4 + msgpackItemLength(key, 4);
-        if (found) parts.push(OP_MAP_PUT, state.name, key.subarray(4, keyEnd), key.subarray(keyEnd), rows[1]!);
+        if (found)
+          parts.push(OP_MAP_PUT, state.name, key.subarray(4, keyEnd), key.subarray(keyEnd), rows[1]!);
         else parts.push(OP_MAP_REMOVE, state.name, key.subarray(4, keyEnd), key.subarray(keyEnd));
       } else if (found) {
         parts.push(OP_PUT, state.name, key.subarray(4), rows[1]!);
@@ -877,7 +1005,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * After restoring an incremental checkpoint of this job: its chains (of this subtask's key
    * groups) become the base of the next checkpoint, which uploads only what changes from now.
    */
-  adoptRestoredChains(checkpointId: number, handles: IncrementalKeyedHandle[], inRange: (kg: number) => boolean): void {
+  adoptRestoredChains(
+    checkpointId: number,
+    handles: IncrementalKeyedHandle[],
+    inRange: (kg: number) => boolean,
+  ): void {
     if (!this.incremental) return;
     const groups = linksByGroup(handles, inRange);
     const stats = new Map<number, { entries: number; fullBytes: number; deltaBytes: number }>();
@@ -909,8 +1041,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         const meta = this.register(name, kind);
         const prefix = this.prefix(meta, nk);
         if (code === DeltaOp.PUT) batch._put(prefix, this.packr.pack(op[3]), NO_OPTIONS);
-        else if (code === DeltaOp.MAP_PUT) batch._put(Buffer.concat([prefix, this.packr.pack(op[3])]), this.packr.pack(op[4]), NO_OPTIONS);
-        else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, this.packr.pack(op[3])]), NO_OPTIONS);
+        else if (code === DeltaOp.MAP_PUT)
+          batch._put(Buffer.concat([prefix, this.packr.pack(op[3])]), this.packr.pack(op[4]), NO_OPTIONS);
+        else if (code === DeltaOp.MAP_REMOVE)
+          batch._del(Buffer.concat([prefix, this.packr.pack(op[3])]), NO_OPTIONS);
         else if (code === DeltaOp.DELETE_KEY) {
           if (kind === 'map') for (const [k] of this.scan(prefix)) batch._del(k, NO_OPTIONS);
           else batch._del(prefix, NO_OPTIONS);
@@ -935,7 +1069,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         const meta = this.register(name, kind);
         if (kind === 'map') {
           const prefix = this.prefix(meta, nk);
-          for (const [uk, uv] of value as Array<[unknown, unknown]>) batch._put(Buffer.concat([prefix, this.packr.pack(uk)]), this.packr.pack(uv), NO_OPTIONS);
+          for (const [uk, uv] of value as Array<[unknown, unknown]>)
+            batch._put(Buffer.concat([prefix, this.packr.pack(uk)]), this.packr.pack(uv), NO_OPTIONS);
         } else {
           batch._put(this.prefix(meta, nk), this.packr.pack(value), NO_OPTIONS);
         }

@@ -12,7 +12,13 @@ export function parseStateBackendType(v: string | undefined, what: string): Stat
 export function createKeyedStateBackend(
   type: StateBackendType,
   rocksdb: RocksDBSettings,
-  task: { jobId: string; operatorId: string; subtaskIndex: number; attemptNumber: number; maxParallelism: number },
+  task: {
+    jobId: string;
+    operatorId: string;
+    subtaskIndex: number;
+    attemptNumber: number;
+    maxParallelism: number;
+  },
   incremental = false,
 ): KeyedStateBackend {
   if (type === 'heap') return new HeapKeyedStateBackend();

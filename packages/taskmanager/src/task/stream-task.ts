@@ -1,12 +1,28 @@
 import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
-  computeKeyGroupRangeForOperatorIndex, createCheckpointStorage, decodeRecords, encodeRecords, type ChannelEvent, type CheckpointStorage, type TaskDeploymentDescriptor__Output, type TaskFailure,
+  computeKeyGroupRangeForOperatorIndex,
+  createCheckpointStorage,
+  decodeRecords,
+  encodeRecords,
+  type ChannelEvent,
+  type CheckpointStorage,
+  type TaskDeploymentDescriptor__Output,
+  type TaskFailure,
   type TaskMetrics,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
-import type { IncrementalSnapshotMaterializer, KeyedStateBackend, KeyedStateSnapshotMaterializer, RocksDBSettings } from '../state/keyed-state-backend.js';
-import { isIncrementalHandle, restoreIncrementalState, type IncrementalKeyedHandle } from '../state/incremental-snapshot.js';
+import type {
+  IncrementalSnapshotMaterializer,
+  KeyedStateBackend,
+  KeyedStateSnapshotMaterializer,
+  RocksDBSettings,
+} from '../state/keyed-state-backend.js';
+import {
+  isIncrementalHandle,
+  restoreIncrementalState,
+  type IncrementalKeyedHandle,
+} from '../state/incremental-snapshot.js';
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 
@@ -22,7 +38,14 @@ interface FullKeyedHandle {
 interface TaskRestoreState {
   storage: string;
   checkpointId: number;
-  operators: Record<string, { splits?: unknown[]; lists?: OperatorListSnapshot; keyed?: Array<FullKeyedHandle | IncrementalKeyedHandle> }>;
+  operators: Record<
+    string,
+    {
+      splits?: unknown[];
+      lists?: OperatorListSnapshot;
+      keyed?: Array<FullKeyedHandle | IncrementalKeyedHandle>;
+    }
+  >;
 }
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
@@ -89,7 +112,11 @@ export class StreamTask {
   /** notifications run one after another, in order */
   private notifications: Promise<void> = Promise.resolve();
 
-  constructor(private readonly tdd: TaskDeploymentDescriptor__Output, private readonly graph: StreamGraph, private readonly host: TaskHost) {
+  constructor(
+    private readonly tdd: TaskDeploymentDescriptor__Output,
+    private readonly graph: StreamGraph,
+    private readonly host: TaskHost,
+  ) {
     this.executionId = tdd.executionId;
     this.restore = tdd.restoreJson ? (JSON.parse(tdd.restoreJson) as TaskRestoreState) : undefined;
     const ctx = JSON.parse(tdd.jobContextJson || '{}') as { workingDirectory?: string };
@@ -141,10 +168,18 @@ export class StreamTask {
       if (this.reader) await this.reader.start?.();
       if (this.isTerminal) return;
       this.state = 'RUNNING';
-      this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING', ...(restoreMs ? { restoreDurationMs: restoreMs } : {}) });
+      this.host.post({
+        t: 'taskState',
+        executionId: this.executionId,
+        state: 'RUNNING',
+        ...(restoreMs ? { restoreDurationMs: restoreMs } : {}),
+      });
       this.openInputChannels();
       if (this.partitions.length > 0) {
-        this.flushTimer = setInterval(() => this.partitions.forEach((p) => p.flushAll()), this.host.network.bufferTimeoutMs);
+        this.flushTimer = setInterval(
+          () => this.partitions.forEach((p) => p.flushAll()),
+          this.host.network.bufferTimeoutMs,
+        );
       }
       if (this.reader) void this.runSource();
       else this.schedule();
@@ -153,19 +188,31 @@ export class StreamTask {
     }
   }
 
-
   /** The keyed state backend the job chose (TaskDeploymentDescriptor.stateBackend) for one operator. */
   private createKeyedBackend(operatorId: string): KeyedStateBackend {
-    return createKeyedStateBackend(parseStateBackendType(this.tdd.stateBackend, 'the task deployment'), this.host.rocksdb, {
-      jobId: this.tdd.jobId, operatorId, subtaskIndex: this.tdd.subtaskIndex, attemptNumber: this.tdd.attemptNumber, maxParallelism: this.tdd.maxParallelism,
-    }, this.tdd.incrementalCheckpoints);
+    return createKeyedStateBackend(
+      parseStateBackendType(this.tdd.stateBackend, 'the task deployment'),
+      this.host.rocksdb,
+      {
+        jobId: this.tdd.jobId,
+        operatorId,
+        subtaskIndex: this.tdd.subtaskIndex,
+        attemptNumber: this.tdd.attemptNumber,
+        maxParallelism: this.tdd.maxParallelism,
+      },
+      this.tdd.incrementalCheckpoints,
+    );
   }
 
   /** Opens the keyed state backends, then reads the key groups of this subtask's range from the restored files, verifying checksums. */
   private async restoreKeyedState(): Promise<void> {
     const r = this.restore;
     if (!r) return;
-    const range = computeKeyGroupRangeForOperatorIndex(this.tdd.maxParallelism, this.tdd.parallelism, this.tdd.subtaskIndex);
+    const range = computeKeyGroupRangeForOperatorIndex(
+      this.tdd.maxParallelism,
+      this.tdd.parallelism,
+      this.tdd.subtaskIndex,
+    );
     const storage = createCheckpointStorage(r.storage);
     for (let i = 0; i < this.operators.length; i++) {
       const handles = r.operators[this.operatorIds[i]!]?.keyed;
@@ -189,14 +236,18 @@ export class StreamTask {
         // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
         // another job (restored as a savepoint) is not ours to reference, so the next one is full
         const ownRoot = `${this.tdd.checkpointStorage.replace(/\/+$/, '')}/${this.tdd.jobId}/`;
-        if (r.storage.startsWith(ownRoot)) backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
+        if (r.storage.startsWith(ownRoot))
+          backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
       }
     }
   }
 
   private nodeById(id: string): StreamNode {
     const node = this.graph.nodes.find((n) => n.id === id);
-    if (!node) throw new Error(`Operator '${id}' is not in the job bundle; was the job file changed after submission?`);
+    if (!node)
+      throw new Error(
+        `Operator '${id}' is not in the job bundle; was the job file changed after submission?`,
+      );
     return node;
   }
 
@@ -212,17 +263,34 @@ export class StreamTask {
         numberOfSubpartitions: rp.numberOfSubpartitions,
         maxBacklog: this.host.network.maxBacklog,
         send: (partitionId, subpartition, kind, bytes) =>
-          this.host.post({ t: 'frame', partitionId, subpartition, kind, bytes }, [bytes.buffer as ArrayBuffer]),
+          this.host.post({ t: 'frame', partitionId, subpartition, kind, bytes }, [
+            bytes.buffer as ArrayBuffer,
+          ]),
         onAvailable: () => this.onOutputAvailable(),
       });
       this.partitions.push(partition);
       this.host.registerPartition(partition);
-      writers.push(createRecordWriter(partition, edge.partitioner.type, this.tdd.subtaskIndex, this.tdd.maxParallelism, edge.partitioner.keySelector, this.counters));
+      writers.push(
+        createRecordWriter(
+          partition,
+          edge.partitioner.type,
+          this.tdd.subtaskIndex,
+          this.tdd.maxParallelism,
+          edge.partitioner.keySelector,
+          this.counters,
+        ),
+      );
     }
     let output: Collector<unknown> = writers.length > 0 ? fanOut(writers) : NOOP;
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
-      const op = createOperator(operatorNodes[i]!, this.info, output, this.restore?.operators[operatorNodes[i]!.id]?.lists, () => this.createKeyedBackend(operatorNodes[i]!.id));
+      const op = createOperator(
+        operatorNodes[i]!,
+        this.info,
+        output,
+        this.restore?.operators[operatorNodes[i]!.id]?.lists,
+        () => this.createKeyedBackend(operatorNodes[i]!.id),
+      );
       this.operators.unshift(op);
       this.operatorIds.unshift(operatorNodes[i]!.id);
       output = op;
@@ -232,17 +300,25 @@ export class StreamTask {
       this.reader = source.createReader(this.info, this.restore?.operators[chain[0]!.id]?.splits);
       const counters = this.counters;
       const next = output;
-      this.head = { collect: (r) => { counters.recordsIn++; next.collect(r); } };
+      this.head = {
+        collect: (r) => {
+          counters.recordsIn++;
+          next.collect(r);
+        },
+      };
     } else {
       this.head = output;
       this.gate = new InputGate(this.tdd.inputChannels.length, (channel, credit) =>
         this.host.post({ t: 'credit', executionId: this.executionId, channel, credit }),
       );
-      this.barrierHandler = new CheckpointBarrierHandler(this.gate, this.tdd.checkpointingMode !== 'AT_LEAST_ONCE', (barrier, alignmentMs) =>
-        void this.performCheckpoint(barrier, alignmentMs),
+      this.barrierHandler = new CheckpointBarrierHandler(
+        this.gate,
+        this.tdd.checkpointingMode !== 'AT_LEAST_ONCE',
+        (barrier, alignmentMs) => void this.performCheckpoint(barrier, alignmentMs),
       );
     }
-    for (const p of this.partitions) this.host.post({ t: 'partitionReady', partitionId: p.partitionId, executionId: this.executionId });
+    for (const p of this.partitions)
+      this.host.post({ t: 'partitionReady', partitionId: p.partitionId, executionId: this.executionId });
   }
 
   private openInputChannels(): void {
@@ -373,7 +449,10 @@ export class StreamTask {
         let polls = 0;
         do {
           status = reader.pollNext(this.head);
-        } while (status === InputStatus.MORE_AVAILABLE && (++polls & 7 || (performance.now() < deadline && this.outputAvailable())));
+        } while (
+          status === InputStatus.MORE_AVAILABLE &&
+          (++polls & 7 || (performance.now() < deadline && this.outputAvailable()))
+        );
         if (status === InputStatus.END_OF_INPUT) break;
         if (status === InputStatus.NOTHING_AVAILABLE) {
           await Promise.race([reader.isAvailable(), new Promise<void>((resolve) => (this.wakeUp = resolve))]);
@@ -393,7 +472,12 @@ export class StreamTask {
   triggerCheckpoint(barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>): void {
     const checkpointId = barrier.checkpointId;
     if (this.state !== 'RUNNING' || !this.reader) {
-      this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId, reason: `task is ${this.state}, not a running source` });
+      this.host.post({
+        t: 'checkpointDecline',
+        executionId: this.executionId,
+        checkpointId,
+        reason: `task is ${this.state}, not a running source`,
+      });
       return;
     }
     void this.performCheckpoint(barrier, 0);
@@ -404,35 +488,62 @@ export class StreamTask {
    * consistent view) and send the barrier on, in order after the records before it.
    * Asynchronous part: produce the keyed state bytes, write the files, then acknowledge.
    */
-  private async performCheckpoint(barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>, alignmentMs: number): Promise<void> {
+  private async performCheckpoint(
+    barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>,
+    alignmentMs: number,
+  ): Promise<void> {
     const id = barrier.checkpointId;
     if (this.state !== 'RUNNING') return;
     const t0 = performance.now();
-    const snapshots: Array<{ operatorId: string; keyed?: KeyedStateSnapshotMaterializer; incremental?: IncrementalSnapshotMaterializer; operatorState?: unknown; lists?: OperatorListSnapshot }> = [];
+    const snapshots: Array<{
+      operatorId: string;
+      keyed?: KeyedStateSnapshotMaterializer;
+      incremental?: IncrementalSnapshotMaterializer;
+      operatorState?: unknown;
+      lists?: OperatorListSnapshot;
+    }> = [];
     // savepoints are always full and self-contained (the canonical format, no shared files)
     const incremental = this.tdd.incrementalCheckpoints && !barrier.isSavepoint;
     try {
       const position = this.reader?.snapshotState?.();
-      if (position !== undefined) snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
+      if (position !== undefined)
+        snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
       for (const op of this.operators) op.snapshotState?.(id);
       this.operators.forEach((op, i) => {
         const backend = op.keyedBackend;
-        const incr = incremental && backend?.snapshotIncremental ? backend.snapshotIncremental(id, this.tdd.maxParallelism) : undefined;
+        const incr =
+          incremental && backend?.snapshotIncremental
+            ? backend.snapshotIncremental(id, this.tdd.maxParallelism)
+            : undefined;
         const keyed = incr ? undefined : backend?.snapshot(this.tdd.maxParallelism);
         const lists = op.operatorState?.snapshot();
-        if (keyed || incr || lists) snapshots.push({ operatorId: this.operatorIds[i]!, ...(keyed ? { keyed } : {}), ...(incr ? { incremental: incr } : {}), ...(lists ? { lists } : {}) });
+        if (keyed || incr || lists)
+          snapshots.push({
+            operatorId: this.operatorIds[i]!,
+            ...(keyed ? { keyed } : {}),
+            ...(incr ? { incremental: incr } : {}),
+            ...(lists ? { lists } : {}),
+          });
       });
     } catch (err) {
-      this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId: id, reason: `snapshot failed: ${(err as Error).message}` });
+      this.host.post({
+        t: 'checkpointDecline',
+        executionId: this.executionId,
+        checkpointId: id,
+        reason: `snapshot failed: ${(err as Error).message}`,
+      });
       return;
     }
     for (const p of this.partitions) p.broadcastEvent(barrier);
-    if (this.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint) this.finalCheckpointId = id;
+    if (this.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint)
+      this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
     try {
       // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
-      const storage = barrier.storage ? createCheckpointStorage(barrier.storage) : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
+      const storage = barrier.storage
+        ? createCheckpointStorage(barrier.storage)
+        : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: Record<string, unknown> = {};
       const written: string[] = [];
@@ -478,11 +589,22 @@ export class StreamTask {
         return;
       }
       this.host.post({
-        t: 'checkpointAck', executionId: this.executionId, checkpointId: id, stateJson: JSON.stringify(state),
-        syncDurationMs: Math.round(syncMs), asyncDurationMs: Math.round(performance.now() - t1), alignmentDurationMs: Math.round(alignmentMs), stateSizeBytes: size,
+        t: 'checkpointAck',
+        executionId: this.executionId,
+        checkpointId: id,
+        stateJson: JSON.stringify(state),
+        syncDurationMs: Math.round(syncMs),
+        asyncDurationMs: Math.round(performance.now() - t1),
+        alignmentDurationMs: Math.round(alignmentMs),
+        stateSizeBytes: size,
       });
     } catch (err) {
-      this.host.post({ t: 'checkpointDecline', executionId: this.executionId, checkpointId: id, reason: (err as Error).message });
+      this.host.post({
+        t: 'checkpointDecline',
+        executionId: this.executionId,
+        checkpointId: id,
+        reason: (err as Error).message,
+      });
     }
   }
 
@@ -494,7 +616,8 @@ export class StreamTask {
   notifyCheckpoint(checkpointId: number, completed: boolean, final = false): void {
     if (!completed) {
       this.abortedCheckpoints.add(checkpointId);
-      if (this.abortedCheckpoints.size > 64) this.abortedCheckpoints.delete(this.abortedCheckpoints.values().next().value!);
+      if (this.abortedCheckpoints.size > 64)
+        this.abortedCheckpoints.delete(this.abortedCheckpoints.values().next().value!);
     }
     this.notifications = this.notifications.then(async () => {
       if (this.isTerminal) return;
@@ -511,7 +634,12 @@ export class StreamTask {
       }
       // only a checkpoint taken after every source ended may end the tasks: a task that finished
       // earlier could not take part in the checkpoints the others still need
-      if (completed && final && this.finalCheckpointId !== undefined && checkpointId >= this.finalCheckpointId) {
+      if (
+        completed &&
+        final &&
+        this.finalCheckpointId !== undefined &&
+        checkpointId >= this.finalCheckpointId
+      ) {
         this.finalCheckpointCompleted = true;
         this.maybeFinish();
       }
@@ -535,7 +663,8 @@ export class StreamTask {
       await this.fail(err);
       return;
     }
-    if (this.tdd.finalCheckpoint) this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING', endOfData: true });
+    if (this.tdd.finalCheckpoint)
+      this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING', endOfData: true });
     this.maybeFinish();
   }
 

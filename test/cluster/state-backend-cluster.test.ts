@@ -2,8 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from './helpers/cli.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from '../helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/state-backend-count.ts');
 const RECORDS = 90_000;
@@ -41,7 +41,9 @@ function databases(stateRoot: string): string[] {
   if (!existsSync(stateRoot)) return [];
   return readdirSync(stateRoot).flatMap((tm) => {
     const dir = path.join(stateRoot, tm);
-    return readdirSync(dir).filter((d) => existsSync(path.join(dir, d, 'CURRENT'))).map((d) => path.join(dir, d));
+    return readdirSync(dir)
+      .filter((d) => existsSync(path.join(dir, d, 'CURRENT')))
+      .map((d) => path.join(dir, d));
   });
 }
 
@@ -52,16 +54,19 @@ describe('RocksDB state backend on a cluster (state.backend: rocksdb in the conf
   const stateRoot = path.join(work, 'tm-state');
   before(async () => {
     const file = path.join(work, 'weir.yaml');
-    writeFileSync(file, [
-      'state.backend: rocksdb',
-      `state.backend.rocksdb.localdir: ${stateRoot}`,
-      'state.backend.rocksdb.block.cache-size: 4 mb',
-      'state.backend.rocksdb.writebuffer.size: 2 mb',
-      'execution.checkpointing.interval: 300 ms',
-      `state.checkpoints.dir: file://${path.join(work, 'checkpoints')}`,
-      `state.savepoints.dir: file://${path.join(work, 'savepoints')}`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'state.backend: rocksdb',
+        `state.backend.rocksdb.localdir: ${stateRoot}`,
+        'state.backend.rocksdb.block.cache-size: 4 mb',
+        'state.backend.rocksdb.writebuffer.size: 2 mb',
+        'execution.checkpointing.interval: 300 ms',
+        `state.checkpoints.dir: file://${path.join(work, 'checkpoints')}`,
+        `state.savepoints.dir: file://${path.join(work, 'savepoints')}`,
+        '',
+      ].join('\n'),
+    );
     cluster = await new TestCluster({ taskManagers: 2, slots: 2, extra: ['--config', file] }).start();
     client = await ClusterClient.connect(cluster.address);
   });
@@ -81,19 +86,49 @@ describe('RocksDB state backend on a cluster (state.backend: rocksdb in the conf
     });
     // the keyed operator's two subtasks each work on a RocksDB database of their own
     assert.equal(databases(stateRoot).length, 2, `databases under ${stateRoot}`);
-    const { savepoint, details: d } = await cancelWithSavepoint(cluster, client, jobId, path.join(work, 'savepoints'));
+    const { savepoint, details: d } = await cancelWithSavepoint(
+      cluster,
+      client,
+      jobId,
+      path.join(work, 'savepoints'),
+    );
     assert.ok(Number(d.recordsIn) < RECORDS, 'the first run was stopped before its end');
-    await until('the canceled tasks deleted their databases', async () => (databases(stateRoot).length === 0 ? true : undefined), 10_000);
+    await until(
+      'the canceled tasks deleted their databases',
+      async () => (databases(stateRoot).length === 0 ? true : undefined),
+      10_000,
+    );
 
     // the cluster's backend (RocksDB), at parallelism 3
     const out2 = path.join(work, 'run-2-rocksdb');
-    const r2 = await cluster.run(['run', job, '-p', '3', '--from-savepoint', savepoint, '--', String(RECORDS), out2]);
+    const r2 = await cluster.run([
+      'run',
+      job,
+      '-p',
+      '3',
+      '--from-savepoint',
+      savepoint,
+      '--',
+      String(RECORDS),
+      out2,
+    ]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.deepEqual(sorted(finals([out1, out2])), sorted(expected()));
 
     // the same savepoint into heap state: the job's setting wins over the cluster's
     const out3 = path.join(work, 'run-2-heap');
-    const r3 = await cluster.run(['run', job, '-p', '1', '--from-savepoint', savepoint, '--', String(RECORDS), out3, 'heap']);
+    const r3 = await cluster.run([
+      'run',
+      job,
+      '-p',
+      '1',
+      '--from-savepoint',
+      savepoint,
+      '--',
+      String(RECORDS),
+      out3,
+      'heap',
+    ]);
     assert.equal(r3.code, 0, r3.stderr);
     assert.deepEqual(sorted(finals([out1, out3])), sorted(expected()));
     assert.equal(databases(stateRoot).length, 0, 'finished tasks leave no database behind');
@@ -103,7 +138,10 @@ describe('RocksDB state backend on a cluster (state.backend: rocksdb in the conf
     const file = path.join(work, 'a-file');
     writeFileSync(file, 'not a directory');
     const config = path.join(work, 'bad.yaml');
-    writeFileSync(config, `state.backend.type: rocksdb\nstate.backend.rocksdb.localdir: ${file}\nstate.checkpoints.dir: file://${path.join(work, 'checkpoints')}\n`);
+    writeFileSync(
+      config,
+      `state.backend.type: rocksdb\nstate.backend.rocksdb.localdir: ${file}\nstate.checkpoints.dir: file://${path.join(work, 'checkpoints')}\n`,
+    );
     const bad = await new TestCluster({ taskManagers: 1, slots: 1, extra: ['--config', config] }).start();
     try {
       const r = await bad.run(['run', job, '-p', '1', '--', '100', path.join(work, 'never')]);

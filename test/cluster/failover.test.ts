@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from './helpers/cli.js';
-import { TestS3Server } from './helpers/s3.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
+import { TestS3Server } from '../helpers/s3.js';
 
 const job = path.join(ROOT, 'test/jobs/exactly-once.ts');
 const RECORDS = 120_000;
@@ -46,10 +46,18 @@ function assertExactlyOnce(dir: string): void {
     const updates = per.get(k)!;
     const { n, sum } = expectedFor(k);
     const counts = updates.map(([c]) => c);
-    assert.deepEqual(counts, Array.from({ length: n }, (_, i) => i + 1), `key ${k}: counts must be 1..${n} without gaps or repeats`);
+    assert.deepEqual(
+      counts,
+      Array.from({ length: n }, (_, i) => i + 1),
+      `key ${k}: counts must be 1..${n} without gaps or repeats`,
+    );
     assert.equal(updates[n - 1]![1], sum, `key ${k}: last sum`);
   }
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no in-progress files remain');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no in-progress files remain',
+  );
 }
 
 /**
@@ -59,20 +67,31 @@ function assertExactlyOnce(dir: string): void {
 async function killTaskManagers(cluster: TestCluster, client: ClusterClient, jobId: string): Promise<number> {
   let hits = 0;
   for (let round = 0; round < 3; round++) {
-    const d = await until('all tasks running', async () => {
-      const s = await client.status(jobId);
-      if (s.status === 'JOB_FINISHED') return s;
-      return s.status === 'JOB_RUNNING' && s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING')) ? s : undefined;
-    }, 60_000);
+    const d = await until(
+      'all tasks running',
+      async () => {
+        const s = await client.status(jobId);
+        if (s.status === 'JOB_FINISHED') return s;
+        return s.status === 'JOB_RUNNING' &&
+          s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING'))
+          ? s
+          : undefined;
+      },
+      60_000,
+    );
     if (d.status === 'JOB_FINISHED') break;
     await new Promise((r) => setTimeout(r, 1_000 + Math.random() * 1_000));
     const busy = [...new Set(d.vertices.flatMap((v) => v.subtasks.map((t) => t.taskManagerId)))];
     const victim = busy[Math.floor(Math.random() * busy.length)]!;
     process.kill(cluster.taskManagerPid(victim), 'SIGKILL');
-    const after = await until('the job noticed the kill', async () => {
-      const s = await client.status(jobId);
-      return s.numRestarts > d.numRestarts || s.status === 'JOB_FINISHED' ? s : undefined;
-    }, 15_000);
+    const after = await until(
+      'the job noticed the kill',
+      async () => {
+        const s = await client.status(jobId);
+        return s.numRestarts > d.numRestarts || s.status === 'JOB_FINISHED' ? s : undefined;
+      },
+      15_000,
+    );
     if (after.numRestarts > d.numRestarts) hits++;
   }
   return hits;
@@ -81,7 +100,16 @@ async function killTaskManagers(cluster: TestCluster, client: ClusterClient, job
 async function runUnderFire(cluster: TestCluster, out: string, extra: string[]): Promise<void> {
   const client = await ClusterClient.connect(cluster.address);
   try {
-    const r = await cluster.run(['run', job, '--detached', '--', String(RECORDS), String(RATE), out, ...extra]);
+    const r = await cluster.run([
+      'run',
+      job,
+      '--detached',
+      '--',
+      String(RECORDS),
+      String(RATE),
+      out,
+      ...extra,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
     const hits = await killTaskManagers(cluster, client, jobId);
@@ -90,18 +118,31 @@ async function runUnderFire(cluster: TestCluster, out: string, extra: string[]):
       // checkpoints in flight at each kill were aborted and left no files: besides the retained
       // ones (with _metadata) there is at most the one in flight now
       const jobDir = path.join(cluster.dir, 'checkpoints', jobId);
-      await until('no directories of aborted checkpoints', async () => {
-        if ((await client.status(jobId)).status === 'JOB_FINISHED') return true;
-        const dirs = existsSync(jobDir) ? readdirSync(jobDir).filter((x) => x.startsWith('chk-')) : [];
-        return dirs.filter((x) => !existsSync(path.join(jobDir, x, '_metadata'))).length <= 1 ? true : undefined;
-      }, 10_000);
+      await until(
+        'no directories of aborted checkpoints',
+        async () => {
+          if ((await client.status(jobId)).status === 'JOB_FINISHED') return true;
+          const dirs = existsSync(jobDir) ? readdirSync(jobDir).filter((x) => x.startsWith('chk-')) : [];
+          return dirs.filter((x) => !existsSync(path.join(jobDir, x, '_metadata'))).length <= 1
+            ? true
+            : undefined;
+        },
+        10_000,
+      );
     }
-    const d = await until('job finished', async () => {
-      const s = await client.status(jobId);
-      if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-      return s.status === 'JOB_FINISHED' ? s : undefined;
-    }, 120_000);
-    assert.ok(d.numRestarts >= hits, `one restart per kill at least: ${d.numRestarts} restarts, ${hits} kills`);
+    const d = await until(
+      'job finished',
+      async () => {
+        const s = await client.status(jobId);
+        if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+        return s.status === 'JOB_FINISHED' ? s : undefined;
+      },
+      120_000,
+    );
+    assert.ok(
+      d.numRestarts >= hits,
+      `one restart per kill at least: ${d.numRestarts} restarts, ${hits} kills`,
+    );
     for (const rs of d.restarts) {
       assert.match(rs.cause, /was lost|Lost the input channel/);
       assert.ok(Number(rs.runningAt) >= Number(rs.detectedAt), 'each restart got the job running again');
@@ -146,7 +187,10 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
       const counts = per.get(k)!.map(([c]) => c);
       const { n, sum } = expectedFor(k);
       // committed output follows the restored state, so counts stay contiguous; replays only add
-      assert.ok(counts.length >= n && counts.every((c, i) => c === i + 1), `key ${k}: contiguous counts covering 1..${n}`);
+      assert.ok(
+        counts.length >= n && counts.every((c, i) => c === i + 1),
+        `key ${k}: contiguous counts covering 1..${n}`,
+      );
       assert.ok(per.get(k)![counts.length - 1]![1] >= sum, `key ${k}: nothing lost from the sum`);
     }
   });
@@ -155,26 +199,50 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
     const client = await ClusterClient.connect(cluster.address);
     try {
       const out = path.join(work, 'fallback');
-      const r = await cluster.run(['run', job, '--detached', '--', '60000', '6000', out, 'EXACTLY_ONCE', '', '2500']);
+      const r = await cluster.run([
+        'run',
+        job,
+        '--detached',
+        '--',
+        '60000',
+        '6000',
+        out,
+        'EXACTLY_ONCE',
+        '',
+        '2500',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
-      const latest = await until('two completed checkpoints', async () => {
-        const s = await client.checkpoints(jobId);
-        return (s.counts?.completed ?? 0) >= 2 ? s.latestCompleted : undefined;
-      }, 60_000);
+      const latest = await until(
+        'two completed checkpoints',
+        async () => {
+          const s = await client.checkpoints(jobId);
+          return (s.counts?.completed ?? 0) >= 2 ? s.latestCompleted : undefined;
+        },
+        60_000,
+      );
       const stateDir = path.join(cluster.dir, 'checkpoints', jobId, `chk-${latest!.id}`, 'uid-count-and-sum');
       for (const f of readdirSync(stateDir)) rmSync(path.join(stateDir, f));
       const d = await client.status(jobId);
       const keyedTm = d.vertices.find((v) => v.name.includes('KeyedProcess'))!.subtasks[0]!.taskManagerId;
       process.kill(cluster.taskManagerPid(keyedTm), 'SIGKILL');
-      const done = await until('job finished', async () => {
-        const s = await client.status(jobId);
-        if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-        return s.status === 'JOB_FINISHED' ? s : undefined;
-      }, 90_000);
-      const fallback = done.restarts.find((x) => /restoring checkpoint \d+ failed; falling back to checkpoint \d+/.test(x.cause));
+      const done = await until(
+        'job finished',
+        async () => {
+          const s = await client.status(jobId);
+          if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+          return s.status === 'JOB_FINISHED' ? s : undefined;
+        },
+        90_000,
+      );
+      const fallback = done.restarts.find((x) =>
+        /restoring checkpoint \d+ failed; falling back to checkpoint \d+/.test(x.cause),
+      );
       assert.ok(fallback, `a restart says it fell back: ${done.restarts.map((x) => x.cause).join(' | ')}`);
-      assert.ok(Number(fallback.restoredCheckpointId) < latest!.id, 'the next attempt restored an older checkpoint');
+      assert.ok(
+        Number(fallback.restoredCheckpointId) < latest!.id,
+        'the next attempt restored an older checkpoint',
+      );
       assert.match(fallback.cause, /Cannot read checkpoint file .*ENOENT/);
     } finally {
       client.close();
@@ -184,7 +252,9 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
   test('a job that always throws exhausts its restart strategy and fails with the cause', async () => {
     const client = await ClusterClient.connect(cluster.address);
     try {
-      const r = await cluster.run(['run', path.join(ROOT, 'test/jobs/always-failing.ts')], { timeoutMs: 60_000 });
+      const r = await cluster.run(['run', path.join(ROOT, 'test/jobs/always-failing.ts')], {
+        timeoutMs: 60_000,
+      });
       assert.equal(r.code, 2, r.stdout + r.stderr);
       assert.match(r.stderr, /FAILED/);
       assert.match(r.stderr, /poisoned record \d+/);
@@ -231,19 +301,54 @@ describe('a JobManager killed mid-job and started again on the same job store', 
 
   test('the job resumes from its latest checkpoint and its result is exact', async () => {
     const port = await freePort();
-    const jmArgs = ['jobmanager', '--port', String(port), '--checkpoint-dir', path.join(dir, 'checkpoints'), '--job-store', path.join(dir, 'ha')];
+    const jmArgs = [
+      'jobmanager',
+      '--port',
+      String(port),
+      '--checkpoint-dir',
+      path.join(dir, 'checkpoints'),
+      '--job-store',
+      path.join(dir, 'ha'),
+    ];
     const jm = await startWeirProcess(jmArgs, path.join(dir, 'jobmanager.log'));
     children.push(jm.child);
     for (const id of ['tm-a', 'tm-b']) {
-      const tm = await startWeirProcess(['taskmanager', '--jobmanager', jm.address, '--slots', '1', '--id', id, '--work-dir', path.join(dir, id)], path.join(dir, `${id}.log`));
+      const tm = await startWeirProcess(
+        [
+          'taskmanager',
+          '--jobmanager',
+          jm.address,
+          '--slots',
+          '1',
+          '--id',
+          id,
+          '--work-dir',
+          path.join(dir, id),
+        ],
+        path.join(dir, `${id}.log`),
+      );
       children.push(tm.child);
     }
     const out = path.join(dir, 'out');
-    const r = await weir(['run', job, '--jobmanager', jm.address, '--detached', '--', String(RECORDS), String(RATE), out]);
+    const r = await weir([
+      'run',
+      job,
+      '--jobmanager',
+      jm.address,
+      '--detached',
+      '--',
+      String(RECORDS),
+      String(RATE),
+      out,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
     let client = await ClusterClient.connect(jm.address);
-    await until('three completed checkpoints', async () => ((await client.checkpoints(jobId)).counts?.completed ?? 0) >= 3 ? true : undefined, 60_000);
+    await until(
+      'three completed checkpoints',
+      async () => (((await client.checkpoints(jobId)).counts?.completed ?? 0) >= 3 ? true : undefined),
+      60_000,
+    );
     client.close();
     jm.child.kill('SIGKILL');
     await new Promise((res) => setTimeout(res, 1_000));
@@ -251,11 +356,15 @@ describe('a JobManager killed mid-job and started again on the same job store', 
     children.push(jm2.child);
     client = await ClusterClient.connect(jm2.address);
     try {
-      const d = await until('the recovered job finished', async () => {
-        const s = await client.status(jobId).catch(() => undefined);
-        if (s?.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-        return s?.status === 'JOB_FINISHED' ? s : undefined;
-      }, 120_000);
+      const d = await until(
+        'the recovered job finished',
+        async () => {
+          const s = await client.status(jobId).catch(() => undefined);
+          if (s?.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+          return s?.status === 'JOB_FINISHED' ? s : undefined;
+        },
+        120_000,
+      );
       assert.equal(d.jobId, jobId);
     } finally {
       client.close();
@@ -263,6 +372,10 @@ describe('a JobManager killed mid-job and started again on the same job store', 
     assertExactlyOnce(out);
     assert.match(readFileSync(path.join(dir, 'jobmanager.log'), 'utf8'), /recovered job from the job store/);
     // a finished job leaves the store
-    await until('job store emptied', async () => (readdirSync(path.join(dir, 'ha', 'jobs')).length === 0 ? true : undefined), 10_000);
+    await until(
+      'job store emptied',
+      async () => (readdirSync(path.join(dir, 'ha', 'jobs')).length === 0 ? true : undefined),
+      10_000,
+    );
   });
 });

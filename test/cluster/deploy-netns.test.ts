@@ -1,0 +1,342 @@
+// The docker-compose topology as real processes on separate hosts, without a container engine:
+// Linux network namespaces joined by veth pairs to a bridge (itself in a namespace of its own,
+// so the machine's own network is never touched). The S3 server (s3rver standing in for
+// MinIO), the JobManager, two TaskManagers and the client each get a namespace and an address,
+// and the weir processes get the environment of docker-compose.yml, with the compose service
+// names replaced by these addresses and MinIO's credentials by s3rver's. The word count runs
+// with checkpoints to s3://, one TaskManager is killed with SIGKILL and started again (as the
+// restart policy does), and the committed output must be exact.
+//
+// Needs root and iproute2 (`ip netns`); elsewhere it skips and says why.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { corpus } from '../../examples/corpus.js';
+import { ROOT, WEIR, tempDir } from '../helpers/cli.js';
+
+const LINES = 12_000;
+const LINES_PER_SECOND = 1_000;
+const SUBNET = '10.213.7';
+const HOSTS = { switch: 0, s3: 2, jm: 3, tm1: 4, tm2: 5, cli: 6 } as const;
+type Host = Exclude<keyof typeof HOSTS, 'switch'>;
+
+function whyNot(): string | undefined {
+  if (process.platform !== 'linux') return 'network namespaces need Linux';
+  if (process.getuid?.() !== 0) return 'creating network namespaces needs root (CI runs as root)';
+  const ip = spawnSync('ip', ['-V'], { encoding: 'utf8' });
+  if (ip.error) return 'iproute2 (`ip`) is not installed; .ci/run installs it';
+  const probe = `wdprobe${process.pid}`;
+  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'del', probe]);
+  return undefined;
+}
+
+/** Namespaces, veths and a bridge, all removed by `destroy` (also at exit). */
+class Network {
+  readonly id = String(process.pid % 100_000);
+  private readonly namespaces: string[] = [];
+
+  ns(host: keyof typeof HOSTS): string {
+    return `weir-${this.id}-${host}`;
+  }
+
+  addr(host: Host): string {
+    return `${SUBNET}.${HOSTS[host]}`;
+  }
+
+  private ip(...args: string[]): void {
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+
+  create(): void {
+    process.once('exit', () => this.destroy());
+    const sw = this.ns('switch');
+    this.ip('netns', 'add', sw);
+    this.namespaces.push(sw);
+    this.ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
+    this.ip('-n', sw, 'link', 'set', 'br0', 'up');
+    for (const host of Object.keys(HOSTS).filter((h) => h !== 'switch') as Host[]) {
+      const ns = this.ns(host);
+      this.ip('netns', 'add', ns);
+      this.namespaces.push(ns);
+      const inner = `v${this.id}${host}`.slice(0, 15);
+      const outer = `b${this.id}${host}`.slice(0, 15);
+      this.ip('link', 'add', inner, 'type', 'veth', 'peer', 'name', outer);
+      this.ip('link', 'set', inner, 'netns', ns);
+      this.ip('link', 'set', outer, 'netns', sw);
+      this.ip('-n', sw, 'link', 'set', outer, 'master', 'br0');
+      this.ip('-n', sw, 'link', 'set', outer, 'up');
+      this.ip('-n', ns, 'link', 'set', 'lo', 'up');
+      this.ip('-n', ns, 'addr', 'add', `${this.addr(host)}/24`, 'dev', inner);
+      this.ip('-n', ns, 'link', 'set', inner, 'up');
+    }
+  }
+
+  destroy(): void {
+    for (const ns of this.namespaces.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+/** A process in a namespace; `ip netns exec` execs it, so the pid is the process's own. */
+function spawnIn(
+  net: Network,
+  host: Host,
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; log: string; ipc?: boolean },
+): ChildProcess {
+  const fd = openSync(opts.log, 'a');
+  const child = spawn('ip', ['netns', 'exec', net.ns(host), process.execPath, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...opts.env },
+    stdio: ['ignore', fd, fd, ...(opts.ipc ? ['ipc' as const] : [])],
+  });
+  closeSync(fd);
+  return child;
+}
+
+function ready(child: ChildProcess, what: string, log: string, timeoutMs = 30_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${what} did not start within ${timeoutMs} ms; log:\n${readFileSync(log, 'utf8').slice(-3000)}`,
+          ),
+        ),
+      timeoutMs,
+    );
+    child.once('message', (m) => {
+      clearTimeout(t);
+      resolve(m);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${what} exited with ${code}; log:\n${readFileSync(log, 'utf8').slice(-3000)}`));
+    });
+  });
+}
+
+/** `weir ...` in the client's namespace, to the end. */
+function weirIn(
+  net: Network,
+  args: string[],
+  log: string,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; out: string }> {
+  const child = spawnIn(net, 'cli', [WEIR, ...args], { log });
+  const start = readFileSync(log, 'utf8').length;
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, out: readFileSync(log, 'utf8').slice(start) });
+    });
+  });
+}
+
+/** The environment docker-compose.yml gives a service, with its defaults. */
+function composeEnv(service: string): Record<string, string> {
+  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, { environment: Record<string, string> }>;
+  };
+  return Object.fromEntries(
+    Object.entries(doc.services[service]!.environment).map(([k, v]) => [
+      k,
+      String(v).replace(/\$\{(\w+):-([^}]*)\}/g, (_, _n, d: string) => d),
+    ]),
+  );
+}
+
+function kill(c: ChildProcess | undefined): Promise<void> {
+  if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => {
+    c.once('exit', () => r());
+    c.kill('SIGKILL');
+  });
+}
+
+const skip = whyNot();
+
+test(
+  'the compose topology on separate hosts (network namespaces): word count, kill -9 a TaskManager, exact result',
+  { skip: skip ?? false, timeout: 90_000 },
+  async (t) => {
+    const net = new Network();
+    const work = tempDir('weir-netns-');
+    const logs = path.join(work, 'logs');
+    mkdirSync(logs);
+    const out = path.join(work, 'out');
+    mkdirSync(out);
+    const children: ChildProcess[] = [];
+    const log = (n: string): string => path.join(logs, `${n}.log`);
+    try {
+      net.create();
+      // s3rver stands in for MinIO; it knows the credentials S3RVER/S3RVER
+      mkdirSync(path.join(work, 's3'));
+      mkdirSync(path.join(work, 'jm'));
+      const s3 = spawnIn(
+        net,
+        's3',
+        [
+          '--import',
+          'tsx',
+          path.join(ROOT, 'test/helpers/s3-server-main.ts'),
+          path.join(work, 's3'),
+          net.addr('s3'),
+          '9000',
+        ],
+        { log: log('s3'), ipc: true },
+      );
+      children.push(s3);
+      await ready(s3, 's3rver', log('s3'));
+
+      // the compose file's settings; service names become addresses (no Docker DNS here)
+      const swap = (env: Record<string, string>): Record<string, string> => ({
+        ...env,
+        WEIR_JOBMANAGER_RPC_ADDRESS: net.addr('jm'),
+        WEIR_S3_ENDPOINT: env.WEIR_S3_ENDPOINT!.replace('minio', net.addr('s3')),
+        WEIR_S3_ACCESS_KEY: 'S3RVER',
+        WEIR_S3_SECRET_KEY: 'S3RVER',
+      });
+      const jmEnv = swap(composeEnv('jobmanager'));
+      const tmEnv = swap(composeEnv('taskmanager'));
+      assert.equal(
+        tmEnv.WEIR_TASKMANAGER_HOST,
+        undefined,
+        'TaskManagers advertise their own address, as in compose',
+      );
+
+      const jm = spawnIn(net, 'jm', [WEIR, 'jobmanager'], {
+        env: jmEnv,
+        cwd: path.join(work, 'jm'),
+        log: log('jobmanager'),
+        ipc: true,
+      });
+      children.push(jm);
+      await ready(jm, 'the JobManager', log('jobmanager'));
+
+      // each TaskManager has its own working directory (the container's /var/lib/weir), and the
+      // job's relative paths resolve against tm-cwd (`--working-dir /var/lib/weir` in compose),
+      // whose out/ is one directory all TaskManagers share (the compose volume)
+      mkdirSync(path.join(work, 'tm-cwd'));
+      symlinkSync(out, path.join(work, 'tm-cwd', 'out'));
+      const tms = new Map<string, ChildProcess>();
+      const startTm = async (host: 'tm1' | 'tm2'): Promise<void> => {
+        const cwd = path.join(work, host);
+        mkdirSync(cwd, { recursive: true });
+        const c = spawnIn(net, host, [WEIR, 'taskmanager'], { env: tmEnv, cwd, log: log(host), ipc: true });
+        children.push(c);
+        tms.set(host, c);
+        const m = (await ready(c, `TaskManager ${host}`, log(host))) as { address: string };
+        assert.equal(
+          m.address,
+          `${net.addr(host)}:6122`,
+          'a TaskManager bound to 0.0.0.0 advertises its own host address',
+        );
+      };
+      await Promise.all([startTm('tm1'), startTm('tm2')]);
+
+      // health, as the compose health checks ask it, from another host
+      for (const [host, port] of [
+        ['jm', 6123],
+        ['tm1', 6122],
+        ['tm2', 6122],
+      ] as const) {
+        const h = await weirIn(net, ['health', '--address', `${net.addr(host)}:${port}`], log('cli'));
+        assert.equal(h.code, 0, `${host} health: ${h.out}`);
+      }
+
+      const jmAddress = `${net.addr('jm')}:6123`;
+      const runLog = log('run');
+      const run = spawnIn(
+        net,
+        'cli',
+        [
+          WEIR,
+          'run',
+          path.join(ROOT, 'examples/wordcount.ts'),
+          '--jobmanager',
+          jmAddress,
+          '--working-dir',
+          path.join(work, 'tm-cwd'),
+          '--',
+          String(LINES),
+          String(LINES_PER_SECOND),
+        ],
+        { log: runLog },
+      );
+      children.push(run);
+      const finished = new Promise<number | null>((r) => run.once('exit', (code) => r(code)));
+
+      // a completed checkpoint on S3 first, so recovery restores state rather than starting over
+      let jobId = '';
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        if (Date.now() > deadline)
+          throw new Error(`no completed checkpoint within 30 s; run log:\n${readFileSync(runLog, 'utf8')}`);
+        jobId ||= /submitted with id (\w+)/.exec(readFileSync(runLog, 'utf8'))?.[1] ?? '';
+        if (jobId) {
+          const c = await weirIn(
+            net,
+            ['checkpoints', jobId, '--json', '--jobmanager', jmAddress],
+            log('cli'),
+          );
+          const m = /"completed":\s*(\d+)/.exec(c.out);
+          if (m && Number(m[1]) >= 1) break;
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      t.diagnostic(`job ${jobId}: a checkpoint completed; kill -9 tm1`);
+      await kill(tms.get('tm1'));
+      // the restart policy brings it back
+      await new Promise((r) => setTimeout(r, 500));
+      await startTm('tm1');
+
+      const code = await Promise.race([
+        finished,
+        new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 45_000).unref()),
+      ]);
+      assert.equal(
+        code,
+        0,
+        `weir run: ${readFileSync(runLog, 'utf8')}\nJobManager log:\n${readFileSync(log('jobmanager'), 'utf8').slice(-3000)}`,
+      );
+      const status = await weirIn(net, ['status', jobId, '--json', '--jobmanager', jmAddress], log('cli'));
+      assert.match(status.out, /"restarts":\s*\[\s*\{/, 'the job restarted after the kill');
+
+      // exactly once: per word, the committed running counts are 1..n with no gap or repeat
+      const expected = new Map<string, number>();
+      for (const line of corpus(LINES))
+        for (const w of line.split(/\s+/)) expected.set(w, (expected.get(w) ?? 0) + 1);
+      const seen = new Map<string, number[]>();
+      const dir = path.join(out, 'wordcount');
+      for (const f of readdirSync(dir).filter((n) => n.startsWith('part-'))) {
+        for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+          if (!line) continue;
+          const [w, c] = JSON.parse(line) as [string, number];
+          let l = seen.get(w);
+          if (!l) seen.set(w, (l = []));
+          l.push(c);
+        }
+      }
+      assert.equal(seen.size, expected.size);
+      for (const [w, n] of expected) {
+        assert.deepEqual(
+          seen.get(w)!.sort((a, b) => a - b),
+          Array.from({ length: n }, (_, i) => i + 1),
+          `word ${w}`,
+        );
+      }
+      // the checkpoints went to the S3 server on its own host
+      assert.ok(readdirSync(path.join(work, 's3')).includes('weir'));
+    } finally {
+      await Promise.all(children.map(kill));
+      net.destroy();
+      rmSync(work, { recursive: true, force: true });
+    }
+  },
+);
