@@ -1,6 +1,7 @@
-import { mkdir, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeFileDurable } from './durable-fs.js';
 import { S3CheckpointStorage } from './s3-checkpoint-storage.js';
 import { sha256, type CheckpointStorage, type StateHandle } from './storage-handle.js';
 
@@ -22,11 +23,9 @@ export class FileCheckpointStorage implements CheckpointStorage {
   async write(relPath: string, data: Uint8Array): Promise<StateHandle> {
     const file = path.join(this.dir, safeRelative(relPath));
     try {
-      await mkdir(path.dirname(file), { recursive: true });
-      // write then rename, so a reader never sees half a file
-      const tmp = `${file}.tmp`;
-      await writeFile(tmp, data);
-      await rename(tmp, file);
+      // write, fsync, rename, fsync the directory: a reader never sees half a file, and a
+      // completed checkpoint's files survive a power cut
+      await writeFileDurable(file, data);
     } catch (e) {
       throw new Error(`Cannot write checkpoint file ${file}: ${(e as Error).message}`);
     }

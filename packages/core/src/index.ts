@@ -8,6 +8,7 @@ export * from './rpc/grpc-factory.js';
 export * from './rpc/proto.js';
 export * from './rpc/types.js';
 export * from './checkpoint-storage.js';
+export * from './durable-fs.js';
 export * from './s3-checkpoint-storage.js';
 export * from './config.js';
 export * from './security.js';

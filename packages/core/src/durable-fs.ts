@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * Files whose existence means "done" (a checkpoint's `_metadata`, the job store's pointers) must
+ * survive a power cut once the call returns: write to a unique temporary name, fsync the file,
+ * rename it into place, then fsync the parent directory so the rename itself is on disk.
+ */
+export async function writeFileDurable(file: string, data: Uint8Array): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDirectory(dir);
+}
+
+/** Makes renames and creations inside `dir` durable (POSIX needs the directory synced too). */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
