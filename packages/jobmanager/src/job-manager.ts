@@ -24,11 +24,6 @@ import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';
 
-/** A storage location as given by a user: a URI, or a directory path. */
-export function toStorageUri(target: string): string {
-  return /^(file|s3):\/\//.test(target) ? target : fileStorageUri(target);
-}
-
 export interface JobManagerOptions {
   host: string;
   port: number;
@@ -183,7 +178,7 @@ export class JobManager {
       TriggerSavepoint: ((call, cb) => {
         let target;
         try {
-          target = createCheckpointStorage(toStorageUri(this.paths.savepointTarget(call.request.target)));
+          target = createCheckpointStorage(this.paths.savepointTarget(call.request.target));
         } catch (err) {
           return cb(invalid((err as Error).message));
         }

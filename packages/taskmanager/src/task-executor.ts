@@ -21,7 +21,7 @@ import {
   type Logger,
   type ProducerMessage,
   type TaskDeploymentDescriptor__Output,
-  type TaskExecutionStateUpdate__Output,
+  type TaskExecutionStateUpdate,
   type TaskManagerHeartbeat,
   type TaskMetrics,
   type RegisterTaskManagerResponse__Output,
@@ -278,8 +278,8 @@ export class TaskExecutor {
   }
 
   private reportState(
-    update: Pick<TaskExecutionStateUpdate__Output, 'jobId' | 'executionId' | 'state'> &
-      Partial<Pick<TaskExecutionStateUpdate__Output, 'failure' | 'endOfData' | 'restoreDurationMs'>>,
+    update: Required<Pick<TaskExecutionStateUpdate, 'jobId' | 'executionId' | 'state'>> &
+      Pick<TaskExecutionStateUpdate, 'failure' | 'endOfData' | 'restoreDurationMs'>,
   ): void {
     const metrics = this.metrics.get(update.executionId);
     unary(
@@ -514,7 +514,7 @@ export class TaskExecutor {
           jobId: slot?.jobId ?? '',
           executionId: msg.executionId,
           state: msg.state,
-          ...(msg.failure ? { failure: msg.failure as never } : {}),
+          ...(msg.failure ? { failure: msg.failure } : {}),
           ...(msg.endOfData ? { endOfData: true } : {}),
           ...(msg.restoreDurationMs ? { restoreDurationMs: msg.restoreDurationMs } : {}),
         };

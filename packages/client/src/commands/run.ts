@@ -1,4 +1,4 @@
-import { buildJobGraph, decodeRecords, planJobBundle } from '@weir/core';
+import { buildJobGraph, decodeRecords, isStorageUri, planJobBundle } from '@weir/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,7 +96,7 @@ async function printCollected(client: ClusterClient, jobId: string): Promise<voi
 
 /** A storage URI as it is; a local path made absolute here, where the user typed it. */
 export function resolveLocation(p: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(p) ? p : path.resolve(p);
+  return isStorageUri(p) ? p : path.resolve(p);
 }
 
 export function defaultProgress(): (line: string, final: boolean) => void {
