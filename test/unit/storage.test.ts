@@ -173,6 +173,8 @@ describe('storage failures carry a reason', () => {
     const st = new FileCheckpointStorage(fileStorageUri(tempDir('weir-storage-')));
     const h = await st.write('j/chk-1/op/0', Buffer.from('state'));
     assert.equal((await st.read('j/chk-1/op/0', h.sha256)).toString(), 'state');
+    await st.write('j/chk-1/op/0', Buffer.from('state'));
+    assert.deepEqual(await st.list('j/chk-1/op'), ['0'], 'the durable write leaves no temporary file');
     assert.ok(await st.exists('j/chk-1'));
     assert.ok(!(await st.exists('j/chk-2')));
     await rejectsWith(
