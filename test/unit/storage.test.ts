@@ -15,6 +15,7 @@ import {
   fileStorageUri,
   isCheckpointDamaged,
   isWithinLocation,
+  parseClusterConfig,
   parseStorageLocation,
   resolveHandlePath,
   storageFailureReason,
@@ -95,6 +96,22 @@ describe('storage locations: one parser', () => {
       'INVALID_LOCATION',
       /^Savepoint target 'x' is not a storage URI/,
     );
+  });
+
+  test('the configuration checks storage URIs with the same parser', () => {
+    assert.throws(
+      () => parseClusterConfig('state.checkpoints.dir: /tmp/x', 'c.yaml'),
+      /Invalid value for 'state.checkpoints.dir': "\/tmp\/x"; expected file:\/\/\/path or s3:\/\/bucket\/prefix/,
+    );
+    assert.throws(
+      () => parseClusterConfig('state.savepoints.dir: s3:///sp', 'c.yaml'),
+      /Invalid value for 'state.savepoints.dir': 's3:\/\/\/sp' names no bucket: give s3:\/\/bucket\/prefix/,
+    );
+    assert.throws(
+      () => parseClusterConfig('high-availability.storageDir: file://nas/ha', 'c.yaml'),
+      /'high-availability.storageDir': 'file:\/\/nas\/ha' names a host or a relative path/,
+    );
+    assert.equal(parseClusterConfig('state.checkpoints.dir: s3://b/c/', 'c.yaml').checkpointDir, 's3://b/c/');
   });
 
   test("'..' in a URI is refused; in a plain path it is resolved", async () => {

@@ -11,7 +11,7 @@ import {
   type StateBackendType,
 } from '@weir/api';
 import { registerSecret } from './secrets.js';
-import { STORAGE_URI_FORMS, parseStorageLocation } from './storage/location.js';
+import { isStorageUri, parseStorageLocation } from './storage/location.js';
 
 /**
  * weir's configuration: one registry of settings (`CONFIG_OPTIONS`, Flink's key names), read
@@ -127,8 +127,8 @@ const httpUrl: Parser = (v, key) =>
     ? v
     : fail(key, 'an http:// or https:// URL such as http://minio:9000', v);
 const storageUri: Parser = (v, key) => {
-  if (typeof v !== 'string') return fail(key, STORAGE_URI_FORMS, v);
-  // throws naming the key, the value and what is wrong with it
+  if (typeof v !== 'string' || !isStorageUri(v)) return fail(key, STORAGE, v);
+  // a URI: throws naming the key, the value and what is wrong with it
   parseStorageLocation(v, { what: `Invalid value for '${key}':` });
   return v;
 };
