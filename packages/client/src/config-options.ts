@@ -4,12 +4,13 @@ import {
   CONFIG_OPTIONS,
   envVarForKey,
   exportS3Settings,
+  fileStorageUri,
+  isStorageUri,
   parseDefinitions,
   resolveConfig,
   type EffectiveConfig,
   type FlagValue,
 } from '@weir/core';
-import { toStorageUri } from '@weir/jobmanager';
 import type { SecurityCliOptions } from './security-options.js';
 
 /** Options every command that reads the configuration has, besides its own flags. */
@@ -40,7 +41,7 @@ export type FlagMapping = [option: string, flag: string, key: string, transform?
 const abs = (v: unknown): unknown => (typeof v === 'string' ? path.resolve(v) : v);
 /** A directory or URI on the command line becomes a storage URI (a relative directory is relative to the current one). */
 export const storage = (v: unknown): unknown =>
-  typeof v === 'string' ? toStorageUri(/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : path.resolve(v)) : v;
+  typeof v === 'string' && !isStorageUri(v) ? fileStorageUri(v) : v;
 
 /** The security flags every gRPC command has, as keys. */
 export const SECURITY_FLAGS: FlagMapping[] = [

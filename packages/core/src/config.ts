@@ -11,6 +11,7 @@ import {
   type StateBackendType,
 } from '@weir/api';
 import { registerSecret } from './secrets.js';
+import { isStorageUri, parseStorageLocation } from './storage/location.js';
 
 /**
  * weir's configuration: one registry of settings (`CONFIG_OPTIONS`, Flink's key names), read
@@ -125,10 +126,12 @@ const httpUrl: Parser = (v, key) =>
   typeof v === 'string' && /^https?:\/\/[^\s/]+/.test(v)
     ? v
     : fail(key, 'an http:// or https:// URL such as http://minio:9000', v);
-const storageUri: Parser = (v, key) =>
-  typeof v === 'string' && /^(file:\/\/\/|s3:\/\/)/.test(v)
-    ? v
-    : fail(key, 'file:///path or s3://bucket/prefix', v);
+const storageUri: Parser = (v, key) => {
+  if (typeof v !== 'string' || !isStorageUri(v)) return fail(key, STORAGE, v);
+  // a URI: throws naming the key, the value and what is wrong with it
+  parseStorageLocation(v, { what: `Invalid value for '${key}':` });
+  return v;
+};
 const stringList: Parser = (v, key) => {
   const list =
     typeof v === 'string'

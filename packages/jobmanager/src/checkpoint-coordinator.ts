@@ -1,5 +1,5 @@
 import type { CheckpointSettings } from '@weir/api';
-import type { CheckpointStorage, Logger } from '@weir/core';
+import { childLocation, storageUri, type CheckpointStorage, type Logger } from '@weir/core';
 import { SharedStateRegistry, sharedFilesOf, type SharedFileRef } from './shared-state-registry.js';
 
 export interface SubtaskCheckpointStats {
@@ -275,7 +275,7 @@ export class CheckpointCoordinator {
       maxSyncDurationMs: 0,
       maxAsyncDurationMs: 0,
       maxAlignmentDurationMs: 0,
-      path: `${location.storage.root.replace(/\/$/, '')}/${location.directory}`,
+      path: storageUri(childLocation(location.storage.location, location.directory)),
       subtasks: tasks.map((t) => ({
         executionId: t.executionId,
         vertex: t.vertex,

@@ -1,2 +1,2 @@
-export { JobManager, toStorageUri, type JobManagerOptions } from './job-manager.js';
+export { JobManager, type JobManagerOptions } from './job-manager.js';
 export { StoragePathPolicy } from './storage-paths.js';

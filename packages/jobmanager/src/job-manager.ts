@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import {
   HealthReporter,
@@ -13,9 +13,10 @@ import {
   getTransportSecurity,
   maskSecrets,
   shutdownServer,
+  type DispatcherHandlers,
   type JobGraph,
+  type JobManagerGatewayHandlers,
   type Logger,
-  type TaskExecutionStateUpdate__Output,
 } from '@weir/core';
 import { StoragePathPolicy } from './storage-paths.js';
 import { JobMaster } from './job-master.js';
@@ -23,11 +24,6 @@ import type { CheckpointSettings, RestartStrategyConfiguration, StateBackendType
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';
-
-/** A storage location as given by a user: a URI, or a directory path. */
-export function toStorageUri(target: string): string {
-  return /^(file|s3):\/\//.test(target) ? target : fileStorageUri(target);
-}
 
 export interface JobManagerOptions {
   host: string;
@@ -58,16 +54,24 @@ export interface JobManagerOptions {
   insecure?: boolean;
 }
 
-type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
-
 const BUNDLE_CHUNK = 1024 * 1024;
 
 function invalid(message: string): Partial<grpc.StatusObject> {
-  return { code: 3 /* INVALID_ARGUMENT */, details: message };
+  return { code: grpc.status.INVALID_ARGUMENT, details: message };
 }
 
 function notFound(message: string): Partial<grpc.StatusObject> {
-  return { code: 5 /* NOT_FOUND */, details: message };
+  return { code: grpc.status.NOT_FOUND, details: message };
+}
+
+/** A failure a handler answers with its own status code rather than the handler's default. */
+class RpcFailure extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -149,9 +153,9 @@ export class JobManager {
     const sec = getTransportSecurity();
     const refusal = checkExposure(this.opts.host, sec, 'JobManager', this.opts.insecure ?? false);
     if (refusal) throw new Error(refusal);
-    this.server.addService(dispatcherProto.Dispatcher.service, {
+    const dispatcher: DispatcherHandlers = {
       SubmitJob: this.submitJob,
-      ListJobs: ((_call, cb) => {
+      ListJobs: (_call, cb) => {
         cb(null, {
           jobs: [...this.jobs.values()].map((j) => ({
             jobId: j.jobId,
@@ -161,29 +165,29 @@ export class JobManager {
             endTime: j.endTime,
           })),
         });
-      }) as Unary<unknown, unknown>,
-      GetJobStatus: ((call, cb) => {
+      },
+      GetJobStatus: (call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         cb(null, maskSecrets(job.details()));
-      }) as Unary<{ jobId: string }, unknown>,
-      CancelJob: ((call, cb) => {
+      },
+      CancelJob: (call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         if (job.isTerminal)
           return cb(null, { accepted: false, message: `Job ${job.jobId} already ended (${job.status})` });
         job.cancel();
         cb(null, { accepted: true, message: 'cancellation requested' });
-      }) as Unary<{ jobId: string }, unknown>,
-      GetCollectedRecords: ((call, cb) => {
+      },
+      GetCollectedRecords: (call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
-      }) as Unary<{ jobId: string }, unknown>,
-      TriggerSavepoint: ((call, cb) => {
+      },
+      TriggerSavepoint: (call, cb) => {
         let target;
         try {
-          target = createCheckpointStorage(toStorageUri(this.paths.savepointTarget(call.request.target)));
+          target = createCheckpointStorage(this.paths.savepointTarget(call.request.target));
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
@@ -195,17 +199,17 @@ export class JobManager {
             if (call.request.cancelJob) job.cancel();
             cb(null, { path: p });
           },
-          (err: Error) => cb({ code: 9 /* FAILED_PRECONDITION */, details: maskSecrets(err.message) }),
+          (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: maskSecrets(err.message) }),
         );
-      }) as Unary<{ jobId: string; target: string; cancelJob: boolean }, unknown>,
-      GetCheckpoints: ((call, cb) => {
+      },
+      GetCheckpoints: (call, cb) => {
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
         cb(null, {
           statsJson: JSON.stringify(maskSecrets(job.coordinator?.snapshotStats() ?? { disabled: true })),
         });
-      }) as Unary<{ jobId: string }, unknown>,
-      GetClusterOverview: ((_call, cb) => {
+      },
+      GetClusterOverview: (_call, cb) => {
         cb(null, {
           taskManagers: [...this.rm.taskManagers.values()].map((tm) => ({
             taskManagerId: tm.id,
@@ -219,10 +223,11 @@ export class JobManager {
           totalSlots: this.rm.totalSlots(),
           freeSlots: this.rm.freeSlots(),
         });
-      }) as Unary<unknown, unknown>,
-    });
-    this.server.addService(controlProto.JobManagerGateway.service, {
-      RegisterTaskManager: ((call, cb) => {
+      },
+    };
+    this.server.addService(dispatcherProto.Dispatcher.service, dispatcher);
+    const gateway: JobManagerGatewayHandlers = {
+      RegisterTaskManager: (call, cb) => {
         const r = call.request;
         if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
           return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
@@ -235,18 +240,17 @@ export class JobManager {
           heartbeatIntervalMs: this.rm.heartbeatIntervalMs,
           heartbeatTimeoutMs: this.rm.heartbeatTimeoutMs,
         });
-      }) as Unary<{ taskManagerId: string; address: string; slots: number }, unknown>,
-      Heartbeat: (stream: Parameters<ResourceManager['attachHeartbeat']>[0]) =>
-        this.rm.attachHeartbeat(stream),
-      UpdateTaskExecutionState: ((call, cb) => {
+      },
+      Heartbeat: (stream) => this.rm.attachHeartbeat(stream),
+      UpdateTaskExecutionState: (call, cb) => {
         const u = call.request;
         this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, {
           endOfData: u.endOfData,
           restoreDurationMs: Number(u.restoreDurationMs),
         });
         cb(null, { ok: true });
-      }) as Unary<TaskExecutionStateUpdate__Output, unknown>,
-      AcknowledgeCheckpoint: ((call, cb) => {
+      },
+      AcknowledgeCheckpoint: (call, cb) => {
         const r = call.request;
         this.jobs.get(r.jobId)?.coordinator?.acknowledge(r.executionId, Number(r.checkpointId), r.stateJson, {
           syncDurationMs: Number(r.syncDurationMs),
@@ -255,29 +259,17 @@ export class JobManager {
           stateSizeBytes: Number(r.stateSizeBytes),
         });
         cb(null, { ok: true });
-      }) as Unary<
-        {
-          jobId: string;
-          executionId: string;
-          checkpointId: number;
-          stateJson: string;
-          syncDurationMs: number;
-          asyncDurationMs: number;
-          alignmentDurationMs: number;
-          stateSizeBytes: number;
-        },
-        unknown
-      >,
-      DeclineCheckpoint: ((call, cb) => {
+      },
+      DeclineCheckpoint: (call, cb) => {
         const r = call.request;
         this.jobs.get(r.jobId)?.coordinator?.decline(r.executionId, Number(r.checkpointId), r.reason);
         cb(null, { ok: true });
-      }) as Unary<{ jobId: string; executionId: string; checkpointId: number; reason: string }, unknown>,
-      ReportCollectedRecords: ((call, cb) => {
+      },
+      ReportCollectedRecords: (call, cb) => {
         this.jobs.get(call.request.jobId)?.addCollected(call.request.batch);
         cb(null, { ok: true });
-      }) as Unary<{ jobId: string; batch: Buffer }, unknown>,
-      GetJobBundle: (call: grpc.ServerWritableStream<{ jobId: string }, { data: Buffer }>) => {
+      },
+      GetJobBundle: (call) => {
         const bundle = this.bundles.get(call.request.jobId);
         if (!bundle) {
           call.emit('error', notFound(`No bundle for job '${call.request.jobId}'`));
@@ -287,7 +279,8 @@ export class JobManager {
           call.write({ data: bundle.subarray(off, off + BUNDLE_CHUNK) });
         call.end();
       },
-    });
+    };
+    this.server.addService(controlProto.JobManagerGateway.service, gateway);
     this.port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.log.info(
       {
@@ -306,17 +299,7 @@ export class JobManager {
     return this.port;
   }
 
-  private readonly submitJob: Unary<
-    {
-      jobName: string;
-      jobGraphJson: string;
-      bundle: Buffer;
-      jobContextJson: string;
-      restorePath: string;
-      allowNonRestoredState: boolean;
-    },
-    unknown
-  > = (call, cb) => {
+  private readonly submitJob: DispatcherHandlers['SubmitJob'] = (call, cb) => {
     const req = call.request;
     let graph: JobGraph;
     try {
@@ -345,15 +328,15 @@ export class JobManager {
           submittedAt: Date.now(),
         });
       } catch (err) {
-        throw Object.assign(
-          new Error(`Cannot store the job for recovery in ${this.store!.uri}: ${(err as Error).message}`),
-          { code: 14 /* UNAVAILABLE */ },
+        throw new RpcFailure(
+          grpc.status.UNAVAILABLE,
+          `Cannot store the job for recovery in ${this.store!.uri}: ${(err as Error).message}`,
         );
       }
       this.startJob(jobId, graph, req, restore);
       cb(null, { jobId });
-    })().catch((err: Error & { code?: number }) =>
-      cb(err.code ? { code: err.code, details: err.message } : invalid(err.message)),
+    })().catch((err: Error) =>
+      cb(err instanceof RpcFailure ? { code: err.code, details: err.message } : invalid(err.message)),
     );
   };
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
+  isCheckpointDamaged,
   requiredSlots,
   unary,
   type ExecutionState,
@@ -28,7 +29,7 @@ import {
   type RestartStrategyConfiguration,
   type StateBackendType,
 } from '@weir/api';
-import { RestorePlan, isCheckpointDamaged } from './restore.js';
+import { RestorePlan } from './restore.js';
 import { RestartBackoff } from './restart-backoff.js';
 
 /** One attempt to run one subtask. */
@@ -474,7 +475,7 @@ export class JobMaster {
     const cause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
     if (
       failure.domain === 'restore' &&
-      isCheckpointDamaged(failure.message ?? '') &&
+      isCheckpointDamaged(failure.reason) &&
       this.restoredCheckpointId > 0 &&
       this.coordinator.latestCompleted()?.id === this.restoredCheckpointId
     ) {
@@ -577,7 +578,7 @@ export class JobMaster {
         this.restoredCheckpointId = latest.id;
         break;
       } catch (err) {
-        if (!isCheckpointDamaged((err as Error).message)) {
+        if (!isCheckpointDamaged(err)) {
           // storage unreachable for now: this attempt fails, the restart strategy decides on the next
           this.status = 'JOB_CREATED';
           this.failGlobally(`Reading checkpoint ${latest.id} failed: ${(err as Error).message}`);

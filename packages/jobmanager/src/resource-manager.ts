@@ -1,14 +1,16 @@
-import type * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import {
   controlProto,
   createClient,
-  type JobManagerHeartbeat__Output,
+  type JobManagerGatewayHandlers,
   type Logger,
   type TaskExecutorGatewayClient,
   type TaskManagerHeartbeat__Output,
   type TaskMetrics__Output,
 } from '@weir/core';
+
+/** The JobManager's end of a TaskManager's heartbeat stream, as the generated service handler gets it. */
+type HeartbeatStream = Parameters<JobManagerGatewayHandlers['Heartbeat']>[0];
 
 export interface RegisteredTaskManager {
   id: string;
@@ -19,7 +21,7 @@ export interface RegisteredTaskManager {
   allocations: Array<string | undefined>;
   gateway: TaskExecutorGatewayClient;
   lastHeartbeat: number;
-  heartbeatStream?: grpc.ServerDuplexStream<TaskManagerHeartbeat__Output, JobManagerHeartbeat__Output>;
+  heartbeatStream?: HeartbeatStream;
   rssBytes: number;
   heapUsedBytes: number;
 }
@@ -74,9 +76,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     return tm;
   }
 
-  attachHeartbeat(
-    stream: grpc.ServerDuplexStream<TaskManagerHeartbeat__Output, JobManagerHeartbeat__Output>,
-  ): void {
+  attachHeartbeat(stream: HeartbeatStream): void {
     let tm: RegisteredTaskManager | undefined;
     const reply = setInterval(
       () => stream.write({ jobManagerId: this.jobManagerId, timestamp: Date.now() }),

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
+  StorageError,
+  childLocation,
   computeKeyGroupRangeForOperatorIndex,
   createCheckpointStorage,
-  fileStorageUri,
+  describeLocation,
+  locationName,
+  parentLocation,
+  parseStorageLocation,
+  storageFailureReason,
   type JobGraph,
 } from '@weir/core';
 
@@ -53,17 +56,6 @@ export interface CheckpointMetadata {
   operators: Record<string, { parallelism: number; subtasks: Record<string, OperatorSubtaskState> }>;
 }
 
-/**
- * Damage to a checkpoint (a file missing, truncated or failing its checksum, unreadable
- * metadata), as opposed to storage that is unreachable for a while: only damage makes failover
- * give up on a checkpoint and fall back to an older one.
- */
-export function isCheckpointDamaged(message: string): boolean {
-  return /Checksum mismatch|is truncated|Corrupt checkpoint metadata|ENOENT|NoSuchKey|does not exist|No _metadata/i.test(
-    message,
-  );
-}
-
 /** What one new subtask restores, per operator of its chain. */
 export interface TaskRestoreState {
   /** storage root the handle paths are relative to */
@@ -89,29 +81,38 @@ export class RestorePlan {
     graph: JobGraph,
     allowNonRestoredState: boolean,
   ): Promise<RestorePlan> {
-    let file: string;
+    // a checkpoint or savepoint directory, or its _metadata file; a plain path is the JobManager's
+    const given = parseStorageLocation(restorePath, { baseDir: process.cwd(), what: 'Restore path' });
+    const named = locationName(given) === '_metadata' ? parentLocation(given) : undefined;
+    const root = named ?? given;
+    const storage = createCheckpointStorage(root);
+    const file = describeLocation(childLocation(root, '_metadata'));
     let text: string;
-    let root: string;
-    if (restorePath.startsWith('s3://')) {
-      root = restorePath.replace(/\/(_metadata)?$/, '');
-      file = `${root}/_metadata`;
-      text = (await createCheckpointStorage(root).read('_metadata')).toString('utf8');
-    } else {
-      const p = restorePath.startsWith('file://') ? fileURLToPath(restorePath) : path.resolve(restorePath);
-      if (!existsSync(p)) throw new Error(`Restore path does not exist: ${p}`);
-      file = statSync(p).isDirectory() ? path.join(p, '_metadata') : p;
-      if (!existsSync(file)) throw new Error(`No _metadata in ${p}: not a savepoint or completed checkpoint`);
-      text = readFileSync(file, 'utf8');
-      root = fileStorageUri(path.dirname(file));
+    try {
+      text = (await storage.read('_metadata')).toString('utf8');
+    } catch (err) {
+      if (storageFailureReason(err) !== 'NOT_FOUND') throw err;
+      if (!(await storage.exists('')))
+        throw new StorageError('NOT_FOUND', `Restore path does not exist: ${describeLocation(given)}`, {
+          cause: err,
+        });
+      throw new StorageError(
+        'NOT_FOUND',
+        `No _metadata in ${describeLocation(root)}: not a savepoint or completed checkpoint`,
+        { cause: err },
+      );
     }
     let md: CheckpointMetadata;
     try {
       md = JSON.parse(text) as CheckpointMetadata;
     } catch (e) {
-      throw new Error(`Corrupt checkpoint metadata ${file}: ${(e as Error).message}`);
+      throw new StorageError('CORRUPT', `Corrupt checkpoint metadata ${file}: ${(e as Error).message}`);
     }
     if (md?.version !== 1 || typeof md.operators !== 'object' || !Number.isInteger(md.maxParallelism)) {
-      throw new Error(`Corrupt checkpoint metadata ${file}: missing version, operators or maxParallelism`);
+      throw new StorageError(
+        'CORRUPT',
+        `Corrupt checkpoint metadata ${file}: missing version, operators or maxParallelism`,
+      );
     }
     if (md.maxParallelism !== graph.maxParallelism) {
       throw new Error(
@@ -128,7 +129,7 @@ export class RestorePlan {
       );
     }
     // handle paths are relative to the directory of _metadata
-    return new RestorePlan(file, md, root);
+    return new RestorePlan(file, md, storage.root);
   }
 
   /**

@@ -1,6 +1,13 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { fileStorageUri } from '@weir/core';
+import {
+  childLocation,
+  describeLocation,
+  isStorageUri,
+  isWithinLocation,
+  parseStorageLocation,
+  storageUri,
+  type StorageLocation,
+} from '@weir/core';
 
 /**
  * Where clients may make the JobManager write savepoints and read restore state from. Requests
@@ -15,9 +22,9 @@ import { fileStorageUri } from '@weir/core';
  *   retained checkpoints under the checkpoint storage).
  */
 export class StoragePathPolicy {
-  private readonly checkpointRoot: string;
-  private readonly savepointRoot: string;
-  private readonly allowed: string[];
+  private readonly checkpointRoot: StorageLocation;
+  private readonly savepointRoot: StorageLocation;
+  private readonly allowed: StorageLocation[];
   private readonly restrict: boolean;
 
   constructor(opts: {
@@ -27,65 +34,55 @@ export class StoragePathPolicy {
     restrict: boolean;
   }) {
     this.restrict = opts.restrict;
-    this.checkpointRoot = canonical(opts.checkpointStorage);
-    this.savepointRoot = canonical(opts.savepointDir);
-    this.allowed = (opts.allowedDirs ?? []).map(canonical);
+    const base = { baseDir: process.cwd() };
+    this.checkpointRoot = parseStorageLocation(opts.checkpointStorage, {
+      ...base,
+      what: 'Checkpoint storage',
+    });
+    this.savepointRoot = parseStorageLocation(opts.savepointDir, { ...base, what: 'Savepoint directory' });
+    this.allowed = (opts.allowedDirs ?? []).map((d) =>
+      parseStorageLocation(d, { ...base, what: 'security.storage.allowed-dirs entry' }),
+    );
   }
 
   /** The storage URI a savepoint target names, or an error saying why it is refused. */
   savepointTarget(target: string | undefined): string {
-    if (!target) return this.savepointRoot;
-    const uri = this.resolve(target, 'Savepoint target');
-    if (within(uri, this.checkpointRoot)) {
+    if (!target) return storageUri(this.savepointRoot);
+    const loc = this.resolve(target, 'Savepoint target');
+    if (isWithinLocation(loc, this.checkpointRoot)) {
       throw new Error(
-        `Savepoint target '${target}' is refused: it is inside the checkpoint storage ${this.checkpointRoot}, where the jobs' checkpoints live. Use the savepoint directory (${this.savepointRoot}) or another directory`,
+        `Savepoint target '${target}' is refused: it is inside the checkpoint storage ${storageUri(this.checkpointRoot)}, where the jobs' checkpoints live. Use the savepoint directory (${storageUri(this.savepointRoot)}) or another directory`,
       );
     }
-    this.checkAllowed(uri, target, 'Savepoint target', [this.savepointRoot, ...this.allowed]);
-    return uri;
+    this.checkAllowed(loc, target, 'Savepoint target', [this.savepointRoot, ...this.allowed]);
+    return storageUri(loc);
   }
 
-  /** A restore path (savepoint or retained checkpoint, directory or _metadata), checked the same way. */
+  /** A restore path (savepoint or retained checkpoint, directory or _metadata), checked the same way: a local path, or an s3:// URI. */
   restorePath(p: string): string {
-    const uri = this.resolve(p, 'Restore path');
-    this.checkAllowed(uri, p, 'Restore path', [this.savepointRoot, this.checkpointRoot, ...this.allowed]);
-    return uri.startsWith('file://') ? fileURLToPath(uri) : uri;
+    const loc = this.resolve(p, 'Restore path');
+    this.checkAllowed(loc, p, 'Restore path', [this.savepointRoot, this.checkpointRoot, ...this.allowed]);
+    return describeLocation(loc);
   }
 
-  private resolve(p: string, what: string): string {
+  private resolve(p: string, what: string): StorageLocation {
     if (p.includes('\0')) throw new Error(`${what} is refused: it contains a NUL character`);
-    const rest = p.replace(/^(file|s3):\/\/[^/]*/, '');
+    const rest = p.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
     if (rest.split(/[/\\]+/).includes('..')) {
       throw new Error(
         `${what} '${p}' is refused: '..' segments are not allowed; give the directory without them`,
       );
     }
-    if (/^s3:\/\//.test(p)) return p.replace(/\/+$/, '');
-    if (/^file:\/\//.test(p)) return canonical(p);
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p))
-      throw new Error(`${what} '${p}' is refused: only directories, file:// and s3:// URIs are supported`);
-    if (path.isAbsolute(p)) return canonical(p);
-    if (this.savepointRoot.startsWith('s3://'))
-      return `${this.savepointRoot}/${p.replace(/^\.\/+/, '').replace(/\/+$/, '')}`;
-    return canonical(path.join(fileURLToPath(this.savepointRoot), p));
+    if (isStorageUri(p) || path.isAbsolute(p)) return parseStorageLocation(p, { baseDir: '/', what });
+    // relative: under the savepoint directory
+    return childLocation(this.savepointRoot, p);
   }
 
-  private checkAllowed(uri: string, given: string, what: string, roots: string[]): void {
+  private checkAllowed(loc: StorageLocation, given: string, what: string, roots: StorageLocation[]): void {
     if (!this.restrict) return;
-    if (roots.some((r) => within(uri, r))) return;
+    if (roots.some((r) => isWithinLocation(loc, r))) return;
     throw new Error(
-      `${what} '${given}' is refused: it is outside the directories this cluster allows (${roots.join(', ')}); add it to security.storage.allowed-dirs`,
+      `${what} '${given}' is refused: it is outside the directories this cluster allows (${roots.map(storageUri).join(', ')}); add it to security.storage.allowed-dirs`,
     );
   }
-}
-
-/** A directory or URI as a normalized storage URI without a trailing slash. */
-function canonical(p: string): string {
-  if (p.startsWith('s3://')) return p.replace(/\/+$/, '');
-  const dir = p.startsWith('file://') ? fileURLToPath(p) : path.resolve(p);
-  return fileStorageUri(path.normalize(dir)).replace(/\/+$/, '');
-}
-
-function within(uri: string, root: string): boolean {
-  return uri === root || uri.startsWith(`${root}/`);
 }

@@ -16,12 +16,14 @@ import {
   unary,
   type ConsumerMessage__Output,
   type DataExchangeClient,
+  type DataExchangeHandlers,
   type JobManagerGatewayClient,
   type JobManagerHeartbeat__Output,
   type Logger,
   type ProducerMessage,
   type TaskDeploymentDescriptor__Output,
-  type TaskExecutionStateUpdate__Output,
+  type TaskExecutorGatewayHandlers,
+  type TaskExecutionStateUpdate,
   type TaskManagerHeartbeat,
   type TaskMetrics,
   type RegisterTaskManagerResponse__Output,
@@ -137,37 +139,18 @@ export class TaskExecutor {
   }
 
   async start(): Promise<void> {
-    this.server.addService(controlProto.TaskExecutorGateway.service, {
-      SubmitTask: (
-        call: grpc.ServerUnaryCall<TaskDeploymentDescriptor__Output, unknown>,
-        cb: grpc.sendUnaryData<unknown>,
-      ) => {
+    const gateway: TaskExecutorGatewayHandlers = {
+      SubmitTask: (call, cb) => {
         this.submitTask(call.request).then(
           () => cb(null, { ok: true }),
           (err: Error) => cb(null, { ok: false, message: err.message }),
         );
       },
-      CancelTask: (
-        call: grpc.ServerUnaryCall<{ executionId: string }, unknown>,
-        cb: grpc.sendUnaryData<unknown>,
-      ) => {
+      CancelTask: (call, cb) => {
         this.cancelTask(call.request.executionId);
         cb(null, { ok: true });
       },
-      TriggerCheckpoint: (
-        call: grpc.ServerUnaryCall<
-          {
-            executionId: string;
-            checkpointId: number;
-            timestamp: number;
-            storage: string;
-            directory: string;
-            isSavepoint: boolean;
-          },
-          unknown
-        >,
-        cb: grpc.sendUnaryData<unknown>,
-      ) => {
+      TriggerCheckpoint: (call, cb) => {
         const r = call.request;
         const worker = this.executionSlot.get(r.executionId)?.worker;
         if (!worker) return cb(null, { ok: false, message: `no task ${r.executionId} on ${this.id}` });
@@ -182,13 +165,7 @@ export class TaskExecutor {
         } satisfies ToWorker);
         cb(null, { ok: true });
       },
-      NotifyCheckpoint: (
-        call: grpc.ServerUnaryCall<
-          { executionId: string; checkpointId: number; completed: boolean; final: boolean },
-          unknown
-        >,
-        cb: grpc.sendUnaryData<unknown>,
-      ) => {
+      NotifyCheckpoint: (call, cb) => {
         const r = call.request;
         this.executionSlot.get(r.executionId)?.worker?.postMessage({
           t: 'notifyCheckpoint',
@@ -199,11 +176,10 @@ export class TaskExecutor {
         } satisfies ToWorker);
         cb(null, { ok: true });
       },
-    });
-    this.server.addService(dataProto.DataExchange.service, {
-      Exchange: (call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage>) =>
-        this.serveExchange(call),
-    });
+    };
+    this.server.addService(controlProto.TaskExecutorGateway.service, gateway);
+    const exchange: DataExchangeHandlers = { Exchange: (call) => this.serveExchange(call) };
+    this.server.addService(dataProto.DataExchange.service, exchange);
     const port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.address = `${this.opts.advertisedHost ?? this.opts.host}:${port}`;
     this.log.info({ address: this.address, slots: this.opts.slots }, 'TaskManager listening');
@@ -278,8 +254,8 @@ export class TaskExecutor {
   }
 
   private reportState(
-    update: Pick<TaskExecutionStateUpdate__Output, 'jobId' | 'executionId' | 'state'> &
-      Partial<Pick<TaskExecutionStateUpdate__Output, 'failure' | 'endOfData' | 'restoreDurationMs'>>,
+    update: Required<Pick<TaskExecutionStateUpdate, 'jobId' | 'executionId' | 'state'>> &
+      Pick<TaskExecutionStateUpdate, 'failure' | 'endOfData' | 'restoreDurationMs'>,
   ): void {
     const metrics = this.metrics.get(update.executionId);
     unary(
@@ -514,7 +490,7 @@ export class TaskExecutor {
           jobId: slot?.jobId ?? '',
           executionId: msg.executionId,
           state: msg.state,
-          ...(msg.failure ? { failure: msg.failure as never } : {}),
+          ...(msg.failure ? { failure: msg.failure } : {}),
           ...(msg.endOfData ? { endOfData: true } : {}),
           ...(msg.restoreDurationMs ? { restoreDurationMs: msg.restoreDurationMs } : {}),
         };

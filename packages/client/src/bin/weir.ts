@@ -5,6 +5,7 @@ import {
   checkExposure,
   checkHealth,
   defaultAdvertisedHost,
+  fileStorageUri,
   maskSecrets,
   maskString,
   registerEnvironmentSecrets,
@@ -13,7 +14,7 @@ import {
   parsePositiveInt,
   resolveTransportSecurity,
 } from '@weir/core';
-import { JobManager, toStorageUri } from '@weir/jobmanager';
+import { JobManager } from '@weir/jobmanager';
 import { TaskExecutor } from '@weir/taskmanager';
 import { JobFileError } from '../bundler.js';
 import { ClusterClient } from '../cluster-client.js';
@@ -211,7 +212,7 @@ addSecurityOptions(
       heartbeatIntervalMs: cfg.get<number>('heartbeat.interval')!,
       heartbeatTimeoutMs: cfg.get<number>('heartbeat.timeout')!,
       slotRequestTimeoutMs: cfg.get<number>('slot.request.timeout')!,
-      checkpointStorage: config.checkpointDir ?? toStorageUri(path.resolve('.weir', 'checkpoints')),
+      checkpointStorage: config.checkpointDir ?? fileStorageUri(path.join('.weir', 'checkpoints')),
       savepointDir: config.savepointDir ?? path.resolve('.weir', 'savepoints'),
       checkpointDefaults: config.checkpoint,
       ...(config.stateBackend ? { stateBackend: config.stateBackend } : {}),
@@ -221,7 +222,7 @@ addSecurityOptions(
       ...(config.restartStrategy ? { restartStrategy: config.restartStrategy } : {}),
       ...(config.jobStoreEnabled === false
         ? {}
-        : { jobStore: config.jobStore ?? toStorageUri(path.resolve('.weir', 'ha')) }),
+        : { jobStore: config.jobStore ?? fileStorageUri(path.join('.weir', 'ha')) }),
       ...(config.security.allowedDirs
         ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) }
         : {}),

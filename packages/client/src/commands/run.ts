@@ -1,4 +1,5 @@
-import { buildJobGraph, decodeRecords, planJobBundle } from '@weir/core';
+import { status } from '@grpc/grpc-js';
+import { buildJobGraph, decodeRecords, isStorageUri, planJobBundle } from '@weir/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,7 +97,7 @@ async function printCollected(client: ClusterClient, jobId: string): Promise<voi
 
 /** A storage URI as it is; a local path made absolute here, where the user typed it. */
 export function resolveLocation(p: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(p) ? p : path.resolve(p);
+  return isStorageUri(p) ? p : path.resolve(p);
 }
 
 export function defaultProgress(): (line: string, final: boolean) => void {
@@ -130,7 +131,8 @@ async function follow(
     } catch (err) {
       // a JobManager restarting on its job store comes back with the job: keep following for a while
       const code = (err as { code?: number }).code;
-      if (code !== 14 /* UNAVAILABLE */ && code !== 5 /* NOT_FOUND, while it recovers its jobs */) throw err;
+      // NOT_FOUND: while it recovers its jobs
+      if (code !== status.UNAVAILABLE && code !== status.NOT_FOUND) throw err;
       unreachableSince ||= Date.now();
       if (Date.now() - unreachableSince > 120_000)
         throw new Error(`Lost the JobManager at ${client.address} for 2 min: ${(err as Error).message}`);

@@ -25,7 +25,10 @@ export type { JobDetails, JobDetails__Output } from '../generated/weir/JobDetail
 export type { JobRestart, JobRestart__Output } from '../generated/weir/JobRestart.js';
 export type { JobSummary__Output } from '../generated/weir/JobSummary.js';
 export type { ClusterOverview__Output } from '../generated/weir/ClusterOverview.js';
-export type { TaskExecutionStateUpdate__Output } from '../generated/weir/TaskExecutionStateUpdate.js';
+export type {
+  TaskExecutionStateUpdate,
+  TaskExecutionStateUpdate__Output,
+} from '../generated/weir/TaskExecutionStateUpdate.js';
 export type {
   TaskManagerHeartbeat,
   TaskManagerHeartbeat__Output,

@@ -1,4 +1,10 @@
-import { createCheckpointStorage, decodeRecords, resolveStoragePath } from '@weir/core';
+import {
+  StorageError,
+  createCheckpointStorage,
+  decodeRecords,
+  resolveHandlePath,
+  storageUri,
+} from '@weir/core';
 import type { KeyedStateBackend } from './keyed-state-backend.js';
 
 /*
@@ -113,11 +119,14 @@ export async function restoreIncrementalState(
   for (const { file, links } of [...byFile.values()].sort(
     (a, b) => a.file.checkpointId - b.file.checkpointId,
   )) {
-    const where = resolveStoragePath(root, file.path);
+    const where = resolveHandlePath(root, file.path);
     const data = await createCheckpointStorage(where.root).read(where.path, file.sha256);
     for (const l of links) {
       if (l.offset + l.length > data.byteLength)
-        throw new Error(`Checkpoint file ${where.root}/${where.path} is truncated`);
+        throw new StorageError(
+          'CORRUPT',
+          `Checkpoint file ${storageUri(where.root)}/${where.path} is truncated`,
+        );
       const batch = decodeRecords(data.subarray(l.offset, l.offset + l.length));
       if (l.full) backend.restoreEntries(kinds, batch);
       else backend.restoreDelta(kinds, batch);

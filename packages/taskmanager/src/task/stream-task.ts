@@ -1,10 +1,15 @@
 import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
+  StorageError,
+  childLocation,
   computeKeyGroupRangeForOperatorIndex,
   createCheckpointStorage,
   decodeRecords,
   encodeRecords,
+  isWithinLocation,
+  parseStorageLocation,
+  storageFailureReason,
   type ChannelEvent,
   type CheckpointStorage,
   type TaskDeploymentDescriptor__Output,
@@ -227,7 +232,8 @@ export class StreamTask {
         const data = await storage.read(h.path, h.sha256);
         for (const [kg, [off, len]] of Object.entries(h.index)) {
           if (!range.contains(Number(kg))) continue;
-          if (off + len > data.byteLength) throw new Error(`Checkpoint file ${h.path} is truncated`);
+          if (off + len > data.byteLength)
+            throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
           backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
         }
       }
@@ -235,8 +241,8 @@ export class StreamTask {
         await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
         // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
         // another job (restored as a savepoint) is not ours to reference, so the next one is full
-        const ownRoot = `${this.tdd.checkpointStorage.replace(/\/+$/, '')}/${this.tdd.jobId}/`;
-        if (r.storage.startsWith(ownRoot))
+        const own = childLocation(parseStorageLocation(this.tdd.checkpointStorage), this.tdd.jobId);
+        if (isWithinLocation(storage.location, own))
           backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
       }
     }
@@ -713,6 +719,7 @@ export class StreamTask {
       message: e.message,
       stack: e.stack ?? e.message,
       domain,
+      reason: storageFailureReason(e) ?? '',
     };
     this.terminate('FAILED', failure);
   }

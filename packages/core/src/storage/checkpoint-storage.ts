@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { StorageLocation } from './location.js';
+import { StorageError } from './storage-error.js';
+
+/** Where a written file is, how big it is, and its checksum, so restore can verify it. */
+export interface StateHandle {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * The blob store checkpoints, savepoints and the job store are written to: files (objects)
+ * addressed by slash-separated paths relative to the storage root, in the design guide's layout
+ * `<jobId>/chk-<n>/_metadata`, `<jobId>/chk-<n>/<operator>/<subtask>-<uuid>`,
+ * `<jobId>/shared/<file>`. Failures are StorageErrors whose reason says whether the data is
+ * missing or damaged, or the storage unreachable.
+ */
+export interface CheckpointStorage {
+  /** the canonical URI of the root (no trailing slash) */
+  readonly root: string;
+  readonly location: StorageLocation;
+  write(relPath: string, data: Uint8Array): Promise<StateHandle>;
+  /** the file's bytes, verified against `expectedSha256` when given */
+  read(relPath: string, expectedSha256?: string): Promise<Buffer>;
+  /** names directly under a directory, sorted; [] when it does not exist */
+  list(relDir: string): Promise<string[]>;
+  /** whether anything (a file, or a directory with files in it) exists at the path ('' for the root) */
+  exists(relPath: string): Promise<boolean>;
+  delete(relPath: string): Promise<void>;
+  deleteDir(relDir: string): Promise<void>;
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * A path under a storage root, normalized; refuses absolute paths and `..` (handle paths that
+ * climb out of a checkpoint's directory are resolved with resolveHandlePath first). '' and '.'
+ * name the root itself.
+ */
+export function checkedRelativePath(rel: string): string {
+  const norm = path.posix.normalize(rel === '' ? '.' : rel);
+  if (norm === '..' || norm.startsWith('../') || path.posix.isAbsolute(norm))
+    throw new StorageError('INVALID_LOCATION', `Checkpoint path escapes the storage root: ${rel}`);
+  return norm === '.' ? '' : norm.replace(/\/+$/, '');
+}

@@ -1,0 +1,211 @@
+import type * as S3SdkModule from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type * as LibStorageModule from '@aws-sdk/lib-storage';
+import {
+  checkedRelativePath,
+  sha256,
+  type CheckpointStorage,
+  type StateHandle,
+} from './checkpoint-storage.js';
+import { parseStorageLocation, storageUri, type S3Location, type StorageLocation } from './location.js';
+import { s3ConfigFromEnv } from './s3-settings.js';
+import { StorageError } from './storage-error.js';
+
+type S3Sdk = typeof S3SdkModule;
+type LibStorage = typeof LibStorageModule;
+
+let sdk: Promise<{ s3: S3Sdk; lib: LibStorage }> | undefined;
+
+/**
+ * The AWS SDK is loaded on first use of an s3:// location (it is large, and a deployment that
+ * keeps its checkpoints in files never needs it).
+ */
+function loadSdk(where: string): Promise<{ s3: S3Sdk; lib: LibStorage }> {
+  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
+    ([s3, lib]) => ({ s3, lib }),
+    (err: Error) => {
+      sdk = undefined;
+      throw new StorageError(
+        'UNAVAILABLE',
+        `S3 storage ${where} needs the AWS SDK (@aws-sdk/client-s3, @aws-sdk/lib-storage), which cannot be loaded: ${err.message}`,
+        { cause: err },
+      );
+    },
+  );
+  return sdk;
+}
+
+function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string; Code?: string };
+  return `${e.Code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`;
+}
+
+/** A missing key or bucket, as opposed to S3 that cannot be reached or refuses. */
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string };
+  const code = e.Code ?? e.name;
+  return code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound';
+}
+
+/** Checkpoint files as objects under s3://bucket/prefix, uploaded with multipart when large. */
+export class S3CheckpointStorage implements CheckpointStorage {
+  readonly location: S3Location;
+  readonly root: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  private client: Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> | undefined;
+
+  /** `root`: an s3:// URI or a parsed S3 location; the client settings are read now, the SDK loaded on first use */
+  constructor(
+    root: string | StorageLocation,
+    private readonly config: S3ClientConfig = s3ConfigFromEnv(),
+  ) {
+    const loc =
+      typeof root === 'string' ? parseStorageLocation(root, { what: 'S3 checkpoint storage' }) : root;
+    if (loc.scheme !== 's3')
+      throw new StorageError(
+        'INVALID_LOCATION',
+        `Invalid S3 checkpoint storage '${storageUri(loc)}': expected s3://bucket/prefix`,
+      );
+    this.location = loc;
+    this.root = storageUri(loc);
+    this.bucket = loc.bucket;
+    this.prefix = loc.prefix;
+  }
+
+  private connect(): Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> {
+    this.client ??= loadSdk(this.root).then(({ s3, lib }) => ({
+      client: new s3.S3Client(this.config),
+      s3,
+      lib,
+    }));
+    return this.client;
+  }
+
+  private key(rel: string): string {
+    const norm = checkedRelativePath(rel);
+    return this.prefix ? (norm ? `${this.prefix}/${norm}` : this.prefix) : norm;
+  }
+
+  private where(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  async write(relPath: string, data: Uint8Array): Promise<StateHandle> {
+    const key = this.key(relPath);
+    try {
+      const { client, lib } = await this.connect();
+      await new lib.Upload({
+        client,
+        params: { Bucket: this.bucket, Key: key, Body: data },
+        partSize: 8 * 1024 * 1024,
+        queueSize: 2,
+      }).done();
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      throw new StorageError('UNAVAILABLE', `S3 upload to ${this.where(key)} failed: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+    return { path: relPath, size: data.byteLength, sha256: sha256(data) };
+  }
+
+  async read(relPath: string, expectedSha256?: string): Promise<Buffer> {
+    const key = this.key(relPath);
+    let data: Buffer;
+    try {
+      const { client, s3 } = await this.connect();
+      const res = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      data = Buffer.from(await res.Body!.transformToByteArray());
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      throw new StorageError(
+        isNotFound(err) ? 'NOT_FOUND' : 'UNAVAILABLE',
+        `Cannot read checkpoint file ${this.where(key)}: ${describe(err)}`,
+        { cause: err },
+      );
+    }
+    if (expectedSha256 && sha256(data) !== expectedSha256)
+      throw new StorageError(
+        'CORRUPT',
+        `Checksum mismatch in checkpoint file ${this.where(key)}: the file is corrupt`,
+      );
+    return data;
+  }
+
+  private async keys(
+    relDir: string,
+    opts: { delimiter?: string; max?: number } = {},
+  ): Promise<{ keys: string[]; dirs: string[] }> {
+    const base = this.key(relDir);
+    const prefix = base ? `${base}/` : '';
+    const { client, s3 } = await this.connect();
+    const keys: string[] = [];
+    const dirs: string[] = [];
+    let token: string | undefined;
+    do {
+      const res = await client.send(
+        new s3.ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ContinuationToken: token,
+          ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+          ...(opts.max ? { MaxKeys: opts.max } : {}),
+        }),
+      );
+      for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
+      for (const p of res.CommonPrefixes ?? []) if (p.Prefix) dirs.push(p.Prefix);
+      token = res.IsTruncated && !opts.max ? res.NextContinuationToken : undefined;
+    } while (token);
+    return { keys, dirs };
+  }
+
+  async list(relDir: string): Promise<string[]> {
+    const base = this.key(relDir);
+    const prefix = base ? `${base}/` : '';
+    const { keys, dirs } = await this.keys(relDir, { delimiter: '/' });
+    return [...keys, ...dirs].map((k) => k.slice(prefix.length).replace(/\/$/, '')).sort();
+  }
+
+  async exists(relPath: string): Promise<boolean> {
+    const key = this.key(relPath);
+    try {
+      const { client, s3 } = await this.connect();
+      if (key) {
+        try {
+          await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+          return true;
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      return (await this.keys(relPath, { max: 1 })).keys.length > 0;
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      if (isNotFound(err)) return false;
+      throw new StorageError('UNAVAILABLE', `Cannot look at ${this.where(key)}: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async delete(relPath: string): Promise<void> {
+    const { client, s3 } = await this.connect();
+    await client.send(
+      new s3.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: [{ Key: this.key(relPath) }] } }),
+    );
+  }
+
+  async deleteDir(relDir: string): Promise<void> {
+    const { keys } = await this.keys(relDir);
+    const { client, s3 } = await this.connect();
+    for (let i = 0; i < keys.length; i += 1000) {
+      await client.send(
+        new s3.DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) },
+        }),
+      );
+    }
+  }
+}
