@@ -3,13 +3,13 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import type { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import type { ClusterClient } from '../../packages/client/src/index.js';
 import type { JobDetails__Output } from '../../packages/core/src/index.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WEIR = path.join(ROOT, 'packages/client/bin/weir.js');
+export const WEIR = path.join(ROOT, 'packages/cli/bin/weir.js');
 
 export interface CliResult {
   code: number | null;
