@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { ClusterClient } from '../../packages/client/src/index.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { decodeRecords } from '../../packages/core/src/codec.js';
 import { ROOT, TestCluster, until, weir } from '../helpers/cli.js';
 

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClusterClient } from '../../packages/client/src/index.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, tempDir, until, weir } from '../helpers/cli.js';
 
 const job = (name: string): string => path.join(ROOT, 'test/jobs', name);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseClusterConfig, parseDuration } from '../../packages/core/src/config.js';
-import { ClusterClient } from '../../packages/client/src/index.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, tempDir, weir } from '../helpers/cli.js';
 
 describe('cluster configuration file', () => {

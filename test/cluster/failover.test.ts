@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ClusterClient } from '../../packages/client/src/index.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
 import { TestS3Server } from '../helpers/s3.js';
 

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ClusterClient } from '../../packages/client/src/index.js';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from '../helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/savepoint-count.ts');

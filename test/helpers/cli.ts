@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import type { ClusterClient } from '../../packages/client/src/index.js';
+import type { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import type { JobDetails__Output } from '../../packages/core/src/index.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
