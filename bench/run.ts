@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: word count on a local cluster (JobManager, 2 TaskManagers, parallelism 2)
  * beside a single-process baseline that counts the same words in one plain loop, plus a
- * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 3).
+ * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 5).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

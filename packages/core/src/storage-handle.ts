@@ -8,7 +8,7 @@ export interface StateHandle {
 }
 
 /**
- * Checkpoint files behind one interface (file:// now, s3:// with the S3 issue). Paths are
+ * Checkpoint files behind one interface (file:// and s3://). Paths are
  * relative to the storage root, in the design guide's layout:
  * `<jobId>/chk-<n>/_metadata`, `<jobId>/chk-<n>/<operator>/<subtask>-<uuid>`.
  */
