@@ -16,6 +16,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/jobmanager/package.json packages/jobmanager/
 COPY packages/taskmanager/package.json packages/taskmanager/
 COPY packages/client/package.json packages/client/
+COPY packages/cli/package.json packages/cli/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.json ./
 COPY proto proto
@@ -36,7 +37,7 @@ COPY --from=build /src/proto proto
 COPY examples examples
 # the image runs as the unprivileged `node` user (uid 1000) of the base image; its state, work
 # and checkpoint directories live under /var/lib/weir
-RUN ln -s /opt/weir/packages/client/bin/weir.js /usr/local/bin/weir \
+RUN ln -s /opt/weir/packages/cli/bin/weir.js /usr/local/bin/weir \
  && mkdir -p /var/lib/weir/out /var/lib/weir/work /var/lib/weir/state \
  && chown -R node:node /var/lib/weir
 USER node

@@ -5,7 +5,8 @@
  * in this process the way a task restores (download, checksum, write into a fresh RocksDB).
  */
 import path from 'node:path';
-import { ClusterClient, LocalCluster } from '../packages/client/src/index.js';
+import { ClusterClient } from '../packages/client/src/index.js';
+import { LocalCluster } from '../packages/cli/src/index.js';
 import {
   computeKeyGroupRangeForOperatorIndex,
   createCheckpointStorage,

@@ -4,7 +4,8 @@
  * and the JobManager's restart record gives each step's time from the kill.
  */
 import path from 'node:path';
-import { ClusterClient, type LocalCluster } from '../packages/client/src/index.js';
+import { ClusterClient } from '../packages/client/src/index.js';
+import type { LocalCluster } from '../packages/cli/src/index.js';
 import { submitDetached } from './submit.js';
 
 export interface RecoveryTimes {

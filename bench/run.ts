@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: word count on a local cluster (JobManager, 2 TaskManagers, parallelism 2)
  * beside a single-process baseline that counts the same words in one plain loop, plus a
- * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 3).
+ * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 5).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClusterClient, LocalCluster, runJob } from '../packages/client/src/index.js';
+import { ClusterClient, runJob } from '../packages/client/src/index.js';
+import { LocalCluster } from '../packages/cli/src/index.js';
 import { line, WORDS_PER_LINE } from './words.js';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WEIR = path.join(ROOT, 'packages/client/bin/weir.js');
+export const WEIR = path.join(ROOT, 'packages/cli/bin/weir.js');
 
 export interface CliResult {
   code: number | null;

@@ -22,7 +22,7 @@ import {
   CheckpointCoordinator,
   type CheckpointedJob,
 } from '../../packages/jobmanager/src/checkpoint-coordinator.js';
-import { DEFAULT_CHECKPOINT_SETTINGS } from '../../packages/api/src/index.js';
+import { DEFAULT_CHECKPOINT_SETTINGS } from '../../packages/api/src/internal.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import {
   restoreIncrementalState,

@@ -1,22 +1,77 @@
-export * from './functions.js';
-export * from './state.js';
-export * from './checkpoint-config.js';
-export * from './restart-strategy.js';
-export * from './runtime-context.js';
-export * from './source.js';
-export * from './sink.js';
-export * from './transformation.js';
-export * from './stream-graph.js';
-export * from './planner.js';
-export * from './datastream.js';
-export * from './environment.js';
+/**
+ * What a job author imports: the environment and streams, functions, state, checkpoint and
+ * restart settings, sources and sinks. The runtime's side of this package (the planner hook,
+ * the stream graph, cluster defaults) is `@weir/api/internal`.
+ */
+export { StreamExecutionEnvironment, type JobExecutionResult } from './environment.js';
+export { DataStream, DataStreamSink, KeyedStream, SingleOutputStreamOperator } from './datastream.js';
+export { getJobArgs } from './planner.js';
+
+export {
+  CheckpointConfig,
+  type CheckpointingMode,
+  type ExternalizedCheckpointRetention,
+} from './checkpoint-config.js';
+export {
+  RestartStrategies,
+  type RestartStrategyConfiguration,
+  type RestartStrategyType,
+} from './restart-strategy.js';
+export type { StateBackendOptions, StateBackendType } from './stream-graph.js';
+
+export {
+  AbstractRichFunction,
+  KeyedProcessFunction,
+  ProcessFunction,
+  RichFilterFunction,
+  RichFlatMapFunction,
+  RichMapFunction,
+  type Collector,
+  type FilterFunction,
+  type FilterLike,
+  type FlatMapFunction,
+  type FlatMapLike,
+  type KeySelector,
+  type MapFunction,
+  type MapLike,
+  type ReduceFunction,
+} from './functions.js';
+export type { OperatorStateStore, RuntimeContext, TaskInfo } from './runtime-context.js';
+
+export {
+  AggregatingStateDescriptor,
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  ValueStateDescriptor,
+  type AggregateFunction,
+  type AggregatingState,
+  type AppendingState,
+  type ListState,
+  type MapState,
+  type ReducingState,
+  type State,
+  type ValueState,
+} from './state.js';
+
+export {
+  AVAILABLE,
+  InputStatus,
+  type Boundedness,
+  type ReaderOutput,
+  type Source,
+  type SourceReader,
+} from './source.js';
 export type { ProgressionSplit } from './sources/progression-reader.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { NumberSequenceSource } from './sources/number-sequence-source.js';
 export { DataGeneratorSource } from './sources/data-generator-source.js';
 export { TextFileSource } from './sources/text-file-source.js';
 export { SocketTextSource } from './sources/socket-text-source.js';
+
+export type { Sink, SinkWriter } from './sink.js';
+export { TwoPhaseCommitSink, type TransactionContext } from './sinks/two-phase-commit-sink.js';
+export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
-export { FileSink } from './sinks/file-sink.js';
-export { TwoPhaseCommitSink } from './sinks/two-phase-commit-sink.js';
 export { CollectSink } from './sinks/collect-sink.js';

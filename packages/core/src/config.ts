@@ -2,14 +2,12 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
+import type { RestartStrategyConfiguration, RestartStrategyType, StateBackendType } from '@weir/api';
 import {
   RESTART_STRATEGY_DEFAULTS,
   validateRestartStrategy,
   type CheckpointSettings,
-  type RestartStrategyConfiguration,
-  type RestartStrategyType,
-  type StateBackendType,
-} from '@weir/api';
+} from '@weir/api/internal';
 import { registerSecret } from './secrets.js';
 import { isStorageUri, parseStorageLocation } from './storage/location.js';
 

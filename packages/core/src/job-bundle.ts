@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { installPlanner, type StreamGraph } from '@weir/api';
+import { installPlanner, type StreamGraph } from '@weir/api/internal';
 
 /** What a job module sees while it is planned: the submitter's directory and arguments. */
 export interface JobContext {

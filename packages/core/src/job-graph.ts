@@ -1,13 +1,12 @@
-import {
-  type CheckpointSettings,
-  type RestartStrategyConfiguration,
-  type OperatorKind,
-  type StateBackendType,
-  type PartitionerType,
-  type StreamEdge,
-  type StreamGraph,
-  type StreamNode,
-} from '@weir/api';
+import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
+import type {
+  CheckpointSettings,
+  OperatorKind,
+  PartitionerType,
+  StreamEdge,
+  StreamGraph,
+  StreamNode,
+} from '@weir/api/internal';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {

@@ -1,4 +1,4 @@
-import type { CheckpointSettings } from '@weir/api';
+import type { CheckpointSettings } from '@weir/api/internal';
 import { childLocation, storageUri, type CheckpointStorage, type Logger } from '@weir/core';
 import { SharedStateRegistry, sharedFilesOf, type SharedFileRef } from './shared-state-registry.js';
 

@@ -20,7 +20,8 @@ import {
 } from '@weir/core';
 import { StoragePathPolicy } from './storage-paths.js';
 import { JobMaster } from './job-master.js';
-import type { CheckpointSettings, RestartStrategyConfiguration, StateBackendType } from '@weir/api';
+import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
+import type { CheckpointSettings } from '@weir/api/internal';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';

@@ -22,13 +22,12 @@ import {
   type RetainedCheckpoint,
 } from './checkpoint-coordinator.js';
 import type { JobStore } from './job-store.js';
+import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import {
   DEFAULT_CHECKPOINT_SETTINGS,
   RESTART_STRATEGY_DEFAULTS,
   type CheckpointSettings,
-  type RestartStrategyConfiguration,
-  type StateBackendType,
-} from '@weir/api';
+} from '@weir/api/internal';
 import { RestorePlan } from './restore.js';
 import { RestartBackoff } from './restart-backoff.js';
 

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { StreamGraph } from '@weir/api';
+import type { StreamGraph } from '@weir/api/internal';
 import { planJobBundle, type TaskDeploymentDescriptor__Output } from '@weir/core';
 import type { ResultPartition } from './network/result-partition.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';

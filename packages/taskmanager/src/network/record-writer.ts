@@ -1,4 +1,5 @@
-import type { Collector, KeySelector, PartitionerType } from '@weir/api';
+import type { Collector, KeySelector } from '@weir/api';
+import type { PartitionerType } from '@weir/api/internal';
 import { assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core';
 import type { ResultPartition } from './result-partition.js';
 

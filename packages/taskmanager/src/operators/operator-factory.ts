@@ -7,8 +7,8 @@ import {
   type Collector,
   type KeySelector,
   type ReduceFunction,
-  type StreamNode,
 } from '@weir/api';
+import type { StreamNode } from '@weir/api/internal';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { StreamingRuntimeContext, type SubtaskInfo } from '../task/runtime-context.js';

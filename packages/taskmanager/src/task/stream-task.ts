@@ -1,4 +1,5 @@
-import { InputStatus, type Collector, type SourceReader, type StreamGraph, type StreamNode } from '@weir/api';
+import { InputStatus, type Collector, type SourceReader } from '@weir/api';
+import type { StreamGraph, StreamNode } from '@weir/api/internal';
 import { randomUUID } from 'node:crypto';
 import {
   StorageError,

@@ -3,9 +3,9 @@ import { buildJobGraph, decodeRecords, isStorageUri, planJobBundle } from '@weir
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleJob } from '../bundler.js';
-import { ClusterClient } from '../cluster-client.js';
-import { describeJob, formatBytes, formatCount, formatRate, shortStatus, taskStates } from '../format.js';
+import { bundleJob } from './bundler.js';
+import { ClusterClient } from './cluster-client.js';
+import { describeJob, formatBytes, formatCount, formatRate, shortStatus, taskStates } from './format.js';
 
 export interface RunOptions {
   jobmanager: string;

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDefinitions, resolveConfig } from '@weir/core';
-import { ClusterClient } from './cluster-client.js';
+import { ClusterClient } from '@weir/client';
 
 export const WEIR_BIN = fileURLToPath(new URL('./bin/weir.js', import.meta.url));
 

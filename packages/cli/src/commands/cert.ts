@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import { parsePositiveInt } from '@weir/core';
+import { createDevCertificates } from '../certs.js';
+import { arg } from '../cli-args.js';
+
+/** `weir cert create`: development certificates and a token for TLS. */
+export function registerCert(program: Command): void {
+  const cert = program.command('cert').description('development certificates for TLS');
+  cert
+    .command('create')
+    .description(
+      'create a cluster CA, a certificate for JobManagers and TaskManagers, a client certificate and a token (pure JavaScript, no openssl needed)',
+    )
+    .requiredOption(
+      '--dir <dir>',
+      'directory for ca.pem, node.pem, node-key.pem, client.pem, client-key.pem and token',
+    )
+    .option(
+      '--hostname <name...>',
+      'extra DNS names or IP addresses for the node certificate (localhost, 127.0.0.1 and ::1 are always in)',
+    )
+    .option('--days <n>', 'validity in days', arg(parsePositiveInt, '--days'), 825)
+    .option('--force', 'overwrite existing files')
+    .action(createCertificates);
+}
+
+async function createCertificates(o: {
+  dir: string;
+  hostname?: string[];
+  days: number;
+  force?: boolean;
+}): Promise<void> {
+  const c = await createDevCertificates({
+    dir: o.dir,
+    days: o.days,
+    ...(o.hostname ? { hostnames: o.hostname } : {}),
+    ...(o.force ? { force: true } : {}),
+  });
+  console.log(`Created in ${path.resolve(o.dir)}:
+  ${path.basename(c.ca)}, ${path.basename(c.caKey)}     cluster CA (keep ca-key.pem private; it can issue certificates)
+  ${path.basename(c.cert)}, ${path.basename(c.key)} JobManager and TaskManager certificate (server and client auth), SANs: ${['localhost', '127.0.0.1', '::1', ...(o.hostname ?? [])].join(', ')}
+  ${path.basename(c.clientCert)}, ${path.basename(c.clientKey)} client certificate (optional for the CLI)
+  ${path.basename(c.token)}                    bearer token for clients
+Use them in a configuration file:
+  security.ssl.enabled: true
+  security.ssl.ca: ${c.ca}
+  security.ssl.cert: ${c.cert}
+  security.ssl.key: ${c.key}
+  security.auth.token-file: ${c.token}`);
+}

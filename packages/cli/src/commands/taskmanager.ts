@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import { checkExposure, defaultAdvertisedHost, parseAddress, parsePort, parsePositiveInt } from '@weir/core';
+import { TaskExecutor } from '@weir/taskmanager';
+import { arg } from '../cli-args.js';
+import {
+  addDefineOption,
+  addLogLevelOption,
+  resolveCommandConfig,
+  type ConfigCliOptions,
+} from '../config-options.js';
+import { onShutdown, readyToParent } from '../process-lifecycle.js';
+import { addSecurityOptions, applySecurity } from '../security-options.js';
+
+interface TaskManagerCliOptions extends ConfigCliOptions {
+  jobmanager?: { host: string; port: number };
+  slots?: number;
+  host?: string;
+  advertisedHost?: string;
+  port?: number;
+  id?: string;
+  workDir?: string;
+  stateDir?: string;
+}
+
+/** `weir taskmanager`: the TaskManager process entry point. */
+export function registerTaskManager(program: Command): void {
+  addSecurityOptions(
+    addLogLevelOption(
+      addDefineOption(
+        program
+          .command('taskmanager')
+          .description(
+            'run a TaskManager in this process (settings: flags > WEIR_* environment > --config file > defaults; see `weir config`)',
+          )
+          .option(
+            '--jobmanager <host:port>',
+            'JobManager to register with (jobmanager.rpc.address and jobmanager.rpc.port; default 127.0.0.1:6123)',
+            arg(parseAddress, '--jobmanager'),
+          )
+          .option(
+            '--slots <n>',
+            'number of task slots, one worker thread each (taskmanager.numberOfTaskSlots; default 1)',
+            arg(parsePositiveInt, '--slots'),
+          )
+          .option('--host <host>', 'interface to listen on (taskmanager.bind-host; default 127.0.0.1)')
+          .option(
+            '--advertised-host <host>',
+            "host other processes use to reach this TaskManager (taskmanager.host; default: --host, or this machine's first non-loopback IPv4 address when --host is 0.0.0.0)",
+          )
+          .option(
+            '--port <port>',
+            'port for tasks and data exchange (taskmanager.rpc.port; default 0: any free port)',
+            arg(parsePort, '--port'),
+          )
+          .option('--id <id>', 'TaskManager id (taskmanager.resource-id; default: random)')
+          .option(
+            '--work-dir <dir>',
+            'local working directory (process.taskmanager.working-dir; default .weir/work)',
+          )
+          .option(
+            '--state-dir <dir>',
+            'local state directory root for RocksDB state; this TaskManager uses <dir>/<id> (state.backend.rocksdb.localdir; default .weir/tm-state)',
+          ),
+      ),
+    ),
+    'server',
+  ).action(runTaskManager);
+}
+
+async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
+  const cfg = resolveCommandConfig({ ...o, jmHost: o.jobmanager?.host, jmPort: o.jobmanager?.port }, [
+    ['jmHost', '--jobmanager', 'jobmanager.rpc.address'],
+    ['jmPort', '--jobmanager', 'jobmanager.rpc.port'],
+    ['slots', '--slots', 'taskmanager.numberOfTaskSlots'],
+    ['host', '--host', 'taskmanager.bind-host'],
+    ['advertisedHost', '--advertised-host', 'taskmanager.host'],
+    ['port', '--port', 'taskmanager.rpc.port'],
+    ['id', '--id', 'taskmanager.resource-id'],
+    ['workDir', '--work-dir', 'process.taskmanager.working-dir'],
+    ['stateDir', '--state-dir', 'state.backend.rocksdb.localdir'],
+  ]);
+  const config = cfg.toClusterConfig();
+  const sec = applySecurity(o, 'server', config);
+  const host = cfg.get<string>('taskmanager.bind-host')!;
+  const refusal = checkExposure(host, sec, 'TaskManager', config.security.insecure ?? false);
+  if (refusal) throw new Error(refusal);
+  const stateDir = config.rocksdbLocalDir;
+  const id = cfg.get<string>('taskmanager.resource-id');
+  const tm = new TaskExecutor({
+    jobManagerAddress: `${cfg.get<string>('jobmanager.rpc.address')}:${cfg.get<number>('jobmanager.rpc.port')}`,
+    slots: cfg.get<number>('taskmanager.numberOfTaskSlots')!,
+    host,
+    port: cfg.get<number>('taskmanager.rpc.port')!,
+    workDir: path.resolve(cfg.get<string>('process.taskmanager.working-dir')!),
+    ...(stateDir ? { stateDir: path.resolve(stateDir) } : {}),
+    rocksdbBlockCacheSize: cfg.get<number>('state.backend.rocksdb.block.cache-size')!,
+    rocksdbWriteBufferSize: cfg.get<number>('state.backend.rocksdb.writebuffer.size')!,
+    advertisedHost: cfg.get<string>('taskmanager.host') ?? defaultAdvertisedHost(host),
+    cancellationTimeoutMs: cfg.get<number>('task.cancellation.timeout')!,
+    ...(id ? { taskManagerId: id } : {}),
+  });
+  onShutdown(() => tm.stop());
+  await tm.start();
+  readyToParent(tm.boundAddress);
+}
