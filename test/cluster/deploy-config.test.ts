@@ -11,7 +11,7 @@ import {
   parseConfigEnv,
   parseDefinitions,
   resolveConfig,
-  s3ConfigFromEnv,
+  s3ClientConfig,
 } from '../../packages/core/src/index.js';
 import { ROOT, WEIR, freePort, tempDir, until, weir } from '../helpers/cli.js';
 
@@ -90,7 +90,9 @@ describe('configuration layering: flags > WEIR_* environment > file > defaults',
       false,
     );
     assert.equal(
-      s3ConfigFromEnv({ WEIR_S3_ENDPOINT: 'http://m:9000', WEIR_S3_PATH_STYLE: 'true' }).forcePathStyle,
+      s3ClientConfig(
+        resolveConfig({ env: { WEIR_S3_ENDPOINT: 'http://m:9000', WEIR_S3_PATH_STYLE: 'true' } }).settings,
+      ).forcePathStyle,
       true,
     );
   });

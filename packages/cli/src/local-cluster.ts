@@ -57,7 +57,6 @@ export class LocalCluster {
     const fd = openSync(logFile, 'a');
     const child = fork(WEIR_BIN, args, {
       stdio: ['ignore', fd, fd, 'ipc'],
-      env: { ...process.env },
       ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
     });
     closeSync(fd);
