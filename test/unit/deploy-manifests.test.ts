@@ -141,9 +141,7 @@ describe('docker-compose.yml', () => {
     assert.equal(c.get('state.checkpoints.dir'), 's3://weir/checkpoints');
     assert.equal(c.get('high-availability.storageDir'), 's3://weir/ha');
     assert.ok(
-      doc.services.taskmanager!.healthcheck!.test.includes(
-        `127.0.0.1:${c.get('taskmanager.rpc.port')}`,
-      ),
+      doc.services.taskmanager!.healthcheck!.test.includes(`127.0.0.1:${c.get('taskmanager.rpc.port')}`),
     );
   });
 });

@@ -112,11 +112,15 @@ const num =
 const oneOf =
   <V extends string>(...values: readonly V[]): Parser<V> =>
   (v, key) =>
-    typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as V) : fail(key, values.join(' or '), v);
+    typeof v === 'string' && (values as readonly string[]).includes(v)
+      ? (v as V)
+      : fail(key, values.join(' or '), v);
 const bool: Parser<boolean> = (v, key) =>
   typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v);
-const file: Parser<string> = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
-const dir: Parser<string> = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a directory', v));
+const file: Parser<string> = (v, key) =>
+  typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v);
+const dir: Parser<string> = (v, key) =>
+  typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a directory', v);
 const text: Parser<string> = (v, key) =>
   typeof v === 'string' && v.trim() !== '' ? v.trim() : fail(key, 'a non-empty string', v);
 const host: Parser<string> = (v, key) =>
@@ -894,7 +898,8 @@ const RESTART_FIELDS: Partial<Record<ConfigKey, [RestartStrategyType, string]>> 
 
 /** Only values that were set (not defaults) go into the structured view, except where noted. */
 function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
-  const set = <K extends ConfigKey>(key: K): Setting<K> | undefined => (c.isSet(key) ? c.get(key) : undefined);
+  const set = <K extends ConfigKey>(key: K): Setting<K> | undefined =>
+    c.isSet(key) ? c.get(key) : undefined;
   const config: ClusterConfig = {
     checkpoint: {},
     security: {},

@@ -111,9 +111,7 @@ export function resolveTransportSecurity(
     };
   }
   const tokenFile = flags.tokenFile ?? c.tokenFile;
-  const token = tokenFile
-    ? readTokenFile(tokenFile)
-    : c.token?.trim() || undefined;
+  const token = tokenFile ? readTokenFile(tokenFile) : c.token?.trim() || undefined;
   if (token) {
     if (!tokenFile && token.length < 16)
       throw new Error(
