@@ -11,14 +11,13 @@ import {
 process.env.WEIR_LOG_LEVEL ??= 'silent';
 const log = createLogger('test');
 
-/** Checkpoint storage in memory; a write of a path in `gates` waits until its gate opens. */
+/** Checkpoint storage in memory. */
 class MemoryStorage implements CheckpointStorage {
-  readonly root = 'mem://checkpoints';
+  readonly root = 'file:///checkpoints';
+  readonly location = { scheme: 'file', path: '/checkpoints' } as const;
   readonly files = new Map<string, Buffer>();
-  readonly gates = new Map<string, Promise<void>>();
 
   async write(relPath: string, data: Uint8Array): Promise<{ path: string; size: number; sha256: string }> {
-    await this.gates.get(relPath);
     this.files.set(relPath, Buffer.from(data));
     return { path: relPath, size: data.byteLength, sha256: sha256(data) };
   }
@@ -26,6 +25,9 @@ class MemoryStorage implements CheckpointStorage {
     const f = this.files.get(relPath);
     if (!f) throw new Error(`ENOENT ${relPath}`);
     return f;
+  }
+  async exists(relPath: string): Promise<boolean> {
+    return [...this.files.keys()].some((k) => k === relPath || k.startsWith(`${relPath}/`));
   }
   async list(relDir: string): Promise<string[]> {
     const names = new Set<string>();
@@ -307,7 +309,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
 
   test('ids only grow: after a JobManager restart and after a restore', async () => {
     make();
-    coord.recover([{ id: 3, path: 'mem://checkpoints/job1/chk-3' }], 5);
+    coord.recover([{ id: 3, path: 'file:///checkpoints/job1/chk-3' }], 5);
     coord.continueAfter(4);
     coord.start();
     await nextCheckpoint();
@@ -321,7 +323,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     for (const f of ['chk-3/_metadata', 'chk-3/op/0', 'chk-4/op/0', 'chk-5/op/0'])
       storage.files.set(`job1/${f}`, Buffer.from('{}'));
     make();
-    coord.recover([{ id: 3, path: 'mem://checkpoints/job1/chk-3' }], 5);
+    coord.recover([{ id: 3, path: 'file:///checkpoints/job1/chk-3' }], 5);
     await flush();
     assert.deepEqual(storage.dirs('job1'), ['job1/chk-3']);
   });
