@@ -116,7 +116,7 @@ export class JobManager {
       try {
         const restore = await this.recoveryPlan(stored);
         this.startJob(stored.jobId, stored.graph, stored, restore, {
-          retained: stored.retained.filter((r) => !restore || r.id <= restore.metadata.checkpointId),
+          retained: stored.retained,
           highestCheckpointId: stored.highestCheckpointId,
         });
         this.log.info(
@@ -129,22 +129,22 @@ export class JobManager {
     }
   }
 
-  /** The newest retained checkpoint that can be read; else the savepoint the job was submitted with. */
+  /**
+   * The newest retained checkpoint; else the savepoint the job was submitted with. There is no
+   * fallback to an older checkpoint: sinks may have committed output up to the newest one.
+   */
   private async recoveryPlan(stored: StoredJob): Promise<RestorePlan | undefined> {
-    for (const cp of [...stored.retained].sort((a, b) => b.id - a.id)) {
+    const [newest, older] = [...stored.retained].sort((a, b) => b.id - a.id);
+    if (newest) {
       try {
-        return await RestorePlan.load(cp.path, stored.graph, true);
+        return await RestorePlan.load(newest.path, stored.graph, true);
       } catch (err) {
-        this.log.error(
-          { jobId: stored.jobId, checkpointId: cp.id, err: (err as Error).message },
-          'cannot read a retained checkpoint; trying the one before',
+        throw new Error(
+          `its latest checkpoint ${newest.id} (${newest.path}) cannot be read: ${(err as Error).message}. Sinks may already have committed output up to it, so the job is not resumed from an older checkpoint on its own; to resume and accept that replay, submit it again with --from-savepoint ${older ? older.path : 'an older savepoint'}`,
+          { cause: err },
         );
       }
     }
-    if (stored.retained.length > 0)
-      throw new Error(
-        `none of the retained checkpoints ${stored.retained.map((r) => r.id).join(', ')} can be read`,
-      );
     return stored.restorePath
       ? RestorePlan.load(stored.restorePath, stored.graph, stored.allowNonRestoredState)
       : undefined;
