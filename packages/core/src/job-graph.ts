@@ -4,6 +4,7 @@ import {
   type OperatorKind,
   type StateBackendType,
   type PartitionerType,
+  type SinkPath,
   type StreamEdge,
   type StreamGraph,
   type StreamNode,
@@ -22,6 +23,8 @@ export interface JobGraph {
   /** set by the job (setStateBackend(.., { incremental })); else state.backend.incremental */
   incrementalCheckpoints?: boolean;
   restartStrategy?: RestartStrategyConfiguration;
+  /** directories the job's sinks write to (FileSink paths, relative to the job's working directory) */
+  sinkPaths?: SinkPath[];
 }
 
 export interface ChainedOperator {
@@ -123,6 +126,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       ? { incrementalCheckpoints: graph.incrementalCheckpoints }
       : {}),
     ...(graph.restartStrategy ? { restartStrategy: graph.restartStrategy } : {}),
+    ...(graph.sinkPaths ? { sinkPaths: graph.sinkPaths } : {}),
   };
 }
 

@@ -17,12 +17,27 @@ import {
   type Logger,
   type TaskExecutionStateUpdate__Output,
 } from '@weir/core';
-import { StoragePathPolicy } from './storage-paths.js';
+import {
+  StoragePathPolicy,
+  outputDirectories,
+  type JobOutputs,
+  type OutputDirectory,
+} from './storage-paths.js';
 import { JobMaster } from './job-master.js';
 import type { CheckpointSettings, RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';
+
+/** The directory relative paths of the job resolve against, from its job context. */
+function workingDirectoryOf(jobContextJson: string): string | undefined {
+  try {
+    const wd = (JSON.parse(jobContextJson) as { workingDirectory?: unknown }).workingDirectory;
+    return typeof wd === 'string' ? wd : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A storage location as given by a user: a URI, or a directory path. */
 export function toStorageUri(target: string): string {
@@ -85,6 +100,8 @@ export class JobManager {
   private readonly bundles = new Map<string, Buffer>();
   private readonly store: JobStore | undefined;
   private readonly paths: StoragePathPolicy;
+  /** output directories by job, from submission (before the job is started) on */
+  private readonly outputs = new Map<string, { jobName: string; outputs: OutputDirectory[] }>();
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
@@ -183,7 +200,9 @@ export class JobManager {
       TriggerSavepoint: ((call, cb) => {
         let target;
         try {
-          target = createCheckpointStorage(toStorageUri(this.paths.savepointTarget(call.request.target)));
+          target = createCheckpointStorage(
+            toStorageUri(this.paths.savepointTarget(call.request.target, this.jobOutputs(false))),
+          );
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
@@ -329,6 +348,14 @@ export class JobManager {
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     const jobId = randomUUID().replace(/-/g, '');
+    const outputs = outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson));
+    try {
+      this.paths.checkOutputs(graph.jobName, outputs, this.jobOutputs(true), graph.checkpoint?.storage);
+    } catch (err) {
+      return cb(invalid((err as Error).message));
+    }
+    // reserved now, so a second submission while this one loads its restore state is refused too
+    this.outputs.set(jobId, { jobName: graph.jobName, outputs });
     void (async () => {
       // the path is checked against the storage policy before anything is read
       const restore = req.restorePath
@@ -352,10 +379,26 @@ export class JobManager {
       }
       this.startJob(jobId, graph, req, restore);
       cb(null, { jobId });
-    })().catch((err: Error & { code?: number }) =>
-      cb(err.code ? { code: err.code, details: err.message } : invalid(err.message)),
-    );
+    })().catch((err: Error & { code?: number }) => {
+      if (!this.jobs.has(jobId)) this.outputs.delete(jobId);
+      cb(err.code ? { code: err.code, details: err.message } : invalid(err.message));
+    });
   };
+
+  /**
+   * Output directories of the jobs that are not over. `writing`: only those still writing
+   * (a job being canceled or failing is leaving, so its successor may start on its path).
+   */
+  private jobOutputs(writing: boolean): JobOutputs[] {
+    const out: JobOutputs[] = [];
+    for (const [jobId, o] of this.outputs) {
+      const job = this.jobs.get(jobId);
+      if (job?.isTerminal) continue;
+      if (writing && (job?.status === 'JOB_CANCELLING' || job?.status === 'JOB_FAILING')) continue;
+      out.push({ jobId, ...o });
+    }
+    return out;
+  }
 
   private startJob(
     jobId: string,
@@ -365,6 +408,11 @@ export class JobManager {
     recovered?: { retained: StoredJob['retained']; highestCheckpointId: number },
   ): void {
     this.bundles.set(jobId, req.bundle);
+    if (!this.outputs.has(jobId))
+      this.outputs.set(jobId, {
+        jobName: graph.jobName,
+        outputs: outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson)),
+      });
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
       ...(restore ? { restore } : {}),

@@ -1,6 +1,39 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fileStorageUri } from '@weir/core';
+import type { SinkPath } from '@weir/api';
+
+/** A directory a job's sink writes to, on the cluster's file system. */
+export interface OutputDirectory {
+  /** canonical file:// URI */
+  uri: string;
+  /** the absolute path, for messages */
+  dir: string;
+  operatorName: string;
+  operatorId: string;
+}
+
+/** Jobs whose output directories a new job or a savepoint must stay out of. */
+export interface JobOutputs {
+  jobId: string;
+  jobName: string;
+  outputs: OutputDirectory[];
+}
+
+/** The job's sink directories, absolute: relative ones are taken against the job's working directory, as the TaskManagers do. */
+export function outputDirectories(
+  sinkPaths: SinkPath[] | undefined,
+  workingDirectory: string | undefined,
+): OutputDirectory[] {
+  return (sinkPaths ?? []).flatMap((s) => {
+    if (typeof s?.path !== 'string' || s.path.includes('\0')) return [];
+    if (!path.isAbsolute(s.path) && !workingDirectory) return [];
+    const dir = path.resolve(workingDirectory ?? '/', s.path);
+    return [
+      { uri: canonical(dir), dir, operatorName: String(s.operatorName), operatorId: String(s.operatorId) },
+    ];
+  });
+}
 
 /**
  * Where clients may make the JobManager write savepoints and read restore state from. Requests
@@ -12,7 +45,10 @@ import { fileStorageUri } from '@weir/core';
  *   (`<root>/<jobId>/...`), so it can neither overwrite nor be discarded with them;
  * - when `restrict` is set (a secured cluster, or `security.storage.allowed-dirs` given), the
  *   path must be under the savepoint directory or an allowed directory (restores may also read
- *   retained checkpoints under the checkpoint storage).
+ *   retained checkpoints under the checkpoint storage);
+ * - a savepoint may not go into a running job's output directory, and a job's output
+ *   directories may not be inside the checkpoint storage or shared with another running job
+ *   (`checkOutputs`), so output, savepoints and checkpoints never mix.
  */
 export class StoragePathPolicy {
   private readonly checkpointRoot: string;
@@ -32,10 +68,21 @@ export class StoragePathPolicy {
     this.allowed = (opts.allowedDirs ?? []).map(canonical);
   }
 
-  /** The storage URI a savepoint target names, or an error saying why it is refused. */
-  savepointTarget(target: string | undefined): string {
+  /**
+   * The storage URI a savepoint target names, or an error saying why it is refused. `running`:
+   * the output directories of the jobs that are not over, which the savepoint must stay out of.
+   */
+  savepointTarget(target: string | undefined, running: JobOutputs[] = []): string {
+    const uri = target ? this.resolve(target, 'Savepoint target') : this.savepointRoot;
+    for (const job of running) {
+      for (const out of job.outputs) {
+        if (!within(uri, out.uri)) continue;
+        throw new Error(
+          `Savepoint target '${target ?? this.savepointRoot}' is refused: it is inside ${out.dir}, the output directory of '${out.operatorName}' of job ${job.jobId} ('${job.jobName}'), where the savepoint would mix with the job's part files. Give a directory outside the jobs' output${target ? ` (or none, for the savepoint directory ${this.savepointRoot})` : ', or set state.savepoints.dir elsewhere'}`,
+        );
+      }
+    }
     if (!target) return this.savepointRoot;
-    const uri = this.resolve(target, 'Savepoint target');
     if (within(uri, this.checkpointRoot)) {
       throw new Error(
         `Savepoint target '${target}' is refused: it is inside the checkpoint storage ${this.checkpointRoot}, where the jobs' checkpoints live. Use the savepoint directory (${this.savepointRoot}) or another directory`,
@@ -43,6 +90,42 @@ export class StoragePathPolicy {
     }
     this.checkAllowed(uri, target, 'Savepoint target', [this.savepointRoot, ...this.allowed]);
     return uri;
+  }
+
+  /**
+   * Refuses a new job whose output directories collide: two sinks of the job in one directory,
+   * a directory inside the checkpoint storage (the cluster's, or the job's own `checkpointStorage`),
+   * or a directory a running job writes to. Part file names never collide, but two jobs in one
+   * directory would mix their output with nothing to tell it apart.
+   */
+  checkOutputs(
+    jobName: string,
+    outputs: OutputDirectory[],
+    running: JobOutputs[],
+    checkpointStorage?: string,
+  ): void {
+    const roots = [this.checkpointRoot];
+    if (checkpointStorage?.startsWith('file://')) roots.push(canonical(checkpointStorage));
+    outputs.forEach((out, i) => {
+      const twin = outputs.findIndex((o) => o.uri === out.uri);
+      if (twin !== i) {
+        throw new Error(
+          `Job '${jobName}' is refused: its sinks '${outputs[twin]!.operatorName}' (${outputs[twin]!.operatorId}) and '${out.operatorName}' (${out.operatorId}) both write to ${out.dir}. Give each FileSink a directory of its own`,
+        );
+      }
+      const root = roots.find((r) => within(out.uri, r));
+      if (root) {
+        throw new Error(
+          `Job '${jobName}' is refused: '${out.operatorName}' writes to ${out.dir}, inside the checkpoint storage ${root}, where checkpoint directories are deleted when newer ones complete. Write the output to another directory`,
+        );
+      }
+      for (const job of running) {
+        if (!job.outputs.some((o) => o.uri === out.uri)) continue;
+        throw new Error(
+          `Job '${jobName}' is refused: '${out.operatorName}' writes to ${out.dir}, where job ${job.jobId} ('${job.jobName}') is writing. Two running jobs in one directory mix their output; give this job another path, or stop job ${job.jobId} first (weir cancel ${job.jobId} --savepoint, to resume it later)`,
+        );
+      }
+    });
   }
 
   /** A restore path (savepoint or retained checkpoint, directory or _metadata), checked the same way. */
