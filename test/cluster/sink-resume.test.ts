@@ -134,4 +134,91 @@ describe('resuming a FileSink job from a savepoint into the same path', () => {
       assert.deepEqual(changed(Object.keys(FOREIGN)), [], 'files of another job changed or removed');
     });
   }
+
+  describe('bad input', () => {
+    const outA = path.join(work, 'bad-a');
+    let jobA = '';
+    before(async () => {
+      const r = await cluster.run(['run', job, '-p', '1', '--detached', '--', '10000000', '500', '10', outA]);
+      assert.equal(r.code, 0, r.stderr);
+      jobA = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      await until('job A running', async () =>
+        (await client.status(jobA)).status === 'JOB_RUNNING' ? true : undefined,
+      );
+    });
+    after(async () => {
+      if (jobA) await cluster.run(['cancel', jobA]);
+    });
+
+    test("a second job writing to a running job's sink path is refused, naming both", async () => {
+      const r = await cluster.run(['run', job, '-p', '1', '--', '100', '100', '10', outA]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `Job 'keyed-updates' is refused: 'Sink: FileSink' writes to ${outA}, where job ${jobA} \\('keyed-updates'\\) is writing\\. Two running jobs in one directory mix their output; give this job another path, or stop job ${jobA} first`,
+        ),
+      );
+      // a relative path resolving to the same directory is the same path
+      const rel = await cluster.run(['run', job, '-p', '1', '--', '100', '100', '10', path.basename(outA)], {
+        cwd: work,
+      });
+      assert.equal(rel.code, 1);
+      assert.match(rel.stderr, /is refused: 'Sink: FileSink' writes to .*bad-a, where job/);
+    });
+
+    test('two sinks of one job in one directory, and output inside the checkpoint storage, are refused', async () => {
+      const twin = path.join(work, 'twin');
+      const r = await cluster.run(['run', job, '-p', '1', '--', '100', '100', '10', twin, twin]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /its sinks 'Sink: FileSink' \(uid-sink\) and 'Sink: FileSink' \(uid-sink-2\) both write to .*twin\. Give each FileSink a directory of its own/,
+      );
+      const inside = path.join(cluster.dir, 'checkpoints', 'out');
+      const c = await cluster.run(['run', job, '-p', '1', '--', '100', '100', '10', inside]);
+      assert.equal(c.code, 1);
+      assert.match(
+        c.stderr,
+        /writes to .*checkpoints\/out, inside the checkpoint storage .*checkpoints, where checkpoint directories are deleted when newer ones complete/,
+      );
+    });
+
+    test("a savepoint into a running job's output directory is refused, and the job keeps running", async () => {
+      for (const target of [outA, path.join(outA, 'savepoints')]) {
+        const r = await cluster.run(['cancel', jobA, '--savepoint', target]);
+        assert.equal(r.code, 1);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `Savepoint target '${target}' is refused: it is inside ${outA}, the output directory of 'Sink: FileSink' of job ${jobA} \\('keyed-updates'\\)`,
+          ),
+        );
+      }
+      assert.equal((await client.status(jobA)).status, 'JOB_RUNNING');
+      assert.deepEqual(
+        readdirSync(outA).filter((f) => !/^\.?part-/.test(f)),
+        [],
+        'nothing but part files in the output directory',
+      );
+    });
+
+    test('a restore from an output directory is refused: it holds no savepoint', async () => {
+      const r = await cluster.run([
+        'run',
+        job,
+        '-p',
+        '1',
+        '--from-savepoint',
+        outA,
+        '--',
+        '100',
+        '100',
+        '10',
+        path.join(work, 'bad-restore'),
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`No _metadata in ${outA}: not a savepoint or completed checkpoint`));
+    });
+  });
 });
