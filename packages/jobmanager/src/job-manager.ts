@@ -18,13 +18,28 @@ import {
   type JobManagerGatewayHandlers,
   type Logger,
 } from '@weir/core';
-import { StoragePathPolicy } from './storage-paths.js';
+import {
+  StoragePathPolicy,
+  outputDirectories,
+  type JobOutputs,
+  type OutputDirectory,
+} from './storage-paths.js';
 import { JobMaster } from './job-master.js';
 import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import type { CheckpointSettings } from '@weir/api/internal';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';
+
+/** The directory relative paths of the job resolve against, from its job context. */
+function workingDirectoryOf(jobContextJson: string): string | undefined {
+  try {
+    const wd = (JSON.parse(jobContextJson) as { workingDirectory?: unknown }).workingDirectory;
+    return typeof wd === 'string' ? wd : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface JobManagerOptions {
   host: string;
@@ -90,6 +105,8 @@ export class JobManager {
   private readonly bundles = new Map<string, Buffer>();
   private readonly store: JobStore | undefined;
   private readonly paths: StoragePathPolicy;
+  /** output directories by job, from submission (before the job is started) on */
+  private readonly outputs = new Map<string, { jobName: string; outputs: OutputDirectory[] }>();
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
@@ -188,7 +205,9 @@ export class JobManager {
       TriggerSavepoint: (call, cb) => {
         let target;
         try {
-          target = createCheckpointStorage(this.paths.savepointTarget(call.request.target));
+          target = createCheckpointStorage(
+            this.paths.savepointTarget(call.request.target, this.jobOutputs(false)),
+          );
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
@@ -313,6 +332,14 @@ export class JobManager {
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     const jobId = randomUUID().replace(/-/g, '');
+    const outputs = outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson));
+    try {
+      this.paths.checkOutputs(graph.jobName, outputs, this.jobOutputs(true), graph.checkpoint?.storage);
+    } catch (err) {
+      return cb(invalid((err as Error).message));
+    }
+    // reserved now, so a second submission while this one loads its restore state is refused too
+    this.outputs.set(jobId, { jobName: graph.jobName, outputs });
     void (async () => {
       // the path is checked against the storage policy before anything is read
       const restore = req.restorePath
@@ -336,10 +363,26 @@ export class JobManager {
       }
       this.startJob(jobId, graph, req, restore);
       cb(null, { jobId });
-    })().catch((err: Error) =>
-      cb(err instanceof RpcFailure ? { code: err.code, details: err.message } : invalid(err.message)),
-    );
+    })().catch((err: Error) => {
+      if (!this.jobs.has(jobId)) this.outputs.delete(jobId);
+      cb(err instanceof RpcFailure ? { code: err.code, details: err.message } : invalid(err.message));
+    });
   };
+
+  /**
+   * Output directories of the jobs that are not over. `writing`: only those still writing
+   * (a job being canceled or failing is leaving, so its successor may start on its path).
+   */
+  private jobOutputs(writing: boolean): JobOutputs[] {
+    const out: JobOutputs[] = [];
+    for (const [jobId, o] of this.outputs) {
+      const job = this.jobs.get(jobId);
+      if (job?.isTerminal) continue;
+      if (writing && (job?.status === 'JOB_CANCELLING' || job?.status === 'JOB_FAILING')) continue;
+      out.push({ jobId, ...o });
+    }
+    return out;
+  }
 
   private startJob(
     jobId: string,
@@ -349,6 +392,11 @@ export class JobManager {
     recovered?: { retained: StoredJob['retained']; highestCheckpointId: number },
   ): void {
     this.bundles.set(jobId, req.bundle);
+    if (!this.outputs.has(jobId))
+      this.outputs.set(jobId, {
+        jobName: graph.jobName,
+        outputs: outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson)),
+      });
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
       ...(restore ? { restore } : {}),
