@@ -5,7 +5,13 @@
  * `@weir/api` loads, so a job and the runtime share one planner and one set of classes.
  */
 export { currentPlanner, installPlanner, type JobPlanner } from './planner.js';
-export { buildStreamGraph, type StreamEdge, type StreamGraph, type StreamNode } from './stream-graph.js';
+export {
+  buildStreamGraph,
+  type SinkPath,
+  type StreamEdge,
+  type StreamGraph,
+  type StreamNode,
+} from './stream-graph.js';
 export type { OperatorKind, Partitioner, PartitionerType, Transformation } from './transformation.js';
 export { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from './checkpoint-config.js';
 export { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy } from './restart-strategy.js';

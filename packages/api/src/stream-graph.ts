@@ -33,6 +33,16 @@ export interface StreamGraph {
   incrementalCheckpoints?: boolean;
   /** the job's own restart strategy, if it set one */
   restartStrategy?: RestartStrategyConfiguration;
+  /** directories the job's sinks write to, so the JobManager can refuse two running jobs in one */
+  sinkPaths?: SinkPath[];
+}
+
+/** A sink that writes files into a directory (a sink with an `outputPath`, as FileSink). */
+export interface SinkPath {
+  operatorId: string;
+  operatorName: string;
+  /** as the job gave it: relative paths are relative to the job's working directory */
+  path: string;
 }
 
 /** Where keyed state lives: `heap` (maps in the task's memory) or `rocksdb` (on local disk). */
@@ -122,5 +132,9 @@ export function buildStreamGraph(
     }
   }
   const ordered = [...nodes.values()].sort((a, b) => a.transformation.seq - b.transformation.seq);
-  return { jobName, maxParallelism, nodes: ordered, edges };
+  const sinkPaths = ordered.flatMap((n): SinkPath[] => {
+    const p = (n.transformation.sink as { outputPath?: unknown } | undefined)?.outputPath;
+    return typeof p === 'string' ? [{ operatorId: n.id, operatorName: n.name, path: p }] : [];
+  });
+  return { jobName, maxParallelism, nodes: ordered, edges, ...(sinkPaths.length ? { sinkPaths } : {}) };
 }

@@ -29,6 +29,7 @@ export type ChannelEvent =
       storage?: string;
       directory?: string;
     }
+  /** the sender gave checkpoint n up (declined or aborted): consumers stop aligning it and pass it on */
   | { type: 'CancelCheckpointMarker'; checkpointId: number };
 
 export function encodeEvent(event: ChannelEvent): Uint8Array {

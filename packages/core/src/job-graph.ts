@@ -3,6 +3,7 @@ import type {
   CheckpointSettings,
   OperatorKind,
   PartitionerType,
+  SinkPath,
   StreamEdge,
   StreamGraph,
   StreamNode,
@@ -21,6 +22,8 @@ export interface JobGraph {
   /** set by the job (setStateBackend(.., { incremental })); else state.backend.incremental */
   incrementalCheckpoints?: boolean;
   restartStrategy?: RestartStrategyConfiguration;
+  /** directories the job's sinks write to (FileSink paths, relative to the job's working directory) */
+  sinkPaths?: SinkPath[];
 }
 
 export interface ChainedOperator {
@@ -122,6 +125,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       ? { incrementalCheckpoints: graph.incrementalCheckpoints }
       : {}),
     ...(graph.restartStrategy ? { restartStrategy: graph.restartStrategy } : {}),
+    ...(graph.sinkPaths ? { sinkPaths: graph.sinkPaths } : {}),
   };
 }
 

@@ -57,7 +57,11 @@ export interface CheckpointedJob {
   failover(cause: string): void;
   /** a checkpoint (not a savepoint) completed and is now the latest to restore from */
   completed?(checkpointId: number, path: string): void;
-  /** records the retained checkpoints durably (for a restarted JobManager); a failure fails the checkpoint */
+  /**
+   * Records the retained checkpoints and the highest checkpoint id handed out durably (for a
+   * restarted JobManager). Called before a checkpoint id is used and before tasks hear of a
+   * completion, one call at a time; a failure fails that checkpoint.
+   */
   persist?(retained: RetainedCheckpoint[], highestCheckpointId: number): Promise<void>;
 }
 
@@ -87,15 +91,32 @@ interface PendingCheckpoint {
   timer: NodeJS.Timeout;
 }
 
+/** What the job store holds, or is about to once the write in progress lands. */
+interface DurableState {
+  retained: RetainedCheckpoint[];
+  highestId: number;
+}
+
 const HISTORY = 50;
 
 /**
  * Triggers checkpoints at the sources, collects acknowledgements and declines, completes a
  * checkpoint by writing its `_metadata` last, and discards what is subsumed or aborted,
  * after Flink's CheckpointCoordinator.
+ *
+ * Ordering rules: a checkpoint id is recorded in the job store before any task sees it
+ * (Flink's CheckpointIDCounter); completions run one at a time in the order their last
+ * acknowledgement arrived, and completing checkpoint n aborts every pending checkpoint with a
+ * lower id, so the latest completed id only grows and tasks are notified of completions in
+ * increasing order; job store writes run one at a time, each writing the newest state.
  */
 export class CheckpointCoordinator {
   private nextId = 1;
+  /** completions, one after another */
+  private completions: Promise<void> = Promise.resolve();
+  /** job store writes, one after another */
+  private storeWrites: Promise<void> = Promise.resolve();
+  private readonly durable: DurableState = { retained: [], highestId: 0 };
   private readonly pending = new Map<number, PendingCheckpoint>();
   private readonly retained: RetainedCheckpoint[] = [];
   private readonly history: CheckpointStats[] = [];
@@ -173,7 +194,68 @@ export class CheckpointCoordinator {
   recover(retained: RetainedCheckpoint[], highestIdUsed: number): void {
     this.retained.splice(0, this.retained.length, ...retained.sort((a, b) => a.id - b.id));
     this.nextId = Math.max(this.nextId, highestIdUsed + 1, ...retained.map((r) => r.id + 1));
+    this.durable.retained = [...this.retained];
+    this.durable.highestId = this.nextId - 1;
     this.sharedStateReady = this.rebuildSharedState(this.nextId - 1);
+    void this.sweepOrphanedCheckpoints(this.nextId - 1);
+  }
+
+  /**
+   * A job restored from a savepoint or retained checkpoint continues that lineage's ids, so
+   * ids (and names derived from them, such as sink files) never start again at 1.
+   */
+  continueAfter(restoredCheckpointId: number): void {
+    this.nextId = Math.max(this.nextId, restoredCheckpointId + 1);
+  }
+
+  /**
+   * Deletes the directories of checkpoints the previous JobManager triggered (ids up to
+   * `highestIdUsed`, recorded before triggering) but never completed; newer ids are this
+   * JobManager's own.
+   */
+  private async sweepOrphanedCheckpoints(highestIdUsed: number): Promise<void> {
+    const kept = new Set(this.retained.map((r) => r.id));
+    const orphans = (await this.storage.list(this.job.jobId).catch(() => [] as string[])).filter((name) => {
+      const id = Number(/^chk-(\d+)$/.exec(name)?.[1] ?? NaN);
+      return id <= highestIdUsed && !kept.has(id);
+    });
+    if (orphans.length > 0)
+      this.log.info({ directories: orphans }, 'deleting checkpoints the previous JobManager never completed');
+    await Promise.all(
+      orphans.map((name) => this.storage.deleteDir(`${this.job.jobId}/${name}`).catch(() => {})),
+    );
+  }
+
+  /** Resolves once no completion and no job store write is in progress (failover waits for it). */
+  async settled(): Promise<void> {
+    for (;;) {
+      const c = this.completions;
+      const w = this.storeWrites;
+      await Promise.all([c, w]);
+      if (c === this.completions && w === this.storeWrites) return;
+    }
+  }
+
+  /**
+   * Writes the job store's record after `update` changed it, after every earlier write, so a
+   * slower older write can never land after (and over) a newer one. On failure the update is
+   * undone, so the next write records the state as it was.
+   */
+  private record(update: (d: DurableState) => void): Promise<void> {
+    const persist = this.job.persist;
+    if (!persist) return Promise.resolve();
+    const write = this.storeWrites.then(async () => {
+      const before = { retained: this.durable.retained, highestId: this.durable.highestId };
+      update(this.durable);
+      try {
+        await persist([...this.durable.retained], this.durable.highestId);
+      } catch (err) {
+        this.durable.retained = before.retained;
+        throw err;
+      }
+    });
+    this.storeWrites = write.catch(() => {});
+    return write;
   }
 
   /**
@@ -231,14 +313,9 @@ export class CheckpointCoordinator {
     return this.retained[this.retained.length - 1];
   }
 
-  /** A retained checkpoint that could not be restored is dropped, so failover falls back to the one before. */
-  forget(id: number): RetainedCheckpoint | undefined {
-    const i = this.retained.findIndex((r) => r.id === id);
-    if (i >= 0) {
-      this.retained.splice(i, 1);
-      void this.sharedState.unregister(id);
-    }
-    return this.latestCompleted();
+  /** The retained checkpoint before the newest, if any (named in errors as an explicit way back). */
+  previousRetained(): RetainedCheckpoint | undefined {
+    return this.retained[this.retained.length - 2];
   }
 
   get highestId(): number {
@@ -299,13 +376,23 @@ export class CheckpointCoordinator {
     };
     this.pending.set(id, p);
     this.remember(stats);
-    for (const t of tasks.filter((x) => x.isSource)) {
-      this.job
-        .trigger(t.executionId, id, now, location)
-        .catch(
-          (err: Error) => void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`),
-        );
-    }
+    // the id is durable before any task sees it: a restarted JobManager never hands it out again
+    // and knows which checkpoint directories are orphans
+    this.record((d) => (d.highestId = Math.max(d.highestId, id))).then(
+      () => {
+        if (this.pending.get(id) !== p) return; // aborted meanwhile
+        for (const t of tasks.filter((x) => x.isSource)) {
+          this.job
+            .trigger(t.executionId, id, now, location)
+            .catch(
+              (err: Error) =>
+                void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`),
+            );
+        }
+      },
+      (err: Error) =>
+        void this.abort(id, `cannot record checkpoint id ${id} in the job store: ${err.message}`),
+    );
   }
 
   private remember(stats: CheckpointStats): void {
@@ -341,7 +428,15 @@ export class CheckpointCoordinator {
       subtask: st.subtask,
       state: JSON.parse(stateJson || '{}') as Record<string, unknown>,
     });
-    if (p.notYetAcknowledged.size === 0) void this.complete(id, p);
+    if (p.notYetAcknowledged.size === 0) {
+      // fully acknowledged: no timeout any more; completes after the completions before it
+      clearTimeout(p.timer);
+      this.completions = this.completions
+        .then(() => this.complete(id, p))
+        .catch((err: Error) =>
+          this.log.error({ checkpointId: id, err: err.message }, 'completing a checkpoint failed'),
+        );
+    }
   }
 
   private async discardLateAck(id: number, stateJson: string): Promise<void> {
@@ -373,7 +468,8 @@ export class CheckpointCoordinator {
   }
 
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
-    clearTimeout(p.timer);
+    // aborted while waiting for its turn (subsumed by a newer completion, the job failed over, ...)
+    if (this.pending.get(id) !== p) return;
     const operators: Record<string, { parallelism: number; subtasks: Record<number, unknown> }> = {};
     for (const t of p.tasks)
       for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
@@ -417,11 +513,18 @@ export class CheckpointCoordinator {
       const retained = [...this.retained, { id, path: p.stats.path }];
       const kept = retained.slice(Math.max(0, retained.length - this.settings.retainedCheckpoints));
       try {
-        await this.job.persist?.(kept, this.highestId);
+        await this.record((d) => (d.retained = kept));
       } catch (err) {
         this.pending.set(id, p);
         await this.abort(id, `cannot record the checkpoint for recovery: ${(err as Error).message}`);
         return;
+      }
+      this.sharedState.register(id, shared);
+      // older checkpoints still pending can never complete now: their completion would go back
+      // in time (abort takes them out of `pending` and tells their tasks at once; files go later)
+      for (const [older, q] of [...this.pending]) {
+        if (older < id && !q.savepoint)
+          void this.abort(older, `subsumed by the completed checkpoint ${id}`, false);
       }
     }
     const now = Date.now();
@@ -439,9 +542,8 @@ export class CheckpointCoordinator {
       p.savepoint.resolve(p.stats.path);
       return;
     }
-    this.sharedState.register(id, shared);
-    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true, p.final);
     this.retained.push({ id, path: p.stats.path });
+    for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, true, p.final);
     this.job.completed?.(id, p.stats.path);
     while (this.retained.length > this.settings.retainedCheckpoints) {
       const old = this.retained.shift()!.id;
@@ -502,6 +604,8 @@ export class CheckpointCoordinator {
         .discardUnreferenced(this.sharedFilesOfAcks(p).filter((f) => f.checkpointId === id))
         .catch(() => {});
     }
+    // a completion past its metadata finishes first, so what it retains is discarded or kept below
+    await this.settled();
     const keep =
       jobStatus === 'JOB_FAILED' ||
       (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');

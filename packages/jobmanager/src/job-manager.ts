@@ -18,13 +18,28 @@ import {
   type Logger,
   type Settings,
 } from '@weir/core';
-import { StoragePathPolicy } from './storage-paths.js';
+import {
+  StoragePathPolicy,
+  outputDirectories,
+  type JobOutputs,
+  type OutputDirectory,
+} from './storage-paths.js';
 import { JobMaster } from './job-master.js';
 import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import type { CheckpointSettings } from '@weir/api/internal';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';
+
+/** The directory relative paths of the job resolve against, from its job context. */
+function workingDirectoryOf(jobContextJson: string): string | undefined {
+  try {
+    const wd = (JSON.parse(jobContextJson) as { workingDirectory?: unknown }).workingDirectory;
+    return typeof wd === 'string' ? wd : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The registry settings a JobManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
 export type JobManagerSettings = Pick<
@@ -94,6 +109,8 @@ export class JobManager {
   private readonly bundles = new Map<string, Buffer>();
   private readonly store: JobStore | undefined;
   private readonly paths: StoragePathPolicy;
+  /** output directories by job, from submission (before the job is started) on */
+  private readonly outputs = new Map<string, { jobName: string; outputs: OutputDirectory[] }>();
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
@@ -121,7 +138,7 @@ export class JobManager {
       try {
         const restore = await this.recoveryPlan(stored);
         this.startJob(stored.jobId, stored.graph, stored, restore, {
-          retained: stored.retained.filter((r) => !restore || r.id <= restore.metadata.checkpointId),
+          retained: stored.retained,
           highestCheckpointId: stored.highestCheckpointId,
         });
         this.log.info(
@@ -134,22 +151,22 @@ export class JobManager {
     }
   }
 
-  /** The newest retained checkpoint that can be read; else the savepoint the job was submitted with. */
+  /**
+   * The newest retained checkpoint; else the savepoint the job was submitted with. There is no
+   * fallback to an older checkpoint: sinks may have committed output up to the newest one.
+   */
   private async recoveryPlan(stored: StoredJob): Promise<RestorePlan | undefined> {
-    for (const cp of [...stored.retained].sort((a, b) => b.id - a.id)) {
+    const [newest, older] = [...stored.retained].sort((a, b) => b.id - a.id);
+    if (newest) {
       try {
-        return await RestorePlan.load(cp.path, stored.graph, true);
+        return await RestorePlan.load(newest.path, stored.graph, true);
       } catch (err) {
-        this.log.error(
-          { jobId: stored.jobId, checkpointId: cp.id, err: (err as Error).message },
-          'cannot read a retained checkpoint; trying the one before',
+        throw new Error(
+          `its latest checkpoint ${newest.id} (${newest.path}) cannot be read: ${(err as Error).message}. Sinks may already have committed output up to it, so the job is not resumed from an older checkpoint on its own; to resume and accept that replay, submit it again with --from-savepoint ${older ? older.path : 'an older savepoint'}`,
+          { cause: err },
         );
       }
     }
-    if (stored.retained.length > 0)
-      throw new Error(
-        `none of the retained checkpoints ${stored.retained.map((r) => r.id).join(', ')} can be read`,
-      );
     return stored.restorePath
       ? RestorePlan.load(stored.restorePath, stored.graph, stored.allowNonRestoredState)
       : undefined;
@@ -193,7 +210,9 @@ export class JobManager {
       TriggerSavepoint: (call, cb) => {
         let target;
         try {
-          target = createCheckpointStorage(this.paths.savepointTarget(call.request.target));
+          target = createCheckpointStorage(
+            this.paths.savepointTarget(call.request.target, this.jobOutputs(false)),
+          );
         } catch (err) {
           return cb(invalid((err as Error).message));
         }
@@ -318,6 +337,14 @@ export class JobManager {
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     const jobId = randomUUID().replace(/-/g, '');
+    const outputs = outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson));
+    try {
+      this.paths.checkOutputs(graph.jobName, outputs, this.jobOutputs(true), graph.checkpoint?.storage);
+    } catch (err) {
+      return cb(invalid((err as Error).message));
+    }
+    // reserved now, so a second submission while this one loads its restore state is refused too
+    this.outputs.set(jobId, { jobName: graph.jobName, outputs });
     void (async () => {
       // the path is checked against the storage policy before anything is read
       const restore = req.restorePath
@@ -341,10 +368,26 @@ export class JobManager {
       }
       this.startJob(jobId, graph, req, restore);
       cb(null, { jobId });
-    })().catch((err: Error) =>
-      cb(err instanceof RpcFailure ? { code: err.code, details: err.message } : invalid(err.message)),
-    );
+    })().catch((err: Error) => {
+      if (!this.jobs.has(jobId)) this.outputs.delete(jobId);
+      cb(err instanceof RpcFailure ? { code: err.code, details: err.message } : invalid(err.message));
+    });
   };
+
+  /**
+   * Output directories of the jobs that are not over. `writing`: only those still writing
+   * (a job being canceled or failing is leaving, so its successor may start on its path).
+   */
+  private jobOutputs(writing: boolean): JobOutputs[] {
+    const out: JobOutputs[] = [];
+    for (const [jobId, o] of this.outputs) {
+      const job = this.jobs.get(jobId);
+      if (job?.isTerminal) continue;
+      if (writing && (job?.status === 'JOB_CANCELLING' || job?.status === 'JOB_FAILING')) continue;
+      out.push({ jobId, ...o });
+    }
+    return out;
+  }
 
   private startJob(
     jobId: string,
@@ -354,6 +397,11 @@ export class JobManager {
     recovered?: { retained: StoredJob['retained']; highestCheckpointId: number },
   ): void {
     this.bundles.set(jobId, req.bundle);
+    if (!this.outputs.has(jobId))
+      this.outputs.set(jobId, {
+        jobName: graph.jobName,
+        outputs: outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson)),
+      });
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.settings['slot.request.timeout'],
       ...(restore ? { restore } : {}),

@@ -159,6 +159,8 @@ export class JobMaster {
       this.coordinator.recover(opts.recovered.retained, opts.recovered.highestCheckpointId);
       this.restoredCheckpointId = opts.restore?.metadata.checkpointId ?? 0;
     }
+    // a job resumed from a savepoint or checkpoint continues its lineage's checkpoint ids
+    if (opts.restore) this.coordinator.continueAfter(opts.restore.metadata.checkpointId);
     this.createExecutions();
   }
 
@@ -425,6 +427,11 @@ export class JobMaster {
       );
       return;
     }
+    if (e.state === 'CANCELING' && !TERMINAL_TASK.has(state)) {
+      // the cancellation overtook the deployment on its TaskManager: the task started after all
+      this.sendCancel(e);
+      return;
+    }
     const wasRunning = e.state === 'RUNNING';
     e.state = state;
     const r = this.restarts[this.restarts.length - 1];
@@ -472,32 +479,42 @@ export class JobMaster {
     }
     this.failure = failure;
     const cause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
+    const latest = this.coordinator.latestCompleted();
     if (
       failure.domain === 'restore' &&
       isCheckpointDamaged(failure.reason) &&
       this.restoredCheckpointId > 0 &&
-      this.coordinator.latestCompleted()?.id === this.restoredCheckpointId
+      latest?.id === this.restoredCheckpointId
     ) {
-      // do not try the same damaged checkpoint again: fall back to the one before it
-      const previous = this.coordinator.forget(this.restoredCheckpointId);
-      const note = previous
-        ? `falling back to checkpoint ${previous.id}`
-        : 'no earlier retained checkpoint to fall back to';
-      this.log.error(
-        { checkpointId: this.restoredCheckpointId, cause: failure.message },
-        `restoring checkpoint ${this.restoredCheckpointId} failed; ${note}`,
-      );
-      if (!previous) {
-        this.failGlobally(
-          `${cause} (restoring checkpoint ${this.restoredCheckpointId} failed and ${note})`,
-          true,
-        );
-        return;
-      }
-      this.failGlobally(`${cause} (restoring checkpoint ${this.restoredCheckpointId} failed; ${note})`);
+      // the same damaged checkpoint would fail again, and an older one would replay committed output
+      this.failGlobally(this.damagedCheckpoint(latest, cause), true);
       return;
     }
     this.failGlobally(cause);
+  }
+
+  /**
+   * Why a job whose latest completed checkpoint is damaged fails instead of falling back: tasks
+   * were notified of that checkpoint's completion as soon as it was recorded (and a restore of
+   * it commits its pending transactions), so sinks may have committed output up to it, and
+   * restoring an older checkpoint would write that output a second time.
+   */
+  private damagedCheckpoint(damaged: RetainedCheckpoint, cause: string): string {
+    const older = this.coordinator.previousRetained();
+    this.log.error(
+      { checkpointId: damaged.id, path: damaged.path, cause },
+      'the latest checkpoint is damaged',
+    );
+    return (
+      `Checkpoint ${damaged.id} (${damaged.path}) is damaged and cannot be restored: ${cause}. ` +
+      `Sinks may already have committed output up to it, so the job does not fall back to an older ` +
+      `checkpoint on its own (that would write the output a second time). To resume and accept ` +
+      `that replay, submit the job again with --from-savepoint ` +
+      (older
+        ? `${older.path} (the retained checkpoint ${older.id}, kept since the job failed)`
+        : 'an older savepoint') +
+      '.'
+    );
   }
 
   /**
@@ -564,35 +581,27 @@ export class JobMaster {
   private async restart(): Promise<void> {
     if (this.status !== 'JOB_RESTARTING') return;
     const r = this.restarts[this.restarts.length - 1]!;
+    // a completion under way decides which checkpoint is the latest
+    await this.coordinator.settled();
+    if (this.status !== 'JOB_RESTARTING') return;
     // the latest completed checkpoint; else the savepoint the job started from; else nothing
-    for (;;) {
-      const latest = this.coordinator.latestCompleted();
-      if (!latest) {
-        this.restore = this.opts.restore;
-        this.restoredCheckpointId = 0;
-        break;
-      }
+    const latest = this.coordinator.latestCompleted();
+    if (!latest) {
+      this.restore = this.opts.restore;
+      this.restoredCheckpointId = 0;
+    } else {
       try {
         this.restore = await RestorePlan.load(latest.path, this.graph, true);
         this.restoredCheckpointId = latest.id;
-        break;
       } catch (err) {
-        if (!isCheckpointDamaged(err)) {
-          // storage unreachable for now: this attempt fails, the restart strategy decides on the next
-          this.status = 'JOB_CREATED';
-          this.failGlobally(`Reading checkpoint ${latest.id} failed: ${(err as Error).message}`);
-          return;
-        }
-        const previous = this.coordinator.forget(latest.id);
-        this.log.error(
-          { checkpointId: latest.id, err: (err as Error).message },
-          `cannot read checkpoint ${latest.id}; ${previous ? `falling back to checkpoint ${previous.id}` : 'no earlier checkpoint'}`,
-        );
-        if (!previous) {
-          this.status = 'JOB_RUNNING'; // so failJob runs its normal path
-          this.failJob(`Cannot restore checkpoint ${latest.id} after: ${r.cause}: ${(err as Error).message}`);
-          return;
-        }
+        if (this.status !== 'JOB_RESTARTING') return;
+        const message = (err as Error).message;
+        this.status = 'JOB_CREATED'; // so the failure below runs its normal path
+        // storage unreachable for now: this attempt fails, the restart strategy decides on the next
+        if (!isCheckpointDamaged(err))
+          this.failGlobally(`Reading checkpoint ${latest.id} failed: ${message}`);
+        else this.failGlobally(this.damagedCheckpoint(latest, `${message} (after: ${r.cause})`), true);
+        return;
       }
     }
     if (this.status !== 'JOB_RESTARTING') return;
@@ -638,12 +647,16 @@ export class JobMaster {
         continue;
       }
       e.state = 'CANCELING';
-      const gw = e.slot.taskManager.gateway;
-      unary(gw.CancelTask.bind(gw), { jobId: this.jobId, executionId: e.executionId }, 10_000).catch(() => {
-        e.state = 'CANCELED';
-        this.checkCompletion();
-      });
+      this.sendCancel(e);
     }
+  }
+
+  private sendCancel(e: Execution): void {
+    const gw = e.slot!.taskManager.gateway;
+    unary(gw.CancelTask.bind(gw), { jobId: this.jobId, executionId: e.executionId }, 10_000).catch(() => {
+      e.state = 'CANCELED';
+      this.checkCompletion();
+    });
   }
 
   cancel(): void {

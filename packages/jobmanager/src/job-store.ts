@@ -61,7 +61,11 @@ export class JobStore {
     await this.storage.write(`jobs/${job.jobId}/job.json`, Buffer.from(JSON.stringify(file)));
   }
 
-  /** Written before tasks hear of the completion, so no output is committed for a checkpoint a new JobManager would not know. */
+  /**
+   * Written before a checkpoint id is used (so a new JobManager never hands it out again) and
+   * before tasks hear of a completion (so no output is committed for a checkpoint a new
+   * JobManager would not know); the coordinator makes one call at a time.
+   */
   async putCheckpoints(
     jobId: string,
     retained: RetainedCheckpoint[],

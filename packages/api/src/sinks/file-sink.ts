@@ -1,16 +1,7 @@
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { TwoPhaseCommitSink, type TransactionContext } from './two-phase-commit-sink.js';
+import { fsyncDirectory, linkExclusive, mkdirDurable } from './durable-files.js';
 
 export interface FileSinkOptions {
   path: string;
@@ -26,37 +17,53 @@ export interface FileSinkTransaction {
   subtask: number;
   /** the writer that opened it, unique per task attempt */
   writer: string;
-  files: Array<{ inProgress: string; final?: string }>;
+  /** the job that opened it; a recovering writer cleans up only its own job's leftovers */
+  job: string;
+  /** hidden while written; `final` is fixed when the file is opened, so a restore commits it under the same name */
+  files: Array<{ inProgress: string; final: string }>;
 }
 
 interface OpenFile {
   /** opened with the first write to disk */
   fd: number | undefined;
   name: string;
+  final: string;
   buf: string;
   size: number;
 }
 
 const FLUSH_AT = 64 * 1024;
 
+/** `.part-<subtask>-<writer>-<n>.<job>.inprogress`: the committed name, hidden, tagged with the job that writes it. */
+const IN_PROGRESS = /^\.part-(\d+)-([0-9a-z]+)-\d+\.([0-9A-Za-z_]*)\.inprogress$/;
+
 /**
  * Part files in a directory, exactly once. A file being written is hidden
- * (`.part-<subtask>-<writer>-<n>.inprogress`); at a checkpoint barrier it is flushed, synced and
- * closed (pre-commit), and when that checkpoint completes it is renamed to
- * `part-<subtask>-<checkpoint>-<n>` (commit). Readers only ever see whole, committed files, and
- * after a failure exactly the files of the restored checkpoint are committed; the rest is
- * removed. Without checkpointing, files are committed as `part-<subtask>-<n>` when the input
- * ends or the task closes.
+ * (`.part-<subtask>-<writer>-<n>.<job>.inprogress`); at a checkpoint barrier it is flushed,
+ * fsynced and closed (pre-commit), and when that checkpoint completes it gets its final name
+ * `part-<subtask>-<writer>-<n>` (commit). The writer id is random (128 bits) for every task
+ * attempt, as Flink's FileSink puts a UUID in part names, so names never collide across jobs,
+ * restores, rescales and attempts. A commit never replaces an existing file (see
+ * `linkExclusive`) and is synced to disk before the checkpoint's transaction is dropped.
+ * Readers only ever see whole, committed files, and after a failure exactly the files of the
+ * restored checkpoint are committed; what earlier attempts of this job left in progress is
+ * removed, and files of other jobs are never touched. Without checkpointing, files are
+ * committed when the input ends or the task closes.
  */
 export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
   /** open files by transaction; runtime handles never go into checkpoints */
   private readonly open = new WeakMap<FileSinkTransaction, OpenFile>();
-  private readonly sequence = new Map<number, number>();
+  /** makes names unique within a writer; the writer id makes them unique everywhere */
   private fileCounter = 0;
 
   constructor(readonly options: FileSinkOptions) {
     super();
     if (!options?.path) throw new Error('FileSink needs a path, e.g. new FileSink({ path: "out/results" })');
+  }
+
+  /** The directory as given (relative to the job's working directory), for the JobManager's checks. */
+  get outputPath(): string {
+    return this.options.path;
   }
 
   /** Where the output goes, for the client to print. */
@@ -69,16 +76,18 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
   }
 
   protected beginTransaction(ctx: TransactionContext): FileSinkTransaction {
-    return { dir: this.dirOf(ctx), subtask: ctx.subtaskIndex, writer: ctx.writerId, files: [] };
+    return {
+      dir: this.dirOf(ctx),
+      subtask: ctx.subtaskIndex,
+      writer: ctx.writerId,
+      job: jobTag(ctx.jobId),
+      files: [],
+    };
   }
 
   private newFile(txn: FileSinkTransaction): OpenFile {
-    const f: OpenFile = {
-      fd: undefined,
-      name: `.part-${txn.subtask}-${txn.writer}-${(this.fileCounter++).toString(36)}.inprogress`,
-      buf: '',
-      size: 0,
-    };
+    const final = `part-${txn.subtask}-${txn.writer}-${this.fileCounter++}`;
+    const f: OpenFile = { fd: undefined, name: `.${final}.${txn.job}.inprogress`, final, buf: '', size: 0 };
     this.open.set(txn, f);
     return f;
   }
@@ -87,12 +96,13 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
     if (!f.buf) return;
     if (f.fd === undefined) {
       try {
-        mkdirSync(txn.dir, { recursive: true });
-        f.fd = openSync(path.join(txn.dir, f.name), 'w');
+        mkdirDurable(txn.dir);
+        // exclusive: a name is never reused, and an existing file is never truncated
+        f.fd = openSync(path.join(txn.dir, f.name), 'wx');
       } catch (e) {
         throw new Error(`FileSink cannot write to ${txn.dir}: ${(e as Error).message}`);
       }
-      txn.files.push({ inProgress: f.name });
+      txn.files.push({ inProgress: f.name, final: f.final });
     }
     try {
       writeSync(f.fd, f.buf);
@@ -102,14 +112,18 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
     f.buf = '';
   }
 
-  private closeFile(txn: FileSinkTransaction, sync: boolean): void {
+  /** Flushes, fsyncs and closes: a closed file is complete on disk, whether rolled or pre-committed. */
+  private closeFile(txn: FileSinkTransaction): void {
     const f = this.open.get(txn);
     if (!f) return;
     this.flushFile(txn, f);
     this.open.delete(txn);
     if (f.fd === undefined) return;
-    if (sync) fsyncSync(f.fd);
-    closeSync(f.fd);
+    try {
+      fsyncSync(f.fd);
+    } finally {
+      closeSync(f.fd);
+    }
   }
 
   protected invoke(txn: FileSinkTransaction, r: T): void {
@@ -119,33 +133,34 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
     f.size += line.length;
     if (f.buf.length >= FLUSH_AT) {
       this.flushFile(txn, f);
-      if (f.size >= (this.options.rollingSizeBytes ?? 128 * 1024 * 1024)) this.closeFile(txn, false);
+      if (f.size >= (this.options.rollingSizeBytes ?? 128 * 1024 * 1024)) this.closeFile(txn);
     }
   }
 
-  protected preCommit(txn: FileSinkTransaction, checkpointId: number): void {
-    this.closeFile(txn, checkpointId > 0);
-    txn.files.forEach((file, k) => {
-      if (checkpointId > 0) {
-        file.final = `part-${txn.subtask}-${checkpointId}-${k}`;
-      } else {
-        const n = this.sequence.get(txn.subtask) ?? 0;
-        this.sequence.set(txn.subtask, n + 1);
-        file.final = `part-${txn.subtask}-${n}`;
-      }
-    });
+  /** Every file of the transaction and its directory entry are on disk before the barrier is acknowledged. */
+  protected preCommit(txn: FileSinkTransaction): void {
+    this.closeFile(txn);
+    if (txn.files.length > 0) fsyncDirectory(txn.dir);
   }
 
-  /** Idempotent: a file already renamed is done; one missing in both places is data lost, and said so. */
+  /**
+   * Idempotent: each file gets its final name without replacing anything (a file committed
+   * before is recognised as done, a different file under its name is an error), the directory
+   * is synced, and only then are the hidden names removed.
+   */
   protected commit(txn: FileSinkTransaction): void {
+    if (txn.files.length === 0) return;
+    const linked: string[] = [];
     for (const file of txn.files) {
       const from = path.join(txn.dir, file.inProgress);
-      const to = path.join(txn.dir, file.final!);
+      if (linkExclusive(from, path.join(txn.dir, file.final), 'FileSink')) linked.push(from);
+    }
+    fsyncDirectory(txn.dir);
+    for (const from of linked) {
       try {
-        renameSync(from, to);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(to)) continue;
-        throw new Error(`FileSink cannot commit ${from} as ${file.final}: ${(e as Error).message}`);
+        unlinkSync(from);
+      } catch {
+        /* removed meanwhile (a zombie attempt committing the same transaction) */
       }
     }
   }
@@ -165,7 +180,11 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
     }
   }
 
-  /** In-progress files of the subtasks this one recovered, written by earlier attempts, are removed. */
+  /**
+   * In-progress files that earlier attempts of this job left for the subtasks this one
+   * recovered are removed. Files of other jobs (an earlier run this one was restored from
+   * included) are never touched: such a job may still be running, or its savepoint restored.
+   */
   protected override recoveryFinished(ctx: TransactionContext, ownedSubtasks: number[]): void {
     const dir = this.dirOf(ctx);
     let names: string[];
@@ -174,9 +193,10 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
     } catch {
       return;
     }
+    const job = jobTag(ctx.jobId);
     for (const name of names) {
-      const m = /^\.part-(\d+)-([^-]+)-.*\.inprogress$/.exec(name);
-      if (!m || m[2] === ctx.writerId) continue;
+      const m = IN_PROGRESS.exec(name);
+      if (!m || m[2] === ctx.writerId || m[3] !== job) continue;
       const owner = Number(m[1]);
       if (
         ownedSubtasks.includes(owner) ||
@@ -190,4 +210,9 @@ export class FileSink<T> extends TwoPhaseCommitSink<T, FileSinkTransaction> {
       }
     }
   }
+}
+
+/** The job id as it appears in file names. */
+function jobTag(jobId: string): string {
+  return jobId.replace(/[^0-9A-Za-z_]/g, '_');
 }

@@ -4,6 +4,7 @@ import type { TaskInfo } from '../runtime-context.js';
 
 /** A subtask's facts plus an id unique to this writer, so leftovers of earlier attempts can be told apart. */
 export interface TransactionContext extends TaskInfo {
+  /** 32 lowercase hex digits, random for every writer (task attempt): unique across jobs and restores */
   writerId: string;
 }
 
@@ -43,7 +44,7 @@ export abstract class TwoPhaseCommitSink<T, TXN> implements Sink<T> {
   protected recoveryFinished(_ctx: TransactionContext, _ownedSubtasks: number[]): void {}
 
   createWriter(info: TaskInfo, restoredState?: unknown[]): SinkWriter<T> {
-    const ctx: TransactionContext = { ...info, writerId: randomUUID().slice(0, 8) };
+    const ctx: TransactionContext = { ...info, writerId: randomUUID().replace(/-/g, '') };
     const pending: Array<{ checkpointId: number; txn: TXN }> = [];
     let current: TXN | undefined;
     let recovering: Promise<void> | undefined;

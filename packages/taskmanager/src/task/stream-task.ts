@@ -117,6 +117,8 @@ export class StreamTask {
   private readonly abortedCheckpoints = new Set<number>();
   /** notifications run one after another, in order */
   private notifications: Promise<void> = Promise.resolve();
+  /** the newest checkpoint whose completion was handled */
+  private lastCompletedId = 0;
 
   constructor(
     private readonly tdd: TaskDeploymentDescriptor__Output,
@@ -322,6 +324,7 @@ export class StreamTask {
         this.gate,
         this.tdd.checkpointingMode !== 'AT_LEAST_ONCE',
         (barrier, alignmentMs) => void this.performCheckpoint(barrier, alignmentMs),
+        (checkpointId) => this.cancelDownstream(checkpointId),
       );
     }
     for (const p of this.partitions)
@@ -382,6 +385,8 @@ export class StreamTask {
     },
     onEvent: (event: ChannelEvent, channel: number): void => {
       if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
+      else if (event.type === 'CancelCheckpointMarker')
+        this.barrierHandler!.onCancelMarker(event.checkpointId);
       else if (event.type === 'EndOfPartition') this.barrierHandler!.onEndOfPartition();
       else if (event.type === 'EndOfData' && this.gate!.isEndOfData()) void this.endOfData();
     },
@@ -539,6 +544,8 @@ export class StreamTask {
         checkpointId: id,
         reason: `snapshot failed: ${(err as Error).message}`,
       });
+      // in place of the barrier, so consumers aligning this checkpoint do not wait for it
+      this.cancelDownstream(id);
       return;
     }
     for (const p of this.partitions) p.broadcastEvent(barrier);
@@ -612,7 +619,15 @@ export class StreamTask {
         checkpointId: id,
         reason: (err as Error).message,
       });
+      // consumers still aligning it need not wait for the other inputs
+      this.cancelDownstream(id);
     }
+  }
+
+  /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */
+  private cancelDownstream(checkpointId: number): void {
+    if (this.state !== 'RUNNING') return;
+    for (const p of this.partitions) p.broadcastEvent({ type: 'CancelCheckpointMarker', checkpointId });
   }
 
   /**
@@ -625,16 +640,23 @@ export class StreamTask {
       this.abortedCheckpoints.add(checkpointId);
       if (this.abortedCheckpoints.size > 64)
         this.abortedCheckpoints.delete(this.abortedCheckpoints.values().next().value!);
+      // an alignment of it ends now, and consumers hear of it (Flink's abort notification)
+      if (this.state === 'RUNNING') this.barrierHandler?.abort(checkpointId);
     }
+    // completions are handled in increasing order: one older than a completion already handled
+    // (its message overtaken in transit) is covered by that one
+    const stale = completed && checkpointId <= this.lastCompletedId;
+    if (completed) this.lastCompletedId = Math.max(this.lastCompletedId, checkpointId);
     this.notifications = this.notifications.then(async () => {
       if (this.isTerminal) return;
       try {
-        for (const op of this.operators) {
-          if (completed) op.keyedBackend?.notifyCheckpointComplete?.(checkpointId);
-          else op.keyedBackend?.notifyCheckpointAborted?.(checkpointId);
-          if (completed) await op.notifyCheckpointComplete?.(checkpointId);
-          else op.notifyCheckpointAborted?.(checkpointId);
-        }
+        if (!stale)
+          for (const op of this.operators) {
+            if (completed) op.keyedBackend?.notifyCheckpointComplete?.(checkpointId);
+            else op.keyedBackend?.notifyCheckpointAborted?.(checkpointId);
+            if (completed) await op.notifyCheckpointComplete?.(checkpointId);
+            else op.notifyCheckpointAborted?.(checkpointId);
+          }
       } catch (err) {
         await this.fail(err);
         return;
