@@ -140,6 +140,8 @@ describe('no module outside the process edge reads process.env', () => {
 
   test('process.env appears only in the edge modules, as often as they need it', () => {
     const found: Record<string, number> = {};
+    /** settings written into an environment for others to read (`env.WEIR_LOG_LEVEL = ...`) */
+    const writes: string[] = [];
     for (const pkg of readdirSync(path.join(ROOT, 'packages'))) {
       const src = path.join(ROOT, 'packages', pkg, 'src');
       let files: string[];
@@ -157,8 +159,11 @@ describe('no module outside the process edge reads process.env', () => {
           code.match(/\bprocess\s*(\.\s*env\b|\[\s*['"`]env['"`]\s*\])|\benv\s*:\s*process\b/g) ?? []
         ).length;
         if (n > 0) found[path.relative(ROOT, file)] = n;
+        for (const m of code.matchAll(/\benv\s*(\.\s*[A-Za-z_]\w*|\[[^\]]+\])\s*(\?\?)?=(?!=)/g))
+          writes.push(`${path.relative(ROOT, file)}: ${m[0]}`);
       }
     }
     assert.deepEqual(found, EDGE);
+    assert.deepEqual(writes, [], 'no module hands settings on through an environment');
   });
 });
