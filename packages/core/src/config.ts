@@ -796,8 +796,11 @@ export function resolveConfig(
 // ---------------------------------------------------------------- the structured view
 
 /**
- * The cluster configuration (Flink's key names). It gives defaults for jobs; what a job sets in
- * code wins.
+ * What the configuration says about jobs and security, translated into the forms the job
+ * settings and the transport use (`CheckpointSettings`, the restart strategy, `SecurityConfig`).
+ * It gives defaults for jobs; what a job sets in code wins. Only keys that were set are in it.
+ * Process settings (ports, heartbeats, timeouts, RocksDB memory, S3, the log level) are not
+ * restated here: the processes take them from `EffectiveConfig.settings`.
  */
 export interface ClusterConfig {
   checkpoint: Partial<CheckpointSettings>;
@@ -807,42 +810,14 @@ export interface ClusterConfig {
   stateBackend?: StateBackendType;
   /** state.backend.incremental: incremental checkpoints for jobs that do not say */
   incrementalCheckpoints?: boolean;
-  /** state.backend.rocksdb.localdir: a TaskManager's local state directory root */
-  rocksdbLocalDir?: string;
-  /** state.backend.rocksdb.block.cache-size, bytes */
-  rocksdbBlockCacheSize?: number;
-  /** state.backend.rocksdb.writebuffer.size, bytes */
-  rocksdbWriteBufferSize?: number;
   /** restart-strategy.type and the settings of that type over Flink's defaults */
   restartStrategy?: RestartStrategyConfiguration;
-  heartbeatIntervalMs?: number;
-  heartbeatTimeoutMs?: number;
   /** where running jobs are kept so a restarted JobManager resumes them (Flink's high-availability.storageDir) */
   jobStore?: string;
   /** high-availability.type: none turns the job store off */
   jobStoreEnabled?: boolean;
   /** `security.*` and `rpc.*` keys: transport security, authentication, message sizes */
   security: SecurityConfig;
-  jobManager: { address?: string; port?: number; bindHost?: string };
-  taskManager: {
-    slots?: number;
-    bindHost?: string;
-    host?: string;
-    port?: number;
-    resourceId?: string;
-    workDir?: string;
-  };
-  slotRequestTimeoutMs?: number;
-  logLevel?: string;
-  s3: S3Settings;
-}
-
-export interface S3Settings {
-  endpoint?: string;
-  region?: string;
-  pathStyleAccess?: boolean;
-  accessKey?: string;
-  secretKey?: string;
 }
 
 /** What the configuration says about security; file paths are resolved against the file's directory. */
@@ -900,13 +875,7 @@ const RESTART_FIELDS: Partial<Record<ConfigKey, [RestartStrategyType, string]>> 
 function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
   const set = <K extends ConfigKey>(key: K): Setting<K> | undefined =>
     c.isSet(key) ? c.get(key) : undefined;
-  const config: ClusterConfig = {
-    checkpoint: {},
-    security: {},
-    jobManager: {},
-    taskManager: {},
-    s3: {},
-  };
+  const config: ClusterConfig = { checkpoint: {}, security: {} };
   for (const [key, field] of Object.entries(CHECKPOINT_FIELDS) as Array<[ConfigKey, string]>) {
     const v = set(key);
     if (v !== undefined) (config.checkpoint as Record<string, unknown>)[field] = v;
@@ -919,29 +888,8 @@ function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
   assign(config, 'savepointDir', 'state.savepoints.dir');
   assign(config, 'stateBackend', 'state.backend.type');
   assign(config, 'incrementalCheckpoints', 'state.backend.incremental');
-  assign(config, 'rocksdbLocalDir', 'state.backend.rocksdb.localdir');
-  assign(config, 'rocksdbBlockCacheSize', 'state.backend.rocksdb.block.cache-size');
-  assign(config, 'rocksdbWriteBufferSize', 'state.backend.rocksdb.writebuffer.size');
-  assign(config, 'heartbeatIntervalMs', 'heartbeat.interval');
-  assign(config, 'heartbeatTimeoutMs', 'heartbeat.timeout');
   assign(config, 'jobStore', 'high-availability.storageDir');
   if (c.get('high-availability.type') === 'none') config.jobStoreEnabled = false;
-  assign(config, 'slotRequestTimeoutMs', 'slot.request.timeout');
-  assign(config, 'logLevel', 'log.level');
-  assign(config.jobManager, 'address', 'jobmanager.rpc.address');
-  assign(config.jobManager, 'port', 'jobmanager.rpc.port');
-  assign(config.jobManager, 'bindHost', 'jobmanager.bind-host');
-  assign(config.taskManager, 'slots', 'taskmanager.numberOfTaskSlots');
-  assign(config.taskManager, 'bindHost', 'taskmanager.bind-host');
-  assign(config.taskManager, 'host', 'taskmanager.host');
-  assign(config.taskManager, 'port', 'taskmanager.rpc.port');
-  assign(config.taskManager, 'resourceId', 'taskmanager.resource-id');
-  assign(config.taskManager, 'workDir', 'process.taskmanager.working-dir');
-  assign(config.s3, 'endpoint', 's3.endpoint');
-  assign(config.s3, 'region', 's3.region');
-  assign(config.s3, 'pathStyleAccess', 's3.path-style-access');
-  assign(config.s3, 'accessKey', 's3.access-key');
-  assign(config.s3, 'secretKey', 's3.secret-key');
   assign(config.security, 'sslEnabled', 'security.ssl.enabled');
   assign(config.security, 'sslCa', 'security.ssl.ca');
   assign(config.security, 'sslCert', 'security.ssl.cert');
