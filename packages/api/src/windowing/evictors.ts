@@ -44,11 +44,21 @@ export class CountEvictor implements Evictor<unknown, Window> {
     return new CountEvictor(maxCount, doEvictAfter);
   }
 
-  evictBefore(elements: TimestampedValue<unknown>[], size: number): void {
+  evictBefore(
+    elements: TimestampedValue<unknown>[],
+    size: number,
+    _window?: Window,
+    _ctx?: EvictorContext,
+  ): void {
     if (!this.doEvictAfter) this.evict(elements, size);
   }
 
-  evictAfter(elements: TimestampedValue<unknown>[], size: number): void {
+  evictAfter(
+    elements: TimestampedValue<unknown>[],
+    size: number,
+    _window?: Window,
+    _ctx?: EvictorContext,
+  ): void {
     if (this.doEvictAfter) this.evict(elements, size);
   }
 
@@ -77,11 +87,21 @@ export class TimeEvictor implements Evictor<unknown, Window> {
     return new TimeEvictor(windowSize, doEvictAfter);
   }
 
-  evictBefore(elements: TimestampedValue<unknown>[]): void {
+  evictBefore(
+    elements: TimestampedValue<unknown>[],
+    _size?: number,
+    _window?: Window,
+    _ctx?: EvictorContext,
+  ): void {
     if (!this.doEvictAfter) this.evict(elements);
   }
 
-  evictAfter(elements: TimestampedValue<unknown>[]): void {
+  evictAfter(
+    elements: TimestampedValue<unknown>[],
+    _size?: number,
+    _window?: Window,
+    _ctx?: EvictorContext,
+  ): void {
     if (this.doEvictAfter) this.evict(elements);
   }
 

@@ -1,4 +1,5 @@
-import { KeyGroupRange, assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core';
+import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
 import type { WindowSerializer } from './api.js';
 import { TimerHeap, type InternalTimer } from './timer-heap.js';
 

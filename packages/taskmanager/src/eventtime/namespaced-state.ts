@@ -1,4 +1,5 @@
-import { KeyGroupRange, assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core';
+import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
 import type { KeyContext } from './internal-timer-service.js';
 
 /** A namespace as state stores it: a window's serializer key, or 0 for state of the key alone. */
