@@ -121,7 +121,7 @@ export class InternalTimerService<N> {
     let t = q.peek();
     while (t !== undefined && t.timestamp <= time) {
       q.poll();
-      this.dedupMap(EVENT_TIME, t.keyGroup).delete(dedupKey(t.timestamp, t.namespaceKey, t.normalizedKey));
+      this.dedupMap(EVENT_TIME, t.keyGroup).delete(t.dedupKey!);
       keyContext.setCurrentKey(t.key);
       target.onEventTime(t);
       t = q.peek();
@@ -138,9 +138,7 @@ export class InternalTimerService<N> {
     let t = q.peek();
     while (t !== undefined && t.timestamp <= time) {
       q.poll();
-      this.dedupMap(PROCESSING_TIME, t.keyGroup).delete(
-        dedupKey(t.timestamp, t.namespaceKey, t.normalizedKey),
-      );
+      this.dedupMap(PROCESSING_TIME, t.keyGroup).delete(t.dedupKey!);
       keyContext.setCurrentKey(t.key);
       target.onProcessingTime(t);
       t = q.peek();
@@ -271,6 +269,7 @@ export class InternalTimerService<N> {
       namespace,
       namespaceKey,
       heapIndex: -1,
+      dedupKey: dk,
     };
     map.set(dk, timer);
     (domain === EVENT_TIME ? this.eventTimeQueue : this.processingTimeQueue).add(timer);

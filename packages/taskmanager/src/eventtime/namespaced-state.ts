@@ -31,7 +31,7 @@ export interface NamespacedKeyedState extends KeyContext {
   getListState<T>(name: string): NamespacedListState<T>;
   /** Calls fn for every key with state under `name` (KeyedBroadcastProcessFunction.applyToKeyedState). */
   forEachKey(name: string, fn: (normalizedKey: string | number, keyGroup: number) => void): void;
-  /** Canonical per-key-group snapshot: msgpack batch of [stateName, normalizedKey, namespace, value]. */
+  /** Canonical per-key-group snapshot: msgpack batch of [stateName, normalizedKey, value, namespace]. */
   snapshotKeyGroup(keyGroup: number): Uint8Array | undefined;
   restoreKeyGroup(keyGroup: number, data: Uint8Array): void;
   /** Number of (key, namespace) entries over all states (metrics, tests). */
@@ -151,7 +151,7 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
     const i = keyGroup - this.keyGroupRange.start;
     for (const [name, groups] of this.states) {
       for (const [key, namespaces] of groups[i]!) {
-        for (const [ns, value] of namespaces) entries.push([name, key, ns, value]);
+        for (const [ns, value] of namespaces) entries.push([name, key, value, ns]);
       }
     }
     return entries.length === 0 ? undefined : encodeRecords(entries);
@@ -165,7 +165,7 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
     }
     const i = keyGroup - this.keyGroupRange.start;
     for (const e of decodeRecords(data)) {
-      const [name, key, ns, value] = e as [string, string | number, NamespaceKey, unknown];
+      const [name, key, value, ns] = e as [string, string | number, unknown, NamespaceKey];
       const keys = this.groups(name)[i]!;
       let namespaces = keys.get(key);
       if (!namespaces) {

@@ -11,6 +11,8 @@ export interface InternalTimer<N> {
   readonly namespaceKey: string | number;
   /** position in the heap; -1 once removed */
   heapIndex: number;
+  /** @internal the timer service's dedup map key, kept so firing does not rebuild it */
+  readonly dedupKey?: string;
 }
 
 function compareScalar(a: string | number, b: string | number): number {
