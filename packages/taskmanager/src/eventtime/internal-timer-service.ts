@@ -91,21 +91,23 @@ export class InternalTimerService<N> {
     return this.eventTimeQueue.peek()?.timestamp;
   }
 
-  registerEventTimeTimer(namespace: N, time: number): void {
-    this.add(EVENT_TIME, namespace, time);
+  /** `namespaceKey`: the namespace's serializer key when the caller has it already */
+  registerEventTimeTimer(namespace: N, time: number, namespaceKey?: string | number): void {
+    this.add(EVENT_TIME, namespace, time, namespaceKey);
   }
 
-  registerProcessingTimeTimer(namespace: N, time: number): void {
+  registerProcessingTimeTimer(namespace: N, time: number, namespaceKey?: string | number): void {
     const before = this.processingTimeQueue.peek()?.timestamp ?? Infinity;
-    if (this.add(PROCESSING_TIME, namespace, time) && time < before) this.schedulePhysical(time);
+    if (this.add(PROCESSING_TIME, namespace, time, namespaceKey) && time < before)
+      this.schedulePhysical(time);
   }
 
-  deleteEventTimeTimer(namespace: N, time: number): void {
-    this.remove(EVENT_TIME, namespace, time);
+  deleteEventTimeTimer(namespace: N, time: number, namespaceKey?: string | number): void {
+    this.remove(EVENT_TIME, namespace, time, namespaceKey);
   }
 
-  deleteProcessingTimeTimer(namespace: N, time: number): void {
-    this.remove(PROCESSING_TIME, namespace, time);
+  deleteProcessingTimeTimer(namespace: N, time: number, namespaceKey?: string | number): void {
+    this.remove(PROCESSING_TIME, namespace, time, namespaceKey);
   }
 
   /**
@@ -230,14 +232,19 @@ export class InternalTimerService<N> {
     this.lastKeyGroup = kg;
   }
 
-  private add(domain: number, namespace: N, time: number): boolean {
+  private add(
+    domain: number,
+    namespace: N,
+    time: number,
+    namespaceKey: string | number | undefined,
+  ): boolean {
     if (typeof time !== 'number' || Number.isNaN(time)) {
       throw new Error(
         `'${this.opts.operatorName}' registered a timer at ${String(time)}; a timer needs a number of milliseconds`,
       );
     }
     this.resolveCurrentKey();
-    const nsKey = this.opts.namespaceSerializer.toKey(namespace);
+    const nsKey = namespaceKey ?? this.opts.namespaceSerializer.toKey(namespace);
     return this.insert(
       domain,
       this.lastKey,
@@ -276,9 +283,14 @@ export class InternalTimerService<N> {
     return true;
   }
 
-  private remove(domain: number, namespace: N, time: number): void {
+  private remove(
+    domain: number,
+    namespace: N,
+    time: number,
+    namespaceKey: string | number | undefined,
+  ): void {
     this.resolveCurrentKey();
-    const nsKey = this.opts.namespaceSerializer.toKey(namespace);
+    const nsKey = namespaceKey ?? this.opts.namespaceSerializer.toKey(namespace);
     const map = this.dedupMap(domain, this.lastKeyGroup);
     const dk = dedupKey(time, nsKey, this.lastNormalizedKey);
     const timer = map.get(dk);

@@ -36,10 +36,11 @@ export interface WindowOutput<OUT> {
 export interface WindowTimerService<W> {
   currentWatermark(): number;
   currentProcessingTime(): number;
-  registerEventTimeTimer(window: W, time: number): void;
-  registerProcessingTimeTimer(window: W, time: number): void;
-  deleteEventTimeTimer(window: W, time: number): void;
-  deleteProcessingTimeTimer(window: W, time: number): void;
+  /** `windowKey` is the window's serializer key, passed so it is not computed again */
+  registerEventTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
+  registerProcessingTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
+  deleteEventTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
+  deleteProcessingTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
 }
 
 export interface WindowOperatorOptions<IN, ACC, R, OUT, K, W extends Window> {
@@ -217,14 +218,17 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
             `'${this.operatorName}': window ${String(actual)} has no state window after merging`,
           );
         }
-        this.addElement(actual, this.serializer.toKey(stateWindow), value, timestamp, key);
+        const stateKey = this.serializer.toKey(stateWindow);
+        const actualKey = stateWindow === actual ? stateKey : this.serializer.toKey(actual);
+        this.addElement(actual, actualKey, stateKey, value, timestamp, key);
       }
       set.persist();
     } else {
       for (const window of windows) {
         if (this.isWindowLate(window)) continue;
         skipped = false;
-        this.addElement(window, this.serializer.toKey(window), value, timestamp, key);
+        const windowKey = this.serializer.toKey(window);
+        this.addElement(window, windowKey, windowKey, value, timestamp, key);
       }
     }
     if (skipped && this.isElementLate(timestamp)) {
@@ -256,7 +260,7 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
       stateNs = timer.namespaceKey;
     }
     if (this.hasContents(stateNs)) {
-      const ctx = this.triggerContext.at(window);
+      const ctx = this.triggerContext.at(window, timer.namespaceKey);
       const result = eventTime
         ? this.trigger.onEventTime(timer.timestamp, window, ctx)
         : this.trigger.onProcessingTime(timer.timestamp, window, ctx);
@@ -271,16 +275,22 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
 
   private addElement(
     window: W,
+    windowKey: NamespaceKey,
     stateNs: NamespaceKey,
     value: IN,
     timestamp: number | undefined,
     key: K,
   ): void {
     this.addToContents(stateNs, value, timestamp);
-    const result = this.trigger.onElement(value, timestamp, window, this.triggerContext.at(window));
+    const result = this.trigger.onElement(
+      value,
+      timestamp,
+      window,
+      this.triggerContext.at(window, windowKey),
+    );
     if (isFire(result) && this.hasContents(stateNs)) this.emitWindowContents(window, stateNs, key);
     if (isPurge(result)) this.clearContents(stateNs);
-    this.registerCleanupTimer(window);
+    this.registerCleanupTimer(window, windowKey);
   }
 
   private onMerge(mergeResult: W, mergedWindows: W[], stateWindowResult: W, mergedStateWindows: W[]): void {
@@ -432,11 +442,11 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
     );
   }
 
-  private registerCleanupTimer(window: W): void {
+  private registerCleanupTimer(window: W, windowKey: NamespaceKey): void {
     const t = this.cleanupTime(window);
     if (t === Infinity) return;
-    if (this.isEventTime) this.timers.registerEventTimeTimer(window, t);
-    else this.timers.registerProcessingTimeTimer(window, t);
+    if (this.isEventTime) this.timers.registerEventTimeTimer(window, t, windowKey);
+    else this.timers.registerProcessingTimeTimer(window, t, windowKey);
   }
 
   private deleteCleanupTimer(window: W): void {
@@ -464,6 +474,7 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
  */
 class WindowTriggerContext<IN, W extends Window> implements OnMergeContext {
   private window: W | undefined;
+  private windowKey: NamespaceKey = 0;
   private mergedWindows: W[] = [];
 
   constructor(
@@ -474,9 +485,10 @@ class WindowTriggerContext<IN, W extends Window> implements OnMergeContext {
 
   declare readonly __in?: IN;
 
-  at(window: W): this {
+  at(window: W, windowKey: NamespaceKey = this.serializer.toKey(window)): this {
     this.window = window;
-    this.store.namespace = this.serializer.toKey(window);
+    this.windowKey = windowKey;
+    this.store.namespace = windowKey;
     return this;
   }
 
@@ -494,30 +506,30 @@ class WindowTriggerContext<IN, W extends Window> implements OnMergeContext {
   }
 
   registerEventTimeTimer(time: number): void {
-    this.timers.registerEventTimeTimer(this.window!, time);
+    this.timers.registerEventTimeTimer(this.window!, time, this.windowKey);
   }
 
   registerProcessingTimeTimer(time: number): void {
-    this.timers.registerProcessingTimeTimer(this.window!, time);
+    this.timers.registerProcessingTimeTimer(this.window!, time, this.windowKey);
   }
 
   deleteEventTimeTimer(time: number): void {
-    this.timers.deleteEventTimeTimer(this.window!, time);
+    this.timers.deleteEventTimeTimer(this.window!, time, this.windowKey);
   }
 
   deleteProcessingTimeTimer(time: number): void {
-    this.timers.deleteProcessingTimeTimer(this.window!, time);
+    this.timers.deleteProcessingTimeTimer(this.window!, time, this.windowKey);
   }
 
   getPartitionedState<S extends State>(descriptor: StateDescriptor<S>): S {
-    this.store.namespace = this.serializer.toKey(this.window!);
+    this.store.namespace = this.windowKey;
     return this.store.getPartitionedState(descriptor);
   }
 
   mergePartitionedState<S extends State>(descriptor: StateDescriptor<S>): void {
     this.store.mergeNamespaces(
       descriptor,
-      this.serializer.toKey(this.window!),
+      this.windowKey,
       this.mergedWindows.map((w) => this.serializer.toKey(w)),
     );
   }
