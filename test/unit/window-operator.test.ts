@@ -14,6 +14,7 @@ import {
   GlobalWindows,
   OutputTag,
   ProcessWindowFunction,
+  ProcessingTimeSessionWindows,
   PurgingTrigger,
   SlidingEventTimeWindows,
   TimeEvictor,
@@ -513,6 +514,47 @@ describe('WindowOperator: triggers, evictors, global and processing-time windows
       h2.out.map((o) => o.value),
       [10],
     );
+  });
+
+  test('session windows with CountTrigger: the per-window counts merge when sessions merge', () => {
+    const h = new Harness<number, TimeWindow>({
+      assigner: EventTimeSessionWindows.withGap(10) as never,
+      trigger: CountTrigger.of(3) as never,
+      reduce: (a, b) => a + b,
+    });
+    h.element('a', 1, 0); // session [0,10), count 1
+    h.element('a', 2, 20); // session [20,30), count 1
+    assert.equal(h.out.length, 0);
+    h.element('a', 4, 10); // bridges both: [0,30) with count 1 + 1 + 1 = 3 -> fires
+    assert.deepEqual(h.out, [{ value: 7, ts: 29 }]);
+    h.element('a', 8, 5); // count restarted after the firing
+    assert.equal(h.out.length, 1);
+    h.watermark(Infinity); // CountTrigger never fires by time; cleanup removes everything
+    assert.equal(h.out.length, 1);
+    assert.equal(h.state.numEntries(), 0);
+    assert.equal(h.timers.numEventTimeTimers(), 0);
+  });
+
+  test('processing-time sessions merge by arrival time and fire when the clock passes their end', () => {
+    const clock = new ManualClock();
+    const h = new Harness<number, TimeWindow>(
+      { assigner: ProcessingTimeSessionWindows.withGap(100) as never, reduce: (a, b) => a + b },
+      ALL,
+      clock,
+    );
+    clock.now = 0;
+    h.element('a', 1, undefined);
+    clock.advance(50);
+    h.element('a', 2, undefined); // [0,150)
+    clock.advance(148);
+    assert.equal(h.out.length, 0);
+    clock.advance(149); // the window's last millisecond
+    assert.deepEqual(h.out, [{ value: 3, ts: 149 }]);
+    clock.advance(300);
+    h.element('a', 5, undefined);
+    clock.advance(400);
+    assert.deepEqual(h.out.at(-1), { value: 5, ts: 399 });
+    assert.equal(h.state.numEntries(), 0);
   });
 
   test('CountEvictor keeps the last n elements of a window; TimeEvictor the newest span', () => {
