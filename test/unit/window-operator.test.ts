@@ -781,3 +781,61 @@ describe('WindowOperator: snapshot and restore', () => {
     });
   }
 });
+
+describe('HeapNamespacedKeyedState', () => {
+  test('values per (key, namespace), per-key-group snapshot and restore, forEachKey, key range checks', () => {
+    const range = computeKeyGroupRangeForOperatorIndex(MAX_P, 2, 1);
+    const s = new HeapNamespacedKeyedState('Window(counts)', MAX_P, range);
+    const keys: unknown[] = [];
+    for (let i = 0; keys.length < 50; i++)
+      if (range.contains(assignToKeyGroup(['t', i], MAX_P))) keys.push(['t', i]);
+    const v = s.getValueState<number>('v');
+    const l = s.getListState<string>('l');
+    for (const [i, k] of keys.entries()) {
+      s.setCurrentKey(k);
+      v.update('0:10', i);
+      v.update(0, 100 - i);
+      l.add('0:10', `a${i}`);
+      l.add('0:10', `b${i}`);
+    }
+    assert.equal(s.numEntries(), 150);
+    const copy = new HeapNamespacedKeyedState('Window(counts)', MAX_P, range);
+    for (let kg = range.start; kg <= range.end; kg++) {
+      const d = s.snapshotKeyGroup(kg);
+      if (d) copy.restoreKeyGroup(kg, d);
+    }
+    const cv = copy.getValueState<number>('v');
+    const cl = copy.getListState<string>('l');
+    for (const [i, k] of keys.entries()) {
+      copy.setCurrentKey(k);
+      assert.equal(cv.get('0:10'), i);
+      assert.equal(cv.get(0), 100 - i);
+      assert.deepEqual(cl.get('0:10'), [`a${i}`, `b${i}`]);
+      assert.equal(cv.get('10:20'), undefined);
+    }
+    let seen = 0;
+    copy.forEachKey('v', (_k, kg) => {
+      assert.ok(range.contains(kg));
+      seen++;
+    });
+    assert.equal(seen, 50);
+    // clearing the last namespace of a key removes the key
+    for (const k of keys) {
+      copy.setCurrentKey(k);
+      cv.clear('0:10');
+      cv.update(0, undefined as unknown as number);
+      cl.clear('0:10');
+    }
+    assert.equal(copy.numEntries(), 0);
+    let foreign = 0;
+    while (range.contains(assignToKeyGroup(foreign, MAX_P))) foreign++;
+    assert.throws(
+      () => s.setCurrentKey(foreign),
+      /'Window\(counts\)' got key \d+ of key group \d+, outside its KeyGroupRange\{64\.\.127\}/,
+    );
+    assert.throws(
+      () => copy.restoreKeyGroup(0, new Uint8Array()),
+      /cannot restore key group 0: not in its KeyGroupRange\{64\.\.127\}/,
+    );
+  });
+});
