@@ -6,6 +6,7 @@
 export type {
   AggregateFunction,
   Collector,
+  KeyedProcessFunction,
   ReduceFunction,
   State,
   StateDescriptor,
@@ -23,6 +24,11 @@ export type {
 export type {
   Evictor,
   KeyedStateStore,
+  KeyedTimerContext,
+  OnTimerContext,
+  TimeDomain,
+  TimerCallback,
+  TimerService,
   MergingWindowAssigner,
   OnMergeContext,
   OutputTag,
