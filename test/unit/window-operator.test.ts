@@ -682,6 +682,23 @@ describe('WindowOperator: triggers, evictors, global and processing-time windows
     assert.equal(h.state.numEntries(), 1);
   });
 
+  test('per-window state is refused on merging windows, as in Flink', () => {
+    class UsesWindowState extends ProcessWindowFunction<number, unknown, string, TimeWindow> {
+      process(_k: string, ctx: ProcessWindowFunction.Context<TimeWindow>): void {
+        ctx.windowState().getState(new ValueStateDescriptor<number>('x'));
+      }
+    }
+    const h = new Harness<number, TimeWindow>({
+      assigner: EventTimeSessionWindows.withGap(10) as never,
+      process: new UsesWindowState() as never,
+    });
+    h.element('a', 1, 0);
+    assert.throws(
+      () => h.watermark(Infinity),
+      /'Window\(test\)': per-window state \(windowState\(\)\) is not available with merging windows \(EventTimeSessionWindows\(10\)\)/,
+    );
+  });
+
   test('construction errors name the operator and say what to do', () => {
     const noMerge: AggregateFunction<number, number, number> = {
       createAccumulator: () => 0,

@@ -185,7 +185,14 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
       },
       currentProcessingTime: () => self.timers.currentProcessingTime(),
       currentWatermark: () => self.timers.currentWatermark(),
-      windowState: () => self.windowStore,
+      windowState: () => {
+        if (self.mergingAssigner) {
+          throw new Error(
+            `'${name}': per-window state (windowState()) is not available with merging windows (${self.assigner.toString()}); use globalState() or the window contents`,
+          );
+        }
+        return self.windowStore;
+      },
       globalState: () => self.globalStore,
       output: <X>(tag: OutputTag<X>, value: X) =>
         self.output.sideOutput(
