@@ -32,6 +32,7 @@ export type {
   MergingWindowAssigner,
   OnMergeContext,
   OutputTag,
+  ProcessJoinFunction,
   ProcessWindowFunction,
   TimestampAssigner,
   TimestampedValue,

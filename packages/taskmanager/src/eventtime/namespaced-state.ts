@@ -29,6 +29,8 @@ export interface NamespacedListState<T> {
 export interface NamespacedKeyedState extends KeyContext {
   getValueState<T>(name: string): NamespacedValueState<T>;
   getListState<T>(name: string): NamespacedListState<T>;
+  /** The namespaces the current key has state in under `name` (a copy; RocksDB: one prefix scan). */
+  namespaces(name: string): NamespaceKey[];
   /** Calls fn for every key with state under `name` (KeyedBroadcastProcessFunction.applyToKeyedState). */
   forEachKey(name: string, fn: (normalizedKey: string | number, keyGroup: number) => void): void;
   /** Canonical per-key-group snapshot: msgpack batch of [stateName, normalizedKey, value, namespace]. */
@@ -84,7 +86,7 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
     return g;
   }
 
-  private namespaces(groups: KeyMap[], create: boolean): Map<NamespaceKey, unknown> | undefined {
+  private keyNamespaces(groups: KeyMap[], create: boolean): Map<NamespaceKey, unknown> | undefined {
     if (this.currentKeyGroupIndex < 0) {
       throw new Error(
         `'${this.operatorName}' accessed keyed state without a current key; it needs a keyed stream`,
@@ -100,7 +102,7 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
   }
 
   private removeNamespace(groups: KeyMap[], namespace: NamespaceKey): void {
-    const ns = this.namespaces(groups, false);
+    const ns = this.keyNamespaces(groups, false);
     if (!ns) return;
     ns.delete(namespace);
     if (ns.size === 0) groups[this.currentKeyGroupIndex]!.delete(this.currentNormalizedKey);
@@ -109,10 +111,10 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
   getValueState<T>(name: string): NamespacedValueState<T> {
     const groups = this.groups(name);
     return {
-      get: (namespace) => this.namespaces(groups, false)?.get(namespace) as T | undefined,
+      get: (namespace) => this.keyNamespaces(groups, false)?.get(namespace) as T | undefined,
       update: (namespace, value) => {
         if (value === undefined) this.removeNamespace(groups, namespace);
-        else this.namespaces(groups, true)!.set(namespace, value);
+        else this.keyNamespaces(groups, true)!.set(namespace, value);
       },
       clear: (namespace) => this.removeNamespace(groups, namespace),
     };
@@ -121,19 +123,24 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
   getListState<T>(name: string): NamespacedListState<T> {
     const groups = this.groups(name);
     return {
-      get: (namespace) => this.namespaces(groups, false)?.get(namespace) as T[] | undefined,
+      get: (namespace) => this.keyNamespaces(groups, false)?.get(namespace) as T[] | undefined,
       add: (namespace, value) => {
-        const ns = this.namespaces(groups, true)!;
+        const ns = this.keyNamespaces(groups, true)!;
         const list = ns.get(namespace) as T[] | undefined;
         if (list) list.push(value);
         else ns.set(namespace, [value]);
       },
       update: (namespace, values) => {
         if (values.length === 0) this.removeNamespace(groups, namespace);
-        else this.namespaces(groups, true)!.set(namespace, values);
+        else this.keyNamespaces(groups, true)!.set(namespace, values);
       },
       clear: (namespace) => this.removeNamespace(groups, namespace),
     };
+  }
+
+  namespaces(name: string): NamespaceKey[] {
+    const ns = this.keyNamespaces(this.groups(name), false);
+    return ns ? [...ns.keys()] : [];
   }
 
   forEachKey(name: string, fn: (normalizedKey: string | number, keyGroup: number) => void): void {
