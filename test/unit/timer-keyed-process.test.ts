@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyedProcessFunction, type Collector } from '../../packages/api/src/index.js';
 import {
+  KeyedCoProcessFunction,
   OutputTag,
   TimeDomain,
   type KeyedTimerContext,
@@ -14,6 +15,8 @@ import {
   type ProcessingTimeService,
 } from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
 import { KeyedProcessOperator } from '../../packages/taskmanager/src/eventtime/keyed-process-operator.js';
+import { KeyedCoProcessOperator } from '../../packages/taskmanager/src/eventtime/keyed-co-process-operator.js';
+import { TwoInputWatermarkCombiner } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
 
 class ManualClock implements ProcessingTimeService {
   now = 0;
@@ -143,5 +146,83 @@ describe('KeyedProcessOperator', () => {
       () => h.timers.advanceWatermark(5),
       /'KeyedProcess: timeouts' registered a timer but its NoOnTimer has no onTimer/,
     );
+  });
+});
+
+describe('KeyedCoProcessOperator', () => {
+  test('orders and payments: matched within 100 ms, else an unpaid alert from the timer (vs reference)', () => {
+    const unpaid = new OutputTag<string>('unpaid');
+    const open = new Map<unknown, number>();
+    class Match extends KeyedCoProcessFunction<string, number, number, string> {
+      processElement1(_order: number, ctx: KeyedCoProcessFunction.Context<string>): void {
+        open.set(ctx.getCurrentKey(), ctx.timestamp()!);
+        ctx.timerService().registerEventTimeTimer(ctx.timestamp()! + 100);
+      }
+      processElement2(
+        _payment: number,
+        ctx: KeyedCoProcessFunction.Context<string>,
+        out: Collector<string>,
+      ): void {
+        const placed = open.get(ctx.getCurrentKey());
+        if (placed === undefined) return;
+        open.delete(ctx.getCurrentKey());
+        ctx.timerService().deleteEventTimeTimer(placed + 100);
+        out.collect(`paid ${ctx.getCurrentKey()}`);
+      }
+      override onTimer(ts: number, ctx: KeyedCoProcessFunction.OnTimerContext<string>): void {
+        assert.equal(ctx.timeDomain(), TimeDomain.EVENT_TIME);
+        open.delete(ctx.getCurrentKey());
+        ctx.output(unpaid, `unpaid ${ctx.getCurrentKey()} at ${ts}`);
+      }
+    }
+    const out: string[] = [];
+    const side: string[] = [];
+    let current: unknown;
+    const keyContext = { getCurrentKey: () => current, setCurrentKey: (k: unknown) => (current = k) };
+    let op: KeyedCoProcessOperator<string, number, number, string> | undefined;
+    const timers = new InternalTimerService<undefined>({
+      operatorName: 'CoProcess: match',
+      maxParallelism: 128,
+      keyGroupRange: new KeyGroupRange(0, 127),
+      namespaceSerializer: VOID_NAMESPACE_SERIALIZER,
+      keyContext,
+      processingTimeService: new ManualClock(),
+      target: { onEventTime: (t) => op!.onEventTime(t), onProcessingTime: (t) => op!.onProcessingTime(t) },
+    });
+    op = new KeyedCoProcessOperator('CoProcess: match', new Match(), keyContext, timers, {
+      collect: (v) => out.push(v),
+      sideOutput: (_tag, v) => side.push(v as string),
+    });
+    // the operator's watermark is the minimum of both inputs
+    const combiner = new TwoInputWatermarkCombiner({
+      emitWatermark: (t) => timers.advanceWatermark(t),
+      emitWatermarkStatus: () => {},
+    });
+    // orders every 10 ms; a payment 30 or 80 ms later (in time), 150 or 200 ms later (too late), or never
+    const expectedPaid: string[] = [];
+    const expectedUnpaid: string[] = [];
+    const events: { input: 0 | 1; key: string; ts: number }[] = [];
+    for (let i = 0; i < 300; i++) {
+      const t = i * 10;
+      events.push({ input: 0, key: `o${i}`, ts: t });
+      const delay = [undefined, 30, 80, 150, 200][i % 5];
+      if (delay !== undefined) events.push({ input: 1, key: `o${i}`, ts: t + delay });
+      if (delay !== undefined && delay <= 100) expectedPaid.push(`paid o${i}`);
+      else expectedUnpaid.push(`unpaid o${i} at ${t + 100}`);
+    }
+    // each input in timestamp order, with a monotonous watermark (ts - 1) after every record;
+    // the orders input ends after its last record (a bounded input's final watermark)
+    events.sort((a, b) => a.ts - b.ts || a.input - b.input);
+    const lastOrder = events.filter((e) => e.input === 0).at(-1)!;
+    for (const e of events) {
+      if (e.input === 0) op.processElement1(0, e.ts, e.key);
+      else op.processElement2(0, e.ts, e.key);
+      combiner.inputWatermark(e.input, e === lastOrder ? Infinity : e.ts - 1);
+      // the operator's watermark never passes the slower input's
+      assert.ok(timers.currentWatermark() <= e.ts);
+    }
+    combiner.inputWatermark(1, Infinity);
+    assert.deepEqual([...out].sort(), expectedPaid.sort());
+    assert.deepEqual([...side].sort(), expectedUnpaid.sort());
   });
 });

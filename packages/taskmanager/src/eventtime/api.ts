@@ -23,6 +23,7 @@ export type {
 } from '@weir/api';
 export type {
   Evictor,
+  KeyedCoProcessFunction,
   KeyedStateStore,
   KeyedTimerContext,
   OnTimerContext,
