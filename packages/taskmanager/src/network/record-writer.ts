@@ -1,5 +1,5 @@
 import type { Collector, KeySelector, PartitionerType } from '@weir/api';
-import { assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core';
+import { UnsupportedValueError, assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core';
 import type { ResultPartition } from './result-partition.js';
 
 /**
@@ -13,6 +13,8 @@ export function createRecordWriter(
   maxParallelism: number,
   keySelector: KeySelector<unknown, unknown> | undefined,
   counter: { recordsOut: number },
+  /** who emits, for error messages */
+  description = 'this task',
 ): Collector<unknown> {
   const n = partition.numberOfSubpartitions;
   switch (partitioner) {
@@ -49,7 +51,14 @@ export function createRecordWriter(
       return {
         collect: (r) => {
           counter.recordsOut++;
-          const kg = assignToKeyGroup(keySelector(r), maxParallelism);
+          let kg: number;
+          try {
+            kg = assignToKeyGroup(keySelector(r), maxParallelism);
+          } catch (e) {
+            if (e instanceof UnsupportedValueError)
+              throw new Error(e.describe('key', `Cannot use the key of a record from ${description}`));
+            throw e;
+          }
           partition.emit(computeOperatorIndexForKeyGroup(maxParallelism, n, kg), r);
         },
       };

@@ -1,5 +1,6 @@
-import { encodeEvent, encodeRecords, type ChannelEvent } from '@weir/core';
+import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
+import { BufferHeader, TARGET_BUFFER_BYTES } from './buffer-format.js';
 
 export type FrameSink = (
   partitionId: string,
@@ -14,12 +15,15 @@ interface Frame {
 }
 
 /**
- * One consumer's share of a result partition. Records collect in an array until the buffer
- * is full or the buffer timeout fires; full buffers queue here until the consumer has
- * granted credit for them (credit-based flow control, as in Flink's network stack).
+ * One consumer's share of a result partition. A record is serialized when it is emitted and
+ * its bytes appended to the open buffer; a full buffer (TARGET_BUFFER_BYTES) or the buffer
+ * timeout closes it, and closed buffers queue here until the consumer has granted credit for
+ * them (credit-based flow control, as in Flink's network stack).
  */
 class ResultSubpartition {
-  pending: unknown[] = [];
+  /** the open buffer: a header byte, then whole serialized records up to `pos` */
+  buffer: Buffer | undefined;
+  pos = 0;
   readonly queue: Frame[] = [];
   credit = 0;
   requested = false;
@@ -28,8 +32,6 @@ class ResultSubpartition {
   constructor(readonly index: number) {}
 }
 
-const TARGET_BUFFER_BYTES = 32 * 1024;
-
 export interface ResultPartitionOptions {
   partitionId: string;
   numberOfSubpartitions: number;
@@ -37,6 +39,10 @@ export interface ResultPartitionOptions {
   maxBacklog: number;
   send: FrameSink;
   onAvailable: () => void;
+  /** bytes per network buffer (default TARGET_BUFFER_BYTES) */
+  bufferSize?: number;
+  /** who emits into this partition, for error messages: "'Flat Map' to 'Keyed Process'" */
+  description?: string;
 }
 
 export class ResultPartition {
@@ -45,8 +51,8 @@ export class ResultPartition {
   private readonly send: FrameSink;
   private readonly maxBacklog: number;
   private readonly onAvailable: () => void;
-  /** adapted after each buffer so buffers come out near TARGET_BUFFER_BYTES */
-  private recordsPerBuffer = 256;
+  private readonly bufferSize: number;
+  private readonly description: string;
   bytesOut = 0;
 
   constructor(opts: ResultPartitionOptions) {
@@ -58,50 +64,95 @@ export class ResultPartition {
     this.send = opts.send;
     this.maxBacklog = opts.maxBacklog;
     this.onAvailable = opts.onAvailable;
+    this.bufferSize = opts.bufferSize ?? TARGET_BUFFER_BYTES;
+    if (this.bufferSize < 16) throw new Error(`Network buffer size ${this.bufferSize} is too small`);
+    this.description = opts.description ?? `partition ${opts.partitionId}`;
   }
 
   get numberOfSubpartitions(): number {
     return this.subpartitions.length;
   }
 
-  /** Hot path: append one record to a subpartition's open buffer. */
+  /** Hot path: serialize one record into a subpartition's open buffer. */
   emit(subpartition: number, record: unknown): void {
-    const sp = this.subpartitions[subpartition]!;
-    const n = sp.pending.push(record);
-    if (n >= this.recordsPerBuffer) this.flushSubpartition(sp);
+    const n = this.serialize(record);
+    this.append(this.subpartitions[subpartition]!, valueEncoder.buffer, n);
   }
 
   broadcastEmit(record: unknown): void {
-    for (const sp of this.subpartitions) {
-      if (sp.pending.push(record) >= this.recordsPerBuffer) this.flushSubpartition(sp);
+    const n = this.serialize(record);
+    for (const sp of this.subpartitions) this.append(sp, valueEncoder.buffer, n);
+  }
+
+  private serialize(record: unknown): number {
+    try {
+      return valueEncoder.encode(record);
+    } catch (e) {
+      if (e instanceof UnsupportedValueError)
+        throw new Error(e.describe('record', `Cannot send a record from ${this.description}`));
+      throw e;
     }
+  }
+
+  private append(sp: ResultSubpartition, src: Buffer, n: number): void {
+    if (sp.released) return;
+    let buf = sp.buffer;
+    if (buf === undefined || sp.pos + n > buf.length) {
+      if (buf !== undefined) this.closeBuffer(sp);
+      if (n + 1 > this.bufferSize) return this.appendFragments(sp, src, n);
+      buf = sp.buffer = Buffer.allocUnsafeSlow(this.bufferSize);
+      buf[0] = BufferHeader.RECORDS;
+      sp.pos = 1;
+    }
+    const p = sp.pos;
+    if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
+    else src.copy(buf, p, 0, n);
+    sp.pos = p + n;
+  }
+
+  /** A record larger than a buffer: a sequence of buffers, the first saying how long the record is. */
+  private appendFragments(sp: ResultSubpartition, src: Buffer, n: number): void {
+    let off = 0;
+    while (off < n) {
+      const header = off === 0 ? 5 : 1;
+      const chunk = Math.min(this.bufferSize - header, n - off);
+      const frame = Buffer.allocUnsafeSlow(header + chunk);
+      frame[0] = off === 0 ? BufferHeader.FIRST_FRAGMENT : BufferHeader.MORE_FRAGMENT;
+      if (off === 0) frame.writeUInt32BE(n, 1);
+      src.copy(frame, header, off, off + chunk);
+      off += chunk;
+      this.enqueue(sp, 'buffer', frame);
+    }
+  }
+
+  private closeBuffer(sp: ResultSubpartition): void {
+    const buf = sp.buffer!;
+    sp.buffer = undefined;
+    // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
+    const bytes =
+      sp.pos * 4 < buf.length ? Uint8Array.prototype.slice.call(buf, 0, sp.pos) : buf.subarray(0, sp.pos);
+    this.enqueue(sp, 'buffer', bytes);
+  }
+
+  private enqueue(sp: ResultSubpartition, kind: FrameKind, bytes: Uint8Array): void {
+    if (kind === 'buffer') this.bytesOut += bytes.byteLength;
+    sp.queue.push({ kind, bytes });
+    this.drain(sp);
   }
 
   /** Called by the buffer timeout and at end of input. */
   flushAll(): void {
-    for (const sp of this.subpartitions) if (sp.pending.length > 0) this.flushSubpartition(sp);
+    for (const sp of this.subpartitions) if (sp.buffer !== undefined && sp.pos > 1) this.closeBuffer(sp);
   }
 
   broadcastEvent(event: ChannelEvent): void {
     this.flushAll();
     const bytes = encodeEvent(event);
     for (const sp of this.subpartitions) {
+      if (sp.released) continue;
       sp.queue.push({ kind: 'event', bytes: new Uint8Array(bytes) });
       this.drain(sp);
     }
-  }
-
-  private flushSubpartition(sp: ResultSubpartition): void {
-    const records = sp.pending;
-    sp.pending = [];
-    // copy out of the codec's shared scratch buffer so the bytes can be transferred
-    const bytes = new Uint8Array(encodeRecords(records));
-    this.bytesOut += bytes.byteLength;
-    const perRecord = bytes.byteLength / records.length;
-    this.recordsPerBuffer = Math.max(16, Math.min(16384, Math.round(TARGET_BUFFER_BYTES / perRecord)));
-    if (sp.released) return;
-    sp.queue.push({ kind: 'buffer', bytes });
-    this.drain(sp);
   }
 
   private drain(sp: ResultSubpartition): void {
@@ -141,7 +192,7 @@ export class ResultPartition {
     if (!sp) return;
     sp.released = true;
     sp.queue.length = 0;
-    sp.pending = [];
+    sp.buffer = undefined;
     this.notifyIfAvailable();
   }
 
@@ -152,7 +203,8 @@ export class ResultPartition {
 
   /** Every frame handed to the network (used to finish only once all output left). */
   isDrained(): boolean {
-    for (const sp of this.subpartitions) if (sp.queue.length > 0 || sp.pending.length > 0) return false;
+    for (const sp of this.subpartitions)
+      if (sp.queue.length > 0 || (sp.buffer !== undefined && sp.pos > 1)) return false;
     return true;
   }
 

@@ -258,6 +258,7 @@ export class StreamTask {
     for (const rp of this.tdd.resultPartitions) {
       const edge = this.graph.edges.find((e) => e.sourceId === tail.id && e.targetId === rp.consumerVertexId);
       if (!edge) throw new Error(`No edge from '${tail.name}' to vertex ${rp.consumerVertexId}`);
+      const description = `'${tail.name}' to '${this.graph.nodes.find((n) => n.id === edge.targetId)?.name ?? rp.consumerVertexId}'`;
       const partition = new ResultPartition({
         partitionId: rp.partitionId,
         numberOfSubpartitions: rp.numberOfSubpartitions,
@@ -267,6 +268,7 @@ export class StreamTask {
             bytes.buffer as ArrayBuffer,
           ]),
         onAvailable: () => this.onOutputAvailable(),
+        description,
       });
       this.partitions.push(partition);
       this.host.registerPartition(partition);
@@ -278,6 +280,7 @@ export class StreamTask {
           this.tdd.maxParallelism,
           edge.partitioner.keySelector,
           this.counters,
+          description,
         ),
       );
     }
