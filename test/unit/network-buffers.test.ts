@@ -1,5 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
 
@@ -128,5 +131,55 @@ describe('network buffers are bounded in bytes', () => {
       () => p.emit(0, { e: new Event() }),
       /Cannot send a record from 'Parse' to 'Count': record\.e is an instance of class Event/,
     );
+  });
+});
+
+describe('output beyond the in-memory budget of a subpartition', () => {
+  test('goes to a spill file and comes back in order, events included, as credit arrives', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-spill-'));
+    const gate = new InputGate(1, () => {});
+    let sent = 0;
+    const p = new ResultPartition({
+      partitionId: 'p',
+      numberOfSubpartitions: 1,
+      maxBacklog: 2,
+      maxBuffersInMemory: 3,
+      spillDirectory: dir,
+      onAvailable: () => {},
+      send: (_id, _sub, kind, bytes) => {
+        if (kind === 'buffer') sent++;
+        gate.onFrame(0, kind, new Uint8Array(bytes));
+      },
+    });
+    p.onRequest(0, 1);
+    // one call emitting far more than the credits: 200,000 records, about 3 MB
+    for (let i = 0; i < 200_000; i++) p.emit(0, { i, s: 'abcdefgh' });
+    p.broadcastEvent({ type: 'EndOfData' });
+    for (let i = 200_000; i < 200_010; i++) p.emit(0, { i, s: 'abcdefgh' });
+    p.flushAll();
+    assert.equal(sent, 1, 'one buffer for one credit');
+    assert.ok(p.bytesSpilled > 2_000_000, `spilled ${p.bytesSpilled} bytes`);
+    assert.equal(p.isAvailable(), false);
+    assert.deepEqual(readdirSync(dir), [], 'the spill file is unlinked at once');
+    const got: number[] = [];
+    const events: Array<[string, number]> = [];
+    const handler = {
+      onRecords: (rs: unknown[]) => got.push(...(rs as Array<{ i: number }>).map((r) => r.i)),
+      onEvent: (e: { type: string }) => events.push([e.type, got.length]),
+    };
+    while (!p.isDrained()) {
+      p.onCredit(0, 7);
+      while (gate.pollNext(handler)) {
+        /* drain */
+      }
+    }
+    assert.deepEqual(
+      got,
+      Array.from({ length: 200_010 }, (_, i) => i),
+    );
+    assert.deepEqual(events, [['EndOfData', 200_000]]);
+    assert.equal(p.isAvailable(), true);
+    p.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

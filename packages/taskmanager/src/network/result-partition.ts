@@ -1,6 +1,7 @@
 import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
 import { BufferHeader, TARGET_BUFFER_BYTES } from './buffer-format.js';
+import { SpillFile } from './spill-file.js';
 
 export type FrameSink = (
   partitionId: string,
@@ -19,12 +20,20 @@ interface Frame {
  * its bytes appended to the open buffer; a full buffer (TARGET_BUFFER_BYTES) or the buffer
  * timeout closes it, and closed buffers queue here until the consumer has granted credit for
  * them (credit-based flow control, as in Flink's network stack).
+ *
+ * A task stops taking input while a subpartition has `maxBacklog` buffers waiting, but one
+ * input can make any amount of output (a flatMap emitting a million records), and an emit
+ * cannot wait: the tasks of a slot share one thread, so the consumer (or what it waits for)
+ * may be on it. Buffers past `maxBuffersInMemory` therefore go to a spill file and come back
+ * in order as credit arrives: the producer's memory stays bounded whatever one call emits.
  */
 class ResultSubpartition {
   /** the open buffer: a header byte, then whole serialized records up to `pos` */
   buffer: Buffer | undefined;
   pos = 0;
   readonly queue: Frame[] = [];
+  /** closed buffers beyond the in-memory budget, in order after `queue` */
+  spill: SpillFile | undefined;
   credit = 0;
   requested = false;
   released = false;
@@ -43,6 +52,10 @@ export interface ResultPartitionOptions {
   bufferSize?: number;
   /** who emits into this partition, for error messages: "'Flat Map' to 'Keyed Process'" */
   description?: string;
+  /** where buffers over the in-memory budget go (none: they stay in memory) */
+  spillDirectory?: string;
+  /** closed buffers kept in memory per subpartition before spilling (default maxBacklog + 8) */
+  maxBuffersInMemory?: number;
 }
 
 export class ResultPartition {
@@ -53,6 +66,8 @@ export class ResultPartition {
   private readonly onAvailable: () => void;
   private readonly bufferSize: number;
   private readonly description: string;
+  private readonly spillDirectory: string | undefined;
+  private readonly maxBuffersInMemory: number;
   bytesOut = 0;
 
   constructor(opts: ResultPartitionOptions) {
@@ -67,6 +82,8 @@ export class ResultPartition {
     this.bufferSize = opts.bufferSize ?? TARGET_BUFFER_BYTES;
     if (this.bufferSize < 16) throw new Error(`Network buffer size ${this.bufferSize} is too small`);
     this.description = opts.description ?? `partition ${opts.partitionId}`;
+    this.spillDirectory = opts.spillDirectory;
+    this.maxBuffersInMemory = Math.max(opts.maxBuffersInMemory ?? opts.maxBacklog + 8, 1);
   }
 
   get numberOfSubpartitions(): number {
@@ -136,8 +153,31 @@ export class ResultPartition {
 
   private enqueue(sp: ResultSubpartition, kind: FrameKind, bytes: Uint8Array): void {
     if (kind === 'buffer') this.bytesOut += bytes.byteLength;
-    sp.queue.push({ kind, bytes });
+    if (
+      this.spillDirectory !== undefined &&
+      ((sp.spill?.size ?? 0) > 0 || sp.queue.length >= this.maxBuffersInMemory)
+    ) {
+      sp.spill ??= new SpillFile(this.spillDirectory, `${this.partitionId}-${sp.index}`);
+      sp.spill.append(kind, bytes);
+    } else {
+      sp.queue.push({ kind, bytes });
+    }
     this.drain(sp);
+  }
+
+  /** Bytes that went through spill files (metrics and tests). */
+  get bytesSpilled(): number {
+    let n = 0;
+    for (const sp of this.subpartitions) n += sp.spill?.bytesSpilled ?? 0;
+    return n;
+  }
+
+  /** The task ended: spill files go. */
+  close(): void {
+    for (const sp of this.subpartitions) {
+      sp.spill?.close();
+      sp.spill = undefined;
+    }
   }
 
   /** Called by the buffer timeout and at end of input. */
@@ -148,24 +188,25 @@ export class ResultPartition {
   broadcastEvent(event: ChannelEvent): void {
     this.flushAll();
     const bytes = encodeEvent(event);
-    for (const sp of this.subpartitions) {
-      if (sp.released) continue;
-      sp.queue.push({ kind: 'event', bytes: new Uint8Array(bytes) });
-      this.drain(sp);
-    }
+    for (const sp of this.subpartitions) if (!sp.released) this.enqueue(sp, 'event', new Uint8Array(bytes));
   }
 
   private drain(sp: ResultSubpartition): void {
     if (!sp.requested) return;
     const q = sp.queue;
-    while (q.length > 0) {
-      const head = q[0]!;
-      if (head.kind === 'buffer') {
-        if (sp.credit <= 0) break;
-        sp.credit--;
+    for (;;) {
+      while (q.length > 0) {
+        const head = q[0]!;
+        if (head.kind === 'buffer') {
+          if (sp.credit <= 0) return;
+          sp.credit--;
+        }
+        q.shift();
+        this.send(this.partitionId, sp.index, head.kind, head.bytes);
       }
-      q.shift();
-      this.send(this.partitionId, sp.index, head.kind, head.bytes);
+      const spill = sp.spill;
+      if (!spill || spill.size === 0) return;
+      while (q.length < this.maxBuffersInMemory && spill.size > 0) q.push(spill.shift());
     }
   }
 
@@ -193,11 +234,14 @@ export class ResultPartition {
     sp.released = true;
     sp.queue.length = 0;
     sp.buffer = undefined;
+    sp.spill?.close();
+    sp.spill = undefined;
     this.notifyIfAvailable();
   }
 
   isAvailable(): boolean {
-    for (const sp of this.subpartitions) if (sp.queue.length >= this.maxBacklog) return false;
+    for (const sp of this.subpartitions)
+      if (sp.queue.length + (sp.spill?.size ?? 0) >= this.maxBacklog) return false;
     return true;
   }
 

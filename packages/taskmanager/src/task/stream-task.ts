@@ -269,6 +269,8 @@ export class StreamTask {
           ]),
         onAvailable: () => this.onOutputAvailable(),
         description,
+        // one call may emit without bound (a flatMap); what does not fit in memory waits on local disk
+        spillDirectory: this.host.rocksdb.localDir,
       });
       this.partitions.push(partition);
       this.host.registerPartition(partition);
@@ -752,7 +754,10 @@ export class StreamTask {
     for (let i = 0; i < this.tdd.inputChannels.length; i++) {
       this.host.post({ t: 'closeChannel', executionId: this.executionId, channel: i });
     }
-    for (const p of this.partitions) this.host.unregisterPartition(p.partitionId);
+    for (const p of this.partitions) {
+      this.host.unregisterPartition(p.partitionId);
+      p.close();
+    }
     this.host.post({ t: 'metrics', metrics: [this.metrics()] });
     this.host.post({ t: 'taskState', executionId: this.executionId, state, ...(failure ? { failure } : {}) });
     this.host.taskEnded(this);
