@@ -116,4 +116,26 @@ describe('records through the network: exact types, any size, copied at emit', (
       .sort();
     assert.deepStrictEqual(got, want);
   });
+
+  test('collected records with Map, Set, bigint and Date print as JSON lines', async () => {
+    const r = await cluster.run(['run', path.join(ROOT, 'test/jobs/collect-typed.ts')]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const got = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { i: number })
+      .sort((a, b) => a.i - b.i);
+    assert.deepStrictEqual(
+      got,
+      [1, 2].map((i) => ({
+        i,
+        m: { a: i },
+        objectKeys: [[{ x: i }, 'v']],
+        s: [i, 'i'],
+        small: i,
+        big: (2n ** 70n).toString(),
+        at: new Date(i).toISOString(),
+      })),
+    );
+  });
 });

@@ -10,7 +10,6 @@ import {
   decodeRecords,
   encodeEvent,
   encodeRecords,
-  encodeValue,
   hashKey,
   requiredSlots,
 } from '../../packages/core/src/index.js';
@@ -156,7 +155,7 @@ describe('graph building and chaining', () => {
 
 /** A network buffer of whole records (see network/buffer-format.ts). */
 function recordsBuffer(records: unknown[]): Uint8Array {
-  return Buffer.concat([Buffer.from([0]), ...records.map((r) => encodeValue(r))]);
+  return Buffer.concat([Buffer.from([0]), encodeRecords(records)]);
 }
 
 describe('partitioners and credit-based flow control', () => {

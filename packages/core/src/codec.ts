@@ -81,6 +81,9 @@ function describeKey(k: unknown): string {
   return typeof k === 'object' && k !== null ? '<object>' : typeof k;
 }
 
+/** Thrown inside encodeInto when the target is full; never leaves it. */
+const OVERFLOW = new Error('target buffer full');
+
 /** Encodes leaf types msgpackr already writes the way its decoder reads them (typed arrays, Date, ...). */
 const leafPackr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true });
 
@@ -91,11 +94,40 @@ const leafPackr = new Packr({ useRecords: false, moreTypes: true, useBigIntExten
 export class ValueEncoder {
   buffer: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
   private pos = 0;
+  /** writing into a caller's buffer (encodeInto): running out of room is not growing */
+  private fixed = false;
 
   encode(value: unknown): number {
     this.pos = 0;
     this.write(value, 0);
     return this.pos;
+  }
+
+  /**
+   * Writes `value` into `target` from `pos` without going past `target.length`: the new end,
+   * or -1 when it does not fit (the bytes after `pos` are then undefined). Saves the copy from
+   * the scratch buffer for the records that fit into a network buffer.
+   */
+  encodeInto(value: unknown, target: Buffer, pos: number): number {
+    const scratch = this.buffer;
+    this.buffer = target;
+    this.pos = pos;
+    this.fixed = true;
+    try {
+      this.write(value, 0);
+      return this.pos;
+    } catch (e) {
+      if (e === OVERFLOW) return -1;
+      throw e;
+    } finally {
+      this.buffer = scratch;
+      this.fixed = false;
+    }
+  }
+
+  /** Gives back the memory of a scratch buffer that grew for a large value. */
+  shrink(): void {
+    if (this.buffer.length > 1 << 20) this.buffer = Buffer.allocUnsafeSlow(64 * 1024);
   }
 
   /** A copy of the encoding of `value`, for callers that keep the bytes. */
@@ -109,6 +141,7 @@ export class ValueEncoder {
   private ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buffer.length) return;
+    if (this.fixed) throw OVERFLOW;
     let size = this.buffer.length * 2;
     while (size < need) size *= 2;
     const next = Buffer.allocUnsafeSlow(size);

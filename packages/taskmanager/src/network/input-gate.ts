@@ -1,4 +1,4 @@
-import { decodeEvent, decodeValue, decodeValues, type ChannelEvent } from '@weir/core';
+import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
 import { BufferHeader } from './buffer-format.js';
 
@@ -128,7 +128,7 @@ export class InputGate {
   private onBuffer(ch: InputChannel, bytes: Uint8Array, handler: InputHandler): void {
     const header = bytes[0];
     if (header === BufferHeader.RECORDS) {
-      handler.onRecords(decodeValues(bytes.subarray(1)), ch.index);
+      handler.onRecords(decodeRecords(bytes.subarray(1)), ch.index);
       return;
     }
     if (header === BufferHeader.FIRST_FRAGMENT) {

@@ -1,6 +1,6 @@
 import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
-import { BufferHeader, TARGET_BUFFER_BYTES } from './buffer-format.js';
+import { BufferHeader, RECORDS_START, TARGET_BUFFER_BYTES } from './buffer-format.js';
 import { SpillFile } from './spill-file.js';
 
 export type FrameSink = (
@@ -28,9 +28,10 @@ interface Frame {
  * in order as credit arrives: the producer's memory stays bounded whatever one call emits.
  */
 class ResultSubpartition {
-  /** the open buffer: a header byte, then whole serialized records up to `pos` */
+  /** the open buffer: headers, then `count` whole serialized records up to `pos` */
   buffer: Buffer | undefined;
   pos = 0;
+  count = 0;
   readonly queue: Frame[] = [];
   /** closed buffers beyond the in-memory budget, in order after `queue` */
   spill: SpillFile | undefined;
@@ -92,23 +93,45 @@ export class ResultPartition {
 
   /** Hot path: serialize one record into a subpartition's open buffer. */
   emit(subpartition: number, record: unknown): void {
+    const sp = this.subpartitions[subpartition]!;
+    const buf = sp.buffer;
+    if (buf !== undefined) {
+      // most records fit into the open buffer: written there directly
+      let end: number;
+      try {
+        end = valueEncoder.encodeInto(record, buf, sp.pos);
+      } catch (e) {
+        throw this.refused(e);
+      }
+      if (end >= 0) {
+        sp.pos = end;
+        sp.count++;
+        return;
+      }
+    }
     const n = this.serialize(record);
-    this.append(this.subpartitions[subpartition]!, valueEncoder.buffer, n);
+    this.append(sp, valueEncoder.buffer, n);
+    if (n > this.bufferSize) this.afterLargeRecord(n);
   }
 
   broadcastEmit(record: unknown): void {
     const n = this.serialize(record);
     for (const sp of this.subpartitions) this.append(sp, valueEncoder.buffer, n);
+    if (n > this.bufferSize) this.afterLargeRecord(n);
   }
 
   private serialize(record: unknown): number {
     try {
       return valueEncoder.encode(record);
     } catch (e) {
-      if (e instanceof UnsupportedValueError)
-        throw new Error(e.describe('record', `Cannot send a record from ${this.description}`));
-      throw e;
+      throw this.refused(e);
     }
+  }
+
+  private refused(e: unknown): unknown {
+    return e instanceof UnsupportedValueError
+      ? new Error(e.describe('record', `Cannot send a record from ${this.description}`))
+      : e;
   }
 
   private append(sp: ResultSubpartition, src: Buffer, n: number): void {
@@ -116,15 +139,18 @@ export class ResultPartition {
     let buf = sp.buffer;
     if (buf === undefined || sp.pos + n > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
-      if (n + 1 > this.bufferSize) return this.appendFragments(sp, src, n);
+      if (n + RECORDS_START > this.bufferSize) return this.appendFragments(sp, src, n);
       buf = sp.buffer = Buffer.allocUnsafeSlow(this.bufferSize);
       buf[0] = BufferHeader.RECORDS;
-      sp.pos = 1;
+      buf[1] = 0xdd; // MessagePack array 32; its count is written when the buffer is closed
+      sp.pos = RECORDS_START;
+      sp.count = 0;
     }
     const p = sp.pos;
     if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
     else src.copy(buf, p, 0, n);
     sp.pos = p + n;
+    sp.count++;
   }
 
   /** A record larger than a buffer: a sequence of buffers, the first saying how long the record is. */
@@ -142,9 +168,15 @@ export class ResultPartition {
     }
   }
 
+  /** After a large record: the encoder's scratch buffer need not stay that large. */
+  private afterLargeRecord(n: number): void {
+    if (n > 1 << 20) valueEncoder.shrink();
+  }
+
   private closeBuffer(sp: ResultSubpartition): void {
     const buf = sp.buffer!;
     sp.buffer = undefined;
+    buf.writeUInt32BE(sp.count, 2);
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
     const bytes =
       sp.pos * 4 < buf.length ? Uint8Array.prototype.slice.call(buf, 0, sp.pos) : buf.subarray(0, sp.pos);
@@ -182,7 +214,7 @@ export class ResultPartition {
 
   /** Called by the buffer timeout and at end of input. */
   flushAll(): void {
-    for (const sp of this.subpartitions) if (sp.buffer !== undefined && sp.pos > 1) this.closeBuffer(sp);
+    for (const sp of this.subpartitions) if (sp.buffer !== undefined && sp.count > 0) this.closeBuffer(sp);
   }
 
   broadcastEvent(event: ChannelEvent): void {
@@ -248,7 +280,7 @@ export class ResultPartition {
   /** Every frame handed to the network (used to finish only once all output left). */
   isDrained(): boolean {
     for (const sp of this.subpartitions)
-      if (sp.queue.length > 0 || (sp.buffer !== undefined && sp.pos > 1)) return false;
+      if (sp.queue.length > 0 || (sp.buffer !== undefined && sp.count > 0)) return false;
     return true;
   }
 
