@@ -102,6 +102,28 @@ function pack(value: unknown): Buffer {
   return Buffer.from(valueEncoder.buffer.subarray(0, n));
 }
 
+function isImmutable(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint';
+}
+
+/**
+ * What the write buffer and the read cache hold for a value: a string, number, boolean or
+ * bigint as it is (nothing can change it), anything else as its bytes, decoded afresh on every
+ * read. A user value is never a Buffer here (objects are encoded), so a Buffer means bytes.
+ */
+function toHeld(v: unknown): unknown {
+  return isImmutable(v) ? v : pack(v);
+}
+
+function fromHeld(v: unknown): unknown {
+  return Buffer.isBuffer(v) ? decodeValue(v) : v;
+}
+
+function heldBytes(v: unknown): Buffer {
+  return Buffer.isBuffer(v) ? v : pack(v);
+}
+
 /** Rows read from RocksDB per call while snapshotting (measured: see bench/README.md). */
 const SCAN_BATCH = 16_384;
 
@@ -233,11 +255,11 @@ interface StateMeta {
   name: string;
   kind: string;
   id: number;
-  /** written, not yet in RocksDB: normalized key -> the value's bytes or DELETED */
+  /** written, not yet in RocksDB: normalized key -> the value as held (see toHeld) or DELETED */
   dirty: Map<NK, unknown>;
-  /** read cache: normalized key -> the value's bytes or ABSENT; the same bytes RocksDB holds */
+  /** read cache: normalized key -> the value as held (see toHeld) or ABSENT */
   clean: Map<NK, unknown>;
-  /** map state only: normalized key -> normalized user key -> [user key's bytes, value's bytes or DELETED] */
+  /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }
 
@@ -252,9 +274,10 @@ interface StateMeta {
  *
  * In front of RocksDB: a write buffer (Map of dirty entries per state, written in one batch
  * before each snapshot and whenever it reaches maxBufferedEntries) and a read cache (dropped
- * whole when it reaches maxCachedEntries), both holding serialized bytes. As in Flink's
- * RocksDB backend, update() serializes at once and every read decodes a fresh copy, so a
- * change to a read value is state only after update(), whatever the cache holds.
+ * whole when it reaches maxCachedEntries), both holding objects as serialized bytes (strings,
+ * numbers, booleans and bigints as they are). As in Flink's RocksDB backend, update()
+ * serializes at once and every read decodes a fresh copy, so a change to a read value is state
+ * only after update(), whatever the cache holds.
  */
 export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   readonly type = 'rocksdb' as const;
@@ -436,21 +459,22 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (this.closed) throw new Error(DISPOSED); // also for what the cache still holds
     const nk = this.nk;
     let v = meta.dirty.get(nk);
-    if (v !== undefined) return v === DELETED ? undefined : decodeValue(v as Buffer);
+    if (v !== undefined) return v === DELETED ? undefined : fromHeld(v);
     v = meta.clean.get(nk);
-    if (v !== undefined) return v === ABSENT ? undefined : decodeValue(v as Buffer);
+    if (v !== undefined) return v === ABSENT ? undefined : fromHeld(v);
     const bytes = this.getBytes(this.prefix(meta, nk));
     if (this.cleanCount >= this.maxCached) this.dropCache();
-    meta.clean.set(nk, bytes ?? ABSENT);
+    const value = bytes && decodeValue(bytes);
+    meta.clean.set(nk, bytes === undefined ? ABSENT : isImmutable(value) ? value : bytes);
     this.cleanCount++;
-    return bytes && decodeValue(bytes);
+    return value;
   }
 
   /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
   private write(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
-    meta.dirty.set(this.nk, v === DELETED ? DELETED : pack(v));
+    meta.dirty.set(this.nk, v === DELETED ? DELETED : toHeld(v));
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
   }
 
@@ -468,7 +492,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         for (const [nk, v] of meta.dirty) {
           const key = this.prefix(meta, nk);
           if (v === DELETED) batch._del(key, NO_OPTIONS);
-          else batch._put(key, v as Buffer, NO_OPTIONS);
+          else batch._put(key, heldBytes(v), NO_OPTIONS);
           if (this.incremental) this.track(key, 'k');
           meta.clean.set(nk, v === DELETED ? ABSENT : v);
           this.cleanCount++;
@@ -479,7 +503,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           for (const [uk, v] of entries.values()) {
             const key = Buffer.concat([prefix, uk as Buffer]);
             if (v === DELETED) batch._del(key, NO_OPTIONS);
-            else batch._put(key, v as Buffer, NO_OPTIONS);
+            else batch._put(key, heldBytes(v), NO_OPTIONS);
             if (this.incremental) this.track(key, 'k');
           }
         }
@@ -591,7 +615,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     return this.cached(desc, (meta) => {
       const get = (k: UK): UV | undefined => {
         const d = meta.mapDirty.get(this.nk)?.get(normalizeKey(k));
-        if (d) return d[1] === DELETED ? undefined : (decodeValue(d[1] as Buffer) as UV);
+        if (d) return d[1] === DELETED ? undefined : (fromHeld(d[1]) as UV);
         const bytes = this.getBytes(this.mapKey(meta, this.nk, k));
         return bytes && (decodeValue(bytes) as UV);
       };
@@ -600,7 +624,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         if (!m) meta.mapDirty.set(this.nk, (m = new Map()));
         const before = m.size;
         // user key and value serialized now, like update()
-        m.set(normalizeKey(k), [pack(k), v === DELETED ? DELETED : pack(v)]);
+        m.set(normalizeKey(k), [pack(k), v === DELETED ? DELETED : toHeld(v)]);
         if (m.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
       };
       /** every entry of the current key's map, from RocksDB after a flush */
