@@ -140,3 +140,33 @@ for (const kind of ['heap', 'rocksdb, tiny cache', 'rocksdb, large cache'] as co
     });
   });
 }
+
+describe('state values the codec refuses', () => {
+  class Session {
+    started = 1;
+  }
+  test('RocksDB: update() fails at once, naming the state and the type', async () => {
+    const b = await make('rocksdb, large cache');
+    const s = b.getState(new ValueStateDescriptor<unknown>('session'));
+    b.setCurrentKey('a');
+    assert.throws(
+      () => s.update({ s: new Session() }),
+      /Cannot store keyed state 'session': the value\.s is an instance of class Session/,
+    );
+    const m = b.getMapState(new MapStateDescriptor<unknown, unknown>('bySession'));
+    assert.throws(
+      () => m.put(new Session(), 1),
+      /Cannot store keyed state 'bySession': the map key is an instance/,
+    );
+  });
+  test('heap: the checkpoint fails naming the state and the type', async () => {
+    const b = await make('heap');
+    const s = b.getState(new ValueStateDescriptor<unknown>('session'));
+    b.setCurrentKey('a');
+    s.update([new Session()]);
+    await assert.rejects(
+      async () => b.snapshot(MAX_P)(),
+      /Cannot checkpoint keyed state 'session': the value\[0\] is an instance of class Session/,
+    );
+  });
+});

@@ -13,7 +13,13 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { assignNormalizedKeyToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+import {
+  UnsupportedValueError,
+  assignNormalizedKeyToKeyGroup,
+  encodeRecords,
+  encodeValue,
+  normalizeKey,
+} from '@weir/core';
 import { DeltaOp } from './incremental-snapshot.js';
 import type {
   KeyedStateBackend,
@@ -24,6 +30,24 @@ import type {
 export type { KeyedStateSnapshot } from './keyed-state-backend.js';
 
 type StateTable<V> = Map<string | number, V>;
+
+/** One key group's entries; a value the codec refuses is named with its state. */
+function encodeGroup(entries: unknown[]): Uint8Array {
+  try {
+    return encodeRecords(entries);
+  } catch (e) {
+    if (!(e instanceof UnsupportedValueError)) throw e;
+    for (const [name, , value] of entries as Array<[string, unknown, unknown]>) {
+      try {
+        encodeValue(value);
+      } catch (inner) {
+        if (inner instanceof UnsupportedValueError)
+          throw new Error(inner.describe('the value', `Cannot checkpoint keyed state '${name}'`));
+      }
+    }
+    throw e;
+  }
+}
 
 /**
  * Keyed state in the task's memory: one table per state name, keyed by the normalized
@@ -228,7 +252,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const index: Record<number, [number, number]> = {};
     let offset = 0;
     for (const kg of [...groups.keys()].sort((a, b) => a - b)) {
-      const bytes = encodeRecords(groups.get(kg)!);
+      const bytes = encodeGroup(groups.get(kg)!);
       index[kg] = [offset, bytes.byteLength];
       parts.push(new Uint8Array(bytes));
       offset += bytes.byteLength;

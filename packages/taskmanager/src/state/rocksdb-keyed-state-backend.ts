@@ -14,6 +14,7 @@ import type {
   ValueStateDescriptor,
 } from '@weir/api';
 import {
+  UnsupportedValueError,
   assignNormalizedKeyToKeyGroup,
   decodeValue,
   decodeValues,
@@ -114,6 +115,19 @@ function isImmutable(v: unknown): boolean {
  */
 function toHeld(v: unknown): unknown {
   return isImmutable(v) ? v : pack(v);
+}
+
+/** toHeld, with the state's name in the error when the codec refuses the value. */
+function held(meta: StateMeta, v: unknown, what: 'key' | 'value' = 'value'): unknown {
+  try {
+    return what === 'key' ? pack(v) : toHeld(v);
+  } catch (e) {
+    if (e instanceof UnsupportedValueError)
+      throw new Error(
+        e.describe(what === 'key' ? 'the map key' : 'the value', `Cannot store keyed state '${meta.name}'`),
+      );
+    throw e;
+  }
 }
 
 function fromHeld(v: unknown): unknown {
@@ -474,7 +488,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private write(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
-    meta.dirty.set(this.nk, v === DELETED ? DELETED : toHeld(v));
+    meta.dirty.set(this.nk, v === DELETED ? DELETED : held(meta, v));
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
   }
 
@@ -624,7 +638,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         if (!m) meta.mapDirty.set(this.nk, (m = new Map()));
         const before = m.size;
         // user key and value serialized now, like update()
-        m.set(normalizeKey(k), [pack(k), v === DELETED ? DELETED : toHeld(v)]);
+        const keyBytes = held(meta, k, 'key');
+        m.set(normalizeKey(k), [keyBytes, v === DELETED ? DELETED : held(meta, v)]);
         if (m.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
       };
       /** every entry of the current key's map, from RocksDB after a flush */
