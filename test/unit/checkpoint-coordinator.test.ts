@@ -306,6 +306,23 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.equal(coord.latestCompleted()?.id, 2, 'a savepoint is never the latest checkpoint');
   });
 
+  test('a savepoint that ends the job stops periodic checkpoints; a failed one resumes them', async () => {
+    make({ maxConcurrentCheckpoints: 3 });
+    coord.start();
+    const savepoint = coord.triggerSavepoint(storage, { terminate: true });
+    await flush();
+    assert.deepEqual(job.triggered, [1]);
+    await nextCheckpoint();
+    await nextCheckpoint();
+    // without the stop, checkpoints 2 and 3 would be triggered after the savepoint's barrier and
+    // could commit sink output that the job resumed from the savepoint writes again
+    assert.deepEqual(job.triggered, [1], 'no checkpoint after a stop-with-savepoint barrier');
+    coord.decline('sink', 1, 'test decline');
+    await assert.rejects(savepoint, /test decline/);
+    await nextCheckpoint();
+    assert.deepEqual(job.triggered, [1, 2], 'periodic checkpoints resume after the savepoint failed');
+  });
+
   test('ids only grow: after a JobManager restart and after a restore', async () => {
     make();
     coord.recover([{ id: 3, path: 'file:///checkpoints/job1/chk-3' }], 5);

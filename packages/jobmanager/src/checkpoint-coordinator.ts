@@ -127,6 +127,8 @@ export class CheckpointCoordinator {
   private counts = { completed: 0, failed: 0 };
   /** all sources reached the end of their input: take the final checkpoint without waiting */
   private finalRequested = false;
+  /** set by a savepoint that ends the job: no periodic checkpoint may follow it */
+  private periodicStopped = false;
   private readonly abortedWhileSuspending: CheckpointLocation[] = [];
   /** reference counts of the shared files of incremental checkpoints */
   readonly sharedState: SharedStateRegistry;
@@ -174,6 +176,7 @@ export class CheckpointCoordinator {
   }
 
   private tick(): void {
+    if (this.periodicStopped) return;
     const now = Date.now();
     if (this.pending.size >= this.settings.maxConcurrentCheckpoints) return;
     if (!this.finalRequested) {
@@ -322,11 +325,25 @@ export class CheckpointCoordinator {
     return this.nextId - 1;
   }
 
-  /** A savepoint into `target` (a storage root URI); resolves to its directory when complete. */
-  triggerSavepoint(target: CheckpointStorage): Promise<string> {
+  /**
+   * A savepoint into `target` (a storage root URI); resolves to its directory when complete.
+   * `terminate`: the job ends after it (stop/cancel with savepoint), so periodic checkpoints stop
+   * first, as Flink's stop-with-savepoint does: a checkpoint triggered after the savepoint would
+   * commit sink output past the savepoint's position, which the resumed job then writes again.
+   * They resume if the savepoint fails.
+   */
+  triggerSavepoint(target: CheckpointStorage, opts: { terminate?: boolean } = {}): Promise<string> {
     const tasks = this.job.runningTasks();
     if (!tasks) return Promise.reject(new Error('A savepoint needs every task of the job RUNNING'));
-    return new Promise((resolve, reject) => this.trigger(tasks, Date.now(), { target, resolve, reject }));
+    if (opts.terminate) this.periodicStopped = true;
+    const done = new Promise<string>((resolve, reject) =>
+      this.trigger(tasks, Date.now(), { target, resolve, reject }),
+    );
+    if (!opts.terminate) return done;
+    return done.catch((err: unknown) => {
+      this.periodicStopped = false;
+      throw err;
+    });
   }
 
   private trigger(

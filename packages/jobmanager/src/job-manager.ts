@@ -218,7 +218,7 @@ export class JobManager {
         }
         const job = this.jobs.get(call.request.jobId);
         if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        job.coordinator.triggerSavepoint(target).then(
+        job.coordinator.triggerSavepoint(target, { terminate: call.request.cancelJob }).then(
           (p) => {
             this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
             if (call.request.cancelJob) job.cancel();
