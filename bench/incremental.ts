@@ -9,8 +9,10 @@ import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '../packages/cli/src/index.js';
 import {
   computeKeyGroupRangeForOperatorIndex,
+  configureS3Storage,
   createCheckpointStorage,
   decodeRecords,
+  resolveConfig,
 } from '../packages/core/src/index.js';
 import {
   isIncrementalHandle,
@@ -116,6 +118,8 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
 export async function incrementalCheckpoints(here: string): Promise<void> {
   const s3 = await new TestS3Server().start();
   Object.assign(process.env, s3.env);
+  // the cluster's processes read these variables at start-up; this one reads the checkpoints too
+  configureS3Storage(resolveConfig({ env: process.env }).settings);
   const cluster = new LocalCluster({
     taskManagers: 2,
     slots: 1,

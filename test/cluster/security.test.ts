@@ -213,7 +213,6 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
       },
       {},
       'client',
-      {},
     ).tls;
     cluster = await new TestCluster({
       taskManagers: 2,

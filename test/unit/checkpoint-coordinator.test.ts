@@ -8,8 +8,7 @@ import {
   type RetainedCheckpoint,
 } from '../../packages/jobmanager/src/checkpoint-coordinator.js';
 
-process.env.WEIR_LOG_LEVEL ??= 'silent';
-const log = createLogger('test');
+const log = createLogger('test', {}, 'silent');
 
 /** Checkpoint storage in memory. */
 class MemoryStorage implements CheckpointStorage {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
   createClient,
+  defaultSettings,
   dispatcherProto,
   fileStorageUri,
   unary,
@@ -28,6 +29,7 @@ describe('JobManager gRPC handlers answer with grpc.status codes', () => {
   const jm = new JobManager({
     host: '127.0.0.1',
     port: 0,
+    settings: defaultSettings(),
     checkpointStorage: fileStorageUri(path.join(work, 'checkpoints')),
     savepointDir: path.join(work, 'savepoints'),
     jobStore: fileStorageUri(path.join(work, 'not-a-dir', 'ha')),

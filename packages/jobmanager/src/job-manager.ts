@@ -6,7 +6,6 @@ import {
   checkExposure,
   controlProto,
   createCheckpointStorage,
-  fileStorageUri,
   createLogger,
   createServer,
   dispatcherProto,
@@ -17,6 +16,7 @@ import {
   type JobGraph,
   type JobManagerGatewayHandlers,
   type Logger,
+  type Settings,
 } from '@weir/core';
 import {
   StoragePathPolicy,
@@ -41,16 +41,20 @@ function workingDirectoryOf(jobContextJson: string): string | undefined {
   }
 }
 
+/** The registry settings a JobManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
+export type JobManagerSettings = Pick<
+  Settings,
+  'heartbeat.interval' | 'heartbeat.timeout' | 'slot.request.timeout' | 'log.level'
+>;
+
 export interface JobManagerOptions {
   host: string;
   port: number;
-  heartbeatIntervalMs?: number;
-  heartbeatTimeoutMs?: number;
-  slotRequestTimeoutMs?: number;
+  settings: JobManagerSettings;
   /** default checkpoint storage root (file:///... ) */
-  checkpointStorage?: string;
+  checkpointStorage: string;
   /** default savepoint directory */
-  savepointDir?: string;
+  savepointDir: string;
   /** checkpoint settings from the configuration file */
   checkpointDefaults?: Partial<CheckpointSettings>;
   /** keyed state backend of jobs that choose none (configuration file: state.backend.type) */
@@ -96,7 +100,7 @@ class RpcFailure extends Error {
  */
 export class JobManager {
   readonly id = `jm-${randomUUID().slice(0, 8)}`;
-  readonly log: Logger = createLogger('jobmanager');
+  readonly log: Logger;
   readonly rm: ResourceManager;
   private readonly server = createServer();
   /** grpc.health.v1.Health: SERVING once listening and the job store's jobs are resumed, NOT_SERVING when stopping */
@@ -110,16 +114,17 @@ export class JobManager {
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
+    this.log = createLogger('jobmanager', {}, opts.settings['log.level']);
     this.rm = new ResourceManager(
       this.log,
-      opts.heartbeatIntervalMs ?? 1_000,
-      opts.heartbeatTimeoutMs ?? 10_000,
+      opts.settings['heartbeat.interval'],
+      opts.settings['heartbeat.timeout'],
       this.id,
     );
     const sec = getTransportSecurity();
     this.paths = new StoragePathPolicy({
-      checkpointStorage: opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
-      savepointDir: opts.savepointDir ?? '.weir/savepoints',
+      checkpointStorage: opts.checkpointStorage,
+      savepointDir: opts.savepointDir,
       ...(opts.allowedStorageDirs ? { allowedDirs: opts.allowedStorageDirs } : {}),
       restrict: !!(sec.tls || sec.token || opts.allowedStorageDirs?.length),
     });
@@ -398,9 +403,9 @@ export class JobManager {
         outputs: outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson)),
       });
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
-      slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
+      slotRequestTimeoutMs: this.opts.settings['slot.request.timeout'],
       ...(restore ? { restore } : {}),
-      checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
+      checkpointStorage: this.opts.checkpointStorage,
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
       ...(this.opts.stateBackend ? { stateBackend: this.opts.stateBackend } : {}),
       ...(this.opts.incrementalCheckpoints !== undefined
