@@ -15,6 +15,8 @@ class MemoryStorage implements CheckpointStorage {
   readonly root = 'file:///checkpoints';
   readonly location = { scheme: 'file', path: '/checkpoints' } as const;
   readonly files = new Map<string, Buffer>();
+  /** the next deleteDir calls that fail, as S3 answering 503 does */
+  failDeletes = 0;
 
   async write(relPath: string, data: Uint8Array): Promise<{ path: string; size: number; sha256: string }> {
     this.files.set(relPath, Buffer.from(data));
@@ -38,6 +40,10 @@ class MemoryStorage implements CheckpointStorage {
     this.files.delete(relPath);
   }
   async deleteDir(relDir: string): Promise<void> {
+    if (this.failDeletes > 0) {
+      this.failDeletes--;
+      throw new Error('503 Service Unavailable');
+    }
     for (const k of [...this.files.keys()]) if (k.startsWith(`${relDir}/`)) this.files.delete(k);
   }
   dirs(jobId: string): string[] {
@@ -321,6 +327,63 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     await assert.rejects(savepoint, /test decline/);
     await nextCheckpoint();
     assert.deepEqual(job.triggered, [1, 2], 'periodic checkpoints resume after the savepoint failed');
+  });
+
+  test('a refused delete of a subsumed checkpoint is tried again until it is gone', async () => {
+    make().start();
+    await nextCheckpoint();
+    ackAll(coord, 1);
+    await flush();
+    storage.failDeletes = 2;
+    await nextCheckpoint();
+    ackAll(coord, 2);
+    await flush();
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-1', 'job1/chk-2'], 'the first delete was refused');
+    mock.timers.tick(250);
+    await flush();
+    mock.timers.tick(500);
+    await flush();
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-2']);
+  });
+
+  test('files a task writes after its checkpoint was aborted go when a newer one completes', async () => {
+    make({ tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    coord.decline('sink', 1, 'test');
+    await flush();
+    // a task cut off from the JobManager writes its state after the abort
+    await storage.write('job1/chk-1/count/0-late', Buffer.from('x'));
+    await nextCheckpoint();
+    ackAll(coord, 2);
+    await flush();
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-2']);
+  });
+
+  test('a finished job leaves nothing of its own in the checkpoint storage', async () => {
+    make().start();
+    await nextCheckpoint();
+    ackAll(coord, 1);
+    await flush();
+    await storage.write('job1/chk-9/count/0-late', Buffer.from('x'));
+    await storage.write('job1/shared/1-count-0-x', Buffer.from('x'));
+    await storage.write('job2/chk-1/_metadata', Buffer.from('{}'));
+    await coord.stop('JOB_FINISHED');
+    assert.deepEqual(
+      [...storage.files.keys()].filter((k) => k.startsWith('job1/')),
+      [],
+      'retained, shared and orphaned files of the job are gone',
+    );
+    assert.ok(storage.files.has('job2/chk-1/_metadata'), "another job's files stay");
+  });
+
+  test('a canceled job that retains its checkpoints keeps only the retained ones', async () => {
+    make({ externalizedRetention: 'RETAIN_ON_CANCELLATION', tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    ackAll(coord, 1);
+    await flush();
+    await storage.write('job1/chk-5/count/0-late', Buffer.from('x'));
+    await coord.stop('JOB_CANCELED');
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-1']);
   });
 
   test('ids only grow: after a JobManager restart and after a restore', async () => {

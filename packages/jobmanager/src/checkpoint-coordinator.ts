@@ -98,6 +98,9 @@ interface DurableState {
 }
 
 const HISTORY = 50;
+/** a refused delete is tried this many times in all, after 0.25, 0.5, 1, ... s */
+const DISCARD_ATTEMPTS = 6;
+const DISCARD_BACKOFF_MS = 250;
 
 /**
  * Triggers checkpoints at the sources, collects acknowledgements and declines, completes a
@@ -127,6 +130,8 @@ export class CheckpointCoordinator {
   private counts = { completed: 0, failed: 0 };
   /** all sources reached the end of their input: take the final checkpoint without waiting */
   private finalRequested = false;
+  /** deletes still being tried again */
+  private readonly discards = new Set<Promise<void>>();
   /** set by a savepoint that ends the job: no periodic checkpoint may follow it */
   private periodicStopped = false;
   private readonly abortedWhileSuspending: CheckpointLocation[] = [];
@@ -216,17 +221,45 @@ export class CheckpointCoordinator {
    * `highestIdUsed`, recorded before triggering) but never completed; newer ids are this
    * JobManager's own.
    */
-  private async sweepOrphanedCheckpoints(highestIdUsed: number): Promise<void> {
-    const kept = new Set(this.retained.map((r) => r.id));
+  private async sweepOrphanedCheckpoints(
+    highestIdUsed: number,
+    why = 'deleting checkpoints the previous JobManager never completed',
+  ): Promise<void> {
+    const kept = new Set([...this.retained.map((r) => r.id), ...this.pending.keys()]);
     const orphans = (await this.storage.list(this.job.jobId).catch(() => [] as string[])).filter((name) => {
       const id = Number(/^chk-(\d+)$/.exec(name)?.[1] ?? NaN);
       return id <= highestIdUsed && !kept.has(id);
     });
-    if (orphans.length > 0)
-      this.log.info({ directories: orphans }, 'deleting checkpoints the previous JobManager never completed');
-    await Promise.all(
-      orphans.map((name) => this.storage.deleteDir(`${this.job.jobId}/${name}`).catch(() => {})),
-    );
+    if (orphans.length > 0) this.log.info({ directories: orphans }, why);
+    await Promise.all(orphans.map((name) => this.discard(this.storage, `${this.job.jobId}/${name}`)));
+  }
+
+  /**
+   * Deletes a checkpoint directory, trying again with backoff (Flink's CheckpointsCleaner): a
+   * delete refused once (S3 answering 503, say) must not leave a checkpoint behind for good.
+   * The job's end waits for deletes still being retried.
+   */
+  private discard(storage: CheckpointStorage, directory: string): Promise<void> {
+    const run = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await storage.deleteDir(directory);
+          return;
+        } catch (err) {
+          if (attempt >= DISCARD_ATTEMPTS - 1) {
+            this.log.warn(
+              { directory, err: (err as Error).message },
+              'could not discard a checkpoint directory',
+            );
+            return;
+          }
+          await new Promise((r) => setTimeout(r, DISCARD_BACKOFF_MS * 2 ** attempt).unref());
+        }
+      }
+    };
+    const d = run().finally(() => this.discards.delete(d));
+    this.discards.add(d);
+    return d;
   }
 
   /** Resolves once no completion and no job store write is in progress (failover waits for it). */
@@ -564,14 +597,14 @@ export class CheckpointCoordinator {
     this.job.completed?.(id, p.stats.path);
     while (this.retained.length > this.settings.retainedCheckpoints) {
       const old = this.retained.shift()!.id;
-      await this.storage
-        .deleteDir(`${this.job.jobId}/chk-${old}`)
-        .catch((err: Error) =>
-          this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'),
-        );
+      await this.discard(this.storage, `${this.job.jobId}/chk-${old}`);
       // shared files only the subsumed checkpoint used go with it
       await this.sharedState.unregister(old);
     }
+    // directories of older checkpoints that are neither retained nor pending are orphans: state
+    // files a task wrote after its checkpoint was aborted (a TaskManager cut off from the
+    // JobManager keeps writing until it notices), or a delete that failed for good
+    void this.sweepOrphanedCheckpoints(id, 'deleting directories of checkpoints that were aborted');
   }
 
   private async abort(id: number, reason: string, countsAsFailure = true): Promise<void> {
@@ -589,7 +622,7 @@ export class CheckpointCoordinator {
     if (countsAsFailure) this.consecutiveFailures++;
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false, false);
-    await p.location.storage.deleteDir(p.location.directory).catch(() => {});
+    await this.discard(p.location.storage, p.location.directory);
     // shared files this checkpoint wrote, unless a retained checkpoint took them over
     await this.sharedStateReady;
     await this.sharedState.discardUnreferenced(
@@ -627,13 +660,17 @@ export class CheckpointCoordinator {
       jobStatus === 'JOB_FAILED' ||
       (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
     if (!keep) {
-      for (const { id } of this.retained.splice(0)) {
-        await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
-        await this.sharedState.unregister(id).catch(() => {});
-      }
-      // and whatever tasks of aborted checkpoints left behind
-      await this.storage.deleteDir(`${this.job.jobId}/shared`).catch(() => {});
+      for (const { id } of this.retained.splice(0)) await this.sharedState.unregister(id).catch(() => {});
+      // the job's whole directory: retained checkpoints, shared files, and whatever tasks of
+      // aborted checkpoints left behind
+      await this.discard(this.storage, this.job.jobId);
+    } else {
+      await this.sweepOrphanedCheckpoints(
+        Number.MAX_SAFE_INTEGER,
+        'deleting directories of checkpoints that were not completed',
+      );
     }
+    await Promise.all([...this.discards]);
   }
 
   snapshotStats(): {
