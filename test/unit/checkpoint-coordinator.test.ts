@@ -129,8 +129,8 @@ async function flush(): Promise<void> {
 }
 
 function ackAll(c: CheckpointCoordinator, id: number): void {
-  c.acknowledge('src', id, '{}', M);
-  c.acknowledge('sink', id, '{}', M);
+  c.acknowledge('src', id, {}, M);
+  c.acknowledge('sink', id, {}, M);
 }
 
 describe('CheckpointCoordinator ordering (controllable clock, fake job and storage)', () => {
@@ -218,7 +218,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     make({ maxConcurrentCheckpoints: 2, tolerableFailedCheckpoints: 0 }).start();
     await nextCheckpoint();
     await nextCheckpoint();
-    coord.acknowledge('src', 1, '{}', M);
+    coord.acknowledge('src', 1, {}, M);
     ackAll(coord, 2);
     await flush();
     assert.deepEqual(job.completions(), [2]);
@@ -227,7 +227,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.equal(one.status, 'FAILED');
     assert.match(one.failureReason!, /subsumed by the completed checkpoint 2/);
     // its last acknowledgement arrives late: nothing changes
-    coord.acknowledge('sink', 1, '{}', M);
+    coord.acknowledge('sink', 1, {}, M);
     await flush();
     assert.deepEqual(job.completions(), [2]);
     assert.equal(coord.latestCompleted()?.id, 2);
@@ -251,11 +251,11 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
   test('an acknowledgement after a timeout abort is ignored', async () => {
     make({ tolerableFailedCheckpoints: 5 }).start();
     await nextCheckpoint();
-    coord.acknowledge('src', 1, '{}', M);
+    coord.acknowledge('src', 1, {}, M);
     mock.timers.tick(5000);
     await flush();
     assert.deepEqual(job.aborts(), [1]);
-    coord.acknowledge('sink', 1, '{}', M);
+    coord.acknowledge('sink', 1, {}, M);
     await flush();
     assert.deepEqual(job.completions(), []);
     assert.equal(coord.latestCompleted(), undefined);

@@ -307,6 +307,8 @@ describe('a restarted JobManager', () => {
                     format: 'incremental',
                     kinds: {},
                     groups: {},
+                    checkpointedSize: 0,
+                    fullSize: 0,
                     files: files.map(([p, c]) => ({
                       path: `../shared/${p}`,
                       checkpointId: c,

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamGraph } from '@weir/api/internal';
-import { planJobBundle, type TaskDeploymentDescriptor__Output } from '@weir/core';
+import { parseJobContext, planJobBundle, type TaskDeploymentDescriptor__Output } from '@weir/core';
 import type { ResultPartition } from './network/result-partition.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { StreamTask, type NetworkSettings, type TaskHost } from './task/stream-task.js';
@@ -39,7 +39,11 @@ const host: TaskHost = {
 };
 
 async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {
-  graph ??= planJobBundle(bundle, JSON.parse(tdd.jobContextJson || '{}'), data.bundleCacheDir);
+  graph ??= planJobBundle(
+    bundle,
+    { workingDirectory: process.cwd(), args: [], ...parseJobContext(tdd.jobContextJson, 'the job context') },
+    data.bundleCacheDir,
+  );
   let g: StreamGraph;
   try {
     g = await graph;
