@@ -237,8 +237,17 @@ describe('SharedStateRegistry', () => {
         subtasks: {
           0: {
             keyed: {
-              format: 'incremental',
-              files: files.map(([p, c]) => ({ path: `../shared/${p}`, checkpointId: c })),
+              format: 'incremental' as const,
+              kinds: {},
+              groups: {},
+              checkpointedSize: 0,
+              fullSize: 0,
+              files: files.map(([p, c]) => ({
+                path: `../shared/${p}`,
+                size: 1,
+                sha256: '',
+                checkpointId: c,
+              })),
             },
           },
         },

@@ -617,7 +617,11 @@ export class CheckpointCoordinator {
     }
   }
 
-  snapshotStats(): CheckpointStatsSnapshot {
+  snapshotStats(): CheckpointStatsSnapshot & {
+    counts: NonNullable<CheckpointStatsSnapshot['counts']>;
+    history: CheckpointStats[];
+    settings: CheckpointSettings;
+  } {
     const latest = [...this.history].reverse().find((s) => s.status === 'COMPLETED');
     return {
       counts: { ...this.counts, inProgress: this.pending.size },
