@@ -1,3 +1,9 @@
+/*
+ * Why this file is longer than ~400 lines: a task's record loop (one-input and source) and its
+ * lifecycle (start, end of data, finish, cancel, fail) share the task's state and run on one
+ * thread in slices; they are one mailbox and are kept together. Checkpointing lives in
+ * subtask-checkpoint-coordinator.ts, keyed state restore in task-state-restore.ts.
+ */
 import { InputStatus, type Collector, type SourceReader } from '@weir/api';
 import type { StreamGraph, StreamNode } from '@weir/api/internal';
 import {
