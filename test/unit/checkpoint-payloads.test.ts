@@ -8,7 +8,9 @@ import {
   isIncrementalHandle,
   parseCheckpointMetadata,
   parseCheckpointStatsSnapshot,
+  buildJobGraph,
   parseJobContext,
+  parseJobGraph,
   parseTaskRestoreState,
   parseTaskStateSnapshot,
   type CheckpointMetadata,
@@ -16,6 +18,7 @@ import {
   type IncrementalKeyedHandle,
   type JobGraph,
 } from '../../packages/core/src/index.js';
+import { StreamExecutionEnvironment } from '../../packages/api/src/index.js';
 import { RestorePlan } from '../../packages/jobmanager/src/restore.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -247,6 +250,52 @@ describe('acknowledgement, restore state, statistics and job context', () => {
     assert.throws(() => parseJobContext('{"args":["a",1]}', 'Invalid job context'), {
       message: 'Invalid job context: args[1] must be a string',
     });
+  });
+});
+
+describe('job graph', () => {
+  const built = () => {
+    const env = StreamExecutionEnvironment.getExecutionEnvironment();
+    env.enableCheckpointing(1_000);
+    env
+      .fromElements(1, 2, 3)
+      .map((n) => n * 2)
+      .keyBy((n) => n % 2)
+      .sinkTo({ createWriter: () => ({ write: () => {} }) });
+    return JSON.parse(JSON.stringify(buildJobGraph(env.getStreamGraph('j'))));
+  };
+
+  test('a graph the planner built passes unchanged', () => {
+    const g = built();
+    assert.ok(g.edges.length > 0);
+    assert.deepEqual(parseJobGraph(JSON.stringify(g), 'Invalid job graph'), g);
+  });
+
+  test('malformed fields and edges to unknown vertices are named', () => {
+    const cases: Array<[(g: any) => void, string]> = [
+      [(g) => (g.vertices = []), 'vertices must be a non-empty array (the job graph has no vertices)'],
+      [(g) => (g.vertices[0].parallelism = 0), 'vertices[0].parallelism must be an integer of at least 1'],
+      [
+        (g) => (g.vertices[1].operators[0].keyed = 'yes'),
+        'vertices[1].operators[0].keyed must be true or false',
+      ],
+      [
+        (g) => (g.edges[0].targetVertexId = 'nope'),
+        'edges[0].targetVertexId must be the id of a vertex of the graph',
+      ],
+      [
+        (g) => (g.edges[0].partitioner = 'random'),
+        'edges[0].partitioner must be one of "forward", "hash", "rebalance", "broadcast"',
+      ],
+      [(g) => delete g.checkpoint, 'checkpoint must be an object'],
+    ];
+    for (const [mutate, message] of cases) {
+      const g = built();
+      mutate(g);
+      assert.throws(() => parseJobGraph(JSON.stringify(g), 'Invalid job graph'), {
+        message: `Invalid job graph: ${message}`,
+      });
+    }
   });
 });
 

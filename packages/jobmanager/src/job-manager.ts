@@ -13,6 +13,7 @@ import {
   getTransportSecurity,
   maskSecrets,
   parseJobContext,
+  parseJobGraph,
   parseTaskStateSnapshot,
   shutdownServer,
   type DispatcherHandlers,
@@ -337,12 +338,9 @@ export class JobManager {
     const req = call.request;
     let graph: JobGraph;
     try {
-      graph = JSON.parse(req.jobGraphJson) as JobGraph;
-      if (!Array.isArray(graph.vertices) || graph.vertices.length === 0 || !Array.isArray(graph.edges)) {
-        throw new Error('the job graph has no vertices');
-      }
+      graph = parseJobGraph(req.jobGraphJson, 'Invalid job graph');
     } catch (err) {
-      return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
+      return cb(invalid((err as Error).message));
     }
     try {
       parseJobContext(req.jobContextJson, 'Invalid job context');
