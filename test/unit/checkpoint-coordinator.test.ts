@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '../../packages/api/src/internal.js';
-import { createLogger, sha256, type CheckpointStorage } from '../../packages/core/src/index.js';
+import {
+  createLogger,
+  sha256,
+  type CheckpointStorage,
+  type IncrementalKeyedHandle,
+} from '../../packages/core/src/index.js';
 import {
   CheckpointCoordinator,
   type CheckpointedJob,
@@ -261,6 +266,31 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.equal(coord.latestCompleted(), undefined);
     assert.match(coord.snapshotStats().history[0]!.failureReason!, /expired after 5000 ms/);
     assert.deepEqual(storage.dirs('job1'), []);
+  });
+
+  test('a late acknowledgement of an aborted checkpoint: the shared files it wrote are deleted, older ones stay', async () => {
+    make({ tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    coord.decline('sink', 1, 'no');
+    await flush();
+    for (const f of ['1-src-0-a-0', '0-src-0-b-0']) await storage.write(`job1/shared/${f}`, Buffer.from('x'));
+    const file = (name: string, checkpointId: number) => ({
+      path: `../shared/${name}`,
+      size: 1,
+      sha256: '',
+      checkpointId,
+    });
+    const keyed: IncrementalKeyedHandle = {
+      format: 'incremental',
+      kinds: {},
+      groups: {},
+      checkpointedSize: 1,
+      fullSize: 2,
+      files: [file('1-src-0-a-0', 1), file('0-src-0-b-0', 0)],
+    };
+    coord.acknowledge('src', 1, { src: { keyed } }, M);
+    await flush();
+    assert.deepEqual(await storage.list('job1/shared'), ['0-src-0-b-0']);
   });
 
   test('a decline after completion changes nothing', async () => {
