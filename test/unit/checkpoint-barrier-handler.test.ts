@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeRecords, type ChannelEvent } from '../../packages/core/src/index.js';
+import { BufferHeader } from '../../packages/taskmanager/src/network/buffer-format.js';
 import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
 import { CheckpointBarrierHandler } from '../../packages/taskmanager/src/task/checkpoint-barrier-handler.js';
 
@@ -10,6 +11,10 @@ const barrier = (checkpointId: number): Barrier => ({
   checkpointId,
   timestamp: 0,
 });
+
+/** A network buffer holding one record (see network/buffer-format.ts). */
+const recordsBuffer = (record: unknown): Uint8Array =>
+  Buffer.concat([Buffer.from([BufferHeader.RECORDS]), encodeRecords([record])]);
 
 /** An aligning handler over two channels, each holding one buffer, recording what it decided. */
 function setUp(): {
@@ -32,10 +37,10 @@ function setUp(): {
     // which channels a read would take a frame from, refilled so the state is unchanged
     const out: number[] = [];
     while (gate.pollNext({ onRecords: (_r, ch) => out.push(ch), onEvent: () => {} }));
-    for (const ch of out) gate.onFrame(ch, 'buffer', encodeRecords([ch]));
+    for (const ch of out) gate.onFrame(ch, 'buffer', recordsBuffer(ch));
     return out.sort();
   };
-  for (const ch of [0, 1]) gate.onFrame(ch, 'buffer', encodeRecords([ch]));
+  for (const ch of [0, 1]) gate.onFrame(ch, 'buffer', recordsBuffer(ch));
   return { gate, handler, aligned, canceled, readable };
 }
 

@@ -153,6 +153,11 @@ describe('graph building and chaining', () => {
   });
 });
 
+/** A network buffer of whole records (see network/buffer-format.ts). */
+function recordsBuffer(records: unknown[]): Uint8Array {
+  return Buffer.concat([Buffer.from([0]), encodeRecords(records)]);
+}
+
 describe('partitioners and credit-based flow control', () => {
   function partition(n: number, sent: Array<[number, string]>): ResultPartition {
     return new ResultPartition({
@@ -224,9 +229,9 @@ describe('partitioners and credit-based flow control', () => {
   test('the input gate reads channels round-robin, returns credits, and finishes on end of partition', () => {
     const credits: Array<[number, number]> = [];
     const gate = new InputGate(2, (ch, n) => credits.push([ch, n]));
-    gate.onFrame(0, 'buffer', encodeRecords([1, 2]));
-    gate.onFrame(0, 'buffer', encodeRecords([3]));
-    gate.onFrame(1, 'buffer', encodeRecords([10]));
+    gate.onFrame(0, 'buffer', recordsBuffer([1, 2]));
+    gate.onFrame(0, 'buffer', recordsBuffer([3]));
+    gate.onFrame(1, 'buffer', recordsBuffer([10]));
     gate.onFrame(1, 'event', encodeEvent({ type: 'EndOfPartition' }));
     gate.onFrame(0, 'event', encodeEvent({ type: 'EndOfPartition' }));
     const seen: unknown[] = [];
@@ -239,7 +244,7 @@ describe('partitioners and credit-based flow control', () => {
     gate.flushCredits();
     assert.equal(credits.length, 0);
     const g2 = new InputGate(1, (ch, n) => credits.push([ch, n]));
-    g2.onFrame(0, 'buffer', encodeRecords([1]));
+    g2.onFrame(0, 'buffer', recordsBuffer([1]));
     g2.pollNext(handler);
     g2.flushCredits();
     assert.deepEqual(credits, [[0, 1]]);

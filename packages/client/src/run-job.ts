@@ -78,13 +78,28 @@ export async function runJob(file: string, opts: RunOptions): Promise<number> {
   }
 }
 
+/**
+ * Records keep their types (core/codec.ts); JSON has no Map, Set or bigint, so they print as an
+ * object (a Map with string or number keys) or a list of [key, value] pairs, a list, and a number
+ * (a string past 2^53).
+ */
+function jsonValue(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v >= -(2n ** 53n) && v <= 2n ** 53n ? Number(v) : v.toString();
+  if (v instanceof Map) {
+    const plain = [...v.keys()].every((k) => typeof k === 'string' || typeof k === 'number');
+    return plain ? Object.fromEntries(v) : [...v.entries()];
+  }
+  if (v instanceof Set) return [...v];
+  return v;
+}
+
 /** The records of the job's collecting sinks, one JSON line each, on stdout. */
 async function printCollected(client: ClusterClient, jobId: string): Promise<void> {
   const { batches, truncated } = await client.collected(jobId);
   let out = '';
   for (const b of batches) {
     for (const r of decodeRecords(b)) {
-      out += `${JSON.stringify(r)}\n`;
+      out += `${JSON.stringify(r, jsonValue)}\n`;
       if (out.length > 1 << 20) {
         process.stdout.write(out);
         out = '';

@@ -4,6 +4,8 @@
  * same in every process, so it is computed here from the key's value, never from identity.
  */
 
+import { valueEncoder } from './codec.js';
+
 function mix(h: number): number {
   // murmur3 finalizer: spreads the bits so nearby keys land in different groups
   h ^= h >>> 16;
@@ -22,27 +24,26 @@ function hashString(s: string): number {
   return h;
 }
 
+function hashNumber(n: number): number {
+  return mix(Number.isInteger(n) && n >= -0x80000000 && n <= 0x7fffffff ? n : hashString(String(n)));
+}
+
+/** The hash of a key: the hash of its normalized form, so a key and its normalized form agree. */
 export function hashKey(key: unknown): number {
-  switch (typeof key) {
-    case 'string':
-      return mix(hashString(key));
-    case 'number':
-      return mix(
-        Number.isInteger(key) && key >= -0x80000000 && key <= 0x7fffffff ? key : hashString(String(key)),
-      );
-    case 'bigint':
-    case 'boolean':
-      return mix(hashString(String(key)));
-    default:
-      if (key === null || key === undefined) {
-        throw new Error('A key selector returned null or undefined; every record needs a key');
-      }
-      return mix(hashString(JSON.stringify(key)));
-  }
+  return hashNormalizedKey(normalizeKey(key));
+}
+
+/** The hash of a key already normalized by `normalizeKey` (what state backends keep). */
+export function hashNormalizedKey(nk: string | number): number {
+  return typeof nk === 'number' ? hashNumber(nk) : mix(hashString(nk));
 }
 
 export function assignToKeyGroup(key: unknown, maxParallelism: number): number {
   return hashKey(key) % maxParallelism;
+}
+
+export function assignNormalizedKeyToKeyGroup(nk: string | number, maxParallelism: number): number {
+  return hashNormalizedKey(nk) % maxParallelism;
 }
 
 /** Flink's formula, so a key group maps to the same subtask as it would there. */
@@ -86,9 +87,23 @@ export function computeKeyGroupRangeForOperatorIndex(
 }
 
 /**
- * Keys as used inside state maps: strings and numbers as they are, anything else in its
- * JSON form, so two equal tuple keys find the same state.
+ * Keys as used inside state maps and RocksDB keys: one string or number per distinct key.
+ * Numbers stay numbers and strings stay strings (so `1` and `'1'` differ); any other key
+ * (boolean, bigint, Date, array, object, Map, ...) and a string that starts with U+0000 becomes
+ * U+0000 followed by its exact encoding (see codec.ts) as latin1 characters. So `true` and
+ * `'true'`, `[1,2]` and `'[1,2]'` are different keys, and two keys are the same key exactly when
+ * they encode the same: same types and values, object properties and Map/Set entries in the
+ * same order. A key the codec refuses (a function, a class instance) fails with its type.
  */
 export function normalizeKey(key: unknown): string | number {
-  return typeof key === 'string' || typeof key === 'number' ? key : JSON.stringify(key);
+  if (typeof key === 'string') return key.length === 0 || key.charCodeAt(0) !== 0 ? key : encodedKey(key);
+  if (typeof key === 'number') return key;
+  if (key === null || key === undefined)
+    throw new Error('A key selector returned null or undefined; every record needs a key');
+  return encodedKey(key);
+}
+
+function encodedKey(key: unknown): string {
+  const n = valueEncoder.encode(key);
+  return '\u0000' + valueEncoder.buffer.toString('latin1', 0, n);
 }

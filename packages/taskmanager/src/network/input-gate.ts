@@ -1,5 +1,6 @@
-import { decodeEvent, decodeRecords, type ChannelEvent } from '@weir/core';
+import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
+import { BufferHeader } from './buffer-format.js';
 
 interface QueuedFrame {
   kind: FrameKind;
@@ -13,6 +14,9 @@ class InputChannel {
   endOfData = false;
   /** credits earned by consumed buffers, returned to the producer in one message per slice */
   creditToReturn = 0;
+  /** a record arriving in fragments: its bytes so far */
+  assembly: Uint8Array | undefined;
+  assembled = 0;
   constructor(readonly index: number) {}
 
   get size(): number {
@@ -102,7 +106,7 @@ export class InputGate {
       const frame = ch.take()!;
       if (frame.kind === 'buffer') {
         ch.creditToReturn++;
-        handler.onRecords(decodeRecords(frame.bytes), idx);
+        this.onBuffer(ch, frame.bytes, handler);
       } else {
         const event = decodeEvent(frame.bytes);
         if (event.type === 'EndOfData' || (event.type === 'EndOfPartition' && !ch.endOfData)) {
@@ -118,6 +122,36 @@ export class InputGate {
       return true;
     }
     return false;
+  }
+
+  /** Whole records go to the handler at once; a fragment is kept until its record is complete. */
+  private onBuffer(ch: InputChannel, bytes: Uint8Array, handler: InputHandler): void {
+    const header = bytes[0];
+    if (header === BufferHeader.RECORDS) {
+      handler.onRecords(decodeRecords(bytes.subarray(1)), ch.index);
+      return;
+    }
+    if (header === BufferHeader.FIRST_FRAGMENT) {
+      if (ch.assembly)
+        throw new Error(`Input channel ${ch.index}: a record started before the previous one ended`);
+      const total = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1);
+      ch.assembly = new Uint8Array(total);
+      ch.assembly.set(bytes.subarray(5));
+      ch.assembled = bytes.byteLength - 5;
+    } else if (header === BufferHeader.MORE_FRAGMENT && ch.assembly) {
+      const part = bytes.subarray(1);
+      if (ch.assembled + part.byteLength > ch.assembly.byteLength)
+        throw new Error(`Input channel ${ch.index}: a record's fragments are longer than announced`);
+      ch.assembly.set(part, ch.assembled);
+      ch.assembled += part.byteLength;
+    } else {
+      throw new Error(`Input channel ${ch.index}: corrupt network buffer (header ${String(header)})`);
+    }
+    if (ch.assembled === ch.assembly.byteLength) {
+      const record = decodeValue(ch.assembly);
+      ch.assembly = undefined;
+      handler.onRecords([record], ch.index);
+    }
   }
 
   flushCredits(): void {

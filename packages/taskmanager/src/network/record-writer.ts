@@ -1,6 +1,6 @@
 import type { Collector, KeySelector } from '@weir/api';
 import type { PartitionerType } from '@weir/api/internal';
-import { assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core';
+import { UnsupportedValueError, assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core';
 import type { ResultPartition } from './result-partition.js';
 
 /**
@@ -14,6 +14,8 @@ export function createRecordWriter(
   maxParallelism: number,
   keySelector: KeySelector<unknown, unknown> | undefined,
   counter: { recordsOut: number },
+  /** who emits, for error messages */
+  description = 'this task',
 ): Collector<unknown> {
   const n = partition.numberOfSubpartitions;
   switch (partitioner) {
@@ -50,7 +52,14 @@ export function createRecordWriter(
       return {
         collect: (r) => {
           counter.recordsOut++;
-          const kg = assignToKeyGroup(keySelector(r), maxParallelism);
+          let kg: number;
+          try {
+            kg = assignToKeyGroup(keySelector(r), maxParallelism);
+          } catch (e) {
+            if (e instanceof UnsupportedValueError)
+              throw new Error(e.describe('key', `Cannot use the key of a record from ${description}`));
+            throw e;
+          }
           partition.emit(computeOperatorIndexForKeyGroup(maxParallelism, n, kg), r);
         },
       };

@@ -1,5 +1,7 @@
-import { encodeEvent, encodeRecords, type ChannelEvent } from '@weir/core';
+import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
+import { BufferHeader, RECORDS_START, TARGET_BUFFER_BYTES } from './buffer-format.js';
+import { SpillFile } from './spill-file.js';
 
 export type FrameSink = (
   partitionId: string,
@@ -14,21 +16,31 @@ interface Frame {
 }
 
 /**
- * One consumer's share of a result partition. Records collect in an array until the buffer
- * is full or the buffer timeout fires; full buffers queue here until the consumer has
- * granted credit for them (credit-based flow control, as in Flink's network stack).
+ * One consumer's share of a result partition. A record is serialized when it is emitted and
+ * its bytes appended to the open buffer; a full buffer (TARGET_BUFFER_BYTES) or the buffer
+ * timeout closes it, and closed buffers queue here until the consumer has granted credit for
+ * them (credit-based flow control, as in Flink's network stack).
+ *
+ * A task stops taking input while a subpartition has `maxBacklog` buffers waiting, but one
+ * input can make any amount of output (a flatMap emitting a million records), and an emit
+ * cannot wait: the tasks of a slot share one thread, so the consumer (or what it waits for)
+ * may be on it. Buffers past `maxBuffersInMemory` therefore go to a spill file and come back
+ * in order as credit arrives: the producer's memory stays bounded whatever one call emits.
  */
 class ResultSubpartition {
-  pending: unknown[] = [];
+  /** the open buffer: headers, then `count` whole serialized records up to `pos` */
+  buffer: Buffer | undefined;
+  pos = 0;
+  count = 0;
   readonly queue: Frame[] = [];
+  /** closed buffers beyond the in-memory budget, in order after `queue` */
+  spill: SpillFile | undefined;
   credit = 0;
   requested = false;
   released = false;
 
   constructor(readonly index: number) {}
 }
-
-const TARGET_BUFFER_BYTES = 32 * 1024;
 
 export interface ResultPartitionOptions {
   partitionId: string;
@@ -37,6 +49,14 @@ export interface ResultPartitionOptions {
   maxBacklog: number;
   send: FrameSink;
   onAvailable: () => void;
+  /** bytes per network buffer (default TARGET_BUFFER_BYTES) */
+  bufferSize?: number;
+  /** who emits into this partition, for error messages: "'Flat Map' to 'Keyed Process'" */
+  description?: string;
+  /** where buffers over the in-memory budget go (none: they stay in memory) */
+  spillDirectory?: string;
+  /** closed buffers kept in memory per subpartition before spilling (default maxBacklog + 8) */
+  maxBuffersInMemory?: number;
 }
 
 export class ResultPartition {
@@ -45,8 +65,10 @@ export class ResultPartition {
   private readonly send: FrameSink;
   private readonly maxBacklog: number;
   private readonly onAvailable: () => void;
-  /** adapted after each buffer so buffers come out near TARGET_BUFFER_BYTES */
-  private recordsPerBuffer = 256;
+  private readonly bufferSize: number;
+  private readonly description: string;
+  private readonly spillDirectory: string | undefined;
+  private readonly maxBuffersInMemory: number;
   bytesOut = 0;
 
   constructor(opts: ResultPartitionOptions) {
@@ -58,63 +80,165 @@ export class ResultPartition {
     this.send = opts.send;
     this.maxBacklog = opts.maxBacklog;
     this.onAvailable = opts.onAvailable;
+    this.bufferSize = opts.bufferSize ?? TARGET_BUFFER_BYTES;
+    if (this.bufferSize < 16) throw new Error(`Network buffer size ${this.bufferSize} is too small`);
+    this.description = opts.description ?? `partition ${opts.partitionId}`;
+    this.spillDirectory = opts.spillDirectory;
+    this.maxBuffersInMemory = Math.max(opts.maxBuffersInMemory ?? opts.maxBacklog + 8, 1);
   }
 
   get numberOfSubpartitions(): number {
     return this.subpartitions.length;
   }
 
-  /** Hot path: append one record to a subpartition's open buffer. */
+  /** Hot path: serialize one record into a subpartition's open buffer. */
   emit(subpartition: number, record: unknown): void {
     const sp = this.subpartitions[subpartition]!;
-    const n = sp.pending.push(record);
-    if (n >= this.recordsPerBuffer) this.flushSubpartition(sp);
+    const buf = sp.buffer;
+    if (buf !== undefined) {
+      // most records fit into the open buffer: written there directly
+      let end: number;
+      try {
+        end = valueEncoder.encodeInto(record, buf, sp.pos);
+      } catch (e) {
+        throw this.refused(e);
+      }
+      if (end >= 0) {
+        sp.pos = end;
+        sp.count++;
+        return;
+      }
+    }
+    const n = this.serialize(record);
+    this.append(sp, valueEncoder.buffer, n);
+    if (n > this.bufferSize) this.afterLargeRecord(n);
   }
 
   broadcastEmit(record: unknown): void {
+    const n = this.serialize(record);
+    for (const sp of this.subpartitions) this.append(sp, valueEncoder.buffer, n);
+    if (n > this.bufferSize) this.afterLargeRecord(n);
+  }
+
+  private serialize(record: unknown): number {
+    try {
+      return valueEncoder.encode(record);
+    } catch (e) {
+      throw this.refused(e);
+    }
+  }
+
+  private refused(e: unknown): unknown {
+    return e instanceof UnsupportedValueError
+      ? new Error(e.describe('record', `Cannot send a record from ${this.description}`))
+      : e;
+  }
+
+  private append(sp: ResultSubpartition, src: Buffer, n: number): void {
+    if (sp.released) return;
+    let buf = sp.buffer;
+    if (buf === undefined || sp.pos + n > buf.length) {
+      if (buf !== undefined) this.closeBuffer(sp);
+      if (n + RECORDS_START > this.bufferSize) return this.appendFragments(sp, src, n);
+      buf = sp.buffer = Buffer.allocUnsafeSlow(this.bufferSize);
+      buf[0] = BufferHeader.RECORDS;
+      buf[1] = 0xdd; // MessagePack array 32; its count is written when the buffer is closed
+      sp.pos = RECORDS_START;
+      sp.count = 0;
+    }
+    const p = sp.pos;
+    if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
+    else src.copy(buf, p, 0, n);
+    sp.pos = p + n;
+    sp.count++;
+  }
+
+  /** A record larger than a buffer: a sequence of buffers, the first saying how long the record is. */
+  private appendFragments(sp: ResultSubpartition, src: Buffer, n: number): void {
+    let off = 0;
+    while (off < n) {
+      const header = off === 0 ? 5 : 1;
+      const chunk = Math.min(this.bufferSize - header, n - off);
+      const frame = Buffer.allocUnsafeSlow(header + chunk);
+      frame[0] = off === 0 ? BufferHeader.FIRST_FRAGMENT : BufferHeader.MORE_FRAGMENT;
+      if (off === 0) frame.writeUInt32BE(n, 1);
+      src.copy(frame, header, off, off + chunk);
+      off += chunk;
+      this.enqueue(sp, 'buffer', frame);
+    }
+  }
+
+  /** After a large record: the encoder's scratch buffer need not stay that large. */
+  private afterLargeRecord(n: number): void {
+    if (n > 1 << 20) valueEncoder.shrink();
+  }
+
+  private closeBuffer(sp: ResultSubpartition): void {
+    const buf = sp.buffer!;
+    sp.buffer = undefined;
+    buf.writeUInt32BE(sp.count, 2);
+    // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
+    const bytes =
+      sp.pos * 4 < buf.length ? Uint8Array.prototype.slice.call(buf, 0, sp.pos) : buf.subarray(0, sp.pos);
+    this.enqueue(sp, 'buffer', bytes);
+  }
+
+  private enqueue(sp: ResultSubpartition, kind: FrameKind, bytes: Uint8Array): void {
+    if (kind === 'buffer') this.bytesOut += bytes.byteLength;
+    if (
+      this.spillDirectory !== undefined &&
+      ((sp.spill?.size ?? 0) > 0 || sp.queue.length >= this.maxBuffersInMemory)
+    ) {
+      sp.spill ??= new SpillFile(this.spillDirectory, `${this.partitionId}-${sp.index}`);
+      sp.spill.append(kind, bytes);
+    } else {
+      sp.queue.push({ kind, bytes });
+    }
+    this.drain(sp);
+  }
+
+  /** Bytes that went through spill files (metrics and tests). */
+  get bytesSpilled(): number {
+    let n = 0;
+    for (const sp of this.subpartitions) n += sp.spill?.bytesSpilled ?? 0;
+    return n;
+  }
+
+  /** The task ended: spill files go. */
+  close(): void {
     for (const sp of this.subpartitions) {
-      if (sp.pending.push(record) >= this.recordsPerBuffer) this.flushSubpartition(sp);
+      sp.spill?.close();
+      sp.spill = undefined;
     }
   }
 
   /** Called by the buffer timeout and at end of input. */
   flushAll(): void {
-    for (const sp of this.subpartitions) if (sp.pending.length > 0) this.flushSubpartition(sp);
+    for (const sp of this.subpartitions) if (sp.buffer !== undefined && sp.count > 0) this.closeBuffer(sp);
   }
 
   broadcastEvent(event: ChannelEvent): void {
     this.flushAll();
     const bytes = encodeEvent(event);
-    for (const sp of this.subpartitions) {
-      sp.queue.push({ kind: 'event', bytes: new Uint8Array(bytes) });
-      this.drain(sp);
-    }
-  }
-
-  private flushSubpartition(sp: ResultSubpartition): void {
-    const records = sp.pending;
-    sp.pending = [];
-    // copy out of the codec's shared scratch buffer so the bytes can be transferred
-    const bytes = new Uint8Array(encodeRecords(records));
-    this.bytesOut += bytes.byteLength;
-    const perRecord = bytes.byteLength / records.length;
-    this.recordsPerBuffer = Math.max(16, Math.min(16384, Math.round(TARGET_BUFFER_BYTES / perRecord)));
-    if (sp.released) return;
-    sp.queue.push({ kind: 'buffer', bytes });
-    this.drain(sp);
+    for (const sp of this.subpartitions) if (!sp.released) this.enqueue(sp, 'event', new Uint8Array(bytes));
   }
 
   private drain(sp: ResultSubpartition): void {
     if (!sp.requested) return;
     const q = sp.queue;
-    while (q.length > 0) {
-      const head = q[0]!;
-      if (head.kind === 'buffer') {
-        if (sp.credit <= 0) break;
-        sp.credit--;
+    for (;;) {
+      while (q.length > 0) {
+        const head = q[0]!;
+        if (head.kind === 'buffer') {
+          if (sp.credit <= 0) return;
+          sp.credit--;
+        }
+        q.shift();
+        this.send(this.partitionId, sp.index, head.kind, head.bytes);
       }
-      q.shift();
-      this.send(this.partitionId, sp.index, head.kind, head.bytes);
+      const spill = sp.spill;
+      if (!spill || spill.size === 0) return;
+      while (q.length < this.maxBuffersInMemory && spill.size > 0) q.push(spill.shift());
     }
   }
 
@@ -141,18 +265,22 @@ export class ResultPartition {
     if (!sp) return;
     sp.released = true;
     sp.queue.length = 0;
-    sp.pending = [];
+    sp.buffer = undefined;
+    sp.spill?.close();
+    sp.spill = undefined;
     this.notifyIfAvailable();
   }
 
   isAvailable(): boolean {
-    for (const sp of this.subpartitions) if (sp.queue.length >= this.maxBacklog) return false;
+    for (const sp of this.subpartitions)
+      if (sp.queue.length + (sp.spill?.size ?? 0) >= this.maxBacklog) return false;
     return true;
   }
 
   /** Every frame handed to the network (used to finish only once all output left). */
   isDrained(): boolean {
-    for (const sp of this.subpartitions) if (sp.queue.length > 0 || sp.pending.length > 0) return false;
+    for (const sp of this.subpartitions)
+      if (sp.queue.length > 0 || (sp.buffer !== undefined && sp.count > 0)) return false;
     return true;
   }
 

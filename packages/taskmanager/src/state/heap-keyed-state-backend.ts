@@ -13,7 +13,13 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { assignToKeyGroup, encodeRecords, normalizeKey } from '@weir/core';
+import {
+  UnsupportedValueError,
+  assignNormalizedKeyToKeyGroup,
+  encodeRecords,
+  encodeValue,
+  normalizeKey,
+} from '@weir/core';
 import { DeltaOp } from './incremental-snapshot.js';
 import type {
   KeyedStateBackend,
@@ -24,6 +30,24 @@ import type {
 export type { KeyedStateSnapshot } from './keyed-state-backend.js';
 
 type StateTable<V> = Map<string | number, V>;
+
+/** One key group's entries; a value the codec refuses is named with its state. */
+function encodeGroup(entries: unknown[]): Uint8Array {
+  try {
+    return encodeRecords(entries);
+  } catch (e) {
+    if (!(e instanceof UnsupportedValueError)) throw e;
+    for (const [name, , value] of entries as Array<[string, unknown, unknown]>) {
+      try {
+        encodeValue(value);
+      } catch (inner) {
+        if (inner instanceof UnsupportedValueError)
+          throw new Error(inner.describe('the value', `Cannot checkpoint keyed state '${name}'`));
+      }
+    }
+    throw e;
+  }
+}
 
 /**
  * Keyed state in the task's memory: one table per state name, keyed by the normalized
@@ -124,34 +148,35 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     });
   }
 
+  /** Map state: user keys are normalized like keys (`[1,2]` finds what `[1,2]` put), each entry kept as [user key, value]. */
   getMapState<UK, UV>(desc: MapStateDescriptor<UK, UV>): MapState<UK, UV> {
     return this.cached(desc, () => {
-      const table = this.table<Map<UK, UV>>(desc);
+      const table = this.table<Map<string | number, [UK, UV]>>(desc);
       const backend = this;
-      const empty = new Map<UK, UV>();
-      const get = (): Map<UK, UV> => table.get(backend.currentMapKey) ?? empty;
-      const getOrCreate = (): Map<UK, UV> => {
+      const empty = new Map<string | number, [UK, UV]>();
+      const get = (): Map<string | number, [UK, UV]> => table.get(backend.currentMapKey) ?? empty;
+      const getOrCreate = (): Map<string | number, [UK, UV]> => {
         let m = table.get(backend.currentMapKey);
         if (!m) table.set(backend.currentMapKey, (m = new Map()));
         return m;
       };
       return {
-        get: (k: UK) => get().get(k),
-        put: (k: UK, v: UV) => void getOrCreate().set(k, v),
+        get: (k: UK) => get().get(normalizeKey(k))?.[1],
+        put: (k: UK, v: UV) => void getOrCreate().set(normalizeKey(k), [k, v]),
         putAll: (entries: Iterable<[UK, UV]>) => {
           const m = getOrCreate();
-          for (const [k, v] of entries) m.set(k, v);
+          for (const [k, v] of entries) m.set(normalizeKey(k), [k, v]);
         },
         remove: (k: UK) => {
           const m = table.get(backend.currentMapKey);
           if (!m) return;
-          m.delete(k);
+          m.delete(normalizeKey(k));
           if (m.size === 0) table.delete(backend.currentMapKey);
         },
-        contains: (k: UK) => get().has(k),
-        entries: () => get().entries(),
-        keys: () => get().keys(),
-        values: () => get().values(),
+        contains: (k: UK) => get().has(normalizeKey(k)),
+        entries: () => [...get().values()].map(([k, v]): [UK, UV] => [k, v]),
+        keys: () => [...get().values()].map((e) => e[0]),
+        values: () => [...get().values()].map((e) => e[1]),
         isEmpty: () => get().size === 0,
         clear: () => void table.delete(backend.currentMapKey),
       };
@@ -216,10 +241,10 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     for (const [name, { kind, table }] of this.tables) {
       kinds[name] = kind;
       for (const [k, v] of table) {
-        const kg = assignToKeyGroup(k, maxParallelism);
+        const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
         let list = groups.get(kg);
         if (!list) groups.set(kg, (list = []));
-        list.push([name, k, kind === 'map' ? [...(v as Map<unknown, unknown>).entries()] : v]);
+        list.push([name, k, kind === 'map' ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v]);
       }
     }
     if (groups.size === 0) return undefined;
@@ -227,7 +252,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const index: Record<number, [number, number]> = {};
     let offset = 0;
     for (const kg of [...groups.keys()].sort((a, b) => a - b)) {
-      const bytes = encodeRecords(groups.get(kg)!);
+      const bytes = encodeGroup(groups.get(kg)!);
       index[kg] = [offset, bytes.byteLength];
       parts.push(new Uint8Array(bytes));
       offset += bytes.byteLength;
@@ -243,7 +268,12 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
       let t = this.tables.get(name);
       if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
-      t.table.set(key, kind === 'map' ? new Map(value as Array<[unknown, unknown]>) : value);
+      t.table.set(
+        key,
+        kind === 'map'
+          ? new Map((value as Array<[unknown, unknown]>).map((e) => [normalizeKey(e[0]), e]))
+          : value,
+      );
     }
   }
 
@@ -258,12 +288,12 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       if (code === DeltaOp.PUT) t.table.set(key, op[3]);
       else if (code === DeltaOp.DELETE_KEY) t.table.delete(key);
       else if (code === DeltaOp.MAP_PUT || code === DeltaOp.MAP_REMOVE) {
-        let m = t.table.get(key) as Map<unknown, unknown> | undefined;
+        let m = t.table.get(key) as Map<string | number, [unknown, unknown]> | undefined;
         if (code === DeltaOp.MAP_PUT) {
           if (!m) t.table.set(key, (m = new Map()));
-          m.set(op[3], op[4]);
+          m.set(normalizeKey(op[3]), [op[3], op[4]]);
         } else if (m) {
-          m.delete(op[3]);
+          m.delete(normalizeKey(op[3]));
           if (m.size === 0) t.table.delete(key);
         }
       } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);

@@ -13,8 +13,14 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { assignToKeyGroup, normalizeKey } from '@weir/core';
-import { Packr } from 'msgpackr';
+import {
+  UnsupportedValueError,
+  assignNormalizedKeyToKeyGroup,
+  decodeValue,
+  decodeValues,
+  normalizeKey,
+  valueEncoder,
+} from '@weir/core';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -89,6 +95,47 @@ export interface RocksDBKeyedStateBackendOptions {
   maxSharedFileBytes?: number;
   /** a key group's chain is rewritten in full at the latest when it has this many links (default 64; each group's own limit lies between half of it and it) */
   maxChainLength?: number;
+}
+
+/** The codec's bytes of a value in a Buffer of their own (see core/codec.ts). */
+function pack(value: unknown): Buffer {
+  const n = valueEncoder.encode(value);
+  return Buffer.from(valueEncoder.buffer.subarray(0, n));
+}
+
+function isImmutable(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint';
+}
+
+/**
+ * What the write buffer and the read cache hold for a value: a string, number, boolean or
+ * bigint as it is (nothing can change it), anything else as its bytes, decoded afresh on every
+ * read. A user value is never a Buffer here (objects are encoded), so a Buffer means bytes.
+ */
+function toHeld(v: unknown): unknown {
+  return isImmutable(v) ? v : pack(v);
+}
+
+/** toHeld, with the state's name in the error when the codec refuses the value. */
+function held(meta: StateMeta, v: unknown, what: 'key' | 'value' = 'value'): unknown {
+  try {
+    return what === 'key' ? pack(v) : toHeld(v);
+  } catch (e) {
+    if (e instanceof UnsupportedValueError)
+      throw new Error(
+        e.describe(what === 'key' ? 'the map key' : 'the value', `Cannot store keyed state '${meta.name}'`),
+      );
+    throw e;
+  }
+}
+
+function fromHeld(v: unknown): unknown {
+  return Buffer.isBuffer(v) ? decodeValue(v) : v;
+}
+
+function heldBytes(v: unknown): Buffer {
+  return Buffer.isBuffer(v) ? v : pack(v);
 }
 
 /** Rows read from RocksDB per call while snapshotting (measured: see bench/README.md). */
@@ -222,11 +269,11 @@ interface StateMeta {
   name: string;
   kind: string;
   id: number;
-  /** written, not yet in RocksDB: normalized key -> value or DELETED */
+  /** written, not yet in RocksDB: normalized key -> the value as held (see toHeld) or DELETED */
   dirty: Map<NK, unknown>;
-  /** read cache: normalized key -> value or ABSENT; the same values RocksDB holds */
+  /** read cache: normalized key -> the value as held (see toHeld) or ABSENT */
   clean: Map<NK, unknown>;
-  /** map state only: normalized key -> normalized user key -> [user key, value or DELETED] */
+  /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }
 
@@ -240,10 +287,11 @@ interface StateMeta {
  * Values are msgpack.
  *
  * In front of RocksDB: a write buffer (Map of dirty entries per state, written in one batch
- * before each snapshot and whenever it reaches maxBufferedEntries) and a read cache of
- * decoded values (dropped whole when it reaches maxCachedEntries). As in Flink's RocksDB
- * backend, a value read from state is a copy: change it and call update(), or the change is
- * lost when the cache is dropped.
+ * before each snapshot and whenever it reaches maxBufferedEntries) and a read cache (dropped
+ * whole when it reaches maxCachedEntries), both holding objects as serialized bytes (strings,
+ * numbers, booleans and bigints as they are). As in Flink's RocksDB backend, update()
+ * serializes at once and every read decodes a fresh copy, so a change to a read value is state
+ * only after update(), whatever the cache holds.
  */
 export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   readonly type = 'rocksdb' as const;
@@ -251,7 +299,6 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private closed = false;
   private currentKey: unknown;
   private nk: NK = '';
-  private readonly packr = new Packr({ useRecords: false, moreTypes: true });
   private readonly metas = new Map<string, StateMeta>();
   private readonly byId = new Map<number, StateMeta>();
   private readonly states = new Map<string, State>();
@@ -348,21 +395,22 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   /** key group, state id and normalized key: the prefix of every RocksDB key of this key's state */
   private prefix(meta: StateMeta, nk: NK): Buffer {
-    const key = this.packr.pack(nk);
-    const out = Buffer.allocUnsafe(4 + key.length);
-    out.writeUInt16BE(assignToKeyGroup(nk, this.opts.maxParallelism), 0);
+    const n = valueEncoder.encode(nk);
+    const out = Buffer.allocUnsafe(4 + n);
+    out.writeUInt16BE(assignNormalizedKeyToKeyGroup(nk, this.opts.maxParallelism), 0);
     out.writeUInt16BE(meta.id, 2);
-    key.copy(out, 4);
+    valueEncoder.buffer.copy(out, 4, 0, n);
     return out;
   }
 
   private mapKey(meta: StateMeta, nk: NK, userKey: unknown): Buffer {
-    return Buffer.concat([this.prefix(meta, nk), this.packr.pack(userKey)]);
+    return Buffer.concat([this.prefix(meta, nk), pack(userKey)]);
   }
 
-  private get(key: Buffer): unknown {
+  /** The stored bytes of a RocksDB key (undefined when absent). */
+  private getBytes(key: Buffer): Buffer | undefined {
     const v = this.rdb._getManySync([key], NO_OPTIONS)[0];
-    return v === undefined || v === null ? undefined : this.packr.unpack(v);
+    return v === undefined || v === null ? undefined : v;
   }
 
   /** Synchronous scan of every RocksDB key starting with prefix. */
@@ -425,20 +473,22 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (this.closed) throw new Error(DISPOSED); // also for what the cache still holds
     const nk = this.nk;
     let v = meta.dirty.get(nk);
-    if (v !== undefined) return v === DELETED ? undefined : v;
+    if (v !== undefined) return v === DELETED ? undefined : fromHeld(v);
     v = meta.clean.get(nk);
-    if (v !== undefined) return v === ABSENT ? undefined : v;
-    v = this.get(this.prefix(meta, nk));
+    if (v !== undefined) return v === ABSENT ? undefined : fromHeld(v);
+    const bytes = this.getBytes(this.prefix(meta, nk));
     if (this.cleanCount >= this.maxCached) this.dropCache();
-    meta.clean.set(nk, v === undefined ? ABSENT : v);
+    const value = bytes && decodeValue(bytes);
+    meta.clean.set(nk, bytes === undefined ? ABSENT : isImmutable(value) ? value : bytes);
     this.cleanCount++;
-    return v;
+    return value;
   }
 
+  /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
   private write(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
-    meta.dirty.set(this.nk, v);
+    meta.dirty.set(this.nk, v === DELETED ? DELETED : held(meta, v));
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
   }
 
@@ -456,7 +506,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         for (const [nk, v] of meta.dirty) {
           const key = this.prefix(meta, nk);
           if (v === DELETED) batch._del(key, NO_OPTIONS);
-          else batch._put(key, this.packr.pack(v), NO_OPTIONS);
+          else batch._put(key, heldBytes(v), NO_OPTIONS);
           if (this.incremental) this.track(key, 'k');
           meta.clean.set(nk, v === DELETED ? ABSENT : v);
           this.cleanCount++;
@@ -465,9 +515,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         for (const [nk, entries] of meta.mapDirty) {
           const prefix = this.prefix(meta, nk);
           for (const [uk, v] of entries.values()) {
-            const key = Buffer.concat([prefix, this.packr.pack(uk)]);
+            const key = Buffer.concat([prefix, uk as Buffer]);
             if (v === DELETED) batch._del(key, NO_OPTIONS);
-            else batch._put(key, this.packr.pack(v), NO_OPTIONS);
+            else batch._put(key, heldBytes(v), NO_OPTIONS);
             if (this.incremental) this.track(key, 'k');
           }
         }
@@ -579,14 +629,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     return this.cached(desc, (meta) => {
       const get = (k: UK): UV | undefined => {
         const d = meta.mapDirty.get(this.nk)?.get(normalizeKey(k));
-        if (d) return d[1] === DELETED ? undefined : (d[1] as UV);
-        return this.get(this.mapKey(meta, this.nk, k)) as UV | undefined;
+        if (d) return d[1] === DELETED ? undefined : (fromHeld(d[1]) as UV);
+        const bytes = this.getBytes(this.mapKey(meta, this.nk, k));
+        return bytes && (decodeValue(bytes) as UV);
       };
       const put = (k: UK, v: unknown): void => {
         let m = meta.mapDirty.get(this.nk);
         if (!m) meta.mapDirty.set(this.nk, (m = new Map()));
         const before = m.size;
-        m.set(normalizeKey(k), [k, v]);
+        // user key and value serialized now, like update()
+        const keyBytes = held(meta, k, 'key');
+        m.set(normalizeKey(k), [keyBytes, v === DELETED ? DELETED : held(meta, v)]);
         if (m.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
       };
       /** every entry of the current key's map, from RocksDB after a flush */
@@ -594,8 +647,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         this.flush();
         const prefixLength = this.prefix(meta, this.nk).length;
         return this.scan(this.prefix(meta, this.nk)).map(([k, v]) => [
-          this.packr.unpack(k.subarray(prefixLength)) as UK,
-          this.packr.unpack(v) as UV,
+          decodeValue(k.subarray(prefixLength)) as UK,
+          decodeValue(v) as UV,
         ]);
       };
       return {
@@ -642,7 +695,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const names = new Map<number, { name: Buffer; map: boolean }>();
     for (const m of this.metas.values()) {
       kinds[m.name] = m.kind;
-      names.set(m.id, { name: Buffer.from(this.packr.pack(m.name)), map: m.kind === 'map' });
+      names.set(m.id, { name: pack(m.name), map: m.kind === 'map' });
     }
     return { kinds, names };
   }
@@ -1040,11 +1093,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
         const meta = this.register(name, kind);
         const prefix = this.prefix(meta, nk);
-        if (code === DeltaOp.PUT) batch._put(prefix, this.packr.pack(op[3]), NO_OPTIONS);
+        if (code === DeltaOp.PUT) batch._put(prefix, pack(op[3]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_PUT)
-          batch._put(Buffer.concat([prefix, this.packr.pack(op[3])]), this.packr.pack(op[4]), NO_OPTIONS);
-        else if (code === DeltaOp.MAP_REMOVE)
-          batch._del(Buffer.concat([prefix, this.packr.pack(op[3])]), NO_OPTIONS);
+          batch._put(Buffer.concat([prefix, pack(op[3])]), pack(op[4]), NO_OPTIONS);
+        else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, pack(op[3])]), NO_OPTIONS);
         else if (code === DeltaOp.DELETE_KEY) {
           if (kind === 'map') for (const [k] of this.scan(prefix)) batch._del(k, NO_OPTIONS);
           else batch._del(prefix, NO_OPTIONS);
@@ -1070,9 +1122,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         if (kind === 'map') {
           const prefix = this.prefix(meta, nk);
           for (const [uk, uv] of value as Array<[unknown, unknown]>)
-            batch._put(Buffer.concat([prefix, this.packr.pack(uk)]), this.packr.pack(uv), NO_OPTIONS);
+            batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
         } else {
-          batch._put(this.prefix(meta, nk), this.packr.pack(value), NO_OPTIONS);
+          batch._put(this.prefix(meta, nk), pack(value), NO_OPTIONS);
         }
       }
       batch._writeSync(NO_OPTIONS);
@@ -1088,7 +1140,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     try {
       for (;;) {
         const { rows, finished } = it._nextvSync(1000, NO_OPTIONS);
-        for (let j = 0; j < rows.length; j += 2) keys.add(this.packr.unpackMultiple(rows[j]!.subarray(4))[0]);
+        for (let j = 0; j < rows.length; j += 2) keys.add(decodeValues(rows[j]!.subarray(4))[0]);
         if (finished) break;
       }
     } finally {

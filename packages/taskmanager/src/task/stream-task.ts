@@ -201,6 +201,7 @@ export class StreamTask implements CheckpointedTask {
     for (const rp of this.tdd.resultPartitions) {
       const edge = this.graph.edges.find((e) => e.sourceId === tail.id && e.targetId === rp.consumerVertexId);
       if (!edge) throw new Error(`No edge from '${tail.name}' to vertex ${rp.consumerVertexId}`);
+      const description = `'${tail.name}' to '${this.graph.nodes.find((n) => n.id === edge.targetId)?.name ?? rp.consumerVertexId}'`;
       const partition = new ResultPartition({
         partitionId: rp.partitionId,
         numberOfSubpartitions: rp.numberOfSubpartitions,
@@ -210,6 +211,9 @@ export class StreamTask implements CheckpointedTask {
             bytes.buffer as ArrayBuffer,
           ]),
         onAvailable: () => this.onOutputAvailable(),
+        description,
+        // one call may emit without bound (a flatMap); what does not fit in memory waits on local disk
+        spillDirectory: this.host.rocksdb.localDir,
       });
       this.partitions.push(partition);
       this.host.registerPartition(partition);
@@ -221,6 +225,7 @@ export class StreamTask implements CheckpointedTask {
           this.tdd.maxParallelism,
           edge.partitioner.keySelector,
           this.counters,
+          description,
         ),
       );
     }
@@ -553,7 +558,10 @@ export class StreamTask implements CheckpointedTask {
     for (let i = 0; i < this.tdd.inputChannels.length; i++) {
       this.host.post({ t: 'closeChannel', executionId: this.executionId, channel: i });
     }
-    for (const p of this.partitions) this.host.unregisterPartition(p.partitionId);
+    for (const p of this.partitions) {
+      this.host.unregisterPartition(p.partitionId);
+      p.close();
+    }
     this.host.post({ t: 'metrics', metrics: [this.metrics()] });
     this.host.post({ t: 'taskState', executionId: this.executionId, state, ...(failure ? { failure } : {}) });
     this.host.taskEnded(this);

@@ -1,0 +1,24 @@
+/**
+ * Layout of a network buffer (the payload of a 'buffer' frame). The first byte says what
+ * follows:
+ * - RECORDS: a MessagePack array of whole records (core/codec.ts): an array 32 header whose
+ *   count is filled in when the buffer is closed, then the records as they were emitted, so
+ *   the consumer decodes a buffer with one call;
+ * - FIRST_FRAGMENT: a 4-byte big-endian total length, then the first bytes of one record too
+ *   large for a buffer;
+ * - MORE_FRAGMENT: the next bytes of that record.
+ * A record's fragments are consecutive on its channel; the input gate joins them. So no frame
+ * is larger than the buffer size, whatever the record size (gRPC refuses frames past
+ * `rpc.max-message-size`).
+ */
+export const BufferHeader = {
+  RECORDS: 0,
+  FIRST_FRAGMENT: 1,
+  MORE_FRAGMENT: 2,
+} as const;
+
+/** Where the records of a RECORDS buffer start: the header byte and the array 32 header. */
+export const RECORDS_START = 6;
+
+/** Bytes per network buffer: Flink's default segment size is 32 KiB too. */
+export const TARGET_BUFFER_BYTES = 32 * 1024;

@@ -1,0 +1,185 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
+import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
+
+/** network/buffer-format.ts: TARGET_BUFFER_BYTES */
+const TARGET_BUFFER_BYTES = 32 * 1024;
+
+/** A producer wired to a consumer's gate the way the TaskManager wires them, with unlimited credit. */
+function pipe(bufferSize?: number): {
+  partition: ResultPartition;
+  frames: Uint8Array[];
+  received: () => unknown[];
+} {
+  const frames: Uint8Array[] = [];
+  const gate = new InputGate(1, () => {});
+  const partition = new ResultPartition({
+    partitionId: 'p',
+    numberOfSubpartitions: 1,
+    maxBacklog: 4,
+    onAvailable: () => {},
+    send: (_id, _sub, kind, bytes) => {
+      // what crosses a thread or gRPC: a copy of the bytes, never the producer's objects
+      const copy = new Uint8Array(bytes);
+      if (kind === 'buffer') frames.push(copy);
+      gate.onFrame(0, kind, copy);
+    },
+    ...(bufferSize ? { bufferSize } : {}),
+  });
+  partition.onRequest(0, 1_000_000);
+  const received = (): unknown[] => {
+    const out: unknown[] = [];
+    const handler = { onRecords: (rs: unknown[]) => out.push(...rs), onEvent: () => {} };
+    while (gate.pollNext(handler)) {
+      /* drain */
+    }
+    return out;
+  };
+  return { partition, frames, received };
+}
+
+describe('network buffers are bounded in bytes', () => {
+  test('no buffer exceeds the buffer size, whatever the record sizes', () => {
+    const { partition, frames, received } = pipe();
+    const records: unknown[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const size = i % 97 === 0 ? 100_000 + i * 10 : (i * 37) % 3000;
+      records.push({ i, s: 'x'.repeat(size) });
+    }
+    for (const r of records) partition.emit(0, r);
+    partition.flushAll();
+    assert.ok(frames.length > 10);
+    for (const f of frames) assert.ok(f.byteLength <= TARGET_BUFFER_BYTES, `frame of ${f.byteLength} bytes`);
+    assert.deepStrictEqual(received(), records);
+  });
+
+  test('records of 2 to 40 MB span many buffers and are reassembled exactly; 130 MB in one window', () => {
+    const { partition, frames, received } = pipe();
+    const sizes = [2, 40, 5, 40, 40, 3].map((mb) => mb * 1024 * 1024);
+    const records = sizes.map((n, i) => ({ i, bytes: new Uint8Array(n).fill(i + 1), tail: 'end' }));
+    let total = 0;
+    for (const r of records) {
+      partition.emit(0, r);
+      partition.emit(0, `small ${r.i}`);
+      total += r.bytes.byteLength;
+    }
+    partition.flushAll();
+    assert.ok(total > 128 * 1024 * 1024);
+    assert.ok(Math.max(...frames.map((f) => f.byteLength)) <= TARGET_BUFFER_BYTES);
+    const got = received() as Array<{ i: number; bytes: Uint8Array; tail: string } | string>;
+    assert.equal(got.length, records.length * 2);
+    records.forEach((r, k) => {
+      const g = got[2 * k] as { i: number; bytes: Uint8Array; tail: string };
+      assert.equal(g.i, r.i);
+      assert.equal(g.tail, 'end');
+      assert.equal(g.bytes.byteLength, r.bytes.byteLength);
+      assert.ok(g.bytes.every((b) => b === r.i + 1));
+      assert.equal(got[2 * k + 1], `small ${r.i}`);
+    });
+  });
+
+  test('a small buffer size still carries every record (fragments of every length)', () => {
+    for (const size of [16, 17, 64, 1000]) {
+      const { partition, frames, received } = pipe(size);
+      const records = Array.from({ length: 300 }, (_, i) => [
+        'k'.repeat(i),
+        i,
+        new Map([[i, 'v'.repeat(i % 50)]]),
+      ]);
+      for (const r of records) partition.emit(0, r);
+      partition.flushAll();
+      for (const f of frames) assert.ok(f.byteLength <= size);
+      assert.deepStrictEqual(received(), records);
+    }
+  });
+
+  test('a record changed after it was emitted arrives as it was at emit time', () => {
+    const { partition, received } = pipe();
+    const reused = { n: 0, tags: [] as number[] };
+    for (let i = 0; i < 100; i++) {
+      reused.n = i;
+      reused.tags.push(i);
+      partition.emit(0, reused);
+    }
+    reused.n = -1;
+    partition.flushAll();
+    const got = received() as Array<{ n: number; tags: number[] }>;
+    assert.deepStrictEqual(
+      got.map((r) => r.n),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    assert.equal(got[5]!.tags.length, 6);
+  });
+
+  test('a record the codec refuses fails with the type and the operators', () => {
+    const p = new ResultPartition({
+      partitionId: 'p',
+      numberOfSubpartitions: 1,
+      maxBacklog: 4,
+      onAvailable: () => {},
+      send: () => {},
+      description: "'Parse' to 'Count'",
+    });
+    class Event {
+      at = 1;
+    }
+    assert.throws(
+      () => p.emit(0, { e: new Event() }),
+      /Cannot send a record from 'Parse' to 'Count': record\.e is an instance of class Event/,
+    );
+  });
+});
+
+describe('output beyond the in-memory budget of a subpartition', () => {
+  test('goes to a spill file and comes back in order, events included, as credit arrives', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-spill-'));
+    const gate = new InputGate(1, () => {});
+    let sent = 0;
+    const p = new ResultPartition({
+      partitionId: 'p',
+      numberOfSubpartitions: 1,
+      maxBacklog: 2,
+      maxBuffersInMemory: 3,
+      spillDirectory: dir,
+      onAvailable: () => {},
+      send: (_id, _sub, kind, bytes) => {
+        if (kind === 'buffer') sent++;
+        gate.onFrame(0, kind, new Uint8Array(bytes));
+      },
+    });
+    p.onRequest(0, 1);
+    // one call emitting far more than the credits: 200,000 records, about 3 MB
+    for (let i = 0; i < 200_000; i++) p.emit(0, { i, s: 'abcdefgh' });
+    p.broadcastEvent({ type: 'EndOfData' });
+    for (let i = 200_000; i < 200_010; i++) p.emit(0, { i, s: 'abcdefgh' });
+    p.flushAll();
+    assert.equal(sent, 1, 'one buffer for one credit');
+    assert.ok(p.bytesSpilled > 2_000_000, `spilled ${p.bytesSpilled} bytes`);
+    assert.equal(p.isAvailable(), false);
+    assert.deepEqual(readdirSync(dir), [], 'the spill file is unlinked at once');
+    const got: number[] = [];
+    const events: Array<[string, number]> = [];
+    const handler = {
+      onRecords: (rs: unknown[]) => got.push(...(rs as Array<{ i: number }>).map((r) => r.i)),
+      onEvent: (e: { type: string }) => events.push([e.type, got.length]),
+    };
+    while (!p.isDrained()) {
+      p.onCredit(0, 7);
+      while (gate.pollNext(handler)) {
+        /* drain */
+      }
+    }
+    assert.deepEqual(
+      got,
+      Array.from({ length: 200_010 }, (_, i) => i),
+    );
+    assert.deepEqual(events, [['EndOfData', 200_000]]);
+    assert.equal(p.isAvailable(), true);
+    p.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
