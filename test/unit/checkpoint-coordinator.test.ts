@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '../../packages/api/src/internal.js';
-import { createLogger, sha256, type CheckpointStorage } from '../../packages/core/src/index.js';
+import {
+  createLogger,
+  sha256,
+  type CheckpointStorage,
+  type IncrementalKeyedHandle,
+} from '../../packages/core/src/index.js';
 import {
   CheckpointCoordinator,
   type CheckpointedJob,
@@ -134,8 +139,8 @@ async function flush(): Promise<void> {
 }
 
 function ackAll(c: CheckpointCoordinator, id: number): void {
-  c.acknowledge('src', id, '{}', M);
-  c.acknowledge('sink', id, '{}', M);
+  c.acknowledge('src', id, {}, M);
+  c.acknowledge('sink', id, {}, M);
 }
 
 describe('CheckpointCoordinator ordering (controllable clock, fake job and storage)', () => {
@@ -223,7 +228,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     make({ maxConcurrentCheckpoints: 2, tolerableFailedCheckpoints: 0 }).start();
     await nextCheckpoint();
     await nextCheckpoint();
-    coord.acknowledge('src', 1, '{}', M);
+    coord.acknowledge('src', 1, {}, M);
     ackAll(coord, 2);
     await flush();
     assert.deepEqual(job.completions(), [2]);
@@ -232,7 +237,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.equal(one.status, 'FAILED');
     assert.match(one.failureReason!, /subsumed by the completed checkpoint 2/);
     // its last acknowledgement arrives late: nothing changes
-    coord.acknowledge('sink', 1, '{}', M);
+    coord.acknowledge('sink', 1, {}, M);
     await flush();
     assert.deepEqual(job.completions(), [2]);
     assert.equal(coord.latestCompleted()?.id, 2);
@@ -256,16 +261,41 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
   test('an acknowledgement after a timeout abort is ignored', async () => {
     make({ tolerableFailedCheckpoints: 5 }).start();
     await nextCheckpoint();
-    coord.acknowledge('src', 1, '{}', M);
+    coord.acknowledge('src', 1, {}, M);
     mock.timers.tick(5000);
     await flush();
     assert.deepEqual(job.aborts(), [1]);
-    coord.acknowledge('sink', 1, '{}', M);
+    coord.acknowledge('sink', 1, {}, M);
     await flush();
     assert.deepEqual(job.completions(), []);
     assert.equal(coord.latestCompleted(), undefined);
     assert.match(coord.snapshotStats().history[0]!.failureReason!, /expired after 5000 ms/);
     assert.deepEqual(storage.dirs('job1'), []);
+  });
+
+  test('a late acknowledgement of an aborted checkpoint: the shared files it wrote are deleted, older ones stay', async () => {
+    make({ tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    coord.decline('sink', 1, 'no');
+    await flush();
+    for (const f of ['1-src-0-a-0', '0-src-0-b-0']) await storage.write(`job1/shared/${f}`, Buffer.from('x'));
+    const file = (name: string, checkpointId: number) => ({
+      path: `../shared/${name}`,
+      size: 1,
+      sha256: '',
+      checkpointId,
+    });
+    const keyed: IncrementalKeyedHandle = {
+      format: 'incremental',
+      kinds: {},
+      groups: {},
+      checkpointedSize: 1,
+      fullSize: 2,
+      files: [file('1-src-0-a-0', 1), file('0-src-0-b-0', 0)],
+    };
+    coord.acknowledge('src', 1, { src: { keyed } }, M);
+    await flush();
+    assert.deepEqual(await storage.list('job1/shared'), ['0-src-0-b-0']);
   });
 
   test('a decline after completion changes nothing', async () => {

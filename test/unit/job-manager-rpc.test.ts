@@ -12,7 +12,7 @@ import {
   type DispatcherClient,
 } from '../../packages/core/src/index.js';
 import { JobManager } from '../../packages/jobmanager/src/job-manager.js';
-import { tempDir } from '../helpers/cli.js';
+import { oneVertexJobGraphJson, tempDir } from '../helpers/cli.js';
 
 /** The status code and details a call ends with ('0 ok' when it succeeds). */
 function outcome(p: Promise<unknown>): Promise<string> {
@@ -60,7 +60,7 @@ describe('JobManager gRPC handlers answer with grpc.status codes', () => {
   test('a job that cannot be stored for recovery: UNAVAILABLE, naming the store', async () => {
     const submit = {
       jobName: 'x',
-      jobGraphJson: JSON.stringify({ vertices: [{}], edges: [] }),
+      jobGraphJson: oneVertexJobGraphJson(),
       bundle: Buffer.from('x'),
       jobContextJson: '{}',
       restorePath: '',

@@ -1,35 +1,18 @@
 import type { CheckpointSettings } from '@weir/api/internal';
-import { childLocation, storageUri, type CheckpointStorage, type Logger } from '@weir/core';
+import {
+  childLocation,
+  isIncrementalHandle,
+  parseCheckpointMetadata,
+  storageUri,
+  type CheckpointMetadata,
+  type CheckpointStats,
+  type CheckpointStatsSnapshot,
+  type CheckpointStorage,
+  type Logger,
+  type OperatorState,
+  type TaskStateSnapshot,
+} from '@weir/core';
 import { SharedStateRegistry, sharedFilesOf, type SharedFileRef } from './shared-state-registry.js';
-
-export interface SubtaskCheckpointStats {
-  executionId: string;
-  vertex: string;
-  subtask: number;
-  acknowledged: boolean;
-  ackTime?: number;
-  syncDurationMs?: number;
-  asyncDurationMs?: number;
-  alignmentDurationMs?: number;
-  stateSizeBytes?: number;
-}
-
-export interface CheckpointStats {
-  id: number;
-  savepoint: boolean;
-  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
-  triggerTime: number;
-  endTime?: number;
-  durationMs?: number;
-  stateSizeBytes: number;
-  failureReason?: string;
-  /** the largest per-subtask figures, for a one-line summary */
-  maxSyncDurationMs: number;
-  maxAsyncDurationMs: number;
-  maxAlignmentDurationMs: number;
-  path: string;
-  subtasks: SubtaskCheckpointStats[];
-}
 
 /** What the coordinator needs from its job. */
 export interface CheckpointedJob {
@@ -87,7 +70,7 @@ interface PendingCheckpoint {
   notYetAcknowledged: Set<string>;
   /** triggered after every source ended: its completion lets the tasks finish */
   final: boolean;
-  states: Map<string, { subtask: number; state: Record<string, unknown> }>;
+  states: Map<string, { subtask: number; state: TaskStateSnapshot }>;
   timer: NodeJS.Timeout;
 }
 
@@ -303,10 +286,11 @@ export class CheckpointCoordinator {
     for (const r of this.retained) {
       const directory = `${this.job.jobId}/chk-${r.id}`;
       try {
-        const md = JSON.parse((await this.storage.read(`${directory}/_metadata`)).toString('utf8')) as {
-          operators?: Record<string, { subtasks: Record<string, unknown> }>;
-        };
-        this.sharedState.register(r.id, sharedFilesOf(md.operators ?? {}, directory));
+        const md = parseCheckpointMetadata(
+          (await this.storage.read(`${directory}/_metadata`)).toString('utf8'),
+          `checkpoint ${r.id} _metadata`,
+        );
+        this.sharedState.register(r.id, sharedFilesOf(md.operators, directory));
       } catch (err) {
         this.log.warn(
           { checkpointId: r.id, err: (err as Error).message },
@@ -331,7 +315,7 @@ export class CheckpointCoordinator {
 
   /** The shared files that the acknowledgements of a checkpoint reference. */
   private sharedFilesOfAcks(p: PendingCheckpoint): SharedFileRef[] {
-    const operators: Record<string, { subtasks: Record<string, unknown> }> = {};
+    const operators: Record<string, Pick<OperatorState, 'subtasks'>> = {};
     for (const { subtask, state } of p.states.values()) {
       for (const [op, entry] of Object.entries(state))
         (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
@@ -453,7 +437,7 @@ export class CheckpointCoordinator {
   acknowledge(
     executionId: string,
     id: number,
-    stateJson: string,
+    state: TaskStateSnapshot,
     m: {
       syncDurationMs: number;
       asyncDurationMs: number;
@@ -464,7 +448,8 @@ export class CheckpointCoordinator {
     const p = this.pending.get(id);
     if (!p) {
       // too late (the checkpoint was aborted): new shared files it wrote are nobody's
-      if (stateJson.includes('"incremental"')) void this.discardLateAck(id, stateJson);
+      if (Object.values(state).some((s) => s.keyed && isIncrementalHandle(s.keyed)))
+        void this.discardLateAck(id, state);
       return;
     }
     if (!p.notYetAcknowledged.delete(executionId)) return;
@@ -474,10 +459,7 @@ export class CheckpointCoordinator {
     p.stats.maxSyncDurationMs = Math.max(p.stats.maxSyncDurationMs, m.syncDurationMs);
     p.stats.maxAsyncDurationMs = Math.max(p.stats.maxAsyncDurationMs, m.asyncDurationMs);
     p.stats.maxAlignmentDurationMs = Math.max(p.stats.maxAlignmentDurationMs, m.alignmentDurationMs);
-    p.states.set(executionId, {
-      subtask: st.subtask,
-      state: JSON.parse(stateJson || '{}') as Record<string, unknown>,
-    });
+    p.states.set(executionId, { subtask: st.subtask, state });
     if (p.notYetAcknowledged.size === 0) {
       // fully acknowledged: no timeout any more; completes after the completions before it
       clearTimeout(p.timer);
@@ -489,9 +471,8 @@ export class CheckpointCoordinator {
     }
   }
 
-  private async discardLateAck(id: number, stateJson: string): Promise<void> {
+  private async discardLateAck(id: number, state: TaskStateSnapshot): Promise<void> {
     try {
-      const state = JSON.parse(stateJson) as Record<string, unknown>;
       const operators = Object.fromEntries(
         Object.entries(state).map(([op, entry]) => [op, { subtasks: { 0: entry } }]),
       );
@@ -520,7 +501,7 @@ export class CheckpointCoordinator {
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
     // aborted while waiting for its turn (subsumed by a newer completion, the job failed over, ...)
     if (this.pending.get(id) !== p) return;
-    const operators: Record<string, { parallelism: number; subtasks: Record<number, unknown> }> = {};
+    const operators: Record<string, OperatorState> = {};
     for (const t of p.tasks)
       for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
     for (const { subtask, state } of p.states.values()) {
@@ -534,7 +515,7 @@ export class CheckpointCoordinator {
       timestamp: p.stats.triggerTime,
       maxParallelism: this.job.maxParallelism,
       operators,
-    };
+    } satisfies CheckpointMetadata;
     const { storage, directory } = p.location;
     // incremental checkpoints: every shared file an earlier checkpoint wrote must still be retained
     await this.sharedStateReady;
@@ -673,9 +654,8 @@ export class CheckpointCoordinator {
     await Promise.all([...this.discards]);
   }
 
-  snapshotStats(): {
-    counts: { completed: number; failed: number; inProgress: number };
-    latestCompleted?: CheckpointStats;
+  snapshotStats(): CheckpointStatsSnapshot & {
+    counts: NonNullable<CheckpointStatsSnapshot['counts']>;
     history: CheckpointStats[];
     settings: CheckpointSettings;
   } {

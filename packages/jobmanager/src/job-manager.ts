@@ -11,6 +11,9 @@ import {
   dispatcherProto,
   getTransportSecurity,
   maskSecrets,
+  parseJobContext,
+  parseJobGraph,
+  parseTaskStateSnapshot,
   shutdownServer,
   type DispatcherHandlers,
   type JobGraph,
@@ -34,8 +37,7 @@ import { JobStore, type StoredJob } from './job-store.js';
 /** The directory relative paths of the job resolve against, from its job context. */
 function workingDirectoryOf(jobContextJson: string): string | undefined {
   try {
-    const wd = (JSON.parse(jobContextJson) as { workingDirectory?: unknown }).workingDirectory;
-    return typeof wd === 'string' ? wd : undefined;
+    return parseJobContext(jobContextJson, 'the job context').workingDirectory;
   } catch {
     return undefined;
   }
@@ -277,7 +279,20 @@ export class JobManager {
       },
       AcknowledgeCheckpoint: (call, cb) => {
         const r = call.request;
-        this.jobs.get(r.jobId)?.coordinator?.acknowledge(r.executionId, Number(r.checkpointId), r.stateJson, {
+        const coordinator = this.jobs.get(r.jobId)?.coordinator;
+        if (!coordinator) return cb(null, { ok: true });
+        let state;
+        try {
+          state = parseTaskStateSnapshot(
+            r.stateJson,
+            `acknowledgement of checkpoint ${r.checkpointId} by ${r.executionId}`,
+          );
+        } catch (err) {
+          // the checkpoint cannot complete without this task's state
+          coordinator.decline(r.executionId, Number(r.checkpointId), (err as Error).message);
+          return cb(invalid((err as Error).message));
+        }
+        coordinator.acknowledge(r.executionId, Number(r.checkpointId), state, {
           syncDurationMs: Number(r.syncDurationMs),
           asyncDurationMs: Number(r.asyncDurationMs),
           alignmentDurationMs: Number(r.alignmentDurationMs),
@@ -328,12 +343,14 @@ export class JobManager {
     const req = call.request;
     let graph: JobGraph;
     try {
-      graph = JSON.parse(req.jobGraphJson) as JobGraph;
-      if (!Array.isArray(graph.vertices) || graph.vertices.length === 0 || !Array.isArray(graph.edges)) {
-        throw new Error('the job graph has no vertices');
-      }
+      graph = parseJobGraph(req.jobGraphJson, 'Invalid job graph');
     } catch (err) {
-      return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
+      return cb(invalid((err as Error).message));
+    }
+    try {
+      parseJobContext(req.jobContextJson, 'Invalid job context');
+    } catch (err) {
+      return cb(invalid((err as Error).message));
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     const jobId = randomUUID().replace(/-/g, '');

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamGraph } from '@weir/api/internal';
 import {
   configureS3Storage,
+  parseJobContext,
   planJobBundle,
   type S3StorageSettings,
   type TaskDeploymentDescriptor__Output,
@@ -47,7 +48,11 @@ const host: TaskHost = {
 };
 
 async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {
-  graph ??= planJobBundle(bundle, JSON.parse(tdd.jobContextJson || '{}'), data.bundleCacheDir);
+  graph ??= planJobBundle(
+    bundle,
+    { workingDirectory: process.cwd(), args: [], ...parseJobContext(tdd.jobContextJson, 'the job context') },
+    data.bundleCacheDir,
+  );
   let g: StreamGraph;
   try {
     g = await graph;
