@@ -106,8 +106,8 @@ describe('checkpoints to file:// storage', () => {
       (await client.status(jobId)).status === 'JOB_CANCELED' ? true : undefined,
     );
     await until(
-      'checkpoints discarded on cancellation',
-      async () => (readdirSync(jobDir).some((d) => d.startsWith('chk-')) ? undefined : true),
+      "the job's checkpoint directory removed on cancellation",
+      async () => (existsSync(jobDir) ? undefined : true),
       5_000,
     );
   });
