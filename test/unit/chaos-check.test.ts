@@ -55,7 +55,10 @@ test('a repeated update, a lost one and a wrong sum are each caught, naming key 
   const sum = tempDir();
   // the same counts, but key 4 saw record 4 twice and never 1004
   write(sum, (k) => (k === 4 ? [4, 4, 2004] : ascending(k)));
-  assert.match(checkOutput(sum, RECORDS).problems.join('\n'), /key 4: 1 wrong sums \(e\.g\. count 2 in part-0-1-0\)/);
+  assert.match(
+    checkOutput(sum, RECORDS).problems.join('\n'),
+    /key 4: 1 wrong sums \(e\.g\. count 2 in part-0-1-0\)/,
+  );
 });
 
 test("orphans: in-progress sink files, anything under an ended job's checkpoint directory, its job store entry", () => {
