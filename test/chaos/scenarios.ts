@@ -132,25 +132,31 @@ const lossyLink: Scenario = {
   cluster: { taskManagers: 3, slots: 2 },
   records: 60_000,
   rate: 3_000,
-  faultsPerRun: 4,
+  faultsPerRun: 5,
   run(ctx) {
-    return repeatedly(ctx, this, jobArgs(ctx, this.rate, 3), async (jobId, busy) => {
-      const tm = ctx.rng.pick(busy);
-      // during checkpoints: start while one is in flight
-      await ctx.c
-        .until(
-          'a checkpoint in flight',
-          async () => ((await ctx.c.checkpoints(jobId))?.counts?.inProgress ? true : undefined),
-          10_000,
-          20,
-        )
-        .catch(() => undefined);
-      const ms = ctx.rng.between(2_000, 6_000);
-      ctx.c.net.degrade(tm, 30, 200);
-      await sleep(ms);
-      ctx.c.net.restore(tm, 30);
-      ctx.note(`${tm}: 30% loss, 200 ms delay (${ctx.c.net.degradeMethod}) for ${ms} ms`);
-    });
+    return repeatedly(
+      ctx,
+      this,
+      jobArgs(ctx, this.rate, 3),
+      async (jobId, busy) => {
+        const tm = ctx.rng.pick(busy);
+        // during checkpoints: start while one is in flight
+        await ctx.c
+          .until(
+            'a checkpoint in flight',
+            async () => ((await ctx.c.checkpoints(jobId))?.counts?.inProgress ? true : undefined),
+            10_000,
+            20,
+          )
+          .catch(() => undefined);
+        const ms = ctx.rng.between(2_000, 6_000);
+        ctx.c.net.degrade(tm, 30, 200);
+        await sleep(ms);
+        ctx.c.net.restore(tm, 30);
+        ctx.note(`${tm}: 30% loss, 200 ms delay (${ctx.c.net.degradeMethod}) for ${ms} ms`);
+      },
+      [500, 1_500],
+    );
   },
 };
 

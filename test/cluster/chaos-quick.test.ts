@@ -13,7 +13,7 @@ const SEED = Number(process.env.CHAOS_SEED ?? 20_261_129);
 const QUICK = ['tm-peer-partition', 'jm-kill'];
 
 for (const name of QUICK) {
-  test(`chaos (quick): ${name}`, { skip: skip ?? false, timeout: 90_000 }, async (t) => {
+  test(`chaos (quick): ${name}`, { skip: skip ?? false, timeout: 120_000 }, async (t) => {
     const s = SCENARIOS.find((x) => x.name === name)!;
     const r = await runOnce({ ...s, records: 24_000, faultsPerRun: 2 }, SEED, 1, (l) => t.diagnostic(l));
     t.diagnostic(`seed ${r.seed}: ${r.faults} faults in ${r.seconds} s`);
