@@ -15,7 +15,7 @@ const QUICK = ['tm-peer-partition', 'jm-kill'];
 for (const name of QUICK) {
   test(`chaos (quick): ${name}`, { skip: skip ?? false, timeout: 120_000 }, async (t) => {
     const s = SCENARIOS.find((x) => x.name === name)!;
-    const r = await runOnce({ ...s, records: 24_000, faultsPerRun: 2 }, SEED, 1, (l) => t.diagnostic(l));
+    const r = await runOnce({ ...s, records: 30_000, faultsPerRun: 2 }, SEED, 1, (l) => t.diagnostic(l));
     t.diagnostic(`seed ${r.seed}: ${r.faults} faults in ${r.seconds} s`);
     assert.equal(r.error, undefined, `the run completed (files kept in ${r.workDir})`);
     assert.ok(r.faults >= 1, 'faults hit the running job');
