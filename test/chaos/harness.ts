@@ -89,6 +89,7 @@ export class ChaosCluster {
         this.checkpointDir,
       ]);
       this.mounted = true;
+      process.once('exit', this.unmount);
     }
     this.net.create();
     if (this.opts.s3) {
@@ -343,12 +344,18 @@ export class ChaosCluster {
       .sort();
   }
 
+  private readonly unmount = (): void => {
+    if (!this.mounted) return;
+    process.removeListener('exit', this.unmount);
+    spawnSync('umount', ['-l', this.checkpointDir]);
+    this.mounted = false;
+  };
+
   /** Everything stopped and removed: processes, namespaces (with their rules), the tmpfs, the files. */
   async stop(keepFiles = false): Promise<void> {
     this.agent?.disconnect();
     await this.net.destroy();
-    if (this.mounted) spawnSync('umount', ['-l', this.checkpointDir]);
-    this.mounted = false;
+    this.unmount();
     if (!keepFiles) rmSync(this.work, { recursive: true, force: true });
   }
 }

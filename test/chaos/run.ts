@@ -21,6 +21,12 @@ if (why) {
   console.log(`chaos suite skipped: ${why}`);
   process.exit(0);
 }
+// Ctrl-C or a kill: exit normally, so the namespaces, processes and mounts are removed on the way
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    console.log(`${sig}: removing what this run made`);
+    process.exit(130);
+  });
 const seed = values.seed ? Number(values.seed) : Date.now() % 1_000_000_007;
 const runs = Number(values.runs);
 const only = values.only?.split(',').filter(Boolean);
