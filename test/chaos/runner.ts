@@ -50,6 +50,7 @@ export async function runOnce(
     seconds: 0,
   };
   let jobIds: string[] = [];
+  let injected = 0;
   const out = path.join(c.work, 'out', 'results');
   try {
     await c.start();
@@ -58,12 +59,16 @@ export async function runOnce(
       rng: new Rng(rs),
       out,
       records: s.records,
+      injected: (n = 1) => {
+        injected += n;
+        result.faults = injected;
+      },
       note: (m) => {
         notes.push(m);
         log(`  ${s.name}#${run}: ${m}`);
       },
     });
-    result.faults = o.faults;
+    result.faults = Math.max(o.faults, injected);
     jobIds = o.jobIds;
     const check = checkOutput(out, s.records);
     result.exact = check.exact;

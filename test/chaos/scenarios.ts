@@ -31,6 +31,8 @@ export interface RunContext {
   out: string;
   records: number;
   note(msg: string): void;
+  /** counts faults as they are injected, so a run that then fails still reports them */
+  injected(n?: number): void;
 }
 
 export interface RunOutcome {
@@ -70,6 +72,8 @@ async function repeatedly(
   submitArgs: Array<string | number>,
   inject: (jobId: string, busy: string[]) => Promise<void>,
   gap: [number, number] = [1_000, 3_000],
+  /** the injection calls ctx.injected itself (it injects more than one fault) */
+  countsItself = false,
 ): Promise<RunOutcome> {
   const jobId = await ctx.c.submit(submitArgs);
   let faults = 0;
@@ -81,6 +85,7 @@ async function repeatedly(
     if (now?.status !== 'JOB_RUNNING') break;
     await inject(jobId, ChaosCluster.busy(now));
     faults++;
+    if (!countsItself) ctx.injected();
   }
   const end = await ctx.c.finished(jobId);
   ctx.note(`job ${jobId}: ${faults} faults, ${end.numRestarts} restarts`);
@@ -194,34 +199,43 @@ const tmKillDuringRestore: Scenario = {
   faultsPerRun: 2,
   async run(ctx) {
     // each round is two kills
-    const r = await repeatedly(ctx, this, jobArgs(ctx, this.rate, 3, 'rocksdb'), async (jobId, busy) => {
-      const before = (await ctx.c.status(jobId))?.numRestarts ?? 0;
-      const first = ctx.rng.pick(busy);
-      await ctx.c.killTaskManager(first);
-      // the restart policy brings it back
-      const back = sleep(300).then(() => ctx.c.startTaskManager(first));
-      // the new attempt deploying and restoring: kill a TaskManager that takes part in it
-      const d = await ctx.c.until(
-        'the restore of the first kill',
-        async () => {
-          const s = await ctx.c.status(jobId);
-          if (!s || s.numRestarts <= before) return undefined;
-          const restoring = s.vertices
-            .flatMap((v) => v.subtasks)
-            .filter((t) => t.state === 'DEPLOYING' || t.state === 'SCHEDULED' || t.state === 'CREATED');
-          return restoring.length && restoring.some((t) => t.taskManagerId) ? s : undefined;
-        },
-        30_000,
-        20,
-      );
-      await sleep(ctx.rng.between(0, 100));
-      const second = ctx.rng.pick(ChaosCluster.busy(d));
-      await back;
-      await ctx.c.killTaskManager(second);
-      await sleep(300);
-      await ctx.c.startTaskManager(second);
-      ctx.note(`killed ${first}, then ${second} during the restore`);
-    });
+    const r = await repeatedly(
+      ctx,
+      this,
+      jobArgs(ctx, this.rate, 3, 'rocksdb'),
+      async (jobId, busy) => {
+        const before = (await ctx.c.status(jobId))?.numRestarts ?? 0;
+        const first = ctx.rng.pick(busy);
+        await ctx.c.killTaskManager(first);
+        ctx.injected();
+        // the restart policy brings it back
+        const back = sleep(300).then(() => ctx.c.startTaskManager(first));
+        // the new attempt deploying and restoring: kill a TaskManager that takes part in it
+        const d = await ctx.c.until(
+          'the restore of the first kill',
+          async () => {
+            const s = await ctx.c.status(jobId);
+            if (!s || s.numRestarts <= before) return undefined;
+            const restoring = s.vertices
+              .flatMap((v) => v.subtasks)
+              .filter((t) => t.state === 'DEPLOYING' || t.state === 'SCHEDULED' || t.state === 'CREATED');
+            return restoring.length && restoring.some((t) => t.taskManagerId) ? s : undefined;
+          },
+          30_000,
+          20,
+        );
+        await sleep(ctx.rng.between(0, 100));
+        const second = ctx.rng.pick(ChaosCluster.busy(d));
+        await back;
+        await ctx.c.killTaskManager(second);
+        ctx.injected();
+        await sleep(300);
+        await ctx.c.startTaskManager(second);
+        ctx.note(`killed ${first}, then ${second} during the restore`);
+      },
+      [1_000, 3_000],
+      true,
+    );
     return { ...r, faults: r.faults * 2 };
   },
 };
@@ -313,6 +327,7 @@ const savepointRescale: Scenario = {
       jobId = await ctx.c.submit(jobArgs(ctx, this.rate, p), { fromSavepoint: sp });
       jobIds.push(jobId);
       faults++;
+      ctx.injected();
       ctx.note(`savepoint ${path.basename(sp)}; resumed at parallelism ${p} as ${jobId}`);
     }
     await ctx.c.finished(jobId);
