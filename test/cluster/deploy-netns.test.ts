@@ -10,119 +10,35 @@
 // Needs root and iproute2 (`ip netns`); elsewhere it skips and says why.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { corpus } from '../../examples/corpus.js';
 import { ROOT, WEIR, tempDir } from '../helpers/cli.js';
+import { NetnsNetwork, firstMessage, killHard, netnsUnavailable } from '../helpers/netns.js';
 
 const LINES = 12_000;
 const LINES_PER_SECOND = 1_000;
-const SUBNET = '10.213.7';
-const HOSTS = { switch: 0, s3: 2, jm: 3, tm1: 4, tm2: 5, cli: 6 } as const;
-type Host = Exclude<keyof typeof HOSTS, 'switch'>;
+const HOSTS = ['s3', 'jm', 'tm1', 'tm2', 'cli'] as const;
+type Host = (typeof HOSTS)[number];
 
-function whyNot(): string | undefined {
-  if (process.platform !== 'linux') return 'network namespaces need Linux';
-  if (process.getuid?.() !== 0) return 'creating network namespaces needs root (CI runs as root)';
-  const ip = spawnSync('ip', ['-V'], { encoding: 'utf8' });
-  if (ip.error) return 'iproute2 (`ip`) is not installed; .ci/run installs it';
-  const probe = `wdprobe${process.pid}`;
-  const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
-  if (r.status !== 0) return `ip netns add fails here: ${r.stderr.trim()}`;
-  spawnSync('ip', ['netns', 'del', probe]);
-  return undefined;
-}
-
-/** Namespaces, veths and a bridge, all removed by `destroy` (also at exit). */
-class Network {
-  readonly id = String(process.pid % 100_000);
-  private readonly namespaces: string[] = [];
-
-  ns(host: keyof typeof HOSTS): string {
-    return `weir-${this.id}-${host}`;
-  }
-
-  addr(host: Host): string {
-    return `${SUBNET}.${HOSTS[host]}`;
-  }
-
-  private ip(...args: string[]): void {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  }
-
-  create(): void {
-    process.once('exit', () => this.destroy());
-    const sw = this.ns('switch');
-    this.ip('netns', 'add', sw);
-    this.namespaces.push(sw);
-    this.ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
-    this.ip('-n', sw, 'link', 'set', 'br0', 'up');
-    for (const host of Object.keys(HOSTS).filter((h) => h !== 'switch') as Host[]) {
-      const ns = this.ns(host);
-      this.ip('netns', 'add', ns);
-      this.namespaces.push(ns);
-      const inner = `v${this.id}${host}`.slice(0, 15);
-      const outer = `b${this.id}${host}`.slice(0, 15);
-      this.ip('link', 'add', inner, 'type', 'veth', 'peer', 'name', outer);
-      this.ip('link', 'set', inner, 'netns', ns);
-      this.ip('link', 'set', outer, 'netns', sw);
-      this.ip('-n', sw, 'link', 'set', outer, 'master', 'br0');
-      this.ip('-n', sw, 'link', 'set', outer, 'up');
-      this.ip('-n', ns, 'link', 'set', 'lo', 'up');
-      this.ip('-n', ns, 'addr', 'add', `${this.addr(host)}/24`, 'dev', inner);
-      this.ip('-n', ns, 'link', 'set', inner, 'up');
-    }
-  }
-
-  destroy(): void {
-    for (const ns of this.namespaces.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
-  }
-}
-
-/** A process in a namespace; `ip netns exec` execs it, so the pid is the process's own. */
 function spawnIn(
-  net: Network,
+  net: NetnsNetwork,
   host: Host,
   args: string[],
   opts: { env?: Record<string, string>; cwd?: string; log: string; ipc?: boolean },
 ): ChildProcess {
-  const fd = openSync(opts.log, 'a');
-  const child = spawn('ip', ['netns', 'exec', net.ns(host), process.execPath, ...args], {
-    cwd: opts.cwd ?? ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...opts.env },
-    stdio: ['ignore', fd, fd, ...(opts.ipc ? ['ipc' as const] : [])],
-  });
-  closeSync(fd);
-  return child;
+  return net.spawn(host, args, opts);
 }
 
-function ready(child: ChildProcess, what: string, log: string, timeoutMs = 30_000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `${what} did not start within ${timeoutMs} ms; log:\n${readFileSync(log, 'utf8').slice(-3000)}`,
-          ),
-        ),
-      timeoutMs,
-    );
-    child.once('message', (m) => {
-      clearTimeout(t);
-      resolve(m);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`${what} exited with ${code}; log:\n${readFileSync(log, 'utf8').slice(-3000)}`));
-    });
-  });
+function ready(child: ChildProcess, what: string, log: string): Promise<unknown> {
+  return firstMessage(child, what, log);
 }
 
 /** `weir ...` in the client's namespace, to the end. */
 function weirIn(
-  net: Network,
+  net: NetnsNetwork,
   args: string[],
   log: string,
   timeoutMs = 20_000,
@@ -151,21 +67,13 @@ function composeEnv(service: string): Record<string, string> {
   );
 }
 
-function kill(c: ChildProcess | undefined): Promise<void> {
-  if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => {
-    c.once('exit', () => r());
-    c.kill('SIGKILL');
-  });
-}
-
-const skip = whyNot();
+const skip = netnsUnavailable();
 
 test(
   'the compose topology on separate hosts (network namespaces): word count, kill -9 a TaskManager, exact result',
   { skip: skip ?? false, timeout: 90_000 },
   async (t) => {
-    const net = new Network();
+    const net = new NetnsNetwork(HOSTS, '10.213.7');
     const work = tempDir('weir-netns-');
     const logs = path.join(work, 'logs');
     mkdirSync(logs);
@@ -291,7 +199,7 @@ test(
         await new Promise((r) => setTimeout(r, 300));
       }
       t.diagnostic(`job ${jobId}: a checkpoint completed; kill -9 tm1`);
-      await kill(tms.get('tm1'));
+      await killHard(tms.get('tm1'));
       // the restart policy brings it back
       await new Promise((r) => setTimeout(r, 500));
       await startTm('tm1');
@@ -334,8 +242,8 @@ test(
       // the checkpoints went to the S3 server on its own host
       assert.ok(readdirSync(path.join(work, 's3')).includes('weir'));
     } finally {
-      await Promise.all(children.map(kill));
-      net.destroy();
+      await Promise.all(children.map(killHard));
+      await net.destroy();
       rmSync(work, { recursive: true, force: true });
     }
   },
