@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { JobDetails__Output } from '../../packages/core/src/index.js';
-import type { CheckpointStatsView } from '../../packages/client/src/cluster-client.js';
+import type { CheckpointStatsSnapshot } from '../../packages/core/src/index.js';
 import { ROOT, WEIR, tempDir } from '../helpers/cli.js';
 import type { FaultMode } from '../helpers/fault-proxy.js';
 import { NetnsNetwork, firstMessage, killHard } from '../helpers/netns.js';
@@ -232,8 +232,8 @@ export class ChaosCluster {
     return this.ask<JobDetails__Output>('status', jobId).catch(() => undefined);
   }
 
-  checkpoints(jobId: string): Promise<CheckpointStatsView | undefined> {
-    return this.ask<CheckpointStatsView>('checkpoints', jobId).catch(() => undefined);
+  checkpoints(jobId: string): Promise<CheckpointStatsSnapshot | undefined> {
+    return this.ask<CheckpointStatsSnapshot>('checkpoints', jobId).catch(() => undefined);
   }
 
   /** `weir ...` on the client host; resolves with its exit code and output. */
