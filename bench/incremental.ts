@@ -9,14 +9,15 @@ import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '../packages/cli/src/index.js';
 import {
   computeKeyGroupRangeForOperatorIndex,
+  configureS3Storage,
   createCheckpointStorage,
   decodeRecords,
-} from '../packages/core/src/index.js';
-import {
+  resolveConfig,
   isIncrementalHandle,
-  restoreIncrementalState,
-  type IncrementalKeyedHandle,
-} from '../packages/taskmanager/src/state/incremental-snapshot.js';
+  parseCheckpointMetadata,
+  type KeyedStateHandle,
+} from '../packages/core/src/index.js';
+import { restoreIncrementalState } from '../packages/taskmanager/src/state/incremental-snapshot.js';
 import { RocksDBKeyedStateBackend } from '../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
@@ -65,13 +66,14 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
   const latest = (await client.checkpoints(jobId)).latestCompleted!;
   client.close();
   // restore every subtask's key groups (parallelism 2) from the latest checkpoint, one after the other
-  const md = JSON.parse((await createCheckpointStorage(latest.path).read('_metadata')).toString('utf8')) as {
-    operators: Record<string, { subtasks: Record<string, { keyed?: unknown }> }>;
-  };
+  const md = parseCheckpointMetadata(
+    (await createCheckpointStorage(latest.path).read('_metadata')).toString('utf8'),
+    `${latest.path}/_metadata`,
+  );
   const handles = Object.values(md.operators).flatMap((op) =>
     Object.values(op.subtasks)
       .map((s) => s.keyed)
-      .filter(Boolean),
+      .filter((k): k is KeyedStateHandle => !!k),
   );
   const restoreMs: number[] = [];
   let keysRestored = 0;
@@ -85,15 +87,11 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
     });
     await backend.open();
     const t0 = performance.now();
-    const incremental = handles.filter(isIncrementalHandle) as IncrementalKeyedHandle[];
+    const incremental = handles.filter(isIncrementalHandle);
     if (incremental.length > 0)
       await restoreIncrementalState(latest.path, incremental, backend, (kg) => range.contains(kg));
-    for (const h of handles.filter((x) => !isIncrementalHandle(x)) as Array<{
-      path: string;
-      sha256: string;
-      index: Record<string, [number, number]>;
-      kinds: Record<string, string>;
-    }>) {
+    for (const h of handles) {
+      if (isIncrementalHandle(h)) continue;
       const data = await createCheckpointStorage(latest.path).read(h.path, h.sha256);
       for (const [kg, [off, len]] of Object.entries(h.index)) {
         if (range.contains(Number(kg)))
@@ -116,6 +114,8 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
 export async function incrementalCheckpoints(here: string): Promise<void> {
   const s3 = await new TestS3Server().start();
   Object.assign(process.env, s3.env);
+  // the cluster's processes read these variables at start-up; this one reads the checkpoints too
+  configureS3Storage(resolveConfig({ env: process.env }).settings);
   const cluster = new LocalCluster({
     taskManagers: 2,
     slots: 1,

@@ -171,7 +171,9 @@ describe('a JobManager killed while checkpoints are in flight', () => {
         const written = checkpointDirs(checkpoints, jobId);
         if (done === 0 || !inFlight.some((h) => written.includes(Number(h.id)))) return undefined;
         jm.child.kill('SIGKILL');
-        return Math.max(...(s.history ?? []).map((h) => Number(h.id)));
+        // the ids tasks have seen: those with files (an id in the history whose job-store write had
+        // not landed yet was never triggered, and handing it out again harms nothing)
+        return Math.max(done, ...checkpointDirs(checkpoints, jobId));
       },
       60_000,
     );

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseClusterConfig, parseDuration } from '../../packages/core/src/config.js';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
@@ -116,6 +116,37 @@ state.savepoints.dir: file:///var/weir/savepoints
     } finally {
       client.close();
       await cluster.stop();
+    }
+  });
+
+  test('the log level reaches the child processes of `weir cluster start` from the environment and from -D', async () => {
+    /** pino levels of the lines in a process's log */
+    const levels = (cluster: TestCluster, name: string): number[] =>
+      readFileSync(path.join(cluster.logDir(), `${name}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => (JSON.parse(l) as { level: number }).level);
+    const env = { WEIR_LOG_LEVEL: 'error' };
+    const quiet = await new TestCluster({ taskManagers: 1, slots: 1, env }).start();
+    const flagged = await new TestCluster({
+      taskManagers: 1,
+      slots: 1,
+      env,
+      extra: ['-D', 'log.level=info'],
+    }).start();
+    try {
+      // both processes log at info (30) when they start; error (50) hides that, and -D wins over the environment
+      for (const name of ['jobmanager', 'taskmanager-1']) {
+        assert.deepEqual(
+          levels(quiet, name).filter((l) => l < 50),
+          [],
+          `${name} logged below error`,
+        );
+        assert.ok(levels(flagged, name).includes(30), `${name} logged at info`);
+      }
+    } finally {
+      await quiet.stop();
+      await flagged.stop();
     }
   });
 });

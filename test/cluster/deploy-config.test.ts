@@ -11,7 +11,7 @@ import {
   parseConfigEnv,
   parseDefinitions,
   resolveConfig,
-  s3ConfigFromEnv,
+  s3ClientConfig,
 } from '../../packages/core/src/index.js';
 import { ROOT, WEIR, freePort, tempDir, until, weir } from '../helpers/cli.js';
 
@@ -79,9 +79,8 @@ describe('configuration layering: flags > WEIR_* environment > file > defaults',
       path.join(dir, 'certs/ca.pem'),
       'paths in the file are relative to the file',
     );
-    const c = cfg.toClusterConfig();
-    assert.equal(c.heartbeatTimeoutMs, 30_000);
-    assert.equal(c.s3.endpoint, 'http://env:9000');
+    assert.equal(cfg.settings['heartbeat.timeout'], 30_000);
+    assert.equal(cfg.settings['s3.endpoint'], 'http://env:9000');
     // the systematic name wins over its alias
     assert.equal(
       resolveConfig({ env: { WEIR_S3_PATH_STYLE_ACCESS: 'false', WEIR_S3_PATH_STYLE: 'true' } }).get(
@@ -90,7 +89,9 @@ describe('configuration layering: flags > WEIR_* environment > file > defaults',
       false,
     );
     assert.equal(
-      s3ConfigFromEnv({ WEIR_S3_ENDPOINT: 'http://m:9000', WEIR_S3_PATH_STYLE: 'true' }).forcePathStyle,
+      s3ClientConfig(
+        resolveConfig({ env: { WEIR_S3_ENDPOINT: 'http://m:9000', WEIR_S3_PATH_STYLE: 'true' } }).settings,
+      ).forcePathStyle,
       true,
     );
   });

@@ -17,7 +17,7 @@ import { isLoopback, checkExposure } from '../../packages/core/src/security.js';
 import { validateRequest } from '../../packages/core/src/rpc/request-validation.js';
 import { StoragePathPolicy } from '../../packages/jobmanager/src/storage-paths.js';
 import type { DispatcherClient } from '../../packages/core/src/rpc/types.js';
-import { ROOT, TestCluster, WEIR, tempDir, until, weir } from '../helpers/cli.js';
+import { ROOT, TestCluster, WEIR, oneVertexJobGraphJson, tempDir, until, weir } from '../helpers/cli.js';
 
 const job = (name: string): string => path.join(ROOT, 'test/jobs', name);
 
@@ -213,7 +213,6 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
       },
       {},
       'client',
-      {},
     ).tls;
     cluster = await new TestCluster({
       taskManagers: 2,
@@ -331,7 +330,7 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
         c.SubmitJob.bind(c),
         {
           jobName: 'x',
-          jobGraphJson: JSON.stringify({ vertices: [{}], edges: [] }),
+          jobGraphJson: oneVertexJobGraphJson(),
           bundle: Buffer.from('x'),
           jobContextJson: '{}',
           restorePath: 'sp/../../../home',

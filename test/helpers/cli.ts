@@ -81,6 +81,20 @@ export async function cancelWithSavepoint(
   return { savepoint, details };
 }
 
+/** The job graph of a one-operator job, for tests that submit over gRPC without a job file. */
+export function oneVertexJobGraphJson(): string {
+  const op = { id: 'source-0', name: 'Source', kind: 'source', keyed: false };
+  return JSON.stringify({
+    jobName: 'x',
+    maxParallelism: 128,
+    checkpoint: {},
+    vertices: [
+      { id: op.id, name: op.name, parallelism: 1, maxParallelism: 128, isSource: true, operators: [op] },
+    ],
+    edges: [],
+  });
+}
+
 export function tempDir(prefix = 'weir-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -1,21 +1,27 @@
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from '../../packages/api/src/internal.js';
-import { createLogger, sha256, type CheckpointStorage } from '../../packages/core/src/index.js';
+import {
+  createLogger,
+  sha256,
+  type CheckpointStorage,
+  type IncrementalKeyedHandle,
+} from '../../packages/core/src/index.js';
 import {
   CheckpointCoordinator,
   type CheckpointedJob,
   type RetainedCheckpoint,
 } from '../../packages/jobmanager/src/checkpoint-coordinator.js';
 
-process.env.WEIR_LOG_LEVEL ??= 'silent';
-const log = createLogger('test');
+const log = createLogger('test', {}, 'silent');
 
 /** Checkpoint storage in memory. */
 class MemoryStorage implements CheckpointStorage {
   readonly root = 'file:///checkpoints';
   readonly location = { scheme: 'file', path: '/checkpoints' } as const;
   readonly files = new Map<string, Buffer>();
+  /** the next deleteDir calls that fail, as S3 answering 503 does */
+  failDeletes = 0;
 
   async write(relPath: string, data: Uint8Array): Promise<{ path: string; size: number; sha256: string }> {
     this.files.set(relPath, Buffer.from(data));
@@ -39,6 +45,10 @@ class MemoryStorage implements CheckpointStorage {
     this.files.delete(relPath);
   }
   async deleteDir(relDir: string): Promise<void> {
+    if (this.failDeletes > 0) {
+      this.failDeletes--;
+      throw new Error('503 Service Unavailable');
+    }
     for (const k of [...this.files.keys()]) if (k.startsWith(`${relDir}/`)) this.files.delete(k);
   }
   dirs(jobId: string): string[] {
@@ -129,8 +139,8 @@ async function flush(): Promise<void> {
 }
 
 function ackAll(c: CheckpointCoordinator, id: number): void {
-  c.acknowledge('src', id, '{}', M);
-  c.acknowledge('sink', id, '{}', M);
+  c.acknowledge('src', id, {}, M);
+  c.acknowledge('sink', id, {}, M);
 }
 
 describe('CheckpointCoordinator ordering (controllable clock, fake job and storage)', () => {
@@ -218,7 +228,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     make({ maxConcurrentCheckpoints: 2, tolerableFailedCheckpoints: 0 }).start();
     await nextCheckpoint();
     await nextCheckpoint();
-    coord.acknowledge('src', 1, '{}', M);
+    coord.acknowledge('src', 1, {}, M);
     ackAll(coord, 2);
     await flush();
     assert.deepEqual(job.completions(), [2]);
@@ -227,7 +237,7 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.equal(one.status, 'FAILED');
     assert.match(one.failureReason!, /subsumed by the completed checkpoint 2/);
     // its last acknowledgement arrives late: nothing changes
-    coord.acknowledge('sink', 1, '{}', M);
+    coord.acknowledge('sink', 1, {}, M);
     await flush();
     assert.deepEqual(job.completions(), [2]);
     assert.equal(coord.latestCompleted()?.id, 2);
@@ -251,16 +261,41 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
   test('an acknowledgement after a timeout abort is ignored', async () => {
     make({ tolerableFailedCheckpoints: 5 }).start();
     await nextCheckpoint();
-    coord.acknowledge('src', 1, '{}', M);
+    coord.acknowledge('src', 1, {}, M);
     mock.timers.tick(5000);
     await flush();
     assert.deepEqual(job.aborts(), [1]);
-    coord.acknowledge('sink', 1, '{}', M);
+    coord.acknowledge('sink', 1, {}, M);
     await flush();
     assert.deepEqual(job.completions(), []);
     assert.equal(coord.latestCompleted(), undefined);
     assert.match(coord.snapshotStats().history[0]!.failureReason!, /expired after 5000 ms/);
     assert.deepEqual(storage.dirs('job1'), []);
+  });
+
+  test('a late acknowledgement of an aborted checkpoint: the shared files it wrote are deleted, older ones stay', async () => {
+    make({ tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    coord.decline('sink', 1, 'no');
+    await flush();
+    for (const f of ['1-src-0-a-0', '0-src-0-b-0']) await storage.write(`job1/shared/${f}`, Buffer.from('x'));
+    const file = (name: string, checkpointId: number) => ({
+      path: `../shared/${name}`,
+      size: 1,
+      sha256: '',
+      checkpointId,
+    });
+    const keyed: IncrementalKeyedHandle = {
+      format: 'incremental',
+      kinds: {},
+      groups: {},
+      checkpointedSize: 1,
+      fullSize: 2,
+      files: [file('1-src-0-a-0', 1), file('0-src-0-b-0', 0)],
+    };
+    coord.acknowledge('src', 1, { src: { keyed } }, M);
+    await flush();
+    assert.deepEqual(await storage.list('job1/shared'), ['0-src-0-b-0']);
   });
 
   test('a decline after completion changes nothing', async () => {
@@ -322,6 +357,63 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     await assert.rejects(savepoint, /test decline/);
     await nextCheckpoint();
     assert.deepEqual(job.triggered, [1, 2], 'periodic checkpoints resume after the savepoint failed');
+  });
+
+  test('a refused delete of a subsumed checkpoint is tried again until it is gone', async () => {
+    make().start();
+    await nextCheckpoint();
+    ackAll(coord, 1);
+    await flush();
+    storage.failDeletes = 2;
+    await nextCheckpoint();
+    ackAll(coord, 2);
+    await flush();
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-1', 'job1/chk-2'], 'the first delete was refused');
+    mock.timers.tick(250);
+    await flush();
+    mock.timers.tick(500);
+    await flush();
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-2']);
+  });
+
+  test('files a task writes after its checkpoint was aborted go when a newer one completes', async () => {
+    make({ tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    coord.decline('sink', 1, 'test');
+    await flush();
+    // a task cut off from the JobManager writes its state after the abort
+    await storage.write('job1/chk-1/count/0-late', Buffer.from('x'));
+    await nextCheckpoint();
+    ackAll(coord, 2);
+    await flush();
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-2']);
+  });
+
+  test('a finished job leaves nothing of its own in the checkpoint storage', async () => {
+    make().start();
+    await nextCheckpoint();
+    ackAll(coord, 1);
+    await flush();
+    await storage.write('job1/chk-9/count/0-late', Buffer.from('x'));
+    await storage.write('job1/shared/1-count-0-x', Buffer.from('x'));
+    await storage.write('job2/chk-1/_metadata', Buffer.from('{}'));
+    await coord.stop('JOB_FINISHED');
+    assert.deepEqual(
+      [...storage.files.keys()].filter((k) => k.startsWith('job1/')),
+      [],
+      'retained, shared and orphaned files of the job are gone',
+    );
+    assert.ok(storage.files.has('job2/chk-1/_metadata'), "another job's files stay");
+  });
+
+  test('a canceled job that retains its checkpoints keeps only the retained ones', async () => {
+    make({ externalizedRetention: 'RETAIN_ON_CANCELLATION', tolerableFailedCheckpoints: 5 }).start();
+    await nextCheckpoint();
+    ackAll(coord, 1);
+    await flush();
+    await storage.write('job1/chk-5/count/0-late', Buffer.from('x'));
+    await coord.stop('JOB_CANCELED');
+    assert.deepEqual(storage.dirs('job1'), ['job1/chk-1']);
   });
 
   test('ids only grow: after a JobManager restart and after a restore', async () => {

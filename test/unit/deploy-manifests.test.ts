@@ -141,9 +141,7 @@ describe('docker-compose.yml', () => {
     assert.equal(c.get('state.checkpoints.dir'), 's3://weir/checkpoints');
     assert.equal(c.get('high-availability.storageDir'), 's3://weir/ha');
     assert.ok(
-      doc.services.taskmanager!.healthcheck!.test.includes(
-        `127.0.0.1:${c.get<number>('taskmanager.rpc.port')}`,
-      ),
+      doc.services.taskmanager!.healthcheck!.test.includes(`127.0.0.1:${c.get('taskmanager.rpc.port')}`),
     );
   });
 });
@@ -259,8 +257,8 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
           const cfg = resolveConfig({ env, file });
           const port =
             d.metadata.name === 'jobmanager'
-              ? cfg.get<number>('jobmanager.rpc.port')
-              : cfg.get<number>('taskmanager.rpc.port');
+              ? cfg.get('jobmanager.rpc.port')
+              : cfg.get('taskmanager.rpc.port');
           assert.equal(
             c.readinessProbe?.grpc?.port,
             port,

@@ -120,6 +120,18 @@ function fill(b: KeyedStateBackend, from: number, to: number, tag = ''): void {
   }
 }
 
+/** An incremental handle referencing shared files `[name, checkpoint that wrote it]`, without key groups. */
+function referencing(files: Array<[string, number]>): IncrementalKeyedHandle {
+  return {
+    format: 'incremental',
+    kinds: {},
+    groups: {},
+    checkpointedSize: 0,
+    fullSize: 0,
+    files: files.map(([p, c]) => ({ path: `../shared/${p}`, size: 1, sha256: '', checkpointId: c })),
+  };
+}
+
 describe('incremental checkpoints of RocksDB state', () => {
   test('the first checkpoint is full, the next ones upload only what changed; restore into RocksDB and heap is exact', async () => {
     const b = await rocks();
@@ -236,10 +248,7 @@ describe('SharedStateRegistry', () => {
       op: {
         subtasks: {
           0: {
-            keyed: {
-              format: 'incremental',
-              files: files.map(([p, c]) => ({ path: `../shared/${p}`, checkpointId: c })),
-            },
+            keyed: referencing(files),
           },
         },
       },
@@ -303,17 +312,7 @@ describe('a restarted JobManager', () => {
               parallelism: 1,
               subtasks: {
                 0: {
-                  keyed: {
-                    format: 'incremental',
-                    kinds: {},
-                    groups: {},
-                    files: files.map(([p, c]) => ({
-                      path: `../shared/${p}`,
-                      checkpointId: c,
-                      size: 1,
-                      sha256: '',
-                    })),
-                  },
+                  keyed: referencing(files),
                 },
               },
             },

@@ -5,13 +5,14 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
   createClient,
+  defaultSettings,
   dispatcherProto,
   fileStorageUri,
   unary,
   type DispatcherClient,
 } from '../../packages/core/src/index.js';
 import { JobManager } from '../../packages/jobmanager/src/job-manager.js';
-import { tempDir } from '../helpers/cli.js';
+import { oneVertexJobGraphJson, tempDir } from '../helpers/cli.js';
 
 /** The status code and details a call ends with ('0 ok' when it succeeds). */
 function outcome(p: Promise<unknown>): Promise<string> {
@@ -28,6 +29,7 @@ describe('JobManager gRPC handlers answer with grpc.status codes', () => {
   const jm = new JobManager({
     host: '127.0.0.1',
     port: 0,
+    settings: defaultSettings(),
     checkpointStorage: fileStorageUri(path.join(work, 'checkpoints')),
     savepointDir: path.join(work, 'savepoints'),
     jobStore: fileStorageUri(path.join(work, 'not-a-dir', 'ha')),
@@ -58,7 +60,7 @@ describe('JobManager gRPC handlers answer with grpc.status codes', () => {
   test('a job that cannot be stored for recovery: UNAVAILABLE, naming the store', async () => {
     const submit = {
       jobName: 'x',
-      jobGraphJson: JSON.stringify({ vertices: [{}], edges: [] }),
+      jobGraphJson: oneVertexJobGraphJson(),
       bundle: Buffer.from('x'),
       jobContextJson: '{}',
       restorePath: '',

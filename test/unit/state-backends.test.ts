@@ -16,6 +16,7 @@ import {
   computeKeyGroupRangeForOperatorIndex,
   decodeRecords,
   parseClusterConfig,
+  parseConfigFile,
   parseMemorySize,
   type KeyGroupRange,
 } from '../../packages/core/src/index.js';
@@ -402,8 +403,7 @@ describe('RocksDB state files', () => {
 
 describe('choosing the state backend', () => {
   test('configuration keys: state.backend.type (or state.backend), RocksDB directory and memory sizes', () => {
-    const c = parseClusterConfig(
-      `
+    const text = `
 state:
   backend:
     type: rocksdb
@@ -411,13 +411,13 @@ state:
       localdir: /var/weir/state
       block.cache-size: 64 mb
       writebuffer.size: 512kb
-`,
-      'n.yaml',
-    );
+`;
+    const c = parseClusterConfig(text, 'n.yaml');
+    const file = parseConfigFile(text, 'n.yaml');
     assert.equal(c.stateBackend, 'rocksdb');
-    assert.equal(c.rocksdbLocalDir, '/var/weir/state');
-    assert.equal(c.rocksdbBlockCacheSize, 64 * 1024 * 1024);
-    assert.equal(c.rocksdbWriteBufferSize, 512 * 1024);
+    assert.equal(file.get('state.backend.rocksdb.localdir'), '/var/weir/state');
+    assert.equal(file.get('state.backend.rocksdb.block.cache-size'), 64 * 1024 * 1024);
+    assert.equal(file.get('state.backend.rocksdb.writebuffer.size'), 512 * 1024);
     assert.equal(parseClusterConfig('state.backend: hashmap', 'f.yaml').stateBackend, 'heap');
     assert.equal(parseMemorySize(4096, 'k'), 4096);
     assert.equal(parseMemorySize('1g', 'k'), 1024 ** 3);

@@ -287,6 +287,8 @@ import { register } from 'node:module';
 register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
 const mods = [];
 for (const m of ${JSON.stringify(modules.map((m) => pathToFileURL(path.join(ROOT, m)).href))}) mods.push(await import(m));
+// the process edge: the WEIR_S3_* environment below, read once into the S3 settings
+mods[0].configureS3Storage(mods[0].resolveConfig({ env: process.env }).settings);
 const storage = mods[0].createCheckpointStorage(${JSON.stringify(location)});
 await storage.write('j/chk-1/_metadata', Buffer.from('{}')).catch((e) => console.log(e.reason));
 await storage.read('j/chk-1/_metadata').catch((e) => console.log(e.reason));

@@ -3,7 +3,6 @@ import path from 'node:path';
 import {
   CONFIG_OPTIONS,
   envVarForKey,
-  exportS3Settings,
   fileStorageUri,
   isStorageUri,
   parseDefinitions,
@@ -56,8 +55,8 @@ export const SECURITY_FLAGS: FlagMapping[] = [
 
 /**
  * The effective configuration of this command: defaults < --config file < WEIR_* environment <
- * flags (`mapping`, then -D). Also hands settings that live in the process environment on to
- * the rest of the process and its worker threads: the S3 settings and the log level.
+ * flags (`mapping`, then -D). This is the process edge: the environment is read here once, and
+ * the command hands the typed settings (`cfg.settings`) to what it starts as arguments.
  */
 export function resolveCommandConfig<T extends ConfigCliOptions>(
   opts: T,
@@ -72,11 +71,7 @@ export function resolveCommandConfig<T extends ConfigCliOptions>(
     flags.push({ key, value: transform ? transform(v) : v, flag });
   }
   flags.push(...parseDefinitions(o.define));
-  const cfg = resolveConfig({ ...(o.config ? { file: o.config } : {}), env, flags });
-  const c = cfg.toClusterConfig();
-  exportS3Settings(c.s3, env);
-  env.WEIR_LOG_LEVEL = cfg.get<string>('log.level') ?? 'info';
-  return cfg;
+  return resolveConfig({ ...(o.config ? { file: o.config } : {}), env, flags });
 }
 
 function show(v: unknown): string {

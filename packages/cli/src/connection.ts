@@ -2,9 +2,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '@weir/client';
+import { defaultSettings } from '@weir/core';
 import { applySecurity, type ClusterSecurityRecord, type SecurityCliOptions } from './security-options.js';
 
-const DEFAULT_JOBMANAGER = '127.0.0.1:6123';
+const DEFAULTS = defaultSettings();
+/** jobmanager.rpc.address and jobmanager.rpc.port's defaults */
+const DEFAULT_JOBMANAGER = `${DEFAULTS['jobmanager.rpc.address']}:${DEFAULTS['jobmanager.rpc.port']}`;
 
 /** What `weir cluster start` leaves in .weir/cluster.json for later commands in this directory. */
 interface ClusterFile {

@@ -57,7 +57,6 @@ export class LocalCluster {
     const fd = openSync(logFile, 'a');
     const child = fork(WEIR_BIN, args, {
       stdio: ['ignore', fd, fd, 'ipc'],
-      env: { ...process.env },
       ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
     });
     closeSync(fd);
@@ -87,10 +86,11 @@ export class LocalCluster {
     const configFile = extra.includes('--config') ? extra[extra.indexOf('--config') + 1] : undefined;
     const defines = extra.flatMap((a, i) => (a === '-D' && extra[i + 1] ? [extra[i + 1]!] : []));
     // what the file, the environment or -D set is left alone; flags would override it
-    const config = resolveConfig({
+    const resolved = resolveConfig({
       ...(configFile ? { file: configFile } : {}),
       flags: parseDefinitions(defines),
-    }).toClusterConfig();
+    });
+    const config = resolved.toClusterConfig();
     const dirs = [
       ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
@@ -122,7 +122,9 @@ export class LocalCluster {
           path.join(workDir, `tm-${i + 1}`),
           ...sec,
           // RocksDB state stays under dir unless a configuration file says where
-          ...(config.rocksdbLocalDir ? [] : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
+          ...(resolved.get('state.backend.rocksdb.localdir')
+            ? []
+            : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
         ];
         return this.spawn(name, args, this.opts.taskManagerNodeArgs).then((tm) => {
           onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);

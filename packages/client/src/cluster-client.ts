@@ -1,9 +1,11 @@
 import {
   createClient,
   dispatcherProto,
+  parseCheckpointStatsSnapshot,
   unary,
   waitForReady,
   type CancelJobResponse__Output,
+  type CheckpointStatsSnapshot,
   type ClusterOverview__Output,
   type DispatcherClient,
   type CollectedRecordsResponse__Output,
@@ -11,35 +13,6 @@ import {
   type ListJobsResponse__Output,
   type SubmitJobResponse__Output,
 } from '@weir/core';
-
-export interface CheckpointView {
-  id: number;
-  status: string;
-  triggerTime: number;
-  durationMs?: number;
-  stateSizeBytes: number;
-  failureReason?: string;
-  maxSyncDurationMs: number;
-  maxAsyncDurationMs: number;
-  maxAlignmentDurationMs: number;
-  path: string;
-  subtasks: Array<{
-    vertex: string;
-    subtask: number;
-    acknowledged: boolean;
-    syncDurationMs?: number;
-    asyncDurationMs?: number;
-    alignmentDurationMs?: number;
-    stateSizeBytes?: number;
-  }>;
-}
-
-export interface CheckpointStatsView {
-  disabled?: boolean;
-  counts?: { completed: number; failed: number; inProgress: number };
-  latestCompleted?: CheckpointView;
-  history?: CheckpointView[];
-}
 
 /** The client's view of a JobManager: its Dispatcher service. */
 export class ClusterClient {
@@ -111,13 +84,13 @@ export class ClusterClient {
   }
 
   /** Checkpoint statistics of a job (see CheckpointCoordinator.snapshotStats). */
-  async checkpoints(jobId: string): Promise<CheckpointStatsView> {
+  async checkpoints(jobId: string): Promise<CheckpointStatsSnapshot> {
     const r = await unary<{ statsJson: string }>(
       this.client.GetCheckpoints.bind(this.client),
       { jobId },
       10_000,
     );
-    return JSON.parse(r.statsJson) as CheckpointStatsView;
+    return parseCheckpointStatsSnapshot(r.statsJson, `checkpoint statistics of job ${jobId}`);
   }
 
   overview(): Promise<ClusterOverview__Output> {

@@ -1,5 +1,9 @@
-import type { JobDetails__Output, JobRestart__Output } from '@weir/core';
-import type { CheckpointStatsView, CheckpointView } from './cluster-client.js';
+import type {
+  CheckpointStats,
+  CheckpointStatsSnapshot,
+  JobDetails__Output,
+  JobRestart__Output,
+} from '@weir/core';
 
 export function formatRate(perSecond: number): string {
   if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)}M/s`;
@@ -83,12 +87,12 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-export function checkpointLine(c: CheckpointView): string {
+export function checkpointLine(c: CheckpointStats): string {
   const timing = c.durationMs !== undefined ? `${c.durationMs} ms` : 'in progress';
   return `#${c.id} ${c.status.padEnd(11)} ${new Date(c.triggerTime).toISOString()}  ${timing.padStart(10)}  sync ${c.maxSyncDurationMs} ms  async ${c.maxAsyncDurationMs} ms  alignment ${c.maxAlignmentDurationMs} ms  ${formatBytes(c.stateSizeBytes)}${c.failureReason ? `  (${c.failureReason})` : ''}`;
 }
 
-export function describeCheckpoints(s: CheckpointStatsView): string {
+export function describeCheckpoints(s: CheckpointStatsSnapshot): string {
   if (s.disabled) return 'Checkpointing is not enabled for this job (env.enableCheckpointing(ms)).';
   const lines = [
     `checkpoints: ${s.counts!.completed} completed, ${s.counts!.failed} failed, ${s.counts!.inProgress} in progress`,

@@ -4,7 +4,8 @@
  * `weir` CLI and the local cluster launcher are in @weir/cli.
  */
 export { bundleJob, JobFileError } from './bundler.js';
-export { ClusterClient, type CheckpointStatsView, type CheckpointView } from './cluster-client.js';
+export { ClusterClient } from './cluster-client.js';
+export type { CheckpointStats, CheckpointStatsSnapshot } from '@weir/core';
 export { defaultProgress, resolveLocation, runJob, type RunOptions } from './run-job.js';
 export {
   checkpointLine,

@@ -27,16 +27,17 @@ import { isStorageUri, parseStorageLocation } from './storage/location.js';
  * bad value anywhere is an error naming the key (or variable, or flag) and the expected form.
  */
 
-export type Parser = (v: unknown, key: string) => unknown;
+/** Turns a raw value (from the file, a variable or a flag) into the setting's type, or throws naming `key`. */
+export type Parser<T = unknown> = (v: unknown, key: string) => T;
 
-export interface ConfigOption {
-  key: string;
-  parse: Parser;
+export interface ConfigOption<T = unknown, K extends string = string> {
+  key: K;
+  parse: Parser<T>;
   /** the expected form, for `weir config --describe` and the docs */
   form: string;
   description: string;
-  /** the default, as a parsed value (undefined: unset) */
-  default?: unknown;
+  /** the default, as a parsed value (undefined: unset); the only place a setting's default is written */
+  default?: T;
   /** shown as `***` and registered as a secret so logs mask it */
   secret?: boolean;
   /** a file path: relative values in the configuration file are relative to the file */
@@ -91,11 +92,11 @@ export function parseMemorySize(v: unknown, key: string): number {
 const asNumber = (v: unknown): unknown =>
   typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
 const int =
-  (min: number, max = Number.MAX_SAFE_INTEGER): Parser =>
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> =>
   (v, key) => {
     const n = asNumber(v);
     return Number.isInteger(n) && (n as number) >= min && (n as number) <= max
-      ? n
+      ? (n as number)
       : fail(
           key,
           max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
@@ -103,34 +104,38 @@ const int =
         );
   };
 const num =
-  (min: number): Parser =>
+  (min: number): Parser<number> =>
   (v, key) => {
     const n = asNumber(v);
     return typeof n === 'number' && Number.isFinite(n) && n >= min ? n : fail(key, `a number >= ${min}`, v);
   };
 const oneOf =
-  (...values: string[]): Parser =>
+  <V extends string>(...values: readonly V[]): Parser<V> =>
   (v, key) =>
-    typeof v === 'string' && values.includes(v) ? v : fail(key, values.join(' or '), v);
-const bool: Parser = (v, key) =>
+    typeof v === 'string' && (values as readonly string[]).includes(v)
+      ? (v as V)
+      : fail(key, values.join(' or '), v);
+const bool: Parser<boolean> = (v, key) =>
   typeof v === 'boolean' ? v : v === 'true' ? true : v === 'false' ? false : fail(key, 'true or false', v);
-const file: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v));
-const dir: Parser = (v, key) => (typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a directory', v));
-const text: Parser = (v, key) =>
+const file: Parser<string> = (v, key) =>
+  typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a file path', v);
+const dir: Parser<string> = (v, key) =>
+  typeof v === 'string' && v.trim() !== '' ? v : fail(key, 'a directory', v);
+const text: Parser<string> = (v, key) =>
   typeof v === 'string' && v.trim() !== '' ? v.trim() : fail(key, 'a non-empty string', v);
-const host: Parser = (v, key) =>
+const host: Parser<string> = (v, key) =>
   typeof v === 'string' && /^[A-Za-z0-9._:[\]-]+$/.test(v) ? v : fail(key, 'a host name or IP address', v);
-const httpUrl: Parser = (v, key) =>
+const httpUrl: Parser<string> = (v, key) =>
   typeof v === 'string' && /^https?:\/\/[^\s/]+/.test(v)
     ? v
     : fail(key, 'an http:// or https:// URL such as http://minio:9000', v);
-const storageUri: Parser = (v, key) => {
+const storageUri: Parser<string> = (v, key) => {
   if (typeof v !== 'string' || !isStorageUri(v)) return fail(key, STORAGE, v);
   // a URI: throws naming the key, the value and what is wrong with it
   parseStorageLocation(v, { what: `Invalid value for '${key}':` });
   return v;
 };
-const stringList: Parser = (v, key) => {
+const stringList: Parser<string[]> = (v, key) => {
   const list =
     typeof v === 'string'
       ? v
@@ -139,7 +144,7 @@ const stringList: Parser = (v, key) => {
           .filter(Boolean)
       : v;
   return Array.isArray(list) && list.every((x) => typeof x === 'string' && x !== '')
-    ? list
+    ? (list as string[])
     : fail(key, 'a list of directories or s3:// URIs (comma-separated in a variable)', v);
 };
 
@@ -155,28 +160,32 @@ const RESTART_TYPES: Record<string, RestartStrategyType> = {
   'failure-rate': 'failure-rate',
   failurerate: 'failure-rate',
 };
-const restartType: Parser = (v, key) =>
+const restartType: Parser<RestartStrategyType> = (v, key) =>
   RESTART_TYPES[String(v).toLowerCase()] ??
   fail(key, 'none, fixed-delay, exponential-delay or failure-rate', v);
 /** Flink's `hashmap` is the heap backend */
-const stateBackend: Parser = (v, key) =>
+const stateBackend: Parser<StateBackendType> = (v, key) =>
   oneOf('heap', 'hashmap', 'rocksdb')(v, key) === 'rocksdb' ? 'rocksdb' : 'heap';
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const DURATION = 'a duration: 500, "500 ms", "10 s", "1 min"';
 const SIZE = 'a memory size: 4194304, "512 kb", "64 mb"';
 const STORAGE = 'file:///path or s3://bucket/prefix';
 
-const o = (
-  key: string,
-  parse: Parser,
+/** A registry entry that keeps its key, its parsed type and whether it has a default in its type. */
+type TypedOption<T, K extends string, D extends T | undefined> = ConfigOption<T, K> & { default: D };
+
+const o = <K extends string, T, D extends T | undefined = undefined>(
+  key: K,
+  parse: Parser<T>,
   form: string,
   description: string,
-  extra: Partial<ConfigOption> = {},
-): ConfigOption => ({ key, parse, form, description, ...extra });
+  extra: Omit<Partial<ConfigOption<T>>, 'default'> & { default?: D } = {},
+): TypedOption<T, K, D> => ({ key, parse, form, description, ...extra }) as TypedOption<T, K, D>;
 
 /** Every setting weir reads. */
-export const CONFIG_OPTIONS: readonly ConfigOption[] = [
+export const CONFIG_OPTIONS = [
   // processes and ports
   o('jobmanager.rpc.address', host, 'a host name or IP', 'the JobManager a TaskManager registers with', {
     default: '127.0.0.1',
@@ -465,7 +474,28 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     { default: false },
   ),
   o('rpc.max-message-size', parseSize, SIZE, 'largest gRPC message', { default: 128 << 20 }),
-];
+] as const;
+
+type Registry = (typeof CONFIG_OPTIONS)[number];
+/** Every configuration key (`heartbeat.interval`, ...). */
+export type ConfigKey = Registry['key'];
+/**
+ * The parsed type of a key, derived from its registry entry: the parser's type, and possibly
+ * undefined only when the entry has no default (`Setting<'heartbeat.interval'>` is number).
+ */
+export type Setting<K extends ConfigKey> =
+  Extract<Registry, { key: K }> extends TypedOption<infer T, K, infer D>
+    ? [D] extends [undefined]
+      ? T | undefined
+      : T
+    : never;
+/** Every setting of a process, complete (defaults filled in from the registry) and typed by key. */
+export type Settings = { readonly [K in ConfigKey]: Setting<K> };
+
+/** The registry's defaults: the settings of a process given no file, no variable and no flag. */
+export function defaultSettings(): Settings {
+  return Object.fromEntries(CONFIG_OPTIONS.map((opt) => [opt.key, opt.default])) as unknown as Settings;
+}
 
 const BY_KEY = new Map<string, ConfigOption>();
 for (const opt of CONFIG_OPTIONS) {
@@ -695,8 +725,16 @@ export class EffectiveConfig {
     readonly file?: string,
   ) {}
 
-  get<T = unknown>(key: string): T | undefined {
-    return this.values.get(key)?.value as T | undefined;
+  /** The value of a key, typed by its registry entry; undefined only for a key without a default that is not set. */
+  get<K extends ConfigKey>(key: K): Setting<K> {
+    return this.values.get(key)?.value as Setting<K>;
+  }
+
+  /** Every setting, complete and typed, built from the registry (no field is restated). */
+  get settings(): Settings {
+    return Object.fromEntries(
+      CONFIG_OPTIONS.map((opt) => [opt.key, this.values.get(opt.key)?.value]),
+    ) as unknown as Settings;
   }
 
   source(key: string): ConfigSource | undefined {
@@ -758,8 +796,11 @@ export function resolveConfig(
 // ---------------------------------------------------------------- the structured view
 
 /**
- * The cluster configuration (Flink's key names). It gives defaults for jobs; what a job sets in
- * code wins.
+ * What the configuration says about jobs and security, translated into the forms the job
+ * settings and the transport use (`CheckpointSettings`, the restart strategy, `SecurityConfig`).
+ * It gives defaults for jobs; what a job sets in code wins. Only keys that were set are in it.
+ * Process settings (ports, heartbeats, timeouts, RocksDB memory, S3, the log level) are not
+ * restated here: the processes take them from `EffectiveConfig.settings`.
  */
 export interface ClusterConfig {
   checkpoint: Partial<CheckpointSettings>;
@@ -769,42 +810,14 @@ export interface ClusterConfig {
   stateBackend?: StateBackendType;
   /** state.backend.incremental: incremental checkpoints for jobs that do not say */
   incrementalCheckpoints?: boolean;
-  /** state.backend.rocksdb.localdir: a TaskManager's local state directory root */
-  rocksdbLocalDir?: string;
-  /** state.backend.rocksdb.block.cache-size, bytes */
-  rocksdbBlockCacheSize?: number;
-  /** state.backend.rocksdb.writebuffer.size, bytes */
-  rocksdbWriteBufferSize?: number;
   /** restart-strategy.type and the settings of that type over Flink's defaults */
   restartStrategy?: RestartStrategyConfiguration;
-  heartbeatIntervalMs?: number;
-  heartbeatTimeoutMs?: number;
   /** where running jobs are kept so a restarted JobManager resumes them (Flink's high-availability.storageDir) */
   jobStore?: string;
   /** high-availability.type: none turns the job store off */
   jobStoreEnabled?: boolean;
   /** `security.*` and `rpc.*` keys: transport security, authentication, message sizes */
   security: SecurityConfig;
-  jobManager: { address?: string; port?: number; bindHost?: string };
-  taskManager: {
-    slots?: number;
-    bindHost?: string;
-    host?: string;
-    port?: number;
-    resourceId?: string;
-    workDir?: string;
-  };
-  slotRequestTimeoutMs?: number;
-  logLevel?: string;
-  s3: S3Settings;
-}
-
-export interface S3Settings {
-  endpoint?: string;
-  region?: string;
-  pathStyleAccess?: boolean;
-  accessKey?: string;
-  secretKey?: string;
 }
 
 /** What the configuration says about security; file paths are resolved against the file's directory. */
@@ -829,7 +842,7 @@ export interface SecurityConfig {
   insecure?: boolean;
 }
 
-const CHECKPOINT_FIELDS: Record<string, keyof CheckpointSettings> = {
+const CHECKPOINT_FIELDS: Partial<Record<ConfigKey, keyof CheckpointSettings>> = {
   'execution.checkpointing.interval': 'intervalMs',
   'execution.checkpointing.mode': 'mode',
   'execution.checkpointing.timeout': 'timeoutMs',
@@ -841,7 +854,7 @@ const CHECKPOINT_FIELDS: Record<string, keyof CheckpointSettings> = {
   'state.checkpoints.dir': 'storage',
 };
 
-const RESTART_FIELDS: Record<string, [RestartStrategyType, string]> = {
+const RESTART_FIELDS: Partial<Record<ConfigKey, [RestartStrategyType, string]>> = {
   'restart-strategy.fixed-delay.attempts': ['fixed-delay', 'attempts'],
   'restart-strategy.fixed-delay.delay': ['fixed-delay', 'delayMs'],
   'restart-strategy.exponential-delay.initial-backoff': ['exponential-delay', 'initialBackoffMs'],
@@ -860,49 +873,23 @@ const RESTART_FIELDS: Record<string, [RestartStrategyType, string]> = {
 
 /** Only values that were set (not defaults) go into the structured view, except where noted. */
 function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
-  const set = <T>(key: string): T | undefined => (c.isSet(key) ? c.get<T>(key) : undefined);
-  const config: ClusterConfig = {
-    checkpoint: {},
-    security: {},
-    jobManager: {},
-    taskManager: {},
-    s3: {},
-  };
-  for (const [key, field] of Object.entries(CHECKPOINT_FIELDS)) {
+  const set = <K extends ConfigKey>(key: K): Setting<K> | undefined =>
+    c.isSet(key) ? c.get(key) : undefined;
+  const config: ClusterConfig = { checkpoint: {}, security: {} };
+  for (const [key, field] of Object.entries(CHECKPOINT_FIELDS) as Array<[ConfigKey, string]>) {
     const v = set(key);
     if (v !== undefined) (config.checkpoint as Record<string, unknown>)[field] = v;
   }
   if (config.checkpoint.storage) config.checkpointDir = config.checkpoint.storage;
-  const assign = <O extends object>(target: O, field: keyof O, key: string, always = false): void => {
+  const assign = <O extends object>(target: O, field: keyof O, key: ConfigKey, always = false): void => {
     const v = always ? c.get(key) : set(key);
     if (v !== undefined) (target as Record<string, unknown>)[field as string] = v;
   };
   assign(config, 'savepointDir', 'state.savepoints.dir');
   assign(config, 'stateBackend', 'state.backend.type');
   assign(config, 'incrementalCheckpoints', 'state.backend.incremental');
-  assign(config, 'rocksdbLocalDir', 'state.backend.rocksdb.localdir');
-  assign(config, 'rocksdbBlockCacheSize', 'state.backend.rocksdb.block.cache-size');
-  assign(config, 'rocksdbWriteBufferSize', 'state.backend.rocksdb.writebuffer.size');
-  assign(config, 'heartbeatIntervalMs', 'heartbeat.interval');
-  assign(config, 'heartbeatTimeoutMs', 'heartbeat.timeout');
   assign(config, 'jobStore', 'high-availability.storageDir');
   if (c.get('high-availability.type') === 'none') config.jobStoreEnabled = false;
-  assign(config, 'slotRequestTimeoutMs', 'slot.request.timeout');
-  assign(config, 'logLevel', 'log.level');
-  assign(config.jobManager, 'address', 'jobmanager.rpc.address');
-  assign(config.jobManager, 'port', 'jobmanager.rpc.port');
-  assign(config.jobManager, 'bindHost', 'jobmanager.bind-host');
-  assign(config.taskManager, 'slots', 'taskmanager.numberOfTaskSlots');
-  assign(config.taskManager, 'bindHost', 'taskmanager.bind-host');
-  assign(config.taskManager, 'host', 'taskmanager.host');
-  assign(config.taskManager, 'port', 'taskmanager.rpc.port');
-  assign(config.taskManager, 'resourceId', 'taskmanager.resource-id');
-  assign(config.taskManager, 'workDir', 'process.taskmanager.working-dir');
-  assign(config.s3, 'endpoint', 's3.endpoint');
-  assign(config.s3, 'region', 's3.region');
-  assign(config.s3, 'pathStyleAccess', 's3.path-style-access');
-  assign(config.s3, 'accessKey', 's3.access-key');
-  assign(config.s3, 'secretKey', 's3.secret-key');
   assign(config.security, 'sslEnabled', 'security.ssl.enabled');
   assign(config.security, 'sslCa', 'security.ssl.ca');
   assign(config.security, 'sslCert', 'security.ssl.cert');
@@ -913,10 +900,10 @@ function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
   assign(config.security, 'maxMessageBytes', 'rpc.max-message-size');
   assign(config.security, 'insecure', 'security.insecure');
 
-  const type = set<RestartStrategyType>('restart-strategy.type');
+  const type = set('restart-strategy.type');
   if (type) {
     const settings: Record<string, unknown> = {};
-    for (const [key, [t, field]] of Object.entries(RESTART_FIELDS)) {
+    for (const [key, [t, field]] of Object.entries(RESTART_FIELDS) as Array<[ConfigKey, [string, string]]>) {
       const v = set(key);
       if (t === type && v !== undefined) settings[field] = v;
     }

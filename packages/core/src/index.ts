@@ -8,6 +8,8 @@ export * from './rpc/grpc-factory.js';
 export * from './rpc/proto.js';
 export * from './rpc/types.js';
 export * from './storage/index.js';
+export * from './checkpoint/index.js';
+export * from './json-payload.js';
 export * from './durable-fs.js';
 export * from './config.js';
 export * from './security.js';

@@ -3,12 +3,27 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { installPlanner, type StreamGraph } from '@weir/api/internal';
+import { PayloadReader } from './json-payload.js';
 
 /** What a job module sees while it is planned: the submitter's directory and arguments. */
 export interface JobContext {
   workingDirectory: string;
   args: string[];
   defaultParallelism?: number;
+}
+
+/**
+ * The job context a client submits (`job_context_json`), checked field by field; an empty payload
+ * is an empty context. The reader decides what a missing field means (a task: its own working
+ * directory).
+ */
+export function parseJobContext(text: string, what: string): Partial<JobContext> {
+  const r = new PayloadReader(what);
+  const v = r.object(text ? r.parse(text) : {}, '');
+  r.optional(v, '', 'workingDirectory', (x, p) => r.string(x, p));
+  r.optional(v, '', 'args', (x, p) => r.eachElement(x, p, (a, ap) => r.string(a, ap)));
+  r.optional(v, '', 'defaultParallelism', (x, p) => r.integer(x, p, 1));
+  return v as Partial<JobContext>;
 }
 
 const API_SPECIFIER = /(["'])@weir\/api\1/g;

@@ -8,6 +8,7 @@ import type {
   StreamGraph,
   StreamNode,
 } from '@weir/api/internal';
+import { PayloadReader, fieldPath } from './json-payload.js';
 
 /** Serializable plan of a job: vertices are operator chains, edges carry a partitioner. */
 export interface JobGraph {
@@ -51,6 +52,62 @@ export interface JobEdge {
   sourceOperatorId: string;
   targetOperatorId: string;
   partitioner: PartitionerType;
+}
+
+/**
+ * The job graph a client submits (`job_graph_json`), checked field by field: every field the
+ * JobManager schedules and deploys with, and that edges join vertices of the graph. `what`
+ * names the payload in errors ("Invalid job graph: vertices[1].parallelism must be ...").
+ */
+export function parseJobGraph(text: string, what: string): JobGraph {
+  const r = new PayloadReader(what);
+  const g = r.object(r.parse(text), '');
+  r.string(g.jobName, 'jobName');
+  r.integer(g.maxParallelism, 'maxParallelism', 1);
+  const vertices = r.eachElement(g.vertices, 'vertices', (v, p) => {
+    const o = r.object(v, p);
+    r.string(o.id, fieldPath(p, 'id'));
+    r.string(o.name, fieldPath(p, 'name'));
+    r.integer(o.parallelism, fieldPath(p, 'parallelism'), 1);
+    r.integer(o.maxParallelism, fieldPath(p, 'maxParallelism'), 1);
+    r.boolean(o.isSource, fieldPath(p, 'isSource'));
+    const ops = r.eachElement(o.operators, fieldPath(p, 'operators'), (op, opp) => {
+      const x = r.object(op, opp);
+      r.string(x.id, fieldPath(opp, 'id'));
+      r.string(x.name, fieldPath(opp, 'name'));
+      r.string(x.kind, fieldPath(opp, 'kind'));
+      r.boolean(x.keyed, fieldPath(opp, 'keyed'));
+    });
+    if (ops.length === 0) r.fail(fieldPath(p, 'operators'), 'a non-empty array');
+  }) as JobVertex[];
+  if (vertices.length === 0) r.fail('vertices', 'a non-empty array (the job graph has no vertices)');
+  const ids = new Set(vertices.map((v) => v.id));
+  r.eachElement(g.edges, 'edges', (e, p) => {
+    const o = r.object(e, p);
+    for (const k of ['sourceVertexId', 'targetVertexId']) {
+      if (!ids.has(r.string(o[k], fieldPath(p, k))))
+        r.fail(fieldPath(p, k), 'the id of a vertex of the graph');
+    }
+    r.string(o.sourceOperatorId, fieldPath(p, 'sourceOperatorId'));
+    r.string(o.targetOperatorId, fieldPath(p, 'targetOperatorId'));
+    r.oneOf(o.partitioner, fieldPath(p, 'partitioner'), [
+      'forward',
+      'hash',
+      'rebalance',
+      'broadcast',
+    ] as const);
+  });
+  r.object(g.checkpoint, 'checkpoint');
+  r.optional(g, '', 'stateBackend', (x, p) => r.string(x, p));
+  r.optional(g, '', 'incrementalCheckpoints', (x, p) => r.boolean(x, p));
+  r.optional(g, '', 'restartStrategy', (x, p) => r.string(r.object(x, p).type, fieldPath(p, 'type')));
+  r.optional(g, '', 'sinkPaths', (x, p) =>
+    r.eachElement(x, p, (sp, spp) => {
+      const o = r.object(sp, spp);
+      for (const k of ['operatorId', 'operatorName', 'path']) r.string(o[k], fieldPath(spp, k));
+    }),
+  );
+  return g as unknown as JobGraph;
 }
 
 /**

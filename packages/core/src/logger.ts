@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
-import { hasSecrets, maskSecrets, maskString, registerEnvironmentSecrets } from './secrets.js';
+import { defaultSettings, type LogLevel } from './config.js';
+import { hasSecrets, maskSecrets, maskString } from './secrets.js';
 
 export type { Logger };
 
@@ -23,13 +24,17 @@ const REDACT = [
 
 /**
  * One structured logger per process; the component name tells whose line it is. Secrets the
- * process knows (see secrets.ts) are masked in every message and field.
+ * process knows (see secrets.ts) are masked in every message and field. `level` is the
+ * process's log.level setting (the registry's default when not given).
  */
-export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
-  registerEnvironmentSecrets();
+export function createLogger(
+  component: string,
+  bindings: Record<string, unknown> = {},
+  level: LogLevel = defaultSettings()['log.level'],
+): Logger {
   return pino({
     name: component,
-    level: process.env.WEIR_LOG_LEVEL ?? 'info',
+    level,
     base: { pid: process.pid, ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT, censor: '***' },

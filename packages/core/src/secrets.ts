@@ -26,8 +26,11 @@ export function registerSecret(value: string | undefined): void {
   );
 }
 
-/** Registers the S3 secrets of the environment (the same variables the S3 storage reads). */
-export function registerEnvironmentSecrets(env: NodeJS.ProcessEnv = process.env): void {
+/**
+ * Registers the secrets of an environment (S3 keys, AWS session tokens, the bearer token), so
+ * logs mask them even where no setting holds them; the process edge calls it with its own.
+ */
+export function registerEnvironmentSecrets(env: NodeJS.ProcessEnv): void {
   for (const k of [
     'WEIR_S3_SECRET_KEY',
     'AWS_SECRET_ACCESS_KEY',

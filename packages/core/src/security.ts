@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import type { SecurityConfig } from './config.js';
+import { defaultSettings, type SecurityConfig } from './config.js';
 import { registerSecret } from './secrets.js';
 
-/** 128 MiB: large job bundles and collected results fit; a single message cannot exhaust memory. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+/** rpc.max-message-size's default (128 MiB): large job bundles and collected results fit; a single message cannot exhaust memory. */
+export const DEFAULT_MAX_MESSAGE_BYTES = defaultSettings()['rpc.max-message-size'];
 
 /** PEM material of this process: the cluster CA, and the certificate it presents (servers always, clients optionally). */
 export interface TlsMaterial {
@@ -72,8 +72,8 @@ export function readTokenFile(file: string): string {
 }
 
 /**
- * Resolves the security of a process from flags, the configuration file and the environment
- * (`WEIR_AUTH_TOKEN`). `role` 'server' (JobManager, TaskManager) needs a certificate and key
+ * Resolves the security of a process from flags and its resolved configuration (which holds
+ * `WEIR_AUTH_TOKEN` as security.auth.token, see resolveConfig). `role` 'server' (JobManager, TaskManager) needs a certificate and key
  * when TLS is on; a 'client' (the CLI) needs only the CA and sends its certificate if it has one.
  * Reading the token registers it as a secret, so it is masked in every log line.
  */
@@ -81,7 +81,6 @@ export function resolveTransportSecurity(
   config: SecurityConfig | undefined,
   flags: SecurityFlags = {},
   role: 'server' | 'client' = 'server',
-  env: NodeJS.ProcessEnv = process.env,
 ): TransportSecurity {
   const c = config ?? {};
   const ca = flags.sslCa ?? c.sslCa;
@@ -112,9 +111,7 @@ export function resolveTransportSecurity(
     };
   }
   const tokenFile = flags.tokenFile ?? c.tokenFile;
-  const token = tokenFile
-    ? readTokenFile(tokenFile)
-    : (c.token ?? env.WEIR_SECURITY_AUTH_TOKEN ?? env.WEIR_AUTH_TOKEN)?.trim() || undefined;
+  const token = tokenFile ? readTokenFile(tokenFile) : c.token?.trim() || undefined;
   if (token) {
     if (!tokenFile && token.length < 16)
       throw new Error(

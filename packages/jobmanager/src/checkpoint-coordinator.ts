@@ -1,35 +1,18 @@
 import type { CheckpointSettings } from '@weir/api/internal';
-import { childLocation, storageUri, type CheckpointStorage, type Logger } from '@weir/core';
+import {
+  childLocation,
+  isIncrementalHandle,
+  parseCheckpointMetadata,
+  storageUri,
+  type CheckpointMetadata,
+  type CheckpointStats,
+  type CheckpointStatsSnapshot,
+  type CheckpointStorage,
+  type Logger,
+  type OperatorState,
+  type TaskStateSnapshot,
+} from '@weir/core';
 import { SharedStateRegistry, sharedFilesOf, type SharedFileRef } from './shared-state-registry.js';
-
-export interface SubtaskCheckpointStats {
-  executionId: string;
-  vertex: string;
-  subtask: number;
-  acknowledged: boolean;
-  ackTime?: number;
-  syncDurationMs?: number;
-  asyncDurationMs?: number;
-  alignmentDurationMs?: number;
-  stateSizeBytes?: number;
-}
-
-export interface CheckpointStats {
-  id: number;
-  savepoint: boolean;
-  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
-  triggerTime: number;
-  endTime?: number;
-  durationMs?: number;
-  stateSizeBytes: number;
-  failureReason?: string;
-  /** the largest per-subtask figures, for a one-line summary */
-  maxSyncDurationMs: number;
-  maxAsyncDurationMs: number;
-  maxAlignmentDurationMs: number;
-  path: string;
-  subtasks: SubtaskCheckpointStats[];
-}
 
 /** What the coordinator needs from its job. */
 export interface CheckpointedJob {
@@ -87,7 +70,7 @@ interface PendingCheckpoint {
   notYetAcknowledged: Set<string>;
   /** triggered after every source ended: its completion lets the tasks finish */
   final: boolean;
-  states: Map<string, { subtask: number; state: Record<string, unknown> }>;
+  states: Map<string, { subtask: number; state: TaskStateSnapshot }>;
   timer: NodeJS.Timeout;
 }
 
@@ -98,6 +81,9 @@ interface DurableState {
 }
 
 const HISTORY = 50;
+/** a refused delete is tried this many times in all, after 0.25, 0.5, 1, ... s */
+const DISCARD_ATTEMPTS = 6;
+const DISCARD_BACKOFF_MS = 250;
 
 /**
  * Triggers checkpoints at the sources, collects acknowledgements and declines, completes a
@@ -127,6 +113,8 @@ export class CheckpointCoordinator {
   private counts = { completed: 0, failed: 0 };
   /** all sources reached the end of their input: take the final checkpoint without waiting */
   private finalRequested = false;
+  /** deletes still being tried again */
+  private readonly discards = new Set<Promise<void>>();
   /** set by a savepoint that ends the job: no periodic checkpoint may follow it */
   private periodicStopped = false;
   private readonly abortedWhileSuspending: CheckpointLocation[] = [];
@@ -216,17 +204,45 @@ export class CheckpointCoordinator {
    * `highestIdUsed`, recorded before triggering) but never completed; newer ids are this
    * JobManager's own.
    */
-  private async sweepOrphanedCheckpoints(highestIdUsed: number): Promise<void> {
-    const kept = new Set(this.retained.map((r) => r.id));
+  private async sweepOrphanedCheckpoints(
+    highestIdUsed: number,
+    why = 'deleting checkpoints the previous JobManager never completed',
+  ): Promise<void> {
+    const kept = new Set([...this.retained.map((r) => r.id), ...this.pending.keys()]);
     const orphans = (await this.storage.list(this.job.jobId).catch(() => [] as string[])).filter((name) => {
       const id = Number(/^chk-(\d+)$/.exec(name)?.[1] ?? NaN);
       return id <= highestIdUsed && !kept.has(id);
     });
-    if (orphans.length > 0)
-      this.log.info({ directories: orphans }, 'deleting checkpoints the previous JobManager never completed');
-    await Promise.all(
-      orphans.map((name) => this.storage.deleteDir(`${this.job.jobId}/${name}`).catch(() => {})),
-    );
+    if (orphans.length > 0) this.log.info({ directories: orphans }, why);
+    await Promise.all(orphans.map((name) => this.discard(this.storage, `${this.job.jobId}/${name}`)));
+  }
+
+  /**
+   * Deletes a checkpoint directory, trying again with backoff (Flink's CheckpointsCleaner): a
+   * delete refused once (S3 answering 503, say) must not leave a checkpoint behind for good.
+   * The job's end waits for deletes still being retried.
+   */
+  private discard(storage: CheckpointStorage, directory: string): Promise<void> {
+    const run = async (): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await storage.deleteDir(directory);
+          return;
+        } catch (err) {
+          if (attempt >= DISCARD_ATTEMPTS - 1) {
+            this.log.warn(
+              { directory, err: (err as Error).message },
+              'could not discard a checkpoint directory',
+            );
+            return;
+          }
+          await new Promise((r) => setTimeout(r, DISCARD_BACKOFF_MS * 2 ** attempt).unref());
+        }
+      }
+    };
+    const d = run().finally(() => this.discards.delete(d));
+    this.discards.add(d);
+    return d;
   }
 
   /** Resolves once no completion and no job store write is in progress (failover waits for it). */
@@ -270,10 +286,11 @@ export class CheckpointCoordinator {
     for (const r of this.retained) {
       const directory = `${this.job.jobId}/chk-${r.id}`;
       try {
-        const md = JSON.parse((await this.storage.read(`${directory}/_metadata`)).toString('utf8')) as {
-          operators?: Record<string, { subtasks: Record<string, unknown> }>;
-        };
-        this.sharedState.register(r.id, sharedFilesOf(md.operators ?? {}, directory));
+        const md = parseCheckpointMetadata(
+          (await this.storage.read(`${directory}/_metadata`)).toString('utf8'),
+          `checkpoint ${r.id} _metadata`,
+        );
+        this.sharedState.register(r.id, sharedFilesOf(md.operators, directory));
       } catch (err) {
         this.log.warn(
           { checkpointId: r.id, err: (err as Error).message },
@@ -298,7 +315,7 @@ export class CheckpointCoordinator {
 
   /** The shared files that the acknowledgements of a checkpoint reference. */
   private sharedFilesOfAcks(p: PendingCheckpoint): SharedFileRef[] {
-    const operators: Record<string, { subtasks: Record<string, unknown> }> = {};
+    const operators: Record<string, Pick<OperatorState, 'subtasks'>> = {};
     for (const { subtask, state } of p.states.values()) {
       for (const [op, entry] of Object.entries(state))
         (operators[op] ??= { subtasks: {} }).subtasks[subtask] = entry;
@@ -420,7 +437,7 @@ export class CheckpointCoordinator {
   acknowledge(
     executionId: string,
     id: number,
-    stateJson: string,
+    state: TaskStateSnapshot,
     m: {
       syncDurationMs: number;
       asyncDurationMs: number;
@@ -431,7 +448,8 @@ export class CheckpointCoordinator {
     const p = this.pending.get(id);
     if (!p) {
       // too late (the checkpoint was aborted): new shared files it wrote are nobody's
-      if (stateJson.includes('"incremental"')) void this.discardLateAck(id, stateJson);
+      if (Object.values(state).some((s) => s.keyed && isIncrementalHandle(s.keyed)))
+        void this.discardLateAck(id, state);
       return;
     }
     if (!p.notYetAcknowledged.delete(executionId)) return;
@@ -441,10 +459,7 @@ export class CheckpointCoordinator {
     p.stats.maxSyncDurationMs = Math.max(p.stats.maxSyncDurationMs, m.syncDurationMs);
     p.stats.maxAsyncDurationMs = Math.max(p.stats.maxAsyncDurationMs, m.asyncDurationMs);
     p.stats.maxAlignmentDurationMs = Math.max(p.stats.maxAlignmentDurationMs, m.alignmentDurationMs);
-    p.states.set(executionId, {
-      subtask: st.subtask,
-      state: JSON.parse(stateJson || '{}') as Record<string, unknown>,
-    });
+    p.states.set(executionId, { subtask: st.subtask, state });
     if (p.notYetAcknowledged.size === 0) {
       // fully acknowledged: no timeout any more; completes after the completions before it
       clearTimeout(p.timer);
@@ -456,9 +471,8 @@ export class CheckpointCoordinator {
     }
   }
 
-  private async discardLateAck(id: number, stateJson: string): Promise<void> {
+  private async discardLateAck(id: number, state: TaskStateSnapshot): Promise<void> {
     try {
-      const state = JSON.parse(stateJson) as Record<string, unknown>;
       const operators = Object.fromEntries(
         Object.entries(state).map(([op, entry]) => [op, { subtasks: { 0: entry } }]),
       );
@@ -487,7 +501,7 @@ export class CheckpointCoordinator {
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
     // aborted while waiting for its turn (subsumed by a newer completion, the job failed over, ...)
     if (this.pending.get(id) !== p) return;
-    const operators: Record<string, { parallelism: number; subtasks: Record<number, unknown> }> = {};
+    const operators: Record<string, OperatorState> = {};
     for (const t of p.tasks)
       for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
     for (const { subtask, state } of p.states.values()) {
@@ -501,7 +515,7 @@ export class CheckpointCoordinator {
       timestamp: p.stats.triggerTime,
       maxParallelism: this.job.maxParallelism,
       operators,
-    };
+    } satisfies CheckpointMetadata;
     const { storage, directory } = p.location;
     // incremental checkpoints: every shared file an earlier checkpoint wrote must still be retained
     await this.sharedStateReady;
@@ -564,14 +578,14 @@ export class CheckpointCoordinator {
     this.job.completed?.(id, p.stats.path);
     while (this.retained.length > this.settings.retainedCheckpoints) {
       const old = this.retained.shift()!.id;
-      await this.storage
-        .deleteDir(`${this.job.jobId}/chk-${old}`)
-        .catch((err: Error) =>
-          this.log.warn({ checkpointId: old, err: err.message }, 'could not discard a subsumed checkpoint'),
-        );
+      await this.discard(this.storage, `${this.job.jobId}/chk-${old}`);
       // shared files only the subsumed checkpoint used go with it
       await this.sharedState.unregister(old);
     }
+    // directories of older checkpoints that are neither retained nor pending are orphans: state
+    // files a task wrote after its checkpoint was aborted (a TaskManager cut off from the
+    // JobManager keeps writing until it notices), or a delete that failed for good
+    void this.sweepOrphanedCheckpoints(id, 'deleting directories of checkpoints that were aborted');
   }
 
   private async abort(id: number, reason: string, countsAsFailure = true): Promise<void> {
@@ -589,7 +603,7 @@ export class CheckpointCoordinator {
     if (countsAsFailure) this.consecutiveFailures++;
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false, false);
-    await p.location.storage.deleteDir(p.location.directory).catch(() => {});
+    await this.discard(p.location.storage, p.location.directory);
     // shared files this checkpoint wrote, unless a retained checkpoint took them over
     await this.sharedStateReady;
     await this.sharedState.discardUnreferenced(
@@ -627,18 +641,21 @@ export class CheckpointCoordinator {
       jobStatus === 'JOB_FAILED' ||
       (jobStatus === 'JOB_CANCELED' && this.settings.externalizedRetention === 'RETAIN_ON_CANCELLATION');
     if (!keep) {
-      for (const { id } of this.retained.splice(0)) {
-        await this.storage.deleteDir(`${this.job.jobId}/chk-${id}`).catch(() => {});
-        await this.sharedState.unregister(id).catch(() => {});
-      }
-      // and whatever tasks of aborted checkpoints left behind
-      await this.storage.deleteDir(`${this.job.jobId}/shared`).catch(() => {});
+      for (const { id } of this.retained.splice(0)) await this.sharedState.unregister(id).catch(() => {});
+      // the job's whole directory: retained checkpoints, shared files, and whatever tasks of
+      // aborted checkpoints left behind
+      await this.discard(this.storage, this.job.jobId);
+    } else {
+      await this.sweepOrphanedCheckpoints(
+        Number.MAX_SAFE_INTEGER,
+        'deleting directories of checkpoints that were not completed',
+      );
     }
+    await Promise.all([...this.discards]);
   }
 
-  snapshotStats(): {
-    counts: { completed: number; failed: number; inProgress: number };
-    latestCompleted?: CheckpointStats;
+  snapshotStats(): CheckpointStatsSnapshot & {
+    counts: NonNullable<CheckpointStatsSnapshot['counts']>;
     history: CheckpointStats[];
     settings: CheckpointSettings;
   } {

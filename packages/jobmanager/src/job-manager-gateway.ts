@@ -1,4 +1,4 @@
-import type { JobManagerGatewayHandlers } from '@weir/core';
+import { parseTaskStateSnapshot, type JobManagerGatewayHandlers } from '@weir/core';
 import type { JobMaster } from './job-master.js';
 import type { ResourceManager } from './resource-manager.js';
 import { invalid, notFound } from './rpc-status.js';
@@ -45,7 +45,20 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
     },
     AcknowledgeCheckpoint: (call, cb) => {
       const r = call.request;
-      host.jobs.get(r.jobId)?.coordinator?.acknowledge(r.executionId, Number(r.checkpointId), r.stateJson, {
+      const coordinator = host.jobs.get(r.jobId)?.coordinator;
+      if (!coordinator) return cb(null, { ok: true });
+      let state;
+      try {
+        state = parseTaskStateSnapshot(
+          r.stateJson,
+          `acknowledgement of checkpoint ${r.checkpointId} by ${r.executionId}`,
+        );
+      } catch (err) {
+        // the checkpoint cannot complete without this task's state
+        coordinator.decline(r.executionId, Number(r.checkpointId), (err as Error).message);
+        return cb(invalid((err as Error).message));
+      }
+      coordinator.acknowledge(r.executionId, Number(r.checkpointId), state, {
         syncDurationMs: Number(r.syncDurationMs),
         asyncDurationMs: Number(r.asyncDurationMs),
         alignmentDurationMs: Number(r.alignmentDurationMs),

@@ -6,16 +6,18 @@ import {
   checkExposure,
   controlProto,
   createCheckpointStorage,
-  fileStorageUri,
   createLogger,
   createServer,
   dispatcherProto,
   getTransportSecurity,
   maskSecrets,
+  parseJobContext,
+  parseJobGraph,
   shutdownServer,
   type DispatcherHandlers,
   type JobGraph,
   type Logger,
+  type Settings,
 } from '@weir/core';
 import {
   StoragePathPolicy,
@@ -36,23 +38,26 @@ import { invalid, notFound } from './rpc-status.js';
 /** The directory relative paths of the job resolve against, from its job context. */
 function workingDirectoryOf(jobContextJson: string): string | undefined {
   try {
-    const wd = (JSON.parse(jobContextJson) as { workingDirectory?: unknown }).workingDirectory;
-    return typeof wd === 'string' ? wd : undefined;
+    return parseJobContext(jobContextJson, 'the job context').workingDirectory;
   } catch {
     return undefined;
   }
 }
 
+/** The registry settings a JobManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
+export type JobManagerSettings = Pick<
+  Settings,
+  'heartbeat.interval' | 'heartbeat.timeout' | 'slot.request.timeout' | 'log.level'
+>;
+
 export interface JobManagerOptions {
   host: string;
   port: number;
-  heartbeatIntervalMs?: number;
-  heartbeatTimeoutMs?: number;
-  slotRequestTimeoutMs?: number;
+  settings: JobManagerSettings;
   /** default checkpoint storage root (file:///... ) */
-  checkpointStorage?: string;
+  checkpointStorage: string;
   /** default savepoint directory */
-  savepointDir?: string;
+  savepointDir: string;
   /** checkpoint settings from the configuration file */
   checkpointDefaults?: Partial<CheckpointSettings>;
   /** keyed state backend of jobs that choose none (configuration file: state.backend.type) */
@@ -88,7 +93,7 @@ class RpcFailure extends Error {
  */
 export class JobManager {
   readonly id = `jm-${randomUUID().slice(0, 8)}`;
-  readonly log: Logger = createLogger('jobmanager');
+  readonly log: Logger;
   readonly rm: ResourceManager;
   private readonly server = createServer();
   /** grpc.health.v1.Health: SERVING once listening and the job store's jobs are resumed, NOT_SERVING when stopping */
@@ -104,16 +109,17 @@ export class JobManager {
   port = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
+    this.log = createLogger('jobmanager', {}, opts.settings['log.level']);
     this.rm = new ResourceManager(
       this.log,
-      opts.heartbeatIntervalMs ?? 1_000,
-      opts.heartbeatTimeoutMs ?? 10_000,
+      opts.settings['heartbeat.interval'],
+      opts.settings['heartbeat.timeout'],
       this.id,
     );
     const sec = getTransportSecurity();
     this.paths = new StoragePathPolicy({
-      checkpointStorage: opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
-      savepointDir: opts.savepointDir ?? '.weir/savepoints',
+      checkpointStorage: opts.checkpointStorage,
+      savepointDir: opts.savepointDir,
       ...(opts.allowedStorageDirs ? { allowedDirs: opts.allowedStorageDirs } : {}),
       restrict: !!(sec.tls || sec.token || opts.allowedStorageDirs?.length),
     });
@@ -243,12 +249,14 @@ export class JobManager {
     const req = call.request;
     let graph: JobGraph;
     try {
-      graph = JSON.parse(req.jobGraphJson) as JobGraph;
-      if (!Array.isArray(graph.vertices) || graph.vertices.length === 0 || !Array.isArray(graph.edges)) {
-        throw new Error('the job graph has no vertices');
-      }
+      graph = parseJobGraph(req.jobGraphJson, 'Invalid job graph');
     } catch (err) {
-      return cb(invalid(`Invalid job graph: ${(err as Error).message}`));
+      return cb(invalid((err as Error).message));
+    }
+    try {
+      parseJobContext(req.jobContextJson, 'Invalid job context');
+    } catch (err) {
+      return cb(invalid((err as Error).message));
     }
     if (!req.bundle || req.bundle.length === 0) return cb(invalid('The job bundle is empty'));
     const jobId = randomUUID().replace(/-/g, '');
@@ -318,9 +326,9 @@ export class JobManager {
         outputs: outputDirectories(graph.sinkPaths, workingDirectoryOf(req.jobContextJson)),
       });
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
-      slotRequestTimeoutMs: this.opts.slotRequestTimeoutMs ?? 300_000,
+      slotRequestTimeoutMs: this.opts.settings['slot.request.timeout'],
       ...(restore ? { restore } : {}),
-      checkpointStorage: this.opts.checkpointStorage ?? fileStorageUri('.weir/checkpoints'),
+      checkpointStorage: this.opts.checkpointStorage,
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),
       ...(this.opts.stateBackend ? { stateBackend: this.opts.stateBackend } : {}),
       ...(this.opts.incrementalCheckpoints !== undefined

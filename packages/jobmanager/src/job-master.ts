@@ -1,21 +1,25 @@
-import { randomUUID } from 'node:crypto';
+/*
+ * Why this file is longer than ~400 lines: it is the job's state machine (JOB_CREATED ->
+ * RUNNING -> RESTARTING/FAILING/CANCELLING -> terminal), and every method here changes `status`,
+ * the attempt or a timer; keeping the transitions together lets one read every path between two
+ * states in one place. What does not change them lives beside it: execution-graph.ts (executions,
+ * deployment descriptors, status view), execution-failure-handler.ts (what a failure means),
+ * job-restarts.ts (failover timings), task-manager-gateway.ts (calls to TaskManagers).
+ */
 import {
   createCheckpointStorage,
   isCheckpointDamaged,
   requiredSlots,
-  unary,
   type ExecutionState,
   type JobDetails,
   type JobGraph,
   type JobStatus,
-  type JobVertex,
   type Logger,
   type TaskDeploymentDescriptor,
   type TaskFailure,
   type TaskMetrics__Output,
-  type Ack__Output,
 } from '@weir/core';
-import type { RegisteredTaskManager, ResourceManager, SlotAllocation } from './resource-manager.js';
+import type { RegisteredTaskManager, ResourceManager } from './resource-manager.js';
 import {
   CheckpointCoordinator,
   type CheckpointedJob,
@@ -30,36 +34,20 @@ import {
 } from '@weir/api/internal';
 import { RestorePlan } from './restore.js';
 import { RestartBackoff } from './restart-backoff.js';
+import {
+  TERMINAL_TASK,
+  createDeploymentDescriptor,
+  createExecutions,
+  executionDetails,
+  type Execution,
+} from './execution-graph.js';
+import { ExecutionFailureHandler, damagedCheckpointCause } from './execution-failure-handler.js';
+import { JobRestarts } from './job-restarts.js';
+import { cancelTask, notifyCheckpoint, submitTask, triggerCheckpoint } from './task-manager-gateway.js';
 
-/** One attempt to run one subtask. */
-export interface Execution {
-  executionId: string;
-  vertex: JobVertex;
-  subtaskIndex: number;
-  attempt: number;
-  state: ExecutionState;
-  slot?: SlotAllocation;
-  recordsIn: number;
-  recordsOut: number;
-  /** a running source whose input ended; it waits for the final checkpoint */
-  endOfData?: boolean;
-}
+export type { Execution } from './execution-graph.js';
+export type { JobRestart } from './job-restarts.js';
 
-/** One failover, with the timings of its recovery (epoch ms, 0 until the step happened). */
-export interface JobRestart {
-  attempt: number;
-  cause: string;
-  detectedAt: number;
-  canceledAt: number;
-  deployedAt: number;
-  runningAt: number;
-  firstCheckpointAt: number;
-  restoredCheckpointId: number;
-  restoredFrom: string;
-  stateRestoreMs: number;
-}
-
-const TERMINAL_TASK: ReadonlySet<ExecutionState> = new Set(['FINISHED', 'CANCELED', 'FAILED']);
 const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['JOB_FINISHED', 'JOB_CANCELED', 'JOB_FAILED']);
 
 export interface JobMasterOptions {
@@ -104,8 +92,8 @@ export class JobMaster {
   private cancelTimer: NodeJS.Timeout | undefined;
   private restartScheduled = false;
   private attempt = 0;
-  readonly restarts: JobRestart[] = [];
-  readonly backoff: RestartBackoff;
+  readonly restarts: JobRestarts;
+  private readonly failureHandler: ExecutionFailureHandler;
   /** the state the current attempt was deployed with */
   private restore: RestorePlan | undefined;
   private restoredCheckpointId = 0;
@@ -151,7 +139,8 @@ export class JobMaster {
       (this.checkpointSettings.intervalMs > 0
         ? RESTART_STRATEGY_DEFAULTS['exponential-delay']
         : RESTART_STRATEGY_DEFAULTS.none);
-    this.backoff = new RestartBackoff(strategy);
+    this.failureHandler = new ExecutionFailureHandler(new RestartBackoff(strategy), log);
+    this.restarts = new JobRestarts(log);
     this.restore = opts.restore;
     // only a retained checkpoint of this job counts as "restored checkpoint" (for the damaged-checkpoint
     // fallback): a recovered job restores its latest retained one; a start savepoint is not one
@@ -166,27 +155,13 @@ export class JobMaster {
 
   /** One new execution per subtask for the next attempt; reports from older ones are ignored. */
   private createExecutions(): void {
+    this.executions = createExecutions(this.jobId, this.graph, this.attempt);
     this.byId.clear();
-    this.executions = [];
-    for (const vertex of this.graph.vertices) {
-      for (let i = 0; i < vertex.parallelism; i++) {
-        const e: Execution = {
-          executionId: `${this.jobId.slice(0, 8)}-${vertex.id}-${i}-${randomUUID().slice(0, 4)}`,
-          vertex,
-          subtaskIndex: i,
-          attempt: this.attempt,
-          state: 'CREATED',
-          recordsIn: 0,
-          recordsOut: 0,
-        };
-        this.executions.push(e);
-        this.byId.set(e.executionId, e);
-      }
-    }
+    for (const e of this.executions) this.byId.set(e.executionId, e);
   }
 
   get restartStrategy(): RestartStrategyConfiguration {
-    return this.backoff.strategy;
+    return this.failureHandler.backoff.strategy;
   }
 
   private checkpointedJob(): CheckpointedJob {
@@ -205,47 +180,15 @@ export class JobMaster {
           parallelism: e.vertex.parallelism,
         }));
       },
-      trigger: async (executionId, checkpointId, timestamp, location) => {
-        const e = this.byId.get(executionId)!;
-        const gw = e.slot!.taskManager.gateway;
-        const ack = await unary<Ack__Output>(
-          gw.TriggerCheckpoint.bind(gw),
-          {
-            jobId: this.jobId,
-            executionId,
-            checkpointId,
-            timestamp,
-            storage: location.storage.root,
-            directory: location.directory,
-            isSavepoint: location.isSavepoint,
-          },
-          10_000,
-        );
-        if (!ack.ok) throw new Error(ack.message);
-      },
-      notify: (executionId, checkpointId, completed, final) => {
-        const gw = this.byId.get(executionId)?.slot?.taskManager.gateway;
-        if (gw)
-          unary(
-            gw.NotifyCheckpoint.bind(gw),
-            { jobId: this.jobId, executionId, checkpointId, completed, final },
-            10_000,
-          ).catch(() => {});
-      },
+      trigger: (executionId, checkpointId, timestamp, location) =>
+        triggerCheckpoint(this.jobId, this.byId.get(executionId)!, checkpointId, timestamp, location),
+      notify: (executionId, checkpointId, completed, final) =>
+        notifyCheckpoint(this.jobId, this.byId.get(executionId), checkpointId, completed, final),
       failover: (cause) => this.failGlobally(cause),
       persist: this.opts.jobStore
         ? (retained, highest) => this.opts.jobStore!.putCheckpoints(this.jobId, retained, highest)
         : undefined,
-      completed: (checkpointId) => {
-        const r = this.restarts[this.restarts.length - 1];
-        if (r && r.runningAt > 0 && r.firstCheckpointAt === 0) {
-          r.firstCheckpointAt = Date.now();
-          this.log.info(
-            { checkpointId, recoveryMs: r.firstCheckpointAt - r.detectedAt },
-            'first checkpoint after the restart completed',
-          );
-        }
-      },
+      completed: (checkpointId) => this.restarts.checkpointCompleted(checkpointId),
     };
   }
 
@@ -303,8 +246,7 @@ export class JobMaster {
     clearTimeout(this.slotTimer);
     this.waitingReason = '';
     this.status = 'JOB_RUNNING';
-    const r = this.restarts[this.restarts.length - 1];
-    if (r && r.attempt === this.attempt) r.deployedAt = Date.now();
+    this.restarts.deployed(this.attempt);
     for (const e of this.executions) {
       e.slot = slots[e.subtaskIndex];
       e.state = 'SCHEDULED';
@@ -312,67 +254,17 @@ export class JobMaster {
     void this.deployAll();
   }
 
-  private partitionId(producer: Execution, consumerVertexId: string): string {
-    return `${producer.executionId}>${consumerVertexId}`;
-  }
-
   private descriptor(e: Execution): TaskDeploymentDescriptor {
-    const g = this.graph;
-    const inputChannels = [];
-    for (const edge of g.edges.filter((x) => x.targetVertexId === e.vertex.id)) {
-      const producers = this.executions.filter((p) => p.vertex.id === edge.sourceVertexId);
-      const connected =
-        edge.partitioner === 'forward'
-          ? producers.filter((p) => p.subtaskIndex === e.subtaskIndex)
-          : producers;
-      for (const p of connected) {
-        inputChannels.push({
-          partitionId: this.partitionId(p, e.vertex.id),
-          subpartitionIndex: e.subtaskIndex,
-          producerAddress: p.slot!.taskManager.address,
-          producerTaskManagerId: p.slot!.taskManager.id,
-        });
-      }
-    }
-    const resultPartitions = g.edges
-      .filter((x) => x.sourceVertexId === e.vertex.id)
-      .map((edge) => ({
-        partitionId: this.partitionId(e, edge.targetVertexId),
-        numberOfSubpartitions: g.vertices.find((v) => v.id === edge.targetVertexId)!.parallelism,
-        partitioner: edge.partitioner,
-        consumerVertexId: edge.targetVertexId,
-      }));
-    return {
-      jobId: this.jobId,
-      jobName: g.jobName,
-      executionId: e.executionId,
-      vertexId: e.vertex.id,
-      vertexName: e.vertex.name,
-      subtaskIndex: e.subtaskIndex,
-      parallelism: e.vertex.parallelism,
-      maxParallelism: e.vertex.maxParallelism,
-      attemptNumber: e.attempt,
-      slotIndex: e.slot!.slotIndex,
-      operatorIds: e.vertex.operators.map((o) => o.id),
-      inputChannels,
-      resultPartitions,
+    return createDeploymentDescriptor(this.jobId, this.graph, this.executions, e, {
       jobContextJson: this.jobContextJson,
       checkpointStorage: this.checkpointStorageUri,
       checkpointingMode: this.checkpointSettings.mode,
       // what the job set wins over the cluster's configuration
       stateBackend: this.graph.stateBackend ?? this.opts.stateBackend ?? 'heap',
       incrementalCheckpoints: this.graph.incrementalCheckpoints ?? this.opts.incrementalCheckpoints ?? false,
-      restoreJson: this.restore
-        ? JSON.stringify(
-            this.restore.forSubtask(
-              e.vertex.operators.map((o) => o.id),
-              e.subtaskIndex,
-              e.vertex.parallelism,
-            ),
-          )
-        : '',
+      restore: this.restore,
       finalCheckpoint: this.checkpointSettings.intervalMs > 0,
-    };
+    });
   }
 
   private async deployAll(): Promise<void> {
@@ -383,12 +275,7 @@ export class JobMaster {
         e.state = 'DEPLOYING';
         const tm = e.slot!.taskManager;
         try {
-          const ack = await unary<Ack__Output>(
-            tm.gateway.SubmitTask.bind(tm.gateway),
-            this.descriptor(e),
-            30_000,
-          );
-          if (!ack.ok) throw new Error(ack.message);
+          await submitTask(e, this.descriptor(e));
         } catch (err) {
           this.taskFailed(e, {
             vertexName: e.vertex.name,
@@ -434,22 +321,14 @@ export class JobMaster {
     }
     const wasRunning = e.state === 'RUNNING';
     e.state = state;
-    const r = this.restarts[this.restarts.length - 1];
-    if (r && r.attempt === this.attempt && extra.restoreDurationMs)
-      r.stateRestoreMs = Math.max(r.stateRestoreMs, extra.restoreDurationMs);
+    this.restarts.stateRestored(this.attempt, extra.restoreDurationMs);
     if (
       state === 'RUNNING' &&
       !wasRunning &&
       this.status === 'JOB_RUNNING' &&
       this.executions.every((x) => x.state === 'RUNNING')
     ) {
-      if (r && r.attempt === this.attempt && r.runningAt === 0) {
-        r.runningAt = Date.now();
-        this.log.info(
-          { attempt: this.attempt, recoveryMs: r.runningAt - r.detectedAt },
-          'all tasks running again',
-        );
-      }
+      this.restarts.allRunning(this.attempt);
       this.coordinator.start();
     }
     if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
@@ -478,43 +357,27 @@ export class JobMaster {
       return;
     }
     this.failure = failure;
-    const cause = `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1}/${e.vertex.parallelism}) failed: ${failure.message}`;
-    const latest = this.coordinator.latestCompleted();
-    if (
-      failure.domain === 'restore' &&
-      isCheckpointDamaged(failure.reason) &&
-      this.restoredCheckpointId > 0 &&
-      latest?.id === this.restoredCheckpointId
-    ) {
+    const { cause, damaged } = this.failureHandler.taskFailure(
+      failure,
+      e.vertex.parallelism,
+      this.restoredCheckpointId,
+      this.coordinator.latestCompleted(),
+    );
+    if (damaged) {
       // the same damaged checkpoint would fail again, and an older one would replay committed output
-      this.failGlobally(this.damagedCheckpoint(latest, cause), true);
+      this.failGlobally(this.damagedCheckpoint(damaged, cause), true);
       return;
     }
     this.failGlobally(cause);
   }
 
-  /**
-   * Why a job whose latest completed checkpoint is damaged fails instead of falling back: tasks
-   * were notified of that checkpoint's completion as soon as it was recorded (and a restore of
-   * it commits its pending transactions), so sinks may have committed output up to it, and
-   * restoring an older checkpoint would write that output a second time.
-   */
+  /** The cause a job with a damaged latest checkpoint fails with (see damagedCheckpointCause). */
   private damagedCheckpoint(damaged: RetainedCheckpoint, cause: string): string {
-    const older = this.coordinator.previousRetained();
     this.log.error(
       { checkpointId: damaged.id, path: damaged.path, cause },
       'the latest checkpoint is damaged',
     );
-    return (
-      `Checkpoint ${damaged.id} (${damaged.path}) is damaged and cannot be restored: ${cause}. ` +
-      `Sinks may already have committed output up to it, so the job does not fall back to an older ` +
-      `checkpoint on its own (that would write the output a second time). To resume and accept ` +
-      `that replay, submit the job again with --from-savepoint ` +
-      (older
-        ? `${older.path} (the retained checkpoint ${older.id}, kept since the job failed)`
-        : 'an older savepoint') +
-      '.'
-    );
+    return damagedCheckpointCause(damaged, this.coordinator.previousRetained(), cause);
   }
 
   /**
@@ -523,32 +386,15 @@ export class JobMaster {
    */
   failGlobally(cause: string, noRestart = false): void {
     if (this.status !== 'JOB_RUNNING' && this.status !== 'JOB_CREATED') return;
-    const delay = noRestart ? undefined : this.backoff.onFailure();
+    const delay = this.failureHandler.restartDelay(cause, noRestart, this.restarts.count);
     if (delay === undefined) {
       this.failureCause = cause;
-      if (this.restarts.length > 0 || this.backoff.strategy.type !== 'none') {
-        this.log.error(
-          { cause, restarts: this.restarts.length },
-          `not restarting: ${this.backoff.describe()}`,
-        );
-      }
       this.failJob(cause);
       return;
     }
     this.failureCause = cause;
     this.attempt++;
-    this.restarts.push({
-      attempt: this.attempt,
-      cause,
-      detectedAt: Date.now(),
-      canceledAt: 0,
-      deployedAt: 0,
-      runningAt: 0,
-      firstCheckpointAt: 0,
-      restoredCheckpointId: 0,
-      restoredFrom: '',
-      stateRestoreMs: 0,
-    });
+    this.restarts.begin(this.attempt, cause);
     this.log.warn(
       { cause, attempt: this.attempt, delayMs: delay },
       'job failing over: canceling the remaining tasks, then restarting',
@@ -572,15 +418,14 @@ export class JobMaster {
     if (this.restartScheduled) return;
     this.restartScheduled = true;
     clearTimeout(this.cancelTimer);
-    const r = this.restarts[this.restarts.length - 1]!;
-    r.canceledAt = Date.now();
+    this.restarts.latest()!.canceledAt = Date.now();
     this.rm.release(this.jobId);
     this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
   }
 
   private async restart(): Promise<void> {
     if (this.status !== 'JOB_RESTARTING') return;
-    const r = this.restarts[this.restarts.length - 1]!;
+    const r = this.restarts.latest()!;
     // a completion under way decides which checkpoint is the latest
     await this.coordinator.settled();
     if (this.status !== 'JOB_RESTARTING') return;
@@ -652,8 +497,7 @@ export class JobMaster {
   }
 
   private sendCancel(e: Execution): void {
-    const gw = e.slot!.taskManager.gateway;
-    unary(gw.CancelTask.bind(gw), { jobId: this.jobId, executionId: e.executionId }, 10_000).catch(() => {
+    cancelTask(this.jobId, e).catch(() => {
       e.state = 'CANCELED';
       this.checkCompletion();
     });
@@ -733,39 +577,18 @@ export class JobMaster {
   }
 
   details(): JobDetails {
-    const vertices = this.graph.vertices.map((v) => ({
-      vertexId: v.id,
-      name: v.name,
-      parallelism: v.parallelism,
-      subtasks: this.executions
-        .filter((e) => e.vertex === v)
-        .map((e) => ({
-          executionId: e.executionId,
-          subtaskIndex: e.subtaskIndex,
-          state: e.state,
-          taskManagerId: e.slot?.taskManager.id ?? '',
-          recordsIn: e.recordsIn,
-          recordsOut: e.recordsOut,
-        })),
-    }));
-    const sources = this.executions.filter((e) => e.vertex.isSource);
-    const sinks = this.executions.filter(
-      (e) => !this.graph.edges.some((x) => x.sourceVertexId === e.vertex.id),
-    );
     return {
       jobId: this.jobId,
       name: this.graph.jobName,
       status: this.status,
       startTime: this.startTime,
       endTime: this.endTime,
-      vertices,
       waitingReason: this.waitingReason,
       ...(this.failure ? { failure: this.failure } : {}),
       failureCause: this.failureCause,
-      recordsIn: sources.reduce((s, e) => s + e.recordsIn, 0),
-      recordsOut: sinks.reduce((s, e) => s + e.recordsIn, 0),
-      numRestarts: this.restarts.length,
-      restarts: this.restarts,
+      ...executionDetails(this.graph, this.executions),
+      numRestarts: this.restarts.count,
+      restarts: this.restarts.all,
     };
   }
 }

@@ -1,4 +1,5 @@
 import {
+  PayloadError,
   StorageError,
   childLocation,
   computeKeyGroupRangeForOperatorIndex,
@@ -7,62 +8,16 @@ import {
   locationName,
   parentLocation,
   parseStorageLocation,
+  keyGroupsOf,
+  parseCheckpointMetadata,
   storageFailureReason,
+  type CheckpointMetadata,
   type JobGraph,
+  type KeyedStateHandle,
+  type OperatorLists,
+  type OperatorRestoreState,
+  type TaskRestoreState,
 } from '@weir/core';
-
-/** Keyed state of one subtask in the canonical format: one file with an index of its key groups. */
-interface FullKeyedHandle {
-  path: string;
-  size: number;
-  sha256: string;
-  index: Record<string, [number, number]>;
-  kinds: Record<string, string>;
-}
-
-/**
- * Keyed state of one subtask in an incremental checkpoint: per key group a chain of batches in
- * shared files (`../shared/<name>`, relative to the checkpoint's directory), see the
- * TaskManager's incremental-snapshot.ts.
- */
-export interface IncrementalKeyedHandle {
-  format: 'incremental';
-  kinds: Record<string, string>;
-  files: Array<{ path: string; size: number; sha256: string; checkpointId: number }>;
-  groups: Record<string, Array<[number, number, number, 0 | 1]>>;
-  checkpointedSize: number;
-  fullSize: number;
-}
-
-type KeyedHandle = FullKeyedHandle | IncrementalKeyedHandle;
-
-function keyGroupsOf(h: KeyedHandle): string[] {
-  return Object.keys('format' in h && h.format === 'incremental' ? h.groups : (h as FullKeyedHandle).index);
-}
-
-type OperatorLists = Record<string, { mode: 'split' | 'union'; items: unknown[] }>;
-
-interface OperatorSubtaskState {
-  operatorState?: unknown[];
-  lists?: OperatorLists;
-  keyed?: KeyedHandle;
-}
-
-export interface CheckpointMetadata {
-  version: number;
-  jobId: string;
-  checkpointId: number;
-  maxParallelism: number;
-  operators: Record<string, { parallelism: number; subtasks: Record<string, OperatorSubtaskState> }>;
-}
-
-/** What one new subtask restores, per operator of its chain. */
-export interface TaskRestoreState {
-  /** storage root the handle paths are relative to */
-  storage: string;
-  checkpointId: number;
-  operators: Record<string, { splits?: unknown[]; lists?: OperatorLists; keyed?: KeyedHandle[] }>;
-}
 
 /**
  * Reads a savepoint or retained checkpoint and plans how its state is dealt out to the new
@@ -104,15 +59,10 @@ export class RestorePlan {
     }
     let md: CheckpointMetadata;
     try {
-      md = JSON.parse(text) as CheckpointMetadata;
+      md = parseCheckpointMetadata(text, `Corrupt checkpoint metadata ${file}`);
     } catch (e) {
-      throw new StorageError('CORRUPT', `Corrupt checkpoint metadata ${file}: ${(e as Error).message}`);
-    }
-    if (md?.version !== 1 || typeof md.operators !== 'object' || !Number.isInteger(md.maxParallelism)) {
-      throw new StorageError(
-        'CORRUPT',
-        `Corrupt checkpoint metadata ${file}: missing version, operators or maxParallelism`,
-      );
+      if (e instanceof PayloadError) throw new StorageError('CORRUPT', e.message);
+      throw e;
     }
     if (md.maxParallelism !== graph.maxParallelism) {
       throw new Error(
@@ -170,7 +120,7 @@ export class RestorePlan {
       const op = this.metadata.operators[id];
       if (!op) continue;
       const entries = Object.entries(op.subtasks).sort(([a], [b]) => Number(a) - Number(b));
-      const restored: { splits?: unknown[]; lists?: OperatorLists; keyed?: KeyedHandle[] } = {};
+      const restored: OperatorRestoreState = {};
       const lists = this.redistributeLists(
         entries.map(([, s]) => s.lists),
         op.parallelism === parallelism ? op.subtasks[subtask]?.lists : undefined,
@@ -188,7 +138,7 @@ export class RestorePlan {
       }
       const keyed = entries
         .map(([, s]) => s.keyed)
-        .filter((k): k is KeyedHandle => !!k && keyGroupsOf(k).some((kg) => range.contains(Number(kg))));
+        .filter((k): k is KeyedStateHandle => !!k && keyGroupsOf(k).some((kg) => range.contains(kg)));
       if (keyed.length > 0) restored.keyed = keyed;
       out.operators[id] = restored;
     }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { CheckpointStorage, Logger } from '@weir/core';
+import { isIncrementalHandle, type CheckpointStorage, type Logger, type OperatorState } from '@weir/core';
 
 /** A shared file a checkpoint's metadata references: its path under the storage root and the checkpoint that wrote it. */
 export interface SharedFileRef {
@@ -13,18 +13,15 @@ export interface SharedFileRef {
  * under the root (handle paths are relative to it).
  */
 export function sharedFilesOf(
-  operators: Record<string, { subtasks: Record<string, unknown> }>,
+  operators: Record<string, Pick<OperatorState, 'subtasks'>>,
   directory: string,
 ): SharedFileRef[] {
   const out = new Map<string, SharedFileRef>();
   for (const op of Object.values(operators)) {
     for (const st of Object.values(op.subtasks)) {
-      const keyed = (
-        st as
-          { keyed?: { format?: string; files?: Array<{ path: string; checkpointId: number }> } } | undefined
-      )?.keyed;
-      if (keyed?.format !== 'incremental') continue;
-      for (const f of keyed.files ?? []) {
+      const keyed = st.keyed;
+      if (!keyed || !isIncrementalHandle(keyed)) continue;
+      for (const f of keyed.files) {
         const p = path.posix.normalize(`${directory}/${f.path}`);
         out.set(p, { path: p, checkpointId: f.checkpointId });
       }

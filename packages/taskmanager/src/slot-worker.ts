@@ -1,6 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamGraph } from '@weir/api/internal';
-import { planJobBundle, type TaskDeploymentDescriptor__Output } from '@weir/core';
+import {
+  configureS3Storage,
+  parseJobContext,
+  planJobBundle,
+  type S3StorageSettings,
+  type TaskDeploymentDescriptor__Output,
+} from '@weir/core';
 import type { ResultPartition } from './network/result-partition.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { StreamTask, type NetworkSettings, type TaskHost } from './task/stream-task.js';
@@ -15,10 +21,13 @@ export interface SlotWorkerData {
   bundleCacheDir: string;
   network: NetworkSettings;
   rocksdb: RocksDBSettings;
+  /** the TaskManager's S3 settings: a worker thread has its own module state */
+  s3: S3StorageSettings;
 }
 
 const port = parentPort!;
 const data = workerData as SlotWorkerData;
+configureS3Storage(data.s3);
 const tasks = new Map<string, StreamTask>();
 const partitions = new Map<string, ResultPartition>();
 let graph: Promise<StreamGraph> | undefined;
@@ -39,7 +48,11 @@ const host: TaskHost = {
 };
 
 async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {
-  graph ??= planJobBundle(bundle, JSON.parse(tdd.jobContextJson || '{}'), data.bundleCacheDir);
+  graph ??= planJobBundle(
+    bundle,
+    { workingDirectory: process.cwd(), args: [], ...parseJobContext(tdd.jobContextJson, 'the job context') },
+    data.bundleCacheDir,
+  );
   let g: StreamGraph;
   try {
     g = await graph;

@@ -15,17 +15,26 @@ import {
   type TaskDeploymentDescriptor__Output,
   type TaskExecutorGatewayHandlers,
   type TaskMetrics,
+  s3StorageSettings,
+  type S3Key,
+  type Settings,
 } from '@weir/core';
 import { JobManagerConnection } from './job-manager-connection.js';
 import { ExchangeRouter } from './network/exchange-router.js';
 import type { SlotWorkerData } from './slot-worker.js';
-import {
-  DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE,
-  DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE,
-  type RocksDBSettings,
-} from './state/keyed-state-backend.js';
+import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
+
+/** The registry settings a TaskManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
+export type TaskManagerSettings = Pick<
+  Settings,
+  | 'state.backend.rocksdb.block.cache-size'
+  | 'state.backend.rocksdb.writebuffer.size'
+  | 'task.cancellation.timeout'
+  | 'log.level'
+  | S3Key
+>;
 
 export interface TaskManagerOptions {
   jobManagerAddress: string;
@@ -40,18 +49,16 @@ export interface TaskManagerOptions {
   taskManagerId?: string;
   /**
    * Local state directory root (RocksDB working state): this TaskManager uses
-   * `<stateDir>/<taskManagerId>`, default `<cwd>/.weir/tm-state`.
+   * `<stateDir>/<taskManagerId>` (the CLI's default is `<cwd>/.weir/tm-state`).
    */
-  stateDir?: string;
-  /** RocksDB memory per database, bytes */
-  rocksdbBlockCacheSize?: number;
-  rocksdbWriteBufferSize?: number;
+  stateDir: string;
   /**
-   * A task that has not ended this long after it was told to cancel (user code stuck in a loop)
-   * gets its slot's worker thread terminated, like Flink's task cancellation watchdog but
-   * without taking the whole TaskManager down. Default 30 s.
+   * RocksDB memory per database; task.cancellation.timeout: a task that has not ended this long
+   * after it was told to cancel (user code stuck in a loop) gets its slot's worker thread
+   * terminated, like Flink's task cancellation watchdog but without taking the whole
+   * TaskManager down; the S3 settings go to every slot's worker thread.
    */
-  cancellationTimeoutMs?: number;
+  settings: TaskManagerSettings;
 }
 
 interface Slot {
@@ -89,13 +96,13 @@ export class TaskExecutor {
 
   constructor(private readonly opts: TaskManagerOptions) {
     this.id = opts.taskManagerId ?? `tm-${randomUUID().slice(0, 8)}`;
-    this.log = createLogger('taskmanager', { taskManagerId: this.id });
+    this.log = createLogger('taskmanager', { taskManagerId: this.id }, opts.settings['log.level']);
     this.slots = Array.from({ length: opts.slots }, (_, index) => ({ index, tasks: new Set<string>() }));
     this.network = { ...DEFAULT_NETWORK, ...opts.network };
     this.rocksdb = {
-      localDir: path.join(path.resolve(opts.stateDir ?? path.join('.weir', 'tm-state')), this.id),
-      blockCacheSize: opts.rocksdbBlockCacheSize ?? DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE,
-      writeBufferSize: opts.rocksdbWriteBufferSize ?? DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE,
+      localDir: path.join(path.resolve(opts.stateDir), this.id),
+      blockCacheSize: opts.settings['state.backend.rocksdb.block.cache-size'],
+      writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
     };
     this.exchange = new ExchangeRouter(this.id);
     this.jm = new JobManagerConnection({
@@ -196,6 +203,7 @@ export class TaskExecutor {
       bundleCacheDir: path.join(this.opts.workDir, 'bundles'),
       network: this.network,
       rocksdb: this.rocksdb,
+      s3: s3StorageSettings(this.opts.settings),
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));
@@ -239,7 +247,7 @@ export class TaskExecutor {
    * the code where it is (V8 interrupts even a busy loop), and the slot gets a fresh worker.
    */
   private watchCancellation(slot: Slot, worker: Worker, executionId: string): void {
-    const timeoutMs = this.opts.cancellationTimeoutMs ?? 30_000;
+    const timeoutMs = this.opts.settings['task.cancellation.timeout'];
     setTimeout(() => {
       if (slot.worker !== worker || !slot.tasks.has(executionId)) return;
       this.log.error(

@@ -8,7 +8,7 @@ const program = new Command();
 program.name('weir').description('weir: distributed stream processing in TypeScript').showHelpAfterError();
 for (const register of COMMANDS) register(program);
 
-registerEnvironmentSecrets();
+registerEnvironmentSecrets(process.env);
 program.parseAsync(process.argv).catch((err: Error & { details?: string; code?: number }) => {
   const msg = err instanceof JobFileError ? err.message : (err.details ?? err.message);
   console.error(`weir: ${maskString(msg)}`);

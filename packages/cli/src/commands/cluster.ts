@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { parsePort, parsePositiveInt } from '@weir/core';
+import { defaultSettings, parsePort, parsePositiveInt } from '@weir/core';
 import { arg } from '../cli-args.js';
 import { addDefineOption, type ConfigCliOptions } from '../config-options.js';
 import { LocalCluster } from '../local-cluster.js';
@@ -26,7 +26,12 @@ export function registerCluster(program: Command): void {
         .description('start a JobManager and TaskManagers as child processes; Ctrl-C stops them all')
         .option('--taskmanagers <n>', 'number of TaskManagers', arg(parsePositiveInt, '--taskmanagers'), 2)
         .option('--slots <n>', 'slots per TaskManager', arg(parsePositiveInt, '--slots'), 2)
-        .option('--port <port>', 'JobManager port (0: any free port)', arg(parsePort, '--port'), 6123)
+        .option(
+          '--port <port>',
+          'JobManager port (0: any free port)',
+          arg(parsePort, '--port'),
+          defaultSettings()['jobmanager.rpc.port'],
+        )
         .option('--dir <dir>', 'directory for logs and working files', '.weir')
         .option(
           '--slot-request-timeout <ms>',

@@ -27,7 +27,7 @@ export function registerHealth(program: Command): void {
   ).action(async (o: HealthCliOptions) => {
     const cfg = resolveCommandConfig(o);
     applySecurity(o, 'client', cfg.toClusterConfig());
-    const address = o.address ?? `127.0.0.1:${cfg.get<number>('jobmanager.rpc.port')}`;
+    const address = o.address ?? `127.0.0.1:${cfg.get('jobmanager.rpc.port')}`;
     parseAddress(address, '--address');
     const status = await checkHealth(address, o.service, o.timeout);
     if (!o.quiet) console.log(`${address}${o.service ? ` ${o.service}` : ''}: ${status}`);

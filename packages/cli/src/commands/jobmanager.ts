@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { fileStorageUri, parsePort, parsePositiveInt } from '@weir/core';
+import { configureS3Storage, fileStorageUri, parsePort, parsePositiveInt } from '@weir/core';
 import { resolveLocation } from '@weir/client';
 import { JobManager } from '@weir/jobmanager';
 import { arg } from '../cli-args.js';
@@ -102,13 +102,12 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
   );
   const config = cfg.toClusterConfig();
   applySecurity(o, 'server', config);
-  const host = cfg.get<string>('jobmanager.bind-host')!;
+  configureS3Storage(cfg.settings);
+  const host = cfg.get('jobmanager.bind-host');
   const jm = new JobManager({
     host,
-    port: cfg.get<number>('jobmanager.rpc.port')!,
-    heartbeatIntervalMs: cfg.get<number>('heartbeat.interval')!,
-    heartbeatTimeoutMs: cfg.get<number>('heartbeat.timeout')!,
-    slotRequestTimeoutMs: cfg.get<number>('slot.request.timeout')!,
+    port: cfg.get('jobmanager.rpc.port'),
+    settings: cfg.settings,
     checkpointStorage: config.checkpointDir ?? fileStorageUri(path.join('.weir', 'checkpoints')),
     savepointDir: config.savepointDir ?? path.resolve('.weir', 'savepoints'),
     checkpointDefaults: config.checkpoint,

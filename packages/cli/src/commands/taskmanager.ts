@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { checkExposure, defaultAdvertisedHost, parseAddress, parsePort, parsePositiveInt } from '@weir/core';
+import {
+  checkExposure,
+  configureS3Storage,
+  defaultAdvertisedHost,
+  parseAddress,
+  parsePort,
+  parsePositiveInt,
+} from '@weir/core';
 import { TaskExecutor } from '@weir/taskmanager';
 import { arg } from '../cli-args.js';
 import {
@@ -82,22 +89,20 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
   ]);
   const config = cfg.toClusterConfig();
   const sec = applySecurity(o, 'server', config);
-  const host = cfg.get<string>('taskmanager.bind-host')!;
+  configureS3Storage(cfg.settings);
+  const host = cfg.get('taskmanager.bind-host');
   const refusal = checkExposure(host, sec, 'TaskManager', config.security.insecure ?? false);
   if (refusal) throw new Error(refusal);
-  const stateDir = config.rocksdbLocalDir;
-  const id = cfg.get<string>('taskmanager.resource-id');
+  const id = cfg.get('taskmanager.resource-id');
   const tm = new TaskExecutor({
-    jobManagerAddress: `${cfg.get<string>('jobmanager.rpc.address')}:${cfg.get<number>('jobmanager.rpc.port')}`,
-    slots: cfg.get<number>('taskmanager.numberOfTaskSlots')!,
+    jobManagerAddress: `${cfg.get('jobmanager.rpc.address')}:${cfg.get('jobmanager.rpc.port')}`,
+    slots: cfg.get('taskmanager.numberOfTaskSlots'),
     host,
-    port: cfg.get<number>('taskmanager.rpc.port')!,
-    workDir: path.resolve(cfg.get<string>('process.taskmanager.working-dir')!),
-    ...(stateDir ? { stateDir: path.resolve(stateDir) } : {}),
-    rocksdbBlockCacheSize: cfg.get<number>('state.backend.rocksdb.block.cache-size')!,
-    rocksdbWriteBufferSize: cfg.get<number>('state.backend.rocksdb.writebuffer.size')!,
-    advertisedHost: cfg.get<string>('taskmanager.host') ?? defaultAdvertisedHost(host),
-    cancellationTimeoutMs: cfg.get<number>('task.cancellation.timeout')!,
+    port: cfg.get('taskmanager.rpc.port'),
+    workDir: path.resolve(cfg.get('process.taskmanager.working-dir')),
+    stateDir: path.resolve(cfg.get('state.backend.rocksdb.localdir') ?? path.join('.weir', 'tm-state')),
+    advertisedHost: cfg.get('taskmanager.host') ?? defaultAdvertisedHost(host),
+    settings: cfg.settings,
     ...(id ? { taskManagerId: id } : {}),
   });
   onShutdown(() => tm.stop());

@@ -8,7 +8,7 @@ import {
   type StateHandle,
 } from './checkpoint-storage.js';
 import { parseStorageLocation, storageUri, type S3Location, type StorageLocation } from './location.js';
-import { s3ConfigFromEnv } from './s3-settings.js';
+import { currentS3StorageSettings, s3ClientConfig } from './s3-settings.js';
 import { StorageError } from './storage-error.js';
 
 type S3Sdk = typeof S3SdkModule;
@@ -55,10 +55,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
   readonly prefix: string;
   private client: Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> | undefined;
 
-  /** `root`: an s3:// URI or a parsed S3 location; the client settings are read now, the SDK loaded on first use */
+  /** `root`: an s3:// URI or a parsed S3 location; the client settings (default: the process's, see configureS3Storage) are read now, the SDK loaded on first use */
   constructor(
     root: string | StorageLocation,
-    private readonly config: S3ClientConfig = s3ConfigFromEnv(),
+    private readonly config: S3ClientConfig = s3ClientConfig(currentS3StorageSettings()),
   ) {
     const loc =
       typeof root === 'string' ? parseStorageLocation(root, { what: 'S3 checkpoint storage' }) : root;

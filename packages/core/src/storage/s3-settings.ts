@@ -1,49 +1,54 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { defaultSettings, type Settings } from '../config.js';
+
+/** The `s3.*` keys of the registry. */
+export type S3Key = 's3.endpoint' | 's3.region' | 's3.path-style-access' | 's3.access-key' | 's3.secret-key';
+/** A process's S3 settings, typed by the registry (flags, WEIR_S3_* variables, the configuration file, defaults). */
+export type S3StorageSettings = Pick<Settings, S3Key>;
+
+/** Only the S3 keys of complete settings, e.g. to hand to a worker thread. */
+export function s3StorageSettings(settings: S3StorageSettings): S3StorageSettings {
+  return {
+    's3.endpoint': settings['s3.endpoint'],
+    's3.region': settings['s3.region'],
+    's3.path-style-access': settings['s3.path-style-access'],
+    's3.access-key': settings['s3.access-key'],
+    's3.secret-key': settings['s3.secret-key'],
+  };
+}
 
 /**
- * S3 settings come from the process's configuration (`s3.*` keys: flags, WEIR_S3_* variables, the
- * configuration file), never from job graphs, so secrets do not travel with jobs. The CLI resolves
- * them once at start-up and hands them on through the environment (`exportS3Settings`), which is
- * also what slot worker threads inherit: WEIR_S3_ENDPOINT (for MinIO and local servers),
- * WEIR_S3_REGION, WEIR_S3_PATH_STYLE_ACCESS (older name WEIR_S3_PATH_STYLE), WEIR_S3_ACCESS_KEY /
- * WEIR_S3_SECRET_KEY, and the standard AWS variables below them. Only the SDK's types are
- * imported here: the SDK itself is loaded when an s3:// location is first used.
+ * The AWS SDK client settings of S3 settings. Path-style addressing is on by default when an
+ * endpoint is set (MinIO and other S3-compatible servers); without an access key and secret key
+ * the SDK's default credential chain applies.
  */
-export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
-  const pick = (...names: string[]): string | undefined =>
-    names.map((n) => env[n]).find((v) => v !== undefined && v !== '');
-  const endpoint = pick('WEIR_S3_ENDPOINT');
+export function s3ClientConfig(s: S3StorageSettings): S3ClientConfig {
+  const endpoint = s['s3.endpoint'];
   const config: S3ClientConfig = {
-    region: pick('WEIR_S3_REGION', 'AWS_REGION') ?? 'us-east-1',
-    forcePathStyle:
-      (pick('WEIR_S3_PATH_STYLE_ACCESS', 'WEIR_S3_PATH_STYLE') ?? (endpoint ? 'true' : 'false')) === 'true',
+    region: s['s3.region'],
+    forcePathStyle: s['s3.path-style-access'] ?? endpoint !== undefined,
     maxAttempts: 2,
   };
   if (endpoint) config.endpoint = endpoint;
-  const key = pick('WEIR_S3_ACCESS_KEY', 'AWS_ACCESS_KEY_ID');
-  const secret = pick('WEIR_S3_SECRET_KEY', 'AWS_SECRET_ACCESS_KEY');
+  const key = s['s3.access-key'];
+  const secret = s['s3.secret-key'];
   if (key && secret) config.credentials = { accessKeyId: key, secretAccessKey: secret };
   return config;
 }
 
+let processSettings: S3StorageSettings = s3StorageSettings(defaultSettings());
+
 /**
- * Puts the resolved S3 settings into this process's environment under their WEIR_S3_* names, so
- * every S3 client of the process and of its worker threads uses them (flags and the file
- * included, not only the environment it started with).
+ * S3 settings come from the process's configuration, never from job graphs, so secrets do not
+ * travel with jobs. The process edge (the CLI command, a slot worker thread from its
+ * `workerData`) resolves them once and sets them here for every S3 storage the process opens,
+ * the way `configureTransportSecurity` sets TLS; until then the registry's defaults apply.
  */
-export function exportS3Settings(
-  s3: {
-    endpoint?: string;
-    region?: string;
-    pathStyleAccess?: boolean;
-    accessKey?: string;
-    secretKey?: string;
-  },
-  env: NodeJS.ProcessEnv = process.env,
-): void {
-  if (s3.endpoint !== undefined) env.WEIR_S3_ENDPOINT = s3.endpoint;
-  if (s3.region !== undefined) env.WEIR_S3_REGION = s3.region;
-  if (s3.pathStyleAccess !== undefined) env.WEIR_S3_PATH_STYLE_ACCESS = String(s3.pathStyleAccess);
-  if (s3.accessKey !== undefined) env.WEIR_S3_ACCESS_KEY = s3.accessKey;
-  if (s3.secretKey !== undefined) env.WEIR_S3_SECRET_KEY = s3.secretKey;
+export function configureS3Storage(settings: S3StorageSettings): void {
+  processSettings = s3StorageSettings(settings);
+}
+
+/** The S3 settings `configureS3Storage` set (the registry's defaults before). */
+export function currentS3StorageSettings(): S3StorageSettings {
+  return processSettings;
 }

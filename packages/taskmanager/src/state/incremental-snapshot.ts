@@ -4,6 +4,8 @@ import {
   decodeRecords,
   resolveHandlePath,
   storageUri,
+  type IncrementalKeyedHandle,
+  type SharedFileHandle,
 } from '@weir/core';
 import type { KeyedStateBackend } from './keyed-state-backend.js';
 
@@ -20,33 +22,8 @@ import type { KeyedStateBackend } from './keyed-state-backend.js';
  * (SharedStateRegistry) and deletes the file when none does.
  */
 
-/** A shared file referenced by an incremental handle; `path` is relative to the checkpoint's directory (`../shared/<name>`). */
-export interface SharedFileHandle {
-  path: string;
-  size: number;
-  sha256: string;
-  /** the checkpoint that wrote the file */
-  checkpointId: number;
-}
-
-/** [index into files, offset, length, 1 for a full batch or 0 for a delta] */
-export type ChainLink = [number, number, number, 0 | 1];
-
-/** The keyed state of one operator subtask in an incremental checkpoint. */
-export interface IncrementalKeyedHandle {
-  format: 'incremental';
-  kinds: Record<string, string>;
-  files: SharedFileHandle[];
-  /** key group -> chain, oldest first */
-  groups: Record<string, ChainLink[]>;
-  /** bytes this checkpoint uploaded, and bytes of the whole state it references */
-  checkpointedSize: number;
-  fullSize: number;
-}
-
-export function isIncrementalHandle(h: unknown): h is IncrementalKeyedHandle {
-  return !!h && typeof h === 'object' && (h as { format?: unknown }).format === 'incremental';
-}
+// the handle types are the shared checkpoint contract of @weir/core; re-exported for the backends
+export type { ChainLink, IncrementalKeyedHandle, SharedFileHandle } from '@weir/core';
 
 /** Delta operations, each a msgpack array whose first element is the op code. */
 export const DeltaOp = {

@@ -99,6 +99,3 @@ export interface RocksDBSettings {
   /** bytes of one RocksDB memtable (write buffer) per database */
   writeBufferSize: number;
 }
-
-export const DEFAULT_ROCKSDB_BLOCK_CACHE_SIZE = 8 * 1024 * 1024;
-export const DEFAULT_ROCKSDB_WRITE_BUFFER_SIZE = 16 * 1024 * 1024;

@@ -1,58 +1,27 @@
+/*
+ * Why this file is longer than ~400 lines: a task's record loop (one-input and source) and its
+ * lifecycle (start, end of data, finish, cancel, fail) share the task's state and run on one
+ * thread in slices; they are one mailbox and are kept together. Checkpointing lives in
+ * subtask-checkpoint-coordinator.ts, keyed state restore in task-state-restore.ts.
+ */
 import { InputStatus, type Collector, type SourceReader } from '@weir/api';
 import type { StreamGraph, StreamNode } from '@weir/api/internal';
-import { randomUUID } from 'node:crypto';
 import {
-  StorageError,
-  childLocation,
-  computeKeyGroupRangeForOperatorIndex,
-  createCheckpointStorage,
-  decodeRecords,
   encodeRecords,
-  isWithinLocation,
-  parseStorageLocation,
+  parseJobContext,
+  parseTaskRestoreState,
   storageFailureReason,
   type ChannelEvent,
-  type CheckpointStorage,
   type TaskDeploymentDescriptor__Output,
   type TaskFailure,
   type TaskMetrics,
+  type TaskRestoreState,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
-import type {
-  IncrementalSnapshotMaterializer,
-  KeyedStateBackend,
-  KeyedStateSnapshotMaterializer,
-  RocksDBSettings,
-} from '../state/keyed-state-backend.js';
-import {
-  isIncrementalHandle,
-  restoreIncrementalState,
-  type IncrementalKeyedHandle,
-} from '../state/incremental-snapshot.js';
+import type { KeyedStateBackend, RocksDBSettings } from '../state/keyed-state-backend.js';
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
-import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
-
-/** The keyed state of one old subtask in the canonical format: one file, an index of its key groups. */
-interface FullKeyedHandle {
-  path: string;
-  sha256: string;
-  index: Record<string, [number, number]>;
-  kinds: Record<string, string>;
-}
-
-/** What the JobManager sends a restored task (see RestorePlan in the JobManager). */
-interface TaskRestoreState {
-  storage: string;
-  checkpointId: number;
-  operators: Record<
-    string,
-    {
-      splits?: unknown[];
-      lists?: OperatorListSnapshot;
-      keyed?: Array<FullKeyedHandle | IncrementalKeyedHandle>;
-    }
-  >;
-}
+import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
+import { restoreKeyedState } from './task-state-restore.js';
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
@@ -90,15 +59,15 @@ const NOOP: Collector<unknown> = { collect: () => {} };
  * slices of a few milliseconds so the other tasks of the slot and the control messages get
  * their turn.
  */
-export class StreamTask {
+export class StreamTask implements CheckpointedTask {
   readonly executionId: string;
-  private readonly partitions: ResultPartition[] = [];
-  private readonly operators: StreamOperator[] = [];
-  private readonly operatorIds: string[] = [];
+  readonly partitions: ResultPartition[] = [];
+  readonly operators: StreamOperator[] = [];
+  readonly operatorIds: string[] = [];
   private barrierHandler: CheckpointBarrierHandler | undefined;
-  private storage: CheckpointStorage | undefined;
+  private readonly checkpoints: SubtaskCheckpointCoordinator;
   private gate: InputGate | undefined;
-  private reader: SourceReader<unknown> | undefined;
+  reader: SourceReader<unknown> | undefined;
   private head: Collector<unknown> = NOOP;
   private readonly counters = { recordsIn: 0, recordsOut: 0 };
   private state: 'DEPLOYING' | 'RUNNING' | 'ENDING' | TerminalState = 'DEPLOYING';
@@ -109,16 +78,9 @@ export class StreamTask {
   private readonly info: SubtaskInfo;
   private readonly restore: TaskRestoreState | undefined;
   /** the input ended and the operators were finished; with a final checkpoint pending, the task still runs */
-  private dataEnded = false;
-  /** the first checkpoint taken after the end of data: once it completes, the task may finish */
-  private finalCheckpointId: number | undefined;
-  private finalCheckpointCompleted = false;
-  /** checkpoints aborted while their files were still being written: those files are removed */
-  private readonly abortedCheckpoints = new Set<number>();
-  /** notifications run one after another, in order */
-  private notifications: Promise<void> = Promise.resolve();
-  /** the newest checkpoint whose completion was handled */
-  private lastCompletedId = 0;
+  dataEnded = false;
+  /** a checkpoint taken after the end of data completed (FLIP-147): the task may finish */
+  private finalCheckpointDone = false;
 
   constructor(
     private readonly tdd: TaskDeploymentDescriptor__Output,
@@ -126,8 +88,10 @@ export class StreamTask {
     private readonly host: TaskHost,
   ) {
     this.executionId = tdd.executionId;
-    this.restore = tdd.restoreJson ? (JSON.parse(tdd.restoreJson) as TaskRestoreState) : undefined;
-    const ctx = JSON.parse(tdd.jobContextJson || '{}') as { workingDirectory?: string };
+    const task = `task ${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`;
+    this.restore = parseTaskRestoreState(tdd.restoreJson, `restore state of ${task}`);
+    const ctx = parseJobContext(tdd.jobContextJson, `job context of ${task}`);
+    this.checkpoints = new SubtaskCheckpointCoordinator(tdd, this);
     this.info = {
       jobId: tdd.jobId,
       taskName: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
@@ -143,6 +107,10 @@ export class StreamTask {
         host.post({ t: 'collected', executionId: this.executionId, bytes }, [bytes.buffer]);
       },
     };
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'RUNNING';
   }
 
   get isTerminal(): boolean {
@@ -166,7 +134,12 @@ export class StreamTask {
       // a state directory that cannot be used is the TaskManager's problem, not the checkpoint's
       for (const op of this.operators) await op.keyedBackend?.open();
       try {
-        await this.restoreKeyedState();
+        if (this.restore)
+          await restoreKeyedState(
+            this.restore,
+            this.tdd,
+            this.operators.map((op, i) => ({ operatorId: this.operatorIds[i]!, backend: op.keyedBackend })),
+          );
       } catch (err) {
         void this.fail(err, 'restore');
         return;
@@ -210,45 +183,6 @@ export class StreamTask {
       },
       this.tdd.incrementalCheckpoints,
     );
-  }
-
-  /** Opens the keyed state backends, then reads the key groups of this subtask's range from the restored files, verifying checksums. */
-  private async restoreKeyedState(): Promise<void> {
-    const r = this.restore;
-    if (!r) return;
-    const range = computeKeyGroupRangeForOperatorIndex(
-      this.tdd.maxParallelism,
-      this.tdd.parallelism,
-      this.tdd.subtaskIndex,
-    );
-    const storage = createCheckpointStorage(r.storage);
-    for (let i = 0; i < this.operators.length; i++) {
-      const handles = r.operators[this.operatorIds[i]!]?.keyed;
-      const backend = this.operators[i]!.keyedBackend;
-      if (!handles || !backend) continue;
-      const incremental: IncrementalKeyedHandle[] = [];
-      for (const h of handles) {
-        if (isIncrementalHandle(h)) {
-          incremental.push(h);
-          continue;
-        }
-        const data = await storage.read(h.path, h.sha256);
-        for (const [kg, [off, len]] of Object.entries(h.index)) {
-          if (!range.contains(Number(kg))) continue;
-          if (off + len > data.byteLength)
-            throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
-          backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
-        }
-      }
-      if (incremental.length > 0) {
-        await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
-        // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
-        // another job (restored as a savepoint) is not ours to reference, so the next one is full
-        const own = childLocation(parseStorageLocation(this.tdd.checkpointStorage), this.tdd.jobId);
-        if (isWithinLocation(storage.location, own))
-          backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
-      }
-    }
   }
 
   private nodeById(id: string): StreamNode {
@@ -328,8 +262,8 @@ export class StreamTask {
       this.barrierHandler = new CheckpointBarrierHandler(
         this.gate,
         this.tdd.checkpointingMode !== 'AT_LEAST_ONCE',
-        (barrier, alignmentMs) => void this.performCheckpoint(barrier, alignmentMs),
-        (checkpointId) => this.cancelDownstream(checkpointId),
+        (barrier, alignmentMs) => void this.checkpoints.checkpointState(barrier, alignmentMs),
+        (checkpointId) => this.checkpoints.cancelDownstream(checkpointId),
       );
     }
     for (const p of this.partitions)
@@ -497,187 +431,27 @@ export class StreamTask {
       });
       return;
     }
-    void this.performCheckpoint(barrier, 0);
+    void this.checkpoints.checkpointState(barrier, 0);
   }
 
-  /**
-   * Synchronous part: freeze the state (heap: serialize it; RocksDB: flush and take a
-   * consistent view) and send the barrier on, in order after the records before it.
-   * Asynchronous part: produce the keyed state bytes, write the files, then acknowledge.
-   */
-  private async performCheckpoint(
-    barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>,
-    alignmentMs: number,
-  ): Promise<void> {
-    const id = barrier.checkpointId;
-    if (this.state !== 'RUNNING') return;
-    const t0 = performance.now();
-    const snapshots: Array<{
-      operatorId: string;
-      keyed?: KeyedStateSnapshotMaterializer;
-      incremental?: IncrementalSnapshotMaterializer;
-      operatorState?: unknown;
-      lists?: OperatorListSnapshot;
-    }> = [];
-    // savepoints are always full and self-contained (the canonical format, no shared files)
-    const incremental = this.tdd.incrementalCheckpoints && !barrier.isSavepoint;
-    try {
-      const position = this.reader?.snapshotState?.();
-      if (position !== undefined)
-        snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
-      for (const op of this.operators) op.snapshotState?.(id);
-      this.operators.forEach((op, i) => {
-        const backend = op.keyedBackend;
-        const incr =
-          incremental && backend?.snapshotIncremental
-            ? backend.snapshotIncremental(id, this.tdd.maxParallelism)
-            : undefined;
-        const keyed = incr ? undefined : backend?.snapshot(this.tdd.maxParallelism);
-        const lists = op.operatorState?.snapshot();
-        if (keyed || incr || lists)
-          snapshots.push({
-            operatorId: this.operatorIds[i]!,
-            ...(keyed ? { keyed } : {}),
-            ...(incr ? { incremental: incr } : {}),
-            ...(lists ? { lists } : {}),
-          });
-      });
-    } catch (err) {
-      this.host.post({
-        t: 'checkpointDecline',
-        executionId: this.executionId,
-        checkpointId: id,
-        reason: `snapshot failed: ${(err as Error).message}`,
-      });
-      // in place of the barrier, so consumers aligning this checkpoint do not wait for it
-      this.cancelDownstream(id);
-      return;
-    }
-    for (const p of this.partitions) p.broadcastEvent(barrier);
-    if (this.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint)
-      this.finalCheckpointId = id;
-    const syncMs = performance.now() - t0;
-    const t1 = performance.now();
-    try {
-      // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
-      const storage = barrier.storage
-        ? createCheckpointStorage(barrier.storage)
-        : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
-      const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
-      const state: Record<string, unknown> = {};
-      const written: string[] = [];
-      let size = 0;
-      // every materializer runs (each releases its view when done), even if one fails
-      const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
-      // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
-      const incrementalHandles = await Promise.all(
-        snapshots.map((s) => {
-          if (!s.incremental) return undefined;
-          const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
-          return s.incremental(async (name, data) => {
-            const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
-            written.push(rel);
-            const h = await storage.write(rel, data);
-            return { ...h, path: `../shared/${stem}-${name}` };
-          });
-        }),
-      );
-      for (const [i, s] of snapshots.entries()) {
-        const entry: Record<string, unknown> = {};
-        const incr = incrementalHandles[i];
-        if (incr) {
-          entry.keyed = incr;
-          size += incr.checkpointedSize;
-        }
-        const keyed = keyedSnapshots[i];
-        if (keyed) {
-          // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
-          const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
-          written.push(`${directory}/${file}`);
-          const handle = await storage.write(`${directory}/${file}`, keyed.data);
-          entry.keyed = { ...handle, path: file, index: keyed.index, kinds: keyed.kinds };
-          size += handle.size;
-        }
-        if (s.operatorState !== undefined) entry.operatorState = s.operatorState;
-        if (s.lists) entry.lists = s.lists;
-        if (Object.keys(entry).length > 0) state[s.operatorId] = entry;
-      }
-      if (this.abortedCheckpoints.has(id) || this.isTerminal) {
-        // aborted (or the task ended) while writing: the coordinator already removed the directory
-        await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
-        return;
-      }
-      this.host.post({
-        t: 'checkpointAck',
-        executionId: this.executionId,
-        checkpointId: id,
-        stateJson: JSON.stringify(state),
-        syncDurationMs: Math.round(syncMs),
-        asyncDurationMs: Math.round(performance.now() - t1),
-        alignmentDurationMs: Math.round(alignmentMs),
-        stateSizeBytes: size,
-      });
-    } catch (err) {
-      this.host.post({
-        t: 'checkpointDecline',
-        executionId: this.executionId,
-        checkpointId: id,
-        reason: (err as Error).message,
-      });
-      // consumers still aligning it need not wait for the other inputs
-      this.cancelDownstream(id);
-    }
-  }
-
-  /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */
-  private cancelDownstream(checkpointId: number): void {
-    if (this.state !== 'RUNNING') return;
-    for (const p of this.partitions) p.broadcastEvent({ type: 'CancelCheckpointMarker', checkpointId });
-  }
-
-  /**
-   * The JobManager's word on a checkpoint. Completion lets sinks commit and, after the end of
-   * data, lets the task finish; savepoints are never announced as complete (they are not
-   * restored on failover, so nothing may be committed on their account).
-   */
+  /** The JobManager's word on a checkpoint (see SubtaskCheckpointCoordinator.notifyCheckpoint). */
   notifyCheckpoint(checkpointId: number, completed: boolean, final = false): void {
-    if (!completed) {
-      this.abortedCheckpoints.add(checkpointId);
-      if (this.abortedCheckpoints.size > 64)
-        this.abortedCheckpoints.delete(this.abortedCheckpoints.values().next().value!);
-      // an alignment of it ends now, and consumers hear of it (Flink's abort notification)
-      if (this.state === 'RUNNING') this.barrierHandler?.abort(checkpointId);
-    }
-    // completions are handled in increasing order: one older than a completion already handled
-    // (its message overtaken in transit) is covered by that one
-    const stale = completed && checkpointId <= this.lastCompletedId;
-    if (completed) this.lastCompletedId = Math.max(this.lastCompletedId, checkpointId);
-    this.notifications = this.notifications.then(async () => {
-      if (this.isTerminal) return;
-      try {
-        if (!stale)
-          for (const op of this.operators) {
-            if (completed) op.keyedBackend?.notifyCheckpointComplete?.(checkpointId);
-            else op.keyedBackend?.notifyCheckpointAborted?.(checkpointId);
-            if (completed) await op.notifyCheckpointComplete?.(checkpointId);
-            else op.notifyCheckpointAborted?.(checkpointId);
-          }
-      } catch (err) {
-        await this.fail(err);
-        return;
-      }
-      // only a checkpoint taken after every source ended may end the tasks: a task that finished
-      // earlier could not take part in the checkpoints the others still need
-      if (
-        completed &&
-        final &&
-        this.finalCheckpointId !== undefined &&
-        checkpointId >= this.finalCheckpointId
-      ) {
-        this.finalCheckpointCompleted = true;
-        this.maybeFinish();
-      }
-    });
+    this.checkpoints.notifyCheckpoint(checkpointId, completed, final);
+  }
+
+  // ---- CheckpointedTask
+
+  post(msg: FromWorker): void {
+    this.host.post(msg);
+  }
+
+  finalCheckpointCompleted(): void {
+    this.finalCheckpointDone = true;
+    this.maybeFinish();
+  }
+
+  abortAlignment(checkpointId: number): void {
+    this.barrierHandler?.abort(checkpointId);
   }
 
   // ---- lifecycle
@@ -704,7 +478,7 @@ export class StreamTask {
 
   private maybeFinish(): void {
     if (this.state !== 'RUNNING' || !this.dataEnded) return;
-    if (this.tdd.finalCheckpoint && !this.finalCheckpointCompleted) return;
+    if (this.tdd.finalCheckpoint && !this.finalCheckpointDone) return;
     if (this.gate && !this.gate.isFinished()) return;
     void this.finishTask();
   }

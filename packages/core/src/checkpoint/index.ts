@@ -1,0 +1,3 @@
+export * from './state-handles.js';
+export * from './checkpoint-stats.js';
+export * from './payloads.js';

@@ -1,0 +1,111 @@
+/*
+ * The state of a checkpoint as both processes see it, after Flink's state-handle classes: a
+ * TaskManager acknowledges a checkpoint with one `OperatorSubtaskState` per operator of its chain
+ * (a `TaskStateSnapshot`), the CheckpointCoordinator writes them into `_metadata` unchanged, and
+ * `RestorePlan` deals them out again as a `TaskRestoreState` per new subtask. The JSON shape is the
+ * on-disk format of `_metadata`: existing checkpoints and savepoints must stay readable, so a
+ * change here is a format change.
+ */
+
+/** A file in checkpoint storage; `path` is relative to the directory holding `_metadata`. */
+export interface StreamStateHandle {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * The keyed state of one subtask in the canonical format: one file with an index
+ * key group -> [offset, length] and the kind of every state. Untagged on disk (no `format`).
+ */
+export interface FullKeyedHandle extends StreamStateHandle {
+  format?: undefined;
+  index: Record<string, [number, number]>;
+  kinds: Record<string, string>;
+}
+
+/** A shared file referenced by an incremental handle; `path` is relative to the checkpoint's directory (`../shared/<name>`). */
+export interface SharedFileHandle extends StreamStateHandle {
+  /** the checkpoint that wrote the file */
+  checkpointId: number;
+}
+
+/** [index into files, offset, length, 1 for a full batch or 0 for a delta] */
+export type ChainLink = [number, number, number, 0 | 1];
+
+/**
+ * The keyed state of one operator subtask in an incremental checkpoint: per key group a chain of
+ * batches in shared files, oldest first (see the TaskManager's incremental-snapshot.ts).
+ */
+export interface IncrementalKeyedHandle {
+  format: 'incremental';
+  kinds: Record<string, string>;
+  files: SharedFileHandle[];
+  /** key group -> chain, oldest first */
+  groups: Record<string, ChainLink[]>;
+  /** bytes this checkpoint uploaded, and bytes of the whole state it references */
+  checkpointedSize: number;
+  fullSize: number;
+}
+
+/** Keyed state of one operator subtask, tagged by `format` (absent for the full format). */
+export type KeyedStateHandle = FullKeyedHandle | IncrementalKeyedHandle;
+
+export function isIncrementalHandle(h: KeyedStateHandle): h is IncrementalKeyedHandle {
+  return h.format === 'incremental';
+}
+
+/** The key groups a handle has state for. */
+export function keyGroupsOf(h: KeyedStateHandle): number[] {
+  return Object.keys(isIncrementalHandle(h) ? h.groups : h.index).map(Number);
+}
+
+export type OperatorListMode = 'split' | 'union';
+
+/** Operator list state (Flink's ListState / UnionListState of an OperatorStateStore), by state name. */
+export type OperatorLists = Record<string, { mode: OperatorListMode; items: unknown[] }>;
+
+/** The state of one operator in one subtask (Flink's OperatorSubtaskState). */
+export interface OperatorSubtaskState {
+  /** a source's position: its splits */
+  operatorState?: unknown[];
+  lists?: OperatorLists;
+  keyed?: KeyedStateHandle;
+}
+
+/** What a task acknowledges a checkpoint with: operator id -> its state (Flink's TaskStateSnapshot). */
+export type TaskStateSnapshot = Record<string, OperatorSubtaskState>;
+
+/** The `_metadata` file of a completed checkpoint or savepoint (Flink's CheckpointMetadata). */
+export interface CheckpointMetadata {
+  version: 1;
+  jobId: string;
+  checkpointId: number;
+  /** absent in files written before these were recorded */
+  savepoint?: boolean;
+  timestamp?: number;
+  maxParallelism: number;
+  /** operator id -> its parallelism and the state of each old subtask (by subtask index) */
+  operators: Record<string, OperatorState>;
+}
+
+/** One operator in a checkpoint (Flink's OperatorState). */
+export interface OperatorState {
+  parallelism: number;
+  subtasks: Record<string, OperatorSubtaskState>;
+}
+
+/** What one restored operator of a new subtask receives. */
+export interface OperatorRestoreState {
+  splits?: unknown[];
+  lists?: OperatorLists;
+  keyed?: KeyedStateHandle[];
+}
+
+/** What the JobManager sends a restored task (planned by RestorePlan.forSubtask). */
+export interface TaskRestoreState {
+  /** storage root URI the handle paths are relative to */
+  storage: string;
+  checkpointId: number;
+  operators: Record<string, OperatorRestoreState>;
+}

@@ -1,0 +1,246 @@
+import type { SourceReader } from '@weir/api';
+import { randomUUID } from 'node:crypto';
+import {
+  createCheckpointStorage,
+  type ChannelEvent,
+  type CheckpointStorage,
+  type FullKeyedHandle,
+  type OperatorSubtaskState,
+  type TaskDeploymentDescriptor__Output,
+  type TaskStateSnapshot,
+} from '@weir/core';
+import type {
+  IncrementalSnapshotMaterializer,
+  KeyedStateSnapshotMaterializer,
+} from '../state/keyed-state-backend.js';
+import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
+import type { ResultPartition } from '../network/result-partition.js';
+import type { StreamOperator } from '../operators/stream-operator.js';
+import type { FromWorker } from '../worker-protocol.js';
+
+type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
+
+/** What the checkpointing of a task needs from the task. */
+export interface CheckpointedTask {
+  readonly executionId: string;
+  readonly isRunning: boolean;
+  readonly isTerminal: boolean;
+  /** the input ended and the operators were finished */
+  readonly dataEnded: boolean;
+  /** the chain, head first, with the operator ids; the source reader of a source task */
+  readonly operators: readonly StreamOperator[];
+  readonly operatorIds: readonly string[];
+  readonly reader: SourceReader<unknown> | undefined;
+  readonly partitions: readonly ResultPartition[];
+  post(msg: FromWorker): void;
+  /** a failure while handling a notification fails the task */
+  fail(err: unknown): Promise<void>;
+  /** a final checkpoint taken after this task's end of data completed: the task may finish */
+  finalCheckpointCompleted(): void;
+  /** a checkpoint was aborted: the task gives up aligning it */
+  abortAlignment(checkpointId: number): void;
+}
+
+/**
+ * The checkpointing of one task, after Flink's SubtaskCheckpointCoordinator: takes the snapshot
+ * (synchronous part on the task thread, then the asynchronous upload), acknowledges or declines
+ * it, sends cancel markers in place of a barrier it could not take, and handles the
+ * JobManager's completion and abort notices in order.
+ */
+export class SubtaskCheckpointCoordinator {
+  private storage: CheckpointStorage | undefined;
+  /** the first checkpoint taken after the end of data: once it completes, the task may finish */
+  private finalCheckpointId: number | undefined;
+  /** checkpoints aborted while their files were still being written: those files are removed */
+  private readonly abortedCheckpoints = new Set<number>();
+  /** notifications run one after another, in order */
+  private notifications: Promise<void> = Promise.resolve();
+  /** the newest checkpoint whose completion was handled */
+  private lastCompletedId = 0;
+
+  constructor(
+    private readonly tdd: TaskDeploymentDescriptor__Output,
+    private readonly task: CheckpointedTask,
+  ) {}
+
+  /**
+   * Synchronous part: freeze the state (heap: serialize it; RocksDB: flush and take a
+   * consistent view) and send the barrier on, in order after the records before it.
+   * Asynchronous part: produce the keyed state bytes, write the files, then acknowledge.
+   */
+  async checkpointState(barrier: CheckpointBarrier, alignmentMs: number): Promise<void> {
+    const id = barrier.checkpointId;
+    if (!this.task.isRunning) return;
+    const t0 = performance.now();
+    const snapshots: Array<{
+      operatorId: string;
+      keyed?: KeyedStateSnapshotMaterializer;
+      incremental?: IncrementalSnapshotMaterializer;
+      operatorState?: unknown[];
+      lists?: OperatorListSnapshot;
+    }> = [];
+    // savepoints are always full and self-contained (the canonical format, no shared files)
+    const incremental = this.tdd.incrementalCheckpoints && !barrier.isSavepoint;
+    try {
+      const position = this.task.reader?.snapshotState?.();
+      if (position !== undefined)
+        snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
+      for (const op of this.task.operators) op.snapshotState?.(id);
+      this.task.operators.forEach((op, i) => {
+        const backend = op.keyedBackend;
+        const incr =
+          incremental && backend?.snapshotIncremental
+            ? backend.snapshotIncremental(id, this.tdd.maxParallelism)
+            : undefined;
+        const keyed = incr ? undefined : backend?.snapshot(this.tdd.maxParallelism);
+        const lists = op.operatorState?.snapshot();
+        if (keyed || incr || lists)
+          snapshots.push({
+            operatorId: this.task.operatorIds[i]!,
+            ...(keyed ? { keyed } : {}),
+            ...(incr ? { incremental: incr } : {}),
+            ...(lists ? { lists } : {}),
+          });
+      });
+    } catch (err) {
+      this.task.post({
+        t: 'checkpointDecline',
+        executionId: this.task.executionId,
+        checkpointId: id,
+        reason: `snapshot failed: ${(err as Error).message}`,
+      });
+      // in place of the barrier, so consumers aligning this checkpoint do not wait for it
+      this.cancelDownstream(id);
+      return;
+    }
+    for (const p of this.task.partitions) p.broadcastEvent(barrier);
+    if (this.task.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint)
+      this.finalCheckpointId = id;
+    const syncMs = performance.now() - t0;
+    const t1 = performance.now();
+    try {
+      // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
+      const storage = barrier.storage
+        ? createCheckpointStorage(barrier.storage)
+        : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
+      const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
+      const state: TaskStateSnapshot = {};
+      const written: string[] = [];
+      let size = 0;
+      // every materializer runs (each releases its view when done), even if one fails
+      const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
+      // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
+      const incrementalHandles = await Promise.all(
+        snapshots.map((s) => {
+          if (!s.incremental) return undefined;
+          const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
+          return s.incremental(async (name, data) => {
+            const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
+            written.push(rel);
+            const h = await storage.write(rel, data);
+            return { ...h, path: `../shared/${stem}-${name}` };
+          });
+        }),
+      );
+      for (const [i, s] of snapshots.entries()) {
+        const entry: OperatorSubtaskState = {};
+        const incr = incrementalHandles[i];
+        if (incr) {
+          entry.keyed = incr;
+          size += incr.checkpointedSize;
+        }
+        const keyed = keyedSnapshots[i];
+        if (keyed) {
+          // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
+          const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
+          written.push(`${directory}/${file}`);
+          const handle = await storage.write(`${directory}/${file}`, keyed.data);
+          entry.keyed = {
+            ...handle,
+            path: file,
+            index: keyed.index,
+            kinds: keyed.kinds,
+          } satisfies FullKeyedHandle;
+          size += handle.size;
+        }
+        if (s.operatorState !== undefined) entry.operatorState = s.operatorState;
+        if (s.lists) entry.lists = s.lists;
+        if (Object.keys(entry).length > 0) state[s.operatorId] = entry;
+      }
+      if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
+        // aborted (or the task ended) while writing: the coordinator already removed the directory
+        await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
+        return;
+      }
+      this.task.post({
+        t: 'checkpointAck',
+        executionId: this.task.executionId,
+        checkpointId: id,
+        stateJson: JSON.stringify(state),
+        syncDurationMs: Math.round(syncMs),
+        asyncDurationMs: Math.round(performance.now() - t1),
+        alignmentDurationMs: Math.round(alignmentMs),
+        stateSizeBytes: size,
+      });
+    } catch (err) {
+      this.task.post({
+        t: 'checkpointDecline',
+        executionId: this.task.executionId,
+        checkpointId: id,
+        reason: (err as Error).message,
+      });
+      // consumers still aligning it need not wait for the other inputs
+      this.cancelDownstream(id);
+    }
+  }
+
+  /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */
+  cancelDownstream(checkpointId: number): void {
+    if (!this.task.isRunning) return;
+    for (const p of this.task.partitions) p.broadcastEvent({ type: 'CancelCheckpointMarker', checkpointId });
+  }
+
+  /**
+   * The JobManager's word on a checkpoint. Completion lets sinks commit and, after the end of
+   * data, lets the task finish; savepoints are never announced as complete (they are not
+   * restored on failover, so nothing may be committed on their account).
+   */
+  notifyCheckpoint(checkpointId: number, completed: boolean, final = false): void {
+    if (!completed) {
+      this.abortedCheckpoints.add(checkpointId);
+      if (this.abortedCheckpoints.size > 64)
+        this.abortedCheckpoints.delete(this.abortedCheckpoints.values().next().value!);
+      // an alignment of it ends now, and consumers hear of it (Flink's abort notification)
+      if (this.task.isRunning) this.task.abortAlignment(checkpointId);
+    }
+    // completions are handled in increasing order: one older than a completion already handled
+    // (its message overtaken in transit) is covered by that one
+    const stale = completed && checkpointId <= this.lastCompletedId;
+    if (completed) this.lastCompletedId = Math.max(this.lastCompletedId, checkpointId);
+    this.notifications = this.notifications.then(async () => {
+      if (this.task.isTerminal) return;
+      try {
+        if (!stale)
+          for (const op of this.task.operators) {
+            if (completed) op.keyedBackend?.notifyCheckpointComplete?.(checkpointId);
+            else op.keyedBackend?.notifyCheckpointAborted?.(checkpointId);
+            if (completed) await op.notifyCheckpointComplete?.(checkpointId);
+            else op.notifyCheckpointAborted?.(checkpointId);
+          }
+      } catch (err) {
+        await this.task.fail(err);
+        return;
+      }
+      // only a checkpoint taken after every source ended may end the tasks: a task that finished
+      // earlier could not take part in the checkpoints the others still need
+      if (
+        completed &&
+        final &&
+        this.finalCheckpointId !== undefined &&
+        checkpointId >= this.finalCheckpointId
+      ) {
+        this.task.finalCheckpointCompleted();
+      }
+    });
+  }
+}

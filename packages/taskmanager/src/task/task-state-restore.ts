@@ -1,0 +1,56 @@
+import {
+  StorageError,
+  childLocation,
+  computeKeyGroupRangeForOperatorIndex,
+  createCheckpointStorage,
+  decodeRecords,
+  isIncrementalHandle,
+  isWithinLocation,
+  parseStorageLocation,
+  type IncrementalKeyedHandle,
+  type TaskDeploymentDescriptor__Output,
+  type TaskRestoreState,
+} from '@weir/core';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
+import { restoreIncrementalState } from '../state/incremental-snapshot.js';
+
+/**
+ * The state-restore step of a task (Flink's StreamTaskStateInitializer): reads the key groups of
+ * this subtask's range from the restored files into the opened keyed state backends, verifying
+ * checksums. Operator list state and source splits are handed to the operators when they are
+ * created; keyed state is restored here, before the operators open.
+ */
+export async function restoreKeyedState(
+  r: TaskRestoreState,
+  tdd: TaskDeploymentDescriptor__Output,
+  operators: ReadonlyArray<{ operatorId: string; backend: KeyedStateBackend | undefined }>,
+): Promise<void> {
+  const range = computeKeyGroupRangeForOperatorIndex(tdd.maxParallelism, tdd.parallelism, tdd.subtaskIndex);
+  const storage = createCheckpointStorage(r.storage);
+  for (const { operatorId, backend } of operators) {
+    const handles = r.operators[operatorId]?.keyed;
+    if (!handles || !backend) continue;
+    const incremental: IncrementalKeyedHandle[] = [];
+    for (const h of handles) {
+      if (isIncrementalHandle(h)) {
+        incremental.push(h);
+        continue;
+      }
+      const data = await storage.read(h.path, h.sha256);
+      for (const [kg, [off, len]] of Object.entries(h.index)) {
+        if (!range.contains(Number(kg))) continue;
+        if (off + len > data.byteLength)
+          throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
+        backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
+      }
+    }
+    if (incremental.length > 0) {
+      await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
+      // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
+      // another job (restored as a savepoint) is not ours to reference, so the next one is full
+      const own = childLocation(parseStorageLocation(tdd.checkpointStorage), tdd.jobId);
+      if (isWithinLocation(storage.location, own))
+        backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
+    }
+  }
+}
