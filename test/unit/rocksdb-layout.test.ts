@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assignNormalizedKeyToKeyGroup, normalizeKey } from '../../packages/core/src/index.js';
 import { ChangeTracker } from '../../packages/taskmanager/src/state/rocksdb/change-tracker.js';
+import { emptyChains, planGroups } from '../../packages/taskmanager/src/state/rocksdb/incremental-chains.js';
 import {
   groupBound,
   keyGroupOf,
@@ -111,5 +112,54 @@ describe('ChangeTracker', () => {
       all: false,
       changed: new Map([[1, new Set(['k' + key(1, 'e').toString('latin1')])]]),
     });
+  });
+});
+
+describe('planGroups (incremental chains)', () => {
+  const keys = (n: number): Set<string> => new Set(Array.from({ length: n }, (_, i) => `k${i}`));
+  const link = {
+    file: { path: 'f', size: 1, sha256: '', checkpointId: 1 },
+    offset: 0,
+    length: 1,
+    full: true,
+  };
+
+  it('writes a delta for a small change, and a group whole when half of it changed or its deltas outgrew it', () => {
+    const base = emptyChains();
+    base.groups.set(1, [link]).set(2, [link]).set(3, [link]);
+    base.stats.set(1, { entries: 100, fullBytes: 1000, deltaBytes: 10 });
+    base.stats.set(2, { entries: 100, fullBytes: 1000, deltaBytes: 10 });
+    base.stats.set(3, { entries: 100, fullBytes: 1000, deltaBytes: 1001 });
+    const changed = new Map([
+      [2, keys(50)],
+      [1, keys(3)],
+      [3, keys(1)],
+      [4, keys(1)], // new key group: no base, a delta
+    ]);
+    const { fullGroups, deltaGroups } = planGroups(base, changed, 64);
+    assert.deepEqual(fullGroups, [2, 3]);
+    assert.deepEqual(
+      deltaGroups.map(([g]) => g),
+      [1, 4],
+    );
+  });
+
+  it('rewrites a key group whose chain reached its staggered limit, between half the maximum and the maximum', () => {
+    const limits: number[] = [];
+    for (let g = 0; g < 64; g++) {
+      let n = 1;
+      for (; n <= 8; n++) {
+        const base = emptyChains();
+        base.groups.set(
+          g,
+          Array.from({ length: n }, () => link),
+        );
+        base.stats.set(g, { entries: 1000, fullBytes: 1000, deltaBytes: 0 });
+        if (planGroups(base, new Map([[g, keys(1)]]), 8).fullGroups.length === 1) break;
+      }
+      limits.push(n);
+    }
+    assert.ok(limits.every((n) => n >= 4 && n <= 8));
+    assert.ok(new Set(limits).size > 1, 'limits differ between key groups');
   });
 });
