@@ -13,11 +13,9 @@ import {
   maskSecrets,
   parseJobContext,
   parseJobGraph,
-  parseTaskStateSnapshot,
   shutdownServer,
   type DispatcherHandlers,
   type JobGraph,
-  type JobManagerGatewayHandlers,
   type Logger,
   type Settings,
 } from '@weir/core';
@@ -33,6 +31,9 @@ import type { CheckpointSettings } from '@weir/api/internal';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
 import { JobStore, type StoredJob } from './job-store.js';
+import { jobManagerGateway } from './job-manager-gateway.js';
+import { recoveryPlan } from './job-recovery.js';
+import { invalid, notFound } from './rpc-status.js';
 
 /** The directory relative paths of the job resolve against, from its job context. */
 function workingDirectoryOf(jobContextJson: string): string | undefined {
@@ -76,16 +77,6 @@ export interface JobManagerOptions {
   insecure?: boolean;
 }
 
-const BUNDLE_CHUNK = 1024 * 1024;
-
-function invalid(message: string): Partial<grpc.StatusObject> {
-  return { code: grpc.status.INVALID_ARGUMENT, details: message };
-}
-
-function notFound(message: string): Partial<grpc.StatusObject> {
-  return { code: grpc.status.NOT_FOUND, details: message };
-}
-
 /** A failure a handler answers with its own status code rather than the handler's default. */
 class RpcFailure extends Error {
   constructor(
@@ -107,8 +98,10 @@ export class JobManager {
   private readonly server = createServer();
   /** grpc.health.v1.Health: SERVING once listening and the job store's jobs are resumed, NOT_SERVING when stopping */
   readonly health = new HealthReporter(this.server, ['weir.Dispatcher', 'weir.JobManagerGateway']);
-  private readonly jobs = new Map<string, JobMaster>();
-  private readonly bundles = new Map<string, Buffer>();
+  /** @internal read by the JobManagerGateway handlers */
+  readonly jobs = new Map<string, JobMaster>();
+  /** @internal read by the JobManagerGateway handlers */
+  readonly bundles = new Map<string, Buffer>();
   private readonly store: JobStore | undefined;
   private readonly paths: StoragePathPolicy;
   /** output directories by job, from submission (before the job is started) on */
@@ -138,7 +131,7 @@ export class JobManager {
     if (!this.store) return;
     for (const stored of await this.store.recoverJobs()) {
       try {
-        const restore = await this.recoveryPlan(stored);
+        const restore = await recoveryPlan(stored);
         this.startJob(stored.jobId, stored.graph, stored, restore, {
           retained: stored.retained,
           highestCheckpointId: stored.highestCheckpointId,
@@ -151,27 +144,6 @@ export class JobManager {
         this.log.error({ jobId: stored.jobId, err: (err as Error).message }, 'cannot recover job');
       }
     }
-  }
-
-  /**
-   * The newest retained checkpoint; else the savepoint the job was submitted with. There is no
-   * fallback to an older checkpoint: sinks may have committed output up to the newest one.
-   */
-  private async recoveryPlan(stored: StoredJob): Promise<RestorePlan | undefined> {
-    const [newest, older] = [...stored.retained].sort((a, b) => b.id - a.id);
-    if (newest) {
-      try {
-        return await RestorePlan.load(newest.path, stored.graph, true);
-      } catch (err) {
-        throw new Error(
-          `its latest checkpoint ${newest.id} (${newest.path}) cannot be read: ${(err as Error).message}. Sinks may already have committed output up to it, so the job is not resumed from an older checkpoint on its own; to resume and accept that replay, submit it again with --from-savepoint ${older ? older.path : 'an older savepoint'}`,
-          { cause: err },
-        );
-      }
-    }
-    return stored.restorePath
-      ? RestorePlan.load(stored.restorePath, stored.graph, stored.allowNonRestoredState)
-      : undefined;
   }
 
   async start(): Promise<number> {
@@ -253,73 +225,7 @@ export class JobManager {
       },
     };
     this.server.addService(dispatcherProto.Dispatcher.service, dispatcher);
-    const gateway: JobManagerGatewayHandlers = {
-      RegisterTaskManager: (call, cb) => {
-        const r = call.request;
-        if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
-          return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
-        }
-        const tm = this.rm.register(r.taskManagerId, r.address, r.slots);
-        cb(null, {
-          accepted: true,
-          registrationId: tm.registrationId,
-          jobManagerId: this.id,
-          heartbeatIntervalMs: this.rm.heartbeatIntervalMs,
-          heartbeatTimeoutMs: this.rm.heartbeatTimeoutMs,
-        });
-      },
-      Heartbeat: (stream) => this.rm.attachHeartbeat(stream),
-      UpdateTaskExecutionState: (call, cb) => {
-        const u = call.request;
-        this.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, {
-          endOfData: u.endOfData,
-          restoreDurationMs: Number(u.restoreDurationMs),
-        });
-        cb(null, { ok: true });
-      },
-      AcknowledgeCheckpoint: (call, cb) => {
-        const r = call.request;
-        const coordinator = this.jobs.get(r.jobId)?.coordinator;
-        if (!coordinator) return cb(null, { ok: true });
-        let state;
-        try {
-          state = parseTaskStateSnapshot(
-            r.stateJson,
-            `acknowledgement of checkpoint ${r.checkpointId} by ${r.executionId}`,
-          );
-        } catch (err) {
-          // the checkpoint cannot complete without this task's state
-          coordinator.decline(r.executionId, Number(r.checkpointId), (err as Error).message);
-          return cb(invalid((err as Error).message));
-        }
-        coordinator.acknowledge(r.executionId, Number(r.checkpointId), state, {
-          syncDurationMs: Number(r.syncDurationMs),
-          asyncDurationMs: Number(r.asyncDurationMs),
-          alignmentDurationMs: Number(r.alignmentDurationMs),
-          stateSizeBytes: Number(r.stateSizeBytes),
-        });
-        cb(null, { ok: true });
-      },
-      DeclineCheckpoint: (call, cb) => {
-        const r = call.request;
-        this.jobs.get(r.jobId)?.coordinator?.decline(r.executionId, Number(r.checkpointId), r.reason);
-        cb(null, { ok: true });
-      },
-      ReportCollectedRecords: (call, cb) => {
-        this.jobs.get(call.request.jobId)?.addCollected(call.request.batch);
-        cb(null, { ok: true });
-      },
-      GetJobBundle: (call) => {
-        const bundle = this.bundles.get(call.request.jobId);
-        if (!bundle) {
-          call.emit('error', notFound(`No bundle for job '${call.request.jobId}'`));
-          return;
-        }
-        for (let off = 0; off < bundle.length; off += BUNDLE_CHUNK)
-          call.write({ data: bundle.subarray(off, off + BUNDLE_CHUNK) });
-        call.end();
-      },
-    };
+    const gateway = jobManagerGateway(this);
     this.server.addService(controlProto.JobManagerGateway.service, gateway);
     this.port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.log.info(

@@ -1,14 +1,17 @@
+/*
+ * One file for the window operator's flow (records, timers, merging, contents, lateness): the
+ * steps share the operator's dozen state handles and trigger context, and read as Flink's
+ * WindowOperator does; merging is in MergingWindowSet and the trigger context in
+ * window-trigger-context.ts.
+ */
 import type {
   AggregateFunction,
   Collector,
   Evictor,
   MergingWindowAssigner,
-  OnMergeContext,
   OutputTag,
   ProcessWindowFunction,
   ReduceFunction,
-  State,
-  StateDescriptor,
   TimestampedValue,
   Trigger,
   TriggerResult,
@@ -25,6 +28,7 @@ import type {
 } from './namespaced-state.js';
 import { MergingWindowSet, type MergeFunction } from './merging-window-set.js';
 import { NamespacedStateStore } from './namespaced-state-store.js';
+import { WindowTriggerContext, type WindowTimerService } from './window-trigger-context.js';
 
 /** Where the window operator's results and late records go, each with its timestamp. */
 export interface WindowOutput<OUT> {
@@ -32,16 +36,7 @@ export interface WindowOutput<OUT> {
   sideOutput(tag: OutputTag<unknown>, value: unknown, timestamp: number | undefined): void;
 }
 
-/** The timer service as the window operator uses it: timers namespaced by window. */
-export interface WindowTimerService<W> {
-  currentWatermark(): number;
-  currentProcessingTime(): number;
-  /** `windowKey` is the window's serializer key, passed so it is not computed again */
-  registerEventTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
-  registerProcessingTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
-  deleteEventTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
-  deleteProcessingTimeTimer(window: W, time: number, windowKey?: NamespaceKey): void;
-}
+export type { WindowTimerService } from './window-trigger-context.js';
 
 export interface WindowOperatorOptions<IN, ACC, R, OUT, K, W extends Window> {
   operatorName: string;
@@ -472,72 +467,5 @@ export class WindowOperator<IN, ACC, R, OUT, K, W extends Window> {
       this.processFn.clear(this.processContext);
     }
     set?.retireWindow(window);
-  }
-}
-
-/**
- * The context triggers get (one object, re-pointed at the window being handled): timers
- * of the current key in that window's namespace, and partitioned state per key and window.
- */
-class WindowTriggerContext<IN, W extends Window> implements OnMergeContext {
-  private window: W | undefined;
-  private windowKey: NamespaceKey = 0;
-  private mergedWindows: W[] = [];
-
-  constructor(
-    private readonly timers: WindowTimerService<W>,
-    private readonly store: NamespacedStateStore,
-    private readonly serializer: WindowSerializer<W>,
-  ) {}
-
-  declare readonly __in?: IN;
-
-  at(window: W, windowKey: NamespaceKey = this.serializer.toKey(window)): this {
-    this.window = window;
-    this.windowKey = windowKey;
-    this.store.namespace = windowKey;
-    return this;
-  }
-
-  merging(window: W, mergedWindows: W[]): this {
-    this.mergedWindows = mergedWindows;
-    return this.at(window);
-  }
-
-  getCurrentProcessingTime(): number {
-    return this.timers.currentProcessingTime();
-  }
-
-  getCurrentWatermark(): number {
-    return this.timers.currentWatermark();
-  }
-
-  registerEventTimeTimer(time: number): void {
-    this.timers.registerEventTimeTimer(this.window!, time, this.windowKey);
-  }
-
-  registerProcessingTimeTimer(time: number): void {
-    this.timers.registerProcessingTimeTimer(this.window!, time, this.windowKey);
-  }
-
-  deleteEventTimeTimer(time: number): void {
-    this.timers.deleteEventTimeTimer(this.window!, time, this.windowKey);
-  }
-
-  deleteProcessingTimeTimer(time: number): void {
-    this.timers.deleteProcessingTimeTimer(this.window!, time, this.windowKey);
-  }
-
-  getPartitionedState<S extends State>(descriptor: StateDescriptor<S>): S {
-    this.store.namespace = this.windowKey;
-    return this.store.getPartitionedState(descriptor);
-  }
-
-  mergePartitionedState<S extends State>(descriptor: StateDescriptor<S>): void {
-    this.store.mergeNamespaces(
-      descriptor,
-      this.windowKey,
-      this.mergedWindows.map((w) => this.serializer.toKey(w)),
-    );
   }
 }

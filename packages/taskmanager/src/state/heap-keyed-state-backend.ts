@@ -1,7 +1,6 @@
 import type {
   AggregatingState,
   AggregatingStateDescriptor,
-  AppendingState,
   ListState,
   ListStateDescriptor,
   MapState,
@@ -20,6 +19,7 @@ import {
   encodeValue,
   normalizeKey,
 } from '@weir/core';
+import { aggregatingState, reducingState, type AccumulatorCell } from './appending-state.js';
 import { DeltaOp } from './incremental-snapshot.js';
 import type {
   KeyedStateBackend,
@@ -183,45 +183,25 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     });
   }
 
-  private appending<IN, ACC, OUT>(
-    desc: StateDescriptor<State>,
-    fold: (acc: ACC | undefined, v: IN) => ACC,
-    result: (acc: ACC) => OUT,
-  ): AppendingState<IN, OUT> {
+  /** The current key's accumulator of reducing and aggregating state. */
+  private cell<ACC>(desc: StateDescriptor<State>): AccumulatorCell<ACC> {
     const table = this.table<ACC>(desc);
     const backend = this;
     return {
-      get: () => {
-        const acc = table.get(backend.currentMapKey);
-        return acc === undefined ? undefined : result(acc);
-      },
-      add: (v: IN) => void table.set(backend.currentMapKey, fold(table.get(backend.currentMapKey), v)),
+      get: () => table.get(backend.currentMapKey),
+      set: (acc: ACC) => void table.set(backend.currentMapKey, acc),
       clear: () => void table.delete(backend.currentMapKey),
     };
   }
 
   getReducingState<T>(desc: ReducingStateDescriptor<T>): ReducingState<T> {
-    const reduce = desc.reduceFunction;
-    return this.cached(desc, () =>
-      this.appending<T, T, T>(
-        desc,
-        (acc, v) => (acc === undefined ? v : reduce(acc, v)),
-        (acc) => acc,
-      ),
-    );
+    return this.cached(desc, () => reducingState(desc, this.cell<T>(desc)));
   }
 
   getAggregatingState<IN, ACC, OUT>(
     desc: AggregatingStateDescriptor<IN, ACC, OUT>,
   ): AggregatingState<IN, OUT> {
-    const f = desc.aggregateFunction;
-    return this.cached(desc, () =>
-      this.appending<IN, ACC, OUT>(
-        desc,
-        (acc, v) => f.add(v, acc === undefined ? f.createAccumulator() : acc),
-        (acc) => f.getResult(acc),
-      ),
-    );
+    return this.cached(desc, () => aggregatingState(desc, this.cell<ACC>(desc)));
   }
 
   /**

@@ -1,0 +1,30 @@
+import { Packr } from 'msgpackr';
+
+/** Events are small control messages, encoded as plain MessagePack. */
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/** In-band events travel in order with the buffers of a channel. */
+export type ChannelEvent =
+  | { type: 'EndOfPartition' }
+  /** no more records on this channel; barriers still follow until the final checkpoint (FLIP-147) */
+  | { type: 'EndOfData' }
+  | {
+      type: 'CheckpointBarrier';
+      checkpointId: number;
+      timestamp: number;
+      isSavepoint?: boolean;
+      storage?: string;
+      directory?: string;
+    }
+  /** the sender gave checkpoint n up (declined or aborted): consumers stop aligning it and pass it on */
+  | { type: 'CancelCheckpointMarker'; checkpointId: number };
+
+export function encodeEvent(event: ChannelEvent): Uint8Array {
+  return packr.pack(event);
+}
+
+export function decodeEvent(buffer: Uint8Array): ChannelEvent {
+  const e = packr.unpack(buffer) as ChannelEvent;
+  if (!e || typeof e !== 'object' || typeof e.type !== 'string') throw new Error('Corrupt channel event');
+  return e;
+}

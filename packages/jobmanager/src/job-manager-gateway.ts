@@ -1,0 +1,89 @@
+import { parseTaskStateSnapshot, type JobManagerGatewayHandlers } from '@weir/core';
+import type { JobMaster } from './job-master.js';
+import type { ResourceManager } from './resource-manager.js';
+import { invalid, notFound } from './rpc-status.js';
+
+const BUNDLE_CHUNK = 1024 * 1024;
+
+/** What the gateway reaches in the JobManager. */
+export interface JobManagerGatewayHost {
+  readonly id: string;
+  readonly rm: ResourceManager;
+  readonly jobs: ReadonlyMap<string, JobMaster>;
+  readonly bundles: ReadonlyMap<string, Buffer>;
+}
+
+/**
+ * The JobManagerGateway handlers: what TaskManagers call (Flink's JobMasterGateway and the
+ * ResourceManagerGateway's registration and heartbeats): registration, heartbeats, task state,
+ * checkpoint acknowledgements, collected records and job bundles.
+ */
+export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewayHandlers {
+  return {
+    RegisterTaskManager: (call, cb) => {
+      const r = call.request;
+      if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
+        return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
+      }
+      const tm = host.rm.register(r.taskManagerId, r.address, r.slots);
+      cb(null, {
+        accepted: true,
+        registrationId: tm.registrationId,
+        jobManagerId: host.id,
+        heartbeatIntervalMs: host.rm.heartbeatIntervalMs,
+        heartbeatTimeoutMs: host.rm.heartbeatTimeoutMs,
+      });
+    },
+    Heartbeat: (stream) => host.rm.attachHeartbeat(stream),
+    UpdateTaskExecutionState: (call, cb) => {
+      const u = call.request;
+      host.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, {
+        endOfData: u.endOfData,
+        restoreDurationMs: Number(u.restoreDurationMs),
+      });
+      cb(null, { ok: true });
+    },
+    AcknowledgeCheckpoint: (call, cb) => {
+      const r = call.request;
+      const coordinator = host.jobs.get(r.jobId)?.coordinator;
+      if (!coordinator) return cb(null, { ok: true });
+      let state;
+      try {
+        state = parseTaskStateSnapshot(
+          r.stateJson,
+          `acknowledgement of checkpoint ${r.checkpointId} by ${r.executionId}`,
+        );
+      } catch (err) {
+        // the checkpoint cannot complete without this task's state
+        coordinator.decline(r.executionId, Number(r.checkpointId), (err as Error).message);
+        return cb(invalid((err as Error).message));
+      }
+      coordinator.acknowledge(r.executionId, Number(r.checkpointId), state, {
+        syncDurationMs: Number(r.syncDurationMs),
+        asyncDurationMs: Number(r.asyncDurationMs),
+        alignmentDurationMs: Number(r.alignmentDurationMs),
+        stateSizeBytes: Number(r.stateSizeBytes),
+      });
+      cb(null, { ok: true });
+    },
+    DeclineCheckpoint: (call, cb) => {
+      const r = call.request;
+      host.jobs.get(r.jobId)?.coordinator?.decline(r.executionId, Number(r.checkpointId), r.reason);
+      cb(null, { ok: true });
+    },
+    ReportCollectedRecords: (call, cb) => {
+      host.jobs.get(call.request.jobId)?.addCollected(call.request.batch);
+      cb(null, { ok: true });
+    },
+    GetJobBundle: (call) => {
+      const bundle = host.bundles.get(call.request.jobId);
+      if (!bundle) {
+        call.emit('error', notFound(`No bundle for job '${call.request.jobId}'`));
+        return;
+      }
+      for (let off = 0; off < bundle.length; off += BUNDLE_CHUNK)
+        call.write({ data: bundle.subarray(off, off + BUNDLE_CHUNK) });
+      call.end();
+    },
+  };
+}

@@ -1,0 +1,9 @@
+import * as grpc from '@grpc/grpc-js';
+
+export function invalid(message: string): Partial<grpc.StatusObject> {
+  return { code: grpc.status.INVALID_ARGUMENT, details: message };
+}
+
+export function notFound(message: string): Partial<grpc.StatusObject> {
+  return { code: grpc.status.NOT_FOUND, details: message };
+}

@@ -1,0 +1,275 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Worker } from 'node:worker_threads';
+import {
+  createClient,
+  dataProto,
+  type ConsumerMessage__Output,
+  type DataExchangeClient,
+  type ProducerMessage,
+} from '@weir/core';
+import type { FrameKind, FromWorker, ToWorker } from '../worker-protocol.js';
+
+type ConsumerRoute =
+  | { local: true; worker: Worker; executionId: string; channel: number }
+  | { local: false; call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage> };
+
+type ChannelRoute =
+  | { local: true; partitionId: string; subpartition: number }
+  | {
+      local: false;
+      call: grpc.ClientDuplexStream<ConsumerMessage__Output, ProducerMessage>;
+      closed: boolean;
+    };
+
+/**
+ * Routes data between the slot workers of one TaskManager and the gRPC streams to and from
+ * other TaskManagers: frames from producers to their consumers, credits back, and the
+ * producer side of remote input channels (Flink's PartitionRequestServerHandler with the
+ * local input channel shortcut). One per TaskManager; it owns the partition and channel tables.
+ */
+export class ExchangeRouter {
+  private readonly producers = new Map<string, Worker>();
+  private readonly pendingRequests = new Map<
+    string,
+    Array<{ subpartition: number; credit: number; route: ConsumerRoute }>
+  >();
+  private readonly consumers = new Map<string, ConsumerRoute>();
+  private readonly channels = new Map<string, ChannelRoute>();
+  private readonly dataClients = new Map<string, DataExchangeClient>();
+
+  constructor(private readonly taskManagerId: string) {}
+
+  /** A consumer's credit for its input channel, to the producer (local) or down the stream (remote). */
+  credit(executionId: string, channel: number, credit: number): void {
+    const route = this.channels.get(`${executionId}/${channel}`);
+    if (!route) return;
+    if (route.local) {
+      this.producers.get(route.partitionId)?.postMessage({
+        t: 'credit',
+        partitionId: route.partitionId,
+        subpartition: route.subpartition,
+        credit,
+      } satisfies ToWorker);
+    } else if (!route.closed) {
+      route.call.write({ credit });
+    }
+  }
+
+  /** A worker's partition can serve subpartitions now: the requests that waited for it are attached. */
+  partitionReady(partitionId: string, worker: Worker): void {
+    this.producers.set(partitionId, worker);
+    const pending = this.pendingRequests.get(partitionId);
+    this.pendingRequests.delete(partitionId);
+    for (const r of pending ?? []) this.attachConsumer(partitionId, r.subpartition, r.credit, r.route);
+  }
+
+  partitionReleased(partitionId: string): void {
+    this.producers.delete(partitionId);
+    for (const [key, route] of this.consumers) {
+      if (key.startsWith(`${partitionId}/`)) {
+        this.consumers.delete(key);
+        if (!route.local) route.call.end();
+      }
+    }
+  }
+
+  /** Routes to and from a terminated worker go, so consumers see their channels end. */
+  forgetWorker(worker: Worker): void {
+    for (const [partitionId, w] of this.producers) {
+      if (w !== worker) continue;
+      this.producers.delete(partitionId);
+      for (const [key, route] of this.consumers) {
+        if (!key.startsWith(`${partitionId}/`)) continue;
+        this.consumers.delete(key);
+        if (!route.local) route.call.end();
+      }
+    }
+    for (const [key, route] of this.consumers)
+      if (route.local && route.worker === worker) this.consumers.delete(key);
+  }
+
+  routeFrame(partitionId: string, subpartition: number, kind: FrameKind, bytes: Uint8Array): void {
+    const route = this.consumers.get(`${partitionId}/${subpartition}`);
+    if (!route) return;
+    if (route.local) {
+      route.worker.postMessage(
+        {
+          t: 'frame',
+          executionId: route.executionId,
+          channel: route.channel,
+          kind,
+          bytes,
+        } satisfies ToWorker,
+        [bytes.buffer as ArrayBuffer],
+      );
+    } else {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      route.call.write(kind === 'buffer' ? { buffer: buf } : { event: buf });
+    }
+  }
+
+  /** A consumer (local or remote) asks for a subpartition; wait for the producer if needed. */
+  private attachConsumer(
+    partitionId: string,
+    subpartition: number,
+    credit: number,
+    route: ConsumerRoute,
+  ): void {
+    const producer = this.producers.get(partitionId);
+    if (!producer) {
+      const list = this.pendingRequests.get(partitionId) ?? [];
+      list.push({ subpartition, credit, route });
+      this.pendingRequests.set(partitionId, list);
+      return;
+    }
+    this.consumers.set(`${partitionId}/${subpartition}`, route);
+    producer.postMessage({ t: 'subpartitionRequest', partitionId, subpartition, credit } satisfies ToWorker);
+  }
+
+  openChannel(worker: Worker, msg: Extract<FromWorker, { t: 'openChannel' }>): void {
+    const key = `${msg.executionId}/${msg.channel}`;
+    if (msg.producerTaskManagerId === this.taskManagerId) {
+      this.channels.set(key, { local: true, partitionId: msg.partitionId, subpartition: msg.subpartition });
+      this.attachConsumer(msg.partitionId, msg.subpartition, msg.credit, {
+        local: true,
+        worker,
+        executionId: msg.executionId,
+        channel: msg.channel,
+      });
+      return;
+    }
+    let client = this.dataClients.get(msg.producerAddress);
+    if (!client) {
+      client = createClient(dataProto.DataExchange, msg.producerAddress);
+      this.dataClients.set(msg.producerAddress, client);
+    }
+    const call = client.Exchange();
+    const route: ChannelRoute = { local: false, call, closed: false };
+    this.channels.set(key, route);
+    call.write({
+      request: {
+        partitionId: msg.partitionId,
+        subpartitionIndex: msg.subpartition,
+        initialCredit: msg.credit,
+        consumerExecutionId: msg.executionId,
+      },
+    });
+    call.on('data', (m: { buffer?: Buffer; event?: Buffer; error?: string }) => {
+      if (m.error) {
+        worker.postMessage({
+          t: 'channelError',
+          executionId: msg.executionId,
+          channel: msg.channel,
+          message: m.error,
+        } satisfies ToWorker);
+        return;
+      }
+      const src = (m.buffer ?? m.event)!;
+      const bytes = new Uint8Array(src); // own ArrayBuffer, so it can be transferred
+      worker.postMessage(
+        {
+          t: 'frame',
+          executionId: msg.executionId,
+          channel: msg.channel,
+          kind: m.buffer ? 'buffer' : 'event',
+          bytes,
+        } satisfies ToWorker,
+        [bytes.buffer],
+      );
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (route.closed) return;
+      route.closed = true;
+      worker.postMessage({
+        t: 'channelError',
+        executionId: msg.executionId,
+        channel: msg.channel,
+        message: `Lost the input channel from TaskManager ${msg.producerTaskManagerId} at ${msg.producerAddress}: ${err.details || err.message}`,
+      } satisfies ToWorker);
+    });
+    call.on('end', () => {
+      route.closed = true;
+    });
+  }
+
+  closeChannel(key: string): void {
+    const route = this.channels.get(key);
+    if (!route) return;
+    this.channels.delete(key);
+    if (route.local) {
+      const ckey = `${route.partitionId}/${route.subpartition}`;
+      if (this.consumers.has(ckey)) {
+        this.consumers.delete(ckey);
+        this.producers.get(route.partitionId)?.postMessage({
+          t: 'subpartitionReleased',
+          partitionId: route.partitionId,
+          subpartition: route.subpartition,
+        } satisfies ToWorker);
+      }
+    } else if (!route.closed) {
+      route.closed = true;
+      route.call.end();
+    }
+  }
+
+  /** The producer side of a remote input channel. */
+  serveExchange(call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage>): void {
+    let key: string | undefined;
+    let partitionId = '';
+    let subpartition = 0;
+    let pendingCredit = 0;
+    call.on('data', (m: ConsumerMessage__Output) => {
+      if (m.request) {
+        partitionId = m.request.partitionId;
+        subpartition = m.request.subpartitionIndex;
+        key = `${partitionId}/${subpartition}`;
+        this.attachConsumer(partitionId, subpartition, m.request.initialCredit + pendingCredit, {
+          local: false,
+          call,
+        });
+        pendingCredit = 0;
+      } else if (m.credit) {
+        const producer = this.producers.get(partitionId);
+        if (key && producer && this.consumers.has(key)) {
+          producer.postMessage({
+            t: 'credit',
+            partitionId,
+            subpartition,
+            credit: m.credit,
+          } satisfies ToWorker);
+        } else if (key) {
+          const pending = this.pendingRequests.get(partitionId)?.find((r) => r.subpartition === subpartition);
+          if (pending) pending.credit += m.credit;
+        }
+      }
+    });
+    const release = (): void => {
+      if (!key) return;
+      const route = this.consumers.get(key);
+      if (route && !route.local && route.call === call) {
+        this.consumers.delete(key);
+        this.producers
+          .get(partitionId)
+          ?.postMessage({ t: 'subpartitionReleased', partitionId, subpartition } satisfies ToWorker);
+      }
+      const pending = this.pendingRequests.get(partitionId);
+      if (pending)
+        this.pendingRequests.set(
+          partitionId,
+          pending.filter((r) => r.route.local || r.route.call !== call),
+        );
+      key = undefined;
+    };
+    call.on('end', () => {
+      release();
+      call.end();
+    });
+    call.on('error', release);
+    call.on('cancelled', release);
+  }
+
+  /** Closes the clients of remote producers. */
+  close(): void {
+    for (const c of this.dataClients.values()) c.close();
+  }
+}

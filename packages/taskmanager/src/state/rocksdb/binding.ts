@@ -1,0 +1,105 @@
+import { createRequire } from 'node:module';
+import { prefixEnd } from './key-layout.js';
+
+/*
+ * The binding is @nxtedition/rocksdb (chosen by measurement, see bench/README.md): the only one
+ * with synchronous reads, writes and iteration, which the synchronous state API needs. It is a
+ * CommonJS native module, loaded on first use so heap-only tasks never load it.
+ */
+export interface RocksIterator {
+  nextv(size: number): Promise<Array<[Buffer, Buffer]>>;
+  _nextvSync(size: number, options: object): { rows: Buffer[]; finished: boolean };
+  /** flat rows [k0, v0, k1, v1, ...], read on libuv's pool; no [k, v] pair per row as nextv() makes */
+  _nextvAsync(size: number, options: object): Promise<{ rows: Buffer[]; finished: boolean }>;
+  _seekSync(target: Buffer): void;
+  close(): Promise<void>;
+}
+export interface RocksBatch {
+  _put(key: Buffer, value: Buffer, options: object): void;
+  _del(key: Buffer, options: object): void;
+  _writeSync(options: object): void;
+  _closeSync(): void;
+}
+export interface RocksDB {
+  status: string;
+  open(options: object): Promise<void>;
+  close(): Promise<void>;
+  batch(): RocksBatch;
+  iterator(options: object): RocksIterator;
+  _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>;
+}
+type RocksLevelClass = new (location: string, options: object) => RocksDB;
+
+let rocksLevel: RocksLevelClass | undefined;
+export function loadBinding(): RocksLevelClass {
+  rocksLevel ??= (createRequire(import.meta.url)('@nxtedition/rocksdb') as { RocksLevel: RocksLevelClass })
+    .RocksLevel;
+  return rocksLevel;
+}
+
+export const NO_OPTIONS = {};
+export const ITERATOR_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
+
+/** Opens a fresh database in dir (which must not exist yet), sized by the backend's options. */
+export async function openRocksDB(
+  dir: string,
+  opts: { blockCacheSize: number; writeBufferSize: number },
+): Promise<RocksDB> {
+  const RocksLevel = loadBinding();
+  const db = new RocksLevel(dir, {});
+  try {
+    await db.open({
+      createIfMissing: true,
+      errorIfExists: true,
+      cacheSize: opts.blockCacheSize,
+      // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4
+      compaction: 'level',
+      memtableMemoryBudget: opts.writeBufferSize * 4,
+      compression: false,
+      walCompression: false,
+      parallelism: 1,
+    });
+  } catch (e) {
+    const cause = (e as Error & { cause?: Error }).cause?.message;
+    throw new Error(
+      `Cannot open RocksDB state in ${dir}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`,
+    );
+  }
+  return db;
+}
+
+/** Runs fill on a fresh write batch and writes it synchronously; the batch is closed either way. */
+export function writeBatch(db: RocksDB, fill: (batch: RocksBatch) => void): void {
+  const batch = db.batch();
+  try {
+    fill(batch);
+    batch._writeSync(NO_OPTIONS);
+  } finally {
+    batch._closeSync();
+  }
+}
+
+/** The stored bytes of a RocksDB key (undefined when absent). */
+export function getBytes(db: RocksDB, key: Buffer): Buffer | undefined {
+  const v = db._getManySync([key], NO_OPTIONS)[0];
+  return v === undefined || v === null ? undefined : v;
+}
+
+/** Synchronous scan of every RocksDB key starting with prefix. */
+export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array<[Buffer, Buffer]> {
+  const bounds: { gte: Buffer; lt?: Buffer } = { gte: prefix };
+  const end = prefixEnd(prefix);
+  if (end) bounds.lt = end;
+  const it = db.iterator({ ...ITERATOR_OPTIONS, ...bounds });
+  const out: Array<[Buffer, Buffer]> = [];
+  try {
+    for (;;) {
+      const { rows, finished } = it._nextvSync(Math.min(1000, limit - out.length), NO_OPTIONS);
+      for (let j = 0; j < rows.length; j += 2) out.push([rows[j]!, rows[j + 1]!]);
+      if (finished || out.length >= limit) break;
+    }
+  } finally {
+    void it.close();
+  }
+  return out;
+}

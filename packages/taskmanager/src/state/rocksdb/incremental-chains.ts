@@ -1,0 +1,191 @@
+import {
+  linksByGroup,
+  type ChainLink,
+  type IncrementalKeyedHandle,
+  type ResolvedLink,
+  type SharedFileHandle,
+} from '../incremental-snapshot.js';
+import type { SharedFileWriter } from '../keyed-state-backend.js';
+import type { RocksIterator } from './binding.js';
+import { deltaBatch, scanCanonical, type StateNames } from './snapshot-batches.js';
+
+/*
+ * The RocksDB backend's side of incremental checkpoints: per key group a chain of batches in
+ * shared files (see incremental-snapshot.ts), which key groups a checkpoint rewrites whole and
+ * which get a delta, and writing them.
+ */
+
+/** One link of a key group's chain as the backend keeps it. */
+type Link = ResolvedLink;
+
+export interface Chains {
+  groups: Map<number, Link[]>;
+  /** entries of the group's last full batch (-1 unknown), bytes of it and of its deltas */
+  stats: Map<number, { entries: number; fullBytes: number; deltaBytes: number }>;
+}
+
+export function emptyChains(): Chains {
+  return { groups: new Map(), stats: new Map() };
+}
+
+/** The handle of a checkpoint's chains: every file they reference, once, and the links by index. */
+function chainsToHandle(
+  chains: { groups: Map<number, ResolvedLink[]> },
+  kinds: Record<string, string>,
+  uploaded: number,
+): IncrementalKeyedHandle {
+  const files: SharedFileHandle[] = [];
+  const indexOf = new Map<string, number>();
+  const groups: Record<string, ChainLink[]> = {};
+  let fullSize = 0;
+  for (const [g, links] of [...chains.groups].sort((a, b) => a[0] - b[0])) {
+    groups[g] = links.map((l) => {
+      let i = indexOf.get(l.file.path);
+      if (i === undefined) {
+        indexOf.set(l.file.path, (i = files.length));
+        files.push({
+          path: l.file.path,
+          size: l.file.size,
+          sha256: l.file.sha256,
+          checkpointId: l.file.checkpointId,
+        });
+      }
+      fullSize += l.length;
+      return [i, l.offset, l.length, l.full ? 1 : 0];
+    });
+  }
+  return { format: 'incremental', kinds, files, groups, checkpointedSize: uploaded, fullSize };
+}
+
+/**
+ * Which changed key groups a checkpoint writes whole and which get a delta of their changed keys.
+ * Chains are capped between half the maximum and the maximum, staggered by key group, so the key
+ * groups written whole by one checkpoint are not all rewritten again by one later.
+ */
+export function planGroups(
+  base: Chains,
+  changed: Map<number, Set<string>>,
+  maxChainLength: number,
+): { fullGroups: number[]; deltaGroups: Array<[number, Set<string>]> } {
+  const fullGroups: number[] = [];
+  const deltaGroups: Array<[number, Set<string>]> = [];
+  const half = Math.ceil(maxChainLength / 2);
+  for (const [g, keys] of [...changed].sort((a, b) => a[0] - b[0])) {
+    const st = base.stats.get(g);
+    const chain = base.groups.get(g) ?? [];
+    const maxChain = half + ((Math.imul(g + 1, 0x9e3779b1) >>> 0) % half);
+    // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
+    const rewrite =
+      st !== undefined &&
+      ((st.entries > 0 && keys.size * 2 >= st.entries) ||
+        st.deltaBytes > st.fullBytes ||
+        chain.length >= maxChain);
+    if (rewrite) fullGroups.push(g);
+    else deltaGroups.push([g, keys]);
+  }
+  return { fullGroups, deltaGroups };
+}
+
+/** The chains of a restored incremental checkpoint (this subtask's key groups), as a base. */
+export function restoredChains(handles: IncrementalKeyedHandle[], inRange: (kg: number) => boolean): Chains {
+  const groups = linksByGroup(handles, inRange);
+  const stats = new Map<number, { entries: number; fullBytes: number; deltaBytes: number }>();
+  for (const [g, links] of groups) {
+    let fullBytes = 0;
+    let deltaBytes = 0;
+    for (const l of links) {
+      if (l.full) fullBytes += l.length;
+      else deltaBytes += l.length;
+    }
+    stats.set(g, { entries: -1, fullBytes, deltaBytes });
+  }
+  return { groups, stats };
+}
+
+export interface IncrementalUpload {
+  checkpointId: number;
+  write: SharedFileWriter;
+  /** everything changed: scans is one iterator over the whole database, and there is no base */
+  all: boolean;
+  base: Chains;
+  /** key group (-1: all of them) and a view of it, for the groups written whole */
+  scans: Array<[number, RocksIterator]>;
+  deltaView: RocksIterator | undefined;
+  deltaGroups: Array<[number, Set<string>]>;
+  kinds: Record<string, string>;
+  names: StateNames;
+  maxSharedFileBytes: number;
+  isClosed: () => boolean;
+}
+
+/**
+ * The asynchronous part of an incremental checkpoint: writes the full batches and deltas into
+ * shared files of at most maxSharedFileBytes, and returns the new chains (the next base, once
+ * the checkpoint completes) and their handle (undefined when there is no state).
+ */
+export async function uploadIncremental(u: IncrementalUpload): Promise<{
+  next: Chains;
+  handle: IncrementalKeyedHandle | undefined;
+}> {
+  const { checkpointId, write, all, base, names } = u;
+  const maxFile = u.maxSharedFileBytes;
+  const next: Chains = all ? emptyChains() : { groups: new Map(base.groups), stats: new Map(base.stats) };
+  // the shared file being filled: its batches, and the links that point into it
+  let parts: Buffer[] = [];
+  let size = 0;
+  let file: SharedFileHandle = { path: '', size: 0, sha256: '', checkpointId };
+  let fileNo = 0;
+  let uploaded = 0;
+  const closeFile = async (): Promise<void> => {
+    if (size === 0) return;
+    const h = await write(`${fileNo++}`, Buffer.concat(parts));
+    Object.assign(file, h, { checkpointId });
+    uploaded += h.size;
+    parts = [];
+    size = 0;
+    file = { path: '', size: 0, sha256: '', checkpointId };
+  };
+  const add = async (bytes: Buffer, full: boolean): Promise<Link> => {
+    const link: Link = { file, offset: size, length: bytes.byteLength, full };
+    parts.push(bytes);
+    size += bytes.byteLength;
+    if (size >= maxFile) await closeFile();
+    return link;
+  };
+  for (const [g, it] of u.scans) {
+    let seen = false;
+    await scanCanonical(
+      it,
+      names,
+      async (group, bytes, entries) => {
+        seen = true;
+        next.groups.set(group, [await add(bytes, true)]);
+        next.stats.set(group, { entries, fullBytes: bytes.byteLength, deltaBytes: 0 });
+      },
+      u.isClosed,
+    );
+    // a key group that is empty now has no chain
+    if (!seen && g >= 0) {
+      next.groups.delete(g);
+      next.stats.delete(g);
+    }
+  }
+  let done = 0;
+  for (const [g, keys] of u.deltaGroups) {
+    const { bytes, ops } = deltaBatch(u.deltaView!, keys, names);
+    if (ops > 0) {
+      next.groups.set(g, [...(base.groups.get(g) ?? []), await add(bytes, false)]);
+      const st = base.stats.get(g) ?? { entries: -1, fullBytes: 0, deltaBytes: 0 };
+      next.stats.set(g, { ...st, deltaBytes: st.deltaBytes + bytes.byteLength });
+    }
+    done += keys.size;
+    if (done >= 2048) {
+      // let records through between chunks of point reads
+      done = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (u.isClosed()) throw new Error('The task ended while its RocksDB state was being snapshotted');
+    }
+  }
+  await closeFile();
+  return { next, handle: next.groups.size === 0 ? undefined : chainsToHandle(next, u.kinds, uploaded) };
+}

@@ -1,0 +1,88 @@
+import { assignNormalizedKeyToKeyGroup, valueEncoder } from '@weir/core';
+
+/*
+ * Layout of a RocksDB key of keyed state: key group (2 bytes, big-endian), state id (2 bytes),
+ * the normalized key (msgpack, self-delimiting), and for map state the user key (msgpack). Key
+ * groups come first so one key group, one state of a key group, or one key's map can each be
+ * scanned alone, and a full scan meets the key groups in order (as in Flink's RocksDB backend,
+ * whose keys also begin with the key group).
+ */
+
+/** Bytes before the normalized key: key group and state id. */
+export const KEY_HEADER_BYTES = 4;
+
+/** key group, state id and normalized key: the prefix of every RocksDB key of this key's state */
+export function stateKeyPrefix(stateId: number, nk: string | number, maxParallelism: number): Buffer {
+  const n = valueEncoder.encode(nk);
+  const out = Buffer.allocUnsafe(KEY_HEADER_BYTES + n);
+  out.writeUInt16BE(assignNormalizedKeyToKeyGroup(nk, maxParallelism), 0);
+  out.writeUInt16BE(stateId, 2);
+  valueEncoder.buffer.copy(out, KEY_HEADER_BYTES, 0, n);
+  return out;
+}
+
+/** The key group of a RocksDB key. */
+export function keyGroupOf(key: Buffer): number {
+  return key.readUInt16BE(0);
+}
+
+/** The state id of a RocksDB key. */
+export function stateIdOf(key: Buffer): number {
+  return key.readUInt16BE(2);
+}
+
+/** The first key after every key of key group g (for an iterator's upper bound). */
+export function groupBound(g: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(g, 0);
+  return b;
+}
+
+/**
+ * The first key after every key starting with prefix: drop trailing 0xff bytes, add one to the
+ * last; undefined when the prefix is all 0xff (no upper bound).
+ */
+export function prefixEnd(prefix: Buffer): Buffer | undefined {
+  let i = prefix.length - 1;
+  while (i >= 0 && prefix[i] === 0xff) i--;
+  if (i < 0) return undefined;
+  const end = Buffer.from(prefix.subarray(0, i + 1));
+  end[i]! += 1;
+  return end;
+}
+
+/** Length of the msgpack item (a normalized key: a string or a number) starting at `at`. */
+export function msgpackItemLength(b: Buffer, at: number): number {
+  const t = b[at]!;
+  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return 1;
+  if (t >= 0xa0 && t <= 0xbf) return 1 + (t & 0x1f);
+  switch (t) {
+    case 0xd9:
+      return 2 + b[at + 1]!;
+    case 0xda:
+      return 3 + b.readUInt16BE(at + 1);
+    case 0xdb:
+      return 5 + b.readUInt32BE(at + 1);
+    case 0xcc:
+    case 0xd0:
+      return 2;
+    case 0xcd:
+    case 0xd1:
+      return 3;
+    case 0xce:
+    case 0xd2:
+    case 0xca:
+      return 5;
+    case 0xcf:
+    case 0xd3:
+    case 0xcb:
+      return 9;
+    default:
+      throw new Error(`Unexpected msgpack type 0x${t.toString(16)} in a RocksDB state key`);
+  }
+}
+
+/** End of the normalized key in a RocksDB key: the user key of a map entry starts here. */
+export function normalizedKeyEnd(key: Buffer): number {
+  return KEY_HEADER_BYTES + msgpackItemLength(key, KEY_HEADER_BYTES);
+}
