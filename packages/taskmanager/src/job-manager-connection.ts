@@ -89,7 +89,10 @@ export class JobManagerConnection {
           { jobManager: this.opts.jobManagerAddress, registrationId: res.registrationId },
           'registered at JobManager',
         );
-        this.startHeartbeat(Number(res.heartbeatIntervalMs) || 1000);
+        this.startHeartbeat(
+          Number(res.heartbeatIntervalMs) || 1000,
+          Number(res.heartbeatTimeoutMs) || 10_000,
+        );
         this.health.set('SERVING');
         return;
       } catch (err) {
@@ -103,10 +106,26 @@ export class JobManagerConnection {
     }
   }
 
-  private startHeartbeat(intervalMs: number): void {
+  /**
+   * Heartbeats both ways: the JobManager times out a silent TaskManager, and a TaskManager times
+   * out a silent JobManager (Flink's heartbeat targets on both sides). Without the second, a
+   * TaskManager cut off from the JobManager (but not from its peers) runs its tasks on until
+   * gRPC keepalive gives up, writing output and checkpoint files of an attempt the JobManager
+   * has already failed over.
+   */
+  private startHeartbeat(intervalMs: number, timeoutMs: number): void {
     const stream = this.jm.Heartbeat();
     this.heartbeat = stream;
+    let lastHeard = Date.now();
     const beat = (): void => {
+      const silentMs = Date.now() - lastHeard;
+      if (silentMs > timeoutMs) {
+        onLost(
+          `no heartbeat from the JobManager for ${Math.round(silentMs / 1000)} s (timeout ${timeoutMs / 1000} s)`,
+        );
+        stream.cancel();
+        return;
+      }
       const mem = process.memoryUsage();
       stream.write({
         taskManagerId: this.id,
@@ -128,7 +147,9 @@ export class JobManagerConnection {
       this.opts.onLost();
       void this.register();
     };
-    stream.on('data', () => {});
+    stream.on('data', () => {
+      lastHeard = Date.now();
+    });
     stream.on('error', (err: Error) => onLost(err.message));
     stream.on('end', () => onLost('heartbeat stream closed by the JobManager'));
   }

@@ -66,6 +66,8 @@ interface Slot {
   worker?: Worker;
   jobId?: string;
   tasks: Set<string>;
+  /** tasks of `tasks` that were asked to cancel */
+  canceling: Set<string>;
 }
 
 const DEFAULT_NETWORK: NetworkSettings = { creditsPerChannel: 4, maxBacklog: 4, bufferTimeoutMs: 100 };
@@ -97,7 +99,11 @@ export class TaskExecutor {
   constructor(private readonly opts: TaskManagerOptions) {
     this.id = opts.taskManagerId ?? `tm-${randomUUID().slice(0, 8)}`;
     this.log = createLogger('taskmanager', { taskManagerId: this.id }, opts.settings['log.level']);
-    this.slots = Array.from({ length: opts.slots }, (_, index) => ({ index, tasks: new Set<string>() }));
+    this.slots = Array.from({ length: opts.slots }, (_, index) => ({
+      index,
+      tasks: new Set<string>(),
+      canceling: new Set<string>(),
+    }));
     this.network = { ...DEFAULT_NETWORK, ...opts.network };
     this.rocksdb = {
       localDir: path.join(path.resolve(opts.stateDir), this.id),
@@ -225,6 +231,7 @@ export class TaskExecutor {
         });
       }
       slot.tasks.clear();
+      slot.canceling.clear();
       slot.worker = undefined;
     });
     return worker;
@@ -235,6 +242,7 @@ export class TaskExecutor {
     const worker = slot?.worker;
     if (!slot || !worker) return;
     worker.postMessage({ t: 'cancel', executionId } satisfies ToWorker);
+    slot.canceling.add(executionId);
     this.watchCancellation(slot, worker, executionId);
   }
 
@@ -255,15 +263,37 @@ export class TaskExecutor {
         "task did not react to cancellation; terminating its slot's worker thread",
       );
       const stuck = [...slot.tasks];
+      const canceling = new Set(slot.canceling);
       const jobId = slot.jobId ?? '';
       slot.tasks.clear();
+      slot.canceling.clear();
       slot.worker = undefined;
       slot.jobId = undefined;
       void worker.terminate();
       this.exchange.forgetWorker(worker);
       for (const id of stuck) {
         this.executionSlot.delete(id);
-        this.jm.reportState({ jobId, executionId: id, state: 'CANCELED' });
+        if (canceling.has(id)) {
+          this.jm.reportState({ jobId, executionId: id, state: 'CANCELED' });
+          continue;
+        }
+        // a task that shared the thread but was never asked to cancel (deployed into the slot
+        // while the stuck one hung on): it ends here too, and the JobManager must hear that it
+        // failed, or it would wait for it for ever
+        this.jm.reportState({
+          jobId,
+          executionId: id,
+          state: 'FAILED',
+          failure: {
+            vertexName: '',
+            subtaskIndex: 0,
+            taskManagerId: this.id,
+            message: `Its slot's worker thread was terminated because task ${executionId} of the same slot did not react to cancellation within ${timeoutMs} ms`,
+            stack: '',
+            domain: 'internal',
+            reason: '',
+          },
+        });
       }
     }, timeoutMs).unref();
   }
@@ -321,6 +351,7 @@ export class TaskExecutor {
             'task ended',
           );
           slot.tasks.delete(msg.executionId);
+          slot.canceling.delete(msg.executionId);
           this.executionSlot.delete(msg.executionId);
           setTimeout(() => this.metrics.delete(msg.executionId), 5_000).unref();
           if (slot.tasks.size === 0) this.releaseWorker(slot);
