@@ -12,35 +12,11 @@ import { KeyGroupRange } from '../../packages/core/src/index.js';
 import {
   InternalTimerService,
   VOID_NAMESPACE_SERIALIZER,
-  type ProcessingTimeService,
 } from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
 import { KeyedProcessOperator } from '../../packages/taskmanager/src/eventtime/keyed-process-operator.js';
 import { KeyedCoProcessOperator } from '../../packages/taskmanager/src/eventtime/keyed-co-process-operator.js';
 import { TwoInputWatermarkCombiner } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
-
-class ManualClock implements ProcessingTimeService {
-  now = 0;
-  private scheduled: { time: number; cb: (t: number) => void; cancelled: boolean }[] = [];
-  getCurrentProcessingTime(): number {
-    return this.now;
-  }
-  registerTimer(time: number, cb: (t: number) => void): { cancel(): void } {
-    const e = { time, cb, cancelled: false };
-    this.scheduled.push(e);
-    return { cancel: () => (e.cancelled = true) };
-  }
-  advance(to: number): void {
-    this.now = to;
-    for (;;) {
-      const due = this.scheduled
-        .filter((e) => !e.cancelled && e.time <= to)
-        .sort((a, b) => a.time - b.time)[0];
-      if (!due) return;
-      due.cancelled = true;
-      due.cb(to);
-    }
-  }
-}
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const alerts = new OutputTag<string>('alerts');
 

@@ -8,7 +8,6 @@ import {
 import {
   InternalTimerService,
   VOID_NAMESPACE_SERIALIZER,
-  type ProcessingTimeService,
 } from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
 import {
   TimerHeap,
@@ -16,6 +15,7 @@ import {
   type InternalTimer,
 } from '../../packages/taskmanager/src/eventtime/timer-heap.js';
 import { TimeWindow } from '../../packages/api/src/eventtime/index.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -26,33 +26,6 @@ function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-class ManualClock implements ProcessingTimeService {
-  now = 0;
-  scheduled: { time: number; cb: (t: number) => void; cancelled: boolean }[] = [];
-  getCurrentProcessingTime(): number {
-    return this.now;
-  }
-  registerTimer(time: number, cb: (t: number) => void): { cancel(): void } {
-    const entry = { time, cb, cancelled: false };
-    this.scheduled.push(entry);
-    return { cancel: () => (entry.cancelled = true) };
-  }
-  advance(to: number): void {
-    this.now = to;
-    for (;;) {
-      const due = this.scheduled
-        .filter((e) => !e.cancelled && e.time <= to)
-        .sort((a, b) => a.time - b.time)[0];
-      if (!due) return;
-      due.cancelled = true;
-      due.cb(to);
-    }
-  }
-  pending(): number[] {
-    return this.scheduled.filter((e) => !e.cancelled).map((e) => e.time);
-  }
 }
 
 const MAX_P = 128;

@@ -30,15 +30,13 @@ import {
   computeKeyGroupRangeForOperatorIndex,
   KeyGroupRange,
 } from '../../packages/core/src/index.js';
-import {
-  InternalTimerService,
-  type ProcessingTimeService,
-} from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
+import { InternalTimerService } from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
 import { HeapNamespacedKeyedState } from '../../packages/taskmanager/src/eventtime/namespaced-state.js';
 import {
   WindowOperator,
   type WindowOperatorOptions,
 } from '../../packages/taskmanager/src/eventtime/window-operator.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const MAX_P = 128;
 const ALL = new KeyGroupRange(0, MAX_P - 1);
@@ -52,30 +50,6 @@ function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-class ManualClock implements ProcessingTimeService {
-  now = 0;
-  private scheduled: { time: number; cb: (t: number) => void; cancelled: boolean }[] = [];
-  getCurrentProcessingTime(): number {
-    return this.now;
-  }
-  registerTimer(time: number, cb: (t: number) => void): { cancel(): void } {
-    const e = { time, cb, cancelled: false };
-    this.scheduled.push(e);
-    return { cancel: () => (e.cancelled = true) };
-  }
-  advance(to: number): void {
-    this.now = to;
-    for (;;) {
-      const due = this.scheduled
-        .filter((e) => !e.cancelled && e.time <= to)
-        .sort((a, b) => a.time - b.time)[0];
-      if (!due) return;
-      due.cancelled = true;
-      due.cb(to);
-    }
-  }
 }
 
 interface Emitted {

@@ -33,7 +33,8 @@ export abstract class MergingWindowAssigner<T, W extends Window> extends WindowA
 export function isMergingAssigner<T, W extends Window>(
   assigner: WindowAssigner<T, W>,
 ): assigner is MergingWindowAssigner<T, W> {
-  return assigner instanceof MergingWindowAssigner;
+  // session assigners share a base with the non-merging time windows, so ask for the method
+  return typeof (assigner as Partial<MergingWindowAssigner<T, W>>).mergeWindows === 'function';
 }
 
 function requirePositive(assigner: string, what: string, ms: number): void {
@@ -75,27 +76,28 @@ function slide(timestamp: number, size: number, slideMs: number, offset: number)
   return windows;
 }
 
-/** Fixed-size, non-overlapping event-time windows [k*size + offset, (k+1)*size + offset). */
-export class TumblingEventTimeWindows extends WindowAssigner<unknown, TimeWindow> {
-  private constructor(
-    readonly size: number,
-    readonly offset: number,
+/**
+ * The time windows of one domain: event time (the record's timestamp, fired by the watermark)
+ * or processing time (the clock, fired by it). The six public assigners differ only in that.
+ */
+abstract class TimeWindowAssigner extends WindowAssigner<unknown, TimeWindow> {
+  protected constructor(
+    /** the public class name, for messages (bundlers may rename classes) */
+    protected readonly name: string,
+    private readonly eventTime: boolean,
   ) {
     super();
   }
 
-  static of(size: number, offset = 0): TumblingEventTimeWindows {
-    requirePositive('TumblingEventTimeWindows', 'size', size);
-    requireOffset('TumblingEventTimeWindows', offset, size, 'size');
-    return new TumblingEventTimeWindows(size, offset);
-  }
-
-  assignWindows(_e: unknown, timestamp: number | undefined): TimeWindow[] {
-    return tumble(eventTimestamp('TumblingEventTimeWindows', timestamp), this.size, this.offset);
+  /** The time a record is windowed by, in this assigner's domain. */
+  protected timeOf(timestamp: number | undefined, ctx: WindowAssignerContext | undefined): number {
+    if (this.eventTime) return eventTimestamp(this.name, timestamp);
+    if (!ctx) throw new Error(`${this.name} needs the processing-time context to assign a window`);
+    return ctx.getCurrentProcessingTime();
   }
 
   getDefaultTrigger(): Trigger<unknown, TimeWindow> {
-    return EventTimeTrigger.create();
+    return this.eventTime ? EventTimeTrigger.create() : ProcessingTimeTrigger.create();
   }
 
   getWindowSerializer(): WindowSerializer<TimeWindow> {
@@ -103,210 +105,122 @@ export class TumblingEventTimeWindows extends WindowAssigner<unknown, TimeWindow
   }
 
   isEventTime(): boolean {
-    return true;
+    return this.eventTime;
+  }
+}
+
+/** Fixed-size, non-overlapping windows [k*size + offset, (k+1)*size + offset). */
+abstract class TumblingTimeWindows extends TimeWindowAssigner {
+  protected constructor(
+    name: string,
+    eventTime: boolean,
+    readonly size: number,
+    readonly offset: number,
+  ) {
+    super(name, eventTime);
+    requirePositive(this.name, 'size', size);
+    requireOffset(this.name, offset, size, 'size');
+  }
+
+  assignWindows(_e: unknown, timestamp: number | undefined, ctx?: WindowAssignerContext): TimeWindow[] {
+    return tumble(this.timeOf(timestamp, ctx), this.size, this.offset);
   }
 
   override toString(): string {
-    return `TumblingEventTimeWindows(${this.size}${this.offset ? `, ${this.offset}` : ''})`;
+    return `${this.name}(${this.size}${this.offset ? `, ${this.offset}` : ''})`;
   }
 }
 
 /** Windows of `size` starting every `slide` ms, so each record is in size/slide of them. */
-export class SlidingEventTimeWindows extends WindowAssigner<unknown, TimeWindow> {
-  private constructor(
+abstract class SlidingTimeWindows extends TimeWindowAssigner {
+  protected constructor(
+    name: string,
+    eventTime: boolean,
     readonly size: number,
     readonly slide: number,
     readonly offset: number,
   ) {
-    super();
-  }
-
-  static of(size: number, slideMs: number, offset = 0): SlidingEventTimeWindows {
-    requirePositive('SlidingEventTimeWindows', 'size', size);
-    requirePositive('SlidingEventTimeWindows', 'slide', slideMs);
-    if (slideMs > size) {
+    super(name, eventTime);
+    requirePositive(name, 'size', size);
+    requirePositive(name, 'slide', slide);
+    if (slide > size) {
       throw new Error(
-        `SlidingEventTimeWindows: the slide (${slideMs} ms) must not be larger than the size (${size} ms), or records between windows are lost; use TumblingEventTimeWindows for slide = size`,
+        `${name}: the slide (${slide} ms) must not be larger than the size (${size} ms), or records between windows are lost; use ${name.replace('Sliding', 'Tumbling')} for slide = size`,
       );
     }
-    requireOffset('SlidingEventTimeWindows', offset, slideMs, 'slide');
-    return new SlidingEventTimeWindows(size, slideMs, offset);
+    requireOffset(name, offset, slide, 'slide');
   }
 
-  assignWindows(_e: unknown, timestamp: number | undefined): TimeWindow[] {
-    return slide(eventTimestamp('SlidingEventTimeWindows', timestamp), this.size, this.slide, this.offset);
-  }
-
-  getDefaultTrigger(): Trigger<unknown, TimeWindow> {
-    return EventTimeTrigger.create();
-  }
-
-  getWindowSerializer(): WindowSerializer<TimeWindow> {
-    return TimeWindow.serializer;
-  }
-
-  isEventTime(): boolean {
-    return true;
+  assignWindows(_e: unknown, timestamp: number | undefined, ctx?: WindowAssignerContext): TimeWindow[] {
+    return slide(this.timeOf(timestamp, ctx), this.size, this.slide, this.offset);
   }
 
   override toString(): string {
-    return `SlidingEventTimeWindows(${this.size}, ${this.slide})`;
+    return `${this.name}(${this.size}, ${this.slide})`;
   }
 }
 
 /** A window per burst of activity: records closer than `gap` ms fall into one session. */
-export class EventTimeSessionWindows extends MergingWindowAssigner<unknown, TimeWindow> {
-  private constructor(readonly gap: number) {
-    super();
+abstract class SessionTimeWindows extends TimeWindowAssigner {
+  protected constructor(
+    name: string,
+    eventTime: boolean,
+    readonly gap: number,
+  ) {
+    super(name, eventTime);
+    requirePositive(this.name, 'session gap', gap);
   }
 
+  assignWindows(_e: unknown, timestamp: number | undefined, ctx?: WindowAssignerContext): TimeWindow[] {
+    const t = this.timeOf(timestamp, ctx);
+    return [new TimeWindow(t, t + this.gap)];
+  }
+
+  mergeWindows(
+    windows: Iterable<TimeWindow>,
+    callback: (toBeMerged: TimeWindow[], mergeResult: TimeWindow) => void,
+  ): void {
+    TimeWindow.mergeWindows(windows, callback);
+  }
+
+  override toString(): string {
+    return `${this.name}(${this.gap})`;
+  }
+}
+
+export class TumblingEventTimeWindows extends TumblingTimeWindows {
+  static of(size: number, offset = 0): TumblingEventTimeWindows {
+    return new TumblingEventTimeWindows('TumblingEventTimeWindows', true, size, offset);
+  }
+}
+
+export class SlidingEventTimeWindows extends SlidingTimeWindows {
+  static of(size: number, slideMs: number, offset = 0): SlidingEventTimeWindows {
+    return new SlidingEventTimeWindows('SlidingEventTimeWindows', true, size, slideMs, offset);
+  }
+}
+
+export class EventTimeSessionWindows extends SessionTimeWindows {
   static withGap(gap: number): EventTimeSessionWindows {
-    requirePositive('EventTimeSessionWindows', 'session gap', gap);
-    return new EventTimeSessionWindows(gap);
-  }
-
-  assignWindows(_e: unknown, timestamp: number | undefined): TimeWindow[] {
-    const ts = eventTimestamp('EventTimeSessionWindows', timestamp);
-    return [new TimeWindow(ts, ts + this.gap)];
-  }
-
-  mergeWindows(
-    windows: Iterable<TimeWindow>,
-    callback: (toBeMerged: TimeWindow[], mergeResult: TimeWindow) => void,
-  ): void {
-    TimeWindow.mergeWindows(windows, callback);
-  }
-
-  getDefaultTrigger(): Trigger<unknown, TimeWindow> {
-    return EventTimeTrigger.create();
-  }
-
-  getWindowSerializer(): WindowSerializer<TimeWindow> {
-    return TimeWindow.serializer;
-  }
-
-  isEventTime(): boolean {
-    return true;
-  }
-
-  override toString(): string {
-    return `EventTimeSessionWindows(${this.gap})`;
+    return new EventTimeSessionWindows('EventTimeSessionWindows', true, gap);
   }
 }
 
-export class TumblingProcessingTimeWindows extends WindowAssigner<unknown, TimeWindow> {
-  private constructor(
-    readonly size: number,
-    readonly offset: number,
-  ) {
-    super();
-  }
-
+export class TumblingProcessingTimeWindows extends TumblingTimeWindows {
   static of(size: number, offset = 0): TumblingProcessingTimeWindows {
-    requirePositive('TumblingProcessingTimeWindows', 'size', size);
-    requireOffset('TumblingProcessingTimeWindows', offset, size, 'size');
-    return new TumblingProcessingTimeWindows(size, offset);
-  }
-
-  assignWindows(_e: unknown, _ts: number | undefined, ctx: WindowAssignerContext): TimeWindow[] {
-    return tumble(ctx.getCurrentProcessingTime(), this.size, this.offset);
-  }
-
-  getDefaultTrigger(): Trigger<unknown, TimeWindow> {
-    return ProcessingTimeTrigger.create();
-  }
-
-  getWindowSerializer(): WindowSerializer<TimeWindow> {
-    return TimeWindow.serializer;
-  }
-
-  isEventTime(): boolean {
-    return false;
-  }
-
-  override toString(): string {
-    return `TumblingProcessingTimeWindows(${this.size})`;
+    return new TumblingProcessingTimeWindows('TumblingProcessingTimeWindows', false, size, offset);
   }
 }
 
-export class SlidingProcessingTimeWindows extends WindowAssigner<unknown, TimeWindow> {
-  private constructor(
-    readonly size: number,
-    readonly slide: number,
-    readonly offset: number,
-  ) {
-    super();
-  }
-
+export class SlidingProcessingTimeWindows extends SlidingTimeWindows {
   static of(size: number, slideMs: number, offset = 0): SlidingProcessingTimeWindows {
-    requirePositive('SlidingProcessingTimeWindows', 'size', size);
-    requirePositive('SlidingProcessingTimeWindows', 'slide', slideMs);
-    if (slideMs > size) {
-      throw new Error(
-        `SlidingProcessingTimeWindows: the slide (${slideMs} ms) must not be larger than the size (${size} ms); use TumblingProcessingTimeWindows for slide = size`,
-      );
-    }
-    requireOffset('SlidingProcessingTimeWindows', offset, slideMs, 'slide');
-    return new SlidingProcessingTimeWindows(size, slideMs, offset);
-  }
-
-  assignWindows(_e: unknown, _ts: number | undefined, ctx: WindowAssignerContext): TimeWindow[] {
-    return slide(ctx.getCurrentProcessingTime(), this.size, this.slide, this.offset);
-  }
-
-  getDefaultTrigger(): Trigger<unknown, TimeWindow> {
-    return ProcessingTimeTrigger.create();
-  }
-
-  getWindowSerializer(): WindowSerializer<TimeWindow> {
-    return TimeWindow.serializer;
-  }
-
-  isEventTime(): boolean {
-    return false;
-  }
-
-  override toString(): string {
-    return `SlidingProcessingTimeWindows(${this.size}, ${this.slide})`;
+    return new SlidingProcessingTimeWindows('SlidingProcessingTimeWindows', false, size, slideMs, offset);
   }
 }
 
-export class ProcessingTimeSessionWindows extends MergingWindowAssigner<unknown, TimeWindow> {
-  private constructor(readonly gap: number) {
-    super();
-  }
-
+export class ProcessingTimeSessionWindows extends SessionTimeWindows {
   static withGap(gap: number): ProcessingTimeSessionWindows {
-    requirePositive('ProcessingTimeSessionWindows', 'session gap', gap);
-    return new ProcessingTimeSessionWindows(gap);
-  }
-
-  assignWindows(_e: unknown, _ts: number | undefined, ctx: WindowAssignerContext): TimeWindow[] {
-    const now = ctx.getCurrentProcessingTime();
-    return [new TimeWindow(now, now + this.gap)];
-  }
-
-  mergeWindows(
-    windows: Iterable<TimeWindow>,
-    callback: (toBeMerged: TimeWindow[], mergeResult: TimeWindow) => void,
-  ): void {
-    TimeWindow.mergeWindows(windows, callback);
-  }
-
-  getDefaultTrigger(): Trigger<unknown, TimeWindow> {
-    return ProcessingTimeTrigger.create();
-  }
-
-  getWindowSerializer(): WindowSerializer<TimeWindow> {
-    return TimeWindow.serializer;
-  }
-
-  isEventTime(): boolean {
-    return false;
-  }
-
-  override toString(): string {
-    return `ProcessingTimeSessionWindows(${this.gap})`;
+    return new ProcessingTimeSessionWindows('ProcessingTimeSessionWindows', false, gap);
   }
 }
 
