@@ -16,7 +16,7 @@ import {
   isIncrementalHandle,
   parseCheckpointMetadata,
   type KeyedStateHandle,
-} from '../packages/core/src/index.js';
+} from '@weir/core';
 import { restoreIncrementalState } from '../packages/taskmanager/src/state/incremental-snapshot.js';
 import { RocksDBKeyedStateBackend } from '../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import { TestS3Server } from '../test/helpers/s3.js';

@@ -1,3 +1,10 @@
+/*
+ * Why this file is longer than ~400 lines: trigger, acknowledge, complete, abort, discard and stop
+ * all read and change the same three things (the pending checkpoints, the retained list and the
+ * durable job-store state) under the ordering rules below; split apart they would need those
+ * shared as mutable state between modules, which is where ordering bugs hide. The pure parts live
+ * elsewhere (payload parsing in core/checkpoint, the shared-state registry).
+ */
 import type { CheckpointSettings } from '@weir/api/internal';
 import {
   childLocation,

@@ -1,0 +1,411 @@
+import {
+  type ConfigOption,
+  DURATION,
+  LOG_LEVELS,
+  type Parser,
+  SIZE,
+  STORAGE,
+  bool,
+  dir,
+  file,
+  host,
+  httpUrl,
+  int,
+  num,
+  oneOf,
+  parseDuration,
+  parseSize,
+  restartType,
+  stateBackend,
+  storageUri,
+  stringList,
+  text,
+} from './config-values.js';
+
+/** The registry of every setting weir reads (Flink's key names), and the lookups over it. */
+/** A registry entry that keeps its key, its parsed type and whether it has a default in its type. */
+type TypedOption<T, K extends string, D extends T | undefined> = ConfigOption<T, K> & { default: D };
+
+const o = <K extends string, T, D extends T | undefined = undefined>(
+  key: K,
+  parse: Parser<T>,
+  form: string,
+  description: string,
+  extra: Omit<Partial<ConfigOption<T>>, 'default'> & { default?: D } = {},
+): TypedOption<T, K, D> => ({ key, parse, form, description, ...extra }) as TypedOption<T, K, D>;
+
+/** Every setting weir reads. */
+export const CONFIG_OPTIONS = [
+  // processes and ports
+  o('jobmanager.rpc.address', host, 'a host name or IP', 'the JobManager a TaskManager registers with', {
+    default: '127.0.0.1',
+  }),
+  o('jobmanager.rpc.port', int(0, 65535), 'a port (0: any free port)', 'the JobManager port', {
+    default: 6123,
+  }),
+  o(
+    'jobmanager.bind-host',
+    host,
+    'an address to listen on (0.0.0.0: all)',
+    'the interface the JobManager listens on',
+    { default: '127.0.0.1' },
+  ),
+  o(
+    'taskmanager.numberOfTaskSlots',
+    int(1, 1024),
+    'an integer from 1 to 1024',
+    'task slots per TaskManager (one worker thread each)',
+    { default: 1 },
+  ),
+  o(
+    'taskmanager.bind-host',
+    host,
+    'an address to listen on (0.0.0.0: all)',
+    'the interface a TaskManager listens on',
+    { default: '127.0.0.1' },
+  ),
+  o(
+    'taskmanager.host',
+    host,
+    'a host name or IP',
+    "the address other processes use to reach this TaskManager (default: the bind host, or this machine's first non-loopback IPv4 address when binding to all interfaces)",
+  ),
+  o(
+    'taskmanager.rpc.port',
+    int(0, 65535),
+    'a port (0: any free port)',
+    'the TaskManager port for tasks and data exchange',
+    { default: 0 },
+  ),
+  o('taskmanager.resource-id', text, 'a name', 'the TaskManager id (default: tm-<random>)'),
+  o(
+    'process.taskmanager.working-dir',
+    dir,
+    'a directory',
+    "a TaskManager's working directory (bundle cache)",
+    { default: '.weir/work' },
+  ),
+  o(
+    'slot.request.timeout',
+    parseDuration,
+    DURATION,
+    'a job that cannot get its slots fails after this long',
+    { default: 300_000 },
+  ),
+  o('heartbeat.interval', parseDuration, DURATION, 'heartbeat interval between JobManager and TaskManagers', {
+    default: 1000,
+  }),
+  o('heartbeat.timeout', parseDuration, DURATION, 'a silent TaskManager is lost after this long', {
+    default: 10_000,
+  }),
+  o(
+    'task.cancellation.timeout',
+    parseDuration,
+    DURATION,
+    "a task stuck in user code this long after a cancel has its slot's worker thread terminated",
+    { default: 30_000 },
+  ),
+  o(
+    'log.level',
+    oneOf(...LOG_LEVELS),
+    LOG_LEVELS.join(', '),
+    'log level of JobManagers and TaskManagers (pino)',
+    { default: 'info' },
+  ),
+  // checkpoints (defaults for jobs that set nothing in code)
+  o(
+    'execution.checkpointing.interval',
+    parseDuration,
+    DURATION,
+    'checkpoint every this long (unset: checkpointing off unless the job enables it)',
+  ),
+  o(
+    'execution.checkpointing.mode',
+    oneOf('EXACTLY_ONCE', 'AT_LEAST_ONCE'),
+    'EXACTLY_ONCE or AT_LEAST_ONCE',
+    'barrier alignment or counting',
+  ),
+  o(
+    'execution.checkpointing.timeout',
+    parseDuration,
+    DURATION,
+    'a checkpoint not complete after this long is aborted',
+  ),
+  o('execution.checkpointing.min-pause', parseDuration, DURATION, 'minimum pause between checkpoints'),
+  o(
+    'execution.checkpointing.max-concurrent-checkpoints',
+    int(1),
+    'an integer >= 1',
+    'checkpoints in flight at once',
+  ),
+  o(
+    'execution.checkpointing.tolerable-failed-checkpoints',
+    int(0),
+    'an integer >= 0',
+    'consecutive checkpoint failures before the job fails',
+  ),
+  o(
+    'execution.checkpointing.externalized-checkpoint-retention',
+    oneOf('DELETE_ON_CANCELLATION', 'RETAIN_ON_CANCELLATION'),
+    'DELETE_ON_CANCELLATION or RETAIN_ON_CANCELLATION',
+    'what happens to checkpoints when a job is canceled',
+  ),
+  o('state.checkpoints.num-retained', int(1), 'an integer >= 1', 'completed checkpoints kept'),
+  o(
+    'state.checkpoints.dir',
+    storageUri,
+    STORAGE,
+    'checkpoint storage (default file:// under .weir/checkpoints)',
+  ),
+  o(
+    'state.savepoints.dir',
+    storageUri,
+    STORAGE,
+    'default savepoint target (default file:// under .weir/savepoints)',
+  ),
+  o(
+    'high-availability.type',
+    oneOf('job-store', 'none'),
+    'job-store or none',
+    'keep running jobs in the job store so a restarted JobManager resumes them',
+    { default: 'job-store' },
+  ),
+  o('high-availability.storageDir', storageUri, STORAGE, 'the job store (default file:// under .weir/ha)'),
+  // state backends
+  o(
+    'state.backend.type',
+    stateBackend,
+    'heap, hashmap or rocksdb',
+    'the state backend of jobs that choose none',
+    { keyAliases: ['state.backend'] },
+  ),
+  o(
+    'state.backend.incremental',
+    bool,
+    'true or false',
+    'incremental checkpoints (RocksDB) for jobs that do not say',
+    { default: false },
+  ),
+  o(
+    'state.backend.rocksdb.localdir',
+    dir,
+    'a directory',
+    'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)',
+  ),
+  o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', {
+    default: 8 << 20,
+  }),
+  o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', {
+    default: 16 << 20,
+  }),
+  // restart strategy
+  o(
+    'restart-strategy.type',
+    restartType,
+    'none, fixed-delay, exponential-delay or failure-rate',
+    'the restart strategy of jobs that set none (default: exponential-delay with checkpointing, none without)',
+  ),
+  o(
+    'restart-strategy.fixed-delay.attempts',
+    int(0),
+    'an integer >= 0',
+    'fixed-delay: restarts before the job fails',
+  ),
+  o('restart-strategy.fixed-delay.delay', parseDuration, DURATION, 'fixed-delay: wait before a restart'),
+  o(
+    'restart-strategy.exponential-delay.initial-backoff',
+    parseDuration,
+    DURATION,
+    'exponential-delay: first wait',
+  ),
+  o(
+    'restart-strategy.exponential-delay.max-backoff',
+    parseDuration,
+    DURATION,
+    'exponential-delay: longest wait',
+  ),
+  o(
+    'restart-strategy.exponential-delay.backoff-multiplier',
+    num(1),
+    'a number >= 1',
+    'exponential-delay: growth factor',
+  ),
+  o(
+    'restart-strategy.exponential-delay.jitter-factor',
+    num(0),
+    'a number >= 0',
+    'exponential-delay: random jitter',
+  ),
+  o(
+    'restart-strategy.exponential-delay.reset-backoff-threshold',
+    parseDuration,
+    DURATION,
+    'exponential-delay: reset after running this long',
+  ),
+  o(
+    'restart-strategy.exponential-delay.attempts-before-reset-backoff',
+    int(0),
+    'an integer >= 0',
+    'exponential-delay: restarts allowed before a reset',
+  ),
+  o(
+    'restart-strategy.failure-rate.max-failures-per-interval',
+    int(1),
+    'an integer >= 1',
+    'failure-rate: failures allowed per interval',
+  ),
+  o(
+    'restart-strategy.failure-rate.failure-rate-interval',
+    parseDuration,
+    DURATION,
+    'failure-rate: the interval',
+  ),
+  o('restart-strategy.failure-rate.delay', parseDuration, DURATION, 'failure-rate: wait before a restart'),
+  // S3 (and MinIO)
+  o(
+    's3.endpoint',
+    httpUrl,
+    'an http(s) URL such as http://minio:9000',
+    'S3 endpoint for MinIO and other S3-compatible servers (default: AWS)',
+  ),
+  o('s3.region', text, 'a region such as us-east-1', 'S3 region', {
+    default: 'us-east-1',
+    envAliases: ['AWS_REGION'],
+  }),
+  o(
+    's3.path-style-access',
+    bool,
+    'true or false',
+    'path-style bucket addressing (default: true when an endpoint is set)',
+    { envAliases: ['WEIR_S3_PATH_STYLE'] },
+  ),
+  o(
+    's3.access-key',
+    text,
+    'an access key id',
+    "S3 access key (else the AWS SDK's default credential chain)",
+    { secret: true, envAliases: ['AWS_ACCESS_KEY_ID'] },
+  ),
+  o('s3.secret-key', text, 'a secret access key', 'S3 secret key', {
+    secret: true,
+    envAliases: ['AWS_SECRET_ACCESS_KEY'],
+  }),
+  // security
+  o(
+    'security.ssl.enabled',
+    bool,
+    'true or false',
+    'TLS on every gRPC server and channel (default: on when a CA or certificate is given)',
+  ),
+  o('security.ssl.ca', file, 'a PEM file', 'the cluster CA every peer must chain to', { path: true }),
+  o('security.ssl.cert', file, 'a PEM file', 'the certificate this process presents', { path: true }),
+  o('security.ssl.key', file, 'a PEM file', 'the private key of that certificate', { path: true }),
+  o('security.auth.token-file', file, 'a file path', 'file holding the bearer token for the Dispatcher', {
+    path: true,
+  }),
+  o(
+    'security.auth.token',
+    text,
+    'a token of at least 16 characters',
+    'the bearer token itself (prefer token-file or the environment)',
+    { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] },
+  ),
+  o(
+    'security.storage.allowed-dirs',
+    stringList,
+    'a list of directories or s3:// URIs',
+    'where savepoints may be written and restored from, besides the savepoint directory',
+  ),
+  o(
+    'security.insecure',
+    bool,
+    'true or false',
+    'allow listening on a non-loopback address without TLS (and, for the JobManager, a token)',
+    { default: false },
+  ),
+  o('rpc.max-message-size', parseSize, SIZE, 'largest gRPC message', { default: 128 << 20 }),
+] as const;
+
+type Registry = (typeof CONFIG_OPTIONS)[number];
+/** Every configuration key (`heartbeat.interval`, ...). */
+export type ConfigKey = Registry['key'];
+/**
+ * The parsed type of a key, derived from its registry entry: the parser's type, and possibly
+ * undefined only when the entry has no default (`Setting<'heartbeat.interval'>` is number).
+ */
+export type Setting<K extends ConfigKey> =
+  Extract<Registry, { key: K }> extends TypedOption<infer T, K, infer D>
+    ? [D] extends [undefined]
+      ? T | undefined
+      : T
+    : never;
+/** Every setting of a process, complete (defaults filled in from the registry) and typed by key. */
+export type Settings = { readonly [K in ConfigKey]: Setting<K> };
+
+/** The registry's defaults: the settings of a process given no file, no variable and no flag. */
+export function defaultSettings(): Settings {
+  return Object.fromEntries(CONFIG_OPTIONS.map((opt) => [opt.key, opt.default])) as unknown as Settings;
+}
+
+export const BY_KEY = new Map<string, ConfigOption>();
+for (const opt of CONFIG_OPTIONS) {
+  BY_KEY.set(opt.key, opt);
+  for (const a of opt.keyAliases ?? []) BY_KEY.set(a, opt);
+}
+
+/** The environment variable of a key: `state.checkpoints.dir` -> `WEIR_STATE_CHECKPOINTS_DIR`. */
+export function envVarForKey(key: string): string {
+  return `WEIR_${key.replace(/[.-]/g, '_').toUpperCase()}`;
+}
+
+export const BY_ENV = new Map<string, ConfigOption>();
+for (const opt of CONFIG_OPTIONS) {
+  const name = envVarForKey(opt.key);
+  const clash = BY_ENV.get(name);
+  if (clash)
+    throw new Error(`configuration keys ${clash.key} and ${opt.key} map to the same variable ${name}`);
+  BY_ENV.set(name, opt);
+}
+
+/** WEIR_* variables that are not configuration keys. */
+export const OTHER_ENV_VARS: Readonly<Record<string, string>> = {
+  WEIR_JOBMANAGER: 'the JobManager address client commands use (HOST:PORT)',
+};
+
+/** First segments of WEIR_* names that belong to configuration keys: an unknown variable under one of them is an error. */
+export const CONFIG_NAMESPACES = new Set([
+  'EXECUTION',
+  'STATE',
+  'RESTART',
+  'HEARTBEAT',
+  'HIGH',
+  'SECURITY',
+  'RPC',
+  'S3',
+  'LOG',
+  'JOBMANAGER',
+  'TASKMANAGER',
+  'SLOT',
+  'PROCESS',
+  'AUTH',
+]);
+
+export function findOption(key: string): ConfigOption | undefined {
+  return BY_KEY.get(key);
+}
+
+/** The option an environment variable sets (its systematic name or an alias), or undefined. */
+export function optionForEnvVar(name: string): ConfigOption | undefined {
+  return BY_ENV.get(name) ?? CONFIG_OPTIONS.find((opt) => opt.envAliases?.includes(name));
+}
+
+/** Every environment variable weir understands, with what it does. */
+export function knownEnvVars(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const opt of CONFIG_OPTIONS) {
+    m.set(envVarForKey(opt.key), opt.key);
+    for (const a of opt.envAliases ?? []) m.set(a, `${opt.key} (alias)`);
+  }
+  for (const [k, v] of Object.entries(OTHER_ENV_VARS)) m.set(k, v);
+  return m;
+}
