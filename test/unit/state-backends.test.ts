@@ -20,43 +20,22 @@ import {
   parseMemorySize,
   type KeyGroupRange,
 } from '../../packages/core/src/index.js';
-import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
-import {
-  RocksDBKeyedStateBackend,
-  rocksDBDirectory,
-} from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import { createKeyedStateBackend } from '../../packages/taskmanager/src/state/state-backends.js';
 import { tempDir } from '../helpers/cli.js';
+import { MAX_P, TestBackends } from '../helpers/state-backends.js';
 
-const MAX_P = 128;
 const root = tempDir('weir-state-');
-const open: KeyedStateBackend[] = [];
-let seq = 0;
+const backends = new TestBackends();
 
 type Kind = 'heap' | 'rocksdb' | 'rocksdb, tiny buffer and cache';
 
 /** A fresh, opened backend; RocksDB ones on real files under a temp directory. */
-async function make(kind: Kind): Promise<KeyedStateBackend> {
-  const b =
-    kind === 'heap'
-      ? new HeapKeyedStateBackend()
-      : new RocksDBKeyedStateBackend({
-          directory: rocksDBDirectory(root, {
-            jobId: 'j',
-            operatorId: 'op',
-            subtaskIndex: seq++,
-            attemptNumber: 0,
-          }),
-          maxParallelism: MAX_P,
-          blockCacheSize: 1 << 20,
-          writeBufferSize: 1 << 20,
-          // bounds this small make nearly every access go through a flush or a cache drop
-          ...(kind === 'rocksdb' ? {} : { maxBufferedEntries: 3, maxCachedEntries: 5 }),
-        });
-  await b.open();
-  open.push(b);
-  return b;
+function make(kind: Kind): Promise<KeyedStateBackend> {
+  if (kind === 'heap') return backends.open('heap');
+  // bounds this small make nearly every access go through a flush or a cache drop
+  return backends.open('rocksdb', kind === 'rocksdb' ? {} : { maxBufferedEntries: 3, maxCachedEntries: 5 });
 }
 
 /** Snapshot `from` and restore the key groups of `range` (all when absent) into `to`. */
@@ -127,7 +106,7 @@ function checkAbsent(b: KeyedStateBackend, k: number): void {
 }
 
 after(async () => {
-  for (const b of open) await b.dispose();
+  await backends.dispose();
   rmSync(root, { recursive: true, force: true });
 });
 

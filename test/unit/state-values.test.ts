@@ -1,52 +1,27 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import {
   ListStateDescriptor,
   MapStateDescriptor,
   ValueStateDescriptor,
 } from '../../packages/api/src/index.js';
 import { decodeRecords } from '../../packages/core/src/index.js';
-import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
-import {
-  RocksDBKeyedStateBackend,
-  rocksDBDirectory,
-} from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
-import { tempDir } from '../helpers/cli.js';
+import { MAX_P, TestBackends } from '../helpers/state-backends.js';
 
-const MAX_P = 128;
-const root = tempDir('weir-state-values-');
-const opened: KeyedStateBackend[] = [];
-let seq = 0;
-after(async () => {
-  for (const b of opened) await b.dispose();
-  rmSync(root, { recursive: true, force: true });
-});
+const backends = new TestBackends();
+after(() => backends.dispose());
 
 type Kind = 'heap' | 'rocksdb, tiny cache' | 'rocksdb, large cache';
 
-async function make(kind: Kind): Promise<KeyedStateBackend> {
-  const b =
-    kind === 'heap'
-      ? new HeapKeyedStateBackend()
-      : new RocksDBKeyedStateBackend({
-          directory: rocksDBDirectory(root, {
-            jobId: 'j',
-            operatorId: 'op',
-            subtaskIndex: seq++,
-            attemptNumber: 0,
-          }),
-          maxParallelism: MAX_P,
-          blockCacheSize: 1 << 20,
-          writeBufferSize: 1 << 20,
-          ...(kind === 'rocksdb, tiny cache'
-            ? { maxBufferedEntries: 1, maxCachedEntries: 1 }
-            : { maxBufferedEntries: 1_000_000, maxCachedEntries: 1_000_000 }),
-        });
-  await b.open();
-  opened.push(b);
-  return b;
+function make(kind: Kind): Promise<KeyedStateBackend> {
+  if (kind === 'heap') return backends.open('heap');
+  return backends.open(
+    'rocksdb',
+    kind === 'rocksdb, tiny cache'
+      ? { maxBufferedEntries: 1, maxCachedEntries: 1 }
+      : { maxBufferedEntries: 1_000_000, maxCachedEntries: 1_000_000 },
+  );
 }
 
 /** Values of every type the codec keeps, as state values and as keys. */

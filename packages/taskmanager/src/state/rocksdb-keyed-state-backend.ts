@@ -124,7 +124,6 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private currentKey: unknown;
   private nk: NK = '';
   private readonly metas = new Map<string, StateMeta>();
-  private readonly byId = new Map<number, StateMeta>();
   private readonly states = new Map<string, State>();
   private dirtyCount = 0;
   private cleanCount = 0;
@@ -239,7 +238,6 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
-    this.byId.set(meta.id, meta);
     return meta;
   }
 
