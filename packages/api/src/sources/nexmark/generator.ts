@@ -96,6 +96,29 @@ const FIRST_NAMES = [
 const LAST_NAMES = ['Shultz', 'Abrams', 'Spencer', 'White', 'Bartels', 'Walton', 'Smith', 'Jones', 'Noris'];
 
 /**
+ * Random text is cut from two fixed pools at a random offset (one draw per string instead
+ * of one per character): lower-case letters with a space about every 13th character for
+ * names and descriptions, letters only for `extra`. Generation is the source's whole cost,
+ * so this keeps a Nexmark source far faster than the queries it feeds.
+ */
+const POOL_SIZE = 1 << 16;
+function makePool(withSpaces: boolean, seed: number): string {
+  let s = seed | 0;
+  const chars = new Array<string>(POOL_SIZE);
+  for (let i = 0; i < POOL_SIZE; i++) {
+    // mulberry32 step
+    let t = (s = (s + 0x6d2b79f5) | 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const r = (t ^ (t >>> 14)) >>> 0;
+    chars[i] = withSpaces && r % 13 === 0 ? ' ' : String.fromCharCode(97 + ((r >>> 4) % 26));
+  }
+  return chars.join('');
+}
+const TEXT_POOL = makePool(true, 0x5eed);
+const LETTER_POOL = makePool(false, 0xe8a);
+
+/**
  * A small fast PRNG (mulberry32) reseeded per event, so event i depends only on (seed, i)
  * and any subtask can generate any index without generating the ones before it.
  */
@@ -366,11 +389,9 @@ export class NexmarkGenerator {
   }
 
   private nextString(maxLength: number): string {
-    const r = this.random;
-    const len = 3 + r.nextInt(maxLength - 3);
-    let s = '';
-    for (let i = 0; i < len; i++) s += r.nextInt(13) === 0 ? ' ' : String.fromCharCode(97 + r.nextInt(26));
-    return s.trim() || 'x';
+    const len = 3 + this.random.nextInt(maxLength - 3);
+    const at = this.random.nextInt(POOL_SIZE - len);
+    return TEXT_POOL.substring(at, at + len).trim() || 'x';
   }
 
   private nextExtra(currentSize: number, desiredAverageSize: number): string {
@@ -378,8 +399,7 @@ export class NexmarkGenerator {
     const avg = desiredAverageSize - currentSize;
     const delta = Math.round(avg * 0.2);
     const size = avg - delta + (delta === 0 ? 0 : this.random.nextInt(2 * delta));
-    let s = '';
-    for (let i = 0; i < size; i++) s += String.fromCharCode(97 + this.random.nextInt(26));
-    return s;
+    const at = this.random.nextInt(POOL_SIZE - size);
+    return LETTER_POOL.substring(at, at + size);
   }
 }
