@@ -31,7 +31,7 @@ class Timeouts extends KeyedProcessFunction<string, number, string> {
     c.timerService().registerProcessingTimeTimer(c.timerService().currentProcessingTime() + 100);
   }
 
-  onTimer(timestamp: number, ctx: OnTimerContext<string>, out: Collector<string>): void {
+  override onTimer(timestamp: number, ctx: OnTimerContext<string>, out: Collector<string>): void {
     out.collect(`${ctx.timeDomain()} ${ctx.getCurrentKey()} ${timestamp} ts=${ctx.timestamp()}`);
   }
 }

@@ -11,8 +11,18 @@ import type {
 import type { Sink } from './sink.js';
 import { PrintSink } from './sinks/print-sink.js';
 import { CollectSink } from './sinks/collect-sink.js';
-import type { OperatorKind, Partitioner, Transformation } from './transformation.js';
+import type { OperatorKind, Partitioner, Transformation, WindowSpec } from './transformation.js';
 import type { StreamExecutionEnvironment } from './environment.js';
+import { WatermarkStrategy } from './eventtime/watermark.js';
+import { OutputTag } from './eventtime/output-tag.js';
+import { GlobalWindows, type WindowAssigner } from './windowing/assigners.js';
+import { CountTrigger, PurgingTrigger } from './windowing/triggers.js';
+import { CountEvictor } from './windowing/evictors.js';
+import type { GlobalWindow, Window } from './windowing/windows.js';
+import { WindowedStream } from './windowing/windowed-stream.js';
+
+/** The key of windowAll(): one key, so every record meets in one subtask. */
+const ALL_KEY = (): number => 0;
 
 /** A stream of records of type T; every method adds a node to the environment's graph. */
 export class DataStream<T> {
@@ -48,7 +58,50 @@ export class DataStream<T> {
   }
 
   process<R>(fn: ProcessFunction<T, R>): SingleOutputStreamOperator<R> {
+    if (typeof (fn as { onTimer?: unknown })?.onTimer === 'function') {
+      throw new Error(
+        `process() on a non-keyed stream got a function with onTimer (${fn.constructor.name}); timers need a keyed stream: keyBy(...).process(...)`,
+      );
+    }
     return this.addOperator('process', 'Process', fn);
+  }
+
+  /**
+   * Gives the records timestamps and makes watermarks (Flink's assignTimestampsAndWatermarks):
+   * upstream watermarks are dropped (except the final one of a bounded input), this operator
+   * emits its own every `pipeline.auto-watermark-interval`.
+   */
+  assignTimestampsAndWatermarks(strategy: WatermarkStrategy<T>): SingleOutputStreamOperator<T> {
+    if (!(strategy instanceof WatermarkStrategy)) {
+      throw new Error(
+        'assignTimestampsAndWatermarks() needs a WatermarkStrategy, e.g. WatermarkStrategy.forBoundedOutOfOrderness(5000).withTimestampAssigner((e) => e.ts)',
+      );
+    }
+    return this.addOperator('timestampsAndWatermarks', 'Timestamps/Watermarks', undefined, {
+      watermarkStrategy: strategy as WatermarkStrategy<unknown>,
+    });
+  }
+
+  /** Windows over the whole stream (one subtask), as Flink's windowAll. */
+  windowAll<W extends Window>(assigner: WindowAssigner<T, W>): WindowedStream<T, number, W> {
+    const keyed = this.keyBy(ALL_KEY);
+    return new WindowedStream<T, number, W>(
+      {
+        stream: keyed,
+        keySelector: ALL_KEY,
+        all: true,
+        addWindow: <R>(spec: WindowSpec, name: string, keySelector: KeySelector<unknown, unknown>) =>
+          keyed.addWindowNode<R>(spec, name, keySelector, 1),
+      },
+      assigner,
+    );
+  }
+
+  /** Runtime check for callers without types: windows need keys. */
+  window(assigner: unknown): never {
+    throw new Error(
+      `window(${String(assigner)}) needs a keyed stream: call keyBy(...) first, or windowAll(...) for one window over the whole stream`,
+    );
   }
 
   keyBy<K>(keySelector: KeySelector<T, K>): KeyedStream<T, K> {
@@ -120,6 +173,19 @@ export class DataStream<T> {
 
 /** A stream produced by an operator: its parallelism, uid and name can be set. */
 export class SingleOutputStreamOperator<T> extends DataStream<T> {
+  /** The records this operator sent to `tag` (ctx.output(tag, v), late window data). */
+  getSideOutput<X>(tag: OutputTag<X>): DataStream<X> {
+    if (!(tag instanceof OutputTag))
+      throw new Error('getSideOutput() needs an OutputTag, e.g. new OutputTag<string>("late")');
+    const t = this.env.addTransformation({
+      kind: 'sideOutput',
+      name: `Side output ${tag.id}`,
+      inputs: [this.transformation],
+      outputTag: tag as OutputTag<unknown>,
+    });
+    return new DataStream<X>(this.env, t);
+  }
+
   setParallelism(parallelism: number): this {
     if (!Number.isInteger(parallelism) || parallelism < 1) {
       throw new Error(`Parallelism must be a positive integer, got ${parallelism}`);
@@ -224,6 +290,48 @@ export class KeyedStream<T, K> extends DataStream<T> {
 
   override filter(fn: FilterLike<T>): SingleOutputStreamOperator<T> {
     return this.keyed('filter', 'Filter', fn);
+  }
+
+  /** Cuts the stream into windows per key (Flink's KeyedStream.window). */
+  // @ts-expect-error DataStream.window only throws: windows are for keyed streams
+  override window<W extends Window>(assigner: WindowAssigner<T, W>): WindowedStream<T, K, W> {
+    return new WindowedStream<T, K, W>(this.windowInput(), assigner);
+  }
+
+  /** Windows of `size` records per key; with `slide`, one every `slide` records over the last `size`. */
+  countWindow(size: number, slide?: number): WindowedStream<T, K, GlobalWindow> {
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`countWindow(size) needs an integer >= 1, got ${String(size)}`);
+    const w = new WindowedStream<T, K, GlobalWindow>(this.windowInput(), GlobalWindows.create());
+    if (slide === undefined) return w.trigger(PurgingTrigger.of(CountTrigger.of(size)));
+    if (!Number.isInteger(slide) || slide < 1)
+      throw new Error(`countWindow(size, slide) needs an integer slide >= 1, got ${String(slide)}`);
+    return w.evictor(CountEvictor.of(size)).trigger(CountTrigger.of(slide));
+  }
+
+  private windowInput(): ConstructorParameters<typeof WindowedStream<T, K, Window>>[0] {
+    return {
+      stream: this,
+      keySelector: this.keySelector as KeySelector<unknown, unknown>,
+      all: false,
+      addWindow: <R>(spec: WindowSpec, name: string, keySelector: KeySelector<unknown, unknown>) =>
+        this.addWindowNode<R>(spec, name, keySelector),
+    };
+  }
+
+  /** @internal */
+  addWindowNode<R>(
+    spec: WindowSpec,
+    name: string,
+    keySelector: KeySelector<unknown, unknown>,
+    parallelism?: number,
+  ): SingleOutputStreamOperator<R> {
+    const op = this.addOperator<R>('window', name, spec.process, { keySelector, window: spec });
+    if (parallelism !== undefined) {
+      op.setParallelism(parallelism);
+      op.transformation.parallelismCap = parallelism;
+    }
+    return op;
   }
 
   /** Rolling reduce: emits the new aggregate of the record's key for every record. */

@@ -12,6 +12,7 @@ import {
   type StreamGraph,
 } from './stream-graph.js';
 import type { Transformation } from './transformation.js';
+import { WatermarkStrategy } from './eventtime/watermark.js';
 import { CheckpointConfig, type CheckpointingMode } from './checkpoint-config.js';
 import { validateRestartStrategy, type RestartStrategyConfiguration } from './restart-strategy.js';
 
@@ -36,6 +37,7 @@ export class StreamExecutionEnvironment {
   private stateBackend: StateBackendType | undefined;
   private incrementalCheckpoints: boolean | undefined;
   private restartStrategy: RestartStrategyConfiguration | undefined;
+  private autoWatermarkIntervalMs: number | undefined;
 
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     return new StreamExecutionEnvironment();
@@ -93,6 +95,17 @@ export class StreamExecutionEnvironment {
     return this;
   }
 
+  /**
+   * How often sources and timestamp assigners emit periodic watermarks (Flink's
+   * `pipeline.auto-watermark-interval`, default 200 ms); wins over the cluster's setting.
+   */
+  setAutoWatermarkInterval(ms: number): this {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)
+      throw new Error(`setAutoWatermarkInterval needs a number of milliseconds > 0, got ${String(ms)}`);
+    this.autoWatermarkIntervalMs = ms;
+    return this;
+  }
+
   getRestartStrategy(): RestartStrategyConfiguration | undefined {
     return this.restartStrategy;
   }
@@ -126,11 +139,44 @@ export class StreamExecutionEnvironment {
     this.sinks.push(t);
   }
 
-  fromSource<T>(source: Source<T>, name = 'Source'): SingleOutputStreamOperator<T> {
+  /**
+   * A stream read from a source. With a WatermarkStrategy (Flink's
+   * `fromSource(source, strategy, name)`) each source subtask assigns timestamps and emits
+   * watermarks itself, every `pipeline.auto-watermark-interval`, and a bounded source ends
+   * with the final watermark.
+   */
+  fromSource<T>(source: Source<T>, name?: string): SingleOutputStreamOperator<T>;
+  fromSource<T>(
+    source: Source<T>,
+    strategy: WatermarkStrategy<T>,
+    name?: string,
+  ): SingleOutputStreamOperator<T>;
+  fromSource<T>(
+    source: Source<T>,
+    strategyOrName?: WatermarkStrategy<T> | string,
+    sourceName?: string,
+  ): SingleOutputStreamOperator<T> {
     if (!source || typeof source.createReader !== 'function') {
       throw new Error('fromSource() needs a Source (an object with createReader)');
     }
-    const t = this.addTransformation({ kind: 'source', name, inputs: [], source: source as Source<unknown> });
+    let strategy: WatermarkStrategy<T> | undefined;
+    let name = 'Source';
+    if (typeof strategyOrName === 'string') name = strategyOrName;
+    else if (strategyOrName !== undefined) {
+      if (!(strategyOrName instanceof WatermarkStrategy))
+        throw new Error(
+          'fromSource(source, strategy, name) needs a WatermarkStrategy, e.g. WatermarkStrategy.forMonotonousTimestamps()',
+        );
+      strategy = strategyOrName;
+      name = sourceName ?? name;
+    }
+    const t = this.addTransformation({
+      kind: 'source',
+      name,
+      inputs: [],
+      source: source as Source<unknown>,
+      ...(strategy ? { watermarkStrategy: strategy as WatermarkStrategy<unknown> } : {}),
+    });
     if (source.maxParallelism !== undefined) t.parallelismCap = source.maxParallelism;
     return new SingleOutputStreamOperator<T>(this, t);
   }
@@ -173,6 +219,9 @@ export class StreamExecutionEnvironment {
         ? { incrementalCheckpoints: this.incrementalCheckpoints }
         : {}),
       ...(this.restartStrategy ? { restartStrategy: this.restartStrategy } : {}),
+      ...(this.autoWatermarkIntervalMs !== undefined
+        ? { autoWatermarkIntervalMs: this.autoWatermarkIntervalMs }
+        : {}),
     };
   }
 

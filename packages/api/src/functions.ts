@@ -1,4 +1,5 @@
 import type { RuntimeContext } from './runtime-context.js';
+import type { KeyedTimerContext, OnTimerContext, TimestampedContext } from './eventtime/contexts.js';
 
 /** Receives the records an operator emits; the next operator in a chain or the network. */
 export interface Collector<T> {
@@ -53,21 +54,30 @@ export abstract class ProcessFunction<IN, OUT> extends AbstractRichFunction {
 }
 
 export namespace ProcessFunction {
-  export interface Context {
+  export interface Context extends TimestampedContext {
     /** Processing time in milliseconds since the epoch. */
     currentProcessingTime(): number;
   }
 }
 
+/**
+ * A function on a keyed stream with timers (Flink's KeyedProcessFunction): `ctx.timerService()`
+ * registers event-time and processing-time timers of the current key; `onTimer` runs when one
+ * fires, with that key current. Records emitted in `onTimer` carry the timer's timestamp
+ * (event time) or none (processing time).
+ */
 export abstract class KeyedProcessFunction<K, IN, OUT> extends AbstractRichFunction {
   abstract processElement(value: IN, ctx: KeyedProcessFunction.Context<K>, out: Collector<OUT>): void;
+  onTimer?(timestamp: number, ctx: KeyedProcessFunction.OnTimerContext<K>, out: Collector<OUT>): void;
 }
 
 export namespace KeyedProcessFunction {
-  export interface Context<K> extends ProcessFunction.Context {
+  export interface Context<K> extends ProcessFunction.Context, KeyedTimerContext<K> {
     getCurrentKey(): K;
   }
+  export type OnTimerContext<K> = Context<K> & OnTimerContext_<K>;
 }
+type OnTimerContext_<K> = OnTimerContext<K>;
 
 export type MapLike<IN, OUT> = MapFunction<IN, OUT> | RichMapFunction<IN, OUT>;
 export type FlatMapLike<IN, OUT> = FlatMapFunction<IN, OUT> | RichFlatMapFunction<IN, OUT>;

@@ -5,6 +5,8 @@
  */
 export { StreamExecutionEnvironment, type JobExecutionResult } from './environment.js';
 export { DataStream, DataStreamSink, KeyedStream, SingleOutputStreamOperator } from './datastream.js';
+export { WindowedStream } from './windowing/windowed-stream.js';
+export * from './eventtime/index.js';
 export { getJobArgs } from './planner.js';
 
 export {

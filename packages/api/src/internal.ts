@@ -12,7 +12,13 @@ export {
   type StreamGraph,
   type StreamNode,
 } from './stream-graph.js';
-export type { OperatorKind, Partitioner, PartitionerType, Transformation } from './transformation.js';
+export type {
+  OperatorKind,
+  Partitioner,
+  PartitionerType,
+  Transformation,
+  WindowSpec,
+} from './transformation.js';
 export { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from './checkpoint-config.js';
 export { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy } from './restart-strategy.js';
 export { DEFAULT_MAX_PARALLELISM } from './environment.js';

@@ -18,6 +18,8 @@ export interface StreamEdge {
   sourceId: string;
   targetId: string;
   partitioner: Partitioner;
+  /** the id of the producer's side output this edge carries (getSideOutput); none: its main output */
+  outputTag?: string;
 }
 
 export interface StreamGraph {
@@ -33,6 +35,8 @@ export interface StreamGraph {
   incrementalCheckpoints?: boolean;
   /** the job's own restart strategy, if it set one */
   restartStrategy?: RestartStrategyConfiguration;
+  /** pipeline.auto-watermark-interval the job set (setAutoWatermarkInterval); else the cluster's */
+  autoWatermarkIntervalMs?: number;
   /** directories the job's sinks write to, so the JobManager can refuse two running jobs in one */
   sinkPaths?: SinkPath[];
 }
@@ -77,8 +81,8 @@ export function buildStreamGraph(
   const ids = new Set<string>();
 
   const visit = (t: Transformation): void => {
-    if (nodes.has(t.seq) || t.kind === 'union' || t.kind === 'partition') {
-      if (t.kind === 'union' || t.kind === 'partition') t.inputs.forEach(visit);
+    if (nodes.has(t.seq) || t.kind === 'union' || t.kind === 'partition' || t.kind === 'sideOutput') {
+      if (t.kind === 'union' || t.kind === 'partition' || t.kind === 'sideOutput') t.inputs.forEach(visit);
       return;
     }
     const id = operatorId(t);
@@ -110,15 +114,18 @@ export function buildStreamGraph(
   const upstream = (
     t: Transformation,
     partitioner: Partitioner | undefined,
-  ): Array<[StreamNode, Partitioner | undefined]> => {
-    if (t.kind === 'union') return t.inputs.flatMap((i) => upstream(i, partitioner));
-    if (t.kind === 'partition') return t.inputs.flatMap((i) => upstream(i, partitioner ?? t.partitioner));
-    return [[nodes.get(t.seq)!, partitioner]];
+    tag: string | undefined,
+  ): Array<[StreamNode, Partitioner | undefined, string | undefined]> => {
+    if (t.kind === 'union') return t.inputs.flatMap((i) => upstream(i, partitioner, tag));
+    if (t.kind === 'partition')
+      return t.inputs.flatMap((i) => upstream(i, partitioner ?? t.partitioner, tag));
+    if (t.kind === 'sideOutput') return t.inputs.flatMap((i) => upstream(i, partitioner, t.outputTag!.id));
+    return [[nodes.get(t.seq)!, partitioner, tag]];
   };
 
   for (const node of nodes.values()) {
     for (const input of node.transformation.inputs) {
-      for (const [src, p] of upstream(input, undefined)) {
+      for (const [src, p, tag] of upstream(input, undefined, undefined)) {
         const partitioner: Partitioner = p ?? {
           type: src.parallelism === node.parallelism ? 'forward' : 'rebalance',
         };
@@ -127,7 +134,7 @@ export function buildStreamGraph(
             `Forward partitioning needs equal parallelism: '${src.name}' (${src.parallelism}) -> '${node.name}' (${node.parallelism})`,
           );
         }
-        edges.push({ sourceId: src.id, targetId: node.id, partitioner });
+        edges.push({ sourceId: src.id, targetId: node.id, partitioner, ...(tag ? { outputTag: tag } : {}) });
       }
     }
   }

@@ -17,7 +17,11 @@ export type ChannelEvent =
       directory?: string;
     }
   /** the sender gave checkpoint n up (declined or aborted): consumers stop aligning it and pass it on */
-  | { type: 'CancelCheckpointMarker'; checkpointId: number };
+  | { type: 'CancelCheckpointMarker'; checkpointId: number }
+  /** no record with timestamp <= timestamp follows on this channel (+Infinity: end of a bounded input) */
+  | { type: 'Watermark'; timestamp: number }
+  /** the channel turned idle (true: its watermark holds nobody back) or active again */
+  | { type: 'WatermarkStatus'; idle: boolean };
 
 export function encodeEvent(event: ChannelEvent): Uint8Array {
   return packr.pack(event);

@@ -114,6 +114,13 @@ export const CONFIG_OPTIONS = [
   ),
   // checkpoints (defaults for jobs that set nothing in code)
   o(
+    'pipeline.auto-watermark-interval',
+    parseDuration,
+    DURATION,
+    'how often sources and timestamp assigners emit watermarks (a job may set its own)',
+    { default: 200 },
+  ),
+  o(
     'execution.checkpointing.interval',
     parseDuration,
     DURATION,

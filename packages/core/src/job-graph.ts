@@ -127,6 +127,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
     const dst = byId.get(e.targetId)!;
     return (
       e.partitioner.type === 'forward' &&
+      e.outputTag === undefined &&
       src.parallelism === dst.parallelism &&
       (inEdges.get(dst.id)?.length ?? 0) === 1 &&
       (outEdges.get(src.id)?.length ?? 0) === 1 &&

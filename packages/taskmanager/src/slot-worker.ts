@@ -23,6 +23,8 @@ export interface SlotWorkerData {
   rocksdb: RocksDBSettings;
   /** the TaskManager's S3 settings: a worker thread has its own module state */
   s3: S3StorageSettings;
+  /** pipeline.auto-watermark-interval, for jobs that do not set their own */
+  autoWatermarkIntervalMs: number;
 }
 
 const port = parentPort!;
@@ -45,6 +47,7 @@ const host: TaskHost = {
   network: data.network,
   taskManagerId: data.taskManagerId,
   rocksdb: data.rocksdb,
+  autoWatermarkIntervalMs: data.autoWatermarkIntervalMs,
 };
 
 async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {

@@ -32,6 +32,7 @@ export type TaskManagerSettings = Pick<
   | 'state.backend.rocksdb.block.cache-size'
   | 'state.backend.rocksdb.writebuffer.size'
   | 'task.cancellation.timeout'
+  | 'pipeline.auto-watermark-interval'
   | 'log.level'
   | S3Key
 >;
@@ -210,6 +211,7 @@ export class TaskExecutor {
       network: this.network,
       rocksdb: this.rocksdb,
       s3: s3StorageSettings(this.opts.settings),
+      autoWatermarkIntervalMs: this.opts.settings['pipeline.auto-watermark-interval'],
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));

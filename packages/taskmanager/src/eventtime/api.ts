@@ -1,8 +1,4 @@
-/**
- * The API's event-time types as the runtime sees them. Type-only and in one place: the API
- * package's index does not export its event-time module yet, so this reads it by path
- * (erased at compile time); switch the path to '@weir/api' when the index exports it.
- */
+/** The API's event-time types as the runtime sees them, in one place (type-only). */
 export type {
   AggregateFunction,
   Collector,
@@ -47,4 +43,4 @@ export type {
   Window,
   WindowAssigner,
   WindowSerializer,
-} from '../../../api/src/eventtime/index.js';
+} from '@weir/api';

@@ -6,7 +6,12 @@
  *   the consumer decodes a buffer with one call;
  * - FIRST_FRAGMENT: a 4-byte big-endian total length, then the first bytes of one record too
  *   large for a buffer;
- * - MORE_FRAGMENT: the next bytes of that record.
+ * - MORE_FRAGMENT: the next bytes of that record;
+ * - RECORDS_WITH_TIMESTAMPS: as RECORDS, followed by one big-endian float64 per record, its
+ *   timestamp (NaN: none); used only when some record of the buffer has a timestamp, so jobs
+ *   without event time send exactly what they did before;
+ * - FIRST_FRAGMENT_WITH_TIMESTAMP: as FIRST_FRAGMENT with the record's timestamp (float64)
+ *   after the length.
  * A record's fragments are consecutive on its channel; the input gate joins them. So no frame
  * is larger than the buffer size, whatever the record size (gRPC refuses frames past
  * `rpc.max-message-size`).
@@ -15,6 +20,8 @@ export const BufferHeader = {
   RECORDS: 0,
   FIRST_FRAGMENT: 1,
   MORE_FRAGMENT: 2,
+  RECORDS_WITH_TIMESTAMPS: 3,
+  FIRST_FRAGMENT_WITH_TIMESTAMP: 4,
 } as const;
 
 /** Where the records of a RECORDS buffer start: the header byte and the array 32 header. */

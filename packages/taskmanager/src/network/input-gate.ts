@@ -1,6 +1,6 @@
 import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
-import { BufferHeader } from './buffer-format.js';
+import { BufferHeader, RECORDS_START } from './buffer-format.js';
 
 interface QueuedFrame {
   kind: FrameKind;
@@ -17,6 +17,8 @@ class InputChannel {
   /** a record arriving in fragments: its bytes so far */
   assembly: Uint8Array | undefined;
   assembled = 0;
+  /** the timestamp of the record in `assembly` (NaN: none) */
+  assemblyTimestamp = NaN;
   constructor(readonly index: number) {}
 
   get size(): number {
@@ -36,7 +38,8 @@ class InputChannel {
 }
 
 export interface InputHandler {
-  onRecords(records: unknown[], channel: number): void;
+  /** `timestamps[i]`: record i's event time, NaN for none; absent when no record has one */
+  onRecords(records: unknown[], channel: number, timestamps?: number[]): void;
   onEvent(event: ChannelEvent, channel: number): void;
 }
 
@@ -131,13 +134,28 @@ export class InputGate {
       handler.onRecords(decodeRecords(bytes.subarray(1)), ch.index);
       return;
     }
-    if (header === BufferHeader.FIRST_FRAGMENT) {
+    if (header === BufferHeader.RECORDS_WITH_TIMESTAMPS) {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const count = view.getUint32(2);
+      const start = bytes.byteLength - 8 * count;
+      if (start < RECORDS_START)
+        throw new Error(`Input channel ${ch.index}: corrupt network buffer (timestamps of ${count} records)`);
+      const timestamps = new Array<number>(count);
+      for (let i = 0; i < count; i++) timestamps[i] = view.getFloat64(start + 8 * i);
+      handler.onRecords(decodeRecords(bytes.subarray(1, start)), ch.index, timestamps);
+      return;
+    }
+    if (header === BufferHeader.FIRST_FRAGMENT || header === BufferHeader.FIRST_FRAGMENT_WITH_TIMESTAMP) {
       if (ch.assembly)
         throw new Error(`Input channel ${ch.index}: a record started before the previous one ended`);
-      const total = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const total = view.getUint32(1);
+      const timed = header === BufferHeader.FIRST_FRAGMENT_WITH_TIMESTAMP;
+      const start = timed ? 13 : 5;
+      ch.assemblyTimestamp = timed ? view.getFloat64(5) : NaN;
       ch.assembly = new Uint8Array(total);
-      ch.assembly.set(bytes.subarray(5));
-      ch.assembled = bytes.byteLength - 5;
+      ch.assembly.set(bytes.subarray(start));
+      ch.assembled = bytes.byteLength - start;
     } else if (header === BufferHeader.MORE_FRAGMENT && ch.assembly) {
       const part = bytes.subarray(1);
       if (ch.assembled + part.byteLength > ch.assembly.byteLength)
@@ -150,7 +168,9 @@ export class InputGate {
     if (ch.assembled === ch.assembly.byteLength) {
       const record = decodeValue(ch.assembly);
       ch.assembly = undefined;
-      handler.onRecords([record], ch.index);
+      const ts = ch.assemblyTimestamp;
+      if (ts === ts) handler.onRecords([record], ch.index, [ts]);
+      else handler.onRecords([record], ch.index);
     }
   }
 

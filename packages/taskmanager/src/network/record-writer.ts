@@ -4,6 +4,16 @@ import { UnsupportedValueError, assignToKeyGroup, computeOperatorIndexForKeyGrou
 import type { ResultPartition } from './result-partition.js';
 
 /**
+ * The event-time timestamp of the record being passed down a chain (Flink's StreamRecord
+ * timestamp without a wrapper per record): one object per task, set by whoever emits.
+ * Operators that emit with a timestamp of their own (timestamp assigners, windows, timers)
+ * set it before collect and put the previous value back after.
+ */
+export interface RecordTimestamp {
+  value: number | undefined;
+}
+
+/**
  * The tail of a chain: picks the subpartition of each record by the edge's partitioner and
  * appends it to that subpartition's open buffer.
  */
@@ -16,15 +26,22 @@ export function createRecordWriter(
   counter: { recordsOut: number },
   /** who emits, for error messages */
   description = 'this task',
+  /** the chain's current record timestamp; records with one carry it over the network */
+  timestamp: RecordTimestamp = { value: undefined },
 ): Collector<unknown> {
   const n = partition.numberOfSubpartitions;
+  const emit = (target: number, r: unknown): void => {
+    const ts = timestamp.value;
+    if (ts === undefined) partition.emit(target, r);
+    else partition.emitTimestamped(target, r, ts);
+  };
   switch (partitioner) {
     case 'forward': {
       const target = ownSubtaskIndex % n;
       return {
         collect: (r) => {
           counter.recordsOut++;
-          partition.emit(target, r);
+          emit(target, r);
         },
       };
     }
@@ -32,7 +49,7 @@ export function createRecordWriter(
       return {
         collect: (r) => {
           counter.recordsOut++;
-          partition.broadcastEmit(r);
+          partition.broadcastEmit(r, timestamp.value ?? NaN);
         },
       };
     case 'rebalance': {
@@ -41,7 +58,7 @@ export function createRecordWriter(
       return {
         collect: (r) => {
           counter.recordsOut++;
-          partition.emit(next, r);
+          emit(next, r);
           next = next + 1 === n ? 0 : next + 1;
         },
       };
@@ -60,7 +77,7 @@ export function createRecordWriter(
               throw new Error(e.describe('key', `Cannot use the key of a record from ${description}`));
             throw e;
           }
-          partition.emit(computeOperatorIndexForKeyGroup(maxParallelism, n, kg), r);
+          emit(computeOperatorIndexForKeyGroup(maxParallelism, n, kg), r);
         },
       };
     }

@@ -38,6 +38,10 @@ class ResultSubpartition {
   credit = 0;
   requested = false;
   released = false;
+  /** timestamps of the open buffer's records (NaN: none), or undefined while no record has one */
+  timestamps: number[] | undefined;
+  /** reused for `timestamps` from buffer to buffer */
+  readonly timestampScratch: number[] = [];
 
   constructor(readonly index: number) {}
 }
@@ -95,7 +99,7 @@ export class ResultPartition {
   emit(subpartition: number, record: unknown): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
-    if (buf !== undefined) {
+    if (buf !== undefined && sp.timestamps === undefined) {
       // most records fit into the open buffer: written there directly
       let end: number;
       try {
@@ -110,13 +114,22 @@ export class ResultPartition {
       }
     }
     const n = this.serialize(record);
-    this.append(sp, valueEncoder.buffer, n);
+    this.append(sp, valueEncoder.buffer, n, NaN);
     if (n > this.bufferSize) this.afterLargeRecord(n);
   }
 
-  broadcastEmit(record: unknown): void {
+  /** A record with an event-time timestamp: the buffer carries timestamps beside its records. */
+  emitTimestamped(subpartition: number, record: unknown, timestamp: number): void {
+    const sp = this.subpartitions[subpartition]!;
     const n = this.serialize(record);
-    for (const sp of this.subpartitions) this.append(sp, valueEncoder.buffer, n);
+    this.append(sp, valueEncoder.buffer, n, timestamp);
+    if (n > this.bufferSize) this.afterLargeRecord(n);
+  }
+
+  /** `timestamp`: the record's event time, NaN for none. */
+  broadcastEmit(record: unknown, timestamp = NaN): void {
+    const n = this.serialize(record);
+    for (const sp of this.subpartitions) this.append(sp, valueEncoder.buffer, n, timestamp);
     if (n > this.bufferSize) this.afterLargeRecord(n);
   }
 
@@ -134,17 +147,28 @@ export class ResultPartition {
       : e;
   }
 
-  private append(sp: ResultSubpartition, src: Buffer, n: number): void {
+  private append(sp: ResultSubpartition, src: Buffer, n: number, timestamp: number): void {
     if (sp.released) return;
     let buf = sp.buffer;
-    if (buf === undefined || sp.pos + n > buf.length) {
+    const hasTimestamp = timestamp === timestamp;
+    // with timestamps, room stays free for one float64 per record after the records
+    const reserve = hasTimestamp || sp.timestamps !== undefined ? 8 * (sp.count + 1) : 0;
+    if (buf === undefined || sp.pos + n + reserve > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
-      if (n + RECORDS_START > this.bufferSize) return this.appendFragments(sp, src, n);
+      if (n + RECORDS_START + (hasTimestamp ? 8 : 0) > this.bufferSize)
+        return this.appendFragments(sp, src, n, timestamp);
       buf = sp.buffer = Buffer.allocUnsafeSlow(this.bufferSize);
       buf[0] = BufferHeader.RECORDS;
       buf[1] = 0xdd; // MessagePack array 32; its count is written when the buffer is closed
       sp.pos = RECORDS_START;
       sp.count = 0;
+    }
+    if (sp.timestamps !== undefined) sp.timestamps.push(timestamp);
+    else if (hasTimestamp) {
+      const ts = (sp.timestamps = sp.timestampScratch);
+      ts.length = 0;
+      for (let i = 0; i < sp.count; i++) ts.push(NaN);
+      ts.push(timestamp);
     }
     const p = sp.pos;
     if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
@@ -154,14 +178,21 @@ export class ResultPartition {
   }
 
   /** A record larger than a buffer: a sequence of buffers, the first saying how long the record is. */
-  private appendFragments(sp: ResultSubpartition, src: Buffer, n: number): void {
+  private appendFragments(sp: ResultSubpartition, src: Buffer, n: number, timestamp: number): void {
+    const timed = timestamp === timestamp;
     let off = 0;
     while (off < n) {
-      const header = off === 0 ? 5 : 1;
+      const header = off > 0 ? 1 : timed ? 13 : 5;
       const chunk = Math.min(this.bufferSize - header, n - off);
       const frame = Buffer.allocUnsafeSlow(header + chunk);
-      frame[0] = off === 0 ? BufferHeader.FIRST_FRAGMENT : BufferHeader.MORE_FRAGMENT;
+      frame[0] =
+        off > 0
+          ? BufferHeader.MORE_FRAGMENT
+          : timed
+            ? BufferHeader.FIRST_FRAGMENT_WITH_TIMESTAMP
+            : BufferHeader.FIRST_FRAGMENT;
       if (off === 0) frame.writeUInt32BE(n, 1);
+      if (off === 0 && timed) frame.writeDoubleBE(timestamp, 5);
       src.copy(frame, header, off, off + chunk);
       off += chunk;
       this.enqueue(sp, 'buffer', frame);
@@ -177,6 +208,14 @@ export class ResultPartition {
     const buf = sp.buffer!;
     sp.buffer = undefined;
     buf.writeUInt32BE(sp.count, 2);
+    const ts = sp.timestamps;
+    if (ts !== undefined) {
+      buf[0] = BufferHeader.RECORDS_WITH_TIMESTAMPS;
+      let p = sp.pos;
+      for (let i = 0; i < ts.length; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
+      sp.pos = p;
+      sp.timestamps = undefined;
+    }
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
     const bytes =
       sp.pos * 4 < buf.length ? Uint8Array.prototype.slice.call(buf, 0, sp.pos) : buf.subarray(0, sp.pos);
@@ -266,6 +305,7 @@ export class ResultPartition {
     sp.released = true;
     sp.queue.length = 0;
     sp.buffer = undefined;
+    sp.timestamps = undefined;
     sp.spill?.close();
     sp.spill = undefined;
     this.notifyIfAvailable();

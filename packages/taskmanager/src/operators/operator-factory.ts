@@ -14,6 +14,20 @@ import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { StreamingRuntimeContext, type SubtaskInfo } from '../task/runtime-context.js';
 import { OperatorStateBackend, type OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { StreamOperator } from './stream-operator.js';
+import { computeKeyGroupRangeForOperatorIndex } from '@weir/core';
+import { createEventTimeState, type EventTimeKeyedBackend } from '../eventtime/event-time-state.js';
+import {
+  keyedProcessOperator,
+  standaloneRuntime,
+  timestampsAndWatermarksOperator,
+  windowOperator,
+  type OperatorRuntime,
+} from './event-time-operators.js';
+
+export type { OperatorRuntime } from './event-time-operators.js';
+
+/** Keyed operators with timers or namespaced state: their backend carries event-time state. */
+const EVENT_TIME_KINDS = new Set(['keyedProcess', 'window']);
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -69,8 +83,17 @@ export function createOperator(
   output: Collector<unknown>,
   restoredOperatorState?: OperatorListSnapshot,
   keyedBackend: () => KeyedStateBackend = () => new HeapKeyedStateBackend(),
+  runtime: OperatorRuntime = standaloneRuntime(),
 ): StreamOperator {
-  const keyed = node.keySelector ? new KeyContext(keyedBackend(), node.keySelector) : undefined;
+  let backend = node.keySelector ? keyedBackend() : undefined;
+  if (backend && EVENT_TIME_KINDS.has(node.kind))
+    backend = createEventTimeState(
+      backend,
+      node.name,
+      info.maxParallelism,
+      computeKeyGroupRangeForOperatorIndex(info.maxParallelism, info.parallelism, info.subtaskIndex),
+    );
+  const keyed = backend ? new KeyContext(backend, node.keySelector!) : undefined;
   const operatorState = new OperatorStateBackend(restoredOperatorState);
   const op = buildOperator(
     node,
@@ -79,6 +102,7 @@ export function createOperator(
     keyed,
     new StreamingRuntimeContext(info, keyed?.backend, operatorState),
     operatorState,
+    runtime,
   );
   if (keyed) op.keyedBackend = keyed.backend;
   op.operatorState = operatorState;
@@ -95,6 +119,7 @@ function buildOperator(
   keyed: KeyContext | undefined,
   ctx: StreamingRuntimeContext,
   operatorState: OperatorStateBackend,
+  runtime: OperatorRuntime,
 ): StreamOperator {
   const t = node.transformation;
   const fn = t.fn;
@@ -135,21 +160,58 @@ function buildOperator(
       ) {
         throw new Error(`Operator '${name}' needs a ProcessFunction or KeyedProcessFunction`);
       }
+      if (keyed) {
+        const rich = new (class extends BaseOperator {
+          collect(): void {}
+        })(name, fn, ctx);
+        return keyedProcessOperator({
+          node,
+          info,
+          runtime,
+          output,
+          backend: keyed.backend as EventTimeKeyedBackend,
+          keySelector: keyed.keySelector,
+          operatorState,
+          open: () => rich.open(),
+          close: () => rich.close(),
+        });
+      }
       const f = callable(fn, 'processElement');
-      const pctx: KeyedProcessFunction.Context<unknown> = {
+      const slot = runtime.timestamp;
+      const pctx: ProcessFunction.Context = {
         currentProcessingTime: () => Date.now(),
-        getCurrentKey: () => {
-          if (!keyed) throw new Error('getCurrentKey() is only available on a keyed stream');
-          return keyed.backend.getCurrentKey();
+        timestamp: () => slot.value,
+        output: (tag, value) => {
+          const side = runtime.sideOutput(tag.id);
+          side?.collect(value);
         },
       };
       return new (class extends BaseOperator {
         collect(r: unknown): void {
-          keyed?.setKeyOf(r);
           f(r, pctx, output);
         }
       })(name, fn, ctx);
     }
+    case 'window': {
+      if (!keyed)
+        throw new Error(`Window operator '${name}' needs a keyed stream: keyBy(...) before window(...)`);
+      const rich = new (class extends BaseOperator {
+        collect(): void {}
+      })(name, t.window?.process, ctx);
+      return windowOperator({
+        node,
+        info,
+        runtime,
+        output,
+        backend: keyed.backend as EventTimeKeyedBackend,
+        keySelector: keyed.keySelector,
+        operatorState,
+        open: () => rich.open(),
+        close: () => rich.close(),
+      });
+    }
+    case 'timestampsAndWatermarks':
+      return timestampsAndWatermarksOperator(node, runtime, output);
     case 'reduce': {
       if (!keyed) throw new Error('reduce() needs a keyed stream');
       const state = keyed.backend.getReducingState(

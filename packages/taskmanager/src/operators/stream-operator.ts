@@ -16,6 +16,14 @@ export interface StreamOperator extends Collector<unknown> {
   snapshotState?(checkpointId: number): void;
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   notifyCheckpointAborted?(checkpointId: number): void;
+  /**
+   * The input's watermark advanced to `timestamp` (in order with the records): keyed
+   * operators fire their due timers here. False: the operator swallows it (a timestamp
+   * assigner makes its own), so the task does not pass it on.
+   */
+  processWatermark?(timestamp: number): boolean;
+  /** The input turned idle or active; false: swallowed, as processWatermark. */
+  processWatermarkStatus?(idle: boolean): boolean;
   /** set on keyed operators: snapshotted at each checkpoint */
   keyedBackend?: KeyedStateBackend;
   operatorState?: OperatorStateBackend;

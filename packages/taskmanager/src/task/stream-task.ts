@@ -23,9 +23,17 @@ import { createKeyedStateBackend, parseStateBackendType } from '../state/state-b
 import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
 import { restoreKeyedState } from './task-state-restore.js';
 import { InputGate } from '../network/input-gate.js';
-import { createRecordWriter, fanOut } from '../network/record-writer.js';
+import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
-import { createOperator } from '../operators/operator-factory.js';
+import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
+import { AfterRecordWatermarks } from '../operators/event-time-operators.js';
+import type { ProcessingTimeService } from '../eventtime/internal-timer-service.js';
+import { StatusWatermarkValve } from '../eventtime/watermark-valve.js';
+import {
+  DEFAULT_AUTO_WATERMARK_INTERVAL_MS,
+  TimestampsAndWatermarks,
+  type SplitWatermarks,
+} from '../eventtime/watermark-generation.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 import type { SubtaskInfo } from './runtime-context.js';
@@ -46,6 +54,8 @@ export interface TaskHost {
   taskManagerId: string;
   /** where RocksDB keyed state lives (the TaskManager's local state directory, memory bounds) */
   rocksdb: RocksDBSettings;
+  /** pipeline.auto-watermark-interval of the TaskManager; a job's own setting wins */
+  autoWatermarkIntervalMs?: number;
 }
 
 type TerminalState = 'FINISHED' | 'CANCELED' | 'FAILED';
@@ -81,6 +91,26 @@ export class StreamTask implements CheckpointedTask {
   dataEnded = false;
   /** a checkpoint taken after the end of data completed (FLIP-147): the task may finish */
   private finalCheckpointDone = false;
+  /**
+   * The operators are finishing (endOfData until EndOfData went out): input waits, so a
+   * barrier behind EndOfData is not sent on before the EndOfData it follows.
+   */
+  private finishingOperators = false;
+  /** the event-time timestamp of the record passing down the chain */
+  private readonly timestamp: RecordTimestamp = { value: undefined };
+  /** watermarks of the input channels, combined */
+  private valve: StatusWatermarkValve | undefined;
+  /** a source's timestamps and watermarks (fromSource with a WatermarkStrategy) */
+  private sourceWatermarks: TimestampsAndWatermarks<unknown> | undefined;
+  private nextWatermarkEmit = Infinity;
+  /** processing time for timers and periodic watermarks: callbacks run as mails on the task's thread */
+  private readonly processingTimeService: ProcessingTimeService = {
+    getCurrentProcessingTime: () => Date.now(),
+    registerTimer: (time, callback) => {
+      const h = setTimeout(() => this.runMail(() => callback(time)), Math.max(0, time - Date.now()));
+      return { cancel: () => clearTimeout(h) };
+    },
+  };
 
   constructor(
     private readonly tdd: TaskDeploymentDescriptor__Output,
@@ -198,6 +228,7 @@ export class StreamTask implements CheckpointedTask {
     const chain = this.tdd.operatorIds.map((id) => this.nodeById(id));
     const tail = chain[chain.length - 1]!;
     const writers: Collector<unknown>[] = [];
+    const sideWriters = new Map<string, Collector<unknown>[]>();
     for (const rp of this.tdd.resultPartitions) {
       const edge = this.graph.edges.find((e) => e.sourceId === tail.id && e.targetId === rp.consumerVertexId);
       if (!edge) throw new Error(`No edge from '${tail.name}' to vertex ${rp.consumerVertexId}`);
@@ -217,27 +248,48 @@ export class StreamTask implements CheckpointedTask {
       });
       this.partitions.push(partition);
       this.host.registerPartition(partition);
-      writers.push(
-        createRecordWriter(
-          partition,
-          edge.partitioner.type,
-          this.tdd.subtaskIndex,
-          this.tdd.maxParallelism,
-          edge.partitioner.keySelector,
-          this.counters,
-          description,
-        ),
+      // a forward edge's consumer i reads subpartition i only: the others would hold events
+      // (barriers, watermarks, end of partition) nobody reads, stalling the task and its end
+      if (edge.partitioner.type === 'forward') {
+        const own = this.tdd.subtaskIndex % rp.numberOfSubpartitions;
+        for (let s = 0; s < rp.numberOfSubpartitions; s++) if (s !== own) partition.onRelease(s);
+      }
+      const writer = createRecordWriter(
+        partition,
+        edge.partitioner.type,
+        this.tdd.subtaskIndex,
+        this.tdd.maxParallelism,
+        edge.partitioner.keySelector,
+        this.counters,
+        description,
+        this.timestamp,
       );
+      if (edge.outputTag === undefined) writers.push(writer);
+      else
+        (sideWriters.get(edge.outputTag) ?? sideWriters.set(edge.outputTag, []).get(edge.outputTag)!).push(
+          writer,
+        );
     }
     let output: Collector<unknown> = writers.length > 0 ? fanOut(writers) : NOOP;
+    const sideOutputs = new Map([...sideWriters].map(([tag, ws]) => [tag, fanOut(ws)]));
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
+    const autoWatermarkIntervalMs = this.autoWatermarkIntervalMs();
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
+      const runtime: OperatorRuntime = {
+        timestamp: this.timestamp,
+        processingTimeService: this.processingTimeService,
+        sideOutput: (tagId) => sideOutputs.get(tagId),
+        emitWatermark: (t) => this.emitWatermark(i + 1, t),
+        emitWatermarkStatus: (idle) => this.emitWatermarkStatus(i + 1, idle),
+        autoWatermarkIntervalMs,
+      };
       const op = createOperator(
         operatorNodes[i]!,
         this.info,
         output,
         this.restore?.operators[operatorNodes[i]!.id]?.lists,
         () => this.createKeyedBackend(operatorNodes[i]!.id),
+        runtime,
       );
       this.operators.unshift(op);
       this.operatorIds.unshift(operatorNodes[i]!.id);
@@ -248,17 +300,51 @@ export class StreamTask implements CheckpointedTask {
       this.reader = source.createReader(this.info, this.restore?.operators[chain[0]!.id]?.splits);
       const counters = this.counters;
       const next = output;
-      this.head = {
-        collect: (r) => {
-          counters.recordsIn++;
-          next.collect(r);
-        },
-      };
+      const strategy = chain[0]!.transformation.watermarkStrategy;
+      if (strategy) {
+        const sink = new AfterRecordWatermarks({
+          emitWatermark: (t) => this.emitWatermark(0, t),
+          emitWatermarkStatus: (idle) => this.emitWatermarkStatus(0, idle),
+        });
+        const tw = (this.sourceWatermarks = new TimestampsAndWatermarks<unknown>(
+          strategy,
+          chain[0]!.name,
+          () => Date.now(),
+          sink,
+          autoWatermarkIntervalMs,
+        ));
+        // one generator per source subtask: the readers do not say which split a record is from
+        const split: SplitWatermarks<unknown> = tw.addSplit('subtask');
+        if (strategy.emitsWatermarks) this.nextWatermarkEmit = 0;
+        const slot = this.timestamp;
+        this.head = {
+          collect: (r) => {
+            counters.recordsIn++;
+            sink.begin();
+            slot.value = split.onRecord(r, undefined);
+            next.collect(r);
+            sink.end();
+          },
+        };
+      } else {
+        this.head = {
+          collect: (r) => {
+            counters.recordsIn++;
+            next.collect(r);
+          },
+        };
+      }
     } else {
       this.head = output;
-      this.gate = new InputGate(this.tdd.inputChannels.length, (channel, credit) =>
+      const channels = this.tdd.inputChannels.length;
+      this.gate = new InputGate(channels, (channel, credit) =>
         this.host.post({ t: 'credit', executionId: this.executionId, channel, credit }),
       );
+      if (channels > 0)
+        this.valve = new StatusWatermarkValve(channels, {
+          emitWatermark: (t) => this.emitWatermark(0, t),
+          emitWatermarkStatus: (idle) => this.emitWatermarkStatus(0, idle),
+        });
       this.barrierHandler = new CheckpointBarrierHandler(
         this.gate,
         this.tdd.checkpointingMode !== 'AT_LEAST_ONCE',
@@ -317,13 +403,16 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private readonly inputHandler = {
-    onRecords: (records: unknown[]): void => {
+    onRecords: (records: unknown[], _channel: number, timestamps?: number[]): void => {
       this.counters.recordsIn += records.length;
       this.pending = records;
+      this.pendingTimestamps = timestamps;
       this.pendingAt = 0;
     },
     onEvent: (event: ChannelEvent, channel: number): void => {
-      if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
+      if (event.type === 'Watermark') this.valve!.inputWatermark(event.timestamp, channel);
+      else if (event.type === 'WatermarkStatus') this.valve!.inputWatermarkStatus(event.idle, channel);
+      else if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
       else if (event.type === 'CancelCheckpointMarker')
         this.barrierHandler!.onCancelMarker(event.checkpointId);
       else if (event.type === 'EndOfPartition') this.barrierHandler!.onEndOfPartition();
@@ -333,6 +422,8 @@ export class StreamTask implements CheckpointedTask {
 
   /** Records of the current buffer not yet pushed down the chain. */
   private pending: unknown[] | undefined;
+  /** their timestamps (NaN: none), when the buffer carried any */
+  private pendingTimestamps: number[] | undefined;
   private pendingAt = 0;
 
   /**
@@ -342,18 +433,86 @@ export class StreamTask implements CheckpointedTask {
    */
   private drainPending(deadline: number): boolean {
     const records = this.pending!;
+    const timestamps = this.pendingTimestamps;
     const head = this.head;
+    const slot = this.timestamp;
     let i = this.pendingAt;
+    slot.value = undefined;
     while (i < records.length) {
       const stop = Math.min(records.length, i + 64);
-      for (; i < stop; i++) head.collect(records[i]);
+      if (timestamps === undefined) for (; i < stop; i++) head.collect(records[i]);
+      else
+        for (; i < stop; i++) {
+          const ts = timestamps[i]!;
+          slot.value = ts === ts ? ts : undefined;
+          head.collect(records[i]);
+        }
       if (i < records.length && (performance.now() > deadline || !this.outputAvailable())) {
         this.pendingAt = i;
         return false;
       }
     }
     this.pending = undefined;
+    this.pendingTimestamps = undefined;
+    slot.value = undefined;
     return true;
+  }
+
+  // ---- watermarks
+
+  /** pipeline.auto-watermark-interval: the job's (setAutoWatermarkInterval), else the TaskManager's, else 200 ms */
+  private autoWatermarkIntervalMs(): number {
+    const v = this.graph.autoWatermarkIntervalMs ?? this.host.autoWatermarkIntervalMs;
+    return typeof v === 'number' && v > 0 ? v : DEFAULT_AUTO_WATERMARK_INTERVAL_MS;
+  }
+
+  /**
+   * A watermark from the input (index 0) or made by operator index-1: each operator from
+   * `index` on handles it in chain order (keyed ones fire their due timers, emitting records
+   * down the chain first), then it goes to every output, behind the records before it.
+   */
+  private emitWatermark(index: number, timestamp: number): void {
+    const ops = this.operators;
+    for (let i = index; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.processWatermark !== undefined && !op.processWatermark(timestamp)) return;
+    }
+    for (const p of this.partitions) p.broadcastEvent({ type: 'Watermark', timestamp });
+  }
+
+  private emitWatermarkStatus(index: number, idle: boolean): void {
+    const ops = this.operators;
+    for (let i = index; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.processWatermarkStatus !== undefined && !op.processWatermarkStatus(idle)) return;
+    }
+    for (const p of this.partitions) p.broadcastEvent({ type: 'WatermarkStatus', idle });
+  }
+
+  /** A timer or periodic callback, run on the task's thread between records while it runs. */
+  private runMail(mail: () => void): void {
+    if (this.state !== 'RUNNING' || this.dataEnded) return;
+    try {
+      mail();
+    } catch (err) {
+      void this.fail(err);
+    }
+  }
+
+  /** A source's periodic watermark: when due, and when to wake for the next one. */
+  private sourceWatermarkTick(): void {
+    const tw = this.sourceWatermarks;
+    if (!tw || this.nextWatermarkEmit === Infinity) return;
+    const now = Date.now();
+    if (now >= this.nextWatermarkEmit) this.nextWatermarkEmit = tw.onProcessingTime(now);
+  }
+
+  /** Resolves when the next periodic watermark of a source is due (never without one). */
+  private watermarkDue(): Promise<void> | undefined {
+    if (!this.sourceWatermarks || this.nextWatermarkEmit === Infinity) return undefined;
+    return new Promise<void>((resolve) =>
+      setTimeout(resolve, Math.max(1, this.nextWatermarkEmit - Date.now())).unref?.(),
+    );
   }
 
   private readonly processSlice = (): void => {
@@ -363,7 +522,7 @@ export class StreamTask implements CheckpointedTask {
     try {
       const deadline = performance.now() + SLICE_MS;
       // the next frame is read only once the current buffer is done, so order is kept
-      while (this.outputAvailable()) {
+      while (this.outputAvailable() && !this.finishingOperators) {
         if (this.pending && !this.drainPending(deadline)) break;
         if (performance.now() > deadline || !gate.pollNext(this.inputHandler)) break;
       }
@@ -392,7 +551,12 @@ export class StreamTask implements CheckpointedTask {
       for (;;) {
         if (this.state !== 'RUNNING') return;
         if (!this.outputAvailable()) {
-          await new Promise<void>((resolve) => (this.wakeUp = resolve));
+          const due = this.watermarkDue();
+          await Promise.race([
+            new Promise<void>((resolve) => (this.wakeUp = resolve)),
+            ...(due ? [due] : []),
+          ]);
+          this.sourceWatermarkTick();
           continue;
         }
         const deadline = performance.now() + SLICE_MS;
@@ -404,9 +568,15 @@ export class StreamTask implements CheckpointedTask {
           status === InputStatus.MORE_AVAILABLE &&
           (++polls & 7 || (performance.now() < deadline && this.outputAvailable()))
         );
+        this.sourceWatermarkTick();
         if (status === InputStatus.END_OF_INPUT) break;
         if (status === InputStatus.NOTHING_AVAILABLE) {
-          await Promise.race([reader.isAvailable(), new Promise<void>((resolve) => (this.wakeUp = resolve))]);
+          const due = this.watermarkDue();
+          await Promise.race([
+            reader.isAvailable(),
+            new Promise<void>((resolve) => (this.wakeUp = resolve)),
+            ...(due ? [due] : []),
+          ]);
         } else {
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
@@ -463,14 +633,23 @@ export class StreamTask implements CheckpointedTask {
    */
   private async endOfData(): Promise<void> {
     if (this.state !== 'RUNNING' || this.dataEnded) return;
-    this.dataEnded = true;
+    this.finishingOperators = true;
     try {
+      // the end of a bounded source: the final watermark fires every event-time window and timer
+      if (this.reader) {
+        if (this.sourceWatermarks) this.sourceWatermarks.endInput();
+        else this.emitWatermark(0, Infinity);
+      }
+      this.dataEnded = true;
       for (const op of this.operators) await op.finish();
       for (const p of this.partitions) p.broadcastEvent({ type: 'EndOfData' });
     } catch (err) {
       await this.fail(err);
       return;
+    } finally {
+      this.finishingOperators = false;
     }
+    this.schedule();
     if (this.tdd.finalCheckpoint)
       this.host.post({ t: 'taskState', executionId: this.executionId, state: 'RUNNING', endOfData: true });
     this.maybeFinish();

@@ -1,0 +1,329 @@
+import { ListStateDescriptor, type Collector, type KeySelector, type OutputTag } from '@weir/api';
+import type { StreamNode } from '@weir/api/internal';
+import {
+  VOID_NAMESPACE_SERIALIZER,
+  type ProcessingTimeService,
+} from '../eventtime/internal-timer-service.js';
+import type { EventTimeKeyedBackend } from '../eventtime/event-time-state.js';
+import { KeyedProcessOperator, type KeyedProcessFunctionLike } from '../eventtime/keyed-process-operator.js';
+import { TimestampsAndWatermarks, type SplitWatermarks } from '../eventtime/watermark-generation.js';
+import type { WatermarkSink } from '../eventtime/watermark-valve.js';
+import { WindowOperator, type WindowOutput } from '../eventtime/window-operator.js';
+import type { RecordTimestamp } from '../network/record-writer.js';
+import type { OperatorStateBackend } from '../state/operator-state-backend.js';
+import type { SubtaskInfo } from '../task/runtime-context.js';
+import type { StreamOperator } from './stream-operator.js';
+
+/** What the task gives an operator besides its output: time, side outputs, watermarks downstream of it. */
+export interface OperatorRuntime {
+  /** the chain's current record timestamp */
+  readonly timestamp: RecordTimestamp;
+  readonly processingTimeService: ProcessingTimeService;
+  /** where records for a side output go; undefined when nothing reads that output */
+  sideOutput(tagId: string): Collector<unknown> | undefined;
+  /** a watermark this operator produces, to the operators after it and the outputs */
+  emitWatermark(timestamp: number): void;
+  emitWatermarkStatus(idle: boolean): void;
+  /** pipeline.auto-watermark-interval */
+  readonly autoWatermarkIntervalMs: number;
+}
+
+/** The runtime of an operator outside a task (unit tests): no side outputs, watermarks dropped, wall clock. */
+export function standaloneRuntime(): OperatorRuntime {
+  return {
+    timestamp: { value: undefined },
+    processingTimeService: {
+      getCurrentProcessingTime: () => Date.now(),
+      registerTimer: (time, cb) => {
+        const h = setTimeout(() => cb(time), Math.max(0, time - Date.now()));
+        return { cancel: () => clearTimeout(h) };
+      },
+    },
+    sideOutput: () => undefined,
+    emitWatermark: () => {},
+    emitWatermarkStatus: () => {},
+    autoWatermarkIntervalMs: 200,
+  };
+}
+
+/**
+ * Emits with a timestamp of the operator's own (a window's end, a timer's time) and puts the
+ * chain's timestamp back after, so a record emitted later by an upstream operator of the
+ * chain keeps its own.
+ */
+export function timestampedOutput<OUT>(
+  output: Collector<unknown>,
+  runtime: OperatorRuntime,
+): WindowOutput<OUT> {
+  const slot = runtime.timestamp;
+  return {
+    collect(value, timestamp) {
+      const prev = slot.value;
+      slot.value = timestamp;
+      output.collect(value);
+      slot.value = prev;
+    },
+    sideOutput(tag: OutputTag<unknown>, value, timestamp) {
+      const side = runtime.sideOutput(tag.id);
+      if (!side) return;
+      const prev = slot.value;
+      slot.value = timestamp;
+      side.collect(value);
+      slot.value = prev;
+    },
+  };
+}
+
+/**
+ * Holds a watermark a generator emits while its record is being handled until the record
+ * went downstream (as Flink emits it after the record), so a generator's watermark never
+ * makes its own record late.
+ */
+export class AfterRecordWatermarks implements WatermarkSink {
+  private inRecord = false;
+  private pending = NaN;
+
+  constructor(private readonly out: WatermarkSink) {}
+
+  begin(): void {
+    this.inRecord = true;
+  }
+
+  end(): void {
+    this.inRecord = false;
+    const t = this.pending;
+    if (t === t) {
+      this.pending = NaN;
+      this.out.emitWatermark(t);
+    }
+  }
+
+  emitWatermark(timestamp: number): void {
+    if (this.inRecord) this.pending = timestamp;
+    else this.out.emitWatermark(timestamp);
+  }
+
+  emitWatermarkStatus(idle: boolean): void {
+    this.out.emitWatermarkStatus(idle);
+  }
+}
+
+const WATERMARK_STATE = new ListStateDescriptor<[number, number, string]>('weir.watermark');
+
+/**
+ * The operator's watermark kept with its state: every subtask writes
+ * `[subtaskIndex, parallelism, watermark]` into union list state; on restore a subtask takes
+ * its own entry when the parallelism is unchanged, else the minimum over the old subtasks.
+ * Watermarks are strings so ±Infinity survive the JSON of operator state.
+ */
+export function keepWatermark(
+  operatorState: OperatorStateBackend,
+  info: SubtaskInfo,
+  current: () => number,
+  restore: (watermark: number) => void,
+): (checkpointId: number) => void {
+  const state = operatorState.getUnionListState(WATERMARK_STATE);
+  const entries = [...state.get()];
+  if (info.restoredCheckpointId !== undefined && entries.length > 0) {
+    const own = entries.find((e) => e[0] === info.subtaskIndex && e[1] === info.parallelism);
+    const restored = own ? Number(own[2]) : Math.min(...entries.map((e) => Number(e[2])));
+    if (!Number.isNaN(restored)) restore(restored);
+  }
+  state.clear();
+  return () => state.update([[info.subtaskIndex, info.parallelism, String(current())]]);
+}
+
+/** `assignTimestampsAndWatermarks`: one generator for the subtask, periodic emission from the task's mailbox. */
+export function timestampsAndWatermarksOperator(
+  node: StreamNode,
+  runtime: OperatorRuntime,
+  output: Collector<unknown>,
+): StreamOperator {
+  const strategy = node.transformation.watermarkStrategy;
+  if (!strategy) throw new Error(`Operator '${node.name}' has no WatermarkStrategy`);
+  const pts = runtime.processingTimeService;
+  const sink = new AfterRecordWatermarks({
+    emitWatermark: (t) => runtime.emitWatermark(t),
+    emitWatermarkStatus: (idle) => runtime.emitWatermarkStatus(idle),
+  });
+  const tw = new TimestampsAndWatermarks<unknown>(
+    strategy,
+    node.name,
+    () => pts.getCurrentProcessingTime(),
+    sink,
+    runtime.autoWatermarkIntervalMs,
+  );
+  const split: SplitWatermarks<unknown> = tw.addSplit('subtask');
+  const slot = runtime.timestamp;
+  let timer: { cancel(): void } | undefined;
+  const tick = (now: number): void => {
+    timer = pts.registerTimer(tw.onProcessingTime(now), tick);
+  };
+  return {
+    name: node.name,
+    collect(r: unknown) {
+      const prev = slot.value;
+      sink.begin();
+      slot.value = split.onRecord(r, prev);
+      output.collect(r);
+      slot.value = prev;
+      sink.end();
+    },
+    open() {
+      if (strategy.emitsWatermarks)
+        timer = pts.registerTimer(tw.onProcessingTime(pts.getCurrentProcessingTime()), tick);
+    },
+    // upstream watermarks end here, except the final one of a bounded input (as in Flink)
+    processWatermark(t) {
+      if (t === Infinity) tw.endInput();
+      return false;
+    },
+    processWatermarkStatus: () => false,
+    finish() {
+      tw.endInput();
+    },
+    close() {
+      timer?.cancel();
+    },
+  };
+}
+
+/** Base of the keyed event-time operators: rich function lifecycle, watermark kept with state. */
+abstract class KeyedEventTimeOperator implements StreamOperator {
+  keyedBackend: EventTimeKeyedBackend;
+  private readonly saveWatermark: (checkpointId: number) => void;
+
+  constructor(
+    readonly name: string,
+    backend: EventTimeKeyedBackend,
+    operatorState: OperatorStateBackend,
+    info: SubtaskInfo,
+    private readonly currentWatermark: () => number,
+    restoreWatermark: (w: number) => void,
+    private readonly openFn: () => void | Promise<void>,
+    private readonly closeFn: () => void | Promise<void>,
+  ) {
+    this.keyedBackend = backend;
+    this.saveWatermark = keepWatermark(operatorState, info, currentWatermark, restoreWatermark);
+  }
+
+  abstract collect(record: unknown): void;
+  abstract processWatermark(timestamp: number): boolean;
+
+  open(): void | Promise<void> {
+    return this.openFn();
+  }
+
+  finish(): void {}
+
+  close(): void | Promise<void> {
+    return this.closeFn();
+  }
+
+  snapshotState(checkpointId: number): void {
+    this.saveWatermark(checkpointId);
+  }
+}
+
+export interface KeyedOperatorParts {
+  node: StreamNode;
+  info: SubtaskInfo;
+  runtime: OperatorRuntime;
+  output: Collector<unknown>;
+  backend: EventTimeKeyedBackend;
+  keySelector: KeySelector<unknown, unknown>;
+  operatorState: OperatorStateBackend;
+  open: () => void | Promise<void>;
+  close: () => void | Promise<void>;
+}
+
+/** A KeyedProcessFunction with timers, `ctx.timestamp()` and side outputs. */
+export function keyedProcessOperator(p: KeyedOperatorParts): StreamOperator {
+  const { node, runtime, backend, keySelector } = p;
+  let op: KeyedProcessOperator<unknown, unknown, unknown> | undefined;
+  const timers = backend.createTimerService<undefined>(
+    VOID_NAMESPACE_SERIALIZER,
+    runtime.processingTimeService,
+    {
+      onEventTime: (t) => op!.onEventTime(t),
+      onProcessingTime: (t) => op!.onProcessingTime(t),
+    },
+  );
+  op = new KeyedProcessOperator(
+    node.name,
+    node.transformation.fn as KeyedProcessFunctionLike<unknown, unknown, unknown>,
+    backend,
+    timers,
+    timestampedOutput(p.output, runtime),
+  );
+  const slot = runtime.timestamp;
+  const process = op;
+  return new (class extends KeyedEventTimeOperator {
+    collect(r: unknown): void {
+      process.processElement(r, slot.value, keySelector(r));
+    }
+    processWatermark(t: number): boolean {
+      timers.advanceWatermark(t);
+      return true;
+    }
+  })(
+    node.name,
+    backend,
+    p.operatorState,
+    p.info,
+    () => timers.currentWatermark(),
+    (w) => timers.restoreWatermark(w),
+    p.open,
+    p.close,
+  );
+}
+
+/** Keyed windows (`keyed.window(...)`, `countWindow`, `windowAll`). */
+export function windowOperator(p: KeyedOperatorParts): StreamOperator {
+  const { node, runtime, backend, keySelector } = p;
+  const spec = node.transformation.window;
+  if (!spec) throw new Error(`Window operator '${node.name}' has no window settings`);
+  let op: WindowOperator<unknown, unknown, unknown, unknown, unknown, never> | undefined;
+  const timers = backend.createTimerService(
+    spec.assigner.getWindowSerializer(),
+    runtime.processingTimeService,
+    {
+      onEventTime: (t) => op!.onEventTime(t as never),
+      onProcessingTime: (t) => op!.onProcessingTime(t as never),
+    },
+  );
+  op = new WindowOperator({
+    operatorName: node.name,
+    assigner: spec.assigner as never,
+    ...(spec.trigger ? { trigger: spec.trigger as never } : {}),
+    ...(spec.evictor ? { evictor: spec.evictor as never } : {}),
+    allowedLateness: spec.allowedLateness,
+    ...(spec.lateDataOutputTag ? { lateDataOutputTag: spec.lateDataOutputTag } : {}),
+    ...(spec.reduce ? { reduce: spec.reduce } : {}),
+    ...(spec.aggregate ? { aggregate: spec.aggregate } : {}),
+    ...(spec.process ? { process: spec.process as never } : {}),
+    state: backend.namespacedState(),
+    timers: timers as never,
+    output: timestampedOutput(p.output, runtime),
+  });
+  const slot = runtime.timestamp;
+  const window = op;
+  return new (class extends KeyedEventTimeOperator {
+    collect(r: unknown): void {
+      window.processElement(r, slot.value, keySelector(r));
+    }
+    processWatermark(t: number): boolean {
+      timers.advanceWatermark(t);
+      return true;
+    }
+  })(
+    node.name,
+    backend,
+    p.operatorState,
+    p.info,
+    () => timers.currentWatermark(),
+    (w) => timers.restoreWatermark(w),
+    p.open,
+    p.close,
+  );
+}
