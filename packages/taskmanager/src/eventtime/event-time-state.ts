@@ -1,0 +1,61 @@
+import type { KeyGroupRange } from '@weir/core';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
+import { RocksDBKeyedStateBackend } from '../state/rocksdb-keyed-state-backend.js';
+import { HeapNamespacedKeyedState, type NamespacedKeyedState } from './namespaced-state.js';
+import { RocksDbNamespacedKeyedState } from './rocksdb-namespaced-state.js';
+import { RocksDbTimerQueue } from './rocksdb-timer-queue.js';
+import { HEAP_TIMER_QUEUES, type TimerQueueFactory } from './timer-queue.js';
+
+/** Namespaced state and timer queues of one keyed operator, on its keyed state backend. */
+export interface EventTimeState {
+  /** window contents, trigger and window state (the operator's KeyContext too) */
+  state: NamespacedKeyedState;
+  /** for InternalTimerServiceOptions.timerQueues */
+  timerQueues: TimerQueueFactory;
+  /**
+   * True when the keyed backend's own snapshots (full and incremental) already hold the
+   * namespaced state and the timers, and its restore brings them back: the operator must not
+   * snapshot them again with `state.snapshotKeyGroup` / `InternalTimerService.snapshotKeyGroup`
+   * (RocksDB). False: they live beside the backend and the operator snapshots them per key
+   * group (heap). Either way those per-key-group methods work, so a snapshot of one kind
+   * restores into the other.
+   */
+  inKeyedSnapshot: boolean;
+}
+
+/**
+ * Where a keyed operator's event-time state lives, by its keyed state backend (Flink keeps
+ * timers in the backend's priority-queue factory the same way): the heap backend gets the
+ * heap classes; the RocksDB backend (opened) gets namespaced state and timers in its own
+ * database, in its write buffer, snapshots, incremental checkpoints and restores, so window
+ * contents and millions of pending timers do not live on the JavaScript heap. Call it after
+ * the backend is opened and its keyed state restored (the timer queues read the restored
+ * timers when they are made). `name` tells the RocksDB timer states of two timer services of
+ * one operator apart.
+ */
+export function createEventTimeState(
+  backend: KeyedStateBackend | undefined,
+  opts: { operatorName: string; maxParallelism: number; keyGroupRange: KeyGroupRange; name?: string },
+): EventTimeState {
+  if (!(backend instanceof RocksDBKeyedStateBackend)) {
+    return {
+      state: new HeapNamespacedKeyedState(opts.operatorName, opts.maxParallelism, opts.keyGroupRange),
+      timerQueues: HEAP_TIMER_QUEUES,
+      inKeyedSnapshot: false,
+    };
+  }
+  const host = backend.eventTimeHost();
+  if (host.maxParallelism !== opts.maxParallelism) {
+    throw new Error(
+      `'${opts.operatorName}': its RocksDB state is laid out for max parallelism ${host.maxParallelism}, not ${opts.maxParallelism}`,
+    );
+  }
+  const prefix = opts.name ?? 'timers';
+  return {
+    state: new RocksDbNamespacedKeyedState(host, opts.operatorName, opts.keyGroupRange),
+    timerQueues: {
+      create: (domain, ctx) => new RocksDbTimerQueue(host, `${prefix}/${domain}`, ctx),
+    },
+    inKeyedSnapshot: true,
+  };
+}

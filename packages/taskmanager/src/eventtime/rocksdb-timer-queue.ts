@@ -1,0 +1,304 @@
+import type { RocksBatch } from '../state/rocksdb/binding.js';
+import type { RocksEventTimeHost, RocksWriteBuffer } from '../state/rocksdb/event-time-host.js';
+import type { StateMeta } from '../state/rocksdb/held-values.js';
+import { prefixEnd } from '../state/rocksdb/key-layout.js';
+import { decodeTimerKey, denormalizeKey, timerGroupPrefix, timerKey } from '../state/rocksdb/timer-keys.js';
+import type { InternalTimer } from './timer-heap.js';
+import type { TimerQueue, TimerQueueContext } from './timer-queue.js';
+
+type Scalar = string | number;
+
+/** Timers read from RocksDB into a key group's cache at once. */
+const CACHE_LOAD = 32;
+/** A key group's cache gives its last timers back to RocksDB alone beyond this. */
+const CACHE_MAX = 64;
+const EMPTY = Buffer.alloc(0);
+
+/** Order within one key group (compareTimers without the key group). */
+function compareInGroup(ts: number, nk: Scalar, ns: Scalar, t: InternalTimer<unknown>): number {
+  if (ts !== t.timestamp) return ts < t.timestamp ? -1 : 1;
+  if (nk !== t.normalizedKey) {
+    if (typeof nk === typeof t.normalizedKey) return nk < t.normalizedKey ? -1 : 1;
+    return typeof nk === 'number' ? -1 : 1;
+  }
+  if (ns !== t.namespaceKey) {
+    if (typeof ns === typeof t.namespaceKey) return ns < t.namespaceKey ? -1 : 1;
+    return typeof ns === 'number' ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Timers of one domain in the RocksDB keyed backend's database (Flink's
+ * RocksDBCachingPriorityQueueSet under a KeyGroupPartitionedPriorityQueue): one row per
+ * timer, key `kg | stateId | timestamp | key | namespace` in an order-preserving encoding
+ * (timer-keys.ts), empty value, so each key group's timers are sorted by firing order in
+ * RocksDB. On the heap: per key group a cache of its earliest timers (at most CACHE_MAX,
+ * exactly the smallest ones), and a binary heap of key groups by their earliest timer, so
+ * peek is O(1) and add/poll are O(log key groups) plus RocksDB work. Writes go through a
+ * buffer written with the backend's flush batch (so they are in its snapshots and change
+ * tracking); adding a timer RocksDB may hold already is a point lookup (dedup).
+ *
+ * Invariant per key group: the cache holds its smallest timers, and every timer of the
+ * group that is not cached sorts after `bound` (the key of the last timer the cache has
+ * held), so a reload seeks past the tombstones of fired timers.
+ */
+export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
+  private readonly meta: StateMeta;
+  private readonly start: number;
+  private readonly caches: InternalTimer<N>[][];
+  /** the cache holds every timer of the group */
+  private readonly complete: boolean[];
+  private readonly bound: Array<Buffer | undefined>;
+  /** key groups (index from start) with cached timers, a binary min-heap by their first timer */
+  private readonly groups: number[] = [];
+  private readonly groupPos: Int32Array;
+  /** buffered writes: RocksDB key (latin1) -> [key, true put / false delete] */
+  private pending = new Map<string, [Buffer, boolean]>();
+  private count = 0;
+
+  constructor(
+    private readonly host: RocksEventTimeHost,
+    /** the RocksDB state's name, one per timer service and domain */
+    name: string,
+    private readonly ctx: TimerQueueContext<N>,
+  ) {
+    this.meta = host.register(name, 'timers');
+    host.addWriteBuffer(this);
+    const n = ctx.keyGroupRange.size;
+    this.start = ctx.keyGroupRange.start;
+    this.caches = Array.from({ length: n }, () => []);
+    this.complete = new Array<boolean>(n).fill(false);
+    this.bound = new Array<Buffer | undefined>(n).fill(undefined);
+    this.groupPos = new Int32Array(n).fill(-1);
+    // timers restored into the backend before the queue was made
+    host.flush();
+    for (let gi = 0; gi < n; gi++) {
+      const prefix = timerGroupPrefix(this.meta.id, gi + this.start);
+      host.forEachInRange({ gte: prefix, lt: prefixEnd(prefix)! }, () => void this.count++, 4096);
+      this.load(gi);
+    }
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  peek(): InternalTimer<N> | undefined {
+    return this.groups.length === 0 ? undefined : this.caches[this.groups[0]!]![0];
+  }
+
+  poll(): InternalTimer<N> | undefined {
+    if (this.groups.length === 0) return undefined;
+    const gi = this.groups[0]!;
+    const cache = this.caches[gi]!;
+    const t = cache.shift()!;
+    this.write(Buffer.from(t.dedupKey!, 'latin1'), t.dedupKey!, false);
+    this.count--;
+    if (cache.length === 0 && !this.complete[gi]) this.load(gi);
+    this.updateGroup(gi);
+    return t;
+  }
+
+  add(
+    timestamp: number,
+    key: unknown,
+    normalizedKey: Scalar,
+    keyGroup: number,
+    namespace: N,
+    namespaceKey: Scalar,
+  ): boolean {
+    const gi = keyGroup - this.start;
+    const cache = this.caches[gi]!;
+    const pos = this.search(cache, timestamp, normalizedKey, namespaceKey);
+    if (pos < 0) return false; // cached already
+    const k = timerKey(this.meta.id, keyGroup, timestamp, normalizedKey, namespaceKey);
+    const ks = k.toString('latin1');
+    // at or below the bound, or the cache is all of them: its absence from the cache says it is new
+    const cachedRange = this.inCachedRange(gi, k);
+    if (!cachedRange && this.exists(k, ks)) return false;
+    this.write(k, ks, true);
+    this.count++;
+    if (cachedRange) {
+      cache.splice(pos, 0, {
+        timestamp,
+        key,
+        normalizedKey,
+        keyGroup,
+        namespace,
+        namespaceKey,
+        heapIndex: -1,
+        dedupKey: ks,
+      });
+      if (cache.length > CACHE_MAX) {
+        cache.pop(); // stays in RocksDB alone
+        this.complete[gi] = false;
+        this.bound[gi] = Buffer.from(cache[cache.length - 1]!.dedupKey!, 'latin1');
+      } else if (this.bound[gi] === undefined || k.compare(this.bound[gi]!) > 0) {
+        this.bound[gi] = k;
+      }
+      if (pos === 0) this.updateGroup(gi);
+    }
+    return true;
+  }
+
+  delete(timestamp: number, normalizedKey: Scalar, keyGroup: number, namespaceKey: Scalar): boolean {
+    const gi = keyGroup - this.start;
+    const cache = this.caches[gi]!;
+    const pos = this.search(cache, timestamp, normalizedKey, namespaceKey);
+    if (pos < 0) {
+      const i = -pos - 1;
+      const [t] = cache.splice(i, 1);
+      this.write(Buffer.from(t!.dedupKey!, 'latin1'), t!.dedupKey!, false);
+      this.count--;
+      if (cache.length === 0 && !this.complete[gi]) this.load(gi);
+      if (i === 0) this.updateGroup(gi);
+      return true;
+    }
+    const k = timerKey(this.meta.id, keyGroup, timestamp, normalizedKey, namespaceKey);
+    if (this.inCachedRange(gi, k)) return false;
+    const ks = k.toString('latin1');
+    if (!this.exists(k, ks)) return false;
+    this.write(k, ks, false);
+    this.count--;
+    return true;
+  }
+
+  forEachInKeyGroup(
+    keyGroup: number,
+    fn: (key: unknown, namespaceKey: Scalar, timestamp: number) => void,
+  ): void {
+    this.host.flush();
+    const prefix = timerGroupPrefix(this.meta.id, keyGroup);
+    this.host.forEachInRange({ gte: prefix, lt: prefixEnd(prefix)! }, (k) => {
+      const t = decodeTimerKey(k);
+      fn(denormalizeKey(t.normalizedKey), t.namespaceKey, t.timestamp);
+    });
+  }
+
+  /** RocksWriteBuffer: the backend's flush writes the buffered puts and deletes. */
+  writeTo(batch: RocksBatch, track: ((key: Buffer) => void) | undefined): void {
+    for (const [k, put] of this.pending.values()) {
+      if (put) batch._put(k, EMPTY, {});
+      else batch._del(k, {});
+      track?.(k);
+    }
+    this.pending = new Map();
+  }
+
+  /** Index to insert at, or -(index + 1) when the cache holds this timer. */
+  private search(cache: InternalTimer<N>[], ts: number, nk: Scalar, ns: Scalar): number {
+    let lo = 0;
+    let hi = cache.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const c = compareInGroup(ts, nk, ns, cache[mid]!);
+      if (c === 0) return -(mid + 1);
+      if (c > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Whether the group's timer with key k would be cached if it existed. */
+  private inCachedRange(gi: number, k: Buffer): boolean {
+    if (this.complete[gi]) return true;
+    const b = this.bound[gi];
+    return b !== undefined && k.compare(b) <= 0;
+  }
+
+  private exists(k: Buffer, ks: string): boolean {
+    const p = this.pending.get(ks);
+    if (p) return p[1];
+    return this.host.getBytes(k) !== undefined;
+  }
+
+  private write(k: Buffer, ks: string, put: boolean): void {
+    const p = this.pending.get(ks);
+    if (p) {
+      p[1] = put;
+      return;
+    }
+    this.pending.set(ks, [k, put]);
+    this.host.bufferedOne();
+  }
+
+  /** Reads the group's next timers from RocksDB into its (empty) cache. */
+  private load(gi: number): void {
+    this.host.flush();
+    const kg = gi + this.start;
+    const prefix = timerGroupPrefix(this.meta.id, kg);
+    const b = this.bound[gi];
+    const cache = this.caches[gi]!;
+    const serializer = this.ctx.namespaceSerializer;
+    this.host.forEachInRange(
+      { ...(b ? { gt: b } : { gte: prefix }), lt: prefixEnd(prefix)! },
+      (k) => {
+        const t = decodeTimerKey(k);
+        cache.push({
+          timestamp: t.timestamp,
+          key: denormalizeKey(t.normalizedKey),
+          normalizedKey: t.normalizedKey,
+          keyGroup: kg,
+          namespace: serializer.fromKey(t.namespaceKey),
+          namespaceKey: t.namespaceKey,
+          heapIndex: -1,
+          dedupKey: k.toString('latin1'),
+        });
+        return cache.length < CACHE_LOAD;
+      },
+      CACHE_LOAD,
+    );
+    this.complete[gi] = cache.length < CACHE_LOAD;
+    if (cache.length > 0) this.bound[gi] = Buffer.from(cache[cache.length - 1]!.dedupKey!, 'latin1');
+    this.updateGroup(gi);
+  }
+
+  // ---- the heap of key groups, ordered by their first cached timer (then by key group)
+
+  private less(a: number, b: number): boolean {
+    // compareTimers across key groups: timestamp, then key group
+    const x = this.caches[a]![0]!.timestamp;
+    const y = this.caches[b]![0]!.timestamp;
+    return x < y || (x === y && a < b);
+  }
+
+  private updateGroup(gi: number): void {
+    const h = this.groups;
+    const pos = this.groupPos;
+    let i = pos[gi]!;
+    if (this.caches[gi]!.length === 0) {
+      if (i < 0) return;
+      const last = h.pop()!;
+      pos[gi] = -1;
+      if (i === h.length) return;
+      h[i] = last;
+      pos[last] = i;
+      gi = last;
+    } else if (i < 0) {
+      i = h.length;
+      h.push(gi);
+      pos[gi] = i;
+    }
+    // sift up, then down
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(gi, h[p]!)) break;
+      h[i] = h[p]!;
+      pos[h[i]!] = i;
+      i = p;
+    }
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && this.less(h[r]!, h[l]!) ? r : l;
+      if (!this.less(h[c]!, gi)) break;
+      h[i] = h[c]!;
+      pos[h[i]!] = i;
+      i = c;
+    }
+    h[i] = gi;
+    pos[gi] = i;
+  }
+}
