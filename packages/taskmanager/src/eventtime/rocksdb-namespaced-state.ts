@@ -191,7 +191,7 @@ export class RocksDbNamespacedKeyedState implements NamespacedKeyedState {
       throw new Error(`Key group ${keyGroup} is not in ${this.keyGroupRange.toString()}`);
     this.host.flush();
     const entries: unknown[] = [];
-    for (const meta of this.metas.values()) {
+    for (const meta of this.host.statesOf('namespaced')) {
       this.host.forEachInRange(groupRange(keyGroup, meta.id), (k, v) => {
         const [key, ns] = decodeValues(k.subarray(KEY_HEADER_BYTES)) as [string | number, NamespaceKey];
         entries.push([meta.name, key, decodeValue(v), ns]);
@@ -222,7 +222,7 @@ export class RocksDbNamespacedKeyedState implements NamespacedKeyedState {
     this.host.flush();
     let n = 0;
     const r = this.keyGroupRange;
-    for (const meta of this.metas.values()) {
+    for (const meta of this.host.statesOf('namespaced')) {
       for (let kg = r.start; kg <= r.end; kg++) {
         this.host.forEachInRange(groupRange(kg, meta.id), () => {
           n++;

@@ -8,10 +8,15 @@ import type { TimerQueue, TimerQueueContext } from './timer-queue.js';
 
 type Scalar = string | number;
 
-/** Timers read from RocksDB into a key group's cache at once. */
-const CACHE_LOAD = 32;
-/** A key group's cache gives its last timers back to RocksDB alone beyond this. */
-const CACHE_MAX = 64;
+/**
+ * Per key group: timers read from RocksDB into its cache at once, and the size beyond which
+ * the cache leaves its last timers to RocksDB alone (at most maxParallelism * max timers on the heap).
+ */
+export interface TimerCacheSizes {
+  load: number;
+  max: number;
+}
+const DEFAULT_CACHE: TimerCacheSizes = { load: 32, max: 64 };
 const EMPTY = Buffer.alloc(0);
 
 /** Order within one key group (compareTimers without the key group). */
@@ -33,7 +38,7 @@ function compareInGroup(ts: number, nk: Scalar, ns: Scalar, t: InternalTimer<unk
  * RocksDBCachingPriorityQueueSet under a KeyGroupPartitionedPriorityQueue): one row per
  * timer, key `kg | stateId | timestamp | key | namespace` in an order-preserving encoding
  * (timer-keys.ts), empty value, so each key group's timers are sorted by firing order in
- * RocksDB. On the heap: per key group a cache of its earliest timers (at most CACHE_MAX,
+ * RocksDB. On the heap: per key group a cache of its earliest timers (at most cacheSizes.max,
  * exactly the smallest ones), and a binary heap of key groups by their earliest timer, so
  * peek is O(1) and add/poll are O(log key groups) plus RocksDB work. Writes go through a
  * buffer written with the backend's flush batch (so they are in its snapshots and change
@@ -62,7 +67,10 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     /** the RocksDB state's name, one per timer service and domain */
     name: string,
     private readonly ctx: TimerQueueContext<N>,
+    private readonly cacheSizes: TimerCacheSizes = DEFAULT_CACHE,
   ) {
+    if (!(cacheSizes.load >= 1 && cacheSizes.max >= cacheSizes.load))
+      throw new Error(`Timer cache sizes need 1 <= load <= max, got ${JSON.stringify(cacheSizes)}`);
     this.meta = host.register(name, 'timers');
     host.addWriteBuffer(this);
     const n = ctx.keyGroupRange.size;
@@ -130,7 +138,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
         heapIndex: -1,
         dedupKey: ks,
       });
-      if (cache.length > CACHE_MAX) {
+      if (cache.length > this.cacheSizes.max) {
         cache.pop(); // stays in RocksDB alone
         this.complete[gi] = false;
         this.bound[gi] = Buffer.from(cache[cache.length - 1]!.dedupKey!, 'latin1');
@@ -245,11 +253,11 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
           heapIndex: -1,
           dedupKey: k.toString('latin1'),
         });
-        return cache.length < CACHE_LOAD;
+        return cache.length < this.cacheSizes.load;
       },
-      CACHE_LOAD,
+      this.cacheSizes.load,
     );
-    this.complete[gi] = cache.length < CACHE_LOAD;
+    this.complete[gi] = cache.length < this.cacheSizes.load;
     if (cache.length > 0) this.bound[gi] = Buffer.from(cache[cache.length - 1]!.dedupKey!, 'latin1');
     this.updateGroup(gi);
   }

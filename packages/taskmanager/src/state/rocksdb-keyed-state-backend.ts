@@ -190,6 +190,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     return (this.eventTime ??= {
       maxParallelism: this.opts.maxParallelism,
       register: (name: string, kind: EventTimeStateKind) => this.register(name, kind),
+      statesOf: (kind: EventTimeStateKind) => [...this.metas.values()].filter((m) => m.kind === kind),
       bufferedOne: () => this.host.bufferedOne(),
       flush: () => this.flush(),
       addWriteBuffer: (b: RocksWriteBuffer) => void this.writeBuffers.push(b),

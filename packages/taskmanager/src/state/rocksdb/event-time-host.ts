@@ -20,6 +20,8 @@ export interface RocksEventTimeHost {
   readonly maxParallelism: number;
   /** the state's id and buffers; the same meta for the same name (restore registers it first) */
   register(name: string, kind: EventTimeStateKind): StateMeta;
+  /** every state of a kind, registered here or by a restore */
+  statesOf(kind: EventTimeStateKind): StateMeta[];
   /** counts one more buffered entry (flushing when the buffer is full) */
   bufferedOne(): void;
   /** writes every buffer to RocksDB in one batch */
