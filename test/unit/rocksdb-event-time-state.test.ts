@@ -150,6 +150,7 @@ describe('RocksDbTimerQueue', () => {
     const r = rng(11);
     const live: Array<[number, unknown, string | number]> = [];
     let polls = 0;
+    let dupsSeen = 0;
     const same = (x: InternalTimer<unknown> | undefined, y: InternalTimer<unknown> | undefined): void => {
       if (!x || !y) return assert.equal(x, y);
       assert.deepEqual(
@@ -166,7 +167,9 @@ describe('RocksDbTimerQueue', () => {
         const nk = normalizeKey(k);
         const kg = assignToKeyGroup(k, MAX_P);
         const added = hq.add(ts, k, nk, kg, ns, ns);
-        assert.equal(rq.add(ts, k, nk, kg, ns, ns), added);
+        // false only for a timer surely queued (beyond its cache it cannot tell, and says true)
+        if (added) assert.equal(rq.add(ts, k, nk, kg, ns, ns), true);
+        else dupsSeen += rq.add(ts, k, nk, kg, ns, ns) ? 0 : 1;
         if (added) live.push([ts, k, ns]);
       } else if (x < 0.8) {
         // a live timer, or one that may not exist
@@ -176,15 +179,20 @@ describe('RocksDbTimerQueue', () => {
             : ([Math.floor(r() * 300), keys[Math.floor(r() * keys.length)]!, 0] as const);
         const kg = assignToKeyGroup(k, MAX_P);
         const removed = hq.delete(ts, normalizeKey(k), kg, ns);
-        assert.equal(rq.delete(ts, normalizeKey(k), kg, ns), removed);
+        if (removed) assert.equal(rq.delete(ts, normalizeKey(k), kg, ns), true);
+        else rq.delete(ts, normalizeKey(k), kg, ns);
       } else {
         same(rq.poll(), hq.poll());
         polls++;
       }
-      assert.equal(rq.size, hq.size);
+      if (i % 500 === 0) assert.equal(rq.size, hq.size);
       same(rq.peek(), hq.peek());
     }
-    assert.ok(polls > 5000 && hq.size > 100, `${polls} polls, ${hq.size} left`);
+    assert.equal(rq.size, hq.size);
+    assert.ok(
+      polls > 5000 && hq.size > 100 && dupsSeen > 10,
+      `${polls} polls, ${hq.size} left, ${dupsSeen} dups`,
+    );
     for (let kg = range.start; kg <= range.end; kg++) {
       const got: string[] = [];
       const want: string[] = [];

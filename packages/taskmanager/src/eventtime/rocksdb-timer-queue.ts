@@ -1,4 +1,4 @@
-import type { RocksBatch } from '../state/rocksdb/binding.js';
+import { NO_OPTIONS, type RocksBatch } from '../state/rocksdb/binding.js';
 import type { RocksEventTimeHost, RocksWriteBuffer } from '../state/rocksdb/event-time-host.js';
 import type { StateMeta } from '../state/rocksdb/held-values.js';
 import { prefixEnd } from '../state/rocksdb/key-layout.js';
@@ -8,6 +8,11 @@ import type { TimerQueue, TimerQueueContext } from './timer-queue.js';
 
 type Scalar = string | number;
 
+/** A cached timer with its RocksDB key. */
+interface RocksTimer<N> extends InternalTimer<N> {
+  readonly rocksKey: Buffer;
+}
+
 /**
  * Per key group: timers read from RocksDB into its cache at once, and the size beyond which
  * the cache leaves its last timers to RocksDB alone (at most maxParallelism * max timers on the heap).
@@ -16,11 +21,11 @@ export interface TimerCacheSizes {
   load: number;
   max: number;
 }
-const DEFAULT_CACHE: TimerCacheSizes = { load: 32, max: 64 };
+const DEFAULT_CACHE: TimerCacheSizes = { load: 128, max: 256 };
 const EMPTY = Buffer.alloc(0);
 
 /** Order within one key group (compareTimers without the key group). */
-function compareInGroup(ts: number, nk: Scalar, ns: Scalar, t: InternalTimer<unknown>): number {
+function compareInGroup(ts: number, nk: Scalar, ns: Scalar, t: RocksTimer<unknown>): number {
   if (ts !== t.timestamp) return ts < t.timestamp ? -1 : 1;
   if (nk !== t.normalizedKey) {
     if (typeof nk === typeof t.normalizedKey) return nk < t.normalizedKey ? -1 : 1;
@@ -42,7 +47,10 @@ function compareInGroup(ts: number, nk: Scalar, ns: Scalar, t: InternalTimer<unk
  * exactly the smallest ones), and a binary heap of key groups by their earliest timer, so
  * peek is O(1) and add/poll are O(log key groups) plus RocksDB work. Writes go through a
  * buffer written with the backend's flush batch (so they are in its snapshots and change
- * tracking); adding a timer RocksDB may hold already is a point lookup (dedup).
+ * tracking). As in Flink, a timer later than the cached ones is written without asking
+ * RocksDB whether it is there (a second put of the same key is the same row), so such an add
+ * or delete cannot tell whether it changed anything: it returns true, and `size` counts the
+ * rows again (a scan) when it is next asked.
  *
  * Invariant per key group: the cache holds its smallest timers, and every timer of the
  * group that is not cached sorts after `bound` (the key of the last timer the cache has
@@ -51,16 +59,19 @@ function compareInGroup(ts: number, nk: Scalar, ns: Scalar, t: InternalTimer<unk
 export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
   private readonly meta: StateMeta;
   private readonly start: number;
-  private readonly caches: InternalTimer<N>[][];
+  private readonly caches: RocksTimer<N>[][];
   /** the cache holds every timer of the group */
   private readonly complete: boolean[];
   private readonly bound: Array<Buffer | undefined>;
   /** key groups (index from start) with cached timers, a binary min-heap by their first timer */
   private readonly groups: number[] = [];
   private readonly groupPos: Int32Array;
-  /** buffered writes: RocksDB key (latin1) -> [key, true put / false delete] */
-  private pending = new Map<string, [Buffer, boolean]>();
+  /** buffered writes in order: RocksDB keys, and true for a put, false for a delete */
+  private pendingKeys: Buffer[] = [];
+  private pendingPuts: boolean[] = [];
   private count = 0;
+  /** count is the number of timers (false after an add or delete beyond the caches) */
+  private exact = true;
 
   constructor(
     private readonly host: RocksEventTimeHost,
@@ -81,14 +92,20 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     this.groupPos = new Int32Array(n).fill(-1);
     // timers restored into the backend before the queue was made
     host.flush();
-    for (let gi = 0; gi < n; gi++) {
-      const prefix = timerGroupPrefix(this.meta.id, gi + this.start);
-      host.forEachInRange({ gte: prefix, lt: prefixEnd(prefix)! }, () => void this.count++, 4096);
-      this.load(gi);
-    }
+    for (let gi = 0; gi < n; gi++) this.load(gi);
+    this.exact = false;
   }
 
   get size(): number {
+    if (!this.exact) {
+      this.host.flush();
+      this.count = 0;
+      for (let gi = 0; gi < this.caches.length; gi++) {
+        const prefix = timerGroupPrefix(this.meta.id, gi + this.start);
+        this.host.forEachInRange({ gte: prefix, lt: prefixEnd(prefix)! }, () => void this.count++, 4096);
+      }
+      this.exact = true;
+    }
     return this.count;
   }
 
@@ -101,7 +118,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     const gi = this.groups[0]!;
     const cache = this.caches[gi]!;
     const t = cache.shift()!;
-    this.write(Buffer.from(t.dedupKey!, 'latin1'), t.dedupKey!, false);
+    this.write(t.rocksKey, false);
     this.count--;
     if (cache.length === 0 && !this.complete[gi]) this.load(gi);
     this.updateGroup(gi);
@@ -121,13 +138,11 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     const pos = this.search(cache, timestamp, normalizedKey, namespaceKey);
     if (pos < 0) return false; // cached already
     const k = timerKey(this.meta.id, keyGroup, timestamp, normalizedKey, namespaceKey);
-    const ks = k.toString('latin1');
-    // at or below the bound, or the cache is all of them: its absence from the cache says it is new
-    const cachedRange = this.inCachedRange(gi, k);
-    if (!cachedRange && this.exists(k, ks)) return false;
-    this.write(k, ks, true);
+    this.write(k, true);
     this.count++;
-    if (cachedRange) {
+    // at or below the bound, or the cache is all of them: its absence from the cache says it is new
+    if (!this.inCachedRange(gi, k)) this.exact = false;
+    else {
       cache.splice(pos, 0, {
         timestamp,
         key,
@@ -136,12 +151,12 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
         namespace,
         namespaceKey,
         heapIndex: -1,
-        dedupKey: ks,
+        rocksKey: k,
       });
       if (cache.length > this.cacheSizes.max) {
         cache.pop(); // stays in RocksDB alone
         this.complete[gi] = false;
-        this.bound[gi] = Buffer.from(cache[cache.length - 1]!.dedupKey!, 'latin1');
+        this.bound[gi] = cache[cache.length - 1]!.rocksKey;
       } else if (this.bound[gi] === undefined || k.compare(this.bound[gi]!) > 0) {
         this.bound[gi] = k;
       }
@@ -157,7 +172,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     if (pos < 0) {
       const i = -pos - 1;
       const [t] = cache.splice(i, 1);
-      this.write(Buffer.from(t!.dedupKey!, 'latin1'), t!.dedupKey!, false);
+      this.write(t!.rocksKey, false);
       this.count--;
       if (cache.length === 0 && !this.complete[gi]) this.load(gi);
       if (i === 0) this.updateGroup(gi);
@@ -165,10 +180,8 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     }
     const k = timerKey(this.meta.id, keyGroup, timestamp, normalizedKey, namespaceKey);
     if (this.inCachedRange(gi, k)) return false;
-    const ks = k.toString('latin1');
-    if (!this.exists(k, ks)) return false;
-    this.write(k, ks, false);
-    this.count--;
+    this.write(k, false);
+    this.exact = false;
     return true;
   }
 
@@ -186,16 +199,19 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
 
   /** RocksWriteBuffer: the backend's flush writes the buffered puts and deletes. */
   writeTo(batch: RocksBatch, track: ((key: Buffer) => void) | undefined): void {
-    for (const [k, put] of this.pending.values()) {
-      if (put) batch._put(k, EMPTY, {});
-      else batch._del(k, {});
-      track?.(k);
+    const keys = this.pendingKeys;
+    const puts = this.pendingPuts;
+    for (let i = 0; i < keys.length; i++) {
+      if (puts[i]) batch._put(keys[i]!, EMPTY, NO_OPTIONS);
+      else batch._del(keys[i]!, NO_OPTIONS);
+      track?.(keys[i]!);
     }
-    this.pending = new Map();
+    this.pendingKeys = [];
+    this.pendingPuts = [];
   }
 
   /** Index to insert at, or -(index + 1) when the cache holds this timer. */
-  private search(cache: InternalTimer<N>[], ts: number, nk: Scalar, ns: Scalar): number {
+  private search(cache: RocksTimer<N>[], ts: number, nk: Scalar, ns: Scalar): number {
     let lo = 0;
     let hi = cache.length;
     while (lo < hi) {
@@ -215,19 +231,9 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     return b !== undefined && k.compare(b) <= 0;
   }
 
-  private exists(k: Buffer, ks: string): boolean {
-    const p = this.pending.get(ks);
-    if (p) return p[1];
-    return this.host.getBytes(k) !== undefined;
-  }
-
-  private write(k: Buffer, ks: string, put: boolean): void {
-    const p = this.pending.get(ks);
-    if (p) {
-      p[1] = put;
-      return;
-    }
-    this.pending.set(ks, [k, put]);
+  private write(k: Buffer, put: boolean): void {
+    this.pendingKeys.push(k);
+    this.pendingPuts.push(put);
     this.host.bufferedOne();
   }
 
@@ -251,14 +257,14 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
           namespace: serializer.fromKey(t.namespaceKey),
           namespaceKey: t.namespaceKey,
           heapIndex: -1,
-          dedupKey: k.toString('latin1'),
+          rocksKey: k,
         });
         return cache.length < this.cacheSizes.load;
       },
       this.cacheSizes.load,
     );
     this.complete[gi] = cache.length < this.cacheSizes.load;
-    if (cache.length > 0) this.bound[gi] = Buffer.from(cache[cache.length - 1]!.dedupKey!, 'latin1');
+    if (cache.length > 0) this.bound[gi] = cache[cache.length - 1]!.rocksKey;
     this.updateGroup(gi);
   }
 

@@ -21,7 +21,11 @@ export interface TimerQueue<N> {
   peek(): InternalTimer<N> | undefined;
   /** removes and returns the earliest timer */
   poll(): InternalTimer<N> | undefined;
-  /** adds the timer unless one with the same (timestamp, key, namespace) is queued; true when added */
+  /**
+   * adds the timer unless one with the same (timestamp, key, namespace) is queued; true when
+   * added, or when the queue cannot tell without a read (RocksDB, beyond its cache): false
+   * only when it surely was queued already
+   */
   add(
     timestamp: number,
     key: unknown,
@@ -30,7 +34,7 @@ export interface TimerQueue<N> {
     namespace: N,
     namespaceKey: Scalar,
   ): boolean;
-  /** removes that timer if it is queued; true when it was */
+  /** removes that timer if it is queued; false when it surely was not (see add) */
   delete(timestamp: number, normalizedKey: Scalar, keyGroup: number, namespaceKey: Scalar): boolean;
   /** every timer of one key group, in no particular order (snapshots) */
   forEachInKeyGroup(
