@@ -313,7 +313,7 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     assert.deepEqual(fire(back), order);
   });
 
-  test("the RocksDB backend's full snapshot holds namespaced state and timers; restored by key group from 2 subtasks into 3 it equals the heap", async () => {
+  test("the RocksDB backend's full snapshot holds namespaced state and timers; restored by key group from 2 subtasks into 3 (RocksDB, RocksDB, heap) it equals one heap subtask", async () => {
     const keys = keyPool(150);
     const undisturbed = subtask(undefined, ALL);
     fill(undisturbed, keys, 8);
@@ -339,7 +339,8 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     const fresh: Subtask[] = [];
     for (let i = 0; i < 3; i++) {
       const range = rangeOf(3, i);
-      const b = await rocks({ maxBufferedEntries: 100 });
+      // the third new subtask is on the heap: a RocksDB checkpoint restores into the heap backend
+      const b = i < 2 ? await rocks({ maxBufferedEntries: 100 }) : await backends.open('heap');
       // as task-state-restore does: the key groups of this subtask's range, then the operator opens
       for (const snap of snaps)
         for (const [kg, [off, len]] of Object.entries(snap!.index))
@@ -363,7 +364,7 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     }
   });
 
-  test('incremental checkpoints carry namespaced and timer changes as deltas; restoring the chain gives the same state', async () => {
+  test('incremental checkpoints carry namespaced and timer changes as deltas; the chain restores into RocksDB and into the heap', async () => {
     const keys = keyPool(100);
     const src = subtask(await incrementalRocks(), ALL);
     fill(src, keys, 13);
@@ -406,8 +407,16 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     const into = await rocks({ maxBufferedEntries: 100 });
     await restoreIncrementalState(`${storage.root}/job/chk-2`, [second], into, () => true);
     const restored = subtask(into, ALL);
-    assert.deepEqual(contents(restored), contents(src));
-    assert.deepEqual(fire(restored), fire(src));
+    const intoHeap = await backends.open('heap');
+    await restoreIncrementalState(`${storage.root}/job/chk-2`, [second], intoHeap, () => true);
+    const onHeap = subtask(intoHeap, ALL);
+    assert.equal(intoHeap.numKeys(), 0, 'no namespaced state or timer in the heap tables of keyed state');
+    const want = contents(src);
+    assert.deepEqual(contents(restored), want);
+    assert.deepEqual(contents(onHeap), want);
+    const order = fire(src);
+    assert.deepEqual(fire(restored), order);
+    assert.deepEqual(fire(onHeap), order);
   });
 });
 

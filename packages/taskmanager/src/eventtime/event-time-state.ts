@@ -1,10 +1,14 @@
 import type { KeyGroupRange } from '@weir/core';
+import { assignNormalizedKeyToKeyGroup, encodeRecords } from '@weir/core';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
+import type { EventTimeRow } from '../state/restored-event-time-rows.js';
 import { RocksDBKeyedStateBackend } from '../state/rocksdb-keyed-state-backend.js';
+import { denormalizeKey } from '../state/rocksdb/timer-keys.js';
 import { HeapNamespacedKeyedState, type NamespacedKeyedState } from './namespaced-state.js';
 import { RocksDbNamespacedKeyedState } from './rocksdb-namespaced-state.js';
 import { RocksDbTimerQueue } from './rocksdb-timer-queue.js';
-import { HEAP_TIMER_QUEUES, type TimerQueueFactory } from './timer-queue.js';
+import { HeapTimerQueue, type TimerQueueFactory } from './timer-queue.js';
 
 /** Namespaced state and timer queues of one keyed operator, on its keyed state backend. */
 export interface EventTimeState {
@@ -30,17 +34,32 @@ export interface EventTimeState {
  * database, in its write buffer, snapshots, incremental checkpoints and restores, so window
  * contents and millions of pending timers do not live on the JavaScript heap. Call it after
  * the backend is opened and its keyed state restored (the timer queues read the restored
- * timers when they are made). `name` tells the RocksDB timer states of two timer services of
- * one operator apart.
+ * timers when they are made). `name` tells the timer states of two timer services of one
+ * operator apart. A RocksDB checkpoint restored into the heap backend holds namespaced state
+ * and timers in its keyed state; they move from the backend into the heap classes here.
  */
 export function createEventTimeState(
   backend: KeyedStateBackend | undefined,
   opts: { operatorName: string; maxParallelism: number; keyGroupRange: KeyGroupRange; name?: string },
 ): EventTimeState {
+  const prefix = opts.name ?? 'timers';
   if (!(backend instanceof RocksDBKeyedStateBackend)) {
+    const state = new HeapNamespacedKeyedState(opts.operatorName, opts.maxParallelism, opts.keyGroupRange);
+    const restored = backend instanceof HeapKeyedStateBackend ? backend.restoredEventTime : undefined;
+    if (restored) restoreNamespaced(state, restored.take('namespaced'), opts.maxParallelism);
+    const timers = restored?.take('timers');
     return {
-      state: new HeapNamespacedKeyedState(opts.operatorName, opts.maxParallelism, opts.keyGroupRange),
-      timerQueues: HEAP_TIMER_QUEUES,
+      state,
+      timerQueues: {
+        create: (domain, ctx) => {
+          const q = new HeapTimerQueue<never>(ctx.keyGroupRange);
+          for (const [nk, ts, ns] of timers?.get(`${prefix}/${domain}`) ?? []) {
+            const kg = assignNormalizedKeyToKeyGroup(nk, ctx.maxParallelism);
+            q.add(ts as number, denormalizeKey(nk), nk, kg, ctx.namespaceSerializer.fromKey(ns) as never, ns);
+          }
+          return q;
+        },
+      },
       inKeyedSnapshot: false,
     };
   }
@@ -50,7 +69,6 @@ export function createEventTimeState(
       `'${opts.operatorName}': its RocksDB state is laid out for max parallelism ${host.maxParallelism}, not ${opts.maxParallelism}`,
     );
   }
-  const prefix = opts.name ?? 'timers';
   return {
     state: new RocksDbNamespacedKeyedState(host, opts.operatorName, opts.keyGroupRange),
     timerQueues: {
@@ -58,4 +76,22 @@ export function createEventTimeState(
     },
     inKeyedSnapshot: true,
   };
+}
+
+/** Rows of namespaced state from a RocksDB checkpoint into the heap's, per key group. */
+function restoreNamespaced(
+  state: HeapNamespacedKeyedState,
+  byName: Map<string, EventTimeRow[]>,
+  maxParallelism: number,
+): void {
+  const groups = new Map<number, unknown[]>();
+  for (const [name, rows] of byName) {
+    for (const [nk, value, ns] of rows) {
+      const kg = assignNormalizedKeyToKeyGroup(nk, maxParallelism);
+      let g = groups.get(kg);
+      if (!g) groups.set(kg, (g = []));
+      g.push([name, nk, value, ns]);
+    }
+  }
+  for (const [kg, entries] of groups) state.restoreKeyGroup(kg, encodeRecords(entries));
 }
