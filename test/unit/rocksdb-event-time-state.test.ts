@@ -215,6 +215,7 @@ interface Subtask {
   timers: InternalTimerService<undefined>;
   fired: string[];
   range: KeyGroupRange;
+  clock: ManualClock;
 }
 
 function subtask(backend: KeyedStateBackend | undefined, range: KeyGroupRange): Subtask {
@@ -224,20 +225,21 @@ function subtask(backend: KeyedStateBackend | undefined, range: KeyGroupRange): 
     keyGroupRange: range,
   });
   const fired: string[] = [];
+  const clock = new ManualClock();
   const timers = new InternalTimerService<undefined>({
     operatorName: 'op',
     maxParallelism: MAX_P,
     keyGroupRange: range,
     namespaceSerializer: VOID_NAMESPACE_SERIALIZER,
     keyContext: et.state,
-    processingTimeService: new ManualClock(),
+    processingTimeService: clock,
     target: {
       onEventTime: (t) => fired.push(`e ${t.timestamp} ${JSON.stringify(t.key)}`),
       onProcessingTime: (t) => fired.push(`p ${t.timestamp} ${JSON.stringify(t.key)}`),
     },
     timerQueues: et.timerQueues,
   });
-  return { backend, state: et.state, timers, fired, range };
+  return { backend, state: et.state, timers, fired, range, clock };
 }
 
 /** Every namespaced entry and timer of a subtask, decoded from its per-key-group snapshots. */
@@ -350,6 +352,15 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     }
     const want = contents(undisturbed);
     const got = fresh.map(contents);
+    // the earliest restored processing-time timer of each subtask is on its clock
+    for (const [i, f] of fresh.entries()) {
+      const earliest = Math.min(
+        ...got[i]!.timers.map((e) => JSON.parse(e) as number[])
+          .filter((e) => e[0] === 1)
+          .map((e) => e[3]!),
+      );
+      assert.deepEqual(f.clock.pending(), [earliest]);
+    }
     assert.deepEqual(got.flatMap((c) => c.state).sort(), want.state);
     assert.deepEqual(got.flatMap((c) => c.timers).sort(), want.timers);
     const order = fire(undisturbed);

@@ -68,6 +68,9 @@ export class InternalTimerService<N> {
     const queues = opts.timerQueues ?? HEAP_TIMER_QUEUES;
     this.eventTimeQueue = queues.create<N>('event', opts);
     this.processingTimeQueue = queues.create<N>('processing', opts);
+    // timers the queue found in restored state (RocksDB): the earliest processing-time one is due on the clock
+    const head = this.processingTimeQueue.peek();
+    if (head !== undefined) this.schedulePhysical(head.timestamp);
   }
 
   currentWatermark(): number {
