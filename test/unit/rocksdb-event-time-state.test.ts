@@ -6,6 +6,7 @@ import {
   assignToKeyGroup,
   computeKeyGroupRangeForOperatorIndex,
   decodeRecords,
+  decodeValue,
   FileCheckpointStorage,
   fileStorageUri,
   KeyGroupRange,
@@ -29,6 +30,7 @@ import {
   RocksDBKeyedStateBackend,
   rocksDBDirectory,
 } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { AppendList, pack } from '../../packages/taskmanager/src/state/rocksdb/held-values.js';
 import { decodeTimerKey, timerKey } from '../../packages/taskmanager/src/state/rocksdb/timer-keys.js';
 import { tempDir } from '../helpers/cli.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -131,6 +133,21 @@ describe('RocksDB timer keys', () => {
       assert.equal(d.normalizedKey === a[1] || (d.normalizedKey === 0 && a[1] === 0), true);
       assert.equal(d.namespaceKey === a[2] || (d.namespaceKey === 0 && a[2] === 0), true);
     }
+  });
+});
+
+describe('AppendList', () => {
+  test('appends to stored lists of every msgpack array header (fixarray, array16, array32) and grows', () => {
+    for (const n of [0, 3, 15, 16, 20, 65535, 65536, 70000]) {
+      const arr = Array.from({ length: n }, (_, i) => ({ i }));
+      const list = new AppendList(n === 0 ? undefined : pack(arr));
+      for (let j = 0; j < 100; j++) list.push(pack(['x', j]));
+      const got = decodeValue(list.bytes()) as unknown[];
+      assert.equal(got.length, n + 100);
+      assert.deepEqual(got.slice(0, Math.min(n, 50)), arr.slice(0, 50));
+      assert.deepEqual(got.at(-1), ['x', 99]);
+    }
+    assert.throws(() => new AppendList(pack('not a list')), /not a msgpack array/);
   });
 });
 
