@@ -152,8 +152,27 @@ describe('AppendList', () => {
 });
 
 describe('RocksDbTimerQueue', () => {
+  test('a timer the cache gave back to RocksDB while its write was still buffered is found by the next reload', async () => {
+    const b = await rocks({ maxBufferedEntries: 100_000 });
+    const key = 'k';
+    const kg = assignToKeyGroup(key, MAX_P);
+    const ctx = {
+      operatorName: 'op',
+      maxParallelism: MAX_P,
+      keyGroupRange: new KeyGroupRange(kg, kg),
+      namespaceSerializer: VOID_NAMESPACE_SERIALIZER,
+    };
+    const q = new RocksDbTimerQueue(b.eventTimeHost(), 'timers/event', ctx, { load: 1, max: 2 });
+    for (const ts of [10, 20, 5]) assert.equal(q.add(ts, key, key, kg, undefined, 0), true);
+    // the cache holds 5 and 10; 20 is only in the write buffer
+    assert.deepEqual([q.poll()?.timestamp, q.poll()?.timestamp, q.poll()?.timestamp], [5, 10, 20]);
+    assert.equal(q.poll(), undefined);
+    assert.equal(q.size, 0);
+  });
+
   test('with tiny caches it adds, dedups, deletes, peeks and polls exactly as the heap queue (random operations)', async () => {
-    const b = await rocks({ maxBufferedEntries: 50 });
+    // a large write buffer: reloads must see the writes still buffered
+    const b = await rocks({ maxBufferedEntries: 100_000 });
     const range = rangeOf(2, 1);
     const ctx = {
       operatorName: 'op',

@@ -70,6 +70,8 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
   private pendingKeys: Buffer[] = [];
   private pendingPuts: boolean[] = [];
   private count = 0;
+  /** per key group: buffered writes after its bound, which a reload must see (so it flushes first) */
+  private readonly unflushed: Int32Array;
   /** count is the number of timers (false after an add or delete beyond the caches) */
   private exact = true;
 
@@ -90,6 +92,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     this.complete = new Array<boolean>(n).fill(false);
     this.bound = new Array<Buffer | undefined>(n).fill(undefined);
     this.groupPos = new Int32Array(n).fill(-1);
+    this.unflushed = new Int32Array(n);
     // timers restored into the backend before the queue was made
     host.flush();
     for (let gi = 0; gi < n; gi++) this.load(gi);
@@ -141,8 +144,10 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     this.write(k, true);
     this.count++;
     // at or below the bound, or the cache is all of them: its absence from the cache says it is new
-    if (!this.inCachedRange(gi, k)) this.exact = false;
-    else {
+    if (!this.inCachedRange(gi, k)) {
+      this.exact = false;
+      this.unflushed[gi]!++;
+    } else {
       cache.splice(pos, 0, {
         timestamp,
         key,
@@ -155,6 +160,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
       });
       if (cache.length > this.cacheSizes.max) {
         cache.pop(); // stays in RocksDB alone
+        this.unflushed[gi]!++; // its put may still be buffered
         this.complete[gi] = false;
         this.bound[gi] = cache[cache.length - 1]!.rocksKey;
       } else if (this.bound[gi] === undefined || k.compare(this.bound[gi]!) > 0) {
@@ -182,6 +188,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     if (this.inCachedRange(gi, k)) return false;
     this.write(k, false);
     this.exact = false;
+    this.unflushed[gi]!++;
     return true;
   }
 
@@ -208,6 +215,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     }
     this.pendingKeys = [];
     this.pendingPuts = [];
+    this.unflushed.fill(0);
   }
 
   /** Index to insert at, or -(index + 1) when the cache holds this timer. */
@@ -237,9 +245,13 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     this.host.bufferedOne();
   }
 
-  /** Reads the group's next timers from RocksDB into its (empty) cache. */
+  /**
+   * Reads the group's next timers from RocksDB into its (empty) cache. Buffered writes at or
+   * before the bound (fired and deleted cached timers) are invisible to a read after it, so
+   * only writes after it make it flush first.
+   */
   private load(gi: number): void {
-    this.host.flush();
+    if (this.unflushed[gi]! > 0) this.host.flush();
     const kg = gi + this.start;
     const prefix = timerGroupPrefix(this.meta.id, kg);
     const b = this.bound[gi];
