@@ -411,6 +411,23 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     }
   });
 
+  test('timers restored into the RocksDB backend after its timer queues were made are found (the caches are read again)', async () => {
+    const keys = keyPool(60);
+    const src = subtask(await rocks({ maxBufferedEntries: 100 }), ALL);
+    fill(src, keys, 21);
+    const snap = (await src.backend!.snapshot(MAX_P)())!;
+    const late = subtask(await rocks({ maxBufferedEntries: 100 }), ALL);
+    late.state.setCurrentKey('extra');
+    late.timers.registerEventTimeTimer(undefined, 500);
+    assert.equal(late.timers.nextEventTimeTimer(), 500);
+    for (const [off, len] of Object.values(snap.index))
+      late.backend!.restoreEntries(snap.kinds, decodeRecords(snap.data.subarray(off, off + len)));
+    src.state.setCurrentKey('extra');
+    src.timers.registerEventTimeTimer(undefined, 500);
+    assert.equal(late.timers.numEventTimeTimers(), src.timers.numEventTimeTimers());
+    assert.deepEqual(fire(late), fire(src));
+  });
+
   test('incremental checkpoints carry namespaced and timer changes as deltas; the chain restores into RocksDB and into the heap', async () => {
     const keys = keyPool(100);
     const src = subtask(await incrementalRocks(), ALL);

@@ -74,6 +74,8 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
   private readonly unflushed: Int32Array;
   /** count is the number of timers (false after an add or delete beyond the caches) */
   private exact = true;
+  /** the backend restored rows after the caches were read: read them again before the next use */
+  private stale = false;
 
   constructor(
     private readonly host: RocksEventTimeHost,
@@ -100,6 +102,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
   }
 
   get size(): number {
+    if (this.stale) this.reread();
     if (!this.exact) {
       this.host.flush();
       this.count = 0;
@@ -113,10 +116,12 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
   }
 
   peek(): InternalTimer<N> | undefined {
+    if (this.stale) this.reread();
     return this.groups.length === 0 ? undefined : this.caches[this.groups[0]!]![0];
   }
 
   poll(): InternalTimer<N> | undefined {
+    if (this.stale) this.reread();
     if (this.groups.length === 0) return undefined;
     const gi = this.groups[0]!;
     const cache = this.caches[gi]!;
@@ -136,6 +141,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
     namespace: N,
     namespaceKey: Scalar,
   ): boolean {
+    if (this.stale) this.reread();
     const gi = keyGroup - this.start;
     const cache = this.caches[gi]!;
     const pos = this.search(cache, timestamp, normalizedKey, namespaceKey);
@@ -172,6 +178,7 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
   }
 
   delete(timestamp: number, normalizedKey: Scalar, keyGroup: number, namespaceKey: Scalar): boolean {
+    if (this.stale) this.reread();
     const gi = keyGroup - this.start;
     const cache = this.caches[gi]!;
     const pos = this.search(cache, timestamp, normalizedKey, namespaceKey);
@@ -202,6 +209,24 @@ export class RocksDbTimerQueue<N> implements TimerQueue<N>, RocksWriteBuffer {
       const t = decodeTimerKey(k);
       fn(denormalizeKey(t.normalizedKey), t.namespaceKey, t.timestamp);
     });
+  }
+
+  /** RocksWriteBuffer: restored rows (the backend flushed this buffer first); the caches are read again at the next use. */
+  restored(): void {
+    this.stale = true;
+  }
+
+  private reread(): void {
+    this.stale = false;
+    this.groups.length = 0;
+    this.groupPos.fill(-1);
+    for (let gi = 0; gi < this.caches.length; gi++) {
+      this.caches[gi]!.length = 0;
+      this.complete[gi] = false;
+      this.bound[gi] = undefined;
+      this.load(gi);
+    }
+    this.exact = false;
   }
 
   /** RocksWriteBuffer: the backend's flush writes the buffered puts and deletes. */

@@ -567,6 +567,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
       }
     });
+    for (const b of this.writeBuffers) b.restored?.();
   }
 
   /** Writes entries of a canonical snapshot (one key group's batch) into RocksDB. */
@@ -597,6 +598,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         }
       }
     });
+    for (const b of this.writeBuffers) b.restored?.();
   }
 
   numKeys(): number {

@@ -8,6 +8,8 @@ export type EventTimeStateKind = 'namespaced' | 'timers';
 export interface RocksWriteBuffer {
   /** puts and deletes everything buffered into batch, tells track each key, and empties itself */
   writeTo(batch: RocksBatch, track: ((key: Buffer) => void) | undefined): void;
+  /** a restore wrote rows into the database (what the owner cached from it may be stale) */
+  restored?(): void;
 }
 
 /**
