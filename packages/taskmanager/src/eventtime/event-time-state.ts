@@ -33,10 +33,11 @@ export interface EventTimeState {
  * heap classes; the RocksDB backend (opened) gets namespaced state and timers in its own
  * database, in its write buffer, snapshots, incremental checkpoints and restores, so window
  * contents and millions of pending timers do not live on the JavaScript heap. Call it after
- * the backend is opened and its keyed state restored (the timer queues read the restored
- * timers when they are made). `name` tells the timer states of two timer services of one
- * operator apart. A RocksDB checkpoint restored into the heap backend holds namespaced state
- * and timers in its keyed state; they move from the backend into the heap classes here.
+ * the backend is opened. With the heap backend, call it after the keyed state is restored: a
+ * RocksDB checkpoint restored into the heap backend holds namespaced state and timers in its
+ * keyed state, and they move from the backend into the heap classes here (RocksDB reads
+ * restored rows whenever they arrive). `name` tells the timer states of two timer services
+ * of one operator apart.
  */
 export function createEventTimeState(
   backend: KeyedStateBackend | undefined,
