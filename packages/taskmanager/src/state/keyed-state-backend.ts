@@ -70,6 +70,8 @@ export interface KeyedStateBackend {
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void;
   /** Applies a delta batch of an incremental checkpoint (one key group's, after the earlier links of its chain). */
   restoreDelta(kinds: Record<string, string>, ops: unknown[]): void;
+  /** every restoreEntries/restoreDelta of a restore has been made (state that needs the whole picture settles here) */
+  restoreFinished?(): void;
   /**
    * Incremental checkpoints (backends that have them, when the job turned them on): the
    * synchronous part, like snapshot(); the materializer uploads only what changed since the

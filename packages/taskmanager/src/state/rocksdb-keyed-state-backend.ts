@@ -27,6 +27,7 @@ import type {
 import {
   ITERATOR_OPTIONS,
   NO_OPTIONS,
+  forEachInRange,
   getBytes,
   openRocksDB,
   scanPrefix,
@@ -35,6 +36,7 @@ import {
   type RocksIterator,
 } from './rocksdb/binding.js';
 import { ChangeTracker } from './rocksdb/change-tracker.js';
+import type { EventTimeStateKind, RocksEventTimeHost, RocksWriteBuffer } from './rocksdb/event-time-host.js';
 import {
   ABSENT,
   DELETED,
@@ -53,8 +55,9 @@ import {
   uploadIncremental,
   type Chains,
 } from './rocksdb/incremental-chains.js';
-import { KEY_HEADER_BYTES, groupBound, stateKeyPrefix } from './rocksdb/key-layout.js';
+import { KEY_HEADER_BYTES, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
 import { scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
+import { timerKeyOf } from './rocksdb/timer-keys.js';
 import {
   rocksCell,
   rocksListState,
@@ -105,6 +108,7 @@ export function rocksDBDirectory(
   );
 }
 const DISPOSED = 'RocksDB state backend used after it was disposed';
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Keyed state in RocksDB (one database per task attempt, on local disk), with the heap
@@ -131,6 +135,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly maxCached: number;
   private readonly snapshots = new Set<Promise<unknown>>();
   private readonly host: RocksStateHost;
+  /** buffered writes of timer queues (see eventTimeHost) */
+  private readonly writeBuffers: RocksWriteBuffer[] = [];
+  private eventTime: RocksEventTimeHost | undefined;
   // ---- incremental checkpoints
   private readonly incremental: boolean;
   private readonly changes: ChangeTracker;
@@ -170,6 +177,35 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   get directory(): string {
     return this.opts.directory;
+  }
+
+  /**
+   * Namespaced state and timers (eventtime/rocksdb-namespaced-state.ts,
+   * eventtime/rocksdb-timer-queue.ts) in this backend's database: states of kind 'namespaced'
+   * (key | namespace -> value, buffered like map entries) and 'timers' (order-preserving keys,
+   * empty values), in its snapshots, incremental checkpoints and restores.
+   */
+  eventTimeHost(): RocksEventTimeHost {
+    const self = this;
+    return (this.eventTime ??= {
+      maxParallelism: this.opts.maxParallelism,
+      register: (name: string, kind: EventTimeStateKind) => this.register(name, kind),
+      statesOf: (kind: EventTimeStateKind) => [...this.metas.values()].filter((m) => m.kind === kind),
+      bufferedOne: () => this.host.bufferedOne(),
+      flush: () => this.flush(),
+      addWriteBuffer: (b: RocksWriteBuffer) => void this.writeBuffers.push(b),
+      getBytes: (key: Buffer) => {
+        if (self.closed) throw new Error(DISPOSED);
+        return getBytes(this.rdb, key);
+      },
+      forEachInRange: (range, fn, chunk) => forEachInRange(this.rdb, range, fn, chunk),
+      writeNow: (fill) => {
+        const track = (key: Buffer): void => {
+          if (this.incremental) this.changes.track(key, 'k');
+        };
+        writeBatch(this.rdb, (batch) => fill(batch, track));
+      },
+    });
   }
 
   async open(): Promise<void> {
@@ -303,6 +339,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         }
         meta.mapDirty.clear();
       }
+      const track = this.incremental ? (key: Buffer) => this.changes.track(key, 'k') : undefined;
+      for (const b of this.writeBuffers) b.writeTo(batch, track);
     });
     this.dirtyCount = 0;
     if (this.cleanCount > this.maxCached) this.dropCache();
@@ -338,7 +376,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const names: StateNames = new Map();
     for (const m of this.metas.values()) {
       kinds[m.name] = m.kind;
-      names.set(m.id, { name: pack(m.name), map: m.kind === 'map' });
+      names.set(m.id, {
+        name: pack(m.name),
+        map: m.kind === 'map',
+        namespaced: m.kind === 'namespaced',
+        timers: m.kind === 'timers',
+      });
     }
     return { kinds, names };
   }
@@ -504,17 +547,27 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         const kind = kinds[name];
         if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
         const meta = this.register(name, kind);
+        if (kind === 'timers') {
+          // [MAP_PUT | MAP_REMOVE, name, key, namespace, timestamp] (see deltaBatch)
+          const key = timerKeyOf(meta.id, this.opts.maxParallelism, op[4] as number, nk, op[3] as NK);
+          if (code === DeltaOp.MAP_PUT) batch._put(key, EMPTY, NO_OPTIONS);
+          else if (code === DeltaOp.MAP_REMOVE) batch._del(key, NO_OPTIONS);
+          else throw new Error(`Unexpected operation ${String(code)} on timers '${name}' in a delta`);
+          continue;
+        }
         const prefix = this.prefix(meta, nk);
         if (code === DeltaOp.PUT) batch._put(prefix, pack(op[3]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_PUT)
           batch._put(Buffer.concat([prefix, pack(op[3])]), pack(op[4]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, pack(op[3])]), NO_OPTIONS);
         else if (code === DeltaOp.DELETE_KEY) {
-          if (kind === 'map') for (const [k] of scanPrefix(this.rdb, prefix)) batch._del(k, NO_OPTIONS);
+          if (kind === 'map' || kind === 'namespaced')
+            for (const [k] of scanPrefix(this.rdb, prefix)) batch._del(k, NO_OPTIONS);
           else batch._del(prefix, NO_OPTIONS);
         } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
       }
     });
+    for (const b of this.writeBuffers) b.restored?.();
   }
 
   /** Writes entries of a canonical snapshot (one key group's batch) into RocksDB. */
@@ -522,12 +575,21 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.flush();
     this.dropCache();
     writeBatch(this.rdb, (batch) => {
-      for (const e of entries as Array<[string, NK, unknown]>) {
-        const [name, nk, value] = e;
+      for (const e of entries as Array<[string, NK, unknown, NK?]>) {
+        const [name, nk, value, namespace] = e;
         const kind = kinds[name];
         if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
         const meta = this.register(name, kind);
-        if (kind === 'map') {
+        if (kind === 'namespaced') {
+          batch._put(Buffer.concat([this.prefix(meta, nk), pack(namespace)]), pack(value), NO_OPTIONS);
+        } else if (kind === 'timers') {
+          // [name, key, timestamp, namespace]
+          batch._put(
+            timerKeyOf(meta.id, this.opts.maxParallelism, value as number, nk, namespace!),
+            EMPTY,
+            NO_OPTIONS,
+          );
+        } else if (kind === 'map') {
           const prefix = this.prefix(meta, nk);
           for (const [uk, uv] of value as Array<[unknown, unknown]>)
             batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
@@ -536,17 +598,20 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         }
       }
     });
+    for (const b of this.writeBuffers) b.restored?.();
   }
 
   numKeys(): number {
     this.flush();
     const keys = new Set<unknown>();
+    const timers = new Set([...this.metas.values()].filter((m) => m.kind === 'timers').map((m) => m.id));
     const it = this.rdb.iterator(ITERATOR_OPTIONS);
     try {
       for (;;) {
         const { rows, finished } = it._nextvSync(1000, NO_OPTIONS);
         for (let j = 0; j < rows.length; j += 2)
-          keys.add(decodeValues(rows[j]!.subarray(KEY_HEADER_BYTES))[0]);
+          if (!timers.has(stateIdOf(rows[j]!)))
+            keys.add(decodeValues(rows[j]!.subarray(KEY_HEADER_BYTES))[0]);
         if (finished) break;
       }
     } finally {

@@ -103,3 +103,32 @@ export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array
   }
   return out;
 }
+
+/** Key bounds of a range read: from gte (or after gt) to before lt. */
+export interface KeyRange {
+  gt?: Buffer;
+  gte?: Buffer;
+  lt?: Buffer;
+}
+
+/**
+ * Synchronous read of the rows in a range, in key order, in chunks of up to `chunk` rows;
+ * fn returns false to stop early.
+ */
+export function forEachInRange(
+  db: RocksDB,
+  range: KeyRange,
+  fn: (key: Buffer, value: Buffer) => boolean | void,
+  chunk = 1000,
+): void {
+  const it = db.iterator({ ...ITERATOR_OPTIONS, ...range });
+  try {
+    for (;;) {
+      const { rows, finished } = it._nextvSync(chunk, NO_OPTIONS);
+      for (let j = 0; j < rows.length; j += 2) if (fn(rows[j]!, rows[j + 1]!) === false) return;
+      if (finished || rows.length === 0) return;
+    }
+  } finally {
+    void it.close();
+  }
+}

@@ -58,9 +58,59 @@ export function held(meta: StateMeta, v: unknown, what: 'key' | 'value' = 'value
 }
 
 export function fromHeld(v: unknown): unknown {
+  if (v instanceof AppendList) return decodeValue(v.bytes());
   return Buffer.isBuffer(v) ? decodeValue(v) : v;
 }
 
 export function heldBytes(v: unknown): Buffer {
+  if (v instanceof AppendList) return v.bytes();
   return Buffer.isBuffer(v) ? v : pack(v);
+}
+
+/**
+ * A list held in the write buffer as the msgpack bytes of an array (array32 header, then the
+ * packed elements) with room to grow, so appending packs only the new element and copies no
+ * old one (window contents: consecutive appends to a hot window touch neither RocksDB nor
+ * the codec for what is there). bytes() is the stored value, a msgpack array.
+ */
+export class AppendList {
+  private buf: Buffer;
+  private len: number;
+  private count: number;
+
+  /** from stored bytes of a msgpack array (any array header), or empty */
+  constructor(stored?: Buffer) {
+    let header = 0;
+    let count = 0;
+    if (stored !== undefined) {
+      const t = stored[0]!;
+      if (t >= 0x90 && t <= 0x9f) [header, count] = [1, t & 0x0f];
+      else if (t === 0xdc) [header, count] = [3, stored.readUInt16BE(1)];
+      else if (t === 0xdd) [header, count] = [5, stored.readUInt32BE(1)];
+      else throw new Error(`Stored list state is not a msgpack array (type 0x${t.toString(16)})`);
+    }
+    const items = stored === undefined ? 0 : stored.length - header;
+    this.buf = Buffer.allocUnsafe(Math.max(64, 5 + items * 2));
+    this.buf[0] = 0xdd;
+    if (stored !== undefined) stored.copy(this.buf, 5, header);
+    this.len = 5 + items;
+    this.count = count;
+  }
+
+  /** appends one element's packed bytes */
+  push(item: Buffer): void {
+    if (this.len + item.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + item.length));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    item.copy(this.buf, this.len);
+    this.len += item.length;
+    this.count++;
+  }
+
+  bytes(): Buffer {
+    this.buf.writeUInt32BE(this.count, 1);
+    return this.buf.subarray(0, this.len);
+  }
 }
