@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDefinitions, resolveConfig } from '@weir/core';
@@ -43,8 +44,26 @@ export class LocalCluster {
   /** TaskManagers started again after they died, for the CLI and tests to see */
   readonly restarts: Array<{ name: string; at: number; code: number | null; signal: string | null }> = [];
   jobManagerAddress = '';
+  /** what every child gets besides this process's environment: the cluster secret's file */
+  private readonly childEnv: Record<string, string> = {};
 
   constructor(readonly opts: LocalClusterOptions) {}
+
+  /**
+   * A fresh cluster secret for this cluster, in `<dir>/cluster-secret` (mode 0600), handed to the
+   * children by the environment (never the command line, which other local users can read):
+   * their internal services then refuse every process without it. A secret the configuration
+   * or the environment already gives is used as it is.
+   */
+  private makeClusterSecret(configured: boolean): void {
+    if (configured) return;
+    mkdirSync(this.opts.dir, { recursive: true });
+    const file = path.join(this.opts.dir, 'cluster-secret');
+    rmSync(file, { force: true });
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    this.childEnv['WEIR_SECURITY_CLUSTER_SECRET_FILE'] = file;
+  }
 
   private spawn(
     name: string,
@@ -57,6 +76,7 @@ export class LocalCluster {
     const fd = openSync(logFile, 'a');
     const child = fork(WEIR_BIN, args, {
       stdio: ['ignore', fd, fd, 'ipc'],
+      env: { ...process.env, ...this.childEnv },
       ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
     });
     closeSync(fd);
@@ -91,6 +111,10 @@ export class LocalCluster {
       flags: parseDefinitions(defines),
     });
     const config = resolved.toClusterConfig();
+    this.makeClusterSecret(
+      resolved.get('security.cluster.secret-file') !== undefined ||
+        resolved.get('security.cluster.secret') !== undefined,
+    );
     const dirs = [
       ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),

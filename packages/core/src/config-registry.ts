@@ -311,6 +311,20 @@ export const CONFIG_OPTIONS = [
     { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] },
   ),
   o(
+    'security.cluster.secret-file',
+    file,
+    'a file path',
+    'file holding the cluster secret every JobManager/TaskManager call carries (weir cluster start makes one)',
+    { path: true },
+  ),
+  o(
+    'security.cluster.secret',
+    text,
+    'a secret of at least 16 characters',
+    'the cluster secret itself (prefer secret-file)',
+    { secret: true, envAliases: ['WEIR_CLUSTER_SECRET'] },
+  ),
+  o(
     'security.storage.allowed-dirs',
     stringList,
     'a list of directories or s3:// URIs',

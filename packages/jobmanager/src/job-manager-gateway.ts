@@ -1,7 +1,7 @@
 import { parseTaskStateSnapshot, type JobManagerGatewayHandlers } from '@weir/core';
 import type { JobMaster } from './job-master.js';
 import type { ResourceManager } from './resource-manager.js';
-import { invalid, notFound } from './rpc-status.js';
+import { invalid, notFound, permissionDenied } from './rpc-status.js';
 
 const BUNDLE_CHUNK = 1024 * 1024;
 
@@ -25,7 +25,13 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
       if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
         return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
       }
-      const tm = host.rm.register(r.taskManagerId, r.address, r.slots);
+      if (!host.rm.claimSession(r.session))
+        return cb(
+          permissionDenied(
+            `RegisterTaskManager of '${r.taskManagerId}' repeats a session already used: a replayed registration is refused (a TaskManager makes a new session for every attempt)`,
+          ),
+        );
+      const tm = host.rm.register(r.taskManagerId, r.address, r.slots, r.session);
       cb(null, {
         accepted: true,
         registrationId: tm.registrationId,

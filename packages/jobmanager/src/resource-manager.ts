@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   controlProto,
   createClient,
+  JOBMANAGER_SESSION_HEADER,
   type JobManagerGatewayHandlers,
   type Logger,
   type TaskExecutorGatewayClient,
@@ -11,6 +12,9 @@ import {
 
 /** The JobManager's end of a TaskManager's heartbeat stream, as the generated service handler gets it. */
 type HeartbeatStream = Parameters<JobManagerGatewayHandlers['Heartbeat']>[0];
+
+/** How many registration sessions the JobManager remembers to refuse replays. */
+const SESSIONS_REMEMBERED = 100_000;
 
 export interface RegisteredTaskManager {
   id: string;
@@ -44,6 +48,8 @@ export interface ResourceManagerEvents {
 export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   readonly taskManagers = new Map<string, RegisteredTaskManager>();
   private readonly timer: NodeJS.Timeout;
+  /** sessions of registrations seen, oldest first: a registration that repeats one is a replay */
+  private readonly sessions = new Set<string>();
 
   constructor(
     private readonly log: Logger,
@@ -56,7 +62,20 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     this.timer.unref();
   }
 
-  register(id: string, address: string, slots: number): RegisteredTaskManager {
+  /** Records a registration's session; false when it was seen before (a replay). */
+  claimSession(session: string): boolean {
+    if (this.sessions.has(session)) return false;
+    this.sessions.add(session);
+    if (this.sessions.size > SESSIONS_REMEMBERED)
+      this.sessions.delete(this.sessions.values().next().value as string);
+    return true;
+  }
+
+  /**
+   * A TaskManager joins. Its gateway client presents `session` on every call, which the
+   * TaskManager requires: deployments and triggers come only from this JobManager.
+   */
+  register(id: string, address: string, slots: number, session: string): RegisteredTaskManager {
     const previous = this.taskManagers.get(id);
     if (previous) this.lose(previous, 'it registered again (restarted)');
     const tm: RegisteredTaskManager = {
@@ -65,7 +84,9 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       address,
       slots,
       allocations: new Array<string | undefined>(slots).fill(undefined),
-      gateway: createClient(controlProto.TaskExecutorGateway, address),
+      gateway: createClient(controlProto.TaskExecutorGateway, address, undefined, {
+        [JOBMANAGER_SESSION_HEADER]: session,
+      }),
       lastHeartbeat: Date.now(),
       rssBytes: 0,
       heapUsedBytes: 0,

@@ -20,6 +20,11 @@ export function registerCert(program: Command): void {
       '--hostname <name...>',
       'extra DNS names or IP addresses for the node certificate (localhost, 127.0.0.1 and ::1 are always in)',
     )
+    .option(
+      '--service <name...>',
+      'also a cluster certificate per service name (<name>.pem, DNS SAN <name>, identity spiffe://weir/cluster/<name>), e.g. jobmanager taskmanager',
+    )
+    .option('--client-name <name>', 'name in the client identity spiffe://weir/client/<name>', 'user')
     .option('--days <n>', 'validity in days', arg(parsePositiveInt, '--days'), 825)
     .option('--force', 'overwrite existing files')
     .action(createCertificates);
@@ -28,19 +33,30 @@ export function registerCert(program: Command): void {
 async function createCertificates(o: {
   dir: string;
   hostname?: string[];
+  service?: string[];
+  clientName: string;
   days: number;
   force?: boolean;
 }): Promise<void> {
   const c = await createDevCertificates({
     dir: o.dir,
     days: o.days,
+    clientName: o.clientName,
+    ...(o.service ? { services: o.service } : {}),
     ...(o.hostname ? { hostnames: o.hostname } : {}),
     ...(o.force ? { force: true } : {}),
   });
   console.log(`Created in ${path.resolve(o.dir)}:
   ${path.basename(c.ca)}, ${path.basename(c.caKey)}     cluster CA (keep ca-key.pem private; it can issue certificates)
-  ${path.basename(c.cert)}, ${path.basename(c.key)} JobManager and TaskManager certificate (server and client auth), SANs: ${['localhost', '127.0.0.1', '::1', ...(o.hostname ?? [])].join(', ')}
-  ${path.basename(c.clientCert)}, ${path.basename(c.clientKey)} client certificate (optional for the CLI)
+  ${path.basename(c.cert)}, ${path.basename(c.key)} cluster identity for JobManagers and TaskManagers (spiffe://weir/cluster/node), SANs: ${['localhost', '127.0.0.1', '::1', ...(o.hostname ?? [])].join(', ')}
+${Object.entries(c.services)
+  .map(
+    ([n, f]) =>
+      `  ${path.basename(f.cert)}, ${path.basename(f.key)} cluster identity of service ${n} (spiffe://weir/cluster/${n}), SANs: ${n}, localhost, ...\n`,
+  )
+  .join(
+    '',
+  )}  ${path.basename(c.clientCert)}, ${path.basename(c.clientKey)} client identity (spiffe://weir/client/${o.clientName}): Dispatcher only, never internal services
   ${path.basename(c.token)}                    bearer token for clients
 Use them in a configuration file:
   security.ssl.enabled: true
