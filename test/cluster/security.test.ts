@@ -942,3 +942,74 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
 function def2buf(service: grpc.ServiceDefinition, msg: unknown): Buffer {
   return service.SubmitJob!.requestSerialize(msg);
 }
+
+describe('a local cluster without TLS: the cluster secret keeps other processes out', () => {
+  let cluster: TestCluster;
+  let secret = '';
+  before(async () => {
+    cluster = await new TestCluster({ taskManagers: 1, slots: 1 }).start();
+    secret = readFileSync(path.join(cluster.dir, 'cluster-secret'), 'utf8').trim();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('every internal method without the secret or with a wrong one is UNAUTHENTICATED; a member is still no JobManager', async () => {
+    assert.match(secret, /^[0-9a-f]{64}$/);
+    assert.equal(statSync(path.join(cluster.dir, 'cluster-secret')).mode & 0o777, 0o600);
+    // handed over by file and environment: never on a command line, never in a log
+    const pid = cluster.taskManagerPid('tm-1');
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(secret));
+    for (const f of readdirSync(cluster.logDir()))
+      assert.ok(!readFileSync(path.join(cluster.logDir(), f), 'utf8').includes(secret), f);
+
+    const c = createClient(dispatcherProto.Dispatcher, cluster.address, {});
+    const o = await unary<{ taskManagers: Array<{ address: string }> }>(
+      c.GetClusterOverview.bind(c),
+      {},
+      5_000,
+    );
+    c.close();
+    const tm = o.taskManagers[0]!.address;
+    const seeds = internalSeeds('d'.repeat(32));
+    const plain = grpc.credentials.createInsecure();
+    let methods = 0;
+    for (const [service, address] of [
+      [controlProto.JobManagerGateway.service, cluster.address],
+      [controlProto.TaskExecutorGateway.service, tm],
+      [dataProto.DataExchange.service, tm],
+    ] as Array<[grpc.ServiceDefinition, string]>) {
+      for (const presented of [undefined, 'f'.repeat(64)]) {
+        const got = await statusOfEveryMethod(service, address, plain, seeds, presented);
+        for (const [method, code] of Object.entries(got)) {
+          assert.equal(
+            grpc.status[code],
+            'UNAUTHENTICATED',
+            `${method} with ${presented ? 'a wrong' : 'no'} secret`,
+          );
+          methods++;
+        }
+      }
+    }
+    assert.equal(methods, 12 * 2);
+    // with the secret, a process is a member, but still not the JobManager the TaskManager registered with
+    const gw = createClient(controlProto.TaskExecutorGateway, tm, { clusterSecret: secret });
+    try {
+      const trigger = await outcome(
+        unary(
+          gw.TriggerCheckpoint.bind(gw),
+          { jobId: 'd'.repeat(32), executionId: 'e', checkpointId: 1, timestamp: 1 },
+          5_000,
+        ),
+      );
+      assert.match(trigger, /^PERMISSION_DENIED .*only from the JobManager it registered with/);
+    } finally {
+      gw.close();
+    }
+    // and the cluster itself works: its TaskManager registered and stays
+    const c2 = createClient(dispatcherProto.Dispatcher, cluster.address, {});
+    const o2 = await unary<{ taskManagers: unknown[] }>(c2.GetClusterOverview.bind(c2), {}, 5_000);
+    c2.close();
+    assert.equal(o2.taskManagers.length, 1);
+  });
+});

@@ -290,6 +290,19 @@ export const CONFIG_OPTIONS = [
     secret: true,
     envAliases: ['AWS_SECRET_ACCESS_KEY'],
   }),
+  o(
+    's3.sse.type',
+    oneOf('none', 'sse-s3', 'sse-kms'),
+    'none, sse-s3 or sse-kms',
+    'server-side encryption of every object weir writes (sse-s3: AES256; sse-kms: aws:kms)',
+    { default: 'none' },
+  ),
+  o(
+    's3.sse.kms-key-id',
+    text,
+    'a KMS key id or ARN',
+    "the KMS key for sse-kms (default: the bucket's or account's AWS managed key)",
+  ),
   // security
   o(
     'security.ssl.enabled',
