@@ -7,11 +7,18 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse, parseAllDocuments } from 'yaml';
-import { knownEnvVars, parseConfigFile, resolveConfig } from '../../packages/core/src/index.js';
+import {
+  checkExposure,
+  knownEnvVars,
+  parseConfigFile,
+  resolveConfig,
+  resolveTransportSecurity,
+} from '../../packages/core/src/index.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 
 const require = createRequire(import.meta.url);
@@ -53,6 +60,8 @@ type Service = {
   image?: string;
   build?: unknown;
   command?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
   environment?: Record<string, string | number | boolean> | string[];
   healthcheck?: { test: string[] };
 };
@@ -122,7 +131,7 @@ describe('docker-compose.yml', () => {
 
   test('the weir services pass only settings weir understands, and check health with weir health', () => {
     const weirServices = Object.entries(doc.services).filter(
-      ([, s]) => s.image?.startsWith('weir') || s.build !== undefined,
+      ([, s]) => (s.image?.startsWith('weir') || s.build !== undefined) && s.command![0] !== 'cert',
     );
     assert.deepEqual(weirServices.map(([n]) => n).sort(), ['jobmanager', 'taskmanager']);
     for (const [name, s] of weirServices) {
@@ -143,6 +152,61 @@ describe('docker-compose.yml', () => {
     assert.ok(
       doc.services.taskmanager!.healthcheck!.test.includes(`127.0.0.1:${c.get('taskmanager.rpc.port')}`),
     );
+  });
+});
+
+describe('docker-compose.yml is secure by default', () => {
+  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service>;
+    volumes: Record<string, unknown>;
+  };
+
+  test('a one-shot certs service makes the certificates the services use; mutual TLS and a token, nothing insecure', async () => {
+    const certs = doc.services.certs!;
+    assert.deepEqual(certs.command!.slice(0, 2), ['cert', 'create']);
+    assert.ok(certs.volumes!.includes('weir-certs:/etc/weir/certs'));
+    assert.ok('weir-certs' in doc.volumes);
+    // run the command itself, into a directory standing in for the volume
+    const dir = tempDir('weir-compose-certs-');
+    const args = certs.command!.map((a) => (a === '/etc/weir/certs' ? dir : a));
+    for (let i = 0; i < 2; i++) {
+      // twice: the second run (a restart of the stack) keeps what the first made
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'packages/cli/bin/weir.js'), ...args], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      if (i === 1) assert.match(r.stdout, /Keeping the existing certificates/);
+    }
+    for (const [name, service] of [
+      ['jobmanager', doc.services.jobmanager!],
+      ['taskmanager', doc.services.taskmanager!],
+    ] as const) {
+      const env = serviceEnv(service);
+      assert.equal(env.WEIR_SECURITY_INSECURE, undefined, `${name}: not insecure`);
+      assert.ok(
+        service.volumes!.includes('weir-certs:/etc/weir/certs:ro'),
+        `${name} mounts the certificates read-only`,
+      );
+      assert.equal(service.depends_on!.certs!.condition, 'service_completed_successfully');
+      const local = Object.fromEntries(
+        Object.entries(env).map(([k, v]) => [k, v.replace('/etc/weir/certs', dir)]),
+      );
+      const sec = resolveConfig({ env: local }).toClusterConfig().security;
+      assert.equal(sec.sslEnabled, true, `${name}: TLS`);
+      assert.equal(sec.sslCert, path.join(dir, `${name}.pem`), `${name}: its own certificate`);
+      // the files exist, parse, and the certificate carries the service's cluster identity
+      const tls = resolveTransportSecurity(sec, {}, 'server');
+      assert.ok(tls.tls?.cert && tls.tls.key && tls.tls.ca);
+      assert.match(
+        new X509Certificate(tls.tls.cert).subjectAltName ?? '',
+        new RegExp(`DNS:${name}.*URI:spiffe://weir/cluster/${name}`),
+      );
+      if (name === 'jobmanager') assert.ok(tls.token, 'the JobManager requires the token');
+      assert.equal(
+        checkExposure('0.0.0.0', tls, name === 'jobmanager' ? 'JobManager' : 'TaskManager', false),
+        undefined,
+      );
+    }
   });
 });
 

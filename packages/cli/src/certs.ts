@@ -11,6 +11,8 @@ export interface CertOptions {
   days?: number;
   /** overwrite existing files */
   force?: boolean;
+  /** when every file exists already, keep them and write nothing (a one-shot container that runs on every start) */
+  keepExisting?: boolean;
   /**
    * Service names (e.g. jobmanager, taskmanager): one cluster certificate each, `<name>.pem`,
    * with the name as a DNS SAN and the cluster identity `spiffe://weir/cluster/<name>`
@@ -30,6 +32,8 @@ export interface CreatedCerts {
   token: string;
   /** the per-service cluster certificates, by service name */
   services: Record<string, { cert: string; key: string }>;
+  /** true when keepExisting found them all and nothing was written */
+  kept?: boolean;
 }
 
 /** Service and client names: what a DNS label and a SPIFFE path segment both allow. */
@@ -105,8 +109,11 @@ export async function createDevCertificates(opts: CertOptions): Promise<CreatedC
       ...Object.values(out.services).flatMap((f) => [f.cert, f.key]),
     ];
     const existing = files.filter((f) => existsSync(f));
+    if (opts.keepExisting && existing.length === files.length) return { ...out, kept: true };
     if (existing.length > 0)
-      throw new Error(`${existing.join(', ')} already exist; pass --force to overwrite them`);
+      throw new Error(
+        `${existing.join(', ')} already exist${opts.keepExisting ? ` but ${files.filter((f) => !existing.includes(f)).join(', ')} do not` : ''}; pass --force to make a new set (a new CA: every process needs the new files)`,
+      );
   }
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + (opts.days ?? 825) * 86_400_000);

@@ -324,6 +324,13 @@ export const CONFIG_OPTIONS = [
     { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] },
   ),
   o(
+    'security.ssl.internal.verify-hostname',
+    bool,
+    'true or false',
+    'check the host name of JobManagers and TaskManagers against their certificates; false where TaskManagers have addresses no certificate can name (compose replicas, pod IPs): the cluster CA and the cluster identity are still checked',
+    { default: true },
+  ),
+  o(
     'security.cluster.secret-file',
     file,
     'a file path',

@@ -13,6 +13,11 @@ export interface TlsMaterial {
   key?: Buffer;
   /** where they came from, for messages */
   files: { ca: string; cert?: string; key?: string };
+  /**
+   * false: channels between cluster processes skip the host name check (TaskManagers that
+   * advertise addresses no certificate can name); the CA and the cluster identity still count
+   */
+  verifyInternalHostname?: boolean;
 }
 
 /**
@@ -116,6 +121,7 @@ export function resolveTransportSecurity(
       files: { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
       ...(cert ? { cert: readPem(cert, 'the certificate (security.ssl.cert)', 'CERTIFICATE') } : {}),
       ...(key ? { key: readPem(key, 'the private key (security.ssl.key)', 'PRIVATE KEY') } : {}),
+      ...(c.verifyInternalHostname === false ? { verifyInternalHostname: false } : {}),
     };
   }
   const tokenFile = flags.tokenFile ?? c.tokenFile;

@@ -27,6 +27,10 @@ export function registerCert(program: Command): void {
     .option('--client-name <name>', 'name in the client identity spiffe://weir/client/<name>', 'user')
     .option('--days <n>', 'validity in days', arg(parsePositiveInt, '--days'), 825)
     .option('--force', 'overwrite existing files')
+    .option(
+      '--keep-existing',
+      'if every file exists already, keep them and succeed (for a one-shot container run on every start)',
+    )
     .action(createCertificates);
 }
 
@@ -37,6 +41,7 @@ async function createCertificates(o: {
   clientName: string;
   days: number;
   force?: boolean;
+  keepExisting?: boolean;
 }): Promise<void> {
   const c = await createDevCertificates({
     dir: o.dir,
@@ -45,7 +50,12 @@ async function createCertificates(o: {
     ...(o.service ? { services: o.service } : {}),
     ...(o.hostname ? { hostnames: o.hostname } : {}),
     ...(o.force ? { force: true } : {}),
+    ...(o.keepExisting ? { keepExisting: true } : {}),
   });
+  if (c.kept) {
+    console.log(`Keeping the existing certificates and token in ${path.resolve(o.dir)}`);
+    return;
+  }
   console.log(`Created in ${path.resolve(o.dir)}:
   ${path.basename(c.ca)}, ${path.basename(c.caKey)}     cluster CA (keep ca-key.pem private; it can issue certificates)
   ${path.basename(c.cert)}, ${path.basename(c.key)} cluster identity for JobManagers and TaskManagers (spiffe://weir/cluster/node), SANs: ${['localhost', '127.0.0.1', '::1', ...(o.hostname ?? [])].join(', ')}

@@ -276,9 +276,12 @@ type ClientCtor<C> = (new (
   options?: grpc.ClientOptions,
 ) => C) & { service?: grpc.ServiceDefinition };
 
-/** A server of an internal service must carry a cluster identity, besides the usual host name check. */
-function checkClusterServer(host: string, cert: PeerCertificate): Error | undefined {
-  const err = checkServerIdentity(host, cert);
+/**
+ * A server of an internal service must carry a cluster identity, besides the usual host name
+ * check (skipped with security.ssl.internal.verify-hostname: false).
+ */
+function checkClusterServer(verifyHostname: boolean, host: string, cert: PeerCertificate): Error | undefined {
+  const err = verifyHostname ? checkServerIdentity(host, cert) : undefined;
   if (err) return err;
   if (certificateRole(cert.subjectaltname) !== 'cluster')
     return new Error(
@@ -293,7 +296,12 @@ function channelCredentials(s: TransportSecurity, internal: boolean): grpc.Chann
     s.tls.ca,
     s.tls.key ?? null,
     s.tls.cert ?? null,
-    internal ? { checkServerIdentity: checkClusterServer } : {},
+    internal
+      ? {
+          checkServerIdentity: (host, cert) =>
+            checkClusterServer(s.tls?.verifyInternalHostname !== false, host, cert as PeerCertificate),
+        }
+      : {},
   );
 }
 
