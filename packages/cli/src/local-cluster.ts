@@ -44,16 +44,16 @@ export class LocalCluster {
   /** TaskManagers started again after they died, for the CLI and tests to see */
   readonly restarts: Array<{ name: string; at: number; code: number | null; signal: string | null }> = [];
   jobManagerAddress = '';
-  /** what every child gets besides this process's environment: the cluster secret's file */
-  private readonly childEnv: Record<string, string> = {};
+  /** flags every child gets besides securityArgs: where the cluster secret is */
+  private readonly secretArgs: string[] = [];
 
   constructor(readonly opts: LocalClusterOptions) {}
 
   /**
-   * A fresh cluster secret for this cluster, in `<dir>/cluster-secret` (mode 0600), handed to the
-   * children by the environment (never the command line, which other local users can read):
-   * their internal services then refuse every process without it. A secret the configuration
-   * or the environment already gives is used as it is.
+   * A fresh cluster secret for this cluster, in `<dir>/cluster-secret` (mode 0600); the children
+   * get the file's path (never the secret itself on a command line, which other local users can
+   * read), and their internal services then refuse every process without it. A secret the
+   * configuration or the environment already gives is used as it is.
    */
   private makeClusterSecret(configured: boolean): void {
     if (configured) return;
@@ -62,7 +62,7 @@ export class LocalCluster {
     rmSync(file, { force: true });
     writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
-    this.childEnv['WEIR_SECURITY_CLUSTER_SECRET_FILE'] = file;
+    this.secretArgs.push('-D', `security.cluster.secret-file=${file}`);
   }
 
   private spawn(
@@ -76,7 +76,6 @@ export class LocalCluster {
     const fd = openSync(logFile, 'a');
     const child = fork(WEIR_BIN, args, {
       stdio: ['ignore', fd, fd, 'ipc'],
-      env: { ...process.env, ...this.childEnv },
       ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
     });
     closeSync(fd);
@@ -100,8 +99,8 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const sec = this.opts.securityArgs ?? [];
-    const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
+    const given = this.opts.securityArgs ?? [];
+    const extra = [...(this.opts.jobManagerArgs ?? []), ...given];
     // the configuration file's directories apply where it has them; otherwise everything stays under dir
     const configFile = extra.includes('--config') ? extra[extra.indexOf('--config') + 1] : undefined;
     const defines = extra.flatMap((a, i) => (a === '-D' && extra[i + 1] ? [extra[i + 1]!] : []));
@@ -115,6 +114,7 @@ export class LocalCluster {
       resolved.get('security.cluster.secret-file') !== undefined ||
         resolved.get('security.cluster.secret') !== undefined,
     );
+    const sec = [...given, ...this.secretArgs];
     const dirs = [
       ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
@@ -128,6 +128,7 @@ export class LocalCluster {
       String(this.opts.port),
       ...dirs,
       ...extra,
+      ...this.secretArgs,
     ]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { parsePositiveInt } from '@weir/core';
 import { createDevCertificates } from '../certs.js';
+import { createKubernetesSecrets, inClusterApi } from '../kubernetes-secrets.js';
 import { arg } from '../cli-args.js';
 
 /** `weir cert create`: development certificates and a token for TLS. */
@@ -32,6 +33,33 @@ export function registerCert(program: Command): void {
       'if every file exists already, keep them and succeed (for a one-shot container run on every start)',
     )
     .action(createCertificates);
+  cert
+    .command('kubernetes-secrets')
+    .description(
+      "in a pod: make the cluster CA, a certificate per service and the token, and store them as Secrets of the pod's namespace unless they exist (the weir-certs Job of deploy/base)",
+    )
+    .requiredOption('--service <name...>', 'cluster services, one Secret <prefix>-tls-<name> each')
+    .option('--hostname <name...>', 'extra DNS names for every service certificate, e.g. jobmanager.weir.svc')
+    .option('--prefix <prefix>', 'name prefix of the Secrets', 'weir')
+    .option('--days <n>', 'validity in days', arg(parsePositiveInt, '--days'), 825)
+    .option('--token-only', 'only the token Secret (certificates come from cert-manager)')
+    .action(
+      async (o: {
+        service: string[];
+        hostname?: string[];
+        prefix: string;
+        days: number;
+        tokenOnly?: boolean;
+      }) => {
+        await createKubernetesSecrets(inClusterApi(), {
+          services: o.service,
+          prefix: o.prefix,
+          days: o.days,
+          ...(o.hostname ? { hostnames: o.hostname } : {}),
+          ...(o.tokenOnly ? { tokenOnly: true } : {}),
+        });
+      },
+    );
 }
 
 async function createCertificates(o: {
