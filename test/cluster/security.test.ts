@@ -458,7 +458,7 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
     }
   });
 
-  test('TaskManagers take SubmitTask and TriggerCheckpoint only from their JobManager; a partition takes only its assigned consumer, once', async () => {
+  test('TaskManagers take SubmitTask and TriggerCheckpoint only from their JobManager, the JobManager takes reports only from the TaskManager running the task, and a partition takes only its assigned consumer, once', async () => {
     const r = await cli(['run', job('unbounded.ts'), '--detached', '--', '2']);
     assert.equal(r.code, 0, r.stderr);
     const jobId = /([0-9a-f]{32})/.exec(r.stdout)![1]!;
@@ -518,6 +518,41 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
         assert.match(cancel, /^PERMISSION_DENIED /);
       } finally {
         gw.close();
+      }
+
+      // nor can it speak for a TaskManager to the JobManager: fail or acknowledge its task, take the job's code
+      const jm = createClient(controlProto.JobManagerGateway, cluster.address, member);
+      try {
+        const fail = await outcome(
+          unary(
+            jm.UpdateTaskExecutionState.bind(jm),
+            {
+              taskManagerId: consumer.taskManagerId,
+              jobId,
+              executionId: consumer.executionId,
+              state: 'FAILED',
+            },
+            5_000,
+          ),
+        );
+        assert.match(fail, /^PERMISSION_DENIED .*accepted only from TaskManager tm-\d, which runs it/);
+        const ack = await outcome(
+          unary(
+            jm.AcknowledgeCheckpoint.bind(jm),
+            { jobId, executionId: consumer.executionId, checkpointId: 1, stateJson: '{}' },
+            5_000,
+          ),
+        );
+        assert.match(ack, /^PERMISSION_DENIED /);
+        const bundle = await new Promise<string>((resolve) => {
+          const st = jm.GetJobBundle({ jobId });
+          st.on('data', () => {});
+          st.on('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]} ${e.details}`));
+          st.on('end', () => resolve('OK'));
+        });
+        assert.match(bundle, /^PERMISSION_DENIED .*goes only to a registered TaskManager with a slot/);
+      } finally {
+        jm.close();
       }
 
       // the partition from source subtask 0 to the reduce, subpartition 0: assigned to reduce subtask 0

@@ -212,3 +212,10 @@ export function checkExposure(
  * registered with: the session the TaskManager sent in that registration.
  */
 export const JOBMANAGER_SESSION_HEADER = 'weir-jobmanager-session';
+
+/**
+ * Metadata with which a TaskManager shows the JobManager which registered TaskManager it is (the
+ * same session): task states, acknowledgements, collected records and bundle downloads are
+ * accepted only from the TaskManager that hosts the execution or the job.
+ */
+export const TASKMANAGER_SESSION_HEADER = 'weir-taskmanager-session';

@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   controlProto,
@@ -19,6 +20,8 @@ const SESSIONS_REMEMBERED = 100_000;
 export interface RegisteredTaskManager {
   id: string;
   registrationId: string;
+  /** the session of its registration: it presents it on every call, the JobManager on every call to it */
+  session: string;
   address: string;
   slots: number;
   /** jobId per slot, undefined when free */
@@ -62,6 +65,17 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     this.timer.unref();
   }
 
+  /** The registered TaskManager whose session `presented` is, if any (constant-time comparison). */
+  bySession(presented: unknown): RegisteredTaskManager | undefined {
+    if (typeof presented !== 'string' || presented.length === 0) return undefined;
+    const p = Buffer.from(presented);
+    for (const tm of this.taskManagers.values()) {
+      const s = Buffer.from(tm.session);
+      if (s.length === p.length && timingSafeEqual(s, p)) return tm;
+    }
+    return undefined;
+  }
+
   /** Records a registration's session; false when it was seen before (a replay). */
   claimSession(session: string): boolean {
     if (this.sessions.has(session)) return false;
@@ -80,7 +94,8 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     if (previous) this.lose(previous, 'it registered again (restarted)');
     const tm: RegisteredTaskManager = {
       id,
-      registrationId: `${id}-${Date.now().toString(36)}`,
+      registrationId: `${id}-${randomBytes(12).toString('hex')}`,
+      session,
       address,
       slots,
       allocations: new Array<string | undefined>(slots).fill(undefined),

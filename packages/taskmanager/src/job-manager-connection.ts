@@ -4,6 +4,7 @@ import os from 'node:os';
 import {
   controlProto,
   createClient,
+  TASKMANAGER_SESSION_HEADER,
   unary,
   type HealthReporter,
   type JobManagerGatewayClient,
@@ -55,7 +56,10 @@ export class JobManagerConnection {
   private stopping = false;
 
   constructor(private readonly opts: JobManagerConnectionOptions) {
-    this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress);
+    // every call names this TaskManager's registration (see acceptsJobManager for the other way)
+    this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress, undefined, {
+      [TASKMANAGER_SESSION_HEADER]: () => this.session,
+    });
   }
 
   private get id(): string {

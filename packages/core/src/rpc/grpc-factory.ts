@@ -305,13 +305,19 @@ function channelCredentials(s: TransportSecurity, internal: boolean): grpc.Chann
   );
 }
 
-/** Adds fixed metadata (the bearer token, the cluster secret, a session) to every call of a client. */
-function metadataInterceptor(headers: Record<string, string>): grpc.Interceptor {
+/** Metadata for every call of a client: a value, or a function read at each call (a session that changes). */
+export type ClientHeaders = Record<string, string | (() => string)>;
+
+/** Adds metadata (the bearer token, the cluster secret, a session) to every call of a client. */
+function metadataInterceptor(headers: ClientHeaders): grpc.Interceptor {
   const entries = Object.entries(headers);
   return (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        for (const [k, v] of entries) metadata.set(k, v);
+        for (const [k, v] of entries) {
+          const value = typeof v === 'function' ? v() : v;
+          if (value) metadata.set(k, value);
+        }
         next(metadata, listener);
       },
     });
@@ -327,14 +333,14 @@ export function createClient<C>(
   ctor: ClientCtor<C>,
   address: string,
   override?: Partial<TransportSecurity>,
-  headers: Record<string, string> = {},
+  headers: ClientHeaders = {},
 ): C {
   const s: TransportSecurity = override ? { ...security, ...override } : security;
   if (s.tls) silenceIpServerNameWarning();
   const paths = Object.values(ctor.service ?? {}).map((d) => d.path);
   const isDispatcher = paths.some((p) => p.startsWith(`/${CLIENT_SERVICE}/`));
   const isInternal = paths.some((p) => INTERNAL_SERVICES.has(p.split('/')[1] ?? ''));
-  const all: Record<string, string> = { ...headers };
+  const all: ClientHeaders = { ...headers };
   if (isDispatcher && s.token) all[AUTH_HEADER] = `Bearer ${s.token}`;
   if (isInternal && s.clusterSecret) all[CLUSTER_SECRET_HEADER] = s.clusterSecret;
   const options: grpc.ClientOptions = {
