@@ -13,7 +13,7 @@ import {
 } from '../../packages/core/src/index.js';
 import { controlProto, dataProto, dispatcherProto } from '../../packages/core/src/rpc/proto.js';
 import { parseClusterConfig } from '../../packages/core/src/config.js';
-import { isLoopback, checkExposure } from '../../packages/core/src/security.js';
+import { certificateRole, isLoopback, checkExposure } from '../../packages/core/src/security.js';
 import { validateRequest } from '../../packages/core/src/rpc/request-validation.js';
 import { StoragePathPolicy } from '../../packages/jobmanager/src/storage-paths.js';
 import type { DispatcherClient } from '../../packages/core/src/rpc/types.js';
@@ -98,6 +98,17 @@ rpc.max-message-size: 16 mb
     });
     assert.equal(open.savepointTarget('/tmp/anywhere'), 'file:///tmp/anywhere');
     assert.throws(() => open.savepointTarget('/tmp/../data/ckpt'), /'\.\.'/);
+  });
+
+  test('the role of a certificate comes from its URI SANs only', () => {
+    assert.equal(certificateRole('DNS:localhost, URI:spiffe://weir/cluster/node'), 'cluster');
+    assert.equal(certificateRole('URI:spiffe://weir/client/user'), 'client');
+    assert.equal(certificateRole('URI:spiffe://weir/client/u, URI:spiffe://weir/cluster/tm'), 'cluster');
+    // a bare prefix, another trust domain, a DNS name that looks like one: no role
+    assert.equal(certificateRole('URI:spiffe://weir/cluster/'), undefined);
+    assert.equal(certificateRole('URI:spiffe://other/cluster/node'), undefined);
+    assert.equal(certificateRole('DNS:spiffe://weir/cluster/node'), undefined);
+    assert.equal(certificateRole(undefined), undefined);
   });
 
   test('request validation names the field', () => {
