@@ -13,7 +13,12 @@ import {
 } from '../../packages/core/src/index.js';
 import { controlProto, dataProto, dispatcherProto } from '../../packages/core/src/rpc/proto.js';
 import { parseClusterConfig } from '../../packages/core/src/config.js';
-import { certificateRole, isLoopback, checkExposure } from '../../packages/core/src/security.js';
+import {
+  certificateRole,
+  checkExposure,
+  isLoopback,
+  openInternalServicesWarning,
+} from '../../packages/core/src/security.js';
 import { validateRequest } from '../../packages/core/src/rpc/request-validation.js';
 import { StoragePathPolicy } from '../../packages/jobmanager/src/storage-paths.js';
 import type { DispatcherClient } from '../../packages/core/src/rpc/types.js';
@@ -67,6 +72,9 @@ rpc.max-message-size: 16 mb
       /Refusing to listen on 0\.0\.0\.0.*TLS.*client authentication.*--insecure/,
     );
     assert.equal(checkExposure('0.0.0.0', none, 'JobManager', true), undefined);
+    // without TLS and without a cluster secret the process says its internal services are open
+    assert.match(openInternalServicesWarning(none)!, /accept any caller.*security\.cluster\.secret-file/);
+    assert.equal(openInternalServicesWarning({ ...none, clusterSecret: 'x'.repeat(16) }), undefined);
   });
 
   test('storage paths: no "..", nothing into the checkpoint storage, only allowed directories when restricted', () => {
@@ -1017,6 +1025,9 @@ describe('a local cluster without TLS: the cluster secret keeps other processes 
     assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(secret));
     for (const f of readdirSync(cluster.logDir()))
       assert.ok(!readFileSync(path.join(cluster.logDir(), f), 'utf8').includes(secret), f);
+    const jmLog = readFileSync(path.join(cluster.logDir(), 'jobmanager.log'), 'utf8');
+    assert.match(jmLog, /"clusterAuth":"cluster secret"/);
+    assert.doesNotMatch(jmLog, /accept any caller/, 'no warning: the internal services are protected');
 
     const c = createClient(dispatcherProto.Dispatcher, cluster.address, {});
     const o = await unary<{ taskManagers: Array<{ address: string }> }>(

@@ -148,6 +148,20 @@ export function resolveTransportSecurity(
   return out;
 }
 
+/**
+ * A warning for a JobManager or TaskManager whose internal services have no authentication (no
+ * TLS and no cluster secret): any process that reaches its port can join or feed the cluster.
+ * `weir cluster start` always sets a secret; a process started by hand may not.
+ */
+export function openInternalServicesWarning(sec: TransportSecurity): string | undefined {
+  if (sec.tls || sec.clusterSecret) return undefined;
+  return (
+    'Warning: the internal services (JobManagerGateway, TaskExecutorGateway, DataExchange) accept any caller: ' +
+    'there is neither TLS nor a cluster secret. Give every process of the cluster the same ' +
+    'security.cluster.secret-file (or WEIR_CLUSTER_SECRET), or turn on TLS (see the Security section of the README).'
+  );
+}
+
 /** URI SAN prefix of the identities of a cluster's own processes (JobManagers, TaskManagers). */
 export const CLUSTER_IDENTITY_PREFIX = 'spiffe://weir/cluster/';
 /** URI SAN prefix of client identities (users, tools): they may call the Dispatcher, never the internal services. */
