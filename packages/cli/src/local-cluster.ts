@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDefinitions, resolveConfig } from '@weir/core';
@@ -43,8 +44,26 @@ export class LocalCluster {
   /** TaskManagers started again after they died, for the CLI and tests to see */
   readonly restarts: Array<{ name: string; at: number; code: number | null; signal: string | null }> = [];
   jobManagerAddress = '';
+  /** flags every child gets besides securityArgs: where the cluster secret is */
+  private readonly secretArgs: string[] = [];
 
   constructor(readonly opts: LocalClusterOptions) {}
+
+  /**
+   * A fresh cluster secret for this cluster, in `<dir>/cluster-secret` (mode 0600); the children
+   * get the file's path (never the secret itself on a command line, which other local users can
+   * read), and their internal services then refuse every process without it. A secret the
+   * configuration or the environment already gives is used as it is.
+   */
+  private makeClusterSecret(configured: boolean): void {
+    if (configured) return;
+    mkdirSync(this.opts.dir, { recursive: true });
+    const file = path.join(this.opts.dir, 'cluster-secret');
+    rmSync(file, { force: true });
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    this.secretArgs.push('-D', `security.cluster.secret-file=${file}`);
+  }
 
   private spawn(
     name: string,
@@ -80,8 +99,8 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const sec = this.opts.securityArgs ?? [];
-    const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
+    const given = this.opts.securityArgs ?? [];
+    const extra = [...(this.opts.jobManagerArgs ?? []), ...given];
     // the configuration file's directories apply where it has them; otherwise everything stays under dir
     const configFile = extra.includes('--config') ? extra[extra.indexOf('--config') + 1] : undefined;
     const defines = extra.flatMap((a, i) => (a === '-D' && extra[i + 1] ? [extra[i + 1]!] : []));
@@ -91,6 +110,11 @@ export class LocalCluster {
       flags: parseDefinitions(defines),
     });
     const config = resolved.toClusterConfig();
+    this.makeClusterSecret(
+      resolved.get('security.cluster.secret-file') !== undefined ||
+        resolved.get('security.cluster.secret') !== undefined,
+    );
+    const sec = [...given, ...this.secretArgs];
     const dirs = [
       ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
@@ -104,6 +128,7 @@ export class LocalCluster {
       String(this.opts.port),
       ...dirs,
       ...extra,
+      ...this.secretArgs,
     ]);
     this.jobManagerAddress = jm.address;
     onProgress(`JobManager listening on ${jm.address}`);

@@ -297,6 +297,19 @@ export const CONFIG_OPTIONS = [
     secret: true,
     envAliases: ['AWS_SECRET_ACCESS_KEY'],
   }),
+  o(
+    's3.sse.type',
+    oneOf('none', 'sse-s3', 'sse-kms'),
+    'none, sse-s3 or sse-kms',
+    'server-side encryption of every object weir writes (sse-s3: AES256; sse-kms: aws:kms)',
+    { default: 'none' },
+  ),
+  o(
+    's3.sse.kms-key-id',
+    text,
+    'a KMS key id or ARN',
+    "the KMS key for sse-kms (default: the bucket's or account's AWS managed key)",
+  ),
   // security
   o(
     'security.ssl.enabled',
@@ -316,6 +329,27 @@ export const CONFIG_OPTIONS = [
     'a token of at least 16 characters',
     'the bearer token itself (prefer token-file or the environment)',
     { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] },
+  ),
+  o(
+    'security.ssl.internal.verify-hostname',
+    bool,
+    'true or false',
+    'check the host name of JobManagers and TaskManagers against their certificates; false where TaskManagers have addresses no certificate can name (compose replicas, pod IPs): the cluster CA and the cluster identity are still checked',
+    { default: true },
+  ),
+  o(
+    'security.cluster.secret-file',
+    file,
+    'a file path',
+    'file holding the cluster secret every JobManager/TaskManager call carries (weir cluster start makes one)',
+    { path: true },
+  ),
+  o(
+    'security.cluster.secret',
+    text,
+    'a secret of at least 16 characters',
+    'the cluster secret itself (prefer secret-file)',
+    { secret: true, envAliases: ['WEIR_CLUSTER_SECRET'] },
   ),
   o(
     'security.storage.allowed-dirs',

@@ -235,6 +235,12 @@ export class JobManager {
         jobManagerId: this.id,
         tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
         clientAuth: sec.token ? 'bearer token' : 'none',
+        // how the internal services know cluster processes
+        clusterAuth:
+          [
+            ...(sec.tls ? ['cluster identity certificate'] : []),
+            ...(sec.clusterSecret ? ['cluster secret'] : []),
+          ].join(' + ') || 'none',
         maxMessageBytes: sec.maxMessageBytes,
         ...(this.store ? { jobStore: this.store.uri } : {}),
       },

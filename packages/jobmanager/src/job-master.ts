@@ -160,6 +160,11 @@ export class JobMaster {
     for (const e of this.executions) this.byId.set(e.executionId, e);
   }
 
+  /** The TaskManager an execution of the current attempt is deployed to, if any. */
+  hostOf(executionId: string): RegisteredTaskManager | undefined {
+    return this.byId.get(executionId)?.slot?.taskManager;
+  }
+
   get restartStrategy(): RestartStrategyConfiguration {
     return this.failureHandler.backoff.strategy;
   }

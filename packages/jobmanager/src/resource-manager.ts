@@ -1,7 +1,9 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   controlProto,
   createClient,
+  JOBMANAGER_SESSION_HEADER,
   type JobManagerGatewayHandlers,
   type Logger,
   type TaskExecutorGatewayClient,
@@ -12,9 +14,14 @@ import {
 /** The JobManager's end of a TaskManager's heartbeat stream, as the generated service handler gets it. */
 type HeartbeatStream = Parameters<JobManagerGatewayHandlers['Heartbeat']>[0];
 
+/** How many registration sessions the JobManager remembers to refuse replays. */
+const SESSIONS_REMEMBERED = 100_000;
+
 export interface RegisteredTaskManager {
   id: string;
   registrationId: string;
+  /** the session of its registration: it presents it on every call, the JobManager on every call to it */
+  session: string;
   address: string;
   slots: number;
   /** jobId per slot, undefined when free */
@@ -44,6 +51,8 @@ export interface ResourceManagerEvents {
 export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   readonly taskManagers = new Map<string, RegisteredTaskManager>();
   private readonly timer: NodeJS.Timeout;
+  /** sessions of registrations seen, oldest first: a registration that repeats one is a replay */
+  private readonly sessions = new Set<string>();
 
   constructor(
     private readonly log: Logger,
@@ -56,16 +65,43 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     this.timer.unref();
   }
 
-  register(id: string, address: string, slots: number): RegisteredTaskManager {
+  /** The registered TaskManager whose session `presented` is, if any (constant-time comparison). */
+  bySession(presented: unknown): RegisteredTaskManager | undefined {
+    if (typeof presented !== 'string' || presented.length === 0) return undefined;
+    const p = Buffer.from(presented);
+    for (const tm of this.taskManagers.values()) {
+      const s = Buffer.from(tm.session);
+      if (s.length === p.length && timingSafeEqual(s, p)) return tm;
+    }
+    return undefined;
+  }
+
+  /** Records a registration's session; false when it was seen before (a replay). */
+  claimSession(session: string): boolean {
+    if (this.sessions.has(session)) return false;
+    this.sessions.add(session);
+    if (this.sessions.size > SESSIONS_REMEMBERED)
+      this.sessions.delete(this.sessions.values().next().value as string);
+    return true;
+  }
+
+  /**
+   * A TaskManager joins. Its gateway client presents `session` on every call, which the
+   * TaskManager requires: deployments and triggers come only from this JobManager.
+   */
+  register(id: string, address: string, slots: number, session: string): RegisteredTaskManager {
     const previous = this.taskManagers.get(id);
     if (previous) this.lose(previous, 'it registered again (restarted)');
     const tm: RegisteredTaskManager = {
       id,
-      registrationId: `${id}-${Date.now().toString(36)}`,
+      registrationId: `${id}-${randomBytes(12).toString('hex')}`,
+      session,
       address,
       slots,
       allocations: new Array<string | undefined>(slots).fill(undefined),
-      gateway: createClient(controlProto.TaskExecutorGateway, address),
+      gateway: createClient(controlProto.TaskExecutorGateway, address, undefined, {
+        [JOBMANAGER_SESSION_HEADER]: session,
+      }),
       lastHeartbeat: Date.now(),
       rssBytes: 0,
       heapUsedBytes: 0,

@@ -1,8 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import os from 'node:os';
 import {
   controlProto,
   createClient,
+  TASKMANAGER_SESSION_HEADER,
   unary,
   type HealthReporter,
   type JobManagerGatewayClient,
@@ -40,6 +42,11 @@ export interface JobManagerConnectionOptions {
  */
 export class JobManagerConnection {
   private registrationId = '';
+  /**
+   * The session of the latest registration attempt: only the JobManager that received it can
+   * present it, so calls without it come from someone else (see acceptsJobManager).
+   */
+  private session = '';
   private readonly jm: JobManagerGatewayClient;
   private heartbeat: grpc.ClientDuplexStream<TaskManagerHeartbeat, JobManagerHeartbeat__Output> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -49,7 +56,10 @@ export class JobManagerConnection {
   private stopping = false;
 
   constructor(private readonly opts: JobManagerConnectionOptions) {
-    this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress);
+    // every call names this TaskManager's registration (see acceptsJobManager for the other way)
+    this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress, undefined, {
+      [TASKMANAGER_SESSION_HEADER]: () => this.session,
+    });
   }
 
   private get id(): string {
@@ -72,6 +82,9 @@ export class JobManagerConnection {
     let delay = 200;
     while (!this.stopping) {
       try {
+        // new for every attempt: the JobManager refuses a session it has seen (a replay), and
+        // set before sending, as the JobManager may deploy before its answer arrives here
+        this.session = randomBytes(24).toString('base64url');
         const res = await unary<RegisterTaskManagerResponse__Output>(
           this.jm.RegisterTaskManager.bind(this.jm),
           {
@@ -80,6 +93,7 @@ export class JobManagerConnection {
             slots: this.opts.slots,
             pid: process.pid,
             hostname: os.hostname(),
+            session: this.session,
           },
           5_000,
         );
@@ -104,6 +118,17 @@ export class JobManagerConnection {
         delay = Math.min(delay * 2, 5_000);
       }
     }
+  }
+
+  /**
+   * Whether a call to this TaskManager's gateway comes from the JobManager it registered with:
+   * it must carry the session of the current registration (constant-time comparison).
+   */
+  acceptsJobManager(presented: unknown): boolean {
+    if (typeof presented !== 'string' || !this.session) return false;
+    const a = Buffer.from(presented);
+    const b = Buffer.from(this.session);
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   /**

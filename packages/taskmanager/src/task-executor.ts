@@ -1,9 +1,11 @@
+import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   HealthReporter,
+  JOBMANAGER_SESSION_HEADER,
   bindServer,
   controlProto,
   createLogger,
@@ -128,6 +130,25 @@ export class TaskExecutor {
     return this.address;
   }
 
+  /**
+   * The gateway's calls come only from the JobManager this TaskManager registered with (it
+   * presents the registration's session); any other caller, a cluster member included, gets
+   * PERMISSION_DENIED and nothing happens.
+   */
+  private fromJobManager<Req, Res>(
+    method: string,
+    handler: grpc.handleUnaryCall<Req, Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
+    return (call, cb) => {
+      if (!this.jm.acceptsJobManager(call.metadata.get(JOBMANAGER_SESSION_HEADER)[0]))
+        return cb({
+          code: grpc.status.PERMISSION_DENIED,
+          details: `TaskManager ${this.id} takes ${method} only from the JobManager it registered with (${this.opts.jobManagerAddress}); this call does not carry that registration's session`,
+        });
+      handler(call, cb);
+    };
+  }
+
   async start(): Promise<void> {
     const gateway: TaskExecutorGatewayHandlers = {
       SubmitTask: (call, cb) => {
@@ -167,7 +188,13 @@ export class TaskExecutor {
         cb(null, { ok: true });
       },
     };
-    this.server.addService(controlProto.TaskExecutorGateway.service, gateway);
+    const guarded: TaskExecutorGatewayHandlers = {
+      SubmitTask: this.fromJobManager('SubmitTask', gateway.SubmitTask),
+      CancelTask: this.fromJobManager('CancelTask', gateway.CancelTask),
+      TriggerCheckpoint: this.fromJobManager('TriggerCheckpoint', gateway.TriggerCheckpoint),
+      NotifyCheckpoint: this.fromJobManager('NotifyCheckpoint', gateway.NotifyCheckpoint),
+    };
+    this.server.addService(controlProto.TaskExecutorGateway.service, guarded);
     const exchange: DataExchangeHandlers = { Exchange: (call) => this.exchange.serveExchange(call) };
     this.server.addService(dataProto.DataExchange.service, exchange);
     const port = await bindServer(this.server, this.opts.host, this.opts.port);
@@ -192,6 +219,8 @@ export class TaskExecutor {
     }
     slot.tasks.add(tdd.executionId);
     this.executionSlot.set(tdd.executionId, slot);
+    for (const rp of tdd.resultPartitions)
+      this.exchange.expectConsumers(rp.partitionId, rp.consumerExecutionIds);
     this.log.info(
       {
         jobId: tdd.jobId,

@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { configureS3Storage, fileStorageUri, parsePort, parsePositiveInt } from '@weir/core';
+import {
+  configureS3Storage,
+  fileStorageUri,
+  openInternalServicesWarning,
+  parsePort,
+  parsePositiveInt,
+} from '@weir/core';
 import { resolveLocation } from '@weir/client';
 import { JobManager } from '@weir/jobmanager';
 import { arg } from '../cli-args.js';
@@ -101,7 +107,8 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
     ],
   );
   const config = cfg.toClusterConfig();
-  applySecurity(o, 'server', config);
+  const warning = openInternalServicesWarning(applySecurity(o, 'server', config));
+  if (warning) console.warn(warning);
   configureS3Storage(cfg.settings);
   const host = cfg.get('jobmanager.bind-host');
   const jm = new JobManager({

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import {
   checkExposure,
+  openInternalServicesWarning,
   configureS3Storage,
   defaultAdvertisedHost,
   parseAddress,
@@ -89,6 +90,8 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
   ]);
   const config = cfg.toClusterConfig();
   const sec = applySecurity(o, 'server', config);
+  const warning = openInternalServicesWarning(sec);
+  if (warning) console.warn(warning);
   configureS3Storage(cfg.settings);
   const host = cfg.get('taskmanager.bind-host');
   const refusal = checkExposure(host, sec, 'TaskManager', config.security.insecure ?? false);
