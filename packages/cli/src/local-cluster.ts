@@ -28,6 +28,10 @@ export interface LocalClusterOptions {
 export interface ReadyMessage {
   type: 'ready';
   address: string;
+  /** host:port of the JobManager's REST API and dashboard */
+  rest?: string;
+  /** host:port of a TaskManager's Prometheus endpoint */
+  metrics?: string;
 }
 
 /**

@@ -25,7 +25,7 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
       if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
         return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
       }
-      const tm = host.rm.register(r.taskManagerId, r.address, r.slots);
+      const tm = host.rm.register(r.taskManagerId, r.address, r.slots, r.metricsAddress);
       cb(null, {
         accepted: true,
         registrationId: tm.registrationId,

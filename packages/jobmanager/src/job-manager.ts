@@ -135,6 +135,7 @@ export class JobManager {
         this.startJob(stored.jobId, stored.graph, stored, restore, {
           retained: stored.retained,
           highestCheckpointId: stored.highestCheckpointId,
+          ...(stored.history ? { history: stored.history } : {}),
         });
         this.log.info(
           { jobId: stored.jobId, name: stored.graph.jobName, from: restore?.metadataFile ?? 'the beginning' },
@@ -317,7 +318,11 @@ export class JobManager {
     graph: JobGraph,
     req: { bundle: Buffer; jobContextJson: string },
     restore: RestorePlan | undefined,
-    recovered?: { retained: StoredJob['retained']; highestCheckpointId: number },
+    recovered?: {
+      retained: StoredJob['retained'];
+      highestCheckpointId: number;
+      history?: StoredJob['history'];
+    },
   ): void {
     this.bundles.set(jobId, req.bundle);
     if (!this.outputs.has(jobId))

@@ -6,6 +6,7 @@ import {
   type Logger,
   type TaskExecutorGatewayClient,
   type TaskManagerHeartbeat__Output,
+  type ProcessMetrics__Output,
   type TaskMetrics__Output,
 } from '@weir/core';
 
@@ -24,6 +25,11 @@ export interface RegisteredTaskManager {
   heartbeatStream?: HeartbeatStream;
   rssBytes: number;
   heapUsedBytes: number;
+  /** the latest process figures from its heartbeat */
+  process?: ProcessMetrics__Output;
+  /** host:port of its Prometheus endpoint, empty when it has none */
+  metricsAddress: string;
+  registeredAt: number;
 }
 
 export interface SlotAllocation {
@@ -56,7 +62,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     this.timer.unref();
   }
 
-  register(id: string, address: string, slots: number): RegisteredTaskManager {
+  register(id: string, address: string, slots: number, metricsAddress = ''): RegisteredTaskManager {
     const previous = this.taskManagers.get(id);
     if (previous) this.lose(previous, 'it registered again (restarted)');
     const tm: RegisteredTaskManager = {
@@ -69,6 +75,8 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       lastHeartbeat: Date.now(),
       rssBytes: 0,
       heapUsedBytes: 0,
+      metricsAddress,
+      registeredAt: Date.now(),
     };
     this.taskManagers.set(id, tm);
     this.log.info({ taskManagerId: id, address, slots }, 'TaskManager registered');
@@ -93,6 +101,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       tm.lastHeartbeat = Date.now();
       tm.rssBytes = hb.rssBytes;
       tm.heapUsedBytes = hb.heapUsedBytes;
+      if (hb.process) tm.process = hb.process;
       if (hb.metrics.length > 0) this.emit('metrics', hb.metrics);
     });
     const closed = (why: string): void => {
