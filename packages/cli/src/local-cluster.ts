@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,20 @@ export interface LocalClusterOptions {
   clusterFileExtra?: Record<string, unknown>;
   /** Node.js flags for the TaskManager processes, e.g. --max-old-space-size=256 */
   taskManagerNodeArgs?: string[];
+  /**
+   * The REST API's port (0: any free port). Unset: 8081 when it is free and the JobManager
+   * has a fixed port, else any free port, so clusters started side by side never collide.
+   */
+  restPort?: number;
+}
+
+/** True when nothing listens on 127.0.0.1:port right now. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 export interface ReadyMessage {
@@ -47,6 +62,10 @@ export class LocalCluster {
   /** TaskManagers started again after they died, for the CLI and tests to see */
   readonly restarts: Array<{ name: string; at: number; code: number | null; signal: string | null }> = [];
   jobManagerAddress = '';
+  /** host:port of the REST API and dashboard, empty when the JobManager serves none */
+  restAddress = '';
+  /** the Prometheus endpoint of each TaskManager (tm-1, ...), as it last reported */
+  readonly metricsAddresses = new Map<string, string>();
 
   constructor(readonly opts: LocalClusterOptions) {}
 
@@ -54,7 +73,7 @@ export class LocalCluster {
     name: string,
     args: string[],
     execArgv: string[] = [],
-  ): Promise<{ child: ChildProcess; address: string }> {
+  ): Promise<{ child: ChildProcess; address: string; ready: ReadyMessage }> {
     const logDir = path.join(this.opts.dir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${name}.log`);
@@ -73,7 +92,7 @@ export class LocalCluster {
       );
       child.once('message', (m: ReadyMessage) => {
         clearTimeout(timer);
-        resolve({ child, address: m.address });
+        resolve({ child, address: m.address, ready: m });
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
@@ -100,7 +119,14 @@ export class LocalCluster {
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
     ];
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
-    else if (!config.jobStore && config.jobStoreEnabled !== false)
+    if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
+      const port =
+        this.opts.restPort ??
+        (this.opts.port !== 0 && (await portIsFree(resolved.get('rest.port')))
+          ? resolved.get('rest.port')
+          : 0);
+      dirs.push('--rest-port', String(port));
+    } else if (!config.jobStore && config.jobStoreEnabled !== false)
       dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
     const jm = await this.spawn('jobmanager', [
       'jobmanager',
@@ -110,6 +136,7 @@ export class LocalCluster {
       ...extra,
     ]);
     this.jobManagerAddress = jm.address;
+    this.restAddress = jm.ready.rest ?? '';
     onProgress(`JobManager listening on ${jm.address}`);
     await Promise.all(
       Array.from({ length: this.opts.taskManagers }, (_, i) => {
@@ -125,13 +152,18 @@ export class LocalCluster {
           '--work-dir',
           path.join(workDir, `tm-${i + 1}`),
           ...sec,
+          // each TaskManager gets its own Prometheus port unless a configuration file sets one
+          ...(!resolved.isSet('metrics.reporter.prometheus.port') ? ['--metrics-port', '0'] : []),
           // RocksDB state stays under dir unless a configuration file says where
           ...(resolved.get('state.backend.rocksdb.localdir')
             ? []
             : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
         ];
         return this.spawn(name, args, this.opts.taskManagerNodeArgs).then((tm) => {
-          onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);
+          if (tm.ready.metrics) this.metricsAddresses.set(`tm-${i + 1}`, tm.ready.metrics);
+          onProgress(
+            `TaskManager tm-${i + 1} listening on ${tm.address}${tm.ready.metrics ? `, metrics on http://${tm.ready.metrics}/metrics` : ''}`,
+          );
           this.supervise(name, args, tm.child, onProgress);
         });
       }),
@@ -139,7 +171,16 @@ export class LocalCluster {
     await this.waitForTaskManagers(this.opts.taskManagers);
     writeFileSync(
       path.join(this.opts.dir, 'cluster.json'),
-      JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2),
+      JSON.stringify(
+        {
+          jobmanager: jm.address,
+          ...(this.restAddress ? { rest: this.restAddress } : {}),
+          pid: process.pid,
+          ...this.opts.clusterFileExtra,
+        },
+        null,
+        2,
+      ),
     );
   }
 
@@ -167,6 +208,8 @@ export class LocalCluster {
       if (this.stopping) return;
       this.spawn(name, args, this.opts.taskManagerNodeArgs).then(
         (tm) => {
+          if (tm.ready.metrics)
+            this.metricsAddresses.set(name.replace('taskmanager-', 'tm-'), tm.ready.metrics);
           onProgress(`${name} started again, listening on ${tm.address}`);
           this.supervise(name, args, tm.child, onProgress, next);
         },

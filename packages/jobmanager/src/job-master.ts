@@ -186,6 +186,11 @@ export class JobMaster {
     for (const e of this.executions) this.byId.set(e.executionId, e);
   }
 
+  /** The executions of the current attempt (REST API, metrics). */
+  executionsOfAttempt(): readonly Execution[] {
+    return this.executions;
+  }
+
   get restartStrategy(): RestartStrategyConfiguration {
     return this.failureHandler.backoff.strategy;
   }

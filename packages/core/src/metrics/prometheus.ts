@@ -9,7 +9,7 @@ import type { TaskRates } from './task-rates.js';
  * program never loads prom-client.
  */
 
-export { Registry };
+export { Gauge, Registry };
 
 export interface TaskLabels {
   job: string;
