@@ -94,6 +94,11 @@ export function registerJobManager(program: Command): void {
   ).action(runJobManager);
 }
 
+/** rest.port; a JobManager asked for any free gRPC port (--port 0) takes any free REST port too, unless rest.port is set. */
+function restPort(cfg: ReturnType<typeof resolveCommandConfig>): number {
+  return !cfg.isSet('rest.port') && cfg.get('jobmanager.rpc.port') === 0 ? 0 : cfg.get('rest.port');
+}
+
 async function runJobManager(o: JobManagerCliOptions): Promise<void> {
   const cfg = resolveCommandConfig(
     {
@@ -141,7 +146,7 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
       : {}),
     ...(config.security.insecure ? { insecure: true } : {}),
     ...(cfg.get('rest.enabled')
-      ? { rest: { host: cfg.get('rest.address'), port: cfg.get('rest.port') } }
+      ? { rest: { host: cfg.get('rest.address'), port: restPort(cfg) } }
       : {}),
   });
   const port = await jm.start();
