@@ -119,6 +119,8 @@ export class LocalCluster {
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
     ];
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
+    else if (!config.jobStore && config.jobStoreEnabled !== false)
+      dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
     if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
       const port =
         this.opts.restPort ??
@@ -126,8 +128,7 @@ export class LocalCluster {
           ? resolved.get('rest.port')
           : 0);
       dirs.push('--rest-port', String(port));
-    } else if (!config.jobStore && config.jobStoreEnabled !== false)
-      dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
+    }
     const jm = await this.spawn('jobmanager', [
       'jobmanager',
       '--port',

@@ -219,7 +219,10 @@ export class JobMaster {
       persist: this.opts.jobStore
         ? (retained, highest) => this.opts.jobStore!.putCheckpoints(this.jobId, retained, highest)
         : undefined,
-      completed: (checkpointId) => this.restarts.checkpointCompleted(checkpointId),
+      completed: (checkpointId) => {
+        this.restarts.checkpointCompleted(checkpointId);
+        this.persistHistory();
+      },
       statsChanged: () => this.persistHistory(),
     };
   }
