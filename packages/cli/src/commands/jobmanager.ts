@@ -145,9 +145,7 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
       ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) }
       : {}),
     ...(config.security.insecure ? { insecure: true } : {}),
-    ...(cfg.get('rest.enabled')
-      ? { rest: { host: cfg.get('rest.address'), port: restPort(cfg) } }
-      : {}),
+    ...(cfg.get('rest.enabled') ? { rest: { host: cfg.get('rest.address'), port: restPort(cfg) } } : {}),
   });
   const port = await jm.start();
   onShutdown(() => jm.stop());
