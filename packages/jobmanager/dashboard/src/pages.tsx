@@ -388,20 +388,25 @@ function RestartsTab({ jid }: { jid: string }) {
             <div class="timeline">
               {r.steps
                 .filter((s) => s.timestamp !== null)
-                .map((s) => (
-                  <div
-                    class="step"
-                    key={s.name}
-                    style={`left:${((s['since-detection-ms'] ?? 0) / total) * 92}%`}
-                    data-step={s.name}
-                  >
-                    <span class="dot" style={`background:${STEP_COLOURS[s.name] ?? '#999'}`} />
-                    <span class="step-label">
-                      {s.name}
-                      <br />+{ms(s['since-detection-ms'])}
-                    </span>
-                  </div>
-                ))}
+                .map((s, i, done) => {
+                  const at = s['since-detection-ms'] ?? 0;
+                  const from = i === 0 ? 0 : (done[i - 1]!['since-detection-ms'] ?? 0);
+                  return (
+                    <div class="step" key={s.name} data-step={s.name}>
+                      <span class="step-name">{s.name}</span>
+                      <span class="step-track">
+                        <span
+                          class="step-bar"
+                          style={`left:${(from / total) * 100}%;width:${Math.max(0.4, ((at - from) / total) * 100)}%;background:${STEP_COLOURS[s.name] ?? '#999'}`}
+                        />
+                      </span>
+                      <span class="step-time">
+                        +{ms(at)}
+                        {i > 0 ? ` (${ms(at - from)})` : ''}
+                      </span>
+                    </div>
+                  );
+                })}
             </div>
           </div>
         );
