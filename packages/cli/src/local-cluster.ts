@@ -29,6 +29,8 @@ export interface LocalClusterOptions {
    * has a fixed port, else any free port, so clusters started side by side never collide.
    */
   restPort?: number;
+  /** false: no REST API, dashboard or Prometheus endpoints (the metrics benchmark's baseline) */
+  metrics?: boolean;
 }
 
 /** True when nothing listens on 127.0.0.1:port right now. */
@@ -121,7 +123,8 @@ export class LocalCluster {
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
     else if (!config.jobStore && config.jobStoreEnabled !== false)
       dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
-    if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
+    if (this.opts.metrics === false) dirs.push('--no-rest');
+    else if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
       const port =
         this.opts.restPort ??
         (this.opts.port !== 0 && (await portIsFree(resolved.get('rest.port')))
@@ -154,7 +157,9 @@ export class LocalCluster {
           path.join(workDir, `tm-${i + 1}`),
           ...sec,
           // each TaskManager gets its own Prometheus port unless a configuration file sets one
-          ...(!resolved.isSet('metrics.reporter.prometheus.port') ? ['--metrics-port', '0'] : []),
+          ...(this.opts.metrics !== false && !resolved.isSet('metrics.reporter.prometheus.port')
+            ? ['--metrics-port', '0']
+            : []),
           // RocksDB state stays under dir unless a configuration file says where
           ...(resolved.get('state.backend.rocksdb.localdir')
             ? []
