@@ -207,6 +207,12 @@ describe('REST API and Prometheus on a real cluster', () => {
       assert.ok(t.metrics.rss > 10_000_000 && t.metrics.heapUsed > 1_000_000, JSON.stringify(t.metrics));
       assert.match(t['prometheus-address'], /^127\.0\.0\.1:\d+$/);
     }
+    // weir status without a job id: the dashboard and each TaskManager's Prometheus endpoint
+    const status = await weir(['status', '--jobmanager', jm.address]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.ok(status.stdout.includes(`dashboard and REST API: http://${rest}/`), status.stdout);
+    for (const t of tmList.taskmanagers)
+      assert.ok(status.stdout.includes(`metrics http://${t['prometheus-address']}/metrics`), status.stdout);
     const tm = await valid(rest, '/taskmanagers/tm-a', 'taskmanager');
     assert.equal(
       tm.slots.filter((s: { 'job-id': string | null }) => s['job-id'] === jid).length,
@@ -392,6 +398,37 @@ describe('REST API and Prometheus on a real cluster', () => {
       await expectError(rest, `/jobs/${jid}?mode=cancel`, 409, { method: 'PATCH' }),
       /already ended/,
     );
+  });
+
+  test('back pressure: a slow sink makes its producer back-pressured and itself busy', async () => {
+    const r = await weir([
+      'run',
+      path.join(ROOT, 'test/jobs/slow-sink.ts'),
+      '--jobmanager',
+      jm.address,
+      '--detached',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const slow = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+    try {
+      const d = await until<any>(
+        'the generator back-pressured',
+        async () => {
+          const b = (await get(rest, `/jobs/${slow}`)).body;
+          return b.vertices?.[0]?.metrics['backpressured-time-ms-per-second'] > 500 ? b : undefined;
+        },
+        30_000,
+      );
+      const [source, sink] = d.vertices;
+      assert.match(source.name, /Fast generator/);
+      assert.ok(sink.metrics['busy-time-ms-per-second'] > 500, JSON.stringify(sink.metrics));
+      const bp = await valid(rest, `/jobs/${slow}/vertices/${source.id}/backpressure`, 'backpressure');
+      assert.equal(bp.backpressureLevel, 'high');
+      const sinkBp = await valid(rest, `/jobs/${slow}/vertices/${sink.id}/backpressure`, 'backpressure');
+      assert.equal(sinkBp.backpressureLevel, 'ok', 'the bottleneck itself is busy, not back-pressured');
+    } finally {
+      await get(rest, `/jobs/${slow}?mode=cancel`, { method: 'PATCH' });
+    }
   });
 });
 

@@ -115,8 +115,8 @@ export class JobMaster {
   readonly checkpointSettings: CheckpointSettings;
   readonly coordinator: CheckpointCoordinator;
   readonly collected: Buffer[] = [];
-  /** the latest metrics sample and rates of each execution */
-  readonly taskMetrics = new TaskRateTracker();
+  /** the latest metrics sample and rates of each execution of the current attempt */
+  taskMetrics = new TaskRateTracker();
   /** failures, newest last (Flink's exception history) */
   readonly exceptions: JobException[] = [];
   private historyWrite: Promise<void> | undefined;
@@ -182,6 +182,8 @@ export class JobMaster {
   /** One new execution per subtask for the next attempt; reports from older ones are ignored. */
   private createExecutions(): void {
     this.executions = createExecutions(this.jobId, this.graph, this.attempt);
+    // samples of an older attempt's executions are of no use any more
+    this.taskMetrics = new TaskRateTracker();
     this.byId.clear();
     for (const e of this.executions) this.byId.set(e.executionId, e);
   }
