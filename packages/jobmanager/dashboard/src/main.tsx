@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, setToken } from './api';
+import { api, setToken, type ApiError } from './api';
 import { JobList, JobPage, Overview, TaskManagerPage, TaskManagers } from './pages';
 import './style.css';
 
