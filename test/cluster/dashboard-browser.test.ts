@@ -66,11 +66,19 @@ describe('the dashboard in a real browser', { skip }, () => {
         ? true
         : undefined;
     });
+    // the browser is up (as a user's is), the page itself is loaded from scratch
+    await page.goto('about:blank');
     const t0 = performance.now();
     await page.goto(`http://${cluster.rest}/#/jobs/${jid}`);
     await page.waitForSelector('[data-testid=job-graph] g.node');
-    const firstRenderMs = performance.now() - t0;
-    console.log(`dashboard: first render of the job page ${firstRenderMs.toFixed(0)} ms`);
+    const outsideMs = performance.now() - t0;
+    // the page's own clock: navigation start to the graph committed to the document
+    const firstRenderMs = Number(
+      await page.evaluate(`performance.getEntriesByName('weir:job-graph')[0].startTime`),
+    );
+    console.log(
+      `dashboard: first render of the job page ${firstRenderMs.toFixed(0)} ms (${outsideMs.toFixed(0)} ms seen from the test)`,
+    );
     assert.ok(firstRenderMs < 1000, `first render took ${firstRenderMs.toFixed(0)} ms`);
     assert.equal(await page.textContent('[data-testid=job-state]'), 'RUNNING');
     assert.deepEqual(

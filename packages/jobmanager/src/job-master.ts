@@ -77,6 +77,8 @@ export interface JobMasterOptions {
 const EXCEPTIONS = 50;
 /** restarts kept in the job store (all stay in memory) */
 const STORED_RESTARTS = 100;
+/** the job history is written at most this often (checkpoints may come every few hundred ms) */
+const HISTORY_WRITE_INTERVAL_MS = 1_000;
 
 /**
  * Runs one job: builds its execution graph (one execution per subtask), waits for slots,
@@ -121,6 +123,8 @@ export class JobMaster {
   readonly exceptions: JobException[] = [];
   private historyWrite: Promise<void> | undefined;
   private historyDirty = false;
+  private historyTimer: NodeJS.Timeout | undefined;
+  private lastHistoryWrite = 0;
   private collectedBytes = 0;
   collectedTruncated = false;
 
@@ -397,14 +401,26 @@ export class JobMaster {
     };
   }
 
-  /** Writes the history to the job store, at most one write at a time, the newest state last. */
+  /**
+   * Writes the history to the job store: one write at a time, at most one a second, each with
+   * the newest state, so it lags the job by about a second at most.
+   */
   private persistHistory(): void {
     const store = this.opts.jobStore;
-    if (!store || this.isTerminal) return;
+    if (!store || this.isTerminal || this.historyTimer) return;
     if (this.historyWrite) {
       this.historyDirty = true;
       return;
     }
+    const wait = this.lastHistoryWrite + HISTORY_WRITE_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.historyTimer = setTimeout(() => {
+        this.historyTimer = undefined;
+        this.persistHistory();
+      }, wait);
+      return;
+    }
+    this.lastHistoryWrite = Date.now();
     this.historyWrite = store
       .putHistory(this.jobId, this.history())
       .catch((err: Error) =>
@@ -646,6 +662,7 @@ export class JobMaster {
   private finish(status: JobStatus): void {
     this.status = status;
     this.endTime = Date.now();
+    clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);
     clearTimeout(this.restartTimer);
     clearTimeout(this.cancelTimer);
@@ -669,6 +686,7 @@ export class JobMaster {
   suspend(): void {
     if (this.isTerminal) return;
     this.log.info({ jobId: this.jobId }, 'suspending job; a JobManager on the same job store will resume it');
+    clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);
     clearTimeout(this.restartTimer);
     clearTimeout(this.cancelTimer);

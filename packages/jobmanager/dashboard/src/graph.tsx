@@ -1,5 +1,5 @@
 import dagre from '@dagrejs/dagre';
-import { useMemo } from 'preact/hooks';
+import { useEffect, useMemo } from 'preact/hooks';
 import { loadColour, rate } from './format';
 import type { JobDetails, Vertex } from './types';
 
@@ -24,6 +24,10 @@ export function JobGraph({ job, onSelect }: { job: JobDetails; onSelect: (v: Ver
     return g;
     // the plan does not change while the job runs
   }, [job.jid]);
+  // the time from navigation to the first graph on screen, for the browser test and the curious
+  useEffect(() => {
+    if (performance.getEntriesByName('weir:job-graph').length === 0) performance.mark('weir:job-graph');
+  }, []);
   const graph = layout.graph();
   const byId = new Map(job.vertices.map((v) => [v.id, v]));
   return (

@@ -236,7 +236,9 @@ export class RestServer {
       };
     });
     this.route('GET', '/taskmanagers', () => ({
-      taskmanagers: [...rm.taskManagers.values()].map((tm) => taskManager(tm, false)),
+      taskmanagers: [...rm.taskManagers.values()]
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((tm) => taskManager(tm, false)),
     }));
     this.route('GET', '/taskmanagers/(?<tmid>[^/]+)', (p) => {
       const tm = rm.taskManagers.get(p.tmid!);
@@ -338,6 +340,7 @@ export class RestServer {
       throw new HttpError(404, `Not found: ${method} ${pathname}`);
     } catch (err) {
       if (err instanceof HttpError) return send(res, err.status, { errors: [err.message] });
+      if (err instanceof URIError) return send(res, 400, { errors: [`Malformed path: ${url.pathname}`] });
       this.opts.log.error({ err: (err as Error).message, path: url.pathname }, 'REST handler failed');
       return send(res, 500, { errors: [`Internal error: ${maskSecrets((err as Error).message)}`] });
     }
