@@ -34,7 +34,8 @@ import { JobStore, type StoredJob } from './job-store.js';
 import { jobManagerGateway } from './job-manager-gateway.js';
 import { recoveryPlan } from './job-recovery.js';
 import { invalid, notFound } from './rpc-status.js';
-import { HttpError, RestServer } from './rest/rest-server.js';
+import { HttpError } from './rest/http-error.js';
+import type { RestServer } from './rest/rest-server.js';
 
 /** The directory relative paths of the job resolve against, from its job context. */
 function workingDirectoryOf(jobContextJson: string): string | undefined {
@@ -256,6 +257,8 @@ export class JobManager {
   ): Promise<void> {
     const refusal = checkExposure(rest.host, sec, 'JobManager', this.opts.insecure ?? false);
     if (refusal) throw new Error(`REST API (rest.address): ${refusal}`);
+    // loaded only here: every other command of the CLI (and prom-client with it) stays lighter
+    const { RestServer } = await import('./rest/rest-server.js');
     this.rest = new RestServer(this, { ...rest, log: this.log });
     const port = await this.rest.start();
     this.restAddress = `${rest.host}:${port}`;

@@ -11,7 +11,7 @@ import {
   type TaskMetrics,
   type TaskMetrics__Output,
 } from '@weir/core';
-import { createRegistry, registerTaskMetrics, type TaskLabels } from '@weir/core/prometheus';
+import type { TaskLabels } from '@weir/core/prometheus';
 
 /** Bytes of the files under a directory (RocksDB's local state); 0 when it does not exist. */
 async function diskUsage(dir: string): Promise<number> {
@@ -92,6 +92,8 @@ export class TaskManagerMetrics {
   }
 
   async serve(host: string, port: number, advertisedHost: string): Promise<void> {
+    // prom-client is loaded only by a TaskManager that serves Prometheus
+    const { createRegistry, registerTaskMetrics } = await import('@weir/core/prometheus');
     const registry = createRegistry();
     registerTaskMetrics(registry, () => this.views());
     const { server, port: bound } = await listenHttp(

@@ -12,6 +12,7 @@ import {
   type Logger,
 } from '@weir/core';
 import type { Registry } from '@weir/core/prometheus';
+import { HttpError } from './http-error.js';
 import type { JobMaster } from '../job-master.js';
 import type { ResourceManager } from '../resource-manager.js';
 import { jobManagerRegistry } from './job-manager-metrics.js';
@@ -46,15 +47,7 @@ export interface RestServerOptions {
   dashboardDir?: string;
 }
 
-/** An error the API answers with its status code and `{ errors: [message] }`, as Flink does. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { HttpError };
 
 type Params = Record<string, string>;
 type Handler = (p: Params, url: URL, req: http.IncomingMessage) => unknown;
