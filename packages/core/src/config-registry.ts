@@ -78,6 +78,31 @@ export const CONFIG_OPTIONS = [
     { default: 0 },
   ),
   o('taskmanager.resource-id', text, 'a name', 'the TaskManager id (default: tm-<random>)'),
+  o('rest.port', int(0, 65535), 'a port (0: any free port)', "the JobManager's REST API and dashboard port", {
+    default: 8081,
+  }),
+  o(
+    'rest.address',
+    host,
+    'an address to listen on (0.0.0.0: all)',
+    'the interface the REST API listens on (a non-loopback address needs TLS and a token, or --insecure)',
+    { default: '127.0.0.1' },
+  ),
+  o(
+    'rest.enabled',
+    bool,
+    'true or false',
+    'serve the REST API, the dashboard and /metrics on the JobManager',
+    {
+      default: true,
+    },
+  ),
+  o(
+    'metrics.reporter.prometheus.port',
+    int(0, 65535),
+    'a port (0: any free port)',
+    "a TaskManager's Prometheus endpoint, GET /metrics (unset: none); it listens on taskmanager.bind-host",
+  ),
   o(
     'process.taskmanager.working-dir',
     dir,

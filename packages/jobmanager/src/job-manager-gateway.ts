@@ -54,7 +54,7 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
             `RegisterTaskManager of '${r.taskManagerId}' repeats a session already used: a replayed registration is refused (a TaskManager makes a new session for every attempt)`,
           ),
         );
-      const tm = host.rm.register(r.taskManagerId, r.address, r.slots, r.session);
+      const tm = host.rm.register(r.taskManagerId, r.address, r.slots, r.session, r.metricsAddress);
       cb(null, {
         accepted: true,
         registrationId: tm.registrationId,

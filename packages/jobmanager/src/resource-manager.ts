@@ -8,6 +8,7 @@ import {
   type Logger,
   type TaskExecutorGatewayClient,
   type TaskManagerHeartbeat__Output,
+  type ProcessMetrics__Output,
   type TaskMetrics__Output,
 } from '@weir/core';
 
@@ -31,6 +32,11 @@ export interface RegisteredTaskManager {
   heartbeatStream?: HeartbeatStream;
   rssBytes: number;
   heapUsedBytes: number;
+  /** the latest process figures from its heartbeat */
+  process?: ProcessMetrics__Output;
+  /** host:port of its Prometheus endpoint, empty when it has none */
+  metricsAddress: string;
+  registeredAt: number;
 }
 
 export interface SlotAllocation {
@@ -89,7 +95,13 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
    * A TaskManager joins. Its gateway client presents `session` on every call, which the
    * TaskManager requires: deployments and triggers come only from this JobManager.
    */
-  register(id: string, address: string, slots: number, session: string): RegisteredTaskManager {
+  register(
+    id: string,
+    address: string,
+    slots: number,
+    session: string,
+    metricsAddress = '',
+  ): RegisteredTaskManager {
     const previous = this.taskManagers.get(id);
     if (previous) this.lose(previous, 'it registered again (restarted)');
     const tm: RegisteredTaskManager = {
@@ -105,6 +117,8 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       lastHeartbeat: Date.now(),
       rssBytes: 0,
       heapUsedBytes: 0,
+      metricsAddress,
+      registeredAt: Date.now(),
     };
     this.taskManagers.set(id, tm);
     this.log.info({ taskManagerId: id, address, slots }, 'TaskManager registered');
@@ -129,6 +143,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       tm.lastHeartbeat = Date.now();
       tm.rssBytes = hb.rssBytes;
       tm.heapUsedBytes = hb.heapUsedBytes;
+      if (hb.process) tm.process = hb.process;
       if (hb.metrics.length > 0) this.emit('metrics', hb.metrics);
     });
     const closed = (why: string): void => {

@@ -12,6 +12,7 @@ import {
   type Logger,
   type TaskExecutionStateUpdate,
   type TaskManagerHeartbeat,
+  type ProcessMetrics,
   type TaskMetrics,
   type RegisterTaskManagerResponse__Output,
 } from '@weir/core';
@@ -28,6 +29,10 @@ export interface JobManagerConnectionOptions {
   address: () => string;
   /** the latest metrics of every task, sent with each heartbeat and state report */
   metrics: Map<string, TaskMetrics>;
+  /** this process's own figures, sent with each heartbeat */
+  processMetrics: () => ProcessMetrics;
+  /** host:port of the Prometheus endpoint, empty when there is none */
+  metricsAddress: () => string;
   health: HealthReporter;
   log: Logger;
   /** the JobManager was lost: every task is canceled before registering again */
@@ -94,6 +99,7 @@ export class JobManagerConnection {
             pid: process.pid,
             hostname: os.hostname(),
             session: this.session,
+            metricsAddress: this.opts.metricsAddress(),
           },
           5_000,
         );
@@ -151,13 +157,14 @@ export class JobManagerConnection {
         stream.cancel();
         return;
       }
-      const mem = process.memoryUsage();
+      const proc = this.opts.processMetrics();
       stream.write({
         taskManagerId: this.id,
         registrationId: this.registrationId,
         metrics: [...this.metrics.values()],
-        rssBytes: mem.rss,
-        heapUsedBytes: mem.heapUsed,
+        rssBytes: proc.rssBytes,
+        heapUsedBytes: proc.heapUsedBytes,
+        process: proc,
       });
     };
     beat();

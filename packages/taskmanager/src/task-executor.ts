@@ -16,12 +16,12 @@ import {
   type Logger,
   type TaskDeploymentDescriptor__Output,
   type TaskExecutorGatewayHandlers,
-  type TaskMetrics,
   s3StorageSettings,
   type S3Key,
   type Settings,
 } from '@weir/core';
 import { JobManagerConnection } from './job-manager-connection.js';
+import { TaskManagerMetrics } from './task-manager-metrics.js';
 import { ExchangeRouter } from './network/exchange-router.js';
 import type { SlotWorkerData } from './slot-worker.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
@@ -62,6 +62,8 @@ export interface TaskManagerOptions {
    * TaskManager down; the S3 settings go to every slot's worker thread.
    */
   settings: TaskManagerSettings;
+  /** serve Prometheus metrics at GET /metrics on this port (0: any free port; unset: none) */
+  prometheusPort?: number;
 }
 
 interface Slot {
@@ -95,7 +97,7 @@ export class TaskExecutor {
   /** the local state directory of this TaskManager and RocksDB's memory bounds */
   readonly rocksdb: RocksDBSettings;
   private readonly exchange: ExchangeRouter;
-  private readonly metrics = new Map<string, TaskMetrics>();
+  readonly metrics: TaskManagerMetrics;
   private readonly executionSlot = new Map<string, Slot>();
   private stopping = false;
 
@@ -114,12 +116,15 @@ export class TaskExecutor {
       writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
     };
     this.exchange = new ExchangeRouter(this.id);
+    this.metrics = new TaskManagerMetrics(this.rocksdb.localDir, this.log);
     this.jm = new JobManagerConnection({
       jobManagerAddress: opts.jobManagerAddress,
       taskManagerId: this.id,
       slots: opts.slots,
       address: () => this.address,
-      metrics: this.metrics,
+      metrics: this.metrics.samples,
+      processMetrics: () => this.metrics.processSample(),
+      metricsAddress: () => this.metrics.address,
       health: this.health,
       log: this.log,
       onLost: () => this.cancelAll(),
@@ -200,6 +205,12 @@ export class TaskExecutor {
     const port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.address = `${this.opts.advertisedHost ?? this.opts.host}:${port}`;
     this.log.info({ address: this.address, slots: this.opts.slots }, 'TaskManager listening');
+    if (this.opts.prometheusPort !== undefined)
+      await this.metrics.serve(
+        this.opts.host,
+        this.opts.prometheusPort,
+        this.opts.advertisedHost ?? this.opts.host,
+      );
     await this.jm.register();
   }
 
@@ -218,6 +229,7 @@ export class TaskExecutor {
       slot.jobId = tdd.jobId;
     }
     slot.tasks.add(tdd.executionId);
+    this.metrics.taskDeployed(tdd.executionId, tdd);
     this.executionSlot.set(tdd.executionId, slot);
     for (const rp of tdd.resultPartitions)
       this.exchange.expectConsumers(rp.partitionId, rp.consumerExecutionIds);
@@ -359,7 +371,7 @@ export class TaskExecutor {
         this.jm.reportCheckpoint(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg);
         break;
       case 'metrics':
-        for (const m of msg.metrics) this.metrics.set(m.executionId!, m);
+        for (const m of msg.metrics) this.metrics.update(m);
         break;
       case 'taskState': {
         const slot = this.executionSlot.get(msg.executionId);
@@ -384,7 +396,7 @@ export class TaskExecutor {
           slot.tasks.delete(msg.executionId);
           slot.canceling.delete(msg.executionId);
           this.executionSlot.delete(msg.executionId);
-          setTimeout(() => this.metrics.delete(msg.executionId), 5_000).unref();
+          this.metrics.taskEnded(msg.executionId);
           if (slot.tasks.size === 0) this.releaseWorker(slot);
         }
         break;
@@ -422,5 +434,6 @@ export class TaskExecutor {
     await shutdownServer(this.server, 1_000);
     this.exchange.close();
     this.jm.close();
+    await this.metrics.close();
   }
 }

@@ -26,6 +26,7 @@ interface TaskManagerCliOptions extends ConfigCliOptions {
   host?: string;
   advertisedHost?: string;
   port?: number;
+  metricsPort?: number;
   id?: string;
   workDir?: string;
   stateDir?: string;
@@ -61,6 +62,11 @@ export function registerTaskManager(program: Command): void {
             'port for tasks and data exchange (taskmanager.rpc.port; default 0: any free port)',
             arg(parsePort, '--port'),
           )
+          .option(
+            '--metrics-port <port>',
+            'serve Prometheus metrics at GET /metrics on this port (metrics.reporter.prometheus.port; 0: any free port; default: none)',
+            arg(parsePort, '--metrics-port'),
+          )
           .option('--id <id>', 'TaskManager id (taskmanager.resource-id; default: random)')
           .option(
             '--work-dir <dir>',
@@ -85,6 +91,7 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
     ['advertisedHost', '--advertised-host', 'taskmanager.host'],
     ['port', '--port', 'taskmanager.rpc.port'],
     ['id', '--id', 'taskmanager.resource-id'],
+    ['metricsPort', '--metrics-port', 'metrics.reporter.prometheus.port'],
     ['workDir', '--work-dir', 'process.taskmanager.working-dir'],
     ['stateDir', '--state-dir', 'state.backend.rocksdb.localdir'],
   ]);
@@ -107,8 +114,11 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
     advertisedHost: cfg.get('taskmanager.host') ?? defaultAdvertisedHost(host),
     settings: cfg.settings,
     ...(id ? { taskManagerId: id } : {}),
+    ...(cfg.get('metrics.reporter.prometheus.port') !== undefined
+      ? { prometheusPort: cfg.get('metrics.reporter.prometheus.port') }
+      : {}),
   });
   onShutdown(() => tm.stop());
   await tm.start();
-  readyToParent(tm.boundAddress);
+  readyToParent(tm.boundAddress, tm.metrics.address ? { metrics: tm.metrics.address } : {});
 }

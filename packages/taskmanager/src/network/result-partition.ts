@@ -311,6 +311,13 @@ export class ResultPartition {
     this.notifyIfAvailable();
   }
 
+  /** Unsent buffers over the backlog that makes the producer unavailable, for the fullest subpartition (metrics). */
+  backlogUsage(): number {
+    let most = 0;
+    for (const sp of this.subpartitions) most = Math.max(most, sp.queue.length + (sp.spill?.size ?? 0));
+    return Math.min(1, most / this.maxBacklog);
+  }
+
   isAvailable(): boolean {
     for (const sp of this.subpartitions)
       if (sp.queue.length + (sp.spill?.size ?? 0) >= this.maxBacklog) return false;

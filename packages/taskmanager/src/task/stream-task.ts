@@ -22,6 +22,7 @@ import type { KeyedStateBackend, RocksDBSettings } from '../state/keyed-state-ba
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
 import { restoreKeyedState } from './task-state-restore.js';
+import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
@@ -79,7 +80,8 @@ export class StreamTask implements CheckpointedTask {
   private gate: InputGate | undefined;
   reader: SourceReader<unknown> | undefined;
   private head: Collector<unknown> = NOOP;
-  private readonly counters = { recordsIn: 0, recordsOut: 0 };
+  /** counters of the record loop, sampled by metrics() */
+  private readonly counters = new TaskIOMetrics();
   private state: 'DEPLOYING' | 'RUNNING' | 'ENDING' | TerminalState = 'DEPLOYING';
   private scheduled = false;
   private waitingForOutput = false;
@@ -147,13 +149,14 @@ export class StreamTask implements CheckpointedTask {
     return this.state === 'FINISHED' || this.state === 'CANCELED' || this.state === 'FAILED';
   }
 
+  /** The sampling hook: the slot worker calls it about once a second. */
   metrics(): TaskMetrics {
-    return {
-      executionId: this.executionId,
-      recordsIn: this.counters.recordsIn,
-      recordsOut: this.counters.recordsOut,
-      bytesOut: this.partitions.reduce((s, p) => s + p.bytesOut, 0),
-    };
+    return this.counters.sample(
+      this.executionId,
+      this.gate,
+      this.partitions,
+      this.host.network.creditsPerChannel,
+    );
   }
 
   async start(): Promise<void> {
@@ -379,6 +382,7 @@ export class StreamTask implements CheckpointedTask {
 
   private onOutputAvailable(): void {
     if (!this.outputAvailable()) return;
+    this.counters.backPressureEnds(performance.now());
     if (this.waitingForOutput) {
       this.waitingForOutput = false;
       this.schedule();
@@ -519,8 +523,9 @@ export class StreamTask implements CheckpointedTask {
     this.scheduled = false;
     const gate = this.gate;
     if (this.state !== 'RUNNING' || !gate) return;
+    const start = performance.now();
     try {
-      const deadline = performance.now() + SLICE_MS;
+      const deadline = start + SLICE_MS;
       // the next frame is read only once the current buffer is done, so order is kept
       while (this.outputAvailable() && !this.finishingOperators) {
         if (this.pending && !this.drainPending(deadline)) break;
@@ -529,19 +534,25 @@ export class StreamTask implements CheckpointedTask {
       gate.flushCredits();
       if (this.pending) {
         if (this.outputAvailable()) this.schedule();
-        else this.waitingForOutput = true;
+        else this.waitForOutput();
       } else if (gate.isFinished()) {
         if (!this.dataEnded) void this.endOfData();
         else this.maybeFinish();
       } else if (!this.outputAvailable()) {
-        this.waitingForOutput = true;
+        this.waitForOutput();
       } else if (gate.hasData()) {
         this.schedule();
       }
     } catch (err) {
       void this.fail(err);
     }
+    this.counters.busyMs += performance.now() - start;
   };
+
+  private waitForOutput(): void {
+    this.waitingForOutput = true;
+    this.counters.backPressureBegins(performance.now());
+  }
 
   // ---- sources, driven by output availability
 
@@ -551,6 +562,7 @@ export class StreamTask implements CheckpointedTask {
       for (;;) {
         if (this.state !== 'RUNNING') return;
         if (!this.outputAvailable()) {
+          this.counters.backPressureBegins(performance.now());
           const due = this.watermarkDue();
           await Promise.race([
             new Promise<void>((resolve) => (this.wakeUp = resolve)),
@@ -559,7 +571,8 @@ export class StreamTask implements CheckpointedTask {
           this.sourceWatermarkTick();
           continue;
         }
-        const deadline = performance.now() + SLICE_MS;
+        const start = performance.now();
+        const deadline = start + SLICE_MS;
         let status: InputStatus;
         let polls = 0;
         do {
@@ -568,6 +581,7 @@ export class StreamTask implements CheckpointedTask {
           status === InputStatus.MORE_AVAILABLE &&
           (++polls & 7 || (performance.now() < deadline && this.outputAvailable()))
         );
+        this.counters.busyMs += performance.now() - start;
         this.sourceWatermarkTick();
         if (status === InputStatus.END_OF_INPUT) break;
         if (status === InputStatus.NOTHING_AVAILABLE) {
