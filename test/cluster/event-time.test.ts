@@ -134,4 +134,14 @@ describe('event time on a cluster: windows, timers and late data, exactly once',
     await runJob(cluster, out, 200_000, 'heap', 0);
     assertExact(out);
   });
+
+  // the restored watermark keeps every lateness decision and timer firing of the undisturbed run
+  for (const backend of ['heap', 'rocksdb']) {
+    test(`three kill -9 of TaskManagers change nothing (${backend})`, async () => {
+      const out = path.join(work, `kills-${backend}`);
+      const hits = await runJob(cluster, out, 2_500, backend, 3);
+      assert.ok(hits >= 2, `at least two kills hit the running job (${hits})`);
+      assertExact(out);
+    });
+  }
 });

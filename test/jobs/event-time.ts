@@ -27,6 +27,7 @@ import type {
   WatermarkGenerator,
 } from '@weir/api';
 import {
+  WATERMARK_EVERY,
   event,
   timerFor,
   watermarkFor,
@@ -48,8 +49,9 @@ env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, 100));
 class SecondsWatermarks implements WatermarkGenerator<Event> {
   private maxTs = -Infinity;
   private last = -Infinity;
-  onEvent(_e: Event, ts: number, out: { emitWatermark(w: { timestamp: number }): void }): void {
+  onEvent(e: Event, ts: number, out: { emitWatermark(w: { timestamp: number }): void }): void {
     this.maxTs = Math.max(this.maxTs, ts);
+    if (e.i % WATERMARK_EVERY !== WATERMARK_EVERY - 1) return;
     const wm = watermarkFor(this.maxTs);
     if (wm > this.last) {
       this.last = wm;
