@@ -18,7 +18,7 @@ import { metricsOverhead } from './metrics-overhead.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -168,6 +168,9 @@ async function main(): Promise<void> {
   const chained: number[] = [];
   const rocksdb: number[] = [];
   const rocksdbCheckpointed: number[] = [];
+  const etWindow: number[] = [];
+  const etCount: number[] = [];
+  const etCountWatermarks: number[] = [];
   let state: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateS3: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateRocks: Array<{ durationMs: number; stateSizeBytes: number }> = [];
@@ -182,6 +185,11 @@ async function main(): Promise<void> {
         rocksdbCheckpointed.push(
           await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000', 'rocksdb']),
         );
+      }
+      if (want('eventtime')) {
+        etWindow.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['window']));
+        etCount.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['count']));
+        etCountWatermarks.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['count-watermarks']));
       }
     }
     if (want('large-state')) {
@@ -201,6 +209,9 @@ async function main(): Promise<void> {
     ['cluster chained only (no shuffle), p=2', chained],
     ['cluster word count, RocksDB keyed state, p=2', rocksdb],
     ['cluster word count, RocksDB keyed state, checkpoints every 1 s (file://)', rocksdbCheckpointed],
+    ['cluster tumbling event-time window count, 1k keys, 1 s windows of ~100 records per key, p=2', etWindow],
+    ['cluster keyed count, 1k keys, p=2', etCount],
+    ['cluster keyed count with timestamps and watermarks every 200 ms, p=2', etCountWatermarks],
   ];
   console.log('');
   console.log('| pipeline | records/s (median) | vs baseline |');
@@ -211,6 +222,10 @@ async function main(): Promise<void> {
   if (checkpointed.length > 0 && shuffle.length > 0)
     console.log(
       `checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`,
+    );
+  if (etCount.length > 0)
+    console.log(
+      `event-time cost on the keyed count (watermarks every 200 ms): ${((1 - median(etCountWatermarks) / median(etCount)) * 100).toFixed(1)}%`,
     );
   if (rocksdb.length > 0 && shuffle.length > 0)
     console.log(
@@ -233,7 +248,7 @@ async function main(): Promise<void> {
   if (want('nexmark')) await nexmarkBench(here);
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);
   console.log(
-    `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
+    `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; event-time window ${etWindow.map(fmt).join(', ')}, keyed count ${etCount.map(fmt).join(', ')}, with watermarks ${etCountWatermarks.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
   );
 }
 

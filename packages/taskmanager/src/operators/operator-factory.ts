@@ -26,8 +26,18 @@ import {
 
 export type { OperatorRuntime } from './event-time-operators.js';
 
-/** Keyed operators with timers or namespaced state: their backend carries event-time state. */
-const EVENT_TIME_KINDS = new Set(['keyedProcess', 'window']);
+/**
+ * Keyed operators with timers or namespaced state: their backend carries event-time state
+ * (windows, and process functions with onTimer). Others keep the plain backend, with its
+ * incremental checkpoints.
+ */
+function hasEventTimeState(node: StreamNode): boolean {
+  if (node.kind === 'window') return true;
+  return (
+    node.kind === 'keyedProcess' &&
+    typeof (node.transformation.fn as { onTimer?: unknown })?.onTimer === 'function'
+  );
+}
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -86,7 +96,7 @@ export function createOperator(
   runtime: OperatorRuntime = standaloneRuntime(),
 ): StreamOperator {
   let backend = node.keySelector ? keyedBackend() : undefined;
-  if (backend && EVENT_TIME_KINDS.has(node.kind))
+  if (backend && hasEventTimeState(node))
     backend = createEventTimeState(
       backend,
       node.name,
@@ -169,7 +179,7 @@ function buildOperator(
           info,
           runtime,
           output,
-          backend: keyed.backend as EventTimeKeyedBackend,
+          backend: keyed.backend,
           keySelector: keyed.keySelector,
           operatorState,
           open: () => rich.open(),
