@@ -80,7 +80,11 @@ export function createOperator(
     new StreamingRuntimeContext(info, keyed?.backend, operatorState),
     operatorState,
   );
-  if (keyed) op.keyedBackend = keyed.backend;
+  if (keyed) {
+    op.keyedBackend = keyed.backend;
+    const backend = keyed.backend;
+    if (backend.prefetch) op.prefetch = (records) => backend.prefetch!(records, keyed.keySelector);
+  }
   op.operatorState = operatorState;
   return op;
 }

@@ -182,8 +182,12 @@ export class StreamTask implements CheckpointedTask {
         maxParallelism: this.tdd.maxParallelism,
       },
       this.tdd.incrementalCheckpoints,
+      this.keyedOperators,
     );
   }
+
+  /** keyed operators in this task's chain: they share the slot's managed memory */
+  private keyedOperators = 1;
 
   private nodeById(id: string): StreamNode {
     const node = this.graph.nodes.find((n) => n.id === id);
@@ -231,6 +235,7 @@ export class StreamTask implements CheckpointedTask {
     }
     let output: Collector<unknown> = writers.length > 0 ? fanOut(writers) : NOOP;
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
+    this.keyedOperators = operatorNodes.filter((n) => n.keySelector).length;
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
       const op = createOperator(
         operatorNodes[i]!,
@@ -319,6 +324,7 @@ export class StreamTask implements CheckpointedTask {
   private readonly inputHandler = {
     onRecords: (records: unknown[]): void => {
       this.counters.recordsIn += records.length;
+      this.operators[0]?.prefetch?.(records);
       this.pending = records;
       this.pendingAt = 0;
     },

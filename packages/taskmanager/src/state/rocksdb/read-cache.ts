@@ -1,0 +1,124 @@
+import type { NK } from './held-values.js';
+
+/** One cached value: as held (see held-values.ts) or ABSENT, its estimated size, and its CLOCK bit. */
+export interface CacheEntry {
+  v: unknown;
+  bytes: number;
+  /** read since the clock hand last passed: it gets a second chance */
+  ref: boolean;
+}
+
+/** One state's entries, in insertion order (the order the clock hand walks). */
+export type CacheMap = Map<NK, CacheEntry>;
+
+/*
+ * Estimated JavaScript heap bytes of one entry, measured with `node --expose-gc` (1M entries of
+ * number keys and 9-byte Buffers, heapUsed before and after): the Map slot, the entry object, and
+ * for a Buffer value its object and backing store. Strings count their length once (one-byte).
+ */
+const ENTRY_BYTES = 88;
+const BUFFER_BYTES = 96;
+const STRING_BYTES = 16;
+
+/** Estimated heap bytes of a cached key and value. */
+export function entryBytes(nk: NK, v: unknown): number {
+  let n = ENTRY_BYTES;
+  if (typeof nk === 'string') n += STRING_BYTES + nk.length;
+  if (Buffer.isBuffer(v)) n += BUFFER_BYTES + v.length;
+  else if (typeof v === 'string') n += STRING_BYTES + v.length;
+  return n;
+}
+
+/**
+ * The RocksDB backend's read cache: what RocksDB holds for recently used keys, bounded in
+ * estimated bytes (and optionally in entries), shared by the backend's states. Eviction is
+ * CLOCK (second chance) over each state's Map in insertion order: a hit only sets a bit, and
+ * the hand, when it needs room, gives a read entry one more round (moving it to the end) and
+ * drops the first one not read since. Hot keys stay; a uniform workload keeps as much as fits.
+ */
+export class ReadCache {
+  /** estimated bytes held */
+  bytes = 0;
+  entries = 0;
+  private readonly maps: CacheMap[] = [];
+
+  constructor(
+    readonly maxBytes: number,
+    readonly maxEntries = Infinity,
+  ) {
+    if (!(maxBytes > 0))
+      throw new Error(`The RocksDB read cache needs a positive size, got ${maxBytes} bytes`);
+  }
+
+  /** The entries of one more state. */
+  newMap(): CacheMap {
+    const m: CacheMap = new Map();
+    this.maps.push(m);
+    return m;
+  }
+
+  /** The cached value (undefined: not cached), marking it used. */
+  get(map: CacheMap, nk: NK): unknown {
+    const e = map.get(nk);
+    if (e === undefined) return undefined;
+    e.ref = true;
+    return e.v;
+  }
+
+  has(map: CacheMap, nk: NK): boolean {
+    return map.has(nk);
+  }
+
+  /** Caches v for nk (replacing what was there), then makes room if over a bound. */
+  put(map: CacheMap, nk: NK, v: unknown): void {
+    const bytes = entryBytes(nk, v);
+    const e = map.get(nk);
+    if (e !== undefined) {
+      this.bytes += bytes - e.bytes;
+      e.v = v;
+      e.bytes = bytes;
+      e.ref = true;
+    } else {
+      map.set(nk, { v, bytes, ref: false });
+      this.bytes += bytes;
+      this.entries++;
+    }
+    if (this.bytes > this.maxBytes || this.entries > this.maxEntries) this.evict(map);
+  }
+
+  /**
+   * Drops entries until 1/64 below the bounds (so the hand runs once per many inserts), from
+   * the state being written first, then from the others.
+   */
+  private evict(first: CacheMap): void {
+    const targetBytes = this.maxBytes - Math.ceil(this.maxBytes / 64);
+    const targetEntries =
+      this.maxEntries === Infinity ? Infinity : this.maxEntries - Math.floor(this.maxEntries / 64);
+    const over = (): boolean => this.bytes > targetBytes || this.entries > targetEntries;
+    for (const map of [first, ...this.maps.filter((m) => m !== first)]) {
+      // at most two rounds: the first clears every bit it passes
+      let budget = map.size * 2;
+      while (over() && map.size > 0 && budget-- > 0) {
+        const it = map.entries();
+        for (let step = it.next(); !step.done && over() && budget-- > 0; step = it.next()) {
+          const [nk, e] = step.value;
+          map.delete(nk);
+          if (e.ref) {
+            e.ref = false;
+            map.set(nk, e); // a second chance: to the end of the order
+          } else {
+            this.bytes -= e.bytes;
+            this.entries--;
+          }
+        }
+      }
+      if (!over()) return;
+    }
+  }
+
+  clear(): void {
+    for (const m of this.maps) m.clear();
+    this.bytes = 0;
+    this.entries = 0;
+  }
+}
