@@ -106,7 +106,7 @@ export async function keyedStateThroughput(here: string, runs: number): Promise<
             await run(
               cluster,
               here,
-              [String(records10M), '10000000', '1000', 'rocksdb'],
+              [String(records10M), '10000000', '1000', process.env.BENCH_KEYED_10M_BACKEND ?? 'rocksdb'],
               '10M keys, RocksDB, 256 MB heap',
             ),
           );

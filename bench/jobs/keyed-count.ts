@@ -1,6 +1,6 @@
 // Benchmark: running count and sum per key over <keys> keys drawn uniformly (a fixed hash of the
 // record index), one state update per record, one output every 4th update of a key.
-// Args: <records> <keys> [checkpoint interval ms, 0: none] [heap|rocksdb] [parallelism (default 2)].
+// Args: <records> <keys> [checkpoint interval ms, 0: none] [heap|rocksdb|rocksdb-incremental] [parallelism (default 2)].
 import {
   StreamExecutionEnvironment,
   DataGeneratorSource,
@@ -35,7 +35,8 @@ const interval = Number(args[2] ?? 1000);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(Number(args[4] ?? 2));
 if (interval > 0) env.enableCheckpointing(interval);
-if (args[3]) env.setStateBackend(args[3] as StateBackendType);
+if (args[3] === 'rocksdb-incremental') env.setStateBackend('rocksdb', { incremental: true });
+else if (args[3]) env.setStateBackend(args[3] as StateBackendType);
 env
   .fromSource(
     // uniform over the keys: a multiplicative hash of the index, so consecutive records hit unrelated keys
