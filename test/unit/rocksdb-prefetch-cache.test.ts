@@ -184,6 +184,33 @@ describe('RocksDB prefetch of an input buffer', () => {
     assert.equal(reads.calls, 1);
   });
 
+  test('an operator that writes without reading gets few prefetches; one that reads gets them all', async () => {
+    const b = await rocks({ readCacheBytes: 64 << 20 });
+    const s = b.getState(new ValueStateDescriptor<number>('v'));
+    const reads = countReads(b);
+    let next = 0;
+    const buffer = (): Array<{ k: number }> => recordsOf(Array.from({ length: 1000 }, () => next++));
+    for (let i = 0; i < 64; i++) {
+      const records = buffer();
+      b.prefetch(records, keyOf);
+      for (const r of records) {
+        b.setCurrentKey(r.k);
+        s.update(1); // write-only: nothing prefetched is read
+      }
+    }
+    assert.ok(reads.calls < 20, `write-only: ${reads.calls} multi-gets for 64 buffers`);
+    reads.calls = 0;
+    for (let i = 0; i < 64; i++) {
+      const records = buffer();
+      b.prefetch(records, keyOf);
+      for (const r of records) {
+        b.setCurrentKey(r.k);
+        s.update((s.value() ?? 0) + 1);
+      }
+    }
+    assert.ok(reads.calls >= 48, `read-modify-write: ${reads.calls} multi-gets for 64 buffers`);
+  });
+
   test('a key selector that throws ends the prefetch quietly (processing reports it)', async () => {
     const b = await rocks();
     b.getState(new ValueStateDescriptor<number>('v'));

@@ -110,6 +110,10 @@ export function rocksDBDirectory(
 const DISPOSED = 'RocksDB state backend used after it was disposed';
 /** keys read per multi-get when prefetching (RocksDB sorts and reads each batch in one call) */
 const PREFETCH_BATCH = 4096;
+/** prefetched entries between two looks at how many of them were read */
+const PREFETCH_WINDOW = 2048;
+/** input buffers skipped after a window in which under a quarter of what was prefetched was read */
+const PREFETCH_PAUSE = 31;
 
 /**
  * Keyed state in RocksDB (one database per task attempt, on local disk), with the heap
@@ -145,6 +149,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly prefetchMetas: StateMeta[] = [];
   private readonly prefetchNks: NK[] = [];
   private readonly prefetchSeen = new Set<string | number>();
+  /** entries prefetched in the current window, and input buffers still to skip */
+  private prefetched = 0;
+  private prefetchPaused = 0;
   private readonly snapshots = new Set<Promise<unknown>>();
   private readonly host: RocksStateHost;
   // ---- incremental checkpoints
@@ -285,11 +292,22 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   /**
    * Reads, in multi-gets, the value states of the keys of a buffer of records that neither the
    * write buffer nor the cache holds, into the cache; the records are processed after. A key
-   * selector that throws stops the prefetch (processing the record reports it).
+   * selector that throws stops the prefetch (processing the record reports it). An operator
+   * that mostly writes without reading (under a quarter of a window of prefetched entries
+   * read) has the next 31 input buffers not prefetched, which keeps measuring.
    */
   prefetch(records: readonly unknown[], keyOf: (record: unknown) => unknown): void {
     const metas = this.valueMetas;
     if (this.closed || !this.db || metas.length === 0) return;
+    if (this.prefetchPaused > 0) {
+      this.prefetchPaused--;
+      return;
+    }
+    if (this.prefetched >= PREFETCH_WINDOW) {
+      if (this.cache.prefetchedRead * 4 < this.prefetched) this.prefetchPaused = PREFETCH_PAUSE;
+      this.prefetched = 0;
+      this.cache.prefetchedRead = 0;
+    }
     const keys = this.prefetchKeys;
     const seen = this.prefetchSeen;
     let at = 0;
@@ -323,6 +341,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readPrefetched(): void {
     const keys = this.prefetchKeys;
     if (keys.length > 0) {
+      this.prefetched += keys.length;
       const values = this.rdb._getManySync(keys, NO_OPTIONS);
       for (let i = 0; i < keys.length; i++) {
         const bytes = values[i];
@@ -330,6 +349,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           this.prefetchMetas[i]!.clean,
           this.prefetchNks[i]!,
           bytes === undefined || bytes === null ? ABSENT : heldFromStored(bytes),
+          true,
         );
       }
     }

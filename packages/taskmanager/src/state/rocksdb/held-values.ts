@@ -28,7 +28,9 @@ export interface StateMeta {
 /** The codec's bytes of a value in a Buffer of their own (see core/codec.ts). */
 export function pack(value: unknown): Buffer {
   const n = valueEncoder.encode(value);
-  return Buffer.from(valueEncoder.buffer.subarray(0, n));
+  const b = Buffer.allocUnsafe(n);
+  valueEncoder.buffer.copy(b, 0, 0, n);
+  return b;
 }
 
 export function isImmutable(v: unknown): boolean {

@@ -4,8 +4,11 @@ import type { NK } from './held-values.js';
 export interface CacheEntry {
   v: unknown;
   bytes: number;
-  /** read since the clock hand last passed: it gets a second chance */
-  ref: boolean;
+  /**
+   * 1: read since the clock hand last passed (it gets a second chance); 0: not; -1: prefetched
+   * for a read about to come, which does not count as reuse
+   */
+  ref: number;
 }
 
 /** One state's entries, in insertion order (the order the clock hand walks). */
@@ -40,6 +43,8 @@ export class ReadCache {
   /** estimated bytes held */
   bytes = 0;
   entries = 0;
+  /** prefetched entries read since the count was last reset (see RocksDBKeyedStateBackend.prefetch) */
+  prefetchedRead = 0;
   private readonly maps: CacheMap[] = [];
 
   constructor(
@@ -61,7 +66,10 @@ export class ReadCache {
   get(map: CacheMap, nk: NK): unknown {
     const e = map.get(nk);
     if (e === undefined) return undefined;
-    e.ref = true;
+    if (e.ref < 0) {
+      e.ref = 0;
+      this.prefetchedRead++;
+    } else e.ref = 1;
     return e.v;
   }
 
@@ -69,17 +77,19 @@ export class ReadCache {
     return map.has(nk);
   }
 
-  /** Caches v for nk (replacing what was there), then makes room if over a bound. */
-  put(map: CacheMap, nk: NK, v: unknown): void {
+  /**
+   * Caches v for nk (replacing what was there, keeping its bit), then makes room if over a
+   * bound. prefetched: the read it was fetched for is not reuse.
+   */
+  put(map: CacheMap, nk: NK, v: unknown, prefetched = false): void {
     const bytes = entryBytes(nk, v);
     const e = map.get(nk);
     if (e !== undefined) {
       this.bytes += bytes - e.bytes;
       e.v = v;
       e.bytes = bytes;
-      e.ref = true;
     } else {
-      map.set(nk, { v, bytes, ref: false });
+      map.set(nk, { v, bytes, ref: prefetched ? -1 : 0 });
       this.bytes += bytes;
       this.entries++;
     }
@@ -95,24 +105,23 @@ export class ReadCache {
     const targetEntries =
       this.maxEntries === Infinity ? Infinity : this.maxEntries - Math.floor(this.maxEntries / 64);
     const over = (): boolean => this.bytes > targetBytes || this.entries > targetEntries;
-    for (const map of [first, ...this.maps.filter((m) => m !== first)]) {
-      // at most two rounds: the first clears every bit it passes
+    for (let i = -1; i < this.maps.length && over(); i++) {
+      const map = i < 0 ? first : this.maps[i]!;
+      if (i >= 0 && map === first) continue;
+      // at most two rounds: the first clears every bit it passes (entries moved to the end are
+      // met again by the same iteration)
       let budget = map.size * 2;
-      while (over() && map.size > 0 && budget-- > 0) {
-        const it = map.entries();
-        for (let step = it.next(); !step.done && over() && budget-- > 0; step = it.next()) {
-          const [nk, e] = step.value;
-          map.delete(nk);
-          if (e.ref) {
-            e.ref = false;
-            map.set(nk, e); // a second chance: to the end of the order
-          } else {
-            this.bytes -= e.bytes;
-            this.entries--;
-          }
+      for (const [nk, e] of map) {
+        if (!over() || budget-- <= 0) break;
+        map.delete(nk);
+        if (e.ref > 0) {
+          e.ref = 0;
+          map.set(nk, e); // a second chance: to the end of the order
+        } else {
+          this.bytes -= e.bytes;
+          this.entries--;
         }
       }
-      if (!over()) return;
     }
   }
 
