@@ -14,11 +14,12 @@ import { measureRecovery, recoveryJob, type RecoveryTimes } from './recovery.js'
 import { incrementalCheckpoints } from './incremental.js';
 import { nexmarkBench } from './nexmark/cluster.js';
 import { metricsOverhead } from './metrics-overhead.js';
+import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -152,6 +153,18 @@ async function recovery(): Promise<void> {
   );
 }
 
+/** bench/rocksdb-bindings.ts with 1M keys, in its own process (it exits when done). */
+async function rawBindingRates(): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'rocksdb-bindings.ts')], {
+    env: { ...process.env, BENCH_KEYS: process.env.BENCH_KEYS ?? '1000000' },
+    encoding: 'utf8',
+  });
+  console.log('');
+  console.log('RocksDB binding on this machine (bench/rocksdb-bindings.ts, one thread):');
+  console.log(out.trim());
+}
+
 async function main(): Promise<void> {
   console.log(
     `weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`,
@@ -243,6 +256,11 @@ async function main(): Promise<void> {
   );
   console.log(`| checkpoint size | ${mb(state)} | ${mb(stateS3)} | ${mb(stateRocks)} |`);
   console.log('');
+  if (want('keyed-state')) {
+    // the raw binding rates of this machine beside the keyed-state figures
+    await rawBindingRates();
+    printKeyedState(await keyedStateThroughput(here, Number(process.env.BENCH_KEYED_RUNS ?? 3)));
+  }
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('recovery')) await recovery();
   if (want('nexmark')) await nexmarkBench(here);

@@ -224,12 +224,37 @@ export const CONFIG_OPTIONS = [
     'a directory',
     'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)',
   ),
-  o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', {
-    default: 8 << 20,
-  }),
-  o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', {
-    default: 16 << 20,
-  }),
+  o(
+    'taskmanager.memory.managed.size',
+    parseSize,
+    SIZE,
+    "memory for RocksDB keyed state per TaskManager (read caches, block caches, write buffers), split evenly between its slots (default: taskmanager.memory.managed.fraction of the process's JavaScript heap limit)",
+  ),
+  o(
+    'taskmanager.memory.managed.fraction',
+    num(0.01),
+    'a number from 0.01 to 1',
+    'the share of the JavaScript heap limit (--max-old-space-size) taken as managed memory when its size is not set',
+    { default: 0.4 },
+  ),
+  o(
+    'state.backend.rocksdb.read-cache.size',
+    parseSize,
+    SIZE,
+    "read cache in front of each RocksDB database, on the slot's JavaScript heap (default: half of the database's share of managed memory)",
+  ),
+  o(
+    'state.backend.rocksdb.block.cache-size',
+    parseSize,
+    SIZE,
+    "RocksDB block cache per database (default: 30% of the database's share of managed memory)",
+  ),
+  o(
+    'state.backend.rocksdb.writebuffer.size',
+    parseSize,
+    SIZE,
+    "RocksDB memtables per database, all of them together (default: 20% of the database's share of managed memory)",
+  ),
   // restart strategy
   o(
     'restart-strategy.type',

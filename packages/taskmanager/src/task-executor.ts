@@ -25,12 +25,16 @@ import { TaskManagerMetrics } from './task-manager-metrics.js';
 import { ExchangeRouter } from './network/exchange-router.js';
 import type { SlotWorkerData } from './slot-worker.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
+import { managedMemoryPerSlot } from './state/rocksdb/memory-budget.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 /** The registry settings a TaskManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
 export type TaskManagerSettings = Pick<
   Settings,
+  | 'taskmanager.memory.managed.size'
+  | 'taskmanager.memory.managed.fraction'
+  | 'state.backend.rocksdb.read-cache.size'
   | 'state.backend.rocksdb.block.cache-size'
   | 'state.backend.rocksdb.writebuffer.size'
   | 'task.cancellation.timeout'
@@ -56,7 +60,7 @@ export interface TaskManagerOptions {
    */
   stateDir: string;
   /**
-   * RocksDB memory per database; task.cancellation.timeout: a task that has not ended this long
+   * managed memory and RocksDB memory (see state/rocksdb/memory-budget.ts); task.cancellation.timeout: a task that has not ended this long
    * after it was told to cancel (user code stuck in a loop) gets its slot's worker thread
    * terminated, like Flink's task cancellation watchdog but without taking the whole
    * TaskManager down; the S3 settings go to every slot's worker thread.
@@ -112,8 +116,16 @@ export class TaskExecutor {
     this.network = { ...DEFAULT_NETWORK, ...opts.network };
     this.rocksdb = {
       localDir: path.join(path.resolve(opts.stateDir), this.id),
-      blockCacheSize: opts.settings['state.backend.rocksdb.block.cache-size'],
-      writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
+      memory: {
+        perSlot: managedMemoryPerSlot(
+          opts.settings['taskmanager.memory.managed.size'],
+          opts.settings['taskmanager.memory.managed.fraction'],
+          opts.slots,
+        ),
+        readCacheSize: opts.settings['state.backend.rocksdb.read-cache.size'],
+        blockCacheSize: opts.settings['state.backend.rocksdb.block.cache-size'],
+        writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
+      },
     };
     this.exchange = new ExchangeRouter(this.id);
     this.metrics = new TaskManagerMetrics(this.rocksdb.localDir, this.log);

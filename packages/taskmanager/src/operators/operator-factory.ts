@@ -114,7 +114,11 @@ export function createOperator(
     operatorState,
     runtime,
   );
-  if (keyed) op.keyedBackend = keyed.backend;
+  if (keyed) {
+    op.keyedBackend = keyed.backend;
+    const backend = keyed.backend;
+    if (backend.prefetch) op.prefetch = (records) => backend.prefetch!(records, keyed.keySelector);
+  }
   op.operatorState = operatorState;
   return op;
 }

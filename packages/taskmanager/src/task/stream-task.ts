@@ -215,8 +215,12 @@ export class StreamTask implements CheckpointedTask {
         maxParallelism: this.tdd.maxParallelism,
       },
       this.tdd.incrementalCheckpoints,
+      this.keyedOperators,
     );
   }
+
+  /** keyed operators in this task's chain: they share the slot's managed memory */
+  private keyedOperators = 1;
 
   private nodeById(id: string): StreamNode {
     const node = this.graph.nodes.find((n) => n.id === id);
@@ -277,6 +281,7 @@ export class StreamTask implements CheckpointedTask {
     const sideOutputs = new Map([...sideWriters].map(([tag, ws]) => [tag, fanOut(ws)]));
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
     const autoWatermarkIntervalMs = this.autoWatermarkIntervalMs();
+    this.keyedOperators = operatorNodes.filter((n) => n.keySelector).length;
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
       const runtime: OperatorRuntime = {
         timestamp: this.timestamp,
@@ -409,6 +414,7 @@ export class StreamTask implements CheckpointedTask {
   private readonly inputHandler = {
     onRecords: (records: unknown[], _channel: number, timestamps?: number[]): void => {
       this.counters.recordsIn += records.length;
+      this.operators[0]?.prefetch?.(records);
       this.pending = records;
       this.pendingTimestamps = timestamps;
       this.pendingAt = 0;

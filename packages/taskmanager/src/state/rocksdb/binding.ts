@@ -52,9 +52,10 @@ export async function openRocksDB(
       createIfMissing: true,
       errorIfExists: true,
       cacheSize: opts.blockCacheSize,
-      // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4
+      // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4,
+      // flushed two at a time (up to 6, so 1.5 x the budget at worst while flushes lag)
       compaction: 'level',
-      memtableMemoryBudget: opts.writeBufferSize * 4,
+      memtableMemoryBudget: opts.writeBufferSize,
       compression: false,
       walCompression: false,
       parallelism: 1,

@@ -1,4 +1,5 @@
 import { UnsupportedValueError, decodeValue, valueEncoder } from '@weir/core';
+import type { CacheMap } from './read-cache.js';
 
 /*
  * How the write buffer and the read cache in front of RocksDB hold state: per state a Map of
@@ -18,8 +19,8 @@ export interface StateMeta {
   id: number;
   /** written, not yet in RocksDB: normalized key -> the value as held (see toHeld) or DELETED */
   dirty: Map<NK, unknown>;
-  /** read cache: normalized key -> the value as held (see toHeld) or ABSENT */
-  clean: Map<NK, unknown>;
+  /** read cache (see read-cache.ts): normalized key -> the value as held (see toHeld) or ABSENT */
+  clean: CacheMap;
   /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }
@@ -27,7 +28,9 @@ export interface StateMeta {
 /** The codec's bytes of a value in a Buffer of their own (see core/codec.ts). */
 export function pack(value: unknown): Buffer {
   const n = valueEncoder.encode(value);
-  return Buffer.from(valueEncoder.buffer.subarray(0, n));
+  const b = Buffer.allocUnsafe(n);
+  valueEncoder.buffer.copy(b, 0, 0, n);
+  return b;
 }
 
 export function isImmutable(v: unknown): boolean {
@@ -60,6 +63,15 @@ export function held(meta: StateMeta, v: unknown, what: 'key' | 'value' = 'value
 export function fromHeld(v: unknown): unknown {
   if (v instanceof AppendList) return decodeValue(v.bytes());
   return Buffer.isBuffer(v) ? decodeValue(v) : v;
+}
+
+/** What the cache holds for bytes read from RocksDB: a primitive decoded, anything else as the bytes. */
+export function heldFromStored(bytes: Buffer): unknown {
+  const t = bytes[0]!;
+  // msgpack maps and arrays (fixmap, fixarray, array16/32, map16/32) stay bytes without decoding
+  if ((t >= 0x80 && t <= 0x9f) || (t >= 0xdc && t <= 0xdf)) return bytes;
+  const v = decodeValue(bytes);
+  return isImmutable(v) ? v : bytes;
 }
 
 export function heldBytes(v: unknown): Buffer {
