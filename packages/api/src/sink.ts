@@ -11,6 +11,12 @@ export interface SinkWriter<T> {
    * subtask sees all of it on restore). Values must be JSON.
    */
   snapshotState?(checkpointId: number): unknown[];
+  /**
+   * The asynchronous rest of the pre-commit `snapshotState` started (PREPARE TRANSACTION,
+   * waiting for publish acknowledgements): the checkpoint is acknowledged only once this
+   * resolves, and declined if it rejects. Keeps the barrier itself free of I/O.
+   */
+  preCommitted?(checkpointId: number): Promise<void> | undefined;
   /** checkpoint `checkpointId` completed everywhere: commit what it covers */
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   notifyCheckpointAborted?(checkpointId: number): void;

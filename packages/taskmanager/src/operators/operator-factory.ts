@@ -186,6 +186,7 @@ function buildOperator(
         snapshotState: (checkpointId: number) => {
           if (writer.snapshotState) state.update(writer.snapshotState(checkpointId));
         },
+        snapshotDurable: (checkpointId: number) => writer.preCommitted?.(checkpointId),
         notifyCheckpointComplete: (checkpointId: number) => writer.notifyCheckpointComplete?.(checkpointId),
         notifyCheckpointAborted: (checkpointId: number) => writer.notifyCheckpointAborted?.(checkpointId),
       };

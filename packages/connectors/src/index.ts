@@ -1,0 +1,12 @@
+/**
+ * Connectors to real systems on weir's source/sink SDK: NATS JetStream (source and sink) and
+ * PostgreSQL (exactly-once sink, bounded source). Import from `@weir/connectors`; the job
+ * bundle carries them and their clients.
+ */
+export type { NatsConnectionOptions } from './nats/connection.js';
+export {
+  JetStreamSource,
+  type JetStreamSourceOptions,
+  type JetStreamSplit,
+} from './nats/jetstream-source.js';
+export { JetStreamSink, type JetStreamSinkOptions } from './nats/jetstream-sink.js';
