@@ -2,6 +2,8 @@ import type { TaskInfo } from './runtime-context.js';
 
 /** Writes one subtask's records; `close` runs once the input ended or the task is canceled. */
 export interface SinkWriter<T> {
+  /** connects and checks the destination before the task runs; a rejection fails the task */
+  open?(): Promise<void>;
   write(record: T): void;
   /** called at the end of input so buffered records reach their destination */
   flush?(endOfInput: boolean): void | Promise<void>;

@@ -10,3 +10,9 @@ export {
   type JetStreamSplit,
 } from './nats/jetstream-source.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './nats/jetstream-sink.js';
+export type { PostgresConnection } from './postgres/connection.js';
+export {
+  PostgresSink,
+  type PostgresSinkOptions,
+  type PreparedTransaction,
+} from './postgres/postgres-sink.js';

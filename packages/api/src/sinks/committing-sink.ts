@@ -8,6 +8,8 @@ import type { TransactionContext } from './two-phase-commit-sink.js';
  * TwoPhaseCommittingSink.PrecommittingSinkWriter.
  */
 export interface PrecommittingWriter<T, C> {
+  /** connects and checks the destination before the task runs; a rejection fails the task */
+  open?(): Promise<void>;
   write(record: T): void;
   /**
    * At the barrier, synchronously: seal what was written since the last barrier and return
@@ -84,6 +86,10 @@ export abstract class TwoPhaseCommittingSink<T, C> implements Sink<T> {
       await committer.commit(pending.slice(0, n).map((p) => p.committable));
       pending.splice(0, n);
     };
+    const open = async (): Promise<void> => {
+      await writer.open?.();
+      await recovering;
+    };
     const close = async (): Promise<void> => {
       await writer.close();
       await committer.close?.();
@@ -96,9 +102,10 @@ export abstract class TwoPhaseCommittingSink<T, C> implements Sink<T> {
         await writer.preCommitted();
         await commitUpTo(0);
       };
-      return { write: (r) => writer.write(r), flush: finish, close };
+      return { open: () => open(), write: (r) => writer.write(r), flush: finish, close };
     }
     return {
+      open,
       write: (r) => writer.write(r),
       snapshotState: (checkpointId) => {
         const c = writer.prepareCommit(checkpointId);

@@ -95,6 +95,10 @@ class JetStreamWriter<T> implements SinkWriter<T> {
     for (const r of backlog) this.publish(r);
   }
 
+  open(): Promise<void> {
+    return this.ready;
+  }
+
   private fail(err: Error): void {
     this.failure ??= err;
     this.settle();

@@ -176,7 +176,7 @@ function buildOperator(
       return {
         name,
         collect: (r: unknown) => writer.write(r),
-        open: () => {},
+        open: () => writer.open?.(),
         finish: async () => {
           await writer.flush?.(true);
         },
