@@ -203,6 +203,26 @@ describe('connectors against real servers (nats-server -js, PostgreSQL)', { skip
     assert.equal(seen.indexOf(0), -1, 'every input message in the output');
   });
 
+  test('bounded PostgreSQL source split by id ranges -> PostgreSQL sink: every row once', async () => {
+    const N = 5_000;
+    await db.query('CREATE TABLE src (id bigint PRIMARY KEY, v int NOT NULL)');
+    await db.query('CREATE TABLE dst (id bigint NOT NULL, v int NOT NULL)');
+    await db.query('INSERT INTO src SELECT g, g % 97 FROM generate_series(1, $1::int) g', [N]);
+    const r = await cluster.run([
+      'run',
+      path.join(ROOT, 'test/jobs/postgres-copy.ts'),
+      '--',
+      postgres.url,
+      String(N),
+      '5',
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const check = await db.query<{ rows: string; ids: string; wrong: string }>(
+      `SELECT count(*) AS rows, count(DISTINCT id) AS ids, count(*) FILTER (WHERE v <> (id % 97) * 2) AS wrong FROM dst`,
+    );
+    assert.deepEqual(check.rows[0], { rows: String(N), ids: String(N), wrong: '0' });
+  });
+
   describe('bad input', () => {
     before(async () => {
       await addStream(jsm, 'input');

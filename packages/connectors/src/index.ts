@@ -16,3 +16,8 @@ export {
   type PostgresSinkOptions,
   type PreparedTransaction,
 } from './postgres/postgres-sink.js';
+export {
+  PostgresSource,
+  type PostgresSourceOptions,
+  type PostgresRangeSplit,
+} from './postgres/postgres-source.js';
