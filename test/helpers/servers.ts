@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort, tempDir } from './cli.js';
@@ -44,11 +44,14 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 const NATS_BIN = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p));
-const PG_BIN = [
-  '/usr/lib/postgresql/15/bin',
-  '/usr/lib/postgresql/16/bin',
-  '/usr/lib/postgresql/17/bin',
-].find((p) => existsSync(path.join(p, 'postgres')));
+const PG_ROOT = '/usr/lib/postgresql';
+/** the newest installed PostgreSQL's bin directory (Debian installs each major version apart) */
+const PG_BIN = existsSync(PG_ROOT)
+  ? readdirSync(PG_ROOT)
+      .filter((v) => existsSync(path.join(PG_ROOT, v, 'bin', 'postgres')))
+      .sort((a, b) => Number(b) - Number(a))
+      .map((v) => path.join(PG_ROOT, v, 'bin'))[0]
+  : undefined;
 
 /** Why the servers' tests cannot run here, or undefined when they can. */
 export function missingServers(): string | undefined {
