@@ -4,7 +4,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { connect, type NatsConnection, type JetStreamManager } from 'nats';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, until } from '../helpers/cli.js';
+import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
 import { missingServers, startNats, startPostgres, type TestServer } from '../helpers/servers.js';
 
 const toPostgres = path.join(ROOT, 'test/jobs/jetstream-to-postgres.ts');
@@ -295,5 +297,134 @@ describe('connectors against real servers (nats-server -js, PostgreSQL)', { skip
         await noPrepared.stop();
       }
     });
+  });
+});
+
+describe('the JobManager killed between PREPARE TRANSACTION and COMMIT PREPARED', { skip }, () => {
+  const dir = tempDir('weir-connectors-jm-');
+  const children: ChildProcess[] = [];
+  let nats: TestServer;
+  let postgres: TestServer;
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all([nats?.stop(), postgres?.stop()]);
+  });
+
+  test('the restore commits the prepared transaction the completed checkpoint names; rows exact, none left prepared', async () => {
+    const N = 8_000;
+    [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
+    const nc = await connect({ servers: nats.url });
+    const db = new pg.Client({ connectionString: postgres.url });
+    await db.connect();
+    try {
+      await addStream(await nc.jetstreamManager(), 'jm');
+      await db.query('CREATE TABLE counts (k int NOT NULL, n int NOT NULL)');
+      const port = await freePort();
+      const jmArgs = [
+        'jobmanager',
+        '--port',
+        String(port),
+        '--checkpoint-dir',
+        path.join(dir, 'checkpoints'),
+        '--job-store',
+        path.join(dir, 'ha'),
+      ];
+      const startAll = async (): Promise<string> => {
+        const jm = await startWeirProcess(jmArgs, path.join(dir, 'jobmanager.log'));
+        children.push(jm.child);
+        for (const id of ['tm-a', 'tm-b']) {
+          const tm = await startWeirProcess(
+            [
+              'taskmanager',
+              '--jobmanager',
+              jm.address,
+              '--slots',
+              '1',
+              '--id',
+              id,
+              '--work-dir',
+              path.join(dir, id),
+            ],
+            path.join(dir, `${id}.log`),
+          );
+          children.push(tm.child);
+        }
+        return jm.address;
+      };
+      let address = await startAll();
+      const r = await weir([
+        'run',
+        path.join(ROOT, 'test/jobs/jetstream-to-postgres-slow-commit.ts'),
+        '--jobmanager',
+        address,
+        '--detached',
+        '--',
+        nats.url,
+        'jm',
+        postgres.url,
+        'counts',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = submittedId(r.stdout);
+      const publishing = publish(nc, 'jm', N, 1_000);
+      let client = await ClusterClient.connect(address);
+      // a transaction prepared for a checkpoint the JobManager completed, its commit not yet run
+      const gid = await until(
+        'a completed checkpoint whose transaction is still prepared',
+        async () => {
+          const latest = (await client.checkpoints(jobId)).latestCompleted?.id ?? 0;
+          const prepared = await preparedXacts(db);
+          return prepared.find((g) => latest >= 2 && Number(g.split(':').pop()) <= latest);
+        },
+        60_000,
+      );
+      client.close();
+      for (const c of children) c.kill('SIGKILL');
+      await Promise.all(
+        children.map((c) =>
+          c.exitCode === null && c.signalCode === null
+            ? new Promise((res) => c.once('exit', res))
+            : undefined,
+        ),
+      );
+      assert.ok(
+        (await preparedXacts(db)).includes(gid),
+        `${gid} is still prepared while the cluster is down`,
+      );
+      await publishing;
+      address = await startAll();
+      client = await ClusterClient.connect(address);
+      try {
+        await until(
+          'every update committed and no prepared transaction left',
+          async () => {
+            const [{ c }] = (await db.query<{ c: string }>('SELECT count(*) AS c FROM counts')).rows as [
+              { c: string },
+            ];
+            return Number(c) >= N && (await preparedXacts(db)).length === 0 ? true : undefined;
+          },
+          90_000,
+        );
+        const bad = await db.query(
+          `SELECT k FROM counts GROUP BY k
+            HAVING count(*) <> $1 OR count(DISTINCT n) <> $1 OR min(n) <> 1 OR max(n) <> $1`,
+          [N / 1000],
+        );
+        assert.deepEqual(bad.rows, [], 'keys whose updates are missing or repeated');
+        const logs = ['tm-a', 'tm-b']
+          .map((id) => readFileSync(path.join(dir, `${id}.log`), 'utf8'))
+          .join('\n');
+        assert.match(
+          logs,
+          /recovered subtask \d: committed [1-9]\d* prepared transaction\(s\) the checkpoint names/,
+        );
+        await client.cancel(jobId);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await db.end();
+      await nc.close();
+    }
   });
 });
