@@ -277,7 +277,7 @@ describe('connectors against real servers (nats-server -js, PostgreSQL)', { skip
       await db.query('CREATE TABLE narrow (k date NOT NULL, n int NOT NULL)');
       await failsWith(
         [nats.url, 'input', postgres.url, 'narrow', 'append', '', 'bounded', '500', '1', '0'],
-        /the row \{"k":\d+,"n":\d+\} does not fit the table: column "k": invalid input syntax for type date/,
+        /the row \{"k":\d+,"n":\d+\} does not fit the table: column "k": [^\n]*"\d+"/,
       );
       assert.deepEqual(await preparedXacts(db), []);
     });
