@@ -17,6 +17,7 @@ const MESSAGES = Number(process.env.BENCH_CONNECTOR_MESSAGES ?? 2_000_000);
 const INSERTS = Number(process.env.BENCH_CONNECTOR_INSERTS ?? 500_000);
 const KEYS = 1000;
 const RUNS = Number(process.env.BENCH_CONNECTOR_RUNS ?? 3);
+const decoder = new TextDecoder();
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -56,13 +57,20 @@ export async function connectorsBench(here: string): Promise<void> {
     const consume: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const t0 = performance.now();
-      const consumer = await nc.jetstream().consumers.get('bench', { deliver_policy: DeliverPolicy.All });
+      const consumer = await nc.jetstream().consumers.get('bench', {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: 1,
+      });
       let n = 0;
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
+        setTimeout(
+          () => reject(new Error(`raw consume: ${n} of ${MESSAGES} messages after 120 s`)),
+          120_000,
+        ).unref();
         void consumer.consume({
           max_messages: 4096,
           callback: (m) => {
-            JSON.parse(new TextDecoder().decode(m.data));
+            JSON.parse(decoder.decode(m.data));
             if (++n === MESSAGES) resolve();
           },
         });

@@ -70,22 +70,28 @@ export class BatchWriter<T> {
     return this.byKey ? this.byKey.size > 0 : this.rows.length > 0;
   }
 
-  /** sends what is buffered; `before` runs first (e.g. BEGIN when no transaction is open) */
-  flush(before?: () => void): void {
+  /**
+   * Runs before every batch is sent, e.g. to BEGIN when no transaction is open; set by the
+   * exactly-once writer, so no batch (full or flushed at the barrier) runs outside its transaction.
+   */
+  beforeBatch: (() => void) | undefined;
+
+  /** sends what is buffered */
+  flush(): void {
     const rows = this.byKey ? [...this.byKey.values()] : this.rows;
     if (rows.length === 0) return;
     if (this.byKey) this.byKey.clear();
     else this.rows = [];
-    before?.();
+    this.beforeBatch?.();
     const values: unknown[] = new Array(rows.length * this.opts.columns.length);
     let p = 0;
     for (const r of rows) for (const v of r) values[p++] = v;
     void this.query(this.statement(rows.length), values, rows);
   }
 
-  /** queues a statement after everything before it */
+  /** queues a statement after everything before it (one at a time: the client runs them in order) */
   query(text: string, values?: unknown[], rows?: unknown[][]): Promise<unknown> {
-    const q = this.client.then((c) => c.query(text, values));
+    const q = this.last.then(() => this.client).then((c) => c.query(text, values));
     this.last = q.catch(async (err: Error) => {
       if (this.failure) return;
       this.failure = rows ? await this.explain(err, rows).catch(() => err) : err;

@@ -185,7 +185,7 @@ class ExactlyOncePostgresSink<T> extends TwoPhaseCommittingSink<T, PreparedTrans
       explainer(this.opts, ctx),
     );
     let open_ = false;
-    const begin = (): void => {
+    batches.beforeBatch = () => {
       if (!open_) {
         open_ = true;
         void batches.query('BEGIN');
@@ -197,7 +197,7 @@ class ExactlyOncePostgresSink<T> extends TwoPhaseCommittingSink<T, PreparedTrans
       },
       write: (r) => batches.add(r),
       prepareCommit: (checkpointId) => {
-        batches.flush(begin);
+        batches.flush();
         if (!open_) return undefined;
         open_ = false;
         const gid = `${this.prefix}:${ctx.subtaskIndex}:${ctx.writerId}:${checkpointId}`;
