@@ -125,6 +125,29 @@ describe('connectors against real servers (nats-server -js, PostgreSQL)', { skip
     assert.deepEqual(await preparedXacts(db), []);
   });
 
+  test('without checkpoints the exactly-once sink commits once at the end of input, after its flush finished', async () => {
+    await db.query('CREATE TABLE counts_unchecked (k int PRIMARY KEY, n int NOT NULL)');
+    const r = await cluster.run([
+      'run',
+      toPostgres,
+      '--',
+      nats.url,
+      'bounded',
+      postgres.url,
+      'counts_unchecked',
+      'upsert',
+      '',
+      'bounded',
+      '0',
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const sum = await db.query<{ rows: string; total: string }>(
+      'SELECT count(*) AS rows, sum(n) AS total FROM counts_unchecked',
+    );
+    assert.deepEqual(sum.rows[0], { rows: '1000', total: '10000' });
+    assert.deepEqual(await preparedXacts(db), []);
+  });
+
   test('JetStream -> keyed count -> PostgreSQL exactly-once under three kill -9 of TaskManagers: exact rows, no prepared transaction left', async () => {
     const N = 24_000;
     await addStream(jsm, 'orders');

@@ -8,7 +8,7 @@ const [nats, stream, postgres, table, mode, semantic, bounded, interval, paralle
   getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(Number(parallelism || 2));
-env.enableCheckpointing(Number(interval || 500));
+if (Number(interval || 500) > 0) env.enableCheckpointing(Number(interval || 500));
 env.setRestartStrategy(
   restarts === '0' ? RestartStrategies.noRestart() : RestartStrategies.fixedDelayRestart(10, 200),
 );
