@@ -62,19 +62,20 @@ export async function connectorsBench(here: string): Promise<void> {
         opt_start_seq: 1,
       });
       let n = 0;
-      await new Promise<void>((resolve, reject) => {
-        setTimeout(
-          () => reject(new Error(`raw consume: ${n} of ${MESSAGES} messages after 120 s`)),
-          120_000,
-        ).unref();
-        void consumer.consume({
-          max_messages: 4096,
-          callback: (m) => {
-            JSON.parse(decoder.decode(m.data));
-            if (++n === MESSAGES) resolve();
-          },
-        });
+      let done: () => void = () => {};
+      const finished = new Promise<void>((resolve) => (done = resolve));
+      const messages = await consumer.consume({
+        max_messages: 4096,
+        callback: (m) => {
+          JSON.parse(decoder.decode(m.data));
+          if (++n === MESSAGES) done();
+        },
       });
+      const timeout = setTimeout(done, 120_000);
+      await finished;
+      clearTimeout(timeout);
+      messages.stop();
+      if (n < MESSAGES) throw new Error(`raw consume: ${n} of ${MESSAGES} messages after 120 s`);
       consume.push(MESSAGES / ((performance.now() - t0) / 1000));
       await consumer.delete().catch(() => {});
     }
@@ -85,13 +86,12 @@ export async function connectorsBench(here: string): Promise<void> {
     const tuples = Array.from({ length: 1000 }, (_, r) => `($${2 * r + 1},$${2 * r + 2})`).join(',');
     for (let run = 0; run < RUNS; run++) {
       const t0 = performance.now();
-      const pending: Array<Promise<unknown>> = [];
+      // one statement at a time on one connection, as the sink's writer sends them
       for (let i = 0; i < INSERTS; i += 1000) {
         const values: number[] = [];
         for (let r = 0; r < 1000; r++) values.push((i + r) % KEYS, i + r);
-        pending.push(db.query(`INSERT INTO raw (k, n) VALUES ${tuples}`, values));
+        await db.query(`INSERT INTO raw (k, n) VALUES ${tuples}`, values);
       }
-      await Promise.all(pending);
       insert.push(INSERTS / ((performance.now() - t0) / 1000));
       await db.query('TRUNCATE raw');
     }

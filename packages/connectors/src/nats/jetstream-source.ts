@@ -38,8 +38,8 @@ export interface JetStreamSplit extends SourceSplit {
 const decoder = new TextDecoder();
 const jsonOf = (data: Uint8Array): never => JSON.parse(decoder.decode(data)) as never;
 /** above this many buffered messages the consumer stops pulling until the task drains them */
-const HIGH_WATER = 16_384;
-const LOW_WATER = 4_096;
+const HIGH_WATER = 65_536;
+const LOW_WATER = 16_384;
 
 /**
  * Reads a NATS JetStream stream exactly once with weir's checkpoints: the position of each
