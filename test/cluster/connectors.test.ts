@@ -8,28 +8,11 @@ import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
 import { missingServers, startNats, startPostgres, type TestServer } from '../helpers/servers.js';
+import { addStream, preparedXacts, publish, submittedId } from '../helpers/connectors.js';
 
 const toPostgres = path.join(ROOT, 'test/jobs/jetstream-to-postgres.ts');
 const toJetStream = path.join(ROOT, 'test/jobs/jetstream-to-jetstream.ts');
 const skip = missingServers();
-
-/** Publishes 0..n-1 as JSON onto <stream>.0 / <stream>.1 (by parity), `rate` per second. */
-async function publish(nc: NatsConnection, stream: string, n: number, rate = Infinity): Promise<void> {
-  const js = nc.jetstream();
-  const started = Date.now();
-  const pending: Array<Promise<unknown>> = [];
-  for (let i = 0; i < n; i++) {
-    pending.push(js.publish(`${stream}.${i % 2}`, JSON.stringify(i)));
-    if (pending.length >= 500) await Promise.all(pending.splice(0));
-    const due = started + (i / rate) * 1000;
-    if (due > Date.now() + 20) await new Promise((r) => setTimeout(r, due - Date.now()));
-  }
-  await Promise.all(pending);
-}
-
-async function addStream(jsm: JetStreamManager, name: string): Promise<void> {
-  await jsm.streams.add({ name, subjects: [`${name}.>`] });
-}
 
 /** Kills the TaskManager of a running task `rounds` times, each once the job runs again. */
 async function killTaskManagers(
@@ -62,14 +45,6 @@ async function killTaskManagers(
     hits++;
   }
   return hits;
-}
-
-async function preparedXacts(db: pg.Client): Promise<string[]> {
-  return (await db.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts')).rows.map((r) => r.gid);
-}
-
-function submittedId(stdout: string): string {
-  return /submitted with id (\w+)/.exec(stdout)![1]!;
 }
 
 describe('connectors against real servers (nats-server -js, PostgreSQL)', { skip }, () => {
