@@ -12,6 +12,7 @@ WORKDIR /src
 # dependencies first, so source changes do not reinstall them
 COPY package.json package-lock.json ./
 COPY packages/api/package.json packages/api/
+COPY packages/connectors/package.json packages/connectors/
 COPY packages/core/package.json packages/core/
 COPY packages/jobmanager/package.json packages/jobmanager/
 COPY packages/taskmanager/package.json packages/taskmanager/

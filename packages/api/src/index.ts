@@ -65,6 +65,13 @@ export {
   type Source,
   type SourceReader,
 } from './source.js';
+export {
+  SplitSource,
+  SplitSourceReader,
+  type SourceSplit,
+  type SplitReader,
+  type SplitReaderOutput,
+} from './split-source.js';
 export type { ProgressionSplit } from './sources/progression-reader.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { NumberSequenceSource } from './sources/number-sequence-source.js';
@@ -75,6 +82,7 @@ export * from './sources/nexmark/index.js';
 
 export type { Sink, SinkWriter } from './sink.js';
 export { TwoPhaseCommitSink, type TransactionContext } from './sinks/two-phase-commit-sink.js';
+export { TwoPhaseCommittingSink, type Committer, type PrecommittingWriter } from './sinks/committing-sink.js';
 export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { CollectSink } from './sinks/collect-sink.js';

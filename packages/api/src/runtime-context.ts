@@ -49,6 +49,8 @@ export interface TaskInfo {
   attemptNumber: number;
   /** the directory relative paths in the job resolve against (the submitting client's cwd) */
   workingDirectory: string;
+  /** set when the task was deployed with the state of this checkpoint or savepoint */
+  restoredCheckpointId?: number;
   /** periodic checkpoints are on, so sinks can commit in two phases */
   checkpointingEnabled?: boolean;
   /** set by the runtime: hands a batch of a collecting sink's records to the client */

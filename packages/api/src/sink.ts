@@ -2,6 +2,8 @@ import type { TaskInfo } from './runtime-context.js';
 
 /** Writes one subtask's records; `close` runs once the input ended or the task is canceled. */
 export interface SinkWriter<T> {
+  /** connects and checks the destination before the task runs; a rejection fails the task */
+  open?(): Promise<void>;
   write(record: T): void;
   /** called at the end of input so buffered records reach their destination */
   flush?(endOfInput: boolean): void | Promise<void>;
@@ -11,6 +13,12 @@ export interface SinkWriter<T> {
    * subtask sees all of it on restore). Values must be JSON.
    */
   snapshotState?(checkpointId: number): unknown[];
+  /**
+   * The asynchronous rest of the pre-commit `snapshotState` started (PREPARE TRANSACTION,
+   * waiting for publish acknowledgements): the checkpoint is acknowledged only once this
+   * resolves, and declined if it rejects. Keeps the barrier itself free of I/O.
+   */
+  preCommitted?(checkpointId: number): Promise<void> | undefined;
   /** checkpoint `checkpointId` completed everywhere: commit what it covers */
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   notifyCheckpointAborted?(checkpointId: number): void;

@@ -252,7 +252,7 @@ function buildOperator(
       return {
         name,
         collect: (r: unknown) => writer.write(r),
-        open: () => {},
+        open: () => writer.open?.(),
         finish: async () => {
           await writer.flush?.(true);
         },
@@ -262,6 +262,7 @@ function buildOperator(
         snapshotState: (checkpointId: number) => {
           if (writer.snapshotState) state.update(writer.snapshotState(checkpointId));
         },
+        snapshotDurable: (checkpointId: number) => writer.preCommitted?.(checkpointId),
         notifyCheckpointComplete: (checkpointId: number) => writer.notifyCheckpointComplete?.(checkpointId),
         notifyCheckpointAborted: (checkpointId: number) => writer.notifyCheckpointAborted?.(checkpointId),
       };

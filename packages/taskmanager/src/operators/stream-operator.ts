@@ -14,6 +14,12 @@ export interface StreamOperator extends Collector<unknown> {
   close(): void | Promise<void>;
   /** synchronous part of a checkpoint, before state is copied (a sink pre-commits here) */
   snapshotState?(checkpointId: number): void;
+  /**
+   * Asynchronous part of a checkpoint: resolves once what `snapshotState` made committable is
+   * durable (a database transaction prepared, published messages acknowledged); the checkpoint
+   * is acknowledged only after.
+   */
+  snapshotDurable?(checkpointId: number): Promise<void> | undefined;
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   notifyCheckpointAborted?(checkpointId: number): void;
   /**

@@ -91,6 +91,8 @@ export class StreamTask implements CheckpointedTask {
   private readonly restore: TaskRestoreState | undefined;
   /** the input ended and the operators were finished; with a final checkpoint pending, the task still runs */
   dataEnded = false;
+  /** every operator's finish() resolved (a sink's flush may be I/O): only then may the task close */
+  private operatorsFinished = false;
   /** a checkpoint taken after the end of data completed (FLIP-147): the task may finish */
   private finalCheckpointDone = false;
   /**
@@ -662,6 +664,7 @@ export class StreamTask implements CheckpointedTask {
       }
       this.dataEnded = true;
       for (const op of this.operators) await op.finish();
+      this.operatorsFinished = true;
       for (const p of this.partitions) p.broadcastEvent({ type: 'EndOfData' });
     } catch (err) {
       await this.fail(err);
@@ -676,7 +679,7 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private maybeFinish(): void {
-    if (this.state !== 'RUNNING' || !this.dataEnded) return;
+    if (this.state !== 'RUNNING' || !this.dataEnded || !this.operatorsFinished) return;
     if (this.tdd.finalCheckpoint && !this.finalCheckpointDone) return;
     if (this.gate && !this.gate.isFinished()) return;
     void this.finishTask();

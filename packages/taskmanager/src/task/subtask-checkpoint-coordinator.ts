@@ -167,6 +167,8 @@ export class SubtaskCheckpointCoordinator {
         if (s.lists) entry.lists = s.lists;
         if (Object.keys(entry).length > 0) state[s.operatorId] = entry;
       }
+      // sinks whose pre-commit is I/O (PREPARE TRANSACTION, publish acknowledgements) finish it first
+      for (const op of this.task.operators) await op.snapshotDurable?.(id);
       if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
         // aborted (or the task ended) while writing: the coordinator already removed the directory
         await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
