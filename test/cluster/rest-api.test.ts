@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { ROOT, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
+import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
 import { SCHEMAS } from '../helpers/rest-schemas.js';
 
 const job = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
@@ -481,6 +481,54 @@ describe('REST API protection and start-up errors', () => {
       );
     } finally {
       holder.close();
+    }
+  });
+});
+
+describe('event-time metrics', () => {
+  test('late records dropped by a window without a late side output and the input watermark are exposed', async () => {
+    const cluster = await new TestCluster({ taskManagers: 2, slots: 2 }).start();
+    try {
+      const out = tempDir('weir-rest-et-');
+      const r = await cluster.run([
+        'run',
+        path.join(ROOT, 'test/jobs/event-time.ts'),
+        '--detached',
+        '--',
+        '16000',
+        '2000',
+        out,
+        'heap',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      await until(
+        'late drops and an input watermark on the windows',
+        async () => {
+          const text = await scrape(cluster.rest);
+          const late = samples(text, 'weir_task_num_late_records_dropped_total').filter((s) =>
+            s.labels.operator!.startsWith('Window(SlidingEventTimeWindows'),
+          );
+          const wm = samples(text, 'weir_task_current_input_watermark').filter((s) =>
+            s.labels.operator!.startsWith('Window(TumblingEventTimeWindows'),
+          );
+          const dropped = late.reduce((n, s) => n + s.value, 0);
+          return dropped > 0 && wm.length === 2 && wm.every((s) => Number.isFinite(s.value) && s.value > 0)
+            ? true
+            : undefined;
+        },
+        20_000,
+      );
+      // the tumbling window sends its late records to a side output: none dropped
+      const text = await scrape(cluster.rest);
+      const tumblingDrops = samples(text, 'weir_task_num_late_records_dropped_total').filter((s) =>
+        s.labels.operator!.startsWith('Window(TumblingEventTimeWindows'),
+      );
+      assert.ok(
+        tumblingDrops.length > 0 && tumblingDrops.every((s) => s.value === 0),
+        JSON.stringify(tumblingDrops),
+      );
+    } finally {
+      await cluster.stop();
     }
   });
 });

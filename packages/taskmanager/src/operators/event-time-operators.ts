@@ -345,6 +345,9 @@ export function windowOperator(p: KeyedOperatorParts): StreamOperator {
       timers.advanceWatermark(t);
       return true;
     }
+    numLateRecordsDropped(): number {
+      return window.numLateRecordsDropped;
+    }
   })(
     node.name,
     backend,

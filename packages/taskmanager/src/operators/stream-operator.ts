@@ -30,6 +30,8 @@ export interface StreamOperator extends Collector<unknown> {
   processWatermark?(timestamp: number): boolean;
   /** The input turned idle or active; false: swallowed, as processWatermark. */
   processWatermarkStatus?(idle: boolean): boolean;
+  /** late records dropped so far (window operators without a late-data side output) */
+  numLateRecordsDropped?(): number;
   /** set on keyed operators: snapshotted at each checkpoint */
   keyedBackend?: KeyedStateBackend;
   /** set on keyed operators whose backend prefetches: called with each input buffer before its records */

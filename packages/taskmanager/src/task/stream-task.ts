@@ -153,6 +153,9 @@ export class StreamTask implements CheckpointedTask {
 
   /** The sampling hook: the slot worker calls it about once a second. */
   metrics(): TaskMetrics {
+    let late = 0;
+    for (const op of this.operators) late += op.numLateRecordsDropped?.() ?? 0;
+    this.counters.numLateRecordsDropped = late;
     return this.counters.sample(
       this.executionId,
       this.gate,
@@ -484,6 +487,8 @@ export class StreamTask implements CheckpointedTask {
    * down the chain first), then it goes to every output, behind the records before it.
    */
   private emitWatermark(index: number, timestamp: number): void {
+    // the watermark of the task's input (combined over its channels, or the source's own)
+    if (index === 0) this.counters.currentInputWatermark = timestamp;
     const ops = this.operators;
     for (let i = index; i < ops.length; i++) {
       const op = ops[i]!;
