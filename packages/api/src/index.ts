@@ -6,6 +6,14 @@
 export { StreamExecutionEnvironment, type JobExecutionResult } from './environment.js';
 export { DataStream, DataStreamSink, KeyedStream, SingleOutputStreamOperator } from './datastream.js';
 export { WindowedStream } from './windowing/windowed-stream.js';
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  IntervalJoin,
+  IntervalJoined,
+  WindowedTwoStreams,
+} from './connected-streams.js';
 export * from './eventtime/index.js';
 export { getJobArgs } from './planner.js';
 

@@ -83,6 +83,7 @@ export function createDeploymentDescriptor(
         subpartitionIndex: e.subtaskIndex,
         producerAddress: p.slot!.taskManager.address,
         producerTaskManagerId: p.slot!.taskManager.id,
+        inputIndex: edge.typeNumber ?? 0,
       });
     }
   }
