@@ -334,7 +334,7 @@ class CoGroupWindowFunction extends ProcessWindowFunction<Tagged, unknown, unkno
  * tagged, unioned, keyed by their own key selector and windowed; the window function sees
  * the two sides of one key and window. `where`, `equalTo`, `window`, then `apply`.
  */
-export class WindowedTwoStreams<L, R> {
+abstract class WindowedTwoStreams<L, R> {
   private keyL: KeySelector<L, unknown> | undefined;
   private keyR: KeySelector<R, unknown> | undefined;
   private assigner: WindowAssigner<unknown, Window> | undefined;
@@ -347,6 +347,10 @@ export class WindowedTwoStreams<L, R> {
     private readonly right: DataStream<R>,
     private readonly join: boolean,
   ) {}
+
+  protected requireFunction(fn: unknown): void {
+    if (typeof fn !== 'function') throw new Error(`${this.what}.apply() needs a function`);
+  }
 
   private get what(): string {
     return this.join ? 'join()' : 'coGroup()';
@@ -386,21 +390,11 @@ export class WindowedTwoStreams<L, R> {
     return this;
   }
 
-  /**
-   * join: `fn(left, right)` for every pair of one key and window, its result emitted;
-   * coGroup: `fn(lefts, rights, out)` once per key and window.
-   */
-  apply<OUT>(fn: JoinFunction<L, R, OUT> | CoGroupFunction<L, R, OUT>): SingleOutputStreamOperator<OUT> {
+  /** Adds the tagged union, keyBy and window; `coGroup` sees both sides of one key and window. */
+  protected build<OUT>(coGroup: CoGroupFunction<unknown, unknown, unknown>): SingleOutputStreamOperator<OUT> {
     if (!this.assigner) throw new Error(`${this.what}: call window(assigner) before apply(fn)`);
-    if (typeof fn !== 'function') throw new Error(`${this.what}.apply() needs a function`);
     const keyL = this.keyL!;
     const keyR = this.keyR!;
-    const coGroup: CoGroupFunction<unknown, unknown, unknown> = this.join
-      ? (first, second, out) => {
-          const join = fn as JoinFunction<unknown, unknown, unknown>;
-          for (const l of first) for (const r of second) out.collect(join(l, r));
-        }
-      : (fn as CoGroupFunction<unknown, unknown, unknown>);
     const tagged = this.left
       .map((v): Tagged => ({ s: 0, v }))
       .name(`${this.join ? 'Join' : 'CoGroup'}: left`)
@@ -414,5 +408,32 @@ export class WindowedTwoStreams<L, R> {
     return windowed
       .process(new CoGroupWindowFunction(coGroup))
       .name(this.join ? 'Window Join' : 'Window CoGroup') as SingleOutputStreamOperator<OUT>;
+  }
+}
+
+/** `a.join(b).where(ka).equalTo(kb).window(assigner).apply((l, r) => out)`: every pair of one key and window. */
+export class JoinedStreams<L, R> extends WindowedTwoStreams<L, R> {
+  constructor(left: DataStream<L>, right: DataStream<R>) {
+    super(left, right, true);
+  }
+
+  apply<OUT>(fn: JoinFunction<L, R, OUT>): SingleOutputStreamOperator<OUT> {
+    this.requireFunction(fn);
+    const join = fn as JoinFunction<unknown, unknown, OUT>;
+    return this.build<OUT>((first, second, out) => {
+      for (const l of first) for (const r of second) out.collect(join(l, r));
+    });
+  }
+}
+
+/** `a.coGroup(b).where(ka).equalTo(kb).window(assigner).apply((ls, rs, out) => ...)`: once per key and window. */
+export class CoGroupedStreams<L, R> extends WindowedTwoStreams<L, R> {
+  constructor(left: DataStream<L>, right: DataStream<R>) {
+    super(left, right, false);
+  }
+
+  apply<OUT>(fn: CoGroupFunction<L, R, OUT>): SingleOutputStreamOperator<OUT> {
+    this.requireFunction(fn);
+    return this.build<OUT>(fn as CoGroupFunction<unknown, unknown, unknown>);
   }
 }

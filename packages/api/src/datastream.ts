@@ -25,8 +25,9 @@ import {
   BroadcastConnectedStream,
   BroadcastStream,
   ConnectedStreams,
+  CoGroupedStreams,
   IntervalJoin,
-  WindowedTwoStreams,
+  JoinedStreams,
   type OperatorWrapper,
 } from './connected-streams.js';
 
@@ -168,17 +169,17 @@ export class DataStream<T> {
   }
 
   /** A window join: `a.join(b).where(ka).equalTo(kb).window(assigner).apply((l, r) => ...)`. */
-  join<T2>(other: DataStream<T2>): WindowedTwoStreams<T, T2> {
+  join<T2>(other: DataStream<T2>): JoinedStreams<T, T2> {
     if (!(other instanceof DataStream) || other.env !== this.env)
       throw new Error('join() needs a DataStream of the same execution environment');
-    return new WindowedTwoStreams<T, T2>(this, other, true);
+    return new JoinedStreams<T, T2>(this, other);
   }
 
   /** A window coGroup: `a.coGroup(b).where(ka).equalTo(kb).window(assigner).apply((ls, rs, out) => ...)`. */
-  coGroup<T2>(other: DataStream<T2>): WindowedTwoStreams<T, T2> {
+  coGroup<T2>(other: DataStream<T2>): CoGroupedStreams<T, T2> {
     if (!(other instanceof DataStream) || other.env !== this.env)
       throw new Error('coGroup() needs a DataStream of the same execution environment');
-    return new WindowedTwoStreams<T, T2>(this, other, false);
+    return new CoGroupedStreams<T, T2>(this, other);
   }
 
   forward(): DataStream<T> {

@@ -9,10 +9,11 @@ export { WindowedStream } from './windowing/windowed-stream.js';
 export {
   BroadcastConnectedStream,
   BroadcastStream,
+  CoGroupedStreams,
   ConnectedStreams,
   IntervalJoin,
   IntervalJoined,
-  WindowedTwoStreams,
+  JoinedStreams,
 } from './connected-streams.js';
 export * from './eventtime/index.js';
 export { getJobArgs } from './planner.js';
