@@ -12,11 +12,12 @@ import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
 import { measureRecovery, recoveryJob, type RecoveryTimes } from './recovery.js';
 import { incrementalCheckpoints } from './incremental.js';
+import { nexmarkBench } from './nexmark/cluster.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -228,6 +229,7 @@ async function main(): Promise<void> {
   console.log('');
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('recovery')) await recovery();
+  if (want('nexmark')) await nexmarkBench(here);
   console.log(
     `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
   );

@@ -80,9 +80,11 @@ export { NumberSequenceSource } from './sources/number-sequence-source.js';
 export { DataGeneratorSource } from './sources/data-generator-source.js';
 export { TextFileSource } from './sources/text-file-source.js';
 export { SocketTextSource } from './sources/socket-text-source.js';
+export * from './sources/nexmark/index.js';
 
 export type { Sink, SinkWriter } from './sink.js';
 export { TwoPhaseCommitSink, type TransactionContext } from './sinks/two-phase-commit-sink.js';
 export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { CollectSink } from './sinks/collect-sink.js';
+export { DiscardingSink } from './sinks/discarding-sink.js';
