@@ -3,7 +3,8 @@
  * is checked against. Left record i: key i % KEYS, timestamp BASE + 10 i; from the middle of
  * the input on, every 397th left record is planted late at BASE + 1 (far behind every
  * watermark by then). Right record j: key j % KEYS, timestamp BASE + 10 j + 3. Rules: a small
- * bounded broadcast input. Watermarks are punctuated per input (the highest timestamp minus
+ * bounded broadcast input, slow enough to
+ * run as long as the others. Watermarks are punctuated per input (the highest timestamp minus
  * 500 ms, rounded down to a second, minus 1), so they fall among the records the same way in
  * every run; a two-input operator's watermark is the minimum of its inputs'.
  */
@@ -14,13 +15,12 @@ export const PERIOD = 2000;
 /** right.ts - left.ts in [LOWER, UPPER] joins */
 export const LOWER = -600;
 export const UPPER = 400;
-export const RULES: Array<[string, number]> = [
-  ['a', 1],
-  ['b', 2],
-  ['c', 3],
-  ['a', 4],
-  ['d', 5],
-];
+/** The broadcast input: rule r sets 'r<r % 7>' to r, so later rules overwrite earlier ones. */
+export const RULE_COUNT = 40;
+export function rule(r: number): [string, number] {
+  return [`r${r % 7}`, r];
+}
+export const RULES: Array<[string, number]> = Array.from({ length: RULE_COUNT }, (_, r) => rule(r));
 
 export interface Left {
   i: number;

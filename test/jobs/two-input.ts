@@ -5,7 +5,6 @@
 // broadcast state).
 import {
   BroadcastProcessFunction,
-  CollectionSource,
   DataGeneratorSource,
   FileSink,
   KeyedBroadcastProcessFunction,
@@ -23,23 +22,25 @@ import {
 import type { Collector, MapState, StateBackendType, ValueState, WatermarkGenerator } from '@weir/api';
 import {
   LOWER,
-  RULES,
+  RULE_COUNT,
   UPPER,
   WINDOW,
   endOf,
   left,
   periodEnd,
   right,
+  rule,
   rulesFingerprint,
   watermarkFor,
   type Left,
   type Right,
 } from './two-input-data.js';
 
-const [records, rate, output, backend] = getJobArgs();
+const [records, rate, output, backend, parallelism, patterns] = getJobArgs();
+const wanted = (name: string): boolean => !patterns || patterns.split(',').includes(name);
 const n = Number(records);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
-env.setParallelism(2);
+env.setParallelism(Number(parallelism ?? 2));
 env.enableCheckpointing(300);
 if (backend) env.setStateBackend(backend as StateBackendType);
 env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, 100));
@@ -77,12 +78,13 @@ const rights = env
 const onTime = lefts.filter((l) => !l.late).uid('on-time');
 
 // co-map
-lefts
-  .connect(rights)
-  .map<unknown[]>({ map1: (l) => ['L', l.i], map2: (r) => ['R', r.j] })
-  .uid('comap')
-  .sinkTo(sink('comap'))
-  .uid('comap-sink');
+if (wanted('comap'))
+  lefts
+    .connect(rights)
+    .map<unknown[]>({ map1: (l) => ['L', l.i], map2: (r) => ['R', r.j] })
+    .uid('comap')
+    .sinkTo(sink('comap'))
+    .uid('comap-sink');
 
 // keyed co-process: counts per key and period of both sides, reported by an event-time timer
 class PeriodCounts extends KeyedCoProcessFunction<number, Left, Right, unknown[]> {
@@ -115,16 +117,17 @@ class PeriodCounts extends KeyedCoProcessFunction<number, Left, Right, unknown[]
     out.collect(['co', ctx.getCurrentKey(), t, c[0], c[1]]);
   }
 }
-onTime
-  .connect(rights)
-  .keyBy(
-    (l) => l.key,
-    (r) => r.key,
-  )
-  .process(new PeriodCounts())
-  .uid('co-process')
-  .sinkTo(sink('co'))
-  .uid('co-sink');
+if (wanted('co'))
+  onTime
+    .connect(rights)
+    .keyBy(
+      (l) => l.key,
+      (r) => r.key,
+    )
+    .process(new PeriodCounts())
+    .uid('co-process')
+    .sinkTo(sink('co'))
+    .uid('co-sink');
 
 // interval join with late left records to a side output
 const lateLeft = new OutputTag<Left>('late-left');
@@ -133,55 +136,62 @@ class Pairs extends ProcessJoinFunction<Left, Right, unknown[]> {
     out.collect(['ij', l.i, r.j, ctx.getTimestamp()]);
   }
 }
-const joined = lefts
-  .keyBy((l) => l.key)
-  .intervalJoin(rights.keyBy((r) => r.key))
-  .between(LOWER, UPPER)
-  .sideOutputLeftLateData(lateLeft)
-  .process(new Pairs())
-  .uid('interval-join');
-joined.sinkTo(sink('ij')).uid('ij-sink');
-joined
-  .getSideOutput(lateLeft)
-  .map((l): unknown[] => ['late-left', l.i])
-  .uid('late-map')
-  .sinkTo(sink('late'))
-  .uid('late-sink');
+if (wanted('ij')) {
+  const joined = lefts
+    .keyBy((l) => l.key)
+    .intervalJoin(rights.keyBy((r) => r.key))
+    .between(LOWER, UPPER)
+    .sideOutputLeftLateData(lateLeft)
+    .process(new Pairs())
+    .uid('interval-join');
+  joined.sinkTo(sink('ij')).uid('ij-sink');
+  joined
+    .getSideOutput(lateLeft)
+    .map((l): unknown[] => ['late-left', l.i])
+    .uid('late-map')
+    .sinkTo(sink('late'))
+    .uid('late-sink');
+}
 
 // window join and coGroup
-onTime
-  .join(rights)
-  .where((l) => l.key)
-  .equalTo((r) => r.key)
-  .window(TumblingEventTimeWindows.of(WINDOW))
-  .apply((l, r): unknown[] => ['join', l.i, r.j])
-  .uid('window-join')
-  .sinkTo(sink('join'))
-  .uid('join-sink');
-onTime
-  .coGroup(rights)
-  .where((l) => l.key)
-  .equalTo((r) => r.key)
-  .window(TumblingEventTimeWindows.of(WINDOW))
-  .apply((ls: Iterable<Left>, rs: Iterable<Right>, out: Collector<unknown[]>) => {
-    const li = [...ls].map((l) => l.i);
-    const rj = [...rs].map((r) => r.j);
-    out.collect([
-      'cg',
-      li.length ? Math.min(...li) : -1,
-      rj.length ? Math.min(...rj) : -1,
-      li.length,
-      rj.length,
-    ]);
-  })
-  .uid('window-cogroup')
-  .sinkTo(sink('cogroup'))
-  .uid('cogroup-sink');
+if (wanted('join'))
+  onTime
+    .join(rights)
+    .where((l) => l.key)
+    .equalTo((r) => r.key)
+    .window(TumblingEventTimeWindows.of(WINDOW))
+    .apply((l, r): unknown[] => ['join', l.i, r.j])
+    .uid('window-join')
+    .sinkTo(sink('join'))
+    .uid('join-sink');
+if (wanted('cogroup'))
+  onTime
+    .coGroup(rights)
+    .where((l) => l.key)
+    .equalTo((r) => r.key)
+    .window(TumblingEventTimeWindows.of(WINDOW))
+    .apply((ls: Iterable<Left>, rs: Iterable<Right>, out: Collector<unknown[]>) => {
+      const li = [...ls].map((l) => l.i);
+      const rj = [...rs].map((r) => r.j);
+      out.collect([
+        'cg',
+        li.length ? Math.min(...li) : -1,
+        rj.length ? Math.min(...rj) : -1,
+        li.length,
+        rj.length,
+      ]);
+    })
+    .uid('window-cogroup')
+    .sinkTo(sink('cogroup'))
+    .uid('cogroup-sink');
 
 // broadcast state: rules to every subtask of a non-keyed and a keyed operator
 const rulesDesc = new MapStateDescriptor<string, number>('rules');
 const rules = env
-  .fromSource(new CollectionSource<[string, number]>(RULES), 'Rules')
+  .fromSource(
+    new DataGeneratorSource<[string, number]>(rule, RULE_COUNT, Math.max(1, Number(rate) / 150)),
+    'Rules',
+  )
   .setParallelism(1)
   .uid('rules')
   .broadcast(rulesDesc);
@@ -224,17 +234,18 @@ class SumWithRules extends KeyedBroadcastProcessFunction<number, Left, [string, 
     ]);
   }
 }
-onTime
-  .connect(rules)
-  .process(new RuleEcho())
-  .uid('broadcast')
-  .union(
-    onTime
-      .keyBy((l) => l.key)
-      .connect(rules)
-      .process(new SumWithRules())
-      .uid('keyed-broadcast'),
-  )
-  .sinkTo(sink('bc'))
-  .uid('bc-sink');
+if (wanted('bc'))
+  onTime
+    .connect(rules)
+    .process(new RuleEcho())
+    .uid('broadcast')
+    .union(
+      onTime
+        .keyBy((l) => l.key)
+        .connect(rules)
+        .process(new SumWithRules())
+        .uid('keyed-broadcast'),
+    )
+    .sinkTo(sink('bc'))
+    .uid('bc-sink');
 await env.execute('two-input');
