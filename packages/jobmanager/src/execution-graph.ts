@@ -83,7 +83,8 @@ export function createDeploymentDescriptor(
         subpartitionIndex: e.subtaskIndex,
         producerAddress: p.slot!.taskManager.address,
         producerTaskManagerId: p.slot!.taskManager.id,
-        inputIndex: edge.typeNumber ?? 0,
+        // two-input consumers only: which of their inputs the channel feeds
+        ...(edge.typeNumber !== undefined ? { inputIndex: edge.typeNumber } : {}),
       });
     }
   }
