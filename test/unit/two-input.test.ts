@@ -248,3 +248,29 @@ describe('broadcast state in an operator', () => {
     assert.throws(() => op.collect(1), /broadcast state 'rules' is read-only in processElement/);
   });
 });
+
+describe('keyed two-input operators', () => {
+  test('keys of different types on the two inputs fail with both named', async () => {
+    const env = StreamExecutionEnvironment.getExecutionEnvironment();
+    class Noop extends KeyedCoProcessFunction<unknown, number, string, number> {
+      processElement1(): void {}
+      processElement2(): void {}
+    }
+    env
+      .fromElements(1)
+      .connect(env.fromElements('1'))
+      .keyBy(
+        (n): unknown => n,
+        (s): unknown => s,
+      )
+      .process(new Noop())
+      .sinkTo({ createWriter: () => ({ write: () => {} }) });
+    const op = createOperator(nodeOf(env, 'keyedCoProcess'), info(0, 1), { collect: () => {} });
+    await op.open();
+    op.collect(1);
+    assert.throws(
+      () => op.collect2!('1'),
+      /'KeyedCoProcess': the first input's keys are numbers and the second input's are strings \(1 and "1"\)/,
+    );
+  });
+});

@@ -80,6 +80,38 @@ function noTimers(name: string, watermark: () => number): TimerService {
   };
 }
 
+function kindOf(key: unknown): string {
+  if (Array.isArray(key)) return 'arrays';
+  if (key === null) return 'null';
+  return `${typeof key}s`;
+}
+
+/**
+ * Keys of the two inputs meet only when they are equal values of one type: a first key of
+ * each input of different kinds (a number and a string) means the key selectors disagree,
+ * and no record would ever meet its partner. Checked on the first key of each input only.
+ */
+class KeyKindCheck {
+  done = false;
+  private readonly kinds: [string | undefined, string | undefined] = [undefined, undefined];
+  private readonly samples: unknown[] = [];
+
+  constructor(private readonly operatorName: string) {}
+
+  see(input: 0 | 1, key: unknown): void {
+    if (this.kinds[input] !== undefined) return;
+    this.kinds[input] = kindOf(key);
+    this.samples[input] = key;
+    const [a, b] = this.kinds;
+    if (a === undefined || b === undefined) return;
+    this.done = true;
+    if (a !== b)
+      throw new Error(
+        `'${this.operatorName}': the first input's keys are ${a} and the second input's are ${b} (${JSON.stringify(this.samples[0])} and ${JSON.stringify(this.samples[1])}), so no record meets a partner; make both key selectors return the same type`,
+      );
+  }
+}
+
 export interface TwoInputParts {
   node: StreamNode;
   runtime: OperatorRuntime;
@@ -142,12 +174,17 @@ export function keyedCoProcessOperator(
     timestampedOutput(p.output, runtime),
   ));
   const slot = runtime.timestamp;
+  const kinds = new KeyKindCheck(node.name);
   return new (class extends KeyedEventTimeOperator {
     collect(r: unknown): void {
-      co.processElement1(r, slot.value, keySelector(r));
+      const key = keySelector(r);
+      if (!kinds.done) kinds.see(0, key);
+      co.processElement1(r, slot.value, key);
     }
     collect2(r: unknown): void {
-      co.processElement2(r, slot.value, keySelector2(r));
+      const key = keySelector2(r);
+      if (!kinds.done) kinds.see(1, key);
+      co.processElement2(r, slot.value, key);
     }
     processWatermark(t: number): boolean {
       timers.advanceWatermark(t);
@@ -192,12 +229,17 @@ export function intervalJoinOperator(
     ...(spec.rightLateDataOutputTag ? { rightLateDataOutputTag: spec.rightLateDataOutputTag } : {}),
   }));
   const slot = runtime.timestamp;
+  const kinds = new KeyKindCheck(node.name);
   return new (class extends KeyedEventTimeOperator {
     collect(r: unknown): void {
-      join.processElement1(r, slot.value, keySelector(r));
+      const key = keySelector(r);
+      if (!kinds.done) kinds.see(0, key);
+      join.processElement1(r, slot.value, key);
     }
     collect2(r: unknown): void {
-      join.processElement2(r, slot.value, keySelector2(r));
+      const key = keySelector2(r);
+      if (!kinds.done) kinds.see(1, key);
+      join.processElement2(r, slot.value, key);
     }
     processWatermark(t: number): boolean {
       timers.advanceWatermark(t);
