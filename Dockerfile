@@ -36,10 +36,12 @@ COPY --from=build /src/packages packages
 COPY --from=build /src/proto proto
 COPY examples examples
 # the image runs as the unprivileged `node` user (uid 1000) of the base image; its state, work
-# and checkpoint directories live under /var/lib/weir
+# and checkpoint directories live under /var/lib/weir; /etc/weir/certs is where compose's
+# weir-certs volume goes (an empty named volume takes this directory's owner and mode)
 RUN ln -s /opt/weir/packages/cli/bin/weir.js /usr/local/bin/weir \
- && mkdir -p /var/lib/weir/out /var/lib/weir/work /var/lib/weir/state \
- && chown -R node:node /var/lib/weir
+ && mkdir -p /var/lib/weir/out /var/lib/weir/work /var/lib/weir/state /etc/weir/certs \
+ && chown -R node:node /var/lib/weir /etc/weir/certs \
+ && chmod 700 /etc/weir/certs
 USER node
 WORKDIR /var/lib/weir
 ENV WEIR_PROCESS_TASKMANAGER_WORKING_DIR=/var/lib/weir/work \

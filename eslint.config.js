@@ -17,6 +17,7 @@ export default tseslint.config(
   },
   {
     files: ['**/*.ts'],
+    ignores: ['packages/jobmanager/dashboard/**'],
     extends: [tseslint.configs.base],
     plugins: { 'import-x': importX },
     settings: {
@@ -45,6 +46,24 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
+      'no-debugger': 'error',
+    },
+  },
+  // the dashboard: browser code with its own tsconfig (DOM types, JSX for preact)
+  {
+    files: ['packages/jobmanager/dashboard/src/**/*.{ts,tsx}'],
+    extends: [tseslint.configs.base],
+    languageOptions: {
+      parserOptions: {
+        project: './packages/jobmanager/dashboard/tsconfig.json',
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-debugger': 'error',
     },
   },

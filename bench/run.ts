@@ -13,11 +13,13 @@ import { submitDetached } from './submit.js';
 import { measureRecovery, recoveryJob, type RecoveryTimes } from './recovery.js';
 import { incrementalCheckpoints } from './incremental.js';
 import { nexmarkBench } from './nexmark/cluster.js';
+import { metricsOverhead } from './metrics-overhead.js';
+import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -151,6 +153,18 @@ async function recovery(): Promise<void> {
   );
 }
 
+/** bench/rocksdb-bindings.ts with 1M keys, in its own process (it exits when done). */
+async function rawBindingRates(): Promise<void> {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'rocksdb-bindings.ts')], {
+    env: { ...process.env, BENCH_KEYS: process.env.BENCH_KEYS ?? '1000000' },
+    encoding: 'utf8',
+  });
+  console.log('');
+  console.log('RocksDB binding on this machine (bench/rocksdb-bindings.ts, one thread):');
+  console.log(out.trim());
+}
+
 async function main(): Promise<void> {
   console.log(
     `weir benchmark: ${fmt(LINES * WORDS_PER_LINE)} words (${fmt(LINES)} lines), ${RUNS} runs each, medians`,
@@ -167,6 +181,9 @@ async function main(): Promise<void> {
   const chained: number[] = [];
   const rocksdb: number[] = [];
   const rocksdbCheckpointed: number[] = [];
+  const etWindow: number[] = [];
+  const etCount: number[] = [];
+  const etCountWatermarks: number[] = [];
   let state: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateS3: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateRocks: Array<{ durationMs: number; stateSizeBytes: number }> = [];
@@ -181,6 +198,11 @@ async function main(): Promise<void> {
         rocksdbCheckpointed.push(
           await clusterRun(cluster, 'wordcount.ts', LINES * WORDS_PER_LINE, ['1000', 'rocksdb']),
         );
+      }
+      if (want('eventtime')) {
+        etWindow.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['window']));
+        etCount.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['count']));
+        etCountWatermarks.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['count-watermarks']));
       }
     }
     if (want('large-state')) {
@@ -200,6 +222,9 @@ async function main(): Promise<void> {
     ['cluster chained only (no shuffle), p=2', chained],
     ['cluster word count, RocksDB keyed state, p=2', rocksdb],
     ['cluster word count, RocksDB keyed state, checkpoints every 1 s (file://)', rocksdbCheckpointed],
+    ['cluster tumbling event-time window count, 1k keys, 1 s windows of ~100 records per key, p=2', etWindow],
+    ['cluster keyed count, 1k keys, p=2', etCount],
+    ['cluster keyed count with timestamps and watermarks every 200 ms, p=2', etCountWatermarks],
   ];
   console.log('');
   console.log('| pipeline | records/s (median) | vs baseline |');
@@ -210,6 +235,10 @@ async function main(): Promise<void> {
   if (checkpointed.length > 0 && shuffle.length > 0)
     console.log(
       `checkpoint overhead on word count: ${((1 - median(checkpointed) / median(shuffle)) * 100).toFixed(1)}%`,
+    );
+  if (etCount.length > 0)
+    console.log(
+      `event-time cost on the keyed count (watermarks every 200 ms): ${((1 - median(etCountWatermarks) / median(etCount)) * 100).toFixed(1)}%`,
     );
   if (rocksdb.length > 0 && shuffle.length > 0)
     console.log(
@@ -227,11 +256,17 @@ async function main(): Promise<void> {
   );
   console.log(`| checkpoint size | ${mb(state)} | ${mb(stateS3)} | ${mb(stateRocks)} |`);
   console.log('');
+  if (want('keyed-state')) {
+    // the raw binding rates of this machine beside the keyed-state figures
+    await rawBindingRates();
+    printKeyedState(await keyedStateThroughput(here, Number(process.env.BENCH_KEYED_RUNS ?? 3)));
+  }
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('recovery')) await recovery();
   if (want('nexmark')) await nexmarkBench(here);
+  if (want('metrics')) await metricsOverhead(here, LINES, RUNS);
   console.log(
-    `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
+    `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; event-time window ${etWindow.map(fmt).join(', ')}, keyed count ${etCount.map(fmt).join(', ')}, with watermarks ${etCountWatermarks.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
   );
 }
 

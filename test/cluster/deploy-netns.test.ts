@@ -3,7 +3,10 @@
 // so the machine's own network is never touched). The S3 server (s3rver standing in for
 // MinIO), the JobManager, two TaskManagers and the client each get a namespace and an address,
 // and the weir processes get the environment of docker-compose.yml, with the compose service
-// names replaced by these addresses and MinIO's credentials by s3rver's. The word count runs
+// names replaced by these addresses and MinIO's credentials by s3rver's. Security is the
+// compose file's: its one-shot certs command makes the CA, the per-service certificates and
+// the token (into a directory standing in for the weir-certs volume), every connection is
+// mutual TLS, and the client uses the CA and the token. The word count runs
 // with checkpoints to s3://, one TaskManager is killed with SIGKILL and started again (as the
 // restart policy does), and the committed output must be exact.
 //
@@ -36,14 +39,16 @@ function ready(child: ChildProcess, what: string, log: string): Promise<unknown>
   return firstMessage(child, what, log);
 }
 
-/** `weir ...` in the client's namespace, to the end. */
+/** `weir ...` in a host's namespace (the client's by default), to the end. */
 function weirIn(
   net: NetnsNetwork,
   args: string[],
   log: string,
   timeoutMs = 20_000,
+  host: Host = 'cli',
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; out: string }> {
-  const child = spawnIn(net, 'cli', [WEIR, ...args], { log });
+  const child = spawnIn(net, host, [WEIR, ...args], { log, env });
   const start = readFileSync(log, 'utf8').length;
   return new Promise((resolve) => {
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -54,13 +59,22 @@ function weirIn(
   });
 }
 
+type ComposeService = { environment?: Record<string, string>; command?: string[] };
+
+function composeService(service: string): ComposeService {
+  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, ComposeService>;
+  };
+  return doc.services[service]!;
+}
+
+/** The compose certificates' directory (the weir-certs volume) inside the containers. */
+const CERTS_MOUNT = '/etc/weir/certs';
+
 /** The environment docker-compose.yml gives a service, with its defaults. */
 function composeEnv(service: string): Record<string, string> {
-  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-    services: Record<string, { environment: Record<string, string> }>;
-  };
   return Object.fromEntries(
-    Object.entries(doc.services[service]!.environment).map(([k, v]) => [
+    Object.entries(composeService(service).environment!).map(([k, v]) => [
       k,
       String(v).replace(/\$\{(\w+):-([^}]*)\}/g, (_, _n, d: string) => d),
     ]),
@@ -102,9 +116,23 @@ test(
       children.push(s3);
       await ready(s3, 's3rver', log('s3'));
 
+      // the certs service's command, into a directory standing in for the weir-certs volume; the
+      // JobManager's address stands in for its service name `jobmanager` in its certificate
+      const certs = path.join(work, 'certs');
+      const certsCommand = composeService('certs').command!.map((a) => (a === CERTS_MOUNT ? certs : a));
+      assert.deepEqual(certsCommand.slice(0, 2), ['cert', 'create']);
+      const made = await weirIn(
+        net,
+        [...certsCommand, '--hostname', net.addr('jm')],
+        log('certs'),
+        20_000,
+        'jm',
+      );
+      assert.equal(made.code, 0, made.out);
+
       // the compose file's settings; service names become addresses (no Docker DNS here)
       const swap = (env: Record<string, string>): Record<string, string> => ({
-        ...env,
+        ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v.replace(CERTS_MOUNT, certs)])),
         WEIR_JOBMANAGER_RPC_ADDRESS: net.addr('jm'),
         WEIR_S3_ENDPOINT: env.WEIR_S3_ENDPOINT!.replace('minio', net.addr('s3')),
         WEIR_S3_ACCESS_KEY: 'S3RVER',
@@ -112,6 +140,10 @@ test(
       });
       const jmEnv = swap(composeEnv('jobmanager'));
       const tmEnv = swap(composeEnv('taskmanager'));
+      assert.equal(jmEnv.WEIR_SECURITY_SSL_ENABLED, 'true', 'compose turns TLS on');
+      assert.equal(jmEnv.WEIR_SECURITY_INSECURE, undefined, 'compose is not insecure');
+      // what a client copies out of the volume: the CA and the token
+      const clientTls = ['--ssl-ca', path.join(certs, 'ca.pem'), '--token-file', path.join(certs, 'token')];
       assert.equal(
         tmEnv.WEIR_TASKMANAGER_HOST,
         undefined,
@@ -148,17 +180,33 @@ test(
       };
       await Promise.all([startTm('tm1'), startTm('tm2')]);
 
-      // health, as the compose health checks ask it, from another host
-      for (const [host, port] of [
-        ['jm', 6123],
-        ['tm1', 6122],
-        ['tm2', 6122],
+      // health, as the compose health checks ask it: inside each container, over TLS to 127.0.0.1
+      for (const [host, port, env] of [
+        ['jm', 6123, jmEnv],
+        ['tm1', 6122, tmEnv],
+        ['tm2', 6122, tmEnv],
       ] as const) {
-        const h = await weirIn(net, ['health', '--address', `${net.addr(host)}:${port}`], log('cli'));
+        const h = await weirIn(
+          net,
+          ['health', '--address', `127.0.0.1:${port}`],
+          log('cli'),
+          20_000,
+          host,
+          env,
+        );
         assert.equal(h.code, 0, `${host} health: ${h.out}`);
       }
-
+      // from another host, plain text gets nowhere, and the Dispatcher wants the token
       const jmAddress = `${net.addr('jm')}:6123`;
+      const plain = await weirIn(net, ['list', '--jobmanager', jmAddress], log('cli'), 20_000);
+      assert.notEqual(plain.code, 0, plain.out);
+      const noToken = await weirIn(
+        net,
+        ['list', '--jobmanager', jmAddress, '--ssl-ca', path.join(certs, 'ca.pem')],
+        log('cli'),
+      );
+      assert.match(noToken.out, /requires a bearer token/);
+
       const runLog = log('run');
       const run = spawnIn(
         net,
@@ -169,6 +217,7 @@ test(
           path.join(ROOT, 'examples/wordcount.ts'),
           '--jobmanager',
           jmAddress,
+          ...clientTls,
           '--working-dir',
           path.join(work, 'tm-cwd'),
           '--',
@@ -190,7 +239,7 @@ test(
         if (jobId) {
           const c = await weirIn(
             net,
-            ['checkpoints', jobId, '--json', '--jobmanager', jmAddress],
+            ['checkpoints', jobId, '--json', '--jobmanager', jmAddress, ...clientTls],
             log('cli'),
           );
           const m = /"completed":\s*(\d+)/.exec(c.out);
@@ -213,7 +262,11 @@ test(
         0,
         `weir run: ${readFileSync(runLog, 'utf8')}\nJobManager log:\n${readFileSync(log('jobmanager'), 'utf8').slice(-3000)}`,
       );
-      const status = await weirIn(net, ['status', jobId, '--json', '--jobmanager', jmAddress], log('cli'));
+      const status = await weirIn(
+        net,
+        ['status', jobId, '--json', '--jobmanager', jmAddress, ...clientTls],
+        log('cli'),
+      );
       assert.match(status.out, /"restarts":\s*\[\s*\{/, 'the job restarted after the kill');
 
       // exactly once: per word, the committed running counts are 1..n with no gap or repeat

@@ -3,25 +3,28 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, until } from '../helpers/cli.js';
+import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from '../helpers/cli.js';
 import { KEYS, reference } from '../jobs/event-time-data.js';
 
 const job = path.join(ROOT, 'test/jobs/event-time.ts');
 const RECORDS = 24_000;
 
-/** Every committed line of a FileSink directory, sorted. */
-function lines(dir: string): string[] {
-  if (!existsSync(dir)) return [];
+/** Every committed line of FileSink directories (one per run of the job), sorted. */
+function lines(dirs: string[], sub: string): string[] {
   const out: string[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.startsWith('part-')))
-    for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) out.push(line);
+  for (const d of dirs) {
+    const dir = path.join(d, sub);
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).filter((n) => n.startsWith('part-')))
+      for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) out.push(line);
+  }
   return out.sort();
 }
 
 /** The job's outputs equal the reference exactly: nothing lost, nothing twice, late data included. */
-function assertExact(out: string): void {
+function assertExact(...outs: string[]): void {
   const ref = reference(RECORDS);
-  const windows = lines(path.join(out, 'windows'));
+  const windows = lines(outs, 'windows');
   assert.deepEqual(
     windows.filter((l) => l.startsWith('["tumbling"')),
     [...ref.tumbling].sort(),
@@ -37,11 +40,11 @@ function assertExact(out: string): void {
     [...ref.session].sort(),
     'session windows',
   );
-  assert.deepEqual(lines(path.join(out, 'timers')), [...ref.timers].sort(), 'event-time timers');
-  const late = lines(path.join(out, 'late'));
+  assert.deepEqual(lines(outs, 'timers'), [...ref.timers].sort(), 'event-time timers');
+  const late = lines(outs, 'late');
   assert.ok(ref.late.length > 20, `the input has late records (${ref.late.length})`);
   assert.deepEqual(late, [...ref.late].sort(), 'late side outputs');
-  const pt = lines(path.join(out, 'pt'));
+  const pt = lines(outs, 'pt');
   assert.deepEqual(
     pt,
     Array.from({ length: KEYS }, (_, k) => JSON.stringify(['pt', k])).sort(),
@@ -133,5 +136,57 @@ describe('event time on a cluster: windows, timers and late data, exactly once',
     const out = path.join(work, 'plain');
     await runJob(cluster, out, 200_000, 'heap', 0);
     assertExact(out);
+  });
+
+  // the restored watermark keeps every lateness decision and timer firing of the undisturbed run
+  for (const backend of ['heap', 'rocksdb']) {
+    test(`three kill -9 of TaskManagers change nothing (${backend})`, async () => {
+      const out = path.join(work, `kills-${backend}`);
+      const hits = await runJob(cluster, out, 2_500, backend, 3);
+      assert.ok(hits >= 2, `at least two kills hit the running job (${hits})`);
+      assertExact(out);
+    });
+  }
+
+  test('windows and timers rescale from 2 to 3 subtasks through a savepoint with the same results', async () => {
+    const client = await ClusterClient.connect(cluster.address);
+    try {
+      const out1 = path.join(work, 'rescale-1');
+      const out2 = path.join(work, 'rescale-2');
+      const r = await cluster.run([
+        'run',
+        job,
+        '--detached',
+        '--',
+        String(RECORDS),
+        '3000',
+        out1,
+        'heap',
+        '2',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      await until('some records processed', async () => {
+        const d = await client.status(jobId);
+        assert.notEqual(d.status, 'JOB_FAILED', d.failure?.message);
+        return Number(d.recordsIn) > 15_000 ? true : undefined;
+      });
+      const { savepoint, details } = await cancelWithSavepoint(
+        cluster,
+        client,
+        jobId,
+        path.join(work, 'savepoints'),
+      );
+      assert.ok(Number(details.recordsIn) < RECORDS * 4, 'stopped before the end');
+      const r2 = await cluster.run(
+        ['run', job, '--from-savepoint', savepoint, '--', String(RECORDS), '200000', out2, 'heap', '3'],
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+      assert.ok(lines([out1], 'windows').length > 0, 'the first run committed windows');
+      assertExact(out1, out2);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -64,6 +64,8 @@ describe('records through the network: exact types, any size, copied at emit', (
         String(RECORDS),
         out1,
         backend,
+        // slow enough that `weir cancel` (a process of its own) reaches the job before its end
+        '1500',
       ]);
       assert.equal(r.code, 0, r.stderr);
       const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;

@@ -4,25 +4,38 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, tempDir, until, weir } from '../helpers/cli.js';
-import { TestS3Server } from '../helpers/s3.js';
+import { RecordingS3Proxy, TestS3Server } from '../helpers/s3.js';
 
 const counting = path.join(ROOT, 'test/jobs/checkpointed-count.ts');
 const savepointJob = path.join(ROOT, 'test/jobs/savepoint-count.ts');
 
 describe('checkpoints and savepoints on S3 (s3rver over HTTP)', () => {
   let s3: TestS3Server;
+  let proxy: RecordingS3Proxy;
   let cluster: TestCluster;
   let client: ClusterClient;
   const work = tempDir();
 
   before(async () => {
     s3 = await new TestS3Server().start();
-    cluster = await new TestCluster({ taskManagers: 2, slots: 2, env: s3.env }).start();
+    // every request passes a recording proxy, to see the encryption headers weir sends
+    proxy = await new RecordingS3Proxy(s3.port).start();
+    cluster = await new TestCluster({
+      taskManagers: 2,
+      slots: 2,
+      env: {
+        ...s3.env,
+        WEIR_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
+        WEIR_S3_SSE_TYPE: 'sse-kms',
+        WEIR_S3_SSE_KMS_KEY_ID: 'weir-test-key',
+      },
+    }).start();
     client = await ClusterClient.connect(cluster.address);
   });
   after(async () => {
     client?.close();
     await cluster?.stop();
+    await proxy?.stop();
     await s3?.stop();
   });
 
@@ -106,6 +119,28 @@ describe('checkpoints and savepoints on S3 (s3rver over HTTP)', () => {
     }
     for (let k = 0; k < 97; k++)
       assert.equal(counts.get(k), Math.floor(records / 97) + (k < records % 97 ? 1 : 0), `count of key ${k}`);
+  });
+
+  test('every object written (checkpoint state, _metadata, savepoints) carries the server-side encryption settings', () => {
+    const writes = proxy.writes();
+    const urls = writes.map((w) => w.url);
+    assert.ok(writes.length >= 10, `writes: ${urls.join(' ')}`);
+    assert.ok(
+      urls.some((u) => u.includes('/checkpoints/') && u.includes('_metadata')),
+      urls.join(' '),
+    );
+    assert.ok(
+      urls.some((u) => u.includes('/checkpoints/') && u.includes('/uid-count/')),
+      urls.join(' '),
+    );
+    assert.ok(
+      urls.some((u) => u.includes('/savepoints/')),
+      urls.join(' '),
+    );
+    for (const w of writes) {
+      assert.equal(w.headers['x-amz-server-side-encryption'], 'aws:kms', `${w.method} ${w.url}`);
+      assert.equal(w.headers['x-amz-server-side-encryption-aws-kms-key-id'], 'weir-test-key', w.url);
+    }
   });
 
   test('S3 down for a while: checkpoints decline, past the tolerable count the job fails over, and it recovers when S3 is back', async () => {

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -13,7 +13,12 @@ import {
 } from '../../packages/core/src/index.js';
 import { controlProto, dataProto, dispatcherProto } from '../../packages/core/src/rpc/proto.js';
 import { parseClusterConfig } from '../../packages/core/src/config.js';
-import { isLoopback, checkExposure } from '../../packages/core/src/security.js';
+import {
+  certificateRole,
+  checkExposure,
+  isLoopback,
+  openInternalServicesWarning,
+} from '../../packages/core/src/security.js';
 import { validateRequest } from '../../packages/core/src/rpc/request-validation.js';
 import { StoragePathPolicy } from '../../packages/jobmanager/src/storage-paths.js';
 import type { DispatcherClient } from '../../packages/core/src/rpc/types.js';
@@ -67,6 +72,9 @@ rpc.max-message-size: 16 mb
       /Refusing to listen on 0\.0\.0\.0.*TLS.*client authentication.*--insecure/,
     );
     assert.equal(checkExposure('0.0.0.0', none, 'JobManager', true), undefined);
+    // without TLS and without a cluster secret the process says its internal services are open
+    assert.match(openInternalServicesWarning(none)!, /accept any caller.*security\.cluster\.secret-file/);
+    assert.equal(openInternalServicesWarning({ ...none, clusterSecret: 'x'.repeat(16) }), undefined);
   });
 
   test('storage paths: no "..", nothing into the checkpoint storage, only allowed directories when restricted', () => {
@@ -98,6 +106,17 @@ rpc.max-message-size: 16 mb
     });
     assert.equal(open.savepointTarget('/tmp/anywhere'), 'file:///tmp/anywhere');
     assert.throws(() => open.savepointTarget('/tmp/../data/ckpt'), /'\.\.'/);
+  });
+
+  test('the role of a certificate comes from its URI SANs only', () => {
+    assert.equal(certificateRole('DNS:localhost, URI:spiffe://weir/cluster/node'), 'cluster');
+    assert.equal(certificateRole('URI:spiffe://weir/client/user'), 'client');
+    assert.equal(certificateRole('URI:spiffe://weir/client/u, URI:spiffe://weir/cluster/tm'), 'cluster');
+    // a bare prefix, another trust domain, a DNS name that looks like one: no role
+    assert.equal(certificateRole('URI:spiffe://weir/cluster/'), undefined);
+    assert.equal(certificateRole('URI:spiffe://other/cluster/node'), undefined);
+    assert.equal(certificateRole('DNS:spiffe://weir/cluster/node'), undefined);
+    assert.equal(certificateRole(undefined), undefined);
   });
 
   test('request validation names the field', () => {
@@ -161,6 +180,99 @@ function code(p: Promise<unknown>): Promise<number> {
   );
 }
 
+type Identity = 'client certificate' | 'foreign CA' | 'no certificate' | 'cluster member' | 'plain';
+
+/** A seed request per internal method: well formed, changing nothing if it got through. */
+function internalSeeds(jobId: string): Record<string, unknown> {
+  return {
+    RegisterTaskManager: {
+      taskManagerId: 'intruder',
+      address: '127.0.0.1:1',
+      slots: 4,
+      hostname: 'x',
+      session: randomBytes(24).toString('base64url'),
+    },
+    Heartbeat: { taskManagerId: 'intruder', registrationId: 'none', metrics: [] },
+    UpdateTaskExecutionState: { taskManagerId: 'intruder', jobId, executionId: 'e', state: 'FAILED' },
+    GetJobBundle: { jobId },
+    ReportCollectedRecords: { jobId, executionId: 'e', batch: Buffer.from([1]) },
+    AcknowledgeCheckpoint: { jobId, executionId: 'e', checkpointId: 1, stateJson: '{}' },
+    DeclineCheckpoint: { jobId, executionId: 'e', checkpointId: 1, reason: 'intruder' },
+    SubmitTask: {
+      jobId,
+      executionId: 'e',
+      vertexId: 'v',
+      subtaskIndex: 0,
+      parallelism: 1,
+      maxParallelism: 128,
+      slotIndex: 0,
+      operatorIds: ['map-1'],
+    },
+    CancelTask: { jobId, executionId: 'e' },
+    TriggerCheckpoint: { jobId, executionId: 'e', checkpointId: 1, timestamp: 1, storage: '/tmp/x' },
+    NotifyCheckpoint: { jobId, executionId: 'e', checkpointId: 1, completed: true },
+    Exchange: {
+      request: { partitionId: 'p>v', subpartitionIndex: 0, initialCredit: 1, consumerExecutionId: 'e' },
+    },
+  };
+}
+
+/**
+ * Calls every method of `service` once with `creds` (and the cluster secret as metadata when
+ * given) and returns the status code of each: a stream gets its seed message, then is closed.
+ */
+async function statusOfEveryMethod(
+  service: grpc.ServiceDefinition,
+  address: string,
+  creds: grpc.ChannelCredentials,
+  seeds: Record<string, unknown>,
+  secret: string | undefined,
+): Promise<Record<string, number>> {
+  const Ctor = grpc.makeGenericClientConstructor(service, 'probe');
+  const client = new Ctor(address, creds) as unknown as Record<
+    string,
+    (...a: unknown[]) => grpc.ClientUnaryCall & grpc.ClientDuplexStream<unknown, unknown>
+  >;
+  const out: Record<string, number> = {};
+  try {
+    for (const [name, def] of Object.entries(service)) {
+      const meta = new grpc.Metadata();
+      if (secret) meta.set('weir-cluster-secret', secret);
+      const opts = { deadline: Date.now() + 10_000 };
+      const call = client[name]!.bind(client);
+      out[name] = await new Promise<number>((resolve) => {
+        if (def.requestStream) {
+          const st = call(meta, opts);
+          st.on('data', () => {});
+          st.on('error', () => {});
+          st.on('status', (x: grpc.StatusObject) => resolve(x.code));
+          st.write(seeds[name]);
+          // a stream that is let in stays open: close it after a moment
+          setTimeout(() => st.end(), 300).unref();
+        } else if (def.responseStream) {
+          const st = call(seeds[name], meta, opts);
+          st.on('data', () => {});
+          st.on('error', () => {});
+          st.on('status', (x: grpc.StatusObject) => resolve(x.code));
+        } else {
+          call(seeds[name], meta, opts, (err: grpc.ServiceError | null) => resolve(err ? err.code : 0));
+        }
+      });
+    }
+  } finally {
+    (client as unknown as grpc.Client).close();
+  }
+  return out;
+}
+
+/** The status code and details of a unary call. */
+function outcome(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => 'OK',
+    (e: grpc.ServiceError) => `${grpc.status[e.code]} ${e.details}`,
+  );
+}
+
 describe('a cluster with TLS, mutual TLS and a bearer token', () => {
   const work = tempDir('weir-security-');
   const certs = path.join(work, 'certs');
@@ -187,9 +299,62 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
   const dispatcher = (override: Partial<TransportSecurity>): DispatcherClient =>
     createClient(dispatcherProto.Dispatcher, cluster.address, override);
 
+  let clusterSecret = '';
+  /** gRPC channel credentials of an identity: the cluster CA to check the server, and a certificate */
+  const credsOf = (who: Identity): grpc.ChannelCredentials => {
+    const read = (f: string): Buffer => readFileSync(path.join(f));
+    const ca = read(path.join(certs, 'ca.pem'));
+    switch (who) {
+      case 'client certificate':
+        return grpc.credentials.createSsl(
+          ca,
+          read(path.join(certs, 'client-key.pem')),
+          read(path.join(certs, 'client.pem')),
+        );
+      case 'foreign CA':
+        return grpc.credentials.createSsl(
+          ca,
+          read(path.join(other, 'node-key.pem')),
+          read(path.join(other, 'node.pem')),
+        );
+      case 'no certificate':
+        return grpc.credentials.createSsl(ca);
+      case 'cluster member':
+        return grpc.credentials.createSsl(
+          ca,
+          read(path.join(certs, 'node-key.pem')),
+          read(path.join(certs, 'node.pem')),
+        );
+      default:
+        return grpc.credentials.createInsecure();
+    }
+  };
+  const overview = async (): Promise<Array<{ taskManagerId: string; address: string }>> => {
+    const c = dispatcher({ tls, token });
+    try {
+      const o = await unary<{ taskManagers: Array<{ taskManagerId: string; address: string }> }>(
+        c.GetClusterOverview.bind(c),
+        {},
+        5_000,
+      );
+      return o.taskManagers;
+    } finally {
+      c.close();
+    }
+  };
+
   before(async () => {
     for (const d of [certs, other]) {
-      const r = await weir(['cert', 'create', '--dir', d]);
+      const r = await weir([
+        'cert',
+        'create',
+        '--dir',
+        d,
+        '--service',
+        'jobmanager',
+        '--service',
+        'taskmanager',
+      ]);
       assert.equal(r.code, 0, r.stderr);
     }
     token = readFileSync(path.join(certs, 'token'), 'utf8').trim();
@@ -220,6 +385,244 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
       extra: ['--config', config],
       env: { WEIR_S3_SECRET_KEY: s3Secret },
     }).start();
+    clusterSecret = readFileSync(path.join(cluster.dir, 'cluster-secret'), 'utf8').trim();
+  });
+
+  test('certificates carry their role: cluster identities for services, a client identity for users', async () => {
+    const { X509Certificate } = await import('node:crypto');
+    const uris = (f: string): string =>
+      new X509Certificate(readFileSync(path.join(certs, f))).subjectAltName ?? '';
+    assert.match(uris('node.pem'), /URI:spiffe:\/\/weir\/cluster\/node/);
+    assert.match(uris('jobmanager.pem'), /DNS:jobmanager.*URI:spiffe:\/\/weir\/cluster\/jobmanager/);
+    assert.match(uris('taskmanager.pem'), /DNS:taskmanager.*URI:spiffe:\/\/weir\/cluster\/taskmanager/);
+    assert.match(uris('client.pem'), /^URI:spiffe:\/\/weir\/client\/user$/);
+    for (const f of [
+      'ca-key.pem',
+      'node-key.pem',
+      'jobmanager-key.pem',
+      'taskmanager-key.pem',
+      'client-key.pem',
+      'token',
+    ])
+      assert.equal(statSync(path.join(certs, f)).mode & 0o777, 0o600, f);
+    assert.equal(statSync(path.join(cluster.dir, 'cluster-secret')).mode & 0o777, 0o600);
+  });
+
+  test('every internal method refuses a client certificate (PERMISSION_DENIED), a foreign CA and no certificate (UNAUTHENTICATED), even with the cluster secret', async () => {
+    const tm = (await overview())[0]!;
+    const seeds = internalSeeds('c'.repeat(32));
+    const targets: Array<[grpc.ServiceDefinition, string]> = [
+      [controlProto.JobManagerGateway.service, cluster.address],
+      [controlProto.TaskExecutorGateway.service, tm.address],
+      [dataProto.DataExchange.service, tm.address],
+    ];
+    const expected: Array<[Identity, grpc.status]> = [
+      ['client certificate', grpc.status.PERMISSION_DENIED],
+      ['foreign CA', grpc.status.UNAUTHENTICATED],
+      ['no certificate', grpc.status.UNAUTHENTICATED],
+    ];
+    let methods = 0;
+    for (const [service, address] of targets) {
+      for (const [who, code] of expected) {
+        const got = await statusOfEveryMethod(service, address, credsOf(who), seeds, clusterSecret);
+        for (const [method, c] of Object.entries(got)) {
+          assert.equal(grpc.status[c], grpc.status[code], `${method} with ${who}`);
+          methods++;
+        }
+      }
+    }
+    assert.equal(methods, (7 + 4 + 1) * 3);
+    // the attack: nothing registered, the cluster still has its two TaskManagers
+    assert.deepEqual((await overview()).map((t) => t.taskManagerId).sort(), ['tm-1', 'tm-2']);
+  });
+
+  test('a cluster member without the cluster secret is refused UNAUTHENTICATED', async () => {
+    const got = await statusOfEveryMethod(
+      controlProto.JobManagerGateway.service,
+      cluster.address,
+      credsOf('cluster member'),
+      internalSeeds('c'.repeat(32)),
+      undefined,
+    );
+    for (const [method, c] of Object.entries(got)) assert.equal(grpc.status[c], 'UNAUTHENTICATED', method);
+  });
+
+  test('a replayed registration is refused PERMISSION_DENIED', async () => {
+    const member: Partial<TransportSecurity> = { tls, clusterSecret };
+    const jm = createClient(controlProto.JobManagerGateway, cluster.address, member);
+    try {
+      const request = internalSeeds('c'.repeat(32)).RegisterTaskManager as { session: string };
+      const first = await unary<{ accepted: boolean; registrationId: string }>(
+        jm.RegisterTaskManager.bind(jm),
+        request,
+        5_000,
+      );
+      assert.equal(first.accepted, true);
+      // the registered stand-in leaves at once: its heartbeat stream closes
+      const hb = jm.Heartbeat();
+      hb.on('error', () => {});
+      hb.write({ taskManagerId: 'intruder', registrationId: first.registrationId, metrics: [] });
+      await new Promise((r) => setTimeout(r, 200));
+      hb.end();
+      await until(
+        'the stand-in to be gone',
+        async () => ((await overview()).some((t) => t.taskManagerId === 'intruder') ? undefined : true),
+        10_000,
+      );
+      const replay = await outcome(unary(jm.RegisterTaskManager.bind(jm), request, 5_000));
+      assert.match(replay, /^PERMISSION_DENIED .*replayed registration is refused/);
+      assert.deepEqual((await overview()).map((t) => t.taskManagerId).sort(), ['tm-1', 'tm-2']);
+    } finally {
+      jm.close();
+    }
+  });
+
+  test('TaskManagers take SubmitTask and TriggerCheckpoint only from their JobManager, the JobManager takes reports only from the TaskManager running the task, and a partition takes only its assigned consumer, once', async () => {
+    const r = await cli(['run', job('unbounded.ts'), '--detached', '--', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    const jobId = /([0-9a-f]{32})/.exec(r.stdout)![1]!;
+    const c = dispatcher({ tls, token });
+    type Status = {
+      status: string;
+      recordsOut: number;
+      vertices: Array<{
+        vertexId: string;
+        subtasks: Array<{ executionId: string; state: string; taskManagerId: string }>;
+      }>;
+    };
+    const status = (): Promise<Status> => unary<Status>(c.GetJobStatus.bind(c), { jobId }, 5_000);
+    try {
+      const running = await until(
+        'the job to run and write',
+        async () => {
+          const s = await status();
+          return s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING')) && s.recordsOut > 0
+            ? s
+            : undefined;
+        },
+        30_000,
+      );
+      const [source, reduce] = running.vertices;
+      const producer = source!.subtasks[0]!;
+      const consumer = reduce!.subtasks[0]!;
+      const tms = await overview();
+      const producerTm = tms.find((t) => t.taskManagerId === producer.taskManagerId)!;
+      const member: Partial<TransportSecurity> = { tls, clusterSecret };
+
+      // a cluster member that is not the JobManager: no session, nothing deployed or triggered
+      const gw = createClient(controlProto.TaskExecutorGateway, producerTm.address, member);
+      try {
+        const trigger = await outcome(
+          unary(
+            gw.TriggerCheckpoint.bind(gw),
+            {
+              jobId,
+              executionId: producer.executionId,
+              checkpointId: 999,
+              timestamp: 1,
+              storage: '/tmp/x',
+              directory: '/tmp/x',
+            },
+            5_000,
+          ),
+        );
+        assert.match(trigger, /^PERMISSION_DENIED .*only from the JobManager it registered with/);
+        const submit = await outcome(
+          unary(gw.SubmitTask.bind(gw), { ...(internalSeeds(jobId).SubmitTask as object), jobId }, 5_000),
+        );
+        assert.match(submit, /^PERMISSION_DENIED /);
+        const cancel = await outcome(
+          unary(gw.CancelTask.bind(gw), { jobId, executionId: producer.executionId }, 5_000),
+        );
+        assert.match(cancel, /^PERMISSION_DENIED /);
+      } finally {
+        gw.close();
+      }
+
+      // nor can it speak for a TaskManager to the JobManager: fail or acknowledge its task, take the job's code
+      const jm = createClient(controlProto.JobManagerGateway, cluster.address, member);
+      try {
+        const fail = await outcome(
+          unary(
+            jm.UpdateTaskExecutionState.bind(jm),
+            {
+              taskManagerId: consumer.taskManagerId,
+              jobId,
+              executionId: consumer.executionId,
+              state: 'FAILED',
+            },
+            5_000,
+          ),
+        );
+        assert.match(fail, /^PERMISSION_DENIED .*accepted only from TaskManager tm-\d, which runs it/);
+        const ack = await outcome(
+          unary(
+            jm.AcknowledgeCheckpoint.bind(jm),
+            { jobId, executionId: consumer.executionId, checkpointId: 1, stateJson: '{}' },
+            5_000,
+          ),
+        );
+        assert.match(ack, /^PERMISSION_DENIED /);
+        const bundle = await new Promise<string>((resolve) => {
+          const st = jm.GetJobBundle({ jobId });
+          st.on('data', () => {});
+          st.on('error', (e: grpc.ServiceError) => resolve(`${grpc.status[e.code]} ${e.details}`));
+          st.on('end', () => resolve('OK'));
+        });
+        assert.match(bundle, /^PERMISSION_DENIED .*goes only to a registered TaskManager with a slot/);
+      } finally {
+        jm.close();
+      }
+
+      // the partition from source subtask 0 to the reduce, subpartition 0: assigned to reduce subtask 0
+      const exchange = (consumerExecutionId: string): Promise<string> => {
+        const data = createClient(dataProto.DataExchange, producerTm.address, member);
+        return new Promise<string>((resolve) => {
+          const st = data.Exchange();
+          st.on('data', () => {});
+          st.on('error', () => {});
+          st.on('status', (x: grpc.StatusObject) => {
+            data.close();
+            resolve(`${grpc.status[x.code]} ${x.details}`);
+          });
+          st.write({
+            request: {
+              partitionId: `${producer.executionId}>${reduce!.vertexId}`,
+              subpartitionIndex: 0,
+              initialCredit: 100,
+              consumerExecutionId,
+            },
+          });
+          setTimeout(() => st.end(), 2_000).unref();
+        });
+      };
+      assert.match(await exchange(consumer.executionId), /^PERMISSION_DENIED .*already has a consumer/);
+      assert.match(
+        await exchange(reduce!.subtasks[1]!.executionId),
+        /^PERMISSION_DENIED .*is assigned to execution/,
+      );
+      assert.match(await exchange('intruder'), /^PERMISSION_DENIED .*is assigned to execution/);
+
+      // the first consumer keeps its data: the job runs on and writes more
+      const before = (await status()).recordsOut;
+      const after = await until(
+        'more records after the refusals',
+        async () => {
+          const s = await status();
+          return s.recordsOut > before + 100 ? s : undefined;
+        },
+        20_000,
+      );
+      assert.equal(after.status, 'JOB_RUNNING');
+      assert.deepEqual(
+        after.vertices.flatMap((v) => v.subtasks.map((t) => t.executionId)),
+        running.vertices.flatMap((v) => v.subtasks.map((t) => t.executionId)),
+        'no restart',
+      );
+    } finally {
+      await unary(c.CancelJob.bind(c), { jobId }, 5_000).catch(() => {});
+      c.close();
+    }
   });
 
   after(async () => {
@@ -354,6 +757,8 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
     const meta = (): grpc.Metadata => {
       const m = new grpc.Metadata();
       m.set('authorization', `Bearer ${token}`);
+      // a cluster member: the messages reach validation and the handlers
+      m.set('weir-cluster-secret', clusterSecret);
       return m;
     };
     const c = dispatcher({ tls, token });
@@ -520,10 +925,19 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
     assert.ok(sent >= 3000, `sent ${sent}`);
     for (const [k] of codes)
       assert.doesNotMatch(k, /:(INTERNAL|UNKNOWN|UNAUTHENTICATED|UNAVAILABLE)$/, summary);
-    assert.ok(
-      [...codes.keys()].some((k) => k.endsWith(':INVALID_ARGUMENT')),
-      summary,
-    );
+    // every method of every service was reached past authentication, and every method that takes
+    // a message with fields refused some mutations as INVALID_ARGUMENT (validation ran, not only decoding)
+    for (const [service] of services) {
+      for (const [name, def] of Object.entries(service)) {
+        assert.ok(
+          [...codes.keys()].some((k) => k.startsWith(`${name}:`)),
+          `${name} was fuzzed: ${summary}`,
+        );
+        const takesFields = Object.keys(seeds[name] as object).length > 0 && !def.requestStream;
+        if (takesFields)
+          assert.ok(codes.has(`${name}:INVALID_ARGUMENT`), `${name} validated its input: ${summary}`);
+      }
+    }
 
     // still serving correct requests: the JobManager answers, both TaskManagers are registered, and a job runs
     const o = await unary<{ taskManagers: Array<{ taskManagerId: string }> }>(
@@ -591,3 +1005,77 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
 function def2buf(service: grpc.ServiceDefinition, msg: unknown): Buffer {
   return service.SubmitJob!.requestSerialize(msg);
 }
+
+describe('a local cluster without TLS: the cluster secret keeps other processes out', () => {
+  let cluster: TestCluster;
+  let secret = '';
+  before(async () => {
+    cluster = await new TestCluster({ taskManagers: 1, slots: 1 }).start();
+    secret = readFileSync(path.join(cluster.dir, 'cluster-secret'), 'utf8').trim();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('every internal method without the secret or with a wrong one is UNAUTHENTICATED; a member is still no JobManager', async () => {
+    assert.match(secret, /^[0-9a-f]{64}$/);
+    assert.equal(statSync(path.join(cluster.dir, 'cluster-secret')).mode & 0o777, 0o600);
+    // handed over by file and environment: never on a command line, never in a log
+    const pid = cluster.taskManagerPid('tm-1');
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(secret));
+    for (const f of readdirSync(cluster.logDir()))
+      assert.ok(!readFileSync(path.join(cluster.logDir(), f), 'utf8').includes(secret), f);
+    const jmLog = readFileSync(path.join(cluster.logDir(), 'jobmanager.log'), 'utf8');
+    assert.match(jmLog, /"clusterAuth":"cluster secret"/);
+    assert.doesNotMatch(jmLog, /accept any caller/, 'no warning: the internal services are protected');
+
+    const c = createClient(dispatcherProto.Dispatcher, cluster.address, {});
+    const o = await unary<{ taskManagers: Array<{ address: string }> }>(
+      c.GetClusterOverview.bind(c),
+      {},
+      5_000,
+    );
+    c.close();
+    const tm = o.taskManagers[0]!.address;
+    const seeds = internalSeeds('d'.repeat(32));
+    const plain = grpc.credentials.createInsecure();
+    let methods = 0;
+    for (const [service, address] of [
+      [controlProto.JobManagerGateway.service, cluster.address],
+      [controlProto.TaskExecutorGateway.service, tm],
+      [dataProto.DataExchange.service, tm],
+    ] as Array<[grpc.ServiceDefinition, string]>) {
+      for (const presented of [undefined, 'f'.repeat(64)]) {
+        const got = await statusOfEveryMethod(service, address, plain, seeds, presented);
+        for (const [method, code] of Object.entries(got)) {
+          assert.equal(
+            grpc.status[code],
+            'UNAUTHENTICATED',
+            `${method} with ${presented ? 'a wrong' : 'no'} secret`,
+          );
+          methods++;
+        }
+      }
+    }
+    assert.equal(methods, 12 * 2);
+    // with the secret, a process is a member, but still not the JobManager the TaskManager registered with
+    const gw = createClient(controlProto.TaskExecutorGateway, tm, { clusterSecret: secret });
+    try {
+      const trigger = await outcome(
+        unary(
+          gw.TriggerCheckpoint.bind(gw),
+          { jobId: 'd'.repeat(32), executionId: 'e', checkpointId: 1, timestamp: 1 },
+          5_000,
+        ),
+      );
+      assert.match(trigger, /^PERMISSION_DENIED .*only from the JobManager it registered with/);
+    } finally {
+      gw.close();
+    }
+    // and the cluster itself works: its TaskManager registered and stays
+    const c2 = createClient(dispatcherProto.Dispatcher, cluster.address, {});
+    const o2 = await unary<{ taskManagers: unknown[] }>(c2.GetClusterOverview.bind(c2), {}, 5_000);
+    c2.close();
+    assert.equal(o2.taskManagers.length, 1);
+  });
+});

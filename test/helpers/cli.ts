@@ -103,6 +103,8 @@ export function tempDir(prefix = 'weir-test-'): string {
 export class TestCluster {
   private child: ChildProcess | undefined;
   address = '';
+  /** host:port of the JobManager's REST API and dashboard */
+  rest = '';
   readonly dir: string;
 
   constructor(
@@ -142,9 +144,10 @@ export class TestCluster {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     this.address = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`cluster did not start: ${out}`)), 60_000);
-      child.on('message', (m: { type: string; address: string }) => {
+      child.on('message', (m: { type: string; address: string; rest?: string }) => {
         if (m.type === 'ready') {
           clearTimeout(timer);
+          this.rest = m.rest ?? '';
           resolve(m.address);
         }
       });
@@ -197,29 +200,32 @@ export async function startWeirProcess(
   args: string[],
   logFile: string,
   env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; address: string }> {
+): Promise<{ child: ChildProcess; address: string; rest: string }> {
   const fd = openSync(logFile, 'a');
+  // a JobManager on a fixed gRPC port would take the REST API's default 8081, which tests running side by side share
+  if (args[0] === 'jobmanager' && !args.includes('--rest-port') && !args.includes('--no-rest'))
+    args = [...args, '--rest-port', '0'];
   const child = spawn(process.execPath, [WEIR, ...args], {
     cwd: ROOT,
     stdio: ['ignore', fd, fd, 'ipc'],
     env: { ...process.env, ...env },
   });
   closeSync(fd);
-  const address = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<{ address: string; rest?: string }>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`weir ${args[0]} did not start; see ${logFile}`)),
       30_000,
     );
-    child.once('message', (m: { address: string }) => {
+    child.once('message', (m: { address: string; rest?: string }) => {
       clearTimeout(timer);
-      resolve(m.address);
+      resolve(m);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`weir ${args[0]} exited with ${code}; see ${logFile}`));
     });
   });
-  return { child, address };
+  return { child, address: ready.address, rest: ready.rest ?? '' };
 }
 
 /** A port that was free a moment ago, for a process that must come back on the same address. */

@@ -1,4 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ROOT, tempDir } from './cli.js';
@@ -60,5 +62,56 @@ export class TestS3Server {
       c.once('exit', () => resolve());
       c.kill('SIGKILL');
     });
+  }
+}
+
+/** One request as an HTTP proxy in front of S3 saw it. */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/**
+ * A plain HTTP proxy in front of an S3 endpoint that records every request's method, URL and
+ * headers, so a test can see what weir sent (e.g. server-side encryption headers).
+ */
+export class RecordingS3Proxy {
+  readonly requests: RecordedRequest[] = [];
+  private server: http.Server | undefined;
+  port = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  async start(): Promise<this> {
+    const server = http.createServer((req, res) => {
+      this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+      const up = http.request(
+        { host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    this.server = server;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    this.port = (server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Object writes: PutObject and CreateMultipartUpload (UploadPart carries no encryption header). */
+  writes(): RecordedRequest[] {
+    return this.requests.filter(
+      (r) =>
+        (r.method === 'PUT' && !/[?&]partNumber=/.test(r.url) && !r.url.endsWith('/weir')) ||
+        (r.method === 'POST' && /[?&]uploads(=|&|$)/.test(r.url)),
+    );
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }

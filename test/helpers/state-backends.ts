@@ -20,7 +20,7 @@ export class TestBackends {
 
   async open(
     kind: 'heap' | 'rocksdb',
-    bounds: { maxBufferedEntries?: number; maxCachedEntries?: number } = {},
+    bounds: { maxBufferedEntries?: number; maxCachedEntries?: number; readCacheBytes?: number } = {},
   ): Promise<KeyedStateBackend> {
     const b =
       kind === 'heap'

@@ -2,10 +2,12 @@
  * The deterministic input of the event-time jobs and the reference their output is checked
  * against: event i has key i % KEYS and timestamp BASE + i * 10, with a pause of 2 s after
  * every 3000 events (so sessions end) and, every 397th event, a record 5 s behind (late).
- * Watermarks are punctuated: after each event, the highest timestamp seen minus 500 ms,
- * rounded down to a whole second, minus 1 (emitted when it grows), so where they fall among
- * the records is the same in every run and after any failure.
+ * Watermarks are punctuated: after every 500th event, the highest timestamp seen minus 500 ms,
+ * rounded down to a whole second, minus 1, so where they fall among the records is the same
+ * in every run and after any failure. Between two of them a restored job judges lateness by
+ * the watermark it restored, so the late outputs show whether it was restored.
  */
+export const WATERMARK_EVERY = 500;
 export const KEYS = 50;
 export const BASE = 1_700_000_000_000;
 export const OUT_OF_ORDERNESS = 500;
@@ -96,6 +98,9 @@ export function reference(n: number): {
       set.add(timerFor(e.ts));
     }
     maxTs = Math.max(maxTs, e.ts);
+    if (i % WATERMARK_EVERY !== WATERMARK_EVERY - 1) continue;
+    if (e.late)
+      throw new Error(`event ${i} both carries a watermark and is late: the replayed maximum would differ`);
     const next = watermarkFor(maxTs);
     if (next > wm) {
       wm = next;

@@ -1,5 +1,6 @@
 // Event-time windows and timers over a deterministic, rate-limited input (event-time-data.ts),
-// every result through a FileSink: args <records> <records/s> <output dir> [heap|rocksdb].
+// every result through a FileSink: args <records> <records/s> <output dir> [heap|rocksdb]
+// [parallelism of the keyed operators, default 2].
 // Outputs: <dir>/windows (tumbling, sliding, session), <dir>/timers (a KeyedProcessFunction's
 // event-time timers), <dir>/late (late records of the tumbling window and of the process
 // function, by side output), <dir>/pt (one processing-time timer per key).
@@ -27,6 +28,7 @@ import type {
   WatermarkGenerator,
 } from '@weir/api';
 import {
+  WATERMARK_EVERY,
   event,
   timerFor,
   watermarkFor,
@@ -37,9 +39,9 @@ import {
   type Event,
 } from './event-time-data.js';
 
-const [records, rate, output, backend] = getJobArgs();
+const [records, rate, output, backend, parallelism] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
-env.setParallelism(2);
+env.setParallelism(Number(parallelism || 2));
 env.enableCheckpointing(300);
 if (backend) env.setStateBackend(backend as StateBackendType);
 env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, 100));
@@ -48,8 +50,9 @@ env.setRestartStrategy(RestartStrategies.fixedDelayRestart(10, 100));
 class SecondsWatermarks implements WatermarkGenerator<Event> {
   private maxTs = -Infinity;
   private last = -Infinity;
-  onEvent(_e: Event, ts: number, out: { emitWatermark(w: { timestamp: number }): void }): void {
+  onEvent(e: Event, ts: number, out: { emitWatermark(w: { timestamp: number }): void }): void {
     this.maxTs = Math.max(this.maxTs, ts);
+    if (e.i % WATERMARK_EVERY !== WATERMARK_EVERY - 1) return;
     const wm = watermarkFor(this.maxTs);
     if (wm > this.last) {
       this.last = wm;

@@ -7,11 +7,18 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse, parseAllDocuments } from 'yaml';
-import { knownEnvVars, parseConfigFile, resolveConfig } from '../../packages/core/src/index.js';
+import {
+  checkExposure,
+  knownEnvVars,
+  parseConfigFile,
+  resolveConfig,
+  resolveTransportSecurity,
+} from '../../packages/core/src/index.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
 
 const require = createRequire(import.meta.url);
@@ -53,6 +60,8 @@ type Service = {
   image?: string;
   build?: unknown;
   command?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
   environment?: Record<string, string | number | boolean> | string[];
   healthcheck?: { test: string[] };
 };
@@ -122,7 +131,7 @@ describe('docker-compose.yml', () => {
 
   test('the weir services pass only settings weir understands, and check health with weir health', () => {
     const weirServices = Object.entries(doc.services).filter(
-      ([, s]) => s.image?.startsWith('weir') || s.build !== undefined,
+      ([, s]) => (s.image?.startsWith('weir') || s.build !== undefined) && s.command![0] !== 'cert',
     );
     assert.deepEqual(weirServices.map(([n]) => n).sort(), ['jobmanager', 'taskmanager']);
     for (const [name, s] of weirServices) {
@@ -143,6 +152,61 @@ describe('docker-compose.yml', () => {
     assert.ok(
       doc.services.taskmanager!.healthcheck!.test.includes(`127.0.0.1:${c.get('taskmanager.rpc.port')}`),
     );
+  });
+});
+
+describe('docker-compose.yml is secure by default', () => {
+  const doc = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service>;
+    volumes: Record<string, unknown>;
+  };
+
+  test('a one-shot certs service makes the certificates the services use; mutual TLS and a token, nothing insecure', async () => {
+    const certs = doc.services.certs!;
+    assert.deepEqual(certs.command!.slice(0, 2), ['cert', 'create']);
+    assert.ok(certs.volumes!.includes('weir-certs:/etc/weir/certs'));
+    assert.ok('weir-certs' in doc.volumes);
+    // run the command itself, into a directory standing in for the volume
+    const dir = tempDir('weir-compose-certs-');
+    const args = certs.command!.map((a) => (a === '/etc/weir/certs' ? dir : a));
+    for (let i = 0; i < 2; i++) {
+      // twice: the second run (a restart of the stack) keeps what the first made
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'packages/cli/bin/weir.js'), ...args], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      if (i === 1) assert.match(r.stdout, /Keeping the existing certificates/);
+    }
+    for (const [name, service] of [
+      ['jobmanager', doc.services.jobmanager!],
+      ['taskmanager', doc.services.taskmanager!],
+    ] as const) {
+      const env = serviceEnv(service);
+      assert.equal(env.WEIR_SECURITY_INSECURE, undefined, `${name}: not insecure`);
+      assert.ok(
+        service.volumes!.includes('weir-certs:/etc/weir/certs:ro'),
+        `${name} mounts the certificates read-only`,
+      );
+      assert.equal(service.depends_on!.certs!.condition, 'service_completed_successfully');
+      const local = Object.fromEntries(
+        Object.entries(env).map(([k, v]) => [k, v.replace('/etc/weir/certs', dir)]),
+      );
+      const sec = resolveConfig({ env: local }).toClusterConfig().security;
+      assert.equal(sec.sslEnabled, true, `${name}: TLS`);
+      assert.equal(sec.sslCert, path.join(dir, `${name}.pem`), `${name}: its own certificate`);
+      // the files exist, parse, and the certificate carries the service's cluster identity
+      const tls = resolveTransportSecurity(sec, {}, 'server');
+      assert.ok(tls.tls?.cert && tls.tls.key && tls.tls.ca);
+      assert.match(
+        new X509Certificate(tls.tls.cert).subjectAltName ?? '',
+        new RegExp(`DNS:${name}.*URI:spiffe://weir/cluster/${name}`),
+      );
+      if (name === 'jobmanager') assert.ok(tls.token, 'the JobManager requires the token');
+      assert.equal(
+        checkExposure('0.0.0.0', tls, name === 'jobmanager' ? 'JobManager' : 'TaskManager', false),
+        undefined,
+      );
+    }
   });
 });
 
@@ -180,9 +244,20 @@ type Container = {
   args?: string[];
   env?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
   envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
-  readinessProbe?: { grpc?: { port: number } };
-  livenessProbe?: { grpc?: { port: number } };
+  readinessProbe?: { exec?: { command: string[] } };
+  livenessProbe?: { exec?: { command: string[] } };
   resources?: { requests?: unknown; limits?: unknown };
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+};
+
+type PodSpec = {
+  containers: Container[];
+  volumes?: Array<{
+    name: string;
+    projected?: {
+      sources: Array<{ secret?: { name: string; items: Array<{ key: string; path: string }> } }>;
+    };
+  }>;
 };
 
 function podContainers(o: K8sObject): Container[] {
@@ -190,7 +265,7 @@ function podContainers(o: K8sObject): Container[] {
   return tpl?.containers ?? [];
 }
 
-for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
+for (const variant of ['deploy/base', 'deploy/overlays/minio', 'deploy/overlays/cert-manager']) {
   describe(`kustomize ${variant}`, () => {
     let objects: K8sObject[] | string;
 
@@ -199,6 +274,8 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
       if (typeof objects === 'string') return t.skip(objects);
       assert.ok(objects.length >= 7);
       for (const o of objects) {
+        // cert-manager's kinds have no schema here; their own test below checks them
+        if (o.apiVersion.startsWith('cert-manager.io/')) continue;
         const Model = await modelFor(o);
         assert.doesNotThrow(() => new Model(o).validate(), `${o.kind} ${o.metadata.name}`);
         if (o.kind !== 'Namespace')
@@ -259,12 +336,20 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
             d.metadata.name === 'jobmanager'
               ? cfg.get('jobmanager.rpc.port')
               : cfg.get('taskmanager.rpc.port');
-          assert.equal(
-            c.readinessProbe?.grpc?.port,
-            port,
-            `${d.metadata.name}: the readiness probe asks the health service on the configured port`,
-          );
-          assert.equal(c.livenessProbe?.grpc?.port, port);
+          for (const probe of [c.readinessProbe, c.livenessProbe])
+            assert.deepEqual(
+              probe?.exec?.command,
+              [
+                'weir',
+                'health',
+                '--config',
+                '/etc/weir/weir.yaml',
+                '--address',
+                `127.0.0.1:${port}`,
+                '--quiet',
+              ],
+              `${d.metadata.name}: the probes ask the health service on the configured port, over TLS`,
+            );
           assert.ok(
             c.resources?.requests && c.resources.limits,
             `${d.metadata.name}: resource requests and limits`,
@@ -276,6 +361,53 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
           if (d.metadata.name === 'taskmanager') assert.equal(cfg.get('taskmanager.host'), '10.1.2.3');
         }
       }
+      // secure by default: mutual TLS with each component's own Secret, the JobManager wants the token
+      assert.equal(resolveConfig({ env: {}, file }).get('security.insecure'), false);
+      for (const d of deployments) {
+        const component = d.metadata.name;
+        const pod = (d.spec!.template as { spec: PodSpec }).spec;
+        const c = pod.containers[0]!;
+        const env: Record<string, string> = { ...envMap.data, ...secretEnv };
+        for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+        const sec = resolveConfig({ env, file }).toClusterConfig().security;
+        assert.equal(sec.sslEnabled, true, `${component}: TLS`);
+        const mount = c.volumeMounts!.find((m) => m.mountPath === '/etc/weir-tls')!;
+        assert.ok(mount.readOnly);
+        const volume = pod.volumes!.find((v) => v.name === mount.name)!;
+        const sources = volume.projected!.sources;
+        const tlsSecret = sources.find((x) => x.secret!.name === `weir-tls-${component}`)!.secret!;
+        const paths = Object.fromEntries(tlsSecret.items.map((i) => [i.key, `/etc/weir-tls/${i.path}`]));
+        assert.deepEqual(
+          [sec.sslCa, sec.sslCert, sec.sslKey],
+          [paths['ca.crt'], paths['tls.crt'], paths['tls.key']],
+          `${component}: the CA, certificate and key are its own Secret's`,
+        );
+        if (component === 'jobmanager') {
+          const token = sources.find((x) => x.secret!.name === 'weir-token')!.secret!;
+          assert.equal(
+            sec.tokenFile,
+            `/etc/weir-tls/${token.items[0]!.path}`,
+            'the JobManager requires the token',
+          );
+        } else assert.equal(sec.tokenFile, undefined);
+      }
+      // the Job that makes the Secrets, with only the rights it needs
+      const job = byName('Job', 'weir-certs');
+      const jobPod = (job.spec!.template as { spec: PodSpec & { serviceAccountName: string } }).spec;
+      assert.deepEqual(jobPod.containers[0]!.args!.slice(0, 2), ['cert', 'kubernetes-secrets']);
+      const role = byName('Role', 'weir-certs') as K8sObject & {
+        rules: Array<{ resources: string[]; verbs: string[]; resourceNames?: string[] }>;
+      };
+      assert.deepEqual(
+        role.rules.flatMap((r) => r.resources),
+        ['secrets', 'secrets'],
+      );
+      assert.deepEqual(role.rules.flatMap((r) => r.verbs).sort(), ['create', 'get']);
+      const binding = byName('RoleBinding', 'weir-certs') as K8sObject & {
+        subjects: Array<{ name: string }>;
+      };
+      assert.equal(binding.subjects[0]!.name, jobPod.serviceAccountName);
+
       const svc = byName('Service', 'jobmanager');
       const jm = deployments.find((d) => d.metadata.name === 'jobmanager')!;
       const podLabels = (jm.spec!.template as { metadata: { labels: Record<string, string> } }).metadata
@@ -290,6 +422,35 @@ for (const variant of ['deploy/base', 'deploy/overlays/minio']) {
     });
   });
 }
+
+test('overlays/cert-manager: certificates with the cluster and client identities, into the Secrets the pods mount', (t) => {
+  const objects = kustomize('deploy/overlays/cert-manager');
+  if (typeof objects === 'string') return t.skip(objects);
+  type Cert = K8sObject & {
+    spec: {
+      secretName: string;
+      uris?: string[];
+      usages: string[];
+      isCA?: boolean;
+      issuerRef: { name: string };
+    };
+  };
+  const certs = objects.filter((o) => o.kind === 'Certificate') as Cert[];
+  const bySecret = new Map(certs.map((c) => [c.spec.secretName, c]));
+  for (const component of ['jobmanager', 'taskmanager']) {
+    const c = bySecret.get(`weir-tls-${component}`)!;
+    assert.deepEqual(c.spec.uris, [`spiffe://weir/cluster/${component}`]);
+    assert.ok(c.spec.usages.includes('server auth') && c.spec.usages.includes('client auth'));
+    assert.equal(c.spec.issuerRef.name, 'weir-ca');
+  }
+  const client = bySecret.get('weir-client')!;
+  assert.deepEqual(client.spec.uris, ['spiffe://weir/client/user']);
+  assert.ok(!client.spec.usages.includes('server auth'));
+  assert.ok(bySecret.get('weir-ca')!.spec.isCA);
+  const job = objects.find((o) => o.kind === 'Job')!;
+  const args = (job.spec!.template as { spec: PodSpec }).spec.containers[0]!.args!;
+  assert.ok(args.includes('--token-only'), 'the Job makes only the token');
+});
 
 test('the kustomize used here is a real one', (t) => {
   const r = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });

@@ -114,6 +114,9 @@ describe('execution graph', () => {
         numberOfSubpartitions: 3,
         partitioner: 'hash',
         consumerVertexId: 'sum',
+        consumerExecutionIds: [0, 1, 2].map(
+          (i) => executions.find((e) => e.vertex.id === 'sum' && e.subtaskIndex === i)!.executionId,
+        ),
       },
     ]);
     const sum2 = executions.find((e) => e.vertex.id === 'sum' && e.subtaskIndex === 2)!;

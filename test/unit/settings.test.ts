@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -53,14 +54,19 @@ describe('the option registry is the only place a default is written', () => {
       stateDir: path.join(work, 'state'),
       settings: defaults,
     });
-    assert.equal(tm.rocksdb.blockCacheSize, 8 * 1024 * 1024);
-    assert.equal(tm.rocksdb.writeBufferSize, 16 * 1024 * 1024);
+    // managed memory: the registry's fraction of the heap limit, sizes of a database derived from it
+    assert.equal(defaults['taskmanager.memory.managed.fraction'], 0.4);
+    assert.equal(
+      tm.rocksdb.memory.perSlot,
+      Math.floor(getHeapStatistics().heap_size_limit * defaults['taskmanager.memory.managed.fraction']),
+    );
+    assert.equal(tm.rocksdb.memory.blockCacheSize, undefined);
+    assert.equal(tm.rocksdb.memory.writeBufferSize, undefined);
+    assert.equal(tm.rocksdb.memory.readCacheSize, undefined);
     assert.equal(tm.log.level, 'info');
     // the same numbers are the registry's, so changing one there changes the runtime
     assert.equal(defaults['heartbeat.interval'], jm.rm.heartbeatIntervalMs);
     assert.equal(defaults['heartbeat.timeout'], jm.rm.heartbeatTimeoutMs);
-    assert.equal(defaults['state.backend.rocksdb.block.cache-size'], tm.rocksdb.blockCacheSize);
-    assert.equal(defaults['state.backend.rocksdb.writebuffer.size'], tm.rocksdb.writeBufferSize);
     assert.equal(createLogger('x').level, defaults['log.level']);
     assert.equal(DEFAULT_MAX_MESSAGE_BYTES, defaults['rpc.max-message-size']);
     assert.deepEqual(s3ClientConfig(defaults), {
@@ -120,7 +126,7 @@ describe('the option registry is the only place a default is written', () => {
  * WEIR_* variables are an input layer read once at the process edge; nothing else reads the
  * environment for settings. The edge: resolveConfig/parseConfigEnv (the layer itself), the CLI
  * entry (secrets of the environment, for masking), the CLI's command configuration and the
- * client commands' WEIR_JOBMANAGER.
+ * client commands' WEIR_JOBMANAGER, and the Kubernetes API address of `weir cert kubernetes-secrets`.
  */
 describe('no module outside the process edge reads process.env', () => {
   const EDGE: Record<string, number> = {
@@ -128,6 +134,8 @@ describe('no module outside the process edge reads process.env', () => {
     'packages/cli/src/bin/weir.ts': 1,
     'packages/cli/src/config-options.ts': 1,
     'packages/cli/src/connection.ts': 3,
+    // `weir cert kubernetes-secrets`: the pod's KUBERNETES_SERVICE_HOST/PORT
+    'packages/cli/src/kubernetes-secrets.ts': 1,
   };
 
   function sources(dir: string): string[] {

@@ -326,7 +326,7 @@ describe('RocksDB state files', () => {
       attemptNumber: 0,
       maxParallelism: MAX_P,
     };
-    const settings = { localDir: local, blockCacheSize: 1 << 20, writeBufferSize: 1 << 20 };
+    const settings = { localDir: local, memory: { perSlot: 8 << 20 } };
     const a = createKeyedStateBackend('rocksdb', settings, t) as RocksDBKeyedStateBackend;
     const b = createKeyedStateBackend('rocksdb', settings, t) as RocksDBKeyedStateBackend;
     assert.notEqual(a.directory, b.directory, 'the same attempt twice still gets two directories');
@@ -351,7 +351,7 @@ describe('RocksDB state files', () => {
     writeFileSync(file, 'x');
     const b = createKeyedStateBackend(
       'rocksdb',
-      { localDir: path.join(file, 'tm-1'), blockCacheSize: 1 << 20, writeBufferSize: 1 << 20 },
+      { localDir: path.join(file, 'tm-1'), memory: { perSlot: 8 << 20 } },
       {
         jobId: 'j',
         operatorId: 'o',

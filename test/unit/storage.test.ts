@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,7 +17,9 @@ import {
   isWithinLocation,
   parseClusterConfig,
   parseStorageLocation,
+  resolveConfig,
   resolveHandlePath,
+  s3Encryption,
   storageFailureReason,
   storageUri,
   toStorageUri,
@@ -300,6 +302,38 @@ await storage.read('j/chk-1/_metadata').catch((e) => console.log(e.reason));
   });
   return readFileSync(log, 'utf8').split('\n').filter(Boolean);
 }
+
+describe('checkpoint data at rest', () => {
+  test('file storage writes owner-only files (0600) in owner-only directories (0700)', async () => {
+    const root = tempDir('weir-modes-');
+    const st = new FileCheckpointStorage(`file://${path.join(root, 'ckpt')}`);
+    await st.write('job/chk-1/op/state-0', Buffer.from('state'));
+    await st.write('job/chk-1/_metadata', Buffer.from('{}'));
+    for (const f of ['job/chk-1/op/state-0', 'job/chk-1/_metadata'])
+      assert.equal(statSync(path.join(root, 'ckpt', f)).mode & 0o777, 0o600, f);
+    for (const d of ['job', 'job/chk-1', 'job/chk-1/op'])
+      assert.equal(statSync(path.join(root, 'ckpt', d)).mode & 0o777, 0o700, d);
+  });
+
+  test('S3 server-side encryption settings: sse-s3, sse-kms with a key, and a key without sse-kms refused', () => {
+    const sse = (env: Record<string, string>) => s3Encryption(resolveConfig({ env }).settings);
+    assert.deepEqual(sse({}), {});
+    assert.deepEqual(sse({ WEIR_S3_SSE_TYPE: 'sse-s3' }), { ServerSideEncryption: 'AES256' });
+    assert.deepEqual(sse({ WEIR_S3_SSE_TYPE: 'sse-kms' }), { ServerSideEncryption: 'aws:kms' });
+    assert.deepEqual(sse({ WEIR_S3_SSE_TYPE: 'sse-kms', WEIR_S3_SSE_KMS_KEY_ID: 'arn:aws:kms:k' }), {
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: 'arn:aws:kms:k',
+    });
+    assert.throws(
+      () => sse({ WEIR_S3_SSE_KMS_KEY_ID: 'k' }),
+      /s3\.sse\.kms-key-id is set but s3\.sse\.type is none/,
+    );
+    assert.throws(
+      () => sse({ WEIR_S3_SSE_TYPE: 'aes' }),
+      /WEIR_S3_SSE_TYPE.*expected none or sse-s3 or sse-kms/,
+    );
+  });
+});
 
 describe('the AWS SDK is loaded only for s3:// locations', () => {
   test('a process that imports core and the JobManager and writes to file:// never loads @aws-sdk', async () => {

@@ -4,13 +4,14 @@ import type { Collector } from '../../packages/api/src/index.js';
 import { OutputTag, ProcessJoinFunction } from '../../packages/api/src/eventtime/index.js';
 import { KeyGroupRange } from '../../packages/core/src/index.js';
 import { InternalTimerService } from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
-import { HeapNamespacedKeyedState } from '../../packages/taskmanager/src/eventtime/namespaced-state.js';
 import {
   IntervalJoinOperator,
   JOIN_SIDE_SERIALIZER,
   type IntervalJoinOptions,
   type JoinSide,
 } from '../../packages/taskmanager/src/eventtime/interval-join-operator.js';
+
+import { eventTimeStateFor } from '../helpers/event-time-state.js';
 
 type Rec = { id: string; ts: number };
 
@@ -26,7 +27,8 @@ function harness(
   opts: Partial<IntervalJoinOptions<Rec, Rec, string>> & { lowerBound: number; upperBound: number },
 ) {
   const range = new KeyGroupRange(0, 127);
-  const state = new HeapNamespacedKeyedState('IntervalJoin', 128, range);
+  const eventTime = eventTimeStateFor('IntervalJoin', range);
+  const state = eventTime.state;
   let op: IntervalJoinOperator<Rec, Rec, string> | undefined;
   const timers = new InternalTimerService<JoinSide>({
     operatorName: 'IntervalJoin',
@@ -36,6 +38,7 @@ function harness(
     keyContext: state,
     processingTimeService: { getCurrentProcessingTime: () => 0, registerTimer: () => ({ cancel() {} }) },
     target: { onEventTime: (t) => op!.onEventTime(t), onProcessingTime: () => {} },
+    timerQueues: eventTime.timerQueues,
   });
   const out: { value: string; ts: number | undefined }[] = [];
   const side: unknown[] = [];

@@ -16,6 +16,7 @@ import {
 import { KeyedProcessOperator } from '../../packages/taskmanager/src/eventtime/keyed-process-operator.js';
 import { KeyedCoProcessOperator } from '../../packages/taskmanager/src/eventtime/keyed-co-process-operator.js';
 import { TwoInputWatermarkCombiner } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
+import { eventTimeStateFor } from '../helpers/event-time-state.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const alerts = new OutputTag<string>('alerts');
@@ -50,6 +51,7 @@ function harness(fn: KeyedProcessFunction<string, number, string>, clock = new M
     keyContext,
     processingTimeService: clock,
     target: { onEventTime: (t) => op!.onEventTime(t), onProcessingTime: (t) => op!.onProcessingTime(t) },
+    timerQueues: eventTimeStateFor('KeyedProcess: timeouts', new KeyGroupRange(0, 127)).timerQueues,
   });
   op = new KeyedProcessOperator('KeyedProcess: timeouts', fn, keyContext, timers, {
     collect: (value, ts) => out.push({ value, ts }),
@@ -164,6 +166,7 @@ describe('KeyedCoProcessOperator', () => {
       keyContext,
       processingTimeService: new ManualClock(),
       target: { onEventTime: (t) => op!.onEventTime(t), onProcessingTime: (t) => op!.onProcessingTime(t) },
+      timerQueues: eventTimeStateFor('CoProcess: match', new KeyGroupRange(0, 127)).timerQueues,
     });
     op = new KeyedCoProcessOperator('CoProcess: match', new Match(), keyContext, timers, {
       collect: (v) => out.push(v),

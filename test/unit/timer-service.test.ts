@@ -15,6 +15,7 @@ import {
   type InternalTimer,
 } from '../../packages/taskmanager/src/eventtime/timer-heap.js';
 import { TimeWindow } from '../../packages/api/src/eventtime/index.js';
+import { eventTimeStateFor } from '../helpers/event-time-state.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 function rng(seed: number): () => number {
@@ -58,6 +59,7 @@ function makeService<N>(
         fired.push(`p ${t.timestamp} ${String(t.key)} ${t.namespaceKey}`);
       },
     },
+    timerQueues: eventTimeStateFor('KeyedProcess: alerts', range).timerQueues,
   });
   return { service, key };
 }
@@ -156,6 +158,7 @@ describe('InternalTimerService', () => {
         },
         onProcessingTime: () => {},
       },
+      timerQueues: eventTimeStateFor('op', ALL).timerQueues,
     });
     service.registerEventTimeTimer(undefined, 10);
     service.registerEventTimeTimer(undefined, 30);
@@ -313,6 +316,7 @@ describe('InternalTimerService', () => {
       keyContext: { getCurrentKey: () => key.current, setCurrentKey: (k) => (key.current = k) },
       processingTimeService: new ManualClock(),
       target: { onEventTime: () => count++, onProcessingTime: () => {} },
+      timerQueues: eventTimeStateFor('op', ALL).timerQueues,
     });
     const n = 200_000;
     const start = performance.now();

@@ -183,6 +183,7 @@ describe('broadcast state in an operator', () => {
 
   test('applyToKeyedState visits every key with state; the keyed side reads broadcast state', async () => {
     const { op, out } = keyedBroadcast();
+    await op.keyedBackend?.open();
     await op.open();
     op.collect2!('7');
     for (const k of ['a', 'b', 'a', 'c']) op.collect(k);
@@ -214,9 +215,10 @@ describe('broadcast state in an operator', () => {
     };
     const read = async (sub: SubtaskInfo): Promise<string> => {
       const { op, out } = keyedBroadcast(union, sub);
+      await op.keyedBackend?.open();
       await op.open();
       // a key of this subtask's key groups
-      for (let i = 0; out.length === 0; i++) {
+      for (let i = 0; out.length === 0 && i < 1000; i++) {
         try {
           op.collect(`k${i}`);
         } catch {
@@ -244,6 +246,7 @@ describe('broadcast state in an operator', () => {
       .process(new Writes())
       .sinkTo({ createWriter: () => ({ write: () => {} }) });
     const op = createOperator(nodeOf(env, 'broadcastProcess'), info(0, 1), { collect: () => {} });
+    await op.keyedBackend?.open();
     await op.open();
     assert.throws(() => op.collect(1), /broadcast state 'rules' is read-only in processElement/);
   });
@@ -266,6 +269,7 @@ describe('keyed two-input operators', () => {
       .process(new Noop())
       .sinkTo({ createWriter: () => ({ write: () => {} }) });
     const op = createOperator(nodeOf(env, 'keyedCoProcess'), info(0, 1), { collect: () => {} });
+    await op.keyedBackend?.open();
     await op.open();
     op.collect(1);
     assert.throws(

@@ -31,11 +31,12 @@ import {
   KeyGroupRange,
 } from '../../packages/core/src/index.js';
 import { InternalTimerService } from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
-import { HeapNamespacedKeyedState } from '../../packages/taskmanager/src/eventtime/namespaced-state.js';
+import type { NamespacedKeyedState } from '../../packages/taskmanager/src/eventtime/namespaced-state.js';
 import {
   WindowOperator,
   type WindowOperatorOptions,
 } from '../../packages/taskmanager/src/eventtime/window-operator.js';
+import { eventTimeStateFor } from '../helpers/event-time-state.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const MAX_P = 128;
@@ -68,12 +69,16 @@ interface Snapshot {
   watermark: number;
 }
 
-/** A window operator wired to heap state, a timer service and a manual clock, as the task will wire it. */
+/**
+ * A window operator wired to namespaced state and a timer service (on the heap, or in RocksDB
+ * when the file runs through window-operator-rocksdb.test.ts) and a manual clock, as the task
+ * will wire it.
+ */
 class Harness<IN, W extends Window> {
   readonly out: Emitted[] = [];
   readonly side: Emitted[] = [];
   readonly clock: ManualClock;
-  readonly state: HeapNamespacedKeyedState;
+  readonly state: NamespacedKeyedState;
   readonly timers: InternalTimerService<W>;
   readonly op: WindowOperator<IN, unknown, unknown, unknown, unknown, W>;
 
@@ -83,7 +88,8 @@ class Harness<IN, W extends Window> {
     clock?: ManualClock,
   ) {
     this.clock = clock ?? new ManualClock();
-    this.state = new HeapNamespacedKeyedState('Window(test)', MAX_P, range);
+    const eventTime = eventTimeStateFor('Window(test)', range);
+    this.state = eventTime.state;
     let op: WindowOperator<IN, unknown, unknown, unknown, unknown, W> | undefined;
     this.timers = new InternalTimerService<W>({
       operatorName: 'Window(test)',
@@ -93,6 +99,7 @@ class Harness<IN, W extends Window> {
       keyContext: this.state,
       processingTimeService: this.clock,
       target: { onEventTime: (t) => op!.onEventTime(t), onProcessingTime: (t) => op!.onProcessingTime(t) },
+      timerQueues: eventTime.timerQueues,
     });
     op = new WindowOperator<IN, unknown, unknown, unknown, unknown, W>({
       ...opts,
@@ -773,10 +780,10 @@ describe('WindowOperator: snapshot and restore', () => {
   }
 });
 
-describe('HeapNamespacedKeyedState', () => {
+describe('NamespacedKeyedState', () => {
   test('values per (key, namespace), per-key-group snapshot and restore, forEachKey, key range checks', () => {
     const range = computeKeyGroupRangeForOperatorIndex(MAX_P, 2, 1);
-    const s = new HeapNamespacedKeyedState('Window(counts)', MAX_P, range);
+    const s = eventTimeStateFor('Window(counts)', range).state;
     const keys: unknown[] = [];
     for (let i = 0; keys.length < 50; i++)
       if (range.contains(assignToKeyGroup(['t', i], MAX_P))) keys.push(['t', i]);
@@ -790,7 +797,7 @@ describe('HeapNamespacedKeyedState', () => {
       l.add('0:10', `b${i}`);
     }
     assert.equal(s.numEntries(), 150);
-    const copy = new HeapNamespacedKeyedState('Window(counts)', MAX_P, range);
+    const copy = eventTimeStateFor('Window(counts)', range).state;
     for (let kg = range.start; kg <= range.end; kg++) {
       const d = s.snapshotKeyGroup(kg);
       if (d) copy.restoreKeyGroup(kg, d);

@@ -111,8 +111,8 @@ export class DataStream<T> {
     );
   }
 
-  /** Runtime check for callers without types: windows need keys. */
-  window(assigner: unknown): never {
+  /** Windows need keys: on a non-keyed stream this fails when the job is planned. */
+  window<W extends Window>(assigner: WindowAssigner<T, W>): WindowedStream<T, unknown, W> {
     throw new Error(
       `window(${String(assigner)}) needs a keyed stream: call keyBy(...) first, or windowAll(...) for one window over the whole stream`,
     );
@@ -356,7 +356,6 @@ export class KeyedStream<T, K> extends DataStream<T> {
   }
 
   /** Cuts the stream into windows per key (Flink's KeyedStream.window). */
-  // @ts-expect-error DataStream.window only throws: windows are for keyed streams
   override window<W extends Window>(assigner: WindowAssigner<T, W>): WindowedStream<T, K, W> {
     return new WindowedStream<T, K, W>(this.windowInput(), assigner);
   }

@@ -1,5 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { chmodSync, mkdirSync, openSync, closeSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDefinitions, resolveConfig } from '@weir/core';
@@ -23,11 +25,31 @@ export interface LocalClusterOptions {
   clusterFileExtra?: Record<string, unknown>;
   /** Node.js flags for the TaskManager processes, e.g. --max-old-space-size=256 */
   taskManagerNodeArgs?: string[];
+  /**
+   * The REST API's port (0: any free port). Unset: 8081 when it is free and the JobManager
+   * has a fixed port, else any free port, so clusters started side by side never collide.
+   */
+  restPort?: number;
+  /** false: no REST API, dashboard or Prometheus endpoints (the metrics benchmark's baseline) */
+  metrics?: boolean;
+}
+
+/** True when nothing listens on 127.0.0.1:port right now. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 export interface ReadyMessage {
   type: 'ready';
   address: string;
+  /** host:port of the JobManager's REST API and dashboard */
+  rest?: string;
+  /** host:port of a TaskManager's Prometheus endpoint */
+  metrics?: string;
 }
 
 /**
@@ -43,14 +65,36 @@ export class LocalCluster {
   /** TaskManagers started again after they died, for the CLI and tests to see */
   readonly restarts: Array<{ name: string; at: number; code: number | null; signal: string | null }> = [];
   jobManagerAddress = '';
+  /** flags every child gets besides securityArgs: where the cluster secret is */
+  private readonly secretArgs: string[] = [];
+  /** host:port of the REST API and dashboard, empty when the JobManager serves none */
+  restAddress = '';
+  /** the Prometheus endpoint of each TaskManager (tm-1, ...), as it last reported */
+  readonly metricsAddresses = new Map<string, string>();
 
   constructor(readonly opts: LocalClusterOptions) {}
+
+  /**
+   * A fresh cluster secret for this cluster, in `<dir>/cluster-secret` (mode 0600); the children
+   * get the file's path (never the secret itself on a command line, which other local users can
+   * read), and their internal services then refuse every process without it. A secret the
+   * configuration or the environment already gives is used as it is.
+   */
+  private makeClusterSecret(configured: boolean): void {
+    if (configured) return;
+    mkdirSync(this.opts.dir, { recursive: true });
+    const file = path.join(this.opts.dir, 'cluster-secret');
+    rmSync(file, { force: true });
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    this.secretArgs.push('-D', `security.cluster.secret-file=${file}`);
+  }
 
   private spawn(
     name: string,
     args: string[],
     execArgv: string[] = [],
-  ): Promise<{ child: ChildProcess; address: string }> {
+  ): Promise<{ child: ChildProcess; address: string; ready: ReadyMessage }> {
     const logDir = path.join(this.opts.dir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${name}.log`);
@@ -69,7 +113,7 @@ export class LocalCluster {
       );
       child.once('message', (m: ReadyMessage) => {
         clearTimeout(timer);
-        resolve({ child, address: m.address });
+        resolve({ child, address: m.address, ready: m });
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
@@ -80,8 +124,8 @@ export class LocalCluster {
 
   async start(onProgress: (msg: string) => void = () => {}): Promise<void> {
     const workDir = path.join(this.opts.dir, 'work');
-    const sec = this.opts.securityArgs ?? [];
-    const extra = [...(this.opts.jobManagerArgs ?? []), ...sec];
+    const given = this.opts.securityArgs ?? [];
+    const extra = [...(this.opts.jobManagerArgs ?? []), ...given];
     // the configuration file's directories apply where it has them; otherwise everything stays under dir
     const configFile = extra.includes('--config') ? extra[extra.indexOf('--config') + 1] : undefined;
     const defines = extra.flatMap((a, i) => (a === '-D' && extra[i + 1] ? [extra[i + 1]!] : []));
@@ -91,6 +135,11 @@ export class LocalCluster {
       flags: parseDefinitions(defines),
     });
     const config = resolved.toClusterConfig();
+    this.makeClusterSecret(
+      resolved.get('security.cluster.secret-file') !== undefined ||
+        resolved.get('security.cluster.secret') !== undefined,
+    );
+    const sec = [...given, ...this.secretArgs];
     const dirs = [
       ...(config.checkpointDir ? [] : ['--checkpoint-dir', path.join(this.opts.dir, 'checkpoints')]),
       ...(config.savepointDir ? [] : ['--savepoint-dir', path.join(this.opts.dir, 'savepoints')]),
@@ -98,14 +147,25 @@ export class LocalCluster {
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
     else if (!config.jobStore && config.jobStoreEnabled !== false)
       dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
+    if (this.opts.metrics === false) dirs.push('--no-rest');
+    else if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
+      const port =
+        this.opts.restPort ??
+        (this.opts.port !== 0 && (await portIsFree(resolved.get('rest.port')))
+          ? resolved.get('rest.port')
+          : 0);
+      dirs.push('--rest-port', String(port));
+    }
     const jm = await this.spawn('jobmanager', [
       'jobmanager',
       '--port',
       String(this.opts.port),
       ...dirs,
       ...extra,
+      ...this.secretArgs,
     ]);
     this.jobManagerAddress = jm.address;
+    this.restAddress = jm.ready.rest ?? '';
     onProgress(`JobManager listening on ${jm.address}`);
     await Promise.all(
       Array.from({ length: this.opts.taskManagers }, (_, i) => {
@@ -121,13 +181,20 @@ export class LocalCluster {
           '--work-dir',
           path.join(workDir, `tm-${i + 1}`),
           ...sec,
+          // each TaskManager gets its own Prometheus port unless a configuration file sets one
+          ...(this.opts.metrics !== false && !resolved.isSet('metrics.reporter.prometheus.port')
+            ? ['--metrics-port', '0']
+            : []),
           // RocksDB state stays under dir unless a configuration file says where
           ...(resolved.get('state.backend.rocksdb.localdir')
             ? []
             : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
         ];
         return this.spawn(name, args, this.opts.taskManagerNodeArgs).then((tm) => {
-          onProgress(`TaskManager tm-${i + 1} listening on ${tm.address}`);
+          if (tm.ready.metrics) this.metricsAddresses.set(`tm-${i + 1}`, tm.ready.metrics);
+          onProgress(
+            `TaskManager tm-${i + 1} listening on ${tm.address}${tm.ready.metrics ? `, metrics on http://${tm.ready.metrics}/metrics` : ''}`,
+          );
           this.supervise(name, args, tm.child, onProgress);
         });
       }),
@@ -135,7 +202,16 @@ export class LocalCluster {
     await this.waitForTaskManagers(this.opts.taskManagers);
     writeFileSync(
       path.join(this.opts.dir, 'cluster.json'),
-      JSON.stringify({ jobmanager: jm.address, pid: process.pid, ...this.opts.clusterFileExtra }, null, 2),
+      JSON.stringify(
+        {
+          jobmanager: jm.address,
+          ...(this.restAddress ? { rest: this.restAddress } : {}),
+          pid: process.pid,
+          ...this.opts.clusterFileExtra,
+        },
+        null,
+        2,
+      ),
     );
   }
 
@@ -163,6 +239,8 @@ export class LocalCluster {
       if (this.stopping) return;
       this.spawn(name, args, this.opts.taskManagerNodeArgs).then(
         (tm) => {
+          if (tm.ready.metrics)
+            this.metricsAddresses.set(name.replace('taskmanager-', 'tm-'), tm.ready.metrics);
           onProgress(`${name} started again, listening on ${tm.address}`);
           this.supervise(name, args, tm.child, onProgress, next);
         },

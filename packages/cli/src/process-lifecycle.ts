@@ -1,8 +1,8 @@
 import type { ReadyMessage } from './local-cluster.js';
 
-/** Tells a parent that forked this process (LocalCluster) where it listens. */
-export function readyToParent(address: string): void {
-  if (process.send) process.send({ type: 'ready', address } satisfies ReadyMessage);
+/** Tells a parent that forked this process (LocalCluster) where it listens (gRPC, and REST or Prometheus when it serves them). */
+export function readyToParent(address: string, http: { rest?: string; metrics?: string } = {}): void {
+  if (process.send) process.send({ type: 'ready', address, ...http } satisfies ReadyMessage);
 }
 
 /** One place owns the process signals: the first SIGTERM or SIGINT stops cleanly, a second forces. */

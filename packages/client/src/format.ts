@@ -1,6 +1,7 @@
 import type {
   CheckpointStats,
   CheckpointStatsSnapshot,
+  ClusterOverview__Output,
   JobDetails__Output,
   JobRestart__Output,
 } from '@weir/core';
@@ -27,6 +28,22 @@ export function taskStates(d: JobDetails__Output): string {
   const counts = new Map<string, number>();
   for (const v of d.vertices) for (const s of v.subtasks) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
   return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+/** The cluster in a few lines: dashboard, TaskManagers with slots, memory and Prometheus endpoint. */
+export function describeCluster(c: ClusterOverview__Output): string {
+  const mb = (b: number | string): string => `${Math.round(Number(b) / 1048576)} MB`;
+  const lines = [
+    `Cluster: ${c.taskManagers.length} TaskManagers, ${c.freeSlots} of ${c.totalSlots} slots free`,
+    c.restAddress
+      ? `  dashboard and REST API: http://${c.restAddress}/ (Prometheus: /metrics)`
+      : '  REST API: off',
+  ];
+  for (const tm of c.taskManagers)
+    lines.push(
+      `  ${tm.taskManagerId.padEnd(12)} ${tm.address.padEnd(21)} slots ${tm.freeSlots}/${tm.slots} free, RSS ${mb(tm.rssBytes)}, heap ${mb(tm.heapUsedBytes)}, metrics ${tm.metricsAddress ? `http://${tm.metricsAddress}/metrics` : 'none'}`,
+    );
+  return lines.join('\n');
 }
 
 export function describeJob(d: JobDetails__Output): string {

@@ -10,6 +10,7 @@ export { defaultProgress, resolveLocation, runJob, type RunOptions } from './run
 export {
   checkpointLine,
   describeCheckpoints,
+  describeCluster,
   describeJob,
   describeRestart,
   formatBytes,

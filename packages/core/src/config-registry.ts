@@ -78,6 +78,31 @@ export const CONFIG_OPTIONS = [
     { default: 0 },
   ),
   o('taskmanager.resource-id', text, 'a name', 'the TaskManager id (default: tm-<random>)'),
+  o('rest.port', int(0, 65535), 'a port (0: any free port)', "the JobManager's REST API and dashboard port", {
+    default: 8081,
+  }),
+  o(
+    'rest.address',
+    host,
+    'an address to listen on (0.0.0.0: all)',
+    'the interface the REST API listens on (a non-loopback address needs TLS and a token, or --insecure)',
+    { default: '127.0.0.1' },
+  ),
+  o(
+    'rest.enabled',
+    bool,
+    'true or false',
+    'serve the REST API, the dashboard and /metrics on the JobManager',
+    {
+      default: true,
+    },
+  ),
+  o(
+    'metrics.reporter.prometheus.port',
+    int(0, 65535),
+    'a port (0: any free port)',
+    "a TaskManager's Prometheus endpoint, GET /metrics (unset: none); it listens on taskmanager.bind-host",
+  ),
   o(
     'process.taskmanager.working-dir',
     dir,
@@ -199,12 +224,37 @@ export const CONFIG_OPTIONS = [
     'a directory',
     'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)',
   ),
-  o('state.backend.rocksdb.block.cache-size', parseSize, SIZE, 'RocksDB block cache per database', {
-    default: 8 << 20,
-  }),
-  o('state.backend.rocksdb.writebuffer.size', parseSize, SIZE, 'RocksDB memtable per database', {
-    default: 16 << 20,
-  }),
+  o(
+    'taskmanager.memory.managed.size',
+    parseSize,
+    SIZE,
+    "memory for RocksDB keyed state per TaskManager (read caches, block caches, write buffers), split evenly between its slots (default: taskmanager.memory.managed.fraction of the process's JavaScript heap limit)",
+  ),
+  o(
+    'taskmanager.memory.managed.fraction',
+    num(0.01),
+    'a number from 0.01 to 1',
+    'the share of the JavaScript heap limit (--max-old-space-size) taken as managed memory when its size is not set',
+    { default: 0.4 },
+  ),
+  o(
+    'state.backend.rocksdb.read-cache.size',
+    parseSize,
+    SIZE,
+    "read cache in front of each RocksDB database, on the slot's JavaScript heap (default: half of the database's share of managed memory)",
+  ),
+  o(
+    'state.backend.rocksdb.block.cache-size',
+    parseSize,
+    SIZE,
+    "RocksDB block cache per database (default: 30% of the database's share of managed memory)",
+  ),
+  o(
+    'state.backend.rocksdb.writebuffer.size',
+    parseSize,
+    SIZE,
+    "RocksDB memtables per database, all of them together (default: 20% of the database's share of managed memory)",
+  ),
   // restart strategy
   o(
     'restart-strategy.type',
@@ -297,6 +347,19 @@ export const CONFIG_OPTIONS = [
     secret: true,
     envAliases: ['AWS_SECRET_ACCESS_KEY'],
   }),
+  o(
+    's3.sse.type',
+    oneOf('none', 'sse-s3', 'sse-kms'),
+    'none, sse-s3 or sse-kms',
+    'server-side encryption of every object weir writes (sse-s3: AES256; sse-kms: aws:kms)',
+    { default: 'none' },
+  ),
+  o(
+    's3.sse.kms-key-id',
+    text,
+    'a KMS key id or ARN',
+    "the KMS key for sse-kms (default: the bucket's or account's AWS managed key)",
+  ),
   // security
   o(
     'security.ssl.enabled',
@@ -316,6 +379,27 @@ export const CONFIG_OPTIONS = [
     'a token of at least 16 characters',
     'the bearer token itself (prefer token-file or the environment)',
     { secret: true, envAliases: ['WEIR_AUTH_TOKEN'] },
+  ),
+  o(
+    'security.ssl.internal.verify-hostname',
+    bool,
+    'true or false',
+    'check the host name of JobManagers and TaskManagers against their certificates; false where TaskManagers have addresses no certificate can name (compose replicas, pod IPs): the cluster CA and the cluster identity are still checked',
+    { default: true },
+  ),
+  o(
+    'security.cluster.secret-file',
+    file,
+    'a file path',
+    'file holding the cluster secret every JobManager/TaskManager call carries (weir cluster start makes one)',
+    { path: true },
+  ),
+  o(
+    'security.cluster.secret',
+    text,
+    'a secret of at least 16 characters',
+    'the cluster secret itself (prefer secret-file)',
+    { secret: true, envAliases: ['WEIR_CLUSTER_SECRET'] },
   ),
   o(
     'security.storage.allowed-dirs',

@@ -336,6 +336,12 @@ export interface SecurityConfig {
   tokenFile?: string;
   /** security.auth.token: the token itself (WEIR_AUTH_TOKEN) */
   token?: string;
+  /** security.ssl.internal.verify-hostname: false skips the host name check on channels between cluster processes */
+  verifyInternalHostname?: boolean;
+  /** security.cluster.secret-file: file holding the shared secret of the cluster's own processes */
+  clusterSecretFile?: string;
+  /** security.cluster.secret: that secret itself (WEIR_CLUSTER_SECRET) */
+  clusterSecret?: string;
   /** security.storage.allowed-dirs: where savepoints may be written and restored from, besides the savepoint directory */
   allowedDirs?: string[];
   /** rpc.max-message-size: largest gRPC message sent or received, in bytes */
@@ -398,6 +404,9 @@ function buildClusterConfig(c: EffectiveConfig, source: string): ClusterConfig {
   assign(config.security, 'sslKey', 'security.ssl.key');
   assign(config.security, 'tokenFile', 'security.auth.token-file');
   assign(config.security, 'token', 'security.auth.token');
+  assign(config.security, 'verifyInternalHostname', 'security.ssl.internal.verify-hostname');
+  assign(config.security, 'clusterSecretFile', 'security.cluster.secret-file');
+  assign(config.security, 'clusterSecret', 'security.cluster.secret');
   assign(config.security, 'allowedDirs', 'security.storage.allowed-dirs');
   assign(config.security, 'maxMessageBytes', 'rpc.max-message-size');
   assign(config.security, 'insecure', 'security.insecure');

@@ -6,13 +6,16 @@ import path from 'node:path';
  * Files whose existence means "done" (a checkpoint's `_metadata`, the job store's pointers) must
  * survive a power cut once the call returns: write to a unique temporary name, fsync the file,
  * rename it into place, then fsync the parent directory so the rename itself is on disk.
+ *
+ * Owner-only: checkpoint state is job data, so the files are created 0600 and the directories
+ * this creates 0700 (other local users cannot read state or learn keys from it).
  */
 export async function writeFileDurable(file: string, data: Uint8Array): Promise<void> {
   const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(data);
       await fh.sync();

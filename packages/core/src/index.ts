@@ -16,3 +16,6 @@ export * from './security.js';
 export * from './secrets.js';
 export * from './rpc/request-validation.js';
 export * from './rpc/health.js';
+export * from './metrics/process-metrics.js';
+export * from './metrics/task-rates.js';
+export * from './metrics/http-endpoint.js';

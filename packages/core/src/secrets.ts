@@ -38,6 +38,8 @@ export function registerEnvironmentSecrets(env: NodeJS.ProcessEnv): void {
     'WEIR_S3_ACCESS_KEY',
     'AWS_ACCESS_KEY_ID',
     'WEIR_AUTH_TOKEN',
+    'WEIR_CLUSTER_SECRET',
+    'WEIR_SECURITY_CLUSTER_SECRET',
     'WEIR_SECURITY_AUTH_TOKEN',
   ])
     registerSecret(env[k]);

@@ -13,6 +13,11 @@ export interface TlsMaterial {
   key?: Buffer;
   /** where they came from, for messages */
   files: { ca: string; cert?: string; key?: string };
+  /**
+   * false: channels between cluster processes skip the host name check (TaskManagers that
+   * advertise addresses no certificate can name); the CA and the cluster identity still count
+   */
+  verifyInternalHostname?: boolean;
 }
 
 /**
@@ -24,6 +29,12 @@ export interface TransportSecurity {
   tls?: TlsMaterial;
   /** the bearer token: a server requires it on Dispatcher calls, a client sends it there */
   token?: string;
+  /**
+   * The cluster secret: a server requires it on the internal services (JobManagerGateway,
+   * TaskExecutorGateway, DataExchange), a client sends it there. It authenticates cluster
+   * processes where there are no certificates (a local cluster on loopback).
+   */
+  clusterSecret?: string;
   maxMessageBytes: number;
 }
 
@@ -56,17 +67,19 @@ function readPem(file: string, what: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'
 }
 
 /** Reads a token file: the first line, trimmed. An empty file is an error. */
-export function readTokenFile(file: string): string {
+export function readTokenFile(file: string, key = 'security.auth.token-file'): string {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`Cannot read the token file ${file} (security.auth.token-file): ${(e as Error).message}`);
+    throw new Error(
+      `Cannot read the ${key === 'security.auth.token-file' ? 'token' : 'secret'} file ${file} (${key}): ${(e as Error).message}`,
+    );
   }
   const token = text.split(/\r?\n/)[0]!.trim();
   if (token.length < 16)
     throw new Error(
-      `The token in ${file} is too short: use at least 16 characters (e.g. \`openssl rand -hex 32\`)`,
+      `The ${key === 'security.auth.token-file' ? 'token' : 'secret'} in ${file} (${key}) is too short: use at least 16 characters (e.g. \`openssl rand -hex 32\`)`,
     );
   return token;
 }
@@ -108,6 +121,7 @@ export function resolveTransportSecurity(
       files: { ca, ...(cert ? { cert } : {}), ...(key ? { key } : {}) },
       ...(cert ? { cert: readPem(cert, 'the certificate (security.ssl.cert)', 'CERTIFICATE') } : {}),
       ...(key ? { key: readPem(key, 'the private key (security.ssl.key)', 'PRIVATE KEY') } : {}),
+      ...(c.verifyInternalHostname === false ? { verifyInternalHostname: false } : {}),
     };
   }
   const tokenFile = flags.tokenFile ?? c.tokenFile;
@@ -120,7 +134,55 @@ export function resolveTransportSecurity(
     registerSecret(token);
     out.token = token;
   }
+  const secret = c.clusterSecretFile
+    ? readTokenFile(c.clusterSecretFile, 'security.cluster.secret-file')
+    : c.clusterSecret?.trim() || undefined;
+  if (secret) {
+    if (!c.clusterSecretFile && secret.length < 16)
+      throw new Error(
+        'The cluster secret (security.cluster.secret or WEIR_CLUSTER_SECRET) is too short: use at least 16 characters',
+      );
+    registerSecret(secret);
+    out.clusterSecret = secret;
+  }
   return out;
+}
+
+/**
+ * A warning for a JobManager or TaskManager whose internal services have no authentication (no
+ * TLS and no cluster secret): any process that reaches its port can join or feed the cluster.
+ * `weir cluster start` always sets a secret; a process started by hand may not.
+ */
+export function openInternalServicesWarning(sec: TransportSecurity): string | undefined {
+  if (sec.tls || sec.clusterSecret) return undefined;
+  return (
+    'Warning: the internal services (JobManagerGateway, TaskExecutorGateway, DataExchange) accept any caller: ' +
+    'there is neither TLS nor a cluster secret. Give every process of the cluster the same ' +
+    'security.cluster.secret-file (or WEIR_CLUSTER_SECRET), or turn on TLS (see the Security section of the README).'
+  );
+}
+
+/** URI SAN prefix of the identities of a cluster's own processes (JobManagers, TaskManagers). */
+export const CLUSTER_IDENTITY_PREFIX = 'spiffe://weir/cluster/';
+/** URI SAN prefix of client identities (users, tools): they may call the Dispatcher, never the internal services. */
+export const CLIENT_IDENTITY_PREFIX = 'spiffe://weir/client/';
+
+/** The URI subject alternative names of a peer certificate (Node's `subjectaltname`: `DNS:a, URI:spiffe://...`). */
+export function certificateUris(subjectAltName: string | undefined): string[] {
+  if (!subjectAltName) return [];
+  const out: string[] = [];
+  for (const part of subjectAltName.split(/,\s*/)) if (part.startsWith('URI:')) out.push(part.slice(4));
+  return out;
+}
+
+/** The role a verified peer certificate carries: 'cluster', 'client', or undefined for neither. */
+export function certificateRole(subjectAltName: string | undefined): 'cluster' | 'client' | undefined {
+  const uris = certificateUris(subjectAltName);
+  if (uris.some((u) => u.startsWith(CLUSTER_IDENTITY_PREFIX) && u.length > CLUSTER_IDENTITY_PREFIX.length))
+    return 'cluster';
+  if (uris.some((u) => u.startsWith(CLIENT_IDENTITY_PREFIX) && u.length > CLIENT_IDENTITY_PREFIX.length))
+    return 'client';
+  return undefined;
 }
 
 /** True for 127.0.0.0/8, ::1 and localhost. */
@@ -158,3 +220,16 @@ export function checkExposure(
     'Configure security (see the Security section of the README), listen on 127.0.0.1, or pass --insecure to accept the risk.'
   );
 }
+
+/**
+ * Metadata with which a JobManager shows a TaskManager that it is the JobManager the TaskManager
+ * registered with: the session the TaskManager sent in that registration.
+ */
+export const JOBMANAGER_SESSION_HEADER = 'weir-jobmanager-session';
+
+/**
+ * Metadata with which a TaskManager shows the JobManager which registered TaskManager it is (the
+ * same session): task states, acknowledgements, collected records and bundle downloads are
+ * accepted only from the TaskManager that hosts the execution or the job.
+ */
+export const TASKMANAGER_SESSION_HEADER = 'weir-taskmanager-session';

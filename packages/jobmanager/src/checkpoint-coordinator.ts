@@ -19,6 +19,7 @@ import {
   type OperatorState,
   type TaskStateSnapshot,
 } from '@weir/core';
+import type { JobHistory, RestoredCheckpoint } from './job-history.js';
 import { SharedStateRegistry, sharedFilesOf, type SharedFileRef } from './shared-state-registry.js';
 
 /** What the coordinator needs from its job. */
@@ -53,6 +54,8 @@ export interface CheckpointedJob {
    * completion, one call at a time; a failure fails that checkpoint.
    */
   persist?(retained: RetainedCheckpoint[], highestCheckpointId: number): Promise<void>;
+  /** a checkpoint was triggered, completed or failed: statistics changed (the job keeps them) */
+  statsChanged?(): void;
 }
 
 /** A completed checkpoint the job can restore from. */
@@ -117,7 +120,8 @@ export class CheckpointCoordinator {
   private lastTrigger = 0;
   private lastCompletion = 0;
   private timer: NodeJS.Timeout | undefined;
-  private counts = { completed: 0, failed: 0 };
+  private counts = { completed: 0, failed: 0, restored: 0 };
+  private latestRestored: RestoredCheckpoint | undefined;
   /** all sources reached the end of their input: take the final checkpoint without waiting */
   private finalRequested = false;
   /** deletes still being tried again */
@@ -439,6 +443,39 @@ export class CheckpointCoordinator {
   private remember(stats: CheckpointStats): void {
     this.history.push(stats);
     if (this.history.length > HISTORY) this.history.shift();
+    this.job.statsChanged?.();
+  }
+
+  /** The job restored `checkpoint` (Flink counts restores with the checkpoint statistics). */
+  restoredFrom(checkpoint: Omit<RestoredCheckpoint, 'restoreTimestamp'>): void {
+    this.counts.restored++;
+    this.latestRestored = { ...checkpoint, restoreTimestamp: Date.now() };
+    this.job.statsChanged?.();
+  }
+
+  /**
+   * After a JobManager restart: the statistics its predecessor kept. Checkpoints that were in
+   * progress then can never complete; they are shown as failed, with that reason.
+   */
+  recoverStats(stats: JobHistory['checkpoints']): void {
+    const now = Date.now();
+    for (const s of stats.history) {
+      if (s.status !== 'IN_PROGRESS') continue;
+      Object.assign(s, { status: 'FAILED', endTime: now, failureReason: 'the JobManager was restarted' });
+      stats.counts.failed++;
+    }
+    this.history.splice(0, this.history.length, ...stats.history.slice(-HISTORY));
+    this.counts = { ...stats.counts };
+    this.latestRestored = stats.latestRestored;
+  }
+
+  /** What the job store keeps of the statistics. */
+  statsForHistory(): JobHistory['checkpoints'] {
+    return {
+      counts: { ...this.counts },
+      history: this.history,
+      ...(this.latestRestored ? { latestRestored: this.latestRestored } : {}),
+    };
   }
 
   acknowledge(
@@ -574,6 +611,7 @@ export class CheckpointCoordinator {
       { checkpointId: id, durationMs: p.stats.durationMs, sizeBytes: p.stats.stateSizeBytes },
       'checkpoint completed',
     );
+    this.job.statsChanged?.();
     if (p.savepoint) {
       // savepoints belong to the user: never retained, never discarded, and they must not let
       // sinks commit, since failover does not restore them (as in Flink 1.15+)
@@ -608,6 +646,7 @@ export class CheckpointCoordinator {
     });
     this.counts.failed++;
     if (countsAsFailure) this.consecutiveFailures++;
+    this.job.statsChanged?.();
     this.log.warn({ checkpointId: id, reason }, 'checkpoint aborted');
     for (const s of p.stats.subtasks) this.job.notify(s.executionId, id, false, false);
     await this.discard(p.location.storage, p.location.directory);
@@ -662,13 +701,15 @@ export class CheckpointCoordinator {
   }
 
   snapshotStats(): CheckpointStatsSnapshot & {
-    counts: NonNullable<CheckpointStatsSnapshot['counts']>;
+    counts: NonNullable<CheckpointStatsSnapshot['counts']> & { restored: number };
     history: CheckpointStats[];
     settings: CheckpointSettings;
+    latestRestored?: RestoredCheckpoint;
   } {
     const latest = [...this.history].reverse().find((s) => s.status === 'COMPLETED');
     return {
       counts: { ...this.counts, inProgress: this.pending.size },
+      ...(this.latestRestored ? { latestRestored: this.latestRestored } : {}),
       ...(latest ? { latestCompleted: latest } : {}),
       history: this.history,
       settings: this.settings,

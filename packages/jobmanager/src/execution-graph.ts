@@ -95,6 +95,11 @@ export function createDeploymentDescriptor(
       numberOfSubpartitions: g.vertices.find((v) => v.id === edge.targetVertexId)!.parallelism,
       partitioner: edge.partitioner,
       consumerVertexId: edge.targetVertexId,
+      // subpartition i goes to consumer subtask i; the producer serves it to that execution only
+      consumerExecutionIds: executions
+        .filter((c) => c.vertex.id === edge.targetVertexId)
+        .sort((a, b) => a.subtaskIndex - b.subtaskIndex)
+        .map((c) => c.executionId),
     }));
   return {
     jobId,

@@ -1,7 +1,12 @@
-import { parseTaskStateSnapshot, type JobManagerGatewayHandlers } from '@weir/core';
+import type * as grpc from '@grpc/grpc-js';
+import {
+  parseTaskStateSnapshot,
+  TASKMANAGER_SESSION_HEADER,
+  type JobManagerGatewayHandlers,
+} from '@weir/core';
 import type { JobMaster } from './job-master.js';
 import type { ResourceManager } from './resource-manager.js';
-import { invalid, notFound } from './rpc-status.js';
+import { invalid, notFound, permissionDenied } from './rpc-status.js';
 
 const BUNDLE_CHUNK = 1024 * 1024;
 
@@ -19,13 +24,37 @@ export interface JobManagerGatewayHost {
  * checkpoint acknowledgements, collected records and job bundles.
  */
 export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewayHandlers {
+  /**
+   * A report about an execution comes only from the TaskManager it is deployed to (by the session
+   * of that TaskManager's registration): another cluster member cannot fail, finish or
+   * acknowledge someone else's task. Unknown executions are left to the handlers (ignored).
+   */
+  const notItsTaskManager = (
+    call: { metadata: grpc.Metadata },
+    method: string,
+    jobId: string,
+    executionId: string,
+  ): Partial<grpc.StatusObject> | undefined => {
+    const tm = host.jobs.get(jobId)?.hostOf(executionId);
+    if (!tm) return undefined;
+    if (host.rm.bySession(call.metadata.get(TASKMANAGER_SESSION_HEADER)[0]) === tm) return undefined;
+    return permissionDenied(
+      `${method} for execution ${executionId} is accepted only from TaskManager ${tm.id}, which runs it (by the session of its registration)`,
+    );
+  };
   return {
     RegisterTaskManager: (call, cb) => {
       const r = call.request;
       if (!r.taskManagerId || !r.address || !(r.slots > 0)) {
         return cb(invalid('RegisterTaskManager needs taskManagerId, address and slots > 0'));
       }
-      const tm = host.rm.register(r.taskManagerId, r.address, r.slots);
+      if (!host.rm.claimSession(r.session))
+        return cb(
+          permissionDenied(
+            `RegisterTaskManager of '${r.taskManagerId}' repeats a session already used: a replayed registration is refused (a TaskManager makes a new session for every attempt)`,
+          ),
+        );
+      const tm = host.rm.register(r.taskManagerId, r.address, r.slots, r.session, r.metricsAddress);
       cb(null, {
         accepted: true,
         registrationId: tm.registrationId,
@@ -37,6 +66,8 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
     Heartbeat: (stream) => host.rm.attachHeartbeat(stream),
     UpdateTaskExecutionState: (call, cb) => {
       const u = call.request;
+      const denied = notItsTaskManager(call, 'UpdateTaskExecutionState', u.jobId, u.executionId);
+      if (denied) return cb(denied);
       host.jobs.get(u.jobId)?.updateTaskState(u.executionId, u.state, u.failure, u.metrics, {
         endOfData: u.endOfData,
         restoreDurationMs: Number(u.restoreDurationMs),
@@ -45,6 +76,8 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
     },
     AcknowledgeCheckpoint: (call, cb) => {
       const r = call.request;
+      const denied = notItsTaskManager(call, 'AcknowledgeCheckpoint', r.jobId, r.executionId);
+      if (denied) return cb(denied);
       const coordinator = host.jobs.get(r.jobId)?.coordinator;
       if (!coordinator) return cb(null, { ok: true });
       let state;
@@ -68,14 +101,30 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
     },
     DeclineCheckpoint: (call, cb) => {
       const r = call.request;
+      const denied = notItsTaskManager(call, 'DeclineCheckpoint', r.jobId, r.executionId);
+      if (denied) return cb(denied);
       host.jobs.get(r.jobId)?.coordinator?.decline(r.executionId, Number(r.checkpointId), r.reason);
       cb(null, { ok: true });
     },
     ReportCollectedRecords: (call, cb) => {
+      const r = call.request;
+      const denied = notItsTaskManager(call, 'ReportCollectedRecords', r.jobId, r.executionId);
+      if (denied) return cb(denied);
       host.jobs.get(call.request.jobId)?.addCollected(call.request.batch);
       cb(null, { ok: true });
     },
     GetJobBundle: (call) => {
+      // a job's code goes only to a registered TaskManager with a slot allocated to the job
+      const tm = host.rm.bySession(call.metadata.get(TASKMANAGER_SESSION_HEADER)[0]);
+      if (!tm || !tm.allocations.includes(call.request.jobId)) {
+        call.emit(
+          'error',
+          permissionDenied(
+            `The bundle of job '${call.request.jobId}' goes only to a registered TaskManager with a slot for the job`,
+          ),
+        );
+        return;
+      }
       const bundle = host.bundles.get(call.request.jobId);
       if (!bundle) {
         call.emit('error', notFound(`No bundle for job '${call.request.jobId}'`));

@@ -34,6 +34,8 @@ import { JobStore, type StoredJob } from './job-store.js';
 import { jobManagerGateway } from './job-manager-gateway.js';
 import { recoveryPlan } from './job-recovery.js';
 import { invalid, notFound } from './rpc-status.js';
+import { HttpError } from './rest/http-error.js';
+import type { RestServer } from './rest/rest-server.js';
 
 /** The directory relative paths of the job resolve against, from its job context. */
 function workingDirectoryOf(jobContextJson: string): string | undefined {
@@ -75,6 +77,8 @@ export interface JobManagerOptions {
   allowedStorageDirs?: string[];
   /** listen on a non-loopback address without TLS and a token anyway */
   insecure?: boolean;
+  /** the REST API, dashboard and /metrics (rest.address, rest.port); unset: none */
+  rest?: { host: string; port: number; dashboardDir?: string };
 }
 
 /** A failure a handler answers with its own status code rather than the handler's default. */
@@ -107,6 +111,9 @@ export class JobManager {
   /** output directories by job, from submission (before the job is started) on */
   private readonly outputs = new Map<string, { jobName: string; outputs: OutputDirectory[] }>();
   port = 0;
+  private rest: RestServer | undefined;
+  /** host:port of the REST API, empty when it is off */
+  restAddress = '';
 
   constructor(private readonly opts: JobManagerOptions) {
     this.log = createLogger('jobmanager', {}, opts.settings['log.level']);
@@ -135,6 +142,7 @@ export class JobManager {
         this.startJob(stored.jobId, stored.graph, stored, restore, {
           retained: stored.retained,
           highestCheckpointId: stored.highestCheckpointId,
+          ...(stored.history ? { history: stored.history } : {}),
         });
         this.log.info(
           { jobId: stored.jobId, name: stored.graph.jobName, from: restore?.metadataFile ?? 'the beginning' },
@@ -182,23 +190,16 @@ export class JobManager {
         cb(null, { batches: job.collected, truncated: job.collectedTruncated });
       },
       TriggerSavepoint: (call, cb) => {
-        let target;
-        try {
-          target = createCheckpointStorage(
-            this.paths.savepointTarget(call.request.target, this.jobOutputs(false)),
-          );
-        } catch (err) {
-          return cb(invalid((err as Error).message));
-        }
-        const job = this.jobs.get(call.request.jobId);
-        if (!job) return cb(notFound(`No job with id '${call.request.jobId}'`));
-        job.coordinator.triggerSavepoint(target, { terminate: call.request.cancelJob }).then(
-          (p) => {
-            this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
-            if (call.request.cancelJob) job.cancel();
-            cb(null, { path: p });
-          },
-          (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: maskSecrets(err.message) }),
+        this.triggerSavepoint(call.request.jobId, call.request.target, call.request.cancelJob).then(
+          (p) => cb(null, { path: p }),
+          (err: HttpError) =>
+            cb(
+              err.status === 400
+                ? invalid(err.message)
+                : err.status === 404
+                  ? notFound(err.message)
+                  : { code: grpc.status.FAILED_PRECONDITION, details: maskSecrets(err.message) },
+            ),
         );
       },
       GetCheckpoints: (call, cb) => {
@@ -218,9 +219,12 @@ export class JobManager {
             rssBytes: tm.rssBytes,
             heapUsedBytes: tm.heapUsedBytes,
             lastHeartbeat: tm.lastHeartbeat,
+            metricsAddress: tm.metricsAddress,
+            ...(tm.process ? { process: tm.process } : {}),
           })),
           totalSlots: this.rm.totalSlots(),
           freeSlots: this.rm.freeSlots(),
+          restAddress: this.restAddress,
         });
       },
     };
@@ -235,14 +239,64 @@ export class JobManager {
         jobManagerId: this.id,
         tls: sec.tls ? { ca: sec.tls.files.ca, cert: sec.tls.files.cert, mutual: true } : false,
         clientAuth: sec.token ? 'bearer token' : 'none',
+        // how the internal services know cluster processes
+        clusterAuth:
+          [
+            ...(sec.tls ? ['cluster identity certificate'] : []),
+            ...(sec.clusterSecret ? ['cluster secret'] : []),
+          ].join(' + ') || 'none',
         maxMessageBytes: sec.maxMessageBytes,
         ...(this.store ? { jobStore: this.store.uri } : {}),
       },
       'JobManager listening',
     );
+    if (this.opts.rest) await this.startRest(this.opts.rest, sec);
     await this.recoverJobs();
     this.health.set('SERVING');
     return this.port;
+  }
+
+  /** The REST API binds under the same rules as the gRPC port; a port in use fails the start. */
+  private async startRest(
+    rest: NonNullable<JobManagerOptions['rest']>,
+    sec: ReturnType<typeof getTransportSecurity>,
+  ): Promise<void> {
+    const refusal = checkExposure(rest.host, sec, 'JobManager', this.opts.insecure ?? false);
+    if (refusal) throw new Error(`REST API (rest.address): ${refusal}`);
+    // loaded only here: every other command of the CLI (and prom-client with it) stays lighter
+    const { RestServer } = await import('./rest/rest-server.js');
+    this.rest = new RestServer(this, { ...rest, log: this.log });
+    const port = await this.rest.start();
+    this.restAddress = `${rest.host}:${port}`;
+    this.log.info(
+      { rest: this.restAddress, tls: !!sec.tls, auth: sec.token ? 'bearer token' : 'none' },
+      `REST API, dashboard and /metrics listening: ${sec.tls ? 'https' : 'http'}://${this.restAddress}/`,
+    );
+  }
+
+  /**
+   * Starts a savepoint of a job (gRPC and REST). Rejects with status 400 for a target the
+   * storage policy refuses, 404 for an unknown job, 409 when the savepoint itself fails.
+   */
+  triggerSavepoint(jobId: string, targetDir: string, cancelJob: boolean): Promise<string> {
+    let target;
+    try {
+      target = createCheckpointStorage(this.paths.savepointTarget(targetDir, this.jobOutputs(false)));
+    } catch (err) {
+      return Promise.reject(new HttpError(400, (err as Error).message));
+    }
+    const job = this.jobs.get(jobId);
+    if (!job) return Promise.reject(new HttpError(404, `No job with id '${jobId}'`));
+    return job.coordinator.triggerSavepoint(target, { terminate: cancelJob }).then(
+      (p) => {
+        this.log.info({ jobId: job.jobId, path: p }, 'savepoint completed');
+        if (cancelJob) job.cancel();
+        return p;
+      },
+      (err: Error) => {
+        throw new HttpError(409, err.message);
+      },
+    );
   }
 
   private readonly submitJob: DispatcherHandlers['SubmitJob'] = (call, cb) => {
@@ -317,7 +371,11 @@ export class JobManager {
     graph: JobGraph,
     req: { bundle: Buffer; jobContextJson: string },
     restore: RestorePlan | undefined,
-    recovered?: { retained: StoredJob['retained']; highestCheckpointId: number },
+    recovered?: {
+      retained: StoredJob['retained'];
+      highestCheckpointId: number;
+      history?: StoredJob['history'];
+    },
   ): void {
     this.bundles.set(jobId, req.bundle);
     if (!this.outputs.has(jobId))
@@ -362,6 +420,7 @@ export class JobManager {
       else job.cancel();
     }
     await new Promise((r) => setTimeout(r, 300));
+    await this.rest?.stop();
     this.rm.close();
     await shutdownServer(this.server, 1_000);
   }

@@ -10,6 +10,7 @@ import {
   createCheckpointStorage,
   isCheckpointDamaged,
   requiredSlots,
+  TaskRateTracker,
   type ExecutionState,
   type JobDetails,
   type JobGraph,
@@ -26,6 +27,7 @@ import {
   type RetainedCheckpoint,
 } from './checkpoint-coordinator.js';
 import type { JobStore } from './job-store.js';
+import type { JobException, JobHistory } from './job-history.js';
 import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import {
   DEFAULT_CHECKPOINT_SETTINGS,
@@ -68,8 +70,15 @@ export interface JobMasterOptions {
   /** where the job's checkpoint pointers are kept for a restarted JobManager */
   jobStore?: JobStore;
   /** a job recovered by a restarted JobManager: its retained checkpoints and the highest id it used */
-  recovered?: { retained: RetainedCheckpoint[]; highestCheckpointId: number };
+  recovered?: { retained: RetainedCheckpoint[]; highestCheckpointId: number; history?: JobHistory };
 }
+
+/** failures kept for the REST API's exception history */
+const EXCEPTIONS = 50;
+/** restarts kept in the job store (all stay in memory) */
+const STORED_RESTARTS = 100;
+/** the job history is written at most this often (checkpoints may come every few hundred ms) */
+const HISTORY_WRITE_INTERVAL_MS = 1_000;
 
 /**
  * Runs one job: builds its execution graph (one execution per subtask), waits for slots,
@@ -108,6 +117,14 @@ export class JobMaster {
   readonly checkpointSettings: CheckpointSettings;
   readonly coordinator: CheckpointCoordinator;
   readonly collected: Buffer[] = [];
+  /** the latest metrics sample and rates of each execution of the current attempt */
+  taskMetrics = new TaskRateTracker();
+  /** failures, newest last (Flink's exception history) */
+  readonly exceptions: JobException[] = [];
+  private historyWrite: Promise<void> | undefined;
+  private historyDirty = false;
+  private historyTimer: NodeJS.Timeout | undefined;
+  private lastHistoryWrite = 0;
   private collectedBytes = 0;
   collectedTruncated = false;
 
@@ -146,18 +163,43 @@ export class JobMaster {
     // fallback): a recovered job restores its latest retained one; a start savepoint is not one
     if (opts.recovered) {
       this.coordinator.recover(opts.recovered.retained, opts.recovered.highestCheckpointId);
+      const h = opts.recovered.history;
+      if (h) {
+        this.coordinator.recoverStats(h.checkpoints);
+        this.restarts.all.push(...h.restarts);
+        this.exceptions.push(...h.exceptions);
+      }
       this.restoredCheckpointId = opts.restore?.metadata.checkpointId ?? 0;
     }
     // a job resumed from a savepoint or checkpoint continues its lineage's checkpoint ids
-    if (opts.restore) this.coordinator.continueAfter(opts.restore.metadata.checkpointId);
+    if (opts.restore) {
+      this.coordinator.continueAfter(opts.restore.metadata.checkpointId);
+      this.coordinator.restoredFrom({
+        id: opts.restore.metadata.checkpointId,
+        path: opts.restore.metadataFile,
+        savepoint: !!opts.restore.metadata.savepoint,
+      });
+    }
     this.createExecutions();
   }
 
   /** One new execution per subtask for the next attempt; reports from older ones are ignored. */
   private createExecutions(): void {
     this.executions = createExecutions(this.jobId, this.graph, this.attempt);
+    // samples of an older attempt's executions are of no use any more
+    this.taskMetrics = new TaskRateTracker();
     this.byId.clear();
     for (const e of this.executions) this.byId.set(e.executionId, e);
+  }
+
+  /** The TaskManager an execution of the current attempt is deployed to, if any. */
+  hostOf(executionId: string): RegisteredTaskManager | undefined {
+    return this.byId.get(executionId)?.slot?.taskManager;
+  }
+
+  /** The executions of the current attempt (REST API, metrics). */
+  executionsOfAttempt(): readonly Execution[] {
+    return this.executions;
   }
 
   get restartStrategy(): RestartStrategyConfiguration {
@@ -188,7 +230,11 @@ export class JobMaster {
       persist: this.opts.jobStore
         ? (retained, highest) => this.opts.jobStore!.putCheckpoints(this.jobId, retained, highest)
         : undefined,
-      completed: (checkpointId) => this.restarts.checkpointCompleted(checkpointId),
+      completed: (checkpointId) => {
+        this.restarts.checkpointCompleted(checkpointId);
+        this.persistHistory();
+      },
+      statsChanged: () => this.persistHistory(),
     };
   }
 
@@ -329,6 +375,7 @@ export class JobMaster {
       this.executions.every((x) => x.state === 'RUNNING')
     ) {
       this.restarts.allRunning(this.attempt);
+      this.persistHistory();
       this.coordinator.start();
     }
     if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
@@ -346,7 +393,63 @@ export class JobMaster {
       if (!e) continue;
       e.recordsIn = Number(m.recordsIn);
       e.recordsOut = Number(m.recordsOut);
+      this.taskMetrics.update(m);
     }
+  }
+
+  /** What the job store keeps for the REST API: checkpoint statistics, restarts, failures. */
+  history(): JobHistory {
+    return {
+      checkpoints: this.coordinator.statsForHistory(),
+      restarts: this.restarts.all.slice(-STORED_RESTARTS),
+      exceptions: this.exceptions,
+    };
+  }
+
+  /**
+   * Writes the history to the job store: one write at a time, at most one a second, each with
+   * the newest state, so it lags the job by about a second at most.
+   */
+  private persistHistory(): void {
+    const store = this.opts.jobStore;
+    if (!store || this.isTerminal || this.historyTimer) return;
+    if (this.historyWrite) {
+      this.historyDirty = true;
+      return;
+    }
+    const wait = this.lastHistoryWrite + HISTORY_WRITE_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.historyTimer = setTimeout(() => {
+        this.historyTimer = undefined;
+        this.persistHistory();
+      }, wait);
+      return;
+    }
+    this.lastHistoryWrite = Date.now();
+    this.historyWrite = store
+      .putHistory(this.jobId, this.history())
+      .catch((err: Error) =>
+        this.log.warn({ err: err.message }, 'cannot write the job history to the job store'),
+      )
+      .finally(() => {
+        this.historyWrite = undefined;
+        if (this.historyDirty) {
+          this.historyDirty = false;
+          this.persistHistory();
+        }
+      });
+  }
+
+  private recordException(failure: TaskFailure, restarted: boolean): void {
+    this.exceptions.push({
+      timestamp: Date.now(),
+      message: failure.message ?? '',
+      stack: failure.stack || (failure.message ?? ''),
+      taskName: failure.vertexName ? `${failure.vertexName} (${(failure.subtaskIndex ?? 0) + 1})` : '',
+      location: failure.taskManagerId ?? '',
+      restarted,
+    });
+    if (this.exceptions.length > EXCEPTIONS) this.exceptions.shift();
   }
 
   private taskFailed(e: Execution, failure: TaskFailure): void {
@@ -365,10 +468,10 @@ export class JobMaster {
     );
     if (damaged) {
       // the same damaged checkpoint would fail again, and an older one would replay committed output
-      this.failGlobally(this.damagedCheckpoint(damaged, cause), true);
+      this.failGlobally(this.damagedCheckpoint(damaged, cause), true, failure);
       return;
     }
-    this.failGlobally(cause);
+    this.failGlobally(cause, false, failure);
   }
 
   /** The cause a job with a damaged latest checkpoint fails with (see damagedCheckpointCause). */
@@ -384,9 +487,20 @@ export class JobMaster {
    * The current attempt has failed: restart it if the restart strategy allows, else fail the
    * job with this cause. Tasks still running are canceled either way.
    */
-  failGlobally(cause: string, noRestart = false): void {
+  failGlobally(cause: string, noRestart = false, failure?: TaskFailure): void {
     if (this.status !== 'JOB_RUNNING' && this.status !== 'JOB_CREATED') return;
     const delay = this.failureHandler.restartDelay(cause, noRestart, this.restarts.count);
+    this.recordException(
+      failure ?? {
+        vertexName: '',
+        subtaskIndex: 0,
+        taskManagerId: '',
+        message: cause,
+        stack: '',
+        domain: 'internal',
+      },
+      delay !== undefined,
+    );
     if (delay === undefined) {
       this.failureCause = cause;
       this.failJob(cause);
@@ -400,6 +514,7 @@ export class JobMaster {
       'job failing over: canceling the remaining tasks, then restarting',
     );
     this.status = 'JOB_RESTARTING';
+    this.persistHistory();
     clearTimeout(this.slotTimer);
     void this.coordinator.suspend(`the job is restarting after: ${cause}`);
     this.restartScheduled = false;
@@ -452,6 +567,12 @@ export class JobMaster {
     if (this.status !== 'JOB_RESTARTING') return;
     r.restoredCheckpointId = this.restoredCheckpointId;
     r.restoredFrom = this.restore?.metadataFile ?? '';
+    if (this.restore)
+      this.coordinator.restoredFrom({
+        id: this.restore.metadata.checkpointId,
+        path: this.restore.metadataFile,
+        savepoint: !!this.restore.metadata.savepoint,
+      });
     this.log.info(
       { attempt: this.attempt, restoredCheckpointId: this.restoredCheckpointId, from: r.restoredFrom },
       'restarting the job',
@@ -546,6 +667,7 @@ export class JobMaster {
   private finish(status: JobStatus): void {
     this.status = status;
     this.endTime = Date.now();
+    clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);
     clearTimeout(this.restartTimer);
     clearTimeout(this.cancelTimer);
@@ -555,6 +677,8 @@ export class JobMaster {
     this.rm.off('metrics', this.onMetrics);
     void this.coordinator
       .stop(String(status))
+      // a history write under way lands before the entry goes, so none is left behind
+      .then(() => this.historyWrite)
       .then(() => this.opts.jobStore?.removeJob(this.jobId))
       .catch((err: Error) =>
         this.log.warn({ err: err.message }, 'could not remove the job from the job store'),
@@ -567,6 +691,7 @@ export class JobMaster {
   suspend(): void {
     if (this.isTerminal) return;
     this.log.info({ jobId: this.jobId }, 'suspending job; a JobManager on the same job store will resume it');
+    clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);
     clearTimeout(this.restartTimer);
     clearTimeout(this.cancelTimer);

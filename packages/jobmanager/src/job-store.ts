@@ -1,5 +1,6 @@
 import { createCheckpointStorage, type CheckpointStorage, type JobGraph, type Logger } from '@weir/core';
 import type { RetainedCheckpoint } from './checkpoint-coordinator.js';
+import type { JobHistory } from './job-history.js';
 
 /** What a JobManager needs to resume a job it did not start. */
 export interface StoredJob {
@@ -13,6 +14,8 @@ export interface StoredJob {
   submittedAt: number;
   retained: RetainedCheckpoint[];
   highestCheckpointId: number;
+  /** absent for a job stored before it had any */
+  history?: JobHistory;
 }
 
 interface JobFile {
@@ -46,7 +49,7 @@ export class JobStore {
     this.storage = createCheckpointStorage(uri);
   }
 
-  async putJob(job: Omit<StoredJob, 'retained' | 'highestCheckpointId'>): Promise<void> {
+  async putJob(job: Omit<StoredJob, 'retained' | 'highestCheckpointId' | 'history'>): Promise<void> {
     const file: JobFile = {
       version: 1,
       jobId: job.jobId,
@@ -73,6 +76,11 @@ export class JobStore {
   ): Promise<void> {
     const file: CheckpointsFile = { retained, highestCheckpointId };
     await this.storage.write(`jobs/${jobId}/checkpoints.json`, Buffer.from(JSON.stringify(file)));
+  }
+
+  /** The job's checkpoint statistics, restarts and failures (`history.json`), newest state wins. */
+  async putHistory(jobId: string, history: JobHistory): Promise<void> {
+    await this.storage.write(`jobs/${jobId}/history.json`, Buffer.from(JSON.stringify(history)));
   }
 
   async removeJob(jobId: string): Promise<void> {
@@ -102,7 +110,23 @@ export class JobStore {
               (await this.storage.read(`jobs/${jobId}/checkpoints.json`)).toString('utf8'),
             ) as CheckpointsFile)
           : { retained: [], highestCheckpointId: 0 };
-        out.push({ ...file, bundle, retained: cps.retained, highestCheckpointId: cps.highestCheckpointId });
+        // statistics are for people: unreadable ones cost the history, not the job
+        const history = names.includes('history.json')
+          ? await this.storage
+              .read(`jobs/${jobId}/history.json`)
+              .then((b) => JSON.parse(b.toString('utf8')) as JobHistory)
+              .catch((err: Error) => {
+                this.log.warn({ jobId, err: err.message }, 'cannot read the job history; starting a new one');
+                return undefined;
+              })
+          : undefined;
+        out.push({
+          ...file,
+          bundle,
+          retained: cps.retained,
+          highestCheckpointId: cps.highestCheckpointId,
+          ...(history ? { history } : {}),
+        });
       } catch (err) {
         this.log.error(
           { jobId, store: this.uri, err: (err as Error).message },

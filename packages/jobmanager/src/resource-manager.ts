@@ -1,20 +1,28 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   controlProto,
   createClient,
+  JOBMANAGER_SESSION_HEADER,
   type JobManagerGatewayHandlers,
   type Logger,
   type TaskExecutorGatewayClient,
   type TaskManagerHeartbeat__Output,
+  type ProcessMetrics__Output,
   type TaskMetrics__Output,
 } from '@weir/core';
 
 /** The JobManager's end of a TaskManager's heartbeat stream, as the generated service handler gets it. */
 type HeartbeatStream = Parameters<JobManagerGatewayHandlers['Heartbeat']>[0];
 
+/** How many registration sessions the JobManager remembers to refuse replays. */
+const SESSIONS_REMEMBERED = 100_000;
+
 export interface RegisteredTaskManager {
   id: string;
   registrationId: string;
+  /** the session of its registration: it presents it on every call, the JobManager on every call to it */
+  session: string;
   address: string;
   slots: number;
   /** jobId per slot, undefined when free */
@@ -24,6 +32,11 @@ export interface RegisteredTaskManager {
   heartbeatStream?: HeartbeatStream;
   rssBytes: number;
   heapUsedBytes: number;
+  /** the latest process figures from its heartbeat */
+  process?: ProcessMetrics__Output;
+  /** host:port of its Prometheus endpoint, empty when it has none */
+  metricsAddress: string;
+  registeredAt: number;
 }
 
 export interface SlotAllocation {
@@ -44,6 +57,8 @@ export interface ResourceManagerEvents {
 export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   readonly taskManagers = new Map<string, RegisteredTaskManager>();
   private readonly timer: NodeJS.Timeout;
+  /** sessions of registrations seen, oldest first: a registration that repeats one is a replay */
+  private readonly sessions = new Set<string>();
 
   constructor(
     private readonly log: Logger,
@@ -56,19 +71,54 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     this.timer.unref();
   }
 
-  register(id: string, address: string, slots: number): RegisteredTaskManager {
+  /** The registered TaskManager whose session `presented` is, if any (constant-time comparison). */
+  bySession(presented: unknown): RegisteredTaskManager | undefined {
+    if (typeof presented !== 'string' || presented.length === 0) return undefined;
+    const p = Buffer.from(presented);
+    for (const tm of this.taskManagers.values()) {
+      const s = Buffer.from(tm.session);
+      if (s.length === p.length && timingSafeEqual(s, p)) return tm;
+    }
+    return undefined;
+  }
+
+  /** Records a registration's session; false when it was seen before (a replay). */
+  claimSession(session: string): boolean {
+    if (this.sessions.has(session)) return false;
+    this.sessions.add(session);
+    if (this.sessions.size > SESSIONS_REMEMBERED)
+      this.sessions.delete(this.sessions.values().next().value as string);
+    return true;
+  }
+
+  /**
+   * A TaskManager joins. Its gateway client presents `session` on every call, which the
+   * TaskManager requires: deployments and triggers come only from this JobManager.
+   */
+  register(
+    id: string,
+    address: string,
+    slots: number,
+    session: string,
+    metricsAddress = '',
+  ): RegisteredTaskManager {
     const previous = this.taskManagers.get(id);
     if (previous) this.lose(previous, 'it registered again (restarted)');
     const tm: RegisteredTaskManager = {
       id,
-      registrationId: `${id}-${Date.now().toString(36)}`,
+      registrationId: `${id}-${randomBytes(12).toString('hex')}`,
+      session,
       address,
       slots,
       allocations: new Array<string | undefined>(slots).fill(undefined),
-      gateway: createClient(controlProto.TaskExecutorGateway, address),
+      gateway: createClient(controlProto.TaskExecutorGateway, address, undefined, {
+        [JOBMANAGER_SESSION_HEADER]: session,
+      }),
       lastHeartbeat: Date.now(),
       rssBytes: 0,
       heapUsedBytes: 0,
+      metricsAddress,
+      registeredAt: Date.now(),
     };
     this.taskManagers.set(id, tm);
     this.log.info({ taskManagerId: id, address, slots }, 'TaskManager registered');
@@ -93,6 +143,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       tm.lastHeartbeat = Date.now();
       tm.rssBytes = hb.rssBytes;
       tm.heapUsedBytes = hb.heapUsedBytes;
+      if (hb.process) tm.process = hb.process;
       if (hb.metrics.length > 0) this.emit('metrics', hb.metrics);
     });
     const closed = (why: string): void => {

@@ -7,3 +7,7 @@ export function invalid(message: string): Partial<grpc.StatusObject> {
 export function notFound(message: string): Partial<grpc.StatusObject> {
   return { code: grpc.status.NOT_FOUND, details: message };
 }
+
+export function permissionDenied(message: string): Partial<grpc.StatusObject> {
+  return { code: grpc.status.PERMISSION_DENIED, details: message };
+}

@@ -1,8 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import os from 'node:os';
 import {
   controlProto,
   createClient,
+  TASKMANAGER_SESSION_HEADER,
   unary,
   type HealthReporter,
   type JobManagerGatewayClient,
@@ -10,6 +12,7 @@ import {
   type Logger,
   type TaskExecutionStateUpdate,
   type TaskManagerHeartbeat,
+  type ProcessMetrics,
   type TaskMetrics,
   type RegisterTaskManagerResponse__Output,
 } from '@weir/core';
@@ -26,6 +29,10 @@ export interface JobManagerConnectionOptions {
   address: () => string;
   /** the latest metrics of every task, sent with each heartbeat and state report */
   metrics: Map<string, TaskMetrics>;
+  /** this process's own figures, sent with each heartbeat */
+  processMetrics: () => ProcessMetrics;
+  /** host:port of the Prometheus endpoint, empty when there is none */
+  metricsAddress: () => string;
   health: HealthReporter;
   log: Logger;
   /** the JobManager was lost: every task is canceled before registering again */
@@ -40,6 +47,11 @@ export interface JobManagerConnectionOptions {
  */
 export class JobManagerConnection {
   private registrationId = '';
+  /**
+   * The session of the latest registration attempt: only the JobManager that received it can
+   * present it, so calls without it come from someone else (see acceptsJobManager).
+   */
+  private session = '';
   private readonly jm: JobManagerGatewayClient;
   private heartbeat: grpc.ClientDuplexStream<TaskManagerHeartbeat, JobManagerHeartbeat__Output> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -49,7 +61,10 @@ export class JobManagerConnection {
   private stopping = false;
 
   constructor(private readonly opts: JobManagerConnectionOptions) {
-    this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress);
+    // every call names this TaskManager's registration (see acceptsJobManager for the other way)
+    this.jm = createClient(controlProto.JobManagerGateway, opts.jobManagerAddress, undefined, {
+      [TASKMANAGER_SESSION_HEADER]: () => this.session,
+    });
   }
 
   private get id(): string {
@@ -72,6 +87,9 @@ export class JobManagerConnection {
     let delay = 200;
     while (!this.stopping) {
       try {
+        // new for every attempt: the JobManager refuses a session it has seen (a replay), and
+        // set before sending, as the JobManager may deploy before its answer arrives here
+        this.session = randomBytes(24).toString('base64url');
         const res = await unary<RegisterTaskManagerResponse__Output>(
           this.jm.RegisterTaskManager.bind(this.jm),
           {
@@ -80,6 +98,8 @@ export class JobManagerConnection {
             slots: this.opts.slots,
             pid: process.pid,
             hostname: os.hostname(),
+            session: this.session,
+            metricsAddress: this.opts.metricsAddress(),
           },
           5_000,
         );
@@ -107,6 +127,17 @@ export class JobManagerConnection {
   }
 
   /**
+   * Whether a call to this TaskManager's gateway comes from the JobManager it registered with:
+   * it must carry the session of the current registration (constant-time comparison).
+   */
+  acceptsJobManager(presented: unknown): boolean {
+    if (typeof presented !== 'string' || !this.session) return false;
+    const a = Buffer.from(presented);
+    const b = Buffer.from(this.session);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /**
    * Heartbeats both ways: the JobManager times out a silent TaskManager, and a TaskManager times
    * out a silent JobManager (Flink's heartbeat targets on both sides). Without the second, a
    * TaskManager cut off from the JobManager (but not from its peers) runs its tasks on until
@@ -126,13 +157,14 @@ export class JobManagerConnection {
         stream.cancel();
         return;
       }
-      const mem = process.memoryUsage();
+      const proc = this.opts.processMetrics();
       stream.write({
         taskManagerId: this.id,
         registrationId: this.registrationId,
         metrics: [...this.metrics.values()],
-        rssBytes: mem.rss,
-        heapUsedBytes: mem.heapUsed,
+        rssBytes: proc.rssBytes,
+        heapUsedBytes: proc.heapUsedBytes,
+        process: proc,
       });
     };
     beat();

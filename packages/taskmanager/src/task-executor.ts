@@ -1,9 +1,11 @@
+import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   HealthReporter,
+  JOBMANAGER_SESSION_HEADER,
   bindServer,
   controlProto,
   createLogger,
@@ -14,21 +16,25 @@ import {
   type Logger,
   type TaskDeploymentDescriptor__Output,
   type TaskExecutorGatewayHandlers,
-  type TaskMetrics,
   s3StorageSettings,
   type S3Key,
   type Settings,
 } from '@weir/core';
 import { JobManagerConnection } from './job-manager-connection.js';
+import { TaskManagerMetrics } from './task-manager-metrics.js';
 import { ExchangeRouter } from './network/exchange-router.js';
 import type { SlotWorkerData } from './slot-worker.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
+import { managedMemoryPerSlot } from './state/rocksdb/memory-budget.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 /** The registry settings a TaskManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
 export type TaskManagerSettings = Pick<
   Settings,
+  | 'taskmanager.memory.managed.size'
+  | 'taskmanager.memory.managed.fraction'
+  | 'state.backend.rocksdb.read-cache.size'
   | 'state.backend.rocksdb.block.cache-size'
   | 'state.backend.rocksdb.writebuffer.size'
   | 'task.cancellation.timeout'
@@ -54,12 +60,14 @@ export interface TaskManagerOptions {
    */
   stateDir: string;
   /**
-   * RocksDB memory per database; task.cancellation.timeout: a task that has not ended this long
+   * managed memory and RocksDB memory (see state/rocksdb/memory-budget.ts); task.cancellation.timeout: a task that has not ended this long
    * after it was told to cancel (user code stuck in a loop) gets its slot's worker thread
    * terminated, like Flink's task cancellation watchdog but without taking the whole
    * TaskManager down; the S3 settings go to every slot's worker thread.
    */
   settings: TaskManagerSettings;
+  /** serve Prometheus metrics at GET /metrics on this port (0: any free port; unset: none) */
+  prometheusPort?: number;
 }
 
 interface Slot {
@@ -93,7 +101,7 @@ export class TaskExecutor {
   /** the local state directory of this TaskManager and RocksDB's memory bounds */
   readonly rocksdb: RocksDBSettings;
   private readonly exchange: ExchangeRouter;
-  private readonly metrics = new Map<string, TaskMetrics>();
+  readonly metrics: TaskManagerMetrics;
   private readonly executionSlot = new Map<string, Slot>();
   private stopping = false;
 
@@ -108,16 +116,27 @@ export class TaskExecutor {
     this.network = { ...DEFAULT_NETWORK, ...opts.network };
     this.rocksdb = {
       localDir: path.join(path.resolve(opts.stateDir), this.id),
-      blockCacheSize: opts.settings['state.backend.rocksdb.block.cache-size'],
-      writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
+      memory: {
+        perSlot: managedMemoryPerSlot(
+          opts.settings['taskmanager.memory.managed.size'],
+          opts.settings['taskmanager.memory.managed.fraction'],
+          opts.slots,
+        ),
+        readCacheSize: opts.settings['state.backend.rocksdb.read-cache.size'],
+        blockCacheSize: opts.settings['state.backend.rocksdb.block.cache-size'],
+        writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
+      },
     };
     this.exchange = new ExchangeRouter(this.id);
+    this.metrics = new TaskManagerMetrics(this.rocksdb.localDir, this.log);
     this.jm = new JobManagerConnection({
       jobManagerAddress: opts.jobManagerAddress,
       taskManagerId: this.id,
       slots: opts.slots,
       address: () => this.address,
-      metrics: this.metrics,
+      metrics: this.metrics.samples,
+      processMetrics: () => this.metrics.processSample(),
+      metricsAddress: () => this.metrics.address,
       health: this.health,
       log: this.log,
       onLost: () => this.cancelAll(),
@@ -126,6 +145,25 @@ export class TaskExecutor {
 
   get boundAddress(): string {
     return this.address;
+  }
+
+  /**
+   * The gateway's calls come only from the JobManager this TaskManager registered with (it
+   * presents the registration's session); any other caller, a cluster member included, gets
+   * PERMISSION_DENIED and nothing happens.
+   */
+  private fromJobManager<Req, Res>(
+    method: string,
+    handler: grpc.handleUnaryCall<Req, Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
+    return (call, cb) => {
+      if (!this.jm.acceptsJobManager(call.metadata.get(JOBMANAGER_SESSION_HEADER)[0]))
+        return cb({
+          code: grpc.status.PERMISSION_DENIED,
+          details: `TaskManager ${this.id} takes ${method} only from the JobManager it registered with (${this.opts.jobManagerAddress}); this call does not carry that registration's session`,
+        });
+      handler(call, cb);
+    };
   }
 
   async start(): Promise<void> {
@@ -167,12 +205,24 @@ export class TaskExecutor {
         cb(null, { ok: true });
       },
     };
-    this.server.addService(controlProto.TaskExecutorGateway.service, gateway);
+    const guarded: TaskExecutorGatewayHandlers = {
+      SubmitTask: this.fromJobManager('SubmitTask', gateway.SubmitTask),
+      CancelTask: this.fromJobManager('CancelTask', gateway.CancelTask),
+      TriggerCheckpoint: this.fromJobManager('TriggerCheckpoint', gateway.TriggerCheckpoint),
+      NotifyCheckpoint: this.fromJobManager('NotifyCheckpoint', gateway.NotifyCheckpoint),
+    };
+    this.server.addService(controlProto.TaskExecutorGateway.service, guarded);
     const exchange: DataExchangeHandlers = { Exchange: (call) => this.exchange.serveExchange(call) };
     this.server.addService(dataProto.DataExchange.service, exchange);
     const port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.address = `${this.opts.advertisedHost ?? this.opts.host}:${port}`;
     this.log.info({ address: this.address, slots: this.opts.slots }, 'TaskManager listening');
+    if (this.opts.prometheusPort !== undefined)
+      await this.metrics.serve(
+        this.opts.host,
+        this.opts.prometheusPort,
+        this.opts.advertisedHost ?? this.opts.host,
+      );
     await this.jm.register();
   }
 
@@ -191,7 +241,10 @@ export class TaskExecutor {
       slot.jobId = tdd.jobId;
     }
     slot.tasks.add(tdd.executionId);
+    this.metrics.taskDeployed(tdd.executionId, tdd);
     this.executionSlot.set(tdd.executionId, slot);
+    for (const rp of tdd.resultPartitions)
+      this.exchange.expectConsumers(rp.partitionId, rp.consumerExecutionIds);
     this.log.info(
       {
         jobId: tdd.jobId,
@@ -330,7 +383,7 @@ export class TaskExecutor {
         this.jm.reportCheckpoint(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg);
         break;
       case 'metrics':
-        for (const m of msg.metrics) this.metrics.set(m.executionId!, m);
+        for (const m of msg.metrics) this.metrics.update(m);
         break;
       case 'taskState': {
         const slot = this.executionSlot.get(msg.executionId);
@@ -355,7 +408,7 @@ export class TaskExecutor {
           slot.tasks.delete(msg.executionId);
           slot.canceling.delete(msg.executionId);
           this.executionSlot.delete(msg.executionId);
-          setTimeout(() => this.metrics.delete(msg.executionId), 5_000).unref();
+          this.metrics.taskEnded(msg.executionId);
           if (slot.tasks.size === 0) this.releaseWorker(slot);
         }
         break;
@@ -393,5 +446,6 @@ export class TaskExecutor {
     await shutdownServer(this.server, 1_000);
     this.exchange.close();
     this.jm.close();
+    await this.metrics.close();
   }
 }

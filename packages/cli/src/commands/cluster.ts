@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { defaultSettings, parsePort, parsePositiveInt } from '@weir/core';
+import { defaultSettings, getTransportSecurity, parsePort, parsePositiveInt } from '@weir/core';
 import { arg } from '../cli-args.js';
 import { addDefineOption, type ConfigCliOptions } from '../config-options.js';
 import { LocalCluster } from '../local-cluster.js';
@@ -14,6 +14,7 @@ interface ClusterStartCliOptions extends ConfigCliOptions {
   dir: string;
   slotRequestTimeout?: number;
   taskmanagerNodeArgs?: string;
+  restPort?: number;
 }
 
 /** `weir cluster start`: a local cluster of child processes. */
@@ -33,6 +34,11 @@ export function registerCluster(program: Command): void {
           defaultSettings()['jobmanager.rpc.port'],
         )
         .option('--dir <dir>', 'directory for logs and working files', '.weir')
+        .option(
+          '--rest-port <port>',
+          'port of the REST API and dashboard (rest.port; default 8081 when free, else any free port; 0: any free port)',
+          arg(parsePort, '--rest-port'),
+        )
         .option(
           '--slot-request-timeout <ms>',
           'a job waiting for slots fails after this long',
@@ -65,6 +71,7 @@ async function startCluster(o: ClusterStartCliOptions): Promise<void> {
     ...(o.taskmanagerNodeArgs
       ? { taskManagerNodeArgs: o.taskmanagerNodeArgs.split(/\s+/).filter(Boolean) }
       : {}),
+    ...(o.restPort !== undefined ? { restPort: o.restPort } : {}),
   });
   onShutdown(() => lc.stop());
   try {
@@ -76,5 +83,7 @@ async function startCluster(o: ClusterStartCliOptions): Promise<void> {
   console.log(
     `Local cluster running: JobManager ${lc.jobManagerAddress}, ${o.taskmanagers} TaskManagers x ${o.slots} slots; logs in ${path.resolve(o.dir, 'logs')}. Ctrl-C stops it.`,
   );
-  readyToParent(lc.jobManagerAddress);
+  if (lc.restAddress)
+    console.log(`Dashboard: ${getTransportSecurity().tls ? 'https' : 'http'}://${lc.restAddress}/`);
+  readyToParent(lc.jobManagerAddress, lc.restAddress ? { rest: lc.restAddress } : {});
 }

@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { configureS3Storage, fileStorageUri, parsePort, parsePositiveInt } from '@weir/core';
+import {
+  configureS3Storage,
+  fileStorageUri,
+  openInternalServicesWarning,
+  parsePort,
+  parsePositiveInt,
+} from '@weir/core';
 import { resolveLocation } from '@weir/client';
 import { JobManager } from '@weir/jobmanager';
 import { arg } from '../cli-args.js';
@@ -23,6 +29,9 @@ interface JobManagerCliOptions extends ConfigCliOptions {
   checkpointDir?: string;
   savepointDir?: string;
   jobStore?: string | boolean;
+  restPort?: number;
+  restAddress?: string;
+  rest?: boolean;
 }
 
 /** `weir jobmanager`: the JobManager process entry point. */
@@ -72,6 +81,16 @@ export function registerJobManager(program: Command): void {
             'keep running jobs here so a restarted JobManager resumes them: a directory or s3://bucket/prefix (high-availability.storageDir; default .weir/ha)',
           )
           .option(
+            '--rest-port <port>',
+            'port of the REST API, the dashboard and /metrics (rest.port; default 8081; 0: any free port)',
+            arg(parsePort, '--rest-port'),
+          )
+          .option(
+            '--rest-address <host>',
+            'interface the REST API listens on (rest.address; default 127.0.0.1; a non-loopback address needs TLS and a token, or --insecure)',
+          )
+          .option('--no-rest', 'no REST API, dashboard or /metrics (rest.enabled: false)')
+          .option(
             '--no-job-store',
             'jobs do not survive a JobManager restart (high-availability.type: none)',
           ),
@@ -81,12 +100,18 @@ export function registerJobManager(program: Command): void {
   ).action(runJobManager);
 }
 
+/** rest.port; a JobManager asked for any free gRPC port (--port 0) takes any free REST port too, unless rest.port is set. */
+function restPort(cfg: ReturnType<typeof resolveCommandConfig>): number {
+  return !cfg.isSet('rest.port') && cfg.get('jobmanager.rpc.port') === 0 ? 0 : cfg.get('rest.port');
+}
+
 async function runJobManager(o: JobManagerCliOptions): Promise<void> {
   const cfg = resolveCommandConfig(
     {
       ...o,
       noJobStore: o.jobStore === false ? 'none' : undefined,
       jobStore: typeof o.jobStore === 'string' ? o.jobStore : undefined,
+      restEnabled: o.rest === false ? false : undefined,
     },
     [
       ['host', '--host', 'jobmanager.bind-host'],
@@ -98,10 +123,14 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
       ['savepointDir', '--savepoint-dir', 'state.savepoints.dir', storage],
       ['jobStore', '--job-store', 'high-availability.storageDir', storage],
       ['noJobStore', '--no-job-store', 'high-availability.type'],
+      ['restPort', '--rest-port', 'rest.port'],
+      ['restAddress', '--rest-address', 'rest.address'],
+      ['restEnabled', '--no-rest', 'rest.enabled'],
     ],
   );
   const config = cfg.toClusterConfig();
-  applySecurity(o, 'server', config);
+  const warning = openInternalServicesWarning(applySecurity(o, 'server', config));
+  if (warning) console.warn(warning);
   configureS3Storage(cfg.settings);
   const host = cfg.get('jobmanager.bind-host');
   const jm = new JobManager({
@@ -123,8 +152,9 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
       ? { allowedStorageDirs: config.security.allowedDirs.map(resolveLocation) }
       : {}),
     ...(config.security.insecure ? { insecure: true } : {}),
+    ...(cfg.get('rest.enabled') ? { rest: { host: cfg.get('rest.address'), port: restPort(cfg) } } : {}),
   });
   const port = await jm.start();
   onShutdown(() => jm.stop());
-  readyToParent(`${host}:${port}`);
+  readyToParent(`${host}:${port}`, jm.restAddress ? { rest: jm.restAddress } : {});
 }

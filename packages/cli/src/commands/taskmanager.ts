@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import {
   checkExposure,
+  openInternalServicesWarning,
   configureS3Storage,
   defaultAdvertisedHost,
   parseAddress,
@@ -25,6 +26,7 @@ interface TaskManagerCliOptions extends ConfigCliOptions {
   host?: string;
   advertisedHost?: string;
   port?: number;
+  metricsPort?: number;
   id?: string;
   workDir?: string;
   stateDir?: string;
@@ -60,6 +62,11 @@ export function registerTaskManager(program: Command): void {
             'port for tasks and data exchange (taskmanager.rpc.port; default 0: any free port)',
             arg(parsePort, '--port'),
           )
+          .option(
+            '--metrics-port <port>',
+            'serve Prometheus metrics at GET /metrics on this port (metrics.reporter.prometheus.port; 0: any free port; default: none)',
+            arg(parsePort, '--metrics-port'),
+          )
           .option('--id <id>', 'TaskManager id (taskmanager.resource-id; default: random)')
           .option(
             '--work-dir <dir>',
@@ -84,11 +91,14 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
     ['advertisedHost', '--advertised-host', 'taskmanager.host'],
     ['port', '--port', 'taskmanager.rpc.port'],
     ['id', '--id', 'taskmanager.resource-id'],
+    ['metricsPort', '--metrics-port', 'metrics.reporter.prometheus.port'],
     ['workDir', '--work-dir', 'process.taskmanager.working-dir'],
     ['stateDir', '--state-dir', 'state.backend.rocksdb.localdir'],
   ]);
   const config = cfg.toClusterConfig();
   const sec = applySecurity(o, 'server', config);
+  const warning = openInternalServicesWarning(sec);
+  if (warning) console.warn(warning);
   configureS3Storage(cfg.settings);
   const host = cfg.get('taskmanager.bind-host');
   const refusal = checkExposure(host, sec, 'TaskManager', config.security.insecure ?? false);
@@ -104,8 +114,11 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
     advertisedHost: cfg.get('taskmanager.host') ?? defaultAdvertisedHost(host),
     settings: cfg.settings,
     ...(id ? { taskManagerId: id } : {}),
+    ...(cfg.get('metrics.reporter.prometheus.port') !== undefined
+      ? { prometheusPort: cfg.get('metrics.reporter.prometheus.port') }
+      : {}),
   });
   onShutdown(() => tm.stop());
   await tm.start();
-  readyToParent(tm.boundAddress);
+  readyToParent(tm.boundAddress, tm.metrics.address ? { metrics: tm.metrics.address } : {});
 }

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_MAX_MESSAGE_BYTES, type TransportSecurity } from '../security.js';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { certificateRole, DEFAULT_MAX_MESSAGE_BYTES, type TransportSecurity } from '../security.js';
 import { validateRequest } from './request-validation.js';
 
 /**
@@ -8,9 +9,14 @@ import { validateRequest } from './request-validation.js';
  *
  * - TLS on every server and channel when the process is configured with it. Servers ask every
  *   peer for a certificate (mutual TLS) but do not require one at the handshake, so the CLI can
- *   connect with the CA alone; the server interceptor below then requires a certificate from
- *   the cluster CA on the cluster-internal services (JobManagerGateway, TaskExecutorGateway,
- *   DataExchange) and the bearer token on the Dispatcher.
+ *   connect with the CA alone; the server interceptor below then requires a *cluster identity*
+ *   (a certificate from the cluster CA with a `spiffe://weir/cluster/...` URI SAN) on the
+ *   cluster-internal services (JobManagerGateway, TaskExecutorGateway, DataExchange), and the
+ *   bearer token on the Dispatcher. A client certificate (`spiffe://weir/client/...`) is never
+ *   enough for an internal service. Channels to internal services also check that the server
+ *   they reach carries a cluster identity.
+ * - The cluster secret, when configured, on every internal call (both ways), so a cluster
+ *   without certificates (a local one on loopback) still keeps other processes out.
  * - Bounded message sizes (RESOURCE_EXHAUSTED beyond them).
  * - Every request decoded without throwing and validated (request-validation.ts):
  *   a malformed one gets INVALID_ARGUMENT and the process keeps serving.
@@ -55,6 +61,8 @@ const INTERNAL_SERVICES = new Set([
 ]);
 const CLIENT_SERVICE = 'weir.Dispatcher';
 const AUTH_HEADER = 'authorization';
+/** Metadata carrying the cluster secret on internal calls. */
+const CLUSTER_SECRET_HEADER = 'weir-cluster-secret';
 
 const MALFORMED = Symbol('malformed request');
 type Malformed = { [MALFORMED]: string };
@@ -72,29 +80,82 @@ export function tokenMatches(presented: string, expected: string): boolean {
   return timingSafeEqual(digest(presented), digest(expected));
 }
 
-/** Why a call is refused (UNAUTHENTICATED), or undefined. Never echoes what the caller sent. */
+/**
+ * Client authentication of the JobManager's client-facing APIs (the Dispatcher, and any other
+ * API for users such as a REST server): with a token configured, `authorization` must be
+ * `Bearer <token>`. Returns why the request is refused (answer UNAUTHENTICATED, HTTP 401), or
+ * undefined when it may go on. The reason never echoes what was sent. `s` defaults to this
+ * process's transport security (`configureTransportSecurity`).
+ */
+export function checkClientAuthorization(
+  authorization: string | undefined,
+  s: TransportSecurity = security,
+): string | undefined {
+  if (!s.token) return undefined;
+  const m = /^Bearer (.+)$/.exec(authorization ?? '');
+  if (!m)
+    return 'This JobManager requires a bearer token: give --token-file, security.auth.token-file or WEIR_AUTH_TOKEN';
+  if (!tokenMatches(m[1]!, s.token)) return 'The bearer token was not accepted';
+  return undefined;
+}
+
+/** A refusal: the status code and why. */
+interface Refusal {
+  code: grpc.status;
+  details: string;
+}
+
+/**
+ * Authentication of a cluster-internal call: with TLS, a verified peer certificate with a
+ * cluster identity (a client identity or none is PERMISSION_DENIED, no certificate from the
+ * cluster CA UNAUTHENTICATED); with a cluster secret, the secret (else UNAUTHENTICATED).
+ */
+function authenticateInternal(
+  service: string,
+  metadata: grpc.Metadata,
+  call: grpc.ServerInterceptingCallInterface,
+  s: TransportSecurity,
+): Refusal | undefined {
+  if (s.tls) {
+    // set only when the peer presented a certificate that chains to the cluster CA
+    const cert = call.getAuthContext()?.sslPeerCertificate as PeerCertificate | undefined;
+    if (!cert)
+      return {
+        code: grpc.status.UNAUTHENTICATED,
+        details: `${service} is for cluster processes only: present a certificate issued by the cluster CA (mutual TLS)`,
+      };
+    if (certificateRole(cert.subjectaltname) !== 'cluster')
+      return {
+        code: grpc.status.PERMISSION_DENIED,
+        details: `${service} is for cluster processes only: the certificate presented has no cluster identity (a URI SAN spiffe://weir/cluster/<name>, as \`weir cert create\` issues for JobManagers and TaskManagers); client certificates may only call the Dispatcher`,
+      };
+  }
+  if (s.clusterSecret) {
+    const values = metadata.get(CLUSTER_SECRET_HEADER);
+    const presented = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
+    if (presented === undefined || !tokenMatches(presented, s.clusterSecret))
+      return {
+        code: grpc.status.UNAUTHENTICATED,
+        details: `${service} is for cluster processes only: ${presented === undefined ? 'the call carries no cluster secret' : 'the cluster secret was not accepted'} (security.cluster.secret-file or WEIR_CLUSTER_SECRET; \`weir cluster start\` makes one per cluster)`,
+      };
+  }
+  return undefined;
+}
+
+/** Why a call is refused, or undefined. Never echoes what the caller sent. */
 function authenticate(
   service: string,
   metadata: grpc.Metadata,
   call: grpc.ServerInterceptingCallInterface,
   s: TransportSecurity,
-): string | undefined {
+): Refusal | undefined {
   if (service === CLIENT_SERVICE) {
-    if (!s.token) return undefined;
     const values = metadata.get(AUTH_HEADER);
-    const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : '';
-    const m = /^Bearer (.+)$/.exec(header);
-    if (!m)
-      return 'This JobManager requires a bearer token: give --token-file, security.auth.token-file or WEIR_AUTH_TOKEN';
-    if (!tokenMatches(m[1]!, s.token)) return 'The bearer token was not accepted';
-    return undefined;
+    const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : undefined;
+    const why = checkClientAuthorization(header, s);
+    return why ? { code: grpc.status.UNAUTHENTICATED, details: why } : undefined;
   }
-  if (INTERNAL_SERVICES.has(service) && s.tls) {
-    // set only when the peer presented a certificate that chains to the cluster CA
-    if (!call.getAuthContext()?.sslPeerCertificate) {
-      return `${service} is for cluster processes only: present a certificate issued by the cluster CA (mutual TLS)`;
-    }
-  }
+  if (INTERNAL_SERVICES.has(service)) return authenticateInternal(service, metadata, call, s);
   return undefined;
 }
 
@@ -111,9 +172,10 @@ const securityInterceptor: grpc.ServerInterceptor = (method, call) => {
   const listener = new grpc.ServerListenerBuilder()
     .withOnReceiveMetadata((metadata, next) => {
       const why = authenticate(service, metadata, call, security);
-      if (why) return refuse(grpc.status.UNAUTHENTICATED, why);
-      // the token is checked; handlers never see it
+      if (why) return refuse(why.code, why.details);
+      // the token and the secret are checked; handlers never see them
       metadata.remove(AUTH_HEADER);
+      metadata.remove(CLUSTER_SECRET_HEADER);
       next(metadata);
     })
     .withOnReceiveMessage((message, next) => {
@@ -214,17 +276,48 @@ type ClientCtor<C> = (new (
   options?: grpc.ClientOptions,
 ) => C) & { service?: grpc.ServiceDefinition };
 
-function channelCredentials(s: TransportSecurity): grpc.ChannelCredentials {
-  if (!s.tls) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(s.tls.ca, s.tls.key ?? null, s.tls.cert ?? null);
+/**
+ * A server of an internal service must carry a cluster identity, besides the usual host name
+ * check (skipped with security.ssl.internal.verify-hostname: false).
+ */
+function checkClusterServer(verifyHostname: boolean, host: string, cert: PeerCertificate): Error | undefined {
+  const err = verifyHostname ? checkServerIdentity(host, cert) : undefined;
+  if (err) return err;
+  if (certificateRole(cert.subjectaltname) !== 'cluster')
+    return new Error(
+      `The server at ${host} has no cluster identity (a URI SAN spiffe://weir/cluster/<name>): it is not a JobManager or TaskManager of this cluster`,
+    );
+  return undefined;
 }
 
-/** Adds the bearer token to every call of a Dispatcher client; it never goes to other services. */
-function tokenInterceptor(token: string): grpc.Interceptor {
+function channelCredentials(s: TransportSecurity, internal: boolean): grpc.ChannelCredentials {
+  if (!s.tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    s.tls.ca,
+    s.tls.key ?? null,
+    s.tls.cert ?? null,
+    internal
+      ? {
+          checkServerIdentity: (host, cert) =>
+            checkClusterServer(s.tls?.verifyInternalHostname !== false, host, cert as PeerCertificate),
+        }
+      : {},
+  );
+}
+
+/** Metadata for every call of a client: a value, or a function read at each call (a session that changes). */
+export type ClientHeaders = Record<string, string | (() => string)>;
+
+/** Adds metadata (the bearer token, the cluster secret, a session) to every call of a client. */
+function metadataInterceptor(headers: ClientHeaders): grpc.Interceptor {
+  const entries = Object.entries(headers);
   return (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        metadata.set(AUTH_HEADER, `Bearer ${token}`);
+        for (const [k, v] of entries) {
+          const value = typeof v === 'function' ? v() : v;
+          if (value) metadata.set(k, value);
+        }
         next(metadata, listener);
       },
     });
@@ -232,18 +325,24 @@ function tokenInterceptor(token: string): grpc.Interceptor {
 
 /**
  * A client of `address` with this process's transport security; `override` replaces parts of
- * it for this one client (tests use it to connect with other credentials).
+ * it for this one client (tests use it to connect with other credentials). The bearer token
+ * goes only to the Dispatcher, the cluster secret only to internal services; `headers` are
+ * added to every call (the JobManager's session with a TaskManager).
  */
 export function createClient<C>(
   ctor: ClientCtor<C>,
   address: string,
   override?: Partial<TransportSecurity>,
+  headers: ClientHeaders = {},
 ): C {
   const s: TransportSecurity = override ? { ...security, ...override } : security;
   if (s.tls) silenceIpServerNameWarning();
-  const isDispatcher = Object.values(ctor.service ?? {}).some((d) =>
-    d.path.startsWith(`/${CLIENT_SERVICE}/`),
-  );
+  const paths = Object.values(ctor.service ?? {}).map((d) => d.path);
+  const isDispatcher = paths.some((p) => p.startsWith(`/${CLIENT_SERVICE}/`));
+  const isInternal = paths.some((p) => INTERNAL_SERVICES.has(p.split('/')[1] ?? ''));
+  const all: ClientHeaders = { ...headers };
+  if (isDispatcher && s.token) all[AUTH_HEADER] = `Bearer ${s.token}`;
+  if (isInternal && s.clusterSecret) all[CLUSTER_SECRET_HEADER] = s.clusterSecret;
   const options: grpc.ClientOptions = {
     'grpc.max_receive_message_length': s.maxMessageBytes,
     'grpc.max_send_message_length': s.maxMessageBytes,
@@ -253,9 +352,9 @@ export function createClient<C>(
     // a lost peer must be noticed quickly; do not keep reconnecting for long
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 2_000,
-    ...(isDispatcher && s.token ? { interceptors: [tokenInterceptor(s.token)] } : {}),
+    ...(Object.keys(all).length > 0 ? { interceptors: [metadataInterceptor(all)] } : {}),
   };
-  return new ctor(address, channelCredentials(s), options);
+  return new ctor(address, channelCredentials(s, isInternal), options);
 }
 
 /** Stops a server: lets calls finish for `graceMs`, then cuts what is left. */

@@ -97,6 +97,13 @@ const RULES: Record<string, Check> = {
       }),
     (m) => int(m, 'slots', 1, 1024),
     noControl('hostname', 256),
+    (m) =>
+      str(m, 'session', {
+        required: true,
+        max: 256,
+        pattern: /^[A-Za-z0-9_-]{32,}$/,
+        what: 'a session (at least 32 letters, digits, _ or -)',
+      }),
   ),
   '/weir.JobManagerGateway/Heartbeat': all(
     (m) => str(m, 'taskManagerId', { required: true, max: 128 }),

@@ -9,6 +9,7 @@ export type { ExecutionState } from '../generated/weir/ExecutionState.js';
 export type { JobStatus } from '../generated/weir/JobStatus.js';
 export type { TaskFailure, TaskFailure__Output } from '../generated/weir/TaskFailure.js';
 export type { TaskMetrics, TaskMetrics__Output } from '../generated/weir/TaskMetrics.js';
+export type { ProcessMetrics, ProcessMetrics__Output } from '../generated/weir/ProcessMetrics.js';
 export type {
   TaskDeploymentDescriptor,
   TaskDeploymentDescriptor__Output,

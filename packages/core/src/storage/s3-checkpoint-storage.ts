@@ -8,7 +8,7 @@ import {
   type StateHandle,
 } from './checkpoint-storage.js';
 import { parseStorageLocation, storageUri, type S3Location, type StorageLocation } from './location.js';
-import { currentS3StorageSettings, s3ClientConfig } from './s3-settings.js';
+import { currentS3StorageSettings, s3ClientConfig, s3Encryption, type S3Encryption } from './s3-settings.js';
 import { StorageError } from './storage-error.js';
 
 type S3Sdk = typeof S3SdkModule;
@@ -59,6 +59,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
   constructor(
     root: string | StorageLocation,
     private readonly config: S3ClientConfig = s3ClientConfig(currentS3StorageSettings()),
+    private readonly encryption: S3Encryption = s3Encryption(currentS3StorageSettings()),
   ) {
     const loc =
       typeof root === 'string' ? parseStorageLocation(root, { what: 'S3 checkpoint storage' }) : root;
@@ -97,7 +98,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
       const { client, lib } = await this.connect();
       await new lib.Upload({
         client,
-        params: { Bucket: this.bucket, Key: key, Body: data },
+        // server-side encryption on every object (Upload passes it to PutObject and CreateMultipartUpload)
+        params: { Bucket: this.bucket, Key: key, Body: data, ...this.encryption },
         partSize: 8 * 1024 * 1024,
         queueSize: 2,
       }).done();

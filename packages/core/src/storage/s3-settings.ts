@@ -2,7 +2,14 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { defaultSettings, type Settings } from '../config.js';
 
 /** The `s3.*` keys of the registry. */
-export type S3Key = 's3.endpoint' | 's3.region' | 's3.path-style-access' | 's3.access-key' | 's3.secret-key';
+export type S3Key =
+  | 's3.endpoint'
+  | 's3.region'
+  | 's3.path-style-access'
+  | 's3.access-key'
+  | 's3.secret-key'
+  | 's3.sse.type'
+  | 's3.sse.kms-key-id';
 /** A process's S3 settings, typed by the registry (flags, WEIR_S3_* variables, the configuration file, defaults). */
 export type S3StorageSettings = Pick<Settings, S3Key>;
 
@@ -14,7 +21,33 @@ export function s3StorageSettings(settings: S3StorageSettings): S3StorageSetting
     's3.path-style-access': settings['s3.path-style-access'],
     's3.access-key': settings['s3.access-key'],
     's3.secret-key': settings['s3.secret-key'],
+    's3.sse.type': settings['s3.sse.type'],
+    's3.sse.kms-key-id': settings['s3.sse.kms-key-id'],
   };
+}
+
+/** The server-side encryption parameters of every PutObject/CreateMultipartUpload weir sends. */
+export interface S3Encryption {
+  ServerSideEncryption?: 'AES256' | 'aws:kms';
+  SSEKMSKeyId?: string;
+}
+
+/**
+ * s3.sse.type and s3.sse.kms-key-id as request parameters: sse-s3 is AES256 (keys managed by
+ * S3), sse-kms is aws:kms with the given key (or the AWS managed one). A KMS key id without
+ * sse-kms is a mistake that would silently store unencrypted data, so it is refused.
+ */
+export function s3Encryption(s: Pick<S3StorageSettings, 's3.sse.type' | 's3.sse.kms-key-id'>): S3Encryption {
+  const type = s['s3.sse.type'] ?? 'none';
+  const keyId = s['s3.sse.kms-key-id'];
+  if (keyId && type !== 'sse-kms')
+    throw new Error(
+      `s3.sse.kms-key-id is set but s3.sse.type is ${type}: set s3.sse.type: sse-kms to encrypt with that key`,
+    );
+  if (type === 'sse-s3') return { ServerSideEncryption: 'AES256' };
+  if (type === 'sse-kms')
+    return { ServerSideEncryption: 'aws:kms', ...(keyId ? { SSEKMSKeyId: keyId } : {}) };
+  return {};
 }
 
 /**
@@ -45,6 +78,7 @@ let processSettings: S3StorageSettings = s3StorageSettings(defaultSettings());
  * the way `configureTransportSecurity` sets TLS; until then the registry's defaults apply.
  */
 export function configureS3Storage(settings: S3StorageSettings): void {
+  s3Encryption(settings); // an inconsistent encryption setting fails at start-up, not at the first checkpoint
   processSettings = s3StorageSettings(settings);
 }
 

@@ -11,30 +11,82 @@ import {
   type ProcessingTimeService,
   type Triggerable,
 } from './internal-timer-service.js';
-import {
-  HeapNamespacedKeyedState,
-  type NamespacedKeyedState,
-  type NamespacedListState,
-  type NamespacedValueState,
-  type NamespaceKey,
+import type {
+  NamespacedKeyedState,
+  NamespacedListState,
+  NamespacedValueState,
+  NamespaceKey,
 } from './namespaced-state.js';
+import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
+import { denormalizeKey } from '../state/rocksdb/timer-keys.js';
+import { eventTimeStores, restoreNamespaced, type EventTimeState } from './event-time-stores.js';
+import type { InternalTimer } from './timer-heap.js';
+import type { TimerQueue, TimerQueueContext } from './timer-queue.js';
 
-/** Snapshot entry names of the event-time state inside the keyed state snapshot. */
+/**
+ * Snapshot entry names of heap event-time state inside the keyed state snapshot. Their kinds
+ * are not 'namespaced'/'timers': those are the RocksDB backend's row kinds (one row per
+ * value or timer), these are whole per-key-group batches.
+ */
 const NAMESPACED_ENTRY = '__weir.namespaced';
 const TIMERS_ENTRY = '__weir.timers';
-const KINDS: Record<string, string> = { [NAMESPACED_ENTRY]: 'namespaced', [TIMERS_ENTRY]: 'timers' };
+const KINDS: Record<string, string> = {
+  [NAMESPACED_ENTRY]: 'namespaced-batch',
+  [TIMERS_ENTRY]: 'timers-batch',
+};
+/** the timer service's name among the backend's timer states */
+const TIMERS_NAME = 'timers';
+
+/**
+ * A timer queue made when the state backend is open: operators make their timer service
+ * when they are built, before the task opens the backends (RocksDB's queues need the open
+ * database). Until then it is empty and refuses changes.
+ */
+class DeferredTimerQueue<N> implements TimerQueue<N> {
+  queue: TimerQueue<N> | undefined;
+  constructor(
+    readonly domain: 'event' | 'processing',
+    readonly ctx: TimerQueueContext<N>,
+  ) {}
+  private q(): TimerQueue<N> {
+    if (!this.queue)
+      throw new Error(`'${this.ctx.operatorName}' used timers before its state backend was opened`);
+    return this.queue;
+  }
+  get size(): number {
+    return this.queue?.size ?? 0;
+  }
+  peek(): InternalTimer<N> | undefined {
+    return this.queue?.peek();
+  }
+  poll(): InternalTimer<N> | undefined {
+    return this.queue?.poll();
+  }
+  add(...a: Parameters<TimerQueue<N>['add']>): boolean {
+    return this.q().add(...a);
+  }
+  delete(...a: Parameters<TimerQueue<N>['delete']>): boolean {
+    return this.q().delete(...a);
+  }
+  forEachInKeyGroup(...a: Parameters<TimerQueue<N>['forEachInKeyGroup']>): void {
+    this.queue?.forEachInKeyGroup(...a);
+  }
+}
 
 /**
  * Namespaced state and timers of one keyed operator, kept with its keyed state backend:
- * the backend's current key and theirs move together, and their per-key-group snapshots
- * travel inside the backend's canonical snapshot as entries
- * `['__weir.namespaced' | '__weir.timers', keyGroup, bytes]`, so checkpoints, savepoints
- * and rescaling (by key group) cover them with nothing else to change. Both backends use
- * the heap structures here; the one place to switch to RocksDB-backed ones is
- * `createEventTimeState`.
+ * the backend's current key and theirs move together. Where they live is the backend's
+ * choice (`eventTimeStores`): on the heap backend, heap structures whose per-key-group
+ * snapshots travel inside the backend's canonical snapshot as entries
+ * `['__weir.namespaced' | '__weir.timers', keyGroup, bytes]`; on RocksDB, rows in the
+ * backend's own database, written, snapshotted (full and incremental) and restored with its
+ * other state, so window contents and pending timers stay off the JavaScript heap. Either
+ * way checkpoints, savepoints and rescaling (by key group) cover them, and a snapshot of one
+ * backend restores into the other.
  */
 export class EventTimeKeyedBackend implements KeyedStateBackend {
-  private heapNamespaced: HeapNamespacedKeyedState | undefined;
+  private stores: EventTimeState | undefined;
+  private readonly deferred: DeferredTimerQueue<unknown>[] = [];
   private view: NamespacedKeyedState | undefined;
   private timerService: InternalTimerService<unknown> | undefined;
 
@@ -43,7 +95,14 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
     private readonly operatorName: string,
     private readonly maxParallelism: number,
     private readonly keyGroupRange: KeyGroupRange,
-  ) {}
+  ) {
+    // incremental checkpoints are the backend's (RocksDB keeps event-time rows in its own changes)
+    if (inner.snapshotIncremental) this.snapshotIncremental = inner.snapshotIncremental.bind(inner);
+    if (inner.adoptRestoredChains) this.adoptRestoredChains = inner.adoptRestoredChains.bind(inner);
+  }
+
+  snapshotIncremental?: KeyedStateBackend['snapshotIncremental'];
+  adoptRestoredChains?: KeyedStateBackend['adoptRestoredChains'];
 
   get type(): KeyedStateBackend['type'] {
     return this.inner.type;
@@ -64,29 +123,30 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
       keyContext: this,
       processingTimeService,
       target,
+      timerQueues: {
+        create: <M>(domain: 'event' | 'processing', ctx: TimerQueueContext<M>) => {
+          const q = new DeferredTimerQueue<M>(domain, ctx);
+          this.deferred.push(q as DeferredTimerQueue<unknown>);
+          if (this.stores) q.queue = this.stores.timerQueues.create(domain, ctx);
+          return q;
+        },
+      },
     });
     this.timerService = timers as InternalTimerService<unknown>;
     return timers;
   }
 
-  private namespaced(): HeapNamespacedKeyedState {
-    if (!this.heapNamespaced) {
-      this.heapNamespaced = new HeapNamespacedKeyedState(
-        this.operatorName,
-        this.maxParallelism,
-        this.keyGroupRange,
-      );
-      const key = this.inner.getCurrentKey();
-      if (key !== undefined) this.heapNamespaced.setCurrentKey(key);
-    }
-    return this.heapNamespaced;
+  private namespaced(): NamespacedKeyedState {
+    if (!this.stores)
+      throw new Error(`'${this.operatorName}' used window state before its state backend was opened`);
+    return this.stores.state;
   }
 
   // ---- KeyContext: one current key for keyed state, namespaced state and timers
 
   setCurrentKey(key: unknown): void {
     this.inner.setCurrentKey(key);
-    this.heapNamespaced?.setCurrentKey(key);
+    this.stores?.state.setCurrentKey(key);
   }
 
   getCurrentKey(): unknown {
@@ -102,20 +162,48 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
     return (this.view ??= {
       setCurrentKey: (key) => self.setCurrentKey(key),
       getCurrentKey: () => self.getCurrentKey(),
-      getValueState: <T>(name: string): NamespacedValueState<T> => self.namespaced().getValueState<T>(name),
-      getListState: <T>(name: string): NamespacedListState<T> => self.namespaced().getListState<T>(name),
+      // operators take their state handles when built, before the backend is open: bind on first use
+      getValueState: <T>(name: string): NamespacedValueState<T> => {
+        let h: NamespacedValueState<T> | undefined;
+        const state = (): NamespacedValueState<T> => (h ??= self.namespaced().getValueState<T>(name));
+        return {
+          get: (ns) => state().get(ns),
+          update: (ns, v) => state().update(ns, v),
+          clear: (ns) => state().clear(ns),
+        };
+      },
+      getListState: <T>(name: string): NamespacedListState<T> => {
+        let h: NamespacedListState<T> | undefined;
+        const state = (): NamespacedListState<T> => (h ??= self.namespaced().getListState<T>(name));
+        return {
+          get: (ns) => state().get(ns),
+          add: (ns, v) => state().add(ns, v),
+          update: (ns, vs) => state().update(ns, vs),
+          clear: (ns) => state().clear(ns),
+        };
+      },
       namespaces: (name: string): NamespaceKey[] => self.namespaced().namespaces(name),
-      forEachKey: (name, fn) => self.heapNamespaced?.forEachKey(name, fn),
-      snapshotKeyGroup: (kg) => self.heapNamespaced?.snapshotKeyGroup(kg),
+      forEachKey: (name, fn) => self.stores?.state.forEachKey(name, fn),
+      snapshotKeyGroup: (kg) => self.stores?.state.snapshotKeyGroup(kg),
       restoreKeyGroup: (kg, data) => self.namespaced().restoreKeyGroup(kg, data),
-      numEntries: () => self.heapNamespaced?.numEntries() ?? 0,
+      numEntries: () => self.stores?.state.numEntries() ?? 0,
     });
   }
 
   // ---- KeyedStateBackend: the user's keyed state stays in the inner backend
 
-  open(): Promise<void> {
-    return this.inner.open();
+  /** Opens the backend, then places the event-time stores in it and gives the timer service its queues. */
+  async open(): Promise<void> {
+    await this.inner.open();
+    this.stores = eventTimeStores(this.inner, {
+      operatorName: this.operatorName,
+      maxParallelism: this.maxParallelism,
+      keyGroupRange: this.keyGroupRange,
+      name: TIMERS_NAME,
+    });
+    const key = this.inner.getCurrentKey();
+    if (key !== undefined) this.stores.state.setCurrentKey(key);
+    for (const q of this.deferred) q.queue = this.stores.timerQueues.create(q.domain, q.ctx);
   }
 
   getState: KeyedStateBackend['getState'] = (d) => this.inner.getState(d);
@@ -129,11 +217,13 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
    * batch. The event-time part is serialized here, in the synchronous part.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
+    // RocksDB: the backend's own snapshot holds the rows already
+    if (!this.stores || this.stores.inKeyedSnapshot) return this.inner.snapshot(maxParallelism);
     const own = new Map<number, Uint8Array>();
     const r = this.keyGroupRange;
     for (let kg = r.start; kg <= r.end; kg++) {
       const entries: unknown[] = [];
-      const ns = this.heapNamespaced?.snapshotKeyGroup(kg);
+      const ns = this.stores.state.snapshotKeyGroup(kg);
       if (ns) entries.push([NAMESPACED_ENTRY, kg, ns]);
       const timers = this.timerService?.snapshotKeyGroup(kg);
       if (timers) entries.push([TIMERS_ENTRY, kg, timers]);
@@ -163,6 +253,32 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
     this.inner.restoreDelta(kinds, ops);
   }
 
+  /**
+   * Every restore call is done. A RocksDB checkpoint restored into the heap backend left its
+   * namespaced rows and timers in the heap backend (full entries and deltas applied in
+   * order); they move into the heap stores now. Timers restored into RocksDB queues, or
+   * into heap queues from a heap snapshot, are scheduled on the clock.
+   */
+  restoreFinished(): void {
+    this.inner.restoreFinished?.();
+    const rows = this.inner instanceof HeapKeyedStateBackend ? this.inner.restoredEventTime : undefined;
+    if (rows && this.stores && !this.stores.inKeyedSnapshot) {
+      restoreNamespaced(this.stores.state as never, rows.take('namespaced'), this.maxParallelism);
+      const timers = rows.take('timers');
+      const service = this.timerService;
+      for (const domain of ['event', 'processing'] as const) {
+        const list = timers.get(`${TIMERS_NAME}/${domain}`) ?? [];
+        if (list.length > 0 && !service)
+          throw new Error(`'${this.operatorName}' has timers in its restored state but no timer service`);
+        for (const [nk, ts, ns] of list) {
+          this.setCurrentKey(denormalizeKey(nk));
+          service!.restoreTimer(domain, ts as number, ns);
+        }
+      }
+    }
+    this.timerService?.scheduleRestoredTimers();
+  }
+
   notifyCheckpointComplete(checkpointId: number): void {
     this.inner.notifyCheckpointComplete?.(checkpointId);
   }
@@ -181,11 +297,7 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
   }
 }
 
-/**
- * The event-time state of a keyed operator over its keyed state backend. Heap namespaced
- * state and heap timers for both backends for now (snapshotted through the backend's
- * snapshot, so a RocksDB job is exactly-once too); the switch to RocksDB-backed ones goes here.
- */
+/** The event-time state of a keyed operator over its keyed state backend (see EventTimeKeyedBackend). */
 export function createEventTimeState(
   backend: KeyedStateBackend,
   operatorName: string,

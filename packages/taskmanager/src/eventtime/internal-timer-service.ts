@@ -1,7 +1,8 @@
 import type { KeyGroupRange } from '@weir/core';
 import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
 import type { WindowSerializer } from './api.js';
-import { TimerHeap, type InternalTimer } from './timer-heap.js';
+import type { InternalTimer } from './timer-heap.js';
+import { HEAP_TIMER_QUEUES, type TimerQueue, type TimerQueueFactory } from './timer-queue.js';
 
 /** Which key the operator is processing; the timer service sets it before a timer fires. */
 export interface KeyContext {
@@ -41,20 +42,19 @@ export interface InternalTimerServiceOptions<N> {
   keyContext: KeyContext;
   processingTimeService: ProcessingTimeService;
   target: Triggerable<N>;
+  /** where the timers are kept (default: the heap; see event-time-state.ts for RocksDB) */
+  timerQueues?: TimerQueueFactory;
 }
 
 /**
  * Event-time and processing-time timers of one keyed operator (Flink's
- * InternalTimerServiceImpl over HeapPriorityQueueSet): a timer is unique per (key,
- * namespace, timestamp); each domain is one binary heap for O(log n) insert/poll/delete,
- * and a dedup map per key group that also makes snapshots per key group, so timers are
- * redistributed with their key groups on rescale.
+ * InternalTimerServiceImpl): a timer is unique per (key, namespace, timestamp); each domain
+ * is one TimerQueue (a binary heap with a dedup map per key group, or RocksDB), snapshotted
+ * per key group, so timers are redistributed with their key groups on rescale.
  */
 export class InternalTimerService<N> {
-  private readonly eventTimeQueue = new TimerHeap<N>();
-  private readonly processingTimeQueue = new TimerHeap<N>();
-  /** [domain][keyGroup - start]: dedup key -> timer */
-  private readonly dedup: [Map<string, InternalTimer<N>>[], Map<string, InternalTimer<N>>[]];
+  private readonly eventTimeQueue: TimerQueue<N>;
+  private readonly processingTimeQueue: TimerQueue<N>;
   private watermark = -Infinity;
   private physicalTimer: { cancel(): void } | undefined;
   private physicalTimerTime = Infinity;
@@ -65,9 +65,12 @@ export class InternalTimerService<N> {
   private readonly onProcessingTimeCallback = (time: number): void => this.onProcessingTime(time);
 
   constructor(private readonly opts: InternalTimerServiceOptions<N>) {
-    const n = opts.keyGroupRange.size;
-    const maps = (): Map<string, InternalTimer<N>>[] => Array.from({ length: n }, () => new Map());
-    this.dedup = [maps(), maps()];
+    const queues = opts.timerQueues ?? HEAP_TIMER_QUEUES;
+    this.eventTimeQueue = queues.create<N>('event', opts);
+    this.processingTimeQueue = queues.create<N>('processing', opts);
+    // timers the queue found in restored state (RocksDB): the earliest processing-time one is due on the clock
+    const head = this.processingTimeQueue.peek();
+    if (head !== undefined) this.schedulePhysical(head.timestamp);
   }
 
   currentWatermark(): number {
@@ -123,7 +126,6 @@ export class InternalTimerService<N> {
     let t = q.peek();
     while (t !== undefined && t.timestamp <= time) {
       q.poll();
-      this.dedupMap(EVENT_TIME, t.keyGroup).delete(t.dedupKey!);
       keyContext.setCurrentKey(t.key);
       target.onEventTime(t);
       t = q.peek();
@@ -140,7 +142,6 @@ export class InternalTimerService<N> {
     let t = q.peek();
     while (t !== undefined && t.timestamp <= time) {
       q.poll();
-      this.dedupMap(PROCESSING_TIME, t.keyGroup).delete(t.dedupKey!);
       keyContext.setCurrentKey(t.key);
       target.onProcessingTime(t);
       t = q.peek();
@@ -156,9 +157,9 @@ export class InternalTimerService<N> {
     this.requireOwned(keyGroup);
     const entries: unknown[] = [];
     for (const domain of [EVENT_TIME, PROCESSING_TIME]) {
-      for (const t of this.dedupMap(domain, keyGroup).values()) {
-        entries.push([domain, t.key, t.namespaceKey, t.timestamp]);
-      }
+      this.queue(domain).forEachInKeyGroup(keyGroup, (key, namespaceKey, timestamp) => {
+        entries.push([domain, key, namespaceKey, timestamp]);
+      });
     }
     return entries.length === 0 ? undefined : encodeRecords(entries);
   }
@@ -191,6 +192,18 @@ export class InternalTimerService<N> {
       }
       this.insert(domain, key, normalizeKey(key), kg, serializer.fromKey(nsKey), nsKey, ts);
     }
+    const head = this.processingTimeQueue.peek();
+    if (head !== undefined && head.timestamp < this.physicalTimerTime) this.schedulePhysical(head.timestamp);
+  }
+
+  /** One restored timer of the current key (rows of a RocksDB checkpoint moved into heap queues). */
+  restoreTimer(domain: 'event' | 'processing', time: number, namespaceKey: string | number): void {
+    const ns = this.opts.namespaceSerializer.fromKey(namespaceKey);
+    this.add(domain === 'event' ? EVENT_TIME : PROCESSING_TIME, ns, time, namespaceKey);
+  }
+
+  /** Puts the earliest processing-time timer the queues hold on the clock (after a restore). */
+  scheduleRestoredTimers(): void {
     const head = this.processingTimeQueue.peek();
     if (head !== undefined && head.timestamp < this.physicalTimerTime) this.schedulePhysical(head.timestamp);
   }
@@ -265,22 +278,7 @@ export class InternalTimerService<N> {
     namespaceKey: string | number,
     timestamp: number,
   ): boolean {
-    const map = this.dedupMap(domain, keyGroup);
-    const dk = dedupKey(timestamp, namespaceKey, normalizedKey);
-    if (map.has(dk)) return false;
-    const timer: InternalTimer<N> = {
-      timestamp,
-      key,
-      normalizedKey,
-      keyGroup,
-      namespace,
-      namespaceKey,
-      heapIndex: -1,
-      dedupKey: dk,
-    };
-    map.set(dk, timer);
-    (domain === EVENT_TIME ? this.eventTimeQueue : this.processingTimeQueue).add(timer);
-    return true;
+    return this.queue(domain).add(timestamp, key, normalizedKey, keyGroup, namespace, namespaceKey);
   }
 
   private remove(
@@ -291,16 +289,11 @@ export class InternalTimerService<N> {
   ): void {
     this.resolveCurrentKey();
     const nsKey = namespaceKey ?? this.opts.namespaceSerializer.toKey(namespace);
-    const map = this.dedupMap(domain, this.lastKeyGroup);
-    const dk = dedupKey(time, nsKey, this.lastNormalizedKey);
-    const timer = map.get(dk);
-    if (timer === undefined) return;
-    map.delete(dk);
-    (domain === EVENT_TIME ? this.eventTimeQueue : this.processingTimeQueue).remove(timer);
+    this.queue(domain).delete(time, this.lastNormalizedKey, this.lastKeyGroup, nsKey);
   }
 
-  private dedupMap(domain: number, keyGroup: number): Map<string, InternalTimer<N>> {
-    return this.dedup[domain]![keyGroup - this.opts.keyGroupRange.start]!;
+  private queue(domain: number): TimerQueue<N> {
+    return domain === EVENT_TIME ? this.eventTimeQueue : this.processingTimeQueue;
   }
 
   private requireOwned(keyGroup: number): void {
@@ -310,13 +303,4 @@ export class InternalTimerService<N> {
       );
     }
   }
-}
-
-/**
- * One string per (timestamp, namespace, key): namespace keys come from window serializers
- * and never contain NUL; the normalized key goes last, tagged with its type so the number 1
- * and the string '1' stay different keys, as in state.
- */
-function dedupKey(timestamp: number, namespaceKey: string | number, normalizedKey: string | number): string {
-  return `${timestamp}\u0000${namespaceKey}\u0000${typeof normalizedKey === 'number' ? 'n' : 's'}${normalizedKey}`;
 }

@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Worker } from 'node:worker_threads';
 import {
   createClient,
@@ -11,7 +11,11 @@ import type { FrameKind, FromWorker, ToWorker } from '../worker-protocol.js';
 
 type ConsumerRoute =
   | { local: true; worker: Worker; executionId: string; channel: number }
-  | { local: false; call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage> };
+  | {
+      local: false;
+      call: grpc.ServerDuplexStream<ConsumerMessage__Output, ProducerMessage>;
+      executionId: string;
+    };
 
 type ChannelRoute =
   | { local: true; partitionId: string; subpartition: number }
@@ -26,6 +30,11 @@ type ChannelRoute =
  * other TaskManagers: frames from producers to their consumers, credits back, and the
  * producer side of remote input channels (Flink's PartitionRequestServerHandler with the
  * local input channel shortcut). One per TaskManager; it owns the partition and channel tables.
+ *
+ * A subpartition is served only to the consumer execution the JobManager assigned to it (from
+ * the producer's deployment descriptor) and to one connection at a time: another consumer, or
+ * a second connection while the first is open, is refused with PERMISSION_DENIED and the first
+ * keeps its data.
  */
 export class ExchangeRouter {
   private readonly producers = new Map<string, Worker>();
@@ -36,6 +45,8 @@ export class ExchangeRouter {
   private readonly consumers = new Map<string, ConsumerRoute>();
   private readonly channels = new Map<string, ChannelRoute>();
   private readonly dataClients = new Map<string, DataExchangeClient>();
+  /** the assigned consumer execution of each subpartition, by partition id */
+  private readonly assigned = new Map<string, readonly string[]>();
 
   constructor(private readonly taskManagerId: string) {}
 
@@ -55,6 +66,41 @@ export class ExchangeRouter {
     }
   }
 
+  /** The consumers the JobManager assigned to a partition this TaskManager is about to produce. */
+  expectConsumers(partitionId: string, consumerExecutionIds: readonly string[]): void {
+    this.assigned.set(partitionId, consumerExecutionIds);
+  }
+
+  /** Why a consumer may not have a subpartition now, or undefined. */
+  private refusal(partitionId: string, subpartition: number, executionId: string): string | undefined {
+    const expected = this.assigned.get(partitionId)?.[subpartition];
+    if (expected === undefined)
+      return `TaskManager ${this.taskManagerId} has no subpartition ${subpartition} of partition ${partitionId} assigned to any consumer`;
+    if (expected !== executionId)
+      return `Subpartition ${subpartition} of partition ${partitionId} is assigned to execution ${expected}, not to ${executionId || 'an unnamed consumer'}`;
+    const key = `${partitionId}/${subpartition}`;
+    if (
+      this.consumers.has(key) ||
+      this.pendingRequests.get(partitionId)?.some((r) => r.subpartition === subpartition)
+    )
+      return `Subpartition ${subpartition} of partition ${partitionId} already has a consumer connected; a second connection is refused (the first keeps the data)`;
+    return undefined;
+  }
+
+  /** Tells a consumer it was refused: a remote one by the stream's status, a local one as a channel error. */
+  private refuse(route: ConsumerRoute, message: string): void {
+    if (route.local) {
+      route.worker.postMessage({
+        t: 'channelError',
+        executionId: route.executionId,
+        channel: route.channel,
+        message,
+      } satisfies ToWorker);
+    } else {
+      route.call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: message });
+    }
+  }
+
   /** A worker's partition can serve subpartitions now: the requests that waited for it are attached. */
   partitionReady(partitionId: string, worker: Worker): void {
     this.producers.set(partitionId, worker);
@@ -65,6 +111,7 @@ export class ExchangeRouter {
 
   partitionReleased(partitionId: string): void {
     this.producers.delete(partitionId);
+    this.assigned.delete(partitionId);
     for (const [key, route] of this.consumers) {
       if (key.startsWith(`${partitionId}/`)) {
         this.consumers.delete(key);
@@ -78,6 +125,7 @@ export class ExchangeRouter {
     for (const [partitionId, w] of this.producers) {
       if (w !== worker) continue;
       this.producers.delete(partitionId);
+      this.assigned.delete(partitionId);
       for (const [key, route] of this.consumers) {
         if (!key.startsWith(`${partitionId}/`)) continue;
         this.consumers.delete(key);
@@ -116,6 +164,12 @@ export class ExchangeRouter {
     route: ConsumerRoute,
   ): void {
     const producer = this.producers.get(partitionId);
+    // checked once the producer's deployment has named the consumers; until then the request
+    // waits, and partitionReady checks it (the first right one wins, the others are refused)
+    if (producer || this.assigned.has(partitionId)) {
+      const why = this.refusal(partitionId, subpartition, route.executionId);
+      if (why) return this.refuse(route, why);
+    }
     if (!producer) {
       const list = this.pendingRequests.get(partitionId) ?? [];
       list.push({ subpartition, credit, route });
@@ -198,7 +252,9 @@ export class ExchangeRouter {
     this.channels.delete(key);
     if (route.local) {
       const ckey = `${route.partitionId}/${route.subpartition}`;
-      if (this.consumers.has(ckey)) {
+      const attached = this.consumers.get(ckey);
+      // only this channel's own attachment (a refused one never had it)
+      if (attached?.local && `${attached.executionId}/${attached.channel}` === key) {
         this.consumers.delete(ckey);
         this.producers.get(route.partitionId)?.postMessage({
           t: 'subpartitionReleased',
@@ -220,17 +276,26 @@ export class ExchangeRouter {
     let pendingCredit = 0;
     call.on('data', (m: ConsumerMessage__Output) => {
       if (m.request) {
+        if (key) {
+          call.emit('error', {
+            code: grpc.status.PERMISSION_DENIED,
+            details: `One exchange stream serves one subpartition; this one already asked for ${key}`,
+          });
+          return;
+        }
         partitionId = m.request.partitionId;
         subpartition = m.request.subpartitionIndex;
         key = `${partitionId}/${subpartition}`;
         this.attachConsumer(partitionId, subpartition, m.request.initialCredit + pendingCredit, {
           local: false,
           call,
+          executionId: m.request.consumerExecutionId,
         });
         pendingCredit = 0;
       } else if (m.credit) {
         const producer = this.producers.get(partitionId);
-        if (key && producer && this.consumers.has(key)) {
+        const attached = key ? this.consumers.get(key) : undefined;
+        if (key && producer && attached && !attached.local && attached.call === call) {
           producer.postMessage({
             t: 'credit',
             partitionId,
@@ -238,7 +303,9 @@ export class ExchangeRouter {
             credit: m.credit,
           } satisfies ToWorker);
         } else if (key) {
-          const pending = this.pendingRequests.get(partitionId)?.find((r) => r.subpartition === subpartition);
+          const pending = this.pendingRequests
+            .get(partitionId)
+            ?.find((r) => !r.route.local && r.route.call === call);
           if (pending) pending.credit += m.credit;
         }
       }

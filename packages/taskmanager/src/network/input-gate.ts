@@ -54,6 +54,8 @@ export class InputGate {
   private endOfDataCount = 0;
   /** channels that may not be read right now (barrier alignment) */
   private readonly blocked = new Set<number>();
+  /** bytes of the buffers read so far (metrics) */
+  bytesIn = 0;
 
   constructor(
     numberOfChannels: number,
@@ -70,6 +72,13 @@ export class InputGate {
     const ch = this.channels[channel];
     if (!ch) throw new Error(`No input channel ${channel}`);
     ch.queue.push({ kind, bytes });
+  }
+
+  /** Frames queued over all channels, not yet read (metrics: input buffer usage). */
+  queuedFrames(): number {
+    let n = 0;
+    for (const ch of this.channels) n += ch.size;
+    return n;
   }
 
   hasData(): boolean {
@@ -109,6 +118,7 @@ export class InputGate {
       const frame = ch.take()!;
       if (frame.kind === 'buffer') {
         ch.creditToReturn++;
+        this.bytesIn += frame.bytes.byteLength;
         this.onBuffer(ch, frame.bytes, handler);
       } else {
         const event = decodeEvent(frame.bytes);

@@ -121,6 +121,23 @@ export class ResultPartition {
   /** A record with an event-time timestamp: the buffer carries timestamps beside its records. */
   emitTimestamped(subpartition: number, record: unknown, timestamp: number): void {
     const sp = this.subpartitions[subpartition]!;
+    const buf = sp.buffer;
+    const ts = sp.timestamps;
+    if (buf !== undefined && ts !== undefined) {
+      // written in place; it fits only with room left for every record's timestamp
+      let end: number;
+      try {
+        end = valueEncoder.encodeInto(record, buf, sp.pos);
+      } catch (e) {
+        throw this.refused(e);
+      }
+      if (end >= 0 && end + 8 * (sp.count + 1) <= buf.length) {
+        sp.pos = end;
+        sp.count++;
+        ts.push(timestamp);
+        return;
+      }
+    }
     const n = this.serialize(record);
     this.append(sp, valueEncoder.buffer, n, timestamp);
     if (n > this.bufferSize) this.afterLargeRecord(n);
@@ -309,6 +326,13 @@ export class ResultPartition {
     sp.spill?.close();
     sp.spill = undefined;
     this.notifyIfAvailable();
+  }
+
+  /** Unsent buffers over the backlog that makes the producer unavailable, for the fullest subpartition (metrics). */
+  backlogUsage(): number {
+    let most = 0;
+    for (const sp of this.subpartitions) most = Math.max(most, sp.queue.length + (sp.spill?.size ?? 0));
+    return Math.min(1, most / this.maxBacklog);
   }
 
   isAvailable(): boolean {

@@ -1,10 +1,14 @@
 import { ListStateDescriptor, type Collector, type KeySelector, type OutputTag } from '@weir/api';
 import type { StreamNode } from '@weir/api/internal';
+import { computeKeyGroupRangeForOperatorIndex } from '@weir/core';
 import {
+  InternalTimerService,
   VOID_NAMESPACE_SERIALIZER,
   type ProcessingTimeService,
+  type Triggerable,
 } from '../eventtime/internal-timer-service.js';
-import type { EventTimeKeyedBackend } from '../eventtime/event-time-state.js';
+import { EventTimeKeyedBackend } from '../eventtime/event-time-state.js';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { KeyedProcessOperator, type KeyedProcessFunctionLike } from '../eventtime/keyed-process-operator.js';
 import { TimestampsAndWatermarks, type SplitWatermarks } from '../eventtime/watermark-generation.js';
 import type { WatermarkSink } from '../eventtime/watermark-valve.js';
@@ -190,12 +194,12 @@ export function timestampsAndWatermarksOperator(
 
 /** Base of the keyed event-time operators: rich function lifecycle, watermark kept with state. */
 export abstract class KeyedEventTimeOperator implements StreamOperator {
-  keyedBackend: EventTimeKeyedBackend;
+  keyedBackend: KeyedStateBackend;
   private readonly saveWatermark: (checkpointId: number) => void;
 
   constructor(
     readonly name: string,
-    backend: EventTimeKeyedBackend,
+    backend: KeyedStateBackend,
     operatorState: OperatorStateBackend,
     info: SubtaskInfo,
     private readonly currentWatermark: () => number,
@@ -225,30 +229,51 @@ export abstract class KeyedEventTimeOperator implements StreamOperator {
   }
 }
 
-export interface KeyedOperatorParts {
+export interface KeyedOperatorParts<B extends KeyedStateBackend = EventTimeKeyedBackend> {
   node: StreamNode;
   info: SubtaskInfo;
   runtime: OperatorRuntime;
   output: Collector<unknown>;
-  backend: EventTimeKeyedBackend;
+  backend: B;
   keySelector: KeySelector<unknown, unknown>;
   operatorState: OperatorStateBackend;
   open: () => void | Promise<void>;
   close: () => void | Promise<void>;
 }
 
-/** A KeyedProcessFunction with timers, `ctx.timestamp()` and side outputs. */
-export function keyedProcessOperator(p: KeyedOperatorParts): StreamOperator {
-  const { node, runtime, backend, keySelector } = p;
+/**
+ * A KeyedProcessFunction with `ctx.timestamp()`, side outputs and timers. With an onTimer
+ * method its timers live in the backend's event-time state and are checkpointed; without
+ * one, a timer could never fire anything, so registering one fails when it fires (naming the
+ * function) and the plain backend keeps its incremental checkpoints.
+ */
+export function keyedProcessOperator(p: KeyedOperatorParts<KeyedStateBackend>): StreamOperator {
+  const { node, runtime, backend, keySelector, info } = p;
   let op: KeyedProcessOperator<unknown, unknown, unknown> | undefined;
-  const timers = backend.createTimerService<undefined>(
-    VOID_NAMESPACE_SERIALIZER,
-    runtime.processingTimeService,
-    {
-      onEventTime: (t) => op!.onEventTime(t),
-      onProcessingTime: (t) => op!.onProcessingTime(t),
-    },
-  );
+  const target: Triggerable<undefined> = {
+    onEventTime: (t) => op!.onEventTime(t),
+    onProcessingTime: (t) => op!.onProcessingTime(t),
+  };
+  const timers =
+    backend instanceof EventTimeKeyedBackend
+      ? backend.createTimerService<undefined>(
+          VOID_NAMESPACE_SERIALIZER,
+          runtime.processingTimeService,
+          target,
+        )
+      : new InternalTimerService<undefined>({
+          operatorName: node.name,
+          maxParallelism: info.maxParallelism,
+          keyGroupRange: computeKeyGroupRangeForOperatorIndex(
+            info.maxParallelism,
+            info.parallelism,
+            info.subtaskIndex,
+          ),
+          namespaceSerializer: VOID_NAMESPACE_SERIALIZER,
+          keyContext: backend,
+          processingTimeService: runtime.processingTimeService,
+          target,
+        });
   op = new KeyedProcessOperator(
     node.name,
     node.transformation.fn as KeyedProcessFunctionLike<unknown, unknown, unknown>,
@@ -265,6 +290,10 @@ export function keyedProcessOperator(p: KeyedOperatorParts): StreamOperator {
     processWatermark(t: number): boolean {
       timers.advanceWatermark(t);
       return true;
+    }
+    override close(): void | Promise<void> {
+      timers.close();
+      return super.close();
     }
   })(
     node.name,

@@ -34,14 +34,24 @@ import {
 
 export type { OperatorRuntime } from './event-time-operators.js';
 
-/** Keyed operators with timers or namespaced state: their backend carries event-time state. */
-const EVENT_TIME_KINDS = new Set([
-  'keyedProcess',
-  'window',
-  'keyedCoProcess',
-  'intervalJoin',
-  'keyedBroadcastProcess',
-]);
+/**
+ * Keyed operators with timers or namespaced state: their backend carries event-time state
+ * (windows, keyed two-input operators, and process functions with onTimer). Others keep the plain backend, with its
+ * incremental checkpoints.
+ */
+function hasEventTimeState(node: StreamNode): boolean {
+  if (
+    node.kind === 'window' ||
+    node.kind === 'keyedCoProcess' ||
+    node.kind === 'intervalJoin' ||
+    node.kind === 'keyedBroadcastProcess'
+  )
+    return true;
+  return (
+    node.kind === 'keyedProcess' &&
+    typeof (node.transformation.fn as { onTimer?: unknown })?.onTimer === 'function'
+  );
+}
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -100,7 +110,7 @@ export function createOperator(
   runtime: OperatorRuntime = standaloneRuntime(),
 ): StreamOperator {
   let backend = node.keySelector ? keyedBackend() : undefined;
-  if (backend && EVENT_TIME_KINDS.has(node.kind))
+  if (backend && hasEventTimeState(node))
     backend = createEventTimeState(
       backend,
       node.name,
@@ -118,7 +128,11 @@ export function createOperator(
     operatorState,
     runtime,
   );
-  if (keyed) op.keyedBackend = keyed.backend;
+  if (keyed) {
+    op.keyedBackend = keyed.backend;
+    const backend = keyed.backend;
+    if (backend.prefetch) op.prefetch = (records) => backend.prefetch!(records, keyed.keySelector);
+  }
   op.operatorState = operatorState;
   return op;
 }
@@ -183,7 +197,7 @@ function buildOperator(
           info,
           runtime,
           output,
-          backend: keyed.backend as EventTimeKeyedBackend,
+          backend: keyed.backend,
           keySelector: keyed.keySelector,
           operatorState,
           open: () => rich.open(),

@@ -28,5 +28,7 @@ export interface StreamOperator extends Collector<unknown> {
   processWatermarkStatus?(idle: boolean): boolean;
   /** set on keyed operators: snapshotted at each checkpoint */
   keyedBackend?: KeyedStateBackend;
+  /** set on keyed operators whose backend prefetches: called with each input buffer before its records */
+  prefetch?(records: readonly unknown[]): void;
   operatorState?: OperatorStateBackend;
 }

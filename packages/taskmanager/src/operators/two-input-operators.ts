@@ -361,7 +361,8 @@ export function keyedBroadcastProcessOperator(p: KeyedOperatorParts): StreamOper
   );
   const fn = node.transformation.fn as KeyedBroadcastProcessFunction<unknown, unknown, unknown, unknown>;
   const ns = backend.namespacedState();
-  const keys = ns.getValueState<number>(KEYS_STATE);
+  // namespaced state exists once the backend is open (after construction)
+  let keys: ReturnType<typeof ns.getValueState<number>> | undefined;
   const out = timestampedOutput(p.output, runtime);
   const collector = {
     timestamp: undefined as number | undefined,
@@ -434,6 +435,7 @@ export function keyedBroadcastProcessOperator(p: KeyedOperatorParts): StreamOper
   return new (class extends KeyedEventTimeOperator {
     collect(r: unknown): void {
       backend.setCurrentKey(keySelector(r));
+      keys ??= ns.getValueState<number>(KEYS_STATE);
       if (keys.get(0) === undefined) keys.update(0, 1);
       ctx.currentTimestamp = collector.timestamp = slot.value;
       fn.processElement(r, onTimerCtx, collector);

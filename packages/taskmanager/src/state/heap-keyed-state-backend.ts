@@ -21,6 +21,7 @@ import {
 } from '@weir/core';
 import { aggregatingState, reducingState, type AccumulatorCell } from './appending-state.js';
 import { DeltaOp } from './incremental-snapshot.js';
+import { RestoredEventTimeRows, isEventTimeKind } from './restored-event-time-rows.js';
 import type {
   KeyedStateBackend,
   KeyedStateSnapshot,
@@ -59,6 +60,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   private currentMapKey: string | number = '';
   private readonly tables = new Map<string, { kind: string; table: StateTable<unknown> }>();
   private readonly states = new Map<string, State>();
+  /** namespaced state and timers of a RocksDB checkpoint, until eventTimeStores takes them */
+  readonly restoredEventTime = new RestoredEventTimeRows();
 
   async open(): Promise<void> {}
 
@@ -246,6 +249,10 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       const [name, key, value] = e;
       const kind = kinds[name];
       if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+      if (isEventTimeKind(kind)) {
+        this.restoredEventTime.entry(kind, e);
+        continue;
+      }
       let t = this.tables.get(name);
       if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
       t.table.set(
@@ -263,6 +270,10 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       const [code, name, key] = op;
       const kind = kinds[name];
       if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+      if (isEventTimeKind(kind)) {
+        this.restoredEventTime.delta(kind, op);
+        continue;
+      }
       let t = this.tables.get(name);
       if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
       if (code === DeltaOp.PUT) t.table.set(key, op[3]);

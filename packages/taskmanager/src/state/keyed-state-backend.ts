@@ -12,6 +12,7 @@ import type {
   ValueStateDescriptor,
 } from '@weir/api';
 import type { IncrementalKeyedHandle } from './incremental-snapshot.js';
+import type { ManagedMemory } from './rocksdb/memory-budget.js';
 
 /**
  * The canonical snapshot of keyed state, the same for every backend, so a checkpoint or
@@ -70,6 +71,8 @@ export interface KeyedStateBackend {
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void;
   /** Applies a delta batch of an incremental checkpoint (one key group's, after the earlier links of its chain). */
   restoreDelta(kinds: Record<string, string>, ops: unknown[]): void;
+  /** every restoreEntries/restoreDelta of a restore has been made (state that needs the whole picture settles here) */
+  restoreFinished?(): void;
   /**
    * Incremental checkpoints (backends that have them, when the job turned them on): the
    * synchronous part, like snapshot(); the materializer uploads only what changed since the
@@ -84,6 +87,11 @@ export interface KeyedStateBackend {
     handles: IncrementalKeyedHandle[],
     inRange: (kg: number) => boolean,
   ): void;
+  /**
+   * Backends with slow reads (RocksDB): reads ahead, in one round, the state of the keys of a
+   * buffer of records about to be processed (keyOf: the operator's key selector).
+   */
+  prefetch?(records: readonly unknown[], keyOf: (record: unknown) => unknown): void;
   /** Number of keys with state, over all states (for metrics and tests). */
   numKeys(): number;
   /** Releases storage (a RocksDB database is closed and its directory deleted). Idempotent. */
@@ -94,8 +102,6 @@ export interface KeyedStateBackend {
 export interface RocksDBSettings {
   /** the TaskManager's local state directory; each task attempt opens a fresh database below it */
   localDir: string;
-  /** bytes of RocksDB block cache per database */
-  blockCacheSize: number;
-  /** bytes of one RocksDB memtable (write buffer) per database */
-  writeBufferSize: number;
+  /** the slot's managed memory, shared by a task's databases (see rocksdb/memory-budget.ts) */
+  memory: ManagedMemory;
 }

@@ -12,7 +12,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValue, decodeValues, normalizeKey } from '@weir/core';
+import { decodeValue, decodeValues, normalizeKey, valueEncoder } from '@weir/core';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +27,7 @@ import type {
 import {
   ITERATOR_OPTIONS,
   NO_OPTIONS,
+  forEachInRange,
   getBytes,
   openRocksDB,
   scanPrefix,
@@ -35,12 +36,14 @@ import {
   type RocksIterator,
 } from './rocksdb/binding.js';
 import { ChangeTracker } from './rocksdb/change-tracker.js';
+import type { EventTimeStateKind, RocksEventTimeHost, RocksWriteBuffer } from './rocksdb/event-time-host.js';
 import {
   ABSENT,
+  AppendList,
   DELETED,
-  heldBytes,
   held,
   fromHeld,
+  heldFromStored,
   isImmutable,
   pack,
   type NK,
@@ -53,8 +56,10 @@ import {
   uploadIncremental,
   type Chains,
 } from './rocksdb/incremental-chains.js';
-import { KEY_HEADER_BYTES, groupBound, stateKeyPrefix } from './rocksdb/key-layout.js';
+import { KEY_HEADER_BYTES, KeyScratch, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
+import { ReadCache } from './rocksdb/read-cache.js';
 import { scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
+import { timerKeyOf } from './rocksdb/timer-keys.js';
 import {
   rocksCell,
   rocksListState,
@@ -81,7 +86,9 @@ export interface RocksDBKeyedStateBackendOptions {
   writeBufferSize: number;
   /** written entries held in memory before a batched write (default 50,000) */
   maxBufferedEntries?: number;
-  /** read entries cached in memory (default 100,000) */
+  /** estimated bytes of the read cache in front of RocksDB (default 32 MiB; see read-cache.ts) */
+  readCacheBytes?: number;
+  /** read entries cached at most, whatever their size (default: no bound but the bytes) */
   maxCachedEntries?: number;
   /** incremental checkpoints: track what changed since the last completed checkpoint */
   incremental?: boolean;
@@ -105,17 +112,26 @@ export function rocksDBDirectory(
   );
 }
 const DISPOSED = 'RocksDB state backend used after it was disposed';
+const EMPTY = Buffer.alloc(0);
+/** keys read per multi-get when prefetching (RocksDB sorts and reads each batch in one call) */
+const PREFETCH_BATCH = 4096;
+/** prefetched entries between two looks at how many of them were read */
+const PREFETCH_WINDOW = 2048;
+/** input buffers skipped after a window in which under a quarter of what was prefetched was read */
+const PREFETCH_PAUSE = 31;
 
 /**
  * Keyed state in RocksDB (one database per task attempt, on local disk), with the heap
  * backend's synchronous semantics. Keys are laid out key group first (see key-layout.ts).
  *
  * In front of RocksDB: a write buffer (Map of dirty entries per state, written in one batch
- * before each snapshot and whenever it reaches maxBufferedEntries) and a read cache (dropped
- * whole when it reaches maxCachedEntries), both holding objects as serialized bytes (strings,
+ * before each snapshot and whenever it reaches maxBufferedEntries) and a read cache bounded in
+ * bytes with CLOCK eviction (read-cache.ts), both holding objects as serialized bytes (strings,
  * numbers, booleans and bigints as they are). As in Flink's RocksDB backend, update()
  * serializes at once and every read decodes a fresh copy, so a change to a read value is state
- * only after update(), whatever the cache holds.
+ * only after update(), whatever the cache holds. The task hands each input buffer to
+ * prefetch() before processing it: the keys the cache misses are read in one multi-get.
+ * Keys are built in a scratch buffer (KeyScratch), not allocated per operation.
  */
 export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   readonly type = 'rocksdb' as const;
@@ -126,11 +142,26 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly metas = new Map<string, StateMeta>();
   private readonly states = new Map<string, State>();
   private dirtyCount = 0;
-  private cleanCount = 0;
   private readonly maxBuffered: number;
-  private readonly maxCached: number;
+  private readonly cache: ReadCache;
+  /** the states of one value per key (not map state): what prefetch() reads */
+  private readonly valueMetas: StateMeta[] = [];
+  private readonly scratch = new KeyScratch();
+  private readonly oneKey: Buffer[] = [Buffer.alloc(0)];
+  // prefetch's reused arrays: keys (views of prefetchScratch), and whose they are
+  private readonly prefetchScratch = new KeyScratch();
+  private readonly prefetchKeys: Buffer[] = [];
+  private readonly prefetchMetas: StateMeta[] = [];
+  private readonly prefetchNks: NK[] = [];
+  private readonly prefetchSeen = new Set<string | number>();
+  /** entries prefetched in the current window, and input buffers still to skip */
+  private prefetched = 0;
+  private prefetchPaused = 0;
   private readonly snapshots = new Set<Promise<unknown>>();
   private readonly host: RocksStateHost;
+  /** buffered writes of timer queues (see eventTimeHost) */
+  private readonly writeBuffers: RocksWriteBuffer[] = [];
+  private eventTime: RocksEventTimeHost | undefined;
   // ---- incremental checkpoints
   private readonly incremental: boolean;
   private readonly changes: ChangeTracker;
@@ -141,7 +172,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
     this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
-    this.maxCached = opts.maxCachedEntries ?? 100_000;
+    this.cache = new ReadCache(opts.readCacheBytes ?? 32 * 1024 * 1024, opts.maxCachedEntries ?? Infinity);
     this.incremental = opts.incremental ?? false;
     this.changes = new ChangeTracker(opts.maxTrackedKeys ?? 200_000);
     const self = this;
@@ -170,6 +201,35 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   get directory(): string {
     return this.opts.directory;
+  }
+
+  /**
+   * Namespaced state and timers (eventtime/rocksdb-namespaced-state.ts,
+   * eventtime/rocksdb-timer-queue.ts) in this backend's database: states of kind 'namespaced'
+   * (key | namespace -> value, buffered like map entries) and 'timers' (order-preserving keys,
+   * empty values), in its snapshots, incremental checkpoints and restores.
+   */
+  eventTimeHost(): RocksEventTimeHost {
+    const self = this;
+    return (this.eventTime ??= {
+      maxParallelism: this.opts.maxParallelism,
+      register: (name: string, kind: EventTimeStateKind) => this.register(name, kind),
+      statesOf: (kind: EventTimeStateKind) => [...this.metas.values()].filter((m) => m.kind === kind),
+      bufferedOne: () => this.host.bufferedOne(),
+      flush: () => this.flush(),
+      addWriteBuffer: (b: RocksWriteBuffer) => void this.writeBuffers.push(b),
+      getBytes: (key: Buffer) => {
+        if (self.closed) throw new Error(DISPOSED);
+        return getBytes(this.rdb, key);
+      },
+      forEachInRange: (range, fn, chunk) => forEachInRange(this.rdb, range, fn, chunk),
+      writeNow: (fill) => {
+        const track = (key: Buffer): void => {
+          if (this.incremental) this.changes.track(key, 'k');
+        };
+        writeBatch(this.rdb, (batch) => fill(batch, track));
+      },
+    });
   }
 
   async open(): Promise<void> {
@@ -234,10 +294,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       kind,
       id: this.metas.size + 1,
       dirty: new Map(),
-      clean: new Map(),
+      clean: this.cache.newMap(),
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
+    if (kind !== 'map') this.valueMetas.push(meta);
     return meta;
   }
 
@@ -255,14 +316,83 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const nk = this.nk;
     let v = meta.dirty.get(nk);
     if (v !== undefined) return v === DELETED ? undefined : fromHeld(v);
-    v = meta.clean.get(nk);
+    v = this.cache.get(meta.clean, nk);
     if (v !== undefined) return v === ABSENT ? undefined : fromHeld(v);
-    const bytes = getBytes(this.rdb, this.prefix(meta, nk));
-    if (this.cleanCount >= this.maxCached) this.dropCache();
+    const end = this.scratch.stateKey(0, meta.id, nk, this.opts.maxParallelism);
+    this.oneKey[0] = this.scratch.buf.subarray(0, end);
+    const bytes = this.rdb._getManySync(this.oneKey, NO_OPTIONS)[0] ?? undefined;
     const value = bytes && decodeValue(bytes);
-    meta.clean.set(nk, bytes === undefined ? ABSENT : isImmutable(value) ? value : bytes);
-    this.cleanCount++;
+    this.cache.put(meta.clean, nk, bytes === undefined ? ABSENT : isImmutable(value) ? value : bytes);
     return value;
+  }
+
+  /**
+   * Reads, in multi-gets, the value states of the keys of a buffer of records that neither the
+   * write buffer nor the cache holds, into the cache; the records are processed after. A key
+   * selector that throws stops the prefetch (processing the record reports it). An operator
+   * that mostly writes without reading (under a quarter of a window of prefetched entries
+   * read) has the next 31 input buffers not prefetched, which keeps measuring.
+   */
+  prefetch(records: readonly unknown[], keyOf: (record: unknown) => unknown): void {
+    const metas = this.valueMetas;
+    if (this.closed || !this.db || metas.length === 0) return;
+    if (this.prefetchPaused > 0) {
+      this.prefetchPaused--;
+      return;
+    }
+    if (this.prefetched >= PREFETCH_WINDOW) {
+      if (this.cache.prefetchedRead * 4 < this.prefetched) this.prefetchPaused = PREFETCH_PAUSE;
+      this.prefetched = 0;
+      this.cache.prefetchedRead = 0;
+    }
+    const keys = this.prefetchKeys;
+    const seen = this.prefetchSeen;
+    let at = 0;
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const nk = normalizeKey(keyOf(records[i]));
+        if (seen.has(nk)) continue;
+        seen.add(nk);
+        for (let m = 0; m < metas.length; m++) {
+          const meta = metas[m]!;
+          if (meta.dirty.has(nk) || this.cache.has(meta.clean, nk)) continue;
+          const end = this.prefetchScratch.stateKey(at, meta.id, nk, this.opts.maxParallelism);
+          keys.push(this.prefetchScratch.buf.subarray(at, end));
+          this.prefetchMetas.push(meta);
+          this.prefetchNks.push(nk);
+          at = end;
+          if (keys.length >= PREFETCH_BATCH) {
+            this.readPrefetched();
+            at = 0;
+          }
+        }
+      }
+    } catch {
+      /* a key selector failed: the record's processing raises it */
+    } finally {
+      seen.clear();
+    }
+    this.readPrefetched();
+  }
+
+  private readPrefetched(): void {
+    const keys = this.prefetchKeys;
+    if (keys.length > 0) {
+      this.prefetched += keys.length;
+      const values = this.rdb._getManySync(keys, NO_OPTIONS);
+      for (let i = 0; i < keys.length; i++) {
+        const bytes = values[i];
+        this.cache.put(
+          this.prefetchMetas[i]!.clean,
+          this.prefetchNks[i]!,
+          bytes === undefined || bytes === null ? ABSENT : heldFromStored(bytes),
+          true,
+        );
+      }
+    }
+    keys.length = 0;
+    this.prefetchMetas.length = 0;
+    this.prefetchNks.length = 0;
   }
 
   /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
@@ -274,38 +404,55 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   }
 
   private dropCache(): void {
-    for (const m of this.metas.values()) m.clean.clear();
-    this.cleanCount = 0;
+    this.cache.clear();
   }
 
   /** Writes the buffered entries to RocksDB in one batch; they stay readable from the cache. */
   flush(): void {
     if (this.dirtyCount === 0) return;
+    const sc = this.scratch;
+    const maxP = this.opts.maxParallelism;
     writeBatch(this.rdb, (batch) => {
       for (const meta of this.metas.values()) {
         for (const [nk, v] of meta.dirty) {
-          const key = this.prefix(meta, nk);
+          // the key and, for a primitive, its bytes side by side in the scratch buffer
+          const end = sc.stateKey(0, meta.id, nk, maxP);
+          const key = sc.buf.subarray(0, end);
           if (v === DELETED) batch._del(key, NO_OPTIONS);
-          else batch._put(key, heldBytes(v), NO_OPTIONS);
+          else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
           if (this.incremental) this.changes.track(key, 'k');
-          meta.clean.set(nk, v === DELETED ? ABSENT : v);
-          this.cleanCount++;
+          this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
         }
         meta.dirty.clear();
         for (const [nk, entries] of meta.mapDirty) {
-          const prefix = this.prefix(meta, nk);
+          const prefixEnd = sc.stateKey(0, meta.id, nk, maxP);
           for (const [uk, v] of entries.values()) {
-            const key = Buffer.concat([prefix, uk as Buffer]);
+            const ub = uk as Buffer;
+            while (prefixEnd + ub.length > sc.buf.length) sc.grow(prefixEnd);
+            ub.copy(sc.buf, prefixEnd);
+            const end = prefixEnd + ub.length;
+            const key = sc.buf.subarray(0, end);
             if (v === DELETED) batch._del(key, NO_OPTIONS);
-            else batch._put(key, heldBytes(v), NO_OPTIONS);
+            else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
             if (this.incremental) this.changes.track(key, 'k');
           }
         }
         meta.mapDirty.clear();
       }
+      const track = this.incremental ? (key: Buffer) => this.changes.track(key, 'k') : undefined;
+      for (const b of this.writeBuffers) b.writeTo(batch, track);
     });
     this.dirtyCount = 0;
-    if (this.cleanCount > this.maxCached) this.dropCache();
+  }
+
+  /** The stored bytes of a held value: its Buffer, a window list's bytes, or a primitive encoded into the scratch buffer after `at`. */
+  private valueBytes(v: unknown, at: number): Buffer {
+    if (Buffer.isBuffer(v)) return v;
+    if (v instanceof AppendList) return v.bytes();
+    const n = valueEncoder.encode(v);
+    while (at + n > this.scratch.buf.length) this.scratch.grow(at);
+    valueEncoder.buffer.copy(this.scratch.buf, at, 0, n);
+    return this.scratch.buf.subarray(at, at + n);
   }
 
   getState<T>(desc: ValueStateDescriptor<T>): ValueState<T> {
@@ -338,7 +485,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const names: StateNames = new Map();
     for (const m of this.metas.values()) {
       kinds[m.name] = m.kind;
-      names.set(m.id, { name: pack(m.name), map: m.kind === 'map' });
+      names.set(m.id, {
+        name: pack(m.name),
+        map: m.kind === 'map',
+        namespaced: m.kind === 'namespaced',
+        timers: m.kind === 'timers',
+      });
     }
     return { kinds, names };
   }
@@ -504,17 +656,27 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         const kind = kinds[name];
         if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
         const meta = this.register(name, kind);
+        if (kind === 'timers') {
+          // [MAP_PUT | MAP_REMOVE, name, key, namespace, timestamp] (see deltaBatch)
+          const key = timerKeyOf(meta.id, this.opts.maxParallelism, op[4] as number, nk, op[3] as NK);
+          if (code === DeltaOp.MAP_PUT) batch._put(key, EMPTY, NO_OPTIONS);
+          else if (code === DeltaOp.MAP_REMOVE) batch._del(key, NO_OPTIONS);
+          else throw new Error(`Unexpected operation ${String(code)} on timers '${name}' in a delta`);
+          continue;
+        }
         const prefix = this.prefix(meta, nk);
         if (code === DeltaOp.PUT) batch._put(prefix, pack(op[3]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_PUT)
           batch._put(Buffer.concat([prefix, pack(op[3])]), pack(op[4]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, pack(op[3])]), NO_OPTIONS);
         else if (code === DeltaOp.DELETE_KEY) {
-          if (kind === 'map') for (const [k] of scanPrefix(this.rdb, prefix)) batch._del(k, NO_OPTIONS);
+          if (kind === 'map' || kind === 'namespaced')
+            for (const [k] of scanPrefix(this.rdb, prefix)) batch._del(k, NO_OPTIONS);
           else batch._del(prefix, NO_OPTIONS);
         } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
       }
     });
+    for (const b of this.writeBuffers) b.restored?.();
   }
 
   /** Writes entries of a canonical snapshot (one key group's batch) into RocksDB. */
@@ -522,12 +684,21 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.flush();
     this.dropCache();
     writeBatch(this.rdb, (batch) => {
-      for (const e of entries as Array<[string, NK, unknown]>) {
-        const [name, nk, value] = e;
+      for (const e of entries as Array<[string, NK, unknown, NK?]>) {
+        const [name, nk, value, namespace] = e;
         const kind = kinds[name];
         if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
         const meta = this.register(name, kind);
-        if (kind === 'map') {
+        if (kind === 'namespaced') {
+          batch._put(Buffer.concat([this.prefix(meta, nk), pack(namespace)]), pack(value), NO_OPTIONS);
+        } else if (kind === 'timers') {
+          // [name, key, timestamp, namespace]
+          batch._put(
+            timerKeyOf(meta.id, this.opts.maxParallelism, value as number, nk, namespace!),
+            EMPTY,
+            NO_OPTIONS,
+          );
+        } else if (kind === 'map') {
           const prefix = this.prefix(meta, nk);
           for (const [uk, uv] of value as Array<[unknown, unknown]>)
             batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
@@ -536,17 +707,20 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         }
       }
     });
+    for (const b of this.writeBuffers) b.restored?.();
   }
 
   numKeys(): number {
     this.flush();
     const keys = new Set<unknown>();
+    const timers = new Set([...this.metas.values()].filter((m) => m.kind === 'timers').map((m) => m.id));
     const it = this.rdb.iterator(ITERATOR_OPTIONS);
     try {
       for (;;) {
         const { rows, finished } = it._nextvSync(1000, NO_OPTIONS);
         for (let j = 0; j < rows.length; j += 2)
-          keys.add(decodeValues(rows[j]!.subarray(KEY_HEADER_BYTES))[0]);
+          if (!timers.has(stateIdOf(rows[j]!)))
+            keys.add(decodeValues(rows[j]!.subarray(KEY_HEADER_BYTES))[0]);
         if (finished) break;
       }
     } finally {

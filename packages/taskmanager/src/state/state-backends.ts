@@ -1,6 +1,7 @@
 import { HeapKeyedStateBackend } from './heap-keyed-state-backend.js';
 import type { KeyedStateBackend, RocksDBSettings, StateBackendType } from './keyed-state-backend.js';
 import { RocksDBKeyedStateBackend, rocksDBDirectory } from './rocksdb-keyed-state-backend.js';
+import { databaseMemory } from './rocksdb/memory-budget.js';
 
 export function parseStateBackendType(v: string | undefined, what: string): StateBackendType {
   if (v === undefined || v === '' || v === 'heap' || v === 'hashmap') return 'heap';
@@ -8,7 +9,7 @@ export function parseStateBackendType(v: string | undefined, what: string): Stat
   throw new Error(`Unknown state backend '${v}' in ${what}; expected heap or rocksdb`);
 }
 
-/** The keyed state backend of one operator of one task attempt. */
+/** The keyed state backend of one operator of one task attempt (one of `databases` RocksDB ones of the task). */
 export function createKeyedStateBackend(
   type: StateBackendType,
   rocksdb: RocksDBSettings,
@@ -20,13 +21,13 @@ export function createKeyedStateBackend(
     maxParallelism: number;
   },
   incremental = false,
+  databases = 1,
 ): KeyedStateBackend {
   if (type === 'heap') return new HeapKeyedStateBackend();
   return new RocksDBKeyedStateBackend({
     directory: rocksDBDirectory(rocksdb.localDir, task),
     maxParallelism: task.maxParallelism,
-    blockCacheSize: rocksdb.blockCacheSize,
-    writeBufferSize: rocksdb.writeBufferSize,
+    ...databaseMemory(rocksdb.memory, databases),
     incremental,
   });
 }

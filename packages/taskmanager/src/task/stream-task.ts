@@ -22,6 +22,7 @@ import type { KeyedStateBackend, RocksDBSettings } from '../state/keyed-state-ba
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
 import { restoreKeyedState } from './task-state-restore.js';
+import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
@@ -86,7 +87,8 @@ export class StreamTask implements CheckpointedTask {
   private channelInInput: Uint32Array | undefined;
   /** a two-input task: one valve per input, combined by a TwoInputWatermarkCombiner */
   private valves: [StatusWatermarkValve, StatusWatermarkValve] | undefined;
-  private readonly counters = { recordsIn: 0, recordsOut: 0 };
+  /** counters of the record loop, sampled by metrics() */
+  private readonly counters = new TaskIOMetrics();
   private state: 'DEPLOYING' | 'RUNNING' | 'ENDING' | TerminalState = 'DEPLOYING';
   private scheduled = false;
   private waitingForOutput = false;
@@ -154,13 +156,14 @@ export class StreamTask implements CheckpointedTask {
     return this.state === 'FINISHED' || this.state === 'CANCELED' || this.state === 'FAILED';
   }
 
+  /** The sampling hook: the slot worker calls it about once a second. */
   metrics(): TaskMetrics {
-    return {
-      executionId: this.executionId,
-      recordsIn: this.counters.recordsIn,
-      recordsOut: this.counters.recordsOut,
-      bytesOut: this.partitions.reduce((s, p) => s + p.bytesOut, 0),
-    };
+    return this.counters.sample(
+      this.executionId,
+      this.gate,
+      this.partitions,
+      this.host.network.creditsPerChannel,
+    );
   }
 
   async start(): Promise<void> {
@@ -219,8 +222,12 @@ export class StreamTask implements CheckpointedTask {
         maxParallelism: this.tdd.maxParallelism,
       },
       this.tdd.incrementalCheckpoints,
+      this.keyedOperators,
     );
   }
+
+  /** keyed operators in this task's chain: they share the slot's managed memory */
+  private keyedOperators = 1;
 
   private nodeById(id: string): StreamNode {
     const node = this.graph.nodes.find((n) => n.id === id);
@@ -281,6 +288,7 @@ export class StreamTask implements CheckpointedTask {
     const sideOutputs = new Map([...sideWriters].map(([tag, ws]) => [tag, fanOut(ws)]));
     const operatorNodes = chain[0]!.kind === 'source' ? chain.slice(1) : chain;
     const autoWatermarkIntervalMs = this.autoWatermarkIntervalMs();
+    this.keyedOperators = operatorNodes.filter((n) => n.keySelector).length;
     for (let i = operatorNodes.length - 1; i >= 0; i--) {
       const runtime: OperatorRuntime = {
         timestamp: this.timestamp,
@@ -422,6 +430,7 @@ export class StreamTask implements CheckpointedTask {
 
   private onOutputAvailable(): void {
     if (!this.outputAvailable()) return;
+    this.counters.backPressureEnds(performance.now());
     if (this.waitingForOutput) {
       this.waitingForOutput = false;
       this.schedule();
@@ -449,6 +458,7 @@ export class StreamTask implements CheckpointedTask {
     onRecords: (records: unknown[], channel: number, timestamps?: number[]): void => {
       this.counters.recordsIn += records.length;
       this.pendingInput = this.channelInput === undefined ? 0 : this.channelInput[channel]!;
+      if (this.pendingInput === 0) this.operators[0]?.prefetch?.(records);
       this.pending = records;
       this.pendingTimestamps = timestamps;
       this.pendingAt = 0;
@@ -578,8 +588,9 @@ export class StreamTask implements CheckpointedTask {
     this.scheduled = false;
     const gate = this.gate;
     if (this.state !== 'RUNNING' || !gate) return;
+    const start = performance.now();
     try {
-      const deadline = performance.now() + SLICE_MS;
+      const deadline = start + SLICE_MS;
       // the next frame is read only once the current buffer is done, so order is kept
       while (this.outputAvailable() && !this.finishingOperators) {
         if (this.pending && !this.drainPending(deadline)) break;
@@ -588,19 +599,25 @@ export class StreamTask implements CheckpointedTask {
       gate.flushCredits();
       if (this.pending) {
         if (this.outputAvailable()) this.schedule();
-        else this.waitingForOutput = true;
+        else this.waitForOutput();
       } else if (gate.isFinished()) {
         if (!this.dataEnded) void this.endOfData();
         else this.maybeFinish();
       } else if (!this.outputAvailable()) {
-        this.waitingForOutput = true;
+        this.waitForOutput();
       } else if (gate.hasData()) {
         this.schedule();
       }
     } catch (err) {
       void this.fail(err);
     }
+    this.counters.busyMs += performance.now() - start;
   };
+
+  private waitForOutput(): void {
+    this.waitingForOutput = true;
+    this.counters.backPressureBegins(performance.now());
+  }
 
   // ---- sources, driven by output availability
 
@@ -610,6 +627,7 @@ export class StreamTask implements CheckpointedTask {
       for (;;) {
         if (this.state !== 'RUNNING') return;
         if (!this.outputAvailable()) {
+          this.counters.backPressureBegins(performance.now());
           const due = this.watermarkDue();
           await Promise.race([
             new Promise<void>((resolve) => (this.wakeUp = resolve)),
@@ -618,7 +636,8 @@ export class StreamTask implements CheckpointedTask {
           this.sourceWatermarkTick();
           continue;
         }
-        const deadline = performance.now() + SLICE_MS;
+        const start = performance.now();
+        const deadline = start + SLICE_MS;
         let status: InputStatus;
         let polls = 0;
         do {
@@ -627,6 +646,7 @@ export class StreamTask implements CheckpointedTask {
           status === InputStatus.MORE_AVAILABLE &&
           (++polls & 7 || (performance.now() < deadline && this.outputAvailable()))
         );
+        this.counters.busyMs += performance.now() - start;
         this.sourceWatermarkTick();
         if (status === InputStatus.END_OF_INPUT) break;
         if (status === InputStatus.NOTHING_AVAILABLE) {

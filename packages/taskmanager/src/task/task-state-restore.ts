@@ -52,5 +52,6 @@ export async function restoreKeyedState(
       if (isWithinLocation(storage.location, own))
         backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
     }
+    backend.restoreFinished?.();
   }
 }

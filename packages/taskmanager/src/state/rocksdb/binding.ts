@@ -52,9 +52,10 @@ export async function openRocksDB(
       createIfMissing: true,
       errorIfExists: true,
       cacheSize: opts.blockCacheSize,
-      // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4
+      // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4,
+      // flushed two at a time (up to 6, so 1.5 x the budget at worst while flushes lag)
       compaction: 'level',
-      memtableMemoryBudget: opts.writeBufferSize * 4,
+      memtableMemoryBudget: opts.writeBufferSize,
       compression: false,
       walCompression: false,
       parallelism: 1,
@@ -102,4 +103,33 @@ export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array
     void it.close();
   }
   return out;
+}
+
+/** Key bounds of a range read: from gte (or after gt) to before lt. */
+export interface KeyRange {
+  gt?: Buffer;
+  gte?: Buffer;
+  lt?: Buffer;
+}
+
+/**
+ * Synchronous read of the rows in a range, in key order, in chunks of up to `chunk` rows;
+ * fn returns false to stop early.
+ */
+export function forEachInRange(
+  db: RocksDB,
+  range: KeyRange,
+  fn: (key: Buffer, value: Buffer) => boolean | void,
+  chunk = 1000,
+): void {
+  const it = db.iterator({ ...ITERATOR_OPTIONS, ...range });
+  try {
+    for (;;) {
+      const { rows, finished } = it._nextvSync(chunk, NO_OPTIONS);
+      for (let j = 0; j < rows.length; j += 2) if (fn(rows[j]!, rows[j + 1]!) === false) return;
+      if (finished || rows.length === 0) return;
+    }
+  } finally {
+    void it.close();
+  }
 }

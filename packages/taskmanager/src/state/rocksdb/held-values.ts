@@ -1,4 +1,5 @@
 import { UnsupportedValueError, decodeValue, valueEncoder } from '@weir/core';
+import type { CacheMap } from './read-cache.js';
 
 /*
  * How the write buffer and the read cache in front of RocksDB hold state: per state a Map of
@@ -18,8 +19,8 @@ export interface StateMeta {
   id: number;
   /** written, not yet in RocksDB: normalized key -> the value as held (see toHeld) or DELETED */
   dirty: Map<NK, unknown>;
-  /** read cache: normalized key -> the value as held (see toHeld) or ABSENT */
-  clean: Map<NK, unknown>;
+  /** read cache (see read-cache.ts): normalized key -> the value as held (see toHeld) or ABSENT */
+  clean: CacheMap;
   /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }
@@ -27,7 +28,9 @@ export interface StateMeta {
 /** The codec's bytes of a value in a Buffer of their own (see core/codec.ts). */
 export function pack(value: unknown): Buffer {
   const n = valueEncoder.encode(value);
-  return Buffer.from(valueEncoder.buffer.subarray(0, n));
+  const b = Buffer.allocUnsafe(n);
+  valueEncoder.buffer.copy(b, 0, 0, n);
+  return b;
 }
 
 export function isImmutable(v: unknown): boolean {
@@ -58,9 +61,68 @@ export function held(meta: StateMeta, v: unknown, what: 'key' | 'value' = 'value
 }
 
 export function fromHeld(v: unknown): unknown {
+  if (v instanceof AppendList) return decodeValue(v.bytes());
   return Buffer.isBuffer(v) ? decodeValue(v) : v;
 }
 
+/** What the cache holds for bytes read from RocksDB: a primitive decoded, anything else as the bytes. */
+export function heldFromStored(bytes: Buffer): unknown {
+  const t = bytes[0]!;
+  // msgpack maps and arrays (fixmap, fixarray, array16/32, map16/32) stay bytes without decoding
+  if ((t >= 0x80 && t <= 0x9f) || (t >= 0xdc && t <= 0xdf)) return bytes;
+  const v = decodeValue(bytes);
+  return isImmutable(v) ? v : bytes;
+}
+
 export function heldBytes(v: unknown): Buffer {
+  if (v instanceof AppendList) return v.bytes();
   return Buffer.isBuffer(v) ? v : pack(v);
+}
+
+/**
+ * A list held in the write buffer as the msgpack bytes of an array (array32 header, then the
+ * packed elements) with room to grow, so appending packs only the new element and copies no
+ * old one (window contents: consecutive appends to a hot window touch neither RocksDB nor
+ * the codec for what is there). bytes() is the stored value, a msgpack array.
+ */
+export class AppendList {
+  private buf: Buffer;
+  private len: number;
+  private count: number;
+
+  /** from stored bytes of a msgpack array (any array header), or empty */
+  constructor(stored?: Buffer) {
+    let header = 0;
+    let count = 0;
+    if (stored !== undefined) {
+      const t = stored[0]!;
+      if (t >= 0x90 && t <= 0x9f) [header, count] = [1, t & 0x0f];
+      else if (t === 0xdc) [header, count] = [3, stored.readUInt16BE(1)];
+      else if (t === 0xdd) [header, count] = [5, stored.readUInt32BE(1)];
+      else throw new Error(`Stored list state is not a msgpack array (type 0x${t.toString(16)})`);
+    }
+    const items = stored === undefined ? 0 : stored.length - header;
+    this.buf = Buffer.allocUnsafe(Math.max(64, 5 + items * 2));
+    this.buf[0] = 0xdd;
+    if (stored !== undefined) stored.copy(this.buf, 5, header);
+    this.len = 5 + items;
+    this.count = count;
+  }
+
+  /** appends one element's packed bytes */
+  push(item: Buffer): void {
+    if (this.len + item.length > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + item.length));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    item.copy(this.buf, this.len);
+    this.len += item.length;
+    this.count++;
+  }
+
+  bytes(): Buffer {
+    this.buf.writeUInt32BE(this.count, 1);
+    return this.buf.subarray(0, this.len);
+  }
 }

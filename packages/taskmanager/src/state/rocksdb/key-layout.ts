@@ -21,6 +21,25 @@ export function stateKeyPrefix(stateId: number, nk: string | number, maxParallel
   return out;
 }
 
+/**
+ * Writes the same bytes as stateKeyPrefix into out at `at`, without allocating; returns the
+ * end, or -1 when out has no room (the caller grows its scratch buffer and tries again).
+ */
+export function writeStateKey(
+  out: Buffer,
+  at: number,
+  stateId: number,
+  nk: string | number,
+  maxParallelism: number,
+): number {
+  const n = valueEncoder.encode(nk);
+  if (at + KEY_HEADER_BYTES + n > out.length) return -1;
+  out.writeUInt16BE(assignNormalizedKeyToKeyGroup(nk, maxParallelism), at);
+  out.writeUInt16BE(stateId, at + 2);
+  valueEncoder.buffer.copy(out, at + KEY_HEADER_BYTES, 0, n);
+  return at + KEY_HEADER_BYTES + n;
+}
+
 /** The key group of a RocksDB key. */
 export function keyGroupOf(key: Buffer): number {
   return key.readUInt16BE(0);
@@ -85,4 +104,28 @@ export function msgpackItemLength(b: Buffer, at: number): number {
 /** End of the normalized key in a RocksDB key: the user key of a map entry starts here. */
 export function normalizedKeyEnd(key: Buffer): number {
   return KEY_HEADER_BYTES + msgpackItemLength(key, KEY_HEADER_BYTES);
+}
+
+/**
+ * A growing scratch buffer that RocksDB keys are built in, so reads and writes allocate no
+ * key Buffer of their own (RocksDB copies the key bytes it is given).
+ */
+export class KeyScratch {
+  buf = Buffer.allocUnsafeSlow(16 * 1024);
+
+  /** Writes a state key (see stateKeyPrefix) at `at`, growing the buffer when needed; returns its end. */
+  stateKey(at: number, stateId: number, nk: string | number, maxParallelism: number): number {
+    for (;;) {
+      const end = writeStateKey(this.buf, at, stateId, nk, maxParallelism);
+      if (end >= 0) return end;
+      this.grow(at);
+    }
+  }
+
+  /** Doubles the buffer, keeping its first `keep` bytes (views of the old buffer stay valid). */
+  grow(keep: number): void {
+    const b = Buffer.allocUnsafeSlow(this.buf.length * 2);
+    this.buf.copy(b, 0, 0, keep);
+    this.buf = b;
+  }
 }

@@ -1,6 +1,8 @@
 import { DeltaOp } from '../incremental-snapshot.js';
 import { NO_OPTIONS, type RocksIterator } from './binding.js';
+import { pack } from './held-values.js';
 import { KEY_HEADER_BYTES, keyGroupOf, normalizedKeyEnd, stateIdOf } from './key-layout.js';
+import { decodeTimerKey } from './timer-keys.js';
 
 /*
  * Snapshot batches built from RocksDB's stored bytes without decoding them: keys and values are
@@ -11,15 +13,29 @@ import { KEY_HEADER_BYTES, keyGroupOf, normalizedKeyEnd, stateIdOf } from './key
 const SCAN_BATCH = 16_384;
 
 const ENTRY_HEADER = Buffer.from([0x93]); // msgpack fixarray of 3: [state name, key, value]
+// namespaced state: [state name, key, value, namespace]; timers: [state name, key, timestamp, namespace]
+const NAMESPACED_HEADER = Buffer.from([0x94]);
 const PAIR_HEADER = Buffer.from([0x92]); // fixarray of 2: [user key, user value]
 // delta operations (see DeltaOp): a fixarray header and the op code
 const OP_PUT = Buffer.from([0x94, DeltaOp.PUT]);
 const OP_DELETE_KEY = Buffer.from([0x93, DeltaOp.DELETE_KEY]);
 const OP_MAP_PUT = Buffer.from([0x95, DeltaOp.MAP_PUT]);
 const OP_MAP_REMOVE = Buffer.from([0x94, DeltaOp.MAP_REMOVE]);
+// timers: [op, state, key, namespace, timestamp]
+const OP_TIMER_PUT = Buffer.from([0x95, DeltaOp.MAP_PUT]);
+const OP_TIMER_REMOVE = Buffer.from([0x95, DeltaOp.MAP_REMOVE]);
 
-/** Packed state names by state id, and whether each is map state. */
-export type StateNames = Map<number, { name: Buffer; map: boolean }>;
+/**
+ * Packed state names by state id, and the layout of each: map state (key | user key), namespaced
+ * state (key | namespace, see eventtime/rocksdb-namespaced-state.ts) or timers (timer-keys.ts).
+ */
+export type StateNames = Map<number, { name: Buffer; map: boolean; namespaced?: boolean; timers?: boolean }>;
+
+/** A timer row as [state name, key, timestamp, namespace], the key and namespace packed. */
+function timerEntry(name: Buffer, k: Buffer): Buffer[] {
+  const t = decodeTimerKey(k);
+  return [NAMESPACED_HEADER, name, pack(t.normalizedKey), pack(t.timestamp), pack(t.namespaceKey)];
+}
 
 function array32(n: number): Buffer {
   const b = Buffer.allocUnsafe(5);
@@ -28,7 +44,10 @@ function array32(n: number): Buffer {
   return b;
 }
 
-function stateOf(names: StateNames, k: Buffer): { name: Buffer; map: boolean } {
+function stateOf(
+  names: StateNames,
+  k: Buffer,
+): { name: Buffer; map: boolean; namespaced?: boolean; timers?: boolean } {
   const id = stateIdOf(k);
   const state = names.get(id);
   if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${id}`);
@@ -84,7 +103,22 @@ export async function scanCanonical(
       }
       const id = stateIdOf(k);
       const state = stateOf(names, k);
-      if (state.map) {
+      if (state.namespaced) {
+        endMap();
+        const keyEnd = normalizedKeyEnd(k);
+        groupParts.push(
+          NAMESPACED_HEADER,
+          state.name,
+          k.subarray(KEY_HEADER_BYTES, keyEnd),
+          v,
+          k.subarray(keyEnd),
+        );
+        groupEntries++;
+      } else if (state.timers) {
+        endMap();
+        groupParts.push(...timerEntry(state.name, k));
+        groupEntries++;
+      } else if (state.map) {
         const keyEnd = normalizedKeyEnd(k);
         const key = k.subarray(KEY_HEADER_BYTES, keyEnd);
         if (id !== mapId || !mapKey || !mapKey.equals(key)) {
@@ -148,7 +182,17 @@ export function deltaBatch(
     }
     const { rows } = view._nextvSync(1, NO_OPTIONS);
     const found = rows.length > 0 && rows[0]!.equals(key);
-    if (state.map) {
+    if (state.timers) {
+      const t = decodeTimerKey(key);
+      parts.push(
+        found ? OP_TIMER_PUT : OP_TIMER_REMOVE,
+        state.name,
+        pack(t.normalizedKey),
+        pack(t.namespaceKey),
+        pack(t.timestamp),
+      );
+    } else if (state.map || state.namespaced) {
+      // namespaced state as map state with the namespace for the user key
       const keyEnd = normalizedKeyEnd(key);
       if (found)
         parts.push(

@@ -1,0 +1,182 @@
+/**
+ * Keyed state larger than the caches (BENCH_ONLY=keyed-state): a running count and sum per key,
+ * keys drawn uniformly, checkpoints every second (bench/jobs/keyed-count.ts).
+ *  - 1M keys on 3 TaskManagers x 2 slots, p=2: heap and RocksDB in the same run, alternating.
+ *  - 10M keys on 2 TaskManagers x 1 slot started with --max-old-space-size=256, RocksDB only
+ *    (the heap backend cannot hold that state there), incremental checkpoints (the mode for
+ *    state this size; BENCH_KEYED_10M_BACKEND=rocksdb for full ones), BENCH_KEYED_RUNS_10M runs
+ *    (default 1).
+ * Records: BENCH_KEYED_RECORDS (1M keys, default 6M), BENCH_KEYED_RECORDS_10M (default 20M).
+ * Alone: `node --import tsx bench/keyed-state.ts` (BENCH_KEYED_PARTS=1m,1m-small-memory,10m picks parts;
+ * BENCH_CPU_PROF=<dir> writes a CPU profile of every TaskManager thread there).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+import { ClusterClient } from '../packages/client/src/index.js';
+import { LocalCluster } from '../packages/cli/src/index.js';
+import { submitDetached } from './submit.js';
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** Runs the job to its end; records/s between its start and end. */
+async function run(cluster: LocalCluster, here: string, args: string[], label: string): Promise<number> {
+  const client = await ClusterClient.connect(cluster.jobManagerAddress);
+  try {
+    const jobId = await submitDetached(path.join(here, 'jobs', 'keyed-count.ts'), {
+      jobmanager: cluster.jobManagerAddress,
+      args,
+    });
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const d = await client.status(jobId);
+      process.stderr.write(`\r\x1b[2K  ${label}: ${d.recordsIn} records`);
+      if (d.status === 'JOB_FINISHED') {
+        process.stderr.write('\n');
+        return Number(d.recordsIn) / ((Number(d.endTime) - Number(d.startTime)) / 1000);
+      }
+      if (d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED')
+        throw new Error(`${label}: ${d.status} ${d.failureCause ?? ''}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+async function withCluster<T>(
+  opts: ConstructorParameters<typeof LocalCluster>[0],
+  f: (c: LocalCluster) => Promise<T>,
+): Promise<T> {
+  rmSync(opts.dir, { recursive: true, force: true });
+  const cluster = new LocalCluster(opts);
+  await cluster.start();
+  try {
+    return await f(cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+export interface KeyedStateResults {
+  heap1M: number[];
+  rocks1M: number[];
+  rocks1MSmall: number[];
+  rocks10M: number[];
+}
+
+export async function keyedStateThroughput(here: string, runs: number): Promise<KeyedStateResults> {
+  const parts = new Set((process.env.BENCH_KEYED_PARTS ?? '1m,1m-small-memory,10m').split(','));
+  const prof = process.env.BENCH_CPU_PROF;
+  const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [];
+  const records1M = Number(process.env.BENCH_KEYED_RECORDS ?? 6_000_000);
+  const records10M = Number(process.env.BENCH_KEYED_RECORDS_10M ?? 20_000_000);
+  const out: KeyedStateResults = { heap1M: [], rocks1M: [], rocks1MSmall: [], rocks10M: [] };
+  if (parts.has('1m') || parts.has('1m-rocksdb'))
+    await withCluster(
+      {
+        taskManagers: 3,
+        slots: 2,
+        port: 0,
+        dir: path.join(here, '.tmp-keyed'),
+        jobStore: false,
+        taskManagerNodeArgs: nodeArgs,
+      },
+      async (cluster) => {
+        for (let i = 0; i < runs; i++) {
+          if (parts.has('1m'))
+            out.heap1M.push(
+              await run(cluster, here, [String(records1M), '1000000', '1000', 'heap'], '1M keys, heap'),
+            );
+          out.rocks1M.push(
+            await run(cluster, here, [String(records1M), '1000000', '1000', 'rocksdb'], '1M keys, RocksDB'),
+          );
+        }
+      },
+    );
+  if (parts.has('1m-small-memory')) {
+    // the same job with 64 MB of managed memory per TaskManager: about 80,000 of each subtask's
+    // 500,000 keys fit its read cache, so most reads go to RocksDB
+    process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE = '64mb';
+    try {
+      await withCluster(
+        {
+          taskManagers: 3,
+          slots: 2,
+          port: 0,
+          dir: path.join(here, '.tmp-keyed-small'),
+          jobStore: false,
+          taskManagerNodeArgs: nodeArgs,
+        },
+        async (cluster) => {
+          for (let i = 0; i < runs; i++)
+            out.rocks1MSmall.push(
+              await run(
+                cluster,
+                here,
+                [String(records1M), '1000000', '1000', 'rocksdb'],
+                '1M keys, RocksDB, 64 MB managed memory',
+              ),
+            );
+        },
+      );
+    } finally {
+      delete process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE;
+    }
+  }
+  if (parts.has('10m'))
+    await withCluster(
+      {
+        taskManagers: 2,
+        slots: 1,
+        port: 0,
+        dir: path.join(here, '.tmp-keyed-10m'),
+        jobStore: false,
+        taskManagerNodeArgs: ['--max-old-space-size=256', ...nodeArgs],
+      },
+      async (cluster) => {
+        for (let i = 0; i < Number(process.env.BENCH_KEYED_RUNS_10M ?? 1); i++)
+          out.rocks10M.push(
+            await run(
+              cluster,
+              here,
+              [
+                String(records10M),
+                '10000000',
+                '1000',
+                process.env.BENCH_KEYED_10M_BACKEND ?? 'rocksdb-incremental',
+              ],
+              '10M keys, RocksDB, 256 MB heap',
+            ),
+          );
+      },
+    );
+  return out;
+}
+
+export function printKeyedState(r: KeyedStateResults): void {
+  const m = (xs: number[]): string => (xs.length > 0 ? fmt(median(xs)) : '-');
+  console.log('');
+  console.log('| keyed count and sum, uniform keys, checkpoints every 1 s | records/s (median) |');
+  console.log('|---|---:|');
+  console.log(`| 1M keys, heap, 3 TaskManagers x 2 slots, p=2 | ${m(r.heap1M)} |`);
+  console.log(`| 1M keys, RocksDB, same cluster | ${m(r.rocks1M)} |`);
+  console.log(
+    `| 1M keys, RocksDB, 64 MB managed memory per TaskManager (read cache: about 16% of the keys) | ${m(r.rocks1MSmall)} |`,
+  );
+  console.log(
+    `| 10M keys, RocksDB (${process.env.BENCH_KEYED_10M_BACKEND ?? 'rocksdb-incremental'}), 2 TaskManagers x 1 slot, --max-old-space-size=256, p=2 | ${m(r.rocks10M)} |`,
+  );
+  if (r.heap1M.length > 0 && r.rocks1M.length > 0)
+    console.log(
+      `\nRocksDB vs heap, 1M keys: ${((median(r.rocks1M) / median(r.heap1M)) * 100).toFixed(1)}% of the heap rate`,
+    );
+  console.log(
+    `keyed-state runs: heap 1M ${r.heap1M.map(fmt).join(', ')}; RocksDB 1M ${r.rocks1M.map(fmt).join(', ')}; RocksDB 1M 64 MB ${r.rocks1MSmall.map(fmt).join(', ')}; RocksDB 10M ${r.rocks10M.map(fmt).join(', ')}`,
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  printKeyedState(await keyedStateThroughput(here, Number(process.env.BENCH_RUNS ?? 1)));
+}

@@ -1,0 +1,52 @@
+import { getHeapStatistics } from 'node:v8';
+
+/*
+ * How a TaskManager's managed memory (Flink's name: the memory it gives RocksDB state) is split:
+ * evenly between its slots, within a slot evenly between the task's RocksDB databases (one per
+ * keyed operator), and within a database between the read cache in front of RocksDB (on the
+ * slot's JavaScript heap), RocksDB's block cache and its memtables. A size set explicitly for one
+ * of the three replaces its share.
+ */
+
+/** Shares of a database's memory: read cache, block cache, memtables. */
+export const READ_CACHE_SHARE = 0.5;
+export const BLOCK_CACHE_SHARE = 0.3;
+export const WRITE_BUFFER_SHARE = 0.2;
+
+/** The smallest size any of the three gets, so a tiny budget still opens a usable database. */
+const MIN_BYTES = 1 << 20;
+
+/** What a TaskManager resolves from its settings: bytes per slot, or explicit bytes per database. */
+export interface ManagedMemory {
+  /** managed memory of one slot */
+  perSlot: number;
+  readCacheSize?: number;
+  blockCacheSize?: number;
+  writeBufferSize?: number;
+}
+
+/** One database's sizes. */
+export interface DatabaseMemory {
+  readCacheBytes: number;
+  blockCacheSize: number;
+  writeBufferSize: number;
+}
+
+/** Managed memory per slot: the size set, or the fraction of this process's JavaScript heap limit. */
+export function managedMemoryPerSlot(size: number | undefined, fraction: number, slots: number): number {
+  const total = size ?? Math.floor(getHeapStatistics().heap_size_limit * fraction);
+  return Math.max(MIN_BYTES, Math.floor(total / Math.max(1, slots)));
+}
+
+/** The sizes of one of `databases` RocksDB databases of a task in one slot. */
+export function databaseMemory(m: ManagedMemory, databases = 1): DatabaseMemory {
+  const share = m.perSlot / Math.max(1, databases);
+  const part = (explicit: number | undefined, fraction: number): number =>
+    explicit ?? Math.max(MIN_BYTES, Math.floor(share * fraction));
+  return {
+    readCacheBytes: part(m.readCacheSize, READ_CACHE_SHARE),
+    // the binding takes the block cache size as a 32-bit number
+    blockCacheSize: Math.min(0xffff_ffff, part(m.blockCacheSize, BLOCK_CACHE_SHARE)),
+    writeBufferSize: part(m.writeBufferSize, WRITE_BUFFER_SHARE),
+  };
+}

@@ -1,0 +1,133 @@
+import type { NK } from './held-values.js';
+
+/** One cached value: as held (see held-values.ts) or ABSENT, its estimated size, and its CLOCK bit. */
+export interface CacheEntry {
+  v: unknown;
+  bytes: number;
+  /**
+   * 1: read since the clock hand last passed (it gets a second chance); 0: not; -1: prefetched
+   * for a read about to come, which does not count as reuse
+   */
+  ref: number;
+}
+
+/** One state's entries, in insertion order (the order the clock hand walks). */
+export type CacheMap = Map<NK, CacheEntry>;
+
+/*
+ * Estimated JavaScript heap bytes of one entry, measured with `node --expose-gc` (1M entries of
+ * number keys and 9-byte Buffers, heapUsed before and after): the Map slot, the entry object, and
+ * for a Buffer value its object and backing store. Strings count their length once (one-byte).
+ */
+const ENTRY_BYTES = 88;
+const BUFFER_BYTES = 96;
+const STRING_BYTES = 16;
+
+/** Estimated heap bytes of a cached key and value. */
+export function entryBytes(nk: NK, v: unknown): number {
+  let n = ENTRY_BYTES;
+  if (typeof nk === 'string') n += STRING_BYTES + nk.length;
+  if (Buffer.isBuffer(v)) n += BUFFER_BYTES + v.length;
+  else if (typeof v === 'string') n += STRING_BYTES + v.length;
+  return n;
+}
+
+/**
+ * The RocksDB backend's read cache: what RocksDB holds for recently used keys, bounded in
+ * estimated bytes (and optionally in entries), shared by the backend's states. Eviction is
+ * CLOCK (second chance) over each state's Map in insertion order: a hit only sets a bit, and
+ * the hand, when it needs room, gives a read entry one more round (moving it to the end) and
+ * drops the first one not read since. Hot keys stay; a uniform workload keeps as much as fits.
+ */
+export class ReadCache {
+  /** estimated bytes held */
+  bytes = 0;
+  entries = 0;
+  /** prefetched entries read since the count was last reset (see RocksDBKeyedStateBackend.prefetch) */
+  prefetchedRead = 0;
+  private readonly maps: CacheMap[] = [];
+
+  constructor(
+    readonly maxBytes: number,
+    readonly maxEntries = Infinity,
+  ) {
+    if (!(maxBytes > 0))
+      throw new Error(`The RocksDB read cache needs a positive size, got ${maxBytes} bytes`);
+  }
+
+  /** The entries of one more state. */
+  newMap(): CacheMap {
+    const m: CacheMap = new Map();
+    this.maps.push(m);
+    return m;
+  }
+
+  /** The cached value (undefined: not cached), marking it used. */
+  get(map: CacheMap, nk: NK): unknown {
+    const e = map.get(nk);
+    if (e === undefined) return undefined;
+    if (e.ref < 0) {
+      e.ref = 0;
+      this.prefetchedRead++;
+    } else e.ref = 1;
+    return e.v;
+  }
+
+  has(map: CacheMap, nk: NK): boolean {
+    return map.has(nk);
+  }
+
+  /**
+   * Caches v for nk (replacing what was there, keeping its bit), then makes room if over a
+   * bound. prefetched: the read it was fetched for is not reuse.
+   */
+  put(map: CacheMap, nk: NK, v: unknown, prefetched = false): void {
+    const bytes = entryBytes(nk, v);
+    const e = map.get(nk);
+    if (e !== undefined) {
+      this.bytes += bytes - e.bytes;
+      e.v = v;
+      e.bytes = bytes;
+    } else {
+      map.set(nk, { v, bytes, ref: prefetched ? -1 : 0 });
+      this.bytes += bytes;
+      this.entries++;
+    }
+    if (this.bytes > this.maxBytes || this.entries > this.maxEntries) this.evict(map);
+  }
+
+  /**
+   * Drops entries until 1/64 below the bounds (so the hand runs once per many inserts), from
+   * the state being written first, then from the others.
+   */
+  private evict(first: CacheMap): void {
+    const targetBytes = this.maxBytes - Math.ceil(this.maxBytes / 64);
+    const targetEntries =
+      this.maxEntries === Infinity ? Infinity : this.maxEntries - Math.floor(this.maxEntries / 64);
+    const over = (): boolean => this.bytes > targetBytes || this.entries > targetEntries;
+    for (let i = -1; i < this.maps.length && over(); i++) {
+      const map = i < 0 ? first : this.maps[i]!;
+      if (i >= 0 && map === first) continue;
+      // at most two rounds: the first clears every bit it passes (entries moved to the end are
+      // met again by the same iteration)
+      let budget = map.size * 2;
+      for (const [nk, e] of map) {
+        if (!over() || budget-- <= 0) break;
+        map.delete(nk);
+        if (e.ref > 0) {
+          e.ref = 0;
+          map.set(nk, e); // a second chance: to the end of the order
+        } else {
+          this.bytes -= e.bytes;
+          this.entries--;
+        }
+      }
+    }
+  }
+
+  clear(): void {
+    for (const m of this.maps) m.clear();
+    this.bytes = 0;
+    this.entries = 0;
+  }
+}

@@ -1,0 +1,168 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChannelEvent } from '../../packages/core/src/index.js';
+import { decodeEvent, encodeEvent } from '../../packages/core/src/index.js';
+import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
+import {
+  createRecordWriter,
+  type RecordTimestamp,
+} from '../../packages/taskmanager/src/network/record-writer.js';
+import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
+import { BufferHeader } from '../../packages/taskmanager/src/network/buffer-format.js';
+import { StatusWatermarkValve } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
+
+const BUFFER = 32 * 1024;
+
+interface Received {
+  records: unknown[];
+  timestamps: Array<number | undefined>;
+  events: ChannelEvent[];
+  /** per arriving item, in order: 'r' record or the event type */
+  order: string[];
+}
+
+/** A producer wired to a consumer's gate as the TaskManager wires them (copies, unlimited credit). */
+function pipe(bufferSize = BUFFER): {
+  partition: ResultPartition;
+  frames: Uint8Array[];
+  receive: () => Received;
+} {
+  const frames: Uint8Array[] = [];
+  const gate = new InputGate(1, () => {});
+  const partition = new ResultPartition({
+    partitionId: 'p',
+    numberOfSubpartitions: 1,
+    maxBacklog: 4,
+    onAvailable: () => {},
+    send: (_id, _sub, kind, bytes) => {
+      const copy = new Uint8Array(bytes);
+      if (kind === 'buffer') frames.push(copy);
+      gate.onFrame(0, kind, copy);
+    },
+    bufferSize,
+  });
+  partition.onRequest(0, 1_000_000);
+  const receive = (): Received => {
+    const r: Received = { records: [], timestamps: [], events: [], order: [] };
+    const handler = {
+      onRecords: (rs: unknown[], _ch: number, ts?: number[]) => {
+        rs.forEach((x, i) => {
+          r.records.push(x);
+          const t = ts?.[i];
+          r.timestamps.push(t === undefined || Number.isNaN(t) ? undefined : t);
+          r.order.push('r');
+        });
+      },
+      onEvent: (e: ChannelEvent) => {
+        r.events.push(e);
+        r.order.push(e.type);
+      },
+    };
+    while (gate.pollNext(handler)) {
+      /* drain */
+    }
+    return r;
+  };
+  return { partition, frames, receive };
+}
+
+describe('timestamps on the wire', () => {
+  test('records without timestamps travel as plain record buffers, byte for byte as before', () => {
+    const { partition, frames, receive } = pipe();
+    const slot: RecordTimestamp = { value: undefined };
+    const w = createRecordWriter(partition, 'forward', 0, 128, undefined, { recordsOut: 0 }, 'test', slot);
+    for (let i = 0; i < 1000; i++) w.collect({ i });
+    partition.flushAll();
+    assert.ok(frames.every((f) => f[0] === BufferHeader.RECORDS));
+    const r = receive();
+    assert.equal(r.records.length, 1000);
+    assert.ok(r.timestamps.every((t) => t === undefined));
+  });
+
+  test('timestamps arrive with their records, mixed with records without one, across buffers', () => {
+    const { partition, frames, receive } = pipe(512);
+    const slot: RecordTimestamp = { value: undefined };
+    const w = createRecordWriter(partition, 'forward', 0, 128, undefined, { recordsOut: 0 }, 'test', slot);
+    const expected: Array<number | undefined> = [];
+    for (let i = 0; i < 3000; i++) {
+      // a run without timestamps, then with, then mixed: a buffer switches in the middle
+      const ts = i < 100 ? undefined : i % 7 === 0 ? undefined : 1_700_000_000_000 + i * 0.5;
+      slot.value = ts;
+      expected.push(ts);
+      w.collect(['k', i, 'x'.repeat(i % 40)]);
+    }
+    partition.flushAll();
+    assert.ok(
+      frames.every((f) => f.byteLength <= 512),
+      'no buffer exceeds the buffer size',
+    );
+    assert.ok(frames.some((f) => f[0] === BufferHeader.RECORDS_WITH_TIMESTAMPS));
+    const r = receive();
+    assert.deepEqual(
+      r.records.map((x) => (x as unknown[])[1]),
+      Array.from({ length: 3000 }, (_, i) => i),
+    );
+    assert.deepEqual(r.timestamps, expected);
+  });
+
+  test('a record larger than a buffer keeps its timestamp', () => {
+    const { partition, receive } = pipe(1024);
+    partition.emitTimestamped(0, 'y'.repeat(10_000), -8.64e15);
+    partition.emit(0, 'small');
+    partition.emitTimestamped(0, 'z'.repeat(5000), 8.64e15);
+    partition.flushAll();
+    const r = receive();
+    assert.deepEqual(r.records, ['y'.repeat(10_000), 'small', 'z'.repeat(5000)]);
+    assert.deepEqual(r.timestamps, [-8.64e15, undefined, 8.64e15]);
+  });
+
+  test('watermarks are events in order behind the records before them; +Infinity round-trips', () => {
+    const { partition, receive } = pipe();
+    partition.emitTimestamped(0, 'a', 5);
+    partition.broadcastEvent({ type: 'Watermark', timestamp: 4 });
+    partition.emitTimestamped(0, 'b', 9);
+    partition.broadcastEvent({ type: 'WatermarkStatus', idle: true });
+    partition.broadcastEvent({ type: 'Watermark', timestamp: Infinity });
+    const r = receive();
+    assert.deepEqual(r.order, ['r', 'Watermark', 'r', 'WatermarkStatus', 'Watermark']);
+    assert.deepEqual(r.events, [
+      { type: 'Watermark', timestamp: 4 },
+      { type: 'WatermarkStatus', idle: true },
+      { type: 'Watermark', timestamp: Infinity },
+    ]);
+    assert.deepEqual(decodeEvent(encodeEvent({ type: 'Watermark', timestamp: -Infinity })), {
+      type: 'Watermark',
+      timestamp: -Infinity,
+    });
+  });
+
+  test('a valve over a gate: the task watermark is the minimum of its channels, idle ones left out', () => {
+    const out: Array<number | string> = [];
+    const valve = new StatusWatermarkValve(3, {
+      emitWatermark: (t) => out.push(t),
+      emitWatermarkStatus: (idle) => out.push(idle ? 'idle' : 'active'),
+    });
+    const gate = new InputGate(3, () => {});
+    const send = (ch: number, e: ChannelEvent): void => gate.onFrame(ch, 'event', encodeEvent(e));
+    send(0, { type: 'Watermark', timestamp: 10 });
+    send(1, { type: 'Watermark', timestamp: 20 });
+    send(2, { type: 'Watermark', timestamp: 5 });
+    send(2, { type: 'WatermarkStatus', idle: true });
+    send(0, { type: 'Watermark', timestamp: 30 });
+    send(0, { type: 'WatermarkStatus', idle: true });
+    send(1, { type: 'WatermarkStatus', idle: true });
+    const handler = {
+      onRecords: () => {},
+      onEvent: (e: ChannelEvent, ch: number) => {
+        if (e.type === 'Watermark') valve.inputWatermark(e.timestamp, ch);
+        else if (e.type === 'WatermarkStatus') valve.inputWatermarkStatus(e.idle, ch);
+      },
+    };
+    while (gate.pollNext(handler)) {
+      /* drain */
+    }
+    // the gate reads round-robin: 10, 20, 5 -> 5; then 30 (ch 0), idle (ch 1: 5 still holds it),
+    // idle (ch 2: only ch 0 is left, 30), idle (ch 0: all idle, the input turns idle)
+    assert.deepEqual(out, [5, 30, 'idle']);
+  });
+});
