@@ -20,6 +20,16 @@ import { CountTrigger, PurgingTrigger } from './windowing/triggers.js';
 import { CountEvictor } from './windowing/evictors.js';
 import type { GlobalWindow, Window } from './windowing/windows.js';
 import { WindowedStream } from './windowing/windowed-stream.js';
+import type { MapStateDescriptor } from './state.js';
+import {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  ConnectedStreams,
+  CoGroupedStreams,
+  IntervalJoin,
+  JoinedStreams,
+  type OperatorWrapper,
+} from './connected-streams.js';
 
 /** The key of windowAll(): one key, so every record meets in one subtask. */
 const ALL_KEY = (): number => 0;
@@ -34,6 +44,10 @@ export class DataStream<T> {
   getExecutionEnvironment(): StreamExecutionEnvironment {
     return this.env;
   }
+
+  /** @internal */
+  protected readonly wrapOperator: OperatorWrapper = (t) =>
+    new SingleOutputStreamOperator<unknown>(this.env, t);
 
   protected addOperator<R>(
     kind: OperatorKind,
@@ -104,6 +118,13 @@ export class DataStream<T> {
     );
   }
 
+  /** Runtime check for callers without types: interval joins need keys on both sides. */
+  intervalJoin(_other: unknown): never {
+    throw new Error(
+      'intervalJoin() needs a keyed stream on both sides: a.keyBy(k).intervalJoin(b.keyBy(k)).between(lower, upper)',
+    );
+  }
+
   keyBy<K>(keySelector: KeySelector<T, K>): KeyedStream<T, K> {
     if (typeof keySelector !== 'function')
       throw new Error('keyBy() needs a key selector function, e.g. keyBy((t) => t[0])');
@@ -115,8 +136,50 @@ export class DataStream<T> {
     return new DataStream<T>(this.env, this.partition({ type: 'rebalance' }));
   }
 
-  broadcast(): DataStream<T> {
+  /**
+   * Without arguments: every record goes to every subtask of the next operator. With
+   * MapStateDescriptors: a BroadcastStream whose operator (`x.connect(b).process(...)`) keeps
+   * those broadcast states.
+   */
+  broadcast(): DataStream<T>;
+  broadcast(...descriptors: MapStateDescriptor<any, any>[]): BroadcastStream<T>;
+  broadcast(...descriptors: MapStateDescriptor<unknown, unknown>[]): DataStream<T> | BroadcastStream<T> {
+    if (descriptors.length > 0) return new BroadcastStream<T>(this, descriptors);
     return new DataStream<T>(this.env, this.partition({ type: 'broadcast' }));
+  }
+
+  /**
+   * One operator over this stream and `other` (Flink's connect): with a DataStream, a
+   * ConnectedStreams (`map`, `flatMap`, `process`, `keyBy`); with a BroadcastStream, a
+   * BroadcastConnectedStream (`process` with broadcast state).
+   */
+  connect<T2>(other: BroadcastStream<T2>): BroadcastConnectedStream<T, T2>;
+  connect<T2>(other: DataStream<T2>): ConnectedStreams<T, T2>;
+  connect<T2>(
+    other: DataStream<T2> | BroadcastStream<T2>,
+  ): ConnectedStreams<T, T2> | BroadcastConnectedStream<T, T2> {
+    if (other instanceof BroadcastStream) {
+      if (other.stream.getExecutionEnvironment() !== this.env)
+        throw new Error('connect() needs streams of the same execution environment');
+      return new BroadcastConnectedStream<T, T2>(this.env, this, other, this.wrapOperator);
+    }
+    if (!(other instanceof DataStream)) throw new Error('connect() needs a DataStream or a BroadcastStream');
+    if (other.env !== this.env) throw new Error('connect() needs streams of the same execution environment');
+    return new ConnectedStreams<T, T2>(this.env, this, other, this.wrapOperator);
+  }
+
+  /** A window join: `a.join(b).where(ka).equalTo(kb).window(assigner).apply((l, r) => ...)`. */
+  join<T2>(other: DataStream<T2>): JoinedStreams<T, T2> {
+    if (!(other instanceof DataStream) || other.env !== this.env)
+      throw new Error('join() needs a DataStream of the same execution environment');
+    return new JoinedStreams<T, T2>(this, other);
+  }
+
+  /** A window coGroup: `a.coGroup(b).where(ka).equalTo(kb).window(assigner).apply((ls, rs, out) => ...)`. */
+  coGroup<T2>(other: DataStream<T2>): CoGroupedStreams<T, T2> {
+    if (!(other instanceof DataStream) || other.env !== this.env)
+      throw new Error('coGroup() needs a DataStream of the same execution environment');
+    return new CoGroupedStreams<T, T2>(this, other);
   }
 
   forward(): DataStream<T> {
@@ -331,6 +394,16 @@ export class KeyedStream<T, K> extends DataStream<T> {
       op.transformation.parallelismCap = parallelism;
     }
     return op;
+  }
+
+  /** Joins with `other` on equal keys where the timestamps are close: `.between(lower, upper).process(fn)`. */
+  // @ts-expect-error DataStream.intervalJoin only throws: interval joins are for keyed streams
+  override intervalJoin<T2>(other: KeyedStream<T2, K>): IntervalJoin<T, T2, K> {
+    if (!(other instanceof KeyedStream))
+      throw new Error(
+        'intervalJoin() needs a keyed stream on both sides: a.keyBy(k).intervalJoin(b.keyBy(k))',
+      );
+    return new IntervalJoin<T, T2, K>(this, other, this.wrapOperator);
   }
 
   /** Rolling reduce: emits the new aggregate of the record's key for every record. */

@@ -6,6 +6,15 @@
 export { StreamExecutionEnvironment, type JobExecutionResult } from './environment.js';
 export { DataStream, DataStreamSink, KeyedStream, SingleOutputStreamOperator } from './datastream.js';
 export { WindowedStream } from './windowing/windowed-stream.js';
+export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  CoGroupedStreams,
+  ConnectedStreams,
+  IntervalJoin,
+  IntervalJoined,
+  JoinedStreams,
+} from './connected-streams.js';
 export * from './eventtime/index.js';
 export { getJobArgs } from './planner.js';
 

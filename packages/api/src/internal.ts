@@ -7,6 +7,7 @@
 export { currentPlanner, installPlanner, type JobPlanner } from './planner.js';
 export {
   buildStreamGraph,
+  TWO_INPUT_KINDS,
   type SinkPath,
   type StreamEdge,
   type StreamGraph,
@@ -16,6 +17,7 @@ export type {
   OperatorKind,
   Partitioner,
   PartitionerType,
+  IntervalJoinSpec,
   Transformation,
   WindowSpec,
 } from './transformation.js';

@@ -20,6 +20,8 @@ export interface StreamEdge {
   partitioner: Partitioner;
   /** the id of the producer's side output this edge carries (getSideOutput); none: its main output */
   outputTag?: string;
+  /** on edges into a two-input operator: which input (0: first, 1: second) the edge feeds */
+  typeNumber?: number;
 }
 
 export interface StreamGraph {
@@ -60,6 +62,15 @@ export interface StateBackendOptions {
    */
   incremental?: boolean;
 }
+
+/** Operators with two inputs (`connect`, interval join, broadcast): their edges say which input they feed. */
+export const TWO_INPUT_KINDS: ReadonlySet<OperatorKind> = new Set<OperatorKind>([
+  'coProcess',
+  'keyedCoProcess',
+  'intervalJoin',
+  'broadcastProcess',
+  'keyedBroadcastProcess',
+]);
 
 function operatorId(t: Transformation): string {
   return t.uid !== undefined ? `uid-${t.uid}` : `${t.kind}-${t.seq}`;
@@ -124,8 +135,16 @@ export function buildStreamGraph(
   };
 
   for (const node of nodes.values()) {
-    for (const input of node.transformation.inputs) {
+    const twoInput = TWO_INPUT_KINDS.has(node.kind);
+    const seen = new Map<string, number>();
+    node.transformation.inputs.forEach((input, typeNumber) => {
       for (const [src, p, tag] of upstream(input, undefined, undefined)) {
+        // one partition per producer and consumer: a producer cannot feed both inputs
+        if (twoInput && seen.has(src.id) && seen.get(src.id) !== typeNumber)
+          throw new Error(
+            `'${node.name}' reads '${src.name}' on both inputs; connect two different streams (e.g. add a map() on one side)`,
+          );
+        seen.set(src.id, typeNumber);
         const partitioner: Partitioner = p ?? {
           type: src.parallelism === node.parallelism ? 'forward' : 'rebalance',
         };
@@ -134,9 +153,15 @@ export function buildStreamGraph(
             `Forward partitioning needs equal parallelism: '${src.name}' (${src.parallelism}) -> '${node.name}' (${node.parallelism})`,
           );
         }
-        edges.push({ sourceId: src.id, targetId: node.id, partitioner, ...(tag ? { outputTag: tag } : {}) });
+        edges.push({
+          sourceId: src.id,
+          targetId: node.id,
+          partitioner,
+          ...(tag ? { outputTag: tag } : {}),
+          ...(twoInput ? { typeNumber } : {}),
+        });
       }
-    }
+    });
   }
   const ordered = [...nodes.values()].sort((a, b) => a.transformation.seq - b.transformation.seq);
   const sinkPaths = ordered.flatMap((n): SinkPath[] => {

@@ -28,7 +28,12 @@ export type OperatorKind =
   | 'reduce'
   | 'sink'
   | 'timestampsAndWatermarks'
-  | 'window';
+  | 'window'
+  | 'coProcess'
+  | 'keyedCoProcess'
+  | 'intervalJoin'
+  | 'broadcastProcess'
+  | 'keyedBroadcastProcess';
 
 /** What `keyed.window(...)...reduce/aggregate/process` builds: the window operator's settings. */
 export interface WindowSpec {
@@ -41,6 +46,16 @@ export interface WindowSpec {
   aggregate?: AggregateFunction<unknown, unknown, unknown>;
   /** structural, so a copy of the API class from another module instance fits */
   process?: Pick<ProcessWindowFunction<unknown, unknown, unknown, Window>, 'process' | 'clear'>;
+}
+
+/** What `intervalJoin(...).between(lo, hi)...process(fn)` builds. */
+export interface IntervalJoinSpec {
+  lowerBound: number;
+  upperBound: number;
+  lowerBoundExclusive: boolean;
+  upperBoundExclusive: boolean;
+  leftLateDataOutputTag?: OutputTag<unknown>;
+  rightLateDataOutputTag?: OutputTag<unknown>;
 }
 
 /**
@@ -69,6 +84,14 @@ export interface Transformation {
   watermarkStrategy?: WatermarkStrategy<unknown>;
   /** set on 'window' nodes */
   window?: WindowSpec;
+  /** set on co-function operators (`connect(...).map/flatMap/process`): which methods fn has */
+  coFunction?: 'process' | 'map' | 'flatMap';
+  /** set on keyed two-input operators: the key of a record of the second input */
+  keySelector2?: KeySelector<unknown, unknown>;
+  /** set on 'intervalJoin' nodes */
+  intervalJoin?: IntervalJoinSpec;
+  /** set on broadcast operators: the names of the broadcast states */
+  broadcastStateNames?: string[];
   /** set on 'sideOutput' nodes: which of the input's side outputs they read */
   outputTag?: OutputTag<unknown>;
 }

@@ -52,6 +52,8 @@ export interface JobEdge {
   sourceOperatorId: string;
   targetOperatorId: string;
   partitioner: PartitionerType;
+  /** into a two-input operator: which input (0: first, 1: second) */
+  typeNumber?: number;
 }
 
 /**
@@ -171,6 +173,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
       sourceOperatorId: e.sourceId,
       targetOperatorId: e.targetId,
       partitioner: e.partitioner.type,
+      ...(e.typeNumber !== undefined ? { typeNumber: e.typeNumber } : {}),
     }));
   return {
     jobName: graph.jobName,

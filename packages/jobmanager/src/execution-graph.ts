@@ -83,6 +83,8 @@ export function createDeploymentDescriptor(
         subpartitionIndex: e.subtaskIndex,
         producerAddress: p.slot!.taskManager.address,
         producerTaskManagerId: p.slot!.taskManager.id,
+        // two-input consumers only: which of their inputs the channel feeds
+        ...(edge.typeNumber !== undefined ? { inputIndex: edge.typeNumber } : {}),
       });
     }
   }

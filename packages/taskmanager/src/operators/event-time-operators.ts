@@ -193,7 +193,7 @@ export function timestampsAndWatermarksOperator(
 }
 
 /** Base of the keyed event-time operators: rich function lifecycle, watermark kept with state. */
-abstract class KeyedEventTimeOperator implements StreamOperator {
+export abstract class KeyedEventTimeOperator implements StreamOperator {
   keyedBackend: KeyedStateBackend;
   private readonly saveWatermark: (checkpointId: number) => void;
 

@@ -24,15 +24,29 @@ import {
   type OperatorRuntime,
 } from './event-time-operators.js';
 
+import {
+  broadcastProcessOperator,
+  coProcessOperator,
+  intervalJoinOperator,
+  keyedBroadcastProcessOperator,
+  keyedCoProcessOperator,
+} from './two-input-operators.js';
+
 export type { OperatorRuntime } from './event-time-operators.js';
 
 /**
  * Keyed operators with timers or namespaced state: their backend carries event-time state
- * (windows, and process functions with onTimer). Others keep the plain backend, with its
+ * (windows, keyed two-input operators, and process functions with onTimer). Others keep the plain backend, with its
  * incremental checkpoints.
  */
 function hasEventTimeState(node: StreamNode): boolean {
-  if (node.kind === 'window') return true;
+  if (
+    node.kind === 'window' ||
+    node.kind === 'keyedCoProcess' ||
+    node.kind === 'intervalJoin' ||
+    node.kind === 'keyedBroadcastProcess'
+  )
+    return true;
   return (
     node.kind === 'keyedProcess' &&
     typeof (node.transformation.fn as { onTimer?: unknown })?.onTimer === 'function'
@@ -223,6 +237,41 @@ function buildOperator(
         open: () => rich.open(),
         close: () => rich.close(),
       });
+    }
+    case 'coProcess':
+    case 'broadcastProcess': {
+      const rich = new (class extends BaseOperator {
+        collect(): void {}
+      })(name, fn, ctx);
+      const parts = { node, runtime, output, open: () => rich.open(), close: () => rich.close() };
+      return node.kind === 'coProcess'
+        ? coProcessOperator(parts)
+        : broadcastProcessOperator({ ...parts, info, operatorState });
+    }
+    case 'keyedCoProcess':
+    case 'intervalJoin':
+    case 'keyedBroadcastProcess': {
+      if (!keyed) throw new Error(`Operator '${name}' needs keyed inputs`);
+      const rich = new (class extends BaseOperator {
+        collect(): void {}
+      })(name, fn, ctx);
+      const parts = {
+        node,
+        info,
+        runtime,
+        output,
+        backend: keyed.backend as EventTimeKeyedBackend,
+        keySelector: keyed.keySelector,
+        operatorState,
+        open: () => rich.open(),
+        close: () => rich.close(),
+      };
+      if (node.kind === 'keyedBroadcastProcess') return keyedBroadcastProcessOperator(parts);
+      const key2 = t.keySelector2;
+      if (!key2) throw new Error(`Operator '${name}' has no key selector for its second input`);
+      return node.kind === 'intervalJoin'
+        ? intervalJoinOperator(parts, key2)
+        : keyedCoProcessOperator(parts, key2);
     }
     case 'timestampsAndWatermarks':
       return timestampsAndWatermarksOperator(node, runtime, output);

@@ -8,6 +8,8 @@ import type { OperatorStateBackend } from '../state/operator-state-backend.js';
  */
 export interface StreamOperator extends Collector<unknown> {
   readonly name: string;
+  /** a record of the second input (two-input operators only; `collect` takes the first) */
+  collect2?(record: unknown): void;
   open(): void | Promise<void>;
   /** end of input: emit and flush what is still buffered */
   finish(): void | Promise<void>;

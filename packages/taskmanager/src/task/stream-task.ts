@@ -5,7 +5,7 @@
  * subtask-checkpoint-coordinator.ts, keyed state restore in task-state-restore.ts.
  */
 import { InputStatus, type Collector, type SourceReader } from '@weir/api';
-import type { StreamGraph, StreamNode } from '@weir/api/internal';
+import { TWO_INPUT_KINDS, type StreamGraph, type StreamNode } from '@weir/api/internal';
 import {
   encodeRecords,
   parseJobContext,
@@ -29,7 +29,7 @@ import { ResultPartition } from '../network/result-partition.js';
 import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
 import { AfterRecordWatermarks } from '../operators/event-time-operators.js';
 import type { ProcessingTimeService } from '../eventtime/internal-timer-service.js';
-import { StatusWatermarkValve } from '../eventtime/watermark-valve.js';
+import { StatusWatermarkValve, TwoInputWatermarkCombiner } from '../eventtime/watermark-valve.js';
 import {
   DEFAULT_AUTO_WATERMARK_INTERVAL_MS,
   TimestampsAndWatermarks,
@@ -80,6 +80,13 @@ export class StreamTask implements CheckpointedTask {
   private gate: InputGate | undefined;
   reader: SourceReader<unknown> | undefined;
   private head: Collector<unknown> = NOOP;
+  /** a two-input task: where records of the second input go */
+  private head2: Collector<unknown> = NOOP;
+  /** a two-input task: the input (0, 1) of each channel, and the channel's index within its input */
+  private channelInput: Uint8Array | undefined;
+  private channelInInput: Uint32Array | undefined;
+  /** a two-input task: one valve per input, combined by a TwoInputWatermarkCombiner */
+  private valves: [StatusWatermarkValve, StatusWatermarkValve] | undefined;
   /** counters of the record loop, sampled by metrics() */
   private readonly counters = new TaskIOMetrics();
   private state: 'DEPLOYING' | 'RUNNING' | 'ENDING' | TerminalState = 'DEPLOYING';
@@ -353,11 +360,12 @@ export class StreamTask implements CheckpointedTask {
       this.gate = new InputGate(channels, (channel, credit) =>
         this.host.post({ t: 'credit', executionId: this.executionId, channel, credit }),
       );
-      if (channels > 0)
-        this.valve = new StatusWatermarkValve(channels, {
-          emitWatermark: (t) => this.emitWatermark(0, t),
-          emitWatermarkStatus: (idle) => this.emitWatermarkStatus(0, idle),
-        });
+      const taskSink = {
+        emitWatermark: (t: number) => this.emitWatermark(0, t),
+        emitWatermarkStatus: (idle: boolean) => this.emitWatermarkStatus(0, idle),
+      };
+      if (TWO_INPUT_KINDS.has(chain[0]!.kind)) this.setUpTwoInputs(chain[0]!, taskSink);
+      else if (channels > 0) this.valve = new StatusWatermarkValve(channels, taskSink);
       this.barrierHandler = new CheckpointBarrierHandler(
         this.gate,
         this.tdd.checkpointingMode !== 'AT_LEAST_ONCE',
@@ -367,6 +375,41 @@ export class StreamTask implements CheckpointedTask {
     }
     for (const p of this.partitions)
       this.host.post({ t: 'partitionReady', partitionId: p.partitionId, executionId: this.executionId });
+  }
+
+  /**
+   * A two-input head: records go to `collect` or `collect2` by their channel's input, each
+   * input has its own valve, and the task's watermark is the minimum of both (Flink's
+   * StreamTwoInputProcessor). Barriers align and the input ends over all channels of both.
+   */
+  private setUpTwoInputs(
+    node: StreamNode,
+    sink: { emitWatermark(t: number): void; emitWatermarkStatus(idle: boolean): void },
+  ): void {
+    const op = this.operators[0]!;
+    if (typeof op.collect2 !== 'function')
+      throw new Error(`Operator '${node.name}' has two inputs but cannot take records of the second`);
+    this.head2 = { collect: (r) => op.collect2!(r) };
+    const n = this.tdd.inputChannels.length;
+    const input = (this.channelInput = new Uint8Array(n));
+    const local = (this.channelInInput = new Uint32Array(n));
+    const counts = [0, 0];
+    this.tdd.inputChannels.forEach((ch, i) => {
+      const k = ch.inputIndex === 1 ? 1 : 0;
+      input[i] = k;
+      local[i] = counts[k]!++;
+    });
+    if (counts[0] === 0 || counts[1] === 0)
+      throw new Error(
+        `Operator '${node.name}' has two inputs but its task got channels for input ${counts[0] === 0 ? 1 : 0} only; the job graph and the deployment disagree`,
+      );
+    const combiner = new TwoInputWatermarkCombiner(sink);
+    const valve = (i: 0 | 1): StatusWatermarkValve =>
+      new StatusWatermarkValve(counts[i]!, {
+        emitWatermark: (t) => combiner.inputWatermark(i, t),
+        emitWatermarkStatus: (idle) => combiner.inputWatermarkStatus(i, idle),
+      });
+    this.valves = [valve(0), valve(1)];
   }
 
   private openInputChannels(): void {
@@ -417,17 +460,31 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private readonly inputHandler = {
-    onRecords: (records: unknown[], _channel: number, timestamps?: number[]): void => {
+    onRecords: (records: unknown[], channel: number, timestamps?: number[]): void => {
       this.counters.recordsIn += records.length;
-      this.operators[0]?.prefetch?.(records);
+      this.pendingInput = this.channelInput === undefined ? 0 : this.channelInput[channel]!;
+      if (this.pendingInput === 0) this.operators[0]?.prefetch?.(records);
       this.pending = records;
       this.pendingTimestamps = timestamps;
       this.pendingAt = 0;
     },
     onEvent: (event: ChannelEvent, channel: number): void => {
-      if (event.type === 'Watermark') this.valve!.inputWatermark(event.timestamp, channel);
-      else if (event.type === 'WatermarkStatus') this.valve!.inputWatermarkStatus(event.idle, channel);
-      else if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
+      const valves = this.valves;
+      if (event.type === 'Watermark') {
+        if (valves)
+          valves[this.channelInput![channel]!]!.inputWatermark(
+            event.timestamp,
+            this.channelInInput![channel]!,
+          );
+        else this.valve!.inputWatermark(event.timestamp, channel);
+      } else if (event.type === 'WatermarkStatus') {
+        if (valves)
+          valves[this.channelInput![channel]!]!.inputWatermarkStatus(
+            event.idle,
+            this.channelInInput![channel]!,
+          );
+        else this.valve!.inputWatermarkStatus(event.idle, channel);
+      } else if (event.type === 'CheckpointBarrier') this.barrierHandler!.onBarrier(event, channel);
       else if (event.type === 'CancelCheckpointMarker')
         this.barrierHandler!.onCancelMarker(event.checkpointId);
       else if (event.type === 'EndOfPartition') this.barrierHandler!.onEndOfPartition();
@@ -440,6 +497,8 @@ export class StreamTask implements CheckpointedTask {
   /** their timestamps (NaN: none), when the buffer carried any */
   private pendingTimestamps: number[] | undefined;
   private pendingAt = 0;
+  /** the input (0, 1) the current buffer came from */
+  private pendingInput = 0;
 
   /**
    * Pushes the current buffer's records down the chain until the slice is used up or the
@@ -449,7 +508,7 @@ export class StreamTask implements CheckpointedTask {
   private drainPending(deadline: number): boolean {
     const records = this.pending!;
     const timestamps = this.pendingTimestamps;
-    const head = this.head;
+    const head = this.pendingInput === 0 ? this.head : this.head2;
     const slot = this.timestamp;
     let i = this.pendingAt;
     slot.value = undefined;
