@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import { runWithTaskManagerKills } from '../helpers/kill-run.js';
 import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from '../helpers/cli.js';
 import { RULE_COUNT, reference } from '../jobs/two-input-data.js';
 
@@ -31,73 +32,14 @@ function assertExact(outs: string[], skip: string[] = [], only?: string[]): void
   }
 }
 
-async function runJob(
+function runJob(
   cluster: TestCluster,
   out: string,
   rate: number,
   backend: string,
   kills: number,
 ): Promise<number> {
-  const client = await ClusterClient.connect(cluster.address);
-  try {
-    const r = await cluster.run([
-      'run',
-      job,
-      '--detached',
-      '--',
-      String(RECORDS),
-      String(rate),
-      out,
-      backend,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
-    let hits = 0;
-    for (let round = 0; round < kills; round++) {
-      const d = await until(
-        'all tasks running',
-        async () => {
-          const s = await client.status(jobId);
-          if (s.status === 'JOB_FINISHED' || s.status === 'JOB_FAILED') return s;
-          return s.status === 'JOB_RUNNING' &&
-            s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING'))
-            ? s
-            : undefined;
-        },
-        60_000,
-      );
-      if (d.status !== 'JOB_RUNNING') break;
-      await new Promise((res) => setTimeout(res, 700 + Math.random() * 700));
-      const busy = [...new Set(d.vertices.flatMap((v) => v.subtasks.map((t) => t.taskManagerId)))];
-      const victim = busy[Math.floor(Math.random() * busy.length)]!;
-      process.kill(cluster.taskManagerPid(victim), 'SIGKILL');
-      const after = await until(
-        'the job noticed the kill',
-        async () => {
-          const s = await client.status(jobId);
-          return s.numRestarts > d.numRestarts || s.status !== 'JOB_RUNNING' ? s : undefined;
-        },
-        15_000,
-      );
-      if (after.numRestarts > d.numRestarts) hits++;
-    }
-    await until(
-      'job finished',
-      async () => {
-        const s = await client.status(jobId);
-        if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-        return s.status === 'JOB_FINISHED' ? s : undefined;
-      },
-      90_000,
-    ).catch(async (e: unknown) => {
-      const s = await client.status(jobId);
-      const states = s.vertices.map((v) => `${v.name}: ${v.subtasks.map((t) => t.state).join(',')}`);
-      throw new Error(`${(e as Error).message}\n${states.join('\n')}`);
-    });
-    return hits;
-  } finally {
-    client.close();
-  }
+  return runWithTaskManagerKills(cluster, job, [String(RECORDS), String(rate), out, backend], kills);
 }
 
 describe('two-input operators on a cluster: connect, joins, broadcast state, exactly once', () => {
