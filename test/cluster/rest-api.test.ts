@@ -464,6 +464,132 @@ describe('REST API protection and start-up errors', () => {
     }
   });
 
+  test('fuzz: random methods, paths, queries, headers and bodies; never a 5xx, never data without the token, the server keeps serving', async () => {
+    const token = 'rest-fuzz-token-0123456789';
+    const jm = await startWeirProcess(
+      ['jobmanager', '--port', '0', '--no-job-store', '--checkpoint-dir', path.join(dir, 'fuzz')],
+      path.join(dir, 'jm-fuzz.log'),
+      { WEIR_AUTH_TOKEN: token },
+    );
+    try {
+      let seed = 1129;
+      const rnd = (n: number): number => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return seed % n;
+      };
+      const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+      const ids = [
+        '0'.repeat(32),
+        'a'.repeat(32),
+        'zz',
+        '%00',
+        '..%2F..%2Fetc',
+        '%E2%82',
+        'x'.repeat(5000),
+        '-1',
+        '1e999',
+        '',
+      ];
+      const templates = [
+        '/overview',
+        '/config',
+        '/jobs',
+        '/jobs/overview',
+        '/jobs/:id',
+        '/jobs/:id/checkpoints',
+        '/jobs/:id/checkpoints/details/:id',
+        '/jobs/:id/checkpoints/details/:id/subtasks/:id',
+        '/jobs/:id/exceptions',
+        '/jobs/:id/restarts',
+        '/jobs/:id/vertices/:id',
+        '/jobs/:id/vertices/:id/backpressure',
+        '/jobs/:id/savepoints',
+        '/jobs/:id/savepoints/:id',
+        '/taskmanagers',
+        '/taskmanagers/:id',
+        '/metrics',
+        '/:id',
+        '/assets/:id',
+        '/',
+        '/main.js',
+      ];
+      const queries = [
+        '',
+        '?mode=cancel',
+        '?mode=%ZZ',
+        '?a=1&a=2',
+        `?${'q='.repeat(2000)}`,
+        '?mode=stop',
+        '?limit=-5',
+      ];
+      const bodies = [
+        undefined,
+        '',
+        '{',
+        'null',
+        '[]',
+        '{"target-directory":1}',
+        '{"cancel-job":"yes"}',
+        'x'.repeat(200_000),
+      ];
+      const methods = ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'];
+      const auths = [
+        undefined,
+        `Bearer ${token}`,
+        'Bearer',
+        'Basic Zm9vOmJhcg==',
+        `Bearer ${token}x`,
+        'bearer ' + token,
+      ];
+      let withoutTokenData = 0;
+      for (let i = 0; i < 1500; i++) {
+        const p = pick(templates).replace(/:id/g, () => pick(ids)) + pick(queries);
+        const method = pick(methods);
+        const auth = pick(auths);
+        const body = method === 'GET' ? undefined : pick(bodies);
+        const res = await fetch(`http://${jm.rest}${p}`, {
+          method,
+          headers: {
+            ...(auth ? { authorization: auth } : {}),
+            'content-type': pick(['application/json', 'text/plain']),
+          },
+          body,
+        });
+        const text = await res.text();
+        assert.ok(res.status < 500, `${method} ${p.slice(0, 200)}: ${res.status} ${text.slice(0, 200)}`);
+        // the auth scheme is case-insensitive (RFC 7235), the token is not
+        const authorized = auth !== undefined && /^bearer /i.test(auth) && auth.slice(7) === token;
+        // the dashboard's static files hold no data and are public
+        const isPage =
+          method === 'GET' && ['/', '/index.html', '/main.js', '/main.css'].includes(p.split('?')[0]!);
+        if (!authorized && res.status < 300 && !isPage && !p.startsWith('/metrics')) withoutTokenData++;
+        if (!authorized && p.startsWith('/metrics') && method === 'GET') assert.equal(res.status, 401, p);
+        if (res.status >= 400)
+          assert.doesNotThrow(() => JSON.parse(text), `${method} ${p.slice(0, 200)}: error body not JSON`);
+      }
+      assert.equal(withoutTokenData, 0, 'no API answer without the token');
+      // raw garbage on the socket: the server closes or answers 400, and keeps serving
+      for (const garbage of [
+        '\x00\x01\x02\r\n\r\n',
+        'GET /' + 'a'.repeat(100_000) + ' HTTP/1.1\r\n\r\n',
+        'PATCH\r\n\r\n',
+      ]) {
+        const [host, port] = jm.rest.split(':');
+        await new Promise<void>((resolve) => {
+          const sock = net.connect(Number(port), host!, () => sock.end(garbage));
+          sock.on('error', () => resolve());
+          sock.on('close', () => resolve());
+          sock.resume();
+        });
+      }
+      const ok = await get(jm.rest, '/overview', { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(ok.status, 200);
+      assert.equal(jm.child.exitCode, null, 'the JobManager is still running');
+    } finally {
+      jm.child.kill('SIGKILL');
+    }
+  });
+
   test('a REST port in use: the JobManager names the port and exits non-zero', async () => {
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
