@@ -36,6 +36,7 @@ export async function connectorsBench(here: string): Promise<void> {
     slots: 1,
     port: 0,
     dir: path.join(here, '.tmp-connectors'),
+    jobStore: false,
   });
   try {
     // the input: MESSAGES JSON integers over two subjects, published without waiting for acks

@@ -80,12 +80,14 @@ export async function metricsOverhead(here: string, lines: number, runs: number)
     slots: 1,
     port: 0,
     dir: path.join(here, '.tmp-metrics-on'),
+    jobStore: false,
   });
   const off = new LocalCluster({
     taskManagers: 2,
     slots: 1,
     port: 0,
     dir: path.join(here, '.tmp-metrics-off'),
+    jobStore: false,
     metrics: false,
   });
   await on.start();

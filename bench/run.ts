@@ -175,7 +175,14 @@ async function main(): Promise<void> {
   // a real S3 server (s3rver, its own process) for the S3 checkpoint figures; the cluster reads its settings from the environment
   const s3 = await new TestS3Server().start();
   Object.assign(process.env, s3.env);
-  const cluster = new LocalCluster({ taskManagers: 2, slots: 1, port: 0, dir: path.join(here, '.tmp') });
+  // no job store: a benchmark must not resume a job an interrupted run left behind
+  const cluster = new LocalCluster({
+    taskManagers: 2,
+    slots: 1,
+    port: 0,
+    dir: path.join(here, '.tmp'),
+    jobStore: false,
+  });
   await cluster.start();
   const shuffle: number[] = [];
   const checkpointed: number[] = [];

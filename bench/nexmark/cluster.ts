@@ -71,6 +71,7 @@ export async function nexmarkBench(benchDir: string): Promise<void> {
     slots: 1,
     port: 0,
     dir: path.join(benchDir, '.tmp-nexmark'),
+    jobStore: false,
   });
   await cluster.start();
   const rates = new Map<string, number[]>();
