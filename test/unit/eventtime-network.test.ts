@@ -105,6 +105,65 @@ describe('timestamps on the wire', () => {
     assert.deepEqual(r.timestamps, expected);
   });
 
+  test('timestamps close together take one, two or four bytes per record; others a float64; all round-trip', () => {
+    // [spread of the timestamps, the width expected, fractional]
+    const cases: Array<[number, number, boolean]> = [
+      [200, 1, false],
+      [60_000, 2, false],
+      [3_000_000_000, 4, false],
+      [2 ** 33, 8, false],
+      [200, 8, true],
+    ];
+    for (const [spread, width, fractional] of cases) {
+      const { partition, frames, receive } = pipe(4096);
+      const expected: Array<number | undefined> = [];
+      for (let i = 0; i < 2000; i++) {
+        const ts =
+          i % 11 === 0
+            ? undefined
+            : -5_000 + Math.floor(((i * 7919) % 1000) * (spread / 1000)) + (fractional ? 0.25 : 0);
+        expected.push(ts);
+        if (ts === undefined) partition.emit(0, i);
+        else partition.emitTimestamped(0, i, ts);
+      }
+      partition.flushAll();
+      const timed = frames.filter((f) => f[0] === BufferHeader.RECORDS_WITH_TIMESTAMPS);
+      assert.ok(timed.length > 0);
+      assert.ok(
+        timed.every((f) => f[f.byteLength - 1] === width || f[f.byteLength - 1]! < width),
+        `spread ${spread}: widths ${[...new Set(timed.map((f) => f[f.byteLength - 1]))].join(',')}`,
+      );
+      assert.ok(
+        timed.some((f) => f[f.byteLength - 1] === width),
+        `spread ${spread}: width ${width} used, saw ${[...new Set(timed.map((f) => f[f.byteLength - 1]))].join(',')}`,
+      );
+      assert.ok(frames.every((f) => f.byteLength <= 4096));
+      const r = receive();
+      assert.deepEqual(
+        r.records,
+        Array.from({ length: 2000 }, (_, i) => i),
+      );
+      assert.deepEqual(r.timestamps, expected, `spread ${spread}`);
+    }
+  });
+
+  test('one-byte timestamps let a buffer of small records hold about as many records as without', () => {
+    const plain = pipe();
+    for (let i = 0; i < 50_000; i++) plain.partition.emit(0, i % 100);
+    plain.partition.flushAll();
+    const timed = pipe();
+    for (let i = 0; i < 50_000; i++)
+      timed.partition.emitTimestamped(0, i % 100, 1_700_000_000_000 + (i >> 8));
+    timed.partition.flushAll();
+    const bytes = (fs: Uint8Array[]): number => fs.reduce((n, f) => n + f.byteLength, 0);
+    // one byte per record of data, one of timestamp (a float64 each would be nine bytes per record)
+    assert.ok(
+      bytes(timed.frames) < 2.2 * bytes(plain.frames),
+      `${bytes(timed.frames)} vs ${bytes(plain.frames)}`,
+    );
+    assert.equal(timed.receive().timestamps.length, 50_000);
+  });
+
   test('a record larger than a buffer keeps its timestamp', () => {
     const { partition, receive } = pipe(1024);
     partition.emitTimestamped(0, 'y'.repeat(10_000), -8.64e15);

@@ -7,9 +7,14 @@
  * - FIRST_FRAGMENT: a 4-byte big-endian total length, then the first bytes of one record too
  *   large for a buffer;
  * - MORE_FRAGMENT: the next bytes of that record;
- * - RECORDS_WITH_TIMESTAMPS: as RECORDS, followed by one big-endian float64 per record, its
- *   timestamp (NaN: none); used only when some record of the buffer has a timestamp, so jobs
- *   without event time send exactly what they did before;
+ * - RECORDS_WITH_TIMESTAMPS: as RECORDS, followed by the records' timestamps; used only when
+ *   some record of the buffer has a timestamp, so jobs without event time send exactly what
+ *   they did before. The last byte is the width w: 8 means one big-endian float64 per record
+ *   (NaN: none) before it; 1, 2 or 4 means one unsigned big-endian offset of w bytes per
+ *   record (all ones: none), then the base (float64) the offsets are added to, then w. The
+ *   narrow form is used when every timestamp is an integer and they span less than the
+ *   width's range, which event times close together always do: a small record then costs
+ *   one more byte on the wire, not eight;
  * - FIRST_FRAGMENT_WITH_TIMESTAMP: as FIRST_FRAGMENT with the record's timestamp (float64)
  *   after the length.
  * A record's fragments are consecutive on its channel; the input gate joins them. So no frame

@@ -147,11 +147,20 @@ export class InputGate {
     if (header === BufferHeader.RECORDS_WITH_TIMESTAMPS) {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const count = view.getUint32(2);
-      const start = bytes.byteLength - 8 * count;
-      if (start < RECORDS_START)
+      const len = bytes.byteLength;
+      const w = bytes[len - 1]!;
+      const start = w === 8 ? len - 1 - 8 * count : len - 9 - w * count;
+      if ((w !== 1 && w !== 2 && w !== 4 && w !== 8) || start < RECORDS_START)
         throw new Error(`Input channel ${ch.index}: corrupt network buffer (timestamps of ${count} records)`);
       const timestamps = new Array<number>(count);
-      for (let i = 0; i < count; i++) timestamps[i] = view.getFloat64(start + 8 * i);
+      if (w === 8) for (let i = 0; i < count; i++) timestamps[i] = view.getFloat64(start + 8 * i);
+      else {
+        const base = view.getFloat64(len - 9);
+        for (let i = 0, p = start; i < count; i++, p += w) {
+          const o = w === 1 ? bytes[p]! : w === 2 ? view.getUint16(p) : view.getUint32(p);
+          timestamps[i] = o === (w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff) ? NaN : base + o;
+        }
+      }
       handler.onRecords(decodeRecords(bytes.subarray(1, start)), ch.index, timestamps);
       return;
     }

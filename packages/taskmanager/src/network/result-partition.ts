@@ -27,6 +27,64 @@ interface Frame {
  * may be on it. Buffers past `maxBuffersInMemory` therefore go to a spill file and come back
  * in order as credit arrives: the producer's memory stays bounded whatever one call emits.
  */
+/** The most a timestamp block for one record can take (float64 offsets, no base, the width byte). */
+const MAX_TIMESTAMP_BLOCK_ONE = 9;
+
+/** Bytes per timestamp when the buffer's timestamps span `min..max` (see buffer-format.ts). */
+function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 | 8 {
+  if (!integers) return 8;
+  if (min > max) return 1; // no timestamp yet, or only NaN
+  const range = max - min;
+  return range < 0xff ? 1 : range < 0xffff ? 2 : range < 0xffffffff ? 4 : 8;
+}
+
+/** The size of the timestamp block of `count` records once `t` joins the open buffer's timestamps. */
+function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number): number {
+  let min = sp.tsMin;
+  let max = sp.tsMax;
+  let integers = sp.tsIntegers;
+  if (t === t) {
+    if (t < min) min = t;
+    if (t > max) max = t;
+    if (!Number.isSafeInteger(t)) integers = false;
+  }
+  const w = timestampWidth(min, max, integers);
+  return w === 8 ? 1 + 8 * count : 9 + w * count;
+}
+
+function noteTimestamp(sp: ResultSubpartition, t: number): void {
+  if (t !== t) return;
+  if (t < sp.tsMin) sp.tsMin = t;
+  if (t > sp.tsMax) sp.tsMax = t;
+  if (!Number.isSafeInteger(t)) sp.tsIntegers = false;
+}
+
+/**
+ * Writes the timestamp block after the records at `pos`: offsets from the smallest timestamp
+ * in the narrowest unsigned width that holds their range (all ones: none), that base as a
+ * float64, and the width byte last; float64 timestamps and a width of 8 when they are not
+ * all integers or span 2^32 ms or more. Gives the end.
+ */
+function writeTimestampBlock(buf: Buffer, pos: number, ts: number[], sp: ResultSubpartition): number {
+  const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
+  let p = pos;
+  if (w === 8) {
+    for (let i = 0; i < ts.length; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
+  } else {
+    const base = sp.tsMin <= sp.tsMax ? sp.tsMin : 0;
+    for (let i = 0; i < ts.length; i++, p += w) {
+      const t = ts[i]!;
+      if (w === 1) buf[p] = t === t ? t - base : 0xff;
+      else if (w === 2) buf.writeUInt16BE(t === t ? t - base : 0xffff, p);
+      else buf.writeUInt32BE(t === t ? t - base : 0xffffffff, p);
+    }
+    buf.writeDoubleBE(base, p);
+    p += 8;
+  }
+  buf[p] = w;
+  return p + 1;
+}
+
 class ResultSubpartition {
   /** the open buffer: headers, then `count` whole serialized records up to `pos` */
   buffer: Buffer | undefined;
@@ -42,6 +100,10 @@ class ResultSubpartition {
   timestamps: number[] | undefined;
   /** reused for `timestamps` from buffer to buffer */
   readonly timestampScratch: number[] = [];
+  /** smallest and largest timestamp of the open buffer, and whether all are integers */
+  tsMin = Infinity;
+  tsMax = -Infinity;
+  tsIntegers = true;
 
   constructor(readonly index: number) {}
 }
@@ -131,10 +193,11 @@ export class ResultPartition {
       } catch (e) {
         throw this.refused(e);
       }
-      if (end >= 0 && end + 8 * (sp.count + 1) <= buf.length) {
+      if (end >= 0 && end + timestampBlockBytes(sp, timestamp, sp.count + 1) <= buf.length) {
         sp.pos = end;
         sp.count++;
         ts.push(timestamp);
+        noteTimestamp(sp, timestamp);
         return;
       }
     }
@@ -168,11 +231,12 @@ export class ResultPartition {
     if (sp.released) return;
     let buf = sp.buffer;
     const hasTimestamp = timestamp === timestamp;
-    // with timestamps, room stays free for one float64 per record after the records
-    const reserve = hasTimestamp || sp.timestamps !== undefined ? 8 * (sp.count + 1) : 0;
+    // with timestamps, room stays free for the timestamp block after the records
+    const reserve =
+      hasTimestamp || sp.timestamps !== undefined ? timestampBlockBytes(sp, timestamp, sp.count + 1) : 0;
     if (buf === undefined || sp.pos + n + reserve > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
-      if (n + RECORDS_START + (hasTimestamp ? 8 : 0) > this.bufferSize)
+      if (n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0) > this.bufferSize)
         return this.appendFragments(sp, src, n, timestamp);
       buf = sp.buffer = Buffer.allocUnsafeSlow(this.bufferSize);
       buf[0] = BufferHeader.RECORDS;
@@ -180,12 +244,15 @@ export class ResultPartition {
       sp.pos = RECORDS_START;
       sp.count = 0;
     }
-    if (sp.timestamps !== undefined) sp.timestamps.push(timestamp);
-    else if (hasTimestamp) {
+    if (sp.timestamps !== undefined) {
+      sp.timestamps.push(timestamp);
+      noteTimestamp(sp, timestamp);
+    } else if (hasTimestamp) {
       const ts = (sp.timestamps = sp.timestampScratch);
       ts.length = 0;
       for (let i = 0; i < sp.count; i++) ts.push(NaN);
       ts.push(timestamp);
+      noteTimestamp(sp, timestamp);
     }
     const p = sp.pos;
     if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
@@ -228,10 +295,11 @@ export class ResultPartition {
     const ts = sp.timestamps;
     if (ts !== undefined) {
       buf[0] = BufferHeader.RECORDS_WITH_TIMESTAMPS;
-      let p = sp.pos;
-      for (let i = 0; i < ts.length; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
-      sp.pos = p;
+      sp.pos = writeTimestampBlock(buf, sp.pos, ts, sp);
       sp.timestamps = undefined;
+      sp.tsMin = Infinity;
+      sp.tsMax = -Infinity;
+      sp.tsIntegers = true;
     }
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
     const bytes =
