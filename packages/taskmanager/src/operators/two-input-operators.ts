@@ -151,12 +151,67 @@ export function coProcessOperator(p: TwoInputParts): StreamOperator {
   };
 }
 
+/** What a keyed two-input operator core takes: a record of either input with its timestamp and key. */
+interface KeyedTwoInputCore {
+  processElement1(r: unknown, timestamp: number | undefined, key: unknown): void;
+  processElement2(r: unknown, timestamp: number | undefined, key: unknown): void;
+}
+
+/**
+ * The task-facing operator around a keyed two-input core: keys each record by its input's
+ * selector (checking once that both inputs' keys are of one kind), passes the record's
+ * timestamp, fires timers on watermarks and keeps the watermark with the state.
+ */
+function keyedTwoInput(
+  p: KeyedOperatorParts,
+  keySelector2: (r: unknown) => unknown,
+  core: KeyedTwoInputCore,
+  timers: {
+    advanceWatermark(t: number): void;
+    currentWatermark(): number;
+    restoreWatermark(w: number): void;
+  },
+  lateRecordsDropped?: () => number,
+): StreamOperator {
+  const { node, runtime, backend, keySelector } = p;
+  const slot = runtime.timestamp;
+  const kinds = new KeyKindCheck(node.name);
+  return new (class extends KeyedEventTimeOperator {
+    collect(r: unknown): void {
+      const key = keySelector(r);
+      if (!kinds.done) kinds.see(0, key);
+      core.processElement1(r, slot.value, key);
+    }
+    collect2(r: unknown): void {
+      const key = keySelector2(r);
+      if (!kinds.done) kinds.see(1, key);
+      core.processElement2(r, slot.value, key);
+    }
+    processWatermark(t: number): boolean {
+      timers.advanceWatermark(t);
+      return true;
+    }
+    numLateRecordsDropped(): number {
+      return lateRecordsDropped?.() ?? 0;
+    }
+  })(
+    node.name,
+    backend,
+    p.operatorState,
+    p.info,
+    () => timers.currentWatermark(),
+    (w) => timers.restoreWatermark(w),
+    p.open,
+    p.close,
+  );
+}
+
 /** `connect(b).keyBy(k1, k2).process(KeyedCoProcessFunction)` (or map/flatMap on keyed inputs). */
 export function keyedCoProcessOperator(
   p: KeyedOperatorParts,
   keySelector2: (r: unknown) => unknown,
 ): StreamOperator {
-  const { node, runtime, backend, keySelector } = p;
+  const { node, runtime, backend } = p;
   let op: KeyedCoProcessOperator<unknown, unknown, unknown, unknown> | undefined;
   const timers = backend.createTimerService<undefined>(
     VOID_NAMESPACE_SERIALIZER,
@@ -173,33 +228,7 @@ export function keyedCoProcessOperator(
     timers,
     timestampedOutput(p.output, runtime),
   ));
-  const slot = runtime.timestamp;
-  const kinds = new KeyKindCheck(node.name);
-  return new (class extends KeyedEventTimeOperator {
-    collect(r: unknown): void {
-      const key = keySelector(r);
-      if (!kinds.done) kinds.see(0, key);
-      co.processElement1(r, slot.value, key);
-    }
-    collect2(r: unknown): void {
-      const key = keySelector2(r);
-      if (!kinds.done) kinds.see(1, key);
-      co.processElement2(r, slot.value, key);
-    }
-    processWatermark(t: number): boolean {
-      timers.advanceWatermark(t);
-      return true;
-    }
-  })(
-    node.name,
-    backend,
-    p.operatorState,
-    p.info,
-    () => timers.currentWatermark(),
-    (w) => timers.restoreWatermark(w),
-    p.open,
-    p.close,
-  );
+  return keyedTwoInput(p, keySelector2, co, timers);
 }
 
 /** `a.keyBy(k).intervalJoin(b.keyBy(k)).between(lo, hi).process(fn)`. */
@@ -207,7 +236,7 @@ export function intervalJoinOperator(
   p: KeyedOperatorParts,
   keySelector2: (r: unknown) => unknown,
 ): StreamOperator {
-  const { node, runtime, backend, keySelector } = p;
+  const { node, runtime, backend } = p;
   const spec = node.transformation.intervalJoin;
   if (!spec) throw new Error(`Interval join '${node.name}' has no bounds`);
   let op: IntervalJoinOperator<unknown, unknown, unknown> | undefined;
@@ -228,33 +257,7 @@ export function intervalJoinOperator(
     ...(spec.leftLateDataOutputTag ? { leftLateDataOutputTag: spec.leftLateDataOutputTag } : {}),
     ...(spec.rightLateDataOutputTag ? { rightLateDataOutputTag: spec.rightLateDataOutputTag } : {}),
   }));
-  const slot = runtime.timestamp;
-  const kinds = new KeyKindCheck(node.name);
-  return new (class extends KeyedEventTimeOperator {
-    collect(r: unknown): void {
-      const key = keySelector(r);
-      if (!kinds.done) kinds.see(0, key);
-      join.processElement1(r, slot.value, key);
-    }
-    collect2(r: unknown): void {
-      const key = keySelector2(r);
-      if (!kinds.done) kinds.see(1, key);
-      join.processElement2(r, slot.value, key);
-    }
-    processWatermark(t: number): boolean {
-      timers.advanceWatermark(t);
-      return true;
-    }
-  })(
-    node.name,
-    backend,
-    p.operatorState,
-    p.info,
-    () => timers.currentWatermark(),
-    (w) => timers.restoreWatermark(w),
-    p.open,
-    p.close,
-  );
+  return keyedTwoInput(p, keySelector2, join, timers, () => join.numLateRecordsDropped);
 }
 
 export interface BroadcastParts extends TwoInputParts {
