@@ -278,7 +278,7 @@ export const CONFIG_OPTIONS = [
     parseSize,
     SIZE,
     'the smallest network buffer debloating asks a producer for (the largest is the 32 KiB buffer size); a record larger than a buffer still travels in one buffer of its size',
-    { default: 32 },
+    { default: 16 },
   ),
   o(
     'state.backend.rocksdb.read-cache.size',

@@ -23,7 +23,7 @@ export const DEFAULT_BUFFER_DEBLOAT: BufferDebloatSettings = {
   periodMs: 200,
   samples: 10,
   thresholdPercentages: 25,
-  minBufferSize: 32,
+  minBufferSize: 16,
   maxBufferSize: TARGET_BUFFER_BYTES,
 };
 
