@@ -17,6 +17,8 @@ const DEBLOAT_ENV = 'WEIR_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_ENABLED';
 export interface CheckpointRun {
   completed: number[];
   failed: number;
+  /** records/s at the sinks from the 5th second of the run to its end */
+  recordsPerSecond: number;
   /** the first checkpoint's trigger to the end of the run, when none completed */
   seconds: number;
 }
@@ -51,9 +53,12 @@ export async function slowKeyedCheckpoints(
     args: [String(micros), '1000'],
   });
   const t0 = Date.now();
+  let mark: { at: number; records: number } | undefined;
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 1000));
+      if (!mark && Date.now() - t0 >= 5000)
+        mark = { at: Date.now(), records: Number((await client.status(jobId)).recordsOut) };
       const s = await client.checkpoints(jobId);
       const done = (s.history ?? []).filter((c) => c.status === 'COMPLETED');
       process.stderr.write(
@@ -62,6 +67,7 @@ export async function slowKeyedCheckpoints(
       if (Date.now() - t0 > seconds * 1000) {
         process.stderr.write('\n');
         const ids = done.map((c) => c.id).sort((a, b) => a - b);
+        const records = Number((await client.status(jobId)).recordsOut);
         return {
           completed: done
             .filter((c) => c.id !== ids[0])
@@ -69,6 +75,7 @@ export async function slowKeyedCheckpoints(
             .map((c) => c.durationMs!),
           failed: s.counts?.failed ?? 0,
           seconds,
+          recordsPerSecond: mark ? ((records - mark.records) * 1000) / (Date.now() - mark.at) : 0,
         };
       }
     }
@@ -114,6 +121,34 @@ async function wordCount(
   }
 }
 
+/**
+ * BENCH_BACKPRESSURE_TARGETS=20,100,500: the slow job at BENCH_BACKPRESSURE_SWEEP_MICROS (default
+ * 50) per record under each debloating target, for choosing the default: checkpoint duration
+ * against the slow operator's records/s (too small a target starves it).
+ */
+export async function targetSweep(root: string, targets: number[], seconds: number): Promise<void> {
+  const micros = Number(process.env.BENCH_BACKPRESSURE_SWEEP_MICROS ?? 50);
+  const rows: string[] = [];
+  for (const target of targets) {
+    process.env.WEIR_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_TARGET = String(target);
+    let cluster: LocalCluster | undefined;
+    try {
+      cluster = await startCluster(path.join(root, 'bench/.tmp-debloat-sweep'), true);
+      const r = await slowKeyedCheckpoints(root, cluster, micros, seconds, `target ${target} ms`);
+      rows.push(`| ${target} ms | ${describeRun(r)} | ${Math.round(r.recordsPerSecond)} |`);
+    } finally {
+      delete process.env.WEIR_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_TARGET;
+      await cluster?.stop();
+    }
+  }
+  console.log('');
+  console.log(
+    `| debloating target (${micros} us/record, ${seconds} s) | median checkpoint duration | records/s |`,
+  );
+  console.log('|---|---|---:|');
+  for (const r of rows) console.log(r);
+}
+
 /** The backpressure part of `npm run bench`; prints its table. */
 export async function backpressureBench(root: string, runs: number): Promise<void> {
   const { WORDS_PER_LINE } = await import('./words.js');
@@ -121,6 +156,8 @@ export async function backpressureBench(root: string, runs: number): Promise<voi
   const seconds = Number(process.env.BENCH_BACKPRESSURE_SECONDS ?? 20);
   const words = Number(process.env.BENCH_BACKPRESSURE_WORDS ?? 5_000_000);
   const lines = Math.ceil(words / WORDS_PER_LINE);
+  const targets = process.env.BENCH_BACKPRESSURE_TARGETS;
+  if (targets) await targetSweep(root, targets.split(',').map(Number), seconds);
   // both clusters up at once, so word-count runs alternate between them in the same conditions
   const on = await startCluster(path.join(root, 'bench/.tmp-debloat-on'), true);
   let off: LocalCluster | undefined;
@@ -144,6 +181,9 @@ export async function backpressureBench(root: string, runs: number): Promise<voi
     console.log('|---|---|');
     console.log(`| defaults (buffer debloating on) | ${describeRun(withDebloat)} |`);
     console.log(`| buffer debloating off | ${describeRun(without)} |`);
+    console.log(
+      `slow operator records/s (both subtasks): ${Math.round(withDebloat.recordsPerSecond)} with debloating, ${Math.round(without.recordsPerSecond)} without`,
+    );
     console.log('');
     console.log(
       `| word count (${fmt(lines * WORDS_PER_LINE)} words), p=2, median of ${runs} | records/s | runs |`,
