@@ -183,3 +183,34 @@ describe('output beyond the in-memory budget of a subpartition', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('a timestamped record that nearly fills a buffer', () => {
+  test('its timestamp block still fits (records of 32,745 to 32,750 characters, integer timestamp)', () => {
+    for (let len = 32_745; len <= 32_750; len++) {
+      const got: unknown[] = [];
+      const stamps: number[] = [];
+      const gate = new InputGate(1, () => {});
+      const p = new ResultPartition({
+        partitionId: 'p',
+        numberOfSubpartitions: 1,
+        maxBacklog: 4,
+        onAvailable: () => {},
+        send: (_id, _sub, kind, bytes) => gate.onFrame(0, kind, new Uint8Array(bytes)),
+      });
+      p.onRequest(0, 1000);
+      const r = 'x'.repeat(len);
+      p.emitTimestamped(0, r, 5);
+      p.flushAll();
+      const handler = {
+        onRecords: (rs: unknown[], _ch: number, ts?: number[]) => {
+          got.push(...rs);
+          stamps.push(...(ts ?? []));
+        },
+        onEvent: () => {},
+      };
+      while (gate.pollNext(handler));
+      assert.deepEqual(got, [r], `a record of ${len} characters`);
+      assert.deepEqual(stamps, [5]);
+    }
+  });
+});

@@ -93,10 +93,10 @@ port.on('message', (msg: ToWorker) => {
       tasks.get(msg.executionId)?.onFrame(msg.channel, msg.kind, msg.bytes);
       break;
     case 'subpartitionRequest':
-      partitions.get(msg.partitionId)?.onRequest(msg.subpartition, msg.credit);
+      partitions.get(msg.partitionId)?.onRequest(msg.subpartition, msg.credit, msg.bufferSize);
       break;
     case 'credit':
-      partitions.get(msg.partitionId)?.onCredit(msg.subpartition, msg.credit);
+      partitions.get(msg.partitionId)?.onCredit(msg.subpartition, msg.credit, msg.bufferSize);
       break;
     case 'subpartitionReleased':
       partitions.get(msg.partitionId)?.onRelease(msg.subpartition);

@@ -23,6 +23,7 @@ import {
 import { JobManagerConnection } from './job-manager-connection.js';
 import { TaskManagerMetrics } from './task-manager-metrics.js';
 import { ExchangeRouter } from './network/exchange-router.js';
+import { DEFAULT_BUFFER_DEBLOAT } from './network/buffer-debloater.js';
 import type { SlotWorkerData } from './slot-worker.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { managedMemoryPerSlot } from './state/rocksdb/memory-budget.js';
@@ -39,6 +40,12 @@ export type TaskManagerSettings = Pick<
   | 'state.backend.rocksdb.writebuffer.size'
   | 'task.cancellation.timeout'
   | 'pipeline.auto-watermark-interval'
+  | 'taskmanager.network.memory.buffer-debloat.enabled'
+  | 'taskmanager.network.memory.buffer-debloat.target'
+  | 'taskmanager.network.memory.buffer-debloat.period'
+  | 'taskmanager.network.memory.buffer-debloat.samples'
+  | 'taskmanager.network.memory.buffer-debloat.threshold-percentages'
+  | 'taskmanager.memory.min-segment-size'
   | 'log.level'
   | S3Key
 >;
@@ -113,7 +120,23 @@ export class TaskExecutor {
       tasks: new Set<string>(),
       canceling: new Set<string>(),
     }));
-    this.network = { ...DEFAULT_NETWORK, ...opts.network };
+    const s = opts.settings;
+    this.network = {
+      ...DEFAULT_NETWORK,
+      debloat: {
+        ...DEFAULT_BUFFER_DEBLOAT,
+        enabled: s['taskmanager.network.memory.buffer-debloat.enabled'],
+        targetMs: s['taskmanager.network.memory.buffer-debloat.target'],
+        periodMs: s['taskmanager.network.memory.buffer-debloat.period'],
+        samples: s['taskmanager.network.memory.buffer-debloat.samples'],
+        thresholdPercentages: s['taskmanager.network.memory.buffer-debloat.threshold-percentages'],
+        minBufferSize: Math.min(
+          s['taskmanager.memory.min-segment-size'],
+          DEFAULT_BUFFER_DEBLOAT.maxBufferSize,
+        ),
+      },
+      ...opts.network,
+    };
     this.rocksdb = {
       localDir: path.join(path.resolve(opts.stateDir), this.id),
       memory: {
@@ -361,7 +384,7 @@ export class TaskExecutor {
         this.exchange.routeFrame(msg.partitionId, msg.subpartition, msg.kind, msg.bytes);
         break;
       case 'credit':
-        this.exchange.credit(msg.executionId, msg.channel, msg.credit);
+        this.exchange.credit(msg.executionId, msg.channel, msg.credit, msg.bufferSize);
         break;
       case 'openChannel':
         this.exchange.openChannel(worker, msg);

@@ -12,8 +12,15 @@ export type ToWorker =
   /** a frame for a consumer task's input channel */
   | { t: 'frame'; executionId: string; channel: number; kind: FrameKind; bytes: Uint8Array }
   /** a consumer asked for a subpartition of a producer task in this worker */
-  | { t: 'subpartitionRequest'; partitionId: string; subpartition: number; credit: number }
-  | { t: 'credit'; partitionId: string; subpartition: number; credit: number }
+  /** `bufferSize` (both): how large the producer should make its buffers (buffer debloating) */
+  | {
+      t: 'subpartitionRequest';
+      partitionId: string;
+      subpartition: number;
+      credit: number;
+      bufferSize?: number;
+    }
+  | { t: 'credit'; partitionId: string; subpartition: number; credit: number; bufferSize?: number }
   /** the consumer of a subpartition went away (canceled, failed, or its TaskManager was lost) */
   | { t: 'subpartitionReleased'; partitionId: string; subpartition: number }
   | { t: 'channelError'; executionId: string; channel: number; message: string }
@@ -47,10 +54,11 @@ export type FromWorker =
       producerAddress: string;
       producerTaskManagerId: string;
       credit: number;
+      bufferSize?: number;
     }
   | { t: 'closeChannel'; executionId: string; channel: number }
   | { t: 'frame'; partitionId: string; subpartition: number; kind: FrameKind; bytes: Uint8Array }
-  | { t: 'credit'; executionId: string; channel: number; credit: number }
+  | { t: 'credit'; executionId: string; channel: number; credit: number; bufferSize?: number }
   | { t: 'partitionReleased'; partitionId: string }
   | { t: 'collected'; executionId: string; bytes: Uint8Array }
   | {

@@ -24,7 +24,8 @@ export function progressionReader<T>(
   const queue = splits.filter((s) => s.next < s.end).map((s) => ({ ...s }));
   return {
     pollNext(out: ReaderOutput<T>): InputStatus {
-      let budget = 1024;
+      // small batches: a source emits a whole poll even when its output is full
+      let budget = 64;
       if (limit) {
         budget = Math.min(budget, limit.budget());
         if (budget <= 0) return InputStatus.NOTHING_AVAILABLE;

@@ -150,14 +150,16 @@ const RULES: Record<string, Check> = {
   // TaskManager -> TaskManager
   '/weir.DataExchange/Exchange': (m) => {
     if (m.kind === 'credit') return int(m, 'credit', 0, 1_000_000);
+    if (m.kind === 'bufferSize') return int(m, 'bufferSize', 16, 1 << 30);
     if (m.kind !== 'request' || !m.request || typeof m.request !== 'object')
-      return 'a message needs a partition request or a credit';
+      return 'a message needs a partition request, a credit or a buffer size';
     const r = m.request as Msg;
     return (
       str(r, 'partitionId', { required: true, max: 512 }) ??
       int(r, 'subpartitionIndex', 0, 32_767) ??
       int(r, 'initialCredit', 0, 1_000_000) ??
-      str(r, 'consumerExecutionId', { max: 256 })
+      str(r, 'consumerExecutionId', { max: 256 }) ??
+      (r.bufferSize === undefined ? undefined : int(r, 'bufferSize', 0, 1 << 30))
     );
   },
 };

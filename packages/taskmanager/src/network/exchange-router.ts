@@ -40,7 +40,7 @@ export class ExchangeRouter {
   private readonly producers = new Map<string, Worker>();
   private readonly pendingRequests = new Map<
     string,
-    Array<{ subpartition: number; credit: number; route: ConsumerRoute }>
+    Array<{ subpartition: number; credit: number; bufferSize?: number; route: ConsumerRoute }>
   >();
   private readonly consumers = new Map<string, ConsumerRoute>();
   private readonly channels = new Map<string, ChannelRoute>();
@@ -50,8 +50,11 @@ export class ExchangeRouter {
 
   constructor(private readonly taskManagerId: string) {}
 
-  /** A consumer's credit for its input channel, to the producer (local) or down the stream (remote). */
-  credit(executionId: string, channel: number, credit: number): void {
+  /**
+   * A consumer's credit for its input channel, and a new buffer size when debloating changed it,
+   * to the producer (local) or down the stream (remote).
+   */
+  credit(executionId: string, channel: number, credit: number, bufferSize?: number): void {
     const route = this.channels.get(`${executionId}/${channel}`);
     if (!route) return;
     if (route.local) {
@@ -60,9 +63,11 @@ export class ExchangeRouter {
         partitionId: route.partitionId,
         subpartition: route.subpartition,
         credit,
+        ...(bufferSize !== undefined ? { bufferSize } : {}),
       } satisfies ToWorker);
     } else if (!route.closed) {
-      route.call.write({ credit });
+      if (bufferSize !== undefined) route.call.write({ bufferSize });
+      if (credit > 0) route.call.write({ credit });
     }
   }
 
@@ -106,7 +111,8 @@ export class ExchangeRouter {
     this.producers.set(partitionId, worker);
     const pending = this.pendingRequests.get(partitionId);
     this.pendingRequests.delete(partitionId);
-    for (const r of pending ?? []) this.attachConsumer(partitionId, r.subpartition, r.credit, r.route);
+    for (const r of pending ?? [])
+      this.attachConsumer(partitionId, r.subpartition, r.credit, r.route, r.bufferSize);
   }
 
   partitionReleased(partitionId: string): void {
@@ -162,6 +168,7 @@ export class ExchangeRouter {
     subpartition: number,
     credit: number,
     route: ConsumerRoute,
+    bufferSize?: number,
   ): void {
     const producer = this.producers.get(partitionId);
     // checked once the producer's deployment has named the consumers; until then the request
@@ -172,24 +179,31 @@ export class ExchangeRouter {
     }
     if (!producer) {
       const list = this.pendingRequests.get(partitionId) ?? [];
-      list.push({ subpartition, credit, route });
+      list.push({ subpartition, credit, route, ...(bufferSize !== undefined ? { bufferSize } : {}) });
       this.pendingRequests.set(partitionId, list);
       return;
     }
     this.consumers.set(`${partitionId}/${subpartition}`, route);
-    producer.postMessage({ t: 'subpartitionRequest', partitionId, subpartition, credit } satisfies ToWorker);
+    producer.postMessage({
+      t: 'subpartitionRequest',
+      partitionId,
+      subpartition,
+      credit,
+      ...(bufferSize !== undefined ? { bufferSize } : {}),
+    } satisfies ToWorker);
   }
 
   openChannel(worker: Worker, msg: Extract<FromWorker, { t: 'openChannel' }>): void {
     const key = `${msg.executionId}/${msg.channel}`;
     if (msg.producerTaskManagerId === this.taskManagerId) {
       this.channels.set(key, { local: true, partitionId: msg.partitionId, subpartition: msg.subpartition });
-      this.attachConsumer(msg.partitionId, msg.subpartition, msg.credit, {
-        local: true,
-        worker,
-        executionId: msg.executionId,
-        channel: msg.channel,
-      });
+      this.attachConsumer(
+        msg.partitionId,
+        msg.subpartition,
+        msg.credit,
+        { local: true, worker, executionId: msg.executionId, channel: msg.channel },
+        msg.bufferSize,
+      );
       return;
     }
     let client = this.dataClients.get(msg.producerAddress);
@@ -206,6 +220,7 @@ export class ExchangeRouter {
         subpartitionIndex: msg.subpartition,
         initialCredit: msg.credit,
         consumerExecutionId: msg.executionId,
+        bufferSize: msg.bufferSize ?? 0,
       },
     });
     call.on('data', (m: { buffer?: Buffer; event?: Buffer; error?: string }) => {
@@ -286,12 +301,32 @@ export class ExchangeRouter {
         partitionId = m.request.partitionId;
         subpartition = m.request.subpartitionIndex;
         key = `${partitionId}/${subpartition}`;
-        this.attachConsumer(partitionId, subpartition, m.request.initialCredit + pendingCredit, {
-          local: false,
-          call,
-          executionId: m.request.consumerExecutionId,
-        });
+        const size = m.request.bufferSize;
+        this.attachConsumer(
+          partitionId,
+          subpartition,
+          m.request.initialCredit + pendingCredit,
+          { local: false, call, executionId: m.request.consumerExecutionId },
+          size > 0 ? size : undefined,
+        );
         pendingCredit = 0;
+      } else if (m.bufferSize) {
+        const producer = this.producers.get(partitionId);
+        const attached = key ? this.consumers.get(key) : undefined;
+        if (key && producer && attached && !attached.local && attached.call === call) {
+          producer.postMessage({
+            t: 'credit',
+            partitionId,
+            subpartition,
+            credit: 0,
+            bufferSize: m.bufferSize,
+          } satisfies ToWorker);
+        } else if (key) {
+          const pending = this.pendingRequests
+            .get(partitionId)
+            ?.find((r) => !r.route.local && r.route.call === call);
+          if (pending) pending.bufferSize = m.bufferSize;
+        }
       } else if (m.credit) {
         const producer = this.producers.get(partitionId);
         const attached = key ? this.consumers.get(key) : undefined;

@@ -1,6 +1,7 @@
 import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
 import { BufferHeader, RECORDS_START } from './buffer-format.js';
+import type { BufferDebloater } from './buffer-debloater.js';
 
 interface QueuedFrame {
   kind: FrameKind;
@@ -19,7 +20,16 @@ class InputChannel {
   assembled = 0;
   /** the timestamp of the record in `assembly` (NaN: none) */
   assemblyTimestamp = NaN;
-  constructor(readonly index: number) {}
+  /** a frame arrived in the current debloating period */
+  active = false;
+  /** the buffer size its producer was last told (debloating) */
+  announcedBufferSize: number;
+  constructor(
+    readonly index: number,
+    bufferSize: number,
+  ) {
+    this.announcedBufferSize = bufferSize;
+  }
 
   get size(): number {
     return this.queue.length - this.head;
@@ -45,7 +55,8 @@ export interface InputHandler {
 
 /**
  * All input channels of one task. Frames are queued per channel as they arrive and read
- * round-robin; each consumed buffer earns the producer one credit back.
+ * round-robin; each consumed buffer earns the producer one credit back. With a debloater, the
+ * producers are also told how large to make their buffers (with the next credit).
  */
 export class InputGate {
   private readonly channels: InputChannel[];
@@ -56,12 +67,47 @@ export class InputGate {
   private readonly blocked = new Set<number>();
   /** bytes of the buffers read so far (metrics) */
   bytesIn = 0;
+  /** bytesIn at the start of the debloating period */
+  private periodBytes = 0;
+  /** the task is waiting for input (debloating leaves that time out of its throughput) */
+  private waiting = false;
 
   constructor(
     numberOfChannels: number,
-    private readonly returnCredit: (channel: number, credit: number) => void,
+    /** `bufferSize`: a new size for the producer's buffers, when it changed */
+    private readonly returnCredit: (channel: number, credit: number, bufferSize?: number) => void,
+    readonly debloater?: BufferDebloater,
   ) {
-    this.channels = Array.from({ length: numberOfChannels }, (_, i) => new InputChannel(i));
+    const size = debloater?.bufferSize ?? 0;
+    this.channels = Array.from({ length: numberOfChannels }, (_, i) => new InputChannel(i, size));
+  }
+
+  /** The buffer size producers start with (in the partition request), or undefined without debloating. */
+  get initialBufferSize(): number | undefined {
+    return this.debloater?.bufferSize;
+  }
+
+  /** The task ran out of readable input. */
+  markWaiting(now: number): void {
+    this.waiting = true;
+    this.debloater?.idle(now);
+  }
+
+  /**
+   * A debloating period ended: the buffer size is recalculated from what was consumed, and a
+   * changed one goes to the producers at once (a slow task may not return credit for a while).
+   */
+  debloat(now: number): void {
+    const d = this.debloater;
+    if (!d) return;
+    let active = 0;
+    for (const ch of this.channels) {
+      if (!ch.finished && (ch.active || ch.size > 0)) active++;
+      ch.active = false;
+    }
+    const bytes = this.bytesIn - this.periodBytes;
+    this.periodBytes = this.bytesIn;
+    if (d.recalculate(now, bytes, active) !== undefined) this.flushCredits();
   }
 
   get numberOfChannels(): number {
@@ -72,6 +118,11 @@ export class InputGate {
     const ch = this.channels[channel];
     if (!ch) throw new Error(`No input channel ${channel}`);
     ch.queue.push({ kind, bytes });
+    ch.active = true;
+    if (this.waiting) {
+      this.waiting = false;
+      this.debloater?.busy(performance.now());
+    }
   }
 
   /** Frames queued over all channels, not yet read (metrics: input buffer usage). */
@@ -194,8 +245,16 @@ export class InputGate {
   }
 
   flushCredits(): void {
+    const size = this.debloater?.bufferSize;
     for (const ch of this.channels) {
-      if (ch.creditToReturn > 0 && !ch.finished) {
+      if (ch.finished) {
+        ch.creditToReturn = 0;
+        continue;
+      }
+      if (size !== undefined && size !== ch.announcedBufferSize) {
+        ch.announcedBufferSize = size;
+        this.returnCredit(ch.index, ch.creditToReturn, size);
+      } else if (ch.creditToReturn > 0) {
         this.returnCredit(ch.index, ch.creditToReturn);
       }
       ch.creditToReturn = 0;

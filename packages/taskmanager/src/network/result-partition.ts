@@ -26,9 +26,14 @@ interface Frame {
  * cannot wait: the tasks of a slot share one thread, so the consumer (or what it waits for)
  * may be on it. Buffers past `maxBuffersInMemory` therefore go to a spill file and come back
  * in order as credit arrives: the producer's memory stays bounded whatever one call emits.
+ *
+ * With buffer debloating the consumer says how large each subpartition's buffers should be
+ * (with its credit): a slow consumer gets small buffers, so what queues ahead of a checkpoint
+ * barrier is little data, not `maxBacklog` full buffers. A record larger than that size still
+ * goes in one buffer of its own size (up to `bufferSize`); only larger ones are fragmented.
  */
-/** The most a timestamp block for one record can take (float64 offsets, no base, the width byte). */
-const MAX_TIMESTAMP_BLOCK_ONE = 9;
+/** The most a timestamp block for one record can take (a 1-byte offset, the float64 base, the width byte). */
+const MAX_TIMESTAMP_BLOCK_ONE = 10;
 
 /** Bytes per timestamp when the buffer's timestamps span `min..max` (see buffer-format.ts). */
 function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 | 8 {
@@ -94,6 +99,8 @@ class ResultSubpartition {
   /** closed buffers beyond the in-memory budget, in order after `queue` */
   spill: SpillFile | undefined;
   credit = 0;
+  /** bytes per new buffer: the partition's buffer size, or what the consumer asked for */
+  bufferSize: number;
   requested = false;
   released = false;
   /** timestamps of the open buffer's records (NaN: none), or undefined while no record has one */
@@ -105,7 +112,12 @@ class ResultSubpartition {
   tsMax = -Infinity;
   tsIntegers = true;
 
-  constructor(readonly index: number) {}
+  constructor(
+    readonly index: number,
+    bufferSize: number,
+  ) {
+    this.bufferSize = bufferSize;
+  }
 }
 
 export interface ResultPartitionOptions {
@@ -117,6 +129,11 @@ export interface ResultPartitionOptions {
   onAvailable: () => void;
   /** bytes per network buffer (default TARGET_BUFFER_BYTES) */
   bufferSize?: number;
+  /**
+   * bytes per buffer until a consumer says otherwise (default bufferSize): with buffer
+   * debloating, small, so what is emitted before the consumer connects does not flood it
+   */
+  initialBufferSize?: number;
   /** who emits into this partition, for error messages: "'Flat Map' to 'Keyed Process'" */
   description?: string;
   /** where buffers over the in-memory budget go (none: they stay in memory) */
@@ -139,15 +156,19 @@ export class ResultPartition {
 
   constructor(opts: ResultPartitionOptions) {
     this.partitionId = opts.partitionId;
+    this.bufferSize = opts.bufferSize ?? TARGET_BUFFER_BYTES;
+    if (this.bufferSize < 16) throw new Error(`Network buffer size ${this.bufferSize} is too small`);
     this.subpartitions = Array.from(
       { length: opts.numberOfSubpartitions },
-      (_, i) => new ResultSubpartition(i),
+      (_, i) =>
+        new ResultSubpartition(
+          i,
+          Math.max(16, Math.min(this.bufferSize, opts.initialBufferSize ?? this.bufferSize)),
+        ),
     );
     this.send = opts.send;
     this.maxBacklog = opts.maxBacklog;
     this.onAvailable = opts.onAvailable;
-    this.bufferSize = opts.bufferSize ?? TARGET_BUFFER_BYTES;
-    if (this.bufferSize < 16) throw new Error(`Network buffer size ${this.bufferSize} is too small`);
     this.description = opts.description ?? `partition ${opts.partitionId}`;
     this.spillDirectory = opts.spillDirectory;
     this.maxBuffersInMemory = Math.max(opts.maxBuffersInMemory ?? opts.maxBacklog + 8, 1);
@@ -238,7 +259,9 @@ export class ResultPartition {
       if (buf !== undefined) this.closeBuffer(sp);
       if (n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0) > this.bufferSize)
         return this.appendFragments(sp, src, n, timestamp);
-      buf = sp.buffer = Buffer.allocUnsafeSlow(this.bufferSize);
+      // the consumer's size, or what this one record needs when it is larger
+      const fit = n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0);
+      buf = sp.buffer = Buffer.allocUnsafeSlow(sp.bufferSize >= fit ? sp.bufferSize : fit);
       buf[0] = BufferHeader.RECORDS;
       buf[1] = 0xdd; // MessagePack array 32; its count is written when the buffer is closed
       sp.pos = RECORDS_START;
@@ -366,21 +389,39 @@ export class ResultPartition {
     }
   }
 
-  onRequest(subpartition: number, credit: number): void {
+  /** `bufferSize`: the consumer's buffer size (buffer debloating), else the partition's full size. */
+  onRequest(subpartition: number, credit: number, bufferSize?: number): void {
     const sp = this.subpartitions[subpartition];
     if (!sp) throw new Error(`Partition ${this.partitionId} has no subpartition ${subpartition}`);
     sp.requested = true;
     sp.credit += credit;
+    this.resize(sp, bufferSize ?? this.bufferSize);
     this.drain(sp);
     this.notifyIfAvailable();
   }
 
-  onCredit(subpartition: number, credit: number): void {
+  onCredit(subpartition: number, credit: number, bufferSize?: number): void {
     const sp = this.subpartitions[subpartition];
     if (!sp) return;
     sp.credit += credit;
+    if (bufferSize !== undefined) this.resize(sp, bufferSize);
     this.drain(sp);
     this.notifyIfAvailable();
+  }
+
+  /** The size of a subpartition's buffers from now on; its open buffer goes out as it is. */
+  private resize(sp: ResultSubpartition, bufferSize: number): void {
+    const size = Math.max(16, Math.min(this.bufferSize, Math.floor(bufferSize)));
+    if (size === sp.bufferSize || sp.released) return;
+    sp.bufferSize = size;
+    if (sp.buffer === undefined) return;
+    if (sp.count > 0) this.closeBuffer(sp);
+    else sp.buffer = undefined;
+  }
+
+  /** The size of a subpartition's next buffer (metrics and tests). */
+  bufferSizeOf(subpartition: number): number {
+    return this.subpartitions[subpartition]!.bufferSize;
   }
 
   /** The consumer is gone: drop what it would have received so the producer is not stuck. */

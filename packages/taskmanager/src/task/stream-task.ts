@@ -24,6 +24,7 @@ import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-c
 import { restoreKeyedState } from './task-state-restore.js';
 import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
+import { BufferDebloater, type BufferDebloatSettings } from '../network/buffer-debloater.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
 import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
@@ -43,6 +44,8 @@ export interface NetworkSettings {
   creditsPerChannel: number;
   maxBacklog: number;
   bufferTimeoutMs: number;
+  /** buffer debloating of every input gate (none: full-size buffers) */
+  debloat?: BufferDebloatSettings;
 }
 
 /** What a task needs from the worker thread that hosts it. */
@@ -94,6 +97,8 @@ export class StreamTask implements CheckpointedTask {
   private waitingForOutput = false;
   private wakeUp: (() => void) | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** the input gate's buffer debloating period */
+  private debloatTimer: NodeJS.Timeout | undefined;
   private readonly info: SubtaskInfo;
   private readonly restore: TaskRestoreState | undefined;
   /** the input ended and the operators were finished; with a final checkpoint pending, the task still runs */
@@ -207,6 +212,12 @@ export class StreamTask implements CheckpointedTask {
           this.host.network.bufferTimeoutMs,
         );
       }
+      const gate = this.gate;
+      if (gate?.debloater)
+        this.debloatTimer = setInterval(
+          () => gate.debloat(performance.now()),
+          this.host.network.debloat!.periodMs,
+        );
       if (this.reader) void this.runSource();
       else this.schedule();
     } catch (err) {
@@ -262,6 +273,10 @@ export class StreamTask implements CheckpointedTask {
           ]),
         onAvailable: () => this.onOutputAvailable(),
         description,
+        // debloating consumers ask for their size when they connect; until then buffers stay small
+        ...(this.host.network.debloat?.enabled
+          ? { initialBufferSize: this.host.network.debloat.minBufferSize }
+          : {}),
         // one call may emit without bound (a flatMap); what does not fit in memory waits on local disk
         spillDirectory: this.host.rocksdb.localDir,
       });
@@ -357,8 +372,23 @@ export class StreamTask implements CheckpointedTask {
     } else {
       this.head = output;
       const channels = this.tdd.inputChannels.length;
-      this.gate = new InputGate(channels, (channel, credit) =>
-        this.host.post({ t: 'credit', executionId: this.executionId, channel, credit }),
+      const net = this.host.network;
+      // what may queue per channel ahead of a barrier: the producer's backlog and open buffer,
+      // the buffers the consumer granted credit for, and the one it is working on
+      const debloater = net.debloat?.enabled
+        ? new BufferDebloater(net.debloat, net.maxBacklog + 1 + net.creditsPerChannel + 1, performance.now())
+        : undefined;
+      this.gate = new InputGate(
+        channels,
+        (channel, credit, bufferSize) =>
+          this.host.post({
+            t: 'credit',
+            executionId: this.executionId,
+            channel,
+            credit,
+            ...(bufferSize !== undefined ? { bufferSize } : {}),
+          }),
+        debloater,
       );
       const taskSink = {
         emitWatermark: (t: number) => this.emitWatermark(0, t),
@@ -413,6 +443,7 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private openInputChannels(): void {
+    const bufferSize = this.gate?.initialBufferSize;
     this.tdd.inputChannels.forEach((ch, channel) =>
       this.host.post({
         t: 'openChannel',
@@ -423,6 +454,7 @@ export class StreamTask implements CheckpointedTask {
         producerAddress: ch.producerAddress,
         producerTaskManagerId: ch.producerTaskManagerId,
         credit: this.host.network.creditsPerChannel,
+        ...(bufferSize !== undefined ? { bufferSize } : {}),
       }),
     );
     if (this.gate && this.gate.numberOfChannels === 0) void this.endOfData();
@@ -614,6 +646,8 @@ export class StreamTask implements CheckpointedTask {
         this.waitForOutput();
       } else if (gate.hasData()) {
         this.schedule();
+      } else {
+        gate.markWaiting(performance.now());
       }
     } catch (err) {
       void this.fail(err);
@@ -647,11 +681,14 @@ export class StreamTask implements CheckpointedTask {
         const deadline = start + SLICE_MS;
         let status: InputStatus;
         let polls = 0;
+        // output is checked after every poll: what a source emits past a full backlog queues
+        // ahead of the next checkpoint barrier
         do {
           status = reader.pollNext(this.head);
         } while (
           status === InputStatus.MORE_AVAILABLE &&
-          (++polls & 7 || (performance.now() < deadline && this.outputAvailable()))
+          this.outputAvailable() &&
+          (++polls & 7 || performance.now() < deadline)
         );
         this.counters.busyMs += performance.now() - start;
         this.sourceWatermarkTick();
@@ -794,6 +831,7 @@ export class StreamTask implements CheckpointedTask {
 
   private async closeAll(): Promise<void> {
     clearInterval(this.flushTimer);
+    clearInterval(this.debloatTimer);
     let first: unknown;
     for (const op of this.operators) {
       try {
@@ -821,6 +859,7 @@ export class StreamTask implements CheckpointedTask {
   private terminate(state: TerminalState, failure?: TaskFailure): void {
     this.state = state;
     clearInterval(this.flushTimer);
+    clearInterval(this.debloatTimer);
     for (let i = 0; i < this.tdd.inputChannels.length; i++) {
       this.host.post({ t: 'closeChannel', executionId: this.executionId, channel: i });
     }
