@@ -1,6 +1,7 @@
 import type { KeyGroupRange } from '@weir/core';
 import { encodeRecords } from '@weir/core';
 import type {
+  KeyGroupBatch,
   KeyedStateBackend,
   KeyedStateSnapshot,
   KeyedStateSnapshotMaterializer,
@@ -214,7 +215,8 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
 
   /**
    * The inner backend's snapshot with the event-time entries added to each key group's
-   * batch. The event-time part is serialized here, in the synchronous part.
+   * batch. The event-time part (namespaced state and timers) is serialized here, in the
+   * synchronous part; the heap backend's own tables are copy-on-write and serialized later.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
     // RocksDB: the backend's own snapshot holds the rows already
@@ -230,7 +232,16 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
       if (entries.length > 0) own.set(kg, encodeRecords(entries));
     }
     const inner = this.inner.snapshot(maxParallelism);
-    return async () => mergeSnapshots(await inner(), own);
+    const materialize = (async () => mergeSnapshots(await inner(), own)) as KeyedStateSnapshotMaterializer;
+    const innerBatches = inner.batches;
+    if (innerBatches)
+      materialize.batches = () => {
+        const b = innerBatches();
+        if (own.size === 0) return b;
+        return { kinds: { ...b.kinds, ...KINDS }, batches: mergeBatches(b.batches, own) };
+      };
+    if (inner.discard) materialize.discard = inner.discard;
+    return materialize;
   }
 
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void {
@@ -331,6 +342,28 @@ export function mergeSnapshots(
     offset += bytes.byteLength;
   }
   return { data: Buffer.concat(parts), index, kinds: { ...(base?.kinds ?? {}), ...KINDS } };
+}
+
+/** mergeSnapshots for a snapshot produced batch by batch (both in increasing key group order). */
+async function* mergeBatches(
+  base: AsyncIterable<KeyGroupBatch>,
+  extra: Map<number, Uint8Array>,
+): AsyncGenerator<KeyGroupBatch> {
+  const own = [...extra.keys()].sort((a, b) => a - b);
+  let i = 0;
+  const ownBatch = (kg: number): KeyGroupBatch => {
+    const bytes = extra.get(kg)!;
+    const h = arrayHeader(bytes);
+    return { keyGroup: kg, count: h.count, parts: [bytes.subarray(h.start)] };
+  };
+  for await (const b of base) {
+    while (i < own.length && own[i]! < b.keyGroup) yield ownBatch(own[i++]!);
+    if (i < own.length && own[i] === b.keyGroup) {
+      const o = ownBatch(own[i++]!);
+      yield { keyGroup: b.keyGroup, count: b.count + o.count, parts: [...b.parts, ...o.parts] };
+    } else yield b;
+  }
+  while (i < own.length) yield ownBatch(own[i++]!);
 }
 
 /** Count and elements of a MessagePack array. */

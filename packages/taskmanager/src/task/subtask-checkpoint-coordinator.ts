@@ -2,6 +2,7 @@ import type { SourceReader } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
+  writeChunks,
   type ChannelEvent,
   type CheckpointStorage,
   type FullKeyedHandle,
@@ -11,14 +12,20 @@ import {
 } from '@weir/core';
 import type {
   IncrementalSnapshotMaterializer,
+  KeyGroupBatch,
+  KeyedStateBatches,
   KeyedStateSnapshotMaterializer,
 } from '../state/keyed-state-backend.js';
+import { snapshotFileChunks } from '../state/heap-snapshot.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { ResultPartition } from '../network/result-partition.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
+
+/** Ends the writing of a checkpoint that was aborted (or whose task ended) meanwhile. */
+class CheckpointAbortedError extends Error {}
 
 /** What the checkpointing of a task needs from the task. */
 export interface CheckpointedTask {
@@ -103,6 +110,7 @@ export class SubtaskCheckpointCoordinator {
           });
       });
     } catch (err) {
+      for (const s of snapshots) s.keyed?.discard?.();
       this.task.post({
         t: 'checkpointDecline',
         executionId: this.task.executionId,
@@ -118,17 +126,21 @@ export class SubtaskCheckpointCoordinator {
       this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
+    const written: string[] = [];
+    let storage: CheckpointStorage | undefined;
     try {
       // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
-      const storage = barrier.storage
+      storage = barrier.storage
         ? createCheckpointStorage(barrier.storage)
         : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: TaskStateSnapshot = {};
-      const written: string[] = [];
       let size = 0;
-      // every materializer runs (each releases its view when done), even if one fails
-      const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
+      // every whole-buffer materializer runs (each releases its view when done), even if one
+      // fails; streamed ones (heap) are produced while they are written, below
+      const keyedSnapshots = await Promise.all(
+        snapshots.map((s) => (s.keyed && !s.keyed.batches ? s.keyed() : undefined)),
+      );
       // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
       const incrementalHandles = await Promise.all(
         snapshots.map((s) => {
@@ -137,7 +149,7 @@ export class SubtaskCheckpointCoordinator {
           return s.incremental(async (name, data) => {
             const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
             written.push(rel);
-            const h = await storage.write(rel, data);
+            const h = await storage!.write(rel, data);
             return { ...h, path: `../shared/${stem}-${name}` };
           });
         }),
@@ -150,7 +162,22 @@ export class SubtaskCheckpointCoordinator {
           size += incr.checkpointedSize;
         }
         const keyed = keyedSnapshots[i];
-        if (keyed) {
+        const batches = s.keyed?.batches;
+        if (batches) {
+          const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
+          written.push(`${directory}/${file}`);
+          const kb = batches();
+          const out = await this.writeKeyedBatches(storage, `${directory}/${file}`, kb, id);
+          if (out) {
+            entry.keyed = {
+              ...out.handle,
+              path: file,
+              index: out.index,
+              kinds: kb.kinds,
+            } satisfies FullKeyedHandle;
+            size += out.handle.size;
+          }
+        } else if (keyed) {
           // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
           const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
           written.push(`${directory}/${file}`);
@@ -171,7 +198,7 @@ export class SubtaskCheckpointCoordinator {
       for (const op of this.task.operators) await op.snapshotDurable?.(id);
       if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
         // aborted (or the task ended) while writing: the coordinator already removed the directory
-        await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
+        await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
         return;
       }
       this.task.post({
@@ -185,6 +212,10 @@ export class SubtaskCheckpointCoordinator {
         stateSizeBytes: size,
       });
     } catch (err) {
+      if (err instanceof CheckpointAbortedError) {
+        await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
+        return;
+      }
       this.task.post({
         t: 'checkpointDecline',
         executionId: this.task.executionId,
@@ -193,7 +224,43 @@ export class SubtaskCheckpointCoordinator {
       });
       // consumers still aligning it need not wait for the other inputs
       this.cancelDownstream(id);
+    } finally {
+      // views a failure left unread (no-op for those already released)
+      for (const s of snapshots) s.keyed?.discard?.();
     }
+  }
+
+  /**
+   * Writes a snapshot produced batch by batch as one file, streamed to storage; undefined
+   * (and no file) when there is no state. Stops at the next batch once the checkpoint is
+   * aborted or the task ended, which releases the snapshot's views.
+   */
+  private async writeKeyedBatches(
+    storage: CheckpointStorage,
+    rel: string,
+    kb: KeyedStateBatches,
+    id: number,
+  ): Promise<
+    | { handle: { path: string; size: number; sha256: string }; index: Record<number, [number, number]> }
+    | undefined
+  > {
+    const index: Record<number, [number, number]> = {};
+    const self = this;
+    async function* untilAborted(): AsyncGenerator<KeyGroupBatch> {
+      for await (const b of kb.batches) {
+        if (self.abortedCheckpoints.has(id) || self.task.isTerminal)
+          throw new CheckpointAbortedError(`checkpoint ${id} aborted`);
+        yield b;
+      }
+    }
+    const it = snapshotFileChunks(untilAborted(), index);
+    const first = await it.next();
+    if (first.done) return undefined;
+    const chunks = (async function* () {
+      yield first.value;
+      yield* it;
+    })();
+    return { handle: await writeChunks(storage, rel, chunks), index };
   }
 
   /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */

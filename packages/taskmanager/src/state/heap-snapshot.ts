@@ -1,0 +1,156 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, valueEncoder } from '@weir/core';
+import type { CopyOnWriteTable } from './copy-on-write-table.js';
+import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
+
+/**
+ * The asynchronous part of a heap snapshot: serialization in slices of at most SLICE_MS on
+ * the task thread, handing the event loop back between slices so records keep flowing; this
+ * bounds the longest stall a checkpoint causes.
+ */
+export const SLICE_MS = 4;
+/** how many entries between two looks at the clock */
+const CHECK_EVERY = 256;
+/** the largest part of a key group batch */
+const MAX_PART = 1 << 20;
+
+/** A table and its pre-images of one snapshot (see CopyOnWriteTable). */
+export interface TableView {
+  table: CopyOnWriteTable<unknown>;
+  pre: Map<string | number, unknown>;
+}
+
+/** The encoded entries of one key group, in parts of at most MAX_PART bytes. */
+class BatchBuilder {
+  count = 0;
+  readonly parts: Buffer[] = [];
+  private buf = Buffer.allocUnsafe(256);
+  private pos = 0;
+
+  append(src: Buffer, n: number): void {
+    let off = 0;
+    while (off < n) {
+      if (this.pos === this.buf.length) {
+        if (this.buf.length < MAX_PART) {
+          const next = Buffer.allocUnsafe(Math.min(MAX_PART, this.buf.length * 2));
+          this.buf.copy(next, 0, 0, this.pos);
+          this.buf = next;
+        } else {
+          this.parts.push(this.buf);
+          this.buf = Buffer.allocUnsafe(MAX_PART);
+          this.pos = 0;
+        }
+      }
+      const k = Math.min(n - off, this.buf.length - this.pos);
+      src.copy(this.buf, this.pos, off, off + k);
+      this.pos += k;
+      off += k;
+    }
+  }
+
+  finish(): Uint8Array[] {
+    if (this.pos > 0) this.parts.push(this.buf.subarray(0, this.pos));
+    return this.parts;
+  }
+}
+
+function appendEncoded(b: BatchBuilder, v: unknown): void {
+  const n = valueEncoder.encode(v);
+  b.append(valueEncoder.buffer, n);
+}
+
+/**
+ * Key group batches of the views' entries, the tables read as of the barrier. All entries are
+ * encoded (in slices) before the first batch is yielded, since a key group's entries are spread
+ * over the tables; the views are released as soon as every table has been read.
+ */
+export async function* heapSnapshotBatches(
+  views: TableView[],
+  maxParallelism: number,
+): AsyncGenerator<KeyGroupBatch> {
+  const builders = new Map<number, BatchBuilder>();
+  try {
+    let sliceStart = performance.now();
+    let n = 0;
+    for (const { table, pre } of views) {
+      const isMap = table.kind === 'map';
+      const it = table.map.entries();
+      for (let r = it.next(); !r.done; r = it.next()) {
+        const [k, live] = r.value;
+        const v = pre.has(k) ? pre.get(k) : live;
+        if (v !== undefined) {
+          const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
+          let b = builders.get(kg);
+          if (!b) builders.set(kg, (b = new BatchBuilder()));
+          // [name, key, value] as a 3-element array, without allocating the tuple
+          b.append(ARRAY3, 1);
+          appendEncoded(b, table.name);
+          appendEncoded(b, k);
+          try {
+            appendEncoded(b, isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
+          } catch (e) {
+            if (e instanceof UnsupportedValueError)
+              throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${table.name}'`));
+            throw e;
+          }
+          b.count++;
+        }
+        if (++n % CHECK_EVERY === 0 && performance.now() - sliceStart > SLICE_MS) {
+          await yieldToLoop();
+          sliceStart = performance.now();
+        }
+      }
+      // this table is read: later accesses need no more copies for this snapshot
+      table.releaseView(pre);
+    }
+  } finally {
+    for (const { table, pre } of views) table.releaseView(pre);
+  }
+  valueEncoder.shrink();
+  for (const kg of [...builders.keys()].sort((a, b) => a - b)) {
+    const b = builders.get(kg)!;
+    builders.delete(kg);
+    yield { keyGroup: kg, count: b.count, parts: b.finish() };
+  }
+}
+
+const ARRAY3 = Buffer.from([0x93]);
+
+/** The MessagePack array header of `count` elements (always the 32-bit form: its size is known ahead). */
+export function arrayHeader32(count: number): Uint8Array {
+  const h = Buffer.allocUnsafe(5);
+  h[0] = 0xdd;
+  h.writeUInt32BE(count, 1);
+  return h;
+}
+
+/**
+ * The bytes of a canonical snapshot file, batch by batch, filling `index` (key group ->
+ * [offset, length]) as it goes; `index` is complete when the iteration ends.
+ */
+export async function* snapshotFileChunks(
+  batches: AsyncIterable<KeyGroupBatch>,
+  index: Record<number, [number, number]>,
+): AsyncGenerator<Uint8Array> {
+  let offset = 0;
+  for await (const b of batches) {
+    const header = arrayHeader32(b.count);
+    let len = header.byteLength;
+    yield header;
+    for (const p of b.parts) {
+      len += p.byteLength;
+      yield p;
+    }
+    index[b.keyGroup] = [offset, len];
+    offset += len;
+  }
+}
+
+/** A whole canonical snapshot in one buffer (savepoint tests, callers without a streaming writer). */
+export async function collectBatches(kb: KeyedStateBatches): Promise<KeyedStateSnapshot | undefined> {
+  const index: Record<number, [number, number]> = {};
+  const chunks: Uint8Array[] = [];
+  for await (const c of snapshotFileChunks(kb.batches, index)) chunks.push(c);
+  if (chunks.length === 0) return undefined;
+  return { data: Buffer.concat(chunks), index, kinds: kb.kinds };
+}
