@@ -15,7 +15,13 @@ import type {
 import { normalizeKey } from '@weir/core';
 import { aggregatingState, reducingState, type AccumulatorCell } from './appending-state.js';
 import { CopyOnWriteTable } from './copy-on-write-table.js';
-import { collectBatches, heapSnapshotBatches, type TableView } from './heap-snapshot.js';
+import {
+  DEFAULT_SLICING,
+  collectBatches,
+  heapSnapshotBatches,
+  type SnapshotSlicing,
+  type TableView,
+} from './heap-snapshot.js';
 import { DeltaOp } from './incremental-snapshot.js';
 import { RestoredEventTimeRows, isEventTimeKind } from './restored-event-time-rows.js';
 import type {
@@ -40,6 +46,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   private currentMapKey: string | number = '';
   private readonly tables = new Map<string, StateTable<unknown>>();
   private readonly states = new Map<string, State>();
+  /** how snapshots slice their serialization (tests make every entry a slice) */
+  snapshotSlicing: SnapshotSlicing = DEFAULT_SLICING;
   /** namespaced state and timers of a RocksDB checkpoint, until eventTimeStores takes them */
   readonly restoredEventTime = new RestoredEventTimeRows();
 
@@ -199,7 +207,10 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       kinds[name] = table.kind;
       views.push({ table, pre: table.openView() });
     }
-    const batches = (): KeyedStateBatches => ({ kinds, batches: heapSnapshotBatches(views, maxParallelism) });
+    const batches = (): KeyedStateBatches => ({
+      kinds,
+      batches: heapSnapshotBatches(views, maxParallelism, this.snapshotSlicing),
+    });
     const materialize = (() => collectBatches(batches())) as KeyedStateSnapshotMaterializer;
     materialize.batches = batches;
     materialize.discard = () => {
@@ -254,6 +265,20 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
         }
       } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
     }
+  }
+
+  /** Snapshots in progress and tombstones left, over all tables (for tests). */
+  openSnapshotViews(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.openViews;
+    return n;
+  }
+
+  /** Entries held, tombstones included (for tests: none are left once no snapshot is in progress). */
+  storedEntries(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.map.size;
+    return n;
   }
 
   /** Number of keys with state, over all states (for metrics and tests). */

@@ -9,8 +9,14 @@ import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './key
  * bounds the longest stall a checkpoint causes.
  */
 export const SLICE_MS = 4;
-/** how many entries between two looks at the clock */
-const CHECK_EVERY = 256;
+
+/** How the serializer slices its work: at most `ms` per slice, the clock read every `checkEvery` entries. */
+export interface SnapshotSlicing {
+  ms: number;
+  checkEvery: number;
+}
+
+export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256 };
 /** the largest part of a key group batch */
 const MAX_PART = 1 << 20;
 
@@ -67,6 +73,7 @@ function appendEncoded(b: BatchBuilder, v: unknown): void {
 export async function* heapSnapshotBatches(
   views: TableView[],
   maxParallelism: number,
+  slicing: SnapshotSlicing = DEFAULT_SLICING,
 ): AsyncGenerator<KeyGroupBatch> {
   const builders = new Map<number, BatchBuilder>();
   try {
@@ -95,7 +102,7 @@ export async function* heapSnapshotBatches(
           }
           b.count++;
         }
-        if (++n % CHECK_EVERY === 0 && performance.now() - sliceStart > SLICE_MS) {
+        if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
           await yieldToLoop();
           sliceStart = performance.now();
         }
