@@ -28,8 +28,10 @@ export class CopyOnWriteTable<V> {
   ) {}
 
   get(key: string | number): V | undefined {
-    if (this.views.length !== 0) this.touch(key);
-    return this.map.get(key);
+    const v = this.map.get(key);
+    // a primitive handed out cannot be changed in place: only objects need their copy now
+    if (this.views.length !== 0 && typeof v === 'object' && v !== null) this.touch(key);
+    return v;
   }
 
   set(key: string | number, value: V): void {

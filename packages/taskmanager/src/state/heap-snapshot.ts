@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, valueEncoder } from '@weir/core';
+import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue, valueEncoder } from '@weir/core';
 import type { CopyOnWriteTable } from './copy-on-write-table.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
 
@@ -26,31 +26,43 @@ export interface TableView {
   pre: Map<string | number, unknown>;
 }
 
-/** The encoded entries of one key group, in parts of at most MAX_PART bytes. */
+/** The encoded entries of one key group, in parts of about MAX_PART bytes, encoded in place. */
 class BatchBuilder {
   count = 0;
   readonly parts: Buffer[] = [];
   private buf = Buffer.allocUnsafe(256);
   private pos = 0;
 
-  append(src: Buffer, n: number): void {
-    let off = 0;
-    while (off < n) {
-      if (this.pos === this.buf.length) {
-        if (this.buf.length < MAX_PART) {
-          const next = Buffer.allocUnsafe(Math.min(MAX_PART, this.buf.length * 2));
-          this.buf.copy(next, 0, 0, this.pos);
-          this.buf = next;
-        } else {
-          this.parts.push(this.buf);
-          this.buf = Buffer.allocUnsafe(MAX_PART);
-          this.pos = 0;
-        }
+  /** Encodes `v` straight into the current part (no scratch copy). */
+  write(v: unknown): void {
+    for (;;) {
+      const end = valueEncoder.encodeInto(v, this.buf, this.pos);
+      if (end >= 0) {
+        this.pos = end;
+        return;
       }
-      const k = Math.min(n - off, this.buf.length - this.pos);
-      src.copy(this.buf, this.pos, off, off + k);
-      this.pos += k;
-      off += k;
+      this.grow();
+    }
+  }
+
+  /** Appends bytes encoded ahead (an entry's header and state name). */
+  writeBytes(src: Uint8Array): void {
+    while (this.pos + src.length > this.buf.length) this.grow();
+    const b = this.buf;
+    for (let i = 0; i < src.length; i++) b[this.pos + i] = src[i]!;
+    this.pos += src.length;
+  }
+
+  /** A bigger part while under MAX_PART (or when one value fills a whole part), else a new part. */
+  private grow(): void {
+    if (this.buf.length < MAX_PART || this.pos === 0) {
+      const next = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(next, 0, 0, this.pos);
+      this.buf = next;
+    } else {
+      this.parts.push(this.buf.subarray(0, this.pos));
+      this.buf = Buffer.allocUnsafe(MAX_PART);
+      this.pos = 0;
     }
   }
 
@@ -58,11 +70,6 @@ class BatchBuilder {
     if (this.pos > 0) this.parts.push(this.buf.subarray(0, this.pos));
     return this.parts;
   }
-}
-
-function appendEncoded(b: BatchBuilder, v: unknown): void {
-  const n = valueEncoder.encode(v);
-  b.append(valueEncoder.buffer, n);
 }
 
 /**
@@ -75,26 +82,25 @@ export async function* heapSnapshotBatches(
   maxParallelism: number,
   slicing: SnapshotSlicing = DEFAULT_SLICING,
 ): AsyncGenerator<KeyGroupBatch> {
-  const builders = new Map<number, BatchBuilder>();
+  const builders: Array<BatchBuilder | undefined> = new Array<BatchBuilder | undefined>(maxParallelism);
   try {
     let sliceStart = performance.now();
     let n = 0;
     for (const { table, pre } of views) {
       const isMap = table.kind === 'map';
+      // every entry is [name, key, value]: the array header and the name are the same bytes
+      const head = Buffer.concat([ARRAY3, encodeValue(table.name)]);
       const it = table.map.entries();
       for (let r = it.next(); !r.done; r = it.next()) {
         const [k, live] = r.value;
-        const v = pre.has(k) ? pre.get(k) : live;
+        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : live;
         if (v !== undefined) {
           const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
-          let b = builders.get(kg);
-          if (!b) builders.set(kg, (b = new BatchBuilder()));
-          // [name, key, value] as a 3-element array, without allocating the tuple
-          b.append(ARRAY3, 1);
-          appendEncoded(b, table.name);
-          appendEncoded(b, k);
+          const b = (builders[kg] ??= new BatchBuilder());
+          b.writeBytes(head);
+          b.write(k);
           try {
-            appendEncoded(b, isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
+            b.write(isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
           } catch (e) {
             if (e instanceof UnsupportedValueError)
               throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${table.name}'`));
@@ -113,10 +119,10 @@ export async function* heapSnapshotBatches(
   } finally {
     for (const { table, pre } of views) table.releaseView(pre);
   }
-  valueEncoder.shrink();
-  for (const kg of [...builders.keys()].sort((a, b) => a - b)) {
-    const b = builders.get(kg)!;
-    builders.delete(kg);
+  for (let kg = 0; kg < builders.length; kg++) {
+    const b = builders[kg];
+    if (!b) continue;
+    builders[kg] = undefined;
     yield { keyGroup: kg, count: b.count, parts: b.finish() };
   }
 }

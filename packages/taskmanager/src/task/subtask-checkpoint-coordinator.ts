@@ -2,7 +2,6 @@ import type { SourceReader } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
-  writeChunks,
   type ChannelEvent,
   type CheckpointStorage,
   type FullKeyedHandle,
@@ -12,20 +11,15 @@ import {
 } from '@weir/core';
 import type {
   IncrementalSnapshotMaterializer,
-  KeyGroupBatch,
-  KeyedStateBatches,
   KeyedStateSnapshotMaterializer,
 } from '../state/keyed-state-backend.js';
-import { snapshotFileChunks } from '../state/heap-snapshot.js';
+import { SnapshotWriteStoppedError, writeKeyedSnapshot } from '../state/keyed-snapshot-writer.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { ResultPartition } from '../network/result-partition.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
-
-/** Ends the writing of a checkpoint that was aborted (or whose task ended) meanwhile. */
-class CheckpointAbortedError extends Error {}
 
 /** What the checkpointing of a task needs from the task. */
 export interface CheckpointedTask {
@@ -167,7 +161,10 @@ export class SubtaskCheckpointCoordinator {
           const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
           written.push(`${directory}/${file}`);
           const kb = batches();
-          const out = await this.writeKeyedBatches(storage, `${directory}/${file}`, kb, id);
+          // an abort stops the writing at the next key group and releases the snapshot's views
+          const out = await writeKeyedSnapshot(storage, `${directory}/${file}`, kb, () =>
+            this.abortedCheckpoints.has(id) || this.task.isTerminal ? `checkpoint ${id} aborted` : undefined,
+          );
           if (out) {
             entry.keyed = {
               ...out.handle,
@@ -212,7 +209,7 @@ export class SubtaskCheckpointCoordinator {
         stateSizeBytes: size,
       });
     } catch (err) {
-      if (err instanceof CheckpointAbortedError) {
+      if (err instanceof SnapshotWriteStoppedError) {
         await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
         return;
       }
@@ -228,39 +225,6 @@ export class SubtaskCheckpointCoordinator {
       // views a failure left unread (no-op for those already released)
       for (const s of snapshots) s.keyed?.discard?.();
     }
-  }
-
-  /**
-   * Writes a snapshot produced batch by batch as one file, streamed to storage; undefined
-   * (and no file) when there is no state. Stops at the next batch once the checkpoint is
-   * aborted or the task ended, which releases the snapshot's views.
-   */
-  private async writeKeyedBatches(
-    storage: CheckpointStorage,
-    rel: string,
-    kb: KeyedStateBatches,
-    id: number,
-  ): Promise<
-    | { handle: { path: string; size: number; sha256: string }; index: Record<number, [number, number]> }
-    | undefined
-  > {
-    const index: Record<number, [number, number]> = {};
-    const self = this;
-    async function* untilAborted(): AsyncGenerator<KeyGroupBatch> {
-      for await (const b of kb.batches) {
-        if (self.abortedCheckpoints.has(id) || self.task.isTerminal)
-          throw new CheckpointAbortedError(`checkpoint ${id} aborted`);
-        yield b;
-      }
-    }
-    const it = snapshotFileChunks(untilAborted(), index);
-    const first = await it.next();
-    if (first.done) return undefined;
-    const chunks = (async function* () {
-      yield first.value;
-      yield* it;
-    })();
-    return { handle: await writeChunks(storage, rel, chunks), index };
   }
 
   /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */
