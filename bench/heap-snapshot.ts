@@ -17,6 +17,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
@@ -38,12 +39,24 @@ interface CheckpointRun {
   writeMs: number;
   size: number;
   stallMs: number;
+  /**
+   * the longest gap counting only the time this process ran (CPU time over the gap, capped at
+   * the gap): on a loaded machine the wall-clock gaps include time the OS gave other processes
+   */
+  cpuStallMs: number;
+  /** the longest garbage collection pause during the checkpoint */
+  gcMs: number;
+  /** every gap between buffers during the checkpoint */
+  gaps: number[];
 }
 
 /** The task: processes buffers of records and records the gaps between them. */
 class RecordLoop {
   private readonly backend = new HeapKeyedStateBackend();
   private readonly count = this.backend.getState(new ValueStateDescriptor<number>('count'));
+  private readonly payload = this.backend.getState(new ValueStateDescriptor<string>('payload'));
+  /** large-value runs: each record replaces its key's value with one of these */
+  private readonly values: string[];
   private next = 0;
   private stopped = false;
   private last = 0;
@@ -54,27 +67,59 @@ class RecordLoop {
   inCheckpoint = false;
   private done: Promise<void> = Promise.resolve();
 
-  constructor() {
-    for (let k = 0; k < KEYS; k++) {
+  /** the gaps (ms) between buffers, with and without a checkpoint in progress */
+  readonly gaps = { idle: [] as number[] };
+  private current: number[] = [];
+  private lastCpu = 0;
+  private gcMax = 0;
+  private readonly gc = new PerformanceObserver((list) => {
+    if (this.inCheckpoint) for (const e of list.getEntries()) this.gcMax = Math.max(this.gcMax, e.duration);
+  });
+  private maxCpuGap = 0;
+  idleMaxCpuGap = 0;
+
+  constructor(
+    readonly keys: number,
+    readonly valueBytes: number,
+  ) {
+    this.values = Array.from({ length: 16 }, (_, i) => String.fromCharCode(97 + i).repeat(valueBytes));
+    for (let k = 0; k < keys; k++) {
       this.backend.setCurrentKey(k);
-      this.count.update(1);
+      if (valueBytes > 0) this.payload.update(this.values[k % 16]!);
+      else this.count.update(1);
     }
   }
 
   start(): void {
     this.stopped = false;
+    this.gc.observe({ entryTypes: ['gc'] });
     this.last = performance.now();
+    const cu = process.cpuUsage();
+    this.lastCpu = (cu.user + cu.system) / 1000;
     this.done = (async () => {
       while (!this.stopped) {
         const now = performance.now();
         const gap = now - this.last;
         this.last = now;
-        if (this.inCheckpoint) this.maxGap = Math.max(this.maxGap, gap);
-        else this.idleMaxGap = Math.max(this.idleMaxGap, gap);
+        const cu = process.cpuUsage();
+        const cpu = (cu.user + cu.system) / 1000;
+        const cpuGap = Math.min(gap, cpu - this.lastCpu);
+        this.lastCpu = cpu;
+        if (this.inCheckpoint) this.maxCpuGap = Math.max(this.maxCpuGap, cpuGap);
+        else this.idleMaxCpuGap = Math.max(this.idleMaxCpuGap, cpuGap);
+        if (this.inCheckpoint) {
+          this.maxGap = Math.max(this.maxGap, gap);
+          this.current.push(gap);
+        } else {
+          this.idleMaxGap = Math.max(this.idleMaxGap, gap);
+          this.gaps.idle.push(gap);
+        }
+        const big = this.valueBytes > 0;
         for (let i = 0; i < BUFFER; i++) {
           this.backend.setCurrentKey(this.next);
-          this.count.update((this.count.value() ?? 0) + 1);
-          if (++this.next === KEYS) this.next = 0;
+          if (big) this.payload.update(this.values[(this.next + this.records + i) % 16]!);
+          else this.count.update((this.count.value() ?? 0) + 1);
+          if (++this.next === this.keys) this.next = 0;
         }
         this.records += BUFFER;
         await tick();
@@ -85,6 +130,7 @@ class RecordLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.done;
+    this.gc.disconnect();
   }
 
   /** One checkpoint at a buffer boundary (this runs between two buffers), written to `storage`. */
@@ -93,6 +139,9 @@ class RecordLoop {
       ? { ms: Infinity, checkEvery: 2 ** 30 }
       : { ms: 4, checkEvery: 256 };
     this.maxGap = 0;
+    this.maxCpuGap = 0;
+    this.gcMax = 0;
+    this.current = [];
     this.inCheckpoint = true;
     const t0 = performance.now();
     const m = this.backend.snapshot(MAX_P);
@@ -119,6 +168,9 @@ class RecordLoop {
       writeMs: end - firstBatch,
       size: out.handle.size,
       stallMs: this.maxGap,
+      cpuStallMs: this.maxCpuGap,
+      gcMs: this.gcMax,
+      gaps: this.current,
     };
   }
 }
@@ -192,10 +244,30 @@ function s3Config(env: Record<string, string>): S3ClientConfig {
   };
 }
 
+/** share of gaps over 20 ms, and the 99th percentile */
+function gapStats(gaps: number[]): string {
+  if (gaps.length === 0) return '-';
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+  const over = gaps.filter((g) => g > 20).length;
+  return `p99 ${p99.toFixed(1)} ms, ${over} of ${gaps.length} over 20 ms`;
+}
+
 export async function heapSnapshotBench(s3Env: Record<string, string>): Promise<void> {
+  await heapSnapshotConfig(s3Env, KEYS, 0);
+  // larger values: the same path with ~1 KB per entry, where bytes rather than entries dominate
+  const bigKeys = Number(process.env.BENCH_HEAP_BIG_KEYS ?? 100_000);
+  if (bigKeys > 0) await heapSnapshotConfig(s3Env, bigKeys, 1000);
+}
+
+async function heapSnapshotConfig(
+  s3Env: Record<string, string>,
+  keys: number,
+  valueBytes: number,
+): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-heap-snapshot-'));
   const s3 = new S3Client(s3Config(s3Env));
-  const loop = new RecordLoop();
+  const loop = new RecordLoop(keys, valueBytes);
   const results: StorageResult[] = [];
   try {
     results.push(
@@ -216,13 +288,13 @@ export async function heapSnapshotBench(s3Env: Record<string, string>): Promise<
   const f = (n: number, d = 1): string => n.toFixed(d);
   console.log('');
   console.log(
-    `heap snapshots of ${KEYS.toLocaleString('en-US')} keys (value state, ${MAX_P} key groups) while a record loop runs; medians of ${CHECKPOINTS} checkpoints each (measured under load)`,
+    `heap snapshots of ${keys.toLocaleString('en-US')} keys (value state: ${valueBytes > 0 ? `${valueBytes}-character strings` : 'a count'}, ${MAX_P} key groups) while a record loop runs; medians of ${CHECKPOINTS} checkpoints each (measured under load)`,
   );
   console.log('');
   console.log(
-    '| storage | snapshot | longest record-loop stall | sync part | checkpoint duration | size | checkpoint MB/s | write stage MB/s | raw write MB/s (same size, same run) | checkpoint / raw | write stage / raw |',
+    '| storage | snapshot | longest record-loop stall (wall) | longest stall (this process running) | sync part | checkpoint duration | size | checkpoint MB/s | write stage MB/s | raw write MB/s (same size, same run) | checkpoint / raw | write stage / raw |',
   );
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const raw = mbps(median(r.cow.map((c) => c.size)), median(r.rawMs));
     for (const [mode, runs] of [
@@ -235,19 +307,19 @@ export async function heapSnapshotBench(s3Env: Record<string, string>): Promise<
       const tp = mbps(size, dur);
       const wtp = mbps(size, write);
       console.log(
-        `| ${r.name} | ${mode} | ${f(Math.max(...runs.map((c) => c.stallMs)))} ms | ${f(median(runs.map((c) => c.syncMs)), 2)} ms | ${f(dur, 0)} ms | ${f(size / 1e6)} MB | ${f(tp)} | ${f(wtp)} | ${f(raw)} | ${f((tp / raw) * 100, 0)}% | ${f((wtp / raw) * 100, 0)}% |`,
+        `| ${r.name} | ${mode} | ${f(Math.max(...runs.map((c) => c.stallMs)))} ms | ${f(Math.max(...runs.map((c) => c.cpuStallMs)))} ms | ${f(median(runs.map((c) => c.syncMs)), 2)} ms | ${f(dur, 0)} ms | ${f(size / 1e6)} MB | ${f(tp)} | ${f(wtp)} | ${f(raw)} | ${f((tp / raw) * 100, 0)}% | ${f((wtp / raw) * 100, 0)}% |`,
       );
     }
   }
   console.log('');
   console.log(
-    `longest gap between buffers with no checkpoint in progress: ${f(loop.idleMaxGap)} ms; records processed: ${loop.records.toLocaleString('en-US')}`,
+    `gaps between buffers: ${results.map((r) => `${r.name} copy-on-write ${gapStats(r.cow.flatMap((c) => c.gaps))}, blocking ${gapStats(r.blocking.flatMap((c) => c.gaps))}`).join('; ')}; with no checkpoint in progress ${gapStats(loop.gaps.idle)}, longest ${f(loop.idleMaxGap)} ms (this process running: ${f(loop.idleMaxCpuGap)} ms); records processed: ${loop.records.toLocaleString('en-US')}`,
   );
   console.log(
     `all runs: ${results
       .map(
         (r) =>
-          `${r.name} stall cow ${r.cow.map((c) => f(c.stallMs)).join('/')} ms, blocking ${r.blocking.map((c) => f(c.stallMs)).join('/')} ms; duration cow ${r.cow.map((c) => f(c.durationMs, 0)).join('/')} ms, blocking ${r.blocking.map((c) => f(c.durationMs, 0)).join('/')} ms; raw ${r.rawMs.map((m) => f(m, 0)).join('/')} ms`,
+          `${r.name} stall cow ${r.cow.map((c) => `${f(c.stallMs)}(${f(c.cpuStallMs)}, gc ${f(c.gcMs)})`).join('/')} ms, blocking ${r.blocking.map((c) => `${f(c.stallMs)}(${f(c.cpuStallMs)}, gc ${f(c.gcMs)})`).join('/')} ms; duration cow ${r.cow.map((c) => f(c.durationMs, 0)).join('/')} ms, blocking ${r.blocking.map((c) => f(c.durationMs, 0)).join('/')} ms; raw ${r.rawMs.map((m) => f(m, 0)).join('/')} ms`,
       )
       .join('; ')}`,
   );

@@ -15,10 +15,56 @@
  * the snapshot twice. Every reader already treats `undefined` as absent; the tombstones are
  * removed when the last snapshot in progress lets go of the table.
  */
+/** shards of a snapshot's pre-images (a power of two) */
+const SHARDS = 64;
+
+/**
+ * One snapshot's pre-images of one table: key -> value as of the barrier (undefined: absent).
+ * Sharded because a JavaScript Map rehashes all its entries at once when it grows: one map of a
+ * million keys stalls the task for tens of milliseconds at a growth step, 64 of them about 1/64
+ * of that each.
+ */
+export class PreImages {
+  private readonly shards: Array<Map<string | number, unknown> | undefined> = new Array<
+    Map<string | number, unknown> | undefined
+  >(SHARDS);
+  size = 0;
+
+  private static shard(key: string | number): number {
+    if (typeof key === 'number') return Math.imul(key | 0, 0x9e3779b1) >>> 26;
+    // the last characters: where keys that share a prefix differ
+    let h = key.length;
+    for (let i = Math.max(0, key.length - 16); i < key.length; i++)
+      h = Math.imul(h ^ key.charCodeAt(i), 16777619);
+    return (h >>> 0) & (SHARDS - 1);
+  }
+
+  has(key: string | number): boolean {
+    return this.shards[PreImages.shard(key)]?.has(key) ?? false;
+  }
+
+  get(key: string | number): unknown {
+    return this.shards[PreImages.shard(key)]?.get(key);
+  }
+
+  set(key: string | number, value: unknown): void {
+    const i = PreImages.shard(key);
+    const m = (this.shards[i] ??= new Map());
+    const before = m.size;
+    m.set(key, value);
+    this.size += m.size - before;
+  }
+
+  clear(): void {
+    this.shards.fill(undefined);
+    this.size = 0;
+  }
+}
+
 export class CopyOnWriteTable<V> {
   readonly map = new Map<string | number, V | undefined>();
   /** the pre-images of each snapshot in progress over this table (usually none or one) */
-  private views: Array<Map<string | number, unknown>> = [];
+  private views: PreImages[] = [];
   /** keys deleted while a snapshot was in progress: removed for real once none is */
   private tombstones: Array<string | number> = [];
 
@@ -66,14 +112,14 @@ export class CopyOnWriteTable<V> {
   }
 
   /** The synchronous part of a snapshot: O(1). The returned pre-images must be released. */
-  openView(): Map<string | number, unknown> {
-    const pre = new Map<string | number, unknown>();
+  openView(): PreImages {
+    const pre = new PreImages();
     this.views.push(pre);
     return pre;
   }
 
   /** A snapshot finished reading the table (or gave up); the last one out removes the tombstones. */
-  releaseView(pre: Map<string | number, unknown>): void {
+  releaseView(pre: PreImages): void {
     const i = this.views.indexOf(pre);
     if (i < 0) return;
     this.views.splice(i, 1);

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue, valueEncoder } from '@weir/core';
-import type { CopyOnWriteTable } from './copy-on-write-table.js';
+import type { CopyOnWriteTable, PreImages } from './copy-on-write-table.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
 
 /**
@@ -23,7 +23,7 @@ const MAX_PART = 1 << 20;
 /** A table and its pre-images of one snapshot (see CopyOnWriteTable). */
 export interface TableView {
   table: CopyOnWriteTable<unknown>;
-  pre: Map<string | number, unknown>;
+  pre: PreImages;
 }
 
 /** The encoded entries of one key group, in parts of about MAX_PART bytes, encoded in place. */
