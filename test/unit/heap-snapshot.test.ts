@@ -286,6 +286,28 @@ describe('heap snapshots are copy-on-write', () => {
     assert.equal(b.openSnapshotViews(), 0);
   });
 
+  test('during a snapshot the user keeps the live objects; the snapshot gets copies', async () => {
+    const b = new HeapKeyedStateBackend();
+    b.snapshotSlicing = { ms: 0, checkEvery: 1 };
+    const s = b.getState(new ValueStateDescriptor<{ n: number; tags: string[] }>('o'));
+    const l = b.getListState(new ListStateDescriptor<number>('l'));
+    b.setCurrentKey('k');
+    const obj = { n: 1, tags: ['a'] };
+    s.update(obj);
+    l.add(1);
+    const list = l.get();
+    const m = b.snapshot(MAX_P);
+    assert.equal(s.value(), obj, 'the same object, not a copy');
+    assert.equal(l.get(), list);
+    obj.n = 2;
+    obj.tags.push('b');
+    l.add(2);
+    const snap = await m();
+    assert.deepEqual(contents(snap), { o: [['k', { n: 1, tags: ['a'] }]], l: [['k', [1]]] });
+    assert.deepEqual(s.value(), { n: 2, tags: ['a', 'b'] });
+    assert.deepEqual(l.get(), [1, 2]);
+  });
+
   test('the synchronous part does not depend on the number of keys', () => {
     const b = new HeapKeyedStateBackend();
     const s = b.getState(new ValueStateDescriptor<number>('count'));
