@@ -24,6 +24,12 @@ import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client
 import { ValueStateDescriptor } from '@weir/api';
 import { S3CheckpointStorage, createCheckpointStorage, type CheckpointStorage } from '@weir/core';
 import { HeapKeyedStateBackend, writeKeyedSnapshot } from '@weir/taskmanager';
+import { KeyGroupRange } from '@weir/core';
+import { eventTimeStores } from '../packages/taskmanager/src/eventtime/event-time-stores.js';
+import {
+  InternalTimerService,
+  VOID_NAMESPACE_SERIALIZER,
+} from '../packages/taskmanager/src/eventtime/internal-timer-service.js';
 
 const KEYS = Number(process.env.BENCH_HEAP_KEYS ?? 1_000_000);
 const CHECKPOINTS = Number(process.env.BENCH_HEAP_CHECKPOINTS ?? 3);
@@ -253,8 +259,59 @@ function gapStats(gaps: number[]): string {
   return `p99 ${p99.toFixed(1)} ms, ${over} of ${gaps.length} over 20 ms`;
 }
 
+/**
+ * Heap timers at the barrier: the copy of the timer lists the synchronous part now takes
+ * (`snapshotLater`), beside serializing them all there (`snapshot`, as before), one
+ * event-time timer per key.
+ */
+function timerSnapshotSync(keys: number): { copy: number[]; serialize: number[] } {
+  const key = { current: undefined as unknown };
+  const range = new KeyGroupRange(0, MAX_P - 1);
+  const service = new InternalTimerService<undefined>({
+    operatorName: 'bench',
+    maxParallelism: MAX_P,
+    keyGroupRange: range,
+    namespaceSerializer: VOID_NAMESPACE_SERIALIZER as never,
+    keyContext: { getCurrentKey: () => key.current, setCurrentKey: (k: unknown) => (key.current = k) },
+    processingTimeService: {
+      getCurrentProcessingTime: () => 0,
+      registerTimer: () => ({ cancel: () => {} }),
+    },
+    target: { onEventTime: () => {}, onProcessingTime: () => {} },
+    timerQueues: eventTimeStores(undefined, {
+      operatorName: 'bench',
+      maxParallelism: MAX_P,
+      keyGroupRange: range,
+    }).timerQueues,
+  });
+  for (let k = 0; k < keys; k++) {
+    key.current = k;
+    service.registerEventTimeTimer(undefined, 1_000_000 + k);
+  }
+  const copy: number[] = [];
+  const serialize: number[] = [];
+  for (let i = 0; i < CHECKPOINTS; i++) {
+    let t0 = performance.now();
+    service.snapshotLater();
+    copy.push(performance.now() - t0);
+    t0 = performance.now();
+    service.snapshot();
+    serialize.push(performance.now() - t0);
+  }
+  service.close();
+  return { copy, serialize };
+}
+
 export async function heapSnapshotBench(s3Env: Record<string, string>): Promise<void> {
   await heapSnapshotConfig(s3Env, KEYS, 0);
+  const timerKeys = Number(process.env.BENCH_HEAP_TIMER_KEYS ?? KEYS);
+  if (timerKeys > 0) {
+    const { copy, serialize } = timerSnapshotSync(timerKeys);
+    const runs = (xs: number[]): string => xs.map((m) => m.toFixed(1)).join('/');
+    console.log(
+      `heap event-time timers, ${timerKeys.toLocaleString('en-US')} (one per key), synchronous part: copy of the timer lists ${median(copy).toFixed(1)} ms (${runs(copy)}); serializing them at the barrier instead (before) ${median(serialize).toFixed(0)} ms (${runs(serialize)}); medians, measured under load`,
+    );
+  }
   // larger values: the same path with ~1 KB per entry, where bytes rather than entries dominate
   const bigKeys = Number(process.env.BENCH_HEAP_BIG_KEYS ?? 100_000);
   if (bigKeys > 0) await heapSnapshotConfig(s3Env, bigKeys, 1000);

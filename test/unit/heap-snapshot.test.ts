@@ -16,6 +16,13 @@ import type {
   KeyedStateSnapshotMaterializer,
 } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
 import { copyValue } from '../../packages/taskmanager/src/state/copy-on-write-table.js';
+import { createEventTimeState } from '../../packages/taskmanager/src/eventtime/event-time-state.js';
+import {
+  VOID_NAMESPACE_SERIALIZER,
+  type InternalTimerService,
+} from '../../packages/taskmanager/src/eventtime/internal-timer-service.js';
+import { KeyGroupRange } from '../../packages/core/src/index.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const MAX_P = 128;
 const KEYS = 40;
@@ -320,5 +327,59 @@ describe('heap snapshots are copy-on-write', () => {
     const syncMs = performance.now() - t0;
     m.discard!();
     assert.ok(syncMs < 5, `the synchronous part of a 300k-key snapshot took ${syncMs.toFixed(2)} ms`);
+  });
+
+  test('heap timers: copied at the barrier, serialized later; the snapshot has the timers of the barrier', async () => {
+    const range = new KeyGroupRange(0, MAX_P - 1);
+    const make = async (): Promise<{
+      backend: ReturnType<typeof createEventTimeState>;
+      timers: InternalTimerService<undefined>;
+    }> => {
+      const heap = new HeapKeyedStateBackend();
+      heap.snapshotSlicing = { ms: 0, checkEvery: 1 };
+      const backend = createEventTimeState(heap, 'KeyedProcess: timers', MAX_P, range);
+      const timers = backend.createTimerService<undefined>(
+        VOID_NAMESPACE_SERIALIZER as never,
+        new ManualClock(),
+        { onEventTime: () => {}, onProcessingTime: () => {} },
+      );
+      await backend.open();
+      return { backend, timers };
+    };
+    /** every timer as 'domain key ts', from the synchronous per-key-group snapshot */
+    const timersOf = (t: InternalTimerService<undefined>): string[] => {
+      const out: string[] = [];
+      for (const [, bytes] of t.snapshot())
+        for (const [d, k, , ts] of decodeRecords(bytes) as Array<[number, unknown, unknown, number]>)
+          out.push(`${d} ${String(k)} ${ts}`);
+      return out.sort();
+    };
+    const { backend, timers } = await make();
+    const count = backend.getState(new ValueStateDescriptor<number>('count'));
+    const r = rng(11);
+    const op = (): void => {
+      const k = Math.floor(r() * 300);
+      backend.setCurrentKey(k);
+      const ts = Math.floor(r() * 50);
+      if (r() < 0.6) timers.registerEventTimeTimer(undefined, ts);
+      else timers.deleteEventTimeTimer(undefined, ts);
+      if (r() < 0.2) timers.registerProcessingTimeTimer(undefined, 1000 + ts);
+      count.update((count.value() ?? 0) + 1);
+    };
+    for (let i = 0; i < 3000; i++) op();
+    const atBarrier = timersOf(timers);
+    const m = backend.snapshot(MAX_P);
+    const { snap, interleaved } = await materializeDuring(m, () => {
+      for (let i = 0; i < 5; i++) op();
+    });
+    assert.ok(interleaved > 20, `operations ran between the slices (${interleaved} times)`);
+    assert.notDeepEqual(timersOf(timers), atBarrier, 'the timers changed during the snapshot');
+    const restored = await make();
+    for (const [, [off, len]] of Object.entries(snap!.index))
+      restored.backend.restoreEntries(snap!.kinds, decodeRecords(snap!.data.subarray(off, off + len)));
+    restored.backend.restoreFinished();
+    assert.deepEqual(timersOf(restored.timers), atBarrier);
+    timers.close();
+    restored.timers.close();
   });
 });
