@@ -65,6 +65,8 @@ export class CopyOnWriteTable<V> {
   readonly map = new Map<string | number, V | undefined>();
   /** the pre-images of each snapshot in progress over this table (usually none or one) */
   private views: PreImages[] = [];
+  /** views.length > 0, as one field: the record path reads it on every access */
+  private snapshotting = false;
   /** keys deleted while a snapshot was in progress: removed for real once none is */
   private tombstones: Array<string | number> = [];
 
@@ -76,17 +78,17 @@ export class CopyOnWriteTable<V> {
   get(key: string | number): V | undefined {
     const v = this.map.get(key);
     // a primitive handed out cannot be changed in place: only objects need their copy now
-    if (this.views.length !== 0 && typeof v === 'object' && v !== null) this.touch(key);
+    if (this.snapshotting && typeof v === 'object' && v !== null) this.touch(key);
     return v;
   }
 
   set(key: string | number, value: V): void {
-    if (this.views.length !== 0) this.touch(key);
+    if (this.snapshotting) this.touch(key);
     this.map.set(key, value);
   }
 
   delete(key: string | number): void {
-    if (this.views.length === 0) {
+    if (!this.snapshotting) {
       this.map.delete(key);
       return;
     }
@@ -115,6 +117,7 @@ export class CopyOnWriteTable<V> {
   openView(): PreImages {
     const pre = new PreImages();
     this.views.push(pre);
+    this.snapshotting = true;
     return pre;
   }
 
@@ -123,6 +126,7 @@ export class CopyOnWriteTable<V> {
     const i = this.views.indexOf(pre);
     if (i < 0) return;
     this.views.splice(i, 1);
+    this.snapshotting = this.views.length > 0;
     pre.clear();
     if (this.views.length > 0 || this.tombstones.length === 0) return;
     for (const k of this.tombstones) if (this.map.get(k) === undefined) this.map.delete(k);
@@ -138,6 +142,7 @@ export class CopyOnWriteTable<V> {
     this.map.clear();
     for (const pre of this.views) pre.clear();
     this.views = [];
+    this.snapshotting = false;
     this.tombstones = [];
   }
 }
