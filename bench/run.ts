@@ -17,11 +17,12 @@ import { metricsOverhead } from './metrics-overhead.js';
 import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 import { connectorsBench } from './connectors.js';
 import { backpressureBench } from './backpressure.js';
+import { heapSnapshotBench } from './heap-snapshot.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -176,6 +177,8 @@ async function main(): Promise<void> {
   // a real S3 server (s3rver, its own process) for the S3 checkpoint figures; the cluster reads its settings from the environment
   const s3 = await new TestS3Server().start();
   Object.assign(process.env, s3.env);
+  // in this process, beside the raw bandwidth of the same storage (see heap-snapshot.ts)
+  if (want('heap-snapshot')) await heapSnapshotBench(s3.env);
   // no job store: a benchmark must not resume a job an interrupted run left behind
   const cluster = new LocalCluster({
     taskManagers: 2,

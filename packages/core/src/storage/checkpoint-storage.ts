@@ -22,6 +22,11 @@ export interface CheckpointStorage {
   readonly root: string;
   readonly location: StorageLocation;
   write(relPath: string, data: Uint8Array): Promise<StateHandle>;
+  /**
+   * Writes a file produced piecewise, as its chunks arrive (bounded memory); the checksum is
+   * computed on the way. Storages without it are written through writeChunks' fallback.
+   */
+  writeStream?(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle>;
   /** the file's bytes, verified against `expectedSha256` when given */
   read(relPath: string, expectedSha256?: string): Promise<Buffer>;
   /** names directly under a directory, sorted; [] when it does not exist */
@@ -34,6 +39,38 @@ export interface CheckpointStorage {
 
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** Passes chunks through, hashing them; `digest()` once the iteration has ended. */
+export class HashingChunks implements AsyncIterable<Uint8Array> {
+  private readonly hash = createHash('sha256');
+  size = 0;
+
+  constructor(private readonly chunks: AsyncIterable<Uint8Array>) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for await (const c of this.chunks) {
+      this.hash.update(c);
+      this.size += c.byteLength;
+      yield c;
+    }
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** A file produced piecewise: streamed when the storage can, else gathered and written whole. */
+export async function writeChunks(
+  storage: CheckpointStorage,
+  relPath: string,
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<StateHandle> {
+  if (storage.writeStream) return storage.writeStream(relPath, chunks);
+  const all: Uint8Array[] = [];
+  for await (const c of chunks) all.push(c);
+  return storage.write(relPath, Buffer.concat(all));
 }
 
 /**

@@ -1,7 +1,8 @@
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileDurable } from '../durable-fs.js';
+import { writeFileDurable, writeFileDurableChunks } from '../durable-fs.js';
 import {
+  HashingChunks,
   checkedRelativePath,
   sha256,
   type CheckpointStorage,
@@ -46,6 +47,21 @@ export class FileCheckpointStorage implements CheckpointStorage {
       });
     }
     return { path: relPath, size: data.byteLength, sha256: sha256(data) };
+  }
+
+  async writeStream(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle> {
+    const file = this.file(relPath);
+    const hashed = new HashingChunks(chunks);
+    try {
+      await writeFileDurableChunks(file, hashed);
+    } catch (e) {
+      // a failure of the producer (the snapshot) is its own, not the storage's
+      if (!(e as NodeJS.ErrnoException).syscall) throw e;
+      throw new StorageError('UNAVAILABLE', `Cannot write checkpoint file ${file}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    return { path: relPath, size: hashed.size, sha256: hashed.digest() };
   }
 
   async read(relPath: string, expectedSha256?: string): Promise<Buffer> {

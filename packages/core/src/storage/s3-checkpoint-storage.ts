@@ -1,7 +1,9 @@
 import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type * as LibStorageModule from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
 import {
+  HashingChunks,
   checkedRelativePath,
   sha256,
   type CheckpointStorage,
@@ -46,6 +48,11 @@ function isNotFound(err: unknown): boolean {
   const code = e.Code ?? e.name;
   return code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound';
 }
+
+/** Multipart part size of streamed uploads (S3's smallest is 5 MiB). */
+const PART_SIZE = 5 * 1024 * 1024;
+/** parts of one streamed upload in flight at once */
+const UPLOAD_QUEUE = 4;
 
 /** Checkpoint files as objects under s3://bucket/prefix, uploaded with multipart when large. */
 export class S3CheckpointStorage implements CheckpointStorage {
@@ -110,6 +117,43 @@ export class S3CheckpointStorage implements CheckpointStorage {
       });
     }
     return { path: relPath, size: data.byteLength, sha256: sha256(data) };
+  }
+
+  /**
+   * A streamed file: multipart when it outgrows one part, PART_SIZE parts uploaded
+   * UPLOAD_QUEUE at a time while the next ones are produced.
+   */
+  async writeStream(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle> {
+    const key = this.key(relPath);
+    const hashed = new HashingChunks(chunks);
+    let producerFailure: unknown;
+    const body = Readable.from(
+      (async function* () {
+        try {
+          yield* hashed;
+        } catch (e) {
+          producerFailure = e;
+          throw e;
+        }
+      })(),
+      { objectMode: false },
+    );
+    try {
+      const { client, lib } = await this.connect();
+      await new lib.Upload({
+        client,
+        params: { Bucket: this.bucket, Key: key, Body: body, ...this.encryption },
+        partSize: PART_SIZE,
+        queueSize: UPLOAD_QUEUE,
+      }).done();
+    } catch (err) {
+      if (producerFailure !== undefined) throw producerFailure;
+      if (err instanceof StorageError) throw err;
+      throw new StorageError('UNAVAILABLE', `S3 upload to ${this.where(key)} failed: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+    return { path: relPath, size: hashed.size, sha256: hashed.digest() };
   }
 
   async read(relPath: string, expectedSha256?: string): Promise<Buffer> {

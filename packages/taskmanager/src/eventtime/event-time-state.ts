@@ -1,6 +1,7 @@
 import type { KeyGroupRange } from '@weir/core';
 import { encodeRecords } from '@weir/core';
 import type {
+  KeyGroupBatch,
   KeyedStateBackend,
   KeyedStateSnapshot,
   KeyedStateSnapshotMaterializer,
@@ -70,6 +71,12 @@ class DeferredTimerQueue<N> implements TimerQueue<N> {
   }
   forEachInKeyGroup(...a: Parameters<TimerQueue<N>['forEachInKeyGroup']>): void {
     this.queue?.forEachInKeyGroup(...a);
+  }
+
+  get copyAll(): (() => InternalTimer<N>[]) | undefined {
+    const q = this.queue;
+    if (!q) return () => [];
+    return q.copyAll ? () => q.copyAll!() : undefined;
   }
 }
 
@@ -214,23 +221,63 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
 
   /**
    * The inner backend's snapshot with the event-time entries added to each key group's
-   * batch. The event-time part is serialized here, in the synchronous part.
+   * batch. Namespaced state is serialized here, in the synchronous part; heap timers are only
+   * copied (a list of references) and serialized with the heap backend's copy-on-write tables,
+   * after the barrier.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
     // RocksDB: the backend's own snapshot holds the rows already
     if (!this.stores || this.stores.inKeyedSnapshot) return this.inner.snapshot(maxParallelism);
-    const own = new Map<number, Uint8Array>();
     const r = this.keyGroupRange;
+    const ns = new Map<number, Uint8Array>();
     for (let kg = r.start; kg <= r.end; kg++) {
-      const entries: unknown[] = [];
-      const ns = this.stores.state.snapshotKeyGroup(kg);
-      if (ns) entries.push([NAMESPACED_ENTRY, kg, ns]);
-      const timers = this.timerService?.snapshotKeyGroup(kg);
-      if (timers) entries.push([TIMERS_ENTRY, kg, timers]);
-      if (entries.length > 0) own.set(kg, encodeRecords(entries));
+      const bytes = this.stores.state.snapshotKeyGroup(kg);
+      if (bytes) ns.set(kg, bytes);
     }
+    const service = this.timerService;
+    const timersLater = service?.snapshotLater(
+      this.inner instanceof HeapKeyedStateBackend ? this.inner.snapshotSlicing : undefined,
+    );
+    const timersNow = timersLater ? undefined : service?.snapshot();
+    /** per key group: [NAMESPACED_ENTRY, kg, bytes] and [TIMERS_ENTRY, kg, bytes] as one batch */
+    const own = async (): Promise<Map<number, Uint8Array>> => {
+      const timers = timersLater ? await timersLater() : (timersNow ?? new Map<number, Uint8Array>());
+      const out = new Map<number, Uint8Array>();
+      for (let kg = r.start; kg <= r.end; kg++) {
+        const entries: unknown[] = [];
+        const n = ns.get(kg);
+        if (n) entries.push([NAMESPACED_ENTRY, kg, n]);
+        const t = timers.get(kg);
+        if (t) entries.push([TIMERS_ENTRY, kg, t]);
+        if (entries.length > 0) out.set(kg, encodeRecords(entries));
+      }
+      return out;
+    };
     const inner = this.inner.snapshot(maxParallelism);
-    return async () => mergeSnapshots(await inner(), own);
+    const materialize = (async () => {
+      // both run (the inner view is released) even if one fails
+      const [extra, base] = await Promise.all([own(), inner()]);
+      return mergeSnapshots(base, extra);
+    }) as KeyedStateSnapshotMaterializer;
+    const innerBatches = inner.batches;
+    if (innerBatches)
+      materialize.batches = () => {
+        const b = innerBatches();
+        const kinds = { ...b.kinds, ...KINDS };
+        return {
+          kinds,
+          batches: (async function* () {
+            const extra = await own();
+            if (extra.size === 0) {
+              // no event-time entries after all: the kinds stay the inner backend's
+              for (const k of Object.keys(KINDS)) if (!(k in b.kinds)) delete kinds[k as keyof typeof kinds];
+              yield* b.batches;
+            } else yield* mergeBatches(b.batches, extra);
+          })(),
+        };
+      };
+    if (inner.discard) materialize.discard = inner.discard;
+    return materialize;
   }
 
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void {
@@ -331,6 +378,28 @@ export function mergeSnapshots(
     offset += bytes.byteLength;
   }
   return { data: Buffer.concat(parts), index, kinds: { ...(base?.kinds ?? {}), ...KINDS } };
+}
+
+/** mergeSnapshots for a snapshot produced batch by batch (both in increasing key group order). */
+async function* mergeBatches(
+  base: AsyncIterable<KeyGroupBatch>,
+  extra: Map<number, Uint8Array>,
+): AsyncGenerator<KeyGroupBatch> {
+  const own = [...extra.keys()].sort((a, b) => a - b);
+  let i = 0;
+  const ownBatch = (kg: number): KeyGroupBatch => {
+    const bytes = extra.get(kg)!;
+    const h = arrayHeader(bytes);
+    return { keyGroup: kg, count: h.count, parts: [bytes.subarray(h.start)] };
+  };
+  for await (const b of base) {
+    while (i < own.length && own[i]! < b.keyGroup) yield ownBatch(own[i++]!);
+    if (i < own.length && own[i] === b.keyGroup) {
+      const o = ownBatch(own[i++]!);
+      yield { keyGroup: b.keyGroup, count: b.count + o.count, parts: [...b.parts, ...o.parts] };
+    } else yield b;
+  }
+  while (i < own.length) yield ownBatch(own[i++]!);
 }
 
 /** Count and elements of a MessagePack array. */

@@ -1,7 +1,9 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { KeyGroupRange } from '@weir/core';
 import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
 import type { WindowSerializer } from './api.js';
 import type { InternalTimer } from './timer-heap.js';
+import { DEFAULT_SLICING, type SnapshotSlicing } from '../state/heap-snapshot.js';
 import { HEAP_TIMER_QUEUES, type TimerQueue, type TimerQueueFactory } from './timer-queue.js';
 
 /** Which key the operator is processing; the timer service sets it before a timer fires. */
@@ -162,6 +164,49 @@ export class InternalTimerService<N> {
       });
     }
     return entries.length === 0 ? undefined : encodeRecords(entries);
+  }
+
+  /**
+   * The synchronous part of a timer snapshot when both queues hold their timers on the heap: a
+   * copy of the timer lists (references, no serialization). The returned function serializes
+   * them per key group (as snapshotKeyGroup) in slices of at most `slicing.ms`, later, while records
+   * are processed. Undefined when a queue keeps its timers elsewhere (RocksDB).
+   */
+  snapshotLater(
+    slicing: SnapshotSlicing = DEFAULT_SLICING,
+  ): (() => Promise<Map<number, Uint8Array>>) | undefined {
+    const ev = this.eventTimeQueue.copyAll?.();
+    const pr = this.processingTimeQueue.copyAll?.();
+    if (!ev || !pr) return undefined;
+    return async () => {
+      const groups = new Map<number, unknown[]>();
+      let sliceStart = performance.now();
+      let n = 0;
+      for (const [domain, timers] of [
+        [EVENT_TIME, ev],
+        [PROCESSING_TIME, pr],
+      ] as const) {
+        for (const t of timers) {
+          let g = groups.get(t.keyGroup);
+          if (!g) groups.set(t.keyGroup, (g = []));
+          g.push([domain, t.key, t.namespaceKey, t.timestamp]);
+          if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
+            await yieldToLoop();
+            sliceStart = performance.now();
+          }
+        }
+      }
+      const out = new Map<number, Uint8Array>();
+      for (const [kg, entries] of groups) {
+        out.set(kg, encodeRecords(entries));
+        groups.delete(kg);
+        if (performance.now() - sliceStart >= slicing.ms) {
+          await yieldToLoop();
+          sliceStart = performance.now();
+        }
+      }
+      return out;
+    };
   }
 
   /** Every key group of this subtask that has timers. */

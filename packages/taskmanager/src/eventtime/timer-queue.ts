@@ -41,6 +41,11 @@ export interface TimerQueue<N> {
     keyGroup: number,
     fn: (key: unknown, namespaceKey: Scalar, timestamp: number) => void,
   ): void;
+  /**
+   * Queues that hold every timer on the heap: all of them, copied (a list of references to
+   * timers, which never change), so a snapshot can serialize them after the barrier.
+   */
+  copyAll?(): InternalTimer<N>[];
 }
 
 /** What a queue is created for: the owning timer service's operator and key groups. */
@@ -126,6 +131,10 @@ export class HeapTimerQueue<N> implements TimerQueue<N> {
     fn: (key: unknown, namespaceKey: Scalar, timestamp: number) => void,
   ): void {
     for (const t of this.dedup[keyGroup - this.start]!.values()) fn(t.key, t.namespaceKey, t.timestamp);
+  }
+
+  copyAll(): InternalTimer<N>[] {
+    return this.heap.values().slice();
   }
 }
 

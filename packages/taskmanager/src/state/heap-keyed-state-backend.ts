@@ -12,60 +12,49 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import {
-  UnsupportedValueError,
-  assignNormalizedKeyToKeyGroup,
-  encodeRecords,
-  encodeValue,
-  normalizeKey,
-} from '@weir/core';
+import { normalizeKey } from '@weir/core';
 import { aggregatingState, reducingState, type AccumulatorCell } from './appending-state.js';
+import { CopyOnWriteTable } from './copy-on-write-table.js';
+import {
+  DEFAULT_SLICING,
+  collectBatches,
+  heapSnapshotBatches,
+  type SnapshotSlicing,
+  type TableView,
+} from './heap-snapshot.js';
 import { DeltaOp } from './incremental-snapshot.js';
 import { RestoredEventTimeRows, isEventTimeKind } from './restored-event-time-rows.js';
 import type {
   KeyedStateBackend,
-  KeyedStateSnapshot,
+  KeyedStateBatches,
   KeyedStateSnapshotMaterializer,
 } from './keyed-state-backend.js';
 
 export type { KeyedStateSnapshot } from './keyed-state-backend.js';
 
-type StateTable<V> = Map<string | number, V>;
-
-/** One key group's entries; a value the codec refuses is named with its state. */
-function encodeGroup(entries: unknown[]): Uint8Array {
-  try {
-    return encodeRecords(entries);
-  } catch (e) {
-    if (!(e instanceof UnsupportedValueError)) throw e;
-    for (const [name, , value] of entries as Array<[string, unknown, unknown]>) {
-      try {
-        encodeValue(value);
-      } catch (inner) {
-        if (inner instanceof UnsupportedValueError)
-          throw new Error(inner.describe('the value', `Cannot checkpoint keyed state '${name}'`));
-      }
-    }
-    throw e;
-  }
-}
+type StateTable<V> = CopyOnWriteTable<V>;
 
 /**
  * Keyed state in the task's memory: one table per state name, keyed by the normalized
  * current key. The operator sets the key before each record; state objects read it here.
+ * Snapshots are copy-on-write (see CopyOnWriteTable): the synchronous part opens a view per
+ * table, serialization runs in slices off the record path (see heap-snapshot.ts).
  */
 export class HeapKeyedStateBackend implements KeyedStateBackend {
   readonly type = 'heap' as const;
   private currentKey: unknown;
   private currentMapKey: string | number = '';
-  private readonly tables = new Map<string, { kind: string; table: StateTable<unknown> }>();
+  private readonly tables = new Map<string, StateTable<unknown>>();
   private readonly states = new Map<string, State>();
+  /** how snapshots slice their serialization (tests make every entry a slice) */
+  snapshotSlicing: SnapshotSlicing = DEFAULT_SLICING;
   /** namespaced state and timers of a RocksDB checkpoint, until eventTimeStores takes them */
   readonly restoredEventTime = new RestoredEventTimeRows();
 
   async open(): Promise<void> {}
 
   async dispose(): Promise<void> {
+    for (const t of this.tables.values()) t.clear();
     this.tables.clear();
     this.states.clear();
   }
@@ -92,10 +81,10 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
           `State '${desc.name}' is already registered as ${existing.kind} state, not ${desc.kind}`,
         );
       }
-      return existing.table as StateTable<V>;
+      return existing as StateTable<V>;
     }
-    const table: StateTable<V> = new Map();
-    this.tables.set(desc.name, { kind: desc.kind, table: table as StateTable<unknown> });
+    const table = new CopyOnWriteTable<V>(desc.name, desc.kind);
+    this.tables.set(desc.name, table as StateTable<unknown>);
     return table;
   }
 
@@ -208,39 +197,26 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   }
 
   /**
-   * The synchronous part of a snapshot: every entry serialized now (the maps are mutable, so
-   * this copy is the consistent view), grouped by key group; the asynchronous part only hands
-   * the bytes over.
+   * The synchronous part of a snapshot: O(number of states), a copy-on-write view of each
+   * table. The asynchronous part serializes the views in slices while records are processed.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
-    const snap = this.serialize(maxParallelism);
-    return async () => snap;
-  }
-
-  /** Every entry in the canonical format; map-state values as entry lists. */
-  serialize(maxParallelism: number): KeyedStateSnapshot | undefined {
-    const groups = new Map<number, unknown[]>();
     const kinds: Record<string, string> = {};
-    for (const [name, { kind, table }] of this.tables) {
-      kinds[name] = kind;
-      for (const [k, v] of table) {
-        const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
-        let list = groups.get(kg);
-        if (!list) groups.set(kg, (list = []));
-        list.push([name, k, kind === 'map' ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v]);
-      }
+    const views: TableView[] = [];
+    for (const [name, table] of this.tables) {
+      kinds[name] = table.kind;
+      views.push({ table, pre: table.openView() });
     }
-    if (groups.size === 0) return undefined;
-    const parts: Uint8Array[] = [];
-    const index: Record<number, [number, number]> = {};
-    let offset = 0;
-    for (const kg of [...groups.keys()].sort((a, b) => a - b)) {
-      const bytes = encodeGroup(groups.get(kg)!);
-      index[kg] = [offset, bytes.byteLength];
-      parts.push(new Uint8Array(bytes));
-      offset += bytes.byteLength;
-    }
-    return { data: Buffer.concat(parts), index, kinds };
+    const batches = (): KeyedStateBatches => ({
+      kinds,
+      batches: heapSnapshotBatches(views, maxParallelism, this.snapshotSlicing),
+    });
+    const materialize = (() => collectBatches(batches())) as KeyedStateSnapshotMaterializer;
+    materialize.batches = batches;
+    materialize.discard = () => {
+      for (const { table, pre } of views) table.releaseView(pre);
+    };
+    return materialize;
   }
 
   /** Loads entries of a snapshot (one key group's batch) back into the tables. */
@@ -254,8 +230,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
         continue;
       }
       let t = this.tables.get(name);
-      if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
-      t.table.set(
+      if (!t) this.tables.set(name, (t = new CopyOnWriteTable(name, kind)));
+      t.set(
         key,
         kind === 'map'
           ? new Map((value as Array<[unknown, unknown]>).map((e) => [normalizeKey(e[0]), e]))
@@ -275,26 +251,41 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
         continue;
       }
       let t = this.tables.get(name);
-      if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
-      if (code === DeltaOp.PUT) t.table.set(key, op[3]);
-      else if (code === DeltaOp.DELETE_KEY) t.table.delete(key);
+      if (!t) this.tables.set(name, (t = new CopyOnWriteTable(name, kind)));
+      if (code === DeltaOp.PUT) t.set(key, op[3]);
+      else if (code === DeltaOp.DELETE_KEY) t.delete(key);
       else if (code === DeltaOp.MAP_PUT || code === DeltaOp.MAP_REMOVE) {
-        let m = t.table.get(key) as Map<string | number, [unknown, unknown]> | undefined;
+        let m = t.get(key) as Map<string | number, [unknown, unknown]> | undefined;
         if (code === DeltaOp.MAP_PUT) {
-          if (!m) t.table.set(key, (m = new Map()));
+          if (!m) t.set(key, (m = new Map()));
           m.set(normalizeKey(op[3]), [op[3], op[4]]);
         } else if (m) {
           m.delete(normalizeKey(op[3]));
-          if (m.size === 0) t.table.delete(key);
+          if (m.size === 0) t.delete(key);
         }
       } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
     }
   }
 
+  /** Snapshots in progress and tombstones left, over all tables (for tests). */
+  openSnapshotViews(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.openViews;
+    return n;
+  }
+
+  /** Entries held, tombstones included (for tests: none are left once no snapshot is in progress). */
+  storedEntries(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.map.size;
+    return n;
+  }
+
   /** Number of keys with state, over all states (for metrics and tests). */
   numKeys(): number {
     const keys = new Set<string | number>();
-    for (const { table } of this.tables.values()) for (const k of table.keys()) keys.add(k);
+    for (const table of this.tables.values())
+      for (const [k, v] of table.map) if (v !== undefined) keys.add(k); // undefined: deleted during a snapshot
     return keys.size;
   }
 }

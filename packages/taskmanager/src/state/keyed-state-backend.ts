@@ -28,11 +28,38 @@ export interface KeyedStateSnapshot {
 }
 
 /**
+ * One key group's entries of a canonical snapshot: a MessagePack array of `count` elements
+ * whose encoded elements are `parts` (bounded chunks), without the array header.
+ */
+export interface KeyGroupBatch {
+  keyGroup: number;
+  count: number;
+  parts: Uint8Array[];
+}
+
+/** A canonical snapshot produced as it is written: key group batches in increasing key group order. */
+export interface KeyedStateBatches {
+  kinds: Record<string, string>;
+  batches: AsyncIterable<KeyGroupBatch>;
+}
+
+/**
  * What the synchronous part of a snapshot returns: a consistent view taken now. Calling it
  * (the asynchronous part) produces the canonical bytes while processing goes on; undefined
- * when there is no state. It must be called exactly once, so the view is released.
+ * when there is no state. Exactly one of calling it, `batches()` or `discard()` must happen,
+ * so the view is released.
  */
-export type KeyedStateSnapshotMaterializer = () => Promise<KeyedStateSnapshot | undefined>;
+export interface KeyedStateSnapshotMaterializer {
+  (): Promise<KeyedStateSnapshot | undefined>;
+  /**
+   * Backends that produce their snapshot piecewise (heap): the batches, produced while the
+   * checkpoint's writer consumes them, so no whole-state buffer exists; the view is released
+   * when the iteration ends, fails or is abandoned with `return()`.
+   */
+  batches?: () => KeyedStateBatches;
+  /** gives the view up unread (a checkpoint that failed before its asynchronous part) */
+  discard?: () => void;
+}
 
 /** Writes one new shared file of an incremental checkpoint (name unique within the snapshot) and returns its handle. */
 export type SharedFileWriter = (

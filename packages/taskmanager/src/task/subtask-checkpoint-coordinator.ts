@@ -13,6 +13,7 @@ import type {
   IncrementalSnapshotMaterializer,
   KeyedStateSnapshotMaterializer,
 } from '../state/keyed-state-backend.js';
+import { SnapshotWriteStoppedError, writeKeyedSnapshot } from '../state/keyed-snapshot-writer.js';
 import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { ResultPartition } from '../network/result-partition.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
@@ -103,6 +104,7 @@ export class SubtaskCheckpointCoordinator {
           });
       });
     } catch (err) {
+      for (const s of snapshots) s.keyed?.discard?.();
       this.task.post({
         t: 'checkpointDecline',
         executionId: this.task.executionId,
@@ -118,17 +120,21 @@ export class SubtaskCheckpointCoordinator {
       this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
+    const written: string[] = [];
+    let storage: CheckpointStorage | undefined;
     try {
       // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
-      const storage = barrier.storage
+      storage = barrier.storage
         ? createCheckpointStorage(barrier.storage)
         : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: TaskStateSnapshot = {};
-      const written: string[] = [];
       let size = 0;
-      // every materializer runs (each releases its view when done), even if one fails
-      const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
+      // every whole-buffer materializer runs (each releases its view when done), even if one
+      // fails; streamed ones (heap) are produced while they are written, below
+      const keyedSnapshots = await Promise.all(
+        snapshots.map((s) => (s.keyed && !s.keyed.batches ? s.keyed() : undefined)),
+      );
       // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
       const incrementalHandles = await Promise.all(
         snapshots.map((s) => {
@@ -137,7 +143,7 @@ export class SubtaskCheckpointCoordinator {
           return s.incremental(async (name, data) => {
             const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
             written.push(rel);
-            const h = await storage.write(rel, data);
+            const h = await storage!.write(rel, data);
             return { ...h, path: `../shared/${stem}-${name}` };
           });
         }),
@@ -150,7 +156,25 @@ export class SubtaskCheckpointCoordinator {
           size += incr.checkpointedSize;
         }
         const keyed = keyedSnapshots[i];
-        if (keyed) {
+        const batches = s.keyed?.batches;
+        if (batches) {
+          const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
+          written.push(`${directory}/${file}`);
+          const kb = batches();
+          // an abort stops the writing at the next key group and releases the snapshot's views
+          const out = await writeKeyedSnapshot(storage, `${directory}/${file}`, kb, () =>
+            this.abortedCheckpoints.has(id) || this.task.isTerminal ? `checkpoint ${id} aborted` : undefined,
+          );
+          if (out) {
+            entry.keyed = {
+              ...out.handle,
+              path: file,
+              index: out.index,
+              kinds: kb.kinds,
+            } satisfies FullKeyedHandle;
+            size += out.handle.size;
+          }
+        } else if (keyed) {
           // handle paths are relative to the checkpoint's directory, so a savepoint can be moved
           const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
           written.push(`${directory}/${file}`);
@@ -171,7 +195,7 @@ export class SubtaskCheckpointCoordinator {
       for (const op of this.task.operators) await op.snapshotDurable?.(id);
       if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
         // aborted (or the task ended) while writing: the coordinator already removed the directory
-        await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
+        await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
         return;
       }
       this.task.post({
@@ -185,6 +209,10 @@ export class SubtaskCheckpointCoordinator {
         stateSizeBytes: size,
       });
     } catch (err) {
+      if (err instanceof SnapshotWriteStoppedError) {
+        await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
+        return;
+      }
       this.task.post({
         t: 'checkpointDecline',
         executionId: this.task.executionId,
@@ -193,6 +221,9 @@ export class SubtaskCheckpointCoordinator {
       });
       // consumers still aligning it need not wait for the other inputs
       this.cancelDownstream(id);
+    } finally {
+      // views a failure left unread (no-op for those already released)
+      for (const s of snapshots) s.keyed?.discard?.();
     }
   }
 

@@ -1,0 +1,169 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue, valueEncoder } from '@weir/core';
+import type { CopyOnWriteTable, PreImages } from './copy-on-write-table.js';
+import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
+
+/**
+ * The asynchronous part of a heap snapshot: serialization in slices of at most SLICE_MS on
+ * the task thread, handing the event loop back between slices so records keep flowing; this
+ * bounds the longest stall a checkpoint causes.
+ */
+export const SLICE_MS = 4;
+
+/** How the serializer slices its work: at most `ms` per slice, the clock read every `checkEvery` entries. */
+export interface SnapshotSlicing {
+  ms: number;
+  checkEvery: number;
+}
+
+export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256 };
+/** the largest part of a key group batch */
+const MAX_PART = 1 << 20;
+
+/** A table and its pre-images of one snapshot (see CopyOnWriteTable). */
+export interface TableView {
+  table: CopyOnWriteTable<unknown>;
+  pre: PreImages;
+}
+
+/** The encoded entries of one key group, in parts of about MAX_PART bytes, encoded in place. */
+class BatchBuilder {
+  count = 0;
+  readonly parts: Buffer[] = [];
+  private buf = Buffer.allocUnsafe(256);
+  private pos = 0;
+
+  /** Encodes `v` straight into the current part (no scratch copy). */
+  write(v: unknown): void {
+    for (;;) {
+      const end = valueEncoder.encodeInto(v, this.buf, this.pos);
+      if (end >= 0) {
+        this.pos = end;
+        return;
+      }
+      this.grow();
+    }
+  }
+
+  /** Appends bytes encoded ahead (an entry's header and state name). */
+  writeBytes(src: Uint8Array): void {
+    while (this.pos + src.length > this.buf.length) this.grow();
+    const b = this.buf;
+    for (let i = 0; i < src.length; i++) b[this.pos + i] = src[i]!;
+    this.pos += src.length;
+  }
+
+  /** A bigger part while under MAX_PART (or when one value fills a whole part), else a new part. */
+  private grow(): void {
+    if (this.buf.length < MAX_PART || this.pos === 0) {
+      const next = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(next, 0, 0, this.pos);
+      this.buf = next;
+    } else {
+      this.parts.push(this.buf.subarray(0, this.pos));
+      this.buf = Buffer.allocUnsafe(MAX_PART);
+      this.pos = 0;
+    }
+  }
+
+  finish(): Uint8Array[] {
+    if (this.pos > 0) this.parts.push(this.buf.subarray(0, this.pos));
+    return this.parts;
+  }
+}
+
+/**
+ * Key group batches of the views' entries, the tables read as of the barrier. All entries are
+ * encoded (in slices) before the first batch is yielded, since a key group's entries are spread
+ * over the tables; the views are released as soon as every table has been read.
+ */
+export async function* heapSnapshotBatches(
+  views: TableView[],
+  maxParallelism: number,
+  slicing: SnapshotSlicing = DEFAULT_SLICING,
+): AsyncGenerator<KeyGroupBatch> {
+  const builders: Array<BatchBuilder | undefined> = new Array<BatchBuilder | undefined>(maxParallelism);
+  try {
+    let sliceStart = performance.now();
+    let n = 0;
+    for (const { table, pre } of views) {
+      const isMap = table.kind === 'map';
+      // every entry is [name, key, value]: the array header and the name are the same bytes
+      const head = Buffer.concat([ARRAY3, encodeValue(table.name)]);
+      const it = table.map.entries();
+      for (let r = it.next(); !r.done; r = it.next()) {
+        const [k, live] = r.value;
+        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : live;
+        if (v !== undefined) {
+          const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
+          const b = (builders[kg] ??= new BatchBuilder());
+          b.writeBytes(head);
+          b.write(k);
+          try {
+            b.write(isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
+          } catch (e) {
+            if (e instanceof UnsupportedValueError)
+              throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${table.name}'`));
+            throw e;
+          }
+          b.count++;
+        }
+        if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
+          await yieldToLoop();
+          sliceStart = performance.now();
+        }
+      }
+      // this table is read: later accesses need no more copies for this snapshot
+      table.releaseView(pre);
+    }
+  } finally {
+    for (const { table, pre } of views) table.releaseView(pre);
+  }
+  for (let kg = 0; kg < builders.length; kg++) {
+    const b = builders[kg];
+    if (!b) continue;
+    builders[kg] = undefined;
+    yield { keyGroup: kg, count: b.count, parts: b.finish() };
+  }
+}
+
+const ARRAY3 = Buffer.from([0x93]);
+
+/** The MessagePack array header of `count` elements (always the 32-bit form: its size is known ahead). */
+export function arrayHeader32(count: number): Uint8Array {
+  const h = Buffer.allocUnsafe(5);
+  h[0] = 0xdd;
+  h.writeUInt32BE(count, 1);
+  return h;
+}
+
+/**
+ * The bytes of a canonical snapshot file, batch by batch, filling `index` (key group ->
+ * [offset, length]) as it goes; `index` is complete when the iteration ends.
+ */
+export async function* snapshotFileChunks(
+  batches: AsyncIterable<KeyGroupBatch>,
+  index: Record<number, [number, number]>,
+): AsyncGenerator<Uint8Array> {
+  let offset = 0;
+  for await (const b of batches) {
+    const header = arrayHeader32(b.count);
+    let len = header.byteLength;
+    yield header;
+    for (const p of b.parts) {
+      len += p.byteLength;
+      yield p;
+    }
+    index[b.keyGroup] = [offset, len];
+    offset += len;
+  }
+}
+
+/** A whole canonical snapshot in one buffer (savepoint tests, callers without a streaming writer). */
+export async function collectBatches(kb: KeyedStateBatches): Promise<KeyedStateSnapshot | undefined> {
+  const index: Record<number, [number, number]> = {};
+  const chunks: Uint8Array[] = [];
+  for await (const c of snapshotFileChunks(kb.batches, index)) chunks.push(c);
+  if (chunks.length === 0) return undefined;
+  return { data: Buffer.concat(chunks), index, kinds: kb.kinds };
+}

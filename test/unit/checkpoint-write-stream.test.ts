@@ -1,0 +1,114 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import {
+  FileCheckpointStorage,
+  S3CheckpointStorage,
+  StorageError,
+  decodeRecords,
+  type CheckpointStorage,
+} from '../../packages/core/src/index.js';
+import { ValueStateDescriptor } from '../../packages/api/src/index.js';
+import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
+import { writeKeyedSnapshot } from '../../packages/taskmanager/src/state/keyed-snapshot-writer.js';
+import { tempDir } from '../helpers/cli.js';
+import { TestS3Server } from '../helpers/s3.js';
+
+/** `n` chunks of random sizes up to `max` bytes, and their concatenation. */
+function chunks(n: number, max: number): { parts: Buffer[]; all: Buffer } {
+  const parts = Array.from({ length: n }, (_, i) => randomBytes(1 + ((i * 7919) % max)));
+  return { parts, all: Buffer.concat(parts) };
+}
+
+async function* produce(parts: Buffer[], failAfter?: number): AsyncGenerator<Uint8Array> {
+  for (const [i, p] of parts.entries()) {
+    if (i === failAfter) throw new Error('the snapshot failed');
+    await new Promise((r) => setImmediate(r));
+    yield p;
+  }
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('streamed checkpoint writes', () => {
+  const s3 = new TestS3Server();
+  const storages: Array<[string, () => CheckpointStorage]> = [];
+  const dir = tempDir('weir-stream-');
+  before(async () => {
+    await s3.start();
+  });
+  after(async () => {
+    await s3.stop();
+  });
+  storages.push(['file', () => new FileCheckpointStorage(`file://${dir}`)]);
+  storages.push([
+    's3 (s3rver)',
+    () =>
+      new S3CheckpointStorage('s3://weir/stream', {
+        endpoint: s3.env.WEIR_S3_ENDPOINT,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      }),
+  ]);
+
+  for (const [name, make] of storages) {
+    test(`${name}: the file is the chunks in order, with their size and SHA-256; multipart past one part`, async () => {
+      const storage = make();
+      // ~6 MB: two 5 MiB parts on S3, several 1 MiB blocks on file
+      const { parts, all } = chunks(100, 120_000);
+      const h = await storage.writeStream!('job/chk-1/op/0-a', produce(parts));
+      assert.equal(h.size, all.length);
+      assert.equal(h.sha256, sha(all));
+      const back = await storage.read('job/chk-1/op/0-a', h.sha256);
+      assert.ok(back.equals(all));
+    });
+
+    test(`${name}: a producer that fails fails the write with its own error, and leaves nothing`, async () => {
+      const storage = make();
+      const { parts } = chunks(80, 120_000);
+      await assert.rejects(storage.writeStream!('job/chk-2/op/0-b', produce(parts, 70)), (e: Error) => {
+        assert.ok(!(e instanceof StorageError), `not a storage failure: ${e.message}`);
+        assert.match(e.message, /the snapshot failed/);
+        return true;
+      });
+      assert.equal(await storage.exists('job/chk-2/op/0-b'), false);
+      if (name === 'file')
+        assert.deepEqual(readdirSync(path.join(dir, 'job/chk-2/op')), [], 'no temporary file');
+    });
+  }
+
+  test('a heap snapshot written by writeKeyedSnapshot restores every key; a stopped write ends at a key group', async () => {
+    const storage = new FileCheckpointStorage(`file://${dir}`);
+    const b = new HeapKeyedStateBackend();
+    const s = b.getState(new ValueStateDescriptor<string>('v'));
+    for (let k = 0; k < 20_000; k++) {
+      b.setCurrentKey(k);
+      s.update(`value-${k}`);
+    }
+    const m = b.snapshot(128);
+    const out = await writeKeyedSnapshot(storage, 'job/chk-3/op/0-c', m.batches!());
+    assert.ok(out);
+    const data = await storage.read('job/chk-3/op/0-c', out.handle.sha256);
+    const restored = new HeapKeyedStateBackend();
+    for (const [, [off, len]] of Object.entries(out.index))
+      restored.restoreEntries({ v: 'value' }, decodeRecords(data.subarray(off, off + len)));
+    assert.equal(restored.numKeys(), 20_000);
+    const rs = restored.getState(new ValueStateDescriptor<string>('v'));
+    restored.setCurrentKey(12_345);
+    assert.equal(rs.value(), 'value-12345');
+
+    let batches = 0;
+    const stopped = b.snapshot(128);
+    await assert.rejects(
+      writeKeyedSnapshot(storage, 'job/chk-4/op/0-d', stopped.batches!(), () =>
+        ++batches > 3 ? 'checkpoint 4 aborted' : undefined,
+      ),
+      /checkpoint 4 aborted/,
+    );
+    assert.equal(b.openSnapshotViews(), 0);
+    assert.equal(await storage.exists('job/chk-4/op/0-d'), false);
+  });
+});
