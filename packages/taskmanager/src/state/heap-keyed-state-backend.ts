@@ -255,12 +255,15 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       }
       let t = this.tables.get(name);
       if (!t) this.tables.set(name, (t = { kind, table: new Map() }));
-      t.table.set(
-        key,
-        kind === 'map'
-          ? new Map((value as Array<[unknown, unknown]>).map((e) => [normalizeKey(e[0]), e]))
-          : value,
-      );
+      if (kind !== 'map') {
+        t.table.set(key, value);
+        continue;
+      }
+      // a large map may come in several entries of the same key (RocksDB's streamed snapshots)
+      const pairs = value as Array<[unknown, unknown]>;
+      const have = t.table.get(key) as Map<unknown, [unknown, unknown]> | undefined;
+      if (have) for (const p of pairs) have.set(normalizeKey(p[0]), p);
+      else t.table.set(key, new Map(pairs.map((p) => [normalizeKey(p[0]), p])));
     }
   }
 

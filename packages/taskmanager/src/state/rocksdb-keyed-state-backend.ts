@@ -58,7 +58,7 @@ import {
 } from './rocksdb/incremental-chains.js';
 import { KEY_HEADER_BYTES, KeyScratch, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
 import { ReadCache } from './rocksdb/read-cache.js';
-import { scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
+import { DEFAULT_MAX_BATCH_BYTES, scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
 import { timerKeyOf } from './rocksdb/timer-keys.js';
 import {
   rocksCell,
@@ -96,6 +96,8 @@ export interface RocksDBKeyedStateBackendOptions {
   maxTrackedKeys?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;
+  /** a snapshot batch (one link of a chain) is closed at about this size, so a large key group spans several (default 8 MiB) */
+  maxBatchBytes?: number;
   /** a key group's chain is rewritten in full at the latest when it has this many links (default 64; each group's own limit lies between half of it and it) */
   maxChainLength?: number;
 }
@@ -501,7 +503,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * Synchronous part: write the buffer to RocksDB and open an iterator, which is a consistent
    * point-in-time view. Asynchronous part: read that view in batches (the reads run on libuv's
    * pool) and build the canonical per-key-group batches between them, while records go on.
-   * Savepoints and checkpoints without incremental mode take this path.
+   * The result is one Buffer of the whole state, so checkpoints and savepoints take
+   * snapshotStreamed() instead; this stays for callers that want the single-file format.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
     this.checkLayout(maxParallelism);
@@ -546,9 +549,57 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         offset += bytes.byteLength;
       },
       this.isClosed,
+      Infinity, // one batch per key group: the format of this snapshot
     );
     if (parts.length === 0) return undefined;
     return { data: Buffer.concat(parts), index, kinds };
+  }
+
+  /**
+   * A full snapshot streamed to storage: the synchronous part opens a consistent view (an
+   * iterator); the asynchronous part reads it in order and writes batches of at most
+   * maxBatchBytes into files of at most maxSharedFileBytes as it goes, so no Buffer ever holds
+   * the whole state. The handle has the incremental format (per key group a chain of full
+   * batches) with files the caller places in the checkpoint's own directory; it references no
+   * earlier checkpoint and leaves the incremental bookkeeping alone.
+   */
+  snapshotStreamed(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer {
+    this.checkLayout(maxParallelism);
+    this.flush();
+    const it = this.rdb.iterator(ITERATOR_OPTIONS);
+    const { kinds, names } = this.stateNames();
+    let called = false;
+    return (write) => {
+      if (called) throw new Error('A snapshot can be materialized only once');
+      called = true;
+      const p = uploadIncremental({
+        checkpointId,
+        write,
+        all: true,
+        base: emptyChains(),
+        scans: [[-1, it]],
+        deltaView: undefined,
+        deltaGroups: [],
+        kinds,
+        names,
+        maxSharedFileBytes: this.maxSharedFileBytes,
+        maxBatchBytes: this.opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+        isClosed: this.isClosed,
+      })
+        .then(({ handle }) => handle)
+        .finally(() =>
+          it
+            .close()
+            .catch(() => {})
+            .then(() => this.snapshots.delete(p)),
+        );
+      this.snapshots.add(p);
+      return p;
+    };
+  }
+
+  private get maxSharedFileBytes(): number {
+    return this.opts.maxSharedFileBytes ?? 64 * 1024 * 1024;
   }
 
   // ---- incremental checkpoints
@@ -596,7 +647,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         deltaGroups,
         kinds,
         names,
-        maxSharedFileBytes: this.opts.maxSharedFileBytes ?? 64 * 1024 * 1024,
+        maxSharedFileBytes: this.maxSharedFileBytes,
+        maxBatchBytes: this.opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
         isClosed: this.isClosed,
       })
         .then(({ next, handle }) => {
@@ -634,6 +686,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   /**
    * After restoring an incremental checkpoint of this job: its chains (of this subtask's key
    * groups) become the base of the next checkpoint, which uploads only what changes from now.
+   * A streamed full snapshot's files live in its checkpoint's directory, which goes when that
+   * checkpoint is subsumed: nothing may build on them, so the next checkpoint is full.
    */
   adoptRestoredChains(
     checkpointId: number,
@@ -641,6 +695,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     inRange: (kg: number) => boolean,
   ): void {
     if (!this.incremental) return;
+    if (handles.some((h) => h.files.some((f) => !f.path.startsWith('../shared/')))) return;
     this.base = restoredChains(handles, inRange);
     this.lastCompleted = checkpointId;
     this.changes.reset();
