@@ -35,7 +35,7 @@ import {
   type RocksDB,
   type RocksIterator,
 } from './rocksdb/binding.js';
-import { ChangeTracker } from './rocksdb/change-tracker.js';
+import { ChangeLog, ChangeTracker } from './rocksdb/change-tracker.js';
 import type { EventTimeStateKind, RocksEventTimeHost, RocksWriteBuffer } from './rocksdb/event-time-host.js';
 import {
   ABSENT,
@@ -92,7 +92,7 @@ export interface RocksDBKeyedStateBackendOptions {
   maxCachedEntries?: number;
   /** incremental checkpoints: track what changed since the last completed checkpoint */
   incremental?: boolean;
-  /** changed keys remembered individually before the tracking gives up and the next checkpoint is full (default 200,000) */
+  /** changed keys held in memory; past this many, a checkpoint's changed keys go to a change log on disk (default 200,000) */
   maxTrackedKeys?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;
@@ -138,6 +138,8 @@ const PREFETCH_PAUSE = 31;
 export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   readonly type = 'rocksdb' as const;
   private db: RocksDB | undefined;
+  /** incremental mode: the change log (changed keys past maxTrackedKeys), a database of its own */
+  private changeDb: RocksDB | undefined;
   private closed = false;
   private currentKey: unknown;
   private nk: NK = '';
@@ -245,6 +247,18 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       );
     }
     this.db = await openRocksDB(dir, this.opts);
+    if (this.incremental) {
+      // small: it is written in batches of maxTrackedKeys rows and read once per checkpoint
+      this.changeDb = await openRocksDB(this.changeLogDirectory, {
+        blockCacheSize: 1 << 20,
+        writeBufferSize: 4 << 20,
+      });
+      this.changes.attach(new ChangeLog(this.changeDb));
+    }
+  }
+
+  private get changeLogDirectory(): string {
+    return `${this.opts.directory}-changes`;
   }
 
   async dispose(): Promise<void> {
@@ -253,12 +267,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     // running snapshots notice `closed` at their next batch and give up
     await Promise.allSettled([...this.snapshots]);
     const db = this.db;
+    const changeDb = this.changeDb;
     this.db = undefined;
+    this.changeDb = undefined;
     if (db) await db.close().catch(() => {});
-    try {
-      rmSync(this.opts.directory, { recursive: true, force: true });
-    } catch {
-      /* it was never created (an unusable local directory) */
+    if (changeDb) await changeDb.close().catch(() => {});
+    for (const dir of [this.opts.directory, this.changeLogDirectory]) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* it was never created (an unusable local directory) */
+      }
     }
   }
 
@@ -615,7 +634,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (!this.incremental)
       throw new Error('Incremental snapshot of a RocksDB backend made without incremental mode');
     this.flush();
-    const { all, changed } = this.changes.freeze(checkpointId);
+    const { all, changed, release } = this.changes.freeze(checkpointId);
     const base = this.base;
     const { fullGroups, deltaGroups } = all
       ? { fullGroups: [], deltaGroups: [] }
@@ -660,7 +679,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
             [...scans.map(([, it]) => it), ...(deltaView ? [deltaView] : [])].map((it) =>
               it.close().catch(() => {}),
             ),
-          ).then(() => this.snapshots.delete(p)),
+          ).then(() => {
+            release();
+            this.snapshots.delete(p);
+          }),
         );
       this.snapshots.add(p);
       return p;

@@ -26,6 +26,8 @@ export interface RocksDB {
   close(): Promise<void>;
   batch(): RocksBatch;
   iterator(options: object): RocksIterator;
+  /** deletes the keys in a range ({ gte, lt }) */
+  clear(options: object): Promise<void>;
   _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>;
 }
 type RocksLevelClass = new (location: string, options: object) => RocksDB;

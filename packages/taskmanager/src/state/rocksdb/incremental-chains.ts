@@ -7,6 +7,7 @@ import {
 } from '../incremental-snapshot.js';
 import type { SharedFileWriter } from '../keyed-state-backend.js';
 import type { RocksIterator } from './binding.js';
+import type { ChangedKeys } from './change-tracker.js';
 import { deltaBatches, scanCanonical, type StateNames } from './snapshot-batches.js';
 
 /*
@@ -64,11 +65,11 @@ function chainsToHandle(
  */
 export function planGroups(
   base: Chains,
-  changed: Map<number, Set<string>>,
+  changed: Map<number, ChangedKeys>,
   maxChainLength: number,
-): { fullGroups: number[]; deltaGroups: Array<[number, Set<string>]> } {
+): { fullGroups: number[]; deltaGroups: Array<[number, ChangedKeys]> } {
   const fullGroups: number[] = [];
-  const deltaGroups: Array<[number, Set<string>]> = [];
+  const deltaGroups: Array<[number, ChangedKeys]> = [];
   const half = Math.ceil(maxChainLength / 2);
   for (const [g, keys] of [...changed].sort((a, b) => a[0] - b[0])) {
     const st = base.stats.get(g);
@@ -112,7 +113,7 @@ export interface IncrementalUpload {
   /** key group (-1: all of them) and a view of it, for the groups written whole */
   scans: Array<[number, RocksIterator]>;
   deltaView: RocksIterator | undefined;
-  deltaGroups: Array<[number, Set<string>]>;
+  deltaGroups: Array<[number, ChangedKeys]>;
   kinds: Record<string, string>;
   names: StateNames;
   maxSharedFileBytes: number;
