@@ -30,6 +30,7 @@ import {
   forEachInRange,
   getBytes,
   openRocksDB,
+  rowsWithPrefix,
   scanPrefix,
   writeBatch,
   type RocksDB,
@@ -57,6 +58,7 @@ import {
   type Chains,
 } from './rocksdb/incremental-chains.js';
 import { KEY_HEADER_BYTES, KeyScratch, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
+import { ListWrite, listFromArrayBytes } from './rocksdb/list-values.js';
 import { ReadCache } from './rocksdb/read-cache.js';
 import { DEFAULT_MAX_BATCH_BYTES, scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
 import { timerKeyOf } from './rocksdb/timer-keys.js';
@@ -186,12 +188,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       },
       read: (meta) => this.read(meta),
       write: (meta, v) => this.write(meta, v),
+      writeHeld: (meta, v) => this.writeHeld(meta, v),
       bufferedOne: () => {
         if (++this.dirtyCount >= this.maxBuffered) this.flush();
       },
       flush: () => this.flush(),
       getBytes: (key) => getBytes(this.rdb, key),
       scan: (prefix, limit) => scanPrefix(this.rdb, prefix, limit),
+      rows: (prefix) => rowsWithPrefix(this.rdb, prefix),
       prefix: (meta, nk) => this.prefix(meta, nk),
       mapKey: (meta, nk, userKey) => Buffer.concat([this.prefix(meta, nk), pack(userKey)]),
       deleteMap: (prefix, rows) => {
@@ -319,7 +323,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
-    if (kind !== 'map') this.valueMetas.push(meta);
+    // list state is read past the cache (its stored bytes are appended to by merges)
+    if (kind !== 'map' && kind !== 'list') this.valueMetas.push(meta);
     return meta;
   }
 
@@ -418,9 +423,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
   private write(meta: StateMeta, v: unknown): void {
+    this.writeHeld(meta, v === DELETED ? DELETED : held(meta, v));
+  }
+
+  private writeHeld(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
-    meta.dirty.set(this.nk, v === DELETED ? DELETED : held(meta, v));
+    meta.dirty.set(this.nk, v);
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
   }
 
@@ -440,9 +449,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           const end = sc.stateKey(0, meta.id, nk, maxP);
           const key = sc.buf.subarray(0, end);
           if (v === DELETED) batch._del(key, NO_OPTIONS);
-          else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
+          else if (v instanceof ListWrite) {
+            if (v.replace) batch._put(key, v.bytes(), NO_OPTIONS);
+            else batch._merge(key, v.bytes(), NO_OPTIONS);
+          } else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
           if (this.incremental) this.changes.track(key, 'k');
-          this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
+          if (meta.kind !== 'list') this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
         }
         meta.dirty.clear();
         for (const [nk, entries] of meta.mapDirty) {
@@ -509,6 +521,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       names.set(m.id, {
         name: pack(m.name),
         map: m.kind === 'map',
+        list: m.kind === 'list',
         namespaced: m.kind === 'namespaced',
         timers: m.kind === 'timers',
       });
@@ -742,7 +755,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           continue;
         }
         const prefix = this.prefix(meta, nk);
-        if (code === DeltaOp.PUT) batch._put(prefix, pack(op[3]), NO_OPTIONS);
+        if (code === DeltaOp.PUT)
+          batch._put(prefix, kind === 'list' ? listFromArrayBytes(pack(op[3])) : pack(op[3]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_PUT)
           batch._put(Buffer.concat([prefix, pack(op[3])]), pack(op[4]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, pack(op[3])]), NO_OPTIONS);
@@ -779,6 +793,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           const prefix = this.prefix(meta, nk);
           for (const [uk, uv] of value as Array<[unknown, unknown]>)
             batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
+        } else if (kind === 'list') {
+          batch._put(this.prefix(meta, nk), listFromArrayBytes(pack(value)), NO_OPTIONS);
         } else {
           batch._put(this.prefix(meta, nk), pack(value), NO_OPTIONS);
         }

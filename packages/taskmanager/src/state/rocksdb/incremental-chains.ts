@@ -75,13 +75,13 @@ export function planGroups(
     const st = base.stats.get(g);
     const chain = base.groups.get(g) ?? [];
     const maxChain = half + ((Math.imul(g + 1, 0x9e3779b1) >>> 0) % half);
-    // a large key group's full state spans several links: only its deltas lengthen the chain
-    let deltas = 0;
-    for (const l of chain) if (!l.full) deltas++;
+    // a large key group's full state spans several links: they count as one
+    let links = 1;
+    for (const l of chain) if (!l.full) links++;
     // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
     const rewrite =
       st !== undefined &&
-      ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || deltas >= maxChain);
+      ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || links >= maxChain);
     if (rewrite) fullGroups.push(g);
     else deltaGroups.push([g, keys]);
   }

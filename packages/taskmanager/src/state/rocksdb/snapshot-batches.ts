@@ -2,6 +2,7 @@ import { DeltaOp } from '../incremental-snapshot.js';
 import { NO_OPTIONS, type RocksIterator } from './binding.js';
 import { pack } from './held-values.js';
 import { KEY_HEADER_BYTES, keyGroupOf, normalizedKeyEnd, stateIdOf } from './key-layout.js';
+import { listHeader } from './list-values.js';
 import { decodeTimerKey } from './timer-keys.js';
 
 /*
@@ -29,7 +30,10 @@ const OP_TIMER_REMOVE = Buffer.from([0x95, DeltaOp.MAP_REMOVE]);
  * Packed state names by state id, and the layout of each: map state (key | user key), namespaced
  * state (key | namespace, see eventtime/rocksdb-namespaced-state.ts) or timers (timer-keys.ts).
  */
-export type StateNames = Map<number, { name: Buffer; map: boolean; namespaced?: boolean; timers?: boolean }>;
+export type StateNames = Map<
+  number,
+  { name: Buffer; map: boolean; list?: boolean; namespaced?: boolean; timers?: boolean }
+>;
 
 /** A timer row as [state name, key, timestamp, namespace], the key and namespace packed. */
 function timerEntry(name: Buffer, k: Buffer): Buffer[] {
@@ -47,7 +51,7 @@ function array32(n: number): Buffer {
 function stateOf(
   names: StateNames,
   k: Buffer,
-): { name: Buffer; map: boolean; namespaced?: boolean; timers?: boolean } {
+): { name: Buffer; map: boolean; list?: boolean; namespaced?: boolean; timers?: boolean } {
   const id = stateIdOf(k);
   const state = names.get(id);
   if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${id}`);
@@ -142,7 +146,10 @@ export async function scanCanonical(
         mapEntries++;
       } else {
         endMap();
-        groupParts.push(ENTRY_HEADER, state.name, k.subarray(KEY_HEADER_BYTES), v);
+        groupParts.push(ENTRY_HEADER, state.name, k.subarray(KEY_HEADER_BYTES));
+        // a list's stored elements get their array header (see list-values.ts)
+        if (state.list) groupParts.push(listHeader(v));
+        groupParts.push(v);
         groupEntries++;
       }
     }
@@ -227,7 +234,9 @@ export function* deltaBatches(
       else
         parts.push(OP_MAP_REMOVE, state.name, key.subarray(KEY_HEADER_BYTES, keyEnd), key.subarray(keyEnd));
     } else if (found) {
-      parts.push(OP_PUT, state.name, key.subarray(KEY_HEADER_BYTES), rows[1]!);
+      parts.push(OP_PUT, state.name, key.subarray(KEY_HEADER_BYTES));
+      if (state.list) parts.push(listHeader(rows[1]!));
+      parts.push(rows[1]!);
     } else {
       parts.push(OP_DELETE_KEY, state.name, key.subarray(KEY_HEADER_BYTES));
     }
