@@ -249,5 +249,28 @@ describe('RocksDB list state (appends as merges) and map state (streamed iterati
     let n = 0;
     for (const [k, v] of m.entries()) if (k === `k${String(v).padStart(5, '0')}`) n++;
     assert.equal(n, 10_000);
+    // clear() deletes in chunks too: no write batch holds the whole map
+    const deletes: number[] = [];
+    const db = (b as unknown as { db: { batch(): Record<string, (...a: unknown[]) => unknown> } }).db;
+    const batch = db.batch.bind(db);
+    db.batch = () => {
+      const bt = batch();
+      const real = bt._del!.bind(bt);
+      let n = 0;
+      deletes.push(0);
+      const at = deletes.length - 1;
+      bt._del = (...a: unknown[]) => {
+        deletes[at] = ++n;
+        return real(...a);
+      };
+      return bt;
+    };
+    m.clear();
+    assert.ok(m.isEmpty());
+    assert.equal(
+      deletes.reduce((x, y) => x + y, 0),
+      10_000,
+    );
+    assert.ok(Math.max(...deletes) <= 1000, `largest delete batch ${Math.max(...deletes)}`);
   });
 });

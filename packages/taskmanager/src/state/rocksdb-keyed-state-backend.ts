@@ -198,11 +198,24 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       rows: (prefix) => rowsWithPrefix(this.rdb, prefix),
       prefix: (meta, nk) => this.prefix(meta, nk),
       mapKey: (meta, nk, userKey) => Buffer.concat([this.prefix(meta, nk), pack(userKey)]),
-      deleteMap: (prefix, rows) => {
-        if (this.incremental) this.changes.track(prefix, 'p');
-        writeBatch(this.rdb, (batch) => {
-          for (const [k] of rows) batch._del(k, NO_OPTIONS);
-        });
+      deleteMap: (prefix) => {
+        // read and deleted 1,000 rows at a time: a large map is never held whole
+        let chunk: Buffer[] = [];
+        let tracked = false;
+        const del = (): void => {
+          writeBatch(this.rdb, (batch) => {
+            for (const k of chunk) batch._del(k, NO_OPTIONS);
+          });
+          chunk = [];
+        };
+        for (const [k] of rowsWithPrefix(this.rdb, prefix, 1000)) {
+          // an empty map was not changed
+          if (!tracked && this.incremental) this.changes.track(prefix, 'p');
+          tracked = true;
+          chunk.push(k);
+          if (chunk.length >= 1000) del();
+        }
+        if (chunk.length > 0) del();
       },
     };
   }

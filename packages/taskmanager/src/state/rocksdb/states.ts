@@ -30,8 +30,8 @@ export interface RocksStateHost {
   rows(prefix: Buffer): Generator<[Buffer, Buffer]>;
   prefix(meta: StateMeta, nk: NK): Buffer;
   mapKey(meta: StateMeta, nk: NK, userKey: unknown): Buffer;
-  /** deletes rows of a cleared map, all under prefix */
-  deleteMap(prefix: Buffer, rows: Array<[Buffer, Buffer]>): void;
+  /** deletes the rows of a cleared map (all under prefix), in chunks */
+  deleteMap(prefix: Buffer): void;
 }
 
 export function rocksValueState<T>(
@@ -155,10 +155,7 @@ export function rocksMapState<UK, UV>(
     },
     clear: () => {
       host.flush();
-      const prefix = host.prefix(meta, host.nk);
-      const rows = host.scan(prefix);
-      if (rows.length === 0) return;
-      host.deleteMap(prefix, rows);
+      host.deleteMap(host.prefix(meta, host.nk));
     },
   };
 }
