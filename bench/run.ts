@@ -18,11 +18,12 @@ import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 import { connectorsBench } from './connectors.js';
 import { backpressureBench } from './backpressure.js';
 import { heapSnapshotBench } from './heap-snapshot.js';
+import { rocksdbLarge } from './rocksdb-large.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, rocksdb-100m */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -274,6 +275,7 @@ async function main(): Promise<void> {
     printKeyedState(await keyedStateThroughput(here, Number(process.env.BENCH_KEYED_RUNS ?? 3)));
   }
   if (want('incremental')) await incrementalCheckpoints(here);
+  if (want('rocksdb-100m')) await rocksdbLarge(here);
   if (want('recovery')) await recovery();
   if (want('nexmark')) await nexmarkBench(here);
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);

@@ -134,17 +134,35 @@ describe('full and incremental RocksDB checkpoints on S3 (s3rver over HTTP)', ()
       const latest = (await client.checkpoints(jobId)).latestCompleted!;
       const md = await s3json(latest.path.replace('s3://weir/', '') + '/_metadata');
       const keyed = Object.values(
-        (md.operators as Record<string, { subtasks: Record<string, { keyed?: { format?: string } }> }>)[
-          'uid-count-and-sum'
-        ]!.subtasks,
-      ).map((x) => x.keyed);
+        (
+          md.operators as Record<
+            string,
+            {
+              subtasks: Record<
+                string,
+                { keyed?: { format?: string; files: Array<{ path: string }>; groups: object } }
+              >;
+            }
+          >
+        )['uid-count-and-sum']!.subtasks,
+      ).map((x) => x.keyed!);
       assert.equal(keyed.length, 2);
-      for (const k of keyed)
+      for (const k of keyed) {
+        // both kinds are chains of batches in files; a full checkpoint's are its own (streamed)
+        assert.equal(k.format, 'incremental');
+        const own = k.files.filter((f) => !f.path.startsWith('../shared/'));
         assert.equal(
-          k?.format,
-          mode === 'incremental' ? 'incremental' : undefined,
+          own.length,
+          mode === 'incremental' ? 0 : k.files.length,
           'the checkpoint has the chosen kind of keyed state',
         );
+        if (mode === 'full')
+          for (const chain of Object.values(k.groups) as Array<Array<[number, number, number, number]>>)
+            assert.ok(
+              chain.every((l) => l[3] === 1),
+              'a full checkpoint has only full batches',
+            );
+      }
       if (mode === 'incremental') {
         const later = ((await client.checkpoints(jobId)).history ?? [])
           .filter((c) => c.status === 'COMPLETED')

@@ -33,6 +33,9 @@ import {
   RocksDBKeyedStateBackend,
   rocksDBDirectory,
 } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { ChangeLog, ChangeTracker } from '../../packages/taskmanager/src/state/rocksdb/change-tracker.js';
+import { openRocksDB, forEachInRange } from '../../packages/taskmanager/src/state/rocksdb/binding.js';
+import { stateKeyPrefix } from '../../packages/taskmanager/src/state/rocksdb/key-layout.js';
 import { tempDir } from '../helpers/cli.js';
 
 const MAX_P = 128;
@@ -215,15 +218,61 @@ describe('incremental checkpoints of RocksDB state', () => {
     assert.deepEqual(parts, expected);
   });
 
-  test('more changed keys than are tracked: the next checkpoint is full and still exact', async () => {
+  test('more changed keys than fit in memory spill to the change log: checkpoints stay incremental and exact', async () => {
     const b = await rocks({ maxTrackedKeys: 50 });
-    fill(b, 0, 100);
+    fill(b, 0, 4000);
     await checkpoint(b, 1);
     b.notifyCheckpointComplete!(1);
-    fill(b, 0, 100, 'again');
+    // 600 changed keys (1,800 RocksDB keys), 36x what is held in memory
+    fill(b, 0, 600, 'again');
     const h2 = (await checkpoint(b, 2))!;
-    assert.equal(h2.checkpointedSize, h2.fullSize);
+    assert.ok(h2.checkpointedSize < h2.fullSize / 3, `${h2.checkpointedSize} of ${h2.fullSize} bytes`);
     assert.deepEqual(await contents(await restore(h2, 2, new HeapKeyedStateBackend())), await contents(b));
+    // checkpoint 2 aborted: its spilled changes are uploaded by checkpoint 3, with new ones
+    b.notifyCheckpointAborted!(2);
+    fill(b, 3000, 3400, 'third');
+    const h3 = (await checkpoint(b, 3))!;
+    b.notifyCheckpointComplete!(3);
+    assert.ok(h3.checkpointedSize < h3.fullSize / 2, `${h3.checkpointedSize} of ${h3.fullSize} bytes`);
+    assert.ok(h3.files.every((f) => f.checkpointId !== 2));
+    assert.deepEqual(await contents(await restore(h3, 3, new HeapKeyedStateBackend())), await contents(b));
+    // checkpoint 3 covered both segments: nothing of them is uploaded again
+    b.setCurrentKey(1);
+    b.getState(count).update(-1);
+    const h4 = (await checkpoint(b, 4))!;
+    b.notifyCheckpointComplete!(4);
+    assert.ok(h4.checkpointedSize < 1000, `${h4.checkpointedSize} bytes for one changed key`);
+    assert.deepEqual(await contents(await restore(h4, 4, await rocks())), await contents(b));
+  });
+
+  test("the change log keeps a completed segment's rows while an upload still reads them", async () => {
+    const db = await openRocksDB(path.join(root, 'changelog'), {
+      blockCacheSize: 1 << 20,
+      writeBufferSize: 1 << 20,
+    });
+    try {
+      const rows = (): number => {
+        let n = 0;
+        forEachInRange(db, {}, () => void n++);
+        return n;
+      };
+      const t = new ChangeTracker(3, new ChangeLog(db));
+      t.reset(); // not "everything changed"
+      const keys = Array.from({ length: 20 }, (_, i) => stateKeyPrefix(1, i, MAX_P));
+      for (const k of keys) t.track(k, 'k');
+      assert.ok(rows() >= 16, `${rows()} rows spilled`);
+      const c = t.freeze(1);
+      t.completed(1); // checkpoint 1 completes before the upload that read its changes is done
+      await new Promise((r) => setImmediate(r));
+      const seen = new Set<string>();
+      for (const set of c.changed.values()) for (const k of set) seen.add(k);
+      assert.equal(seen.size, 20, 'every tracked key, from memory and the log');
+      c.release();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(rows(), 0, 'dropped once released');
+    } finally {
+      await db.close();
+    }
   });
 
   test('a corrupt shared file fails the restore naming the file', async () => {

@@ -153,7 +153,7 @@ describe('RocksDB prefetch of an input buffer', () => {
     assert.equal(s.value(), undefined);
   });
 
-  test('covers every state of one value per key (value, list, reducing), not map state', async () => {
+  test('covers value and reducing state, not list state (appended by merges) or map state', async () => {
     const b = await rocks();
     const v = b.getState(new ValueStateDescriptor<number>('v'));
     const l = b.getListState(new ListStateDescriptor<number>('l'));
@@ -174,14 +174,15 @@ describe('RocksDB prefetch of an input buffer', () => {
     ];
     const reads = countReads(fresh);
     fresh.prefetch(recordsOf([5]), keyOf);
-    assert.deepEqual(reads, { keys: 3, calls: 1 });
+    assert.deepEqual(reads, { keys: 2, calls: 1 });
     fresh.setCurrentKey(5);
     assert.equal(fv.value(), 1);
-    // a prefetched value is held as bytes: every read is a fresh copy
-    (fl.get() as number[]).push(7);
-    assert.deepEqual([...fl.get()], [2]);
     assert.equal(fr.get(), 3);
     assert.equal(reads.calls, 1);
+    // a list is read from RocksDB, a fresh copy every time
+    (fl.get() as number[]).push(7);
+    assert.deepEqual([...fl.get()], [2]);
+    assert.equal(reads.calls, 3);
   });
 
   test('an operator that writes without reading gets few prefetches; one that reads gets them all', async () => {

@@ -106,8 +106,11 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
     // incremental checkpoints are the backend's (RocksDB keeps event-time rows in its own changes)
     if (inner.snapshotIncremental) this.snapshotIncremental = inner.snapshotIncremental.bind(inner);
     if (inner.adoptRestoredChains) this.adoptRestoredChains = inner.adoptRestoredChains.bind(inner);
+    // streamed snapshots are RocksDB's, whose database holds the event-time rows too
+    if (inner.snapshotStreamed) this.snapshotStreamed = inner.snapshotStreamed.bind(inner);
   }
 
+  snapshotStreamed?: KeyedStateBackend['snapshotStreamed'];
   snapshotIncremental?: KeyedStateBackend['snapshotIncremental'];
   adoptRestoredChains?: KeyedStateBackend['adoptRestoredChains'];
 

@@ -231,12 +231,15 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       }
       let t = this.tables.get(name);
       if (!t) this.tables.set(name, (t = new CopyOnWriteTable(name, kind)));
-      t.set(
-        key,
-        kind === 'map'
-          ? new Map((value as Array<[unknown, unknown]>).map((e) => [normalizeKey(e[0]), e]))
-          : value,
-      );
+      if (kind !== 'map') {
+        t.set(key, value);
+        continue;
+      }
+      // a large map may come in several entries of the same key (RocksDB's streamed snapshots)
+      const pairs = value as Array<[unknown, unknown]>;
+      const have = t.get(key) as Map<unknown, [unknown, unknown]> | undefined;
+      if (have) for (const p of pairs) have.set(normalizeKey(p[0]), p);
+      else t.set(key, new Map(pairs.map((p) => [normalizeKey(p[0]), p])));
     }
   }
 

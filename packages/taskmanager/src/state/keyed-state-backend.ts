@@ -101,6 +101,12 @@ export interface KeyedStateBackend {
   /** every restoreEntries/restoreDelta of a restore has been made (state that needs the whole picture settles here) */
   restoreFinished?(): void;
   /**
+   * A full snapshot written to storage in bounded files as it is read (backends whose state may
+   * not fit in memory: RocksDB), in place of snapshot() for checkpoints and savepoints. The
+   * materializer's files belong to this checkpoint alone (its own directory).
+   */
+  snapshotStreamed?(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer;
+  /**
    * Incremental checkpoints (backends that have them, when the job turned them on): the
    * synchronous part, like snapshot(); the materializer uploads only what changed since the
    * last completed checkpoint and references the rest.

@@ -30,12 +30,13 @@ import {
   forEachInRange,
   getBytes,
   openRocksDB,
+  rowsWithPrefix,
   scanPrefix,
   writeBatch,
   type RocksDB,
   type RocksIterator,
 } from './rocksdb/binding.js';
-import { ChangeTracker } from './rocksdb/change-tracker.js';
+import { ChangeLog, ChangeTracker } from './rocksdb/change-tracker.js';
 import type { EventTimeStateKind, RocksEventTimeHost, RocksWriteBuffer } from './rocksdb/event-time-host.js';
 import {
   ABSENT,
@@ -57,8 +58,9 @@ import {
   type Chains,
 } from './rocksdb/incremental-chains.js';
 import { KEY_HEADER_BYTES, KeyScratch, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
+import { ListWrite, listFromArrayBytes } from './rocksdb/list-values.js';
 import { ReadCache } from './rocksdb/read-cache.js';
-import { scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
+import { DEFAULT_MAX_BATCH_BYTES, scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
 import { timerKeyOf } from './rocksdb/timer-keys.js';
 import {
   rocksCell,
@@ -92,10 +94,12 @@ export interface RocksDBKeyedStateBackendOptions {
   maxCachedEntries?: number;
   /** incremental checkpoints: track what changed since the last completed checkpoint */
   incremental?: boolean;
-  /** changed keys remembered individually before the tracking gives up and the next checkpoint is full (default 200,000) */
+  /** changed keys held in memory; past this many, a checkpoint's changed keys go to a change log on disk (default 200,000) */
   maxTrackedKeys?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;
+  /** a snapshot batch (one link of a chain) is closed at about this size, so a large key group spans several (default 8 MiB) */
+  maxBatchBytes?: number;
   /** a key group's chain is rewritten in full at the latest when it has this many links (default 64; each group's own limit lies between half of it and it) */
   maxChainLength?: number;
 }
@@ -136,6 +140,8 @@ const PREFETCH_PAUSE = 31;
 export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   readonly type = 'rocksdb' as const;
   private db: RocksDB | undefined;
+  /** incremental mode: the change log (changed keys past maxTrackedKeys), a database of its own */
+  private changeDb: RocksDB | undefined;
   private closed = false;
   private currentKey: unknown;
   private nk: NK = '';
@@ -182,19 +188,34 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       },
       read: (meta) => this.read(meta),
       write: (meta, v) => this.write(meta, v),
+      writeHeld: (meta, v) => this.writeHeld(meta, v),
       bufferedOne: () => {
         if (++this.dirtyCount >= this.maxBuffered) this.flush();
       },
       flush: () => this.flush(),
       getBytes: (key) => getBytes(this.rdb, key),
       scan: (prefix, limit) => scanPrefix(this.rdb, prefix, limit),
+      rows: (prefix) => rowsWithPrefix(this.rdb, prefix),
       prefix: (meta, nk) => this.prefix(meta, nk),
       mapKey: (meta, nk, userKey) => Buffer.concat([this.prefix(meta, nk), pack(userKey)]),
-      deleteMap: (prefix, rows) => {
-        if (this.incremental) this.changes.track(prefix, 'p');
-        writeBatch(this.rdb, (batch) => {
-          for (const [k] of rows) batch._del(k, NO_OPTIONS);
-        });
+      deleteMap: (prefix) => {
+        // read and deleted 1,000 rows at a time: a large map is never held whole
+        let chunk: Buffer[] = [];
+        let tracked = false;
+        const del = (): void => {
+          writeBatch(this.rdb, (batch) => {
+            for (const k of chunk) batch._del(k, NO_OPTIONS);
+          });
+          chunk = [];
+        };
+        for (const [k] of rowsWithPrefix(this.rdb, prefix, 1000)) {
+          // an empty map was not changed
+          if (!tracked && this.incremental) this.changes.track(prefix, 'p');
+          tracked = true;
+          chunk.push(k);
+          if (chunk.length >= 1000) del();
+        }
+        if (chunk.length > 0) del();
       },
     };
   }
@@ -243,6 +264,18 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       );
     }
     this.db = await openRocksDB(dir, this.opts);
+    if (this.incremental) {
+      // small: it is written in batches of maxTrackedKeys rows and read once per checkpoint
+      this.changeDb = await openRocksDB(this.changeLogDirectory, {
+        blockCacheSize: 1 << 20,
+        writeBufferSize: 4 << 20,
+      });
+      this.changes.attach(new ChangeLog(this.changeDb));
+    }
+  }
+
+  private get changeLogDirectory(): string {
+    return `${this.opts.directory}-changes`;
   }
 
   async dispose(): Promise<void> {
@@ -251,12 +284,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     // running snapshots notice `closed` at their next batch and give up
     await Promise.allSettled([...this.snapshots]);
     const db = this.db;
+    const changeDb = this.changeDb;
     this.db = undefined;
+    this.changeDb = undefined;
     if (db) await db.close().catch(() => {});
-    try {
-      rmSync(this.opts.directory, { recursive: true, force: true });
-    } catch {
-      /* it was never created (an unusable local directory) */
+    if (changeDb) await changeDb.close().catch(() => {});
+    for (const dir of [this.opts.directory, this.changeLogDirectory]) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* it was never created (an unusable local directory) */
+      }
     }
   }
 
@@ -298,7 +336,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
-    if (kind !== 'map') this.valueMetas.push(meta);
+    // list state is read past the cache (its stored bytes are appended to by merges)
+    if (kind !== 'map' && kind !== 'list') this.valueMetas.push(meta);
     return meta;
   }
 
@@ -397,9 +436,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
   private write(meta: StateMeta, v: unknown): void {
+    this.writeHeld(meta, v === DELETED ? DELETED : held(meta, v));
+  }
+
+  private writeHeld(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
-    meta.dirty.set(this.nk, v === DELETED ? DELETED : held(meta, v));
+    meta.dirty.set(this.nk, v);
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
   }
 
@@ -419,9 +462,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           const end = sc.stateKey(0, meta.id, nk, maxP);
           const key = sc.buf.subarray(0, end);
           if (v === DELETED) batch._del(key, NO_OPTIONS);
-          else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
+          else if (v instanceof ListWrite) {
+            if (v.replace) batch._put(key, v.bytes(), NO_OPTIONS);
+            else batch._merge(key, v.bytes(), NO_OPTIONS);
+          } else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
           if (this.incremental) this.changes.track(key, 'k');
-          this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
+          if (meta.kind !== 'list') this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
         }
         meta.dirty.clear();
         for (const [nk, entries] of meta.mapDirty) {
@@ -488,6 +534,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       names.set(m.id, {
         name: pack(m.name),
         map: m.kind === 'map',
+        list: m.kind === 'list',
         namespaced: m.kind === 'namespaced',
         timers: m.kind === 'timers',
       });
@@ -501,7 +548,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * Synchronous part: write the buffer to RocksDB and open an iterator, which is a consistent
    * point-in-time view. Asynchronous part: read that view in batches (the reads run on libuv's
    * pool) and build the canonical per-key-group batches between them, while records go on.
-   * Savepoints and checkpoints without incremental mode take this path.
+   * The result is one Buffer of the whole state, so checkpoints and savepoints take
+   * snapshotStreamed() instead; this stays for callers that want the single-file format.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
     this.checkLayout(maxParallelism);
@@ -546,9 +594,57 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         offset += bytes.byteLength;
       },
       this.isClosed,
+      Infinity, // one batch per key group: the format of this snapshot
     );
     if (parts.length === 0) return undefined;
     return { data: Buffer.concat(parts), index, kinds };
+  }
+
+  /**
+   * A full snapshot streamed to storage: the synchronous part opens a consistent view (an
+   * iterator); the asynchronous part reads it in order and writes batches of at most
+   * maxBatchBytes into files of at most maxSharedFileBytes as it goes, so no Buffer ever holds
+   * the whole state. The handle has the incremental format (per key group a chain of full
+   * batches) with files the caller places in the checkpoint's own directory; it references no
+   * earlier checkpoint and leaves the incremental bookkeeping alone.
+   */
+  snapshotStreamed(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer {
+    this.checkLayout(maxParallelism);
+    this.flush();
+    const it = this.rdb.iterator(ITERATOR_OPTIONS);
+    const { kinds, names } = this.stateNames();
+    let called = false;
+    return (write) => {
+      if (called) throw new Error('A snapshot can be materialized only once');
+      called = true;
+      const p = uploadIncremental({
+        checkpointId,
+        write,
+        all: true,
+        base: emptyChains(),
+        scans: [[-1, it]],
+        deltaView: undefined,
+        deltaGroups: [],
+        kinds,
+        names,
+        maxSharedFileBytes: this.maxSharedFileBytes,
+        maxBatchBytes: this.opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+        isClosed: this.isClosed,
+      })
+        .then(({ handle }) => handle)
+        .finally(() =>
+          it
+            .close()
+            .catch(() => {})
+            .then(() => this.snapshots.delete(p)),
+        );
+      this.snapshots.add(p);
+      return p;
+    };
+  }
+
+  private get maxSharedFileBytes(): number {
+    return this.opts.maxSharedFileBytes ?? 64 * 1024 * 1024;
   }
 
   // ---- incremental checkpoints
@@ -564,7 +660,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (!this.incremental)
       throw new Error('Incremental snapshot of a RocksDB backend made without incremental mode');
     this.flush();
-    const { all, changed } = this.changes.freeze(checkpointId);
+    const { all, changed, release } = this.changes.freeze(checkpointId);
     const base = this.base;
     const { fullGroups, deltaGroups } = all
       ? { fullGroups: [], deltaGroups: [] }
@@ -596,7 +692,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         deltaGroups,
         kinds,
         names,
-        maxSharedFileBytes: this.opts.maxSharedFileBytes ?? 64 * 1024 * 1024,
+        maxSharedFileBytes: this.maxSharedFileBytes,
+        maxBatchBytes: this.opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
         isClosed: this.isClosed,
       })
         .then(({ next, handle }) => {
@@ -608,7 +705,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
             [...scans.map(([, it]) => it), ...(deltaView ? [deltaView] : [])].map((it) =>
               it.close().catch(() => {}),
             ),
-          ).then(() => this.snapshots.delete(p)),
+          ).then(() => {
+            release();
+            this.snapshots.delete(p);
+          }),
         );
       this.snapshots.add(p);
       return p;
@@ -634,6 +734,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   /**
    * After restoring an incremental checkpoint of this job: its chains (of this subtask's key
    * groups) become the base of the next checkpoint, which uploads only what changes from now.
+   * A streamed full snapshot's files live in its checkpoint's directory, which goes when that
+   * checkpoint is subsumed: nothing may build on them, so the next checkpoint is full.
    */
   adoptRestoredChains(
     checkpointId: number,
@@ -641,6 +743,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     inRange: (kg: number) => boolean,
   ): void {
     if (!this.incremental) return;
+    if (handles.some((h) => h.files.some((f) => !f.path.startsWith('../shared/')))) return;
     this.base = restoredChains(handles, inRange);
     this.lastCompleted = checkpointId;
     this.changes.reset();
@@ -665,7 +768,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           continue;
         }
         const prefix = this.prefix(meta, nk);
-        if (code === DeltaOp.PUT) batch._put(prefix, pack(op[3]), NO_OPTIONS);
+        if (code === DeltaOp.PUT)
+          batch._put(prefix, kind === 'list' ? listFromArrayBytes(pack(op[3])) : pack(op[3]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_PUT)
           batch._put(Buffer.concat([prefix, pack(op[3])]), pack(op[4]), NO_OPTIONS);
         else if (code === DeltaOp.MAP_REMOVE) batch._del(Buffer.concat([prefix, pack(op[3])]), NO_OPTIONS);
@@ -702,6 +806,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           const prefix = this.prefix(meta, nk);
           for (const [uk, uv] of value as Array<[unknown, unknown]>)
             batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
+        } else if (kind === 'list') {
+          batch._put(this.prefix(meta, nk), listFromArrayBytes(pack(value)), NO_OPTIONS);
         } else {
           batch._put(this.prefix(meta, nk), pack(value), NO_OPTIONS);
         }

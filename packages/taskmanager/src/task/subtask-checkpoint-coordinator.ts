@@ -77,6 +77,8 @@ export class SubtaskCheckpointCoordinator {
       operatorId: string;
       keyed?: KeyedStateSnapshotMaterializer;
       incremental?: IncrementalSnapshotMaterializer;
+      /** a full snapshot in files of the checkpoint's own directory (same handle format) */
+      streamed?: IncrementalSnapshotMaterializer;
       operatorState?: unknown[];
       lists?: OperatorListSnapshot;
     }> = [];
@@ -93,13 +95,19 @@ export class SubtaskCheckpointCoordinator {
           incremental && backend?.snapshotIncremental
             ? backend.snapshotIncremental(id, this.tdd.maxParallelism)
             : undefined;
-        const keyed = incr ? undefined : backend?.snapshot(this.tdd.maxParallelism);
+        // state that may not fit in memory (RocksDB) is written in bounded files as it is read
+        const streamed =
+          !incr && backend?.snapshotStreamed
+            ? backend.snapshotStreamed(id, this.tdd.maxParallelism)
+            : undefined;
+        const keyed = incr || streamed ? undefined : backend?.snapshot(this.tdd.maxParallelism);
         const lists = op.operatorState?.snapshot();
-        if (keyed || incr || lists)
+        if (keyed || incr || streamed || lists)
           snapshots.push({
             operatorId: this.task.operatorIds[i]!,
             ...(keyed ? { keyed } : {}),
             ...(incr ? { incremental: incr } : {}),
+            ...(streamed ? { streamed } : {}),
             ...(lists ? { lists } : {}),
           });
       });
@@ -138,6 +146,16 @@ export class SubtaskCheckpointCoordinator {
       // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
       const incrementalHandles = await Promise.all(
         snapshots.map((s) => {
+          if (s.streamed) {
+            // paths relative to the checkpoint's directory, so a savepoint can be moved
+            const stem = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
+            return s.streamed(async (name, data) => {
+              const rel = `${directory}/${stem}-${name}`;
+              written.push(rel);
+              const h = await storage!.write(rel, data);
+              return { ...h, path: `${stem}-${name}` };
+            });
+          }
           if (!s.incremental) return undefined;
           const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
           return s.incremental(async (name, data) => {

@@ -17,6 +17,8 @@ export interface RocksIterator {
 export interface RocksBatch {
   _put(key: Buffer, value: Buffer, options: object): void;
   _del(key: Buffer, options: object): void;
+  /** appends value to the key's stored bytes (the merge operator of openRocksDB) */
+  _merge(key: Buffer, value: Buffer, options: object): void;
   _writeSync(options: object): void;
   _closeSync(): void;
 }
@@ -26,6 +28,8 @@ export interface RocksDB {
   close(): Promise<void>;
   batch(): RocksBatch;
   iterator(options: object): RocksIterator;
+  /** deletes the keys in a range ({ gte, lt }) */
+  clear(options: object): Promise<void>;
   _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>;
 }
 type RocksLevelClass = new (location: string, options: object) => RocksDB;
@@ -58,6 +62,11 @@ export async function openRocksDB(
       memtableMemoryBudget: opts.writeBufferSize,
       compression: false,
       walCompression: false,
+      // index and filter blocks count against the block cache, so memory stays bounded at any
+      // state size (as Flink's RocksDB memory management sets it)
+      cacheIndexAndFilterBlocks: true,
+      // list state's add() is a merge that appends the element's bytes (see list-values.ts)
+      mergeOperator: 'id=stringappend;delimiter=',
       parallelism: 1,
     });
   } catch (e) {
@@ -103,6 +112,27 @@ export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array
     void it.close();
   }
   return out;
+}
+
+/**
+ * The rows under prefix, in key order, read in chunks as they are consumed; the iterator opens
+ * at the first read (a consistent view from then) and closes at the end or when the consumer
+ * stops early.
+ */
+export function* rowsWithPrefix(db: RocksDB, prefix: Buffer, chunk = 256): Generator<[Buffer, Buffer]> {
+  const bounds: { gte: Buffer; lt?: Buffer } = { gte: prefix };
+  const end = prefixEnd(prefix);
+  if (end) bounds.lt = end;
+  const it = db.iterator({ ...ITERATOR_OPTIONS, ...bounds });
+  try {
+    for (;;) {
+      const { rows, finished } = it._nextvSync(chunk, NO_OPTIONS);
+      for (let j = 0; j < rows.length; j += 2) yield [rows[j]!, rows[j + 1]!];
+      if (finished || rows.length === 0) return;
+    }
+  } finally {
+    void it.close();
+  }
 }
 
 /** Key bounds of a range read: from gte (or after gt) to before lt. */

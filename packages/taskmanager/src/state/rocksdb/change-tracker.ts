@@ -1,39 +1,135 @@
+import { ITERATOR_OPTIONS, NO_OPTIONS, writeBatch, type RocksDB } from './binding.js';
 import { keyGroupOf } from './key-layout.js';
+
+/** The tracked keys of a key group: a Set while they fit in memory, else read back from the change log. */
+export type ChangedKeys = Iterable<string> & { readonly size: number };
 
 /** What changed since a point in time, per key group: RocksDB keys ('k' + key) and cleared map prefixes ('p' + prefix), latin1. */
 interface ChangeSegment {
   /** the checkpoint whose synchronous part froze this segment (0 while it is the current one) */
   id: number;
-  /** everything may have changed (at the start, after a restore that is not reused, or when tracking overflowed) */
+  /** its number in the change log (rows of the keys it spilled) */
+  seq: number;
+  /** everything may have changed (at the start, or after a restore that is not reused) */
   all: boolean;
+  /** the keys held in memory (at most maxTrackedKeys; the rest went to the change log) */
   keys: Map<number, Set<string>>;
   count: number;
-}
-
-function emptySegment(all: boolean): ChangeSegment {
-  return { id: 0, all, keys: new Map(), count: 0 };
+  /** keys per key group written to the change log (a key spilled twice counts twice) */
+  spilled: Map<number, number> | undefined;
+  /** a completed checkpoint covers it; its log rows go once no upload reads them */
+  covered: boolean;
+  /** uploads reading its log rows */
+  readers: number;
 }
 
 /** What an incremental checkpoint must upload: everything, or these tracked keys per key group. */
 export interface Changes {
   all: boolean;
-  changed: Map<number, Set<string>>;
+  changed: Map<number, ChangedKeys>;
+  /** the upload is done reading the change log */
+  release(): void;
+}
+
+const SEQ_BYTES = 4;
+
+function seqBound(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(SEQ_BYTES);
+  b.writeUInt32BE(seq >>> 0, 0);
+  return b;
+}
+
+/**
+ * The keys tracked past the memory bound, in a RocksDB database of their own: one empty row per
+ * key, keyed segment (4 bytes) | key group (2 bytes) | the tracked key, so a segment's keys of one
+ * key group are one range and a segment is dropped with one range delete.
+ */
+export class ChangeLog {
+  constructor(private readonly db: RocksDB) {}
+
+  write(seq: number, keys: Map<number, Set<string>>): void {
+    const EMPTY = Buffer.alloc(0);
+    writeBatch(this.db, (batch) => {
+      for (const [g, set] of keys) {
+        for (const tracked of set) {
+          const row = Buffer.allocUnsafe(SEQ_BYTES + 2 + Buffer.byteLength(tracked, 'latin1'));
+          row.writeUInt32BE(seq >>> 0, 0);
+          row.writeUInt16BE(g, SEQ_BYTES);
+          row.write(tracked, SEQ_BYTES + 2, 'latin1');
+          batch._put(row, EMPTY, NO_OPTIONS);
+        }
+      }
+    });
+  }
+
+  /** The keys of one key group that segment seq spilled, read in chunks. */
+  *read(seq: number, group: number): Generator<string> {
+    const prefix = Buffer.allocUnsafe(SEQ_BYTES + 2);
+    prefix.writeUInt32BE(seq >>> 0, 0);
+    prefix.writeUInt16BE(group, SEQ_BYTES);
+    const end = Buffer.from(prefix);
+    if (group < 0xffff) end.writeUInt16BE(group + 1, SEQ_BYTES);
+    else end.writeUInt32BE((seq + 1) >>> 0, 0);
+    const it = this.db.iterator({ ...ITERATOR_OPTIONS, gte: prefix, lt: end });
+    try {
+      for (;;) {
+        const { rows, finished } = it._nextvSync(1024, NO_OPTIONS);
+        for (let j = 0; j < rows.length; j += 2) yield rows[j]!.toString('latin1', SEQ_BYTES + 2);
+        if (finished || rows.length === 0) return;
+      }
+    } finally {
+      void it.close();
+    }
+  }
+
+  /** Drops the rows of segments from..to-1. */
+  drop(from: number, to: number): void {
+    this.db.clear({ gte: seqBound(from), lt: seqBound(to) }).catch(() => {
+      /* the database was closed: the rows go with its directory */
+    });
+  }
+}
+
+function emptySegment(all: boolean, seq: number): ChangeSegment {
+  return {
+    id: 0,
+    seq,
+    all,
+    keys: new Map(),
+    count: 0,
+    spilled: undefined,
+    covered: false,
+    readers: 0,
+  };
 }
 
 /**
  * The RocksDB keys changed since the last completed checkpoint, per key group (the role of
  * the SST-file diff in Flink's RocksIncrementalSnapshotStrategy, done per key here). Each
  * snapshot freezes the current segment; a completed checkpoint drops the segments it covers,
- * so an aborted checkpoint's changes are uploaded by the next one. Past maxTrackedKeys it
- * gives up remembering keys and the next checkpoint is full.
+ * so an aborted checkpoint's changes are uploaded by the next one. Memory is bounded: past
+ * maxTrackedKeys distinct keys in memory, a segment writes them to the change log (a RocksDB
+ * database of its own) and goes on, so incremental checkpoints stay incremental at any number
+ * of changed keys. Without a change log, overflowing makes the next checkpoint full.
  */
 export class ChangeTracker {
+  private nextSeq = 1;
   /** changes since the synchronous part of the last incremental snapshot; starts as "everything" */
-  private tracking: ChangeSegment = emptySegment(true);
+  private tracking: ChangeSegment = emptySegment(true, this.nextSeq++);
   /** segments frozen by snapshots whose checkpoints have not completed yet, oldest first */
   private frozen: ChangeSegment[] = [];
+  /** covered segments whose log rows an upload still reads */
+  private draining: ChangeSegment[] = [];
 
-  constructor(private readonly maxTrackedKeys = 200_000) {}
+  constructor(
+    private readonly maxTrackedKeys = 200_000,
+    private log?: ChangeLog,
+  ) {}
+
+  /** Keys past maxTrackedKeys go to this log from now on (the backend opens it with its database). */
+  attach(log: ChangeLog): void {
+    this.log = log;
+  }
 
   /** Remembers a changed RocksDB key (or a cleared map prefix) for the next incremental checkpoint. */
   track(key: Buffer, kind: 'k' | 'p'): void {
@@ -44,12 +140,20 @@ export class ChangeTracker {
     if (!set) t.keys.set(g, (set = new Set()));
     const before = set.size;
     set.add(kind + key.toString('latin1'));
-    if (set.size > before && ++t.count > this.maxTrackedKeys) {
+    if (set.size > before && ++t.count > this.maxTrackedKeys) this.spill(t);
+  }
+
+  private spill(t: ChangeSegment): void {
+    if (!this.log) {
       // too many to remember one by one: the next checkpoint rewrites every key group
       t.all = true;
-      t.keys.clear();
-      t.count = 0;
+    } else {
+      this.log.write(t.seq, t.keys);
+      t.spilled ??= new Map();
+      for (const [g, set] of t.keys) t.spilled.set(g, (t.spilled.get(g) ?? 0) + set.size);
     }
+    t.keys = new Map();
+    t.count = 0;
   }
 
   /** Freezes the current segment for checkpoint n; returns everything not covered by the last completed checkpoint. */
@@ -57,30 +161,76 @@ export class ChangeTracker {
     const seg = this.tracking;
     seg.id = checkpointId;
     this.frozen.push(seg);
-    this.tracking = emptySegment(false);
+    this.tracking = emptySegment(false, this.nextSeq++);
     // everything that changed since the last completed checkpoint: the segments not covered by it
-    let all = false;
-    const changed = new Map<number, Set<string>>();
+    const all = this.frozen.some((s) => s.all);
+    const changed = new Map<number, ChangedKeys>();
+    if (all) return { all, changed, release: () => {} };
+    const inMemory = new Map<number, Set<string>>();
     for (const s of this.frozen) {
-      if (s.all) all = true;
-      if (all) continue;
       for (const [g, keys] of s.keys) {
-        const have = changed.get(g);
-        if (!have) changed.set(g, keys);
-        else changed.set(g, new Set([...have, ...keys]));
+        const have = inMemory.get(g);
+        if (!have) inMemory.set(g, keys);
+        else inMemory.set(g, new Set([...have, ...keys]));
       }
     }
-    return { all, changed };
+    const readers = this.frozen.filter((s) => s.spilled);
+    const groups = new Set(inMemory.keys());
+    for (const s of readers) for (const g of s.spilled!.keys()) groups.add(g);
+    for (const g of groups) {
+      const mem = inMemory.get(g);
+      const logged = readers.filter((s) => s.spilled!.has(g));
+      if (logged.length === 0) {
+        changed.set(g, mem!);
+        continue;
+      }
+      const log = this.log!;
+      // a key both in memory and in the log (or in two segments) is uploaded twice: harmless,
+      // each delta op is the key's state in the snapshot's view
+      changed.set(g, {
+        size: (mem?.size ?? 0) + logged.reduce((n, s) => n + s.spilled!.get(g)!, 0),
+        *[Symbol.iterator]() {
+          if (mem) yield* mem;
+          for (const s of logged) yield* log.read(s.seq, g);
+        },
+      });
+    }
+    for (const s of readers) s.readers++;
+    let released = false;
+    return {
+      all,
+      changed,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const s of readers) s.readers--;
+        this.dropDrained();
+      },
+    };
   }
 
   /** Checkpoint n completed: the segments it covers are no longer needed. */
   completed(checkpointId: number): void {
+    for (const s of this.frozen) if (s.id <= checkpointId && s.spilled) this.draining.push(s);
+    for (const s of this.draining) s.covered = true;
     this.frozen = this.frozen.filter((s) => s.id > checkpointId);
+    this.dropDrained();
+  }
+
+  private dropDrained(): void {
+    if (!this.log) return;
+    this.draining = this.draining.filter((s) => {
+      if (s.readers > 0) return true;
+      this.log!.drop(s.seq, s.seq + 1);
+      return false;
+    });
   }
 
   /** The state now equals a restored checkpoint: nothing has changed since it. */
   reset(): void {
-    this.tracking = emptySegment(false);
+    this.tracking = emptySegment(false, this.nextSeq++);
     this.frozen = [];
+    this.draining = [];
+    this.log?.drop(0, this.tracking.seq);
   }
 }

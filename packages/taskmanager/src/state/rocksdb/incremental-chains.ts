@@ -7,7 +7,8 @@ import {
 } from '../incremental-snapshot.js';
 import type { SharedFileWriter } from '../keyed-state-backend.js';
 import type { RocksIterator } from './binding.js';
-import { deltaBatch, scanCanonical, type StateNames } from './snapshot-batches.js';
+import type { ChangedKeys } from './change-tracker.js';
+import { deltaBatches, scanCanonical, type StateNames } from './snapshot-batches.js';
 
 /*
  * The RocksDB backend's side of incremental checkpoints: per key group a chain of batches in
@@ -64,22 +65,23 @@ function chainsToHandle(
  */
 export function planGroups(
   base: Chains,
-  changed: Map<number, Set<string>>,
+  changed: Map<number, ChangedKeys>,
   maxChainLength: number,
-): { fullGroups: number[]; deltaGroups: Array<[number, Set<string>]> } {
+): { fullGroups: number[]; deltaGroups: Array<[number, ChangedKeys]> } {
   const fullGroups: number[] = [];
-  const deltaGroups: Array<[number, Set<string>]> = [];
+  const deltaGroups: Array<[number, ChangedKeys]> = [];
   const half = Math.ceil(maxChainLength / 2);
   for (const [g, keys] of [...changed].sort((a, b) => a[0] - b[0])) {
     const st = base.stats.get(g);
     const chain = base.groups.get(g) ?? [];
     const maxChain = half + ((Math.imul(g + 1, 0x9e3779b1) >>> 0) % half);
+    // a large key group's full state spans several links: they count as one
+    let links = 1;
+    for (const l of chain) if (!l.full) links++;
     // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
     const rewrite =
       st !== undefined &&
-      ((st.entries > 0 && keys.size * 2 >= st.entries) ||
-        st.deltaBytes > st.fullBytes ||
-        chain.length >= maxChain);
+      ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || links >= maxChain);
     if (rewrite) fullGroups.push(g);
     else deltaGroups.push([g, keys]);
   }
@@ -111,10 +113,12 @@ export interface IncrementalUpload {
   /** key group (-1: all of them) and a view of it, for the groups written whole */
   scans: Array<[number, RocksIterator]>;
   deltaView: RocksIterator | undefined;
-  deltaGroups: Array<[number, Set<string>]>;
+  deltaGroups: Array<[number, ChangedKeys]>;
   kinds: Record<string, string>;
   names: StateNames;
   maxSharedFileBytes: number;
+  /** a batch (one link) is closed at about this size; a key group may span several */
+  maxBatchBytes?: number;
   isClosed: () => boolean;
 }
 
@@ -153,30 +157,46 @@ export async function uploadIncremental(u: IncrementalUpload): Promise<{
     return link;
   };
   for (const [g, it] of u.scans) {
-    let seen = false;
+    // the key groups this scan met: their first batch starts a new chain, later ones extend it
+    const seen = new Set<number>();
     await scanCanonical(
       it,
       names,
       async (group, bytes, entries) => {
-        seen = true;
-        next.groups.set(group, [await add(bytes, true)]);
-        next.stats.set(group, { entries, fullBytes: bytes.byteLength, deltaBytes: 0 });
+        const link = await add(bytes, true);
+        const st = next.stats.get(group);
+        if (seen.has(group) && st) {
+          next.groups.get(group)!.push(link);
+          st.entries += entries;
+          st.fullBytes += bytes.byteLength;
+        } else {
+          seen.add(group);
+          next.groups.set(group, [link]);
+          next.stats.set(group, { entries, fullBytes: bytes.byteLength, deltaBytes: 0 });
+        }
       },
       u.isClosed,
+      u.maxBatchBytes,
     );
     // a key group that is empty now has no chain
-    if (!seen && g >= 0) {
+    if (seen.size === 0 && g >= 0) {
       next.groups.delete(g);
       next.stats.delete(g);
     }
   }
   let done = 0;
   for (const [g, keys] of u.deltaGroups) {
-    const { bytes, ops } = deltaBatch(u.deltaView!, keys, names);
-    if (ops > 0) {
-      next.groups.set(g, [...(base.groups.get(g) ?? []), await add(bytes, false)]);
-      const st = base.stats.get(g) ?? { entries: -1, fullBytes: 0, deltaBytes: 0 };
-      next.stats.set(g, { ...st, deltaBytes: st.deltaBytes + bytes.byteLength });
+    let chain: Link[] | undefined;
+    let st: { entries: number; fullBytes: number; deltaBytes: number } | undefined;
+    for (const { bytes } of deltaBatches(u.deltaView!, keys, names, u.maxBatchBytes)) {
+      chain ??= [...(base.groups.get(g) ?? [])];
+      st ??= { ...(base.stats.get(g) ?? { entries: -1, fullBytes: 0, deltaBytes: 0 }) };
+      chain.push(await add(bytes, false));
+      st.deltaBytes += bytes.byteLength;
+    }
+    if (chain && st) {
+      next.groups.set(g, chain);
+      next.stats.set(g, st);
     }
     done += keys.size;
     if (done >= 2048) {

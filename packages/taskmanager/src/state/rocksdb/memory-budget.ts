@@ -16,6 +16,19 @@ export const WRITE_BUFFER_SHARE = 0.2;
 /** The smallest size any of the three gets, so a tiny budget still opens a usable database. */
 const MIN_BYTES = 1 << 20;
 
+/**
+ * The smallest managed memory of a slot: enough that each of the three shares of one database
+ * reaches MIN_BYTES (the memtables' 20% is the binding one). Less is refused at TaskManager start
+ * rather than silently exceeded.
+ */
+export const MIN_SLOT_BYTES = Math.ceil(
+  MIN_BYTES / Math.min(READ_CACHE_SHARE, BLOCK_CACHE_SHARE, WRITE_BUFFER_SHARE),
+);
+
+function mib(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(bytes % (1 << 20) === 0 ? 0 : 1)} MiB`;
+}
+
 /** What a TaskManager resolves from its settings: bytes per slot, or explicit bytes per database. */
 export interface ManagedMemory {
   /** managed memory of one slot */
@@ -32,10 +45,28 @@ export interface DatabaseMemory {
   writeBufferSize: number;
 }
 
-/** Managed memory per slot: the size set, or the fraction of this process's JavaScript heap limit. */
+/**
+ * Managed memory per slot: the size set, or the fraction of this process's JavaScript heap limit.
+ * A budget under MIN_SLOT_BYTES per slot is an error naming the setting and the smallest size
+ * that works for this many slots.
+ */
 export function managedMemoryPerSlot(size: number | undefined, fraction: number, slots: number): number {
+  const n = Math.max(1, slots);
   const total = size ?? Math.floor(getHeapStatistics().heap_size_limit * fraction);
-  return Math.max(MIN_BYTES, Math.floor(total / Math.max(1, slots)));
+  const perSlot = Math.floor(total / n);
+  if (perSlot < MIN_SLOT_BYTES) {
+    const least = MIN_SLOT_BYTES * n;
+    const what =
+      size !== undefined
+        ? `taskmanager.memory.managed.size is ${size} bytes (${mib(size)})`
+        : `taskmanager.memory.managed.fraction ${fraction} of the JavaScript heap limit is ${total} bytes (${mib(total)})`;
+    throw new Error(
+      `${what}, too little managed memory for RocksDB state in ${n} slot${n === 1 ? '' : 's'}: ` +
+        `each slot needs at least ${MIN_SLOT_BYTES} bytes (${mib(MIN_SLOT_BYTES)}); ` +
+        `set taskmanager.memory.managed.size to at least ${least} bytes (${mib(least)})`,
+    );
+  }
+  return perSlot;
 }
 
 /** The sizes of one of `databases` RocksDB databases of a task in one slot. */

@@ -2,6 +2,7 @@ import { DeltaOp } from '../incremental-snapshot.js';
 import { NO_OPTIONS, type RocksIterator } from './binding.js';
 import { pack } from './held-values.js';
 import { KEY_HEADER_BYTES, keyGroupOf, normalizedKeyEnd, stateIdOf } from './key-layout.js';
+import { listHeader } from './list-values.js';
 import { decodeTimerKey } from './timer-keys.js';
 
 /*
@@ -29,7 +30,10 @@ const OP_TIMER_REMOVE = Buffer.from([0x95, DeltaOp.MAP_REMOVE]);
  * Packed state names by state id, and the layout of each: map state (key | user key), namespaced
  * state (key | namespace, see eventtime/rocksdb-namespaced-state.ts) or timers (timer-keys.ts).
  */
-export type StateNames = Map<number, { name: Buffer; map: boolean; namespaced?: boolean; timers?: boolean }>;
+export type StateNames = Map<
+  number,
+  { name: Buffer; map: boolean; list?: boolean; namespaced?: boolean; timers?: boolean }
+>;
 
 /** A timer row as [state name, key, timestamp, namespace], the key and namespace packed. */
 function timerEntry(name: Buffer, k: Buffer): Buffer[] {
@@ -47,29 +51,37 @@ function array32(n: number): Buffer {
 function stateOf(
   names: StateNames,
   k: Buffer,
-): { name: Buffer; map: boolean; namespaced?: boolean; timers?: boolean } {
+): { name: Buffer; map: boolean; list?: boolean; namespaced?: boolean; timers?: boolean } {
   const id = stateIdOf(k);
   const state = names.get(id);
   if (!state) throw new Error(`RocksDB state has an entry of unknown state id ${id}`);
   return state;
 }
 
+/** A batch is handed over once it reaches this many bytes (a key group's state then spans several batches). */
+export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
 /**
- * Reads an iterator to its end and hands over one canonical batch per key group, built from
- * the stored bytes without decoding them: a key group's batch is an array32 header and, per
- * entry, a 3-array of the packed state name, the key's bytes and the value's bytes (map state:
- * an array32 of [user key, value] 2-arrays). It decodes exactly as encodeRecords() of the same
- * entries would. isClosed is asked before every read; when true the scan gives up.
+ * Reads an iterator to its end and hands over canonical batches per key group, built from
+ * the stored bytes without decoding them: a batch is an array32 header and, per entry, a
+ * 3-array of the packed state name, the key's bytes and the value's bytes (map state: an
+ * array32 of [user key, value] 2-arrays). It decodes exactly as encodeRecords() of the same
+ * entries would. A key group whose batch reaches maxBatchBytes is handed over in several
+ * batches, in key order (a large map is split into several entries of the same key, which a
+ * restore merges), so memory stays bounded whatever the size of a key group. isClosed is asked
+ * before every read; when true the scan gives up.
  */
 export async function scanCanonical(
   it: RocksIterator,
   names: StateNames,
-  onGroup: (group: number, bytes: Buffer, entries: number) => void | Promise<void>,
+  onBatch: (group: number, bytes: Buffer, entries: number) => void | Promise<void>,
   isClosed: () => boolean,
+  maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
 ): Promise<void> {
   let group = -1;
   let groupParts: Buffer[] = [];
   let groupEntries = 0;
+  let groupBytes = 0;
   // the map entry being gathered: its state id and key bytes, and its [user key, value] pairs
   let mapId = -1;
   let mapKey: Buffer | undefined;
@@ -82,12 +94,13 @@ export async function scanCanonical(
     mapParts = [];
     mapEntries = 0;
   };
-  const endGroup = async (): Promise<void> => {
+  const endBatch = async (): Promise<void> => {
     endMap();
     if (groupEntries > 0)
-      await onGroup(group, Buffer.concat([array32(groupEntries), ...groupParts]), groupEntries);
+      await onBatch(group, Buffer.concat([array32(groupEntries), ...groupParts]), groupEntries);
     groupParts = [];
     groupEntries = 0;
+    groupBytes = 0;
   };
   for (;;) {
     if (isClosed()) throw new Error('The task ended while its RocksDB state was being snapshotted');
@@ -98,9 +111,10 @@ export async function scanCanonical(
       const v = rows[j + 1]!;
       const g = keyGroupOf(k);
       if (g !== group) {
-        await endGroup();
+        await endBatch();
         group = g;
-      }
+      } else if (groupBytes >= maxBatchBytes) await endBatch();
+      groupBytes += k.length + v.length + 8;
       const id = stateIdOf(k);
       const state = stateOf(names, k);
       if (state.namespaced) {
@@ -132,28 +146,41 @@ export async function scanCanonical(
         mapEntries++;
       } else {
         endMap();
-        groupParts.push(ENTRY_HEADER, state.name, k.subarray(KEY_HEADER_BYTES), v);
+        groupParts.push(ENTRY_HEADER, state.name, k.subarray(KEY_HEADER_BYTES));
+        // a list's stored elements get their array header (see list-values.ts)
+        if (state.list) groupParts.push(listHeader(v));
+        groupParts.push(v);
         groupEntries++;
       }
     }
     if (finished || rows.length === 0) break;
   }
-  await endGroup();
+  await endBatch();
 }
 
 /**
- * The delta of one key group: for every changed key its state in the snapshot's view (a put,
- * or a removal when it is gone); for a cleared map, a removal of the whole key and its entries
- * as they are now. Built from the stored bytes, like the canonical batches.
+ * The delta of one key group, in batches of about maxBatchBytes: for every changed key its
+ * state in the snapshot's view (a put, or a removal when it is gone); for a cleared map, a
+ * removal of the whole key and its entries as they are now. Built from the stored bytes, like
+ * the canonical batches; the batches apply in order.
  */
-export function deltaBatch(
+export function* deltaBatches(
   view: RocksIterator,
-  keys: Set<string>,
+  keys: Iterable<string>,
   names: StateNames,
-): { bytes: Buffer; ops: number } {
-  const parts: Buffer[] = [];
+  maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
+): Generator<{ bytes: Buffer; ops: number }> {
+  let parts: Buffer[] = [];
   let ops = 0;
+  let bytes = 0;
   for (const tracked of keys) {
+    if (bytes >= maxBatchBytes) {
+      yield { bytes: Buffer.concat([array32(ops), ...parts]), ops };
+      parts = [];
+      ops = 0;
+      bytes = 0;
+    }
+    bytes += tracked.length + 16;
     const key = Buffer.from(tracked.slice(1), 'latin1');
     const state = stateOf(names, key);
     view._seekSync(key);
@@ -174,6 +201,7 @@ export function deltaBatch(
             k.subarray(key.length),
             rows[j + 1]!,
           );
+          bytes += rows[j]!.length + rows[j + 1]!.length;
           ops++;
         }
         if (finished || j < rows.length || rows.length === 0) break;
@@ -182,6 +210,7 @@ export function deltaBatch(
     }
     const { rows } = view._nextvSync(1, NO_OPTIONS);
     const found = rows.length > 0 && rows[0]!.equals(key);
+    if (found) bytes += rows[1]!.length;
     if (state.timers) {
       const t = decodeTimerKey(key);
       parts.push(
@@ -205,11 +234,13 @@ export function deltaBatch(
       else
         parts.push(OP_MAP_REMOVE, state.name, key.subarray(KEY_HEADER_BYTES, keyEnd), key.subarray(keyEnd));
     } else if (found) {
-      parts.push(OP_PUT, state.name, key.subarray(KEY_HEADER_BYTES), rows[1]!);
+      parts.push(OP_PUT, state.name, key.subarray(KEY_HEADER_BYTES));
+      if (state.list) parts.push(listHeader(rows[1]!));
+      parts.push(rows[1]!);
     } else {
       parts.push(OP_DELETE_KEY, state.name, key.subarray(KEY_HEADER_BYTES));
     }
     ops++;
   }
-  return { bytes: Buffer.concat([array32(ops), ...parts]), ops };
+  if (ops > 0) yield { bytes: Buffer.concat([array32(ops), ...parts]), ops };
 }

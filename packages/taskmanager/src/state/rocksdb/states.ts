@@ -6,9 +6,10 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValue, normalizeKey } from '@weir/core';
+import { decodeValue, decodeValues, normalizeKey } from '@weir/core';
 import type { AccumulatorCell } from '../appending-state.js';
 import { DELETED, fromHeld, held, type NK, type StateMeta } from './held-values.js';
+import { ListWrite, listElements, packListElement } from './list-values.js';
 
 /** What the state objects need of the RocksDB backend: the current key, the buffer and cache, and RocksDB. */
 export interface RocksStateHost {
@@ -18,15 +19,19 @@ export interface RocksStateHost {
   read(meta: StateMeta): unknown;
   /** buffers the current key's value (DELETED removes it) */
   write(meta: StateMeta, v: unknown): void;
+  /** buffers the current key's value as it is held already (a ListWrite, or DELETED) */
+  writeHeld(meta: StateMeta, v: unknown): void;
   /** counts one more buffered map entry (flushing when the buffer is full) */
   bufferedOne(): void;
   flush(): void;
   getBytes(key: Buffer): Buffer | undefined;
   scan(prefix: Buffer, limit?: number): Array<[Buffer, Buffer]>;
+  /** the rows under prefix, read in chunks as they are consumed (a consistent view from the first read) */
+  rows(prefix: Buffer): Generator<[Buffer, Buffer]>;
   prefix(meta: StateMeta, nk: NK): Buffer;
   mapKey(meta: StateMeta, nk: NK, userKey: unknown): Buffer;
-  /** deletes rows of a cleared map, all under prefix */
-  deleteMap(prefix: Buffer, rows: Array<[Buffer, Buffer]>): void;
+  /** deletes the rows of a cleared map (all under prefix), in chunks */
+  deleteMap(prefix: Buffer): void;
 }
 
 export function rocksValueState<T>(
@@ -45,27 +50,48 @@ export function rocksValueState<T>(
   };
 }
 
+/**
+ * List state: add() appends the element's bytes in the write buffer, flushed as a RocksDB merge
+ * (see list-values.ts), so it costs the same whatever the list's length; get() reads the stored
+ * elements and the buffered ones.
+ */
 export function rocksListState<T>(
   host: RocksStateHost,
   meta: StateMeta,
   _desc: ListStateDescriptor<T>,
 ): ListState<T> {
-  const list = (): T[] => (host.read(meta) as T[] | undefined) ?? [];
+  const append = (vs: readonly T[]): void => {
+    let w = meta.dirty.get(host.nk);
+    if (!(w instanceof ListWrite)) {
+      // a cleared list starts again (a put); else the elements are appended to what is stored (a merge)
+      const next = new ListWrite(w === DELETED);
+      for (const v of vs) next.push(packListElement(meta, v));
+      host.writeHeld(meta, next);
+      return;
+    }
+    for (const v of vs) w.push(packListElement(meta, v));
+  };
   return {
-    get: list,
-    add: (v: T) => {
-      const l = list();
-      l.push(v);
-      host.write(meta, l);
+    get: (): T[] => {
+      const w = meta.dirty.get(host.nk);
+      if (w === DELETED) return [];
+      const pending = w instanceof ListWrite ? (decodeValues(w.bytes()) as T[]) : [];
+      if (w instanceof ListWrite && w.replace) return pending;
+      const stored = listElements(host.getBytes(host.prefix(meta, host.nk))) as T[];
+      if (pending.length > 0) for (const v of pending) stored.push(v);
+      return stored;
     },
+    add: (v: T) => append([v]),
     addAll: (vs: T[]) => {
-      if (vs.length === 0) return;
-      const l = list();
-      l.push(...vs);
-      host.write(meta, l);
+      if (vs.length > 0) append(vs);
     },
-    update: (vs: T[]) => host.write(meta, vs.length === 0 ? DELETED : [...vs]),
-    clear: () => host.write(meta, DELETED),
+    update: (vs: T[]) => {
+      if (vs.length === 0) return host.writeHeld(meta, DELETED);
+      const w = new ListWrite(true);
+      for (const v of vs) w.push(packListElement(meta, v));
+      host.writeHeld(meta, w);
+    },
+    clear: () => host.writeHeld(meta, DELETED),
   };
 }
 
@@ -99,14 +125,19 @@ export function rocksMapState<UK, UV>(
     m.set(normalizeKey(k), [keyBytes, v === DELETED ? DELETED : held(meta, v)]);
     if (m.size > before) host.bufferedOne();
   };
-  /** every entry of the current key's map, from RocksDB after a flush */
-  const all = (): Array<[UK, UV]> => {
+  /** the entries of the current key's map, read from RocksDB in chunks as they are consumed (after a flush) */
+  function* entries(): Generator<[UK, UV]> {
     host.flush();
-    const prefixLength = host.prefix(meta, host.nk).length;
-    return host
-      .scan(host.prefix(meta, host.nk))
-      .map(([k, v]) => [decodeValue(k.subarray(prefixLength)) as UK, decodeValue(v) as UV]);
-  };
+    const prefix = host.prefix(meta, host.nk);
+    for (const [k, v] of host.rows(prefix))
+      yield [decodeValue(k.subarray(prefix.length)) as UK, decodeValue(v) as UV];
+  }
+  function* keys(): Generator<UK> {
+    for (const e of entries()) yield e[0];
+  }
+  function* values(): Generator<UV> {
+    for (const e of entries()) yield e[1];
+  }
   return {
     get,
     put: (k: UK, v: UV) => put(k, v),
@@ -115,19 +146,16 @@ export function rocksMapState<UK, UV>(
     },
     remove: (k: UK) => put(k, DELETED),
     contains: (k: UK) => get(k) !== undefined,
-    entries: () => all(),
-    keys: () => all().map((e) => e[0]),
-    values: () => all().map((e) => e[1]),
+    entries,
+    keys,
+    values,
     isEmpty: () => {
       host.flush();
       return host.scan(host.prefix(meta, host.nk), 1).length === 0;
     },
     clear: () => {
       host.flush();
-      const prefix = host.prefix(meta, host.nk);
-      const rows = host.scan(prefix);
-      if (rows.length === 0) return;
-      host.deleteMap(prefix, rows);
+      host.deleteMap(host.prefix(meta, host.nk));
     },
   };
 }
