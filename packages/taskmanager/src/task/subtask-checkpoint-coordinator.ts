@@ -17,6 +17,8 @@ import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { ResultPartition } from '../network/result-partition.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
+import { encodeChannelState } from './channel-state.js';
+import { ChannelStateCapture } from './channel-state-capture.js';
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
 
@@ -67,10 +69,29 @@ export class SubtaskCheckpointCoordinator {
    * Synchronous part: freeze the state (heap: serialize it; RocksDB: flush and take a
    * consistent view) and send the barrier on, in order after the records before it.
    * Asynchronous part: produce the keyed state bytes, write the files, then acknowledge.
+   *
+   * Unaligned (`capture`, or a source of a job with unaligned checkpoints): the barrier goes
+   * ahead of the unsent output instead, which joins the capture; once every input channel's
+   * barrier came, the capture is written as the task's channel state.
    */
-  async checkpointState(barrier: CheckpointBarrier, alignmentMs: number): Promise<void> {
+  async checkpointState(
+    barrier: CheckpointBarrier,
+    alignmentMs: number,
+    capture?: ChannelStateCapture,
+  ): Promise<void> {
     const id = barrier.checkpointId;
-    if (!this.task.isRunning) return;
+    if (!this.task.isRunning) {
+      capture?.cancel();
+      return;
+    }
+    if (
+      !capture &&
+      this.task.reader &&
+      this.tdd.unalignedCheckpoints &&
+      this.tdd.checkpointingMode !== 'AT_LEAST_ONCE' &&
+      !barrier.isSavepoint
+    )
+      capture = new ChannelStateCapture(id, 0);
     const t0 = performance.now();
     const snapshots: Array<{
       operatorId: string;
@@ -110,10 +131,12 @@ export class SubtaskCheckpointCoordinator {
         reason: `snapshot failed: ${(err as Error).message}`,
       });
       // in place of the barrier, so consumers aligning this checkpoint do not wait for it
+      capture?.cancel();
       this.cancelDownstream(id);
       return;
     }
-    for (const p of this.task.partitions) p.broadcastEvent(barrier);
+    if (capture) this.task.partitions.forEach((p, i) => capture.addOutput(i, p.overtake(barrier)));
+    else for (const p of this.task.partitions) p.broadcastEvent(barrier);
     if (this.task.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint)
       this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
@@ -169,6 +192,33 @@ export class SubtaskCheckpointCoordinator {
       }
       // sinks whose pre-commit is I/O (PREPARE TRANSACTION, publish acknowledgements) finish it first
       for (const op of this.task.operators) await op.snapshotDurable?.(id);
+      let persisted = 0;
+      if (capture) {
+        // the input channels' frames until their barriers: complete once the last one came
+        const complete = await capture.done;
+        if (!complete) {
+          await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
+          return;
+        }
+        const entries = capture.entries();
+        if (entries.length > 0) {
+          const file = `channel-state/${this.tdd.subtaskIndex}-${randomUUID()}`;
+          written.push(`${directory}/${file}`);
+          const handle = await storage.write(`${directory}/${file}`, encodeChannelState(entries));
+          const head = this.tdd.operatorIds[0]!;
+          state[head] = {
+            ...state[head],
+            channelState: {
+              ...handle,
+              path: file,
+              inputBytes: capture.inputBytes,
+              outputBytes: capture.outputBytes,
+            },
+          };
+          size += handle.size;
+          persisted = capture.inputBytes + capture.outputBytes;
+        }
+      }
       if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
         // aborted (or the task ended) while writing: the coordinator already removed the directory
         await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
@@ -183,8 +233,11 @@ export class SubtaskCheckpointCoordinator {
         asyncDurationMs: Math.round(performance.now() - t1),
         alignmentDurationMs: Math.round(alignmentMs),
         stateSizeBytes: size,
+        persistedDataBytes: persisted,
+        unaligned: capture !== undefined,
       });
     } catch (err) {
+      capture?.cancel();
       this.task.post({
         t: 'checkpointDecline',
         executionId: this.task.executionId,
