@@ -1,6 +1,7 @@
 // A fast sequence into a keyed running count and sum that spends <work µs> of CPU per record
 // (heavy backpressure), every update written through FileSink. Args: <records> <output dir>
-// <work µs> <checkpoints: unaligned|aligned|timeout:<ms>> [parallelism] [interval ms] [storage] [heap|rocksdb]
+// <work µs> <checkpoints: unaligned|aligned|timeout:<ms>, then ",retain" to keep checkpoints on
+// cancel> [parallelism] [interval ms] [storage] [heap|rocksdb]
 import {
   StreamExecutionEnvironment,
   DataGeneratorSource,
@@ -12,7 +13,8 @@ import {
 } from '@weir/api';
 import type { Collector, StateBackendType, ValueState } from '@weir/api';
 
-const [records, output, workUs, mode, parallelism, interval, storage, backend] = getJobArgs();
+const [records, output, workUs, modeArg, parallelism, interval, storage, backend] = getJobArgs();
+const [mode, retain] = (modeArg ?? '').split(',');
 
 class SlowCountAndSum extends KeyedProcessFunction<number, number, [number, number, number]> {
   private count!: ValueState<number>;
@@ -42,6 +44,7 @@ env.setParallelism(Number(parallelism || 2));
 env.enableCheckpointing(Number(interval || 300));
 const config = env.getCheckpointConfig();
 config.setNumRetainedCheckpoints(2);
+if (retain === 'retain') config.setExternalizedCheckpointRetention('RETAIN_ON_CANCELLATION');
 if (mode === 'unaligned') config.enableUnalignedCheckpoints();
 else if (mode?.startsWith('timeout:'))
   config.enableUnalignedCheckpoints().setAlignedCheckpointTimeout(Number(mode.slice(8)));

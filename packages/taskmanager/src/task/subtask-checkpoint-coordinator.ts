@@ -84,9 +84,12 @@ export class SubtaskCheckpointCoordinator {
       capture?.cancel();
       return;
     }
+    // after the end of data the barrier stays behind the EndOfData it follows (the final
+    // checkpoint must be taken after it everywhere downstream)
     if (
       !capture &&
       this.task.reader &&
+      !this.task.dataEnded &&
       this.tdd.unalignedCheckpoints &&
       this.tdd.checkpointingMode !== 'AT_LEAST_ONCE' &&
       !barrier.isSavepoint
