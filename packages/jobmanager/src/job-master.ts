@@ -386,7 +386,10 @@ export class JobMaster {
     }
     if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
       e.endOfData = true;
-      if (this.executions.filter((x) => x.vertex.isSource).every((x) => x.endOfData))
+      // aligned, the barrier of a checkpoint taken once the sources ended follows every record;
+      // unaligned, it may overtake them, so the final one waits until every task's input ended
+      const unaligned = unalignedCheckpointsApply(this.checkpointSettings);
+      if (this.executions.filter((x) => unaligned || x.vertex.isSource).every((x) => x.endOfData))
         this.coordinator.requestFinalCheckpoint();
     }
     if (TERMINAL_TASK.has(state)) this.coordinator.taskEnded(executionId);

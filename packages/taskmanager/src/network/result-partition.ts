@@ -369,6 +369,16 @@ export class ResultPartition {
     return overtaken;
   }
 
+  /** Some subpartition still holds a buffer it has not sent (queued, spilled or open). */
+  hasUnsentBuffers(): boolean {
+    for (const sp of this.subpartitions) {
+      if (sp.released) continue;
+      if ((sp.buffer !== undefined && sp.count > 0) || (sp.spill?.size ?? 0) > 0) return true;
+      for (const f of sp.queue) if (f.kind === 'buffer') return true;
+    }
+    return false;
+  }
+
   /** Restore: output channel state of an unaligned checkpoint, sent before anything new. */
   restoreFrame(subpartition: number, kind: FrameKind, bytes: Uint8Array): void {
     const sp = this.subpartitions[subpartition];

@@ -27,7 +27,6 @@ export interface UnalignedCheckpointing {
  * before them (`onPriorityEvent`): the first starts the checkpoint at once and nothing is
  * blocked; each channel's frames until its barrier become channel state. With an aligned
  * checkpoint timeout the checkpoint aligns first and turns unaligned when the timeout passes.
- * Once an input's data ended, checkpoints are aligned again (see `endOfDataArrived`).
  *
  * Checkpoint n is given up, its channels unblocked and `onCanceled(n)` called once (the task
  * sends a CancelCheckpointMarker on), when a CancelCheckpointMarker for n arrives (an upstream
@@ -42,11 +41,6 @@ export class CheckpointBarrierHandler {
   private done = true;
   /** the current checkpoint is being taken unaligned */
   private unalignedNow = false;
-  /**
-   * Some channel's data ended (EndOfData arrived): from then on checkpoints are aligned, so the
-   * final checkpoint a finishing job waits for is taken after the end of data it follows.
-   */
-  private endOfDataArrived = false;
   private timer: NodeJS.Timeout | undefined;
   /** checkpoints newer than the current one that the JobManager aborted before their barriers came */
   private readonly abortedAhead = new Set<number>();
@@ -75,8 +69,7 @@ export class CheckpointBarrierHandler {
       this.onCancelMarker(e.checkpointId);
       return true;
     }
-    if (e.type === 'EndOfData' || e.type === 'EndOfPartition') this.endOfDataArrived = true;
-    if (e.type !== 'CheckpointBarrier' || e.isSavepoint || this.endOfDataArrived) return false;
+    if (e.type !== 'CheckpointBarrier' || e.isSavepoint) return false;
     if (this.unaligned!.alignedTimeoutMs === 0) {
       this.onBarrier(e, channel);
       return true;
@@ -107,7 +100,7 @@ export class CheckpointBarrierHandler {
       this.done = false;
       this.unalignedNow = false;
       const u = this.unaligned;
-      if (u && !barrier.isSavepoint && !this.endOfDataArrived) {
+      if (u && !barrier.isSavepoint) {
         if (u.alignedTimeoutMs === 0) {
           // every channel, this one included, records what was in flight before its barrier
           this.goUnaligned();

@@ -84,12 +84,9 @@ export class SubtaskCheckpointCoordinator {
       capture?.cancel();
       return;
     }
-    // after the end of data the barrier stays behind the EndOfData it follows (the final
-    // checkpoint must be taken after it everywhere downstream)
     if (
       !capture &&
       this.task.reader &&
-      !this.task.dataEnded &&
       this.tdd.unalignedCheckpoints &&
       this.tdd.checkpointingMode !== 'AT_LEAST_ONCE' &&
       !barrier.isSavepoint
@@ -138,9 +135,12 @@ export class SubtaskCheckpointCoordinator {
       this.cancelDownstream(id);
       return;
     }
+    // a barrier that overtakes records overtakes the EndOfData behind them too: downstream
+    // tasks take that checkpoint before their end of data, so it cannot be this task's final one
+    const overtaking = capture !== undefined && this.task.partitions.some((p) => p.hasUnsentBuffers());
     if (capture) this.task.partitions.forEach((p, i) => capture.addOutput(i, p.overtake(barrier)));
     else for (const p of this.task.partitions) p.broadcastEvent(barrier);
-    if (this.task.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint)
+    if (this.task.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint && !overtaking)
       this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
