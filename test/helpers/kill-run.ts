@@ -37,7 +37,11 @@ export async function runWithTaskManagerKills(
       if (d.status !== 'JOB_RUNNING') break;
       await new Promise((res) => setTimeout(res, 700 + Math.random() * 700));
       if (beforeKill)
-        await until('ready for the kill', async () => ((await beforeKill(client, jobId)) ? true : undefined), 30_000);
+        await until(
+          'ready for the kill',
+          async () => ((await beforeKill(client, jobId)) ? true : undefined),
+          30_000,
+        );
       const busy = [...new Set(d.vertices.flatMap((v) => v.subtasks.map((t) => t.taskManagerId)))];
       const victim = busy[Math.floor(Math.random() * busy.length)]!;
       process.kill(cluster.taskManagerPid(victim), 'SIGKILL');

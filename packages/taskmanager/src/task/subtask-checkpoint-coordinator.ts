@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
   type ChannelEvent,
+  type ChannelStateHandle,
   type CheckpointStorage,
   type FullKeyedHandle,
   type OperatorSubtaskState,
@@ -153,6 +154,11 @@ export class SubtaskCheckpointCoordinator {
       const state: TaskStateSnapshot = {};
       const written: string[] = [];
       let size = 0;
+      // written beside the keyed state, as soon as the last input channel's barrier came
+      const channelStateWrite = capture
+        ? this.writeChannelState(capture, storage, directory, written)
+        : Promise.resolve(undefined);
+      channelStateWrite.catch(() => {});
       // every materializer runs (each releases its view when done), even if one fails
       const keyedSnapshots = await Promise.all(snapshots.map((s) => s.keyed?.()));
       // incremental: new files go to <job>/shared/, named after checkpoint, operator and subtask
@@ -196,31 +202,16 @@ export class SubtaskCheckpointCoordinator {
       // sinks whose pre-commit is I/O (PREPARE TRANSACTION, publish acknowledgements) finish it first
       for (const op of this.task.operators) await op.snapshotDurable?.(id);
       let persisted = 0;
-      if (capture) {
-        // the input channels' frames until their barriers: complete once the last one came
-        const complete = await capture.done;
-        if (!complete) {
-          await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
-          return;
-        }
-        const entries = capture.entries();
-        if (entries.length > 0) {
-          const file = `channel-state/${this.tdd.subtaskIndex}-${randomUUID()}`;
-          written.push(`${directory}/${file}`);
-          const handle = await storage.write(`${directory}/${file}`, encodeChannelState(entries));
-          const head = this.tdd.operatorIds[0]!;
-          state[head] = {
-            ...state[head],
-            channelState: {
-              ...handle,
-              path: file,
-              inputBytes: capture.inputBytes,
-              outputBytes: capture.outputBytes,
-            },
-          };
-          size += handle.size;
-          persisted = capture.inputBytes + capture.outputBytes;
-        }
+      const channelState = await channelStateWrite;
+      if (channelState === false) {
+        await Promise.all(written.map((f) => storage.delete(f).catch(() => {})));
+        return;
+      }
+      if (channelState) {
+        const head = this.tdd.operatorIds[0]!;
+        state[head] = { ...state[head], channelState };
+        size += channelState.size;
+        persisted = channelState.inputBytes + channelState.outputBytes;
       }
       if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
         // aborted (or the task ended) while writing: the coordinator already removed the directory
@@ -250,6 +241,25 @@ export class SubtaskCheckpointCoordinator {
       // consumers still aligning it need not wait for the other inputs
       this.cancelDownstream(id);
     }
+  }
+
+  /**
+   * The channel state file of an unaligned checkpoint once its capture is complete: its handle,
+   * undefined when nothing was in flight, false when the checkpoint was given up first.
+   */
+  private async writeChannelState(
+    capture: ChannelStateCapture,
+    storage: CheckpointStorage,
+    directory: string,
+    written: string[],
+  ): Promise<ChannelStateHandle | undefined | false> {
+    if (!(await capture.done)) return false;
+    const entries = capture.entries();
+    if (entries.length === 0) return undefined;
+    const file = `channel-state/${this.tdd.subtaskIndex}-${randomUUID()}`;
+    written.push(`${directory}/${file}`);
+    const handle = await storage.write(`${directory}/${file}`, encodeChannelState(entries));
+    return { ...handle, path: file, inputBytes: capture.inputBytes, outputBytes: capture.outputBytes };
   }
 
   /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */
