@@ -16,11 +16,12 @@ import { nexmarkBench } from './nexmark/cluster.js';
 import { metricsOverhead } from './metrics-overhead.js';
 import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 import { connectorsBench } from './connectors.js';
+import { unalignedBench } from './unaligned.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, unaligned */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -274,6 +275,7 @@ async function main(): Promise<void> {
   if (want('nexmark')) await nexmarkBench(here);
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);
   if (want('connectors')) await connectorsBench(here);
+  if (want('unaligned')) await unalignedBench(here);
   console.log(
     `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; event-time window ${etWindow.map(fmt).join(', ')}, keyed count ${etCount.map(fmt).join(', ')}, with watermarks ${etCountWatermarks.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
   );
