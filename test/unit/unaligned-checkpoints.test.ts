@@ -301,6 +301,23 @@ describe('CheckpointBarrierHandler, unaligned', () => {
     handler.close();
   });
 
+  test('with an aligned timeout: the timeout runs from a barrier arriving behind queued records, which become channel state', async () => {
+    const { gate, handler, log } = setUp(30);
+    gate.onFrame(0, 'buffer', recordsBuffer('queued before the barrier'));
+    assert.equal(handler.onPriorityEvent(encodeEvent(barrier(7)), 0), false);
+    gate.onFrame(0, 'event', encodeEvent(barrier(7)));
+    assert.equal(handler.aligning, 7, 'started on arrival, before the barrier is read');
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(log, ['unaligned 7 passed []'], 'unaligned without any barrier read');
+    // the queued barrier read later ends channel 0; channel 1's comes later still
+    drain(gate);
+    handler.onBarrier(barrier(7), 0);
+    assert.deepEqual(log.slice(1), ['done 7 0']);
+    handler.onPriorityEvent(encodeEvent(barrier(7)), 1);
+    assert.deepEqual(log.slice(2), ['done 7 1']);
+    assert.equal(handler.aligning, undefined);
+  });
+
   test('with an aligned timeout: a checkpoint that aligns in time stays aligned', async () => {
     const { handler, log } = setUp(30);
     handler.onBarrier(barrier(6), 0);

@@ -74,43 +74,24 @@ export class CheckpointBarrierHandler {
       this.onBarrier(e, channel);
       return true;
     }
-    // aligned first: the barrier stays in order; once the checkpoint went unaligned, its
+    // aligned first: the barrier stays in order, but the timeout runs from its arrival (it may
+    // wait behind queued buffers before it is read); once the checkpoint went unaligned, its
     // arrival ends the channel's recording, and reading it later changes nothing
-    if (e.checkpointId === this.currentId && this.unalignedNow && !this.done) this.unalignedBarrier(channel);
+    if (e.checkpointId > this.currentId) this.begin(e);
+    else if (e.checkpointId === this.currentId && this.unalignedNow && !this.done)
+      this.unalignedBarrier(channel);
     return false;
   }
 
   onBarrier(barrier: Barrier, channel: number): void {
     if (barrier.checkpointId < this.currentId) return; // late barrier of an older checkpoint
     if (barrier.checkpointId > this.currentId) {
-      if (this.abortedAhead.delete(barrier.checkpointId)) {
-        this.cancel(barrier.checkpointId);
+      if (!this.begin(barrier)) return;
+      if (this.unaligned?.alignedTimeoutMs === 0 && !barrier.isSavepoint) {
+        // every channel, this one included, records what was in flight before its barrier
+        this.goUnaligned();
+        if (!this.done) this.unalignedBarrier(channel);
         return;
-      }
-      // a newer checkpoint overtakes an unfinished one: that one is given up
-      if (!this.done) {
-        if (this.unalignedNow) this.onCanceled(this.currentId);
-        this.gate.unblockAll();
-      }
-      clearTimeout(this.timer);
-      this.currentId = barrier.checkpointId;
-      this.barrier = barrier;
-      this.seen.clear();
-      this.startedAt = performance.now();
-      this.done = false;
-      this.unalignedNow = false;
-      const u = this.unaligned;
-      if (u && !barrier.isSavepoint) {
-        if (u.alignedTimeoutMs === 0) {
-          // every channel, this one included, records what was in flight before its barrier
-          this.goUnaligned();
-          if (!this.done) this.unalignedBarrier(channel);
-          return;
-        }
-        const id = barrier.checkpointId;
-        this.timer = setTimeout(() => {
-          if (this.currentId === id && !this.done && !this.unalignedNow) this.goUnaligned();
-        }, u.alignedTimeoutMs);
       }
     }
     if (this.done) return;
@@ -121,6 +102,37 @@ export class CheckpointBarrierHandler {
     this.seen.add(channel);
     if (this.exactlyOnce) this.gate.block(channel);
     this.check();
+  }
+
+  /**
+   * Checkpoint `barrier` starts here (its first barrier arrived or was read); false when the
+   * JobManager already aborted it. With an aligned timeout, the timer starts now.
+   */
+  private begin(barrier: Barrier): boolean {
+    if (this.abortedAhead.delete(barrier.checkpointId)) {
+      this.cancel(barrier.checkpointId);
+      return false;
+    }
+    // a newer checkpoint overtakes an unfinished one: that one is given up
+    if (!this.done) {
+      if (this.unalignedNow) this.onCanceled(this.currentId);
+      this.gate.unblockAll();
+    }
+    clearTimeout(this.timer);
+    this.currentId = barrier.checkpointId;
+    this.barrier = barrier;
+    this.seen.clear();
+    this.startedAt = performance.now();
+    this.done = false;
+    this.unalignedNow = false;
+    const timeout = this.unaligned?.alignedTimeoutMs ?? 0;
+    if (timeout > 0 && !barrier.isSavepoint) {
+      const id = barrier.checkpointId;
+      this.timer = setTimeout(() => {
+        if (this.currentId === id && !this.done && !this.unalignedNow) this.goUnaligned();
+      }, timeout);
+    }
+    return true;
   }
 
   /** An upstream task gave checkpoint `checkpointId` up: so does this one. */
