@@ -172,7 +172,7 @@ describe('unaligned checkpoints on a cluster', () => {
   });
 
   test('a savepoint of an unaligned job is aligned and restores at another parallelism', async () => {
-    const records = 6000;
+    const records = 4000;
     const out1 = path.join(work, 'rescale-1');
     const out2 = path.join(work, 'rescale-2');
     const r = await cluster.run(['run', job, '--detached', '--', String(records), out1, '500', 'unaligned']);
