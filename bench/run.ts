@@ -19,11 +19,12 @@ import { connectorsBench } from './connectors.js';
 import { backpressureBench } from './backpressure.js';
 import { heapSnapshotBench } from './heap-snapshot.js';
 import { rocksdbLarge } from './rocksdb-large.js';
+import { unalignedBench } from './unaligned.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, rocksdb-100m */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, rocksdb-100m, unaligned */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -281,6 +282,7 @@ async function main(): Promise<void> {
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);
   if (want('connectors')) await connectorsBench(here);
   if (want('backpressure')) await backpressureBench(path.resolve(here, '..'), RUNS);
+  if (want('unaligned')) await unalignedBench(here);
   console.log(
     `all runs: baseline ${base.map(fmt).join(', ')}; shuffle ${shuffle.map(fmt).join(', ')}; checkpointed ${checkpointed.map(fmt).join(', ')}; chained ${chained.map(fmt).join(', ')}; rocksdb ${rocksdb.map(fmt).join(', ')}; rocksdb checkpointed ${rocksdbCheckpointed.map(fmt).join(', ')}; event-time window ${etWindow.map(fmt).join(', ')}, keyed count ${etCount.map(fmt).join(', ')}, with watermarks ${etCountWatermarks.map(fmt).join(', ')}; large-state checkpoints file ${state.map((s) => `${s.durationMs} ms`).join(', ')}, s3 ${stateS3.map((s) => `${s.durationMs} ms`).join(', ')}, rocksdb ${stateRocks.map((s) => `${s.durationMs} ms`).join(', ')}`,
   );

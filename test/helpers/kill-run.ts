@@ -5,13 +5,15 @@ import { until, type TestCluster } from './cli.js';
 /**
  * Submits `job` detached with `args` and kills a TaskManager running its tasks `kills`
  * times (each once all tasks run again, after 0.7-1.4 s), then waits for the job to finish.
- * Gives how many kills hit the running job (caused a restart).
+ * Gives how many kills hit the running job (caused a restart). `beforeKill`, if given, is
+ * polled after the delay until it holds (say, a checkpoint of the new attempt completed).
  */
 export async function runWithTaskManagerKills(
   cluster: TestCluster,
   job: string,
   args: string[],
   kills: number,
+  beforeKill?: (client: ClusterClient, jobId: string) => Promise<boolean>,
 ): Promise<number> {
   const client = await ClusterClient.connect(cluster.address);
   try {
@@ -34,6 +36,12 @@ export async function runWithTaskManagerKills(
       );
       if (d.status !== 'JOB_RUNNING') break;
       await new Promise((res) => setTimeout(res, 700 + Math.random() * 700));
+      if (beforeKill)
+        await until(
+          'ready for the kill',
+          async () => ((await beforeKill(client, jobId)) ? true : undefined),
+          30_000,
+        );
       const busy = [...new Set(d.vertices.flatMap((v) => v.subtasks.map((t) => t.taskManagerId)))];
       const victim = busy[Math.floor(Math.random() * busy.length)]!;
       process.kill(cluster.taskManagerPid(victim), 'SIGKILL');

@@ -65,6 +65,8 @@ const checkpointEntry = obj({
   alignment_duration: int,
   sync_duration: int,
   async_duration: int,
+  persisted_data: int,
+  unaligned_checkpoint: bool,
 });
 const stat = obj({ min: num, max: num, avg: num, p50: num, p90: num, p95: num, p99: num, p999: num });
 
@@ -174,7 +176,8 @@ export const SCHEMAS = {
             ack_timestamp: int,
             state_size: int,
             checkpoint: obj({ sync: int, async: int }),
-            alignment: obj({ duration: int }),
+            alignment: obj({ duration: int, persisted: int }),
+            unaligned_checkpoint: bool,
           }),
           1,
         ),

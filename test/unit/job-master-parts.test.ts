@@ -80,6 +80,8 @@ const settings = {
   jobContextJson: '{}',
   checkpointStorage: 'file:///c',
   checkpointingMode: 'EXACTLY_ONCE',
+  unalignedCheckpoints: false,
+  alignedCheckpointTimeoutMs: 0,
   stateBackend: 'heap',
   incrementalCheckpoints: false,
   finalCheckpoint: true,

@@ -14,6 +14,16 @@ export interface CheckpointSettings {
   externalizedRetention: ExternalizedCheckpointRetention;
   /** file:///path or s3://bucket/prefix; empty: the cluster's default */
   storage: string;
+  /**
+   * Unaligned checkpoints (FLIP-76): barriers overtake the records queued in network buffers,
+   * which are stored with the checkpoint as channel state. EXACTLY_ONCE only; savepoints stay aligned.
+   */
+  unaligned: boolean;
+  /**
+   * With unaligned checkpoints: a checkpoint starts aligned and switches to unaligned once a
+   * task has aligned it this long (0: unaligned from the start).
+   */
+  alignedCheckpointTimeoutMs: number;
 }
 
 export const DEFAULT_CHECKPOINT_SETTINGS: CheckpointSettings = {
@@ -26,7 +36,27 @@ export const DEFAULT_CHECKPOINT_SETTINGS: CheckpointSettings = {
   retainedCheckpoints: 1,
   externalizedRetention: 'DELETE_ON_CANCELLATION',
   storage: '',
+  unaligned: false,
+  alignedCheckpointTimeoutMs: 0,
 };
+
+/** Unaligned checkpoints apply: asked for, and the mode aligns barriers (EXACTLY_ONCE). */
+export function unalignedCheckpointsApply(s: CheckpointSettings): boolean {
+  return !!s.unaligned && s.mode !== 'AT_LEAST_ONCE';
+}
+
+/**
+ * Why unaligned checkpoints were asked for but do not apply, saying what is used instead, or
+ * undefined (as Flink does, the setting is then ignored rather than refused).
+ */
+export function unalignedCheckpointsIgnored(s: CheckpointSettings): string | undefined {
+  if (!s.unaligned || s.mode !== 'AT_LEAST_ONCE') return undefined;
+  return (
+    'Unaligned checkpoints are enabled but the checkpointing mode is AT_LEAST_ONCE, which never ' +
+    'aligns barriers (nothing waits, so nothing overtakes): checkpoints are taken at-least-once ' +
+    'without channel state. Set the mode to EXACTLY_ONCE for unaligned checkpoints.'
+  );
+}
 
 function nonNegative(v: number, what: string): number {
   if (!Number.isFinite(v) || v < 0) throw new Error(`${what} must be a non-negative number, got ${v}`);
@@ -86,6 +116,25 @@ export class CheckpointConfig {
   }
   setExternalizedCheckpointRetention(r: ExternalizedCheckpointRetention): this {
     return this.set('externalizedRetention', r);
+  }
+  /**
+   * Flink's enableUnalignedCheckpoints: under backpressure a checkpoint takes about as long as
+   * its state takes to write, not as long as the queued records take to drain. Those records
+   * are written with the checkpoint. Needs EXACTLY_ONCE; savepoints are always aligned.
+   */
+  enableUnalignedCheckpoints(enabled = true): this {
+    return this.set('unaligned', enabled);
+  }
+  isUnalignedCheckpointsEnabled(): boolean {
+    return this.settings.unaligned;
+  }
+  /**
+   * Flink's setAlignedCheckpointTimeout: checkpoints start aligned and switch to unaligned when
+   * a task's alignment takes longer than `ms` (0: unaligned from the start). Applies with
+   * unaligned checkpoints enabled.
+   */
+  setAlignedCheckpointTimeout(ms: number): this {
+    return this.set('alignedCheckpointTimeoutMs', nonNegative(ms, 'Aligned checkpoint timeout'));
   }
   /** `file:///absolute/dir` or `s3://bucket/prefix` */
   setCheckpointStorage(uri: string): this {

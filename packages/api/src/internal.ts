@@ -21,6 +21,11 @@ export type {
   Transformation,
   WindowSpec,
 } from './transformation.js';
-export { DEFAULT_CHECKPOINT_SETTINGS, type CheckpointSettings } from './checkpoint-config.js';
+export {
+  DEFAULT_CHECKPOINT_SETTINGS,
+  unalignedCheckpointsApply,
+  unalignedCheckpointsIgnored,
+  type CheckpointSettings,
+} from './checkpoint-config.js';
 export { RESTART_STRATEGY_DEFAULTS, validateRestartStrategy } from './restart-strategy.js';
 export { DEFAULT_MAX_PARALLELISM } from './environment.js';

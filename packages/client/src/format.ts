@@ -106,7 +106,7 @@ export function formatBytes(n: number): string {
 
 export function checkpointLine(c: CheckpointStats): string {
   const timing = c.durationMs !== undefined ? `${c.durationMs} ms` : 'in progress';
-  return `#${c.id} ${c.status.padEnd(11)} ${new Date(c.triggerTime).toISOString()}  ${timing.padStart(10)}  sync ${c.maxSyncDurationMs} ms  async ${c.maxAsyncDurationMs} ms  alignment ${c.maxAlignmentDurationMs} ms  ${formatBytes(c.stateSizeBytes)}${c.failureReason ? `  (${c.failureReason})` : ''}`;
+  return `#${c.id} ${c.status.padEnd(11)} ${new Date(c.triggerTime).toISOString()}  ${timing.padStart(10)}  sync ${c.maxSyncDurationMs} ms  async ${c.maxAsyncDurationMs} ms  alignment ${c.maxAlignmentDurationMs} ms  ${formatBytes(c.stateSizeBytes)}${c.unaligned ? `  unaligned, in-flight ${formatBytes(c.persistedDataBytes ?? 0)}` : ''}${c.failureReason ? `  (${c.failureReason})` : ''}`;
 }
 
 export function describeCheckpoints(s: CheckpointStatsSnapshot): string {
@@ -120,7 +120,7 @@ export function describeCheckpoints(s: CheckpointStatsSnapshot): string {
     lines.push(checkpointLine(c));
     for (const t of c.subtasks) {
       lines.push(
-        `    ${t.vertex} (${t.subtask + 1}) ${t.acknowledged ? `sync ${t.syncDurationMs} ms, async ${t.asyncDurationMs} ms, alignment ${t.alignmentDurationMs} ms, ${formatBytes(t.stateSizeBytes ?? 0)}` : 'pending'}`,
+        `    ${t.vertex} (${t.subtask + 1}) ${t.acknowledged ? `sync ${t.syncDurationMs} ms, async ${t.asyncDurationMs} ms, alignment ${t.alignmentDurationMs} ms, ${formatBytes(t.stateSizeBytes ?? 0)}${t.unaligned ? `, unaligned, in-flight ${formatBytes(t.persistedDataBytes ?? 0)}` : ''}` : 'pending'}`,
       );
     }
   }

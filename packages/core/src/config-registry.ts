@@ -182,6 +182,18 @@ export const CONFIG_OPTIONS = [
     'DELETE_ON_CANCELLATION or RETAIN_ON_CANCELLATION',
     'what happens to checkpoints when a job is canceled',
   ),
+  o(
+    'execution.checkpointing.unaligned.enabled',
+    bool,
+    'true or false',
+    'barriers overtake queued records, which are stored with the checkpoint (EXACTLY_ONCE only; savepoints stay aligned)',
+  ),
+  o(
+    'execution.checkpointing.aligned-checkpoint-timeout',
+    parseDuration,
+    DURATION,
+    'with unaligned checkpoints: start aligned, switch to unaligned when alignment takes longer (0: unaligned at once)',
+  ),
   o('state.checkpoints.num-retained', int(1), 'an integer >= 1', 'completed checkpoints kept'),
   o(
     'state.checkpoints.dir',

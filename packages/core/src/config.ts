@@ -358,6 +358,8 @@ const CHECKPOINT_FIELDS: Partial<Record<ConfigKey, keyof CheckpointSettings>> = 
   'execution.checkpointing.max-concurrent-checkpoints': 'maxConcurrentCheckpoints',
   'execution.checkpointing.tolerable-failed-checkpoints': 'tolerableFailedCheckpoints',
   'execution.checkpointing.externalized-checkpoint-retention': 'externalizedRetention',
+  'execution.checkpointing.unaligned.enabled': 'unaligned',
+  'execution.checkpointing.aligned-checkpoint-timeout': 'alignedCheckpointTimeoutMs',
   'state.checkpoints.num-retained': 'retainedCheckpoints',
   'state.checkpoints.dir': 'storage',
 };

@@ -363,6 +363,11 @@ export class CheckpointCoordinator {
   triggerSavepoint(target: CheckpointStorage, opts: { terminate?: boolean } = {}): Promise<string> {
     const tasks = this.job.runningTasks();
     if (!tasks) return Promise.reject(new Error('A savepoint needs every task of the job RUNNING'));
+    if (this.settings.unaligned && this.settings.mode !== 'AT_LEAST_ONCE')
+      this.log.info(
+        { checkpointId: this.nextId },
+        'the savepoint is taken aligned although the job uses unaligned checkpoints: savepoints are always aligned (no in-flight data), so they restore at any parallelism',
+      );
     if (opts.terminate) this.periodicStopped = true;
     const done = new Promise<string>((resolve, reject) =>
       this.trigger(tasks, Date.now(), { target, resolve, reject }),
@@ -487,6 +492,8 @@ export class CheckpointCoordinator {
       asyncDurationMs: number;
       alignmentDurationMs: number;
       stateSizeBytes: number;
+      persistedDataBytes?: number;
+      unaligned?: boolean;
     },
   ): void {
     const p = this.pending.get(id);
@@ -503,6 +510,8 @@ export class CheckpointCoordinator {
     p.stats.maxSyncDurationMs = Math.max(p.stats.maxSyncDurationMs, m.syncDurationMs);
     p.stats.maxAsyncDurationMs = Math.max(p.stats.maxAsyncDurationMs, m.asyncDurationMs);
     p.stats.maxAlignmentDurationMs = Math.max(p.stats.maxAlignmentDurationMs, m.alignmentDurationMs);
+    p.stats.persistedDataBytes = (p.stats.persistedDataBytes ?? 0) + (m.persistedDataBytes ?? 0);
+    if (m.unaligned) p.stats.unaligned = true;
     p.states.set(executionId, { subtask: st.subtask, state });
     if (p.notYetAcknowledged.size === 0) {
       // fully acknowledged: no timeout any more; completes after the completions before it

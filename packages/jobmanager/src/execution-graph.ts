@@ -53,6 +53,9 @@ export interface DeploymentSettings {
   jobContextJson: string;
   checkpointStorage: string;
   checkpointingMode: string;
+  /** unaligned checkpoints apply (EXACTLY_ONCE with unaligned enabled) */
+  unalignedCheckpoints: boolean;
+  alignedCheckpointTimeoutMs: number;
   stateBackend: string;
   incrementalCheckpoints: boolean;
   finalCheckpoint: boolean;
@@ -118,6 +121,8 @@ export function createDeploymentDescriptor(
     jobContextJson: settings.jobContextJson,
     checkpointStorage: settings.checkpointStorage,
     checkpointingMode: settings.checkpointingMode,
+    unalignedCheckpoints: settings.unalignedCheckpoints,
+    alignedCheckpointTimeoutMs: settings.alignedCheckpointTimeoutMs,
     stateBackend: settings.stateBackend,
     incrementalCheckpoints: settings.incrementalCheckpoints,
     restoreJson: settings.restore

@@ -96,6 +96,8 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
         asyncDurationMs: Number(r.asyncDurationMs),
         alignmentDurationMs: Number(r.alignmentDurationMs),
         stateSizeBytes: Number(r.stateSizeBytes),
+        persistedDataBytes: Number(r.persistedDataBytes),
+        unaligned: r.unaligned,
       });
       cb(null, { ok: true });
     },

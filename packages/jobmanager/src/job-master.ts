@@ -32,6 +32,8 @@ import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import {
   DEFAULT_CHECKPOINT_SETTINGS,
   RESTART_STRATEGY_DEFAULTS,
+  unalignedCheckpointsApply,
+  unalignedCheckpointsIgnored,
   type CheckpointSettings,
 } from '@weir/api/internal';
 import { RestorePlan } from './restore.js';
@@ -143,6 +145,8 @@ export class JobMaster {
       ...graph.checkpoint,
     };
     this.checkpointStorageUri = this.checkpointSettings.storage || opts.checkpointStorage;
+    const ignored = unalignedCheckpointsIgnored(this.checkpointSettings);
+    if (ignored) log.warn({ jobId }, ignored);
     // always present: savepoints work with periodic checkpoints off
     this.coordinator = new CheckpointCoordinator(
       this.checkpointedJob(),
@@ -305,6 +309,8 @@ export class JobMaster {
       jobContextJson: this.jobContextJson,
       checkpointStorage: this.checkpointStorageUri,
       checkpointingMode: this.checkpointSettings.mode,
+      unalignedCheckpoints: unalignedCheckpointsApply(this.checkpointSettings),
+      alignedCheckpointTimeoutMs: this.checkpointSettings.alignedCheckpointTimeoutMs,
       // what the job set wins over the cluster's configuration
       stateBackend: this.graph.stateBackend ?? this.opts.stateBackend ?? 'heap',
       incrementalCheckpoints: this.graph.incrementalCheckpoints ?? this.opts.incrementalCheckpoints ?? false,
@@ -380,7 +386,10 @@ export class JobMaster {
     }
     if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
       e.endOfData = true;
-      if (this.executions.filter((x) => x.vertex.isSource).every((x) => x.endOfData))
+      // aligned, the barrier of a checkpoint taken once the sources ended follows every record;
+      // unaligned, it may overtake them, so the final one waits until every task's input ended
+      const unaligned = unalignedCheckpointsApply(this.checkpointSettings);
+      if (this.executions.filter((x) => unaligned || x.vertex.isSource).every((x) => x.endOfData))
         this.coordinator.requestFinalCheckpoint();
     }
     if (TERMINAL_TASK.has(state)) this.coordinator.taskEnded(executionId);

@@ -78,8 +78,43 @@ export class RestorePlan {
         `The checkpoint in ${file} has state for operators the job does not have: ${orphans.join(', ')}. Set uid() on operators, or pass --allow-non-restored-state to drop that state`,
       );
     }
+    RestorePlan.checkChannelState(md, graph, file);
     // handle paths are relative to the directory of _metadata
     return new RestorePlan(file, md, storage.root);
+  }
+
+  /**
+   * In-flight data of an unaligned checkpoint belongs to channels between particular subtasks,
+   * so it is restored only where every vertex keeps its parallelism and its chain head;
+   * otherwise the restore is refused, naming the way out (a savepoint is always aligned).
+   */
+  private static checkChannelState(md: CheckpointMetadata, graph: JobGraph, file: string): void {
+    const withChannelState = Object.values(md.operators).some((op) =>
+      Object.values(op.subtasks).some((s) => s.channelState),
+    );
+    if (!withChannelState) return;
+    const changed: string[] = [];
+    for (const v of graph.vertices)
+      for (const o of v.operators) {
+        const op = md.operators[o.id];
+        if (op && op.parallelism !== v.parallelism)
+          changed.push(`'${o.name}' ${op.parallelism} -> ${v.parallelism}`);
+      }
+    const heads = new Set(graph.vertices.map((v) => v.operators[0]!.id));
+    const moved = Object.entries(md.operators)
+      .filter(([id, op]) => !heads.has(id) && Object.values(op.subtasks).some((s) => s.channelState))
+      .map(([id]) => id);
+    if (changed.length === 0 && moved.length === 0) return;
+    throw new Error(
+      `The checkpoint in ${file} is an unaligned checkpoint: it holds in-flight records of the ` +
+        `network channels between subtasks, which weir restores only at the parallelism and ` +
+        `operator chaining it was taken with (` +
+        (changed.length > 0
+          ? `parallelism changed: ${changed.join(', ')}`
+          : `chaining changed: ${moved.join(', ')} no longer heads a task`) +
+        `). To rescale, take a savepoint of the running job (savepoints are always aligned, ` +
+        `without in-flight data) and submit the new job with --from-savepoint <that savepoint>.`,
+    );
   }
 
   /**
@@ -140,6 +175,8 @@ export class RestorePlan {
         .map(([, s]) => s.keyed)
         .filter((k): k is KeyedStateHandle => !!k && keyGroupsOf(k).some((kg) => range.contains(kg)));
       if (keyed.length > 0) restored.keyed = keyed;
+      const channelState = op.parallelism === parallelism ? op.subtasks[subtask]?.channelState : undefined;
+      if (channelState) restored.channelState = channelState;
       out.operators[id] = restored;
     }
     return out;

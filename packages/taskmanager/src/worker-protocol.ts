@@ -70,6 +70,9 @@ export type FromWorker =
       asyncDurationMs: number;
       alignmentDurationMs: number;
       stateSizeBytes: number;
+      /** bytes of in-flight data stored as channel state */
+      persistedDataBytes: number;
+      unaligned: boolean;
     }
   | { t: 'checkpointDecline'; executionId: string; checkpointId: number; reason: string }
   | { t: 'metrics'; metrics: TaskMetrics[] };

@@ -11,6 +11,10 @@ export interface SubtaskCheckpointStats {
   asyncDurationMs?: number;
   alignmentDurationMs?: number;
   stateSizeBytes?: number;
+  /** bytes of in-flight records stored as channel state (unaligned) */
+  persistedDataBytes?: number;
+  /** this subtask took the checkpoint unaligned */
+  unaligned?: boolean;
 }
 
 export type CheckpointStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
@@ -29,6 +33,10 @@ export interface CheckpointStats {
   maxSyncDurationMs: number;
   maxAsyncDurationMs: number;
   maxAlignmentDurationMs: number;
+  /** in-flight bytes stored as channel state, over all subtasks (absent in older records) */
+  persistedDataBytes?: number;
+  /** some subtask took it unaligned (Flink's `unaligned_checkpoint`) */
+  unaligned?: boolean;
   path: string;
   subtasks: SubtaskCheckpointStats[];
 }

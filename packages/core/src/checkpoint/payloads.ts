@@ -76,11 +76,21 @@ function checkLists(r: PayloadReader, v: unknown, path: string): void {
   });
 }
 
+function checkChannelStateHandle(r: PayloadReader, v: unknown, path: string): void {
+  const h = r.object(v, path);
+  r.string(h.path, fieldPath(path, 'path'));
+  r.integer(h.size, fieldPath(path, 'size'));
+  r.string(h.sha256, fieldPath(path, 'sha256'));
+  r.integer(h.inputBytes, fieldPath(path, 'inputBytes'));
+  r.integer(h.outputBytes, fieldPath(path, 'outputBytes'));
+}
+
 function checkOperatorSubtaskState(r: PayloadReader, v: unknown, path: string): void {
   const s = r.object(v, path);
   r.optional(s, path, 'operatorState', (x, p) => r.array(x, p));
   r.optional(s, path, 'lists', (x, p) => checkLists(r, x, p));
   r.optional(s, path, 'keyed', (x, p) => checkKeyedHandle(r, x, p));
+  r.optional(s, path, 'channelState', (x, p) => checkChannelStateHandle(r, x, p));
 }
 
 function checkTaskStateSnapshot(r: PayloadReader, v: unknown, path: string): void {
@@ -128,6 +138,7 @@ export function parseTaskRestoreState(text: string, what: string): TaskRestoreSt
     r.optional(o, p, 'splits', (x, sp) => r.array(x, sp));
     r.optional(o, p, 'lists', (x, lp) => checkLists(r, x, lp));
     r.optional(o, p, 'keyed', (x, kp) => r.eachElement(x, kp, (h, hp) => checkKeyedHandle(r, h, hp)));
+    r.optional(o, p, 'channelState', (x, cp) => checkChannelStateHandle(r, x, cp));
   });
   return v as unknown as TaskRestoreState;
 }
@@ -141,6 +152,8 @@ function checkCheckpointStats(r: PayloadReader, v: unknown, path: string): void 
   r.number(s.triggerTime, f('triggerTime'));
   for (const k of ['endTime', 'durationMs']) r.optional(s, path, k, (x, p) => r.number(x, p));
   r.optional(s, path, 'failureReason', (x, p) => r.string(x, p));
+  r.optional(s, path, 'persistedDataBytes', (x, p) => r.number(x, p));
+  r.optional(s, path, 'unaligned', (x, p) => r.boolean(x, p));
   for (const k of ['stateSizeBytes', 'maxSyncDurationMs', 'maxAsyncDurationMs', 'maxAlignmentDurationMs'])
     r.number(s[k], f(k));
   r.string(s.path, f('path'));
@@ -150,8 +163,16 @@ function checkCheckpointStats(r: PayloadReader, v: unknown, path: string): void 
     r.string(o.vertex, fieldPath(p, 'vertex'));
     r.integer(o.subtask, fieldPath(p, 'subtask'));
     r.boolean(o.acknowledged, fieldPath(p, 'acknowledged'));
-    for (const k of ['ackTime', 'syncDurationMs', 'asyncDurationMs', 'alignmentDurationMs', 'stateSizeBytes'])
+    for (const k of [
+      'ackTime',
+      'syncDurationMs',
+      'asyncDurationMs',
+      'alignmentDurationMs',
+      'stateSizeBytes',
+      'persistedDataBytes',
+    ])
       r.optional(o, p, k, (x, xp) => r.number(x, xp));
+    r.optional(o, p, 'unaligned', (x, xp) => r.boolean(x, xp));
   });
 }
 

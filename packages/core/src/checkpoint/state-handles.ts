@@ -65,12 +65,25 @@ export type OperatorListMode = 'split' | 'union';
 /** Operator list state (Flink's ListState / UnionListState of an OperatorStateStore), by state name. */
 export type OperatorLists = Record<string, { mode: OperatorListMode; items: unknown[] }>;
 
+/**
+ * The in-flight data of one subtask in an unaligned checkpoint (Flink's InputChannelStateHandle
+ * and ResultSubpartitionStateHandle in one file): frames of its input channels and outputs.
+ * Recorded with the head operator of the task's chain; restored only at the same parallelism.
+ */
+export interface ChannelStateHandle extends StreamStateHandle {
+  /** bytes of input channel and of output frames in the file */
+  inputBytes: number;
+  outputBytes: number;
+}
+
 /** The state of one operator in one subtask (Flink's OperatorSubtaskState). */
 export interface OperatorSubtaskState {
   /** a source's position: its splits */
   operatorState?: unknown[];
   lists?: OperatorLists;
   keyed?: KeyedStateHandle;
+  /** the task's channel state (unaligned checkpoints), on the head operator of its chain */
+  channelState?: ChannelStateHandle;
 }
 
 /** What a task acknowledges a checkpoint with: operator id -> its state (Flink's TaskStateSnapshot). */
@@ -100,6 +113,8 @@ export interface OperatorRestoreState {
   splits?: unknown[];
   lists?: OperatorLists;
   keyed?: KeyedStateHandle[];
+  /** the same subtask's channel state (restored at the same parallelism only) */
+  channelState?: ChannelStateHandle;
 }
 
 /** What the JobManager sends a restored task (planned by RestorePlan.forSubtask). */

@@ -255,6 +255,7 @@ function CheckpointsTab({ jid }: { jid: string }) {
             <th>duration</th>
             <th>size</th>
             <th>alignment</th>
+            <th>in-flight</th>
             <th>acknowledged</th>
             <th>failure</th>
           </tr>
@@ -277,6 +278,7 @@ function CheckpointsTab({ jid }: { jid: string }) {
               <td>{ms(h.end_to_end_duration)}</td>
               <td>{bytes(h.state_size)}</td>
               <td>{ms(h.alignment_duration)}</td>
+              <td>{h.unaligned_checkpoint ? `unaligned, ${bytes(h.persisted_data)}` : 'aligned'}</td>
               <td>
                 {h.num_acknowledged_subtasks} / {h.num_subtasks}
               </td>
@@ -306,6 +308,7 @@ function CheckpointDetails({ jid, id }: { jid: string; id: number }) {
             <th>sync</th>
             <th>async</th>
             <th>alignment</th>
+            <th>in-flight</th>
             <th>size</th>
           </tr>
         </thead>
@@ -319,6 +322,7 @@ function CheckpointDetails({ jid, id }: { jid: string; id: number }) {
               <td>{ms(s.checkpoint.sync)}</td>
               <td>{ms(s.checkpoint.async)}</td>
               <td>{ms(s.alignment.duration)}</td>
+              <td>{s.unaligned_checkpoint ? `unaligned, ${bytes(s.alignment.persisted)}` : 'aligned'}</td>
               <td>{bytes(s.state_size)}</td>
             </tr>
           ))}

@@ -66,6 +66,9 @@ export interface CheckpointEntry {
   end_to_end_duration: number;
   state_size: number;
   alignment_duration: number;
+  /** in-flight bytes stored as channel state (unaligned) */
+  persisted_data: number;
+  unaligned_checkpoint: boolean;
   sync_duration: number;
   async_duration: number;
   num_subtasks: number;
@@ -89,7 +92,8 @@ export interface CheckpointSubtask {
   end_to_end_duration: number;
   state_size: number;
   checkpoint: { sync: number; async: number };
-  alignment: { duration: number };
+  alignment: { duration: number; persisted: number };
+  unaligned_checkpoint: boolean;
 }
 
 export interface Restart {

@@ -280,7 +280,8 @@ function checkpointEntry(c: CheckpointStats): Json {
     end_to_end_duration: c.durationMs ?? Date.now() - c.triggerTime,
     alignment_buffered: 0,
     processed_data: 0,
-    persisted_data: 0,
+    persisted_data: c.persistedDataBytes ?? 0,
+    unaligned_checkpoint: !!c.unaligned,
     num_subtasks: c.subtasks.length,
     num_acknowledged_subtasks: acked.length,
     checkpoint_type: c.savepoint ? 'SAVEPOINT' : 'CHECKPOINT',
@@ -388,7 +389,8 @@ function checkpointSubtasks(job: JobMaster, c: CheckpointStats): Json[] {
     end_to_end_duration: s.ackTime ? s.ackTime - c.triggerTime : -1,
     state_size: s.stateSizeBytes ?? 0,
     checkpoint: { sync: s.syncDurationMs ?? -1, async: s.asyncDurationMs ?? -1 },
-    alignment: { buffered: 0, duration: s.alignmentDurationMs ?? -1 },
+    alignment: { buffered: 0, duration: s.alignmentDurationMs ?? -1, persisted: s.persistedDataBytes ?? 0 },
+    unaligned_checkpoint: !!s.unaligned,
   }));
 }
 

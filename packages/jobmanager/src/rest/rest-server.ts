@@ -180,6 +180,8 @@ export class RestServer {
         min_pause: s.minPauseBetweenCheckpointsMs,
         max_concurrent: s.maxConcurrentCheckpoints,
         tolerable_failed_checkpoints: s.tolerableFailedCheckpoints,
+        unaligned_checkpoints: s.unaligned && s.mode !== 'AT_LEAST_ONCE',
+        aligned_checkpoint_timeout: s.alignedCheckpointTimeoutMs,
         externalization: {
           enabled: true,
           delete_on_cancellation: s.externalizedRetention !== 'RETAIN_ON_CANCELLATION',

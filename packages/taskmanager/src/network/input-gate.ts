@@ -6,6 +6,8 @@ import type { BufferDebloater } from './buffer-debloater.js';
 interface QueuedFrame {
   kind: FrameKind;
   bytes: Uint8Array;
+  /** replayed channel state: no producer gave credit for it, so reading it earns none back */
+  restored?: true;
 }
 
 class InputChannel {
@@ -24,6 +26,8 @@ class InputChannel {
   active = false;
   /** the buffer size its producer was last told (debloating) */
   announcedBufferSize: number;
+  /** an unaligned checkpoint records what arrives here until this channel's barrier */
+  recording: QueuedFrame[] | undefined;
   constructor(
     readonly index: number,
     bufferSize: number,
@@ -117,12 +121,58 @@ export class InputGate {
   onFrame(channel: number, kind: FrameKind, bytes: Uint8Array): void {
     const ch = this.channels[channel];
     if (!ch) throw new Error(`No input channel ${channel}`);
-    ch.queue.push({ kind, bytes });
+    const frame = { kind, bytes };
+    ch.queue.push(frame);
+    ch.recording?.push(frame);
     ch.active = true;
     if (this.waiting) {
       this.waiting = false;
       this.debloater?.busy(performance.now());
     }
+  }
+
+  /** Restore: input channel state of an unaligned checkpoint, read before anything that arrives. */
+  restoreFrame(channel: number, kind: FrameKind, bytes: Uint8Array): void {
+    const ch = this.channels[channel];
+    if (!ch)
+      throw new Error(
+        `Channel state names input channel ${channel}, but the task has ${this.channels.length} input channels`,
+      );
+    ch.queue.push({ kind, bytes, restored: true });
+  }
+
+  /**
+   * What an unaligned checkpoint finds in flight on a channel: the part of a record whose
+   * remaining fragments are still to come (as a first fragment), then the frames not read yet.
+   */
+  inFlight(channel: number): Array<{ kind: FrameKind; bytes: Uint8Array }> {
+    const ch = this.channels[channel]!;
+    const out: Array<{ kind: FrameKind; bytes: Uint8Array }> = [];
+    if (ch.assembly) {
+      const timed = ch.assemblyTimestamp === ch.assemblyTimestamp;
+      const start = timed ? 13 : 5;
+      const first = Buffer.allocUnsafe(start + ch.assembled);
+      first[0] = timed ? BufferHeader.FIRST_FRAGMENT_WITH_TIMESTAMP : BufferHeader.FIRST_FRAGMENT;
+      first.writeUInt32BE(ch.assembly.byteLength, 1);
+      if (timed) first.writeDoubleBE(ch.assemblyTimestamp, 5);
+      first.set(ch.assembly.subarray(0, ch.assembled), start);
+      out.push({ kind: 'buffer', bytes: first });
+    }
+    for (let i = ch.head; i < ch.queue.length; i++) out.push(ch.queue[i]!);
+    return out;
+  }
+
+  /** From now on, frames arriving on `channel` are also kept (until stopRecording). */
+  startRecording(channel: number): void {
+    this.channels[channel]!.recording = [];
+  }
+
+  /** What arrived on `channel` since startRecording, in order. */
+  stopRecording(channel: number): Array<{ kind: FrameKind; bytes: Uint8Array }> {
+    const ch = this.channels[channel]!;
+    const frames = ch.recording ?? [];
+    ch.recording = undefined;
+    return frames;
   }
 
   /** Frames queued over all channels, not yet read (metrics: input buffer usage). */
@@ -168,7 +218,7 @@ export class InputGate {
       this.next = (idx + 1) % n;
       const frame = ch.take()!;
       if (frame.kind === 'buffer') {
-        ch.creditToReturn++;
+        if (frame.restored === undefined) ch.creditToReturn++;
         this.bytesIn += frame.bytes.byteLength;
         this.onBuffer(ch, frame.bytes, handler);
       } else {

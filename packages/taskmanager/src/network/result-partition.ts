@@ -370,6 +370,48 @@ export class ResultPartition {
     for (const sp of this.subpartitions) if (!sp.released) this.enqueue(sp, 'event', new Uint8Array(bytes));
   }
 
+  /**
+   * An unaligned checkpoint's barrier: it goes ahead of everything each subpartition has not
+   * sent yet (Flink's priority event), so it does not wait for credit behind those buffers.
+   * Returns copies of the frames it overtook, per subpartition in order: they are sent after
+   * the barrier as usual, and stored as the checkpoint's output channel state.
+   */
+  overtake(barrier: ChannelEvent): Array<{ subpartition: number; kind: FrameKind; bytes: Uint8Array }> {
+    this.flushAll();
+    const bytes = encodeEvent(barrier);
+    const overtaken: Array<{ subpartition: number; kind: FrameKind; bytes: Uint8Array }> = [];
+    for (const sp of this.subpartitions) {
+      if (sp.released) continue;
+      // copies: a frame's bytes are handed over (transferred) when it is sent
+      for (const f of sp.queue)
+        overtaken.push({ subpartition: sp.index, kind: f.kind, bytes: f.bytes.slice() });
+      if (sp.spill) for (const f of sp.spill.peekAll()) overtaken.push({ subpartition: sp.index, ...f });
+      sp.queue.unshift({ kind: 'event', bytes: new Uint8Array(bytes) });
+      this.drain(sp);
+    }
+    return overtaken;
+  }
+
+  /** Some subpartition still holds a buffer it has not sent (queued, spilled or open). */
+  hasUnsentBuffers(): boolean {
+    for (const sp of this.subpartitions) {
+      if (sp.released) continue;
+      if ((sp.buffer !== undefined && sp.count > 0) || (sp.spill?.size ?? 0) > 0) return true;
+      for (const f of sp.queue) if (f.kind === 'buffer') return true;
+    }
+    return false;
+  }
+
+  /** Restore: output channel state of an unaligned checkpoint, sent before anything new. */
+  restoreFrame(subpartition: number, kind: FrameKind, bytes: Uint8Array): void {
+    const sp = this.subpartitions[subpartition];
+    if (!sp)
+      throw new Error(
+        `Channel state of ${this.description} names subpartition ${subpartition}, but the partition has ${this.subpartitions.length}`,
+      );
+    if (!sp.released) this.enqueue(sp, kind, bytes);
+  }
+
   private drain(sp: ResultSubpartition): void {
     if (!sp.requested) return;
     const q = sp.queue;

@@ -56,6 +56,29 @@ export class SpillFile {
     this.frames.push({ kind, length: bytes.byteLength });
   }
 
+  /** Every frame not yet shifted, in order, read without consuming them (an unaligned checkpoint's output). */
+  peekAll(): Array<{ kind: FrameKind; bytes: Uint8Array }> {
+    const out: Array<{ kind: FrameKind; bytes: Uint8Array }> = [];
+    let pos = this.readPos;
+    for (let i = this.head; i < this.frames.length; i++) {
+      const f = this.frames[i]!;
+      if (f.bytes) {
+        out.push({ kind: f.kind, bytes: f.bytes.slice() });
+        continue;
+      }
+      const buf = Buffer.allocUnsafeSlow(f.length);
+      let off = 0;
+      while (off < f.length) {
+        const n = readSync(this.fd!, buf, off, f.length - off, pos + off);
+        if (n === 0) throw new Error('Network spill file ended early');
+        off += n;
+      }
+      pos += f.length;
+      out.push({ kind: f.kind, bytes: buf });
+    }
+    return out;
+  }
+
   /** The oldest frame, read back from disk if it is a buffer. */
   shift(): { kind: FrameKind; bytes: Uint8Array } {
     const f = this.frames[this.head]!;

@@ -7,6 +7,8 @@
 import { InputStatus, type Collector, type SourceReader } from '@weir/api';
 import { TWO_INPUT_KINDS, type StreamGraph, type StreamNode } from '@weir/api/internal';
 import {
+  createCheckpointStorage,
+  decodeEvent,
   encodeRecords,
   parseJobContext,
   parseTaskRestoreState,
@@ -18,6 +20,8 @@ import {
   type TaskRestoreState,
 } from '@weir/core';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
+import { decodeChannelState } from './channel-state.js';
+import { ChannelStateCapture } from './channel-state-capture.js';
 import type { KeyedStateBackend, RocksDBSettings } from '../state/keyed-state-backend.js';
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
@@ -39,6 +43,33 @@ import {
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 import type { SubtaskInfo } from './runtime-context.js';
+
+/**
+ * Records not yet processed, as network buffers (the rest of the buffer a task was working
+ * through when an unaligned checkpoint started), so restore reads them like any other.
+ */
+function encodeAsBuffers(
+  records: unknown[],
+  timestamps: number[] | undefined,
+  from: number,
+): Array<{ kind: 'buffer'; bytes: Uint8Array }> {
+  const frames: Array<{ kind: 'buffer'; bytes: Uint8Array }> = [];
+  const rp = new ResultPartition({
+    partitionId: 'channel-state',
+    numberOfSubpartitions: 1,
+    maxBacklog: Number.MAX_SAFE_INTEGER,
+    send: (_p, _s, _k, bytes) => frames.push({ kind: 'buffer', bytes }),
+    onAvailable: () => {},
+  });
+  rp.onRequest(0, Number.MAX_SAFE_INTEGER);
+  for (let i = from; i < records.length; i++) {
+    const t = timestamps?.[i];
+    if (t !== undefined && t === t) rp.emitTimestamped(0, records[i], t);
+    else rp.emit(0, records[i]);
+  }
+  rp.flushAll();
+  return frames;
+}
 
 export interface NetworkSettings {
   creditsPerChannel: number;
@@ -65,6 +96,8 @@ export interface TaskHost {
 type TerminalState = 'FINISHED' | 'CANCELED' | 'FAILED';
 
 const SLICE_MS = 5;
+/** records between two looks at the clock when they are cheap */
+const MAX_CHUNK = 64;
 const NOOP: Collector<unknown> = { collect: () => {} };
 
 /**
@@ -79,6 +112,10 @@ export class StreamTask implements CheckpointedTask {
   readonly operators: StreamOperator[] = [];
   readonly operatorIds: string[] = [];
   private barrierHandler: CheckpointBarrierHandler | undefined;
+  /** unaligned checkpoints apply to this job (EXACTLY_ONCE with them enabled) */
+  private readonly unalignedCheckpoints: boolean;
+  /** the unaligned checkpoint whose in-flight input is being collected, if any */
+  private capture: ChannelStateCapture | undefined;
   private readonly checkpoints: SubtaskCheckpointCoordinator;
   private gate: InputGate | undefined;
   reader: SourceReader<unknown> | undefined;
@@ -138,6 +175,7 @@ export class StreamTask implements CheckpointedTask {
     this.restore = parseTaskRestoreState(tdd.restoreJson, `restore state of ${task}`);
     const ctx = parseJobContext(tdd.jobContextJson, `job context of ${task}`);
     this.checkpoints = new SubtaskCheckpointCoordinator(tdd, this);
+    this.unalignedCheckpoints = tdd.unalignedCheckpoints && tdd.checkpointingMode !== 'AT_LEAST_ONCE';
     this.info = {
       jobId: tdd.jobId,
       taskName: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
@@ -190,6 +228,7 @@ export class StreamTask implements CheckpointedTask {
             this.tdd,
             this.operators.map((op, i) => ({ operatorId: this.operatorIds[i]!, backend: op.keyedBackend })),
           );
+        await this.restoreChannelState();
       } catch (err) {
         void this.fail(err, 'restore');
         return;
@@ -400,7 +439,20 @@ export class StreamTask implements CheckpointedTask {
         this.gate,
         this.tdd.checkpointingMode !== 'AT_LEAST_ONCE',
         (barrier, alignmentMs) => void this.checkpoints.checkpointState(barrier, alignmentMs),
-        (checkpointId) => this.checkpoints.cancelDownstream(checkpointId),
+        (checkpointId) => {
+          this.endCapture(checkpointId);
+          this.checkpoints.cancelDownstream(checkpointId);
+        },
+        this.unalignedCheckpoints
+          ? {
+              alignedTimeoutMs: this.tdd.alignedCheckpointTimeoutMs,
+              start: (barrier, alignmentMs, passed) => this.startUnaligned(barrier, alignmentMs, passed),
+              channelDone: (checkpointId, channel) => {
+                const c = this.capture;
+                if (c?.checkpointId === checkpointId) c.complete(channel, this.gate!.stopRecording(channel));
+              },
+            }
+          : undefined,
       );
     }
     for (const p of this.partitions)
@@ -481,8 +533,100 @@ export class StreamTask implements CheckpointedTask {
 
   onFrame(channel: number, kind: 'buffer' | 'event', bytes: Uint8Array): void {
     if (this.state !== 'RUNNING' || !this.gate) return;
+    // unaligned checkpoints: barriers and cancel markers overtake the frames queued before them
+    if (
+      kind === 'event' &&
+      this.unalignedCheckpoints &&
+      this.barrierHandler!.onPriorityEvent(bytes, channel)
+    ) {
+      this.schedule();
+      return;
+    }
     this.gate.onFrame(channel, kind, bytes);
     this.schedule();
+  }
+
+  // ---- unaligned checkpoints
+
+  /**
+   * Checkpoint `barrier` is taken unaligned now, between two records: what is in flight joins
+   * its channel state, in order per channel: the rest of the buffer being processed, the part
+   * of a record still arriving in fragments, the frames queued, then (for channels whose
+   * barrier is still to come) what arrives until it. The state snapshot and the barrier's trip
+   * ahead of the output happen in the same step (SubtaskCheckpointCoordinator).
+   */
+  private startUnaligned(
+    barrier: Extract<ChannelEvent, { type: 'CheckpointBarrier' }>,
+    alignmentMs: number,
+    passed: readonly number[],
+  ): void {
+    const gate = this.gate!;
+    const id = barrier.checkpointId;
+    this.capture?.cancel();
+    const capture = (this.capture = new ChannelStateCapture(id, gate.numberOfChannels));
+    if (this.pending)
+      capture.addInput(
+        this.pendingChannel,
+        encodeAsBuffers(this.pending, this.pendingTimestamps, this.pendingAt),
+      );
+    for (let c = 0; c < gate.numberOfChannels; c++) {
+      // aligned first: what a passed channel queued is behind its barrier, after the checkpoint
+      if (passed.includes(c)) {
+        capture.complete(c);
+        continue;
+      }
+      const frames = gate.inFlight(c);
+      let end = frames.length;
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        if (f.kind !== 'event') continue;
+        const e = decodeEvent(f.bytes);
+        if (e.type === 'CheckpointBarrier' && e.checkpointId === id) {
+          end = i;
+          break;
+        }
+      }
+      capture.addInput(c, end === frames.length ? frames : frames.slice(0, end));
+      if (end < frames.length) capture.complete(c);
+      else gate.startRecording(c);
+    }
+    void this.checkpoints.checkpointState(barrier, alignmentMs, capture);
+  }
+
+  /** Checkpoint `checkpointId` was given up: its in-flight input is no longer collected. */
+  private endCapture(checkpointId: number): void {
+    const c = this.capture;
+    if (!c || c.checkpointId !== checkpointId) return;
+    this.capture = undefined;
+    c.cancel();
+    for (let ch = 0; ch < this.gate!.numberOfChannels; ch++) this.gate!.stopRecording(ch);
+  }
+
+  /**
+   * Restore of an unaligned checkpoint: its input channel state is queued ahead of each
+   * channel's first frame, its output channel state ahead of anything the task emits.
+   */
+  private async restoreChannelState(): Promise<void> {
+    const handle = this.restore?.operators[this.tdd.operatorIds[0]!]?.channelState;
+    if (!handle) return;
+    const storage = createCheckpointStorage(this.restore!.storage);
+    const entries = decodeChannelState(await storage.read(handle.path, handle.sha256), handle.path);
+    for (const e of entries) {
+      if (e.side === 'input') {
+        if (!this.gate)
+          throw new Error(
+            `Channel state ${handle.path} has input channel data, but task ${this.info.taskName} has no inputs; the job's topology changed`,
+          );
+        this.gate.restoreFrame(e.index, e.kind, e.bytes);
+      } else {
+        const p = this.partitions[e.partition];
+        if (!p)
+          throw new Error(
+            `Channel state ${handle.path} names output ${e.partition}, but task ${this.info.taskName} has ${this.partitions.length}; the job's topology changed`,
+          );
+        p.restoreFrame(e.index, e.kind, e.bytes);
+      }
+    }
   }
 
   private schedule(): void {
@@ -495,6 +639,7 @@ export class StreamTask implements CheckpointedTask {
     onRecords: (records: unknown[], channel: number, timestamps?: number[]): void => {
       this.counters.recordsIn += records.length;
       this.pendingInput = this.channelInput === undefined ? 0 : this.channelInput[channel]!;
+      this.pendingChannel = channel;
       if (this.pendingInput === 0) this.operators[0]?.prefetch?.(records);
       this.pending = records;
       this.pendingTimestamps = timestamps;
@@ -531,6 +676,10 @@ export class StreamTask implements CheckpointedTask {
   private pendingAt = 0;
   /** the input (0, 1) the current buffer came from */
   private pendingInput = 0;
+  /** the input channel the current buffer came from */
+  private pendingChannel = 0;
+  /** records pushed down the chain between two looks at the clock (adapts to the records' cost) */
+  private chunk = MAX_CHUNK;
 
   /**
    * Pushes the current buffer's records down the chain until the slice is used up or the
@@ -544,8 +693,9 @@ export class StreamTask implements CheckpointedTask {
     const slot = this.timestamp;
     let i = this.pendingAt;
     slot.value = undefined;
+    let last = performance.now();
     while (i < records.length) {
-      const stop = Math.min(records.length, i + 64);
+      const stop = Math.min(records.length, i + this.chunk);
       if (timestamps === undefined) for (; i < stop; i++) head.collect(records[i]);
       else
         for (; i < stop; i++) {
@@ -553,7 +703,13 @@ export class StreamTask implements CheckpointedTask {
           slot.value = ts === ts ? ts : undefined;
           head.collect(records[i]);
         }
-      if (i < records.length && (performance.now() > deadline || !this.outputAvailable())) {
+      const now = performance.now();
+      // records that take long (1 ms of work each): smaller chunks, so the slice ends on time
+      // and the thread's other work (checkpoint I/O, barriers, timers) is not held up for 64 of them
+      if (now - last > 1) this.chunk = this.chunk > 1 ? this.chunk >> 1 : 1;
+      else if (this.chunk < MAX_CHUNK) this.chunk <<= 1;
+      last = now;
+      if (i < records.length && (now > deadline || !this.outputAvailable())) {
         this.pendingAt = i;
         return false;
       }
@@ -860,6 +1016,8 @@ export class StreamTask implements CheckpointedTask {
     this.state = state;
     clearInterval(this.flushTimer);
     clearInterval(this.debloatTimer);
+    this.barrierHandler?.close();
+    this.capture?.cancel();
     for (let i = 0; i < this.tdd.inputChannels.length; i++) {
       this.host.post({ t: 'closeChannel', executionId: this.executionId, channel: i });
     }

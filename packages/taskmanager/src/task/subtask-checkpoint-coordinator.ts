@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
   type ChannelEvent,
+  type ChannelStateHandle,
   type CheckpointStorage,
   type FullKeyedHandle,
   type OperatorSubtaskState,
@@ -18,6 +19,8 @@ import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { ResultPartition } from '../network/result-partition.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
+import { encodeChannelState } from './channel-state.js';
+import { ChannelStateCapture } from './channel-state-capture.js';
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
 
@@ -68,10 +71,29 @@ export class SubtaskCheckpointCoordinator {
    * Synchronous part: freeze the state (heap: serialize it; RocksDB: flush and take a
    * consistent view) and send the barrier on, in order after the records before it.
    * Asynchronous part: produce the keyed state bytes, write the files, then acknowledge.
+   *
+   * Unaligned (`capture`, or a source of a job with unaligned checkpoints): the barrier goes
+   * ahead of the unsent output instead, which joins the capture; once every input channel's
+   * barrier came, the capture is written as the task's channel state.
    */
-  async checkpointState(barrier: CheckpointBarrier, alignmentMs: number): Promise<void> {
+  async checkpointState(
+    barrier: CheckpointBarrier,
+    alignmentMs: number,
+    capture?: ChannelStateCapture,
+  ): Promise<void> {
     const id = barrier.checkpointId;
-    if (!this.task.isRunning) return;
+    if (!this.task.isRunning) {
+      capture?.cancel();
+      return;
+    }
+    if (
+      !capture &&
+      this.task.reader &&
+      this.tdd.unalignedCheckpoints &&
+      this.tdd.checkpointingMode !== 'AT_LEAST_ONCE' &&
+      !barrier.isSavepoint
+    )
+      capture = new ChannelStateCapture(id, 0);
     const t0 = performance.now();
     const snapshots: Array<{
       operatorId: string;
@@ -120,11 +142,16 @@ export class SubtaskCheckpointCoordinator {
         reason: `snapshot failed: ${(err as Error).message}`,
       });
       // in place of the barrier, so consumers aligning this checkpoint do not wait for it
+      capture?.cancel();
       this.cancelDownstream(id);
       return;
     }
-    for (const p of this.task.partitions) p.broadcastEvent(barrier);
-    if (this.task.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint)
+    // a barrier that overtakes records overtakes the EndOfData behind them too: downstream
+    // tasks take that checkpoint before their end of data, so it cannot be this task's final one
+    const overtaking = capture !== undefined && this.task.partitions.some((p) => p.hasUnsentBuffers());
+    if (capture) this.task.partitions.forEach((p, i) => capture.addOutput(i, p.overtake(barrier)));
+    else for (const p of this.task.partitions) p.broadcastEvent(barrier);
+    if (this.task.dataEnded && this.finalCheckpointId === undefined && !barrier.isSavepoint && !overtaking)
       this.finalCheckpointId = id;
     const syncMs = performance.now() - t0;
     const t1 = performance.now();
@@ -138,6 +165,11 @@ export class SubtaskCheckpointCoordinator {
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: TaskStateSnapshot = {};
       let size = 0;
+      // written beside the keyed state, as soon as the last input channel's barrier came
+      const channelStateWrite = capture
+        ? this.writeChannelState(capture, storage, directory, written)
+        : Promise.resolve(undefined);
+      channelStateWrite.catch(() => {});
       // every whole-buffer materializer runs (each releases its view when done), even if one
       // fails; streamed ones (heap) are produced while they are written, below
       const keyedSnapshots = await Promise.all(
@@ -211,6 +243,18 @@ export class SubtaskCheckpointCoordinator {
       }
       // sinks whose pre-commit is I/O (PREPARE TRANSACTION, publish acknowledgements) finish it first
       for (const op of this.task.operators) await op.snapshotDurable?.(id);
+      let persisted = 0;
+      const channelState = await channelStateWrite;
+      if (channelState === false) {
+        await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
+        return;
+      }
+      if (channelState) {
+        const head = this.tdd.operatorIds[0]!;
+        state[head] = { ...state[head], channelState };
+        size += channelState.size;
+        persisted = channelState.inputBytes + channelState.outputBytes;
+      }
       if (this.abortedCheckpoints.has(id) || this.task.isTerminal) {
         // aborted (or the task ended) while writing: the coordinator already removed the directory
         await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
@@ -225,8 +269,11 @@ export class SubtaskCheckpointCoordinator {
         asyncDurationMs: Math.round(performance.now() - t1),
         alignmentDurationMs: Math.round(alignmentMs),
         stateSizeBytes: size,
+        persistedDataBytes: persisted,
+        unaligned: capture !== undefined,
       });
     } catch (err) {
+      capture?.cancel();
       if (err instanceof SnapshotWriteStoppedError) {
         await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
         return;
@@ -243,6 +290,25 @@ export class SubtaskCheckpointCoordinator {
       // views a failure left unread (no-op for those already released)
       for (const s of snapshots) s.keyed?.discard?.();
     }
+  }
+
+  /**
+   * The channel state file of an unaligned checkpoint once its capture is complete: its handle,
+   * undefined when nothing was in flight, false when the checkpoint was given up first.
+   */
+  private async writeChannelState(
+    capture: ChannelStateCapture,
+    storage: CheckpointStorage,
+    directory: string,
+    written: string[],
+  ): Promise<ChannelStateHandle | undefined | false> {
+    if (!(await capture.done)) return false;
+    const entries = capture.entries();
+    if (entries.length === 0) return undefined;
+    const file = `channel-state/${this.tdd.subtaskIndex}-${randomUUID()}`;
+    written.push(`${directory}/${file}`);
+    const handle = await storage.write(`${directory}/${file}`, encodeChannelState(entries));
+    return { ...handle, path: file, inputBytes: capture.inputBytes, outputBytes: capture.outputBytes };
   }
 
   /** Flink's CancelCheckpointMarker: consumers give the checkpoint up and release its alignment. */
