@@ -56,6 +56,11 @@ export interface CheckpointedJob {
   persist?(retained: RetainedCheckpoint[], highestCheckpointId: number): Promise<void>;
   /** a checkpoint was triggered, completed or failed: statistics changed (the job keeps them) */
   statsChanged?(): void;
+  /**
+   * The source coordinators' state for `checkpointId`, by operator id: taken synchronously when
+   * the checkpoint is triggered, before any source task hears of it.
+   */
+  snapshotCoordinators?(checkpointId: number): Record<string, unknown>;
 }
 
 /** A completed checkpoint the job can restore from. */
@@ -81,6 +86,7 @@ interface PendingCheckpoint {
   /** triggered after every source ended: its completion lets the tasks finish */
   final: boolean;
   states: Map<string, { subtask: number; state: TaskStateSnapshot }>;
+  coordinatorStates: Record<string, unknown>;
   timer: NodeJS.Timeout;
 }
 
@@ -413,6 +419,7 @@ export class CheckpointCoordinator {
       notYetAcknowledged: new Set(tasks.map((t) => t.executionId)),
       final: this.finalRequested && !savepoint,
       states: new Map(),
+      coordinatorStates: this.job.snapshotCoordinators?.(id) ?? {},
       timer: setTimeout(
         () =>
           void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`),
@@ -551,6 +558,8 @@ export class CheckpointCoordinator {
     for (const { subtask, state } of p.states.values()) {
       for (const [op, entry] of Object.entries(state)) operators[op]!.subtasks[subtask] = entry;
     }
+    for (const [op, c] of Object.entries(p.coordinatorStates))
+      if (operators[op]) operators[op].coordinatorState = c;
     const metadata = {
       version: 1,
       jobId: this.job.jobId,

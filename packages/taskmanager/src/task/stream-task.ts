@@ -36,7 +36,8 @@ import {
   type SplitWatermarks,
 } from '../eventtime/watermark-generation.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
-import type { FromWorker } from '../worker-protocol.js';
+import type { FromWorker, ToWorker } from '../worker-protocol.js';
+import { SplitRequestChannel } from './split-request-channel.js';
 import type { SubtaskInfo } from './runtime-context.js';
 
 export interface NetworkSettings {
@@ -79,6 +80,7 @@ export class StreamTask implements CheckpointedTask {
   private readonly checkpoints: SubtaskCheckpointCoordinator;
   private gate: InputGate | undefined;
   reader: SourceReader<unknown> | undefined;
+  private splitRequests: SplitRequestChannel | undefined;
   private head: Collector<unknown> = NOOP;
   /** a two-input task: where records of the second input go */
   private head2: Collector<unknown> = NOOP;
@@ -317,7 +319,18 @@ export class StreamTask implements CheckpointedTask {
     }
     if (chain[0]!.kind === 'source') {
       const source = chain[0]!.transformation.source!;
-      this.reader = source.createReader(this.info, this.restore?.operators[chain[0]!.id]?.splits);
+      this.splitRequests = new SplitRequestChannel(
+        (m) => this.host.post(m),
+        this.executionId,
+        chain[0]!.id,
+        this.tdd.subtaskIndex,
+        chain[0]!.name,
+      );
+      this.reader = source.createReader(
+        this.info,
+        this.restore?.operators[chain[0]!.id]?.splits,
+        this.splitRequests,
+      );
       const counters = this.counters;
       const next = output;
       const strategy = chain[0]!.transformation.watermarkStrategy;
@@ -687,7 +700,15 @@ export class StreamTask implements CheckpointedTask {
       });
       return;
     }
-    void this.checkpoints.checkpointState(barrier, 0);
+    // a split request under way is answered first, so its splits are in this checkpoint
+    const ready = this.reader.checkpointReady?.();
+    if (ready) void ready.then(() => this.checkpoints.checkpointState(barrier, 0));
+    else void this.checkpoints.checkpointState(barrier, 0);
+  }
+
+  /** The JobManager answered a split request of this source task. */
+  onSplitAssignment(msg: Extract<ToWorker, { t: 'splitAssignment' }>): void {
+    this.splitRequests?.onAssignment(msg);
   }
 
   /** The JobManager's word on a checkpoint (see SubtaskCheckpointCoordinator.notifyCheckpoint). */
