@@ -81,6 +81,9 @@ export class StreamTask implements CheckpointedTask {
   private gate: InputGate | undefined;
   reader: SourceReader<unknown> | undefined;
   private splitRequests: SplitRequestChannel | undefined;
+  /** chained sinks whose writers bound what they hold (they make the task wait, as a full output does) */
+  private boundedSinks: StreamOperator[] = [];
+  private sinkWait: Promise<void> | undefined;
   private head: Collector<unknown> = NOOP;
   /** a two-input task: where records of the second input go */
   private head2: Collector<unknown> = NOOP;
@@ -314,6 +317,7 @@ export class StreamTask implements CheckpointedTask {
         runtime,
       );
       this.operators.unshift(op);
+      if (op.isAvailable) this.boundedSinks.push(op);
       this.operatorIds.unshift(operatorNodes[i]!.id);
       output = op;
     }
@@ -443,6 +447,19 @@ export class StreamTask implements CheckpointedTask {
 
   private outputAvailable(): boolean {
     for (const p of this.partitions) if (!p.isAvailable()) return false;
+    for (const op of this.boundedSinks) {
+      const wait = op.isAvailable!();
+      if (wait) {
+        if (wait !== this.sinkWait) {
+          this.sinkWait = wait;
+          void wait.then(() => {
+            if (this.sinkWait === wait) this.sinkWait = undefined;
+            this.onOutputAvailable();
+          });
+        }
+        return false;
+      }
+    }
     return true;
   }
 
