@@ -1,9 +1,11 @@
-// JetStream (one split per subject, discovered while running) -> map -> JetStream:
-// a message id from the record; args <nats url> <input stream> <output stream> [parallelism]. The map doubles the JSON integer.
+// JetStream (one split per subject, discovered while running) -> map -> PostgreSQL, exactly
+// once: args <nats url> <input stream> <postgres url> <table> [parallelism]. Messages are JSON
+// integers i; rows are (i * 2). The sink is transactional, so a message the source read twice
+// would show as a repeated row.
 import { StreamExecutionEnvironment, RestartStrategies, getJobArgs } from '@weir/api';
-import { JetStreamSink, JetStreamSource } from '@weir/connectors';
+import { JetStreamSource, PostgresSink } from '@weir/connectors';
 
-const [nats, input, output, parallelism] = getJobArgs();
+const [nats, input, postgres, table, parallelism] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env.setParallelism(Number(parallelism || 2));
 env.enableCheckpointing(400);
@@ -21,13 +23,13 @@ env
   .uid('in')
   .map((i) => i * 2)
   .uid('double')
-  // several splits per subtask interleave differently on replay: ids from the record, not its position
   .sinkTo(
-    new JetStreamSink<number>({
-      servers: nats!,
-      stream: output!,
-      subject: `${output}.data`,
-      messageId: (v) => `v${v}`,
+    new PostgresSink<number>({
+      connection: postgres!,
+      table: table!,
+      columns: ['v'],
+      toRow: (v) => [v],
+      transactionIdPrefix: `weir:${table}`,
     }),
   )
   .uid('out');
