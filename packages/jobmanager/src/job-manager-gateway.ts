@@ -101,6 +101,12 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
     },
     RequestSplits: (call, cb) => {
       const r = call.request;
+      if (!r.jobId || !r.executionId || !r.operatorId || r.subtaskIndex < 0 || Number(r.lastCheckpointId) < 0)
+        return cb(
+          invalid(
+            'RequestSplits needs jobId, executionId, operatorId, subtaskIndex >= 0 and lastCheckpointId >= 0',
+          ),
+        );
       const denied = notItsTaskManager(call, 'RequestSplits', r.jobId, r.executionId);
       if (denied) return cb(denied);
       const job = host.jobs.get(r.jobId);
