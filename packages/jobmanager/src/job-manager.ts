@@ -420,20 +420,28 @@ export class JobManager {
 
   /** Plans a job's bundle once in this process, for the split enumerators of its sources. */
   private readonly planned = new Map<string, ReturnType<typeof planJobBundle>>();
+  private planning: Promise<void> = Promise.resolve();
   private planGraph(
     jobId: string,
     req: { bundle: Buffer; jobContextJson: string },
   ): ReturnType<typeof planJobBundle> {
     let p = this.planned.get(jobId);
     if (!p) {
-      p = planJobBundle(
-        req.bundle.toString('utf8'),
-        {
-          workingDirectory: process.cwd(),
-          args: [],
-          ...parseJobContext(req.jobContextJson, 'the job context'),
-        },
-        path.join(tmpdir(), `weir-jobmanager-${process.pid}`, 'bundles'),
+      // one at a time: planning mode is process-wide (the module's execute() reports to it)
+      p = this.planning.then(() =>
+        planJobBundle(
+          req.bundle.toString('utf8'),
+          {
+            workingDirectory: process.cwd(),
+            args: [],
+            ...parseJobContext(req.jobContextJson, 'the job context'),
+          },
+          path.join(tmpdir(), `weir-jobmanager-${process.pid}`, 'bundles'),
+        ),
+      );
+      this.planning = p.then(
+        () => {},
+        () => {},
       );
       this.planned.set(jobId, p);
       p.catch(() => this.planned.delete(jobId));
