@@ -134,6 +134,8 @@ export class CheckpointCoordinator {
   private readonly discards = new Set<Promise<void>>();
   /** set by a savepoint that ends the job: no periodic checkpoint may follow it */
   private periodicStopped = false;
+  /** the final checkpoint is completing or completed: the tasks finish, nothing more is triggered */
+  private finalCompleted = false;
   private readonly abortedWhileSuspending: CheckpointLocation[] = [];
   /** reference counts of the shared files of incremental checkpoints */
   readonly sharedState: SharedStateRegistry;
@@ -153,6 +155,7 @@ export class CheckpointCoordinator {
   start(): void {
     this.lastTrigger = Date.now();
     this.finalRequested = false;
+    this.finalCompleted = false;
     // tasks of the failed attempt may have written files after the abort; they have all ended now
     for (const l of this.abortedWhileSuspending.splice(0))
       void l.storage.deleteDir(l.directory).catch(() => {});
@@ -181,7 +184,7 @@ export class CheckpointCoordinator {
   }
 
   private tick(): void {
-    if (this.periodicStopped) return;
+    if (this.periodicStopped || this.finalCompleted) return;
     const now = Date.now();
     if (this.pending.size >= this.settings.maxConcurrentCheckpoints) return;
     if (!this.finalRequested) {
@@ -552,6 +555,10 @@ export class CheckpointCoordinator {
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
     // aborted while waiting for its turn (subsumed by a newer completion, the job failed over, ...)
     if (this.pending.get(id) !== p) return;
+    // from here until the tasks report FINISHED they still look running: a checkpoint triggered
+    // meanwhile (while this one is written and recorded, out of `pending`) would reach sources
+    // that are ending, and their decline would count as a failed checkpoint
+    if (p.final) this.finalCompleted = true;
     const operators: Record<string, OperatorState> = {};
     for (const t of p.tasks)
       for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
@@ -645,6 +652,7 @@ export class CheckpointCoordinator {
   private async abort(id: number, reason: string, countsAsFailure = true): Promise<void> {
     const p = this.pending.get(id);
     if (!p) return;
+    if (p.final) this.finalCompleted = false;
     this.pending.delete(id);
     clearTimeout(p.timer);
     Object.assign(p.stats, {
