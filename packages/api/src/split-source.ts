@@ -261,7 +261,8 @@ export class CoordinatedSplitSourceReader<T, S extends SourceSplit> extends Spli
     if (this.failure) return AVAILABLE;
     if (this.boundedSource && this.noMoreSplits && this.idle && !this.inflight) return AVAILABLE;
     this.woken ??= new Promise<void>((resolve) => (this.wake = resolve));
-    if (!this.timer && !(this.boundedSource && this.noMoreSplits)) {
+    // a request under way wakes the reader when it comes back; else the next one is due at nextRequestAt
+    if (!this.timer && !this.inflight && !(this.boundedSource && this.noMoreSplits)) {
       this.timer = setTimeout(
         () => {
           this.timer = undefined;
