@@ -198,6 +198,7 @@ function internalSeeds(jobId: string): Record<string, unknown> {
     ReportCollectedRecords: { jobId, executionId: 'e', batch: Buffer.from([1]) },
     AcknowledgeCheckpoint: { jobId, executionId: 'e', checkpointId: 1, stateJson: '{}' },
     DeclineCheckpoint: { jobId, executionId: 'e', checkpointId: 1, reason: 'intruder' },
+    RequestSplits: { jobId, executionId: 'e', operatorId: 'src', subtaskIndex: 0, lastCheckpointId: 0 },
     SubmitTask: {
       jobId,
       executionId: 'e',
@@ -431,7 +432,7 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
         }
       }
     }
-    assert.equal(methods, (7 + 4 + 1) * 3);
+    assert.equal(methods, (8 + 4 + 1) * 3);
     // the attack: nothing registered, the cluster still has its two TaskManagers
     assert.deepEqual((await overview()).map((t) => t.taskManagerId).sort(), ['tm-1', 'tm-2']);
   });
@@ -793,6 +794,7 @@ describe('a cluster with TLS, mutual TLS and a bearer token', () => {
       ReportCollectedRecords: { jobId, executionId: 'e', batch: Buffer.from([1, 2, 3]) },
       AcknowledgeCheckpoint: { jobId, executionId: 'e', checkpointId: 1, stateJson: '{}' },
       DeclineCheckpoint: { jobId, executionId: 'e', checkpointId: 1, reason: 'fuzz' },
+      RequestSplits: { jobId, executionId: 'e', operatorId: 'src', subtaskIndex: 0, lastCheckpointId: 1 },
       SubmitTask: {
         jobId,
         executionId: 'e',
@@ -1057,7 +1059,7 @@ describe('a local cluster without TLS: the cluster secret keeps other processes 
         }
       }
     }
-    assert.equal(methods, 12 * 2);
+    assert.equal(methods, 13 * 2);
     // with the secret, a process is a member, but still not the JobManager the TaskManager registered with
     const gw = createClient(controlProto.TaskExecutorGateway, tm, { clusterSecret: secret });
     try {

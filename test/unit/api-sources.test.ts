@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
+  SplitSourceReader,
   CollectionSource,
   DataGeneratorSource,
   FileSink,
@@ -128,6 +129,41 @@ describe('built-in sources', () => {
       );
     }
     assert.deepEqual(sorted(seen), sorted(lines));
+  });
+
+  test('collection, sequence and generator are split sources: subtask order as before, and old checkpoints restore', async () => {
+    const elems = Array.from({ length: 10 }, (_, i) => `e${i}`);
+    // subtask i of p reads indices i, i+p, ... in order; a sequence reads one contiguous range
+    assert.deepEqual(await drain(new CollectionSource(elems), info(1, 3)), ['e1', 'e4', 'e7']);
+    assert.deepEqual(await drain(new NumberSequenceSource(1, 10), info(1, 2)), [6, 7, 8, 9, 10]);
+    const fresh = new NumberSequenceSource(1, 10).createReader(info(0, 2));
+    assert.ok(fresh instanceof SplitSourceReader);
+    assert.deepEqual(fresh.snapshotState!(), [{ splitId: 'sequence-0', next: 1, step: 1, end: 6 }]);
+    // the position as checkpoints before the split SDK kept it: progressions without a split id
+    const old = [
+      { next: 4, step: 3, end: 10 },
+      { next: 8, step: 3, end: 10 },
+    ];
+    const collection = new CollectionSource(elems).createReader(info(0, 1), old);
+    const got: string[] = [];
+    await collection.start?.();
+    while (collection.pollNext({ collect: (r) => got.push(r) }) !== InputStatus.END_OF_INPUT);
+    assert.deepEqual(sorted(got), ['e4', 'e7', 'e8']);
+    const generator = new DataGeneratorSource((i) => i * 10, 10).createReader(info(0, 1), [
+      { next: 7, step: 1, end: 10 },
+    ]);
+    const gen: number[] = [];
+    while (generator.pollNext({ collect: (r) => gen.push(r) }) !== InputStatus.END_OF_INPUT);
+    assert.deepEqual(gen, [70, 80, 90]);
+    // a restored split gets an id from its fields, and keeps its position in the next checkpoint
+    const seq = new NumberSequenceSource(1, 5000).createReader(info(0, 1), [
+      { next: 50, step: 1, end: 5001 },
+    ]);
+    let n = 0;
+    seq.pollNext({ collect: () => void n++ });
+    assert.deepEqual(seq.snapshotState!(), [
+      { splitId: 'restored:50:1:5001', next: 50 + n, step: 1, end: 5001 },
+    ]);
   });
 
   test('the data generator honours count, subtask split and rate', async () => {

@@ -359,6 +359,28 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.deepEqual(job.triggered, [1, 2], 'periodic checkpoints resume after the savepoint failed');
   });
 
+  test('after the final checkpoint completed nothing more is triggered while the tasks finish', async () => {
+    make({ intervalMs: 300 }).start();
+    coord.requestFinalCheckpoint();
+    await flush();
+    assert.deepEqual(job.triggered, [1]);
+    // the completion is being recorded in the job store: the checkpoint is no longer pending
+    job.holdPersist = true;
+    ackAll(coord, 1);
+    await flush();
+    for (let i = 0; i < 3; i++) await nextCheckpoint();
+    job.holdPersist = false;
+    for (const c of job.persistCalls) c.release();
+    await flush();
+    assert.deepEqual(job.completions(), [1]);
+    // the tasks still look running until they report FINISHED
+    for (let i = 0; i < 5; i++) await nextCheckpoint();
+    for (const c of job.persistCalls) c.release();
+    await flush();
+    assert.deepEqual(job.triggered, [1], 'no checkpoint after the final one');
+    assert.deepEqual(job.failovers, []);
+  });
+
   test('a refused delete of a subsumed checkpoint is tried again until it is gone', async () => {
     make().start();
     await nextCheckpoint();

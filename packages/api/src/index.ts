@@ -73,10 +73,13 @@ export {
   type ReaderOutput,
   type Source,
   type SourceReader,
+  type SplitRequester,
 } from './source.js';
+export type { SplitEnumerator, SplitEnumeratorContext } from './split-enumerator.js';
 export {
   SplitSource,
   SplitSourceReader,
+  CoordinatedSplitSourceReader,
   type SourceSplit,
   type SplitReader,
   type SplitReaderOutput,

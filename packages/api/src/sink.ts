@@ -5,6 +5,13 @@ export interface SinkWriter<T> {
   /** connects and checks the destination before the task runs; a rejection fails the task */
   open?(): Promise<void>;
   write(record: T): void;
+  /**
+   * Undefined while the writer takes records; else a promise that resolves once it does again
+   * (e.g. its batches in flight to a slow database are at their bound). The task stops reading
+   * input meanwhile, so a slow destination slows the job instead of growing the writer's memory.
+   * Called once per input buffer, not per record, so a writer may go a buffer beyond its bound.
+   */
+  isAvailable?(): Promise<void> | undefined;
   /** called at the end of input so buffered records reach their destination */
   flush?(endOfInput: boolean): void | Promise<void>;
   /**

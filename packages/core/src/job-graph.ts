@@ -43,7 +43,12 @@ export interface JobVertex {
   /** head first */
   operators: ChainedOperator[];
   isSource: boolean;
+  /** the source has a split enumerator, which the JobManager runs */
+  coordinatedSource?: boolean;
 }
+
+const hasEnumerator = (source: unknown): boolean =>
+  typeof (source as { createEnumerator?: unknown } | undefined)?.createEnumerator === 'function';
 
 export interface JobEdge {
   sourceVertexId: string;
@@ -73,6 +78,7 @@ export function parseJobGraph(text: string, what: string): JobGraph {
     r.integer(o.parallelism, fieldPath(p, 'parallelism'), 1);
     r.integer(o.maxParallelism, fieldPath(p, 'maxParallelism'), 1);
     r.boolean(o.isSource, fieldPath(p, 'isSource'));
+    r.optional(o, p, 'coordinatedSource', (x, q) => r.boolean(x, q));
     const ops = r.eachElement(o.operators, fieldPath(p, 'operators'), (op, opp) => {
       const x = r.object(op, opp);
       r.string(x.id, fieldPath(opp, 'id'));
@@ -163,6 +169,7 @@ export function buildJobGraph(graph: StreamGraph): JobGraph {
         keyed: n.keySelector !== undefined,
       })),
       isSource: node.kind === 'source',
+      ...(hasEnumerator(node.transformation.source) ? { coordinatedSource: true } : {}),
     });
   }
   const edges: JobEdge[] = graph.edges

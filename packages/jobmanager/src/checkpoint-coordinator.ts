@@ -56,6 +56,11 @@ export interface CheckpointedJob {
   persist?(retained: RetainedCheckpoint[], highestCheckpointId: number): Promise<void>;
   /** a checkpoint was triggered, completed or failed: statistics changed (the job keeps them) */
   statsChanged?(): void;
+  /**
+   * The source coordinators' state for `checkpointId`, by operator id: taken synchronously when
+   * the checkpoint is triggered, before any source task hears of it.
+   */
+  snapshotCoordinators?(checkpointId: number): Record<string, unknown>;
 }
 
 /** A completed checkpoint the job can restore from. */
@@ -81,6 +86,7 @@ interface PendingCheckpoint {
   /** triggered after every source ended: its completion lets the tasks finish */
   final: boolean;
   states: Map<string, { subtask: number; state: TaskStateSnapshot }>;
+  coordinatorStates: Record<string, unknown>;
   timer: NodeJS.Timeout;
 }
 
@@ -128,6 +134,8 @@ export class CheckpointCoordinator {
   private readonly discards = new Set<Promise<void>>();
   /** set by a savepoint that ends the job: no periodic checkpoint may follow it */
   private periodicStopped = false;
+  /** the final checkpoint is completing or completed: the tasks finish, nothing more is triggered */
+  private finalCompleted = false;
   private readonly abortedWhileSuspending: CheckpointLocation[] = [];
   /** reference counts of the shared files of incremental checkpoints */
   readonly sharedState: SharedStateRegistry;
@@ -147,6 +155,7 @@ export class CheckpointCoordinator {
   start(): void {
     this.lastTrigger = Date.now();
     this.finalRequested = false;
+    this.finalCompleted = false;
     // tasks of the failed attempt may have written files after the abort; they have all ended now
     for (const l of this.abortedWhileSuspending.splice(0))
       void l.storage.deleteDir(l.directory).catch(() => {});
@@ -175,7 +184,7 @@ export class CheckpointCoordinator {
   }
 
   private tick(): void {
-    if (this.periodicStopped) return;
+    if (this.periodicStopped || this.finalCompleted) return;
     const now = Date.now();
     if (this.pending.size >= this.settings.maxConcurrentCheckpoints) return;
     if (!this.finalRequested) {
@@ -418,6 +427,7 @@ export class CheckpointCoordinator {
       notYetAcknowledged: new Set(tasks.map((t) => t.executionId)),
       final: this.finalRequested && !savepoint,
       states: new Map(),
+      coordinatorStates: this.job.snapshotCoordinators?.(id) ?? {},
       timer: setTimeout(
         () =>
           void this.abort(id, `expired after ${this.settings.timeoutMs} ms before all tasks acknowledged`),
@@ -554,12 +564,18 @@ export class CheckpointCoordinator {
   private async complete(id: number, p: PendingCheckpoint): Promise<void> {
     // aborted while waiting for its turn (subsumed by a newer completion, the job failed over, ...)
     if (this.pending.get(id) !== p) return;
+    // from here until the tasks report FINISHED they still look running: a checkpoint triggered
+    // meanwhile (while this one is written and recorded, out of `pending`) would reach sources
+    // that are ending, and their decline would count as a failed checkpoint
+    if (p.final) this.finalCompleted = true;
     const operators: Record<string, OperatorState> = {};
     for (const t of p.tasks)
       for (const op of t.operatorIds) operators[op] ??= { parallelism: t.parallelism, subtasks: {} };
     for (const { subtask, state } of p.states.values()) {
       for (const [op, entry] of Object.entries(state)) operators[op]!.subtasks[subtask] = entry;
     }
+    for (const [op, c] of Object.entries(p.coordinatorStates))
+      if (operators[op]) operators[op].coordinatorState = c;
     const metadata = {
       version: 1,
       jobId: this.job.jobId,
@@ -645,6 +661,7 @@ export class CheckpointCoordinator {
   private async abort(id: number, reason: string, countsAsFailure = true): Promise<void> {
     const p = this.pending.get(id);
     if (!p) return;
+    if (p.final) this.finalCompleted = false;
     this.pending.delete(id);
     clearTimeout(p.timer);
     Object.assign(p.stats, {

@@ -6,7 +6,7 @@ import {
 } from '@weir/core';
 import type { JobMaster } from './job-master.js';
 import type { ResourceManager } from './resource-manager.js';
-import { invalid, notFound, permissionDenied } from './rpc-status.js';
+import { failedPrecondition, invalid, notFound, permissionDenied } from './rpc-status.js';
 
 const BUNDLE_CHUNK = 1024 * 1024;
 
@@ -100,6 +100,31 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
         unaligned: r.unaligned,
       });
       cb(null, { ok: true });
+    },
+    RequestSplits: (call, cb) => {
+      const r = call.request;
+      if (!r.jobId || !r.executionId || !r.operatorId || r.subtaskIndex < 0 || Number(r.lastCheckpointId) < 0)
+        return cb(
+          invalid(
+            'RequestSplits needs jobId, executionId, operatorId, subtaskIndex >= 0 and lastCheckpointId >= 0',
+          ),
+        );
+      const denied = notItsTaskManager(call, 'RequestSplits', r.jobId, r.executionId);
+      if (denied) return cb(denied);
+      const job = host.jobs.get(r.jobId);
+      if (!job) return cb(notFound(`No job '${r.jobId}'`));
+      try {
+        const a = job.requestSplits(
+          r.executionId,
+          r.operatorId,
+          r.subtaskIndex,
+          Number(r.lastCheckpointId),
+          r.wantMore,
+        );
+        cb(null, { splitsJson: JSON.stringify(a.splits), noMoreSplits: a.noMoreSplits });
+      } catch (err) {
+        cb(failedPrecondition((err as Error).message));
+      }
     },
     DeclineCheckpoint: (call, cb) => {
       const r = call.request;

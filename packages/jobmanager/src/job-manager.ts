@@ -13,6 +13,7 @@ import {
   maskSecrets,
   parseJobContext,
   parseJobGraph,
+  planJobBundle,
   shutdownServer,
   type DispatcherHandlers,
   type JobGraph,
@@ -36,6 +37,8 @@ import { recoveryPlan } from './job-recovery.js';
 import { invalid, notFound } from './rpc-status.js';
 import { HttpError } from './rest/http-error.js';
 import type { RestServer } from './rest/rest-server.js';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 /** The directory relative paths of the job resolve against, from its job context. */
 function workingDirectoryOf(jobContextJson: string): string | undefined {
@@ -395,8 +398,13 @@ export class JobManager {
       ...(this.opts.restartStrategy ? { restartStrategy: this.opts.restartStrategy } : {}),
       ...(this.store ? { jobStore: this.store } : {}),
       ...(recovered ? { recovered } : {}),
+      // only jobs whose sources have split enumerators run user code here, and only those
+      ...(graph.vertices.some((v) => v.coordinatedSource)
+        ? { planGraph: () => this.planGraph(jobId, req) }
+        : {}),
     });
     this.jobs.set(jobId, job);
+    job.onTerminal(() => this.planned.delete(jobId));
     if (!recovered)
       this.log.info(
         {
@@ -408,6 +416,37 @@ export class JobManager {
         'job submitted',
       );
     job.start();
+  }
+
+  /** Plans a job's bundle once in this process, for the split enumerators of its sources. */
+  private readonly planned = new Map<string, ReturnType<typeof planJobBundle>>();
+  private planning: Promise<void> = Promise.resolve();
+  private planGraph(
+    jobId: string,
+    req: { bundle: Buffer; jobContextJson: string },
+  ): ReturnType<typeof planJobBundle> {
+    let p = this.planned.get(jobId);
+    if (!p) {
+      // one at a time: planning mode is process-wide (the module's execute() reports to it)
+      p = this.planning.then(() =>
+        planJobBundle(
+          req.bundle.toString('utf8'),
+          {
+            workingDirectory: process.cwd(),
+            args: [],
+            ...parseJobContext(req.jobContextJson, 'the job context'),
+          },
+          path.join(tmpdir(), `weir-jobmanager-${process.pid}`, 'bundles'),
+        ),
+      );
+      this.planning = p.then(
+        () => {},
+        () => {},
+      );
+      this.planned.set(jobId, p);
+      p.catch(() => this.planned.delete(jobId));
+    }
+    return p;
   }
 
   async stop(): Promise<void> {

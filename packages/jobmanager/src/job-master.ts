@@ -28,14 +28,16 @@ import {
 } from './checkpoint-coordinator.js';
 import type { JobStore } from './job-store.js';
 import type { JobException, JobHistory } from './job-history.js';
-import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
+import type { RestartStrategyConfiguration, SourceSplit, SplitSource, StateBackendType } from '@weir/api';
 import {
   DEFAULT_CHECKPOINT_SETTINGS,
   RESTART_STRATEGY_DEFAULTS,
   unalignedCheckpointsApply,
   unalignedCheckpointsIgnored,
   type CheckpointSettings,
+  type StreamGraph,
 } from '@weir/api/internal';
+import { SourceCoordinator, type SourceCoordinatorState } from './source-coordinator.js';
 import { RestorePlan } from './restore.js';
 import { RestartBackoff } from './restart-backoff.js';
 import {
@@ -71,6 +73,11 @@ export interface JobMasterOptions {
   cancelTimeoutMs?: number;
   /** where the job's checkpoint pointers are kept for a restarted JobManager */
   jobStore?: JobStore;
+  /**
+   * Plans the job bundle in this process (for the split enumerators of its sources); given when
+   * the job graph has a source with an enumerator
+   */
+  planGraph?: () => Promise<StreamGraph>;
   /** a job recovered by a restarted JobManager: its retained checkpoints and the highest id it used */
   recovered?: { retained: RetainedCheckpoint[]; highestCheckpointId: number; history?: JobHistory };
 }
@@ -110,6 +117,8 @@ export class JobMaster {
   private restoredCheckpointId = 0;
   /** the restart strategy's delay before the pending restart */
   private restartDelayMs = 0;
+  /** the split enumerators of the current attempt, by source operator id */
+  private sourceCoordinators = new Map<string, SourceCoordinator>();
   private readonly onSlots = (): void => this.tryAllocate();
   private readonly onLost = (tm: RegisteredTaskManager, reason: string): void =>
     this.taskManagerLost(tm, reason);
@@ -239,6 +248,11 @@ export class JobMaster {
         this.persistHistory();
       },
       statsChanged: () => this.persistHistory(),
+      snapshotCoordinators: (checkpointId) => {
+        const out: Record<string, unknown> = {};
+        for (const [op, c] of this.sourceCoordinators) out[op] = c.snapshot(checkpointId);
+        return out;
+      },
     };
   }
 
@@ -319,7 +333,72 @@ export class JobMaster {
     });
   }
 
+  /**
+   * A fresh split enumerator per coordinated source for this attempt, restored from the state
+   * the attempt starts from; the previous attempt's are closed.
+   */
+  private async startSourceCoordinators(): Promise<boolean> {
+    const old = [...this.sourceCoordinators.values()];
+    this.sourceCoordinators = new Map();
+    await Promise.all(old.map((c) => c.close().catch(() => {})));
+    const vertices = this.graph.vertices.filter((v) => v.coordinatedSource);
+    if (vertices.length === 0) return true;
+    const attempt = this.attempt;
+    try {
+      if (!this.opts.planGraph) throw new Error('the JobManager has no job bundle to plan');
+      const streamGraph = await this.opts.planGraph();
+      const started = new Map<string, SourceCoordinator>();
+      for (const v of vertices) {
+        const op = v.operators[0]!;
+        const node = streamGraph.nodes.find((n) => n.id === op.id);
+        const source = node?.transformation.source as SplitSource<unknown, SourceSplit> | undefined;
+        if (!source?.createEnumerator)
+          throw new Error(`the job bundle has no source with a split enumerator for operator '${op.name}'`);
+        const c = new SourceCoordinator(source, op.id, op.name, v.parallelism, this.log, (cause) =>
+          this.failGlobally(cause),
+        );
+        started.set(op.id, c);
+        const state = this.restore?.coordinatorState(op.id) as SourceCoordinatorState | undefined;
+        await c.start(state, state ? undefined : this.restore?.splitIds(op.id));
+      }
+      if (attempt !== this.attempt || this.status !== 'JOB_RUNNING') {
+        await Promise.all([...started.values()].map((c) => c.close().catch(() => {})));
+        return false;
+      }
+      this.sourceCoordinators = started;
+      return true;
+    } catch (err) {
+      if (attempt === this.attempt && this.status === 'JOB_RUNNING')
+        this.failGlobally(`Starting the split enumerators failed: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A source reader of the current attempt takes its splits (RequestSplits). */
+  requestSplits(
+    executionId: string,
+    operatorId: string,
+    subtask: number,
+    lastCheckpointId: number,
+    wantMore: boolean,
+  ): { splits: unknown[]; noMoreSplits: boolean } {
+    const e = this.byId.get(executionId);
+    if (!e || e.subtaskIndex !== subtask || e.vertex.operators[0]?.id !== operatorId)
+      throw new Error(
+        `Execution ${executionId} is not subtask ${subtask} of source ${operatorId} in this attempt`,
+      );
+    const c = this.sourceCoordinators.get(operatorId);
+    if (!c) throw new Error(`Source ${operatorId} of job ${this.jobId} has no split enumerator running`);
+    return c.request(executionId, subtask, lastCheckpointId, wantMore);
+  }
+
+  private closeSourceCoordinators(): void {
+    for (const c of this.sourceCoordinators.values()) void c.close().catch(() => {});
+    this.sourceCoordinators = new Map();
+  }
+
   private async deployAll(): Promise<void> {
+    if (!(await this.startSourceCoordinators())) return;
     this.log.info({ jobId: this.jobId, tasks: this.executions.length }, 'deploying job');
     const executions = this.executions;
     await Promise.all(
@@ -675,6 +754,7 @@ export class JobMaster {
 
   private finish(status: JobStatus): void {
     this.status = status;
+    this.closeSourceCoordinators();
     this.endTime = Date.now();
     clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);
@@ -699,6 +779,7 @@ export class JobMaster {
   /** The JobManager shuts down but the job lives on in the job store: stop here without ending it. */
   suspend(): void {
     if (this.isTerminal) return;
+    this.closeSourceCoordinators();
     this.log.info({ jobId: this.jobId }, 'suspending job; a JobManager on the same job store will resume it');
     clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);

@@ -144,6 +144,22 @@ export class RestorePlan {
     return out;
   }
 
+  /** what the source coordinator of `operatorId` kept in the checkpoint, if anything */
+  coordinatorState(operatorId: string): unknown {
+    return this.metadata.operators[operatorId]?.coordinatorState;
+  }
+
+  /** the ids of the splits the readers of source `operatorId` kept in the checkpoint */
+  splitIds(operatorId: string): Set<string> {
+    const ids = new Set<string>();
+    for (const s of Object.values(this.metadata.operators[operatorId]?.subtasks ?? {}))
+      for (const split of s.operatorState ?? []) {
+        const id = (split as { splitId?: unknown } | null)?.splitId;
+        if (typeof id === 'string') ids.add(id);
+      }
+    return ids;
+  }
+
   forSubtask(operatorIds: string[], subtask: number, parallelism: number): TaskRestoreState | undefined {
     const out: TaskRestoreState = {
       storage: this.storageRoot,

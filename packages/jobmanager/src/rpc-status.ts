@@ -11,3 +11,7 @@ export function notFound(message: string): Partial<grpc.StatusObject> {
 export function permissionDenied(message: string): Partial<grpc.StatusObject> {
   return { code: grpc.status.PERMISSION_DENIED, details: message };
 }
+
+export function failedPrecondition(message: string): Partial<grpc.StatusObject> {
+  return { code: grpc.status.FAILED_PRECONDITION, details: message };
+}

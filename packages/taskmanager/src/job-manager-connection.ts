@@ -248,6 +248,20 @@ export class JobManagerConnection {
     }
   }
 
+  /** A source reader's split request, answered by its source's enumerator on the JobManager. */
+  async requestSplits(
+    jobId: string,
+    msg: Extract<FromWorker, { t: 'splitRequest' }>,
+  ): Promise<{ splitsJson: string; noMoreSplits: boolean }> {
+    const { t: _t, requestId: _r, ...rest } = msg;
+    const res = await unary<{ splitsJson: string; noMoreSplits: boolean }>(
+      this.jm.RequestSplits.bind(this.jm),
+      { jobId, ...rest },
+      30_000,
+    );
+    return { splitsJson: res.splitsJson, noMoreSplits: res.noMoreSplits };
+  }
+
   reportCheckpoint(
     jobId: string,
     msg: Extract<FromWorker, { t: 'checkpointAck' | 'checkpointDecline' }>,

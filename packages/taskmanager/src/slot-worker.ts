@@ -114,6 +114,9 @@ port.on('message', (msg: ToWorker) => {
     case 'notifyCheckpoint':
       tasks.get(msg.executionId)?.notifyCheckpoint(msg.checkpointId, msg.completed, msg.final);
       break;
+    case 'splitAssignment':
+      tasks.get(msg.executionId)?.onSplitAssignment(msg);
+      break;
     case 'channelError':
       void tasks.get(msg.executionId)?.fail(new Error(msg.message));
       break;

@@ -405,6 +405,24 @@ export class TaskExecutor {
       case 'checkpointDecline':
         this.jm.reportCheckpoint(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg);
         break;
+      case 'splitRequest':
+        void this.jm
+          .requestSplits(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg)
+          .then(
+            (a) => ({ ...a, error: undefined }),
+            (err: Error) => ({ splitsJson: '[]', noMoreSplits: false, error: err.message }),
+          )
+          .then(({ splitsJson, noMoreSplits, error }) =>
+            worker.postMessage({
+              t: 'splitAssignment',
+              executionId: msg.executionId,
+              requestId: msg.requestId,
+              splitsJson,
+              noMoreSplits,
+              ...(error !== undefined ? { error } : {}),
+            } satisfies ToWorker),
+          );
+        break;
       case 'metrics':
         for (const m of msg.metrics) this.metrics.update(m);
         break;

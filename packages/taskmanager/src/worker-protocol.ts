@@ -33,7 +33,16 @@ export type ToWorker =
       directory: string;
       isSavepoint: boolean;
     }
-  | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean; final: boolean };
+  | { t: 'notifyCheckpoint'; executionId: string; checkpointId: number; completed: boolean; final: boolean }
+  /** the JobManager's answer to a source reader's split request */
+  | {
+      t: 'splitAssignment';
+      executionId: string;
+      requestId: number;
+      splitsJson: string;
+      noMoreSplits: boolean;
+      error?: string;
+    };
 
 export type FromWorker =
   | {
@@ -75,4 +84,14 @@ export type FromWorker =
       unaligned: boolean;
     }
   | { t: 'checkpointDecline'; executionId: string; checkpointId: number; reason: string }
+  /** a source reader asks its source's split enumerator on the JobManager for splits */
+  | {
+      t: 'splitRequest';
+      executionId: string;
+      requestId: number;
+      operatorId: string;
+      subtaskIndex: number;
+      lastCheckpointId: number;
+      wantMore: boolean;
+    }
   | { t: 'metrics'; metrics: TaskMetrics[] };

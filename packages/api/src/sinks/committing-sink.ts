@@ -11,6 +11,8 @@ export interface PrecommittingWriter<T, C> {
   /** connects and checks the destination before the task runs; a rejection fails the task */
   open?(): Promise<void>;
   write(record: T): void;
+  /** as SinkWriter.isAvailable: undefined while it takes records */
+  isAvailable?(): Promise<void> | undefined;
   /**
    * At the barrier, synchronously: seal what was written since the last barrier and return
    * its committable (JSON, e.g. a prepared transaction's id), or undefined when nothing was
@@ -102,11 +104,18 @@ export abstract class TwoPhaseCommittingSink<T, C> implements Sink<T> {
         await writer.preCommitted();
         await commitUpTo(0);
       };
-      return { open: () => open(), write: (r) => writer.write(r), flush: finish, close };
+      return {
+        open: () => open(),
+        write: (r) => writer.write(r),
+        isAvailable: () => writer.isAvailable?.(),
+        flush: finish,
+        close,
+      };
     }
     return {
       open,
       write: (r) => writer.write(r),
+      isAvailable: () => writer.isAvailable?.(),
       snapshotState: (checkpointId) => {
         const c = writer.prepareCommit(checkpointId);
         if (c !== undefined) pending.push({ checkpointId, committable: c });

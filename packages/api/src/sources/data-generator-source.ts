@@ -1,12 +1,12 @@
-import type { Source, SourceReader } from '../source.js';
+import type { SourceReader } from '../source.js';
 import type { TaskInfo } from '../runtime-context.js';
-import { progressionReader, type ProgressionSplit } from './progression-reader.js';
+import { limitedProgressionReader, ProgressionSource, type ProgressionSplit } from './progression-reader.js';
 
 /**
  * Records made by a function of their index, like Flink's DataGeneratorSource. Subtask i
  * generates indices i, i+p, ...; an optional rate applies to the whole source.
  */
-export class DataGeneratorSource<T> implements Source<T> {
+export class DataGeneratorSource<T> extends ProgressionSource<T> {
   readonly boundedness;
   private readonly count: number;
 
@@ -15,6 +15,7 @@ export class DataGeneratorSource<T> implements Source<T> {
     count?: number,
     private readonly recordsPerSecond?: number,
   ) {
+    super();
     this.count = count === undefined ? Infinity : count;
     if (!(this.count >= 0)) throw new Error(`DataGeneratorSource count must be >= 0, got ${count}`);
     if (recordsPerSecond !== undefined && !(recordsPerSecond > 0))
@@ -22,19 +23,32 @@ export class DataGeneratorSource<T> implements Source<T> {
     this.boundedness = this.count === Infinity ? ('CONTINUOUS_UNBOUNDED' as const) : ('BOUNDED' as const);
   }
 
-  createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<T> {
+  createSplits(parallelism: number): ProgressionSplit[] {
     // a finite end, so the split survives JSON in checkpoint metadata
     const end = this.count === Infinity ? Number.MAX_SAFE_INTEGER : this.count;
-    const splits = (restored as ProgressionSplit[] | undefined) ?? [
-      { next: ctx.subtaskIndex, step: ctx.parallelism, end },
-    ];
-    if (this.recordsPerSecond === undefined) return progressionReader(splits, this.generator);
+    return Array.from({ length: parallelism }, (_, i) => ({
+      splitId: `generator-${i}`,
+      next: i,
+      step: parallelism,
+      end,
+    }));
+  }
+
+  protected element(index: number): T {
+    return this.generator(index);
+  }
+
+  override createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<T> {
+    if (this.recordsPerSecond === undefined) return super.createReader(ctx, restored);
+    const splits =
+      this.restoredSplits(restored) ??
+      this.createSplits(ctx.parallelism).filter((_, k) => k % ctx.parallelism === ctx.subtaskIndex);
     // a per-subtask budget that refills with time (a token bucket without a timer per record)
     const rate = this.recordsPerSecond / ctx.parallelism;
     const started = Date.now();
     let emitted = 0;
     let available: Promise<void> = Promise.resolve();
-    return progressionReader(
+    return limitedProgressionReader(
       splits,
       (i) => {
         emitted++;
@@ -51,6 +65,7 @@ export class DataGeneratorSource<T> implements Source<T> {
         },
         available: () => available,
       },
+      this.boundedness === 'BOUNDED',
     );
   }
 }

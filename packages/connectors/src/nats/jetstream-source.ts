@@ -10,16 +10,26 @@ import {
   InputStatus,
   SplitSource,
   type SourceSplit,
+  type SplitEnumerator,
+  type SplitEnumeratorContext,
   type SplitReader,
   type SplitReaderOutput,
   type TaskInfo,
 } from '@weir/api';
 import { connectNats, streamInfo, type NatsConnectionOptions } from './connection.js';
+import { JetStreamEnumerator, type JetStreamEnumeratorState } from './jetstream-enumerator.js';
 
 export interface JetStreamSourceOptions<T> extends NatsConnectionOptions {
   stream: string;
   /** one split per subject filter; default: the whole stream as one split */
   subjects?: string[];
+  /**
+   * One split per subject the stream holds, found by the enumerator on the JobManager and
+   * looked up again every `discoveryIntervalMs` (default 1000) while the job runs, so a new
+   * subject is read from its first message. Replaces `subjects`.
+   */
+  discoverSubjects?: boolean;
+  discoveryIntervalMs?: number;
   /** BOUNDED: stop at the stream's last sequence as it was when the split was first read */
   bounded?: boolean;
   /** turns a message into a record; default: JSON of the payload */
@@ -56,6 +66,24 @@ export class JetStreamSource<T> extends SplitSource<T, JetStreamSplit> {
   createSplits(): JetStreamSplit[] {
     const filters = this.opts.subjects ?? [''];
     return filters.map((filter) => ({ splitId: `${this.opts.stream}:${filter || '>'}`, filter, next: 1 }));
+  }
+
+  override createEnumerator(
+    ctx: SplitEnumeratorContext<JetStreamSplit>,
+    restored?: unknown,
+  ): SplitEnumerator<JetStreamSplit, JetStreamEnumeratorState> {
+    return new JetStreamEnumerator(
+      ctx,
+      {
+        ...this.opts,
+        ...(this.opts.discoverSubjects
+          ? { discover: { intervalMs: this.opts.discoveryIntervalMs ?? 1_000 } }
+          : {}),
+        bounded: this.boundedness === 'BOUNDED',
+        who: `JetStream source enumerator (stream '${this.opts.stream}')`,
+      },
+      restored as JetStreamEnumeratorState | undefined,
+    );
   }
 
   createSplitReader(split: JetStreamSplit, ctx: TaskInfo): SplitReader<T, JetStreamSplit> {

@@ -11,6 +11,8 @@ export interface BatchWriterOptions<T> {
   /** upsert on these columns: `INSERT ... ON CONFLICT (...) DO UPDATE` */
   upsertKey?: string[];
   batchSize: number;
+  /** batches sent and not yet done before the writer stops taking records (at least 1) */
+  maxInFlightBatches: number;
 }
 
 /**
@@ -28,6 +30,20 @@ export class BatchWriter<T> {
   private readonly statements = new Map<number, string>();
   private last: Promise<unknown> = Promise.resolve();
   failure: Error | undefined;
+  /** batches sent and not done; the most there ever were (tests read it) */
+  inFlight = 0;
+  peakInFlight = 0;
+  private room: Promise<void> | undefined;
+  private freeRoom: (() => void) | undefined;
+  private readonly batchDone = (): void => {
+    this.inFlight--;
+    if (this.inFlight < this.opts.maxInFlightBatches && this.freeRoom) {
+      const free = this.freeRoom;
+      this.freeRoom = undefined;
+      this.room = undefined;
+      free();
+    }
+  };
 
   constructor(
     private readonly client: Promise<pg.Client>,
@@ -86,7 +102,18 @@ export class BatchWriter<T> {
     const values: unknown[] = new Array(rows.length * this.opts.columns.length);
     let p = 0;
     for (const r of rows) for (const v of r) values[p++] = v;
-    void this.query(this.statement(rows.length), values, rows);
+    this.inFlight++;
+    if (this.inFlight > this.peakInFlight) this.peakInFlight = this.inFlight;
+    this.query(this.statement(rows.length), values, rows).then(this.batchDone, this.batchDone);
+  }
+
+  /**
+   * Undefined while fewer than `maxInFlightBatches` batches are on their way; else resolves
+   * when one is done. A failure makes it undefined, so the next `add` throws it.
+   */
+  isAvailable(): Promise<void> | undefined {
+    if (this.inFlight < this.opts.maxInFlightBatches || this.failure) return undefined;
+    return (this.room ??= new Promise<void>((resolve) => (this.freeRoom = resolve)));
   }
 
   /** queues a statement after everything before it (one at a time: the client runs them in order) */

@@ -8,7 +8,7 @@ import {
   type TaskInfo,
   type TransactionContext,
 } from '@weir/api';
-import { BatchWriter } from './batch-writer.js';
+import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
 import {
   checkTable,
   connectPostgres,
@@ -37,6 +37,12 @@ export interface PostgresSinkOptions<T> {
   semantic?: 'exactly-once' | 'at-least-once';
   /** rows per INSERT statement (default 1000, at most 65535 parameters) */
   batchSize?: number;
+  /**
+   * INSERT batches sent and not yet done before the sink stops reading its input (default 4):
+   * a slow database slows the job (backpressure) instead of growing the sink's memory, which
+   * stays near (maxInFlightBatches + 1) x batchSize rows per subtask.
+   */
+  maxInFlightBatches?: number;
   /**
    * Prefix of the prepared transactions' ids (default `weir:<table>`). On start, prepared
    * transactions with this prefix that no restored checkpoint names are rolled back, so jobs
@@ -138,14 +144,18 @@ function guessColumn(message: string, row: unknown[], columns: string[]): string
   return i >= 0 ? columns[i] : undefined;
 }
 
+function batchOptions<T>(opts: PostgresSinkOptions<T>): BatchWriterOptions<T> {
+  return {
+    ...opts,
+    batchSize: opts.batchSize ?? 1000,
+    maxInFlightBatches: Math.max(1, opts.maxInFlightBatches ?? 4),
+  };
+}
+
 function atLeastOnceWriter<T>(opts: PostgresSinkOptions<T>, ctx: TaskInfo): SinkWriter<T> {
   const client = open(opts, ctx, false);
   client.catch(() => {});
-  const batches = new BatchWriter<T>(
-    client,
-    { ...opts, batchSize: opts.batchSize ?? 1000 },
-    explainer(opts, ctx),
-  );
+  const batches = new BatchWriter<T>(client, batchOptions(opts), explainer(opts, ctx));
   const drain = async (): Promise<void> => {
     batches.flush();
     await client;
@@ -156,6 +166,7 @@ function atLeastOnceWriter<T>(opts: PostgresSinkOptions<T>, ctx: TaskInfo): Sink
       await client;
     },
     write: (r) => batches.add(r),
+    isAvailable: () => batches.isAvailable(),
     snapshotState: () => {
       batches.flush();
       return [];
@@ -179,11 +190,7 @@ class ExactlyOncePostgresSink<T> extends TwoPhaseCommittingSink<T, PreparedTrans
   createPrecommittingWriter(ctx: TransactionContext): PrecommittingWriter<T, PreparedTransaction> {
     const client = open(this.opts, ctx, true);
     client.catch(() => {});
-    const batches = new BatchWriter<T>(
-      client,
-      { ...this.opts, batchSize: this.opts.batchSize ?? 1000 },
-      explainer(this.opts, ctx),
-    );
+    const batches = new BatchWriter<T>(client, batchOptions(this.opts), explainer(this.opts, ctx));
     let open_ = false;
     batches.beforeBatch = () => {
       if (!open_) {
@@ -196,6 +203,7 @@ class ExactlyOncePostgresSink<T> extends TwoPhaseCommittingSink<T, PreparedTrans
         await client;
       },
       write: (r) => batches.add(r),
+      isAvailable: () => batches.isAvailable(),
       prepareCommit: (checkpointId) => {
         batches.flush();
         if (!open_) return undefined;

@@ -106,6 +106,8 @@ export interface CheckpointMetadata {
 export interface OperatorState {
   parallelism: number;
   subtasks: Record<string, OperatorSubtaskState>;
+  /** a source's split enumerator state (Flink's coordinator state), kept by the JobManager */
+  coordinatorState?: unknown;
 }
 
 /** What one restored operator of a new subtask receives. */

@@ -301,6 +301,7 @@ function buildOperator(
       return {
         name,
         collect: (r: unknown) => writer.write(r),
+        ...(writer.isAvailable ? { isAvailable: () => writer.isAvailable!() } : {}),
         open: () => writer.open?.(),
         finish: async () => {
           await writer.flush?.(true);

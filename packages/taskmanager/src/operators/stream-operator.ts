@@ -11,6 +11,8 @@ export interface StreamOperator extends Collector<unknown> {
   /** a record of the second input (two-input operators only; `collect` takes the first) */
   collect2?(record: unknown): void;
   open(): void | Promise<void>;
+  /** a sink whose writer is at its bound: resolves when it takes records again (see SinkWriter.isAvailable) */
+  isAvailable?(): Promise<void> | undefined;
   /** end of input: emit and flush what is still buffered */
   finish(): void | Promise<void>;
   close(): void | Promise<void>;

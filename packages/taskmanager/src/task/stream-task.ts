@@ -41,7 +41,8 @@ import {
   type SplitWatermarks,
 } from '../eventtime/watermark-generation.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
-import type { FromWorker } from '../worker-protocol.js';
+import type { FromWorker, ToWorker } from '../worker-protocol.js';
+import { SplitRequestChannel } from './split-request-channel.js';
 import type { SubtaskInfo } from './runtime-context.js';
 
 /**
@@ -119,6 +120,10 @@ export class StreamTask implements CheckpointedTask {
   private readonly checkpoints: SubtaskCheckpointCoordinator;
   private gate: InputGate | undefined;
   reader: SourceReader<unknown> | undefined;
+  private splitRequests: SplitRequestChannel | undefined;
+  /** chained sinks whose writers bound what they hold (they make the task wait, as a full output does) */
+  private boundedSinks: StreamOperator[] = [];
+  private sinkWait: Promise<void> | undefined;
   private head: Collector<unknown> = NOOP;
   /** a two-input task: where records of the second input go */
   private head2: Collector<unknown> = NOOP;
@@ -366,12 +371,24 @@ export class StreamTask implements CheckpointedTask {
         runtime,
       );
       this.operators.unshift(op);
+      if (op.isAvailable) this.boundedSinks.push(op);
       this.operatorIds.unshift(operatorNodes[i]!.id);
       output = op;
     }
     if (chain[0]!.kind === 'source') {
       const source = chain[0]!.transformation.source!;
-      this.reader = source.createReader(this.info, this.restore?.operators[chain[0]!.id]?.splits);
+      this.splitRequests = new SplitRequestChannel(
+        (m) => this.host.post(m),
+        this.executionId,
+        chain[0]!.id,
+        this.tdd.subtaskIndex,
+        chain[0]!.name,
+      );
+      this.reader = source.createReader(
+        this.info,
+        this.restore?.operators[chain[0]!.id]?.splits,
+        this.splitRequests,
+      );
       const counters = this.counters;
       const next = output;
       const strategy = chain[0]!.transformation.watermarkStrategy;
@@ -514,6 +531,19 @@ export class StreamTask implements CheckpointedTask {
 
   private outputAvailable(): boolean {
     for (const p of this.partitions) if (!p.isAvailable()) return false;
+    for (const op of this.boundedSinks) {
+      const wait = op.isAvailable!();
+      if (wait) {
+        if (wait !== this.sinkWait) {
+          this.sinkWait = wait;
+          void wait.then(() => {
+            if (this.sinkWait === wait) this.sinkWait = undefined;
+            this.onOutputAvailable();
+          });
+        }
+        return false;
+      }
+    }
     return true;
   }
 
@@ -880,7 +910,15 @@ export class StreamTask implements CheckpointedTask {
       });
       return;
     }
-    void this.checkpoints.checkpointState(barrier, 0);
+    // a split request under way is answered first, so its splits are in this checkpoint
+    const ready = this.reader.checkpointReady?.();
+    if (ready) void ready.then(() => this.checkpoints.checkpointState(barrier, 0));
+    else void this.checkpoints.checkpointState(barrier, 0);
+  }
+
+  /** The JobManager answered a split request of this source task. */
+  onSplitAssignment(msg: Extract<ToWorker, { t: 'splitAssignment' }>): void {
+    this.splitRequests?.onAssignment(msg);
   }
 
   /** The JobManager's word on a checkpoint (see SubtaskCheckpointCoordinator.notifyCheckpoint). */

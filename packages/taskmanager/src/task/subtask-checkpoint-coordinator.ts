@@ -107,7 +107,7 @@ export class SubtaskCheckpointCoordinator {
     // savepoints are always full and self-contained (the canonical format, no shared files)
     const incremental = this.tdd.incrementalCheckpoints && !barrier.isSavepoint;
     try {
-      const position = this.task.reader?.snapshotState?.();
+      const position = this.task.reader?.snapshotState?.(id);
       if (position !== undefined)
         snapshots.push({ operatorId: this.tdd.operatorIds[0]!, operatorState: position });
       for (const op of this.task.operators) op.snapshotState?.(id);
