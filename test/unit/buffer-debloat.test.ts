@@ -5,6 +5,8 @@ import {
   DEFAULT_BUFFER_DEBLOAT,
   type BufferDebloatSettings,
 } from '../../packages/taskmanager/src/network/buffer-debloater.js';
+import type { Worker } from 'node:worker_threads';
+import { ExchangeRouter } from '../../packages/taskmanager/src/network/exchange-router.js';
 import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
 
@@ -185,5 +187,40 @@ describe('buffer debloating between a gate and a partition', () => {
       frames.length > 0 && frames[0]!.byteLength > 30_000,
       `first frame ${frames[0]?.byteLength} bytes`,
     );
+  });
+});
+
+describe('buffer sizes through the exchange router', () => {
+  test('a size announced while the request waits for its producer goes with the request', () => {
+    const toProducer: unknown[] = [];
+    const producer = { postMessage: (m: unknown) => toProducer.push(m) } as unknown as Worker;
+    const consumer = { postMessage: () => {} } as unknown as Worker;
+    const router = new ExchangeRouter('tm-1');
+    router.expectConsumers('p1', ['consumer-exec']);
+    router.openChannel(consumer, {
+      t: 'openChannel',
+      executionId: 'consumer-exec',
+      channel: 0,
+      partitionId: 'p1',
+      subpartition: 0,
+      producerAddress: '127.0.0.1:1',
+      producerTaskManagerId: 'tm-1',
+      credit: 4,
+      bufferSize: 16,
+    });
+    router.credit('consumer-exec', 0, 0, 4096);
+    assert.deepEqual(toProducer, [], 'no producer yet');
+    router.partitionReady('p1', producer);
+    assert.deepEqual(toProducer, [
+      { t: 'subpartitionRequest', partitionId: 'p1', subpartition: 0, credit: 4, bufferSize: 4096 },
+    ]);
+    router.credit('consumer-exec', 0, 2, 8192);
+    assert.deepEqual(toProducer[1], {
+      t: 'credit',
+      partitionId: 'p1',
+      subpartition: 0,
+      credit: 2,
+      bufferSize: 8192,
+    });
   });
 });

@@ -268,7 +268,7 @@ export const CONFIG_OPTIONS = [
     'taskmanager.network.memory.buffer-debloat.period',
     parseDuration,
     DURATION,
-    "how often a subtask's input throughput is sampled and its buffer size recalculated",
+    "how often a subtask's input throughput is sampled and its buffer size recalculated (at least 10 ms)",
     { default: 200 },
   ),
   o(

@@ -58,7 +58,16 @@ export class ExchangeRouter {
     const route = this.channels.get(`${executionId}/${channel}`);
     if (!route) return;
     if (route.local) {
-      this.producers.get(route.partitionId)?.postMessage({
+      const producer = this.producers.get(route.partitionId);
+      if (!producer) {
+        // the request still waits for the producer: it takes the newest size with it
+        const pending = this.pendingRequests
+          .get(route.partitionId)
+          ?.find((r) => r.route.local && r.route.executionId === executionId && r.route.channel === channel);
+        if (pending && bufferSize !== undefined) pending.bufferSize = bufferSize;
+        return;
+      }
+      producer.postMessage({
         t: 'credit',
         partitionId: route.partitionId,
         subpartition: route.subpartition,

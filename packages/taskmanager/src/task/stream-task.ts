@@ -260,7 +260,7 @@ export class StreamTask implements CheckpointedTask {
       if (gate?.debloater)
         this.debloatTimer = setInterval(
           () => gate.debloat(performance.now()),
-          this.host.network.debloat!.periodMs,
+          Math.max(10, this.host.network.debloat!.periodMs),
         );
       if (this.reader) void this.runSource();
       else this.schedule();
