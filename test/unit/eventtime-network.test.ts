@@ -45,7 +45,7 @@ function pipe(bufferSize = BUFFER): {
   const receive = (): Received => {
     const r: Received = { records: [], timestamps: [], events: [], order: [] };
     const handler = {
-      onRecords: (rs: unknown[], _ch: number, ts?: number[]) => {
+      onRecords: (rs: unknown[], _ch: number, ts?: Float64Array) => {
         rs.forEach((x, i) => {
           r.records.push(x);
           const t = ts?.[i];
@@ -145,6 +145,39 @@ describe('timestamps on the wire', () => {
       );
       assert.deepEqual(r.timestamps, expected, `spread ${spread}`);
     }
+  });
+
+  test('random timestamps that widen a buffer mid-way (range, fractions, records without) round-trip and fit', () => {
+    let seed = 42;
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const { partition, frames, receive } = pipe(2048);
+    const expected: Array<number | undefined> = [];
+    let t = 1_700_000_000_000;
+    for (let i = 0; i < 20_000; i++) {
+      const r = rnd();
+      // phases of small steps within the buffer's range, and now and then a jump that needs
+      // 2, 4 or 8 bytes (or a fraction) from that record on; 1% without a timestamp
+      const phase = Math.floor(i / 2500) % 4;
+      t += Math.floor(rnd() * 3) - 1;
+      if (r < 0.01 && phase > 0) t += phase === 1 ? 300 : phase === 2 ? 70_000 : 2 ** 33;
+      const ts = r > 0.99 ? undefined : phase === 3 && r > 0.98 ? t + 0.5 : t;
+      expected.push(ts);
+      const record = r < 0.5 ? i : `r${i}`.repeat(1 + (i % 7));
+      if (ts === undefined) partition.emit(0, record);
+      else partition.emitTimestamped(0, record, ts);
+    }
+    partition.flushAll();
+    assert.ok(frames.every((f) => f.byteLength <= 2048));
+    const widths = new Set(
+      frames.filter((f) => f[0] === BufferHeader.RECORDS_WITH_TIMESTAMPS).map((f) => f[f.byteLength - 1]),
+    );
+    assert.deepEqual([...widths].sort(), [1, 2, 4, 8]);
+    const got = receive();
+    assert.equal(got.records.length, 20_000);
+    assert.deepEqual(got.timestamps, expected);
   });
 
   test('one-byte timestamps let a buffer of small records hold about as many records as without', () => {

@@ -39,7 +39,7 @@ class InputChannel {
 
 export interface InputHandler {
   /** `timestamps[i]`: record i's event time, NaN for none; absent when no record has one */
-  onRecords(records: unknown[], channel: number, timestamps?: number[]): void;
+  onRecords(records: unknown[], channel: number, timestamps?: Float64Array): void;
   onEvent(event: ChannelEvent, channel: number): void;
 }
 
@@ -152,14 +152,26 @@ export class InputGate {
       const start = w === 8 ? len - 1 - 8 * count : len - 9 - w * count;
       if ((w !== 1 && w !== 2 && w !== 4 && w !== 8) || start < RECORDS_START)
         throw new Error(`Input channel ${ch.index}: corrupt network buffer (timestamps of ${count} records)`);
-      const timestamps = new Array<number>(count);
+      const timestamps = new Float64Array(count);
       if (w === 8) for (let i = 0; i < count; i++) timestamps[i] = view.getFloat64(start + 8 * i);
       else {
         const base = view.getFloat64(len - 9);
-        for (let i = 0, p = start; i < count; i++, p += w) {
-          const o = w === 1 ? bytes[p]! : w === 2 ? view.getUint16(p) : view.getUint32(p);
-          timestamps[i] = o === (w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff) ? NaN : base + o;
-        }
+        // one loop per width: this runs for every record of the buffer
+        if (w === 1)
+          for (let i = 0, p = start; i < count; i++, p++) {
+            const o = bytes[p]!;
+            timestamps[i] = o === 0xff ? NaN : base + o;
+          }
+        else if (w === 2)
+          for (let i = 0, p = start; i < count; i++, p += 2) {
+            const o = view.getUint16(p);
+            timestamps[i] = o === 0xffff ? NaN : base + o;
+          }
+        else
+          for (let i = 0, p = start; i < count; i++, p += 4) {
+            const o = view.getUint32(p);
+            timestamps[i] = o === 0xffffffff ? NaN : base + o;
+          }
       }
       handler.onRecords(decodeRecords(bytes.subarray(1, start)), ch.index, timestamps);
       return;
@@ -188,7 +200,7 @@ export class InputGate {
       const record = decodeValue(ch.assembly);
       ch.assembly = undefined;
       const ts = ch.assemblyTimestamp;
-      if (ts === ts) handler.onRecords([record], ch.index, [ts]);
+      if (ts === ts) handler.onRecords([record], ch.index, Float64Array.of(ts));
       else handler.onRecords([record], ch.index);
     }
   }

@@ -52,11 +52,43 @@ function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number): 
   return w === 8 ? 1 + 8 * count : 9 + w * count;
 }
 
-function noteTimestamp(sp: ResultSubpartition, t: number): void {
+/** Record `count`'s timestamp (NaN: none) into the open buffer's column; the width follows. */
+function pushTimestamp(sp: ResultSubpartition, t: number): void {
+  let col = sp.tsColumn;
+  if (sp.count >= col.length) {
+    const bigger = new Float64Array(col.length * 2);
+    bigger.set(col);
+    col = sp.tsColumn = bigger;
+  }
+  col[sp.count] = t;
   if (t !== t) return;
-  if (t < sp.tsMin) sp.tsMin = t;
-  if (t > sp.tsMax) sp.tsMax = t;
-  if (!Number.isSafeInteger(t)) sp.tsIntegers = false;
+  let changed = false;
+  if (t < sp.tsMin) {
+    sp.tsMin = t;
+    changed = true;
+  }
+  if (t > sp.tsMax) {
+    sp.tsMax = t;
+    changed = true;
+  }
+  if (sp.tsIntegers && !Number.isSafeInteger(t)) {
+    sp.tsIntegers = false;
+    changed = true;
+  }
+  if (changed) setTimestampWidth(sp, timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers));
+}
+
+function resetTimestamps(sp: ResultSubpartition): void {
+  sp.timed = false;
+  sp.tsMin = Infinity;
+  sp.tsMax = -Infinity;
+  sp.tsIntegers = true;
+  setTimestampWidth(sp, 1);
+}
+
+function setTimestampWidth(sp: ResultSubpartition, w: 1 | 2 | 4 | 8): void {
+  sp.tsPerRecord = w;
+  sp.tsFixed = w === 8 ? 1 : 9;
 }
 
 /**
@@ -65,19 +97,37 @@ function noteTimestamp(sp: ResultSubpartition, t: number): void {
  * float64, and the width byte last; float64 timestamps and a width of 8 when they are not
  * all integers or span 2^32 ms or more. Gives the end.
  */
-function writeTimestampBlock(buf: Buffer, pos: number, ts: number[], sp: ResultSubpartition): number {
+function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): number {
   const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
+  const ts = sp.tsColumn;
+  const count = sp.count;
   let p = pos;
   if (w === 8) {
-    for (let i = 0; i < ts.length; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
+    for (let i = 0; i < count; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
   } else {
     const base = sp.tsMin <= sp.tsMax ? sp.tsMin : 0;
-    for (let i = 0; i < ts.length; i++, p += w) {
-      const t = ts[i]!;
-      if (w === 1) buf[p] = t === t ? t - base : 0xff;
-      else if (w === 2) buf.writeUInt16BE(t === t ? t - base : 0xffff, p);
-      else buf.writeUInt32BE(t === t ? t - base : 0xffffffff, p);
-    }
+    // one loop per width, bytes written directly: this runs for every record of the buffer
+    if (w === 1)
+      for (let i = 0; i < count; i++, p++) {
+        const t = ts[i]!;
+        buf[p] = t === t ? t - base : 0xff;
+      }
+    else if (w === 2)
+      for (let i = 0; i < count; i++, p += 2) {
+        const t = ts[i]!;
+        const o = t === t ? t - base : 0xffff;
+        buf[p] = o >>> 8;
+        buf[p + 1] = o & 0xff;
+      }
+    else
+      for (let i = 0; i < count; i++, p += 4) {
+        const t = ts[i]!;
+        const o = t === t ? t - base : 0xffffffff;
+        buf[p] = o >>> 24;
+        buf[p + 1] = (o >>> 16) & 0xff;
+        buf[p + 2] = (o >>> 8) & 0xff;
+        buf[p + 3] = o & 0xff;
+      }
     buf.writeDoubleBE(base, p);
     p += 8;
   }
@@ -96,14 +146,17 @@ class ResultSubpartition {
   credit = 0;
   requested = false;
   released = false;
-  /** timestamps of the open buffer's records (NaN: none), or undefined while no record has one */
-  timestamps: number[] | undefined;
-  /** reused for `timestamps` from buffer to buffer */
-  readonly timestampScratch: number[] = [];
+  /** whether the open buffer carries timestamps: some record of it has one */
+  timed = false;
+  /** the open buffer's timestamps while `timed`, record i's at i (NaN: none); reused from buffer to buffer */
+  tsColumn = new Float64Array(256);
   /** smallest and largest timestamp of the open buffer, and whether all are integers */
   tsMin = Infinity;
   tsMax = -Infinity;
   tsIntegers = true;
+  /** the timestamp block at the current width: tsFixed + tsPerRecord bytes per record */
+  tsPerRecord: number = 1;
+  tsFixed = 9;
 
   constructor(readonly index: number) {}
 }
@@ -161,7 +214,7 @@ export class ResultPartition {
   emit(subpartition: number, record: unknown): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
-    if (buf !== undefined && sp.timestamps === undefined) {
+    if (buf !== undefined && !sp.timed) {
       // most records fit into the open buffer: written there directly
       let end: number;
       try {
@@ -184,8 +237,7 @@ export class ResultPartition {
   emitTimestamped(subpartition: number, record: unknown, timestamp: number): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
-    const ts = sp.timestamps;
-    if (buf !== undefined && ts !== undefined) {
+    if (buf !== undefined && sp.timed) {
       // written in place; it fits only with room left for every record's timestamp
       let end: number;
       try {
@@ -193,12 +245,27 @@ export class ResultPartition {
       } catch (e) {
         throw this.refused(e);
       }
-      if (end >= 0 && end + timestampBlockBytes(sp, timestamp, sp.count + 1) <= buf.length) {
-        sp.pos = end;
-        sp.count++;
-        ts.push(timestamp);
-        noteTimestamp(sp, timestamp);
-        return;
+      if (end >= 0) {
+        const n = sp.count;
+        // the common case: an integer within the buffer's range keeps the width as it is
+        if (
+          timestamp >= sp.tsMin &&
+          timestamp <= sp.tsMax &&
+          Math.floor(timestamp) === timestamp &&
+          n < sp.tsColumn.length
+        ) {
+          if (end + sp.tsFixed + sp.tsPerRecord * (n + 1) <= buf.length) {
+            sp.pos = end;
+            sp.tsColumn[n] = timestamp;
+            sp.count = n + 1;
+            return;
+          }
+        } else if (end + timestampBlockBytes(sp, timestamp, n + 1) <= buf.length) {
+          sp.pos = end;
+          pushTimestamp(sp, timestamp);
+          sp.count = n + 1;
+          return;
+        }
       }
     }
     const n = this.serialize(record);
@@ -232,8 +299,7 @@ export class ResultPartition {
     let buf = sp.buffer;
     const hasTimestamp = timestamp === timestamp;
     // with timestamps, room stays free for the timestamp block after the records
-    const reserve =
-      hasTimestamp || sp.timestamps !== undefined ? timestampBlockBytes(sp, timestamp, sp.count + 1) : 0;
+    const reserve = hasTimestamp || sp.timed ? timestampBlockBytes(sp, timestamp, sp.count + 1) : 0;
     if (buf === undefined || sp.pos + n + reserve > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
       if (n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0) > this.bufferSize)
@@ -244,15 +310,13 @@ export class ResultPartition {
       sp.pos = RECORDS_START;
       sp.count = 0;
     }
-    if (sp.timestamps !== undefined) {
-      sp.timestamps.push(timestamp);
-      noteTimestamp(sp, timestamp);
-    } else if (hasTimestamp) {
-      const ts = (sp.timestamps = sp.timestampScratch);
-      ts.length = 0;
-      for (let i = 0; i < sp.count; i++) ts.push(NaN);
-      ts.push(timestamp);
-      noteTimestamp(sp, timestamp);
+    if (sp.timed) pushTimestamp(sp, timestamp);
+    else if (hasTimestamp) {
+      // the first record with a timestamp: the ones before it in this buffer have none
+      if (sp.tsColumn.length <= sp.count) sp.tsColumn = new Float64Array(2 * sp.count);
+      sp.tsColumn.fill(NaN, 0, sp.count);
+      sp.timed = true;
+      pushTimestamp(sp, timestamp);
     }
     const p = sp.pos;
     if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
@@ -292,14 +356,10 @@ export class ResultPartition {
     const buf = sp.buffer!;
     sp.buffer = undefined;
     buf.writeUInt32BE(sp.count, 2);
-    const ts = sp.timestamps;
-    if (ts !== undefined) {
+    if (sp.timed) {
       buf[0] = BufferHeader.RECORDS_WITH_TIMESTAMPS;
-      sp.pos = writeTimestampBlock(buf, sp.pos, ts, sp);
-      sp.timestamps = undefined;
-      sp.tsMin = Infinity;
-      sp.tsMax = -Infinity;
-      sp.tsIntegers = true;
+      sp.pos = writeTimestampBlock(buf, sp.pos, sp);
+      resetTimestamps(sp);
     }
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
     const bytes =
@@ -390,7 +450,7 @@ export class ResultPartition {
     sp.released = true;
     sp.queue.length = 0;
     sp.buffer = undefined;
-    sp.timestamps = undefined;
+    resetTimestamps(sp);
     sp.spill?.close();
     sp.spill = undefined;
     this.notifyIfAvailable();

@@ -112,6 +112,37 @@ export class AfterRecordWatermarks implements WatermarkSink {
   }
 }
 
+/**
+ * The head of a source chain with a WatermarkStrategy: each record gets its timestamp into the
+ * chain's slot and goes on. Two shapes, so the common one stays a straight line: with the
+ * built-in generators no watermark can come from a record, so there is nothing to hold.
+ */
+export function timestampingSourceHead(
+  split: SplitWatermarks<unknown>,
+  hold: AfterRecordWatermarks,
+  slot: RecordTimestamp,
+  next: Collector<unknown>,
+  counters: { recordsIn: number },
+): Collector<unknown> {
+  if (!split.emitsOnEvent)
+    return {
+      collect: (r) => {
+        counters.recordsIn++;
+        slot.value = split.onRecord(r, undefined);
+        next.collect(r);
+      },
+    };
+  return {
+    collect: (r) => {
+      counters.recordsIn++;
+      hold.begin();
+      slot.value = split.onRecord(r, undefined);
+      next.collect(r);
+      hold.end();
+    },
+  };
+}
+
 const WATERMARK_STATE = new ListStateDescriptor<[number, number, string]>('weir.watermark');
 
 /**
@@ -165,14 +196,21 @@ export function timestampsAndWatermarksOperator(
   };
   return {
     name: node.name,
-    collect(r: unknown) {
-      const prev = slot.value;
-      sink.begin();
-      slot.value = split.onRecord(r, prev);
-      output.collect(r);
-      slot.value = prev;
-      sink.end();
-    },
+    collect: split.emitsOnEvent
+      ? (r: unknown) => {
+          const prev = slot.value;
+          sink.begin();
+          slot.value = split.onRecord(r, prev);
+          output.collect(r);
+          slot.value = prev;
+          sink.end();
+        }
+      : (r: unknown) => {
+          const prev = slot.value;
+          slot.value = split.onRecord(r, prev);
+          output.collect(r);
+          slot.value = prev;
+        },
     open() {
       if (strategy.emitsWatermarks)
         timer = pts.registerTimer(tw.onProcessingTime(pts.getCurrentProcessingTime()), tick);

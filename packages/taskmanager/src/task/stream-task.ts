@@ -27,7 +27,7 @@ import { InputGate } from '../network/input-gate.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
 import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
-import { AfterRecordWatermarks } from '../operators/event-time-operators.js';
+import { AfterRecordWatermarks, timestampingSourceHead } from '../operators/event-time-operators.js';
 import type { ProcessingTimeService } from '../eventtime/internal-timer-service.js';
 import { StatusWatermarkValve, TwoInputWatermarkCombiner } from '../eventtime/watermark-valve.js';
 import {
@@ -336,16 +336,7 @@ export class StreamTask implements CheckpointedTask {
         // one generator per source subtask: the readers do not say which split a record is from
         const split: SplitWatermarks<unknown> = tw.addSplit('subtask');
         if (strategy.emitsWatermarks) this.nextWatermarkEmit = 0;
-        const slot = this.timestamp;
-        this.head = {
-          collect: (r) => {
-            counters.recordsIn++;
-            sink.begin();
-            slot.value = split.onRecord(r, undefined);
-            next.collect(r);
-            sink.end();
-          },
-        };
+        this.head = timestampingSourceHead(split, sink, this.timestamp, next, counters);
       } else {
         this.head = {
           collect: (r) => {
@@ -460,7 +451,7 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private readonly inputHandler = {
-    onRecords: (records: unknown[], channel: number, timestamps?: number[]): void => {
+    onRecords: (records: unknown[], channel: number, timestamps?: Float64Array): void => {
       this.counters.recordsIn += records.length;
       this.pendingInput = this.channelInput === undefined ? 0 : this.channelInput[channel]!;
       if (this.pendingInput === 0) this.operators[0]?.prefetch?.(records);
@@ -495,7 +486,7 @@ export class StreamTask implements CheckpointedTask {
   /** Records of the current buffer not yet pushed down the chain. */
   private pending: unknown[] | undefined;
   /** their timestamps (NaN: none), when the buffer carried any */
-  private pendingTimestamps: number[] | undefined;
+  private pendingTimestamps: Float64Array | undefined;
   private pendingAt = 0;
   /** the input (0, 1) the current buffer came from */
   private pendingInput = 0;
