@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DataGeneratorSource, WatermarkStrategy, type Collector, InputStatus } from '@weir/api';
 import { InputGate } from '../packages/taskmanager/src/network/input-gate.js';
+import type { TimestampRuns } from '../packages/taskmanager/src/network/buffer-format.js';
 import {
   createRecordWriter,
   type RecordTimestamp,
@@ -78,23 +79,29 @@ function run(eventTime: boolean): number {
   }
   const counts = new Map<number, number>();
   let tsSum = 0;
+  const count = (record: unknown): void => {
+    const k = (record as number) % 1000;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  };
   const handler = {
-    onRecords: (records: unknown[], _c: number, timestamps?: Float64Array): void => {
+    onRecords: (records: unknown[], _c: number, timestamps?: TimestampRuns): void => {
+      // as StreamTask.drainPending: the timestamp into the slot, run by run
       if (timestamps === undefined) {
         slot.value = undefined;
-        for (let i = 0; i < records.length; i++) {
-          const k = (records[i] as number) % 1000;
-          counts.set(k, (counts.get(k) ?? 0) + 1);
-        }
-      } else {
-        for (let i = 0; i < records.length; i++) {
-          const ts = timestamps[i]!;
-          slot.value = ts === ts ? ts : undefined;
-          const k = (records[i] as number) % 1000;
-          counts.set(k, (counts.get(k) ?? 0) + 1);
-        }
-        tsSum += slot.value ?? 0;
+        for (let i = 0; i < records.length; i++) count(records[i]);
+        return;
       }
+      const { runs, starts, values } = timestamps;
+      for (let r = 0, i = 0; r < runs; r++) {
+        const end = r + 1 < runs ? starts[r + 1]! : records.length;
+        const t = values[r]!;
+        const ts = t === t ? t : undefined;
+        for (; i < end; i++) {
+          slot.value = ts;
+          count(records[i]);
+        }
+      }
+      tsSum += slot.value ?? 0;
     },
     onEvent: () => {},
   };

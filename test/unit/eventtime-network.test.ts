@@ -8,10 +8,23 @@ import {
   type RecordTimestamp,
 } from '../../packages/taskmanager/src/network/record-writer.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
-import { BufferHeader } from '../../packages/taskmanager/src/network/buffer-format.js';
+import { BufferHeader, type TimestampRuns } from '../../packages/taskmanager/src/network/buffer-format.js';
 import { StatusWatermarkValve } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
 
 const BUFFER = 32 * 1024;
+
+/** One timestamp per record from the runs a gate hands over. */
+function expandRuns(runs: TimestampRuns, count: number): number[] {
+  assert.ok(runs.runs >= 1 && runs.starts[0] === 0, 'runs start at record 0');
+  const out: number[] = [];
+  for (let r = 0; r < runs.runs; r++) {
+    const end = r + 1 < runs.runs ? runs.starts[r + 1]! : count;
+    assert.ok(end > runs.starts[r]!, 'runs are not empty');
+    for (let i = runs.starts[r]!; i < end; i++) out.push(runs.values[r]!);
+  }
+  assert.equal(out.length, count);
+  return out;
+}
 
 interface Received {
   records: unknown[];
@@ -45,7 +58,8 @@ function pipe(bufferSize = BUFFER): {
   const receive = (): Received => {
     const r: Received = { records: [], timestamps: [], events: [], order: [] };
     const handler = {
-      onRecords: (rs: unknown[], _ch: number, ts?: Float64Array) => {
+      onRecords: (rs: unknown[], _ch: number, runs?: TimestampRuns) => {
+        const ts = runs && expandRuns(runs, rs.length);
         rs.forEach((x, i) => {
           r.records.push(x);
           const t = ts?.[i];
@@ -174,7 +188,7 @@ describe('timestamps on the wire', () => {
     const widths = new Set(
       frames.filter((f) => f[0] === BufferHeader.RECORDS_WITH_TIMESTAMPS).map((f) => f[f.byteLength - 1]),
     );
-    assert.deepEqual([...widths].sort(), [1, 2, 4, 8]);
+    assert.deepEqual([...widths].sort(), [0, 1, 2, 4, 8]);
     const got = receive();
     assert.equal(got.records.length, 20_000);
     assert.deepEqual(got.timestamps, expected);
@@ -195,6 +209,30 @@ describe('timestamps on the wire', () => {
       `${bytes(timed.frames)} vs ${bytes(plain.frames)}`,
     );
     assert.equal(timed.receive().timestamps.length, 50_000);
+  });
+
+  test('records many to a millisecond travel as runs: a few bytes per run, the timestamps exact', () => {
+    const plain = pipe();
+    for (let i = 0; i < 50_000; i++) plain.partition.emit(0, i % 100);
+    plain.partition.flushAll();
+    const timed = pipe();
+    const expected: number[] = [];
+    for (let i = 0; i < 50_000; i++) {
+      // 100 records per millisecond, as a fast source's
+      const t = 1_700_000_000_000 + Math.floor(i / 100);
+      expected.push(t);
+      timed.partition.emitTimestamped(0, i % 100, t);
+    }
+    timed.partition.flushAll();
+    const widths = new Set(timed.frames.map((f) => f[f.byteLength - 1]));
+    assert.deepEqual([...widths], [0]);
+    const bytes = (fs: Uint8Array[]): number => fs.reduce((n, f) => n + f.byteLength, 0);
+    // 12 bytes per run of 100 one-byte records (one-byte offsets would double the bytes)
+    assert.ok(
+      bytes(timed.frames) < 1.15 * bytes(plain.frames),
+      `${bytes(timed.frames)} vs ${bytes(plain.frames)}`,
+    );
+    assert.deepEqual(timed.receive().timestamps, expected);
   });
 
   test('a record larger than a buffer keeps its timestamp', () => {

@@ -29,6 +29,9 @@ interface Frame {
  */
 /** The most a timestamp block for one record can take (float64 offsets, no base, the width byte). */
 const MAX_TIMESTAMP_BLOCK_ONE = 9;
+/** A runs block (see buffer-format.ts): the run count and the width byte, then 12 bytes per run. */
+const RUNS_FIXED = 5;
+const RUN_BYTES = 12;
 
 /** Bytes per timestamp when the buffer's timestamps span `min..max` (see buffer-format.ts). */
 function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 | 8 {
@@ -38,8 +41,11 @@ function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 
   return range < 0xff ? 1 : range < 0xffff ? 2 : range < 0xffffffff ? 4 : 8;
 }
 
-/** The size of the timestamp block of `count` records once `t` joins the open buffer's timestamps. */
-function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number): number {
+/**
+ * The size of the timestamp block of `count` records in `runs` runs once `t` joins the open
+ * buffer's timestamps: the smaller of the offsets form and the runs form.
+ */
+function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number, runs: number): number {
   let min = sp.tsMin;
   let max = sp.tsMax;
   let integers = sp.tsIntegers;
@@ -49,18 +55,32 @@ function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number): 
     if (!Number.isSafeInteger(t)) integers = false;
   }
   const w = timestampWidth(min, max, integers);
-  return w === 8 ? 1 + 8 * count : 9 + w * count;
+  return Math.min(w === 8 ? 1 + 8 * count : 9 + w * count, RUNS_FIXED + RUN_BYTES * runs);
 }
 
-/** Record `count`'s timestamp (NaN: none) into the open buffer's column; the width follows. */
-function pushTimestamp(sp: ResultSubpartition, t: number): void {
-  let col = sp.tsColumn;
-  if (sp.count >= col.length) {
-    const bigger = new Float64Array(col.length * 2);
-    bigger.set(col);
-    col = sp.tsColumn = bigger;
+/** Whether `t` continues the open buffer's last run (NaN continues a run of records without one). */
+function continuesRun(sp: ResultSubpartition, t: number): boolean {
+  if (sp.runs === 0) return false;
+  const last = sp.lastTs;
+  return t === last || (t !== t && last !== last);
+}
+
+/** A run of records with timestamp `t` (NaN: none) starts at record `sp.count`; the width follows. */
+function startRun(sp: ResultSubpartition, t: number): void {
+  const r = sp.runs;
+  if (r >= sp.runTs.length) {
+    const starts = new Uint32Array(2 * r);
+    starts.set(sp.runStarts);
+    sp.runStarts = starts;
+    const ts = new Float64Array(2 * r);
+    ts.set(sp.runTs);
+    sp.runTs = ts;
   }
-  col[sp.count] = t;
+  sp.runStarts[r] = sp.count;
+  sp.runTs[r] = t;
+  sp.runs = r + 1;
+  sp.lastTs = t;
+  sp.runLimit = (sp.buffer?.length ?? 0) - RUNS_FIXED - RUN_BYTES * (r + 1);
   if (t !== t) return;
   let changed = false;
   if (t < sp.tsMin) {
@@ -78,8 +98,26 @@ function pushTimestamp(sp: ResultSubpartition, t: number): void {
   if (changed) setTimestampWidth(sp, timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers));
 }
 
+/**
+ * A record encoded up to `end` in the open timed buffer that did not take the common case:
+ * kept (true) when the timestamp block of the smaller form still fits after it.
+ */
+function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: number): boolean {
+  const n = sp.count + 1;
+  if (t === sp.lastTs) {
+    if (end + sp.tsFixed + sp.tsPerRecord * n > buf.length) return false;
+  } else if (end + timestampBlockBytes(sp, t, n, sp.runs + 1) > buf.length) return false;
+  else startRun(sp, t);
+  sp.pos = end;
+  sp.count = n;
+  return true;
+}
+
 function resetTimestamps(sp: ResultSubpartition): void {
   sp.timed = false;
+  sp.runs = 0;
+  sp.lastTs = NaN;
+  sp.runLimit = -1;
   sp.tsMin = Infinity;
   sp.tsMax = -Infinity;
   sp.tsIntegers = true;
@@ -92,42 +130,53 @@ function setTimestampWidth(sp: ResultSubpartition, w: 1 | 2 | 4 | 8): void {
 }
 
 /**
- * Writes the timestamp block after the records at `pos`: offsets from the smallest timestamp
- * in the narrowest unsigned width that holds their range (all ones: none), that base as a
- * float64, and the width byte last; float64 timestamps and a width of 8 when they are not
- * all integers or span 2^32 ms or more. Gives the end.
+ * Writes the timestamp block after the records at `pos`, in the smaller form (see
+ * buffer-format.ts): runs of equal timestamps when records come many to a millisecond, else
+ * one offset per record from the smallest timestamp in the narrowest width that holds their
+ * range, or float64 timestamps when they are not all integers or span 2^32 ms or more.
+ * Gives the end.
  */
 function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): number {
   const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
-  const ts = sp.tsColumn;
   const count = sp.count;
+  const runs = sp.runs;
+  const starts = sp.runStarts;
+  const runTs = sp.runTs;
   let p = pos;
-  if (w === 8) {
-    for (let i = 0; i < count; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
-  } else {
-    const base = sp.tsMin <= sp.tsMax ? sp.tsMin : 0;
-    // one loop per width, bytes written directly: this runs for every record of the buffer
-    if (w === 1)
-      for (let i = 0; i < count; i++, p++) {
-        const t = ts[i]!;
-        buf[p] = t === t ? t - base : 0xff;
-      }
+  if (RUNS_FIXED + RUN_BYTES * runs <= (w === 8 ? 1 + 8 * count : 9 + w * count)) {
+    for (let r = 0; r < runs; r++, p += RUN_BYTES) {
+      buf.writeUInt32BE((r + 1 < runs ? starts[r + 1]! : count) - starts[r]!, p);
+      buf.writeDoubleBE(runTs[r]!, p + 4);
+    }
+    buf.writeUInt32BE(runs, p);
+    buf[p + 4] = 0;
+    return p + RUNS_FIXED;
+  }
+  const base = sp.tsMin <= sp.tsMax ? sp.tsMin : 0;
+  for (let r = 0; r < runs; r++) {
+    const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
+    const t = runTs[r]!;
+    if (w === 8) {
+      for (let i = 0; i < n; i++, p += 8) buf.writeDoubleBE(t, p);
+      continue;
+    }
+    const o = t === t ? t - base : w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff;
+    // bytes written directly: this runs for every record of the buffer
+    if (w === 1) for (let i = 0; i < n; i++, p++) buf[p] = o;
     else if (w === 2)
-      for (let i = 0; i < count; i++, p += 2) {
-        const t = ts[i]!;
-        const o = t === t ? t - base : 0xffff;
+      for (let i = 0; i < n; i++, p += 2) {
         buf[p] = o >>> 8;
         buf[p + 1] = o & 0xff;
       }
     else
-      for (let i = 0; i < count; i++, p += 4) {
-        const t = ts[i]!;
-        const o = t === t ? t - base : 0xffffffff;
+      for (let i = 0; i < n; i++, p += 4) {
         buf[p] = o >>> 24;
         buf[p + 1] = (o >>> 16) & 0xff;
         buf[p + 2] = (o >>> 8) & 0xff;
         buf[p + 3] = o & 0xff;
       }
+  }
+  if (w !== 8) {
     buf.writeDoubleBE(base, p);
     p += 8;
   }
@@ -148,8 +197,18 @@ class ResultSubpartition {
   released = false;
   /** whether the open buffer carries timestamps: some record of it has one */
   timed = false;
-  /** the open buffer's timestamps while `timed`, record i's at i (NaN: none); reused from buffer to buffer */
-  tsColumn = new Float64Array(256);
+  /**
+   * The open buffer's timestamps while `timed`, as runs of equal ones: run r starts at record
+   * runStarts[r] and has timestamp runTs[r] (NaN: none). Records come many to a millisecond,
+   * so a record usually only extends the last run. Reused from buffer to buffer.
+   */
+  runStarts = new Uint32Array(64);
+  runTs = new Float64Array(64);
+  runs = 0;
+  /** the last run's timestamp */
+  lastTs = NaN;
+  /** where a record extending the last run may end so the runs form still fits the buffer */
+  runLimit = -1;
   /** smallest and largest timestamp of the open buffer, and whether all are integers */
   tsMin = Infinity;
   tsMax = -Infinity;
@@ -245,28 +304,13 @@ export class ResultPartition {
       } catch (e) {
         throw this.refused(e);
       }
-      if (end >= 0) {
-        const n = sp.count;
-        // the common case: an integer within the buffer's range keeps the width as it is
-        if (
-          timestamp >= sp.tsMin &&
-          timestamp <= sp.tsMax &&
-          Math.floor(timestamp) === timestamp &&
-          n < sp.tsColumn.length
-        ) {
-          if (end + sp.tsFixed + sp.tsPerRecord * (n + 1) <= buf.length) {
-            sp.pos = end;
-            sp.tsColumn[n] = timestamp;
-            sp.count = n + 1;
-            return;
-          }
-        } else if (end + timestampBlockBytes(sp, timestamp, n + 1) <= buf.length) {
-          sp.pos = end;
-          pushTimestamp(sp, timestamp);
-          sp.count = n + 1;
-          return;
-        }
+      // the common case: the record extends the last run, and the runs form still fits
+      if (timestamp === sp.lastTs && end >= 0 && end <= sp.runLimit) {
+        sp.pos = end;
+        sp.count++;
+        return;
       }
+      if (end >= 0 && placeTimestamped(sp, buf, end, timestamp)) return;
     }
     const n = this.serialize(record);
     this.append(sp, valueEncoder.buffer, n, timestamp);
@@ -299,7 +343,10 @@ export class ResultPartition {
     let buf = sp.buffer;
     const hasTimestamp = timestamp === timestamp;
     // with timestamps, room stays free for the timestamp block after the records
-    const reserve = hasTimestamp || sp.timed ? timestampBlockBytes(sp, timestamp, sp.count + 1) : 0;
+    const reserve =
+      hasTimestamp || sp.timed
+        ? timestampBlockBytes(sp, timestamp, sp.count + 1, sp.runs + (continuesRun(sp, timestamp) ? 0 : 1))
+        : 0;
     if (buf === undefined || sp.pos + n + reserve > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
       if (n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0) > this.bufferSize)
@@ -310,13 +357,18 @@ export class ResultPartition {
       sp.pos = RECORDS_START;
       sp.count = 0;
     }
-    if (sp.timed) pushTimestamp(sp, timestamp);
-    else if (hasTimestamp) {
+    if (sp.timed) {
+      if (!continuesRun(sp, timestamp)) startRun(sp, timestamp);
+    } else if (hasTimestamp) {
       // the first record with a timestamp: the ones before it in this buffer have none
-      if (sp.tsColumn.length <= sp.count) sp.tsColumn = new Float64Array(2 * sp.count);
-      sp.tsColumn.fill(NaN, 0, sp.count);
       sp.timed = true;
-      pushTimestamp(sp, timestamp);
+      if (sp.count > 0) {
+        const n = sp.count;
+        sp.count = 0;
+        startRun(sp, NaN);
+        sp.count = n;
+      }
+      startRun(sp, timestamp);
     }
     const p = sp.pos;
     if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;

@@ -24,6 +24,7 @@ import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-c
 import { restoreKeyedState } from './task-state-restore.js';
 import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
+import type { TimestampRuns } from '../network/buffer-format.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
 import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
@@ -451,13 +452,14 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private readonly inputHandler = {
-    onRecords: (records: unknown[], channel: number, timestamps?: Float64Array): void => {
+    onRecords: (records: unknown[], channel: number, timestamps?: TimestampRuns): void => {
       this.counters.recordsIn += records.length;
       this.pendingInput = this.channelInput === undefined ? 0 : this.channelInput[channel]!;
       if (this.pendingInput === 0) this.operators[0]?.prefetch?.(records);
       this.pending = records;
       this.pendingTimestamps = timestamps;
       this.pendingAt = 0;
+      this.pendingRun = 0;
     },
     onEvent: (event: ChannelEvent, channel: number): void => {
       const valves = this.valves;
@@ -485,9 +487,11 @@ export class StreamTask implements CheckpointedTask {
 
   /** Records of the current buffer not yet pushed down the chain. */
   private pending: unknown[] | undefined;
-  /** their timestamps (NaN: none), when the buffer carried any */
-  private pendingTimestamps: Float64Array | undefined;
+  /** their timestamps as runs, when the buffer carried any */
+  private pendingTimestamps: TimestampRuns | undefined;
   private pendingAt = 0;
+  /** the run of pendingTimestamps that record pendingAt is in */
+  private pendingRun = 0;
   /** the input (0, 1) the current buffer came from */
   private pendingInput = 0;
 
@@ -506,12 +510,23 @@ export class StreamTask implements CheckpointedTask {
     while (i < records.length) {
       const stop = Math.min(records.length, i + 64);
       if (timestamps === undefined) for (; i < stop; i++) head.collect(records[i]);
-      else
-        for (; i < stop; i++) {
-          const ts = timestamps[i]!;
-          slot.value = ts === ts ? ts : undefined;
-          head.collect(records[i]);
+      else {
+        // run by run: the timestamp is read once per run, not per record
+        const { runs, starts, values } = timestamps;
+        let r = this.pendingRun;
+        while (i < stop) {
+          const runEnd = r + 1 < runs ? starts[r + 1]! : records.length;
+          const t = values[r]!;
+          const ts = t === t ? t : undefined;
+          const e = runEnd < stop ? runEnd : stop;
+          for (; i < e; i++) {
+            slot.value = ts;
+            head.collect(records[i]);
+          }
+          if (i === runEnd) r++;
         }
+        this.pendingRun = r;
+      }
       if (i < records.length && (performance.now() > deadline || !this.outputAvailable())) {
         this.pendingAt = i;
         return false;
