@@ -5,9 +5,10 @@ import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { runWithTaskManagerKills } from '../helpers/kill-run.js';
 import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from '../helpers/cli.js';
-import { KEYS, reference } from '../jobs/event-time-data.js';
+import { KEYS, reference, windowsReference } from '../jobs/event-time-data.js';
 
 const job = path.join(ROOT, 'test/jobs/event-time.ts');
+const windowsJob = path.join(ROOT, 'test/jobs/event-time-windows.ts');
 const RECORDS = 24_000;
 
 /** Every committed line of FileSink directories (one per run of the job), sorted. */
@@ -89,6 +90,23 @@ describe('event time on a cluster: windows, timers and late data, exactly once',
       assertExact(out);
     });
   }
+
+  test('allowed lateness (late firings, late side output), count windows, an evicting window: exact under kill -9', async () => {
+    const out = path.join(work, 'windows-kills');
+    const hits = await runWithTaskManagerKills(cluster, windowsJob, [String(RECORDS), '4000', out], 2);
+    assert.ok(hits >= 1, `at least one kill hit the running job (${hits})`);
+    const ref = windowsReference(RECORDS);
+    const firings = lines([out], 'lateness');
+    // late records within the allowed lateness fire their window again with the count so far
+    const refirings =
+      firings.length - new Set(firings.map((l) => JSON.stringify(JSON.parse(l).slice(0, 3)))).size;
+    assert.ok(refirings > 10, `late firings (${refirings})`);
+    assert.deepEqual(firings, [...ref.lateness].sort(), 'tumbling windows with allowed lateness');
+    assert.ok(ref.late.length > 3, `the input has records past the allowed lateness (${ref.late.length})`);
+    assert.deepEqual(lines([out], 'late'), [...ref.late].sort(), 'late side output');
+    assert.deepEqual(lines([out], 'count'), [...ref.count].sort(), 'count windows');
+    assert.deepEqual(lines([out], 'evictor'), [...ref.evictor].sort(), 'evicting windows');
+  });
 
   test('windows and timers rescale from 2 to 3 subtasks through a savepoint with the same results', async () => {
     const client = await ClusterClient.connect(cluster.address);
