@@ -28,13 +28,12 @@ import type { TimestampRuns } from '../network/buffer-format.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
 import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
-import { AfterRecordWatermarks, timestampingSourceHead } from '../operators/event-time-operators.js';
+import { AfterRecordWatermarks, timestampingSourceOutput } from '../operators/event-time-operators.js';
 import type { ProcessingTimeService } from '../eventtime/internal-timer-service.js';
 import { StatusWatermarkValve, TwoInputWatermarkCombiner } from '../eventtime/watermark-valve.js';
 import {
   DEFAULT_AUTO_WATERMARK_INTERVAL_MS,
   TimestampsAndWatermarks,
-  type SplitWatermarks,
 } from '../eventtime/watermark-generation.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
@@ -334,10 +333,9 @@ export class StreamTask implements CheckpointedTask {
           sink,
           autoWatermarkIntervalMs,
         ));
-        // one generator per source subtask: the readers do not say which split a record is from
-        const split: SplitWatermarks<unknown> = tw.addSplit('subtask');
         if (strategy.emitsWatermarks) this.nextWatermarkEmit = 0;
-        this.head = timestampingSourceHead(split, sink, this.timestamp, next, counters);
+        // one generator for the subtask, or one per split when the reader names its splits
+        this.head = timestampingSourceOutput(tw, sink, this.timestamp, next, counters);
       } else {
         this.head = {
           collect: (r) => {
