@@ -21,7 +21,7 @@ import { ResultPartition } from '../packages/taskmanager/src/network/result-part
 import { TimestampsAndWatermarks } from '../packages/taskmanager/src/eventtime/watermark-generation.js';
 import {
   AfterRecordWatermarks,
-  timestampingSourceHead,
+  timestampingSourceOutput,
 } from '../packages/taskmanager/src/operators/event-time-operators.js';
 
 const RECORDS = Number(process.env.RECORDS ?? 10_000_000);
@@ -67,8 +67,7 @@ function run(eventTime: boolean): number {
       emitWatermarkStatus: () => {},
     });
     tw = new TimestampsAndWatermarks<unknown>(strategy as never, 'Numbers', () => Date.now(), sink, 200);
-    const split = tw.addSplit('subtask');
-    head = timestampingSourceHead(split, sink, slot, writer, counters);
+    head = timestampingSourceOutput(tw, sink, slot, writer, counters);
   } else {
     head = {
       collect: (r) => {

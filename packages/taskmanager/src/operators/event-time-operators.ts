@@ -168,31 +168,28 @@ export function timestampingSourceOutput(
   releaseOutputForSplit(splitId: string): void;
 } {
   let subtask: SplitWatermarks<unknown> | undefined = tw.addSplit('subtask');
-  let subtaskUsed = false;
-  const subtaskHead = timestampingSourceHead(subtask, hold, slot, next, counters);
+  // the subtask's head is the output itself, so a record costs no call more than the head
+  const head = timestampingSourceHead(subtask, hold, slot, next, counters);
+  const recordsBefore = counters.recordsIn;
   const splits = new Map<string, SplitWatermarks<unknown>>();
-  return {
-    collect: (r, timestamp) => {
-      subtaskUsed = true;
-      subtaskHead.collect(r, timestamp);
-    },
-    createOutputForSplit: (splitId) => {
+  return Object.assign(head, {
+    createOutputForSplit: (splitId: string): TimestampingOutput => {
       const split = splits.get(splitId) ?? tw.addSplit(splitId);
       splits.set(splitId, split);
       // the subtask's own generator saw nothing: it must not hold the splits' minimum back
-      if (subtask !== undefined && !subtaskUsed) {
+      if (subtask !== undefined && counters.recordsIn === recordsBefore) {
         tw.removeSplit(subtask);
         subtask = undefined;
       }
       return timestampingSourceHead(split, hold, slot, next, counters);
     },
-    releaseOutputForSplit: (splitId) => {
+    releaseOutputForSplit: (splitId: string): void => {
       const split = splits.get(splitId);
       if (split === undefined) return;
       splits.delete(splitId);
       tw.removeSplit(split);
     },
-  };
+  });
 }
 
 const WATERMARK_STATE = new ListStateDescriptor<[number, number, string]>('weir.watermark');
