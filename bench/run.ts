@@ -3,6 +3,7 @@
  * beside a single-process baseline that counts the same words in one plain loop, plus a
  * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 5).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterClient, runJob } from '../packages/client/src/index.js';
@@ -77,6 +78,38 @@ async function clusterRun(
   } finally {
     client.close();
   }
+}
+
+/**
+ * CPU seconds (user + system, all threads) the TaskManagers have used so far, from
+ * /proc/<pid>/stat (Linux; undefined elsewhere). A rate per CPU-second varies far less than
+ * one per wall-clock second when other work shares the machine.
+ */
+function taskManagerCpuSeconds(cluster: LocalCluster): number | undefined {
+  let ticks = 0;
+  for (const id of ['tm-1', 'tm-2']) {
+    const pid = cluster.taskManagerPid(id);
+    if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** clusterRun, and the job's records per TaskManager CPU-second (deployment included) into `perCpu`. */
+async function clusterRunCpu(
+  cluster: LocalCluster,
+  job: string,
+  extraArgs: string[],
+  perCpu: number[],
+): Promise<number> {
+  const before = taskManagerCpuSeconds(cluster);
+  const rate = await clusterRun(cluster, job, undefined, extraArgs);
+  const after = taskManagerCpuSeconds(cluster);
+  if (before !== undefined && after !== undefined && after > before)
+    perCpu.push((LINES * WORDS_PER_LINE) / (after - before));
+  return rate;
 }
 
 /** Runs the large-state job until `n` checkpoints completed; returns the completed ones' stats. */
@@ -198,6 +231,9 @@ async function main(): Promise<void> {
   const etWindow: number[] = [];
   const etCount: number[] = [];
   const etCountWatermarks: number[] = [];
+  /** the same two jobs in records per TaskManager CPU-second */
+  const etCountCpu: number[] = [];
+  const etCountWatermarksCpu: number[] = [];
   let state: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateS3: Array<{ durationMs: number; stateSizeBytes: number }> = [];
   let stateRocks: Array<{ durationMs: number; stateSizeBytes: number }> = [];
@@ -215,8 +251,10 @@ async function main(): Promise<void> {
       }
       if (want('eventtime')) {
         etWindow.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['window']));
-        etCount.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['count']));
-        etCountWatermarks.push(await clusterRun(cluster, 'eventtime.ts', undefined, ['count-watermarks']));
+        etCount.push(await clusterRunCpu(cluster, 'eventtime.ts', ['count'], etCountCpu));
+        etCountWatermarks.push(
+          await clusterRunCpu(cluster, 'eventtime.ts', ['count-watermarks'], etCountWatermarksCpu),
+        );
       }
     }
     if (want('large-state')) {
@@ -253,6 +291,10 @@ async function main(): Promise<void> {
   if (etCount.length > 0)
     console.log(
       `event-time cost on the keyed count (watermarks every 200 ms): ${((1 - median(etCountWatermarks) / median(etCount)) * 100).toFixed(1)}%`,
+    );
+  if (etCountCpu.length > 0 && etCountWatermarksCpu.length > 0)
+    console.log(
+      `the same by TaskManager CPU time: ${fmt(median(etCountCpu))} vs ${fmt(median(etCountWatermarksCpu))} records per CPU-second, cost ${((1 - median(etCountWatermarksCpu) / median(etCountCpu)) * 100).toFixed(1)}% (runs ${etCountCpu.map(fmt).join(', ')} vs ${etCountWatermarksCpu.map(fmt).join(', ')})`,
     );
   if (rocksdb.length > 0 && shuffle.length > 0)
     console.log(

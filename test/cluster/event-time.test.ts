@@ -5,9 +5,11 @@ import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { runWithTaskManagerKills } from '../helpers/kill-run.js';
 import { ROOT, TestCluster, cancelWithSavepoint, tempDir, until } from '../helpers/cli.js';
-import { KEYS, reference } from '../jobs/event-time-data.js';
+import { KEYS, reference, windowsReference } from '../jobs/event-time-data.js';
 
 const job = path.join(ROOT, 'test/jobs/event-time.ts');
+const windowsJob = path.join(ROOT, 'test/jobs/event-time-windows.ts');
+const idleJob = path.join(ROOT, 'test/jobs/event-time-idle.ts');
 const RECORDS = 24_000;
 
 /** Every committed line of FileSink directories (one per run of the job), sorted. */
@@ -130,5 +132,66 @@ describe('event time on a cluster: windows, timers and late data, exactly once',
     } finally {
       client.close();
     }
+  });
+
+  test('allowed lateness (late firings, late side output), count windows, an evicting window: exact under kill -9', async () => {
+    const out = path.join(work, 'windows-kills');
+    const hits = await runWithTaskManagerKills(cluster, windowsJob, [String(RECORDS), '4000', out], 2);
+    assert.ok(hits >= 1, `at least one kill hit the running job (${hits})`);
+    const ref = windowsReference(RECORDS);
+    const firings = lines([out], 'lateness');
+    // late records within the allowed lateness fire their window again with the count so far
+    const refirings =
+      firings.length - new Set(firings.map((l) => JSON.stringify(JSON.parse(l).slice(0, 3)))).size;
+    assert.ok(refirings > 10, `late firings (${refirings})`);
+    assert.deepEqual(firings, [...ref.lateness].sort(), 'tumbling windows with allowed lateness');
+    assert.ok(ref.late.length > 3, `the input has records past the allowed lateness (${ref.late.length})`);
+    assert.deepEqual(lines([out], 'late'), [...ref.late].sort(), 'late side output');
+    assert.deepEqual(lines([out], 'count'), [...ref.count].sort(), 'count windows');
+    assert.deepEqual(lines([out], 'evictor'), [...ref.evictor].sort(), 'evicting windows');
+  });
+
+  test('a source subtask with no data goes idle and does not stall the windows', async () => {
+    const out = path.join(work, 'idle');
+    const n = 12_000;
+    const client = await ClusterClient.connect(cluster.address);
+    try {
+      // 1,500 records/s: the source runs about 8 s
+      const r = await cluster.run(['run', idleJob, '--detached', '--', String(n), '1500', out]);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      // windows are committed while the source is still far from its end
+      const early = await until(
+        'a window committed while the source runs',
+        async () => {
+          const d = await client.status(jobId);
+          assert.notEqual(d.status, 'JOB_FAILED', d.failure?.message);
+          if (d.status === 'JOB_FINISHED')
+            throw new Error('the job finished before any window was committed');
+          return lines([out], 'windows').length > 0 ? d : undefined;
+        },
+        60_000,
+      );
+      // records the sources read so far (sampled about once a second)
+      const sourceRecords = Number(early.recordsIn);
+      assert.ok(
+        sourceRecords < n * 0.75,
+        `windows fired early (the source had emitted ${sourceRecords} of ${n})`,
+      );
+      await until(
+        'job finished',
+        async () => {
+          const d = await client.status(jobId);
+          assert.notEqual(d.status, 'JOB_FAILED', d.failure?.message);
+          return d.status === 'JOB_FINISHED' ? d : undefined;
+        },
+        90_000,
+      );
+    } finally {
+      client.close();
+    }
+    // every even record counted once, 50 to a 1 s window of event time (i * 10 ms)
+    const expected = Array.from({ length: n / 100 }, () => JSON.stringify(['window', 50]));
+    assert.deepEqual(lines([out], 'windows'), expected);
   });
 });

@@ -16,6 +16,11 @@ export const SLIDING_SIZE = 2000;
 export const SLIDING_SLIDE = 1000;
 export const SESSION_GAP = 600;
 export const TIMER_PERIOD = 2000;
+/** event-time-windows.ts: allowed lateness of its tumbling windows, count window size and slide, records an evictor keeps */
+export const ALLOWED_LATENESS = 2500;
+export const COUNT_SIZE = 7;
+export const COUNT_SLIDE = 3;
+export const EVICTOR_KEEP = 3;
 
 export interface Event {
   i: number;
@@ -138,4 +143,77 @@ export function reference(n: number): {
     timers,
     late,
   };
+}
+
+/**
+ * Every output line of event-time-windows.ts, as JSON strings, from the same rules as Flink's
+ * WindowOperator and EvictingWindowOperator: a tumbling window fires when the watermark passes
+ * its end and again for each record that arrives within the allowed lateness (with the count so
+ * far); a record whose window ended ALLOWED_LATENESS or more before the watermark goes to the
+ * side output. Count windows fire every COUNT_SLIDE records of a key with its last COUNT_SIZE;
+ * the evicting tumbling window fires once with its last EVICTOR_KEEP records.
+ */
+export function windowsReference(n: number): {
+  lateness: string[];
+  late: string[];
+  count: string[];
+  evictor: string[];
+} {
+  const lateness: string[] = [];
+  const late: string[] = [];
+  const count: string[] = [];
+  const counts = new Map<string, number>();
+  const fired = new Set<string>();
+  const perKey = new Map<number, number[]>();
+  const perWindow = new Map<string, number[]>();
+  let wm = -Infinity;
+  let maxTs = -Infinity;
+  const line = (key: number, start: number, c: number): string => JSON.stringify(['lateness', key, start, c]);
+  const advance = (to: number): void => {
+    wm = to;
+    for (const [k, c] of counts) {
+      const [key, start] = k.split(':').map(Number) as [number, number];
+      if (start + TUMBLING - 1 <= wm && !fired.has(k)) {
+        fired.add(k);
+        lateness.push(line(key, start, c));
+      }
+      // the cleanup timer fires after the on-time one
+      if (start + TUMBLING - 1 + ALLOWED_LATENESS <= wm) counts.delete(k);
+    }
+  };
+  for (let i = 0; i < n; i++) {
+    const e = event(i);
+    const start = Math.floor(e.ts / TUMBLING) * TUMBLING;
+    const k = `${e.key}:${start}`;
+    if (start + TUMBLING - 1 + ALLOWED_LATENESS <= wm) late.push(JSON.stringify(['late', e.key, e.ts]));
+    else {
+      const c = (counts.get(k) ?? 0) + 1;
+      counts.set(k, c);
+      // past the watermark already: the trigger fires at once, with everything so far
+      if (start + TUMBLING - 1 <= wm) {
+        fired.add(k);
+        lateness.push(line(e.key, start, c));
+      }
+    }
+    if (!e.late) {
+      let l = perKey.get(e.key);
+      if (!l) perKey.set(e.key, (l = []));
+      l.push(i);
+      if (l.length % COUNT_SLIDE === 0)
+        count.push(JSON.stringify(['count', e.key, null, l.slice(-COUNT_SIZE)]));
+      let w = perWindow.get(k);
+      if (!w) perWindow.set(k, (w = []));
+      w.push(i);
+    }
+    maxTs = Math.max(maxTs, e.ts);
+    if (i % WATERMARK_EVERY !== WATERMARK_EVERY - 1) continue;
+    const next = watermarkFor(maxTs);
+    if (next > wm) advance(next);
+  }
+  advance(Infinity);
+  const evictor = [...perWindow].map(([k, is]) => {
+    const [key, start] = k.split(':').map(Number) as [number, number];
+    return JSON.stringify(['evictor', key, start, is.slice(-EVICTOR_KEEP)]);
+  });
+  return { lateness, late, count, evictor };
 }

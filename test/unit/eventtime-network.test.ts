@@ -8,10 +8,23 @@ import {
   type RecordTimestamp,
 } from '../../packages/taskmanager/src/network/record-writer.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
-import { BufferHeader } from '../../packages/taskmanager/src/network/buffer-format.js';
+import { BufferHeader, type TimestampRuns } from '../../packages/taskmanager/src/network/buffer-format.js';
 import { StatusWatermarkValve } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
 
 const BUFFER = 32 * 1024;
+
+/** One timestamp per record from the runs a gate hands over. */
+function expandRuns(runs: TimestampRuns, count: number): number[] {
+  assert.ok(runs.runs >= 1 && runs.starts[0] === 0, 'runs start at record 0');
+  const out: number[] = [];
+  for (let r = 0; r < runs.runs; r++) {
+    const end = r + 1 < runs.runs ? runs.starts[r + 1]! : count;
+    assert.ok(end > runs.starts[r]!, 'runs are not empty');
+    for (let i = runs.starts[r]!; i < end; i++) out.push(runs.values[r]!);
+  }
+  assert.equal(out.length, count);
+  return out;
+}
 
 interface Received {
   records: unknown[];
@@ -45,7 +58,8 @@ function pipe(bufferSize = BUFFER): {
   const receive = (): Received => {
     const r: Received = { records: [], timestamps: [], events: [], order: [] };
     const handler = {
-      onRecords: (rs: unknown[], _ch: number, ts?: number[]) => {
+      onRecords: (rs: unknown[], _ch: number, runs?: TimestampRuns) => {
+        const ts = runs && expandRuns(runs, rs.length);
         rs.forEach((x, i) => {
           r.records.push(x);
           const t = ts?.[i];
@@ -147,6 +161,39 @@ describe('timestamps on the wire', () => {
     }
   });
 
+  test('random timestamps that widen a buffer mid-way (range, fractions, records without) round-trip and fit', () => {
+    let seed = 42;
+    const rnd = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const { partition, frames, receive } = pipe(2048);
+    const expected: Array<number | undefined> = [];
+    let t = 1_700_000_000_000;
+    for (let i = 0; i < 20_000; i++) {
+      const r = rnd();
+      // phases of small steps within the buffer's range, and now and then a jump that needs
+      // 2, 4 or 8 bytes (or a fraction) from that record on; 1% without a timestamp
+      const phase = Math.floor(i / 2500) % 4;
+      t += Math.floor(rnd() * 3) - 1;
+      if (r < 0.01 && phase > 0) t += phase === 1 ? 300 : phase === 2 ? 70_000 : 2 ** 33;
+      const ts = r > 0.99 ? undefined : phase === 3 && r > 0.98 ? t + 0.5 : t;
+      expected.push(ts);
+      const record = r < 0.5 ? i : `r${i}`.repeat(1 + (i % 7));
+      if (ts === undefined) partition.emit(0, record);
+      else partition.emitTimestamped(0, record, ts);
+    }
+    partition.flushAll();
+    assert.ok(frames.every((f) => f.byteLength <= 2048));
+    const widths = new Set(
+      frames.filter((f) => f[0] === BufferHeader.RECORDS_WITH_TIMESTAMPS).map((f) => f[f.byteLength - 1]),
+    );
+    assert.deepEqual([...widths].sort(), [0, 1, 2, 4, 8]);
+    const got = receive();
+    assert.equal(got.records.length, 20_000);
+    assert.deepEqual(got.timestamps, expected);
+  });
+
   test('one-byte timestamps let a buffer of small records hold about as many records as without', () => {
     const plain = pipe();
     for (let i = 0; i < 50_000; i++) plain.partition.emit(0, i % 100);
@@ -162,6 +209,30 @@ describe('timestamps on the wire', () => {
       `${bytes(timed.frames)} vs ${bytes(plain.frames)}`,
     );
     assert.equal(timed.receive().timestamps.length, 50_000);
+  });
+
+  test('records many to a millisecond travel as runs: a few bytes per run, the timestamps exact', () => {
+    const plain = pipe();
+    for (let i = 0; i < 50_000; i++) plain.partition.emit(0, i % 100);
+    plain.partition.flushAll();
+    const timed = pipe();
+    const expected: number[] = [];
+    for (let i = 0; i < 50_000; i++) {
+      // 100 records per millisecond, as a fast source's
+      const t = 1_700_000_000_000 + Math.floor(i / 100);
+      expected.push(t);
+      timed.partition.emitTimestamped(0, i % 100, t);
+    }
+    timed.partition.flushAll();
+    const widths = new Set(timed.frames.map((f) => f[f.byteLength - 1]));
+    assert.deepEqual([...widths], [0]);
+    const bytes = (fs: Uint8Array[]): number => fs.reduce((n, f) => n + f.byteLength, 0);
+    // 12 bytes per run of 100 one-byte records (one-byte offsets would double the bytes)
+    assert.ok(
+      bytes(timed.frames) < 1.15 * bytes(plain.frames),
+      `${bytes(timed.frames)} vs ${bytes(plain.frames)}`,
+    );
+    assert.deepEqual(timed.receive().timestamps, expected);
   });
 
   test('a record larger than a buffer keeps its timestamp', () => {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
+import type { TimestampRuns } from '../../packages/taskmanager/src/network/buffer-format.js';
 
 /** network/buffer-format.ts: TARGET_BUFFER_BYTES */
 const TARGET_BUFFER_BYTES = 32 * 1024;
@@ -202,9 +203,10 @@ describe('a timestamped record that nearly fills a buffer', () => {
       p.emitTimestamped(0, r, 5);
       p.flushAll();
       const handler = {
-        onRecords: (rs: unknown[], _ch: number, ts?: number[]) => {
+        onRecords: (rs: unknown[], _ch: number, ts?: TimestampRuns) => {
           got.push(...rs);
-          stamps.push(...(ts ?? []));
+          // one record: one run
+          if (ts) stamps.push(...ts.values.subarray(0, ts.runs));
         },
         onEvent: () => {},
       };

@@ -1,3 +1,4 @@
+import { BoundedOutOfOrdernessWatermarks } from '@weir/api';
 import type { TimestampAssigner, WatermarkGenerator, WatermarkOutput, WatermarkStrategy } from './api.js';
 import { CombinedWatermark } from './combined-watermark.js';
 import type { WatermarkSink } from './watermark-valve.js';
@@ -32,6 +33,18 @@ export function validateTimestamp(timestamp: unknown, operatorName: string, even
 /** A split's (or subtask's) timestamps and watermark generator: the per-record entry point. */
 export class SplitWatermarks<T> {
   /** @internal */ readonly output: WatermarkOutput;
+  /**
+   * The generator is the built-in bounded-out-of-orderness one, whose onEvent only keeps the
+   * highest timestamp: that maximum is kept here, one compare per record instead of a call,
+   * and handed to the generator before each periodic emit (the same watermarks).
+   */
+  private readonly maxOnly: boolean;
+  private maxTimestamp = -Infinity;
+  /**
+   * Whether onRecord may emit a watermark (a generator of the user's own may, in onEvent):
+   * then the caller holds watermarks until the record went down the chain.
+   */
+  readonly emitsOnEvent: boolean;
 
   constructor(
     readonly splitId: string,
@@ -45,6 +58,8 @@ export class SplitWatermarks<T> {
       markIdle: () => owner.onSplitIdle(index, true),
       markActive: () => owner.onSplitIdle(index, false),
     };
+    this.maxOnly = generator.constructor === BoundedOutOfOrdernessWatermarks;
+    this.emitsOnEvent = !this.maxOnly;
   }
 
   /**
@@ -52,15 +67,25 @@ export class SplitWatermarks<T> {
    * validated, then shown to the generator. No allocation of its own.
    */
   onRecord(event: T, recordTimestamp: number | undefined): number {
-    const ts = this.assigner
-      ? validateTimestamp(this.assigner(event, recordTimestamp), this.owner.operatorName, event)
-      : validateTimestamp(recordTimestamp, this.owner.operatorName, event);
-    this.generator.onEvent(event, ts, this.output);
+    const assigner = this.assigner;
+    const ts = assigner === undefined ? recordTimestamp : assigner(event, recordTimestamp);
+    // a finite number: NaN and ±Infinity make ts - ts NaN
+    if (typeof ts !== 'number' || ts - ts !== 0) return this.invalid(ts, event);
+    if (this.maxOnly) {
+      if (ts > this.maxTimestamp) this.maxTimestamp = ts;
+    } else this.generator.onEvent(event, ts, this.output);
     return ts;
+  }
+
+  private invalid(ts: unknown, event: T): never {
+    validateTimestamp(ts, this.owner.operatorName, event);
+    throw new Error(`The timestamp assigner of '${this.owner.operatorName}' returned ${String(ts)}`);
   }
 
   /** @internal */
   periodicEmit(): void {
+    if (this.maxOnly && this.maxTimestamp !== -Infinity)
+      this.generator.onEvent(undefined as T, this.maxTimestamp, this.output);
     this.generator.onPeriodicEmit(this.output);
   }
 }

@@ -9,12 +9,15 @@
  * - MORE_FRAGMENT: the next bytes of that record;
  * - RECORDS_WITH_TIMESTAMPS: as RECORDS, followed by the records' timestamps; used only when
  *   some record of the buffer has a timestamp, so jobs without event time send exactly what
- *   they did before. The last byte is the width w: 8 means one big-endian float64 per record
- *   (NaN: none) before it; 1, 2 or 4 means one unsigned big-endian offset of w bytes per
- *   record (all ones: none), then the base (float64) the offsets are added to, then w. The
- *   narrow form is used when every timestamp is an integer and they span less than the
- *   width's range, which event times close together always do: a small record then costs
- *   one more byte on the wire, not eight;
+ *   they did before. The last byte is the width w: 0 means runs: per run of consecutive
+ *   records with the same timestamp a big-endian uint32 length and a float64 timestamp (NaN:
+ *   none), then the number of runs (uint32), then 0; 8 means one big-endian float64 per
+ *   record (NaN: none) before it; 1, 2 or 4 means one unsigned big-endian offset of w bytes
+ *   per record (all ones: none), then the base (float64) the offsets are added to, then w.
+ *   The producer writes the smallest form: runs when records come many to a millisecond (a
+ *   fast source), else the narrow offsets when every timestamp is an integer and they span
+ *   less than the width's range, which event times close together always do: a small record
+ *   then costs one more byte on the wire, not eight;
  * - FIRST_FRAGMENT_WITH_TIMESTAMP: as FIRST_FRAGMENT with the record's timestamp (float64)
  *   after the length.
  * A record's fragments are consecutive on its channel; the input gate joins them. So no frame
@@ -34,3 +37,14 @@ export const RECORDS_START = 6;
 
 /** Bytes per network buffer: Flink's default segment size is 32 KiB too. */
 export const TARGET_BUFFER_BYTES = 32 * 1024;
+
+/**
+ * A buffer's timestamps as the consumer gets them: records starts[r] up to starts[r + 1]
+ * (the last run: to the end) have the timestamp values[r] (NaN: none). Runs, not one number
+ * per record, so a task sets a record's timestamp once per run.
+ */
+export interface TimestampRuns {
+  readonly runs: number;
+  readonly starts: Uint32Array;
+  readonly values: Float64Array;
+}

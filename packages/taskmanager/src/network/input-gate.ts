@@ -1,6 +1,6 @@
 import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
-import { BufferHeader, RECORDS_START } from './buffer-format.js';
+import { BufferHeader, RECORDS_START, type TimestampRuns } from './buffer-format.js';
 import type { BufferDebloater } from './buffer-debloater.js';
 
 interface QueuedFrame {
@@ -53,7 +53,7 @@ class InputChannel {
 
 export interface InputHandler {
   /** `timestamps[i]`: record i's event time, NaN for none; absent when no record has one */
-  onRecords(records: unknown[], channel: number, timestamps?: number[]): void;
+  onRecords(records: unknown[], channel: number, timestamps?: TimestampRuns): void;
   onEvent(event: ChannelEvent, channel: number): void;
 }
 
@@ -250,18 +250,12 @@ export class InputGate {
       const count = view.getUint32(2);
       const len = bytes.byteLength;
       const w = bytes[len - 1]!;
-      const start = w === 8 ? len - 1 - 8 * count : len - 9 - w * count;
-      if ((w !== 1 && w !== 2 && w !== 4 && w !== 8) || start < RECORDS_START)
+      const runs = w === 0 && len >= 5 ? view.getUint32(len - 5) : 0;
+      const start = w === 0 ? len - 5 - 12 * runs : w === 8 ? len - 1 - 8 * count : len - 9 - w * count;
+      if ((w !== 0 && w !== 1 && w !== 2 && w !== 4 && w !== 8) || start < RECORDS_START)
         throw new Error(`Input channel ${ch.index}: corrupt network buffer (timestamps of ${count} records)`);
-      const timestamps = new Array<number>(count);
-      if (w === 8) for (let i = 0; i < count; i++) timestamps[i] = view.getFloat64(start + 8 * i);
-      else {
-        const base = view.getFloat64(len - 9);
-        for (let i = 0, p = start; i < count; i++, p += w) {
-          const o = w === 1 ? bytes[p]! : w === 2 ? view.getUint16(p) : view.getUint32(p);
-          timestamps[i] = o === (w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff) ? NaN : base + o;
-        }
-      }
+      const timestamps =
+        w === 0 ? readRuns(view, start, runs, count, ch.index) : readOffsets(view, start, w, count);
       handler.onRecords(decodeRecords(bytes.subarray(1, start)), ch.index, timestamps);
       return;
     }
@@ -289,7 +283,12 @@ export class InputGate {
       const record = decodeValue(ch.assembly);
       ch.assembly = undefined;
       const ts = ch.assemblyTimestamp;
-      if (ts === ts) handler.onRecords([record], ch.index, [ts]);
+      if (ts === ts)
+        handler.onRecords([record], ch.index, {
+          runs: 1,
+          starts: new Uint32Array(1),
+          values: Float64Array.of(ts),
+        });
       else handler.onRecords([record], ch.index);
     }
   }
@@ -310,4 +309,61 @@ export class InputGate {
       ch.creditToReturn = 0;
     }
   }
+}
+
+/** The runs form of a timestamp block (see buffer-format.ts). */
+function readRuns(
+  view: DataView,
+  start: number,
+  runs: number,
+  count: number,
+  channel: number,
+): TimestampRuns {
+  const starts = new Uint32Array(runs);
+  const values = new Float64Array(runs);
+  let at = 0;
+  for (let r = 0, p = start; r < runs; r++, p += 12) {
+    starts[r] = at;
+    at += view.getUint32(p);
+    values[r] = view.getFloat64(p + 4);
+  }
+  if (at !== count)
+    throw new Error(
+      `Input channel ${channel}: corrupt network buffer (timestamp runs of ${at} records, not ${count})`,
+    );
+  return { runs, starts, values };
+}
+
+/** The offsets (w 1, 2, 4) or float64 (w 8) form, as runs of equal timestamps. */
+function readOffsets(view: DataView, start: number, w: number, count: number): TimestampRuns {
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const len = view.byteLength;
+  const base = w === 8 ? 0 : view.getFloat64(len - 9);
+  const none = w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff;
+  let starts = new Uint32Array(16);
+  let values = new Float64Array(16);
+  let runs = 0;
+  let last = NaN;
+  for (let i = 0, p = start; i < count; i++, p += w) {
+    let t: number;
+    if (w === 8) t = view.getFloat64(p);
+    else {
+      const o = w === 1 ? bytes[p]! : w === 2 ? view.getUint16(p) : view.getUint32(p);
+      t = o === none ? NaN : base + o;
+    }
+    if (runs > 0 && (t === last || (t !== t && last !== last))) continue;
+    if (runs === starts.length) {
+      const s2 = new Uint32Array(2 * runs);
+      s2.set(starts);
+      starts = s2;
+      const v2 = new Float64Array(2 * runs);
+      v2.set(values);
+      values = v2;
+    }
+    starts[runs] = i;
+    values[runs] = t;
+    runs++;
+    last = t;
+  }
+  return { runs, starts, values };
 }

@@ -34,6 +34,9 @@ interface Frame {
  */
 /** The most a timestamp block for one record can take (a 1-byte offset, the float64 base, the width byte). */
 const MAX_TIMESTAMP_BLOCK_ONE = 10;
+/** A runs block (see buffer-format.ts): the run count and the width byte, then 12 bytes per run. */
+const RUNS_FIXED = 5;
+const RUN_BYTES = 12;
 
 /** Bytes per timestamp when the buffer's timestamps span `min..max` (see buffer-format.ts). */
 function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 | 8 {
@@ -43,8 +46,11 @@ function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 
   return range < 0xff ? 1 : range < 0xffff ? 2 : range < 0xffffffff ? 4 : 8;
 }
 
-/** The size of the timestamp block of `count` records once `t` joins the open buffer's timestamps. */
-function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number): number {
+/**
+ * The size of the timestamp block of `count` records in `runs` runs once `t` joins the open
+ * buffer's timestamps: the smaller of the offsets form and the runs form.
+ */
+function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number, runs: number): number {
   let min = sp.tsMin;
   let max = sp.tsMax;
   let integers = sp.tsIntegers;
@@ -54,35 +60,128 @@ function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number): 
     if (!Number.isSafeInteger(t)) integers = false;
   }
   const w = timestampWidth(min, max, integers);
-  return w === 8 ? 1 + 8 * count : 9 + w * count;
+  return Math.min(w === 8 ? 1 + 8 * count : 9 + w * count, RUNS_FIXED + RUN_BYTES * runs);
 }
 
-function noteTimestamp(sp: ResultSubpartition, t: number): void {
+/** Whether `t` continues the open buffer's last run (NaN continues a run of records without one). */
+function continuesRun(sp: ResultSubpartition, t: number): boolean {
+  if (sp.runs === 0) return false;
+  const last = sp.lastTs;
+  return t === last || (t !== t && last !== last);
+}
+
+/** A run of records with timestamp `t` (NaN: none) starts at record `sp.count`; the width follows. */
+function startRun(sp: ResultSubpartition, t: number): void {
+  const r = sp.runs;
+  if (r >= sp.runTs.length) {
+    const starts = new Uint32Array(2 * r);
+    starts.set(sp.runStarts);
+    sp.runStarts = starts;
+    const ts = new Float64Array(2 * r);
+    ts.set(sp.runTs);
+    sp.runTs = ts;
+  }
+  sp.runStarts[r] = sp.count;
+  sp.runTs[r] = t;
+  sp.runs = r + 1;
+  sp.lastTs = t;
+  sp.runLimit = (sp.buffer?.length ?? 0) - RUNS_FIXED - RUN_BYTES * (r + 1);
   if (t !== t) return;
-  if (t < sp.tsMin) sp.tsMin = t;
-  if (t > sp.tsMax) sp.tsMax = t;
-  if (!Number.isSafeInteger(t)) sp.tsIntegers = false;
+  let changed = false;
+  if (t < sp.tsMin) {
+    sp.tsMin = t;
+    changed = true;
+  }
+  if (t > sp.tsMax) {
+    sp.tsMax = t;
+    changed = true;
+  }
+  if (sp.tsIntegers && !Number.isSafeInteger(t)) {
+    sp.tsIntegers = false;
+    changed = true;
+  }
+  if (changed) setTimestampWidth(sp, timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers));
 }
 
 /**
- * Writes the timestamp block after the records at `pos`: offsets from the smallest timestamp
- * in the narrowest unsigned width that holds their range (all ones: none), that base as a
- * float64, and the width byte last; float64 timestamps and a width of 8 when they are not
- * all integers or span 2^32 ms or more. Gives the end.
+ * A record encoded up to `end` in the open timed buffer that did not take the common case:
+ * kept (true) when the timestamp block of the smaller form still fits after it.
  */
-function writeTimestampBlock(buf: Buffer, pos: number, ts: number[], sp: ResultSubpartition): number {
+function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: number): boolean {
+  const n = sp.count + 1;
+  if (t === sp.lastTs) {
+    if (end + sp.tsFixed + sp.tsPerRecord * n > buf.length) return false;
+  } else if (end + timestampBlockBytes(sp, t, n, sp.runs + 1) > buf.length) return false;
+  else startRun(sp, t);
+  sp.pos = end;
+  sp.count = n;
+  return true;
+}
+
+function resetTimestamps(sp: ResultSubpartition): void {
+  sp.timed = false;
+  sp.runs = 0;
+  sp.lastTs = NaN;
+  sp.runLimit = -1;
+  sp.tsMin = Infinity;
+  sp.tsMax = -Infinity;
+  sp.tsIntegers = true;
+  setTimestampWidth(sp, 1);
+}
+
+function setTimestampWidth(sp: ResultSubpartition, w: 1 | 2 | 4 | 8): void {
+  sp.tsPerRecord = w;
+  sp.tsFixed = w === 8 ? 1 : 9;
+}
+
+/**
+ * Writes the timestamp block after the records at `pos`, in the smaller form (see
+ * buffer-format.ts): runs of equal timestamps when records come many to a millisecond, else
+ * one offset per record from the smallest timestamp in the narrowest width that holds their
+ * range, or float64 timestamps when they are not all integers or span 2^32 ms or more.
+ * Gives the end.
+ */
+function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): number {
   const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
+  const count = sp.count;
+  const runs = sp.runs;
+  const starts = sp.runStarts;
+  const runTs = sp.runTs;
   let p = pos;
-  if (w === 8) {
-    for (let i = 0; i < ts.length; i++, p += 8) buf.writeDoubleBE(ts[i]!, p);
-  } else {
-    const base = sp.tsMin <= sp.tsMax ? sp.tsMin : 0;
-    for (let i = 0; i < ts.length; i++, p += w) {
-      const t = ts[i]!;
-      if (w === 1) buf[p] = t === t ? t - base : 0xff;
-      else if (w === 2) buf.writeUInt16BE(t === t ? t - base : 0xffff, p);
-      else buf.writeUInt32BE(t === t ? t - base : 0xffffffff, p);
+  if (RUNS_FIXED + RUN_BYTES * runs <= (w === 8 ? 1 + 8 * count : 9 + w * count)) {
+    for (let r = 0; r < runs; r++, p += RUN_BYTES) {
+      buf.writeUInt32BE((r + 1 < runs ? starts[r + 1]! : count) - starts[r]!, p);
+      buf.writeDoubleBE(runTs[r]!, p + 4);
     }
+    buf.writeUInt32BE(runs, p);
+    buf[p + 4] = 0;
+    return p + RUNS_FIXED;
+  }
+  const base = sp.tsMin <= sp.tsMax ? sp.tsMin : 0;
+  for (let r = 0; r < runs; r++) {
+    const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
+    const t = runTs[r]!;
+    if (w === 8) {
+      for (let i = 0; i < n; i++, p += 8) buf.writeDoubleBE(t, p);
+      continue;
+    }
+    const o = t === t ? t - base : w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff;
+    // bytes written directly: this runs for every record of the buffer
+    if (w === 1) for (let i = 0; i < n; i++, p++) buf[p] = o;
+    else if (w === 2)
+      for (let i = 0; i < n; i++, p += 2) {
+        buf[p] = o >>> 8;
+        buf[p + 1] = o & 0xff;
+      }
+    else
+      for (let i = 0; i < n; i++, p += 4) {
+        buf[p] = o >>> 24;
+        buf[p + 1] = (o >>> 16) & 0xff;
+        buf[p + 2] = (o >>> 8) & 0xff;
+        buf[p + 3] = o & 0xff;
+      }
+  }
+  if (w !== 8) {
     buf.writeDoubleBE(base, p);
     p += 8;
   }
@@ -103,14 +202,27 @@ class ResultSubpartition {
   bufferSize: number;
   requested = false;
   released = false;
-  /** timestamps of the open buffer's records (NaN: none), or undefined while no record has one */
-  timestamps: number[] | undefined;
-  /** reused for `timestamps` from buffer to buffer */
-  readonly timestampScratch: number[] = [];
+  /** whether the open buffer carries timestamps: some record of it has one */
+  timed = false;
+  /**
+   * The open buffer's timestamps while `timed`, as runs of equal ones: run r starts at record
+   * runStarts[r] and has timestamp runTs[r] (NaN: none). Records come many to a millisecond,
+   * so a record usually only extends the last run. Reused from buffer to buffer.
+   */
+  runStarts = new Uint32Array(64);
+  runTs = new Float64Array(64);
+  runs = 0;
+  /** the last run's timestamp */
+  lastTs = NaN;
+  /** where a record extending the last run may end so the runs form still fits the buffer */
+  runLimit = -1;
   /** smallest and largest timestamp of the open buffer, and whether all are integers */
   tsMin = Infinity;
   tsMax = -Infinity;
   tsIntegers = true;
+  /** the timestamp block at the current width: tsFixed + tsPerRecord bytes per record */
+  tsPerRecord: number = 1;
+  tsFixed = 9;
 
   constructor(
     readonly index: number,
@@ -182,7 +294,7 @@ export class ResultPartition {
   emit(subpartition: number, record: unknown): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
-    if (buf !== undefined && sp.timestamps === undefined) {
+    if (buf !== undefined && !sp.timed) {
       // most records fit into the open buffer: written there directly
       let end: number;
       try {
@@ -205,8 +317,7 @@ export class ResultPartition {
   emitTimestamped(subpartition: number, record: unknown, timestamp: number): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
-    const ts = sp.timestamps;
-    if (buf !== undefined && ts !== undefined) {
+    if (buf !== undefined && sp.timed) {
       // written in place; it fits only with room left for every record's timestamp
       let end: number;
       try {
@@ -214,13 +325,13 @@ export class ResultPartition {
       } catch (e) {
         throw this.refused(e);
       }
-      if (end >= 0 && end + timestampBlockBytes(sp, timestamp, sp.count + 1) <= buf.length) {
+      // the common case: the record extends the last run, and the runs form still fits
+      if (timestamp === sp.lastTs && end >= 0 && end <= sp.runLimit) {
         sp.pos = end;
         sp.count++;
-        ts.push(timestamp);
-        noteTimestamp(sp, timestamp);
         return;
       }
+      if (end >= 0 && placeTimestamped(sp, buf, end, timestamp)) return;
     }
     const n = this.serialize(record);
     this.append(sp, valueEncoder.buffer, n, timestamp);
@@ -254,7 +365,9 @@ export class ResultPartition {
     const hasTimestamp = timestamp === timestamp;
     // with timestamps, room stays free for the timestamp block after the records
     const reserve =
-      hasTimestamp || sp.timestamps !== undefined ? timestampBlockBytes(sp, timestamp, sp.count + 1) : 0;
+      hasTimestamp || sp.timed
+        ? timestampBlockBytes(sp, timestamp, sp.count + 1, sp.runs + (continuesRun(sp, timestamp) ? 0 : 1))
+        : 0;
     if (buf === undefined || sp.pos + n + reserve > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
       if (n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0) > this.bufferSize)
@@ -267,15 +380,18 @@ export class ResultPartition {
       sp.pos = RECORDS_START;
       sp.count = 0;
     }
-    if (sp.timestamps !== undefined) {
-      sp.timestamps.push(timestamp);
-      noteTimestamp(sp, timestamp);
+    if (sp.timed) {
+      if (!continuesRun(sp, timestamp)) startRun(sp, timestamp);
     } else if (hasTimestamp) {
-      const ts = (sp.timestamps = sp.timestampScratch);
-      ts.length = 0;
-      for (let i = 0; i < sp.count; i++) ts.push(NaN);
-      ts.push(timestamp);
-      noteTimestamp(sp, timestamp);
+      // the first record with a timestamp: the ones before it in this buffer have none
+      sp.timed = true;
+      if (sp.count > 0) {
+        const n = sp.count;
+        sp.count = 0;
+        startRun(sp, NaN);
+        sp.count = n;
+      }
+      startRun(sp, timestamp);
     }
     const p = sp.pos;
     if (n <= 32) for (let i = 0; i < n; i++) buf[p + i] = src[i]!;
@@ -315,14 +431,10 @@ export class ResultPartition {
     const buf = sp.buffer!;
     sp.buffer = undefined;
     buf.writeUInt32BE(sp.count, 2);
-    const ts = sp.timestamps;
-    if (ts !== undefined) {
+    if (sp.timed) {
       buf[0] = BufferHeader.RECORDS_WITH_TIMESTAMPS;
-      sp.pos = writeTimestampBlock(buf, sp.pos, ts, sp);
-      sp.timestamps = undefined;
-      sp.tsMin = Infinity;
-      sp.tsMax = -Infinity;
-      sp.tsIntegers = true;
+      sp.pos = writeTimestampBlock(buf, sp.pos, sp);
+      resetTimestamps(sp);
     }
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
     const bytes =
@@ -473,7 +585,7 @@ export class ResultPartition {
     sp.released = true;
     sp.queue.length = 0;
     sp.buffer = undefined;
-    sp.timestamps = undefined;
+    resetTimestamps(sp);
     sp.spill?.close();
     sp.spill = undefined;
     this.notifyIfAvailable();

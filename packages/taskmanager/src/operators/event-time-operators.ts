@@ -112,6 +112,86 @@ export class AfterRecordWatermarks implements WatermarkSink {
   }
 }
 
+/** A source head's output: a record with the timestamp its reader knows, if any. */
+export interface TimestampingOutput extends Collector<unknown> {
+  collect(record: unknown, timestamp?: number): void;
+}
+
+/**
+ * The head of a source chain with a WatermarkStrategy for one split (or the whole subtask):
+ * each record gets its timestamp into the chain's slot and goes on. Two shapes, so the common
+ * one stays a straight line: with the built-in generators no watermark can come from a
+ * record, so there is nothing to hold.
+ */
+export function timestampingSourceHead(
+  split: SplitWatermarks<unknown>,
+  hold: AfterRecordWatermarks,
+  slot: RecordTimestamp,
+  next: Collector<unknown>,
+  counters: { recordsIn: number },
+): TimestampingOutput {
+  if (!split.emitsOnEvent)
+    return {
+      collect: (r, timestamp) => {
+        counters.recordsIn++;
+        slot.value = split.onRecord(r, timestamp);
+        next.collect(r);
+      },
+    };
+  return {
+    collect: (r, timestamp) => {
+      counters.recordsIn++;
+      hold.begin();
+      slot.value = split.onRecord(r, timestamp);
+      next.collect(r);
+      hold.end();
+    },
+  };
+}
+
+/**
+ * What a source task with a WatermarkStrategy hands its reader (Flink's SourceOperator with
+ * its WatermarkOutputMultiplexer): records of a reader that does not name splits go through
+ * one generator for the subtask; a split reader (SplitSourceReader) asks for an output per
+ * split, and each split gets a generator of its own, combined by minimum with idle and
+ * finished splits left out, so a slow split holds the subtask's watermark back and an idle
+ * one does not. The subtask's generator stops counting once per-split outputs are used.
+ */
+export function timestampingSourceOutput(
+  tw: TimestampsAndWatermarks<unknown>,
+  hold: AfterRecordWatermarks,
+  slot: RecordTimestamp,
+  next: Collector<unknown>,
+  counters: { recordsIn: number },
+): TimestampingOutput & {
+  createOutputForSplit(splitId: string): TimestampingOutput;
+  releaseOutputForSplit(splitId: string): void;
+} {
+  let subtask: SplitWatermarks<unknown> | undefined = tw.addSplit('subtask');
+  // the subtask's head is the output itself, so a record costs no call more than the head
+  const head = timestampingSourceHead(subtask, hold, slot, next, counters);
+  const recordsBefore = counters.recordsIn;
+  const splits = new Map<string, SplitWatermarks<unknown>>();
+  return Object.assign(head, {
+    createOutputForSplit: (splitId: string): TimestampingOutput => {
+      const split = splits.get(splitId) ?? tw.addSplit(splitId);
+      splits.set(splitId, split);
+      // the subtask's own generator saw nothing: it must not hold the splits' minimum back
+      if (subtask !== undefined && counters.recordsIn === recordsBefore) {
+        tw.removeSplit(subtask);
+        subtask = undefined;
+      }
+      return timestampingSourceHead(split, hold, slot, next, counters);
+    },
+    releaseOutputForSplit: (splitId: string): void => {
+      const split = splits.get(splitId);
+      if (split === undefined) return;
+      splits.delete(splitId);
+      tw.removeSplit(split);
+    },
+  });
+}
+
 const WATERMARK_STATE = new ListStateDescriptor<[number, number, string]>('weir.watermark');
 
 /**
@@ -165,14 +245,21 @@ export function timestampsAndWatermarksOperator(
   };
   return {
     name: node.name,
-    collect(r: unknown) {
-      const prev = slot.value;
-      sink.begin();
-      slot.value = split.onRecord(r, prev);
-      output.collect(r);
-      slot.value = prev;
-      sink.end();
-    },
+    collect: split.emitsOnEvent
+      ? (r: unknown) => {
+          const prev = slot.value;
+          sink.begin();
+          slot.value = split.onRecord(r, prev);
+          output.collect(r);
+          slot.value = prev;
+          sink.end();
+        }
+      : (r: unknown) => {
+          const prev = slot.value;
+          slot.value = split.onRecord(r, prev);
+          output.collect(r);
+          slot.value = prev;
+        },
     open() {
       if (strategy.emitsWatermarks)
         timer = pts.registerTimer(tw.onProcessingTime(pts.getCurrentProcessingTime()), tick);

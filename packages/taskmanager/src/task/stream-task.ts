@@ -29,16 +29,16 @@ import { restoreKeyedState } from './task-state-restore.js';
 import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
 import { BufferDebloater, type BufferDebloatSettings } from '../network/buffer-debloater.js';
+import type { TimestampRuns } from '../network/buffer-format.js';
 import { createRecordWriter, fanOut, type RecordTimestamp } from '../network/record-writer.js';
 import { ResultPartition } from '../network/result-partition.js';
 import { createOperator, type OperatorRuntime } from '../operators/operator-factory.js';
-import { AfterRecordWatermarks } from '../operators/event-time-operators.js';
+import { AfterRecordWatermarks, timestampingSourceOutput } from '../operators/event-time-operators.js';
 import type { ProcessingTimeService } from '../eventtime/internal-timer-service.js';
 import { StatusWatermarkValve, TwoInputWatermarkCombiner } from '../eventtime/watermark-valve.js';
 import {
   DEFAULT_AUTO_WATERMARK_INTERVAL_MS,
   TimestampsAndWatermarks,
-  type SplitWatermarks,
 } from '../eventtime/watermark-generation.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker, ToWorker } from '../worker-protocol.js';
@@ -51,7 +51,7 @@ import type { SubtaskInfo } from './runtime-context.js';
  */
 function encodeAsBuffers(
   records: unknown[],
-  timestamps: number[] | undefined,
+  timestamps: TimestampRuns | undefined,
   from: number,
 ): Array<{ kind: 'buffer'; bytes: Uint8Array }> {
   const frames: Array<{ kind: 'buffer'; bytes: Uint8Array }> = [];
@@ -63,9 +63,15 @@ function encodeAsBuffers(
     onAvailable: () => {},
   });
   rp.onRequest(0, Number.MAX_SAFE_INTEGER);
+  let r = 0;
   for (let i = from; i < records.length; i++) {
-    const t = timestamps?.[i];
-    if (t !== undefined && t === t) rp.emitTimestamped(0, records[i], t);
+    if (timestamps === undefined) {
+      rp.emit(0, records[i]);
+      continue;
+    }
+    while (r + 1 < timestamps.runs && timestamps.starts[r + 1]! <= i) r++;
+    const t = timestamps.values[r]!;
+    if (t === t) rp.emitTimestamped(0, records[i], t);
     else rp.emit(0, records[i]);
   }
   rp.flushAll();
@@ -404,19 +410,9 @@ export class StreamTask implements CheckpointedTask {
           sink,
           autoWatermarkIntervalMs,
         ));
-        // one generator per source subtask: the readers do not say which split a record is from
-        const split: SplitWatermarks<unknown> = tw.addSplit('subtask');
         if (strategy.emitsWatermarks) this.nextWatermarkEmit = 0;
-        const slot = this.timestamp;
-        this.head = {
-          collect: (r) => {
-            counters.recordsIn++;
-            sink.begin();
-            slot.value = split.onRecord(r, undefined);
-            next.collect(r);
-            sink.end();
-          },
-        };
+        // one generator for the subtask, or one per split when the reader names its splits
+        this.head = timestampingSourceOutput(tw, sink, this.timestamp, next, counters);
       } else {
         this.head = {
           collect: (r) => {
@@ -666,7 +662,7 @@ export class StreamTask implements CheckpointedTask {
   }
 
   private readonly inputHandler = {
-    onRecords: (records: unknown[], channel: number, timestamps?: number[]): void => {
+    onRecords: (records: unknown[], channel: number, timestamps?: TimestampRuns): void => {
       this.counters.recordsIn += records.length;
       this.pendingInput = this.channelInput === undefined ? 0 : this.channelInput[channel]!;
       this.pendingChannel = channel;
@@ -674,6 +670,7 @@ export class StreamTask implements CheckpointedTask {
       this.pending = records;
       this.pendingTimestamps = timestamps;
       this.pendingAt = 0;
+      this.pendingRun = 0;
     },
     onEvent: (event: ChannelEvent, channel: number): void => {
       const valves = this.valves;
@@ -701,9 +698,11 @@ export class StreamTask implements CheckpointedTask {
 
   /** Records of the current buffer not yet pushed down the chain. */
   private pending: unknown[] | undefined;
-  /** their timestamps (NaN: none), when the buffer carried any */
-  private pendingTimestamps: number[] | undefined;
+  /** their timestamps as runs, when the buffer carried any */
+  private pendingTimestamps: TimestampRuns | undefined;
   private pendingAt = 0;
+  /** the run of pendingTimestamps that record pendingAt is in */
+  private pendingRun = 0;
   /** the input (0, 1) the current buffer came from */
   private pendingInput = 0;
   /** the input channel the current buffer came from */
@@ -727,12 +726,23 @@ export class StreamTask implements CheckpointedTask {
     while (i < records.length) {
       const stop = Math.min(records.length, i + this.chunk);
       if (timestamps === undefined) for (; i < stop; i++) head.collect(records[i]);
-      else
-        for (; i < stop; i++) {
-          const ts = timestamps[i]!;
-          slot.value = ts === ts ? ts : undefined;
-          head.collect(records[i]);
+      else {
+        // run by run: the timestamp is read once per run, not per record
+        const { runs, starts, values } = timestamps;
+        let r = this.pendingRun;
+        while (i < stop) {
+          const runEnd = r + 1 < runs ? starts[r + 1]! : records.length;
+          const t = values[r]!;
+          const ts = t === t ? t : undefined;
+          const e = runEnd < stop ? runEnd : stop;
+          for (; i < e; i++) {
+            slot.value = ts;
+            head.collect(records[i]);
+          }
+          if (i === runEnd) r++;
         }
+        this.pendingRun = r;
+      }
       const now = performance.now();
       // records that take long (1 ms of work each): smaller chunks, so the slice ends on time
       // and the thread's other work (checkpoint I/O, barriers, timers) is not held up for 64 of them
