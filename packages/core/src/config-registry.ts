@@ -255,6 +255,13 @@ export const CONFIG_OPTIONS = [
     SIZE,
     "RocksDB memtables per database, all of them together (default: 20% of the database's share of managed memory)",
   ),
+  o(
+    'jobmanager.execution.failover-strategy',
+    oneOf('region', 'full'),
+    'region or full',
+    'what a task failure restarts: region restarts only the pipelined region of the failed task (the tasks connected to it), full restarts every task of the job',
+    { default: 'region' },
+  ),
   // restart strategy
   o(
     'restart-strategy.type',
