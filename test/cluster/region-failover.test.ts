@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { JobDetails__Output as JobDetails } from '../../packages/core/src/index.js';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import { ROOT, TestCluster, tempDir, until } from '../helpers/cli.js';
 
@@ -127,6 +128,59 @@ describe('pipelined-region failover', () => {
       assertExactlyOnce(outB);
     } finally {
       client.close();
+    }
+  });
+
+  test('failover-strategy full: the same kill restarts every task of the job', async () => {
+    const full = await new TestCluster({
+      taskManagers: 2,
+      slots: 1,
+      extra: ['-D', 'jobmanager.execution.failover-strategy=full'],
+    }).start();
+    const client = await ClusterClient.connect(full.address);
+    try {
+      const r = await full.run([
+        'run',
+        job,
+        '--detached',
+        '--',
+        String(RECORDS),
+        String(RATE),
+        path.join(work, 'full-a'),
+        path.join(work, 'full-b'),
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      const allRunning = async (): Promise<JobDetails | undefined> => {
+        const s = await client.status(jobId);
+        return s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING')) ? s : undefined;
+      };
+      const before = await until('all tasks running', allRunning, 60_000);
+      const ids = (d: JobDetails): string[] =>
+        d.vertices.flatMap((v) => v.subtasks.map((t) => t.executionId));
+      // one slot holds subtask 0 of every vertex: both pipelines run on one TaskManager
+      const tm = before.vertices[0]!.subtasks[0]!.taskManagerId;
+      assert.ok(before.vertices.every((v) => v.subtasks[0]!.taskManagerId === tm));
+      await new Promise((res) => setTimeout(res, 1_000));
+      process.kill(full.taskManagerPid(tm), 'SIGKILL');
+      const restarted = await until(
+        'every task running again',
+        async () => {
+          const s = await allRunning();
+          return s && s.numRestarts >= 1 ? s : undefined;
+        },
+        30_000,
+      );
+      assert.equal(restarted.restarts[0]!.region, '', 'a full restart names no region');
+      const old = new Set(ids(before));
+      assert.ok(
+        ids(restarted).every((id) => !old.has(id)),
+        'every task of both pipelines runs in a new execution',
+      );
+      await client.cancel(jobId);
+    } finally {
+      client.close();
+      await full.stop();
     }
   });
 });
