@@ -86,9 +86,13 @@ describe('ResourceManager slots for a restarting region', () => {
       rm.releaseSlots('other', again);
       assert.equal(rm.freeSlots(), 1);
       rm.release('job');
-      const stale = [{ taskManager: { ...a }, slotIndex: 0 }];
-      const placed = rm.allocate('job', 1, stale)!;
-      assert.equal(placed.length, 1, 'a preferred TaskManager that is not the registered one is skipped');
+      // a TaskManager restarted with the same id is preferred (its local directory survived)
+      const again2 = rm.register('tm-a', '127.0.0.1:3', 2, 's-a2');
+      const restarted = rm.allocate('job', 1, [{ taskManager: a, slotIndex: 1 }])!;
+      assert.deepEqual([restarted[0]!.taskManager, restarted[0]!.slotIndex], [again2, 1]);
+      // one that is gone is not waited for
+      const gone = rm.allocate('job', 1, [{ taskManager: { ...a, id: 'tm-gone' }, slotIndex: 0 }]);
+      assert.equal(gone?.length, 1);
     } finally {
       rm.close();
     }

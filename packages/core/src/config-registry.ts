@@ -225,6 +225,19 @@ export const CONFIG_OPTIONS = [
     'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)',
   ),
   o(
+    'state.backend.local-recovery',
+    bool,
+    'true or false',
+    "keep a copy of each task's latest checkpoint files on the TaskManager's local disk; a task restarted on the same TaskManager restores from it and reads checkpoint storage only for what is missing or damaged",
+    { default: false },
+  ),
+  o(
+    'taskmanager.state.local.root-dirs',
+    dir,
+    'a directory',
+    'where local recovery keeps its copies; each TaskManager uses <dir>/<id> (default: <state.backend.rocksdb.localdir>/<id>/local-recovery)',
+  ),
+  o(
     'taskmanager.memory.managed.size',
     parseSize,
     SIZE,

@@ -135,6 +135,8 @@ export class JobMaster {
   /** the state the current attempt was deployed with */
   private restore: RestorePlan | undefined;
   private restoredCheckpointId = 0;
+  /** where each slot of the job was before a full restart: the new attempt prefers the same TaskManagers */
+  private previousSlots: Array<SlotAllocation | undefined> = [];
   /** the restart strategy's delay before the pending restart */
   private restartDelayMs = 0;
   private readonly onSlots = (): void => this.tryAllocate();
@@ -326,7 +328,7 @@ export class JobMaster {
     }
     if (this.status !== 'JOB_CREATED') return;
     const needed = this.slotsNeeded;
-    const slots = this.rm.allocate(this.jobId, needed);
+    const slots = this.rm.allocate(this.jobId, needed, this.previousSlots);
     if (!slots) {
       const reason = `waiting for ${needed} slots; ${this.rm.freeSlots()} of ${this.rm.totalSlots()} free on ${this.rm.taskManagers.size} TaskManagers`;
       if (reason !== this.waitingReason) this.log.info({ jobId: this.jobId }, reason);
@@ -730,6 +732,9 @@ export class JobMaster {
     this.restartScheduled = true;
     clearTimeout(this.cancelTimer);
     this.restarts.latest()!.canceledAt = Date.now();
+    this.previousSlots = [];
+    for (const e of this.executions)
+      this.previousSlots[this.slotOffset[e.region]! + e.subtaskIndex] ??= e.slot;
     this.rm.release(this.jobId);
     this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
   }

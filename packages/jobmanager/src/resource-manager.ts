@@ -195,8 +195,9 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   /**
    * All or nothing: `count` slots for a job, spread over TaskManagers (the one with the most
    * free slots first), so a job uses every process and core it can. `preferred[i]`, when given,
-   * is where slot i ran before: that TaskManager is taken for it while it is registered and has
-   * a free slot (its local state copy is there).
+   * is where slot i ran before: that TaskManager (by id: a TaskManager restarted with its id
+   * keeps its local directory) is taken for it while it is registered and has a free slot, so a
+   * task finds its local recovery copy there.
    */
   allocate(
     jobId: string,
@@ -208,7 +209,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
     for (let i = 0; i < count; i++) {
       const prev = preferred[i];
       const tm = prev && this.taskManagers.get(prev.taskManager.id);
-      if (!tm || tm !== prev.taskManager) continue;
+      if (!tm) continue;
       const slotIndex =
         tm.allocations[prev.slotIndex] === undefined ? prev.slotIndex : tm.allocations.indexOf(undefined);
       if (slotIndex < 0) continue;

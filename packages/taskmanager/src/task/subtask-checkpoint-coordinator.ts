@@ -17,6 +17,7 @@ import type { OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { ResultPartition } from '../network/result-partition.js';
 import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
+import { taskCheckpointStorage } from '../state/local-recovery-storage.js';
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
 
@@ -120,9 +121,12 @@ export class SubtaskCheckpointCoordinator {
     const t1 = performance.now();
     try {
       // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
-      const storage = barrier.storage
-        ? createCheckpointStorage(barrier.storage)
-        : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
+      // (with local recovery on, a checkpoint's files are also kept on local disk; a savepoint's never)
+      const storage = barrier.isSavepoint
+        ? createCheckpointStorage(barrier.storage || this.tdd.checkpointStorage)
+        : barrier.storage
+          ? taskCheckpointStorage(barrier.storage)
+          : (this.storage ??= taskCheckpointStorage(this.tdd.checkpointStorage));
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: TaskStateSnapshot = {};
       const written: string[] = [];

@@ -2,7 +2,6 @@ import {
   StorageError,
   childLocation,
   computeKeyGroupRangeForOperatorIndex,
-  createCheckpointStorage,
   decodeRecords,
   isIncrementalHandle,
   isWithinLocation,
@@ -13,6 +12,7 @@ import {
 } from '@weir/core';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { restoreIncrementalState } from '../state/incremental-snapshot.js';
+import { LocalRecoveryStorage, taskCheckpointStorage } from '../state/local-recovery-storage.js';
 
 /**
  * The state-restore step of a task (Flink's StreamTaskStateInitializer): reads the key groups of
@@ -26,7 +26,7 @@ export async function restoreKeyedState(
   operators: ReadonlyArray<{ operatorId: string; backend: KeyedStateBackend | undefined }>,
 ): Promise<void> {
   const range = computeKeyGroupRangeForOperatorIndex(tdd.maxParallelism, tdd.parallelism, tdd.subtaskIndex);
-  const storage = createCheckpointStorage(r.storage);
+  const storage = taskCheckpointStorage(r.storage);
   for (const { operatorId, backend } of operators) {
     const handles = r.operators[operatorId]?.keyed;
     if (!handles || !backend) continue;
@@ -54,4 +54,8 @@ export async function restoreKeyedState(
     }
     backend.restoreFinished?.();
   }
+  if (storage instanceof LocalRecoveryStorage)
+    storage.logRestore(
+      `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism}) checkpoint ${r.checkpointId}`,
+    );
 }
