@@ -16,11 +16,12 @@ import { nexmarkBench } from './nexmark/cluster.js';
 import { metricsOverhead } from './metrics-overhead.js';
 import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 import { connectorsBench } from './connectors.js';
+import { recoveryLarge } from './recovery-large.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, recovery-large, nexmark, metrics, eventtime, keyed-state, connectors */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -271,6 +272,7 @@ async function main(): Promise<void> {
   }
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('recovery')) await recovery();
+  if (want('recovery-large')) await recoveryLarge(here);
   if (want('nexmark')) await nexmarkBench(here);
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);
   if (want('connectors')) await connectorsBench(here);
