@@ -124,9 +124,13 @@ export class JobMaster {
   private attempt = 0;
   readonly regions: readonly PipelinedRegion[];
   private readonly regionOf: ReadonlyMap<string, number>;
-  /** the first slot of each region's share of the job's slots */
-  private readonly slotOffset: readonly number[];
-  private readonly slotsNeeded: number;
+  /** the first slot of each region's share of the job's slots (all 0 when regions share slots) */
+  private slotOffset: readonly number[];
+  /** slots when each region has its own, and when all share them (subtask i of every vertex in slot i) */
+  private readonly ownSlots: number;
+  private readonly sharedSlots: number;
+  /** whether the current attempt's regions share slots: then a region restart keeps the slots */
+  private regionsShareSlots = true;
   private readonly regionFailover: boolean;
   /** regions failing over on their own, by region index */
   private readonly regionFailovers = new Map<number, RegionFailover>();
@@ -191,16 +195,10 @@ export class JobMaster {
     this.restarts = new JobRestarts(log);
     this.regions = pipelinedRegions(graph);
     this.regionOf = new Map(this.regions.flatMap((r) => r.vertices.map((v) => [v.id, r.index] as const)));
-    // region failover: each region has slots of its own, so a lost TaskManager takes down only
-    // the regions that ran on it; full restart: every region shares slot i (as before regions)
     this.regionFailover = (opts.failoverStrategy ?? 'region') === 'region' && this.regions.length > 1;
-    let offset = 0;
-    this.slotOffset = this.regions.map((r) => {
-      const o = this.regionFailover ? offset : 0;
-      offset += r.slots;
-      return o;
-    });
-    this.slotsNeeded = this.regionFailover ? offset : Math.max(...this.regions.map((r) => r.slots));
+    this.ownSlots = this.regions.reduce((n, r) => n + r.slots, 0);
+    this.sharedSlots = Math.max(...this.regions.map((r) => r.slots));
+    this.slotOffset = this.regions.map(() => 0);
     this.restore = opts.restore;
     // only a retained checkpoint of this job counts as "restored checkpoint" (for the damaged-checkpoint
     // fallback): a recovered job restores its latest retained one; a start savepoint is not one
@@ -315,7 +313,7 @@ export class JobMaster {
     this.slotTimer = setTimeout(() => {
       if (this.status === 'JOB_CREATED') {
         this.failJob(
-          `Could not get ${this.slotsNeeded} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`,
+          `Could not get ${this.sharedSlots} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`,
         );
       }
     }, this.opts.slotRequestTimeoutMs);
@@ -327,8 +325,13 @@ export class JobMaster {
       for (const f of [...this.regionFailovers.values()]) if (f.phase === 'slots') this.tryAllocateRegion(f);
     }
     if (this.status !== 'JOB_CREATED') return;
-    const needed = this.slotsNeeded;
-    const slots = this.rm.allocate(this.jobId, needed, this.previousSlots);
+    // region failover: each region gets slots of its own when there are enough, so a lost
+    // TaskManager takes down only the regions that ran on it; else (and with full restart) the
+    // regions share slots as Flink's default slot sharing group does: slot i hosts subtask i of
+    // every vertex, and a lost TaskManager fails every region that had a task there
+    const own = this.regionFailover && this.rm.freeSlots() >= this.ownSlots;
+    const needed = own ? this.ownSlots : this.sharedSlots;
+    const slots = this.rm.allocate(this.jobId, needed, own ? this.previousSlots : []);
     if (!slots) {
       const reason = `waiting for ${needed} slots; ${this.rm.freeSlots()} of ${this.rm.totalSlots()} free on ${this.rm.taskManagers.size} TaskManagers`;
       if (reason !== this.waitingReason) this.log.info({ jobId: this.jobId }, reason);
@@ -337,6 +340,13 @@ export class JobMaster {
     }
     clearTimeout(this.slotTimer);
     this.waitingReason = '';
+    this.regionsShareSlots = !own;
+    let offset = 0;
+    this.slotOffset = this.regions.map((r) => {
+      const o = own ? offset : 0;
+      offset += r.slots;
+      return o;
+    });
     this.status = 'JOB_RUNNING';
     this.restarts.deployed(this.attempt);
     for (const e of this.executions) {
@@ -577,10 +587,12 @@ export class JobMaster {
     f.phase = 'backoff';
     const r = this.restarts.of(f.attempt);
     if (r) r.canceledAt = Date.now();
-    this.rm.releaseSlots(
-      this.jobId,
-      ofRegion.flatMap((x) => (x.slot ? [x.slot] : [])),
-    );
+    // shared slots still host other regions' tasks: the region's new executions take them again
+    if (!this.regionsShareSlots)
+      this.rm.releaseSlots(
+        this.jobId,
+        ofRegion.flatMap((x) => (x.slot ? [x.slot] : [])),
+      );
     f.timer = setTimeout(() => void this.restartRegion(f), f.delayMs);
   }
 
@@ -646,7 +658,9 @@ export class JobMaster {
   }
 
   private tryAllocateRegion(f: RegionFailover): void {
-    const slots = this.rm.allocate(this.jobId, f.region.slots, f.previousSlots);
+    const slots = this.regionsShareSlots
+      ? this.sharedSlotsFor(f)
+      : this.rm.allocate(this.jobId, f.region.slots, f.previousSlots);
     if (!slots) {
       const reason = `${f.region.name}: waiting for ${f.region.slots} slots; ${this.rm.freeSlots()} of ${this.rm.totalSlots()} free on ${this.rm.taskManagers.size} TaskManagers`;
       if (reason !== this.waitingReason) this.log.info({ jobId: this.jobId }, reason);
@@ -663,6 +677,23 @@ export class JobMaster {
       x.state = 'SCHEDULED';
     }
     void this.deploy(ofRegion);
+  }
+
+  /**
+   * Shared slots: the region's tasks go back to the slots they had while those are the job's
+   * (their TaskManager is alive); only the slots of a lost TaskManager are replaced.
+   */
+  private sharedSlotsFor(f: RegionFailover): SlotAllocation[] | undefined {
+    const kept = Array.from({ length: f.region.slots }, (_, i) => {
+      const p = f.previousSlots[i];
+      const tm = p && this.rm.taskManagers.get(p.taskManager.id);
+      return tm === p?.taskManager && tm?.allocations[p!.slotIndex] === this.jobId ? p : undefined;
+    });
+    const missing = kept.filter((k) => !k).length;
+    if (missing === 0) return kept as SlotAllocation[];
+    const fresh = this.rm.allocate(this.jobId, missing);
+    if (!fresh) return undefined;
+    return kept.map((k) => k ?? fresh.shift()!);
   }
 
   /** Ends every region failover in progress: the whole job fails over, fails or is canceled. */
