@@ -21,11 +21,12 @@ import { backpressureBench } from './backpressure.js';
 import { heapSnapshotBench } from './heap-snapshot.js';
 import { rocksdbLarge } from './rocksdb-large.js';
 import { unalignedBench } from './unaligned.js';
+import { recoveryLarge } from './recovery-large.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, rocksdb-100m, unaligned */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, rocksdb-100m, unaligned, recovery-large */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -320,6 +321,7 @@ async function main(): Promise<void> {
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('rocksdb-100m')) await rocksdbLarge(here);
   if (want('recovery')) await recovery();
+  if (want('recovery-large')) await recoveryLarge(here);
   if (want('nexmark')) await nexmarkBench(here);
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);
   if (want('connectors')) await connectorsBench(here);

@@ -94,7 +94,8 @@ export function describeRestart(r: JobRestart__Output): string {
     : r.restoredFrom
       ? `from ${r.restoredFrom}`
       : 'from scratch';
-  return `#${r.attempt} ${new Date(at(r.detectedAt)).toISOString()} ${from}: ${steps.join(', ')}; cause: ${r.cause}`;
+  const what = r.region ? ` ${r.region}` : '';
+  return `#${r.attempt} ${new Date(at(r.detectedAt)).toISOString()}${what} ${from}: ${steps.join(', ')}; cause: ${r.cause}`;
 }
 
 export function formatBytes(n: number): string {

@@ -237,6 +237,19 @@ export const CONFIG_OPTIONS = [
     'RocksDB directory root; each TaskManager uses <dir>/<id> (default .weir/tm-state)',
   ),
   o(
+    'state.backend.local-recovery',
+    bool,
+    'true or false',
+    "keep a copy of each task's latest checkpoint files on the TaskManager's local disk; a task restarted on the same TaskManager restores from it and reads checkpoint storage only for what is missing or damaged",
+    { default: false },
+  ),
+  o(
+    'taskmanager.state.local.root-dirs',
+    dir,
+    'a directory',
+    'where local recovery keeps its copies; each TaskManager uses <dir>/<id> (default: <state.backend.rocksdb.localdir>/<id>/local-recovery)',
+  ),
+  o(
     'taskmanager.memory.managed.size',
     parseSize,
     SIZE,
@@ -309,6 +322,13 @@ export const CONFIG_OPTIONS = [
     parseSize,
     SIZE,
     "RocksDB memtables per database, all of them together (default: 20% of the database's share of managed memory)",
+  ),
+  o(
+    'jobmanager.execution.failover-strategy',
+    oneOf('region', 'full'),
+    'region or full',
+    'what a task failure restarts: region restarts only the pipelined region of the failed task (the tasks connected to it), full restarts every task of the job',
+    { default: 'region' },
   ),
   // restart strategy
   o(

@@ -14,6 +14,9 @@ export interface Execution {
   executionId: string;
   vertex: JobVertex;
   subtaskIndex: number;
+  /** the index of its pipelined region (see pipelined-regions.ts) */
+  region: number;
+  /** the failover that created it: 0 for the first deployment; a region's restart raises only its own */
   attempt: number;
   state: ExecutionState;
   slot?: SlotAllocation;
@@ -25,15 +28,25 @@ export interface Execution {
 
 export const TERMINAL_TASK: ReadonlySet<ExecutionState> = new Set(['FINISHED', 'CANCELED', 'FAILED']);
 
-/** One new execution per subtask for an attempt; reports from older ones are ignored by execution id. */
-export function createExecutions(jobId: string, graph: JobGraph, attempt: number): Execution[] {
+/**
+ * One new execution per subtask of `vertices` (default: all) for an attempt; reports from older
+ * ones are ignored by execution id.
+ */
+export function createExecutions(
+  jobId: string,
+  graph: JobGraph,
+  attempt: number,
+  regionOf: ReadonlyMap<string, number> = new Map(),
+  vertices: readonly JobVertex[] = graph.vertices,
+): Execution[] {
   const executions: Execution[] = [];
-  for (const vertex of graph.vertices) {
+  for (const vertex of vertices) {
     for (let i = 0; i < vertex.parallelism; i++) {
       executions.push({
         executionId: `${jobId.slice(0, 8)}-${vertex.id}-${i}-${randomUUID().slice(0, 4)}`,
         vertex,
         subtaskIndex: i,
+        region: regionOf.get(vertex.id) ?? 0,
         attempt,
         state: 'CREATED',
         recordsIn: 0,

@@ -52,7 +52,11 @@ function workingDirectoryOf(jobContextJson: string): string | undefined {
 /** The registry settings a JobManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
 export type JobManagerSettings = Pick<
   Settings,
-  'heartbeat.interval' | 'heartbeat.timeout' | 'slot.request.timeout' | 'log.level'
+  | 'heartbeat.interval'
+  | 'heartbeat.timeout'
+  | 'slot.request.timeout'
+  | 'log.level'
+  | 'jobmanager.execution.failover-strategy'
 >;
 
 export interface JobManagerOptions {
@@ -388,6 +392,7 @@ export class JobManager {
       });
     const job = new JobMaster(jobId, graph, req.jobContextJson, this.rm, this.log.child({ jobId }), {
       slotRequestTimeoutMs: this.opts.settings['slot.request.timeout'],
+      failoverStrategy: this.opts.settings['jobmanager.execution.failover-strategy'],
       ...(restore ? { restore } : {}),
       checkpointStorage: this.opts.checkpointStorage,
       ...(this.opts.checkpointDefaults ? { checkpointDefaults: this.opts.checkpointDefaults } : {}),

@@ -9,7 +9,6 @@
 import {
   createCheckpointStorage,
   isCheckpointDamaged,
-  requiredSlots,
   TaskRateTracker,
   type ExecutionState,
   type JobDetails,
@@ -49,6 +48,8 @@ import {
 } from './execution-graph.js';
 import { ExecutionFailureHandler, damagedCheckpointCause } from './execution-failure-handler.js';
 import { JobRestarts } from './job-restarts.js';
+import { pipelinedRegions, type PipelinedRegion } from './pipelined-regions.js';
+import type { SlotAllocation } from './resource-manager.js';
 import { cancelTask, notifyCheckpoint, submitTask, triggerCheckpoint } from './task-manager-gateway.js';
 
 export type { Execution } from './execution-graph.js';
@@ -58,6 +59,8 @@ const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['JOB_FINISHED', 'JOB_CANCE
 
 export interface JobMasterOptions {
   slotRequestTimeoutMs: number;
+  /** jobmanager.execution.failover-strategy: restart the failed task's region only, or every task */
+  failoverStrategy?: 'region' | 'full';
   restore?: RestorePlan;
   /** the cluster's default checkpoint storage, used when the job sets none */
   checkpointStorage: string;
@@ -90,11 +93,29 @@ const STORED_RESTARTS = 100;
 const HISTORY_WRITE_INTERVAL_MS = 1_000;
 
 /**
+ * A pipelined region failing over on its own while the rest of the job runs (Flink's
+ * RestartPipelinedRegionFailoverStrategy): its tasks are canceled, the backoff waited out, then
+ * new executions of its tasks get slots and restore the latest completed checkpoint.
+ */
+interface RegionFailover {
+  region: PipelinedRegion;
+  attempt: number;
+  /** canceling its tasks, waiting out the backoff, or waiting for slots for its new executions */
+  phase: 'canceling' | 'backoff' | 'slots';
+  delayMs: number;
+  timer?: NodeJS.Timeout;
+  /** where its tasks ran: the new executions prefer the same slots (local state is there) */
+  previousSlots: Array<SlotAllocation | undefined>;
+}
+
+/**
  * Runs one job: builds its execution graph (one execution per subtask), waits for slots,
  * deploys every task with the locations of its inputs, and follows task states to the job's
- * end. A failed task or a lost TaskManager fails the whole attempt over: the other tasks are
- * canceled and, as the restart strategy allows, every task is deployed again with the state
- * of the latest completed checkpoint (Flink's full-restart failover).
+ * end. A failed task or a lost TaskManager fails its pipelined region over (the default,
+ * `jobmanager.execution.failover-strategy: region`): the region's other tasks are canceled and,
+ * as the restart strategy allows, deployed again with the state of the latest completed
+ * checkpoint while other regions keep running; with one region, or `full`, that is the whole
+ * attempt (Flink's full restart).
  */
 export class JobMaster {
   status: JobStatus = 'JOB_CREATED';
@@ -110,11 +131,25 @@ export class JobMaster {
   private cancelTimer: NodeJS.Timeout | undefined;
   private restartScheduled = false;
   private attempt = 0;
+  readonly regions: readonly PipelinedRegion[];
+  private readonly regionOf: ReadonlyMap<string, number>;
+  /** the first slot of each region's share of the job's slots (all 0 when regions share slots) */
+  private slotOffset: readonly number[];
+  /** slots when each region has its own, and when all share them (subtask i of every vertex in slot i) */
+  private readonly ownSlots: number;
+  private readonly sharedSlots: number;
+  /** whether the current attempt's regions share slots: then a region restart keeps the slots */
+  private regionsShareSlots = true;
+  private readonly regionFailover: boolean;
+  /** regions failing over on their own, by region index */
+  private readonly regionFailovers = new Map<number, RegionFailover>();
   readonly restarts: JobRestarts;
   private readonly failureHandler: ExecutionFailureHandler;
   /** the state the current attempt was deployed with */
   private restore: RestorePlan | undefined;
   private restoredCheckpointId = 0;
+  /** where each slot of the job was before a full restart: the new attempt prefers the same TaskManagers */
+  private previousSlots: Array<SlotAllocation | undefined> = [];
   /** the restart strategy's delay before the pending restart */
   private restartDelayMs = 0;
   /** the split enumerators of the current attempt, by source operator id */
@@ -171,6 +206,12 @@ export class JobMaster {
         : RESTART_STRATEGY_DEFAULTS.none);
     this.failureHandler = new ExecutionFailureHandler(new RestartBackoff(strategy), log);
     this.restarts = new JobRestarts(log);
+    this.regions = pipelinedRegions(graph);
+    this.regionOf = new Map(this.regions.flatMap((r) => r.vertices.map((v) => [v.id, r.index] as const)));
+    this.regionFailover = (opts.failoverStrategy ?? 'region') === 'region' && this.regions.length > 1;
+    this.ownSlots = this.regions.reduce((n, r) => n + r.slots, 0);
+    this.sharedSlots = Math.max(...this.regions.map((r) => r.slots));
+    this.slotOffset = this.regions.map(() => 0);
     this.restore = opts.restore;
     // only a retained checkpoint of this job counts as "restored checkpoint" (for the damaged-checkpoint
     // fallback): a recovered job restores its latest retained one; a start savepoint is not one
@@ -198,7 +239,7 @@ export class JobMaster {
 
   /** One new execution per subtask for the next attempt; reports from older ones are ignored. */
   private createExecutions(): void {
-    this.executions = createExecutions(this.jobId, this.graph, this.attempt);
+    this.executions = createExecutions(this.jobId, this.graph, this.attempt, this.regionOf);
     // samples of an older attempt's executions are of no use any more
     this.taskMetrics = new TaskRateTracker();
     this.byId.clear();
@@ -290,7 +331,7 @@ export class JobMaster {
     this.slotTimer = setTimeout(() => {
       if (this.status === 'JOB_CREATED') {
         this.failJob(
-          `Could not get ${requiredSlots(this.graph)} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`,
+          `Could not get ${this.sharedSlots} slots within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`,
         );
       }
     }, this.opts.slotRequestTimeoutMs);
@@ -298,9 +339,17 @@ export class JobMaster {
   }
 
   private tryAllocate(): void {
+    if (this.status === 'JOB_RUNNING') {
+      for (const f of [...this.regionFailovers.values()]) if (f.phase === 'slots') this.tryAllocateRegion(f);
+    }
     if (this.status !== 'JOB_CREATED') return;
-    const needed = requiredSlots(this.graph);
-    const slots = this.rm.allocate(this.jobId, needed);
+    // region failover: each region gets slots of its own when there are enough, so a lost
+    // TaskManager takes down only the regions that ran on it; else (and with full restart) the
+    // regions share slots as Flink's default slot sharing group does: slot i hosts subtask i of
+    // every vertex, and a lost TaskManager fails every region that had a task there
+    const own = this.regionFailover && this.rm.freeSlots() >= this.ownSlots;
+    const needed = own ? this.ownSlots : this.sharedSlots;
+    const slots = this.rm.allocate(this.jobId, needed, own ? this.previousSlots : []);
     if (!slots) {
       const reason = `waiting for ${needed} slots; ${this.rm.freeSlots()} of ${this.rm.totalSlots()} free on ${this.rm.taskManagers.size} TaskManagers`;
       if (reason !== this.waitingReason) this.log.info({ jobId: this.jobId }, reason);
@@ -309,13 +358,20 @@ export class JobMaster {
     }
     clearTimeout(this.slotTimer);
     this.waitingReason = '';
+    this.regionsShareSlots = !own;
+    let offset = 0;
+    this.slotOffset = this.regions.map((r) => {
+      const o = own ? offset : 0;
+      offset += r.slots;
+      return o;
+    });
     this.status = 'JOB_RUNNING';
     this.restarts.deployed(this.attempt);
     for (const e of this.executions) {
-      e.slot = slots[e.subtaskIndex];
+      e.slot = slots[this.slotOffset[e.region]! + e.subtaskIndex];
       e.state = 'SCHEDULED';
     }
-    void this.deployAll();
+    void this.deploy(this.executions);
   }
 
   private descriptor(e: Execution): TaskDeploymentDescriptor {
@@ -397,10 +453,13 @@ export class JobMaster {
     this.sourceCoordinators = new Map();
   }
 
-  private async deployAll(): Promise<void> {
-    if (!(await this.startSourceCoordinators())) return;
-    this.log.info({ jobId: this.jobId, tasks: this.executions.length }, 'deploying job');
-    const executions = this.executions;
+  /**
+   * Deploys `executions`: the whole job (the split enumerators start first, restored with it) or
+   * one pipelined region, which never holds a coordinated source (see taskFailed).
+   */
+  private async deploy(executions: readonly Execution[]): Promise<void> {
+    if (executions === this.executions && !(await this.startSourceCoordinators())) return;
+    this.log.info({ jobId: this.jobId, tasks: executions.length }, 'deploying job');
     await Promise.all(
       executions.map(async (e) => {
         e.state = 'DEPLOYING';
@@ -452,16 +511,14 @@ export class JobMaster {
     }
     const wasRunning = e.state === 'RUNNING';
     e.state = state;
-    this.restarts.stateRestored(this.attempt, extra.restoreDurationMs);
-    if (
-      state === 'RUNNING' &&
-      !wasRunning &&
-      this.status === 'JOB_RUNNING' &&
-      this.executions.every((x) => x.state === 'RUNNING')
-    ) {
-      this.restarts.allRunning(this.attempt);
-      this.persistHistory();
-      this.coordinator.start();
+    this.restarts.stateRestored(e.attempt, extra.restoreDurationMs);
+    if (state === 'RUNNING' && !wasRunning && this.status === 'JOB_RUNNING') {
+      // the tasks a failover deployed (all, or one region's) run again
+      if (this.executions.every((x) => x.attempt !== e.attempt || x.state === 'RUNNING')) {
+        this.restarts.allRunning(e.attempt);
+        this.persistHistory();
+      }
+      if (this.executions.every((x) => x.state === 'RUNNING')) this.coordinator.start();
     }
     if (state === 'RUNNING' && extra.endOfData && !e.endOfData) {
       e.endOfData = true;
@@ -547,6 +604,11 @@ export class JobMaster {
       this.checkCompletion();
       return;
     }
+    if (this.regionFailovers.has(e.region)) {
+      // its region is failing over already: one of the tasks being canceled
+      this.checkRegionCanceled(e.region);
+      return;
+    }
     this.failure = failure;
     const { cause, damaged } = this.failureHandler.taskFailure(
       failure,
@@ -559,7 +621,184 @@ export class JobMaster {
       this.failGlobally(this.damagedCheckpoint(damaged, cause), true, failure);
       return;
     }
-    this.failGlobally(cause, false, failure);
+    // a region with a split enumerator restarts with the whole job: the enumerator restores from
+    // the checkpoint together with every reader it hands splits to
+    const region = this.regions[e.region]!;
+    if (
+      this.regionFailover &&
+      this.status === 'JOB_RUNNING' &&
+      !region.vertices.some((v) => v.coordinatedSource)
+    )
+      this.failRegion(region, cause, failure);
+    else this.failGlobally(cause, false, failure);
+  }
+
+  /**
+   * Region failover: cancels the region's other tasks and, as the restart strategy allows,
+   * deploys it again from the latest completed checkpoint; other regions keep running. Pending
+   * checkpoints are aborted (they cannot complete without the region) and no new one is
+   * triggered until every task runs again; sinks of other regions hear only of completions and
+   * aborts, as with any checkpoint, so nothing of theirs is committed twice.
+   */
+  private failRegion(region: PipelinedRegion, cause: string, failure: TaskFailure): void {
+    const delay = this.failureHandler.restartDelay(cause, false, this.restarts.count);
+    this.recordException(failure, delay !== undefined);
+    this.failureCause = cause;
+    if (delay === undefined) {
+      this.failJob(cause);
+      return;
+    }
+    this.attempt++;
+    this.restarts.begin(this.attempt, cause, region.name);
+    this.log.warn(
+      { cause, region: region.name, attempt: this.attempt, delayMs: delay },
+      'region failing over: canceling its remaining tasks, then restarting them; other regions keep running',
+    );
+    this.persistHistory();
+    void this.coordinator.suspend(`${region.name} is restarting after: ${cause}`);
+    const ofRegion = this.executions.filter((x) => x.region === region.index);
+    const f: RegionFailover = {
+      region,
+      attempt: this.attempt,
+      phase: 'canceling',
+      delayMs: delay,
+      previousSlots: [],
+    };
+    // the new executions of subtask i share slot i of the region, as the old ones did
+    for (const x of ofRegion) f.previousSlots[x.subtaskIndex] ??= x.slot;
+    this.regionFailovers.set(region.index, f);
+    this.cancelRemaining(ofRegion);
+    // a task that never confirms its cancellation (its TaskManager hangs) does not hold up recovery
+    f.timer = setTimeout(() => {
+      for (const x of ofRegion) if (!TERMINAL_TASK.has(x.state)) x.state = 'CANCELED';
+      this.checkRegionCanceled(region.index);
+    }, this.opts.cancelTimeoutMs ?? 10_000);
+    this.checkRegionCanceled(region.index);
+  }
+
+  /** Every task of a failing region has ended: free its slots, wait out the backoff, then restart it. */
+  private checkRegionCanceled(index: number): void {
+    const f = this.regionFailovers.get(index);
+    if (!f || f.phase !== 'canceling') return;
+    const ofRegion = this.executions.filter((x) => x.region === index);
+    if (!ofRegion.every((x) => TERMINAL_TASK.has(x.state))) return;
+    clearTimeout(f.timer);
+    f.phase = 'backoff';
+    const r = this.restarts.of(f.attempt);
+    if (r) r.canceledAt = Date.now();
+    // shared slots still host other regions' tasks: the region's new executions take them again
+    if (!this.regionsShareSlots)
+      this.rm.releaseSlots(
+        this.jobId,
+        ofRegion.flatMap((x) => (x.slot ? [x.slot] : [])),
+      );
+    f.timer = setTimeout(() => void this.restartRegion(f), f.delayMs);
+  }
+
+  /** New executions of the region's tasks, restoring the latest completed checkpoint. */
+  private async restartRegion(f: RegionFailover): Promise<void> {
+    const live = (): boolean =>
+      this.status === 'JOB_RUNNING' && this.regionFailovers.get(f.region.index) === f;
+    if (!live()) return;
+    await this.coordinator.settled();
+    if (!live()) return;
+    const latest = this.coordinator.latestCompleted();
+    let restore = this.opts.restore;
+    if (latest) {
+      try {
+        restore = await RestorePlan.load(latest.path, this.graph, true);
+      } catch (err) {
+        if (!live()) return;
+        const message = (err as Error).message;
+        this.regionFailovers.delete(f.region.index);
+        if (!isCheckpointDamaged(err))
+          this.failGlobally(`Reading checkpoint ${latest.id} failed: ${message}`);
+        else
+          this.failGlobally(this.damagedCheckpoint(latest, `${message} (after: ${this.failureCause})`), true);
+        return;
+      }
+    }
+    if (!live()) return;
+    this.restore = restore;
+    this.restoredCheckpointId = latest ? latest.id : 0;
+    const r = this.restarts.of(f.attempt);
+    if (r) {
+      r.restoredCheckpointId = this.restoredCheckpointId;
+      r.restoredFrom = restore?.metadataFile ?? '';
+    }
+    if (restore)
+      this.coordinator.restoredFrom({
+        id: restore.metadata.checkpointId,
+        path: restore.metadataFile,
+        savepoint: !!restore.metadata.savepoint,
+      });
+    this.log.info(
+      { region: f.region.name, attempt: f.attempt, restoredCheckpointId: this.restoredCheckpointId },
+      'restarting the region',
+    );
+    const fresh = createExecutions(this.jobId, this.graph, f.attempt, this.regionOf, f.region.vertices);
+    const byKey = new Map(fresh.map((x) => [`${x.vertex.id}/${x.subtaskIndex}`, x]));
+    this.executions = this.executions.map((x) => {
+      const n = byKey.get(`${x.vertex.id}/${x.subtaskIndex}`);
+      if (!n) return x;
+      this.byId.delete(x.executionId);
+      this.byId.set(n.executionId, n);
+      return n;
+    });
+    f.phase = 'slots';
+    f.timer = setTimeout(() => {
+      if (this.regionFailovers.get(f.region.index) !== f || this.status !== 'JOB_RUNNING') return;
+      this.regionFailovers.delete(f.region.index);
+      this.failGlobally(
+        `Could not get ${f.region.slots} slots for ${f.region.name} within ${this.opts.slotRequestTimeoutMs / 1000} s: ${this.waitingReason}`,
+      );
+    }, this.opts.slotRequestTimeoutMs);
+    this.tryAllocateRegion(f);
+  }
+
+  private tryAllocateRegion(f: RegionFailover): void {
+    const slots = this.regionsShareSlots
+      ? this.sharedSlotsFor(f)
+      : this.rm.allocate(this.jobId, f.region.slots, f.previousSlots);
+    if (!slots) {
+      const reason = `${f.region.name}: waiting for ${f.region.slots} slots; ${this.rm.freeSlots()} of ${this.rm.totalSlots()} free on ${this.rm.taskManagers.size} TaskManagers`;
+      if (reason !== this.waitingReason) this.log.info({ jobId: this.jobId }, reason);
+      this.waitingReason = reason;
+      return;
+    }
+    clearTimeout(f.timer);
+    this.regionFailovers.delete(f.region.index);
+    this.waitingReason = '';
+    this.restarts.deployed(f.attempt);
+    const ofRegion = this.executions.filter((x) => x.region === f.region.index);
+    for (const x of ofRegion) {
+      x.slot = slots[x.subtaskIndex];
+      x.state = 'SCHEDULED';
+    }
+    void this.deploy(ofRegion);
+  }
+
+  /**
+   * Shared slots: the region's tasks go back to the slots they had while those are the job's
+   * (their TaskManager is alive); only the slots of a lost TaskManager are replaced.
+   */
+  private sharedSlotsFor(f: RegionFailover): SlotAllocation[] | undefined {
+    const kept = Array.from({ length: f.region.slots }, (_, i) => {
+      const p = f.previousSlots[i];
+      const tm = p && this.rm.taskManagers.get(p.taskManager.id);
+      return tm === p?.taskManager && tm?.allocations[p!.slotIndex] === this.jobId ? p : undefined;
+    });
+    const missing = kept.filter((k) => !k).length;
+    if (missing === 0) return kept as SlotAllocation[];
+    const fresh = this.rm.allocate(this.jobId, missing);
+    if (!fresh) return undefined;
+    return kept.map((k) => k ?? fresh.shift()!);
+  }
+
+  /** Ends every region failover in progress: the whole job fails over, fails or is canceled. */
+  private dropRegionFailovers(): void {
+    for (const f of this.regionFailovers.values()) clearTimeout(f.timer);
+    this.regionFailovers.clear();
   }
 
   /** The cause a job with a damaged latest checkpoint fails with (see damagedCheckpointCause). */
@@ -595,6 +834,7 @@ export class JobMaster {
       return;
     }
     this.failureCause = cause;
+    this.dropRegionFailovers();
     this.attempt++;
     this.restarts.begin(this.attempt, cause);
     this.log.warn(
@@ -622,6 +862,9 @@ export class JobMaster {
     this.restartScheduled = true;
     clearTimeout(this.cancelTimer);
     this.restarts.latest()!.canceledAt = Date.now();
+    this.previousSlots = [];
+    for (const e of this.executions)
+      this.previousSlots[this.slotOffset[e.region]! + e.subtaskIndex] ??= e.slot;
     this.rm.release(this.jobId);
     this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
   }
@@ -688,8 +931,8 @@ export class JobMaster {
     }
   }
 
-  private cancelRemaining(): void {
-    for (const e of this.executions) {
+  private cancelRemaining(executions: readonly Execution[] = this.executions): void {
+    for (const e of executions) {
       if (TERMINAL_TASK.has(e.state)) continue;
       if (
         e.state === 'CREATED' ||
@@ -716,6 +959,7 @@ export class JobMaster {
     if (this.isTerminal || this.status === 'JOB_CANCELLING') return;
     this.log.info({ jobId: this.jobId }, 'canceling job');
     clearTimeout(this.restartTimer);
+    this.dropRegionFailovers();
     void this.coordinator.suspend('the job is being canceled');
     if (this.status === 'JOB_CREATED' || (this.status === 'JOB_RESTARTING' && this.restartScheduled)) {
       for (const e of this.executions) e.state = 'CANCELED';
@@ -732,6 +976,7 @@ export class JobMaster {
     this.failureCause = cause;
     this.log.error({ jobId: this.jobId, cause }, 'job failed');
     clearTimeout(this.restartTimer);
+    this.dropRegionFailovers();
     void this.coordinator.suspend('the job is failing');
     if (this.status === 'JOB_CREATED' || (this.status === 'JOB_RESTARTING' && this.restartScheduled)) {
       for (const e of this.executions) e.state = 'CANCELED';
@@ -745,6 +990,9 @@ export class JobMaster {
 
   private checkCompletion(): void {
     if (this.isTerminal) return;
+    for (const i of [...this.regionFailovers.keys()]) this.checkRegionCanceled(i);
+    // a region failing over is not the end of the job, even when every other task has finished
+    if (this.status === 'JOB_RUNNING' && this.regionFailovers.size > 0) return;
     if (!this.executions.every((e) => TERMINAL_TASK.has(e.state))) return;
     if (this.status === 'JOB_RESTARTING') this.scheduleRestart();
     else if (this.status === 'JOB_FAILING') this.finish('JOB_FAILED');
@@ -760,6 +1008,7 @@ export class JobMaster {
     clearTimeout(this.slotTimer);
     clearTimeout(this.restartTimer);
     clearTimeout(this.cancelTimer);
+    this.dropRegionFailovers();
     this.rm.release(this.jobId);
     this.rm.off('slotsAvailable', this.onSlots);
     this.rm.off('taskManagerLost', this.onLost);
@@ -781,6 +1030,7 @@ export class JobMaster {
     if (this.isTerminal) return;
     this.closeSourceCoordinators();
     this.log.info({ jobId: this.jobId }, 'suspending job; a JobManager on the same job store will resume it');
+    this.dropRegionFailovers();
     clearTimeout(this.historyTimer);
     clearTimeout(this.slotTimer);
     clearTimeout(this.restartTimer);

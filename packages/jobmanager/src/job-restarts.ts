@@ -12,6 +12,8 @@ export interface JobRestart {
   restoredCheckpointId: number;
   restoredFrom: string;
   stateRestoreMs: number;
+  /** the pipelined region that restarted (region failover); '' when every task restarted */
+  region: string;
 }
 
 /**
@@ -27,10 +29,10 @@ export class JobRestarts {
     return this.all.length;
   }
 
-  /** The latest failover, if it belongs to `attempt`. */
-  private of(attempt: number): JobRestart | undefined {
-    const r = this.all[this.all.length - 1];
-    return r && r.attempt === attempt ? r : undefined;
+  /** The failover that started `attempt` (regions restart on their own, so not always the latest). */
+  of(attempt: number): JobRestart | undefined {
+    for (let i = this.all.length - 1; i >= 0; i--) if (this.all[i]!.attempt === attempt) return this.all[i];
+    return undefined;
   }
 
   /** The latest failover: the one whose recovery is in progress. */
@@ -38,7 +40,7 @@ export class JobRestarts {
     return this.all[this.all.length - 1];
   }
 
-  begin(attempt: number, cause: string): void {
+  begin(attempt: number, cause: string, region = ''): void {
     this.all.push({
       attempt,
       cause,
@@ -50,6 +52,7 @@ export class JobRestarts {
       restoredCheckpointId: 0,
       restoredFrom: '',
       stateRestoreMs: 0,
+      region,
     });
   }
 
@@ -67,13 +70,21 @@ export class JobRestarts {
     const r = this.of(attempt);
     if (r && r.runningAt === 0) {
       r.runningAt = Date.now();
-      this.log.info({ attempt, recoveryMs: r.runningAt - r.detectedAt }, 'all tasks running again');
+      this.log.info(
+        { attempt, ...(r.region ? { region: r.region } : {}), recoveryMs: r.runningAt - r.detectedAt },
+        'all tasks running again',
+      );
     }
   }
 
   checkpointCompleted(checkpointId: number): void {
-    const r = this.latest();
-    if (r && r.runningAt > 0 && r.firstCheckpointAt === 0) {
+    // every failover since the last one that saw its first checkpoint (regions restart on their own)
+    for (let i = this.all.length - 1; i >= 0 && this.all[i]!.firstCheckpointAt === 0; i--)
+      this.firstCheckpoint(this.all[i]!, checkpointId);
+  }
+
+  private firstCheckpoint(r: JobRestart, checkpointId: number): void {
+    if (r.runningAt > 0 && r.firstCheckpointAt === 0) {
       r.firstCheckpointAt = Date.now();
       this.log.info(
         { checkpointId, recoveryMs: r.firstCheckpointAt - r.detectedAt },

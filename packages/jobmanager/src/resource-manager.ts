@@ -194,13 +194,31 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
 
   /**
    * All or nothing: `count` slots for a job, spread over TaskManagers (the one with the most
-   * free slots first), so a job uses every process and core it can.
+   * free slots first), so a job uses every process and core it can. `preferred[i]`, when given,
+   * is where slot i ran before: that TaskManager (by id: a TaskManager restarted with its id
+   * keeps its local directory) is taken for it while it is registered and has a free slot, so a
+   * task finds its local recovery copy there.
    */
-  allocate(jobId: string, count: number): SlotAllocation[] | undefined {
+  allocate(
+    jobId: string,
+    count: number,
+    preferred: ReadonlyArray<SlotAllocation | undefined> = [],
+  ): SlotAllocation[] | undefined {
     if (this.freeSlots() < count) return undefined;
-    const result: SlotAllocation[] = [];
+    const result = new Array<SlotAllocation | undefined>(count).fill(undefined);
+    for (let i = 0; i < count; i++) {
+      const prev = preferred[i];
+      const tm = prev && this.taskManagers.get(prev.taskManager.id);
+      if (!tm) continue;
+      const slotIndex =
+        tm.allocations[prev.slotIndex] === undefined ? prev.slotIndex : tm.allocations.indexOf(undefined);
+      if (slotIndex < 0) continue;
+      tm.allocations[slotIndex] = jobId;
+      result[i] = { taskManager: tm, slotIndex };
+    }
     const tms = [...this.taskManagers.values()];
-    while (result.length < count) {
+    for (let i = 0; i < count; i++) {
+      if (result[i]) continue;
       let best: RegisteredTaskManager | undefined;
       let bestFree = 0;
       for (const tm of tms) {
@@ -212,9 +230,21 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       }
       const slotIndex = best!.allocations.indexOf(undefined);
       best!.allocations[slotIndex] = jobId;
-      result.push({ taskManager: best!, slotIndex });
+      result[i] = { taskManager: best!, slotIndex };
     }
-    return result;
+    return result as SlotAllocation[];
+  }
+
+  /** Frees some of a job's slots (a region that restarts); slots of lost TaskManagers are gone already. */
+  releaseSlots(jobId: string, slots: readonly SlotAllocation[]): void {
+    let freed = false;
+    for (const { taskManager, slotIndex } of slots) {
+      if (this.taskManagers.get(taskManager.id) !== taskManager) continue;
+      if (taskManager.allocations[slotIndex] !== jobId) continue;
+      taskManager.allocations[slotIndex] = undefined;
+      freed = true;
+    }
+    if (freed) this.emit('slotsAvailable');
   }
 
   release(jobId: string): void {

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamGraph } from '@weir/api/internal';
 import {
   configureS3Storage,
+  createLogger,
   parseJobContext,
   planJobBundle,
   type S3StorageSettings,
@@ -10,6 +11,7 @@ import {
 import type { ResultPartition } from './network/result-partition.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { StreamTask, type NetworkSettings, type TaskHost } from './task/stream-task.js';
+import { configureLocalRecovery } from './state/local-recovery-storage.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 /**
@@ -25,11 +27,17 @@ export interface SlotWorkerData {
   s3: S3StorageSettings;
   /** pipeline.auto-watermark-interval, for jobs that do not set their own */
   autoWatermarkIntervalMs: number;
+  /** state.backend.local-recovery: where checkpoint copies are kept; unset when off */
+  localRecoveryDir?: string;
 }
 
 const port = parentPort!;
 const data = workerData as SlotWorkerData;
 configureS3Storage(data.s3);
+configureLocalRecovery(
+  data.localRecoveryDir,
+  createLogger('taskmanager', { taskManagerId: data.taskManagerId }),
+);
 const tasks = new Map<string, StreamTask>();
 const partitions = new Map<string, ResultPartition>();
 let graph: Promise<StreamGraph> | undefined;

@@ -47,6 +47,8 @@ export type TaskManagerSettings = Pick<
   | 'taskmanager.network.memory.buffer-debloat.threshold-percentages'
   | 'taskmanager.memory.min-segment-size'
   | 'log.level'
+  | 'state.backend.local-recovery'
+  | 'taskmanager.state.local.root-dirs'
   | S3Key
 >;
 
@@ -110,6 +112,8 @@ export class TaskExecutor {
   private readonly exchange: ExchangeRouter;
   readonly metrics: TaskManagerMetrics;
   private readonly executionSlot = new Map<string, Slot>();
+  /** where local recovery keeps checkpoint copies (kept across restarts of a TaskManager with this id); unset when off */
+  readonly localRecoveryDir: string | undefined;
   private stopping = false;
 
   constructor(private readonly opts: TaskManagerOptions) {
@@ -150,6 +154,12 @@ export class TaskExecutor {
         writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
       },
     };
+    const localRoot = opts.settings['taskmanager.state.local.root-dirs'];
+    this.localRecoveryDir = opts.settings['state.backend.local-recovery']
+      ? localRoot
+        ? path.join(path.resolve(localRoot), this.id)
+        : path.join(this.rocksdb.localDir, 'local-recovery')
+      : undefined;
     this.exchange = new ExchangeRouter(this.id);
     this.metrics = new TaskManagerMetrics(this.rocksdb.localDir, this.log);
     this.jm = new JobManagerConnection({
@@ -288,6 +298,7 @@ export class TaskExecutor {
       rocksdb: this.rocksdb,
       s3: s3StorageSettings(this.opts.settings),
       autoWatermarkIntervalMs: this.opts.settings['pipeline.auto-watermark-interval'],
+      ...(this.localRecoveryDir ? { localRecoveryDir: this.localRecoveryDir } : {}),
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));

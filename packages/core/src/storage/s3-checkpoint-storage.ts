@@ -18,6 +18,9 @@ type LibStorage = typeof LibStorageModule;
 
 let sdk: Promise<{ s3: S3Sdk; lib: LibStorage }> | undefined;
 
+const DEFAULT_READ_PART_SIZE = 8 * 1024 * 1024;
+const DEFAULT_READ_CONCURRENCY = 4;
+
 /**
  * The AWS SDK is loaded on first use of an s3:// location (it is large, and a deployment that
  * keeps its checkpoints in files never needs it).
@@ -61,6 +64,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
   readonly bucket: string;
   readonly prefix: string;
   private client: Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> | undefined;
+  /** reads of larger objects are split into ranged GETs of this many bytes... */
+  readPartSize = DEFAULT_READ_PART_SIZE;
+  /** ...this many in flight at a time */
+  readConcurrency = DEFAULT_READ_CONCURRENCY;
 
   /** `root`: an s3:// URI or a parsed S3 location; the client settings (default: the process's, see configureS3Storage) are read now, the SDK loaded on first use */
   constructor(
@@ -160,9 +167,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
     const key = this.key(relPath);
     let data: Buffer;
     try {
-      const { client, s3 } = await this.connect();
-      const res = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      data = Buffer.from(await res.Body!.transformToByteArray());
+      data = await this.rangedGet(key);
     } catch (err) {
       if (err instanceof StorageError) throw err;
       throw new StorageError(
@@ -177,6 +182,65 @@ export class S3CheckpointStorage implements CheckpointStorage {
         `Checksum mismatch in checkpoint file ${this.where(key)}: the file is corrupt`,
       );
     return data;
+  }
+
+  /**
+   * An object in ranged GETs of `readPartSize` bytes, up to `readConcurrency` at a time: the
+   * first range tells the object's size (Content-Range), the rest run in parallel into one
+   * buffer. One connection to S3 runs at a few tens of MB/s; several in parallel fill the link,
+   * which is what a restore of large state waits on. A server that ignores Range sends the
+   * whole object in the first answer.
+   */
+  private async rangedGet(key: string): Promise<Buffer> {
+    const { client, s3 } = await this.connect();
+    const part = this.readPartSize;
+    const get = async (
+      from: number,
+      to: number,
+    ): Promise<{ bytes: Uint8Array; total: number | undefined }> => {
+      const res = await client.send(
+        new s3.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${from}-${to}` }),
+      );
+      const m = /\/(\d+)$/.exec(res.ContentRange ?? '');
+      const total = m ? Number(m[1]) : undefined;
+      if (total === 0) {
+        // an empty object (some servers answer a range of it with a body that never comes)
+        (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        return { bytes: new Uint8Array(0), total };
+      }
+      return { bytes: await res.Body!.transformToByteArray(), total };
+    };
+    let first: { bytes: Uint8Array; total: number | undefined };
+    try {
+      first = await get(0, part - 1);
+    } catch (err) {
+      // S3 refuses any range of an empty object (416 InvalidRange): read it whole
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name !== 'InvalidRange' && e.$metadata?.httpStatusCode !== 416) throw err;
+      const res = await client.send(new s3.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return Buffer.from(await res.Body!.transformToByteArray());
+    }
+    const total = first.total;
+    if (total === undefined || total <= first.bytes.byteLength) return Buffer.from(first.bytes);
+    const out = Buffer.allocUnsafe(total);
+    out.set(first.bytes, 0);
+    let next = first.bytes.byteLength;
+    const worker = async (): Promise<void> => {
+      while (next < total) {
+        const from = next;
+        const to = Math.min(total, from + part) - 1;
+        next = to + 1;
+        const { bytes } = await get(from, to);
+        if (bytes.byteLength !== to - from + 1)
+          throw new StorageError(
+            'CORRUPT',
+            `S3 answered bytes ${from}-${to} of ${this.where(key)} with ${bytes.byteLength} bytes (the object changed while it was read?)`,
+          );
+        out.set(bytes, from);
+      }
+    };
+    await Promise.all(Array.from({ length: this.readConcurrency }, worker));
+    return out;
   }
 
   private async keys(

@@ -449,6 +449,7 @@ export function restarts(job: JobMaster): Json {
     restarts: job.restarts.all.map((r) => ({
       attempt: r.attempt,
       cause: r.cause,
+      region: r.region || null,
       'restored-checkpoint-id': r.restoredCheckpointId || null,
       'restored-from': r.restoredFrom || null,
       'state-restore-ms': r.stateRestoreMs,

@@ -1,6 +1,5 @@
 import {
   StorageError,
-  createCheckpointStorage,
   decodeRecords,
   resolveHandlePath,
   storageUri,
@@ -8,6 +7,7 @@ import {
   type SharedFileHandle,
 } from '@weir/core';
 import type { KeyedStateBackend } from './keyed-state-backend.js';
+import { taskCheckpointStorage } from './local-recovery-storage.js';
 
 /*
  * Incremental checkpoints of keyed state: the format of their handles and of their delta
@@ -97,7 +97,7 @@ export async function restoreIncrementalState(
     (a, b) => a.file.checkpointId - b.file.checkpointId,
   )) {
     const where = resolveHandlePath(root, file.path);
-    const data = await createCheckpointStorage(where.root).read(where.path, file.sha256);
+    const data = await taskCheckpointStorage(where.root).read(where.path, file.sha256);
     for (const l of links) {
       if (l.offset + l.length > data.byteLength)
         throw new StorageError(

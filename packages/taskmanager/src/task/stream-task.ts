@@ -26,6 +26,7 @@ import type { KeyedStateBackend, RocksDBSettings } from '../state/keyed-state-ba
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
 import { restoreKeyedState } from './task-state-restore.js';
+import { localCheckpointCompleted } from '../state/local-recovery-storage.js';
 import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
 import { BufferDebloater, type BufferDebloatSettings } from '../network/buffer-debloater.js';
@@ -934,6 +935,7 @@ export class StreamTask implements CheckpointedTask {
   /** The JobManager's word on a checkpoint (see SubtaskCheckpointCoordinator.notifyCheckpoint). */
   notifyCheckpoint(checkpointId: number, completed: boolean, final = false): void {
     this.checkpoints.notifyCheckpoint(checkpointId, completed, final);
+    if (completed) localCheckpointCompleted(this.tdd.checkpointStorage, this.tdd.jobId, checkpointId);
   }
 
   // ---- CheckpointedTask

@@ -21,6 +21,7 @@ import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 import { encodeChannelState } from './channel-state.js';
 import { ChannelStateCapture } from './channel-state-capture.js';
+import { taskCheckpointStorage } from '../state/local-recovery-storage.js';
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
 
@@ -159,9 +160,12 @@ export class SubtaskCheckpointCoordinator {
     let storage: CheckpointStorage | undefined;
     try {
       // a savepoint names its own place; a checkpoint goes to the job's checkpoint storage
-      storage = barrier.storage
-        ? createCheckpointStorage(barrier.storage)
-        : (this.storage ??= createCheckpointStorage(this.tdd.checkpointStorage));
+      // (with local recovery on, a checkpoint's files are also kept on local disk; a savepoint's never)
+      storage = barrier.isSavepoint
+        ? createCheckpointStorage(barrier.storage || this.tdd.checkpointStorage)
+        : barrier.storage
+          ? taskCheckpointStorage(barrier.storage)
+          : (this.storage ??= taskCheckpointStorage(this.tdd.checkpointStorage));
       const directory = barrier.directory || `${this.tdd.jobId}/chk-${id}`;
       const state: TaskStateSnapshot = {};
       let size = 0;

@@ -2,17 +2,19 @@ import {
   StorageError,
   childLocation,
   computeKeyGroupRangeForOperatorIndex,
-  createCheckpointStorage,
   decodeRecords,
   isIncrementalHandle,
   isWithinLocation,
   parseStorageLocation,
-  type IncrementalKeyedHandle,
   type TaskDeploymentDescriptor__Output,
   type TaskRestoreState,
 } from '@weir/core';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { restoreIncrementalState } from '../state/incremental-snapshot.js';
+import { LocalRecoveryStorage, taskCheckpointStorage } from '../state/local-recovery-storage.js';
+
+/** state files of one operator read at the same time on restore */
+const READ_AHEAD = 4;
 
 /**
  * The state-restore step of a task (Flink's StreamTaskStateInitializer): reads the key groups of
@@ -26,17 +28,23 @@ export async function restoreKeyedState(
   operators: ReadonlyArray<{ operatorId: string; backend: KeyedStateBackend | undefined }>,
 ): Promise<void> {
   const range = computeKeyGroupRangeForOperatorIndex(tdd.maxParallelism, tdd.parallelism, tdd.subtaskIndex);
-  const storage = createCheckpointStorage(r.storage);
+  const storage = taskCheckpointStorage(r.storage);
   for (const { operatorId, backend } of operators) {
     const handles = r.operators[operatorId]?.keyed;
     if (!handles || !backend) continue;
-    const incremental: IncrementalKeyedHandle[] = [];
-    for (const h of handles) {
-      if (isIncrementalHandle(h)) {
-        incremental.push(h);
-        continue;
-      }
-      const data = await storage.read(h.path, h.sha256);
+    const incremental = handles.filter(isIncrementalHandle);
+    const full = handles.filter((h) => !isIncrementalHandle(h));
+    // files are read READ_AHEAD at a time (parallel downloads) and applied in order
+    const reads = full.map(() => undefined as Promise<Buffer> | undefined);
+    const readAt = (i: number): void => {
+      if (i < full.length) (reads[i] = storage.read(full[i]!.path, full[i]!.sha256)).catch(() => {});
+    };
+    for (let i = 0; i < READ_AHEAD; i++) readAt(i);
+    for (let i = 0; i < full.length; i++) {
+      const h = full[i]!;
+      const data = await reads[i]!;
+      reads[i] = undefined;
+      readAt(i + READ_AHEAD);
       for (const [kg, [off, len]] of Object.entries(h.index)) {
         if (!range.contains(Number(kg))) continue;
         if (off + len > data.byteLength)
@@ -54,4 +62,8 @@ export async function restoreKeyedState(
     }
     backend.restoreFinished?.();
   }
+  if (storage instanceof LocalRecoveryStorage)
+    storage.logRestore(
+      `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism}) checkpoint ${r.checkpointId}`,
+    );
 }

@@ -1,0 +1,131 @@
+/**
+ * Recovery of large RocksDB state after kill -9 (BENCH_ONLY=recovery-large): a keyed job with
+ * BENCH_RECOVERY_LARGE_KEYS keys (default 2M; the bar is stated for 10M) on RocksDB, full
+ * checkpoints to file:// storage. Two clusters:
+ * - remote restore: 3 TaskManagers x 1 slot, the job on 2; the killed TaskManager's task moves
+ *   to the spare and downloads its state from checkpoint storage;
+ * - local recovery: 2 TaskManagers x 1 slot with state.backend.local-recovery; the killed
+ *   TaskManager is started again by the local cluster under its id, gets its task back and
+ *   restores from its local copy (the time includes that process restart).
+ * Beside them, the raw read bandwidth of the checkpoint's files (a plain read of every file of
+ * the restored checkpoint, same run; the page cache is warm, as it is for the restore).
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterClient } from '../packages/client/src/index.js';
+import { LocalCluster } from '../packages/cli/src/index.js';
+import { submitDetached } from './submit.js';
+
+interface LargeRecovery {
+  mode: string;
+  keys: number;
+  stateBytes: number;
+  runningMs: number;
+  stateRestoreMs: number;
+  detectionMs: number;
+  localRestores: number;
+  rawReadMBps: number;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)],
+  );
+}
+
+/** MB/s of a plain read of every file of a checkpoint directory. */
+function rawReadBandwidth(dir: string): number {
+  const files = filesUnder(dir);
+  const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
+  const t0 = performance.now();
+  for (const f of files) readFileSync(f);
+  return bytes / 1e6 / ((performance.now() - t0) / 1000);
+}
+
+async function measure(here: string, mode: 'remote' | 'local', keys: number): Promise<LargeRecovery> {
+  const local = mode === 'local';
+  const cluster = new LocalCluster({
+    taskManagers: local ? 2 : 3,
+    slots: 1,
+    port: 0,
+    dir: path.join(here, `.tmp-recovery-large-${mode}`),
+    jobStore: false,
+    securityArgs: local ? ['-D', 'state.backend.local-recovery=true'] : [],
+  });
+  await cluster.start();
+  const client = await ClusterClient.connect(cluster.jobManagerAddress);
+  try {
+    const jobId = await submitDetached(path.join(here, 'jobs', 'large-state.ts'), {
+      jobmanager: cluster.jobManagerAddress,
+      args: [String(keys), '2000', '', 'rocksdb', '0'],
+    });
+    // every key has state once the source has emitted `keys` records; then one more checkpoint
+    let completedAtFull = -1;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const d = await client.status(jobId);
+      const emitted = d.vertices
+        .find((v) => v.name.includes('Keys'))!
+        .subtasks.reduce((s, t) => s + Number(t.recordsOut), 0);
+      const completed = (await client.checkpoints(jobId)).counts?.completed ?? 0;
+      process.stderr.write(
+        `\r\x1b[2K  ${mode}: ${emitted} of ${keys} keys written, ${completed} checkpoints`,
+      );
+      if (completedAtFull < 0 && emitted >= keys) completedAtFull = completed;
+      if (completedAtFull >= 0 && completed >= completedAtFull + 2) break;
+    }
+    const stats = await client.checkpoints(jobId);
+    const latest = stats.latestCompleted!;
+    const d = await client.status(jobId);
+    const keyed = d.vertices.find((v) => v.name.includes('KeyedProcess'))!;
+    const victim = keyed.subtasks[0]!.taskManagerId;
+    const killedAt = Date.now();
+    process.kill(cluster.taskManagerPid(victim)!, 'SIGKILL');
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const r = (await client.status(jobId)).restarts[0];
+      if (r && Number(r.runningAt) > 0) {
+        process.stderr.write('\n');
+        const logs = path.join(cluster.opts.dir, 'logs');
+        const localRestores = readdirSync(logs)
+          .filter((f) => f.startsWith('taskmanager'))
+          .flatMap((f) => readFileSync(path.join(logs, f), 'utf8').split('\n'))
+          .filter((l) => l.includes('restored from local copies') && l.includes('KeyedProcess')).length;
+        return {
+          mode,
+          keys,
+          stateBytes: Number(latest.stateSizeBytes),
+          runningMs: Number(r.runningAt) - killedAt,
+          stateRestoreMs: Number(r.stateRestoreMs),
+          detectionMs: Number(r.detectedAt) - killedAt,
+          localRestores,
+          rawReadMBps: latest.path.startsWith('file:') ? rawReadBandwidth(fileURLToPath(latest.path)) : NaN,
+        };
+      }
+    }
+  } finally {
+    client.close();
+    await cluster.stop();
+  }
+}
+
+export async function recoveryLarge(here: string): Promise<void> {
+  const keys = Number(process.env.BENCH_RECOVERY_LARGE_KEYS ?? 2_000_000);
+  console.log(`recovery-large: ${keys.toLocaleString('en-US')} keys of RocksDB state, parallelism 2`);
+  const runs = [await measure(here, 'remote', keys), await measure(here, 'local', keys)];
+  console.log('');
+  console.log(
+    `| recovery after kill -9, ${keys.toLocaleString('en-US')} keys RocksDB | remote restore | local recovery |`,
+  );
+  console.log('|---|---:|---:|');
+  const row = (name: string, f: (r: LargeRecovery) => string): void =>
+    console.log(`| ${name} | ${runs.map(f).join(' | ')} |`);
+  row('checkpoint size', (r) => `${(r.stateBytes / 1e6).toFixed(1)} MB`);
+  row('kill to detection', (r) => `${r.detectionMs} ms`);
+  row('kill to all tasks RUNNING', (r) => `${r.runningMs} ms`);
+  row('state restore (slowest task)', (r) => `${r.stateRestoreMs} ms`);
+  row('keyed subtasks restored from local copies', (r) => String(r.localRestores));
+  row('raw read of the checkpoint files (baseline)', (r) => `${r.rawReadMBps.toFixed(0)} MB/s`);
+  console.log('');
+}

@@ -1,0 +1,208 @@
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  checkedRelativePath,
+  createCheckpointStorage,
+  sha256,
+  storageUri,
+  type CheckpointStorage,
+  type Logger,
+  type StateHandle,
+  type StorageLocation,
+} from '@weir/core';
+
+/**
+ * Local recovery (Flink's `state.backend.local-recovery` with its TaskLocalStateStore): every
+ * checkpoint file a task writes to checkpoint storage is also kept in the TaskManager's local
+ * directory, and a restore reads the local copy when it is there and its checksum matches the
+ * handle, remote storage otherwise. The copy is a cache, never the only copy: a local directory
+ * that is full or unwritable, or a copy that is missing, truncated or corrupt, means a read from
+ * remote storage, logged with the reason. A checkpoint's own files are dropped once a newer
+ * checkpoint completed; shared files of incremental checkpoints stay until the job's local
+ * directory is removed.
+ */
+export class LocalRecoveryStorage implements CheckpointStorage {
+  readonly root: string;
+  readonly location: StorageLocation;
+  /**
+   * Where the copies of files under this root go: `<local dir>/file/<root path>` or
+   * `<local dir>/s3/<bucket>/<prefix>`, so a file has one local place whichever of its parent
+   * directories a handle names as the root (checkpoints are written under the job's storage
+   * root and restored from a checkpoint's directory).
+   */
+  readonly dir: string;
+  /** what restores read since the last `takeReadStats()` */
+  private stats = { localFiles: 0, localBytes: 0, remoteFiles: 0, remoteBytes: 0, fallbacks: [] as string[] };
+
+  constructor(
+    private readonly remote: CheckpointStorage,
+    localDir: string,
+    private readonly log: Logger,
+  ) {
+    this.root = remote.root;
+    this.location = remote.location;
+    const loc = remote.location;
+    this.dir =
+      loc.scheme === 'file'
+        ? path.join(localDir, 'file', loc.path)
+        : path.join(localDir, 's3', loc.bucket, ...loc.prefix.split('/'));
+  }
+
+  private local(relPath: string): string {
+    return path.join(this.dir, checkedRelativePath(relPath));
+  }
+
+  /** Writes to remote storage; the local copy is written beside it and never fails the write. */
+  async write(relPath: string, data: Uint8Array): Promise<StateHandle> {
+    const [handle] = await Promise.all([this.remote.write(relPath, data), this.keepLocal(relPath, data)]);
+    return handle;
+  }
+
+  private async keepLocal(relPath: string, data: Uint8Array): Promise<void> {
+    const file = this.local(relPath);
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      // no fsync: a copy torn by a crash fails its checksum and the restore reads remote storage
+      await writeFile(file, data);
+    } catch (err) {
+      await rm(file, { force: true }).catch(() => {});
+      this.log.warn(
+        { file, err: (err as Error).message },
+        `local recovery: cannot keep a local copy of checkpoint file ${relPath} in ${this.dir} (${(err as Error).message}); a restore of it reads remote storage. Free space in, or fix the permissions of, taskmanager.state.local.root-dirs`,
+      );
+    }
+  }
+
+  /**
+   * The local copy when it is there and matches `expectedSha256`; else remote storage. Without
+   * a checksum to verify the copy against, always remote storage.
+   */
+  async read(relPath: string, expectedSha256?: string): Promise<Buffer> {
+    if (expectedSha256) {
+      const file = this.local(relPath);
+      let why = '';
+      try {
+        const data = await readFile(file);
+        if (sha256(data) === expectedSha256) {
+          this.stats.localFiles++;
+          this.stats.localBytes += data.byteLength;
+          return data;
+        }
+        why = `the local copy ${file} is corrupt (checksum mismatch, ${data.byteLength} bytes)`;
+        await rm(file, { force: true }).catch(() => {});
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR')
+          why = `the local copy ${file} cannot be read (${(err as Error).message})`;
+      }
+      if (why) {
+        this.stats.fallbacks.push(why);
+        this.log.warn({ file: relPath }, `local recovery: ${why}; reading ${relPath} from remote storage`);
+      }
+    }
+    const data = await this.remote.read(relPath, expectedSha256);
+    this.stats.remoteFiles++;
+    this.stats.remoteBytes += data.byteLength;
+    return data;
+  }
+
+  /** What restores read from where since the last call (for the task's restore log line). */
+  takeReadStats(): {
+    localFiles: number;
+    localBytes: number;
+    remoteFiles: number;
+    remoteBytes: number;
+    fallbacks: string[];
+  } {
+    const s = this.stats;
+    this.stats = { localFiles: 0, localBytes: 0, remoteFiles: 0, remoteBytes: 0, fallbacks: [] };
+    return s;
+  }
+
+  /** Logs where a restore's files came from (local copies, remote storage, and why not local). */
+  logRestore(what: string): void {
+    const s = this.takeReadStats();
+    const mb = (b: number): string => (b / 1e6).toFixed(1);
+    this.log.info(
+      { ...s, fallbacks: s.fallbacks.length },
+      s.remoteFiles === 0
+        ? `${what}: restored from local copies (${s.localFiles} files, ${mb(s.localBytes)} MB)`
+        : `${what}: restored ${s.localFiles} files (${mb(s.localBytes)} MB) from local copies and ${s.remoteFiles} files (${mb(s.remoteBytes)} MB) from remote storage` +
+            (s.fallbacks.length ? ` (${s.fallbacks.length} local copies unusable, see above)` : ''),
+    );
+  }
+
+  list(relDir: string): Promise<string[]> {
+    return this.remote.list(relDir);
+  }
+
+  exists(relPath: string): Promise<boolean> {
+    return this.remote.exists(relPath);
+  }
+
+  async delete(relPath: string): Promise<void> {
+    await Promise.all([
+      this.remote.delete(relPath),
+      rm(this.local(relPath), { force: true }).catch(() => {}),
+    ]);
+  }
+
+  async deleteDir(relDir: string): Promise<void> {
+    await Promise.all([
+      this.remote.deleteDir(relDir),
+      rm(this.local(relDir), { recursive: true, force: true }).catch(() => {}),
+    ]);
+  }
+
+  /**
+   * Checkpoint `checkpointId` of `jobId` completed: the local copies of older checkpoints'
+   * own files (`<job>/chk-<n>` with a smaller n, completed, aborted or subsumed) are dropped.
+   */
+  async checkpointCompleted(jobId: string, checkpointId: number): Promise<void> {
+    const jobDir = this.local(jobId);
+    let names: string[];
+    try {
+      names = await readdir(jobDir);
+    } catch {
+      return;
+    }
+    await Promise.all(
+      names
+        .filter((n) => /^chk-\d+$/.test(n) && Number(n.slice(4)) < checkpointId)
+        .map((n) => rm(path.join(jobDir, n), { recursive: true, force: true }).catch(() => {})),
+    );
+  }
+}
+
+/** The local recovery directory of this thread's TaskManager, when local recovery is on. */
+let localRecovery: { dir: string; log: Logger } | undefined;
+const wrapped = new Map<string, LocalRecoveryStorage>();
+
+/** A checkpoint completed: drops the local copies of older ones (no-op when local recovery is off). */
+export function localCheckpointCompleted(uri: string, jobId: string, checkpointId: number): void {
+  if (!localRecovery) return;
+  const s = taskCheckpointStorage(uri);
+  if (s instanceof LocalRecoveryStorage) void s.checkpointCompleted(jobId, checkpointId);
+}
+
+/** Turns local recovery on (a directory) or off (undefined) for the checkpoint storage of this thread's tasks. */
+export function configureLocalRecovery(dir: string | undefined, log: Logger): void {
+  localRecovery = dir ? { dir, log } : undefined;
+  wrapped.clear();
+}
+
+/**
+ * The checkpoint storage tasks write their checkpoints to and restore from: with local
+ * recovery on, wrapped so a copy stays on local disk (savepoints are never kept locally).
+ */
+export function taskCheckpointStorage(location: string | StorageLocation): CheckpointStorage {
+  if (!localRecovery) return createCheckpointStorage(location);
+  const key = typeof location === 'string' ? location : storageUri(location);
+  let s = wrapped.get(key);
+  if (!s)
+    wrapped.set(
+      key,
+      (s = new LocalRecoveryStorage(createCheckpointStorage(location), localRecovery.dir, localRecovery.log)),
+    );
+  return s;
+}

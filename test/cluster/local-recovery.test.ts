@@ -1,0 +1,104 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ClusterClient } from '../../packages/client/src/cluster-client.js';
+import { ROOT, TestCluster, tempDir, until } from '../helpers/cli.js';
+
+const job = path.join(ROOT, 'test/jobs/two-pipelines.ts');
+const RECORDS = 18_000;
+const RATE = 3_000;
+
+/** Final [key, count, sum] per key of a FileSink directory; throws on a repeated or missing count. */
+function lastPerKey(dir: string): Map<number, [number, number]> {
+  const seen = new Map<number, Set<number>>();
+  const last = new Map<number, [number, number]>();
+  for (const f of readdirSync(dir).filter((n) => n.startsWith('part-'))) {
+    for (const line of readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      if (!line) continue;
+      const [k, c, s] = JSON.parse(line) as [number, number, number];
+      const counts = seen.get(k) ?? new Set<number>();
+      assert.ok(!counts.has(c), `${dir} key ${k}: count ${c} repeated`);
+      counts.add(c);
+      seen.set(k, counts);
+      if ((last.get(k)?.[0] ?? 0) < c) last.set(k, [c, s]);
+    }
+  }
+  for (const [k, counts] of seen) assert.equal(counts.size, last.get(k)![0], `${dir} key ${k}: no gap`);
+  return last;
+}
+
+describe('local recovery', () => {
+  let cluster: TestCluster;
+  const work = tempDir();
+
+  before(async () => {
+    cluster = await new TestCluster({
+      taskManagers: 1,
+      slots: 2,
+      extra: ['-D', 'state.backend.local-recovery=true'],
+    }).start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('after kill -9, the TaskManager restarted with its id gets the tasks back and restores them from its local copies', async () => {
+    const client = await ClusterClient.connect(cluster.address);
+    try {
+      const outA = path.join(work, 'a');
+      const outB = path.join(work, 'b');
+      const r = await cluster.run([
+        'run',
+        job,
+        '--detached',
+        '--',
+        String(RECORDS),
+        String(RATE),
+        outA,
+        outB,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      await until(
+        'all tasks running',
+        async () => {
+          const s = await client.status(jobId);
+          return s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING')) ? s : undefined;
+        },
+        60_000,
+      );
+      await new Promise((res) => setTimeout(res, 2_000));
+      process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
+      const d = await until(
+        'job finished',
+        async () => {
+          const s = await client.status(jobId);
+          if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+          return s.status === 'JOB_FINISHED' ? s : undefined;
+        },
+        90_000,
+      );
+      assert.ok(d.numRestarts >= 1);
+      assert.ok(
+        d.restarts.every((x) => Number(x.restoredCheckpointId) > 0),
+        `restarts restored a checkpoint: ${JSON.stringify(d.restarts)}`,
+      );
+      const log = readFileSync(path.join(cluster.logDir(), 'taskmanager-1.log'), 'utf8');
+      const restores = log.split('\n').filter((l) => l.includes('restored from local copies'));
+      assert.ok(
+        restores.length >= 2,
+        `keyed state of both pipelines came from local copies:\n${log.slice(-3000)}`,
+      );
+      assert.doesNotMatch(log, /from remote storage/);
+      for (const out of [outA, outB]) {
+        const last = lastPerKey(out);
+        assert.equal(last.size, 100);
+        for (const [k, [c]] of last)
+          assert.equal(c, RECORDS / 100, `${out} key ${k}: every record counted once`);
+      }
+    } finally {
+      client.close();
+    }
+  });
+});
