@@ -12,7 +12,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValue, decodeValues, normalizeKey, valueEncoder } from '@weir/core';
+import { decodeValues, normalizeKey, valueEncoder } from '@weir/core';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -41,10 +41,9 @@ import {
   ABSENT,
   AppendList,
   DELETED,
-  held,
   fromHeld,
-  heldFromStored,
-  isImmutable,
+  heldFlatFromStored,
+  heldValue,
   pack,
   type NK,
   type StateMeta,
@@ -144,7 +143,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private dirtyCount = 0;
   private readonly maxBuffered: number;
   private readonly cache: ReadCache;
-  /** the states of one value per key (not map state): what prefetch() reads */
+  /** the states of one value per key (value, list, reducing, aggregating): what prefetch() reads */
   private readonly valueMetas: StateMeta[] = [];
   private readonly scratch = new KeyScratch();
   private readonly oneKey: Buffer[] = [Buffer.alloc(0)];
@@ -298,7 +297,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
-    if (kind !== 'map') this.valueMetas.push(meta);
+    // namespaced state and timers are read by their own keys (see eventTimeHost), never through read()
+    if (kind !== 'map' && kind !== 'namespaced' && kind !== 'timers') this.valueMetas.push(meta);
     return meta;
   }
 
@@ -321,9 +321,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const end = this.scratch.stateKey(0, meta.id, nk, this.opts.maxParallelism);
     this.oneKey[0] = this.scratch.buf.subarray(0, end);
     const bytes = this.rdb._getManySync(this.oneKey, NO_OPTIONS)[0] ?? undefined;
-    const value = bytes && decodeValue(bytes);
-    this.cache.put(meta.clean, nk, bytes === undefined ? ABSENT : isImmutable(value) ? value : bytes);
-    return value;
+    if (bytes === undefined) {
+      this.cache.put(meta.clean, nk, ABSENT);
+      return undefined;
+    }
+    const stored = heldFlatFromStored(bytes);
+    this.cache.put(meta.clean, nk, stored);
+    return fromHeld(stored);
   }
 
   /**
@@ -385,7 +389,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         this.cache.put(
           this.prefetchMetas[i]!.clean,
           this.prefetchNks[i]!,
-          bytes === undefined || bytes === null ? ABSENT : heldFromStored(bytes),
+          bytes === undefined || bytes === null ? ABSENT : heldFlatFromStored(bytes),
           true,
         );
       }
@@ -395,11 +399,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.prefetchNks.length = 0;
   }
 
-  /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
+  /**
+   * Copies now (a flat value) or serializes now: a later change to the object passed to
+   * update() is not state (as in Flink's RocksDB backend).
+   */
   private write(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
-    meta.dirty.set(this.nk, v === DELETED ? DELETED : held(meta, v));
+    meta.dirty.set(this.nk, v === DELETED ? DELETED : heldValue(meta, v));
     if (meta.dirty.size > before && ++this.dirtyCount >= this.maxBuffered) this.flush();
   }
 
