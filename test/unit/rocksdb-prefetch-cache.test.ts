@@ -438,4 +438,19 @@ describe('managed memory', () => {
     // a tiny budget still opens a usable database
     assert.equal(databaseMemory({ perSlot: 1000 }, 8).writeBufferSize, 1 << 20);
   });
+
+  test('memtables get at most 32 MB of a large share (the rest goes to the block cache) unless set', () => {
+    const big = databaseMemory({ perSlot: 1000 << 20 });
+    assert.equal(big.writeBufferSize, 32 << 20);
+    assert.equal(
+      big.blockCacheSize,
+      Math.floor((1000 << 20) * 0.3) + Math.floor((1000 << 20) * 0.2) - (32 << 20),
+    );
+    assert.equal(big.readCacheBytes, 500 << 20);
+    assert.equal(
+      databaseMemory({ perSlot: 1000 << 20, writeBufferSize: 200 << 20 }).writeBufferSize,
+      200 << 20,
+    );
+    assert.equal(databaseMemory({ perSlot: 1000 << 20, blockCacheSize: 5 << 20 }).blockCacheSize, 5 << 20);
+  });
 });
