@@ -124,6 +124,32 @@ export async function keyedLoop(
   };
 }
 
+/**
+ * BENCH_ONLY=keyed-state-loop: the loop on the heap (the baseline), on RocksDB with a full
+ * snapshot every second, and on RocksDB without checkpoints (the record path alone), one after
+ * the other in this process; LOOP_KEYS, LOOP_RECORDS scale it.
+ */
+export async function keyedLoopBench(): Promise<void> {
+  const keys = Number(process.env.LOOP_KEYS ?? 500_000);
+  const records = Number(process.env.LOOP_RECORDS ?? 2_000_000);
+  const f = (n: number): string => Math.round(n).toLocaleString('en-US');
+  const rows: Array<[string, LoopResult]> = [
+    ['heap, snapshot every second', await keyedLoop('heap', keys, records)],
+    ['RocksDB, full snapshot every second', await keyedLoop('rocksdb', keys, records)],
+    [
+      'RocksDB, no checkpoints (the record path alone)',
+      await keyedLoop('rocksdb', keys, records, undefined, 1e12),
+    ],
+  ];
+  console.log('');
+  console.log(
+    `| one subtask's keyed count in one process, ${f(keys)} uniform keys, ${f(records)} records | records/s | records per CPU second |`,
+  );
+  console.log('|---|---:|---:|');
+  for (const [what, r] of rows)
+    console.log(`| ${what} | ${f(r.recordsPerSecond)} | ${f(r.recordsPerCpuSecond)} |`);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const keys = Number(process.env.LOOP_KEYS ?? 500_000);
   const records = Number(process.env.LOOP_RECORDS ?? 3_000_000);
