@@ -130,7 +130,8 @@ export function isFlat(v: unknown): boolean {
   if (proto !== Object.prototype) return false;
   const o = v as Record<string, unknown>;
   let n = 0;
-  for (const k in o) if (++n > FLAT_FIELDS || !isFlatField(o[k])) return false;
+  // an own '__proto__' field would not survive the copy's assignment
+  for (const k in o) if (++n > FLAT_FIELDS || !isFlatField(o[k]) || k === '__proto__') return false;
   return true;
 }
 
