@@ -6,6 +6,8 @@ import {
   ValueStateDescriptor,
 } from '../../packages/api/src/index.js';
 import { decodeRecords } from '../../packages/core/src/index.js';
+// the instance the backend encodes with (it imports @weir/core)
+import { valueEncoder } from '@weir/core';
 import type { KeyedStateBackend } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
 import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import {
@@ -212,6 +214,19 @@ describe('RocksDB prefetch of an input buffer', () => {
     assert.ok(reads.calls >= 48, `read-modify-write: ${reads.calls} multi-gets for 64 buffers`);
   });
 
+  test('reads no keys for namespaced state and timers, which are never read per key', async () => {
+    const b = await rocks();
+    const host = b.eventTimeHost();
+    host.register('window-contents', 'namespaced');
+    host.register('timers/event', 'timers');
+    const reads = countReads(b);
+    b.prefetch(recordsOf([1, 2, 3]), keyOf);
+    assert.deepEqual(reads, { keys: 0, calls: 0 });
+    b.getState(new ValueStateDescriptor<number>('v'));
+    b.prefetch(recordsOf([1, 2, 3]), keyOf);
+    assert.deepEqual(reads, { keys: 3, calls: 1 }, 'only the value state of each key');
+  });
+
   test('a key selector that throws ends the prefetch quietly (processing reports it)', async () => {
     const b = await rocks();
     b.getState(new ValueStateDescriptor<number>('v'));
@@ -251,6 +266,106 @@ describe('RocksDB prefetch of an input buffer', () => {
       if (step % 10 === 9) assert.deepEqual(await entries(rdb), await entries(heap), `step ${step}`);
     }
     assert.deepEqual(await entries(rdb), await entries(heap));
+  });
+});
+
+describe('RocksDB flat values (small arrays and plain objects of primitives)', () => {
+  const recordsOf = (keys: number[]): Array<{ k: number }> => keys.map((k) => ({ k }));
+  const keyOf = (r: unknown): unknown => (r as { k: number }).k;
+
+  test('update() copies without encoding; the flush encodes each key once; reads are copies wherever the value is held', async () => {
+    const b = await rocks({ maxBufferedEntries: 1_000_000 });
+    const s = b.getState(new ValueStateDescriptor<[number, number, string, boolean]>('count-sum'));
+    const o = b.getState(new ValueStateDescriptor<{ count: number; name: string }>('obj'));
+    const encode = valueEncoder.encode;
+    let encoded = 0;
+    // values are objects, keys numbers (encoded to build RocksDB keys)
+    valueEncoder.encode = function (this: typeof valueEncoder, v: unknown): number {
+      if (typeof v === 'object') encoded++;
+      return encode.call(this, v);
+    };
+    try {
+      for (let round = 1; round <= 3; round++)
+        for (let k = 0; k < 100; k++) {
+          b.setCurrentKey(k);
+          const a = s.value() ?? [0, 0, 'x', false];
+          a[0] += 1;
+          a[1] += k;
+          s.update(a);
+          a[0] = -1; // after update(): not state
+          const x = o.value() ?? { count: 0, name: `n${k}` };
+          x.count++;
+          o.update(x);
+        }
+      assert.equal(encoded, 0, 'no value encoded by update() or value()');
+      b.flush();
+      assert.equal(encoded, 200, 'each flushed value once');
+    } finally {
+      valueEncoder.encode = encode;
+    }
+    const check = (where: string): void => {
+      for (let k = 0; k < 100; k++) {
+        b.setCurrentKey(k);
+        const a = s.value()!;
+        assert.deepStrictEqual(a, [3, 3 * k, 'x', false], `${where}, key ${k}`);
+        a[1] = -5;
+        assert.deepStrictEqual(s.value(), [3, 3 * k, 'x', false], `${where}: a changed read is not state`);
+        const x = o.value()!;
+        assert.deepStrictEqual(x, { count: 3, name: `n${k}` });
+        x.name = 'changed';
+        assert.deepStrictEqual(o.value(), { count: 3, name: `n${k}` });
+      }
+    };
+    check('in the read cache after the flush');
+    // from RocksDB: a fresh backend restored from a snapshot, prefetched, and read by point lookups
+    const snap = await b.snapshot(MAX_P)();
+    for (const how of ['prefetched', 'point lookups'] as const) {
+      const fresh = await rocks();
+      for (const [off, len] of Object.values(snap!.index))
+        fresh.restoreEntries(snap!.kinds, decodeRecords(Buffer.from(snap!.data).subarray(off, off + len)));
+      const fs = fresh.getState(new ValueStateDescriptor<[number, number, string, boolean]>('count-sum'));
+      const fo = fresh.getState(new ValueStateDescriptor<{ count: number; name: string }>('obj'));
+      if (how === 'prefetched') fresh.prefetch(recordsOf(Array.from({ length: 100 }, (_, k) => k)), keyOf);
+      for (let k = 0; k < 100; k++) {
+        fresh.setCurrentKey(k);
+        const a = fs.value()!;
+        a[0] = 0;
+        assert.deepStrictEqual(fs.value(), [3, 3 * k, 'x', false], `${how}, key ${k}`);
+        const x = fo.value()!;
+        x.count = 0;
+        assert.deepStrictEqual(fo.value(), { count: 3, name: `n${k}` }, `${how}, key ${k}`);
+      }
+    }
+  });
+
+  test('values that are not flat (nested, long, with other types) are encoded at update() as before', async () => {
+    const b = await rocks({ maxBufferedEntries: 1_000_000 });
+    const s = b.getState(new ValueStateDescriptor<unknown>('v'));
+    const values: unknown[] = [
+      [1, [2]],
+      { a: { b: 1 } },
+      Array.from({ length: 33 }, (_, i) => i),
+      [1, null],
+      [1, undefined],
+      { d: new Date(5) },
+      new Map([[1, 2]]),
+    ];
+    values.forEach((v, k) => {
+      b.setCurrentKey(k);
+      s.update(v);
+    });
+    values.forEach((v, k) => {
+      b.setCurrentKey(k);
+      assert.deepStrictEqual(s.value(), v, `value ${k}`);
+    });
+    // the codec's errors still come at update()
+    b.setCurrentKey('f');
+    assert.throws(() => s.update([() => 1]), /Cannot store keyed state 'v'/);
+  });
+
+  test('the read cache counts a flat value by its fields', () => {
+    assert.ok(entryBytes(1, [1, 2]) > entryBytes(1, 1));
+    assert.ok(entryBytes(1, { a: 1, b: 'x'.repeat(100) }) > entryBytes(1, { a: 1, b: 'x' }) + 90);
   });
 });
 
@@ -323,5 +438,20 @@ describe('managed memory', () => {
     assert.equal(e.readCacheBytes, 50 << 20);
     // a tiny budget still opens a usable database
     assert.equal(databaseMemory({ perSlot: 1000 }, 8).writeBufferSize, 1 << 20);
+  });
+
+  test('memtables get at most 32 MB of a large share (the rest goes to the block cache) unless set', () => {
+    const big = databaseMemory({ perSlot: 1000 << 20 });
+    assert.equal(big.writeBufferSize, 32 << 20);
+    assert.equal(
+      big.blockCacheSize,
+      Math.floor((1000 << 20) * 0.3) + Math.floor((1000 << 20) * 0.2) - (32 << 20),
+    );
+    assert.equal(big.readCacheBytes, 500 << 20);
+    assert.equal(
+      databaseMemory({ perSlot: 1000 << 20, writeBufferSize: 200 << 20 }).writeBufferSize,
+      200 << 20,
+    );
+    assert.equal(databaseMemory({ perSlot: 1000 << 20, blockCacheSize: 5 << 20 }).blockCacheSize, 5 << 20);
   });
 });

@@ -315,13 +315,13 @@ export const CONFIG_OPTIONS = [
     'state.backend.rocksdb.block.cache-size',
     parseSize,
     SIZE,
-    "RocksDB block cache per database (default: 30% of the database's share of managed memory)",
+    "RocksDB block cache per database (default: 30% of the database's share of managed memory, plus what the memtables leave of their 20%)",
   ),
   o(
     'state.backend.rocksdb.writebuffer.size',
     parseSize,
     SIZE,
-    "RocksDB memtables per database, all of them together (default: 20% of the database's share of managed memory)",
+    "RocksDB memtables per database, all of them together (default: 20% of the database's share of managed memory, at most 32 MB; the rest of that 20% goes to the block cache)",
   ),
   o(
     'jobmanager.execution.failover-strategy',

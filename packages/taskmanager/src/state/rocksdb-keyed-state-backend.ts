@@ -12,7 +12,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValue, decodeValues, normalizeKey, valueEncoder } from '@weir/core';
+import { decodeValues, normalizeKey, valueEncoder } from '@weir/core';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -42,10 +42,9 @@ import {
   ABSENT,
   AppendList,
   DELETED,
-  held,
   fromHeld,
-  heldFromStored,
-  isImmutable,
+  heldFlatFromStored,
+  heldValue,
   pack,
   type NK,
   type StateMeta,
@@ -150,7 +149,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private dirtyCount = 0;
   private readonly maxBuffered: number;
   private readonly cache: ReadCache;
-  /** the states of one value per key (not map state): what prefetch() reads */
+  /** the states of one value per key (value, list, reducing, aggregating): what prefetch() reads */
   private readonly valueMetas: StateMeta[] = [];
   private readonly scratch = new KeyScratch();
   private readonly oneKey: Buffer[] = [Buffer.alloc(0)];
@@ -336,8 +335,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
-    // list state is read past the cache (its stored bytes are appended to by merges)
-    if (kind !== 'map' && kind !== 'list') this.valueMetas.push(meta);
+    // list state is read past the cache (its stored bytes are appended to by merges); namespaced
+    // state and timers are read by their own keys (see eventTimeHost), never through read()
+    if (kind !== 'map' && kind !== 'list' && kind !== 'namespaced' && kind !== 'timers')
+      this.valueMetas.push(meta);
     return meta;
   }
 
@@ -360,9 +361,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const end = this.scratch.stateKey(0, meta.id, nk, this.opts.maxParallelism);
     this.oneKey[0] = this.scratch.buf.subarray(0, end);
     const bytes = this.rdb._getManySync(this.oneKey, NO_OPTIONS)[0] ?? undefined;
-    const value = bytes && decodeValue(bytes);
-    this.cache.put(meta.clean, nk, bytes === undefined ? ABSENT : isImmutable(value) ? value : bytes);
-    return value;
+    if (bytes === undefined) {
+      this.cache.put(meta.clean, nk, ABSENT);
+      return undefined;
+    }
+    const stored = heldFlatFromStored(bytes);
+    this.cache.put(meta.clean, nk, stored);
+    return fromHeld(stored);
   }
 
   /**
@@ -424,7 +429,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         this.cache.put(
           this.prefetchMetas[i]!.clean,
           this.prefetchNks[i]!,
-          bytes === undefined || bytes === null ? ABSENT : heldFromStored(bytes),
+          bytes === undefined || bytes === null ? ABSENT : heldFlatFromStored(bytes),
           true,
         );
       }
@@ -434,9 +439,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.prefetchNks.length = 0;
   }
 
-  /** Serializes now: a later change to the object passed to update() is not state (as in Flink's RocksDB backend). */
+  /**
+   * Copies now (a flat value) or serializes now: a later change to the object passed to
+   * update() is not state (as in Flink's RocksDB backend).
+   */
   private write(meta: StateMeta, v: unknown): void {
-    this.writeHeld(meta, v === DELETED ? DELETED : held(meta, v));
+    this.writeHeld(meta, v === DELETED ? DELETED : heldValue(meta, v));
   }
 
   private writeHeld(meta: StateMeta, v: unknown): void {

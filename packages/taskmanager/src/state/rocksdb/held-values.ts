@@ -4,8 +4,9 @@ import type { CacheMap } from './read-cache.js';
 /*
  * How the write buffer and the read cache in front of RocksDB hold state: per state a Map of
  * dirty entries and a Map of clean (read) entries, values as serialized bytes except the
- * immutable primitives. As in Flink's RocksDB backend, update() serializes at once and every
- * read decodes a fresh copy, so a change to a read value is state only after update().
+ * immutable primitives and, for states of one value per key, flat values (see flatCopy). As in
+ * Flink's RocksDB backend, update() takes a copy at once and every read returns a fresh copy,
+ * so a change to a read value is state only after update().
  */
 
 export type NK = string | number;
@@ -61,8 +62,11 @@ export function held(meta: StateMeta, v: unknown, what: 'key' | 'value' = 'value
 }
 
 export function fromHeld(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Buffer.isBuffer(v)) return decodeValue(v);
   if (v instanceof AppendList) return decodeValue(v.bytes());
-  return Buffer.isBuffer(v) ? decodeValue(v) : v;
+  // a flat value (see flatCopy): a copy for the caller, the held one stays as it is
+  return Array.isArray(v) ? v.slice() : copyFields(v as Record<string, unknown>);
 }
 
 /** What the cache holds for bytes read from RocksDB: a primitive decoded, anything else as the bytes. */
@@ -72,6 +76,72 @@ export function heldFromStored(bytes: Buffer): unknown {
   if ((t >= 0x80 && t <= 0x9f) || (t >= 0xdc && t <= 0xdf)) return bytes;
   const v = decodeValue(bytes);
   return isImmutable(v) ? v : bytes;
+}
+
+/**
+ * heldFromStored for a state that holds flat values (see flatCopy): small arrays and plain
+ * objects of primitives are decoded once and held as objects, not as bytes decoded per read.
+ */
+export function heldFlatFromStored(bytes: Buffer): unknown {
+  if (bytes.length > 512) return heldFromStored(bytes);
+  const v = decodeValue(bytes);
+  // decoded just now, so nobody else has it: held as it is
+  return isImmutable(v) || isFlat(v) ? v : bytes;
+}
+
+/** The most fields of a value held as an object rather than as bytes (see flatCopy). */
+const FLAT_FIELDS = 32;
+
+function isFlatField(x: unknown): boolean {
+  const t = typeof x;
+  return t === 'number' || t === 'string' || t === 'boolean';
+}
+
+function copyFields(o: Record<string, unknown>): Record<string, unknown> {
+  const c: Record<string, unknown> = {};
+  for (const k in o) c[k] = o[k];
+  return c;
+}
+
+/**
+ * A copy of v when it is flat: an array or plain object of at most 32 numbers, strings and
+ * booleans (the running count and sum of the common keyed aggregation); otherwise undefined.
+ * The write buffer and read cache hold flat values as such objects, copied on update() and on
+ * every read: copying one costs less than encoding it per update() and decoding it per read,
+ * and it leaves no Buffer per value for the garbage collector. The copy keeps what the codec
+ * keeps (for..in fields, element order), so a value reads the same from the cache as from
+ * RocksDB.
+ */
+export function flatCopy(v: unknown): unknown[] | Record<string, unknown> | undefined {
+  if (!isFlat(v)) return undefined;
+  return Array.isArray(v) ? v.slice() : copyFields(v as Record<string, unknown>);
+}
+
+/** Whether v is a flat value (see flatCopy). */
+export function isFlat(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    if (a.length > FLAT_FIELDS) return false;
+    for (let i = 0; i < a.length; i++) if (!isFlatField(a[i])) return false;
+    return true;
+  }
+  if (proto !== Object.prototype) return false;
+  const o = v as Record<string, unknown>;
+  let n = 0;
+  // an own '__proto__' field would not survive the copy's assignment
+  for (const k in o) if (++n > FLAT_FIELDS || !isFlatField(o[k]) || k === '__proto__') return false;
+  return true;
+}
+
+/** held() for a state of one value per key: a flat value (see flatCopy) as a copy, anything else as held() does. */
+export function heldValue(meta: StateMeta, v: unknown): unknown {
+  if (typeof v === 'object' && v !== null) {
+    const c = flatCopy(v);
+    if (c !== undefined) return c;
+  }
+  return held(meta, v);
 }
 
 export function heldBytes(v: unknown): Buffer {

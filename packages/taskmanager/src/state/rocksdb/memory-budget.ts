@@ -4,8 +4,8 @@ import { getHeapStatistics } from 'node:v8';
  * How a TaskManager's managed memory (Flink's name: the memory it gives RocksDB state) is split:
  * evenly between its slots, within a slot evenly between the task's RocksDB databases (one per
  * keyed operator), and within a database between the read cache in front of RocksDB (on the
- * slot's JavaScript heap), RocksDB's block cache and its memtables. A size set explicitly for one
- * of the three replaces its share.
+ * slot's JavaScript heap), RocksDB's block cache and its memtables (at most 32 MB, see
+ * MAX_DEFAULT_WRITE_BUFFER). A size set explicitly for one of the three replaces its share.
  */
 
 /** Shares of a database's memory: read cache, block cache, memtables. */
@@ -28,6 +28,15 @@ export const MIN_SLOT_BYTES = Math.ceil(
 function mib(bytes: number): string {
   return `${(bytes / (1 << 20)).toFixed(bytes % (1 << 20) === 0 ? 0 : 1)} MiB`;
 }
+
+/**
+ * The most the memtables get from a share (unless set explicitly); the rest of their part goes
+ * to the block cache. Larger memtables make every write slower, not faster: an insert walks a
+ * skip list that no longer fits the CPU's caches (one subtask's keyed count over 500,000 keys,
+ * bench/keyed-state-loop.ts: about 185k records per CPU second with memtables of 8-32 MB in
+ * all, about 155k with 340 MB).
+ */
+export const MAX_DEFAULT_WRITE_BUFFER = 32 << 20;
 
 /** What a TaskManager resolves from its settings: bytes per slot, or explicit bytes per database. */
 export interface ManagedMemory {
@@ -74,10 +83,13 @@ export function databaseMemory(m: ManagedMemory, databases = 1): DatabaseMemory 
   const share = m.perSlot / Math.max(1, databases);
   const part = (explicit: number | undefined, fraction: number): number =>
     explicit ?? Math.max(MIN_BYTES, Math.floor(share * fraction));
+  const writeBufferSize =
+    m.writeBufferSize ?? Math.min(MAX_DEFAULT_WRITE_BUFFER, part(undefined, WRITE_BUFFER_SHARE));
+  const spare = m.writeBufferSize === undefined ? part(undefined, WRITE_BUFFER_SHARE) - writeBufferSize : 0;
   return {
     readCacheBytes: part(m.readCacheSize, READ_CACHE_SHARE),
     // the binding takes the block cache size as a 32-bit number
-    blockCacheSize: Math.min(0xffff_ffff, part(m.blockCacheSize, BLOCK_CACHE_SHARE)),
-    writeBufferSize: part(m.writeBufferSize, WRITE_BUFFER_SHARE),
+    blockCacheSize: Math.min(0xffff_ffff, m.blockCacheSize ?? part(undefined, BLOCK_CACHE_SHARE) + spare),
+    writeBufferSize,
   };
 }

@@ -22,13 +22,34 @@ export type CacheMap = Map<NK, CacheEntry>;
 const ENTRY_BYTES = 88;
 const BUFFER_BYTES = 96;
 const STRING_BYTES = 16;
+/** a flat value held as an object (see held-values.ts flatCopy): its header, and per field (a tagged or boxed number, or a string's pointer) */
+const OBJECT_BYTES = 48;
+const FIELD_BYTES = 16;
 
 /** Estimated heap bytes of a cached key and value. */
 export function entryBytes(nk: NK, v: unknown): number {
   let n = ENTRY_BYTES;
   if (typeof nk === 'string') n += STRING_BYTES + nk.length;
-  if (Buffer.isBuffer(v)) n += BUFFER_BYTES + v.length;
-  else if (typeof v === 'string') n += STRING_BYTES + v.length;
+  if (typeof v === 'string') n += STRING_BYTES + v.length;
+  else if (typeof v === 'object' && v !== null) {
+    if (Buffer.isBuffer(v)) n += BUFFER_BYTES + v.length;
+    else if (Array.isArray(v)) n += OBJECT_BYTES + FIELD_BYTES * v.length + stringBytes(v);
+    else if (Object.getPrototypeOf(v) === Object.prototype) {
+      n += OBJECT_BYTES;
+      for (const k in v as Record<string, unknown>)
+        n += FIELD_BYTES + k.length + stringBytes1((v as Record<string, unknown>)[k]);
+    }
+  }
+  return n;
+}
+
+function stringBytes1(x: unknown): number {
+  return typeof x === 'string' ? STRING_BYTES + x.length : 0;
+}
+
+function stringBytes(a: unknown[]): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += stringBytes1(a[i]);
   return n;
 }
 
