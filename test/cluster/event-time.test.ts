@@ -103,13 +103,14 @@ describe('event time on a cluster: windows, timers and late data, exactly once',
         '--detached',
         '--',
         String(RECORDS),
-        '3000',
+        '2000',
         out1,
         'heap',
         '2',
       ]);
       assert.equal(r.code, 0, r.stderr);
       const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+      // a 12 s run: a loaded machine still takes the savepoint well before the end
       await until('some records processed', async () => {
         const d = await client.status(jobId);
         assert.notEqual(d.status, 'JOB_FAILED', d.failure?.message);
