@@ -52,6 +52,16 @@ describe('buffer debloater arithmetic', () => {
     assert.equal(e.throughput, 200_000);
   });
 
+  test('a task starved for input more than half the period gets full buffers, whatever its throughput', () => {
+    const d = new BufferDebloater(settings(), 10, 0);
+    d.idle(0);
+    d.busy(150); // 50 ms of work in the 200 ms period, 500 bytes: by throughput alone 1,000 bytes
+    assert.equal(d.recalculate(200, 500, 1), 32 * 1024, 'starved: nothing queues ahead of a barrier');
+    // busy all the next period at that rate: back to the size its throughput gives
+    const size = d.recalculate(400, 2_000, 1)!;
+    assert.ok(size < 32 * 1024, `busy again: ${size}`);
+  });
+
   test('zero throughput while busy (stuck on output or on one long record) shrinks to the minimum', () => {
     const d = new BufferDebloater(settings({ samples: 1 }), 10, 0);
     assert.equal(d.recalculate(200, 40_000, 1), 2000);

@@ -93,7 +93,8 @@ export class BufferDebloater {
       idle += now - since;
       this.idleSince = now;
     }
-    const busyMs = now - this.periodStart - idle;
+    const periodMs = now - this.periodStart;
+    const busyMs = periodMs - idle;
     this.periodStart = now;
     this.idleMs = 0;
     // waiting for input the whole period, or a timer that fired early: nothing learnt
@@ -103,7 +104,11 @@ export class BufferDebloater {
     this.throughput = t === t ? t + this.alpha * (sample - t) : sample;
     const s = this.settings;
     const buffers = Math.max(1, activeChannels) * this.buffersPerChannel;
-    const desired = Math.floor((this.throughput * s.targetMs) / 1000 / buffers);
+    // a task that waited for input most of the period while data came is starved: nothing queues
+    // ahead of its barriers, so its buffers are not what delays a checkpoint, and small ones would
+    // only slow the producers down (a fast pipeline reaches full buffers after one period)
+    const starved = bytes > 0 && idle * 2 > periodMs;
+    const desired = starved ? s.maxBufferSize : Math.floor((this.throughput * s.targetMs) / 1000 / buffers);
     const size = Math.max(s.minBufferSize, Math.min(s.maxBufferSize, desired));
     if (size === this.bufferSize) return undefined;
     // a small change is not worth a message to every producer (Flink's threshold); the bounds always are

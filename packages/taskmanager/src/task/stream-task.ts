@@ -264,11 +264,20 @@ export class StreamTask implements CheckpointedTask {
         );
       }
       const gate = this.gate;
-      if (gate?.debloater)
-        this.debloatTimer = setInterval(
-          () => gate.debloat(performance.now()),
-          Math.max(10, this.host.network.debloat!.periodMs),
-        );
+      if (gate?.debloater) {
+        const d = gate.debloater;
+        const period = Math.max(10, this.host.network.debloat!.periodMs);
+        // short periods until the first measurement: producers start with small buffers, and a
+        // fast pipeline should not spend a whole period at them
+        const first = Math.max(10, Math.round(period / 10));
+        this.debloatTimer = setInterval(() => {
+          gate.debloat(performance.now());
+          if (d.throughput === d.throughput && first < period) {
+            clearInterval(this.debloatTimer);
+            this.debloatTimer = setInterval(() => gate.debloat(performance.now()), period);
+          }
+        }, first);
+      }
       if (this.reader) void this.runSource();
       else this.schedule();
     } catch (err) {
