@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import {
   HealthReporter,
   bindServer,
@@ -423,6 +424,9 @@ export class JobManager {
     job.start();
   }
 
+  /** where planned bundles are unpacked; removed when the JobManager stops */
+  private readonly bundleDir = path.join(tmpdir(), `weir-jobmanager-${process.pid}`);
+
   /** Plans a job's bundle once in this process, for the split enumerators of its sources. */
   private readonly planned = new Map<string, ReturnType<typeof planJobBundle>>();
   private planning: Promise<void> = Promise.resolve();
@@ -441,7 +445,7 @@ export class JobManager {
             args: [],
             ...parseJobContext(req.jobContextJson, 'the job context'),
           },
-          path.join(tmpdir(), `weir-jobmanager-${process.pid}`, 'bundles'),
+          path.join(this.bundleDir, 'bundles'),
         ),
       );
       this.planning = p.then(
@@ -467,5 +471,6 @@ export class JobManager {
     await this.rest?.stop();
     this.rm.close();
     await shutdownServer(this.server, 1_000);
+    await rm(this.bundleDir, { recursive: true, force: true }).catch(() => {});
   }
 }

@@ -413,9 +413,12 @@ export class TaskExecutor {
         this.jm.reportCollected(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg);
         break;
       case 'checkpointAck':
-      case 'checkpointDecline':
-        this.jm.reportCheckpoint(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg);
+      case 'checkpointDecline': {
+        // a task already gone (canceled, failed over): the JobManager dropped its checkpoints
+        const jobId = this.executionSlot.get(msg.executionId)?.jobId;
+        if (jobId) this.jm.reportCheckpoint(jobId, msg);
         break;
+      }
       case 'splitRequest':
         void this.jm
           .requestSplits(this.executionSlot.get(msg.executionId)?.jobId ?? '', msg)
