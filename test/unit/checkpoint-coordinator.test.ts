@@ -381,6 +381,25 @@ describe('CheckpointCoordinator ordering (controllable clock, fake job and stora
     assert.deepEqual(job.failovers, []);
   });
 
+  test('a trigger that cannot reach its TaskManager (UNAVAILABLE) aborts the checkpoint without failing the job over; other trigger errors count', async () => {
+    make({ intervalMs: 300, tolerableFailedCheckpoints: 0 }).start();
+    const trigger = job.trigger.bind(job);
+    job.trigger = (executionId: string, checkpointId: number) =>
+      trigger(executionId, checkpointId).then(() =>
+        Promise.reject(Object.assign(new Error('14 UNAVAILABLE: read ECONNRESET'), { code: 14 })),
+      );
+    await flush();
+    for (let i = 0; i < 3; i++) await nextCheckpoint();
+    await flush();
+    assert.ok(job.triggered.length >= 2, `checkpoints triggered: ${job.triggered.join(', ')}`);
+    assert.deepEqual(job.failovers, [], "the lost TaskManager is failure detection's to handle");
+    job.trigger = (executionId: string, checkpointId: number) =>
+      trigger(executionId, checkpointId).then(() => Promise.reject(new Error('the task refused')));
+    await nextCheckpoint();
+    await flush();
+    assert.equal(job.failovers.length, 1, 'a refused trigger is a failed checkpoint');
+  });
+
   test('a refused delete of a subsumed checkpoint is tried again until it is gone', async () => {
     make().start();
     await nextCheckpoint();

@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 /*
  * Why this file is longer than ~400 lines: trigger, acknowledge, complete, abort, discard and stop
  * all read and change the same three things (the pending checkpoints, the retained list and the
@@ -442,12 +443,17 @@ export class CheckpointCoordinator {
       () => {
         if (this.pending.get(id) !== p) return; // aborted meanwhile
         for (const t of tasks.filter((x) => x.isSource)) {
-          this.job
-            .trigger(t.executionId, id, now, location)
-            .catch(
-              (err: Error) =>
-                void this.abort(id, `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`),
-            );
+          this.job.trigger(t.executionId, id, now, location).catch(
+            (err: Error & { code?: number }) =>
+              // a TaskManager that cannot be reached is a task failure, which failure detection
+              // handles (region or full failover); counting it as a failed checkpoint as well
+              // would add a global restart on top of that failover
+              void this.abort(
+                id,
+                `triggering ${t.vertex} (${t.subtask}) failed: ${err.message}`,
+                err.code !== grpc.status.UNAVAILABLE,
+              ),
+          );
         }
       },
       (err: Error) =>
