@@ -22,21 +22,29 @@ export class TestBackends {
     kind: 'heap' | 'rocksdb',
     bounds: { maxBufferedEntries?: number; maxCachedEntries?: number; readCacheBytes?: number } = {},
   ): Promise<KeyedStateBackend> {
-    const b =
-      kind === 'heap'
-        ? new HeapKeyedStateBackend()
-        : new RocksDBKeyedStateBackend({
-            directory: rocksDBDirectory(this.root, {
-              jobId: 'j',
-              operatorId: 'op',
-              subtaskIndex: this.seq++,
-              attemptNumber: 0,
-            }),
-            maxParallelism: MAX_P,
-            blockCacheSize: 1 << 20,
-            writeBufferSize: 1 << 20,
-            ...bounds,
-          });
+    if (kind === 'rocksdb') return this.rocks(bounds);
+    const b = new HeapKeyedStateBackend();
+    await b.open();
+    this.opened.push(b);
+    return b;
+  }
+
+  /** A RocksDB backend of its own directory, with small caches unless `options` say otherwise. */
+  async rocks(
+    options: Partial<ConstructorParameters<typeof RocksDBKeyedStateBackend>[0]> = {},
+  ): Promise<RocksDBKeyedStateBackend> {
+    const b = new RocksDBKeyedStateBackend({
+      directory: rocksDBDirectory(this.root, {
+        jobId: 'j',
+        operatorId: 'op',
+        subtaskIndex: this.seq++,
+        attemptNumber: 0,
+      }),
+      maxParallelism: MAX_P,
+      blockCacheSize: 1 << 20,
+      writeBufferSize: 1 << 20,
+      ...options,
+    });
     await b.open();
     this.opened.push(b);
     return b;

@@ -14,40 +14,19 @@ import {
   type IncrementalKeyedHandle,
 } from '../../packages/taskmanager/src/state/incremental-snapshot.js';
 import type { KeyedStateBackend } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
-import {
-  RocksDBKeyedStateBackend,
-  rocksDBDirectory,
-} from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import { tempDir } from '../helpers/cli.js';
+import { TestBackends } from '../helpers/state-backends.js';
 
 const MAX_P = 128;
 const root = tempDir('weir-streamed-');
 const storage = new FileCheckpointStorage(fileStorageUri(path.join(root, 'checkpoints')));
-const open: KeyedStateBackend[] = [];
-let seq = 0;
-
-async function rocks(
-  extra: Partial<ConstructorParameters<typeof RocksDBKeyedStateBackend>[0]> = {},
-): Promise<RocksDBKeyedStateBackend> {
-  const b = new RocksDBKeyedStateBackend({
-    directory: rocksDBDirectory(path.join(root, 'db'), {
-      jobId: 'j',
-      operatorId: 'op',
-      subtaskIndex: seq++,
-      attemptNumber: 0,
-    }),
-    maxParallelism: MAX_P,
-    blockCacheSize: 1 << 20,
-    writeBufferSize: 1 << 20,
-    ...extra,
-  });
-  await b.open();
-  open.push(b);
-  return b;
-}
+const backends = new TestBackends();
+const rocks = (extra: Parameters<TestBackends['rocks']>[0] = {}): Promise<RocksDBKeyedStateBackend> =>
+  backends.rocks(extra);
 
 after(async () => {
-  for (const b of open) await b.dispose();
+  await backends.dispose();
   rmSync(root, { recursive: true, force: true });
 });
 
