@@ -170,6 +170,30 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
     const out = path.join(work, 'exactly-once');
     await runUnderFire(cluster, out, ['EXACTLY_ONCE']);
     assertExactlyOnce(out);
+    // the spare TaskManager's free slot was prewarmed, so a task moved there found its worker
+    // thread started and the job bundle planned; once the job ended, prewarmed workers stopped
+    const lines = readdirSync(cluster.logDir())
+      .filter((f) => f.startsWith('taskmanager-'))
+      .flatMap((f) => readFileSync(path.join(cluster.logDir(), f), 'utf8').split('\n'))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; prewarmed?: boolean });
+    const deploys = lines.filter((l) => l.msg === 'deploying task');
+    assert.ok(
+      deploys.some((l) => l.prewarmed === true),
+      `a redeployed task found a prewarmed slot (${deploys.length} deployments)`,
+    );
+    await until(
+      'prewarmed workers of the ended job stopped',
+      async () =>
+        readdirSync(cluster.logDir())
+          .filter((f) => f.startsWith('taskmanager-'))
+          .some((f) =>
+            readFileSync(path.join(cluster.logDir(), f), 'utf8').includes('"prewarmed slot released"'),
+          )
+          ? true
+          : undefined,
+      10_000,
+    );
   });
 
   test('exactly-once with the RocksDB state backend', async () => {

@@ -124,6 +124,13 @@ export const CONFIG_OPTIONS = [
     default: 10_000,
   }),
   o(
+    'taskmanager.slot.prewarm',
+    bool,
+    'true or false',
+    "start a worker thread with the job's bundle planned in each free slot while a job runs, so a task moved there on failover starts without that work",
+    { default: true },
+  ),
+  o(
     'task.cancellation.timeout',
     parseDuration,
     DURATION,

@@ -141,13 +141,15 @@ export function jobManagerGateway(host: JobManagerGatewayHost): JobManagerGatewa
       cb(null, { ok: true });
     },
     GetJobBundle: (call) => {
-      // a job's code goes only to a registered TaskManager with a slot allocated to the job
+      // a job's code goes only to a registered TaskManager: one with a slot allocated to the job,
+      // or any while the job has not ended (it may prewarm free slots for a failover)
       const tm = host.rm.bySession(call.metadata.get(TASKMANAGER_SESSION_HEADER)[0]);
-      if (!tm || !tm.allocations.includes(call.request.jobId)) {
+      const job = host.jobs.get(call.request.jobId);
+      if (!tm || (!tm.allocations.includes(call.request.jobId) && (!job || job.isTerminal))) {
         call.emit(
           'error',
           permissionDenied(
-            `The bundle of job '${call.request.jobId}' goes only to a registered TaskManager with a slot for the job`,
+            `The bundle of job '${call.request.jobId}' goes only to a registered TaskManager with a slot for the job or while the job runs`,
           ),
         );
         return;

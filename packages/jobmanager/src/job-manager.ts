@@ -131,6 +131,10 @@ export class JobManager {
       opts.settings['heartbeat.timeout'],
       this.id,
     );
+    this.rm.runningJobs = () =>
+      [...this.jobs.values()]
+        .filter((job) => !job.isTerminal)
+        .map((job) => ({ jobId: job.jobId, jobContextJson: job.jobContextJson }));
     const sec = getTransportSecurity();
     this.paths = new StoragePathPolicy({
       checkpointStorage: opts.checkpointStorage,

@@ -9,6 +9,7 @@ import {
   type TaskExecutorGatewayClient,
   type TaskManagerHeartbeat__Output,
   type ProcessMetrics__Output,
+  type RunningJob,
   type TaskMetrics__Output,
 } from '@weir/core';
 
@@ -59,6 +60,8 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   private readonly timer: NodeJS.Timeout;
   /** sessions of registrations seen, oldest first: a registration that repeats one is a replay */
   private readonly sessions = new Set<string>();
+  /** jobs not yet ended, told to every TaskManager with each heartbeat (slot prewarming) */
+  runningJobs: () => RunningJob[] = () => [];
 
   constructor(
     private readonly log: Logger,
@@ -129,7 +132,12 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   attachHeartbeat(stream: HeartbeatStream): void {
     let tm: RegisteredTaskManager | undefined;
     const reply = setInterval(
-      () => stream.write({ jobManagerId: this.jobManagerId, timestamp: Date.now() }),
+      () =>
+        stream.write({
+          jobManagerId: this.jobManagerId,
+          timestamp: Date.now(),
+          runningJobs: this.runningJobs(),
+        }),
       this.heartbeatIntervalMs,
     );
     stream.on('data', (hb: TaskManagerHeartbeat__Output) => {

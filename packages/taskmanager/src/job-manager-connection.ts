@@ -9,6 +9,7 @@ import {
   type HealthReporter,
   type JobManagerGatewayClient,
   type JobManagerHeartbeat__Output,
+  type RunningJob__Output,
   type Logger,
   type TaskExecutionStateUpdate,
   type TaskManagerHeartbeat,
@@ -37,6 +38,8 @@ export interface JobManagerConnectionOptions {
   log: Logger;
   /** the JobManager was lost: every task is canceled before registering again */
   onLost: () => void;
+  /** the jobs the JobManager has not ended, with each heartbeat it sends */
+  onRunningJobs: (jobs: RunningJob__Output[]) => void;
 }
 
 /**
@@ -179,8 +182,11 @@ export class JobManagerConnection {
       this.opts.onLost();
       void this.register();
     };
-    stream.on('data', () => {
+    stream.on('data', (hb: JobManagerHeartbeat__Output) => {
       lastHeard = Date.now();
+      for (const jobId of this.bundles.keys())
+        if (!hb.runningJobs.some((j) => j.jobId === jobId)) this.bundles.delete(jobId);
+      this.opts.onRunningJobs(hb.runningJobs);
     });
     stream.on('error', (err: Error) => onLost(err.message));
     stream.on('end', () => onLost('heartbeat stream closed by the JobManager'));

@@ -58,15 +58,19 @@ const host: TaskHost = {
   autoWatermarkIntervalMs: data.autoWatermarkIntervalMs,
 };
 
-async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {
+function plan(bundle: string, jobContextJson: string): Promise<StreamGraph> {
   graph ??= planJobBundle(
     bundle,
-    { workingDirectory: process.cwd(), args: [], ...parseJobContext(tdd.jobContextJson, 'the job context') },
+    { workingDirectory: process.cwd(), args: [], ...parseJobContext(jobContextJson, 'the job context') },
     data.bundleCacheDir,
   );
+  return graph;
+}
+
+async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Promise<void> {
   let g: StreamGraph;
   try {
-    g = await graph;
+    g = await plan(bundle, tdd.jobContextJson);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     port.postMessage({
@@ -93,6 +97,14 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.t) {
     case 'deploy':
       void deploy(msg.tdd, msg.bundle);
+      break;
+    case 'prewarm':
+      // a failure here is reported by the deployment that awaits the same plan
+      try {
+        plan(msg.bundle, msg.jobContextJson).catch(() => {});
+      } catch {
+        graph = undefined;
+      }
       break;
     case 'cancel':
       void tasks.get(msg.executionId)?.cancel();

@@ -39,6 +39,7 @@ export type TaskManagerSettings = Pick<
   | 'state.backend.rocksdb.block.cache-size'
   | 'state.backend.rocksdb.writebuffer.size'
   | 'task.cancellation.timeout'
+  | 'taskmanager.slot.prewarm'
   | 'pipeline.auto-watermark-interval'
   | 'taskmanager.network.memory.buffer-debloat.enabled'
   | 'taskmanager.network.memory.buffer-debloat.target'
@@ -86,6 +87,10 @@ interface Slot {
   tasks: Set<string>;
   /** tasks of `tasks` that were asked to cancel */
   canceling: Set<string>;
+  /** the worker was started ahead of any task, with `jobId`'s bundle planned (slot prewarming) */
+  prewarmed?: boolean;
+  /** a prewarm of this slot is fetching its bundle */
+  warming?: boolean;
 }
 
 const DEFAULT_NETWORK: NetworkSettings = { creditsPerChannel: 4, maxBacklog: 4, bufferTimeoutMs: 100 };
@@ -173,6 +178,7 @@ export class TaskExecutor {
       health: this.health,
       log: this.log,
       onLost: () => this.cancelAll(),
+      onRunningJobs: (jobs) => this.prewarmSlots(jobs),
     });
   }
 
@@ -268,8 +274,10 @@ export class TaskExecutor {
       throw new Error(`Slot ${tdd.slotIndex} of ${this.id} is busy with job ${slot.jobId}`);
     }
     const bundle = await this.jm.fetchBundle(tdd.jobId);
+    const prewarmed = !!slot.prewarmed && slot.jobId === tdd.jobId && !!slot.worker;
+    slot.prewarmed = false;
     if (!slot.worker || slot.jobId !== tdd.jobId) {
-      slot.worker?.terminate().catch(() => {});
+      if (slot.worker) this.stopWorker(slot.worker);
       slot.worker = this.spawnWorker(slot);
       slot.jobId = tdd.jobId;
     }
@@ -284,10 +292,63 @@ export class TaskExecutor {
         executionId: tdd.executionId,
         task: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
         slot: slot.index,
+        prewarmed,
       },
       'deploying task',
     );
     slot.worker.postMessage({ t: 'deploy', tdd, bundle } satisfies ToWorker);
+  }
+
+  /**
+   * Slot prewarming: a task moved to a spare slot on failover spends most of its small-state
+   * recovery starting the slot's worker thread and planning the job bundle (running the job's
+   * code to rebuild its graph). With each JobManager heartbeat every free slot gets a worker with
+   * the bundle of a running job planned, so a deployment there finds both done; a prewarmed
+   * worker of a job that has ended is stopped. Jobs share the free slots in turn.
+   */
+  private prewarmSlots(jobs: { jobId: string; jobContextJson: string }[]): void {
+    if (this.stopping) return;
+    const running = new Set(jobs.map((j) => j.jobId));
+    for (const slot of this.slots) {
+      if (slot.prewarmed && slot.tasks.size === 0 && slot.worker && !running.has(slot.jobId ?? '')) {
+        this.log.info({ jobId: slot.jobId, slot: slot.index }, 'prewarmed slot released');
+        this.stopWorker(slot.worker);
+        slot.worker = undefined;
+        slot.jobId = undefined;
+        slot.prewarmed = false;
+      }
+    }
+    if (!this.opts.settings['taskmanager.slot.prewarm'] || jobs.length === 0) return;
+    let next = 0;
+    for (const slot of this.slots) {
+      if (slot.worker || slot.warming || slot.tasks.size > 0) continue;
+      const job = jobs[next++ % jobs.length]!;
+      slot.warming = true;
+      this.jm.fetchBundle(job.jobId).then(
+        (bundle) => {
+          slot.warming = false;
+          // a deployment may have taken the slot meanwhile
+          if (this.stopping || slot.worker || slot.tasks.size > 0) return;
+          slot.worker = this.spawnWorker(slot);
+          slot.jobId = job.jobId;
+          slot.prewarmed = true;
+          slot.worker.postMessage({
+            t: 'prewarm',
+            bundle,
+            jobContextJson: job.jobContextJson,
+          } satisfies ToWorker);
+          this.log.info({ jobId: job.jobId, slot: slot.index }, 'slot prewarmed');
+        },
+        (err: Error) => {
+          slot.warming = false;
+          this.log.debug({ jobId: job.jobId, err: err.message }, 'could not prewarm a slot');
+        },
+      );
+    }
+  }
+
+  private stopWorker(worker: Worker): void {
+    worker.terminate().catch(() => {});
   }
 
   private spawnWorker(slot: Slot): Worker {
@@ -478,7 +539,7 @@ export class TaskExecutor {
       if (slot.worker === worker && slot.tasks.size === 0) {
         slot.worker = undefined;
         slot.jobId = undefined;
-        void worker?.terminate();
+        if (worker) this.stopWorker(worker);
       }
     }, 1_000).unref();
   }

@@ -8,6 +8,8 @@ export type FrameKind = 'buffer' | 'event';
 
 export type ToWorker =
   | { t: 'deploy'; tdd: TaskDeploymentDescriptor__Output; bundle: string }
+  /** plan the bundle of a job ahead of any task of it (slot prewarming) */
+  | { t: 'prewarm'; bundle: string; jobContextJson: string }
   | { t: 'cancel'; executionId: string }
   /** a frame for a consumer task's input channel */
   | { t: 'frame'; executionId: string; channel: number; kind: FrameKind; bytes: Uint8Array }

@@ -10,6 +10,7 @@ export type { JobStatus } from '../generated/weir/JobStatus.js';
 export type { TaskFailure, TaskFailure__Output } from '../generated/weir/TaskFailure.js';
 export type { TaskMetrics, TaskMetrics__Output } from '../generated/weir/TaskMetrics.js';
 export type { ProcessMetrics, ProcessMetrics__Output } from '../generated/weir/ProcessMetrics.js';
+export type { RunningJob, RunningJob__Output } from '../generated/weir/RunningJob.js';
 export type {
   TaskDeploymentDescriptor,
   TaskDeploymentDescriptor__Output,
