@@ -73,6 +73,13 @@ export function linksByGroup(
 }
 
 /**
+ * Shared files read ahead while one is applied: the next file downloads (S3 reads each in
+ * parallel ranges already) while RocksDB takes the current one, and at most this many files of
+ * up to 64 MiB are held at once.
+ */
+const RESTORE_READ_AHEAD = 2;
+
+/**
  * Restores the key groups in range from incremental handles: applies every key group's chain
  * (a full batch, then deltas), reading each shared file once and verifying its checksum, oldest
  * file first, so the links of every chain are applied in order. `root` is the URI of the
@@ -93,11 +100,22 @@ export async function restoreIncrementalState(
     }
   }
   const kinds = Object.assign({}, ...handles.map((h) => h.kinds)) as Record<string, string>;
-  for (const { file, links } of [...byFile.values()].sort(
-    (a, b) => a.file.checkpointId - b.file.checkpointId,
-  )) {
+  const files = [...byFile.values()].sort((a, b) => a.file.checkpointId - b.file.checkpointId);
+  // read ahead, applied oldest file first (chain order)
+  const reads = files.map(() => undefined as Promise<Buffer> | undefined);
+  const readAt = (i: number): void => {
+    const f = files[i];
+    if (!f) return;
+    const where = resolveHandlePath(root, f.file.path);
+    (reads[i] = taskCheckpointStorage(where.root).read(where.path, f.file.sha256)).catch(() => {});
+  };
+  for (let i = 0; i < RESTORE_READ_AHEAD; i++) readAt(i);
+  for (let i = 0; i < files.length; i++) {
+    const { file, links } = files[i]!;
     const where = resolveHandlePath(root, file.path);
-    const data = await taskCheckpointStorage(where.root).read(where.path, file.sha256);
+    const data = await reads[i]!;
+    reads[i] = undefined;
+    readAt(i + RESTORE_READ_AHEAD);
     for (const l of links) {
       if (l.offset + l.length > data.byteLength)
         throw new StorageError(
