@@ -93,9 +93,13 @@ export { SocketTextSource } from './sources/socket-text-source.js';
 export * from './sources/nexmark/index.js';
 
 export type { Sink, SinkWriter } from './sink.js';
-export { TwoPhaseCommitSink, type TransactionContext } from './sinks/two-phase-commit-sink.js';
-export { TwoPhaseCommittingSink, type Committer, type PrecommittingWriter } from './sinks/committing-sink.js';
-export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
+export {
+  TwoPhaseCommittingSink,
+  type Committer,
+  type PrecommittingWriter,
+  type TransactionContext,
+} from './sinks/committing-sink.js';
+export { FileSink, type FileSinkCommittable, type FileSinkOptions } from './sinks/file-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { CollectSink } from './sinks/collect-sink.js';
 export { DiscardingSink } from './sinks/discarding-sink.js';
