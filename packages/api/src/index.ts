@@ -88,7 +88,12 @@ export type { ProgressionSplit } from './sources/progression-reader.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { NumberSequenceSource } from './sources/number-sequence-source.js';
 export { DataGeneratorSource } from './sources/data-generator-source.js';
-export { TextFileSource } from './sources/text-file-source.js';
+export {
+  TextFileSource,
+  type FileSourceSplit,
+  type TextFileEnumeratorState,
+  type TextFileSourceOptions,
+} from './sources/text-file-source.js';
 export { SocketTextSource } from './sources/socket-text-source.js';
 export * from './sources/nexmark/index.js';
 

@@ -65,6 +65,13 @@ export abstract class SplitSource<T, S extends SourceSplit> implements Source<T>
    * returned in the checkpoint the job restores from.
    */
   createEnumerator?(context: SplitEnumeratorContext<S>, restored?: unknown): SplitEnumerator<S, unknown>;
+  /**
+   * For a checkpoint written before this source had an enumerator (it has no enumerator
+   * state): what the enumerator is restored from, given every reader's splits as that
+   * checkpoint kept them. Without it the enumerator starts afresh and its assignments of
+   * split ids the readers restore are dropped.
+   */
+  legacyEnumeratorState?(readerSplits: unknown[]): unknown;
 
   createReader(context: TaskInfo, restored?: unknown[], requester?: SplitRequester): SourceReader<T> {
     if (this.createEnumerator && requester) {
