@@ -283,7 +283,16 @@ export class CoordinatedSplitSourceReader<T, S extends SourceSplit> extends Spli
   }
 
   override snapshotState(checkpointId?: number): S[] {
-    if (checkpointId !== undefined) this.lastCheckpointId = checkpointId;
+    if (checkpointId !== undefined) {
+      this.lastCheckpointId = checkpointId;
+      // a split assigned on the last request may have waited for this barrier: ask again now
+      if (this.askedForMore && this.idle) {
+        this.nextRequestAt = 0;
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.signal();
+      }
+    }
     return [...super.snapshotState(), ...this.starting.map((r) => r.snapshot())];
   }
 
