@@ -67,6 +67,63 @@ function assertExact(out: string, expected: string[]): void {
   );
 }
 
+interface Metadata {
+  operators: Record<
+    string,
+    {
+      coordinatorState?: {
+        enumerator: { listed: boolean; pending: Array<Record<string, unknown>> };
+        assigned: Record<string, Array<Record<string, unknown>>>;
+      };
+      subtasks: Record<
+        string,
+        {
+          operatorState?: Array<Record<string, unknown>>;
+          lists?: Record<string, { items: Array<Record<string, unknown>> }>;
+        }
+      >;
+    }
+  >;
+}
+
+/**
+ * Rewrites a savepoint as the text file source and FileSink of earlier versions wrote it:
+ * every byte range still to read in the readers' state (the splits not handed out, too), no
+ * split ids, no enumerator state, and the sink's pending files under `txn`.
+ */
+function toEarlierFormat(savepoint: string): void {
+  const file = path.join(savepoint, '_metadata');
+  const md = JSON.parse(readFileSync(file, 'utf8')) as Metadata;
+  let ranges = 0;
+  let transactions = 0;
+  for (const op of Object.values(md.operators)) {
+    const subtasks = Object.keys(op.subtasks).sort();
+    const cs = op.coordinatorState;
+    if (cs) {
+      const untaken = [...Object.values(cs.assigned).flat(), ...cs.enumerator.pending];
+      untaken.forEach((split, k) =>
+        (op.subtasks[subtasks[k % subtasks.length]!]!.operatorState ??= []).push(split),
+      );
+      delete op.coordinatorState;
+    }
+    for (const st of Object.values(op.subtasks)) {
+      if (cs)
+        st.operatorState = (st.operatorState ?? []).map(({ splitId: _, ...range }) => {
+          ranges++;
+          return range;
+        });
+      for (const list of Object.values(st.lists ?? {}))
+        list.items = list.items.map(({ committable, ...item }) => {
+          if (committable === undefined) return item;
+          transactions++;
+          return { ...item, txn: committable };
+        });
+    }
+  }
+  assert.ok(ranges > 0 && transactions > 0, `rewrote ${ranges} ranges and ${transactions} sink transactions`);
+  writeFileSync(file, JSON.stringify(md));
+}
+
 describe('text file source into FileSink on a cluster, exactly once', () => {
   let cluster: TestCluster;
   const work = tempDir();
@@ -87,10 +144,8 @@ describe('text file source into FileSink on a cluster, exactly once', () => {
     assertExact(out, expected);
   });
 
-  test('stopped with a savepoint at parallelism 2 and restored at 3: every line once', async () => {
-    const input = path.join(work, 'in-rescale');
-    const expected = makeInput(input);
-    const out = path.join(work, 'out-rescale');
+  /** Runs the job at parallelism 2 and stops it with a savepoint once lines flow; gives the savepoint. */
+  async function stopMidway(input: string, out: string, expected: string[]): Promise<string> {
     const client = await ClusterClient.connect(cluster.address);
     try {
       const r = await cluster.run(['run', job, '--detached', '--', input, out, '2', MICROS, BLOCK]);
@@ -115,22 +170,47 @@ describe('text file source into FileSink on a cluster, exactly once', () => {
         before < expected.length,
         `the savepoint was taken mid-way (${before} of ${expected.length} lines)`,
       );
-      const r2 = await cluster.run([
-        'run',
-        job,
-        '--from-savepoint',
-        savepoint,
-        '--',
-        input,
-        out,
-        '3',
-        MICROS,
-        BLOCK,
-      ]);
-      assert.equal(r2.code, 0, r2.stderr);
-      assertExact(out, expected);
+      return savepoint;
     } finally {
       client.close();
     }
+  }
+
+  const restoreAt3 = async (savepoint: string, input: string, out: string): Promise<void> => {
+    const r = await cluster.run([
+      'run',
+      job,
+      '--from-savepoint',
+      savepoint,
+      '--',
+      input,
+      out,
+      '3',
+      MICROS,
+      BLOCK,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+
+  test('stopped with a savepoint at parallelism 2 and restored at 3: every line once', async () => {
+    const input = path.join(work, 'in-rescale');
+    const expected = makeInput(input);
+    const out = path.join(work, 'out-rescale');
+    const savepoint = await stopMidway(input, out, expected);
+    const md = JSON.parse(readFileSync(path.join(savepoint, '_metadata'), 'utf8')) as Metadata;
+    const source = Object.values(md.operators).find((o) => o.coordinatorState);
+    assert.ok(source?.coordinatorState?.enumerator.listed, 'the enumerator state is in the savepoint');
+    await restoreAt3(savepoint, input, out);
+    assertExact(out, expected);
+  });
+
+  test('a savepoint in the format of earlier versions (byte ranges without split ids, no enumerator state, FileSink files under `txn`) restores at 3: every line once', async () => {
+    const input = path.join(work, 'in-legacy');
+    const expected = makeInput(input);
+    const out = path.join(work, 'out-legacy');
+    const savepoint = await stopMidway(input, out, expected);
+    toEarlierFormat(savepoint);
+    await restoreAt3(savepoint, input, out);
+    assertExact(out, expected);
   });
 });
