@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   InputStatus,
@@ -188,5 +188,34 @@ describe('text file source on the split SDK', () => {
       }),
     );
     assert.deepEqual(sorted(out), sorted([...a.slice(10, 75), ...b.slice(5)]));
+  });
+
+  test('a subtask restored with a split per file for hundreds of files opens at most 4 of them at once', async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    for (let f = 0; f < 300; f++)
+      lines.push(...writeLines(dir, `f${String(f).padStart(3, '0')}.txt`, `f${f}-`, 20));
+    // an earlier version's checkpoint: one subtask holds a byte range of every file
+    const restored = readdirSync(dir).map((n) => ({
+      path: path.join(dir, n),
+      start: 0,
+      end: statSync(path.join(dir, n)).size,
+    }));
+    const source = new TextFileSource(dir);
+    const c = await coordinator(source, 1, undefined, restored);
+    const reader = source.createReader(info(0, 1), restored, requester(c, 'e0', 0));
+    await reader.start?.();
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    let most = 0;
+    const out: string[] = [];
+    for (;;) {
+      const status = reader.pollNext({ collect: (l) => void out.push(l) });
+      most = Math.max(most, fds() - before);
+      if (status === InputStatus.END_OF_INPUT) break;
+      if (status === InputStatus.NOTHING_AVAILABLE) await reader.isAvailable();
+    }
+    assert.deepEqual(sorted(out), sorted(lines));
+    assert.ok(most <= 4, `${most} files open at once`);
   });
 });

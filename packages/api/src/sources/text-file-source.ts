@@ -5,6 +5,7 @@ import { AVAILABLE, InputStatus, type SourceReader, type SplitRequester } from '
 import type { TaskInfo } from '../runtime-context.js';
 import { currentPlanner } from '../planner.js';
 import {
+  CoordinatedSplitSourceReader,
   SplitSource,
   SplitSourceReader,
   type SourceSplit,
@@ -16,6 +17,8 @@ import type { SplitEnumerator, SplitEnumeratorContext } from '../split-enumerato
 const CHUNK = 64 * 1024;
 const NEWLINE = 0x0a;
 const MiB = 1024 * 1024;
+/** files a subtask reads at once; a restored subtask may hold many splits (one per file) */
+const OPEN_FILES = 4;
 
 /**
  * A block of a text file (Flink's FileSourceSplit): a line belongs to the split its first byte
@@ -189,7 +192,7 @@ export class TextFileSource extends SplitSource<string, FileSourceSplit> {
   }
 
   createSplitReader(split: FileSourceSplit): SplitReader<string, FileSourceSplit> {
-    return new TextFileSplitReader(split);
+    return new TextFileSplitReader(split, new OpenFileLimit(1));
   }
 
   override createReader(
@@ -202,7 +205,12 @@ export class TextFileSource extends SplitSource<string, FileSourceSplit> {
       const s = raw as Omit<FileSourceSplit, 'splitId'> & { splitId?: string };
       return { ...s, splitId: s.splitId ?? `${s.path}@${s.start}` };
     });
-    if (requester) return super.createReader(context, splits, requester);
+    // one limit per subtask: its splits wait for a turn instead of opening every file at once
+    const limit = new OpenFileLimit(OPEN_FILES);
+    const create = (s: FileSourceSplit): SplitReader<string, FileSourceSplit> =>
+      new TextFileSplitReader(s, limit);
+    if (requester)
+      return new CoordinatedSplitSourceReader((splits ?? []).map(create), true, create, requester);
     // driven without an enumerator (in-process): the subtask lists the files itself
     const mine =
       splits ??
@@ -211,10 +219,7 @@ export class TextFileSource extends SplitSource<string, FileSourceSplit> {
         context.parallelism,
         this.options.blockSizeBytes,
       ).filter((_, k) => k % context.parallelism === context.subtaskIndex);
-    return new SplitSourceReader(
-      mine.map((s) => this.createSplitReader(s)),
-      true,
-    );
+    return new SplitSourceReader(mine.map(create), true);
   }
 }
 
@@ -271,6 +276,34 @@ class TextFileEnumerator implements SplitEnumerator<FileSourceSplit, TextFileEnu
   }
 }
 
+/** How many of a subtask's splits may have their file open (and a chunk of lines queued) at once. */
+class OpenFileLimit {
+  private open = 0;
+  private waiters: Array<() => void> = [];
+  private free: Promise<void> | undefined;
+
+  constructor(private readonly max: number) {}
+
+  tryAcquire(): boolean {
+    if (this.open >= this.max) return false;
+    this.open++;
+    return true;
+  }
+
+  /** resolves when a split gave its turn back */
+  available(): Promise<void> {
+    return (this.free ??= new Promise<void>((resolve) => this.waiters.push(resolve)));
+  }
+
+  release(): void {
+    this.open--;
+    this.free = undefined;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
 /**
  * Reads the lines of one split in 64 KiB chunks: the first line is the one starting at or
  * after `start` (a block that starts inside a line leaves it to the block before), the last
@@ -295,8 +328,13 @@ class TextFileSplitReader implements SplitReader<string, FileSourceSplit> {
   private allRead = false;
   private reading: Promise<void> | undefined;
   private error: Error | undefined;
+  /** this split holds one of the subtask's open-file turns */
+  private turn = false;
 
-  constructor(split: FileSourceSplit) {
+  constructor(
+    split: FileSourceSplit,
+    private readonly limit: OpenFileLimit,
+  ) {
     this.split = { ...split };
   }
 
@@ -316,6 +354,7 @@ class TextFileSplitReader implements SplitReader<string, FileSourceSplit> {
       return InputStatus.MORE_AVAILABLE;
     }
     if (this.allRead) return InputStatus.END_OF_INPUT;
+    if (!this.turn && !(this.turn = this.limit.tryAcquire())) return InputStatus.NOTHING_AVAILABLE;
     this.read();
     return InputStatus.NOTHING_AVAILABLE;
   }
@@ -334,7 +373,14 @@ class TextFileSplitReader implements SplitReader<string, FileSourceSplit> {
   }
 
   isAvailable(): Promise<void> {
-    return this.reading ?? AVAILABLE;
+    if (this.reading) return this.reading;
+    return this.turn || this.allRead ? AVAILABLE : this.limit.available();
+  }
+
+  private giveTurnBack(): void {
+    if (!this.turn) return;
+    this.turn = false;
+    this.limit.release();
   }
 
   snapshot(): FileSourceSplit {
@@ -392,6 +438,7 @@ class TextFileSplitReader implements SplitReader<string, FileSourceSplit> {
       await this.handle.close();
       this.handle = undefined;
       this.allRead = true;
+      this.giveTurnBack();
     }
   }
 
@@ -402,6 +449,7 @@ class TextFileSplitReader implements SplitReader<string, FileSourceSplit> {
   }
 
   async close(): Promise<void> {
+    this.giveTurnBack();
     await this.handle?.close();
     this.handle = undefined;
   }
