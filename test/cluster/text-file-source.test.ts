@@ -213,4 +213,22 @@ describe('text file source into FileSink on a cluster, exactly once', () => {
     await restoreAt3(savepoint, input, out);
     assertExact(out, expected);
   });
+
+  test('a missing input path fails the job at its start, naming the source and the path', async () => {
+    const missing = path.join(work, 'no-such-dir');
+    const r = await cluster.run([
+      'run',
+      path.join(ROOT, 'test/jobs/wordcount-file.ts'),
+      '--',
+      missing,
+      path.join(work, 'out-missing'),
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stdout + r.stderr,
+      new RegExp(
+        `split enumerator of source 'Source: ${missing}' could not start: Text file source: no such file or directory: ${missing} \\(a relative path resolves against the job's working directory`,
+      ),
+    );
+  });
 });
