@@ -240,12 +240,12 @@ describe('FileSink', () => {
     assert.equal(readFileSync(path.join(dir, 'small', file!), 'utf8'), 'only line\n');
   });
 
-  test('an unwritable path is named in the error', () => {
+  test('an unwritable path is named in the error', async () => {
     const dir = tempDir();
     writeFileSync(path.join(dir, 'file'), 'x');
     mkdirSync(path.join(dir, 'ok'));
     const w = new FileSink<string>({ path: path.join(dir, 'file', 'sub') }).createWriter(info(0, 1));
     w.write('a');
-    assert.throws(() => w.flush?.(true), /FileSink cannot write to .*file\/sub/);
+    await assert.rejects(async () => w.flush?.(true), /FileSink cannot write to .*file\/sub/);
   });
 });

@@ -20,7 +20,7 @@ type Row = [number, number];
 interface StateItem {
   owner: number;
   checkpointId: number;
-  txn: { dir: string; files: Array<{ inProgress: string; final: string }> };
+  committable: { dir: string; files: Array<{ inProgress: string; final: string }> };
 }
 
 const info = (dir: string, over: Partial<TaskInfo> = {}): TaskInfo => ({
@@ -96,7 +96,7 @@ describe('FileSink exclusive commit', () => {
     const out = path.join(dir, 'out');
     const w = sink().createWriter(info(dir));
     const [item] = checkpoint(w, 1, 0, 50);
-    const { final, inProgress } = item!.txn.files[0]!;
+    const { final, inProgress } = item!.committable.files[0]!;
     writeFileSync(path.join(out, final), 'not ours\n');
     await assert.rejects(
       async () => w.notifyCheckpointComplete!(1),
@@ -119,9 +119,10 @@ describe('FileSink exclusive commit', () => {
     assert.equal(after1.length, 1);
 
     // checkpoint 2 committed by a restore, then by a second restore of the same checkpoint
-    const { final, inProgress } = s2.at(-1)!.txn.files[0]!;
+    const { final, inProgress } = s2.at(-1)!.committable.files[0]!;
     for (let attempt = 1; attempt <= 2; attempt++) {
       const r = sink().createWriter(info(dir, { attemptNumber: attempt }), s2);
+      await r.open!();
       await r.close!();
       assert.deepEqual(committed(out), [...after1, final].sort());
       assert.deepEqual(hidden(out), []);
@@ -131,6 +132,7 @@ describe('FileSink exclusive commit', () => {
 
     // restored from checkpoint 1, whose transaction was committed long ago: recognised as done
     const r1 = sink().createWriter(info(dir, { attemptNumber: 3 }), s1);
+    await r1.open!();
     await r1.close!();
     assert.deepEqual(
       committed(out).map((f) => readFileSync(path.join(out, f), 'utf8')),
@@ -142,12 +144,13 @@ describe('FileSink exclusive commit', () => {
     // did not keep the hard link: both recognised as done, the hidden name removed
     const w2 = sink().createWriter(info(dir, { jobId: 'job2' }));
     const s3 = checkpoint(w2, 1, 60, 10);
-    const f3 = s3[0]!.txn.files[0]!;
+    const f3 = s3[0]!.committable.files[0]!;
     linkSync(path.join(out, f3.inProgress), path.join(out, f3.final));
     const s4 = checkpoint(w2, 2, 70, 10);
-    const f4 = s4.at(-1)!.txn.files[0]!;
+    const f4 = s4.at(-1)!.committable.files[0]!;
     copyFileSync(path.join(out, f4.inProgress), path.join(out, f4.final));
     const r = sink().createWriter(info(dir, { jobId: 'job2', attemptNumber: 1 }), s4);
+    await r.open!();
     await r.close!();
     assert.deepEqual(hidden(out), []);
     assert.equal(rows(out).length, 80);
@@ -159,11 +162,11 @@ describe('FileSink exclusive commit', () => {
     const out = path.join(dir, 'out');
     const w = sink().createWriter(info(dir));
     const s = checkpoint(w, 1, 0, 5);
-    const { final, inProgress } = s[0]!.txn.files[0]!;
+    const { final, inProgress } = s[0]!.committable.files[0]!;
     unlinkSync(path.join(out, inProgress));
     const r = sink().createWriter(info(dir, { attemptNumber: 1 }), s);
     await assert.rejects(
-      async () => r.close!(),
+      async () => r.open!(),
       new RegExp(`FileSink cannot commit ${path.join(out, final)}: neither it nor its pre-committed file`),
     );
   });
@@ -185,6 +188,7 @@ describe('FileSink exclusive commit', () => {
     writeRows(mine, 110, 10_000); // flushed into an in-progress file the checkpoint does not know
     assert.equal(hidden(out).length, 3);
     const restored = sink().createWriter(info(dir, { attemptNumber: 1 }), s);
+    await restored.open!();
     await restored.close!();
 
     for (const [f, text] of before) {
@@ -194,6 +198,64 @@ describe('FileSink exclusive commit', () => {
     assert.equal(hidden(out).length, 1, 'only the other job’s pending file stays hidden');
     assert.match(hidden(out)[0]!, /\.otherjob\.inprogress$/);
     assert.equal(committed(out).length, 3);
+  });
+});
+
+describe('FileSink checkpoints of earlier versions', () => {
+  test('items in the pre-SDK format (`txn` instead of `committable`) restore: committed under their final names, rescaled 2 -> 1', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'out');
+    fs.mkdirSync(out);
+    const writers = ['0f'.repeat(16), 'a1'.repeat(16)];
+    // what a p=2 job wrote before the FileSink was on the SDK: one pre-committed file per subtask
+    // (checkpoint 3, completed, not yet committed) and a leftover of subtask 1 after it
+    const oldState = writers.map((writer, subtask) => ({
+      owner: subtask,
+      checkpointId: 3,
+      txn: {
+        dir: out,
+        subtask,
+        writer,
+        job: 'job1',
+        files: [
+          {
+            inProgress: `.part-${subtask}-${writer}-0.job1.inprogress`,
+            final: `part-${subtask}-${writer}-0`,
+          },
+        ],
+      },
+    }));
+    for (const item of oldState)
+      writeFileSync(path.join(out, item.txn.files[0]!.inProgress), `[${item.owner},0]\n[${item.owner},1]\n`);
+    writeFileSync(path.join(out, `.part-1-${writers[1]}-1.job1.inprogress`), '[1,2]\n');
+    writeFileSync(path.join(out, `.part-0-${'bb'.repeat(16)}-0.otherjob.inprogress`), '[9,9]\n');
+    const restored = JSON.parse(JSON.stringify(oldState)) as unknown[];
+
+    const w = sink().createWriter(info(dir, { attemptNumber: 0, restoredCheckpointId: 3 }), restored);
+    await w.open!();
+    assert.deepEqual(committed(out), [`part-0-${writers[0]}-0`, `part-1-${writers[1]}-0`]);
+    assert.deepEqual(rows(out), ['[0,0]', '[0,1]', '[1,0]', '[1,1]']);
+    assert.deepEqual(
+      hidden(out),
+      [`.part-0-${'bb'.repeat(16)}-0.otherjob.inprogress`],
+      'only the other job’s file stays',
+    );
+    // the new writer goes on in the new format
+    const next = checkpoint(w, 4, 10, 2);
+    assert.equal(next.length, 1);
+    assert.ok(next[0]!.committable.files.length === 1 && !('txn' in next[0]!));
+    await w.notifyCheckpointComplete!(4);
+    await w.close!();
+    assert.equal(rows(out).length, 6);
+  });
+
+  test('without checkpointing, a writer closed before the end of input commits what it wrote', async () => {
+    const dir = tempDir();
+    const w = sink().createWriter(info(dir, { checkpointingEnabled: false }));
+    writeRows(w, 0, 5);
+    await w.close!();
+    assert.equal(rows(path.join(dir, 'out')).length, 5);
+    assert.deepEqual(hidden(path.join(dir, 'out')), []);
   });
 });
 
@@ -235,7 +297,7 @@ describe('FileSink durability', () => {
     );
     writeRows(w, 0, 20_000); // several rolled files
     const [item] = w.snapshotState!(1) as StateItem[];
-    const files = item!.txn.files;
+    const files = item!.committable.files;
     assert.ok(files.length >= 3, `rolled into several files: ${files.length}`);
     const preCommit = synced.map((s) => s.file);
     // the output directory was created: its parent is synced so the directory survives

@@ -196,6 +196,32 @@ describe('split enumerator (SourceCoordinator + coordinated reader)', () => {
     );
   });
 
+  test('a split held back for a barrier is taken as soon as the reader emitted that barrier', async () => {
+    const source = new PulledRanges(2);
+    const c = new SourceCoordinator(source as never, 'op', 'ranges', 1, log, assert.fail);
+    await c.start(undefined);
+    const reader = source.createReader(info(0, 1), undefined, requester(c, 'e0', 0));
+    await reader.start?.();
+    const out: number[] = [];
+    while (out.length < 10) reader.pollNext({ collect: (r) => out.push(r) });
+    // checkpoint 1 is triggered on the JobManager before the reader asks for its next split
+    c.snapshot(1);
+    reader.pollNext({ collect: (r) => out.push(r) });
+    await reader.checkpointReady?.();
+    assert.equal(out.length, 10, 'r1 waits for barrier 1');
+    const emitted = Date.now();
+    reader.snapshotState!(1);
+    while (out.length < 20) {
+      if (reader.pollNext({ collect: (r) => out.push(r) }) === InputStatus.NOTHING_AVAILABLE)
+        await reader.isAvailable();
+    }
+    const waited = Date.now() - emitted;
+    assert.ok(
+      waited < 300,
+      `r1 was taken ${waited} ms after the barrier (the periodic request comes after 1 s)`,
+    );
+  });
+
   test('an enumerator assigning to a subtask that does not exist fails naming the source', async () => {
     const source = new PulledRanges(1);
     const c = new SourceCoordinator(source as never, 'op', 'ranges', 2, log, assert.fail);

@@ -4,7 +4,7 @@ import type { Source } from './source.js';
 import { CollectionSource } from './sources/collection-source.js';
 import { NumberSequenceSource } from './sources/number-sequence-source.js';
 import { SocketTextSource } from './sources/socket-text-source.js';
-import { TextFileSource } from './sources/text-file-source.js';
+import { TextFileSource, type TextFileSourceOptions } from './sources/text-file-source.js';
 import {
   buildStreamGraph,
   type StateBackendOptions,
@@ -194,9 +194,12 @@ export class StreamExecutionEnvironment {
     return this.fromSource(new NumberSequenceSource(from, to), 'Source: Sequence');
   }
 
-  /** Lines of a file, or of every file in a directory. */
-  readTextFile(path: string): SingleOutputStreamOperator<string> {
-    return this.fromSource(new TextFileSource(path), `Source: ${path}`);
+  /**
+   * Lines of a file, of every file in a directory, or of the files a glob in the file name
+   * matches (`logs/*.txt`), read exactly once with checkpoints.
+   */
+  readTextFile(path: string, options?: TextFileSourceOptions): SingleOutputStreamOperator<string> {
+    return this.fromSource(new TextFileSource(path, options), `Source: ${path}`);
   }
 
   /** Lines read from a TCP server; runs as a single subtask. */

@@ -88,14 +88,23 @@ export type { ProgressionSplit } from './sources/progression-reader.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { NumberSequenceSource } from './sources/number-sequence-source.js';
 export { DataGeneratorSource } from './sources/data-generator-source.js';
-export { TextFileSource } from './sources/text-file-source.js';
+export {
+  TextFileSource,
+  type FileSourceSplit,
+  type TextFileEnumeratorState,
+  type TextFileSourceOptions,
+} from './sources/text-file-source.js';
 export { SocketTextSource } from './sources/socket-text-source.js';
 export * from './sources/nexmark/index.js';
 
 export type { Sink, SinkWriter } from './sink.js';
-export { TwoPhaseCommitSink, type TransactionContext } from './sinks/two-phase-commit-sink.js';
-export { TwoPhaseCommittingSink, type Committer, type PrecommittingWriter } from './sinks/committing-sink.js';
-export { FileSink, type FileSinkOptions } from './sinks/file-sink.js';
+export {
+  TwoPhaseCommittingSink,
+  type Committer,
+  type PrecommittingWriter,
+  type TransactionContext,
+} from './sinks/committing-sink.js';
+export { FileSink, type FileSinkCommittable, type FileSinkOptions } from './sinks/file-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { CollectSink } from './sinks/collect-sink.js';
 export { DiscardingSink } from './sinks/discarding-sink.js';

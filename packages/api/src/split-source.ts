@@ -65,6 +65,13 @@ export abstract class SplitSource<T, S extends SourceSplit> implements Source<T>
    * returned in the checkpoint the job restores from.
    */
   createEnumerator?(context: SplitEnumeratorContext<S>, restored?: unknown): SplitEnumerator<S, unknown>;
+  /**
+   * For a checkpoint written before this source had an enumerator (it has no enumerator
+   * state): what the enumerator is restored from, given every reader's splits as that
+   * checkpoint kept them. Without it the enumerator starts afresh and its assignments of
+   * split ids the readers restore are dropped.
+   */
+  legacyEnumeratorState?(readerSplits: unknown[]): unknown;
 
   createReader(context: TaskInfo, restored?: unknown[], requester?: SplitRequester): SourceReader<T> {
     if (this.createEnumerator && requester) {
@@ -276,7 +283,16 @@ export class CoordinatedSplitSourceReader<T, S extends SourceSplit> extends Spli
   }
 
   override snapshotState(checkpointId?: number): S[] {
-    if (checkpointId !== undefined) this.lastCheckpointId = checkpointId;
+    if (checkpointId !== undefined) {
+      this.lastCheckpointId = checkpointId;
+      // a split assigned on the last request may have waited for this barrier: ask again now
+      if (this.askedForMore && this.idle) {
+        this.nextRequestAt = 0;
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.signal();
+      }
+    }
     return [...super.snapshotState(), ...this.starting.map((r) => r.snapshot())];
   }
 

@@ -415,7 +415,7 @@ export class JobMaster {
         );
         started.set(op.id, c);
         const state = this.restore?.coordinatorState(op.id) as SourceCoordinatorState | undefined;
-        await c.start(state, state ? undefined : this.restore?.splitIds(op.id));
+        await c.start(state, state ? undefined : this.restore?.readerSplits(op.id));
       }
       if (attempt !== this.attempt || this.status !== 'JOB_RUNNING') {
         await Promise.all([...started.values()].map((c) => c.close().catch(() => {})));

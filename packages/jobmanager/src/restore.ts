@@ -149,15 +149,11 @@ export class RestorePlan {
     return this.metadata.operators[operatorId]?.coordinatorState;
   }
 
-  /** the ids of the splits the readers of source `operatorId` kept in the checkpoint */
-  splitIds(operatorId: string): Set<string> {
-    const ids = new Set<string>();
-    for (const s of Object.values(this.metadata.operators[operatorId]?.subtasks ?? {}))
-      for (const split of s.operatorState ?? []) {
-        const id = (split as { splitId?: unknown } | null)?.splitId;
-        if (typeof id === 'string') ids.add(id);
-      }
-    return ids;
+  /** every split the readers of source `operatorId` kept; undefined when the checkpoint lacks the operator */
+  readerSplits(operatorId: string): unknown[] | undefined {
+    const op = this.metadata.operators[operatorId];
+    if (!op) return undefined;
+    return Object.values(op.subtasks).flatMap((s) => s.operatorState ?? []);
   }
 
   forSubtask(operatorIds: string[], subtask: number, parallelism: number): TaskRestoreState | undefined {

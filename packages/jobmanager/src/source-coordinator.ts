@@ -40,17 +40,37 @@ export class SourceCoordinator implements SplitEnumeratorContext<SourceSplit> {
   ) {}
 
   /**
-   * Creates and starts the enumerator; restored splits nobody took go back to it. `held`: split
-   * ids the readers restore from a checkpoint written before the source had an enumerator (no
-   * coordinator state): the enumerator's assignments of those are dropped, not read twice.
+   * Creates and starts the enumerator; restored splits nobody took go back to it.
+   * `readerSplits`: the readers' splits of a checkpoint written before the source had an
+   * enumerator (no coordinator state). The source's `legacyEnumeratorState` turns them into
+   * the enumerator's state; without it, the enumerator's assignments of the split ids they
+   * hold are dropped, not read twice.
    */
-  async start(restored: SourceCoordinatorState | undefined, held?: ReadonlySet<string>): Promise<void> {
-    if (held && held.size > 0) this.held = held;
-    this.enumerator = this.source.createEnumerator!(this, restored?.enumerator);
+  async start(restored: SourceCoordinatorState | undefined, readerSplits?: unknown[]): Promise<void> {
+    let enumeratorState = restored?.enumerator;
+    if (!restored && readerSplits) {
+      if (this.source.legacyEnumeratorState)
+        enumeratorState = this.source.legacyEnumeratorState(readerSplits);
+      else {
+        const held = new Set<string>();
+        for (const split of readerSplits) {
+          const id = (split as { splitId?: unknown } | null)?.splitId;
+          if (typeof id === 'string') held.add(id);
+        }
+        if (held.size > 0) this.held = held;
+      }
+    }
+    this.enumerator = this.source.createEnumerator!(this, enumeratorState);
     for (const [subtask, splits] of Object.entries(restored?.assigned ?? {}))
       if (splits.length > 0)
         this.enumerator.addSplitsBack(splits as SourceSplit[], Number(subtask) % this.currentParallelism);
-    await this.enumerator.start();
+    try {
+      await this.enumerator.start();
+    } catch (err) {
+      throw new Error(
+        `The split enumerator of source '${this.operatorName}' could not start: ${(err as Error).message}`,
+      );
+    }
   }
 
   registeredReaders(): ReadonlySet<number> {

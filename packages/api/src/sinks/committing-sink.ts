@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Sink, SinkWriter } from '../sink.js';
 import type { TaskInfo } from '../runtime-context.js';
-import type { TransactionContext } from './two-phase-commit-sink.js';
+
+/** A subtask's facts plus an id unique to this writer, so leftovers of earlier attempts can be told apart. */
+export interface TransactionContext extends TaskInfo {
+  /** 32 lowercase hex digits, random for every writer (task attempt): unique across jobs and restores */
+  writerId: string;
+}
 
 /**
  * Writes one subtask's records into an open transaction, after Flink's

@@ -1,63 +1,319 @@
 import { readdirSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import { AVAILABLE, InputStatus, type ReaderOutput, type Source, type SourceReader } from '../source.js';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { AVAILABLE, InputStatus, type SourceReader, type SplitRequester } from '../source.js';
 import type { TaskInfo } from '../runtime-context.js';
+import { currentPlanner } from '../planner.js';
+import {
+  CoordinatedSplitSourceReader,
+  SplitSource,
+  SplitSourceReader,
+  type SourceSplit,
+  type SplitReader,
+  type SplitReaderOutput,
+} from '../split-source.js';
+import type { SplitEnumerator, SplitEnumeratorContext } from '../split-enumerator.js';
 
 const CHUNK = 64 * 1024;
 const NEWLINE = 0x0a;
+const MiB = 1024 * 1024;
+/** files a subtask reads at once; a restored subtask may hold many splits (one per file) */
+const OPEN_FILES = 4;
 
-export interface FileSplit {
+/**
+ * A block of a text file (Flink's FileSourceSplit): a line belongs to the split its first byte
+ * falls in, so blocks need not start at line starts. The position is the byte offset of the
+ * next line to read.
+ */
+export interface FileSourceSplit extends SourceSplit {
+  /** absolute path of the file */
   path: string;
-  /** bytes [start, end) of the file; a line belongs here when its first byte does */
+  /** where reading goes on: the first byte of a line when `exact`, else the block's start */
   start: number;
+  /** lines whose first byte is before `end` belong to this split */
   end: number;
-  /** start is known to be the first byte of a line (a restored position) */
+  /** `start` is known to be the first byte of a line (a position after emitted lines) */
   exact?: boolean;
 }
 
-function listFiles(p: string): Array<{ path: string; size: number }> {
+/** The enumerator's checkpoint: the splits not handed out yet, once the files were listed. */
+export interface TextFileEnumeratorState {
+  listed: boolean;
+  pending: FileSourceSplit[];
+}
+
+export interface TextFileSourceOptions {
+  /**
+   * Files larger than this are read as several splits (default: the total size over the
+   * parallelism, between 1 MiB and 32 MiB), so one large file is read in parallel.
+   */
+  blockSizeBytes?: number;
+}
+
+interface ListedFile {
+  path: string;
+  size: number;
+}
+
+/** A `*` or `?` in the last part of the path selects the files of its directory that match. */
+function globOf(p: string): RegExp | undefined {
+  const name = basename(p);
+  if (!/[*?]/.test(name)) return undefined;
+  const re = name
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${re}$`);
+}
+
+const visible = (name: string): boolean => !name.startsWith('.') && !name.startsWith('_');
+
+function missing(p: string): Error {
+  return new Error(
+    `Text file source: no such file or directory: ${p} (a relative path resolves against the job's working directory, which \`weir run --working-dir\` sets)`,
+  );
+}
+
+/** The files of `p` (a file, a directory or a glob), sorted by name; hidden ones are skipped. */
+async function listFiles(p: string): Promise<ListedFile[]> {
+  const glob = globOf(p);
+  const dir = glob ? dirname(p) : p;
   let st;
   try {
-    st = statSync(p);
+    st = await stat(dir);
   } catch {
-    throw new Error(`Text file source: no such file or directory: ${p}`);
+    throw missing(dir);
   }
-  if (st.isFile()) return [{ path: p, size: st.size }];
-  return readdirSync(p)
-    .filter((n) => !n.startsWith('.') && !n.startsWith('_'))
+  if (!glob && st.isFile()) return [{ path: p, size: st.size }];
+  const names = (await readdir(dir)).filter((n) => visible(n) && (!glob || glob.test(n))).sort();
+  const out: ListedFile[] = [];
+  for (const n of names) {
+    const f = join(dir, n);
+    const s = await stat(f);
+    if (s.isFile()) out.push({ path: f, size: s.size });
+  }
+  if (glob && out.length === 0) throw new Error(`Text file source: no file matches ${p}`);
+  return out;
+}
+
+/** `listFiles` for a reader that lists for itself (no enumerator in reach). */
+function listFilesSync(p: string): ListedFile[] {
+  const glob = globOf(p);
+  const dir = glob ? dirname(p) : p;
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw missing(dir);
+  }
+  if (!glob && st.isFile()) return [{ path: p, size: st.size }];
+  return readdirSync(dir)
+    .filter((n) => visible(n) && (!glob || glob.test(n)))
     .sort()
-    .map((n) => path.join(p, n))
-    .filter((f) => statSync(f).isFile())
-    .map((f) => ({ path: f, size: statSync(f).size }));
+    .map((n) => join(dir, n))
+    .map((f) => ({ path: f, st: statSync(f) }))
+    .filter((f) => f.st.isFile())
+    .map((f) => ({ path: f.path, size: f.st.size }));
+}
+
+/** One split per block of each non-empty file, in file order. */
+function planSplits(files: ListedFile[], parallelism: number, blockSizeBytes?: number): FileSourceSplit[] {
+  const total = files.reduce((s, f) => s + f.size, 0);
+  const block = Math.max(
+    1,
+    blockSizeBytes ?? Math.min(32 * MiB, Math.max(MiB, Math.ceil(total / Math.max(1, parallelism)))),
+  );
+  const splits: FileSourceSplit[] = [];
+  for (const f of files)
+    for (let start = 0; start < f.size; start += block)
+      splits.push({
+        splitId: `${f.path}@${start}`,
+        path: f.path,
+        start,
+        end: Math.min(f.size, start + block),
+      });
+  return splits;
 }
 
 /**
- * Lines of a file or of the files of a directory. The bytes of all files, one after the
- * other, are split into one contiguous range per subtask (Hadoop-style splits), so a single
- * large file is read in parallel and every line is emitted by exactly one subtask.
+ * Lines of a file, of the files of a directory, or of the files a glob in the file name
+ * matches (`logs/*.txt`), on the split SDK after Flink's FileSource: the enumerator on the
+ * JobManager lists the files once (sorted by name, hidden `.`/`_` files skipped), cuts them
+ * into splits (one per file, or per block of a large file) and hands them to readers as they
+ * ask, so fast readers take more. A split's position is the byte offset of the next line,
+ * kept in every checkpoint; the splits not handed out yet are the enumerator's checkpoint.
  */
-export class TextFileSource implements Source<string> {
+export class TextFileSource extends SplitSource<string, FileSourceSplit> {
   readonly boundedness = 'BOUNDED' as const;
-  constructor(readonly path: string) {
+  /**
+   * Resolved against the job's working directory while the job module is planned (the same
+   * directory on the client, the JobManager and the TaskManagers).
+   */
+  private readonly resolved: string | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly options: TextFileSourceOptions = {},
+  ) {
+    super();
     if (!path) throw new Error('readTextFile needs a path');
+    const wd = currentPlanner()?.workingDirectory;
+    this.resolved = wd !== undefined ? resolve(wd, path) : undefined;
   }
 
-  createReader(ctx: TaskInfo, restored?: unknown[]): SourceReader<string> {
-    return new TextFileReader(
-      path.resolve(ctx.workingDirectory, this.path),
-      ctx.subtaskIndex,
-      ctx.parallelism,
-      restored as FileSplit[] | undefined,
+  private root(workingDirectory = process.cwd()): string {
+    return this.resolved ?? resolve(workingDirectory, this.path);
+  }
+
+  /** Sources without an enumerator in reach list the files themselves (see createReader). */
+  createSplits(parallelism: number): FileSourceSplit[] {
+    return planSplits(listFilesSync(this.root()), parallelism, this.options.blockSizeBytes);
+  }
+
+  override createEnumerator(
+    ctx: SplitEnumeratorContext<FileSourceSplit>,
+    restored?: unknown,
+  ): SplitEnumerator<FileSourceSplit, TextFileEnumeratorState> {
+    return new TextFileEnumerator(
+      ctx,
+      this.root(),
+      this.options.blockSizeBytes,
+      restored as TextFileEnumeratorState | undefined,
     );
+  }
+
+  /**
+   * A checkpoint written before this source had an enumerator holds every byte range still to
+   * read in its readers' state (each subtask computed its ranges when it started), so the
+   * enumerator has nothing to hand out.
+   */
+  override legacyEnumeratorState(): TextFileEnumeratorState {
+    return { listed: true, pending: [] };
+  }
+
+  createSplitReader(split: FileSourceSplit): SplitReader<string, FileSourceSplit> {
+    return new TextFileSplitReader(split, new OpenFileLimit(1));
+  }
+
+  override createReader(
+    context: TaskInfo,
+    restored?: unknown[],
+    requester?: SplitRequester,
+  ): SourceReader<string> {
+    // checkpoints written before this was a split source keep ranges without an id
+    const splits = restored?.map((raw) => {
+      const s = raw as Omit<FileSourceSplit, 'splitId'> & { splitId?: string };
+      return { ...s, splitId: s.splitId ?? `${s.path}@${s.start}` };
+    });
+    // one limit per subtask: its splits wait for a turn instead of opening every file at once
+    const limit = new OpenFileLimit(OPEN_FILES);
+    const create = (s: FileSourceSplit): SplitReader<string, FileSourceSplit> =>
+      new TextFileSplitReader(s, limit);
+    if (requester)
+      return new CoordinatedSplitSourceReader((splits ?? []).map(create), true, create, requester);
+    // driven without an enumerator (in-process): the subtask lists the files itself
+    const mine =
+      splits ??
+      planSplits(
+        listFilesSync(this.root(context.workingDirectory)),
+        context.parallelism,
+        this.options.blockSizeBytes,
+      ).filter((_, k) => k % context.parallelism === context.subtaskIndex);
+    return new SplitSourceReader(mine.map(create), true);
   }
 }
 
-class TextFileReader implements SourceReader<string> {
-  private splits: FileSplit[] = [];
-  private fileIndex = 0;
+/**
+ * Lists the files when the job (attempt) starts, unless the restored state has them, and
+ * hands out one split per request, in file order; a reader that asks when none is left is
+ * told no more will come.
+ */
+class TextFileEnumerator implements SplitEnumerator<FileSourceSplit, TextFileEnumeratorState> {
+  private listed: boolean;
+  private readonly pending: FileSourceSplit[];
+  /** readers that asked before the listing was done */
+  private readonly waiting = new Set<number>();
+
+  constructor(
+    private readonly ctx: SplitEnumeratorContext<FileSourceSplit>,
+    private readonly root: string,
+    private readonly blockSizeBytes: number | undefined,
+    restored: TextFileEnumeratorState | undefined,
+  ) {
+    this.listed = restored?.listed ?? false;
+    this.pending = restored?.pending.map((s) => ({ ...s })) ?? [];
+  }
+
+  /** Lists before any reader registers (the JobManager awaits it), without blocking its event loop. */
+  async start(): Promise<void> {
+    if (this.listed) return;
+    const files = await listFiles(this.root);
+    this.pending.push(...planSplits(files, this.ctx.currentParallelism, this.blockSizeBytes));
+    this.listed = true;
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const subtask of waiting) this.handleSplitRequest(subtask);
+  }
+
+  handleSplitRequest(subtask: number): void {
+    if (!this.listed) {
+      this.waiting.add(subtask);
+      return;
+    }
+    const split = this.pending.shift();
+    if (split) this.ctx.assignSplit(split, subtask);
+    else this.ctx.signalNoMoreSplits(subtask);
+  }
+
+  addSplitsBack(splits: FileSourceSplit[]): void {
+    this.pending.unshift(...splits);
+  }
+
+  addReader(): void {}
+
+  snapshotState(): TextFileEnumeratorState {
+    return { listed: this.listed, pending: this.pending.map((s) => ({ ...s })) };
+  }
+}
+
+/** How many of a subtask's splits may have their file open (and a chunk of lines queued) at once. */
+class OpenFileLimit {
+  private open = 0;
+  private waiters: Array<() => void> = [];
+  private free: Promise<void> | undefined;
+
+  constructor(private readonly max: number) {}
+
+  tryAcquire(): boolean {
+    if (this.open >= this.max) return false;
+    this.open++;
+    return true;
+  }
+
+  /** resolves when a split gave its turn back */
+  available(): Promise<void> {
+    return (this.free ??= new Promise<void>((resolve) => this.waiters.push(resolve)));
+  }
+
+  release(): void {
+    this.open--;
+    this.free = undefined;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/**
+ * Reads the lines of one split in 64 KiB chunks: the first line is the one starting at or
+ * after `start` (a block that starts inside a line leaves it to the block before), the last
+ * is the one starting before `end`, read to its newline even past `end`. `\r\n` ends a line
+ * as `\n` does.
+ */
+class TextFileSplitReader implements SplitReader<string, FileSourceSplit> {
+  private readonly split: FileSourceSplit;
   private handle: FileHandle | undefined;
-  /** next byte of the current file to read */
+  /** next byte of the file to read */
   private readPos = 0;
   private leftover: Buffer = Buffer.alloc(0);
   private leftoverStart = 0;
@@ -66,65 +322,45 @@ class TextFileReader implements SourceReader<string> {
   /** for each queued line, the offset of the byte after it: where reading resumes once it is emitted */
   private readonly lineEnds: number[] = [];
   private lineHead = 0;
-  /** resume offset in the current split after the last emitted line; -1 before the first */
+  /** resume offset after the last emitted line; -1 before the first */
   private emittedUpTo = -1;
-  private splitRead = false;
+  /** every line of the split is queued or emitted */
+  private allRead = false;
   private reading: Promise<void> | undefined;
   private error: Error | undefined;
-  private done = false;
+  /** this split holds one of the subtask's open-file turns */
+  private turn = false;
 
   constructor(
-    private readonly root: string,
-    private readonly subtask: number,
-    private readonly parallelism: number,
-    private readonly restored?: FileSplit[],
-  ) {}
-
-  start(): void {
-    if (this.restored) {
-      this.splits = this.restored.filter((s) => s.start < s.end);
-      if (this.splits.length === 0) this.done = true;
-      return;
-    }
-    const files = listFiles(this.root);
-    const total = files.reduce((s, f) => s + f.size, 0);
-    const rs = Math.floor((total * this.subtask) / this.parallelism);
-    const re = Math.floor((total * (this.subtask + 1)) / this.parallelism);
-    let offset = 0;
-    for (const f of files) {
-      const start = Math.max(0, rs - offset);
-      const end = Math.min(f.size, re - offset);
-      if (start < end) this.splits.push({ path: f.path, start, end });
-      offset += f.size;
-    }
-    if (this.splits.length === 0) this.done = true;
+    split: FileSourceSplit,
+    private readonly limit: OpenFileLimit,
+  ) {
+    this.split = { ...split };
   }
 
-  /** The position checkpointing will keep: file index and the offset of the next unread line. */
-  /** The splits still to read, the current one from just after the last emitted line. */
-  snapshotState(): FileSplit[] {
-    const rest = this.splits.slice(this.fileIndex).map((s) => ({ ...s }));
-    if (rest.length > 0 && this.emittedUpTo >= 0)
-      rest[0] = { ...rest[0]!, start: this.emittedUpTo, exact: true };
-    return rest.filter((s) => s.start < s.end);
-  }
-
-  pollNext(out: ReaderOutput<string>): InputStatus {
+  fetch(out: SplitReaderOutput<string>, budget: number): InputStatus {
     if (this.error) throw this.error;
     if (this.lineHead < this.lines.length) {
-      const stop = Math.min(this.lines.length, this.lineHead + 512);
+      const stop = Math.min(this.lines.length, this.lineHead + budget);
       for (let i = this.lineHead; i < stop; i++) out.collect(this.lines[i]!);
       this.emittedUpTo = this.lineEnds[stop - 1]!;
       this.lineHead = stop;
-      if (stop === this.lines.length) {
-        this.lines.length = 0;
-        this.lineEnds.length = 0;
-        this.lineHead = 0;
-        if (this.splitRead) this.nextSplit();
-      }
+      if (stop < this.lines.length) return InputStatus.MORE_AVAILABLE;
+      this.lines.length = 0;
+      this.lineEnds.length = 0;
+      this.lineHead = 0;
+      if (this.allRead) return InputStatus.END_OF_INPUT;
+      this.read();
       return InputStatus.MORE_AVAILABLE;
     }
-    if (this.done) return InputStatus.END_OF_INPUT;
+    if (this.allRead) return InputStatus.END_OF_INPUT;
+    if (!this.turn && !(this.turn = this.limit.tryAcquire())) return InputStatus.NOTHING_AVAILABLE;
+    this.read();
+    return InputStatus.NOTHING_AVAILABLE;
+  }
+
+  /** the next chunk, read while the task emits what it has */
+  private read(): void {
     this.reading ??= this.readChunk().then(
       () => {
         this.reading = undefined;
@@ -134,15 +370,27 @@ class TextFileReader implements SourceReader<string> {
         this.reading = undefined;
       },
     );
-    return InputStatus.NOTHING_AVAILABLE;
   }
 
   isAvailable(): Promise<void> {
-    return this.reading ?? AVAILABLE;
+    if (this.reading) return this.reading;
+    return this.turn || this.allRead ? AVAILABLE : this.limit.available();
+  }
+
+  private giveTurnBack(): void {
+    if (!this.turn) return;
+    this.turn = false;
+    this.limit.release();
+  }
+
+  snapshot(): FileSourceSplit {
+    return this.emittedUpTo >= 0
+      ? { ...this.split, start: this.emittedUpTo, exact: true }
+      : { ...this.split };
   }
 
   private async readChunk(): Promise<void> {
-    const split = this.splits[this.fileIndex]!;
+    const split = this.split;
     if (!this.handle) {
       try {
         this.handle = await open(split.path, 'r');
@@ -152,7 +400,6 @@ class TextFileReader implements SourceReader<string> {
       // start one byte early: if that byte ends a line, our first line starts exactly at split.start
       this.skipFirst = split.start > 0 && !split.exact;
       this.readPos = this.skipFirst ? split.start - 1 : split.start;
-      this.emittedUpTo = -1;
       this.leftover = Buffer.alloc(0);
       this.leftoverStart = this.readPos;
     }
@@ -190,17 +437,9 @@ class TextFileReader implements SourceReader<string> {
     if (splitDone) {
       await this.handle.close();
       this.handle = undefined;
-      // the split's last lines may still be queued: move on once they are emitted
-      this.splitRead = true;
-      if (this.lines.length === 0) this.nextSplit();
+      this.allRead = true;
+      this.giveTurnBack();
     }
-  }
-
-  private nextSplit(): void {
-    this.splitRead = false;
-    this.fileIndex++;
-    this.emittedUpTo = -1;
-    if (this.fileIndex >= this.splits.length) this.done = true;
   }
 
   private pushLine(data: Buffer, start: number, end: number, resumeAt: number): void {
@@ -210,6 +449,7 @@ class TextFileReader implements SourceReader<string> {
   }
 
   async close(): Promise<void> {
+    this.giveTurnBack();
     await this.handle?.close();
     this.handle = undefined;
   }
