@@ -134,6 +134,18 @@ function setTimestampWidth(sp: ResultSubpartition, w: 1 | 2 | 4 | 8): void {
   sp.tsFixed = w === 8 ? 1 : 9;
 }
 
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+/** whether a Float64Array holds its bytes little-endian (the platform's byte order) */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `buf.writeDoubleBE(v, p)` without its checks and call. */
+function writeFloat64BE(buf: Buffer, p: number, v: number): void {
+  f64[0] = v;
+  if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) buf[p + i] = f64Bytes[7 - i]!;
+  else for (let i = 0; i < 8; i++) buf[p + i] = f64Bytes[i]!;
+}
+
 /**
  * Writes the timestamp block after the records at `pos`, in the smaller form (see
  * buffer-format.ts): runs of equal timestamps when records come many to a millisecond, else
@@ -149,9 +161,14 @@ function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): 
   const runTs = sp.runTs;
   let p = pos;
   if (RUNS_FIXED + RUN_BYTES * runs <= (w === 8 ? 1 + 8 * count : 9 + w * count)) {
+    // bytes written directly: a run is a few dozen records of a fast source
     for (let r = 0; r < runs; r++, p += RUN_BYTES) {
-      buf.writeUInt32BE((r + 1 < runs ? starts[r + 1]! : count) - starts[r]!, p);
-      buf.writeDoubleBE(runTs[r]!, p + 4);
+      const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
+      buf[p] = n >>> 24;
+      buf[p + 1] = (n >>> 16) & 0xff;
+      buf[p + 2] = (n >>> 8) & 0xff;
+      buf[p + 3] = n & 0xff;
+      writeFloat64BE(buf, p + 4, runTs[r]!);
     }
     buf.writeUInt32BE(runs, p);
     buf[p + 4] = 0;
@@ -162,7 +179,7 @@ function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): 
     const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
     const t = runTs[r]!;
     if (w === 8) {
-      for (let i = 0; i < n; i++, p += 8) buf.writeDoubleBE(t, p);
+      for (let i = 0; i < n; i++, p += 8) writeFloat64BE(buf, p, t);
       continue;
     }
     const o = t === t ? t - base : w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff;
