@@ -70,7 +70,10 @@ function continuesRun(sp: ResultSubpartition, t: number): boolean {
   return t === last || (t !== t && last !== last);
 }
 
-/** A run of records with timestamp `t` (NaN: none) starts at record `sp.count`; the width follows. */
+/**
+ * A run of records with timestamp `t` (NaN: none) starts at record `sp.count`. A fast source
+ * starts one every few dozen records, so this only notes the run and the range.
+ */
 function startRun(sp: ResultSubpartition, t: number): void {
   const r = sp.runs;
   if (r >= sp.runTs.length) {
@@ -87,30 +90,21 @@ function startRun(sp: ResultSubpartition, t: number): void {
   sp.lastTs = t;
   sp.runLimit = (sp.buffer?.length ?? 0) - RUNS_FIXED - RUN_BYTES * (r + 1);
   if (t !== t) return;
-  let changed = false;
-  if (t < sp.tsMin) {
-    sp.tsMin = t;
-    changed = true;
-  }
-  if (t > sp.tsMax) {
-    sp.tsMax = t;
-    changed = true;
-  }
-  if (sp.tsIntegers && !Number.isSafeInteger(t)) {
-    sp.tsIntegers = false;
-    changed = true;
-  }
-  if (changed) setTimestampWidth(sp, timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers));
+  if (t < sp.tsMin) sp.tsMin = t;
+  if (t > sp.tsMax) sp.tsMax = t;
+  if (sp.tsIntegers && !Number.isSafeInteger(t)) sp.tsIntegers = false;
 }
 
 /**
- * A record encoded up to `end` in the open timed buffer that did not take the common case:
- * kept (true) when the timestamp block of the smaller form still fits after it.
+ * A record encoded up to `end` in the open timed buffer that did not take the common cases
+ * (extending the last run, or a new run, with the runs form still fitting): kept (true) when
+ * the timestamp block of the smaller form still fits after it.
  */
 function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: number): boolean {
   const n = sp.count + 1;
   if (t === sp.lastTs) {
-    if (end + sp.tsFixed + sp.tsPerRecord * n > buf.length) return false;
+    const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
+    if (end + (w === 8 ? 1 + 8 * n : 9 + w * n) > buf.length) return false;
   } else if (end + timestampBlockBytes(sp, t, n, sp.runs + 1) > buf.length) return false;
   else startRun(sp, t);
   sp.pos = end;
@@ -126,12 +120,6 @@ function resetTimestamps(sp: ResultSubpartition): void {
   sp.tsMin = Infinity;
   sp.tsMax = -Infinity;
   sp.tsIntegers = true;
-  setTimestampWidth(sp, 1);
-}
-
-function setTimestampWidth(sp: ResultSubpartition, w: 1 | 2 | 4 | 8): void {
-  sp.tsPerRecord = w;
-  sp.tsFixed = w === 8 ? 1 : 9;
 }
 
 const f64 = new Float64Array(1);
@@ -237,9 +225,6 @@ class ResultSubpartition {
   tsMin = Infinity;
   tsMax = -Infinity;
   tsIntegers = true;
-  /** the timestamp block at the current width: tsFixed + tsPerRecord bytes per record */
-  tsPerRecord: number = 1;
-  tsFixed = 9;
 
   constructor(
     readonly index: number,
@@ -342,13 +327,23 @@ export class ResultPartition {
       } catch (e) {
         throw this.refused(e);
       }
-      // the common case: the record extends the last run, and the runs form still fits
-      if (timestamp === sp.lastTs && end >= 0 && end <= sp.runLimit) {
-        sp.pos = end;
-        sp.count++;
-        return;
+      if (end >= 0) {
+        // the common cases, where the runs form still fits: the record extends the last run,
+        // or starts a new one (a fast source: every few dozen records)
+        if (timestamp === sp.lastTs) {
+          if (end <= sp.runLimit) {
+            sp.pos = end;
+            sp.count++;
+            return;
+          }
+        } else if (end <= sp.runLimit - RUN_BYTES) {
+          startRun(sp, timestamp);
+          sp.pos = end;
+          sp.count++;
+          return;
+        }
+        if (placeTimestamped(sp, buf, end, timestamp)) return;
       }
-      if (end >= 0 && placeTimestamped(sp, buf, end, timestamp)) return;
     }
     const n = this.serialize(record);
     this.append(sp, valueEncoder.buffer, n, timestamp);
