@@ -47,12 +47,24 @@ export function hashNormalizedKey(nk: string | number): number {
   return hash32(nk) >>> 0;
 }
 
+/**
+ * The unsigned value of the int32 hash `h` modulo `m` (the key group) in integer operations:
+ * `(h >>> 0) % m` is a floating-point modulo (a C call per record) once hashes at or above
+ * 2^31 have been seen. A power of two (the default 128) is a mask; any other max parallelism
+ * (at most 32768) takes the high and low 16 bits in turn, staying below 2^31.
+ */
+function keyGroupOfHash(h: number, m: number): number {
+  if ((m & (m - 1)) === 0) return h & (m - 1);
+  if (m <= 0x8000) return (((h >>> 16) % m) * 0x10000 + (h & 0xffff)) % m;
+  return (h >>> 0) % m;
+}
+
 export function assignToKeyGroup(key: unknown, maxParallelism: number): number {
-  return (hash32(normalizeKey(key)) >>> 0) % maxParallelism;
+  return keyGroupOfHash(hash32(normalizeKey(key)), maxParallelism);
 }
 
 export function assignNormalizedKeyToKeyGroup(nk: string | number, maxParallelism: number): number {
-  return (hash32(nk) >>> 0) % maxParallelism;
+  return keyGroupOfHash(hash32(nk), maxParallelism);
 }
 
 /** Flink's formula, so a key group maps to the same subtask as it would there. */
