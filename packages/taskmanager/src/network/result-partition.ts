@@ -446,6 +446,11 @@ export class ResultPartition {
     if (sp.timed) {
       buf[0] = BufferHeader.RECORDS_WITH_TIMESTAMPS;
       sp.pos = writeTimestampBlock(buf, sp.pos, sp);
+      // the block is written with byte stores, which drop what falls past the end unseen
+      if (sp.pos > buf.length)
+        throw new Error(
+          `${this.description}: the timestamp block of a network buffer overran it (${sp.pos} of ${buf.length} bytes); this is a bug in weir`,
+        );
       resetTimestamps(sp);
     }
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it
