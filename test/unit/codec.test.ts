@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   UnsupportedValueError,
+  assignNormalizedKeyToKeyGroup,
   assignToKeyGroup,
   decodeRecords,
   decodeValue,
@@ -9,6 +10,7 @@ import {
   encodeRecords,
   encodeValue,
   hashKey,
+  hashNormalizedKey,
   normalizeKey,
 } from '../../packages/core/src/index.js';
 
@@ -187,6 +189,34 @@ describe('keys: distinct values are distinct keys', () => {
     assert.equal(assignToKeyGroup('hello', 128), assignToKeyGroup('hello', 128));
     assert.equal(normalizeKey('hello'), 'hello');
     assert.equal(normalizeKey(42), 42);
+  });
+  test('hashes and key groups are pinned: checkpoints and savepoints stay readable', () => {
+    // [key, hashKey, key groups of 128, 32768, 1000, 10007]; several hashes are >= 2^31
+    const pinned: Array<[unknown, number, number, number, number, number]> = [
+      ['hello', 2290972270, 110, 30318, 270, 9718],
+      ['', 2872998923, 11, 31755, 923, 9237],
+      ['word-17', 2359236401, 49, 5937, 401, 6095],
+      [0, 0, 0, 0, 0, 0],
+      [1, 1364076727, 55, 10423, 727, 2543],
+      [42, 142593372, 92, 19804, 372, 3629],
+      [999, 1485568361, 105, 31081, 361, 9197],
+      [-1, 2180083513, 57, 28473, 513, 8528],
+      [2 ** 31, 1961913383, 39, 27687, 383, 1005],
+      [1.5, 327582077, 125, 381, 77, 2932],
+      [-7.25, 2941123035, 91, 31195, 35, 5693],
+      [2 ** 53, 1097169007, 111, 30831, 7, 1527],
+      [[1, 'a'], 3215036147, 115, 3827, 147, 7201],
+      [true, 1572113490, 82, 3154, 490, 3783],
+    ];
+    for (const [k, hash, kg128, kg32768, kg1000, kg10007] of pinned) {
+      assert.equal(hashKey(k), hash, `hashKey(${JSON.stringify(k)})`);
+      assert.equal(hashNormalizedKey(normalizeKey(k)), hash);
+      assert.equal(assignToKeyGroup(k, 128), kg128);
+      assert.equal(assignNormalizedKeyToKeyGroup(normalizeKey(k), 128), kg128);
+      assert.equal(assignToKeyGroup(k, 32768), kg32768);
+      assert.equal(assignToKeyGroup(k, 1000), kg1000);
+      assert.equal(assignNormalizedKeyToKeyGroup(normalizeKey(k), 10007), kg10007);
+    }
   });
   test('a key the codec refuses fails with its type', () => {
     class K {}

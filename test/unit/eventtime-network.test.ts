@@ -194,6 +194,24 @@ describe('timestamps on the wire', () => {
     assert.deepEqual(got.timestamps, expected);
   });
 
+  test('runs filling a buffer to its last byte (every record size, runs of two) round-trip and fit', () => {
+    // fractional timestamps far apart: float64 offsets would take 8 bytes a record, so runs of
+    // two (12 bytes a run) are the smaller form, and the runs block decides where a buffer ends
+    for (const size of [256, 300, 1024]) {
+      const { partition, frames, receive } = pipe(size);
+      const expected: number[] = [];
+      for (let i = 0; i < 3_000; i++) {
+        const t = (i >> 1) * 1e9 + 0.5;
+        expected.push(t);
+        partition.emitTimestamped(0, 'x'.repeat(i % 23), t);
+      }
+      partition.flushAll();
+      assert.ok(frames.every((f) => f.byteLength <= size));
+      assert.ok(frames.every((f) => f[f.byteLength - 1] === 0));
+      assert.deepEqual(receive().timestamps, expected);
+    }
+  });
+
   test('one-byte timestamps let a buffer of small records hold about as many records as without', () => {
     const plain = pipe();
     for (let i = 0; i < 50_000; i++) plain.partition.emit(0, i % 100);

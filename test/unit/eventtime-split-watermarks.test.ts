@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   InputStatus,
   SplitSource,
+  Watermark,
   WatermarkStrategy,
   type SplitReader,
   type SplitReaderOutput,
@@ -140,5 +141,87 @@ describe('per-split watermarks of a SplitSource (fromSource with a WatermarkStra
     now = 200;
     tw.onProcessingTime(now);
     assert.deepEqual(watermarks, [699]);
+  });
+
+  test('with an assigner and a built-in generator: the timestamps the assigner gives, the same watermarks as a generator of its own, bad timestamps fail naming the source', () => {
+    const run = (strategy: WatermarkStrategy<unknown>) => {
+      const watermarks: number[] = [];
+      const hold = new AfterRecordWatermarks({
+        emitWatermark: (t) => watermarks.push(t),
+        emitWatermarkStatus: () => {},
+      });
+      let now = 0;
+      const tw = new TimestampsAndWatermarks<unknown>(strategy, 'Source: events', () => now, hold, 200);
+      const slot = { value: undefined as number | undefined };
+      const seen: Array<number | undefined> = [];
+      const counters = { recordsIn: 0 };
+      const out = timestampingSourceOutput(
+        tw,
+        hold,
+        slot,
+        { collect: () => seen.push(slot.value) },
+        counters,
+      );
+      const split = out.createOutputForSplit('s');
+      // the assigner gets the reader's timestamp too: event time = record time + 1000 * field
+      for (const [v, t] of [
+        [1, 10],
+        [3, 20],
+        [2, 30],
+        [0, 5000],
+      ] as const)
+        split.collect({ v }, t);
+      now = 200;
+      tw.onProcessingTime(now);
+      split.collect({ v: 9 }, 0);
+      now = 400;
+      tw.onProcessingTime(now);
+      return { watermarks, seen, recordsIn: counters.recordsIn, out: split };
+    };
+    const assigner = (e: unknown, t: number | undefined) => (e as { v: number }).v * 1000 + (t ?? 0);
+    const builtIn = run(
+      WatermarkStrategy.forBoundedOutOfOrderness<unknown>(500).withTimestampAssigner(assigner),
+    );
+    assert.deepEqual(builtIn.seen, [1010, 3020, 2030, 5000, 9000]);
+    assert.equal(builtIn.recordsIn, 5);
+    // max 5000 - 500 - 1, then 9000 - 500 - 1
+    assert.deepEqual(builtIn.watermarks, [4499, 8499]);
+    const own = run(
+      WatermarkStrategy.forGenerator<unknown>(() => {
+        let max = -Infinity;
+        return {
+          onEvent: (_e, ts) => {
+            max = Math.max(max, ts);
+          },
+          onPeriodicEmit: (o) => {
+            if (max !== -Infinity) o.emitWatermark(new Watermark(max - 500 - 1));
+          },
+        };
+      }).withTimestampAssigner(assigner),
+    );
+    assert.deepEqual(own.seen, builtIn.seen);
+    assert.deepEqual(own.watermarks, builtIn.watermarks);
+    for (const bad of [NaN, Infinity, '7', undefined]) {
+      const tw = new TimestampsAndWatermarks<unknown>(
+        WatermarkStrategy.forMonotonousTimestamps<unknown>().withTimestampAssigner(() => bad as number),
+        'Source: events',
+        () => 0,
+        { emitWatermark: () => {}, emitWatermarkStatus: () => {} },
+        200,
+      );
+      const hold = new AfterRecordWatermarks({ emitWatermark: () => {}, emitWatermarkStatus: () => {} });
+      const head = timestampingSourceOutput(
+        tw,
+        hold,
+        { value: undefined },
+        { collect: () => {} },
+        { recordsIn: 0 },
+      );
+      assert.throws(
+        () => head.collect({ id: 3 }),
+        /The timestamp assigner of 'Source: events' returned .* for the record \{"id":3\}; it must return a finite number/,
+        `value ${String(bad)}`,
+      );
+    }
   });
 });

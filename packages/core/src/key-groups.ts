@@ -6,14 +6,18 @@
 
 import { valueEncoder } from './codec.js';
 
+/**
+ * The murmur3 finalizer (spreads the bits so nearby keys land in different groups), as a
+ * signed int32. Hashes stay signed until the caller's last step: an unsigned one at or above
+ * 2^31 is no small integer, so returned from a call that is not inlined it would be a boxed
+ * number per record and its key group a floating-point modulo.
+ */
 function mix(h: number): number {
-  // murmur3 finalizer: spreads the bits so nearby keys land in different groups
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
 }
 
 function hashString(s: string): number {
@@ -28,22 +32,39 @@ function hashNumber(n: number): number {
   return mix(Number.isInteger(n) && n >= -0x80000000 && n <= 0x7fffffff ? n : hashString(String(n)));
 }
 
+/** hashNormalizedKey as a signed int32 (the same bits). */
+function hash32(nk: string | number): number {
+  return typeof nk === 'number' ? hashNumber(nk) : mix(hashString(nk));
+}
+
 /** The hash of a key: the hash of its normalized form, so a key and its normalized form agree. */
 export function hashKey(key: unknown): number {
-  return hashNormalizedKey(normalizeKey(key));
+  return hash32(normalizeKey(key)) >>> 0;
 }
 
 /** The hash of a key already normalized by `normalizeKey` (what state backends keep). */
 export function hashNormalizedKey(nk: string | number): number {
-  return typeof nk === 'number' ? hashNumber(nk) : mix(hashString(nk));
+  return hash32(nk) >>> 0;
+}
+
+/**
+ * The unsigned value of the int32 hash `h` modulo `m` (the key group) in integer operations:
+ * `(h >>> 0) % m` is a floating-point modulo (a C call per record) once hashes at or above
+ * 2^31 have been seen. A power of two (the default 128) is a mask; any other max parallelism
+ * (at most 32768) takes the high and low 16 bits in turn, staying below 2^31.
+ */
+function keyGroupOfHash(h: number, m: number): number {
+  if ((m & (m - 1)) === 0) return h & (m - 1);
+  if (m <= 0x8000) return (((h >>> 16) % m) * 0x10000 + (h & 0xffff)) % m;
+  return (h >>> 0) % m;
 }
 
 export function assignToKeyGroup(key: unknown, maxParallelism: number): number {
-  return hashKey(key) % maxParallelism;
+  return keyGroupOfHash(hash32(normalizeKey(key)), maxParallelism);
 }
 
 export function assignNormalizedKeyToKeyGroup(nk: string | number, maxParallelism: number): number {
-  return hashNormalizedKey(nk) % maxParallelism;
+  return keyGroupOfHash(hash32(nk), maxParallelism);
 }
 
 /** Flink's formula, so a key group maps to the same subtask as it would there. */

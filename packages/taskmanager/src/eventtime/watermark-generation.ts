@@ -38,8 +38,9 @@ export class SplitWatermarks<T> {
    * highest timestamp: that maximum is kept here, one compare per record instead of a call,
    * and handed to the generator before each periodic emit (the same watermarks).
    */
-  private readonly maxOnly: boolean;
-  private maxTimestamp = -Infinity;
+  readonly maxOnly: boolean;
+  /** @internal the highest timestamp so far, while `maxOnly` (a source head may raise it itself) */
+  maxTimestamp = -Infinity;
   /**
    * Whether onRecord may emit a watermark (a generator of the user's own may, in onEvent):
    * then the caller holds watermarks until the record went down the chain.
@@ -50,7 +51,7 @@ export class SplitWatermarks<T> {
     readonly splitId: string,
     /** @internal */ readonly index: number,
     private readonly generator: WatermarkGenerator<T>,
-    private readonly assigner: TimestampAssigner<T> | undefined,
+    /** @internal */ readonly assigner: TimestampAssigner<T> | undefined,
     private readonly owner: TimestampsAndWatermarks<T>,
   ) {
     this.output = {
@@ -77,7 +78,8 @@ export class SplitWatermarks<T> {
     return ts;
   }
 
-  private invalid(ts: unknown, event: T): never {
+  /** @internal Fails the job: the assigner returned `ts`, which is no finite number, for `event`. */
+  invalid(ts: unknown, event: T): never {
     validateTimestamp(ts, this.owner.operatorName, event);
     throw new Error(`The timestamp assigner of '${this.owner.operatorName}' returned ${String(ts)}`);
   }

@@ -70,7 +70,10 @@ function continuesRun(sp: ResultSubpartition, t: number): boolean {
   return t === last || (t !== t && last !== last);
 }
 
-/** A run of records with timestamp `t` (NaN: none) starts at record `sp.count`; the width follows. */
+/**
+ * A run of records with timestamp `t` (NaN: none) starts at record `sp.count`. A fast source
+ * starts one every few dozen records, so this only notes the run and the range.
+ */
 function startRun(sp: ResultSubpartition, t: number): void {
   const r = sp.runs;
   if (r >= sp.runTs.length) {
@@ -87,30 +90,21 @@ function startRun(sp: ResultSubpartition, t: number): void {
   sp.lastTs = t;
   sp.runLimit = (sp.buffer?.length ?? 0) - RUNS_FIXED - RUN_BYTES * (r + 1);
   if (t !== t) return;
-  let changed = false;
-  if (t < sp.tsMin) {
-    sp.tsMin = t;
-    changed = true;
-  }
-  if (t > sp.tsMax) {
-    sp.tsMax = t;
-    changed = true;
-  }
-  if (sp.tsIntegers && !Number.isSafeInteger(t)) {
-    sp.tsIntegers = false;
-    changed = true;
-  }
-  if (changed) setTimestampWidth(sp, timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers));
+  if (t < sp.tsMin) sp.tsMin = t;
+  if (t > sp.tsMax) sp.tsMax = t;
+  if (sp.tsIntegers && !Number.isSafeInteger(t)) sp.tsIntegers = false;
 }
 
 /**
- * A record encoded up to `end` in the open timed buffer that did not take the common case:
- * kept (true) when the timestamp block of the smaller form still fits after it.
+ * A record encoded up to `end` in the open timed buffer that did not take the common cases
+ * (extending the last run, or a new run, with the runs form still fitting): kept (true) when
+ * the timestamp block of the smaller form still fits after it.
  */
 function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: number): boolean {
   const n = sp.count + 1;
   if (t === sp.lastTs) {
-    if (end + sp.tsFixed + sp.tsPerRecord * n > buf.length) return false;
+    const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
+    if (end + (w === 8 ? 1 + 8 * n : 9 + w * n) > buf.length) return false;
   } else if (end + timestampBlockBytes(sp, t, n, sp.runs + 1) > buf.length) return false;
   else startRun(sp, t);
   sp.pos = end;
@@ -126,12 +120,18 @@ function resetTimestamps(sp: ResultSubpartition): void {
   sp.tsMin = Infinity;
   sp.tsMax = -Infinity;
   sp.tsIntegers = true;
-  setTimestampWidth(sp, 1);
 }
 
-function setTimestampWidth(sp: ResultSubpartition, w: 1 | 2 | 4 | 8): void {
-  sp.tsPerRecord = w;
-  sp.tsFixed = w === 8 ? 1 : 9;
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+/** whether a Float64Array holds its bytes little-endian (the platform's byte order) */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `buf.writeDoubleBE(v, p)` without its checks and call. */
+function writeFloat64BE(buf: Buffer, p: number, v: number): void {
+  f64[0] = v;
+  if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) buf[p + i] = f64Bytes[7 - i]!;
+  else for (let i = 0; i < 8; i++) buf[p + i] = f64Bytes[i]!;
 }
 
 /**
@@ -149,9 +149,14 @@ function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): 
   const runTs = sp.runTs;
   let p = pos;
   if (RUNS_FIXED + RUN_BYTES * runs <= (w === 8 ? 1 + 8 * count : 9 + w * count)) {
+    // bytes written directly: a run is a few dozen records of a fast source
     for (let r = 0; r < runs; r++, p += RUN_BYTES) {
-      buf.writeUInt32BE((r + 1 < runs ? starts[r + 1]! : count) - starts[r]!, p);
-      buf.writeDoubleBE(runTs[r]!, p + 4);
+      const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
+      buf[p] = n >>> 24;
+      buf[p + 1] = (n >>> 16) & 0xff;
+      buf[p + 2] = (n >>> 8) & 0xff;
+      buf[p + 3] = n & 0xff;
+      writeFloat64BE(buf, p + 4, runTs[r]!);
     }
     buf.writeUInt32BE(runs, p);
     buf[p + 4] = 0;
@@ -162,7 +167,7 @@ function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): 
     const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
     const t = runTs[r]!;
     if (w === 8) {
-      for (let i = 0; i < n; i++, p += 8) buf.writeDoubleBE(t, p);
+      for (let i = 0; i < n; i++, p += 8) writeFloat64BE(buf, p, t);
       continue;
     }
     const o = t === t ? t - base : w === 1 ? 0xff : w === 2 ? 0xffff : 0xffffffff;
@@ -220,9 +225,6 @@ class ResultSubpartition {
   tsMin = Infinity;
   tsMax = -Infinity;
   tsIntegers = true;
-  /** the timestamp block at the current width: tsFixed + tsPerRecord bytes per record */
-  tsPerRecord: number = 1;
-  tsFixed = 9;
 
   constructor(
     readonly index: number,
@@ -325,13 +327,23 @@ export class ResultPartition {
       } catch (e) {
         throw this.refused(e);
       }
-      // the common case: the record extends the last run, and the runs form still fits
-      if (timestamp === sp.lastTs && end >= 0 && end <= sp.runLimit) {
-        sp.pos = end;
-        sp.count++;
-        return;
+      if (end >= 0) {
+        // the common cases, where the runs form still fits: the record extends the last run,
+        // or starts a new one (a fast source: every few dozen records)
+        if (timestamp === sp.lastTs) {
+          if (end <= sp.runLimit) {
+            sp.pos = end;
+            sp.count++;
+            return;
+          }
+        } else if (end <= sp.runLimit - RUN_BYTES) {
+          startRun(sp, timestamp);
+          sp.pos = end;
+          sp.count++;
+          return;
+        }
+        if (placeTimestamped(sp, buf, end, timestamp)) return;
       }
-      if (end >= 0 && placeTimestamped(sp, buf, end, timestamp)) return;
     }
     const n = this.serialize(record);
     this.append(sp, valueEncoder.buffer, n, timestamp);
@@ -434,6 +446,11 @@ export class ResultPartition {
     if (sp.timed) {
       buf[0] = BufferHeader.RECORDS_WITH_TIMESTAMPS;
       sp.pos = writeTimestampBlock(buf, sp.pos, sp);
+      // the block is written with byte stores, which drop what falls past the end unseen
+      if (sp.pos > buf.length)
+        throw new Error(
+          `${this.description}: the timestamp block of a network buffer overran it (${sp.pos} of ${buf.length} bytes); this is a bug in weir`,
+        );
       resetTimestamps(sp);
     }
     // a nearly empty buffer (buffer timeout) is copied so the queue does not hold 32 KiB for it

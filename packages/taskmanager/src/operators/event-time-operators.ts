@@ -130,6 +130,20 @@ export function timestampingSourceHead(
   next: Collector<unknown>,
   counters: { recordsIn: number },
 ): TimestampingOutput {
+  const assigner = split.assigner;
+  if (split.maxOnly && assigner !== undefined)
+    // the common shape (an assigner, a built-in generator) with SplitWatermarks.onRecord
+    // written out: the assigner is the only call a record makes before the chain
+    return {
+      collect: (r, timestamp) => {
+        counters.recordsIn++;
+        const ts = assigner(r, timestamp);
+        if (typeof ts !== 'number' || ts - ts !== 0) split.invalid(ts, r);
+        if (ts > split.maxTimestamp) split.maxTimestamp = ts;
+        slot.value = ts;
+        next.collect(r);
+      },
+    };
   if (!split.emitsOnEvent)
     return {
       collect: (r, timestamp) => {

@@ -737,18 +737,17 @@ export class StreamTask implements CheckpointedTask {
       const stop = Math.min(records.length, i + this.chunk);
       if (timestamps === undefined) for (; i < stop; i++) head.collect(records[i]);
       else {
-        // run by run: the timestamp is read once per run, not per record
+        // run by run: the timestamp is set once per run, not per record (an operator that
+        // emits with a timestamp of its own puts the slot back), so a timestamp that is no
+        // small integer (epoch milliseconds) is boxed once per run
         const { runs, starts, values } = timestamps;
         let r = this.pendingRun;
         while (i < stop) {
           const runEnd = r + 1 < runs ? starts[r + 1]! : records.length;
           const t = values[r]!;
-          const ts = t === t ? t : undefined;
+          slot.value = t === t ? t : undefined;
           const e = runEnd < stop ? runEnd : stop;
-          for (; i < e; i++) {
-            slot.value = ts;
-            head.collect(records[i]);
-          }
+          for (; i < e; i++) head.collect(records[i]);
           if (i === runEnd) r++;
         }
         this.pendingRun = r;
