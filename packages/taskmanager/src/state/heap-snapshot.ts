@@ -1,6 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue, valueEncoder } from '@weir/core';
+import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue } from '@weir/core';
 import type { CopyOnWriteTable, PreImages } from './copy-on-write-table.js';
+import { KeyGroupChunks } from './key-group-chunks.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
 
 /**
@@ -17,59 +18,11 @@ export interface SnapshotSlicing {
 }
 
 export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256 };
-/** the largest part of a key group batch */
-const MAX_PART = 1 << 20;
 
 /** A table and its pre-images of one snapshot (see CopyOnWriteTable). */
 export interface TableView {
   table: CopyOnWriteTable<unknown>;
   pre: PreImages;
-}
-
-/** The encoded entries of one key group, in parts of about MAX_PART bytes, encoded in place. */
-class BatchBuilder {
-  count = 0;
-  readonly parts: Buffer[] = [];
-  private buf = Buffer.allocUnsafe(256);
-  private pos = 0;
-
-  /** Encodes `v` straight into the current part (no scratch copy). */
-  write(v: unknown): void {
-    for (;;) {
-      const end = valueEncoder.encodeInto(v, this.buf, this.pos);
-      if (end >= 0) {
-        this.pos = end;
-        return;
-      }
-      this.grow();
-    }
-  }
-
-  /** Appends bytes encoded ahead (an entry's header and state name). */
-  writeBytes(src: Uint8Array): void {
-    while (this.pos + src.length > this.buf.length) this.grow();
-    const b = this.buf;
-    for (let i = 0; i < src.length; i++) b[this.pos + i] = src[i]!;
-    this.pos += src.length;
-  }
-
-  /** A bigger part while under MAX_PART (or when one value fills a whole part), else a new part. */
-  private grow(): void {
-    if (this.buf.length < MAX_PART || this.pos === 0) {
-      const next = Buffer.allocUnsafe(this.buf.length * 2);
-      this.buf.copy(next, 0, 0, this.pos);
-      this.buf = next;
-    } else {
-      this.parts.push(this.buf.subarray(0, this.pos));
-      this.buf = Buffer.allocUnsafe(MAX_PART);
-      this.pos = 0;
-    }
-  }
-
-  finish(): Uint8Array[] {
-    if (this.pos > 0) this.parts.push(this.buf.subarray(0, this.pos));
-    return this.parts;
-  }
 }
 
 /**
@@ -82,7 +35,7 @@ export async function* heapSnapshotBatches(
   maxParallelism: number,
   slicing: SnapshotSlicing = DEFAULT_SLICING,
 ): AsyncGenerator<KeyGroupBatch> {
-  const builders: Array<BatchBuilder | undefined> = new Array<BatchBuilder | undefined>(maxParallelism);
+  const chunks = new KeyGroupChunks(maxParallelism);
   try {
     let sliceStart = performance.now();
     let n = 0;
@@ -92,21 +45,17 @@ export async function* heapSnapshotBatches(
       const head = Buffer.concat([ARRAY3, encodeValue(table.name)]);
       const it = table.map.entries();
       for (let r = it.next(); !r.done; r = it.next()) {
-        const [k, live] = r.value;
-        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : live;
+        const k = r.value[0];
+        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : r.value[1];
         if (v !== undefined) {
           const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
-          const b = (builders[kg] ??= new BatchBuilder());
-          b.writeBytes(head);
-          b.write(k);
           try {
-            b.write(isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
+            chunks.add(kg, head, k, isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
           } catch (e) {
             if (e instanceof UnsupportedValueError)
               throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${table.name}'`));
             throw e;
           }
-          b.count++;
         }
         if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
           await yieldToLoop();
@@ -119,11 +68,10 @@ export async function* heapSnapshotBatches(
   } finally {
     for (const { table, pre } of views) table.releaseView(pre);
   }
-  for (let kg = 0; kg < builders.length; kg++) {
-    const b = builders[kg];
-    if (!b) continue;
-    builders[kg] = undefined;
-    yield { keyGroup: kg, count: b.count, parts: b.finish() };
+  for (let kg = 0; kg < maxParallelism; kg++) {
+    const count = chunks.counts[kg]!;
+    if (count === 0) continue;
+    yield { keyGroup: kg, count, parts: chunks.take(kg) };
   }
 }
 
