@@ -66,6 +66,14 @@ describe('streamed checkpoint writes', () => {
       assert.ok(back.equals(all));
     });
 
+    test(`${name}: thousands of small chunks (more than one system call's vector) arrive whole and in order`, async () => {
+      const storage = make();
+      const { parts, all } = chunks(5000, 300);
+      const h = await storage.writeStream!('job/chk-3/op/0-c', produce(parts));
+      assert.equal(h.size, all.length);
+      assert.ok((await storage.read('job/chk-3/op/0-c', h.sha256)).equals(all));
+    });
+
     test(`${name}: a producer that fails fails the write with its own error, and leaves nothing`, async () => {
       const storage = make();
       const { parts } = chunks(80, 120_000);

@@ -90,7 +90,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
 
   private connect(): Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> {
     this.client ??= loadSdk(this.root).then(({ s3, lib }) => ({
-      client: new s3.S3Client(this.config),
+      // no CRC32 of every uploaded part unless the operation needs one: the SDK computes it in
+      // JavaScript on the task thread (tens of ms per checkpoint of a few MB); the files carry
+      // their own SHA-256, which restore verifies
+      client: new s3.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', ...this.config }),
       s3,
       lib,
     }));

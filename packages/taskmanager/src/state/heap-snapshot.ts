@@ -5,19 +5,56 @@ import { KeyGroupChunks } from './key-group-chunks.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
 
 /**
- * The asynchronous part of a heap snapshot: serialization in slices of at most SLICE_MS on
- * the task thread, handing the event loop back between slices so records keep flowing; this
- * bounds the longest stall a checkpoint causes.
+ * The asynchronous part of a heap snapshot: serialization in slices on the task thread, handing
+ * the event loop back between slices so records keep flowing; this bounds the longest stall a
+ * checkpoint causes.
  */
 export const SLICE_MS = 4;
 
-/** How the serializer slices its work: at most `ms` per slice, the clock read every `checkEvery` entries. */
+/**
+ * How the serializer slices its work: slices of `ms`, up to `maxMs` while much is left (so a
+ * large snapshot takes more of the thread and finishes sooner, each stall still bounded); the
+ * clock is read every `checkEvery` entries.
+ */
 export interface SnapshotSlicing {
   ms: number;
   checkEvery: number;
+  maxMs?: number;
 }
 
-export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256 };
+export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256, maxMs: 10 };
+
+/**
+ * The slices of one serialization of `total` entries. The loop calls `due()` every
+ * `checkEvery` entries and, when it says so, awaits `pause(done)`; the next slice's length is
+ * half the time the rest is estimated to take (from the time per entry so far), between `ms`
+ * and `maxMs`.
+ */
+export class Slicer {
+  private sliceStart = performance.now();
+  private spent = 0;
+  private budget: number;
+
+  constructor(
+    private readonly slicing: SnapshotSlicing,
+    private readonly total: number,
+  ) {
+    this.budget = slicing.ms;
+  }
+
+  due(): boolean {
+    return performance.now() - this.sliceStart >= this.budget;
+  }
+
+  async pause(done: number): Promise<void> {
+    const { ms, maxMs = ms } = this.slicing;
+    this.spent += performance.now() - this.sliceStart;
+    const left = done > 0 ? ((this.total - done) * this.spent) / done : Infinity;
+    this.budget = Math.min(maxMs, Math.max(ms, left / 2));
+    await yieldToLoop();
+    this.sliceStart = performance.now();
+  }
+}
 
 /** A table and its pre-images of one snapshot (see CopyOnWriteTable). */
 export interface TableView {
@@ -36,8 +73,10 @@ export async function* heapSnapshotBatches(
   slicing: SnapshotSlicing = DEFAULT_SLICING,
 ): AsyncGenerator<KeyGroupBatch> {
   const chunks = new KeyGroupChunks(maxParallelism);
+  let total = 0;
+  for (const { table } of views) total += table.map.size;
+  const slicer = new Slicer(slicing, total);
   try {
-    let sliceStart = performance.now();
     let n = 0;
     for (const { table, pre } of views) {
       const isMap = table.kind === 'map';
@@ -57,10 +96,7 @@ export async function* heapSnapshotBatches(
             throw e;
           }
         }
-        if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
-          await yieldToLoop();
-          sliceStart = performance.now();
-        }
+        if (++n % slicing.checkEvery === 0 && slicer.due()) await slicer.pause(n);
       }
       // this table is read: later accesses need no more copies for this snapshot
       table.releaseView(pre);
