@@ -87,6 +87,22 @@ test('entries written in chunks are byte for byte what the record codec writes, 
   }
 });
 
+test('namespaced entries [name, key, value, namespace] likewise', () => {
+  const head = Buffer.concat([Buffer.from([0x94]), encodeValue('window-contents')]);
+  const chunks = new KeyGroupChunks(1);
+  const expected: unknown[] = [];
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < VALUES.length; i++) {
+      const key = KEYS[(i + round) % KEYS.length]!;
+      const ns = KEYS[(i * 3 + round) % KEYS.length]!;
+      chunks.add(0, head, key, VALUES[i], ns);
+      expected.push(['window-contents', key, VALUES[i], ns]);
+    }
+  }
+  const bytes = Buffer.concat(chunks.take(0));
+  assert.ok(bytes.equals(Buffer.from(encodeRecords(expected)).subarray(3)));
+});
+
 test('a value the codec refuses fails with its error', () => {
   const chunks = new KeyGroupChunks(1);
   const head = Buffer.concat([Buffer.from([0x93]), encodeValue('s')]);

@@ -9,8 +9,8 @@ import { valueEncoder } from '@weir/core';
  * the chunk, or the codec's scratch buffer and a copy when it does not fit).
  */
 export const CHUNK_BYTES = 64 * 1024;
-/** the room the direct path needs for a key and a value: two strings of up to 31 characters */
-const DIRECT_ROOM = 2 * 32;
+/** the room the direct path needs for a key, a value and a namespace: strings of up to 31 characters */
+const DIRECT_ROOM = 3 * 32;
 
 export class KeyGroupChunks {
   private readonly bufs: Array<Buffer | undefined>;
@@ -27,10 +27,11 @@ export class KeyGroupChunks {
   }
 
   /**
-   * Appends the entry `head ++ key ++ value` to key group `kg`; `head` is the array header and
-   * the state name, encoded once per state.
+   * Appends the entry `head ++ key ++ value` (and `ns` when given: namespaced state's
+   * `[name, key, value, namespace]`) to key group `kg`; `head` is the array header and the
+   * state name, encoded once per state.
    */
-  add(kg: number, head: Buffer, key: string | number, value: unknown): void {
+  add(kg: number, head: Buffer, key: string | number, value: unknown, ns?: string | number): void {
     const headLen = head.length;
     let b = this.bufs[kg];
     let p = this.pos[kg]!;
@@ -43,17 +44,33 @@ export class KeyGroupChunks {
     if (end >= 0) p = end;
     else {
       this.writeSlow(kg, b, p, key);
-      b = this.bufs[kg]!;
+      b = this.roomy(kg);
       p = this.pos[kg]!;
-      if (p + DIRECT_ROOM / 2 > b.length) {
-        b = this.nextChunk(kg, p, DIRECT_ROOM);
-        p = 0;
-      }
     }
     end = writeDirect(b, p, value);
-    if (end >= 0) this.pos[kg] = end;
-    else this.writeSlow(kg, b, p, value);
+    if (end >= 0) p = end;
+    else {
+      this.writeSlow(kg, b, p, value);
+      b = this.roomy(kg);
+      p = this.pos[kg]!;
+    }
+    if (ns !== undefined) {
+      end = writeDirect(b, p, ns);
+      if (end >= 0) p = end;
+      else {
+        this.writeSlow(kg, b, p, ns);
+        p = this.pos[kg]!;
+      }
+    }
+    this.pos[kg] = p;
     this.counts[kg]!++;
+  }
+
+  /** The key group's current chunk after a value through the codec, with room for the direct path. */
+  private roomy(kg: number): Buffer {
+    const b = this.bufs[kg]!;
+    const p = this.pos[kg]!;
+    return p + DIRECT_ROOM > b.length ? this.nextChunk(kg, p, DIRECT_ROOM) : b;
   }
 
   /**
@@ -95,7 +112,7 @@ export class KeyGroupChunks {
     return b;
   }
 
-  /** The key group's chunks, which this no longer holds. */
+  /** The key group's chunks, which this no longer holds (its count starts again from 0). */
   take(kg: number): Buffer[] {
     const parts = this.parts[kg] ?? [];
     const b = this.bufs[kg];
@@ -104,6 +121,7 @@ export class KeyGroupChunks {
     this.parts[kg] = undefined;
     this.bufs[kg] = undefined;
     this.pos[kg] = 0;
+    this.counts[kg] = 0;
     return parts;
   }
 }
@@ -111,7 +129,7 @@ export class KeyGroupChunks {
 /**
  * Writes a number, boolean, null or a string of fewer than 32 ASCII characters at `p` as
  * ValueEncoder would, returning the end; -1 for anything else (nothing written that counts).
- * The caller guarantees DIRECT_ROOM / 2 bytes of room.
+ * The caller guarantees 32 bytes of room.
  */
 function writeDirect(b: Buffer, p: number, v: unknown): number {
   if (typeof v === 'number') return writeNumber(b, p, v);
