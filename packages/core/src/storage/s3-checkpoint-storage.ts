@@ -2,6 +2,7 @@ import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type * as LibStorageModule from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   HashingChunks,
   checkedRelativePath,
@@ -54,6 +55,8 @@ function isNotFound(err: unknown): boolean {
 
 /** Multipart part size of streamed uploads (S3's smallest is 5 MiB). */
 const PART_SIZE = 5 * 1024 * 1024;
+/** bytes of a streamed upload after which the task thread is handed back (see writeStream) */
+const YIELD_EVERY = 1 << 20;
 /** parts of one streamed upload in flight at once */
 const UPLOAD_QUEUE = 4;
 
@@ -140,7 +143,17 @@ export class S3CheckpointStorage implements CheckpointStorage {
     const body = Readable.from(
       (async function* () {
         try {
-          yield* hashed;
+          // chunks that are ready at once (a snapshot encoded ahead) would otherwise be hashed
+          // and gathered into a whole part in one run of the task thread: hand it back every MiB
+          let since = 0;
+          for await (const c of hashed) {
+            yield c;
+            since += c.byteLength;
+            if (since >= YIELD_EVERY) {
+              since = 0;
+              await yieldToLoop();
+            }
+          }
         } catch (e) {
           producerFailure = e;
           throw e;
