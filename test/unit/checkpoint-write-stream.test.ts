@@ -8,6 +8,7 @@ import {
   S3CheckpointStorage,
   StorageError,
   decodeRecords,
+  keyGroupRanges,
   type CheckpointStorage,
 } from '../../packages/core/src/index.js';
 import { ValueStateDescriptor } from '../../packages/api/src/index.js';
@@ -101,8 +102,9 @@ describe('streamed checkpoint writes', () => {
     assert.ok(out);
     const data = await storage.read('job/chk-3/op/0-c', out.handle.sha256);
     const restored = new HeapKeyedStateBackend();
-    for (const [, [off, len]] of Object.entries(out.index))
-      restored.restoreEntries({ v: 'value' }, decodeRecords(data.subarray(off, off + len)));
+    for (const ranges of Object.values(out.index))
+      for (const [off, len] of keyGroupRanges(ranges))
+        restored.restoreEntries({ v: 'value' }, decodeRecords(data.subarray(off, off + len)));
     assert.equal(restored.numKeys(), 20_000);
     const rs = restored.getState(new ValueStateDescriptor<string>('v'));
     restored.setCurrentKey(12_345);

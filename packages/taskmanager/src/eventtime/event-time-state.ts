@@ -391,7 +391,11 @@ export function mergeSnapshots(
   return { data: Buffer.concat(parts), index, kinds: { ...(base?.kinds ?? {}), ...KINDS } };
 }
 
-/** mergeSnapshots for a snapshot produced batch by batch (both in increasing key group order). */
+/**
+ * mergeSnapshots for a snapshot produced batch by batch: each of the extra batches joins the
+ * first batch of its key group met in order, or comes on its own (a key group may come in
+ * several batches, so the order is free).
+ */
 async function* mergeBatches(
   base: AsyncIterable<KeyGroupBatch>,
   extra: Map<number, Uint8Array>,

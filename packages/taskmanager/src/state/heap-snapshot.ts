@@ -63,9 +63,11 @@ export interface TableView {
 }
 
 /**
- * Key group batches of the views' entries, the tables read as of the barrier. All entries are
- * encoded (in slices) before the first batch is yielded, since a key group's entries are spread
- * over the tables; the views are released as soon as every table has been read.
+ * Key group batches of the views' entries, the tables read as of the barrier. A key group comes
+ * in segments: at the end of a slice, every key group with more than about a quarter of its
+ * expected share pending is handed on as a batch, so the writer stores (or uploads) them while
+ * the next slices are encoded; the rest follows at the end. The views are released as soon as
+ * every table has been read.
  */
 export async function* heapSnapshotBatches(
   views: TableView[],
@@ -76,6 +78,16 @@ export async function* heapSnapshotBatches(
   let total = 0;
   for (const { table } of views) total += table.map.size;
   const slicer = new Slicer(slicing, total);
+  let encoded = 0;
+  /** the segments of key groups with at least `minBytes` pending */
+  function* segments(minBytes: number): Generator<KeyGroupBatch> {
+    for (let kg = 0; kg < maxParallelism; kg++) {
+      const count = chunks.counts[kg]!;
+      if (count === 0 || chunks.pending(kg) < minBytes) continue;
+      encoded += chunks.pending(kg);
+      yield { keyGroup: kg, count, parts: chunks.take(kg) };
+    }
+  }
   try {
     let n = 0;
     for (const { table, pre } of views) {
@@ -96,7 +108,14 @@ export async function* heapSnapshotBatches(
             throw e;
           }
         }
-        if (++n % slicing.checkEvery === 0 && slicer.due()) await slicer.pause(n);
+        if (++n % slicing.checkEvery === 0 && slicer.due()) {
+          let pending = 0;
+          for (let kg = 0; kg < maxParallelism; kg++) pending += chunks.pending(kg);
+          // a quarter of a key group's expected share, at least MIN_SEGMENT: few segments per key group
+          const expected = ((encoded + pending) * total) / n;
+          yield* segments(Math.max(MIN_SEGMENT, expected / maxParallelism / 4));
+          await slicer.pause(n);
+        }
       }
       // this table is read: later accesses need no more copies for this snapshot
       table.releaseView(pre);
@@ -104,12 +123,11 @@ export async function* heapSnapshotBatches(
   } finally {
     for (const { table, pre } of views) table.releaseView(pre);
   }
-  for (let kg = 0; kg < maxParallelism; kg++) {
-    const count = chunks.counts[kg]!;
-    if (count === 0) continue;
-    yield { keyGroup: kg, count, parts: chunks.take(kg) };
-  }
+  yield* segments(0);
 }
+
+/** the smallest segment of a key group handed on before the end of a snapshot */
+const MIN_SEGMENT = 16 * 1024;
 
 const ARRAY3 = Buffer.from([0x93]);
 
@@ -123,11 +141,13 @@ export function arrayHeader32(count: number): Uint8Array {
 
 /**
  * The bytes of a canonical snapshot file, batch by batch, filling `index` (key group ->
- * [offset, length]) as it goes; `index` is complete when the iteration ends.
+ * [offset, length], or [offset, length, offset, length, ...] for a key group that came in
+ * several batches, each its own MessagePack array) as it goes; `index` is complete when the
+ * iteration ends.
  */
 export async function* snapshotFileChunks(
   batches: AsyncIterable<KeyGroupBatch>,
-  index: Record<number, [number, number]>,
+  index: Record<number, number[]>,
 ): AsyncGenerator<Uint8Array> {
   let offset = 0;
   for await (const b of batches) {
@@ -138,16 +158,35 @@ export async function* snapshotFileChunks(
       len += p.byteLength;
       yield p;
     }
-    index[b.keyGroup] = [offset, len];
+    (index[b.keyGroup] ??= []).push(offset, len);
     offset += len;
   }
 }
 
-/** A whole canonical snapshot in one buffer (savepoint tests, callers without a streaming writer). */
+/**
+ * A whole canonical snapshot in one buffer (savepoint tests, callers without a streaming
+ * writer), each key group's segments joined into one batch.
+ */
 export async function collectBatches(kb: KeyedStateBatches): Promise<KeyedStateSnapshot | undefined> {
+  const groups = new Map<number, { count: number; parts: Uint8Array[] }>();
+  for await (const b of kb.batches) {
+    const g = groups.get(b.keyGroup);
+    if (g) {
+      g.count += b.count;
+      g.parts.push(...b.parts);
+    } else groups.set(b.keyGroup, { count: b.count, parts: [...b.parts] });
+  }
+  if (groups.size === 0) return undefined;
   const index: Record<number, [number, number]> = {};
   const chunks: Uint8Array[] = [];
-  for await (const c of snapshotFileChunks(kb.batches, index)) chunks.push(c);
-  if (chunks.length === 0) return undefined;
+  let offset = 0;
+  for (const kg of [...groups.keys()].sort((a, b) => a - b)) {
+    const g = groups.get(kg)!;
+    chunks.push(arrayHeader32(g.count), ...g.parts);
+    let len = 5;
+    for (const p of g.parts) len += p.byteLength;
+    index[kg] = [offset, len];
+    offset += len;
+  }
   return { data: Buffer.concat(chunks), index, kinds: kb.kinds };
 }

@@ -16,7 +16,11 @@ export class KeyGroupChunks {
   private readonly bufs: Array<Buffer | undefined>;
   private readonly pos: Int32Array;
   private readonly parts: Array<Buffer[] | undefined>;
-  /** entries per key group */
+  /** where the key group's current segment starts in its current chunk (see take) */
+  private readonly segStart: Int32Array;
+  /** bytes in the key group's closed chunks not taken yet */
+  private readonly closed: Float64Array;
+  /** entries per key group not taken yet */
   readonly counts: Int32Array;
 
   constructor(readonly maxParallelism: number) {
@@ -24,6 +28,8 @@ export class KeyGroupChunks {
     this.parts = new Array<Buffer[] | undefined>(maxParallelism);
     this.pos = new Int32Array(maxParallelism);
     this.counts = new Int32Array(maxParallelism);
+    this.segStart = new Int32Array(maxParallelism);
+    this.closed = new Float64Array(maxParallelism);
   }
 
   /**
@@ -105,22 +111,36 @@ export class KeyGroupChunks {
   /** Closes the key group's current chunk at `end` and opens one of at least `room` bytes. */
   private nextChunk(kg: number, end: number, room: number): Buffer {
     const cur = this.bufs[kg];
-    if (cur !== undefined && end > 0) (this.parts[kg] ??= []).push(cur.subarray(0, end));
+    const from = this.segStart[kg]!;
+    if (cur !== undefined && end > from) {
+      (this.parts[kg] ??= []).push(cur.subarray(from, end));
+      this.closed[kg]! += end - from;
+    }
     const b = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
     this.bufs[kg] = b;
     this.pos[kg] = 0;
+    this.segStart[kg] = 0;
     return b;
   }
 
-  /** The key group's chunks, which this no longer holds (its count starts again from 0). */
+  /** Bytes of the key group's entries not taken yet. */
+  pending(kg: number): number {
+    return this.closed[kg]! + this.pos[kg]! - this.segStart[kg]!;
+  }
+
+  /**
+   * The key group's entries so far (`counts[kg]` of them), which this no longer holds; the
+   * count starts again from 0 and later entries form the key group's next segment. The
+   * current chunk's free room stays in use.
+   */
   take(kg: number): Buffer[] {
     const parts = this.parts[kg] ?? [];
     const b = this.bufs[kg];
     const end = this.pos[kg]!;
-    if (b !== undefined && end > 0) parts.push(b.subarray(0, end));
+    if (b !== undefined && end > this.segStart[kg]!) parts.push(b.subarray(this.segStart[kg]!, end));
     this.parts[kg] = undefined;
-    this.bufs[kg] = undefined;
-    this.pos[kg] = 0;
+    this.segStart[kg] = end;
+    this.closed[kg] = 0;
     this.counts[kg] = 0;
     return parts;
   }
