@@ -32,13 +32,15 @@ export async function writeFileDurable(file: string, data: Uint8Array): Promise<
 
 /** chunks of a streamed file are gathered into writes of about this size (fewer system calls) */
 const WRITE_BLOCK = 1 << 20;
+/** bytes of a streamed file queued for writing before the producer waits for the disk */
+const MAX_QUEUED = 8 << 20;
 
 /**
  * writeFileDurable for data produced piecewise (a snapshot serialized while it is written):
  * the chunks are written as they come, gathered into vectored writes of about 1 MiB, never
- * held whole. One write is in flight while the next chunks are produced, so the producer and
- * the disk work at the same time: a chunk must not change once it has been yielded. Returns
- * the number of bytes written.
+ * held whole. Writes queue up (up to MAX_QUEUED bytes) while the next chunks are produced, so
+ * the producer and the disk work at the same time: a chunk must not change once it has been
+ * yielded. Returns the number of bytes written.
  */
 export async function writeFileDurableChunks(
   file: string,
@@ -54,14 +56,22 @@ export async function writeFileDurableChunks(
     try {
       let gathered: Uint8Array[] = [];
       let bytes = 0;
+      let queued = 0;
       const flush = async (): Promise<void> => {
         if (bytes === 0) return;
         const bufs = gathered;
         const n = bytes;
         gathered = [];
         bytes = 0;
-        if (inFlight) await inFlight;
-        inFlight = writeAll(fh, bufs, n);
+        // writes queue up behind each other without holding the producer back, up to a bound
+        if (queued > MAX_QUEUED && inFlight) await inFlight;
+        queued += n;
+        const prev = inFlight;
+        inFlight = (async () => {
+          if (prev) await prev;
+          await writeAll(fh, bufs, n);
+          queued -= n;
+        })();
         // a failure surfaces where it is awaited; this only keeps it from being unhandled meanwhile
         inFlight.catch(() => {});
       };

@@ -20,6 +20,8 @@ export interface SnapshotSlicing {
   ms: number;
   checkEvery: number;
   maxMs?: number;
+  /** the smallest segment of a key group handed on before the end (default 16 KiB; Infinity: none) */
+  minSegment?: number;
 }
 
 export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256, maxMs: 10 };
@@ -113,7 +115,7 @@ export async function* heapSnapshotBatches(
           for (let kg = 0; kg < maxParallelism; kg++) pending += chunks.pending(kg);
           // a quarter of a key group's expected share, at least MIN_SEGMENT: few segments per key group
           const expected = ((encoded + pending) * total) / n;
-          yield* segments(Math.max(MIN_SEGMENT, expected / maxParallelism / 4));
+          yield* segments(Math.max(slicing.minSegment ?? MIN_SEGMENT, expected / maxParallelism / 4));
           await slicer.pause(n);
         }
       }
