@@ -343,9 +343,14 @@ describe('heap snapshots are copy-on-write', () => {
       contents.add(0, k);
       contents.add(1000, k);
     }
-    const t0 = performance.now();
-    const m = b.snapshot(MAX_P);
-    const syncMs = performance.now() - t0;
+    // the least of three: a loaded machine may take the CPU away during one
+    let syncMs = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const m = b.snapshot(MAX_P);
+      syncMs = Math.min(syncMs, performance.now() - t0);
+      m.discard!();
+    }
     // a value the codec refuses fails the asynchronous part: nothing was serialized at the barrier
     b.setCurrentKey(-1);
     b.namespacedState()
@@ -353,7 +358,6 @@ describe('heap snapshots are copy-on-write', () => {
       .update(0, () => 1);
     const m2 = b.snapshot(MAX_P);
     await assert.rejects(m2(), /Cannot checkpoint window state 'bad' of 'Window'/);
-    m.discard!();
     assert.ok(
       syncMs < 5,
       `the synchronous part of a snapshot of 200k window entries took ${syncMs.toFixed(2)} ms`,
