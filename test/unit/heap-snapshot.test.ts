@@ -15,7 +15,7 @@ import type {
   KeyedStateSnapshot,
   KeyedStateSnapshotMaterializer,
 } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
-import { copyValue } from '../../packages/taskmanager/src/state/copy-on-write-table.js';
+import { PreImages, copyValue } from '../../packages/taskmanager/src/state/copy-on-write-table.js';
 import { createEventTimeState } from '../../packages/taskmanager/src/eventtime/event-time-state.js';
 import {
   VOID_NAMESPACE_SERIALIZER,
@@ -313,6 +313,29 @@ describe('heap snapshots are copy-on-write', () => {
     assert.deepEqual(contents(snap), { o: [['k', { n: 1, tags: ['a'] }]], l: [['k', [1]]] });
     assert.deepEqual(s.value(), { n: 2, tags: ['a', 'b'] });
     assert.deepEqual(l.get(), [1, 2]);
+  });
+
+  test('pre-images answer has() exactly for number and string keys (the bit filter only skips lookups)', () => {
+    for (const tableSize of [0, 100, 1_000_000]) {
+      const pre = new PreImages(tableSize);
+      const keys: Array<string | number> = [];
+      for (let i = 0; i < 5000; i++) keys.push(i * 7, `key-${i}`, -i - 1, i + 0.5);
+      assert.equal(pre.has(1), false, 'nothing saved yet');
+      for (const k of keys) pre.set(k, k === 14 ? undefined : [k]);
+      assert.equal(pre.size, keys.length);
+      for (const k of keys) {
+        assert.ok(pre.has(k), `saved key ${k}`);
+        assert.deepEqual(pre.get(k), k === 14 ? undefined : [k]);
+      }
+      for (let i = 0; i < 5000; i++) {
+        assert.equal(pre.has(i * 7 + 1), false);
+        assert.equal(pre.has(`key-${i}x`), false);
+        assert.equal(pre.has(`other-${i}`), false);
+      }
+      pre.clear();
+      assert.equal(pre.has(7), false);
+      assert.equal(pre.size, 0);
+    }
   });
 
   test('the synchronous part does not depend on the number of keys', () => {
