@@ -58,8 +58,8 @@ describe('streamed checkpoint writes', () => {
   for (const [name, make] of storages) {
     test(`${name}: the file is the chunks in order, with their size and SHA-256; multipart past one part`, async () => {
       const storage = make();
-      // ~6 MB: two 5 MiB parts on S3, several 1 MiB blocks on file
-      const { parts, all } = chunks(100, 120_000);
+      // ~20 MB: two 16 MiB parts on S3, many 1 MiB writes on file
+      const { parts, all } = chunks(340, 120_000);
       const h = await storage.writeStream!('job/chk-1/op/0-a', produce(parts));
       assert.equal(h.size, all.length);
       assert.equal(h.sha256, sha(all));

@@ -53,8 +53,12 @@ function isNotFound(err: unknown): boolean {
   return code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound';
 }
 
-/** Multipart part size of streamed uploads (S3's smallest is 5 MiB). */
-const PART_SIZE = 5 * 1024 * 1024;
+/**
+ * Multipart part size of streamed uploads (S3's smallest is 5 MiB). A file that ends within the
+ * first part goes up as one PutObject (one request, as a plain write), which is most checkpoint
+ * files; larger ones go in parts this big, UPLOAD_QUEUE in flight (at most about 80 MiB held).
+ */
+const PART_SIZE = 16 * 1024 * 1024;
 /** bytes of a streamed upload after which the task thread is handed back (see writeStream) */
 const YIELD_EVERY = 1 << 20;
 /** parts of one streamed upload in flight at once */
