@@ -1,4 +1,5 @@
 import { after, before, describe, test } from 'node:test';
+import type { S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -88,6 +89,31 @@ describe('streamed checkpoint writes', () => {
         assert.deepEqual(readdirSync(path.join(dir, 'job/chk-2/op')), [], 'no temporary file');
     });
   }
+
+  test('s3: uploads are sent without a SHA-256 of the body or a CRC32 (nothing hashed per part on the task thread)', async () => {
+    const storage = storages.find(([n]) => n !== 'file')![1]() as S3CheckpointStorage;
+    const { client } = await (storage as unknown as { connect(): Promise<{ client: S3Client }> }).connect();
+    const seen: Array<Record<string, string>> = [];
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand')
+          seen.push({ ...(args.request as { headers: Record<string, string> }).headers });
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'testHeaders' },
+    );
+    const { parts, all } = chunks(60, 120_000);
+    const h = await storage.writeStream!('job/chk-5/op/0-e', produce(parts));
+    assert.ok((await storage.read('job/chk-5/op/0-e', h.sha256)).equals(all));
+    assert.ok(seen.length > 0);
+    for (const headers of seen) {
+      assert.equal(headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD');
+      assert.ok(
+        !Object.keys(headers).some((k) => k.startsWith('x-amz-checksum-')),
+        Object.keys(headers).join(),
+      );
+    }
+  });
 
   test('a heap snapshot written by writeKeyedSnapshot restores every key; a stopped write ends at a key group', async () => {
     const storage = new FileCheckpointStorage(`file://${dir}`);

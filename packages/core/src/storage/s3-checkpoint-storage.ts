@@ -96,14 +96,27 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   private connect(): Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> {
-    this.client ??= loadSdk(this.root).then(({ s3, lib }) => ({
+    this.client ??= loadSdk(this.root).then(({ s3, lib }) => {
       // no CRC32 of every uploaded part unless the operation needs one: the SDK computes it in
       // JavaScript on the task thread (tens of ms per checkpoint of a few MB); the files carry
       // their own SHA-256, which restore verifies
-      client: new s3.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', ...this.config }),
-      s3,
-      lib,
-    }));
+      const client = new s3.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', ...this.config });
+      // Uploads are signed without a SHA-256 of the body (UNSIGNED-PAYLOAD, what the SDK itself
+      // does for streamed bodies): SigV4 would hash each part (up to 16 MiB) in one go on the task
+      // thread. The transport protects the bytes on the way (TLS), and every checkpoint file's own
+      // SHA-256 is verified when it is read back.
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') {
+            const headers = (args.request as { headers?: Record<string, string> }).headers;
+            if (headers) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+          }
+          return next(args);
+        },
+        { step: 'build', name: 'weirUnsignedPayload' },
+      );
+      return { client, s3, lib };
+    });
     return this.client;
   }
 
