@@ -9,8 +9,10 @@
  *    record-loop stall), beside the longest gap with no checkpoint;
  *  - checkpoint duration (barrier to durable file) and size, throughput = size / duration, and
  *    the write stage alone (first batch serialized to durable file);
- *  - the same with the serialization made blocking, as heap snapshots were before they were
- *    copy-on-write (whole state serialized on the task thread at the barrier).
+ *  - the same copy-on-write snapshot with each key group in one batch at the end (no segments
+ *    stored while the rest is encoded), and with the serialization made blocking (the whole
+ *    state serialized on the task thread at the barrier, as before snapshots were
+ *    copy-on-write; same encoder).
  * BENCH_HEAP_KEYS (default 1,000,000) and BENCH_HEAP_CHECKPOINTS (default 3) scale it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -140,10 +142,8 @@ class RecordLoop {
   }
 
   /** One checkpoint at a buffer boundary (this runs between two buffers), written to `storage`. */
-  async checkpoint(storage: CheckpointStorage, blocking: boolean): Promise<CheckpointRun> {
-    this.backend.snapshotSlicing = blocking
-      ? { ms: Infinity, checkEvery: 2 ** 30 }
-      : { ms: 4, checkEvery: 256 };
+  async checkpoint(storage: CheckpointStorage, mode: Mode): Promise<CheckpointRun> {
+    this.backend.snapshotSlicing = SLICING[mode];
     this.maxGap = 0;
     this.maxCpuGap = 0;
     this.gcMax = 0;
@@ -208,8 +208,22 @@ interface StorageResult {
   name: string;
   rawMs: number[];
   cow: CheckpointRun[];
+  whole: CheckpointRun[];
   blocking: CheckpointRun[];
 }
+
+type Mode = 'cow' | 'whole' | 'blocking';
+/** the TaskManager's slicing (DEFAULT_SLICING), without segments, and none */
+const SLICING = {
+  cow: { ms: 4, checkEvery: 256, maxMs: 10 },
+  whole: { ms: 4, checkEvery: 256, maxMs: 10, minSegment: Infinity },
+  blocking: { ms: Infinity, checkEvery: 2 ** 30 },
+};
+const MODE_NAMES: Record<Mode, string> = {
+  cow: 'copy-on-write',
+  whole: 'copy-on-write, no segments',
+  blocking: 'blocking (at the barrier)',
+};
 
 async function onStorage(
   loop: RecordLoop,
@@ -217,16 +231,16 @@ async function onStorage(
   storage: CheckpointStorage,
   raw: (data: Buffer) => Promise<number>,
 ): Promise<StorageResult> {
-  const result: StorageResult = { name, rawMs: [], cow: [], blocking: [] };
+  const result: StorageResult = { name, rawMs: [], cow: [], whole: [], blocking: [] };
   loop.start();
   try {
-    for (const blocking of [false, true]) {
+    for (const mode of ['cow', 'whole', 'blocking'] as const) {
       for (let i = 0; i < CHECKPOINTS; i++) {
         await sleep(1000);
-        const r = await loop.checkpoint(storage, blocking);
-        (blocking ? result.blocking : result.cow).push(r);
+        const r = await loop.checkpoint(storage, mode);
+        result[mode].push(r);
         process.stderr.write(
-          `\r\x1b[2K  heap snapshot to ${name}, ${blocking ? 'blocking' : 'copy-on-write'}: ${i + 1}/${CHECKPOINTS}`,
+          `\r\x1b[2K  heap snapshot to ${name}, ${MODE_NAMES[mode]}: ${i + 1}/${CHECKPOINTS}`,
         );
       }
     }
@@ -355,8 +369,9 @@ async function heapSnapshotConfig(
   for (const r of results) {
     const raw = mbps(median(r.cow.map((c) => c.size)), median(r.rawMs));
     for (const [mode, runs] of [
-      ['copy-on-write', r.cow],
-      ['blocking (before)', r.blocking],
+      [MODE_NAMES.cow, r.cow],
+      [MODE_NAMES.whole, r.whole],
+      [MODE_NAMES.blocking, r.blocking],
     ] as const) {
       const size = median(runs.map((c) => c.size));
       const dur = median(runs.map((c) => c.durationMs));
@@ -369,14 +384,15 @@ async function heapSnapshotConfig(
     }
   }
   console.log('');
+  const modes = ['cow', 'whole', 'blocking'] as const;
   console.log(
-    `gaps between buffers: ${results.map((r) => `${r.name} copy-on-write ${gapStats(r.cow.flatMap((c) => c.gaps))}, blocking ${gapStats(r.blocking.flatMap((c) => c.gaps))}`).join('; ')}; with no checkpoint in progress ${gapStats(loop.gaps.idle)}, longest ${f(loop.idleMaxGap)} ms (this process running: ${f(loop.idleMaxCpuGap)} ms); records processed: ${loop.records.toLocaleString('en-US')}`,
+    `gaps between buffers: ${results.map((r) => `${r.name} ${modes.map((m) => `${MODE_NAMES[m]} ${gapStats(r[m].flatMap((c) => c.gaps))}`).join(', ')}`).join('; ')}; with no checkpoint in progress ${gapStats(loop.gaps.idle)}, longest ${f(loop.idleMaxGap)} ms (this process running: ${f(loop.idleMaxCpuGap)} ms); records processed: ${loop.records.toLocaleString('en-US')}`,
   );
   console.log(
     `all runs: ${results
       .map(
         (r) =>
-          `${r.name} stall cow ${r.cow.map((c) => `${f(c.stallMs)}(${f(c.cpuStallMs)}, gc ${f(c.gcMs)})`).join('/')} ms, blocking ${r.blocking.map((c) => `${f(c.stallMs)}(${f(c.cpuStallMs)}, gc ${f(c.gcMs)})`).join('/')} ms; duration cow ${r.cow.map((c) => f(c.durationMs, 0)).join('/')} ms, blocking ${r.blocking.map((c) => f(c.durationMs, 0)).join('/')} ms; raw ${r.rawMs.map((m) => f(m, 0)).join('/')} ms`,
+          `${r.name} ${modes.map((m) => `${MODE_NAMES[m]}: stall ${r[m].map((c) => `${f(c.stallMs)}(${f(c.cpuStallMs)}, gc ${f(c.gcMs)})`).join('/')} ms, duration ${r[m].map((c) => f(c.durationMs, 0)).join('/')} ms`).join('; ')}; raw ${r.rawMs.map((m) => f(m, 0)).join('/')} ms`,
       )
       .join('; ')}`,
   );

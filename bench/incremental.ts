@@ -14,6 +14,7 @@ import {
   decodeRecords,
   resolveConfig,
   isIncrementalHandle,
+  keyGroupRanges,
   parseCheckpointMetadata,
   type KeyedStateHandle,
 } from '@weir/core';
@@ -93,8 +94,9 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
     for (const h of handles) {
       if (isIncrementalHandle(h)) continue;
       const data = await createCheckpointStorage(latest.path).read(h.path, h.sha256);
-      for (const [kg, [off, len]] of Object.entries(h.index)) {
-        if (range.contains(Number(kg)))
+      for (const [kg, ranges] of Object.entries(h.index)) {
+        if (!range.contains(Number(kg))) continue;
+        for (const [off, len] of keyGroupRanges(ranges))
           backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
       }
     }

@@ -104,7 +104,15 @@ describe('checkpoint metadata', () => {
       ],
       [
         (md) => (md.operators['uid-count'].subtasks['0'].keyed.index['63'] = [80]),
-        'operators["uid-count"].subtasks["0"].keyed.index["63"] must be [offset, length] (2 elements)',
+        'operators["uid-count"].subtasks["0"].keyed.index["63"] must be [offset, length] or several such pairs (an even number of elements)',
+      ],
+      [
+        (md) => (md.operators['uid-count'].subtasks['0'].keyed.index['63'] = [0, 10, 20]),
+        'operators["uid-count"].subtasks["0"].keyed.index["63"] must be [offset, length] or several such pairs (an even number of elements)',
+      ],
+      [
+        (md) => (md.operators['uid-count'].subtasks['0'].keyed.index['0'] = [0, 10, 20, -1]),
+        'operators["uid-count"].subtasks["0"].keyed.index["0"][3] must be a non-negative integer',
       ],
       [
         (md) => (md.operators['uid-count'].subtasks['0'].keyed.index['0'][1] = -1),

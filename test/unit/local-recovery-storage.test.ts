@@ -10,7 +10,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { FileCheckpointStorage, fileStorageUri, type Logger } from '../../packages/core/src/index.js';
+import {
+  FileCheckpointStorage,
+  fileStorageUri,
+  writeChunks,
+  type Logger,
+} from '../../packages/core/src/index.js';
 import { LocalRecoveryStorage } from '../../packages/taskmanager/src/state/local-recovery-storage.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -92,6 +97,40 @@ describe('LocalRecoveryStorage', () => {
     assert.deepEqual(await local.read(h.path, h.sha256), data);
     local.logRestore('x');
     assert.match(logs.at(-1)!, /0 files .* from local copies and 1 files/);
+  });
+
+  test('a streamed write (a heap snapshot) keeps its local copy on the way; a full local disk only drops the copy', async () => {
+    const { remoteDir, local, logs } = setUp();
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 40; i++) {
+        await new Promise((r) => setImmediate(r));
+        yield data.subarray(i * 300, (i + 1) * 300);
+      }
+    }
+    const whole = data.subarray(0, 40 * 300);
+    // the remote storage is written as a stream, not given the gathered file
+    const calls: string[] = [];
+    const remote = (local as unknown as { remote: FileCheckpointStorage }).remote;
+    const { write, writeStream } = remote;
+    remote.write = (p, d) => (calls.push('write'), write.call(remote, p, d));
+    remote.writeStream = (p, c) => (calls.push('writeStream'), writeStream.call(remote, p, c));
+    const h = await writeChunks(local, 'job/chk-6/op/0-d', chunks());
+    assert.deepEqual(calls, ['writeStream']);
+    assert.equal(h.size, whole.length);
+    rmSync(path.join(remoteDir, 'job/chk-6/op/0-d'));
+    assert.deepEqual(await local.read(h.path, h.sha256), whole, 'read from the local copy alone');
+
+    const copy = path.join(local.dir, 'job/chk-7/op/0-e');
+    mkdirSync(path.dirname(copy), { recursive: true });
+    symlinkSync('/dev/full', copy); // every write to it fails with ENOSPC
+    const h2 = await local.writeStream('job/chk-7/op/0-e', chunks());
+    assert.ok(existsSync(path.join(remoteDir, 'job/chk-7/op/0-e')), 'the remote write happened');
+    assert.equal(existsSync(copy), false, 'the failed copy is removed');
+    assert.ok(
+      logs.some((l) => /cannot keep a local copy of checkpoint file job\/chk-7.*ENOSPC/.test(l)),
+      logs.join('\n'),
+    );
+    assert.deepEqual(await local.read(h2.path, h2.sha256), whole);
   });
 
   test('an unwritable local directory (a file in its place): writes succeed, restores read remote storage', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -30,13 +30,17 @@ export async function writeFileDurable(file: string, data: Uint8Array): Promise<
   await fsyncDirectory(dir);
 }
 
-/** writes of a streamed file are gathered into blocks of this size (fewer system calls) */
+/** chunks of a streamed file are gathered into writes of about this size (fewer system calls) */
 const WRITE_BLOCK = 1 << 20;
+/** bytes of a streamed file queued for writing before the producer waits for the disk */
+const MAX_QUEUED = 8 << 20;
 
 /**
  * writeFileDurable for data produced piecewise (a snapshot serialized while it is written):
- * the chunks are written as they come, gathered into blocks of about 1 MiB, never held whole.
- * Returns the number of bytes written.
+ * the chunks are written as they come, gathered into vectored writes of about 1 MiB, never
+ * held whole. Writes queue up (up to MAX_QUEUED bytes) while the next chunks are produced, so
+ * the producer and the disk work at the same time: a chunk must not change once it has been
+ * yielded. Returns the number of bytes written.
  */
 export async function writeFileDurableChunks(
   file: string,
@@ -48,28 +52,43 @@ export async function writeFileDurableChunks(
   let size = 0;
   try {
     const fh = await open(tmp, 'w', 0o600);
+    let inFlight: Promise<unknown> | undefined;
     try {
-      const block = Buffer.allocUnsafe(WRITE_BLOCK);
-      let pos = 0;
+      let gathered: Uint8Array[] = [];
+      let bytes = 0;
+      let queued = 0;
       const flush = async (): Promise<void> => {
-        if (pos === 0) return;
-        await fh.write(block, 0, pos);
-        pos = 0;
+        if (bytes === 0) return;
+        const bufs = gathered;
+        const n = bytes;
+        gathered = [];
+        bytes = 0;
+        // writes queue up behind each other without holding the producer back, up to a bound
+        if (queued > MAX_QUEUED && inFlight) await inFlight;
+        queued += n;
+        const prev = inFlight;
+        inFlight = (async () => {
+          if (prev) await prev;
+          await writeAll(fh, bufs, n);
+          queued -= n;
+        })();
+        // a failure surfaces where it is awaited; this only keeps it from being unhandled meanwhile
+        inFlight.catch(() => {});
       };
       for await (const c of chunks) {
+        if (c.byteLength === 0) continue;
         size += c.byteLength;
-        if (c.byteLength >= WRITE_BLOCK / 4) {
-          await flush();
-          await fh.write(c);
-          continue;
-        }
-        if (pos + c.byteLength > block.length) await flush();
-        block.set(c, pos);
-        pos += c.byteLength;
+        gathered.push(c);
+        bytes += c.byteLength;
+        if (bytes >= WRITE_BLOCK) await flush();
       }
       await flush();
+      if (inFlight) await inFlight;
+      inFlight = undefined;
       await fh.sync();
     } finally {
+      // a producer failure while a write is in flight: let it end before closing
+      if (inFlight) await inFlight.catch(() => {});
       await fh.close();
     }
     await rename(tmp, file);
@@ -79,6 +98,31 @@ export async function writeFileDurableChunks(
   }
   await fsyncDirectory(dir);
   return size;
+}
+
+/** A vectored write of `bufs` (`total` bytes), continued after a short write (which a full disk can cause). */
+async function writeAll(fh: FileHandle, bufs: Uint8Array[], total: number): Promise<void> {
+  let written = (await fh.writev(bufs)).bytesWritten;
+  while (written < total) {
+    const rest: Uint8Array[] = [];
+    let skip = written;
+    for (const b of bufs) {
+      if (skip >= b.byteLength) {
+        skip -= b.byteLength;
+        continue;
+      }
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+    const n = (await fh.writev(rest)).bytesWritten;
+    if (n === 0)
+      throw Object.assign(new Error(`a write of ${total - written} bytes made no progress`), {
+        syscall: 'write',
+      });
+    bufs = rest;
+    total -= written;
+    written = n;
+  }
 }
 
 /** Makes renames and creations inside `dir` durable (POSIX needs the directory synced too). */

@@ -58,9 +58,9 @@ function checkKeyedHandle(r: PayloadReader, v: unknown, path: string): void {
     r.string(h.sha256, fieldPath(path, 'sha256'));
     checkKeyGroups(r, h.index, fieldPath(path, 'index'), (range, p) => {
       const a = r.array(range, p);
-      if (a.length !== 2) r.fail(p, '[offset, length] (2 elements)');
-      r.integer(a[0], fieldPath(p, 0));
-      r.integer(a[1], fieldPath(p, 1));
+      if (a.length < 2 || a.length % 2 !== 0)
+        r.fail(p, '[offset, length] or several such pairs (an even number of elements)');
+      for (let i = 0; i < a.length; i++) r.integer(a[i], fieldPath(p, i));
     });
     checkStrings(r, h.kinds, fieldPath(path, 'kinds'));
   } else {

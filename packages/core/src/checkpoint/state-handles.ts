@@ -17,10 +17,12 @@ export interface StreamStateHandle {
 /**
  * The keyed state of one subtask in the canonical format: one file with an index
  * key group -> [offset, length] and the kind of every state. Untagged on disk (no `format`).
+ * A key group written in segments (a heap snapshot stored while it is encoded) has
+ * [offset, length, offset, length, ...]: each range is one MessagePack array of entries.
  */
 export interface FullKeyedHandle extends StreamStateHandle {
   format?: undefined;
-  index: Record<string, [number, number]>;
+  index: Record<string, number[]>;
   kinds: Record<string, string>;
 }
 
@@ -53,6 +55,13 @@ export type KeyedStateHandle = FullKeyedHandle | IncrementalKeyedHandle;
 
 export function isIncrementalHandle(h: KeyedStateHandle): h is IncrementalKeyedHandle {
   return h.format === 'incremental';
+}
+
+/** The [offset, length] ranges of one key group's entry in a full handle's index (one, or its segments in order). */
+export function keyGroupRanges(ranges: number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i + 1 < ranges.length; i += 2) out.push([ranges[i]!, ranges[i + 1]!]);
+  return out;
 }
 
 /** The key groups a handle has state for. */

@@ -2,6 +2,7 @@ import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type * as LibStorageModule from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   HashingChunks,
   checkedRelativePath,
@@ -52,8 +53,14 @@ function isNotFound(err: unknown): boolean {
   return code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound';
 }
 
-/** Multipart part size of streamed uploads (S3's smallest is 5 MiB). */
-const PART_SIZE = 5 * 1024 * 1024;
+/**
+ * Multipart part size of streamed uploads (S3's smallest is 5 MiB). A file that ends within the
+ * first part goes up as one PutObject (one request, as a plain write), which is most checkpoint
+ * files; larger ones go in parts this big, UPLOAD_QUEUE in flight (at most about 80 MiB held).
+ */
+const PART_SIZE = 16 * 1024 * 1024;
+/** bytes of a streamed upload after which the task thread is handed back (see writeStream) */
+const YIELD_EVERY = 1 << 20;
 /** parts of one streamed upload in flight at once */
 const UPLOAD_QUEUE = 4;
 
@@ -89,11 +96,27 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   private connect(): Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> {
-    this.client ??= loadSdk(this.root).then(({ s3, lib }) => ({
-      client: new s3.S3Client(this.config),
-      s3,
-      lib,
-    }));
+    this.client ??= loadSdk(this.root).then(({ s3, lib }) => {
+      // no CRC32 of every uploaded part unless the operation needs one: the SDK computes it in
+      // JavaScript on the task thread (tens of ms per checkpoint of a few MB); the files carry
+      // their own SHA-256, which restore verifies
+      const client = new s3.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', ...this.config });
+      // Uploads are signed without a SHA-256 of the body (UNSIGNED-PAYLOAD, what the SDK itself
+      // does for streamed bodies): SigV4 would hash each part (up to 16 MiB) in one go on the task
+      // thread. The transport protects the bytes on the way (TLS), and every checkpoint file's own
+      // SHA-256 is verified when it is read back.
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') {
+            const headers = (args.request as { headers?: Record<string, string> }).headers;
+            if (headers) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+          }
+          return next(args);
+        },
+        { step: 'build', name: 'weirUnsignedPayload' },
+      );
+      return { client, s3, lib };
+    });
     return this.client;
   }
 
@@ -137,7 +160,17 @@ export class S3CheckpointStorage implements CheckpointStorage {
     const body = Readable.from(
       (async function* () {
         try {
-          yield* hashed;
+          // chunks that are ready at once (a snapshot encoded ahead) would otherwise be hashed
+          // and gathered into a whole part in one run of the task thread: hand it back every MiB
+          let since = 0;
+          for await (const c of hashed) {
+            yield c;
+            since += c.byteLength;
+            if (since >= YIELD_EVERY) {
+              since = 0;
+              await yieldToLoop();
+            }
+          }
         } catch (e) {
           producerFailure = e;
           throw e;

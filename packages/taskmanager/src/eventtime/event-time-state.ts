@@ -224,26 +224,31 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
 
   /**
    * The inner backend's snapshot with the event-time entries added to each key group's
-   * batch. Namespaced state is serialized here, in the synchronous part; heap timers are only
-   * copied (a list of references) and serialized with the heap backend's copy-on-write tables,
-   * after the barrier.
+   * batch. On the heap, the synchronous part opens a copy-on-write view of each (state, key
+   * group) of namespaced state and copies the timer lists (references); both are serialized
+   * after the barrier, in slices, with the heap backend's copy-on-write tables.
    */
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer {
     // RocksDB: the backend's own snapshot holds the rows already
     if (!this.stores || this.stores.inKeyedSnapshot) return this.inner.snapshot(maxParallelism);
     const r = this.keyGroupRange;
-    const ns = new Map<number, Uint8Array>();
-    for (let kg = r.start; kg <= r.end; kg++) {
-      const bytes = this.stores.state.snapshotKeyGroup(kg);
-      if (bytes) ns.set(kg, bytes);
+    const slicing = this.inner instanceof HeapKeyedStateBackend ? this.inner.snapshotSlicing : undefined;
+    // heap: copy-on-write views now, serialized after the barrier; else serialized now
+    const nsLater = this.stores.state.snapshotLater?.(slicing);
+    let nsNow: Map<number, Uint8Array> | undefined;
+    if (!nsLater) {
+      nsNow = new Map<number, Uint8Array>();
+      for (let kg = r.start; kg <= r.end; kg++) {
+        const bytes = this.stores.state.snapshotKeyGroup(kg);
+        if (bytes) nsNow.set(kg, bytes);
+      }
     }
     const service = this.timerService;
-    const timersLater = service?.snapshotLater(
-      this.inner instanceof HeapKeyedStateBackend ? this.inner.snapshotSlicing : undefined,
-    );
+    const timersLater = service?.snapshotLater(slicing);
     const timersNow = timersLater ? undefined : service?.snapshot();
     /** per key group: [NAMESPACED_ENTRY, kg, bytes] and [TIMERS_ENTRY, kg, bytes] as one batch */
     const own = async (): Promise<Map<number, Uint8Array>> => {
+      const ns = nsNow ?? (await nsLater!.serialize());
       const timers = timersLater ? await timersLater() : (timersNow ?? new Map<number, Uint8Array>());
       const out = new Map<number, Uint8Array>();
       for (let kg = r.start; kg <= r.end; kg++) {
@@ -279,7 +284,10 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
           })(),
         };
       };
-    if (inner.discard) materialize.discard = inner.discard;
+    materialize.discard = () => {
+      nsLater?.discard();
+      inner.discard?.();
+    };
     return materialize;
   }
 
@@ -383,7 +391,11 @@ export function mergeSnapshots(
   return { data: Buffer.concat(parts), index, kinds: { ...(base?.kinds ?? {}), ...KINDS } };
 }
 
-/** mergeSnapshots for a snapshot produced batch by batch (both in increasing key group order). */
+/**
+ * mergeSnapshots for a snapshot produced batch by batch: each of the extra batches joins the
+ * first batch of its key group met in order, or comes on its own (a key group may come in
+ * several batches, so the order is free).
+ */
 async function* mergeBatches(
   base: AsyncIterable<KeyGroupBatch>,
   extra: Map<number, Uint8Array>,

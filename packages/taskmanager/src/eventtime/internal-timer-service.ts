@@ -1,9 +1,8 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { KeyGroupRange } from '@weir/core';
 import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
 import type { WindowSerializer } from './api.js';
 import type { InternalTimer } from './timer-heap.js';
-import { DEFAULT_SLICING, type SnapshotSlicing } from '../state/heap-snapshot.js';
+import { DEFAULT_SLICING, Slicer, type SnapshotSlicing } from '../state/heap-snapshot.js';
 import { HEAP_TIMER_QUEUES, type TimerQueue, type TimerQueueFactory } from './timer-queue.js';
 
 /** Which key the operator is processing; the timer service sets it before a timer fires. */
@@ -180,7 +179,7 @@ export class InternalTimerService<N> {
     if (!ev || !pr) return undefined;
     return async () => {
       const groups = new Map<number, unknown[]>();
-      let sliceStart = performance.now();
+      const slicer = new Slicer(slicing, ev.length + pr.length);
       let n = 0;
       for (const [domain, timers] of [
         [EVENT_TIME, ev],
@@ -190,20 +189,14 @@ export class InternalTimerService<N> {
           let g = groups.get(t.keyGroup);
           if (!g) groups.set(t.keyGroup, (g = []));
           g.push([domain, t.key, t.namespaceKey, t.timestamp]);
-          if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
-            await yieldToLoop();
-            sliceStart = performance.now();
-          }
+          if (++n % slicing.checkEvery === 0 && slicer.due()) await slicer.pause(n);
         }
       }
       const out = new Map<number, Uint8Array>();
       for (const [kg, entries] of groups) {
         out.set(kg, encodeRecords(entries));
         groups.delete(kg);
-        if (performance.now() - sliceStart >= slicing.ms) {
-          await yieldToLoop();
-          sliceStart = performance.now();
-        }
+        if (slicer.due()) await slicer.pause(n);
       }
       return out;
     };

@@ -1,5 +1,15 @@
 import type { KeyGroupRange } from '@weir/core';
-import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
+import {
+  UnsupportedValueError,
+  assignToKeyGroup,
+  decodeRecords,
+  encodeRecords,
+  encodeValue,
+  normalizeKey,
+} from '@weir/core';
+import { CopyOnWriteTable, type PreImages } from '../state/copy-on-write-table.js';
+import { DEFAULT_SLICING, Slicer, arrayHeader32, type SnapshotSlicing } from '../state/heap-snapshot.js';
+import { KeyGroupChunks } from '../state/key-group-chunks.js';
 import type { KeyContext } from './internal-timer-service.js';
 
 /** A namespace as state stores it: a window's serializer key, or 0 for state of the key alone. */
@@ -35,17 +45,36 @@ export interface NamespacedKeyedState extends KeyContext {
   forEachKey(name: string, fn: (normalizedKey: string | number, keyGroup: number) => void): void;
   /** Canonical per-key-group snapshot: msgpack batch of [stateName, normalizedKey, value, namespace]. */
   snapshotKeyGroup(keyGroup: number): Uint8Array | undefined;
+  /**
+   * Heap: the synchronous part of a snapshot of every key group, O(states x key groups) (a
+   * copy-on-write view of each); the returned function serializes them as snapshotKeyGroup
+   * would, in slices, while records are processed, and `discard` gives the views up unread.
+   */
+  snapshotLater?(slicing?: SnapshotSlicing): NamespacedSnapshot;
   restoreKeyGroup(keyGroup: number, data: Uint8Array): void;
   /** Number of (key, namespace) entries over all states (metrics, tests). */
   numEntries(): number;
 }
 
-type KeyMap = Map<string | number, Map<NamespaceKey, unknown>>;
+/** The asynchronous part of a namespaced snapshot (see NamespacedKeyedState.snapshotLater). */
+export interface NamespacedSnapshot {
+  /** key group -> its batch, as snapshotKeyGroup returns it; releases the views */
+  serialize(): Promise<Map<number, Uint8Array>>;
+  /** releases the views unread (a no-op once serialized) */
+  discard(): void;
+}
+
+/** one key group of one state: key -> namespace -> value (undefined: deleted while a snapshot is in progress) */
+const ARRAY4 = Buffer.from([0x94]);
+
+type KeyMap = CopyOnWriteTable<Map<NamespaceKey, unknown>>;
 
 /**
  * Namespaced keyed state on the heap: per state name and key group, key -> namespace ->
  * value. Setting the current key hashes it once; reads and writes are map lookups with no
- * allocation except a new key's or namespace's map.
+ * allocation except a new key's or namespace's map. Each (state, key group) map is a
+ * CopyOnWriteTable, so a snapshot's synchronous part only opens a view of each and the
+ * serialization runs later in slices (window contents are snapshotted like keyed state).
  */
 export class HeapNamespacedKeyedState implements NamespacedKeyedState {
   /** state name -> [keyGroup - start] -> key -> namespace -> value */
@@ -80,7 +109,10 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
   private groups(name: string): KeyMap[] {
     let g = this.states.get(name);
     if (!g) {
-      g = Array.from({ length: this.keyGroupRange.size }, () => new Map() as KeyMap);
+      g = Array.from(
+        { length: this.keyGroupRange.size },
+        () => new CopyOnWriteTable(name, 'namespaced') as KeyMap,
+      );
       this.states.set(name, g);
     }
     return g;
@@ -93,6 +125,7 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
       );
     }
     const keys = groups[this.currentKeyGroupIndex]!;
+    // a read too: the caller may change the namespace map (and the lists in it) in place
     let ns = keys.get(this.currentNormalizedKey);
     if (!ns && create) {
       ns = new Map();
@@ -147,7 +180,9 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
     const groups = this.states.get(name);
     if (!groups) return;
     for (let i = 0; i < groups.length; i++) {
-      for (const k of [...groups[i]!.keys()]) fn(k, i + this.keyGroupRange.start);
+      const keys: Array<string | number> = [];
+      for (const [k, v] of groups[i]!.map) if (v !== undefined) keys.push(k);
+      for (const k of keys) fn(k, i + this.keyGroupRange.start);
     }
   }
 
@@ -157,11 +192,75 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
     const entries: unknown[] = [];
     const i = keyGroup - this.keyGroupRange.start;
     for (const [name, groups] of this.states) {
-      for (const [key, namespaces] of groups[i]!) {
+      for (const [key, namespaces] of groups[i]!.map) {
+        if (namespaces === undefined) continue;
         for (const [ns, value] of namespaces) entries.push([name, key, value, ns]);
       }
     }
     return entries.length === 0 ? undefined : encodeRecords(entries);
+  }
+
+  snapshotLater(slicing: SnapshotSlicing = DEFAULT_SLICING): NamespacedSnapshot {
+    const views: Array<{ name: string; head: Buffer; tables: KeyMap[]; pres: PreImages[] }> = [];
+    let total = 0;
+    for (const [name, tables] of this.states) {
+      const pres = tables.map((t) => t.openView());
+      for (const t of tables) total += t.map.size;
+      views.push({ name, head: Buffer.concat([ARRAY4, encodeValue(name)]), tables, pres });
+    }
+    const release = (i: number): void => {
+      for (const v of views) v.tables[i]!.releaseView(v.pres[i]!);
+    };
+    const discard = (): void => {
+      for (let i = 0; i < this.keyGroupRange.size; i++) release(i);
+    };
+    const start = this.keyGroupRange.start;
+    const serialize = async (): Promise<Map<number, Uint8Array>> => {
+      const out = new Map<number, Uint8Array>();
+      const slicer = new Slicer(slicing, total);
+      const chunks = new KeyGroupChunks(1);
+      let n = 0;
+      try {
+        for (let i = 0; i < this.keyGroupRange.size; i++) {
+          for (const { name, head, tables, pres } of views) {
+            const pre = pres[i]!;
+            const it = tables[i]!.map.entries();
+            for (let r = it.next(); !r.done; r = it.next()) {
+              const key = r.value[0];
+              const namespaces = (pre.size !== 0 && pre.has(key) ? pre.get(key) : r.value[1]) as
+                Map<NamespaceKey, unknown> | undefined;
+              if (namespaces !== undefined) {
+                for (const [ns, value] of namespaces) {
+                  try {
+                    chunks.add(0, head, key, value, ns);
+                  } catch (e) {
+                    if (e instanceof UnsupportedValueError)
+                      throw new Error(
+                        e.describe(
+                          'the value',
+                          `Cannot checkpoint window state '${name}' of '${this.operatorName}'`,
+                        ),
+                      );
+                    throw e;
+                  }
+                }
+              }
+              if (++n % slicing.checkEvery === 0 && slicer.due()) await slicer.pause(n);
+            }
+          }
+          // this key group is read: later accesses need no more copies for this snapshot
+          release(i);
+          const count = chunks.counts[0]!;
+          if (count > 0) {
+            out.set(i + start, Buffer.concat([arrayHeader32(count), ...chunks.take(0)]));
+          }
+        }
+      } finally {
+        discard();
+      }
+      return out;
+    };
+    return { serialize, discard };
   }
 
   restoreKeyGroup(keyGroup: number, data: Uint8Array): void {
@@ -186,7 +285,7 @@ export class HeapNamespacedKeyedState implements NamespacedKeyedState {
   numEntries(): number {
     let n = 0;
     for (const groups of this.states.values())
-      for (const keys of groups) for (const ns of keys.values()) n += ns.size;
+      for (const keys of groups) for (const ns of keys.map.values()) if (ns) n += ns.size;
     return n;
   }
 }

@@ -22,34 +22,54 @@ const SHARDS = 64;
  * One snapshot's pre-images of one table: key -> value as of the barrier (undefined: absent).
  * Sharded because a JavaScript Map rehashes all its entries at once when it grows: one map of a
  * million keys stalls the task for tens of milliseconds at a growth step, 64 of them about 1/64
- * of that each.
+ * of that each. A bit per hash (about two bits per key of the table at the barrier) answers
+ * most `has` of keys without a pre-image, which the serializer asks for every entry, without a
+ * Map lookup.
  */
 export class PreImages {
   private readonly shards: Array<Map<string | number, unknown> | undefined> = new Array<
     Map<string | number, unknown> | undefined
   >(SHARDS);
+  /** the filter's bits, allocated on the first set */
+  private bits: Int32Array | undefined;
+  /** 32 - log2(number of bits): a hash's top bits pick its bit */
+  private readonly shift: number;
   size = 0;
 
-  private static shard(key: string | number): number {
-    if (typeof key === 'number') return Math.imul(key | 0, 0x9e3779b1) >>> 26;
+  /** `keys`: the size of the table at the barrier */
+  constructor(keys = 0) {
+    const log2 = Math.min(24, Math.max(10, Math.ceil(Math.log2(keys * 2 + 1))));
+    this.shift = 32 - log2;
+  }
+
+  private static hash(key: string | number): number {
+    if (typeof key === 'number') return Math.imul(key | 0, 0x9e3779b1);
     // the last characters: where keys that share a prefix differ
     let h = key.length;
     for (let i = Math.max(0, key.length - 16); i < key.length; i++)
       h = Math.imul(h ^ key.charCodeAt(i), 16777619);
-    return (h >>> 0) & (SHARDS - 1);
+    return Math.imul(h, 0x9e3779b1);
   }
 
   has(key: string | number): boolean {
-    return this.shards[PreImages.shard(key)]?.has(key) ?? false;
+    const bits = this.bits;
+    if (bits === undefined) return false;
+    const h = PreImages.hash(key);
+    const bit = h >>> this.shift;
+    if ((bits[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
+    return this.shards[h >>> 26]?.has(key) ?? false;
   }
 
   get(key: string | number): unknown {
-    return this.shards[PreImages.shard(key)]?.get(key);
+    return this.shards[PreImages.hash(key) >>> 26]?.get(key);
   }
 
   set(key: string | number, value: unknown): void {
-    const i = PreImages.shard(key);
-    const m = (this.shards[i] ??= new Map());
+    const h = PreImages.hash(key);
+    const bits = (this.bits ??= new Int32Array(Math.max(1, (1 << (32 - this.shift)) >>> 5)));
+    const bit = h >>> this.shift;
+    bits[bit >>> 5]! |= 1 << (bit & 31);
+    const m = (this.shards[h >>> 26] ??= new Map());
     const before = m.size;
     m.set(key, value);
     this.size += m.size - before;
@@ -57,6 +77,7 @@ export class PreImages {
 
   clear(): void {
     this.shards.fill(undefined);
+    this.bits = undefined;
     this.size = 0;
   }
 }
@@ -115,7 +136,7 @@ export class CopyOnWriteTable<V> {
 
   /** The synchronous part of a snapshot: O(1). The returned pre-images must be released. */
   openView(): PreImages {
-    const pre = new PreImages();
+    const pre = new PreImages(this.map.size);
     this.views.push(pre);
     this.snapshotting = true;
     return pre;

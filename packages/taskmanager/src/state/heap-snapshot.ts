@@ -1,24 +1,62 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue, valueEncoder } from '@weir/core';
+import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue } from '@weir/core';
 import type { CopyOnWriteTable, PreImages } from './copy-on-write-table.js';
+import { KeyGroupChunks } from './key-group-chunks.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
 
 /**
- * The asynchronous part of a heap snapshot: serialization in slices of at most SLICE_MS on
- * the task thread, handing the event loop back between slices so records keep flowing; this
- * bounds the longest stall a checkpoint causes.
+ * The asynchronous part of a heap snapshot: serialization in slices on the task thread, handing
+ * the event loop back between slices so records keep flowing; this bounds the longest stall a
+ * checkpoint causes.
  */
 export const SLICE_MS = 4;
 
-/** How the serializer slices its work: at most `ms` per slice, the clock read every `checkEvery` entries. */
+/**
+ * How the serializer slices its work: slices of `ms`, up to `maxMs` while much is left (so a
+ * large snapshot takes more of the thread and finishes sooner, each stall still bounded); the
+ * clock is read every `checkEvery` entries.
+ */
 export interface SnapshotSlicing {
   ms: number;
   checkEvery: number;
+  maxMs?: number;
+  /** the smallest segment of a key group handed on before the end (default 16 KiB; Infinity: none) */
+  minSegment?: number;
 }
 
-export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256 };
-/** the largest part of a key group batch */
-const MAX_PART = 1 << 20;
+export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256, maxMs: 10 };
+
+/**
+ * The slices of one serialization of `total` entries. The loop calls `due()` every
+ * `checkEvery` entries and, when it says so, awaits `pause(done)`; the next slice's length is
+ * half the time the rest is estimated to take (from the time per entry so far), between `ms`
+ * and `maxMs`.
+ */
+export class Slicer {
+  private sliceStart = performance.now();
+  private spent = 0;
+  private budget: number;
+
+  constructor(
+    private readonly slicing: SnapshotSlicing,
+    private readonly total: number,
+  ) {
+    this.budget = slicing.ms;
+  }
+
+  due(): boolean {
+    return performance.now() - this.sliceStart >= this.budget;
+  }
+
+  async pause(done: number): Promise<void> {
+    const { ms, maxMs = ms } = this.slicing;
+    this.spent += performance.now() - this.sliceStart;
+    const left = done > 0 ? ((this.total - done) * this.spent) / done : Infinity;
+    this.budget = Math.min(maxMs, Math.max(ms, left / 2));
+    await yieldToLoop();
+    this.sliceStart = performance.now();
+  }
+}
 
 /** A table and its pre-images of one snapshot (see CopyOnWriteTable). */
 export interface TableView {
@@ -26,65 +64,33 @@ export interface TableView {
   pre: PreImages;
 }
 
-/** The encoded entries of one key group, in parts of about MAX_PART bytes, encoded in place. */
-class BatchBuilder {
-  count = 0;
-  readonly parts: Buffer[] = [];
-  private buf = Buffer.allocUnsafe(256);
-  private pos = 0;
-
-  /** Encodes `v` straight into the current part (no scratch copy). */
-  write(v: unknown): void {
-    for (;;) {
-      const end = valueEncoder.encodeInto(v, this.buf, this.pos);
-      if (end >= 0) {
-        this.pos = end;
-        return;
-      }
-      this.grow();
-    }
-  }
-
-  /** Appends bytes encoded ahead (an entry's header and state name). */
-  writeBytes(src: Uint8Array): void {
-    while (this.pos + src.length > this.buf.length) this.grow();
-    const b = this.buf;
-    for (let i = 0; i < src.length; i++) b[this.pos + i] = src[i]!;
-    this.pos += src.length;
-  }
-
-  /** A bigger part while under MAX_PART (or when one value fills a whole part), else a new part. */
-  private grow(): void {
-    if (this.buf.length < MAX_PART || this.pos === 0) {
-      const next = Buffer.allocUnsafe(this.buf.length * 2);
-      this.buf.copy(next, 0, 0, this.pos);
-      this.buf = next;
-    } else {
-      this.parts.push(this.buf.subarray(0, this.pos));
-      this.buf = Buffer.allocUnsafe(MAX_PART);
-      this.pos = 0;
-    }
-  }
-
-  finish(): Uint8Array[] {
-    if (this.pos > 0) this.parts.push(this.buf.subarray(0, this.pos));
-    return this.parts;
-  }
-}
-
 /**
- * Key group batches of the views' entries, the tables read as of the barrier. All entries are
- * encoded (in slices) before the first batch is yielded, since a key group's entries are spread
- * over the tables; the views are released as soon as every table has been read.
+ * Key group batches of the views' entries, the tables read as of the barrier. A key group comes
+ * in segments: at the end of a slice, every key group with more than about a quarter of its
+ * expected share pending is handed on as a batch, so the writer stores (or uploads) them while
+ * the next slices are encoded; the rest follows at the end. The views are released as soon as
+ * every table has been read.
  */
 export async function* heapSnapshotBatches(
   views: TableView[],
   maxParallelism: number,
   slicing: SnapshotSlicing = DEFAULT_SLICING,
 ): AsyncGenerator<KeyGroupBatch> {
-  const builders: Array<BatchBuilder | undefined> = new Array<BatchBuilder | undefined>(maxParallelism);
+  const chunks = new KeyGroupChunks(maxParallelism);
+  let total = 0;
+  for (const { table } of views) total += table.map.size;
+  const slicer = new Slicer(slicing, total);
+  let encoded = 0;
+  /** the segments of key groups with at least `minBytes` pending */
+  function* segments(minBytes: number): Generator<KeyGroupBatch> {
+    for (let kg = 0; kg < maxParallelism; kg++) {
+      const count = chunks.counts[kg]!;
+      if (count === 0 || chunks.pending(kg) < minBytes) continue;
+      encoded += chunks.pending(kg);
+      yield { keyGroup: kg, count, parts: chunks.take(kg) };
+    }
+  }
   try {
-    let sliceStart = performance.now();
     let n = 0;
     for (const { table, pre } of views) {
       const isMap = table.kind === 'map';
@@ -92,25 +98,25 @@ export async function* heapSnapshotBatches(
       const head = Buffer.concat([ARRAY3, encodeValue(table.name)]);
       const it = table.map.entries();
       for (let r = it.next(); !r.done; r = it.next()) {
-        const [k, live] = r.value;
-        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : live;
+        const k = r.value[0];
+        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : r.value[1];
         if (v !== undefined) {
           const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
-          const b = (builders[kg] ??= new BatchBuilder());
-          b.writeBytes(head);
-          b.write(k);
           try {
-            b.write(isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
+            chunks.add(kg, head, k, isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
           } catch (e) {
             if (e instanceof UnsupportedValueError)
               throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${table.name}'`));
             throw e;
           }
-          b.count++;
         }
-        if (++n % slicing.checkEvery === 0 && performance.now() - sliceStart >= slicing.ms) {
-          await yieldToLoop();
-          sliceStart = performance.now();
+        if (++n % slicing.checkEvery === 0 && slicer.due()) {
+          let pending = 0;
+          for (let kg = 0; kg < maxParallelism; kg++) pending += chunks.pending(kg);
+          // a quarter of a key group's expected share, at least MIN_SEGMENT: few segments per key group
+          const expected = ((encoded + pending) * total) / n;
+          yield* segments(Math.max(slicing.minSegment ?? MIN_SEGMENT, expected / maxParallelism / 4));
+          await slicer.pause(n);
         }
       }
       // this table is read: later accesses need no more copies for this snapshot
@@ -119,13 +125,11 @@ export async function* heapSnapshotBatches(
   } finally {
     for (const { table, pre } of views) table.releaseView(pre);
   }
-  for (let kg = 0; kg < builders.length; kg++) {
-    const b = builders[kg];
-    if (!b) continue;
-    builders[kg] = undefined;
-    yield { keyGroup: kg, count: b.count, parts: b.finish() };
-  }
+  yield* segments(0);
 }
+
+/** the smallest segment of a key group handed on before the end of a snapshot */
+const MIN_SEGMENT = 16 * 1024;
 
 const ARRAY3 = Buffer.from([0x93]);
 
@@ -139,11 +143,13 @@ export function arrayHeader32(count: number): Uint8Array {
 
 /**
  * The bytes of a canonical snapshot file, batch by batch, filling `index` (key group ->
- * [offset, length]) as it goes; `index` is complete when the iteration ends.
+ * [offset, length], or [offset, length, offset, length, ...] for a key group that came in
+ * several batches, each its own MessagePack array) as it goes; `index` is complete when the
+ * iteration ends.
  */
 export async function* snapshotFileChunks(
   batches: AsyncIterable<KeyGroupBatch>,
-  index: Record<number, [number, number]>,
+  index: Record<number, number[]>,
 ): AsyncGenerator<Uint8Array> {
   let offset = 0;
   for await (const b of batches) {
@@ -154,16 +160,35 @@ export async function* snapshotFileChunks(
       len += p.byteLength;
       yield p;
     }
-    index[b.keyGroup] = [offset, len];
+    (index[b.keyGroup] ??= []).push(offset, len);
     offset += len;
   }
 }
 
-/** A whole canonical snapshot in one buffer (savepoint tests, callers without a streaming writer). */
+/**
+ * A whole canonical snapshot in one buffer (savepoint tests, callers without a streaming
+ * writer), each key group's segments joined into one batch.
+ */
 export async function collectBatches(kb: KeyedStateBatches): Promise<KeyedStateSnapshot | undefined> {
+  const groups = new Map<number, { count: number; parts: Uint8Array[] }>();
+  for await (const b of kb.batches) {
+    const g = groups.get(b.keyGroup);
+    if (g) {
+      g.count += b.count;
+      g.parts.push(...b.parts);
+    } else groups.set(b.keyGroup, { count: b.count, parts: [...b.parts] });
+  }
+  if (groups.size === 0) return undefined;
   const index: Record<number, [number, number]> = {};
   const chunks: Uint8Array[] = [];
-  for await (const c of snapshotFileChunks(kb.batches, index)) chunks.push(c);
-  if (chunks.length === 0) return undefined;
+  let offset = 0;
+  for (const kg of [...groups.keys()].sort((a, b) => a - b)) {
+    const g = groups.get(kg)!;
+    chunks.push(arrayHeader32(g.count), ...g.parts);
+    let len = 5;
+    for (const p of g.parts) len += p.byteLength;
+    index[kg] = [offset, len];
+    offset += len;
+  }
   return { data: Buffer.concat(chunks), index, kinds: kb.kinds };
 }

@@ -16,8 +16,8 @@ export async function writeKeyedSnapshot(
   relPath: string,
   kb: KeyedStateBatches,
   stopped: () => string | undefined = () => undefined,
-): Promise<{ handle: StateHandle; index: Record<number, [number, number]> } | undefined> {
-  const index: Record<number, [number, number]> = {};
+): Promise<{ handle: StateHandle; index: Record<number, number[]> } | undefined> {
+  const index: Record<number, number[]> = {};
   async function* untilStopped(): AsyncGenerator<KeyGroupBatch> {
     for await (const b of kb.batches) {
       const why = stopped();

@@ -28,8 +28,9 @@ export interface KeyedStateSnapshot {
 }
 
 /**
- * One key group's entries of a canonical snapshot: a MessagePack array of `count` elements
- * whose encoded elements are `parts` (bounded chunks), without the array header.
+ * One key group's entries (or a segment of them) of a canonical snapshot: a MessagePack array
+ * of `count` elements whose encoded elements are `parts` (bounded chunks), without the array
+ * header. The parts must not change once handed on (the writer may still hold them).
  */
 export interface KeyGroupBatch {
   keyGroup: number;
@@ -37,7 +38,10 @@ export interface KeyGroupBatch {
   parts: Uint8Array[];
 }
 
-/** A canonical snapshot produced as it is written: key group batches in increasing key group order. */
+/**
+ * A canonical snapshot produced as it is written: key group batches in any order; a key group
+ * may come in several batches (segments), which its index entry lists in order.
+ */
 export interface KeyedStateBatches {
   kinds: Record<string, string>;
   batches: AsyncIterable<KeyGroupBatch>;

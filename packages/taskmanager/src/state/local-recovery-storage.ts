@@ -1,10 +1,11 @@
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
   checkedRelativePath,
   createCheckpointStorage,
   sha256,
   storageUri,
+  writeChunks,
   type CheckpointStorage,
   type Logger,
   type StateHandle,
@@ -58,6 +59,48 @@ export class LocalRecoveryStorage implements CheckpointStorage {
     return handle;
   }
 
+  /**
+   * A file produced piecewise (a heap snapshot): the chunks go to remote storage as they come
+   * (streamed when it can) and are appended to the local copy on the way, so local recovery
+   * keeps the snapshot streamed; a local failure drops the copy and never fails the write.
+   */
+  async writeStream(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle> {
+    const file = this.local(relPath);
+    let fh: FileHandle | undefined;
+    let failure: unknown;
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      fh = await open(file, 'w');
+    } catch (err) {
+      failure = err;
+    }
+    // appends in order, behind each other, without holding the remote write back
+    let appended: Promise<void> = Promise.resolve();
+    const copy = fh;
+    async function* tee(): AsyncGenerator<Uint8Array> {
+      for await (const c of chunks) {
+        if (copy && failure === undefined)
+          appended = appended
+            .then(async () => {
+              if (failure === undefined) await copy.write(c);
+            })
+            .catch((err: unknown) => void (failure ??= err));
+        yield c;
+      }
+    }
+    let ok = false;
+    try {
+      const handle = await writeChunks(this.remote, relPath, tee());
+      ok = true;
+      return handle;
+    } finally {
+      await appended;
+      await fh?.close().catch((err: unknown) => void (failure ??= err));
+      if (!ok || failure !== undefined) await rm(file, { force: true }).catch(() => {});
+      if (failure !== undefined) this.cannotKeep(relPath, file, failure);
+    }
+  }
+
   private async keepLocal(relPath: string, data: Uint8Array): Promise<void> {
     const file = this.local(relPath);
     try {
@@ -66,11 +109,15 @@ export class LocalRecoveryStorage implements CheckpointStorage {
       await writeFile(file, data);
     } catch (err) {
       await rm(file, { force: true }).catch(() => {});
-      this.log.warn(
-        { file, err: (err as Error).message },
-        `local recovery: cannot keep a local copy of checkpoint file ${relPath} in ${this.dir} (${(err as Error).message}); a restore of it reads remote storage. Free space in, or fix the permissions of, taskmanager.state.local.root-dirs`,
-      );
+      this.cannotKeep(relPath, file, err);
     }
+  }
+
+  private cannotKeep(relPath: string, file: string, err: unknown): void {
+    this.log.warn(
+      { file, err: (err as Error).message },
+      `local recovery: cannot keep a local copy of checkpoint file ${relPath} in ${this.dir} (${(err as Error).message}); a restore of it reads remote storage. Free space in, or fix the permissions of, taskmanager.state.local.root-dirs`,
+    );
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   decodeRecords,
   isIncrementalHandle,
   isWithinLocation,
+  keyGroupRanges,
   parseStorageLocation,
   type TaskDeploymentDescriptor__Output,
   type TaskRestoreState,
@@ -45,11 +46,14 @@ export async function restoreKeyedState(
       const data = await reads[i]!;
       reads[i] = undefined;
       readAt(i + READ_AHEAD);
-      for (const [kg, [off, len]] of Object.entries(h.index)) {
+      for (const [kg, ranges] of Object.entries(h.index)) {
         if (!range.contains(Number(kg))) continue;
-        if (off + len > data.byteLength)
-          throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
-        backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
+        // one range, or a key group's segments in order
+        for (const [off, len] of keyGroupRanges(ranges)) {
+          if (off + len > data.byteLength)
+            throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
+          backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
+        }
       }
     }
     if (incremental.length > 0) {
