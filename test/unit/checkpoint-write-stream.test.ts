@@ -90,7 +90,7 @@ describe('streamed checkpoint writes', () => {
     });
   }
 
-  test('s3: uploads are sent without a SHA-256 of the body or a CRC32 (nothing hashed per part on the task thread)', async () => {
+  test('s3 over plain HTTP: uploads carry a signed SHA-256 of the body (the server refuses damaged bytes) and no CRC32', async () => {
     const storage = storages.find(([n]) => n !== 'file')![1]() as S3CheckpointStorage;
     const { client } = await (storage as unknown as { connect(): Promise<{ client: S3Client }> }).connect();
     const seen: Array<Record<string, string>> = [];
@@ -107,12 +107,29 @@ describe('streamed checkpoint writes', () => {
     assert.ok((await storage.read('job/chk-5/op/0-e', h.sha256)).equals(all));
     assert.ok(seen.length > 0);
     for (const headers of seen) {
-      assert.equal(headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD');
+      assert.match(headers['x-amz-content-sha256'] ?? '', /^[0-9a-f]{64}$/);
       assert.ok(
         !Object.keys(headers).some((k) => k.startsWith('x-amz-checksum-')),
         Object.keys(headers).join(),
       );
     }
+  });
+
+  test('s3 over HTTPS: uploads are signed without hashing the body (UNSIGNED-PAYLOAD), nothing hashed per part on the task thread', async () => {
+    const middleware = async (endpoint: string | undefined): Promise<string[]> => {
+      const storage = new S3CheckpointStorage('s3://bucket/prefix', {
+        region: 'us-east-1',
+        ...(endpoint ? { endpoint } : {}),
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      });
+      const { client } = await (storage as unknown as { connect(): Promise<{ client: S3Client }> }).connect();
+      return client.middlewareStack.identify();
+    };
+    assert.ok(
+      (await middleware('https://s3.example.invalid')).some((m) => m.startsWith('weirUnsignedPayload')),
+    );
+    assert.ok((await middleware(undefined)).some((m) => m.startsWith('weirUnsignedPayload')));
+    assert.ok(!(await middleware('http://127.0.0.1:9000')).some((m) => m.startsWith('weirUnsignedPayload')));
   });
 
   test('a heap snapshot written by writeKeyedSnapshot restores every key; a stopped write ends at a key group', async () => {

@@ -64,6 +64,11 @@ const YIELD_EVERY = 1 << 20;
 /** parts of one streamed upload in flight at once */
 const UPLOAD_QUEUE = 4;
 
+/** Whether an S3 endpoint setting is plain HTTP (no endpoint: AWS over HTTPS). */
+function plainHttp(endpoint: S3ClientConfig['endpoint']): boolean {
+  return typeof endpoint === 'string' && endpoint.toLowerCase().startsWith('http:');
+}
+
 /** Checkpoint files as objects under s3://bucket/prefix, uploaded with multipart when large. */
 export class S3CheckpointStorage implements CheckpointStorage {
   readonly location: S3Location;
@@ -101,20 +106,23 @@ export class S3CheckpointStorage implements CheckpointStorage {
       // JavaScript on the task thread (tens of ms per checkpoint of a few MB); the files carry
       // their own SHA-256, which restore verifies
       const client = new s3.S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED', ...this.config });
-      // Uploads are signed without a SHA-256 of the body (UNSIGNED-PAYLOAD, what the SDK itself
-      // does for streamed bodies): SigV4 would hash each part (up to 16 MiB) in one go on the task
-      // thread. The transport protects the bytes on the way (TLS), and every checkpoint file's own
-      // SHA-256 is verified when it is read back.
-      client.middlewareStack.add(
-        (next, context) => (args) => {
-          if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') {
-            const headers = (args.request as { headers?: Record<string, string> }).headers;
-            if (headers) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-          }
-          return next(args);
-        },
-        { step: 'build', name: 'weirUnsignedPayload' },
-      );
+      // Over TLS, uploads are signed without a SHA-256 of the body (UNSIGNED-PAYLOAD, what the
+      // SDK itself does for streamed bodies): SigV4 would hash each part (up to 16 MiB) in one go
+      // on the task thread, and TLS already protects the bytes on the way (every checkpoint
+      // file's own SHA-256 is verified again when it is read back). Over plain HTTP the body
+      // stays signed, so the server refuses bytes damaged in transit and the checkpoint fails
+      // instead of completing with a damaged file.
+      if (!plainHttp(this.config.endpoint))
+        client.middlewareStack.add(
+          (next, context) => (args) => {
+            if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand') {
+              const headers = (args.request as { headers?: Record<string, string> }).headers;
+              if (headers) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+            }
+            return next(args);
+          },
+          { step: 'build', name: 'weirUnsignedPayload' },
+        );
       return { client, s3, lib };
     });
     return this.client;
