@@ -174,6 +174,68 @@ describe('incremental checkpoints of RocksDB state', () => {
     assert.deepEqual(await contents(into), await contents(b));
   });
 
+  test("a value state's writes are uploaded as recorded, in the order written, across flushes and an aborted checkpoint", async () => {
+    const b = await rocks({ maxBufferedEntries: 4 });
+    fill(b, 0, 300);
+    await checkpoint(b, 1);
+    b.notifyCheckpointComplete!(1);
+    const steps: Array<[number, number | undefined]> = [
+      [3, 31],
+      [4, 41],
+      [3, 32],
+      [4, undefined],
+      [5, undefined],
+      [900, 9001],
+    ];
+    const apply = ([k, v]: [number, number | undefined]): void => {
+      b.setCurrentKey(k);
+      if (v === undefined) b.getState(count).clear();
+      else b.getState(count).update(v);
+      // other keys in between, so every step is flushed on its own
+      for (let i = 0; i < 4; i++) {
+        b.setCurrentKey(1000 + i);
+        b.getState(count).update(k);
+      }
+    };
+    steps.slice(0, 3).forEach(apply);
+    await checkpoint(b, 2);
+    b.notifyCheckpointAborted!(2);
+    steps.slice(3).forEach(apply);
+    b.setCurrentKey(3);
+    b.getState(count).update(33);
+    const h3 = (await checkpoint(b, 3))!;
+    b.notifyCheckpointComplete!(3);
+    const into = await restore(h3, 3, new HeapKeyedStateBackend());
+    const want: Array<[number, number | undefined]> = [
+      [3, 33],
+      [4, undefined],
+      [5, undefined],
+      [900, 9001],
+      [6, 6],
+    ];
+    for (const [k, v] of want) {
+      into.setCurrentKey(k);
+      assert.equal(into.getState(count).value(), v, `key ${k}`);
+    }
+    assert.deepEqual(await contents(into), await contents(b));
+    assert.ok(h3.checkpointedSize < h3.fullSize / 4, `${h3.checkpointedSize} of ${h3.fullSize} bytes`);
+  });
+
+  test('past maxRecordedOpBytes of recorded writes, the next checkpoint is full and exact', async () => {
+    const b = await rocks({ maxRecordedOpBytes: 200, maxBufferedEntries: 8 });
+    fill(b, 0, 300);
+    await checkpoint(b, 1);
+    b.notifyCheckpointComplete!(1);
+    for (let k = 0; k < 50; k++) {
+      b.setCurrentKey(k);
+      b.getState(count).update(-k);
+    }
+    const h2 = (await checkpoint(b, 2))!;
+    b.notifyCheckpointComplete!(2);
+    assert.equal(h2.checkpointedSize, h2.fullSize);
+    assert.deepEqual(await contents(await restore(h2, 2, new HeapKeyedStateBackend())), await contents(b));
+  });
+
   test('long chains and large changes rewrite key groups whole; restore by key-group range (rescale)', async () => {
     const b = await rocks({ maxChainLength: 3 });
     fill(b, 0, 500);

@@ -20,8 +20,8 @@ const NAMESPACED_HEADER = Buffer.from([0x94]);
 /** fixarray of 2: [user key, user value] */
 const PAIR_HEADER = 0x92;
 // delta operations (see DeltaOp): a fixarray header and the op code
-const OP_PUT = Buffer.from([0x94, DeltaOp.PUT]);
-const OP_DELETE_KEY = Buffer.from([0x93, DeltaOp.DELETE_KEY]);
+export const OP_PUT = Buffer.from([0x94, DeltaOp.PUT]);
+export const OP_DELETE_KEY = Buffer.from([0x93, DeltaOp.DELETE_KEY]);
 const OP_MAP_PUT = Buffer.from([0x95, DeltaOp.MAP_PUT]);
 const OP_MAP_REMOVE = Buffer.from([0x94, DeltaOp.MAP_REMOVE]);
 // timers: [op, state, key, namespace, timestamp]
