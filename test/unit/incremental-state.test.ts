@@ -221,6 +221,38 @@ describe('incremental checkpoints of RocksDB state', () => {
     assert.ok(h3.checkpointedSize < h3.fullSize / 4, `${h3.checkpointedSize} of ${h3.fullSize} bytes`);
   });
 
+  test('after a failover restore, recorded writes build on the restored chains and restore exactly', async () => {
+    const a = await rocks({ maxBufferedEntries: 16 });
+    fill(a, 0, 400);
+    await checkpoint(a, 1);
+    a.notifyCheckpointComplete!(1);
+    for (let k = 0; k < 100; k++) {
+      a.setCurrentKey(k);
+      a.getState(count).update(k * 10);
+    }
+    const h2 = (await checkpoint(a, 2))!;
+    a.notifyCheckpointComplete!(2);
+    // a new attempt restores checkpoint 2 and takes it as its base
+    const b = await restore(h2, 2, await rocks({ maxBufferedEntries: 16 }));
+    b.adoptRestoredChains!(2, [h2], () => true);
+    for (let k = 50; k < 150; k++) {
+      b.setCurrentKey(k);
+      if (k % 7 === 0) b.getState(count).clear();
+      else b.getState(count).update(-k);
+    }
+    const h3 = (await checkpoint(b, 3))!;
+    b.notifyCheckpointComplete!(3);
+    assert.ok(h3.checkpointedSize < h3.fullSize, `${h3.checkpointedSize} of ${h3.fullSize} bytes`);
+    const into = await restore(h3, 3, new HeapKeyedStateBackend());
+    assert.deepEqual(await contents(into), await contents(b));
+    into.setCurrentKey(60);
+    assert.equal(into.getState(count).value(), -60);
+    into.setCurrentKey(63);
+    assert.equal(into.getState(count).value(), undefined);
+    into.setCurrentKey(20);
+    assert.equal(into.getState(count).value(), 200);
+  });
+
   test('past maxRecordedOpBytes of recorded writes, the next checkpoint is full and exact', async () => {
     const b = await rocks({ maxRecordedOpBytes: 200, maxBufferedEntries: 8 });
     fill(b, 0, 300);

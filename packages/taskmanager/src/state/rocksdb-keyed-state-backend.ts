@@ -405,11 +405,16 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     try {
       for (let i = 0; i < records.length; i++) {
         const nk = normalizeKey(keyOf(records[i]));
-        if (seen.has(nk)) continue;
-        seen.add(nk);
+        let first = true;
         for (let m = 0; m < metas.length; m++) {
           const meta = metas[m]!;
           if (meta.dirty.has(nk) || this.cache.has(meta.clean, nk)) continue;
+          // a key seen before in this buffer is queued already (only misses are remembered)
+          if (first) {
+            first = false;
+            if (seen.has(nk)) break;
+            seen.add(nk);
+          }
           const end = this.prefetchScratch.stateKey(at, meta.id, nk, this.opts.maxParallelism);
           keys.push(this.prefetchScratch.buf.subarray(at, end));
           this.prefetchMetas.push(meta);
