@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizeKey } from '../../packages/core/src/index.js';
-import { keyGroupOf, stateKeyPrefix } from '../../packages/taskmanager/src/state/rocksdb/key-layout.js';
+import { decodeValues, normalizeKey } from '../../packages/core/src/index.js';
+import { OpLog } from '../../packages/taskmanager/src/state/rocksdb/change-tracker.js';
+import { pack } from '../../packages/taskmanager/src/state/rocksdb/held-values.js';
+import {
+  KEY_HEADER_BYTES,
+  keyGroupOf,
+  stateKeyPrefix,
+} from '../../packages/taskmanager/src/state/rocksdb/key-layout.js';
+import { OP_DELETE_KEY, OP_PUT } from '../../packages/taskmanager/src/state/rocksdb/snapshot-batches.js';
 import { WriteOrder } from '../../packages/taskmanager/src/state/rocksdb/write-order.js';
 
 const MAX_P = 128;
@@ -54,5 +61,32 @@ describe('RocksDB write order', () => {
       assert.equal(seen.size, size);
       order.clear();
     }
+  });
+});
+
+describe('recorded delta operations (OpLog)', () => {
+  it('splits into chunks of at most 256 KiB (one larger operation alone), every operation once, in order', () => {
+    const log = new OpLog();
+    const name = pack('s');
+    const key = stateKeyPrefix(1, 0, MAX_P);
+    const sizes = [10, 300_000, 10, ...Array.from({ length: 5000 }, (_, i) => 50 + (i % 200))];
+    for (const [i, n] of sizes.entries()) {
+      const k = stateKeyPrefix(1, i, MAX_P);
+      log.add(OP_PUT, name, i === 0 ? key : k, KEY_HEADER_BYTES, pack('v'.repeat(n)));
+    }
+    log.add(OP_DELETE_KEY, name, key, KEY_HEADER_BYTES);
+    const batches = log.batches();
+    assert.ok(batches.length > 3, `${batches.length} chunks`);
+    const ops: unknown[][] = [];
+    for (const b of batches) {
+      assert.ok(b.bytes.length <= 256 * 1024 || b.count === 1, `${b.bytes.length} bytes, ${b.count} ops`);
+      const decoded = decodeValues(b.bytes) as unknown[][];
+      assert.equal(decoded.length, b.count);
+      ops.push(...decoded);
+    }
+    assert.equal(ops.length, sizes.length + 1);
+    for (const [i, n] of sizes.entries()) assert.deepEqual(ops[i], [0, 's', i, 'v'.repeat(n)]);
+    assert.deepEqual(ops[sizes.length], [1, 's', 0]);
+    assert.equal(log.batches().length, batches.length, 'asking again adds nothing');
   });
 });

@@ -102,7 +102,7 @@ export interface RocksDBKeyedStateBackendOptions {
   incremental?: boolean;
   /** changed keys held in memory; past this many, a checkpoint's changed keys go to a change log on disk (default 200,000) */
   maxTrackedKeys?: number;
-  /** bytes of value-state writes recorded for the next incremental checkpoint; past this, it is full (default 64 MiB; see OpLog) */
+  /** bytes of value-state writes recorded for the next incremental checkpoint; past this, it is full (default: a quarter of the read cache's bytes, at least 4 MiB; see OpLog) */
   maxRecordedOpBytes?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;
@@ -187,9 +187,15 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
     this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
-    this.cache = new ReadCache(opts.readCacheBytes ?? 32 * 1024 * 1024, opts.maxCachedEntries ?? Infinity);
+
     this.incremental = opts.incremental ?? false;
-    this.changes = new ChangeTracker(opts.maxTrackedKeys ?? 200_000, undefined, opts.maxRecordedOpBytes);
+    const readCacheBytes = opts.readCacheBytes ?? 32 * 1024 * 1024;
+    this.changes = new ChangeTracker(
+      opts.maxTrackedKeys ?? 200_000,
+      undefined,
+      opts.maxRecordedOpBytes ?? Math.max(4 << 20, Math.floor(readCacheBytes / 4)),
+    );
+    this.cache = new ReadCache(readCacheBytes, opts.maxCachedEntries ?? Infinity);
     const self = this;
     this.host = {
       get nk() {

@@ -32,7 +32,8 @@ const OP_CHUNK_BYTES = 256 * 1024;
  */
 export class OpLog {
   readonly chunks: OpBatch[] = [];
-  private buf = Buffer.allocUnsafeSlow(4096);
+  /** small at first: a segment has one log per key group it touched, of up to 32,768 */
+  private buf = Buffer.allocUnsafe(256);
   private len = 0;
   private count = 0;
   /** operations recorded, bytes held */
@@ -63,22 +64,18 @@ export class OpLog {
   }
 
   private grow(n: number): void {
-    if (this.len >= OP_CHUNK_BYTES || this.len + n > OP_CHUNK_BYTES) {
-      this.seal();
-      if (n > this.buf.length) this.buf = Buffer.allocUnsafeSlow(n);
-      return;
-    }
-    const bigger = Buffer.allocUnsafeSlow(
-      Math.min(OP_CHUNK_BYTES, Math.max(this.buf.length * 2, this.len + n)),
-    );
+    if (this.count > 0 && this.len + n > OP_CHUNK_BYTES) this.seal();
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.len + n, Math.min(OP_CHUNK_BYTES, this.buf.length * 2)));
     this.buf.copy(bigger, 0, 0, this.len);
     this.buf = bigger;
   }
 
   /** Closes the chunk being written (a view of its bytes), so the next write starts a new one. */
   private seal(): void {
-    if (this.count > 0) this.chunks.push({ bytes: this.buf.subarray(0, this.len), count: this.count });
-    this.buf = Buffer.allocUnsafeSlow(4096);
+    if (this.count === 0) return;
+    this.chunks.push({ bytes: this.buf.subarray(0, this.len), count: this.count });
+    this.buf = Buffer.allocUnsafe(256);
     this.len = 0;
     this.count = 0;
   }
