@@ -102,7 +102,7 @@ export interface RocksDBKeyedStateBackendOptions {
   incremental?: boolean;
   /** changed keys held in memory; past this many, a checkpoint's changed keys go to a change log on disk (default 200,000) */
   maxTrackedKeys?: number;
-  /** bytes of value-state writes recorded for the next incremental checkpoint; past this, it is full (default: a quarter of the read cache's bytes, at least 4 MiB; see OpLog) */
+  /** bytes of value-state writes recorded for the next incremental checkpoint; past this, written keys are tracked and read back instead (default: a quarter of the read cache's bytes, at least 4 MiB; see OpLog) */
   maxRecordedOpBytes?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;

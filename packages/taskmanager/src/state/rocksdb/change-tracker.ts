@@ -212,31 +212,29 @@ export class ChangeTracker {
   constructor(
     private readonly maxTrackedKeys = 200_000,
     private log?: ChangeLog,
-    /** bytes of recorded operations (see OpLog) past which the next checkpoint is full instead */
+    /** bytes of recorded operations (see OpLog) per segment; past them, written keys are tracked instead */
     private readonly maxOpBytes = 64 * 1024 * 1024,
   ) {}
 
   /**
    * Records a delta operation as it is written (see OpLog.add) for the next incremental
-   * checkpoint, instead of tracking the key to read it back. Past maxOpBytes since the last
-   * snapshot, the next checkpoint rewrites every key group instead.
+   * checkpoint, instead of tracking the key to read it back. Past maxOpBytes recorded since the
+   * last snapshot, the key is tracked instead: the recorded operations apply first and a
+   * tracked key's state in the snapshot's view after them, so the delta stays exact.
    */
   op(header: Buffer, name: Buffer, key: Buffer, value?: Buffer): void {
     const t = this.tracking;
     if (t.all) return;
+    if (t.opBytes >= this.maxOpBytes) {
+      this.track(key, 'k');
+      return;
+    }
     const g = keyGroupOf(key);
     let log = t.ops.get(g);
     if (!log) t.ops.set(g, (log = new OpLog()));
     const before = log.bytes;
     log.add(header, name, key, KEY_HEADER_BYTES, value);
     t.opBytes += log.bytes - before;
-    if (t.opBytes > this.maxOpBytes) {
-      t.all = true;
-      t.ops = new Map();
-      t.opBytes = 0;
-      t.keys = new Map();
-      t.count = 0;
-    }
   }
 
   /** Keys past maxTrackedKeys go to this log from now on (the backend opens it with its database). */
