@@ -187,7 +187,6 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
     this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
-
     this.incremental = opts.incremental ?? false;
     const readCacheBytes = opts.readCacheBytes ?? 32 * 1024 * 1024;
     this.changes = new ChangeTracker(
