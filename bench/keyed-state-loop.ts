@@ -91,7 +91,15 @@ export async function keyedLoop(
     if (now >= nextCheckpoint && running === undefined) {
       nextCheckpoint = now + checkpointMs;
       const id = ++checkpointId;
-      const done = (): void => {
+      const triggered = performance.now();
+      const done = (h?: unknown): void => {
+        if (process.env.LOOP_VERBOSE) {
+          const size = h as { checkpointedSize?: number; fullSize?: number } | undefined;
+          console.log(
+            `checkpoint ${id}: ${Math.round(performance.now() - triggered)} ms` +
+              (size?.fullSize ? `, uploaded ${size.checkpointedSize} of ${size.fullSize} bytes` : ''),
+          );
+        }
         checkpoints++;
         backend.notifyCheckpointComplete?.(id);
         running = undefined;

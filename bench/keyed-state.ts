@@ -1,13 +1,14 @@
 /**
  * Keyed state larger than the caches (BENCH_ONLY=keyed-state): a running count and sum per key,
  * keys drawn uniformly, checkpoints every second (bench/jobs/keyed-count.ts).
- *  - 1M keys on 3 TaskManagers x 2 slots, p=2: heap and RocksDB in the same run, alternating.
+ *  - 1M keys on 3 TaskManagers x 2 slots, p=2: heap, RocksDB and RocksDB with incremental
+ *    checkpoints in the same run, alternating.
  *  - 10M keys on 2 TaskManagers x 1 slot started with --max-old-space-size=256, RocksDB only
  *    (the heap backend cannot hold that state there), incremental checkpoints (the mode for
  *    state this size; BENCH_KEYED_10M_BACKEND=rocksdb for full ones), BENCH_KEYED_RUNS_10M runs
  *    (default 1).
  * Records: BENCH_KEYED_RECORDS (1M keys, default 6M), BENCH_KEYED_RECORDS_10M (default 20M).
- * Alone: `node --import tsx bench/keyed-state.ts` (BENCH_KEYED_PARTS=1m,1m-small-memory,10m picks parts;
+ * Alone: `node --import tsx bench/keyed-state.ts` (BENCH_KEYED_PARTS=1m,1m-incremental,1m-small-memory,10m picks parts;
  * BENCH_CPU_PROF=<dir> writes a CPU profile of every TaskManager thread there).
  */
 import path from 'node:path';
@@ -61,18 +62,27 @@ async function withCluster<T>(
 export interface KeyedStateResults {
   heap1M: number[];
   rocks1M: number[];
+  rocks1MIncremental: number[];
   rocks1MSmall: number[];
   rocks10M: number[];
 }
 
 export async function keyedStateThroughput(here: string, runs: number): Promise<KeyedStateResults> {
-  const parts = new Set((process.env.BENCH_KEYED_PARTS ?? '1m,1m-small-memory,10m').split(','));
+  const parts = new Set(
+    (process.env.BENCH_KEYED_PARTS ?? '1m,1m-incremental,1m-small-memory,10m').split(','),
+  );
   const prof = process.env.BENCH_CPU_PROF;
   const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [];
   const records1M = Number(process.env.BENCH_KEYED_RECORDS ?? 6_000_000);
   const records10M = Number(process.env.BENCH_KEYED_RECORDS_10M ?? 20_000_000);
-  const out: KeyedStateResults = { heap1M: [], rocks1M: [], rocks1MSmall: [], rocks10M: [] };
-  if (parts.has('1m') || parts.has('1m-rocksdb'))
+  const out: KeyedStateResults = {
+    heap1M: [],
+    rocks1M: [],
+    rocks1MIncremental: [],
+    rocks1MSmall: [],
+    rocks10M: [],
+  };
+  if (parts.has('1m') || parts.has('1m-rocksdb') || parts.has('1m-incremental'))
     await withCluster(
       {
         taskManagers: 3,
@@ -88,9 +98,19 @@ export async function keyedStateThroughput(here: string, runs: number): Promise<
             out.heap1M.push(
               await run(cluster, here, [String(records1M), '1000000', '1000', 'heap'], '1M keys, heap'),
             );
-          out.rocks1M.push(
-            await run(cluster, here, [String(records1M), '1000000', '1000', 'rocksdb'], '1M keys, RocksDB'),
-          );
+          if (parts.has('1m') || parts.has('1m-rocksdb'))
+            out.rocks1M.push(
+              await run(cluster, here, [String(records1M), '1000000', '1000', 'rocksdb'], '1M keys, RocksDB'),
+            );
+          if (parts.has('1m-incremental'))
+            out.rocks1MIncremental.push(
+              await run(
+                cluster,
+                here,
+                [String(records1M), '1000000', '1000', 'rocksdb-incremental'],
+                '1M keys, RocksDB, incremental checkpoints',
+              ),
+            );
         }
       },
     );
@@ -161,6 +181,7 @@ export function printKeyedState(r: KeyedStateResults): void {
   console.log('|---|---:|');
   console.log(`| 1M keys, heap, 3 TaskManagers x 2 slots, p=2 | ${m(r.heap1M)} |`);
   console.log(`| 1M keys, RocksDB, same cluster | ${m(r.rocks1M)} |`);
+  console.log(`| 1M keys, RocksDB, incremental checkpoints, same cluster | ${m(r.rocks1MIncremental)} |`);
   console.log(
     `| 1M keys, RocksDB, 64 MB managed memory per TaskManager (read cache: about 16% of the keys) | ${m(r.rocks1MSmall)} |`,
   );
@@ -171,8 +192,12 @@ export function printKeyedState(r: KeyedStateResults): void {
     console.log(
       `\nRocksDB vs heap, 1M keys: ${((median(r.rocks1M) / median(r.heap1M)) * 100).toFixed(1)}% of the heap rate`,
     );
+  if (r.heap1M.length > 0 && r.rocks1MIncremental.length > 0)
+    console.log(
+      `RocksDB with incremental checkpoints vs heap, 1M keys: ${((median(r.rocks1MIncremental) / median(r.heap1M)) * 100).toFixed(1)}% of the heap rate`,
+    );
   console.log(
-    `keyed-state runs: heap 1M ${r.heap1M.map(fmt).join(', ')}; RocksDB 1M ${r.rocks1M.map(fmt).join(', ')}; RocksDB 1M 64 MB ${r.rocks1MSmall.map(fmt).join(', ')}; RocksDB 10M ${r.rocks10M.map(fmt).join(', ')}`,
+    `keyed-state runs: heap 1M ${r.heap1M.map(fmt).join(', ')}; RocksDB 1M ${r.rocks1M.map(fmt).join(', ')}; RocksDB 1M incremental ${r.rocks1MIncremental.map(fmt).join(', ')}; RocksDB 1M 64 MB ${r.rocks1MSmall.map(fmt).join(', ')}; RocksDB 10M ${r.rocks10M.map(fmt).join(', ')}`,
   );
 }
 

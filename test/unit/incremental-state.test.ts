@@ -174,6 +174,106 @@ describe('incremental checkpoints of RocksDB state', () => {
     assert.deepEqual(await contents(into), await contents(b));
   });
 
+  test("a value state's writes are uploaded as recorded, in the order written, across flushes and an aborted checkpoint", async () => {
+    const b = await rocks({ maxBufferedEntries: 4 });
+    fill(b, 0, 300);
+    await checkpoint(b, 1);
+    b.notifyCheckpointComplete!(1);
+    const steps: Array<[number, number | undefined]> = [
+      [3, 31],
+      [4, 41],
+      [3, 32],
+      [4, undefined],
+      [5, undefined],
+      [900, 9001],
+    ];
+    const apply = ([k, v]: [number, number | undefined]): void => {
+      b.setCurrentKey(k);
+      if (v === undefined) b.getState(count).clear();
+      else b.getState(count).update(v);
+      // other keys in between, so every step is flushed on its own
+      for (let i = 0; i < 4; i++) {
+        b.setCurrentKey(1000 + i);
+        b.getState(count).update(k);
+      }
+    };
+    steps.slice(0, 3).forEach(apply);
+    await checkpoint(b, 2);
+    b.notifyCheckpointAborted!(2);
+    steps.slice(3).forEach(apply);
+    b.setCurrentKey(3);
+    b.getState(count).update(33);
+    const h3 = (await checkpoint(b, 3))!;
+    b.notifyCheckpointComplete!(3);
+    const into = await restore(h3, 3, new HeapKeyedStateBackend());
+    const want: Array<[number, number | undefined]> = [
+      [3, 33],
+      [4, undefined],
+      [5, undefined],
+      [900, 9001],
+      [6, 6],
+    ];
+    for (const [k, v] of want) {
+      into.setCurrentKey(k);
+      assert.equal(into.getState(count).value(), v, `key ${k}`);
+    }
+    assert.deepEqual(await contents(into), await contents(b));
+    assert.ok(h3.checkpointedSize < h3.fullSize / 4, `${h3.checkpointedSize} of ${h3.fullSize} bytes`);
+  });
+
+  test('after a failover restore, recorded writes build on the restored chains and restore exactly', async () => {
+    const a = await rocks({ maxBufferedEntries: 16 });
+    fill(a, 0, 400);
+    await checkpoint(a, 1);
+    a.notifyCheckpointComplete!(1);
+    for (let k = 0; k < 100; k++) {
+      a.setCurrentKey(k);
+      a.getState(count).update(k * 10);
+    }
+    const h2 = (await checkpoint(a, 2))!;
+    a.notifyCheckpointComplete!(2);
+    // a new attempt restores checkpoint 2 and takes it as its base
+    const b = await restore(h2, 2, await rocks({ maxBufferedEntries: 16 }));
+    b.adoptRestoredChains!(2, [h2], () => true);
+    for (let k = 50; k < 150; k++) {
+      b.setCurrentKey(k);
+      if (k % 7 === 0) b.getState(count).clear();
+      else b.getState(count).update(-k);
+    }
+    const h3 = (await checkpoint(b, 3))!;
+    b.notifyCheckpointComplete!(3);
+    assert.ok(h3.checkpointedSize < h3.fullSize, `${h3.checkpointedSize} of ${h3.fullSize} bytes`);
+    const into = await restore(h3, 3, new HeapKeyedStateBackend());
+    assert.deepEqual(await contents(into), await contents(b));
+    into.setCurrentKey(60);
+    assert.equal(into.getState(count).value(), -60);
+    into.setCurrentKey(63);
+    assert.equal(into.getState(count).value(), undefined);
+    into.setCurrentKey(20);
+    assert.equal(into.getState(count).value(), 200);
+  });
+
+  test('past maxRecordedOpBytes of recorded writes, further writes are tracked by key: the checkpoint stays incremental and exact', async () => {
+    const b = await rocks({ maxRecordedOpBytes: 200, maxBufferedEntries: 8 });
+    fill(b, 0, 300);
+    await checkpoint(b, 1);
+    b.notifyCheckpointComplete!(1);
+    for (let k = 0; k < 50; k++) {
+      b.setCurrentKey(k);
+      b.getState(count).update(-k);
+    }
+    // after the bound: a key recorded before it, written again
+    b.setCurrentKey(1);
+    b.getState(count).update(1111);
+    const h2 = (await checkpoint(b, 2))!;
+    b.notifyCheckpointComplete!(2);
+    assert.ok(h2.checkpointedSize < h2.fullSize, `${h2.checkpointedSize} of ${h2.fullSize} bytes`);
+    const into = await restore(h2, 2, new HeapKeyedStateBackend());
+    assert.deepEqual(await contents(into), await contents(b));
+    into.setCurrentKey(1);
+    assert.equal(into.getState(count).value(), 1111);
+  });
+
   test('long chains and large changes rewrite key groups whole; restore by key-group range (rescale)', async () => {
     const b = await rocks({ maxChainLength: 3 });
     fill(b, 0, 500);

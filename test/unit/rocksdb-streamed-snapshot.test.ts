@@ -118,6 +118,27 @@ describe('streamed full snapshots of RocksDB state', () => {
     }
   });
 
+  test('a key group larger than the chunks batches are encoded in (1 MiB) is encoded whole, a map straddling two chunks included', async () => {
+    const b = await rocks();
+    const big = 'y'.repeat(1000);
+    fill(b, 0, 300);
+    b.setCurrentKey('huge');
+    for (let i = 0; i < 3000; i++) b.getMapState(attrs).put(`h-${i}-${big}`, i);
+    b.getState(count).update(7);
+    const got = await contents(b);
+    const huge = got.get(JSON.stringify(['attrs', 'huge'])) as Map<string, number>;
+    assert.equal(huge.size, 3000);
+    for (let i = 0; i < 3000; i++) assert.equal(huge.get(`h-${i}-${big}`), i);
+    assert.equal(got.get(JSON.stringify(['count', 'huge'])), 7);
+    assert.equal(got.get(JSON.stringify(['count', 299])), 299);
+    assert.deepEqual(got.get(JSON.stringify(['items', 5])), ['i5', 'xxxxx']);
+    // the same through bounded batches, restored into the heap backend
+    const { handle } = await streamed(b, 1);
+    const into = new HeapKeyedStateBackend();
+    await restore(handle, into);
+    assert.deepEqual(await contents(into), got);
+  });
+
   test('a corrupt or missing file fails the restore naming the file', async () => {
     const b = await rocks({ maxBatchBytes: 1024, maxSharedFileBytes: 4096 });
     fill(b, 0, 500);

@@ -59,8 +59,15 @@ import {
 import { KEY_HEADER_BYTES, KeyScratch, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
 import { ListWrite, listFromArrayBytes } from './rocksdb/list-values.js';
 import { ReadCache } from './rocksdb/read-cache.js';
-import { DEFAULT_MAX_BATCH_BYTES, scanCanonical, type StateNames } from './rocksdb/snapshot-batches.js';
+import {
+  DEFAULT_MAX_BATCH_BYTES,
+  OP_DELETE_KEY,
+  OP_PUT,
+  scanCanonical,
+  type StateNames,
+} from './rocksdb/snapshot-batches.js';
 import { timerKeyOf } from './rocksdb/timer-keys.js';
+import { WriteOrder } from './rocksdb/write-order.js';
 import {
   rocksCell,
   rocksListState,
@@ -95,6 +102,8 @@ export interface RocksDBKeyedStateBackendOptions {
   incremental?: boolean;
   /** changed keys held in memory; past this many, a checkpoint's changed keys go to a change log on disk (default 200,000) */
   maxTrackedKeys?: number;
+  /** bytes of value-state writes recorded for the next incremental checkpoint; past this, written keys are tracked and read back instead (default: a quarter of the read cache's bytes, at least 4 MiB; see OpLog) */
+  maxRecordedOpBytes?: number;
   /** a shared file of an incremental checkpoint is closed when it reaches this size (default 64 MiB) */
   maxSharedFileBytes?: number;
   /** a snapshot batch (one link of a chain) is closed at about this size, so a large key group spans several (default 8 MiB) */
@@ -152,6 +161,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   /** the states of one value per key (value, list, reducing, aggregating): what prefetch() reads */
   private readonly valueMetas: StateMeta[] = [];
   private readonly scratch = new KeyScratch();
+  private readonly writeOrder = new WriteOrder();
   private readonly oneKey: Buffer[] = [Buffer.alloc(0)];
   // prefetch's reused arrays: keys (views of prefetchScratch), and whose they are
   private readonly prefetchScratch = new KeyScratch();
@@ -177,9 +187,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
     this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
-    this.cache = new ReadCache(opts.readCacheBytes ?? 32 * 1024 * 1024, opts.maxCachedEntries ?? Infinity);
     this.incremental = opts.incremental ?? false;
-    this.changes = new ChangeTracker(opts.maxTrackedKeys ?? 200_000);
+    const readCacheBytes = opts.readCacheBytes ?? 32 * 1024 * 1024;
+    this.changes = new ChangeTracker(
+      opts.maxTrackedKeys ?? 200_000,
+      undefined,
+      opts.maxRecordedOpBytes ?? Math.max(4 << 20, Math.floor(readCacheBytes / 4)),
+    );
+    this.cache = new ReadCache(readCacheBytes, opts.maxCachedEntries ?? Infinity);
     const self = this;
     this.host = {
       get nk() {
@@ -395,11 +410,16 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     try {
       for (let i = 0; i < records.length; i++) {
         const nk = normalizeKey(keyOf(records[i]));
-        if (seen.has(nk)) continue;
-        seen.add(nk);
+        let first = true;
         for (let m = 0; m < metas.length; m++) {
           const meta = metas[m]!;
           if (meta.dirty.has(nk) || this.cache.has(meta.clean, nk)) continue;
+          // a key seen before in this buffer is queued already (only misses are remembered)
+          if (first) {
+            first = false;
+            if (seen.has(nk)) break;
+            seen.add(nk);
+          }
           const end = this.prefetchScratch.stateKey(at, meta.id, nk, this.opts.maxParallelism);
           keys.push(this.prefetchScratch.buf.subarray(at, end));
           this.prefetchMetas.push(meta);
@@ -463,18 +483,38 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (this.dirtyCount === 0) return;
     const sc = this.scratch;
     const maxP = this.opts.maxParallelism;
+    const order = this.writeOrder;
     writeBatch(this.rdb, (batch) => {
       for (const meta of this.metas.values()) {
-        for (const [nk, v] of meta.dirty) {
+        // in RocksDB's key order: the memtable inserts cost less (see write-order.ts)
+        const n = order.sort(meta.dirty, maxP);
+        // incremental: a value state's writes are recorded as delta operations (OpLog), the
+        // other kinds' keys are tracked and read back at the checkpoint
+        const opName =
+          n > 0 && this.incremental && this.valueMetas.includes(meta) ? pack(meta.name) : undefined;
+        for (let i = 0; i < n; i++) {
+          const nk = order.nkAt(i);
+          const v = meta.dirty.get(nk);
           // the key and, for a primitive, its bytes side by side in the scratch buffer
-          const end = sc.stateKey(0, meta.id, nk, maxP);
+          const end = sc.stateKeyInGroup(0, order.groupAt(i), meta.id, nk);
           const key = sc.buf.subarray(0, end);
-          if (v === DELETED) batch._del(key, NO_OPTIONS);
-          else if (v instanceof ListWrite) {
-            if (v.replace) batch._put(key, v.bytes(), NO_OPTIONS);
-            else batch._merge(key, v.bytes(), NO_OPTIONS);
-          } else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
-          if (this.incremental) this.changes.track(key, 'k');
+          if (opName !== undefined) {
+            if (v === DELETED) {
+              batch._del(key, NO_OPTIONS);
+              this.changes.op(OP_DELETE_KEY, opName, key);
+            } else {
+              const bytes = this.valueBytes(v, end);
+              batch._put(key, bytes, NO_OPTIONS);
+              this.changes.op(OP_PUT, opName, key, bytes);
+            }
+          } else {
+            if (v === DELETED) batch._del(key, NO_OPTIONS);
+            else if (v instanceof ListWrite) {
+              if (v.replace) batch._put(key, v.bytes(), NO_OPTIONS);
+              else batch._merge(key, v.bytes(), NO_OPTIONS);
+            } else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
+            if (this.incremental) this.changes.track(key, 'k');
+          }
           if (meta.kind !== 'list') this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
         }
         meta.dirty.clear();
@@ -496,6 +536,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const track = this.incremental ? (key: Buffer) => this.changes.track(key, 'k') : undefined;
       for (const b of this.writeBuffers) b.writeTo(batch, track);
     });
+    order.clear();
     this.dirtyCount = 0;
   }
 

@@ -1,8 +1,91 @@
 import { ITERATOR_OPTIONS, NO_OPTIONS, writeBatch, type RocksDB } from './binding.js';
-import { keyGroupOf } from './key-layout.js';
+import { KEY_HEADER_BYTES, keyGroupOf } from './key-layout.js';
 
-/** The tracked keys of a key group: a Set while they fit in memory, else read back from the change log. */
-export type ChangedKeys = Iterable<string> & { readonly size: number };
+/**
+ * The tracked keys of a key group (a Set while they fit in memory, else read back from the
+ * change log), and the delta batches recorded as they were written (see OpLog), which apply
+ * before what the keys read.
+ */
+export type ChangedKeys = Iterable<string> & {
+  /** keys to read and operations recorded */
+  readonly size: number;
+  readonly ops?: OpBatch[];
+  /** how many of size are recorded operations, and their bytes */
+  readonly opCount?: number;
+  readonly opBytes?: number;
+};
+
+/** A delta batch's operations, encoded (see DeltaOp), without the batch's array header. */
+export interface OpBatch {
+  bytes: Buffer;
+  count: number;
+}
+
+/** Bytes of one chunk of a key group's recorded operations (each chunk is one delta batch). */
+const OP_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The delta operations of one key group written since a snapshot, recorded when the write
+ * buffer wrote them to RocksDB (a put of a value state: [PUT, state, key, value]; a removal:
+ * [DELETE_KEY, state, key]). An incremental checkpoint uploads them as they are, in order,
+ * instead of reading each changed key back from RocksDB: no seek and no Buffer per key.
+ */
+export class OpLog {
+  readonly chunks: OpBatch[] = [];
+  /** small at first: a segment has one log per key group it touched, of up to 32,768 */
+  private buf = Buffer.allocUnsafe(256);
+  private len = 0;
+  private count = 0;
+  /** operations recorded, bytes held */
+  size = 0;
+  bytes = 0;
+
+  /**
+   * Appends [op, name, key, value?]: header is the op's fixarray header and code, name the
+   * packed state name, key the RocksDB key (its normalized key from KEY_HEADER_BYTES on),
+   * value the stored bytes (omitted for a removal).
+   */
+  add(header: Buffer, name: Buffer, key: Buffer, keyFrom: number, value?: Buffer): void {
+    const n = header.length + name.length + key.length - keyFrom + (value ? value.length : 0);
+    if (this.len + n > this.buf.length) this.grow(n);
+    let p = this.len;
+    const b = this.buf;
+    for (let i = 0; i < header.length; i++) b[p++] = header[i]!;
+    for (let i = 0; i < name.length; i++) b[p++] = name[i]!;
+    for (let i = keyFrom; i < key.length; i++) b[p++] = key[i]!;
+    if (value) {
+      if (value.length <= 32) for (let i = 0; i < value.length; i++) b[p++] = value[i]!;
+      else p += value.copy(b, p);
+    }
+    this.len = p;
+    this.count++;
+    this.size++;
+    this.bytes += n;
+  }
+
+  private grow(n: number): void {
+    if (this.count > 0 && this.len + n > OP_CHUNK_BYTES) this.seal();
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.len + n, Math.min(OP_CHUNK_BYTES, this.buf.length * 2)));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
+  /** Closes the chunk being written (a view of its bytes), so the next write starts a new one. */
+  private seal(): void {
+    if (this.count === 0) return;
+    this.chunks.push({ bytes: this.buf.subarray(0, this.len), count: this.count });
+    this.buf = Buffer.allocUnsafe(256);
+    this.len = 0;
+    this.count = 0;
+  }
+
+  /** Every chunk, in order (the one being written is closed first). */
+  batches(): OpBatch[] {
+    this.seal();
+    return this.chunks;
+  }
+}
 
 /** What changed since a point in time, per key group: RocksDB keys ('k' + key) and cleared map prefixes ('p' + prefix), latin1. */
 interface ChangeSegment {
@@ -14,6 +97,9 @@ interface ChangeSegment {
   all: boolean;
   /** the keys held in memory (at most maxTrackedKeys; the rest went to the change log) */
   keys: Map<number, Set<string>>;
+  /** operations recorded as written, per key group (see OpLog) */
+  ops: Map<number, OpLog>;
+  opBytes: number;
   count: number;
   /** keys per key group written to the change log (a key spilled twice counts twice) */
   spilled: Map<number, number> | undefined;
@@ -96,6 +182,8 @@ function emptySegment(all: boolean, seq: number): ChangeSegment {
     seq,
     all,
     keys: new Map(),
+    ops: new Map(),
+    opBytes: 0,
     count: 0,
     spilled: undefined,
     covered: false,
@@ -124,7 +212,30 @@ export class ChangeTracker {
   constructor(
     private readonly maxTrackedKeys = 200_000,
     private log?: ChangeLog,
+    /** bytes of recorded operations (see OpLog) per segment; past them, written keys are tracked instead */
+    private readonly maxOpBytes = 64 * 1024 * 1024,
   ) {}
+
+  /**
+   * Records a delta operation as it is written (see OpLog.add) for the next incremental
+   * checkpoint, instead of tracking the key to read it back. Past maxOpBytes recorded since the
+   * last snapshot, the key is tracked instead: the recorded operations apply first and a
+   * tracked key's state in the snapshot's view after them, so the delta stays exact.
+   */
+  op(header: Buffer, name: Buffer, key: Buffer, value?: Buffer): void {
+    const t = this.tracking;
+    if (t.all) return;
+    if (t.opBytes >= this.maxOpBytes) {
+      this.track(key, 'k');
+      return;
+    }
+    const g = keyGroupOf(key);
+    let log = t.ops.get(g);
+    if (!log) t.ops.set(g, (log = new OpLog()));
+    const before = log.bytes;
+    log.add(header, name, key, KEY_HEADER_BYTES, value);
+    t.opBytes += log.bytes - before;
+  }
 
   /** Keys past maxTrackedKeys go to this log from now on (the backend opens it with its database). */
   attach(log: ChangeLog): void {
@@ -147,6 +258,8 @@ export class ChangeTracker {
     if (!this.log) {
       // too many to remember one by one: the next checkpoint rewrites every key group
       t.all = true;
+      t.ops = new Map();
+      t.opBytes = 0;
     } else {
       this.log.write(t.seq, t.keys);
       t.spilled ??= new Map();
@@ -174,24 +287,37 @@ export class ChangeTracker {
         else inMemory.set(g, new Set([...have, ...keys]));
       }
     }
+    // recorded operations, oldest segment first (they apply in the order they were written)
+    const ops = new Map<number, { batches: OpBatch[]; size: number; bytes: number }>();
+    for (const s of this.frozen) {
+      for (const [g, log] of s.ops) {
+        let o = ops.get(g);
+        if (!o) ops.set(g, (o = { batches: [], size: 0, bytes: 0 }));
+        o.batches.push(...log.batches());
+        o.size += log.size;
+        o.bytes += log.bytes;
+      }
+    }
     const readers = this.frozen.filter((s) => s.spilled);
-    const groups = new Set(inMemory.keys());
+    const groups = new Set([...inMemory.keys(), ...ops.keys()]);
     for (const s of readers) for (const g of s.spilled!.keys()) groups.add(g);
     for (const g of groups) {
       const mem = inMemory.get(g);
+      const o = ops.get(g);
       const logged = readers.filter((s) => s.spilled!.has(g));
-      if (logged.length === 0) {
+      if (logged.length === 0 && !o) {
         changed.set(g, mem!);
         continue;
       }
-      const log = this.log!;
+      const log = this.log;
       // a key both in memory and in the log (or in two segments) is uploaded twice: harmless,
       // each delta op is the key's state in the snapshot's view
       changed.set(g, {
-        size: (mem?.size ?? 0) + logged.reduce((n, s) => n + s.spilled!.get(g)!, 0),
+        size: (mem?.size ?? 0) + (o?.size ?? 0) + logged.reduce((n, s) => n + s.spilled!.get(g)!, 0),
+        ...(o ? { ops: o.batches, opCount: o.size, opBytes: o.bytes } : {}),
         *[Symbol.iterator]() {
           if (mem) yield* mem;
-          for (const s of logged) yield* log.read(s.seq, g);
+          for (const s of logged) yield* log!.read(s.seq, g);
         },
       });
     }

@@ -7,7 +7,7 @@ import {
 } from '../incremental-snapshot.js';
 import type { SharedFileWriter } from '../keyed-state-backend.js';
 import type { RocksIterator } from './binding.js';
-import type { ChangedKeys } from './change-tracker.js';
+import type { ChangedKeys, OpBatch } from './change-tracker.js';
 import { deltaBatches, scanCanonical, type StateNames } from './snapshot-batches.js';
 
 /*
@@ -78,10 +78,14 @@ export function planGroups(
     // a large key group's full state spans several links: they count as one
     let links = 1;
     for (const l of chain) if (!l.full) links++;
-    // rewrite a key group whole when most of it changed or its deltas outgrew its full batch
+    // rewrite a key group whole when most of it must be read back (recorded operations are
+    // not read: see OpLog), when its deltas would outgrow its full batch, or at the chain's cap
+    const toRead = keys.size - (keys.opCount ?? 0);
     const rewrite =
       st !== undefined &&
-      ((st.entries > 0 && keys.size * 2 >= st.entries) || st.deltaBytes > st.fullBytes || links >= maxChain);
+      ((st.entries > 0 && toRead * 2 >= st.entries) ||
+        st.deltaBytes + (keys.opBytes ?? 0) > st.fullBytes ||
+        links >= maxChain);
     if (rewrite) fullGroups.push(g);
     else deltaGroups.push([g, keys]);
   }
@@ -120,6 +124,21 @@ export interface IncrementalUpload {
   /** a batch (one link) is closed at about this size; a key group may span several */
   maxBatchBytes?: number;
   isClosed: () => boolean;
+}
+
+/** Delta batches of recorded operations (see OpLog): an array32 header and the operations. */
+function recordedBatches(ops: OpBatch[]): Array<{ bytes: Buffer }> {
+  return ops.map(({ bytes, count }) => {
+    const header = Buffer.allocUnsafe(5);
+    header[0] = 0xdd;
+    header.writeUInt32BE(count, 1);
+    return { bytes: Buffer.concat([header, bytes]) };
+  });
+}
+
+function* concatIterables<T>(a: Iterable<T>, b: Iterable<T>): Generator<T> {
+  yield* a;
+  yield* b;
 }
 
 /**
@@ -188,7 +207,12 @@ export async function uploadIncremental(u: IncrementalUpload): Promise<{
   for (const [g, keys] of u.deltaGroups) {
     let chain: Link[] | undefined;
     let st: { entries: number; fullBytes: number; deltaBytes: number } | undefined;
-    for (const { bytes } of deltaBatches(u.deltaView!, keys, names, u.maxBatchBytes)) {
+    // the operations recorded as they were written, then the tracked keys' state in the view
+    const batches = keys.ops ? recordedBatches(keys.ops) : [];
+    for (const { bytes } of concatIterables(
+      batches,
+      deltaBatches(u.deltaView!, keys, names, u.maxBatchBytes),
+    )) {
       chain ??= [...(base.groups.get(g) ?? [])];
       st ??= { ...(base.stats.get(g) ?? { entries: -1, fullBytes: 0, deltaBytes: 0 }) };
       chain.push(await add(bytes, false));

@@ -32,9 +32,20 @@ export function writeStateKey(
   nk: string | number,
   maxParallelism: number,
 ): number {
+  return writeStateKeyInGroup(out, at, assignNormalizedKeyToKeyGroup(nk, maxParallelism), stateId, nk);
+}
+
+/** writeStateKey with the key's group already known. */
+export function writeStateKeyInGroup(
+  out: Buffer,
+  at: number,
+  group: number,
+  stateId: number,
+  nk: string | number,
+): number {
   const n = valueEncoder.encode(nk);
   if (at + KEY_HEADER_BYTES + n > out.length) return -1;
-  out.writeUInt16BE(assignNormalizedKeyToKeyGroup(nk, maxParallelism), at);
+  out.writeUInt16BE(group, at);
   out.writeUInt16BE(stateId, at + 2);
   valueEncoder.buffer.copy(out, at + KEY_HEADER_BYTES, 0, n);
   return at + KEY_HEADER_BYTES + n;
@@ -117,6 +128,15 @@ export class KeyScratch {
   stateKey(at: number, stateId: number, nk: string | number, maxParallelism: number): number {
     for (;;) {
       const end = writeStateKey(this.buf, at, stateId, nk, maxParallelism);
+      if (end >= 0) return end;
+      this.grow(at);
+    }
+  }
+
+  /** stateKey with the key's group already known. */
+  stateKeyInGroup(at: number, group: number, stateId: number, nk: string | number): number {
+    for (;;) {
+      const end = writeStateKeyInGroup(this.buf, at, group, stateId, nk);
       if (end >= 0) return end;
       this.grow(at);
     }

@@ -13,13 +13,15 @@ import { decodeTimerKey } from './timer-keys.js';
 /** Rows read from RocksDB per call while snapshotting (measured: see bench/README.md). */
 const SCAN_BATCH = 16_384;
 
-const ENTRY_HEADER = Buffer.from([0x93]); // msgpack fixarray of 3: [state name, key, value]
-// namespaced state: [state name, key, value, namespace]; timers: [state name, key, timestamp, namespace]
+/** msgpack fixarray of 3: [state name, key, value] */
+const ENTRY_HEADER = 0x93;
+/** namespaced state: [state name, key, value, namespace]; timers: [state name, key, timestamp, namespace] */
 const NAMESPACED_HEADER = Buffer.from([0x94]);
-const PAIR_HEADER = Buffer.from([0x92]); // fixarray of 2: [user key, user value]
+/** fixarray of 2: [user key, user value] */
+const PAIR_HEADER = 0x92;
 // delta operations (see DeltaOp): a fixarray header and the op code
-const OP_PUT = Buffer.from([0x94, DeltaOp.PUT]);
-const OP_DELETE_KEY = Buffer.from([0x93, DeltaOp.DELETE_KEY]);
+export const OP_PUT = Buffer.from([0x94, DeltaOp.PUT]);
+export const OP_DELETE_KEY = Buffer.from([0x93, DeltaOp.DELETE_KEY]);
 const OP_MAP_PUT = Buffer.from([0x95, DeltaOp.MAP_PUT]);
 const OP_MAP_REMOVE = Buffer.from([0x94, DeltaOp.MAP_REMOVE]);
 // timers: [op, state, key, namespace, timestamp]
@@ -61,6 +63,69 @@ function stateOf(
 /** A batch is handed over once it reaches this many bytes (a key group's state then spans several batches). */
 export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
+/** Bytes of a chunk that snapshot batches are encoded into (a larger batch gets a larger one). */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Where scanCanonical encodes its batches: rows are copied straight into a chunk, and a
+ * finished batch is handed over as a view of it (the chunk is never written there again), so
+ * a row costs no Buffer of its own and a batch no concatenation.
+ */
+class ChunkWriter {
+  buf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  /** start of the batch being written, and the write position */
+  start = 0;
+  pos = 0;
+
+  /** Makes room for n more bytes: a new chunk (with the batch so far) when this one is full. */
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const have = this.pos - this.start;
+    const next = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, 2 * (have + n)));
+    this.buf.copy(next, 0, this.start, this.pos);
+    this.buf = next;
+    this.start = 0;
+    this.pos = have;
+  }
+
+  byte(b: number): void {
+    this.buf[this.pos++] = b;
+  }
+
+  /** Copies src[from..to] (room() first); small copies by hand, which is cheaper than a native call. */
+  bytes(src: Buffer, from = 0, to = src.length): void {
+    const out = this.buf;
+    let p = this.pos;
+    if (to - from <= 32) for (let i = from; i < to; i++) out[p++] = src[i]!;
+    else p += src.copy(out, p, from, to);
+    this.pos = p;
+  }
+
+  /** Where the batch being written is at (an offset from its start: room() may move it). */
+  get at(): number {
+    return this.pos - this.start;
+  }
+
+  /** An array32 header with room for its count, patched by count32; returns its offset in the batch. */
+  array32(): number {
+    const at = this.at;
+    this.buf[this.pos] = 0xdd;
+    this.pos += 5;
+    return at;
+  }
+
+  count32(at: number, n: number): void {
+    this.buf.writeUInt32BE(n, this.start + at + 1);
+  }
+
+  /** The batch written since the last take(), as a view; the next batch starts after it. */
+  take(): Buffer {
+    const b = this.buf.subarray(this.start, this.pos);
+    this.start = this.pos;
+    return b;
+  }
+}
+
 /**
  * Reads an iterator to its end and hands over canonical batches per key group, built from
  * the stored bytes without decoding them: a batch is an array32 header and, per entry, a
@@ -68,8 +133,9 @@ export const DEFAULT_MAX_BATCH_BYTES = 8 * 1024 * 1024;
  * array32 of [user key, value] 2-arrays). It decodes exactly as encodeRecords() of the same
  * entries would. A key group whose batch reaches maxBatchBytes is handed over in several
  * batches, in key order (a large map is split into several entries of the same key, which a
- * restore merges), so memory stays bounded whatever the size of a key group. isClosed is asked
- * before every read; when true the scan gives up.
+ * restore merges), so memory stays bounded whatever the size of a key group. Rows are encoded
+ * straight into a chunk (ChunkWriter). isClosed is asked before every read; when true the scan
+ * gives up.
  */
 export async function scanCanonical(
   it: RocksIterator,
@@ -78,29 +144,45 @@ export async function scanCanonical(
   isClosed: () => boolean,
   maxBatchBytes = DEFAULT_MAX_BATCH_BYTES,
 ): Promise<void> {
+  const w = new ChunkWriter();
   let group = -1;
-  let groupParts: Buffer[] = [];
   let groupEntries = 0;
-  let groupBytes = 0;
-  // the map entry being gathered: its state id and key bytes, and its [user key, value] pairs
+  let groupHeader = -1;
+  // the map entry being gathered: its state id, the offsets in the batch of its key and of its
+  // pairs' header
   let mapId = -1;
-  let mapKey: Buffer | undefined;
-  let mapParts: Buffer[] = [];
+  let mapKeyAt = -1;
+  let mapKeyLen = 0;
+  let mapHeader = -1;
   let mapEntries = 0;
   const endMap = (): void => {
-    if (mapKey) groupParts.push(Buffer.concat([array32(mapEntries), ...mapParts]));
+    if (mapHeader >= 0) w.count32(mapHeader, mapEntries);
     mapId = -1;
-    mapKey = undefined;
-    mapParts = [];
+    mapKeyAt = -1;
+    mapHeader = -1;
     mapEntries = 0;
+  };
+  const startBatch = (): void => {
+    w.room(5);
+    groupHeader = w.array32();
   };
   const endBatch = async (): Promise<void> => {
     endMap();
-    if (groupEntries > 0)
-      await onBatch(group, Buffer.concat([array32(groupEntries), ...groupParts]), groupEntries);
-    groupParts = [];
+    if (groupEntries > 0) {
+      w.count32(groupHeader, groupEntries);
+      await onBatch(group, w.take(), groupEntries);
+    } else w.pos = w.start; // nothing but the header
     groupEntries = 0;
-    groupBytes = 0;
+    groupHeader = -1;
+  };
+  /** whether the map key of row k (from KEY_HEADER_BYTES to keyEnd) is the one being gathered */
+  const sameMapKey = (k: Buffer, keyEnd: number): boolean => {
+    const n = keyEnd - KEY_HEADER_BYTES;
+    if (mapKeyAt < 0 || n !== mapKeyLen) return false;
+    const b = w.buf;
+    const at = w.start + mapKeyAt;
+    for (let i = 0; i < n; i++) if (b[at + i] !== k[KEY_HEADER_BYTES + i]) return false;
+    return true;
   };
   for (;;) {
     if (isClosed()) throw new Error('The task ended while its RocksDB state was being snapshotted');
@@ -111,51 +193,68 @@ export async function scanCanonical(
       const v = rows[j + 1]!;
       const g = keyGroupOf(k);
       if (g !== group) {
-        await endBatch();
+        if (groupHeader >= 0) await endBatch();
         group = g;
-      } else if (groupBytes >= maxBatchBytes) await endBatch();
-      groupBytes += k.length + v.length + 8;
+        startBatch();
+      } else if (w.at >= maxBatchBytes) {
+        await endBatch();
+        startBatch();
+      }
       const id = stateIdOf(k);
       const state = stateOf(names, k);
+      const name = state.name;
       if (state.namespaced) {
         endMap();
         const keyEnd = normalizedKeyEnd(k);
-        groupParts.push(
-          NAMESPACED_HEADER,
-          state.name,
-          k.subarray(KEY_HEADER_BYTES, keyEnd),
-          v,
-          k.subarray(keyEnd),
-        );
+        w.room(1 + name.length + k.length + v.length);
+        w.byte(NAMESPACED_HEADER[0]!);
+        w.bytes(name);
+        w.bytes(k, KEY_HEADER_BYTES, keyEnd);
+        w.bytes(v);
+        w.bytes(k, keyEnd);
         groupEntries++;
       } else if (state.timers) {
         endMap();
-        groupParts.push(...timerEntry(state.name, k));
+        const parts = timerEntry(name, k);
+        let n = 0;
+        for (const p of parts) n += p.length;
+        w.room(n);
+        for (const p of parts) w.bytes(p);
         groupEntries++;
       } else if (state.map) {
         const keyEnd = normalizedKeyEnd(k);
-        const key = k.subarray(KEY_HEADER_BYTES, keyEnd);
-        if (id !== mapId || !mapKey || !mapKey.equals(key)) {
+        w.room(1 + name.length + k.length + 6 + v.length);
+        if (id !== mapId || !sameMapKey(k, keyEnd)) {
           endMap();
           mapId = id;
-          mapKey = key;
-          groupParts.push(ENTRY_HEADER, state.name, key);
+          w.byte(ENTRY_HEADER);
+          w.bytes(name);
+          mapKeyAt = w.at;
+          mapKeyLen = keyEnd - KEY_HEADER_BYTES;
+          w.bytes(k, KEY_HEADER_BYTES, keyEnd);
+          mapHeader = w.array32();
           groupEntries++;
         }
-        mapParts.push(PAIR_HEADER, k.subarray(keyEnd), v);
+        w.byte(PAIR_HEADER);
+        w.bytes(k, keyEnd);
+        w.bytes(v);
         mapEntries++;
       } else {
         endMap();
-        groupParts.push(ENTRY_HEADER, state.name, k.subarray(KEY_HEADER_BYTES));
         // a list's stored elements get their array header (see list-values.ts)
-        if (state.list) groupParts.push(listHeader(v));
-        groupParts.push(v);
+        const header = state.list ? listHeader(v) : undefined;
+        w.room(1 + name.length + k.length + v.length + (header ? header.length : 0));
+        w.byte(ENTRY_HEADER);
+        w.bytes(name);
+        w.bytes(k, KEY_HEADER_BYTES);
+        if (header) w.bytes(header);
+        w.bytes(v);
         groupEntries++;
       }
     }
     if (finished || rows.length === 0) break;
   }
-  await endBatch();
+  if (groupHeader >= 0) await endBatch();
 }
 
 /**

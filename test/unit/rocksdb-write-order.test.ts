@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeValues, normalizeKey } from '../../packages/core/src/index.js';
+import { OpLog } from '../../packages/taskmanager/src/state/rocksdb/change-tracker.js';
+import { pack } from '../../packages/taskmanager/src/state/rocksdb/held-values.js';
+import {
+  KEY_HEADER_BYTES,
+  keyGroupOf,
+  stateKeyPrefix,
+} from '../../packages/taskmanager/src/state/rocksdb/key-layout.js';
+import { OP_DELETE_KEY, OP_PUT } from '../../packages/taskmanager/src/state/rocksdb/snapshot-batches.js';
+import { WriteOrder } from '../../packages/taskmanager/src/state/rocksdb/write-order.js';
+
+const MAX_P = 128;
+
+function ordered(keys: Array<string | number>): Array<string | number> {
+  const dirty = new Map(keys.map((k) => [k, 1] as const));
+  const order = new WriteOrder();
+  const n = order.sort(dirty, MAX_P);
+  const out: Array<string | number> = [];
+  for (let i = 0; i < n; i++) {
+    const nk = order.nkAt(i);
+    assert.equal(order.groupAt(i), keyGroupOf(stateKeyPrefix(1, nk, MAX_P)));
+    out.push(nk);
+  }
+  return out;
+}
+
+describe('RocksDB write order', () => {
+  it('orders unsigned 32-bit keys exactly as RocksDB orders their keys', () => {
+    const keys = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1];
+    for (let i = 0; i < 5000; i++) keys.push((Math.imul(i, 0x9e3779b1) >>> 0) % (i < 2500 ? 1000 : 2 ** 32));
+    const unique = [...new Set(keys)];
+    const got = ordered(unique);
+    const want = [...unique].sort((a, b) =>
+      Buffer.compare(stateKeyPrefix(1, a, MAX_P), stateKeyPrefix(1, b, MAX_P)),
+    );
+    assert.deepEqual(got, want);
+  });
+
+  it('orders other keys (strings, negative numbers, fractions, 2^32) by key group, each key once', () => {
+    const keys: Array<string | number> = [-1, 1.5, 2 ** 32, 7];
+    for (let i = 0; i < 500; i++) keys.push(normalizeKey(`key-${i}`));
+    const got = ordered(keys);
+    assert.deepEqual(new Set(got), new Set(keys));
+    assert.equal(got.length, keys.length);
+    const groups = got.map((k) => keyGroupOf(stateKeyPrefix(1, k, MAX_P)));
+    assert.deepEqual(
+      groups,
+      [...groups].sort((a, b) => a - b),
+    );
+  });
+
+  it('sorts more keys than its first array holds, and again after clear()', () => {
+    const order = new WriteOrder();
+    for (const size of [3000, 10]) {
+      const dirty = new Map(Array.from({ length: size }, (_, i) => [size - i, 0] as const));
+      assert.equal(order.sort(dirty, MAX_P), size);
+      const seen = new Set<number>();
+      for (let i = 0; i < size; i++) seen.add(order.nkAt(i) as number);
+      assert.equal(seen.size, size);
+      order.clear();
+    }
+  });
+});
+
+describe('recorded delta operations (OpLog)', () => {
+  it('splits into chunks of at most 256 KiB (one larger operation alone), every operation once, in order', () => {
+    const log = new OpLog();
+    const name = pack('s');
+    const key = stateKeyPrefix(1, 0, MAX_P);
+    const sizes = [10, 300_000, 10, ...Array.from({ length: 5000 }, (_, i) => 50 + (i % 200))];
+    for (const [i, n] of sizes.entries()) {
+      const k = stateKeyPrefix(1, i, MAX_P);
+      log.add(OP_PUT, name, i === 0 ? key : k, KEY_HEADER_BYTES, pack('v'.repeat(n)));
+    }
+    log.add(OP_DELETE_KEY, name, key, KEY_HEADER_BYTES);
+    const batches = log.batches();
+    assert.ok(batches.length > 3, `${batches.length} chunks`);
+    const ops: unknown[][] = [];
+    for (const b of batches) {
+      assert.ok(b.bytes.length <= 256 * 1024 || b.count === 1, `${b.bytes.length} bytes, ${b.count} ops`);
+      const decoded = decodeValues(b.bytes) as unknown[][];
+      assert.equal(decoded.length, b.count);
+      ops.push(...decoded);
+    }
+    assert.equal(ops.length, sizes.length + 1);
+    for (const [i, n] of sizes.entries()) assert.deepEqual(ops[i], [0, 's', i, 'v'.repeat(n)]);
+    assert.deepEqual(ops[sizes.length], [1, 's', 0]);
+    assert.equal(log.batches().length, batches.length, 'asking again adds nothing');
+  });
+});
