@@ -112,6 +112,29 @@ after(async () => {
 
 for (const kind of ['heap', 'rocksdb', 'rocksdb, tiny buffer and cache'] as const) {
   describe(`keyed state backend: ${kind}`, () => {
+    test('the keys -0 and 0 are one key (as in a Map), through flushes, snapshots and restores', async () => {
+      const b = await make(kind);
+      const v = b.getState(count);
+      b.setCurrentKey(-0);
+      v.update(1);
+      b.setCurrentKey(0);
+      assert.equal(v.value(), 1, '0 reads what -0 wrote');
+      v.update(2);
+      for (let i = 1; i <= 20; i++) {
+        b.setCurrentKey(i);
+        v.update(i);
+      }
+      b.setCurrentKey(-0);
+      assert.equal(v.value(), 2, '-0 reads what 0 wrote');
+      assert.equal(assignToKeyGroup(-0, MAX_P), assignToKeyGroup(0, MAX_P));
+      const restored = await make(kind);
+      await copy(b, restored);
+      restored.setCurrentKey(-0);
+      assert.equal(restored.getState(count).value(), 2);
+      restored.setCurrentKey(0);
+      assert.equal(restored.getState(count).value(), 2);
+    });
+
     test('value state: default value, update, null and clear delete, keys isolated', async () => {
       const b = await make(kind);
       const v = b.getState(count);

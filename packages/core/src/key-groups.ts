@@ -118,7 +118,8 @@ export function computeKeyGroupRangeForOperatorIndex(
  */
 export function normalizeKey(key: unknown): string | number {
   if (typeof key === 'string') return key.length === 0 || key.charCodeAt(0) !== 0 ? key : encodedKey(key);
-  if (typeof key === 'number') return key;
+  // -0 is 0, as for a Map: the codec would write it as a float (another key's bytes in RocksDB)
+  if (typeof key === 'number') return key === 0 ? 0 : key;
   if (key === null || key === undefined)
     throw new Error('A key selector returned null or undefined; every record needs a key');
   return encodedKey(key);
