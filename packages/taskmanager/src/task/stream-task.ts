@@ -168,6 +168,8 @@ export class StreamTask implements CheckpointedTask {
   /** a source's timestamps and watermarks (fromSource with a WatermarkStrategy) */
   private sourceWatermarks: TimestampsAndWatermarks<unknown> | undefined;
   private nextWatermarkEmit = Infinity;
+  /** the timer of the next periodic watermark, shared by the waits until then */
+  private dueTimer: { at: number; due: Promise<void> } | undefined;
   /** processing time for timers and periodic watermarks: callbacks run as mails on the task's thread */
   private readonly processingTimeService: ProcessingTimeService = {
     getCurrentProcessingTime: () => Date.now(),
@@ -820,12 +822,30 @@ export class StreamTask implements CheckpointedTask {
     if (now >= this.nextWatermarkEmit) this.nextWatermarkEmit = tw.onProcessingTime(now);
   }
 
-  /** Resolves when the next periodic watermark of a source is due (never without one). */
+  /**
+   * Resolves when the next periodic watermark of a source is due (never without one). Every
+   * wait for output or input until then shares one timer: a source under backpressure waits
+   * many times per watermark interval.
+   */
   private watermarkDue(): Promise<void> | undefined {
-    if (!this.sourceWatermarks || this.nextWatermarkEmit === Infinity) return undefined;
-    return new Promise<void>((resolve) =>
-      setTimeout(resolve, Math.max(1, this.nextWatermarkEmit - Date.now())).unref?.(),
-    );
+    const at = this.nextWatermarkEmit;
+    if (!this.sourceWatermarks || at === Infinity) return undefined;
+    if (this.dueTimer?.at === at) return this.dueTimer.due;
+    // a fired timer is not shared: a wait after it (the clock not yet at `at`) gets a new one
+    const timer = {
+      at,
+      due: new Promise<void>((resolve) =>
+        setTimeout(
+          () => {
+            if (this.dueTimer === timer) this.dueTimer = undefined;
+            resolve();
+          },
+          Math.max(1, at - Date.now()),
+        ).unref?.(),
+      ),
+    };
+    this.dueTimer = timer;
+    return timer.due;
   }
 
   private readonly processSlice = (): void => {
