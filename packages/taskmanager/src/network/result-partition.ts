@@ -46,6 +46,11 @@ function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 
   return range < 0xff ? 1 : range < 0xffff ? 2 : range < 0xffffffff ? 4 : 8;
 }
 
+/** Bytes of the per-record offsets form of a timestamp block: `count` values of width `w` (8: float64s, no base). */
+function offsetsBlockBytes(w: 1 | 2 | 4 | 8, count: number): number {
+  return w === 8 ? 1 + 8 * count : 9 + w * count;
+}
+
 /**
  * The size of the timestamp block of `count` records in `runs` runs once `t` joins the open
  * buffer's timestamps: the smaller of the offsets form and the runs form.
@@ -60,7 +65,7 @@ function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number, r
     if (!Number.isSafeInteger(t)) integers = false;
   }
   const w = timestampWidth(min, max, integers);
-  return Math.min(w === 8 ? 1 + 8 * count : 9 + w * count, RUNS_FIXED + RUN_BYTES * runs);
+  return Math.min(offsetsBlockBytes(w, count), RUNS_FIXED + RUN_BYTES * runs);
 }
 
 /** Whether `t` continues the open buffer's last run (NaN continues a run of records without one). */
@@ -104,7 +109,7 @@ function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: n
   const n = sp.count + 1;
   if (t === sp.lastTs) {
     const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
-    if (end + (w === 8 ? 1 + 8 * n : 9 + w * n) > buf.length) return false;
+    if (end + offsetsBlockBytes(w, n) > buf.length) return false;
   } else if (end + timestampBlockBytes(sp, t, n, sp.runs + 1) > buf.length) return false;
   else startRun(sp, t);
   sp.pos = end;
@@ -148,7 +153,7 @@ function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): 
   const starts = sp.runStarts;
   const runTs = sp.runTs;
   let p = pos;
-  if (RUNS_FIXED + RUN_BYTES * runs <= (w === 8 ? 1 + 8 * count : 9 + w * count)) {
+  if (RUNS_FIXED + RUN_BYTES * runs <= offsetsBlockBytes(w, count)) {
     // bytes written directly: a run is a few dozen records of a fast source
     for (let r = 0; r < runs; r++, p += RUN_BYTES) {
       const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
