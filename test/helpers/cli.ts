@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import assert from 'node:assert/strict';
-import os from 'node:os';
 import type { ClusterClient } from '../../packages/client/src/cluster-client.js';
 import type { JobDetails__Output } from '../../packages/core/src/index.js';
 import path from 'node:path';
+import { tempDir } from './temp-dirs.js';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -95,9 +95,7 @@ export function oneVertexJobGraphJson(): string {
   });
 }
 
-export function tempDir(prefix = 'weir-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir };
 
 /** `weir cluster start` as a real process tree on an ephemeral port. */
 export class TestCluster {
