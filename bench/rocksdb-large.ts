@@ -1,7 +1,9 @@
 /**
  * Large RocksDB state in bounded memory (BENCH_ONLY=rocksdb-100m): BENCH_KEYS keys (default 5M;
  * the bar is 100M) of about 100 bytes each on one TaskManager with one slot, started with
- * --max-old-space-size=512 and a managed-memory budget (BENCH_MANAGED, default 256mb), full
+ * --max-old-space-size=512 and a managed-memory budget (BENCH_MANAGED, default 256mb) or a whole
+ * process budget (BENCH_PROCESS: taskmanager.memory.process.size, which sizes the slot's heap and
+ * managed memory and which the resident set is compared with), full
  * checkpoints (BENCH_ROCKS_MODE=incremental for incremental ones) every BENCH_ROCKS_INTERVAL_MS.
  * The source writes BENCH_ROCKS_RATE records/s (default 200,000; 0: as fast as it goes), cycling
  * over the keys. Samples the TaskManager's resident set (/proc/<pid>/status) while every key is
@@ -17,6 +19,8 @@ import { submitDetached } from './submit.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 5_000_000);
 const MANAGED = process.env.BENCH_MANAGED ?? '256mb';
+/** when set, the TaskManager's taskmanager.memory.process.size; managed memory then comes from it */
+const PROCESS = process.env.BENCH_PROCESS;
 const HEAP_MB = 512;
 const INTERVAL_MS = Number(process.env.BENCH_ROCKS_INTERVAL_MS ?? 10_000);
 const CHECKPOINTS = Number(process.env.BENCH_ROCKS_CHECKPOINTS ?? 2);
@@ -35,9 +39,9 @@ function rss(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-function parseMb(size: string): number {
+function parseMb(size: string, name = 'BENCH_MANAGED'): number {
   const m = /^(\d+(?:\.\d+)?)\s*(k|m|g)?b?$/i.exec(size.trim());
-  if (!m) throw new Error(`BENCH_MANAGED must be a size like 256mb, got '${size}'`);
+  if (!m) throw new Error(`${name} must be a size like 256mb, got '${size}'`);
   const unit = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
   return Number(m[1]) * unit;
 }
@@ -62,7 +66,9 @@ function rawWriteRate(dir: string): number {
 
 export async function rocksdbLarge(here: string): Promise<void> {
   const budget = parseMb(MANAGED);
-  process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE = MANAGED;
+  const processBudget = PROCESS ? parseMb(PROCESS, 'BENCH_PROCESS') : undefined;
+  if (PROCESS) process.env.WEIR_TASKMANAGER_MEMORY_PROCESS_SIZE = PROCESS;
+  else process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE = MANAGED;
   const cluster = new LocalCluster({
     taskManagers: 1,
     slots: 1,
@@ -75,6 +81,7 @@ export async function rocksdbLarge(here: string): Promise<void> {
     await cluster.start();
   } finally {
     delete process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE;
+    delete process.env.WEIR_TASKMANAGER_MEMORY_PROCESS_SIZE;
   }
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
   let jobId: string | undefined;
@@ -131,7 +138,7 @@ export async function rocksdbLarge(here: string): Promise<void> {
     const raw = rawWriteRate(path.join(here, '.tmp-rocksdb-large', 'checkpoints'));
     console.log('');
     console.log(
-      `| ${fmt(KEYS)} keys x ~100 B, RocksDB (${MODE} checkpoints every ${INTERVAL_MS} ms), 1 TaskManager x 1 slot, --max-old-space-size=${HEAP_MB}, managed memory ${MANAGED} | value |`,
+      `| ${fmt(KEYS)} keys x ~100 B, RocksDB (${MODE} checkpoints every ${INTERVAL_MS} ms), 1 TaskManager x 1 slot, --max-old-space-size=${HEAP_MB}, ${PROCESS ? `taskmanager.memory.process.size ${PROCESS}` : `managed memory ${MANAGED}`} | value |`,
     );
     console.log('|---|---:|');
     console.log(`| TaskManager RSS before the job (baseline) | ${mb(idle)} |`);
@@ -141,9 +148,14 @@ export async function rocksdbLarge(here: string): Promise<void> {
     console.log(
       `| TaskManager RSS, max sampled every 250 ms / high-water mark | ${mb(maxRss)} / ${mb(hwm)} |`,
     );
-    console.log(
-      `| RSS growth over the baseline vs the managed-memory budget | ${mb(hwm - idle)} vs ${mb(budget)} |`,
-    );
+    if (processBudget !== undefined)
+      console.log(
+        `| RSS high-water mark vs taskmanager.memory.process.size | ${mb(hwm)} vs ${mb(processBudget)} (${hwm <= processBudget ? 'under' : 'OVER'}) |`,
+      );
+    else
+      console.log(
+        `| RSS growth over the baseline vs the managed-memory budget | ${mb(hwm - idle)} vs ${mb(budget)} |`,
+      );
     console.log(
       `| time to write every key once | ${(loadMs / 1000).toFixed(1)} s (${fmt(KEYS / (loadMs / 1000))} records/s) |`,
     );

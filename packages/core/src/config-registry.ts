@@ -257,6 +257,12 @@ export const CONFIG_OPTIONS = [
     'where local recovery keeps its copies; each TaskManager uses <dir>/<id> (default: <state.backend.rocksdb.localdir>/<id>/local-recovery)',
   ),
   o(
+    'taskmanager.memory.process.size',
+    parseSize,
+    SIZE,
+    "total memory of a TaskManager process; when set, the slots' JavaScript heaps (each slot's worker thread gets a limit) and managed memory are sized from it after 128 MiB for the framework and an overhead of 10% (at least 192 MiB, at most 1 GiB), and taskmanager.memory.managed.fraction is a share of what those leave (default: unset, the JavaScript heap limit and managed memory are set on their own)",
+  ),
+  o(
     'taskmanager.memory.managed.size',
     parseSize,
     SIZE,

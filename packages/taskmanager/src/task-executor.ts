@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { rmdirSync } from 'node:fs';
 import path from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import {
   HealthReporter,
@@ -27,12 +28,14 @@ import { DEFAULT_BUFFER_DEBLOAT } from './network/buffer-debloater.js';
 import type { SlotWorkerData } from './slot-worker.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { managedMemoryPerSlot } from './state/rocksdb/memory-budget.js';
+import { resolveProcessMemory, type ProcessMemory } from './process-memory.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 /** The registry settings a TaskManager reads, complete: the process's (`resolveConfig().settings`) or `defaultSettings()`. */
 export type TaskManagerSettings = Pick<
   Settings,
+  | 'taskmanager.memory.process.size'
   | 'taskmanager.memory.managed.size'
   | 'taskmanager.memory.managed.fraction'
   | 'state.backend.rocksdb.read-cache.size'
@@ -114,6 +117,8 @@ export class TaskExecutor {
   private readonly network: NetworkSettings;
   /** the local state directory of this TaskManager and RocksDB's memory bounds */
   readonly rocksdb: RocksDBSettings;
+  /** the process's memory split, when taskmanager.memory.process.size is set */
+  readonly processMemory: ProcessMemory | undefined;
   private readonly exchange: ExchangeRouter;
   readonly metrics: TaskManagerMetrics;
   private readonly executionSlot = new Map<string, Slot>();
@@ -146,12 +151,23 @@ export class TaskExecutor {
       },
       ...opts.network,
     };
+    const processSize = s['taskmanager.memory.process.size'];
+    this.processMemory =
+      processSize === undefined
+        ? undefined
+        : resolveProcessMemory(
+            processSize,
+            s['taskmanager.memory.managed.size'],
+            s['taskmanager.memory.managed.fraction'],
+            opts.slots,
+            s['state.backend.rocksdb.read-cache.size'],
+          );
     this.rocksdb = {
       localDir: path.join(path.resolve(opts.stateDir), this.id),
       memory: {
         perSlot: managedMemoryPerSlot(
-          opts.settings['taskmanager.memory.managed.size'],
-          opts.settings['taskmanager.memory.managed.fraction'],
+          this.processMemory?.managed ?? s['taskmanager.memory.managed.size'],
+          s['taskmanager.memory.managed.fraction'],
           opts.slots,
         ),
         readCacheSize: opts.settings['state.backend.rocksdb.read-cache.size'],
@@ -255,7 +271,16 @@ export class TaskExecutor {
     this.server.addService(dataProto.DataExchange.service, exchange);
     const port = await bindServer(this.server, this.opts.host, this.opts.port);
     this.address = `${this.opts.advertisedHost ?? this.opts.host}:${port}`;
-    this.log.info({ address: this.address, slots: this.opts.slots }, 'TaskManager listening');
+    const pm = this.processMemory;
+    this.log.info(
+      {
+        address: this.address,
+        slots: this.opts.slots,
+        managedMemoryPerSlot: this.rocksdb.memory.perSlot,
+        ...(pm ? { processSize: pm.processSize, overhead: pm.overhead, workerHeapMb: pm.workerHeapMb } : {}),
+      },
+      'TaskManager listening',
+    );
     if (this.opts.prometheusPort !== undefined)
       await this.metrics.serve(
         this.opts.host,
@@ -347,6 +372,18 @@ export class TaskExecutor {
     }
   }
 
+  /** What a slot worker that ran out of JavaScript heap was given, and which settings change it. */
+  private outOfMemoryHint(): string {
+    const pm = this.processMemory;
+    if (!pm)
+      return `; the slot's worker thread has the process's JavaScript heap limit (${Math.round(getHeapStatistics().heap_size_limit / (1 << 20))} MiB): raise it with --max-old-space-size, or bound the process with taskmanager.memory.process.size`;
+    return (
+      `; each slot's worker thread has ${pm.workerHeapMb} MiB of JavaScript heap from taskmanager.memory.process.size ` +
+      `(${Math.round(pm.processSize / (1 << 20))} MiB for ${this.slots.length} slot${this.slots.length === 1 ? '' : 's'}, ` +
+      `managed memory ${Math.round(pm.managed / (1 << 20))} MiB): raise taskmanager.memory.process.size, lower taskmanager.memory.managed.fraction or use fewer slots`
+    );
+  }
+
   private stopWorker(worker: Worker): void {
     worker.terminate().catch(() => {});
   }
@@ -361,9 +398,17 @@ export class TaskExecutor {
       autoWatermarkIntervalMs: this.opts.settings['pipeline.auto-watermark-interval'],
       ...(this.localRecoveryDir ? { localRecoveryDir: this.localRecoveryDir } : {}),
     };
-    const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
+    const worker = new Worker(WORKER_ENTRY, {
+      workerData: data,
+      stdout: false,
+      stderr: false,
+      ...(this.processMemory
+        ? { resourceLimits: { maxOldGenerationSizeMb: this.processMemory.workerHeapMb } }
+        : {}),
+    });
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));
-    worker.on('error', (err) => {
+    worker.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') err.message += this.outOfMemoryHint();
       this.log.error({ slot: slot.index, err: err.message }, 'slot worker crashed');
       for (const executionId of slot.tasks) {
         this.jm.reportState({
