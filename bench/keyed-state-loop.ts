@@ -108,9 +108,9 @@ export async function keyedLoop(
         running = backend.snapshotIncremental!(
           id,
           MAX_P,
-        )(async (_name, data) => ({
+        )(async (_name, parts) => ({
           path: 'x',
-          size: data.byteLength,
+          size: parts.reduce((n, p) => n + p.byteLength, 0),
           sha256: '',
         })).then(done);
       else running = backend.snapshot(MAX_P)().then(done);

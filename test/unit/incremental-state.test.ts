@@ -56,7 +56,7 @@ const attrs = new MapStateDescriptor<string, number>('attrs');
 async function checkpoint(b: KeyedStateBackend, id: number): Promise<IncrementalKeyedHandle | undefined> {
   const materialize = b.snapshotIncremental!(id, MAX_P);
   return materialize(async (name, data) => {
-    const h = await storage.write(`job/shared/${id}-op-0-${name}`, data);
+    const h = await storage.write(`job/shared/${id}-op-0-${name}`, Buffer.concat(data));
     return { ...h, path: `../shared/${id}-op-0-${name}` };
   });
 }

@@ -437,7 +437,7 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
         id,
         MAX_P,
       )(async (name, data) => {
-        const w = await storage.write(`job/shared/${id}-${name}`, data);
+        const w = await storage.write(`job/shared/${id}-${name}`, Buffer.concat(data));
         return { ...w, path: `../shared/${id}-${name}` };
       });
       src.backend!.notifyCheckpointComplete!(id);

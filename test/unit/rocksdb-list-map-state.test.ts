@@ -143,7 +143,7 @@ describe('RocksDB list state (appends as merges) and map state (streamed iterati
       1,
       MAX_P,
     )(async (name, data) => {
-      const h = await storage.write(`job/chk-1/op/${name}`, data);
+      const h = await storage.write(`job/chk-1/op/${name}`, Buffer.concat(data));
       return { ...h, path: `op/${name}` };
     }))!;
     const rdb2 = await rocks();
@@ -162,8 +162,8 @@ describe('RocksDB list state (appends as merges) and map state (streamed iterati
       b.setCurrentKey(k);
       b.getListState(items).addAll([k, k + 1]);
     }
-    const write = (id: number) => async (name: string, data: Uint8Array) => {
-      const h = await storage.write(`job/shared/${id}-${name}`, data);
+    const write = (id: number) => async (name: string, data: readonly Uint8Array[]) => {
+      const h = await storage.write(`job/shared/${id}-${name}`, Buffer.concat(data));
       return { ...h, path: `../shared/${id}-${name}` };
     };
     await b.snapshotIncremental(1, MAX_P)(write(1));

@@ -46,7 +46,7 @@ async function streamed(
   )(async (name, data) => {
     const rel = `job/chk-${id}/op/0-${name}`;
     files.push(path.join(root, 'checkpoints', rel));
-    const h = await storage.write(rel, data);
+    const h = await storage.write(rel, Buffer.concat(data));
     return { ...h, path: `op/0-${name}` };
   });
   return { handle: handle!, files };
@@ -169,7 +169,7 @@ describe('streamed full snapshots of RocksDB state', () => {
       2,
       MAX_P,
     )(async (name, data) => {
-      const h = await storage.write(`job/shared/2-${name}`, data);
+      const h = await storage.write(`job/shared/2-${name}`, Buffer.concat(data));
       return { ...h, path: `../shared/2-${name}` };
     });
     assert.ok(next);

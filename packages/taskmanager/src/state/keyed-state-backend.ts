@@ -65,10 +65,14 @@ export interface KeyedStateSnapshotMaterializer {
   discard?: () => void;
 }
 
-/** Writes one new shared file of an incremental checkpoint (name unique within the snapshot) and returns its handle. */
+/**
+ * Writes one new shared file of an incremental checkpoint (name unique within the snapshot) and
+ * returns its handle. The file comes as its batches, written one after the other, so no copy of
+ * the whole file (up to 64 MiB, outside the JavaScript heap) is made to write it.
+ */
 export type SharedFileWriter = (
   name: string,
-  data: Uint8Array,
+  parts: readonly Uint8Array[],
 ) => Promise<{ path: string; size: number; sha256: string }>;
 
 /** The asynchronous part of an incremental snapshot: writes the new shared files, returns the handle of the whole state. */

@@ -2,6 +2,7 @@ import type { SourceReader } from '@weir/api';
 import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
+  writeChunks,
   type ChannelEvent,
   type ChannelStateHandle,
   type CheckpointStorage,
@@ -22,6 +23,11 @@ import type { FromWorker } from '../worker-protocol.js';
 import { encodeChannelState } from './channel-state.js';
 import { ChannelStateCapture } from './channel-state-capture.js';
 import { taskCheckpointStorage } from '../state/local-recovery-storage.js';
+
+/** A shared file's batches as the chunks of a streamed write. */
+async function* chunksOf(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  yield* parts;
+}
 
 type CheckpointBarrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;
 
@@ -185,19 +191,19 @@ export class SubtaskCheckpointCoordinator {
           if (s.streamed) {
             // paths relative to the checkpoint's directory, so a savepoint can be moved
             const stem = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
-            return s.streamed(async (name, data) => {
+            return s.streamed(async (name, parts) => {
               const rel = `${directory}/${stem}-${name}`;
               written.push(rel);
-              const h = await storage!.write(rel, data);
+              const h = await writeChunks(storage!, rel, chunksOf(parts));
               return { ...h, path: `${stem}-${name}` };
             });
           }
           if (!s.incremental) return undefined;
           const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
-          return s.incremental(async (name, data) => {
+          return s.incremental(async (name, parts) => {
             const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
             written.push(rel);
-            const h = await storage!.write(rel, data);
+            const h = await writeChunks(storage!, rel, chunksOf(parts));
             return { ...h, path: `../shared/${stem}-${name}` };
           });
         }),

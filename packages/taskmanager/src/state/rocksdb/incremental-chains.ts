@@ -161,7 +161,7 @@ export async function uploadIncremental(u: IncrementalUpload): Promise<{
   let uploaded = 0;
   const closeFile = async (): Promise<void> => {
     if (size === 0) return;
-    const h = await write(`${fileNo++}`, Buffer.concat(parts));
+    const h = await write(`${fileNo++}`, parts);
     Object.assign(file, h, { checkpointId });
     uploaded += h.size;
     parts = [];
