@@ -16,7 +16,7 @@ import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import { writeKeyedSnapshot } from '../../packages/taskmanager/src/state/keyed-snapshot-writer.js';
 import { tempDir } from '../helpers/cli.js';
-import { TestS3Server } from '../helpers/s3.js';
+import { RecordingS3Proxy, TestS3Server } from '../helpers/s3.js';
 
 /** `n` chunks of random sizes up to `max` bytes, and their concatenation. */
 function chunks(n: number, max: number): { parts: Buffer[]; all: Buffer } {
@@ -112,6 +112,47 @@ describe('streamed checkpoint writes', () => {
         !Object.keys(headers).some((k) => k.startsWith('x-amz-checksum-')),
         Object.keys(headers).join(),
       );
+    }
+  });
+
+  test('s3 over plain HTTP: each request is signed with the SHA-256 of the bytes it sent, computed ahead; the SDK never gets a part gathered into one buffer', async () => {
+    const proxy = await new RecordingS3Proxy(s3.port).start();
+    try {
+      const storage = new S3CheckpointStorage('s3://weir/signed', {
+        endpoint: `http://127.0.0.1:${proxy.port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      const { client } = await (storage as unknown as { connect(): Promise<{ client: S3Client }> }).connect();
+      const bodies: unknown[] = [];
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand')
+            bodies.push((args.request as { body: unknown }).body);
+          return next(args);
+        },
+        { step: 'build', priority: 'low', name: 'testBodies' },
+      );
+      // two parts (16 MiB and the rest), then a file within one part (PutObject)
+      const big = chunks(330, 120_000);
+      const small = chunks(20, 50_000);
+      const h1 = await storage.writeStream!('job/chk-6/op/0-f', produce(big.parts));
+      const h2 = await storage.writeStream!('job/chk-6/op/1-f', produce(small.parts));
+      assert.equal(h1.sha256, sha(big.all));
+      assert.equal(h2.sha256, sha(small.all));
+      assert.ok((await storage.read('job/chk-6/op/0-f', h1.sha256)).equals(big.all));
+      const puts = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('/signed/'));
+      assert.equal(puts.length, 3, puts.map((r) => r.url).join(', '));
+      assert.equal(
+        puts.reduce((n, r) => n + r.bodyBytes!, 0),
+        big.all.length + small.all.length,
+      );
+      for (const r of puts) assert.equal(r.headers['x-amz-content-sha256'], r.bodySha256, r.url);
+      assert.equal(bodies.length, 3);
+      for (const b of bodies) assert.ok(!ArrayBuffer.isView(b), 'the body is the chunks, not one buffer the SDK hashes');
+    } finally {
+      await proxy.stop();
     }
   });
 
