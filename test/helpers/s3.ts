@@ -90,7 +90,11 @@ export class RecordingS3Proxy {
 
   async start(): Promise<this> {
     const server = http.createServer((req, res) => {
-      const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+      const recorded: RecordedRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+      };
       this.requests.push(recorded);
       const hash = createHash('sha256');
       let bytes = 0;

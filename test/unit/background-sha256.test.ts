@@ -48,13 +48,16 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     h.update(parts[1]!);
     const p1 = h.partDigest();
     h.update(parts[2]!);
-    assert.deepEqual(await Promise.all([p0, p1, h.partDigest()]), parts.map((p) => sha(p)));
+    assert.deepEqual(
+      await Promise.all([p0, p1, h.partDigest()]),
+      parts.map((p) => sha(p)),
+    );
     assert.equal(await h.digest(), sha(...parts));
     await assert.rejects(h.digest(), /ended/);
     assert.throws(() => new BackgroundSha256().partDigest(), /parts/);
   });
 
-  test('an aborted stream leaves nothing behind: later streams hash correctly and the process exits', () => {
+  test('aborted and dropped streams leave nothing behind: later streams hash correctly and the process exits', () => {
     // in a process of its own: a stream left open would keep it alive (the test times out)
     const out = execFileSync(
       process.execPath,
@@ -65,6 +68,8 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
         '-e',
         `import { BackgroundSha256 } from './packages/core/src/index.js';
          const a = new BackgroundSha256(); a.update(Buffer.alloc(3 << 20, 1)); a.abort();
+         try { new BackgroundSha256().partDigest(); } catch {}
+         new BackgroundSha256().update(Buffer.from('dropped before anything reached the worker'));
          const b = new BackgroundSha256(); b.update(Buffer.from('abc'));
          console.log(await b.digest());`,
       ],

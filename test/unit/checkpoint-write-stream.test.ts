@@ -150,7 +150,8 @@ describe('streamed checkpoint writes', () => {
       );
       for (const r of puts) assert.equal(r.headers['x-amz-content-sha256'], r.bodySha256, r.url);
       assert.equal(bodies.length, 3);
-      for (const b of bodies) assert.ok(!ArrayBuffer.isView(b), 'the body is the chunks, not one buffer the SDK hashes');
+      for (const b of bodies)
+        assert.ok(!ArrayBuffer.isView(b), 'the body is the chunks, not one buffer the SDK hashes');
     } finally {
       await proxy.stop();
     }

@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
  * not change once it has been given to `update` (the rule of streamed writes anyway).
  *
  * One worker per thread serves every stream at once; it keeps the process alive only while a
- * stream is open. When no worker can be started, the hashing runs on the calling thread.
+ * stream is open. When no worker can be started (or one has failed), the hashing runs on the
+ * calling thread.
  */
 export class BackgroundSha256 {
   private readonly id = nextStreamId++;
@@ -22,12 +23,14 @@ export class BackgroundSha256 {
   private lens: number[] = [];
   private batched = 0;
   private closed = false;
+  /** whether the worker has heard of this stream (it then keeps the process alive until the end) */
+  private posted = false;
   size = 0;
 
   /** `parts`: also hash the bytes between `partDigest` calls (an upload's request bodies) */
   constructor(private readonly parts = false) {
-    if (this.pool) this.pool.opened();
-    else this.local = { file: createHash('sha256'), part: parts ? createHash('sha256') : undefined };
+    if (!this.pool)
+      this.local = { file: createHash('sha256'), part: parts ? createHash('sha256') : undefined };
   }
 
   update(chunk: Uint8Array): void {
@@ -76,11 +79,15 @@ export class BackgroundSha256 {
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.pool) void this.post(OP_ABORT).catch(() => {});
+    if (this.posted) void this.post(OP_ABORT).catch(() => {});
   }
 
   private post(op: number): Promise<string> {
     const pool = this.pool!;
+    if (!this.posted) {
+      this.posted = true;
+      pool.opened();
+    }
     const msg = { id: this.id, op, parts: this.parts, bufs: this.bufs, offs: this.offs, lens: this.lens };
     this.bufs = [];
     this.offs = [];
@@ -96,29 +103,38 @@ const OP_UPDATE = 0;
 const OP_PART = 1;
 const OP_END = 2;
 const OP_ABORT = 3;
-/** shared slabs non-shared chunks are copied into */
+/**
+ * Shared memory comes in slabs of this size, carved into chunks: a SharedArrayBuffer of its own
+ * per 64 KiB chunk costs about 40 µs to allocate (zeroed and registered), a 1 MiB slab about as
+ * much as one allocUnsafe chunk.
+ */
 const SLAB_BYTES = 1 << 20;
 let nextStreamId = 1;
 
-let slab: Buffer | undefined;
+let slab: SharedArrayBuffer | undefined;
 let slabPos = 0;
 
-/** A shared copy of `chunk`, carved from the current slab (a full slab is left to the streams using it). */
-function copyToSlab(chunk: Uint8Array): Buffer {
-  const n = chunk.byteLength;
-  if (slab === undefined || slabPos + n > slab.length) {
-    slab = sharedChunk(Math.max(SLAB_BYTES, n));
+/**
+ * A Buffer of `size` bytes in shared memory, which BackgroundSha256 hands to its thread without
+ * a copy; carved from the current slab (a slab lives as long as any of its chunks does).
+ */
+export function sharedChunk(size: number): Buffer {
+  if (size > SLAB_BYTES / 4) return Buffer.from(new SharedArrayBuffer(size));
+  if (slab === undefined || slabPos + size > SLAB_BYTES) {
+    slab = new SharedArrayBuffer(SLAB_BYTES);
     slabPos = 0;
   }
-  const out = slab.subarray(slabPos, slabPos + n);
-  out.set(chunk);
-  slabPos += n;
+  const out = Buffer.from(slab, slabPos, size);
+  // 8-byte aligned starts (readers may view a chunk's bytes as wider typed arrays)
+  slabPos += (size + 7) & ~7;
   return out;
 }
 
-/** A Buffer of `size` bytes in shared memory, which BackgroundSha256 hands to its thread without a copy. */
-export function sharedChunk(size: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(size));
+/** A shared copy of `chunk`. */
+function copyToSlab(chunk: Uint8Array): Buffer {
+  const out = sharedChunk(chunk.byteLength);
+  out.set(chunk);
+  return out;
 }
 
 interface HashMessage {
@@ -179,7 +195,9 @@ class HasherPool {
 
   private fail(e: Error): void {
     this.failed ??= new Error(`SHA-256 of a checkpoint file failed: ${e.message}`, { cause: e });
+    // the streams in progress fail; later ones hash on their own thread
     if (pool === this) pool = undefined;
+    unavailable = true;
     for (const q of this.waiting.values()) for (const w of q) w.reject(this.failed);
     this.waiting.clear();
   }
@@ -216,7 +234,9 @@ let unavailable = false;
 function hasherPool(): HasherPool | undefined {
   if (pool || unavailable) return pool;
   try {
-    pool = new HasherPool(new Worker(WORKER_SOURCE, { eval: true }));
+    // none of the process's flags (a loader such as tsx, --input-type=module would make the
+    // source an ES module): the worker runs only the code above
+    pool = new HasherPool(new Worker(WORKER_SOURCE, { eval: true, execArgv: [] }));
   } catch {
     // no worker threads here (resource limits): hash on the calling thread
     unavailable = true;
