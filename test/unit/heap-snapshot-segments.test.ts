@@ -114,7 +114,7 @@ test('batches({ segments: false }) (what S3 checkpoints ask for): every key grou
     whole.set(b.keyGroup, Buffer.concat(b.parts));
   }
   assert.equal(whole.size, MAX_P);
-  const segmented = new Map<number, Buffer[]>();
+  const segmented = new Map<number, Uint8Array[]>();
   let batches = 0;
   for await (const b of source.snapshot(MAX_P).batches!().batches) {
     batches++;
