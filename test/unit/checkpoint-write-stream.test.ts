@@ -3,6 +3,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   FileCheckpointStorage,
@@ -154,6 +156,52 @@ describe('streamed checkpoint writes', () => {
         assert.ok(!ArrayBuffer.isView(b), 'the body is the chunks, not one buffer the SDK hashes');
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test('s3: a request that fails is sent again with all its bytes (the chunks are streamed anew for each attempt)', async () => {
+    // a proxy that answers the first PutObject and the first UploadPart with a 500 (the SDK retries those)
+    const failed = new Set<string>();
+    const server = http.createServer((req, res) => {
+      const kind = /[?&]partNumber=/.test(req.url ?? '') ? 'part' : req.method === 'PUT' ? 'put' : '';
+      if (kind && !failed.has(kind)) {
+        failed.add(kind);
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(500, { 'content-type': 'application/xml' });
+          res.end(
+            '<?xml version="1.0"?><Error><Code>InternalError</Code><Message>try again</Message></Error>',
+          );
+        });
+        return;
+      }
+      const up = http.request(
+        { host: '127.0.0.1', port: s3.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const storage = new S3CheckpointStorage('s3://weir/retried', {
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      const big = chunks(330, 120_000);
+      const small = chunks(20, 50_000);
+      const h1 = await storage.writeStream!('job/chk-7/op/0-g', produce(big.parts));
+      const h2 = await storage.writeStream!('job/chk-7/op/1-g', produce(small.parts));
+      assert.deepEqual([...failed].sort(), ['part', 'put']);
+      assert.ok((await storage.read('job/chk-7/op/0-g', h1.sha256)).equals(big.all));
+      assert.ok((await storage.read('job/chk-7/op/1-g', h2.sha256)).equals(small.all));
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 
