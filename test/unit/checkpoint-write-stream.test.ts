@@ -78,6 +78,14 @@ describe('streamed checkpoint writes', () => {
       assert.ok((await storage.read('job/chk-3/op/0-c', h.sha256)).equals(all));
     });
 
+    test(`${name}: no chunks at all (or only empty ones) make an empty file`, async () => {
+      const storage = make();
+      const h = await storage.writeStream!('job/chk-8/op/0-h', produce([Buffer.alloc(0)]));
+      assert.equal(h.size, 0);
+      assert.equal(h.sha256, sha(Buffer.alloc(0)));
+      assert.equal((await storage.read('job/chk-8/op/0-h', h.sha256)).length, 0);
+    });
+
     test(`${name}: a producer that fails fails the write with its own error, and leaves nothing`, async () => {
       const storage = make();
       const { parts } = chunks(80, 120_000);
