@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -70,6 +71,10 @@ export interface RecordedRequest {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  /** the SHA-256 (hex) of the request body as it arrived, once it has */
+  bodySha256?: string;
+  /** its length in bytes */
+  bodyBytes?: number;
 }
 
 /**
@@ -85,7 +90,22 @@ export class RecordingS3Proxy {
 
   async start(): Promise<this> {
     const server = http.createServer((req, res) => {
-      this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+      const recorded: RecordedRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+      };
+      this.requests.push(recorded);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        bytes += c.length;
+      });
+      req.on('end', () => {
+        recorded.bodySha256 = hash.digest('hex');
+        recorded.bodyBytes = bytes;
+      });
       const up = http.request(
         { host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers },
         (r) => {

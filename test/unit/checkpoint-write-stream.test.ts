@@ -3,6 +3,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   FileCheckpointStorage,
@@ -16,7 +18,7 @@ import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import { writeKeyedSnapshot } from '../../packages/taskmanager/src/state/keyed-snapshot-writer.js';
 import { tempDir } from '../helpers/cli.js';
-import { TestS3Server } from '../helpers/s3.js';
+import { RecordingS3Proxy, TestS3Server } from '../helpers/s3.js';
 
 /** `n` chunks of random sizes up to `max` bytes, and their concatenation. */
 function chunks(n: number, max: number): { parts: Buffer[]; all: Buffer } {
@@ -76,6 +78,14 @@ describe('streamed checkpoint writes', () => {
       assert.ok((await storage.read('job/chk-3/op/0-c', h.sha256)).equals(all));
     });
 
+    test(`${name}: no chunks at all (or only empty ones) make an empty file`, async () => {
+      const storage = make();
+      const h = await storage.writeStream!('job/chk-8/op/0-h', produce([Buffer.alloc(0)]));
+      assert.equal(h.size, 0);
+      assert.equal(h.sha256, sha(Buffer.alloc(0)));
+      assert.equal((await storage.read('job/chk-8/op/0-h', h.sha256)).length, 0);
+    });
+
     test(`${name}: a producer that fails fails the write with its own error, and leaves nothing`, async () => {
       const storage = make();
       const { parts } = chunks(80, 120_000);
@@ -112,6 +122,94 @@ describe('streamed checkpoint writes', () => {
         !Object.keys(headers).some((k) => k.startsWith('x-amz-checksum-')),
         Object.keys(headers).join(),
       );
+    }
+  });
+
+  test('s3 over plain HTTP: each request is signed with the SHA-256 of the bytes it sent, computed ahead; the SDK never gets a part gathered into one buffer', async () => {
+    const proxy = await new RecordingS3Proxy(s3.port).start();
+    try {
+      const storage = new S3CheckpointStorage('s3://weir/signed', {
+        endpoint: `http://127.0.0.1:${proxy.port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      const { client } = await (storage as unknown as { connect(): Promise<{ client: S3Client }> }).connect();
+      const bodies: unknown[] = [];
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'PutObjectCommand' || context.commandName === 'UploadPartCommand')
+            bodies.push((args.request as { body: unknown }).body);
+          return next(args);
+        },
+        { step: 'build', priority: 'low', name: 'testBodies' },
+      );
+      // two parts (16 MiB and the rest), then a file within one part (PutObject)
+      const big = chunks(330, 120_000);
+      const small = chunks(20, 50_000);
+      const h1 = await storage.writeStream!('job/chk-6/op/0-f', produce(big.parts));
+      const h2 = await storage.writeStream!('job/chk-6/op/1-f', produce(small.parts));
+      assert.equal(h1.sha256, sha(big.all));
+      assert.equal(h2.sha256, sha(small.all));
+      assert.ok((await storage.read('job/chk-6/op/0-f', h1.sha256)).equals(big.all));
+      const puts = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('/signed/'));
+      assert.equal(puts.length, 3, puts.map((r) => r.url).join(', '));
+      assert.equal(
+        puts.reduce((n, r) => n + r.bodyBytes!, 0),
+        big.all.length + small.all.length,
+      );
+      for (const r of puts) assert.equal(r.headers['x-amz-content-sha256'], r.bodySha256, r.url);
+      assert.equal(bodies.length, 3);
+      for (const b of bodies)
+        assert.ok(!ArrayBuffer.isView(b), 'the body is the chunks, not one buffer the SDK hashes');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('s3: a request that fails is sent again with all its bytes (the chunks are streamed anew for each attempt)', async () => {
+    // a proxy that answers the first PutObject and the first UploadPart with a 500 (the SDK retries those)
+    const failed = new Set<string>();
+    const server = http.createServer((req, res) => {
+      const kind = /[?&]partNumber=/.test(req.url ?? '') ? 'part' : req.method === 'PUT' ? 'put' : '';
+      if (kind && !failed.has(kind)) {
+        failed.add(kind);
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(500, { 'content-type': 'application/xml' });
+          res.end(
+            '<?xml version="1.0"?><Error><Code>InternalError</Code><Message>try again</Message></Error>',
+          );
+        });
+        return;
+      }
+      const up = http.request(
+        { host: '127.0.0.1', port: s3.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const storage = new S3CheckpointStorage('s3://weir/retried', {
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      const big = chunks(330, 120_000);
+      const small = chunks(20, 50_000);
+      const h1 = await storage.writeStream!('job/chk-7/op/0-g', produce(big.parts));
+      const h2 = await storage.writeStream!('job/chk-7/op/1-g', produce(small.parts));
+      assert.deepEqual([...failed].sort(), ['part', 'put']);
+      assert.ok((await storage.read('job/chk-7/op/0-g', h1.sha256)).equals(big.all));
+      assert.ok((await storage.read('job/chk-7/op/1-g', h2.sha256)).equals(small.all));
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 

@@ -103,3 +103,25 @@ test('a heap snapshot stored while it is encoded (key groups in segments) restor
     }
   }
 });
+
+test('batches({ segments: false }) (what S3 checkpoints ask for): every key group in one batch at the end, the same bytes as segments', async () => {
+  const source = new HeapKeyedStateBackend();
+  source.snapshotSlicing = { ms: 0, checkEvery: 512 };
+  fill(source);
+  const whole = new Map<number, Buffer>();
+  for await (const b of source.snapshot(MAX_P).batches!({ segments: false }).batches) {
+    assert.ok(!whole.has(b.keyGroup), `key group ${b.keyGroup} came once`);
+    whole.set(b.keyGroup, Buffer.concat(b.parts));
+  }
+  assert.equal(whole.size, MAX_P);
+  const segmented = new Map<number, Uint8Array[]>();
+  let batches = 0;
+  for await (const b of source.snapshot(MAX_P).batches!().batches) {
+    batches++;
+    segmented.set(b.keyGroup, [...(segmented.get(b.keyGroup) ?? []), ...b.parts]);
+  }
+  assert.ok(batches > MAX_P * 1.5, `segments otherwise (${batches} batches)`);
+  for (const [kg, bytes] of whole)
+    assert.ok(Buffer.concat(segmented.get(kg)!).equals(bytes), `key group ${kg}`);
+  assert.equal(source.openSnapshotViews(), 0);
+});

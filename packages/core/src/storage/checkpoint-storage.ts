@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { StorageLocation } from './location.js';
+import { BackgroundSha256 } from './background-sha256.js';
 import { StorageError } from './storage-error.js';
 
 /** Where a written file is, how big it is, and its checksum, so restore can verify it. */
@@ -41,23 +42,38 @@ export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Passes chunks through, hashing them; `digest()` once the iteration has ended. */
+/**
+ * Passes chunks through, hashing them on the hashing thread (BackgroundSha256); `digest()` once
+ * the iteration has ended, `abort()` when the write fails after it (no digest will be asked).
+ */
 export class HashingChunks implements AsyncIterable<Uint8Array> {
-  private readonly hash = createHash('sha256');
-  size = 0;
+  private readonly hash = new BackgroundSha256();
 
   constructor(private readonly chunks: AsyncIterable<Uint8Array>) {}
 
+  get size(): number {
+    return this.hash.size;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for await (const c of this.chunks) {
-      this.hash.update(c);
-      this.size += c.byteLength;
-      yield c;
+    let complete = false;
+    try {
+      for await (const c of this.chunks) {
+        this.hash.update(c);
+        yield c;
+      }
+      complete = true;
+    } finally {
+      if (!complete) this.hash.abort();
     }
   }
 
-  digest(): string {
-    return this.hash.digest('hex');
+  digest(): Promise<string> {
+    return this.hash.digest();
+  }
+
+  abort(): void {
+    this.hash.abort();
   }
 }
 

@@ -55,13 +55,14 @@ export class FileCheckpointStorage implements CheckpointStorage {
     try {
       await writeFileDurableChunks(file, hashed);
     } catch (e) {
+      hashed.abort();
       // a failure of the producer (the snapshot) is its own, not the storage's
       if (!(e as NodeJS.ErrnoException).syscall) throw e;
       throw new StorageError('UNAVAILABLE', `Cannot write checkpoint file ${file}: ${(e as Error).message}`, {
         cause: e,
       });
     }
-    return { path: relPath, size: hashed.size, sha256: hashed.digest() };
+    return { path: relPath, size: hashed.size, sha256: await hashed.digest() };
   }
 
   async read(relPath: string, expectedSha256?: string): Promise<Buffer> {

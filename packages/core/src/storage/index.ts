@@ -3,6 +3,7 @@ import { FileCheckpointStorage } from './file-checkpoint-storage.js';
 import { parseStorageLocation, type StorageLocation } from './location.js';
 import { S3CheckpointStorage } from './s3-checkpoint-storage.js';
 
+export * from './background-sha256.js';
 export * from './checkpoint-storage.js';
 export * from './file-checkpoint-storage.js';
 export * from './location.js';

@@ -3,8 +3,8 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type * as LibStorageModule from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { BackgroundSha256 } from './background-sha256.js';
 import {
-  HashingChunks,
   checkedRelativePath,
   sha256,
   type CheckpointStorage,
@@ -69,6 +69,117 @@ function plainHttp(endpoint: S3ClientConfig['endpoint']): boolean {
   return typeof endpoint === 'string' && endpoint.toLowerCase().startsWith('http:');
 }
 
+/**
+ * A request body sent as the chunks it is made of, without gathering them into one buffer; the
+ * weirChunkedBody middleware makes a fresh stream of them for every attempt (a retry sends them
+ * again). `sha256`: the body's hash for the signature, computed ahead (plain HTTP).
+ */
+class ChunkedBody {
+  constructor(
+    readonly chunks: Uint8Array[],
+    readonly sha256: string | undefined,
+  ) {}
+}
+
+function uploadFailed(where: string, err: unknown): StorageError {
+  if (err instanceof StorageError) return err;
+  return new StorageError('UNAVAILABLE', `S3 upload to ${where} failed: ${describe(err)}`, { cause: err });
+}
+
+type Connection = { client: S3Client; s3: S3Sdk };
+
+/** One multipart upload: parts sent as they are added, UPLOAD_QUEUE at a time. */
+class MultipartUpload {
+  private readonly id: Promise<string>;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly done: Array<{ PartNumber: number; ETag: string }> = [];
+  private failure: StorageError | undefined;
+  private parts = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly bucket: string,
+    private readonly key: string,
+    encryption: S3Encryption,
+  ) {
+    const { client, s3 } = conn;
+    this.id = client
+      .send(new s3.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...encryption }))
+      .then((r) => {
+        if (!r.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
+        return r.UploadId;
+      });
+    this.id.catch(() => {});
+  }
+
+  private get where(): string {
+    return `s3://${this.bucket}/${this.key}`;
+  }
+
+  /** Sends a part; waits while UPLOAD_QUEUE parts are in flight. `sha256`: its hash for the signature. */
+  async add(chunks: Uint8Array[], bytes: number, sha256: Promise<string> | undefined): Promise<void> {
+    if (this.failure) throw this.failure;
+    const n = ++this.parts;
+    const { client, s3 } = this.conn;
+    const sent = (async () => {
+      const [id, hex] = await Promise.all([this.id, sha256]);
+      const res = await client.send(
+        new s3.UploadPartCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          UploadId: id,
+          PartNumber: n,
+          Body: new ChunkedBody(chunks, hex) as unknown as Readable,
+          ContentLength: bytes,
+        }),
+      );
+      if (!res.ETag) throw new Error(`UploadPart ${n} answered without an ETag`);
+      this.done.push({ PartNumber: n, ETag: res.ETag });
+    })();
+    const tracked: Promise<void> = sent.then(
+      () => void this.inFlight.delete(tracked),
+      (err: unknown) => {
+        this.failure ??= uploadFailed(this.where, err);
+        this.inFlight.delete(tracked);
+      },
+    );
+    this.inFlight.add(tracked);
+    while (this.inFlight.size >= UPLOAD_QUEUE && !this.failure) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  async complete(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+    const { client, s3 } = this.conn;
+    try {
+      await client.send(
+        new s3.CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          UploadId: await this.id,
+          MultipartUpload: { Parts: [...this.done].sort((a, b) => a.PartNumber - b.PartNumber) },
+        }),
+      );
+    } catch (err) {
+      throw uploadFailed(this.where, err);
+    }
+  }
+
+  /** Drops the parts sent so far (best effort: S3 lifecycle rules clean up what this cannot). */
+  async abort(): Promise<void> {
+    await Promise.all(this.inFlight);
+    try {
+      const { client, s3 } = this.conn;
+      await client.send(
+        new s3.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: await this.id }),
+      );
+    } catch {
+      // the upload never started, or S3 is unreachable: nothing more to do here
+    }
+  }
+}
+
 /** Checkpoint files as objects under s3://bucket/prefix, uploaded with multipart when large. */
 export class S3CheckpointStorage implements CheckpointStorage {
   readonly location: S3Location;
@@ -112,6 +223,28 @@ export class S3CheckpointStorage implements CheckpointStorage {
       // file's own SHA-256 is verified again when it is read back). Over plain HTTP the body
       // stays signed, so the server refuses bytes damaged in transit and the checkpoint fails
       // instead of completing with a damaged file.
+      // streamed bodies (ChunkedBody): their precomputed hash for the signature, and a fresh
+      // stream of their chunks for every attempt
+      client.middlewareStack.add(
+        (next) => (args) => {
+          const req = args.request as { headers?: Record<string, string>; body?: unknown };
+          if (req.body instanceof ChunkedBody && req.body.sha256 && req.headers)
+            req.headers['x-amz-content-sha256'] = req.body.sha256;
+          return next(args);
+        },
+        { step: 'build', name: 'weirChunkedBodyHash' },
+      );
+      client.middlewareStack.add(
+        (next) => (args) => {
+          const req = args.request as { body?: unknown };
+          if (!(req.body instanceof ChunkedBody)) return next(args);
+          const attempt = Object.assign(Object.create(Object.getPrototypeOf(req) as object) as object, req, {
+            body: Readable.from(req.body.chunks, { objectMode: false }),
+          });
+          return next({ ...args, request: attempt });
+        },
+        { step: 'deserialize', name: 'weirChunkedBodyStream' },
+      );
       if (!plainHttp(this.config.endpoint))
         client.middlewareStack.add(
           (next, context) => (args) => {
@@ -158,50 +291,68 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   /**
-   * A streamed file: multipart when it outgrows one part, PART_SIZE parts uploaded
-   * UPLOAD_QUEUE at a time while the next ones are produced.
+   * A streamed file: one PutObject when it ends within the first part, else a multipart upload
+   * of parts of at least PART_SIZE, UPLOAD_QUEUE in flight while the next ones are produced.
+   * A part is sent as the chunks it is made of (no copy into one buffer), and its SHA-256 for
+   * the signature (plain HTTP) is computed with the file's on the hashing thread as the chunks
+   * arrive, so the task thread neither hashes nor gathers a part.
    */
   async writeStream(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle> {
     const key = this.key(relPath);
-    const hashed = new HashingChunks(chunks);
-    let producerFailure: unknown;
-    const body = Readable.from(
-      (async function* () {
-        try {
-          // chunks that are ready at once (a snapshot encoded ahead) would otherwise be hashed
-          // and gathered into a whole part in one run of the task thread: hand it back every MiB
-          let since = 0;
-          for await (const c of hashed) {
-            yield c;
-            since += c.byteLength;
-            if (since >= YIELD_EVERY) {
-              since = 0;
-              await yieldToLoop();
-            }
-          }
-        } catch (e) {
-          producerFailure = e;
-          throw e;
-        }
-      })(),
-      { objectMode: false },
-    );
+    const signed = plainHttp(this.config.endpoint);
+    const hash = new BackgroundSha256(signed);
+    let upload: MultipartUpload | undefined;
     try {
-      const { client, lib } = await this.connect();
-      await new lib.Upload({
-        client,
-        params: { Bucket: this.bucket, Key: key, Body: body, ...this.encryption },
-        partSize: PART_SIZE,
-        queueSize: UPLOAD_QUEUE,
-      }).done();
+      const conn = await this.connect();
+      let part: Uint8Array[] = [];
+      let partBytes = 0;
+      let since = 0;
+      for await (const c of chunks) {
+        if (c.byteLength === 0) continue;
+        hash.update(c);
+        part.push(c);
+        partBytes += c.byteLength;
+        if (partBytes >= PART_SIZE) {
+          upload ??= new MultipartUpload(conn, this.bucket, key, this.encryption);
+          await upload.add(part, partBytes, signed ? hash.partDigest() : undefined);
+          part = [];
+          partBytes = 0;
+        }
+        // chunks that are ready at once (a snapshot encoded ahead) would otherwise all be taken
+        // in one run of the task thread: hand it back every MiB
+        since += c.byteLength;
+        if (since >= YIELD_EVERY) {
+          since = 0;
+          await yieldToLoop();
+        }
+      }
+      if (upload) {
+        if (partBytes > 0) await upload.add(part, partBytes, signed ? hash.partDigest() : undefined);
+        await upload.complete();
+      } else {
+        const { client, s3 } = conn;
+        const body = new ChunkedBody(part, signed ? await hash.partDigest() : undefined);
+        await client
+          .send(
+            new s3.PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body as unknown as Readable,
+              ContentLength: partBytes,
+              ...this.encryption,
+            }),
+          )
+          .catch((err: unknown) => {
+            throw uploadFailed(this.where(key), err);
+          });
+      }
     } catch (err) {
-      if (producerFailure !== undefined) throw producerFailure;
-      if (err instanceof StorageError) throw err;
-      throw new StorageError('UNAVAILABLE', `S3 upload to ${this.where(key)} failed: ${describe(err)}`, {
-        cause: err,
-      });
+      // the producer's (the snapshot's) failures are its own; the upload's are StorageErrors
+      hash.abort();
+      await upload?.abort();
+      throw err;
     }
-    return { path: relPath, size: hashed.size, sha256: hashed.digest() };
+    return { path: relPath, size: hash.size, sha256: await hash.digest() };
   }
 
   async read(relPath: string, expectedSha256?: string): Promise<Buffer> {

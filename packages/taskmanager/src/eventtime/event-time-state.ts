@@ -269,8 +269,8 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
     }) as KeyedStateSnapshotMaterializer;
     const innerBatches = inner.batches;
     if (innerBatches)
-      materialize.batches = () => {
-        const b = innerBatches();
+      materialize.batches = (opts) => {
+        const b = innerBatches(opts);
         const kinds = { ...b.kinds, ...KINDS };
         return {
           kinds,

@@ -207,9 +207,14 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       kinds[name] = table.kind;
       views.push({ table, pre: table.openView() });
     }
-    const batches = (): KeyedStateBatches => ({
+    const slicing = this.snapshotSlicing;
+    const batches = (opts?: { segments?: boolean }): KeyedStateBatches => ({
       kinds,
-      batches: heapSnapshotBatches(views, maxParallelism, this.snapshotSlicing),
+      batches: heapSnapshotBatches(
+        views,
+        maxParallelism,
+        opts?.segments === false ? { ...slicing, minSegment: Infinity } : slicing,
+      ),
     });
     const materialize = (() => collectBatches(batches())) as KeyedStateSnapshotMaterializer;
     materialize.batches = batches;

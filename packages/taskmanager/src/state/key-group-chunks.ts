@@ -1,4 +1,4 @@
-import { valueEncoder } from '@weir/core';
+import { sharedChunk, valueEncoder } from '@weir/core';
 
 /**
  * The encoded entries of a snapshot, per key group, in chunks of CHUNK_BYTES written in place:
@@ -116,7 +116,7 @@ export class KeyGroupChunks {
       (this.parts[kg] ??= []).push(cur.subarray(from, end));
       this.closed[kg]! += end - from;
     }
-    const b = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
+    const b = sharedChunk(Math.max(CHUNK_BYTES, room));
     this.bufs[kg] = b;
     this.pos[kg] = 0;
     this.segStart[kg] = 0;

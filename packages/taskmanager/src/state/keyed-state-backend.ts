@@ -58,9 +58,10 @@ export interface KeyedStateSnapshotMaterializer {
   /**
    * Backends that produce their snapshot piecewise (heap): the batches, produced while the
    * checkpoint's writer consumes them, so no whole-state buffer exists; the view is released
-   * when the iteration ends, fails or is abandoned with `return()`.
+   * when the iteration ends, fails or is abandoned with `return()`. `segments: false`: each key
+   * group in one batch at the end (see heapSnapshotBatches; the writer of an S3 upload asks so).
    */
-  batches?: () => KeyedStateBatches;
+  batches?: (opts?: { segments?: boolean }) => KeyedStateBatches;
   /** gives the view up unread (a checkpoint that failed before its asynchronous part) */
   discard?: () => void;
 }

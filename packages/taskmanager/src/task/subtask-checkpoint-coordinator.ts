@@ -220,7 +220,10 @@ export class SubtaskCheckpointCoordinator {
         if (batches) {
           const file = `${s.operatorId}/${this.tdd.subtaskIndex}-${randomUUID()}`;
           written.push(`${directory}/${file}`);
-          const kb = batches();
+          // S3 uploads whole parts (16 MiB), after the encoding in practice: segments handed on
+          // while encoding made S3 checkpoints slower and their stalls longer in every
+          // measurement (bench/README.md), so there each key group comes whole at the end
+          const kb = batches({ segments: storage.location.scheme !== 's3' });
           // an abort stops the writing at the next key group and releases the snapshot's views
           const out = await writeKeyedSnapshot(storage, `${directory}/${file}`, kb, () =>
             this.abortedCheckpoints.has(id) || this.task.isTerminal ? `checkpoint ${id} aborted` : undefined,

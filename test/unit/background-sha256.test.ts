@@ -1,0 +1,96 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { BackgroundSha256, sharedChunk } from '../../packages/core/src/index.js';
+import { ValueStateDescriptor } from '../../packages/api/src/index.js';
+import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
+import { ROOT } from '../helpers/cli.js';
+
+const sha = (...bs: Uint8Array[]): string => {
+  const h = createHash('sha256');
+  for (const b of bs) h.update(b);
+  return h.digest('hex');
+};
+
+/** `b` copied into shared memory */
+const shared = (b: Uint8Array): Buffer => {
+  const s = sharedChunk(b.byteLength);
+  s.set(b);
+  return s;
+};
+
+describe('SHA-256 of checkpoint files on the hashing thread', () => {
+  test('shared and ordinary chunks, views into larger buffers, several streams at once: the same digests as on the thread', async () => {
+    const a = randomBytes(3 << 20);
+    const b = randomBytes(70_000);
+    const c = shared(randomBytes(2_000_001));
+    const one = new BackgroundSha256();
+    const two = new BackgroundSha256();
+    one.update(a.subarray(5, 1_500_000));
+    two.update(c);
+    one.update(c.subarray(7, 1_000_000));
+    two.update(b);
+    one.update(new Uint8Array(0));
+    one.update(b);
+    assert.equal(await two.digest(), sha(c, b));
+    assert.equal(one.size, 1_499_995 + 999_993 + 70_000);
+    assert.equal(await one.digest(), sha(a.subarray(5, 1_500_000), c.subarray(7, 1_000_000), b));
+    assert.equal(await new BackgroundSha256().digest(), sha());
+  });
+
+  test('part digests cover the bytes between them; the file digest all of them', async () => {
+    const parts = [randomBytes(1_200_000), randomBytes(10), randomBytes(2_500_000)];
+    const h = new BackgroundSha256(true);
+    h.update(parts[0]!.subarray(0, 600_000));
+    h.update(shared(parts[0]!.subarray(600_000)));
+    const p0 = h.partDigest();
+    h.update(parts[1]!);
+    const p1 = h.partDigest();
+    h.update(parts[2]!);
+    assert.deepEqual(
+      await Promise.all([p0, p1, h.partDigest()]),
+      parts.map((p) => sha(p)),
+    );
+    assert.equal(await h.digest(), sha(...parts));
+    await assert.rejects(h.digest(), /ended/);
+    assert.throws(() => new BackgroundSha256().partDigest(), /parts/);
+  });
+
+  test('aborted and dropped streams leave nothing behind: later streams hash correctly and the process exits', () => {
+    // in a process of its own: a stream left open would keep it alive (the test times out)
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `import { BackgroundSha256 } from './packages/core/src/index.js';
+         const a = new BackgroundSha256(); a.update(Buffer.alloc(3 << 20, 1)); a.abort();
+         try { new BackgroundSha256().partDigest(); } catch {}
+         new BackgroundSha256().update(Buffer.from('dropped before anything reached the worker'));
+         const b = new BackgroundSha256(); b.update(Buffer.from('abc'));
+         console.log(await b.digest());`,
+      ],
+      { cwd: ROOT, timeout: 30_000, encoding: 'utf8' },
+    );
+    assert.equal(out.trim(), sha(Buffer.from('abc')));
+  });
+
+  test("a heap snapshot's chunks are in shared memory: the hashing thread reads them without a copy", async () => {
+    const b = new HeapKeyedStateBackend();
+    const s = b.getState(new ValueStateDescriptor<string>('v'));
+    for (let k = 0; k < 5000; k++) {
+      b.setCurrentKey(k);
+      s.update('x'.repeat(k % 300));
+    }
+    let parts = 0;
+    for await (const batch of b.snapshot(128).batches!().batches)
+      for (const p of batch.parts) {
+        parts++;
+        assert.ok(p.buffer instanceof SharedArrayBuffer);
+      }
+    assert.ok(parts >= 128);
+  });
+});
