@@ -343,6 +343,25 @@ describe('timestamps on the wire', () => {
     }
   });
 
+  test('runs a few milliseconds apart that cross the widest span of the varint form round-trip and fit', () => {
+    // per block: a record at 0, then runs 7 ms apart from 60 ms below 2^31 on: the varint form
+    // ends mid-buffer, on a run that starts close to the one before it
+    for (const size of [64, 128, 256, 1024]) {
+      const { partition, frames, receive } = pipe(size);
+      const expected: number[] = [];
+      for (let b = 0; b < 100; b++) {
+        const ts = [0, ...Array.from({ length: 40 }, (_, j) => 2 ** 31 - 60 + 7 * (j >> 1))];
+        for (const t of ts) {
+          expected.push(t);
+          partition.emitTimestamped(0, 'x', t);
+        }
+      }
+      partition.flushAll();
+      assert.ok(frames.every((f) => f.byteLength <= size));
+      assert.deepEqual(receive().timestamps, expected, `size ${size}`);
+    }
+  });
+
   test('a buffer of records without timestamps that a timestamped record joins near its end fits', () => {
     // the records before the first timestamped one form a run of their own in the runs form
     for (const size of [64, 128, 256]) {

@@ -167,13 +167,21 @@ function startRun(sp: ResultSubpartition, t: number): void {
     if (sp.tsIntegers && !Number.isSafeInteger(t)) sp.tsIntegers = false;
   }
   sp.runLimit = (sp.buffer?.length ?? 0) - runsBlockBytes(sp);
+  // integer timestamps a new run may have and start in place: a one-byte difference, the
+  // span and safe integers kept, so the varint form stays and grows by less than RUN_BYTES
+  if (varintRunsFit(sp)) {
+    sp.newRunMin = Math.max(t - 63, sp.tsMax - MAX_VARINT_SPAN, Number.MIN_SAFE_INTEGER);
+    sp.newRunMax = Math.min(t + 63, sp.tsMin + MAX_VARINT_SPAN, Number.MAX_SAFE_INTEGER);
+  } else {
+    sp.newRunMin = Infinity;
+    sp.newRunMax = -Infinity;
+  }
 }
 
 /**
- * A record encoded up to `end` in the open timed buffer that did not take the common case
- * (extending the last run with the runs form still fitting): kept (true) when the timestamp
- * block of the smaller form still fits after it. A fast source starts a run every few dozen
- * records, so this runs for those.
+ * A record encoded up to `end` in the open timed buffer that did not take the common cases
+ * (extending the last run, or a new run close to it, with the runs form still fitting): kept
+ * (true) when the timestamp block of the smaller form still fits after it.
  */
 function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: number): boolean {
   const n = sp.count + 1;
@@ -192,6 +200,8 @@ function resetTimestamps(sp: ResultSubpartition): void {
   sp.runs = 0;
   sp.lastTs = NaN;
   sp.runLimit = -1;
+  sp.newRunMin = Infinity;
+  sp.newRunMax = -Infinity;
   sp.tsMin = Infinity;
   sp.tsMax = -Infinity;
   sp.tsIntegers = true;
@@ -320,6 +330,9 @@ class ResultSubpartition {
   lastTs = NaN;
   /** where a record extending the last run may end so the runs form still fits the buffer */
   runLimit = -1;
+  /** timestamps a new run may have and start in place (see startRun); none while the buffer has no runs */
+  newRunMin = Infinity;
+  newRunMax = -Infinity;
   /** smallest and largest timestamp of the open buffer, and whether all are integers */
   tsMin = Infinity;
   tsMax = -Infinity;
@@ -433,9 +446,21 @@ export class ResultPartition {
         throw this.refused(e);
       }
       if (end >= 0) {
-        // the common case, where the runs form still fits: the record extends the last run
-        // (a fast source starts a new one every few dozen records)
-        if (timestamp === sp.lastTs && end <= sp.runLimit) {
+        // the common cases, where the runs form still fits: the record extends the last run,
+        // or starts a new one a millisecond or so on (a fast source: every few dozen records)
+        if (timestamp === sp.lastTs) {
+          if (end <= sp.runLimit) {
+            sp.pos = end;
+            sp.count++;
+            return;
+          }
+        } else if (
+          end <= sp.runLimit - RUN_BYTES &&
+          timestamp >= sp.newRunMin &&
+          timestamp <= sp.newRunMax &&
+          Math.floor(timestamp) === timestamp
+        ) {
+          startRun(sp, timestamp);
           sp.pos = end;
           sp.count++;
           return;
