@@ -4,9 +4,11 @@
  * reader, the source head a task builds (with a WatermarkStrategy: assigner, generator,
  * watermark hold), the hash record writer, a result partition of 2 subpartitions, input
  * gates decoding the buffers, and a per-key count reading each record's timestamp slot.
- * `node --import tsx bench/eventtime-path.ts`; RECORDS (default 10,000,000), RUNS (default 5).
+ * `node --import tsx bench/eventtime-path.ts`; RECORDS (default 10,000,000), RUNS (default 5),
+ * SOURCE_PARALLELISM (default 1: this reader is subtask 0 of that many, so with 2 it reads every
+ * other record and a channel gets the ~25 records per millisecond it gets in the cluster job).
  * Prints records per CPU-second without and with event time (alternating runs, each in its own process;
- * medians) and the cost.
+ * medians), the cost, and the bytes per record the partition sent (records and timestamps).
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -27,11 +29,14 @@ import {
 const RECORDS = Number(process.env.RECORDS ?? 10_000_000);
 const RUNS = Number(process.env.RUNS ?? 5);
 const MAX_P = 128;
+const SOURCE_PARALLELISM = Number(process.env.SOURCE_PARALLELISM ?? 1);
+/** the records this reader emits */
+const READ = Math.ceil(RECORDS / SOURCE_PARALLELISM);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-function run(eventTime: boolean): number {
-  const info = { subtaskIndex: 0, parallelism: 1 } as never;
+function run(eventTime: boolean): { rate: number; bytesPerRecord: number } {
+  const info = { subtaskIndex: 0, parallelism: SOURCE_PARALLELISM } as never;
   const reader = new DataGeneratorSource<number>((i) => i, RECORDS).createReader(info);
   const slot: RecordTimestamp = { value: undefined };
   const gates = [new InputGate(1, () => {}), new InputGate(1, () => {})];
@@ -118,24 +123,31 @@ function run(eventTime: boolean): number {
   const s = (cpu.user + cpu.system) / 1e6;
   let total = 0;
   for (const c of counts.values()) total += c;
-  if (total !== RECORDS) throw new Error(`counted ${total} records, expected ${RECORDS}`);
+  if (total !== READ) throw new Error(`counted ${total} records, expected ${READ}`);
   if (eventTime && tsSum === 0) throw new Error('no timestamps arrived');
-  return RECORDS / s;
+  return { rate: READ / s, bytesPerRecord: partition.bytesOut / READ };
 }
 
 // each run in a process of its own, so one variant's code does not make the other's polymorphic
 const variant = process.env.EVENTTIME_PATH_VARIANT;
 if (variant !== undefined) {
-  console.log(run(variant === 'with'));
+  const r = run(variant === 'with');
+  console.log(`${r.rate} ${r.bytesPerRecord}`);
   process.exit(0);
 }
-const runChild = (v: string): number =>
-  Number(
-    execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-      env: { ...process.env, EVENTTIME_PATH_VARIANT: v },
-      encoding: 'utf8',
-    }).trim(),
-  );
+const bytes = { without: 0, with: 0 };
+const runChild = (v: 'without' | 'with'): number => {
+  const [rate, perRecord] = execFileSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url)],
+    { env: { ...process.env, EVENTTIME_PATH_VARIANT: v }, encoding: 'utf8' },
+  )
+    .trim()
+    .split(' ')
+    .map(Number);
+  bytes[v] = perRecord!;
+  return rate!;
+};
 const without: number[] = [];
 const withTs: number[] = [];
 for (let r = 0; r < RUNS; r++) {
@@ -147,3 +159,6 @@ const b = median(withTs);
 console.log(`without event time ${fmt(a)} records/s (${without.map(fmt).join(', ')})`);
 console.log(`with timestamps and watermarks ${fmt(b)} records/s (${withTs.map(fmt).join(', ')})`);
 console.log(`event-time cost on the path: ${((1 - b / a) * 100).toFixed(1)}%`);
+console.log(
+  `bytes sent per record: ${bytes.without.toFixed(3)} without, ${bytes.with.toFixed(3)} with event time (+${((bytes.with / bytes.without - 1) * 100).toFixed(1)}%)`,
+);

@@ -8,7 +8,11 @@ import {
   type RecordTimestamp,
 } from '../../packages/taskmanager/src/network/record-writer.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
-import { BufferHeader, type TimestampRuns } from '../../packages/taskmanager/src/network/buffer-format.js';
+import {
+  BufferHeader,
+  VARINT_RUNS,
+  type TimestampRuns,
+} from '../../packages/taskmanager/src/network/buffer-format.js';
 import { StatusWatermarkValve } from '../../packages/taskmanager/src/eventtime/watermark-valve.js';
 
 const BUFFER = 32 * 1024;
@@ -188,7 +192,10 @@ describe('timestamps on the wire', () => {
     const widths = new Set(
       frames.filter((f) => f[0] === BufferHeader.RECORDS_WITH_TIMESTAMPS).map((f) => f[f.byteLength - 1]),
     );
-    assert.deepEqual([...widths].sort(), [0, 1, 2, 4, 8]);
+    assert.deepEqual(
+      [...widths].sort((a, b) => a! - b!),
+      [0, 1, 2, 4, 8, VARINT_RUNS],
+    );
     const got = receive();
     assert.equal(got.records.length, 20_000);
     assert.deepEqual(got.timestamps, expected);
@@ -243,14 +250,157 @@ describe('timestamps on the wire', () => {
     }
     timed.partition.flushAll();
     const widths = new Set(timed.frames.map((f) => f[f.byteLength - 1]));
-    assert.deepEqual([...widths], [0]);
+    assert.deepEqual([...widths], [VARINT_RUNS]);
     const bytes = (fs: Uint8Array[]): number => fs.reduce((n, f) => n + f.byteLength, 0);
-    // 12 bytes per run of 100 one-byte records (one-byte offsets would double the bytes)
+    // two bytes per run of 100 one-byte records (fixed runs take 12, one-byte offsets 100)
     assert.ok(
-      bytes(timed.frames) < 1.15 * bytes(plain.frames),
+      bytes(timed.frames) < 1.03 * bytes(plain.frames),
       `${bytes(timed.frames)} vs ${bytes(plain.frames)}`,
     );
     assert.deepEqual(timed.receive().timestamps, expected);
+  });
+
+  test('varint runs: differences of either sign, epoch and negative times, runs of any length, and the span limit', () => {
+    const cases: Array<{ name: string; runs: Array<[number, number]>; varint: boolean }> = [
+      {
+        // out of order from run to run, up to the widest difference the form takes
+        name: 'differences of either sign',
+        runs: [
+          [3, 1_700_000_000_000],
+          [1, 1_700_000_000_000 - 64],
+          [2, 1_700_000_000_000 - 64 + 2 ** 31 - 1],
+          [1, 1_700_000_000_000 - 5],
+          [4, 1_700_000_000_000 + 64],
+          [1, 1_700_000_000_000 - 64],
+        ],
+        varint: true,
+      },
+      {
+        name: 'negative times',
+        runs: [
+          [50, -8.64e15],
+          [60, -8.64e15 + 1],
+          [40, -8.64e15],
+        ],
+        varint: true,
+      },
+      // one-byte records: runs of 127, 128, 16,383 and 16,384 records (one, two and three varint bytes)
+      {
+        name: 'long runs',
+        runs: [
+          [127, 7],
+          [128, 8],
+          [16_383, 9],
+          [16_384, 10],
+          [1, 7],
+        ],
+        varint: true,
+      },
+      // a span of 2^31: not the varint form (its differences would not fit an int32)
+      {
+        name: 'span 2^31',
+        runs: [
+          [40, 0],
+          [40, 2 ** 31],
+          [40, 0],
+        ],
+        varint: false,
+      },
+    ];
+    for (const c of cases) {
+      const { partition, frames, receive } = pipe();
+      const expected: number[] = [];
+      for (const [n, t] of c.runs)
+        for (let i = 0; i < n; i++) {
+          expected.push(t);
+          partition.emitTimestamped(0, i % 100, t);
+        }
+      partition.flushAll();
+      const widths = frames.map((f) => f[f.byteLength - 1]);
+      if (c.varint) assert.ok(widths.includes(VARINT_RUNS), `${c.name}: widths ${widths.join(',')}`);
+      else assert.ok(!widths.includes(VARINT_RUNS), `${c.name}: widths ${widths.join(',')}`);
+      assert.deepEqual(receive().timestamps, expected, c.name);
+    }
+  });
+
+  test('varint runs filling a buffer to its last byte (every record size, runs of two) round-trip and fit', () => {
+    // integer timestamps a million apart: offsets would take four bytes a record, so runs of
+    // two (about five bytes a run as varints) are the smallest form and decide where a buffer ends
+    for (const size of [64, 256, 300, 1024]) {
+      const { partition, frames, receive } = pipe(size);
+      const expected: number[] = [];
+      for (let i = 0; i < 3_000; i++) {
+        const t = 1_700_000_000_000 + (i >> 1) * 1_000_000;
+        expected.push(t);
+        partition.emitTimestamped(0, 'x'.repeat(i % 23), t);
+      }
+      partition.flushAll();
+      assert.ok(frames.every((f) => f.byteLength <= size));
+      assert.ok(frames.some((f) => f[f.byteLength - 1] === VARINT_RUNS));
+      // some buffers end within a few bytes of the size: the reservation is not wasteful
+      assert.ok(frames.some((f) => f.byteLength > size - 4));
+      assert.deepEqual(receive().timestamps, expected);
+    }
+  });
+
+  test('runs a few milliseconds apart that cross the widest span of the varint form round-trip and fit', () => {
+    // per block: a record at 0, then runs 7 ms apart from 60 ms below 2^31 on: the varint form
+    // ends mid-buffer, on a run that starts close to the one before it
+    for (const size of [64, 128, 256, 1024]) {
+      const { partition, frames, receive } = pipe(size);
+      const expected: number[] = [];
+      for (let b = 0; b < 100; b++) {
+        const ts = [0, ...Array.from({ length: 40 }, (_, j) => 2 ** 31 - 60 + 7 * (j >> 1))];
+        for (const t of ts) {
+          expected.push(t);
+          partition.emitTimestamped(0, 'x', t);
+        }
+      }
+      partition.flushAll();
+      assert.ok(frames.every((f) => f.byteLength <= size));
+      assert.deepEqual(receive().timestamps, expected, `size ${size}`);
+    }
+  });
+
+  test('a buffer of records without timestamps that a timestamped record joins near its end fits', () => {
+    // the records before the first timestamped one form a run of their own in the runs form
+    for (const size of [64, 128, 256]) {
+      for (let fill = 0; fill < 40; fill++) {
+        const { partition, frames, receive } = pipe(size);
+        const expected: Array<number | undefined> = [];
+        for (let i = 0; i < 200; i++) {
+          // untimed records, then a timestamped one at each position of a buffer in turn
+          const ts = i % 41 === fill ? 1_000 + i * 1e9 + 0.5 : undefined;
+          expected.push(ts);
+          if (ts === undefined) partition.emit(0, 'abc');
+          else partition.emitTimestamped(0, 'abc', ts);
+        }
+        partition.flushAll();
+        assert.ok(
+          frames.every((f) => f.byteLength <= size),
+          `size ${size}, fill ${fill}: ${frames.map((f) => f.byteLength).join(',')}`,
+        );
+        assert.deepEqual(receive().timestamps, expected);
+      }
+    }
+  });
+
+  test('a corrupt varint runs block is refused with the channel named', () => {
+    const { partition, frames } = pipe();
+    for (let i = 0; i < 300; i++) partition.emitTimestamped(0, i, 1_000 + (i >> 4));
+    partition.flushAll();
+    const frame = frames[0]!;
+    assert.equal(frame[frame.byteLength - 1], VARINT_RUNS);
+    // one run more than the varints hold
+    const bad = new Uint8Array(frame);
+    const view = new DataView(bad.buffer);
+    view.setUint32(bad.byteLength - 9, view.getUint32(bad.byteLength - 9) + 1);
+    const gate = new InputGate(1, () => {});
+    gate.onFrame(0, 'buffer', bad);
+    assert.throws(
+      () => gate.pollNext({ onRecords: () => {}, onEvent: () => {} }),
+      /Input channel 0: corrupt network buffer/,
+    );
   });
 
   test('a record larger than a buffer keeps its timestamp', () => {

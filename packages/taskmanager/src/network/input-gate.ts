@@ -1,6 +1,6 @@
 import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
-import { BufferHeader, RECORDS_START, type TimestampRuns } from './buffer-format.js';
+import { BufferHeader, RECORDS_START, VARINT_RUNS, type TimestampRuns } from './buffer-format.js';
 import type { BufferDebloater } from './buffer-debloater.js';
 
 interface QueuedFrame {
@@ -250,6 +250,25 @@ export class InputGate {
       const count = view.getUint32(2);
       const len = bytes.byteLength;
       const w = bytes[len - 1]!;
+      if (w === VARINT_RUNS) {
+        const runs = len >= 17 ? view.getUint32(len - 9) : 0;
+        const start = len - 17 - (len >= 17 ? view.getUint32(len - 5) : 0);
+        if (start < RECORDS_START)
+          throw new Error(
+            `Input channel ${ch.index}: corrupt network buffer (timestamps of ${count} records)`,
+          );
+        const timestamps = readVarintRuns(
+          bytes,
+          start,
+          len - 17,
+          runs,
+          view.getFloat64(len - 17),
+          count,
+          ch.index,
+        );
+        handler.onRecords(decodeRecords(bytes.subarray(1, start)), ch.index, timestamps);
+        return;
+      }
       const runs = w === 0 && len >= 5 ? view.getUint32(len - 5) : 0;
       const start = w === 0 ? len - 5 - 12 * runs : w === 8 ? len - 1 - 8 * count : len - 9 - w * count;
       if ((w !== 0 && w !== 1 && w !== 2 && w !== 4 && w !== 8) || start < RECORDS_START)
@@ -311,7 +330,55 @@ export class InputGate {
   }
 }
 
-/** The runs form of a timestamp block (see buffer-format.ts). */
+/** One unsigned LEB128 varint of at most five bytes at `at.p`, which moves past it. */
+function readVarint(bytes: Uint8Array, at: { p: number }): number {
+  let p = at.p;
+  let b = bytes[p++]!;
+  let v = b & 0x7f;
+  for (let scale = 0x80; b >= 0x80 && scale <= 0x10000000; scale *= 0x80) {
+    b = bytes[p++]!;
+    v += (b & 0x7f) * scale;
+  }
+  at.p = p;
+  return v;
+}
+
+/**
+ * The varint runs form of a timestamp block (see buffer-format.ts): the varints from `start`
+ * to `end`, each run's timestamp the previous one's plus its difference, from `first`.
+ */
+function readVarintRuns(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  runs: number,
+  first: number,
+  count: number,
+  channel: number,
+): TimestampRuns {
+  // at least two bytes per run: a corrupt count cannot ask for a huge array
+  if (runs * 2 > end - start)
+    throw new Error(`Input channel ${channel}: corrupt network buffer (${runs} timestamp runs)`);
+  const starts = new Uint32Array(runs);
+  const values = new Float64Array(runs);
+  const at = { p: start };
+  let records = 0;
+  let t = first;
+  for (let r = 0; r < runs; r++) {
+    starts[r] = records;
+    records += readVarint(bytes, at);
+    const z = readVarint(bytes, at);
+    t += (z >>> 1) ^ -(z & 1);
+    values[r] = t;
+  }
+  if (records !== count || at.p !== end)
+    throw new Error(
+      `Input channel ${channel}: corrupt network buffer (timestamp runs of ${records} records, not ${count})`,
+    );
+  return { runs, starts, values };
+}
+
+/** The fixed runs form of a timestamp block (see buffer-format.ts). */
 function readRuns(
   view: DataView,
   start: number,

@@ -1,6 +1,6 @@
 import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core';
 import type { FrameKind } from '../worker-protocol.js';
-import { BufferHeader, RECORDS_START, TARGET_BUFFER_BYTES } from './buffer-format.js';
+import { BufferHeader, RECORDS_START, TARGET_BUFFER_BYTES, VARINT_RUNS } from './buffer-format.js';
 import { SpillFile } from './spill-file.js';
 
 export type FrameSink = (
@@ -34,9 +34,69 @@ interface Frame {
  */
 /** The most a timestamp block for one record can take (a 1-byte offset, the float64 base, the width byte). */
 const MAX_TIMESTAMP_BLOCK_ONE = 10;
-/** A runs block (see buffer-format.ts): the run count and the width byte, then 12 bytes per run. */
+/** A fixed runs block (see buffer-format.ts): the run count and the width byte, then 12 bytes per run. */
 const RUNS_FIXED = 5;
 const RUN_BYTES = 12;
+/** A varint runs block: the first run's timestamp, the run count, the varints' bytes and the width byte. */
+const VARINT_RUNS_FIXED = 17;
+/** The widest span of a buffer's timestamps the varint runs form takes: every difference is an int32. */
+const MAX_VARINT_SPAN = 0x7fffffff;
+
+/** Bytes of `v` (a uint32) as an unsigned LEB128 varint. */
+function varintBytes(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+/** An int32 difference as an unsigned number, small for small differences of either sign. */
+function zigzag(d: number): number {
+  return ((d << 1) ^ (d >> 31)) >>> 0;
+}
+
+function writeVarint(buf: Buffer, p: number, v: number): number {
+  while (v >= 0x80) {
+    buf[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[p] = v;
+  return p + 1;
+}
+
+/**
+ * Whether the open buffer's runs can take the varint form: every timestamp an integer, none
+ * missing, all within MAX_VARINT_SPAN of each other. Once false, false until the buffer closes.
+ */
+function varintRunsFit(sp: ResultSubpartition): boolean {
+  return sp.tsIntegers && !sp.tsMissing && sp.tsMax - sp.tsMin <= MAX_VARINT_SPAN;
+}
+
+/**
+ * Bytes of the runs form of the open buffer's timestamps: the smaller of varint and fixed
+ * runs. The open run's length is counted at the most it can take, so records that extend
+ * that run leave the size as it is.
+ */
+function runsBlockBytes(sp: ResultSubpartition): number {
+  const fixed = RUNS_FIXED + RUN_BYTES * sp.runs;
+  if (!varintRunsFit(sp)) return fixed;
+  const v = VARINT_RUNS_FIXED + sp.varintBytes + sp.openRunBytes;
+  return v < fixed ? v : fixed;
+}
+
+/** runsBlockBytes once a new run with timestamp `t` (NaN: none) starts at record `sp.count`. */
+function runsBlockBytesWith(sp: ResultSubpartition, t: number): number {
+  // records before the first timestamped one of a buffer form a run without a timestamp
+  const untimed = !sp.timed && sp.count > 0;
+  const runs = sp.runs + (untimed ? 2 : 1);
+  const fixed = RUNS_FIXED + RUN_BYTES * runs;
+  if (untimed || t !== t || !Number.isSafeInteger(t) || !sp.tsIntegers || sp.tsMissing) return fixed;
+  const min = t < sp.tsMin ? t : sp.tsMin;
+  const max = t > sp.tsMax ? t : sp.tsMax;
+  if (max - min > MAX_VARINT_SPAN) return fixed;
+  const r = sp.runs;
+  const closed =
+    r > 0 ? varintBytes(sp.count - sp.runStarts[r - 1]!) + varintBytes(zigzag(t - sp.lastTs)) : 1;
+  const v = VARINT_RUNS_FIXED + sp.varintBytes + closed + varintBytes(sp.buffer?.length ?? 0);
+  return v < fixed ? v : fixed;
+}
 
 /** Bytes per timestamp when the buffer's timestamps span `min..max` (see buffer-format.ts). */
 function timestampWidth(min: number, max: number, integers: boolean): 1 | 2 | 4 | 8 {
@@ -52,10 +112,10 @@ function offsetsBlockBytes(w: 1 | 2 | 4 | 8, count: number): number {
 }
 
 /**
- * The size of the timestamp block of `count` records in `runs` runs once `t` joins the open
- * buffer's timestamps: the smaller of the offsets form and the runs form.
+ * The size of the open buffer's timestamp block once one more record, with timestamp `t`
+ * (NaN: none), joins it: the smaller of the offsets form and the runs form.
  */
-function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number, runs: number): number {
+function timestampBlockBytes(sp: ResultSubpartition, t: number): number {
   let min = sp.tsMin;
   let max = sp.tsMax;
   let integers = sp.tsIntegers;
@@ -65,7 +125,9 @@ function timestampBlockBytes(sp: ResultSubpartition, t: number, count: number, r
     if (!Number.isSafeInteger(t)) integers = false;
   }
   const w = timestampWidth(min, max, integers);
-  return Math.min(offsetsBlockBytes(w, count), RUNS_FIXED + RUN_BYTES * runs);
+  const offsets = offsetsBlockBytes(w, sp.count + 1);
+  const runs = sp.timed && continuesRun(sp, t) ? runsBlockBytes(sp) : runsBlockBytesWith(sp, t);
+  return offsets < runs ? offsets : runs;
 }
 
 /** Whether `t` continues the open buffer's last run (NaN continues a run of records without one). */
@@ -81,6 +143,11 @@ function continuesRun(sp: ResultSubpartition, t: number): boolean {
  */
 function startRun(sp: ResultSubpartition, t: number): void {
   const r = sp.runs;
+  // what the varint form takes for the run before (its length, now known) and this one's
+  // difference; only read while varintRunsFit, which a NaN or a wide span ends for the buffer
+  sp.varintBytes +=
+    r > 0 ? varintBytes(sp.count - sp.runStarts[r - 1]!) + varintBytes(zigzag(t - sp.lastTs)) : 1;
+  sp.openRunBytes = varintBytes(sp.buffer?.length ?? 0);
   if (r >= sp.runTs.length) {
     const starts = new Uint32Array(2 * r);
     starts.set(sp.runStarts);
@@ -93,24 +160,35 @@ function startRun(sp: ResultSubpartition, t: number): void {
   sp.runTs[r] = t;
   sp.runs = r + 1;
   sp.lastTs = t;
-  sp.runLimit = (sp.buffer?.length ?? 0) - RUNS_FIXED - RUN_BYTES * (r + 1);
-  if (t !== t) return;
-  if (t < sp.tsMin) sp.tsMin = t;
-  if (t > sp.tsMax) sp.tsMax = t;
-  if (sp.tsIntegers && !Number.isSafeInteger(t)) sp.tsIntegers = false;
+  if (t !== t) sp.tsMissing = true;
+  else {
+    if (t < sp.tsMin) sp.tsMin = t;
+    if (t > sp.tsMax) sp.tsMax = t;
+    if (sp.tsIntegers && !Number.isSafeInteger(t)) sp.tsIntegers = false;
+  }
+  sp.runLimit = (sp.buffer?.length ?? 0) - runsBlockBytes(sp);
+  // integer timestamps a new run may have and start in place: a one-byte difference, the
+  // span and safe integers kept, so the varint form stays and grows by less than RUN_BYTES
+  if (varintRunsFit(sp)) {
+    sp.newRunMin = Math.max(t - 63, sp.tsMax - MAX_VARINT_SPAN, Number.MIN_SAFE_INTEGER);
+    sp.newRunMax = Math.min(t + 63, sp.tsMin + MAX_VARINT_SPAN, Number.MAX_SAFE_INTEGER);
+  } else {
+    sp.newRunMin = Infinity;
+    sp.newRunMax = -Infinity;
+  }
 }
 
 /**
  * A record encoded up to `end` in the open timed buffer that did not take the common cases
- * (extending the last run, or a new run, with the runs form still fitting): kept (true) when
- * the timestamp block of the smaller form still fits after it.
+ * (extending the last run, or a new run close to it, with the runs form still fitting): kept
+ * (true) when the timestamp block of the smaller form still fits after it.
  */
 function placeTimestamped(sp: ResultSubpartition, buf: Buffer, end: number, t: number): boolean {
   const n = sp.count + 1;
   if (t === sp.lastTs) {
     const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
     if (end + offsetsBlockBytes(w, n) > buf.length) return false;
-  } else if (end + timestampBlockBytes(sp, t, n, sp.runs + 1) > buf.length) return false;
+  } else if (end + timestampBlockBytes(sp, t) > buf.length) return false;
   else startRun(sp, t);
   sp.pos = end;
   sp.count = n;
@@ -122,9 +200,13 @@ function resetTimestamps(sp: ResultSubpartition): void {
   sp.runs = 0;
   sp.lastTs = NaN;
   sp.runLimit = -1;
+  sp.newRunMin = Infinity;
+  sp.newRunMax = -Infinity;
   sp.tsMin = Infinity;
   sp.tsMax = -Infinity;
   sp.tsIntegers = true;
+  sp.tsMissing = false;
+  sp.varintBytes = 0;
 }
 
 const f64 = new Float64Array(1);
@@ -140,11 +222,11 @@ function writeFloat64BE(buf: Buffer, p: number, v: number): void {
 }
 
 /**
- * Writes the timestamp block after the records at `pos`, in the smaller form (see
- * buffer-format.ts): runs of equal timestamps when records come many to a millisecond, else
- * one offset per record from the smallest timestamp in the narrowest width that holds their
- * range, or float64 timestamps when they are not all integers or span 2^32 ms or more.
- * Gives the end.
+ * Writes the timestamp block after the records at `pos`, in the smallest form (see
+ * buffer-format.ts): runs of equal timestamps when records come many to a millisecond
+ * (varint runs when the timestamps allow), else one offset per record from the smallest
+ * timestamp in the narrowest width that holds their range, or float64 timestamps when they
+ * are not all integers or span 2^32 ms or more. Gives the end.
  */
 function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): number {
   const w = timestampWidth(sp.tsMin, sp.tsMax, sp.tsIntegers);
@@ -152,8 +234,30 @@ function writeTimestampBlock(buf: Buffer, pos: number, sp: ResultSubpartition): 
   const runs = sp.runs;
   const starts = sp.runStarts;
   const runTs = sp.runTs;
+  const offsets = offsetsBlockBytes(w, count);
+  const fixed = RUNS_FIXED + RUN_BYTES * runs;
+  // the open run's length as it is, not at the most it could have taken
+  const varint =
+    runs > 0 && varintRunsFit(sp)
+      ? VARINT_RUNS_FIXED + sp.varintBytes + varintBytes(count - starts[runs - 1]!)
+      : Infinity;
   let p = pos;
-  if (RUNS_FIXED + RUN_BYTES * runs <= offsetsBlockBytes(w, count)) {
+  if (varint <= fixed && varint <= offsets) {
+    let prev = runTs[0]!;
+    for (let r = 0; r < runs; r++) {
+      const t = runTs[r]!;
+      p = writeVarint(buf, p, (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!);
+      p = writeVarint(buf, p, zigzag(t - prev));
+      prev = t;
+    }
+    const bytes = p - pos;
+    writeFloat64BE(buf, p, runTs[0]!);
+    buf.writeUInt32BE(runs, p + 8);
+    buf.writeUInt32BE(bytes, p + 12);
+    buf[p + 16] = VARINT_RUNS;
+    return p + VARINT_RUNS_FIXED;
+  }
+  if (fixed <= offsets) {
     // bytes written directly: a run is a few dozen records of a fast source
     for (let r = 0; r < runs; r++, p += RUN_BYTES) {
       const n = (r + 1 < runs ? starts[r + 1]! : count) - starts[r]!;
@@ -226,10 +330,19 @@ class ResultSubpartition {
   lastTs = NaN;
   /** where a record extending the last run may end so the runs form still fits the buffer */
   runLimit = -1;
+  /** timestamps a new run may have and start in place (see startRun); none while the buffer has no runs */
+  newRunMin = Infinity;
+  newRunMax = -Infinity;
   /** smallest and largest timestamp of the open buffer, and whether all are integers */
   tsMin = Infinity;
   tsMax = -Infinity;
   tsIntegers = true;
+  /** whether some record of the open buffer has no timestamp (a run of NaN) */
+  tsMissing = false;
+  /** bytes of the varint runs form for the closed runs' lengths and every run's difference */
+  varintBytes = 0;
+  /** the most the open run's length can take as a varint (its buffer's length as one) */
+  openRunBytes = 1;
 
   constructor(
     readonly index: number,
@@ -334,14 +447,19 @@ export class ResultPartition {
       }
       if (end >= 0) {
         // the common cases, where the runs form still fits: the record extends the last run,
-        // or starts a new one (a fast source: every few dozen records)
+        // or starts a new one a millisecond or so on (a fast source: every few dozen records)
         if (timestamp === sp.lastTs) {
           if (end <= sp.runLimit) {
             sp.pos = end;
             sp.count++;
             return;
           }
-        } else if (end <= sp.runLimit - RUN_BYTES) {
+        } else if (
+          end <= sp.runLimit - RUN_BYTES &&
+          timestamp >= sp.newRunMin &&
+          timestamp <= sp.newRunMax &&
+          Math.floor(timestamp) === timestamp
+        ) {
           startRun(sp, timestamp);
           sp.pos = end;
           sp.count++;
@@ -381,10 +499,7 @@ export class ResultPartition {
     let buf = sp.buffer;
     const hasTimestamp = timestamp === timestamp;
     // with timestamps, room stays free for the timestamp block after the records
-    const reserve =
-      hasTimestamp || sp.timed
-        ? timestampBlockBytes(sp, timestamp, sp.count + 1, sp.runs + (continuesRun(sp, timestamp) ? 0 : 1))
-        : 0;
+    const reserve = hasTimestamp || sp.timed ? timestampBlockBytes(sp, timestamp) : 0;
     if (buf === undefined || sp.pos + n + reserve > buf.length) {
       if (buf !== undefined) this.closeBuffer(sp);
       if (n + RECORDS_START + (hasTimestamp ? MAX_TIMESTAMP_BLOCK_ONE : 0) > this.bufferSize)

@@ -1,0 +1,89 @@
+/**
+ * The event-time cost on the keyed count of bench/jobs/eventtime.ts by TaskManager CPU time,
+ * with more samples than `BENCH_ONLY=eventtime npm run bench` takes in the same time: one local
+ * cluster (2 TaskManagers, 1 slot each, p=2), then PAIRS pairs of the keyed count without and
+ * with timestamps and watermarks back to back (the order alternating from pair to pair), each
+ * job's records per CPU-second of both TaskManager processes (deployment included, as the
+ * bench counts it). Prints both medians, their cost, and the median of the per-pair costs: a
+ * pair's two jobs ran under about the same load.
+ * `node --import tsx bench/eventtime-cpu.ts`; PAIRS (default 8), LINES (default 2,000,000 lines of 10 records). Linux only (/proc).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runJob } from '../packages/client/src/index.js';
+import { LocalCluster } from '../packages/cli/src/index.js';
+import { WORDS_PER_LINE } from './words.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PAIRS = Number(process.env.PAIRS ?? 8);
+const LINES = Number(process.env.LINES ?? 2_000_000);
+const RECORDS = LINES * WORDS_PER_LINE;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** CPU seconds (user + system, all threads) of the TaskManager processes so far. */
+function taskManagerCpuSeconds(cluster: LocalCluster): number {
+  let ticks = 0;
+  for (const id of ['tm-1', 'tm-2']) {
+    const stat = readFileSync(`/proc/${cluster.taskManagerPid(id)}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+  }
+  return ticks / 100; // USER_HZ
+}
+
+async function perCpuSecond(cluster: LocalCluster, mode: string): Promise<number> {
+  const before = taskManagerCpuSeconds(cluster);
+  const log = console.log;
+  console.log = () => {};
+  let code: number;
+  try {
+    code = await runJob(path.join(here, 'jobs', 'eventtime.ts'), {
+      jobmanager: cluster.jobManagerAddress,
+      args: [String(LINES), mode],
+    });
+  } finally {
+    console.log = log;
+  }
+  if (code !== 0) throw new Error(`eventtime.ts ${mode} ended with exit code ${code}`);
+  return RECORDS / (taskManagerCpuSeconds(cluster) - before);
+}
+
+const cluster = new LocalCluster({
+  taskManagers: 2,
+  slots: 1,
+  port: 0,
+  dir: path.join(here, '.tmp-eventtime-cpu'),
+  jobStore: false,
+});
+await cluster.start();
+const without: number[] = [];
+const withTs: number[] = [];
+try {
+  for (let i = 0; i < PAIRS; i++) {
+    if (i % 2 === 0) {
+      without.push(await perCpuSecond(cluster, 'count'));
+      withTs.push(await perCpuSecond(cluster, 'count-watermarks'));
+    } else {
+      withTs.push(await perCpuSecond(cluster, 'count-watermarks'));
+      without.push(await perCpuSecond(cluster, 'count'));
+    }
+    process.stderr.write(`\r\x1b[2K  pair ${i + 1}/${PAIRS}`);
+  }
+} finally {
+  process.stderr.write('\n');
+  await cluster.stop();
+}
+const pct = (a: number, b: number): string => `${((1 - b / a) * 100).toFixed(1)}%`;
+console.log(
+  `without event time ${fmt(median(without))} records per CPU-second (${without.map(fmt).join(', ')})`,
+);
+console.log(`with timestamps and watermarks ${fmt(median(withTs))} (${withTs.map(fmt).join(', ')})`);
+console.log(
+  `event-time cost by TaskManager CPU time: ${pct(median(without), median(withTs))} of the medians`,
+);
+const pairs = without.map((a, i) => (1 - withTs[i]! / a) * 100);
+console.log(
+  `per pair: ${pairs.map((c) => `${c.toFixed(1)}%`).join(', ')}; median ${median(pairs).toFixed(1)}%`,
+);
