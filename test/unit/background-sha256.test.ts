@@ -20,6 +20,14 @@ const shared = (b: Uint8Array): Buffer => {
   return s;
 };
 
+/** Runs an ES module snippet in a node process of its own (cwd: the repository) and gives its output. */
+const inOwnProcess = (code: string, timeout: number): string =>
+  execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: ROOT,
+    timeout,
+    encoding: 'utf8',
+  });
+
 describe('SHA-256 of checkpoint files on the hashing thread', () => {
   test('shared and ordinary chunks, views into larger buffers, several streams at once: the same digests as on the thread', async () => {
     const a = randomBytes(3 << 20);
@@ -59,21 +67,14 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
 
   test('aborted and dropped streams leave nothing behind: later streams hash correctly and the process exits', () => {
     // in a process of its own: a stream left open would keep it alive (the test times out)
-    const out = execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { BackgroundSha256 } from './packages/core/src/index.js';
+    const out = inOwnProcess(
+      `import { BackgroundSha256 } from './packages/core/src/index.js';
          const a = new BackgroundSha256(); a.update(Buffer.alloc(3 << 20, 1)); a.abort();
          try { new BackgroundSha256().partDigest(); } catch {}
          new BackgroundSha256().update(Buffer.from('dropped before anything reached the worker'));
          const b = new BackgroundSha256(); b.update(Buffer.from('abc'));
          console.log(await b.digest());`,
-      ],
-      { cwd: ROOT, timeout: 30_000, encoding: 'utf8' },
+      30_000,
     );
     assert.equal(out.trim(), sha(Buffer.from('abc')));
   });
@@ -82,14 +83,8 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     // in a process of its own, for a clean resident set; the producer waits for a part digest
     // every 16 MiB, as a checkpoint's writes pace it. The hashing thread freed the chunks only
     // when its garbage collector ran, which it hardly did: 365 MiB of growth per GiB before.
-    const out = execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { BackgroundSha256, sharedChunk } from './packages/core/src/index.js';
+    const out = inOwnProcess(
+      `import { BackgroundSha256, sharedChunk } from './packages/core/src/index.js';
          const h = new BackgroundSha256(true);
          const start = process.memoryUsage().rss;
          let peak = 0;
@@ -104,8 +99,7 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
          }
          await h.digest();
          console.log(peak);`,
-      ],
-      { cwd: ROOT, timeout: 60_000, encoding: 'utf8' },
+      60_000,
     );
     const growth = Number(out.trim()) / 2 ** 20;
     assert.ok(growth < 256, `resident set grew by ${growth.toFixed(0)} MiB while 2 GiB were hashed`);

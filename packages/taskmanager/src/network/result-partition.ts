@@ -62,6 +62,15 @@ function writeVarint(buf: Buffer, p: number, v: number): number {
 }
 
 /**
+ * Varint bytes a new run with timestamp `t` adds once it starts at record `sp.count`: the run
+ * before it gets its length, and the new run its difference (the first run: one byte).
+ */
+function newRunVarintBytes(sp: ResultSubpartition, t: number): number {
+  const r = sp.runs;
+  return r > 0 ? varintBytes(sp.count - sp.runStarts[r - 1]!) + varintBytes(zigzag(t - sp.lastTs)) : 1;
+}
+
+/**
  * Whether the open buffer's runs can take the varint form: every timestamp an integer, none
  * missing, all within MAX_VARINT_SPAN of each other. Once false, false until the buffer closes.
  */
@@ -91,10 +100,8 @@ function runsBlockBytesWith(sp: ResultSubpartition, t: number): number {
   const min = t < sp.tsMin ? t : sp.tsMin;
   const max = t > sp.tsMax ? t : sp.tsMax;
   if (max - min > MAX_VARINT_SPAN) return fixed;
-  const r = sp.runs;
-  const closed =
-    r > 0 ? varintBytes(sp.count - sp.runStarts[r - 1]!) + varintBytes(zigzag(t - sp.lastTs)) : 1;
-  const v = VARINT_RUNS_FIXED + sp.varintBytes + closed + varintBytes(sp.buffer?.length ?? 0);
+  const v =
+    VARINT_RUNS_FIXED + sp.varintBytes + newRunVarintBytes(sp, t) + varintBytes(sp.buffer?.length ?? 0);
   return v < fixed ? v : fixed;
 }
 
@@ -145,8 +152,7 @@ function startRun(sp: ResultSubpartition, t: number): void {
   const r = sp.runs;
   // what the varint form takes for the run before (its length, now known) and this one's
   // difference; only read while varintRunsFit, which a NaN or a wide span ends for the buffer
-  sp.varintBytes +=
-    r > 0 ? varintBytes(sp.count - sp.runStarts[r - 1]!) + varintBytes(zigzag(t - sp.lastTs)) : 1;
+  sp.varintBytes += newRunVarintBytes(sp, t);
   sp.openRunBytes = varintBytes(sp.buffer?.length ?? 0);
   if (r >= sp.runTs.length) {
     const starts = new Uint32Array(2 * r);
