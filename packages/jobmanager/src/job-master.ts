@@ -150,6 +150,8 @@ export class JobMaster {
   private restoredCheckpointId = 0;
   /** where each slot of the job was before a full restart: the new attempt prefers the same TaskManagers */
   private previousSlots: Array<SlotAllocation | undefined> = [];
+  /** whether previousSlots are shared slots (slot i: subtask i of every vertex) or each region's own */
+  private previousSlotsShared = true;
   /** the restart strategy's delay before the pending restart */
   private restartDelayMs = 0;
   /** the split enumerators of the current attempt, by source operator id */
@@ -349,7 +351,13 @@ export class JobMaster {
     // every vertex, and a lost TaskManager fails every region that had a task there
     const own = this.regionFailover && this.rm.freeSlots() >= this.ownSlots;
     const needed = own ? this.ownSlots : this.sharedSlots;
-    const slots = this.rm.allocate(this.jobId, needed, own ? this.previousSlots : []);
+    // slot i before is slot i now when both attempts lay slots out alike (shared, or own per
+    // region): a restarted task then goes back to the TaskManager with its local state
+    const slots = this.rm.allocate(
+      this.jobId,
+      needed,
+      own !== this.previousSlotsShared ? this.previousSlots : [],
+    );
     if (!slots) {
       const reason = `waiting for ${needed} slots; ${this.rm.freeSlots()} of ${this.rm.totalSlots()} free on ${this.rm.taskManagers.size} TaskManagers`;
       if (reason !== this.waitingReason) this.log.info({ jobId: this.jobId }, reason);
@@ -863,6 +871,7 @@ export class JobMaster {
     clearTimeout(this.cancelTimer);
     this.restarts.latest()!.canceledAt = Date.now();
     this.previousSlots = [];
+    this.previousSlotsShared = this.regionsShareSlots;
     for (const e of this.executions)
       this.previousSlots[this.slotOffset[e.region]! + e.subtaskIndex] ??= e.slot;
     this.rm.release(this.jobId);
