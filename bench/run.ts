@@ -17,6 +17,7 @@ import { nexmarkBench } from './nexmark/cluster.js';
 import { metricsOverhead } from './metrics-overhead.js';
 import { keyedStateThroughput, printKeyedState } from './keyed-state.js';
 import { keyedLoopBench } from './keyed-state-loop.js';
+import { rocksdbRestoreBench } from './rocksdb-restore.js';
 import { writeOrderBench } from './rocksdb-write-order.js';
 import { connectorsBench } from './connectors.js';
 import { backpressureBench } from './backpressure.js';
@@ -29,7 +30,7 @@ import { recoveryLarge } from './recovery-large.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, heap-snapshot-cpu, rocksdb-100m, unaligned, recovery-large, keyed-state-loop, rocksdb-write-order */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, heap-snapshot-cpu, rocksdb-100m, unaligned, recovery-large, keyed-state-loop, rocksdb-write-order, rocksdb-restore */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -345,6 +346,7 @@ async function main(): Promise<void> {
   }
   if (want('keyed-state-loop')) await keyedLoopBench();
   if (want('rocksdb-write-order')) await writeOrderBench();
+  if (want('rocksdb-restore')) await rocksdbRestoreBench();
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('rocksdb-100m')) await rocksdbLarge(here);
   if (want('recovery')) await recovery();

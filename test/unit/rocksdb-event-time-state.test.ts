@@ -22,6 +22,7 @@ import { RocksDbTimerQueue } from '../../packages/taskmanager/src/eventtime/rock
 import { compareTimers, type InternalTimer } from '../../packages/taskmanager/src/eventtime/timer-heap.js';
 import { HeapTimerQueue } from '../../packages/taskmanager/src/eventtime/timer-queue.js';
 import {
+  restoreFullBatch,
   restoreIncrementalState,
   type IncrementalKeyedHandle,
 } from '../../packages/taskmanager/src/state/incremental-snapshot.js';
@@ -383,7 +384,7 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
       for (const snap of snaps)
         for (const [kg, [off, len]] of Object.entries(snap!.index))
           if (range.contains(Number(kg)))
-            b.restoreEntries(snap!.kinds, decodeRecords(snap!.data.subarray(off, off + len)));
+            restoreFullBatch(b, snap!.kinds, snap!.data.subarray(off, off + len));
       fresh.push(subtask(b, range));
     }
     const want = contents(undisturbed);
@@ -421,7 +422,7 @@ describe('RocksDbNamespacedKeyedState and timers on the backends', () => {
     late.timers.registerEventTimeTimer(undefined, 500);
     assert.equal(late.timers.nextEventTimeTimer(), 500);
     for (const [off, len] of Object.values(snap.index))
-      late.backend!.restoreEntries(snap.kinds, decodeRecords(snap.data.subarray(off, off + len)));
+      restoreFullBatch(late.backend!, snap.kinds, snap.data.subarray(off, off + len));
     src.state.setCurrentKey('extra');
     src.timers.registerEventTimeTimer(undefined, 500);
     assert.equal(late.timers.numEventTimeTimers(), src.timers.numEventTimeTimers());

@@ -1,5 +1,6 @@
 export * from './address.js';
 export * from './codec.js';
+export * from './msgpack-extent.js';
 export * from './job-bundle.js';
 export * from './job-graph.js';
 export * from './key-groups.js';

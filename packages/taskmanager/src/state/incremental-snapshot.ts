@@ -79,6 +79,17 @@ export function linksByGroup(
  */
 const RESTORE_READ_AHEAD = 2;
 
+/** One full batch of a snapshot into a backend: as bytes where the backend takes them. */
+export function restoreFullBatch(
+  backend: KeyedStateBackend,
+  kinds: Record<string, string>,
+  bytes: Uint8Array,
+): void {
+  if (!backend.restoreEntriesBytes) return backend.restoreEntries(kinds, decodeRecords(bytes));
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  backend.restoreEntriesBytes(kinds, buf);
+}
+
 /**
  * Restores the key groups in range from incremental handles: applies every key group's chain
  * (a full batch, then deltas), reading each shared file once and verifying its checksum, oldest
@@ -122,9 +133,9 @@ export async function restoreIncrementalState(
           'CORRUPT',
           `Checkpoint file ${storageUri(where.root)}/${where.path} is truncated`,
         );
-      const batch = decodeRecords(data.subarray(l.offset, l.offset + l.length));
-      if (l.full) backend.restoreEntries(kinds, batch);
-      else backend.restoreDelta(kinds, batch);
+      const bytes = data.subarray(l.offset, l.offset + l.length);
+      if (!l.full) backend.restoreDelta(kinds, decodeRecords(bytes));
+      else restoreFullBatch(backend, kinds, bytes);
     }
   }
 }

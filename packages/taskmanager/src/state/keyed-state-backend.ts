@@ -105,6 +105,8 @@ export interface KeyedStateBackend {
   snapshot(maxParallelism: number): KeyedStateSnapshotMaterializer;
   /** Loads entries of a canonical snapshot (one key group's batch). */
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void;
+  /** restoreEntries from the batch's bytes, for backends that keep state as bytes (RocksDB) */
+  restoreEntriesBytes?(kinds: Record<string, string>, bytes: Buffer): void;
   /** Applies a delta batch of an incremental checkpoint (one key group's, after the earlier links of its chain). */
   restoreDelta(kinds: Record<string, string>, ops: unknown[]): void;
   /** every restoreEntries/restoreDelta of a restore has been made (state that needs the whole picture settles here) */

@@ -33,6 +33,7 @@ import {
   rowsWithPrefix,
   scanPrefix,
   writeBatch,
+  type RocksBatch,
   type RocksDB,
   type RocksIterator,
 } from './rocksdb/binding.js';
@@ -66,6 +67,7 @@ import {
   scanCanonical,
   type StateNames,
 } from './rocksdb/snapshot-batches.js';
+import { restoreBatchBytes } from './rocksdb/restore-batches.js';
 import { timerKeyOf } from './rocksdb/timer-keys.js';
 import { WriteOrder } from './rocksdb/write-order.js';
 import {
@@ -837,32 +839,52 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.flush();
     this.dropCache();
     writeBatch(this.rdb, (batch) => {
-      for (const e of entries as Array<[string, NK, unknown, NK?]>) {
-        const [name, nk, value, namespace] = e;
-        const kind = kinds[name];
-        if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
-        const meta = this.register(name, kind);
-        if (kind === 'namespaced') {
-          batch._put(Buffer.concat([this.prefix(meta, nk), pack(namespace)]), pack(value), NO_OPTIONS);
-        } else if (kind === 'timers') {
-          // [name, key, timestamp, namespace]
-          batch._put(
-            timerKeyOf(meta.id, this.opts.maxParallelism, value as number, nk, namespace!),
-            EMPTY,
-            NO_OPTIONS,
-          );
-        } else if (kind === 'map') {
-          const prefix = this.prefix(meta, nk);
-          for (const [uk, uv] of value as Array<[unknown, unknown]>)
-            batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
-        } else if (kind === 'list') {
-          batch._put(this.prefix(meta, nk), listFromArrayBytes(pack(value)), NO_OPTIONS);
-        } else {
-          batch._put(this.prefix(meta, nk), pack(value), NO_OPTIONS);
-        }
-      }
+      for (const e of entries) this.restoreEntry(batch, kinds, e as unknown[]);
     });
     for (const b of this.writeBuffers) b.restored?.();
+  }
+
+  /** restoreEntries from the batch's bytes: values go into RocksDB as the snapshot holds them (see restore-batches.ts). */
+  restoreEntriesBytes(kinds: Record<string, string>, bytes: Buffer): void {
+    this.flush();
+    this.dropCache();
+    const target = {
+      state: (name: string) => {
+        const kind = kinds[name];
+        if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+        return this.register(name, kind);
+      },
+      entry: (batch: RocksBatch, e: unknown[]) => this.restoreEntry(batch, kinds, e),
+    };
+    writeBatch(this.rdb, (batch) =>
+      restoreBatchBytes(bytes, batch, target, this.opts.maxParallelism, this.scratch),
+    );
+    for (const b of this.writeBuffers) b.restored?.();
+  }
+
+  private restoreEntry(batch: RocksBatch, kinds: Record<string, string>, e: unknown[]): void {
+    const [name, nk, value, namespace] = e as [string, NK, unknown, NK?];
+    const kind = kinds[name];
+    if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+    const meta = this.register(name, kind);
+    if (kind === 'namespaced') {
+      batch._put(Buffer.concat([this.prefix(meta, nk), pack(namespace)]), pack(value), NO_OPTIONS);
+    } else if (kind === 'timers') {
+      // [name, key, timestamp, namespace]
+      batch._put(
+        timerKeyOf(meta.id, this.opts.maxParallelism, value as number, nk, namespace!),
+        EMPTY,
+        NO_OPTIONS,
+      );
+    } else if (kind === 'map') {
+      const prefix = this.prefix(meta, nk);
+      for (const [uk, uv] of value as Array<[unknown, unknown]>)
+        batch._put(Buffer.concat([prefix, pack(uk)]), pack(uv), NO_OPTIONS);
+    } else if (kind === 'list') {
+      batch._put(this.prefix(meta, nk), listFromArrayBytes(pack(value)), NO_OPTIONS);
+    } else {
+      batch._put(this.prefix(meta, nk), pack(value), NO_OPTIONS);
+    }
   }
 
   numKeys(): number {

@@ -2,7 +2,6 @@ import {
   StorageError,
   childLocation,
   computeKeyGroupRangeForOperatorIndex,
-  decodeRecords,
   isIncrementalHandle,
   isWithinLocation,
   keyGroupRanges,
@@ -11,7 +10,7 @@ import {
   type TaskRestoreState,
 } from '@weir/core';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
-import { restoreIncrementalState } from '../state/incremental-snapshot.js';
+import { restoreFullBatch, restoreIncrementalState } from '../state/incremental-snapshot.js';
 import { LocalRecoveryStorage, taskCheckpointStorage } from '../state/local-recovery-storage.js';
 
 /** state files of one operator read at the same time on restore */
@@ -52,7 +51,7 @@ export async function restoreKeyedState(
         for (const [off, len] of keyGroupRanges(ranges)) {
           if (off + len > data.byteLength)
             throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
-          backend.restoreEntries(h.kinds, decodeRecords(data.subarray(off, off + len)));
+          restoreFullBatch(backend, h.kinds, data.subarray(off, off + len));
         }
       }
     }

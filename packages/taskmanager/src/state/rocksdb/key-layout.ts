@@ -45,10 +45,16 @@ export function writeStateKeyInGroup(
 ): number {
   const n = valueEncoder.encode(nk);
   if (at + KEY_HEADER_BYTES + n > out.length) return -1;
-  out.writeUInt16BE(group, at);
-  out.writeUInt16BE(stateId, at + 2);
-  valueEncoder.buffer.copy(out, at + KEY_HEADER_BYTES, 0, n);
-  return at + KEY_HEADER_BYTES + n;
+  out[at] = group >>> 8;
+  out[at + 1] = group & 0xff;
+  out[at + 2] = stateId >>> 8;
+  out[at + 3] = stateId & 0xff;
+  const src = valueEncoder.buffer;
+  const p = at + KEY_HEADER_BYTES;
+  // keys are short: a byte loop beats Buffer.copy's call into C++ for them
+  if (n <= 32) for (let i = 0; i < n; i++) out[p + i] = src[i]!;
+  else src.copy(out, p, 0, n);
+  return p + n;
 }
 
 /** The key group of a RocksDB key. */
