@@ -120,6 +120,36 @@ describe('value codec: exact round trip', () => {
     assert.deepStrictEqual(decodeValues(seq), records);
   });
 
+  test('integers at every width boundary take the smallest MessagePack form and decode to themselves', () => {
+    const forms: Array<[number, string]> = [
+      [0, '00'],
+      [127, '7f'],
+      [128, 'cc80'],
+      [255, 'ccff'],
+      [256, 'cd0100'],
+      [0xabcd, 'cdabcd'],
+      [65536, 'ce00010000'],
+      [0xdeadbeef, 'cedeadbeef'],
+      [2 ** 32 - 1, 'ceffffffff'],
+      [-1, 'ff'],
+      [-32, 'e0'],
+      [-33, 'd0df'],
+      [-128, 'd080'],
+      [-129, 'd1ff7f'],
+      [-0x1234, 'd1edcc'],
+      [-32768, 'd18000'],
+      [-32769, 'd2ffff7fff'],
+      [-0x12345678, 'd2edcba988'],
+      [-(2 ** 31), 'd280000000'],
+    ];
+    for (const [n, hex] of forms) {
+      assert.equal(Buffer.from(encodeValue(n)).toString('hex'), hex, String(n));
+      assert.equal(decodeValue(encodeValue(n)), n);
+    }
+    for (const n of [2 ** 32, -(2 ** 31) - 1, 1.5, -0])
+      assert.equal(Buffer.from(encodeValue(n))[0], 0xcb, `${n} as float 64`);
+  });
+
   test('large values: strings and objects past 16-bit lengths', () => {
     const big = {
       s: 'é'.repeat(100_000),

@@ -133,36 +133,56 @@ export class ValueEncoder {
     }
   }
 
+  /**
+   * Integers are written with byte stores, not Buffer's writeUInt32BE and kin: those are calls
+   * with range checks, large enough that on a long record path (a source chain with a
+   * timestamp assigner) the JIT stops inlining them and pays a call per record.
+   */
   private writeNumber(n: number): void {
     this.ensure(9);
     const b = this.buffer;
+    const p = this.pos;
     if (n >>> 0 === n && (n !== 0 || 1 / n > 0)) {
-      if (n < 0x80) b[this.pos++] = n;
-      else if (n < 0x100) {
-        b[this.pos++] = 0xcc;
-        b[this.pos++] = n;
+      if (n < 0x80) {
+        b[p] = n;
+        this.pos = p + 1;
+      } else if (n < 0x100) {
+        b[p] = 0xcc;
+        b[p + 1] = n;
+        this.pos = p + 2;
       } else if (n < 0x10000) {
-        b[this.pos++] = 0xcd;
-        b.writeUInt16BE(n, this.pos);
-        this.pos += 2;
+        b[p] = 0xcd;
+        b[p + 1] = n >>> 8;
+        b[p + 2] = n & 0xff;
+        this.pos = p + 3;
       } else {
-        b[this.pos++] = 0xce;
-        b.writeUInt32BE(n, this.pos);
-        this.pos += 4;
+        b[p] = 0xce;
+        b[p + 1] = n >>> 24;
+        b[p + 2] = (n >>> 16) & 0xff;
+        b[p + 3] = (n >>> 8) & 0xff;
+        b[p + 4] = n & 0xff;
+        this.pos = p + 5;
       }
     } else if (n >> 0 === n && n !== 0) {
-      if (n >= -0x20) b[this.pos++] = 0x100 + n;
-      else if (n >= -0x80) {
-        b[this.pos++] = 0xd0;
-        b[this.pos++] = n + 0x100;
+      if (n >= -0x20) {
+        b[p] = 0x100 + n;
+        this.pos = p + 1;
+      } else if (n >= -0x80) {
+        b[p] = 0xd0;
+        b[p + 1] = n + 0x100;
+        this.pos = p + 2;
       } else if (n >= -0x8000) {
-        b[this.pos++] = 0xd1;
-        b.writeInt16BE(n, this.pos);
-        this.pos += 2;
+        b[p] = 0xd1;
+        b[p + 1] = (n >>> 8) & 0xff;
+        b[p + 2] = n & 0xff;
+        this.pos = p + 3;
       } else {
-        b[this.pos++] = 0xd2;
-        b.writeInt32BE(n, this.pos);
-        this.pos += 4;
+        b[p] = 0xd2;
+        b[p + 1] = n >>> 24;
+        b[p + 2] = (n >>> 16) & 0xff;
+        b[p + 3] = (n >>> 8) & 0xff;
+        b[p + 4] = n & 0xff;
+        this.pos = p + 5;
       }
     } else {
       // fractions, large integers, NaN, Infinity and -0 as float 64
