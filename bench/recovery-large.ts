@@ -7,15 +7,28 @@
  * - local recovery: 2 TaskManagers x 1 slot with state.backend.local-recovery; the killed
  *   TaskManager is started again by the local cluster under its id, gets its task back and
  *   restores from its local copy (the time includes that process restart).
- * Beside them, the raw read bandwidth of the checkpoint's files (a plain read of every file of
- * the restored checkpoint, same run; the page cache is warm, as it is for the restore).
+ * - remote restore from S3: as the first, with checkpoints on a local S3 server (s3rver, started
+ *   here), so the restore downloads over HTTP.
+ * BENCH_RECOVERY_LARGE_MODES picks them (default remote,local,s3). Beside them, the raw read
+ * bandwidth of the checkpoint's files (a plain read of every file of the restored checkpoint,
+ * same run, the page cache warm as it is for the restore; for S3 one GetObject after another
+ * with the AWS SDK client).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '../packages/cli/src/index.js';
+import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
+
+type Mode = 'remote' | 'local' | 's3';
+const TITLES: Record<Mode, string> = {
+  remote: 'remote restore (file://)',
+  local: 'local recovery (file://)',
+  s3: 'remote restore (s3://, s3rver)',
+};
 
 interface LargeRecovery {
   mode: string;
@@ -34,6 +47,27 @@ function filesUnder(dir: string): string[] {
   );
 }
 
+/** MB/s of GetObject of every object under an s3:// checkpoint path, one after another. */
+async function rawS3ReadBandwidth(server: TestS3Server, uri: string): Promise<number> {
+  const u = new URL(uri.replace(/^s3:/, 'http:'));
+  const bucket = u.host;
+  const keys = await server.keys(u.pathname.replace(/^\/+/, ''));
+  const client = new S3Client({
+    endpoint: server.env.WEIR_S3_ENDPOINT,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  let bytes = 0;
+  const t0 = performance.now();
+  for (const key of keys) {
+    const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    bytes += (await r.Body!.transformToByteArray()).byteLength;
+  }
+  client.destroy();
+  return bytes / 1e6 / ((performance.now() - t0) / 1000);
+}
+
 /** MB/s of a plain read of every file of a checkpoint directory. */
 function rawReadBandwidth(dir: string): number {
   const files = filesUnder(dir);
@@ -43,8 +77,12 @@ function rawReadBandwidth(dir: string): number {
   return bytes / 1e6 / ((performance.now() - t0) / 1000);
 }
 
-async function measure(here: string, mode: 'remote' | 'local', keys: number): Promise<LargeRecovery> {
+async function measure(here: string, mode: Mode, keys: number): Promise<LargeRecovery> {
   const local = mode === 'local';
+  // the cluster's processes read the S3 settings from the environment when they start
+  const s3 = mode === 's3' ? await new TestS3Server().start() : undefined;
+  const saved = { ...process.env };
+  if (s3) Object.assign(process.env, s3.env);
   const cluster = new LocalCluster({
     taskManagers: local ? 2 : 3,
     slots: 1,
@@ -58,7 +96,7 @@ async function measure(here: string, mode: 'remote' | 'local', keys: number): Pr
   try {
     const jobId = await submitDetached(path.join(here, 'jobs', 'large-state.ts'), {
       jobmanager: cluster.jobManagerAddress,
-      args: [String(keys), '2000', '', 'rocksdb', '0'],
+      args: [String(keys), '2000', s3 ? 's3://weir/bench-recovery-large' : '', 'rocksdb', '0'],
     });
     // every key has state once the source has emitted `keys` records; then one more checkpoint
     let completedAtFull = -1;
@@ -100,25 +138,33 @@ async function measure(here: string, mode: 'remote' | 'local', keys: number): Pr
           stateRestoreMs: Number(r.stateRestoreMs),
           detectionMs: Number(r.detectedAt) - killedAt,
           localRestores,
-          rawReadMBps: latest.path.startsWith('file:') ? rawReadBandwidth(fileURLToPath(latest.path)) : NaN,
+          rawReadMBps: s3
+            ? await rawS3ReadBandwidth(s3, latest.path)
+            : rawReadBandwidth(fileURLToPath(latest.path)),
         };
       }
     }
   } finally {
     client.close();
     await cluster.stop();
+    await s3?.stop();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
   }
 }
 
 export async function recoveryLarge(here: string): Promise<void> {
   const keys = Number(process.env.BENCH_RECOVERY_LARGE_KEYS ?? 2_000_000);
   console.log(`recovery-large: ${keys.toLocaleString('en-US')} keys of RocksDB state, parallelism 2`);
-  const runs = [await measure(here, 'remote', keys), await measure(here, 'local', keys)];
+  const modes = (process.env.BENCH_RECOVERY_LARGE_MODES ?? 'remote,local,s3').split(',') as Mode[];
+  for (const m of modes)
+    if (!(m in TITLES)) throw new Error(`BENCH_RECOVERY_LARGE_MODES: unknown mode '${m}'`);
+  const runs: LargeRecovery[] = [];
+  for (const m of modes) runs.push(await measure(here, m, keys));
   console.log('');
   console.log(
-    `| recovery after kill -9, ${keys.toLocaleString('en-US')} keys RocksDB | remote restore | local recovery |`,
+    `| recovery after kill -9, ${keys.toLocaleString('en-US')} keys RocksDB | ${modes.map((m) => TITLES[m]).join(' | ')} |`,
   );
-  console.log('|---|---:|---:|');
+  console.log(`|---|${modes.map(() => '---:').join('|')}|`);
   const row = (name: string, f: (r: LargeRecovery) => string): void =>
     console.log(`| ${name} | ${runs.map(f).join(' | ')} |`);
   row('checkpoint size', (r) => `${(r.stateBytes / 1e6).toFixed(1)} MB`);
