@@ -147,6 +147,8 @@ export class LocalCluster {
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
     else if (!config.jobStore && config.jobStoreEnabled !== false)
       dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
+    // the JobManager's working files stay under dir unless the configuration says where
+    if (!resolved.isSet('process.jobmanager.working-dir')) dirs.push('--work-dir', path.join(workDir, 'jm'));
     if (this.opts.metrics === false) dirs.push('--no-rest');
     else if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
       const port =
