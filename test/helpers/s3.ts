@@ -77,16 +77,27 @@ export interface RecordedRequest {
   bodyBytes?: number;
 }
 
+/** An S3 error answer a proxy gives instead of passing a request on. */
+export interface S3ErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+}
+
 /**
  * A plain HTTP proxy in front of an S3 endpoint that records every request's method, URL and
- * headers, so a test can see what weir sent (e.g. server-side encryption headers).
+ * headers, so a test can see what weir sent (e.g. server-side encryption headers). `fail`
+ * answers the requests it picks with an S3 error instead of passing them on.
  */
 export class RecordingS3Proxy {
   readonly requests: RecordedRequest[] = [];
   private server: http.Server | undefined;
   port = 0;
 
-  constructor(private readonly targetPort: number) {}
+  constructor(
+    private readonly targetPort: number,
+    private readonly fail?: (req: RecordedRequest) => S3ErrorAnswer | undefined,
+  ) {}
 
   async start(): Promise<this> {
     const server = http.createServer((req, res) => {
@@ -106,10 +117,22 @@ export class RecordingS3Proxy {
         recorded.bodySha256 = hash.digest('hex');
         recorded.bodyBytes = bytes;
       });
+      const answer = this.fail?.(recorded);
+      if (answer) {
+        req.on('end', () => {
+          res.writeHead(answer.status, { 'content-type': 'application/xml' });
+          res.end(
+            `<?xml version="1.0"?><Error><Code>${answer.code}</Code><Message>${answer.message}</Message></Error>`,
+          );
+        });
+        return;
+      }
       const up = http.request(
         { host: '127.0.0.1', port: this.targetPort, method: req.method, path: req.url, headers: req.headers },
         (r) => {
           res.writeHead(r.statusCode ?? 502, r.headers);
+          // headers at once: s3rver announces one byte for a range of an empty object and never sends it
+          res.flushHeaders();
           r.pipe(res);
         },
       );

@@ -18,7 +18,7 @@ import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import { writeKeyedSnapshot } from '../../packages/taskmanager/src/state/keyed-snapshot-writer.js';
 import { tempDir } from '../helpers/cli.js';
-import { RecordingS3Proxy, TestS3Server } from '../helpers/s3.js';
+import { RecordingS3Proxy, TestS3Server, type RecordedRequest } from '../helpers/s3.js';
 
 /** `n` chunks of random sizes up to `max` bytes, and their concatenation. */
 function chunks(n: number, max: number): { parts: Buffer[]; all: Buffer } {
@@ -261,5 +261,125 @@ describe('streamed checkpoint writes', () => {
     );
     assert.equal(b.openSnapshotViews(), 0);
     assert.equal(await storage.exists('job/chk-4/op/0-d'), false);
+  });
+});
+
+describe('S3 write() of a whole buffer: the same uploads as writeStream', () => {
+  const s3 = new TestS3Server();
+  before(async () => {
+    await s3.start();
+  });
+  after(async () => {
+    await s3.stop();
+  });
+  const MiB = 1024 * 1024;
+  const storageAt = (root: string, port: number, encryption = {}): S3CheckpointStorage => {
+    const st = new S3CheckpointStorage(
+      root,
+      {
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        maxAttempts: 1,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      },
+      encryption,
+    );
+    st.writePartSize = 5 * MiB;
+    return st;
+  };
+  /** what each request was: put, create, part, complete, abort (or method and URL) */
+  const kind = (r: RecordedRequest): string => {
+    if (r.method === 'PUT') return /[?&]partNumber=/.test(r.url) ? 'part' : 'put';
+    if (r.method === 'POST') return /[?&]uploads(=|&|$)/.test(r.url) ? 'create' : 'complete';
+    if (r.method === 'DELETE' && /[?&]uploadId=/.test(r.url)) return 'abort';
+    return `${r.method} ${r.url}`;
+  };
+  const uploadId = (r: RecordedRequest): string | null =>
+    new URL(r.url, 'http://x').searchParams.get('uploadId');
+
+  test('larger than a part: a multipart upload of the buffer; smaller: one PutObject; both read back with their SHA-256 and encrypted', async () => {
+    const proxy = await new RecordingS3Proxy(s3.port).start();
+    try {
+      const storage = storageAt('s3://weir/whole', proxy.port, { ServerSideEncryption: 'AES256' });
+      const cases: Array<[string, number, string[]]> = [
+        ['big', 11 * MiB + 12_345, ['create', 'part', 'part', 'part', 'complete']],
+        ['exact', 10 * MiB, ['create', 'part', 'part', 'complete']],
+        ['small', 100_000, ['put']],
+        ['empty', 0, ['put']],
+      ];
+      for (const [name, bytes, requests] of cases) {
+        const data = randomBytes(bytes);
+        const from = proxy.requests.length;
+        const h = await storage.write(`job/chk-1/op/${name}`, data);
+        assert.deepEqual(h, { path: `job/chk-1/op/${name}`, size: bytes, sha256: sha(data) }, name);
+        const sent = proxy.requests.slice(from);
+        assert.deepEqual(sent.map(kind).sort(), [...requests].sort(), name);
+        for (const w of sent.filter((r) => ['put', 'create'].includes(kind(r))))
+          assert.equal(w.headers['x-amz-server-side-encryption'], 'AES256', `${name}: ${w.method} ${w.url}`);
+        // parts in flight at once arrive in any order
+        const partBytes = sent
+          .filter((r) => kind(r) === 'part')
+          .map((r) => [Number(new URL(r.url, 'http://x').searchParams.get('partNumber')), r.bodyBytes])
+          .sort(([a], [b]) => a! - b!)
+          .map(([, n]) => n);
+        for (const n of partBytes.slice(0, -1)) assert.equal(n, 5 * MiB, name);
+        if (partBytes.length)
+          assert.equal(
+            partBytes.reduce((x, y) => x! + y!, 0),
+            bytes,
+            name,
+          );
+        assert.ok((await storage.read(`job/chk-1/op/${name}`, h.sha256)).equals(data), name);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('a bucket that does not exist: the write fails naming the object and NoSuchBucket', async () => {
+    const storage = storageAt('s3://no-such-bucket/ckpts', s3.port);
+    for (const bytes of [1000, 6 * MiB])
+      await assert.rejects(storage.write('job/chk-1/_metadata', randomBytes(bytes)), (e: Error) => {
+        assert.ok(e instanceof StorageError, e.message);
+        assert.equal(e.reason, 'UNAVAILABLE');
+        assert.match(
+          e.message,
+          /^S3 upload to s3:\/\/no-such-bucket\/ckpts\/job\/chk-1\/_metadata failed: NoSuchBucket: /,
+        );
+        return true;
+      });
+  });
+
+  test('a part refused (access denied) fails the write with S3’s answer and aborts the multipart upload', async () => {
+    // s3rver implements neither ListMultipartUploads nor AbortMultipartUpload, so the test checks
+    // the requests sent: the abort names the upload the parts went to, and nothing completes it
+    let parts = 0;
+    const proxy = await new RecordingS3Proxy(s3.port, (r) =>
+      kind(r) === 'part' && ++parts === 2
+        ? { status: 403, code: 'AccessDenied', message: 'Access Denied' }
+        : undefined,
+    ).start();
+    try {
+      const storage = storageAt('s3://weir/denied', proxy.port);
+      await assert.rejects(storage.write('job/chk-2/op/0', randomBytes(16 * MiB)), (e: Error) => {
+        assert.ok(e instanceof StorageError, e.message);
+        assert.match(
+          e.message,
+          /^S3 upload to s3:\/\/weir\/denied\/job\/chk-2\/op\/0 failed: AccessDenied: /,
+        );
+        return true;
+      });
+      const sent = proxy.requests.map(kind);
+      assert.ok(!sent.includes('complete'), sent.join(' '));
+      const aborts = proxy.requests.filter((r) => kind(r) === 'abort');
+      assert.equal(aborts.length, 1, sent.join(' '));
+      assert.match(aborts[0]!.url, /^\/weir\/denied\/job\/chk-2\/op\/0\?/);
+      const ids = new Set(proxy.requests.filter((r) => kind(r) === 'part').map(uploadId));
+      assert.deepEqual([...ids], [uploadId(aborts[0]!)]);
+      assert.equal(await storageAt('s3://weir/denied', s3.port).exists('job/chk-2/op/0'), false);
+    } finally {
+      await proxy.stop();
+    }
   });
 });

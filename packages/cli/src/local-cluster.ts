@@ -7,7 +7,22 @@ import { fileURLToPath } from 'node:url';
 import { parseDefinitions, resolveConfig } from '@weir/core';
 import { ClusterClient } from '@weir/client';
 
-export const WEIR_BIN = fileURLToPath(new URL('./bin/weir.js', import.meta.url));
+/**
+ * The CLI entry the cluster's processes run: the built one next to the built module, or the
+ * source one when this module runs from source (through tsx, as benchmarks do).
+ */
+export const WEIR_BIN = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './bin/weir.ts' : './bin/weir.js', import.meta.url),
+);
+
+/**
+ * The Node.js flags of a cluster process: the TypeScript loader when its entry is source, then
+ * the flags asked for. Never this process's own flags (fork's default), which would hand a
+ * bench's --cpu-prof or --inspect, or a test's heap limit, to every JobManager and TaskManager.
+ */
+export function childExecArgv(entry: string, asked: readonly string[] = []): string[] {
+  return [...(entry.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []), ...asked];
+}
 
 export interface LocalClusterOptions {
   taskManagers: number;
@@ -23,7 +38,10 @@ export interface LocalClusterOptions {
   securityArgs?: string[];
   /** more fields for cluster.json, e.g. the security settings later commands in this directory use */
   clusterFileExtra?: Record<string, unknown>;
-  /** Node.js flags for the TaskManager processes, e.g. --max-old-space-size=256 */
+  /**
+   * Node.js flags for the TaskManager processes, e.g. --max-old-space-size=256 or --cpu-prof
+   * (the cluster's processes get none of this process's own flags)
+   */
   taskManagerNodeArgs?: string[];
   /**
    * The REST API's port (0: any free port). Unset: 8081 when it is free and the JobManager
@@ -101,7 +119,7 @@ export class LocalCluster {
     const fd = openSync(logFile, 'a');
     const child = fork(WEIR_BIN, args, {
       stdio: ['ignore', fd, fd, 'ipc'],
-      ...(execArgv.length > 0 ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
+      execArgv: childExecArgv(WEIR_BIN, execArgv),
     });
     closeSync(fd);
     this.children.push(child);
@@ -147,6 +165,8 @@ export class LocalCluster {
     if (this.opts.jobStore === false) dirs.push('--no-job-store');
     else if (!config.jobStore && config.jobStoreEnabled !== false)
       dirs.push('--job-store', path.join(this.opts.dir, 'ha'));
+    // the JobManager's working files stay under dir unless the configuration says where
+    if (!resolved.isSet('process.jobmanager.working-dir')) dirs.push('--work-dir', path.join(workDir, 'jm'));
     if (this.opts.metrics === false) dirs.push('--no-rest');
     else if (!extra.includes('--rest-port') && !resolved.isSet('rest.port')) {
       const port =

@@ -104,6 +104,12 @@ export const CONFIG_OPTIONS = [
     "a TaskManager's Prometheus endpoint, GET /metrics (unset: none); it listens on taskmanager.bind-host",
   ),
   o(
+    'process.jobmanager.working-dir',
+    dir,
+    'a directory',
+    "the JobManager's working directory (job bundles it plans for split enumerators); unset: the system's temporary directory",
+  ),
+  o(
     'process.taskmanager.working-dir',
     dir,
     'a directory',

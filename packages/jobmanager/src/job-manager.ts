@@ -32,13 +32,17 @@ import type { RestartStrategyConfiguration, StateBackendType } from '@weir/api';
 import type { CheckpointSettings } from '@weir/api/internal';
 import { ResourceManager } from './resource-manager.js';
 import { RestorePlan } from './restore.js';
+import {
+  bundleDirectoryBase,
+  createBundleDirectory,
+  removeStaleBundleDirectories,
+} from './bundle-directory.js';
 import { JobStore, type StoredJob } from './job-store.js';
 import { jobManagerGateway } from './job-manager-gateway.js';
 import { recoveryPlan } from './job-recovery.js';
 import { invalid, notFound } from './rpc-status.js';
 import { HttpError } from './rest/http-error.js';
 import type { RestServer } from './rest/rest-server.js';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** The directory relative paths of the job resolve against, from its job context. */
@@ -87,6 +91,11 @@ export interface JobManagerOptions {
   insecure?: boolean;
   /** the REST API, dashboard and /metrics (rest.address, rest.port); unset: none */
   rest?: { host: string; port: number; dashboardDir?: string };
+  /**
+   * Local working directory (process.jobmanager.working-dir): the job bundles planned for split
+   * enumerators are unpacked under it. Unset: the system's temporary directory.
+   */
+  workDir?: string;
 }
 
 /** A failure a handler answers with its own status code rather than the handler's default. */
@@ -262,6 +271,10 @@ export class JobManager {
       },
       'JobManager listening',
     );
+    // in the background: there may be hundreds, and none is in this JobManager's way
+    void this.removeStaleBundleDirectories().catch((err: Error) =>
+      this.log.warn({ error: err.message }, 'cannot look for stale bundle directories'),
+    );
     if (this.opts.rest) await this.startRest(this.opts.rest, sec);
     await this.recoverJobs();
     this.health.set('SERVING');
@@ -428,8 +441,8 @@ export class JobManager {
     job.start();
   }
 
-  /** where planned bundles are unpacked; removed when the JobManager stops */
-  private readonly bundleDir = path.join(tmpdir(), `weir-jobmanager-${process.pid}`);
+  /** where planned bundles are unpacked, made on the first plan; removed when the JobManager stops */
+  private bundleDir: Promise<string> | undefined;
 
   /** Plans a job's bundle once in this process, for the split enumerators of its sources. */
   private readonly planned = new Map<string, ReturnType<typeof planJobBundle>>();
@@ -441,7 +454,7 @@ export class JobManager {
     let p = this.planned.get(jobId);
     if (!p) {
       // one at a time: planning mode is process-wide (the module's execute() reports to it)
-      p = this.planning.then(() =>
+      p = this.planning.then(async () =>
         planJobBundle(
           req.bundle.toString('utf8'),
           {
@@ -449,7 +462,7 @@ export class JobManager {
             args: [],
             ...parseJobContext(req.jobContextJson, 'the job context'),
           },
-          path.join(this.bundleDir, 'bundles'),
+          path.join(await this.bundleDirectory(), 'bundles'),
         ),
       );
       this.planning = p.then(
@@ -460,6 +473,28 @@ export class JobManager {
       p.catch(() => this.planned.delete(jobId));
     }
     return p;
+  }
+
+  private bundleDirectory(): Promise<string> {
+    this.bundleDir ??= createBundleDirectory(bundleDirectoryBase(this.opts.workDir));
+    this.bundleDir.catch(() => (this.bundleDir = undefined));
+    return this.bundleDir;
+  }
+
+  /** The bundle directories of JobManagers killed before they could remove them (see bundle-directory.ts). */
+  private async removeStaleBundleDirectories(): Promise<void> {
+    const base = bundleDirectoryBase(this.opts.workDir);
+    const { removed, failed } = await removeStaleBundleDirectories(base);
+    if (removed.length > 0)
+      this.log.info(
+        { base, removed: removed.length },
+        'removed the bundle directories of JobManagers no longer running',
+      );
+    for (const f of failed)
+      this.log.warn(
+        { dir: f.dir, error: f.error },
+        'cannot remove the bundle directory of a JobManager no longer running; remove it by hand',
+      );
   }
 
   async stop(): Promise<void> {
@@ -475,6 +510,7 @@ export class JobManager {
     await this.rest?.stop();
     this.rm.close();
     await shutdownServer(this.server, 1_000);
-    await rm(this.bundleDir, { recursive: true, force: true }).catch(() => {});
+    const dir = await this.bundleDir?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
 }

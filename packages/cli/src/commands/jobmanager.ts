@@ -32,6 +32,7 @@ interface JobManagerCliOptions extends ConfigCliOptions {
   restPort?: number;
   restAddress?: string;
   rest?: boolean;
+  workDir?: string;
 }
 
 /** `weir jobmanager`: the JobManager process entry point. */
@@ -91,6 +92,10 @@ export function registerJobManager(program: Command): void {
           )
           .option('--no-rest', 'no REST API, dashboard or /metrics (rest.enabled: false)')
           .option(
+            '--work-dir <dir>',
+            "local working directory: job bundles planned for split enumerators (process.jobmanager.working-dir; default the system's temporary directory)",
+          )
+          .option(
             '--no-job-store',
             'jobs do not survive a JobManager restart (high-availability.type: none)',
           ),
@@ -126,6 +131,7 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
       ['restPort', '--rest-port', 'rest.port'],
       ['restAddress', '--rest-address', 'rest.address'],
       ['restEnabled', '--no-rest', 'rest.enabled'],
+      ['workDir', '--work-dir', 'process.jobmanager.working-dir'],
     ],
   );
   const config = cfg.toClusterConfig();
@@ -133,6 +139,7 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
   if (warning) console.warn(warning);
   configureS3Storage(cfg.settings);
   const host = cfg.get('jobmanager.bind-host');
+  const workDir = cfg.get('process.jobmanager.working-dir');
   const jm = new JobManager({
     host,
     port: cfg.get('jobmanager.rpc.port'),
@@ -153,6 +160,7 @@ async function runJobManager(o: JobManagerCliOptions): Promise<void> {
       : {}),
     ...(config.security.insecure ? { insecure: true } : {}),
     ...(cfg.get('rest.enabled') ? { rest: { host: cfg.get('rest.address'), port: restPort(cfg) } } : {}),
+    ...(workDir !== undefined ? { workDir: path.resolve(workDir) } : {}),
   });
   const port = await jm.start();
   onShutdown(() => jm.stop());

@@ -1,6 +1,5 @@
 import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import type * as LibStorageModule from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { BackgroundSha256 } from './background-sha256.js';
@@ -15,9 +14,8 @@ import { currentS3StorageSettings, s3ClientConfig, s3Encryption, type S3Encrypti
 import { StorageError } from './storage-error.js';
 
 type S3Sdk = typeof S3SdkModule;
-type LibStorage = typeof LibStorageModule;
 
-let sdk: Promise<{ s3: S3Sdk; lib: LibStorage }> | undefined;
+let sdk: Promise<S3Sdk> | undefined;
 
 const DEFAULT_READ_PART_SIZE = 8 * 1024 * 1024;
 const DEFAULT_READ_CONCURRENCY = 4;
@@ -26,18 +24,15 @@ const DEFAULT_READ_CONCURRENCY = 4;
  * The AWS SDK is loaded on first use of an s3:// location (it is large, and a deployment that
  * keeps its checkpoints in files never needs it).
  */
-function loadSdk(where: string): Promise<{ s3: S3Sdk; lib: LibStorage }> {
-  sdk ??= Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]).then(
-    ([s3, lib]) => ({ s3, lib }),
-    (err: Error) => {
-      sdk = undefined;
-      throw new StorageError(
-        'UNAVAILABLE',
-        `S3 storage ${where} needs the AWS SDK (@aws-sdk/client-s3, @aws-sdk/lib-storage), which cannot be loaded: ${err.message}`,
-        { cause: err },
-      );
-    },
-  );
+function loadSdk(where: string): Promise<S3Sdk> {
+  sdk ??= import('@aws-sdk/client-s3').catch((err: Error) => {
+    sdk = undefined;
+    throw new StorageError(
+      'UNAVAILABLE',
+      `S3 storage ${where} needs the AWS SDK package @aws-sdk/client-s3 (a dependency of @weir/core), which cannot be loaded: ${err.message}. Reinstall weir's dependencies (npm ci) or use file:// storage`,
+      { cause: err },
+    );
+  });
   return sdk;
 }
 
@@ -54,11 +49,13 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
- * Multipart part size of streamed uploads (S3's smallest is 5 MiB). A file that ends within the
- * first part goes up as one PutObject (one request, as a plain write), which is most checkpoint
- * files; larger ones go in parts this big, UPLOAD_QUEUE in flight (at most about 80 MiB held).
+ * Multipart part size of uploads (S3's smallest is 5 MiB). A file that ends within the first
+ * part goes up as one PutObject (one request), which is most checkpoint files; larger ones go in
+ * parts this big, UPLOAD_QUEUE in flight (at most about 80 MiB held).
  */
-const PART_SIZE = 16 * 1024 * 1024;
+const DEFAULT_WRITE_PART_SIZE = 16 * 1024 * 1024;
+/** S3 refuses smaller parts than this (except the last) */
+const MIN_WRITE_PART_SIZE = 5 * 1024 * 1024;
 /** bytes of a streamed upload after which the task thread is handed back (see writeStream) */
 const YIELD_EVERY = 1 << 20;
 /** parts of one streamed upload in flight at once */
@@ -180,13 +177,21 @@ class MultipartUpload {
   }
 }
 
+/** `data` as consecutive views of at most `size` bytes (none when it is empty). */
+function* slices(data: Uint8Array, size: number): Generator<Uint8Array> {
+  for (let at = 0; at < data.byteLength; at += size)
+    yield data.subarray(at, Math.min(data.byteLength, at + size));
+}
+
 /** Checkpoint files as objects under s3://bucket/prefix, uploaded with multipart when large. */
 export class S3CheckpointStorage implements CheckpointStorage {
   readonly location: S3Location;
   readonly root: string;
   readonly bucket: string;
   readonly prefix: string;
-  private client: Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> | undefined;
+  private client: Promise<Connection> | undefined;
+  /** uploads of more than this many bytes are multipart uploads of parts this big (at least 5 MiB) */
+  writePartSize = DEFAULT_WRITE_PART_SIZE;
   /** reads of larger objects are split into ranged GETs of this many bytes... */
   readPartSize = DEFAULT_READ_PART_SIZE;
   /** ...this many in flight at a time */
@@ -211,8 +216,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
     this.prefix = loc.prefix;
   }
 
-  private connect(): Promise<{ client: S3Client; s3: S3Sdk; lib: LibStorage }> {
-    this.client ??= loadSdk(this.root).then(({ s3, lib }) => {
+  private connect(): Promise<Connection> {
+    this.client ??= loadSdk(this.root).then((s3) => {
       // no CRC32 of every uploaded part unless the operation needs one: the SDK computes it in
       // JavaScript on the task thread (tens of ms per checkpoint of a few MB); the files carry
       // their own SHA-256, which restore verifies
@@ -256,7 +261,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
           },
           { step: 'build', name: 'weirUnsignedPayload' },
         );
-      return { client, s3, lib };
+      return { client, s3 };
     });
     return this.client;
   }
@@ -270,40 +275,41 @@ export class S3CheckpointStorage implements CheckpointStorage {
     return `s3://${this.bucket}/${key}`;
   }
 
-  async write(relPath: string, data: Uint8Array): Promise<StateHandle> {
-    const key = this.key(relPath);
-    try {
-      const { client, lib } = await this.connect();
-      await new lib.Upload({
-        client,
-        // server-side encryption on every object (Upload passes it to PutObject and CreateMultipartUpload)
-        params: { Bucket: this.bucket, Key: key, Body: data, ...this.encryption },
-        partSize: 8 * 1024 * 1024,
-        queueSize: 2,
-      }).done();
-    } catch (err) {
-      if (err instanceof StorageError) throw err;
-      throw new StorageError('UNAVAILABLE', `S3 upload to ${this.where(key)} failed: ${describe(err)}`, {
-        cause: err,
-      });
-    }
-    return { path: relPath, size: data.byteLength, sha256: sha256(data) };
+  /**
+   * A file in one buffer: uploaded as writeStream uploads, the buffer's slices (no copies) being
+   * the parts.
+   */
+  write(relPath: string, data: Uint8Array): Promise<StateHandle> {
+    // the slices are taken lazily, once writeStream has checked the part size
+    return this.writeStream(relPath, slices(data, this.writePartSize));
   }
 
   /**
    * A streamed file: one PutObject when it ends within the first part, else a multipart upload
-   * of parts of at least PART_SIZE, UPLOAD_QUEUE in flight while the next ones are produced.
+   * of parts of at least writePartSize, UPLOAD_QUEUE in flight while the next ones are produced.
+   * Every PutObject and CreateMultipartUpload carries the server-side encryption settings; a
+   * multipart upload that fails is aborted.
    * A part is sent as the chunks it is made of (no copy into one buffer), and its SHA-256 for
    * the signature (plain HTTP) is computed with the file's on the hashing thread as the chunks
    * arrive, so the task thread neither hashes nor gathers a part.
    */
-  async writeStream(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle> {
+  async writeStream(
+    relPath: string,
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<StateHandle> {
     const key = this.key(relPath);
+    const partSize = this.writePartSize;
+    if (!(partSize >= MIN_WRITE_PART_SIZE))
+      throw new RangeError(
+        `S3CheckpointStorage.writePartSize is ${partSize}: S3 parts are at least ${MIN_WRITE_PART_SIZE} bytes (5 MiB)`,
+      );
     const signed = plainHttp(this.config.endpoint);
     const hash = new BackgroundSha256(signed);
     let upload: MultipartUpload | undefined;
     try {
-      const conn = await this.connect();
+      const conn = await this.connect().catch((err: unknown) => {
+        throw uploadFailed(this.where(key), err);
+      });
       let part: Uint8Array[] = [];
       let partBytes = 0;
       let since = 0;
@@ -312,7 +318,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
         hash.update(c);
         part.push(c);
         partBytes += c.byteLength;
-        if (partBytes >= PART_SIZE) {
+        if (partBytes >= partSize) {
           upload ??= new MultipartUpload(conn, this.bucket, key, this.encryption);
           await upload.add(part, partBytes, signed ? hash.partDigest() : undefined);
           part = [];
