@@ -10,8 +10,13 @@ import { ROOT, tempDir } from '../helpers/cli.js';
 
 const exec = promisify(execFile);
 
-/** The command lines of a LocalCluster's JobManager and TaskManager, started by a process run with `--max-old-space-size=123`. */
-async function clusterCommandLines(module: string): Promise<string[][]> {
+interface Child {
+  argv: string[];
+  arenas: string | null;
+}
+
+/** The command lines and MALLOC_ARENA_MAX of a LocalCluster's JobManager and TaskManager, started by a process run with `--max-old-space-size=123`. */
+async function clusterChildren(module: string, env: NodeJS.ProcessEnv = process.env): Promise<Child[]> {
   const { stdout } = await exec(
     process.execPath,
     [
@@ -22,9 +27,13 @@ async function clusterCommandLines(module: string): Promise<string[][]> {
       module,
       tempDir('weir-flags-'),
     ],
-    { cwd: ROOT, timeout: 60_000 },
+    { cwd: ROOT, timeout: 60_000, env },
   );
-  return JSON.parse(stdout.trim().split('\n').pop()!) as string[][];
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Child[];
+}
+
+async function clusterCommandLines(module: string): Promise<string[][]> {
+  return (await clusterChildren(module)).map((c) => c.argv);
 }
 
 describe('LocalCluster child processes', () => {
@@ -43,5 +52,16 @@ describe('LocalCluster child processes', () => {
     const entry = path.join(ROOT, 'packages/cli/dist/bin/weir.js');
     assert.deepEqual(jm!.slice(1, 3), [entry, 'jobmanager'], jm!.join(' '));
     assert.deepEqual(tm!.slice(1, 4), ['--max-old-space-size=200', entry, 'taskmanager'], tm!.join(' '));
+  });
+
+  test('TaskManagers get two glibc malloc arenas unless the environment sets MALLOC_ARENA_MAX', async () => {
+    const module = path.join(ROOT, 'packages/cli/dist/index.js');
+    const unset = { ...process.env };
+    delete unset.MALLOC_ARENA_MAX;
+    const [jm, tm] = await clusterChildren(module, unset);
+    assert.equal(tm!.arenas, '2');
+    assert.equal(jm!.arenas, null);
+    const [, own] = await clusterChildren(module, { ...unset, MALLOC_ARENA_MAX: '4' });
+    assert.equal(own!.arenas, '4');
   });
 });

@@ -1,6 +1,7 @@
 // Starts a LocalCluster of one TaskManager asked for --max-old-space-size=200, prints the
-// command line of each of its processes as JSON, and stops it; args: <module exporting
-// LocalCluster> <dir>. Run with Node.js flags of its own, which the cluster must not inherit.
+// command line and the MALLOC_ARENA_MAX of each of its processes as JSON, and stops it; args:
+// <module exporting LocalCluster> <dir>. Run with Node.js flags of its own, which the cluster
+// must not inherit.
 import { readFileSync } from 'node:fs';
 import type { LocalCluster as LocalClusterType } from '../../packages/cli/src/index.js';
 
@@ -19,7 +20,12 @@ try {
   await cluster.start();
   const argv = (pid: number): string[] =>
     readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  console.log(JSON.stringify(cluster.pids().map(argv)));
+  const arenas = (pid: number): string | null =>
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .find((e) => e.startsWith('MALLOC_ARENA_MAX='))
+      ?.slice('MALLOC_ARENA_MAX='.length) ?? null;
+  console.log(JSON.stringify(cluster.pids().map((pid) => ({ argv: argv(pid), arenas: arenas(pid) }))));
 } finally {
   await cluster.stop();
 }
