@@ -14,7 +14,7 @@
  * same run, the page cache warm as it is for the restore; for S3 one GetObject after another
  * with the AWS SDK client).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -83,11 +83,14 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
   const s3 = mode === 's3' ? await new TestS3Server().start() : undefined;
   const saved = { ...process.env };
   if (s3) Object.assign(process.env, s3.env);
+  const dir = path.join(here, `.tmp-recovery-large-${mode}`);
+  // a fresh directory: the logs (appended to) are where local restores are counted
+  rmSync(dir, { recursive: true, force: true });
   const cluster = new LocalCluster({
     taskManagers: local ? 2 : 3,
     slots: 1,
     port: 0,
-    dir: path.join(here, `.tmp-recovery-large-${mode}`),
+    dir,
     jobStore: false,
     securityArgs: local ? ['-D', 'state.backend.local-recovery=true'] : [],
   });
