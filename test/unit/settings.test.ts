@@ -126,7 +126,8 @@ describe('the option registry is the only place a default is written', () => {
  * WEIR_* variables are an input layer read once at the process edge; nothing else reads the
  * environment for settings. The edge: resolveConfig/parseConfigEnv (the layer itself), the CLI
  * entry (secrets of the environment, for masking), the CLI's command configuration and the
- * client commands' WEIR_JOBMANAGER, and the Kubernetes API address of `weir cert kubernetes-secrets`.
+ * client commands' WEIR_JOBMANAGER, the Kubernetes API address of `weir cert kubernetes-secrets`,
+ * and the environment a local cluster hands its processes.
  */
 describe('no module outside the process edge reads process.env', () => {
   const EDGE: Record<string, number> = {
@@ -136,6 +137,8 @@ describe('no module outside the process edge reads process.env', () => {
     'packages/cli/src/connection.ts': 3,
     // `weir cert kubernetes-secrets`: the pod's KUBERNETES_SERVICE_HOST/PORT
     'packages/cli/src/kubernetes-secrets.ts': 1,
+    // `weir cluster start`: the environment of the processes it starts (MALLOC_ARENA_MAX for TaskManagers)
+    'packages/cli/src/local-cluster.ts': 1,
   };
 
   function sources(dir: string): string[] {

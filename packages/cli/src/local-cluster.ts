@@ -129,10 +129,12 @@ export class LocalCluster {
     mkdirSync(logDir, { recursive: true });
     const logFile = path.join(logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
+    // the cluster's processes run in this one's environment (TaskManagers with taskManagerEnv's addition)
+    const parentEnv = process.env;
     const child = fork(WEIR_BIN, args, {
       stdio: ['ignore', fd, fd, 'ipc'],
       execArgv: childExecArgv(WEIR_BIN, execArgv),
-      env: name.startsWith('taskmanager') ? taskManagerEnv(process.env) : process.env,
+      env: name.startsWith('taskmanager') ? taskManagerEnv(parentEnv) : parentEnv,
     });
     closeSync(fd);
     this.children.push(child);
