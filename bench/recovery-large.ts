@@ -17,7 +17,7 @@
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '../packages/cli/src/index.js';
 import { TestS3Server } from '../test/helpers/s3.js';
@@ -52,12 +52,7 @@ async function rawS3ReadBandwidth(server: TestS3Server, uri: string): Promise<nu
   const u = new URL(uri.replace(/^s3:/, 'http:'));
   const bucket = u.host;
   const keys = await server.keys(u.pathname.replace(/^\/+/, ''));
-  const client = new S3Client({
-    endpoint: server.env.WEIR_S3_ENDPOINT,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  const client = server.client();
   let bytes = 0;
   const t0 = performance.now();
   for (const key of keys) {

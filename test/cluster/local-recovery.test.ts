@@ -28,6 +28,13 @@ function lastPerKey(dir: string): Map<number, [number, number]> {
   return last;
 }
 
+/** The output has the final count of all 100 keys, each counting every record once. */
+function assertEveryRecordCountedOnce(out: string): void {
+  const last = lastPerKey(out);
+  assert.equal(last.size, 100);
+  for (const [k, [c]] of last) assert.equal(c, RECORDS / 100, `${out} key ${k}: every record counted once`);
+}
+
 describe('local recovery', () => {
   let cluster: TestCluster;
   const work = tempDir();
@@ -91,12 +98,7 @@ describe('local recovery', () => {
         `keyed state of both pipelines came from local copies:\n${log.slice(-3000)}`,
       );
       assert.doesNotMatch(log, /from remote storage/);
-      for (const out of [outA, outB]) {
-        const last = lastPerKey(out);
-        assert.equal(last.size, 100);
-        for (const [k, [c]] of last)
-          assert.equal(c, RECORDS / 100, `${out} key ${k}: every record counted once`);
-      }
+      for (const out of [outA, outB]) assertEveryRecordCountedOnce(out);
     } finally {
       client.close();
     }
@@ -144,6 +146,8 @@ describe('local recovery of a job that is one pipelined region, over 2 TaskManag
         },
         60_000,
       );
+      // tm-1, not a random one: it registers again after tm-2, the order in which a restart
+      // without slot preferences gave each TaskManager the other's subtask
       process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
       const d = await until(
         'job finished',
@@ -164,9 +168,7 @@ describe('local recovery of a job that is one pipelined region, over 2 TaskManag
           `${tm}: keyed state from its local copy, not remote storage:\n${restores.join('\n')}`,
         );
       }
-      const last = lastPerKey(out);
-      assert.equal(last.size, 100);
-      for (const [k, [c]] of last) assert.equal(c, RECORDS / 100, `key ${k}: every record counted once`);
+      assertEveryRecordCountedOnce(out);
     } finally {
       client.close();
     }

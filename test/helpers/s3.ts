@@ -37,13 +37,18 @@ export class TestS3Server {
     };
   }
 
-  async keys(prefix: string): Promise<string[]> {
-    const s3 = new S3Client({
+  /** An AWS SDK client of this server (the caller destroys it). */
+  client(): S3Client {
+    return new S3Client({
       endpoint: this.env.WEIR_S3_ENDPOINT,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     });
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    const s3 = this.client();
     const out: string[] = [];
     let token: string | undefined;
     do {

@@ -29,6 +29,22 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** Thrown inside encodeInto when the target is full; never leaves it. */
 const OVERFLOW = new Error('target buffer full');
 
+/** The low 16 bits of `n` big-endian at `p` (two's complement for negatives); returns the end. */
+function put16(b: Buffer, p: number, n: number): number {
+  b[p] = (n >>> 8) & 0xff;
+  b[p + 1] = n & 0xff;
+  return p + 2;
+}
+
+/** The low 32 bits of `n` big-endian at `p` (two's complement for negatives); returns the end. */
+function put32(b: Buffer, p: number, n: number): number {
+  b[p] = n >>> 24;
+  b[p + 1] = (n >>> 16) & 0xff;
+  b[p + 2] = (n >>> 8) & 0xff;
+  b[p + 3] = n & 0xff;
+  return p + 4;
+}
+
 /** Encodes leaf types msgpackr already writes the way its decoder reads them (typed arrays, Date, ...). */
 const leafPackr = new Packr({ useRecords: false, moreTypes: true, useBigIntExtension: true });
 
@@ -152,16 +168,10 @@ export class ValueEncoder {
         this.pos = p + 2;
       } else if (n < 0x10000) {
         b[p] = 0xcd;
-        b[p + 1] = n >>> 8;
-        b[p + 2] = n & 0xff;
-        this.pos = p + 3;
+        this.pos = put16(b, p + 1, n);
       } else {
         b[p] = 0xce;
-        b[p + 1] = n >>> 24;
-        b[p + 2] = (n >>> 16) & 0xff;
-        b[p + 3] = (n >>> 8) & 0xff;
-        b[p + 4] = n & 0xff;
-        this.pos = p + 5;
+        this.pos = put32(b, p + 1, n);
       }
     } else if (n >> 0 === n && n !== 0) {
       if (n >= -0x20) {
@@ -173,16 +183,10 @@ export class ValueEncoder {
         this.pos = p + 2;
       } else if (n >= -0x8000) {
         b[p] = 0xd1;
-        b[p + 1] = (n >>> 8) & 0xff;
-        b[p + 2] = n & 0xff;
-        this.pos = p + 3;
+        this.pos = put16(b, p + 1, n);
       } else {
         b[p] = 0xd2;
-        b[p + 1] = n >>> 24;
-        b[p + 2] = (n >>> 16) & 0xff;
-        b[p + 3] = (n >>> 8) & 0xff;
-        b[p + 4] = n & 0xff;
-        this.pos = p + 5;
+        this.pos = put32(b, p + 1, n);
       }
     } else {
       // fractions, large integers, NaN, Infinity and -0 as float 64

@@ -1,5 +1,6 @@
 import {
   StorageError,
+  asBuffer,
   decodeRecords,
   resolveHandlePath,
   storageUri,
@@ -85,9 +86,8 @@ export function restoreFullBatch(
   kinds: Record<string, string>,
   bytes: Uint8Array,
 ): void {
-  if (!backend.restoreEntriesBytes) return backend.restoreEntries(kinds, decodeRecords(bytes));
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  backend.restoreEntriesBytes(kinds, buf);
+  if (backend.restoreEntriesBytes) backend.restoreEntriesBytes(kinds, asBuffer(bytes));
+  else backend.restoreEntries(kinds, decodeRecords(bytes));
 }
 
 /**

@@ -12,7 +12,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValues, normalizeKey, valueEncoder } from '@weir/core';
+import { decodeValues, normalizeKey } from '@weir/core';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -523,10 +523,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         for (const [nk, entries] of meta.mapDirty) {
           const prefixEnd = sc.stateKey(0, meta.id, nk, maxP);
           for (const [uk, v] of entries.values()) {
-            const ub = uk as Buffer;
-            while (prefixEnd + ub.length > sc.buf.length) sc.grow(prefixEnd);
-            ub.copy(sc.buf, prefixEnd);
-            const end = prefixEnd + ub.length;
+            const end = sc.bytes(prefixEnd, uk as Buffer);
             const key = sc.buf.subarray(0, end);
             if (v === DELETED) batch._del(key, NO_OPTIONS);
             else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
@@ -546,10 +543,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private valueBytes(v: unknown, at: number): Buffer {
     if (Buffer.isBuffer(v)) return v;
     if (v instanceof AppendList) return v.bytes();
-    const n = valueEncoder.encode(v);
-    while (at + n > this.scratch.buf.length) this.scratch.grow(at);
-    valueEncoder.buffer.copy(this.scratch.buf, at, 0, n);
-    return this.scratch.buf.subarray(at, at + n);
+    return this.scratch.buf.subarray(at, this.scratch.value(at, v));
   }
 
   getState<T>(desc: ValueStateDescriptor<T>): ValueState<T> {
@@ -802,14 +796,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   /** Applies a delta batch of an incremental checkpoint (see DeltaOp), after the chain's earlier links. */
   restoreDelta(kinds: Record<string, string>, ops: unknown[]): void {
-    this.flush();
-    this.dropCache();
-    writeBatch(this.rdb, (batch) => {
+    this.restoring((batch) => {
       for (const op of ops as Array<[number, string, NK, unknown?, unknown?]>) {
         const [code, name, nk] = op;
-        const kind = kinds[name];
-        if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
-        const meta = this.register(name, kind);
+        const meta = this.restoredState(kinds, name);
+        const kind = meta.kind;
         if (kind === 'timers') {
           // [MAP_PUT | MAP_REMOVE, name, key, namespace, timestamp] (see deltaBatch)
           const key = timerKeyOf(meta.id, this.opts.maxParallelism, op[4] as number, nk, op[3] as NK);
@@ -831,42 +822,45 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         } else throw new Error(`Unknown operation ${String(code)} in a delta of incremental keyed state`);
       }
     });
-    for (const b of this.writeBuffers) b.restored?.();
   }
 
   /** Writes entries of a canonical snapshot (one key group's batch) into RocksDB. */
   restoreEntries(kinds: Record<string, string>, entries: unknown[]): void {
-    this.flush();
-    this.dropCache();
-    writeBatch(this.rdb, (batch) => {
+    this.restoring((batch) => {
       for (const e of entries) this.restoreEntry(batch, kinds, e as unknown[]);
     });
-    for (const b of this.writeBuffers) b.restored?.();
   }
 
   /** restoreEntries from the batch's bytes: values go into RocksDB as the snapshot holds them (see restore-batches.ts). */
   restoreEntriesBytes(kinds: Record<string, string>, bytes: Buffer): void {
-    this.flush();
-    this.dropCache();
     const target = {
-      state: (name: string) => {
-        const kind = kinds[name];
-        if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
-        return this.register(name, kind);
-      },
+      state: (name: string) => this.restoredState(kinds, name),
       entry: (batch: RocksBatch, e: unknown[]) => this.restoreEntry(batch, kinds, e),
     };
-    writeBatch(this.rdb, (batch) =>
+    this.restoring((batch) =>
       restoreBatchBytes(bytes, batch, target, this.opts.maxParallelism, this.scratch),
     );
+  }
+
+  /** A restore's writes: buffered state and caches go first, timer queues read RocksDB again after. */
+  private restoring(fill: (batch: RocksBatch) => void): void {
+    this.flush();
+    this.dropCache();
+    writeBatch(this.rdb, fill);
     for (const b of this.writeBuffers) b.restored?.();
+  }
+
+  /** The state a snapshot names, registered with the kind the snapshot gives it. */
+  private restoredState(kinds: Record<string, string>, name: string): StateMeta {
+    const kind = kinds[name];
+    if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
+    return this.register(name, kind);
   }
 
   private restoreEntry(batch: RocksBatch, kinds: Record<string, string>, e: unknown[]): void {
     const [name, nk, value, namespace] = e as [string, NK, unknown, NK?];
-    const kind = kinds[name];
-    if (!kind) throw new Error(`Restored state '${name}' has no kind in the snapshot`);
-    const meta = this.register(name, kind);
+    const meta = this.restoredState(kinds, name);
+    const kind = meta.kind;
     if (kind === 'namespaced') {
       batch._put(Buffer.concat([this.prefix(meta, nk), pack(namespace)]), pack(value), NO_OPTIONS);
     } else if (kind === 'timers') {

@@ -1,4 +1,4 @@
-import { UnsupportedValueError, decodeValue, valueEncoder } from '@weir/core';
+import { UnsupportedValueError, decodeValue, msgpackArrayHeader, valueEncoder } from '@weir/core';
 import type { CacheMap } from './read-cache.js';
 
 /*
@@ -165,11 +165,10 @@ export class AppendList {
     let header = 0;
     let count = 0;
     if (stored !== undefined) {
-      const t = stored[0]!;
-      if (t >= 0x90 && t <= 0x9f) [header, count] = [1, t & 0x0f];
-      else if (t === 0xdc) [header, count] = [3, stored.readUInt16BE(1)];
-      else if (t === 0xdd) [header, count] = [5, stored.readUInt32BE(1)];
-      else throw new Error(`Stored list state is not a msgpack array (type 0x${t.toString(16)})`);
+      const array = msgpackArrayHeader(stored, 0);
+      if (!array)
+        throw new Error(`Stored list state is not a msgpack array (type 0x${stored[0]?.toString(16)})`);
+      [count, header] = array;
     }
     const items = stored === undefined ? 0 : stored.length - header;
     this.buf = Buffer.allocUnsafe(Math.max(64, 5 + items * 2));

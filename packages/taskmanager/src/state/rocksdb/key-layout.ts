@@ -1,4 +1,4 @@
-import { assignNormalizedKeyToKeyGroup, valueEncoder } from '@weir/core';
+import { assignNormalizedKeyToKeyGroup, msgpackValueEnd, valueEncoder } from '@weir/core';
 
 /*
  * Layout of a RocksDB key of keyed state: key group (2 bytes, big-endian), state id (2 bytes),
@@ -87,40 +87,9 @@ export function prefixEnd(prefix: Buffer): Buffer | undefined {
   return end;
 }
 
-/** Length of the msgpack item (a normalized key: a string or a number) starting at `at`. */
-export function msgpackItemLength(b: Buffer, at: number): number {
-  const t = b[at]!;
-  if (t <= 0x7f || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return 1;
-  if (t >= 0xa0 && t <= 0xbf) return 1 + (t & 0x1f);
-  switch (t) {
-    case 0xd9:
-      return 2 + b[at + 1]!;
-    case 0xda:
-      return 3 + b.readUInt16BE(at + 1);
-    case 0xdb:
-      return 5 + b.readUInt32BE(at + 1);
-    case 0xcc:
-    case 0xd0:
-      return 2;
-    case 0xcd:
-    case 0xd1:
-      return 3;
-    case 0xce:
-    case 0xd2:
-    case 0xca:
-      return 5;
-    case 0xcf:
-    case 0xd3:
-    case 0xcb:
-      return 9;
-    default:
-      throw new Error(`Unexpected msgpack type 0x${t.toString(16)} in a RocksDB state key`);
-  }
-}
-
 /** End of the normalized key in a RocksDB key: the user key of a map entry starts here. */
 export function normalizedKeyEnd(key: Buffer): number {
-  return KEY_HEADER_BYTES + msgpackItemLength(key, KEY_HEADER_BYTES);
+  return msgpackValueEnd(key, KEY_HEADER_BYTES);
 }
 
 /**
@@ -146,6 +115,21 @@ export class KeyScratch {
       if (end >= 0) return end;
       this.grow(at);
     }
+  }
+
+  /** Copies `bytes` to `at` (a map entry's user key after its prefix); returns their end. */
+  bytes(at: number, bytes: Buffer): number {
+    while (at + bytes.length > this.buf.length) this.grow(at);
+    bytes.copy(this.buf, at);
+    return at + bytes.length;
+  }
+
+  /** Encodes `value` at `at` with the codec (no view of the codec's buffer per call); returns its end. */
+  value(at: number, value: unknown): number {
+    const n = valueEncoder.encode(value);
+    while (at + n > this.buf.length) this.grow(at);
+    valueEncoder.buffer.copy(this.buf, at, 0, n);
+    return at + n;
   }
 
   /** Doubles the buffer, keeping its first `keep` bytes (views of the old buffer stay valid). */

@@ -1,4 +1,4 @@
-import { decodeValue, msgpackArrayHeader, msgpackValueEnd, valueEncoder } from '@weir/core';
+import { decodeValue, msgpackArrayHeader, msgpackValueEnd } from '@weir/core';
 import { NO_OPTIONS, type RocksBatch } from './binding.js';
 import type { NK } from './held-values.js';
 import type { KeyScratch } from './key-layout.js';
@@ -83,10 +83,8 @@ function putMapEntries(
       throw new Error('Corrupt checkpoint batch: a map state entry is no [key, value] pair');
     const userKeyEnd = msgpackValueEnd(bytes, pos + 1, to);
     const valueEnd = msgpackValueEnd(bytes, userKeyEnd, to);
-    const n = valueEncoder.encode(decodeValue(bytes.subarray(pos + 1, userKeyEnd)));
-    while (prefixEnd + n > scratch.buf.length) scratch.grow(prefixEnd);
-    valueEncoder.buffer.copy(scratch.buf, prefixEnd, 0, n);
-    batch._put(scratch.buf.subarray(0, prefixEnd + n), bytes.subarray(userKeyEnd, valueEnd), NO_OPTIONS);
+    const end = scratch.value(prefixEnd, decodeValue(bytes.subarray(pos + 1, userKeyEnd)));
+    batch._put(scratch.buf.subarray(0, end), bytes.subarray(userKeyEnd, valueEnd), NO_OPTIONS);
     pos = valueEnd;
   }
   if (pos !== to) throw new Error('Corrupt checkpoint batch: bytes after the entries of a map state value');
