@@ -79,6 +79,34 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     assert.equal(out.trim(), sha(Buffer.from('abc')));
   });
 
+  test('threads that start their hashing workers at once all hash: none loses the garbage collector to another', () => {
+    // Each thread's hashing worker turns the process-wide --expose-gc on and off to take gc; two
+    // starting together cleared it under each other ("gc is not defined" failed a savepoint of 4
+    // subtasks in CI, 7-12 of 80 streams here). 5 rounds of 8 threads, as 8 slots start.
+    const out = inOwnProcess(
+      `import { Worker } from 'node:worker_threads';
+         const main = new URL('./test/helpers/hashing-thread-main.ts', 'file://' + process.cwd() + '/');
+         // a worker thread loads TypeScript once it has registered tsx itself
+         const boot = 'import("tsx/esm/api").then((t) => { t.register(); return import(' + JSON.stringify(main.href) + '); });';
+         const results = [];
+         for (let round = 0; round < 5; round++)
+           results.push(...(await Promise.all(Array.from({ length: 8 }, () => new Promise((resolve) => {
+             const w = new Worker(boot, { eval: true });
+             w.once('message', (m) => { resolve(m); void w.terminate(); });
+             w.once('error', (e) => resolve('failed: ' + e.message));
+           })))));
+         console.log(JSON.stringify(results));`,
+      120_000,
+    );
+    const results = JSON.parse(out) as string[];
+    const expected = sha(Buffer.alloc(2 << 20, 1));
+    assert.equal(results.length, 40);
+    assert.deepEqual(
+      results.filter((r) => r !== expected),
+      [],
+    );
+  });
+
   test('hashed bytes do not stay in memory: 2 GiB through one stream grow the resident set by far less', () => {
     // in a process of its own, for a clean resident set; the producer waits for a part digest
     // every 16 MiB, as a checkpoint's writes pace it. The hashing thread freed the chunks only

@@ -160,17 +160,21 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-// the flag is process-wide: set only while this thread takes its gc function
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc');
-v8.setFlagsFromString('--no-expose-gc');
+// The flag is process-wide and every thread's hashing worker sets and clears it: retried until
+// this thread's new context has gc (another may clear it between), without it if it never does.
+let collect;
+for (let i = 0; i < 1000 && collect === undefined; i++) {
+  v8.setFlagsFromString('--expose-gc');
+  collect = vm.runInNewContext('typeof gc === "function" ? gc : undefined');
+  v8.setFlagsFromString('--no-expose-gc');
+}
 const streams = new Map();
 let sinceGc = 0;
 parentPort.on('message', (m) => {
   for (let i = 0; i < m.lens.length; i++) sinceGc += m.lens[i];
   if (sinceGc >= ${GC_EVERY_BYTES}) {
     sinceGc = 0;
-    queueMicrotask(() => gc({ type: 'minor' }));
+    if (collect !== undefined) queueMicrotask(() => collect({ type: 'minor' }));
   }
   let s = streams.get(m.id);
   if (s === undefined) {

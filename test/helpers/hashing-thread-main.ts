@@ -1,0 +1,12 @@
+// One task thread's checkpoint write: a hashing stream of 2 MiB, digest posted to the parent
+// (or the error). Started as a worker thread by background-sha256.test.ts, many at once.
+import { parentPort } from 'node:worker_threads';
+import { BackgroundSha256 } from '../../packages/core/src/index.js';
+
+const h = new BackgroundSha256();
+h.update(Buffer.alloc(2 << 20, 1));
+try {
+  parentPort!.postMessage(await h.digest());
+} catch (e) {
+  parentPort!.postMessage(`failed: ${(e as Error).message}`);
+}
