@@ -105,72 +105,81 @@ describe('local recovery', () => {
   });
 });
 
-describe('local recovery of a job that is one pipelined region, over 2 TaskManagers x 1 slot', () => {
-  let cluster: TestCluster;
-  const work = tempDir();
+for (const backend of ['heap', 'rocksdb'] as const)
+  describe(`local recovery of a job that is one pipelined region, over 2 TaskManagers x 1 slot (${backend})`, () => {
+    let cluster: TestCluster;
+    const work = tempDir();
 
-  before(async () => {
-    cluster = await new TestCluster({
-      taskManagers: 2,
-      slots: 1,
-      extra: ['-D', 'state.backend.local-recovery=true'],
-    }).start();
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
+    before(async () => {
+      cluster = await new TestCluster({
+        taskManagers: 2,
+        slots: 1,
+        extra: ['-D', 'state.backend.local-recovery=true', '-D', `state.backend=${backend}`],
+      }).start();
+    });
+    after(async () => {
+      await cluster?.stop();
+    });
 
-  test('after kill -9 of one TaskManager the whole job restarts, and every subtask goes back to the TaskManager that holds its local copy', async () => {
-    const client = await ClusterClient.connect(cluster.address);
-    try {
-      const out = path.join(work, 'out');
-      const r = await cluster.run([
-        'run',
-        job,
-        '--detached',
-        '--',
-        String(RECORDS),
-        String(RATE),
-        out,
-        '',
-        '2',
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
-      await until(
-        'a checkpoint completed with all tasks running',
-        async () => {
-          const [s, c] = await Promise.all([client.status(jobId), client.checkpoints(jobId)]);
-          const running = s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING'));
-          return running && Number(c.counts?.completed ?? 0) >= 2 ? s : undefined;
-        },
-        60_000,
-      );
-      // tm-1, not a random one: it registers again after tm-2, the order in which a restart
-      // without slot preferences gave each TaskManager the other's subtask
-      process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
-      const d = await until(
-        'job finished',
-        async () => {
-          const s = await client.status(jobId);
-          if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-          return s.status === 'JOB_FINISHED' ? s : undefined;
-        },
-        90_000,
-      );
-      assert.ok(d.numRestarts >= 1);
-      for (const tm of ['taskmanager-1', 'taskmanager-2']) {
-        const log = readFileSync(path.join(cluster.logDir(), `${tm}.log`), 'utf8');
-        const restores = log.split('\n').filter((l) => l.includes('Count a') && l.includes('restored'));
-        assert.ok(restores.length >= 1, `${tm} restored its keyed subtask:\n${log.slice(-3000)}`);
-        assert.ok(
-          restores.every((l) => l.includes('restored from local copies')),
-          `${tm}: keyed state from its local copy, not remote storage:\n${restores.join('\n')}`,
+    test('after kill -9 of one TaskManager the whole job restarts, and every subtask goes back to the TaskManager that holds its local copy', async () => {
+      const client = await ClusterClient.connect(cluster.address);
+      try {
+        const out = path.join(work, 'out');
+        const r = await cluster.run([
+          'run',
+          job,
+          '--detached',
+          '--',
+          String(RECORDS),
+          String(RATE),
+          out,
+          '',
+          '2',
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
+        await until(
+          'a checkpoint completed with all tasks running',
+          async () => {
+            const [s, c] = await Promise.all([client.status(jobId), client.checkpoints(jobId)]);
+            const running = s.vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING'));
+            return running && Number(c.counts?.completed ?? 0) >= 2 ? s : undefined;
+          },
+          60_000,
         );
+        // tm-1, not a random one: it registers again after tm-2, the order in which a restart
+        // without slot preferences gave each TaskManager the other's subtask
+        process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
+        const d = await until(
+          'job finished',
+          async () => {
+            const s = await client.status(jobId);
+            if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+            return s.status === 'JOB_FINISHED' ? s : undefined;
+          },
+          90_000,
+        );
+        assert.ok(d.numRestarts >= 1);
+        for (const tm of ['taskmanager-1', 'taskmanager-2']) {
+          const log = readFileSync(path.join(cluster.logDir(), `${tm}.log`), 'utf8');
+          const restores = log.split('\n').filter((l) => l.includes('Count a') && l.includes('restored'));
+          assert.ok(restores.length >= 1, `${tm} restored its keyed subtask:\n${log.slice(-3000)}`);
+          assert.ok(
+            restores.every((l) => l.includes('restored from local copies')),
+            `${tm}: keyed state from its local copy, not remote storage:\n${restores.join('\n')}`,
+          );
+          // RocksDB opens its database as the checkpoint left it: no checkpoint file read
+          if (backend === 'rocksdb')
+            assert.ok(
+              restores.every(
+                (l) => l.includes('(1 local RocksDB checkpoint') && l.includes('and 0 files, 0.0 MB)'),
+              ),
+              `${tm}: RocksDB state from its local checkpoint:\n${restores.join('\n')}`,
+            );
+        }
+        assertEveryRecordCountedOnce(out);
+      } finally {
+        client.close();
       }
-      assertEveryRecordCountedOnce(out);
-    } finally {
-      client.close();
-    }
+    });
   });
-});

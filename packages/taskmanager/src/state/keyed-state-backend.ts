@@ -125,6 +125,16 @@ export interface KeyedStateBackend {
   snapshotIncremental?(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer;
   notifyCheckpointComplete?(checkpointId: number): void;
   notifyCheckpointAborted?(checkpointId: number): void;
+  /**
+   * Local recovery with a copy of the backend's own files (RocksDB): kept at a checkpoint's
+   * synchronous part, after its snapshot (returns why it could not), and restored in place of
+   * reading the checkpoint's files (returns undefined when there is none, or why it was not
+   * used; then those are read).
+   */
+  keepLocalCheckpoint?(checkpointId: number): string | undefined;
+  restoreLocalCheckpoint?(
+    checkpointId: number,
+  ): Promise<{ files: number; bytes: number } | string | undefined>;
   /** The restored checkpoint's chains become the base of the next incremental checkpoint. */
   adoptRestoredChains?(
     checkpointId: number,

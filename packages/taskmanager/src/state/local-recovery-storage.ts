@@ -33,7 +33,7 @@ export class LocalRecoveryStorage implements CheckpointStorage {
    */
   readonly dir: string;
   /** what restores read since the last `takeReadStats()` */
-  private stats = { localFiles: 0, localBytes: 0, remoteFiles: 0, remoteBytes: 0, fallbacks: [] as string[] };
+  private stats = newStats();
 
   constructor(
     private readonly remote: CheckpointStorage,
@@ -142,10 +142,7 @@ export class LocalRecoveryStorage implements CheckpointStorage {
         if (code !== 'ENOENT' && code !== 'ENOTDIR')
           why = `the local copy ${file} cannot be read (${(err as Error).message})`;
       }
-      if (why) {
-        this.stats.fallbacks.push(why);
-        this.log.warn({ file: relPath }, `local recovery: ${why}; reading ${relPath} from remote storage`);
-      }
+      if (why) this.fallBack(why, relPath);
     }
     const data = await this.remote.read(relPath, expectedSha256);
     this.stats.remoteFiles++;
@@ -153,16 +150,22 @@ export class LocalRecoveryStorage implements CheckpointStorage {
     return data;
   }
 
+  /** A local copy could not be used: said once, and counted for the restore's log line. */
+  fallBack(why: string, what: string): void {
+    this.stats.fallbacks.push(why);
+    this.log.warn({ file: what }, `local recovery: ${why}; reading ${what} from remote storage`);
+  }
+
+  /** A keyed state backend restored its own local checkpoint (RocksDB's files) in place of reading files. */
+  restoredLocalCheckpoint(bytes: number): void {
+    this.stats.localCheckpoints++;
+    this.stats.localCheckpointBytes += bytes;
+  }
+
   /** What restores read from where since the last call (for the task's restore log line). */
-  takeReadStats(): {
-    localFiles: number;
-    localBytes: number;
-    remoteFiles: number;
-    remoteBytes: number;
-    fallbacks: string[];
-  } {
+  takeReadStats(): ReadStats {
     const s = this.stats;
-    this.stats = { localFiles: 0, localBytes: 0, remoteFiles: 0, remoteBytes: 0, fallbacks: [] };
+    this.stats = newStats();
     return s;
   }
 
@@ -170,11 +173,14 @@ export class LocalRecoveryStorage implements CheckpointStorage {
   logRestore(what: string): void {
     const s = this.takeReadStats();
     const mb = (b: number): string => (b / 1e6).toFixed(1);
+    const checkpoints = s.localCheckpoints
+      ? `${s.localCheckpoints} local RocksDB checkpoint${s.localCheckpoints > 1 ? 's' : ''} (${mb(s.localCheckpointBytes)} MB) and `
+      : '';
     this.log.info(
       { ...s, fallbacks: s.fallbacks.length },
       s.remoteFiles === 0
-        ? `${what}: restored from local copies (${s.localFiles} files, ${mb(s.localBytes)} MB)`
-        : `${what}: restored ${s.localFiles} files (${mb(s.localBytes)} MB) from local copies and ${s.remoteFiles} files (${mb(s.remoteBytes)} MB) from remote storage` +
+        ? `${what}: restored from local copies (${checkpoints}${s.localFiles} files, ${mb(s.localBytes)} MB)`
+        : `${what}: restored ${checkpoints}${s.localFiles} files (${mb(s.localBytes)} MB) from local copies and ${s.remoteFiles} files (${mb(s.remoteBytes)} MB) from remote storage` +
             (s.fallbacks.length ? ` (${s.fallbacks.length} local copies unusable, see above)` : ''),
     );
   }
@@ -221,6 +227,26 @@ export class LocalRecoveryStorage implements CheckpointStorage {
   }
 }
 
+interface ReadStats {
+  localFiles: number;
+  localBytes: number;
+  remoteFiles: number;
+  remoteBytes: number;
+  localCheckpoints: number;
+  localCheckpointBytes: number;
+  fallbacks: string[];
+}
+
+const newStats = (): ReadStats => ({
+  localFiles: 0,
+  localBytes: 0,
+  remoteFiles: 0,
+  remoteBytes: 0,
+  localCheckpoints: 0,
+  localCheckpointBytes: 0,
+  fallbacks: [],
+});
+
 /** The local recovery directory of this thread's TaskManager, when local recovery is on. */
 let localRecovery: { dir: string; log: Logger } | undefined;
 const wrapped = new Map<string, LocalRecoveryStorage>();
@@ -230,6 +256,33 @@ export function localCheckpointCompleted(uri: string, jobId: string, checkpointI
   if (!localRecovery) return;
   const s = taskCheckpointStorage(uri);
   if (s instanceof LocalRecoveryStorage) void s.checkpointCompleted(jobId, checkpointId);
+}
+
+/**
+ * Where a RocksDB backend of a subtask keeps its local checkpoints (copies of its database, see
+ * rocksdb/local-checkpoint.ts), when local recovery is on: one directory per job, operator,
+ * subtask and layout, so only the same subtask of the same job with the same key groups finds them.
+ */
+export function localRocksDBCheckpoints(t: {
+  jobId: string;
+  operatorId: string;
+  subtaskIndex: number;
+  parallelism: number;
+  maxParallelism: number;
+}): string | undefined {
+  if (!localRecovery) return undefined;
+  const op = t.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return path.join(
+    localRecovery.dir,
+    'rocksdb',
+    t.jobId.replace(/[^A-Za-z0-9_.-]/g, '_'),
+    `${op}_${t.subtaskIndex}_of_${t.parallelism}_max_${t.maxParallelism}`,
+  );
+}
+
+/** A local recovery warning: the local copy could not be kept or used (the checkpoint is fine). */
+export function localRecoveryWarning(msg: string): void {
+  localRecovery?.log.warn(`local recovery: ${msg}`);
 }
 
 /** Turns local recovery on (a directory) or off (undefined) for the checkpoint storage of this thread's tasks. */

@@ -14,7 +14,7 @@ import type {
 } from '@weir/api';
 import { decodeValues, normalizeKey } from '@weir/core';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { aggregatingState, reducingState } from './appending-state.js';
 import { DeltaOp, type IncrementalKeyedHandle } from './incremental-snapshot.js';
@@ -59,6 +59,13 @@ import {
 } from './rocksdb/incremental-chains.js';
 import { KEY_HEADER_BYTES, KeyScratch, groupBound, stateIdOf, stateKeyPrefix } from './rocksdb/key-layout.js';
 import { ListWrite, listFromArrayBytes } from './rocksdb/list-values.js';
+import {
+  dropLocalCheckpoints,
+  localCheckpointDir,
+  materializeLocalCheckpoint,
+  readLocalCheckpoint,
+  takeLocalCheckpoint,
+} from './rocksdb/local-checkpoint.js';
 import { ReadCache } from './rocksdb/read-cache.js';
 import {
   DEFAULT_MAX_BATCH_BYTES,
@@ -112,6 +119,8 @@ export interface RocksDBKeyedStateBackendOptions {
   maxBatchBytes?: number;
   /** a key group's chain is rewritten in full at the latest when it has this many links (default 64; each group's own limit lies between half of it and it) */
   maxChainLength?: number;
+  /** local recovery: where this subtask keeps its local checkpoints (see rocksdb/local-checkpoint.ts) */
+  localCheckpoints?: string;
 }
 
 /** A fresh database directory below the TaskManager's local state directory. */
@@ -760,8 +769,87 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     };
   }
 
+  // ---- local checkpoints (local recovery)
+
+  /**
+   * Keeps the database as it is now as the local checkpoint of checkpoint `checkpointId`; called
+   * at the checkpoint's synchronous part, after its snapshot. Returns why it could not (the
+   * checkpoint goes on; a restore of it reads its files).
+   */
+  keepLocalCheckpoint(checkpointId: number): string | undefined {
+    const root = this.opts.localCheckpoints;
+    if (root === undefined || this.closed || !this.db) return undefined;
+    this.flush();
+    const db = this.db;
+    try {
+      takeLocalCheckpoint(
+        this.opts.directory,
+        localCheckpointDir(root, checkpointId),
+        {
+          checkpointId,
+          maxParallelism: this.opts.maxParallelism,
+          sequence: String(db.sequence),
+          states: [...this.metas.values()].map((m) => [m.name, m.kind]),
+        },
+        () => db.getProperty('rocksdb.current-super-version-number'),
+      );
+      return undefined;
+    } catch (e) {
+      return `cannot keep a local RocksDB checkpoint of checkpoint ${checkpointId} in ${root}: ${(e as Error).message}`;
+    }
+  }
+
+  /**
+   * Restores the local checkpoint of checkpoint `checkpointId` in place of the (still empty)
+   * database: opened where it stood, no row written again. Returns what it stood for, undefined
+   * when there is none, or why it was not used (in both cases the database is empty and the
+   * checkpoint's files are to be read).
+   */
+  async restoreLocalCheckpoint(
+    checkpointId: number,
+  ): Promise<{ files: number; bytes: number } | string | undefined> {
+    const root = this.opts.localCheckpoints;
+    if (root === undefined) return undefined;
+    const dir = localCheckpointDir(root, checkpointId);
+    const meta = readLocalCheckpoint(dir);
+    if (meta === undefined || typeof meta === 'string') return meta;
+    if (meta.checkpointId !== checkpointId || meta.maxParallelism !== this.opts.maxParallelism)
+      return `the local RocksDB checkpoint in ${dir} is of checkpoint ${meta.checkpointId} at max parallelism ${meta.maxParallelism}, not ${checkpointId} at ${this.opts.maxParallelism}`;
+    // the rows carry the ids the states had: they must get the same ones here
+    for (const m of this.metas.values())
+      if (meta.states[m.id - 1]?.[0] !== m.name || meta.states[m.id - 1]?.[1] !== m.kind)
+        return `state '${m.name}' was registered before the restore with another id than in the local RocksDB checkpoint ${dir}`;
+    const dbDir = this.opts.directory;
+    await this.db?.close();
+    this.db = undefined;
+    let why: string;
+    let bytes = 0;
+    try {
+      rmSync(dbDir, { recursive: true, force: true });
+      bytes = materializeLocalCheckpoint(dir, meta, dbDir);
+      const db = await openRocksDB(dbDir, this.opts, true);
+      if (String(db.sequence) === meta.sequence) {
+        this.db = db;
+        for (const [name, kind] of meta.states) this.register(name, kind);
+        this.dropCache();
+        return { files: meta.files.length, bytes };
+      }
+      why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${db.sequence}, not ${meta.sequence} (a write-ahead log is incomplete)`;
+      await db.close().catch(() => {});
+    } catch (e) {
+      why = `the local RocksDB checkpoint in ${dir} cannot be opened (${(e as Error).message})`;
+    }
+    rmSync(dbDir, { recursive: true, force: true });
+    this.db = await openRocksDB(dbDir, this.opts);
+    return why;
+  }
+
   /** Checkpoint n completed: its chains are what the next checkpoint builds on. */
   notifyCheckpointComplete(checkpointId: number): void {
+    const root = this.opts.localCheckpoints;
+    // the older local checkpoints go once this one's is kept (a savepoint has none)
+    if (root !== undefined && existsSync(localCheckpointDir(root, checkpointId)))
+      dropLocalCheckpoints(root, (id) => id < checkpointId);
     if (!this.incremental || checkpointId <= this.lastCompleted) return;
     const chains = this.pendingChains.get(checkpointId);
     if (!chains) return; // not an incremental checkpoint of this backend (a savepoint, or taken before a restore)
@@ -773,6 +861,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   /** Checkpoint n was aborted: its changes stay to be uploaded by the next one. */
   notifyCheckpointAborted(checkpointId: number): void {
+    const root = this.opts.localCheckpoints;
+    if (root !== undefined) dropLocalCheckpoints(root, (id) => id === checkpointId);
     this.pendingChains.delete(checkpointId);
   }
 

@@ -22,6 +22,8 @@ export function createKeyedStateBackend(
   },
   incremental = false,
   databases = 1,
+  /** with local recovery on, where a RocksDB backend keeps its local checkpoints */
+  localCheckpoints?: string,
 ): KeyedStateBackend {
   if (type === 'heap') return new HeapKeyedStateBackend();
   return new RocksDBKeyedStateBackend({
@@ -29,5 +31,6 @@ export function createKeyedStateBackend(
     maxParallelism: task.maxParallelism,
     ...databaseMemory(rocksdb.memory, databases),
     incremental,
+    ...(localCheckpoints !== undefined ? { localCheckpoints } : {}),
   });
 }

@@ -26,7 +26,7 @@ import type { KeyedStateBackend, RocksDBSettings } from '../state/keyed-state-ba
 import { createKeyedStateBackend, parseStateBackendType } from '../state/state-backends.js';
 import { SubtaskCheckpointCoordinator, type CheckpointedTask } from './subtask-checkpoint-coordinator.js';
 import { restoreKeyedState } from './task-state-restore.js';
-import { localCheckpointCompleted } from '../state/local-recovery-storage.js';
+import { localCheckpointCompleted, localRocksDBCheckpoints } from '../state/local-recovery-storage.js';
 import { TaskIOMetrics } from './task-io-metrics.js';
 import { InputGate } from '../network/input-gate.js';
 import { BufferDebloater, type BufferDebloatSettings } from '../network/buffer-debloater.js';
@@ -301,6 +301,13 @@ export class StreamTask implements CheckpointedTask {
       },
       this.tdd.incrementalCheckpoints,
       this.keyedOperators,
+      localRocksDBCheckpoints({
+        jobId: this.tdd.jobId,
+        operatorId,
+        subtaskIndex: this.tdd.subtaskIndex,
+        parallelism: this.tdd.parallelism,
+        maxParallelism: this.tdd.maxParallelism,
+      }),
     );
   }
 

@@ -22,7 +22,7 @@ import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 import { encodeChannelState } from './channel-state.js';
 import { ChannelStateCapture } from './channel-state-capture.js';
-import { taskCheckpointStorage } from '../state/local-recovery-storage.js';
+import { localRecoveryWarning, taskCheckpointStorage } from '../state/local-recovery-storage.js';
 
 /** A shared file's batches as the chunks of a streamed write. */
 async function* chunksOf(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
@@ -140,6 +140,12 @@ export class SubtaskCheckpointCoordinator {
             ...(lists ? { lists } : {}),
           });
       });
+      // with local recovery, RocksDB keeps its files as they are now (a link each); never a savepoint's
+      if (!barrier.isSavepoint)
+        for (const op of this.task.operators) {
+          const why = op.keyedBackend?.keepLocalCheckpoint?.(id);
+          if (why !== undefined) localRecoveryWarning(why);
+        }
     } catch (err) {
       for (const s of snapshots) s.keyed?.discard?.();
       this.task.post({

@@ -29,10 +29,26 @@ export async function restoreKeyedState(
 ): Promise<void> {
   const range = computeKeyGroupRangeForOperatorIndex(tdd.maxParallelism, tdd.parallelism, tdd.subtaskIndex);
   const storage = taskCheckpointStorage(r.storage);
+  // a checkpoint of this job (not a savepoint, nor another job's checkpoint restored as one)
+  const own = isWithinLocation(
+    storage.location,
+    childLocation(parseStorageLocation(tdd.checkpointStorage), tdd.jobId),
+  );
   for (const { operatorId, backend } of operators) {
     const handles = r.operators[operatorId]?.keyed;
     if (!handles || !backend) continue;
     const incremental = handles.filter(isIncrementalHandle);
+    if (own && storage instanceof LocalRecoveryStorage && backend.restoreLocalCheckpoint) {
+      const local = await backend.restoreLocalCheckpoint(r.checkpointId);
+      if (typeof local === 'object') {
+        storage.restoredLocalCheckpoint(local.bytes);
+        if (incremental.length > 0)
+          backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
+        backend.restoreFinished?.();
+        continue;
+      }
+      if (local !== undefined) storage.fallBack(local, `the keyed state of operator ${operatorId}`);
+    }
     const full = handles.filter((h) => !isIncrementalHandle(h));
     // files are read READ_AHEAD at a time (parallel downloads) and applied in order
     const reads = full.map(() => undefined as Promise<Buffer> | undefined);
@@ -59,9 +75,7 @@ export async function restoreKeyedState(
       await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
       // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
       // another job (restored as a savepoint) is not ours to reference, so the next one is full
-      const own = childLocation(parseStorageLocation(tdd.checkpointStorage), tdd.jobId);
-      if (isWithinLocation(storage.location, own))
-        backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
+      if (own) backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
     }
     backend.restoreFinished?.();
   }

@@ -31,6 +31,9 @@ export interface RocksDB {
   /** deletes the keys in a range ({ gte, lt }) */
   clear(options: object): Promise<void>;
   _getManySync(keys: Buffer[], options: object): Array<Buffer | undefined>;
+  /** RocksDB's latest sequence number (one per write operation) */
+  readonly sequence: number;
+  getProperty(property: string): string;
 }
 type RocksLevelClass = new (location: string, options: object) => RocksDB;
 
@@ -44,17 +47,21 @@ export function loadBinding(): RocksLevelClass {
 export const NO_OPTIONS = {};
 export const ITERATOR_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
 
-/** Opens a fresh database in dir (which must not exist yet), sized by the backend's options. */
+/**
+ * Opens a fresh database in `dir` (which must not exist yet), sized by the backend's options; with
+ * `existing`, the database there (a local checkpoint laid out as one).
+ */
 export async function openRocksDB(
   dir: string,
   opts: { blockCacheSize: number; writeBufferSize: number },
+  existing = false,
 ): Promise<RocksDB> {
   const RocksLevel = loadBinding();
   const db = new RocksLevel(dir, {});
   try {
     await db.open({
-      createIfMissing: true,
-      errorIfExists: true,
+      createIfMissing: !existing,
+      errorIfExists: !existing,
       cacheSize: opts.blockCacheSize,
       // 'level' compaction is what lets the memtable size be set: write_buffer_size = budget / 4,
       // flushed two at a time (up to 6, so 1.5 x the budget at worst while flushes lag)

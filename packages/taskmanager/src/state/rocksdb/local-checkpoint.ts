@@ -1,0 +1,169 @@
+import {
+  closeSync,
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+
+/**
+ * A RocksDB database directory kept on local disk as it was at a checkpoint, for local recovery
+ * (Flink keeps a native RocksDB checkpoint there). A restore from snapshot batches writes every
+ * row again (about 1.7M rows/s, seconds at millions of keys); a restore from this opens the
+ * database where it stood.
+ *
+ * The binding has no checkpoint call, so the copy is taken the way RocksDB's own Checkpoint
+ * takes one: at the checkpoint's synchronous part (the write buffer just written, no write
+ * until it returns) every file of the database is hard-linked, and the sizes of the files
+ * RocksDB appends to (the write-ahead logs, the MANIFEST) are recorded. Table files never change
+ * once written; of the appended files, the restore copies only the recorded prefix, which is
+ * everything written before the checkpoint. Taking it costs a link per file (under a
+ * millisecond); the linked files hold disk space until the next checkpoint's copy replaces it.
+ *
+ * A flush or compaction finishing while the links are made could leave a copy whose MANIFEST
+ * names a file that was not linked, or a log that was already deleted. The copy is taken again
+ * when RocksDB's super-version number moved meanwhile, and a restore proves it: the database
+ * must open (RocksDB checks every table file the MANIFEST names) and its latest sequence number
+ * must be the recorded one (every write up to the checkpoint replayed, none after). A copy that
+ * fails either is not used; the restore reads the checkpoint's files instead.
+ */
+
+/** What a local checkpoint records beside its links. */
+export interface LocalCheckpointMeta {
+  checkpointId: number;
+  maxParallelism: number;
+  /** RocksDB's latest sequence number at the checkpoint: what the restored database must show */
+  sequence: string;
+  /** the states, in the order of their ids (ids are 1, 2, ... in registration order) */
+  states: Array<[name: string, kind: string]>;
+  /** file name and its size at the checkpoint */
+  files: Array<[string, number]>;
+}
+
+const META = 'weir-local-checkpoint.json';
+/** files of the live database not part of a copy: its lock and its info logs */
+const SKIPPED = /^(LOCK|LOG(\.old.*)?)$/;
+
+export function localCheckpointDir(root: string, checkpointId: number): string {
+  return path.join(root, `chk-${checkpointId}`);
+}
+
+/**
+ * Links the files of the open database in `dbDir` into `target` (a directory that must not
+ * exist yet) and writes the record last, so a copy without it is incomplete. `stable` is asked
+ * before and after the links; when its answer changed (a flush or compaction was installed
+ * meanwhile), the links are made again, at most three times. Throws when no stable copy came.
+ */
+export function takeLocalCheckpoint(
+  dbDir: string,
+  target: string,
+  meta: Omit<LocalCheckpointMeta, 'files'>,
+  stable: () => string,
+): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    rmSync(target, { recursive: true, force: true });
+    mkdirSync(target, { recursive: true });
+    const before = stable();
+    const files: Array<[string, number]> = [];
+    for (const name of readdirSync(dbDir)) {
+      if (SKIPPED.test(name)) continue;
+      try {
+        linkSync(path.join(dbDir, name), path.join(target, name));
+      } catch (e) {
+        // deleted since the listing: obsolete then (a compaction's input, a flushed log)
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      // the size after the link: the logs were appended to by the writes before it, none since
+      files.push([name, statSync(path.join(target, name)).size]);
+    }
+    if (stable() !== before) continue;
+    writeFileSync(path.join(target, META), JSON.stringify({ ...meta, files } satisfies LocalCheckpointMeta));
+    return;
+  }
+  rmSync(target, { recursive: true, force: true });
+  throw new Error('RocksDB kept flushing or compacting while its files were linked');
+}
+
+/** The record of the local checkpoint in `dir`; undefined when there is none, or why it cannot be used. */
+export function readLocalCheckpoint(dir: string): LocalCheckpointMeta | string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path.join(dir, META), 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR'
+      ? undefined
+      : `the local RocksDB checkpoint in ${dir} cannot be read (${(e as Error).message})`;
+  }
+  try {
+    const m = JSON.parse(text) as LocalCheckpointMeta;
+    if (typeof m.sequence !== 'string' || !Array.isArray(m.files) || !Array.isArray(m.states))
+      throw new Error('fields missing');
+    return m;
+  } catch (e) {
+    return `the record of the local RocksDB checkpoint in ${dir} is corrupt (${(e as Error).message})`;
+  }
+}
+
+/**
+ * Lays the local checkpoint in `dir` out as a database directory `dbDir` (which must not exist):
+ * table files linked, the appended files copied up to their recorded size, so the copy stays as
+ * it is for a later restore whatever the opened database does. Returns the bytes it stands for.
+ */
+export function materializeLocalCheckpoint(dir: string, meta: LocalCheckpointMeta, dbDir: string): number {
+  mkdirSync(dbDir, { recursive: true });
+  let bytes = 0;
+  for (const [name, size] of meta.files) {
+    if (name.includes('/') || name.includes('\\') || name === '..' || name === '.')
+      throw new Error(`the local RocksDB checkpoint names a file outside it: ${name}`);
+    const from = path.join(dir, name);
+    const to = path.join(dbDir, name);
+    bytes += size;
+    if (name.endsWith('.sst')) linkSync(from, to);
+    else if (statSync(from).size === size) copyFileSync(from, to);
+    else copyPrefix(from, to, size);
+  }
+  return bytes;
+}
+
+/** Copies the first `size` bytes of `from` (a log RocksDB went on appending to after the checkpoint). */
+function copyPrefix(from: string, to: string, size: number): void {
+  const src = openSync(from, 'r');
+  const dst = openSync(to, 'wx');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+    let at = 0;
+    while (at < size) {
+      const n = readSync(src, buf, 0, Math.min(buf.byteLength, size - at), at);
+      if (n === 0) throw new Error(`${from} is shorter than the ${size} bytes the local checkpoint recorded`);
+      writeSync(dst, buf, 0, n);
+      at += n;
+    }
+  } finally {
+    closeSync(src);
+    closeSync(dst);
+  }
+}
+
+/** Removes the local checkpoints under `root` whose id `drop` says. */
+export function dropLocalCheckpoints(root: string, drop: (checkpointId: number) => boolean): void {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^chk-(\d+)$/.exec(n);
+    if (m && drop(Number(m[1]))) rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+}
