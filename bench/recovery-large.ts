@@ -6,7 +6,8 @@
  *   to the spare and downloads its state from checkpoint storage;
  * - local recovery: 2 TaskManagers x 1 slot with state.backend.local-recovery; the killed
  *   TaskManager is started again by the local cluster under its id, gets its task back and
- *   restores from its local copy (the time includes that process restart).
+ *   restores from its local copy (the time includes that process restart): RocksDB opens its
+ *   local checkpoint, the database files as they were at the checkpoint.
  * - remote restore from S3: as the first, with checkpoints on a local S3 server (s3rver, started
  *   here), so the restore downloads over HTTP.
  * BENCH_RECOVERY_LARGE_MODES picks them (default remote,local,s3). Beside them, the raw read
@@ -38,6 +39,8 @@ interface LargeRecovery {
   stateRestoreMs: number;
   detectionMs: number;
   localRestores: number;
+  /** of those, opened from a local RocksDB checkpoint (the database's files) */
+  localCheckpointRestores: number;
   rawReadMBps: number;
 }
 
@@ -124,10 +127,10 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
       if (r && Number(r.runningAt) > 0) {
         process.stderr.write('\n');
         const logs = path.join(cluster.opts.dir, 'logs');
-        const localRestores = readdirSync(logs)
+        const restores = readdirSync(logs)
           .filter((f) => f.startsWith('taskmanager'))
           .flatMap((f) => readFileSync(path.join(logs, f), 'utf8').split('\n'))
-          .filter((l) => l.includes('restored from local copies') && l.includes('KeyedProcess')).length;
+          .filter((l) => l.includes('restored from local copies') && l.includes('KeyedProcess'));
         return {
           mode,
           keys,
@@ -135,7 +138,8 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
           runningMs: Number(r.runningAt) - killedAt,
           stateRestoreMs: Number(r.stateRestoreMs),
           detectionMs: Number(r.detectedAt) - killedAt,
-          localRestores,
+          localRestores: restores.length,
+          localCheckpointRestores: restores.filter((l) => l.includes('local RocksDB checkpoint')).length,
           rawReadMBps: s3
             ? await rawS3ReadBandwidth(s3, latest.path)
             : rawReadBandwidth(fileURLToPath(latest.path)),
@@ -170,6 +174,7 @@ export async function recoveryLarge(here: string): Promise<void> {
   row('kill to all tasks RUNNING', (r) => `${r.runningMs} ms`);
   row('state restore (slowest task)', (r) => `${r.stateRestoreMs} ms`);
   row('keyed subtasks restored from local copies', (r) => String(r.localRestores));
+  row('of those, opened from a local RocksDB checkpoint', (r) => String(r.localCheckpointRestores));
   row('raw read of the checkpoint files (baseline)', (r) => `${r.rawReadMBps.toFixed(0)} MB/s`);
   console.log('');
 }

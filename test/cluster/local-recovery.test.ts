@@ -28,6 +28,13 @@ function lastPerKey(dir: string): Map<number, [number, number]> {
   return last;
 }
 
+/** Local RocksDB checkpoints kept under a cluster's directory. */
+function localCheckpointsIn(dir: string): number {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) =>
+    f.endsWith('weir-local-checkpoint.json'),
+  ).length;
+}
+
 /** The output has the final count of all 100 keys, each counting every record once. */
 function assertEveryRecordCountedOnce(out: string): void {
   const last = lastPerKey(out);
@@ -178,6 +185,13 @@ for (const backend of ['heap', 'rocksdb'] as const)
             );
         }
         assertEveryRecordCountedOnce(out);
+        // the job ended: the TaskManagers drop its local RocksDB checkpoints at their next heartbeat
+        if (backend === 'rocksdb')
+          await until(
+            'local RocksDB checkpoints of the finished job removed',
+            () => Promise.resolve(localCheckpointsIn(cluster.dir) === 0 || undefined),
+            30_000,
+          );
       } finally {
         client.close();
       }

@@ -28,6 +28,7 @@ import { DEFAULT_BUFFER_DEBLOAT } from './network/buffer-debloater.js';
 import type { SlotWorkerData } from './slot-worker.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { managedMemoryPerSlot } from './state/rocksdb/memory-budget.js';
+import { dropLocalCheckpointsOfEndedJobs } from './state/local-recovery-storage.js';
 import { resolveProcessMemory, type ProcessMemory } from './process-memory.js';
 import type { NetworkSettings } from './task/stream-task.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
@@ -194,7 +195,10 @@ export class TaskExecutor {
       health: this.health,
       log: this.log,
       onLost: () => this.cancelAll(),
-      onRunningJobs: (jobs) => this.prewarmSlots(jobs),
+      onRunningJobs: (jobs) => {
+        this.prewarmSlots(jobs);
+        this.dropLocalStateOfEndedJobs(jobs);
+      },
     });
   }
 
@@ -331,6 +335,18 @@ export class TaskExecutor {
    * the bundle of a running job planned, so a deployment there finds both done; a prewarmed
    * worker of a job that has ended is stopped. Jobs share the free slots in turn.
    */
+  /** With local recovery: the local RocksDB checkpoints of jobs that ended go (they hold disk space). */
+  private dropLocalStateOfEndedJobs(jobs: { jobId: string }[]): void {
+    const dir = this.localRecoveryDir;
+    if (!dir || this.stopping) return;
+    const keep = new Set(jobs.map((j) => j.jobId));
+    for (const slot of this.slots) if (slot.jobId && slot.tasks.size > 0) keep.add(slot.jobId);
+    void dropLocalCheckpointsOfEndedJobs(dir, keep).then((ended) => {
+      if (ended.length > 0)
+        this.log.info({ jobs: ended }, 'local recovery: local checkpoints of ended jobs removed');
+    });
+  }
+
   private prewarmSlots(jobs: { jobId: string; jobContextJson: string }[]): void {
     if (this.stopping) return;
     const running = new Set(jobs.map((j) => j.jobId));

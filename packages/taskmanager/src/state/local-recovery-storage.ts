@@ -271,13 +271,37 @@ export function localRocksDBCheckpoints(t: {
   maxParallelism: number;
 }): string | undefined {
   if (!localRecovery) return undefined;
-  const op = t.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_');
   return path.join(
     localRecovery.dir,
     'rocksdb',
-    t.jobId.replace(/[^A-Za-z0-9_.-]/g, '_'),
-    `${op}_${t.subtaskIndex}_of_${t.parallelism}_max_${t.maxParallelism}`,
+    safeName(t.jobId),
+    `${safeName(t.operatorId)}_${t.subtaskIndex}_of_${t.parallelism}_max_${t.maxParallelism}`,
   );
+}
+
+const safeName = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_');
+
+/**
+ * Removes the local RocksDB checkpoints of jobs that ended (`keep`: the jobs the cluster runs
+ * and those with tasks on this TaskManager), which nothing restores any more; gives their ids.
+ */
+export async function dropLocalCheckpointsOfEndedJobs(
+  localRecoveryDir: string,
+  keep: ReadonlySet<string>,
+): Promise<string[]> {
+  const root = path.join(localRecoveryDir, 'rocksdb');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const kept = new Set([...keep].map(safeName));
+  const ended = names.filter((n) => !kept.has(n));
+  await Promise.all(
+    ended.map((n) => rm(path.join(root, n), { recursive: true, force: true }).catch(() => {})),
+  );
+  return ended;
 }
 
 /** A local recovery warning: the local copy could not be kept or used (the checkpoint is fine). */
