@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { submitDetached } from './submit.js';
 
 const DEBLOAT_ENV = 'WEIR_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_ENABLED';

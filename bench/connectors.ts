@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { connect, DeliverPolicy } from 'nats';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { missingServers, startNats, startPostgres } from '../test/helpers/servers.js';
 import { submitDetached } from './submit.js';
 

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import {
   computeKeyGroupRangeForOperatorIndex,
   configureS3Storage,

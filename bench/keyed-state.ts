@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rmSync } from 'node:fs';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { submitDetached } from './submit.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
 
@@ -131,6 +131,8 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
           .filter((f) => f.startsWith('taskmanager'))
           .flatMap((f) => readFileSync(path.join(logs, f), 'utf8').split('\n'))
           .filter((l) => l.includes('restored from local copies') && l.includes('KeyedProcess'));
+        const exitNoticed = cluster.restarts[0]?.at;
+        if (exitNoticed) process.stderr.write(`  the local cluster noticed the exit ${exitNoticed - killedAt} ms after the kill\n`);
         return {
           mode,
           keys,

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
-import type { LocalCluster } from '../packages/cli/src/index.js';
+import type { LocalCluster } from '@weir/cli';
 import { submitDetached } from './submit.js';
 
 export interface RecoveryTimes {

@@ -14,7 +14,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { submitDetached } from './submit.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 5_000_000);

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterClient, runJob } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { line, WORDS_PER_LINE } from './words.js';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';

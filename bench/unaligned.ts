@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
-import { LocalCluster } from '../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { submitDetached } from './submit.js';
 
 const SECONDS = Number(process.env.BENCH_UNALIGNED_SECONDS ?? 20);

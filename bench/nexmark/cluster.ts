@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterClient, runJob } from '../../packages/client/src/index.js';
-import { LocalCluster } from '../../packages/cli/src/index.js';
+import { LocalCluster } from '@weir/cli';
 import { NEXMARK_QUERIES, finalResult } from '../../examples/nexmark/queries.js';
 import { nexmarkBaseline, nexmarkReference } from './baseline.js';
 

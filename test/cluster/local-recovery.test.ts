@@ -167,6 +167,16 @@ for (const backend of ['heap', 'rocksdb'] as const)
           90_000,
         );
         assert.ok(d.numRestarts >= 1);
+        // tm-1 came back with its slot's worker thread started before it registered: the first
+        // task deployed to it, before the kill and after, found the worker's code loaded
+        const deploys = readFileSync(path.join(cluster.logDir(), 'taskmanager-1.log'), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"deploying task"'));
+        assert.equal(
+          deploys.filter((l) => l.includes('"blankWorker":true')).length,
+          2,
+          `one deployment per start of tm-1 found a started worker:\n${deploys.join('\n')}`,
+        );
         for (const tm of ['taskmanager-1', 'taskmanager-2']) {
           const log = readFileSync(path.join(cluster.logDir(), `${tm}.log`), 'utf8');
           const restores = log.split('\n').filter((l) => l.includes('Count a') && l.includes('restored'));

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
-import { ROOT, tempDir } from '../helpers/cli.js';
+import { ROOT, tempDir, until } from '../helpers/cli.js';
 import { TestBackends } from '../helpers/state-backends.js';
 import { KEYS, assertRounds, writeRound } from '../helpers/rocksdb-local-checkpoint.js';
 
@@ -93,6 +93,49 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     const d = await withCopies(root);
     assert.equal(typeof (await d.restoreLocalCheckpoint(8)), 'object');
     assertRounds(d, 3);
+  });
+
+  test("a completed checkpoint's copy is recovered off the record path (its logs replayed once): the restore opens that form, and the copy as taken when that form is damaged", async () => {
+    const root = tempDir('weir-local-chk-');
+    const a = await withCopies(root);
+    writeRound(a, 0);
+    writeRound(a, 1);
+    assert.equal(a.keepLocalCheckpoint(3), undefined);
+    writeRound(a, 2);
+    a.notifyCheckpointComplete(3);
+    const recovered = path.join(copyDir(root, 3), 'recovered');
+    await until('the recovered form of checkpoint 3', () =>
+      Promise.resolve(existsSync(recovered) || undefined),
+    );
+    // it has no logs to replay: the copy's own logs can go and the restore still finds every row
+    for (const [n] of record(root, 3).files.filter(([n]) => n.endsWith('.log')))
+      rmSync(path.join(copyDir(root, 3), n));
+    const b = await withCopies(root);
+    assert.equal(typeof (await b.restoreLocalCheckpoint(3)), 'object');
+    assertRounds(b, 1);
+    // the recovered form damaged (a table file gone): the copy as taken, whose logs are gone
+    // too here, so nothing is left to use and the reason is the copy's
+    const sst = readdirSync(recovered).find((n) => n.endsWith('.sst'))!;
+    rmSync(path.join(recovered, sst));
+    const c = await withCopies(root);
+    assert.match(String(await c.restoreLocalCheckpoint(3)), /opened at sequence number|cannot be opened/);
+    assert.equal(c.numKeys(), 0);
+    // with the copy intact, a damaged recovered form falls back to it
+    assert.equal(a.keepLocalCheckpoint(5), undefined);
+    a.notifyCheckpointComplete(5);
+    const recovered5 = path.join(copyDir(root, 5), 'recovered');
+    await until('the recovered form of checkpoint 5', () =>
+      Promise.resolve(existsSync(recovered5) || undefined),
+    );
+    rmSync(
+      path.join(
+        recovered5,
+        readdirSync(recovered5).find((n) => n.endsWith('.sst'))!,
+      ),
+    );
+    const d = await withCopies(root);
+    assert.equal(typeof (await d.restoreLocalCheckpoint(5)), 'object');
+    assertRounds(d, 2);
   });
 
   test('a missing, corrupt or foreign copy is not used: the reason is given and the database stays empty and usable', async () => {

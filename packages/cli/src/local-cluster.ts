@@ -250,18 +250,22 @@ export class LocalCluster {
     );
   }
 
-  /** Starts a TaskManager again when it exits on its own: after 0.2 s, doubling to 10 s, reset after a minute up. */
+  /**
+   * Starts a TaskManager again when it exits on its own: at once (its tasks wait for it when
+   * they restore from its local state), then after 0.2 s, doubling to 10 s while it keeps
+   * exiting; from scratch after a minute up.
+   */
   private supervise(
     name: string,
     args: string[],
     child: ChildProcess,
     onProgress: (msg: string) => void,
-    delayMs = 200,
+    delayMs = 0,
   ): void {
     const startedAt = Date.now();
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
-      const delay = Date.now() - startedAt > 60_000 ? 200 : delayMs;
+      const delay = Date.now() - startedAt > 60_000 ? 0 : delayMs;
       this.restarts.push({ name, at: Date.now(), code, signal });
       onProgress(`${name} exited (${signal ?? `code ${code}`}); starting it again in ${delay} ms`);
       this.respawn(name, args, onProgress, delay);
@@ -269,7 +273,7 @@ export class LocalCluster {
   }
 
   private respawn(name: string, args: string[], onProgress: (msg: string) => void, delay: number): void {
-    const next = Math.min(delay * 2, 10_000);
+    const next = Math.min(Math.max(delay * 2, 200), 10_000);
     setTimeout(() => {
       if (this.stopping) return;
       this.spawn(name, args, this.opts.taskManagerNodeArgs).then(

@@ -226,6 +226,11 @@ export class TaskExecutor {
   }
 
   async start(): Promise<void> {
+    // with prewarming, every slot's worker thread starts first, loading the task code while the
+    // TaskManager binds and registers: the first tasks deployed here (after a crash, the ones
+    // that restore from its local state) find it loaded
+    if (this.opts.settings['taskmanager.slot.prewarm'])
+      for (const slot of this.slots) slot.worker ??= this.spawnWorker(slot);
     const gateway: TaskExecutorGatewayHandlers = {
       SubmitTask: (call, cb) => {
         this.submitTask(call.request).then(
@@ -281,6 +286,8 @@ export class TaskExecutor {
         address: this.address,
         slots: this.opts.slots,
         managedMemoryPerSlot: this.rocksdb.memory.perSlot,
+        // how long the process took to get here (a restarted TaskManager's tasks wait for it)
+        startedInMs: Math.round(process.uptime() * 1000),
         ...(pm ? { processSize: pm.processSize, overhead: pm.overhead, workerHeapMb: pm.workerHeapMb } : {}),
       },
       'TaskManager listening',
@@ -304,12 +311,14 @@ export class TaskExecutor {
     }
     const bundle = await this.jm.fetchBundle(tdd.jobId);
     const prewarmed = !!slot.prewarmed && slot.jobId === tdd.jobId && !!slot.worker;
+    // a worker started with the TaskManager, its code loaded and no job yet: any job takes it
+    const blank = !!slot.worker && slot.jobId === undefined && slot.tasks.size === 0;
     slot.prewarmed = false;
-    if (!slot.worker || slot.jobId !== tdd.jobId) {
+    if (!slot.worker || (!blank && slot.jobId !== tdd.jobId)) {
       if (slot.worker) this.stopWorker(slot.worker);
       slot.worker = this.spawnWorker(slot);
-      slot.jobId = tdd.jobId;
     }
+    slot.jobId = tdd.jobId;
     slot.tasks.add(tdd.executionId);
     this.metrics.taskDeployed(tdd.executionId, tdd);
     this.executionSlot.set(tdd.executionId, slot);
@@ -322,19 +331,13 @@ export class TaskExecutor {
         task: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
         slot: slot.index,
         prewarmed,
+        ...(blank ? { blankWorker: true } : {}),
       },
       'deploying task',
     );
     slot.worker.postMessage({ t: 'deploy', tdd, bundle } satisfies ToWorker);
   }
 
-  /**
-   * Slot prewarming: a task moved to a spare slot on failover spends most of its small-state
-   * recovery starting the slot's worker thread and planning the job bundle (running the job's
-   * code to rebuild its graph). With each JobManager heartbeat every free slot gets a worker with
-   * the bundle of a running job planned, so a deployment there finds both done; a prewarmed
-   * worker of a job that has ended is stopped. Jobs share the free slots in turn.
-   */
   /** With local recovery: the local RocksDB checkpoints of jobs that ended go (they hold disk space). */
   private dropLocalStateOfEndedJobs(jobs: { jobId: string }[]): void {
     const dir = this.localRecoveryDir;
@@ -347,6 +350,13 @@ export class TaskExecutor {
     });
   }
 
+  /**
+   * Slot prewarming: a task moved to a spare slot on failover spends most of its small-state
+   * recovery starting the slot's worker thread and planning the job bundle (running the job's
+   * code to rebuild its graph). With each JobManager heartbeat every free slot gets a worker with
+   * the bundle of a running job planned, so a deployment there finds both done; a prewarmed
+   * worker of a job that has ended is stopped. Jobs share the free slots in turn.
+   */
   private prewarmSlots(jobs: { jobId: string; jobContextJson: string }[]): void {
     if (this.stopping) return;
     const running = new Set(jobs.map((j) => j.jobId));
@@ -361,16 +371,19 @@ export class TaskExecutor {
     }
     if (!this.opts.settings['taskmanager.slot.prewarm'] || jobs.length === 0) return;
     let next = 0;
+    // a slot without a worker, or with a blank one (started with the TaskManager)
+    const free = (slot: Slot): boolean =>
+      (!slot.worker || slot.jobId === undefined) && !slot.warming && slot.tasks.size === 0;
     for (const slot of this.slots) {
-      if (slot.worker || slot.warming || slot.tasks.size > 0) continue;
+      if (!free(slot)) continue;
       const job = jobs[next++ % jobs.length]!;
       slot.warming = true;
       this.jm.fetchBundle(job.jobId).then(
         (bundle) => {
           slot.warming = false;
           // a deployment may have taken the slot meanwhile
-          if (this.stopping || slot.worker || slot.tasks.size > 0) return;
-          slot.worker = this.spawnWorker(slot);
+          if (this.stopping || !free(slot)) return;
+          slot.worker ??= this.spawnWorker(slot);
           slot.jobId = job.jobId;
           slot.prewarmed = true;
           slot.worker.postMessage({

@@ -63,7 +63,9 @@ import {
   dropLocalCheckpoints,
   localCheckpointDir,
   materializeLocalCheckpoint,
+  materializeRecovered,
   readLocalCheckpoint,
+  recoverLocalCheckpoint,
   takeLocalCheckpoint,
 } from './rocksdb/local-checkpoint.js';
 import { ReadCache } from './rocksdb/read-cache.js';
@@ -135,6 +137,8 @@ export function rocksDBDirectory(
   );
 }
 const DISPOSED = 'RocksDB state backend used after it was disposed';
+/** the database a local checkpoint is recovered in, once: small caches, as the logs are at most the memtables */
+const RECOVERY_DB = { blockCacheSize: 1 << 20, writeBufferSize: 16 << 20 };
 const EMPTY = Buffer.alloc(0);
 /** keys read per multi-get when prefetching (RocksDB sorts and reads each batch in one call) */
 const PREFETCH_BATCH = 4096;
@@ -822,34 +826,54 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const dbDir = this.opts.directory;
     await this.db?.close();
     this.db = undefined;
-    let why: string;
-    let bytes = 0;
-    try {
-      rmSync(dbDir, { recursive: true, force: true });
-      bytes = materializeLocalCheckpoint(dir, meta, dbDir);
-      const db = await openRocksDB(dbDir, this.opts, true);
-      if (String(db.sequence) === meta.sequence) {
-        this.db = db;
-        for (const [name, kind] of meta.states) this.register(name, kind);
-        this.dropCache();
-        return { files: meta.files.length, bytes };
+    let why = '';
+    // its recovered form first (no logs to replay), then the copy as it was taken
+    for (const lay of [
+      () => materializeRecovered(dir, dbDir),
+      () => materializeLocalCheckpoint(dir, meta, dbDir),
+    ]) {
+      try {
+        rmSync(dbDir, { recursive: true, force: true });
+        const bytes = lay();
+        if (bytes === undefined) continue;
+        const db = await openRocksDB(dbDir, this.opts, true);
+        if (String(db.sequence) === meta.sequence) {
+          this.db = db;
+          for (const [name, kind] of meta.states) this.register(name, kind);
+          this.dropCache();
+          return { files: meta.files.length, bytes };
+        }
+        why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${db.sequence}, not ${meta.sequence} (a write-ahead log is incomplete)`;
+        await db.close().catch(() => {});
+      } catch (e) {
+        why = `the local RocksDB checkpoint in ${dir} cannot be opened (${(e as Error).message})`;
       }
-      why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${db.sequence}, not ${meta.sequence} (a write-ahead log is incomplete)`;
-      await db.close().catch(() => {});
-    } catch (e) {
-      why = `the local RocksDB checkpoint in ${dir} cannot be opened (${(e as Error).message})`;
     }
     rmSync(dbDir, { recursive: true, force: true });
     this.db = await openRocksDB(dbDir, this.opts);
     return why;
   }
 
+  /** The local checkpoint of a completed checkpoint gets its recovered form, off the record path. */
+  private recoverLocal(root: string, checkpointId: number): void {
+    const dir = localCheckpointDir(root, checkpointId);
+    const meta = readLocalCheckpoint(dir);
+    if (meta === undefined || typeof meta === 'string' || this.closed) return;
+    // a failure leaves the copy as it was taken, which a restore replays instead
+    const p = recoverLocalCheckpoint(dir, meta, (d) => openRocksDB(d, RECOVERY_DB, true))
+      .catch(() => {})
+      .finally(() => this.snapshots.delete(p));
+    this.snapshots.add(p);
+  }
+
   /** Checkpoint n completed: its chains are what the next checkpoint builds on. */
   notifyCheckpointComplete(checkpointId: number): void {
     const root = this.opts.localCheckpoints;
     // the older local checkpoints go once this one's is kept (a savepoint has none)
-    if (root !== undefined && existsSync(localCheckpointDir(root, checkpointId)))
+    if (root !== undefined && existsSync(localCheckpointDir(root, checkpointId))) {
       dropLocalCheckpoints(root, (id) => id < checkpointId);
+      this.recoverLocal(root, checkpointId);
+    }
     if (!this.incremental || checkpointId <= this.lastCompleted) return;
     const chains = this.pendingChains.get(checkpointId);
     if (!chains) return; // not an incremental checkpoint of this backend (a savepoint, or taken before a restore)

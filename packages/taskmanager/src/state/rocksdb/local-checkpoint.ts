@@ -7,6 +7,7 @@ import {
   readFileSync,
   readSync,
   readdirSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -131,6 +132,58 @@ export function materializeLocalCheckpoint(dir: string, meta: LocalCheckpointMet
     if (name.endsWith('.sst')) linkSync(from, to);
     else if (statSync(from).size === size) copyFileSync(from, to);
     else copyPrefix(from, to, size);
+  }
+  return bytes;
+}
+
+/** Where a local checkpoint keeps its recovered form (see recoverLocalCheckpoint). */
+const RECOVERED = 'recovered';
+
+/**
+ * Replays the local checkpoint's logs once, off the record path, into `<dir>/recovered`: the
+ * database opened (RocksDB replays the logs and writes their rows to a table file) and closed
+ * again. A restore opens that form without the replay, which took most of a restore's time
+ * (about 0.2 s for 6 MB of logs on a 10M-key database); the copy as taken stays the fallback.
+ * `open` opens an existing database directory.
+ */
+export async function recoverLocalCheckpoint(
+  dir: string,
+  meta: LocalCheckpointMeta,
+  open: (dbDir: string) => Promise<{ readonly sequence: number; close(): Promise<void> }>,
+): Promise<void> {
+  const staging = path.join(dir, `${RECOVERED}.tmp`);
+  rmSync(staging, { recursive: true, force: true });
+  materializeLocalCheckpoint(dir, meta, staging);
+  const db = await open(staging);
+  const sequence = String(db.sequence);
+  await db.close();
+  if (sequence !== meta.sequence) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`recovered at sequence number ${sequence}, not ${meta.sequence}`);
+  }
+  renameSync(staging, path.join(dir, RECOVERED));
+}
+
+/**
+ * Lays the recovered form of the local checkpoint in `dir` out as the database `dbDir` (table
+ * files linked, the rest copied: nothing appends to them any more); undefined when it has none.
+ */
+export function materializeRecovered(dir: string, dbDir: string): number | undefined {
+  const from = path.join(dir, RECOVERED);
+  let names: string[];
+  try {
+    names = readdirSync(from);
+  } catch {
+    return undefined;
+  }
+  mkdirSync(dbDir, { recursive: true });
+  let bytes = 0;
+  for (const name of names) {
+    if (SKIPPED.test(name)) continue;
+    const src = path.join(from, name);
+    bytes += statSync(src).size;
+    if (name.endsWith('.sst')) linkSync(src, path.join(dbDir, name));
+    else copyFileSync(src, path.join(dbDir, name));
   }
   return bytes;
 }
