@@ -132,7 +132,10 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
           .flatMap((f) => readFileSync(path.join(logs, f), 'utf8').split('\n'))
           .filter((l) => l.includes('restored from local copies') && l.includes('KeyedProcess'));
         const exitNoticed = cluster.restarts[0]?.at;
-        if (exitNoticed) process.stderr.write(`  the local cluster noticed the exit ${exitNoticed - killedAt} ms after the kill\n`);
+        if (exitNoticed)
+          process.stderr.write(
+            `  the local cluster noticed the exit ${exitNoticed - killedAt} ms after the kill\n`,
+          );
         return {
           mode,
           keys,

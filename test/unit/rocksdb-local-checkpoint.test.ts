@@ -22,6 +22,13 @@ const record = (root: string, id: number): { files: Array<[string, number]>; seq
     sequence: string;
   };
 
+/** The recovered form of a completed checkpoint's copy, once the backend has made it. */
+async function recoveredForm(root: string, id: number): Promise<string> {
+  const dir = path.join(copyDir(root, id), 'recovered');
+  await until(`the recovered form of checkpoint ${id}`, () => Promise.resolve(existsSync(dir) || undefined));
+  return dir;
+}
+
 describe('RocksDB local checkpoints (local recovery from the database files)', () => {
   test('kept at a checkpoint, then the process is killed (kill -9) while writing on: the restore opens exactly the state of the checkpoint', async () => {
     const root = tempDir('weir-local-chk-');
@@ -103,10 +110,7 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     assert.equal(a.keepLocalCheckpoint(3), undefined);
     writeRound(a, 2);
     a.notifyCheckpointComplete(3);
-    const recovered = path.join(copyDir(root, 3), 'recovered');
-    await until('the recovered form of checkpoint 3', () =>
-      Promise.resolve(existsSync(recovered) || undefined),
-    );
+    const recovered = await recoveredForm(root, 3);
     // it has no logs to replay: the copy's own logs can go and the restore still finds every row
     for (const [n] of record(root, 3).files.filter(([n]) => n.endsWith('.log')))
       rmSync(path.join(copyDir(root, 3), n));
@@ -123,10 +127,7 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     // with the copy intact, a damaged recovered form falls back to it
     assert.equal(a.keepLocalCheckpoint(5), undefined);
     a.notifyCheckpointComplete(5);
-    const recovered5 = path.join(copyDir(root, 5), 'recovered');
-    await until('the recovered form of checkpoint 5', () =>
-      Promise.resolve(existsSync(recovered5) || undefined),
-    );
+    const recovered5 = await recoveredForm(root, 5);
     rmSync(
       path.join(
         recovered5,

@@ -121,9 +121,14 @@ export function readLocalCheckpoint(dir: string): LocalCheckpointMeta | string |
  * it is for a later restore whatever the opened database does. Returns the bytes it stands for.
  */
 export function materializeLocalCheckpoint(dir: string, meta: LocalCheckpointMeta, dbDir: string): number {
+  return layOut(dir, meta.files, dbDir);
+}
+
+/** Table files linked, the others copied up to their size; the bytes they stand for. */
+function layOut(dir: string, files: ReadonlyArray<[string, number]>, dbDir: string): number {
   mkdirSync(dbDir, { recursive: true });
   let bytes = 0;
-  for (const [name, size] of meta.files) {
+  for (const [name, size] of files) {
     if (name.includes('/') || name.includes('\\') || name === '..' || name === '.')
       throw new Error(`the local RocksDB checkpoint names a file outside it: ${name}`);
     const from = path.join(dir, name);
@@ -176,16 +181,10 @@ export function materializeRecovered(dir: string, dbDir: string): number | undef
   } catch {
     return undefined;
   }
-  mkdirSync(dbDir, { recursive: true });
-  let bytes = 0;
-  for (const name of names) {
-    if (SKIPPED.test(name)) continue;
-    const src = path.join(from, name);
-    bytes += statSync(src).size;
-    if (name.endsWith('.sst')) linkSync(src, path.join(dbDir, name));
-    else copyFileSync(src, path.join(dbDir, name));
-  }
-  return bytes;
+  const files = names
+    .filter((n) => !SKIPPED.test(n))
+    .map((n): [string, number] => [n, statSync(path.join(from, n)).size]);
+  return layOut(from, files, dbDir);
 }
 
 /** Copies the first `size` bytes of `from` (a log RocksDB went on appending to after the checkpoint). */
