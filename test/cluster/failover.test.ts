@@ -4,7 +4,16 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, freePort, startWeirProcess, tempDir, until, weir } from '../helpers/cli.js';
+import {
+  ROOT,
+  TestCluster,
+  freePort,
+  startWeirProcess,
+  tempDir,
+  until,
+  weir,
+  untilJobFinished,
+} from '../helpers/cli.js';
 import { TestS3Server } from '../helpers/s3.js';
 
 const job = path.join(ROOT, 'test/jobs/exactly-once.ts');
@@ -130,15 +139,7 @@ async function runUnderFire(cluster: TestCluster, out: string, extra: string[]):
         10_000,
       );
     }
-    const d = await until(
-      'job finished',
-      async () => {
-        const s = await client.status(jobId);
-        if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-        return s.status === 'JOB_FINISHED' ? s : undefined;
-      },
-      120_000,
-    );
+    const d = await untilJobFinished(client, jobId, 120_000);
     assert.ok(
       d.numRestarts >= hits,
       `one restart per kill at least: ${d.numRestarts} restarts, ${hits} kills`,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, until } from '../helpers/cli.js';
+import { ROOT, TestCluster, tempDir, until, untilJobFinished } from '../helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/two-pipelines.ts');
 const RECORDS = 18_000;
@@ -84,15 +84,7 @@ describe('local recovery', () => {
       );
       await new Promise((res) => setTimeout(res, 2_000));
       process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
-      const d = await until(
-        'job finished',
-        async () => {
-          const s = await client.status(jobId);
-          if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-          return s.status === 'JOB_FINISHED' ? s : undefined;
-        },
-        90_000,
-      );
+      const d = await untilJobFinished(client, jobId);
       assert.ok(d.numRestarts >= 1);
       assert.ok(
         d.restarts.every((x) => Number(x.restoredCheckpointId) > 0),
@@ -157,15 +149,7 @@ for (const backend of ['heap', 'rocksdb'] as const)
         // tm-1, not a random one: it registers again after tm-2, the order in which a restart
         // without slot preferences gave each TaskManager the other's subtask
         process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
-        const d = await until(
-          'job finished',
-          async () => {
-            const s = await client.status(jobId);
-            if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-            return s.status === 'JOB_FINISHED' ? s : undefined;
-          },
-          90_000,
-        );
+        const d = await untilJobFinished(client, jobId);
         assert.ok(d.numRestarts >= 1);
         // tm-1 came back with its slot's worker thread started before it registered: the first
         // task deployed to it, before the kill and after, found the worker's code loaded

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JobDetails__Output as JobDetails } from '../../packages/core/src/index.js';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
-import { ROOT, TestCluster, tempDir, until } from '../helpers/cli.js';
+import { ROOT, TestCluster, tempDir, until, untilJobFinished } from '../helpers/cli.js';
 
 const job = path.join(ROOT, 'test/jobs/two-pipelines.ts');
 const RECORDS = 24_000;
@@ -88,15 +88,7 @@ describe('pipelined-region failover', () => {
       // let a few checkpoints complete, then kill pipeline a's TaskManager
       await new Promise((res) => setTimeout(res, 2_000));
       process.kill(cluster.taskManagerPid(tmA), 'SIGKILL');
-      const finished = await until(
-        'job finished',
-        async () => {
-          const s = await client.status(jobId);
-          if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-          return s.status === 'JOB_FINISHED' ? s : undefined;
-        },
-        90_000,
-      );
+      const finished = await untilJobFinished(client, jobId);
       assert.ok(finished.numRestarts >= 1, 'the kill restarted something');
       for (const rs of finished.restarts) {
         assert.match(rs.region, /^region \d\/2 \(Sequence a -> /, 'only region a restarted');

@@ -2,7 +2,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { S3CheckpointStorage, sha256 } from '../../packages/core/src/index.js';
-import { FileRead } from '../../packages/taskmanager/src/state/incremental-snapshot.js';
 import { RecordingS3Proxy, TestS3Server } from '../helpers/s3.js';
 
 describe('S3 reads of large files: parallel ranged GETs', () => {
@@ -49,38 +48,6 @@ describe('S3 reads of large files: parallel ranged GETs', () => {
       at = to + 1;
     }
     assert.ok(at >= data.length);
-  });
-
-  test('progressively: the prefix that came grows to the whole file, a restore reads batches from it before the end, and a checksum mismatch still fails the read', async () => {
-    const data = randomBytes(5.5 * 1024 * 1024);
-    const h = await storage.write('job/shared/progressive', data);
-    const seen: number[] = [];
-    const back = await storage.readProgressively('job/shared/progressive', h.sha256, (n, buf) => {
-      // what is reported as come is already the file's bytes
-      assert.ok(buf.subarray(0, n).equals(data.subarray(0, n)), `the first ${n} bytes`);
-      seen.push(n);
-    });
-    assert.ok(back.equals(data));
-    assert.ok(seen.length >= 2, `the prefix grew in steps: ${seen.join(', ')}`);
-    assert.deepEqual(
-      seen,
-      [...seen].sort((a, b) => a - b),
-      'and only grew',
-    );
-    assert.equal(seen.at(-1), data.length);
-    // a restore's reader: a batch near the start is there before the file has come whole
-    const read = new FileRead(storage, 'job/shared/progressive', h.sha256);
-    let whole = false;
-    void read.done.then(() => (whole = true));
-    const first = await read.bytes(1000);
-    assert.equal(whole, false, 'the first batch came before the whole file');
-    assert.ok(first.subarray(0, 1000).equals(data.subarray(0, 1000)));
-    assert.ok((await read.bytes(data.length)).equals(data));
-    await read.done;
-    // the same bytes under another checksum: every batch may have come, the read fails
-    const bad = new FileRead(storage, 'job/shared/progressive', '0'.repeat(64));
-    await assert.rejects(bad.done, /Checksum mismatch/);
-    await assert.rejects(bad.bytes(data.length + 1), /Checksum mismatch/);
   });
 
   test('a file smaller than a part is one GET', async () => {

@@ -58,6 +58,23 @@ export async function until<T>(
   }
 }
 
+/** Waits for the job to finish; a failed job fails the wait with its cause. */
+export function untilJobFinished(
+  client: ClusterClient,
+  jobId: string,
+  timeoutMs = 90_000,
+): Promise<JobDetails__Output> {
+  return until(
+    'job finished',
+    async () => {
+      const s = await client.status(jobId);
+      if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
+      return s.status === 'JOB_FINISHED' ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /**
  * `weir cancel JOB --savepoint DIR` (it must succeed), then waits for CANCELED; gives the
  * savepoint's path and the job's final details.

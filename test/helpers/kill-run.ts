@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ClusterClient } from '../../packages/client/src/cluster-client.js';
-import { until, type TestCluster } from './cli.js';
+import { until, untilJobFinished, type TestCluster } from './cli.js';
 
 /**
  * Submits `job` detached with `args` and kills a TaskManager running its tasks `kills`
@@ -55,15 +55,7 @@ export async function runWithTaskManagerKills(
       );
       if (after.numRestarts > d.numRestarts) hits++;
     }
-    await until(
-      'job finished',
-      async () => {
-        const s = await client.status(jobId);
-        if (s.status === 'JOB_FAILED') throw new Error(`job failed: ${s.failureCause}`);
-        return s.status === 'JOB_FINISHED' ? s : undefined;
-      },
-      90_000,
-    ).catch(async (e: unknown) => {
+    await untilJobFinished(client, jobId).catch(async (e: unknown) => {
       const s = await client.status(jobId);
       const states = s.vertices.map((v) => `${v.name}: ${v.subtasks.map((t) => t.state).join(',')}`);
       throw new Error(`${(e as Error).message}\n${states.join('\n')}`);

@@ -22,6 +22,24 @@ const record = (root: string, id: number): { files: Array<[string, number]>; seq
     sequence: string;
   };
 
+/** A fresh backend restored from the local checkpoint `id` in `root`, holding rounds 0 .. `rounds` exactly. */
+async function restoredFrom(root: string, id: number, rounds: number): Promise<RocksDBKeyedStateBackend> {
+  const b = await withCopies(root);
+  const r = await b.restoreLocalCheckpoint(id);
+  assert.equal(typeof r, 'object', String(r));
+  assertRounds(b, rounds);
+  return b;
+}
+
+/** Removes one table file from a database directory (a copy damaged). */
+const dropTableFile = (dir: string): void =>
+  rmSync(
+    path.join(
+      dir,
+      readdirSync(dir).find((n) => n.endsWith('.sst'))!,
+    ),
+  );
+
 /** The recovered form of a completed checkpoint's copy, once the backend has made it. */
 async function recoveredForm(root: string, id: number): Promise<string> {
   const dir = path.join(copyDir(root, id), 'recovered');
@@ -84,22 +102,16 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     assert.equal(a.keepLocalCheckpoint(7), undefined);
     writeRound(a, 2);
     a.flush();
-    const b = await withCopies(root);
-    assert.equal(typeof (await b.restoreLocalCheckpoint(7)), 'object');
-    assertRounds(b, 1);
+    const b = await restoredFrom(root, 7, 1);
     // the restored database goes on: writes, flushes and compactions of its own
     writeRound(b, 2);
     writeRound(b, 3);
     b.flush();
     assertRounds(b, 3);
-    const c = await withCopies(root);
-    assert.equal(typeof (await c.restoreLocalCheckpoint(7)), 'object');
-    assertRounds(c, 1);
+    await restoredFrom(root, 7, 1);
     // and a local checkpoint of a restored database restores too
     assert.equal(b.keepLocalCheckpoint(8), undefined);
-    const d = await withCopies(root);
-    assert.equal(typeof (await d.restoreLocalCheckpoint(8)), 'object');
-    assertRounds(d, 3);
+    await restoredFrom(root, 8, 3);
   });
 
   test("a completed checkpoint's copy is recovered off the record path (its logs replayed once): the restore opens that form, and the copy as taken when that form is damaged", async () => {
@@ -114,13 +126,10 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     // it has no logs to replay: the copy's own logs can go and the restore still finds every row
     for (const [n] of record(root, 3).files.filter(([n]) => n.endsWith('.log')))
       rmSync(path.join(copyDir(root, 3), n));
-    const b = await withCopies(root);
-    assert.equal(typeof (await b.restoreLocalCheckpoint(3)), 'object');
-    assertRounds(b, 1);
+    await restoredFrom(root, 3, 1);
     // the recovered form damaged (a table file gone): the copy as taken, whose logs are gone
     // too here, so nothing is left to use and the reason is the copy's
-    const sst = readdirSync(recovered).find((n) => n.endsWith('.sst'))!;
-    rmSync(path.join(recovered, sst));
+    dropTableFile(recovered);
     const c = await withCopies(root);
     assert.match(String(await c.restoreLocalCheckpoint(3)), /opened at sequence number|cannot be opened/);
     assert.equal(c.numKeys(), 0);
@@ -128,15 +137,8 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     assert.equal(a.keepLocalCheckpoint(5), undefined);
     a.notifyCheckpointComplete(5);
     const recovered5 = await recoveredForm(root, 5);
-    rmSync(
-      path.join(
-        recovered5,
-        readdirSync(recovered5).find((n) => n.endsWith('.sst'))!,
-      ),
-    );
-    const d = await withCopies(root);
-    assert.equal(typeof (await d.restoreLocalCheckpoint(5)), 'object');
-    assertRounds(d, 2);
+    dropTableFile(recovered5);
+    await restoredFrom(root, 5, 2);
   });
 
   test('a missing, corrupt or foreign copy is not used: the reason is given and the database stays empty and usable', async () => {
@@ -151,8 +153,7 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     const none = await withCopies(root);
     assert.equal(await none.restoreLocalCheckpoint(99), undefined);
     // a table file missing from the copy: RocksDB refuses to open it
-    const sst = readdirSync(copyDir(root, 1)).find((n) => n.endsWith('.sst'))!;
-    rmSync(path.join(copyDir(root, 1), sst));
+    dropTableFile(copyDir(root, 1));
     // a write-ahead log cut short (a file of its own: the copies link the same log)
     const log = record(root, 2).files.find(([n, size]) => n.endsWith('.log') && size > 0);
     assert.ok(log, 'a write-ahead log with rows in the copy');

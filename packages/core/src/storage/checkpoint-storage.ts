@@ -30,17 +30,6 @@ export interface CheckpointStorage {
   writeStream?(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle>;
   /** the file's bytes, verified against `expectedSha256` when given */
   read(relPath: string, expectedSha256?: string): Promise<Buffer>;
-  /**
-   * read(), with `arrived(n, data)` called whenever the first n bytes of `data` (the whole
-   * file's buffer) have come, before the checksum can be verified: a restore applies them
-   * while the rest downloads, and fails when the returned promise rejects. Storages that read
-   * fast enough whole (files) do not have it.
-   */
-  readProgressively?(
-    relPath: string,
-    expectedSha256: string | undefined,
-    arrived: (n: number, data: Buffer) => void,
-  ): Promise<Buffer>;
   /** names directly under a directory, sorted; [] when it does not exist */
   list(relDir: string): Promise<string[]>;
   /** whether anything (a file, or a directory with files in it) exists at the path ('' for the root) */

@@ -361,19 +361,11 @@ export class S3CheckpointStorage implements CheckpointStorage {
     return { path: relPath, size: hash.size, sha256: await hash.digest() };
   }
 
-  read(relPath: string, expectedSha256?: string): Promise<Buffer> {
-    return this.readProgressively(relPath, expectedSha256);
-  }
-
-  async readProgressively(
-    relPath: string,
-    expectedSha256: string | undefined,
-    arrived?: (n: number, data: Buffer) => void,
-  ): Promise<Buffer> {
+  async read(relPath: string, expectedSha256?: string): Promise<Buffer> {
     const key = this.key(relPath);
     let data: Buffer;
     try {
-      data = await this.rangedGet(key, arrived);
+      data = await this.rangedGet(key);
     } catch (err) {
       if (err instanceof StorageError) throw err;
       throw new StorageError(
@@ -395,10 +387,9 @@ export class S3CheckpointStorage implements CheckpointStorage {
    * first range tells the object's size (Content-Range), the rest run in parallel into one
    * buffer. One connection to S3 runs at a few tens of MB/s; several in parallel fill the link,
    * which is what a restore of large state waits on. A server that ignores Range sends the
-   * whole object in the first answer. `arrived` hears of every growth of the prefix that has
-   * come (ranges complete out of order).
+   * whole object in the first answer.
    */
-  private async rangedGet(key: string, arrived?: (n: number, data: Buffer) => void): Promise<Buffer> {
+  private async rangedGet(key: string): Promise<Buffer> {
     const { client, s3 } = await this.connect();
     const part = this.readPartSize;
     const get = async (
@@ -432,10 +423,6 @@ export class S3CheckpointStorage implements CheckpointStorage {
     const out = Buffer.allocUnsafe(total);
     out.set(first.bytes, 0);
     let next = first.bytes.byteLength;
-    // the prefix that has come, and the ends of ranges that came after a gap
-    let prefix = next;
-    const ahead = new Map<number, number>();
-    arrived?.(prefix, out);
     const worker = async (): Promise<void> => {
       while (next < total) {
         const from = next;
@@ -448,15 +435,6 @@ export class S3CheckpointStorage implements CheckpointStorage {
             `S3 answered bytes ${from}-${to} of ${this.where(key)} with ${bytes.byteLength} bytes (the object changed while it was read?)`,
           );
         out.set(bytes, from);
-        if (arrived) {
-          ahead.set(from, to + 1);
-          const before = prefix;
-          for (let end = ahead.get(prefix); end !== undefined; end = ahead.get(prefix)) {
-            ahead.delete(prefix);
-            prefix = end;
-          }
-          if (prefix > before) arrived(prefix, out);
-        }
       }
     };
     await Promise.all(Array.from({ length: this.readConcurrency }, worker));

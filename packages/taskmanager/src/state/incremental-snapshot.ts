@@ -4,7 +4,6 @@ import {
   decodeRecords,
   resolveHandlePath,
   storageUri,
-  type CheckpointStorage,
   type IncrementalKeyedHandle,
   type SharedFileHandle,
 } from '@weir/core';
@@ -81,58 +80,6 @@ export function linksByGroup(
  */
 const RESTORE_READ_AHEAD = 2;
 
-/**
- * A checkpoint file being read for a restore: from storages that can (S3), its batches are
- * applied as their bytes arrive, while the rest downloads; the file's checksum is verified at
- * its end, and a mismatch fails the restore (whose database is then thrown away).
- */
-export class FileRead {
-  readonly done: Promise<Buffer>;
-  private upTo = 0;
-  private data: Buffer | undefined;
-  private complete = false;
-  private failure: { error: unknown } | undefined;
-  private waiting: Array<{ n: number; resolve: (d: Buffer) => void; reject: (e: unknown) => void }> = [];
-
-  constructor(storage: CheckpointStorage, path: string, sha256: string | undefined) {
-    const arrived = (n: number, data: Buffer): void => {
-      this.upTo = n;
-      this.data = data;
-      this.wake();
-    };
-    this.done = storage.readProgressively
-      ? storage.readProgressively(path, sha256, arrived)
-      : storage.read(path, sha256);
-    this.done.then(
-      (d) => {
-        this.complete = true;
-        arrived(d.byteLength, d);
-      },
-      (error: unknown) => {
-        this.failure = { error };
-        this.wake();
-      },
-    );
-  }
-
-  /** The file's buffer once its first `n` bytes have come (or it ended shorter). */
-  bytes(n: number): Promise<Buffer> {
-    if (this.failure) return Promise.reject(this.failure.error);
-    if (this.data && (this.upTo >= n || this.complete)) return Promise.resolve(this.data);
-    return new Promise((resolve, reject) => this.waiting.push({ n, resolve, reject }));
-  }
-
-  private wake(): void {
-    const still: typeof this.waiting = [];
-    for (const w of this.waiting) {
-      if (this.failure) w.reject(this.failure.error);
-      else if (this.data && (this.upTo >= w.n || this.complete)) w.resolve(this.data);
-      else still.push(w);
-    }
-    this.waiting = still;
-  }
-}
-
 /** One full batch of a snapshot into a backend: as bytes where the backend takes them. */
 export function restoreFullBatch(
   backend: KeyedStateBackend,
@@ -165,21 +112,22 @@ export async function restoreIncrementalState(
   }
   const kinds = Object.assign({}, ...handles.map((h) => h.kinds)) as Record<string, string>;
   const files = [...byFile.values()].sort((a, b) => a.file.checkpointId - b.file.checkpointId);
-  // read ahead, applied oldest file first (chain order); a file's batches as its bytes come
-  const reads = files.map(() => undefined as FileRead | undefined);
+  // read ahead, applied oldest file first (chain order)
+  const reads = files.map(() => undefined as Promise<Buffer> | undefined);
   const readAt = (i: number): void => {
     const f = files[i];
     if (!f) return;
     const where = resolveHandlePath(root, f.file.path);
-    reads[i] = new FileRead(taskCheckpointStorage(where.root), where.path, f.file.sha256);
+    (reads[i] = taskCheckpointStorage(where.root).read(where.path, f.file.sha256)).catch(() => {});
   };
   for (let i = 0; i < RESTORE_READ_AHEAD; i++) readAt(i);
   for (let i = 0; i < files.length; i++) {
     const { file, links } = files[i]!;
     const where = resolveHandlePath(root, file.path);
-    const read = reads[i]!;
-    for (const l of links.sort((a, b) => a.offset - b.offset)) {
-      const data = await read.bytes(l.offset + l.length);
+    const data = await reads[i]!;
+    reads[i] = undefined;
+    readAt(i + RESTORE_READ_AHEAD);
+    for (const l of links) {
       if (l.offset + l.length > data.byteLength)
         throw new StorageError(
           'CORRUPT',
@@ -189,9 +137,5 @@ export async function restoreIncrementalState(
       if (!l.full) backend.restoreDelta(kinds, decodeRecords(bytes));
       else restoreFullBatch(backend, kinds, bytes);
     }
-    // the whole file verified (its checksum) before anything of the next one is applied
-    await read.done;
-    reads[i] = undefined;
-    readAt(i + RESTORE_READ_AHEAD);
   }
 }

@@ -132,9 +132,7 @@ export interface KeyedStateBackend {
    * used; then those are read).
    */
   keepLocalCheckpoint?(checkpointId: number): string | undefined;
-  restoreLocalCheckpoint?(
-    checkpointId: number,
-  ): Promise<{ files: number; bytes: number } | string | undefined>;
+  restoreLocalCheckpoint?(checkpointId: number): Promise<{ bytes: number } | string | undefined>;
   /** The restored checkpoint's chains become the base of the next incremental checkpoint. */
   adoptRestoredChains?(
     checkpointId: number,

@@ -142,7 +142,7 @@ export class LocalRecoveryStorage implements CheckpointStorage {
         if (code !== 'ENOENT' && code !== 'ENOTDIR')
           why = `the local copy ${file} cannot be read (${(err as Error).message})`;
       }
-      if (why) this.fallBack(why, relPath);
+      if (why) this.fallBack(why, `reading ${relPath} from remote storage`);
     }
     const data = await this.remote.read(relPath, expectedSha256);
     this.stats.remoteFiles++;
@@ -150,10 +150,10 @@ export class LocalRecoveryStorage implements CheckpointStorage {
     return data;
   }
 
-  /** A local copy could not be used: said once, and counted for the restore's log line. */
-  fallBack(why: string, what: string): void {
+  /** A local copy could not be used (`instead`: what the restore does): said once, and counted for the restore's log line. */
+  fallBack(why: string, instead: string): void {
     this.stats.fallbacks.push(why);
-    this.log.warn({ file: what }, `local recovery: ${why}; reading ${what} from remote storage`);
+    this.log.warn({ fallback: why }, `local recovery: ${why}; ${instead}`);
   }
 
   /** A keyed state backend restored its own local checkpoint (RocksDB's files) in place of reading files. */

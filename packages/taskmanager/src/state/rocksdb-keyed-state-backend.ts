@@ -809,9 +809,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * when there is none, or why it was not used (in both cases the database is empty and the
    * checkpoint's files are to be read).
    */
-  async restoreLocalCheckpoint(
-    checkpointId: number,
-  ): Promise<{ files: number; bytes: number } | string | undefined> {
+  async restoreLocalCheckpoint(checkpointId: number): Promise<{ bytes: number } | string | undefined> {
     const root = this.opts.localCheckpoints;
     if (root === undefined) return undefined;
     const dir = localCheckpointDir(root, checkpointId);
@@ -841,7 +839,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           this.db = db;
           for (const [name, kind] of meta.states) this.register(name, kind);
           this.dropCache();
-          return { files: meta.files.length, bytes };
+          return { bytes };
         }
         why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${db.sequence}, not ${meta.sequence} (a write-ahead log is incomplete)`;
         await db.close().catch(() => {});

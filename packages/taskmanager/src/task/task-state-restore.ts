@@ -6,6 +6,10 @@ import {
   isWithinLocation,
   keyGroupRanges,
   parseStorageLocation,
+  type CheckpointStorage,
+  type FullKeyedHandle,
+  type KeyGroupRange,
+  type KeyedStateHandle,
   type TaskDeploymentDescriptor__Output,
   type TaskRestoreState,
 } from '@weir/core';
@@ -34,53 +38,58 @@ export async function restoreKeyedState(
     storage.location,
     childLocation(parseStorageLocation(tdd.checkpointStorage), tdd.jobId),
   );
+  const inRange = (kg: number): boolean => range.contains(kg);
+  const localCopies = own && storage instanceof LocalRecoveryStorage ? storage : undefined;
   for (const { operatorId, backend } of operators) {
     const handles = r.operators[operatorId]?.keyed;
     if (!handles || !backend) continue;
     const incremental = handles.filter(isIncrementalHandle);
-    if (own && storage instanceof LocalRecoveryStorage && backend.restoreLocalCheckpoint) {
-      const local = await backend.restoreLocalCheckpoint(r.checkpointId);
-      if (typeof local === 'object') {
-        storage.restoredLocalCheckpoint(local.bytes);
-        if (incremental.length > 0)
-          backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
-        backend.restoreFinished?.();
-        continue;
-      }
-      if (local !== undefined) storage.fallBack(local, `the keyed state of operator ${operatorId}`);
+    // with local recovery, a RocksDB backend opens its own copy of the database when it has one
+    const local = localCopies ? await backend.restoreLocalCheckpoint?.(r.checkpointId) : undefined;
+    if (typeof local === 'object') localCopies?.restoredLocalCheckpoint(local.bytes);
+    else {
+      if (local !== undefined)
+        localCopies?.fallBack(local, `reading the checkpoint's files of operator ${operatorId} instead`);
+      await restoreFromFiles(storage, handles, backend, range);
+      if (incremental.length > 0) await restoreIncrementalState(r.storage, incremental, backend, inRange);
     }
-    const full = handles.filter((h) => !isIncrementalHandle(h));
-    // files are read READ_AHEAD at a time (parallel downloads) and applied in order
-    const reads = full.map(() => undefined as Promise<Buffer> | undefined);
-    const readAt = (i: number): void => {
-      if (i < full.length) (reads[i] = storage.read(full[i]!.path, full[i]!.sha256)).catch(() => {});
-    };
-    for (let i = 0; i < READ_AHEAD; i++) readAt(i);
-    for (let i = 0; i < full.length; i++) {
-      const h = full[i]!;
-      const data = await reads[i]!;
-      reads[i] = undefined;
-      readAt(i + READ_AHEAD);
-      for (const [kg, ranges] of Object.entries(h.index)) {
-        if (!range.contains(Number(kg))) continue;
-        // one range, or a key group's segments in order
-        for (const [off, len] of keyGroupRanges(ranges)) {
-          if (off + len > data.byteLength)
-            throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
-          restoreFullBatch(backend, h.kinds, data.subarray(off, off + len));
-        }
-      }
-    }
-    if (incremental.length > 0) {
-      await restoreIncrementalState(r.storage, incremental, backend, (kg) => range.contains(kg));
-      // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
-      // another job (restored as a savepoint) is not ours to reference, so the next one is full
-      if (own) backend.adoptRestoredChains?.(r.checkpointId, incremental, (kg) => range.contains(kg));
-    }
+    // a checkpoint of this job: the next checkpoints go on referencing its shared files; one of
+    // another job (restored as a savepoint) is not ours to reference, so the next one is full
+    if (own && incremental.length > 0) backend.adoptRestoredChains?.(r.checkpointId, incremental, inRange);
     backend.restoreFinished?.();
   }
   if (storage instanceof LocalRecoveryStorage)
     storage.logRestore(
       `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism}) checkpoint ${r.checkpointId}`,
     );
+}
+
+/** The full (not incremental) keyed-state files of a restore, READ_AHEAD read at a time (parallel downloads), applied in order. */
+async function restoreFromFiles(
+  storage: CheckpointStorage,
+  handles: readonly KeyedStateHandle[],
+  backend: KeyedStateBackend,
+  range: KeyGroupRange,
+): Promise<void> {
+  const full = handles.filter((h): h is FullKeyedHandle => !isIncrementalHandle(h));
+  const reads = full.map(() => undefined as Promise<Buffer> | undefined);
+  const readAt = (i: number): void => {
+    if (i < full.length) (reads[i] = storage.read(full[i]!.path, full[i]!.sha256)).catch(() => {});
+  };
+  for (let i = 0; i < READ_AHEAD; i++) readAt(i);
+  for (let i = 0; i < full.length; i++) {
+    const h = full[i]!;
+    const data = await reads[i]!;
+    reads[i] = undefined;
+    readAt(i + READ_AHEAD);
+    for (const [kg, ranges] of Object.entries(h.index)) {
+      if (!range.contains(Number(kg))) continue;
+      // one range, or a key group's segments in order
+      for (const [off, len] of keyGroupRanges(ranges)) {
+        if (off + len > data.byteLength)
+          throw new StorageError('CORRUPT', `Checkpoint file ${h.path} is truncated`);
+        restoreFullBatch(backend, h.kinds, data.subarray(off, off + len));
+      }
+    }
+  }
 }
