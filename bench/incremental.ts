@@ -92,7 +92,7 @@ async function run(cluster: LocalCluster, here: string, mode: 'full' | 'incremen
     if (incremental.length > 0)
       await restoreIncrementalState(latest.path, incremental, backend, (kg) => range.contains(kg));
     for (const h of handles) {
-      if (isIncrementalHandle(h)) continue;
+      if (h.format !== undefined) continue;
       const data = await createCheckpointStorage(latest.path).read(h.path, h.sha256);
       for (const [kg, ranges] of Object.entries(h.index)) {
         if (!range.contains(Number(kg))) continue;

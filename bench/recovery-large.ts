@@ -4,13 +4,17 @@
  * checkpoints to file:// storage. Two clusters:
  * - remote restore: 3 TaskManagers x 1 slot, the job on 2; the killed TaskManager's task moves
  *   to the spare and downloads its state from checkpoint storage;
- * - local recovery: 2 TaskManagers x 1 slot with state.backend.local-recovery; the killed
- *   TaskManager is started again by the local cluster under its id, gets its task back and
- *   restores from its local copy (the time includes that process restart): RocksDB opens its
- *   local checkpoint, the database files as they were at the checkpoint.
+ * - local recovery: 2 TaskManagers x 1 slot with state.backend.local-recovery and a standby
+ *   TaskManager (`weir cluster start --standby-taskmanager`): the standby, started ahead with its
+ *   slot workers loaded, takes the killed TaskManager's id, gets its task back and restores from
+ *   its local copy: RocksDB opens its local checkpoint, the database files as they were at the
+ *   checkpoint;
+ * - local-restart: the same without a standby: the local cluster starts the killed TaskManager
+ *   again as a new process under its id (the time includes that process start);
  * - remote restore from S3: as the first, with checkpoints on a local S3 server (s3rver, started
  *   here), so the restore downloads over HTTP.
- * BENCH_RECOVERY_LARGE_MODES picks them (default remote,local,s3). Beside them, the raw read
+ * BENCH_RECOVERY_LARGE_MODES picks them (default remote,local,s3; local-restart on request);
+ * BENCH_RECOVERY_LARGE_NATIVE=1 takes native RocksDB checkpoints instead of full ones. Beside them, the raw read
  * bandwidth of the checkpoint's files (a plain read of every file of the restored checkpoint,
  * same run, the page cache warm as it is for the restore; for S3 one GetObject after another
  * with the AWS SDK client).
@@ -24,10 +28,14 @@ import { LocalCluster } from '@weir/cli';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
 
-type Mode = 'remote' | 'local' | 's3';
+/** BENCH_RECOVERY_LARGE_NATIVE=1: native RocksDB checkpoints (the databases' files) in every mode */
+const NATIVE = process.env.BENCH_RECOVERY_LARGE_NATIVE === '1';
+
+type Mode = 'remote' | 'local' | 'local-restart' | 's3';
 const TITLES: Record<Mode, string> = {
   remote: 'remote restore (file://)',
-  local: 'local recovery (file://)',
+  local: 'local recovery, standby TaskManager (file://)',
+  'local-restart': 'local recovery, TaskManager process started again (file://)',
   s3: 'remote restore (s3://, s3rver)',
 };
 
@@ -41,6 +49,8 @@ interface LargeRecovery {
   localRestores: number;
   /** of those, opened from a local RocksDB checkpoint (the database's files) */
   localCheckpointRestores: number;
+  /** of those, opened in its recovered form (no write-ahead log to replay) */
+  recoveredFormRestores: number;
   rawReadMBps: number;
 }
 
@@ -76,7 +86,7 @@ function rawReadBandwidth(dir: string): number {
 }
 
 async function measure(here: string, mode: Mode, keys: number): Promise<LargeRecovery> {
-  const local = mode === 'local';
+  const local = mode === 'local' || mode === 'local-restart';
   // the cluster's processes read the S3 settings from the environment when they start
   const s3 = mode === 's3' ? await new TestS3Server().start() : undefined;
   const saved = { ...process.env };
@@ -90,7 +100,12 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
     port: 0,
     dir,
     jobStore: false,
-    securityArgs: local ? ['-D', 'state.backend.local-recovery=true'] : [],
+    securityArgs: [
+      ...(local ? ['-D', 'state.backend.local-recovery=true'] : []),
+      ...(NATIVE ? ['-D', 'state.backend.rocksdb.native-checkpoints=true'] : []),
+    ],
+    // the killed TaskManager's id and local state go to a process started ahead
+    standbyTaskManager: mode === 'local',
   });
   await cluster.start();
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
@@ -145,6 +160,7 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
           detectionMs: Number(r.detectedAt) - killedAt,
           localRestores: restores.length,
           localCheckpointRestores: restores.filter((l) => l.includes('local RocksDB checkpoint')).length,
+          recoveredFormRestores: restores.filter((l) => l.includes('"localCheckpointsRecovered":1')).length,
           rawReadMBps: s3
             ? await rawS3ReadBandwidth(s3, latest.path)
             : rawReadBandwidth(fileURLToPath(latest.path)),
@@ -161,7 +177,9 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
 
 export async function recoveryLarge(here: string): Promise<void> {
   const keys = Number(process.env.BENCH_RECOVERY_LARGE_KEYS ?? 2_000_000);
-  console.log(`recovery-large: ${keys.toLocaleString('en-US')} keys of RocksDB state, parallelism 2`);
+  console.log(
+    `recovery-large: ${keys.toLocaleString('en-US')} keys of RocksDB state, parallelism 2, ${NATIVE ? "native checkpoints (the databases' files)" : 'full checkpoints (canonical format)'}`,
+  );
   const modes = (process.env.BENCH_RECOVERY_LARGE_MODES ?? 'remote,local,s3').split(',') as Mode[];
   for (const m of modes)
     if (!(m in TITLES)) throw new Error(`BENCH_RECOVERY_LARGE_MODES: unknown mode '${m}'`);
@@ -180,6 +198,7 @@ export async function recoveryLarge(here: string): Promise<void> {
   row('state restore (slowest task)', (r) => `${r.stateRestoreMs} ms`);
   row('keyed subtasks restored from local copies', (r) => String(r.localRestores));
   row('of those, opened from a local RocksDB checkpoint', (r) => String(r.localCheckpointRestores));
+  row('of those, in its recovered form (no log replay)', (r) => String(r.recoveredFormRestores));
   row('raw read of the checkpoint files (baseline)', (r) => `${r.rawReadMBps.toFixed(0)} MB/s`);
   console.log('');
 }

@@ -104,16 +104,30 @@ describe('local recovery', () => {
   });
 });
 
+/** The pids the cluster printed for its standby TaskManagers as each became ready. */
+function standbyPids(cluster: TestCluster): number[] {
+  return [...cluster.out.matchAll(/standby TaskManager ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+}
+
+// RocksDB with a standby TaskManager (it takes the killed one's id and local state), heap with
+// the killed TaskManager started again as a new process
 for (const backend of ['heap', 'rocksdb'] as const)
-  describe(`local recovery of a job that is one pipelined region, over 2 TaskManagers x 1 slot (${backend})`, () => {
+  describe(`local recovery of a job that is one pipelined region, over 2 TaskManagers x 1 slot (${backend}${backend === 'rocksdb' ? ', standby TaskManager' : ''})`, () => {
     let cluster: TestCluster;
     const work = tempDir();
+    const standby = backend === 'rocksdb';
 
     before(async () => {
       cluster = await new TestCluster({
         taskManagers: 2,
         slots: 1,
-        extra: ['-D', 'state.backend.local-recovery=true', '-D', `state.backend=${backend}`],
+        extra: [
+          '-D',
+          'state.backend.local-recovery=true',
+          '-D',
+          `state.backend=${backend}`,
+          ...(standby ? ['--standby-taskmanager'] : []),
+        ],
       }).start();
     });
     after(async () => {
@@ -151,6 +165,16 @@ for (const backend of ['heap', 'rocksdb'] as const)
         process.kill(cluster.taskManagerPid('tm-1'), 'SIGKILL');
         const d = await untilJobFinished(client, jobId);
         assert.ok(d.numRestarts >= 1);
+        if (standby) {
+          // the process that was waiting became tm-1, and another standby started behind it
+          const [first] = standbyPids(cluster);
+          assert.ok(
+            cluster.out.includes(`the standby TaskManager (pid ${first}) takes over as tm-1`),
+            cluster.out,
+          );
+          assert.equal(cluster.taskManagerPid('tm-1'), first);
+          await until('a second standby ready', () => Promise.resolve(standbyPids(cluster)[1]), 30_000);
+        }
         // tm-1 came back with its slot's worker thread started before it registered: the first
         // task deployed to it, before the kill and after, found the worker's code loaded
         const deploys = readFileSync(path.join(cluster.logDir(), 'taskmanager-1.log'), 'utf8')
@@ -190,4 +214,42 @@ for (const backend of ['heap', 'rocksdb'] as const)
         client.close();
       }
     });
+
+    if (standby)
+      test('a standby that dies waiting is replaced, and a TaskManager that dies meanwhile starts as a new process', async () => {
+        const waiting = await until(
+          'a standby ready',
+          () => Promise.resolve(standbyPids(cluster).at(-1)),
+          30_000,
+        );
+        const count = standbyPids(cluster).length;
+        const tm2 = cluster.taskManagerPid('tm-2');
+        process.kill(waiting, 'SIGKILL');
+        await until(
+          'the cluster saw the standby exit',
+          () => Promise.resolve(cluster.out.includes('standby TaskManager exited (SIGKILL)') || undefined),
+          10_000,
+        );
+        process.kill(tm2, 'SIGKILL');
+        await until(
+          'tm-2 running as a new process',
+          async () => {
+            const pid = cluster.taskManagerPid('tm-2');
+            return pid !== tm2 && pid !== waiting ? pid : undefined;
+          },
+          30_000,
+        );
+        assert.match(cluster.out, /taskmanager-2 exited \(SIGKILL\); starting it again in \d+ ms/);
+        await until('another standby ready', () => Promise.resolve(standbyPids(cluster)[count]), 30_000);
+        const client = await ClusterClient.connect(cluster.address);
+        try {
+          await until(
+            'both TaskManagers registered',
+            async () => ((await client.overview()).taskManagers.length === 2 ? true : undefined),
+            30_000,
+          );
+        } finally {
+          client.close();
+        }
+      });
   });

@@ -121,6 +121,8 @@ export class TestCluster {
   /** host:port of the JobManager's REST API and dashboard */
   rest = '';
   readonly dir: string;
+  /** what `weir cluster start` printed so far (its progress: TaskManagers exiting, standbys) */
+  out = '';
 
   constructor(
     private readonly opts: {
@@ -154,11 +156,11 @@ export class TestCluster {
       env: { ...process.env, ...this.opts.env },
     });
     this.child = child;
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const append = (d: Buffer): void => void (this.out += d.toString());
+    child.stdout!.on('data', append);
+    child.stderr!.on('data', append);
     this.address = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`cluster did not start: ${out}`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`cluster did not start: ${this.out}`)), 60_000);
       child.on('message', (m: { type: string; address: string; rest?: string }) => {
         if (m.type === 'ready') {
           clearTimeout(timer);
@@ -168,7 +170,7 @@ export class TestCluster {
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`cluster exited with ${code}: ${out}`));
+        reject(new Error(`cluster exited with ${code}: ${this.out}`));
       });
     });
     return this;

@@ -5,7 +5,6 @@ import path from 'node:path';
 import {
   PayloadError,
   computeKeyGroupRangeForOperatorIndex,
-  isIncrementalHandle,
   parseCheckpointMetadata,
   parseCheckpointStatsSnapshot,
   buildJobGraph,
@@ -16,6 +15,7 @@ import {
   type CheckpointMetadata,
   type FullKeyedHandle,
   type IncrementalKeyedHandle,
+  type RocksDBNativeKeyedHandle,
   type JobGraph,
 } from '../../packages/core/src/index.js';
 import { StreamExecutionEnvironment } from '../../packages/api/src/index.js';
@@ -28,6 +28,26 @@ const full = (p: string, groups: number[]): FullKeyedHandle => ({
   sha256: 'ab',
   index: Object.fromEntries(groups.map((g) => [String(g), [g * 10, 10]])),
   kinds: { counts: 'value' },
+});
+
+const native = (first: number, last: number): RocksDBNativeKeyedHandle => ({
+  format: 'rocksdb-native',
+  kinds: { counts: 'value' },
+  states: [['counts', 'value']],
+  keyGroups: [first, last],
+  sequence: '1234',
+  files: [
+    { name: '000009.sst', path: '../shared/3-op-0-x-000009.sst', size: 100, sha256: 'cd', checkpointId: 3 },
+    {
+      name: 'MANIFEST-000005',
+      path: '../shared/4-op-0-y-MANIFEST-000005',
+      size: 10,
+      sha256: 'ef',
+      checkpointId: 4,
+    },
+  ],
+  checkpointedSize: 10,
+  fullSize: 110,
 });
 
 const incremental = (groups: number[]): IncrementalKeyedHandle => ({
@@ -124,7 +144,7 @@ describe('checkpoint metadata', () => {
       ],
       [
         (md) => (md.operators['uid-count'].subtasks['0'].keyed.format = 'delta'),
-        'operators["uid-count"].subtasks["0"].keyed.format must be "incremental" or absent (the full format)',
+        'operators["uid-count"].subtasks["0"].keyed.format must be "incremental", "rocksdb-native" or absent (the full format)',
       ],
       [
         (md) => (md.operators['source-0'].subtasks['1'].operatorState = {}),
@@ -141,6 +161,44 @@ describe('checkpoint metadata', () => {
     ];
     for (const [mutate, message] of cases)
       assert.equal(errorOf(mutate), `checkpoint 7 _metadata: ${message}`);
+  });
+
+  test('native RocksDB handles: file names, key groups and files are checked', () => {
+    const withHandle = (change: (h: any) => void) =>
+      errorOf((md) => {
+        const h: any = native(0, 63);
+        change(h);
+        md.operators['uid-count'].subtasks['0'].keyed = h;
+      });
+    const at = 'checkpoint 7 _metadata: operators["uid-count"].subtasks["0"].keyed';
+    // a valid one parses
+    const md = JSON.parse(ON_DISK);
+    md.operators['uid-count'].subtasks['0'].keyed = native(0, 63);
+    assert.deepEqual(
+      parseCheckpointMetadata(JSON.stringify(md), 'test').operators['uid-count']!.subtasks['0']!.keyed,
+      native(0, 63),
+    );
+    // a name becomes a path in the database's directory: nothing that leaves it
+    assert.equal(
+      withHandle((h) => (h.files[0].name = '../000009.sst')),
+      `${at}.files[0].name must be a file name of a RocksDB database`,
+    );
+    assert.equal(
+      withHandle((h) => (h.keyGroups = [64, 63])),
+      `${at}.keyGroups must be [first, last] with first <= last`,
+    );
+    assert.equal(
+      withHandle((h) => (h.files[1].checkpointId = 0)),
+      `${at}.files[1].checkpointId must be an integer of at least 1`,
+    );
+    assert.equal(
+      withHandle((h) => (h.sequence = 1234)),
+      `${at}.sequence must be a string`,
+    );
+    assert.equal(
+      withHandle((h) => (h.states[0] = ['counts'])),
+      `${at}.states[0] must be [name, kind] (2 elements)`,
+    );
   });
 
   test('incremental handles: files, chains and sizes are checked', () => {
@@ -344,7 +402,7 @@ describe('RestorePlan.forSubtask', () => {
     const keyed = (i: number) =>
       p
         .forSubtask(['count'], i, 3)!
-        .operators.count!.keyed?.map((h) => (isIncrementalHandle(h) ? 'incremental' : h.path));
+        .operators.count!.keyed?.map((h) => (h.format === undefined ? h.path : h.format));
     // ranges of 8 key groups over 3 subtasks: 0-2, 3-5, 6-7
     assert.deepEqual(
       [0, 1, 2].map((i) => computeKeyGroupRangeForOperatorIndex(MAX_P, 3, i)).map((r) => [r.start, r.end]),
@@ -360,6 +418,23 @@ describe('RestorePlan.forSubtask', () => {
     const r = p.forSubtask(['count'], 1, 3)!;
     assert.equal(r.checkpointId, 9);
     assert.equal(r.storage, p.storageRoot);
+  });
+
+  test('native RocksDB handles are dealt by the key groups they record: all of them at equal parallelism, the overlapping ones when rescaled', async () => {
+    const nativeMd = structuredClone(md);
+    nativeMd.operators.count.subtasks = { 0: { keyed: native(0, 3) }, 1: { keyed: native(4, 7) } } as never;
+    const p = await plan(nativeMd, ['src', 'count', 'sink']);
+    const ranges = (i: number, n: number) =>
+      p
+        .forSubtask(['count'], i, n)!
+        .operators.count!.keyed?.map((h) => (h.format === 'rocksdb-native' ? h.keyGroups : undefined));
+    assert.deepEqual(ranges(0, 2), [[0, 3]]);
+    assert.deepEqual(ranges(1, 2), [[4, 7]]);
+    assert.deepEqual(ranges(1, 3), [
+      [0, 3],
+      [4, 7],
+    ]);
+    assert.deepEqual(ranges(2, 3), [[4, 7]]);
   });
 
   test('operator state: kept per subtask at equal parallelism, dealt round-robin when rescaled; union lists go to everyone', async () => {

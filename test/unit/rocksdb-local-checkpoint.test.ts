@@ -22,11 +22,20 @@ const record = (root: string, id: number): { files: Array<[string, number]>; seq
     sequence: string;
   };
 
-/** A fresh backend restored from the local checkpoint `id` in `root`, holding rounds 0 .. `rounds` exactly. */
-async function restoredFrom(root: string, id: number, rounds: number): Promise<RocksDBKeyedStateBackend> {
+/**
+ * A fresh backend restored from the local checkpoint `id` in `root`, holding rounds 0 ..
+ * `rounds` exactly; `recovered`: whether it must have opened the recovered form.
+ */
+async function restoredFrom(
+  root: string,
+  id: number,
+  rounds: number,
+  recovered?: boolean,
+): Promise<RocksDBKeyedStateBackend> {
   const b = await withCopies(root);
   const r = await b.restoreLocalCheckpoint(id);
   assert.equal(typeof r, 'object', String(r));
+  if (recovered !== undefined && typeof r === 'object') assert.equal(r.recovered, recovered);
   assertRounds(b, rounds);
   return b;
 }
@@ -126,7 +135,7 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     // it has no logs to replay: the copy's own logs can go and the restore still finds every row
     for (const [n] of record(root, 3).files.filter(([n]) => n.endsWith('.log')))
       rmSync(path.join(copyDir(root, 3), n));
-    await restoredFrom(root, 3, 1);
+    await restoredFrom(root, 3, 1, true);
     // the recovered form damaged (a table file gone): the copy as taken, whose logs are gone
     // too here, so nothing is left to use and the reason is the copy's
     dropTableFile(recovered);
@@ -138,7 +147,7 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     a.notifyCheckpointComplete(5);
     const recovered5 = await recoveredForm(root, 5);
     dropTableFile(recovered5);
-    await restoredFrom(root, 5, 2);
+    await restoredFrom(root, 5, 2, false);
   });
 
   test('a missing, corrupt or foreign copy is not used: the reason is given and the database stays empty and usable', async () => {

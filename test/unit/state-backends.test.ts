@@ -348,6 +348,7 @@ describe('RocksDB state files', () => {
       subtaskIndex: 0,
       attemptNumber: 0,
       maxParallelism: MAX_P,
+      parallelism: 1,
     };
     const settings = { localDir: local, memory: { perSlot: 8 << 20 } };
     const a = createKeyedStateBackend('rocksdb', settings, t) as RocksDBKeyedStateBackend;
@@ -381,6 +382,7 @@ describe('RocksDB state files', () => {
         subtaskIndex: 0,
         attemptNumber: 0,
         maxParallelism: MAX_P,
+        parallelism: 1,
       },
     );
     await assert.rejects(b.open(), (e: Error) => e.message.includes(path.join(file, 'tm-1')));

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { CheckpointSettings } from '@weir/api/internal';
 import {
   childLocation,
-  isIncrementalHandle,
+  sharedFilesOfHandle,
   parseCheckpointMetadata,
   storageUri,
   type CheckpointMetadata,
@@ -515,7 +515,7 @@ export class CheckpointCoordinator {
     const p = this.pending.get(id);
     if (!p) {
       // too late (the checkpoint was aborted): new shared files it wrote are nobody's
-      if (Object.values(state).some((s) => s.keyed && isIncrementalHandle(s.keyed)))
+      if (Object.values(state).some((s) => s.keyed && sharedFilesOfHandle(s.keyed).length > 0))
         void this.discardLateAck(id, state);
       return;
     }

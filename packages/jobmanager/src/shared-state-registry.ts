@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { isIncrementalHandle, type CheckpointStorage, type Logger, type OperatorState } from '@weir/core';
+import { sharedFilesOfHandle, type CheckpointStorage, type Logger, type OperatorState } from '@weir/core';
 
 /** A shared file a checkpoint's metadata references: its path under the storage root and the checkpoint that wrote it. */
 export interface SharedFileRef {
@@ -8,9 +8,9 @@ export interface SharedFileRef {
 }
 
 /**
- * The shared files (`<job>/shared/...`) an incremental checkpoint's metadata references, with
- * their paths made relative to the storage root. `directory` is the checkpoint's directory
- * under the root (handle paths are relative to it).
+ * The shared files (`<job>/shared/...`) a checkpoint's metadata references (incremental and
+ * native RocksDB keyed state), with their paths made relative to the storage root. `directory`
+ * is the checkpoint's directory under the root (handle paths are relative to it).
  */
 export function sharedFilesOf(
   operators: Record<string, Pick<OperatorState, 'subtasks'>>,
@@ -19,9 +19,8 @@ export function sharedFilesOf(
   const out = new Map<string, SharedFileRef>();
   for (const op of Object.values(operators)) {
     for (const st of Object.values(op.subtasks)) {
-      const keyed = st.keyed;
-      if (!keyed || !isIncrementalHandle(keyed)) continue;
-      for (const f of keyed.files) {
+      if (!st.keyed) continue;
+      for (const f of sharedFilesOfHandle(st.keyed)) {
         const p = path.posix.normalize(`${directory}/${f.path}`);
         out.set(p, { path: p, checkpointId: f.checkpointId });
       }

@@ -32,31 +32,35 @@ export interface SlotWorkerData {
 }
 
 const port = parentPort!;
-const data = workerData as SlotWorkerData;
-configureS3Storage(data.s3);
-configureLocalRecovery(
-  data.localRecoveryDir,
-  createLogger('taskmanager', { taskManagerId: data.taskManagerId }),
-);
 const tasks = new Map<string, StreamTask>();
 const partitions = new Map<string, ResultPartition>();
 let graph: Promise<StreamGraph> | undefined;
+/** the TaskManager's identity and settings: from workerData, or for a spare worker its first message */
+let data: SlotWorkerData;
+let host: TaskHost;
 
-const host: TaskHost = {
-  post: (msg: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []),
-  registerPartition: (p) => void partitions.set(p.partitionId, p),
-  unregisterPartition: (id) => {
-    partitions.delete(id);
-    port.postMessage({ t: 'partitionReleased', partitionId: id } satisfies FromWorker);
-  },
-  taskEnded: (task) => {
-    tasks.delete(task.executionId);
-  },
-  network: data.network,
-  taskManagerId: data.taskManagerId,
-  rocksdb: data.rocksdb,
-  autoWatermarkIntervalMs: data.autoWatermarkIntervalMs,
-};
+function configure(d: SlotWorkerData): void {
+  data = d;
+  configureS3Storage(d.s3);
+  configureLocalRecovery(d.localRecoveryDir, createLogger('taskmanager', { taskManagerId: d.taskManagerId }));
+  host = {
+    post: (msg: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []),
+    registerPartition: (p) => void partitions.set(p.partitionId, p),
+    unregisterPartition: (id) => {
+      partitions.delete(id);
+      port.postMessage({ t: 'partitionReleased', partitionId: id } satisfies FromWorker);
+    },
+    taskEnded: (task) => {
+      tasks.delete(task.executionId);
+    },
+    network: d.network,
+    taskManagerId: d.taskManagerId,
+    rocksdb: d.rocksdb,
+    autoWatermarkIntervalMs: d.autoWatermarkIntervalMs,
+  };
+}
+
+if (workerData) configure(workerData as SlotWorkerData);
 
 function plan(bundle: string, jobContextJson: string): Promise<StreamGraph> {
   graph ??= planJobBundle(
@@ -95,6 +99,9 @@ async function deploy(tdd: TaskDeploymentDescriptor__Output, bundle: string): Pr
 
 port.on('message', (msg: ToWorker) => {
   switch (msg.t) {
+    case 'identity':
+      configure(msg.data);
+      break;
     case 'deploy':
       void deploy(msg.tdd, msg.bundle);
       break;

@@ -53,6 +53,7 @@ export type TaskManagerSettings = Pick<
   | 'taskmanager.memory.min-segment-size'
   | 'log.level'
   | 'state.backend.local-recovery'
+  | 'state.backend.rocksdb.native-checkpoints'
   | 'taskmanager.state.local.root-dirs'
   | S3Key
 >;
@@ -82,6 +83,49 @@ export interface TaskManagerOptions {
   settings: TaskManagerSettings;
   /** serve Prometheus metrics at GET /metrics on this port (0: any free port; unset: none) */
   prometheusPort?: number;
+  /**
+   * Slot worker threads started before this TaskManager had an identity (a standby's, from
+   * startSpareSlotWorkers), their task code loaded: the slots take them instead of starting new ones.
+   */
+  spareWorkers?: Worker[];
+}
+
+/** The process's memory split, when taskmanager.memory.process.size is set. */
+function processMemoryOf(s: TaskManagerSettings, slots: number): ProcessMemory | undefined {
+  const processSize = s['taskmanager.memory.process.size'];
+  return processSize === undefined
+    ? undefined
+    : resolveProcessMemory(
+        processSize,
+        s['taskmanager.memory.managed.size'],
+        s['taskmanager.memory.managed.fraction'],
+        slots,
+        s['state.backend.rocksdb.read-cache.size'],
+      );
+}
+
+function newSlotWorker(workerData: SlotWorkerData | null, pm: ProcessMemory | undefined): Worker {
+  return new Worker(WORKER_ENTRY, {
+    workerData,
+    stdout: false,
+    stderr: false,
+    ...(pm ? { resourceLimits: { maxOldGenerationSizeMb: pm.workerHeapMb } } : {}),
+  });
+}
+
+/**
+ * Slot worker threads for a TaskManager that has no identity yet (a local cluster's standby):
+ * they load the task code now and learn the TaskManager's id and directories when it adopts
+ * them, so the tasks of a TaskManager that died start without waiting for that code to load.
+ */
+export function startSpareSlotWorkers(settings: TaskManagerSettings, slots: number): Worker[] {
+  const pm = processMemoryOf(settings, slots);
+  return Array.from({ length: slots }, () => {
+    const w = newSlotWorker(null, pm);
+    // a spare that dies while waiting is replaced when the TaskManager starts (see takeSpare)
+    w.on('error', () => {});
+    return w;
+  });
 }
 
 interface Slot {
@@ -152,17 +196,7 @@ export class TaskExecutor {
       },
       ...opts.network,
     };
-    const processSize = s['taskmanager.memory.process.size'];
-    this.processMemory =
-      processSize === undefined
-        ? undefined
-        : resolveProcessMemory(
-            processSize,
-            s['taskmanager.memory.managed.size'],
-            s['taskmanager.memory.managed.fraction'],
-            opts.slots,
-            s['state.backend.rocksdb.read-cache.size'],
-          );
+    this.processMemory = processMemoryOf(s, opts.slots);
     this.rocksdb = {
       localDir: path.join(path.resolve(opts.stateDir), this.id),
       memory: {
@@ -175,6 +209,7 @@ export class TaskExecutor {
         blockCacheSize: opts.settings['state.backend.rocksdb.block.cache-size'],
         writeBufferSize: opts.settings['state.backend.rocksdb.writebuffer.size'],
       },
+      nativeCheckpoints: opts.settings['state.backend.rocksdb.native-checkpoints'],
     };
     const localRoot = opts.settings['taskmanager.state.local.root-dirs'];
     this.localRecoveryDir = opts.settings['state.backend.local-recovery']
@@ -229,6 +264,13 @@ export class TaskExecutor {
     // with prewarming, every slot's worker thread starts first, loading the task code while the
     // TaskManager binds and registers: the first tasks deployed here (after a crash, the ones
     // that restore from its local state) find it loaded
+    const spares = [...(this.opts.spareWorkers ?? [])];
+    for (const slot of this.slots) {
+      const spare = spares.shift();
+      if (spare && spare.threadId >= 0) slot.worker = this.adoptWorker(slot, spare);
+      else if (spare) void spare.terminate();
+    }
+    for (const spare of spares) void spare.terminate();
     if (this.opts.settings['taskmanager.slot.prewarm'])
       for (const slot of this.slots) slot.worker ??= this.spawnWorker(slot);
     const gateway: TaskExecutorGatewayHandlers = {
@@ -418,7 +460,18 @@ export class TaskExecutor {
   }
 
   private spawnWorker(slot: Slot): Worker {
-    const data: SlotWorkerData = {
+    return this.watchWorker(slot, newSlotWorker(this.slotWorkerData(), this.processMemory));
+  }
+
+  /** A spare worker (see startSpareSlotWorkers) told this TaskManager's identity first. */
+  private adoptWorker(slot: Slot, worker: Worker): Worker {
+    worker.removeAllListeners('error');
+    worker.postMessage({ t: 'identity', data: this.slotWorkerData() } satisfies ToWorker);
+    return this.watchWorker(slot, worker);
+  }
+
+  private slotWorkerData(): SlotWorkerData {
+    return {
       taskManagerId: this.id,
       bundleCacheDir: path.join(this.opts.workDir, 'bundles'),
       network: this.network,
@@ -427,14 +480,9 @@ export class TaskExecutor {
       autoWatermarkIntervalMs: this.opts.settings['pipeline.auto-watermark-interval'],
       ...(this.localRecoveryDir ? { localRecoveryDir: this.localRecoveryDir } : {}),
     };
-    const worker = new Worker(WORKER_ENTRY, {
-      workerData: data,
-      stdout: false,
-      stderr: false,
-      ...(this.processMemory
-        ? { resourceLimits: { maxOldGenerationSizeMb: this.processMemory.workerHeapMb } }
-        : {}),
-    });
+  }
+
+  private watchWorker(slot: Slot, worker: Worker): Worker {
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));
     worker.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') err.message += this.outOfMemoryHint();

@@ -1,4 +1,5 @@
 import type { TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from '@weir/core';
+import type { SlotWorkerData } from './slot-worker.js';
 
 /**
  * Messages between the TaskManager's main thread (gRPC, routing) and a slot's worker thread
@@ -7,6 +8,8 @@ import type { TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from 
 export type FrameKind = 'buffer' | 'event';
 
 export type ToWorker =
+  /** a spare worker's first message: the TaskManager that adopted it (see startSpareSlotWorkers) */
+  | { t: 'identity'; data: SlotWorkerData }
   | { t: 'deploy'; tdd: TaskDeploymentDescriptor__Output; bundle: string }
   /** plan the bundle of a job ahead of any task of it (slot prewarming) */
   | { t: 'prewarm'; bundle: string; jobContextJson: string }

@@ -15,6 +15,7 @@ interface ClusterStartCliOptions extends ConfigCliOptions {
   slotRequestTimeout?: number;
   taskmanagerNodeArgs?: string;
   restPort?: number;
+  standbyTaskmanager?: boolean;
 }
 
 /** `weir cluster start`: a local cluster of child processes. */
@@ -45,6 +46,10 @@ export function registerCluster(program: Command): void {
           arg(parsePositiveInt, '--slot-request-timeout'),
         )
         .option(
+          '--standby-taskmanager',
+          'keep one TaskManager process started ahead: when a TaskManager dies it takes its id and local state at once, instead of a new process starting',
+        )
+        .option(
           '--taskmanager-node-args <flags>',
           'Node.js flags for the TaskManager processes, space-separated, e.g. "--max-old-space-size=256"',
         ),
@@ -72,6 +77,7 @@ async function startCluster(o: ClusterStartCliOptions): Promise<void> {
       ? { taskManagerNodeArgs: o.taskmanagerNodeArgs.split(/\s+/).filter(Boolean) }
       : {}),
     ...(o.restPort !== undefined ? { restPort: o.restPort } : {}),
+    ...(o.standbyTaskmanager ? { standbyTaskManager: true } : {}),
   });
   onShutdown(() => lc.stop());
   try {

@@ -9,7 +9,8 @@ import {
   parsePort,
   parsePositiveInt,
 } from '@weir/core';
-import { TaskExecutor } from '@weir/taskmanager';
+import type { Worker } from 'node:worker_threads';
+import { TaskExecutor, startSpareSlotWorkers } from '@weir/taskmanager';
 import { arg } from '../cli-args.js';
 import {
   addDefineOption,
@@ -17,6 +18,7 @@ import {
   resolveCommandConfig,
   type ConfigCliOptions,
 } from '../config-options.js';
+import type { AdoptMessage } from '../local-cluster.js';
 import { onShutdown, readyToParent } from '../process-lifecycle.js';
 import { addSecurityOptions, applySecurity } from '../security-options.js';
 
@@ -30,6 +32,7 @@ interface TaskManagerCliOptions extends ConfigCliOptions {
   id?: string;
   workDir?: string;
   stateDir?: string;
+  standby?: boolean;
 }
 
 /** `weir taskmanager`: the TaskManager process entry point. */
@@ -73,6 +76,10 @@ export function registerTaskManager(program: Command): void {
             'local working directory (process.taskmanager.working-dir; default .weir/work)',
           )
           .option(
+            '--standby',
+            'start, then wait for the local cluster that forked this process to give it the id and working directory of a TaskManager that died (its local state with them)',
+          )
+          .option(
             '--state-dir <dir>',
             'local state directory root for RocksDB state; this TaskManager uses <dir>/<id> (state.backend.rocksdb.localdir; default .weir/tm-state)',
           ),
@@ -82,19 +89,38 @@ export function registerTaskManager(program: Command): void {
   ).action(runTaskManager);
 }
 
-async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
-  const cfg = resolveCommandConfig({ ...o, jmHost: o.jobmanager?.host, jmPort: o.jobmanager?.port }, [
-    ['jmHost', '--jobmanager', 'jobmanager.rpc.address'],
-    ['jmPort', '--jobmanager', 'jobmanager.rpc.port'],
-    ['slots', '--slots', 'taskmanager.numberOfTaskSlots'],
-    ['host', '--host', 'taskmanager.bind-host'],
-    ['advertisedHost', '--advertised-host', 'taskmanager.host'],
-    ['port', '--port', 'taskmanager.rpc.port'],
-    ['id', '--id', 'taskmanager.resource-id'],
-    ['metricsPort', '--metrics-port', 'metrics.reporter.prometheus.port'],
-    ['workDir', '--work-dir', 'process.taskmanager.working-dir'],
-    ['stateDir', '--state-dir', 'state.backend.rocksdb.localdir'],
-  ]);
+/**
+ * A standby has loaded its code and waits for the identity of a TaskManager that died; it has
+ * no state of its own, so a parent that goes away just ends it.
+ */
+function adoptedIdentity(): Promise<AdoptMessage> {
+  if (!process.send)
+    throw new Error('--standby needs a local cluster that forked this process to give it an identity');
+  const orphaned = (): never => process.exit(0);
+  process.once('disconnect', orphaned);
+  process.send({ type: 'standby' });
+  return new Promise((resolve) => {
+    const onMessage = (m: Partial<AdoptMessage>): void => {
+      if (m?.type !== 'adopt' || !m.id || !m.workDir) return;
+      process.off('message', onMessage);
+      process.off('disconnect', orphaned);
+      resolve(m as AdoptMessage);
+    };
+    process.on('message', onMessage);
+  });
+}
+
+async function runTaskManager(given: TaskManagerCliOptions): Promise<void> {
+  let o = given;
+  let spareWorkers: Worker[] | undefined;
+  if (o.standby) {
+    // the slots' worker threads load the task code while the standby waits
+    const early = taskManagerConfig(o);
+    spareWorkers = startSpareSlotWorkers(early.settings, early.get('taskmanager.numberOfTaskSlots'));
+    const adopt = await adoptedIdentity();
+    o = { ...o, id: adopt.id, workDir: adopt.workDir };
+  }
+  const cfg = taskManagerConfig(o);
   const config = cfg.toClusterConfig();
   const sec = applySecurity(o, 'server', config);
   const warning = openInternalServicesWarning(sec);
@@ -114,6 +140,7 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
     advertisedHost: cfg.get('taskmanager.host') ?? defaultAdvertisedHost(host),
     settings: cfg.settings,
     ...(id ? { taskManagerId: id } : {}),
+    ...(spareWorkers ? { spareWorkers } : {}),
     ...(cfg.get('metrics.reporter.prometheus.port') !== undefined
       ? { prometheusPort: cfg.get('metrics.reporter.prometheus.port') }
       : {}),
@@ -121,4 +148,19 @@ async function runTaskManager(o: TaskManagerCliOptions): Promise<void> {
   onShutdown(() => tm.stop());
   await tm.start();
   readyToParent(tm.boundAddress, tm.metrics.address ? { metrics: tm.metrics.address } : {});
+}
+
+function taskManagerConfig(o: TaskManagerCliOptions): ReturnType<typeof resolveCommandConfig> {
+  return resolveCommandConfig({ ...o, jmHost: o.jobmanager?.host, jmPort: o.jobmanager?.port }, [
+    ['jmHost', '--jobmanager', 'jobmanager.rpc.address'],
+    ['jmPort', '--jobmanager', 'jobmanager.rpc.port'],
+    ['slots', '--slots', 'taskmanager.numberOfTaskSlots'],
+    ['host', '--host', 'taskmanager.bind-host'],
+    ['advertisedHost', '--advertised-host', 'taskmanager.host'],
+    ['port', '--port', 'taskmanager.rpc.port'],
+    ['id', '--id', 'taskmanager.resource-id'],
+    ['metricsPort', '--metrics-port', 'metrics.reporter.prometheus.port'],
+    ['workDir', '--work-dir', 'process.taskmanager.working-dir'],
+    ['stateDir', '--state-dir', 'state.backend.rocksdb.localdir'],
+  ]);
 }

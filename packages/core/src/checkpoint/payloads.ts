@@ -30,15 +30,41 @@ function checkStrings(r: PayloadReader, v: unknown, path: string): void {
 function checkKeyedHandle(r: PayloadReader, v: unknown, path: string): void {
   const h = r.object(v, path);
   const format = h.format;
-  if (format === 'incremental') {
+  const checkSharedFile = (o: Record<string, unknown>, p: string): void => {
+    r.string(o.path, fieldPath(p, 'path'));
+    r.integer(o.size, fieldPath(p, 'size'));
+    r.string(o.sha256, fieldPath(p, 'sha256'));
+    r.integer(o.checkpointId, fieldPath(p, 'checkpointId'), 1);
+  };
+  if (format === 'rocksdb-native') {
     checkStrings(r, h.kinds, fieldPath(path, 'kinds'));
-    const files = r.eachElement(h.files, fieldPath(path, 'files'), (f, p) => {
-      const o = r.object(f, p);
-      r.string(o.path, fieldPath(p, 'path'));
-      r.integer(o.size, fieldPath(p, 'size'));
-      r.string(o.sha256, fieldPath(p, 'sha256'));
-      r.integer(o.checkpointId, fieldPath(p, 'checkpointId'), 1);
+    r.eachElement(h.states, fieldPath(path, 'states'), (st, p) => {
+      const a = r.array(st, p);
+      if (a.length !== 2) r.fail(p, '[name, kind] (2 elements)');
+      r.string(a[0], fieldPath(p, 0));
+      r.string(a[1], fieldPath(p, 1));
     });
+    const kgPath = fieldPath(path, 'keyGroups');
+    const kg = r.array(h.keyGroups, kgPath);
+    if (kg.length !== 2) r.fail(kgPath, '[first, last] (2 elements)');
+    const first = r.integer(kg[0], fieldPath(kgPath, 0));
+    if (r.integer(kg[1], fieldPath(kgPath, 1)) < first) r.fail(kgPath, '[first, last] with first <= last');
+    r.string(h.sequence, fieldPath(path, 'sequence'));
+    r.eachElement(h.files, fieldPath(path, 'files'), (f, p) => {
+      const o = r.object(f, p);
+      checkSharedFile(o, p);
+      const name = r.string(o.name, fieldPath(p, 'name'));
+      // the name becomes a path in the database's directory
+      if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..')
+        r.fail(fieldPath(p, 'name'), 'a file name of a RocksDB database');
+    });
+    r.number(h.checkpointedSize, fieldPath(path, 'checkpointedSize'));
+    r.number(h.fullSize, fieldPath(path, 'fullSize'));
+  } else if (format === 'incremental') {
+    checkStrings(r, h.kinds, fieldPath(path, 'kinds'));
+    const files = r.eachElement(h.files, fieldPath(path, 'files'), (f, p) =>
+      checkSharedFile(r.object(f, p), p),
+    );
     checkKeyGroups(r, h.groups, fieldPath(path, 'groups'), (chain, p) =>
       r.eachElement(chain, p, (link, lp) => {
         const l = r.array(link, lp);
@@ -64,7 +90,7 @@ function checkKeyedHandle(r: PayloadReader, v: unknown, path: string): void {
     });
     checkStrings(r, h.kinds, fieldPath(path, 'kinds'));
   } else {
-    r.fail(fieldPath(path, 'format'), '"incremental" or absent (the full format)');
+    r.fail(fieldPath(path, 'format'), '"incremental", "rocksdb-native" or absent (the full format)');
   }
 }
 

@@ -50,11 +50,48 @@ export interface IncrementalKeyedHandle {
   fullSize: number;
 }
 
+/** A file of a RocksDB database in checkpoint storage, with its name in the database's directory. */
+export interface RocksDBFileHandle extends SharedFileHandle {
+  name: string;
+}
+
+/**
+ * The keyed state of one operator subtask as the files of its RocksDB database (Flink's
+ * IncrementalRemoteKeyedStateHandle of a native RocksDB checkpoint). Every file is a shared
+ * file: table files never change, so a later checkpoint references those it still has; the
+ * others (MANIFEST, CURRENT, OPTIONS, the write-ahead logs up to the checkpoint) are written by
+ * each checkpoint anew. Restored at the same key groups by opening the database; otherwise its
+ * rows of the new subtask's key groups are copied out.
+ */
+export interface RocksDBNativeKeyedHandle {
+  format: 'rocksdb-native';
+  kinds: Record<string, string>;
+  /** the states in the order of their ids (a row's key carries its state's id) */
+  states: Array<[name: string, kind: string]>;
+  /** the first and last key group of the subtask that wrote it */
+  keyGroups: [number, number];
+  /** RocksDB's latest sequence number at the checkpoint: what the opened database must show */
+  sequence: string;
+  files: RocksDBFileHandle[];
+  /** bytes this checkpoint uploaded, and bytes of all the files it references */
+  checkpointedSize: number;
+  fullSize: number;
+}
+
 /** Keyed state of one operator subtask, tagged by `format` (absent for the full format). */
-export type KeyedStateHandle = FullKeyedHandle | IncrementalKeyedHandle;
+export type KeyedStateHandle = FullKeyedHandle | IncrementalKeyedHandle | RocksDBNativeKeyedHandle;
 
 export function isIncrementalHandle(h: KeyedStateHandle): h is IncrementalKeyedHandle {
   return h.format === 'incremental';
+}
+
+export function isRocksDBNativeHandle(h: KeyedStateHandle): h is RocksDBNativeKeyedHandle {
+  return h.format === 'rocksdb-native';
+}
+
+/** The shared files a keyed state handle references (none for the full format). */
+export function sharedFilesOfHandle(h: KeyedStateHandle): readonly SharedFileHandle[] {
+  return h.format === undefined ? [] : h.files;
 }
 
 /** The [offset, length] ranges of one key group's entry in a full handle's index (one, or its segments in order). */
@@ -66,6 +103,8 @@ export function keyGroupRanges(ranges: number[]): Array<[number, number]> {
 
 /** The key groups a handle has state for. */
 export function keyGroupsOf(h: KeyedStateHandle): number[] {
+  if (isRocksDBNativeHandle(h))
+    return Array.from({ length: h.keyGroups[1] - h.keyGroups[0] + 1 }, (_, i) => h.keyGroups[0] + i);
   return Object.keys(isIncrementalHandle(h) ? h.groups : h.index).map(Number);
 }
 

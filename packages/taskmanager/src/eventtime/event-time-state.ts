@@ -106,11 +106,20 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
     // incremental checkpoints are the backend's (RocksDB keeps event-time rows in its own changes)
     if (inner.snapshotIncremental) this.snapshotIncremental = inner.snapshotIncremental.bind(inner);
     if (inner.adoptRestoredChains) this.adoptRestoredChains = inner.adoptRestoredChains.bind(inner);
-    // streamed snapshots are RocksDB's, whose database holds the event-time rows too
+    // streamed snapshots are RocksDB's, whose database holds the event-time rows too; so do
+    // its native checkpoints and local checkpoints (the database's files)
     if (inner.snapshotStreamed) this.snapshotStreamed = inner.snapshotStreamed.bind(inner);
+    if (inner.snapshotNative) this.snapshotNative = inner.snapshotNative.bind(inner);
+    if (inner.restoreNative) this.restoreNative = inner.restoreNative.bind(inner);
+    if (inner.keepLocalCheckpoint) this.keepLocalCheckpoint = inner.keepLocalCheckpoint.bind(inner);
+    if (inner.restoreLocalCheckpoint) this.restoreLocalCheckpoint = inner.restoreLocalCheckpoint.bind(inner);
   }
 
   snapshotStreamed?: KeyedStateBackend['snapshotStreamed'];
+  snapshotNative?: KeyedStateBackend['snapshotNative'];
+  restoreNative?: KeyedStateBackend['restoreNative'];
+  keepLocalCheckpoint?: KeyedStateBackend['keepLocalCheckpoint'];
+  restoreLocalCheckpoint?: KeyedStateBackend['restoreLocalCheckpoint'];
   snapshotIncremental?: KeyedStateBackend['snapshotIncremental'];
   adoptRestoredChains?: KeyedStateBackend['adoptRestoredChains'];
 

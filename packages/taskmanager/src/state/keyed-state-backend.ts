@@ -12,6 +12,7 @@ import type {
   ValueStateDescriptor,
 } from '@weir/api';
 import type { IncrementalKeyedHandle } from './incremental-snapshot.js';
+import type { KeyGroupRange, RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
 import type { ManagedMemory } from './rocksdb/memory-budget.js';
 
 /**
@@ -81,6 +82,9 @@ export type IncrementalSnapshotMaterializer = (
   write: SharedFileWriter,
 ) => Promise<IncrementalKeyedHandle | undefined>;
 
+/** The asynchronous part of a native RocksDB checkpoint: uploads the database's new files. */
+export type NativeSnapshotMaterializer = (write: SharedFileWriter) => Promise<RocksDBNativeKeyedHandle>;
+
 export type { StateBackendType } from '@weir/api';
 
 /**
@@ -123,6 +127,23 @@ export interface KeyedStateBackend {
    * last completed checkpoint and references the rest.
    */
   snapshotIncremental?(checkpointId: number, maxParallelism: number): IncrementalSnapshotMaterializer;
+  /**
+   * Native checkpoints (RocksDB with state.backend.rocksdb.native-checkpoints): the synchronous
+   * part links the database's files as they are now; the materializer uploads those the last
+   * completed checkpoint did not have. Undefined when the backend does not take them.
+   */
+  snapshotNative?(checkpointId: number, maxParallelism: number): NativeSnapshotMaterializer | undefined;
+  /**
+   * Restores native checkpoint handles: the database as it was when one handle holds exactly
+   * `range`, else the rows of `range` copied out of each. `own`: a checkpoint of this job,
+   * whose files the next native checkpoint may reference.
+   */
+  restoreNative?(
+    handles: RocksDBNativeKeyedHandle[],
+    range: KeyGroupRange,
+    read: (f: RocksDBFileHandle) => Promise<Buffer>,
+    own: boolean,
+  ): Promise<void>;
   notifyCheckpointComplete?(checkpointId: number): void;
   notifyCheckpointAborted?(checkpointId: number): void;
   /**
@@ -132,7 +153,9 @@ export interface KeyedStateBackend {
    * used; then those are read).
    */
   keepLocalCheckpoint?(checkpointId: number): string | undefined;
-  restoreLocalCheckpoint?(checkpointId: number): Promise<{ bytes: number } | string | undefined>;
+  restoreLocalCheckpoint?(
+    checkpointId: number,
+  ): Promise<{ bytes: number; recovered: boolean } | string | undefined>;
   /** The restored checkpoint's chains become the base of the next incremental checkpoint. */
   adoptRestoredChains?(
     checkpointId: number,
@@ -156,4 +179,6 @@ export interface RocksDBSettings {
   localDir: string;
   /** the slot's managed memory, shared by a task's databases (see rocksdb/memory-budget.ts) */
   memory: ManagedMemory;
+  /** state.backend.rocksdb.native-checkpoints (see rocksdb/native-checkpoint.ts) */
+  nativeCheckpoints?: boolean;
 }

@@ -157,9 +157,10 @@ export class LocalRecoveryStorage implements CheckpointStorage {
   }
 
   /** A keyed state backend restored its own local checkpoint (RocksDB's files) in place of reading files. */
-  restoredLocalCheckpoint(bytes: number): void {
+  restoredLocalCheckpoint(bytes: number, recovered: boolean): void {
     this.stats.localCheckpoints++;
     this.stats.localCheckpointBytes += bytes;
+    if (recovered) this.stats.localCheckpointsRecovered++;
   }
 
   /** What restores read from where since the last call (for the task's restore log line). */
@@ -234,6 +235,8 @@ interface ReadStats {
   remoteBytes: number;
   localCheckpoints: number;
   localCheckpointBytes: number;
+  /** of localCheckpoints, those opened in their recovered form (no log replayed) */
+  localCheckpointsRecovered: number;
   fallbacks: string[];
 }
 
@@ -244,6 +247,7 @@ const newStats = (): ReadStats => ({
   remoteBytes: 0,
   localCheckpoints: 0,
   localCheckpointBytes: 0,
+  localCheckpointsRecovered: 0,
   fallbacks: [],
 });
 

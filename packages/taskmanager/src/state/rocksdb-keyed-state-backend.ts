@@ -12,7 +12,13 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValues, normalizeKey } from '@weir/core';
+import {
+  decodeValues,
+  normalizeKey,
+  type KeyGroupRange,
+  type RocksDBFileHandle,
+  type RocksDBNativeKeyedHandle,
+} from '@weir/core';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +29,7 @@ import type {
   KeyedStateBackend,
   KeyedStateSnapshot,
   KeyedStateSnapshotMaterializer,
+  NativeSnapshotMaterializer,
 } from './keyed-state-backend.js';
 import {
   ITERATOR_OPTIONS,
@@ -68,6 +75,12 @@ import {
   recoverLocalCheckpoint,
   takeLocalCheckpoint,
 } from './rocksdb/local-checkpoint.js';
+import {
+  copyRows,
+  downloadNativeCheckpoint,
+  uploadNativeCheckpoint,
+  type UploadedTables,
+} from './rocksdb/native-checkpoint.js';
 import { ReadCache } from './rocksdb/read-cache.js';
 import {
   DEFAULT_MAX_BATCH_BYTES,
@@ -123,6 +136,11 @@ export interface RocksDBKeyedStateBackendOptions {
   maxChainLength?: number;
   /** local recovery: where this subtask keeps its local checkpoints (see rocksdb/local-checkpoint.ts) */
   localCheckpoints?: string;
+  /**
+   * Native checkpoints (see rocksdb/native-checkpoint.ts): checkpoints upload the database's
+   * files; the first and last key group of this subtask, which the handles record
+   */
+  nativeCheckpoints?: [number, number];
 }
 
 /** A fresh database directory below the TaskManager's local state directory. */
@@ -199,6 +217,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private base: Chains = emptyChains();
   private readonly pendingChains = new Map<number, Chains>();
   private lastCompleted = 0;
+  // ---- native checkpoints
+  /** the table files of the last completed native checkpoint: the next one references these */
+  private uploadedTables: UploadedTables = new Map();
+  private readonly pendingTables = new Map<number, UploadedTables>();
+  /** directories of linked files (a native checkpoint's) and downloads, removed on disposal */
+  private readonly scratchDirs = new Set<string>();
 
   constructor(private readonly opts: RocksDBKeyedStateBackendOptions) {
     this.maxBuffered = opts.maxBufferedEntries ?? 50_000;
@@ -318,7 +342,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.changeDb = undefined;
     if (db) await db.close().catch(() => {});
     if (changeDb) await changeDb.close().catch(() => {});
-    for (const dir of [this.opts.directory, this.changeLogDirectory]) {
+    for (const dir of [this.opts.directory, this.changeLogDirectory, ...this.scratchDirs]) {
       try {
         rmSync(dir, { recursive: true, force: true });
       } catch {
@@ -809,7 +833,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * when there is none, or why it was not used (in both cases the database is empty and the
    * checkpoint's files are to be read).
    */
-  async restoreLocalCheckpoint(checkpointId: number): Promise<{ bytes: number } | string | undefined> {
+  async restoreLocalCheckpoint(
+    checkpointId: number,
+  ): Promise<{ bytes: number; recovered: boolean } | string | undefined> {
     const root = this.opts.localCheckpoints;
     if (root === undefined) return undefined;
     const dir = localCheckpointDir(root, checkpointId);
@@ -817,19 +843,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (meta === undefined || typeof meta === 'string') return meta;
     if (meta.checkpointId !== checkpointId || meta.maxParallelism !== this.opts.maxParallelism)
       return `the local RocksDB checkpoint in ${dir} is of checkpoint ${meta.checkpointId} at max parallelism ${meta.maxParallelism}, not ${checkpointId} at ${this.opts.maxParallelism}`;
-    // the rows carry the ids the states had: they must get the same ones here
-    for (const m of this.metas.values())
-      if (meta.states[m.id - 1]?.[0] !== m.name || meta.states[m.id - 1]?.[1] !== m.kind)
-        return `state '${m.name}' was registered before the restore with another id than in the local RocksDB checkpoint ${dir}`;
+    const conflict = this.idConflict(meta.states, `the local RocksDB checkpoint ${dir}`);
+    if (conflict) return conflict;
     const dbDir = this.opts.directory;
     await this.db?.close();
     this.db = undefined;
     let why = '';
     // its recovered form first (no logs to replay), then the copy as it was taken
-    for (const lay of [
-      () => materializeRecovered(dir, dbDir),
-      () => materializeLocalCheckpoint(dir, meta, dbDir),
-    ]) {
+    for (const [recovered, lay] of [
+      [true, () => materializeRecovered(dir, dbDir)],
+      [false, () => materializeLocalCheckpoint(dir, meta, dbDir)],
+    ] as const) {
       try {
         rmSync(dbDir, { recursive: true, force: true });
         const bytes = lay();
@@ -838,8 +862,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         if (String(db.sequence) === meta.sequence) {
           this.db = db;
           for (const [name, kind] of meta.states) this.register(name, kind);
-          this.dropCache();
-          return { bytes };
+          this.replacedDatabase();
+          return { bytes, recovered };
         }
         why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${db.sequence}, not ${meta.sequence} (a write-ahead log is incomplete)`;
         await db.close().catch(() => {});
@@ -852,16 +876,155 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     return why;
   }
 
+  /** Another database's files took this one's place: nothing cached from it holds. */
+  private replacedDatabase(): void {
+    this.dropCache();
+    for (const b of this.writeBuffers) b.restored?.();
+  }
+
+  /** Why the states registered so far cannot keep the ids a database's rows carry (`states` in id order). */
+  private idConflict(states: ReadonlyArray<[string, string]>, what: string): string | undefined {
+    for (const m of this.metas.values())
+      if (states[m.id - 1]?.[0] !== m.name || states[m.id - 1]?.[1] !== m.kind)
+        return `state '${m.name}' was registered before the restore with another id than in ${what}`;
+    return undefined;
+  }
+
+  // ---- native checkpoints
+
+  /** A directory next to the database, removed on disposal if still there. */
+  private scratchDir(what: string): string {
+    const dir = `${this.opts.directory}-${what}-${randomUUID().slice(0, 8)}`;
+    this.scratchDirs.add(dir);
+    return dir;
+  }
+
+  private dropScratchDir(dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
+    this.scratchDirs.delete(dir);
+  }
+
+  snapshotNative(checkpointId: number, maxParallelism: number): NativeSnapshotMaterializer | undefined {
+    const keyGroups = this.opts.nativeCheckpoints;
+    if (!keyGroups) return undefined;
+    this.checkLayout(maxParallelism);
+    this.flush();
+    const db = this.rdb;
+    const staged = this.scratchDir(`chk-${checkpointId}`);
+    const meta = takeLocalCheckpoint(
+      this.opts.directory,
+      staged,
+      {
+        checkpointId,
+        maxParallelism,
+        sequence: String(db.sequence),
+        states: [...this.metas.values()].map((m) => [m.name, m.kind]),
+      },
+      () => db.getProperty('rocksdb.current-super-version-number'),
+    );
+    const previous = this.uploadedTables;
+    let called = false;
+    return (write) => {
+      if (called) throw new Error('A snapshot can be materialized only once');
+      called = true;
+      const p = uploadNativeCheckpoint({
+        staged,
+        meta,
+        checkpointId,
+        keyGroups,
+        previous,
+        write,
+        isClosed: this.isClosed,
+      })
+        .then(({ handle, tables }) => {
+          this.pendingTables.set(checkpointId, tables);
+          return handle;
+        })
+        .finally(() => {
+          this.dropScratchDir(staged);
+          this.snapshots.delete(p);
+        });
+      this.snapshots.add(p);
+      return p;
+    };
+  }
+
+  async restoreNative(
+    handles: RocksDBNativeKeyedHandle[],
+    range: KeyGroupRange,
+    read: (f: RocksDBFileHandle) => Promise<Buffer>,
+    own: boolean,
+  ): Promise<void> {
+    const only = handles.length === 1 ? handles[0]! : undefined;
+    if (
+      only &&
+      only.keyGroups[0] === range.start &&
+      only.keyGroups[1] === range.end &&
+      !this.idConflict(only.states, 'the native RocksDB checkpoint')
+    ) {
+      // the same key groups: the database itself, opened where it stood
+      const dbDir = this.opts.directory;
+      await this.db?.close();
+      this.db = undefined;
+      rmSync(dbDir, { recursive: true, force: true });
+      await downloadNativeCheckpoint(only, dbDir, read);
+      const db = await openRocksDB(dbDir, this.opts, true);
+      // read before any close: a closed database's properties are gone (the binding crashes)
+      const sequence = String(db.sequence);
+      if (sequence !== only.sequence) {
+        await db.close().catch(() => {});
+        throw new Error(
+          `the native RocksDB checkpoint opened at sequence number ${sequence}, not ${only.sequence}: its files are incomplete`,
+        );
+      }
+      this.db = db;
+      for (const [name, kind] of only.states) this.register(name, kind);
+      this.replacedDatabase();
+      if (own)
+        this.uploadedTables = new Map(
+          only.files.filter((f) => f.name.endsWith('.sst')).map((f) => [f.name, f]),
+        );
+      return;
+    }
+    // rescaled (or states registered first with other ids): the rows of this subtask's key
+    // groups, their state ids mapped to this backend's
+    this.flush();
+    this.dropCache();
+    for (const h of handles) {
+      const first = Math.max(range.start, h.keyGroups[0]);
+      const last = Math.min(range.end, h.keyGroups[1]);
+      if (first > last) continue;
+      const ids = h.states.map(([name, kind]) => this.register(name, kind).id);
+      const dir = this.scratchDir('restore');
+      try {
+        await downloadNativeCheckpoint(h, dir, read);
+        const src = await openRocksDB(dir, RECOVERY_DB, true);
+        try {
+          if (String(src.sequence) !== h.sequence)
+            throw new Error(
+              `the native RocksDB checkpoint opened at sequence number ${src.sequence}, not ${h.sequence}: its files are incomplete`,
+            );
+          copyRows(src, this.rdb, first, last, ids);
+        } finally {
+          await src.close().catch(() => {});
+        }
+      } finally {
+        this.dropScratchDir(dir);
+      }
+    }
+    for (const b of this.writeBuffers) b.restored?.();
+  }
+
   /** The local checkpoint of a completed checkpoint gets its recovered form, off the record path. */
   private recoverLocal(root: string, checkpointId: number): void {
     const dir = localCheckpointDir(root, checkpointId);
     const meta = readLocalCheckpoint(dir);
     if (meta === undefined || typeof meta === 'string' || this.closed) return;
-    // a failure leaves the copy as it was taken, which a restore replays instead
-    const p = recoverLocalCheckpoint(dir, meta, (d) => openRocksDB(d, RECOVERY_DB, true))
-      .catch(() => {})
-      .finally(() => this.snapshots.delete(p));
-    this.snapshots.add(p);
+    // a failure leaves the copy as it was taken, which a restore replays instead. Disposal
+    // does not wait for it: it works on a database of its own, and a job canceled for a
+    // restart would otherwise wait for its log replay (about 0.2 s at 10M keys) before the
+    // restart could begin; a restore uses the recovered form only once it is renamed complete
+    void recoverLocalCheckpoint(dir, meta, (d) => openRocksDB(d, RECOVERY_DB, true)).catch(() => {});
   }
 
   /** Checkpoint n completed: its chains are what the next checkpoint builds on. */
@@ -871,6 +1034,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     if (root !== undefined && existsSync(localCheckpointDir(root, checkpointId))) {
       dropLocalCheckpoints(root, (id) => id < checkpointId);
       this.recoverLocal(root, checkpointId);
+    }
+    const tables = this.pendingTables.get(checkpointId);
+    if (tables) {
+      this.uploadedTables = tables;
+      for (const id of this.pendingTables.keys()) if (id <= checkpointId) this.pendingTables.delete(id);
     }
     if (!this.incremental || checkpointId <= this.lastCompleted) return;
     const chains = this.pendingChains.get(checkpointId);
@@ -886,6 +1054,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const root = this.opts.localCheckpoints;
     if (root !== undefined) dropLocalCheckpoints(root, (id) => id === checkpointId);
     this.pendingChains.delete(checkpointId);
+    this.pendingTables.delete(checkpointId);
   }
 
   /**

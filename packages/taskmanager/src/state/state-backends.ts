@@ -1,3 +1,4 @@
+import { computeKeyGroupRangeForOperatorIndex } from '@weir/core';
 import { HeapKeyedStateBackend } from './heap-keyed-state-backend.js';
 import type { KeyedStateBackend, RocksDBSettings, StateBackendType } from './keyed-state-backend.js';
 import { RocksDBKeyedStateBackend, rocksDBDirectory } from './rocksdb-keyed-state-backend.js';
@@ -19,6 +20,7 @@ export function createKeyedStateBackend(
     subtaskIndex: number;
     attemptNumber: number;
     maxParallelism: number;
+    parallelism: number;
   },
   incremental = false,
   databases = 1,
@@ -26,11 +28,18 @@ export function createKeyedStateBackend(
   localCheckpoints?: string,
 ): KeyedStateBackend {
   if (type === 'heap') return new HeapKeyedStateBackend();
+  const range = computeKeyGroupRangeForOperatorIndex(
+    task.maxParallelism,
+    task.parallelism,
+    task.subtaskIndex,
+  );
   return new RocksDBKeyedStateBackend({
     directory: rocksDBDirectory(rocksdb.localDir, task),
     maxParallelism: task.maxParallelism,
     ...databaseMemory(rocksdb.memory, databases),
-    incremental,
+    // native checkpoints are incremental by nature: no change tracking beside them
+    incremental: incremental && !rocksdb.nativeCheckpoints,
     ...(localCheckpoints !== undefined ? { localCheckpoints } : {}),
+    ...(rocksdb.nativeCheckpoints ? { nativeCheckpoints: [range.start, range.end] as [number, number] } : {}),
   });
 }

@@ -298,6 +298,7 @@ export class StreamTask implements CheckpointedTask {
         subtaskIndex: this.tdd.subtaskIndex,
         attemptNumber: this.tdd.attemptNumber,
         maxParallelism: this.tdd.maxParallelism,
+        parallelism: this.tdd.parallelism,
       },
       this.tdd.incrementalCheckpoints,
       this.keyedOperators,

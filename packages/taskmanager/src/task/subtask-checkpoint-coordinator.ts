@@ -13,6 +13,7 @@ import {
 } from '@weir/core';
 import type {
   IncrementalSnapshotMaterializer,
+  NativeSnapshotMaterializer,
   KeyedStateSnapshotMaterializer,
 } from '../state/keyed-state-backend.js';
 import { SnapshotWriteStoppedError, writeKeyedSnapshot } from '../state/keyed-snapshot-writer.js';
@@ -108,6 +109,8 @@ export class SubtaskCheckpointCoordinator {
       incremental?: IncrementalSnapshotMaterializer;
       /** a full snapshot in files of the checkpoint's own directory (same handle format) */
       streamed?: IncrementalSnapshotMaterializer;
+      /** RocksDB's own files, new ones in shared files (see rocksdb/native-checkpoint.ts) */
+      native?: NativeSnapshotMaterializer;
       operatorState?: unknown[];
       lists?: OperatorListSnapshot;
     }> = [];
@@ -120,21 +123,26 @@ export class SubtaskCheckpointCoordinator {
       for (const op of this.task.operators) op.snapshotState?.(id);
       this.task.operators.forEach((op, i) => {
         const backend = op.keyedBackend;
+        // savepoints stay in the canonical format, which any backend restores at any parallelism
+        const native = barrier.isSavepoint
+          ? undefined
+          : backend?.snapshotNative?.(id, this.tdd.maxParallelism);
         const incr =
-          incremental && backend?.snapshotIncremental
+          !native && incremental && backend?.snapshotIncremental
             ? backend.snapshotIncremental(id, this.tdd.maxParallelism)
             : undefined;
         // state that may not fit in memory (RocksDB) is written in bounded files as it is read
         const streamed =
-          !incr && backend?.snapshotStreamed
+          !native && !incr && backend?.snapshotStreamed
             ? backend.snapshotStreamed(id, this.tdd.maxParallelism)
             : undefined;
-        const keyed = incr || streamed ? undefined : backend?.snapshot(this.tdd.maxParallelism);
+        const keyed = native || incr || streamed ? undefined : backend?.snapshot(this.tdd.maxParallelism);
         const lists = op.operatorState?.snapshot();
-        if (keyed || incr || streamed || lists)
+        if (keyed || native || incr || streamed || lists)
           snapshots.push({
             operatorId: this.task.operatorIds[i]!,
             ...(keyed ? { keyed } : {}),
+            ...(native ? { native } : {}),
             ...(incr ? { incremental: incr } : {}),
             ...(streamed ? { streamed } : {}),
             ...(lists ? { lists } : {}),
@@ -204,9 +212,10 @@ export class SubtaskCheckpointCoordinator {
               return { ...h, path: `${stem}-${name}` };
             });
           }
-          if (!s.incremental) return undefined;
+          const shared = s.native ?? s.incremental;
+          if (!shared) return undefined;
           const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
-          return s.incremental(async (name, parts) => {
+          return shared(async (name, parts) => {
             const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
             written.push(rel);
             const h = await writeChunks(storage!, rel, chunksOf(parts));

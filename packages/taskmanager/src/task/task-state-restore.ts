@@ -3,9 +3,11 @@ import {
   childLocation,
   computeKeyGroupRangeForOperatorIndex,
   isIncrementalHandle,
+  isRocksDBNativeHandle,
   isWithinLocation,
   keyGroupRanges,
   parseStorageLocation,
+  resolveHandlePath,
   type CheckpointStorage,
   type FullKeyedHandle,
   type KeyGroupRange,
@@ -44,12 +46,28 @@ export async function restoreKeyedState(
     const handles = r.operators[operatorId]?.keyed;
     if (!handles || !backend) continue;
     const incremental = handles.filter(isIncrementalHandle);
+    const native = handles.filter(isRocksDBNativeHandle);
+    if (native.length > 0 && !backend.restoreNative)
+      throw new Error(
+        `Checkpoint ${r.checkpointId} holds the keyed state of operator ${operatorId} as RocksDB's own files (state.backend.rocksdb.native-checkpoints), which the ${backend.type} state backend cannot read: restore it with state.backend: rocksdb (a savepoint taken then restores into either backend)`,
+      );
     // with local recovery, a RocksDB backend opens its own copy of the database when it has one
     const local = localCopies ? await backend.restoreLocalCheckpoint?.(r.checkpointId) : undefined;
-    if (typeof local === 'object') localCopies?.restoredLocalCheckpoint(local.bytes);
+    if (typeof local === 'object') localCopies?.restoredLocalCheckpoint(local.bytes, local.recovered);
     else {
       if (local !== undefined)
         localCopies?.fallBack(local, `reading the checkpoint's files of operator ${operatorId} instead`);
+      // first: at the same key groups it replaces the (empty) database with the checkpoint's
+      if (native.length > 0)
+        await backend.restoreNative!(
+          native,
+          range,
+          (f) => {
+            const where = resolveHandlePath(r.storage, f.path);
+            return taskCheckpointStorage(where.root).read(where.path, f.sha256);
+          },
+          own,
+        );
       await restoreFromFiles(storage, handles, backend, range);
       if (incremental.length > 0) await restoreIncrementalState(r.storage, incremental, backend, inRange);
     }
@@ -71,7 +89,7 @@ async function restoreFromFiles(
   backend: KeyedStateBackend,
   range: KeyGroupRange,
 ): Promise<void> {
-  const full = handles.filter((h): h is FullKeyedHandle => !isIncrementalHandle(h));
+  const full = handles.filter((h): h is FullKeyedHandle => h.format === undefined);
   const reads = full.map(() => undefined as Promise<Buffer> | undefined);
   const readAt = (i: number): void => {
     if (i < full.length) (reads[i] = storage.read(full[i]!.path, full[i]!.sha256)).catch(() => {});

@@ -61,14 +61,15 @@ export function localCheckpointDir(root: string, checkpointId: number): string {
  * Links the files of the open database in `dbDir` into `target` (a directory that must not
  * exist yet) and writes the record last, so a copy without it is incomplete. `stable` is asked
  * before and after the links; when its answer changed (a flush or compaction was installed
- * meanwhile), the links are made again, at most three times. Throws when no stable copy came.
+ * meanwhile), the links are made again, at most three times. Returns the record; throws when
+ * no stable copy came.
  */
 export function takeLocalCheckpoint(
   dbDir: string,
   target: string,
   meta: Omit<LocalCheckpointMeta, 'files'>,
   stable: () => string,
-): void {
+): LocalCheckpointMeta {
   for (let attempt = 0; attempt < 3; attempt++) {
     rmSync(target, { recursive: true, force: true });
     mkdirSync(target, { recursive: true });
@@ -87,8 +88,9 @@ export function takeLocalCheckpoint(
       files.push([name, statSync(path.join(target, name)).size]);
     }
     if (stable() !== before) continue;
-    writeFileSync(path.join(target, META), JSON.stringify({ ...meta, files } satisfies LocalCheckpointMeta));
-    return;
+    const record: LocalCheckpointMeta = { ...meta, files };
+    writeFileSync(path.join(target, META), JSON.stringify(record));
+    return record;
   }
   rmSync(target, { recursive: true, force: true });
   throw new Error('RocksDB kept flushing or compacting while its files were linked');

@@ -1,0 +1,155 @@
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
+import type { SharedFileWriter } from '../keyed-state-backend.js';
+import { NO_OPTIONS, forEachInRange, writeBatch, type RocksDB } from './binding.js';
+import { groupBound, stateIdOf } from './key-layout.js';
+import type { LocalCheckpointMeta } from './local-checkpoint.js';
+
+/*
+ * Native RocksDB checkpoints (Flink's incremental checkpoints of its RocksDB backend): a
+ * checkpoint uploads the files of the database as they were at its synchronous part, taken as
+ * a local checkpoint is (hard links and the recorded sizes of the appended files, see
+ * local-checkpoint.ts), instead of reading every row out and writing it again. Table files never
+ * change once written, so a checkpoint uploads only the table files the last completed
+ * checkpoint did not have and references the others; the MANIFEST, CURRENT, OPTIONS and the
+ * write-ahead logs (up to their recorded size) are uploaded by every checkpoint. A restore of
+ * the same key groups downloads the files and opens the database: no row is written again.
+ */
+
+/** The table files of an uploaded checkpoint by name: what a later checkpoint may reference. */
+export type UploadedTables = ReadonlyMap<string, RocksDBFileHandle>;
+
+/** Reads the first `size` bytes of a file (a log RocksDB appended to after the checkpoint). */
+export function readPrefix(file: string, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  const fd = openSync(file, 'r');
+  try {
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, buf, at, size - at, at);
+      if (n === 0) throw new Error(`${file} is shorter than the ${size} bytes its checkpoint recorded`);
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+/**
+ * Uploads the staged copy in `staged` (files linked at the synchronous part, sizes in `meta`):
+ * table files that `previous` holds under the same name and size are referenced, every other
+ * file is written with `write`. Returns the handle and the table files it references.
+ */
+export async function uploadNativeCheckpoint(o: {
+  staged: string;
+  meta: LocalCheckpointMeta;
+  checkpointId: number;
+  keyGroups: [number, number];
+  previous: UploadedTables;
+  write: SharedFileWriter;
+  isClosed: () => boolean;
+}): Promise<{ handle: RocksDBNativeKeyedHandle; tables: Map<string, RocksDBFileHandle> }> {
+  const files: RocksDBFileHandle[] = [];
+  const tables = new Map<string, RocksDBFileHandle>();
+  let uploaded = 0;
+  let full = 0;
+  for (const [name, size] of o.meta.files) {
+    if (o.isClosed()) throw new Error('the RocksDB state backend was disposed during the checkpoint');
+    const table = name.endsWith('.sst');
+    const before = table ? o.previous.get(name) : undefined;
+    let f: RocksDBFileHandle;
+    if (before && before.size === size) f = before;
+    else {
+      // files are read one at a time, so at most one (a table file: up to its target size) is in memory
+      const h = await o.write(name, [readPrefix(path.join(o.staged, name), size)]);
+      f = { ...h, name, checkpointId: o.checkpointId };
+      uploaded += h.size;
+    }
+    full += f.size;
+    files.push(f);
+    if (table) tables.set(name, f);
+  }
+  const kinds = Object.fromEntries(o.meta.states);
+  return {
+    handle: {
+      format: 'rocksdb-native',
+      kinds,
+      states: o.meta.states,
+      keyGroups: o.keyGroups,
+      sequence: o.meta.sequence,
+      files,
+      checkpointedSize: uploaded,
+      fullSize: full,
+    },
+    tables,
+  };
+}
+
+/**
+ * Downloads the files of a native checkpoint into `dbDir` (created; must not exist), `read`
+ * at most `parallel` at a time (each verified against its checksum by `read`). Returns the bytes.
+ */
+export async function downloadNativeCheckpoint(
+  h: RocksDBNativeKeyedHandle,
+  dbDir: string,
+  read: (f: RocksDBFileHandle) => Promise<Buffer>,
+  parallel = 4,
+): Promise<number> {
+  mkdirSync(dbDir, { recursive: true });
+  let next = 0;
+  let bytes = 0;
+  const worker = async (): Promise<void> => {
+    while (next < h.files.length) {
+      const f = h.files[next++]!;
+      const data = await read(f);
+      if (data.byteLength !== f.size)
+        throw new Error(`${f.path} has ${data.byteLength} bytes, its checkpoint recorded ${f.size}`);
+      writeFileSync(path.join(dbDir, f.name), data, { flag: 'wx' });
+      bytes += data.byteLength;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(parallel, h.files.length) }, worker));
+  } catch (e) {
+    rmSync(dbDir, { recursive: true, force: true });
+    throw e;
+  }
+  return bytes;
+}
+
+/**
+ * Copies the rows of key groups first..last out of `src` (a downloaded native checkpoint of
+ * other key groups: a rescale) into `dst`, each row's state id mapped through `ids` (the
+ * source's id - 1 -> the id in `dst`). Returns the number of rows.
+ */
+export function copyRows(
+  src: RocksDB,
+  dst: RocksDB,
+  first: number,
+  last: number,
+  ids: readonly number[],
+): number {
+  let rows: Buffer[] = [];
+  let n = 0;
+  const put = (): void => {
+    writeBatch(dst, (b) => {
+      for (let i = 0; i < rows.length; i += 2) b._put(rows[i]!, rows[i + 1]!, NO_OPTIONS);
+    });
+    rows = [];
+  };
+  forEachInRange(src, { gte: groupBound(first), lt: groupBound(last + 1) }, (key, value) => {
+    const from = stateIdOf(key);
+    const id = ids[from - 1];
+    if (id === undefined)
+      throw new Error(`a row of state id ${from}, which the native RocksDB checkpoint does not list`);
+    // each row is a copy of its own (see binding.ts), so it is changed in place
+    key.writeUInt16BE(id, 2);
+    rows.push(key, value);
+    n++;
+    if (rows.length >= 20_000) put();
+  });
+  if (rows.length > 0) put();
+  return n;
+}

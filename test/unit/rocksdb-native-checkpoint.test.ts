@@ -1,0 +1,169 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pathToFileURL } from 'node:url';
+import {
+  KeyGroupRange,
+  assignToKeyGroup,
+  createCheckpointStorage,
+  type CheckpointStorage,
+  type RocksDBFileHandle,
+  type RocksDBNativeKeyedHandle,
+} from '../../packages/core/src/index.js';
+import { ValueStateDescriptor } from '../../packages/api/src/index.js';
+import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { tempDir } from '../helpers/cli.js';
+import { MAX_P, TestBackends } from '../helpers/state-backends.js';
+import { KEYS, assertRounds, writeRound } from '../helpers/rocksdb-local-checkpoint.js';
+
+const backends = new TestBackends();
+after(() => backends.dispose());
+
+/** A backend taking native checkpoints of key groups first..last, memtables small enough to flush often. */
+const native = (first = 0, last = MAX_P - 1): Promise<RocksDBKeyedStateBackend> =>
+  backends.rocks({ nativeCheckpoints: [first, last], maxBufferedEntries: 5_000 });
+
+/** Checkpoint storage in a directory of its own: where the uploaded files go, as a task's do. */
+function storage(): CheckpointStorage {
+  return createCheckpointStorage(pathToFileURL(tempDir('weir-native-chk-')).href);
+}
+
+/** Takes native checkpoint `id` of `b` into `s` and returns its handle (files named as a task names them). */
+async function checkpoint(
+  b: RocksDBKeyedStateBackend,
+  s: CheckpointStorage,
+  id: number,
+): Promise<RocksDBNativeKeyedHandle> {
+  const materialize = b.snapshotNative(id, MAX_P);
+  assert.ok(materialize, 'a backend with native checkpoints takes them');
+  // a name of its own per backend and checkpoint, as a task's stem makes it
+  const stem = `shared/${id}-${b.directory.slice(-8)}`;
+  return materialize(async (name, parts) => {
+    const h = await s.write(`${stem}-${name}`, Buffer.concat(parts));
+    return { ...h, path: `${stem}-${name}` };
+  });
+}
+
+const read =
+  (s: CheckpointStorage) =>
+  (f: RocksDBFileHandle): Promise<Buffer> =>
+    s.read(f.path, f.sha256);
+
+describe('native RocksDB checkpoints (the database files uploaded)', () => {
+  test('restored at the same key groups: the database opens as it was at the checkpoint, and the next checkpoint uploads only new table files', async () => {
+    const s = storage();
+    const a = await native();
+    writeRound(a, 0);
+    writeRound(a, 1);
+    const h1 = await checkpoint(a, s, 1);
+    assert.equal(h1.format, 'rocksdb-native');
+    assert.ok(
+      h1.files.some((f) => f.name.endsWith('.sst')),
+      `table files: ${h1.files.map((f) => f.name).join(', ')}`,
+    );
+    assert.equal(h1.checkpointedSize, h1.fullSize, 'the first checkpoint uploads everything');
+    a.notifyCheckpointComplete(1);
+    // nothing written since: the next checkpoint references every table file of the completed one
+    const again = await checkpoint(a, s, 2);
+    for (const t of h1.files.filter((f) => f.name.endsWith('.sst')))
+      assert.deepEqual(
+        again.files.find((f) => f.name === t.name),
+        t,
+        `${t.name} referenced, not uploaded again`,
+      );
+    assert.ok(
+      again.checkpointedSize < again.fullSize,
+      `uploaded ${again.checkpointedSize} of ${again.fullSize} bytes`,
+    );
+    // written after the checkpoints' synchronous parts: not in them
+    writeRound(a, 2);
+    const b = await native();
+    await b.restoreNative([h1], new KeyGroupRange(0, MAX_P - 1), read(s), true);
+    assertRounds(b, 1);
+    // the restored database's table files are the checkpoint's: a checkpoint after the restore
+    // references those it still has (opening may compact some away) instead of uploading them
+    const h2 = await checkpoint(b, s, 2);
+    for (const t of h1.files.filter((f) => f.name.endsWith('.sst'))) {
+      const now = h2.files.find((f) => f.name === t.name);
+      if (now) assert.deepEqual(now, t, `${t.name} referenced, not uploaded again`);
+    }
+    const h3 = await checkpoint(a, s, 3);
+    const c = await native();
+    await c.restoreNative([h3], new KeyGroupRange(0, MAX_P - 1), read(s), false);
+    assertRounds(c, 2);
+  });
+
+  test('rescaled: each new subtask copies the rows of its key groups out of the old databases, state ids mapped', async () => {
+    const s = storage();
+    const half = MAX_P / 2 - 1;
+    // two old subtasks (key groups 0..63 and 64..127) that hold different rounds, so a row
+    // copied from the wrong one shows
+    const lo = await native(0, half);
+    writeRound(lo, 0);
+    writeRound(lo, 1);
+    const hi = await native(half + 1, MAX_P - 1);
+    writeRound(hi, 0);
+    writeRound(hi, 1);
+    writeRound(hi, 2);
+    const handles = [await checkpoint(lo, s, 1), await checkpoint(hi, s, 1)];
+    const count = new ValueStateDescriptor<[number, number]>('count');
+    const check = (b: RocksDBKeyedStateBackend, range: KeyGroupRange): void => {
+      const c = b.getState(count);
+      let inRange = 0;
+      for (let k = 0; k < KEYS; k++) {
+        b.setCurrentKey(k);
+        const kg = assignToKeyGroup(k, MAX_P);
+        const last = kg <= half ? 1 : 2;
+        const expected = !range.contains(kg) ? undefined : k % 5 === 0 ? undefined : [k + last, last];
+        assert.deepEqual(c.value(), expected, `key ${k} (key group ${kg})`);
+        if (range.contains(kg)) inRange++;
+      }
+      assert.ok(inRange > 0);
+    };
+    // one subtask of all key groups, which registered a state of its own first: ids differ
+    const all = await native();
+    const other = new ValueStateDescriptor<number>('registered-first');
+    all.setCurrentKey(1);
+    all.getState(other).update(7);
+    await all.restoreNative(handles, new KeyGroupRange(0, MAX_P - 1), read(s), true);
+    check(all, new KeyGroupRange(0, MAX_P - 1));
+    all.setCurrentKey(1);
+    assert.equal(all.getState(other).value(), 7);
+    // a subtask over the middle: half of each old one
+    const middle = await native(32, 95);
+    await middle.restoreNative(handles, new KeyGroupRange(32, 95), read(s), true);
+    check(middle, new KeyGroupRange(32, 95));
+  });
+
+  test('a checkpoint whose files are incomplete or damaged fails the restore, naming why', async () => {
+    const s = storage();
+    const a = await native();
+    writeRound(a, 0);
+    const h = await checkpoint(a, s, 1);
+    const range = new KeyGroupRange(0, MAX_P - 1);
+    // a table file left out: RocksDB refuses to open what its MANIFEST names
+    const withoutTable = {
+      ...h,
+      files: h.files.filter((f) => f !== h.files.find((x) => x.name.endsWith('.sst'))),
+    };
+    const b = await native();
+    await assert.rejects(b.restoreNative([withoutTable], range, read(s), true));
+    // a write-ahead log left out: the database opens short of the checkpoint's sequence number
+    const withoutLogs = { ...h, files: h.files.filter((f) => !f.name.endsWith('.log')) };
+    if (withoutLogs.files.length < h.files.length) {
+      const c = await native();
+      await assert.rejects(
+        c.restoreNative([withoutLogs], range, read(s), true),
+        /sequence number|cannot|Corruption|No such/i,
+      );
+    }
+    // a file whose bytes changed: its checksum does not match
+    const tampered = { ...h, files: h.files.map((f, i) => (i === 0 ? { ...f, sha256: '0'.repeat(64) } : f)) };
+    const d = await native();
+    await assert.rejects(d.restoreNative([tampered], range, read(s), true), /checksum|sha|corrupt/i);
+  });
+
+  test('a backend without native checkpoints takes none', async () => {
+    const plain = await backends.rocks();
+    assert.equal(plain.snapshotNative(1, MAX_P), undefined);
+  });
+});
