@@ -38,8 +38,8 @@ const CHECKPOINTS = Number(process.env.BENCH_HEAP_CHECKPOINTS ?? 3);
 const MAX_P = 128;
 const BUFFER = 1000;
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
 
 interface CheckpointRun {
   syncMs: number;
@@ -182,7 +182,7 @@ class RecordLoop {
 }
 
 /** An fsynced write of `data` to a new file in `dir` (what FileCheckpointStorage does, minus the checksum and rename). */
-async function rawFileWrite(dir: string, data: Buffer): Promise<number> {
+export async function rawFileWrite(dir: string, data: Buffer): Promise<number> {
   const file = path.join(dir, `raw-${randomUUID()}`);
   const t0 = performance.now();
   const fh = await open(file, 'w', 0o600);
@@ -198,7 +198,7 @@ async function rawFileWrite(dir: string, data: Buffer): Promise<number> {
 }
 
 /** One PutObject of `data` (no multipart) to the S3 test server. */
-async function rawS3Put(client: S3Client, data: Buffer): Promise<number> {
+export async function rawS3Put(client: S3Client, data: Buffer): Promise<number> {
   const t0 = performance.now();
   await client.send(new PutObjectCommand({ Bucket: 'weir', Key: `bench/raw-${randomUUID()}`, Body: data }));
   return performance.now() - t0;
@@ -255,7 +255,7 @@ async function onStorage(
 }
 
 /** The S3 client settings of the test server's environment (WEIR_S3_*). */
-function s3Config(env: Record<string, string>): S3ClientConfig {
+export function s3Config(env: Record<string, string>): S3ClientConfig {
   return {
     endpoint: env.WEIR_S3_ENDPOINT,
     region: env.WEIR_S3_REGION ?? 'us-east-1',

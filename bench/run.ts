@@ -22,6 +22,7 @@ import { writeOrderBench } from './rocksdb-write-order.js';
 import { connectorsBench } from './connectors.js';
 import { backpressureBench } from './backpressure.js';
 import { heapSnapshotBench } from './heap-snapshot.js';
+import { rocksdbNativeBench } from './rocksdb-native-checkpoint.js';
 import { heapSnapshotCpuBench } from './heap-snapshot-cpu.js';
 import { rocksdbLarge } from './rocksdb-large.js';
 import { unalignedBench } from './unaligned.js';
@@ -30,7 +31,7 @@ import { recoveryLarge } from './recovery-large.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, heap-snapshot-cpu, rocksdb-100m, unaligned, recovery-large, keyed-state-loop, rocksdb-write-order, rocksdb-restore */
+/** which parts run (comma-separated), default all: shuffle, checkpointed, chained, rocksdb, large-state, large-state-rocksdb, incremental, recovery, nexmark, metrics, eventtime, keyed-state, connectors, backpressure, heap-snapshot, heap-snapshot-cpu, rocksdb-100m, unaligned, recovery-large, keyed-state-loop, rocksdb-write-order, rocksdb-restore, rocksdb-native */
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 const want = (part: string): boolean => !ONLY || ONLY.has(part);
 const LINES = Math.ceil(WORDS / WORDS_PER_LINE);
@@ -240,6 +241,7 @@ async function main(): Promise<void> {
   Object.assign(process.env, s3.env);
   // in this process, beside the raw bandwidth of the same storage (see heap-snapshot.ts)
   if (want('heap-snapshot')) await heapSnapshotBench(s3.env);
+  if (want('rocksdb-native')) await rocksdbNativeBench(s3.env);
   if (want('heap-snapshot-cpu')) await heapSnapshotCpuBench(s3.env);
   // no job store: a benchmark must not resume a job an interrupted run left behind
   const cluster = new LocalCluster({

@@ -196,3 +196,48 @@ describe('event time on a cluster: windows, timers and late data, exactly once',
     assert.deepEqual(lines([out], 'windows'), expected);
   });
 });
+
+// window contents, timers and the restored watermark in RocksDB's own files: a failover
+// downloads the killed subtasks' databases and opens them
+describe('event time on RocksDB with native checkpoints, exactly once', () => {
+  let cluster: TestCluster;
+  const work = tempDir();
+
+  before(async () => {
+    cluster = await new TestCluster({
+      taskManagers: 3,
+      slots: 2,
+      extra: ['-D', 'state.backend.rocksdb.native-checkpoints=true'],
+    }).start();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test('three kill -9 of TaskManagers change nothing (rocksdb, native checkpoints)', async () => {
+    const out = path.join(work, 'kills-native');
+    // the checkpoints are native: their shared files include RocksDB MANIFESTs (a finished
+    // job's checkpoints are discarded, so they are looked for while it runs)
+    const checkpoints = path.join(cluster.dir, 'checkpoints');
+    let manifests = 0;
+    const look = setInterval(() => {
+      try {
+        const n = readdirSync(checkpoints, { recursive: true, encoding: 'utf8' }).filter((f) =>
+          /shared[\\/][^\\/]*MANIFEST-\d+$/.test(f),
+        ).length;
+        manifests = Math.max(manifests, n);
+      } catch {
+        /* not there yet */
+      }
+    }, 100);
+    let hits: number;
+    try {
+      hits = await runJob(cluster, out, 2_500, 'rocksdb', 3);
+    } finally {
+      clearInterval(look);
+    }
+    assert.ok(hits >= 2, `at least two kills hit the running job (${hits})`);
+    assertExact(out);
+    assert.ok(manifests > 0, 'native checkpoints wrote RocksDB MANIFESTs as shared files');
+  });
+});

@@ -109,13 +109,17 @@ function standbyPids(cluster: TestCluster): number[] {
   return [...cluster.out.matchAll(/standby TaskManager ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
 }
 
-// RocksDB with a standby TaskManager (it takes the killed one's id and local state), heap with
-// the killed TaskManager started again as a new process
-for (const backend of ['heap', 'rocksdb'] as const)
-  describe(`local recovery of a job that is one pipelined region, over 2 TaskManagers x 1 slot (${backend}${backend === 'rocksdb' ? ', standby TaskManager' : ''})`, () => {
+// RocksDB with a standby TaskManager (it takes the killed one's id and local state); RocksDB
+// with native checkpoints, and heap, with the killed TaskManager started again as a new process
+for (const [backend, variant] of [
+  ['heap', ''],
+  ['rocksdb', 'standby'],
+  ['rocksdb', 'native'],
+] as const)
+  describe(`local recovery of a job that is one pipelined region, over 2 TaskManagers x 1 slot (${backend}${variant === 'standby' ? ', standby TaskManager' : variant === 'native' ? ', native checkpoints' : ''})`, () => {
     let cluster: TestCluster;
     const work = tempDir();
-    const standby = backend === 'rocksdb';
+    const standby = variant === 'standby';
 
     before(async () => {
       cluster = await new TestCluster({
@@ -127,6 +131,7 @@ for (const backend of ['heap', 'rocksdb'] as const)
           '-D',
           `state.backend=${backend}`,
           ...(standby ? ['--standby-taskmanager'] : []),
+          ...(variant === 'native' ? ['-D', 'state.backend.rocksdb.native-checkpoints=true'] : []),
         ],
       }).start();
     });

@@ -37,7 +37,9 @@ async function checkpoint(
   assert.ok(materialize, 'a backend with native checkpoints takes them');
   // a name of its own per backend and checkpoint, as a task's stem makes it
   const stem = `shared/${id}-${b.directory.slice(-8)}`;
-  return materialize(async (name, parts) => {
+  return materialize(async (name, chunks) => {
+    const parts: Uint8Array[] = [];
+    for await (const c of chunks) parts.push(c);
     const h = await s.write(`${stem}-${name}`, Buffer.concat(parts));
     return { ...h, path: `${stem}-${name}` };
   });

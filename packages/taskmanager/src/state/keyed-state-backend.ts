@@ -77,13 +77,19 @@ export type SharedFileWriter = (
   parts: readonly Uint8Array[],
 ) => Promise<{ path: string; size: number; sha256: string }>;
 
+/** As SharedFileWriter, the file's bytes as they are read (a RocksDB file, never whole in memory). */
+export type SharedFileStreamWriter = (
+  name: string,
+  chunks: AsyncIterable<Uint8Array>,
+) => Promise<{ path: string; size: number; sha256: string }>;
+
 /** The asynchronous part of an incremental snapshot: writes the new shared files, returns the handle of the whole state. */
 export type IncrementalSnapshotMaterializer = (
   write: SharedFileWriter,
 ) => Promise<IncrementalKeyedHandle | undefined>;
 
 /** The asynchronous part of a native RocksDB checkpoint: uploads the database's new files. */
-export type NativeSnapshotMaterializer = (write: SharedFileWriter) => Promise<RocksDBNativeKeyedHandle>;
+export type NativeSnapshotMaterializer = (write: SharedFileStreamWriter) => Promise<RocksDBNativeKeyedHandle>;
 
 export type { StateBackendType } from '@weir/api';
 

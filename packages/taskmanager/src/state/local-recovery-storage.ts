@@ -49,6 +49,11 @@ export class LocalRecoveryStorage implements CheckpointStorage {
         : path.join(localDir, 's3', loc.bucket, ...loc.prefix.split('/'));
   }
 
+  /** The checkpoint storage itself, for files whose local copy is kept otherwise (native RocksDB files: hard links). */
+  get remoteStorage(): CheckpointStorage {
+    return this.remote;
+  }
+
   private local(relPath: string): string {
     return path.join(this.dir, checkedRelativePath(relPath));
   }

@@ -23,10 +23,16 @@ import type { StreamOperator } from '../operators/stream-operator.js';
 import type { FromWorker } from '../worker-protocol.js';
 import { encodeChannelState } from './channel-state.js';
 import { ChannelStateCapture } from './channel-state-capture.js';
-import { localRecoveryWarning, taskCheckpointStorage } from '../state/local-recovery-storage.js';
+import {
+  LocalRecoveryStorage,
+  localRecoveryWarning,
+  taskCheckpointStorage,
+} from '../state/local-recovery-storage.js';
 
-/** A shared file's batches as the chunks of a streamed write. */
-async function* chunksOf(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+/** A shared file's batches (or a file read in chunks) as the chunks of a streamed write. */
+async function* chunksOf(
+  parts: readonly Uint8Array[] | AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
   yield* parts;
 }
 
@@ -214,11 +220,15 @@ export class SubtaskCheckpointCoordinator {
           }
           const shared = s.native ?? s.incremental;
           if (!shared) return undefined;
+          // with local recovery, native RocksDB files are kept locally by the backend's local
+          // RocksDB checkpoint (hard links), not copied a second time
+          const target =
+            s.native && storage instanceof LocalRecoveryStorage ? storage.remoteStorage : storage!;
           const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
-          return shared(async (name, parts) => {
+          return shared(async (name: string, parts: readonly Uint8Array[] | AsyncIterable<Uint8Array>) => {
             const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
             written.push(rel);
-            const h = await writeChunks(storage!, rel, chunksOf(parts));
+            const h = await writeChunks(target, rel, chunksOf(parts));
             return { ...h, path: `../shared/${stem}-${name}` };
           });
         }),

@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
-import type { SharedFileWriter } from '../keyed-state-backend.js';
+import type { SharedFileStreamWriter } from '../keyed-state-backend.js';
 import { NO_OPTIONS, forEachInRange, writeBatch, type RocksDB } from './binding.js';
 import { groupBound, stateIdOf } from './key-layout.js';
 import type { LocalCheckpointMeta } from './local-checkpoint.js';
@@ -20,22 +21,27 @@ import type { LocalCheckpointMeta } from './local-checkpoint.js';
 /** The table files of an uploaded checkpoint by name: what a later checkpoint may reference. */
 export type UploadedTables = ReadonlyMap<string, RocksDBFileHandle>;
 
-/** Reads the first `size` bytes of a file (a log RocksDB appended to after the checkpoint). */
-export function readPrefix(file: string, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
-  const fd = openSync(file, 'r');
+/** The first `size` bytes of a file in chunks (a log RocksDB appended to after the checkpoint ends there). */
+async function* fileChunks(file: string, size: number, chunk = 4 << 20): AsyncGenerator<Uint8Array> {
+  const fh = await open(file, 'r');
   try {
     let at = 0;
     while (at < size) {
-      const n = readSync(fd, buf, at, size - at, at);
-      if (n === 0) throw new Error(`${file} is shorter than the ${size} bytes its checkpoint recorded`);
-      at += n;
+      const want = Math.min(chunk, size - at);
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, at);
+      if (bytesRead === 0)
+        throw new Error(`${file} is shorter than the ${size} bytes its checkpoint recorded`);
+      at += bytesRead;
+      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
     }
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
-  return buf;
 }
+
+/** files uploaded at the same time: their writes, fsyncs and checksums overlap */
+const PARALLEL_UPLOADS = 3;
 
 /**
  * Uploads the staged copy in `staged` (files linked at the synchronous part, sizes in `meta`):
@@ -48,29 +54,35 @@ export async function uploadNativeCheckpoint(o: {
   checkpointId: number;
   keyGroups: [number, number];
   previous: UploadedTables;
-  write: SharedFileWriter;
+  write: SharedFileStreamWriter;
   isClosed: () => boolean;
 }): Promise<{ handle: RocksDBNativeKeyedHandle; tables: Map<string, RocksDBFileHandle> }> {
-  const files: RocksDBFileHandle[] = [];
+  const files: RocksDBFileHandle[] = new Array(o.meta.files.length);
   const tables = new Map<string, RocksDBFileHandle>();
   let uploaded = 0;
   let full = 0;
-  for (const [name, size] of o.meta.files) {
-    if (o.isClosed()) throw new Error('the RocksDB state backend was disposed during the checkpoint');
-    const table = name.endsWith('.sst');
-    const before = table ? o.previous.get(name) : undefined;
-    let f: RocksDBFileHandle;
-    if (before && before.size === size) f = before;
-    else {
-      // files are read one at a time, so at most one (a table file: up to its target size) is in memory
-      const h = await o.write(name, [readPrefix(path.join(o.staged, name), size)]);
-      f = { ...h, name, checkpointId: o.checkpointId };
-      uploaded += h.size;
+  let next = 0;
+  const upload = async (): Promise<void> => {
+    while (next < o.meta.files.length) {
+      const i = next++;
+      const [name, size] = o.meta.files[i]!;
+      if (o.isClosed()) throw new Error('the RocksDB state backend was disposed during the checkpoint');
+      const table = name.endsWith('.sst');
+      const before = table ? o.previous.get(name) : undefined;
+      let f: RocksDBFileHandle;
+      if (before && before.size === size) f = before;
+      else {
+        // read in chunks as it is written: at most a few chunks per upload are in memory
+        const h = await o.write(name, fileChunks(path.join(o.staged, name), size));
+        f = { ...h, name, checkpointId: o.checkpointId };
+        uploaded += h.size;
+      }
+      full += f.size;
+      files[i] = f;
+      if (table) tables.set(name, f);
     }
-    full += f.size;
-    files.push(f);
-    if (table) tables.set(name, f);
-  }
+  };
+  await Promise.all(Array.from({ length: PARALLEL_UPLOADS }, upload));
   const kinds = Object.fromEntries(o.meta.states);
   return {
     handle: {
