@@ -4,7 +4,7 @@
  * --max-old-space-size=512 and a managed-memory budget (BENCH_MANAGED, default 256mb) or a whole
  * process budget (BENCH_PROCESS: taskmanager.memory.process.size, which sizes the slot's heap and
  * managed memory and which the resident set is compared with), full
- * checkpoints (BENCH_ROCKS_MODE=incremental for incremental ones) every BENCH_ROCKS_INTERVAL_MS.
+ * checkpoints (BENCH_ROCKS_MODE=incremental for incremental ones, native for native ones) every BENCH_ROCKS_INTERVAL_MS.
  * The source writes BENCH_ROCKS_RATE records/s (default 200,000; 0: as fast as it goes), cycling
  * over the keys. Samples the TaskManager's resident set (/proc/<pid>/status) while every key is
  * written and BENCH_ROCKS_CHECKPOINTS checkpoints complete after that. Baselines from the same
@@ -24,7 +24,10 @@ const PROCESS = process.env.BENCH_PROCESS;
 const HEAP_MB = 512;
 const INTERVAL_MS = Number(process.env.BENCH_ROCKS_INTERVAL_MS ?? 10_000);
 const CHECKPOINTS = Number(process.env.BENCH_ROCKS_CHECKPOINTS ?? 2);
-const MODE = process.env.BENCH_ROCKS_MODE === 'incremental' ? 'incremental' : 'full';
+/** full, incremental, or native (state.backend.rocksdb.native-checkpoints: the databases' files) */
+const MODE_ASKED = process.env.BENCH_ROCKS_MODE ?? 'full';
+const NATIVE = MODE_ASKED === 'native';
+const MODE = MODE_ASKED === 'incremental' ? 'incremental' : 'full';
 const RATE = Number(process.env.BENCH_ROCKS_RATE ?? 200_000);
 const TIMEOUT_MS = Number(process.env.BENCH_ROCKS_TIMEOUT_S ?? 3600) * 1000;
 
@@ -69,6 +72,7 @@ export async function rocksdbLarge(here: string): Promise<void> {
   const processBudget = PROCESS ? parseMb(PROCESS, 'BENCH_PROCESS') : undefined;
   if (PROCESS) process.env.WEIR_TASKMANAGER_MEMORY_PROCESS_SIZE = PROCESS;
   else process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE = MANAGED;
+  if (NATIVE) process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS = 'true';
   const cluster = new LocalCluster({
     taskManagers: 1,
     slots: 1,
@@ -82,6 +86,7 @@ export async function rocksdbLarge(here: string): Promise<void> {
   } finally {
     delete process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE;
     delete process.env.WEIR_TASKMANAGER_MEMORY_PROCESS_SIZE;
+    delete process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS;
   }
   const client = await ClusterClient.connect(cluster.jobManagerAddress);
   let jobId: string | undefined;
@@ -138,7 +143,7 @@ export async function rocksdbLarge(here: string): Promise<void> {
     const raw = rawWriteRate(path.join(here, '.tmp-rocksdb-large', 'checkpoints'));
     console.log('');
     console.log(
-      `| ${fmt(KEYS)} keys x ~100 B, RocksDB (${MODE} checkpoints every ${INTERVAL_MS} ms), 1 TaskManager x 1 slot, --max-old-space-size=${HEAP_MB}, ${PROCESS ? `taskmanager.memory.process.size ${PROCESS}` : `managed memory ${MANAGED}`} | value |`,
+      `| ${fmt(KEYS)} keys x ~100 B, RocksDB (${NATIVE ? 'native' : MODE} checkpoints every ${INTERVAL_MS} ms), 1 TaskManager x 1 slot, --max-old-space-size=${HEAP_MB}, ${PROCESS ? `taskmanager.memory.process.size ${PROCESS}` : `managed memory ${MANAGED}`} | value |`,
     );
     console.log('|---|---:|');
     console.log(`| TaskManager RSS before the job (baseline) | ${mb(idle)} |`);

@@ -164,6 +164,30 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     await assert.rejects(d.restoreNative([tampered], range, read(s), true), /checksum|sha|corrupt/i);
   });
 
+  test('an upload that fails rejects the checkpoint only once the uploads under way have finished, so what they wrote can be removed', async () => {
+    const a = await native();
+    writeRound(a, 0);
+    writeRound(a, 1);
+    const materialize = a.snapshotNative(1, MAX_P)!;
+    let running = 0;
+    let started = 0;
+    const failure = materialize(async (name, chunks) => {
+      running++;
+      const n = ++started;
+      try {
+        for await (const _ of chunks) await new Promise((r) => setTimeout(r, 20));
+        if (n === 2) throw new Error('storage refused the write');
+        await new Promise((r) => setTimeout(r, 100));
+        return { path: name, size: 0, sha256: '' };
+      } finally {
+        running--;
+      }
+    });
+    await assert.rejects(failure, /storage refused the write/);
+    assert.equal(running, 0, 'no upload still writing when the checkpoint failed');
+    assert.ok(started >= 2, `uploads started: ${started}`);
+  });
+
   test('a backend without native checkpoints takes none', async () => {
     const plain = await backends.rocks();
     assert.equal(plain.snapshotNative(1, MAX_P), undefined);

@@ -312,10 +312,10 @@ export class SubtaskCheckpointCoordinator {
       });
     } catch (err) {
       capture?.cancel();
-      if (err instanceof SnapshotWriteStoppedError) {
-        await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
-        return;
-      }
+      // what this attempt wrote for the checkpoint belongs to no checkpoint now (shared files
+      // included: the JobManager learns of them only from an acknowledgement)
+      await Promise.all(written.map((f) => storage!.delete(f).catch(() => {})));
+      if (err instanceof SnapshotWriteStoppedError) return;
       this.task.post({
         t: 'checkpointDecline',
         executionId: this.task.executionId,

@@ -62,8 +62,9 @@ export async function uploadNativeCheckpoint(o: {
   let uploaded = 0;
   let full = 0;
   let next = 0;
+  let failed: { error: unknown } | undefined;
   const upload = async (): Promise<void> => {
-    while (next < o.meta.files.length) {
+    while (next < o.meta.files.length && !failed) {
       const i = next++;
       const [name, size] = o.meta.files[i]!;
       if (o.isClosed()) throw new Error('the RocksDB state backend was disposed during the checkpoint');
@@ -82,7 +83,16 @@ export async function uploadNativeCheckpoint(o: {
       if (table) tables.set(name, f);
     }
   };
-  await Promise.all(Array.from({ length: PARALLEL_UPLOADS }, upload));
+  // on a failure the uploads under way finish first: the caller then removes every file
+  // written, none still being written
+  await Promise.all(
+    Array.from({ length: PARALLEL_UPLOADS }, () =>
+      upload().catch((error: unknown) => {
+        failed ??= { error };
+      }),
+    ),
+  );
+  if (failed) throw failed.error;
   const kinds = Object.fromEntries(o.meta.states);
   return {
     handle: {
