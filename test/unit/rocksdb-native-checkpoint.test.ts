@@ -1,5 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   KeyGroupRange,
@@ -11,6 +13,7 @@ import {
 } from '../../packages/core/src/index.js';
 import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { downloadNativeCheckpoint } from '../../packages/taskmanager/src/state/rocksdb/native-checkpoint.js';
 import { tempDir } from '../helpers/cli.js';
 import { MAX_P, TestBackends } from '../helpers/state-backends.js';
 import { KEYS, assertRounds, writeRound } from '../helpers/rocksdb-local-checkpoint.js';
@@ -186,6 +189,56 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     await assert.rejects(failure, /storage refused the write/);
     assert.equal(running, 0, 'no upload still writing when the checkpoint failed');
     assert.ok(started >= 2, `uploads started: ${started}`);
+  });
+
+  test('a restore downloads within a byte budget (one larger file alone), and a failed download removes the directory once the others finished', async () => {
+    const file = (name: string, size: number): RocksDBFileHandle => ({
+      name,
+      path: `shared/${name}`,
+      size,
+      sha256: '',
+      checkpointId: 1,
+    });
+    const h = (sizes: number[]): RocksDBNativeKeyedHandle => ({
+      format: 'rocksdb-native',
+      kinds: {},
+      states: [],
+      keyGroups: [0, MAX_P - 1],
+      sequence: '0',
+      files: sizes.map((n, i) => file(`f${i}`, n)),
+      checkpointedSize: 0,
+      fullSize: 0,
+    });
+    let inFlight = 0;
+    let most = 0;
+    let running = 0;
+    const read =
+      (fail?: string) =>
+      async (f: RocksDBFileHandle): Promise<Buffer> => {
+        running++;
+        inFlight += f.size;
+        most = Math.max(most, f.size > 130 ? 0 : inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, f.name === fail ? 5 : 30));
+          if (f.name === fail) throw new Error(`cannot read ${f.name}`);
+          return Buffer.alloc(f.size);
+        } finally {
+          running--;
+          inFlight -= f.size;
+        }
+      };
+    const dir = path.join(tempDir('weir-native-dl-'), 'db');
+    const bytes = await downloadNativeCheckpoint(h([60, 60, 60, 200, 10, 60]), dir, read(), 4, 130);
+    assert.equal(bytes, 450);
+    assert.equal(readdirSync(dir).length, 6);
+    assert.ok(most > 0 && most <= 130, `at most 130 bytes at a time besides the large file alone (${most})`);
+    const failing = path.join(tempDir('weir-native-dl-'), 'db');
+    await assert.rejects(
+      downloadNativeCheckpoint(h([60, 60, 10, 10]), failing, read('f1'), 4, 1000),
+      /cannot read f1/,
+    );
+    assert.equal(running, 0, 'no download still running when the restore failed');
+    assert.equal(existsSync(failing), false, 'the directory is removed');
   });
 
   test('a backend without native checkpoints takes none', async () => {

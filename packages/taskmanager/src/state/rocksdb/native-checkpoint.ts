@@ -109,34 +109,62 @@ export async function uploadNativeCheckpoint(o: {
   };
 }
 
+/** bytes of files a restore downloads at the same time, whole in memory (one larger file alone) */
+const DOWNLOAD_BYTES_IN_FLIGHT = 128 << 20;
+
 /**
  * Downloads the files of a native checkpoint into `dbDir` (created; must not exist), `read`
- * at most `parallel` at a time (each verified against its checksum by `read`). Returns the bytes.
+ * at most `parallel` at a time and at most `budget` bytes at a time (each file verified
+ * against its checksum by `read`). On a failure the downloads under way finish, the directory
+ * is removed and the first error thrown. Returns the bytes.
  */
 export async function downloadNativeCheckpoint(
   h: RocksDBNativeKeyedHandle,
   dbDir: string,
   read: (f: RocksDBFileHandle) => Promise<Buffer>,
   parallel = 4,
+  budget = DOWNLOAD_BYTES_IN_FLIGHT,
 ): Promise<number> {
   mkdirSync(dbDir, { recursive: true });
   let next = 0;
   let bytes = 0;
-  const worker = async (): Promise<void> => {
-    while (next < h.files.length) {
-      const f = h.files[next++]!;
-      const data = await read(f);
-      if (data.byteLength !== f.size)
-        throw new Error(`${f.path} has ${data.byteLength} bytes, its checkpoint recorded ${f.size}`);
-      writeFileSync(path.join(dbDir, f.name), data, { flag: 'wx' });
-      bytes += data.byteLength;
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(parallel, h.files.length) }, worker));
-  } catch (e) {
+  let running = 0;
+  let inFlight = 0;
+  let failed: { error: unknown } | undefined;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (
+        !failed &&
+        next < h.files.length &&
+        running < parallel &&
+        (running === 0 || inFlight + h.files[next]!.size <= budget)
+      ) {
+        const f = h.files[next++]!;
+        running++;
+        inFlight += f.size;
+        read(f)
+          .then((data) => {
+            if (data.byteLength !== f.size)
+              throw new Error(`${f.path} has ${data.byteLength} bytes, its checkpoint recorded ${f.size}`);
+            writeFileSync(path.join(dbDir, f.name), data, { flag: 'wx' });
+            bytes += data.byteLength;
+          })
+          .catch((error: unknown) => {
+            failed ??= { error };
+          })
+          .finally(() => {
+            running--;
+            inFlight -= f.size;
+            pump();
+          });
+      }
+      if (running === 0 && (failed || next >= h.files.length)) resolve();
+    };
+    pump();
+  });
+  if (failed) {
     rmSync(dbDir, { recursive: true, force: true });
-    throw e;
+    throw failed.error;
   }
   return bytes;
 }
