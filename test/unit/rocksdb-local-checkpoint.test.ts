@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { takeLocalCheckpoint } from '../../packages/taskmanager/src/state/rocksdb/local-checkpoint.js';
 import { ROOT, tempDir, until } from '../helpers/cli.js';
 import { TestBackends } from '../helpers/state-backends.js';
 import { KEYS, assertRounds, writeRound } from '../helpers/rocksdb-local-checkpoint.js';
@@ -148,6 +149,34 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
     const recovered5 = await recoveredForm(root, 5);
     dropTableFile(recovered5);
     await restoredFrom(root, 5, 2, false);
+  });
+
+  test('RocksDB installing flushes or compactions while the files are linked: later rounds link what is new, and a copy comes as soon as one round sees nothing installed', async () => {
+    const a = await withCopies(tempDir('weir-local-chk-'));
+    writeRound(a, 0);
+    a.flush();
+    const meta = { checkpointId: 1, maxParallelism: 128, sequence: '1', states: [] };
+    // a new answer on each of the first 8 questions (4 rounds): more than the 3 full rounds
+    // the copy used to get; the 5th round sees none
+    let asked = 0;
+    const settling = (): string => String(asked++ < 8 ? asked : 'settled');
+    const target = path.join(tempDir('weir-local-chk-'), 'chk-1');
+    const record = takeLocalCheckpoint(a.directory, target, meta, settling);
+    assert.ok(record.files.some(([n]) => n.startsWith('MANIFEST-')));
+    assert.deepEqual(
+      readdirSync(target)
+        .filter((n) => n !== 'weir-local-checkpoint.json')
+        .sort(),
+      record.files.map(([n]) => n).sort(),
+    );
+    // never settling: given up with the reason, and nothing left behind
+    let n = 0;
+    const other = path.join(tempDir('weir-local-chk-'), 'chk-2');
+    assert.throws(
+      () => takeLocalCheckpoint(a.directory, other, meta, () => String(n++)),
+      /installed a flush or compaction during each of 20 rounds/,
+    );
+    assert.equal(existsSync(other), false);
   });
 
   test('a missing, corrupt or foreign copy is not used: the reason is given and the database stays empty and usable', async () => {

@@ -57,12 +57,24 @@ export function localCheckpointDir(root: string, checkpointId: number): string {
   return path.join(root, `chk-${checkpointId}`);
 }
 
+/** Files RocksDB replaces under the same name (CURRENT is renamed over when the MANIFEST rolls). */
+const RENAMED_OVER = /^(CURRENT|IDENTITY)$/;
+
+/** how many times the links are brought up to date before the copy is given up */
+const LINK_ROUNDS = 20;
+
 /**
  * Links the files of the open database in `dbDir` into `target` (a directory that must not
- * exist yet) and writes the record last, so a copy without it is incomplete. `stable` is asked
- * before and after the links; when its answer changed (a flush or compaction was installed
- * meanwhile), the links are made again, at most three times. Returns the record; throws when
- * no stable copy came.
+ * exist yet) and writes the record last, so a copy without it is incomplete.
+ *
+ * The copy must be one version of the database: while RocksDB installs a flush or compaction
+ * (the MANIFEST appended to, files added, inputs deleted), a listing can miss a file the
+ * MANIFEST names. `stable` (RocksDB's super-version number) is asked before and after a round
+ * of links; when it changed, another round links only what is new (and CURRENT and IDENTITY
+ * again), so rounds stay short even under constant compaction (a 100M-key database saw three
+ * full rounds in a row interrupted). In a round where nothing was installed, every file of
+ * that version exists throughout and is linked; links to files gone from the database by then
+ * (obsolete inputs) are dropped. Returns the record; throws after LINK_ROUNDS rounds.
  */
 export function takeLocalCheckpoint(
   dbDir: string,
@@ -70,30 +82,41 @@ export function takeLocalCheckpoint(
   meta: Omit<LocalCheckpointMeta, 'files'>,
   stable: () => string,
 ): LocalCheckpointMeta {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    rmSync(target, { recursive: true, force: true });
-    mkdirSync(target, { recursive: true });
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(target, { recursive: true });
+  const linked = new Set<string>();
+  for (let round = 0; round < LINK_ROUNDS; round++) {
     const before = stable();
-    const files: Array<[string, number]> = [];
-    for (const name of readdirSync(dbDir)) {
-      if (SKIPPED.test(name)) continue;
+    const names = readdirSync(dbDir).filter((n) => !SKIPPED.test(n));
+    for (const name of names) {
+      if (linked.has(name) && !RENAMED_OVER.test(name)) continue;
+      const to = path.join(target, name);
+      if (linked.delete(name)) rmSync(to, { force: true });
       try {
-        linkSync(path.join(dbDir, name), path.join(target, name));
+        linkSync(path.join(dbDir, name), to);
       } catch (e) {
         // deleted since the listing: obsolete then (a compaction's input, a flushed log)
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw e;
       }
-      // the size after the link: the logs were appended to by the writes before it, none since
-      files.push([name, statSync(path.join(target, name)).size]);
+      linked.add(name);
     }
+    // the sizes inside the round: the logs hold every write before the checkpoint (none comes
+    // while it is taken), the MANIFEST what was installed before `stable` said so again
+    const present = new Set(names);
+    const files: Array<[string, number]> = [];
+    for (const name of [...linked].sort())
+      if (present.has(name)) files.push([name, statSync(path.join(target, name)).size]);
     if (stable() !== before) continue;
+    for (const name of linked) if (!present.has(name)) rmSync(path.join(target, name), { force: true });
     const record: LocalCheckpointMeta = { ...meta, files };
     writeFileSync(path.join(target, META), JSON.stringify(record));
     return record;
   }
   rmSync(target, { recursive: true, force: true });
-  throw new Error('RocksDB kept flushing or compacting while its files were linked');
+  throw new Error(
+    `RocksDB installed a flush or compaction during each of ${LINK_ROUNDS} rounds of linking its files`,
+  );
 }
 
 /** The record of the local checkpoint in `dir`; undefined when there is none, or why it cannot be used. */
