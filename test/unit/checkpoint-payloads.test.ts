@@ -32,7 +32,6 @@ const full = (p: string, groups: number[]): FullKeyedHandle => ({
 
 const native = (first: number, last: number): RocksDBNativeKeyedHandle => ({
   format: 'rocksdb-native',
-  kinds: { counts: 'value' },
   states: [['counts', 'value']],
   keyGroups: [first, last],
   sequence: '1234',

@@ -201,7 +201,6 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     });
     const h = (sizes: number[]): RocksDBNativeKeyedHandle => ({
       format: 'rocksdb-native',
-      kinds: {},
       states: [],
       keyGroups: [0, MAX_P - 1],
       sequence: '0',

@@ -37,7 +37,6 @@ function checkKeyedHandle(r: PayloadReader, v: unknown, path: string): void {
     r.integer(o.checkpointId, fieldPath(p, 'checkpointId'), 1);
   };
   if (format === 'rocksdb-native') {
-    checkStrings(r, h.kinds, fieldPath(path, 'kinds'));
     r.eachElement(h.states, fieldPath(path, 'states'), (st, p) => {
       const a = r.array(st, p);
       if (a.length !== 2) r.fail(p, '[name, kind] (2 elements)');

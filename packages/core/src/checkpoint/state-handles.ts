@@ -65,8 +65,7 @@ export interface RocksDBFileHandle extends SharedFileHandle {
  */
 export interface RocksDBNativeKeyedHandle {
   format: 'rocksdb-native';
-  kinds: Record<string, string>;
-  /** the states in the order of their ids (a row's key carries its state's id) */
+  /** the states, [name, kind], in the order of their ids (a row's key carries its state's id) */
   states: Array<[name: string, kind: string]>;
   /** the first and last key group of the subtask that wrote it */
   keyGroups: [number, number];

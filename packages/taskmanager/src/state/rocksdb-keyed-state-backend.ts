@@ -36,6 +36,7 @@ import {
   NO_OPTIONS,
   forEachInRange,
   getBytes,
+  openAtSequence,
   openRocksDB,
   rowsWithPrefix,
   scanPrefix,
@@ -78,6 +79,8 @@ import {
 import {
   copyRows,
   downloadNativeCheckpoint,
+  openNative,
+  tablesOf,
   uploadNativeCheckpoint,
   type UploadedTables,
 } from './rocksdb/native-checkpoint.js';
@@ -858,15 +861,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         rmSync(dbDir, { recursive: true, force: true });
         const bytes = lay();
         if (bytes === undefined) continue;
-        const db = await openRocksDB(dbDir, this.opts, true);
-        if (String(db.sequence) === meta.sequence) {
-          this.db = db;
+        const opened = await openAtSequence(dbDir, this.opts, meta.sequence);
+        if ('db' in opened) {
+          this.db = opened.db;
           for (const [name, kind] of meta.states) this.register(name, kind);
           this.replacedDatabase();
           return { bytes, recovered };
         }
-        why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${db.sequence}, not ${meta.sequence} (a write-ahead log is incomplete)`;
-        await db.close().catch(() => {});
+        why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${opened.shown}, not ${meta.sequence} (a write-ahead log is incomplete)`;
       } catch (e) {
         why = `the local RocksDB checkpoint in ${dir} cannot be opened (${(e as Error).message})`;
       }
@@ -936,8 +938,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         write,
         isClosed: this.isClosed,
       })
-        .then(({ handle, tables }) => {
-          this.pendingTables.set(checkpointId, tables);
+        .then((handle) => {
+          this.pendingTables.set(checkpointId, tablesOf(handle));
           return handle;
         })
         .finally(() => {
@@ -968,28 +970,15 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       this.db = undefined;
       rmSync(dbDir, { recursive: true, force: true });
       await downloadNativeCheckpoint(only, dbDir, read);
-      const db = await openRocksDB(dbDir, this.opts, true);
-      // read before any close: a closed database's properties are gone (the binding crashes)
-      const sequence = String(db.sequence);
-      if (sequence !== only.sequence) {
-        await db.close().catch(() => {});
-        throw new Error(
-          `the native RocksDB checkpoint opened at sequence number ${sequence}, not ${only.sequence}: its files are incomplete`,
-        );
-      }
-      this.db = db;
+      this.db = await openNative(dbDir, this.opts, only);
       for (const [name, kind] of only.states) this.register(name, kind);
       this.replacedDatabase();
-      if (own)
-        this.uploadedTables = new Map(
-          only.files.filter((f) => f.name.endsWith('.sst')).map((f) => [f.name, f]),
-        );
+      if (own) this.uploadedTables = tablesOf(only);
       return;
     }
     // rescaled (or states registered first with other ids): the rows of this subtask's key
     // groups, their state ids mapped to this backend's
     this.flush();
-    this.dropCache();
     for (const h of handles) {
       const first = Math.max(range.start, h.keyGroups[0]);
       const last = Math.min(range.end, h.keyGroups[1]);
@@ -998,12 +987,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const dir = this.scratchDir('restore');
       try {
         await downloadNativeCheckpoint(h, dir, read);
-        const src = await openRocksDB(dir, RECOVERY_DB, true);
+        const src = await openNative(dir, RECOVERY_DB, h);
         try {
-          if (String(src.sequence) !== h.sequence)
-            throw new Error(
-              `the native RocksDB checkpoint opened at sequence number ${src.sequence}, not ${h.sequence}: its files are incomplete`,
-            );
           copyRows(src, this.rdb, first, last, ids);
         } finally {
           await src.close().catch(() => {});
@@ -1012,7 +997,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         this.dropScratchDir(dir);
       }
     }
-    for (const b of this.writeBuffers) b.restored?.();
+    this.replacedDatabase();
   }
 
   /** The local checkpoint of a completed checkpoint gets its recovered form, off the record path. */

@@ -85,6 +85,24 @@ export async function openRocksDB(
   return db;
 }
 
+/**
+ * Opens an existing database (a checkpoint's copy) that must show RocksDB sequence number
+ * `sequence`, i.e. every write up to its checkpoint and none after: the database, or the
+ * number it showed (closed again). The number is read before any close: a closed database's
+ * properties crash the binding.
+ */
+export async function openAtSequence(
+  dir: string,
+  opts: { blockCacheSize: number; writeBufferSize: number },
+  sequence: string,
+): Promise<{ db: RocksDB } | { shown: string }> {
+  const db = await openRocksDB(dir, opts, true);
+  const shown = String(db.sequence);
+  if (shown === sequence) return { db };
+  await db.close().catch(() => {});
+  return { shown };
+}
+
 /** Runs fill on a fresh write batch and writes it synchronously; the batch is closed either way. */
 export function writeBatch(db: RocksDB, fill: (batch: RocksBatch) => void): void {
   const batch = db.batch();

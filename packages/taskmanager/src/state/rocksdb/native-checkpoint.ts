@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
 import type { SharedFileStreamWriter } from '../keyed-state-backend.js';
-import { NO_OPTIONS, forEachInRange, writeBatch, type RocksDB } from './binding.js';
+import { NO_OPTIONS, forEachInRange, openAtSequence, writeBatch, type RocksDB } from './binding.js';
 import { groupBound, stateIdOf } from './key-layout.js';
 import type { LocalCheckpointMeta } from './local-checkpoint.js';
 
@@ -20,6 +20,23 @@ import type { LocalCheckpointMeta } from './local-checkpoint.js';
 
 /** The table files of an uploaded checkpoint by name: what a later checkpoint may reference. */
 export type UploadedTables = ReadonlyMap<string, RocksDBFileHandle>;
+
+export function tablesOf(h: RocksDBNativeKeyedHandle): UploadedTables {
+  return new Map(h.files.filter((f) => f.name.endsWith('.sst')).map((f) => [f.name, f]));
+}
+
+/** Opens a downloaded native checkpoint; throws unless it shows the checkpoint's sequence number. */
+export async function openNative(
+  dir: string,
+  opts: { blockCacheSize: number; writeBufferSize: number },
+  h: RocksDBNativeKeyedHandle,
+): Promise<RocksDB> {
+  const opened = await openAtSequence(dir, opts, h.sequence);
+  if ('db' in opened) return opened.db;
+  throw new Error(
+    `the native RocksDB checkpoint opened at sequence number ${opened.shown}, not ${h.sequence}: its files are incomplete`,
+  );
+}
 
 /** The first `size` bytes of a file in chunks (a log RocksDB appended to after the checkpoint ends there). */
 async function* fileChunks(file: string, size: number, chunk = 4 << 20): AsyncGenerator<Uint8Array> {
@@ -46,7 +63,7 @@ const PARALLEL_UPLOADS = 3;
 /**
  * Uploads the staged copy in `staged` (files linked at the synchronous part, sizes in `meta`):
  * table files that `previous` holds under the same name and size are referenced, every other
- * file is written with `write`. Returns the handle and the table files it references.
+ * file is written with `write`. Returns the handle.
  */
 export async function uploadNativeCheckpoint(o: {
   staged: string;
@@ -56,9 +73,8 @@ export async function uploadNativeCheckpoint(o: {
   previous: UploadedTables;
   write: SharedFileStreamWriter;
   isClosed: () => boolean;
-}): Promise<{ handle: RocksDBNativeKeyedHandle; tables: Map<string, RocksDBFileHandle> }> {
+}): Promise<RocksDBNativeKeyedHandle> {
   const files: RocksDBFileHandle[] = new Array(o.meta.files.length);
-  const tables = new Map<string, RocksDBFileHandle>();
   let uploaded = 0;
   let full = 0;
   let next = 0;
@@ -80,7 +96,6 @@ export async function uploadNativeCheckpoint(o: {
       }
       full += f.size;
       files[i] = f;
-      if (table) tables.set(name, f);
     }
   };
   // on a failure the uploads under way finish first: the caller then removes every file
@@ -93,19 +108,14 @@ export async function uploadNativeCheckpoint(o: {
     ),
   );
   if (failed) throw failed.error;
-  const kinds = Object.fromEntries(o.meta.states);
   return {
-    handle: {
-      format: 'rocksdb-native',
-      kinds,
-      states: o.meta.states,
-      keyGroups: o.keyGroups,
-      sequence: o.meta.sequence,
-      files,
-      checkpointedSize: uploaded,
-      fullSize: full,
-    },
-    tables,
+    format: 'rocksdb-native',
+    states: o.meta.states,
+    keyGroups: o.keyGroups,
+    sequence: o.meta.sequence,
+    files,
+    checkpointedSize: uploaded,
+    fullSize: full,
   };
 }
 
@@ -172,7 +182,7 @@ export async function downloadNativeCheckpoint(
 /**
  * Copies the rows of key groups first..last out of `src` (a downloaded native checkpoint of
  * other key groups: a rescale) into `dst`, each row's state id mapped through `ids` (the
- * source's id - 1 -> the id in `dst`). Returns the number of rows.
+ * source's id - 1 -> the id in `dst`).
  */
 export function copyRows(
   src: RocksDB,
@@ -180,9 +190,8 @@ export function copyRows(
   first: number,
   last: number,
   ids: readonly number[],
-): number {
+): void {
   let rows: Buffer[] = [];
-  let n = 0;
   const put = (): void => {
     writeBatch(dst, (b) => {
       for (let i = 0; i < rows.length; i += 2) b._put(rows[i]!, rows[i + 1]!, NO_OPTIONS);
@@ -197,9 +206,7 @@ export function copyRows(
     // each row is a copy of its own (see binding.ts), so it is changed in place
     key.writeUInt16BE(id, 2);
     rows.push(key, value);
-    n++;
     if (rows.length >= 20_000) put();
   });
   if (rows.length > 0) put();
-  return n;
 }
