@@ -122,7 +122,7 @@ export function startSpareSlotWorkers(settings: TaskManagerSettings, slots: numb
   const pm = processMemoryOf(settings, slots);
   return Array.from({ length: slots }, () => {
     const w = newSlotWorker(null, pm);
-    // a spare that dies while waiting is replaced when the TaskManager starts (see takeSpare)
+    // a spare that dies while waiting is replaced when the TaskManager starts (TaskExecutor.start)
     w.on('error', () => {});
     return w;
   });
@@ -261,16 +261,17 @@ export class TaskExecutor {
   }
 
   async start(): Promise<void> {
+    // a standby's spare workers (code loaded) become the slots' workers; a slot whose spare died
+    // starts one as it would without
+    const spares = this.opts.spareWorkers ?? [];
+    spares.forEach((spare, i) => {
+      const slot = this.slots[i];
+      if (slot && spare.threadId >= 0) slot.worker = this.adoptWorker(slot, spare);
+      else void spare.terminate();
+    });
     // with prewarming, every slot's worker thread starts first, loading the task code while the
     // TaskManager binds and registers: the first tasks deployed here (after a crash, the ones
     // that restore from its local state) find it loaded
-    const spares = [...(this.opts.spareWorkers ?? [])];
-    for (const slot of this.slots) {
-      const spare = spares.shift();
-      if (spare && spare.threadId >= 0) slot.worker = this.adoptWorker(slot, spare);
-      else if (spare) void spare.terminate();
-    }
-    for (const spare of spares) void spare.terminate();
     if (this.opts.settings['taskmanager.slot.prewarm'])
       for (const slot of this.slots) slot.worker ??= this.spawnWorker(slot);
     const gateway: TaskExecutorGatewayHandlers = {
