@@ -181,8 +181,12 @@ class RecordLoop {
   }
 }
 
-/** An fsynced write of `data` to a new file in `dir` (what FileCheckpointStorage does, minus the checksum and rename). */
-export async function rawFileWrite(dir: string, data: Buffer): Promise<number> {
+/**
+ * One fsynced write of `data` into a new file in `dir` (what FileCheckpointStorage does, minus
+ * the checksum and rename): its duration. `keep`: the file stays (a removal's discards would
+ * otherwise land on whatever writes next).
+ */
+export async function rawFileWrite(dir: string, data: Buffer, keep = false): Promise<number> {
   const file = path.join(dir, `raw-${randomUUID()}`);
   const t0 = performance.now();
   const fh = await open(file, 'w', 0o600);
@@ -193,7 +197,7 @@ export async function rawFileWrite(dir: string, data: Buffer): Promise<number> {
     await fh.close();
   }
   const ms = performance.now() - t0;
-  rmSync(file, { force: true });
+  if (!keep) rmSync(file, { force: true });
   return ms;
 }
 

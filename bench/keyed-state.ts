@@ -8,7 +8,7 @@
  *    state this size; BENCH_KEYED_10M_BACKEND=rocksdb for full ones), BENCH_KEYED_RUNS_10M runs
  *    (default 1).
  * Records: BENCH_KEYED_RECORDS (1M keys, default 6M), BENCH_KEYED_RECORDS_10M (default 20M).
- * Alone: `node --import tsx bench/keyed-state.ts` (BENCH_KEYED_PARTS=1m,1m-incremental,1m-small-memory,10m picks parts;
+ * Alone: `node --import tsx bench/keyed-state.ts` (BENCH_KEYED_PARTS=1m,1m-incremental,1m-native,1m-small-memory,10m picks parts;
  * BENCH_CPU_PROF=<dir> writes a CPU profile of every TaskManager thread there).
  */
 import path from 'node:path';
@@ -65,11 +65,14 @@ export interface KeyedStateResults {
   rocks1MIncremental: number[];
   rocks1MSmall: number[];
   rocks10M: number[];
+  /** heap and native RocksDB checkpoints alternating on a cluster of their own ('1m-native') */
+  heap1MNativeCluster: number[];
+  rocks1MNative: number[];
 }
 
 export async function keyedStateThroughput(here: string, runs: number): Promise<KeyedStateResults> {
   const parts = new Set(
-    (process.env.BENCH_KEYED_PARTS ?? '1m,1m-incremental,1m-small-memory,10m').split(','),
+    (process.env.BENCH_KEYED_PARTS ?? '1m,1m-incremental,1m-native,1m-small-memory,10m').split(','),
   );
   const prof = process.env.BENCH_CPU_PROF;
   const nodeArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [];
@@ -81,6 +84,8 @@ export async function keyedStateThroughput(here: string, runs: number): Promise<
     rocks1MIncremental: [],
     rocks1MSmall: [],
     rocks10M: [],
+    heap1MNativeCluster: [],
+    rocks1MNative: [],
   };
   if (parts.has('1m') || parts.has('1m-rocksdb') || parts.has('1m-incremental'))
     await withCluster(
@@ -114,6 +119,40 @@ export async function keyedStateThroughput(here: string, runs: number): Promise<
         }
       },
     );
+  if (parts.has('1m-native')) {
+    // state.backend.rocksdb.native-checkpoints on the TaskManagers: RocksDB checkpoints link and
+    // upload the database's files instead of reading every row out (heap jobs are unaffected)
+    process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS = 'true';
+    try {
+      await withCluster(
+        {
+          taskManagers: 3,
+          slots: 2,
+          port: 0,
+          dir: path.join(here, '.tmp-keyed-native'),
+          jobStore: false,
+          taskManagerNodeArgs: nodeArgs,
+        },
+        async (cluster) => {
+          for (let i = 0; i < runs; i++) {
+            out.heap1MNativeCluster.push(
+              await run(cluster, here, [String(records1M), '1000000', '1000', 'heap'], '1M keys, heap'),
+            );
+            out.rocks1MNative.push(
+              await run(
+                cluster,
+                here,
+                [String(records1M), '1000000', '1000', 'rocksdb'],
+                '1M keys, RocksDB, native checkpoints',
+              ),
+            );
+          }
+        },
+      );
+    } finally {
+      delete process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS;
+    }
+  }
   if (parts.has('1m-small-memory')) {
     // the same job with 64 MB of managed memory per TaskManager: about 80,000 of each subtask's
     // 500,000 keys fit its read cache, so most reads go to RocksDB
@@ -186,6 +225,12 @@ export function printKeyedState(r: KeyedStateResults): void {
     `| 1M keys, RocksDB, 64 MB managed memory per TaskManager (read cache: about 16% of the keys) | ${m(r.rocks1MSmall)} |`,
   );
   console.log(
+    `| 1M keys, heap, on the cluster of the next row (same setup as the first row) | ${m(r.heap1MNativeCluster)} |`,
+  );
+  console.log(
+    `| 1M keys, RocksDB, native checkpoints (state.backend.rocksdb.native-checkpoints) | ${m(r.rocks1MNative)} |`,
+  );
+  console.log(
     `| 10M keys, RocksDB (${process.env.BENCH_KEYED_10M_BACKEND ?? 'rocksdb-incremental'}), 2 TaskManagers x 1 slot, --max-old-space-size=256, p=2 | ${m(r.rocks10M)} |`,
   );
   if (r.heap1M.length > 0 && r.rocks1M.length > 0)
@@ -196,8 +241,12 @@ export function printKeyedState(r: KeyedStateResults): void {
     console.log(
       `RocksDB with incremental checkpoints vs heap, 1M keys: ${((median(r.rocks1MIncremental) / median(r.heap1M)) * 100).toFixed(1)}% of the heap rate`,
     );
+  if (r.heap1MNativeCluster.length > 0 && r.rocks1MNative.length > 0)
+    console.log(
+      `RocksDB with native checkpoints vs heap on that cluster, 1M keys: ${((median(r.rocks1MNative) / median(r.heap1MNativeCluster)) * 100).toFixed(1)}% of the heap rate`,
+    );
   console.log(
-    `keyed-state runs: heap 1M ${r.heap1M.map(fmt).join(', ')}; RocksDB 1M ${r.rocks1M.map(fmt).join(', ')}; RocksDB 1M incremental ${r.rocks1MIncremental.map(fmt).join(', ')}; RocksDB 1M 64 MB ${r.rocks1MSmall.map(fmt).join(', ')}; RocksDB 10M ${r.rocks10M.map(fmt).join(', ')}`,
+    `keyed-state runs: heap 1M ${r.heap1M.map(fmt).join(', ')}; RocksDB 1M ${r.rocks1M.map(fmt).join(', ')}; RocksDB 1M incremental ${r.rocks1MIncremental.map(fmt).join(', ')}; RocksDB 1M 64 MB ${r.rocks1MSmall.map(fmt).join(', ')}; RocksDB 10M ${r.rocks10M.map(fmt).join(', ')}; native cluster: heap ${r.heap1MNativeCluster.map(fmt).join(', ')}, RocksDB native ${r.rocks1MNative.map(fmt).join(', ')}`,
   );
 }
 

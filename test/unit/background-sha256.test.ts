@@ -2,10 +2,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { BackgroundSha256, sharedChunk } from '../../packages/core/src/index.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BackgroundSha256, sha256OfFile, sharedChunk } from '../../packages/core/src/index.js';
 import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT, tempDir } from '../helpers/cli.js';
 
 const sha = (...bs: Uint8Array[]): string => {
   const h = createHash('sha256');
@@ -45,6 +47,55 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     assert.equal(one.size, 1_499_995 + 999_993 + 70_000);
     assert.equal(await one.digest(), sha(a.subarray(5, 1_500_000), c.subarray(7, 1_000_000), b));
     assert.equal(await new BackgroundSha256().digest(), sha());
+  });
+
+  test('ordinary chunks are copied into slabs reused once hashed: 4 streams of 48 MiB given faster than the thread hashes, in chunks of odd sizes, digest as on the thread', async () => {
+    const source = randomBytes(8 << 20);
+    const streams = Array.from({ length: 4 }, () => ({
+      h: new BackgroundSha256(),
+      given: [] as Array<[number, number]>,
+    }));
+    let seed = 7;
+    const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n) + 1;
+    for (let round = 0; round < 3; round++) {
+      let given = 0;
+      while (given < 64 << 20) {
+        for (const s of streams) {
+          const len = next(3 << 20);
+          const at = next(source.length - len) - 1;
+          // a fresh ordinary buffer each time, as a file read gives them
+          const chunk = Buffer.from(source.subarray(at, at + len));
+          s.h.update(chunk);
+          s.given.push([at, len]);
+          given += len;
+        }
+      }
+      // the thread gets behind, then catches up before the next round's copies
+      if (round === 1) await new Promise((r) => setTimeout(r, 50));
+    }
+    const digests = await Promise.all(streams.map((s) => s.h.digest()));
+    for (const [i, s] of streams.entries())
+      assert.equal(
+        digests[i],
+        sha(...s.given.map(([at, len]) => source.subarray(at, at + len))),
+        `stream ${i}`,
+      );
+  });
+
+  test("a file's first bytes hashed on the thread (sha256OfFile); a file shorter than asked fails, naming both", async () => {
+    const dir = tempDir('weir-sha-file-');
+    const data = randomBytes((9 << 20) + 3);
+    const file = path.join(dir, 'f');
+    writeFileSync(file, data);
+    assert.equal(await sha256OfFile(file, data.length), sha(data));
+    assert.equal(await sha256OfFile(file, 1000), sha(data.subarray(0, 1000)));
+    assert.equal(await sha256OfFile(file, 0), sha());
+    await assert.rejects(sha256OfFile(file, data.length + 1), /is shorter than the 9437188 bytes recorded/);
+    await assert.rejects(sha256OfFile(path.join(dir, 'missing'), 1), /ENOENT/);
+    // the thread still hashes streams after a failed file
+    const h = new BackgroundSha256();
+    h.update(data);
+    assert.equal(await h.digest(), sha(data));
   });
 
   test('part digests cover the bytes between them; the file digest all of them', async () => {

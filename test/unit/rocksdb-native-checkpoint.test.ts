@@ -7,6 +7,7 @@ import {
   KeyGroupRange,
   assignToKeyGroup,
   createCheckpointStorage,
+  writeLocalFile,
   type CheckpointStorage,
   type RocksDBFileHandle,
   type RocksDBNativeKeyedHandle,
@@ -43,12 +44,7 @@ async function checkpoint(
   assert.ok(materialize, 'a backend with native checkpoints takes them');
   // a name of its own per backend and checkpoint, as a task's stem makes it
   const stem = `shared/${id}-${b.directory.slice(-8)}`;
-  return materialize(async (name, chunks) => {
-    const parts: Uint8Array[] = [];
-    for await (const c of chunks) parts.push(c);
-    const h = await s.write(`${stem}-${name}`, Buffer.concat(parts));
-    return { ...h, path: `${stem}-${name}` };
-  });
+  return materialize((name, file, size) => writeLocalFile(s, `${stem}-${name}`, file, size));
 }
 
 const read =
@@ -172,11 +168,11 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     const materialize = a.snapshotNative(1, MAX_P)!;
     let running = 0;
     let started = 0;
-    const failure = materialize(async (name, chunks) => {
+    const failure = materialize(async (name) => {
       running++;
       const n = ++started;
       try {
-        for await (const _ of chunks) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20));
         if (n === 2) throw new Error('storage refused the write');
         await new Promise((r) => setTimeout(r, 100));
         return { path: name, size: 0, sha256: '' };
@@ -275,9 +271,8 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
       checkpointId: 2,
       keyGroups: [0, MAX_P - 1],
       previous: new Map([kept, resized].map((f) => [f.name, f])),
-      write: async (name, chunks) => {
-        let size = 0;
-        for await (const c of chunks) size += c.byteLength;
+      write: async (name, file, size) => {
+        assert.equal(file, path.join(staged, name));
         written.push(name);
         return { path: `shared/2-${name}`, size, sha256: name };
       },

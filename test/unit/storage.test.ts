@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,11 +9,13 @@ import { promisify } from 'node:util';
 import {
   FileCheckpointStorage,
   S3CheckpointStorage,
+  type CheckpointStorage,
   type StorageError,
   childLocation,
   createCheckpointStorage,
   describeLocation,
   fileStorageUri,
+  fsyncDirectory,
   isCheckpointDamaged,
   isWithinLocation,
   parseClusterConfig,
@@ -23,6 +26,7 @@ import {
   storageFailureReason,
   storageUri,
   toStorageUri,
+  writeLocalFile,
   type StorageLocation,
 } from '../../packages/core/src/index.js';
 import { RestorePlan } from '../../packages/jobmanager/src/restore.js';
@@ -313,6 +317,65 @@ describe('checkpoint data at rest', () => {
       assert.equal(statSync(path.join(root, 'ckpt', f)).mode & 0o777, 0o600, f);
     for (const d of ['job', 'job/chk-1', 'job/chk-1/op'])
       assert.equal(statSync(path.join(root, 'ckpt', d)).mode & 0o777, 0o700, d);
+  });
+
+  test("a local file's first bytes copied into file storage: owner-only, its checksum that of those bytes, nothing left by a file shorter than recorded; without copyFile the same bytes are streamed", async () => {
+    const root = tempDir('weir-copy-');
+    const src = path.join(root, 'db', '000012.log');
+    mkdirSync(path.dirname(src), { recursive: true });
+    const bytes = randomBytes(9 << 20);
+    // 0644 as RocksDB makes them; a log appended to past its recorded size
+    writeFileSync(src, bytes, { mode: 0o644 });
+    const size = (9 << 20) - 1234;
+    const st = new FileCheckpointStorage(`file://${path.join(root, 'ckpt')}`);
+    const h = await writeLocalFile(st, 'job/shared/a-000012.log', src, size);
+    const expected = createHash('sha256').update(bytes.subarray(0, size)).digest('hex');
+    assert.deepEqual(h, { path: 'job/shared/a-000012.log', size, sha256: expected });
+    const copied = path.join(root, 'ckpt', 'job/shared/a-000012.log');
+    assert.equal(statSync(copied).mode & 0o777, 0o600);
+    assert.ok((await st.read(h.path, h.sha256)).equals(bytes.subarray(0, size)));
+    await assert.rejects(
+      writeLocalFile(st, 'job/shared/b-000012.log', src, bytes.length + 1),
+      /shorter \(9437184 bytes\) than the 9437185 bytes recorded/,
+    );
+    assert.deepEqual(await st.list('job/shared'), ['a-000012.log'], 'no partial or temporary file left');
+    // a storage without copyFile (S3's) gets the same bytes in chunks
+    const streamed = new FileCheckpointStorage(`file://${path.join(root, 'streamed')}`);
+    const plain: CheckpointStorage = {
+      root: streamed.root,
+      location: streamed.location,
+      write: (p, d) => streamed.write(p, d),
+      writeStream: (p, c) => streamed.writeStream(p, c),
+      read: (p, s) => streamed.read(p, s),
+      list: (d) => streamed.list(d),
+      exists: (p) => streamed.exists(p),
+      delete: (p) => streamed.delete(p),
+      deleteDir: (d) => streamed.deleteDir(d),
+    };
+    assert.deepEqual(await writeLocalFile(plain, 'job/shared/a-000012.log', src, size), h);
+    await assert.rejects(
+      writeLocalFile(plain, 'job/shared/c', src, bytes.length + 1),
+      /shorter than the 9437185 bytes/,
+    );
+  });
+
+  test('directory fsyncs shared by concurrent writes (a group commit): 60 files at once all durable and whole; a failing fsync fails only its callers', async () => {
+    const root = tempDir('weir-dirsync-');
+    const st = new FileCheckpointStorage(`file://${root}`);
+    const data = (i: number): Buffer => Buffer.alloc(1000 + i, i);
+    await Promise.all(Array.from({ length: 60 }, (_, i) => st.write(`job/shared/f-${i}`, data(i))));
+    const names = await st.list('job/shared');
+    assert.equal(names.length, 60, names.join(' '));
+    for (let i = 0; i < 60; i++) assert.ok((await st.read(`job/shared/f-${i}`)).equals(data(i)));
+    // a directory that is not there: the running fsync and the one queued behind it both fail
+    const gone = path.join(root, 'gone');
+    const both = await Promise.allSettled([fsyncDirectory(gone), fsyncDirectory(gone), fsyncDirectory(gone)]);
+    assert.deepEqual(
+      both.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected'],
+    );
+    mkdirSync(gone);
+    await fsyncDirectory(gone);
   });
 
   test('S3 server-side encryption settings: sse-s3, sse-kms with a key, and a key without sse-kms refused', () => {

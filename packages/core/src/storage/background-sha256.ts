@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -21,6 +22,9 @@ export class BackgroundSha256 {
   private bufs: SharedArrayBuffer[] = [];
   private offs: number[] = [];
   private lens: number[] = [];
+  /** chunks not in shared memory, by their index in `bufs`: copied into a reused slab when posted */
+  private copies: Array<Uint8Array | undefined> = [];
+  private copyBytes = 0;
   private batched = 0;
   private closed = false;
   /** whether the worker has heard of this stream (it then keeps the process alive until the end) */
@@ -42,15 +46,17 @@ export class BackgroundSha256 {
       this.local.part?.update(chunk);
       return;
     }
-    let buf = chunk.buffer;
-    let off = chunk.byteOffset;
-    if (!(buf instanceof SharedArrayBuffer)) {
-      const copy = copyToSlab(chunk);
-      buf = copy.buffer as SharedArrayBuffer;
-      off = copy.byteOffset;
+    const buf = chunk.buffer;
+    if (buf instanceof SharedArrayBuffer) {
+      this.bufs.push(buf);
+      this.offs.push(chunk.byteOffset);
+    } else {
+      // copied when the batch is posted (the chunk does not change meanwhile)
+      this.copies[this.bufs.length] = chunk;
+      this.copyBytes += n;
+      this.bufs.push(NO_BUFFER);
+      this.offs.push(0);
     }
-    this.bufs.push(buf);
-    this.offs.push(off);
     this.lens.push(n);
     this.batched += n;
     if (this.batched >= BATCH_BYTES) void this.post(OP_UPDATE);
@@ -88,7 +94,29 @@ export class BackgroundSha256 {
       this.posted = true;
       pool.opened();
     }
-    const msg = { id: this.id, op, parts: this.parts, bufs: this.bufs, offs: this.offs, lens: this.lens };
+    const seq = pool.nextSeq();
+    if (this.copyBytes > 0) {
+      const region = copyRegion(this.copyBytes, seq);
+      let at = region.off;
+      for (const [i, c] of this.copies.entries()) {
+        if (c === undefined) continue;
+        new Uint8Array(region.buf, at, c.byteLength).set(c);
+        this.bufs[i] = region.buf;
+        this.offs[i] = at;
+        at += c.byteLength;
+      }
+      this.copies = [];
+      this.copyBytes = 0;
+    }
+    const msg = {
+      id: this.id,
+      seq,
+      op,
+      parts: this.parts,
+      bufs: this.bufs,
+      offs: this.offs,
+      lens: this.lens,
+    };
     this.bufs = [];
     this.offs = [];
     this.lens = [];
@@ -103,6 +131,9 @@ const OP_UPDATE = 0;
 const OP_PART = 1;
 const OP_END = 2;
 const OP_ABORT = 3;
+const OP_FILE = 4;
+/** the hashing thread's read buffer for files (reused) */
+const FILE_READ_BYTES = 4 << 20;
 /**
  * Shared memory comes in slabs of this size, carved into chunks: a SharedArrayBuffer of its own
  * per 64 KiB chunk costs about 40 µs to allocate (zeroed and registered), a 1 MiB slab about as
@@ -130,20 +161,103 @@ export function sharedChunk(size: number): Buffer {
   return out;
 }
 
-/** A shared copy of `chunk`. */
-function copyToSlab(chunk: Uint8Array): Buffer {
-  const out = sharedChunk(chunk.byteLength);
-  out.set(chunk);
-  return out;
+/**
+ * The SHA-256 (hex) of a file's first `size` bytes, read and hashed on the hashing thread: no
+ * byte passes through the calling thread, and no memory is handed over (fresh shared memory
+ * costs about 3 ms per MiB to fault in on some machines). Throws when the file is shorter.
+ */
+export function sha256OfFile(file: string, size: number): Promise<string> {
+  const pool = hasherPool();
+  if (!pool) return sha256OfFileHere(file, size);
+  pool.opened();
+  const msg = {
+    id: nextStreamId++,
+    seq: pool.nextSeq(),
+    op: OP_FILE,
+    parts: false,
+    bufs: [],
+    offs: [],
+    lens: [],
+    file,
+    size,
+  };
+  return pool.send(msg, true);
+}
+
+async function sha256OfFileHere(file: string, size: number): Promise<string> {
+  const h = createHash('sha256');
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(FILE_READ_BYTES, Math.max(size, 1)));
+    for (let at = 0; at < size;) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+      if (bytesRead === 0) throw new Error(`${file} is shorter than the ${size} bytes recorded`);
+      h.update(buf.subarray(0, bytesRead));
+      at += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest('hex');
+}
+
+const NO_BUFFER = new SharedArrayBuffer(0);
+
+/**
+ * Copies of chunks outside shared memory go to slabs that are reused once the hashing thread
+ * has hashed every message naming them (it publishes the last message it finished in
+ * `hashedSeq`): fresh shared memory costs about 3 ms per MiB to fault in on a VM whose freed
+ * pages go back to the host, more than the hashing itself (sharedChunk's slabs, which the
+ * writers keep, cannot be reused so).
+ */
+const COPY_SLAB_BYTES = 8 << 20;
+/** copy slabs kept for reuse at most (their memory stays allocated) */
+const COPY_SLABS_KEPT = 8;
+interface CopySlab {
+  buf: SharedArrayBuffer;
+  pos: number;
+  /** the last message naming it */
+  seq: number;
+}
+let copySlab: CopySlab | undefined;
+const usedCopySlabs: CopySlab[] = [];
+let copySlabCount = 0;
+const hashedSeq = new Int32Array(new SharedArrayBuffer(4));
+
+/** Room for `size` bytes of copies that message `seq` will carry. */
+function copyRegion(size: number, seq: number): { buf: SharedArrayBuffer; off: number } {
+  if (size > COPY_SLAB_BYTES) return { buf: new SharedArrayBuffer(size), off: 0 };
+  if (copySlab === undefined || copySlab.pos + size > COPY_SLAB_BYTES) {
+    if (copySlab) usedCopySlabs.push(copySlab);
+    copySlab = undefined;
+    const done = Atomics.load(hashedSeq, 0);
+    const free = usedCopySlabs.findIndex((sl) => sl.seq <= done);
+    if (free >= 0) {
+      copySlab = usedCopySlabs.splice(free, 1)[0]!;
+      copySlab.pos = 0;
+    } else if (copySlabCount < COPY_SLABS_KEPT) {
+      copySlabCount++;
+      copySlab = { buf: new SharedArrayBuffer(COPY_SLAB_BYTES), pos: 0, seq: 0 };
+    } else return { buf: new SharedArrayBuffer(size), off: 0 };
+  }
+  const off = copySlab.pos;
+  copySlab.pos += (size + 7) & ~7;
+  copySlab.seq = seq;
+  return { buf: copySlab.buf, off };
 }
 
 interface HashMessage {
   id: number;
+  /** this thread's messages in the order sent (and hashed) */
+  seq: number;
   op: number;
   parts: boolean;
   bufs: SharedArrayBuffer[];
   offs: number[];
   lens: number[];
+  /** OP_FILE: the file and how much of it */
+  file?: string;
+  size?: number;
 }
 
 /**
@@ -156,8 +270,9 @@ const GC_EVERY_BYTES = 16 << 20;
 
 /** The worker's code (CommonJS, evaluated): per stream a file hash and optionally a part hash. */
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const fs = require('node:fs');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 // The flag is process-wide and every thread's hashing worker sets and clears it: retried until
@@ -170,7 +285,35 @@ for (let i = 0; i < 1000 && collect === undefined; i++) {
 }
 const streams = new Map();
 let sinceGc = 0;
+let fileBuf;
+/** op 4: the first m.size bytes of the file m.file, read here (no memory handed over) */
+function hashFile(m) {
+  const h = createHash('sha256');
+  const fd = fs.openSync(m.file, 'r');
+  try {
+    fileBuf ??= Buffer.allocUnsafe(${FILE_READ_BYTES});
+    let at = 0;
+    while (at < m.size) {
+      const n = fs.readSync(fd, fileBuf, 0, Math.min(fileBuf.length, m.size - at), at);
+      if (n === 0) throw new Error(m.file + ' is shorter than the ' + m.size + ' bytes recorded');
+      h.update(n === fileBuf.length ? fileBuf : fileBuf.subarray(0, n));
+      at += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
 parentPort.on('message', (m) => {
+  if (m.op === 4) {
+    try {
+      parentPort.postMessage({ id: m.id, hex: hashFile(m) });
+    } catch (e) {
+      parentPort.postMessage({ id: m.id, error: e.message });
+    }
+    Atomics.store(workerData.hashedSeq, 0, m.seq);
+    return;
+  }
   for (let i = 0; i < m.lens.length; i++) sinceGc += m.lens[i];
   if (sinceGc >= ${GC_EVERY_BYTES}) {
     sinceGc = 0;
@@ -193,6 +336,8 @@ parentPort.on('message', (m) => {
     streams.delete(m.id);
     parentPort.postMessage({ id: m.id, hex: s.file.digest('hex') });
   } else if (m.op === 3) streams.delete(m.id);
+  // the copy slabs of this and earlier messages may be reused
+  Atomics.store(workerData.hashedSeq, 0, m.seq);
 });
 `;
 
@@ -207,11 +352,12 @@ class HasherPool {
 
   constructor(private readonly worker: Worker) {
     worker.unref();
-    worker.on('message', (m: { id: number; hex: string }) => {
+    worker.on('message', (m: { id: number; hex: string; error?: string }) => {
       const q = this.waiting.get(m.id);
       const w = q?.shift();
       if (q?.length === 0) this.waiting.delete(m.id);
-      w?.resolve(m.hex);
+      if (m.error === undefined) w?.resolve(m.hex);
+      else w?.reject(new Error(m.error));
     });
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => this.fail(new Error(`the checkpoint hashing thread exited (code ${code})`)));
@@ -224,6 +370,12 @@ class HasherPool {
     unavailable = true;
     for (const q of this.waiting.values()) for (const w of q) w.reject(this.failed);
     this.waiting.clear();
+  }
+
+  private seq = 0;
+
+  nextSeq(): number {
+    return ++this.seq;
   }
 
   /** a stream starts (the worker creates its state on its first message) */
@@ -243,7 +395,7 @@ class HasherPool {
       q.push({ resolve, reject });
     });
     // the worker keeps the process alive until the last stream's digest is back
-    if (msg.op === OP_END) void digest.then(this.closed, this.closed);
+    if (msg.op === OP_END || msg.op === OP_FILE) void digest.then(this.closed, this.closed);
     return digest;
   }
 
@@ -260,7 +412,7 @@ function hasherPool(): HasherPool | undefined {
   try {
     // none of the process's flags (a loader such as tsx, --input-type=module would make the
     // source an ES module): the worker runs only the code above
-    pool = new HasherPool(new Worker(WORKER_SOURCE, { eval: true, execArgv: [] }));
+    pool = new HasherPool(new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { hashedSeq } }));
   } catch {
     // no worker threads here (resource limits): hash on the calling thread
     unavailable = true;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { StorageLocation } from './location.js';
 import { BackgroundSha256 } from './background-sha256.js';
@@ -28,6 +29,12 @@ export interface CheckpointStorage {
    * computed on the way. Storages without it are written through writeChunks' fallback.
    */
   writeStream?(relPath: string, chunks: AsyncIterable<Uint8Array>): Promise<StateHandle>;
+  /**
+   * Writes the first `size` bytes of a local file that does not change meanwhile (appends past
+   * `size` aside), without reading it into JavaScript where the storage can (a kernel copy);
+   * storages without it are written through writeLocalFile's fallback.
+   */
+  copyFile?(relPath: string, localFile: string, size: number): Promise<StateHandle>;
   /** the file's bytes, verified against `expectedSha256` when given */
   read(relPath: string, expectedSha256?: string): Promise<Buffer>;
   /** names directly under a directory, sorted; [] when it does not exist */
@@ -87,6 +94,35 @@ export async function writeChunks(
   const all: Uint8Array[] = [];
   for await (const c of chunks) all.push(c);
   return storage.write(relPath, Buffer.concat(all));
+}
+
+/** A local file's first `size` bytes: copied where the storage can, else streamed in chunks. */
+export function writeLocalFile(
+  storage: CheckpointStorage,
+  relPath: string,
+  localFile: string,
+  size: number,
+): Promise<StateHandle> {
+  if (storage.copyFile) return storage.copyFile(relPath, localFile, size);
+  return writeChunks(storage, relPath, fileChunks(localFile, size));
+}
+
+/** The first `size` bytes of a file in chunks; throws when the file is shorter. */
+export async function* fileChunks(file: string, size: number, chunk = 4 << 20): AsyncGenerator<Uint8Array> {
+  const fh = await open(file, 'r');
+  try {
+    let at = 0;
+    while (at < size) {
+      const want = Math.min(chunk, size - at);
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, at);
+      if (bytesRead === 0) throw new Error(`${file} is shorter than the ${size} bytes recorded`);
+      at += bytesRead;
+      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

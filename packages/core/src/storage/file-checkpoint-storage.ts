@@ -1,6 +1,7 @@
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileDurable, writeFileDurableChunks } from '../durable-fs.js';
+import { sha256OfFile } from './background-sha256.js';
+import { copyFileDurable, writeFileDurable, writeFileDurableChunks } from '../durable-fs.js';
 import {
   HashingChunks,
   checkedRelativePath,
@@ -63,6 +64,25 @@ export class FileCheckpointStorage implements CheckpointStorage {
       });
     }
     return { path: relPath, size: hashed.size, sha256: await hashed.digest() };
+  }
+
+  async copyFile(relPath: string, localFile: string, size: number): Promise<StateHandle> {
+    const file = this.file(relPath);
+    // the source is hashed as it is copied: its first `size` bytes do not change
+    const [copied, hashed] = await Promise.allSettled([
+      copyFileDurable(localFile, file, size),
+      sha256OfFile(localFile, size),
+    ]);
+    if (copied.status === 'fulfilled' && hashed.status === 'fulfilled')
+      return { path: relPath, size, sha256: hashed.value };
+    if (copied.status === 'fulfilled') await rm(file, { force: true });
+    const e =
+      copied.status === 'rejected' ? (copied.reason as Error) : (hashed as PromiseRejectedResult).reason;
+    // a source shorter than recorded is the producer's failure, not the storage's
+    if ((e as NodeJS.ErrnoException).code === 'ESHORT' || copied.status === 'fulfilled') throw e;
+    throw new StorageError('UNAVAILABLE', `Cannot write checkpoint file ${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
 
   async read(relPath: string, expectedSha256?: string): Promise<Buffer> {

@@ -77,10 +77,14 @@ export type SharedFileWriter = (
   parts: readonly Uint8Array[],
 ) => Promise<{ path: string; size: number; sha256: string }>;
 
-/** As SharedFileWriter, the file's bytes as they are read (a RocksDB file, never whole in memory). */
-export type SharedFileStreamWriter = (
+/**
+ * As SharedFileWriter, for the first `size` bytes of a local file (a RocksDB file, never whole in
+ * memory): copied by the kernel where the storage is a directory (writeLocalFile).
+ */
+export type LocalFileWriter = (
   name: string,
-  chunks: AsyncIterable<Uint8Array>,
+  file: string,
+  size: number,
 ) => Promise<{ path: string; size: number; sha256: string }>;
 
 /** The asynchronous part of an incremental snapshot: writes the new shared files, returns the handle of the whole state. */
@@ -89,7 +93,7 @@ export type IncrementalSnapshotMaterializer = (
 ) => Promise<IncrementalKeyedHandle | undefined>;
 
 /** The asynchronous part of a native RocksDB checkpoint: uploads the database's new files. */
-export type NativeSnapshotMaterializer = (write: SharedFileStreamWriter) => Promise<RocksDBNativeKeyedHandle>;
+export type NativeSnapshotMaterializer = (write: LocalFileWriter) => Promise<RocksDBNativeKeyedHandle>;
 
 export type { StateBackendType } from '@weir/api';
 

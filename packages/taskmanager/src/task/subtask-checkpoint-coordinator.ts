@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import {
   createCheckpointStorage,
   writeChunks,
+  writeLocalFile,
   type ChannelEvent,
   type ChannelStateHandle,
   type CheckpointStorage,
@@ -29,10 +30,8 @@ import {
   taskCheckpointStorage,
 } from '../state/local-recovery-storage.js';
 
-/** A shared file's batches (or a file read in chunks) as the chunks of a streamed write. */
-async function* chunksOf(
-  parts: readonly Uint8Array[] | AsyncIterable<Uint8Array>,
-): AsyncGenerator<Uint8Array> {
+/** A file's batches as the chunks of a streamed write. */
+async function* chunksOf(parts: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
   yield* parts;
 }
 
@@ -218,17 +217,23 @@ export class SubtaskCheckpointCoordinator {
               return { ...h, path: `${stem}-${name}` };
             });
           }
-          const shared = s.native ?? s.incremental;
-          if (!shared) return undefined;
-          // with local recovery, native RocksDB files are kept locally by the backend's local
-          // RocksDB checkpoint (hard links), not copied a second time
-          const target =
-            s.native && storage instanceof LocalRecoveryStorage ? storage.remoteStorage : storage!;
           const stem = `${id}-${s.operatorId.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.tdd.subtaskIndex}-${randomUUID().slice(0, 8)}`;
-          return shared(async (name: string, parts: readonly Uint8Array[] | AsyncIterable<Uint8Array>) => {
+          const sharedFile = (name: string): string => {
             const rel = `${this.tdd.jobId}/shared/${stem}-${name}`;
             written.push(rel);
-            const h = await writeChunks(target, rel, chunksOf(parts));
+            return rel;
+          };
+          if (s.native) {
+            // with local recovery, native RocksDB files are kept locally by the backend's local
+            // RocksDB checkpoint (hard links), not copied a second time
+            const target = storage instanceof LocalRecoveryStorage ? storage.remoteStorage : storage!;
+            return s.native(async (name, file, size) => {
+              const h = await writeLocalFile(target, sharedFile(name), file, size);
+              return { ...h, path: `../shared/${stem}-${name}` };
+            });
+          }
+          return s.incremental?.(async (name, parts) => {
+            const h = await writeChunks(storage!, sharedFile(name), chunksOf(parts));
             return { ...h, path: `../shared/${stem}-${name}` };
           });
         }),

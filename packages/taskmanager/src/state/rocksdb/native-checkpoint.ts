@@ -1,8 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
-import type { SharedFileStreamWriter } from '../keyed-state-backend.js';
+import type { LocalFileWriter } from '../keyed-state-backend.js';
 import { NO_OPTIONS, forEachInRange, openAtSequence, writeBatch, type RocksDB } from './binding.js';
 import { groupBound, stateIdOf } from './key-layout.js';
 import type { LocalCheckpointMeta } from './local-checkpoint.js';
@@ -38,27 +37,8 @@ export async function openNative(
   );
 }
 
-/** The first `size` bytes of a file in chunks (a log RocksDB appended to after the checkpoint ends there). */
-async function* fileChunks(file: string, size: number, chunk = 4 << 20): AsyncGenerator<Uint8Array> {
-  const fh = await open(file, 'r');
-  try {
-    let at = 0;
-    while (at < size) {
-      const want = Math.min(chunk, size - at);
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, at);
-      if (bytesRead === 0)
-        throw new Error(`${file} is shorter than the ${size} bytes its checkpoint recorded`);
-      at += bytesRead;
-      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
-}
-
 /** files uploaded at the same time: their writes, fsyncs and checksums overlap */
-const PARALLEL_UPLOADS = 3;
+const PARALLEL_UPLOADS = 4;
 
 /**
  * Uploads the staged copy in `staged` (files linked at the synchronous part, sizes in `meta`):
@@ -71,7 +51,7 @@ export async function uploadNativeCheckpoint(o: {
   checkpointId: number;
   keyGroups: [number, number];
   previous: UploadedTables;
-  write: SharedFileStreamWriter;
+  write: LocalFileWriter;
   isClosed: () => boolean;
 }): Promise<RocksDBNativeKeyedHandle> {
   const files: RocksDBFileHandle[] = new Array(o.meta.files.length);
@@ -89,8 +69,7 @@ export async function uploadNativeCheckpoint(o: {
       let f: RocksDBFileHandle;
       if (before && before.size === size) f = before;
       else {
-        // read in chunks as it is written: at most a few chunks per upload are in memory
-        const h = await o.write(name, fileChunks(path.join(o.staged, name), size));
+        const h = await o.write(name, path.join(o.staged, name), size);
         f = { ...h, name, checkpointId: o.checkpointId };
         uploaded += h.size;
       }
