@@ -32,6 +32,7 @@ import {
   InternalTimerService,
   VOID_NAMESPACE_SERIALIZER,
 } from '../packages/taskmanager/src/eventtime/internal-timer-service.js';
+import { DEFAULT_SLICING } from '../packages/taskmanager/src/state/heap-snapshot.js';
 
 const KEYS = Number(process.env.BENCH_HEAP_KEYS ?? 1_000_000);
 const CHECKPOINTS = Number(process.env.BENCH_HEAP_CHECKPOINTS ?? 3);
@@ -219,8 +220,8 @@ interface StorageResult {
 type Mode = 'cow' | 'whole' | 'blocking';
 /** the TaskManager's slicing (DEFAULT_SLICING), without segments, and none */
 const SLICING = {
-  cow: { ms: 4, checkEvery: 256, maxMs: 10 },
-  whole: { ms: 4, checkEvery: 256, maxMs: 10, minSegment: Infinity },
+  cow: DEFAULT_SLICING,
+  whole: { ...DEFAULT_SLICING, minSegment: Infinity },
   blocking: { ms: Infinity, checkEvery: 2 ** 30 },
 };
 const MODE_NAMES: Record<Mode, string> = {

@@ -13,7 +13,8 @@
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createCheckpointStorage, writeLocalFile } from '../packages/core/src/index.js';
 import { ValueStateDescriptor, type ValueState } from '../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../packages/taskmanager/src/state/keyed-state-backend.js';
@@ -37,7 +38,7 @@ export interface LoopResult {
 
 /** One subtask's keyed count over `keys` uniform keys; records/s over the whole run. */
 export async function keyedLoop(
-  kind: 'heap' | 'rocksdb' | 'rocksdb-incremental',
+  kind: 'heap' | 'rocksdb' | 'rocksdb-incremental' | 'rocksdb-native',
   keys: number,
   records: number,
   memory = databaseMemory({ perSlot: managedMemoryPerSlot(undefined, 0.4, 1) }),
@@ -53,7 +54,10 @@ export async function keyedLoop(
           maxParallelism: MAX_P,
           ...memory,
           incremental: kind === 'rocksdb-incremental',
+          ...(kind === 'rocksdb-native' ? { nativeCheckpoints: [0, MAX_P - 1] as [number, number] } : {}),
         });
+  // native checkpoints copy the database's files into a directory, as to file:// storage
+  const storage = createCheckpointStorage(pathToFileURL(`${dir}-checkpoints`).href);
   await backend.open();
   const acc: ValueState<[number, number]> = backend.getState(
     new ValueStateDescriptor<[number, number]>('count-sum'),
@@ -113,6 +117,10 @@ export async function keyedLoop(
           size: parts.reduce((n, p) => n + p.byteLength, 0),
           sha256: '',
         })).then(done);
+      else if (kind === 'rocksdb-native')
+        running = backend.snapshotNative!(id, MAX_P)!((name, file, size) =>
+          writeLocalFile(storage, `shared/${id}-${name}`, file, size),
+        ).then(done);
       else running = backend.snapshot(MAX_P)().then(done);
     }
     // the task loop yields between buffers; the snapshot's reads complete there
@@ -123,6 +131,7 @@ export async function keyedLoop(
   const cpu = process.cpuUsage(cpu0);
   await backend.dispose();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(`${dir}-checkpoints`, { recursive: true, force: true });
   if (out < 0) console.log(out);
   return {
     backend: kind,

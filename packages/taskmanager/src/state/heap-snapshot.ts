@@ -24,7 +24,7 @@ export interface SnapshotSlicing {
   minSegment?: number;
 }
 
-export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256, maxMs: 10 };
+export const DEFAULT_SLICING: SnapshotSlicing = { ms: SLICE_MS, checkEvery: 256, maxMs: 6 };
 
 /**
  * The slices of one serialization of `total` entries. The loop calls `due()` every
