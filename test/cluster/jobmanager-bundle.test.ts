@@ -140,7 +140,12 @@ describe('a split enumerator on the JobManager', () => {
       20_000,
     );
     assert.ok(existsSync(running.bundles), 'the running JobManager keeps its directory');
-    assert.match(readFileSync(path.join(dir, 'next.log'), 'utf8'), /"removed":2/);
+    // the log line comes after the removals (a CI run read the log in between)
+    await until(
+      'the next JobManager logged the two removals',
+      async () => (/"removed":2/.test(readFileSync(path.join(dir, 'next.log'), 'utf8')) ? true : undefined),
+      20_000,
+    );
     running.jm.kill('SIGTERM');
     running.tm.kill('SIGTERM');
     next.child.kill('SIGTERM');

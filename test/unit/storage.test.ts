@@ -339,6 +339,12 @@ describe('checkpoint data at rest', () => {
       /shorter \(9437184 bytes\) than the 9437185 bytes recorded/,
     );
     assert.deepEqual(await st.list('job/shared'), ['a-000012.log'], 'no partial or temporary file left');
+    // storage that cannot take the file (a file where a directory must be): UNAVAILABLE, naming it
+    await rejectsWith(
+      () => writeLocalFile(st, 'job/shared/a-000012.log/b', src, size),
+      'UNAVAILABLE',
+      /Cannot write checkpoint file .*a-000012\.log\/b/,
+    );
     // a storage without copyFile (S3's) gets the same bytes in chunks
     const streamed = new FileCheckpointStorage(`file://${path.join(root, 'streamed')}`);
     const plain: CheckpointStorage = {
