@@ -119,70 +119,52 @@ export async function keyedStateThroughput(here: string, runs: number): Promise<
         }
       },
     );
-  if (parts.has('1m-native')) {
+  /** 3 TaskManagers x 2 slots started with one setting given as its WEIR_* variable */
+  const withSetting = async (
+    variable: string,
+    value: string,
+    dir: string,
+    body: (cluster: LocalCluster) => Promise<void>,
+  ): Promise<void> => {
+    process.env[variable] = value;
+    try {
+      await withCluster(
+        {
+          taskManagers: 3,
+          slots: 2,
+          port: 0,
+          dir: path.join(here, dir),
+          jobStore: false,
+          taskManagerNodeArgs: nodeArgs,
+        },
+        body,
+      );
+    } finally {
+      delete process.env[variable];
+    }
+  };
+  const job = (backend: string): string[] => [String(records1M), '1000000', '1000', backend];
+  if (parts.has('1m-native'))
     // state.backend.rocksdb.native-checkpoints on the TaskManagers: RocksDB checkpoints link and
     // upload the database's files instead of reading every row out (heap jobs are unaffected)
-    process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS = 'true';
-    try {
-      await withCluster(
-        {
-          taskManagers: 3,
-          slots: 2,
-          port: 0,
-          dir: path.join(here, '.tmp-keyed-native'),
-          jobStore: false,
-          taskManagerNodeArgs: nodeArgs,
-        },
-        async (cluster) => {
-          for (let i = 0; i < runs; i++) {
-            out.heap1MNativeCluster.push(
-              await run(cluster, here, [String(records1M), '1000000', '1000', 'heap'], '1M keys, heap'),
-            );
-            out.rocks1MNative.push(
-              await run(
-                cluster,
-                here,
-                [String(records1M), '1000000', '1000', 'rocksdb'],
-                '1M keys, RocksDB, native checkpoints',
-              ),
-            );
-          }
-        },
-      );
-    } finally {
-      delete process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS;
-    }
-  }
-  if (parts.has('1m-small-memory')) {
+    await withSetting(
+      'WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS',
+      'true',
+      '.tmp-keyed-native',
+      async (c) => {
+        for (let i = 0; i < runs; i++) {
+          out.heap1MNativeCluster.push(await run(c, here, job('heap'), '1M keys, heap'));
+          out.rocks1MNative.push(await run(c, here, job('rocksdb'), '1M keys, RocksDB, native checkpoints'));
+        }
+      },
+    );
+  if (parts.has('1m-small-memory'))
     // the same job with 64 MB of managed memory per TaskManager: about 80,000 of each subtask's
     // 500,000 keys fit its read cache, so most reads go to RocksDB
-    process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE = '64mb';
-    try {
-      await withCluster(
-        {
-          taskManagers: 3,
-          slots: 2,
-          port: 0,
-          dir: path.join(here, '.tmp-keyed-small'),
-          jobStore: false,
-          taskManagerNodeArgs: nodeArgs,
-        },
-        async (cluster) => {
-          for (let i = 0; i < runs; i++)
-            out.rocks1MSmall.push(
-              await run(
-                cluster,
-                here,
-                [String(records1M), '1000000', '1000', 'rocksdb'],
-                '1M keys, RocksDB, 64 MB managed memory',
-              ),
-            );
-        },
-      );
-    } finally {
-      delete process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE;
-    }
-  }
+    await withSetting('WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE', '64mb', '.tmp-keyed-small', async (c) => {
+      for (let i = 0; i < runs; i++)
+        out.rocks1MSmall.push(await run(c, here, job('rocksdb'), '1M keys, RocksDB, 64 MB managed memory'));
+    });
   if (parts.has('10m'))
     await withCluster(
       {

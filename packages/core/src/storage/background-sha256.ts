@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { fileChunks } from './file-chunks.js';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -186,18 +186,7 @@ export function sha256OfFile(file: string, size: number): Promise<string> {
 
 async function sha256OfFileHere(file: string, size: number): Promise<string> {
   const h = createHash('sha256');
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(Math.min(FILE_READ_BYTES, Math.max(size, 1)));
-    for (let at = 0; at < size;) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
-      if (bytesRead === 0) throw new Error(`${file} is shorter than the ${size} bytes recorded`);
-      h.update(buf.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
+  for await (const c of fileChunks(file, size)) h.update(c);
   return h.digest('hex');
 }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { StorageLocation } from './location.js';
 import { BackgroundSha256 } from './background-sha256.js';
+import { fileChunks } from './file-chunks.js';
 import { StorageError } from './storage-error.js';
 
 /** Where a written file is, how big it is, and its checksum, so restore can verify it. */
@@ -105,24 +105,6 @@ export function writeLocalFile(
 ): Promise<StateHandle> {
   if (storage.copyFile) return storage.copyFile(relPath, localFile, size);
   return writeChunks(storage, relPath, fileChunks(localFile, size));
-}
-
-/** The first `size` bytes of a file in chunks; throws when the file is shorter. */
-export async function* fileChunks(file: string, size: number, chunk = 4 << 20): AsyncGenerator<Uint8Array> {
-  const fh = await open(file, 'r');
-  try {
-    let at = 0;
-    while (at < size) {
-      const want = Math.min(chunk, size - at);
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, at);
-      if (bytesRead === 0) throw new Error(`${file} is shorter than the ${size} bytes recorded`);
-      at += bytesRead;
-      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-    }
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

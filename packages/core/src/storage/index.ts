@@ -6,6 +6,7 @@ import { S3CheckpointStorage } from './s3-checkpoint-storage.js';
 export * from './background-sha256.js';
 export * from './checkpoint-storage.js';
 export * from './file-checkpoint-storage.js';
+export * from './file-chunks.js';
 export * from './location.js';
 export * from './s3-checkpoint-storage.js';
 export * from './s3-settings.js';
