@@ -337,7 +337,8 @@ describe('REST API and Prometheus on a real cluster', () => {
     );
     assert.ok(ajv.validate(SCHEMAS.restarts, r) as boolean, ajv.errorsText());
     const restart = r.restarts[0];
-    assert.match(restart.cause, /TaskManager tm-b .* was lost/);
+    // whichever is seen first: the JobManager losing tm-b, or a downstream task losing its channel
+    assert.match(restart.cause, /TaskManager tm-b .* was lost|Lost the input channel from TaskManager tm-b/);
     const at = (name: string): number =>
       restart.steps.find((s: { name: string }) => s.name === name)['since-detection-ms'];
     assert.ok(at('detected') === 0 && at('cancelled') <= at('deployed') && at('deployed') <= at('running'));
@@ -372,9 +373,19 @@ describe('REST API and Prometheus on a real cluster', () => {
       60_000,
     );
     assert.ok(ajv.validate(SCHEMAS.checkpoints, recovered) as boolean, ajv.errorsText());
-    const idsAfter = recovered.history.map((c: { id: number }) => c.id);
-    for (const id of idsBefore.slice(-5))
-      assert.ok(idsAfter.includes(id), `checkpoint ${id} kept across the restart`);
+    // the history holds the newest 50 entries (newest first), failed ones included, so on a slow machine the
+    // oldest entries of before may have been pushed out by new ones: every entry of before that is
+    // not older than the oldest one kept must be there, and the newest completed one in any case
+    const idsAfter: number[] = recovered.history.map((c: { id: number }) => c.id);
+    const shown = JSON.stringify(
+      recovered.history.map((c: { id: number; status: string }) => [c.id, c.status]),
+    );
+    assert.ok(
+      idsAfter.includes(Math.max(...idsBefore)),
+      `the newest completed checkpoint was kept: ${shown}`,
+    );
+    for (const id of idsBefore.filter((i: number) => i >= Math.min(...idsAfter)))
+      assert.ok(idsAfter.includes(id), `checkpoint ${id} kept across the restart: ${shown}`);
     assert.ok(recovered.counts.completed > before.counts.completed);
     assert.ok(
       recovered.counts.restored > before.counts.restored,
@@ -410,10 +421,14 @@ describe('REST API and Prometheus on a real cluster', () => {
     const slow = /submitted with id (\w+)/.exec(r.stdout)![1]!;
     try {
       const d = await until<any>(
-        'the generator back-pressured',
+        'the generator back-pressured and the sink busy',
         async () => {
+          // both are rates over the last second: on a loaded machine one sample may miss
           const b = (await get(rest, `/jobs/${slow}`)).body;
-          return b.vertices?.[0]?.metrics['backpressured-time-ms-per-second'] > 500 ? b : undefined;
+          return b.vertices?.[0]?.metrics['backpressured-time-ms-per-second'] > 500 &&
+            b.vertices[1].metrics['busy-time-ms-per-second'] > 500
+            ? b
+            : undefined;
         },
         30_000,
       );

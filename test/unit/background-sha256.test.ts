@@ -133,14 +133,15 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
   test('threads that start their hashing workers at once all hash: none loses the garbage collector to another', () => {
     // Each thread's hashing worker turns the process-wide --expose-gc on and off to take gc; two
     // starting together cleared it under each other ("gc is not defined" failed a savepoint of 4
-    // subtasks in CI, 7-12 of 80 streams here). 5 rounds of 8 threads, as 8 slots start.
+    // subtasks in CI, 7-12 of 80 streams here). 2 rounds of 8 threads, as 8 slots start (5 rounds
+    // found no more than 2 do; each thread loads TypeScript, about 0.6 s).
     const out = inOwnProcess(
       `import { Worker } from 'node:worker_threads';
          const main = new URL('./test/helpers/hashing-thread-main.ts', 'file://' + process.cwd() + '/');
          // a worker thread loads TypeScript once it has registered tsx itself
          const boot = 'import("tsx/esm/api").then((t) => { t.register(); return import(' + JSON.stringify(main.href) + '); });';
          const results = [];
-         for (let round = 0; round < 5; round++)
+         for (let round = 0; round < 2; round++)
            results.push(...(await Promise.all(Array.from({ length: 8 }, () => new Promise((resolve) => {
              const w = new Worker(boot, { eval: true });
              w.once('message', (m) => { resolve(m); void w.terminate(); });
@@ -151,7 +152,7 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     );
     const results = JSON.parse(out) as string[];
     const expected = sha(Buffer.alloc(2 << 20, 1));
-    assert.equal(results.length, 40);
+    assert.equal(results.length, 16);
     assert.deepEqual(
       results.filter((r) => r !== expected),
       [],

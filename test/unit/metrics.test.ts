@@ -59,6 +59,19 @@ describe('task rates (Flink busy/back-pressured/idle time per second)', () => {
     );
   });
 
+  test('fractions of a millisecond: the rounded figures still add up to 1000 (both halves once made 1001)', () => {
+    for (const [busyMs, backpressuredMs] of [
+      [0.5, 0.5],
+      [333.5, 333.5],
+      [1.4999, 998.5],
+      [499.5, 500.4],
+    ] as const) {
+      const r = taskRates(sample(0), sample(1000, { busyMs, backpressuredMs }))!;
+      assert.equal(r.busyTimeMsPerSecond + r.backPressuredTimeMsPerSecond + r.idleTimeMsPerSecond, 1000);
+      assert.ok(r.idleTimeMsPerSecond >= 0 && Number.isInteger(r.idleTimeMsPerSecond));
+    }
+  });
+
   test('the same sample sent twice (heartbeat and state report) keeps the rates of the last real interval', () => {
     const t = new TaskRateTracker();
     assert.deepEqual(t.update(sample(0)).rates, NO_RATES);

@@ -136,11 +136,9 @@ describe('network buffers are bounded in bytes', () => {
 });
 
 describe('output beyond the in-memory budget of a subpartition', () => {
-  test('goes to a spill file and comes back in order, events included, as credit arrives', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-spill-'));
-    const gate = new InputGate(1, () => {});
-    let sent = 0;
-    const p = new ResultPartition({
+  /** A partition that spills past 3 buffers in memory into `dir`, its frames into `gate`. */
+  function spilling(dir: string, gate: InputGate, onBuffer: (bytes: Uint8Array) => void): ResultPartition {
+    return new ResultPartition({
       partitionId: 'p',
       numberOfSubpartitions: 1,
       maxBacklog: 2,
@@ -148,10 +146,17 @@ describe('output beyond the in-memory budget of a subpartition', () => {
       spillDirectory: dir,
       onAvailable: () => {},
       send: (_id, _sub, kind, bytes) => {
-        if (kind === 'buffer') sent++;
+        if (kind === 'buffer') onBuffer(bytes);
         gate.onFrame(0, kind, new Uint8Array(bytes));
       },
     });
+  }
+
+  test('goes to a spill file and comes back in order, events included, as credit arrives', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-spill-'));
+    const gate = new InputGate(1, () => {});
+    let sent = 0;
+    const p = spilling(dir, gate, () => sent++);
     p.onRequest(0, 1);
     // one call emitting far more than the credits: 200,000 records, about 3 MB
     for (let i = 0; i < 200_000; i++) p.emit(0, { i, s: 'abcdefgh' });
@@ -180,6 +185,37 @@ describe('output beyond the in-memory budget of a subpartition', () => {
     );
     assert.deepEqual(events, [['EndOfData', 200_000]]);
     assert.equal(p.isAvailable(), true);
+    p.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a consumer that asked for small buffers (buffer debloating) gets its spilled output in full-size ones', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-spill-'));
+    const gate = new InputGate(1, () => {});
+    const sizes: number[] = [];
+    const p = spilling(dir, gate, (b) => sizes.push(b.byteLength));
+    p.onRequest(0, 1, 64);
+    // 100,000 records of about 20 bytes in one call: 2 MB that would be about 35,000 spilled
+    // buffers of 64 bytes; past a backlog of full-size buffers (2 x 32 KiB) spilled, the rest of
+    // the burst waits ahead of a barrier anyway and goes in full-size buffers
+    for (let i = 0; i < 100_000; i++) p.emit(0, { i, s: 'abcdefgh' });
+    p.flushAll();
+    let got = 0;
+    const handler = { onRecords: (rs: unknown[]) => void (got += rs.length), onEvent: () => {} };
+    while (!p.isDrained()) {
+      p.onCredit(0, 7);
+      while (gate.pollNext(handler)) {
+        /* drain */
+      }
+    }
+    assert.equal(got, 100_000);
+    // the buffers kept in memory before the spill began are the consumer's size
+    assert.ok(
+      sizes.slice(0, 3).every((n) => n <= 64),
+      `${sizes.slice(0, 4).join(', ')}`,
+    );
+    assert.ok(sizes.length < 3_000, `${sizes.length} buffers for 2 MB`);
+    assert.ok(Math.max(...sizes) > TARGET_BUFFER_BYTES - 64, `largest buffer ${Math.max(...sizes)}`);
     p.close();
     rmSync(dir, { recursive: true, force: true });
   });

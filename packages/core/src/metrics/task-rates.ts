@@ -33,16 +33,17 @@ export function taskRates(prev: TaskMetrics__Output, cur: TaskMetrics__Output): 
   const dtMs = n(cur.sampledAt) - n(prev.sampledAt);
   if (dtMs <= 0) return undefined;
   const perSecond = (a: number, b: number): number => Math.max(0, ((b - a) * 1000) / dtMs);
-  const busy = Math.min(1000, perSecond(n(prev.busyMs), n(cur.busyMs)));
-  const bp = Math.min(1000 - busy, perSecond(n(prev.backpressuredMs), n(cur.backpressuredMs)));
+  // rounded before idle is derived, so the three whole numbers still add up to 1000
+  const busy = Math.round(Math.min(1000, perSecond(n(prev.busyMs), n(cur.busyMs))));
+  const bp = Math.round(Math.min(1000 - busy, perSecond(n(prev.backpressuredMs), n(cur.backpressuredMs))));
   return {
     recordsInPerSecond: perSecond(n(prev.recordsIn), n(cur.recordsIn)),
     recordsOutPerSecond: perSecond(n(prev.recordsOut), n(cur.recordsOut)),
     bytesInPerSecond: perSecond(n(prev.bytesIn), n(cur.bytesIn)),
     bytesOutPerSecond: perSecond(n(prev.bytesOut), n(cur.bytesOut)),
-    busyTimeMsPerSecond: Math.round(busy),
-    backPressuredTimeMsPerSecond: Math.round(bp),
-    idleTimeMsPerSecond: Math.round(1000 - busy - bp),
+    busyTimeMsPerSecond: busy,
+    backPressuredTimeMsPerSecond: bp,
+    idleTimeMsPerSecond: 1000 - busy - bp,
   };
 }
 

@@ -33,6 +33,11 @@ export class SpillFile {
     return this.frames.length - this.head;
   }
 
+  /** Bytes of the buffers not yet shifted (the backlog they are, in bytes). */
+  get bytes(): number {
+    return this.writePos - this.readPos;
+  }
+
   append(kind: FrameKind, bytes: Uint8Array): void {
     if (kind === 'event') {
       this.frames.push({ kind, length: bytes.byteLength, bytes });
