@@ -3,16 +3,20 @@
  * A fast sequence source feeds a keyed operator that burns 1 ms of CPU per record
  * (test/jobs/slow-keyed.ts, p=2, checkpoints every second); the median duration of its completed
  * checkpoints with the default configuration and with debloating off, side by side, then the
- * unthrottled word count with debloating on and off, alternating, in the same run.
+ * unthrottled word count and a flatMap emitting 1M records from one input
+ * (test/jobs/flatmap-burst.ts) with debloating on and off, alternating, in the same run.
  * BENCH_BACKPRESSURE_SECONDS (default 20) bounds each checkpoint run, BENCH_BACKPRESSURE_MICROS
  * (default 1000) sets the work per record, BENCH_RUNS the word-count runs.
  */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '@weir/cli';
 import { submitDetached } from './submit.js';
 
 const DEBLOAT_ENV = 'WEIR_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_ENABLED';
+/** records the flatMap emits for its one input (BENCH_BACKPRESSURE_BURST) */
+const BURST = Number(process.env.BENCH_BACKPRESSURE_BURST ?? 1_000_000);
 
 export interface CheckpointRun {
   completed: number[];
@@ -122,6 +126,49 @@ async function wordCount(
 }
 
 /**
+ * One run of test/jobs/flatmap-burst.ts on `cluster`: a flatMap emitting `n` records (220 bytes
+ * each) for its single input, keyed to a count; records/s from the job's start and end.
+ */
+async function flatMapBurst(root: string, cluster: LocalCluster, n: number, out: string): Promise<number> {
+  const client = await ClusterClient.connect(cluster.jobManagerAddress);
+  try {
+    const jobId = await submitDetached(path.join(root, 'test/jobs/flatmap-burst.ts'), {
+      jobmanager: cluster.jobManagerAddress,
+      args: ['1', String(n), out],
+    });
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const d = await client.status(jobId);
+      if (d.status === 'JOB_FINISHED') {
+        // every emitted record reached the keyed count (chained with the sink)
+        if (Number(d.recordsOut) !== n)
+          throw new Error(`flatMap burst: ${d.recordsOut} records reached the count, not ${n}`);
+        return n / ((Number(d.endTime) - Number(d.startTime)) / 1000);
+      }
+      if (d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED')
+        throw new Error(`flatMap burst ended ${d.status}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** The same flatMap and keyed count in one loop of one process (the baseline). */
+function flatMapBurstLoop(n: number): number {
+  const pad = 'x'.repeat(200);
+  const counts = new Map<number, [number, number]>();
+  const t0 = performance.now();
+  const out: Array<{ input: number; j: number; pad: string }> = [];
+  for (let j = 0; j < n; j++) out.push({ input: 0, j, pad });
+  for (const r of out) {
+    const c = counts.get(r.j % 2) ?? [0, 0];
+    counts.set(r.j % 2, [c[0] + 1, c[1] + r.j]);
+  }
+  if (counts.get(0)![0] !== Math.ceil(n / 2)) throw new Error('flatMap burst loop miscounted');
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/**
  * BENCH_BACKPRESSURE_TARGETS=20,100,500: the slow job at BENCH_BACKPRESSURE_SWEEP_MICROS (default
  * 50) per record under each debloating target, for choosing the default: checkpoint duration
  * against the slow operator's records/s (too small a target starves it).
@@ -167,11 +214,19 @@ export async function backpressureBench(root: string, runs: number): Promise<voi
     const without = await slowKeyedCheckpoints(root, off, micros, seconds, 'debloating off');
     const rateOn: number[] = [];
     const rateOff: number[] = [];
+    const burstOn: number[] = [];
+    const burstOff: number[] = [];
+    const burstLoop: number[] = [];
+    const burstOut = path.join(root, 'bench/.tmp-burst');
     for (let i = 0; i < runs; i++) {
-      process.stderr.write(`\r\x1b[2K  word count ${i + 1}/${runs}, debloating on and off`);
+      process.stderr.write(`\r\x1b[2K  word count and flatMap burst ${i + 1}/${runs}, debloating on and off`);
       rateOn.push(await wordCount(root, on, lines, WORDS_PER_LINE));
       rateOff.push(await wordCount(root, off, lines, WORDS_PER_LINE));
+      burstOn.push(await flatMapBurst(root, on, BURST, path.join(burstOut, `on-${i}`)));
+      burstOff.push(await flatMapBurst(root, off, BURST, path.join(burstOut, `off-${i}`)));
+      burstLoop.push(flatMapBurstLoop(BURST));
     }
+    rmSync(burstOut, { recursive: true, force: true });
     process.stderr.write('\n');
     const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
     console.log('');
@@ -194,6 +249,16 @@ export async function backpressureBench(root: string, runs: number): Promise<voi
     console.log(
       `buffer debloating costs the word count ${((1 - median(rateOn) / median(rateOff)) * 100).toFixed(1)}%`,
     );
+    console.log('');
+    console.log(
+      `| flatMap emitting ${fmt(BURST)} records (220 bytes) for one input -> keyed count, p=2, median of ${runs} | records/s | runs |`,
+    );
+    console.log('|---|---:|---|');
+    console.log(
+      `| single-process loop (baseline) | ${fmt(median(burstLoop))} | ${burstLoop.map(fmt).join(', ')} |`,
+    );
+    console.log(`| buffer debloating on | ${fmt(median(burstOn))} | ${burstOn.map(fmt).join(', ')} |`);
+    console.log(`| buffer debloating off | ${fmt(median(burstOff))} | ${burstOff.map(fmt).join(', ')} |`);
   } finally {
     await on.stop();
     await off?.stop();
