@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '@weir/cli';
-import { submitDetached } from './submit.js';
+import { runToEnd, submitDetached } from './submit.js';
 
 const DEBLOAT_ENV = 'WEIR_TASKMANAGER_NETWORK_MEMORY_BUFFER_DEBLOAT_ENABLED';
 /** records the flatMap emits for its one input (BENCH_BACKPRESSURE_BURST) */
@@ -101,28 +101,16 @@ async function wordCount(
   lines: number,
   wordsPerLine: number,
 ): Promise<number> {
-  const client = await ClusterClient.connect(cluster.jobManagerAddress);
-  try {
-    const jobId = await submitDetached(path.join(root, 'bench/jobs/wordcount.ts'), {
-      jobmanager: cluster.jobManagerAddress,
-      args: [String(lines)],
-    });
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 250));
-      const d = await client.status(jobId);
-      if (d.status === 'JOB_FINISHED') {
-        if (Number(d.recordsOut) !== lines * wordsPerLine)
-          throw new Error(
-            `word count: the sink received ${d.recordsOut} records, expected ${lines * wordsPerLine}`,
-          );
-        return (lines * wordsPerLine) / ((Number(d.endTime) - Number(d.startTime)) / 1000);
-      }
-      if (d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED')
-        throw new Error(`word count ended ${d.status}`);
-    }
-  } finally {
-    client.close();
-  }
+  const { details, seconds } = await runToEnd(
+    path.join(root, 'bench/jobs/wordcount.ts'),
+    { jobmanager: cluster.jobManagerAddress, args: [String(lines)] },
+    'word count',
+  );
+  if (Number(details.recordsOut) !== lines * wordsPerLine)
+    throw new Error(
+      `word count: the sink received ${details.recordsOut} records, expected ${lines * wordsPerLine}`,
+    );
+  return (lines * wordsPerLine) / seconds;
 }
 
 /**
@@ -130,27 +118,15 @@ async function wordCount(
  * each) for its single input, keyed to a count; records/s from the job's start and end.
  */
 async function flatMapBurst(root: string, cluster: LocalCluster, n: number, out: string): Promise<number> {
-  const client = await ClusterClient.connect(cluster.jobManagerAddress);
-  try {
-    const jobId = await submitDetached(path.join(root, 'test/jobs/flatmap-burst.ts'), {
-      jobmanager: cluster.jobManagerAddress,
-      args: ['1', String(n), out],
-    });
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 250));
-      const d = await client.status(jobId);
-      if (d.status === 'JOB_FINISHED') {
-        // every emitted record reached the keyed count (chained with the sink)
-        if (Number(d.recordsOut) !== n)
-          throw new Error(`flatMap burst: ${d.recordsOut} records reached the count, not ${n}`);
-        return n / ((Number(d.endTime) - Number(d.startTime)) / 1000);
-      }
-      if (d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED')
-        throw new Error(`flatMap burst ended ${d.status}`);
-    }
-  } finally {
-    client.close();
-  }
+  const { details, seconds } = await runToEnd(
+    path.join(root, 'test/jobs/flatmap-burst.ts'),
+    { jobmanager: cluster.jobManagerAddress, args: ['1', String(n), out] },
+    'flatMap burst',
+  );
+  // every emitted record reached the keyed count (chained with the sink)
+  if (Number(details.recordsOut) !== n)
+    throw new Error(`flatMap burst: ${details.recordsOut} records reached the count, not ${n}`);
+  return n / seconds;
 }
 
 /** The same flatMap and keyed count in one loop of one process (the baseline). */

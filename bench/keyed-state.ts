@@ -14,35 +14,22 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rmSync } from 'node:fs';
-import { ClusterClient } from '../packages/client/src/index.js';
 import { LocalCluster } from '@weir/cli';
-import { submitDetached } from './submit.js';
+import { runToEnd } from './submit.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** Runs the job to its end; records/s between its start and end. */
 async function run(cluster: LocalCluster, here: string, args: string[], label: string): Promise<number> {
-  const client = await ClusterClient.connect(cluster.jobManagerAddress);
-  try {
-    const jobId = await submitDetached(path.join(here, 'jobs', 'keyed-count.ts'), {
-      jobmanager: cluster.jobManagerAddress,
-      args,
-    });
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 500));
-      const d = await client.status(jobId);
-      process.stderr.write(`\r\x1b[2K  ${label}: ${d.recordsIn} records`);
-      if (d.status === 'JOB_FINISHED') {
-        process.stderr.write('\n');
-        return Number(d.recordsIn) / ((Number(d.endTime) - Number(d.startTime)) / 1000);
-      }
-      if (d.status === 'JOB_FAILED' || d.status === 'JOB_CANCELED')
-        throw new Error(`${label}: ${d.status} ${d.failureCause ?? ''}`);
-    }
-  } finally {
-    client.close();
-  }
+  const { details, seconds } = await runToEnd(
+    path.join(here, 'jobs', 'keyed-count.ts'),
+    { jobmanager: cluster.jobManagerAddress, args },
+    label,
+    { pollMs: 500, onPoll: (d) => process.stderr.write(`\r\x1b[2K  ${label}: ${d.recordsIn} records`) },
+  );
+  process.stderr.write('\n');
+  return Number(details.recordsIn) / seconds;
 }
 
 async function withCluster<T>(

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { fileChunks } from './file-chunks.js';
 import { Worker } from 'node:worker_threads';
+import { fileChunks } from './file-chunks.js';
 
 /**
  * SHA-256 of streamed checkpoint files on a thread of its own. Hashing runs at about 2 GB/s,
