@@ -133,8 +133,8 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
   test('threads that start their hashing workers at once all hash: none loses the garbage collector to another', () => {
     // Each thread's hashing worker turns the process-wide --expose-gc on and off to take gc; two
     // starting together cleared it under each other ("gc is not defined" failed a savepoint of 4
-    // subtasks in CI, 7-12 of 80 streams here). 2 rounds of 8 threads, as 8 slots start (5 rounds
-    // found no more than 2 do; each thread loads TypeScript, about 0.6 s).
+    // subtasks in CI, 7-12 of 80 streams here). 2 rounds of 8 threads, as 8 slots start: at that
+    // rate 16 streams all hashing shows the race gone (each thread loads TypeScript, about 0.6 s).
     const out = inOwnProcess(
       `import { Worker } from 'node:worker_threads';
          const main = new URL('./test/helpers/hashing-thread-main.ts', 'file://' + process.cwd() + '/');
