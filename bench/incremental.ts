@@ -118,6 +118,8 @@ export async function incrementalCheckpoints(here: string): Promise<void> {
   Object.assign(process.env, s3.env);
   // the cluster's processes read these variables at start-up; this one reads the checkpoints too
   configureS3Storage(resolveConfig({ env: process.env }).settings);
+  // the canonical formats: native checkpoints (the default) take the place of both
+  process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS = 'false';
   const cluster = new LocalCluster({
     taskManagers: 2,
     slots: 1,
@@ -125,7 +127,7 @@ export async function incrementalCheckpoints(here: string): Promise<void> {
     dir: path.join(here, '.tmp-incremental'),
     jobStore: false,
   });
-  await cluster.start();
+  await cluster.start().finally(() => delete process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS);
   let full: Run;
   let incr: Run;
   try {

@@ -112,7 +112,8 @@ async function measure(here: string, mode: Mode, keys: number): Promise<LargeRec
     jobStore: false,
     securityArgs: [
       ...(local ? ['-D', 'state.backend.local-recovery=true'] : []),
-      ...(NATIVE ? ['-D', 'state.backend.rocksdb.native-checkpoints=true'] : []),
+      '-D',
+      `state.backend.rocksdb.native-checkpoints=${NATIVE}`,
     ],
     // the killed TaskManager's id and local state go to a process started ahead
     standbyTaskManager: mode === 'local',

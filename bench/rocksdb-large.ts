@@ -72,7 +72,7 @@ export async function rocksdbLarge(here: string): Promise<void> {
   const processBudget = PROCESS ? parseMb(PROCESS, 'BENCH_PROCESS') : undefined;
   if (PROCESS) process.env.WEIR_TASKMANAGER_MEMORY_PROCESS_SIZE = PROCESS;
   else process.env.WEIR_TASKMANAGER_MEMORY_MANAGED_SIZE = MANAGED;
-  if (NATIVE) process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS = 'true';
+  process.env.WEIR_STATE_BACKEND_ROCKSDB_NATIVE_CHECKPOINTS = String(NATIVE);
   const cluster = new LocalCluster({
     taskManagers: 1,
     slots: 1,

@@ -63,7 +63,7 @@ for (const native of [false, true])
     let client: ClusterClient;
     let s3client: S3Client;
     const work = tempDir();
-    const extra = native ? ['-D', 'state.backend.rocksdb.native-checkpoints=true'] : [];
+    const extra = ['-D', `state.backend.rocksdb.native-checkpoints=${native}`];
 
     before(async () => {
       s3 = await new TestS3Server().start();

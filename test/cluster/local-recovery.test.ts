@@ -131,7 +131,10 @@ for (const [backend, variant] of [
           '-D',
           `state.backend=${backend}`,
           ...(standby ? ['--standby-taskmanager'] : []),
-          ...(variant === 'native' ? ['-D', 'state.backend.rocksdb.native-checkpoints=true'] : []),
+          // the standby variant keeps RocksDB's canonical format covered
+          ...(backend === 'rocksdb'
+            ? ['-D', `state.backend.rocksdb.native-checkpoints=${variant === 'native'}`]
+            : []),
         ],
       }).start();
     });

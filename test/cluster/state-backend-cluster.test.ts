@@ -41,9 +41,12 @@ function databases(stateRoot: string): string[] {
   if (!existsSync(stateRoot)) return [];
   return readdirSync(stateRoot).flatMap((tm) => {
     const dir = path.join(stateRoot, tm);
-    return readdirSync(dir)
-      .filter((d) => existsSync(path.join(dir, d, 'CURRENT')))
-      .map((d) => path.join(dir, d));
+    return (
+      readdirSync(dir)
+        // a task's database, not the hard-linked copy a native checkpoint uploads (<database>-chk-<n>-<id>)
+        .filter((d) => /_attempt_\d+_[0-9a-f]{8}$/.test(d) && existsSync(path.join(dir, d, 'CURRENT')))
+        .map((d) => path.join(dir, d))
+    );
   });
 }
 

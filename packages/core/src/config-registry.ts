@@ -261,7 +261,7 @@ export const CONFIG_OPTIONS = [
     bool,
     'true or false',
     "RocksDB checkpoints upload the database's own files (Flink's incremental RocksDB checkpoints): only table files the last completed checkpoint did not have, and a restore at the same parallelism downloads and opens the database instead of writing every row again; savepoints stay in the canonical format",
-    { default: false },
+    { default: true },
   ),
   o(
     'taskmanager.state.local.root-dirs',
