@@ -1,6 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -14,7 +14,9 @@ import {
 } from '../../packages/core/src/index.js';
 import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
+import { restoreFullBatch } from '../../packages/taskmanager/src/state/incremental-snapshot.js';
 import {
+  MAX_LOG_PARTS,
   downloadNativeCheckpoint,
   uploadNativeCheckpoint,
 } from '../../packages/taskmanager/src/state/rocksdb/native-checkpoint.js';
@@ -270,7 +272,7 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
       },
       checkpointId: 2,
       keyGroups: [0, MAX_P - 1],
-      previous: new Map([kept, resized].map((f) => [f.name, f])),
+      previous: new Map([kept, resized].map((f) => [f.name, [f]])),
       write: async (name, file, size) => {
         assert.equal(file, path.join(staged, name));
         written.push(name);
@@ -293,8 +295,190 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     assert.equal(h.fullSize, 95);
   });
 
+  test('a log the previous checkpoint uploaded is referenced in its parts and only its tail is written; a log that shrank or an unknown one is written whole', async () => {
+    const staged = tempDir('weir-native-staged-');
+    const content: Record<string, Buffer> = {
+      '000010.log': Buffer.from(Array.from({ length: 100 }, (_, i) => i)),
+      '000011.log': Buffer.alloc(30, 2),
+      '000012.log': Buffer.alloc(25, 3),
+      '000013.log': Buffer.alloc(40, 4),
+      '000014.log': Buffer.alloc(MAX_LOG_PARTS + 4, 5),
+    };
+    for (const [name, data] of Object.entries(content)) writeFileSync(path.join(staged, name), data);
+    const part = (name: string, size: number, id: number, n = 0) => ({
+      name,
+      path: `shared/${id}-${name}-${n}`,
+      size,
+      sha256: `${name}-${n}`,
+      checkpointId: id,
+    });
+    // 000010.log: two parts so far (60 + 20 bytes), now 90; 000011.log: as long as before;
+    // 000012.log: 30 bytes before, 25 now (not a continuation)
+    const previous = new Map([
+      ['000010.log', [part('000010.log', 60, 1), part('000010.log', 20, 2, 1)]],
+      ['000011.log', [part('000011.log', 30, 2)]],
+      ['000012.log', [part('000012.log', 30, 2)]],
+      // as many parts as a log may have: written whole again
+      ['000014.log', Array.from({ length: MAX_LOG_PARTS }, (_, n) => part('000014.log', 1, 2, n))],
+    ]);
+    const written = new Map<string, Buffer>();
+    const h = await uploadNativeCheckpoint({
+      staged,
+      meta: {
+        checkpointId: 3,
+        maxParallelism: MAX_P,
+        sequence: '9',
+        states: [['count', 'value']],
+        files: [
+          ['000010.log', 90],
+          ['000011.log', 30],
+          ['000012.log', 25],
+          ['000013.log', 40],
+          ['000014.log', MAX_LOG_PARTS + 4],
+        ],
+      },
+      checkpointId: 3,
+      keyGroups: [0, MAX_P - 1],
+      previous,
+      write: async (name, file, size) => {
+        const bytes = readFileSync(file);
+        assert.equal(bytes.length, size, `${file}: a file of exactly the bytes to write`);
+        written.set(name, bytes);
+        return { path: `shared/3-${name}`, size, sha256: name };
+      },
+      isClosed: () => false,
+    });
+    // the tail of 000010.log: bytes 80..89
+    assert.deepEqual(written.get('000010.log'), content['000010.log']!.subarray(80, 90));
+    assert.deepEqual(
+      [...written.keys()].sort(),
+      ['000010.log', '000012.log', '000013.log', '000014.log'],
+      'the unchanged log is not written again',
+    );
+    assert.deepEqual(
+      h.files.map((f) => [f.name, f.size, f.checkpointId]),
+      [
+        ['000010.log', 60, 1],
+        ['000010.log', 20, 2],
+        ['000010.log', 10, 3],
+        ['000011.log', 30, 2],
+        ['000012.log', 25, 3],
+        ['000013.log', 40, 3],
+        ['000014.log', MAX_LOG_PARTS + 4, 3],
+      ],
+    );
+    assert.equal(h.checkpointedSize, 10 + 25 + 40 + MAX_LOG_PARTS + 4);
+    assert.equal(h.fullSize, 90 + 30 + 25 + 40 + MAX_LOG_PARTS + 4);
+    // the restore joins the parts in order, whatever order they arrive in
+    const stored = new Map<string, Buffer>([
+      ['shared/1-000010.log-0', content['000010.log']!.subarray(0, 60)],
+      ['shared/2-000010.log-1', content['000010.log']!.subarray(60, 80)],
+      ['shared/3-000010.log', content['000010.log']!.subarray(80, 90)],
+      ['shared/2-000011.log-0', content['000011.log']!],
+      ['shared/3-000012.log', content['000012.log']!],
+      ['shared/3-000013.log', content['000013.log']!],
+      ['shared/3-000014.log', content['000014.log']!],
+    ]);
+    const dbDir = path.join(tempDir('weir-native-restore-'), 'db');
+    let delay = 30;
+    await downloadNativeCheckpoint(h, dbDir, async (f) => {
+      // the first part of a log arrives last
+      await new Promise((r) => setTimeout(r, (delay = Math.max(0, delay - 10))));
+      return stored.get(f.path)!;
+    });
+    for (const [name, data] of Object.entries(content))
+      assert.deepEqual(
+        readFileSync(path.join(dbDir, name)),
+        data.subarray(
+          0,
+          h.files.filter((f) => f.name === name).reduce((n, f) => n + f.size, 0),
+        ),
+        name,
+      );
+  });
+
+  test('a database checkpointed twice while its log grows: the second checkpoint uploads only the tail of the log, and restores to exactly its state', async () => {
+    const s = storage();
+    const a = await native();
+    const count = new ValueStateDescriptor<number>('n');
+    // few writes, so the log outlives both checkpoints (no memtable flush in between)
+    const round = (r: number): void => {
+      const c = a.getState(count);
+      for (let k = 0; k < 300; k++) {
+        a.setCurrentKey(k);
+        c.update(k * 10 + r);
+      }
+    };
+    round(1);
+    const h1 = await checkpoint(a, s, 1);
+    a.notifyCheckpointComplete(1);
+    round(2);
+    const h2 = await checkpoint(a, s, 2);
+    const logs1 = h1.files.filter((f) => f.name.endsWith('.log'));
+    const continued = logs1.find((l) => h2.files.filter((f) => f.name === l.name).length === 2);
+    assert.ok(
+      continued,
+      `a log of checkpoint 1 in two parts in checkpoint 2: ${h2.files.map((f) => `${f.name}@${f.checkpointId}:${f.size}`).join(', ')}`,
+    );
+    const [first, tail] = h2.files.filter((f) => f.name === continued.name);
+    assert.deepEqual(first, continued, 'the part checkpoint 1 uploaded is referenced');
+    assert.equal(tail!.checkpointId, 2);
+    const logs2 = h2.files.filter((f) => f.name.endsWith('.log'));
+    const logBytes = logs2.reduce((n, f) => n + f.size, 0);
+    const uploaded = logs2.filter((f) => f.checkpointId === 2).reduce((n, f) => n + f.size, 0);
+    assert.ok(
+      uploaded <= logBytes - continued.size,
+      `checkpoint 2 uploaded ${uploaded} bytes of logs, at most their ${logBytes} less the ${continued.size} referenced`,
+    );
+    round(3); // after both: in neither
+    for (const [h, r] of [
+      [h2, 2],
+      [h1, 1],
+    ] as const) {
+      const b = await native();
+      await b.restoreNative([h], new KeyGroupRange(0, MAX_P - 1), read(s), true);
+      const c = b.getState(count);
+      for (let k = 0; k < 300; k++) {
+        b.setCurrentKey(k);
+        assert.equal(c.value(), k * 10 + r, `checkpoint ${h === h2 ? 2 : 1}, key ${k}`);
+      }
+    }
+  });
+
   test('a backend without native checkpoints takes none', async () => {
     const plain = await backends.rocks();
     assert.equal(plain.snapshotNative(1, MAX_P), undefined);
+  });
+
+  test('the setting changed between runs (native checkpoints became the default): a canonical checkpoint restores into a backend taking native ones, and its native checkpoint into one taking canonical ones', async () => {
+    // a run of the old default: a canonical full checkpoint of rounds 0 and 1
+    const canonical = await backends.rocks({ maxBufferedEntries: 5_000 });
+    writeRound(canonical, 0);
+    writeRound(canonical, 1);
+    const full = await canonical.snapshot(MAX_P)();
+    assert.ok(full, 'the canonical checkpoint holds the state');
+    // the next run takes native checkpoints: restored from the canonical batches, one more round
+    const upgraded = await native();
+    for (const [off, len] of Object.values(full.index))
+      restoreFullBatch(upgraded, full.kinds, full.data.subarray(off, off + len));
+    assertRounds(upgraded, 1);
+    writeRound(upgraded, 2);
+    const s = storage();
+    const h = await checkpoint(upgraded, s, 7);
+    assert.equal(h.format, 'rocksdb-native');
+    // written after the native checkpoint: not in it
+    writeRound(upgraded, 3);
+    // and back: a backend without native checkpoints restores the native one, then takes a
+    // canonical checkpoint that holds the same state
+    const back = await backends.rocks({ maxBufferedEntries: 5_000 });
+    await back.restoreNative([h], new KeyGroupRange(0, MAX_P - 1), read(s), true);
+    assertRounds(back, 2);
+    assert.equal(back.snapshotNative(8, MAX_P), undefined, 'it takes canonical checkpoints from here');
+    const again = await back.snapshot(MAX_P)();
+    assert.ok(again);
+    const last = await backends.rocks();
+    for (const [off, len] of Object.values(again.index))
+      restoreFullBatch(last, again.kinds, again.data.subarray(off, off + len));
+    assertRounds(last, 2);
   });
 });

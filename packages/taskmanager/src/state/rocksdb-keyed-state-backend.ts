@@ -80,9 +80,9 @@ import {
   copyRows,
   downloadNativeCheckpoint,
   openNative,
-  tablesOf,
+  uploadedFilesOf,
   uploadNativeCheckpoint,
-  type UploadedTables,
+  type UploadedFiles,
 } from './rocksdb/native-checkpoint.js';
 import { ReadCache } from './rocksdb/read-cache.js';
 import {
@@ -221,9 +221,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly pendingChains = new Map<number, Chains>();
   private lastCompleted = 0;
   // ---- native checkpoints
-  /** the table files of the last completed native checkpoint: the next one references these */
-  private uploadedTables: UploadedTables = new Map();
-  private readonly pendingTables = new Map<number, UploadedTables>();
+  /** the table files and logs of the last completed native checkpoint: the next one references these */
+  private uploadedFiles: UploadedFiles = new Map();
+  private readonly pendingFiles = new Map<number, UploadedFiles>();
   /** directories of linked files (a native checkpoint's) and downloads, removed on disposal */
   private readonly scratchDirs = new Set<string>();
 
@@ -924,7 +924,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       },
       () => db.getProperty('rocksdb.current-super-version-number'),
     );
-    const previous = this.uploadedTables;
+    const previous = this.uploadedFiles;
     let called = false;
     return (write) => {
       if (called) throw new Error('A snapshot can be materialized only once');
@@ -939,7 +939,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         isClosed: this.isClosed,
       })
         .then((handle) => {
-          this.pendingTables.set(checkpointId, tablesOf(handle));
+          this.pendingFiles.set(checkpointId, uploadedFilesOf(handle));
           return handle;
         })
         .finally(() => {
@@ -973,7 +973,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       this.db = await openNative(dbDir, this.opts, only);
       for (const [name, kind] of only.states) this.register(name, kind);
       this.replacedDatabase();
-      if (own) this.uploadedTables = tablesOf(only);
+      if (own) this.uploadedFiles = uploadedFilesOf(only);
       return;
     }
     // rescaled (or states registered first with other ids): the rows of this subtask's key
@@ -1020,10 +1020,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       dropLocalCheckpoints(root, (id) => id < checkpointId);
       this.recoverLocal(root, checkpointId);
     }
-    const tables = this.pendingTables.get(checkpointId);
+    const tables = this.pendingFiles.get(checkpointId);
     if (tables) {
-      this.uploadedTables = tables;
-      for (const id of this.pendingTables.keys()) if (id <= checkpointId) this.pendingTables.delete(id);
+      this.uploadedFiles = tables;
+      for (const id of this.pendingFiles.keys()) if (id <= checkpointId) this.pendingFiles.delete(id);
     }
     if (!this.incremental || checkpointId <= this.lastCompleted) return;
     const chains = this.pendingChains.get(checkpointId);
@@ -1039,7 +1039,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const root = this.opts.localCheckpoints;
     if (root !== undefined) dropLocalCheckpoints(root, (id) => id === checkpointId);
     this.pendingChains.delete(checkpointId);
-    this.pendingTables.delete(checkpointId);
+    this.pendingFiles.delete(checkpointId);
   }
 
   /**

@@ -1,5 +1,14 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
 import type { LocalFileWriter } from '../keyed-state-backend.js';
 import { NO_OPTIONS, forEachInRange, openAtSequence, writeBatch, type RocksDB } from './binding.js';
@@ -12,16 +21,47 @@ import type { LocalCheckpointMeta } from './local-checkpoint.js';
  * a local checkpoint is (hard links and the recorded sizes of the appended files, see
  * local-checkpoint.ts), instead of reading every row out and writing it again. Table files never
  * change once written, so a checkpoint uploads only the table files the last completed
- * checkpoint did not have and references the others; the MANIFEST, CURRENT, OPTIONS and the
- * write-ahead logs (up to their recorded size) are uploaded by every checkpoint. A restore of
- * the same key groups downloads the files and opens the database: no row is written again.
+ * checkpoint did not have and references the others. Write-ahead logs only grow: a log the last
+ * completed checkpoint uploaded is referenced in the parts that checkpoint listed and only its
+ * tail (up to the recorded size) is uploaded, as one more part of the same name; the restore
+ * joins a log's parts in order. The MANIFEST, CURRENT and OPTIONS are uploaded by every
+ * checkpoint. A restore of the same key groups downloads the files and opens the database: no
+ * row is written again.
  */
 
-/** The table files of an uploaded checkpoint by name: what a later checkpoint may reference. */
-export type UploadedTables = ReadonlyMap<string, RocksDBFileHandle>;
+/**
+ * The table files and write-ahead logs of an uploaded checkpoint by name, each as its parts in
+ * order (a table file has one): what a later checkpoint may reference.
+ */
+export type UploadedFiles = ReadonlyMap<string, readonly RocksDBFileHandle[]>;
 
-export function tablesOf(h: RocksDBNativeKeyedHandle): UploadedTables {
-  return new Map(h.files.filter((f) => f.name.endsWith('.sst')).map((f) => [f.name, f]));
+/**
+ * At most this many parts per log: a log that lives long under few writes would otherwise
+ * gather a part per checkpoint (each one more read at a restore); past it the log is uploaded
+ * whole again, as one part.
+ */
+export const MAX_LOG_PARTS = 16;
+
+const isTable = (name: string): boolean => name.endsWith('.sst');
+const isLog = (name: string): boolean => name.endsWith('.log');
+
+export function uploadedFilesOf(h: RocksDBNativeKeyedHandle): UploadedFiles {
+  const out = new Map<string, RocksDBFileHandle[]>();
+  for (const f of h.files)
+    if (isTable(f.name) || isLog(f.name)) {
+      const parts = out.get(f.name);
+      if (parts) parts.push(f);
+      else out.set(f.name, [f]);
+    }
+  return out;
+}
+
+/** Copies bytes from..to of `file` into `into`, in the streams' chunks (a log's tail is never whole in memory). */
+async function copyRange(file: string, from: number, to: number, into: string): Promise<void> {
+  await pipeline(
+    createReadStream(file, { start: from, end: to - 1 }),
+    createWriteStream(into, { flags: 'wx' }),
+  );
 }
 
 /** Opens a downloaded native checkpoint; throws unless it shows the checkpoint's sequence number. */
@@ -42,39 +82,44 @@ const PARALLEL_UPLOADS = 4;
 
 /**
  * Uploads the staged copy in `staged` (files linked at the synchronous part, sizes in `meta`):
- * table files that `previous` holds under the same name and size are referenced, every other
- * file is written with `write`. Returns the handle.
+ * table files that `previous` holds under the same name and size are referenced, a log that it
+ * holds no longer than now is referenced and only its tail written, every other file is
+ * written with `write`. Returns the handle.
  */
 export async function uploadNativeCheckpoint(o: {
   staged: string;
   meta: LocalCheckpointMeta;
   checkpointId: number;
   keyGroups: [number, number];
-  previous: UploadedTables;
+  previous: UploadedFiles;
   write: LocalFileWriter;
   isClosed: () => boolean;
 }): Promise<RocksDBNativeKeyedHandle> {
-  const files: RocksDBFileHandle[] = new Array(o.meta.files.length);
+  // per staged file its parts, joined in order at the end
+  const parts: RocksDBFileHandle[][] = new Array(o.meta.files.length);
   let uploaded = 0;
-  let full = 0;
   let next = 0;
   let failed: { error: unknown } | undefined;
+  const put = async (name: string, file: string, size: number): Promise<RocksDBFileHandle> => {
+    const h = await o.write(name, file, size);
+    uploaded += h.size;
+    return { ...h, name, checkpointId: o.checkpointId };
+  };
   const upload = async (): Promise<void> => {
     while (next < o.meta.files.length && !failed) {
       const i = next++;
       const [name, size] = o.meta.files[i]!;
       if (o.isClosed()) throw new Error('the RocksDB state backend was disposed during the checkpoint');
-      const table = name.endsWith('.sst');
-      const before = table ? o.previous.get(name) : undefined;
-      let f: RocksDBFileHandle;
-      if (before && before.size === size) f = before;
-      else {
-        const h = await o.write(name, path.join(o.staged, name), size);
-        f = { ...h, name, checkpointId: o.checkpointId };
-        uploaded += h.size;
-      }
-      full += f.size;
-      files[i] = f;
+      const file = path.join(o.staged, name);
+      const before = isTable(name) || isLog(name) ? o.previous.get(name) : undefined;
+      const had = before?.reduce((n, f) => n + f.size, 0) ?? 0;
+      if (before && had === size) parts[i] = [...before];
+      else if (before && isLog(name) && had > 0 && had < size && before.length < MAX_LOG_PARTS) {
+        // the log grew by appends since: the parts uploaded before, then its tail
+        const tail = `${file}.tail`;
+        await copyRange(file, had, size, tail);
+        parts[i] = [...before, await put(name, tail, size - had)];
+      } else parts[i] = [await put(name, file, size)];
     }
   };
   // on a failure the uploads under way finish first: the caller then removes every file
@@ -87,6 +132,7 @@ export async function uploadNativeCheckpoint(o: {
     ),
   );
   if (failed) throw failed.error;
+  const files = parts.flat();
   return {
     format: 'rocksdb-native',
     states: o.meta.states,
@@ -94,7 +140,7 @@ export async function uploadNativeCheckpoint(o: {
     sequence: o.meta.sequence,
     files,
     checkpointedSize: uploaded,
-    fullSize: full,
+    fullSize: files.reduce((n, f) => n + f.size, 0),
   };
 }
 
@@ -104,8 +150,9 @@ const DOWNLOAD_BYTES_IN_FLIGHT = 128 << 20;
 /**
  * Downloads the files of a native checkpoint into `dbDir` (created; must not exist), `read`
  * at most `parallel` at a time and at most `budget` bytes at a time (each file verified
- * against its checksum by `read`). On a failure the downloads under way finish, the directory
- * is removed and the first error thrown. Returns the bytes.
+ * against its checksum by `read`); the parts of a log go to their places in it, whichever
+ * arrives first. On a failure the downloads under way finish, the directory is removed and the
+ * first error thrown. Returns the bytes.
  */
 export async function downloadNativeCheckpoint(
   h: RocksDBNativeKeyedHandle,
@@ -115,6 +162,14 @@ export async function downloadNativeCheckpoint(
   budget = DOWNLOAD_BYTES_IN_FLIGHT,
 ): Promise<number> {
   mkdirSync(dbDir, { recursive: true });
+  // each entry's place in its file: the sizes of the parts of the same name before it
+  const offsets = new Array<number>(h.files.length);
+  const lengths = new Map<string, number>();
+  h.files.forEach((f, i) => {
+    offsets[i] = lengths.get(f.name) ?? 0;
+    lengths.set(f.name, offsets[i]! + f.size);
+  });
+  const created = new Set<string>();
   let next = 0;
   let bytes = 0;
   let running = 0;
@@ -128,14 +183,22 @@ export async function downloadNativeCheckpoint(
         running < parallel &&
         (running === 0 || inFlight + h.files[next]!.size <= budget)
       ) {
-        const f = h.files[next++]!;
+        const i = next++;
+        const f = h.files[i]!;
         running++;
         inFlight += f.size;
         read(f)
           .then((data) => {
             if (data.byteLength !== f.size)
               throw new Error(`${f.path} has ${data.byteLength} bytes, its checkpoint recorded ${f.size}`);
-            writeFileSync(path.join(dbDir, f.name), data, { flag: 'wx' });
+            // the first part to arrive creates the file (a name twice in one directory fails)
+            const fd = openSync(path.join(dbDir, f.name), created.has(f.name) ? 'r+' : 'wx');
+            created.add(f.name);
+            try {
+              writeSync(fd, data, 0, data.byteLength, offsets[i]!);
+            } finally {
+              closeSync(fd);
+            }
             bytes += data.byteLength;
           })
           .catch((error: unknown) => {
