@@ -61,8 +61,9 @@ export interface RocksDBFileHandle extends SharedFileHandle {
  * file: table files never change, so a later checkpoint references those it still has; the
  * others (MANIFEST, CURRENT, OPTIONS, the write-ahead logs up to the checkpoint) are written by
  * each checkpoint anew, except that a log a later checkpoint finds longer is referenced and
- * only its tail written: `files` then lists the log's parts in order, under one name. Restored at the same key groups by opening the database; otherwise its
- * rows of the new subtask's key groups are copied out.
+ * only its tail written: `files` then lists the log's parts in order, under one name. Restored
+ * at the same key groups by opening the database; otherwise its rows of the new subtask's key
+ * groups are copied out.
  */
 export interface RocksDBNativeKeyedHandle {
   format: 'rocksdb-native';

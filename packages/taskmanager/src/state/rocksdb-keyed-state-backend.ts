@@ -1020,9 +1020,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       dropLocalCheckpoints(root, (id) => id < checkpointId);
       this.recoverLocal(root, checkpointId);
     }
-    const tables = this.pendingFiles.get(checkpointId);
-    if (tables) {
-      this.uploadedFiles = tables;
+    const files = this.pendingFiles.get(checkpointId);
+    if (files) {
+      this.uploadedFiles = files;
       for (const id of this.pendingFiles.keys()) if (id <= checkpointId) this.pendingFiles.delete(id);
     }
     if (!this.incremental || checkpointId <= this.lastCompleted) return;
