@@ -77,7 +77,8 @@ export function untilJobFinished(
 
 /**
  * `weir cancel JOB --savepoint DIR` (it must succeed), then waits for CANCELED; gives the
- * savepoint's path and the job's final details.
+ * savepoint's path and the job's final details. Waits first for every task to run: a savepoint
+ * is refused while one is still deploying (records can flow before the last task runs).
  */
 export async function cancelWithSavepoint(
   cluster: TestCluster,
@@ -85,6 +86,11 @@ export async function cancelWithSavepoint(
   jobId: string,
   dir: string,
 ): Promise<{ savepoint: string; details: JobDetails__Output }> {
+  await until('every task running', async () =>
+    (await client.status(jobId)).vertices.every((v) => v.subtasks.every((t) => t.state === 'RUNNING'))
+      ? true
+      : undefined,
+  );
   const c = await weir(['cancel', jobId, '--savepoint', dir, '--jobmanager', cluster.address]);
   assert.equal(c.code, 0, c.stderr);
   const savepoint = /Savepoint completed: (.+)/

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import {
   FileCheckpointStorage,
@@ -334,6 +334,32 @@ describe('S3 write() of a whole buffer: the same uploads as writeStream', () => 
       }
     } finally {
       await proxy.stop();
+    }
+  });
+
+  test('a buffer of 12 MiB (one part: a 1M-key heap snapshot) goes to the socket in writes of at most 256 KiB, not in one', async () => {
+    // every socket write of the process during the upload (the request's head, then its body)
+    const writes: number[] = [];
+    const original = net.Socket.prototype.write;
+    net.Socket.prototype.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]) {
+      if (chunk instanceof Uint8Array) writes.push(chunk.byteLength);
+      return (original as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof original;
+    try {
+      const storage = storageAt('s3://weir/socket-writes', s3.port);
+      storage.writePartSize = 16 * MiB;
+      const data = randomBytes(12 * MiB);
+      const h = await storage.write('job/chk-1/op/0', data);
+      assert.equal(h.size, data.byteLength);
+      const body = writes.filter((n) => n >= 1024);
+      assert.ok(
+        body.reduce((a, b) => a + b, 0) >= data.byteLength,
+        `the body went through the socket (${writes.length} writes)`,
+      );
+      assert.ok(Math.max(...writes) <= 256 * 1024, `largest socket write ${Math.max(...writes)} bytes`);
+      assert.ok((await storage.read('job/chk-1/op/0', h.sha256)).equals(data));
+    } finally {
+      net.Socket.prototype.write = original;
     }
   });
 

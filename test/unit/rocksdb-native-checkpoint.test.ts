@@ -18,6 +18,7 @@ import { restoreFullBatch } from '../../packages/taskmanager/src/state/increment
 import {
   MAX_LOG_PARTS,
   downloadNativeCheckpoint,
+  tablesStillIn,
   uploadNativeCheckpoint,
 } from '../../packages/taskmanager/src/state/rocksdb/native-checkpoint.js';
 import { tempDir } from '../helpers/cli.js';
@@ -448,6 +449,87 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
   test('a backend without native checkpoints takes none', async () => {
     const plain = await backends.rocks();
     assert.equal(plain.snapshotNative(1, MAX_P), undefined);
+  });
+
+  test('restored from a local copy (local recovery): the next checkpoint references the table files of the restored checkpoint that the database still has, instead of uploading the database again', async () => {
+    const s = storage();
+    const root = tempDir('weir-native-local-');
+    const withCopies = (): Promise<RocksDBKeyedStateBackend> =>
+      backends.rocks({
+        nativeCheckpoints: [0, MAX_P - 1],
+        localCheckpoints: root,
+        maxBufferedEntries: 5_000,
+      });
+    const a = await withCopies();
+    writeRound(a, 0);
+    writeRound(a, 1);
+    // as the task's synchronous part does it: the native checkpoint's files, then the local copy
+    const h1 = await checkpoint(a, s, 1);
+    assert.equal(a.keepLocalCheckpoint(1), undefined);
+    a.notifyCheckpointComplete(1);
+    writeRound(a, 2); // after the checkpoint: not in it
+    const tables = (h: RocksDBNativeKeyedHandle): RocksDBFileHandle[] =>
+      h.files.filter((f) => f.name.endsWith('.sst'));
+
+    // a restart on the same TaskManager: the copy is opened, and the checkpoint's handle given.
+    // Which of checkpoint 1's table files the database still has depends on the compactions
+    // its opening started; each one it has is the same file, so it is referenced, and every
+    // other table file is one the restored database wrote
+    const b = await withCopies();
+    const r = await b.restoreLocalCheckpoint(1, [h1]);
+    assert.equal(typeof r, 'object', String(r));
+    assertRounds(b, 1);
+    const h2 = await checkpoint(b, s, 2);
+    for (const t of tables(h2)) {
+      const before = tables(h1).find((f) => f.name === t.name && f.size === t.size);
+      if (before) assert.deepEqual(t, before, `${t.name} referenced, not uploaded again`);
+      else assert.equal(t.checkpointId, 2, `${t.name} written by checkpoint 2`);
+    }
+    const c = await native();
+    await c.restoreNative([h2], new KeyGroupRange(0, MAX_P - 1), read(s), false);
+    assertRounds(c, 1);
+
+    // without the handle (as before): the whole database again
+    const d = await withCopies();
+    assert.equal(typeof (await d.restoreLocalCheckpoint(1)), 'object');
+    const h3 = await checkpoint(d, s, 3);
+    assert.equal(h3.checkpointedSize, h3.fullSize);
+    // a handle of other key groups (another subtask's) is not adopted either
+    const e = await withCopies();
+    assert.equal(typeof (await e.restoreLocalCheckpoint(1, [{ ...h1, keyGroups: [0, 63] }])), 'object');
+    const h4 = await checkpoint(e, s, 4);
+    assert.equal(h4.checkpointedSize, h4.fullSize);
+  });
+
+  test('after a local restore only table files of the same name and size in the database are taken as uploaded (a log, another size or a missing file is not)', () => {
+    const dir = tempDir('weir-native-tables-');
+    const file = (name: string, size: number): RocksDBFileHandle => ({
+      name,
+      size,
+      path: `shared/1-${name}`,
+      sha256: '0'.repeat(64),
+      checkpointId: 1,
+    });
+    const h: RocksDBNativeKeyedHandle = {
+      format: 'rocksdb-native',
+      states: [['count', 'value']],
+      keyGroups: [0, MAX_P - 1],
+      sequence: '1',
+      files: [
+        file('000007.sst', 10),
+        file('000008.sst', 5),
+        file('000009.sst', 7),
+        file('000010.log', 4),
+        file('MANIFEST-000005', 3),
+      ],
+      checkpointedSize: 29,
+      fullSize: 29,
+    };
+    writeFileSync(path.join(dir, '000007.sst'), Buffer.alloc(10));
+    writeFileSync(path.join(dir, '000008.sst'), Buffer.alloc(6)); // another size: another file
+    writeFileSync(path.join(dir, '000010.log'), Buffer.alloc(4));
+    writeFileSync(path.join(dir, 'MANIFEST-000005'), Buffer.alloc(3));
+    assert.deepEqual([...tablesStillIn(h, dir)], [['000007.sst', [h.files[0]]]]);
   });
 
   test('the setting changed between runs (native checkpoints became the default): a canonical checkpoint restores into a backend taking native ones, and its native checkpoint into one taking canonical ones', async () => {

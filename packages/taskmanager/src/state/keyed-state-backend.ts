@@ -160,11 +160,13 @@ export interface KeyedStateBackend {
    * Local recovery with a copy of the backend's own files (RocksDB): kept at a checkpoint's
    * synchronous part, after its snapshot (returns why it could not), and restored in place of
    * reading the checkpoint's files (returns undefined when there is none, or why it was not
-   * used; then those are read).
+   * used; then those are read). `native`: the checkpoint's native handles, whose uploaded table
+   * files the next native checkpoint may then reference instead of uploading them again.
    */
   keepLocalCheckpoint?(checkpointId: number): string | undefined;
   restoreLocalCheckpoint?(
     checkpointId: number,
+    native?: readonly RocksDBNativeKeyedHandle[],
   ): Promise<{ bytes: number; recovered: boolean } | string | undefined>;
   /** The restored checkpoint's chains become the base of the next incremental checkpoint. */
   adoptRestoredChains?(

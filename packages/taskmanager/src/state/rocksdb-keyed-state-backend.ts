@@ -80,6 +80,7 @@ import {
   copyRows,
   downloadNativeCheckpoint,
   openNative,
+  tablesStillIn,
   uploadedFilesOf,
   uploadNativeCheckpoint,
   type UploadedFiles,
@@ -838,6 +839,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   async restoreLocalCheckpoint(
     checkpointId: number,
+    native?: readonly RocksDBNativeKeyedHandle[],
   ): Promise<{ bytes: number; recovered: boolean } | string | undefined> {
     const root = this.opts.localCheckpoints;
     if (root === undefined) return undefined;
@@ -866,6 +868,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           this.db = opened.db;
           for (const [name, kind] of meta.states) this.register(name, kind);
           this.replacedDatabase();
+          this.adoptUploadedTables(native, dbDir);
           return { bytes, recovered };
         }
         why = `the local RocksDB checkpoint in ${dir} opened at sequence number ${opened.shown}, not ${meta.sequence} (a write-ahead log is incomplete)`;
@@ -876,6 +879,18 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     rmSync(dbDir, { recursive: true, force: true });
     this.db = await openRocksDB(dbDir, this.opts);
     return why;
+  }
+
+  /**
+   * After a local restore: the next native checkpoint references the table files the restored
+   * checkpoint uploaded and the database still has (without this it uploaded the whole database
+   * again). Only a handle of this subtask's own key groups qualifies.
+   */
+  private adoptUploadedTables(native: readonly RocksDBNativeKeyedHandle[] | undefined, dbDir: string): void {
+    const keyGroups = this.opts.nativeCheckpoints;
+    const only = native?.length === 1 ? native[0]! : undefined;
+    if (keyGroups && only && only.keyGroups[0] === keyGroups[0] && only.keyGroups[1] === keyGroups[1])
+      this.uploadedFiles = tablesStillIn(only, dbDir);
   }
 
   /** Another database's files took this one's place: nothing cached from it holds. */

@@ -52,7 +52,7 @@ export async function restoreKeyedState(
         `Checkpoint ${r.checkpointId} holds the keyed state of operator ${operatorId} as RocksDB's own files (state.backend.rocksdb.native-checkpoints), which the ${backend.type} state backend cannot read: restore it with state.backend: rocksdb (a savepoint taken then restores into either backend)`,
       );
     // with local recovery, a RocksDB backend opens its own copy of the database when it has one
-    const local = localCopies ? await backend.restoreLocalCheckpoint?.(r.checkpointId) : undefined;
+    const local = localCopies ? await backend.restoreLocalCheckpoint?.(r.checkpointId, native) : undefined;
     if (typeof local === 'object') localCopies?.restoredLocalCheckpoint(local.bytes, local.recovered);
     else {
       if (local !== undefined)

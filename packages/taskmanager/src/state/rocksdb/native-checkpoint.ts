@@ -5,6 +5,7 @@ import {
   mkdirSync,
   openSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -53,6 +54,22 @@ export function uploadedFilesOf(h: RocksDBNativeKeyedHandle): UploadedFiles {
       if (parts) parts.push(f);
       else out.set(f.name, [f]);
     }
+  return out;
+}
+
+/**
+ * The table files of `h` that database directory `dir` holds under the same name and size: after
+ * a restore from a local copy of the same checkpoint, the files the next checkpoint may reference
+ * instead of uploading them again. A name cannot stand for other bytes there: the local copy is
+ * taken after the native checkpoint's files in the same synchronous part, so every file the
+ * restored database creates is numbered past those `h` lists. Logs are left out (the restored
+ * database writes new ones).
+ */
+export function tablesStillIn(h: RocksDBNativeKeyedHandle, dir: string): UploadedFiles {
+  const out = new Map<string, RocksDBFileHandle[]>();
+  for (const f of h.files)
+    if (isTable(f.name) && statSync(path.join(dir, f.name), { throwIfNoEntry: false })?.size === f.size)
+      out.set(f.name, [f]);
   return out;
 }
 
