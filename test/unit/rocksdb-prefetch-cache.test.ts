@@ -91,6 +91,67 @@ describe('RocksDB read cache (CLOCK, bounded in bytes)', () => {
     assert.ok(b.size > 0 && a.size < 64);
   });
 
+  test('written entries are the write buffer: never evicted until flushed, kept by clear(), counted apart', () => {
+    const one = entryBytes(0, 1);
+    const c = new ReadCache(one * 20);
+    const m = c.newMap();
+    for (let k = 0; k < 8; k++) assert.ok(c.write(m, k, k), `key ${k} newly written`);
+    assert.equal(c.write(m, 3, 33), undefined, 'written again: not one more to flush');
+    assert.equal(c.dirtyEntries, 8);
+    assert.equal(c.dirtyOverHalf(), false);
+    // read entries push the cache over its bound many times: only they go
+    for (let k = 100; k < 400; k++) c.put(m, k, k);
+    for (let k = 0; k < 8; k++) assert.equal(c.get(m, k), k === 3 ? 33 : k, `written key ${k} kept`);
+    assert.ok(c.bytes <= c.maxBytes, `${c.bytes} within ${c.maxBytes}`);
+    // a read of RocksDB's older value never replaces a written one
+    c.put(m, 5, 'stale');
+    assert.equal(c.get(m, 5), 5);
+    for (let k = 8; k < 11; k++) c.write(m, k, k);
+    assert.equal(c.dirtyOverHalf(), true, '11 written entries of room for 20');
+    c.clear();
+    assert.deepEqual(
+      [...m.keys()].sort((a, b) => Number(a) - Number(b)),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    assert.equal(c.bytes, c.dirtyBytes);
+    // flushed: evictable again, as any entry
+    for (const e of m.values()) c.markClean(e);
+    assert.equal(c.dirtyEntries, 0);
+    assert.equal(c.dirtyBytes, 0);
+    for (let k = 500; k < 600; k++) c.put(m, k, k);
+    assert.equal(c.get(m, 0), undefined, 'evicted once flushed');
+    // a write given the entry a read found: in that entry while it is cached, else a new one
+    c.put(m, 700, 1);
+    const e = c.getEntry(m, 700)!;
+    c.write(m, 700, 2, e);
+    assert.equal(e.v, 2);
+    c.markClean(e);
+    for (let k = 800; k < 900; k++) c.put(m, k, k);
+    assert.equal(m.has(700), false, 'dropped by the hand');
+    assert.ok(c.write(m, 700, 3, e));
+    assert.equal(c.get(m, 700), 3, 'the write went to a cached entry, not the dropped one');
+  });
+
+  test('a write buffer larger than the cache: written entries past half the cache are flushed, every value stays exact', async () => {
+    const b = await rocks({ readCacheBytes: 64 * 1024, maxBufferedEntries: 100_000 });
+    const s = b.getState(new ValueStateDescriptor<[number, string]>('v'));
+    const reads = countReads(b);
+    for (let round = 0; round < 3; round++)
+      for (let k = 0; k < 5_000; k++) {
+        b.setCurrentKey(k);
+        const v = s.value();
+        assert.deepEqual(v, round === 0 ? undefined : [round - 1, `k${k}`], `key ${k} round ${round}`);
+        s.update([round, `k${k}`]);
+      }
+    const cache = (b as unknown as { cache: ReadCache }).cache;
+    assert.ok(cache.bytes <= cache.maxBytes, `${cache.bytes} within ${cache.maxBytes}`);
+    assert.ok(
+      cache.dirtyEntries < 5_000,
+      `flushed before the buffer bound (${cache.dirtyEntries} unflushed)`,
+    );
+    assert.ok(reads.keys >= 5_000, 'later rounds read RocksDB: the cache holds a fraction of the keys');
+  });
+
   test('a byte-bounded backend keeps every value correct while evicting', async () => {
     const b = await rocks({ readCacheBytes: 4096, maxBufferedEntries: 7 });
     const s = b.getState(new ValueStateDescriptor<{ n: number }>('v'));

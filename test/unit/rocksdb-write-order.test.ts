@@ -13,17 +13,27 @@ import { WriteOrder } from '../../packages/taskmanager/src/state/rocksdb/write-o
 
 const MAX_P = 128;
 
+/** The keys in write order, sorted from a Map's keys and from an array (the same order, each key's position kept). */
 function ordered(keys: Array<string | number>): Array<string | number> {
   const dirty = new Map(keys.map((k) => [k, 1] as const));
   const order = new WriteOrder();
-  const n = order.sort(dirty, MAX_P);
-  const out: Array<string | number> = [];
-  for (let i = 0; i < n; i++) {
-    const nk = order.nkAt(i);
-    assert.equal(order.groupAt(i), keyGroupOf(stateKeyPrefix(1, nk, MAX_P)));
-    out.push(nk);
+  const runs: Array<Array<string | number>> = [];
+  for (const given of [dirty, [...dirty.keys()]]) {
+    const n = order.sort(given, MAX_P);
+    const out: Array<string | number> = [];
+    const positions = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      const nk = order.nkAt(i);
+      assert.equal(order.groupAt(i), keyGroupOf(stateKeyPrefix(1, nk, MAX_P)));
+      assert.equal([...dirty.keys()][order.indexAt(i)], nk, `position of ${nk}`);
+      positions.add(order.indexAt(i));
+      out.push(nk);
+    }
+    assert.equal(positions.size, n, 'every position once');
+    runs.push(out);
   }
-  return out;
+  assert.deepEqual(runs[1], runs[0]);
+  return runs[0]!;
 }
 
 describe('RocksDB write order', () => {
@@ -49,6 +59,22 @@ describe('RocksDB write order', () => {
       groups,
       [...groups].sort((a, b) => a - b),
     );
+  });
+
+  it('at any max parallelism (1000, 32768): key groups in order, keys in RocksDB order within each', () => {
+    for (const maxP of [1000, 32768]) {
+      const keys = [
+        ...new Set(Array.from({ length: 3000 }, (_, i) => (Math.imul(i, 0x9e3779b1) >>> 0) % 100_000)),
+      ];
+      const order = new WriteOrder();
+      const n = order.sort(keys, maxP);
+      const got = Array.from({ length: n }, (_, i) => order.nkAt(i));
+      const want = [...keys].sort((a, b) =>
+        Buffer.compare(stateKeyPrefix(1, a, maxP), stateKeyPrefix(1, b, maxP)),
+      );
+      assert.deepEqual(got, want, `max parallelism ${maxP}`);
+      for (let i = 0; i < n; i++) assert.equal(keys[order.indexAt(i)], got[i]);
+    }
   });
 
   it('sorts more keys than its first array holds, and again after clear()', () => {

@@ -85,7 +85,7 @@ import {
   uploadNativeCheckpoint,
   type UploadedFiles,
 } from './rocksdb/native-checkpoint.js';
-import { ReadCache } from './rocksdb/read-cache.js';
+import { ReadCache, type CacheEntry } from './rocksdb/read-cache.js';
 import {
   DEFAULT_MAX_BATCH_BYTES,
   OP_DELETE_KEY,
@@ -195,6 +195,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private dirtyCount = 0;
   private readonly maxBuffered: number;
   private readonly cache: ReadCache;
+  /** the cache entry the last read of the current key found, and its state (see write) */
+  private lastRead: CacheEntry | undefined;
+  private lastReadMeta: StateMeta | undefined;
   /** the states of one value per key (value, list, reducing, aggregating): what prefetch() reads */
   private readonly valueMetas: StateMeta[] = [];
   private readonly scratch = new KeyScratch();
@@ -363,6 +366,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   setCurrentKey(key: unknown): void {
     this.currentKey = key;
     this.nk = normalizeKey(key);
+    this.lastReadMeta = undefined;
   }
 
   getCurrentKey(): unknown {
@@ -390,6 +394,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       id: this.metas.size + 1,
       dirty: new Map(),
       clean: this.cache.newMap(),
+      pending: [],
+      pendingEntries: [],
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
@@ -412,10 +418,13 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private read(meta: StateMeta): unknown {
     if (this.closed) throw new Error(DISPOSED); // also for what the cache still holds
     const nk = this.nk;
-    let v = meta.dirty.get(nk);
-    if (v !== undefined) return v === DELETED ? undefined : fromHeld(v);
-    v = this.cache.get(meta.clean, nk);
-    if (v !== undefined) return v === ABSENT ? undefined : fromHeld(v);
+    // written entries are in the cache too (marked dirty)
+    const e = this.cache.getEntry(meta.clean, nk);
+    if (e !== undefined) {
+      this.lastRead = e;
+      this.lastReadMeta = meta;
+      return e.v === ABSENT ? undefined : fromHeld(e.v);
+    }
     const end = this.scratch.stateKey(0, meta.id, nk, this.opts.maxParallelism);
     this.oneKey[0] = this.scratch.buf.subarray(0, end);
     const bytes = this.rdb._getManySync(this.oneKey, NO_OPTIONS)[0] ?? undefined;
@@ -456,7 +465,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         let first = true;
         for (let m = 0; m < metas.length; m++) {
           const meta = metas[m]!;
-          if (meta.dirty.has(nk) || this.cache.has(meta.clean, nk)) continue;
+          if (this.cache.has(meta.clean, nk)) continue;
           // a key seen before in this buffer is queued already (only misses are remembered)
           if (first) {
             first = false;
@@ -507,9 +516,19 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    * update() is not state (as in Flink's RocksDB backend).
    */
   private write(meta: StateMeta, v: unknown): void {
-    this.writeHeld(meta, v === DELETED ? DELETED : heldValue(meta, v));
+    if (this.closed) throw new Error(DISPOSED);
+    const nk = this.nk;
+    // the entry the last read found, when it was of this state and key (setCurrentKey forgets it)
+    const last = this.lastReadMeta === meta ? this.lastRead : undefined;
+    const fresh = this.cache.write(meta.clean, nk, v === DELETED ? ABSENT : heldValue(meta, v), last);
+    if (fresh !== undefined) {
+      meta.pending.push(nk);
+      meta.pendingEntries.push(fresh);
+      if (++this.dirtyCount >= this.maxBuffered || this.cache.dirtyOverHalf()) this.flush();
+    }
   }
 
+  /** list state: a ListWrite or DELETED into its write buffer */
   private writeHeld(meta: StateMeta, v: unknown): void {
     if (this.closed) throw new Error(DISPOSED);
     const before = meta.dirty.size;
@@ -530,35 +549,43 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     writeBatch(this.rdb, (batch) => {
       for (const meta of this.metas.values()) {
         // in RocksDB's key order: the memtable inserts cost less (see write-order.ts)
-        const n = order.sort(meta.dirty, maxP);
+        const pending = meta.pending;
+        let n = order.sort(pending, maxP);
         // incremental: a value state's writes are recorded as delta operations (OpLog), the
         // other kinds' keys are tracked and read back at the checkpoint
-        const opName =
-          n > 0 && this.incremental && this.valueMetas.includes(meta) ? pack(meta.name) : undefined;
+        const opName = n > 0 && this.incremental ? pack(meta.name) : undefined;
         for (let i = 0; i < n; i++) {
           const nk = order.nkAt(i);
-          const v = meta.dirty.get(nk);
+          const e = meta.pendingEntries[order.indexAt(i)]!;
+          const v = e.v;
           // the key and, for a primitive, its bytes side by side in the scratch buffer
           const end = sc.stateKeyInGroup(0, order.groupAt(i), meta.id, nk);
           const key = sc.buf.subarray(0, end);
-          if (opName !== undefined) {
-            if (v === DELETED) {
-              batch._del(key, NO_OPTIONS);
-              this.changes.op(OP_DELETE_KEY, opName, key);
-            } else {
-              const bytes = this.valueBytes(v, end);
-              batch._put(key, bytes, NO_OPTIONS);
-              this.changes.op(OP_PUT, opName, key, bytes);
-            }
+          if (v === ABSENT) {
+            batch._del(key, NO_OPTIONS);
+            if (opName !== undefined) this.changes.op(OP_DELETE_KEY, opName, key);
           } else {
-            if (v === DELETED) batch._del(key, NO_OPTIONS);
-            else if (v instanceof ListWrite) {
-              if (v.replace) batch._put(key, v.bytes(), NO_OPTIONS);
-              else batch._merge(key, v.bytes(), NO_OPTIONS);
-            } else batch._put(key, this.valueBytes(v, end), NO_OPTIONS);
-            if (this.incremental) this.changes.track(key, 'k');
+            const bytes = this.valueBytes(v, end);
+            batch._put(key, bytes, NO_OPTIONS);
+            if (opName !== undefined) this.changes.op(OP_PUT, opName, key, bytes);
           }
-          if (meta.kind !== 'list') this.cache.put(meta.clean, nk, v === DELETED ? ABSENT : v);
+          this.cache.markClean(e);
+        }
+        pending.length = 0;
+        meta.pendingEntries.length = 0;
+        // list state's own write buffer
+        n = order.sort(meta.dirty, maxP);
+        for (let i = 0; i < n; i++) {
+          const nk = order.nkAt(i);
+          const v = meta.dirty.get(nk);
+          const end = sc.stateKeyInGroup(0, order.groupAt(i), meta.id, nk);
+          const key = sc.buf.subarray(0, end);
+          if (v === DELETED) batch._del(key, NO_OPTIONS);
+          else if (v instanceof ListWrite) {
+            if (v.replace) batch._put(key, v.bytes(), NO_OPTIONS);
+            else batch._merge(key, v.bytes(), NO_OPTIONS);
+          }
+          if (this.incremental) this.changes.track(key, 'k');
         }
         meta.dirty.clear();
         for (const [nk, entries] of meta.mapDirty) {

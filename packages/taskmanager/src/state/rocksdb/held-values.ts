@@ -1,9 +1,10 @@
 import { UnsupportedValueError, decodeValue, msgpackArrayHeader, valueEncoder } from '@weir/core';
-import type { CacheMap } from './read-cache.js';
+import type { CacheEntry, CacheMap } from './read-cache.js';
 
 /*
- * How the write buffer and the read cache in front of RocksDB hold state: per state a Map of
- * dirty entries and a Map of clean (read) entries, values as serialized bytes except the
+ * How the write buffer and the read cache in front of RocksDB hold state: per state one Map of
+ * entries read or written (written ones marked dirty until flushed; list state buffers its
+ * writes in a Map of its own), values as serialized bytes except the
  * immutable primitives and, for states of one value per key, flat values (see flatCopy). As in
  * Flink's RocksDB backend, update() takes a copy at once and every read returns a fresh copy,
  * so a change to a read value is state only after update().
@@ -18,10 +19,16 @@ export interface StateMeta {
   name: string;
   kind: string;
   id: number;
-  /** written, not yet in RocksDB: normalized key -> the value as held (see toHeld) or DELETED */
+  /** list state: written, not yet in RocksDB: normalized key -> a ListWrite or DELETED */
   dirty: Map<NK, unknown>;
-  /** read cache (see read-cache.ts): normalized key -> the value as held (see toHeld) or ABSENT */
+  /**
+   * read cache (see read-cache.ts): normalized key -> the value as held (see toHeld) or ABSENT;
+   * for a state of one value per key also its write buffer (entries marked dirty)
+   */
   clean: CacheMap;
+  /** the keys of the dirty entries in `clean` and the entries, in the order they became dirty */
+  pending: NK[];
+  pendingEntries: CacheEntry[];
   /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }

@@ -9,6 +9,8 @@ export interface CacheEntry {
    * for a read about to come, which does not count as reuse
    */
   ref: number;
+  /** written and not yet in RocksDB (the write buffer of a value state): never evicted until flushed */
+  dirty: boolean;
 }
 
 /** One state's entries, in insertion order (the order the clock hand walks). */
@@ -59,11 +61,19 @@ function stringBytes(a: unknown[]): number {
  * CLOCK (second chance) over each state's Map in insertion order: a hit only sets a bit, and
  * the hand, when it needs room, gives a read entry one more round (moving it to the end) and
  * drops the first one not read since. Hot keys stay; a uniform workload keeps as much as fits.
+ *
+ * It is also the write buffer of the states of one value per key: a written entry is marked
+ * dirty in place (write) until the flush has put it in RocksDB (markClean), and the hand passes
+ * over dirty entries. One Map lookup per read and per write, instead of a write buffer's Map
+ * beside this one (looked up first on every read) and a second insert here at every flush.
  */
 export class ReadCache {
-  /** estimated bytes held */
+  /** estimated bytes held, dirty entries included */
   bytes = 0;
   entries = 0;
+  /** of which written and not yet flushed */
+  dirtyBytes = 0;
+  dirtyEntries = 0;
   /** prefetched entries read since the count was last reset (see RocksDBKeyedStateBackend.prefetch) */
   prefetchedRead = 0;
   private readonly maps: CacheMap[] = [];
@@ -85,13 +95,18 @@ export class ReadCache {
 
   /** The cached value (undefined: not cached), marking it used. */
   get(map: CacheMap, nk: NK): unknown {
+    return this.getEntry(map, nk)?.v;
+  }
+
+  /** The cached entry (undefined: not cached), marking it used. */
+  getEntry(map: CacheMap, nk: NK): CacheEntry | undefined {
     const e = map.get(nk);
     if (e === undefined) return undefined;
     if (e.ref < 0) {
       e.ref = 0;
       this.prefetchedRead++;
     } else e.ref = 1;
-    return e.v;
+    return e;
   }
 
   has(map: CacheMap, nk: NK): boolean {
@@ -106,15 +121,65 @@ export class ReadCache {
     const bytes = entryBytes(nk, v);
     const e = map.get(nk);
     if (e !== undefined) {
+      // a written value is newer than anything read from RocksDB
+      if (e.dirty) return;
       this.bytes += bytes - e.bytes;
       e.v = v;
       e.bytes = bytes;
     } else {
-      map.set(nk, { v, bytes, ref: prefetched ? -1 : 0 });
+      map.set(nk, { v, bytes, ref: prefetched ? -1 : 0, dirty: false });
       this.bytes += bytes;
       this.entries++;
     }
     if (this.bytes > this.maxBytes || this.entries > this.maxEntries) this.evict(map);
+  }
+
+  /**
+   * Holds v for nk as written, not yet in RocksDB (see the class comment); returns the entry
+   * when it was clean before (one more to flush), else undefined.
+   */
+  write(map: CacheMap, nk: NK, v: unknown, entry?: CacheEntry): CacheEntry | undefined {
+    const bytes = entryBytes(nk, v);
+    // `entry`: nk's entry as a read just gave it (a read-modify-write looks it up once), unless
+    // dropped since
+    let e = entry !== undefined && entry.bytes >= 0 ? entry : map.get(nk);
+    let fresh: CacheEntry | undefined;
+    if (e !== undefined) {
+      this.bytes += bytes - e.bytes;
+      if (e.dirty) this.dirtyBytes += bytes - e.bytes;
+      else {
+        e.dirty = true;
+        this.dirtyBytes += bytes;
+        this.dirtyEntries++;
+        fresh = e;
+      }
+      e.v = v;
+      e.bytes = bytes;
+    } else {
+      map.set(nk, (e = fresh = { v, bytes, ref: 0, dirty: true }));
+      this.bytes += bytes;
+      this.entries++;
+      this.dirtyBytes += bytes;
+      this.dirtyEntries++;
+    }
+    if (this.bytes > this.maxBytes || this.entries > this.maxEntries) this.evict(map);
+    return fresh;
+  }
+
+  /** A flushed entry: in RocksDB now, evictable again. */
+  markClean(e: CacheEntry): void {
+    if (!e.dirty) return;
+    e.dirty = false;
+    this.dirtyBytes -= e.bytes;
+    this.dirtyEntries--;
+  }
+
+  /**
+   * Whether written entries hold over half of a bound: then they are to be flushed, or the hand
+   * would pass over them again and again without finding room.
+   */
+  dirtyOverHalf(): boolean {
+    return this.dirtyBytes * 2 > this.maxBytes || this.dirtyEntries * 2 > this.maxEntries;
   }
 
   /**
@@ -135,20 +200,34 @@ export class ReadCache {
       for (const [nk, e] of map) {
         if (!over() || budget-- <= 0) break;
         map.delete(nk);
+        if (e.dirty) {
+          // not in RocksDB yet: to the end of the order, so the next runs of the hand do not
+          // pass over it again first
+          map.set(nk, e);
+          continue;
+        }
         if (e.ref > 0) {
           e.ref = 0;
           map.set(nk, e); // a second chance: to the end of the order
         } else {
           this.bytes -= e.bytes;
           this.entries--;
+          e.bytes = -1; // dropped (see write)
         }
       }
     }
   }
 
+  /** Drops every clean entry (the database under it was replaced); written ones stay to be flushed. */
   clear(): void {
-    for (const m of this.maps) m.clear();
-    this.bytes = 0;
-    this.entries = 0;
+    for (const m of this.maps) {
+      for (const [nk, e] of m)
+        if (!e.dirty) {
+          m.delete(nk);
+          e.bytes = -1; // dropped (see write)
+        }
+    }
+    this.bytes = this.dirtyBytes;
+    this.entries = this.dirtyEntries;
   }
 }

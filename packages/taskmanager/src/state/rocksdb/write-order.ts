@@ -1,7 +1,8 @@
 import { assignNormalizedKeyToKeyGroup } from '@weir/core';
 import type { NK } from './held-values.js';
 
-const TWO_32 = 0x1_0000_0000;
+/** a key's position among those sorted, in the low bits of its sort code (see sort) */
+const INDEX_BITS = 2 ** 21;
 
 /**
  * The write buffer's keys of one state in the order RocksDB stores them, so a flush inserts
@@ -9,56 +10,79 @@ const TWO_32 = 0x1_0000_0000;
  * the last one ended, and a sorted batch of uniform keys costs about 0.8 µs per entry against
  * 1.4 µs in hash order (bench/README.md, "Writes in key order").
  *
- * Keys that are unsigned 32-bit integers (the common numeric key) are sorted exactly: key group
- * (2 bytes) then the key, whose msgpack bytes order as the numbers do in that range. Other keys
- * are sorted by key group only, in insertion order within one. Each key is one float64 of a
- * reused array (key group * 2^32 + key or index): a typed-array sort, no object per key.
+ * The keys are placed by key group first (a counting sort: RocksDB keys start with it). Keys
+ * that are unsigned 32-bit integers (the common numeric key) are then sorted exactly within
+ * their group, their msgpack bytes ordering as the numbers do in that range; other keys stay
+ * in the order given within a group. Each key is one float64 of a reused array, the key times
+ * 2^21 plus its position among those given (or only the position), so a typed-array sort
+ * orders them and the caller still finds what it holds for the key by position (indexAt),
+ * without a lookup per key.
  */
 export class WriteOrder {
   private order = new Float64Array(1024);
+  private groups = new Uint16Array(1024);
+  private keyGroups = new Int32Array(1024);
+  private starts = new Uint32Array(0);
   private readonly nks: NK[] = [];
   private exact = true;
 
-  /** Sorts the keys of dirty; returns how many there are (read them with nkAt, groupAt). */
-  sort(dirty: Map<NK, unknown>, maxParallelism: number): number {
-    const n = dirty.size;
-    if (this.order.length < n) this.order = new Float64Array(Math.max(n, this.order.length * 2));
-    const order = this.order;
+  /**
+   * Sorts the keys (of a Map: its keys); returns how many there are (read them with nkAt,
+   * groupAt and indexAt).
+   */
+  sort(keys: readonly NK[] | ReadonlyMap<NK, unknown>, maxParallelism: number): number {
+    const n = keys instanceof Map ? keys.size : (keys as readonly NK[]).length;
+    if (this.order.length < n) {
+      const size = Math.max(n, this.order.length * 2);
+      this.order = new Float64Array(size);
+      this.groups = new Uint16Array(size);
+      this.keyGroups = new Int32Array(size);
+    }
+    if (this.starts.length < maxParallelism + 1) this.starts = new Uint32Array(maxParallelism + 1);
+    const { order, groups, keyGroups, starts, nks } = this;
+    starts.fill(0, 0, maxParallelism + 1);
+    nks.length = 0;
+    let exact = n <= INDEX_BITS;
     let i = 0;
-    let exact = true;
-    for (const nk of dirty.keys()) {
+    for (const nk of keys instanceof Map ? keys.keys() : (keys as readonly NK[])) {
       // (a Map holds -0 as 0)
-      if (typeof nk !== 'number' || nk >>> 0 !== nk) {
-        exact = false;
-        break;
-      }
-      order[i++] = assignNormalizedKeyToKeyGroup(nk, maxParallelism) * TWO_32 + nk;
+      if (exact && (typeof nk !== 'number' || nk >>> 0 !== nk)) exact = false;
+      const g = assignNormalizedKeyToKeyGroup(nk, maxParallelism);
+      keyGroups[i++] = g;
+      starts[g + 1]!++;
+      nks.push(nk);
+    }
+    for (let g = 0; g < maxParallelism; g++) starts[g + 1]! += starts[g]!;
+    for (i = 0; i < n; i++) {
+      const g = keyGroups[i]!;
+      const at = starts[g]!++;
+      order[at] = exact ? (nks[i] as number) * INDEX_BITS + i : i;
+      groups[at] = g;
     }
     this.exact = exact;
-    const nks = this.nks;
-    nks.length = 0;
-    if (!exact) {
-      i = 0;
-      for (const nk of dirty.keys()) {
-        nks.push(nk);
-        order[i] = assignNormalizedKeyToKeyGroup(nk, maxParallelism) * TWO_32 + i;
-        i++;
+    // starts[g] is now where group g ends (and g + 1 begins)
+    if (exact)
+      for (let g = 0, from = 0; g < maxParallelism; g++) {
+        const to = starts[g]!;
+        if (to - from > 1) order.subarray(from, to).sort();
+        from = to;
       }
-    }
-    order.subarray(0, n).sort();
     return n;
   }
 
   /** The i-th key in order. */
   nkAt(i: number): NK {
-    const c = this.order[i]!;
-    const low = c % TWO_32;
-    return this.exact ? low : this.nks[low]!;
+    return this.exact ? Math.floor(this.order[i]! / INDEX_BITS) : this.nks[this.order[i]!]!;
+  }
+
+  /** The position of the i-th key in order among the keys given to sort. */
+  indexAt(i: number): number {
+    return this.exact ? this.order[i]! % INDEX_BITS : this.order[i]!;
   }
 
   /** The key group of the i-th key. */
   groupAt(i: number): number {
-    return Math.floor(this.order[i]! / TWO_32);
+    return this.groups[i]!;
   }
 
   /** Drops the references to the last flush's keys. */
