@@ -18,7 +18,9 @@ import { restoreFullBatch } from '../../packages/taskmanager/src/state/increment
 import {
   MAX_LOG_PARTS,
   downloadNativeCheckpoint,
+  liveTableFiles,
   tablesStillIn,
+  uploadedFilesOf,
   uploadNativeCheckpoint,
 } from '../../packages/taskmanager/src/state/rocksdb/native-checkpoint.js';
 import { tempDir } from '../helpers/cli.js';
@@ -55,6 +57,18 @@ const read =
   (f: RocksDBFileHandle): Promise<Buffer> =>
     s.read(f.path, f.sha256);
 
+/**
+ * A table file of a later checkpoint against an earlier one's of the same name: referenced as
+ * the earlier one wrote it, or (when that one was a flush's output still being written, at the
+ * size it had) written anew; a file of the same name and size has the same bytes either way.
+ */
+function sameFile(t: RocksDBFileHandle, earlier: RocksDBNativeKeyedHandle): void {
+  const before = earlier.files.find((f) => f.name === t.name);
+  if (!before) return;
+  if (t.checkpointId === before.checkpointId) assert.deepEqual(t, before, `${t.name} referenced`);
+  else if (t.size === before.size) assert.equal(t.sha256, before.sha256, `${t.name}: the same bytes`);
+}
+
 describe('native RocksDB checkpoints (the database files uploaded)', () => {
   test('restored at the same key groups: the database opens as it was at the checkpoint, and the next checkpoint uploads only new table files', async () => {
     const s = storage();
@@ -72,10 +86,7 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     // nothing written since: the next checkpoint references the completed one's table files it
     // still has (a background compaction may have replaced some meanwhile) instead of uploading
     const again = await checkpoint(a, s, 2);
-    for (const t of again.files.filter((f) => f.name.endsWith('.sst'))) {
-      const before = h1.files.find((f) => f.name === t.name);
-      if (before) assert.deepEqual(t, before, `${t.name} referenced, not uploaded again`);
-    }
+    for (const t of again.files.filter((f) => f.name.endsWith('.sst'))) sameFile(t, h1);
     // written after the checkpoints' synchronous parts: not in them
     writeRound(a, 2);
     const b = await native();
@@ -84,10 +95,7 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     // the restored database's table files are the checkpoint's: a checkpoint after the restore
     // references those it still has (opening may compact some away) instead of uploading them
     const h2 = await checkpoint(b, s, 2);
-    for (const t of h1.files.filter((f) => f.name.endsWith('.sst'))) {
-      const now = h2.files.find((f) => f.name === t.name);
-      if (now) assert.deepEqual(now, t, `${t.name} referenced, not uploaded again`);
-    }
+    for (const t of h2.files.filter((f) => f.name.endsWith('.sst'))) sameFile(t, h1);
     const h3 = await checkpoint(a, s, 3);
     const c = await native();
     await c.restoreNative([h3], new KeyGroupRange(0, MAX_P - 1), read(s), false);
@@ -479,11 +487,15 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     const r = await b.restoreLocalCheckpoint(1, [h1]);
     assert.equal(typeof r, 'object', String(r));
     assertRounds(b, 1);
+    // RocksDB's list of the current version's table files, as the backend reads it
+    const db = (b as unknown as { db: { getProperty(p: string): string } }).db;
+    const live = liveTableFiles(db.getProperty('rocksdb.sstables'));
+    assert.ok(live.size > 0, 'the restored database has table files');
+    for (const t of live) assert.ok(existsSync(path.join(b.directory, t)), `${t} on disk`);
     const h2 = await checkpoint(b, s, 2);
     for (const t of tables(h2)) {
-      const before = tables(h1).find((f) => f.name === t.name && f.size === t.size);
-      if (before) assert.deepEqual(t, before, `${t.name} referenced, not uploaded again`);
-      else assert.equal(t.checkpointId, 2, `${t.name} written by checkpoint 2`);
+      sameFile(t, h1);
+      if (t.checkpointId !== 1) assert.equal(t.checkpointId, 2, `${t.name} written by checkpoint 2`);
     }
     const c = await native();
     await c.restoreNative([h2], new KeyGroupRange(0, MAX_P - 1), read(s), false);
@@ -501,7 +513,7 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     assert.equal(h4.checkpointedSize, h4.fullSize);
   });
 
-  test('after a local restore only table files of the same name and size in the database are taken as uploaded (a log, another size or a missing file is not)', () => {
+  test('only table files a version of the database names are referenced later; after a local restore, only those of the same name and size in the database (a log, another size, a missing or unnamed file is not)', () => {
     const dir = tempDir('weir-native-tables-');
     const file = (name: string, size: number): RocksDBFileHandle => ({
       name,
@@ -527,9 +539,25 @@ describe('native RocksDB checkpoints (the database files uploaded)', () => {
     };
     writeFileSync(path.join(dir, '000007.sst'), Buffer.alloc(10));
     writeFileSync(path.join(dir, '000008.sst'), Buffer.alloc(6)); // another size: another file
+    writeFileSync(path.join(dir, '000009.sst'), Buffer.alloc(7));
     writeFileSync(path.join(dir, '000010.log'), Buffer.alloc(4));
     writeFileSync(path.join(dir, 'MANIFEST-000005'), Buffer.alloc(3));
-    assert.deepEqual([...tablesStillIn(h, dir)], [['000007.sst', [h.files[0]]]]);
+    // 000009.sst: same name and size, but the database's version does not name it (a flush's
+    // output, its number used again after the restore)
+    const live = liveTableFiles(
+      "--- level 0 --- version# 4 ---\n 7:10['6B30' seq:1, type:1 .. '6B39' seq:9, type:1](0)\n" +
+        '--- level 1 --- version# 4 ---\n 8:6[...](0)\n 1234567:1[...](0)\n',
+    );
+    assert.deepEqual([...live].sort(), ['000007.sst', '000008.sst', '1234567.sst']);
+    assert.deepEqual([...tablesStillIn(h, dir, live)], [['000007.sst', [h.files[0]]]]);
+    // what later checkpoints may reference of a handle: its logs, and only the table files a version named
+    assert.deepEqual([...uploadedFilesOf(h, live).keys()].sort(), ['000007.sst', '000008.sst', '000010.log']);
+    assert.deepEqual([...uploadedFilesOf(h).keys()].sort(), [
+      '000007.sst',
+      '000008.sst',
+      '000009.sst',
+      '000010.log',
+    ]);
   });
 
   test('the setting changed between runs (native checkpoints became the default): a canonical checkpoint restores into a backend taking native ones, and its native checkpoint into one taking canonical ones', async () => {

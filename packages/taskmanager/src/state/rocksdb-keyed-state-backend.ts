@@ -80,6 +80,7 @@ import {
   copyRows,
   downloadNativeCheckpoint,
   openNative,
+  liveTableFiles,
   tablesStillIn,
   uploadedFilesOf,
   uploadNativeCheckpoint,
@@ -917,7 +918,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const keyGroups = this.opts.nativeCheckpoints;
     const only = native?.length === 1 ? native[0]! : undefined;
     if (keyGroups && only && only.keyGroups[0] === keyGroups[0] && only.keyGroups[1] === keyGroups[1])
-      this.uploadedFiles = tablesStillIn(only, dbDir);
+      this.uploadedFiles = tablesStillIn(only, dbDir, this.liveTables());
+  }
+
+  /** The table files of the database's current version. */
+  private liveTables(): Set<string> {
+    return liveTableFiles(this.rdb.getProperty('rocksdb.sstables'));
   }
 
   /** Another database's files took this one's place: nothing cached from it holds. */
@@ -955,6 +961,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.flush();
     const db = this.rdb;
     const staged = this.scratchDir(`chk-${checkpointId}`);
+    // table files some version named before the links: complete, so later checkpoints may
+    // reference them (see uploadedFilesOf)
+    const live = this.liveTables();
     const meta = takeLocalCheckpoint(
       this.opts.directory,
       staged,
@@ -981,7 +990,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         isClosed: this.isClosed,
       })
         .then((handle) => {
-          this.pendingFiles.set(checkpointId, uploadedFilesOf(handle));
+          this.pendingFiles.set(checkpointId, uploadedFilesOf(handle, live));
           return handle;
         })
         .finally(() => {
@@ -1015,7 +1024,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       this.db = await openNative(dbDir, this.opts, only);
       for (const [name, kind] of only.states) this.register(name, kind);
       this.replacedDatabase();
-      if (own) this.uploadedFiles = uploadedFilesOf(only);
+      if (own) this.uploadedFiles = uploadedFilesOf(only, this.liveTables());
       return;
     }
     // rescaled (or states registered first with other ids): the rows of this subtask's key

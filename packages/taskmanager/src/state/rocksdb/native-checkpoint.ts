@@ -46,10 +46,28 @@ export const MAX_LOG_PARTS = 16;
 const isTable = (name: string): boolean => name.endsWith('.sst');
 const isLog = (name: string): boolean => name.endsWith('.log');
 
-export function uploadedFilesOf(h: RocksDBNativeKeyedHandle): UploadedFiles {
+/**
+ * The table files of the database's current version, from RocksDB's `rocksdb.sstables`
+ * property (a line ` <number>:<size>[...` per file).
+ */
+export function liveTableFiles(sstables: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of sstables.matchAll(/^\s*(\d+):\d+\[/gm)) out.add(`${m[1]!.padStart(6, '0')}.sst`);
+  return out;
+}
+
+/**
+ * What a later checkpoint may reference of `h`: its logs, and its table files that `live` (the
+ * table files of a version of the database, see liveTableFiles) names, all of them without it.
+ * A checkpoint links every table file in the directory, so it can hold a flush's output still
+ * being written, at the size it had then; RocksDB may later finish it, or (in a restored
+ * database) write another file under that number. Only a file some version named is complete
+ * and can stand for its name again.
+ */
+export function uploadedFilesOf(h: RocksDBNativeKeyedHandle, live?: ReadonlySet<string>): UploadedFiles {
   const out = new Map<string, RocksDBFileHandle[]>();
   for (const f of h.files)
-    if (isTable(f.name) || isLog(f.name)) {
+    if ((isTable(f.name) && (live === undefined || live.has(f.name))) || isLog(f.name)) {
       const parts = out.get(f.name);
       if (parts) parts.push(f);
       else out.set(f.name, [f]);
@@ -58,17 +76,26 @@ export function uploadedFilesOf(h: RocksDBNativeKeyedHandle): UploadedFiles {
 }
 
 /**
- * The table files of `h` that database directory `dir` holds under the same name and size: after
+ * The table files of `h` that database directory `dir` holds under the same name and size, and
+ * that the database's current version names (`live`, see liveTableFiles): after
  * a restore from a local copy of the same checkpoint, the files the next checkpoint may reference
  * instead of uploading them again. A name cannot stand for other bytes there: the local copy is
  * taken after the native checkpoint's files in the same synchronous part, so every file the
  * restored database creates is numbered past those `h` lists. Logs are left out (the restored
  * database writes new ones).
  */
-export function tablesStillIn(h: RocksDBNativeKeyedHandle, dir: string): UploadedFiles {
+export function tablesStillIn(
+  h: RocksDBNativeKeyedHandle,
+  dir: string,
+  live: ReadonlySet<string>,
+): UploadedFiles {
   const out = new Map<string, RocksDBFileHandle[]>();
   for (const f of h.files)
-    if (isTable(f.name) && statSync(path.join(dir, f.name), { throwIfNoEntry: false })?.size === f.size)
+    if (
+      isTable(f.name) &&
+      live.has(f.name) &&
+      statSync(path.join(dir, f.name), { throwIfNoEntry: false })?.size === f.size
+    )
       out.set(f.name, [f]);
   return out;
 }
