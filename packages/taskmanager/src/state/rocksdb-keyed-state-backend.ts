@@ -199,7 +199,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   /** the cache entry the last read of the current key found, and its state (see write) */
   private lastRead: CacheEntry | undefined;
   private lastReadMeta: StateMeta | undefined;
-  /** the states of one value per key (value, list, reducing, aggregating): what prefetch() reads */
+  /** the states of one value per key (value, reducing, aggregating): what prefetch() reads, buffered in the cache */
   private readonly valueMetas: StateMeta[] = [];
   private readonly scratch = new KeyScratch();
   private readonly writeOrder = new WriteOrder();

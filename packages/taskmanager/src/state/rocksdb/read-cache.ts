@@ -142,7 +142,7 @@ export class ReadCache {
     const bytes = entryBytes(nk, v);
     // `entry`: nk's entry as a read just gave it (a read-modify-write looks it up once), unless
     // dropped since
-    let e = entry !== undefined && entry.bytes >= 0 ? entry : map.get(nk);
+    const e = entry !== undefined && entry.bytes >= 0 ? entry : map.get(nk);
     let fresh: CacheEntry | undefined;
     if (e !== undefined) {
       this.bytes += bytes - e.bytes;
@@ -156,7 +156,7 @@ export class ReadCache {
       e.v = v;
       e.bytes = bytes;
     } else {
-      map.set(nk, (e = fresh = { v, bytes, ref: 0, dirty: true }));
+      map.set(nk, (fresh = { v, bytes, ref: 0, dirty: true }));
       this.bytes += bytes;
       this.entries++;
       this.dirtyBytes += bytes;
