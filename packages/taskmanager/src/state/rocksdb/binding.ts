@@ -44,6 +44,87 @@ export function loadBinding(): RocksLevelClass {
   return rocksLevel;
 }
 
+/**
+ * The binding's native functions under its JavaScript classes. The state backend's per-record
+ * calls (a batch's put, the multi-get) go to them directly: the classes' wrappers turn an absent
+ * options argument into `{}`, and the native side then looks each option name up on it (a V8
+ * string made from a C string per name, per call: one per put, six per multi-get), which an
+ * `undefined` skips; they also check and convert arguments the backend never passes wrong.
+ */
+interface Native {
+  batch_init(): NativeHandle;
+  batch_put(batch: NativeHandle, key: Buffer, value: Buffer, options: undefined): void;
+  batch_del(batch: NativeHandle, key: Buffer, options: undefined): void;
+  batch_merge(batch: NativeHandle, key: Buffer, value: Buffer, options: undefined): void;
+  batch_write(db: NativeHandle, batch: NativeHandle, options: undefined): void;
+  batch_clear(batch: NativeHandle): void;
+  db_get_many_sync(db: NativeHandle, keys: Buffer[], options: undefined): Array<Buffer | undefined | null>;
+}
+/** a native object (napi external) of the binding: a database or a write batch */
+type NativeHandle = object;
+
+let native: Native | undefined;
+function loadNative(): Native {
+  native ??= createRequire(import.meta.url)('@nxtedition/rocksdb/binding.js') as Native;
+  return native;
+}
+
+/** The native database behind a RocksLevel (the binding keeps it under a private symbol). */
+function nativeDb(db: RocksDB): NativeHandle {
+  const own = db as unknown as Record<symbol, unknown>;
+  for (const s of Object.getOwnPropertySymbols(db))
+    if (s.description === 'context' && typeof own[s] === 'object' && own[s] !== null) return own[s];
+  throw new Error('The RocksDB binding keeps its database where this version does not look for it');
+}
+
+/**
+ * One reusable write batch of a database, filled and written through the native functions: no
+ * wrapper object per batch, no option lookups per operation. Keys and values are copied into the
+ * batch at each call, so the caller may reuse their memory right after.
+ */
+export class NativeBatch implements RocksBatch {
+  private readonly n = loadNative();
+  private readonly batch = this.n.batch_init();
+  private readonly db: NativeHandle;
+
+  constructor(db: RocksDB) {
+    this.db = nativeDb(db);
+  }
+
+  _put(key: Buffer, value: Buffer): void {
+    this.n.batch_put(this.batch, key, value, undefined);
+  }
+
+  _del(key: Buffer): void {
+    this.n.batch_del(this.batch, key, undefined);
+  }
+
+  _merge(key: Buffer, value: Buffer): void {
+    this.n.batch_merge(this.batch, key, value, undefined);
+  }
+
+  /** writes what the batch holds and empties it, also when the write fails */
+  _writeSync(): void {
+    try {
+      this.n.batch_write(this.db, this.batch, undefined);
+    } finally {
+      this.n.batch_clear(this.batch);
+    }
+  }
+
+  /** empties the batch (it stays usable) */
+  _closeSync(): void {
+    this.n.batch_clear(this.batch);
+  }
+}
+
+/** A database's synchronous multi-get through the native function (see Native). */
+export function nativeGetMany(db: RocksDB): (keys: Buffer[]) => Array<Buffer | undefined | null> {
+  const n = loadNative();
+  const handle = nativeDb(db);
+  return (keys) => n.db_get_many_sync(handle, keys, undefined);
+}
+
 export const NO_OPTIONS = {};
 export const ITERATOR_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'buffer' };
 

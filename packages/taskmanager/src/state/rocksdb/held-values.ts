@@ -142,6 +142,20 @@ export function isFlat(v: unknown): boolean {
   return true;
 }
 
+/**
+ * Writes a flat array v into `held`, the flat array a cache entry holds for the same key, when
+ * both have one length: a running aggregate's update() then allocates nothing (the held array
+ * is the cache's own, never handed out: reads get copies). False, with `held` untouched, when
+ * v is no flat array of that length.
+ */
+export function overwriteFlat(held: unknown, v: unknown): boolean {
+  if (!Array.isArray(held) || !Array.isArray(v) || v.length !== held.length) return false;
+  if (Object.getPrototypeOf(v) !== Array.prototype) return false;
+  for (let i = 0; i < v.length; i++) if (!isFlatField(v[i])) return false;
+  for (let i = 0; i < v.length; i++) held[i] = v[i];
+  return true;
+}
+
 /** held() for a state of one value per key: a flat value (see flatCopy) as a copy, anything else as held() does. */
 export function heldValue(meta: StateMeta, v: unknown): unknown {
   if (typeof v === 'object' && v !== null) {

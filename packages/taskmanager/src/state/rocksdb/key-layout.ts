@@ -124,8 +124,10 @@ export class KeyScratch {
     return at + bytes.length;
   }
 
-  /** Encodes `value` at `at` with the codec (no view of the codec's buffer per call); returns its end. */
+  /** Encodes `value` at `at` with the codec, in place when it fits (else through the codec's buffer); returns its end. */
   value(at: number, value: unknown): number {
+    const end = valueEncoder.encodeInto(value, this.buf, at);
+    if (end >= 0) return end;
     const n = valueEncoder.encode(value);
     while (at + n > this.buf.length) this.grow(at);
     valueEncoder.buffer.copy(this.buf, at, 0, n);
@@ -137,5 +139,37 @@ export class KeyScratch {
     const b = Buffer.allocUnsafeSlow(this.buf.length * 2);
     this.buf.copy(b, 0, 0, keep);
     this.buf = b;
+    this.views = [];
   }
+
+  /**
+   * buf from `at` to `end` as a Buffer, made once per start and length below VIEW_SPAN: a write
+   * batch copies its keys and values, so a flush's thousands of puts (keys at 0, values right
+   * after) use a handful of views instead of two new Buffer objects each.
+   */
+  view(at: number, end: number): Buffer {
+    const len = end - at;
+    if (at >= VIEW_SPAN || len >= VIEW_SPAN) return this.buf.subarray(at, end);
+    const i = at * VIEW_SPAN + len;
+    let v = this.views[i];
+    if (v === undefined) this.views[i] = v = this.buf.subarray(at, end);
+    return v;
+  }
+
+  /**
+   * The same for the i-th of several keys side by side (a multi-get's): the view slot i had, when
+   * it still spans `at` to `end` of buf (keys of one length keep their places from batch to batch).
+   */
+  viewOf(i: number, at: number, end: number): Buffer {
+    const v = this.slots[i];
+    if (v !== undefined && v.byteOffset === at && v.length === end - at && v.buffer === this.buf.buffer)
+      return v;
+    return (this.slots[i] = this.buf.subarray(at, end));
+  }
+
+  private views: Buffer[] = [];
+  private readonly slots: Buffer[] = [];
 }
+
+/** starts and lengths up to which KeyScratch.view keeps its views (at most VIEW_SPAN^2 of them) */
+const VIEW_SPAN = 64;
