@@ -208,6 +208,72 @@ describe('RocksDB prefetch of an input buffer', () => {
     assert.equal(reads.calls, 1);
   });
 
+  test("a record's read takes the entry its prefetch found (no second lookup), and stays exact when entries are dropped or keys are set out of order", async () => {
+    // counts per key over buffers with repeated keys: the cache holds about 40 of the 500 keys,
+    // so entries are dropped between the prefetch and the reads; some records set a key that is
+    // not theirs first (as a timer would) or read twice
+    const b = await rocks({ readCacheBytes: 40 * 200, maxBufferedEntries: 64 });
+    const s = b.getState(new ValueStateDescriptor<[number, number]>('count-sum'));
+    const expected = new Map<number, number>();
+    let seed = 7;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 500;
+    for (let round = 0; round < 40; round++) {
+      const keys = Array.from({ length: 100 }, next);
+      b.prefetch(recordsOf(keys), keyOf);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        if (i % 17 === 5) {
+          b.setCurrentKey((k + 1) % 500);
+          s.value();
+        }
+        b.setCurrentKey(k);
+        const got = s.value();
+        if (i % 13 === 0) assert.deepEqual(s.value(), got, 'a second read of the record');
+        const a = got ?? [0, 0];
+        a[0] += 1;
+        a[1] += k;
+        s.update(a);
+        expected.set(k, (expected.get(k) ?? 0) + 1);
+      }
+    }
+    for (const [k, n] of expected) {
+      b.setCurrentKey(k);
+      assert.deepEqual(s.value(), [n, n * k], `key ${k}`);
+    }
+    // the reads and updates of a prefetched buffer look nothing up: keys read by the multi-get
+    // (each once), then keys the cache holds (repeated)
+    const c = await rocks({ readCacheBytes: 64 << 20 });
+    const cs = c.getState(new ValueStateDescriptor<number>('n'));
+    const clean = (c as unknown as { metas: Map<string, { clean: Map<unknown, unknown> }> }).metas.get(
+      'n',
+    )!.clean;
+    const get = clean.get.bind(clean);
+    let lookups = 0;
+    clean.get = (k: unknown) => {
+      lookups++;
+      return get(k);
+    };
+    const process = (keys: number[]): number => {
+      c.prefetch(recordsOf(keys), keyOf);
+      const before = lookups;
+      for (const k of keys) {
+        c.setCurrentKey(k);
+        cs.update((cs.value() ?? 0) + 1);
+      }
+      return lookups - before;
+    };
+    assert.equal(process([...Array(150).keys()]), 0, 'no Map lookup after a prefetch that read the keys');
+    assert.equal(
+      process(Array.from({ length: 200 }, (_, i) => i % 150)),
+      0,
+      'no Map lookup after a prefetch that found the keys cached',
+    );
+    for (let k = 0; k < 150; k++) {
+      c.setCurrentKey(k);
+      assert.equal(cs.value(), k < 50 ? 3 : 2);
+    }
+  });
+
   test('never hides a buffered write, and values read after it are copies', async () => {
     const b = await rocks({ maxBufferedEntries: 1_000_000 });
     const s = b.getState(new ValueStateDescriptor<{ n: number }>('v'));

@@ -218,6 +218,19 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly prefetchMetas: StateMeta[] = [];
   private readonly prefetchNks: NK[] = [];
   private readonly prefetchSeen = new Set<string | number>();
+  /**
+   * What the last prefetch found for its buffer's records, in record order, when the operator
+   * has one value state: each record's key and its cache entry (undefined: look it up). The
+   * records are then processed in that order, one setCurrentKey each (the cursor), so a read
+   * takes its record's entry without a second Map lookup when the key matches and the entry was
+   * not dropped since; anything else (a timer's key, a record that set no key) looks up.
+   */
+  private readonly handedNks: NK[] = [];
+  private readonly handedEntries: Array<CacheEntry | undefined> = [];
+  private handedMeta: StateMeta | undefined;
+  private handedCursor = 0;
+  /** for each key of the multi-get being gathered: the record it was first asked for by (-1: none handed) */
+  private readonly prefetchRecords: number[] = [];
   /** entries prefetched in the current window, and input buffers still to skip */
   private prefetched = 0;
   private prefetchPaused = 0;
@@ -388,6 +401,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.currentKey = key;
     this.nk = normalizeKey(key);
     this.lastReadMeta = undefined;
+    this.handedCursor++;
   }
 
   getCurrentKey(): unknown {
@@ -439,8 +453,15 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private read(meta: StateMeta): unknown {
     if (this.closed) throw new Error(DISPOSED); // also for what the cache still holds
     const nk = this.nk;
-    // written entries are in the cache too (marked dirty)
-    const e = this.cache.getEntry(meta.clean, nk);
+    // the entry the prefetch handed this record (see handedEntries), else a lookup; written
+    // entries are in the cache too (marked dirty)
+    const c = this.handedCursor - 1;
+    let e: CacheEntry | undefined;
+    if (meta === this.handedMeta && c < this.handedNks.length && this.handedNks[c] === nk) {
+      e = this.handedEntries[c];
+      if (e !== undefined && e.bytes >= 0) this.cache.touch(e);
+      else e = this.cache.getEntry(meta.clean, nk);
+    } else e = this.cache.getEntry(meta.clean, nk);
     if (e !== undefined) {
       this.lastRead = e;
       this.lastReadMeta = meta;
@@ -468,6 +489,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   prefetch(records: readonly unknown[], keyOf: (record: unknown) => unknown): void {
     const metas = this.valueMetas;
+    this.handedMeta = undefined;
     if (this.closed || !this.db || metas.length === 0) return;
     if (this.prefetchPaused > 0) {
       this.prefetchPaused--;
@@ -480,6 +502,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     }
     const keys = this.prefetchKeys;
     const seen = this.prefetchSeen;
+    // one value state: its entries are handed to the reads (see handedEntries)
+    const hand = metas.length === 1 ? metas[0]! : undefined;
+    const handedNks = this.handedNks;
+    const handedEntries = this.handedEntries;
+    handedNks.length = 0;
+    handedEntries.length = 0;
+    this.handedMeta = hand;
+    this.handedCursor = 0;
     let at = 0;
     try {
       for (let i = 0; i < records.length; i++) {
@@ -487,7 +517,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         let first = true;
         for (let m = 0; m < metas.length; m++) {
           const meta = metas[m]!;
-          if (this.cache.has(meta.clean, nk)) continue;
+          if (hand !== undefined) {
+            const e = meta.clean.get(nk);
+            handedNks.push(nk);
+            handedEntries.push(e);
+            if (e !== undefined) continue;
+          } else if (this.cache.has(meta.clean, nk)) continue;
           // a key seen before in this buffer is queued already (only misses are remembered)
           if (first) {
             first = false;
@@ -498,6 +533,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           keys.push(this.prefetchScratch.viewOf(keys.length, at, end));
           this.prefetchMetas.push(meta);
           this.prefetchNks.push(nk);
+          this.prefetchRecords.push(hand !== undefined ? i : -1);
           at = end;
           if (keys.length >= PREFETCH_BATCH) {
             this.readPrefetched();
@@ -506,7 +542,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         }
       }
     } catch {
-      /* a key selector failed: the record's processing raises it */
+      // a key selector failed: the record's processing raises it; the records after it get
+      // nothing handed (their keys are not known)
     } finally {
       seen.clear();
     }
@@ -521,17 +558,20 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const values = this.getMany(keys);
       for (let i = 0; i < keys.length; i++) {
         const bytes = values[i];
-        this.cache.put(
+        const e = this.cache.put(
           this.prefetchMetas[i]!.clean,
           this.prefetchNks[i]!,
           bytes === undefined || bytes === null ? ABSENT : heldFlatFromStored(bytes),
           true,
         );
+        const r = this.prefetchRecords[i]!;
+        if (r >= 0) this.handedEntries[r] = e;
       }
     }
     keys.length = 0;
     this.prefetchMetas.length = 0;
     this.prefetchNks.length = 0;
+    this.prefetchRecords.length = 0;
   }
 
   /**

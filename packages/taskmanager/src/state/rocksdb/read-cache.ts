@@ -101,12 +101,16 @@ export class ReadCache {
   /** The cached entry (undefined: not cached), marking it used. */
   getEntry(map: CacheMap, nk: NK): CacheEntry | undefined {
     const e = map.get(nk);
-    if (e === undefined) return undefined;
+    if (e !== undefined) this.touch(e);
+    return e;
+  }
+
+  /** Marks an entry found earlier (and not dropped since, see `bytes`) used, as getEntry does. */
+  touch(e: CacheEntry): void {
     if (e.ref < 0) {
       e.ref = 0;
       this.prefetchedRead++;
     } else e.ref = 1;
-    return e;
   }
 
   has(map: CacheMap, nk: NK): boolean {
@@ -117,21 +121,22 @@ export class ReadCache {
    * Caches v for nk (replacing what was there, keeping its bit), then makes room if over a
    * bound. prefetched: the read it was fetched for is not reuse.
    */
-  put(map: CacheMap, nk: NK, v: unknown, prefetched = false): void {
+  put(map: CacheMap, nk: NK, v: unknown, prefetched = false): CacheEntry {
     const bytes = entryBytes(nk, v);
-    const e = map.get(nk);
+    let e = map.get(nk);
     if (e !== undefined) {
       // a written value is newer than anything read from RocksDB
-      if (e.dirty) return;
+      if (e.dirty) return e;
       this.bytes += bytes - e.bytes;
       e.v = v;
       e.bytes = bytes;
     } else {
-      map.set(nk, { v, bytes, ref: prefetched ? -1 : 0, dirty: false });
+      map.set(nk, (e = { v, bytes, ref: prefetched ? -1 : 0, dirty: false }));
       this.bytes += bytes;
       this.entries++;
     }
     if (this.bytes > this.maxBytes || this.entries > this.maxEntries) this.evict(map);
+    return e;
   }
 
   /**
