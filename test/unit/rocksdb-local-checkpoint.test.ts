@@ -1,7 +1,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import type { RocksDBKeyedStateBackend } from '../../packages/taskmanager/src/state/rocksdb-keyed-state-backend.js';
 import { takeLocalCheckpoint } from '../../packages/taskmanager/src/state/rocksdb/local-checkpoint.js';
@@ -177,6 +178,33 @@ describe('RocksDB local checkpoints (local recovery from the database files)', (
       /installed a flush or compaction during each of 20 rounds/,
     );
     assert.equal(existsSync(other), false);
+  });
+
+  test("a round takes the MANIFEST's size before any table file's: a flush finishing in between cannot leave a recorded MANIFEST naming a table file recorded short", async () => {
+    const a = await withCopies(tempDir('weir-local-chk-'));
+    writeRound(a, 0);
+    a.flush();
+    // the sizes a round takes, in order (fs's named exports follow the patched function)
+    const real = fs.statSync;
+    const sized: string[] = [];
+    const target = path.join(tempDir('weir-local-chk-'), 'chk-1');
+    const writable = fs as { statSync: typeof fs.statSync };
+    writable.statSync = ((p: string, o?: object) => {
+      if (typeof p === 'string' && p.startsWith(target)) sized.push(path.basename(p));
+      return real(p, o);
+    }) as typeof fs.statSync;
+    syncBuiltinESMExports();
+    try {
+      const meta = { checkpointId: 1, maxParallelism: 128, sequence: '1', states: [] };
+      takeLocalCheckpoint(a.directory, target, meta, () => 'settled');
+    } finally {
+      writable.statSync = real;
+      syncBuiltinESMExports();
+    }
+    const manifest = sized.findIndex((n) => n.startsWith('MANIFEST-'));
+    const firstTable = sized.findIndex((n) => n.endsWith('.sst'));
+    assert.ok(manifest >= 0 && firstTable >= 0, `sized: ${sized.join(', ')}`);
+    assert.ok(manifest < firstTable, `MANIFEST sized first: ${sized.join(', ')}`);
   });
 
   test('a missing, corrupt or foreign copy is not used: the reason is given and the database stays empty and usable', async () => {

@@ -104,9 +104,10 @@ export function takeLocalCheckpoint(
     // the sizes inside the round: the logs hold every write before the checkpoint (none comes
     // while it is taken), the MANIFEST what was installed before `stable` said so again
     const present = new Set(names);
-    const files: Array<[string, number]> = [];
-    for (const name of [...linked].sort())
-      if (present.has(name)) files.push([name, statSync(path.join(target, name)).size]);
+    const sizes = new Map<string, number>();
+    for (const name of sizeOrder(linked))
+      if (present.has(name)) sizes.set(name, statSync(path.join(target, name)).size);
+    const files = [...sizes].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     if (stable() !== before) continue;
     for (const name of linked) if (!present.has(name)) rmSync(path.join(target, name), { force: true });
     const record: LocalCheckpointMeta = { ...meta, files };
@@ -117,6 +118,17 @@ export function takeLocalCheckpoint(
   throw new Error(
     `RocksDB installed a flush or compaction during each of ${LINK_ROUNDS} rounds of linking its files`,
   );
+}
+
+/**
+ * The order a round records the linked files' sizes in: the MANIFEST first. A flush writes its
+ * table file whole before the MANIFEST edit that names it, so every file the recorded MANIFEST
+ * prefix names was complete before its own size is taken; sized the other way round, a flush
+ * finishing in between could leave a prefix naming a table file recorded short.
+ */
+export function sizeOrder(names: Iterable<string>): string[] {
+  const manifestFirst = (n: string): number => (n.startsWith('MANIFEST-') ? 0 : 1);
+  return [...names].sort((a, b) => manifestFirst(a) - manifestFirst(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** The record of the local checkpoint in `dir`; undefined when there is none, or why it cannot be used. */
