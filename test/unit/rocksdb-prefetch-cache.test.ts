@@ -51,6 +51,16 @@ function countReads(b: RocksDBKeyedStateBackend): { keys: number; calls: number 
   return seen;
 }
 
+/**
+ * The backend as after a restore or an eviction: its cache no longer holds every key RocksDB
+ * holds, so cache misses are read from RocksDB (prefetched). A fresh backend's cache is complete
+ * and reads nothing (see ReadCache.complete).
+ */
+function incomplete<B extends RocksDBKeyedStateBackend>(b: B): B {
+  (b as unknown as { cache: ReadCache }).cache.complete = false;
+  return b;
+}
+
 /** Every entry of a backend's canonical snapshot, sorted. */
 async function entries(b: KeyedStateBackend): Promise<unknown[]> {
   const snap = await b.snapshot(MAX_P)();
@@ -242,7 +252,7 @@ describe('RocksDB prefetch of an input buffer', () => {
     }
     // the reads and updates of a prefetched buffer look nothing up: keys read by the multi-get
     // (each once), then keys the cache holds (repeated)
-    const c = await rocks({ readCacheBytes: 64 << 20 });
+    const c = incomplete(await rocks({ readCacheBytes: 64 << 20 }));
     const cs = c.getState(new ValueStateDescriptor<number>('n'));
     const clean = (c as unknown as { metas: Map<string, { clean: Map<unknown, unknown> }> }).metas.get(
       'n',
@@ -325,7 +335,7 @@ describe('RocksDB prefetch of an input buffer', () => {
   });
 
   test('an operator that writes without reading gets few prefetches; one that reads gets them all', async () => {
-    const b = await rocks({ readCacheBytes: 64 << 20 });
+    const b = incomplete(await rocks({ readCacheBytes: 64 << 20 }));
     const s = b.getState(new ValueStateDescriptor<number>('v'));
     const reads = countReads(b);
     let next = 0;
@@ -352,7 +362,7 @@ describe('RocksDB prefetch of an input buffer', () => {
   });
 
   test('reads no keys for namespaced state and timers, which are never read per key', async () => {
-    const b = await rocks();
+    const b = incomplete(await rocks());
     const host = b.eventTimeHost();
     host.register('window-contents', 'namespaced');
     host.register('timers/event', 'timers');
@@ -365,11 +375,70 @@ describe('RocksDB prefetch of an input buffer', () => {
   });
 
   test('a key selector that throws ends the prefetch quietly (processing reports it)', async () => {
-    const b = await rocks();
+    const b = incomplete(await rocks());
     b.getState(new ValueStateDescriptor<number>('v'));
     const reads = countReads(b);
     b.prefetch([{ k: 1 }, null, { k: 2 }], keyOf);
     assert.equal(reads.keys, 1, 'the keys before the failing record were read');
+  });
+
+  test('a cache holding every stored key reads nothing from RocksDB; after the first dropped entry or a restore it reads again, exactly', async () => {
+    const counts = async (b: RocksDBKeyedStateBackend, rounds: number): Promise<Map<number, number>> => {
+      const s = b.getState(new ValueStateDescriptor<[number, number]>('count-sum'));
+      const expected = new Map<number, number>();
+      let seed = 11;
+      for (let round = 0; round < rounds; round++) {
+        const keys = Array.from(
+          { length: 100 },
+          () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 400,
+        );
+        b.prefetch(recordsOf(keys), keyOf);
+        for (const k of keys) {
+          b.setCurrentKey(k);
+          const a = s.value() ?? [0, 0];
+          a[0] += 1;
+          a[1] += k;
+          s.update(a);
+          expected.set(k, (expected.get(k) ?? 0) + 1);
+        }
+        if (round % 5 === 4) b.flush();
+      }
+      for (const [k, n] of expected) {
+        b.setCurrentKey(k);
+        assert.deepEqual(s.value(), [n, n * k], `key ${k}`);
+      }
+      return expected;
+    };
+    const cache = (b: RocksDBKeyedStateBackend): ReadCache => (b as unknown as { cache: ReadCache }).cache;
+    // everything fits: no multi-get and no point lookup, first touches included
+    const big = await rocks({ readCacheBytes: 16 << 20, maxBufferedEntries: 50 });
+    const bigReads = countReads(big);
+    await counts(big, 30);
+    assert.equal(cache(big).complete, true);
+    assert.deepEqual(bigReads, { keys: 0, calls: 0 });
+    // about 60 of the 400 keys fit: the first eviction ends completeness, and the evicted keys'
+    // counts come back from RocksDB
+    const small = await rocks({ readCacheBytes: entryBytes(0, [0, 0]) * 60, maxBufferedEntries: 20 });
+    const smallReads = countReads(small);
+    await counts(small, 30);
+    assert.equal(cache(small).complete, false);
+    assert.ok(smallReads.keys > 100, `reads after evictions: ${smallReads.keys}`);
+    // a restore fills RocksDB past the cache: its keys are read
+    const snap = await big.snapshot(MAX_P)();
+    const restored = await rocks({ readCacheBytes: 16 << 20 });
+    for (const [off, len] of Object.values(snap!.index))
+      restored.restoreEntries(snap!.kinds, decodeRecords(Buffer.from(snap!.data).subarray(off, off + len)));
+    assert.equal(cache(restored).complete, false);
+    const rs = restored.getState(new ValueStateDescriptor<[number, number]>('count-sum'));
+    const restoredReads = countReads(restored);
+    for (const [k, n] of await (async () => {
+      const again = await rocks({ readCacheBytes: 16 << 20 });
+      return counts(again, 30); // the same input: the same counts
+    })()) {
+      restored.setCurrentKey(k);
+      assert.deepEqual(rs.value(), [n, n * k], `restored key ${k}`);
+    }
+    assert.ok(restoredReads.keys > 0);
   });
 
   test('model check: random updates, prefetches, flushes and snapshots agree with the heap backend', async () => {

@@ -467,6 +467,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       this.lastReadMeta = meta;
       return e.v === ABSENT ? undefined : fromHeld(e.v);
     }
+    if (this.cache.complete) {
+      // not cached, so not in RocksDB either (see ReadCache.complete)
+      this.lastRead = this.cache.put(meta.clean, nk, ABSENT);
+      this.lastReadMeta = meta;
+      return undefined;
+    }
     const end = this.scratch.stateKey(0, meta.id, nk, this.opts.maxParallelism);
     this.oneKey[0] = this.scratch.view(0, end);
     this.native();
@@ -490,7 +496,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   prefetch(records: readonly unknown[], keyOf: (record: unknown) => unknown): void {
     const metas = this.valueMetas;
     this.handedMeta = undefined;
-    if (this.closed || !this.db || metas.length === 0) return;
+    // a complete cache answers every read itself (see ReadCache.complete)
+    if (this.closed || !this.db || metas.length === 0 || this.cache.complete) return;
     if (this.prefetchPaused > 0) {
       this.prefetchPaused--;
       return;

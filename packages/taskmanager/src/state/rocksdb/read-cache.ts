@@ -76,6 +76,13 @@ export class ReadCache {
   dirtyEntries = 0;
   /** prefetched entries read since the count was last reset (see RocksDBKeyedStateBackend.prefetch) */
   prefetchedRead = 0;
+  /**
+   * Whether every key RocksDB holds for the cached states is cached: true from a database created
+   * empty until the first entry is dropped (eviction, a replaced database). While it holds, a key
+   * the cache misses is absent, and the backend reads neither RocksDB nor prefetches: a job whose
+   * state fits the cache pays no native read for the first touch of each key.
+   */
+  complete = true;
   private readonly maps: CacheMap[] = [];
 
   constructor(
@@ -218,6 +225,7 @@ export class ReadCache {
           this.bytes -= e.bytes;
           this.entries--;
           e.bytes = -1; // dropped (see write)
+          this.complete = false;
         }
       }
     }
@@ -225,6 +233,7 @@ export class ReadCache {
 
   /** Drops every clean entry (the database under it was replaced); written ones stay to be flushed. */
   clear(): void {
+    this.complete = false;
     for (const m of this.maps) {
       for (const [nk, e] of m)
         if (!e.dirty) {
