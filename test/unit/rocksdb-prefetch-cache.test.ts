@@ -16,6 +16,7 @@ import {
   writeStateKey,
 } from '../../packages/taskmanager/src/state/rocksdb/key-layout.js';
 import { ReadCache, entryBytes } from '../../packages/taskmanager/src/state/rocksdb/read-cache.js';
+import type { StateMeta } from '../../packages/taskmanager/src/state/rocksdb/held-values.js';
 import {
   databaseMemory,
   managedMemoryPerSlot,
@@ -416,6 +417,11 @@ describe('RocksDB prefetch of an input buffer', () => {
     await counts(big, 30);
     assert.equal(cache(big).complete, true);
     assert.deepEqual(bigReads, { keys: 0, calls: 0 });
+    // a flush leaves no written entry referenced from the write buffer's arrays (they keep their length)
+    big.flush();
+    const meta = (big as unknown as { metas: Map<string, StateMeta> }).metas.get('count-sum')!;
+    assert.equal(meta.pendingCount, 0);
+    assert.ok(meta.pendingEntries.length > 0 && meta.pendingEntries.every((e) => e === undefined));
     // about 60 of the 400 keys fit: the first eviction ends completeness, and the evicted keys'
     // counts come back from RocksDB
     const small = await rocks({ readCacheBytes: entryBytes(0, [0, 0]) * 60, maxBufferedEntries: 20 });

@@ -88,6 +88,22 @@ describe('RocksDB write order', () => {
       order.clear();
     }
   });
+
+  it("sorts an array's first `count` keys only; clear() drops every key the sorts since held", () => {
+    const order = new WriteOrder();
+    const keys: Array<string | number> = Array.from({ length: 2000 }, (_, i) => normalizeKey(`k${i}`));
+    assert.equal(order.sort(keys, MAX_P), 2000);
+    // a later, shorter sort (the write buffer's arrays keep their length from flush to flush)
+    const n = order.sort([5, 3, 9, 'stale', 'stale too'], MAX_P, 3);
+    assert.equal(n, 3);
+    assert.deepEqual(new Set(Array.from({ length: n }, (_, i) => order.nkAt(i))), new Set([3, 5, 9]));
+    order.clear();
+    const held = (order as unknown as { nks: unknown[] }).nks;
+    assert.ok(
+      held.every((k) => typeof k !== 'string'),
+      'no key of either sort kept alive',
+    );
+  });
 });
 
 describe('recorded delta operations (OpLog)', () => {

@@ -431,6 +431,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       clean: this.cache.newMap(),
       pending: [],
       pendingEntries: [],
+      pendingCount: 0,
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
@@ -594,8 +595,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       last !== undefined && overwriteFlat(last.v, v) ? last.v : v === DELETED ? ABSENT : heldValue(meta, v);
     const fresh = this.cache.write(meta.clean, nk, held, last);
     if (fresh !== undefined) {
-      meta.pending.push(nk);
-      meta.pendingEntries.push(fresh);
+      const i = meta.pendingCount++;
+      meta.pending[i] = nk;
+      meta.pendingEntries[i] = fresh;
       if (++this.dirtyCount >= this.maxBuffered || this.cache.dirtyOverHalf()) this.flush();
     }
   }
@@ -623,8 +625,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     try {
       for (const meta of this.metas.values()) {
         // in RocksDB's key order: the memtable inserts cost less (see write-order.ts)
-        const pending = meta.pending;
-        let n = order.sort(pending, maxP);
+        let n = order.sort(meta.pending, maxP, meta.pendingCount);
         // incremental: a value state's writes are recorded as delta operations (OpLog), the
         // other kinds' keys are tracked and read back at the checkpoint
         const opName = n > 0 && this.incremental ? pack(meta.name) : undefined;
@@ -645,8 +646,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           }
           this.cache.markClean(e);
         }
-        pending.length = 0;
-        meta.pendingEntries.length = 0;
+        // the entries are the cache's again (an evicted one is not kept alive from here)
+        meta.pendingEntries.fill(undefined, 0, meta.pendingCount);
+        meta.pendingCount = 0;
         // list state's own write buffer
         n = order.sort(meta.dirty, maxP);
         for (let i = 0; i < n; i++) {

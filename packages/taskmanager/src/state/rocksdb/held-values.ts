@@ -26,9 +26,15 @@ export interface StateMeta {
    * for a state of one value per key also its write buffer (entries marked dirty)
    */
   clean: CacheMap;
-  /** the keys of the dirty entries in `clean` and the entries, in the order they became dirty */
+  /**
+   * the keys of the dirty entries in `clean` and the entries, in the order they became dirty: the
+   * first pendingCount of each. The arrays keep their length from flush to flush: truncating a
+   * large array and pushing onto it again costs V8 hundreds of nanoseconds per element, against a
+   * few for a store (bench/README.md, ninth session)
+   */
   pending: NK[];
-  pendingEntries: CacheEntry[];
+  pendingEntries: Array<CacheEntry | undefined>;
+  pendingCount: number;
   /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }

@@ -24,14 +24,16 @@ export class WriteOrder {
   private keyGroups = new Int32Array(1024);
   private starts = new Uint32Array(0);
   private readonly nks: NK[] = [];
+  /** how many of nks the sorts since the last clear() wrote */
+  private used = 0;
   private exact = true;
 
   /**
-   * Sorts the keys (of a Map: its keys); returns how many there are (read them with nkAt,
-   * groupAt and indexAt).
+   * Sorts the keys (of a Map: its keys; of an array: its first `count`); returns how many there
+   * are (read them with nkAt, groupAt and indexAt).
    */
-  sort(keys: readonly NK[] | ReadonlyMap<NK, unknown>, maxParallelism: number): number {
-    const n = keys instanceof Map ? keys.size : (keys as readonly NK[]).length;
+  sort(keys: readonly NK[] | ReadonlyMap<NK, unknown>, maxParallelism: number, count?: number): number {
+    const n = keys instanceof Map ? keys.size : (count ?? (keys as readonly NK[]).length);
     if (this.order.length < n) {
       const size = Math.max(n, this.order.length * 2);
       this.order = new Float64Array(size);
@@ -41,16 +43,21 @@ export class WriteOrder {
     if (this.starts.length < maxParallelism + 1) this.starts = new Uint32Array(maxParallelism + 1);
     const { order, groups, keyGroups, starts, nks } = this;
     starts.fill(0, 0, maxParallelism + 1);
-    nks.length = 0;
+    // nks keeps its length between sorts (see StateMeta.pending for why): stores, no pushes
+    if (keys instanceof Map) {
+      let k = 0;
+      for (const nk of keys.keys()) nks[k++] = nk;
+    } else for (let k = 0; k < n; k++) nks[k] = (keys as readonly NK[])[k]!;
+    this.used = Math.max(this.used, n);
     let exact = n <= INDEX_BITS;
     let i = 0;
-    for (const nk of keys instanceof Map ? keys.keys() : (keys as readonly NK[])) {
+    for (; i < n; i++) {
+      const nk = nks[i]!;
       // (a Map holds -0 as 0)
       if (exact && (typeof nk !== 'number' || nk >>> 0 !== nk)) exact = false;
       const g = assignNormalizedKeyToKeyGroup(nk, maxParallelism);
-      keyGroups[i++] = g;
+      keyGroups[i] = g;
       starts[g + 1]!++;
-      nks.push(nk);
     }
     for (let g = 0; g < maxParallelism; g++) starts[g + 1]! += starts[g]!;
     for (i = 0; i < n; i++) {
@@ -89,6 +96,7 @@ export class WriteOrder {
 
   /** Drops the references to the last flush's keys. */
   clear(): void {
-    this.nks.length = 0;
+    this.nks.fill(0, 0, this.used);
+    this.used = 0;
   }
 }
