@@ -116,8 +116,9 @@ describe('RocksDB read cache (CLOCK, bounded in bytes)', () => {
     const one = entryBytes(0, 1);
     const c = new ReadCache(one * 20);
     const m = c.newMap();
-    for (let k = 0; k < 8; k++) assert.ok(c.write(m, k, k), `key ${k} newly written`);
-    assert.equal(c.write(m, 3, 33), undefined, 'written again: not one more to flush');
+    for (let k = 0; k < 8; k++)
+      assert.equal(c.write(m, k, k, undefined, k).slot, k, `key ${k} newly written`);
+    assert.equal(c.write(m, 3, 33, undefined, 8).slot, 3, 'written again: not one more to flush, same place');
     assert.equal(c.dirtyEntries, 8);
     assert.equal(c.dirtyOverHalf(), false);
     // read entries push the cache over its bound many times: only they go
@@ -127,7 +128,7 @@ describe('RocksDB read cache (CLOCK, bounded in bytes)', () => {
     // a read of RocksDB's older value never replaces a written one
     c.put(m, 5, 'stale');
     assert.equal(c.get(m, 5), 5);
-    for (let k = 8; k < 11; k++) c.write(m, k, k);
+    for (let k = 8; k < 11; k++) c.write(m, k, k, undefined, k);
     assert.equal(c.dirtyOverHalf(), true, '11 written entries of room for 20');
     c.clear();
     assert.deepEqual(
@@ -144,12 +145,14 @@ describe('RocksDB read cache (CLOCK, bounded in bytes)', () => {
     // a write given the entry a read found: in that entry while it is cached, else a new one
     c.put(m, 700, 1);
     const e = c.getEntry(m, 700)!;
-    c.write(m, 700, 2, e);
+    c.write(m, 700, 2, e, 0);
     assert.equal(e.v, 2);
     c.markClean(e);
     for (let k = 800; k < 900; k++) c.put(m, k, k);
     assert.equal(m.has(700), false, 'dropped by the hand');
-    assert.ok(c.write(m, 700, 3, e));
+    const again = c.write(m, 700, 3, e, 1);
+    assert.notEqual(again, e);
+    assert.equal(again.slot, 1);
     assert.equal(c.get(m, 700), 3, 'the write went to a cached entry, not the dropped one');
   });
 
@@ -485,15 +488,15 @@ describe('RocksDB flat values (small arrays and plain objects of primitives)', (
   const recordsOf = (keys: number[]): Array<{ k: number }> => keys.map((k) => ({ k }));
   const keyOf = (r: unknown): unknown => (r as { k: number }).k;
 
-  test('update() copies without encoding; the flush encodes each key once; reads are copies wherever the value is held', async () => {
+  test('update() copies and encodes once (into the write buffer); reads and the flush encode nothing; reads are copies wherever the value is held', async () => {
     const b = await rocks({ maxBufferedEntries: 1_000_000 });
     const s = b.getState(new ValueStateDescriptor<[number, number, string, boolean]>('count-sum'));
     const o = b.getState(new ValueStateDescriptor<{ count: number; name: string }>('obj'));
     const encode = valueEncoder.encode;
     const encodeInto = valueEncoder.encodeInto;
     let encoded = 0;
-    // values are objects, keys numbers (encoded to build RocksDB keys); the flush encodes into
-    // its scratch buffer (encodeInto), which calls encode only for a value that does not fit
+    // values are objects, keys numbers (encoded to build RocksDB keys); update() encodes into the
+    // state's pending values (encodeInto), which calls encode only for a value that does not fit
     valueEncoder.encode = function (this: typeof valueEncoder, v: unknown): number {
       if (typeof v === 'object') encoded++;
       return encode.call(this, v);
@@ -516,9 +519,14 @@ describe('RocksDB flat values (small arrays and plain objects of primitives)', (
           x.count++;
           o.update(x);
         }
-      assert.equal(encoded, 0, 'no value encoded by update() or value()');
+      assert.equal(encoded, 600, 'each update() once');
+      for (let k = 0; k < 100; k++) {
+        b.setCurrentKey(k);
+        s.value();
+        o.value();
+      }
       b.flush();
-      assert.equal(encoded, 200, 'each flushed value once');
+      assert.equal(encoded, 600, 'value() and the flush encode nothing');
     } finally {
       valueEncoder.encode = encode;
       valueEncoder.encodeInto = encodeInto;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeValues, normalizeKey } from '../../packages/core/src/index.js';
+import { decodeValue, decodeValues, normalizeKey } from '../../packages/core/src/index.js';
 import { OpLog } from '../../packages/taskmanager/src/state/rocksdb/change-tracker.js';
 import { pack } from '../../packages/taskmanager/src/state/rocksdb/held-values.js';
 import {
@@ -10,6 +10,12 @@ import {
 } from '../../packages/taskmanager/src/state/rocksdb/key-layout.js';
 import { OP_DELETE_KEY, OP_PUT } from '../../packages/taskmanager/src/state/rocksdb/snapshot-batches.js';
 import { WriteOrder } from '../../packages/taskmanager/src/state/rocksdb/write-order.js';
+import {
+  PENDING_DELETE,
+  PENDING_HELD,
+  PendingValues,
+} from '../../packages/taskmanager/src/state/rocksdb/pending-values.js';
+import { ABSENT } from '../../packages/taskmanager/src/state/rocksdb/held-values.js';
 
 const MAX_P = 128;
 
@@ -103,6 +109,44 @@ describe('RocksDB write order', () => {
       held.every((k) => typeof k !== 'string'),
       'no key of either sort kept alive',
     );
+  });
+});
+
+describe("a write buffer's pending values", () => {
+  const at = (p: PendingValues, slot: number): unknown =>
+    decodeValue(p.bytes.subarray(p.startOf(slot), p.endOf(slot)));
+
+  it('hold the last value of each place; a rewrite that fits takes the old bytes, a longer one new ones', () => {
+    const p = new PendingValues();
+    p.set(0, [1, 2], true);
+    p.set(1, 'abc', true);
+    const start0 = p.startOf(0);
+    const size = p.size;
+    p.set(0, [3, 4], false);
+    assert.deepEqual([p.startOf(0), p.size], [start0, size], 'in place');
+    assert.deepEqual(at(p, 0), [3, 4]);
+    p.set(0, [100_000, 2], false);
+    assert.ok(p.startOf(0) > start0 && p.size > size, 'grown: appended');
+    assert.deepEqual(at(p, 0), [100_000, 2]);
+    assert.equal(at(p, 1), 'abc', 'the neighbour is untouched');
+    p.set(1, ABSENT, false);
+    assert.equal(p.startOf(1), PENDING_DELETE);
+    p.set(1, { n: 1 }, false);
+    assert.deepEqual(at(p, 1), { n: 1 });
+    p.set(2, Buffer.from([0x91, 1]), true);
+    assert.equal(p.startOf(2), PENDING_HELD);
+  });
+
+  it('after a reset, a place written first does not reuse bytes another place now holds', () => {
+    const p = new PendingValues();
+    for (let i = 0; i < 3000; i++) p.set(i, [i, `v${i}`], true);
+    for (let i = 0; i < 3000; i++) assert.deepEqual(at(p, i), [i, `v${i}`]);
+    p.reset();
+    p.set(1, 'long value of place one', true);
+    // place 0 held bytes at the start before the reset: a first write there must not go back
+    p.set(0, 'x', true);
+    assert.equal(at(p, 1), 'long value of place one');
+    assert.equal(at(p, 0), 'x');
   });
 });
 

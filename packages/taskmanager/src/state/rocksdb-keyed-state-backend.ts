@@ -61,6 +61,7 @@ import {
   type NK,
   type StateMeta,
 } from './rocksdb/held-values.js';
+import { PENDING_DELETE, PENDING_HELD, PendingValues } from './rocksdb/pending-values.js';
 import {
   emptyChains,
   planGroups,
@@ -177,6 +178,8 @@ const PREFETCH_BATCH = 4096;
 const PREFETCH_WINDOW = 2048;
 /** input buffers skipped after a window in which under a quarter of what was prefetched was read */
 const PREFETCH_PAUSE = 31;
+/** bytes of a state's pending values (see pending-values.ts) past which rewrites that grew them flush */
+const PENDING_VALUES_FLUSH = 16 << 20;
 
 /**
  * Keyed state in RocksDB (one database per task attempt, on local disk), with the heap
@@ -432,6 +435,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       pending: [],
       pendingEntries: [],
       pendingCount: 0,
+      pendingValues: new PendingValues(),
       mapDirty: new Map(),
     };
     this.metas.set(name, meta);
@@ -593,13 +597,16 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const last = this.lastReadMeta === meta ? this.lastRead : undefined;
     const held =
       last !== undefined && overwriteFlat(last.v, v) ? last.v : v === DELETED ? ABSENT : heldValue(meta, v);
-    const fresh = this.cache.write(meta.clean, nk, held, last);
-    if (fresh !== undefined) {
-      const i = meta.pendingCount++;
-      meta.pending[i] = nk;
-      meta.pendingEntries[i] = fresh;
+    const slot = meta.pendingCount;
+    const e = this.cache.write(meta.clean, nk, held, last, slot);
+    const fresh = e.slot === slot;
+    meta.pendingValues.set(e.slot, held, fresh);
+    if (fresh) {
+      meta.pendingCount++;
+      meta.pending[slot] = nk;
+      meta.pendingEntries[slot] = e;
       if (++this.dirtyCount >= this.maxBuffered || this.cache.dirtyOverHalf()) this.flush();
-    }
+    } else if (meta.pendingValues.size > PENDING_VALUES_FLUSH) this.flush();
   }
 
   /** list state: a ListWrite or DELETED into its write buffer */
@@ -629,26 +636,33 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         // incremental: a value state's writes are recorded as delta operations (OpLog), the
         // other kinds' keys are tracked and read back at the checkpoint
         const opName = n > 0 && this.incremental ? pack(meta.name) : undefined;
+        const values = meta.pendingValues;
         for (let i = 0; i < n; i++) {
           const nk = order.nkAt(i);
-          const e = meta.pendingEntries[order.indexAt(i)]!;
-          const v = e.v;
-          // the key and, for a primitive, its bytes side by side in the scratch buffer
+          const slot = order.indexAt(i);
+          const start = values.startOf(slot);
+          // the key and the value's bytes side by side in the scratch buffer
           const end = sc.stateKeyInGroup(0, order.groupAt(i), meta.id, nk);
           const key = sc.view(0, end);
-          if (v === ABSENT) {
+          if (start === PENDING_DELETE) {
             batch._del(key);
             if (opName !== undefined) this.changes.op(OP_DELETE_KEY, opName, key);
           } else {
-            const bytes = this.valueBytes(v, end);
+            const bytes =
+              start === PENDING_HELD
+                ? this.valueBytes(meta.pendingEntries[slot]!.v, end)
+                : sc.view(end, sc.copyIn(end, values.bytes, start, values.endOf(slot)));
             batch._put(key, bytes);
             if (opName !== undefined) this.changes.op(OP_PUT, opName, key, bytes);
           }
-          this.cache.markClean(e);
         }
+        // in the order written, apart from the puts: the entries' loads do not wait on each other
+        const count = meta.pendingCount;
+        for (let i = 0; i < count; i++) this.cache.markClean(meta.pendingEntries[i]!);
         // the entries are the cache's again (an evicted one is not kept alive from here)
-        meta.pendingEntries.fill(undefined, 0, meta.pendingCount);
+        meta.pendingEntries.fill(undefined, 0, count);
         meta.pendingCount = 0;
+        values.reset();
         // list state's own write buffer
         n = order.sort(meta.dirty, maxP);
         for (let i = 0; i < n; i++) {

@@ -1,4 +1,5 @@
 import { UnsupportedValueError, decodeValue, msgpackArrayHeader, valueEncoder } from '@weir/core';
+import type { PendingValues } from './pending-values.js';
 import type { CacheEntry, CacheMap } from './read-cache.js';
 
 /*
@@ -35,6 +36,8 @@ export interface StateMeta {
   pending: NK[];
   pendingEntries: Array<CacheEntry | undefined>;
   pendingCount: number;
+  /** their stored bytes, by place (see pending-values.ts) */
+  pendingValues: PendingValues;
   /** map state only: normalized key -> normalized user key -> [user key's bytes, value as held or DELETED] */
   mapDirty: Map<NK, Map<NK, [unknown, unknown]>>;
 }

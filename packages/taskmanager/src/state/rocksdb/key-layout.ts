@@ -124,6 +124,17 @@ export class KeyScratch {
     return at + bytes.length;
   }
 
+  /** Copies src from `from` to `to` to `at`; returns their end. */
+  copyIn(at: number, src: Buffer, from: number, to: number): number {
+    const n = to - from;
+    while (at + n > this.buf.length) this.grow(at);
+    const b = this.buf;
+    // a value of a few bytes: a loop costs less than the call into Buffer.copy
+    if (n <= 32) for (let i = 0; i < n; i++) b[at + i] = src[from + i]!;
+    else src.copy(b, at, from, to);
+    return at + n;
+  }
+
   /** Encodes `value` at `at` with the codec, in place when it fits (else through the codec's buffer); returns its end. */
   value(at: number, value: unknown): number {
     const end = valueEncoder.encodeInto(value, this.buf, at);

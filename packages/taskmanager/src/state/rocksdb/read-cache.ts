@@ -9,8 +9,11 @@ export interface CacheEntry {
    * for a read about to come, which does not count as reuse
    */
   ref: number;
-  /** written and not yet in RocksDB (the write buffer of a value state): never evicted until flushed */
-  dirty: boolean;
+  /**
+   * -1: clean (in RocksDB, or absent from it); else written and not yet in RocksDB, never
+   * evicted until flushed, at this place in its state's write buffer (StateMeta.pending)
+   */
+  slot: number;
 }
 
 /** One state's entries, in insertion order (the order the clock hand walks). */
@@ -133,12 +136,12 @@ export class ReadCache {
     let e = map.get(nk);
     if (e !== undefined) {
       // a written value is newer than anything read from RocksDB
-      if (e.dirty) return e;
+      if (e.slot >= 0) return e;
       this.bytes += bytes - e.bytes;
       e.v = v;
       e.bytes = bytes;
     } else {
-      map.set(nk, (e = { v, bytes, ref: prefetched ? -1 : 0, dirty: false }));
+      map.set(nk, (e = { v, bytes, ref: prefetched ? -1 : 0, slot: -1 }));
       this.bytes += bytes;
       this.entries++;
     }
@@ -147,41 +150,41 @@ export class ReadCache {
   }
 
   /**
-   * Holds v for nk as written, not yet in RocksDB (see the class comment); returns the entry
-   * when it was clean before (one more to flush), else undefined.
+   * Holds v for nk as written, not yet in RocksDB (see the class comment); returns its entry,
+   * whose slot is `slot` when it was clean before (one more to flush), else the slot it had.
    */
-  write(map: CacheMap, nk: NK, v: unknown, entry?: CacheEntry): CacheEntry | undefined {
+  write(map: CacheMap, nk: NK, v: unknown, entry: CacheEntry | undefined, slot: number): CacheEntry {
     const bytes = entryBytes(nk, v);
     // `entry`: nk's entry as a read just gave it (a read-modify-write looks it up once), unless
     // dropped since
     const e = entry !== undefined && entry.bytes >= 0 ? entry : map.get(nk);
-    let fresh: CacheEntry | undefined;
+    let written: CacheEntry;
     if (e !== undefined) {
       this.bytes += bytes - e.bytes;
-      if (e.dirty) this.dirtyBytes += bytes - e.bytes;
+      if (e.slot >= 0) this.dirtyBytes += bytes - e.bytes;
       else {
-        e.dirty = true;
+        e.slot = slot;
         this.dirtyBytes += bytes;
         this.dirtyEntries++;
-        fresh = e;
       }
       e.v = v;
       e.bytes = bytes;
+      written = e;
     } else {
-      map.set(nk, (fresh = { v, bytes, ref: 0, dirty: true }));
+      map.set(nk, (written = { v, bytes, ref: 0, slot }));
       this.bytes += bytes;
       this.entries++;
       this.dirtyBytes += bytes;
       this.dirtyEntries++;
     }
     if (this.bytes > this.maxBytes || this.entries > this.maxEntries) this.evict(map);
-    return fresh;
+    return written;
   }
 
   /** A flushed entry: in RocksDB now, evictable again. */
   markClean(e: CacheEntry): void {
-    if (!e.dirty) return;
-    e.dirty = false;
+    if (e.slot < 0) return;
+    e.slot = -1;
     this.dirtyBytes -= e.bytes;
     this.dirtyEntries--;
   }
@@ -212,7 +215,7 @@ export class ReadCache {
       for (const [nk, e] of map) {
         if (!over() || budget-- <= 0) break;
         map.delete(nk);
-        if (e.dirty) {
+        if (e.slot >= 0) {
           // not in RocksDB yet: to the end of the order, so the next runs of the hand do not
           // pass over it again first
           map.set(nk, e);
@@ -236,7 +239,7 @@ export class ReadCache {
     this.complete = false;
     for (const m of this.maps) {
       for (const [nk, e] of m)
-        if (!e.dirty) {
+        if (e.slot < 0) {
           m.delete(nk);
           e.bytes = -1; // dropped (see write)
         }
