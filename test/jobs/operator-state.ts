@@ -1,4 +1,4 @@
-// Operator list state and union list state in a rich map function; args: <records>.
+// Operator list state and union list state in a rich map function; args: <records> [records/s, default 15,000].
 import {
   StreamExecutionEnvironment,
   DataGeneratorSource,
@@ -41,7 +41,11 @@ class Tally extends RichMapFunction<number, Row | null> {
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 env
   .fromSource(
-    new DataGeneratorSource<number>((i) => i, Number(getJobArgs()[0] ?? 40_000), 15_000),
+    new DataGeneratorSource<number>(
+      (i) => i,
+      Number(getJobArgs()[0] ?? 40_000),
+      Number(getJobArgs()[1] || 15_000),
+    ),
     'Generator',
   )
   .uid('gen')

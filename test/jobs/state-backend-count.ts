@@ -1,5 +1,6 @@
 // Keyed running count, sum (ValueState) and per-parity counts (MapState) over a rate-limited
-// bounded sequence: args <records> <output dir> [heap|rocksdb] (default: the cluster's backend).
+// bounded sequence: args <records> <output dir> [heap|rocksdb] (default: the cluster's backend)
+// [records/s, default 15,000].
 import {
   StreamExecutionEnvironment,
   DataGeneratorSource,
@@ -35,11 +36,11 @@ class CountAndSum extends KeyedProcessFunction<number, number, [number, number, 
   }
 }
 
-const [records, output, backend] = getJobArgs();
+const [records, output, backend, rate] = getJobArgs();
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 if (backend) env.setStateBackend(backend as StateBackendType);
 env
-  .fromSource(new DataGeneratorSource<number>((i) => i, Number(records), 15_000), 'Sequence')
+  .fromSource(new DataGeneratorSource<number>((i) => i, Number(records), Number(rate || 15_000)), 'Sequence')
   .uid('sequence')
   .keyBy((n) => n % 97)
   .process(new CountAndSum())
