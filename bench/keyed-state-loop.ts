@@ -63,7 +63,7 @@ export async function keyedLoop(
   // as after a restore, or once the cache has evicted: a miss may be in RocksDB, so reads are
   // prefetched (see ReadCache.complete)
   if (process.env.LOOP_RESTORED && backend instanceof RocksDBKeyedStateBackend)
-    (backend as unknown as { cache: { complete: boolean } }).cache.complete = false;
+    backend.restoreEntries({}, []);
   const acc: ValueState<[number, number]> = backend.getState(
     new ValueStateDescriptor<[number, number]>('count-sum'),
   );

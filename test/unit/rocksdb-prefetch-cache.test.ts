@@ -53,12 +53,13 @@ function countReads(b: RocksDBKeyedStateBackend): { keys: number; calls: number 
 }
 
 /**
- * The backend as after a restore or an eviction: its cache no longer holds every key RocksDB
+ * The backend after a restore (of nothing): its cache no longer vouches for every key RocksDB
  * holds, so cache misses are read from RocksDB (prefetched). A fresh backend's cache is complete
  * and reads nothing (see ReadCache.complete).
  */
 function incomplete<B extends RocksDBKeyedStateBackend>(b: B): B {
-  (b as unknown as { cache: ReadCache }).cache.complete = false;
+  b.restoreEntries({}, []);
+  assert.equal((b as unknown as { cache: ReadCache }).cache.complete, false);
   return b;
 }
 

@@ -126,13 +126,8 @@ export class KeyScratch {
 
   /** Copies src from `from` to `to` to `at`; returns their end. */
   copyIn(at: number, src: Buffer, from: number, to: number): number {
-    const n = to - from;
-    while (at + n > this.buf.length) this.grow(at);
-    const b = this.buf;
-    // a value of a few bytes: a loop costs less than the call into Buffer.copy
-    if (n <= 32) for (let i = 0; i < n; i++) b[at + i] = src[from + i]!;
-    else src.copy(b, at, from, to);
-    return at + n;
+    while (at + to - from > this.buf.length) this.grow(at);
+    return copyBytes(src, from, to, this.buf, at);
   }
 
   /** Encodes `value` at `at` with the codec, in place when it fits (else through the codec's buffer); returns its end. */
@@ -180,6 +175,17 @@ export class KeyScratch {
 
   private views: Buffer[] = [];
   private readonly slots: Buffer[] = [];
+}
+
+/**
+ * Copies src from `from` to `to` into dst at `at` (room assumed); returns the end. A value of a
+ * few bytes is copied in a loop, which costs less than the call into Buffer.copy.
+ */
+export function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
+  const n = to - from;
+  if (n <= 32) for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!;
+  else src.copy(dst, at, from, to);
+  return at + n;
 }
 
 /** starts and lengths up to which KeyScratch.view keeps its views (at most VIEW_SPAN^2 of them) */

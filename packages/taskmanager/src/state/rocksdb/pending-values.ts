@@ -1,5 +1,6 @@
 import { valueEncoder } from '@weir/core';
 import { ABSENT, AppendList } from './held-values.js';
+import { copyBytes } from './key-layout.js';
 
 /** startOf: the entry was deleted (a delete goes to RocksDB) */
 export const PENDING_DELETE = -1;
@@ -46,8 +47,7 @@ export class PendingValues {
     }
     const s = this.starts[slot]!;
     if (!fresh && s >= 0 && end - at <= this.ends[slot]! - s) {
-      this.buf.copy(this.buf, s, at, end);
-      this.ends[slot] = s + end - at;
+      this.ends[slot] = copyBytes(this.buf, at, end, this.buf, s);
       return;
     }
     this.starts[slot] = at;
