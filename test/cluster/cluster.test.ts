@@ -92,6 +92,22 @@ describe('a local cluster of 2 TaskManagers x 2 slots', () => {
   test('the DataStream API on a cluster: union, keyed state of every kind, sum/min/max, broadcast, rebalance, filter, collect', async () => {
     const r = await cluster.run(['run', job('api-coverage.ts')]);
     assert.equal(r.code, 0, r.stderr);
+    // the word counts before it left every slot a started worker (task code loaded, no job):
+    // none of this job's tasks waited for a worker thread to start
+    const jobId = jobIdOf(r.stdout);
+    const deploys = ['taskmanager-1.log', 'taskmanager-2.log']
+      .flatMap((f) => readFileSync(path.join(cluster.logDir(), f), 'utf8').split('\n'))
+      .filter((l) => l.includes('"deploying task"') && l.includes(jobId));
+    // the first task of the job in each slot found the worker (the others share it)
+    const firstPerSlot = new Map<string, string>();
+    for (const l of deploys) {
+      const d = JSON.parse(l) as { taskManagerId: string; slot: number };
+      const slot = `${d.taskManagerId}/${d.slot}`;
+      if (!firstPerSlot.has(slot)) firstPerSlot.set(slot, l);
+    }
+    assert.ok(firstPerSlot.size > 0, 'the job was deployed');
+    for (const l of firstPerSlot.values())
+      assert.match(l, /"blankWorker":true|"prewarmed":true/, `a started worker: ${l}`);
     const rows = r.stdout
       .split('\n')
       .filter((l) => l.startsWith('['))

@@ -128,6 +128,9 @@ export function defaultProgress(): (line: string, final: boolean) => void {
   };
 }
 
+/** how long after submitting the job's status is polled every 100 ms (every 500 ms after) */
+const FAST_POLL_MS = 3_000;
+
 async function follow(
   client: ClusterClient,
   jobId: string,
@@ -138,7 +141,8 @@ async function follow(
   const started = Date.now();
   let unreachableSince = 0;
   for (;;) {
-    await new Promise((r) => setTimeout(r, 500));
+    // short jobs end within seconds: polling faster at first tells the caller sooner
+    await new Promise((r) => setTimeout(r, Date.now() - started < FAST_POLL_MS ? 100 : 500));
     let d;
     try {
       d = await client.status(jobId);

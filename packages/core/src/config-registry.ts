@@ -133,7 +133,7 @@ export const CONFIG_OPTIONS = [
     'taskmanager.slot.prewarm',
     bool,
     'true or false',
-    "start a worker thread with the job's bundle planned in each free slot while a job runs, so a task moved there on failover starts without that work",
+    "start a worker thread with the job's bundle planned in each free slot while a job runs, so a task moved there on failover starts without that work; a slot whose tasks ended gets a started worker for the next job",
     { default: true },
   ),
   o(

@@ -139,6 +139,11 @@ interface Slot {
   prewarmed?: boolean;
   /** a prewarm of this slot is fetching its bundle */
   warming?: boolean;
+  /**
+   * a blank worker (task code loaded, no job) started when the slot's tasks ended, for the next
+   * job deployed here while the old worker still routes its last frames
+   */
+  spare?: Worker;
 }
 
 const DEFAULT_NETWORK: NetworkSettings = { creditsPerChannel: 4, maxBacklog: 4, bufferTimeoutMs: 100 };
@@ -357,9 +362,11 @@ export class TaskExecutor {
     // a worker started with the TaskManager, its code loaded and no job yet: any job takes it
     const blank = !!slot.worker && slot.jobId === undefined && slot.tasks.size === 0;
     slot.prewarmed = false;
+    const spare = !blank && slot.jobId !== tdd.jobId && slot.spare !== undefined;
     if (!slot.worker || (!blank && slot.jobId !== tdd.jobId)) {
       if (slot.worker) this.stopWorker(slot.worker);
-      slot.worker = this.spawnWorker(slot);
+      slot.worker = slot.spare ?? this.spawnWorker(slot);
+      slot.spare = undefined;
     }
     slot.jobId = tdd.jobId;
     slot.tasks.add(tdd.executionId);
@@ -374,7 +381,7 @@ export class TaskExecutor {
         task: `${tdd.vertexName} (${tdd.subtaskIndex + 1}/${tdd.parallelism})`,
         slot: slot.index,
         prewarmed,
-        ...(blank ? { blankWorker: true } : {}),
+        ...(blank || spare ? { blankWorker: true } : {}),
       },
       'deploying task',
     );
@@ -407,9 +414,9 @@ export class TaskExecutor {
       if (slot.prewarmed && slot.tasks.size === 0 && slot.worker && !running.has(slot.jobId ?? '')) {
         this.log.info({ jobId: slot.jobId, slot: slot.index }, 'prewarmed slot released');
         this.stopWorker(slot.worker);
-        slot.worker = undefined;
         slot.jobId = undefined;
         slot.prewarmed = false;
+        slot.worker = this.blankWorker(slot);
       }
     }
     if (!this.opts.settings['taskmanager.slot.prewarm'] || jobs.length === 0) return;
@@ -486,6 +493,12 @@ export class TaskExecutor {
   private watchWorker(slot: Slot, worker: Worker): Worker {
     worker.on('message', (msg: FromWorker) => this.onWorkerMessage(worker, msg));
     worker.on('error', (err: Error & { code?: string }) => {
+      if (slot.spare === worker) {
+        // a blank worker with no tasks: the next job gets a fresh one
+        this.log.error({ slot: slot.index, err: err.message }, 'blank slot worker crashed');
+        slot.spare = undefined;
+        return;
+      }
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') err.message += this.outOfMemoryHint();
       this.log.error({ slot: slot.index, err: err.message }, 'slot worker crashed');
       for (const executionId of slot.tasks) {
@@ -635,6 +648,7 @@ export class TaskExecutor {
           ...(msg.restoreDurationMs ? { restoreDurationMs: msg.restoreDurationMs } : {}),
         };
         this.jm.reportFinalState(update);
+        if (msg.state === 'RUNNING') this.log.debug({ executionId: msg.executionId }, 'task running');
         if (msg.state !== 'RUNNING' && slot) {
           this.log.info(
             {
@@ -657,14 +671,27 @@ export class TaskExecutor {
 
   private releaseWorker(slot: Slot): void {
     const worker = slot.worker;
+    slot.spare ??= this.blankWorker(slot);
     // give frames already posted by the worker time to be routed before it goes
     setTimeout(() => {
       if (slot.worker === worker && slot.tasks.size === 0) {
-        slot.worker = undefined;
         slot.jobId = undefined;
         if (worker) this.stopWorker(worker);
+        slot.worker = slot.spare;
+        slot.spare = undefined;
       }
     }, 1_000).unref();
+  }
+
+  /**
+   * With prewarming, a slot whose job's worker goes gets a blank one at once (task code loaded,
+   * no job): starting a worker thread and loading that code takes 0.5-1.3 s, which the next job
+   * deployed here would otherwise spend before its task runs (20 ms with a blank worker).
+   */
+  private blankWorker(slot: Slot): Worker | undefined {
+    return this.opts.settings['taskmanager.slot.prewarm'] && !this.stopping
+      ? this.spawnWorker(slot)
+      : undefined;
   }
 
   async stop(): Promise<void> {
@@ -675,7 +702,7 @@ export class TaskExecutor {
     this.cancelAll();
     this.jm.stopHeartbeats();
     await new Promise((r) => setTimeout(r, 200));
-    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    await Promise.all(this.slots.flatMap((s) => [s.worker?.terminate(), s.spare?.terminate()]));
     // each task attempt deletes its own database; the TaskManager's directory goes if empty
     try {
       rmdirSync(this.rocksdb.localDir);
