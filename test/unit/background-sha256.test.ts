@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BackgroundSha256, sha256OfFile, sharedChunk } from '../../packages/core/src/index.js';
+import { BackgroundSha256, SlabArena, sha256OfFile, sharedChunk } from '../../packages/core/src/index.js';
 import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import { ROOT, tempDir } from '../helpers/cli.js';
@@ -199,5 +199,42 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
         assert.ok(p.buffer instanceof SharedArrayBuffer);
       }
     assert.ok(parts >= 128);
+  });
+
+  test('slab arenas: chunks never overlap; released slabs go to the next arena, unreleased and non-recycling ones never do', () => {
+    const a = new SlabArena();
+    const cs = Array.from({ length: 40 }, (_, i) => a.chunk(64 * 1024 + (i % 3)));
+    for (const c of cs) assert.equal(c.byteOffset % 8, 0);
+    // no two chunks of one arena share a byte
+    const spans = cs.map((c) => [c.buffer, c.byteOffset, c.byteOffset + c.byteLength] as const);
+    for (let i = 0; i < spans.length; i++)
+      for (let j = i + 1; j < spans.length; j++)
+        if (spans[i]![0] === spans[j]![0])
+          assert.ok(
+            spans[i]![2] <= spans[j]![1] || spans[j]![2] <= spans[i]![1],
+            `chunks ${i} and ${j} overlap`,
+          );
+    const slabsOfA = new Set(cs.map((c) => c.buffer));
+    assert.ok(slabsOfA.size >= 3);
+    // an arena not released keeps its slabs from others
+    const b = new SlabArena();
+    assert.ok(!slabsOfA.has(b.chunk(1000).buffer));
+    a.release();
+    const c = new SlabArena();
+    const reused = new Set(Array.from({ length: 40 }, () => c.chunk(64 * 1024).buffer));
+    assert.ok(
+      [...reused].every((s) => slabsOfA.has(s)),
+      "the next arena's chunks come from the released slabs",
+    );
+    // a chunk larger than a quarter slab has memory of its own, never recycled
+    const big = c.chunk(512 * 1024);
+    assert.ok(!slabsOfA.has(big.buffer));
+    assert.equal(big.buffer.byteLength, 512 * 1024);
+    // an arena that does not recycle (sharedChunk's) neither gives nor takes
+    c.release();
+    const d = new SlabArena(false);
+    assert.ok(!reused.has(d.chunk(1000).buffer));
+    d.release();
+    assert.ok(!reused.has(sharedChunk(1000).buffer));
   });
 });

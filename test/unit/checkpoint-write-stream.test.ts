@@ -17,6 +17,7 @@ import {
 import { ValueStateDescriptor } from '../../packages/api/src/index.js';
 import { HeapKeyedStateBackend } from '../../packages/taskmanager/src/state/heap-keyed-state-backend.js';
 import { writeKeyedSnapshot } from '../../packages/taskmanager/src/state/keyed-snapshot-writer.js';
+import type { KeyedStateBatches } from '../../packages/taskmanager/src/state/keyed-state-backend.js';
 import { tempDir } from '../helpers/cli.js';
 import { RecordingS3Proxy, TestS3Server, type RecordedRequest } from '../helpers/s3.js';
 
@@ -261,6 +262,87 @@ describe('streamed checkpoint writes', () => {
     );
     assert.equal(b.openSnapshotViews(), 0);
     assert.equal(await storage.exists('job/chk-4/op/0-d'), false);
+  });
+});
+
+describe('heap snapshot memory reused from one checkpoint to the next', () => {
+  const dir = tempDir();
+
+  /** batches of `kb` as they go by: the shared memory under their parts */
+  const recording = (kb: KeyedStateBatches, seen: Set<ArrayBufferLike>): KeyedStateBatches => ({
+    ...kb,
+    batches: (async function* () {
+      for await (const b of kb.batches) {
+        for (const p of b.parts) seen.add(p.buffer);
+        yield b;
+      }
+    })(),
+  });
+
+  const restore = async (
+    storage: CheckpointStorage,
+    file: string,
+    out: { handle: { sha256?: string }; index: Record<number, number[]> },
+  ) => {
+    const data = await storage.read(file, out.handle.sha256);
+    const r = new HeapKeyedStateBackend();
+    for (const ranges of Object.values(out.index))
+      for (const [off, len] of keyGroupRanges(ranges))
+        r.restoreEntries({ v: 'value' }, decodeRecords(data.subarray(off, off + len)));
+    return r;
+  };
+
+  test('a completed write gives its memory to the next snapshot, whose file still restores exactly; a stopped write does not', async () => {
+    const storage = new FileCheckpointStorage(`file://${dir}`);
+    const b = new HeapKeyedStateBackend();
+    const s = b.getState(new ValueStateDescriptor<string>('v'));
+    const fill = (tag: string): void => {
+      for (let k = 0; k < 30_000; k++) {
+        b.setCurrentKey(k);
+        s.update(`${tag}-${k}`);
+      }
+    };
+    /** the state filled with `tag`'s values, checkpointed to `file`: the handle and the memory under its chunks */
+    const checkpoint = async (tag: string, file: string) => {
+      fill(tag);
+      const memory = new Set<ArrayBufferLike>();
+      const out = await writeKeyedSnapshot(storage, file, recording(b.snapshot(128).batches!(), memory));
+      assert.ok(out);
+      return { out, memory };
+    };
+    const { out: out1, memory: first } = await checkpoint('first', 'job/chk-1/op/0');
+    const { out: out2, memory: second } = await checkpoint('second', 'job/chk-2/op/0');
+    assert.ok(
+      [...second].some((m) => first.has(m)),
+      "the second snapshot's chunks are carved from the first one's released slabs",
+    );
+    const v = (r: HeapKeyedStateBackend, k: number): string | undefined => {
+      r.setCurrentKey(k);
+      return r.getState(new ValueStateDescriptor<string>('v')).value();
+    };
+    const r1 = await restore(storage, 'job/chk-1/op/0', out1);
+    const r2 = await restore(storage, 'job/chk-2/op/0', out2);
+    for (const k of [0, 1, 12_345, 29_999]) {
+      assert.equal(v(r1, k), `first-${k}`);
+      assert.equal(v(r2, k), `second-${k}`);
+    }
+    assert.equal(r2.numKeys(), 30_000);
+
+    // a write that stops part-way keeps its memory from later snapshots (bytes may be in flight)
+    fill('third');
+    const stoppedMem = new Set<ArrayBufferLike>();
+    let batches = 0;
+    await assert.rejects(
+      writeKeyedSnapshot(storage, 'job/chk-3/op/0', recording(b.snapshot(128).batches!(), stoppedMem), () =>
+        ++batches > 40 ? 'checkpoint 3 aborted' : undefined,
+      ),
+      /checkpoint 3 aborted/,
+    );
+    const { out: out4, memory: fourth } = await checkpoint('third', 'job/chk-4/op/0');
+    assert.ok(![...fourth].some((m) => stoppedMem.has(m)), 'nothing of the stopped write was reused');
+    const r4 = await restore(storage, 'job/chk-4/op/0', out4);
+    assert.equal(v(r4, 777), 'third-777');
+    assert.equal(b.openSnapshotViews(), 0);
   });
 });
 

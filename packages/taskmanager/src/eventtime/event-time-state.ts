@@ -283,6 +283,7 @@ export class EventTimeKeyedBackend implements KeyedStateBackend {
         const kinds = { ...b.kinds, ...KINDS };
         return {
           kinds,
+          ...(b.release ? { release: b.release } : {}),
           batches: (async function* () {
             const extra = await own();
             if (extra.size === 0) {

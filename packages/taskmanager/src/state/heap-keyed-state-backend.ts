@@ -12,7 +12,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { normalizeKey } from '@weir/core';
+import { SlabArena, normalizeKey } from '@weir/core';
 import { aggregatingState, reducingState, type AccumulatorCell } from './appending-state.js';
 import { CopyOnWriteTable } from './copy-on-write-table.js';
 import {
@@ -208,14 +208,19 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       views.push({ table, pre: table.openView() });
     }
     const slicing = this.snapshotSlicing;
-    const batches = (opts?: { segments?: boolean }): KeyedStateBatches => ({
-      kinds,
-      batches: heapSnapshotBatches(
-        views,
-        maxParallelism,
-        opts?.segments === false ? { ...slicing, minSegment: Infinity } : slicing,
-      ),
-    });
+    const batches = (opts?: { segments?: boolean }): KeyedStateBatches => {
+      const arena = new SlabArena();
+      return {
+        kinds,
+        batches: heapSnapshotBatches(
+          views,
+          maxParallelism,
+          opts?.segments === false ? { ...slicing, minSegment: Infinity } : slicing,
+          arena,
+        ),
+        release: () => arena.release(),
+      };
+    };
     const materialize = (() => collectBatches(batches())) as KeyedStateSnapshotMaterializer;
     materialize.batches = batches;
     materialize.discard = () => {

@@ -1,5 +1,10 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { UnsupportedValueError, assignNormalizedKeyToKeyGroup, encodeValue } from '@weir/core';
+import {
+  UnsupportedValueError,
+  assignNormalizedKeyToKeyGroup,
+  encodeValue,
+  type SlabArena,
+} from '@weir/core';
 import type { CopyOnWriteTable, PreImages } from './copy-on-write-table.js';
 import { KeyGroupChunks } from './key-group-chunks.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';
@@ -75,8 +80,9 @@ export async function* heapSnapshotBatches(
   views: TableView[],
   maxParallelism: number,
   slicing: SnapshotSlicing = DEFAULT_SLICING,
+  arena?: SlabArena,
 ): AsyncGenerator<KeyGroupBatch> {
-  const chunks = new KeyGroupChunks(maxParallelism);
+  const chunks = new KeyGroupChunks(maxParallelism, arena);
   let total = 0;
   for (const { table } of views) total += table.map.size;
   const slicer = new Slicer(slicing, total);
@@ -93,31 +99,18 @@ export async function* heapSnapshotBatches(
   try {
     let n = 0;
     for (const { table, pre } of views) {
-      const isMap = table.kind === 'map';
       // every entry is [name, key, value]: the array header and the name are the same bytes
-      const head = Buffer.concat([ARRAY3, encodeValue(table.name)]);
-      const it = table.map.entries();
-      for (let r = it.next(); !r.done; r = it.next()) {
-        const k = r.value[0];
-        const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : r.value[1];
-        if (v !== undefined) {
-          const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
-          try {
-            chunks.add(kg, head, k, isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
-          } catch (e) {
-            if (e instanceof UnsupportedValueError)
-              throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${table.name}'`));
-            throw e;
-          }
-        }
-        if (++n % slicing.checkEvery === 0 && slicer.due()) {
-          let pending = 0;
-          for (let kg = 0; kg < maxParallelism; kg++) pending += chunks.pending(kg);
-          // a quarter of a key group's expected share, at least MIN_SEGMENT: few segments per key group
-          const expected = ((encoded + pending) * total) / n;
-          yield* segments(Math.max(slicing.minSegment ?? MIN_SEGMENT, expected / maxParallelism / 4));
-          await slicer.pause(n);
-        }
+      const slice = new TableSlice(table, pre, chunks, maxParallelism, slicing.checkEvery);
+      for (;;) {
+        const read = slice.encode(slicer);
+        n += read;
+        if (slice.done) break;
+        let pending = 0;
+        for (let kg = 0; kg < maxParallelism; kg++) pending += chunks.pending(kg);
+        // a quarter of a key group's expected share, at least MIN_SEGMENT: few segments per key group
+        const expected = ((encoded + pending) * total) / Math.max(1, n);
+        yield* segments(Math.max(slicing.minSegment ?? MIN_SEGMENT, expected / maxParallelism / 4));
+        await slicer.pause(n);
       }
       // this table is read: later accesses need no more copies for this snapshot
       table.releaseView(pre);
@@ -126,6 +119,54 @@ export async function* heapSnapshotBatches(
     for (const { table, pre } of views) table.releaseView(pre);
   }
   yield* segments(0);
+}
+
+/**
+ * One table's entries encoded a slice at a time. The loop lives in a plain method, not in the
+ * async generator that hands the batches on: V8 optimizes a method called once per slice, but
+ * runs a generator's loop, resumed once per slice, in its baseline tier (about 3x slower per
+ * entry here).
+ */
+class TableSlice {
+  private readonly it: MapIterator<[string | number, unknown]>;
+  private readonly head: Buffer;
+  private readonly isMap: boolean;
+  done = false;
+
+  constructor(
+    private readonly table: CopyOnWriteTable<unknown>,
+    private readonly pre: PreImages,
+    private readonly chunks: KeyGroupChunks,
+    private readonly maxParallelism: number,
+    private readonly checkEvery: number,
+  ) {
+    this.it = table.map.entries();
+    this.head = Buffer.concat([ARRAY3, encodeValue(table.name)]);
+    this.isMap = table.kind === 'map';
+  }
+
+  /** Encodes entries until the slicer says the slice is over or the table ends; how many were read. */
+  encode(slicer: Slicer): number {
+    const { it, pre, chunks, head, isMap, maxParallelism, checkEvery } = this;
+    let n = 0;
+    for (let r = it.next(); !r.done; r = it.next()) {
+      const k = r.value[0];
+      const v = pre.size !== 0 && pre.has(k) ? pre.get(k) : r.value[1];
+      if (v !== undefined) {
+        const kg = assignNormalizedKeyToKeyGroup(k, maxParallelism);
+        try {
+          chunks.add(kg, head, k, isMap ? [...(v as Map<unknown, [unknown, unknown]>).values()] : v);
+        } catch (e) {
+          if (e instanceof UnsupportedValueError)
+            throw new Error(e.describe('the value', `Cannot checkpoint keyed state '${this.table.name}'`));
+          throw e;
+        }
+      }
+      if (++n % checkEvery === 0 && slicer.due()) return n;
+    }
+    this.done = true;
+    return n;
+  }
 }
 
 /** the smallest segment of a key group handed on before the end of a snapshot */

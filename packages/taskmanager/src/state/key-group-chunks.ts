@@ -1,4 +1,4 @@
-import { sharedChunk, valueEncoder } from '@weir/core';
+import { sharedChunk, valueEncoder, type SlabArena } from '@weir/core';
 
 /**
  * The encoded entries of a snapshot, per key group, in chunks of CHUNK_BYTES written in place:
@@ -23,7 +23,11 @@ export class KeyGroupChunks {
   /** entries per key group not taken yet */
   readonly counts: Int32Array;
 
-  constructor(readonly maxParallelism: number) {
+  /** `arena`: where chunks come from (default: shared memory that is never reused) */
+  constructor(
+    readonly maxParallelism: number,
+    private readonly arena?: SlabArena,
+  ) {
     this.bufs = new Array<Buffer | undefined>(maxParallelism);
     this.parts = new Array<Buffer[] | undefined>(maxParallelism);
     this.pos = new Int32Array(maxParallelism);
@@ -116,7 +120,8 @@ export class KeyGroupChunks {
       (this.parts[kg] ??= []).push(cur.subarray(from, end));
       this.closed[kg]! += end - from;
     }
-    const b = sharedChunk(Math.max(CHUNK_BYTES, room));
+    const size = Math.max(CHUNK_BYTES, room);
+    const b = this.arena ? this.arena.chunk(size) : sharedChunk(size);
     this.bufs[kg] = b;
     this.pos[kg] = 0;
     this.segStart[kg] = 0;

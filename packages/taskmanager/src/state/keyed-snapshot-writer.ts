@@ -32,5 +32,7 @@ export async function writeKeyedSnapshot(
     yield first.value;
     yield* it;
   })();
-  return { handle: await writeChunks(storage, relPath, chunks), index };
+  const handle = await writeChunks(storage, relPath, chunks);
+  kb.release?.();
+  return { handle, index };
 }

@@ -46,6 +46,11 @@ export interface KeyGroupBatch {
 export interface KeyedStateBatches {
   kinds: Record<string, string>;
   batches: AsyncIterable<KeyGroupBatch>;
+  /**
+   * The batches were written durably and nobody reads them any more: their memory may be reused
+   * by the next snapshot. Only after a completed write (a failed one may have bytes in flight).
+   */
+  release?: () => void;
 }
 
 /**
