@@ -236,5 +236,17 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     assert.ok(!reused.has(d.chunk(1000).buffer));
     d.release();
     assert.ok(!reused.has(sharedChunk(1000).buffer));
+    // a release keeps its own slabs only: free ones it did not take are dropped, so what stays
+    // allocated is about the last snapshot's size
+    const e = new SlabArena();
+    const eSlab = e.chunk(1000).buffer;
+    assert.ok(reused.has(eSlab), 'e takes one of the free slabs');
+    e.release();
+    const f = new SlabArena();
+    assert.equal(f.chunk(1000).buffer, eSlab);
+    const later = new Set(Array.from({ length: 8 }, () => f.chunk(256 * 1024).buffer));
+    later.delete(eSlab);
+    assert.ok(later.size >= 1);
+    assert.ok(![...later].some((m) => reused.has(m)), 'the slabs e did not take were dropped');
   });
 });

@@ -146,10 +146,11 @@ let nextStreamId = 1;
  * Slabs whose chunks nobody reads or writes any more (see SlabArena.release), reused before new
  * ones are allocated: fresh memory costs about 3.4 ms per MiB to fault in on this project's VMs
  * (a third of a 1M-key heap snapshot's time on its task thread), reused memory about a twentieth
- * of that. At most FREE_SLABS_MAX are kept per thread.
+ * of that. A release keeps its own slabs, up to FREE_SLABS_MAX per thread, and drops older free
+ * ones: what stays allocated between checkpoints is about the last snapshot's size.
  */
-const freeSlabs: SharedArrayBuffer[] = [];
-const FREE_SLABS_MAX = 32;
+let freeSlabs: SharedArrayBuffer[] = [];
+const FREE_SLABS_MAX = 128;
 
 /**
  * Chunks of shared memory carved from slabs (a SharedArrayBuffer per 64 KiB chunk costs about
@@ -187,7 +188,10 @@ export class SlabArena {
    * arenas reuse the slabs; this one starts afresh.
    */
   release(): void {
-    for (const s of this.slabs) if (freeSlabs.length < FREE_SLABS_MAX) freeSlabs.push(s);
+    if (!this.recycles) return;
+    // this snapshot's slabs serve the next one of its size; older free ones, not taken by this
+    // one, are left to the garbage collector
+    freeSlabs = this.slabs.slice(0, FREE_SLABS_MAX);
     this.slabs.length = 0;
     this.slab = undefined;
     this.pos = 0;
