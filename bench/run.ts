@@ -27,6 +27,7 @@ import { heapSnapshotCpuBench } from './heap-snapshot-cpu.js';
 import { rocksdbLarge } from './rocksdb-large.js';
 import { unalignedBench } from './unaligned.js';
 import { recoveryLarge } from './recovery-large.js';
+import { jobStartBench } from './job-start.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORDS = Number(process.env.BENCH_WORDS ?? 20_000_000);
@@ -352,6 +353,7 @@ async function main(): Promise<void> {
   if (want('incremental')) await incrementalCheckpoints(here);
   if (want('rocksdb-100m')) await rocksdbLarge(here);
   if (want('recovery')) await recovery();
+  if (want('job-start')) await jobStartBench(here);
   if (want('recovery-large')) await recoveryLarge(here);
   if (want('nexmark')) await nexmarkBench(here);
   if (want('metrics')) await metricsOverhead(here, LINES, RUNS);

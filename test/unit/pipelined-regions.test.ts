@@ -99,6 +99,36 @@ describe('ResourceManager slots for a restarting region', () => {
   });
 });
 
+describe('ResourceManager slots for a new job', () => {
+  test('the free slot freed longest ago goes first (its blank worker has had time to load); never used ones before that', () => {
+    const rm = new ResourceManager(log, 1_000, 10_000, 'jm');
+    try {
+      rm.register('tm-a', '127.0.0.1:1', 3, 's-a');
+      const slotOf = (job: string): number => rm.allocate(job, 1)![0]!.slotIndex;
+      assert.equal(slotOf('j1'), 0);
+      rm.release('j1');
+      // slot 0 was just freed: slots 1 and 2 were never used
+      assert.equal(slotOf('j2'), 1);
+      rm.release('j2');
+      assert.equal(slotOf('j3'), 2);
+      rm.release('j3');
+      // all used once: the one freed longest ago
+      assert.equal(slotOf('j4'), 0);
+      assert.equal(slotOf('j5'), 1);
+      rm.release('j4');
+      rm.release('j5');
+      assert.equal(slotOf('j6'), 2);
+      // a region's slots freed by releaseSlots count too
+      const [s7] = rm.allocate('j7', 1)!;
+      assert.equal(s7!.slotIndex, 0);
+      rm.releaseSlots('j7', [s7!]);
+      assert.equal(slotOf('j8'), 1);
+    } finally {
+      rm.close();
+    }
+  });
+});
+
 describe('JobRestarts with regions', () => {
   test('two regions failing over at once: each restart keeps its own timings and names its region', () => {
     const r = new JobRestarts(log);

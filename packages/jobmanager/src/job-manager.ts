@@ -143,7 +143,11 @@ export class JobManager {
     this.rm.runningJobs = () =>
       [...this.jobs.values()]
         .filter((job) => !job.isTerminal)
-        .map((job) => ({ jobId: job.jobId, jobContextJson: job.jobContextJson }));
+        .map((job) => ({
+          jobId: job.jobId,
+          jobContextJson: job.jobContextJson,
+          runningMs: Date.now() - job.startTime,
+        }));
     const sec = getTransportSecurity();
     this.paths = new StoragePathPolicy({
       checkpointStorage: opts.checkpointStorage,

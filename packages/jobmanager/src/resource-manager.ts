@@ -28,6 +28,8 @@ export interface RegisteredTaskManager {
   slots: number;
   /** jobId per slot, undefined when free */
   allocations: Array<string | undefined>;
+  /** per slot, when it was last freed (ResourceManager's release count; 0: never used) */
+  freedAt: number[];
   gateway: TaskExecutorGatewayClient;
   lastHeartbeat: number;
   heartbeatStream?: HeartbeatStream;
@@ -38,6 +40,18 @@ export interface RegisteredTaskManager {
   /** host:port of its Prometheus endpoint, empty when it has none */
   metricsAddress: string;
   registeredAt: number;
+}
+
+/**
+ * The free slot of `tm` freed longest ago (never used first). A slot's TaskManager replaces the
+ * worker thread of a job that ended there with a blank one, which takes it about half a second
+ * to load: a job submitted right after another goes to a slot whose blank worker is ready.
+ */
+function leastRecentlyFreed(tm: RegisteredTaskManager): number {
+  let best = -1;
+  for (let i = 0; i < tm.allocations.length; i++)
+    if (tm.allocations[i] === undefined && (best < 0 || tm.freedAt[i]! < tm.freedAt[best]!)) best = i;
+  return best;
 }
 
 export interface SlotAllocation {
@@ -62,6 +76,8 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   private readonly sessions = new Set<string>();
   /** jobs not yet ended, told to every TaskManager with each heartbeat (slot prewarming) */
   runningJobs: () => RunningJob[] = () => [];
+  /** slots freed so far (RegisteredTaskManager.freedAt) */
+  private frees = 0;
 
   constructor(
     private readonly log: Logger,
@@ -114,6 +130,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       address,
       slots,
       allocations: new Array<string | undefined>(slots).fill(undefined),
+      freedAt: new Array<number>(slots).fill(0),
       gateway: createClient(controlProto.TaskExecutorGateway, address, undefined, {
         [JOBMANAGER_SESSION_HEADER]: session,
       }),
@@ -236,7 +253,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
           bestFree = free;
         }
       }
-      const slotIndex = best!.allocations.indexOf(undefined);
+      const slotIndex = leastRecentlyFreed(best!);
       best!.allocations[slotIndex] = jobId;
       result[i] = { taskManager: best!, slotIndex };
     }
@@ -250,6 +267,7 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
       if (this.taskManagers.get(taskManager.id) !== taskManager) continue;
       if (taskManager.allocations[slotIndex] !== jobId) continue;
       taskManager.allocations[slotIndex] = undefined;
+      taskManager.freedAt[slotIndex] = ++this.frees;
       freed = true;
     }
     if (freed) this.emit('slotsAvailable');
@@ -258,9 +276,11 @@ export class ResourceManager extends EventEmitter<ResourceManagerEvents> {
   release(jobId: string): void {
     let freed = false;
     for (const tm of this.taskManagers.values()) {
-      tm.allocations = tm.allocations.map((a) => {
-        if (a === jobId) freed = true;
-        return a === jobId ? undefined : a;
+      tm.allocations = tm.allocations.map((a, i) => {
+        if (a !== jobId) return a;
+        freed = true;
+        tm.freedAt[i] = ++this.frees;
+        return undefined;
       });
     }
     if (freed) this.emit('slotsAvailable');

@@ -7,7 +7,7 @@ import {
   planJobBundle,
   type S3StorageSettings,
   type TaskDeploymentDescriptor__Output,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import type { ResultPartition } from './network/result-partition.js';
 import type { RocksDBSettings } from './state/keyed-state-backend.js';
 import { StreamTask, type NetworkSettings, type TaskHost } from './task/stream-task.js';

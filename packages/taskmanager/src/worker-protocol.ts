@@ -1,4 +1,4 @@
-import type { TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from '@weir/core';
+import type { TaskDeploymentDescriptor__Output, TaskFailure, TaskMetrics } from '@weir/core/runtime';
 import type { SlotWorkerData } from './slot-worker.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { KeyGroupRange } from '@weir/core';
-import { encodeRecords } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core/runtime';
+import { encodeRecords } from '@weir/core/runtime';
 import type {
   KeyGroupBatch,
   KeyedStateBackend,

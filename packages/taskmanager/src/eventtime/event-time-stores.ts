@@ -1,5 +1,5 @@
-import type { KeyGroupRange } from '@weir/core';
-import { assignNormalizedKeyToKeyGroup, encodeRecords } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core/runtime';
+import { assignNormalizedKeyToKeyGroup, encodeRecords } from '@weir/core/runtime';
 import { HeapKeyedStateBackend } from '../state/heap-keyed-state-backend.js';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import type { EventTimeRow } from '../state/restored-event-time-rows.js';

@@ -1,5 +1,5 @@
-import type { KeyGroupRange } from '@weir/core';
-import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core/runtime';
+import { assignToKeyGroup, decodeRecords, encodeRecords, normalizeKey } from '@weir/core/runtime';
 import type { WindowSerializer } from './api.js';
 import type { InternalTimer } from './timer-heap.js';
 import { DEFAULT_SLICING, Slicer, type SnapshotSlicing } from '../state/heap-snapshot.js';

@@ -1,4 +1,4 @@
-import type { KeyGroupRange } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core/runtime';
 import {
   UnsupportedValueError,
   assignToKeyGroup,
@@ -6,7 +6,7 @@ import {
   encodeRecords,
   encodeValue,
   normalizeKey,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import { CopyOnWriteTable, type PreImages } from '../state/copy-on-write-table.js';
 import { DEFAULT_SLICING, Slicer, arrayHeader32, type SnapshotSlicing } from '../state/heap-snapshot.js';
 import { KeyGroupChunks } from '../state/key-group-chunks.js';

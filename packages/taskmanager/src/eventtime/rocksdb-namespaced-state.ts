@@ -1,4 +1,4 @@
-import type { KeyGroupRange } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core/runtime';
 import {
   UnsupportedValueError,
   assignToKeyGroup,
@@ -7,7 +7,7 @@ import {
   decodeValues,
   encodeRecords,
   normalizeKey,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import type { KeyRange } from '../state/rocksdb/binding.js';
 import type { RocksEventTimeHost } from '../state/rocksdb/event-time-host.js';
 import { AppendList, DELETED, fromHeld, held, pack, type StateMeta } from '../state/rocksdb/held-values.js';

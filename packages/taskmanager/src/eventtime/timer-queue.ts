@@ -1,4 +1,4 @@
-import type { KeyGroupRange } from '@weir/core';
+import type { KeyGroupRange } from '@weir/core/runtime';
 import type { WindowSerializer } from './api.js';
 import { TimerHeap, type InternalTimer } from './timer-heap.js';
 

@@ -1,4 +1,4 @@
-import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core';
+import { decodeEvent, decodeRecords, decodeValue, type ChannelEvent } from '@weir/core/runtime';
 import type { FrameKind } from '../worker-protocol.js';
 import { BufferHeader, RECORDS_START, VARINT_RUNS, type TimestampRuns } from './buffer-format.js';
 import type { BufferDebloater } from './buffer-debloater.js';

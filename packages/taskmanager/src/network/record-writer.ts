@@ -1,6 +1,6 @@
 import type { Collector, KeySelector } from '@weir/api';
 import type { PartitionerType } from '@weir/api/internal';
-import { UnsupportedValueError, assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core';
+import { UnsupportedValueError, assignToKeyGroup, computeOperatorIndexForKeyGroup } from '@weir/core/runtime';
 import type { ResultPartition } from './result-partition.js';
 
 /**

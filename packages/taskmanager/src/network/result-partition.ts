@@ -1,4 +1,4 @@
-import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core';
+import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core/runtime';
 import type { FrameKind } from '../worker-protocol.js';
 import { BufferHeader, RECORDS_START, TARGET_BUFFER_BYTES, VARINT_RUNS } from './buffer-format.js';
 import { SpillFile } from './spill-file.js';

@@ -1,6 +1,6 @@
 import { ListStateDescriptor, type Collector, type KeySelector, type OutputTag } from '@weir/api';
 import type { StreamNode } from '@weir/api/internal';
-import { computeKeyGroupRangeForOperatorIndex } from '@weir/core';
+import { computeKeyGroupRangeForOperatorIndex } from '@weir/core/runtime';
 import {
   InternalTimerService,
   VOID_NAMESPACE_SERIALIZER,

@@ -14,7 +14,7 @@ import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { StreamingRuntimeContext, type SubtaskInfo } from '../task/runtime-context.js';
 import { OperatorStateBackend, type OperatorListSnapshot } from '../state/operator-state-backend.js';
 import type { StreamOperator } from './stream-operator.js';
-import { computeKeyGroupRangeForOperatorIndex } from '@weir/core';
+import { computeKeyGroupRangeForOperatorIndex } from '@weir/core/runtime';
 import { createEventTimeState, type EventTimeKeyedBackend } from '../eventtime/event-time-state.js';
 import {
   keyedProcessOperator,

@@ -9,7 +9,7 @@ import type {
   TimeDomain,
   TimerService,
 } from '@weir/api';
-import { decodeValue } from '@weir/core';
+import { decodeValue } from '@weir/core/runtime';
 import { VOID_NAMESPACE_SERIALIZER } from '../eventtime/internal-timer-service.js';
 import {
   KeyedCoProcessOperator,

@@ -12,7 +12,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { SlabArena, normalizeKey } from '@weir/core';
+import { SlabArena, normalizeKey } from '@weir/core/runtime';
 import { aggregatingState, reducingState, type AccumulatorCell } from './appending-state.js';
 import { CopyOnWriteTable } from './copy-on-write-table.js';
 import {

@@ -4,7 +4,7 @@ import {
   assignNormalizedKeyToKeyGroup,
   encodeValue,
   type SlabArena,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import type { CopyOnWriteTable, PreImages } from './copy-on-write-table.js';
 import { KeyGroupChunks } from './key-group-chunks.js';
 import type { KeyGroupBatch, KeyedStateBatches, KeyedStateSnapshot } from './keyed-state-backend.js';

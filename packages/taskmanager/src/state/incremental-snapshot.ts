@@ -6,7 +6,7 @@ import {
   storageUri,
   type IncrementalKeyedHandle,
   type SharedFileHandle,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import type { KeyedStateBackend } from './keyed-state-backend.js';
 import { taskCheckpointStorage } from './local-recovery-storage.js';
 
@@ -24,7 +24,7 @@ import { taskCheckpointStorage } from './local-recovery-storage.js';
  */
 
 // the handle types are the shared checkpoint contract of @weir/core; re-exported for the backends
-export type { ChainLink, IncrementalKeyedHandle, SharedFileHandle } from '@weir/core';
+export type { ChainLink, IncrementalKeyedHandle, SharedFileHandle } from '@weir/core/runtime';
 
 /** Delta operations, each a msgpack array whose first element is the op code. */
 export const DeltaOp = {

@@ -1,4 +1,4 @@
-import { sharedChunk, valueEncoder, type SlabArena } from '@weir/core';
+import { sharedChunk, valueEncoder, type SlabArena } from '@weir/core/runtime';
 
 /**
  * The encoded entries of a snapshot, per key group, in chunks of CHUNK_BYTES written in place:

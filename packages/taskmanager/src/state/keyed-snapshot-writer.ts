@@ -1,4 +1,4 @@
-import { writeChunks, type CheckpointStorage, type StateHandle } from '@weir/core';
+import { writeChunks, type CheckpointStorage, type StateHandle } from '@weir/core/runtime';
 import { snapshotFileChunks } from './heap-snapshot.js';
 import type { KeyGroupBatch, KeyedStateBatches } from './keyed-state-backend.js';
 

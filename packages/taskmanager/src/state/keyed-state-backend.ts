@@ -12,7 +12,7 @@ import type {
   ValueStateDescriptor,
 } from '@weir/api';
 import type { IncrementalKeyedHandle } from './incremental-snapshot.js';
-import type { KeyGroupRange, RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
+import type { KeyGroupRange, RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core/runtime';
 import type { ManagedMemory } from './rocksdb/memory-budget.js';
 
 /**

@@ -10,7 +10,7 @@ import {
   type Logger,
   type StateHandle,
   type StorageLocation,
-} from '@weir/core';
+} from '@weir/core/runtime';
 
 /**
  * Local recovery (Flink's `state.backend.local-recovery` with its TaskLocalStateStore): every

@@ -18,7 +18,7 @@ import {
   type KeyGroupRange,
   type RocksDBFileHandle,
   type RocksDBNativeKeyedHandle,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-import { computeKeyGroupRangeForOperatorIndex } from '@weir/core';
+import { computeKeyGroupRangeForOperatorIndex } from '@weir/core/runtime';
 import { HeapKeyedStateBackend } from './heap-keyed-state-backend.js';
 import type { KeyedStateBackend, RocksDBSettings, StateBackendType } from './keyed-state-backend.js';
 import { RocksDBKeyedStateBackend, rocksDBDirectory } from './rocksdb-keyed-state-backend.js';

@@ -1,4 +1,4 @@
-import { decodeEvent } from '@weir/core';
+import { decodeEvent } from '@weir/core/runtime';
 import type { FrameKind } from '../worker-protocol.js';
 import type { ChannelStateEntry } from './channel-state.js';
 

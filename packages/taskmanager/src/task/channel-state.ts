@@ -1,4 +1,4 @@
-import { StorageError } from '@weir/core';
+import { StorageError } from '@weir/core/runtime';
 import type { FrameKind } from '../worker-protocol.js';
 
 /** Where a persisted frame was in flight: an input channel of the task, or a subpartition of one of its outputs. */

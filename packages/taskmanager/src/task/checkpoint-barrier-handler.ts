@@ -1,4 +1,4 @@
-import { decodeEvent, type ChannelEvent } from '@weir/core';
+import { decodeEvent, type ChannelEvent } from '@weir/core/runtime';
 import type { InputGate } from '../network/input-gate.js';
 
 type Barrier = Extract<ChannelEvent, { type: 'CheckpointBarrier' }>;

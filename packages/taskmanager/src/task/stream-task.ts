@@ -18,7 +18,7 @@ import {
   type TaskFailure,
   type TaskMetrics,
   type TaskRestoreState,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import { CheckpointBarrierHandler } from './checkpoint-barrier-handler.js';
 import { decodeChannelState } from './channel-state.js';
 import { ChannelStateCapture } from './channel-state-capture.js';

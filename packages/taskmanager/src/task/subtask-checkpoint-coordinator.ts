@@ -11,7 +11,7 @@ import {
   type OperatorSubtaskState,
   type TaskDeploymentDescriptor__Output,
   type TaskStateSnapshot,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import type {
   IncrementalSnapshotMaterializer,
   NativeSnapshotMaterializer,

@@ -1,4 +1,4 @@
-import type { TaskMetrics } from '@weir/core';
+import type { TaskMetrics } from '@weir/core/runtime';
 import type { InputGate } from '../network/input-gate.js';
 import type { ResultPartition } from '../network/result-partition.js';
 

@@ -14,7 +14,7 @@ import {
   type KeyedStateHandle,
   type TaskDeploymentDescriptor__Output,
   type TaskRestoreState,
-} from '@weir/core';
+} from '@weir/core/runtime';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { restoreFullBatch, restoreIncrementalState } from '../state/incremental-snapshot.js';
 import { LocalRecoveryStorage, taskCheckpointStorage } from '../state/local-recovery-storage.js';

@@ -1,4 +1,4 @@
-import { UnsupportedValueError, decodeValue, msgpackArrayHeader, valueEncoder } from '@weir/core';
+import { UnsupportedValueError, decodeValue, msgpackArrayHeader, valueEncoder } from '@weir/core/runtime';
 import type { PendingValues } from './pending-values.js';
 import type { CacheEntry, CacheMap } from './read-cache.js';
 

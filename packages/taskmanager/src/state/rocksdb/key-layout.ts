@@ -1,4 +1,4 @@
-import { assignNormalizedKeyToKeyGroup, msgpackValueEnd, valueEncoder } from '@weir/core';
+import { assignNormalizedKeyToKeyGroup, msgpackValueEnd, valueEncoder } from '@weir/core/runtime';
 
 /*
  * Layout of a RocksDB key of keyed state: key group (2 bytes, big-endian), state id (2 bytes),

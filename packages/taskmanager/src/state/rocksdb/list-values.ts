@@ -1,4 +1,4 @@
-import { UnsupportedValueError, decodeValues } from '@weir/core';
+import { UnsupportedValueError, decodeValues } from '@weir/core/runtime';
 import { pack, type StateMeta } from './held-values.js';
 
 /*

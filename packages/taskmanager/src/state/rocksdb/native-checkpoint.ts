@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core';
+import type { RocksDBFileHandle, RocksDBNativeKeyedHandle } from '@weir/core/runtime';
 import type { LocalFileWriter } from '../keyed-state-backend.js';
 import { NO_OPTIONS, forEachInRange, openAtSequence, writeBatch, type RocksDB } from './binding.js';
 import { groupBound, stateIdOf } from './key-layout.js';

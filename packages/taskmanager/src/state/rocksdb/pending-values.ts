@@ -1,4 +1,4 @@
-import { valueEncoder } from '@weir/core';
+import { valueEncoder } from '@weir/core/runtime';
 import { ABSENT, AppendList } from './held-values.js';
 import { copyBytes } from './key-layout.js';
 

@@ -1,4 +1,4 @@
-import { decodeValue, msgpackArrayHeader, msgpackValueEnd } from '@weir/core';
+import { decodeValue, msgpackArrayHeader, msgpackValueEnd } from '@weir/core/runtime';
 import { NO_OPTIONS, type RocksBatch } from './binding.js';
 import type { NK } from './held-values.js';
 import type { KeyScratch } from './key-layout.js';

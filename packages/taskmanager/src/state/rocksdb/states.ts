@@ -6,7 +6,7 @@ import type {
   ValueState,
   ValueStateDescriptor,
 } from '@weir/api';
-import { decodeValue, decodeValues, normalizeKey } from '@weir/core';
+import { decodeValue, decodeValues, normalizeKey } from '@weir/core/runtime';
 import type { AccumulatorCell } from '../appending-state.js';
 import { DELETED, fromHeld, held, type NK, type StateMeta } from './held-values.js';
 import { ListWrite, listElements, packListElement } from './list-values.js';

@@ -1,4 +1,4 @@
-import { assignNormalizedKeyToKeyGroup, decodeValue } from '@weir/core';
+import { assignNormalizedKeyToKeyGroup, decodeValue } from '@weir/core/runtime';
 import { KEY_HEADER_BYTES } from './key-layout.js';
 
 /*

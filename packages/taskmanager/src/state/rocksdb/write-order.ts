@@ -1,4 +1,4 @@
-import { assignNormalizedKeyToKeyGroup } from '@weir/core';
+import { assignNormalizedKeyToKeyGroup } from '@weir/core/runtime';
 import type { NK } from './held-values.js';
 
 /** a key's position among those sorted, in the low bits of its sort code (see sort) */
