@@ -75,8 +75,29 @@ function assertExactlyOnce(dir: string): void {
  * Kills, three times, the TaskManager process of a random running task and waits until the
  * job has restarted; returns how many kills hit the job while it was running.
  */
-async function killTaskManagers(cluster: TestCluster, client: ClusterClient, jobId: string): Promise<number> {
+async function killTaskManagers(
+  cluster: TestCluster,
+  client: ClusterClient,
+  jobId: string,
+  opts: { prewarmed?: boolean } = {},
+): Promise<number> {
   let hits = 0;
+  // a free slot is prewarmed once the job has run 2 s: the first kill then moves a task into it
+  if (opts.prewarmed)
+    await until(
+      "the spare TaskManager's slot prewarmed with the job",
+      async () =>
+        readdirSync(cluster.logDir())
+          .filter((f) => f.startsWith('taskmanager-'))
+          .some((f) =>
+            readFileSync(path.join(cluster.logDir(), f), 'utf8')
+              .split('\n')
+              .some((l) => l.includes('"slot prewarmed"') && l.includes(jobId)),
+          )
+          ? true
+          : undefined,
+      15_000,
+    );
   for (let round = 0; round < 3; round++) {
     const d = await until(
       'all tasks running',
@@ -108,7 +129,12 @@ async function killTaskManagers(cluster: TestCluster, client: ClusterClient, job
   return hits;
 }
 
-async function runUnderFire(cluster: TestCluster, out: string, extra: string[]): Promise<void> {
+async function runUnderFire(
+  cluster: TestCluster,
+  out: string,
+  extra: string[],
+  opts: { prewarmed?: boolean } = {},
+): Promise<void> {
   const client = await ClusterClient.connect(cluster.address);
   try {
     const r = await cluster.run([
@@ -123,7 +149,7 @@ async function runUnderFire(cluster: TestCluster, out: string, extra: string[]):
     ]);
     assert.equal(r.code, 0, r.stderr);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
-    const hits = await killTaskManagers(cluster, client, jobId);
+    const hits = await killTaskManagers(cluster, client, jobId, opts);
     assert.ok(hits >= 2, `the job ran long enough for at least two kills to hit it (${hits})`);
     if (!extra.some((a) => a.startsWith('s3://'))) {
       // checkpoints in flight at each kill were aborted and left no files: besides the retained
@@ -171,7 +197,7 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
 
   test('exactly-once: every key counts 1..n with no gap or repeat and the exact sum', async () => {
     const out = path.join(work, 'exactly-once');
-    await runUnderFire(cluster, out, ['EXACTLY_ONCE']);
+    await runUnderFire(cluster, out, ['EXACTLY_ONCE'], { prewarmed: true });
     assertExactlyOnce(out);
     // the spare TaskManager's free slot was prewarmed, so a task moved there found its worker
     // thread started and the job bundle planned; once the job ended, prewarmed workers stopped
