@@ -242,6 +242,9 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     const eSlab = e.chunk(1000).buffer;
     assert.ok(reused.has(eSlab), 'e takes one of the free slabs');
     e.release();
+    // releasing again, or an arena that took no slab, leaves the free slabs as they are
+    e.release();
+    new SlabArena().release();
     const f = new SlabArena();
     assert.equal(f.chunk(1000).buffer, eSlab);
     const later = new Set(Array.from({ length: 8 }, () => f.chunk(256 * 1024).buffer));

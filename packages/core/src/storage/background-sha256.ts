@@ -188,7 +188,8 @@ export class SlabArena {
    * arenas reuse the slabs; this one starts afresh.
    */
   release(): void {
-    if (!this.recycles) return;
+    // an arena that took no slab (or was released already) leaves the free ones to the next
+    if (!this.recycles || this.slabs.length === 0) return;
     // this snapshot's slabs serve the next one of its size; older free ones, not taken by this
     // one, are left to the garbage collector
     freeSlabs = this.slabs.slice(0, FREE_SLABS_MAX);
