@@ -75,6 +75,13 @@ function assertExactlyOnce(dir: string): void {
  * Kills, three times, the TaskManager process of a random running task and waits until the
  * job has restarted; returns how many kills hit the job while it was running.
  */
+/** Whether a line of any TaskManager's log satisfies `pred`. */
+function taskManagerLogHas(cluster: TestCluster, pred: (line: string) => boolean): boolean {
+  return readdirSync(cluster.logDir())
+    .filter((f) => f.startsWith('taskmanager-'))
+    .some((f) => readFileSync(path.join(cluster.logDir(), f), 'utf8').split('\n').some(pred));
+}
+
 async function killTaskManagers(
   cluster: TestCluster,
   client: ClusterClient,
@@ -87,13 +94,7 @@ async function killTaskManagers(
     await until(
       "the spare TaskManager's slot prewarmed with the job",
       async () =>
-        readdirSync(cluster.logDir())
-          .filter((f) => f.startsWith('taskmanager-'))
-          .some((f) =>
-            readFileSync(path.join(cluster.logDir(), f), 'utf8')
-              .split('\n')
-              .some((l) => l.includes('"slot prewarmed"') && l.includes(jobId)),
-          )
+        taskManagerLogHas(cluster, (l) => l.includes('"slot prewarmed"') && l.includes(jobId))
           ? true
           : undefined,
       15_000,
@@ -214,13 +215,7 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
     await until(
       'prewarmed workers of the ended job stopped',
       async () =>
-        readdirSync(cluster.logDir())
-          .filter((f) => f.startsWith('taskmanager-'))
-          .some((f) =>
-            readFileSync(path.join(cluster.logDir(), f), 'utf8').includes('"prewarmed slot released"'),
-          )
-          ? true
-          : undefined,
+        taskManagerLogHas(cluster, (l) => l.includes('"prewarmed slot released"')) ? true : undefined,
       10_000,
     );
   });
