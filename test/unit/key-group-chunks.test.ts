@@ -1,60 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRecords, encodeRecords, encodeValue } from '../../packages/core/src/index.js';
+import { DIRECT_ENCODING_VALUES } from '../helpers/codec-values.js';
 import { CHUNK_BYTES, KeyGroupChunks } from '../../packages/taskmanager/src/state/key-group-chunks.js';
 
-/** The values the direct path writes itself, at every boundary of their encodings, and some it hands to the codec. */
-const VALUES: unknown[] = [
-  0,
-  -0,
-  1,
-  0x7f,
-  0x80,
-  0xff,
-  0x100,
-  0xffff,
-  0x10000,
-  0xffffffff,
-  0x100000000,
-  -1,
-  -0x20,
-  -0x21,
-  -0x80,
-  -0x81,
-  -0x8000,
-  -0x8001,
-  -0x80000000,
-  -0x80000001,
-  0.5,
-  -1.25,
-  Number.NaN,
-  Infinity,
-  -Infinity,
-  Number.MAX_SAFE_INTEGER,
-  '',
-  'a',
-  'x'.repeat(31),
-  'x'.repeat(32),
-  'é',
-  'ab€',
-  '\u007f',
-  true,
-  false,
-  null,
-  undefined,
-  [1, 'two', [3]],
-  { a: 1, b: 'two', c: { d: [] } },
-  new Map<unknown, unknown>([
-    [1, 'one'],
-    ['k', [2]],
-  ]),
-  new Set([1, 2]),
-  new Date(12345),
-  10n ** 30n,
-  new Uint8Array([1, 2, 3]),
-  'big'.repeat(30_000),
-  Array.from({ length: 20_000 }, (_, i) => i * 1000),
-];
+/** the direct path's values, and some it hands to the codec (large ones: across chunk boundaries) */
+const VALUES: unknown[] = DIRECT_ENCODING_VALUES;
 const KEYS: Array<string | number> = [7, -3, 1.5, 70000, 'k', 'key-'.repeat(10), 'ключ', ''];
 
 test('entries written in chunks are byte for byte what the record codec writes, across chunk boundaries', () => {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { encodeRecords, encodeValue } from '../../packages/core/src/index.js';
+import { DIRECT_ENCODING_VALUES } from '../helpers/codec-values.js';
 import { InputGate } from '../../packages/taskmanager/src/network/input-gate.js';
 import { ResultPartition } from '../../packages/taskmanager/src/network/result-partition.js';
 import type { TimestampRuns } from '../../packages/taskmanager/src/network/buffer-format.js';
@@ -218,6 +220,77 @@ describe('output beyond the in-memory budget of a subpartition', () => {
     assert.ok(Math.max(...sizes) > TARGET_BUFFER_BYTES - 64, `largest buffer ${Math.max(...sizes)}`);
     p.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('records written by the direct encoding (numbers, booleans, null, short ASCII strings)', () => {
+  /** the values that fit into one buffer (whole record buffers, no fragments) */
+  const SMALL_VALUES = DIRECT_ENCODING_VALUES.filter((v) => encodeValue(v).byteLength < 1000);
+
+  test('are the bytes the record codec writes, and arrive as sent', () => {
+    const { partition, frames, received } = pipe();
+    const records: unknown[] = [];
+    // enough rounds that records meet the end of a buffer at every offset
+    for (let round = 0; round < 1500; round++) records.push(...SMALL_VALUES);
+    for (const r of records) partition.emit(0, r);
+    partition.flushAll();
+    assert.ok(frames.length > 2, 'the records span several buffers');
+    // deepStrictEqual compares primitives with Object.is: -0 stays -0, NaN stays NaN
+    assert.deepStrictEqual(received(), records);
+    // each buffer: a header byte, the MessagePack array-32 header, then the records as the codec writes them
+    let next = 0;
+    for (const f of frames) {
+      const b = Buffer.from(f);
+      const n = b.readUInt32BE(2);
+      const codec = Buffer.from(encodeRecords(records.slice(next, next + n)));
+      const codecBody = codec.subarray(codec[0] === 0xdc ? 3 : 5);
+      assert.ok(b.subarray(6).equals(codecBody), `buffer of records ${next}..${next + n}`);
+      next += n;
+    }
+    assert.equal(next, records.length);
+  });
+
+  test('with timestamps (runs of every length, jumps, a buffer end at every offset): each record keeps its own', () => {
+    const gate = new InputGate(1, () => {});
+    const partition = new ResultPartition({
+      partitionId: 'p',
+      numberOfSubpartitions: 1,
+      maxBacklog: 4,
+      onAvailable: () => {},
+      send: (_id, _sub, kind, bytes) => gate.onFrame(0, kind, new Uint8Array(bytes)),
+    });
+    partition.onRequest(0, 1_000_000);
+    const records: unknown[] = [];
+    const stamps: number[] = [];
+    let t = 1000;
+    for (let round = 0; round < 1500; round++)
+      for (const v of SMALL_VALUES) {
+        // a new run every few records (the common case of a fast source), now and then a
+        // jump back or far ahead (the slow path: fixed runs or offsets)
+        const i = records.length;
+        if (i % 7 === 0) t += 1;
+        const ts = i % 101 === 0 ? t + 5_000_000 : i % 103 === 0 ? t - 70 : t;
+        records.push(v);
+        stamps.push(ts);
+        partition.emitTimestamped(0, v, ts);
+      }
+    partition.flushAll();
+    const got: unknown[] = [];
+    const gotStamps: number[] = [];
+    const handler = {
+      onRecords: (rs: unknown[], _ch: number, ts?: TimestampRuns) => {
+        assert.ok(ts, 'a buffer of timestamped records carries their timestamps');
+        for (let r = 0; r < ts.runs; r++) {
+          const end = r + 1 < ts.runs ? ts.starts[r + 1]! : rs.length;
+          for (let i = ts.starts[r]!; i < end; i++) gotStamps.push(ts.values[r]!);
+        }
+        got.push(...rs);
+      },
+      onEvent: () => {},
+    };
+    while (gate.pollNext(handler));
+    assert.deepStrictEqual(got, records);
+    assert.deepStrictEqual(gotStamps, stamps);
   });
 });
 

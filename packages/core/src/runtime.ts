@@ -6,6 +6,7 @@
  */
 export * from './address.js';
 export * from './codec.js';
+export * from './direct-encoding.js';
 export * from './msgpack-extent.js';
 export * from './job-bundle.js';
 export * from './job-graph.js';

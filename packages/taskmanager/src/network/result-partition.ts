@@ -1,4 +1,11 @@
-import { UnsupportedValueError, encodeEvent, valueEncoder, type ChannelEvent } from '@weir/core/runtime';
+import {
+  DIRECT_ROOM,
+  UnsupportedValueError,
+  encodeDirect,
+  encodeEvent,
+  valueEncoder,
+  type ChannelEvent,
+} from '@weir/core/runtime';
 import type { FrameKind } from '../worker-protocol.js';
 import { BufferHeader, RECORDS_START, TARGET_BUFFER_BYTES, VARINT_RUNS } from './buffer-format.js';
 import { SpillFile } from './spill-file.js';
@@ -427,18 +434,30 @@ export class ResultPartition {
     return this.subpartitions.length;
   }
 
-  /** Hot path: serialize one record into a subpartition's open buffer. */
+  /**
+   * Hot path: serialize one record into a subpartition's open buffer. The common case (a record
+   * the direct encoding writes, room in the open buffer) is all this method does, so that it
+   * stays small enough to be inlined into the record writer; everything else is emitSlow.
+   */
   emit(subpartition: number, record: unknown): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
+    if (buf !== undefined && !sp.timed && buf.length - sp.pos >= DIRECT_ROOM) {
+      const end = encodeDirect(buf, sp.pos, record);
+      if (end >= 0) {
+        sp.pos = end;
+        sp.count++;
+        return;
+      }
+    }
+    this.emitSlow(sp, record);
+  }
+
+  private emitSlow(sp: ResultSubpartition, record: unknown): void {
+    const buf = sp.buffer;
     if (buf !== undefined && !sp.timed) {
       // most records fit into the open buffer: written there directly
-      let end: number;
-      try {
-        end = valueEncoder.encodeInto(record, buf, sp.pos);
-      } catch (e) {
-        throw this.refused(e);
-      }
+      const end = this.encodeInto(record, buf, sp.pos);
       if (end >= 0) {
         sp.pos = end;
         sp.count++;
@@ -450,21 +469,35 @@ export class ResultPartition {
     if (n > this.bufferSize) this.afterLargeRecord(n);
   }
 
-  /** A record with an event-time timestamp: the buffer carries timestamps beside its records. */
+  /**
+   * A record with an event-time timestamp: the buffer carries timestamps beside its records.
+   * The common case, small like emit's: the record extends the open buffer's last run of
+   * timestamps (a fast source puts dozens of records in one millisecond) and the runs form
+   * still fits after it (`runLimit`, -1 while the buffer has no runs).
+   */
   emitTimestamped(subpartition: number, record: unknown, timestamp: number): void {
     const sp = this.subpartitions[subpartition]!;
     const buf = sp.buffer;
+    if (buf !== undefined && timestamp === sp.lastTs && buf.length - sp.pos >= DIRECT_ROOM) {
+      const end = encodeDirect(buf, sp.pos, record);
+      if (end >= 0 && end <= sp.runLimit) {
+        sp.pos = end;
+        sp.count++;
+        return;
+      }
+    }
+    this.emitTimestampedSlow(sp, record, timestamp);
+  }
+
+  private emitTimestampedSlow(sp: ResultSubpartition, record: unknown, timestamp: number): void {
+    const buf = sp.buffer;
     if (buf !== undefined && sp.timed) {
       // written in place; it fits only with room left for every record's timestamp
-      let end: number;
-      try {
-        end = valueEncoder.encodeInto(record, buf, sp.pos);
-      } catch (e) {
-        throw this.refused(e);
-      }
+      let end = buf.length - sp.pos >= DIRECT_ROOM ? encodeDirect(buf, sp.pos, record) : -1;
+      if (end < 0) end = this.encodeInto(record, buf, sp.pos);
       if (end >= 0) {
-        // the common cases, where the runs form still fits: the record extends the last run,
-        // or starts a new one a millisecond or so on (a fast source: every few dozen records)
+        // where the runs form still fits: the record extends the last run, or starts a new
+        // one a millisecond or so on (a fast source: every few dozen records)
         if (timestamp === sp.lastTs) {
           if (end <= sp.runLimit) {
             sp.pos = end;
@@ -495,6 +528,18 @@ export class ResultPartition {
     const n = this.serialize(record);
     for (const sp of this.subpartitions) this.append(sp, valueEncoder.buffer, n, timestamp);
     if (n > this.bufferSize) this.afterLargeRecord(n);
+  }
+
+  /**
+   * The codec's encodeInto for what encodeDirect does not write (objects, long strings), out of
+   * line: the record path inlines the direct encoding and calls this for the rest.
+   */
+  private encodeInto(record: unknown, buf: Buffer, pos: number): number {
+    try {
+      return valueEncoder.encodeInto(record, buf, pos);
+    } catch (e) {
+      throw this.refused(e);
+    }
   }
 
   private serialize(record: unknown): number {

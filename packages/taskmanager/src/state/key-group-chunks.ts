@@ -1,4 +1,4 @@
-import { sharedChunk, valueEncoder, type SlabArena } from '@weir/core/runtime';
+import { DIRECT_ROOM, encodeDirect, sharedChunk, valueEncoder, type SlabArena } from '@weir/core/runtime';
 
 /**
  * The encoded entries of a snapshot, per key group, in chunks of CHUNK_BYTES written in place:
@@ -9,8 +9,8 @@ import { sharedChunk, valueEncoder, type SlabArena } from '@weir/core/runtime';
  * the chunk, or the codec's scratch buffer and a copy when it does not fit).
  */
 export const CHUNK_BYTES = 64 * 1024;
-/** the room the direct path needs for a key, a value and a namespace: strings of up to 31 characters */
-const DIRECT_ROOM = 3 * 32;
+/** the room the direct path needs for a key, a value and a namespace */
+const ENTRY_ROOM = 3 * DIRECT_ROOM;
 
 export class KeyGroupChunks {
   private readonly bufs: Array<Buffer | undefined>;
@@ -45,19 +45,19 @@ export class KeyGroupChunks {
     const headLen = head.length;
     let b = this.bufs[kg];
     let p = this.pos[kg]!;
-    if (b === undefined || p + headLen + DIRECT_ROOM > b.length) {
-      b = this.nextChunk(kg, p, headLen + DIRECT_ROOM);
+    if (b === undefined || p + headLen + ENTRY_ROOM > b.length) {
+      b = this.nextChunk(kg, p, headLen + ENTRY_ROOM);
       p = 0;
     }
     for (let i = 0; i < headLen; i++) b[p++] = head[i]!;
-    let end = writeDirect(b, p, key);
+    let end = encodeDirect(b, p, key);
     if (end >= 0) p = end;
     else {
       this.writeSlow(kg, b, p, key);
       b = this.roomy(kg);
       p = this.pos[kg]!;
     }
-    end = writeDirect(b, p, value);
+    end = encodeDirect(b, p, value);
     if (end >= 0) p = end;
     else {
       this.writeSlow(kg, b, p, value);
@@ -65,7 +65,7 @@ export class KeyGroupChunks {
       p = this.pos[kg]!;
     }
     if (ns !== undefined) {
-      end = writeDirect(b, p, ns);
+      end = encodeDirect(b, p, ns);
       if (end >= 0) p = end;
       else {
         this.writeSlow(kg, b, p, ns);
@@ -80,7 +80,7 @@ export class KeyGroupChunks {
   private roomy(kg: number): Buffer {
     const b = this.bufs[kg]!;
     const p = this.pos[kg]!;
-    return p + DIRECT_ROOM > b.length ? this.nextChunk(kg, p, DIRECT_ROOM) : b;
+    return p + ENTRY_ROOM > b.length ? this.nextChunk(kg, p, ENTRY_ROOM) : b;
   }
 
   /**
@@ -149,87 +149,4 @@ export class KeyGroupChunks {
     this.counts[kg] = 0;
     return parts;
   }
-}
-
-/**
- * Writes a number, boolean, null or a string of fewer than 32 ASCII characters at `p` as
- * ValueEncoder would, returning the end; -1 for anything else (nothing written that counts).
- * The caller guarantees 32 bytes of room.
- */
-function writeDirect(b: Buffer, p: number, v: unknown): number {
-  if (typeof v === 'number') return writeNumber(b, p, v);
-  if (typeof v === 'string') {
-    const len = v.length;
-    if (len >= 32) return -1;
-    let q = p + 1;
-    for (let i = 0; i < len; i++) {
-      const c = v.charCodeAt(i);
-      if (c >= 0x80) return -1;
-      b[q++] = c;
-    }
-    b[p] = 0xa0 | len;
-    return q;
-  }
-  if (typeof v === 'boolean') {
-    b[p] = v ? 0xc3 : 0xc2;
-    return p + 1;
-  }
-  if (v === null) {
-    b[p] = 0xc0;
-    return p + 1;
-  }
-  return -1;
-}
-
-/** ValueEncoder's number encoding (smallest integer form, else float 64; -0 as float). */
-function writeNumber(b: Buffer, p: number, n: number): number {
-  if (n >>> 0 === n && (n !== 0 || 1 / n > 0)) {
-    if (n < 0x80) {
-      b[p] = n;
-      return p + 1;
-    }
-    if (n < 0x100) {
-      b[p] = 0xcc;
-      b[p + 1] = n;
-      return p + 2;
-    }
-    if (n < 0x10000) {
-      b[p] = 0xcd;
-      b[p + 1] = n >>> 8;
-      b[p + 2] = n & 0xff;
-      return p + 3;
-    }
-    b[p] = 0xce;
-    b[p + 1] = n >>> 24;
-    b[p + 2] = (n >>> 16) & 0xff;
-    b[p + 3] = (n >>> 8) & 0xff;
-    b[p + 4] = n & 0xff;
-    return p + 5;
-  }
-  if (n >> 0 === n && n !== 0) {
-    if (n >= -0x20) {
-      b[p] = 0x100 + n;
-      return p + 1;
-    }
-    if (n >= -0x80) {
-      b[p] = 0xd0;
-      b[p + 1] = n + 0x100;
-      return p + 2;
-    }
-    if (n >= -0x8000) {
-      b[p] = 0xd1;
-      b[p + 1] = (n >> 8) & 0xff;
-      b[p + 2] = n & 0xff;
-      return p + 3;
-    }
-    b[p] = 0xd2;
-    b[p + 1] = (n >> 24) & 0xff;
-    b[p + 2] = (n >> 16) & 0xff;
-    b[p + 3] = (n >> 8) & 0xff;
-    b[p + 4] = n & 0xff;
-    return p + 5;
-  }
-  b[p] = 0xcb;
-  b.writeDoubleBE(n, p + 1);
-  return p + 9;
 }
