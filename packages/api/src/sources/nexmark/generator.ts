@@ -115,8 +115,8 @@ function makePool(withSpaces: boolean, seed: number): string {
   }
   return chars.join('');
 }
-const TEXT_POOL = makePool(true, 0x5eed);
-const LETTER_POOL = makePool(false, 0xe8a);
+/** made on the first generator's construction: every process that imports the API loads this module */
+let pools: { text: string; letters: string } | undefined;
 
 /**
  * A small fast PRNG (mulberry32) reseeded per event, so event i depends only on (seed, i)
@@ -167,8 +167,13 @@ export class NexmarkGenerator {
   private readonly totalProportion: number;
   private readonly interEventDelayMs: number;
   private readonly random = new EventRandom();
+  private readonly textPool: string;
+  private readonly letterPool: string;
 
   constructor(config: Partial<NexmarkConfig> = {}) {
+    pools ??= { text: makePool(true, 0x5eed), letters: makePool(false, 0xe8a) };
+    this.textPool = pools.text;
+    this.letterPool = pools.letters;
     const c = { ...DEFAULT_NEXMARK_CONFIG, ...config };
     const positive = (name: keyof NexmarkConfig, integer: boolean): void => {
       const v = c[name];
@@ -391,7 +396,7 @@ export class NexmarkGenerator {
   private nextString(maxLength: number): string {
     const len = 3 + this.random.nextInt(maxLength - 3);
     const at = this.random.nextInt(POOL_SIZE - len);
-    return TEXT_POOL.substring(at, at + len).trim() || 'x';
+    return this.textPool.substring(at, at + len).trim() || 'x';
   }
 
   private nextExtra(currentSize: number, desiredAverageSize: number): string {
@@ -400,6 +405,6 @@ export class NexmarkGenerator {
     const delta = Math.round(avg * 0.2);
     const size = avg - delta + (delta === 0 ? 0 : this.random.nextInt(2 * delta));
     const at = this.random.nextInt(POOL_SIZE - size);
-    return LETTER_POOL.substring(at, at + size);
+    return this.letterPool.substring(at, at + size);
   }
 }
