@@ -248,6 +248,19 @@ describe('keys: distinct values are distinct keys', () => {
       assert.equal(assignNormalizedKeyToKeyGroup(normalizeKey(k), 10007), kg10007);
     }
   });
+  test('int32 keys (the fast path) get the key group of the general path, edges included', () => {
+    const keys: unknown[] = [0, -0, 1, -1, 127, 128, 0x7fffffff, -0x80000000, 2 ** 31, -(2 ** 31) - 1];
+    for (let i = 0; i < 2000; i++) keys.push(((i * 2654435761) | 0) ^ (i << 7));
+    // not int32: the general path, and a string that looks like a number is not the number
+    keys.push('5', 5.5, NaN, Infinity, true, 'null');
+    for (const k of keys)
+      for (const m of [1, 2, 128, 256, 32768, 1000]) {
+        const expected = assignNormalizedKeyToKeyGroup(normalizeKey(k), m);
+        assert.equal(assignToKeyGroup(k, m), expected, `key ${String(k)}, max parallelism ${m}`);
+      }
+    assert.equal(assignToKeyGroup(-0, 128), assignToKeyGroup(0, 128));
+    assert.notEqual(assignToKeyGroup('5', 32768), assignToKeyGroup(5, 32768));
+  });
   test('a key the codec refuses fails with its type', () => {
     class K {}
     assert.throws(() => normalizeKey(new K()), /class K/);

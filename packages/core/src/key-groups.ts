@@ -59,7 +59,19 @@ function keyGroupOfHash(h: number, m: number): number {
   return (h >>> 0) % m;
 }
 
+/**
+ * A key's group. An int32 key with a power-of-two max parallelism (the default 128) is the
+ * common case of a record path and takes a few operations here, the same result as the general
+ * path (such a key is its own normalized form and hash input; -0 mixes as 0): a short function
+ * the record writer inlines whole, where the general path's calls would not all be inlined.
+ */
 export function assignToKeyGroup(key: unknown, maxParallelism: number): number {
+  if (typeof key === 'number' && (key | 0) === key && (maxParallelism & (maxParallelism - 1)) === 0)
+    return mix(key) & (maxParallelism - 1);
+  return keyGroupOfAnyKey(key, maxParallelism);
+}
+
+function keyGroupOfAnyKey(key: unknown, maxParallelism: number): number {
   return keyGroupOfHash(hash32(normalizeKey(key)), maxParallelism);
 }
 
