@@ -4,7 +4,8 @@
  * TaskManagers run with `--cpu-prof`, then prints each variant's hottest functions by self time
  * summed over the TaskManagers' profiles (main and slot threads), and weir's functions by
  * inclusive time.
- * `node --import tsx bench/eventtime-profile.ts`; LINES (default 2,000,000 lines of 10 records), TOP (default 25).
+ * `node --import tsx bench/eventtime-profile.ts`; LINES (default 2,000,000 lines of 10 records), TOP (default 25),
+ * INTERVAL_US (the sampling interval, default V8's 1000).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { LocalCluster } from '@weir/cli';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LINES = process.env.LINES ?? '2000000';
 const TOP = Number(process.env.TOP ?? 25);
+const INTERVAL_US = process.env.INTERVAL_US;
 
 interface ProfileNode {
   id: number;
@@ -69,7 +71,11 @@ async function profile(mode: string): Promise<ReturnType<typeof times>> {
     port: 0,
     dir,
     jobStore: false,
-    taskManagerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+    taskManagerNodeArgs: [
+      '--cpu-prof',
+      `--cpu-prof-dir=${profDir}`,
+      ...(INTERVAL_US ? [`--cpu-prof-interval=${INTERVAL_US}`] : []),
+    ],
   });
   await cluster.start();
   try {
