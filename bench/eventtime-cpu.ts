@@ -7,6 +7,9 @@
  * bench counts it). Prints both medians, their cost, and the median of the per-pair costs: a
  * pair's two jobs ran under about the same load.
  * `node --import tsx bench/eventtime-cpu.ts`; PAIRS (default 8), LINES (default 2,000,000 lines of 10 records). Linux only (/proc).
+ * SMALL_LINES (say 200000): each job of a pair is also run with that many lines, and the cost
+ * is also given per marginal record, (records - small records) / (CPU - small job's CPU): a
+ * job's fixed cost (a fresh slot worker, the bundle planned: about 1 CPU-second) left out.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,7 +36,8 @@ function taskManagerCpuSeconds(cluster: LocalCluster): number {
   return ticks / 100; // USER_HZ
 }
 
-async function perCpuSecond(cluster: LocalCluster, mode: string): Promise<number> {
+/** The TaskManagers' CPU seconds for one job of `lines` lines. */
+async function jobCpuSeconds(cluster: LocalCluster, mode: string, lines: number): Promise<number> {
   const before = taskManagerCpuSeconds(cluster);
   const log = console.log;
   console.log = () => {};
@@ -41,13 +45,26 @@ async function perCpuSecond(cluster: LocalCluster, mode: string): Promise<number
   try {
     code = await runJob(path.join(here, 'jobs', 'eventtime.ts'), {
       jobmanager: cluster.jobManagerAddress,
-      args: [String(LINES), mode],
+      args: [String(lines), mode],
     });
   } finally {
     console.log = log;
   }
   if (code !== 0) throw new Error(`eventtime.ts ${mode} ended with exit code ${code}`);
-  return RECORDS / (taskManagerCpuSeconds(cluster) - before);
+  return taskManagerCpuSeconds(cluster) - before;
+}
+
+const SMALL_LINES = Number(process.env.SMALL_LINES ?? 0);
+/** records per marginal CPU-second of each variant (SMALL_LINES only) */
+const marginal: Record<string, number[]> = { count: [], 'count-watermarks': [] };
+
+async function perCpuSecond(cluster: LocalCluster, mode: string): Promise<number> {
+  const cpu = await jobCpuSeconds(cluster, mode, LINES);
+  if (SMALL_LINES > 0) {
+    const small = await jobCpuSeconds(cluster, mode, SMALL_LINES);
+    marginal[mode]!.push(((LINES - SMALL_LINES) * WORDS_PER_LINE) / (cpu - small));
+  }
+  return RECORDS / cpu;
 }
 
 const cluster = new LocalCluster({
@@ -84,6 +101,12 @@ console.log(
   `event-time cost by TaskManager CPU time: ${pct(median(without), median(withTs))} of the medians`,
 );
 const pairs = without.map((a, i) => (1 - withTs[i]! / a) * 100);
+if (SMALL_LINES > 0) {
+  const [a, b] = [marginal.count!, marginal['count-watermarks']!];
+  console.log(
+    `per marginal record (jobs of ${LINES.toLocaleString('en-US')} less jobs of ${SMALL_LINES.toLocaleString('en-US')} lines): without ${fmt(median(a))} records per CPU-second (${a.map(fmt).join(', ')}), with ${fmt(median(b))} (${b.map(fmt).join(', ')}): cost ${pct(median(a), median(b))}`,
+  );
+}
 console.log(
   `per pair: ${pairs.map((c) => `${c.toFixed(1)}%`).join(', ')}; median ${median(pairs).toFixed(1)}%`,
 );
