@@ -11,11 +11,10 @@
  * is also given per marginal record, (records - small records) / (CPU - small job's CPU): a
  * job's fixed cost (a fresh slot worker, the bundle planned: about 1 CPU-second) left out.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runJob } from '../packages/client/src/index.js';
 import { LocalCluster } from '@weir/cli';
+import { eventTimeJobCpuSeconds } from './taskmanager-cpu.js';
 import { WORDS_PER_LINE } from './words.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,43 +24,14 @@ const RECORDS = LINES * WORDS_PER_LINE;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-/** CPU seconds (user + system, all threads) of the TaskManager processes so far. */
-function taskManagerCpuSeconds(cluster: LocalCluster): number {
-  let ticks = 0;
-  for (const id of ['tm-1', 'tm-2']) {
-    const stat = readFileSync(`/proc/${cluster.taskManagerPid(id)}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-  }
-  return ticks / 100; // USER_HZ
-}
-
-/** The TaskManagers' CPU seconds for one job of `lines` lines. */
-async function jobCpuSeconds(cluster: LocalCluster, mode: string, lines: number): Promise<number> {
-  const before = taskManagerCpuSeconds(cluster);
-  const log = console.log;
-  console.log = () => {};
-  let code: number;
-  try {
-    code = await runJob(path.join(here, 'jobs', 'eventtime.ts'), {
-      jobmanager: cluster.jobManagerAddress,
-      args: [String(lines), mode],
-    });
-  } finally {
-    console.log = log;
-  }
-  if (code !== 0) throw new Error(`eventtime.ts ${mode} ended with exit code ${code}`);
-  return taskManagerCpuSeconds(cluster) - before;
-}
-
 const SMALL_LINES = Number(process.env.SMALL_LINES ?? 0);
 /** records per marginal CPU-second of each variant (SMALL_LINES only) */
 const marginal: Record<string, number[]> = { count: [], 'count-watermarks': [] };
 
 async function perCpuSecond(cluster: LocalCluster, mode: string): Promise<number> {
-  const cpu = await jobCpuSeconds(cluster, mode, LINES);
+  const cpu = await eventTimeJobCpuSeconds(cluster, mode, LINES);
   if (SMALL_LINES > 0) {
-    const small = await jobCpuSeconds(cluster, mode, SMALL_LINES);
+    const small = await eventTimeJobCpuSeconds(cluster, mode, SMALL_LINES);
     marginal[mode]!.push(((LINES - SMALL_LINES) * WORDS_PER_LINE) / (cpu - small));
   }
   return RECORDS / cpu;

@@ -8,28 +8,16 @@
  * cost of a job). Linux only (/proc).
  * `node --import tsx bench/eventtime-order.ts`
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runJob } from '../packages/client/src/index.js';
 import { LocalCluster } from '@weir/cli';
+import { eventTimeJobCpuSeconds } from './taskmanager-cpu.js';
 import { WORDS_PER_LINE } from './words.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LINES = Number(process.env.LINES ?? 2_000_000);
 const SEQ = (process.env.SEQ ?? 'x,o,w,x,o,w,x,o,w,x,w,o,x,w,o,x,w,o,o,w,w,o,o,w,w,o').split(',');
 const MODES: Record<string, string> = { o: 'count', w: 'count-watermarks', x: 'window' };
-
-/** CPU seconds (user + system, all threads) of the TaskManager processes so far */
-function taskManagerCpuSeconds(cluster: LocalCluster): number {
-  let ticks = 0;
-  for (const id of ['tm-1', 'tm-2']) {
-    const stat = readFileSync(`/proc/${cluster.taskManagerPid(id)}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
-}
 
 for (const m of SEQ)
   if (!MODES[m]) throw new Error(`SEQ: '${m}' is none of ${Object.keys(MODES).join(', ')}`);
@@ -46,20 +34,7 @@ const inOrder: number[] = [];
 try {
   let before = '(none)';
   for (const [i, m] of SEQ.entries()) {
-    const cpu0 = taskManagerCpuSeconds(cluster);
-    const log = console.log;
-    console.log = () => {};
-    let code: number;
-    try {
-      code = await runJob(path.join(here, 'jobs', 'eventtime.ts'), {
-        jobmanager: cluster.jobManagerAddress,
-        args: [String(LINES), MODES[m]!],
-      });
-    } finally {
-      console.log = log;
-    }
-    if (code !== 0) throw new Error(`eventtime.ts ${MODES[m]} ended with exit code ${code}`);
-    const cpu = taskManagerCpuSeconds(cluster) - cpu0;
+    const cpu = await eventTimeJobCpuSeconds(cluster, MODES[m]!, LINES);
     const key = `${MODES[m]} after ${before === '(none)' ? before : MODES[before]}`;
     rates.set(key, [...(rates.get(key) ?? []), (LINES * WORDS_PER_LINE) / cpu]);
     inOrder.push((LINES * WORDS_PER_LINE) / cpu);

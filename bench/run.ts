@@ -3,7 +3,6 @@
  * beside a single-process baseline that counts the same words in one plain loop, plus a
  * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 5).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterClient, runJob } from '../packages/client/src/index.js';
@@ -11,6 +10,7 @@ import { LocalCluster } from '@weir/cli';
 import { line, WORDS_PER_LINE } from './words.js';
 import { TestS3Server } from '../test/helpers/s3.js';
 import { submitDetached } from './submit.js';
+import { taskManagerCpuSeconds } from './taskmanager-cpu.js';
 import { measureRecovery, recoveryJob, type RecoveryTimes } from './recovery.js';
 import { incrementalCheckpoints } from './incremental.js';
 import { nexmarkBench } from './nexmark/cluster.js';
@@ -85,23 +85,6 @@ async function clusterRun(
   } finally {
     client.close();
   }
-}
-
-/**
- * CPU seconds (user + system, all threads) the TaskManagers have used so far, from
- * /proc/<pid>/stat (Linux; undefined elsewhere). A rate per CPU-second varies far less than
- * one per wall-clock second when other work shares the machine.
- */
-function taskManagerCpuSeconds(cluster: LocalCluster): number | undefined {
-  let ticks = 0;
-  for (const id of ['tm-1', 'tm-2']) {
-    const pid = cluster.taskManagerPid(id);
-    if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-  }
-  return ticks / 100; // USER_HZ
 }
 
 /** clusterRun, and the job's records per TaskManager CPU-second (deployment included) into `perCpu`. */

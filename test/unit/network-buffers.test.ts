@@ -17,6 +17,7 @@ function pipe(bufferSize?: number): {
   partition: ResultPartition;
   frames: Uint8Array[];
   received: () => unknown[];
+  receivedTimed: () => { records: unknown[]; timestamps: Array<number | undefined> };
 } {
   const frames: Uint8Array[] = [];
   const gate = new InputGate(1, () => {});
@@ -34,15 +35,29 @@ function pipe(bufferSize?: number): {
     ...(bufferSize ? { bufferSize } : {}),
   });
   partition.onRequest(0, 1_000_000);
-  const received = (): unknown[] => {
-    const out: unknown[] = [];
-    const handler = { onRecords: (rs: unknown[]) => out.push(...rs), onEvent: () => {} };
+  /** the records that arrived, and each one's timestamp (undefined: none) */
+  const receivedTimed = (): { records: unknown[]; timestamps: Array<number | undefined> } => {
+    const records: unknown[] = [];
+    const timestamps: Array<number | undefined> = [];
+    const handler = {
+      onRecords: (rs: unknown[], _ch: number, ts?: TimestampRuns) => {
+        records.push(...rs);
+        if (ts === undefined) timestamps.push(...rs.map(() => undefined));
+        else
+          for (let r = 0; r < ts.runs; r++) {
+            const end = r + 1 < ts.runs ? ts.starts[r + 1]! : rs.length;
+            for (let i = ts.starts[r]!; i < end; i++) timestamps.push(ts.values[r]!);
+          }
+      },
+      onEvent: () => {},
+    };
     while (gate.pollNext(handler)) {
       /* drain */
     }
-    return out;
+    return { records, timestamps };
   };
-  return { partition, frames, received };
+  const received = (): unknown[] => receivedTimed().records;
+  return { partition, frames, received, receivedTimed };
 }
 
 describe('network buffers are bounded in bytes', () => {
@@ -251,15 +266,7 @@ describe('records written by the direct encoding (numbers, booleans, null, short
   });
 
   test('with timestamps (runs of every length, jumps, a buffer end at every offset): each record keeps its own', () => {
-    const gate = new InputGate(1, () => {});
-    const partition = new ResultPartition({
-      partitionId: 'p',
-      numberOfSubpartitions: 1,
-      maxBacklog: 4,
-      onAvailable: () => {},
-      send: (_id, _sub, kind, bytes) => gate.onFrame(0, kind, new Uint8Array(bytes)),
-    });
-    partition.onRequest(0, 1_000_000);
+    const { partition, frames, receivedTimed } = pipe();
     const records: unknown[] = [];
     const stamps: number[] = [];
     let t = 1000;
@@ -275,22 +282,11 @@ describe('records written by the direct encoding (numbers, booleans, null, short
         partition.emitTimestamped(0, v, ts);
       }
     partition.flushAll();
-    const got: unknown[] = [];
-    const gotStamps: number[] = [];
-    const handler = {
-      onRecords: (rs: unknown[], _ch: number, ts?: TimestampRuns) => {
-        assert.ok(ts, 'a buffer of timestamped records carries their timestamps');
-        for (let r = 0; r < ts.runs; r++) {
-          const end = r + 1 < ts.runs ? ts.starts[r + 1]! : rs.length;
-          for (let i = ts.starts[r]!; i < end; i++) gotStamps.push(ts.values[r]!);
-        }
-        got.push(...rs);
-      },
-      onEvent: () => {},
-    };
-    while (gate.pollNext(handler));
-    assert.deepStrictEqual(got, records);
-    assert.deepStrictEqual(gotStamps, stamps);
+    assert.ok(frames.length > 2, 'the records span several buffers');
+    const got = receivedTimed();
+    assert.deepStrictEqual(got.records, records);
+    // every buffer carried its records' timestamps (none is undefined)
+    assert.deepStrictEqual(got.timestamps, stamps);
   });
 });
 
