@@ -5,7 +5,6 @@ import { chmodSync, mkdirSync, openSync, closeSync, writeFileSync, writeSync, rm
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDefinitions, resolveConfig } from '@weir/core';
-import { ClusterClient } from '@weir/client';
 
 /**
  * The CLI entry the cluster's processes run: the built one next to the built module, or the
@@ -294,6 +293,8 @@ export class LocalCluster {
         ? []
         : ['--state-dir', path.join(this.opts.dir, 'tm-state')]),
     ];
+    // a TaskManager says it is ready once the JobManager accepted its registration, so once
+    // every one did the cluster takes jobs (no polling of the JobManager's overview)
     await Promise.all(
       Array.from({ length: this.opts.taskManagers }, (_, i) => {
         const name = `taskmanager-${i + 1}`;
@@ -314,7 +315,6 @@ export class LocalCluster {
         });
       }),
     );
-    await this.waitForTaskManagers(this.opts.taskManagers);
     if (this.opts.standbyTaskManager) await this.startStandby(onProgress);
     writeFileSync(
       path.join(this.opts.dir, 'cluster.json'),
@@ -453,23 +453,6 @@ export class LocalCluster {
         },
       );
     }, delay);
-  }
-
-  private async waitForTaskManagers(n: number): Promise<void> {
-    const client = await ClusterClient.connect(this.jobManagerAddress);
-    try {
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline) {
-        const o = await client.overview();
-        if (o.taskManagers.length >= n) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(
-        `Only some of ${n} TaskManagers registered within 30 s; see ${path.join(this.opts.dir, 'logs')}`,
-      );
-    } finally {
-      client.close();
-    }
   }
 
   /** SIGTERM to every process, SIGKILL to any still alive after the grace period. */
