@@ -6,7 +6,9 @@
  * gates decoding the buffers, and a per-key count reading each record's timestamp slot.
  * `node --import tsx bench/eventtime-path.ts`; RECORDS (default 10,000,000), RUNS (default 5),
  * SOURCE_PARALLELISM (default 1: this reader is subtask 0 of that many, so with 2 it reads every
- * other record and a channel gets the ~25 records per millisecond it gets in the cluster job).
+ * other record and a channel gets the ~25 records per millisecond it gets in the cluster job),
+ * PER_MS (default 100: records per millisecond of event time, as in the job; larger values give
+ * longer runs of equal timestamps per channel).
  * Prints records per CPU-second without and with event time (alternating runs, each in its own process;
  * medians), the cost, and the bytes per record the partition sent (records and timestamps).
  */
@@ -30,6 +32,8 @@ const RECORDS = Number(process.env.RECORDS ?? 10_000_000);
 const RUNS = Number(process.env.RUNS ?? 5);
 const MAX_P = 128;
 const SOURCE_PARALLELISM = Number(process.env.SOURCE_PARALLELISM ?? 1);
+/** records per millisecond of event time (the job's 100) */
+const PER_MS = Number(process.env.PER_MS ?? 100);
 /** the records this reader emits */
 const READ = Math.ceil(RECORDS / SOURCE_PARALLELISM);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -65,7 +69,7 @@ function run(eventTime: boolean): { rate: number; bytesPerRecord: number } {
   let tw: TimestampsAndWatermarks<unknown> | undefined;
   if (eventTime) {
     const strategy = WatermarkStrategy.forMonotonousTimestamps<number>().withTimestampAssigner((i) =>
-      Math.floor(i / 100),
+      Math.floor(i / PER_MS),
     );
     const sink = new AfterRecordWatermarks({
       emitWatermark: () => watermarks++,

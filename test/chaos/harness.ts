@@ -95,14 +95,7 @@ export class ChaosCluster {
     if (this.opts.s3) {
       const s3 = this.net.spawn(
         's3',
-        [
-          '--import',
-          'tsx',
-          path.join(ROOT, 'test/helpers/s3-server-main.ts'),
-          this.s3Dir,
-          '127.0.0.1',
-          '9001',
-        ],
+        [path.join(ROOT, 'test/helpers/s3-server-main.mjs'), this.s3Dir, '127.0.0.1', '9001'],
         { log: this.log('s3'), ipc: true },
       );
       await firstMessage(s3, 's3rver', this.log('s3'));

@@ -103,14 +103,7 @@ test(
       const s3 = spawnIn(
         net,
         's3',
-        [
-          '--import',
-          'tsx',
-          path.join(ROOT, 'test/helpers/s3-server-main.ts'),
-          path.join(work, 's3'),
-          net.addr('s3'),
-          '9000',
-        ],
+        [path.join(ROOT, 'test/helpers/s3-server-main.mjs'), path.join(work, 's3'), net.addr('s3'), '9000'],
         { log: log('s3'), ipc: true },
       );
       children.push(s3);

@@ -295,14 +295,24 @@ describe('REST API and Prometheus on a real cluster', () => {
     );
     assert.equal(samples(first, 'weir_taskmanager_rss_bytes').length, 2);
     assert.ok(samples(first, 'weir_process_resident_memory_bytes')[0]!.value > 0);
-    await new Promise((r) => setTimeout(r, 2_500));
-    const second = await scrape(rest);
+    const lastCheckpoint = (text: string): number | undefined =>
+      samples(text, 'weir_job_last_checkpoint_id').find((s) => s.labels.job === jid)?.value;
+    // scraped again once both moved (a fixed 2.5 s wait before), as long as that wait at most
+    let second = first;
+    const deadline = Date.now() + 2_500;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      second = await scrape(rest);
+    } while (
+      Date.now() < deadline &&
+      !(records(second) > records(first) && lastCheckpoint(second)! > lastCheckpoint(first)!)
+    );
     assert.ok(
       records(second) > records(first),
       `records did not move: ${records(first)} -> ${records(second)}`,
     );
-    const last = samples(second, 'weir_job_last_checkpoint_id').find((s) => s.labels.job === jid)!.value;
-    assert.ok(last > samples(first, 'weir_job_last_checkpoint_id').find((s) => s.labels.job === jid)!.value);
+    const last = lastCheckpoint(second)!;
+    assert.ok(last > lastCheckpoint(first)!);
     // each TaskManager serves its own subtasks
     const tmList = (await get(rest, '/taskmanagers')).body.taskmanagers as Array<{
       id: string;
@@ -313,11 +323,16 @@ describe('REST API and Prometheus on a real cluster', () => {
       const busy = samples(a, 'weir_task_busy_time_ms_per_second').filter((s) => s.labels.job === jid);
       assert.equal(busy.length, 2, `${tm.id} serves two subtasks`);
       assert.ok(busy.every((s) => s.value >= 0 && s.value <= 1000));
-      await new Promise((r) => setTimeout(r, 1_200));
-      const b = await scrape(tm['prometheus-address']);
       const sum = (t: string): number =>
         samples(t, 'weir_task_num_records_out_total').reduce((x, s) => x + s.value, 0) +
         samples(t, 'weir_task_num_records_in_total').reduce((x, s) => x + s.value, 0);
+      // scraped again once the counters moved (a fixed 1.2 s wait before), as long as that at most
+      let b = a;
+      const tmDeadline = Date.now() + 1_200;
+      do {
+        await new Promise((r) => setTimeout(r, 100));
+        b = await scrape(tm['prometheus-address']);
+      } while (Date.now() < tmDeadline && !(sum(b) > sum(a)));
       assert.ok(sum(b) > sum(a), `${tm.id}: counters did not move`);
     }
   });

@@ -15,9 +15,10 @@ export class TestS3Server {
   /** Starts the server; after stop(), start() again serves the same objects on the same port. */
   async start(): Promise<this> {
     const child = fork(
-      path.join(ROOT, 'test/helpers/s3-server-main.ts'),
+      path.join(ROOT, 'test/helpers/s3-server-main.mjs'),
       [this.dir, ...(this.port ? ['127.0.0.1', String(this.port)] : [])],
-      { execArgv: ['--import', 'tsx'], stdio: 'ignore' },
+      // plain JavaScript: none of this process's flags (tsx)
+      { execArgv: [], stdio: 'ignore' },
     );
     this.child = child;
     this.port = await new Promise<number>((resolve, reject) => {

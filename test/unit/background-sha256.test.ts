@@ -22,13 +22,20 @@ const shared = (b: Uint8Array): Buffer => {
   return s;
 };
 
-/** Runs an ES module snippet in a node process of its own (cwd: the repository) and gives its output. */
+/**
+ * Runs an ES module snippet in a plain node process of its own (cwd: the repository) and gives
+ * its output. The snippet imports the built module (`npm test` builds first), as tsx would
+ * take about a second to load TypeScript in the process and in each worker thread it starts.
+ */
 const inOwnProcess = (code: string, timeout: number): string =>
-  execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+  execFileSync(process.execPath, ['--input-type=module', '-e', code], {
     cwd: ROOT,
     timeout,
     encoding: 'utf8',
   });
+
+/** BackgroundSha256's module, built: the same code as the TypeScript imported above */
+const BUILT = './packages/core/dist/storage/background-sha256.js';
 
 describe('SHA-256 of checkpoint files on the hashing thread', () => {
   test('shared and ordinary chunks, views into larger buffers, several streams at once: the same digests as on the thread', async () => {
@@ -119,7 +126,7 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
   test('aborted and dropped streams leave nothing behind: later streams hash correctly and the process exits', () => {
     // in a process of its own: a stream left open would keep it alive (the test times out)
     const out = inOwnProcess(
-      `import { BackgroundSha256 } from './packages/core/src/index.js';
+      `import { BackgroundSha256 } from '${BUILT}';
          const a = new BackgroundSha256(); a.update(Buffer.alloc(3 << 20, 1)); a.abort();
          try { new BackgroundSha256().partDigest(); } catch {}
          new BackgroundSha256().update(Buffer.from('dropped before anything reached the worker'));
@@ -134,16 +141,16 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     // Each thread's hashing worker turns the process-wide --expose-gc on and off to take gc; two
     // starting together cleared it under each other ("gc is not defined" failed a savepoint of 4
     // subtasks in CI, 7-12 of 80 streams here). 2 rounds of 8 threads, as 8 slots start: at that
-    // rate 16 streams all hashing shows the race gone (each thread loads TypeScript, about 0.6 s).
+    // rate 16 streams all hashing shows the race gone (each thread loads the built module, plain
+    // JavaScript, so the 8 of a round start their hashing workers closer together than tsx let them).
     const out = inOwnProcess(
       `import { Worker } from 'node:worker_threads';
-         const main = new URL('./test/helpers/hashing-thread-main.ts', 'file://' + process.cwd() + '/');
-         // a worker thread loads TypeScript once it has registered tsx itself
-         const boot = 'import("tsx/esm/api").then((t) => { t.register(); return import(' + JSON.stringify(main.href) + '); });';
+         const main = new URL('./test/helpers/hashing-thread-main.mjs', 'file://' + process.cwd() + '/');
          const results = [];
          for (let round = 0; round < 2; round++)
            results.push(...(await Promise.all(Array.from({ length: 8 }, () => new Promise((resolve) => {
-             const w = new Worker(boot, { eval: true });
+             // not this process's --input-type, which a worker started from a file refuses
+             const w = new Worker(main, { execArgv: [] });
              w.once('message', (m) => { resolve(m); void w.terminate(); });
              w.once('error', (e) => resolve('failed: ' + e.message));
            })))));
@@ -164,7 +171,7 @@ describe('SHA-256 of checkpoint files on the hashing thread', () => {
     // every 16 MiB, as a checkpoint's writes pace it. The hashing thread freed the chunks only
     // when its garbage collector ran, which it hardly did: 365 MiB of growth per GiB before.
     const out = inOwnProcess(
-      `import { BackgroundSha256, sharedChunk } from './packages/core/src/index.js';
+      `import { BackgroundSha256, sharedChunk } from '${BUILT}';
          const h = new BackgroundSha256(true);
          const start = process.memoryUsage().rss;
          let peak = 0;

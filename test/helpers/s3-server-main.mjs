@@ -1,5 +1,6 @@
 // A real S3-compatible server (s3rver) in its own process, over HTTP; args: <dir> [address] [port]
-// (default 127.0.0.1 and any free port). Accepts the credentials S3RVER / S3RVER.
+// (default 127.0.0.1 and any free port). Accepts the credentials S3RVER / S3RVER. Plain
+// JavaScript, so the process starts without loading tsx.
 import S3rver from 's3rver';
 
 // the same dir and port bring a stopped server back with its objects
@@ -7,7 +8,7 @@ const [dir, address, port] = process.argv.slice(2);
 const server = new S3rver({
   address: address ?? '127.0.0.1',
   port: Number(port ?? 0),
-  directory: dir!,
+  directory: dir,
   silent: true,
   configureBuckets: [{ name: 'weir' }],
 });
