@@ -47,6 +47,7 @@ import {
   type RocksDB,
   type RocksIterator,
 } from './rocksdb/binding.js';
+import { PrefixReader } from './rocksdb/prefix-reader.js';
 import { ChangeLog, ChangeTracker } from './rocksdb/change-tracker.js';
 import type { EventTimeStateKind, RocksEventTimeHost, RocksWriteBuffer } from './rocksdb/event-time-host.js';
 import {
@@ -280,7 +281,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       flush: () => this.flush(),
       getBytes: (key) => getBytes(this.rdb, key),
       scan: (prefix, limit) => scanPrefix(this.rdb, prefix, limit),
-      rows: (prefix) => rowsWithPrefix(this.rdb, prefix),
+      rows: (prefix) => this.reader().rows(prefix),
       prefix: (meta, nk) => this.prefix(meta, nk),
       mapKey: (meta, nk, userKey) => Buffer.concat([this.prefix(meta, nk), pack(userKey)]),
       deleteMap: (prefix) => {
@@ -386,6 +387,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private get rdb(): RocksDB {
     if (!this.db) throw new Error(this.closed ? DISPOSED : 'RocksDB state backend used before open()');
     return this.db;
+  }
+
+  /** the map reads' iterator of the database opened (see PrefixReader) */
+  private prefixReader: PrefixReader | undefined;
+  private reader(): PrefixReader {
+    const db = this.rdb;
+    if (this.prefixReader?.db !== db) {
+      this.prefixReader?.release();
+      this.prefixReader = new PrefixReader(db);
+    }
+    return this.prefixReader;
   }
 
   /** the database's reused write batch and multi-get on the record path (see NativeBatch), made for each database opened */
@@ -693,6 +705,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const track = this.incremental ? (key: Buffer) => this.changes.track(key, 'k') : undefined;
       for (const b of this.writeBuffers) b.writeTo(batch, track);
       batch._writeSync();
+      // an iterator kept for map reads is stale now and pins the memtables it saw
+      this.prefixReader?.release();
     } finally {
       // what a failed flush put in the batch is not written later with the next one
       batch._closeSync();
