@@ -160,10 +160,10 @@ export class RocksDbNamespacedKeyedState implements NamespacedKeyedState {
     const prefix = this.prefix(meta);
     const out = new Set<NamespaceKey>();
     const buffered = this.buffered(meta, false);
-    this.host.forEachInRange({ gte: prefix, lt: prefixEnd(prefix)! }, (k) => {
+    for (const [k] of this.host.rows(prefix)) {
       const ns = decodeValue(k.subarray(prefix.length)) as NamespaceKey;
       if (!buffered?.has(ns)) out.add(ns);
-    });
+    }
     if (buffered) for (const [ns, [, v]] of buffered) if (v !== DELETED) out.add(ns);
     return [...out];
   }

@@ -38,7 +38,6 @@ import {
   getBytes,
   openAtSequence,
   openRocksDB,
-  rowsWithPrefix,
   scanPrefix,
   writeBatch,
   NativeBatch,
@@ -280,8 +279,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       },
       flush: () => this.flush(),
       getBytes: (key) => getBytes(this.rdb, key),
-      scan: (prefix, limit) => scanPrefix(this.rdb, prefix, limit),
-      rows: (prefix) => this.reader().rows(prefix),
+      rows: (prefix, first) => this.reader().rows(prefix, first),
       prefix: (meta, nk) => this.prefix(meta, nk),
       mapKey: (meta, nk, userKey) => Buffer.concat([this.prefix(meta, nk), pack(userKey)]),
       deleteMap: (prefix) => {
@@ -294,7 +292,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
           });
           chunk = [];
         };
-        for (const [k] of rowsWithPrefix(this.rdb, prefix, 1000)) {
+        for (const [k] of this.reader().rows(prefix)) {
           // an empty map was not changed
           if (!tracked && this.incremental) this.changes.track(prefix, 'p');
           tracked = true;
@@ -330,6 +328,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         return getBytes(this.rdb, key);
       },
       forEachInRange: (range, fn, chunk) => forEachInRange(this.rdb, range, fn, chunk),
+      rows: (prefix) => this.reader().rows(prefix),
       writeNow: (fill) => {
         const track = (key: Buffer): void => {
           if (this.incremental) this.changes.track(key, 'k');

@@ -30,6 +30,8 @@ export interface RocksEventTimeHost {
   flush(): void;
   addWriteBuffer(buffer: RocksWriteBuffer): void;
   getBytes(key: Buffer): Buffer | undefined;
+  /** the rows under prefix as consumed, through the backend's kept iterator (see PrefixReader; from RocksDB only) */
+  rows(prefix: Buffer): Generator<[Buffer, Buffer]>;
   /** rows of a key range in key order (from RocksDB only: flush first to see buffered writes) */
   forEachInRange(range: KeyRange, fn: (key: Buffer, value: Buffer) => boolean | void, chunk?: number): void;
   /** writes a batch now (restore), recording the keys for the next incremental checkpoint */

@@ -25,9 +25,11 @@ export interface RocksStateHost {
   bufferedOne(): void;
   flush(): void;
   getBytes(key: Buffer): Buffer | undefined;
-  scan(prefix: Buffer, limit?: number): Array<[Buffer, Buffer]>;
-  /** the rows under prefix, read in chunks as they are consumed (a consistent view from the first read) */
-  rows(prefix: Buffer): Generator<[Buffer, Buffer]>;
+  /**
+   * the rows under prefix, read in chunks (the first of `first` rows) as they are consumed (a
+   * consistent view from the first read); a consumer that stops early must return() it
+   */
+  rows(prefix: Buffer, first?: number): Generator<[Buffer, Buffer]>;
   prefix(meta: StateMeta, nk: NK): Buffer;
   mapKey(meta: StateMeta, nk: NK, userKey: unknown): Buffer;
   /** deletes the rows of a cleared map (all under prefix), in chunks */
@@ -151,7 +153,10 @@ export function rocksMapState<UK, UV>(
     values,
     isEmpty: () => {
       host.flush();
-      return host.scan(host.prefix(meta, host.nk), 1).length === 0;
+      const rows = host.rows(host.prefix(meta, host.nk), 1);
+      const empty = rows.next().done === true;
+      rows.return(undefined);
+      return empty;
     },
     clear: () => {
       host.flush();
