@@ -86,7 +86,7 @@ describe('PrefixReader (map reads through one kept RocksDB iterator)', () => {
     put(Array.from({ length: 600 }, (_, i): [Buffer, Buffer] => [b(7, i >> 8, i & 0xff), b(i & 0xff)]));
     const first = r.rows(prefix);
     assert.equal(first.next().value![0].toString('hex'), '070000');
-    // rows past the first chunk and the write buffer's flush both come after the read began
+    // a write after the read began, and rows of it the first chunk did not hold
     put([[b(7, 9, 9), b(1)]]);
     const second = [...r.rows(prefix)];
     assert.equal(second.length, 601);

@@ -230,27 +230,6 @@ export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array
   return out;
 }
 
-/**
- * The rows under prefix, in key order, read in chunks as they are consumed; the iterator opens
- * at the first read (a consistent view from then) and closes at the end or when the consumer
- * stops early.
- */
-export function* rowsWithPrefix(db: RocksDB, prefix: Buffer, chunk = 256): Generator<[Buffer, Buffer]> {
-  const bounds: { gte: Buffer; lt?: Buffer } = { gte: prefix };
-  const end = prefixEnd(prefix);
-  if (end) bounds.lt = end;
-  const it = db.iterator({ ...ITERATOR_OPTIONS, ...bounds });
-  try {
-    for (;;) {
-      const { rows, finished } = it._nextvSync(chunk, NO_OPTIONS);
-      for (let j = 0; j < rows.length; j += 2) yield [rows[j]!, rows[j + 1]!];
-      if (finished || rows.length === 0) return;
-    }
-  } finally {
-    void it.close();
-  }
-}
-
 /** Key bounds of a range read: from gte (or after gt) to before lt. */
 export interface KeyRange {
   gt?: Buffer;

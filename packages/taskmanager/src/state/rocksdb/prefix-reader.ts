@@ -3,10 +3,10 @@ import { ITERATOR_OPTIONS, NO_OPTIONS, type RocksDB, type RocksIterator } from '
 /**
  * Prefix reads (a map's entries) through one open iterator, moved by a seek, for as long as the
  * database takes no write. A fresh iterator per read costs RocksDB's NewIterator with its first
- * seek plus the binding's bookkeeping, which made a read of a three-entry map about twice as
- * expensive (bench/map-iteration.ts, bench/README.md). An iterator sees the database as of its
- * creation, so it is reused only while the database's sequence number (one per write) is still the one it
- * was opened at; an iterator a write made stale is closed, never reused.
+ * seek plus the binding's bookkeeping, which made a read of a three-entry map two to three times
+ * as expensive (bench/map-iteration.ts, bench/README.md). An iterator sees the database as of
+ * its creation, so it is reused only while the database's sequence number (one per write) is
+ * the one it opened at; an iterator a write made stale is closed, never reused.
  */
 export class PrefixReader {
   private idle: RocksIterator | undefined;
