@@ -43,11 +43,8 @@ describe('checkpoint coordination on a real cluster', () => {
     assert.equal(r.code, 0, r.stderr);
     const jobId = /submitted with id (\w+)/.exec(r.stdout)![1]!;
     const seen = (): number[] => {
-      try {
-        return JSON.parse(readFileSync(progress, 'utf8')) as number[];
-      } catch {
-        return [0, 0]; // not written yet
-      }
+      if (!existsSync(progress)) return [0, 0]; // not written yet
+      return JSON.parse(readFileSync(progress, 'utf8')) as number[];
     };
     try {
       await until('records of both source subtasks arrive', async () =>

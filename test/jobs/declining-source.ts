@@ -2,7 +2,7 @@
 // snapshotState throws once). Both feed one sink task (two input channels, so it aligns), which
 // writes how many records of each source subtask reached it to <progress file> every 100 ms.
 // args: <progress file>.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { StreamExecutionEnvironment, InputStatus, getJobArgs } from '@weir/api';
 import type { ReaderOutput, Source, SourceReader, TaskInfo } from '@weir/api';
 
@@ -44,7 +44,11 @@ env
   .sinkTo({
     createWriter: () => {
       const seen = [0, 0];
-      const timer = setInterval(() => writeFileSync(progressFile!, JSON.stringify(seen)), 100);
+      // written aside and renamed, so the test never reads a truncated file
+      const timer = setInterval(() => {
+        writeFileSync(`${progressFile!}.tmp`, JSON.stringify(seen));
+        renameSync(`${progressFile!}.tmp`, progressFile!);
+      }, 100);
       return {
         write: (from: number) => void seen[from]!++,
         close: () => clearInterval(timer),
