@@ -82,6 +82,39 @@ function taskManagerLogHas(cluster: TestCluster, pred: (line: string) => boolean
     .some((f) => readFileSync(path.join(cluster.logDir(), f), 'utf8').split('\n').some(pred));
 }
 
+/**
+ * The slots of live TaskManager processes that still hold a worker prewarmed for `jobId` (its
+ * log's last word on the slot is 'slot prewarmed': no deployment took it, no release came),
+ * and how many prewarms there were. A killed process's slots went with it.
+ */
+function prewarmedSlots(cluster: TestCluster, jobId: string): { held: string[]; prewarms: number } {
+  const last = new Map<string, string>();
+  let prewarms = 0;
+  for (const f of readdirSync(cluster.logDir()).filter((n) => n.startsWith('taskmanager-')))
+    for (const line of readFileSync(path.join(cluster.logDir(), f), 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const l = JSON.parse(line) as { msg: string; pid: number; jobId?: string; slot?: number };
+      if (l.slot === undefined) continue;
+      const slot = `${f} pid ${l.pid} slot ${l.slot}`;
+      if (l.msg === 'slot prewarmed' && l.jobId === jobId) {
+        prewarms++;
+        last.set(slot, l.msg);
+      } else if (l.msg === 'deploying task' || l.msg === 'prewarmed slot released') last.set(slot, l.msg);
+    }
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const held = [...last]
+    .filter(([slot, msg]) => msg === 'slot prewarmed' && alive(Number(/pid (\d+)/.exec(slot)![1])))
+    .map(([slot]) => slot);
+  return { held, prewarms };
+}
+
 async function killTaskManagers(
   cluster: TestCluster,
   client: ClusterClient,
@@ -135,7 +168,7 @@ async function runUnderFire(
   out: string,
   extra: string[],
   opts: { prewarmed?: boolean } = {},
-): Promise<void> {
+): Promise<string> {
   const client = await ClusterClient.connect(cluster.address);
   try {
     const r = await cluster.run([
@@ -180,6 +213,7 @@ async function runUnderFire(
     const s = await weir(['status', jobId, '--jobmanager', cluster.address]);
     assert.match(s.stdout, /restarts: \d+/);
     assert.match(s.stdout, /running again after \d+\.\d+ s/);
+    return jobId;
   } finally {
     client.close();
   }
@@ -198,7 +232,7 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
 
   test('exactly-once: every key counts 1..n with no gap or repeat and the exact sum', async () => {
     const out = path.join(work, 'exactly-once');
-    await runUnderFire(cluster, out, ['EXACTLY_ONCE'], { prewarmed: true });
+    const jobId = await runUnderFire(cluster, out, ['EXACTLY_ONCE'], { prewarmed: true });
     assertExactlyOnce(out);
     // the spare TaskManager's free slot was prewarmed, so a task moved there found its worker
     // thread started and the job bundle planned; once the job ended, prewarmed workers stopped
@@ -212,12 +246,15 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
       deploys.some((l) => l.prewarmed === true),
       `a redeployed task found a prewarmed slot (${deploys.length} deployments)`,
     );
-    await until(
+    const held = await until(
       'prewarmed workers of the ended job stopped',
-      async () =>
-        taskManagerLogHas(cluster, (l) => l.includes('"prewarmed slot released"')) ? true : undefined,
+      async () => {
+        const s = prewarmedSlots(cluster, jobId);
+        return s.held.length === 0 ? s : undefined;
+      },
       10_000,
-    );
+    ).catch((e: Error) => assert.fail(`${e.message}: ${prewarmedSlots(cluster, jobId).held.join(', ')}`));
+    assert.ok(held.prewarms > 0, 'slots were prewarmed for the job');
   });
 
   test('exactly-once with the RocksDB state backend', async () => {
