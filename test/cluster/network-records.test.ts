@@ -51,7 +51,9 @@ describe('records through the network: exact types, any size, copied at emit', (
 
   for (const backend of ['heap', 'rocksdb']) {
     test(`Map/Set/Date/BigInt/typed arrays in records and ${backend} keyed state, keys differing only in type, across a savepoint restore`, async () => {
-      const RECORDS = 9_000;
+      // the first run is cancelled after 2,000 of these (12 s of input ahead of it at 1,500/s, a
+      // margin for a loaded machine); the resumed run reads the rest at 20,000/s
+      const RECORDS = 20_000;
       const job = path.join(ROOT, 'test/jobs/typed-values.ts');
       const out1 = path.join(work, `typed-${backend}-1`);
       const r = await cluster.run([
@@ -83,7 +85,7 @@ describe('records through the network: exact types, any size, copied at emit', (
       assert.ok(Number(details.recordsIn) < RECORDS, 'stopped before the end');
       const out2 = path.join(work, `typed-${backend}-2`);
       const r2 = await cluster.run(
-        ['run', job, '-p', '2', '--from-savepoint', savepoint, '--', String(RECORDS), out2, backend],
+        ['run', job, '-p', '2', '--from-savepoint', savepoint, '--', String(RECORDS), out2, backend, '20000'],
         { timeoutMs: 120_000 },
       );
       assert.equal(r2.code, 0, r2.stdout + r2.stderr);
