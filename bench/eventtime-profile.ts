@@ -5,7 +5,9 @@
  * summed over the TaskManagers' profiles (main and slot threads), and weir's functions by
  * inclusive time.
  * `node --import tsx bench/eventtime-profile.ts`; LINES (default 2,000,000 lines of 10 records), TOP (default 25),
- * INTERVAL_US (the sampling interval, default V8's 1000).
+ * INTERVAL_US (the sampling interval, default V8's 1000), BENCH_TM_NODE_ARGS (more Node.js or V8
+ * flags for the TaskManagers, e.g. --trace-turbo-inlining, whose output lands in
+ * bench/.tmp-profile/<mode>/logs/taskmanager-*.log).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -75,6 +77,7 @@ async function profile(mode: string): Promise<ReturnType<typeof times>> {
       '--cpu-prof',
       `--cpu-prof-dir=${profDir}`,
       ...(INTERVAL_US ? [`--cpu-prof-interval=${INTERVAL_US}`] : []),
+      ...(process.env.BENCH_TM_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
   });
   await cluster.start();

@@ -2,6 +2,8 @@
  * `npm run bench`: word count on a local cluster (JobManager, 2 TaskManagers, parallelism 2)
  * beside a single-process baseline that counts the same words in one plain loop, plus a
  * chained-only pipeline. Prints a table; medians of BENCH_RUNS runs (default 5).
+ * BENCH_TM_NODE_ARGS: Node.js or V8 flags for the main cluster's TaskManagers (an experiment's
+ * knob, e.g. an inlining budget; empty by default).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,6 +236,7 @@ async function main(): Promise<void> {
     port: 0,
     dir: path.join(here, '.tmp'),
     jobStore: false,
+    taskManagerNodeArgs: process.env.BENCH_TM_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
   });
   await cluster.start();
   const shuffle: number[] = [];
