@@ -88,7 +88,7 @@ function taskManagerLogHas(cluster: TestCluster, pred: (line: string) => boolean
  * and how many prewarms there were. A killed process's slots went with it.
  */
 function prewarmedSlots(cluster: TestCluster, jobId: string): { held: string[]; prewarms: number } {
-  const last = new Map<string, string>();
+  const last = new Map<string, { msg: string; pid: number }>();
   let prewarms = 0;
   for (const f of readdirSync(cluster.logDir()).filter((n) => n.startsWith('taskmanager-')))
     for (const line of readFileSync(path.join(cluster.logDir(), f), 'utf8').split('\n')) {
@@ -98,8 +98,8 @@ function prewarmedSlots(cluster: TestCluster, jobId: string): { held: string[]; 
       const slot = `${f} pid ${l.pid} slot ${l.slot}`;
       if (l.msg === 'slot prewarmed' && l.jobId === jobId) {
         prewarms++;
-        last.set(slot, l.msg);
-      } else if (l.msg === 'deploying task' || l.msg === 'prewarmed slot released') last.set(slot, l.msg);
+        last.set(slot, l);
+      } else if (l.msg === 'deploying task' || l.msg === 'prewarmed slot released') last.set(slot, l);
     }
   const alive = (pid: number): boolean => {
     try {
@@ -109,9 +109,7 @@ function prewarmedSlots(cluster: TestCluster, jobId: string): { held: string[]; 
       return false;
     }
   };
-  const held = [...last]
-    .filter(([slot, msg]) => msg === 'slot prewarmed' && alive(Number(/pid (\d+)/.exec(slot)![1])))
-    .map(([slot]) => slot);
+  const held = [...last].filter(([, l]) => l.msg === 'slot prewarmed' && alive(l.pid)).map(([slot]) => slot);
   return { held, prewarms };
 }
 
@@ -246,7 +244,7 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
       deploys.some((l) => l.prewarmed === true),
       `a redeployed task found a prewarmed slot (${deploys.length} deployments)`,
     );
-    const held = await until(
+    const slots = await until(
       'prewarmed workers of the ended job stopped',
       async () => {
         const s = prewarmedSlots(cluster, jobId);
@@ -254,7 +252,7 @@ describe('failover: kill -9 of TaskManagers during a job', () => {
       },
       10_000,
     ).catch((e: Error) => assert.fail(`${e.message}: ${prewarmedSlots(cluster, jobId).held.join(', ')}`));
-    assert.ok(held.prewarms > 0, 'slots were prewarmed for the job');
+    assert.ok(slots.prewarms > 0, 'slots were prewarmed for the job');
   });
 
   test('exactly-once with the RocksDB state backend', async () => {

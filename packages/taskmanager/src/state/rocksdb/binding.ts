@@ -212,7 +212,7 @@ export function getBytes(db: RocksDB, key: Buffer): Buffer | undefined {
 }
 
 /** Synchronous scan of every RocksDB key starting with prefix. */
-export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array<[Buffer, Buffer]> {
+export function scanPrefix(db: RocksDB, prefix: Buffer): Array<[Buffer, Buffer]> {
   const bounds: { gte: Buffer; lt?: Buffer } = { gte: prefix };
   const end = prefixEnd(prefix);
   if (end) bounds.lt = end;
@@ -220,9 +220,9 @@ export function scanPrefix(db: RocksDB, prefix: Buffer, limit = Infinity): Array
   const out: Array<[Buffer, Buffer]> = [];
   try {
     for (;;) {
-      const { rows, finished } = it._nextvSync(Math.min(1000, limit - out.length), NO_OPTIONS);
+      const { rows, finished } = it._nextvSync(1000, NO_OPTIONS);
       for (let j = 0; j < rows.length; j += 2) out.push([rows[j]!, rows[j + 1]!]);
-      if (finished || out.length >= limit) break;
+      if (finished || rows.length === 0) break;
     }
   } finally {
     void it.close();
